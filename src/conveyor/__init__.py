@@ -1,0 +1,49 @@
+"""conveyor: background jobs for Python, with an RQ-compatible API.
+
+import conveyor
+from conveyor import Queue
+
+q = Queue(connection=conveyor.connect())   # ./conveyor.db unless CONVEYOR_URL says otherwise
+job = q.enqueue(count_words_at_url, "http://nvie.com")
+"""
+
+from conveyor._version import __version__
+from conveyor.command import cancel_job, requeue_job, send_stop_job_command
+from conveyor.connection import connect
+from conveyor.exceptions import (
+    ConveyorError,
+    InvalidJobError,
+    InvalidJobOperation,
+    JobIdInUseError,
+    JobStopRequested,
+    JobTimeoutException,
+    NoSuchJobError,
+)
+from conveyor.functions import job_type
+from conveyor.job import Job, get_current_job
+from conveyor.queue import Queue
+from conveyor.retry import Retry
+from conveyor.status import JobStatus
+from conveyor.worker import Worker
+
+__all__ = [
+    "ConveyorError",
+    "InvalidJobError",
+    "InvalidJobOperation",
+    "Job",
+    "JobIdInUseError",
+    "JobStatus",
+    "JobStopRequested",
+    "JobTimeoutException",
+    "NoSuchJobError",
+    "Queue",
+    "Retry",
+    "Worker",
+    "__version__",
+    "cancel_job",
+    "connect",
+    "get_current_job",
+    "job_type",
+    "requeue_job",
+    "send_stop_job_command",
+]

@@ -1,0 +1,189 @@
+"""The backend contract: every read and every atomic, guarded state transition.
+
+Each method is one atomic operation on the store (one transaction on SQLite, one
+script on Redis). Transitions are guarded: they change a job only if it is still in
+the state the caller saw (a settle only under the lease that claimed the job), and
+report what they did rather than raising on a lost race. Callers pass ``now``, so
+tests freeze time. Backends move plain records; policy (retry delays, TTL arithmetic,
+validation) lives above this contract and is written once.
+
+This interface is internal and not yet stable: it will grow with the REST, batch and
+limits work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from conveyor.status import JobStatus
+from conveyor.types import JobRecord, Recovery, Settlement, WorkerRecord
+
+
+class Backend(Protocol):
+    """What a storage backend provides. Implementations: sqlite (redis next)."""
+
+    url: str
+    kind: str
+
+    def close(self) -> None:
+        """Release connections and wake-up resources held by this process."""
+
+    # -- jobs: writes -------------------------------------------------------------
+    def jobs_enqueue(self, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
+        """Store new jobs in one atomic step and return them as stored.
+
+        Records are stored as given, in whatever status they carry, and indexed by it:
+        usually QUEUED or SCHEDULED; STARTED with a lease for a job the caller runs at
+        once (Queue(is_async=False)); any status from the test factory
+        (conveyor.testing.make_job). A QUEUED or SCHEDULED job with unmet
+        ``depends_on`` is stored DEFERRED instead. Raises JobIdInUseError if an id
+        belongs to a job that is not terminal (a terminal one is replaced), and
+        NoSuchJobError for a dependency that does not exist; nothing is stored then.
+        """
+        ...
+
+    def jobs_claim(
+        self,
+        queues: Sequence[str],
+        worker_name: str,
+        limit: int,
+        lease_token: str,
+        lease_expires_at: float,
+        now: float,
+    ) -> list[JobRecord]:
+        """Move up to ``limit`` queued jobs to STARTED under a lease, atomically.
+
+        Queues are served in the order given; within a queue, higher priority first,
+        then first in, first out. Jobs whose ``expires_at`` has passed are skipped.
+        """
+        ...
+
+    def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        """Apply outcomes of claimed jobs; each only if its lease still holds.
+
+        Returns, per settlement, whether it was applied. Finishing a job (or ending
+        it any way, for dependents that allow failures) releases the deferred jobs
+        whose dependencies are now all met.
+        """
+        ...
+
+    def leases_extend(
+        self, worker_name: str, leases: Sequence[tuple[str, str]], lease_expires_at: float, now: float
+    ) -> list[str]:
+        """Renew the leases ``(job_id, token)`` still held; return the ids renewed."""
+        ...
+
+    def leases_recover(self, now: float) -> list[Recovery]:
+        """Take back jobs whose lease expired.
+
+        A job with retries left goes back to QUEUED (counted as a retry), a job with a
+        stop request becomes STOPPED, any other becomes FAILED with reason 'abandoned'.
+        """
+        ...
+
+    def job_cancel(self, job_id: str, now: float, keep_until: float | None, enqueue_dependents: bool) -> JobRecord:
+        """Cancel a job that is not terminal; a started one is also told to stop.
+
+        Raises NoSuchJobError, or InvalidJobOperation when the job is terminal.
+        With ``enqueue_dependents`` its deferred dependents are released as if it
+        had finished.
+        """
+        ...
+
+    def job_request_stop(self, job_id: str, now: float) -> None:
+        """Ask the worker running a STARTED job to stop it (it ends STOPPED).
+
+        Raises NoSuchJobError, or InvalidJobOperation when the job is not started.
+        """
+        ...
+
+    def stop_requests(self, worker_name: str) -> list[str]:
+        """Ids of jobs held by this worker that must stop (stop command or cancel)."""
+        ...
+
+    def jobs_requeue(self, job_ids: Sequence[str], now: float) -> list[str]:
+        """Put FAILED, STOPPED or CANCELED jobs back in their queue; return the ids moved."""
+        ...
+
+    def job_delete(self, job_id: str) -> bool:
+        """Remove a job record (and its dependency links); False if it did not exist."""
+        ...
+
+    def job_update(
+        self,
+        job_id: str,
+        now: float,
+        *,
+        meta: bytes | None = None,
+        progress: float | None = None,
+        metrics: bytes | None = None,
+    ) -> bool:
+        """Set meta, progress or metrics (the fields given) of an existing job."""
+        ...
+
+    # -- jobs: time-driven transitions --------------------------------------------------
+    def jobs_promote_due(self, now: float) -> int:
+        """Move SCHEDULED jobs whose time has come to QUEUED; return how many."""
+        ...
+
+    def jobs_expire(self, now: float) -> int:
+        """Cancel (reason 'expired') QUEUED jobs whose ttl has passed; return how many."""
+        ...
+
+    def jobs_purge(self, now: float) -> int:
+        """Delete terminal jobs whose ``keep_until`` has passed; return how many."""
+        ...
+
+    def queue_empty(self, queue: str) -> int:
+        """Delete every QUEUED job of ``queue``; return how many."""
+        ...
+
+    # -- jobs: reads ------------------------------------------------------------------
+    def jobs_get(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        """The records for these ids, None where a job does not exist."""
+        ...
+
+    def job_ids(self, queue: str | None, statuses: Sequence[JobStatus], offset: int = 0, limit: int = -1) -> list[str]:
+        """Ids of jobs in these statuses (of one queue, or all), oldest first."""
+        ...
+
+    def jobs_count(self, queue: str | None, statuses: Sequence[JobStatus]) -> int:
+        """How many jobs are in these statuses (of one queue, or all)."""
+        ...
+
+    def counts(self) -> dict[str, dict[JobStatus, int]]:
+        """Job counts per queue and status."""
+        ...
+
+    def queue_position(self, job_id: str) -> int | None:
+        """0-based position of a QUEUED job in its queue's claim order, else None."""
+        ...
+
+    # -- workers -------------------------------------------------------------------
+    def workers_register(self, worker: WorkerRecord) -> None:
+        """Record a worker (replacing a registration with the same name)."""
+        ...
+
+    def workers_heartbeat(
+        self, name: str, now: float, state: str, current_job_ids: Sequence[str], jobs_done: int
+    ) -> bool:
+        """Refresh a worker's registration; False if it was reaped meanwhile."""
+        ...
+
+    def workers_unregister(self, name: str) -> None:
+        """Remove a worker's registration."""
+        ...
+
+    def workers_list(self) -> list[WorkerRecord]:
+        """Every registered worker."""
+        ...
+
+    def workers_reap(self, last_seen_before: float) -> list[str]:
+        """Remove workers silent since before the given time; return their names."""
+        ...
+
+    # -- wake-up ---------------------------------------------------------------------
+    def wait_for_jobs(self, timeout: float) -> None:
+        """Block until a job may have become available, or ``timeout`` seconds pass."""
+        ...

@@ -1,0 +1,5 @@
+"""The embedded SQLite backend (the zero-setup default)."""
+
+from .backend import SQLiteBackend
+
+__all__ = ["SQLiteBackend"]

@@ -1,0 +1,617 @@
+"""The SQLite backend: one file in WAL mode, shared by many processes on one machine.
+
+Every transition is one BEGIN IMMEDIATE transaction whose UPDATE carries its own
+guard in the WHERE clause, so a lost race changes nothing and is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from conveyor.exceptions import InvalidJobOperation, JobIdInUseError, NoSuchJobError
+from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
+from conveyor.types import JobRecord, Recovery, Settlement, WorkerRecord
+
+from .connection import ConnectionPool
+from .wakeup import Wakeup
+
+_COLUMNS = (
+    "id, queue, func_name, payload, serializer, status, priority, user_id, timeout, ttl, "
+    "result_ttl, failure_ttl, max_retries, retry_intervals, retry_jitter, retry_count, "
+    "depends_on, allow_dependency_failures, description, meta, progress, metrics, "
+    "created_at, enqueued_at, scheduled_for, started_at, ended_at, last_heartbeat, "
+    "expires_at, keep_until, result, exc_info, status_reason, worker_name, lease_token, "
+    "lease_expires_at, stop_requested, batch_id"
+)
+_INSERT = f"INSERT INTO jobs (seq, {_COLUMNS}) VALUES (?, " + ", ".join("?" * len(_COLUMNS.split(", "))) + ")"
+_TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in sorted(TERMINAL)) + ")"
+_ENDED_UNSUCCESSFULLY_SQL = "('failed', 'stopped', 'canceled')"
+
+
+def _record(row: Sequence[Any]) -> JobRecord:
+    values = list(row)
+    values[5] = JobStatus(values[5])
+    values[13] = tuple(json.loads(values[13]))
+    values[16] = tuple(json.loads(values[16]))
+    values[17] = bool(values[17])
+    values[36] = bool(values[36])
+    return JobRecord(*values)
+
+
+def _row(record: JobRecord, seq: int) -> tuple[Any, ...]:
+    r = record
+    return (
+        seq, r.id, r.queue, r.func_name, r.payload, r.serializer, r.status.value, r.priority,
+        r.user_id, r.timeout, r.ttl, r.result_ttl, r.failure_ttl, r.max_retries,
+        json.dumps(list(r.retry_intervals)), r.retry_jitter, r.retry_count,
+        json.dumps(list(r.depends_on)), int(r.allow_dependency_failures), r.description,
+        r.meta, r.progress, r.metrics, r.created_at, r.enqueued_at, r.scheduled_for,
+        r.started_at, r.ended_at, r.last_heartbeat, r.expires_at, r.keep_until, r.result,
+        r.exc_info, r.status_reason, r.worker_name, r.lease_token, r.lease_expires_at,
+        int(r.stop_requested), r.batch_id,
+    )  # fmt: skip
+
+
+def _next_seq(conn: sqlite3.Connection, count: int) -> int:
+    """Reserve ``count`` consecutive sequence numbers; return the first."""
+    (last,) = conn.execute(
+        "UPDATE counters SET value = value + ? WHERE name = 'seq' RETURNING value", (count,)
+    ).fetchone()
+    return int(last) - count + 1
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+class SQLiteBackend:
+    """Backend on one SQLite file; see conveyor.backends.base.Backend for the contract."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: str, *, synchronous: str = "NORMAL", url: str | None = None) -> None:
+        self.path = path
+        self.url = url or f"sqlite:///{path}"
+        self._pool = ConnectionPool(path, synchronous)
+        self._wakeup = Wakeup(path)
+        self._pool.connection()  # open and migrate now, so errors surface at connect()
+
+    def close(self) -> None:
+        self._wakeup.close()
+        self._pool.close()
+
+    # -- jobs: writes ---------------------------------------------------------------
+    def jobs_enqueue(self, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
+        stored = self._pool.write(lambda conn: self._insert(conn, records, now))
+        if any(r.status is JobStatus.QUEUED for r in stored):
+            self._wakeup.notify()
+        return stored
+
+    def _insert(self, conn: sqlite3.Connection, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
+        first = _next_seq(conn, len(records))
+        if all(not r.depends_on for r in records):
+            conn.execute("SAVEPOINT bulk_insert")
+            try:
+                conn.executemany(_INSERT, (_row(r, first + i) for i, r in enumerate(records)))
+                conn.execute("RELEASE bulk_insert")
+                return list(records)
+            except sqlite3.IntegrityError:  # an id is taken: go one by one, to say which
+                conn.execute("ROLLBACK TO bulk_insert")
+                conn.execute("RELEASE bulk_insert")
+        for offset, record in enumerate(records):
+            self._replace_terminal(conn, record.id)
+            if record.depends_on:
+                self._link_dependencies(conn, record, now)
+            conn.execute(_INSERT, _row(record, first + offset))
+        return list(records)
+
+    def _replace_terminal(self, conn: sqlite3.Connection, job_id: str) -> None:
+        found = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if found is None:
+            return
+        if JobStatus(found[0]) not in TERMINAL:
+            raise JobIdInUseError(job_id, found[0])
+        self._delete(conn, job_id)
+
+    def _link_dependencies(self, conn: sqlite3.Connection, record: JobRecord, now: float) -> None:
+        parents = list(dict.fromkeys(record.depends_on))
+        found = dict(
+            conn.execute(
+                f"SELECT id, status FROM jobs WHERE id IN ({_placeholders(len(parents))})",
+                parents,
+            ).fetchall()
+        )
+        for parent in parents:
+            if parent not in found:
+                raise NoSuchJobError(parent)
+        met = {JobStatus.FINISHED.value}
+        if record.allow_dependency_failures:
+            met |= {s.value for s in TERMINAL}
+        unmet = any(status not in met for status in found.values())
+        if unmet and record.status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
+            record.status = JobStatus.DEFERRED
+        conn.executemany(
+            "INSERT OR IGNORE INTO job_dependencies (parent_id, job_id) VALUES (?, ?)",
+            [(parent, record.id) for parent in parents],
+        )
+
+    def jobs_claim(
+        self,
+        queues: Sequence[str],
+        worker_name: str,
+        limit: int,
+        lease_token: str,
+        lease_expires_at: float,
+        now: float,
+    ) -> list[JobRecord]:
+        def claim(conn: sqlite3.Connection) -> list[JobRecord]:
+            claimed: list[JobRecord] = []
+            for queue in queues:
+                wanted = limit - len(claimed)
+                if wanted <= 0:
+                    break
+                rows = conn.execute(
+                    f"UPDATE jobs SET status = 'started', worker_name = ?, lease_token = ?, "
+                    "lease_expires_at = ?, started_at = ?, last_heartbeat = ?, "
+                    "stop_requested = 0 "
+                    "WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND queue = ? "
+                    "AND (expires_at IS NULL OR expires_at > ?) "
+                    "ORDER BY priority DESC, seq LIMIT ?) "
+                    f"RETURNING seq, {_COLUMNS}",
+                    (worker_name, lease_token, lease_expires_at, now, now, queue, now, wanted),
+                ).fetchall()
+                rows.sort(key=lambda row: (-row[7], row[0]))  # RETURNING keeps no order
+                claimed.extend(_record(row[1:]) for row in rows)
+            return claimed
+
+        return self._pool.write(claim)
+
+    def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        def settle(conn: sqlite3.Connection) -> tuple[list[bool], bool]:
+            applied = [self._settle_one(conn, s, now) for s in settlements]
+            ended = [s.job_id for s, ok in zip(settlements, applied, strict=True) if ok and s.status in TERMINAL]
+            requeued = any(ok and s.status is JobStatus.QUEUED for s, ok in zip(settlements, applied, strict=True))
+            if ended:
+                requeued = self._release_dependents(conn, ended, now) or requeued
+                for s, ok in zip(settlements, applied, strict=True):
+                    if ok and s.delete:
+                        self._delete(conn, s.job_id)
+            return applied, requeued
+
+        applied, requeued = self._pool.write(settle)
+        if requeued:
+            self._wakeup.notify()
+        return applied
+
+    def _settle_one(self, conn: sqlite3.Connection, s: Settlement, now: float) -> bool:
+        guard = "WHERE id = ? AND status = 'started' AND lease_token = ?"
+        if s.status in TERMINAL:
+            cursor = conn.execute(
+                "UPDATE jobs SET status = ?, result = ?, exc_info = ?, status_reason = ?, "
+                "started_at = COALESCE(?, started_at), ended_at = ?, keep_until = ?, "
+                "lease_token = NULL, lease_expires_at = NULL, stop_requested = 0 " + guard,
+                (s.status.value, s.result, s.exc_info, s.reason, s.started_at, now,
+                 s.keep_until, s.job_id, s.lease_token),
+            )  # fmt: skip
+        else:
+            seq = _next_seq(conn, 1)
+            cursor = conn.execute(
+                "UPDATE jobs SET status = ?, seq = ?, scheduled_for = ?, exc_info = ?, "
+                "status_reason = ?, retry_count = retry_count + ?, enqueued_at = ?, "
+                "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END, "
+                "lease_token = NULL, lease_expires_at = NULL, stop_requested = 0, "
+                "started_at = NULL " + guard,
+                (s.status.value, seq, s.scheduled_for, s.exc_info, s.reason,
+                 int(s.count_retry), now, now, s.job_id, s.lease_token),
+            )  # fmt: skip
+        if cursor.rowcount == 1:
+            return True
+        conn.execute(  # refused: if the job was canceled while it ran, its stop is handled
+            "UPDATE jobs SET stop_requested = 0, lease_token = NULL "
+            "WHERE id = ? AND lease_token = ? AND status != 'started'",
+            (s.job_id, s.lease_token),
+        )
+        return False
+
+    def _release_dependents(
+        self, conn: sqlite3.Connection, parent_ids: Sequence[str], now: float, assume_met: str = ""
+    ) -> bool:
+        """Queue the deferred children of these parents whose dependencies are all met.
+
+        A parent counts as met when it finished, or ended in any way for a child that
+        allows dependency failures, or when it no longer exists (deleted after it ran).
+        ``assume_met`` names one parent that counts as met whatever its status.
+        """
+        children = [
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT d.job_id FROM job_dependencies d JOIN jobs c ON c.id = d.job_id "
+                f"WHERE d.parent_id IN ({_placeholders(len(parent_ids))}) "
+                "AND c.status = 'deferred' "
+                "AND NOT EXISTS (SELECT 1 FROM job_dependencies d2 JOIN jobs p ON p.id = d2.parent_id "
+                "WHERE d2.job_id = c.id AND p.id != ? AND p.status != 'finished' "
+                "AND NOT (c.allow_dependency_failures = 1 "
+                f"AND p.status IN {_ENDED_UNSUCCESSFULLY_SQL}))",
+                [*parent_ids, assume_met],
+            )
+        ]
+        if not children:
+            return False
+        first = _next_seq(conn, len(children))
+        conn.executemany(
+            "UPDATE jobs SET seq = ?, enqueued_at = ?, "
+            "status = CASE WHEN scheduled_for > ? THEN 'scheduled' ELSE 'queued' END, "
+            "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END "
+            "WHERE id = ? AND status = 'deferred'",
+            [(first + i, now, now, now, child) for i, child in enumerate(children)],
+        )
+        return True
+
+    def leases_extend(
+        self, worker_name: str, leases: Sequence[tuple[str, str]], lease_expires_at: float, now: float
+    ) -> list[str]:
+        def extend(conn: sqlite3.Connection) -> list[str]:
+            held = []
+            for job_id, token in leases:
+                cursor = conn.execute(
+                    "UPDATE jobs SET lease_expires_at = ?, last_heartbeat = ? "
+                    "WHERE id = ? AND status = 'started' AND lease_token = ?",
+                    (lease_expires_at, now, job_id, token),
+                )
+                if cursor.rowcount:
+                    held.append(job_id)
+            return held
+
+        return self._pool.write(extend) if leases else []
+
+    def leases_recover(self, now: float) -> list[Recovery]:
+        expired_sql = "FROM jobs WHERE status = 'started' AND lease_expires_at < ?"
+        if not self._pool.read(lambda c: c.execute(f"SELECT 1 {expired_sql} LIMIT 1", (now,)).fetchone()):
+            return []
+
+        def recover(conn: sqlite3.Connection) -> list[Recovery]:
+            rows = conn.execute(
+                f"SELECT id, worker_name, stop_requested, retry_count < max_retries, failure_ttl {expired_sql}",
+                (now,),
+            ).fetchall()
+            recovered = []
+            ended = []
+            for job_id, worker, stop_requested, can_retry, failure_ttl in rows:
+                if stop_requested:
+                    status, reason = JobStatus.STOPPED, "stopped"
+                elif can_retry:
+                    status, reason = JobStatus.QUEUED, "abandoned"
+                else:
+                    status, reason = JobStatus.FAILED, "abandoned"
+                if status is JobStatus.QUEUED:
+                    conn.execute(
+                        "UPDATE jobs SET status = 'queued', seq = ?, retry_count = retry_count + 1, "
+                        "status_reason = ?, lease_token = NULL, lease_expires_at = NULL, "
+                        "enqueued_at = ?, started_at = NULL WHERE id = ?",
+                        (_next_seq(conn, 1), reason, now, job_id),
+                    )
+                else:
+                    keep_until = None if failure_ttl is None else now + failure_ttl
+                    conn.execute(
+                        "UPDATE jobs SET status = ?, status_reason = ?, exc_info = ?, ended_at = ?, "
+                        "keep_until = ?, lease_token = NULL, lease_expires_at = NULL, "
+                        "stop_requested = 0 WHERE id = ?",
+                        (status.value, reason, _abandoned_message(worker, status), now, keep_until, job_id),
+                    )
+                    ended.append(job_id)
+                recovered.append(Recovery(job_id, status, worker))
+            if ended:
+                self._release_dependents(conn, ended, now)
+            return recovered
+
+        recovered = self._pool.write(recover)
+        if recovered:
+            self._wakeup.notify()
+        return recovered
+
+    def job_cancel(self, job_id: str, now: float, keep_until: float | None, enqueue_dependents: bool) -> JobRecord:
+        def cancel(conn: sqlite3.Connection) -> JobRecord:
+            record = self._get(conn, job_id)
+            if record.status in TERMINAL:
+                raise InvalidJobOperation(
+                    job_id, record.status.value, f"Cannot cancel job {job_id}: it is already {record.status.value}"
+                )
+            running = record.status is JobStatus.STARTED
+            conn.execute(
+                "UPDATE jobs SET status = 'canceled', status_reason = 'canceled', ended_at = ?, "
+                "keep_until = ?, lease_expires_at = NULL, stop_requested = ? "
+                "WHERE id = ?",
+                (now, keep_until, int(running), job_id),
+            )
+            if enqueue_dependents:  # RQ's rule: the canceled parent counts as met
+                self._release_dependents(conn, [job_id], now, assume_met=job_id)
+            return self._get(conn, job_id)
+
+        return self._pool.write(cancel)
+
+    def job_request_stop(self, job_id: str, now: float) -> None:
+        def request(conn: sqlite3.Connection) -> None:
+            record = self._get(conn, job_id)
+            if record.status is not JobStatus.STARTED:
+                raise InvalidJobOperation(
+                    job_id, record.status.value, f"Job {job_id} is not running (status {record.status.value})"
+                )
+            conn.execute("UPDATE jobs SET stop_requested = 1 WHERE id = ?", (job_id,))
+
+        self._pool.write(request)
+
+    def stop_requests(self, worker_name: str) -> list[str]:
+        rows = self._pool.read(
+            lambda c: c.execute(
+                "SELECT id FROM jobs WHERE stop_requested = 1 AND worker_name = ?", (worker_name,)
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    def jobs_requeue(self, job_ids: Sequence[str], now: float) -> list[str]:
+        def requeue(conn: sqlite3.Connection) -> list[str]:
+            moved = []
+            statuses = ", ".join(f"'{s.value}'" for s in sorted(REQUEUEABLE))
+            for job_id in job_ids:
+                cursor = conn.execute(
+                    "UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, retry_count = 0, "
+                    "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END, "
+                    "started_at = NULL, ended_at = NULL, result = NULL, exc_info = NULL, "
+                    "status_reason = NULL, keep_until = NULL, worker_name = NULL, "
+                    "stop_requested = 0, scheduled_for = NULL, progress = NULL, lease_token = NULL "
+                    f"WHERE id = ? AND status IN ({statuses})",
+                    (_next_seq(conn, 1), now, now, job_id),
+                )
+                if cursor.rowcount:
+                    moved.append(job_id)
+            return moved
+
+        moved = self._pool.write(requeue)
+        if moved:
+            self._wakeup.notify()
+        return moved
+
+    def job_delete(self, job_id: str) -> bool:
+        return self._pool.write(lambda conn: self._delete(conn, job_id))
+
+    def _delete(self, conn: sqlite3.Connection, job_id: str) -> bool:
+        conn.execute("DELETE FROM job_dependencies WHERE job_id = ?", (job_id,))
+        return conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount == 1
+
+    def job_update(
+        self,
+        job_id: str,
+        now: float,
+        *,
+        meta: bytes | None = None,
+        progress: float | None = None,
+        metrics: bytes | None = None,
+    ) -> bool:
+        fields = {"meta": meta, "progress": progress, "metrics": metrics}
+        given = {name: value for name, value in fields.items() if value is not None}
+        if not given:
+            return self._pool.read(lambda c: self._exists(c, job_id))
+        assignments = ", ".join(f"{name} = ?" for name in given)
+        return self._pool.write(
+            lambda conn: (
+                conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*given.values(), job_id)).rowcount == 1
+            )
+        )
+
+    # -- jobs: time-driven transitions ------------------------------------------------
+    def jobs_promote_due(self, now: float) -> int:
+        due = "FROM jobs WHERE status = 'scheduled' AND scheduled_for <= ?"
+        if not self._pool.read(lambda c: c.execute(f"SELECT 1 {due} LIMIT 1", (now,)).fetchone()):
+            return 0
+
+        def promote(conn: sqlite3.Connection) -> int:
+            ids = [row[0] for row in conn.execute(f"SELECT id {due} ORDER BY scheduled_for", (now,))]
+            first = _next_seq(conn, len(ids)) if ids else 0
+            conn.executemany(
+                "UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, "
+                "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END "
+                "WHERE id = ? AND status = 'scheduled'",
+                [(first + i, now, now, job_id) for i, job_id in enumerate(ids)],
+            )
+            return len(ids)
+
+        promoted = self._pool.write(promote)
+        if promoted:
+            self._wakeup.notify()
+        return promoted
+
+    def jobs_expire(self, now: float) -> int:
+        expired = "FROM jobs WHERE status = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?"
+        if not self._pool.read(lambda c: c.execute(f"SELECT 1 {expired} LIMIT 1", (now,)).fetchone()):
+            return 0
+        return self._pool.write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE jobs SET status = 'canceled', status_reason = 'expired', ended_at = ?, "
+                    "keep_until = CASE WHEN failure_ttl IS NULL THEN NULL ELSE ? + failure_ttl END "
+                    f"WHERE id IN (SELECT id {expired})",
+                    (now, now, now),
+                ).rowcount
+            )
+        )
+
+    def jobs_purge(self, now: float) -> int:
+        def purge(conn: sqlite3.Connection) -> int:
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT id FROM jobs WHERE keep_until IS NOT NULL AND keep_until <= ? "
+                    f"AND status IN {_TERMINAL_SQL}",
+                    (now,),
+                )
+            ]
+            for job_id in ids:
+                self._delete(conn, job_id)
+            return len(ids)
+
+        return self._pool.write(purge)
+
+    def queue_empty(self, queue: str) -> int:
+        def empty(conn: sqlite3.Connection) -> int:
+            ids = [row[0] for row in conn.execute(
+                "SELECT id FROM jobs WHERE status = 'queued' AND queue = ?", (queue,))]  # fmt: skip
+            for job_id in ids:
+                self._delete(conn, job_id)
+            return len(ids)
+
+        return self._pool.write(empty)
+
+    # -- jobs: reads --------------------------------------------------------------------
+    def jobs_get(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        if not job_ids:
+            return []
+
+        def get(conn: sqlite3.Connection) -> list[JobRecord | None]:
+            found: dict[str, JobRecord] = {}
+            unique = list(dict.fromkeys(job_ids))
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                for row in conn.execute(
+                    f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({_placeholders(len(chunk))})", chunk
+                ):
+                    found[row[0]] = _record(row)
+            return [found.get(job_id) for job_id in job_ids]
+
+        return self._pool.read(get)
+
+    def _get(self, conn: sqlite3.Connection, job_id: str) -> JobRecord:
+        row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NoSuchJobError(job_id)
+        return _record(row)
+
+    def _exists(self, conn: sqlite3.Connection, job_id: str) -> bool:
+        return conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is not None
+
+    def job_ids(self, queue: str | None, statuses: Sequence[JobStatus], offset: int = 0, limit: int = -1) -> list[str]:
+        where, params = _status_filter(queue, statuses)
+        rows = self._pool.read(
+            lambda c: c.execute(
+                f"SELECT id FROM jobs WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    def jobs_count(self, queue: str | None, statuses: Sequence[JobStatus]) -> int:
+        where, params = _status_filter(queue, statuses)
+        return int(self._pool.read(
+            lambda c: c.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", params).fetchone()[0]
+        ))  # fmt: skip
+
+    def counts(self) -> dict[str, dict[JobStatus, int]]:
+        rows = self._pool.read(
+            lambda c: c.execute("SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status").fetchall()
+        )
+        result: dict[str, dict[JobStatus, int]] = {}
+        for queue, status, count in rows:
+            result.setdefault(queue, {})[JobStatus(status)] = count
+        return result
+
+    def queue_position(self, job_id: str) -> int | None:
+        def position(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(
+                "SELECT queue, priority, seq FROM jobs WHERE id = ? AND status = 'queued'", (job_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            queue, priority, seq = row
+            (ahead,) = conn.execute(
+                "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue = ? AND priority > ?)"
+                " + (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue = ? AND priority = ? AND seq < ?)",
+                (queue, priority, queue, priority, seq),
+            ).fetchone()
+            return int(ahead)
+
+        return self._pool.read(position)
+
+    # -- workers -------------------------------------------------------------------------
+    def workers_register(self, worker: WorkerRecord) -> None:
+        w = worker
+        self._pool.write(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO workers (name, hostname, pid, queues, concurrency, state, "
+                "current_job_ids, started_at, last_heartbeat, jobs_done, version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (w.name, w.hostname, w.pid, json.dumps(list(w.queues)), w.concurrency, w.state,
+                 json.dumps(list(w.current_job_ids)), w.started_at, w.last_heartbeat, w.jobs_done,
+                 w.version),
+            )
+        )  # fmt: skip
+
+    def workers_heartbeat(
+        self, name: str, now: float, state: str, current_job_ids: Sequence[str], jobs_done: int
+    ) -> bool:
+        return self._pool.write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE workers SET last_heartbeat = ?, state = ?, current_job_ids = ?, jobs_done = ? "
+                    "WHERE name = ?",
+                    (now, state, json.dumps(list(current_job_ids)), jobs_done, name),
+                ).rowcount
+                == 1
+            )
+        )
+
+    def workers_unregister(self, name: str) -> None:
+        self._pool.write(lambda conn: conn.execute("DELETE FROM workers WHERE name = ?", (name,)))
+
+    def workers_list(self) -> list[WorkerRecord]:
+        rows = self._pool.read(
+            lambda c: c.execute(
+                "SELECT name, hostname, pid, queues, concurrency, state, current_job_ids, "
+                "started_at, last_heartbeat, jobs_done, version FROM workers ORDER BY name"
+            ).fetchall()
+        )
+        return [
+            WorkerRecord(
+                name=r[0],
+                hostname=r[1],
+                pid=r[2],
+                queues=tuple(json.loads(r[3])),
+                concurrency=r[4],
+                state=r[5],
+                current_job_ids=tuple(json.loads(r[6])),
+                started_at=r[7],
+                last_heartbeat=r[8],
+                jobs_done=r[9],
+                version=r[10],
+            )
+            for r in rows
+        ]
+
+    def workers_reap(self, last_seen_before: float) -> list[str]:
+        return self._pool.write(
+            lambda conn: [
+                row[0]
+                for row in conn.execute(
+                    "DELETE FROM workers WHERE last_heartbeat < ? RETURNING name", (last_seen_before,)
+                ).fetchall()
+            ]
+        )
+
+    # -- wake-up ---------------------------------------------------------------------------
+    def wait_for_jobs(self, timeout: float) -> None:
+        self._wakeup.wait(timeout)
+
+
+def _status_filter(queue: str | None, statuses: Iterable[JobStatus]) -> tuple[str, list[Any]]:
+    values = [s.value for s in statuses]
+    where = f"status IN ({_placeholders(len(values))})"
+    if queue is not None:
+        return where + " AND queue = ?", [*values, queue]
+    return where, values
+
+
+def _abandoned_message(worker: str | None, status: JobStatus) -> str:
+    if status is JobStatus.STOPPED:
+        return f"Stopped: the worker {worker} holding the job went away before it could stop it"
+    return f"Abandoned: the lease of worker {worker} expired while the job ran (worker lost)"

@@ -1,0 +1,152 @@
+"""Opening SQLite files safely and retrying when another process holds the lock.
+
+One connection per thread and process: sqlite3 connections must not cross threads,
+and must not survive a fork. Writes take the lock up front (BEGIN IMMEDIATE) so a
+transaction never fails half-way on an upgrade to a write lock.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from conveyor.exceptions import BackendError, BackendUnavailableError, ConfigurationError
+
+from . import schema
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5_000
+"""How long SQLite itself waits for a lock before reporting busy."""
+
+BUSY_RETRY_SECONDS = 60.0
+"""How long conveyor keeps retrying a busy database (with backoff) before giving up."""
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class ConnectionPool:
+    """Per-thread connections to one database file, opened and migrated lazily."""
+
+    def __init__(self, path: str, synchronous: str = "NORMAL") -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrated = False
+        self._pid = os.getpid()
+        self._check_location()
+
+    def _check_location(self) -> None:
+        if self.path == ":memory:":
+            raise ConfigurationError("an in-memory SQLite database cannot be shared with workers; use a file")
+        file = Path(self.path)
+        directory = file.parent
+        if not directory.is_dir():
+            raise ConfigurationError(f"cannot open {self.path}: directory {directory} does not exist")
+        if file.exists():
+            if not os.access(file, os.R_OK | os.W_OK):
+                raise ConfigurationError(f"cannot open {self.path}: the file is not writable")
+        elif not os.access(directory, os.W_OK | os.X_OK):
+            raise ConfigurationError(f"cannot create {self.path}: directory {directory} is not writable")
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use (and again after a fork)."""
+        if os.getpid() != self._pid:  # forked: the parent's connections are not ours
+            self._pid = os.getpid()
+            self._local = threading.local()
+            self._all = []
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = OFF")
+            if not self._migrated:
+                retry_busy(lambda: schema.migrate(conn))
+                self._migrated = True
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailableError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise ConfigurationError(f"{self.path} is not a usable SQLite database: {exc}") from exc
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this process opened."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all = []
+        self._local = threading.local()
+
+    def read(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read-only operation, retrying while the database is busy."""
+        conn = self.connection()
+        return retry_busy(lambda: operation(conn))
+
+    def write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``operation`` in one BEGIN IMMEDIATE transaction, retried while busy.
+
+        The operation must be safe to run again from the start: it is, because a busy
+        error leaves nothing committed.
+        """
+        conn = self.connection()
+
+        def attempt() -> T:
+            with transaction(conn):
+                return operation(conn)
+
+        return retry_busy(attempt)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def retry_busy(operation: Callable[[], T], deadline_seconds: float = BUSY_RETRY_SECONDS) -> T:
+    """Call ``operation``; while SQLite reports a lock, back off and call it again."""
+    deadline = time.monotonic() + deadline_seconds
+    delay = 0.005
+    while True:
+        try:
+            return operation()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                if "readonly" in str(exc).lower() or "read-only" in str(exc).lower():
+                    raise ConfigurationError(f"the SQLite database is read-only: {exc}") from exc
+                raise BackendError(f"SQLite error: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise BackendError(f"the SQLite database stayed locked for {deadline_seconds:.0f}s: {exc}") from exc
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.5)

@@ -1,0 +1,114 @@
+"""The SQLite schema, as numbered migrations applied in order.
+
+``PRAGMA user_version`` records the last migration applied. A migration is never
+edited once released; changes go in a new one appended to MIGRATIONS.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from conveyor.exceptions import ConfigurationError
+
+MIGRATIONS: list[str] = [
+    # 1: jobs, dependency links, workers, counters
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        queue TEXT NOT NULL,
+        func_name TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        serializer TEXT NOT NULL,
+        status TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        user_id TEXT,
+        timeout REAL,
+        ttl REAL,
+        result_ttl REAL,
+        failure_ttl REAL,
+        max_retries INTEGER NOT NULL DEFAULT 0,
+        retry_intervals TEXT NOT NULL DEFAULT '[]',
+        retry_jitter REAL NOT NULL DEFAULT 0,
+        retry_count INTEGER NOT NULL DEFAULT 0,
+        depends_on TEXT NOT NULL DEFAULT '[]',
+        allow_dependency_failures INTEGER NOT NULL DEFAULT 0,
+        description TEXT,
+        meta BLOB,
+        progress REAL,
+        metrics BLOB,
+        created_at REAL NOT NULL,
+        enqueued_at REAL,
+        scheduled_for REAL,
+        started_at REAL,
+        ended_at REAL,
+        last_heartbeat REAL,
+        expires_at REAL,
+        keep_until REAL,
+        result BLOB,
+        exc_info TEXT,
+        status_reason TEXT,
+        worker_name TEXT,
+        lease_token TEXT,
+        lease_expires_at REAL,
+        stop_requested INTEGER NOT NULL DEFAULT 0,
+        batch_id TEXT
+    );
+    CREATE INDEX jobs_claim ON jobs (queue, priority DESC, seq) WHERE status = 'queued';
+    CREATE INDEX jobs_by_status ON jobs (status, queue, seq);
+    CREATE INDEX jobs_due ON jobs (scheduled_for) WHERE status = 'scheduled';
+    CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE status = 'started';
+    CREATE INDEX jobs_queued_expiry ON jobs (expires_at)
+        WHERE status = 'queued' AND expires_at IS NOT NULL;
+    CREATE INDEX jobs_retention ON jobs (keep_until) WHERE keep_until IS NOT NULL;
+    CREATE INDEX jobs_stop_requests ON jobs (worker_name) WHERE stop_requested = 1;
+    CREATE TABLE job_dependencies (
+        parent_id TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        PRIMARY KEY (parent_id, job_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_dependencies_child ON job_dependencies (job_id);
+    CREATE TABLE workers (
+        name TEXT PRIMARY KEY,
+        hostname TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        queues TEXT NOT NULL,
+        concurrency INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        current_job_ids TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        last_heartbeat REAL NOT NULL,
+        jobs_done INTEGER NOT NULL DEFAULT 0,
+        version TEXT NOT NULL
+    );
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO counters (name, value) VALUES ('seq', 0);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database to SCHEMA_VERSION; safe to run from many processes at once."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"database schema version {version} is newer than this conveyor "
+                f"understands ({SCHEMA_VERSION}); upgrade conveyor"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (migrations hold no ';' inside literals)."""
+    return [part.strip() for part in script.split(";") if part.strip()]

@@ -1,0 +1,114 @@
+"""Waking idle workers within a millisecond of an enqueue, across processes.
+
+SQLite has no notifications, so each waiting worker binds a Unix datagram socket in
+a directory named after the database file, and an enqueue sends one byte to each
+socket found there after its commit. A worker that misses a signal (or cannot bind)
+still polls on a jittered interval, so a signal is a shortcut, never a requirement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import select
+import socket
+import tempfile
+import uuid
+from pathlib import Path
+
+
+def _directory_for(database_path: str) -> Path:
+    digest = hashlib.blake2b(os.path.abspath(database_path).encode(), digest_size=8).hexdigest()
+    return Path(tempfile.gettempdir()) / f"conveyor-wake-{os.getuid()}-{digest}"
+
+
+class Wakeup:
+    """Sender and receiver of "a job may be ready" signals for one database file."""
+
+    def __init__(self, database_path: str) -> None:
+        self.directory = _directory_for(database_path)
+        self._receiver: socket.socket | None = None
+        self._receiver_path: Path | None = None
+        self._senders: list[str] = []
+        self._listing_mtime: int | None = None
+        self._send_socket: socket.socket | None = None
+        self._pid = os.getpid()
+
+    def notify(self) -> None:
+        """Signal every waiting worker; never raises."""
+        try:
+            self._refresh_listing()
+            if not self._senders:
+                return
+            if self._send_socket is None or self._pid != os.getpid():
+                self._send_socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._send_socket.setblocking(False)
+                self._pid = os.getpid()
+            for path in self._senders:
+                try:
+                    self._send_socket.sendto(b"!", path)
+                except (ConnectionRefusedError, FileNotFoundError):
+                    _unlink_quietly(path)  # a worker that died without cleaning up
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.ENOBUFS):
+                        raise
+        except OSError:
+            return
+
+    def _refresh_listing(self) -> None:
+        try:
+            mtime = self.directory.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._senders = []
+            self._listing_mtime = None
+            return
+        if mtime != self._listing_mtime:
+            self._senders = [str(p) for p in self.directory.iterdir() if p.suffix == ".sock"]
+            self._listing_mtime = mtime
+
+    def wait(self, timeout: float) -> None:
+        """Block until a signal arrives or ``timeout`` seconds pass."""
+        receiver = self._ensure_receiver()
+        if receiver is None:
+            select.select([], [], [], timeout)
+            return
+        ready, _, _ = select.select([receiver], [], [], timeout)
+        if ready:
+            try:
+                while receiver.recv(64):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def _ensure_receiver(self) -> socket.socket | None:
+        if self._receiver is not None and self._pid == os.getpid():
+            return self._receiver
+        try:
+            self.directory.mkdir(mode=0o700, exist_ok=True)
+            path = self.directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
+            receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            receiver.bind(str(path))
+            receiver.setblocking(False)
+        except OSError:
+            return None
+        self._receiver, self._receiver_path, self._pid = receiver, path, os.getpid()
+        return receiver
+
+    def close(self) -> None:
+        """Stop receiving and remove this process's socket file."""
+        if self._receiver is not None:
+            self._receiver.close()
+            self._receiver = None
+        if self._receiver_path is not None:
+            _unlink_quietly(str(self._receiver_path))
+            self._receiver_path = None
+        if self._send_socket is not None:
+            self._send_socket.close()
+            self._send_socket = None
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -1,0 +1,66 @@
+"""Commands that steer jobs from outside: cancel, stop, requeue.
+
+RQ keeps ``send_stop_job_command`` in ``rq.command``; conveyor keeps the three
+together here, and exports them from the package too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from conveyor.backends.base import Backend
+from conveyor.clock import SYSTEM_CLOCK, Clock
+from conveyor.connection import default_connection
+from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
+from conveyor.job import Job
+
+
+def cancel_job(
+    job_id: str,
+    connection: Backend | None = None,
+    serializer: object = None,
+    enqueue_dependents: bool = False,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Job:
+    """Cancel a job that has not ended. A running job is told to stop as well.
+
+    With ``enqueue_dependents`` the jobs waiting on this one are queued as if it had
+    finished (RQ's rule). Raises NoSuchJobError, or InvalidJobOperation if the job
+    already ended.
+    """
+    backend = connection if connection is not None else default_connection()
+    (record,) = backend.jobs_get([job_id])
+    if record is None:
+        raise NoSuchJobError(job_id)
+    now = clock.now()
+    keep_until = None if record.failure_ttl is None else now + record.failure_ttl
+    return Job(connection=backend, record=backend.job_cancel(job_id, now, keep_until, enqueue_dependents))
+
+
+def send_stop_job_command(connection: Backend | None, job_id: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    """Stop a running job: it ends as ``stopped``, lands in the failed registry and is
+    never retried. Raises InvalidJobOperation if the job is not running."""
+    backend = connection if connection is not None else default_connection()
+    backend.job_request_stop(job_id, clock.now())
+
+
+def requeue_job(job_id: str, connection: Backend | None = None, *, clock: Clock = SYSTEM_CLOCK) -> Job:
+    """Put a failed, stopped or canceled job back in its queue, with its retries reset."""
+    backend = connection if connection is not None else default_connection()
+    if not backend.jobs_requeue([job_id], clock.now()):
+        (record,) = backend.jobs_get([job_id])
+        if record is None:
+            raise NoSuchJobError(job_id)
+        raise InvalidJobOperation(
+            job_id, record.status.value, f"Cannot requeue job {job_id}: it is {record.status.value}"
+        )
+    return Job.fetch(job_id, connection=backend)
+
+
+def requeue_jobs(
+    job_ids: Sequence[str], connection: Backend | None = None, *, clock: Clock = SYSTEM_CLOCK
+) -> list[str]:
+    """Requeue many jobs in one step; return the ids that were requeueable."""
+    backend = connection if connection is not None else default_connection()
+    return backend.jobs_requeue(list(job_ids), clock.now())

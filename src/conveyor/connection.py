@@ -1,0 +1,59 @@
+"""``connect(url)``: pick the backend by URL scheme, importing it only when used."""
+
+from __future__ import annotations
+
+import functools
+import os
+from urllib.parse import parse_qs, urlparse
+
+from conveyor.backends.base import Backend
+from conveyor.exceptions import ConfigurationError
+
+DEFAULT_URL = "sqlite:///./conveyor.db"
+_SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+
+
+def connect(url: str | None = None) -> Backend:
+    """Open the backend at ``url``, else ``$CONVEYOR_URL``, else ``./conveyor.db``.
+
+    ``sqlite:///relative.db`` and ``sqlite:////absolute/path.db`` open a SQLite file;
+    ``?synchronous=FULL`` makes every commit durable against power loss (the default,
+    NORMAL, is durable against crashes of the process).
+    """
+    url = url or os.environ.get("CONVEYOR_URL") or DEFAULT_URL
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "sqlite":
+        return _connect_sqlite(url)
+    if scheme in ("redis", "rediss", "unix"):
+        raise ConfigurationError(f"the Redis backend is not available in this version of conveyor ({url!r})")
+    raise ConfigurationError(f"unsupported backend URL {url!r}: use sqlite:///path/to/file.db")
+
+
+def _connect_sqlite(url: str) -> Backend:
+    from conveyor.backends.sqlite import SQLiteBackend
+
+    parsed = urlparse(url)
+    if not url.startswith("sqlite:///"):
+        raise ConfigurationError(
+            f"malformed SQLite URL {url!r}: use sqlite:///relative/path.db or sqlite:////absolute/path.db"
+        )
+    path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
+    if not path:
+        raise ConfigurationError(f"the SQLite URL {url!r} names no file")
+    options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+    synchronous = options.pop("synchronous", "NORMAL").upper()
+    if synchronous not in _SYNCHRONOUS:
+        raise ConfigurationError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}, got {synchronous!r}")
+    if options:
+        raise ConfigurationError(f"unknown SQLite URL options: {', '.join(sorted(options))}")
+    return SQLiteBackend(path, synchronous=synchronous, url=url)
+
+
+@functools.cache
+def default_connection() -> Backend:
+    """A process-wide backend from ``$CONVEYOR_URL``, for calls made without ``connection=``.
+
+    RQ lets ``cancel_job(id)`` and ``Worker([queue])`` omit the connection; this is
+    what they use.
+    """
+    return connect()

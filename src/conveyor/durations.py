@@ -1,0 +1,46 @@
+"""Parsing the durations users give for timeouts and TTLs ('1h', '3m', '5s', 30)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from conveyor.exceptions import InvalidJobError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+
+
+def parse_duration(value: object, name: str, *, forever_allowed: bool = True) -> float | None:
+    """Seconds for ``value``; None means no limit (given as None or -1).
+
+    Accepts an int or float of seconds, a numeric string, or a string with one unit
+    (s, m, h, d). Anything else raises InvalidJobError naming the option.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidJobError(f"{name} must be a number of seconds or a string like '5m', got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _PATTERN.match(value)
+        if match is None:
+            if value.strip() == "-1":
+                seconds = -1.0
+            else:
+                raise InvalidJobError(
+                    f"{name} {value!r} is not a duration; use seconds (30) or a number "
+                    "with one unit: '45s', '3m', '1h', '2d'"
+                )
+        else:
+            seconds = float(match.group(1)) * _UNITS[match.group(2).lower() or "s"]
+    else:
+        raise InvalidJobError(f"{name} must be a number of seconds or a string like '5m', got {value!r}")
+    if seconds == -1:
+        if not forever_allowed:
+            raise InvalidJobError(f"{name} cannot be -1 (forever)")
+        return None
+    if seconds < 0 or not math.isfinite(seconds):
+        raise InvalidJobError(f"{name} must be >= 0 seconds or -1 for no limit, got {value!r}")
+    return seconds

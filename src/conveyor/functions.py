@@ -1,0 +1,124 @@
+"""Naming job functions, finding them again in a worker, and registered job types.
+
+A job stores its function by name: the import path ``module.qualname`` for functions
+enqueued from Python, or a job-type name registered with ``@job_type``. Only
+module-level functions can be found again by a worker in another process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from conveyor.exceptions import InvalidJobError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_JOB_TYPES: dict[str, Callable[..., Any]] = {}
+_IMPORT_CACHE: dict[str, Callable[..., Any]] = {}
+
+
+def job_type(name: str) -> Callable[[F], F]:
+    """Register a function under ``name``, the only way it can be submitted over REST.
+
+    The function must still be importable by its module path: workers import the
+    modules named in ``--import``/``CONVEYOR_IMPORTS`` and find it there.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidJobError(f"A job type name must be a non-empty string, got {name!r}")
+
+    def register(func: F) -> F:
+        existing = _JOB_TYPES.get(name)
+        if existing is not None and existing is not func:
+            raise InvalidJobError(f"Job type {name!r} is already registered to {function_name(existing)}")
+        function_name(func)  # a registered type must be a worker-importable function
+        _JOB_TYPES[name] = func
+        return func
+
+    return register
+
+
+def registered_job_types() -> dict[str, Callable[..., Any]]:
+    """A copy of the name -> function map of registered job types."""
+    return dict(_JOB_TYPES)
+
+
+def function_name(func: Callable[..., Any] | str) -> str:
+    """The name under which a worker will find ``func`` again.
+
+    Raises InvalidJobError for lambdas, nested functions, bound methods of instances
+    and anything else a worker could not import by path.
+    """
+    if isinstance(func, str):
+        if not func or func.strip() != func:
+            raise InvalidJobError(f"Job function name {func!r} is not a valid name")
+        return func
+    if not callable(func):
+        raise InvalidJobError(f"A job function must be callable, got {type(func).__name__}")
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", None)
+    if not module or not qualname or "<" in qualname:
+        raise InvalidJobError(
+            f"{func!r} is not a module-level function: workers import job functions "
+            "by path, so lambdas, nested functions and instances cannot be enqueued"
+        )
+    if module == "__main__":
+        raise InvalidJobError(f"{qualname} is defined in __main__, which a worker cannot import; move it into a module")
+    if inspect.ismethod(func) and not inspect.isclass(func.__self__):
+        raise InvalidJobError(f"{qualname} is a bound method of an instance; enqueue a module-level function")
+    name = f"{module}.{qualname}"
+    try:
+        found = resolve_function(name)
+    except InvalidJobError as exc:
+        raise InvalidJobError(f"{name} cannot be imported by a worker: {exc}") from None
+    if found is not func:
+        raise InvalidJobError(f"{name} does not resolve to the function given")
+    return name
+
+
+def resolve_function(name: str) -> Callable[..., Any]:
+    """The function stored under ``name``: a registered job type or an import path."""
+    registered = _JOB_TYPES.get(name)
+    if registered is not None:
+        return registered
+    cached = _IMPORT_CACHE.get(name)
+    if cached is not None:
+        return cached
+    func = _import_path(name)
+    _IMPORT_CACHE[name] = func
+    return func
+
+
+def _import_path(name: str) -> Callable[..., Any]:
+    parts = name.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            target: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or ""
+            if module_name == missing or module_name.startswith(missing + "."):
+                continue  # this prefix is not a module; try a shorter one
+            raise InvalidJobError(f"importing {module_name} failed: {exc}") from exc
+        except Exception as exc:  # a module that raises on import
+            raise InvalidJobError(f"importing {module_name} failed: {type(exc).__name__}: {exc}") from exc
+        try:
+            for attribute in parts[split:]:
+                target = getattr(target, attribute)
+        except AttributeError:
+            raise InvalidJobError(f"module {module_name} has no attribute {'.'.join(parts[split:])}") from None
+        if not callable(target):
+            raise InvalidJobError(f"{name} is not callable")
+        return target  # type: ignore[no-any-return]
+    raise InvalidJobError(f"no module found for {name!r} (is it a registered job type?)")
+
+
+def import_modules(modules: list[str]) -> None:
+    """Import the modules that define job functions and job types (``--import``)."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise InvalidJobError(f"cannot import {module}: {type(exc).__name__}: {exc}") from exc

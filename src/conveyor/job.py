@@ -1,0 +1,464 @@
+"""The Job: a stored call of a function, and what happened to it.
+
+Attributes mirror RQ's Job. A Job object is a view of a stored record: reading an
+attribute does not go to the backend; ``refresh()`` (or ``get_status(refresh=True)``)
+does.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any
+
+from conveyor.backends.base import Backend
+from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
+from conveyor.connection import default_connection
+from conveyor.durations import parse_duration
+from conveyor.exceptions import InvalidJobError, NoSuchJobError, SerializationError
+from conveyor.functions import function_name
+from conveyor.options import (
+    DEFAULT_FAILURE_TTL,
+    DEFAULT_QUEUE,
+    DEFAULT_RESULT_TTL,
+    DEFAULT_TIMEOUT,
+    validate_job_id,
+    validate_priority,
+    validate_queue_name,
+    validate_timeout,
+)
+from conveyor.retry import Retry
+from conveyor.serializers import Serializer, resolve_serializer, serializer_named
+from conveyor.status import JobStatus
+from conveyor.types import JobRecord
+
+_current_job: ContextVar[Job | None] = ContextVar("conveyor_current_job", default=None)
+
+
+def get_current_job() -> Job | None:
+    """The job being executed by the calling code, or None outside a job."""
+    return _current_job.get()
+
+
+class Job:
+    """A job stored in a backend. Create one with ``Queue.enqueue`` or ``Job.create``."""
+
+    def __init__(
+        self,
+        id: str | None = None,
+        connection: Backend | None = None,
+        serializer: str | Serializer | type | None = None,
+        *,
+        record: JobRecord | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.connection: Backend = connection if connection is not None else default_connection()
+        self.clock = clock
+        if record is None:
+            name, _ = resolve_serializer(serializer)
+            record = JobRecord(
+                id=id or str(uuid.uuid4()), queue=DEFAULT_QUEUE, func_name="", payload=b"", serializer=name
+            )
+        self._record = record
+        self._decoded: tuple[list[Any], dict[str, Any]] | None = None
+        self.meta: dict[str, Any] = self._decode_meta()
+
+    # -- creating ----------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        func: Callable[..., Any] | str,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        connection: Backend | None = None,
+        id: str | None = None,
+        timeout: int | float | str | None = None,
+        result_ttl: int | float | str | None = DEFAULT_RESULT_TTL,
+        ttl: int | float | str | None = None,
+        failure_ttl: int | float | str | None = DEFAULT_FAILURE_TTL,
+        depends_on: Job | str | Iterable[Job | str] | None = None,
+        allow_dependency_failures: bool = False,
+        description: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        origin: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        retry: Retry | None = None,
+        user_id: str | None = None,
+        serializer: str | Serializer | type | None = None,
+        status: JobStatus | str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> Job:
+        """Build a job without storing it; ``Queue.enqueue_job`` stores it.
+
+        ``args``/``kwargs`` go to the function untouched, so a function may have its
+        own ``ttl`` or ``description`` parameters.
+        """
+        serializer_name, chosen = resolve_serializer(serializer)
+        args = list(args) if args is not None else []
+        kwargs = dict(kwargs) if kwargs is not None else {}
+        if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+            raise InvalidJobError("kwargs must be a mapping with string keys")
+        if retry is not None and not isinstance(retry, Retry):
+            raise InvalidJobError(f"retry must be a conveyor.Retry, got {retry!r}")
+        if meta is not None and not isinstance(meta, Mapping):
+            raise InvalidJobError(f"meta must be a dict, got {type(meta).__name__}")
+        now = clock.now()
+        record = JobRecord(
+            id=validate_job_id(id) if id is not None else str(uuid.uuid4()),
+            queue=validate_queue_name(origin),
+            func_name=function_name(func),
+            payload=encode_arguments(chosen, serializer_name, args, kwargs),
+            serializer=serializer_name,
+            status=JobStatus(status) if status else JobStatus.QUEUED,
+            priority=validate_priority(priority),
+            user_id=user_id,
+            timeout=validate_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
+            ttl=parse_duration(ttl, "ttl"),
+            result_ttl=parse_duration(result_ttl, "result_ttl"),
+            failure_ttl=parse_duration(failure_ttl, "failure_ttl"),
+            max_retries=retry.max if retry else 0,
+            retry_intervals=retry.intervals if retry else (),
+            retry_jitter=retry.jitter if retry else 0.0,
+            depends_on=_dependency_ids(depends_on),
+            allow_dependency_failures=bool(allow_dependency_failures),
+            description=description,
+            meta=_encode(chosen, serializer_name, dict(meta), "meta") if meta else None,
+            created_at=now,
+        )
+        job = cls(connection=connection, record=record, clock=clock)
+        job._decoded = (args, kwargs)
+        return job
+
+    @classmethod
+    def fetch(cls, id: str, connection: Backend | None = None, serializer: object = None) -> Job:
+        """The stored job with this id; raises NoSuchJobError if there is none."""
+        backend = connection if connection is not None else default_connection()
+        (record,) = backend.jobs_get([id])
+        if record is None:
+            raise NoSuchJobError(id)
+        return cls(connection=backend, record=record)
+
+    @classmethod
+    def fetch_many(
+        cls, job_ids: Sequence[str], connection: Backend | None = None, serializer: object = None
+    ) -> list[Job | None]:
+        """The stored jobs for these ids in one round trip; None where a job is missing."""
+        backend = connection if connection is not None else default_connection()
+        return [None if r is None else cls(connection=backend, record=r) for r in backend.jobs_get(job_ids)]
+
+    @classmethod
+    def exists(cls, job_id: str, connection: Backend | None = None) -> bool:
+        backend = connection if connection is not None else default_connection()
+        return backend.jobs_get([job_id])[0] is not None
+
+    # -- the stored record, as attributes -------------------------------------------------
+    @property
+    def record(self) -> JobRecord:
+        """The plain stored record (for tools that need every field)."""
+        return self._record
+
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    def get_id(self) -> str:
+        return self._record.id
+
+    @property
+    def origin(self) -> str:
+        return self._record.queue
+
+    @property
+    def func_name(self) -> str:
+        return self._record.func_name
+
+    @property
+    def args(self) -> list[Any]:
+        return self._arguments()[0]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return self._arguments()[1]
+
+    def _arguments(self) -> tuple[list[Any], dict[str, Any]]:
+        if self._decoded is None:
+            if not self._record.payload:
+                return [], {}
+            try:
+                args, kwargs = self.serializer.loads(self._record.payload)
+            except Exception as exc:
+                raise SerializationError(f"cannot decode the arguments of job {self.id}: {exc}") from exc
+            self._decoded = (list(args), dict(kwargs))
+        return self._decoded
+
+    @property
+    def serializer(self) -> Serializer:
+        return serializer_named(self._record.serializer)
+
+    @property
+    def status(self) -> JobStatus:
+        return self._record.status
+
+    def get_status(self, refresh: bool = True) -> JobStatus:
+        """The job's status; with ``refresh`` read again from the backend."""
+        if refresh:
+            self.refresh()
+        return self._record.status
+
+    def get_meta(self, refresh: bool = True) -> dict[str, Any]:
+        if refresh:
+            self.refresh()
+        return self.meta
+
+    @property
+    def result(self) -> Any:
+        """The return value once finished (kept for ``result_ttl``), else None."""
+        if self._record.result is None:
+            return None
+        return self.serializer.loads(self._record.result)
+
+    def return_value(self, refresh: bool = False) -> Any:
+        if refresh:
+            self.refresh()
+        return self.result
+
+    @property
+    def exc_info(self) -> str | None:
+        return self._record.exc_info
+
+    @property
+    def priority(self) -> int:
+        return self._record.priority
+
+    @property
+    def user_id(self) -> str | None:
+        return self._record.user_id
+
+    @property
+    def description(self) -> str:
+        """The given description, else the call written out, as RQ shows it."""
+        if self._record.description is not None:
+            return self._record.description
+        args, kwargs = self._arguments()
+        return _describe(self._record.func_name, args, kwargs)
+
+    @property
+    def timeout(self) -> float | None:
+        return self._record.timeout
+
+    @property
+    def ttl(self) -> float | None:
+        return self._record.ttl
+
+    @property
+    def result_ttl(self) -> float | None:
+        return self._record.result_ttl
+
+    @property
+    def failure_ttl(self) -> float | None:
+        return self._record.failure_ttl
+
+    @property
+    def retry_count(self) -> int:
+        return self._record.retry_count
+
+    @property
+    def max_retries(self) -> int:
+        return self._record.max_retries
+
+    @property
+    def retries_left(self) -> int:
+        return max(0, self._record.max_retries - self._record.retry_count)
+
+    @property
+    def retry_intervals(self) -> tuple[float, ...]:
+        return self._record.retry_intervals
+
+    @property
+    def dependency_ids(self) -> list[str]:
+        return list(self._record.depends_on)
+
+    depends_on = dependency_ids
+
+    @property
+    def allow_dependency_failures(self) -> bool:
+        return self._record.allow_dependency_failures
+
+    @property
+    def progress(self) -> float | None:
+        return self._record.progress
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return json.loads(self._record.metrics) if self._record.metrics else {}
+
+    @property
+    def worker_name(self) -> str | None:
+        return self._record.worker_name
+
+    @property
+    def batch_id(self) -> str | None:
+        return self._record.batch_id
+
+    @property
+    def status_reason(self) -> str | None:
+        """Why the job ended as it did when that is not obvious: 'expired', 'abandoned'..."""
+        return self._record.status_reason
+
+    @property
+    def created_at(self) -> datetime:
+        return to_datetime(self._record.created_at)  # type: ignore[return-value]
+
+    @property
+    def enqueued_at(self) -> datetime | None:
+        return to_datetime(self._record.enqueued_at)
+
+    @property
+    def scheduled_for(self) -> datetime | None:
+        return to_datetime(self._record.scheduled_for)
+
+    @property
+    def started_at(self) -> datetime | None:
+        return to_datetime(self._record.started_at)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return to_datetime(self._record.ended_at)
+
+    @property
+    def last_heartbeat(self) -> datetime | None:
+        return to_datetime(self._record.last_heartbeat)
+
+    is_queued = property(lambda self: self._record.status is JobStatus.QUEUED)
+    is_deferred = property(lambda self: self._record.status is JobStatus.DEFERRED)
+    is_scheduled = property(lambda self: self._record.status is JobStatus.SCHEDULED)
+    is_started = property(lambda self: self._record.status is JobStatus.STARTED)
+    is_finished = property(lambda self: self._record.status is JobStatus.FINISHED)
+    is_failed = property(lambda self: self._record.status is JobStatus.FAILED)
+    is_stopped = property(lambda self: self._record.status is JobStatus.STOPPED)
+    is_canceled = property(lambda self: self._record.status is JobStatus.CANCELED)
+
+    # -- actions ---------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read the job again from the backend; NoSuchJobError if it is gone."""
+        (record,) = self.connection.jobs_get([self.id])
+        if record is None:
+            raise NoSuchJobError(self.id)
+        self._record = record
+        self._decoded = None
+        self.meta = self._decode_meta()
+
+    def save_meta(self) -> None:
+        """Store ``job.meta`` (for example from inside the running job)."""
+        data = _encode(self.serializer, self._record.serializer, self.meta, "meta")
+        if not self.connection.job_update(self.id, self.clock.now(), meta=data):
+            raise NoSuchJobError(self.id)
+        self._record.meta = data
+
+    def set_progress(self, progress: float, **metrics: Any) -> None:
+        """Record progress (0.0 to 1.0) and metrics such as items_processed, total_items."""
+        if isinstance(progress, bool) or not isinstance(progress, int | float) or not 0 <= progress <= 1:
+            raise InvalidJobError(f"progress must be a number from 0.0 to 1.0, got {progress!r}")
+        encoded = None
+        if metrics:
+            merged = {**self.metrics, **metrics}
+            try:
+                encoded = json.dumps(merged, separators=(",", ":"), allow_nan=False).encode()
+            except (TypeError, ValueError) as exc:
+                raise SerializationError(f"metrics must be JSON-serializable: {exc}") from exc
+        if not self.connection.job_update(self.id, self.clock.now(), progress=float(progress), metrics=encoded):
+            raise NoSuchJobError(self.id)
+        self._record.progress = float(progress)
+        if encoded is not None:
+            self._record.metrics = encoded
+
+    def cancel(self, enqueue_dependents: bool = False) -> None:
+        """Cancel the job (a running one is also stopped); it moves to the canceled registry."""
+        from conveyor.command import cancel_job
+
+        self._record = cancel_job(self.id, connection=self.connection, enqueue_dependents=enqueue_dependents,
+                                  clock=self.clock)._record  # fmt: skip
+
+    def delete(self) -> None:
+        """Remove the job from the backend altogether."""
+        self.connection.job_delete(self.id)
+
+    def requeue(self) -> Job:
+        """Put a failed, stopped or canceled job back in its queue."""
+        from conveyor.command import requeue_job
+
+        self._record = requeue_job(self.id, connection=self.connection, clock=self.clock)._record
+        return self
+
+    def get_position(self) -> int | None:
+        """0-based position in its queue while queued, else None."""
+        return self.connection.queue_position(self.id)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _decode_meta(self) -> dict[str, Any]:
+        if not self._record.meta:
+            return {}
+        value = self.serializer.loads(self._record.meta)
+        return value if isinstance(value, dict) else {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r}, func={self.func_name!r}, status={self._record.status.value!r})"
+
+
+def encode_arguments(serializer: Serializer, name: str, args: list[Any], kwargs: dict[str, Any]) -> bytes:
+    """The payload for a job; names the first argument the serializer cannot encode."""
+    try:
+        return serializer.dumps([args, kwargs])
+    except Exception as whole:
+        labelled = [(f"positional argument {i} ({_short(v)})", v) for i, v in enumerate(args)]
+        labelled += [(f"keyword argument {k!r} ({_short(v)})", v) for k, v in kwargs.items()]
+        for label, value in labelled:
+            try:
+                serializer.dumps(value)
+            except Exception as exc:
+                raise SerializationError(f"{label} cannot be encoded by the {name} serializer: {exc}") from exc
+        raise SerializationError(f"the arguments cannot be encoded by the {name} serializer: {whole}") from whole
+
+
+def _encode(serializer: Serializer, name: str, value: Any, what: str) -> bytes:
+    try:
+        return serializer.dumps(value)
+    except Exception as exc:
+        raise SerializationError(f"{what} cannot be encoded by the {name} serializer: {exc}") from exc
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def _dependency_ids(depends_on: Job | str | Iterable[Job | str] | None) -> tuple[str, ...]:
+    if depends_on is None:
+        return ()
+    items = [depends_on] if isinstance(depends_on, Job | str) else list(depends_on)
+    ids = []
+    for item in items:
+        if isinstance(item, Job):
+            ids.append(item.id)
+        elif isinstance(item, str) and item:
+            ids.append(item)
+        else:
+            raise InvalidJobError(f"depends_on must name jobs (Job or id), got {item!r}")
+    return tuple(dict.fromkeys(ids))
+
+
+def _describe(func: Callable[..., Any] | str, args: list[Any], kwargs: dict[str, Any]) -> str:
+    name = func if isinstance(func, str) else getattr(func, "__qualname__", repr(func))
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    text = f"{name}({', '.join(parts)})"
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -1,0 +1,75 @@
+"""Job options: their defaults, the names reserved by enqueue, and their validation.
+
+Reserved names are listed once so they never collide silently with a job function's
+own keyword arguments: pass those through ``kwargs={...}`` (as with RQ).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from conveyor.durations import parse_duration
+from conveyor.exceptions import InvalidJobError
+
+DEFAULT_QUEUE = "default"
+DEFAULT_TIMEOUT = 180.0
+DEFAULT_RESULT_TTL = 500.0
+DEFAULT_FAILURE_TTL = 365 * 24 * 3600.0
+
+RESERVED_ENQUEUE_OPTIONS = frozenset(
+    {
+        "job_timeout", "timeout", "result_ttl", "ttl", "failure_ttl", "description",
+        "depends_on", "job_id", "at_front", "meta", "retry", "priority", "user_id",
+        "allow_dependency_failures", "args", "kwargs", "on_success", "on_failure",
+        "on_stopped", "pipeline",
+    }
+)  # fmt: skip
+"""Keyword arguments of ``Queue.enqueue`` that configure the job, not the function."""
+
+UNSUPPORTED_OPTIONS = {
+    "at_front": "use priority= to run a job before others",
+    "on_success": "callbacks are not supported yet",
+    "on_failure": "callbacks are not supported yet",
+    "on_stopped": "callbacks are not supported yet",
+    "pipeline": "conveyor has no pipelines; enqueue_many stores many jobs in one step",
+}
+
+
+def split_enqueue_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate ``enqueue(f, *args, **kwargs)`` keywords into job options and the
+    function's own keyword arguments (with RQ's explicit ``args``/``kwargs`` escape)."""
+    options = {key: value for key, value in kwargs.items() if key in RESERVED_ENQUEUE_OPTIONS}
+    function_kwargs = {key: value for key, value in kwargs.items() if key not in options}
+    for name, advice in UNSUPPORTED_OPTIONS.items():
+        if options.get(name):
+            raise InvalidJobError(f"{name} is not supported: {advice}")
+        options.pop(name, None)
+    if "job_timeout" in options:
+        options["timeout"] = options.pop("job_timeout")
+    return options, function_kwargs
+
+
+def validate_timeout(value: object) -> float | None:
+    """The job timeout in seconds; None means no timeout (-1)."""
+    return parse_duration(value, "timeout")
+
+
+def validate_priority(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidJobError(f"priority must be an integer, got {value!r}")
+    return value
+
+
+def validate_queue_name(name: object) -> str:
+    if not isinstance(name, str) or not name or len(name) > 200 or name.strip() != name:
+        raise InvalidJobError(f"queue name must be a non-empty string without surrounding spaces, got {name!r}")
+    return name
+
+
+def validate_job_id(job_id: object) -> str:
+    if not isinstance(job_id, str) or not job_id or len(job_id) > 200:
+        raise InvalidJobError(f"job id must be a non-empty string of at most 200 characters, got {job_id!r}")
+    if job_id.strip() != job_id or any(ord(ch) < 32 for ch in job_id):
+        raise InvalidJobError(f"job id {job_id!r} must not contain spaces at its ends or control characters")
+    return job_id

@@ -1,0 +1,288 @@
+"""The Queue: where jobs are enqueued, RQ's API on any backend."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, TypeVar
+
+from conveyor.backends.base import Backend
+from conveyor.clock import SYSTEM_CLOCK, Clock, to_timestamp
+from conveyor.connection import default_connection
+from conveyor.exceptions import InvalidJobError, NoSuchJobError
+from conveyor.job import Job
+from conveyor.options import (
+    DEFAULT_FAILURE_TTL,
+    DEFAULT_QUEUE,
+    DEFAULT_RESULT_TTL,
+    split_enqueue_kwargs,
+    validate_queue_name,
+)
+from conveyor.registry import (
+    BaseRegistry,
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
+from conveyor.serializers import Serializer, resolve_serializer
+from conveyor.status import JobStatus
+
+R = TypeVar("R", bound=BaseRegistry)
+
+
+class EnqueueData(NamedTuple):
+    """One job for ``enqueue_many``, built by ``Queue.prepare_data``."""
+
+    func: Callable[..., Any] | str
+    args: Sequence[Any]
+    kwargs: Mapping[str, Any]
+    options: Mapping[str, Any]
+
+
+class Queue:
+    """A named queue of jobs on a backend.
+
+    ``is_async=False`` runs each job at once in the calling thread (for tests), with
+    the same outcome a worker would record.
+    """
+
+    def __init__(
+        self,
+        name: str = DEFAULT_QUEUE,
+        connection: Backend | None = None,
+        is_async: bool = True,
+        default_timeout: int | float | str | None = None,
+        serializer: str | Serializer | type | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.name = validate_queue_name(name)
+        self.connection = connection if connection is not None else default_connection()
+        self.is_async = is_async
+        self.default_timeout = default_timeout
+        self.serializer_name, self.serializer = resolve_serializer(serializer)
+        self.clock = clock
+
+    @classmethod
+    def all(cls, connection: Backend | None = None) -> list[Queue]:
+        """Every queue that holds at least one job."""
+        backend = connection if connection is not None else default_connection()
+        return [cls(name, connection=backend) for name in sorted(backend.counts())]
+
+    # -- enqueueing ------------------------------------------------------------------------
+    def enqueue(self, f: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
+        """Store a call of ``f`` for a worker to run; returns the job.
+
+        Keyword arguments named like job options (timeout, job_timeout, result_ttl, ttl,
+        failure_ttl, description, depends_on, job_id, meta, retry, priority, user_id,
+        allow_dependency_failures) configure the job; pass a function's own arguments
+        of those names through ``args=`` and ``kwargs=``.
+        """
+        return self.enqueue_job(self._create(f, args, kwargs))
+
+    def enqueue_call(
+        self,
+        func: Callable[..., Any] | str,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Job:
+        """RQ's explicit form: the function's arguments and the job options kept apart."""
+        return self.enqueue_job(self._create(func, (), {"args": args or (), "kwargs": kwargs or {}, **options}))
+
+    def enqueue_at(self, datetime: datetime, f: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
+        """Enqueue ``f`` to run at ``datetime`` (a naive datetime is taken as UTC)."""
+        job = self._create(f, args, kwargs)
+        return self._schedule(job, to_timestamp(datetime))
+
+    def enqueue_in(self, time_delta: timedelta, f: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
+        """Enqueue ``f`` to run after ``time_delta``."""
+        if not isinstance(time_delta, timedelta):
+            raise InvalidJobError(f"enqueue_in takes a timedelta, got {type(time_delta).__name__}")
+        job = self._create(f, args, kwargs)
+        return self._schedule(job, self.clock.now() + time_delta.total_seconds())
+
+    def _schedule(self, job: Job, at: float) -> Job:
+        if at > self.clock.now():
+            job.record.status = JobStatus.SCHEDULED
+            job.record.scheduled_for = at
+        return self.enqueue_job(job)
+
+    @staticmethod
+    def prepare_data(
+        func: Callable[..., Any] | str,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> EnqueueData:
+        """Describe one job for ``enqueue_many`` (options as for ``enqueue``)."""
+        if "timeout" in options and "job_timeout" not in options:
+            options["job_timeout"] = options.pop("timeout")
+        return EnqueueData(func, tuple(args or ()), dict(kwargs or {}), options)
+
+    def enqueue_many(self, job_datas: Iterable[EnqueueData]) -> list[Job]:
+        """Store many jobs in one atomic step (all or none)."""
+        jobs = [
+            self._create(data.func, (), {"args": data.args, "kwargs": data.kwargs, **data.options})
+            for data in job_datas
+        ]
+        if not jobs:
+            return []
+        if not self.is_async:
+            return [self.enqueue_job(job) for job in jobs]
+        now = self.clock.now()
+        for job in jobs:
+            _stamp(job, now)
+        stored = self.connection.jobs_enqueue([job.record for job in jobs], now)
+        for job, record in zip(jobs, stored, strict=True):
+            job._record = record
+        return jobs
+
+    def enqueue_job(self, job: Job) -> Job:
+        """Store a job built with ``Job.create`` in this queue."""
+        if job.record.queue != self.name:
+            job.record.queue = self.name
+        job.connection = self.connection
+        now = self.clock.now()
+        _stamp(job, now)
+        if not self.is_async and job.record.status is JobStatus.QUEUED:
+            return self._run_now(job, now)
+        (job._record,) = self.connection.jobs_enqueue([job.record], now)
+        return job
+
+    def _run_now(self, job: Job, now: float) -> Job:
+        from conveyor.worker.execution import run_inline
+
+        record = job.record
+        record.status = JobStatus.STARTED
+        record.worker_name = "inline"
+        record.lease_token = secrets.token_hex(8)
+        record.lease_expires_at = now + (record.timeout or 3600.0) + 60.0
+        record.started_at = now
+        (stored,) = self.connection.jobs_enqueue([record], now)
+        if stored.status is JobStatus.STARTED:
+            self.connection.jobs_settle([run_inline(stored, self.connection, self.clock)], self.clock.now())
+        (current,) = self.connection.jobs_get([job.id])
+        job._record = current if current is not None else stored  # result_ttl=0 deletes it
+        return job
+
+    def _create(self, f: Callable[..., Any] | str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Job:
+        options, function_kwargs = split_enqueue_kwargs(kwargs)
+        explicit_args = options.pop("args", None)
+        explicit_kwargs = options.pop("kwargs", None)
+        if explicit_args is not None or explicit_kwargs is not None:
+            if args or function_kwargs:
+                raise InvalidJobError("pass the function's arguments either inline or as args=/kwargs=, not both")
+            args, function_kwargs = tuple(explicit_args or ()), dict(explicit_kwargs or {})
+        return Job.create(
+            f,
+            args=args,
+            kwargs=function_kwargs,
+            connection=self.connection,
+            id=options.pop("job_id", None),
+            timeout=options.pop("timeout", self.default_timeout),
+            result_ttl=options.pop("result_ttl", DEFAULT_RESULT_TTL),
+            ttl=options.pop("ttl", None),
+            failure_ttl=options.pop("failure_ttl", DEFAULT_FAILURE_TTL),
+            origin=self.name,
+            serializer=self.serializer_name,
+            clock=self.clock,
+            **options,
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+    @property
+    def count(self) -> int:
+        """How many jobs wait in the queue (status queued)."""
+        return self.connection.jobs_count(self.name, (JobStatus.QUEUED,))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __bool__(self) -> bool:
+        return True
+
+    def is_empty(self) -> bool:
+        return self.count == 0
+
+    @property
+    def job_ids(self) -> list[str]:
+        """Ids of the queued jobs (in insertion order)."""
+        return self.get_job_ids()
+
+    def get_job_ids(self, offset: int = 0, length: int = -1) -> list[str]:
+        return self.connection.job_ids(self.name, (JobStatus.QUEUED,), offset=offset, limit=length)
+
+    @property
+    def jobs(self) -> list[Job]:
+        return self.get_jobs()
+
+    def get_jobs(self, offset: int = 0, length: int = -1) -> list[Job]:
+        found = Job.fetch_many(self.get_job_ids(offset, length), connection=self.connection)
+        return [job for job in found if job is not None]
+
+    def fetch_job(self, job_id: str) -> Job | None:
+        """The job with this id if it belongs to this queue, else None."""
+        try:
+            job = Job.fetch(job_id, connection=self.connection)
+        except NoSuchJobError:
+            return None
+        return job if job.origin == self.name else None
+
+    def get_job_position(self, job_or_id: Job | str) -> int | None:
+        """0-based position of a queued job in this queue (an index count, no scan)."""
+        job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
+        return self.connection.queue_position(job_id)
+
+    def empty(self) -> int:
+        """Delete every queued job of this queue; return how many."""
+        return self.connection.queue_empty(self.name)
+
+    # -- registries ----------------------------------------------------------------------------
+    def _registry(self, cls: type[R]) -> R:
+        return cls(self.name, connection=self.connection, clock=self.clock)
+
+    @property
+    def started_job_registry(self) -> StartedJobRegistry:
+        return self._registry(StartedJobRegistry)
+
+    @property
+    def finished_job_registry(self) -> FinishedJobRegistry:
+        return self._registry(FinishedJobRegistry)
+
+    @property
+    def failed_job_registry(self) -> FailedJobRegistry:
+        return self._registry(FailedJobRegistry)
+
+    @property
+    def canceled_job_registry(self) -> CanceledJobRegistry:
+        return self._registry(CanceledJobRegistry)
+
+    @property
+    def scheduled_job_registry(self) -> ScheduledJobRegistry:
+        return self._registry(ScheduledJobRegistry)
+
+    @property
+    def deferred_job_registry(self) -> DeferredJobRegistry:
+        return self._registry(DeferredJobRegistry)
+
+    def __repr__(self) -> str:
+        return f"Queue({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Queue) and other.name == self.name and other.connection is self.connection
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+def _stamp(job: Job, now: float) -> None:
+    """Set the times that depend on when the job is stored."""
+    record = job.record
+    record.enqueued_at = now
+    if record.ttl is not None and record.status is JobStatus.QUEUED:
+        record.expires_at = now + record.ttl

@@ -1,0 +1,111 @@
+"""Registries: RQ's named sets of jobs, here as views over job status.
+
+A registry is "the jobs of queue Q whose status is S", so it changes in the same
+atomic step as the status and can never drift from it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from conveyor.backends.base import Backend
+from conveyor.clock import SYSTEM_CLOCK, Clock
+from conveyor.command import requeue_job
+from conveyor.connection import default_connection
+from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
+from conveyor.job import Job
+from conveyor.options import DEFAULT_QUEUE
+from conveyor.status import JobStatus
+
+
+class BaseRegistry:
+    """Jobs of one queue in the registry's statuses, oldest first."""
+
+    statuses: ClassVar[tuple[JobStatus, ...]] = ()
+
+    def __init__(
+        self,
+        name: str = DEFAULT_QUEUE,
+        connection: Backend | None = None,
+        queue: object = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        queue_name = getattr(queue, "name", None)
+        self.name = queue_name if isinstance(queue_name, str) else name
+        self.connection = connection if connection is not None else default_connection()
+        self.clock = clock
+
+    def get_job_ids(self, start: int = 0, end: int = -1) -> list[str]:
+        """Ids from position ``start`` to ``end`` inclusive (-1: to the last), as in RQ."""
+        limit = -1 if end < 0 else max(0, end - start + 1)
+        return self.connection.job_ids(self.name, self.statuses, offset=start, limit=limit)
+
+    def get_jobs(self, start: int = 0, end: int = -1) -> list[Job]:
+        ids = self.get_job_ids(start, end)
+        return [job for job in Job.fetch_many(ids, connection=self.connection) if job is not None]
+
+    @property
+    def count(self) -> int:
+        return self.connection.jobs_count(self.name, self.statuses)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __contains__(self, item: object) -> bool:
+        job_id = item.id if isinstance(item, Job) else item
+        if not isinstance(job_id, str):
+            return False
+        (record,) = self.connection.jobs_get([job_id])
+        return record is not None and record.queue == self.name and record.status in self.statuses
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class _RequeueableRegistry(BaseRegistry):
+    def requeue(self, job_or_id: Job | str) -> Job:
+        """Put the job back in its queue; InvalidJobOperation if it is not in this registry."""
+        job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
+        if job_id not in self:
+            (record,) = self.connection.jobs_get([job_id])
+            if record is None:
+                raise NoSuchJobError(job_id)
+            raise InvalidJobOperation(job_id, record.status.value, f"Job {job_id} is not in {self!r}")
+        return requeue_job(job_id, connection=self.connection, clock=self.clock)
+
+
+class StartedJobRegistry(BaseRegistry):
+    """Jobs running now, each under a worker's lease."""
+
+    statuses = (JobStatus.STARTED,)
+
+
+class FinishedJobRegistry(BaseRegistry):
+    """Jobs that finished, kept for their result_ttl."""
+
+    statuses = (JobStatus.FINISHED,)
+
+
+class FailedJobRegistry(_RequeueableRegistry):
+    """Jobs that failed or were stopped, kept for their failure_ttl."""
+
+    statuses = (JobStatus.FAILED, JobStatus.STOPPED)
+
+
+class CanceledJobRegistry(_RequeueableRegistry):
+    """Jobs canceled before or while they ran, or expired in the queue."""
+
+    statuses = (JobStatus.CANCELED,)
+
+
+class ScheduledJobRegistry(BaseRegistry):
+    """Jobs waiting for their scheduled time."""
+
+    statuses = (JobStatus.SCHEDULED,)
+
+
+class DeferredJobRegistry(BaseRegistry):
+    """Jobs waiting for the jobs they depend on."""
+
+    statuses = (JobStatus.DEFERRED,)

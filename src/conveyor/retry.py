@@ -1,0 +1,41 @@
+"""Retry policy: how many times a failed job runs again and how long it waits."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from conveyor.exceptions import InvalidJobError
+
+
+class Retry:
+    """Retry a failed job up to ``max`` times.
+
+    The n-th retry waits ``interval[n]`` seconds (the last interval repeats); an int
+    interval waits the same time before each retry. ``jitter`` adds up to that
+    fraction of random extra wait, so that a burst of failures does not retry in
+    lockstep.
+    """
+
+    def __init__(self, max: int, interval: int | float | Sequence[float] = 0, jitter: float = 0.0) -> None:
+        if not isinstance(max, int) or max < 1:
+            raise InvalidJobError(f"Retry max must be an integer >= 1, got {max!r}")
+        intervals = [interval] if isinstance(interval, int | float) else list(interval)
+        if any(not isinstance(i, int | float) or i < 0 for i in intervals):
+            raise InvalidJobError(f"Retry intervals must be numbers >= 0, got {interval!r}")
+        if jitter < 0 or jitter > 1:
+            raise InvalidJobError(f"Retry jitter must be between 0 and 1, got {jitter!r}")
+        self.max = max
+        self.intervals: tuple[float, ...] = tuple(float(i) for i in intervals) or (0.0,)
+        self.jitter = jitter
+
+    def __repr__(self) -> str:
+        return f"Retry(max={self.max}, interval={list(self.intervals)!r})"
+
+
+def retry_delay(intervals: Sequence[float], retry_number: int, jitter: float = 0.0) -> float:
+    """Seconds to wait before the ``retry_number``-th retry (0-based)."""
+    if not intervals:
+        return 0.0
+    base = intervals[min(retry_number, len(intervals) - 1)]
+    return base * (1 + random.random() * jitter) if jitter else base

@@ -1,0 +1,103 @@
+"""Plain records that cross the backend contract.
+
+Backends store and move these; they never see callables or serializers. Times are
+float seconds since the epoch (UTC); payloads, results and meta are opaque bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conveyor.status import JobStatus
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """Everything stored about one job."""
+
+    id: str
+    queue: str
+    func_name: str
+    payload: bytes
+    serializer: str = "json"
+    status: JobStatus = JobStatus.QUEUED
+    priority: int = 0
+    user_id: str | None = None
+    timeout: float | None = 180.0
+    ttl: float | None = None
+    result_ttl: float | None = 500.0
+    failure_ttl: float | None = 365 * 24 * 3600.0
+    max_retries: int = 0
+    retry_intervals: tuple[float, ...] = ()
+    retry_jitter: float = 0.0
+    retry_count: int = 0
+    depends_on: tuple[str, ...] = ()
+    allow_dependency_failures: bool = False
+    description: str | None = None
+    meta: bytes | None = None
+    progress: float | None = None
+    metrics: bytes | None = None
+    created_at: float = 0.0
+    enqueued_at: float | None = None
+    scheduled_for: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    last_heartbeat: float | None = None
+    expires_at: float | None = None
+    keep_until: float | None = None
+    result: bytes | None = None
+    exc_info: str | None = None
+    status_reason: str | None = None
+    worker_name: str | None = None
+    lease_token: str | None = None
+    lease_expires_at: float | None = None
+    stop_requested: bool = False
+    batch_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Settlement:
+    """The outcome of one claimed job, applied only if the lease still holds.
+
+    ``status`` is FINISHED, FAILED or STOPPED for a terminal outcome, QUEUED or
+    SCHEDULED to run the job again (a retry when ``count_retry``, a release
+    otherwise). ``delete`` drops the record at once (result_ttl=0).
+    """
+
+    job_id: str
+    lease_token: str
+    status: JobStatus
+    started_at: float | None = None
+    result: bytes | None = None
+    exc_info: str | None = None
+    reason: str | None = None
+    keep_until: float | None = None
+    scheduled_for: float | None = None
+    count_retry: bool = False
+    delete: bool = False
+
+
+@dataclass(slots=True, frozen=True)
+class Recovery:
+    """What lease recovery did to one job whose worker stopped renewing it."""
+
+    job_id: str
+    status: JobStatus
+    worker_name: str | None
+
+
+@dataclass(slots=True)
+class WorkerRecord:
+    """A registered worker, as shown by `conveyor info` and the REST API."""
+
+    name: str
+    hostname: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    state: str = "starting"
+    current_job_ids: tuple[str, ...] = ()
+    started_at: float = 0.0
+    last_heartbeat: float = 0.0
+    jobs_done: int = 0
+    version: str = ""

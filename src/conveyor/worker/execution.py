@@ -1,0 +1,107 @@
+"""Running one job's function: find it, decode its arguments, call it, encode the result.
+
+Shared by the worker and by ``Queue(is_async=False)``; both turn the outcome into a
+Settlement with conveyor.worker.outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from conveyor.backends.base import Backend
+from conveyor.clock import Clock
+from conveyor.exceptions import InvalidJobError, JobStopRequested, JobTimeoutException
+from conveyor.functions import resolve_function
+from conveyor.job import Job, _current_job
+from conveyor.serializers import serializer_named
+from conveyor.types import JobRecord, Settlement
+
+from . import outcomes
+
+
+class PreparedJob:
+    """A claimed job with its function found and arguments decoded."""
+
+    __slots__ = ("args", "func", "is_async", "job", "kwargs")
+
+    def __init__(self, job: Job, func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> None:
+        self.job = job
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
+        self.is_async = inspect.iscoroutinefunction(func)
+
+
+def prepare(record: JobRecord, backend: Backend, clock: Clock) -> PreparedJob | str:
+    """The job ready to call, or the error text explaining why it cannot run."""
+    try:
+        func = resolve_function(record.func_name)
+    except InvalidJobError as exc:
+        return f"InvalidJobError: cannot find job function {record.func_name!r}: {exc}"
+    try:
+        args, kwargs = serializer_named(record.serializer).loads(record.payload)
+    except Exception as exc:
+        return f"SerializationError: cannot decode the arguments of job {record.id}: {type(exc).__name__}: {exc}"
+    return PreparedJob(Job(connection=backend, record=record, clock=clock), func, args, kwargs)
+
+
+def call_sync(prepared: PreparedJob) -> Any:
+    """Call the function with the job as the current job; drives a coroutine to its end."""
+    token = _current_job.set(prepared.job)
+    try:
+        result = prepared.func(*prepared.args, **prepared.kwargs)
+        if inspect.isawaitable(result):
+            result = asyncio.run(_await(result))
+        return result
+    finally:
+        _current_job.reset(token)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+async def call_async(prepared: PreparedJob) -> Any:
+    """Await an ``async def`` job with the job as the current job."""
+    _current_job.set(prepared.job)  # this task's own context
+    return await prepared.func(*prepared.args, **prepared.kwargs)
+
+
+def success(prepared: PreparedJob, started_at: float, value: Any, now: float) -> Settlement:
+    """Settle a job that returned ``value``; a result the serializer refuses fails it."""
+    record = prepared.job.record
+    try:
+        encoded = serializer_named(record.serializer).dumps(value)
+    except Exception as exc:
+        text = (
+            f"SerializationError: the result ({type(value).__name__}) cannot be encoded by the "
+            f"{record.serializer} serializer: {exc}"
+        )
+        return outcomes.failed(record, started_at, text, now, reason="error")
+    return outcomes.finished(record, started_at, encoded, now)
+
+
+def failure(record: JobRecord, started_at: float | None, error: BaseException, now: float) -> Settlement:
+    """Settle a job that raised ``error`` (a stop command ends it as stopped)."""
+    text = "".join(traceback.format_exception(error))
+    if isinstance(error, JobStopRequested):
+        return outcomes.stopped(record, started_at, text, now)
+    reason = "timeout" if isinstance(error, JobTimeoutException) else "error"
+    return outcomes.failed(record, started_at, text, now, reason=reason)
+
+
+def run_inline(record: JobRecord, backend: Backend, clock: Clock) -> Settlement:
+    """Run a job to its end in the calling thread (for Queue(is_async=False))."""
+    started_at = clock.now()
+    prepared = prepare(record, backend, clock)
+    if isinstance(prepared, str):
+        return outcomes.failed(record, started_at, prepared, clock.now(), reason="error")
+    try:
+        value = call_sync(prepared)
+    except Exception as exc:
+        return failure(record, started_at, exc, clock.now())
+    return success(prepared, started_at, value, clock.now())

@@ -1,0 +1,136 @@
+"""The worker's background services, on a thread of their own.
+
+They must keep running while a sync job holds the main thread, so they live on a
+separate thread (with its own backend connection) rather than on the event loop:
+- lease renewal and the worker heartbeat, every third of the lease;
+- stop commands, timeouts and lost leases, checked every tick, turned into interrupts;
+- promotion of due scheduled jobs, recovery of expired leases held by dead workers,
+  and expiry of queued jobs past their ttl, every poll interval (jittered);
+- maintenance (retention by result/failure TTL, reaping silent workers), at start and
+  every maintenance interval.
+A service that raises is logged and retried on the next tick; the thread never dies
+quietly, since the worker checks it is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from conveyor.exceptions import JobStopRequested, JobTimeoutException
+
+from .running import timeout_message
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+log = logging.getLogger("conveyor.worker")
+
+TICK = 0.1
+
+
+class Housekeeper:
+    """Runs the periodic services of one worker until stopped."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"conveyor-housekeeper-{worker.name}", daemon=True)
+        self._next: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        w = self.worker
+        services: list[tuple[str, float, Callable[[], None]]] = [
+            ("interrupts", TICK, self.check_interrupts),
+            ("heartbeat", w.lease_ttl / 3, self.heartbeat),
+            ("schedule", w.poll_interval, self.run_schedule),
+            ("maintenance", w.maintenance_interval, self.run_maintenance),
+        ]
+        now = time.monotonic()
+        for name, _, _ in services:
+            self._next[name] = now
+        while not self._stop.is_set():
+            for name, interval, service in services:
+                if time.monotonic() < self._next[name]:
+                    continue
+                try:
+                    service()
+                except Exception:
+                    log.exception("worker service %s failed; retrying", name)
+                jitter = 1.0 if name == "interrupts" else random.uniform(0.8, 1.2)
+                self._next[name] = time.monotonic() + interval * jitter
+            self._stop.wait(TICK)
+
+    # -- services --------------------------------------------------------------------
+    def check_interrupts(self) -> None:
+        """Turn timeouts and stop commands into interrupts; end jobs that ignore them."""
+        w = self.worker
+        held = w.held()
+        if not held:
+            return
+        stop_ids = set(w.backend.stop_requests(w.name))
+        now = time.monotonic()
+        for running in held:
+            if running.record.id in stop_ids:
+                running.request_interrupt(JobStopRequested, "Stopped by a stop command or cancel", w.loop)
+            deadline = running.deadline
+            if deadline is not None and now > deadline:
+                running.request_interrupt(JobTimeoutException, timeout_message(running.record), w.loop)
+            late = running.interrupted_mono is not None and now > running.interrupted_mono + w.interrupt_grace
+            if late and running.kind != "pending" and not running.done:
+                w.abandon_process(running)
+
+    def heartbeat(self) -> None:
+        """Renew the leases of held jobs and the worker's registration."""
+        w = self.worker
+        held = w.held()
+        now = w.clock.now()
+        if held:
+            leases = [(r.record.id, r.record.lease_token or "") for r in held]
+            renewed = set(w.backend.leases_extend(w.name, leases, now + w.lease_ttl, now))
+            for running in held:
+                if running.record.id not in renewed and not running.done:
+                    running.lease_lost = True
+                    running.request_interrupt(
+                        JobStopRequested, "The worker lost the job's lease (it was recovered or canceled)", w.loop
+                    )
+        running_ids = [r.record.id for r in held if r.kind != "pending"]
+        state = "busy" if running_ids else "idle"
+        if not w.backend.workers_heartbeat(w.name, now, state, running_ids, w.jobs_done):
+            w.register()  # reaped while alive (a long pause): register again
+
+    def run_schedule(self) -> None:
+        """Promote due scheduled jobs, recover expired leases, expire old queued jobs."""
+        w = self.worker
+        now = w.clock.now()
+        w.backend.jobs_promote_due(now)
+        for recovery in w.backend.leases_recover(now):
+            log.warning(
+                "recovered job %s from worker %s (lease expired): now %s",
+                recovery.job_id, recovery.worker_name, recovery.status.value,
+            )  # fmt: skip
+        w.backend.jobs_expire(now)
+
+    def run_maintenance(self) -> None:
+        """Drop results and failures past their TTL; reap workers silent too long."""
+        w = self.worker
+        now = w.clock.now()
+        purged = w.backend.jobs_purge(now)
+        reaped = w.backend.workers_reap(now - w.worker_ttl)
+        if purged or reaped:
+            log.info("maintenance: deleted %d expired jobs, reaped workers %s", purged, reaped)

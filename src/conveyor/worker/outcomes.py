@@ -1,0 +1,71 @@
+"""Turning what happened to a claimed job into a Settlement, with the retry policy.
+
+Written once, above the backend contract: backends only apply the settlement.
+"""
+
+from __future__ import annotations
+
+from conveyor.retry import retry_delay
+from conveyor.status import JobStatus
+from conveyor.types import JobRecord, Settlement
+
+
+def _keep_until(now: float, ttl: float | None) -> float | None:
+    return None if ttl is None else now + ttl
+
+
+def finished(record: JobRecord, started_at: float, result: bytes, now: float) -> Settlement:
+    """The job returned; keep it for result_ttl (0 deletes it at once)."""
+    return Settlement(
+        record.id,
+        record.lease_token or "",
+        JobStatus.FINISHED,
+        started_at=started_at,
+        result=result,
+        keep_until=_keep_until(now, record.result_ttl),
+        delete=record.result_ttl == 0,
+    )
+
+
+def failed(record: JobRecord, started_at: float | None, exc_info: str, now: float, reason: str = "error") -> Settlement:
+    """The job raised (or timed out): retry while retries remain, else fail it."""
+    token = record.lease_token or ""
+    if record.retry_count < record.max_retries:
+        delay = retry_delay(record.retry_intervals, record.retry_count, record.retry_jitter)
+        return Settlement(
+            record.id,
+            token,
+            JobStatus.SCHEDULED if delay > 0 else JobStatus.QUEUED,
+            started_at=started_at,
+            exc_info=exc_info,
+            reason=reason,
+            scheduled_for=now + delay if delay > 0 else None,
+            count_retry=True,
+        )
+    return Settlement(
+        record.id,
+        token,
+        JobStatus.FAILED,
+        started_at=started_at,
+        exc_info=exc_info,
+        reason=reason,
+        keep_until=_keep_until(now, record.failure_ttl),
+    )
+
+
+def stopped(record: JobRecord, started_at: float | None, exc_info: str, now: float) -> Settlement:
+    """A stop command ended the job: never retried, kept like a failure."""
+    return Settlement(
+        record.id,
+        record.lease_token or "",
+        JobStatus.STOPPED,
+        started_at=started_at,
+        exc_info=exc_info,
+        reason="stopped",
+        keep_until=_keep_until(now, record.failure_ttl),
+    )
+
+
+def released(record: JobRecord) -> Settlement:
+    """The job was claimed but never started (the worker is shutting down)."""
+    return Settlement(record.id, record.lease_token or "", JobStatus.QUEUED, reason="released")

@@ -1,0 +1,95 @@
+"""What a worker holds: each claimed job, how it runs, and how to interrupt it.
+
+A job runs in one of three places, and each needs its own way to be interrupted:
+- ``inline``: a sync job on the worker's main thread (concurrency 1, the fast path).
+  A signal (SIGALRM) sent to the main thread raises the interrupt inside the job,
+  even in ``time.sleep`` or a blocking socket call.
+- ``thread``: a sync job in the worker's thread pool (concurrency > 1). The interrupt
+  is raised asynchronously in that thread; it lands at the job's next Python
+  bytecode, so a long C call delays it.
+- ``task``: an ``async def`` job on the event loop, interrupted by cancelling its task.
+A job that does not end within the grace period after an interrupt is beyond reach
+from inside the process; the worker then settles it and exits (see Worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+from conveyor.exceptions import JobInterrupted, JobStopRequested
+from conveyor.types import JobRecord
+
+
+class ShutdownInterrupt(JobInterrupted):
+    """The worker is stopping: the job goes back to its queue, not counted as a retry."""
+
+
+INTERRUPT_SIGNAL = signal.SIGALRM
+
+
+@dataclass(eq=False)
+class Running:
+    """One job claimed by this worker, from claim to settle."""
+
+    record: JobRecord
+    kind: str = "pending"  # pending (claimed, not started), inline, thread or task
+    started_at: float | None = None  # clock time, for the record
+    started_mono: float | None = None  # monotonic time, for the timeout
+    thread_id: int | None = None
+    task: asyncio.Task[None] | None = None
+    interrupt: type[JobInterrupted] | None = None
+    interrupt_message: str = ""
+    interrupted_mono: float | None = None
+    lease_lost: bool = False
+    done: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def deadline(self) -> float | None:
+        """Monotonic time at which the job's timeout expires."""
+        if self.started_mono is None or self.record.timeout is None:
+            return None
+        return self.started_mono + self.record.timeout
+
+    def begin(self, kind: str, task: asyncio.Task[None] | None = None) -> bool:
+        """Mark the job as running in ``kind``; False if an interrupt came first."""
+        with self.lock:
+            self.kind, self.task = kind, task
+            self.started_mono = time.monotonic()
+            return self.interrupt is None
+
+    def request_interrupt(
+        self, reason: type[JobInterrupted], message: str, loop: asyncio.AbstractEventLoop | None
+    ) -> None:
+        """Ask the job to end by raising ``reason`` inside it; safe from any thread."""
+        with self.lock:
+            if self.done or self.interrupt is not None:
+                return
+            self.interrupt = reason
+            self.interrupt_message = message
+            self.interrupted_mono = time.monotonic()
+            kind, thread_id, task = self.kind, self.thread_id, self.task
+        if kind == "inline":
+            signal.pthread_kill(threading.main_thread().ident or 0, INTERRUPT_SIGNAL)
+        elif kind == "thread" and thread_id is not None:
+            _raise_in_thread(thread_id, reason)
+        elif kind == "task" and task is not None and loop is not None:
+            loop.call_soon_threadsafe(task.cancel)
+
+    def interrupt_error(self) -> JobInterrupted:
+        """The exception that describes why the job was interrupted."""
+        reason = self.interrupt or JobStopRequested
+        return reason(self.interrupt_message or reason.__name__)
+
+
+def _raise_in_thread(thread_id: int, exception: type[BaseException]) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exception))
+
+
+def timeout_message(record: JobRecord) -> str:
+    return f"Job exceeded its timeout of {record.timeout:g}s"

@@ -1,0 +1,432 @@
+"""The Worker: claims jobs, runs them, settles their outcome, and survives its jobs.
+
+The claim loop runs on an asyncio event loop in the main thread. It claims only as
+many jobs as it can start soon (free slots, plus a prefetch that grows while jobs are
+quick and falls back to one when they are slow), runs them, and settles outcomes in
+batches: one transaction claims many jobs and one settles many, which is where
+throughput comes from. Sync jobs run inline on the main thread when concurrency is
+1 (no thread hand-off), else in a thread pool; ``async def`` jobs run as tasks on the
+loop. Leases, heartbeats, timeouts and stop commands are handled by the Housekeeper
+thread, so a job that hogs the main thread cannot starve them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
+from typing import Any
+
+from conveyor._version import __version__
+from conveyor.backends.base import Backend
+from conveyor.clock import SYSTEM_CLOCK, Clock
+from conveyor.connection import default_connection
+from conveyor.exceptions import ConfigurationError, JobInterrupted
+from conveyor.queue import Queue
+from conveyor.types import Settlement, WorkerRecord
+
+from . import execution, outcomes
+from .housekeeper import Housekeeper
+from .running import INTERRUPT_SIGNAL, Running, ShutdownInterrupt
+
+log = logging.getLogger("conveyor.worker")
+
+MAX_BATCH = 100
+"""Most jobs claimed (and settled) in one backend call."""
+
+QUICK_JOB_SECONDS = 0.002
+"""Jobs quicker than this on average let the worker prefetch more per claim."""
+
+EXIT_JOB_UNRESPONSIVE = 3
+"""Exit status when a job ignored its interrupt and the worker had to end itself."""
+
+
+class Worker:
+    """Runs jobs from one or more queues, in the order the queues are given.
+
+    ``concurrency`` is how many jobs run at once in this process. ``lease_ttl`` is
+    how long a claimed job stays reserved without a heartbeat (renewed every third of
+    it); a worker that dies loses its jobs to recovery once that lapses.
+    """
+
+    def __init__(
+        self,
+        queues: Iterable[Queue | str] | Queue | str,
+        name: str | None = None,
+        connection: Backend | None = None,
+        *,
+        concurrency: int = 1,
+        lease_ttl: float = 30.0,
+        poll_interval: float = 1.0,
+        maintenance_interval: float = 600.0,
+        worker_ttl: float = 300.0,
+        interrupt_grace: float = 10.0,
+        shutdown_timeout: float = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        items = [queues] if isinstance(queues, Queue | str) else list(queues)
+        if not items:
+            raise ConfigurationError("a worker needs at least one queue")
+        if connection is None:
+            first = next((q for q in items if isinstance(q, Queue)), None)
+            connection = first.connection if first is not None else default_connection()
+        if concurrency < 1:
+            raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
+        if lease_ttl <= 0 or poll_interval <= 0:
+            raise ConfigurationError("lease_ttl and poll_interval must be positive")
+        self.backend = connection
+        self.queue_names = [q.name if isinstance(q, Queue) else q for q in items]
+        self.queues = [Queue(n, connection=connection) for n in self.queue_names]
+        self.name = name or f"{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(2)}"
+        self.concurrency = concurrency
+        self.lease_ttl = lease_ttl
+        self.poll_interval = poll_interval
+        self.maintenance_interval = maintenance_interval
+        self.worker_ttl = worker_ttl
+        self.interrupt_grace = interrupt_grace
+        self.shutdown_timeout = shutdown_timeout
+        self.clock = clock
+        self.jobs_done = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._held: dict[str, Running] = {}
+        self._held_lock = threading.Lock()
+        self._settlements: list[Settlement] = []
+        self._inline: Running | None = None
+        self._active = 0
+        self._stopping = False
+        self._hard_stop = False
+        self._batch = 1
+        self._wake: asyncio.Event | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._waiter_pool: ThreadPoolExecutor | None = None
+        self._waiting: asyncio.Future[Any] | None = None
+
+    # -- public ------------------------------------------------------------------------
+    def work(self, burst: bool = False, max_jobs: int | None = None) -> bool:
+        """Run jobs until stopped (SIGTERM/SIGINT), or until the queues are empty with
+        ``burst``, or after ``max_jobs`` jobs. Returns whether any job was run."""
+        self.register()
+        housekeeper = Housekeeper(self)
+        housekeeper.run_schedule()  # due jobs and dead workers' jobs count for burst too
+        housekeeper.run_maintenance()
+        restore = self._install_signal_handlers()
+        housekeeper.start()
+        try:
+            asyncio.run(self._run(burst, max_jobs))
+        finally:
+            housekeeper.stop()
+            self._release_held()
+            restore()
+            for pool in (self._pool, self._waiter_pool):
+                if pool is not None:
+                    pool.shutdown(wait=False)
+            self.backend.workers_unregister(self.name)
+            log.info("worker %s stopped after %d jobs", self.name, self.jobs_done)
+        return self.jobs_done > 0
+
+    def request_stop(self) -> None:
+        """Stop taking jobs and exit once running ones end (what the first SIGTERM does)."""
+        self._stopping = True
+        if self.loop is not None and self._wake is not None:
+            self.loop.call_soon_threadsafe(self._wake.set)
+
+    def register(self) -> None:
+        now = self.clock.now()
+        self.backend.workers_register(
+            WorkerRecord(
+                name=self.name,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                queues=tuple(self.queue_names),
+                concurrency=self.concurrency,
+                state="idle",
+                started_at=now,
+                last_heartbeat=now,
+                jobs_done=self.jobs_done,
+                version=__version__,
+            )
+        )
+
+    def held(self) -> list[Running]:
+        """The jobs this worker holds a lease on (claimed, running, not yet settled)."""
+        with self._held_lock:
+            return list(self._held.values())
+
+    # -- the claim loop ------------------------------------------------------------------
+    async def _run(self, burst: bool, max_jobs: int | None) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while not self._stopping:
+            await self._wait_for_slot()
+            if self._stopping:
+                break
+            budget = None if max_jobs is None else max_jobs - self.jobs_done - self._active
+            if budget is not None and budget <= 0:
+                if self._active == 0:
+                    break
+                await self._wake_or_timeout(self.poll_interval)
+                continue
+            free = self.concurrency - self._active
+            limit = min(MAX_BATCH, max(free, self._batch), budget or MAX_BATCH)
+            self._flush()
+            claimed = self._claim(limit)
+            if not claimed:
+                if burst and self._active == 0:
+                    break
+                await self._idle_wait(burst)
+                continue
+            await self._start_all(claimed)
+        await self._drain()
+        self._flush()
+
+    def _claim(self, limit: int) -> list[Running]:
+        now = self.clock.now()
+        token = secrets.token_hex(8)
+        records = self.backend.jobs_claim(self.queue_names, self.name, limit, token, now + self.lease_ttl, now)
+        claimed = [Running(record) for record in records]
+        with self._held_lock:
+            for running in claimed:
+                self._held[running.record.id] = running
+        return claimed
+
+    async def _start_all(self, claimed: Sequence[Running]) -> None:
+        began = time.monotonic()
+        for index, running in enumerate(claimed):
+            await self._wait_for_slot()
+            if self._stopping:
+                self._settle_many([outcomes.released(r.record) for r in claimed[index:]], claimed[index:])
+                return
+            await self._start(running)
+        per_job = (time.monotonic() - began) / len(claimed)
+        self._batch = min(MAX_BATCH, self._batch * 2) if per_job < QUICK_JOB_SECONDS else 1
+
+    async def _start(self, running: Running) -> None:
+        record = running.record
+        started_at = self.clock.now()
+        prepared = execution.prepare(record, self.backend, self.clock)
+        if isinstance(prepared, str):
+            self._settle(running, outcomes.failed(record, started_at, prepared, started_at))
+            return
+        running.started_at = started_at
+        if not prepared.is_async and self.concurrency == 1:
+            if running.begin("inline"):
+                self._run_inline(running, prepared)
+            else:
+                self._settle(running, self._interrupted(running))
+            return
+        self._active += 1
+        runner = self._run_task if prepared.is_async else self._run_in_pool
+        task: asyncio.Task[None] = asyncio.ensure_future(runner(running, prepared))
+        if not running.begin("task" if prepared.is_async else "thread", task):
+            task.cancel()  # interrupted before it began; the runner settles it
+        if self.concurrency == 1:
+            await task
+
+    def _run_inline(self, running: Running, prepared: execution.PreparedJob) -> None:
+        self._inline = running
+        try:
+            try:
+                value = execution.call_sync(prepared)
+            finally:
+                self._inline = None
+            settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
+        except JobInterrupted:
+            settlement = self._interrupted(running)
+        except Exception as exc:
+            settlement = execution.failure(running.record, running.started_at, exc, self.clock.now())
+        self._settle(running, settlement)
+
+    async def _run_task(self, running: Running, prepared: execution.PreparedJob) -> None:
+        try:
+            value = await execution.call_async(prepared)
+            settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
+        except (asyncio.CancelledError, JobInterrupted):
+            settlement = self._interrupted(running)
+        except Exception as exc:
+            settlement = execution.failure(running.record, running.started_at, exc, self.clock.now())
+        self._finish_task(running, settlement)
+
+    async def _run_in_pool(self, running: Running, prepared: execution.PreparedJob) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="conveyor-job")
+        loop = asyncio.get_running_loop()
+        try:
+            value = await loop.run_in_executor(self._pool, self._call_in_thread, running, prepared)
+            settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
+        except (asyncio.CancelledError, JobInterrupted):
+            settlement = self._interrupted(running)
+        except Exception as exc:
+            settlement = execution.failure(running.record, running.started_at, exc, self.clock.now())
+        self._finish_task(running, settlement)
+
+    @staticmethod
+    def _call_in_thread(running: Running, prepared: execution.PreparedJob) -> Any:
+        with running.lock:
+            if running.interrupt is not None:
+                raise running.interrupt_error()
+            running.thread_id = threading.get_ident()
+        try:
+            return execution.call_sync(prepared)
+        finally:
+            with running.lock:
+                running.thread_id = None  # no late interrupt may reach the thread's next job
+
+    def _finish_task(self, running: Running, settlement: Settlement) -> None:
+        self._active -= 1
+        self._settle(running, settlement)
+        if self._wake is not None:
+            self._wake.set()
+
+    def _interrupted(self, running: Running) -> Settlement:
+        """The settlement for a job that ended because it was interrupted."""
+        error = running.interrupt_error()
+        if isinstance(error, ShutdownInterrupt):
+            return outcomes.released(running.record)
+        return execution.failure(running.record, running.started_at, error, self.clock.now())
+
+    # -- settling ---------------------------------------------------------------------------
+    def _settle(self, running: Running, settlement: Settlement) -> None:
+        with running.lock:
+            running.done = True
+        self._settlements.append(settlement)
+        if settlement.reason != "released":
+            self.jobs_done += 1
+        if len(self._settlements) >= self._batch or (self._active == 0 and self._batch == 1):
+            self._flush()
+
+    def _settle_many(self, settlements: Sequence[Settlement], held: Sequence[Running]) -> None:
+        for running, settlement in zip(held, settlements, strict=True):
+            self._settle(running, settlement)
+        self._flush()
+
+    def _flush(self) -> None:
+        if not self._settlements:
+            return
+        settlements, self._settlements = self._settlements, []
+        applied = self.backend.jobs_settle(settlements, self.clock.now())
+        with self._held_lock:
+            for settlement in settlements:
+                self._held.pop(settlement.job_id, None)
+        for settlement, ok in zip(settlements, applied, strict=True):
+            if not ok:
+                log.info("job %s: outcome %s refused (lease lost or job canceled)", settlement.job_id,
+                         settlement.status.value)  # fmt: skip
+
+    # -- waiting -------------------------------------------------------------------------------
+    async def _wait_for_slot(self) -> None:
+        while self._active >= self.concurrency and not self._stopping:
+            self._flush()
+            await self._wake_or_timeout(self.poll_interval)
+
+    async def _wake_or_timeout(self, timeout: float) -> None:
+        assert self._wake is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        self._wake.clear()
+
+    async def _idle_wait(self, burst: bool) -> None:
+        """Wait for a new-job signal, a free slot, a stop, or the poll interval."""
+        if burst:
+            await self._wake_or_timeout(self.poll_interval)
+            return
+        assert self.loop is not None and self._wake is not None
+        if self._waiter_pool is None:
+            self._waiter_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-wait")
+        if self._waiting is None or self._waiting.done():
+            interval = self.poll_interval * random.uniform(0.8, 1.0)
+            self._waiting = self.loop.run_in_executor(self._waiter_pool, self.backend.wait_for_jobs, interval)
+        woken: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
+        await asyncio.wait([self._waiting, woken], return_when=asyncio.FIRST_COMPLETED)
+        woken.cancel()
+        self._wake.clear()
+
+    # -- stopping ------------------------------------------------------------------------------
+    async def _drain(self) -> None:
+        """Let running jobs finish within the shutdown timeout, then interrupt them."""
+        deadline = time.monotonic() + self.shutdown_timeout
+        while self._active > 0:
+            if self._hard_stop or time.monotonic() > deadline:
+                self._interrupt_all("The worker is shutting down")
+            self._flush()
+            await self._wake_or_timeout(0.1)
+
+    def _interrupt_all(self, message: str) -> None:
+        for running in self.held():
+            running.request_interrupt(ShutdownInterrupt, message, self.loop)
+
+    def _release_held(self) -> None:
+        """Give back jobs claimed but not settled, so no one waits for their lease."""
+        self._flush()
+        leftover = [r for r in self.held() if not r.done]
+        if leftover:
+            self.backend.jobs_settle([outcomes.released(r.record) for r in leftover], self.clock.now())
+            with self._held_lock:
+                self._held.clear()
+
+    def abandon_process(self, unresponsive: Running) -> None:
+        """A job ignored its interrupt past the grace period: settle it and end the process.
+
+        Nothing inside the process can end a job stuck in a C call, so the worker
+        records the outcome (the lease guard keeps it safe), gives its other jobs
+        back to the queue, and exits with EXIT_JOB_UNRESPONSIVE for its supervisor
+        to start a fresh one.
+        """
+        log.error("job %s ignored its interrupt for %.0fs; the worker exits", unresponsive.record.id,
+                  self.interrupt_grace)  # fmt: skip
+        now = self.clock.now()
+        settlements = []
+        for running in self.held():
+            if running is unresponsive:
+                settlements.append(self._interrupted(running))
+            elif not running.done:
+                settlements.append(outcomes.released(running.record))
+        try:
+            self.backend.jobs_settle(settlements, now)
+            self.backend.workers_unregister(self.name)
+        finally:
+            os._exit(EXIT_JOB_UNRESPONSIVE)
+
+    def _install_signal_handlers(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, INTERRUPT_SIGNAL)}
+
+        def on_stop_signal(signum: int, frame: FrameType | None) -> None:
+            if self._stopping:
+                log.warning("second stop signal: interrupting running jobs and giving them back")
+                self._hard_stop = True
+                self._interrupt_all("The worker was stopped")
+                self._raise_in_inline()
+            else:
+                log.info("stop signal: finishing running jobs (up to %.0fs), taking no new ones",
+                         self.shutdown_timeout)  # fmt: skip
+                self.request_stop()
+
+        def on_interrupt_signal(signum: int, frame: FrameType | None) -> None:
+            self._raise_in_inline()
+
+        signal.signal(signal.SIGTERM, on_stop_signal)
+        signal.signal(signal.SIGINT, on_stop_signal)
+        signal.signal(INTERRUPT_SIGNAL, on_interrupt_signal)
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+    def _raise_in_inline(self) -> None:
+        """Raise the pending interrupt in the inline job, if one is running on this thread."""
+        running = self._inline
+        if running is not None and running.interrupt is not None:
+            raise running.interrupt_error()

@@ -1,0 +1,74 @@
+"""Job functions for the tests. Module-level, so worker subprocesses can import them
+(the tests directory is on PYTHONPATH for them)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from conveyor import get_current_job
+
+
+def noop() -> None:
+    pass
+
+
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+async def async_add(x: int, y: int) -> int:
+    await asyncio.sleep(0)
+    return x + y
+
+
+def fail(message: str = "boom") -> None:
+    raise ValueError(message)
+
+
+def sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+async def async_sleep(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+def busy_loop(seconds: float) -> None:
+    """Hold the CPU (and the GIL) in pure Python."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def record_run(ledger: str, tag: str, seconds: float = 0.0) -> str:
+    """Append this execution to a ledger file (one line per run), then sleep."""
+    job = get_current_job()
+    with Path(ledger).open("a") as f:
+        f.write(f"{tag} {job.id if job else '-'} {os.getpid()}\n")
+    if seconds:
+        time.sleep(seconds)
+    return tag
+
+
+def touch_then_sleep(marker: str, seconds: float) -> None:
+    """Create ``marker`` when started (tests wait on it), then sleep."""
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(seconds)
+
+
+def use_current_job(value: int) -> dict[str, object]:
+    job = get_current_job()
+    assert job is not None
+    job.meta["handled_by"] = "test"
+    job.save_meta()
+    job.set_progress(0.5, items_processed=50, total_items=100)
+    return {"id": job.id, "value": value}
+
+
+def unserializable_result() -> object:
+    return {1, 2, 3}
