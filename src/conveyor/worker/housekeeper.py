@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from conveyor import maintenance
 from conveyor.exceptions import JobStopRequested, JobTimeoutException
 
 from .running import timeout_message
@@ -116,21 +117,16 @@ class Housekeeper:
 
     def run_schedule(self) -> None:
         """Promote due scheduled jobs, recover expired leases, expire old queued jobs."""
-        w = self.worker
-        now = w.clock.now()
-        w.backend.jobs_promote_due(now)
-        for recovery in w.backend.leases_recover(now):
+        report = maintenance.run_schedule(self.worker.backend, self.worker.clock.now())
+        for recovery in report.recovered:
             log.warning(
                 "recovered job %s from worker %s (lease expired): now %s",
                 recovery.job_id, recovery.worker_name, recovery.status.value,
             )  # fmt: skip
-        w.backend.jobs_expire(now)
 
     def run_maintenance(self) -> None:
         """Drop results and failures past their TTL; reap workers silent too long."""
         w = self.worker
-        now = w.clock.now()
-        purged = w.backend.jobs_purge(now)
-        reaped = w.backend.workers_reap(now - w.worker_ttl)
-        if purged or reaped:
-            log.info("maintenance: deleted %d expired jobs, reaped workers %s", purged, reaped)
+        report = maintenance.run_cleanup(w.backend, w.clock.now(), w.worker_ttl)
+        if report.purged or report.reaped_workers:
+            log.info("maintenance: deleted %d expired jobs, reaped workers %s", report.purged, report.reaped_workers)

@@ -32,6 +32,7 @@ from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.connection import default_connection
 from conveyor.exceptions import ConfigurationError, JobInterrupted
+from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
 from conveyor.types import Settlement, WorkerRecord
 
@@ -69,7 +70,7 @@ class Worker:
         lease_ttl: float = 30.0,
         poll_interval: float = 1.0,
         maintenance_interval: float = 600.0,
-        worker_ttl: float = 300.0,
+        worker_ttl: float = DEFAULT_WORKER_TTL,
         interrupt_grace: float = 10.0,
         shutdown_timeout: float = 60.0,
         clock: Clock = SYSTEM_CLOCK,
