@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from pathlib import Path
 
-from conveyor import get_current_job
+from conveyor import get_current_job, job_type
 
 
 def noop() -> None:
@@ -72,3 +73,22 @@ def use_current_job(value: int) -> dict[str, object]:
 
 def unserializable_result() -> object:
     return {1, 2, 3}
+
+
+def ignore_interrupts(seconds: float) -> None:
+    """Swallow every interrupt, like a C call that never checks for signals."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        with contextlib.suppress(BaseException):  # the point of this job
+            time.sleep(max(0.0, end - time.monotonic()))
+
+
+def crash_process() -> None:
+    """Kill the worker process running this job (a poison job)."""
+    os._exit(9)
+
+
+@job_type("tests.extraction")
+def extraction(document: str) -> dict[str, str]:
+    """A registered job type, submitted by its name."""
+    return {"extracted": document}

@@ -33,7 +33,7 @@ def job_type(name: str) -> Callable[[F], F]:
         existing = _JOB_TYPES.get(name)
         if existing is not None and existing is not func:
             raise InvalidJobError(f"Job type {name!r} is already registered to {function_name(existing)}")
-        function_name(func)  # a registered type must be a worker-importable function
+        _require_module_level(func)  # workers find it by importing its module
         _JOB_TYPES[name] = func
         return func
 
@@ -55,6 +55,23 @@ def function_name(func: Callable[..., Any] | str) -> str:
         if not func or func.strip() != func:
             raise InvalidJobError(f"Job function name {func!r} is not a valid name")
         return func
+    module, qualname = _require_module_level(func)
+    if module == "__main__":
+        raise InvalidJobError(
+            f"{qualname} is defined in __main__, which a worker cannot import; move it into a module"
+        )
+    name = f"{module}.{qualname}"
+    try:
+        found = resolve_function(name)
+    except InvalidJobError as exc:
+        raise InvalidJobError(f"{name} cannot be imported by a worker: {exc}") from None
+    if found is not func:
+        raise InvalidJobError(f"{name} does not resolve to the function given")
+    return name
+
+
+def _require_module_level(func: object) -> tuple[str, str]:
+    """The module and qualified name of a function a worker can import, else an error."""
     if not callable(func):
         raise InvalidJobError(f"A job function must be callable, got {type(func).__name__}")
     module = getattr(func, "__module__", None)
@@ -64,18 +81,9 @@ def function_name(func: Callable[..., Any] | str) -> str:
             f"{func!r} is not a module-level function: workers import job functions "
             "by path, so lambdas, nested functions and instances cannot be enqueued"
         )
-    if module == "__main__":
-        raise InvalidJobError(f"{qualname} is defined in __main__, which a worker cannot import; move it into a module")
     if inspect.ismethod(func) and not inspect.isclass(func.__self__):
         raise InvalidJobError(f"{qualname} is a bound method of an instance; enqueue a module-level function")
-    name = f"{module}.{qualname}"
-    try:
-        found = resolve_function(name)
-    except InvalidJobError as exc:
-        raise InvalidJobError(f"{name} cannot be imported by a worker: {exc}") from None
-    if found is not func:
-        raise InvalidJobError(f"{name} does not resolve to the function given")
-    return name
+    return module, qualname
 
 
 def resolve_function(name: str) -> Callable[..., Any]:

@@ -95,10 +95,16 @@ class Job:
         """Build a job without storing it; ``Queue.enqueue_job`` stores it.
 
         ``args``/``kwargs`` go to the function untouched, so a function may have its
-        own ``ttl`` or ``description`` parameters.
+        own ``ttl`` or ``description`` parameters. ``args`` that is not a list or tuple
+        is the one positional argument.
         """
         serializer_name, chosen = resolve_serializer(serializer)
-        args = list(args) if args is not None else []
+        if args is None:
+            args = []
+        elif isinstance(args, list | tuple):
+            args = list(args)
+        else:  # Job.create(f, "http://nvie.com"), as RQ's docs write it: one argument
+            args = [args]
         kwargs = dict(kwargs) if kwargs is not None else {}
         if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
             raise InvalidJobError("kwargs must be a mapping with string keys")

@@ -88,6 +88,10 @@ class ConnectionPool:
                 retry_busy(lambda: schema.migrate(conn))
                 self._migrated = True
         except sqlite3.OperationalError as exc:
+            if "unable to open" in str(exc) or "readonly" in str(exc):
+                raise ConfigurationError(
+                    f"cannot open SQLite database {self.path}: {exc} (is its directory writable?)"
+                ) from exc
             raise BackendUnavailableError(f"cannot open SQLite database {self.path}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             raise ConfigurationError(f"{self.path} is not a usable SQLite database: {exc}") from exc

@@ -1,0 +1,255 @@
+"""The Python API: enqueueing, options, bad input, and the job and queue methods."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import conveyor
+import jobfuncs
+from conveyor import Job, JobStatus, Queue, Retry, Worker
+from conveyor.backends.base import Backend
+from conveyor.exceptions import (
+    ConfigurationError,
+    InvalidJobError,
+    InvalidJobOperation,
+    JobIdInUseError,
+    NoSuchJobError,
+    SerializationError,
+)
+
+
+@pytest.fixture
+def queue(backend: Backend) -> Queue:
+    return Queue(connection=backend)
+
+
+def test_enqueue_stores_every_option(queue: Queue) -> None:
+    parent = queue.enqueue(jobfuncs.noop)
+    job = queue.enqueue(
+        jobfuncs.add, 1, y=2, job_id="my_job_id", timeout="1h", result_ttl=600, ttl=43, failure_ttl=300,
+        depends_on=parent, description="adds", meta={"k": 1}, priority=5,
+        retry=Retry(max=3, interval=[0, 10, 60]), user_id="alice",
+    )  # fmt: skip
+    fetched = Job.fetch("my_job_id", connection=queue.connection)
+    assert fetched.func_name == "jobfuncs.add"
+    assert fetched.args == [1] and fetched.kwargs == {"y": 2}
+    assert fetched.timeout == 3600 and fetched.result_ttl == 600 and fetched.ttl == 43
+    assert fetched.failure_ttl == 300 and fetched.priority == 5 and fetched.user_id == "alice"
+    assert fetched.description == "adds" and fetched.meta == {"k": 1}
+    assert fetched.max_retries == 3 and fetched.retry_intervals == (0, 10, 60)
+    assert fetched.dependency_ids == [parent.id]
+    assert fetched.status is JobStatus.DEFERRED
+    assert fetched.origin == "default" and job.id == "my_job_id"
+    assert fetched.created_at.tzinfo is UTC and fetched.enqueued_at is not None
+
+
+def test_default_options(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.noop)
+    assert job.timeout == 180 and job.result_ttl == 500 and job.ttl is None
+    assert job.failure_ttl == 365 * 24 * 3600 and job.priority == 0 and job.max_retries == 0
+    assert job.description == "jobfuncs.noop()"
+
+
+def test_job_options_never_collide_with_function_kwargs(queue: Queue) -> None:
+    job = Job.create(jobfuncs.add, args=(1,), kwargs={"ttl": 15, "description": "d"}, ttl=30,
+                     connection=queue.connection)  # fmt: skip
+    assert job.ttl == 30
+    assert job.kwargs == {"ttl": 15, "description": "d"}
+    enqueued = queue.enqueue(jobfuncs.add, args=(1,), kwargs={"timeout": 5}, timeout=9)
+    assert enqueued.timeout == 9 and enqueued.kwargs == {"timeout": 5}
+
+
+@pytest.mark.parametrize("func", [lambda: None, jobfuncs.__dict__.get("missing", print).__call__])
+def test_enqueue_rejects_what_a_worker_cannot_import(queue: Queue, func: object) -> None:
+    with pytest.raises(InvalidJobError):
+        queue.enqueue(func)  # type: ignore[arg-type]
+
+
+def test_enqueue_rejects_nested_functions_and_non_callables(queue: Queue) -> None:
+    def nested() -> None:
+        pass
+
+    with pytest.raises(InvalidJobError, match="module-level"):
+        queue.enqueue(nested)
+    with pytest.raises(InvalidJobError, match="callable"):
+        queue.enqueue(42)  # type: ignore[arg-type]
+
+
+def test_unencodable_argument_is_named(queue: Queue) -> None:
+    with pytest.raises(SerializationError, match="keyword argument 'y'"):
+        queue.enqueue(jobfuncs.add, 1, y={1, 2})
+    with pytest.raises(SerializationError, match="positional argument 1"):
+        queue.enqueue(jobfuncs.add, 1, object())
+    assert queue.count == 0
+
+
+def test_pickle_serializer_is_an_explicit_opt_in(backend: Backend) -> None:
+    queue = Queue(connection=backend, serializer="pickle")
+    job = queue.enqueue(jobfuncs.add, {1}, {2})  # sets: not JSON, fine for pickle
+    assert Job.fetch(job.id, connection=backend).args == [{1}, {2}]
+    with pytest.raises(SerializationError, match="Unknown serializer"):
+        Queue(connection=backend, serializer="yaml")
+
+
+def test_job_id_in_use_by_a_live_job_is_rejected(queue: Queue) -> None:
+    queue.enqueue(jobfuncs.noop, job_id="dup")
+    with pytest.raises(JobIdInUseError, match="dup"):
+        queue.enqueue(jobfuncs.noop, job_id="dup")
+    assert queue.count == 1
+
+
+def test_job_id_of_a_terminal_job_can_be_reused(queue: Queue) -> None:
+    first = queue.enqueue(jobfuncs.add, 1, 1, job_id="again")
+    Worker([queue], connection=queue.connection).work(burst=True)
+    assert first.get_status() is JobStatus.FINISHED
+    second = queue.enqueue(jobfuncs.add, 2, 2, job_id="again")
+    assert second.get_status() is JobStatus.QUEUED and second.args == [2, 2]
+
+
+@pytest.mark.parametrize("timeout", ["1x", "abc", "", "-5", -3, True, [1]])
+def test_malformed_timeouts_are_rejected(queue: Queue, timeout: object) -> None:
+    with pytest.raises(InvalidJobError, match="timeout"):
+        queue.enqueue(jobfuncs.noop, timeout=timeout)
+
+
+@pytest.mark.parametrize(("given", "seconds"), [(2, 2), ("2", 2), ("3m", 180), ("1h", 3600), ("5s", 5), (-1, None)])
+def test_timeout_forms(queue: Queue, given: object, seconds: float | None) -> None:
+    assert queue.enqueue(jobfuncs.noop, timeout=given).timeout == seconds
+
+
+def test_unknown_ids_raise_no_such_job(queue: Queue) -> None:
+    with pytest.raises(NoSuchJobError, match="Job nope not found"):
+        Job.fetch("nope", connection=queue.connection)
+    with pytest.raises(NoSuchJobError):
+        conveyor.cancel_job("nope", connection=queue.connection)
+    with pytest.raises(NoSuchJobError):
+        queue.enqueue(jobfuncs.noop, depends_on="nope")
+    assert Job.fetch_many(["nope"], connection=queue.connection) == [None]
+    assert isinstance(NoSuchJobError("x"), KeyError)
+
+
+def test_enqueue_many_is_one_atomic_step(queue: Queue) -> None:
+    queue.enqueue(jobfuncs.noop, job_id="taken")
+    batch = [Queue.prepare_data(jobfuncs.add, args=(i, i)) for i in range(10)]
+    batch.append(Queue.prepare_data(jobfuncs.noop, job_id="taken"))
+    with pytest.raises(JobIdInUseError):
+        queue.enqueue_many(batch)
+    assert queue.count == 1
+    jobs = queue.enqueue_many(batch[:10])
+    assert [j.args for j in jobs] == [[i, i] for i in range(10)]
+    assert queue.count == 11
+
+
+def test_positions_follow_priority_then_fifo(queue: Queue) -> None:
+    a = queue.enqueue(jobfuncs.noop)
+    b = queue.enqueue(jobfuncs.noop)
+    c = queue.enqueue(jobfuncs.noop, priority=1)
+    assert [c.get_position(), a.get_position(), b.get_position()] == [0, 1, 2]
+    assert queue.get_job_position(b.id) == 2
+    c.cancel()
+    assert c.get_position() is None and b.get_position() == 1
+
+
+def test_cancel_requeue_delete(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.add, 1, 2)
+    job.cancel()
+    assert job.get_status() is JobStatus.CANCELED and job in queue.canceled_job_registry
+    with pytest.raises(InvalidJobOperation):
+        job.cancel()
+    job.requeue()
+    assert job.get_status() is JobStatus.QUEUED and job not in queue.canceled_job_registry
+    with pytest.raises(InvalidJobOperation):
+        job.requeue()
+    job.delete()
+    assert not Job.exists(job.id, connection=queue.connection)
+
+
+def test_stop_command_of_a_job_that_is_not_running(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.noop)
+    with pytest.raises(InvalidJobOperation, match="not running"):
+        conveyor.send_stop_job_command(queue.connection, job.id)
+
+
+def test_is_async_false_runs_jobs_inline(backend: Backend) -> None:
+    queue = Queue(connection=backend, is_async=False)
+    job = queue.enqueue(jobfuncs.add, 2, 2)
+    assert job.status is JobStatus.FINISHED and job.result == 4
+    failing = queue.enqueue(jobfuncs.fail)
+    assert failing.status is JobStatus.FAILED and "boom" in (failing.exc_info or "")
+    assert queue.enqueue(jobfuncs.async_add, 1, 1).result == 2
+    assert queue.enqueue(jobfuncs.use_current_job, 3).result["value"] == 3
+
+
+def test_enqueue_at_and_in(queue: Queue) -> None:
+    at = queue.enqueue_at(datetime(2099, 1, 1, tzinfo=UTC), jobfuncs.noop)
+    later = queue.enqueue_in(timedelta(minutes=5), jobfuncs.noop)
+    past = queue.enqueue_at(datetime(2000, 1, 1, tzinfo=UTC), jobfuncs.noop)
+    assert at.status is JobStatus.SCHEDULED and at.scheduled_for == datetime(2099, 1, 1, tzinfo=UTC)
+    assert later.status is JobStatus.SCHEDULED
+    assert past.status is JobStatus.QUEUED
+    assert set(queue.scheduled_job_registry.get_job_ids()) == {at.id, later.id}
+
+
+def test_job_types_are_enqueued_and_run_by_name(queue: Queue) -> None:
+    assert conveyor.functions.registered_job_types()["tests.extraction"] is jobfuncs.extraction
+    job = queue.enqueue("tests.extraction", "doc")
+    assert job.func_name == "tests.extraction"
+    Worker([queue], connection=queue.connection).work(burst=True)
+    assert job.get_status() is JobStatus.FINISHED and job.result == {"extracted": "doc"}
+
+
+def test_job_types_must_be_importable_and_unique() -> None:
+    def nested() -> None:
+        pass
+
+    with pytest.raises(InvalidJobError, match="module-level"):
+        conveyor.job_type("test.nested")(nested)
+    with pytest.raises(InvalidJobError, match="already registered"):
+        conveyor.job_type("tests.extraction")(jobfuncs.add)
+
+
+def test_unsupported_rq_options_are_refused_not_passed_on(queue: Queue) -> None:
+    with pytest.raises(InvalidJobError, match="at_front"):
+        queue.enqueue(jobfuncs.noop, at_front=True)
+
+
+def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        conveyor.connect(f"sqlite:///{tmp_path / 'nope' / 'x.db'}")
+
+
+def test_read_only_directory_is_a_clear_error(tmp_path: Path) -> None:
+    if os.geteuid() == 0:  # root writes through permission bits; /proc refuses even root
+        with pytest.raises(ConfigurationError, match="cannot open"):
+            conveyor.connect("sqlite:////proc/conveyor-test.db")
+        return
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(ConfigurationError, match="not writable"):
+            conveyor.connect(f"sqlite:///{tmp_path / 'x.db'}")
+    finally:
+        tmp_path.chmod(0o700)
+
+
+@pytest.mark.parametrize("url", ["mysql://x", "sqlite://relative.db", "sqlite:///x.db?journal=1"])
+def test_bad_urls_are_clear_errors(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        conveyor.connect(url)
+
+
+def test_a_locked_database_is_waited_for_not_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    queue = Queue(connection=conveyor.connect(f"sqlite:///{path}"))
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.5, lambda: blocker.execute("COMMIT"))
+    release.start()
+    job = queue.enqueue(jobfuncs.noop)  # waits for the lock, then succeeds
+    release.join()
+    assert job.get_status() is JobStatus.QUEUED

@@ -1,0 +1,52 @@
+"""Worker subprocesses for tests: real processes that can be killed, stopped, signalled."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+TESTS_DIR = Path(__file__).resolve().parent.parent
+
+_SCRIPT = """
+import json, logging, sys
+import conveyor
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+options = json.loads(sys.argv[1])
+url, queues, burst = options.pop("url"), options.pop("queues"), options.pop("burst")
+worker = conveyor.Worker(queues, connection=conveyor.connect(url), **options)
+worker.work(burst=burst)
+"""
+
+
+def start_worker(
+    url: str,
+    queues: tuple[str, ...] = ("default",),
+    *,
+    burst: bool = False,
+    **options: object,
+) -> subprocess.Popen[bytes]:
+    """Start a worker process on ``url``; options go to conveyor.Worker (lease_ttl...)."""
+    options.setdefault("poll_interval", 0.2)
+    config = json.dumps({"url": url, "queues": list(queues), "burst": burst, **options})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}
+    log = tempfile.NamedTemporaryFile(prefix="conveyor-worker-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen([sys.executable, "-c", _SCRIPT, config], env=env, stdout=log, stderr=log)
+    process.log_path = Path(log.name)  # type: ignore[attr-defined]
+    return process
+
+
+def worker_log(process: subprocess.Popen[bytes]) -> str:
+    """What the worker has logged so far."""
+    return process.log_path.read_text(errors="replace")  # type: ignore[attr-defined, no-any-return]
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Kill a worker the test left running."""
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=10)
+    process.log_path.unlink(missing_ok=True)  # type: ignore[attr-defined]

@@ -1,0 +1,254 @@
+"""Worker behaviour, with the worker running in the test's own process (burst mode)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import jobfuncs
+from conveyor import Job, JobStatus, Queue, Retry, Worker
+from conveyor.backends.base import Backend
+from conveyor.clock import FrozenClock
+
+
+def run_burst(queue: Queue, **options: object) -> bool:
+    return Worker([queue], connection=queue.connection, **options).work(burst=True)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def queue(backend: Backend) -> Queue:
+    return Queue(connection=backend)
+
+
+def test_runs_sync_and_async_jobs_and_keeps_results(queue: Queue) -> None:
+    sync_job = queue.enqueue(jobfuncs.add, 2, 3)
+    async_job = queue.enqueue(jobfuncs.async_add, 4, 5)
+    assert run_burst(queue) is True
+    assert sync_job.get_status() is JobStatus.FINISHED and sync_job.result == 5
+    assert async_job.get_status() is JobStatus.FINISHED and async_job.result == 9
+    assert sync_job.started_at is not None and sync_job.ended_at is not None
+    assert sync_job.ended_at >= sync_job.started_at
+    assert sync_job.worker_name is not None
+    assert sync_job in queue.finished_job_registry
+
+
+def test_burst_with_nothing_to_do_returns_false(queue: Queue) -> None:
+    assert run_burst(queue) is False
+
+
+def test_current_job_meta_and_progress_from_inside_the_job(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.use_current_job, 7)
+    run_burst(queue)
+    job.refresh()
+    assert job.result == {"id": job.id, "value": 7}
+    assert job.get_meta() == {"handled_by": "test"}
+    assert job.progress == 0.5
+    assert job.metrics == {"items_processed": 50, "total_items": 100}
+
+
+def test_higher_priority_first_then_fifo(queue: Queue, tmp_path: Path) -> None:
+    ledger = str(tmp_path / "ledger")
+    for tag, priority in [("low1", 0), ("high1", 5), ("low2", 0), ("high2", 5), ("mid", 2)]:
+        queue.enqueue(jobfuncs.record_run, ledger, tag, priority=priority)
+    run_burst(queue)
+    order = [line.split()[0] for line in Path(ledger).read_text().splitlines()]
+    assert order == ["high1", "high2", "mid", "low1", "low2"]
+
+
+def test_queues_are_served_in_the_order_given(backend: Backend, tmp_path: Path) -> None:
+    ledger = str(tmp_path / "ledger")
+    low, high = Queue("low", connection=backend), Queue("high", connection=backend)
+    low.enqueue(jobfuncs.record_run, ledger, "low")
+    high.enqueue(jobfuncs.record_run, ledger, "high")
+    Worker([high, low], connection=backend).work(burst=True)
+    assert [line.split()[0] for line in Path(ledger).read_text().splitlines()] == ["high", "low"]
+
+
+def test_failure_keeps_traceback_and_lands_in_failed_registry(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.fail, "bad input")
+    run_burst(queue)
+    assert job.get_status() is JobStatus.FAILED
+    assert job.is_failed
+    assert "ValueError: bad input" in (job.exc_info or "")
+    assert "Traceback" in (job.exc_info or "")
+    assert job.id in queue.failed_job_registry.get_job_ids()
+
+
+def test_retries_run_again_then_fail(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.fail, retry=Retry(max=2))
+    run_burst(queue)
+    job.refresh()
+    assert job.status is JobStatus.FAILED
+    assert job.retry_count == 2
+
+
+def test_retry_interval_schedules_the_next_attempt(backend: Backend) -> None:
+    clock = FrozenClock(2_000_000_000.0)
+    queue = Queue(connection=backend, clock=clock)
+    job = queue.enqueue(jobfuncs.fail, retry=Retry(max=3, interval=[10, 60]))
+    Worker([queue], connection=backend, clock=clock).work(burst=True)
+    job.refresh()
+    assert job.status is JobStatus.SCHEDULED
+    assert job.retry_count == 1
+    assert job.record.scheduled_for == pytest.approx(clock.now() + 10)
+    assert job in queue.scheduled_job_registry
+    clock.advance(11)
+    Worker([queue], connection=backend, clock=clock).work(burst=True)  # promoted at start, then run
+    job.refresh()
+    assert job.status is JobStatus.SCHEDULED and job.retry_count == 2
+    assert job.record.scheduled_for == pytest.approx(clock.now() + 60)
+
+
+def test_unknown_function_fails_the_job_and_the_worker_goes_on(queue: Queue) -> None:
+    missing = queue.enqueue("jobfuncs.does_not_exist")
+    no_module = queue.enqueue("no_such_module_xyz.func")
+    fine = queue.enqueue(jobfuncs.add, 1, 1)
+    run_burst(queue)
+    assert missing.get_status() is JobStatus.FAILED
+    assert "does_not_exist" in (missing.exc_info or "")
+    assert no_module.get_status() is JobStatus.FAILED
+    assert "no_such_module_xyz" in (no_module.exc_info or "")
+    assert fine.get_status() is JobStatus.FINISHED
+
+
+def test_result_the_serializer_cannot_encode_fails_the_job(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.unserializable_result)
+    run_burst(queue)
+    assert job.get_status() is JobStatus.FAILED
+    assert "cannot be encoded" in (job.exc_info or "")
+
+
+def test_dependents_wait_for_their_parent(queue: Queue, tmp_path: Path) -> None:
+    ledger = str(tmp_path / "ledger")
+    parent = queue.enqueue(jobfuncs.record_run, ledger, "parent", priority=-1)
+    child = queue.enqueue(jobfuncs.record_run, ledger, "child", depends_on=parent, priority=10)
+    assert child.get_status() is JobStatus.DEFERRED
+    assert child in queue.deferred_job_registry
+    run_burst(queue)
+    assert child.get_status() is JobStatus.FINISHED
+    assert [line.split()[0] for line in Path(ledger).read_text().splitlines()] == ["parent", "child"]
+
+
+def test_dependents_of_a_failed_parent_stay_deferred_unless_failures_allowed(queue: Queue) -> None:
+    parent = queue.enqueue(jobfuncs.fail)
+    strict = queue.enqueue(jobfuncs.add, 1, 2, depends_on=parent)
+    lenient = queue.enqueue(jobfuncs.add, 3, 4, depends_on=[parent], allow_dependency_failures=True)
+    run_burst(queue)
+    assert parent.get_status() is JobStatus.FAILED
+    assert strict.get_status() is JobStatus.DEFERRED
+    assert lenient.get_status() is JobStatus.FINISHED
+
+
+def test_timeout_interrupts_a_sleeping_sync_job(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.sleep, 30, timeout=0.3)
+    run_burst(queue)
+    job.refresh()
+    assert job.status is JobStatus.FAILED
+    assert job.status_reason == "timeout"
+    assert "JobTimeoutException" in (job.exc_info or "")
+
+
+def test_timeout_interrupts_a_cpu_bound_sync_job(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.busy_loop, 30, timeout="1s")
+    run_burst(queue)
+    assert job.get_status() is JobStatus.FAILED
+    assert job.status_reason == "timeout"
+
+
+def test_timeout_cancels_an_async_job(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.async_sleep, 30, timeout=0.3)
+    run_burst(queue)
+    assert job.get_status() is JobStatus.FAILED
+    assert job.status_reason == "timeout"
+
+
+def test_timeout_reaches_a_sync_job_in_the_thread_pool(queue: Queue) -> None:
+    slow = queue.enqueue(jobfuncs.busy_loop, 30, timeout=0.3)
+    quick = queue.enqueue(jobfuncs.add, 1, 2)
+    run_burst(queue, concurrency=2)
+    assert slow.get_status() is JobStatus.FAILED
+    assert slow.status_reason == "timeout"
+    assert quick.get_status() is JobStatus.FINISHED
+
+
+def test_timed_out_job_is_retried_when_retries_remain(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.sleep, 30, timeout=0.2, retry=Retry(max=1))
+    run_burst(queue)
+    job.refresh()
+    assert job.status is JobStatus.FAILED and job.retry_count == 1
+
+
+def test_concurrency_runs_jobs_at_the_same_time(queue: Queue) -> None:
+    jobs = [queue.enqueue(jobfuncs.async_sleep, 0.3) for _ in range(10)]
+    worker = Worker([queue], connection=queue.connection, concurrency=10)
+    worker.work(burst=True)
+    ends = [j.ended_at for j in Job.fetch_many([j.id for j in jobs], connection=queue.connection) if j]
+    starts = [j.started_at for j in Job.fetch_many([j.id for j in jobs], connection=queue.connection) if j]
+    assert len(ends) == 10
+    assert max(starts) < min(ends)  # all ten were running at once  # type: ignore[type-var]
+
+
+def test_queued_job_past_its_ttl_is_canceled_as_expired(backend: Backend) -> None:
+    clock = FrozenClock(2_000_000_000.0)
+    queue = Queue(connection=backend, clock=clock)
+    job = queue.enqueue(jobfuncs.add, 1, 2, ttl=10)
+    clock.advance(11)
+    Worker([queue], connection=backend, clock=clock).work(burst=True)
+    job.refresh()
+    assert job.status is JobStatus.CANCELED
+    assert job.status_reason == "expired"
+    assert job in queue.canceled_job_registry
+
+
+def test_result_ttl_zero_deletes_the_job_and_minus_one_keeps_it(queue: Queue) -> None:
+    gone = queue.enqueue(jobfuncs.add, 1, 2, result_ttl=0)
+    kept = queue.enqueue(jobfuncs.add, 1, 2, result_ttl=-1)
+    run_burst(queue)
+    assert not Job.exists(gone.id, connection=queue.connection)
+    kept.refresh()
+    assert kept.status is JobStatus.FINISHED and kept.record.keep_until is None
+
+
+def test_results_expire_after_result_ttl(backend: Backend) -> None:
+    clock = FrozenClock(2_000_000_000.0)
+    queue = Queue(connection=backend, clock=clock)
+    job = queue.enqueue(jobfuncs.add, 1, 2, result_ttl=100)
+    failed = queue.enqueue(jobfuncs.fail, failure_ttl=300)
+    Worker([queue], connection=backend, clock=clock).work(burst=True)
+    clock.advance(101)
+    Worker([queue], connection=backend, clock=clock).work(burst=True)  # maintenance at start
+    assert not Job.exists(job.id, connection=backend)
+    assert Job.exists(failed.id, connection=backend)
+    clock.advance(300)
+    Worker([queue], connection=backend, clock=clock).work(burst=True)
+    assert not Job.exists(failed.id, connection=backend)
+
+
+def test_max_jobs_stops_the_worker(queue: Queue) -> None:
+    for _ in range(5):
+        queue.enqueue(jobfuncs.noop)
+    Worker([queue], connection=queue.connection).work(burst=True, max_jobs=2)
+    assert len(queue.finished_job_registry) == 2
+    assert queue.count == 3
+
+
+def test_scheduled_job_runs_once_due(backend: Backend) -> None:
+    clock = FrozenClock(2_000_000_000.0)
+    queue = Queue(connection=backend, clock=clock)
+    job = queue.enqueue_in(timedelta(seconds=30), jobfuncs.add, 1, 2)
+    Worker([queue], connection=backend, clock=clock).work(burst=True)
+    assert job.get_status() is JobStatus.SCHEDULED
+    clock.advance(30)
+    Worker([queue], connection=backend, clock=clock).work(burst=True)
+    assert job.get_status() is JobStatus.FINISHED
+
+
+def test_worker_registers_and_unregisters(queue: Queue) -> None:
+    worker = Worker([queue], connection=queue.connection, name="w-test")
+    worker.work(burst=True)
+    assert [w.name for w in queue.connection.workers_list()] == []
+    worker.register()
+    (record,) = queue.connection.workers_list()
+    assert record.name == "w-test" and record.queues == ("default",)

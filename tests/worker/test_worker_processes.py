@@ -1,0 +1,177 @@
+"""Workers as real processes: killed, signalled, stopped, and several at once."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+import jobfuncs
+from conveyor import Job, JobStatus, Queue, Retry, cancel_job, send_stop_job_command
+from conveyor.backends.base import Backend
+from conveyor.status import TERMINAL
+from waiting import wait_until
+
+from .processes import start_worker, stop_process, worker_log
+
+
+@pytest.fixture
+def queue(backend: Backend) -> Queue:
+    return Queue(connection=backend)
+
+
+def ledger_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def statuses(backend: Backend, jobs: list[Job]) -> collections.Counter[JobStatus]:
+    return collections.Counter(r.status for r in backend.jobs_get([j.id for j in jobs]) if r)
+
+
+def test_sigkilled_worker_jobs_are_recovered_by_another(url: str, queue: Queue, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    jobs = [queue.enqueue(jobfuncs.record_run, str(ledger), f"job{i}", 0.5, retry=Retry(max=2)) for i in range(12)]
+    first = start_worker(url, concurrency=4, lease_ttl=1.5)
+    try:
+        wait_until(lambda: len(ledger_lines(ledger)) >= 4, message="the first worker to start jobs")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        in_flight = {r.id for r in queue.connection.jobs_get([j.id for j in jobs]) if r and r.status == "started"}
+        assert in_flight, "the kill should leave jobs in the middle of running"
+        second = start_worker(url, concurrency=4, lease_ttl=1.5)
+        try:
+            wait_until(lambda: statuses(queue.connection, jobs)[JobStatus.FINISHED] == 12, timeout=30,
+                       message="every job to finish")  # fmt: skip
+        finally:
+            stop_process(second)
+    finally:
+        stop_process(first)
+    runs = collections.Counter(line.split()[0] for line in ledger_lines(ledger))
+    assert set(runs) == {f"job{i}" for i in range(12)}
+    assert all(count <= 2 for count in runs.values())
+    rerun_ids = {j.id for j in jobs if runs[f"job{jobs.index(j)}"] == 2}
+    assert rerun_ids <= in_flight  # only jobs running at the kill ran twice
+    recovered = [r for r in queue.connection.jobs_get(list(in_flight)) if r]
+    assert all(r.retry_count == 1 for r in recovered)
+
+
+def test_four_workers_run_each_of_2000_jobs_exactly_once(url: str, queue: Queue, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    queue.enqueue_many([Queue.prepare_data(jobfuncs.record_run, args=(str(ledger), f"j{i}")) for i in range(2000)])
+    workers = [start_worker(url, burst=True) for _ in range(4)]
+    try:
+        for worker in workers:
+            assert worker.wait(timeout=90) == 0
+    finally:
+        for worker in workers:
+            stop_process(worker)
+    runs = collections.Counter(line.split()[0] for line in ledger_lines(ledger))
+    assert len(runs) == 2000
+    assert set(runs.values()) == {1}
+    assert len(queue.finished_job_registry) == 2000
+    pids = {line.split()[2] for line in ledger_lines(ledger)}
+    assert len(pids) > 1, "the work should be shared between workers"
+
+
+def test_sigterm_lets_the_running_job_finish_and_takes_no_more(url: str, queue: Queue, tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    running = queue.enqueue(jobfuncs.touch_then_sleep, str(marker), 1.0)
+    waiting = queue.enqueue(jobfuncs.noop)
+    worker = start_worker(url)
+    try:
+        wait_until(marker.exists, message="the job to start")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+    finally:
+        stop_process(worker)
+    assert running.get_status() is JobStatus.FINISHED
+    assert waiting.get_status() is JobStatus.QUEUED
+    assert queue.connection.workers_list() == []
+
+
+def test_second_sigterm_gives_the_running_job_back_to_the_queue(url: str, queue: Queue, tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    job = queue.enqueue(jobfuncs.touch_then_sleep, str(marker), 60)
+    worker = start_worker(url)
+    try:
+        wait_until(marker.exists, message="the job to start")
+        worker.send_signal(signal.SIGTERM)
+        wait_until(lambda: "stop signal" in worker_log(worker), message="the first signal to be handled")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+    finally:
+        stop_process(worker)
+    job.refresh()
+    assert job.status is JobStatus.QUEUED
+    assert job.retry_count == 0  # released, not counted as a retry
+
+
+def test_stop_command_stops_a_running_job_without_retry(url: str, queue: Queue, tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    job = queue.enqueue(jobfuncs.touch_then_sleep, str(marker), 60, retry=Retry(max=3))
+    after = queue.enqueue(jobfuncs.add, 1, 2)
+    worker = start_worker(url)
+    try:
+        wait_until(marker.exists, message="the job to start")
+        send_stop_job_command(queue.connection, job.id)
+        wait_until(lambda: job.get_status() is JobStatus.STOPPED, message="the job to stop")
+        wait_until(lambda: after.get_status() is JobStatus.FINISHED, message="the next job to run")
+    finally:
+        stop_process(worker)
+    assert job in queue.failed_job_registry
+    assert job.retry_count == 0
+
+
+def test_cancel_of_a_running_job_stops_it(url: str, queue: Queue, tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    job = queue.enqueue(jobfuncs.touch_then_sleep, str(marker), 60)
+    after = queue.enqueue(jobfuncs.add, 1, 2)
+    worker = start_worker(url)
+    try:
+        wait_until(marker.exists, message="the job to start")
+        cancel_job(job.id, connection=queue.connection)
+        wait_until(lambda: after.get_status() is JobStatus.FINISHED, message="the worker to move on")
+    finally:
+        stop_process(worker)
+    assert job.get_status() is JobStatus.CANCELED
+    assert job in queue.canceled_job_registry
+    assert queue.connection.stop_requests(worker_name=job.worker_name or "") == []
+
+
+def test_job_ignoring_its_timeout_ends_the_worker_process(url: str, queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.ignore_interrupts, 60, timeout=0.3)
+    worker = start_worker(url, interrupt_grace=0.5)
+    try:
+        assert worker.wait(timeout=20) == 3
+    finally:
+        stop_process(worker)
+    job.refresh()
+    assert job.status is JobStatus.FAILED
+    assert job.status_reason == "timeout"
+    assert queue.connection.workers_list() == []
+
+
+def test_job_that_kills_its_process_is_retried_then_failed(url: str, queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.crash_process, retry=Retry(max=1))
+    ok = queue.enqueue(jobfuncs.add, 1, 2)
+    for _ in range(2):
+        worker = start_worker(url, lease_ttl=1, poll_interval=0.1)
+        try:
+            worker.wait(timeout=20)
+        finally:
+            stop_process(worker)
+    survivor = start_worker(url, lease_ttl=1, poll_interval=0.1)
+    try:
+        wait_until(lambda: job.get_status() in TERMINAL and ok.get_status() in TERMINAL, timeout=20,
+                   message="the poison job to fail")  # fmt: skip
+    finally:
+        stop_process(survivor)
+    job.refresh()
+    assert job.status is JobStatus.FAILED
+    assert job.status_reason == "abandoned"
+    assert job.retry_count == 1
+    assert ok.get_status() is JobStatus.FINISHED
+    assert os.path.exists(url.removeprefix("sqlite:///"))
