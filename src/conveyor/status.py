@@ -34,7 +34,7 @@ REQUEUEABLE: frozenset[JobStatus] = frozenset({JobStatus.FAILED, JobStatus.STOPP
 
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.STARTED, JobStatus.CANCELED}),
-    JobStatus.DEFERRED: frozenset({JobStatus.QUEUED, JobStatus.CANCELED}),
+    JobStatus.DEFERRED: frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.CANCELED}),
     JobStatus.SCHEDULED: frozenset({JobStatus.QUEUED, JobStatus.CANCELED}),
     JobStatus.STARTED: frozenset(
         {
@@ -49,7 +49,7 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.FINISHED: frozenset(),
     JobStatus.FAILED: frozenset({JobStatus.QUEUED}),
     JobStatus.STOPPED: frozenset({JobStatus.QUEUED}),
-    JobStatus.CANCELED: frozenset({JobStatus.QUEUED}),
+    JobStatus.CANCELED: frozenset({JobStatus.QUEUED, JobStatus.DEFERRED}),  # deferred: parents unmet
 }
 """For each status, the statuses a job may move to next."""
 

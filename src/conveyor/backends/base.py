@@ -7,6 +7,10 @@ report what they did rather than raising on a lost race. Callers pass ``now``, s
 tests freeze time. Backends move plain records; policy (retry delays, TTL arithmetic,
 validation) lives above this contract and is written once.
 
+``status_reason`` values a backend writes itself: 'expired' (a queued job past its
+ttl), 'abandoned' (a lease expired), 'stopped' (a stop request outlived its worker),
+'canceled'. Settlements carry the others ('error', 'timeout', 'stopped', 'released').
+
 This interface is internal and not yet stable: it will grow with the REST, batch and
 limits work.
 """
@@ -153,7 +157,7 @@ class Backend(Protocol):
         ...
 
     def counts(self) -> dict[str, dict[JobStatus, int]]:
-        """Job counts per queue and status."""
+        """Job counts per queue and status; statuses with no jobs are left out."""
         ...
 
     def queue_position(self, job_id: str) -> int | None:

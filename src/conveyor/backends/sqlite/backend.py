@@ -29,6 +29,12 @@ _COLUMNS = (
 _INSERT = f"INSERT INTO jobs (seq, {_COLUMNS}) VALUES (?, " + ", ".join("?" * len(_COLUMNS.split(", "))) + ")"
 _TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in sorted(TERMINAL)) + ")"
 _ENDED_UNSUCCESSFULLY_SQL = "('failed', 'stopped', 'canceled')"
+_UNMET_DEPENDENCY_SQL = (
+    "EXISTS (SELECT 1 FROM job_dependencies dep JOIN jobs parent ON parent.id = dep.parent_id "
+    "WHERE dep.job_id = jobs.id AND parent.id != ? AND parent.status != 'finished' "
+    f"AND NOT (jobs.allow_dependency_failures = 1 AND parent.status IN {_ENDED_UNSUCCESSFULLY_SQL}))"
+)
+"""Whether the job in ``jobs`` still waits on a parent (the parameter: a parent to count as met)."""
 
 
 def _record(row: Sequence[Any]) -> JobRecord:
@@ -228,13 +234,9 @@ class SQLiteBackend:
         children = [
             row[0]
             for row in conn.execute(
-                "SELECT DISTINCT d.job_id FROM job_dependencies d JOIN jobs c ON c.id = d.job_id "
+                "SELECT DISTINCT d.job_id FROM job_dependencies d JOIN jobs ON jobs.id = d.job_id "
                 f"WHERE d.parent_id IN ({_placeholders(len(parent_ids))}) "
-                "AND c.status = 'deferred' "
-                "AND NOT EXISTS (SELECT 1 FROM job_dependencies d2 JOIN jobs p ON p.id = d2.parent_id "
-                "WHERE d2.job_id = c.id AND p.id != ? AND p.status != 'finished' "
-                "AND NOT (c.allow_dependency_failures = 1 "
-                f"AND p.status IN {_ENDED_UNSUCCESSFULLY_SQL}))",
+                f"AND jobs.status = 'deferred' AND NOT {_UNMET_DEPENDENCY_SQL}",
                 [*parent_ids, assume_met],
             )
         ]
@@ -290,8 +292,9 @@ class SQLiteBackend:
                     conn.execute(
                         "UPDATE jobs SET status = 'queued', seq = ?, retry_count = retry_count + 1, "
                         "status_reason = ?, lease_token = NULL, lease_expires_at = NULL, "
-                        "enqueued_at = ?, started_at = NULL WHERE id = ?",
-                        (_next_seq(conn, 1), reason, now, job_id),
+                        "enqueued_at = ?, started_at = NULL, "
+                        "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END WHERE id = ?",
+                        (_next_seq(conn, 1), reason, now, now, job_id),
                     )
                 else:
                     keep_until = None if failure_ttl is None else now + failure_ttl
@@ -313,7 +316,7 @@ class SQLiteBackend:
         return recovered
 
     def job_cancel(self, job_id: str, now: float, keep_until: float | None, enqueue_dependents: bool) -> JobRecord:
-        def cancel(conn: sqlite3.Connection) -> JobRecord:
+        def cancel(conn: sqlite3.Connection) -> tuple[JobRecord, bool]:
             record = self._get(conn, job_id)
             if record.status in TERMINAL:
                 raise InvalidJobOperation(
@@ -326,11 +329,15 @@ class SQLiteBackend:
                 "WHERE id = ?",
                 (now, keep_until, int(running), job_id),
             )
-            if enqueue_dependents:  # RQ's rule: the canceled parent counts as met
-                self._release_dependents(conn, [job_id], now, assume_met=job_id)
-            return self._get(conn, job_id)
+            # canceled counts as met for dependents allowing failures; with enqueue_dependents
+            # for every dependent (RQ's rule)
+            released = self._release_dependents(conn, [job_id], now, assume_met=job_id if enqueue_dependents else "")
+            return self._get(conn, job_id), released
 
-        return self._pool.write(cancel)
+        canceled, released = self._pool.write(cancel)
+        if released:
+            self._wakeup.notify()
+        return canceled
 
     def job_request_stop(self, job_id: str, now: float) -> None:
         def request(conn: sqlite3.Connection) -> None:
@@ -356,14 +363,16 @@ class SQLiteBackend:
             moved = []
             statuses = ", ".join(f"'{s.value}'" for s in sorted(REQUEUEABLE))
             for job_id in job_ids:
-                cursor = conn.execute(
-                    "UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, retry_count = 0, "
+                cursor = conn.execute(  # a canceled job may not have run: it may wait on parents
+                    "UPDATE jobs SET seq = ?, enqueued_at = ?, retry_count = 0, "
+                    f"status = CASE WHEN status = 'canceled' AND {_UNMET_DEPENDENCY_SQL} "
+                    "THEN 'deferred' ELSE 'queued' END, "
                     "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END, "
                     "started_at = NULL, ended_at = NULL, result = NULL, exc_info = NULL, "
                     "status_reason = NULL, keep_until = NULL, worker_name = NULL, "
                     "stop_requested = 0, scheduled_for = NULL, progress = NULL, lease_token = NULL "
                     f"WHERE id = ? AND status IN ({statuses})",
-                    (_next_seq(conn, 1), now, now, job_id),
+                    (_next_seq(conn, 1), now, "", now, job_id),
                 )
                 if cursor.rowcount:
                     moved.append(job_id)
@@ -427,16 +436,25 @@ class SQLiteBackend:
         expired = "FROM jobs WHERE status = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?"
         if not self._pool.read(lambda c: c.execute(f"SELECT 1 {expired} LIMIT 1", (now,)).fetchone()):
             return 0
-        return self._pool.write(
-            lambda conn: (
-                conn.execute(
+
+        def expire(conn: sqlite3.Connection) -> tuple[int, bool]:
+            ids = [
+                row[0]
+                for row in conn.execute(
                     "UPDATE jobs SET status = 'canceled', status_reason = 'expired', ended_at = ?, "
                     "keep_until = CASE WHEN failure_ttl IS NULL THEN NULL ELSE ? + failure_ttl END "
-                    f"WHERE id IN (SELECT id {expired})",
+                    f"WHERE id IN (SELECT id {expired}) RETURNING id",
                     (now, now, now),
-                ).rowcount
-            )
-        )
+                ).fetchall()
+            ]
+            # dependents that allow failures count an expired parent as ended
+            released = bool(ids) and self._release_dependents(conn, ids, now)
+            return len(ids), released
+
+        expired_count, released = self._pool.write(expire)
+        if released:
+            self._wakeup.notify()
+        return expired_count
 
     def jobs_purge(self, now: float) -> int:
         def purge(conn: sqlite3.Connection) -> int:

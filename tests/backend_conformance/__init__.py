@@ -1,0 +1,1 @@
+"""Backend conformance suite: every backend must pass these tests unchanged."""

@@ -1,0 +1,148 @@
+"""Deferred jobs: released when their parents end as they require, never before."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend_conformance.helpers import LEASE_TTL, NOW, claim, claim_ids, put, settle, status
+from conveyor.status import JobStatus
+
+LATER = NOW + 5
+
+
+def running_parent(backend, job_id: str = "parent", **fields):
+    put(backend, id=job_id, queue=f"q-{job_id}", **fields)
+    (record,) = claim(backend, (f"q-{job_id}",), token=f"token-{job_id}")
+    return record
+
+
+def test_finishing_the_parent_queues_the_child(backend):
+    parent = running_parent(backend)
+    put(backend, id="child", depends_on=("parent",))
+    assert settle(backend, parent, JobStatus.FINISHED, now=LATER)
+    assert status(backend, "child") is JobStatus.QUEUED
+    assert claim_ids(backend, now=LATER) == ["child"]
+
+
+def test_a_released_child_that_is_scheduled_for_later_waits_for_its_time(backend):
+    parent = running_parent(backend)
+    put(backend, JobStatus.SCHEDULED, id="child", depends_on=("parent",), scheduled_for=NOW + 60)
+    assert settle(backend, parent, JobStatus.FINISHED, now=LATER)
+    assert status(backend, "child") is JobStatus.SCHEDULED
+    assert backend.jobs_promote_due(NOW + 60) == 1
+    assert status(backend, "child") is JobStatus.QUEUED
+
+
+def test_a_parent_deleted_with_its_result_still_releases_the_child(backend):
+    parent = running_parent(backend)
+    put(backend, id="child", depends_on=("parent",))
+    assert settle(backend, parent, JobStatus.FINISHED, delete=True)
+    assert status(backend, "child") is JobStatus.QUEUED
+
+
+@pytest.mark.parametrize("outcome", [JobStatus.FAILED, JobStatus.STOPPED])
+def test_a_parent_that_fails_leaves_the_child_deferred(backend, outcome):
+    parent = running_parent(backend)
+    put(backend, id="child", depends_on=("parent",))
+    assert settle(backend, parent, outcome, now=LATER)
+    assert status(backend, "child") is JobStatus.DEFERRED
+
+
+@pytest.mark.parametrize("outcome", [JobStatus.FAILED, JobStatus.STOPPED])
+def test_a_parent_that_fails_releases_a_child_that_allows_failures(backend, outcome):
+    parent = running_parent(backend)
+    put(backend, id="child", depends_on=("parent",), allow_dependency_failures=True)
+    assert settle(backend, parent, outcome, now=LATER)
+    assert status(backend, "child") is JobStatus.QUEUED
+
+
+def test_a_parent_retried_does_not_release_the_child(backend):
+    parent = running_parent(backend, max_retries=1)
+    put(backend, id="child", depends_on=("parent",), allow_dependency_failures=True)
+    assert settle(backend, parent, JobStatus.QUEUED, count_retry=True)
+    assert status(backend, "child") is JobStatus.DEFERRED
+
+
+def test_an_abandoned_parent_releases_only_a_child_that_allows_failures(backend):
+    running_parent(backend)
+    put(backend, id="strict", depends_on=("parent",))
+    put(backend, id="lenient", depends_on=("parent",), allow_dependency_failures=True)
+    backend.leases_recover(NOW + LEASE_TTL + 1)
+    assert status(backend, "parent") is JobStatus.FAILED
+    assert (status(backend, "strict"), status(backend, "lenient")) == (JobStatus.DEFERRED, JobStatus.QUEUED)
+
+
+def test_a_child_waits_for_all_of_its_parents(backend):
+    first = running_parent(backend, "first")
+    second = running_parent(backend, "second")
+    put(backend, id="child", depends_on=("first", "second"))
+    assert settle(backend, first, JobStatus.FINISHED)
+    assert status(backend, "child") is JobStatus.DEFERRED
+    assert settle(backend, second, JobStatus.FINISHED)
+    assert status(backend, "child") is JobStatus.QUEUED
+
+
+def test_with_several_parents_one_failure_keeps_a_strict_child_deferred(backend):
+    first = running_parent(backend, "first")
+    second = running_parent(backend, "second")
+    put(backend, id="strict", depends_on=("first", "second"))
+    put(backend, id="lenient", depends_on=("first", "second"), allow_dependency_failures=True)
+    assert settle(backend, first, JobStatus.FAILED)
+    assert settle(backend, second, JobStatus.FINISHED)
+    assert (status(backend, "strict"), status(backend, "lenient")) == (JobStatus.DEFERRED, JobStatus.QUEUED)
+
+
+def test_ending_one_parent_releases_every_child_it_completes(backend):
+    parent = running_parent(backend)
+    for n in range(3):
+        put(backend, id=f"child-{n}", depends_on=("parent",))
+    assert settle(backend, parent, JobStatus.FINISHED)
+    assert claim_ids(backend) == ["child-0", "child-1", "child-2"]
+
+
+def test_canceling_the_parent_leaves_a_strict_child_deferred(backend):
+    put(backend, id="parent")
+    put(backend, id="child", depends_on=("parent",))
+    backend.job_cancel("parent", NOW, None, False)
+    assert status(backend, "child") is JobStatus.DEFERRED
+
+
+@pytest.mark.parametrize("parent_status", [JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED])
+def test_canceling_with_enqueue_dependents_releases_the_child(backend, parent_status):
+    put(backend, parent_status, id="parent")
+    put(backend, id="child", depends_on=("parent",))
+    backend.job_cancel("parent", NOW, None, True)
+    assert status(backend, "child") is JobStatus.QUEUED
+
+
+def test_enqueue_dependents_still_waits_for_the_other_parents(backend):
+    put(backend, id="parent")
+    put(backend, id="other")
+    put(backend, id="child", depends_on=("parent", "other"))
+    backend.job_cancel("parent", NOW, None, True)
+    assert status(backend, "child") is JobStatus.DEFERRED
+
+
+def test_canceling_the_parent_releases_a_child_that_allows_failures(backend):
+    put(backend, id="parent")
+    put(backend, id="child", depends_on=("parent",), allow_dependency_failures=True)
+    backend.job_cancel("parent", NOW, None, False)
+    assert status(backend, "child") is JobStatus.QUEUED
+
+
+def test_an_expired_parent_releases_a_child_that_allows_failures(backend):
+    put(backend, id="parent", expires_at=NOW + 1)
+    put(backend, id="strict", depends_on=("parent",))
+    put(backend, id="lenient", depends_on=("parent",), allow_dependency_failures=True)
+    assert backend.jobs_expire(NOW + 1) == 1
+    assert (status(backend, "strict"), status(backend, "lenient")) == (JobStatus.DEFERRED, JobStatus.QUEUED)
+
+
+def test_requeueing_a_canceled_child_whose_parent_is_unfinished_defers_it(backend):
+    put(backend, id="parent")
+    put(backend, id="child", depends_on=("parent",))
+    assert status(backend, "child") is JobStatus.DEFERRED
+    backend.job_cancel("child", NOW, None, enqueue_dependents=False)
+    assert backend.jobs_requeue(["child"], LATER) == ["child"]
+    assert status(backend, "child") is JobStatus.DEFERRED
+    assert claim_ids(backend, now=LATER) == ["parent"]

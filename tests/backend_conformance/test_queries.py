@@ -1,0 +1,106 @@
+"""Reads: jobs_get, job_ids, jobs_count, counts, queue_position, and queue_empty."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend_conformance.helpers import ALL_STATUSES, NOW, claim, put, status
+from conveyor.status import JobStatus
+
+Q, S = JobStatus.QUEUED, JobStatus.STARTED
+
+
+@pytest.fixture
+def mixed(backend):
+    """Jobs in two queues, enqueued in this order (ids deliberately not sorted)."""
+    put(backend, id="m", queue="a")
+    put(backend, JobStatus.FAILED, id="z", queue="a")
+    put(backend, id="c", queue="b")
+    put(backend, id="x", queue="a")
+    put(backend, JobStatus.FINISHED, id="b", queue="a")
+    put(backend, id="k", queue="a")
+
+
+def test_jobs_get_answers_in_the_order_asked_with_none_for_missing(backend, mixed):
+    records = backend.jobs_get(["x", "ghost", "m", "x"])
+    assert [r.id if r else None for r in records] == ["x", None, "m", "x"]
+    assert backend.jobs_get([]) == []
+
+
+def test_job_ids_are_oldest_first(backend, mixed):
+    assert backend.job_ids("a", [Q]) == ["m", "x", "k"]
+    assert backend.job_ids(None, [Q]) == ["m", "c", "x", "k"]
+    assert backend.job_ids("a", [JobStatus.FAILED, JobStatus.FINISHED]) == ["z", "b"]
+    assert backend.job_ids("a", ALL_STATUSES) == ["m", "z", "x", "b", "k"]
+    assert backend.job_ids("nowhere", ALL_STATUSES) == []
+
+
+def test_job_ids_offset_and_limit(backend, mixed):
+    assert backend.job_ids("a", ALL_STATUSES, offset=1, limit=2) == ["z", "x"]
+    assert backend.job_ids("a", ALL_STATUSES, offset=3) == ["b", "k"]
+    assert backend.job_ids("a", ALL_STATUSES, limit=1) == ["m"]
+    assert backend.job_ids("a", ALL_STATUSES, offset=9) == []
+
+
+def test_a_requeued_job_counts_as_the_newest(backend, mixed):
+    backend.jobs_requeue(["z"], NOW + 1)
+    assert backend.job_ids("a", [Q]) == ["m", "x", "k", "z"]
+
+
+def test_jobs_count(backend, mixed):
+    assert backend.jobs_count("a", [Q]) == 3
+    assert backend.jobs_count("a", [Q, JobStatus.FAILED]) == 4
+    assert backend.jobs_count(None, [Q]) == 4
+    assert backend.jobs_count("b", [JobStatus.FAILED]) == 0
+
+
+def test_counts_per_queue_and_status(backend, mixed):
+    claim(backend, ("a",), limit=1)
+    counts = backend.counts()
+    assert set(counts) == {"a", "b"}
+    assert {s: n for s, n in counts["a"].items() if n} == {Q: 2, S: 1, JobStatus.FAILED: 1, JobStatus.FINISHED: 1}
+    assert {s: n for s, n in counts["b"].items() if n} == {Q: 1}
+
+
+def test_counts_drop_jobs_that_are_gone(backend, mixed):
+    backend.queue_empty("b")
+    backend.job_delete("z")
+    counts = backend.counts()
+    assert not any(counts.get("b", {}).values())
+    assert counts["a"].get(JobStatus.FAILED, 0) == 0
+
+
+def test_queue_position_follows_claim_order(backend):
+    put(backend, id="first", queue="q")
+    put(backend, id="urgent", queue="q", priority=5)
+    put(backend, id="second", queue="q")
+    put(backend, id="elsewhere", queue="other")
+    positions = {i: backend.queue_position(i) for i in ("urgent", "first", "second", "elsewhere")}
+    assert positions == {"urgent": 0, "first": 1, "second": 2, "elsewhere": 0}
+    claim(backend, ("q",), limit=1)
+    assert (backend.queue_position("urgent"), backend.queue_position("first")) == (None, 0)
+
+
+@pytest.mark.parametrize("job_status", [s for s in JobStatus if s is not Q])
+def test_queue_position_is_none_when_not_queued(backend, job_status):
+    job = put(backend, job_status)
+    assert backend.queue_position(job.id) is None
+
+
+def test_queue_position_of_a_missing_job(backend):
+    assert backend.queue_position("ghost") is None
+
+
+def test_queue_empty_deletes_only_the_queued_jobs_of_that_queue(backend, mixed):
+    put(backend, JobStatus.SCHEDULED, id="later", queue="a")
+    claim(backend, ("a",), limit=1)  # m starts
+    assert backend.queue_empty("a") == 2
+    assert backend.jobs_get(["x", "k"]) == [None, None]
+    assert [status(backend, i) for i in ("m", "z", "b", "later", "c")] == [
+        S,
+        JobStatus.FAILED,
+        JobStatus.FINISHED,
+        JobStatus.SCHEDULED,
+        Q,
+    ]
+    assert backend.queue_empty("a") == 0

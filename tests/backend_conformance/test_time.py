@@ -1,0 +1,121 @@
+"""Time-driven transitions: promote due scheduled jobs, expire old queued jobs, purge ended jobs."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend_conformance.helpers import NOW, TERMINAL_STATUSES, claim, claim_ids, get, put, settle, status
+from conveyor.status import JobStatus
+
+
+# -- promote ---------------------------------------------------------------------------
+def test_due_scheduled_jobs_are_queued(backend):
+    put(backend, JobStatus.SCHEDULED, id="past", scheduled_for=NOW - 5)
+    put(backend, JobStatus.SCHEDULED, id="now", scheduled_for=NOW)
+    put(backend, JobStatus.SCHEDULED, id="future", scheduled_for=NOW + 1)
+    assert backend.jobs_promote_due(NOW) == 2
+    assert [status(backend, i) for i in ("past", "now", "future")] == [
+        JobStatus.QUEUED,
+        JobStatus.QUEUED,
+        JobStatus.SCHEDULED,
+    ]
+    assert get(backend, "past").enqueued_at == NOW
+    assert claim_ids(backend) == ["past", "now"]  # in the order they were due
+    assert backend.jobs_promote_due(NOW) == 0
+
+
+@pytest.mark.parametrize("job_status", [s for s in JobStatus if s is not JobStatus.SCHEDULED])
+def test_promote_moves_only_scheduled_jobs(backend, job_status):
+    job = put(backend, job_status, scheduled_for=NOW - 5)
+    assert backend.jobs_promote_due(NOW) == 0
+    assert status(backend, job.id) is job_status
+
+
+# -- expire ----------------------------------------------------------------------------
+def test_queued_jobs_past_their_ttl_are_canceled_as_expired(backend):
+    put(backend, id="old", expires_at=NOW - 1, failure_ttl=100.0)
+    put(backend, id="due", expires_at=NOW, failure_ttl=None)
+    put(backend, id="young", expires_at=NOW + 1)
+    put(backend, id="forever")
+    assert backend.jobs_expire(NOW) == 2
+    old = get(backend, "old")
+    assert (old.status, old.status_reason, old.ended_at, old.keep_until) == (
+        JobStatus.CANCELED,
+        "expired",
+        NOW,
+        NOW + 100,
+    )
+    assert get(backend, "due").keep_until is None
+    assert claim_ids(backend) == ["young", "forever"]
+
+
+@pytest.mark.parametrize("job_status", [s for s in JobStatus if s is not JobStatus.QUEUED])
+def test_only_queued_jobs_expire(backend, job_status):
+    job = put(backend, job_status, expires_at=NOW - 1)
+    assert backend.jobs_expire(NOW) == 0
+    assert status(backend, job.id) is job_status
+
+
+def enqueue_then_scheduled(backend):
+    put(backend, JobStatus.SCHEDULED, id="job", ttl=10.0, scheduled_for=NOW + 100)
+    backend.jobs_promote_due(NOW + 100)
+
+
+def enqueue_then_deferred(backend):
+    put(backend, id="parent")
+    (parent,) = claim(backend, token="parent-token")
+    put(backend, id="job", ttl=10.0, expires_at=NOW + 10, depends_on=("parent",))
+    settle(backend, parent, JobStatus.FINISHED, now=NOW + 100)
+
+
+def enqueue_then_retried(backend):
+    put(backend, id="job", ttl=10.0, expires_at=NOW + 10, max_retries=1)
+    (record,) = claim(backend)
+    settle(backend, record, JobStatus.QUEUED, now=NOW + 100, count_retry=True)
+
+
+def enqueue_then_recovered(backend):
+    put(backend, id="job", ttl=10.0, expires_at=NOW + 10, max_retries=1)
+    backend.jobs_claim(["default"], "worker-1", 1, "token-1", NOW + 99, NOW)
+    backend.leases_recover(NOW + 100)
+
+
+def enqueue_then_requeued(backend):
+    put(backend, JobStatus.FAILED, id="job", ttl=10.0, expires_at=NOW + 10)
+    backend.jobs_requeue(["job"], NOW + 100)
+
+
+@pytest.mark.parametrize(
+    "queue_again",
+    [
+        enqueue_then_scheduled,
+        enqueue_then_deferred,
+        enqueue_then_retried,
+        enqueue_then_recovered,
+        enqueue_then_requeued,
+    ],
+)
+def test_the_ttl_counts_from_the_moment_a_job_is_queued_again(backend, queue_again):
+    queue_again(backend)  # each queues "job" (ttl 10 s) at NOW + 100
+    assert status(backend, "job") is JobStatus.QUEUED
+    assert backend.jobs_expire(NOW + 109) == 0
+    assert backend.jobs_expire(NOW + 110) == 1
+    assert get(backend, "job").status_reason == "expired"
+
+
+# -- purge -----------------------------------------------------------------------------
+@pytest.mark.parametrize("ended_status", TERMINAL_STATUSES)
+def test_ended_jobs_are_purged_once_kept_long_enough(backend, ended_status):
+    put(backend, ended_status, id="gone", keep_until=NOW)
+    put(backend, ended_status, id="kept", keep_until=NOW + 1)
+    put(backend, ended_status, id="forever", keep_until=None)
+    assert backend.jobs_purge(NOW) == 1
+    assert backend.jobs_get(["gone", "kept", "forever"])[0] is None
+    assert None not in backend.jobs_get(["kept", "forever"])
+
+
+@pytest.mark.parametrize("live_status", [s for s in JobStatus if s not in TERMINAL_STATUSES])
+def test_jobs_that_have_not_ended_are_never_purged(backend, live_status):
+    job = put(backend, live_status, keep_until=NOW - 1)
+    assert backend.jobs_purge(NOW) == 0
+    assert status(backend, job.id) is live_status

@@ -1,0 +1,55 @@
+"""Worker registrations: register, heartbeat, list, unregister, reap."""
+
+from __future__ import annotations
+
+from backend_conformance.helpers import NOW, worker_record
+
+
+def by_name(backend):
+    return {w.name: w for w in backend.workers_list()}
+
+
+def test_register_and_list(backend):
+    one = worker_record("w1", current_job_ids=("j1", "j2"), jobs_done=3)
+    two = worker_record("w2", queues=("default",), pid=7)
+    backend.workers_register(one)
+    backend.workers_register(two)
+    assert by_name(backend) == {"w1": one, "w2": two}
+
+
+def test_registering_the_same_name_again_replaces_it(backend):
+    backend.workers_register(worker_record("w1", hostname="old"))
+    backend.workers_register(worker_record("w1", hostname="new", pid=2))
+    assert [(w.name, w.hostname, w.pid) for w in backend.workers_list()] == [("w1", "new", 2)]
+
+
+def test_heartbeat_refreshes_the_registration(backend):
+    backend.workers_register(worker_record("w1"))
+    assert backend.workers_heartbeat("w1", NOW + 5, "busy", ["j1"], 12) is True
+    w = by_name(backend)["w1"]
+    assert (w.last_heartbeat, w.state, w.current_job_ids, w.jobs_done) == (NOW + 5, "busy", ("j1",), 12)
+    assert (w.hostname, w.started_at) == ("host-a", NOW)
+
+
+def test_heartbeat_of_an_unknown_worker_says_so(backend):
+    assert backend.workers_heartbeat("ghost", NOW, "idle", [], 0) is False
+    assert backend.workers_list() == []
+
+
+def test_unregister(backend):
+    backend.workers_register(worker_record("w1"))
+    backend.workers_register(worker_record("w2"))
+    backend.workers_unregister("w1")
+    backend.workers_unregister("ghost")
+    assert list(by_name(backend)) == ["w2"]
+
+
+def test_reap_removes_workers_silent_since_before_the_cutoff(backend):
+    backend.workers_register(worker_record("silent", last_heartbeat=NOW - 10))
+    backend.workers_register(worker_record("edge", last_heartbeat=NOW))
+    backend.workers_register(worker_record("alive", last_heartbeat=NOW - 10))
+    backend.workers_heartbeat("alive", NOW + 1, "idle", [], 0)
+    assert backend.workers_reap(NOW) == ["silent"]
+    assert sorted(by_name(backend)) == ["alive", "edge"]
+    assert backend.workers_heartbeat("silent", NOW + 2, "idle", [], 0) is False
+    assert backend.workers_reap(NOW) == []
