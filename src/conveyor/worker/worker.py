@@ -226,8 +226,7 @@ class Worker:
                 self._settle(running, self._interrupted(running))
             return
         self._active += 1
-        runner = self._run_task if prepared.is_async else self._run_in_pool
-        task: asyncio.Task[None] = asyncio.ensure_future(runner(running, prepared))
+        task: asyncio.Task[None] = asyncio.ensure_future(self._run_concurrently(running, prepared))
         if not running.begin("task" if prepared.is_async else "thread", task):
             task.cancel()  # interrupted before it began; the runner settles it
         if self.concurrency == 1:
@@ -240,35 +239,36 @@ class Worker:
                 value = execution.call_sync(prepared)
             finally:
                 self._inline = None
+        except (Exception, JobInterrupted) as exc:
+            settlement = self._raised(running, exc)
+        else:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
-        except JobInterrupted:
-            settlement = self._interrupted(running)
-        except Exception as exc:
-            settlement = execution.failure(running.record, running.started_at, exc, self.clock.now())
         self._settle(running, settlement)
 
-    async def _run_task(self, running: Running, prepared: execution.PreparedJob) -> None:
+    async def _run_concurrently(self, running: Running, prepared: execution.PreparedJob) -> None:
+        """Run an async job as a task, or a sync one in the thread pool; then free its slot."""
         try:
-            value = await execution.call_async(prepared)
+            if prepared.is_async:
+                value = await execution.call_async(prepared)
+            else:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="conveyor-job")
+                loop = asyncio.get_running_loop()
+                value = await loop.run_in_executor(self._pool, self._call_in_thread, running, prepared)
+        except (Exception, JobInterrupted, asyncio.CancelledError) as exc:
+            settlement = self._raised(running, exc)
+        else:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
-        except (asyncio.CancelledError, JobInterrupted):
-            settlement = self._interrupted(running)
-        except Exception as exc:
-            settlement = execution.failure(running.record, running.started_at, exc, self.clock.now())
-        self._finish_task(running, settlement)
+        self._active -= 1
+        self._settle(running, settlement)
+        if self._wake is not None:
+            self._wake.set()
 
-    async def _run_in_pool(self, running: Running, prepared: execution.PreparedJob) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="conveyor-job")
-        loop = asyncio.get_running_loop()
-        try:
-            value = await loop.run_in_executor(self._pool, self._call_in_thread, running, prepared)
-            settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
-        except (asyncio.CancelledError, JobInterrupted):
-            settlement = self._interrupted(running)
-        except Exception as exc:
-            settlement = execution.failure(running.record, running.started_at, exc, self.clock.now())
-        self._finish_task(running, settlement)
+    def _raised(self, running: Running, error: BaseException) -> Settlement:
+        """The settlement for a job that raised ``error`` or was interrupted."""
+        if isinstance(error, JobInterrupted | asyncio.CancelledError):
+            return self._interrupted(running)
+        return execution.failure(running.record, running.started_at, error, self.clock.now())
 
     @staticmethod
     def _call_in_thread(running: Running, prepared: execution.PreparedJob) -> Any:
@@ -281,12 +281,6 @@ class Worker:
         finally:
             with running.lock:
                 running.thread_id = None  # no late interrupt may reach the thread's next job
-
-    def _finish_task(self, running: Running, settlement: Settlement) -> None:
-        self._active -= 1
-        self._settle(running, settlement)
-        if self._wake is not None:
-            self._wake.set()
 
     def _interrupted(self, running: Running) -> Settlement:
         """The settlement for a job that ended because it was interrupted."""
