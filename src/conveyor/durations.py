@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from collections.abc import Hashable
 
 from conveyor.exceptions import InvalidJobError
 
@@ -17,6 +19,17 @@ def parse_duration(value: object, name: str, *, forever_allowed: bool = True) ->
     Accepts an int or float of seconds, a numeric string, or a string with one unit
     (s, m, h, d). Anything else raises InvalidJobError naming the option.
     """
+    if isinstance(value, Hashable):  # remembered: enqueue parses the same few values for every job
+        return _cached_parse(value, name, forever_allowed)
+    return _parse(value, name, forever_allowed)
+
+
+@functools.lru_cache(maxsize=256, typed=True)
+def _cached_parse(value: object, name: str, forever_allowed: bool) -> float | None:
+    return _parse(value, name, forever_allowed)
+
+
+def _parse(value: object, name: str, forever_allowed: bool) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool):

@@ -7,9 +7,10 @@ module-level functions can be found again by a worker in another process.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from conveyor.exceptions import InvalidJobError
@@ -51,15 +52,24 @@ def function_name(func: Callable[..., Any] | str) -> str:
     Raises InvalidJobError for lambdas, nested functions, bound methods of instances
     and anything else a worker could not import by path.
     """
+    if isinstance(func, Hashable):  # remembered per function: enqueue calls this for every job
+        return _cached_function_name(func)
+    return _function_name(func)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_function_name(func: Callable[..., Any] | str) -> str:
+    return _function_name(func)
+
+
+def _function_name(func: Callable[..., Any] | str) -> str:
     if isinstance(func, str):
         if not func or func.strip() != func:
             raise InvalidJobError(f"Job function name {func!r} is not a valid name")
         return func
     module, qualname = _require_module_level(func)
     if module == "__main__":
-        raise InvalidJobError(
-            f"{qualname} is defined in __main__, which a worker cannot import; move it into a module"
-        )
+        raise InvalidJobError(f"{qualname} is defined in __main__, which a worker cannot import; move it into a module")
     name = f"{module}.{qualname}"
     try:
         found = resolve_function(name)

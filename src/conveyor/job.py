@@ -8,7 +8,6 @@ does.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
@@ -20,6 +19,7 @@ from conveyor.connection import default_connection
 from conveyor.durations import parse_duration
 from conveyor.exceptions import InvalidJobError, NoSuchJobError, SerializationError
 from conveyor.functions import function_name
+from conveyor.ids import new_job_id
 from conveyor.options import (
     DEFAULT_FAILURE_TTL,
     DEFAULT_QUEUE,
@@ -59,9 +59,7 @@ class Job:
         self.clock = clock
         if record is None:
             name, _ = resolve_serializer(serializer)
-            record = JobRecord(
-                id=id or str(uuid.uuid4()), queue=DEFAULT_QUEUE, func_name="", payload=b"", serializer=name
-            )
+            record = JobRecord(id=id or new_job_id(), queue=DEFAULT_QUEUE, func_name="", payload=b"", serializer=name)
         self._record = record
         self._decoded: tuple[list[Any], dict[str, Any]] | None = None
         self.meta: dict[str, Any] = self._decode_meta()
@@ -114,7 +112,7 @@ class Job:
             raise InvalidJobError(f"meta must be a dict, got {type(meta).__name__}")
         now = clock.now()
         record = JobRecord(
-            id=validate_job_id(id) if id is not None else str(uuid.uuid4()),
+            id=validate_job_id(id) if id is not None else new_job_id(),
             queue=validate_queue_name(origin),
             func_name=function_name(func),
             payload=encode_arguments(chosen, serializer_name, args, kwargs),

@@ -28,7 +28,9 @@ class CleanupReport:
 
 
 def run_schedule(backend: Backend, now: float) -> ScheduleReport:
-    """Promote due scheduled jobs, recover jobs whose lease expired, expire old queued jobs."""
+    """Promote due scheduled jobs, recover jobs whose lease expired, expire old queued jobs;
+    and let the store tidy itself."""
+    backend.store_maintain()
     return ScheduleReport(
         promoted=backend.jobs_promote_due(now),
         recovered=backend.leases_recover(now),

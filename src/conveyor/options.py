@@ -39,15 +39,28 @@ UNSUPPORTED_OPTIONS = {
 def split_enqueue_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Separate ``enqueue(f, *args, **kwargs)`` keywords into job options and the
     function's own keyword arguments (with RQ's explicit ``args``/``kwargs`` escape)."""
+    if not kwargs:
+        return {}, {}
     options = {key: value for key, value in kwargs.items() if key in RESERVED_ENQUEUE_OPTIONS}
     function_kwargs = {key: value for key, value in kwargs.items() if key not in options}
+    return normalize_options(options), function_kwargs
+
+
+def normalize_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Job options with RQ's aliases resolved; unknown or unsupported ones are errors."""
+    if not options:
+        return {}
+    unknown = set(options) - RESERVED_ENQUEUE_OPTIONS
+    if unknown:
+        raise InvalidJobError(f"unknown job options: {', '.join(sorted(unknown))}")
+    options = dict(options)
     for name, advice in UNSUPPORTED_OPTIONS.items():
         if options.get(name):
             raise InvalidJobError(f"{name} is not supported: {advice}")
         options.pop(name, None)
     if "job_timeout" in options:
         options["timeout"] = options.pop("job_timeout")
-    return options, function_kwargs
+    return options
 
 
 def validate_timeout(value: object) -> float | None:

@@ -16,6 +16,7 @@ from conveyor.options import (
     DEFAULT_FAILURE_TTL,
     DEFAULT_QUEUE,
     DEFAULT_RESULT_TTL,
+    normalize_options,
     split_enqueue_kwargs,
     validate_queue_name,
 )
@@ -120,16 +121,11 @@ class Queue:
         **options: Any,
     ) -> EnqueueData:
         """Describe one job for ``enqueue_many`` (options as for ``enqueue``)."""
-        if "timeout" in options and "job_timeout" not in options:
-            options["job_timeout"] = options.pop("timeout")
-        return EnqueueData(func, tuple(args or ()), dict(kwargs or {}), options)
+        return EnqueueData(func, tuple(args or ()), dict(kwargs or {}), normalize_options(options))
 
     def enqueue_many(self, job_datas: Iterable[EnqueueData]) -> list[Job]:
         """Store many jobs in one atomic step (all or none)."""
-        jobs = [
-            self._create(data.func, (), {"args": data.args, "kwargs": data.kwargs, **data.options})
-            for data in job_datas
-        ]
+        jobs = [self._build(data.func, data.args, data.kwargs, normalize_options(data.options)) for data in job_datas]
         if not jobs:
             return []
         if not self.is_async:
@@ -171,6 +167,7 @@ class Queue:
         return job
 
     def _create(self, f: Callable[..., Any] | str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Job:
+        """A job from ``enqueue``-style arguments: keywords named like options are options."""
         options, function_kwargs = split_enqueue_kwargs(kwargs)
         explicit_args = options.pop("args", None)
         explicit_kwargs = options.pop("kwargs", None)
@@ -178,10 +175,15 @@ class Queue:
             if args or function_kwargs:
                 raise InvalidJobError("pass the function's arguments either inline or as args=/kwargs=, not both")
             args, function_kwargs = tuple(explicit_args or ()), dict(explicit_kwargs or {})
+        return self._build(f, args, function_kwargs, options)
+
+    def _build(
+        self, f: Callable[..., Any] | str, args: Sequence[Any], kwargs: Mapping[str, Any], options: dict[str, Any]
+    ) -> Job:
         return Job.create(
             f,
             args=args,
-            kwargs=function_kwargs,
+            kwargs=kwargs,
             connection=self.connection,
             id=options.pop("job_id", None),
             timeout=options.pop("timeout", self.default_timeout),

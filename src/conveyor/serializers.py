@@ -22,6 +22,9 @@ class Serializer(Protocol):
     def loads(self, data: bytes) -> Any: ...
 
 
+_JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 class JSONSerializer:
     """Compact JSON; tuples come back as lists."""
 
@@ -29,7 +32,7 @@ class JSONSerializer:
 
     @staticmethod
     def dumps(value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+        return _JSON_ENCODER.encode(value).encode()
 
     @staticmethod
     def loads(data: bytes) -> Any:

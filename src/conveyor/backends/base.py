@@ -187,6 +187,12 @@ class Backend(Protocol):
         """Remove workers silent since before the given time; return their names."""
         ...
 
+    # -- the store itself ------------------------------------------------------------
+    def store_maintain(self) -> None:
+        """Upkeep of the store itself, run by each worker every poll interval (SQLite:
+        checkpoint the write-ahead log, so that enqueue commits never stall on it)."""
+        ...
+
     # -- wake-up ---------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
         """Block until a job may have become available, or ``timeout`` seconds pass."""

@@ -1,4 +1,36 @@
-"""CLI."""
+"""The ``conveyor`` command line: workers, enqueueing, inspection and repair, like rq's.
+
+Every command takes ``-u/--url`` and ``--import`` after its name (SPEC section 4 and
+6); library errors become one line on stderr with exit status 1 or 2 (see
+``conveyor.cli.errors``).
+"""
+
+from __future__ import annotations
+
+import click
+
+from conveyor._version import __version__
+
+from .commands_jobs import cancel, enqueue, requeue, stop
+from .commands_queues import cleanup, empty, info
+from .commands_up import up
+from .commands_worker import worker
+from .errors import ConveyorGroup
 
 
-def main() -> None: ...
+@click.group(cls=ConveyorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="conveyor")
+def cli() -> None:
+    """conveyor: background jobs for Python, on SQLite or Redis."""
+
+
+for _command in (up, worker, enqueue, info, requeue, cancel, stop, empty, cleanup):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Entry point of the ``conveyor`` script."""
+    cli(prog_name="conveyor")
+
+
+__all__ = ["cli", "main"]

@@ -7,6 +7,7 @@ Settlement with conveyor.worker.outcomes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import traceback
 from collections.abc import Callable
@@ -33,7 +34,15 @@ class PreparedJob:
         self.func = func
         self.args = args
         self.kwargs = kwargs
-        self.is_async = inspect.iscoroutinefunction(func)
+        self.is_async = _is_async(func)
+
+
+_NULL_JSON = b"null"
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_async(func: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(func)
 
 
 def prepare(record: JobRecord, backend: Backend, clock: Clock) -> PreparedJob | str:
@@ -75,7 +84,11 @@ def success(prepared: PreparedJob, started_at: float, value: Any, now: float) ->
     """Settle a job that returned ``value``; a result the serializer refuses fails it."""
     record = prepared.job.record
     try:
-        encoded = serializer_named(record.serializer).dumps(value)
+        encoded = (
+            _NULL_JSON
+            if value is None and record.serializer == "json"
+            else serializer_named(record.serializer).dumps(value)
+        )
     except Exception as exc:
         text = (
             f"SerializationError: the result ({type(value).__name__}) cannot be encoded by the "

@@ -6,7 +6,10 @@ guard in the WHERE clause, so a lost race changes nothing and is reported.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
+import operator
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -26,7 +29,7 @@ _COLUMNS = (
     "expires_at, keep_until, result, exc_info, status_reason, worker_name, lease_token, "
     "lease_expires_at, stop_requested, batch_id"
 )
-_INSERT = f"INSERT INTO jobs (seq, {_COLUMNS}) VALUES (?, " + ", ".join("?" * len(_COLUMNS.split(", "))) + ")"
+_INSERT_COLUMNS = ("seq", *_COLUMNS.split(", "))
 _TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in sorted(TERMINAL)) + ")"
 _ENDED_UNSUCCESSFULLY_SQL = "('failed', 'stopped', 'canceled')"
 _UNMET_DEPENDENCY_SQL = (
@@ -37,11 +40,31 @@ _UNMET_DEPENDENCY_SQL = (
 """Whether the job in ``jobs`` still waits on a parent (the parameter: a parent to count as met)."""
 
 
+_LEASE_GUARD = "WHERE id = ? AND status = 'started' AND lease_token = ?"
+_SETTLE_ENDED = (
+    "UPDATE jobs SET status = ?, result = ?, exc_info = ?, status_reason = ?, "
+    "started_at = COALESCE(?, started_at), ended_at = ?, keep_until = ?, "
+    "lease_token = NULL, lease_expires_at = NULL, stop_requested = 0 " + _LEASE_GUARD
+)
+
+
+def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
+    return (s.status.value, s.result, s.exc_info, s.reason, s.started_at, now, s.keep_until, s.job_id, s.lease_token)
+
+
+def _json_tuple(text: str) -> tuple[Any, ...]:
+    return () if text == "[]" else tuple(json.loads(text))
+
+
+def _json_list(values: Sequence[Any]) -> str:
+    return json.dumps(list(values)) if values else "[]"
+
+
 def _record(row: Sequence[Any]) -> JobRecord:
     values = list(row)
     values[5] = JobStatus(values[5])
-    values[13] = tuple(json.loads(values[13]))
-    values[16] = tuple(json.loads(values[16]))
+    values[13] = _json_tuple(values[13])
+    values[16] = _json_tuple(values[16])
     values[17] = bool(values[17])
     values[36] = bool(values[36])
     return JobRecord(*values)
@@ -52,13 +75,30 @@ def _row(record: JobRecord, seq: int) -> tuple[Any, ...]:
     return (
         seq, r.id, r.queue, r.func_name, r.payload, r.serializer, r.status.value, r.priority,
         r.user_id, r.timeout, r.ttl, r.result_ttl, r.failure_ttl, r.max_retries,
-        json.dumps(list(r.retry_intervals)), r.retry_jitter, r.retry_count,
-        json.dumps(list(r.depends_on)), int(r.allow_dependency_failures), r.description,
+        _json_list(r.retry_intervals), r.retry_jitter, r.retry_count,
+        _json_list(r.depends_on), int(r.allow_dependency_failures), r.description,
         r.meta, r.progress, r.metrics, r.created_at, r.enqueued_at, r.scheduled_for,
         r.started_at, r.ended_at, r.last_heartbeat, r.expires_at, r.keep_until, r.result,
         r.exc_info, r.status_reason, r.worker_name, r.lease_token, r.lease_expires_at,
         int(r.stop_requested), r.batch_id,
     )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=128)
+def _insert_sql(present: tuple[bool, ...]) -> str:
+    names = list(itertools.compress(_INSERT_COLUMNS, present))
+    return f"INSERT INTO jobs ({', '.join(names)}) VALUES ({_placeholders(len(names))})"
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Insert rows, binding only their non-null values: sqlite3 binds each None slowly,
+    and a new job has many empty fields. Rows with the same empty fields share a statement."""
+    groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        present = tuple(map(operator.is_not, row, itertools.repeat(None)))
+        groups.setdefault(present, []).append(tuple(itertools.compress(row, present)))
+    for present, values in groups.items():
+        conn.executemany(_insert_sql(present), values)
 
 
 def _next_seq(conn: sqlite3.Connection, count: int) -> int:
@@ -101,7 +141,7 @@ class SQLiteBackend:
         if all(not r.depends_on for r in records):
             conn.execute("SAVEPOINT bulk_insert")
             try:
-                conn.executemany(_INSERT, (_row(r, first + i) for i, r in enumerate(records)))
+                _insert_rows(conn, (_row(r, first + i) for i, r in enumerate(records)))
                 conn.execute("RELEASE bulk_insert")
                 return list(records)
             except sqlite3.IntegrityError:  # an id is taken: go one by one, to say which
@@ -111,7 +151,7 @@ class SQLiteBackend:
             self._replace_terminal(conn, record.id)
             if record.depends_on:
                 self._link_dependencies(conn, record, now)
-            conn.execute(_INSERT, _row(record, first + offset))
+            _insert_rows(conn, [_row(record, first + offset)])
         return list(records)
 
     def _replace_terminal(self, conn: sqlite3.Connection, job_id: str) -> None:
@@ -177,7 +217,7 @@ class SQLiteBackend:
 
     def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
         def settle(conn: sqlite3.Connection) -> tuple[list[bool], bool]:
-            applied = [self._settle_one(conn, s, now) for s in settlements]
+            applied = self._settle_all(conn, settlements, now)
             ended = [s.job_id for s, ok in zip(settlements, applied, strict=True) if ok and s.status in TERMINAL]
             requeued = any(ok and s.status is JobStatus.QUEUED for s, ok in zip(settlements, applied, strict=True))
             if ended:
@@ -192,16 +232,22 @@ class SQLiteBackend:
             self._wakeup.notify()
         return applied
 
+    def _settle_all(self, conn: sqlite3.Connection, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        """Apply settlements; ended ones in one statement when every lease holds (the usual case)."""
+        if len(settlements) > 1 and all(s.status in TERMINAL for s in settlements):
+            conn.execute("SAVEPOINT settle_batch")
+            before = conn.total_changes
+            conn.executemany(_SETTLE_ENDED, [_ended_params(s, now) for s in settlements])
+            if conn.total_changes - before == len(settlements):
+                conn.execute("RELEASE settle_batch")
+                return [True] * len(settlements)
+            conn.execute("ROLLBACK TO settle_batch")  # some lease was lost: find out which
+            conn.execute("RELEASE settle_batch")
+        return [self._settle_one(conn, s, now) for s in settlements]
+
     def _settle_one(self, conn: sqlite3.Connection, s: Settlement, now: float) -> bool:
-        guard = "WHERE id = ? AND status = 'started' AND lease_token = ?"
         if s.status in TERMINAL:
-            cursor = conn.execute(
-                "UPDATE jobs SET status = ?, result = ?, exc_info = ?, status_reason = ?, "
-                "started_at = COALESCE(?, started_at), ended_at = ?, keep_until = ?, "
-                "lease_token = NULL, lease_expires_at = NULL, stop_requested = 0 " + guard,
-                (s.status.value, s.result, s.exc_info, s.reason, s.started_at, now,
-                 s.keep_until, s.job_id, s.lease_token),
-            )  # fmt: skip
+            cursor = conn.execute(_SETTLE_ENDED, _ended_params(s, now))
         else:
             seq = _next_seq(conn, 1)
             cursor = conn.execute(
@@ -209,7 +255,7 @@ class SQLiteBackend:
                 "status_reason = ?, retry_count = retry_count + ?, enqueued_at = ?, "
                 "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END, "
                 "lease_token = NULL, lease_expires_at = NULL, stop_requested = 0, "
-                "started_at = NULL " + guard,
+                "started_at = NULL " + _LEASE_GUARD,
                 (s.status.value, seq, s.scheduled_for, s.exc_info, s.reason,
                  int(s.count_retry), now, now, s.job_id, s.lease_token),
             )  # fmt: skip
@@ -615,6 +661,10 @@ class SQLiteBackend:
                 ).fetchall()
             ]
         )
+
+    # -- the store itself ----------------------------------------------------------------------
+    def store_maintain(self) -> None:
+        self._pool.read(lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
 
     # -- wake-up ---------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:

@@ -26,6 +26,11 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5_000
 """How long SQLite itself waits for a lock before reporting busy."""
 
+WAL_AUTOCHECKPOINT_PAGES = 16_000
+"""A commit that finds the WAL this long (about 64 MB) checkpoints it itself. Workers
+checkpoint it every second (store_maintain) long before that, so commits do not stall
+on a checkpoint; this bound only matters when no worker runs."""
+
 BUSY_RETRY_SECONDS = 60.0
 """How long conveyor keeps retrying a busy database (with backoff) before giving up."""
 
@@ -83,6 +88,7 @@ class ConnectionPool:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             conn.execute("PRAGMA foreign_keys = OFF")
             if not self._migrated:
                 retry_busy(lambda: schema.migrate(conn))

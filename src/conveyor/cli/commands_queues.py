@@ -1,0 +1,92 @@
+"""Commands about queues and the store as a whole: info, empty, cleanup."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import click
+from rich.console import Group
+
+from conveyor.maintenance import DEFAULT_WORKER_TTL, run_cleanup, run_schedule
+from conveyor.options import validate_queue_name
+from conveyor.status import JobStatus
+
+from .options import App, common_options
+from .output import plural, queues_table, worker_json, workers_table
+
+
+@click.command()
+@click.option("-q", "--queue", "queues", multiple=True, help="Show only this queue and its workers (repeatable).")
+@common_options()
+def info(app: App, queues: tuple[str, ...]) -> None:
+    """Show queues with their job counts per status, and the registered workers."""
+    now = time.time()
+    counts = app.backend.counts()
+    workers = app.backend.workers_list()
+    if queues:
+        wanted = [validate_queue_name(q) for q in dict.fromkeys(queues)]
+        counts = {name: counts.get(name, {}) for name in wanted}
+        workers = [w for w in workers if set(w.queues) & set(wanted)]
+    else:
+        counts = dict(sorted(counts.items()))
+    data = {
+        "queues": [
+            {
+                "name": name,
+                "counts": {status.value: per_status.get(status, 0) for status in JobStatus},
+                "total": sum(per_status.values()),
+            }
+            for name, per_status in counts.items()
+        ],
+        "workers": [worker_json(w) for w in workers],
+    }
+    app.out.emit(data, Group(queues_table(counts), "", workers_table(workers, now)))
+
+
+@click.command()
+@click.argument("queues", nargs=-1, required=True)
+@common_options()
+def empty(app: App, queues: tuple[str, ...]) -> None:
+    """Delete every queued job of the given queues (running and ended jobs stay)."""
+    deleted = {name: app.backend.queue_empty(validate_queue_name(name)) for name in dict.fromkeys(queues)}
+    lines = [f"Emptied queue {name!r}: {plural(count, 'job')} deleted" for name, count in deleted.items()]
+    app.out.emit({"deleted": deleted, "total": sum(deleted.values())}, "\n".join(lines))
+
+
+@click.command()
+@click.option(
+    "--worker-ttl",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_WORKER_TTL,
+    show_default=True,
+    help="Seconds without a heartbeat after which a worker is reaped.",
+)
+@common_options()
+def cleanup(app: App, worker_ttl: float) -> None:
+    """Run the maintenance a worker runs: promote due jobs, recover expired leases, expire
+    and purge old jobs, reap silent workers. Useful when no worker is running."""
+    now = time.time()
+    schedule = run_schedule(app.backend, now)
+    removed = run_cleanup(app.backend, now, worker_ttl)
+    recovered = [
+        {"job_id": r.job_id, "status": r.status.value, "worker_name": r.worker_name} for r in schedule.recovered
+    ]
+    data = {
+        "promoted": schedule.promoted,
+        "recovered": recovered,
+        "expired": schedule.expired,
+        "purged": removed.purged,
+        "reaped_workers": removed.reaped_workers,
+    }
+    by_status = Counter(r.status.value for r in schedule.recovered)
+    outcome = ", ".join(f"{count} {status}" for status, count in sorted(by_status.items()))
+    reaped = ", ".join(removed.reaped_workers)
+    lines = [
+        f"Promoted scheduled jobs that were due: {schedule.promoted}",
+        f"Recovered jobs whose lease expired: {len(recovered)}" + (f" ({outcome})" if outcome else ""),
+        f"Expired queued jobs past their ttl: {schedule.expired}",
+        f"Purged ended jobs past their result or failure ttl: {removed.purged}",
+        f"Reaped silent workers: {len(removed.reaped_workers)}" + (f" ({reaped})" if reaped else ""),
+    ]
+    app.out.emit(data, "\n".join(lines))

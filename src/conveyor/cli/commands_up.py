@@ -1,0 +1,152 @@
+"""``conveyor up``: the one command to see conveyor run, on the embedded default store.
+
+It starts a worker in a child process, enqueues the demo jobs (conveyor.demo) and
+shows them move to finished in a live table, then keeps the worker running until
+Ctrl-C. The REST API and dashboard will join here when the server lands.
+
+The worker runs in its own session so that Ctrl-C reaches only this process, which
+then sends the worker exactly one SIGTERM (a graceful stop); a second Ctrl-C is
+forwarded as the worker's "stop now".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from types import FrameType
+from typing import IO
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from conveyor import demo
+from conveyor.job import Job
+from conveyor.options import DEFAULT_QUEUE
+from conveyor.queue import Queue
+from conveyor.status import TERMINAL, JobStatus
+
+from .errors import UserError
+from .options import App, common_options
+from .output import jobs_table
+
+DEMO_DEADLINE = 120.0
+"""Seconds the live table waits for the demo jobs before handing over to the plain worker."""
+
+STOP_GRACE = 30.0
+"""Seconds the worker gets to finish after SIGTERM before it is told to stop at once."""
+
+
+@click.command()
+@click.option("--burst-demo", is_flag=True, help="Exit once the demo jobs are done (a quick look, or CI).")
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    envvar="CONVEYOR_CONCURRENCY",
+    show_envvar=True,
+    help="Jobs the worker runs at once.",
+)
+@common_options(json_flag=False)
+def up(app: App, burst_demo: bool, concurrency: int) -> None:
+    """Start a worker on the embedded store (./conveyor.db unless -u) and run a demo."""
+    console = app.out.console
+    app.import_job_modules()  # fail here, in one line, rather than in the worker's log
+    queues = [demo.DEMO_QUEUE, DEFAULT_QUEUE]
+    jobs = demo.enqueue_demo(Queue(demo.DEMO_QUEUE, connection=app.backend))
+    command = [sys.executable, "-m", "conveyor", "worker", *queues, "-u", app.url,
+               "--concurrency", str(concurrency), "--import", "conveyor.demo"]  # fmt: skip
+    for module in app.imports:
+        command += ["--import", module]
+    if burst_demo:
+        command.append("--burst")
+    console.print(Text.assemble(("conveyor up", "bold"), f": a worker on {app.url}, queues {', '.join(queues)}"))
+    console.print("(the REST API and dashboard are not part of this version yet)", style="dim")
+    with _stop_signals_interrupt():
+        process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        pump = threading.Thread(target=_pump, args=(process.stderr, console), daemon=True)
+        pump.start()
+        try:
+            _watch_demo(app, jobs, process, console)
+            if not burst_demo and process.poll() is None:
+                console.print(f"Worker running (pid {process.pid}). Press Ctrl-C to stop.", style="bold")
+            process.wait()
+        except KeyboardInterrupt:
+            console.print("Stopping the worker (Ctrl-C again to stop it at once)...")
+            _stop(process)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            pump.join(timeout=5)
+    if process.returncode not in (0, -signal.SIGTERM):
+        raise UserError(f"the worker exited with status {process.returncode}")
+
+
+def _watch_demo(app: App, jobs: list[Job], process: subprocess.Popen[str], console: Console) -> None:
+    """Redraw the demo jobs until they have all ended (or the worker is gone)."""
+    ids = [job.id for job in jobs]
+    deadline = time.monotonic() + DEMO_DEADLINE
+    with Live(jobs_table(jobs, "Demo jobs"), console=console, refresh_per_second=8) as live:
+        while True:
+            worker_gone = process.poll() is not None  # checked first, so the last redraw is complete
+            current = [job for job in Job.fetch_many(ids, connection=app.backend) if job is not None]
+            live.update(jobs_table(current, "Demo jobs"))
+            if worker_gone or all(job.status in TERMINAL for job in current) or time.monotonic() > deadline:
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.2)  # paces the redraw, and notices a worker that died
+    if not console.is_terminal:
+        console.line()  # rich ends the last frame without a newline when not on a terminal
+    finished = sum(job.status is JobStatus.FINISHED for job in current)
+    console.print(f"Demo: {finished} of {len(ids)} jobs finished", style="green" if finished == len(ids) else "red")
+
+
+def _pump(stream: IO[str] | None, console: Console) -> None:
+    """Show the worker's log lines above the live table instead of tearing it."""
+    if stream is None:
+        return
+    for line in stream:
+        console.print(Text(line.rstrip("\n"), style="dim"), soft_wrap=True)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Ask the worker to finish its jobs; a second Ctrl-C (or the grace) stops it at once."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_GRACE)
+    except (KeyboardInterrupt, subprocess.TimeoutExpired):
+        process.send_signal(signal.SIGINT)  # the worker's second stop signal: give jobs back now
+        try:
+            process.wait(timeout=STOP_GRACE)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            process.kill()
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """Make SIGTERM and SIGINT raise KeyboardInterrupt in ``up``, so the worker child is
+    never left behind (a shell may start ``up`` with SIGINT ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,91 @@
+"""``conveyor worker``: run a Worker in this process, logging to stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+
+import click
+
+from conveyor.options import DEFAULT_QUEUE
+from conveyor.worker import Worker
+
+from .options import App, common_options
+
+log = logging.getLogger("conveyor.cli")
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+@contextlib.contextmanager
+def log_to_stderr(level: str) -> Iterator[None]:
+    """Send conveyor's log records to stderr for the command's duration only, so that
+    running commands in one process (tests, embedding) never stacks handlers."""
+    logger = logging.getLogger("conveyor")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+@click.command()
+@click.argument("queues", nargs=-1)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    envvar="CONVEYOR_CONCURRENCY",
+    show_envvar=True,
+    help="Jobs run at once by this process.",
+)
+@click.option("-b", "--burst", is_flag=True, help="Exit once the queues are empty.")
+@click.option("-n", "--name", help="Worker name (default: host.pid.random).")
+@click.option(
+    "--lease-ttl",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    envvar="CONVEYOR_LEASE_TTL",
+    show_envvar=True,
+    help="Seconds a claimed job stays reserved without a heartbeat (renewed every third).",
+)
+@click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after running this many jobs.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+)
+@common_options(json_flag=False)
+def worker(
+    app: App,
+    queues: tuple[str, ...],
+    concurrency: int,
+    burst: bool,
+    name: str | None,
+    lease_ttl: float,
+    max_jobs: int | None,
+    log_level: str,
+) -> None:
+    """Run jobs from QUEUES (default: 'default'), in the order given, until stopped.
+
+    SIGTERM or Ctrl-C finishes running jobs and exits; a second one stops at once
+    (its jobs are given back to their queues).
+    """
+    app.import_job_modules()
+    names = list(dict.fromkeys(queues)) or [DEFAULT_QUEUE]
+    runner = Worker(names, name=name, connection=app.backend, concurrency=concurrency, lease_ttl=lease_ttl)
+    with log_to_stderr(log_level):
+        log.info("worker %s on %s: queues %s, concurrency %d%s", runner.name, app.url, ", ".join(names),
+                 concurrency, " (burst)" if burst else "")  # fmt: skip
+        runner.work(burst=burst, max_jobs=max_jobs)

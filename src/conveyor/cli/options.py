@@ -1,0 +1,146 @@
+"""Options every command shares (``-u/--url``, ``--import``, ``--json``) and value types.
+
+Shared options sit on each sub-command rather than on the group, so they come after
+the command name as in rq (``conveyor info -u sqlite:///x.db``). Each reads its
+environment variable when the flag is absent (SPEC section 6): flags win.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+
+from conveyor.backends.base import Backend
+from conveyor.connection import DEFAULT_URL, connect
+from conveyor.durations import parse_duration
+from conveyor.functions import import_modules
+
+from .errors import InputError
+from .output import Output
+
+R = TypeVar("R")
+
+
+class App:
+    """What a command works with: the backend, the job modules, and its output."""
+
+    def __init__(self, url: str, imports: tuple[str, ...], out: Output) -> None:
+        self.url = url
+        self.imports = imports
+        self.out = out
+        self._backend: Backend | None = None
+
+    @property
+    def backend(self) -> Backend:
+        """The backend at ``--url``, opened on first use so ``--help`` never touches it."""
+        if self._backend is None:
+            self._backend = connect(self.url)
+        return self._backend
+
+    def import_job_modules(self) -> None:
+        """Import the ``--import`` modules, with the working directory importable as rq does,
+        so ``conveyor worker`` finds the project's own job functions."""
+        cwd = os.getcwd()
+        if cwd not in sys.path:
+            sys.path.insert(0, cwd)
+        import_modules(list(self.imports))
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+
+def _split_commas(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """``CONVEYOR_IMPORTS`` is comma-separated; accept the same in ``--import a,b``."""
+    return tuple(name.strip() for item in value for name in item.split(",") if name.strip())
+
+
+def common_options(*, json_flag: bool = True) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Add ``-u/--url``, ``--import`` (and ``--json``) to a command, which then receives an App."""
+
+    def decorate(command: Callable[..., R]) -> Callable[..., R]:
+        @functools.wraps(command)
+        def wrapper(*args: Any, url: str, imports: tuple[str, ...], as_json: bool = False, **kwargs: Any) -> R:
+            app = App(url, imports, Output(as_json))
+            click.get_current_context().call_on_close(app.close)
+            return command(app, *args, **kwargs)
+
+        if json_flag:
+            wrapper = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")(wrapper)
+        wrapper = click.option(
+            "--import",
+            "imports",
+            multiple=True,
+            envvar="CONVEYOR_IMPORTS",
+            show_envvar=True,
+            callback=_split_commas,
+            metavar="MODULE",
+            help="Module defining job functions or job types (repeatable; env: comma-separated).",
+        )(wrapper)
+        wrapper = click.option(
+            "-u",
+            "--url",
+            envvar="CONVEYOR_URL",
+            show_envvar=True,
+            default=DEFAULT_URL,
+            show_default=True,
+            help="Backend URL, e.g. sqlite:///jobs.db.",
+        )(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def _option_name(param: click.Parameter) -> str:
+    return f"'{param.opts[0]}'" if param.opts else repr(param.name)
+
+
+def json_array(ctx: click.Context, param: click.Parameter, value: str | None) -> list[Any]:
+    """Callback decoding ``--args``: positional arguments as a JSON array."""
+    decoded = _decode_json(param, value or "[]")
+    if not isinstance(decoded, list):
+        raise InputError(f"Invalid value for {_option_name(param)}: expected a JSON array, got {value!r}")
+    return decoded
+
+
+def json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any]:
+    """Callback decoding ``--kwargs``: keyword arguments as a JSON object."""
+    decoded = _decode_json(param, value or "{}")
+    if not isinstance(decoded, dict):
+        raise InputError(f"Invalid value for {_option_name(param)}: expected a JSON object, got {value!r}")
+    return decoded
+
+
+def _decode_json(param: click.Parameter, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"Invalid value for {_option_name(param)}: not valid JSON ({exc})") from None
+
+
+def iso_datetime(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """Callback parsing an ISO 8601 time; without a zone it is UTC, as the library takes it."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"Invalid value for {_option_name(param)}: {value!r} is not an ISO 8601 time such as 2030-01-01T09:00:00Z"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """Callback parsing seconds or a number with one unit ('45s', '3m', '1h')."""
+    if value is None:
+        return None
+    return parse_duration(value, param.opts[0] if param.opts else "duration", forever_allowed=False)

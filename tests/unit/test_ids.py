@@ -1,0 +1,21 @@
+"""Job ids: valid UUIDs, time-ordered, unguessable."""
+
+from __future__ import annotations
+
+import uuid
+
+from conveyor.ids import new_job_id
+
+
+def test_ids_are_version_7_uuids_with_the_rfc_variant() -> None:
+    for _ in range(200):
+        parsed = uuid.UUID(new_job_id())
+        assert parsed.version == 7
+        assert parsed.variant == uuid.RFC_4122
+
+
+def test_ids_made_later_sort_later_and_never_repeat() -> None:
+    ids = [new_job_id() for _ in range(2000)]
+    assert len(set(ids)) == 2000
+    prefixes = [i[:13] for i in ids]  # the millisecond timestamp
+    assert prefixes == sorted(prefixes)
