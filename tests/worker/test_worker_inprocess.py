@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -252,3 +253,14 @@ def test_worker_registers_and_unregisters(queue: Queue) -> None:
     worker.register()
     (record,) = queue.connection.workers_list()
     assert record.name == "w-test" and record.queues == ("default",)
+
+
+def test_a_worker_off_the_main_thread_still_times_jobs_out(queue: Queue) -> None:
+    slow = queue.enqueue(jobfuncs.busy_loop, 30, timeout=0.3)
+    quick = queue.enqueue(jobfuncs.add, 1, 2)
+    thread = threading.Thread(target=run_burst, args=(queue,))
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert slow.get_status() is JobStatus.FAILED and slow.status_reason == "timeout"
+    assert quick.get_status() is JobStatus.FINISHED

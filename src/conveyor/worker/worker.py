@@ -110,6 +110,7 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._waiter_pool: ThreadPoolExecutor | None = None
+        self._on_main_thread = False  # inline jobs need the main thread (signals interrupt them)
         self._waiting: asyncio.Future[Any] | None = None
 
     # -- public ------------------------------------------------------------------------
@@ -219,7 +220,7 @@ class Worker:
             self._settle(running, outcomes.failed(record, started_at, prepared, started_at))
             return
         running.started_at = started_at
-        if not prepared.is_async and self.concurrency == 1:
+        if not prepared.is_async and self.concurrency == 1 and self._on_main_thread:
             if running.begin("inline"):
                 self._run_inline(running, prepared)
             else:
@@ -392,7 +393,8 @@ class Worker:
             os._exit(EXIT_JOB_UNRESPONSIVE)
 
     def _install_signal_handlers(self) -> Any:
-        if threading.current_thread() is not threading.main_thread():
+        self._on_main_thread = threading.current_thread() is threading.main_thread()
+        if not self._on_main_thread:  # no signals here: sync jobs go to the thread pool instead
             return lambda: None
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, INTERRUPT_SIGNAL)}
 
