@@ -31,7 +31,7 @@ REQUEUE_CHUNK = 500
 @click.option("--kwargs", "kwargs", metavar="JSON", callback=json_object, help="Keyword arguments as a JSON object.")
 @click.option("-q", "--queue", default=DEFAULT_QUEUE, show_default=True, help="Queue to put the job in.")
 @click.option("--priority", type=int, help="Higher runs first (default 0).")
-@click.option("--timeout", help="Maximum run time: seconds or '30s', '5m', '1h'; -1 for none.")
+@click.option("--timeout", metavar="DURATION", help="Maximum run time: seconds or '30s', '5m', '1h'; -1 for none.")
 @click.option("--job-id", help="Your own id for the job instead of a UUID.")
 @click.option("--description", help="Free text shown with the job.")
 @click.option("--retry", "retries", type=click.IntRange(min=1), help="Retry a failed job up to N times.")
@@ -40,7 +40,7 @@ REQUEUE_CHUNK = 500
     "--at", "at", metavar="ISO", callback=iso_datetime, help="Run at this time (ISO 8601; UTC unless it has a zone)."
 )
 @click.option(
-    "--in", "delay", metavar="SECONDS", callback=duration, help="Run after this delay: seconds or '30s', '5m', '1h'."
+    "--in", "delay", metavar="DURATION", callback=duration, help="Run after this delay: seconds or '30s', '5m', '1h'."
 )
 @common_options()
 def enqueue(
@@ -66,11 +66,9 @@ def enqueue(
         raise InputError("--at and --in cannot be used together")
     app.import_job_modules()
     resolve_function(func_or_type)
+    given = {"priority": priority, "timeout": timeout, "job_id": job_id, "description": description}
     options: dict[str, Any] = {"args": args, "kwargs": kwargs}
-    for name, value in (("priority", priority), ("timeout", timeout), ("job_id", job_id),
-                        ("description", description)):  # fmt: skip
-        if value is not None:
-            options[name] = value
+    options.update((name, value) for name, value in given.items() if value is not None)
     if retries is not None:
         options["retry"] = Retry(max=retries)
     if depends_on:
@@ -94,9 +92,10 @@ def cancel(app: App, job_id: str, enqueue_dependents: bool) -> None:
     (before,) = app.backend.jobs_get([job_id])
     job = cancel_job(job_id, connection=app.backend, enqueue_dependents=enqueue_dependents)
     was = before.status.value if before is not None else "unknown"
-    note = " (its worker is told to stop it)" if was == "started" else ""
-    app.out.emit({"job_id": job.id, "status": job.status.value, "previous_status": was},
-                 f"Canceled job {job.id}, which was {was}{note}")  # fmt: skip
+    message = f"Canceled job {job.id}, which was {was}"
+    if was == "started":
+        message += " (its worker is told to stop it)"
+    app.out.emit({"job_id": job.id, "status": job.status.value, "previous_status": was}, message)
 
 
 @click.command()

@@ -34,7 +34,7 @@ from conveyor.status import TERMINAL, JobStatus
 
 from .errors import UserError
 from .options import App, common_options
-from .output import jobs_table
+from .output import display_url, jobs_table
 
 DEMO_DEADLINE = 120.0
 """Seconds the live table waits for the demo jobs before handing over to the plain worker."""
@@ -62,13 +62,13 @@ def up(app: App, burst_demo: bool, concurrency: int) -> None:
     app.import_job_modules()  # fail here, in one line, rather than in the worker's log
     queues = [demo.DEMO_QUEUE, DEFAULT_QUEUE]
     jobs = demo.enqueue_demo(Queue(demo.DEMO_QUEUE, connection=app.backend))
-    command = [sys.executable, "-m", "conveyor", "worker", *queues, "-u", app.url,
-               "--concurrency", str(concurrency), "--import", "conveyor.demo"]  # fmt: skip
-    for module in app.imports:
+    command = [sys.executable, "-m", "conveyor", "worker", *queues, "-u", app.url, "--concurrency", str(concurrency)]
+    for module in ("conveyor.demo", *app.imports):
         command += ["--import", module]
     if burst_demo:
         command.append("--burst")
-    console.print(Text.assemble(("conveyor up", "bold"), f": a worker on {app.url}, queues {', '.join(queues)}"))
+    where = f": a worker on {display_url(app.url)}, queues {', '.join(queues)}"
+    console.print(Text.assemble(("conveyor up", "bold"), where))
     console.print("(the REST API and dashboard are not part of this version yet)", style="dim")
     with _stop_signals_interrupt():
         process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -87,7 +87,7 @@ def up(app: App, burst_demo: bool, concurrency: int) -> None:
                 process.kill()
                 process.wait()
             pump.join(timeout=5)
-    if process.returncode not in (0, -signal.SIGTERM):
+    if process.returncode != 0:
         raise UserError(f"the worker exited with status {process.returncode}")
 
 

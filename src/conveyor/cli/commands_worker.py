@@ -13,6 +13,7 @@ from conveyor.options import DEFAULT_QUEUE
 from conveyor.worker import Worker
 
 from .options import App, common_options
+from .output import display_url
 
 log = logging.getLogger("conveyor.cli")
 
@@ -86,6 +87,7 @@ def worker(
     names = list(dict.fromkeys(queues)) or [DEFAULT_QUEUE]
     runner = Worker(names, name=name, connection=app.backend, concurrency=concurrency, lease_ttl=lease_ttl)
     with log_to_stderr(log_level):
-        log.info("worker %s on %s: queues %s, concurrency %d%s", runner.name, app.url, ", ".join(names),
-                 concurrency, " (burst)" if burst else "")  # fmt: skip
+        mode = " (burst)" if burst else ""
+        log.info("worker %s on %s: queues %s, concurrency %d%s", runner.name, display_url(app.url), ", ".join(names),
+                 concurrency, mode)  # fmt: skip
         runner.work(burst=burst, max_jobs=max_jobs)

@@ -1,0 +1,93 @@
+"""``conveyor info``: queues with counts per status, and workers."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from conveyor.backends.base import Backend
+from conveyor.status import JobStatus
+from conveyor.types import WorkerRecord
+
+from .conftest import Run, assert_user_error, put_job
+
+
+def _worker(name: str, queues: tuple[str, ...], **fields: object) -> WorkerRecord:
+    now = time.time()
+    record = WorkerRecord(name=name, hostname="host", pid=123, queues=queues, concurrency=2, state="idle",
+                          started_at=now - 60, last_heartbeat=now - 5)  # fmt: skip
+    for key, value in fields.items():
+        setattr(record, key, value)
+    return record
+
+
+def _fill(db: Backend) -> None:
+    for status in ("queued", "queued", "started", "finished", "failed", "stopped"):
+        put_job(db, status=status)
+    put_job(db, queue="emails", status="scheduled", scheduled_for=time.time() + 3600)
+    put_job(db, queue="emails", status="canceled")
+    db.workers_register(_worker("w-default", ("default",), state="busy", current_job_ids=("job-1",)))
+    db.workers_register(_worker("w-emails", ("emails",)))
+
+
+def test_json_lists_every_queue_status_and_worker(run: Run, db: Backend) -> None:
+    _fill(db)
+    result = run("info", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    queues = {q["name"]: q for q in data["queues"]}
+    assert list(queues) == ["default", "emails"]
+    assert queues["default"]["counts"] == {
+        "queued": 2, "deferred": 0, "scheduled": 0, "started": 1,
+        "finished": 1, "failed": 1, "stopped": 1, "canceled": 0,
+    }  # fmt: skip
+    assert queues["default"]["total"] == 6
+    assert queues["emails"]["counts"]["scheduled"] == 1
+    assert queues["emails"]["total"] == 2
+    workers = {w["name"]: w for w in data["workers"]}
+    assert set(workers) == {"w-default", "w-emails"}
+    busy = workers["w-default"]
+    assert (busy["state"], busy["current_job_ids"], busy["queues"], busy["pid"]) == (
+        "busy",
+        ["job-1"],
+        ["default"],
+        123,
+    )
+    assert busy["last_heartbeat"].endswith("Z")
+
+
+def test_tables_show_queues_counts_and_workers(run: Run, db: Backend) -> None:
+    _fill(db)
+    result = run("info")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    for text in ("Queues", "default", "emails", "queued", "scheduled", "Workers", "w-default", "busy", "job-1", "ago"):
+        assert text in out, text
+
+
+def test_queue_filter_keeps_that_queue_and_its_workers(run: Run, db: Backend) -> None:
+    _fill(db)
+    data = json.loads(run("info", "--queue", "emails", "--queue", "idle-queue", "--json").stdout)
+    assert [q["name"] for q in data["queues"]] == ["emails", "idle-queue"]
+    assert data["queues"][1]["total"] == 0
+    assert [w["name"] for w in data["workers"]] == ["w-emails"]
+
+
+def test_an_empty_store(run: Run, db: Backend) -> None:
+    assert json.loads(run("info", "--json").stdout) == {"queues": [], "workers": []}
+    out = run("info").stdout
+    assert "no jobs" in out
+    assert "no workers" in out
+
+
+def test_a_bad_queue_name_is_status_2(run: Run) -> None:
+    assert_user_error(run("info", "--queue", " x"), 2, "queue name must be a non-empty string")
+
+
+def test_deferred_jobs_get_their_column_when_there_are_some(run: Run, db: Backend) -> None:
+    parent = put_job(db)
+    assert "deferred" not in run("info").stdout
+    put_job(db, status=JobStatus.QUEUED, depends_on=(parent.id,))
+    data = json.loads(run("info", "--json").stdout)
+    assert data["queues"][0]["counts"]["deferred"] == 1
+    assert "deferred" in run("info").stdout

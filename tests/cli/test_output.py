@@ -1,0 +1,22 @@
+"""Small rendering helpers the commands share."""
+
+from __future__ import annotations
+
+from conveyor.cli.output import ago, display_url, iso
+
+
+def test_iso_is_utc_with_z() -> None:
+    assert iso(0.0) == "1970-01-01T00:00:00.000Z"
+    assert iso(None) is None
+
+
+def test_ago_uses_the_largest_whole_unit() -> None:
+    now = 1_000_000.0
+    assert [ago(now - s, now) for s in (3, 125, 7300, 90000)] == ["3s ago", "2m ago", "2h ago", "1d ago"]
+    assert ago(None, now) == "-"
+
+
+def test_display_url_masks_a_password() -> None:
+    assert display_url("redis://:s3cret@localhost:6379/0") == "redis://:***@localhost:6379/0"
+    assert display_url("redis://user:pw@host/0") == "redis://user:***@host/0"
+    assert display_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"

@@ -1,0 +1,151 @@
+"""What every command shares: -u/--url after the command, settings from the environment,
+and user errors reported as one line with status 1 or 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conveyor import Job
+from conveyor.backends.base import Backend
+from conveyor.cli import cli
+
+from .conftest import Run, assert_user_error, conveyor_cmd, put_job, subprocess_env
+
+EVERY_COMMAND = [
+    ("up", "--burst-demo"),
+    ("worker", "--burst"),
+    ("enqueue", "jobfuncs.noop"),
+    ("info",),
+    ("requeue", "--all"),
+    ("cancel", "some-id"),
+    ("stop", "some-id"),
+    ("empty", "default"),
+    ("cleanup",),
+]
+COMMAND_IDS = [args[0] for args in EVERY_COMMAND]
+
+
+@pytest.mark.parametrize("args", EVERY_COMMAND, ids=COMMAND_IDS)
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("postgres://db.example/jobs", "unsupported backend URL 'postgres://db.example/jobs'"),
+        ("sqlite://relative.db", "malformed SQLite URL"),
+        ("sqlite:///", "names no file"),
+        ("sqlite:///x.db?journal=wal", "unknown SQLite URL options: journal"),
+    ],
+    ids=["scheme", "malformed", "no-file", "option"],
+)
+def test_a_bad_url_is_one_line_with_status_2(run: Run, args: tuple[str, ...], url: str, fragment: str) -> None:
+    assert_user_error(run(*args, url=url), 2, fragment)
+
+
+@pytest.mark.parametrize("args", EVERY_COMMAND, ids=COMMAND_IDS)
+def test_a_missing_database_directory_is_status_2(run: Run, tmp_path: Path, args: tuple[str, ...]) -> None:
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'conveyor.db'}"
+    assert_user_error(run(*args, url=url), 2, "does not exist")
+
+
+def test_a_database_under_a_file_is_status_2(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "plain-file").write_text("")
+    assert_user_error(run("info", url=f"sqlite:///{tmp_path / 'plain-file' / 'conveyor.db'}"), 2, "does not exist")
+
+
+def test_an_unwritable_database_directory_is_status_2(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root may write anywhere, so the permission check is made to fail for this directory only."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+
+    def access(path: object, mode: int, **kwargs: object) -> bool:
+        return False if Path(str(path)) == locked else real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    assert_user_error(run("info", url=f"sqlite:///{locked / 'conveyor.db'}"), 2, "is not writable")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_a_read_only_directory_is_status_2(run: Run, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        assert_user_error(run("info", url=f"sqlite:///{locked / 'conveyor.db'}"), 2, "is not writable")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_the_url_comes_from_conveyor_url_when_no_flag(run: Run, db_url: str, db: Backend) -> None:
+    job = put_job(db)
+    data = json.loads(run("info", "--json", url=None, env={"CONVEYOR_URL": db_url}).stdout)
+    assert data["queues"][0]["total"] == 1
+    result = run("cancel", job.id, url=None, env={"CONVEYOR_URL": db_url})
+    assert result.exit_code == 0, result.stderr
+
+
+def test_the_url_flag_wins_over_conveyor_url(run: Run, db: Backend, tmp_path: Path) -> None:
+    put_job(db)
+    env = {"CONVEYOR_URL": "postgres://not-used/db"}
+    assert json.loads(run("info", "--json", env=env).stdout)["queues"][0]["total"] == 1
+
+
+def test_the_default_is_conveyor_db_in_the_working_directory(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("enqueue", "jobfuncs.noop", url=None)
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "conveyor.db").exists()
+
+
+def test_conveyor_imports_is_comma_separated(tmp_path: Path, db_url: str, db: Backend) -> None:
+    """In fresh processes, so the job type is registered only by what the environment imports."""
+    with_imports = subprocess_env(CONVEYOR_IMPORTS="jobfuncs, cli.jobtypes")
+    command = conveyor_cmd("enqueue", "cli-test-multiply", "--args", "[6, 7]", "-u", db_url)
+    missing = subprocess.run(
+        command, env=subprocess_env(), capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == "Error: no module found for 'cli-test-multiply' (is it a registered job type?)"
+    enqueued = subprocess.run(
+        command, env=with_imports, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False
+    )
+    assert enqueued.returncode == 0, enqueued.stderr
+    worker = subprocess.run(
+        conveyor_cmd("worker", "--burst", "-u", db_url),
+        env=with_imports, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr
+    assert Job.fetch(enqueued.stdout.strip(), connection=db).result == 42
+
+
+@pytest.mark.parametrize("name", COMMAND_IDS)
+def test_every_command_documents_url_and_import(name: str) -> None:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0
+    for text in ("-u, --url", "CONVEYOR_URL", "--import MODULE", "CONVEYOR_IMPORTS"):
+        assert text in result.stdout, text
+
+
+def test_version() -> None:
+    from click.testing import CliRunner
+
+    from conveyor import __version__
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.stdout
+
+
+def test_an_unknown_command_is_a_usage_error(run: Run) -> None:
+    result = run("frobnicate", url=None)
+    assert result.exit_code == 2
+    assert "No such command 'frobnicate'" in result.stderr

@@ -1,0 +1,64 @@
+"""``conveyor up``: a worker process plus the live demo."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+from conveyor.backends.base import Backend
+from conveyor.demo import DEMO_QUEUE
+from conveyor.status import JobStatus
+
+from .conftest import LineReader, Run, assert_user_error, conveyor_cmd, subprocess_env
+
+
+def test_burst_demo_runs_every_demo_job_to_finished(run: Run, db: Backend) -> None:
+    result = run("up", "--burst-demo", "--concurrency", "3")
+    assert result.exit_code == 0, result.output
+    assert "Demo: 6 of 6 jobs finished" in result.stdout
+    for name in ("crunch_numbers", "fetch_pages", "flaky_report", "finished", "100%"):
+        assert name in result.stdout, name
+    assert "stopped after 7 jobs" in result.stdout  # the worker's log: six jobs and one retry
+    assert db.counts()[DEMO_QUEUE] == {JobStatus.FINISHED: 6}
+    assert db.workers_list() == []
+
+
+def test_a_bad_import_stops_up_before_anything_runs(run: Run, db: Backend) -> None:
+    assert_user_error(run("up", "--burst-demo", "--import", "no_such_module_here"), 2, "cannot import")
+    assert db.counts() == {}
+
+
+def test_ctrl_c_stops_the_worker_and_up(tmp_path: Path, db_url: str, db: Backend) -> None:
+    process = subprocess.Popen(
+        conveyor_cmd("up", "-u", db_url), cwd=tmp_path, env=subprocess_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        output = LineReader(process.stdout)
+        line = output.wait_for("Press Ctrl-C")
+        match = re.search(r"pid (\d+)", line)
+        assert match is not None, line
+        worker_pid = int(match.group(1))
+        assert [w.pid for w in db.workers_list()] == [worker_pid]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        text = output.rest()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "Demo: 6 of 6 jobs finished" in text
+    assert "Stopping the worker" in text
+    assert "stopped after 7 jobs" in text
+    assert "Traceback" not in text
+    assert db.workers_list() == []
+    try:
+        os.kill(worker_pid, 0)
+    except ProcessLookupError:
+        pass
+    else:
+        raise AssertionError(f"worker {worker_pid} outlived conveyor up")

@@ -1,0 +1,132 @@
+"""``conveyor worker``: in-process for the options, and as a real process fed by ``conveyor enqueue``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import conveyor.cli.commands_worker as commands_worker
+from conveyor import Job, Queue
+from conveyor.backends.base import Backend
+from conveyor.status import JobStatus
+
+from .conftest import Run, assert_user_error, conveyor_cmd, subprocess_env
+
+
+def test_burst_runs_the_queued_jobs_and_logs_to_stderr(run: Run, db: Backend) -> None:
+    queue = Queue(connection=db)
+    jobs = [queue.enqueue("jobfuncs.add", i, 1) for i in range(3)] + [queue.enqueue("jobfuncs.async_add", 2, 2)]
+    result = run("worker", "--burst", "--name", "cli-worker")
+    assert result.exit_code == 0, result.stderr
+    assert [job.return_value(refresh=True) for job in jobs] == [1, 2, 3, 4]
+    assert all(job.worker_name == "cli-worker" for job in jobs)
+    assert "INFO" in result.stderr
+    assert "cli-worker" in result.stderr
+    assert "stopped after 4 jobs" in result.stderr
+    assert result.stdout == ""
+
+
+def test_queues_are_served_as_named_and_max_jobs_stops_early(run: Run, db: Backend) -> None:
+    low = Queue("low", connection=db).enqueue("jobfuncs.noop")
+    high = [Queue("high", connection=db).enqueue("jobfuncs.noop") for _ in range(2)]
+    result = run("worker", "high", "low", "--burst", "--max-jobs", "2")
+    assert result.exit_code == 0, result.stderr
+    assert [job.get_status() for job in high] == [JobStatus.FINISHED] * 2
+    assert low.get_status() is JobStatus.QUEUED
+
+
+def test_the_default_queue_is_default(run: Run, db: Backend) -> None:
+    job = Queue(connection=db).enqueue("jobfuncs.noop")
+    Queue("other", connection=db).enqueue("jobfuncs.noop")
+    assert run("worker", "--burst").exit_code == 0
+    assert job.get_status() is JobStatus.FINISHED
+    assert db.counts()["other"] == {JobStatus.QUEUED: 1}
+
+
+class FakeWorker:
+    """Records how the command built its Worker, instead of running one."""
+
+    made: list[dict[str, Any]] = []
+
+    def __init__(self, queues: list[str], **kwargs: Any) -> None:
+        self.name = kwargs.get("name") or "fake"
+        FakeWorker.made.append({"queues": queues, **kwargs})
+
+    def work(self, burst: bool = False, max_jobs: int | None = None) -> bool:
+        FakeWorker.made[-1].update(burst=burst, max_jobs=max_jobs)
+        return False
+
+
+@pytest.fixture
+def fake_worker(monkeypatch: pytest.MonkeyPatch) -> type[FakeWorker]:
+    FakeWorker.made = []
+    monkeypatch.setattr(commands_worker, "Worker", FakeWorker)
+    return FakeWorker
+
+
+def test_settings_come_from_the_environment(run: Run, fake_worker: type[FakeWorker]) -> None:
+    env = {"CONVEYOR_CONCURRENCY": "3", "CONVEYOR_LEASE_TTL": "12.5", "CONVEYOR_IMPORTS": "jobfuncs, cli.jobtypes"}
+    assert run("worker", "a", "b", env=env).exit_code == 0
+    (made,) = fake_worker.made
+    assert made["queues"] == ["a", "b"]
+    assert (made["concurrency"], made["lease_ttl"], made["burst"], made["max_jobs"]) == (3, 12.5, False, None)
+    assert "cli.jobtypes" in sys.modules
+
+
+def test_flags_win_over_the_environment(run: Run, fake_worker: type[FakeWorker]) -> None:
+    env = {"CONVEYOR_CONCURRENCY": "3", "CONVEYOR_LEASE_TTL": "12"}
+    assert run("worker", "--concurrency", "8", "--lease-ttl", "60", "--burst", env=env).exit_code == 0
+    (made,) = fake_worker.made
+    assert (made["queues"], made["concurrency"], made["lease_ttl"], made["burst"]) == (["default"], 8, 60.0, True)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--import", "no_such_module_here"], "cannot import no_such_module_here"),
+        (["bad queue "], "queue name must be a non-empty string"),
+    ],
+)
+def test_bad_setup_is_one_line_with_status_2(run: Run, args: list[str], fragment: str) -> None:
+    assert_user_error(run("worker", "--burst", *args), 2, fragment)
+
+
+def test_a_worker_process_runs_jobs_enqueued_by_the_cli(tmp_path: Path, db_url: str, db: Backend) -> None:
+    """The whole path through real processes: the console script and ``python -m conveyor``."""
+    env = subprocess_env()
+    script = Path(sys.executable).with_name("conveyor")
+    ids = []
+    for command in (
+        [str(script), "enqueue", "jobfuncs.add", "--args", "[1, 2]", "-u", db_url],
+        conveyor_cmd("enqueue", "jobfuncs.async_add", "--kwargs", '{"x": 3, "y": 4}', "-u", db_url),
+        conveyor_cmd("enqueue", "jobfuncs.fail", "--args", '["no luck"]', "--queue", "second", "-u", db_url),
+    ):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=True)
+        ids.append(done.stdout.strip())
+
+    worker = subprocess.run(
+        conveyor_cmd("worker", "default", "second", "--burst", "--concurrency", "2", "-u", db_url),
+        env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr
+    assert "stopped after 3 jobs" in worker.stderr
+    added, async_added, failed = (Job.fetch(job_id, connection=db) for job_id in ids)
+    assert (added.get_status(), added.result) == (JobStatus.FINISHED, 3)
+    assert (async_added.get_status(), async_added.result) == (JobStatus.FINISHED, 7)
+    assert failed.get_status() is JobStatus.FAILED
+    assert "no luck" in (failed.exc_info or "")
+
+
+def test_a_worker_process_reports_a_bad_url_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        conveyor_cmd("worker", "--burst", "-u", "postgres://nowhere/db"),
+        env=subprocess_env(), capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "Error: unsupported backend URL 'postgres://nowhere/db': use sqlite:///path/to/file.db"
+    ]
