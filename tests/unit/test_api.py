@@ -253,3 +253,10 @@ def test_a_locked_database_is_waited_for_not_an_error(tmp_path: Path) -> None:
     job = queue.enqueue(jobfuncs.noop)  # waits for the lock, then succeeds
     release.join()
     assert job.get_status() is JobStatus.QUEUED
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are not the tables you are looking for\n" * 100)
+    with pytest.raises(ConfigurationError, match="not a usable SQLite database"):
+        conveyor.connect(f"sqlite:///{path}")

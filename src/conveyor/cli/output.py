@@ -179,8 +179,8 @@ def jobs_table(jobs: Iterable[Job], title: str | None = None) -> Table:
     table = _table(title)
     for column in ("job", "function", "status", "progress", "result"):
         table.add_column(column)
-    for job in jobs:
-        table.add_row(job.id[-8:], job.func_name.rsplit(".", 1)[-1], status_text(job.status),  # the random end of a time-ordered id
+    for job in jobs:  # ids are time-ordered: their random end tells them apart
+        table.add_row(job.id[-8:], job.func_name.rsplit(".", 1)[-1], status_text(job.status),
                       _progress_bar(job.progress, job.status), _outcome(job))  # fmt: skip
     return table
 

@@ -104,6 +104,8 @@ class Wakeup:
         if self._receiver_path is not None:
             _unlink_quietly(str(self._receiver_path))
             self._receiver_path = None
+            with contextlib.suppress(OSError):  # the last worker of this database tidies up
+                self.directory.rmdir()
         if self._send_socket is not None:
             self._send_socket.close()
             self._send_socket = None
