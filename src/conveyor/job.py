@@ -7,6 +7,8 @@ does.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
@@ -136,6 +138,23 @@ class Job:
         job = cls(connection=connection, record=record, clock=clock)
         job._decoded = (args, kwargs)
         return job
+
+    def copy_with_arguments(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Job:
+        """A new unsaved job like this one (same function and options) with a new id
+        and other arguments; what enqueue_many uses to skip validating each copy."""
+        record = JobRecord(*self._field_values)
+        args, kwargs = list(args), dict(kwargs)
+        record.id = new_job_id()
+        record.payload = encode_arguments(self.serializer, record.serializer, args, kwargs)
+        record.created_at = self.clock.now()
+        job = Job(connection=self.connection, record=record, clock=self.clock)
+        job._decoded = (args, kwargs)
+        return job
+
+    @functools.cached_property
+    def _field_values(self) -> tuple[Any, ...]:
+        """This job's record as positional arguments (copy.copy of a slots record is slow)."""
+        return tuple(getattr(self._record, field.name) for field in dataclasses.fields(JobRecord))
 
     @classmethod
     def fetch(cls, id: str, connection: Backend | None = None, serializer: object = None) -> Job:

@@ -125,7 +125,7 @@ class Queue:
 
     def enqueue_many(self, job_datas: Iterable[EnqueueData]) -> list[Job]:
         """Store many jobs in one atomic step (all or none)."""
-        jobs = [self._build(data.func, data.args, data.kwargs, normalize_options(data.options)) for data in job_datas]
+        jobs = self._build_many(job_datas)
         if not jobs:
             return []
         if not self.is_async:
@@ -195,6 +195,24 @@ class Queue:
             clock=self.clock,
             **options,
         )
+
+    def _build_many(self, job_datas: Iterable[EnqueueData]) -> list[Job]:
+        """Jobs for enqueue_many. Jobs of the same function with the same options are
+        copies of the first one's validated record but for id and arguments: bulk
+        enqueues repeat one call shape thousands of times."""
+        templates: dict[object, Job] = {}
+        jobs = []
+        for data in job_datas:
+            key = _template_key(data)
+            template = templates.get(key) if key is not None else None
+            if template is not None:
+                jobs.append(template.copy_with_arguments(data.args, data.kwargs))
+                continue
+            job = self._build(data.func, data.args, data.kwargs, normalize_options(data.options))
+            if key is not None:
+                templates[key] = job
+            jobs.append(job)
+        return jobs
 
     # -- reading ----------------------------------------------------------------------------
     @property
@@ -280,6 +298,19 @@ class Queue:
 
     def __hash__(self) -> int:
         return hash(self.name)
+
+
+def _template_key(data: EnqueueData) -> object:
+    """What makes two EnqueueData build the same job but for arguments; None if unhashable
+    (such as meta dicts) or if the job names its own id."""
+    if "job_id" in data.options:
+        return None
+    key = (data.func, tuple(sorted(data.options.items())))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _stamp(job: Job, now: float) -> None:
