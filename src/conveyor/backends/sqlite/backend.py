@@ -139,14 +139,19 @@ class SQLiteBackend:
     def _insert(self, conn: sqlite3.Connection, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
         first = _next_seq(conn, len(records))
         if all(not r.depends_on for r in records):
-            conn.execute("SAVEPOINT bulk_insert")
+            # A failed statement undoes only itself, so one row needs no savepoint.
+            bulk = len(records) > 1
+            if bulk:
+                conn.execute("SAVEPOINT bulk_insert")
             try:
                 _insert_rows(conn, (_row(r, first + i) for i, r in enumerate(records)))
-                conn.execute("RELEASE bulk_insert")
+                if bulk:
+                    conn.execute("RELEASE bulk_insert")
                 return list(records)
             except sqlite3.IntegrityError:  # an id is taken: go one by one, to say which
-                conn.execute("ROLLBACK TO bulk_insert")
-                conn.execute("RELEASE bulk_insert")
+                if bulk:
+                    conn.execute("ROLLBACK TO bulk_insert")
+                    conn.execute("RELEASE bulk_insert")
         for offset, record in enumerate(records):
             self._replace_terminal(conn, record.id)
             if record.depends_on:
