@@ -12,6 +12,7 @@ import jobfuncs
 from conveyor import Job, JobStatus, Queue, Retry, Worker
 from conveyor.backends.base import Backend
 from conveyor.clock import FrozenClock
+from conveyor.exceptions import BackendError
 
 
 def run_burst(queue: Queue, **options: object) -> bool:
@@ -264,3 +265,31 @@ def test_a_worker_off_the_main_thread_still_times_jobs_out(queue: Queue) -> None
     assert not thread.is_alive()
     assert slow.get_status() is JobStatus.FAILED and slow.status_reason == "timeout"
     assert quick.get_status() is JobStatus.FINISHED
+
+
+class FailingBackend:
+    """A real backend whose claims and settles fail a few times, as a store that goes away."""
+
+    def __init__(self, backend: Backend, claim_failures: int, settle_failures: int) -> None:
+        self._backend = backend
+        self.failures = {"jobs_claim": claim_failures, "jobs_settle": settle_failures}
+
+    def __getattr__(self, name: str) -> object:
+        attribute = getattr(self._backend, name)
+        if self.failures.get(name, 0) <= 0:
+            return attribute
+
+        def fail(*args: object, **kwargs: object) -> object:
+            self.failures[name] -= 1
+            raise BackendError(f"{name} failed (injected)")
+
+        return fail
+
+
+def test_worker_rides_out_a_failing_backend_and_loses_no_outcome(backend: Backend) -> None:
+    jobs = [Queue(connection=backend).enqueue(jobfuncs.add, i, i) for i in range(5)]
+    flaky = FailingBackend(backend, claim_failures=2, settle_failures=2)
+    Worker(["default"], connection=flaky).work(burst=True)  # type: ignore[arg-type]
+    assert flaky.failures == {"jobs_claim": 0, "jobs_settle": 0}
+    assert [j.get_status() for j in jobs] == [JobStatus.FINISHED] * 5
+    assert [j.result for j in jobs] == [0, 2, 4, 6, 8]

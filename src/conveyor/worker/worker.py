@@ -31,7 +31,7 @@ from conveyor._version import __version__
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.connection import default_connection
-from conveyor.exceptions import ConfigurationError, JobInterrupted
+from conveyor.exceptions import BackendError, ConfigurationError, JobInterrupted
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
 from conveyor.types import Settlement, WorkerRecord
@@ -47,6 +47,9 @@ MAX_BATCH = 100
 
 QUICK_JOB_SECONDS = 0.002
 """Jobs quicker than this on average let the worker prefetch more per claim."""
+
+BACKOFF_FIRST, BACKOFF_LAST = 0.5, 30.0
+"""Seconds between tries while the backend fails: doubling from the first to the last."""
 
 EXIT_JOB_UNRESPONSIVE = 3
 """Exit status when a job ignored its interrupt and the worker had to end itself."""
@@ -127,12 +130,16 @@ class Worker:
             asyncio.run(self._run(burst, max_jobs))
         finally:
             housekeeper.stop()
-            self._release_held()
             restore()
             for pool in (self._pool, self._waiter_pool):
                 if pool is not None:
                     pool.shutdown(wait=False)
-            self.backend.workers_unregister(self.name)
+            try:
+                self._release_held()
+                self.backend.workers_unregister(self.name)
+            except BackendError as exc:
+                log.error("could not give back held jobs (%s); other workers recover them when their leases expire",
+                          exc)  # fmt: skip
             log.info("worker %s stopped after %d jobs", self.name, self.jobs_done)
         return self.jobs_done > 0
 
@@ -168,28 +175,43 @@ class Worker:
     async def _run(self, burst: bool, max_jobs: int | None) -> None:
         self.loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        backoff = BACKOFF_FIRST
         while not self._stopping:
-            await self._wait_for_slot()
-            if self._stopping:
+            try:
+                more = await self._step(burst, max_jobs)
+            except BackendError as exc:  # the store failed past its own retries: wait, go on
+                log.error("the backend failed (%s); trying again in %.1fs", exc, backoff)
+                await self._wake_or_timeout(backoff)
+                backoff = min(backoff * 2, BACKOFF_LAST)
+                continue
+            backoff = BACKOFF_FIRST
+            if not more:
                 break
-            budget = None if max_jobs is None else max_jobs - self.jobs_done - self._active
-            if budget is not None and budget <= 0:
-                if self._active == 0:
-                    break
-                await self._wake_or_timeout(self.poll_interval)
-                continue
-            free = self.concurrency - self._active
-            limit = min(MAX_BATCH, max(free, self._batch), budget or MAX_BATCH)
-            self._flush()
-            claimed = self._claim(limit)
-            if not claimed:
-                if burst and self._active == 0:
-                    break
-                await self._idle_wait(burst)
-                continue
-            await self._start_all(claimed)
         await self._drain()
         self._flush()
+
+    async def _step(self, burst: bool, max_jobs: int | None) -> bool:
+        """Claim and start one batch of jobs (or wait for some); False when the worker is done."""
+        await self._wait_for_slot()
+        if self._stopping:
+            return False
+        budget = None if max_jobs is None else max_jobs - self.jobs_done - self._active
+        if budget is not None and budget <= 0:
+            if self._active == 0:
+                return False
+            await self._wake_or_timeout(self.poll_interval)
+            return True
+        free = self.concurrency - self._active
+        limit = min(MAX_BATCH, max(free, self._batch), budget or MAX_BATCH)
+        self._flush()
+        claimed = self._claim(limit)
+        if not claimed:
+            if burst and self._active == 0 and not self._settlements:
+                return False
+            await self._idle_wait(burst)
+            return True
+        await self._start_all(claimed)
+        return True
 
     def _claim(self, limit: int) -> list[Running]:
         now = self.clock.now()
@@ -309,7 +331,12 @@ class Worker:
         if not self._settlements:
             return
         settlements, self._settlements = self._settlements, []
-        applied = self.backend.jobs_settle(settlements, self.clock.now())
+        try:
+            applied = self.backend.jobs_settle(settlements, self.clock.now())
+        except BackendError as exc:  # keep them; the next flush tries again (leases guard late ones)
+            self._settlements = settlements + self._settlements
+            log.error("could not record %d job outcomes (%s); will retry", len(settlements), exc)
+            return
         with self._held_lock:
             for settlement in settlements:
                 self._held.pop(settlement.job_id, None)
