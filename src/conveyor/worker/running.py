@@ -73,11 +73,11 @@ class Running:
             self.interrupt = reason
             self.interrupt_message = message
             self.interrupted_mono = time.monotonic()
-            kind, thread_id, task = self.kind, self.thread_id, self.task
+            kind, task = self.kind, self.task
+            if kind == "thread" and self.thread_id is not None:  # under the lock: see leave_thread
+                _set_thread_exception(self.thread_id, reason)
         if kind == "inline":
             signal.pthread_kill(threading.main_thread().ident or 0, INTERRUPT_SIGNAL)
-        elif kind == "thread" and thread_id is not None:
-            _raise_in_thread(thread_id, reason)
         elif kind == "task" and task is not None and loop is not None:
             loop.call_soon_threadsafe(task.cancel)
 
@@ -86,9 +86,27 @@ class Running:
         reason = self.interrupt or JobStopRequested
         return reason(self.interrupt_message or reason.__name__)
 
+    def enter_thread(self) -> None:
+        """Called by the pool thread about to run the job; raises if already interrupted."""
+        with self.lock:
+            if self.interrupt is not None:
+                raise self.interrupt_error()
+            self.thread_id = threading.get_ident()
 
-def _raise_in_thread(thread_id: int, exception: type[BaseException]) -> None:
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exception))
+    def leave_thread(self) -> None:
+        """Called by the pool thread when the job returned: no interrupt may reach the
+        thread's next job, so a pending one is withdrawn under the same lock."""
+        with self.lock:
+            if self.thread_id is not None:
+                _set_thread_exception(self.thread_id, None)
+            self.thread_id = None
+
+
+def _set_thread_exception(thread_id: int, exception: type[BaseException] | None) -> None:
+    """Raise ``exception`` in the thread at its next bytecode (None withdraws a pending one)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), None if exception is None else ctypes.py_object(exception)
+    )
 
 
 def timeout_message(record: JobRecord) -> str:

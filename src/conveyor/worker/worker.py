@@ -256,6 +256,8 @@ class Worker:
             await task
 
     def _run_inline(self, running: Running, prepared: execution.PreparedJob) -> None:
+        # An interrupt can land at any bytecode while ``_inline`` is set, including in the
+        # finally clause; the outer except catches it wherever it lands.
         self._inline = running
         try:
             try:
@@ -295,15 +297,11 @@ class Worker:
 
     @staticmethod
     def _call_in_thread(running: Running, prepared: execution.PreparedJob) -> Any:
-        with running.lock:
-            if running.interrupt is not None:
-                raise running.interrupt_error()
-            running.thread_id = threading.get_ident()
+        running.enter_thread()
         try:
             return execution.call_sync(prepared)
         finally:
-            with running.lock:
-                running.thread_id = None  # no late interrupt may reach the thread's next job
+            running.leave_thread()
 
     def _interrupted(self, running: Running) -> Settlement:
         """The settlement for a job that ended because it was interrupted."""
@@ -450,7 +448,12 @@ class Worker:
         return restore
 
     def _raise_in_inline(self) -> None:
-        """Raise the pending interrupt in the inline job, if one is running on this thread."""
+        """Raise the pending interrupt in the inline job, if one is running on this thread.
+
+        One interrupt per job: clearing ``_inline`` first means a second signal can
+        never raise into the worker's own code once the job's frame is left.
+        """
         running = self._inline
         if running is not None and running.interrupt is not None:
+            self._inline = None
             raise running.interrupt_error()
