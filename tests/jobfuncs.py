@@ -9,7 +9,7 @@ import os
 import time
 from pathlib import Path
 
-from conveyor import get_current_job, job_type
+from conveyor import cancel_job, get_current_job, job_type
 
 
 def noop() -> None:
@@ -92,3 +92,29 @@ def crash_process() -> None:
 def extraction(document: str) -> dict[str, str]:
     """A registered job type, submitted by its name."""
     return {"extracted": document}
+
+
+def cancel_other(job_id: str, linger: float = 0.0) -> None:
+    """Cancel another job (one the worker may have claimed but not started yet), then
+    stay busy for ``linger`` seconds."""
+    job = get_current_job()
+    assert job is not None
+    cancel_job(job_id, connection=job.connection)
+    time.sleep(linger)
+
+
+async def async_cancel_other(job_id: str, linger: float = 0.0) -> None:
+    job = get_current_job()
+    assert job is not None
+    cancel_job(job_id, connection=job.connection)
+    await asyncio.sleep(linger)
+
+
+async def raise_cancelled() -> None:
+    """An async job whose own code raises CancelledError (nobody asked it to stop)."""
+    raise asyncio.CancelledError("the job's own")
+
+
+async def async_touch_then_sleep(marker: str, seconds: float) -> None:
+    Path(marker).write_text(str(os.getpid()))
+    await asyncio.sleep(seconds)

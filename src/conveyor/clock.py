@@ -47,7 +47,5 @@ def to_datetime(timestamp: float | None) -> datetime | None:
 
 
 def to_timestamp(moment: datetime) -> float:
-    """A datetime as epoch seconds; a naive datetime is taken to be UTC, as RQ does."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    """A datetime as epoch seconds; a naive datetime is local time, as in RQ and Python."""
     return moment.timestamp()

@@ -52,9 +52,11 @@ def requeue_job(job_id: str, connection: Backend | None = None, *, clock: Clock 
         (record,) = backend.jobs_get([job_id])
         if record is None:
             raise NoSuchJobError(job_id)
-        raise InvalidJobOperation(
-            job_id, record.status.value, f"Cannot requeue job {job_id}: it is {record.status.value}"
-        )
+        if record.lease_token is not None and record.status.value == "canceled":
+            message = f"Cannot requeue job {job_id} yet: its worker is still stopping it; try again shortly"
+        else:
+            message = f"Cannot requeue job {job_id}: it is {record.status.value}"
+        raise InvalidJobOperation(job_id, record.status.value, message)
     return Job.fetch(job_id, connection=backend)
 
 

@@ -37,6 +37,13 @@ from conveyor.serializers import Serializer, resolve_serializer, serializer_name
 from conveyor.status import JobStatus
 from conveyor.types import JobRecord
 
+_RUN_FIELDS = (
+    "status", "retry_count", "progress", "metrics", "enqueued_at", "scheduled_for", "started_at", "ended_at",
+    "last_heartbeat", "expires_at", "keep_until", "result", "exc_info", "status_reason", "worker_name",
+    "lease_token", "lease_expires_at", "stop_requested",
+)  # fmt: skip
+"""Fields that describe one run of a job rather than the job itself."""
+
 _current_job: ContextVar[Job | None] = ContextVar("conveyor_current_job", default=None)
 
 
@@ -119,7 +126,7 @@ class Job:
             func_name=function_name(func),
             payload=encode_arguments(chosen, serializer_name, args, kwargs),
             serializer=serializer_name,
-            status=JobStatus(status) if status else JobStatus.QUEUED,
+            status=_initial_status(status),
             priority=validate_priority(priority),
             user_id=user_id,
             timeout=validate_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
@@ -150,6 +157,17 @@ class Job:
         job = Job(connection=self.connection, record=record, clock=self.clock)
         job._decoded = (args, kwargs)
         return job
+
+    def reset_for_enqueue(self) -> None:
+        """Forget a previous run (status, outcome, times, lease), so the job can be stored
+        again as new."""
+        fresh = JobRecord(
+            id=self._record.id, queue=self._record.queue, func_name=self._record.func_name,
+            payload=self._record.payload, serializer=self._record.serializer,
+        )  # fmt: skip
+        for name in _RUN_FIELDS:
+            setattr(self._record, name, getattr(fresh, name))
+        self._record.created_at = self.clock.now()
 
     @functools.cached_property
     def _field_values(self) -> tuple[Any, ...]:
@@ -463,6 +481,14 @@ def _encode(serializer: Serializer, name: str, value: Any, what: str) -> bytes:
 def _short(value: Any) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def _initial_status(status: JobStatus | str | None) -> JobStatus:
+    """RQ lets Job.create take a status; only 'queued' makes sense for a new job here
+    (the queue makes it scheduled or deferred)."""
+    if status is None or status == JobStatus.QUEUED:
+        return JobStatus.QUEUED
+    raise InvalidJobError(f"a new job's status is set by conveyor; status={status!r} is not accepted")
 
 
 def _dependency_ids(depends_on: Job | str | Iterable[Job | str] | None) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from conveyor.backends.base import Backend
@@ -25,6 +26,7 @@ class CleanupReport:
 
     purged: int = 0
     reaped_workers: list[str] = field(default_factory=list)
+    unfinished: bool = False  # the time budget ran out with expired jobs left
 
 
 def run_schedule(backend: Backend, now: float) -> ScheduleReport:
@@ -38,6 +40,25 @@ def run_schedule(backend: Backend, now: float) -> ScheduleReport:
     )
 
 
-def run_cleanup(backend: Backend, now: float, worker_ttl: float = DEFAULT_WORKER_TTL) -> CleanupReport:
-    """Delete jobs past their result/failure TTL and reap workers silent for ``worker_ttl``."""
-    return CleanupReport(purged=backend.jobs_purge(now), reaped_workers=backend.workers_reap(now - worker_ttl))
+PURGE_CHUNK = 1_000
+"""Jobs deleted per transaction, so other writers (heartbeats) are never held up long."""
+
+
+def run_cleanup(
+    backend: Backend, now: float, worker_ttl: float = DEFAULT_WORKER_TTL, budget: float | None = None
+) -> CleanupReport:
+    """Delete jobs past their result/failure TTL and reap workers silent for ``worker_ttl``.
+
+    With a ``budget`` (seconds) it stops purging when that is spent and says so, for a
+    worker that must get back to its heartbeats; without one it purges everything.
+    """
+    report = CleanupReport(reaped_workers=backend.workers_reap(now - worker_ttl))
+    deadline = None if budget is None else time.monotonic() + budget
+    while True:
+        purged = backend.jobs_purge(now, PURGE_CHUNK)
+        report.purged += purged
+        if purged < PURGE_CHUNK:
+            return report
+        if deadline is not None and time.monotonic() > deadline:
+            report.unfinished = True
+            return report

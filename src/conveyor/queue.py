@@ -96,7 +96,7 @@ class Queue:
         return self.enqueue_job(self._create(func, (), {"args": args or (), "kwargs": kwargs or {}, **options}))
 
     def enqueue_at(self, datetime: datetime, f: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
-        """Enqueue ``f`` to run at ``datetime`` (a naive datetime is taken as UTC)."""
+        """Enqueue ``f`` to run at ``datetime`` (a naive datetime is local time, as in RQ)."""
         job = self._create(f, args, kwargs)
         return self._schedule(job, to_timestamp(datetime))
 
@@ -139,7 +139,10 @@ class Queue:
         return jobs
 
     def enqueue_job(self, job: Job) -> Job:
-        """Store a job built with ``Job.create`` in this queue."""
+        """Store a job built with ``Job.create`` in this queue. A job fetched after it ran
+        is stored again as a fresh job (under the same id, which must have ended)."""
+        if job.record.status not in (JobStatus.QUEUED, JobStatus.SCHEDULED):
+            job.reset_for_enqueue()
         if job.record.queue != self.name:
             job.record.queue = self.name
         job.connection = self.connection

@@ -17,7 +17,7 @@ from backend_conformance.helpers import (
     snapshot,
     status,
 )
-from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
+from conveyor.exceptions import InvalidJobOperation, JobIdInUseError, NoSuchJobError
 from conveyor.status import REQUEUEABLE, JobStatus
 
 LATER = NOW + 10
@@ -117,9 +117,26 @@ def test_requeue_moves_only_requeueable_jobs(backend):
         assert status(backend, ids[job_status]) is job_status
 
 
-def test_a_job_canceled_while_running_and_requeued_runs_clean(backend):
+def test_a_job_canceled_while_running_is_not_requeued_until_its_worker_stops_it(backend):
+    running = running_job(backend)
+    backend.job_cancel("job", NOW + 1, None, False)
+    assert backend.jobs_requeue(["job"], NOW + 2) == []  # it may still be running
+    with pytest.raises(JobIdInUseError):
+        put(backend, id="job")
+    assert not settle(backend, running, JobStatus.STOPPED, now=NOW + 3)  # the worker stops it
+    assert backend.jobs_requeue(["job"], NOW + 4) == ["job"]
+
+
+def test_a_job_canceled_while_running_is_requeueable_once_its_lease_ran_out(backend):
     running_job(backend)
     backend.job_cancel("job", NOW + 1, None, False)
+    assert backend.jobs_requeue(["job"], NOW + LEASE_TTL + 1) == ["job"]
+
+
+def test_a_job_canceled_while_running_and_requeued_runs_clean(backend):
+    running = running_job(backend)
+    backend.job_cancel("job", NOW + 1, None, False)
+    assert not settle(backend, running, JobStatus.STOPPED, now=NOW + 2)
     assert backend.jobs_requeue(["job"], NOW + 2) == ["job"]
     (again,) = claim(backend, worker="worker-2", token="token-2", now=NOW + 3)
     assert not again.stop_requested

@@ -109,7 +109,7 @@ def test_ended_jobs_are_purged_once_kept_long_enough(backend, ended_status):
     put(backend, ended_status, id="gone", keep_until=NOW)
     put(backend, ended_status, id="kept", keep_until=NOW + 1)
     put(backend, ended_status, id="forever", keep_until=None)
-    assert backend.jobs_purge(NOW) == 1
+    assert backend.jobs_purge(NOW, 100) == 1
     assert backend.jobs_get(["gone", "kept", "forever"])[0] is None
     assert None not in backend.jobs_get(["kept", "forever"])
 
@@ -117,5 +117,14 @@ def test_ended_jobs_are_purged_once_kept_long_enough(backend, ended_status):
 @pytest.mark.parametrize("live_status", [s for s in JobStatus if s not in TERMINAL_STATUSES])
 def test_jobs_that_have_not_ended_are_never_purged(backend, live_status):
     job = put(backend, live_status, keep_until=NOW - 1)
-    assert backend.jobs_purge(NOW) == 0
+    assert backend.jobs_purge(NOW, 100) == 0
     assert status(backend, job.id) is live_status
+
+
+def test_purge_deletes_at_most_the_limit_per_call(backend):
+    for i in range(5):
+        put(backend, JobStatus.FINISHED, id=f"job{i}", keep_until=NOW)
+    assert backend.jobs_purge(NOW, 2) == 2
+    assert backend.jobs_purge(NOW, 2) == 2
+    assert backend.jobs_purge(NOW, 2) == 1
+    assert backend.jobs_purge(NOW, 2) == 0

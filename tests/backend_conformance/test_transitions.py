@@ -56,7 +56,7 @@ OPERATIONS: dict[str, Operation] = {
     "promote": lambda b, job, parent: b.jobs_promote_due(TIME_PASSED),
     "expire": lambda b, job, parent: b.jobs_expire(TIME_PASSED),
     "recover": lambda b, job, parent: b.leases_recover(TIME_PASSED),
-    "purge": lambda b, job, parent: b.jobs_purge(TIME_PASSED),
+    "purge": lambda b, job, parent: b.jobs_purge(TIME_PASSED, 100),
     "empty": lambda b, job, parent: b.queue_empty("default"),
 }
 

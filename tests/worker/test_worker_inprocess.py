@@ -13,6 +13,7 @@ from conveyor import Job, JobStatus, Queue, Retry, Worker
 from conveyor.backends.base import Backend
 from conveyor.clock import FrozenClock
 from conveyor.exceptions import BackendError
+from conveyor.testing import make_job
 
 
 def run_burst(queue: Queue, **options: object) -> bool:
@@ -293,3 +294,61 @@ def test_worker_rides_out_a_failing_backend_and_loses_no_outcome(backend: Backen
     assert flaky.failures == {"jobs_claim": 0, "jobs_settle": 0}
     assert [j.get_status() for j in jobs] == [JobStatus.FINISHED] * 5
     assert [j.result for j in jobs] == [0, 2, 4, 6, 8]
+
+
+@pytest.mark.parametrize(
+    ("canceller", "victim", "concurrency"),
+    [
+        (jobfuncs.cancel_other, jobfuncs.record_run, 1),
+        (jobfuncs.cancel_other, jobfuncs.record_run, 2),
+        (jobfuncs.async_cancel_other, jobfuncs.async_add, 1),
+        (jobfuncs.async_cancel_other, jobfuncs.async_add, 2),
+    ],
+)
+def test_a_job_canceled_after_its_claim_but_before_it_starts_never_runs(
+    queue: Queue, tmp_path: Path, canceller: object, victim: object, concurrency: int
+) -> None:
+    """The canceller and its victim are claimed in one batch (quick jobs before them grow
+    it); the victim waits for a slot (busy with the canceller, and with a blocker when
+    there are two) long enough for the worker to see the cancel: it must never start."""
+    ledger = str(tmp_path / "ledger")
+    quick = queue.enqueue_many([Queue.prepare_data(jobfuncs.noop) for _ in range(50)])  # grows the claim batch
+    victim_id = "victim"
+    if concurrency == 2:
+        queue.enqueue(jobfuncs.sleep, 1.0)
+    queue.enqueue(canceller, victim_id, 0.5)  # type: ignore[arg-type]
+    args = (ledger, "victim") if victim is jobfuncs.record_run else (1, 2)
+    queue.enqueue(victim, *args, job_id=victim_id)  # type: ignore[arg-type]
+    after = queue.enqueue(jobfuncs.add, 1, 2)
+    run_burst(queue, concurrency=concurrency)
+    assert Job.fetch(victim_id, connection=queue.connection).status is JobStatus.CANCELED
+    assert not Path(ledger).exists()
+    assert after.get_status() is JobStatus.FINISHED
+    assert all(j.get_status() is JobStatus.FINISHED for j in quick)
+
+
+def test_an_async_jobs_own_cancelled_error_is_a_failure_not_a_stop(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.raise_cancelled, retry=Retry(max=1))
+    run_burst(queue)
+    job.refresh()
+    assert job.status is JobStatus.FAILED and job.retry_count == 1
+    assert "CancelledError" in (job.exc_info or "")
+
+
+def test_meta_the_worker_cannot_decode_fails_only_that_job(backend: Backend) -> None:
+    bad = make_job(backend, func_name="jobfuncs.noop", meta=b"\x80 not json")
+    good = Queue(connection=backend).enqueue(jobfuncs.add, 1, 2)
+    Worker(["default"], connection=backend).work(burst=True)
+    (record,) = backend.jobs_get([bad.id])
+    assert record is not None and record.status is JobStatus.FAILED
+    assert "cannot decode the meta" in (record.exc_info or "")
+    assert good.get_status() is JobStatus.FINISHED
+
+
+def test_a_fetched_job_that_ran_can_be_enqueued_again(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.add, 2, 3)
+    run_burst(queue)
+    again = queue.enqueue_job(Job.fetch(job.id, connection=queue.connection))
+    assert again.get_status() is JobStatus.QUEUED and again.result is None and again.started_at is None
+    run_burst(queue)
+    assert again.get_status() is JobStatus.FINISHED and again.result == 5

@@ -175,3 +175,21 @@ def test_job_that_kills_its_process_is_retried_then_failed(url: str, queue: Queu
     assert job.retry_count == 1
     assert ok.get_status() is JobStatus.FINISHED
     assert os.path.exists(url.removeprefix("sqlite:///"))
+
+
+@pytest.mark.parametrize("job", [jobfuncs.touch_then_sleep, jobfuncs.async_touch_then_sleep])
+def test_first_sigterm_gives_running_jobs_back_after_the_shutdown_timeout(
+    url: str, queue: Queue, tmp_path: Path, job: object
+) -> None:
+    marker = tmp_path / "started"
+    running = queue.enqueue(job, str(marker), 60)  # type: ignore[arg-type]
+    worker = start_worker(url, shutdown_timeout=0.5)
+    try:
+        wait_until(marker.exists, message="the job to start")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+    finally:
+        stop_process(worker)
+    running.refresh()
+    assert running.status is JobStatus.QUEUED
+    assert running.status_reason == "released" and running.retry_count == 0

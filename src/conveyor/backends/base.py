@@ -107,7 +107,12 @@ class Backend(Protocol):
         ...
 
     def jobs_requeue(self, job_ids: Sequence[str], now: float) -> list[str]:
-        """Put FAILED, STOPPED or CANCELED jobs back in their queue; return the ids moved."""
+        """Put FAILED, STOPPED or CANCELED jobs back in their queue; return the ids moved.
+
+        A job canceled while it ran is not moved until its worker has acknowledged the
+        stop (its refused settle) or its lease has run out: it must never run twice at
+        once. A canceled job whose parents have not finished goes back to DEFERRED.
+        """
         ...
 
     def job_delete(self, job_id: str) -> bool:
@@ -135,8 +140,9 @@ class Backend(Protocol):
         """Cancel (reason 'expired') QUEUED jobs whose ttl has passed; return how many."""
         ...
 
-    def jobs_purge(self, now: float) -> int:
-        """Delete terminal jobs whose ``keep_until`` has passed; return how many."""
+    def jobs_purge(self, now: float, limit: int) -> int:
+        """Delete up to ``limit`` terminal jobs whose ``keep_until`` has passed; return how
+        many. Callers purge in such chunks so no single write holds the store for long."""
         ...
 
     def queue_empty(self, queue: str) -> int:

@@ -55,7 +55,11 @@ def prepare(record: JobRecord, backend: Backend, clock: Clock) -> PreparedJob | 
         args, kwargs = serializer_named(record.serializer).loads(record.payload)
     except Exception as exc:
         return f"SerializationError: cannot decode the arguments of job {record.id}: {type(exc).__name__}: {exc}"
-    return PreparedJob(Job(connection=backend, record=record, clock=clock), func, args, kwargs)
+    try:
+        job = Job(connection=backend, record=record, clock=clock)
+    except Exception as exc:  # meta the serializer cannot read (pickle of a class gone since)
+        return f"SerializationError: cannot decode the meta of job {record.id}: {type(exc).__name__}: {exc}"
+    return PreparedJob(job, func, args, kwargs)
 
 
 def call_sync(prepared: PreparedJob) -> Any:

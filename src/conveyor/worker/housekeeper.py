@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("conveyor.worker")
 
 TICK = 0.1
+MAINTENANCE_BUDGET = 0.5
 
 
 class Housekeeper:
@@ -56,7 +57,7 @@ class Housekeeper:
 
     def _run(self) -> None:
         w = self.worker
-        services: list[tuple[str, float, Callable[[], None]]] = [
+        services: list[tuple[str, float, Callable[[], float | None]]] = [
             ("interrupts", TICK, self.check_interrupts),
             ("heartbeat", w.lease_ttl / 3, self.heartbeat),
             ("schedule", w.poll_interval, self.run_schedule),
@@ -69,18 +70,22 @@ class Housekeeper:
             for name, interval, service in services:
                 if time.monotonic() < self._next[name]:
                     continue
+                delay = None
                 try:
-                    service()
+                    delay = service()  # a service may ask to run again sooner than its interval
                 except Exception:
                     log.exception("worker service %s failed; retrying", name)
-                jitter = 1.0 if name == "interrupts" else random.uniform(0.8, 1.2)
-                self._next[name] = time.monotonic() + interval * jitter
+                if delay is None:
+                    delay = interval * (1.0 if name == "interrupts" else random.uniform(0.8, 1.2))
+                self._next[name] = time.monotonic() + delay
             self._stop.wait(TICK)
 
     # -- services --------------------------------------------------------------------
     def check_interrupts(self) -> None:
         """Turn timeouts and stop commands into interrupts; end jobs that ignore them."""
         w = self.worker
+        if w.stop_deadline is not None and time.monotonic() > w.stop_deadline:
+            w.interrupt_all(f"The worker is shutting down and the job outlived its {w.shutdown_timeout:g}s grace")
         held = w.held()
         if not held:
             return
@@ -124,9 +129,14 @@ class Housekeeper:
                 recovery.job_id, recovery.worker_name, recovery.status.value,
             )  # fmt: skip
 
-    def run_maintenance(self) -> None:
-        """Drop results and failures past their TTL; reap workers silent too long."""
+    def run_maintenance(self) -> float | None:
+        """Drop results and failures past their TTL; reap workers silent too long.
+
+        Purging stops after MAINTENANCE_BUDGET seconds, so this thread gets back to the
+        heartbeats; what is left is taken up again on the next tick.
+        """
         w = self.worker
-        report = maintenance.run_cleanup(w.backend, w.clock.now(), w.worker_ttl)
+        report = maintenance.run_cleanup(w.backend, w.clock.now(), w.worker_ttl, budget=MAINTENANCE_BUDGET)
         if report.purged or report.reaped_workers:
             log.info("maintenance: deleted %d expired jobs, reaped workers %s", report.purged, report.reaped_workers)
+        return TICK if report.unfinished else None

@@ -20,6 +20,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from conveyor.exceptions import JobInterrupted, JobStopRequested
 from conveyor.types import JobRecord
@@ -41,7 +42,7 @@ class Running:
     started_at: float | None = None  # clock time, for the record
     started_mono: float | None = None  # monotonic time, for the timeout
     thread_id: int | None = None
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[Any] | None = None
     interrupt: type[JobInterrupted] | None = None
     interrupt_message: str = ""
     interrupted_mono: float | None = None
@@ -56,12 +57,21 @@ class Running:
             return None
         return self.started_mono + self.record.timeout
 
-    def begin(self, kind: str, task: asyncio.Task[None] | None = None) -> bool:
+    def begin(self, kind: str) -> bool:
         """Mark the job as running in ``kind``; False if an interrupt came first."""
         with self.lock:
-            self.kind, self.task = kind, task
+            self.kind = kind
             self.started_mono = time.monotonic()
             return self.interrupt is None
+
+    def attach(self, task: asyncio.Task[Any]) -> None:
+        """Record the task running the job, so an interrupt can cancel it (at once if one
+        arrived since ``begin``)."""
+        with self.lock:
+            self.task = task
+            pending = self.kind == "task" and self.interrupt is not None
+        if pending:
+            task.cancel()
 
     def request_interrupt(
         self, reason: type[JobInterrupted], message: str, loop: asyncio.AbstractEventLoop | None

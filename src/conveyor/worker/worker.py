@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -108,25 +109,26 @@ class Worker:
         self._inline: Running | None = None
         self._active = 0
         self._stopping = False
-        self._hard_stop = False
         self._batch = 1
         self._wake: asyncio.Event | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._waiter_pool: ThreadPoolExecutor | None = None
         self._on_main_thread = False  # inline jobs need the main thread (signals interrupt them)
         self._waiting: asyncio.Future[Any] | None = None
+        self._housekeeper: Housekeeper | None = None
+        self.stop_deadline: float | None = None  # monotonic; the housekeeper enforces it
 
     # -- public ------------------------------------------------------------------------
     def work(self, burst: bool = False, max_jobs: int | None = None) -> bool:
         """Run jobs until stopped (SIGTERM/SIGINT), or until the queues are empty with
         ``burst``, or after ``max_jobs`` jobs. Returns whether any job was run."""
-        self.register()
-        housekeeper = Housekeeper(self)
-        housekeeper.run_schedule()  # due jobs and dead workers' jobs count for burst too
-        housekeeper.run_maintenance()
+        housekeeper = self._housekeeper = Housekeeper(self)
         restore = self._install_signal_handlers()
-        housekeeper.start()
         try:
+            self.register()
+            housekeeper.run_schedule()  # due jobs and dead workers' jobs count for burst too
+            housekeeper.run_maintenance()
+            housekeeper.start()
             asyncio.run(self._run(burst, max_jobs))
         finally:
             housekeeper.stop()
@@ -144,7 +146,10 @@ class Worker:
         return self.jobs_done > 0
 
     def request_stop(self) -> None:
-        """Stop taking jobs and exit once running ones end (what the first SIGTERM does)."""
+        """Stop taking jobs and exit once running ones end, interrupting (and giving back)
+        those still running after ``shutdown_timeout``: what the first SIGTERM does."""
+        if not self._stopping:
+            self.stop_deadline = time.monotonic() + self.shutdown_timeout
         self._stopping = True
         if self.loop is not None and self._wake is not None:
             self.loop.call_soon_threadsafe(self._wake.set)
@@ -192,6 +197,10 @@ class Worker:
 
     async def _step(self, burst: bool, max_jobs: int | None) -> bool:
         """Claim and start one batch of jobs (or wait for some); False when the worker is done."""
+        if self._housekeeper is not None and not self._housekeeper.is_alive():
+            log.critical("the worker's housekeeping thread died: leases are no longer renewed; stopping")
+            self.request_stop()
+            return False
         await self._wait_for_slot()
         if self._stopping:
             return False
@@ -242,18 +251,19 @@ class Worker:
             self._settle(running, outcomes.failed(record, started_at, prepared, started_at))
             return
         running.started_at = started_at
-        if not prepared.is_async and self.concurrency == 1 and self._on_main_thread:
-            if running.begin("inline"):
-                self._run_inline(running, prepared)
-            else:
-                self._settle(running, self._interrupted(running))
+        inline = not prepared.is_async and self.concurrency == 1 and self._on_main_thread
+        if not running.begin("inline" if inline else "task" if prepared.is_async else "thread"):
+            self._settle(running, self._interrupted(running))  # stopped or canceled before it began
+            return
+        if inline:
+            self._run_inline(running, prepared)
             return
         self._active += 1
-        task: asyncio.Task[None] = asyncio.ensure_future(self._run_concurrently(running, prepared))
-        if not running.begin("task" if prepared.is_async else "thread", task):
-            task.cancel()  # interrupted before it began; the runner settles it
+        task: asyncio.Task[Settlement] = asyncio.ensure_future(self._run_concurrently(running, prepared))
+        task.add_done_callback(functools.partial(self._concurrent_done, running))
+        running.attach(task)
         if self.concurrency == 1:
-            await task
+            await asyncio.wait([task])
 
     def _run_inline(self, running: Running, prepared: execution.PreparedJob) -> None:
         # An interrupt can land at any bytecode while ``_inline`` is set, including in the
@@ -270,8 +280,8 @@ class Worker:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
         self._settle(running, settlement)
 
-    async def _run_concurrently(self, running: Running, prepared: execution.PreparedJob) -> None:
-        """Run an async job as a task, or a sync one in the thread pool; then free its slot."""
+    async def _run_concurrently(self, running: Running, prepared: execution.PreparedJob) -> Settlement:
+        """Run an async job as a task, or a sync one in the thread pool."""
         try:
             if prepared.is_async:
                 value = await execution.call_async(prepared)
@@ -281,17 +291,29 @@ class Worker:
                 loop = asyncio.get_running_loop()
                 value = await loop.run_in_executor(self._pool, self._call_in_thread, running, prepared)
         except (Exception, JobInterrupted, asyncio.CancelledError) as exc:
-            settlement = self._raised(running, exc)
+            return self._raised(running, exc)
+        return execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
+
+    def _concurrent_done(self, running: Running, task: asyncio.Task[Settlement]) -> None:
+        """Settle a task's job and free its slot, however the task ended (even cancelled
+        before its first step, when its coroutine never ran)."""
+        if task.cancelled():
+            settlement = self._interrupted(running)
+        elif (error := task.exception()) is not None:
+            settlement = execution.failure(running.record, running.started_at, error, self.clock.now())
         else:
-            settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
+            settlement = task.result()
         self._active -= 1
         self._settle(running, settlement)
         if self._wake is not None:
             self._wake.set()
 
     def _raised(self, running: Running, error: BaseException) -> Settlement:
-        """The settlement for a job that raised ``error`` or was interrupted."""
-        if isinstance(error, JobInterrupted | asyncio.CancelledError):
+        """The settlement for a job that raised ``error`` or was interrupted. A
+        CancelledError is an interrupt only if one was asked for; else the job's own."""
+        if isinstance(error, JobInterrupted) or (
+            isinstance(error, asyncio.CancelledError) and running.interrupt is not None
+        ):
             return self._interrupted(running)
         return execution.failure(running.record, running.started_at, error, self.clock.now())
 
@@ -337,7 +359,9 @@ class Worker:
             return
         with self._held_lock:
             for settlement in settlements:
-                self._held.pop(settlement.job_id, None)
+                held = self._held.get(settlement.job_id)
+                if held is not None and held.record.lease_token == settlement.lease_token:
+                    del self._held[settlement.job_id]
         for settlement, ok in zip(settlements, applied, strict=True):
             if not ok:
                 log.info("job %s: outcome %s refused (lease lost or job canceled)", settlement.job_id,
@@ -373,15 +397,14 @@ class Worker:
 
     # -- stopping ------------------------------------------------------------------------------
     async def _drain(self) -> None:
-        """Let running jobs finish within the shutdown timeout, then interrupt them."""
-        deadline = time.monotonic() + self.shutdown_timeout
+        """Wait for running jobs to end; the housekeeper interrupts them at the stop deadline
+        (an inline job holds this thread, so it cannot be the one watching the clock)."""
         while self._active > 0:
-            if self._hard_stop or time.monotonic() > deadline:
-                self._interrupt_all("The worker is shutting down")
             self._flush()
             await self._wake_or_timeout(0.1)
 
-    def _interrupt_all(self, message: str) -> None:
+    def interrupt_all(self, message: str) -> None:
+        """Interrupt every held job; each goes back to its queue, not counted as a retry."""
         for running in self.held():
             running.request_interrupt(ShutdownInterrupt, message, self.loop)
 
@@ -405,11 +428,13 @@ class Worker:
         log.error("job %s ignored its interrupt for %.0fs; the worker exits", unresponsive.record.id,
                   self.interrupt_grace)  # fmt: skip
         now = self.clock.now()
-        settlements = []
+        settlements = list(self._settlements)  # outcomes not yet recorded
         for running in self.held():
+            if running.done:
+                continue
             if running is unresponsive:
                 settlements.append(self._interrupted(running))
-            elif not running.done:
+            else:
                 settlements.append(outcomes.released(running.record))
         try:
             self.backend.jobs_settle(settlements, now)
@@ -426,8 +451,7 @@ class Worker:
         def on_stop_signal(signum: int, frame: FrameType | None) -> None:
             if self._stopping:
                 log.warning("second stop signal: interrupting running jobs and giving them back")
-                self._hard_stop = True
-                self._interrupt_all("The worker was stopped")
+                self.interrupt_all("The worker was stopped")
                 self._raise_in_inline()
             else:
                 log.info("stop signal: finishing running jobs (up to %.0fs), taking no new ones",

@@ -38,6 +38,9 @@ _UNMET_DEPENDENCY_SQL = (
     f"AND NOT (jobs.allow_dependency_failures = 1 AND parent.status IN {_ENDED_UNSUCCESSFULLY_SQL}))"
 )
 """Whether the job in ``jobs`` still waits on a parent (the parameter: a parent to count as met)."""
+_STILL_STOPPING_SQL = "(lease_token IS NOT NULL AND lease_expires_at >= ?)"
+"""A job canceled while it ran, whose worker has not yet stopped it (the parameter: now).
+Until it has, or its lease has run out, the job must not run again anywhere else."""
 
 
 _LEASE_GUARD = "WHERE id = ? AND status = 'started' AND lease_token = ?"
@@ -153,18 +156,20 @@ class SQLiteBackend:
                     conn.execute("ROLLBACK TO bulk_insert")
                     conn.execute("RELEASE bulk_insert")
         for offset, record in enumerate(records):
-            self._replace_terminal(conn, record.id)
+            self._replace_terminal(conn, record.id, now)
             if record.depends_on:
                 self._link_dependencies(conn, record, now)
             _insert_rows(conn, [_row(record, first + offset)])
         return list(records)
 
-    def _replace_terminal(self, conn: sqlite3.Connection, job_id: str) -> None:
-        found = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    def _replace_terminal(self, conn: sqlite3.Connection, job_id: str, now: float) -> None:
+        found = conn.execute(f"SELECT status, {_STILL_STOPPING_SQL} FROM jobs WHERE id = ?", (now, job_id)).fetchone()
         if found is None:
             return
         if JobStatus(found[0]) not in TERMINAL:
             raise JobIdInUseError(job_id, found[0])
+        if found[1]:
+            raise JobIdInUseError(job_id, "canceled job still stopping on its worker")
         self._delete(conn, job_id)
 
     def _link_dependencies(self, conn: sqlite3.Connection, record: JobRecord, now: float) -> None:
@@ -376,7 +381,7 @@ class SQLiteBackend:
             running = record.status is JobStatus.STARTED
             conn.execute(
                 "UPDATE jobs SET status = 'canceled', status_reason = 'canceled', ended_at = ?, "
-                "keep_until = ?, lease_expires_at = NULL, stop_requested = ? "
+                "keep_until = ?, stop_requested = ? "
                 "WHERE id = ?",
                 (now, keep_until, int(running), job_id),
             )
@@ -422,8 +427,8 @@ class SQLiteBackend:
                     "started_at = NULL, ended_at = NULL, result = NULL, exc_info = NULL, "
                     "status_reason = NULL, keep_until = NULL, worker_name = NULL, "
                     "stop_requested = 0, scheduled_for = NULL, progress = NULL, lease_token = NULL "
-                    f"WHERE id = ? AND status IN ({statuses})",
-                    (_next_seq(conn, 1), now, "", now, job_id),
+                    f"WHERE id = ? AND status IN ({statuses}) AND NOT {_STILL_STOPPING_SQL}",
+                    (_next_seq(conn, 1), now, "", now, job_id, now),
                 )
                 if cursor.rowcount:
                     moved.append(job_id)
@@ -507,18 +512,20 @@ class SQLiteBackend:
             self._wakeup.notify()
         return expired_count
 
-    def jobs_purge(self, now: float) -> int:
+    def jobs_purge(self, now: float, limit: int) -> int:
         def purge(conn: sqlite3.Connection) -> int:
             ids = [
                 row[0]
                 for row in conn.execute(
-                    f"SELECT id FROM jobs WHERE keep_until IS NOT NULL AND keep_until <= ? "
-                    f"AND status IN {_TERMINAL_SQL}",
-                    (now,),
+                    "SELECT id FROM jobs WHERE keep_until IS NOT NULL AND keep_until <= ? "
+                    f"AND status IN {_TERMINAL_SQL} LIMIT ?",
+                    (now, limit),
                 )
             ]
-            for job_id in ids:
-                self._delete(conn, job_id)
+            if ids:
+                marks = _placeholders(len(ids))
+                conn.execute(f"DELETE FROM job_dependencies WHERE job_id IN ({marks})", ids)
+                conn.execute(f"DELETE FROM jobs WHERE id IN ({marks})", ids)
             return len(ids)
 
         return self._pool.write(purge)

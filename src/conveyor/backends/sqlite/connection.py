@@ -104,7 +104,9 @@ class ConnectionPool:
         return conn
 
     def close(self) -> None:
-        """Close every connection this process opened."""
+        """Close every connection this process opened (none inherited across a fork)."""
+        if os.getpid() != self._pid:
+            return
         with self._lock:
             for conn in self._all:
                 conn.close()

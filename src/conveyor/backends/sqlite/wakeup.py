@@ -34,7 +34,7 @@ class Wakeup:
         self._senders: list[str] = []
         self._listing_mtime: int | None = None
         self._send_socket: socket.socket | None = None
-        self._pid = os.getpid()
+        self._sender_pid = self._receiver_pid = os.getpid()
 
     def notify(self) -> None:
         """Signal every waiting worker; never raises."""
@@ -42,10 +42,10 @@ class Wakeup:
             self._refresh_listing()
             if not self._senders:
                 return
-            if self._send_socket is None or self._pid != os.getpid():
+            if self._send_socket is None or self._sender_pid != os.getpid():
                 self._send_socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                 self._send_socket.setblocking(False)
-                self._pid = os.getpid()
+                self._sender_pid = os.getpid()
             for path in self._senders:
                 try:
                     self._send_socket.sendto(b"!", path)
@@ -83,7 +83,7 @@ class Wakeup:
                 pass
 
     def _ensure_receiver(self) -> socket.socket | None:
-        if self._receiver is not None and self._pid == os.getpid():
+        if self._receiver is not None and self._receiver_pid == os.getpid():
             return self._receiver
         try:
             self.directory.mkdir(mode=0o700, exist_ok=True)
@@ -93,11 +93,15 @@ class Wakeup:
             receiver.setblocking(False)
         except OSError:
             return None
-        self._receiver, self._receiver_path, self._pid = receiver, path, os.getpid()
+        self._receiver, self._receiver_path, self._receiver_pid = receiver, path, os.getpid()
         return receiver
 
     def close(self) -> None:
-        """Stop receiving and remove this process's socket file."""
+        """Stop receiving and remove this process's socket file (a forked child that
+        inherited the parent's leaves it alone)."""
+        if self._receiver_pid != os.getpid():  # inherited: the socket file is the parent's
+            self._receiver = None
+            self._receiver_path = None
         if self._receiver is not None:
             self._receiver.close()
             self._receiver = None

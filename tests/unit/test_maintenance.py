@@ -1,0 +1,30 @@
+"""Maintenance passes: purging in chunks, within a time budget."""
+
+from __future__ import annotations
+
+from conveyor import maintenance
+from conveyor.backends.base import Backend
+from conveyor.status import JobStatus
+from conveyor.testing import make_record
+
+NOW = 1_000_000.0
+
+
+def fill(backend: Backend, count: int) -> None:
+    backend.jobs_enqueue([make_record(status=JobStatus.FINISHED, keep_until=NOW) for _ in range(count)], NOW)
+
+
+def test_cleanup_purges_everything_in_chunks_without_a_budget(backend: Backend) -> None:
+    fill(backend, maintenance.PURGE_CHUNK * 2 + 5)
+    report = maintenance.run_cleanup(backend, NOW + 1)
+    assert report.purged == maintenance.PURGE_CHUNK * 2 + 5
+    assert not report.unfinished
+    assert backend.jobs_count(None, [JobStatus.FINISHED]) == 0
+
+
+def test_cleanup_stops_at_its_budget_and_says_so(backend: Backend) -> None:
+    fill(backend, maintenance.PURGE_CHUNK * 3)
+    report = maintenance.run_cleanup(backend, NOW + 1, budget=0)
+    assert report.purged == maintenance.PURGE_CHUNK  # one chunk, then the budget is spent
+    assert report.unfinished
+    assert backend.jobs_count(None, [JobStatus.FINISHED]) == maintenance.PURGE_CHUNK * 2
