@@ -33,7 +33,7 @@ from conveyor.queue import Queue
 from conveyor.status import TERMINAL, JobStatus
 
 from .errors import UserError
-from .options import App, common_options
+from .options import App, common_options, concurrency_option
 from .output import display_url, jobs_table
 
 DEMO_DEADLINE = 120.0
@@ -45,16 +45,7 @@ STOP_GRACE = 30.0
 
 @click.command()
 @click.option("--burst-demo", is_flag=True, help="Exit once the demo jobs are done (a quick look, or CI).")
-@click.option(
-    "-c",
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    envvar="CONVEYOR_CONCURRENCY",
-    show_envvar=True,
-    help="Jobs the worker runs at once.",
-)
+@concurrency_option(default=4, help="Jobs the worker runs at once.")
 @common_options(json_flag=False)
 def up(app: App, burst_demo: bool, concurrency: int) -> None:
     """Start a worker on the embedded store (./conveyor.db unless -u) and run a demo."""

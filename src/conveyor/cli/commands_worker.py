@@ -12,7 +12,7 @@ import click
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.worker import Worker
 
-from .options import App, common_options
+from .options import App, common_options, concurrency_option
 from .output import display_url
 
 log = logging.getLogger("conveyor.cli")
@@ -39,16 +39,7 @@ def log_to_stderr(level: str) -> Iterator[None]:
 
 @click.command()
 @click.argument("queues", nargs=-1)
-@click.option(
-    "-c",
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    envvar="CONVEYOR_CONCURRENCY",
-    show_envvar=True,
-    help="Jobs run at once by this process.",
-)
+@concurrency_option(default=1, help="Jobs run at once by this process.")
 @click.option("-b", "--burst", is_flag=True, help="Exit once the queues are empty.")
 @click.option("-n", "--name", help="Worker name (default: host.pid.random).")
 @click.option(

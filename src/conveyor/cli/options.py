@@ -144,3 +144,17 @@ def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> f
     if value is None:
         return None
     return parse_duration(value, param.opts[0] if param.opts else "duration", forever_allowed=False)
+
+
+def concurrency_option(default: int, help: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """``-c/--concurrency`` (``$CONVEYOR_CONCURRENCY``), for the commands that run a worker."""
+    return click.option(
+        "-c",
+        "--concurrency",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=True,
+        envvar="CONVEYOR_CONCURRENCY",
+        show_envvar=True,
+        help=help,
+    )
