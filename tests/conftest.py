@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,15 +10,17 @@ import pytest
 
 import conveyor
 from conveyor.backends.base import Backend
+from redis_server import RedisServer
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "redis"]
 
 
-def backend_url(kind: str, tmp_path: Path) -> str:
-    """A URL for a fresh, empty store of this kind."""
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'conveyor.db'}"
-    raise ValueError(kind)
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for this test process; tests keep apart by key prefix."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -26,8 +29,12 @@ def backend_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def url(backend_kind: str, tmp_path: Path) -> str:
-    return backend_url(backend_kind, tmp_path)
+def url(backend_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A URL for a fresh, empty store of this kind."""
+    if backend_kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'conveyor.db'}"
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return f"{server.url}?prefix=test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

@@ -25,8 +25,26 @@ def connect(url: str | None = None) -> Backend:
     if scheme == "sqlite":
         return _connect_sqlite(url)
     if scheme in ("redis", "rediss", "unix"):
-        raise ConfigurationError(f"the Redis backend is not available in this version of conveyor ({url!r})")
-    raise ConfigurationError(f"unsupported backend URL {url!r}: use sqlite:///path/to/file.db")
+        return _connect_redis(url)
+    raise ConfigurationError(f"unsupported backend URL {url!r}: use sqlite:///path/to/file.db or redis://host:port/db")
+
+
+def _connect_redis(url: str) -> Backend:
+    """``redis://host:port/db``, ``rediss://`` (TLS) or ``unix:///path.sock``; ``?prefix=name``
+    keeps several conveyor namespaces apart on one Redis (default ``conveyor``)."""
+    try:
+        from conveyor.backends.redis import RedisBackend
+    except ImportError as exc:
+        raise ConfigurationError(
+            f'the Redis backend needs the redis extra: pip install "conveyor[redis]" ({exc})'
+        ) from exc
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    prefix = query.pop("prefix", ["conveyor"])[-1]
+    if not prefix or any(ch in prefix for ch in "{}"):
+        raise ConfigurationError(f"the Redis key prefix {prefix!r} must be non-empty and without braces")
+    remaining = "&".join(f"{key}={value}" for key, values in query.items() for value in values)
+    return RedisBackend(parsed._replace(query=remaining).geturl(), prefix=prefix)
 
 
 def _connect_sqlite(url: str) -> Backend:

@@ -128,5 +128,5 @@ def test_a_worker_process_reports_a_bad_url_in_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "Error: unsupported backend URL 'postgres://nowhere/db': use sqlite:///path/to/file.db"
+        "Error: unsupported backend URL 'postgres://nowhere/db': use sqlite:///path/to/file.db or redis://host:port/db"
     ]

@@ -23,6 +23,10 @@ from typing import Protocol
 from conveyor.status import JobStatus
 from conveyor.types import JobRecord, Recovery, Settlement, WorkerRecord
 
+ABANDONED_MESSAGE = "Abandoned: the lease of worker %s expired while the job ran (worker lost)"
+STOPPED_ABANDONED_MESSAGE = "Stopped: the worker %s holding the job went away before it could stop it"
+"""exc_info of jobs taken back by lease recovery (%s: the worker's name)."""
+
 
 class Backend(Protocol):
     """What a storage backend provides. Implementations: sqlite (redis next)."""
@@ -197,6 +201,10 @@ class Backend(Protocol):
     def store_maintain(self) -> None:
         """Upkeep of the store itself, run by each worker every poll interval (SQLite:
         checkpoint the write-ahead log, so that enqueue commits never stall on it)."""
+        ...
+
+    def store_warnings(self) -> list[str]:
+        """Settings of the store that put jobs at risk, for workers to log at start."""
         ...
 
     # -- wake-up ---------------------------------------------------------------------

@@ -126,6 +126,8 @@ class Worker:
         restore = self._install_signal_handlers()
         try:
             self.register()
+            for warning in self.backend.store_warnings():
+                log.warning("%s", warning)
             housekeeper.run_schedule()  # due jobs and dead workers' jobs count for burst too
             housekeeper.run_maintenance()
             housekeeper.start()

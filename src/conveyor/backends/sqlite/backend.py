@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from conveyor.backends.base import ABANDONED_MESSAGE, STOPPED_ABANDONED_MESSAGE
 from conveyor.exceptions import InvalidJobOperation, JobIdInUseError, NoSuchJobError
 from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
 from conveyor.types import JobRecord, Recovery, Settlement, WorkerRecord
@@ -292,7 +293,7 @@ class SQLiteBackend:
             for row in conn.execute(
                 "SELECT DISTINCT d.job_id FROM job_dependencies d JOIN jobs ON jobs.id = d.job_id "
                 f"WHERE d.parent_id IN ({_placeholders(len(parent_ids))}) "
-                f"AND jobs.status = 'deferred' AND NOT {_UNMET_DEPENDENCY_SQL}",
+                f"AND jobs.status = 'deferred' AND NOT {_UNMET_DEPENDENCY_SQL} ORDER BY jobs.seq",
                 [*parent_ids, assume_met],
             )
         ]
@@ -426,7 +427,8 @@ class SQLiteBackend:
                     "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END, "
                     "started_at = NULL, ended_at = NULL, result = NULL, exc_info = NULL, "
                     "status_reason = NULL, keep_until = NULL, worker_name = NULL, "
-                    "stop_requested = 0, scheduled_for = NULL, progress = NULL, lease_token = NULL "
+                    "stop_requested = 0, scheduled_for = NULL, progress = NULL, lease_token = NULL, "
+                    "lease_expires_at = NULL "
                     f"WHERE id = ? AND status IN ({statuses}) AND NOT {_STILL_STOPPING_SQL}",
                     (_next_seq(conn, 1), now, "", now, job_id, now),
                 )
@@ -569,9 +571,10 @@ class SQLiteBackend:
 
     def job_ids(self, queue: str | None, statuses: Sequence[JobStatus], offset: int = 0, limit: int = -1) -> list[str]:
         where, params = _status_filter(queue, statuses)
+        order = "priority DESC, seq" if list(statuses) == [JobStatus.QUEUED] else "seq"  # queued: claim order
         rows = self._pool.read(
             lambda c: c.execute(
-                f"SELECT id FROM jobs WHERE {where} ORDER BY seq LIMIT ? OFFSET ?",
+                f"SELECT id FROM jobs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 (*params, limit, offset),
             ).fetchall()
         )
@@ -678,6 +681,11 @@ class SQLiteBackend:
     def store_maintain(self) -> None:
         self._pool.read(lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
 
+    def store_warnings(self) -> list[str]:
+        if self._pool.synchronous == "OFF":
+            return ["SQLite synchronous=OFF: a crash of the machine can corrupt the database"]
+        return []
+
     # -- wake-up ---------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
         self._wakeup.wait(timeout)
@@ -692,6 +700,4 @@ def _status_filter(queue: str | None, statuses: Iterable[JobStatus]) -> tuple[st
 
 
 def _abandoned_message(worker: str | None, status: JobStatus) -> str:
-    if status is JobStatus.STOPPED:
-        return f"Stopped: the worker {worker} holding the job went away before it could stop it"
-    return f"Abandoned: the lease of worker {worker} expired while the job ran (worker lost)"
+    return (STOPPED_ABANDONED_MESSAGE if status is JobStatus.STOPPED else ABANDONED_MESSAGE) % worker

@@ -1,0 +1,333 @@
+"""The Redis backend: many workers on many machines sharing one Redis.
+
+Every transition is one Lua script (scripts/*.lua, each prefixed by prelude.lua),
+loaded once and called by SHA: the job hash, its status indexes, its lease and its
+dependents change together or not at all. Reads use plain commands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from importlib import resources
+from typing import Any, TypeVar
+
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from conveyor.backends.base import ABANDONED_MESSAGE, STOPPED_ABANDONED_MESSAGE
+from conveyor.exceptions import (
+    BackendError,
+    BackendUnavailableError,
+    InvalidJobOperation,
+    JobIdInUseError,
+    NoSuchJobError,
+)
+from conveyor.status import JobStatus
+from conveyor.types import JobRecord, Recovery, Settlement, WorkerRecord
+
+from . import codec
+from .keys import KeySpace
+
+T = TypeVar("T")
+_SCRIPTS = (
+    "enqueue", "claim", "settle", "extend", "recover", "cancel", "stop", "requeue", "delete", "update",
+    "promote", "expire", "purge", "empty", "heartbeat", "reap",
+)  # fmt: skip
+_STATUSES_BUT_QUEUED = [s for s in JobStatus if s is not JobStatus.QUEUED]
+
+
+def _script_text(name: str) -> str:
+    folder = resources.files("conveyor.backends.redis") / "scripts"
+    return (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+
+
+def _opt(value: object) -> bytes | str:
+    """An optional script argument: '' for None, else '=' and the value."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return b"=" + value
+    return "=" + (repr(value) if isinstance(value, float) else str(value))
+
+
+def _seq_of_member(member: bytes) -> int:
+    return int(member[8:24], 16)
+
+
+class RedisBackend:
+    """Backend on one Redis; see conveyor.backends.base.Backend for the contract."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, *, prefix: str = "conveyor") -> None:
+        self.url = url
+        self.keys = KeySpace(prefix)
+        # Any: redis-py types its sync client's replies as sync-or-async unions.
+        self._redis: Any = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        self._scripts = {name: self._redis.register_script(_script_text(name)) for name in _SCRIPTS}
+        self._call(self._redis.ping)  # fail at connect() when Redis cannot be reached
+
+    def close(self) -> None:
+        self._redis.close()
+
+    # -- plumbing -----------------------------------------------------------------------
+    def _call(self, operation: Callable[[], T]) -> T:
+        try:
+            return operation()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise BackendUnavailableError(f"Redis at {self.url} cannot be reached: {exc}") from exc
+        except ResponseError as exc:
+            raise _conveyor_error(exc) from exc
+        except RedisError as exc:
+            raise BackendError(f"Redis error: {exc}") from exc
+
+    def _run(self, name: str, *args: Any) -> Any:
+        script = self._scripts[name]
+        return self._call(lambda: script(keys=[self.keys.seq], args=[self.keys.base, *args]))
+
+    # -- jobs: writes -----------------------------------------------------------------------
+    def jobs_enqueue(self, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
+        args: list[Any] = [repr(now), len(records)]
+        for record in records:
+            fields = codec.encode(record)
+            args += (len(fields) // 2, *fields)
+        statuses = self._run("enqueue", *args)
+        for record, status in zip(records, statuses, strict=True):
+            record.status = JobStatus(status.decode())
+        return list(records)
+
+    def jobs_claim(
+        self,
+        queues: Sequence[str],
+        worker_name: str,
+        limit: int,
+        lease_token: str,
+        lease_expires_at: float,
+        now: float,
+    ) -> list[JobRecord]:
+        rows = self._run("claim", repr(now), worker_name, limit, lease_token, repr(lease_expires_at), *queues)
+        return [codec.decode(row) for row in rows]
+
+    def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        args: list[Any] = [repr(now), len(settlements)]
+        for s in settlements:
+            args += (
+                s.job_id, s.lease_token, s.status.value, _opt(s.started_at), _opt(s.result), _opt(s.exc_info),
+                _opt(s.reason), _opt(s.keep_until), _opt(s.scheduled_for), int(s.count_retry), int(s.delete),
+            )  # fmt: skip
+        return [bool(applied) for applied in self._run("settle", *args)]
+
+    def leases_extend(
+        self, worker_name: str, leases: Sequence[tuple[str, str]], lease_expires_at: float, now: float
+    ) -> list[str]:
+        if not leases:
+            return []
+        pairs = [item for lease in leases for item in lease]
+        return [job_id.decode() for job_id in self._run("extend", repr(now), repr(lease_expires_at), *pairs)]
+
+    def leases_recover(self, now: float) -> list[Recovery]:
+        rows = self._run("recover", repr(now), ABANDONED_MESSAGE, STOPPED_ABANDONED_MESSAGE)
+        return [Recovery(i.decode(), JobStatus(s.decode()), w.decode() or None) for i, s, w in rows]
+
+    def job_cancel(self, job_id: str, now: float, keep_until: float | None, enqueue_dependents: bool) -> JobRecord:
+        return codec.decode(self._run("cancel", repr(now), job_id, _opt(keep_until), int(enqueue_dependents)))
+
+    def job_request_stop(self, job_id: str, now: float) -> None:
+        self._run("stop", repr(now), job_id)
+
+    def stop_requests(self, worker_name: str) -> list[str]:
+        members = self._call(lambda: self._redis.smembers(self.keys.stops(worker_name)))
+        return sorted(member.decode() for member in members)
+
+    def jobs_requeue(self, job_ids: Sequence[str], now: float) -> list[str]:
+        if not job_ids:
+            return []
+        return [job_id.decode() for job_id in self._run("requeue", repr(now), *job_ids)]
+
+    def job_delete(self, job_id: str) -> bool:
+        return bool(self._run("delete", job_id))
+
+    def job_update(
+        self,
+        job_id: str,
+        now: float,
+        *,
+        meta: bytes | None = None,
+        progress: float | None = None,
+        metrics: bytes | None = None,
+    ) -> bool:
+        fields: list[Any] = []
+        for name, value in (("meta", meta), ("progress", progress), ("metrics", metrics)):
+            if value is not None:
+                fields += (name, repr(value) if isinstance(value, float) else value)
+        return bool(self._run("update", job_id, *fields))
+
+    # -- jobs: time-driven transitions ----------------------------------------------------------
+    def jobs_promote_due(self, now: float) -> int:
+        return int(self._run("promote", repr(now)))
+
+    def jobs_expire(self, now: float) -> int:
+        return int(self._run("expire", repr(now)))
+
+    def jobs_purge(self, now: float, limit: int) -> int:
+        return int(self._run("purge", repr(now), limit))
+
+    def queue_empty(self, queue: str) -> int:
+        return int(self._run("empty", queue))
+
+    # -- jobs: reads ------------------------------------------------------------------------------
+    def jobs_get(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        if not job_ids:
+            return []
+
+        def fetch() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            for job_id in job_ids:
+                pipe.hgetall(self.keys.job(job_id))
+            return list(pipe.execute())
+
+        return [codec.decode(fields) if fields else None for fields in self._call(fetch)]
+
+    def _queues(self, queue: str | None) -> list[str]:
+        if queue is not None:
+            return [queue]
+        return sorted(name.decode() for name in self._call(lambda: self._redis.smembers(self.keys.queues)))
+
+    def job_ids(self, queue: str | None, statuses: Sequence[JobStatus], offset: int = 0, limit: int = -1) -> list[str]:
+        queues = self._queues(queue)
+        stop = -1 if limit < 0 else offset + limit - 1
+        if len(queues) == 1 and len(statuses) == 1:  # one index: slice it in Redis
+            (status,) = statuses
+            if status is JobStatus.QUEUED:
+                members = self._call(lambda: self._redis.zrange(self.keys.queued(queues[0]), offset, stop))
+                return [member.split(b"|", 1)[1].decode() for member in members]
+            ids = self._call(lambda: self._redis.zrange(self.keys.status(queues[0], status), offset, stop))
+            return [job_id.decode() for job_id in ids]
+        indexes = [(name, status) for name in queues for status in statuses]
+
+        def fetch() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            for name, status in indexes:
+                if status is JobStatus.QUEUED:
+                    pipe.zrange(self.keys.queued(name), 0, -1)
+                else:
+                    pipe.zrange(self.keys.status(name, status), 0, -1, withscores=True)
+            return list(pipe.execute())
+
+        entries: list[tuple[float, str]] = []
+        for (_, status), found in zip(indexes, self._call(fetch), strict=True):
+            if status is JobStatus.QUEUED:
+                entries += ((_seq_of_member(m), m.split(b"|", 1)[1].decode()) for m in found)
+            else:
+                entries += ((score, job_id.decode()) for job_id, score in found)
+        entries.sort()
+        chosen = entries[offset:] if limit < 0 else entries[offset : offset + limit]
+        return [job_id for _, job_id in chosen]
+
+    def jobs_count(self, queue: str | None, statuses: Sequence[JobStatus]) -> int:
+        keys = [
+            self.keys.queued(name) if status is JobStatus.QUEUED else self.keys.status(name, status)
+            for name in self._queues(queue)
+            for status in statuses
+        ]
+
+        def count() -> int:
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.zcard(key)
+            return sum(pipe.execute())
+
+        return self._call(count) if keys else 0
+
+    def counts(self) -> dict[str, dict[JobStatus, int]]:
+        queues = self._queues(None)
+
+        def count() -> list[int]:
+            pipe = self._redis.pipeline(transaction=False)
+            for name in queues:
+                pipe.zcard(self.keys.queued(name))
+                for status in _STATUSES_BUT_QUEUED:
+                    pipe.zcard(self.keys.status(name, status))
+            return list(pipe.execute())
+
+        numbers = iter(self._call(count))
+        result: dict[str, dict[JobStatus, int]] = {}
+        for name in queues:
+            for status in [JobStatus.QUEUED, *_STATUSES_BUT_QUEUED]:
+                number = next(numbers)
+                if number:
+                    result.setdefault(name, {})[status] = number
+        return result
+
+    def queue_position(self, job_id: str) -> int | None:
+        status, queue, member = self._call(
+            lambda: self._redis.hmget(self.keys.job(job_id), "status", "queue", "qmember")
+        )
+        if status != b"queued" or member is None:
+            return None
+        rank = self._call(lambda: self._redis.zrank(self.keys.queued(queue.decode()), member))
+        return None if rank is None else int(rank)
+
+    # -- workers -----------------------------------------------------------------------------------
+    def workers_register(self, worker: WorkerRecord) -> None:
+        data = json.dumps(dataclasses.asdict(worker))
+        self._call(lambda: self._redis.hset(self.keys.workers, worker.name, data))
+
+    def workers_heartbeat(
+        self, name: str, now: float, state: str, current_job_ids: Sequence[str], jobs_done: int
+    ) -> bool:
+        return bool(self._run("heartbeat", name, repr(now), state, json.dumps(list(current_job_ids)), jobs_done))
+
+    def workers_unregister(self, name: str) -> None:
+        self._call(lambda: self._redis.hdel(self.keys.workers, name))
+
+    def workers_list(self) -> list[WorkerRecord]:
+        raw = self._call(lambda: self._redis.hgetall(self.keys.workers))
+        workers = []
+        for data in raw.values():
+            fields = json.loads(data)
+            fields["queues"] = tuple(fields["queues"])
+            fields["current_job_ids"] = tuple(fields["current_job_ids"] or ())
+            workers.append(WorkerRecord(**fields))
+        return sorted(workers, key=lambda w: w.name)
+
+    def workers_reap(self, last_seen_before: float) -> list[str]:
+        return sorted(name.decode() for name in self._run("reap", repr(last_seen_before)))
+
+    # -- the store itself ------------------------------------------------------------------------
+    def store_maintain(self) -> None:
+        """Nothing to do: Redis tidies itself."""
+
+    def store_warnings(self) -> list[str]:
+        policy = self._call(lambda: self._redis.config_get("maxmemory-policy")).get("maxmemory-policy")
+        if policy not in (None, "noeviction", b"noeviction"):
+            return [
+                f"Redis maxmemory-policy is {policy!r}, not 'noeviction': under memory pressure Redis "
+                "will evict keys, and evicted job keys are lost jobs. Set maxmemory-policy noeviction."
+            ]
+        return []
+
+    # -- wake-up ------------------------------------------------------------------------------------
+    def wait_for_jobs(self, timeout: float) -> None:
+        self._call(lambda: self._redis.blpop([self.keys.wake], timeout=max(timeout, 0.01)))
+
+
+def _conveyor_error(exc: ResponseError) -> Exception:
+    """The conveyor exception a script reported, or a BackendError."""
+    text = str(exc)
+    marker = text.find("CONVEYOR ")
+    if marker < 0:
+        return BackendError(f"Redis script error: {text}")
+    kind, _, rest = text[marker + len("CONVEYOR ") :].partition(" ")
+    parts = rest.split("\t")
+    if kind == "JobIdInUse":
+        return JobIdInUseError(parts[0], parts[1])
+    if kind == "NoSuchJob":
+        return NoSuchJobError(parts[0])
+    if kind == "InvalidOperation":
+        return InvalidJobOperation(parts[0], parts[1], parts[2])
+    return BackendError(f"Redis script error: {text}")

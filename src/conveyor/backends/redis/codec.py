@@ -1,0 +1,67 @@
+"""JobRecord <-> Redis hash fields. Absent fields are None; bools are '1'/'0'."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from conveyor.status import JobStatus
+from conveyor.types import JobRecord
+
+_BYTES = {"payload", "meta", "metrics", "result"}
+_TYPES = {field.name: field.type for field in dataclasses.fields(JobRecord)}
+
+
+def _decoder(name: str) -> Callable[[bytes], Any]:
+    kind = str(_TYPES[name])
+    if name in _BYTES:
+        return lambda raw: raw
+    if name == "status":
+        return lambda raw: JobStatus(raw.decode())
+    if kind.startswith("tuple"):
+        return lambda raw: tuple(json.loads(raw))
+    if kind.startswith("bool"):
+        return lambda raw: raw == b"1"
+    if kind.startswith("int"):
+        return int
+    if kind.startswith("float"):
+        return float
+    return lambda raw: raw.decode()
+
+
+_DECODERS = {name.encode(): (name, _decoder(name)) for name in _TYPES}
+_OPTIONAL = {name: None for name, kind in _TYPES.items() if str(kind).endswith("| None")}
+"""Fields whose absence from the hash means None (not the dataclass default)."""
+
+
+def encode(record: JobRecord) -> list[Any]:
+    """Field/value pairs for the fields that are set."""
+    pairs: list[Any] = []
+    for name in _TYPES:
+        value = getattr(record, name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "1" if value else "0"
+        elif isinstance(value, tuple | list):
+            value = json.dumps(list(value))
+        elif isinstance(value, JobStatus):
+            value = value.value
+        elif isinstance(value, float):
+            value = repr(value)
+        pairs += (name, value)
+    return pairs
+
+
+def decode(fields: Mapping[bytes, bytes] | list[bytes]) -> JobRecord:
+    """A record from HGETALL (a mapping) or a script's flat field/value list."""
+    if isinstance(fields, list):
+        fields = dict(zip(fields[::2], fields[1::2], strict=True))
+    values: dict[str, Any] = dict(_OPTIONAL)
+    for raw_name, raw in fields.items():
+        known = _DECODERS.get(raw_name)
+        if known is not None:
+            values[known[0]] = known[1](raw)
+    return JobRecord(**values)

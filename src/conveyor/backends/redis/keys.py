@@ -1,0 +1,49 @@
+"""Every Redis key conveyor uses, named in one place.
+
+All keys of one namespace share the hash tag ``{<prefix>}``, so they live in one slot:
+a Redis Cluster can hold a namespace, and the scripts (which move a job between
+several indexes at once) never cross slots. Separate prefixes spread across a cluster.
+
+    {conveyor}:job:<id>                 hash: the job record (plus seq, qmember)
+    {conveyor}:queued:<queue>           zset, all scores 0, ordered by member
+                                        "<inverted priority><seq>|<id>": the claim order
+    {conveyor}:status:<queue>:<status>  zset of ids by seq, every status but queued
+    {conveyor}:due                      zset: scheduled ids by scheduled_for
+    {conveyor}:leases                   zset: started ids by lease_expires_at
+    {conveyor}:expiry                   zset: queued ids by expires_at (ttl)
+    {conveyor}:retention                zset: ended ids by keep_until
+    {conveyor}:dependents:<id>          set: ids of jobs waiting on this one
+    {conveyor}:stops:<worker>           set: ids the worker must stop
+    {conveyor}:queues                   set: queue names ever used
+    {conveyor}:workers                  hash: worker name -> JSON registration
+    {conveyor}:seq                      counter for the order of entry into queues
+    {conveyor}:wake                     list: wake-up tokens for idle workers
+"""
+
+from __future__ import annotations
+
+from conveyor.status import JobStatus
+
+
+class KeySpace:
+    """The keys of one conveyor namespace."""
+
+    def __init__(self, prefix: str = "conveyor") -> None:
+        self.prefix = prefix
+        self.base = f"{{{prefix}}}:"
+        self.seq = self.base + "seq"
+        self.queues = self.base + "queues"
+        self.workers = self.base + "workers"
+        self.wake = self.base + "wake"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.base}job:{job_id}"
+
+    def queued(self, queue: str) -> str:
+        return f"{self.base}queued:{queue}"
+
+    def status(self, queue: str, status: JobStatus) -> str:
+        return f"{self.base}status:{queue}:{status.value}"
+
+    def stops(self, worker: str) -> str:
+        return f"{self.base}stops:{worker}"

@@ -1,0 +1,9 @@
+-- Delete every queued job of a queue. ARGV: base, queue.
+local emptied = 0
+for _, member in ipairs(redis.call('ZRANGE', queued_key(ARGV[2]), 0, -1)) do
+    local job = load(string.match(member, '|(.*)$'))
+    if job then delete_job(job) end
+    redis.call('ZREM', queued_key(ARGV[2]), member)
+    emptied = emptied + 1
+end
+return emptied

@@ -1,0 +1,17 @@
+-- Cancel queued jobs past their ttl (reason 'expired'). ARGV: base, now.
+local now = tonumber(ARGV[2])
+local expired = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'expiry', '-inf', ARGV[2])) do
+    local job = load(id)
+    if job and job.status == 'queued' then
+        transition(job, {
+            status = 'canceled', status_reason = 'expired', ended_at = ARGV[2],
+            keep_until = job.failure_ttl and (now + tonumber(job.failure_ttl)) or NIL,
+        })
+        expired[#expired + 1] = id
+    else
+        redis.call('ZREM', P .. 'expiry', id)
+    end
+end
+if #expired > 0 then wake(release_dependents(expired, now, '')) end
+return #expired

@@ -1,0 +1,10 @@
+-- Refresh a worker's registration. ARGV: base, name, now, state, current job ids (JSON), jobs done.
+local raw = redis.call('HGET', P .. 'workers', ARGV[2])
+if not raw then return 0 end
+local worker = cjson.decode(raw)
+worker.last_heartbeat = tonumber(ARGV[3])
+worker.state = ARGV[4]
+worker.current_job_ids = cjson.decode(ARGV[5])
+worker.jobs_done = tonumber(ARGV[6])
+redis.call('HSET', P .. 'workers', ARGV[2], cjson.encode(worker))
+return 1

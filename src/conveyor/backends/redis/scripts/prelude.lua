@@ -1,0 +1,191 @@
+-- Shared by every conveyor script: key names, job loading, and status indexes.
+-- KEYS[1] is the namespace's sequence key (it routes the script); ARGV[1] the key base.
+local P = ARGV[1]
+local TERMINAL = {finished = true, failed = true, stopped = true, canceled = true}
+local ENDED_UNSUCCESSFULLY = {failed = true, stopped = true, canceled = true}
+local NIL = false
+
+local function job_key(id) return P .. 'job:' .. id end
+local function status_key(queue, status) return P .. 'status:' .. queue .. ':' .. status end
+local function queued_key(queue) return P .. 'queued:' .. queue end
+
+-- Optional arguments arrive as '' (none) or '=' .. value.
+local function opt(s)
+    if s == nil or s == '' then return NIL end
+    return string.sub(s, 2)
+end
+
+local function num(s)
+    if not s then return nil end
+    return tonumber(s)
+end
+
+local function next_seq(count)
+    return redis.call('INCRBY', KEYS[1], count or 1) - (count or 1) + 1
+end
+
+-- A job's stored fields as a table, or nil.
+local function load(id)
+    local flat = redis.call('HGETALL', job_key(id))
+    if #flat == 0 then return nil end
+    local job = {}
+    for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
+    return job
+end
+
+-- Queued jobs sort by the member: inverted priority, then sequence, then id.
+local function queued_member(job)
+    local priority = tonumber(job.priority or '0')
+    return string.format('%08x%016x|', 2147483648 - priority, tonumber(job.seq)) .. job.id
+end
+
+local function unindex(job)
+    local id, queue, status = job.id, job.queue, job.status
+    if status == 'queued' then
+        if job.qmember then
+            redis.call('ZREM', queued_key(queue), job.qmember)
+            redis.call('HDEL', job_key(id), 'qmember')
+            job.qmember = nil
+        end
+        redis.call('ZREM', P .. 'expiry', id)
+        return
+    end
+    redis.call('ZREM', status_key(queue, status), id)
+    if status == 'scheduled' then
+        redis.call('ZREM', P .. 'due', id)
+    elseif status == 'started' then
+        redis.call('ZREM', P .. 'leases', id)
+    elseif TERMINAL[status] then
+        redis.call('ZREM', P .. 'retention', id)
+    end
+end
+
+local function index(job)
+    local id, queue, status = job.id, job.queue, job.status
+    redis.call('SADD', P .. 'queues', queue)
+    if status == 'queued' then
+        local member = queued_member(job)
+        job.qmember = member
+        redis.call('HSET', job_key(id), 'qmember', member)
+        redis.call('ZADD', queued_key(queue), 0, member)
+        if job.expires_at then redis.call('ZADD', P .. 'expiry', job.expires_at, id) end
+        return
+    end
+    redis.call('ZADD', status_key(queue, status), job.seq, id)
+    if status == 'scheduled' then
+        redis.call('ZADD', P .. 'due', job.scheduled_for or 0, id)
+    elseif status == 'started' then
+        redis.call('ZADD', P .. 'leases', job.lease_expires_at or 0, id)
+    elseif TERMINAL[status] and job.keep_until then
+        redis.call('ZADD', P .. 'retention', job.keep_until, id)
+    end
+end
+
+-- Apply changes (NIL deletes a field), keeping the stop-request sets in step.
+local function save(job, changes)
+    local old_worker, old_stop = job.worker_name, job.stop_requested
+    local sets, dels = {}, {}
+    for field, value in pairs(changes) do
+        if value == NIL then
+            job[field] = nil
+            dels[#dels + 1] = field
+        else
+            job[field] = tostring(value)
+            sets[#sets + 1] = field
+            sets[#sets + 1] = tostring(value)
+        end
+    end
+    if #sets > 0 then redis.call('HSET', job_key(job.id), unpack(sets)) end
+    if #dels > 0 then redis.call('HDEL', job_key(job.id), unpack(dels)) end
+    if old_stop == '1' and old_worker then redis.call('SREM', P .. 'stops:' .. old_worker, job.id) end
+    if job.stop_requested == '1' and job.worker_name then
+        redis.call('SADD', P .. 'stops:' .. job.worker_name, job.id)
+    end
+end
+
+local function transition(job, changes)
+    unindex(job)
+    save(job, changes)
+    index(job)
+end
+
+local function delete_job(job)
+    unindex(job)
+    if job.stop_requested == '1' and job.worker_name then
+        redis.call('SREM', P .. 'stops:' .. job.worker_name, job.id)
+    end
+    for _, parent in ipairs(cjson.decode(job.depends_on or '[]')) do
+        redis.call('SREM', P .. 'dependents:' .. parent, job.id)
+    end
+    redis.call('DEL', job_key(job.id))
+end
+
+local function wake(count)
+    if count > 0 then
+        local tokens = {}
+        for i = 1, math.min(count, 16) do tokens[i] = '1' end
+        redis.call('LPUSH', P .. 'wake', unpack(tokens))
+        redis.call('LTRIM', P .. 'wake', 0, 15)
+    end
+end
+
+-- Whether every parent of a deferred child is met (``assume_met``: one that counts as met).
+local function dependencies_met(child, assume_met)
+    for _, parent in ipairs(cjson.decode(child.depends_on or '[]')) do
+        if parent ~= assume_met then
+            local status = redis.call('HGET', job_key(parent), 'status')
+            if status and status ~= 'finished' then
+                if not (child.allow_dependency_failures == '1' and ENDED_UNSUCCESSFULLY[status]) then
+                    return false
+                end
+            end
+        end
+    end
+    return true
+end
+
+local function still_stopping(job, now)
+    return job.lease_token ~= nil and job.lease_expires_at ~= nil and tonumber(job.lease_expires_at) >= now
+end
+
+local function requeue_fields(job, now, status)
+    return {
+        status = status, seq = next_seq(), enqueued_at = ARGV[2],
+        expires_at = job.ttl and (now + tonumber(job.ttl)) or NIL,
+    }
+end
+
+-- Queue (or schedule) the deferred children of these parents whose dependencies are all met.
+local function release_dependents(parents, now, assume_met)
+    local ready, seen = {}, {}
+    for _, parent in ipairs(parents) do
+        for _, child_id in ipairs(redis.call('SMEMBERS', P .. 'dependents:' .. parent)) do
+            local child = not seen[child_id] and load(child_id)
+            seen[child_id] = true
+            if child and child.status == 'deferred' and dependencies_met(child, assume_met) then
+                ready[#ready + 1] = child
+            end
+        end
+    end
+    table.sort(ready, function(a, b) return tonumber(a.seq) < tonumber(b.seq) end)  -- in the order enqueued
+    local released = 0
+    for _, child in ipairs(ready) do
+        local later = child.scheduled_for and tonumber(child.scheduled_for) > now
+        transition(child, requeue_fields(child, now, later and 'scheduled' or 'queued'))
+        if not later then released = released + 1 end
+    end
+    return released
+end
+
+local function fail(kind, ...)
+    return redis.error_reply('CONVEYOR ' .. kind .. ' ' .. table.concat({...}, '\t'))
+end
+
+local function flatten(job)
+    local flat = {}
+    for field, value in pairs(job) do
+        flat[#flat + 1] = field
+        flat[#flat + 1] = value
+    end
+    return flat
+end

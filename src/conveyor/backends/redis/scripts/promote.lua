@@ -1,0 +1,14 @@
+-- Queue scheduled jobs whose time has come. ARGV: base, now.
+local now = tonumber(ARGV[2])
+local promoted = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'due', '-inf', ARGV[2])) do
+    local job = load(id)
+    if job and job.status == 'scheduled' then
+        transition(job, requeue_fields(job, now, 'queued'))
+        promoted = promoted + 1
+    else
+        redis.call('ZREM', P .. 'due', id)
+    end
+end
+wake(promoted)
+return promoted

@@ -1,0 +1,33 @@
+-- Take back jobs whose lease expired. ARGV: base, now, abandoned message, stopped message
+-- (each with %s for the worker's name). Returns id, status, worker triples.
+local now = tonumber(ARGV[2])
+local recovered, ended, queued = {}, {}, 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. ARGV[2])) do
+    local job = load(id)
+    if job then
+        local worker = job.worker_name or ''
+        if job.stop_requested ~= '1' and tonumber(job.retry_count or '0') < tonumber(job.max_retries or '0') then
+            local changes = requeue_fields(job, now, 'queued')
+            changes.retry_count = tonumber(job.retry_count or '0') + 1
+            changes.status_reason = 'abandoned'
+            changes.lease_token, changes.lease_expires_at, changes.started_at = NIL, NIL, NIL
+            transition(job, changes)
+            queued = queued + 1
+        else
+            local status = job.stop_requested == '1' and 'stopped' or 'failed'
+            transition(job, {
+                status = status, status_reason = status == 'stopped' and 'stopped' or 'abandoned',
+                exc_info = string.format(status == 'stopped' and ARGV[4] or ARGV[3], worker), ended_at = ARGV[2],
+                keep_until = job.failure_ttl and (now + tonumber(job.failure_ttl)) or NIL,
+                lease_token = NIL, lease_expires_at = NIL, stop_requested = 0,
+            })
+            ended[#ended + 1] = id
+        end
+        recovered[#recovered + 1] = {id, job.status, worker}
+    else
+        redis.call('ZREM', P .. 'leases', id)
+    end
+end
+if #ended > 0 then queued = queued + release_dependents(ended, now, '') end
+wake(queued)
+return recovered

@@ -1,0 +1,22 @@
+-- Put failed, stopped or canceled jobs back in their queue. ARGV: base, now, ids...
+local now = tonumber(ARGV[2])
+local moved, queued = {}, 0
+for i = 3, #ARGV do
+    local job = load(ARGV[i])
+    if job and ENDED_UNSUCCESSFULLY[job.status] and not still_stopping(job, now) then
+        local status = 'queued'
+        if job.status == 'canceled' and not dependencies_met(job, '') then status = 'deferred' end
+        local changes = requeue_fields(job, now, status)
+        changes.retry_count = 0
+        for _, field in ipairs({'started_at', 'ended_at', 'result', 'exc_info', 'status_reason', 'keep_until',
+                                'worker_name', 'scheduled_for', 'progress', 'lease_token', 'lease_expires_at'}) do
+            changes[field] = NIL
+        end
+        changes.stop_requested = 0
+        transition(job, changes)
+        moved[#moved + 1] = job.id
+        if status == 'queued' then queued = queued + 1 end
+    end
+end
+wake(queued)
+return moved
