@@ -45,6 +45,7 @@ for r, job in ipairs(jobs) do
         if unmet and (job.status == 'queued' or job.status == 'scheduled') then job.status = 'deferred' end
     end
     redis.call('HSET', job_key(job.id), unpack(flatten(job)))
+    redis.call('SADD', P .. 'queues', job.queue)
     index(job)
     if job.stop_requested == '1' and job.worker_name then
         redis.call('SADD', P .. 'stops:' .. job.worker_name, job.id)

@@ -42,12 +42,9 @@ end
 local function unindex(job)
     local id, queue, status = job.id, job.queue, job.status
     if status == 'queued' then
-        if job.qmember then
-            redis.call('ZREM', queued_key(queue), job.qmember)
-            redis.call('HDEL', job_key(id), 'qmember')
-            job.qmember = nil
-        end
-        redis.call('ZREM', P .. 'expiry', id)
+        -- qmember stays in the hash (read only while queued): one call fewer per claim
+        if job.qmember then redis.call('ZREM', queued_key(queue), job.qmember) end
+        if job.expires_at then redis.call('ZREM', P .. 'expiry', id) end
         return
     end
     redis.call('ZREM', status_key(queue, status), id)
@@ -62,7 +59,6 @@ end
 
 local function index(job)
     local id, queue, status = job.id, job.queue, job.status
-    redis.call('SADD', P .. 'queues', queue)
     if status == 'queued' then
         local member = queued_member(job)
         job.qmember = member
