@@ -47,7 +47,8 @@ class RedisServer:
     def start(self) -> RedisServer:
         command = [
             redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no", "--dir", str(self.directory),
+            "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
+            "--dir", str(self.directory),
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20

@@ -1,0 +1,61 @@
+"""Redis going away: clear errors at enqueue, workers that ride out a restart, eviction warnings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import conveyor
+import jobfuncs
+from conveyor import JobStatus, Queue, Worker
+from conveyor.exceptions import BackendUnavailableError
+from redis_server import RedisServer
+from waiting import wait_until
+from worker.processes import start_worker, stop_process
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of this test's own, with every write on disk before it is acknowledged."""
+    redis = RedisServer(tmp_path, appendonly=True).start()
+    yield redis
+    redis.stop()
+
+
+def test_unreachable_redis_is_a_clear_connection_error(server: RedisServer) -> None:
+    queue = Queue(connection=conveyor.connect(server.url))
+    server.stop()
+    with pytest.raises(BackendUnavailableError, match="cannot be reached") as raised:
+        queue.enqueue(jobfuncs.noop)
+    assert isinstance(raised.value, ConnectionError)
+    with pytest.raises(BackendUnavailableError):
+        conveyor.connect(server.url)
+
+
+def test_workers_ride_out_a_redis_restart_and_lose_no_acknowledged_job(server: RedisServer) -> None:
+    queue = Queue(connection=conveyor.connect(server.url))
+    before = [queue.enqueue(jobfuncs.add, i, i) for i in range(20)]
+    worker = start_worker(server.url, lease_ttl=2, poll_interval=0.1)
+    try:
+        wait_until(lambda: all(j.get_status() is JobStatus.FINISHED for j in before), message="the first jobs")
+        server.stop()  # SIGKILL: no goodbye to the clients
+        server.start()  # same port, same append-only file
+        after = [queue.enqueue(jobfuncs.add, i, 1) for i in range(20)]
+        wait_until(lambda: all(j.get_status() is JobStatus.FINISHED for j in after), timeout=60,
+                   message="the jobs enqueued after the restart")  # fmt: skip
+        assert worker.poll() is None, "the worker must keep running through the restart"
+    finally:
+        stop_process(worker)
+    assert [j.result for j in before] == [2 * i for i in range(20)]
+    assert [j.result for j in after] == [i + 1 for i in range(20)]
+
+
+def test_a_worker_warns_when_redis_may_evict_jobs(server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    connection = conveyor.connect(server.url)
+    connection._redis.config_set("maxmemory-policy", "allkeys-lru")  # type: ignore[attr-defined]
+    with caplog.at_level(logging.WARNING, logger="conveyor.worker"):
+        Worker(["default"], connection=connection).work(burst=True)
+    assert any("noeviction" in record.getMessage() for record in caplog.records)
