@@ -1,5 +1,7 @@
 -- Move up to limit queued jobs to started under a lease.
 -- ARGV: base, now, worker, limit, token, lease_expires_at, queue names...
+-- The hot path of every worker: it touches only the fields and indexes a claim changes
+-- (what transition() would do for queued -> started) and returns each job's hash as is.
 local now = tonumber(ARGV[2])
 local worker, limit, token, lease_until = ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local claimed = {}
@@ -10,17 +12,22 @@ for qi = 7, #ARGV do
         local members = redis.call('ZRANGE', queued_key(queue), skipped, skipped + limit - #claimed - 1)
         if #members == 0 then break end
         for _, member in ipairs(members) do
-            local job = load(string.match(member, '|(.*)$'))
-            if not job then
-                redis.call('ZREM', queued_key(queue), member)  -- an index entry with no job
-            elseif job.expires_at and tonumber(job.expires_at) <= now then
+            local id = string.match(member, '|(.*)$')
+            local key = job_key(id)
+            local fields = redis.call('HMGET', key, 'status', 'seq', 'expires_at')
+            if fields[1] ~= 'queued' then
+                redis.call('ZREM', queued_key(queue), member)  -- an index entry with no queued job
+            elseif fields[3] and tonumber(fields[3]) <= now then
                 skipped = skipped + 1  -- past its ttl: left for jobs_expire
             else
-                transition(job, {
-                    status = 'started', worker_name = worker, lease_token = token,
-                    lease_expires_at = lease_until, started_at = ARGV[2], last_heartbeat = ARGV[2], stop_requested = 0,
-                })
-                claimed[#claimed + 1] = flatten(job)
+                redis.call('ZREM', queued_key(queue), member)
+                if fields[3] then redis.call('ZREM', P .. 'expiry', id) end
+                redis.call('HSET', key, 'status', 'started', 'worker_name', worker, 'lease_token', token,
+                    'lease_expires_at', lease_until, 'started_at', ARGV[2], 'last_heartbeat', ARGV[2],
+                    'stop_requested', '0')
+                redis.call('ZADD', status_key(queue, 'started'), fields[2], id)
+                redis.call('ZADD', P .. 'leases', lease_until, id)
+                claimed[#claimed + 1] = redis.call('HGETALL', key)
             end
         end
     end

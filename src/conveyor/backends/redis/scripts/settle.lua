@@ -3,22 +3,46 @@
 -- result, exc_info, reason, keep_until, scheduled_for (the last six optional), count_retry, delete.
 local now = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
+local ENDED_FIELDS = {[3] = 'started_at', [4] = 'result', [5] = 'exc_info', [6] = 'status_reason', [7] = 'keep_until'}
 local applied, ended, deletes, requeued = {}, {}, {}, 0
+
+-- started -> ended, the hot path of every worker: what transition() would do, but
+-- touching only the fields and indexes that change.
+local function settle_ended(id, b, held)
+    local key, queue, status = job_key(id), held[3], ARGV[b + 2]
+    redis.call('ZREM', status_key(queue, 'started'), id)
+    redis.call('ZREM', P .. 'leases', id)
+    if held[5] == '1' and held[6] then redis.call('SREM', P .. 'stops:' .. held[6], id) end
+    local sets = {'status', status, 'ended_at', ARGV[2], 'stop_requested', '0'}
+    local dels = {'lease_token', 'lease_expires_at'}
+    for offset = 3, 7 do
+        local value = opt(ARGV[b + offset])
+        if value then
+            sets[#sets + 1] = ENDED_FIELDS[offset]
+            sets[#sets + 1] = value
+        elseif offset ~= 3 then  -- no start time given: keep the claim's
+            dels[#dels + 1] = ENDED_FIELDS[offset]
+        end
+    end
+    redis.call('HSET', key, unpack(sets))
+    redis.call('HDEL', key, unpack(dels))
+    redis.call('ZADD', status_key(queue, status), held[4], id)
+    local keep_until = opt(ARGV[b + 7])
+    if keep_until then redis.call('ZADD', P .. 'retention', keep_until, id) end
+end
+
 for i = 0, count - 1 do
     local b = 4 + i * 11
     local id, token, status = ARGV[b], ARGV[b + 1], ARGV[b + 2]
-    local job = load(id)
-    if job and job.status == 'started' and job.lease_token == token then
+    local held = redis.call('HMGET', job_key(id), 'status', 'lease_token', 'queue', 'seq', 'stop_requested',
+                            'worker_name')
+    if held[1] == 'started' and held[2] == token then
         if TERMINAL[status] then
-            transition(job, {
-                status = status, result = opt(ARGV[b + 4]), exc_info = opt(ARGV[b + 5]),
-                status_reason = opt(ARGV[b + 6]), started_at = opt(ARGV[b + 3]) or job.started_at or NIL,
-                ended_at = ARGV[2], keep_until = opt(ARGV[b + 7]), lease_token = NIL, lease_expires_at = NIL,
-                stop_requested = 0,
-            })
+            settle_ended(id, b, held)
             ended[#ended + 1] = id
             if ARGV[b + 10] == '1' then deletes[#deletes + 1] = id end
         else
+            local job = load(id)
             transition(job, {
                 status = status, seq = next_seq(), scheduled_for = opt(ARGV[b + 8]), exc_info = opt(ARGV[b + 5]),
                 status_reason = opt(ARGV[b + 6]),
@@ -30,8 +54,8 @@ for i = 0, count - 1 do
         end
         applied[i + 1] = 1
     else
-        if job and job.lease_token == token and job.status ~= 'started' then
-            save(job, {stop_requested = 0, lease_token = NIL})  -- canceled while it ran: stop handled
+        if held[2] == token and held[1] then
+            save(load(id), {stop_requested = 0, lease_token = NIL})  -- canceled while it ran: stop handled
         end
         applied[i + 1] = 0
     end
