@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,22 +37,29 @@ _OPTIONAL = {name: None for name, kind in _TYPES.items() if str(kind).endswith("
 """Fields whose absence from the hash means None (not the dataclass default)."""
 
 
+_NAMES = tuple(_TYPES)
+_VALUES = operator.attrgetter(*_NAMES)
+
+
+def _json_list(value: tuple[Any, ...]) -> str:
+    return json.dumps(list(value)) if value else "[]"
+
+
+_CONVERT: dict[int, Callable[[Any], Any]] = {
+    index: (_json_list if str(_TYPES[name]).startswith("tuple") else lambda flag: "1" if flag else "0")
+    for index, name in enumerate(_NAMES)
+    if str(_TYPES[name]).startswith(("tuple", "bool"))
+}
+"""The fields redis-py cannot send as they are; strings, bytes, ints and floats it can."""
+
+
 def encode(record: JobRecord) -> list[Any]:
-    """Field/value pairs for the fields that are set."""
+    """Field/value pairs for the fields that are set (enqueue calls this for every job)."""
     pairs: list[Any] = []
-    for name in _TYPES:
-        value = getattr(record, name)
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            value = "1" if value else "0"
-        elif isinstance(value, tuple | list):
-            value = json.dumps(list(value))
-        elif isinstance(value, JobStatus):
-            value = value.value
-        elif isinstance(value, float):
-            value = repr(value)
-        pairs += (name, value)
+    for index, value in enumerate(_VALUES(record)):
+        if value is not None:
+            convert = _CONVERT.get(index)
+            pairs += (_NAMES[index], value if convert is None else convert(value))
     return pairs
 
 

@@ -1,42 +1,51 @@
 -- Store new jobs, all or none. ARGV: base, now, count, then per job: n, n field/value pairs.
 local now = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
+-- Only these fields are needed here; the rest go from ARGV to the hash untouched.
+local NEEDED = {
+    id = true, status = true, queue = true, priority = true, depends_on = true, allow_dependency_failures = true,
+    expires_at = true, scheduled_for = true, keep_until = true, lease_expires_at = true, stop_requested = true,
+    worker_name = true,
+}
 local jobs, pos = {}, 4
 for r = 1, count do
     local n = tonumber(ARGV[pos])
-    local job = {}
-    for i = pos + 1, pos + 2 * n, 2 do job[ARGV[i]] = ARGV[i + 1] end
-    pos = pos + 2 * n + 1
+    local job = {first = pos + 1, last = pos + 2 * n}
+    for i = job.first, job.last, 2 do
+        if NEEDED[ARGV[i]] then job[ARGV[i]] = ARGV[i + 1] end
+    end
+    pos = job.last + 1
     jobs[r] = job
 end
 -- First check everything, so that a refusal leaves nothing half-written.
 local in_batch = {}
 for _, job in ipairs(jobs) do
     if in_batch[job.id] then return fail('JobIdInUse', job.id, in_batch[job.id]) end
-    local existing = load(job.id)
-    if existing then
+    if redis.call('EXISTS', job_key(job.id)) == 1 then
+        local existing = load(job.id)
         if not TERMINAL[existing.status] then return fail('JobIdInUse', job.id, existing.status) end
         if still_stopping(existing, now) then
             return fail('JobIdInUse', job.id, 'canceled job still stopping on its worker')
         end
+        job.replaces = existing
     end
-    for _, parent in ipairs(cjson.decode(job.depends_on or '[]')) do
-        if not in_batch[parent] and redis.call('EXISTS', job_key(parent)) == 0 then
-            return fail('NoSuchJob', parent)
+    if job.depends_on then
+        for _, parent in ipairs(cjson.decode(job.depends_on)) do
+            if not in_batch[parent] and redis.call('EXISTS', job_key(parent)) == 0 then
+                return fail('NoSuchJob', parent)
+            end
         end
     end
     in_batch[job.id] = job.status
 end
 local first = next_seq(count)
-local queued, statuses = 0, {}
+local queued, statuses, queues = 0, {}, {}
 for r, job in ipairs(jobs) do
-    local existing = load(job.id)
-    if existing then delete_job(existing) end
+    if job.replaces then delete_job(job.replaces) end
     job.seq = tostring(first + r - 1)
-    local parents = cjson.decode(job.depends_on or '[]')
-    if #parents > 0 then
+    if job.depends_on then
         local unmet = false
-        for _, parent in ipairs(parents) do
+        for _, parent in ipairs(cjson.decode(job.depends_on)) do
             local status = redis.call('HGET', job_key(parent), 'status')
             local met = status == 'finished' or (job.allow_dependency_failures == '1' and TERMINAL[status])
             if not met then unmet = true end
@@ -44,8 +53,10 @@ for r, job in ipairs(jobs) do
         end
         if unmet and (job.status == 'queued' or job.status == 'scheduled') then job.status = 'deferred' end
     end
-    redis.call('HSET', job_key(job.id), unpack(flatten(job)))
-    redis.call('SADD', P .. 'queues', job.queue)
+    -- The stored status and seq come last, so they win over what the caller sent.
+    redis.call('HSET', job_key(job.id), unpack(ARGV, job.first, job.last))
+    redis.call('HSET', job_key(job.id), 'seq', job.seq, 'status', job.status)
+    queues[job.queue] = true
     index(job)
     if job.stop_requested == '1' and job.worker_name then
         redis.call('SADD', P .. 'stops:' .. job.worker_name, job.id)
@@ -53,5 +64,6 @@ for r, job in ipairs(jobs) do
     if job.status == 'queued' then queued = queued + 1 end
     statuses[r] = job.status
 end
+for queue in pairs(queues) do redis.call('SADD', P .. 'queues', queue) end
 wake(queued)
 return statuses
