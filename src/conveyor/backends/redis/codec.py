@@ -15,21 +15,30 @@ _BYTES = {"payload", "meta", "metrics", "result"}
 _TYPES = {field.name: field.type for field in dataclasses.fields(JobRecord)}
 
 
-def _decoder(name: str) -> Callable[[bytes], Any]:
+_STATUSES = {status.value.encode(): status for status in JobStatus}
+
+
+def _tuple(raw: bytes) -> tuple[Any, ...]:
+    return () if raw == b"[]" else tuple(json.loads(raw))
+
+
+def _decoder(name: str) -> Callable[[bytes], Any] | None:
+    """How to read a field back (None: the bytes as they are). C callables where possible:
+    a worker decodes every field of every job it claims."""
     kind = str(_TYPES[name])
     if name in _BYTES:
-        return lambda raw: raw
+        return None
     if name == "status":
-        return lambda raw: JobStatus(raw.decode())
+        return _STATUSES.__getitem__
     if kind.startswith("tuple"):
-        return lambda raw: tuple(json.loads(raw))
+        return _tuple
     if kind.startswith("bool"):
-        return lambda raw: raw == b"1"
+        return b"1".__eq__
     if kind.startswith("int"):
         return int
     if kind.startswith("float"):
         return float
-    return lambda raw: raw.decode()
+    return bytes.decode
 
 
 _DECODERS = {name.encode(): (name, _decoder(name)) for name in _TYPES}
@@ -71,5 +80,6 @@ def decode(fields: Mapping[bytes, bytes] | list[bytes]) -> JobRecord:
     for raw_name, raw in fields.items():
         known = _DECODERS.get(raw_name)
         if known is not None:
-            values[known[0]] = known[1](raw)
+            name, read = known
+            values[name] = raw if read is None else read(raw)
     return JobRecord(**values)
