@@ -8,6 +8,7 @@ dependents change together or not at all. Reads use plain commands.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -303,17 +304,31 @@ class RedisBackend:
         """Nothing to do: Redis tidies itself."""
 
     def store_warnings(self) -> list[str]:
-        policy = self._call(lambda: self._redis.config_get("maxmemory-policy")).get("maxmemory-policy")
-        if policy not in (None, "noeviction", b"noeviction"):
-            return [
+        config: dict[str, str] = {}
+        for name in ("maxmemory-policy", "appendonly", "save"):
+            found = self._call(functools.partial(self._redis.config_get, name))
+            config.update((_text(key), _text(value)) for key, value in found.items())
+        warnings = []
+        policy = config.get("maxmemory-policy", "noeviction")
+        if policy != "noeviction":
+            warnings.append(
                 f"Redis maxmemory-policy is {policy!r}, not 'noeviction': under memory pressure Redis "
                 "will evict keys, and evicted job keys are lost jobs. Set maxmemory-policy noeviction."
-            ]
-        return []
+            )
+        if config.get("appendonly") == "no" and not config.get("save"):
+            warnings.append(
+                "Redis keeps nothing on disk (appendonly no, no save points): a restart of Redis loses "
+                "every job. Set appendonly yes for jobs that must survive it."
+            )
+        return warnings
 
     # -- wake-up ------------------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
         self._call(lambda: self._redis.blpop([self.keys.wake], timeout=max(timeout, 0.01)))
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _conveyor_error(exc: ResponseError) -> Exception:
