@@ -6,10 +6,7 @@ guard in the WHERE clause, so a lost race changes nothing and is reported.
 
 from __future__ import annotations
 
-import functools
-import itertools
 import json
-import operator
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -20,17 +17,9 @@ from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
 from conveyor.types import JobRecord, Recovery, Settlement, WorkerRecord
 
 from .connection import ConnectionPool
+from .rows import COLUMNS, insert_rows, next_seq, placeholders, record_from_row, row_from_record
 from .wakeup import Wakeup
 
-_COLUMNS = (
-    "id, queue, func_name, payload, serializer, status, priority, user_id, timeout, ttl, "
-    "result_ttl, failure_ttl, max_retries, retry_intervals, retry_jitter, retry_count, "
-    "depends_on, allow_dependency_failures, description, meta, progress, metrics, "
-    "created_at, enqueued_at, scheduled_for, started_at, ended_at, last_heartbeat, "
-    "expires_at, keep_until, result, exc_info, status_reason, worker_name, lease_token, "
-    "lease_expires_at, stop_requested, batch_id"
-)
-_INSERT_COLUMNS = ("seq", *_COLUMNS.split(", "))
 _TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in sorted(TERMINAL)) + ")"
 _ENDED_UNSUCCESSFULLY_SQL = "('failed', 'stopped', 'canceled')"
 _UNMET_DEPENDENCY_SQL = (
@@ -54,67 +43,6 @@ _SETTLE_ENDED = (
 
 def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
     return (s.status.value, s.result, s.exc_info, s.reason, s.started_at, now, s.keep_until, s.job_id, s.lease_token)
-
-
-def _json_tuple(text: str) -> tuple[Any, ...]:
-    return () if text == "[]" else tuple(json.loads(text))
-
-
-def _json_list(values: Sequence[Any]) -> str:
-    return json.dumps(list(values)) if values else "[]"
-
-
-def _record(row: Sequence[Any]) -> JobRecord:
-    values = list(row)
-    values[5] = JobStatus(values[5])
-    values[13] = _json_tuple(values[13])
-    values[16] = _json_tuple(values[16])
-    values[17] = bool(values[17])
-    values[36] = bool(values[36])
-    return JobRecord(*values)
-
-
-def _row(record: JobRecord, seq: int) -> tuple[Any, ...]:
-    r = record
-    return (
-        seq, r.id, r.queue, r.func_name, r.payload, r.serializer, r.status.value, r.priority,
-        r.user_id, r.timeout, r.ttl, r.result_ttl, r.failure_ttl, r.max_retries,
-        _json_list(r.retry_intervals), r.retry_jitter, r.retry_count,
-        _json_list(r.depends_on), int(r.allow_dependency_failures), r.description,
-        r.meta, r.progress, r.metrics, r.created_at, r.enqueued_at, r.scheduled_for,
-        r.started_at, r.ended_at, r.last_heartbeat, r.expires_at, r.keep_until, r.result,
-        r.exc_info, r.status_reason, r.worker_name, r.lease_token, r.lease_expires_at,
-        int(r.stop_requested), r.batch_id,
-    )  # fmt: skip
-
-
-@functools.lru_cache(maxsize=128)
-def _insert_sql(present: tuple[bool, ...]) -> str:
-    names = list(itertools.compress(_INSERT_COLUMNS, present))
-    return f"INSERT INTO jobs ({', '.join(names)}) VALUES ({_placeholders(len(names))})"
-
-
-def _insert_rows(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-    """Insert rows, binding only their non-null values: sqlite3 binds each None slowly,
-    and a new job has many empty fields. Rows with the same empty fields share a statement."""
-    groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
-    for row in rows:
-        present = tuple(map(operator.is_not, row, itertools.repeat(None)))
-        groups.setdefault(present, []).append(tuple(itertools.compress(row, present)))
-    for present, values in groups.items():
-        conn.executemany(_insert_sql(present), values)
-
-
-def _next_seq(conn: sqlite3.Connection, count: int) -> int:
-    """Reserve ``count`` consecutive sequence numbers; return the first."""
-    (last,) = conn.execute(
-        "UPDATE counters SET value = value + ? WHERE name = 'seq' RETURNING value", (count,)
-    ).fetchone()
-    return int(last) - count + 1
-
-
-def _placeholders(count: int) -> str:
-    return ", ".join("?" * count)
 
 
 class SQLiteBackend:
@@ -141,14 +69,14 @@ class SQLiteBackend:
         return stored
 
     def _insert(self, conn: sqlite3.Connection, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
-        first = _next_seq(conn, len(records))
+        first = next_seq(conn, len(records))
         if all(not r.depends_on for r in records):
             # A failed statement undoes only itself, so one row needs no savepoint.
             bulk = len(records) > 1
             if bulk:
                 conn.execute("SAVEPOINT bulk_insert")
             try:
-                _insert_rows(conn, (_row(r, first + i) for i, r in enumerate(records)))
+                insert_rows(conn, (row_from_record(r, first + i) for i, r in enumerate(records)))
                 if bulk:
                     conn.execute("RELEASE bulk_insert")
                 return list(records)
@@ -160,7 +88,7 @@ class SQLiteBackend:
             self._replace_terminal(conn, record.id, now)
             if record.depends_on:
                 self._link_dependencies(conn, record, now)
-            _insert_rows(conn, [_row(record, first + offset)])
+            insert_rows(conn, [row_from_record(record, first + offset)])
         return list(records)
 
     def _replace_terminal(self, conn: sqlite3.Connection, job_id: str, now: float) -> None:
@@ -177,7 +105,7 @@ class SQLiteBackend:
         parents = list(dict.fromkeys(record.depends_on))
         found = dict(
             conn.execute(
-                f"SELECT id, status FROM jobs WHERE id IN ({_placeholders(len(parents))})",
+                f"SELECT id, status FROM jobs WHERE id IN ({placeholders(len(parents))})",
                 parents,
             ).fetchall()
         )
@@ -217,11 +145,11 @@ class SQLiteBackend:
                     "WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND queue = ? "
                     "AND (expires_at IS NULL OR expires_at > ?) "
                     "ORDER BY priority DESC, seq LIMIT ?) "
-                    f"RETURNING seq, {_COLUMNS}",
+                    f"RETURNING seq, {COLUMNS}",
                     (worker_name, lease_token, lease_expires_at, now, now, queue, now, wanted),
                 ).fetchall()
                 rows.sort(key=lambda row: (-row[7], row[0]))  # RETURNING keeps no order
-                claimed.extend(_record(row[1:]) for row in rows)
+                claimed.extend(record_from_row(row[1:]) for row in rows)
             return claimed
 
         return self._pool.write(claim)
@@ -260,7 +188,7 @@ class SQLiteBackend:
         if s.status in TERMINAL:
             cursor = conn.execute(_SETTLE_ENDED, _ended_params(s, now))
         else:
-            seq = _next_seq(conn, 1)
+            seq = next_seq(conn, 1)
             cursor = conn.execute(
                 "UPDATE jobs SET status = ?, seq = ?, scheduled_for = ?, exc_info = ?, "
                 "status_reason = ?, retry_count = retry_count + ?, enqueued_at = ?, "
@@ -292,14 +220,14 @@ class SQLiteBackend:
             row[0]
             for row in conn.execute(
                 "SELECT DISTINCT d.job_id FROM job_dependencies d JOIN jobs ON jobs.id = d.job_id "
-                f"WHERE d.parent_id IN ({_placeholders(len(parent_ids))}) "
+                f"WHERE d.parent_id IN ({placeholders(len(parent_ids))}) "
                 f"AND jobs.status = 'deferred' AND NOT {_UNMET_DEPENDENCY_SQL} ORDER BY jobs.seq",
                 [*parent_ids, assume_met],
             )
         ]
         if not children:
             return False
-        first = _next_seq(conn, len(children))
+        first = next_seq(conn, len(children))
         conn.executemany(
             "UPDATE jobs SET seq = ?, enqueued_at = ?, "
             "status = CASE WHEN scheduled_for > ? THEN 'scheduled' ELSE 'queued' END, "
@@ -351,7 +279,7 @@ class SQLiteBackend:
                         "status_reason = ?, lease_token = NULL, lease_expires_at = NULL, "
                         "enqueued_at = ?, started_at = NULL, "
                         "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END WHERE id = ?",
-                        (_next_seq(conn, 1), reason, now, now, job_id),
+                        (next_seq(conn, 1), reason, now, now, job_id),
                     )
                 else:
                     keep_until = None if failure_ttl is None else now + failure_ttl
@@ -430,7 +358,7 @@ class SQLiteBackend:
                     "stop_requested = 0, scheduled_for = NULL, progress = NULL, lease_token = NULL, "
                     "lease_expires_at = NULL "
                     f"WHERE id = ? AND status IN ({statuses}) AND NOT {_STILL_STOPPING_SQL}",
-                    (_next_seq(conn, 1), now, "", now, job_id, now),
+                    (next_seq(conn, 1), now, "", now, job_id, now),
                 )
                 if cursor.rowcount:
                     moved.append(job_id)
@@ -476,7 +404,7 @@ class SQLiteBackend:
 
         def promote(conn: sqlite3.Connection) -> int:
             ids = [row[0] for row in conn.execute(f"SELECT id {due} ORDER BY scheduled_for", (now,))]
-            first = _next_seq(conn, len(ids)) if ids else 0
+            first = next_seq(conn, len(ids)) if ids else 0
             conn.executemany(
                 "UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, "
                 "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END "
@@ -525,7 +453,7 @@ class SQLiteBackend:
                 )
             ]
             if ids:
-                marks = _placeholders(len(ids))
+                marks = placeholders(len(ids))
                 conn.execute(f"DELETE FROM job_dependencies WHERE job_id IN ({marks})", ids)
                 conn.execute(f"DELETE FROM jobs WHERE id IN ({marks})", ids)
             return len(ids)
@@ -552,19 +480,17 @@ class SQLiteBackend:
             unique = list(dict.fromkeys(job_ids))
             for start in range(0, len(unique), 500):
                 chunk = unique[start : start + 500]
-                for row in conn.execute(
-                    f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({_placeholders(len(chunk))})", chunk
-                ):
-                    found[row[0]] = _record(row)
+                for row in conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id IN ({placeholders(len(chunk))})", chunk):
+                    found[row[0]] = record_from_row(row)
             return [found.get(job_id) for job_id in job_ids]
 
         return self._pool.read(get)
 
     def _get(self, conn: sqlite3.Connection, job_id: str) -> JobRecord:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NoSuchJobError(job_id)
-        return _record(row)
+        return record_from_row(row)
 
     def _exists(self, conn: sqlite3.Connection, job_id: str) -> bool:
         return conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is not None
@@ -693,7 +619,7 @@ class SQLiteBackend:
 
 def _status_filter(queue: str | None, statuses: Iterable[JobStatus]) -> tuple[str, list[Any]]:
     values = [s.value for s in statuses]
-    where = f"status IN ({_placeholders(len(values))})"
+    where = f"status IN ({placeholders(len(values))})"
     if queue is not None:
         return where + " AND queue = ?", [*values, queue]
     return where, values

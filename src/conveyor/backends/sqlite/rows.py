@@ -1,0 +1,85 @@
+"""Rows of the jobs table: its columns, conversion to and from JobRecord, fast inserts."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import operator
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from conveyor.status import JobStatus
+from conveyor.types import JobRecord
+
+COLUMNS = (
+    "id, queue, func_name, payload, serializer, status, priority, user_id, timeout, ttl, "
+    "result_ttl, failure_ttl, max_retries, retry_intervals, retry_jitter, retry_count, "
+    "depends_on, allow_dependency_failures, description, meta, progress, metrics, "
+    "created_at, enqueued_at, scheduled_for, started_at, ended_at, last_heartbeat, "
+    "expires_at, keep_until, result, exc_info, status_reason, worker_name, lease_token, "
+    "lease_expires_at, stop_requested, batch_id"
+)
+INSERT_COLUMNS = ("seq", *COLUMNS.split(", "))
+
+
+def _json_tuple(text: str) -> tuple[Any, ...]:
+    return () if text == "[]" else tuple(json.loads(text))
+
+
+def _json_list(values: Sequence[Any]) -> str:
+    return json.dumps(list(values)) if values else "[]"
+
+
+def record_from_row(row: Sequence[Any]) -> JobRecord:
+    values = list(row)
+    values[5] = JobStatus(values[5])
+    values[13] = _json_tuple(values[13])
+    values[16] = _json_tuple(values[16])
+    values[17] = bool(values[17])
+    values[36] = bool(values[36])
+    return JobRecord(*values)
+
+
+def row_from_record(record: JobRecord, seq: int) -> tuple[Any, ...]:
+    r = record
+    return (
+        seq, r.id, r.queue, r.func_name, r.payload, r.serializer, r.status.value, r.priority,
+        r.user_id, r.timeout, r.ttl, r.result_ttl, r.failure_ttl, r.max_retries,
+        _json_list(r.retry_intervals), r.retry_jitter, r.retry_count,
+        _json_list(r.depends_on), int(r.allow_dependency_failures), r.description,
+        r.meta, r.progress, r.metrics, r.created_at, r.enqueued_at, r.scheduled_for,
+        r.started_at, r.ended_at, r.last_heartbeat, r.expires_at, r.keep_until, r.result,
+        r.exc_info, r.status_reason, r.worker_name, r.lease_token, r.lease_expires_at,
+        int(r.stop_requested), r.batch_id,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=128)
+def _insert_sql(present: tuple[bool, ...]) -> str:
+    names = list(itertools.compress(INSERT_COLUMNS, present))
+    return f"INSERT INTO jobs ({', '.join(names)}) VALUES ({placeholders(len(names))})"
+
+
+def insert_rows(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Insert rows, binding only their non-null values: sqlite3 binds each None slowly,
+    and a new job has many empty fields. Rows with the same empty fields share a statement."""
+    groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        present = tuple(map(operator.is_not, row, itertools.repeat(None)))
+        groups.setdefault(present, []).append(tuple(itertools.compress(row, present)))
+    for present, values in groups.items():
+        conn.executemany(_insert_sql(present), values)
+
+
+def next_seq(conn: sqlite3.Connection, count: int) -> int:
+    """Reserve ``count`` consecutive sequence numbers; return the first."""
+    (last,) = conn.execute(
+        "UPDATE counters SET value = value + ? WHERE name = 'seq' RETURNING value", (count,)
+    ).fetchone()
+    return int(last) - count + 1
+
+
+def placeholders(count: int) -> str:
+    return ", ".join("?" * count)
