@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from conveyor.backends.base import Backend
+from conveyor.backends.base import CHUNK, Backend
 from conveyor.types import Recovery
 
 DEFAULT_WORKER_TTL = 300.0
@@ -18,6 +18,7 @@ class ScheduleReport:
     promoted: int = 0
     recovered: list[Recovery] = field(default_factory=list)
     expired: int = 0
+    unfinished: bool = False  # the time budget ran out with a backlog left
 
 
 @dataclass
@@ -29,18 +30,31 @@ class CleanupReport:
     unfinished: bool = False  # the time budget ran out with expired jobs left
 
 
-def run_schedule(backend: Backend, now: float) -> ScheduleReport:
-    """Promote due scheduled jobs, recover jobs whose lease expired, expire old queued jobs;
-    and let the store tidy itself."""
+def run_schedule(backend: Backend, now: float, budget: float | None = None) -> ScheduleReport:
+    """Promote due scheduled jobs, recover jobs whose lease expired, expire old queued jobs,
+    each in chunks of CHUNK jobs; and let the store tidy itself.
+
+    With a ``budget`` (seconds) a backlog is worked off over several calls, so the
+    caller's heartbeats are never held up for long.
+    """
     backend.store_maintain()
-    return ScheduleReport(
-        promoted=backend.jobs_promote_due(now),
-        recovered=backend.leases_recover(now),
-        expired=backend.jobs_expire(now),
-    )
+    deadline = None if budget is None else time.monotonic() + budget
+    report = ScheduleReport()
+    while True:
+        promoted = backend.jobs_promote_due(now, CHUNK)
+        recovered = backend.leases_recover(now, CHUNK)
+        expired = backend.jobs_expire(now, CHUNK)
+        report.promoted += promoted
+        report.recovered += recovered
+        report.expired += expired
+        if max(promoted, len(recovered), expired) < CHUNK:
+            return report
+        if deadline is not None and time.monotonic() > deadline:
+            report.unfinished = True
+            return report
 
 
-PURGE_CHUNK = 1_000
+PURGE_CHUNK = CHUNK
 """Jobs deleted per transaction, so other writers (heartbeats) are never held up long."""
 
 

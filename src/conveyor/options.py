@@ -68,9 +68,13 @@ def validate_timeout(value: object) -> float | None:
     return parse_duration(value, "timeout")
 
 
+PRIORITY_LIMIT = 2**31 - 1
+
+
 def validate_priority(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidJobError(f"priority must be an integer, got {value!r}")
+    """An int within ±(2**31 - 1): the Redis backend orders priorities in 32 bits."""
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > PRIORITY_LIMIT:
+        raise InvalidJobError(f"priority must be an integer from -{PRIORITY_LIMIT} to {PRIORITY_LIMIT}, got {value!r}")
     return value
 
 

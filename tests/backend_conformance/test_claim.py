@@ -83,3 +83,18 @@ def test_a_job_claimed_after_its_lease_lapsed_elsewhere_gets_a_new_lease(backend
     stored = get(backend, "job")
     assert (stored.lease_token, stored.worker_name, stored.lease_expires_at) == ("t2", "w2", NOW + 40 + LEASE_TTL)
     assert again.lease_token == "t2"
+
+
+@pytest.mark.parametrize("priority", [-(2**31 - 1), 2**31 - 1])
+def test_the_extreme_priorities_keep_their_order(backend, priority):
+    put(backend, id="normal")
+    put(backend, id="extreme", priority=priority)
+    expected = ["extreme", "normal"] if priority > 0 else ["normal", "extreme"]
+    assert [r.id for r in claim(backend)] == expected
+
+
+def test_claim_passes_many_expired_jobs_at_the_head(backend):
+    for n in range(250):
+        put(backend, id=f"old{n}", expires_at=NOW - 1)
+    put(backend, id="fresh")
+    assert [r.id for r in claim(backend, limit=1)] == ["fresh"]

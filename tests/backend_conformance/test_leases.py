@@ -110,3 +110,11 @@ def test_a_recovered_job_is_not_expired_by_its_old_ttl(backend):
     backend.leases_recover(AFTER_EXPIRY)
     assert backend.jobs_expire(AFTER_EXPIRY) == 0
     assert claim_ids(backend, token="token-2", now=AFTER_EXPIRY) == ["job"]
+
+
+def test_recovery_keeps_every_digit_of_the_times(backend):
+    moment = 1_712_345_678.123456
+    put(backend, id="job", failure_ttl=3600.0)
+    claim(backend, now=moment)
+    backend.leases_recover(moment + 31.777777)
+    assert get(backend, "job").keep_until == moment + 31.777777 + 3600.0

@@ -104,3 +104,24 @@ def test_queue_empty_deletes_only_the_queued_jobs_of_that_queue(backend, mixed):
         Q,
     ]
     assert backend.queue_empty("a") == 0
+
+
+def test_queued_ids_across_queues_follow_claim_order(backend):
+    put(backend, id="low", queue="q1", priority=0)
+    put(backend, id="high", queue="q2", priority=5)
+    assert backend.job_ids(None, [JobStatus.QUEUED]) == ["high", "low"]
+
+
+def test_a_page_of_zero_ids_is_empty(backend):
+    put(backend, id="a")
+    assert backend.job_ids("default", [JobStatus.QUEUED], 0, 0) == []
+    assert backend.job_ids("default", [JobStatus.FAILED, JobStatus.STOPPED], 0, 0) == []
+
+
+def test_pages_over_several_statuses_merge_in_order(backend):
+    for n in range(6):
+        put(backend, JobStatus.FAILED if n % 2 else JobStatus.STOPPED, id=f"job{n}")
+    both = [JobStatus.FAILED, JobStatus.STOPPED]
+    assert backend.job_ids("default", both, 0, 2) == ["job0", "job1"]
+    assert backend.job_ids("default", both, 2, 3) == ["job2", "job3", "job4"]
+    assert backend.job_ids("default", both) == [f"job{n}" for n in range(6)]

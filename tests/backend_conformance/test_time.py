@@ -6,6 +6,7 @@ import pytest
 
 from backend_conformance.helpers import NOW, TERMINAL_STATUSES, claim, claim_ids, get, put, settle, status
 from conveyor.status import JobStatus
+from conveyor.testing import make_record
 
 
 # -- promote ---------------------------------------------------------------------------
@@ -128,3 +129,19 @@ def test_purge_deletes_at_most_the_limit_per_call(backend):
     assert backend.jobs_purge(NOW, 2) == 2
     assert backend.jobs_purge(NOW, 2) == 1
     assert backend.jobs_purge(NOW, 2) == 0
+
+
+def test_time_driven_passes_change_at_most_their_limit(backend):
+    for n in range(5):
+        put(backend, JobStatus.SCHEDULED, id=f"due{n}", scheduled_for=NOW)
+        put(backend, id=f"old{n}", expires_at=NOW)
+    assert backend.jobs_promote_due(NOW, 2) == 2
+    assert backend.jobs_expire(NOW, 3) == 3
+    assert backend.jobs_promote_due(NOW, 10) == 3
+    assert backend.jobs_expire(NOW, 10) == 2
+
+
+def test_emptying_a_large_queue_takes_every_job(backend):
+    backend.jobs_enqueue([make_record(id=f"job{n}") for n in range(2_500)], NOW)
+    assert backend.queue_empty("default") == 2_500
+    assert backend.jobs_count("default", [JobStatus.QUEUED]) == 0

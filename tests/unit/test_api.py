@@ -260,3 +260,9 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("these are not the tables you are looking for\n" * 100)
     with pytest.raises(ConfigurationError, match="not a usable SQLite database"):
         conveyor.connect(f"sqlite:///{path}")
+
+
+@pytest.mark.parametrize("priority", [2**31, -(2**31), 1.5, "1", True])
+def test_priorities_outside_32_bits_or_not_integers_are_rejected(queue: Queue, priority: object) -> None:
+    with pytest.raises(InvalidJobError, match="priority"):
+        queue.enqueue(jobfuncs.noop, priority=priority)

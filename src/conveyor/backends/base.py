@@ -23,6 +23,9 @@ from typing import Protocol
 from conveyor.status import JobStatus
 from conveyor.types import JobRecord, Recovery, Settlement, WorkerRecord
 
+CHUNK = 1_000
+"""Most jobs one time-driven pass changes in one atomic step, so none holds the store long."""
+
 ABANDONED_MESSAGE = "Abandoned: the lease of worker %s expired while the job ran (worker lost)"
 STOPPED_ABANDONED_MESSAGE = "Stopped: the worker %s holding the job went away before it could stop it"
 """exc_info of jobs taken back by lease recovery (%s: the worker's name)."""
@@ -82,11 +85,12 @@ class Backend(Protocol):
         """Renew the leases ``(job_id, token)`` still held; return the ids renewed."""
         ...
 
-    def leases_recover(self, now: float) -> list[Recovery]:
+    def leases_recover(self, now: float, limit: int = CHUNK) -> list[Recovery]:
         """Take back jobs whose lease expired.
 
         A job with retries left goes back to QUEUED (counted as a retry), a job with a
         stop request becomes STOPPED, any other becomes FAILED with reason 'abandoned'.
+        At most ``limit`` jobs per call, as for every time-driven pass: callers loop.
         """
         ...
 
@@ -136,11 +140,11 @@ class Backend(Protocol):
         ...
 
     # -- jobs: time-driven transitions --------------------------------------------------
-    def jobs_promote_due(self, now: float) -> int:
+    def jobs_promote_due(self, now: float, limit: int = CHUNK) -> int:
         """Move SCHEDULED jobs whose time has come to QUEUED; return how many."""
         ...
 
-    def jobs_expire(self, now: float) -> int:
+    def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
         """Cancel (reason 'expired') QUEUED jobs whose ttl has passed; return how many."""
         ...
 
@@ -150,7 +154,7 @@ class Backend(Protocol):
         ...
 
     def queue_empty(self, queue: str) -> int:
-        """Delete every QUEUED job of ``queue``; return how many."""
+        """Delete every QUEUED job of ``queue`` (in chunks of CHUNK, each atomic); return how many."""
         ...
 
     # -- jobs: reads ------------------------------------------------------------------

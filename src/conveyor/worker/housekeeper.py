@@ -120,14 +120,16 @@ class Housekeeper:
         if not w.backend.workers_heartbeat(w.name, now, state, running_ids, w.jobs_done):
             w.register()  # reaped while alive (a long pause): register again
 
-    def run_schedule(self) -> None:
-        """Promote due scheduled jobs, recover expired leases, expire old queued jobs."""
-        report = maintenance.run_schedule(self.worker.backend, self.worker.clock.now())
+    def run_schedule(self) -> float | None:
+        """Promote due scheduled jobs, recover expired leases, expire old queued jobs, within
+        a time budget; a backlog is taken up again on the next tick."""
+        report = maintenance.run_schedule(self.worker.backend, self.worker.clock.now(), budget=MAINTENANCE_BUDGET)
         for recovery in report.recovered:
             log.warning(
                 "recovered job %s from worker %s (lease expired): now %s",
                 recovery.job_id, recovery.worker_name, recovery.status.value,
             )  # fmt: skip
+        return TICK if report.unfinished else None
 
     def run_maintenance(self) -> float | None:
         """Drop results and failures past their TTL; reap workers silent too long.

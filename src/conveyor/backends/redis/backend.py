@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from conveyor.backends.base import ABANDONED_MESSAGE, STOPPED_ABANDONED_MESSAGE
+from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailableError,
@@ -38,6 +38,7 @@ _SCRIPTS = (
     "enqueue", "claim", "settle", "extend", "recover", "cancel", "stop", "requeue", "delete", "update",
     "promote", "expire", "purge", "empty", "heartbeat", "reap",
 )  # fmt: skip
+_WORKER_TIMES = ("started_at", "last_heartbeat")
 _STATUSES_BUT_QUEUED = [s for s in JobStatus if s is not JobStatus.QUEUED]
 
 
@@ -68,7 +69,9 @@ class RedisBackend:
         self.url = url
         self.keys = KeySpace(prefix)
         # Any: redis-py types its sync client's replies as sync-or-async unions.
-        self._redis: Any = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        self._redis: Any = redis.Redis.from_url(
+            url, socket_connect_timeout=5, socket_timeout=60, socket_keepalive=True, health_check_interval=30
+        )
         self._scripts = {name: self._redis.register_script(_script_text(name)) for name in _SCRIPTS}
         self._call(self._redis.ping)  # fail at connect() when Redis cannot be reached
 
@@ -130,8 +133,8 @@ class RedisBackend:
         pairs = [item for lease in leases for item in lease]
         return [job_id.decode() for job_id in self._run("extend", repr(now), repr(lease_expires_at), *pairs)]
 
-    def leases_recover(self, now: float) -> list[Recovery]:
-        rows = self._run("recover", repr(now), ABANDONED_MESSAGE, STOPPED_ABANDONED_MESSAGE)
+    def leases_recover(self, now: float, limit: int = CHUNK) -> list[Recovery]:
+        rows = self._run("recover", repr(now), ABANDONED_MESSAGE, STOPPED_ABANDONED_MESSAGE, limit)
         return [Recovery(i.decode(), JobStatus(s.decode()), w.decode() or None) for i, s, w in rows]
 
     def job_cancel(self, job_id: str, now: float, keep_until: float | None, enqueue_dependents: bool) -> JobRecord:
@@ -168,17 +171,22 @@ class RedisBackend:
         return bool(self._run("update", job_id, *fields))
 
     # -- jobs: time-driven transitions ----------------------------------------------------------
-    def jobs_promote_due(self, now: float) -> int:
-        return int(self._run("promote", repr(now)))
+    def jobs_promote_due(self, now: float, limit: int = CHUNK) -> int:
+        return int(self._run("promote", repr(now), limit))
 
-    def jobs_expire(self, now: float) -> int:
-        return int(self._run("expire", repr(now)))
+    def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
+        return int(self._run("expire", repr(now), limit))
 
     def jobs_purge(self, now: float, limit: int) -> int:
         return int(self._run("purge", repr(now), limit))
 
     def queue_empty(self, queue: str) -> int:
-        return int(self._run("empty", queue))
+        total = 0
+        while True:
+            emptied = int(self._run("empty", queue, CHUNK))
+            total += emptied
+            if emptied < CHUNK:
+                return total
 
     # -- jobs: reads ------------------------------------------------------------------------------
     def jobs_get(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
@@ -199,30 +207,26 @@ class RedisBackend:
         return sorted(name.decode() for name in self._call(lambda: self._redis.smembers(self.keys.queues)))
 
     def job_ids(self, queue: str | None, statuses: Sequence[JobStatus], offset: int = 0, limit: int = -1) -> list[str]:
+        if limit == 0:
+            return []
         queues = self._queues(queue)
         stop = -1 if limit < 0 else offset + limit - 1
-        if len(queues) == 1 and len(statuses) == 1:  # one index: slice it in Redis
-            (status,) = statuses
-            if status is JobStatus.QUEUED:
-                members = self._call(lambda: self._redis.zrange(self.keys.queued(queues[0]), offset, stop))
-                return [member.split(b"|", 1)[1].decode() for member in members]
-            ids = self._call(lambda: self._redis.zrange(self.keys.status(queues[0], status), offset, stop))
-            return [job_id.decode() for job_id in ids]
         indexes = [(name, status) for name in queues for status in statuses]
 
-        def fetch() -> list[Any]:
+        def fetch() -> list[Any]:  # each index's first offset+limit entries: enough to merge a page
             pipe = self._redis.pipeline(transaction=False)
             for name, status in indexes:
                 if status is JobStatus.QUEUED:
-                    pipe.zrange(self.keys.queued(name), 0, -1)
+                    pipe.zrange(self.keys.queued(name), 0, stop)
                 else:
-                    pipe.zrange(self.keys.status(name, status), 0, -1, withscores=True)
+                    pipe.zrange(self.keys.status(name, status), 0, stop, withscores=True)
             return list(pipe.execute())
 
-        entries: list[tuple[float, str]] = []
+        queued_only = list(statuses) == [JobStatus.QUEUED]
+        entries: list[tuple[Any, str]] = []
         for (_, status), found in zip(indexes, self._call(fetch), strict=True):
-            if status is JobStatus.QUEUED:
-                entries += ((_seq_of_member(m), m.split(b"|", 1)[1].decode()) for m in found)
+            if status is JobStatus.QUEUED:  # members sort in claim order; seq orders them among others
+                entries += ((m if queued_only else _seq_of_member(m), m.split(b"|", 1)[1].decode()) for m in found)
             else:
                 entries += ((score, job_id.decode()) for job_id, score in found)
         entries.sort()
@@ -275,7 +279,10 @@ class RedisBackend:
 
     # -- workers -----------------------------------------------------------------------------------
     def workers_register(self, worker: WorkerRecord) -> None:
-        data = json.dumps(dataclasses.asdict(worker))
+        fields = dataclasses.asdict(worker)
+        for name in _WORKER_TIMES:  # as strings, so the heartbeat script keeps every digit
+            fields[name] = repr(fields[name])
+        data = json.dumps(fields)
         self._call(lambda: self._redis.hset(self.keys.workers, worker.name, data))
 
     def workers_heartbeat(
@@ -292,6 +299,8 @@ class RedisBackend:
         for data in raw.values():
             fields = json.loads(data)
             fields["queues"] = tuple(fields["queues"])
+            for name in _WORKER_TIMES:
+                fields[name] = float(fields[name])
             fields["current_job_ids"] = tuple(fields["current_job_ids"] or ())
             workers.append(WorkerRecord(**fields))
         return sorted(workers, key=lambda w: w.name)
@@ -305,9 +314,15 @@ class RedisBackend:
 
     def store_warnings(self) -> list[str]:
         config: dict[str, str] = {}
-        for name in ("maxmemory-policy", "appendonly", "save"):
-            found = self._call(functools.partial(self._redis.config_get, name))
-            config.update((_text(key), _text(value)) for key, value in found.items())
+        try:
+            for name in ("maxmemory-policy", "appendonly", "save"):
+                found = self._call(functools.partial(self._redis.config_get, name))
+                config.update((_text(key), _text(value)) for key, value in found.items())
+        except BackendError:  # managed Redis often disables CONFIG
+            return [
+                "could not read Redis's settings (CONFIG is not allowed): make sure maxmemory-policy is "
+                "noeviction and persistence is on, or jobs can be lost"
+            ]
         warnings = []
         policy = config.get("maxmemory-policy", "noeviction")
         if policy != "noeviction":

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from conveyor.backends.base import ABANDONED_MESSAGE, STOPPED_ABANDONED_MESSAGE
+from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
 from conveyor.exceptions import InvalidJobOperation, JobIdInUseError, NoSuchJobError
 from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
 from conveyor.types import JobRecord, Recovery, Settlement, WorkerRecord
@@ -254,15 +254,15 @@ class SQLiteBackend:
 
         return self._pool.write(extend) if leases else []
 
-    def leases_recover(self, now: float) -> list[Recovery]:
+    def leases_recover(self, now: float, limit: int = CHUNK) -> list[Recovery]:
         expired_sql = "FROM jobs WHERE status = 'started' AND lease_expires_at < ?"
         if not self._pool.read(lambda c: c.execute(f"SELECT 1 {expired_sql} LIMIT 1", (now,)).fetchone()):
             return []
 
         def recover(conn: sqlite3.Connection) -> list[Recovery]:
             rows = conn.execute(
-                f"SELECT id, worker_name, stop_requested, retry_count < max_retries, failure_ttl {expired_sql}",
-                (now,),
+                f"SELECT id, worker_name, stop_requested, retry_count < max_retries, failure_ttl {expired_sql} LIMIT ?",
+                (now, limit),
             ).fetchall()
             recovered = []
             ended = []
@@ -397,13 +397,13 @@ class SQLiteBackend:
         )
 
     # -- jobs: time-driven transitions ------------------------------------------------
-    def jobs_promote_due(self, now: float) -> int:
+    def jobs_promote_due(self, now: float, limit: int = CHUNK) -> int:
         due = "FROM jobs WHERE status = 'scheduled' AND scheduled_for <= ?"
         if not self._pool.read(lambda c: c.execute(f"SELECT 1 {due} LIMIT 1", (now,)).fetchone()):
             return 0
 
         def promote(conn: sqlite3.Connection) -> int:
-            ids = [row[0] for row in conn.execute(f"SELECT id {due} ORDER BY scheduled_for", (now,))]
+            ids = [row[0] for row in conn.execute(f"SELECT id {due} ORDER BY scheduled_for LIMIT ?", (now, limit))]
             first = next_seq(conn, len(ids)) if ids else 0
             conn.executemany(
                 "UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, "
@@ -418,7 +418,7 @@ class SQLiteBackend:
             self._wakeup.notify()
         return promoted
 
-    def jobs_expire(self, now: float) -> int:
+    def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
         expired = "FROM jobs WHERE status = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?"
         if not self._pool.read(lambda c: c.execute(f"SELECT 1 {expired} LIMIT 1", (now,)).fetchone()):
             return 0
@@ -429,8 +429,8 @@ class SQLiteBackend:
                 for row in conn.execute(
                     "UPDATE jobs SET status = 'canceled', status_reason = 'expired', ended_at = ?, "
                     "keep_until = CASE WHEN failure_ttl IS NULL THEN NULL ELSE ? + failure_ttl END "
-                    f"WHERE id IN (SELECT id {expired}) RETURNING id",
-                    (now, now, now),
+                    f"WHERE id IN (SELECT id {expired} LIMIT ?) RETURNING id",
+                    (now, now, now, limit),
                 ).fetchall()
             ]
             # dependents that allow failures count an expired parent as ended
@@ -463,12 +463,12 @@ class SQLiteBackend:
     def queue_empty(self, queue: str) -> int:
         def empty(conn: sqlite3.Connection) -> int:
             ids = [row[0] for row in conn.execute(
-                "SELECT id FROM jobs WHERE status = 'queued' AND queue = ?", (queue,))]  # fmt: skip
+                "SELECT id FROM jobs WHERE status = 'queued' AND queue = ? LIMIT ?", (queue, CHUNK))]  # fmt: skip
             for job_id in ids:
                 self._delete(conn, job_id)
             return len(ids)
 
-        return self._pool.write(empty)
+        return _in_chunks(lambda: self._pool.write(empty))
 
     # -- jobs: reads --------------------------------------------------------------------
     def jobs_get(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
@@ -615,6 +615,16 @@ class SQLiteBackend:
     # -- wake-up ---------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
         self._wakeup.wait(timeout)
+
+
+def _in_chunks(step: Callable[[], int]) -> int:
+    """Repeat a step that handles up to CHUNK jobs until one handles fewer; the total."""
+    total = 0
+    while True:
+        done = step()
+        total += done
+        if done < CHUNK:
+            return total
 
 
 def _status_filter(queue: str | None, statuses: Iterable[JobStatus]) -> tuple[str, list[Any]]:

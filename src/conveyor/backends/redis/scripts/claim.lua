@@ -9,9 +9,11 @@ for qi = 7, #ARGV do
     local queue = ARGV[qi]
     local skipped = 0
     while #claimed < limit do
-        local members = redis.call('ZRANGE', queued_key(queue), skipped, skipped + limit - #claimed - 1)
+        local window = math.max(limit - #claimed, 100)  -- wide enough to pass expired jobs quickly
+        local members = redis.call('ZRANGE', queued_key(queue), skipped, skipped + window - 1)
         if #members == 0 then break end
         for _, member in ipairs(members) do
+            if #claimed >= limit then break end
             local id = string.match(member, '|(.*)$')
             local key = job_key(id)
             local fields = redis.call('HMGET', key, 'status', 'seq', 'expires_at')

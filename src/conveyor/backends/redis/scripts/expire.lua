@@ -1,7 +1,7 @@
--- Cancel queued jobs past their ttl (reason 'expired'). ARGV: base, now.
+-- Cancel queued jobs past their ttl (reason 'expired'). ARGV: base, now, limit.
 local now = tonumber(ARGV[2])
 local expired = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'expiry', '-inf', ARGV[2])) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'expiry', '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])) do
     local job = load(id)
     if job and job.status == 'queued' then
         transition(job, {

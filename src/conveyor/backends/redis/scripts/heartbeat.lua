@@ -2,7 +2,7 @@
 local raw = redis.call('HGET', P .. 'workers', ARGV[2])
 if not raw then return 0 end
 local worker = cjson.decode(raw)
-worker.last_heartbeat = tonumber(ARGV[3])
+worker.last_heartbeat = ARGV[3]  -- a string: cjson would keep only 14 digits of a number
 worker.state = ARGV[4]
 worker.current_job_ids = cjson.decode(ARGV[5])
 worker.jobs_done = tonumber(ARGV[6])

@@ -36,7 +36,7 @@ end
 -- Queued jobs sort by the member: inverted priority, then sequence, then id.
 local function queued_member(job)
     local priority = tonumber(job.priority or '0')
-    return string.format('%08x%016x|', 2147483648 - priority, tonumber(job.seq)) .. job.id
+    return string.format('%08x%016x|', 2147483647 - priority, tonumber(job.seq)) .. job.id
 end
 
 local function unindex(job)
@@ -77,6 +77,12 @@ local function index(job)
     end
 end
 
+-- A value as stored: numbers with every digit (tostring keeps only 14).
+local function stored(value)
+    if type(value) == 'number' then return string.format('%.17g', value) end
+    return tostring(value)
+end
+
 -- Apply changes (NIL deletes a field), keeping the stop-request sets in step.
 local function save(job, changes)
     local old_worker, old_stop = job.worker_name, job.stop_requested
@@ -86,9 +92,9 @@ local function save(job, changes)
             job[field] = nil
             dels[#dels + 1] = field
         else
-            job[field] = tostring(value)
+            job[field] = stored(value)
             sets[#sets + 1] = field
-            sets[#sets + 1] = tostring(value)
+            sets[#sets + 1] = job[field]
         end
     end
     if #sets > 0 then redis.call('HSET', job_key(job.id), unpack(sets)) end

@@ -1,10 +1,10 @@
 -- Take back jobs whose lease expired. ARGV: base, now, abandoned message, stopped message
--- (each with %s for the worker's name). Returns id, status, worker triples.
+-- (each with %s for the worker's name), limit. Returns id, status, worker triples.
 local now = tonumber(ARGV[2])
 local recovered, ended, queued = {}, {}, 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. ARGV[2])) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. ARGV[2], 'LIMIT', 0, ARGV[5])) do
     local job = load(id)
-    if job then
+    if job and job.status == 'started' then
         local worker = job.worker_name or ''
         if job.stop_requested ~= '1' and tonumber(job.retry_count or '0') < tonumber(job.max_retries or '0') then
             local changes = requeue_fields(job, now, 'queued')
