@@ -1,0 +1,78 @@
+"""conveyor: ``conveyor.connect(redis_url)``, ``Queue.enqueue`` / ``enqueue_many``, ``conveyor.Worker``.
+
+The worker process is this module run as ``python -m adapters.conveyor URL``: it opens
+the backend and runs ``Worker([Queue("bench")]).work()`` with default settings. Jobs are
+the plain functions of ``peerjobs``, enqueued by import path.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+
+import peerjobs
+
+import conveyor
+from adapters.base import QUEUE, Adapter, python_module
+from conveyor import Queue, Worker
+
+
+class ConveyorAdapter(Adapter):
+    name = "conveyor"
+    library = "conveyor"
+    settings = "conveyor.Worker([Queue('bench')]).work(), default settings (one process)"
+    one_api = "Queue.enqueue"
+    bulk_api = "Queue.enqueue_many, Queue.prepare_data"
+    claim_probe = True
+
+    def open(self, url: str) -> None:
+        try:
+            self.backend = conveyor.connect(url)
+        except Exception as exc:
+            raise RuntimeError(
+                f"conveyor.connect({url!r}) raised {type(exc).__name__}: {exc} (no Redis backend in this checkout?)"
+            ) from exc
+        self.queue = Queue(QUEUE, connection=self.backend)
+        self._probe = f"bench-probe-{uuid.uuid4().hex[:8]}"
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def enqueue_one(self, count: int) -> None:
+        enqueue, func = self.queue.enqueue, peerjobs.done
+        for _ in range(count):
+            enqueue(func)
+
+    def enqueue_bulk(self, count: int, batch: int) -> None:
+        prepare, func = Queue.prepare_data, peerjobs.done
+        for start in range(0, count, batch):
+            self.queue.enqueue_many([prepare(func) for _ in range(min(batch, count - start))])
+
+    def enqueue_latency(self) -> None:
+        self.queue.enqueue(peerjobs.started, time.time())
+
+    def worker_argv(self, url: str) -> list[str]:
+        return python_module("adapters.conveyor", url)
+
+    def claim(self, limit: int) -> int:
+        now = time.time()
+        token = uuid.uuid4().hex
+        claimed = self.backend.jobs_claim([QUEUE], self._probe, limit, token, now + 3600, now)
+        return len(claimed)
+
+
+def adapters() -> list[Adapter]:
+    return [ConveyorAdapter()]
+
+
+def worker_main(url: str) -> None:
+    backend = conveyor.connect(url)
+    try:
+        Worker([Queue(QUEUE, connection=backend)]).work()
+    finally:
+        backend.close()
+
+
+if __name__ == "__main__":
+    worker_main(sys.argv[1])
