@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, ClassVar
+
+import peerjobs
 
 QUEUE = "bench"  # the queue name, where the library lets us choose one
 
@@ -88,3 +91,23 @@ def python_module(module: str, *args: str) -> list[str]:
 def console_script(name: str, *args: str) -> list[str]:
     """A library's command-line tool from the benchmark's environment, e.g. ``rq``."""
     return [str(Path(sys.executable).with_name(name)), *args]
+
+
+class RQStyleAdapter(Adapter):
+    """Enqueueing through RQ's API, which RQ and conveyor share to the letter: the same
+    code serves both (``self.queue`` is the library's Queue)."""
+
+    queue: Any
+
+    def enqueue_one(self, count: int) -> None:
+        enqueue, func = self.queue.enqueue, peerjobs.done
+        for _ in range(count):
+            enqueue(func)
+
+    def enqueue_bulk(self, count: int, batch: int) -> None:
+        prepare, func = type(self.queue).prepare_data, peerjobs.done
+        for start in range(0, count, batch):
+            self.queue.enqueue_many([prepare(func) for _ in range(min(batch, count - start))])
+
+    def enqueue_latency(self) -> None:
+        self.queue.enqueue(peerjobs.started, time.time())

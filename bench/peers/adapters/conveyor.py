@@ -11,14 +11,12 @@ import sys
 import time
 import uuid
 
-import peerjobs
-
 import conveyor
-from adapters.base import QUEUE, Adapter, python_module
+from adapters.base import QUEUE, Adapter, RQStyleAdapter, python_module
 from conveyor import Queue, Worker
 
 
-class ConveyorAdapter(Adapter):
+class ConveyorAdapter(RQStyleAdapter):
     name = "conveyor"
     library = "conveyor"
     settings = "conveyor.Worker([Queue('bench')]).work(), default settings (one process)"
@@ -38,19 +36,6 @@ class ConveyorAdapter(Adapter):
 
     def close(self) -> None:
         self.backend.close()
-
-    def enqueue_one(self, count: int) -> None:
-        enqueue, func = self.queue.enqueue, peerjobs.done
-        for _ in range(count):
-            enqueue(func)
-
-    def enqueue_bulk(self, count: int, batch: int) -> None:
-        prepare, func = Queue.prepare_data, peerjobs.done
-        for start in range(0, count, batch):
-            self.queue.enqueue_many([prepare(func) for _ in range(min(batch, count - start))])
-
-    def enqueue_latency(self) -> None:
-        self.queue.enqueue(peerjobs.started, time.time())
 
     def worker_argv(self, url: str) -> list[str]:
         return python_module("adapters.conveyor", url)

@@ -7,16 +7,13 @@ process.
 
 from __future__ import annotations
 
-import time
-
-import peerjobs
 from redis import Redis
 from rq import Queue
 
-from adapters.base import QUEUE, Adapter, console_script
+from adapters.base import QUEUE, Adapter, RQStyleAdapter, console_script
 
 
-class RQAdapter(Adapter):
+class RQAdapter(RQStyleAdapter):
     name = "rq"
     library = "rq"
     settings = "rq worker --url URL bench: default Worker (forks a work horse per job), default settings"
@@ -30,19 +27,6 @@ class RQAdapter(Adapter):
 
     def close(self) -> None:
         self.redis.close()
-
-    def enqueue_one(self, count: int) -> None:
-        enqueue, func = self.queue.enqueue, peerjobs.done
-        for _ in range(count):
-            enqueue(func)
-
-    def enqueue_bulk(self, count: int, batch: int) -> None:
-        prepare, func = Queue.prepare_data, peerjobs.done
-        for start in range(0, count, batch):
-            self.queue.enqueue_many([prepare(func) for _ in range(min(batch, count - start))])
-
-    def enqueue_latency(self) -> None:
-        self.queue.enqueue(peerjobs.started, time.time())
 
     def worker_argv(self, url: str) -> list[str]:
         extra = ["--worker-class", self.worker_class] if self.worker_class else []
