@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from waiting import wait_until
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
 
@@ -50,3 +53,14 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         process.kill()
     process.wait(timeout=10)
     process.log_path.unlink(missing_ok=True)  # type: ignore[attr-defined]
+
+
+def terminate_once_started(url: str, marker: Path, **options: object) -> int:
+    """Start a worker, wait until its job touches ``marker``, SIGTERM it; its exit status."""
+    worker = start_worker(url, **options)
+    try:
+        wait_until(marker.exists, message="the job to start")
+        worker.send_signal(signal.SIGTERM)
+        return worker.wait(timeout=20)
+    finally:
+        stop_process(worker)

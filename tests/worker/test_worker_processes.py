@@ -14,7 +14,7 @@ from conveyor.backends.base import Backend
 from conveyor.status import TERMINAL
 from waiting import wait_until
 
-from .processes import start_worker, stop_process, worker_log
+from .processes import start_worker, stop_process, terminate_once_started, worker_log
 
 
 @pytest.fixture
@@ -79,13 +79,7 @@ def test_sigterm_lets_the_running_job_finish_and_takes_no_more(url: str, queue: 
     marker = tmp_path / "started"
     running = queue.enqueue(jobfuncs.touch_then_sleep, str(marker), 1.0)
     waiting = queue.enqueue(jobfuncs.noop)
-    worker = start_worker(url)
-    try:
-        wait_until(marker.exists, message="the job to start")
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=20) == 0
-    finally:
-        stop_process(worker)
+    assert terminate_once_started(url, marker) == 0
     assert running.get_status() is JobStatus.FINISHED
     assert waiting.get_status() is JobStatus.QUEUED
     assert queue.connection.workers_list() == []
@@ -181,13 +175,7 @@ def test_first_sigterm_gives_running_jobs_back_after_the_shutdown_timeout(
 ) -> None:
     marker = tmp_path / "started"
     running = queue.enqueue(job, str(marker), 60)  # type: ignore[arg-type]
-    worker = start_worker(url, shutdown_timeout=0.5)
-    try:
-        wait_until(marker.exists, message="the job to start")
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=20) == 0
-    finally:
-        stop_process(worker)
+    assert terminate_once_started(url, marker, shutdown_timeout=0.5) == 0
     running.refresh()
     assert running.status is JobStatus.QUEUED
     assert running.status_reason == "released" and running.retry_count == 0
