@@ -315,8 +315,8 @@ def test_a_job_canceled_after_its_claim_but_before_it_starts_never_runs(
     quick = queue.enqueue_many([Queue.prepare_data(jobfuncs.noop) for _ in range(50)])  # grows the claim batch
     victim_id = "victim"
     if concurrency == 2:
-        queue.enqueue(jobfuncs.sleep, 1.0)
-    queue.enqueue(canceller, victim_id, 0.5)  # type: ignore[arg-type]
+        queue.enqueue(jobfuncs.sleep, 1.5)
+    queue.enqueue(canceller, victim_id, 1.0)  # type: ignore[arg-type]
     args = (ledger, "victim") if victim is jobfuncs.record_run else (1, 2)
     queue.enqueue(victim, *args, job_id=victim_id)  # type: ignore[arg-type]
     after = queue.enqueue(jobfuncs.add, 1, 2)
