@@ -90,7 +90,8 @@ class Backend(Protocol):
 
         A job with retries left goes back to QUEUED (counted as a retry), a job with a
         stop request becomes STOPPED, any other becomes FAILED with reason 'abandoned'.
-        At most ``limit`` jobs per call, as for every time-driven pass: callers loop.
+        Jobs are taken in the order their leases ran out (then by id), at most ``limit``
+        per call, as for every time-driven pass: callers loop.
         """
         ...
 

@@ -261,7 +261,8 @@ class SQLiteBackend:
 
         def recover(conn: sqlite3.Connection) -> list[Recovery]:
             rows = conn.execute(
-                f"SELECT id, worker_name, stop_requested, retry_count < max_retries, failure_ttl {expired_sql} LIMIT ?",
+                f"SELECT id, worker_name, stop_requested, retry_count < max_retries, failure_ttl {expired_sql} "
+                "ORDER BY lease_expires_at, id LIMIT ?",
                 (now, limit),
             ).fetchall()
             recovered = []
