@@ -28,6 +28,8 @@ _UNMET_DEPENDENCY_SQL = (
     f"AND NOT (jobs.allow_dependency_failures = 1 AND parent.status IN {_ENDED_UNSUCCESSFULLY_SQL}))"
 )
 """Whether the job in ``jobs`` still waits on a parent (the parameter: a parent to count as met)."""
+_TTL_FROM_NOW = "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END"
+"""A job (re-)entering its queue may wait there ttl seconds from now (the parameter)."""
 _STILL_STOPPING_SQL = "(lease_token IS NOT NULL AND lease_expires_at >= ?)"
 """A job canceled while it ran, whose worker has not yet stopped it (the parameter: now).
 Until it has, or its lease has run out, the job must not run again anywhere else."""
@@ -192,7 +194,7 @@ class SQLiteBackend:
             cursor = conn.execute(
                 "UPDATE jobs SET status = ?, seq = ?, scheduled_for = ?, exc_info = ?, "
                 "status_reason = ?, retry_count = retry_count + ?, enqueued_at = ?, "
-                "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END, "
+                f"{_TTL_FROM_NOW}, "
                 "lease_token = NULL, lease_expires_at = NULL, stop_requested = 0, "
                 "started_at = NULL " + _LEASE_GUARD,
                 (s.status.value, seq, s.scheduled_for, s.exc_info, s.reason,
@@ -231,7 +233,7 @@ class SQLiteBackend:
         conn.executemany(
             "UPDATE jobs SET seq = ?, enqueued_at = ?, "
             "status = CASE WHEN scheduled_for > ? THEN 'scheduled' ELSE 'queued' END, "
-            "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END "
+            f"{_TTL_FROM_NOW} "
             "WHERE id = ? AND status = 'deferred'",
             [(first + i, now, now, now, child) for i, child in enumerate(children)],
         )
@@ -279,7 +281,7 @@ class SQLiteBackend:
                         "UPDATE jobs SET status = 'queued', seq = ?, retry_count = retry_count + 1, "
                         "status_reason = ?, lease_token = NULL, lease_expires_at = NULL, "
                         "enqueued_at = ?, started_at = NULL, "
-                        "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END WHERE id = ?",
+                        f"{_TTL_FROM_NOW} WHERE id = ?",
                         (next_seq(conn, 1), reason, now, now, job_id),
                     )
                 else:
@@ -353,7 +355,7 @@ class SQLiteBackend:
                     "UPDATE jobs SET seq = ?, enqueued_at = ?, retry_count = 0, "
                     f"status = CASE WHEN status = 'canceled' AND {_UNMET_DEPENDENCY_SQL} "
                     "THEN 'deferred' ELSE 'queued' END, "
-                    "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END, "
+                    f"{_TTL_FROM_NOW}, "
                     "started_at = NULL, ended_at = NULL, result = NULL, exc_info = NULL, "
                     "status_reason = NULL, keep_until = NULL, worker_name = NULL, "
                     "stop_requested = 0, scheduled_for = NULL, progress = NULL, lease_token = NULL, "
@@ -408,7 +410,7 @@ class SQLiteBackend:
             first = next_seq(conn, len(ids)) if ids else 0
             conn.executemany(
                 "UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, "
-                "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END "
+                f"{_TTL_FROM_NOW} "
                 "WHERE id = ? AND status = 'scheduled'",
                 [(first + i, now, now, job_id) for i, job_id in enumerate(ids)],
             )

@@ -43,13 +43,13 @@ for i = 0, count - 1 do
             if ARGV[b + 10] == '1' then deletes[#deletes + 1] = id end
         else
             local job = load(id)
-            transition(job, {
-                status = status, seq = next_seq(), scheduled_for = opt(ARGV[b + 8]), exc_info = opt(ARGV[b + 5]),
-                status_reason = opt(ARGV[b + 6]),
-                retry_count = tonumber(job.retry_count or '0') + tonumber(ARGV[b + 9]),
-                enqueued_at = ARGV[2], expires_at = job.ttl and (now + tonumber(job.ttl)) or NIL,
-                lease_token = NIL, lease_expires_at = NIL, stop_requested = 0, started_at = NIL,
-            })
+            local changes = requeue_fields(job, now, status)
+            changes.scheduled_for, changes.exc_info, changes.status_reason = opt(ARGV[b + 8]), opt(ARGV[b + 5]),
+                opt(ARGV[b + 6])
+            changes.retry_count = tonumber(job.retry_count or '0') + tonumber(ARGV[b + 9])
+            changes.lease_token, changes.lease_expires_at, changes.started_at = NIL, NIL, NIL
+            changes.stop_requested = 0
+            transition(job, changes)
             if status == 'queued' then requeued = requeued + 1 end
         end
         applied[i + 1] = 1
