@@ -101,3 +101,46 @@ class WorkerRecord:
     last_heartbeat: float = 0.0
     jobs_done: int = 0
     version: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class JobEvent:
+    """One change to one job, published by the backend in the same atomic step.
+
+    ``status`` is the job's new status, or None when something else changed
+    (progress, meta, metrics) or the job was deleted: readers re-read the job.
+    """
+
+    job_id: str
+    status: JobStatus | None
+
+
+@dataclass(slots=True, frozen=True)
+class Throughput:
+    """Jobs that ended in a time window, from per-minute counters (never a scan)."""
+
+    finished: int
+    failed: int
+    runtime_total: float
+    """Seconds the counted jobs ran, start to end, summed (for the average)."""
+
+
+@dataclass(slots=True, frozen=True)
+class JobInspection:
+    """What the backend itself holds for one job id, for debugging (REST ``/backend``).
+
+    ``locations`` names every structure that holds the id besides its record: Redis
+    keys, or SQLite partial indexes. A job in more, or fewer, places than its status
+    implies shows an inconsistency.
+    """
+
+    job_id: str
+    exists: bool
+    status: JobStatus | None = None
+    in_queue: bool = False
+    queue_position: int | None = None
+    in_schedule: bool = False
+    scheduled_time: float | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    locations: tuple[str, ...] = ()

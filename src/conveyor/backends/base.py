@@ -21,7 +21,10 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from conveyor.status import JobStatus
-from conveyor.types import JobRecord, Recovery, Settlement, WorkerRecord
+from conveyor.types import JobEvent, JobInspection, JobRecord, Recovery, Settlement, Throughput, WorkerRecord
+
+EVENTS_KEPT = 100_000
+"""Fewest recent job events a backend keeps for readers that resume (SSE, dashboard)."""
 
 CHUNK = 1_000
 """Most jobs one time-driven pass changes in one atomic step, so none holds the store long."""
@@ -172,11 +175,37 @@ class Backend(Protocol):
         ...
 
     def counts(self) -> dict[str, dict[JobStatus, int]]:
-        """Job counts per queue and status; statuses with no jobs are left out."""
+        """Job counts per queue and status; statuses with no jobs are left out.
+
+        Read from counters or index sizes kept with every change: the cost depends on
+        the number of queues, never on the number of jobs.
+        """
         ...
 
     def queue_position(self, job_id: str) -> int | None:
         """0-based position of a QUEUED job in its queue's claim order, else None."""
+        ...
+
+    def job_inspect(self, job_id: str) -> JobInspection:
+        """What the store holds for this id, read from the store's own structures."""
+        ...
+
+    # -- events and statistics ------------------------------------------------------------
+    def events_read(self, after: str | None, limit: int, timeout: float) -> tuple[str, list[JobEvent]]:
+        """Job changes published after the cursor ``after``, oldest first, at most ``limit``.
+
+        Every change of a job's status, progress, meta or metrics, and its deletion, is
+        published in the same atomic step as the change. With ``after=None`` this returns
+        at once the current cursor and no events (a starting point). Otherwise it waits
+        up to ``timeout`` seconds for a first event, then returns the events and the
+        cursor to pass next (``after`` itself when there were none). Only the most recent
+        events are kept (at least EVENTS_KEPT): a reader that falls further behind skips
+        the oldest and must re-read the jobs it follows.
+        """
+        ...
+
+    def throughput(self, since: float) -> Throughput:
+        """Jobs that finished or failed from ``since`` on, at one-minute resolution."""
         ...
 
     # -- workers -------------------------------------------------------------------
