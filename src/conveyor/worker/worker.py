@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import Any
 
+from conveyor import maintenance
 from conveyor._version import __version__
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
@@ -37,6 +38,7 @@ from conveyor.connection import default_connection
 from conveyor.exceptions import BackendError, ConfigurationError, JobInterrupted
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
+from conveyor.status import JobStatus
 from conveyor.types import Limits, Settlement, WorkerRecord
 
 from . import execution, outcomes
@@ -245,11 +247,18 @@ class Worker:
         claimed = self._claim(limit)
         if not claimed:
             if burst and self._active == 0 and not self._settlements:
-                return False
+                return self._schedule_released_jobs()  # one last pass before a burst ends
             await self._idle_wait(burst)
             return True
         await self._start_all(claimed)
         return True
+
+    def _schedule_released_jobs(self) -> bool:
+        """Run the time-driven pass now; whether it queued anything (due jobs, batch starts,
+        batch callbacks, recovered jobs) that a burst worker should still run."""
+        report = maintenance.run_schedule(self.backend, self.clock.now())
+        requeued = any(r.status is JobStatus.QUEUED for r in report.recovered)
+        return bool(report.promoted or report.batches_started or report.batches_completed or requeued)
 
     def _claim(self, limit: int) -> list[Running]:
         now = self.clock.now()
