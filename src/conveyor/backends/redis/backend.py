@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import time
 from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
+from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, EVENTS_KEPT, STOPPED_ABANDONED_MESSAGE
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailableError,
@@ -28,7 +29,7 @@ from conveyor.exceptions import (
     NoSuchJobError,
 )
 from conveyor.status import JobStatus
-from conveyor.types import JobRecord, Recovery, Settlement, WorkerRecord
+from conveyor.types import JobEvent, JobInspection, JobRecord, Recovery, Settlement, Throughput, WorkerRecord
 
 from . import codec
 from .keys import KeySpace
@@ -40,11 +41,21 @@ _SCRIPTS = (
 )  # fmt: skip
 _WORKER_TIMES = ("started_at", "last_heartbeat")
 _STATUSES_BUT_QUEUED = [s for s in JobStatus if s is not JobStatus.QUEUED]
+_BLOCK_SLICE = 20.0
+"""Longest single blocking read of events (seconds), well within the socket timeout."""
 
 
 def _script_text(name: str) -> str:
+    """The prelude, then the script's body as a function whose changes publish() writes
+    afterwards, whichever way the body returns."""
     folder = resources.files("conveyor.backends.redis") / "scripts"
-    return (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+    return (
+        f"local EVENTS_KEPT = {EVENTS_KEPT}\n"
+        + (folder / "prelude.lua").read_text()
+        + "\nlocal function main()\n"
+        + (folder / f"{name}.lua").read_text()
+        + "\nend\nlocal result = main()\npublish()\nreturn result\n"
+    )
 
 
 def _opt(value: object) -> bytes | str:
@@ -277,6 +288,85 @@ class RedisBackend:
         rank = self._call(lambda: self._redis.zrank(self.keys.queued(queue.decode()), member))
         return None if rank is None else int(rank)
 
+    def job_inspect(self, job_id: str) -> JobInspection:
+        status, queue, member, worker, parents = self._call(
+            lambda: self._redis.hmget(self.keys.job(job_id), "status", "queue", "qmember", "worker_name", "depends_on")
+        )
+        queues = [queue.decode()] if queue is not None else self._queues(None)  # a lost hash: look everywhere
+        by_id = self.keys.indexes_by_id(queues)
+        sets = [self.keys.dependents(parent) for parent in json.loads(parents or b"[]")]
+        if worker is not None:
+            sets.append(self.keys.stops(worker.decode()))
+
+        def read() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            for key in by_id:
+                pipe.zscore(key, job_id)
+            for key in sets:
+                pipe.sismember(key, job_id)
+            if member is not None:
+                pipe.zrank(self.keys.queued(queue.decode()), member)
+            return list(pipe.execute())
+
+        found = self._call(read)
+        scores = dict(zip(by_id, found, strict=False))
+        rank = found[-1] if member is not None else None
+        locations = [key for key, score in scores.items() if score is not None]
+        locations += [key for key, held in zip(sets, found[len(by_id) :], strict=False) if held]
+        if rank is not None:
+            locations.insert(0, self.keys.queued(queue.decode()))
+        if status is not None:
+            locations.insert(0, self.keys.job(job_id))
+        lease_expires_at = scores.get(self.keys.leases)
+        return JobInspection(
+            job_id,
+            exists=status is not None,
+            status=None if status is None else JobStatus(status.decode()),
+            in_queue=rank is not None,
+            queue_position=None if rank is None else int(rank),
+            in_schedule=scores.get(self.keys.due) is not None,
+            scheduled_time=scores.get(self.keys.due),
+            lease_owner=None if lease_expires_at is None or worker is None else worker.decode(),
+            lease_expires_at=lease_expires_at,
+            locations=tuple(locations),
+        )
+
+    # -- events and statistics --------------------------------------------------------------------
+    def events_read(self, after: str | None, limit: int, timeout: float) -> tuple[str, list[JobEvent]]:
+        if after is None:
+            last = self._call(lambda: self._redis.xrevrange(self.keys.events, count=1))
+            return (_event_number(last[0][0]) if last else "0"), []
+        read = functools.partial(self._redis.xread, {self.keys.events: f"{after}-0"}, count=max(limit, 1))
+        deadline = time.monotonic() + timeout
+        while True:
+            # block=None answers at once (XREAD BLOCK 0 would wait forever); a long wait
+            # goes in slices shorter than the socket timeout
+            remaining = deadline - time.monotonic()
+            block = None if remaining <= 0 else max(1, int(min(remaining, _BLOCK_SLICE) * 1000))
+            found = self._call(functools.partial(read, block=block))
+            if found or block is None:
+                break
+        events: list[JobEvent] = []
+        cursor = int(after)
+        for entry_id, fields in found[0][1] if found else ():
+            last = int(_event_number(entry_id))
+            ids = fields[b"ids"].decode().split("\n")
+            status = JobStatus(fields[b"status"].decode()) if fields[b"status"] else None
+            for number, job_id in enumerate(ids, start=last - len(ids) + 1):
+                if number > cursor and len(events) < limit:
+                    events.append(JobEvent(job_id, status))
+                    cursor = number
+        return str(cursor), events
+
+    def throughput(self, since: float) -> Throughput:
+        first = int(since // 60)
+        totals = {b"f": 0.0, b"x": 0.0, b"t": 0.0}
+        for field, value in self._call(lambda: self._redis.hgetall(self.keys.throughput)).items():
+            minute, _, kind = field.partition(b":")
+            if int(minute) >= first:
+                totals[kind] += float(value)
+        return Throughput(int(totals[b"f"]), int(totals[b"x"]), totals[b"t"])
+
     # -- workers -----------------------------------------------------------------------------------
     def workers_register(self, worker: WorkerRecord) -> None:
         fields = dataclasses.asdict(worker)
@@ -340,6 +430,11 @@ class RedisBackend:
     # -- wake-up ------------------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
         self._call(lambda: self._redis.blpop([self.keys.wake], timeout=max(timeout, 0.01)))
+
+
+def _event_number(entry_id: bytes) -> str:
+    """The number of the last event in a stream entry: its id's first part."""
+    return entry_id.split(b"-", 1)[0].decode()
 
 
 def _text(value: str | bytes) -> str:

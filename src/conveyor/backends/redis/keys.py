@@ -18,6 +18,11 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:workers                  hash: worker name -> JSON registration
     {conveyor}:seq                      counter for the order of entry into queues
     {conveyor}:wake                     list: wake-up tokens for idle workers
+    {conveyor}:events                   stream: job events, entry id '<event number>-0',
+                                        fields status ('' for other changes) and ids
+                                        (newline-separated: ids hold no control characters)
+    {conveyor}:throughput               hash: '<minute>:f' jobs finished, '<minute>:x'
+                                        failed, '<minute>:t' their runtime in seconds
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ class KeySpace:
         self.queues = self.base + "queues"
         self.workers = self.base + "workers"
         self.wake = self.base + "wake"
+        self.events = self.base + "events"
+        self.throughput = self.base + "throughput"
+        self.due = self.base + "due"
+        self.leases = self.base + "leases"
 
     def job(self, job_id: str) -> str:
         return f"{self.base}job:{job_id}"
@@ -47,3 +56,14 @@ class KeySpace:
 
     def stops(self, worker: str) -> str:
         return f"{self.base}stops:{worker}"
+
+    def dependents(self, job_id: str) -> str:
+        return f"{self.base}dependents:{job_id}"
+
+    def indexes_by_id(self, queues: list[str]) -> list[str]:
+        """The sorted sets that hold job ids as members (the queued sets hold them inside
+        their members), for job_inspect."""
+        by_status = [
+            self.status(queue, status) for queue in queues for status in JobStatus if status is not JobStatus.QUEUED
+        ]
+        return [*by_status, self.due, self.leases, self.base + "expiry", self.base + "retention"]

@@ -30,6 +30,7 @@ for qi = 7, #ARGV do
                 redis.call('ZADD', status_key(queue, 'started'), fields[2], id)
                 redis.call('ZADD', P .. 'leases', lease_until, id)
                 claimed[#claimed + 1] = redis.call('HGETALL', key)
+                emit(id, 'started')
             end
         end
     end

@@ -62,6 +62,7 @@ for r, job in ipairs(jobs) do
         redis.call('SADD', P .. 'stops:' .. job.worker_name, job.id)
     end
     if job.status == 'queued' then queued = queued + 1 end
+    emit(job.id, job.status)
     statuses[r] = job.status
 end
 for queue in pairs(queues) do redis.call('SADD', P .. 'queues', queue) end

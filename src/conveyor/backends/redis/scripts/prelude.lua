@@ -1,5 +1,7 @@
--- Shared by every conveyor script: key names, job loading, and status indexes.
+-- Shared by every conveyor script: key names, job loading, status indexes, events.
 -- KEYS[1] is the namespace's sequence key (it routes the script); ARGV[1] the key base.
+-- Each script's body runs as a function, then publish() writes what it noted (see
+-- backend._script_text), so no script can change a job without publishing it.
 local P = ARGV[1]
 local TERMINAL = {finished = true, failed = true, stopped = true, canceled = true}
 local ENDED_UNSUCCESSFULLY = {failed = true, stopped = true, canceled = true}
@@ -37,6 +39,60 @@ end
 local function queued_member(job)
     local priority = tonumber(job.priority or '0')
     return string.format('%08x%016x|', 2147483647 - priority, tonumber(job.seq)) .. job.id
+end
+
+-- Job events: ids grouped by new status ('' for another change or a deletion), one
+-- stream entry per group. A job's events keep their order: a job goes to a later group
+-- than the one holding its previous event.
+local event_groups, event_group_of_status, event_group_of_job = {}, {}, {}
+local function emit(id, status)
+    status = status or ''
+    local group, previous = event_group_of_status[status], event_group_of_job[id]
+    if group and previous == group.n then return end  -- already its latest event
+    if not group or (previous and previous > group.n) then
+        group = {n = #event_groups + 1, status = status}
+        event_groups[group.n] = group
+        event_group_of_status[status] = group
+    end
+    group[#group + 1] = id
+    event_group_of_job[id] = group.n
+end
+
+-- Runs that ended finished or failed (runtime: seconds from start to end), for throughput().
+local ended_runs = {finished = 0, failed = 0, runtime = 0, now = nil}
+local function count_ended(status, started_at, now)
+    if status ~= 'finished' and status ~= 'failed' then return end
+    ended_runs[status] = ended_runs[status] + 1
+    if started_at then ended_runs.runtime = ended_runs.runtime + math.max(0, now - tonumber(started_at)) end
+    ended_runs.now = now
+end
+
+-- Stream entry ids are '<events published so far, this entry's included>-0', so a
+-- cursor is an event number and trimming by id keeps at least EVENTS_KEPT events.
+local function publish_events()
+    local key = P .. 'events'
+    local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
+    local total = last and tonumber(string.match(last[1], '^%d+')) or 0
+    for _, group in ipairs(event_groups) do
+        total = total + #group
+        redis.call('XADD', key, 'MINID', '~', string.format('%d', math.max(total - EVENTS_KEPT, 0)),
+                   string.format('%d-0', total), 'status', group.status, 'ids', table.concat(group, '\n'))
+    end
+end
+
+-- Per-minute counters (purge.lua drops old minutes).
+local function publish_throughput()
+    local key, minute = P .. 'throughput', string.format('%d', math.floor(ended_runs.now / 60))
+    if ended_runs.finished > 0 then redis.call('HINCRBY', key, minute .. ':f', ended_runs.finished) end
+    if ended_runs.failed > 0 then redis.call('HINCRBY', key, minute .. ':x', ended_runs.failed) end
+    if ended_runs.runtime > 0 then
+        redis.call('HINCRBYFLOAT', key, minute .. ':t', string.format('%.17g', ended_runs.runtime))
+    end
+end
+
+local function publish()
+    if #event_groups > 0 then publish_events() end
+    if ended_runs.now then publish_throughput() end
 end
 
 local function unindex(job)
@@ -109,6 +165,7 @@ local function transition(job, changes)
     unindex(job)
     save(job, changes)
     index(job)
+    emit(job.id, job.status)
 end
 
 local function delete_job(job)
@@ -120,6 +177,7 @@ local function delete_job(job)
         redis.call('SREM', P .. 'dependents:' .. parent, job.id)
     end
     redis.call('DEL', job_key(job.id))
+    emit(job.id, nil)
 end
 
 local function wake(count)
