@@ -231,6 +231,23 @@ class Backend(Protocol):
         """Remove workers silent since before the given time; return their names."""
         ...
 
+    # -- maintenance -------------------------------------------------------------------
+    def maintenance_claim(self, owner: str, now: float, hold_until: float) -> bool:
+        """Take (or renew) the store-wide maintenance lock until ``hold_until``.
+
+        True when it was free, had run out, or was already held by ``owner``. The lock
+        saves work, not correctness: every maintenance step is atomic on its own.
+        """
+        ...
+
+    def maintenance_done(self, owner: str, now: float) -> None:
+        """Record a completed maintenance pass at ``now``; release the lock if ``owner`` holds it."""
+        ...
+
+    def maintenance_last(self) -> float | None:
+        """When the last maintenance pass completed, None if none has."""
+        ...
+
     # -- the store itself ------------------------------------------------------------
     def store_maintain(self) -> None:
         """Upkeep of the store itself, run by each worker every poll interval (SQLite:

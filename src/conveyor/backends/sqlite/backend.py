@@ -725,6 +725,35 @@ class SQLiteBackend:
             ]
         )
 
+    # -- maintenance ------------------------------------------------------------------------
+    def maintenance_claim(self, owner: str, now: float, hold_until: float) -> bool:
+        return self._pool.write(
+            lambda conn: (
+                conn.execute(
+                    "INSERT INTO locks (name, owner, expires_at) VALUES ('maintenance', ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
+                    "WHERE locks.owner = excluded.owner OR locks.expires_at <= ?",
+                    (owner, hold_until, now),
+                ).rowcount
+                == 1
+            )
+        )
+
+    def maintenance_done(self, owner: str, now: float) -> None:
+        def done(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM locks WHERE name = 'maintenance' AND owner = ?", (owner,))
+            conn.execute(
+                "INSERT INTO marks (name, at) VALUES ('last_cleanup', ?) "
+                "ON CONFLICT (name) DO UPDATE SET at = MAX(at, excluded.at)",
+                (now,),
+            )
+
+        self._pool.write(done)
+
+    def maintenance_last(self) -> float | None:
+        row = self._pool.read(lambda c: c.execute("SELECT at FROM marks WHERE name = 'last_cleanup'").fetchone())
+        return None if row is None else float(row[0])
+
     # -- the store itself ----------------------------------------------------------------------
     def store_maintain(self) -> None:
         self._pool.read(lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
