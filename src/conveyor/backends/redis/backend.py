@@ -37,7 +37,7 @@ from .keys import KeySpace
 T = TypeVar("T")
 _SCRIPTS = (
     "enqueue", "claim", "settle", "extend", "recover", "cancel", "stop", "requeue", "delete", "update",
-    "promote", "expire", "purge", "empty", "heartbeat", "reap",
+    "promote", "expire", "purge", "empty", "heartbeat", "reap", "lock", "unlock",
 )  # fmt: skip
 _WORKER_TIMES = ("started_at", "last_heartbeat")
 _STATUSES_BUT_QUEUED = [s for s in JobStatus if s is not JobStatus.QUEUED]
@@ -397,6 +397,17 @@ class RedisBackend:
 
     def workers_reap(self, last_seen_before: float) -> list[str]:
         return sorted(name.decode() for name in self._run("reap", repr(last_seen_before)))
+
+    # -- maintenance ------------------------------------------------------------------------------
+    def maintenance_claim(self, owner: str, now: float, hold_until: float) -> bool:
+        return bool(self._run("lock", owner, repr(now), repr(hold_until)))
+
+    def maintenance_done(self, owner: str, now: float) -> None:
+        self._run("unlock", owner, repr(now))
+
+    def maintenance_last(self) -> float | None:
+        last = self._call(lambda: self._redis.hget(self.keys.maintenance, "last"))
+        return None if last is None else float(last)
 
     # -- the store itself ------------------------------------------------------------------------
     def store_maintain(self) -> None:

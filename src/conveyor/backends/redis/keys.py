@@ -21,6 +21,7 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:events                   stream: job events, entry id '<event number>-0',
                                         fields status ('' for other changes) and ids
                                         (newline-separated: ids hold no control characters)
+    {conveyor}:maintenance              hash: lock owner and until, last (completed pass)
     {conveyor}:throughput               hash: '<minute>:f' jobs finished, '<minute>:x'
                                         failed, '<minute>:t' their runtime in seconds
 """
@@ -42,6 +43,7 @@ class KeySpace:
         self.wake = self.base + "wake"
         self.events = self.base + "events"
         self.throughput = self.base + "throughput"
+        self.maintenance = self.base + "maintenance"
         self.due = self.base + "due"
         self.leases = self.base + "leases"
 
