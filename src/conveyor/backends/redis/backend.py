@@ -41,6 +41,8 @@ _SCRIPTS = (
 )  # fmt: skip
 _WORKER_TIMES = ("started_at", "last_heartbeat")
 _STATUSES_BUT_QUEUED = [s for s in JobStatus if s is not JobStatus.QUEUED]
+_DEFAULT_FAILURE_TTL = JobRecord.__dataclass_fields__["failure_ttl"].default
+"""What an absent failure_ttl field means to the scripts (see codec)."""
 _BLOCK_SLICE = 20.0
 """Longest single blocking read of events (seconds), well within the socket timeout."""
 
@@ -50,7 +52,7 @@ def _script_text(name: str) -> str:
     afterwards, whichever way the body returns."""
     folder = resources.files("conveyor.backends.redis") / "scripts"
     return (
-        f"local EVENTS_KEPT = {EVENTS_KEPT}\n"
+        f"local EVENTS_KEPT, DEFAULT_FAILURE_TTL = {EVENTS_KEPT}, {_DEFAULT_FAILURE_TTL!r}\n"
         + (folder / "prelude.lua").read_text()
         + "\nlocal function main()\n"
         + (folder / f"{name}.lua").read_text()
@@ -107,9 +109,9 @@ class RedisBackend:
     # -- jobs: writes -----------------------------------------------------------------------
     def jobs_enqueue(self, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
         args: list[Any] = [repr(now), len(records)]
-        for record in records:
+        for record in records:  # the script fills in the last three values
             fields = codec.encode(record)
-            args += (len(fields) // 2, *fields)
+            args += (len(fields) // 2 + 3, *fields, "status", record.status.value, "seq", "", "qmember", "")
         statuses = self._run("enqueue", *args)
         for record, status in zip(records, statuses, strict=True):
             record.status = JobStatus(status.decode())

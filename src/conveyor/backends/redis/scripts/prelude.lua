@@ -113,13 +113,15 @@ local function unindex(job)
     end
 end
 
-local function index(job)
+-- ``member_stored``: the caller has already written qmember into the hash.
+local function index(job, member_stored)
     local id, queue, status = job.id, job.queue, job.status
     if status == 'queued' then
-        local member = queued_member(job)
-        job.qmember = member
-        redis.call('HSET', job_key(id), 'qmember', member)
-        redis.call('ZADD', queued_key(queue), 0, member)
+        if not member_stored then
+            job.qmember = queued_member(job)
+            redis.call('HSET', job_key(id), 'qmember', job.qmember)
+        end
+        redis.call('ZADD', queued_key(queue), 0, job.qmember)
         if job.expires_at then redis.call('ZADD', P .. 'expiry', job.expires_at, id) end
         return
     end
@@ -206,6 +208,14 @@ end
 
 local function still_stopping(job, now)
     return job.lease_token ~= nil and job.lease_expires_at ~= nil and tonumber(job.lease_expires_at) >= now
+end
+
+-- Until when a job that ends unsuccessfully now is kept (failure_ttl: absent is the
+-- default, '' is forever).
+local function failure_keep_until(job, now)
+    local ttl = job.failure_ttl or DEFAULT_FAILURE_TTL
+    if ttl == '' then return NIL end
+    return now + tonumber(ttl)
 end
 
 local function requeue_fields(job, now, status)
