@@ -12,7 +12,7 @@ import pytest
 
 import conveyor
 from backend_conformance.helpers import NOW, claim, put, settle
-from conveyor.backends.redis import backend as redis_backend
+from conveyor.backends.redis import scripts as redis_scripts
 from conveyor.backends.redis.backend import RedisBackend
 from conveyor.status import JobStatus
 from conveyor.types import JobEvent
@@ -47,7 +47,7 @@ def test_a_claim_of_many_jobs_is_read_in_pieces_without_gaps(backend: RedisBacke
 
 
 def test_the_stream_keeps_the_latest_events(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(redis_backend, "EVENTS_KEPT", 10)  # read when the scripts are loaded
+    monkeypatch.setattr(redis_scripts, "EVENTS_KEPT", 10)  # read when the scripts are loaded
     backend = connect(redis_server)
     jobs = [put(backend) for _ in range(500)]
     assert backend._redis.xlen(backend.keys.events) < 500  # trimmed in whole stream nodes

@@ -12,7 +12,6 @@ import functools
 import json
 import time
 from collections.abc import Callable, Sequence
-from importlib import resources
 from typing import Any, TypeVar
 
 import redis
@@ -20,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, EVENTS_KEPT, STOPPED_ABANDONED_MESSAGE
+from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailableError,
@@ -33,31 +32,13 @@ from conveyor.types import JobEvent, JobInspection, JobRecord, Recovery, Settlem
 
 from . import codec
 from .keys import KeySpace
+from .scripts import Scripts
 
 T = TypeVar("T")
-_SCRIPTS = (
-    "enqueue", "claim", "settle", "extend", "recover", "cancel", "stop", "requeue", "delete", "update",
-    "promote", "expire", "purge", "empty", "heartbeat", "reap", "lock", "unlock",
-)  # fmt: skip
 _WORKER_TIMES = ("started_at", "last_heartbeat")
 _STATUSES_BUT_QUEUED = [s for s in JobStatus if s is not JobStatus.QUEUED]
-_DEFAULT_FAILURE_TTL = JobRecord.__dataclass_fields__["failure_ttl"].default
-"""What an absent failure_ttl field means to the scripts (see codec)."""
 _BLOCK_SLICE = 20.0
 """Longest single blocking read of events (seconds), well within the socket timeout."""
-
-
-def _script_text(name: str) -> str:
-    """The prelude, then the script's body as a function whose changes publish() writes
-    afterwards, whichever way the body returns."""
-    folder = resources.files("conveyor.backends.redis") / "scripts"
-    return (
-        f"local EVENTS_KEPT, DEFAULT_FAILURE_TTL = {EVENTS_KEPT}, {_DEFAULT_FAILURE_TTL!r}\n"
-        + (folder / "prelude.lua").read_text()
-        + "\nlocal function main()\n"
-        + (folder / f"{name}.lua").read_text()
-        + "\nend\nlocal result = main()\npublish()\nreturn result\n"
-    )
 
 
 def _opt(value: object) -> bytes | str:
@@ -85,10 +66,11 @@ class RedisBackend:
         self._redis: Any = redis.Redis.from_url(
             url, socket_connect_timeout=5, socket_timeout=60, socket_keepalive=True, health_check_interval=30
         )
-        self._scripts = {name: self._redis.register_script(_script_text(name)) for name in _SCRIPTS}
+        self._scripts = Scripts(self._redis, self.keys)
         self._call(self._redis.ping)  # fail at connect() when Redis cannot be reached
 
     def close(self) -> None:
+        self._scripts.close()
         self._redis.close()
 
     # -- plumbing -----------------------------------------------------------------------
@@ -103,8 +85,7 @@ class RedisBackend:
             raise BackendError(f"Redis error: {exc}") from exc
 
     def _run(self, name: str, *args: Any) -> Any:
-        script = self._scripts[name]
-        return self._call(lambda: script(keys=[self.keys.seq], args=[self.keys.base, *args]))
+        return self._call(functools.partial(self._scripts.run, name, *args))
 
     # -- jobs: writes -----------------------------------------------------------------------
     def jobs_enqueue(self, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
