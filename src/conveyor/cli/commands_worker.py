@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import click
 
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.worker import Worker
 
-from .options import App, common_options, concurrency_option
+from . import supervisor
+from .options import App, common_options, concurrency_option, limits_from, limits_options
 from .output import display_url
 
 log = logging.getLogger("conveyor.cli")
@@ -53,6 +56,21 @@ def log_to_stderr(level: str) -> Iterator[None]:
 )
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after running this many jobs.")
 @click.option(
+    "--max-memory",
+    type=click.FloatRange(min=1),
+    metavar="MB",
+    help="Exit once the process's peak memory passes MB (running jobs finish first).",
+)
+@click.option(
+    "--supervise",
+    is_flag=True,
+    envvar="CONVEYOR_SUPERVISE",
+    show_envvar=True,
+    help="Run the worker in a child process, started afresh when it recycles itself "
+    "(--max-jobs/--max-memory) or abandons a job that ignored its interrupt.",
+)
+@limits_options
+@click.option(
     "--log-level",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     default="INFO",
@@ -67,18 +85,35 @@ def worker(
     name: str | None,
     lease_ttl: float,
     max_jobs: int | None,
+    max_memory: float | None,
+    supervise: bool,
     log_level: str,
+    **limits: Any,
 ) -> None:
     """Run jobs from QUEUES (default: 'default'), in the order given, until stopped.
 
     SIGTERM or Ctrl-C finishes running jobs and exits; a second one stops at once
     (its jobs are given back to their queues).
     """
+    if supervise:
+        with log_to_stderr(log_level):
+            arguments = sys.argv[sys.argv.index("worker") + 1 :]
+            sys.exit(supervisor.supervise([a for a in arguments if a != "--supervise"]))
     app.import_job_modules()
     names = list(dict.fromkeys(queues)) or [DEFAULT_QUEUE]
-    runner = Worker(names, name=name, connection=app.backend, concurrency=concurrency, lease_ttl=lease_ttl)
+    runner = Worker(
+        names,
+        name=name,
+        connection=app.backend,
+        concurrency=concurrency,
+        lease_ttl=lease_ttl,
+        limits=limits_from(**limits),
+        max_memory=max_memory,
+    )
     with log_to_stderr(log_level):
         mode = " (burst)" if burst else ""
         log.info("worker %s on %s: queues %s, concurrency %d%s", runner.name, display_url(app.url), ", ".join(names),
                  concurrency, mode)  # fmt: skip
         runner.work(burst=burst, max_jobs=max_jobs)
+    if runner.recycled and os.environ.get(supervisor.SUPERVISED_ENV):
+        sys.exit(supervisor.EXIT_RECYCLE)

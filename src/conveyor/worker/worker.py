@@ -18,9 +18,11 @@ import functools
 import logging
 import os
 import random
+import resource
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -35,7 +37,7 @@ from conveyor.connection import default_connection
 from conveyor.exceptions import BackendError, ConfigurationError, JobInterrupted
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
-from conveyor.types import Settlement, WorkerRecord
+from conveyor.types import Limits, Settlement, WorkerRecord
 
 from . import execution, outcomes
 from .housekeeper import Housekeeper
@@ -56,12 +58,22 @@ EXIT_JOB_UNRESPONSIVE = 3
 """Exit status when a job ignored its interrupt and the worker had to end itself."""
 
 
+def peak_rss_mb() -> float:
+    """The process's peak resident memory in MB (Linux reports KB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
 class Worker:
     """Runs jobs from one or more queues, in the order the queues are given.
 
     ``concurrency`` is how many jobs run at once in this process. ``lease_ttl`` is
     how long a claimed job stays reserved without a heartbeat (renewed every third of
-    it); a worker that dies loses its jobs to recovery once that lapses.
+    it); a worker that dies loses its jobs to recovery once that lapses. ``limits``
+    caps running jobs across every worker of the store (each claim checks them), so
+    give every worker the same ones. ``max_memory`` (MB of peak resident memory)
+    makes the worker stop taking jobs, finish the running ones and return, so that a
+    supervisor (``conveyor worker --supervise``) starts a fresh process.
     """
 
     def __init__(
@@ -77,6 +89,8 @@ class Worker:
         worker_ttl: float = DEFAULT_WORKER_TTL,
         interrupt_grace: float = 10.0,
         shutdown_timeout: float = 60.0,
+        limits: Limits | None = None,
+        max_memory: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         items = [queues] if isinstance(queues, Queue | str) else list(queues)
@@ -100,6 +114,10 @@ class Worker:
         self.worker_ttl = worker_ttl
         self.interrupt_grace = interrupt_grace
         self.shutdown_timeout = shutdown_timeout
+        self.limits = limits or None
+        self.max_memory = max_memory
+        self.recycled = False
+        """Whether the worker stopped for a fresh process: max_jobs or max_memory reached."""
         self.clock = clock
         self.jobs_done = 0
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -206,14 +224,23 @@ class Worker:
         await self._wait_for_slot()
         if self._stopping:
             return False
+        if self.max_memory is not None and self.jobs_done and (rss := peak_rss_mb()) > self.max_memory:
+            log.info("worker %s recycles: its memory (%.0f MB) passed --max-memory %.0f MB", self.name, rss,
+                     self.max_memory)  # fmt: skip
+            self.recycled = True
+            self.request_stop()  # running jobs finish first, within shutdown_timeout
+            return False
         budget = None if max_jobs is None else max_jobs - self.jobs_done - self._active
         if budget is not None and budget <= 0:
             if self._active == 0:
+                self.recycled = True
                 return False
             await self._wake_or_timeout(self.poll_interval)
             return True
         free = self.concurrency - self._active
-        limit = min(MAX_BATCH, max(free, self._batch), budget or MAX_BATCH)
+        # under limits, prefetching would hold shared capacity idle in this worker
+        prefetch = free if self.limits else max(free, self._batch)
+        limit = min(MAX_BATCH, prefetch, budget or MAX_BATCH)
         self._flush()
         claimed = self._claim(limit)
         if not claimed:
@@ -227,7 +254,9 @@ class Worker:
     def _claim(self, limit: int) -> list[Running]:
         now = self.clock.now()
         token = secrets.token_hex(8)
-        records = self.backend.jobs_claim(self.queue_names, self.name, limit, token, now + self.lease_ttl, now)
+        records = self.backend.jobs_claim(
+            self.queue_names, self.name, limit, token, now + self.lease_ttl, now, self.limits
+        )
         claimed = [Running(record) for record in records]
         with self._held_lock:
             for running in claimed:
