@@ -75,7 +75,7 @@ def test_inspection_shows_a_job_missing_from_its_queue(backend: RedisBackend) ->
     backend._redis.zrem(backend.keys.queued("default"), member)
     seen = backend.job_inspect(job.id)
     assert (seen.status, seen.in_queue, seen.queue_position) == (JobStatus.QUEUED, False, None)
-    assert seen.locations == (backend.keys.job(job.id),)
+    assert seen.locations == (backend.keys.job(job.id), backend.keys.queued_by_user("default", None))
 
 
 def test_inspection_finds_index_entries_of_a_lost_job_hash(backend: RedisBackend) -> None:

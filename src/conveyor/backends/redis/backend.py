@@ -28,7 +28,16 @@ from conveyor.exceptions import (
     NoSuchJobError,
 )
 from conveyor.status import JobStatus
-from conveyor.types import JobEvent, JobInspection, JobRecord, Recovery, Settlement, Throughput, WorkerRecord
+from conveyor.types import (
+    JobEvent,
+    JobInspection,
+    JobRecord,
+    Limits,
+    Recovery,
+    Settlement,
+    Throughput,
+    WorkerRecord,
+)
 
 from . import codec
 from .keys import KeySpace
@@ -106,9 +115,12 @@ class RedisBackend:
         lease_token: str,
         lease_expires_at: float,
         now: float,
+        limits: Limits | None = None,
     ) -> list[JobRecord]:
-        rows = self._run("claim", repr(now), worker_name, limit, lease_token, repr(lease_expires_at), *queues)
-        return [codec.decode(row) for row in rows]
+        args = [repr(now), worker_name, limit, lease_token, repr(lease_expires_at), len(queues), *queues]
+        if limits:
+            args += _limit_args(limits)
+        return [codec.decode(row) for row in self._run("claim", *args)]
 
     def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
         args: list[Any] = [repr(now), len(settlements)]
@@ -272,8 +284,10 @@ class RedisBackend:
         return None if rank is None else int(rank)
 
     def job_inspect(self, job_id: str) -> JobInspection:
-        status, queue, member, worker, parents = self._call(
-            lambda: self._redis.hmget(self.keys.job(job_id), "status", "queue", "qmember", "worker_name", "depends_on")
+        status, queue, member, worker, parents, user = self._call(
+            lambda: self._redis.hmget(
+                self.keys.job(job_id), "status", "queue", "qmember", "worker_name", "depends_on", "user_id"
+            )
         )
         queues = [queue.decode()] if queue is not None else self._queues(None)  # a lost hash: look everywhere
         by_id = self.keys.indexes_by_id(queues)
@@ -288,14 +302,17 @@ class RedisBackend:
             for key in sets:
                 pipe.sismember(key, job_id)
             if member is not None:
+                pipe.zscore(self.keys.queued_by_user(queue.decode(), user and user.decode()), member)
                 pipe.zrank(self.keys.queued(queue.decode()), member)
             return list(pipe.execute())
 
         found = self._call(read)
         scores = dict(zip(by_id, found, strict=False))
-        rank = found[-1] if member is not None else None
+        rank, by_user = (found[-1], found[-2]) if member is not None else (None, None)
         locations = [key for key, score in scores.items() if score is not None]
         locations += [key for key, held in zip(sets, found[len(by_id) :], strict=False) if held]
+        if by_user is not None:
+            locations.insert(0, self.keys.queued_by_user(queue.decode(), user and user.decode()))
         if rank is not None:
             locations.insert(0, self.keys.queued(queue.decode()))
         if status is not None:
@@ -424,6 +441,14 @@ class RedisBackend:
     # -- wake-up ------------------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
         self._call(lambda: self._redis.blpop([self.keys.wake], timeout=max(timeout, 0.01)))
+
+
+def _limit_args(limits: Limits) -> list[Any]:
+    """The claim script's limit arguments: '' for no cap, then counted cap pairs."""
+    args: list[Any] = ["" if cap is None else cap for cap in (limits.global_max, limits.per_user_max)]
+    for caps in (limits.per_queue, limits.per_job_type):
+        args += (len(caps), *(item for pair in caps.items() for item in pair))
+    return args
 
 
 def _event_number(entry_id: bytes) -> str:

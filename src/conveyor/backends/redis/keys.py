@@ -7,6 +7,10 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:job:<id>                 hash: the job record (plus seq, qmember)
     {conveyor}:queued:<queue>           zset, all scores 0, ordered by member
                                         "<inverted priority><seq>|<id>": the claim order
+    {conveyor}:byuser:<n>:<queue>:<user>  the same, for one user's jobs ('' for none; n:
+                                        the queue name's length), for fair share
+    {conveyor}:users:<queue>            set: users with queued jobs (some may have none left)
+    {conveyor}:turns:<queue>            zset: user -> when last served (a counter)
     {conveyor}:status:<queue>:<status>  zset of ids by seq, every status but queued
     {conveyor}:due                      zset: scheduled ids by scheduled_for
     {conveyor}:leases                   zset: started ids by lease_expires_at
@@ -52,6 +56,9 @@ class KeySpace:
 
     def queued(self, queue: str) -> str:
         return f"{self.base}queued:{queue}"
+
+    def queued_by_user(self, queue: str, user: str | None) -> str:
+        return f"{self.base}byuser:{len(queue)}:{queue}:{user or ''}"
 
     def status(self, queue: str, status: JobStatus) -> str:
         return f"{self.base}status:{queue}:{status.value}"

@@ -6,7 +6,7 @@ local count = tonumber(ARGV[3])
 local NEEDED = {
     id = true, queue = true, priority = true, depends_on = true, allow_dependency_failures = true,
     expires_at = true, scheduled_for = true, keep_until = true, lease_expires_at = true, stop_requested = true,
-    worker_name = true,
+    worker_name = true, user_id = true,
 }
 local jobs, pos = {}, 4
 for r = 1, count do

@@ -10,6 +10,10 @@ local NIL = false
 local function job_key(id) return P .. 'job:' .. id end
 local function status_key(queue, status) return P .. 'status:' .. queue .. ':' .. status end
 local function queued_key(queue) return P .. 'queued:' .. queue end
+-- A user's queued jobs of a queue ('' for jobs without a user), for fair share; the
+-- queue's length in front keeps names apart whatever they hold.
+local function user_queued_key(queue, user) return P .. 'byuser:' .. #queue .. ':' .. queue .. ':' .. user end
+local function users_key(queue) return P .. 'users:' .. queue end
 
 -- Optional arguments arrive as '' (none) or '=' .. value.
 local function opt(s)
@@ -99,7 +103,10 @@ local function unindex(job)
     local id, queue, status = job.id, job.queue, job.status
     if status == 'queued' then
         -- qmember stays in the hash (read only while queued): one call fewer per claim
-        if job.qmember then redis.call('ZREM', queued_key(queue), job.qmember) end
+        if job.qmember then
+            redis.call('ZREM', queued_key(queue), job.qmember)
+            redis.call('ZREM', user_queued_key(queue, job.user_id or ''), job.qmember)
+        end
         if job.expires_at then redis.call('ZREM', P .. 'expiry', id) end
         return
     end
@@ -122,6 +129,8 @@ local function index(job, member_stored)
             redis.call('HSET', job_key(id), 'qmember', job.qmember)
         end
         redis.call('ZADD', queued_key(queue), 0, job.qmember)
+        redis.call('ZADD', user_queued_key(queue, job.user_id or ''), 0, job.qmember)
+        redis.call('SADD', users_key(queue), job.user_id or '')
         if job.expires_at then redis.call('ZADD', P .. 'expiry', job.expires_at, id) end
         return
     end
