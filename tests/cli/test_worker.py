@@ -52,6 +52,7 @@ class FakeWorker:
     """Records how the command built its Worker, instead of running one."""
 
     made: list[dict[str, Any]] = []
+    recycled = False
 
     def __init__(self, queues: list[str], **kwargs: Any) -> None:
         self.name = kwargs.get("name") or "fake"
