@@ -102,10 +102,14 @@ class RedisBackend:
         for record in records:  # the script fills in the last three values
             fields = codec.encode(record)
             args += (len(fields) // 2 + 3, *fields, "status", record.status.value, "seq", "", "qmember", "")
-        statuses = self._run("enqueue", *args)
-        for record, status in zip(records, statuses, strict=True):
-            record.status = JobStatus(status.decode())
-        return list(records)
+        stored = []
+        for record, reply in zip(records, self._run("enqueue", *args), strict=True):
+            if isinstance(reply, list):  # the live job holding its unique_key stands for it
+                stored.append(codec.decode(reply))
+            else:
+                record.status = JobStatus(reply.decode())
+                stored.append(record)
+        return stored
 
     def jobs_claim(
         self,

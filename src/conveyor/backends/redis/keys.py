@@ -25,6 +25,8 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:events                   stream: job events, entry id '<event number>-0',
                                         fields status ('' for other changes) and ids
                                         (newline-separated: ids hold no control characters)
+    {conveyor}:unique                   hash: unique_key -> id of the job that took it last
+                                        (it holds the key while it has not ended)
     {conveyor}:maintenance              hash: lock owner and until, last (completed pass)
     {conveyor}:throughput               hash: '<minute>:f' jobs finished, '<minute>:x'
                                         failed, '<minute>:t' their runtime in seconds

@@ -1,12 +1,14 @@
 -- Store new jobs, all or none. ARGV: base, now, count, then per job: n, then n field/value
 -- pairs whose last three are status, seq and qmember (values this script sets).
+-- Returns per job its stored status, or the fields of the live job holding its unique_key
+-- (that job stands for it, and it is not stored).
 local now = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
 -- Only these fields are needed here; the rest go from ARGV to the hash untouched.
 local NEEDED = {
     id = true, queue = true, priority = true, depends_on = true, allow_dependency_failures = true,
     expires_at = true, scheduled_for = true, keep_until = true, lease_expires_at = true, stop_requested = true,
-    worker_name = true, user_id = true,
+    worker_name = true, user_id = true, unique_key = true,
 }
 local jobs, pos = {}, 4
 for r = 1, count do
@@ -19,9 +21,15 @@ for r = 1, count do
     jobs[r] = job
 end
 -- First check everything, so that a refusal leaves nothing half-written.
-local in_batch = {}
+local in_batch, keys_in_batch = {}, {}
 for _, job in ipairs(jobs) do
-    if in_batch[job.id] then return fail('JobIdInUse', job.id, in_batch[job.id]) end
+    if job.unique_key then
+        job.holder = keys_in_batch[job.unique_key] or live_holder(job.unique_key)
+        keys_in_batch[job.unique_key] = job.holder or job.id
+    end
+    if job.holder then
+        -- stands for a live job: nothing to check, nothing to store
+    elseif in_batch[job.id] then return fail('JobIdInUse', job.id, in_batch[job.id]) end
     if redis.call('EXISTS', job_key(job.id)) == 1 then
         local existing = load(job.id)
         if not TERMINAL[existing.status] then return fail('JobIdInUse', job.id, existing.status) end
@@ -37,11 +45,11 @@ for _, job in ipairs(jobs) do
             end
         end
     end
-    in_batch[job.id] = job.status
+    if not job.holder then in_batch[job.id] = job.status end
 end
 local first = next_seq(count)
 local queued, statuses, queues = 0, {}, {}
-for r, job in ipairs(jobs) do
+local function store(r, job)
     if job.replaces then delete_job(job.replaces) end
     job.seq = string.format('%d', first + r - 1)
     if job.depends_on then
@@ -68,8 +76,15 @@ for r, job in ipairs(jobs) do
         redis.call('SADD', P .. 'stops:' .. job.worker_name, job.id)
     end
     if job.status == 'queued' then queued = queued + 1 end
+    if job.unique_key then redis.call('HSET', P .. 'unique', job.unique_key, job.id) end
     emit(job.id, job.status)
     statuses[r] = job.status
+end
+for r, job in ipairs(jobs) do
+    if not job.holder then store(r, job) end
+end
+for r, job in ipairs(jobs) do
+    if job.holder then statuses[r] = redis.call('HGETALL', job_key(job.holder)) end
 end
 for queue in pairs(queues) do redis.call('SADD', P .. 'queues', queue) end
 wake(queued)

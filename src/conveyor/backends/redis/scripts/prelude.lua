@@ -179,8 +179,20 @@ local function transition(job, changes)
     emit(job.id, job.status)
 end
 
+-- The id of the live (not ended) job holding a unique key, or nil.
+local function live_holder(unique_key)
+    local holder = redis.call('HGET', P .. 'unique', unique_key)
+    if not holder then return nil end
+    local status = redis.call('HGET', job_key(holder), 'status')
+    if status and not TERMINAL[status] then return holder end
+    return nil
+end
+
 local function delete_job(job)
     unindex(job)
+    if job.unique_key and redis.call('HGET', P .. 'unique', job.unique_key) == job.id then
+        redis.call('HDEL', P .. 'unique', job.unique_key)
+    end
     if job.stop_requested == '1' and job.worker_name then
         redis.call('SREM', P .. 'stops:' .. job.worker_name, job.id)
     end
