@@ -9,6 +9,7 @@ at each claim. The few fields whose default is not None store None as ''. Bools 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import operator
 from collections.abc import Callable, Mapping
@@ -64,35 +65,36 @@ _STORED = tuple(field for field in _FIELDS if field.name != "status")
 _NAMES = tuple(field.name for field in _STORED)
 _DEFAULTS = tuple(None if field.default is dataclasses.MISSING else field.default for field in _STORED)
 _VALUES = operator.attrgetter(*_NAMES)
+_INDEXES = range(len(_NAMES))
 
 
 def _json_list(value: tuple[Any, ...]) -> str:
     return json.dumps(list(value))
 
 
-_CONVERT: dict[str, Callable[[Any], Any]] = {
-    name: (_json_list if kind.startswith("tuple") else lambda flag: "1" if flag else "0")
-    for name, kind in _TYPES.items()
-    if kind.startswith(("tuple", "bool"))
-}
-"""The fields redis-py cannot send as they are; strings, bytes, ints and floats it can."""
-_ENCODERS = tuple(
-    zip(_NAMES, _DEFAULTS, [_CONVERT.get(name) for name in _NAMES], [n in _NONE_AS_EMPTY for n in _NAMES], strict=True)
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+_CONVERT: tuple[Callable[[Any], Any] | None, ...] = tuple(
+    _json_list if _TYPES[name].startswith("tuple") else _flag if _TYPES[name].startswith("bool") else None
+    for name in _NAMES
 )
+"""The fields redis-py cannot send as they are; strings, bytes, ints and floats it can."""
 
 
 def encode(record: JobRecord) -> list[Any]:
-    """Field/value pairs for the fields that differ from their default, status aside
-    (enqueue calls this for every job)."""
+    """Field/value pairs for the fields that differ from their default, status aside.
+
+    Enqueue calls this for every job, so the comparison with the defaults runs in C
+    (map, compress); only the handful of fields that differ are visited in Python. A
+    None that differs from its default is one of the fields stored as ''.
+    """
+    values = _VALUES(record)
     pairs: list[Any] = []
-    for (name, default, convert, none_as_empty), value in zip(_ENCODERS, _VALUES(record), strict=True):
-        if value == default:
-            continue
-        if value is None:
-            if none_as_empty:
-                pairs += (name, "")
-        else:
-            pairs += (name, value if convert is None else convert(value))
+    for index in itertools.compress(_INDEXES, map(operator.ne, values, _DEFAULTS)):
+        value, convert = values[index], _CONVERT[index]
+        pairs += (_NAMES[index], "" if value is None else value if convert is None else convert(value))
     return pairs
 
 
