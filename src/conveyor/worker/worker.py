@@ -38,7 +38,6 @@ from conveyor.connection import default_connection
 from conveyor.exceptions import BackendError, ConfigurationError, JobInterrupted
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
-from conveyor.status import JobStatus
 from conveyor.types import Limits, Settlement, WorkerRecord
 
 from . import execution, outcomes
@@ -129,6 +128,7 @@ class Worker:
         self._inline: Running | None = None
         self._active = 0
         self._stopping = False
+        self._burst_checked = False
         self._batch = 1
         self._wake: asyncio.Event | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -247,18 +247,18 @@ class Worker:
         claimed = self._claim(limit)
         if not claimed:
             if burst and self._active == 0 and not self._settlements:
-                return self._schedule_released_jobs()  # one last pass before a burst ends
+                if self._burst_checked:
+                    return False
+                # before a burst ends: one more time-driven pass (due jobs, batch starts and
+                # callbacks, recovered jobs, whichever thread runs it), then one more claim
+                maintenance.run_schedule(self.backend, self.clock.now())
+                self._burst_checked = True
+                return True
             await self._idle_wait(burst)
             return True
+        self._burst_checked = False
         await self._start_all(claimed)
         return True
-
-    def _schedule_released_jobs(self) -> bool:
-        """Run the time-driven pass now; whether it queued anything (due jobs, batch starts,
-        batch callbacks, recovered jobs) that a burst worker should still run."""
-        report = maintenance.run_schedule(self.backend, self.clock.now())
-        requeued = any(r.status is JobStatus.QUEUED for r in report.recovered)
-        return bool(report.promoted or report.batches_started or report.batches_completed or requeued)
 
     def _claim(self, limit: int) -> list[Running]:
         now = self.clock.now()
