@@ -29,6 +29,9 @@ from conveyor.queue import EnqueueData, Queue
 from conveyor.status import TERMINAL, BatchStatus, JobStatus
 from conveyor.types import BatchRecord, JobRecord
 
+CALLBACK_REASON = "batch callback"
+"""status_reason of a callback job while it waits for its batch."""
+
 MAX_BATCH_JOBS = 10_000
 """Most jobs one batch may hold unless ``max_jobs`` says otherwise."""
 
@@ -222,5 +225,6 @@ def _callback(
     job = queue._build(function, (batch_id,), {}, {"user_id": user_id} if user_id else {})
     record = job.record
     record.status = JobStatus.DEFERRED
+    record.status_reason = CALLBACK_REASON  # waits on its batch, not on parents: doctor leaves it be
     record.created_at = record.enqueued_at = now
     return record

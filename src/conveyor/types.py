@@ -201,3 +201,17 @@ class BatchInspection:
     starter_time: float | None = None
     held_jobs: int = 0
     """Jobs still waiting for the starter."""
+
+
+@dataclass(slots=True, frozen=True)
+class Finding:
+    """One broken invariant of the store, found by ``Backend.invariants_check``.
+
+    ``kind`` names the invariant (see conveyor.doctor.KINDS); ``subject`` is the job id,
+    batch id or key concerned; ``repaired`` says whether the check fixed it.
+    """
+
+    kind: str
+    subject: str
+    detail: str
+    repaired: bool = False

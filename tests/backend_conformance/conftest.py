@@ -39,6 +39,7 @@ WRITES = frozenset(
         "batch_cancel",
         "batches_start_due",
         "batches_complete",
+        "invariants_check",
     }
 )
 

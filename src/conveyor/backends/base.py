@@ -24,6 +24,7 @@ from conveyor.status import JobStatus
 from conveyor.types import (
     BatchInspection,
     BatchRecord,
+    Finding,
     JobEvent,
     JobInspection,
     JobRecord,
@@ -267,6 +268,13 @@ class Backend(Protocol):
 
     def batch_inspect(self, batch_id: str) -> BatchInspection:
         """Whether the batch's starter really exists in the store, and when it fires."""
+        ...
+
+    # -- checking the store ---------------------------------------------------------------
+    def invariants_check(self, now: float, repair: bool) -> list[Finding]:
+        """Check the store's invariants (conveyor.doctor.KINDS) and, with ``repair``, fix what
+        can be fixed safely, each fix one atomic step. Reads the whole store: a tool for
+        operators, not for hot paths."""
         ...
 
     # -- events and statistics ------------------------------------------------------------

@@ -13,7 +13,7 @@ from conveyor._version import __version__
 
 from .commands_batches import batch
 from .commands_jobs import cancel, enqueue, requeue, stop
-from .commands_queues import cleanup, empty, info
+from .commands_queues import cleanup, doctor, empty, info
 from .commands_up import up
 from .commands_worker import worker
 from .config_file import config_path, load_default_map
@@ -37,7 +37,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
         ctx.default_map = load_default_map(path, ctx.command)
 
 
-for _command in (up, worker, enqueue, info, requeue, cancel, stop, empty, cleanup, batch):
+for _command in (up, worker, enqueue, info, requeue, cancel, stop, empty, cleanup, doctor, batch):
     cli.add_command(_command)
 
 

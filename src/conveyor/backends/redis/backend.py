@@ -31,6 +31,7 @@ from conveyor.exceptions import (
 )
 from conveyor.status import JobStatus
 from conveyor.types import (
+    Finding,
     JobEvent,
     JobInspection,
     JobRecord,
@@ -41,7 +42,7 @@ from conveyor.types import (
     WorkerRecord,
 )
 
-from . import codec
+from . import codec, doctor
 from .batches import RedisBatches
 from .keys import KeySpace
 from .scripts import Scripts
@@ -293,6 +294,9 @@ class RedisBackend(RedisBatches):
             return None
         rank = self._call(lambda: self._redis.zrank(self.keys.queued(queue.decode()), member))
         return None if rank is None else int(rank)
+
+    def invariants_check(self, now: float, repair: bool) -> list[Finding]:
+        return self._call(lambda: doctor.Inspector(self._redis, self.keys, self._run).check(now, repair))
 
     def job_inspect(self, job_id: str) -> JobInspection:
         status, queue, member, worker, parents, user = self._call(

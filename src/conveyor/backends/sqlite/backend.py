@@ -18,6 +18,7 @@ from conveyor.status import REQUEUEABLE, TERMINAL, BatchStatus, JobStatus
 from conveyor.types import (
     BatchInspection,
     BatchRecord,
+    Finding,
     JobEvent,
     JobInspection,
     JobRecord,
@@ -28,7 +29,7 @@ from conveyor.types import (
     WorkerRecord,
 )
 
-from . import batches, claiming
+from . import batches, claiming, doctor
 from .changes import Changes
 from .connection import ConnectionPool
 from .rows import COLUMNS, insert_rows, next_seq, placeholders, record_from_row, row_from_record
@@ -738,6 +739,15 @@ class SQLiteBackend:
 
     def batch_inspect(self, batch_id: str) -> BatchInspection:
         return self._pool.read(lambda conn: batches.inspect(conn, batch_id))
+
+    # -- checking the store -------------------------------------------------------------
+    def invariants_check(self, now: float, repair: bool) -> list[Finding]:
+        if not repair:
+            return self._pool.read(
+                lambda conn: [*doctor.check(conn, Changes(), now, False), *doctor.counts(conn, False)]
+            )
+        found = self._write(lambda conn, changes: doctor.check(conn, changes, now, True))
+        return found + self._pool.write(lambda conn: doctor.counts(conn, True))
 
     # -- events and statistics ----------------------------------------------------------
     def events_read(self, after: str | None, limit: int, timeout: float) -> tuple[str, list[JobEvent]]:
