@@ -12,9 +12,10 @@ from typing import Any, cast
 
 import pytest
 
-from backend_conformance.helpers import snapshot, transitions
+from backend_conformance.helpers import counts_of, snapshot, transitions
 from conveyor.backends.base import Backend
 from conveyor.status import can_transition
+from conveyor.types import JobEvent, JobRecord
 
 WRITES = frozenset(
     {
@@ -51,18 +52,36 @@ class AuditedBackend:
     def _audited(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             before = snapshot(self.inner)
+            cursor, _ = self.inner.events_read(None, 0, 0)
             try:
                 result = method(*args, **kwargs)
             except Exception:
                 assert snapshot(self.inner) == before, f"{name} raised but changed the store"
+                assert self.inner.events_read(cursor, 100_000, 0)[1] == [], f"{name} raised but published"
                 raise
+            after = snapshot(self.inner)
             # enqueueing over a terminal job replaces it: a new job, not a transition
             replaced = frozenset(r.id for r in args[0]) if name == "jobs_enqueue" else frozenset()
-            for job_id, old, new in transitions(before, snapshot(self.inner), replaced):
+            for job_id, old, new in transitions(before, after, replaced):
                 assert can_transition(old, new), f"{name} moved job {job_id} from {old} to {new}"
+            _check_published(name, before, after, self.inner.events_read(cursor, 100_000, 0)[1])
+            assert self.inner.counts() == counts_of(after), f"{name} left counts() different from the jobs"
             return result
 
         return call
+
+
+def _check_published(
+    name: str, before: dict[str, JobRecord], after: dict[str, JobRecord], events: list[JobEvent]
+) -> None:
+    """Every job the write added, moved or deleted has, as its last event, its new state."""
+    last = {event.job_id: event.status for event in events}
+    for job_id, record in after.items():
+        old = before.get(job_id)
+        if old is None or old.status is not record.status:
+            assert last.get(job_id, "none") is record.status, f"{name} did not publish {job_id} -> {record.status}"
+    for job_id in before.keys() - after.keys():
+        assert last.get(job_id, "none") is None, f"{name} did not publish the deletion of {job_id}"
 
 
 @pytest.fixture

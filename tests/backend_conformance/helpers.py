@@ -87,6 +87,15 @@ def snapshot(backend: Backend) -> dict[str, JobRecord]:
     return {record.id: record for record in backend.jobs_get(ids) if record is not None}
 
 
+def counts_of(jobs: dict[str, JobRecord]) -> dict[str, dict[JobStatus, int]]:
+    """Counts per queue and status, as Backend.counts() must give them."""
+    counts: dict[str, dict[JobStatus, int]] = {}
+    for record in jobs.values():
+        per_queue = counts.setdefault(record.queue, {})
+        per_queue[record.status] = per_queue.get(record.status, 0) + 1
+    return counts
+
+
 def transitions(
     before: dict[str, JobRecord], after: dict[str, JobRecord], ignore: frozenset[str] = frozenset()
 ) -> set[tuple[str, JobStatus, JobStatus]]:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
 from conveyor.exceptions import InvalidJobOperation, JobIdInUseError, NoSuchJobError
 from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
-from conveyor.types import JobRecord, Recovery, Settlement, WorkerRecord
+from conveyor.types import JobEvent, JobInspection, JobRecord, Recovery, Settlement, Throughput, WorkerRecord
 
+from .changes import Changes
 from .connection import ConnectionPool
 from .rows import COLUMNS, insert_rows, next_seq, placeholders, record_from_row, row_from_record
 from .wakeup import Wakeup
@@ -35,6 +37,12 @@ _STILL_STOPPING_SQL = "(lease_token IS NOT NULL AND lease_expires_at >= ?)"
 Until it has, or its lease has run out, the job must not run again anywhere else."""
 
 
+_EVENTS_POLL_FIRST = 0.002
+_EVENTS_POLL_MAX = 0.05
+"""Pauses between reads of new events while none come (seconds, doubling)."""
+_THROUGHPUT_KEPT_MINUTES = 25 * 60
+"""Throughput counters older than this are dropped by jobs_purge (the windows reach a day)."""
+
 _LEASE_GUARD = "WHERE id = ? AND status = 'started' AND lease_token = ?"
 _SETTLE_ENDED = (
     "UPDATE jobs SET status = ?, result = ?, exc_info = ?, status_reason = ?, "
@@ -45,6 +53,9 @@ _SETTLE_ENDED = (
 
 def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
     return (s.status.value, s.result, s.exc_info, s.reason, s.started_at, now, s.keep_until, s.job_id, s.lease_token)
+
+
+T = TypeVar("T")
 
 
 class SQLiteBackend:
@@ -63,14 +74,27 @@ class SQLiteBackend:
         self._wakeup.close()
         self._pool.close()
 
+    def _write(self, operation: Callable[[sqlite3.Connection, Changes], T]) -> T:
+        """One write transaction that publishes, in the same commit, the changes it noted."""
+
+        def write(conn: sqlite3.Connection) -> T:
+            changes = Changes()
+            result = operation(conn, changes)
+            changes.flush(conn)
+            return result
+
+        return self._pool.write(write)
+
     # -- jobs: writes ---------------------------------------------------------------
     def jobs_enqueue(self, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
-        stored = self._pool.write(lambda conn: self._insert(conn, records, now))
+        stored = self._write(lambda conn, changes: self._insert(conn, changes, records, now))
         if any(r.status is JobStatus.QUEUED for r in stored):
             self._wakeup.notify()
         return stored
 
-    def _insert(self, conn: sqlite3.Connection, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
+    def _insert(
+        self, conn: sqlite3.Connection, changes: Changes, records: Sequence[JobRecord], now: float
+    ) -> list[JobRecord]:
         first = next_seq(conn, len(records))
         if all(not r.depends_on for r in records):
             # A failed statement undoes only itself, so one row needs no savepoint.
@@ -81,19 +105,22 @@ class SQLiteBackend:
                 insert_rows(conn, (row_from_record(r, first + i) for i, r in enumerate(records)))
                 if bulk:
                     conn.execute("RELEASE bulk_insert")
+                for record in records:
+                    changes.moved(record.id, record.queue, None, record.status.value)
                 return list(records)
             except sqlite3.IntegrityError:  # an id is taken: go one by one, to say which
                 if bulk:
                     conn.execute("ROLLBACK TO bulk_insert")
                     conn.execute("RELEASE bulk_insert")
         for offset, record in enumerate(records):
-            self._replace_terminal(conn, record.id, now)
+            self._replace_terminal(conn, changes, record.id, now)
             if record.depends_on:
                 self._link_dependencies(conn, record, now)
             insert_rows(conn, [row_from_record(record, first + offset)])
+            changes.moved(record.id, record.queue, None, record.status.value)
         return list(records)
 
-    def _replace_terminal(self, conn: sqlite3.Connection, job_id: str, now: float) -> None:
+    def _replace_terminal(self, conn: sqlite3.Connection, changes: Changes, job_id: str, now: float) -> None:
         found = conn.execute(f"SELECT status, {_STILL_STOPPING_SQL} FROM jobs WHERE id = ?", (now, job_id)).fetchone()
         if found is None:
             return
@@ -101,7 +128,7 @@ class SQLiteBackend:
             raise JobIdInUseError(job_id, found[0])
         if found[1]:
             raise JobIdInUseError(job_id, "canceled job still stopping on its worker")
-        self._delete(conn, job_id)
+        self._delete(conn, changes, job_id)
 
     def _link_dependencies(self, conn: sqlite3.Connection, record: JobRecord, now: float) -> None:
         parents = list(dict.fromkeys(record.depends_on))
@@ -134,7 +161,7 @@ class SQLiteBackend:
         lease_expires_at: float,
         now: float,
     ) -> list[JobRecord]:
-        def claim(conn: sqlite3.Connection) -> list[JobRecord]:
+        def claim(conn: sqlite3.Connection, changes: Changes) -> list[JobRecord]:
             claimed: list[JobRecord] = []
             for queue in queues:
                 wanted = limit - len(claimed)
@@ -152,23 +179,31 @@ class SQLiteBackend:
                 ).fetchall()
                 rows.sort(key=lambda row: (-row[7], row[0]))  # RETURNING keeps no order
                 claimed.extend(record_from_row(row[1:]) for row in rows)
+                changes.moved_many([row[1] for row in rows], queue, "queued", "started")
             return claimed
 
-        return self._pool.write(claim)
+        return self._write(claim)
 
     def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
-        def settle(conn: sqlite3.Connection) -> tuple[list[bool], bool]:
+        def settle(conn: sqlite3.Connection, changes: Changes) -> tuple[list[bool], bool]:
+            held = _running_jobs(conn, [s.job_id for s in settlements])
             applied = self._settle_all(conn, settlements, now)
+            for s, ok in zip(settlements, applied, strict=True):
+                if ok:
+                    queue, started_at = held[s.job_id]
+                    changes.moved(s.job_id, queue, "started", s.status.value)
+                    if s.status in (JobStatus.FINISHED, JobStatus.FAILED):
+                        changes.ended_run(s.status.value, s.started_at or started_at, now)
             ended = [s.job_id for s, ok in zip(settlements, applied, strict=True) if ok and s.status in TERMINAL]
             requeued = any(ok and s.status is JobStatus.QUEUED for s, ok in zip(settlements, applied, strict=True))
             if ended:
-                requeued = self._release_dependents(conn, ended, now) or requeued
+                requeued = self._release_dependents(conn, changes, ended, now) or requeued
                 for s, ok in zip(settlements, applied, strict=True):
                     if ok and s.delete:
-                        self._delete(conn, s.job_id)
+                        self._delete(conn, changes, s.job_id)
             return applied, requeued
 
-        applied, requeued = self._pool.write(settle)
+        applied, requeued = self._write(settle)
         if requeued:
             self._wakeup.notify()
         return applied
@@ -210,7 +245,7 @@ class SQLiteBackend:
         return False
 
     def _release_dependents(
-        self, conn: sqlite3.Connection, parent_ids: Sequence[str], now: float, assume_met: str = ""
+        self, conn: sqlite3.Connection, changes: Changes, parent_ids: Sequence[str], now: float, assume_met: str = ""
     ) -> bool:
         """Queue the deferred children of these parents whose dependencies are all met.
 
@@ -219,9 +254,10 @@ class SQLiteBackend:
         ``assume_met`` names one parent that counts as met whatever its status.
         """
         children = [
-            row[0]
+            (row[0], row[1], "scheduled" if row[2] is not None and row[2] > now else "queued")
             for row in conn.execute(
-                "SELECT DISTINCT d.job_id FROM job_dependencies d JOIN jobs ON jobs.id = d.job_id "
+                "SELECT DISTINCT d.job_id, jobs.queue, jobs.scheduled_for, jobs.seq "
+                "FROM job_dependencies d JOIN jobs ON jobs.id = d.job_id "
                 f"WHERE d.parent_id IN ({placeholders(len(parent_ids))}) "
                 f"AND jobs.status = 'deferred' AND NOT {_UNMET_DEPENDENCY_SQL} ORDER BY jobs.seq",
                 [*parent_ids, assume_met],
@@ -235,8 +271,10 @@ class SQLiteBackend:
             "status = CASE WHEN scheduled_for > ? THEN 'scheduled' ELSE 'queued' END, "
             f"{_TTL_FROM_NOW} "
             "WHERE id = ? AND status = 'deferred'",
-            [(first + i, now, now, now, child) for i, child in enumerate(children)],
+            [(first + i, now, now, now, child) for i, (child, _, _) in enumerate(children)],
         )
+        for child, queue, status in children:
+            changes.moved(child, queue, "deferred", status)
         return True
 
     def leases_extend(
@@ -261,15 +299,16 @@ class SQLiteBackend:
         if not self._pool.read(lambda c: c.execute(f"SELECT 1 {expired_sql} LIMIT 1", (now,)).fetchone()):
             return []
 
-        def recover(conn: sqlite3.Connection) -> list[Recovery]:
+        def recover(conn: sqlite3.Connection, changes: Changes) -> list[Recovery]:
             rows = conn.execute(
-                f"SELECT id, worker_name, stop_requested, retry_count < max_retries, failure_ttl {expired_sql} "
+                "SELECT id, worker_name, stop_requested, retry_count < max_retries, failure_ttl, queue, started_at "
+                f"{expired_sql} "
                 "ORDER BY lease_expires_at, id LIMIT ?",
                 (now, limit),
             ).fetchall()
             recovered = []
             ended = []
-            for job_id, worker, stop_requested, can_retry, failure_ttl in rows:
+            for job_id, worker, stop_requested, can_retry, failure_ttl, queue, started_at in rows:
                 if stop_requested:
                     status, reason = JobStatus.STOPPED, "stopped"
                 elif can_retry:
@@ -293,18 +332,21 @@ class SQLiteBackend:
                         (status.value, reason, _abandoned_message(worker, status), now, keep_until, job_id),
                     )
                     ended.append(job_id)
+                    if status is JobStatus.FAILED:
+                        changes.ended_run(status.value, started_at, now)
+                changes.moved(job_id, queue, "started", status.value)
                 recovered.append(Recovery(job_id, status, worker))
             if ended:
-                self._release_dependents(conn, ended, now)
+                self._release_dependents(conn, changes, ended, now)
             return recovered
 
-        recovered = self._pool.write(recover)
+        recovered = self._write(recover)
         if recovered:
             self._wakeup.notify()
         return recovered
 
     def job_cancel(self, job_id: str, now: float, keep_until: float | None, enqueue_dependents: bool) -> JobRecord:
-        def cancel(conn: sqlite3.Connection) -> tuple[JobRecord, bool]:
+        def cancel(conn: sqlite3.Connection, changes: Changes) -> tuple[JobRecord, bool]:
             record = self._get(conn, job_id)
             if record.status in TERMINAL:
                 raise InvalidJobOperation(
@@ -317,12 +359,14 @@ class SQLiteBackend:
                 "WHERE id = ?",
                 (now, keep_until, int(running), job_id),
             )
+            changes.moved(job_id, record.queue, record.status.value, "canceled")
             # canceled counts as met for dependents allowing failures; with enqueue_dependents
             # for every dependent (RQ's rule)
-            released = self._release_dependents(conn, [job_id], now, assume_met=job_id if enqueue_dependents else "")
+            assume_met = job_id if enqueue_dependents else ""
+            released = self._release_dependents(conn, changes, [job_id], now, assume_met=assume_met)
             return self._get(conn, job_id), released
 
-        canceled, released = self._pool.write(cancel)
+        canceled, released = self._write(cancel)
         if released:
             self._wakeup.notify()
         return canceled
@@ -347,11 +391,12 @@ class SQLiteBackend:
         return [row[0] for row in rows]
 
     def jobs_requeue(self, job_ids: Sequence[str], now: float) -> list[str]:
-        def requeue(conn: sqlite3.Connection) -> list[str]:
+        def requeue(conn: sqlite3.Connection, changes: Changes) -> list[str]:
             moved = []
             statuses = ", ".join(f"'{s.value}'" for s in sorted(REQUEUEABLE))
             for job_id in job_ids:
-                cursor = conn.execute(  # a canceled job may not have run: it may wait on parents
+                before = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                after = conn.execute(  # a canceled job may not have run: it may wait on parents
                     "UPDATE jobs SET seq = ?, enqueued_at = ?, retry_count = 0, "
                     f"status = CASE WHEN status = 'canceled' AND {_UNMET_DEPENDENCY_SQL} "
                     "THEN 'deferred' ELSE 'queued' END, "
@@ -360,24 +405,30 @@ class SQLiteBackend:
                     "status_reason = NULL, keep_until = NULL, worker_name = NULL, "
                     "stop_requested = 0, scheduled_for = NULL, progress = NULL, lease_token = NULL, "
                     "lease_expires_at = NULL "
-                    f"WHERE id = ? AND status IN ({statuses}) AND NOT {_STILL_STOPPING_SQL}",
+                    f"WHERE id = ? AND status IN ({statuses}) AND NOT {_STILL_STOPPING_SQL} "
+                    "RETURNING queue, status",
                     (next_seq(conn, 1), now, "", now, job_id, now),
-                )
-                if cursor.rowcount:
+                ).fetchone()
+                if after is not None:
+                    changes.moved(job_id, after[0], before[0], after[1])
                     moved.append(job_id)
             return moved
 
-        moved = self._pool.write(requeue)
+        moved = self._write(requeue)
         if moved:
             self._wakeup.notify()
         return moved
 
     def job_delete(self, job_id: str) -> bool:
-        return self._pool.write(lambda conn: self._delete(conn, job_id))
+        return self._write(lambda conn, changes: self._delete(conn, changes, job_id))
 
-    def _delete(self, conn: sqlite3.Connection, job_id: str) -> bool:
+    def _delete(self, conn: sqlite3.Connection, changes: Changes, job_id: str) -> bool:
         conn.execute("DELETE FROM job_dependencies WHERE job_id = ?", (job_id,))
-        return conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount == 1
+        deleted = conn.execute("DELETE FROM jobs WHERE id = ? RETURNING queue, status", (job_id,)).fetchone()
+        if deleted is None:
+            return False
+        changes.moved(job_id, deleted[0], deleted[1], None)
+        return True
 
     def job_update(
         self,
@@ -393,11 +444,14 @@ class SQLiteBackend:
         if not given:
             return self._pool.read(lambda c: self._exists(c, job_id))
         assignments = ", ".join(f"{name} = ?" for name in given)
-        return self._pool.write(
-            lambda conn: (
-                conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*given.values(), job_id)).rowcount == 1
-            )
-        )
+
+        def update(conn: sqlite3.Connection, changes: Changes) -> bool:
+            if conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*given.values(), job_id)).rowcount == 0:
+                return False
+            changes.updated(job_id)
+            return True
+
+        return self._write(update)
 
     # -- jobs: time-driven transitions ------------------------------------------------
     def jobs_promote_due(self, now: float, limit: int = CHUNK) -> int:
@@ -405,8 +459,9 @@ class SQLiteBackend:
         if not self._pool.read(lambda c: c.execute(f"SELECT 1 {due} LIMIT 1", (now,)).fetchone()):
             return 0
 
-        def promote(conn: sqlite3.Connection) -> int:
-            ids = [row[0] for row in conn.execute(f"SELECT id {due} ORDER BY scheduled_for LIMIT ?", (now, limit))]
+        def promote(conn: sqlite3.Connection, changes: Changes) -> int:
+            rows = conn.execute(f"SELECT id, queue {due} ORDER BY scheduled_for LIMIT ?", (now, limit)).fetchall()
+            ids = [row[0] for row in rows]
             first = next_seq(conn, len(ids)) if ids else 0
             conn.executemany(
                 "UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, "
@@ -414,9 +469,11 @@ class SQLiteBackend:
                 "WHERE id = ? AND status = 'scheduled'",
                 [(first + i, now, now, job_id) for i, job_id in enumerate(ids)],
             )
+            for job_id, queue in rows:
+                changes.moved(job_id, queue, "scheduled", "queued")
             return len(ids)
 
-        promoted = self._pool.write(promote)
+        promoted = self._write(promote)
         if promoted:
             self._wakeup.notify()
         return promoted
@@ -426,27 +483,27 @@ class SQLiteBackend:
         if not self._pool.read(lambda c: c.execute(f"SELECT 1 {expired} LIMIT 1", (now,)).fetchone()):
             return 0
 
-        def expire(conn: sqlite3.Connection) -> tuple[int, bool]:
-            ids = [
-                row[0]
-                for row in conn.execute(
-                    "UPDATE jobs SET status = 'canceled', status_reason = 'expired', ended_at = ?, "
-                    "keep_until = CASE WHEN failure_ttl IS NULL THEN NULL ELSE ? + failure_ttl END "
-                    f"WHERE id IN (SELECT id {expired} LIMIT ?) RETURNING id",
-                    (now, now, now, limit),
-                ).fetchall()
-            ]
+        def expire(conn: sqlite3.Connection, changes: Changes) -> tuple[int, bool]:
+            rows = conn.execute(
+                "UPDATE jobs SET status = 'canceled', status_reason = 'expired', ended_at = ?, "
+                "keep_until = CASE WHEN failure_ttl IS NULL THEN NULL ELSE ? + failure_ttl END "
+                f"WHERE id IN (SELECT id {expired} LIMIT ?) RETURNING id, queue",
+                (now, now, now, limit),
+            ).fetchall()
+            for job_id, queue in rows:
+                changes.moved(job_id, queue, "queued", "canceled")
+            ids = [row[0] for row in rows]
             # dependents that allow failures count an expired parent as ended
-            released = bool(ids) and self._release_dependents(conn, ids, now)
+            released = bool(ids) and self._release_dependents(conn, changes, ids, now)
             return len(ids), released
 
-        expired_count, released = self._pool.write(expire)
+        expired_count, released = self._write(expire)
         if released:
             self._wakeup.notify()
         return expired_count
 
     def jobs_purge(self, now: float, limit: int) -> int:
-        def purge(conn: sqlite3.Connection) -> int:
+        def purge(conn: sqlite3.Connection, changes: Changes) -> int:
             ids = [
                 row[0]
                 for row in conn.execute(
@@ -458,20 +515,24 @@ class SQLiteBackend:
             if ids:
                 marks = placeholders(len(ids))
                 conn.execute(f"DELETE FROM job_dependencies WHERE job_id IN ({marks})", ids)
-                conn.execute(f"DELETE FROM jobs WHERE id IN ({marks})", ids)
+                for job_id, queue, status in conn.execute(
+                    f"DELETE FROM jobs WHERE id IN ({marks}) RETURNING id, queue, status", ids
+                ).fetchall():
+                    changes.moved(job_id, queue, status, None)
+            conn.execute("DELETE FROM throughput WHERE minute < ?", (int(now // 60) - _THROUGHPUT_KEPT_MINUTES,))
             return len(ids)
 
-        return self._pool.write(purge)
+        return self._write(purge)
 
     def queue_empty(self, queue: str) -> int:
-        def empty(conn: sqlite3.Connection) -> int:
+        def empty(conn: sqlite3.Connection, changes: Changes) -> int:
             ids = [row[0] for row in conn.execute(
                 "SELECT id FROM jobs WHERE status = 'queued' AND queue = ? LIMIT ?", (queue, CHUNK))]  # fmt: skip
             for job_id in ids:
-                self._delete(conn, job_id)
+                self._delete(conn, changes, job_id)
             return len(ids)
 
-        return _in_chunks(lambda: self._pool.write(empty))
+        return _in_chunks(lambda: self._write(empty))
 
     # -- jobs: reads --------------------------------------------------------------------
     def jobs_get(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
@@ -512,13 +573,11 @@ class SQLiteBackend:
     def jobs_count(self, queue: str | None, statuses: Sequence[JobStatus]) -> int:
         where, params = _status_filter(queue, statuses)
         return int(self._pool.read(
-            lambda c: c.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", params).fetchone()[0]
+            lambda c: c.execute(f"SELECT COALESCE(SUM(n), 0) FROM status_counts WHERE {where}", params).fetchone()[0]
         ))  # fmt: skip
 
     def counts(self) -> dict[str, dict[JobStatus, int]]:
-        rows = self._pool.read(
-            lambda c: c.execute("SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status").fetchall()
-        )
+        rows = self._pool.read(lambda c: c.execute("SELECT queue, status, n FROM status_counts WHERE n > 0").fetchall())
         result: dict[str, dict[JobStatus, int]] = {}
         for queue, status, count in rows:
             result.setdefault(queue, {})[JobStatus(status)] = count
@@ -540,6 +599,66 @@ class SQLiteBackend:
             return int(ahead)
 
         return self._pool.read(position)
+
+    def job_inspect(self, job_id: str) -> JobInspection:
+        # SQLite keeps its indexes itself: the places a job is found follow from its row
+        found = self.jobs_get([job_id])[0]
+        if found is None:
+            return JobInspection(job_id, exists=False)
+        status = found.status
+        places = {
+            "jobs_claim": status is JobStatus.QUEUED,
+            "jobs_queued_expiry": status is JobStatus.QUEUED and found.expires_at is not None,
+            "jobs_due": status is JobStatus.SCHEDULED,
+            "jobs_leases": status is JobStatus.STARTED,
+            "jobs_stop_requests": found.stop_requested,
+            "jobs_retention": found.keep_until is not None,
+        }
+        return JobInspection(
+            job_id,
+            exists=True,
+            status=status,
+            in_queue=status is JobStatus.QUEUED,
+            queue_position=self.queue_position(job_id),
+            in_schedule=status is JobStatus.SCHEDULED,
+            scheduled_time=found.scheduled_for if status is JobStatus.SCHEDULED else None,
+            lease_owner=found.worker_name if status is JobStatus.STARTED else None,
+            lease_expires_at=found.lease_expires_at if status is JobStatus.STARTED else None,
+            locations=("jobs", *(name for name, held in places.items() if held)),
+        )
+
+    # -- events and statistics ----------------------------------------------------------
+    def events_read(self, after: str | None, limit: int, timeout: float) -> tuple[str, list[JobEvent]]:
+        if after is None:
+            last = self._pool.read(lambda c: c.execute("SELECT MAX(seq) FROM job_events").fetchone()[0])
+            return str(last or 0), []
+        cursor = int(after)
+        deadline = time.monotonic() + timeout
+        pause = _EVENTS_POLL_FIRST
+        while True:  # one reader per process (the server's event hub) polls an indexed range
+            rows = self._pool.read(
+                lambda c: c.execute(
+                    "SELECT seq, job_id, status FROM job_events WHERE seq > ? ORDER BY seq LIMIT ?", (cursor, limit)
+                ).fetchall()
+            )
+            if rows:
+                events = [JobEvent(job_id, None if status is None else JobStatus(status)) for _, job_id, status in rows]
+                return str(rows[-1][0]), events
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return after, []
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, _EVENTS_POLL_MAX)
+
+    def throughput(self, since: float) -> Throughput:
+        finished, failed, runtime = self._pool.read(
+            lambda c: c.execute(
+                "SELECT COALESCE(SUM(finished), 0), COALESCE(SUM(failed), 0), COALESCE(SUM(runtime), 0.0) "
+                "FROM throughput WHERE minute >= ?",
+                (int(since // 60),),
+            ).fetchone()
+        )
+        return Throughput(int(finished), int(failed), float(runtime))
 
     # -- workers -------------------------------------------------------------------------
     def workers_register(self, worker: WorkerRecord) -> None:
@@ -618,6 +737,15 @@ class SQLiteBackend:
     # -- wake-up ---------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
         self._wakeup.wait(timeout)
+
+
+def _running_jobs(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, tuple[str, float | None]]:
+    """Queue and start time of those of these jobs that are running (settle's bookkeeping)."""
+    rows = conn.execute(
+        f"SELECT id, queue, started_at FROM jobs WHERE id IN ({placeholders(len(job_ids))}) AND status = 'started'",
+        job_ids,
+    )
+    return {job_id: (queue, started_at) for job_id, queue, started_at in rows}
 
 
 def _in_chunks(step: Callable[[], int]) -> int:

@@ -90,6 +90,7 @@ class ConnectionPool:
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             conn.execute("PRAGMA foreign_keys = OFF")
+            conn.execute("PRAGMA temp_store = MEMORY")
             if not self._migrated:
                 retry_busy(lambda: schema.migrate(conn))
                 self._migrated = True

@@ -84,6 +84,18 @@ MIGRATIONS: list[str] = [
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     INSERT INTO counters (name, value) VALUES ('seq', 0);
     """,
+    # 2: job events, counts per queue and status, throughput per minute, written by the
+    # backend in the same transaction as each change (per batch: triggers cost 2x per row)
+    """
+    CREATE TABLE job_events (seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL, status TEXT);
+    CREATE TABLE status_counts (
+        queue TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (queue, status)
+    ) WITHOUT ROWID;
+    INSERT INTO status_counts (queue, status, n) SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status;
+    CREATE TABLE throughput (
+        minute INTEGER PRIMARY KEY, finished INTEGER NOT NULL, failed INTEGER NOT NULL, runtime REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -110,5 +122,13 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration into statements (migrations hold no ';' inside literals)."""
-    return [part.strip() for part in script.split(";") if part.strip()]
+    """Split a migration into statements; a trigger body's ';' does not end its statement."""
+    statements: list[str] = []
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    return statements
