@@ -4,11 +4,12 @@ with the backend's own transitions (no worker needed)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -121,3 +122,27 @@ def settle(
         keep_until=now + 600,
     )
     assert backend.jobs_settle([settlement], now) == [True]
+
+
+async def until(condition: Callable[[], object], timeout: float = 20.0, message: str = "condition") -> None:
+    """wait_until for async tests: checks ``condition`` without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        await asyncio.sleep(0.01)
+
+
+async def sse(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The events of an SSE response: {"event", "id", "data"} dicts, and {"comment"} for
+    comment lines such as heartbeats."""
+    event: dict[str, Any] = {}
+    async for line in response.aiter_lines():
+        if line.startswith(":"):
+            yield {"comment": line[1:].strip()}
+        elif line:
+            name, _, value = line.partition(": ")
+            event[name] = json.loads(value) if name == "data" else value
+        elif event:
+            yield event
+            event = {}
