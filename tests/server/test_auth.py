@@ -80,8 +80,14 @@ def test_keys_are_parsed_from_the_environment_and_from_a_hashed_file(tmp_path: P
     keys = keys_from_file(path)
     assert authenticate(keys, "other") is not None and authenticate(keys, "s3cret") is None
     assert "other" not in path.read_text()
-    settings = Settings.from_env({"CONVEYOR_API_KEYS": "a:b:user", "CONVEYOR_API_KEYS_FILE": str(path)})
+    environment = {
+        "CONVEYOR_API_KEYS": "a:b:user",
+        "CONVEYOR_API_KEYS_FILE": str(path),
+        "CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS": "8",
+    }
+    settings = Settings.from_env(environment)
     assert [key.user_id for key in settings.api_keys] == ["b", "carol"]
+    assert (settings.global_max_concurrent_jobs, settings.per_user_max_concurrent_jobs) == (8, None)
 
 
 @pytest.mark.parametrize(

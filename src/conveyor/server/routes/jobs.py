@@ -71,7 +71,7 @@ def job_stats(state: State, caller: Caller) -> Stats:
 @router.get("/queue/stats", response_model=QueueStats)
 def queue_stats(state: State, caller: Caller) -> QueueStats:
     """Counts per status, workers and their health, and the host's load."""
-    return stats.queue_stats(state.backend, time.time())
+    return stats.queue_stats(state.backend, state.settings, time.time())
 
 
 @router.get("/status/{job_id}", response_model=JobStatusView, responses=errors(404))
