@@ -94,7 +94,7 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
 
 
 @contextmanager
-def conveyor_serve(url: str) -> Iterator[str]:
+def conveyor_serve(url: str, processes: int) -> Iterator[str]:
     """`conveyor serve` on ``url``; yields its base URL."""
     port = free_port()
     env = {
@@ -103,7 +103,7 @@ def conveyor_serve(url: str) -> Iterator[str]:
         "CONVEYOR_API_KEYS": f"{KEY}:bench:user",
     }
     command = [sys.executable, "-m", "conveyor", "serve", "-u", url, "--port", str(port), "--import", "httpjobs",
-               "--log-level", "warning"]  # fmt: skip
+               "--log-level", "warning", "--workers", str(processes)]  # fmt: skip
     process = subprocess.Popen(command, env=env)
     try:
         wait_for_port(port)
@@ -247,6 +247,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default 50)")
     parser.add_argument("--redis-url", help="use this Redis instead of starting a private redis-server")
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="load client (default raw)")
+    parser.add_argument("--server-workers", type=int, default=1, help="conveyor serve --workers N (default 1)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
 
@@ -256,10 +257,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as directory, redis_for(backend, args.redis_url) as redis_url:
             url = f"sqlite:///{directory}/bench.db" if backend == "sqlite" else redis_url
             assert url is not None
-            with conveyor_serve(url) as base:
+            with conveyor_serve(url, args.server_workers) as base:
                 results[backend] = asyncio.run(run_backend(base, args.clients, args.duration, args.client))
 
-    print(f"\n{args.clients} {args.client} clients, {args.duration:g} s per phase, loopback, no worker running\n")
+    print(
+        f"\n{args.clients} {args.client} clients, {args.duration:g} s per phase, {args.server_workers} server "
+        "process(es), loopback, no worker running (server ms: one process's own mean)\n"
+    )
     print("| backend | request | requests | errors | req/s | p50 ms | p99 ms | mean ms | server ms | target |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for backend, phases in results.items():
