@@ -12,6 +12,7 @@ import click
 from conveyor._version import __version__
 
 from .commands_jobs import cancel, enqueue, requeue, stop
+from .commands_keys import keys
 from .commands_queues import cleanup, empty, info
 from .commands_serve import serve
 from .commands_up import up
@@ -37,7 +38,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
         ctx.default_map = load_default_map(path, ctx.command)
 
 
-for _command in (up, serve, worker, enqueue, info, requeue, cancel, stop, empty, cleanup):
+for _command in (up, serve, worker, enqueue, info, requeue, cancel, stop, empty, cleanup, keys):
     cli.add_command(_command)
 
 
