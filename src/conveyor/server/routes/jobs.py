@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
@@ -34,7 +34,7 @@ from conveyor.server.views import inspection, job_detail, job_status, rest
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=errors(*COMMON))
 
-JobIdPath = Annotated[str, "the job id"]
+JobIdPath = Annotated[str, Path(description="The job's id.")]
 MAX_POLL_SECONDS = 300.0
 
 
