@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from conveyor.server.schemas import Body, Name, SubmitJob
+from conveyor.server.schemas import Body, ErrorBody, Name, SubmitJob
 
 BatchRestStatus = Literal["scheduled", "running", "completed", "cancelled"]
 HARD_MAX_BATCH_JOBS = 100_000
@@ -23,6 +23,11 @@ class CreateBatch(Body):
     scheduled_start_time: AwareDatetime | None = Field(None, description="Hold the jobs until then (ISO 8601).")
     on_complete: Name | None = Field(None, description="A job type run once every job has ended (gets the id).")
     on_failure: Name | None = Field(None, description="A job type run once every job has ended, if one failed.")
+
+
+class BatchErrorBody(ErrorBody):
+    batch_id: str
+    current_status: str | None = None
 
 
 class BatchCreated(BaseModel):

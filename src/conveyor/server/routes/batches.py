@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -15,6 +15,7 @@ from conveyor.server.batch_schemas import (
     BatchCancelled,
     BatchCreated,
     BatchDetail,
+    BatchErrorBody,
     BatchList,
     CreateBatch,
     Reschedule,
@@ -26,10 +27,22 @@ from conveyor.status import BatchStatus
 
 router = APIRouter(prefix="/api/v1/batches", tags=["batches"], responses=errors(*COMMON))
 
+_BATCH_ERRORS = {404: "No such batch (or another user's)", 409: "The batch's status does not allow this"}
+
+
+def batch_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` as errors() gives them, with the batch's own body for 404 and 409."""
+    shared = errors(*(code for code in codes if code not in _BATCH_ERRORS))
+    own = {
+        code: {"model": BatchErrorBody, "description": _BATCH_ERRORS[code]} for code in codes if code in _BATCH_ERRORS
+    }
+    return {**shared, **own}
+
+
 BatchIdPath = Annotated[str, Path(description="The batch's id.", max_length=200)]
 
 
-@router.post("", status_code=201, response_model=BatchCreated, responses=errors(400, 413))
+@router.post("", status_code=201, response_model=BatchCreated, responses=batch_errors(400, 413))
 def create_batch(spec: CreateBatch, state: State, caller: Caller, response: Response) -> BatchCreated:
     """Create a batch and all its jobs in one atomic step (a bad spec creates nothing)."""
     batch, job_ids = batch_service.create(state.backend, caller, spec, state.settings.max_batch_jobs)
@@ -37,7 +50,7 @@ def create_batch(spec: CreateBatch, state: State, caller: Caller, response: Resp
     return BatchCreated(batch_id=batch.id, status=batch_service.rest(batch.status), job_ids=job_ids)
 
 
-@router.get("", response_model=BatchList, responses=errors(400))
+@router.get("", response_model=BatchList, responses=batch_errors(400))
 def list_batches(
     state: State,
     caller: Caller,
@@ -53,13 +66,13 @@ def list_batches(
     return BatchList(data=[batch_service.detail(batch) for batch in page], next_cursor=next_cursor)
 
 
-@router.get("/{batch_id}", response_model=BatchDetail, responses=errors(404))
+@router.get("/{batch_id}", response_model=BatchDetail, responses=batch_errors(404))
 def batch_detail(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchDetail:
     """The batch with its jobs' counts per status and its progress."""
     return batch_service.detail(batch_service.visible(state.backend, caller, batch_id))
 
 
-@router.post("/{batch_id}/start", response_model=BatchDetail, responses=errors(404, 409))
+@router.post("/{batch_id}/start", response_model=BatchDetail, responses=batch_errors(404, 409))
 def start_batch(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchDetail:
     """Start a scheduled batch now."""
     batch = batch_service.visible(state.backend, caller, batch_id)
@@ -67,7 +80,7 @@ def start_batch(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchDet
     return batch_service.detail(batch)
 
 
-@router.post("/{batch_id}/reschedule", response_model=BatchDetail, responses=errors(400, 404, 409))
+@router.post("/{batch_id}/reschedule", response_model=BatchDetail, responses=batch_errors(400, 404, 409))
 def reschedule_batch(batch_id: BatchIdPath, change: Reschedule, state: State, caller: Caller) -> BatchDetail:
     """Move the start of a batch that has not started, to a time in the future."""
     batch = batch_service.visible(state.backend, caller, batch_id)
@@ -80,7 +93,7 @@ def reschedule_batch(batch_id: BatchIdPath, change: Reschedule, state: State, ca
     return batch_service.detail(batch)
 
 
-@router.post("/{batch_id}/cancel", response_model=BatchCancelled, responses=errors(404, 409))
+@router.post("/{batch_id}/cancel", response_model=BatchCancelled, responses=batch_errors(404, 409))
 def cancel_batch(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchCancelled:
     """Cancel every job of the batch not yet ended (running ones are stopped), and its start."""
     batch = batch_service.visible(state.backend, caller, batch_id)
@@ -91,7 +104,7 @@ def cancel_batch(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchCa
     )
 
 
-@router.get("/{batch_id}/backend", response_model=BatchBackendView, responses=errors(404))
+@router.get("/{batch_id}/backend", response_model=BatchBackendView, responses=batch_errors(404))
 def batch_backend(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchBackendView:
     """Debugging: whether the batch's scheduled start really exists in the store."""
     try:
