@@ -33,8 +33,8 @@ _BATCH_ERRORS = {404: "No such batch (or another user's)", 409: "The batch's sta
 def batch_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` as errors() gives them, with the batch's own body for 404 and 409."""
     shared = errors(*(code for code in codes if code not in _BATCH_ERRORS))
-    own = {
-        code: {"model": BatchErrorBody, "description": _BATCH_ERRORS[code]} for code in codes if code in _BATCH_ERRORS
+    own: dict[int | str, dict[str, Any]] = {
+        code: {"model": BatchErrorBody, "description": why} for code, why in _BATCH_ERRORS.items() if code in codes
     }
     return {**shared, **own}
 
