@@ -15,18 +15,28 @@ import threading
 import time
 
 _VARIANT = {f"{i:x}": f"{(i & 0x3) | 0x8:x}" for i in range(16)}
-_lock = threading.Lock()
-_last = 0
-"""The last (milliseconds << 12 | fraction) handed out by this process."""
+
+
+class _Stamps:
+    """Milliseconds and their fraction (``ms << 12 | fraction``), never the same twice."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def next(self) -> int:
+        ns = time.time_ns()
+        stamp = (ns // 1_000_000) << 12 | (ns % 1_000_000) * 4096 // 1_000_000
+        with self._lock:
+            self._last = max(stamp, self._last + 1)
+            return self._last
+
+
+_stamps = _Stamps()
 
 
 def new_job_id() -> str:
     """A new time-ordered UUID string (version 7, RFC 9562 variant)."""
-    global _last
-    ns = time.time_ns()
-    stamp = (ns // 1_000_000) << 12 | (ns % 1_000_000) * 4096 // 1_000_000
-    with _lock:
-        stamp = _last = max(stamp, _last + 1)
-    ms, fraction = stamp >> 12, stamp & 0xFFF
-    digits = ms.to_bytes(6, "big").hex() + f"0{fraction:03x}" + os.urandom(8).hex()
+    stamp = _stamps.next()
+    digits = (stamp >> 12).to_bytes(6, "big").hex() + f"0{stamp & 0xFFF:03x}" + os.urandom(8).hex()
     return f"{digits[:8]}-{digits[8:12]}-7{digits[13:16]}-{_VARIANT[digits[16]]}{digits[17:20]}-{digits[20:]}"
