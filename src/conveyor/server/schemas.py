@@ -167,7 +167,10 @@ class QueueStats(BaseModel):
     memory_usage_mb: float
     global_max_concurrent_jobs: int | None
     per_user_max_concurrent_jobs: int | None
-    worker_health_status: Literal["healthy", "degraded", "no_workers"]
+    worker_health_status: Literal["healthy", "degraded", "unhealthy"] = Field(
+        description="healthy: every worker heartbeats; degraded: a silent worker beside healthy ones, or no "
+        "worker while nothing waits; unhealthy: no healthy worker while jobs wait or run."
+    )
     last_cleanup: datetime | None
 
 
