@@ -61,7 +61,12 @@ class SubmitJob(Body):
     )
     depends_on: list[JobId] = Field(default_factory=list, max_length=MAX_LIST)
     meta: dict[str, Any] = Field(default_factory=dict)
-    job_id: JobId | None = Field(None, description="Your own id for the job (default: a UUID4).")
+    job_id: JobId | None = Field(None, description="Your own id for the job (default: a time-ordered UUID).")
+    idempotency_key: JobId | None = Field(
+        None,
+        description="While a job of yours submitted with this key has not ended, submitting the key again "
+        "returns that job (200) instead of creating another. Also accepted as the Idempotency-Key header.",
+    )
 
     @model_validator(mode="after")
     def _one_start_time(self) -> SubmitJob:
