@@ -411,15 +411,24 @@ class Worker:
         self._wake.clear()
 
     async def _idle_wait(self, burst: bool) -> None:
-        """Wait for a new-job signal, a free slot, a stop, or the poll interval."""
+        """Wait for a new-job signal, a free slot, a stop, or the poll interval.
+
+        With nothing running, the wait blocks this thread itself: no task needs the loop
+        then, and a wake-up goes straight on to the claim instead of through a hand-off
+        from a waiting thread (about a third of the idle enqueue-to-start latency). A
+        stop signal then takes effect when that wait ends, within ``poll_interval``.
+        """
         if burst:
             await self._wake_or_timeout(self.poll_interval)
             return
         assert self.loop is not None and self._wake is not None
-        if self._waiter_pool is None:
-            self._waiter_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-wait")
+        interval = self.poll_interval * random.uniform(0.8, 1.0)
         if self._waiting is None or self._waiting.done():
-            interval = self.poll_interval * random.uniform(0.8, 1.0)
+            if self._active == 0 and not self._stopping and not self._wake.is_set():
+                self.backend.wait_for_jobs(interval)
+                return
+            if self._waiter_pool is None:
+                self._waiter_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-wait")
             self._waiting = self.loop.run_in_executor(self._waiter_pool, self.backend.wait_for_jobs, interval)
         woken: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
         await asyncio.wait([self._waiting, woken], return_when=asyncio.FIRST_COMPLETED)
