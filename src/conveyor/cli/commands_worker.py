@@ -98,7 +98,8 @@ def worker(
     if supervise:
         with log_to_stderr(log_level):
             arguments = sys.argv[sys.argv.index("worker") + 1 :]
-            sys.exit(supervisor.supervise([a for a in arguments if a != "--supervise"]))
+            config = click.get_current_context().find_root().params.get("config")
+            sys.exit(supervisor.supervise([a for a in arguments if a != "--supervise"], config))
     app.import_job_modules()
     names = list(dict.fromkeys(queues)) or [DEFAULT_QUEUE]
     runner = Worker(

@@ -33,8 +33,9 @@ RESTART_PAUSE = 1.0
 """Seconds between a quick crash and the next start, so a crash loop does not spin."""
 
 
-def supervise(worker_args: Sequence[str]) -> int:
-    """Run ``conveyor worker <worker_args>`` until it exits for good; its exit status."""
+def supervise(worker_args: Sequence[str], config: str | None = None) -> int:
+    """Run ``conveyor worker <worker_args>`` until it exits for good; its exit status.
+    A ``--config`` file given before ``worker`` reaches the child as $CONVEYOR_CONFIG."""
     child: subprocess.Popen[bytes] | None = None
     stopping = False
 
@@ -50,7 +51,7 @@ def supervise(worker_args: Sequence[str]) -> int:
             started = time.monotonic()
             child = subprocess.Popen(
                 [sys.executable, "-m", "conveyor", "worker", *worker_args],
-                env={**os.environ, SUPERVISED_ENV: "1"},
+                env={**os.environ, SUPERVISED_ENV: "1", **({"CONVEYOR_CONFIG": config} if config else {})},
                 process_group=0,
             )
             status = child.wait()
