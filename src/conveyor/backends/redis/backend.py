@@ -23,12 +23,15 @@ from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_M
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailableError,
+    InvalidBatchOperation,
     InvalidJobOperation,
     JobIdInUseError,
+    NoSuchBatchError,
     NoSuchJobError,
 )
 from conveyor.status import JobStatus
 from conveyor.types import (
+    Finding,
     JobEvent,
     JobInspection,
     JobRecord,
@@ -39,7 +42,8 @@ from conveyor.types import (
     WorkerRecord,
 )
 
-from . import codec
+from . import codec, doctor
+from .batches import RedisBatches
 from .keys import KeySpace
 from .scripts import Scripts
 
@@ -63,7 +67,7 @@ def _seq_of_member(member: bytes) -> int:
     return int(member[8:24], 16)
 
 
-class RedisBackend:
+class RedisBackend(RedisBatches):
     """Backend on one Redis; see conveyor.backends.base.Backend for the contract."""
 
     kind = "redis"
@@ -98,12 +102,16 @@ class RedisBackend:
 
     # -- jobs: writes -----------------------------------------------------------------------
     def jobs_enqueue(self, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
+        return self._enqueue(records, now, [])
+
+    def _enqueue(self, records: Sequence[JobRecord], now: float, batch: list[Any]) -> list[JobRecord]:
+        """Store jobs (and, given its arguments, the batch they belong to) in one script."""
         args: list[Any] = [repr(now), len(records)]
         for record in records:  # the script fills in the last three values
             fields = codec.encode(record)
             args += (len(fields) // 2 + 3, *fields, "status", record.status.value, "seq", "", "qmember", "")
         stored = []
-        for record, reply in zip(records, self._run("enqueue", *args), strict=True):
+        for record, reply in zip(records, self._run("enqueue", *args, *batch), strict=True):
             if isinstance(reply, list):  # the live job holding its unique_key stands for it
                 stored.append(codec.decode(reply))
             else:
@@ -286,6 +294,9 @@ class RedisBackend:
             return None
         rank = self._call(lambda: self._redis.zrank(self.keys.queued(queue.decode()), member))
         return None if rank is None else int(rank)
+
+    def invariants_check(self, now: float, repair: bool) -> list[Finding]:
+        return self._call(lambda: doctor.Inspector(self._redis, self.keys, self._run).check(now, repair))
 
     def job_inspect(self, job_id: str) -> JobInspection:
         status, queue, member, worker, parents, user = self._call(
@@ -478,4 +489,8 @@ def _conveyor_error(exc: ResponseError) -> Exception:
         return NoSuchJobError(parts[0])
     if kind == "InvalidOperation":
         return InvalidJobOperation(parts[0], parts[1], parts[2])
+    if kind == "NoSuchBatch":
+        return NoSuchBatchError(parts[0])
+    if kind == "InvalidBatch":
+        return InvalidBatchOperation(parts[0], parts[1], parts[2])
     return BackendError(f"Redis script error: {text}")

@@ -30,6 +30,12 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:maintenance              hash: lock owner and until, last (completed pass)
     {conveyor}:throughput               hash: '<minute>:f' jobs finished, '<minute>:x'
                                         failed, '<minute>:t' their runtime in seconds
+    {conveyor}:batch:<id>               hash: the batch record
+    {conveyor}:batchjobs:<id>           zset: the batch's job ids by seq
+    {conveyor}:batchstarts              zset: scheduled batch ids by start time (the starter)
+    {conveyor}:batchesrunning           set: ids of running batches
+    {conveyor}:batches                  zset, scores 0: every batch id (ids sort by time)
+    {conveyor}:userbatches:<user>       zset, scores 0: one user's batch ids
 """
 
 from __future__ import annotations
@@ -52,6 +58,12 @@ class KeySpace:
         self.maintenance = self.base + "maintenance"
         self.due = self.base + "due"
         self.leases = self.base + "leases"
+
+    def batch(self, batch_id: str) -> str:
+        return f"{self.base}batch:{batch_id}"
+
+    def batches(self, user_id: str | None) -> str:
+        return self.base + "batches" if user_id is None else f"{self.base}userbatches:{user_id}"
 
     def job(self, job_id: str) -> str:
         return f"{self.base}job:{job_id}"

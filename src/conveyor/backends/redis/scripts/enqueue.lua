@@ -1,5 +1,6 @@
 -- Store new jobs, all or none. ARGV: base, now, count, then per job: n, then n field/value
--- pairs whose last three are status, seq and qmember (values this script sets).
+-- pairs whose last three are status, seq and qmember (values this script sets); then,
+-- for a batch stored with its jobs, 'batch', its id, n and n field/value pairs.
 -- Returns per job its stored status, or the fields of the live job holding its unique_key
 -- (that job stands for it, and it is not stored).
 local now = tonumber(ARGV[2])
@@ -8,7 +9,7 @@ local count = tonumber(ARGV[3])
 local NEEDED = {
     id = true, queue = true, priority = true, depends_on = true, allow_dependency_failures = true,
     expires_at = true, scheduled_for = true, keep_until = true, lease_expires_at = true, stop_requested = true,
-    worker_name = true, user_id = true, unique_key = true,
+    worker_name = true, user_id = true, unique_key = true, batch_id = true,
 }
 local jobs, pos = {}, 4
 for r = 1, count do
@@ -19,6 +20,10 @@ for r = 1, count do
     end
     pos = last + 1
     jobs[r] = job
+end
+local batch
+if ARGV[pos] == 'batch' then
+    batch = {id = ARGV[pos + 1], fields = {unpack(ARGV, pos + 3, pos + 2 + 2 * tonumber(ARGV[pos + 2]))}}
 end
 -- First check everything, so that a refusal leaves nothing half-written.
 local in_batch, keys_in_batch = {}, {}
@@ -47,6 +52,7 @@ for _, job in ipairs(jobs) do
     end
     if not job.holder then in_batch[job.id] = job.status end
 end
+if batch and redis.call('EXISTS', batch_key(batch.id)) == 1 then return fail('BatchIdInUse', batch.id) end
 local first = next_seq(count)
 local queued, statuses, queues = 0, {}, {}
 local function store(r, job)
@@ -77,6 +83,7 @@ local function store(r, job)
     end
     if job.status == 'queued' then queued = queued + 1 end
     if job.unique_key then redis.call('HSET', P .. 'unique', job.unique_key, job.id) end
+    if job.batch_id then redis.call('ZADD', P .. 'batchjobs:' .. job.batch_id, job.seq, job.id) end
     emit(job.id, job.status)
     statuses[r] = job.status
 end
@@ -87,5 +94,17 @@ for r, job in ipairs(jobs) do
     if job.holder then statuses[r] = redis.call('HGETALL', job_key(job.holder)) end
 end
 for queue in pairs(queues) do redis.call('SADD', P .. 'queues', queue) end
+if batch then
+    local fields = {}
+    for i = 1, #batch.fields, 2 do fields[batch.fields[i]] = batch.fields[i + 1] end
+    redis.call('HSET', batch_key(batch.id), unpack(batch.fields))
+    redis.call('ZADD', P .. 'batches', 0, batch.id)
+    if fields.user_id then redis.call('ZADD', P .. 'userbatches:' .. fields.user_id, 0, batch.id) end
+    if fields.status == 'scheduled' then
+        redis.call('ZADD', P .. 'batchstarts', fields.scheduled_start, batch.id)
+    else
+        redis.call('SADD', P .. 'batchesrunning', batch.id)
+    end
+end
 wake(queued)
 return statuses

@@ -136,7 +136,8 @@ local function index(job, member_stored)
     end
     redis.call('ZADD', status_key(queue, status), job.seq, id)
     if status == 'scheduled' then
-        redis.call('ZADD', P .. 'due', job.scheduled_for or 0, id)
+        -- a job of a scheduled batch has no time of its own: the batch's starter holds it
+        if job.scheduled_for then redis.call('ZADD', P .. 'due', job.scheduled_for, id) end
     elseif status == 'started' then
         redis.call('ZADD', P .. 'leases', job.lease_expires_at or 0, id)
     elseif TERMINAL[status] and job.keep_until then
@@ -279,4 +280,33 @@ local function flatten(job)
         flat[#flat + 1] = value
     end
     return flat
+end
+
+-- Batches: a hash per batch, its jobs by seq, one starter entry while it is scheduled.
+local function batch_key(id) return P .. 'batch:' .. id end
+local LIVE = {queued = true, deferred = true, scheduled = true, started = true}
+
+local function load_batch(id)
+    local flat = redis.call('HGETALL', batch_key(id))
+    if #flat == 0 then return nil end
+    local batch = {}
+    for i = 1, #flat, 2 do batch[flat[i]] = flat[i + 1] end
+    return batch
+end
+
+-- Queue the batch's jobs still held for its starter, in their order; the batch runs.
+local function release_held(batch_id, now)
+    local released = 0
+    for _, id in ipairs(redis.call('ZRANGE', P .. 'batchjobs:' .. batch_id, 0, -1)) do
+        local job = load(id)
+        if job and job.status == 'scheduled' and not job.scheduled_for then
+            transition(job, requeue_fields(job, now, 'queued'))
+            released = released + 1
+        end
+    end
+    redis.call('HSET', batch_key(batch_id), 'status', 'running', 'started_at', ARGV[2])
+    redis.call('HDEL', batch_key(batch_id), 'scheduled_start')
+    redis.call('ZREM', P .. 'batchstarts', batch_id)
+    redis.call('SADD', P .. 'batchesrunning', batch_id)
+    return released
 end

@@ -1,0 +1,137 @@
+"""One event hub per app: a single thread reads the backend's job events and wakes the
+asyncio tasks (long-polls, SSE streams) that follow those jobs.
+
+Streams therefore cost a dict entry each, not a thread or a store query per tick:
+the store is read once per batch of events for the whole process, and a follower
+re-reads only the job it follows, when that job changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+
+from conveyor.backends.base import Backend
+from conveyor.status import JobStatus
+from conveyor.types import JobEvent
+
+log = logging.getLogger("conveyor.server.events")
+
+BATCH = 1_000
+PENDING_KEPT = 64
+"""Most undelivered changes one follower keeps; older ones are dropped (it re-reads the job anyway)."""
+RETRY_SECONDS = 1.0
+
+
+class Subscription:
+    """The changes to one job since the follower last looked (on the event loop)."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self._pending: list[JobStatus | None] = []
+        self._ready = asyncio.Event()
+
+    def push(self, status: JobStatus | None) -> None:
+        if not self._pending or self._pending[-1] != status:
+            self._pending.append(status)
+            del self._pending[:-PENDING_KEPT]
+        self._ready.set()
+
+    async def changes(self, timeout: float) -> list[JobStatus | None]:
+        """The new statuses (None: something else changed), waiting up to ``timeout``
+        seconds for the first; empty if nothing changed in time."""
+        if not self._pending:
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return []
+        changes, self._pending = self._pending, []
+        self._ready.clear()
+        return changes
+
+
+class EventHub:
+    """Reads ``backend.events_read`` in one thread, from the first subscription on."""
+
+    def __init__(self, backend: Backend, wait_seconds: float = 1.0) -> None:
+        self._backend = backend
+        self._wait = wait_seconds
+        self._subscribers: dict[str, set[Subscription]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._starting = asyncio.Lock()
+
+    @property
+    def followers(self) -> int:
+        return sum(len(subs) for subs in self._subscribers.values())
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, job_id: str) -> AsyncIterator[Subscription]:
+        """Follow one job. Enter before reading the job's state: no change made after
+        that read can be missed."""
+        subscription = self.open(job_id)
+        try:
+            await self.ensure_started()
+            yield subscription
+        finally:
+            self.close(subscription)
+
+    def open(self, job_id: str) -> Subscription:
+        subscription = Subscription(job_id)
+        self._subscribers.setdefault(job_id, set()).add(subscription)
+        return subscription
+
+    def close(self, subscription: Subscription) -> None:
+        followers = self._subscribers.get(subscription.job_id)
+        if followers is not None:
+            followers.discard(subscription)
+            if not followers:
+                del self._subscribers[subscription.job_id]
+
+    async def ensure_started(self) -> None:
+        """Start the reader thread from the current cursor (read here, so every event
+        after a subscription is seen). Raises a backend error if the store is down."""
+        if self._thread is not None:
+            return
+        async with self._starting:
+            if self._thread is not None:
+                return
+            cursor, _ = await asyncio.to_thread(self._backend.events_read, None, 0, 0.0)
+            self._loop = asyncio.get_running_loop()
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._run, args=(cursor,), name="conveyor-events", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._wait + 5)
+            self._thread = None
+
+    def _run(self, cursor: str) -> None:
+        while not self._stopping.is_set():
+            try:
+                cursor, events = self._backend.events_read(cursor, BATCH, self._wait)
+            except Exception as exc:  # the store went away: keep the cursor and try again
+                log.warning("reading job events failed, retrying in %.0fs: %s", RETRY_SECONDS, exc)
+                self._stopping.wait(RETRY_SECONDS)
+                continue
+            if events and not self._deliver(events):
+                return
+
+    def _deliver(self, events: list[JobEvent]) -> bool:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(self._dispatch, events)
+        except RuntimeError:  # the loop has closed: nobody is left to tell
+            return False
+        return True
+
+    def _dispatch(self, events: list[JobEvent]) -> None:
+        for event in events:
+            for subscription in self._subscribers.get(event.job_id, ()):
+                subscription.push(event.status)

@@ -1,0 +1,24 @@
+"""The error responses each route declares in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conveyor.server.schemas import ErrorBody, JobErrorBody, ValidationErrorBody
+
+_ERRORS: dict[int, tuple[type[ErrorBody], str]] = {
+    400: (ValidationErrorBody, "Invalid input: malformed JSON, an unknown job type, a bad cursor"),
+    401: (ErrorBody, "Missing or invalid API key"),
+    404: (JobErrorBody, "No such job (or another user's)"),
+    409: (JobErrorBody, "The job's status does not allow this"),
+    413: (ErrorBody, "Request body over the size limit"),
+    422: (ValidationErrorBody, "A field is missing, of the wrong type or out of bounds"),
+    503: (ErrorBody, "The job store cannot be reached"),
+}
+
+COMMON = (401, 422, 503)
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for these status codes, each with its body model."""
+    return {code: {"model": _ERRORS[code][0], "description": _ERRORS[code][1]} for code in codes}

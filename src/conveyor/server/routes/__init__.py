@@ -1,0 +1,1 @@
+"""One router per resource: jobs (and their live views) and operations."""

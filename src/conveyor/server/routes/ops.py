@@ -1,0 +1,52 @@
+"""Operations: workers, health (for load balancers, no key needed) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from conveyor._version import __version__
+from conveyor.exceptions import BackendError
+from conveyor.server.deps import Caller, State
+from conveyor.server.responses import COMMON, errors
+from conveyor.server.schemas import Health, WorkerList
+from conveyor.server.views import worker_view
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/api/v1/workers", response_model=WorkerList, responses=errors(*COMMON))
+def list_workers(state: State, caller: Caller) -> WorkerList:
+    """Registered workers; ``healthy`` is false for one silent for a minute."""
+    now = time.time()
+    return WorkerList(data=[worker_view(worker, now) for worker in state.backend.workers_list()])
+
+
+@router.get("/health", response_model=Health, responses={503: {"model": Health, "description": "Store unreachable"}})
+@router.get(
+    "/api/v1/health", response_model=Health, responses={503: {"model": Health, "description": "Store unreachable"}}
+)
+def health(state: State) -> Health | JSONResponse:
+    """Liveness, and whether the job store answers (503 if not)."""
+    try:
+        state.backend.counts()
+    except BackendError:
+        down = Health(status="unavailable", backend=state.backend.kind, backend_reachable=False, version=__version__)
+        return JSONResponse(down.model_dump(), status_code=503)
+    return Health(status="ok", backend=state.backend.kind, backend_reachable=True, version=__version__)
+
+
+_METRICS_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Prometheus text format", "content": {CONTENT_TYPE_LATEST: {}}}
+}
+
+
+@router.get("/metrics", response_class=PlainTextResponse, responses={**_METRICS_RESPONSE, **errors(401)})
+@router.get("/api/v1/metrics", response_class=PlainTextResponse, responses={**_METRICS_RESPONSE, **errors(401)})
+def metrics(state: State, caller: Caller) -> PlainTextResponse:
+    """Job counts, throughput, workers and HTTP request counters for Prometheus."""
+    return PlainTextResponse(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,264 @@
+"""Request and response bodies of the REST API (SPEC section 3), as pydantic models.
+
+They are the OpenAPI schema too: every bound here (limits, timeouts, sizes) is what
+the API accepts, and every response a route gives is one of these shapes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from conveyor.options import PRIORITY_LIMIT
+
+RestStatus = Literal["pending", "scheduled", "running", "completed", "failed", "cancelled"]
+
+DAY = 86_400.0
+YEAR = 366 * DAY
+MAX_TIMEOUT = 7 * DAY
+MAX_RETRIES = 100
+MAX_LIST = 100
+"""Longest lists accepted in a submission (retry intervals, dependencies)."""
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
+JobId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\s]([^\x00-\x1f]*[^\x00-\x1f\s])?$")]
+Seconds = Annotated[float, Field(ge=0, le=YEAR)]
+
+
+class Body(BaseModel):
+    """Request bodies: unknown fields, NaN and infinities are errors, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class SubmitJob(Body):
+    """A job to run: a registered job type, its arguments and its options.
+
+    The job's owner is the API key's user; the body cannot name one.
+    """
+
+    job_type: Name = Field(description="A job type registered with @conveyor.job_type.")
+    args: list[Any] = Field(default_factory=list, description="Positional arguments (JSON values).")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments (JSON values).")
+    queue: Name = "default"
+    priority: int = Field(0, ge=-PRIORITY_LIMIT, le=PRIORITY_LIMIT, description="Higher runs first.")
+    scheduled_at: AwareDatetime | None = Field(None, description="Run at this time (ISO 8601 with a zone).")
+    delay_seconds: Seconds | None = Field(None, description="Run after this many seconds.")
+    max_retries: int = Field(0, ge=0, le=MAX_RETRIES)
+    retry_intervals: list[Annotated[float, Field(ge=0, le=DAY)]] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Seconds before each retry; the last one repeats."
+    )
+    timeout: Literal[-1] | Annotated[float, Field(gt=0, le=MAX_TIMEOUT)] | None = Field(
+        None, description="Seconds the job may run (default 180); -1 for no limit."
+    )
+    ttl: Annotated[float, Field(gt=0, le=YEAR)] | None = Field(
+        None, description="Seconds the job may wait in its queue before it is discarded."
+    )
+    result_ttl: Literal[-1] | Seconds | None = Field(
+        None, description="Seconds the result is kept (default 500); 0 deletes the job at once, -1 keeps it."
+    )
+    depends_on: list[JobId] = Field(default_factory=list, max_length=MAX_LIST)
+    meta: dict[str, Any] = Field(default_factory=dict)
+    job_id: JobId | None = Field(None, description="Your own id for the job (default: a time-ordered UUID).")
+    idempotency_key: JobId | None = Field(
+        None,
+        description="While a job of yours submitted with this key has not ended, submitting the key again "
+        "returns that job (200) instead of creating another. Also accepted as the Idempotency-Key header.",
+    )
+
+    @model_validator(mode="after")
+    def _one_start_time(self) -> SubmitJob:
+        if self.scheduled_at is not None and self.delay_seconds is not None:
+            raise ValueError("give scheduled_at or delay_seconds, not both")
+        if self.retry_intervals and not self.max_retries:
+            raise ValueError("retry_intervals needs max_retries >= 1")
+        return self
+
+
+class Submitted(BaseModel):
+    job_id: str
+    status: RestStatus
+
+
+class JobInput(BaseModel):
+    args: list[Any]
+    kwargs: dict[str, Any]
+
+
+class JobDetail(BaseModel):
+    """Everything about one job. ``input``, ``result`` and ``meta`` are shown for jobs
+    stored with the JSON serializer only (others hold Python pickles)."""
+
+    id: str
+    job_type: str
+    status: RestStatus
+    priority: int
+    retry_count: int
+    max_retries: int
+    input: JobInput | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_ms: int | None
+    result: Any
+    error: str | None
+    progress: float | None
+    metrics: dict[str, Any]
+    user_id: str | None
+    worker_id: str | None
+    queue: str
+    depends_on: list[str]
+    meta: dict[str, Any]
+    batch_id: str | None
+
+
+class JobList(BaseModel):
+    """One page, newest first. The counts cover the status and queue filters; they are
+    null when a filter (job type, user) cannot be counted without a scan."""
+
+    data: list[JobDetail]
+    total: int | None
+    pending_count: int | None
+    running_count: int | None
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last one.")
+
+
+class StatusMetrics(BaseModel):
+    execution_time_seconds: float | None
+    items_processed: int | None
+    total_items: int | None
+
+
+class JobStatusView(BaseModel):
+    job_id: str
+    job_type: str
+    status: RestStatus
+    progress: float | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    error: str | None
+    user_id: str | None
+    metrics: StatusMetrics
+
+
+class PollResult(JobStatusView):
+    changed: bool = Field(description="Whether the status differs from current_status.")
+
+
+class ActionResult(BaseModel):
+    job_id: str
+    status: RestStatus
+    message: str
+
+
+class QueueStats(BaseModel):
+    """System-wide counts and health. The limits are those the server is configured
+    with (the workers' environment variables), null when unset; last_cleanup is the
+    end of the last maintenance pass, null if none has run."""
+
+    pending_jobs: int
+    running_jobs: int
+    scheduled_jobs: int
+    completed_jobs: int
+    failed_jobs: int
+    cancelled_jobs: int
+    total_jobs: int
+    queue_type: str
+    active_workers: int
+    cpu_usage_percent: float
+    memory_usage_mb: float
+    global_max_concurrent_jobs: int | None
+    per_user_max_concurrent_jobs: int | None
+    worker_health_status: Literal["healthy", "degraded", "unhealthy"] = Field(
+        description="healthy: every worker heartbeats; degraded: a silent worker beside healthy ones, or no "
+        "worker while nothing waits; unhealthy: no healthy worker while jobs wait or run."
+    )
+    last_cleanup: datetime | None
+
+
+class Throughput(BaseModel):
+    last_minute: int
+    last_hour: int
+    last_day: int
+
+
+class Stats(BaseModel):
+    """Counts now, and jobs ended (finished or failed) per window from per-minute counters."""
+
+    pending: int
+    running: int
+    completed: int
+    failed: int
+    workers: int
+    queue_type: str
+    avg_processing_time_ms: float | None = Field(description="Mean run time of the jobs ended in the last hour.")
+    throughput: Throughput
+
+
+class BackendView(BaseModel):
+    job_id: str
+    status: RestStatus | None
+    exists: bool
+    in_queue: bool
+    queue_position: int | None
+    in_schedule: bool
+    scheduled_time: datetime | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    registries: list[str]
+    note: str
+
+
+class WorkerView(BaseModel):
+    name: str
+    host: str
+    pid: int
+    queues: list[str]
+    state: str
+    current_job_id: str | None
+    current_job_ids: list[str]
+    concurrency: int
+    jobs_done: int
+    started_at: datetime | None
+    last_heartbeat: datetime | None
+    healthy: bool
+
+
+class WorkerList(BaseModel):
+    data: list[WorkerView]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    backend: str
+    backend_reachable: bool
+    version: str
+
+
+class FieldError(BaseModel):
+    field: str
+    location: str
+    message: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error: a name, a sentence, and context fields depending on the error."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    message: str
+
+
+class JobErrorBody(ErrorBody):
+    job_id: str
+    current_status: str | None = None
+
+
+class ValidationErrorBody(ErrorBody):
+    fields: list[FieldError]
+    known_job_types: list[str] | None = None

@@ -1,0 +1,135 @@
+"""What the job routes do, through the library (Queue, cancel_job, requeue_job), with
+each caller confined to its own jobs.
+
+A job another user owns is reported exactly like a missing one (NoSuchJobError), so
+ids cannot be probed across tenants.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from conveyor.backends.base import Backend
+from conveyor.command import cancel_job, requeue_job
+from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
+from conveyor.functions import registered_job_types
+from conveyor.ids import new_job_id
+from conveyor.job import Job
+from conveyor.queue import Queue
+from conveyor.retry import Retry
+from conveyor.server.auth import Principal
+from conveyor.server.errors import ApiError, rest_status, validation_error
+from conveyor.server.schemas import SubmitJob
+from conveyor.status import JobStatus
+from conveyor.types import JobInspection, JobRecord
+
+
+def visible_record(backend: Backend, principal: Principal, job_id: str) -> JobRecord:
+    """The job's record if the caller may see it; NoSuchJobError otherwise."""
+    (record,) = backend.jobs_get([job_id])
+    if record is None or not principal.may_see(record.user_id):
+        raise NoSuchJobError(job_id)
+    return record
+
+
+def submit(backend: Backend, principal: Principal, spec: SubmitJob) -> tuple[Job, bool]:
+    """Enqueue a registered job type for the caller. Never imports anything by name:
+    an unknown type is refused with the list of known ones. With an idempotency key
+    held by a live job of the caller's, that job comes back instead of a new one: the
+    second value says whether the job was created by this call."""
+    known = registered_job_types()
+    if spec.job_type not in known:
+        raise validation_error(
+            f"Unknown job type {spec.job_type!r}",
+            [{"field": "job_type", "location": "body", "message": "not a registered job type", "type": "unknown"}],
+            known_job_types=sorted(known),
+        )
+    _check_references(backend, principal, spec)
+    options = job_options(spec, principal)
+    options["job_id"] = spec.job_id or new_job_id()
+    options["depends_on"] = spec.depends_on or None
+    if spec.idempotency_key is not None:  # scoped to the caller: keys of two users never meet
+        options["unique_key"] = f"{principal.user_id or ''}\x1f{spec.idempotency_key}"
+    queue = Queue(spec.queue, connection=backend)
+    if spec.scheduled_at is not None:
+        job = queue.enqueue_at(spec.scheduled_at, spec.job_type, **options)
+    elif spec.delay_seconds:
+        job = queue.enqueue_in(timedelta(seconds=spec.delay_seconds), spec.job_type, **options)
+    else:
+        job = queue.enqueue_call(spec.job_type, **options)
+    return job, job.id == options["job_id"]
+
+
+def job_options(spec: SubmitJob, principal: Principal) -> dict[str, Any]:
+    """Job.create options from a submission (its schedule, id and dependencies aside)."""
+    options: dict[str, Any] = {
+        "args": spec.args,
+        "kwargs": spec.kwargs,
+        "priority": spec.priority,
+        "user_id": principal.user_id,
+        "timeout": spec.timeout,
+        "ttl": spec.ttl,
+        "meta": spec.meta or None,
+        "retry": Retry(spec.max_retries, spec.retry_intervals) if spec.max_retries else None,
+    }
+    if spec.result_ttl is not None:
+        options["result_ttl"] = spec.result_ttl
+    return options
+
+
+def _check_references(backend: Backend, principal: Principal, spec: SubmitJob) -> None:
+    """Dependencies must be the caller's own jobs, and a reused job id must not replace
+    another user's finished job."""
+    ids = [*spec.depends_on, *([spec.job_id] if spec.job_id else [])]
+    if not ids:
+        return
+    records = dict(zip(ids, backend.jobs_get(ids), strict=True))
+    for parent in spec.depends_on:
+        record = records[parent]
+        if record is None or not principal.may_see(record.user_id):
+            raise validation_error(
+                f"depends_on names job {parent}, which does not exist",
+                [{"field": "depends_on", "location": "body", "message": f"job {parent} not found", "type": "missing"}],
+            )
+    existing = records.get(spec.job_id) if spec.job_id else None
+    if existing is not None and not principal.may_see(existing.user_id):
+        raise ApiError(409, "JobIdInUseError", f"Job id {spec.job_id!r} is already used", job_id=spec.job_id)
+
+
+def cancel(backend: Backend, principal: Principal, job_id: str) -> None:
+    """Cancel a pending, scheduled or running job (a running one is stopped)."""
+    visible_record(backend, principal, job_id)
+    try:
+        cancel_job(job_id, connection=backend)
+    except InvalidJobOperation as exc:
+        current = rest_status(exc.status)
+        raise ApiError(
+            409,
+            f"JobAlready{current.capitalize()}Error",
+            f"Cannot cancel job that is already {current}",
+            job_id=job_id,
+            current_status=current,
+        ) from None
+
+
+def restart(backend: Backend, principal: Principal, job_id: str) -> None:
+    """Put a failed or cancelled job back in its queue, retries reset."""
+    record = visible_record(backend, principal, job_id)
+    if record.status not in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        current = rest_status(record.status)
+        raise ApiError(
+            409,
+            "JobNotRestartableError",
+            f"Cannot restart job that is {current}: only failed or cancelled jobs can be restarted",
+            job_id=job_id,
+            current_status=current,
+        )
+    requeue_job(job_id, connection=backend)
+
+
+def inspect(backend: Backend, principal: Principal, job_id: str) -> JobInspection:
+    """What the backend holds for the job; admins may also ask about ids with no record."""
+    if not principal.is_admin:
+        visible_record(backend, principal, job_id)
+    return backend.job_inspect(job_id)

@@ -1,0 +1,70 @@
+"""GET /jobs/stats and /jobs/queue/stats: counts from ``counts()``, throughput from the
+backend's per-minute counters, so both cost the same with ten jobs or ten million."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import psutil
+
+from conveyor.backends.base import Backend
+from conveyor.clock import to_datetime
+from conveyor.health import store_health, worker_is_healthy
+from conveyor.server.schemas import QueueStats, Stats, Throughput
+from conveyor.server.settings import Settings
+from conveyor.status import REST_NAMES
+
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+
+
+def rest_counts(backend: Backend) -> Counter[str]:
+    """Jobs per REST status, over every queue."""
+    totals: Counter[str] = Counter()
+    for by_status in backend.counts().values():
+        for status, count in by_status.items():
+            totals[REST_NAMES[status]] += count
+    return totals
+
+
+def stats(backend: Backend, now: float) -> Stats:
+    counts = rest_counts(backend)
+    windows = {span: backend.throughput(now - span) for span in (MINUTE, HOUR, DAY)}
+    hour = windows[HOUR]
+    ended = hour.finished + hour.failed
+    return Stats(
+        pending=counts["pending"],
+        running=counts["running"],
+        completed=counts["completed"],
+        failed=counts["failed"],
+        workers=len(backend.workers_list()),
+        queue_type=backend.kind,
+        avg_processing_time_ms=round(hour.runtime_total / ended * 1000, 3) if ended else None,
+        throughput=Throughput(
+            last_minute=windows[MINUTE].finished + windows[MINUTE].failed,
+            last_hour=ended,
+            last_day=windows[DAY].finished + windows[DAY].failed,
+        ),
+    )
+
+
+def queue_stats(backend: Backend, settings: Settings, now: float) -> QueueStats:
+    counts = rest_counts(backend)
+    workers = backend.workers_list()
+    healthy = sum(worker_is_healthy(worker, now) for worker in workers)
+    return QueueStats(
+        pending_jobs=counts["pending"],
+        running_jobs=counts["running"],
+        scheduled_jobs=counts["scheduled"],
+        completed_jobs=counts["completed"],
+        failed_jobs=counts["failed"],
+        cancelled_jobs=counts["cancelled"],
+        total_jobs=sum(counts.values()),
+        queue_type=backend.kind,
+        active_workers=healthy,
+        cpu_usage_percent=psutil.cpu_percent(interval=None),
+        memory_usage_mb=round(psutil.virtual_memory().used / 2**20, 1),
+        global_max_concurrent_jobs=settings.global_max_concurrent_jobs,
+        per_user_max_concurrent_jobs=settings.per_user_max_concurrent_jobs,
+        worker_health_status=store_health(workers, now, counts["pending"] + counts["scheduled"] + counts["running"]),
+        last_cleanup=to_datetime(backend.maintenance_last()),
+    )

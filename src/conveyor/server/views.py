@@ -1,0 +1,167 @@
+"""Jobs, workers and inspections as the API shows them (REST names, UTC times, ``error``).
+
+Only JSON-serialized payloads are decoded: a pickled one would run code chosen by
+whoever wrote it, so the API shows it as null.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from conveyor.clock import to_datetime
+from conveyor.health import worker_is_healthy
+from conveyor.server.schemas import (
+    BackendView,
+    JobDetail,
+    JobInput,
+    JobStatusView,
+    RestStatus,
+    StatusMetrics,
+    WorkerView,
+)
+from conveyor.status import REST_NAMES, TERMINAL, JobStatus
+from conveyor.types import JobInspection, JobRecord, WorkerRecord
+
+
+def rest(status: JobStatus) -> RestStatus:
+    return REST_NAMES[status]  # type: ignore[return-value]
+
+
+def _decode(record: JobRecord, data: bytes | None) -> Any:
+    if data is None or record.serializer != "json":
+        return None
+    return json.loads(data)
+
+
+def error_line(exc_info: str | None) -> str | None:
+    """The last non-empty line of a traceback: what a user wants to read first."""
+    if not exc_info:
+        return None
+    lines = [line for line in exc_info.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else None
+
+
+def _time(timestamp: float | None) -> datetime | None:
+    return to_datetime(timestamp)
+
+
+def _metrics(record: JobRecord) -> dict[str, Any]:
+    value = json.loads(record.metrics) if record.metrics else {}
+    return value if isinstance(value, dict) else {}
+
+
+def _input(record: JobRecord) -> JobInput | None:
+    decoded = _decode(record, record.payload) if record.payload else [[], {}]
+    if not isinstance(decoded, list) or len(decoded) != 2:
+        return None
+    return JobInput(args=decoded[0], kwargs=decoded[1])
+
+
+def _ended_at(record: JobRecord) -> float | None:
+    return record.ended_at if record.status in TERMINAL else None
+
+
+def job_detail(record: JobRecord) -> JobDetail:
+    ended = _ended_at(record)
+    duration = None
+    if ended is not None and record.started_at is not None:
+        duration = round((ended - record.started_at) * 1000)
+    meta = _decode(record, record.meta)
+    return JobDetail(
+        id=record.id,
+        job_type=record.func_name,
+        status=rest(record.status),
+        priority=record.priority,
+        retry_count=record.retry_count,
+        max_retries=record.max_retries,
+        input=_input(record),
+        created_at=_time(record.created_at),  # type: ignore[arg-type]
+        started_at=_time(record.started_at),
+        completed_at=_time(ended),
+        duration_ms=duration,
+        result=_decode(record, record.result),
+        error=error_line(record.exc_info),
+        progress=record.progress,
+        metrics=_metrics(record),
+        user_id=record.user_id,
+        worker_id=record.worker_name,
+        queue=record.queue,
+        depends_on=list(record.depends_on),
+        meta=meta if isinstance(meta, dict) else {},
+        batch_id=record.batch_id,
+    )
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def job_status(record: JobRecord, now: float) -> JobStatusView:
+    ended = _ended_at(record)
+    execution = None
+    if record.started_at is not None:
+        execution = round((ended if ended is not None else now) - record.started_at, 3)
+    metrics = _metrics(record)
+    return JobStatusView(
+        job_id=record.id,
+        job_type=record.func_name,
+        status=rest(record.status),
+        progress=record.progress,
+        created_at=_time(record.created_at),  # type: ignore[arg-type]
+        started_at=_time(record.started_at),
+        completed_at=_time(ended),
+        error=error_line(record.exc_info),
+        user_id=record.user_id,
+        metrics=StatusMetrics(
+            execution_time_seconds=execution,
+            items_processed=_int(metrics.get("items_processed")),
+            total_items=_int(metrics.get("total_items")),
+        ),
+    )
+
+
+def worker_view(worker: WorkerRecord, now: float) -> WorkerView:
+    return WorkerView(
+        name=worker.name,
+        host=worker.hostname,
+        pid=worker.pid,
+        queues=list(worker.queues),
+        state=worker.state,
+        current_job_id=worker.current_job_ids[0] if worker.current_job_ids else None,
+        current_job_ids=list(worker.current_job_ids),
+        concurrency=worker.concurrency,
+        jobs_done=worker.jobs_done,
+        started_at=_time(worker.started_at or None),
+        last_heartbeat=_time(worker.last_heartbeat or None),
+        healthy=worker_is_healthy(worker, now),
+    )
+
+
+def inspection(found: JobInspection) -> BackendView:
+    if not found.exists:
+        note = "The backend holds no record for this id."
+    elif found.status is not None and found.status in TERMINAL:
+        note = "The job has ended; it stays until its result or failure TTL runs out."
+    elif found.in_queue:
+        note = f"Queued: {found.queue_position} job(s) ahead of it in its queue."
+    elif found.in_schedule:
+        note = "Scheduled: a worker moves it to its queue when its time comes."
+    elif found.lease_owner is not None:
+        note = f"Running on {found.lease_owner} under a lease."
+    else:
+        note = "The job waits on its dependencies."
+    return BackendView(
+        job_id=found.job_id,
+        status=rest(found.status) if found.status is not None else None,
+        exists=found.exists,
+        in_queue=found.in_queue,
+        queue_position=found.queue_position,
+        in_schedule=found.in_schedule,
+        scheduled_time=_time(found.scheduled_time),
+        lease_owner=found.lease_owner,
+        lease_expires_at=_time(found.lease_expires_at),
+        registries=list(found.locations),
+        note=note,
+    )

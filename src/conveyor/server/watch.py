@@ -1,0 +1,123 @@
+"""Long-poll and Server-Sent Events on one job, woken by the event hub.
+
+Both subscribe before they read the job, then re-read it only when the hub says it
+changed; a follower never polls the store on a timer.
+
+SSE: each event's ``id`` names the state it carries (``status:progress``). A client
+that reconnects with ``Last-Event-ID`` gets the current state only if it differs from
+the one it last saw; then changes as they come, and ``job_complete`` on a terminal
+state, after which the stream ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from conveyor.backends.base import Backend
+from conveyor.exceptions import BackendError, NoSuchJobError
+from conveyor.server.auth import Principal
+from conveyor.server.events import EventHub, Subscription
+from conveyor.server.schemas import PollResult, RestStatus
+from conveyor.server.service import visible_record
+from conveyor.server.views import error_line, job_status, rest
+from conveyor.status import TERMINAL, JobStatus
+from conveyor.types import JobRecord
+
+
+async def read(backend: Backend, principal: Principal, job_id: str) -> JobRecord:
+    return await asyncio.to_thread(visible_record, backend, principal, job_id)
+
+
+async def poll(
+    backend: Backend, hub: EventHub, principal: Principal, job_id: str, current: RestStatus | None, timeout: float
+) -> PollResult:
+    """The job's status as soon as it differs from ``current`` (at once if it already
+    does, or if ``current`` is not given), else the unchanged status after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with hub.subscribe(job_id) as subscription:
+        record = await read(backend, principal, job_id)
+        while current is not None and rest(record.status) == current:
+            remaining = deadline - loop.time()
+            if remaining <= 0 or not await subscription.changes(remaining):
+                break
+            record = await read(backend, principal, job_id)
+    view = job_status(record, time.time())
+    return PollResult(**view.model_dump(), changed=current is None or view.status != current)
+
+
+def _event(name: str, data: dict[str, Any], event_id: str | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _state_id(record: JobRecord) -> str:
+    return f"{rest(record.status)}:{'' if record.progress is None else record.progress}"
+
+
+def _message(record: JobRecord) -> str:
+    """job_complete for a terminal record, else job_update."""
+    if record.status in TERMINAL:
+        data: dict[str, Any] = {"job_id": record.id, "status": rest(record.status)}
+        if record.status is JobStatus.FINISHED:
+            data["result"] = _result(record)
+        else:
+            data["error"] = error_line(record.exc_info)
+        return _event("job_complete", data, _state_id(record))
+    data = {"job_id": record.id, "status": rest(record.status), "progress": record.progress}
+    return _event("job_update", data, _state_id(record))
+
+
+def _result(record: JobRecord) -> Any:
+    if record.result is None or record.serializer != "json":
+        return None
+    return json.loads(record.result)
+
+
+async def open_stream(
+    backend: Backend, hub: EventHub, principal: Principal, job_id: str
+) -> tuple[Subscription, JobRecord]:
+    """Subscribe, then read the job (NoSuchJobError before any byte is sent: a real 404)."""
+    subscription = hub.open(job_id)
+    try:
+        await hub.ensure_started()
+        return subscription, await read(backend, principal, job_id)
+    except BaseException:
+        hub.close(subscription)
+        raise
+
+
+async def stream(
+    backend: Backend,
+    hub: EventHub,
+    principal: Principal,
+    subscription: Subscription,
+    record: JobRecord,
+    last_event_id: str | None,
+    heartbeat: float,
+) -> AsyncIterator[str]:
+    """The SSE body: current state, changes, heartbeats, and job_complete at the end."""
+    try:
+        sent = last_event_id
+        while True:
+            state = _state_id(record)
+            if state != sent:
+                yield _message(record)
+                sent = state
+            if record.status in TERMINAL:
+                return
+            while not await subscription.changes(heartbeat):
+                yield ": ping\n\n"
+            try:
+                record = await read(backend, principal, subscription.job_id)
+            except NoSuchJobError as exc:
+                yield _event("error", {"error": "JobNotFoundError", "message": str(exc), "job_id": exc.job_id})
+                return
+            except BackendError:
+                continue  # the store is down for a moment: keep the stream, try at the next change
+    finally:
+        hub.close(subscription)
