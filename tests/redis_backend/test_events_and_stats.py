@@ -58,6 +58,15 @@ def test_the_stream_keeps_the_latest_events(redis_server: RedisServer, monkeypat
     backend.close()
 
 
+def test_a_reader_ahead_of_a_restarted_stream_starts_it_again(backend: RedisBackend) -> None:
+    put(backend)
+    cursor, _ = backend.events_read(None, 0, 0)
+    backend._redis.delete(backend.keys.events)  # what a Redis that lost its data looks like
+    assert backend.events_read(cursor, 10, 0) == ("0", [])
+    job = put(backend)
+    assert backend.events_read("0", 10, 0)[1] == [JobEvent(job.id, JobStatus.QUEUED)]
+
+
 def test_purge_drops_minutes_older_than_a_day(backend: RedisBackend) -> None:
     put(backend)
     (claimed,) = claim(backend)

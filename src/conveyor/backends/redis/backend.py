@@ -349,8 +349,7 @@ class RedisBackend(RedisBatches):
     # -- events and statistics --------------------------------------------------------------------
     def events_read(self, after: str | None, limit: int, timeout: float) -> tuple[str, list[JobEvent]]:
         if after is None:
-            last = self._call(lambda: self._redis.xrevrange(self.keys.events, count=1))
-            return (_event_number(last[0][0]) if last else "0"), []
+            return self._last_event(), []
         read = functools.partial(self._redis.xread, {self.keys.events: f"{after}-0"}, count=max(limit, 1))
         deadline = time.monotonic() + timeout
         while True:
@@ -361,6 +360,8 @@ class RedisBackend(RedisBatches):
             found = self._call(functools.partial(read, block=block))
             if found or block is None:
                 break
+        if not found and int(self._last_event()) < int(after):
+            return "0", []  # the stream began again (Redis lost its data): read it from its start
         events: list[JobEvent] = []
         cursor = int(after)
         for entry_id, fields in found[0][1] if found else ():
@@ -372,6 +373,11 @@ class RedisBackend(RedisBatches):
                     events.append(JobEvent(job_id, status))
                     cursor = number
         return str(cursor), events
+
+    def _last_event(self) -> str:
+        """The number of the last event published, "0" before the first."""
+        last = self._call(lambda: self._redis.xrevrange(self.keys.events, count=1))
+        return _event_number(last[0][0]) if last else "0"
 
     def throughput(self, since: float) -> Throughput:
         first = int(since // 60)
