@@ -94,3 +94,11 @@ def test_inspection_finds_index_entries_of_a_lost_job_hash(backend: RedisBackend
     seen = backend.job_inspect(claimed.id)
     assert (seen.exists, seen.lease_owner, seen.lease_expires_at) == (False, None, claimed.lease_expires_at)
     assert set(seen.locations) == {backend.keys.status("default", JobStatus.STARTED), backend.keys.leases}
+
+
+def test_a_waiting_claim_reloads_scripts_a_restarted_redis_lost(backend: RedisBackend) -> None:
+    job = put(backend)
+    backend._redis.script_flush()
+    (claimed,) = backend.jobs_claim(["default"], "w-1", 10, "token-1", NOW + 30, NOW, None, 5)
+    assert claimed.id == job.id
+    assert backend.jobs_claim(["default"], "w-1", 10, "token-1", NOW + 30, NOW, None, 0.05) == []

@@ -128,11 +128,17 @@ class RedisBackend(RedisBatches):
         lease_expires_at: float,
         now: float,
         limits: Limits | None = None,
+        wait: float = 0.0,
     ) -> list[JobRecord]:
         args = [repr(now), worker_name, limit, lease_token, repr(lease_expires_at), len(queues), *queues]
         if limits:
             args += _limit_args(limits)
-        return [codec.decode(row) for row in self._run("claim", *args)]
+        if wait > 0:  # the claim runs as soon as the wake-up pop returns: one round trip
+            run = functools.partial(self._scripts.run_after, ("BLPOP", self.keys.wake, _blpop_timeout(wait)), "claim")
+            rows = self._call(functools.partial(run, *args))
+        else:
+            rows = self._run("claim", *args)
+        return [codec.decode(row) for row in rows]
 
     def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
         args: list[Any] = [repr(now), len(settlements)]
@@ -461,7 +467,12 @@ class RedisBackend(RedisBatches):
 
     # -- wake-up ------------------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
-        self._call(lambda: self._redis.blpop([self.keys.wake], timeout=max(timeout, 0.01)))
+        self._call(lambda: self._redis.blpop([self.keys.wake], timeout=_blpop_timeout(timeout)))
+
+
+def _blpop_timeout(seconds: float) -> float:
+    """A BLPOP timeout: never 0 (which waits forever), and within the socket timeout."""
+    return min(max(seconds, 0.01), _BLOCK_SLICE)
 
 
 def _limit_args(limits: Limits) -> list[Any]:
