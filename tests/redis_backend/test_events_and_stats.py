@@ -58,6 +58,15 @@ def test_the_stream_keeps_the_latest_events(redis_server: RedisServer, monkeypat
     backend.close()
 
 
+def test_a_reader_ahead_of_a_restarted_stream_starts_it_again(backend: RedisBackend) -> None:
+    put(backend)
+    cursor, _ = backend.events_read(None, 0, 0)
+    backend._redis.delete(backend.keys.events)  # what a Redis that lost its data looks like
+    assert backend.events_read(cursor, 10, 0) == ("0", [])
+    job = put(backend)
+    assert backend.events_read("0", 10, 0)[1] == [JobEvent(job.id, JobStatus.QUEUED)]
+
+
 def test_purge_drops_minutes_older_than_a_day(backend: RedisBackend) -> None:
     put(backend)
     (claimed,) = claim(backend)
@@ -85,3 +94,11 @@ def test_inspection_finds_index_entries_of_a_lost_job_hash(backend: RedisBackend
     seen = backend.job_inspect(claimed.id)
     assert (seen.exists, seen.lease_owner, seen.lease_expires_at) == (False, None, claimed.lease_expires_at)
     assert set(seen.locations) == {backend.keys.status("default", JobStatus.STARTED), backend.keys.leases}
+
+
+def test_a_waiting_claim_reloads_scripts_a_restarted_redis_lost(backend: RedisBackend) -> None:
+    job = put(backend)
+    backend._redis.script_flush()
+    (claimed,) = backend.jobs_claim(["default"], "w-1", 10, "token-1", NOW + 30, NOW, None, 5)
+    assert claimed.id == job.id
+    assert backend.jobs_claim(["default"], "w-1", 10, "token-1", NOW + 30, NOW, None, 0.05) == []

@@ -80,6 +80,7 @@ class Backend(Protocol):
         lease_expires_at: float,
         now: float,
         limits: Limits | None = None,
+        wait: float = 0.0,
     ) -> list[JobRecord]:
         """Move up to ``limit`` queued jobs to STARTED under a lease, atomically.
 
@@ -92,6 +93,11 @@ class Backend(Protocol):
         round, so one user's flood never starves another's single job. ``limits`` caps
         the STARTED jobs (every worker's) globally, per user, per queue and per job
         type; jobs over a cap stay queued and the claim goes on with others.
+
+        With ``wait`` (an idle worker's call), when no job is waiting the claim first
+        waits up to that many seconds for one to be enqueued, as wait_for_jobs does. A
+        backend may send the wait and the claim together, in one round trip: ``now``
+        and ``lease_expires_at`` are from before the wait.
         """
         ...
 

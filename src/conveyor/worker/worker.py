@@ -245,6 +245,10 @@ class Worker:
         limit = min(MAX_BATCH, prefetch, budget or MAX_BATCH)
         self._flush()
         claimed = self._claim(limit)
+        if not claimed and self._can_wait_here(burst):
+            claimed = self._claim(limit, wait=self.poll_interval * random.uniform(0.8, 1.0))
+            if not claimed:
+                return True
         if not claimed:
             if burst and self._active == 0 and not self._settlements:
                 if self._burst_checked:
@@ -260,11 +264,11 @@ class Worker:
         await self._start_all(claimed)
         return True
 
-    def _claim(self, limit: int) -> list[Running]:
+    def _claim(self, limit: int, wait: float = 0.0) -> list[Running]:
         now = self.clock.now()
         token = secrets.token_hex(8)
         records = self.backend.jobs_claim(
-            self.queue_names, self.name, limit, token, now + self.lease_ttl, now, self.limits
+            self.queue_names, self.name, limit, token, now + self.lease_ttl, now, self.limits, wait
         )
         claimed = [Running(record) for record in records]
         with self._held_lock:
@@ -418,6 +422,20 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
         self._wake.clear()
+
+    def _can_wait_here(self, burst: bool) -> bool:
+        """Whether an idle wait may block this thread, in a claim that waits for jobs.
+
+        With nothing running no task needs the loop, and a wake-up then goes straight on
+        to the claim, sent with the wait (one round trip on Redis) instead of through a
+        hand-off from a waiting thread: together about half of the idle enqueue-to-start
+        latency. A stop signal then takes effect when that wait ends, within
+        ``poll_interval``.
+        """
+        assert self._wake is not None
+        idle = self._active == 0 and not self._stopping and not self._wake.is_set()
+        waiting_elsewhere = self._waiting is not None and not self._waiting.done()
+        return not burst and idle and not waiting_elsewhere
 
     async def _idle_wait(self, burst: bool) -> None:
         """Wait for a new-job signal, a free slot, a stop, or the poll interval."""

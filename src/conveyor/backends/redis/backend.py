@@ -128,11 +128,17 @@ class RedisBackend(RedisBatches):
         lease_expires_at: float,
         now: float,
         limits: Limits | None = None,
+        wait: float = 0.0,
     ) -> list[JobRecord]:
         args = [repr(now), worker_name, limit, lease_token, repr(lease_expires_at), len(queues), *queues]
         if limits:
             args += _limit_args(limits)
-        return [codec.decode(row) for row in self._run("claim", *args)]
+        if wait > 0:  # the claim runs as soon as the wake-up pop returns: one round trip
+            run = functools.partial(self._scripts.run_after, ("BLPOP", self.keys.wake, _blpop_timeout(wait)), "claim")
+            rows = self._call(functools.partial(run, *args))
+        else:
+            rows = self._run("claim", *args)
+        return [codec.decode(row) for row in rows]
 
     def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
         args: list[Any] = [repr(now), len(settlements)]
@@ -349,8 +355,7 @@ class RedisBackend(RedisBatches):
     # -- events and statistics --------------------------------------------------------------------
     def events_read(self, after: str | None, limit: int, timeout: float) -> tuple[str, list[JobEvent]]:
         if after is None:
-            last = self._call(lambda: self._redis.xrevrange(self.keys.events, count=1))
-            return (_event_number(last[0][0]) if last else "0"), []
+            return self._last_event(), []
         read = functools.partial(self._redis.xread, {self.keys.events: f"{after}-0"}, count=max(limit, 1))
         deadline = time.monotonic() + timeout
         while True:
@@ -361,6 +366,8 @@ class RedisBackend(RedisBatches):
             found = self._call(functools.partial(read, block=block))
             if found or block is None:
                 break
+        if not found and int(self._last_event()) < int(after):
+            return "0", []  # the stream began again (Redis lost its data): read it from its start
         events: list[JobEvent] = []
         cursor = int(after)
         for entry_id, fields in found[0][1] if found else ():
@@ -372,6 +379,11 @@ class RedisBackend(RedisBatches):
                     events.append(JobEvent(job_id, status))
                     cursor = number
         return str(cursor), events
+
+    def _last_event(self) -> str:
+        """The number of the last event published, "0" before the first."""
+        last = self._call(lambda: self._redis.xrevrange(self.keys.events, count=1))
+        return _event_number(last[0][0]) if last else "0"
 
     def throughput(self, since: float) -> Throughput:
         first = int(since // 60)
@@ -455,7 +467,12 @@ class RedisBackend(RedisBatches):
 
     # -- wake-up ------------------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
-        self._call(lambda: self._redis.blpop([self.keys.wake], timeout=max(timeout, 0.01)))
+        self._call(lambda: self._redis.blpop([self.keys.wake], timeout=_blpop_timeout(timeout)))
+
+
+def _blpop_timeout(seconds: float) -> float:
+    """A BLPOP timeout: never 0 (which waits forever), and within the socket timeout."""
+    return min(max(seconds, 0.01), _BLOCK_SLICE)
 
 
 def _limit_args(limits: Limits) -> list[Any]:

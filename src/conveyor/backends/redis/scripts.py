@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conveyor.backends.base import EVENTS_KEPT
@@ -74,6 +74,28 @@ class Scripts:
         except (RedisConnectionError, RedisTimeoutError):
             connection.disconnect()  # reconnects at the next call
             raise
+
+    def run_after(self, command: tuple[Any, ...], name: str, *args: Any) -> Any:
+        """Send ``command`` (a blocking pop) and the script together, so that Redis runs
+        the script the moment the command returns; the command's reply is dropped."""
+        connection = self._connection()
+        script = ("EVALSHA", self._shas[name], 1, self._keys.seq, self._keys.base, *args)
+        replies: list[Any] = []
+        try:
+            connection.send_packed_command(connection.pack_commands([command, script]))
+            for _ in range(2):  # both replies, errors included, so that none is left unread
+                try:
+                    replies.append(connection.read_response())
+                except ResponseError as error:
+                    replies.append(error)
+        except (RedisConnectionError, RedisTimeoutError):
+            connection.disconnect()
+            raise
+        if isinstance(replies[1], NoScriptError):
+            return self.run(name, *args)
+        if isinstance(replies[1], ResponseError):
+            raise replies[1]
+        return replies[1]
 
     def _connection(self) -> Any:
         """This thread's connection, checked as the pool checks one it hands out: a reply

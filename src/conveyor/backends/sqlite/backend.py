@@ -179,7 +179,13 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         lease_expires_at: float,
         now: float,
         limits: Limits | None = None,
+        wait: float = 0.0,
     ) -> list[JobRecord]:
+        if wait > 0:
+            claimed = self.jobs_claim(queues, worker_name, limit, lease_token, lease_expires_at, now, limits)
+            if claimed:
+                return claimed
+            self._wakeup.wait(wait)
         rules = limits or Limits()
         lease = (worker_name, lease_token, lease_expires_at, now, now)
 
