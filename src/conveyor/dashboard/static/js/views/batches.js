@@ -1,0 +1,165 @@
+// Batches: list and detail with progress and counts; start, reschedule and cancel.
+// Built on SPEC section 3's shapes; the nav entry shows only when the server has them.
+
+import { api, describeError } from "../api.js";
+import { confirmAction } from "../confirm.js";
+import { field, h, replace } from "../dom.js";
+import { dateTime, number, progressBar, STATUSES, statusBadge } from "../format.js";
+import { poll } from "../live.js";
+import { changes, errorBox, section } from "./common.js";
+
+const REFRESH_MS = 2000;
+
+export function batchesView(main) {
+  const errors = errorBox();
+  const table = h("div", {});
+  replace(main, h("h1", {}, "Batches"), errors.node, table);
+  const draw = changes((batches) => {
+    if (!batches.length) {
+      replace(table, h("p", { class: "empty muted" }, "No batches."));
+      return;
+    }
+    replace(
+      table,
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          {},
+          h("caption", { class: "visually-hidden" }, "Batches"),
+          h("thead", {}, h("tr", {}, ["Batch", "Status", "Progress", "Jobs", "Scheduled start", "Created"].map((t) => h("th", { scope: "col" }, t)))),
+          h(
+            "tbody",
+            {},
+            batches.map((batch) =>
+              h(
+                "tr",
+                {},
+                h("td", {}, h("a", { href: `#/batches/${encodeURIComponent(batch.batch_id)}` }, batch.name || batch.batch_id)),
+                h("td", {}, statusBadge(batch.status)),
+                h("td", {}, progressBar(batch.progress, `Progress of batch ${batch.name || batch.batch_id}`)),
+                h("td", {}, number(batch.total)),
+                h("td", {}, dateTime(batch.scheduled_start_time)),
+                h("td", {}, dateTime(batch.created_at)),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  });
+  return poll(
+    async () => {
+      const answer = await api("batches");
+      errors.clear();
+      draw(Array.isArray(answer) ? answer : answer.data ?? []);
+    },
+    REFRESH_MS,
+    errors.show,
+  );
+}
+
+export function batchView(main, params) {
+  const id = params.id;
+  const errors = errorBox();
+  const outcome = h("p", { class: "outcome", role: "status", "aria-live": "polite" });
+  const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  let batch = null;
+  replace(main, h("p", {}, h("a", { href: "#/batches" }, "← Batches")), h("h1", {}, "Batch ", h("span", { class: "mono break" }, id)), errors.node, outcome, body);
+
+  const act = async (verb, options) => {
+    if (!(await confirmAction(options.confirm))) return;
+    try {
+      const answer = await api(`batches/${encodeURIComponent(id)}/${verb}`, { method: "POST", body: options.body });
+      const message = answer.message || `Batch ${verb}: ${answer.status ?? "done"}`;
+      outcome.textContent = message;
+      outcome.dataset.kind = "ok";
+    } catch (error) {
+      outcome.textContent = `Could not ${verb} the batch: ${describeError(error)}`;
+      outcome.dataset.kind = "error";
+    }
+    await load().catch(errors.show);
+  };
+
+  const when = h("input", { type: "datetime-local", name: "scheduled_start_time", required: true });
+  const rescheduleForm = h(
+    "form",
+    {
+      class: "inline-form",
+      onsubmit: (event) => {
+        event.preventDefault();
+        const date = new Date(when.value);
+        if (Number.isNaN(date.getTime())) return;
+        act("reschedule", {
+          body: { scheduled_start_time: date.toISOString() },
+          confirm: { title: "Reschedule this batch?", text: `It will start at ${dateTime(date.toISOString())}.`, confirmLabel: "Reschedule" },
+        });
+      },
+    },
+    field("New start time", when),
+    h("button", { type: "submit", class: "secondary" }, "Reschedule"),
+  );
+
+  const draw = changes((value) => {
+    const notStarted = !value.started_at && !["completed", "failed", "cancelled"].includes(value.status);
+    replace(
+      body,
+      h(
+        "div",
+        { class: "job-head" },
+        statusBadge(value.status),
+        h("span", { class: "job-progress" }, progressBar(value.progress, "Batch progress")),
+        h(
+          "div",
+          { class: "actions" },
+          notStarted &&
+            h("button", { type: "button", onclick: () => act("start", { confirm: { title: "Start this batch now?", text: "Its jobs are queued at once.", confirmLabel: "Start now" } }) }, "Start now"),
+          !["completed", "cancelled"].includes(value.status) &&
+            h(
+              "button",
+              {
+                type: "button",
+                class: "danger",
+                onclick: () => act("cancel", { confirm: { title: "Cancel this batch?", text: "Every job of the batch that has not ended is cancelled.", confirmLabel: "Cancel batch", danger: true } }),
+              },
+              "Cancel batch",
+            ),
+        ),
+      ),
+      section(
+        "Jobs per status",
+        h(
+          "ul",
+          { class: "cards" },
+          STATUSES.map((status) =>
+            h("li", {}, h("span", { class: `card status-${status}` }, h("span", { class: "card-label" }, status), h("span", { class: "card-value" }, number(value.counts?.[status] ?? 0)))),
+          ),
+        ),
+      ),
+      section(
+        "Details",
+        h(
+          "dl",
+          { class: "facts" },
+          [
+            ["Name", value.name || "—"],
+            ["Jobs", number(value.total)],
+            ["Scheduled start", dateTime(value.scheduled_start_time)],
+            ["Created", dateTime(value.created_at)],
+            ["Started", dateTime(value.started_at)],
+            ["Ended", dateTime(value.completed_at)],
+          ].map(([term, text]) => [h("dt", {}, term), h("dd", {}, text)]),
+        ),
+        notStarted ? rescheduleForm : null,
+      ),
+    );
+  });
+
+  const load = async () => {
+    batch = await api(`batches/${encodeURIComponent(id)}`);
+    errors.clear();
+    draw(batch);
+  };
+  return poll(load, REFRESH_MS, errors.show);
+}

@@ -1,0 +1,107 @@
+"""The dashboard in a real headless Chromium against a real server and worker."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from conveyor import Queue
+from dashboard.conftest import Shot
+from dashboard.jobs import hold
+from dashboard.servers import ApiServer
+from waiting import wait_until
+
+
+def job_status(server: ApiServer, job_id: str) -> str:
+    answer = server.get(f"/api/v1/jobs/{job_id}")
+    assert isinstance(answer, dict)
+    return str(answer["status"])
+
+
+def test_overview_shows_a_new_job_run_to_completed_without_a_reload(
+    page: Page,
+    phone: Page,
+    server: ApiServer,
+    worker: subprocess.Popen[bytes],
+    queue: Queue,
+    tmp_path: Path,
+    shot: Shot,
+) -> None:
+    page.goto(server.base)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.locator("[data-worker]")).to_have_count(1)
+    expect(page.locator("[data-worker]")).to_contain_text("healthy")
+    loads = []
+    page.on("load", lambda _: loads.append(1))
+
+    release = tmp_path / "release"
+    job = queue.enqueue(hold, str(release))
+    row = page.locator(f'tr[data-job-id="{job.id}"]')
+    expect(row).to_be_visible()
+    expect(row).to_have_attribute("data-status", "running")
+    expect(page.get_by_test_id("count-running")).to_contain_text("1")
+    expect(page.locator("[data-worker]")).to_contain_text(job.id[:8])
+    shot(page, "overview-running-laptop")
+
+    release.touch()
+    expect(row).to_have_attribute("data-status", "completed")
+    expect(row.locator(".badge")).to_have_text("completed")
+    expect(page.get_by_test_id("count-running")).to_contain_text("0")
+    assert loads == [], "the page reloaded"
+    shot(page, "overview-laptop")
+
+    phone.goto(server.base)
+    expect(phone.locator(f'tr[data-job-id="{job.id}"]')).to_have_attribute("data-status", "completed")
+    shot(phone, "overview-phone")
+
+
+def test_a_running_job_is_cancelled_from_its_page(
+    page: Page,
+    phone: Page,
+    server: ApiServer,
+    worker: subprocess.Popen[bytes],
+    queue: Queue,
+    tmp_path: Path,
+    shot: Shot,
+) -> None:
+    job = queue.enqueue(hold, str(tmp_path / "never"), 0.4)
+    wait_until(lambda: job_status(server, job.id) == "running", message="the job to run")
+    page.goto(f"{server.base}/#/jobs/{job.id}")
+    expect(page.get_by_test_id("job-status")).to_have_text("running")
+    expect(page.get_by_label("Job progress")).to_have_attribute("value", "0.4")
+    expect(page.locator("main")).to_contain_text("4 of 10")
+    phone.goto(f"{server.base}/#/jobs/{job.id}")
+    expect(phone.get_by_test_id("job-status")).to_have_text("running")
+    shot(phone, "job-running-phone")
+
+    page.get_by_role("button", name="Stop and cancel").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("cancelling stops it")
+    shot(page, "job-cancel-dialog-laptop")
+    dialog.get_by_role("button", name="Cancel job").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("status").filter(has_text="Job cancelled successfully")).to_be_visible()
+    expect(page.get_by_test_id("job-status")).to_have_text("cancelled")
+    expect(page.get_by_role("button", name="Restart")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("cancel", re.I))).to_have_count(0)
+    shot(page, "job-cancelled-laptop")
+    assert job_status(server, job.id) == "cancelled"
+
+
+def test_a_dialog_declined_changes_nothing_and_a_missing_job_says_so(
+    page: Page, server: ApiServer, queue: Queue, store_url: str
+) -> None:
+    job = Queue("parked", connection=queue.connection).enqueue(hold, "unused")
+    page.goto(f"{server.base}/#/jobs/{job.id}")
+    expect(page.get_by_test_id("job-status")).to_have_text("pending")
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_role("dialog").get_by_role("button", name="Keep it").click()
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    expect(page.get_by_test_id("job-status")).to_have_text("pending")
+    assert job_status(server, job.id) == "pending"
+
+    page.goto(f"{server.base}/#/jobs/no-such-job")
+    expect(page.get_by_role("alert")).to_contain_text("Job no-such-job not found (JobNotFoundError)")
