@@ -60,7 +60,8 @@ def server(store_url: str) -> Iterator[ApiServer]:
 
 @pytest.fixture(scope="module")
 def worker(store_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    process = start_worker(store_url, poll_interval=0.05)
+    # A short lease: the worker reports its current job with each heartbeat (a third of it).
+    process = start_worker(store_url, poll_interval=0.05, lease_ttl=1.5)
     yield process
     stop_process(process)
 

@@ -20,6 +20,7 @@ route("/batches/:id", "batches", batchView);
 
 const main = document.getElementById("main");
 const logout = document.getElementById("logout");
+const nav = document.querySelector(".topbar nav");
 let cleanup = () => {};
 let onLogin = false;
 
@@ -27,6 +28,7 @@ function show() {
   cleanup();
   cleanup = () => {};
   onLogin = false;
+  nav.hidden = false;
   logout.hidden = !auth.key;
   const found = match();
   for (const link of document.querySelectorAll("#nav a")) {
@@ -44,6 +46,7 @@ function showLogin() {
   if (onLogin) return;
   cleanup();
   onLogin = true;
+  nav.hidden = true;
   logout.hidden = true;
   cleanup = loginView(main, () => {
     onLogin = false;
