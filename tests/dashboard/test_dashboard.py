@@ -32,6 +32,7 @@ def test_overview_shows_a_new_job_run_to_completed_without_a_reload(
 ) -> None:
     page.goto(server.base)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_role("link", name="Batches")).to_be_hidden()  # no /api/v1/batches on this server yet
     expect(page.locator("[data-worker]")).to_have_count(1)
     expect(page.locator("[data-worker]")).to_contain_text("healthy")
     loads = []
@@ -67,12 +68,16 @@ def test_a_running_job_is_cancelled_from_its_page(
     tmp_path: Path,
     shot: Shot,
 ) -> None:
-    job = queue.enqueue(hold, str(tmp_path / "never"), 0.4)
+    job = queue.enqueue(hold, str(tmp_path / "never"), 0.4, str(tmp_path / "advance"))
     wait_until(lambda: job_status(server, job.id) == "running", message="the job to run")
     page.goto(f"{server.base}/#/jobs/{job.id}")
     expect(page.get_by_test_id("job-status")).to_have_text("running")
     expect(page.get_by_label("Job progress")).to_have_attribute("value", "0.4")
     expect(page.locator("main")).to_contain_text("4 of 10")
+    (tmp_path / "advance").touch()
+    expect(page.get_by_label("Job progress")).to_have_attribute("value", "0.8")
+    expect(page.locator(".job-progress")).to_contain_text("80%")
+    expect(page.locator("main")).to_contain_text("8 of 10")
     phone.goto(f"{server.base}/#/jobs/{job.id}")
     expect(phone.get_by_test_id("job-status")).to_have_text("running")
     shot(phone, "job-running-phone")
@@ -97,6 +102,11 @@ def test_a_dialog_declined_changes_nothing_and_a_missing_job_says_so(
     job = Queue("parked", connection=queue.connection).enqueue(hold, "unused")
     page.goto(f"{server.base}/#/jobs/{job.id}")
     expect(page.get_by_test_id("job-status")).to_have_text("pending")
+    page.get_by_role("button", name="Cancel").focus()  # by keyboard: Enter opens, Escape closes
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog").get_by_role("button", name="Keep it")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
     page.get_by_role("button", name="Cancel").click()
     page.get_by_role("dialog").get_by_role("button", name="Keep it").click()
     expect(page.get_by_role("dialog")).to_be_hidden()
