@@ -118,3 +118,12 @@ async def raise_cancelled() -> None:
 async def async_touch_then_sleep(marker: str, seconds: float) -> None:
     Path(marker).write_text(str(os.getpid()))
     await asyncio.sleep(seconds)
+
+
+def hold_until_released(marker: str, release: str) -> str:
+    """Create ``marker`` when started, then run until the test creates ``release``."""
+    Path(marker).write_text(str(os.getpid()))
+    deadline = time.monotonic() + 60
+    while not Path(release).exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return marker

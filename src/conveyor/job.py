@@ -31,6 +31,7 @@ from conveyor.options import (
     validate_priority,
     validate_queue_name,
     validate_timeout,
+    validate_user_id,
 )
 from conveyor.retry import Retry
 from conveyor.serializers import Serializer, resolve_serializer, serializer_named
@@ -128,7 +129,7 @@ class Job:
             serializer=serializer_name,
             status=_initial_status(status),
             priority=validate_priority(priority),
-            user_id=user_id,
+            user_id=validate_user_id(user_id),
             timeout=validate_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
             ttl=parse_duration(ttl, "ttl"),
             result_ttl=parse_duration(result_ttl, "result_ttl"),

@@ -28,6 +28,7 @@ class CleanupReport:
     purged: int = 0
     reaped_workers: list[str] = field(default_factory=list)
     unfinished: bool = False  # the time budget ran out with expired jobs left
+    skipped: bool = False  # another worker holds the maintenance lock
 
 
 def run_schedule(backend: Backend, now: float, budget: float | None = None) -> ScheduleReport:
@@ -58,21 +59,36 @@ PURGE_CHUNK = CHUNK
 """Jobs deleted per transaction, so other writers (heartbeats) are never held up long."""
 
 
+MAINTENANCE_LOCK_TTL = 120.0
+"""Seconds the maintenance lock outlives a worker that took it and then vanished."""
+
+
 def run_cleanup(
-    backend: Backend, now: float, worker_ttl: float = DEFAULT_WORKER_TTL, budget: float | None = None
+    backend: Backend,
+    now: float,
+    worker_ttl: float = DEFAULT_WORKER_TTL,
+    budget: float | None = None,
+    owner: str | None = None,
 ) -> CleanupReport:
     """Delete jobs past their result/failure TTL and reap workers silent for ``worker_ttl``.
 
     With a ``budget`` (seconds) it stops purging when that is spent and says so, for a
     worker that must get back to its heartbeats; without one it purges everything.
+    With an ``owner`` (a worker's name) it first takes the store-wide maintenance lock,
+    so that one worker at a time does this work, and skips the pass if another holds
+    it; without one (``conveyor cleanup``) it runs regardless. A completed pass is
+    recorded as the store's ``last_cleanup``.
     """
+    if owner is not None and not backend.maintenance_claim(owner, now, now + MAINTENANCE_LOCK_TTL):
+        return CleanupReport(skipped=True)
     report = CleanupReport(reaped_workers=backend.workers_reap(now - worker_ttl))
     deadline = None if budget is None else time.monotonic() + budget
     while True:
         purged = backend.jobs_purge(now, PURGE_CHUNK)
         report.purged += purged
         if purged < PURGE_CHUNK:
+            backend.maintenance_done(owner or "", now)
             return report
         if deadline is not None and time.monotonic() > deadline:
-            report.unfinished = True
+            report.unfinished = True  # the lock stays with the owner, who goes on next tick
             return report

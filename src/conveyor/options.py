@@ -90,3 +90,12 @@ def validate_job_id(job_id: object) -> str:
     if job_id.strip() != job_id or any(ord(ch) < 32 for ch in job_id):
         raise InvalidJobError(f"job id {job_id!r} must not contain spaces at its ends or control characters")
     return job_id
+
+
+def validate_user_id(user_id: object) -> str | None:
+    """None (no owner) or a name: fair share and per-user limits group jobs by it."""
+    if user_id is None:
+        return None
+    if not isinstance(user_id, str) or not user_id or len(user_id) > 200 or user_id.strip() != user_id:
+        raise InvalidJobError(f"user_id must be a non-empty string without surrounding spaces, got {user_id!r}")
+    return user_id

@@ -6,7 +6,8 @@ float seconds since the epoch (UTC); payloads, results and meta are opaque bytes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from conveyor.status import JobStatus
 
@@ -144,3 +145,21 @@ class JobInspection:
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     locations: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class Limits:
+    """Most jobs running at once across every worker of a store (None or absent: no limit).
+
+    Enforced inside the claim: a job over a limit stays queued, never fails. Jobs
+    without a ``user_id`` are held only by the global, queue and job-type limits.
+    """
+
+    global_max: int | None = None
+    per_user_max: int | None = None
+    per_queue: Mapping[str, int] = field(default_factory=dict)
+    per_job_type: Mapping[str, int] = field(default_factory=dict)
+    """By function name: the import path, or the name given to @job_type."""
+
+    def __bool__(self) -> bool:
+        return bool(self.global_max is not None or self.per_user_max is not None or self.per_queue or self.per_job_type)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from conveyor.backends.base import Backend
@@ -74,10 +75,17 @@ def test_queue_filter_keeps_that_queue_and_its_workers(run: Run, db: Backend) ->
 
 
 def test_an_empty_store(run: Run, db: Backend) -> None:
-    assert json.loads(run("info", "--json").stdout) == {"queues": [], "workers": []}
+    assert json.loads(run("info", "--json").stdout) == {"queues": [], "workers": [], "last_cleanup": None}
     out = run("info").stdout
     assert "no jobs" in out
     assert "no workers" in out
+    assert "Last cleanup: never" in out
+
+
+def test_the_last_cleanup_is_shown(run: Run, db: Backend) -> None:
+    run("cleanup")
+    assert json.loads(run("info", "--json").stdout)["last_cleanup"].endswith("Z")
+    assert re.search(r"Last cleanup: \d+s ago", run("info").stdout)
 
 
 def test_a_bad_queue_name_is_status_2(run: Run) -> None:

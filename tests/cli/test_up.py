@@ -1,4 +1,4 @@
-"""``conveyor up``: a worker process plus the live demo."""
+"""``conveyor up``: the API server, a worker process and the live demo."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 import signal
 import subprocess
 from pathlib import Path
+
+import httpx
 
 from conveyor.backends.base import Backend
 from conveyor.demo import DEMO_QUEUE
@@ -33,12 +35,16 @@ def test_a_bad_import_stops_up_before_anything_runs(run: Run, db: Backend) -> No
 
 def test_ctrl_c_stops_the_worker_and_up(tmp_path: Path, db_url: str, db: Backend) -> None:
     process = subprocess.Popen(
-        conveyor_cmd("up", "-u", db_url), cwd=tmp_path, env=subprocess_env(),
+        conveyor_cmd("up", "-u", db_url, "--port", "0"), cwd=tmp_path, env=subprocess_env(),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
         assert process.stdout is not None
         output = LineReader(process.stdout)
+        served = re.search(r"(http://127\.0\.0\.1:\d+)/", output.wait_for("Dashboard and API:"))
+        assert served is not None
+        stats = httpx.get(f"{served.group(1)}/api/v1/jobs/stats").json()
+        assert stats["queue_type"] == "sqlite"
         line = output.wait_for("Press Ctrl-C")
         match = re.search(r"pid (\d+)", line)
         assert match is not None, line

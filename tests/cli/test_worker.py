@@ -13,6 +13,7 @@ import conveyor.cli.commands_worker as commands_worker
 from conveyor import Job, Queue
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
+from conveyor.types import Limits
 
 from .conftest import Run, assert_user_error, conveyor_cmd, subprocess_env
 
@@ -84,11 +85,30 @@ def test_flags_win_over_the_environment(run: Run, fake_worker: type[FakeWorker])
     assert (made["queues"], made["concurrency"], made["lease_ttl"], made["burst"]) == (["default"], 8, 60.0, True)
 
 
+def test_limits_come_from_flags_and_the_environment(run: Run, fake_worker: type[FakeWorker]) -> None:
+    env = {
+        "CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS": "20",
+        "CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS": "2",
+        "CONVEYOR_QUEUE_LIMITS": "slow=1,bulk=3",
+    }
+    flags = ["--per-user-max-concurrent-jobs", "4", "--job-type-limit", "jobs.render=2"]
+    assert run("worker", *flags, env=env).exit_code == 0
+    (made,) = fake_worker.made
+    assert made["limits"] == Limits(20, 4, {"slow": 1, "bulk": 3}, {"jobs.render": 2})
+
+
+def test_no_limits_by_default(run: Run, fake_worker: type[FakeWorker]) -> None:
+    assert run("worker").exit_code == 0
+    assert not fake_worker.made[0]["limits"]
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
         (["--import", "no_such_module_here"], "cannot import no_such_module_here"),
         (["bad queue "], "queue name must be a non-empty string"),
+        (["--queue-limit", "slow"], "expected NAME=N with N >= 1, got 'slow'"),
+        (["--job-type-limit", "x=0"], "expected NAME=N with N >= 1, got 'x=0'"),
     ],
 )
 def test_bad_setup_is_one_line_with_status_2(run: Run, args: list[str], fragment: str) -> None:

@@ -266,3 +266,9 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
 def test_priorities_outside_32_bits_or_not_integers_are_rejected(queue: Queue, priority: object) -> None:
     with pytest.raises(InvalidJobError, match="priority"):
         queue.enqueue(jobfuncs.noop, priority=priority)
+
+
+@pytest.mark.parametrize("user_id", ["", " alice", 42, "x" * 201])
+def test_user_ids_must_be_names(queue: Queue, user_id: object) -> None:
+    with pytest.raises(InvalidJobError, match="user_id"):
+        queue.enqueue(jobfuncs.noop, user_id=user_id)

@@ -28,3 +28,25 @@ def test_cleanup_stops_at_its_budget_and_says_so(backend: Backend) -> None:
     assert report.purged == maintenance.PURGE_CHUNK  # one chunk, then the budget is spent
     assert report.unfinished
     assert backend.jobs_count(None, [JobStatus.FINISHED]) == maintenance.PURGE_CHUNK * 2
+
+
+def test_one_worker_at_a_time_cleans_up(backend: Backend) -> None:
+    fill(backend, 3)
+    assert backend.maintenance_claim("other-worker", NOW, NOW + 60)
+    skipped = maintenance.run_cleanup(backend, NOW + 1, owner="me")
+    assert skipped.skipped and skipped.purged == 0
+    assert backend.maintenance_last() is None
+    report = maintenance.run_cleanup(backend, NOW + 1)  # by hand: regardless of the lock
+    assert (report.skipped, report.purged) == (False, 3)
+    assert backend.maintenance_last() == NOW + 1
+
+
+def test_an_unfinished_pass_keeps_the_lock_and_is_not_recorded(backend: Backend) -> None:
+    fill(backend, maintenance.PURGE_CHUNK * 2)
+    report = maintenance.run_cleanup(backend, NOW + 1, budget=0, owner="me")
+    assert report.unfinished
+    assert backend.maintenance_last() is None
+    assert not backend.maintenance_claim("other-worker", NOW + 2, NOW + 60)
+    assert not maintenance.run_cleanup(backend, NOW + 2, owner="me").unfinished
+    assert backend.maintenance_last() == NOW + 2
+    assert backend.maintenance_claim("other-worker", NOW + 3, NOW + 60)

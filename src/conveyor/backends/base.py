@@ -21,7 +21,16 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from conveyor.status import JobStatus
-from conveyor.types import JobEvent, JobInspection, JobRecord, Recovery, Settlement, Throughput, WorkerRecord
+from conveyor.types import (
+    JobEvent,
+    JobInspection,
+    JobRecord,
+    Limits,
+    Recovery,
+    Settlement,
+    Throughput,
+    WorkerRecord,
+)
 
 EVENTS_KEPT = 100_000
 """Fewest recent job events a backend keeps for readers that resume (SSE, dashboard)."""
@@ -65,11 +74,19 @@ class Backend(Protocol):
         lease_token: str,
         lease_expires_at: float,
         now: float,
+        limits: Limits | None = None,
     ) -> list[JobRecord]:
         """Move up to ``limit`` queued jobs to STARTED under a lease, atomically.
 
         Queues are served in the order given; within a queue, higher priority first,
         then first in, first out. Jobs whose ``expires_at`` has passed are skipped.
+
+        Fair share: when a queue holds jobs of more than one user (``user_id``; jobs
+        without one count as one more user), users take turns within each priority:
+        each claim serves first the users served least recently, one job each per
+        round, so one user's flood never starves another's single job. ``limits`` caps
+        the STARTED jobs (every worker's) globally, per user, per queue and per job
+        type; jobs over a cap stay queued and the claim goes on with others.
         """
         ...
 
@@ -229,6 +246,23 @@ class Backend(Protocol):
 
     def workers_reap(self, last_seen_before: float) -> list[str]:
         """Remove workers silent since before the given time; return their names."""
+        ...
+
+    # -- maintenance -------------------------------------------------------------------
+    def maintenance_claim(self, owner: str, now: float, hold_until: float) -> bool:
+        """Take (or renew) the store-wide maintenance lock until ``hold_until``.
+
+        True when it was free, had run out, or was already held by ``owner``. The lock
+        saves work, not correctness: every maintenance step is atomic on its own.
+        """
+        ...
+
+    def maintenance_done(self, owner: str, now: float) -> None:
+        """Record a completed maintenance pass at ``now``; release the lock if ``owner`` holds it."""
+        ...
+
+    def maintenance_last(self) -> float | None:
+        """When the last maintenance pass completed, None if none has."""
         ...
 
     # -- the store itself ------------------------------------------------------------

@@ -13,6 +13,7 @@ from conveyor._version import __version__
 
 from .commands_jobs import cancel, enqueue, requeue, stop
 from .commands_queues import cleanup, empty, info
+from .commands_serve import serve
 from .commands_up import up
 from .commands_worker import worker
 from .errors import ConveyorGroup
@@ -24,7 +25,7 @@ def cli() -> None:
     """conveyor: background jobs for Python, on SQLite or Redis."""
 
 
-for _command in (up, worker, enqueue, info, requeue, cancel, stop, empty, cleanup):
+for _command in (up, serve, worker, enqueue, info, requeue, cancel, stop, empty, cleanup):
     cli.add_command(_command)
 
 

@@ -13,7 +13,7 @@ from conveyor.options import validate_queue_name
 from conveyor.status import JobStatus
 
 from .options import App, common_options
-from .output import plural, queues_table, worker_json, workers_table
+from .output import ago, iso, plural, queues_table, worker_json, workers_table
 
 
 @click.command()
@@ -40,8 +40,11 @@ def info(app: App, queues: tuple[str, ...]) -> None:
             for name, per_status in counts.items()
         ],
         "workers": [worker_json(w) for w in workers],
+        "last_cleanup": iso(app.backend.maintenance_last()),
     }
-    app.out.emit(data, Group(queues_table(counts), "", workers_table(workers, now)))
+    last_cleanup = app.backend.maintenance_last()
+    cleaned = "never" if last_cleanup is None else ago(last_cleanup, now)
+    app.out.emit(data, Group(queues_table(counts), "", workers_table(workers, now), "", f"Last cleanup: {cleaned}"))
 
 
 @click.command()

@@ -1,18 +1,23 @@
 """``conveyor up``: the one command to see conveyor run, on the embedded default store.
 
-It starts a worker in a child process, enqueues the demo jobs (conveyor.demo) and
-shows them move to finished in a live table, then keeps the worker running until
-Ctrl-C. The REST API and dashboard will join here when the server lands.
+It serves the REST API and the dashboard, starts a worker in a child process,
+enqueues the demo jobs (conveyor.demo) and shows them move to finished in a live
+table, then keeps both running until Ctrl-C. ``--burst-demo`` runs only the worker and
+the demo, and exits when the jobs are done (a quick look, or CI).
 
-The worker runs in its own session so that Ctrl-C reaches only this process, which
-then sends the worker exactly one SIGTERM (a graceful stop); a second Ctrl-C is
-forwarded as the worker's "stop now".
+The API server runs on a thread of this process; the worker has a process of its
+own, as in production: its jobs (sync ones run in child processes, async ones on its
+loop) never compete with the server's event loop, and Ctrl-C stops it the way it
+stops any worker. The worker runs in its own session so that Ctrl-C reaches only this
+process, which then sends the worker exactly one SIGTERM (a graceful stop); a second
+Ctrl-C is forwarded as the worker's "stop now".
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +40,7 @@ from conveyor.status import TERMINAL, JobStatus
 from .errors import UserError
 from .options import App, common_options, concurrency_option
 from .output import display_url, jobs_table
+from .serving import address_options, bind, build_api, make_server, url_of
 
 DEMO_DEADLINE = 120.0
 """Seconds the live table waits for the demo jobs before handing over to the plain worker."""
@@ -44,13 +50,15 @@ STOP_GRACE = 30.0
 
 
 @click.command()
-@click.option("--burst-demo", is_flag=True, help="Exit once the demo jobs are done (a quick look, or CI).")
+@click.option("--burst-demo", is_flag=True, help="Run only the worker and the demo; exit once the jobs are done.")
 @concurrency_option(default=4, help="Jobs the worker runs at once.")
+@address_options
 @common_options(json_flag=False)
-def up(app: App, burst_demo: bool, concurrency: int) -> None:
-    """Start a worker on the embedded store (./conveyor.db unless -u) and run a demo."""
+def up(app: App, burst_demo: bool, concurrency: int, host: str, port: int) -> None:
+    """Serve the API and dashboard, start a worker and run a demo, on ./conveyor.db unless -u."""
     console = app.out.console
     app.import_job_modules()  # fail here, in one line, rather than in the worker's log
+    server = None if burst_demo else _Server(build_api(app, host), bind(host, port))
     queues = [demo.DEMO_QUEUE, DEFAULT_QUEUE]
     jobs = demo.enqueue_demo(Queue(demo.DEMO_QUEUE, connection=app.backend))
     command = [sys.executable, "-m", "conveyor", "worker", *queues, "-u", app.url, "--concurrency", str(concurrency)]
@@ -60,12 +68,15 @@ def up(app: App, burst_demo: bool, concurrency: int) -> None:
         command.append("--burst")
     where = f": a worker on {display_url(app.url)}, queues {', '.join(queues)}"
     console.print(Text.assemble(("conveyor up", "bold"), where))
-    console.print("(the REST API and dashboard are not part of this version yet)", style="dim")
     with _stop_signals_interrupt():
         process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
         pump = threading.Thread(target=_pump, args=(process.stderr, console), daemon=True)
         pump.start()
         try:
+            if server is not None:
+                server.start()
+                console.print(Text.assemble("Dashboard and API: ", (f"{server.url}/", "bold underline"),
+                                            f"  (API docs: {server.url}/docs)"), soft_wrap=True)  # fmt: skip
             _watch_demo(app, jobs, process, console)
             if not burst_demo and process.poll() is None:
                 console.print(f"Worker running (pid {process.pid}). Press Ctrl-C to stop.", style="bold")
@@ -78,8 +89,29 @@ def up(app: App, burst_demo: bool, concurrency: int) -> None:
                 process.kill()
                 process.wait()
             pump.join(timeout=5)
+            if server is not None:
+                server.stop()
     if process.returncode != 0:
         raise UserError(f"the worker exited with status {process.returncode}")
+
+
+class _Server:
+    """The API server on a thread of ``up`` (uvicorn leaves signals to the main thread)."""
+
+    def __init__(self, api: object, sock: socket.socket) -> None:
+        self.sock = sock
+        self.url = url_of(sock)
+        self.server = make_server(api, log_level="warning")
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
+        self.sock.close()
 
 
 def _watch_demo(app: App, jobs: list[Job], process: subprocess.Popen[str], console: Console) -> None:

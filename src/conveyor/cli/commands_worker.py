@@ -6,13 +6,14 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import click
 
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.worker import Worker
 
-from .options import App, common_options, concurrency_option
+from .options import App, common_options, concurrency_option, limits_from, limits_options
 from .output import display_url
 
 log = logging.getLogger("conveyor.cli")
@@ -52,6 +53,7 @@ def log_to_stderr(level: str) -> Iterator[None]:
     help="Seconds a claimed job stays reserved without a heartbeat (renewed every third).",
 )
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after running this many jobs.")
+@limits_options
 @click.option(
     "--log-level",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
@@ -68,6 +70,7 @@ def worker(
     lease_ttl: float,
     max_jobs: int | None,
     log_level: str,
+    **limits: Any,
 ) -> None:
     """Run jobs from QUEUES (default: 'default'), in the order given, until stopped.
 
@@ -76,7 +79,14 @@ def worker(
     """
     app.import_job_modules()
     names = list(dict.fromkeys(queues)) or [DEFAULT_QUEUE]
-    runner = Worker(names, name=name, connection=app.backend, concurrency=concurrency, lease_ttl=lease_ttl)
+    runner = Worker(
+        names,
+        name=name,
+        connection=app.backend,
+        concurrency=concurrency,
+        lease_ttl=lease_ttl,
+        limits=limits_from(**limits),
+    )
     with log_to_stderr(log_level):
         mode = " (burst)" if burst else ""
         log.info("worker %s on %s: queues %s, concurrency %d%s", runner.name, display_url(app.url), ", ".join(names),

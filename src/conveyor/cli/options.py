@@ -21,6 +21,7 @@ from conveyor.backends.base import Backend
 from conveyor.connection import DEFAULT_URL, connect
 from conveyor.durations import parse_duration
 from conveyor.functions import import_modules
+from conveyor.types import Limits
 
 from .errors import InputError
 from .output import Output
@@ -158,3 +159,66 @@ def concurrency_option(default: int, help: str) -> Callable[[Callable[..., R]], 
         show_envvar=True,
         help=help,
     )
+
+
+def _named_limits(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, int]:
+    """``NAME=N`` pairs (repeated, or comma-separated in the environment variable)."""
+    limits: dict[str, int] = {}
+    for item in _split_commas(ctx, param, value):
+        name, sep, number = item.rpartition("=")
+        if not sep or not name or not number.strip().isdigit() or int(number) < 1:
+            raise InputError(f"Invalid value for {_option_name(param)}: expected NAME=N with N >= 1, got {item!r}")
+        limits[name.strip()] = int(number)
+    return limits
+
+
+def limits_options(command: Callable[..., R]) -> Callable[..., R]:
+    """The concurrency limits a worker enforces in every claim, across all workers."""
+    options = [
+        click.option(
+            "--global-max-concurrent-jobs",
+            type=click.IntRange(min=1),
+            envvar="CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS",
+            show_envvar=True,
+            help="Most jobs running at once across every worker of the store.",
+        ),
+        click.option(
+            "--per-user-max-concurrent-jobs",
+            type=click.IntRange(min=1),
+            envvar="CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS",
+            show_envvar=True,
+            help="Most jobs of one user_id running at once.",
+        ),
+        click.option(
+            "--queue-limit",
+            "queue_limits",
+            multiple=True,
+            callback=_named_limits,
+            envvar="CONVEYOR_QUEUE_LIMITS",
+            show_envvar=True,
+            metavar="QUEUE=N",
+            help="Most jobs of one queue running at once (repeatable).",
+        ),
+        click.option(
+            "--job-type-limit",
+            "job_type_limits",
+            multiple=True,
+            callback=_named_limits,
+            envvar="CONVEYOR_JOB_TYPE_LIMITS",
+            show_envvar=True,
+            metavar="TYPE=N",
+            help="Most jobs of one job type (function) running at once (repeatable).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def limits_from(
+    global_max_concurrent_jobs: int | None,
+    per_user_max_concurrent_jobs: int | None,
+    queue_limits: dict[str, int],
+    job_type_limits: dict[str, int],
+) -> Limits:
+    return Limits(global_max_concurrent_jobs, per_user_max_concurrent_jobs, queue_limits, job_type_limits)

@@ -8,6 +8,7 @@ input a 400/422, a store that cannot be reached a 503, never a 500.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -126,8 +127,10 @@ def _field_error(error: Any) -> dict[str, str]:
     loc = tuple(error.get("loc", ()))
     location = str(loc[0]) if loc and loc[0] in _LOCATIONS else "body"
     path = loc[1:] if loc and loc[0] in _LOCATIONS else loc
+    if error.get("type") == "json_invalid":
+        path = ()  # its loc holds the offset of the syntax error, not a field
     return {
-        "field": ".".join(str(part) for part in path) or location,
+        "field": ".".join(str(part) for part in path if _is_field(part)) or location,
         "location": location,
         "message": str(error.get("msg", "invalid")),
         "type": str(error.get("type", "invalid")),
@@ -135,6 +138,13 @@ def _field_error(error: Any) -> dict[str, str]:
 
 
 _LOCATIONS = ("body", "query", "path", "header", "cookie")
+_UNION_TAG = re.compile(r"[\[\]-]")
+
+
+def _is_field(part: object) -> bool:
+    """Field names and list indexes; not the tags pydantic adds for union members
+    ('literal[-1]', 'constrained-float')."""
+    return isinstance(part, int) or not _UNION_TAG.search(str(part))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

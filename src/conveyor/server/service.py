@@ -100,7 +100,7 @@ def cancel(backend: Backend, principal: Principal, job_id: str) -> None:
         ) from None
 
 
-def restart(backend: Backend, principal: Principal, job_id: str) -> Job:
+def restart(backend: Backend, principal: Principal, job_id: str) -> None:
     """Put a failed or cancelled job back in its queue, retries reset."""
     record = visible_record(backend, principal, job_id)
     if record.status not in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
@@ -112,7 +112,7 @@ def restart(backend: Backend, principal: Principal, job_id: str) -> Job:
             job_id=job_id,
             current_status=current,
         )
-    return requeue_job(job_id, connection=backend)
+    requeue_job(job_id, connection=backend)
 
 
 def inspect(backend: Backend, principal: Principal, job_id: str) -> JobInspection:

@@ -132,13 +132,16 @@ class Housekeeper:
         return TICK if report.unfinished else None
 
     def run_maintenance(self) -> float | None:
-        """Drop results and failures past their TTL; reap workers silent too long.
+        """Drop results and failures past their TTL; reap workers silent too long (one
+        worker at a time, by the store's maintenance lock).
 
         Purging stops after MAINTENANCE_BUDGET seconds, so this thread gets back to the
         heartbeats; what is left is taken up again on the next tick.
         """
         w = self.worker
-        report = maintenance.run_cleanup(w.backend, w.clock.now(), w.worker_ttl, budget=MAINTENANCE_BUDGET)
+        report = maintenance.run_cleanup(
+            w.backend, w.clock.now(), w.worker_ttl, budget=MAINTENANCE_BUDGET, owner=w.name
+        )
         if report.purged or report.reaped_workers:
             log.info("maintenance: deleted %d expired jobs, reaped workers %s", report.purged, report.reaped_workers)
         return TICK if report.unfinished else None

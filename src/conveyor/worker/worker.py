@@ -35,7 +35,7 @@ from conveyor.connection import default_connection
 from conveyor.exceptions import BackendError, ConfigurationError, JobInterrupted
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
-from conveyor.types import Settlement, WorkerRecord
+from conveyor.types import Limits, Settlement, WorkerRecord
 
 from . import execution, outcomes
 from .housekeeper import Housekeeper
@@ -61,7 +61,9 @@ class Worker:
 
     ``concurrency`` is how many jobs run at once in this process. ``lease_ttl`` is
     how long a claimed job stays reserved without a heartbeat (renewed every third of
-    it); a worker that dies loses its jobs to recovery once that lapses.
+    it); a worker that dies loses its jobs to recovery once that lapses. ``limits``
+    caps running jobs across every worker of the store (each claim checks them), so
+    give every worker the same ones.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class Worker:
         worker_ttl: float = DEFAULT_WORKER_TTL,
         interrupt_grace: float = 10.0,
         shutdown_timeout: float = 60.0,
+        limits: Limits | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         items = [queues] if isinstance(queues, Queue | str) else list(queues)
@@ -100,6 +103,7 @@ class Worker:
         self.worker_ttl = worker_ttl
         self.interrupt_grace = interrupt_grace
         self.shutdown_timeout = shutdown_timeout
+        self.limits = limits or None
         self.clock = clock
         self.jobs_done = 0
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -213,7 +217,9 @@ class Worker:
             await self._wake_or_timeout(self.poll_interval)
             return True
         free = self.concurrency - self._active
-        limit = min(MAX_BATCH, max(free, self._batch), budget or MAX_BATCH)
+        # under limits, prefetching would hold shared capacity idle in this worker
+        prefetch = free if self.limits else max(free, self._batch)
+        limit = min(MAX_BATCH, prefetch, budget or MAX_BATCH)
         self._flush()
         claimed = self._claim(limit)
         if not claimed:
@@ -227,7 +233,9 @@ class Worker:
     def _claim(self, limit: int) -> list[Running]:
         now = self.clock.now()
         token = secrets.token_hex(8)
-        records = self.backend.jobs_claim(self.queue_names, self.name, limit, token, now + self.lease_ttl, now)
+        records = self.backend.jobs_claim(
+            self.queue_names, self.name, limit, token, now + self.lease_ttl, now, self.limits
+        )
         claimed = [Running(record) for record in records]
         with self._held_lock:
             for running in claimed:

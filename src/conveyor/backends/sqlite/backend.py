@@ -15,8 +15,18 @@ from typing import Any, TypeVar
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
 from conveyor.exceptions import InvalidJobOperation, JobIdInUseError, NoSuchJobError
 from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
-from conveyor.types import JobEvent, JobInspection, JobRecord, Recovery, Settlement, Throughput, WorkerRecord
+from conveyor.types import (
+    JobEvent,
+    JobInspection,
+    JobRecord,
+    Limits,
+    Recovery,
+    Settlement,
+    Throughput,
+    WorkerRecord,
+)
 
+from . import claiming
 from .changes import Changes
 from .connection import ConnectionPool
 from .rows import COLUMNS, insert_rows, next_seq, placeholders, record_from_row, row_from_record
@@ -160,24 +170,44 @@ class SQLiteBackend:
         lease_token: str,
         lease_expires_at: float,
         now: float,
+        limits: Limits | None = None,
     ) -> list[JobRecord]:
+        rules = limits or Limits()
+        lease = (worker_name, lease_token, lease_expires_at, now, now)
+
         def claim(conn: sqlite3.Connection, changes: Changes) -> list[JobRecord]:
             claimed: list[JobRecord] = []
+            running = claiming.Running.read(conn) if rules else None
             for queue in queues:
                 wanted = limit - len(claimed)
                 if wanted <= 0:
                     break
+                chosen: tuple[str, tuple[Any, ...]]
+                if running is None and not claiming.needs_fair_pick(conn, queue):
+                    chosen = (
+                        "SELECT id FROM jobs WHERE status = 'queued' AND queue = ? "
+                        "AND (expires_at IS NULL OR expires_at > ?) ORDER BY priority DESC, seq LIMIT ?",
+                        (queue, now, wanted),
+                    )
+                    order = None
+                else:
+                    running = running or claiming.Running()
+                    ids = claiming.pick(conn, queue, wanted, now, rules, running)
+                    chosen = ("SELECT value FROM json_each(?)", (json.dumps(ids),))
+                    order = {job_id: i for i, job_id in enumerate(ids)}
                 rows = conn.execute(
-                    f"UPDATE jobs SET status = 'started', worker_name = ?, lease_token = ?, "
-                    "lease_expires_at = ?, started_at = ?, last_heartbeat = ?, "
-                    "stop_requested = 0 "
-                    "WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND queue = ? "
-                    "AND (expires_at IS NULL OR expires_at > ?) "
-                    "ORDER BY priority DESC, seq LIMIT ?) "
+                    "UPDATE jobs SET status = 'started', worker_name = ?, lease_token = ?, "
+                    "lease_expires_at = ?, started_at = ?, last_heartbeat = ?, stop_requested = 0 "
+                    f"WHERE id IN ({chosen[0]}) "
                     f"RETURNING seq, {COLUMNS}",
-                    (worker_name, lease_token, lease_expires_at, now, now, queue, now, wanted),
+                    (*lease, *chosen[1]),
                 ).fetchall()
-                rows.sort(key=lambda row: (-row[7], row[0]))  # RETURNING keeps no order
+                if order is None:
+                    rows.sort(key=lambda row: (-row[7], row[0]))  # RETURNING keeps no order
+                    if rows and rows[0][8] is not None:  # one user's queue: its turn still counts
+                        claiming.record_turns(conn, queue, [rows[0][8]])
+                else:
+                    rows.sort(key=lambda row: order[row[1]])
                 claimed.extend(record_from_row(row[1:]) for row in rows)
                 changes.moved_many([row[1] for row in rows], queue, "queued", "started")
             return claimed
@@ -724,6 +754,35 @@ class SQLiteBackend:
                 ).fetchall()
             ]
         )
+
+    # -- maintenance ------------------------------------------------------------------------
+    def maintenance_claim(self, owner: str, now: float, hold_until: float) -> bool:
+        return self._pool.write(
+            lambda conn: (
+                conn.execute(
+                    "INSERT INTO locks (name, owner, expires_at) VALUES ('maintenance', ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
+                    "WHERE locks.owner = excluded.owner OR locks.expires_at <= ?",
+                    (owner, hold_until, now),
+                ).rowcount
+                == 1
+            )
+        )
+
+    def maintenance_done(self, owner: str, now: float) -> None:
+        def done(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM locks WHERE name = 'maintenance' AND owner = ?", (owner,))
+            conn.execute(
+                "INSERT INTO marks (name, at) VALUES ('last_cleanup', ?) "
+                "ON CONFLICT (name) DO UPDATE SET at = MAX(at, excluded.at)",
+                (now,),
+            )
+
+        self._pool.write(done)
+
+    def maintenance_last(self) -> float | None:
+        row = self._pool.read(lambda c: c.execute("SELECT at FROM marks WHERE name = 'last_cleanup'").fetchone())
+        return None if row is None else float(row[0])
 
     # -- the store itself ----------------------------------------------------------------------
     def store_maintain(self) -> None:

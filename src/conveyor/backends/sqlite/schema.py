@@ -84,8 +84,9 @@ MIGRATIONS: list[str] = [
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     INSERT INTO counters (name, value) VALUES ('seq', 0);
     """,
-    # 2: job events, counts per queue and status, throughput per minute, written by the
-    # backend in the same transaction as each change (per batch: triggers cost 2x per row)
+    # 2: job events, counts per queue and status, throughput per minute (written by the
+    # backend in the same transaction as each change: triggers cost 2x per row); locks, marks;
+    # fair share: queued jobs by user, and when each user was last served
     """
     CREATE TABLE job_events (seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL, status TEXT);
     CREATE TABLE status_counts (
@@ -95,6 +96,12 @@ MIGRATIONS: list[str] = [
     CREATE TABLE throughput (
         minute INTEGER PRIMARY KEY, finished INTEGER NOT NULL, failed INTEGER NOT NULL, runtime REAL NOT NULL
     );
+    CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID;
+    CREATE TABLE marks (name TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+    CREATE INDEX jobs_fair ON jobs (queue, user_id, priority DESC, seq) WHERE status = 'queued';
+    CREATE TABLE user_turns (
+        queue TEXT NOT NULL, user_id TEXT NOT NULL, served INTEGER NOT NULL, PRIMARY KEY (queue, user_id)
+    ) WITHOUT ROWID;
     """,
 ]
 

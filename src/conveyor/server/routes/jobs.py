@@ -132,9 +132,10 @@ def cancel_job(job_id: JobIdPath, state: State, caller: Caller) -> ActionResult:
 
 @router.post("/restart/{job_id}", response_model=ActionResult, responses=errors(404, 409))
 def restart_job(job_id: JobIdPath, state: State, caller: Caller) -> ActionResult:
-    """Put a failed or cancelled job back in its queue, retries reset."""
-    job = service.restart(state.backend, caller, job_id)
-    return ActionResult(job_id=job_id, status=rest(job.status), message="Job restarted and re-queued")
+    """Put a failed or cancelled job back in its queue, retries reset. The status is the
+    one the restart gave it: a worker may have claimed it since."""
+    service.restart(state.backend, caller, job_id)
+    return ActionResult(job_id=job_id, status="pending", message="Job restarted and re-queued")
 
 
 @router.get("/{job_id}/backend", response_model=BackendView, responses=errors(404))

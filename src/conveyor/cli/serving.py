@@ -1,0 +1,93 @@
+"""Running the API server for ``conveyor serve`` and ``conveyor up``: address options,
+the bind (done here, so a busy port is a one-line error), and the uvicorn server.
+
+Without API keys the server refuses to listen beyond the loopback interface: an open
+API on a network would let anyone run registered jobs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from .errors import InputError, UserError
+from .options import App
+
+R = TypeVar("R")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+SHUTDOWN_GRACE = 3
+"""Seconds open streams (SSE, long-polls) get to end when the server stops."""
+
+
+def address_options(command: Callable[..., R]) -> Callable[..., R]:
+    """``--host`` and ``--port`` (``$CONVEYOR_HOST``, ``$CONVEYOR_PORT``)."""
+    command = click.option(
+        "--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
+        envvar="CONVEYOR_PORT", show_envvar=True, help="Port to listen on (0: any free port).",
+    )(command)  # fmt: skip
+    return click.option(
+        "--host", default=DEFAULT_HOST, show_default=True, envvar="CONVEYOR_HOST", show_envvar=True,
+        help="Interface to listen on; beyond loopback only with API keys configured.",
+    )(command)  # fmt: skip
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_api(app: App, host: str) -> Any:
+    """The FastAPI app for ``app``'s backend, with settings from the environment."""
+    try:
+        from conveyor.server import Settings, create_app
+    except ImportError as exc:
+        raise UserError(f'the API server needs the server extra: pip install "conveyor[server]" ({exc})') from None
+    settings = Settings.from_env(imports=app.imports)
+    if settings.open_access and not is_loopback(host):
+        raise InputError(
+            f"refusing to serve an open API on {host}: set CONVEYOR_API_KEYS or CONVEYOR_API_KEYS_FILE, "
+            "or listen on 127.0.0.1"
+        )
+    app.import_job_modules()
+    return create_app(app.backend, settings)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, or a one-line error (port in use, unknown host)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def make_server(api: Any, log_level: str = "info") -> Any:
+    """A uvicorn server for ``api``; run it with ``server.run(sockets=[sock])``."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        api, log_level=log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE, server_header=False, lifespan="on"
+    )
+    return uvicorn.Server(config)

@@ -1,0 +1,121 @@
+"""Fair share between users and concurrency limits, both inside jobs_claim."""
+
+from __future__ import annotations
+
+from backend_conformance.helpers import LEASE_TTL, NOW, get, put
+from conveyor.status import JobStatus
+from conveyor.types import Limits
+
+
+def claim(backend, limit=10, queues=("default",), limits=None, now=NOW, worker="w-1"):
+    records = backend.jobs_claim(list(queues), worker, limit, "token-" + worker, now + LEASE_TTL, now, limits)
+    return [record.id for record in records]
+
+
+def put_many(backend, count, **fields):
+    return [put(backend, **fields).id for _ in range(count)]
+
+
+def test_a_flood_does_not_starve_another_users_job(backend):
+    flood = put_many(backend, 20, user_id="alice")
+    single = put(backend, user_id="bob").id
+    assert claim(backend, limit=1) == [flood[0]]
+    assert claim(backend, limit=1) == [single]
+    assert claim(backend, limit=1) == [flood[1]]
+
+
+def test_users_take_turns_within_one_claim(backend):
+    alice = put_many(backend, 3, user_id="alice")
+    bob = put_many(backend, 3, user_id="bob")
+    assert claim(backend, limit=4) == [alice[0], bob[0], alice[1], bob[1]]
+
+
+def test_the_user_served_least_recently_goes_first(backend):
+    alice = put_many(backend, 3, user_id="alice")
+    assert claim(backend, limit=1) == [alice[0]]
+    bob = put_many(backend, 3, user_id="bob")
+    carol = put(backend, user_id="carol").id
+    assert claim(backend, limit=3) == [bob[0], carol, alice[1]]
+
+
+def test_jobs_without_a_user_take_turns_as_one_more_user(backend):
+    anonymous = put_many(backend, 3)
+    alice = put(backend, user_id="alice").id
+    assert claim(backend, limit=2) == [anonymous[0], alice]
+
+
+def test_priority_comes_before_turns(backend):
+    low = put(backend, user_id="bob", priority=0).id
+    high = put_many(backend, 2, user_id="alice", priority=5)
+    assert claim(backend, limit=3) == [high[0], high[1], low]
+
+
+def test_one_user_keeps_priority_then_fifo(backend):
+    first = put(backend, user_id="alice").id
+    urgent = put(backend, user_id="alice", priority=3).id
+    put(backend, user_id="bob", priority=-1)
+    assert claim(backend, limit=2) == [urgent, first]
+
+
+def test_expired_jobs_are_skipped_in_turns_too(backend):
+    put(backend, user_id="alice", expires_at=NOW - 1)
+    bob = put(backend, user_id="bob").id
+    assert claim(backend) == [bob]
+
+
+def test_global_limit_counts_every_workers_running_jobs(backend):
+    put_many(backend, 2)
+    assert len(claim(backend, worker="w-other")) == 2
+    waiting = put_many(backend, 5, user_id="alice")
+    assert claim(backend, limits=Limits(global_max=3)) == [waiting[0]]
+    assert claim(backend, limits=Limits(global_max=3)) == []
+    assert all(get(backend, job_id).status is JobStatus.QUEUED for job_id in waiting[1:])
+
+
+def test_per_user_limit_holds_one_user_and_serves_others(backend):
+    alice = put_many(backend, 4, user_id="alice")
+    bob = put_many(backend, 2, user_id="bob")
+    limits = Limits(per_user_max=2)
+    assert claim(backend, limit=10, limits=limits) == [alice[0], bob[0], alice[1], bob[1]]
+    put(backend, user_id="carol")
+    assert len(claim(backend, limit=10, limits=limits)) == 1  # carol's; alice waits
+    assert [get(backend, job_id).status for job_id in alice[2:]] == [JobStatus.QUEUED] * 2
+
+
+def test_per_user_limit_does_not_hold_jobs_without_a_user(backend):
+    anonymous = put_many(backend, 3)
+    assert claim(backend, limits=Limits(per_user_max=1)) == anonymous
+
+
+def test_per_queue_limit(backend):
+    capped = [put(backend, queue="slow").id for _ in range(3)]
+    free = put(backend, queue="fast").id
+    limits = Limits(per_queue={"slow": 1})
+    assert claim(backend, queues=("slow", "fast"), limits=limits) == [capped[0], free]
+    assert claim(backend, queues=("slow",), limits=limits) == []
+
+
+def test_per_job_type_limit_skips_to_other_types(backend):
+    heavy = put_many(backend, 3, func_name="jobs.render")
+    light = put_many(backend, 2, func_name="jobs.ping")
+    limits = Limits(per_job_type={"jobs.render": 1})
+    assert claim(backend, limits=limits) == [heavy[0], *light]
+    assert claim(backend, limits=limits) == []
+
+
+def test_a_limit_frees_up_when_a_job_ends(backend):
+    first, second = put_many(backend, 2, user_id="alice")
+    limits = Limits(per_user_max=1)
+    assert claim(backend, limits=limits) == [first]
+    record = get(backend, first)
+    from conveyor.types import Settlement
+
+    backend.jobs_settle([Settlement(first, record.lease_token or "", JobStatus.FINISHED, keep_until=NOW + 9)], NOW)
+    assert claim(backend, limits=limits) == [second]
+
+
+def test_no_limits_is_the_plain_claim(backend):
+    jobs = put_many(backend, 3)
+    assert claim(backend, limits=Limits()) == jobs
+    assert not Limits()
+    assert Limits(per_queue={"q": 1})

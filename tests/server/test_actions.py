@@ -1,0 +1,76 @@
+"""POST /jobs/cancel/{id} and /jobs/restart/{id}: allowed transitions, 409 otherwise."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from conveyor.backends.base import Backend
+from conveyor.job import Job
+from conveyor.status import JobStatus
+
+from .conftest import API, settle, start, submit
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_pending_and_scheduled_jobs_can_be_cancelled(client: httpx.AsyncClient, backend: Backend) -> None:
+    for job_id in (await submit(client), await submit(client, delay_seconds=3600)):
+        response = await client.post(f"{API}/jobs/cancel/{job_id}")
+        assert response.status_code == 200
+        assert response.json() == {"job_id": job_id, "status": "cancelled", "message": "Job cancelled successfully"}
+        assert Job.fetch(job_id, connection=backend).status is JobStatus.CANCELED
+
+
+async def test_cancelling_a_running_job_asks_its_worker_to_stop(client: httpx.AsyncClient, backend: Backend) -> None:
+    job_id = await submit(client)
+    start(backend, job_id)
+    assert (await client.post(f"{API}/jobs/cancel/{job_id}")).status_code == 200
+    assert job_id in backend.stop_requests("test-worker")
+
+
+async def test_cancelling_a_completed_job_is_a_409_with_its_status(client: httpx.AsyncClient, backend: Backend) -> None:
+    job_id = await submit(client)
+    settle(backend, start(backend, job_id), JobStatus.FINISHED, result=3)
+    response = await client.post(f"{API}/jobs/cancel/{job_id}")
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": "JobAlreadyCompletedError",
+        "message": "Cannot cancel job that is already completed",
+        "job_id": job_id,
+        "current_status": "completed",
+    }
+
+
+async def test_failed_and_cancelled_jobs_restart_fresh(client: httpx.AsyncClient, backend: Backend) -> None:
+    failed = await submit(client, max_retries=1)
+    record = start(backend, failed)
+    settle(backend, record, JobStatus.FAILED, error="ValueError: boom")
+    cancelled = await submit(client)
+    await client.post(f"{API}/jobs/cancel/{cancelled}")
+    for job_id in (failed, cancelled):
+        response = await client.post(f"{API}/jobs/restart/{job_id}")
+        assert response.status_code == 200, response.text
+        assert response.json() == {"job_id": job_id, "status": "pending", "message": "Job restarted and re-queued"}
+        job = Job.fetch(job_id, connection=backend)
+        assert (job.status, job.retry_count, job.exc_info) == (JobStatus.QUEUED, 0, None)
+
+
+@pytest.mark.parametrize("state", ["pending", "running", "completed"])
+async def test_only_failed_or_cancelled_jobs_restart(client: httpx.AsyncClient, backend: Backend, state: str) -> None:
+    job_id = await submit(client)
+    if state != "pending":
+        record = start(backend, job_id)
+        if state == "completed":
+            settle(backend, record, JobStatus.FINISHED, result=3)
+    response = await client.post(f"{API}/jobs/restart/{job_id}")
+    assert response.status_code == 409
+    body = response.json()
+    assert (body["error"], body["job_id"], body["current_status"]) == ("JobNotRestartableError", job_id, state)
+
+
+async def test_actions_on_unknown_jobs_are_404(client: httpx.AsyncClient) -> None:
+    for action in ("cancel", "restart"):
+        response = await client.post(f"{API}/jobs/{action}/ghost")
+        assert response.status_code == 404
+        assert response.json()["error"] == "JobNotFoundError"

@@ -1,0 +1,154 @@
+"""Long-poll and Server-Sent Events, woken by the backend's job events.
+
+SSE is read from a real uvicorn server (httpx's ASGI transport buffers whole
+responses); each step of a job is made only after the stream has shown the previous
+one, so the order is deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from conveyor.backends.base import Backend
+from conveyor.job import Job
+from conveyor.status import JobStatus
+
+from .conftest import ALICE, API, BOB, settle, sse, start, submit, until
+
+pytestmark = pytest.mark.anyio
+
+
+def followers(app: FastAPI) -> int:
+    return int(app.state.conveyor.hub.followers)
+
+
+async def test_a_poll_answers_at_once_when_the_status_already_differs(client: httpx.AsyncClient) -> None:
+    job_id = await submit(client)
+    began = time.monotonic()
+    response = await client.get(f"{API}/jobs/status/{job_id}/poll", params={"current_status": "running", "timeout": 60})
+    assert time.monotonic() - began < 30
+    assert (response.json()["status"], response.json()["changed"]) == ("pending", True)
+
+
+async def test_a_poll_waits_out_its_timeout_when_nothing_changes(client: httpx.AsyncClient) -> None:
+    job_id = await submit(client)
+    began = time.monotonic()
+    params = {"current_status": "pending", "timeout": 0.3}
+    response = await client.get(f"{API}/jobs/status/{job_id}/poll", params=params)
+    assert time.monotonic() - began >= 0.3
+    assert (response.json()["status"], response.json()["changed"]) == ("pending", False)
+
+
+async def test_a_poll_answers_when_the_job_changes(client: httpx.AsyncClient, app: FastAPI, backend: Backend) -> None:
+    job_id = await submit(client)
+    url = f"{API}/jobs/status/{job_id}/poll"
+    poll = asyncio.create_task(client.get(url, params={"current_status": "pending", "timeout": 60}))
+    await until(lambda: followers(app) == 1, message="the poll to subscribe")
+    assert not poll.done()
+    await asyncio.to_thread(start, backend, job_id)
+    response = await asyncio.wait_for(poll, 30)
+    assert (response.json()["status"], response.json()["changed"]) == ("running", True)
+    assert followers(app) == 0
+
+
+@pytest.mark.parametrize("params", [{"timeout": 301}, {"timeout": -1}, {"current_status": "finished"}])
+async def test_bad_poll_parameters_are_422(client: httpx.AsyncClient, params: dict[str, object]) -> None:
+    job_id = await submit(client)
+    assert (await client.get(f"{API}/jobs/status/{job_id}/poll", params=params)).status_code == 422
+
+
+async def test_a_stream_shows_each_change_then_completes_and_ends(live_url: str, backend: Backend) -> None:
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
+        job_id = await submit(client)
+        async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = sse(response).__aiter__()
+            seen = []
+
+            async def next_event() -> dict[str, object]:
+                while True:
+                    event = await anext(events)
+                    if "comment" not in event:
+                        seen.append(event)
+                        return event
+
+            assert (await next_event())["data"] == {"job_id": job_id, "status": "pending", "progress": None}
+            record = await asyncio.to_thread(start, backend, job_id)
+            assert (await next_event())["data"] == {"job_id": job_id, "status": "running", "progress": None}
+            await asyncio.to_thread(Job.fetch(job_id, connection=backend).set_progress, 0.5)
+            assert (await next_event())["data"] == {"job_id": job_id, "status": "running", "progress": 0.5}
+            await asyncio.to_thread(settle, backend, record, JobStatus.FINISHED, {"answer": 42})
+            final = await next_event()
+            assert final["event"] == "job_complete"
+            assert final["data"] == {"job_id": job_id, "status": "completed", "result": {"answer": 42}}
+            assert [event["event"] for event in seen] == ["job_update"] * 3 + ["job_complete"]
+            assert [event["id"] for event in seen] == ["pending:", "running:", "running:0.5", "completed:0.5"]
+            with pytest.raises(StopAsyncIteration):
+                await next_event()
+
+
+async def test_a_finished_job_gets_its_job_complete_at_once(live_url: str, backend: Backend) -> None:
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
+        job_id = await submit(client, "fail")
+        settle(backend, start(backend, job_id), JobStatus.FAILED, error="ValueError: boom")
+        async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as response:
+            events = [event async for event in sse(response)]
+    assert events == [
+        {
+            "id": "failed:",
+            "event": "job_complete",
+            "data": {"job_id": job_id, "status": "failed", "error": "ValueError: boom"},
+        }
+    ]
+
+
+async def test_idle_streams_send_heartbeats_and_resume_from_last_event_id(live_url: str, backend: Backend) -> None:
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
+        job_id = await submit(client)
+        url = f"{API}/jobs/status/{job_id}/stream"
+        async with client.stream("GET", url) as response:
+            events = sse(response).__aiter__()
+            first = await anext(events)
+            assert first["id"] == "pending:"
+            assert await anext(events) == {"comment": "ping"}
+        async with client.stream("GET", url, headers={"Last-Event-ID": first["id"]}) as response:
+            events = sse(response).__aiter__()
+            assert await anext(events) == {"comment": "ping"}  # nothing new since pending
+            await asyncio.to_thread(Job.fetch(job_id, connection=backend).cancel)
+            event = await anext(events)
+            assert (event["event"], event["data"]["status"]) == ("job_complete", "cancelled")
+
+
+async def test_streams_are_confined_to_their_owner(live_url: str) -> None:
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
+        job_id = await submit(client)
+        response = await client.get(f"{API}/jobs/status/{job_id}/stream", headers=BOB)
+        assert (response.status_code, response.json()["error"]) == (404, "JobNotFoundError")
+
+
+async def test_hundreds_of_streams_share_one_reader_thread(live_url: str, app: FastAPI, backend: Backend) -> None:
+    streams = 200
+    limits = httpx.Limits(max_connections=streams + 10)
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=60, limits=limits) as client:
+        job_id = await submit(client)
+        threads_before = threading.active_count()
+
+        async def follow() -> str:
+            async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as response:
+                async for event in sse(response):
+                    if event.get("event") == "job_complete":
+                        return str(event["data"]["status"])
+            return "ended without job_complete"
+
+        tasks = [asyncio.create_task(follow()) for _ in range(streams)]
+        await until(lambda: followers(app) == streams, message="every stream to subscribe")
+        assert threading.active_count() - threads_before < 20  # not a thread per stream
+        await asyncio.to_thread(Job.fetch(job_id, connection=backend).cancel)
+        assert await asyncio.wait_for(asyncio.gather(*tasks), 30) == ["cancelled"] * streams
+    await until(lambda: followers(app) == 0, message="the streams to unsubscribe")

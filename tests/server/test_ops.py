@@ -1,0 +1,125 @@
+"""Stats, workers, health, metrics, backend inspection, the dashboard and the schema."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from conveyor.backends.base import Backend
+from conveyor.status import JobStatus
+from conveyor.types import WorkerRecord
+
+from .conftest import API, settle, start, submit
+
+pytestmark = pytest.mark.anyio
+
+
+def register_worker(backend: Backend, name: str, last_heartbeat: float, jobs: tuple[str, ...] = ()) -> None:
+    backend.workers_register(
+        WorkerRecord(
+            name=name, hostname="host", pid=42, queues=("default",), concurrency=2, state="busy",
+            current_job_ids=jobs, started_at=last_heartbeat, last_heartbeat=last_heartbeat,
+        )
+    )  # fmt: skip
+
+
+async def test_stats_count_jobs_and_throughput(client: httpx.AsyncClient, backend: Backend) -> None:
+    done, failed, running, _pending = [await submit(client) for _ in range(4)]
+    settle(backend, start(backend, done), JobStatus.FINISHED, result=3)
+    settle(backend, start(backend, failed), JobStatus.FAILED, error="ValueError: x")
+    start(backend, running)
+    register_worker(backend, "w1", time.time())
+    body = (await client.get(f"{API}/jobs/stats")).json()
+    assert {key: body[key] for key in ("pending", "running", "completed", "failed", "workers")} == {
+        "pending": 1, "running": 1, "completed": 1, "failed": 1, "workers": 1,
+    }  # fmt: skip
+    assert body["queue_type"] == backend.kind
+    assert body["throughput"] == {"last_minute": 2, "last_hour": 2, "last_day": 2}
+    assert body["avg_processing_time_ms"] >= 0
+
+
+async def test_queue_stats_report_counts_workers_and_health(client: httpx.AsyncClient, backend: Backend) -> None:
+    cancelled, _pending = await submit(client), await submit(client, delay_seconds=600)
+    await client.post(f"{API}/jobs/cancel/{cancelled}")
+    body = (await client.get(f"{API}/jobs/queue/stats")).json()
+    assert (body["cancelled_jobs"], body["scheduled_jobs"], body["total_jobs"]) == (1, 1, 2)
+    assert (body["active_workers"], body["worker_health_status"]) == (0, "no_workers")
+    register_worker(backend, "alive", time.time())
+    register_worker(backend, "silent", time.time() - 3600)
+    body = (await client.get(f"{API}/jobs/queue/stats")).json()
+    assert (body["active_workers"], body["worker_health_status"]) == (1, "degraded")
+    assert body["cpu_usage_percent"] >= 0 and body["memory_usage_mb"] > 0
+    assert body["global_max_concurrent_jobs"] is None and body["last_cleanup"] is None
+
+
+async def test_workers_are_listed_with_their_health(client: httpx.AsyncClient, backend: Backend) -> None:
+    register_worker(backend, "w1", time.time(), jobs=("j1",))
+    (worker,) = (await client.get(f"{API}/workers")).json()["data"]
+    assert (worker["name"], worker["host"], worker["pid"], worker["queues"]) == ("w1", "host", 42, ["default"])
+    assert (worker["state"], worker["current_job_id"], worker["healthy"]) == ("busy", "j1", True)
+    assert worker["last_heartbeat"].endswith("Z")
+
+
+async def test_backend_inspection_shows_queue_position_and_lease(client: httpx.AsyncClient, backend: Backend) -> None:
+    first, second = await submit(client), await submit(client)
+    body = (await client.get(f"{API}/jobs/{second}/backend")).json()
+    assert (body["job_id"], body["exists"], body["status"], body["in_queue"], body["queue_position"]) == (
+        second, True, "pending", True, 1,
+    )  # fmt: skip
+    assert body["registries"] and body["note"]
+    start(backend, first)
+    body = (await client.get(f"{API}/jobs/{first}/backend")).json()
+    assert (body["status"], body["in_queue"], body["lease_owner"]) == ("running", False, "test-worker")
+    assert body["lease_expires_at"].endswith("Z")
+
+
+async def test_health_reports_the_backend(client: httpx.AsyncClient, backend: Backend) -> None:
+    for path in ("/health", f"{API}/health"):
+        body = (await client.get(path)).json()
+        assert (body["status"], body["backend"], body["backend_reachable"]) == ("ok", backend.kind, True)
+
+
+async def test_metrics_are_prometheus_text(client: httpx.AsyncClient, backend: Backend) -> None:
+    await submit(client)
+    register_worker(backend, "w1", time.time())
+    for path in ("/metrics", f"{API}/metrics"):
+        response = await client.get(path)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        text = response.text
+        assert 'conveyor_jobs{queue="default",status="pending"} 1.0' in text
+        assert 'conveyor_workers{healthy="true"} 1.0' in text
+        assert 'conveyor_jobs_ended{outcome="finished",window="1h"} 0.0' in text
+        assert "conveyor_backend_up 1.0" in text
+    assert 'conveyor_http_requests_total{method="POST",route="/api/v1/jobs",status="201"} 1.0' in text
+
+
+async def test_the_dashboard_is_served_at_the_root(client: httpx.AsyncClient) -> None:
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert "conveyor" in response.text and response.headers["content-type"].startswith("text/html")
+
+
+async def test_unknown_paths_and_methods_answer_in_the_error_shape(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"{API}/nothing/here")
+    assert (response.status_code, response.json()["error"]) == (404, "NotFound")
+    response = await client.delete(f"{API}/jobs")
+    assert (response.status_code, response.json()["error"]) == (405, "MethodNotAllowed")
+
+
+async def test_the_openapi_schema_describes_every_route_and_error(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    paths = schema["paths"]
+    for path in (
+        "/api/v1/jobs", "/api/v1/jobs/{job_id}", "/api/v1/jobs/status/{job_id}", "/api/v1/jobs/status/{job_id}/poll",
+        "/api/v1/jobs/status/{job_id}/stream", "/api/v1/jobs/cancel/{job_id}", "/api/v1/jobs/restart/{job_id}",
+        "/api/v1/jobs/stats", "/api/v1/jobs/queue/stats", "/api/v1/jobs/{job_id}/backend", "/api/v1/workers",
+        "/api/v1/health", "/health", "/metrics", "/api/v1/metrics",
+    ):  # fmt: skip
+        assert path in paths, path
+    submit_responses = paths["/api/v1/jobs"]["post"]["responses"]
+    assert {"201", "400", "401", "409", "413", "422", "503"} <= set(submit_responses)
+    assert "text/event-stream" in paths["/api/v1/jobs/status/{job_id}/stream"]["get"]["responses"]["200"]["content"]
+    assert "ValidationErrorBody" in schema["components"]["schemas"]

@@ -1,0 +1,127 @@
+"""``conveyor serve`` in a subprocess, with a real ``conveyor worker`` running the jobs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from cli.conftest import LineReader, conveyor_cmd, subprocess_env
+from conveyor.backends.base import Backend
+from conveyor.cli import cli
+from waiting import wait_until
+
+from .conftest import ALICE, API, BOB, KEYS, sse
+
+pytestmark = pytest.mark.anyio
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=15)
+
+
+@pytest.fixture
+def served(url: str, backend: Backend, tmp_path: Path) -> Iterator[str]:
+    """`conveyor serve` and `conveyor worker` on ``url``; yields the server's base URL."""
+    env = subprocess_env(CONVEYOR_API_KEYS=KEYS, CONVEYOR_IMPORTS="server.jobtypes")
+    server = subprocess.Popen(
+        conveyor_cmd("serve", "-u", url, "--port", "0", "--log-level", "warning"), cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        conveyor_cmd("worker", "-u", url, "--concurrency", "2"), cwd=tmp_path, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        line = LineReader(server.stdout).wait_for("conveyor API on")
+        match = re.search(r"(http://[\d.]+:\d+)", line)
+        assert match is not None, line
+        base = match.group(1)
+        wait_until(lambda: httpx.get(f"{base}/health").status_code == 200, message="the server to answer")
+        wait_until(backend.workers_list, message="the worker to register")
+        yield base
+    finally:
+        stop(worker)
+        stop(server)
+
+
+async def test_a_job_submitted_over_http_runs_on_a_worker(served: str) -> None:
+    async with httpx.AsyncClient(base_url=served, headers=ALICE, timeout=30) as client:
+        response = await client.post(f"{API}/jobs", json={"job_type": "add", "args": [2, 3]})
+        job_id = response.json()["job_id"]
+        status = "pending"
+        while status not in ("completed", "failed"):
+            params = {"current_status": status, "timeout": 20}
+            status = (await client.get(f"{API}/jobs/status/{job_id}/poll", params=params)).json()["status"]
+        job = (await client.get(f"{API}/jobs/{job_id}")).json()
+        assert (job["status"], job["result"], job["user_id"]) == ("completed", 5, "alice")
+        assert job["worker_id"]
+        assert (await client.get(f"{API}/jobs/{job_id}", headers=BOB)).status_code == 404
+        workers = (await client.get(f"{API}/workers")).json()["data"]
+        assert len(workers) == 1 and workers[0]["healthy"]
+
+
+async def test_a_stream_follows_a_running_job_to_its_end(served: str, tmp_path: Path) -> None:
+    marker = tmp_path / "finish"
+    async with httpx.AsyncClient(base_url=served, headers=ALICE, timeout=30) as client:
+        response = await client.post(f"{API}/jobs", json={"job_type": "steps", "args": [str(marker), 2]})
+        job_id = response.json()["job_id"]
+        events = []
+        async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as stream:
+            async for event in sse(stream):
+                if "comment" in event:
+                    continue
+                events.append(event)
+                if event["data"].get("progress") == 1.0:
+                    marker.touch()  # the job has reported all its steps: let it finish
+        assert events[-1]["event"] == "job_complete"
+        assert events[-1]["data"] == {"job_id": job_id, "status": "completed", "result": "2 steps"}
+        assert all(event["event"] == "job_update" for event in events[:-1])
+        assert "running" in [event["data"]["status"] for event in events[:-1]]
+
+
+async def test_cancelling_a_running_job_stops_it_on_its_worker(served: str, tmp_path: Path) -> None:
+    async with httpx.AsyncClient(base_url=served, headers=ALICE, timeout=30) as client:
+        response = await client.post(f"{API}/jobs", json={"job_type": "steps", "args": [str(tmp_path / "never")]})
+        job_id = response.json()["job_id"]
+        poll = await client.get(f"{API}/jobs/status/{job_id}/poll", params={"current_status": "pending", "timeout": 20})
+        assert poll.json()["status"] == "running"
+        assert (await client.post(f"{API}/jobs/cancel/{job_id}")).json()["status"] == "cancelled"
+        assert (await client.get(f"{API}/jobs/{job_id}")).json()["status"] == "cancelled"
+
+        def restart() -> httpx.Response | None:  # refused (409) until the worker has stopped the job
+            response = httpx.post(f"{served}{API}/jobs/restart/{job_id}", headers=ALICE)
+            assert response.status_code in (200, 409), response.text
+            return response if response.status_code == 200 else None
+
+        restarted = wait_until(restart, message="the worker to stop the job")
+        assert restarted.json() == {"job_id": job_id, "status": "pending", "message": "Job restarted and re-queued"}
+
+
+def test_serve_refuses_an_open_api_beyond_loopback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("CONVEYOR_API_KEYS", raising=False)
+    monkeypatch.delenv("CONVEYOR_API_KEYS_FILE", raising=False)
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "-u", f"sqlite:///{tmp_path / 'c.db'}"])
+    assert result.exit_code == 2
+    assert "refusing to serve an open API on 0.0.0.0" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_serve_reports_a_busy_port_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port), "-u", f"sqlite:///{tmp_path / 'c.db'}"])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr

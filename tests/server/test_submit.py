@@ -1,0 +1,134 @@
+"""POST /jobs: registered job types only, options through the library, bad input refused."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from conveyor.backends.base import Backend
+from conveyor.job import Job
+from conveyor.status import JobStatus
+
+from .conftest import ALICE, API, BOB, ROOT, submit
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_submitted_job_is_stored_with_its_options_and_the_keys_user(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    body = {
+        "job_type": "add", "args": [2], "kwargs": {"y": 3}, "queue": "high", "priority": 5, "max_retries": 2,
+        "retry_intervals": [1, 5], "timeout": 30, "ttl": 60, "result_ttl": -1, "meta": {"source": "api"},
+        "job_id": "my-own-id",
+    }  # fmt: skip
+    response = await client.post(f"{API}/jobs", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json() == {"job_id": "my-own-id", "status": "pending"}
+    assert response.headers["location"] == f"{API}/jobs/my-own-id"
+    job = Job.fetch("my-own-id", connection=backend)
+    assert (job.func_name, job.args, job.kwargs, job.origin, job.priority) == ("add", [2], {"y": 3}, "high", 5)
+    assert (job.max_retries, job.retry_intervals, job.timeout, job.ttl, job.result_ttl) == (2, (1.0, 5.0), 30, 60, None)
+    assert (job.meta, job.user_id) == ({"source": "api"}, "alice")
+
+
+async def test_a_job_can_be_scheduled_by_time_or_delay(client: httpx.AsyncClient, backend: Backend) -> None:
+    at = datetime.now(UTC) + timedelta(hours=1)
+    response = await client.post(
+        f"{API}/jobs", json={"job_type": "add", "args": [1, 2], "scheduled_at": at.isoformat()}
+    )
+    assert response.json()["status"] == "scheduled"
+    assert Job.fetch(response.json()["job_id"], connection=backend).scheduled_for == at
+    response = await client.post(f"{API}/jobs", json={"job_type": "add", "args": [1, 2], "delay_seconds": 90})
+    scheduled_for = Job.fetch(response.json()["job_id"], connection=backend).scheduled_for
+    assert scheduled_for is not None and abs(scheduled_for.timestamp() - (time.time() + 90)) < 30
+
+
+async def test_dependencies_defer_a_job_and_must_be_the_callers_own(client: httpx.AsyncClient) -> None:
+    parent = await submit(client)
+    response = await client.post(f"{API}/jobs", json={"job_type": "add", "args": [1, 2], "depends_on": [parent]})
+    assert response.json()["status"] == "pending"
+    for missing in ("no-such-job", parent):
+        headers = BOB if missing == parent else ALICE  # bob cannot depend on alice's job
+        response = await client.post(f"{API}/jobs", json={"job_type": "add", "depends_on": [missing]}, headers=headers)
+        assert response.status_code == 400
+        assert response.json()["fields"][0]["field"] == "depends_on"
+
+
+async def test_an_unknown_job_type_is_refused_with_the_known_ones(client: httpx.AsyncClient, backend: Backend) -> None:
+    response = await client.post(f"{API}/jobs", json={"job_type": "os.system", "args": ["true"]})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "ValidationError"
+    assert {"add", "fail", "steps"} <= set(body["known_job_types"])
+    assert "os.system" not in body["known_job_types"]
+    assert backend.counts() == {}
+
+
+@pytest.mark.parametrize(
+    ("fields", "offending"),
+    [
+        ({"user_id": "mallory"}, "user_id"),
+        ({"timeout": -5}, "timeout"),
+        ({"timeout": 10**9}, "timeout"),
+        ({"priority": 2**40}, "priority"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"retry_intervals": [1], "max_retries": 0}, "body"),
+        ({"delay_seconds": 10, "scheduled_at": "2030-01-01T00:00:00Z"}, "body"),
+        ({"scheduled_at": "2030-01-01T00:00:00"}, "scheduled_at"),
+        ({"args": {"not": "a list"}}, "args"),
+        ({"queue": " padded "}, "queue"),
+        ({"depends_on": ["x"] * 101}, "depends_on"),
+    ],
+)
+async def test_bad_fields_are_422_naming_them(
+    client: httpx.AsyncClient, backend: Backend, fields: dict[str, object], offending: str
+) -> None:
+    response = await client.post(f"{API}/jobs", json={"job_type": "add", **fields})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"] == "ValidationError"
+    assert offending in [field["field"] for field in body["fields"]]
+    assert backend.counts() == {}
+
+
+async def test_malformed_json_is_a_400(client: httpx.AsyncClient) -> None:
+    response = await client.post(f"{API}/jobs", content=b'{"job_type": ', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "ValidationError"
+    assert "not valid JSON" in response.json()["message"]
+
+
+async def test_arguments_the_serializer_rejects_are_a_400(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        f"{API}/jobs", content=b'{"job_type": "add", "args": [NaN, 1]}', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "ValidationError"
+
+
+async def test_reusing_a_live_job_id_is_a_409(client: httpx.AsyncClient) -> None:
+    await submit(client, job_id="twice")
+    response = await client.post(f"{API}/jobs", json={"job_type": "add", "args": [1, 2], "job_id": "twice"})
+    assert response.status_code == 409
+    assert response.json()["error"] == "JobIdInUseError"
+    assert response.json()["current_status"] == "pending"
+
+
+async def test_another_users_job_id_cannot_be_taken_over(client: httpx.AsyncClient, backend: Backend) -> None:
+    job_id = await submit(client, job_id="alices")
+    Job.fetch(job_id, connection=backend).cancel()
+    response = await client.post(
+        f"{API}/jobs", json={"job_type": "add", "args": [1, 2], "job_id": "alices"}, headers=BOB
+    )
+    assert response.status_code == 409
+    assert Job.fetch(job_id, connection=backend).user_id == "alice"
+    assert Job.fetch(job_id, connection=backend).status is JobStatus.CANCELED
+
+
+async def test_admins_submit_jobs_under_their_own_user(client: httpx.AsyncClient, backend: Backend) -> None:
+    response = await client.post(f"{API}/jobs", json={"job_type": "add", "args": [1, 2]}, headers=ROOT)
+    assert Job.fetch(response.json()["job_id"], connection=backend).user_id == "root"
