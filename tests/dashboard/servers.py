@@ -1,28 +1,17 @@
-"""A real API server (uvicorn running ``create_app``) in a subprocess, on a free port."""
+"""A real ``conveyor serve`` (the REST API and the dashboard) in a subprocess, on a free port."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from cli.conftest import conveyor_cmd, subprocess_env
 from redis_server import free_port
-
-TESTS_DIR = Path(__file__).resolve().parent.parent
-
-_SCRIPT = """
-import sys, uvicorn
-from conveyor.server import create_app
-from conveyor.server.settings import Settings
-url, port = sys.argv[1], int(sys.argv[2])
-uvicorn.run(create_app(url, Settings.from_env()), host="127.0.0.1", port=port, log_level="warning")
-"""
 
 
 class ApiServer:
@@ -37,15 +26,10 @@ class ApiServer:
         self.log = Path(tempfile.mkstemp(prefix="conveyor-server-", suffix=".log")[1])
 
     def start(self, timeout: float = 30.0) -> ApiServer:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]),
-            "CONVEYOR_API_KEYS": self.api_keys,
-        }
+        env = subprocess_env(CONVEYOR_API_KEYS=self.api_keys)
+        command = conveyor_cmd("serve", "-u", self.url, "--port", str(self.port), "--log-level", "warning")
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _SCRIPT, self.url, str(self.port)], env=env, stdout=log, stderr=log
-            )
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while True:
             try:
