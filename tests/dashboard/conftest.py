@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import conveyor
 from conveyor import Queue
 from dashboard.browser import chromium_binary
 from dashboard.servers import ApiServer
+from redis_server import RedisServer
 from worker.processes import start_worker, stop_process
 
 LAPTOP = {"width": 1280, "height": 800}
@@ -46,9 +48,26 @@ def browser(playwright: Playwright, chromium: str) -> Iterator[Browser]:
     browser.close()
 
 
+def _backends() -> list[str]:
+    """SQLite, and Redis once its backend has what the REST layer reads (job events,
+    throughput counters, inspection), so the live tests widen by themselves when it lands."""
+    from conveyor.backends.redis.backend import RedisBackend
+
+    ready = all(hasattr(RedisBackend, name) for name in ("events_read", "throughput", "job_inspect"))
+    return ["sqlite", "redis"] if ready else ["sqlite"]
+
+
+BACKENDS = _backends()
+
+
 @pytest.fixture(scope="module")
-def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'conveyor.db'}"
+def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh store for one test module: SQLite unless the module asks for others (indirect)."""
+    kind = getattr(request, "param", "sqlite")
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'conveyor.db'}"
+    redis: RedisServer = request.getfixturevalue("redis_server")
+    return f"{redis.url}?prefix=dashboard-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="module")

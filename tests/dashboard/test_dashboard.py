@@ -6,13 +6,16 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from conveyor import Queue
-from dashboard.conftest import Shot
+from dashboard.conftest import BACKENDS, Shot
 from dashboard.jobs import hold
 from dashboard.servers import ApiServer
 from waiting import wait_until
+
+pytestmark = pytest.mark.parametrize("store_url", BACKENDS, indirect=True, scope="module")
 
 
 def job_status(server: ApiServer, job_id: str) -> str:
