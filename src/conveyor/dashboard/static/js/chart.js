@@ -10,10 +10,10 @@ function svg(tag, attrs = {}) {
 
 /**
  * Draw `points` ([{t: ms, v: number}], oldest first) over the last `spanMs` into an
- * <svg> that scales to its container. `label` is read by screen readers.
+ * <svg> that scales to its container; give the container's `width` so that text keeps
+ * its size. `label` is read by screen readers.
  */
-export function areaChart(points, { spanMs, now = Date.now(), label = "Chart", unit = "" } = {}) {
-  const width = 600;
+export function areaChart(points, { spanMs, now = Date.now(), label = "Chart", unit = "", width = 600 } = {}) {
   const height = 160;
   const pad = { left: 36, right: 8, top: 10, bottom: 22 };
   const plotW = width - pad.left - pad.right;

@@ -101,7 +101,7 @@ export function jobView(main, params) {
             fact("Created", dateTime(job.created_at)),
             fact("Started", dateTime(job.started_at)),
             fact("Ended", dateTime(job.completed_at)),
-            fact("Run time", duration(job.duration_ms)),
+            fact("Run time", runTime(job)),
             metricsFacts(job.metrics),
           ),
         ),
@@ -149,6 +149,12 @@ export function jobView(main, params) {
 
 function fact(term, value) {
   return [h("dt", {}, term), h("dd", {}, value)];
+}
+
+function runTime(job) {
+  if (job.duration_ms !== null && job.duration_ms !== undefined) return duration(job.duration_ms);
+  if (job.status === "running" && job.started_at) return `${duration(Math.max(0, Date.now() - new Date(job.started_at).getTime()))} so far`;
+  return "—";
 }
 
 function metricsFacts(metrics) {

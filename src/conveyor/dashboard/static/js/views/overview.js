@@ -92,10 +92,13 @@ export function overviewView(main) {
 
   const drawChart = () => {
     const now = Date.now();
+    const points = throughput.points();
+    // Zoom to the samples there are (at least 5 minutes, at most the hour kept).
+    const spanMs = Math.min(throughput.spanMs, Math.max(5 * 60 * 1000, now - (points.length ? points[0].t : now)));
     replace(
       chart,
-      h("p", { class: "muted small" }, "Jobs ended per minute, sampled while this page is open (last hour)"),
-      areaChart(throughput.points(), { spanMs: throughput.spanMs, now, label: "Jobs ended per minute", unit: " jobs/min" }),
+      h("p", { class: "muted small" }, "Jobs ended per minute, sampled while this page is open (up to an hour)"),
+      areaChart(points, { spanMs, now, label: "Jobs ended per minute", unit: " jobs/min", width: Math.max(280, chart.clientWidth || 600) }),
     );
   };
 
@@ -117,7 +120,7 @@ export function overviewView(main) {
           h(
             "thead",
             {},
-            h("tr", {}, [["Worker"], ["Health"], ["State", "hide-narrow"], ["Queues"], ["Current job"], ["Done", "hide-narrow"], ["Last heartbeat", "hide-narrow"]].map(
+            h("tr", {}, [["Worker"], ["Health"], ["State", "hide-narrow"], ["Queues", "hide-narrow"], ["Current job"], ["Done", "hide-narrow"], ["Last heartbeat", "hide-narrow"]].map(
                 ([text, hide]) => h("th", { scope: "col", class: hide ?? null }, text),
               )),
           ),
@@ -131,7 +134,7 @@ export function overviewView(main) {
                 h("td", {}, h("span", { class: "mono" }, worker.name), h("br"), h("small", { class: "muted" }, `${worker.host} · pid ${worker.pid}`)),
                 h("td", {}, h("span", { class: `badge ${worker.healthy ? "ok" : "bad"}` }, worker.healthy ? "healthy" : "unresponsive")),
                 h("td", { class: "hide-narrow" }, worker.state),
-                h("td", {}, worker.queues.join(", ")),
+                h("td", { class: "hide-narrow" }, worker.queues.join(", ")),
                 h("td", {}, currentJobs(worker)),
                 h("td", { class: "hide-narrow" }, number(worker.jobs_done)),
                 h("td", { class: "hide-narrow", title: dateTime(worker.last_heartbeat) }, dateTime(worker.last_heartbeat).slice(11) || "—"),
