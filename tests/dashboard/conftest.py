@@ -34,13 +34,13 @@ def chromium() -> str:
         pytest.fail(f"the browser tests need Chromium: {error}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright, chromium: str) -> Iterator[Browser]:
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])

@@ -49,12 +49,12 @@ export function jobsTable(jobs, { selected = null, onSelect = () => {}, caption 
     {},
     selected && h("th", { scope: "col", class: "check" }, h("span", { class: "visually-hidden" }, "Select")),
     h("th", { scope: "col" }, "Job"),
-    h("th", { scope: "col" }, "Status"),
+    h("th", { scope: "col", class: errorColumn ? "hide-narrow" : null }, "Status"),
     h("th", { scope: "col" }, "Type"),
     h("th", { scope: "col", class: "hide-narrow" }, "Queue"),
-    h("th", { scope: "col", class: "hide-narrow" }, errorColumn ? "Error" : "Progress"),
+    h("th", { scope: "col", class: errorColumn ? null : "hide-narrow" }, errorColumn ? "Error" : "Progress"),
     h("th", { scope: "col", class: "hide-narrow" }, "User"),
-    h("th", { scope: "col" }, "Created"),
+    h("th", { scope: "col", class: "hide-narrow" }, "Created"),
     h("th", { scope: "col", class: "hide-narrow" }, "Duration"),
   );
   const rows = jobs.map((job) =>
@@ -77,14 +77,14 @@ export function jobsTable(jobs, { selected = null, onSelect = () => {}, caption 
           }),
         ),
       h("td", {}, jobLink(job.id)),
-      h("td", {}, statusBadge(job.status)),
+      h("td", { class: errorColumn ? "hide-narrow" : null }, statusBadge(job.status)),
       h("td", { class: "mono wrap" }, job.job_type),
       h("td", { class: "hide-narrow" }, job.queue),
       errorColumn
-        ? h("td", { class: "hide-narrow error-cell", title: job.error ?? "" }, job.error ?? "—")
+        ? h("td", { class: "error-cell", title: job.error ?? "" }, job.error ?? "—")
         : h("td", { class: "hide-narrow" }, progressBar(job.progress, `Progress of job ${job.id}`)),
       h("td", { class: "hide-narrow" }, job.user_id ?? "—"),
-      h("td", { title: dateTime(job.created_at) }, shortTime(job.created_at)),
+      h("td", { class: "hide-narrow", title: dateTime(job.created_at) }, shortTime(job.created_at)),
       h("td", { class: "hide-narrow" }, duration(job.duration_ms)),
     ),
   );
