@@ -71,8 +71,8 @@ export function batchView(main, params) {
   const act = async (verb, options) => {
     if (!(await confirmAction(options.confirm))) return;
     try {
-      const answer = await api(`batches/${encodeURIComponent(id)}/${verb}`, { method: "POST", body: options.body });
-      const message = answer.message || `Batch ${verb}: ${answer.status ?? "done"}`;
+      const answer = (await api(`batches/${encodeURIComponent(id)}/${verb}`, { method: "POST", body: options.body })) || {};
+      const message = answer.message || options.done(answer);
       outcome.textContent = message;
       outcome.dataset.kind = "ok";
     } catch (error) {
@@ -94,6 +94,7 @@ export function batchView(main, params) {
         act("reschedule", {
           body: { scheduled_start_time: date.toISOString() },
           confirm: { title: "Reschedule this batch?", text: `It will start at ${dateTime(date.toISOString())}.`, confirmLabel: "Reschedule" },
+          done: (answer) => `Batch rescheduled to start at ${dateTime(answer.scheduled_start_time ?? date.toISOString())}.`,
         });
       },
     },
@@ -108,20 +109,35 @@ export function batchView(main, params) {
       h(
         "div",
         { class: "job-head" },
-        statusBadge(value.status),
+        h("span", { "data-testid": "batch-status" }, statusBadge(value.status)),
         h("span", { class: "job-progress" }, progressBar(value.progress, "Batch progress")),
         h(
           "div",
           { class: "actions" },
           notStarted &&
-            h("button", { type: "button", onclick: () => act("start", { confirm: { title: "Start this batch now?", text: "Its jobs are queued at once.", confirmLabel: "Start now" } }) }, "Start now"),
+            h(
+              "button",
+              {
+                type: "button",
+                onclick: () =>
+                  act("start", {
+                    confirm: { title: "Start this batch now?", text: "Its jobs are queued at once.", confirmLabel: "Start now" },
+                    done: () => "Batch started: its jobs are queued.",
+                  }),
+              },
+              "Start now",
+            ),
           !["completed", "cancelled"].includes(value.status) &&
             h(
               "button",
               {
                 type: "button",
                 class: "danger",
-                onclick: () => act("cancel", { confirm: { title: "Cancel this batch?", text: "Every job of the batch that has not ended is cancelled.", confirmLabel: "Cancel batch", danger: true } }),
+                onclick: () =>
+                  act("cancel", {
+                    confirm: { title: "Cancel this batch?", text: "Every job of the batch that has not ended is cancelled.", confirmLabel: "Cancel batch", danger: true },
+                    done: (answer) => `Batch cancelled: ${answer.cancelled_jobs ?? 0} job${answer.cancelled_jobs === 1 ? "" : "s"} cancelled.`,
+                  }),
               },
               "Cancel batch",
             ),

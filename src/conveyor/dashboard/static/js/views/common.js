@@ -4,22 +4,35 @@ import { describeError } from "../api.js";
 import { h, replace } from "../dom.js";
 import { dateTime, duration, progressBar, shortId, shortTime, statusBadge } from "../format.js";
 
-/** A region that shows the last API error readably, and hides when things work again. */
+/**
+ * A region that shows API errors readably. Each source of errors (a poller, an action)
+ * reports through its own `part(name)`, so one source recovering does not hide
+ * another's error; `show`/`clear` are the default part.
+ */
 export function errorBox() {
   const node = h("div", { class: "error-box", role: "alert", hidden: true });
-  return {
-    node,
+  const messages = new Map();
+  const render = () => {
+    if (!messages.size) {
+      node.hidden = true;
+      node.replaceChildren();
+      return;
+    }
+    replace(node, [...new Set(messages.values())].map((text) => h("p", {}, h("strong", {}, "Error: "), text)));
+    node.hidden = false;
+  };
+  const part = (name) => ({
     show(error) {
-      replace(node, h("strong", {}, "Error: "), describeError(error));
-      node.hidden = false;
+      const text = describeError(error);
+      if (messages.get(name) === text) return;
+      messages.set(name, text);
+      render();
     },
     clear() {
-      if (!node.hidden) {
-        node.hidden = true;
-        node.replaceChildren();
-      }
+      if (messages.delete(name)) render();
     },
-  };
+  });
+  return { node, part, ...part("default") };
 }
 
 /** Call `update(value)` only when `value` differs from the last one (no needless redraws). */

@@ -182,9 +182,12 @@ export function overviewView(main) {
     );
   });
 
+  const statsErrors = errors.part("stats");
+  const listErrors = errors.part("lists");
+  const queueErrors = errors.part("queues");
   const refreshStats = async () => {
     const [queueStats, stats] = await Promise.all([api("jobs/queue/stats"), api("jobs/stats")]);
-    errors.clear();
+    statsErrors.clear();
     drawCounts(queueStats);
     drawHealth(queueStats);
     drawRates(stats);
@@ -193,6 +196,7 @@ export function overviewView(main) {
   };
   const refreshLists = async () => {
     const [workerList, page] = await Promise.all([api("workers"), api("jobs", { query: { limit: 8 } })]);
+    listErrors.clear();
     drawWorkers(workerList.data ?? workerList);
     drawRecent(page);
   };
@@ -206,13 +210,14 @@ export function overviewView(main) {
         return { queue, total: all.total, pending: all.pending_count, running: all.running_count, failed: failed.total };
       }),
     );
+    queueErrors.clear();
     drawQueues(rows);
   };
 
   const stops = [
-    poll(refreshStats, STATS_EVERY_MS, errors.show),
-    poll(refreshLists, STATS_EVERY_MS, errors.show),
-    poll(refreshQueues, QUEUES_EVERY_MS, errors.show),
+    poll(refreshStats, STATS_EVERY_MS, statsErrors.show),
+    poll(refreshLists, STATS_EVERY_MS, listErrors.show),
+    poll(refreshQueues, QUEUES_EVERY_MS, queueErrors.show),
   ];
   return () => stops.forEach((stop) => stop());
 }
