@@ -20,3 +20,8 @@ async def anoop() -> None:
 def started() -> float:
     """Return the wall-clock time at which the job began to run (for latency)."""
     return time.time()
+
+
+def fail() -> None:
+    """A job that raises: the failure path (traceback capture, failed registry)."""
+    raise RuntimeError("planned failure")

@@ -31,6 +31,7 @@ from conveyor.options import (
     validate_priority,
     validate_queue_name,
     validate_timeout,
+    validate_unique_key,
     validate_user_id,
 )
 from conveyor.retry import Retry
@@ -96,6 +97,7 @@ class Job:
         priority: int = 0,
         retry: Retry | None = None,
         user_id: str | None = None,
+        unique_key: str | None = None,
         serializer: str | Serializer | type | None = None,
         status: JobStatus | str | None = None,
         clock: Clock = SYSTEM_CLOCK,
@@ -130,6 +132,7 @@ class Job:
             status=_initial_status(status),
             priority=validate_priority(priority),
             user_id=validate_user_id(user_id),
+            unique_key=validate_unique_key(unique_key),
             timeout=validate_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
             ttl=parse_duration(ttl, "ttl"),
             result_ttl=parse_duration(result_ttl, "result_ttl"),
@@ -385,6 +388,13 @@ class Job:
     is_canceled = property(lambda self: self._record.status is JobStatus.CANCELED)
 
     # -- actions ---------------------------------------------------------------------------
+    def _stored_as(self, record: JobRecord) -> None:
+        """Take the record the backend stored: another job's when a unique_key was held."""
+        if record is not self._record:
+            self._record = record
+            self._decoded = None
+            self.meta = self._decode_meta()
+
     def refresh(self) -> None:
         """Read the job again from the backend; NoSuchJobError if it is gone."""
         (record,) = self.connection.jobs_get([self.id])

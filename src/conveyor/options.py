@@ -21,7 +21,7 @@ RESERVED_ENQUEUE_OPTIONS = frozenset(
     {
         "job_timeout", "timeout", "result_ttl", "ttl", "failure_ttl", "description",
         "depends_on", "job_id", "at_front", "meta", "retry", "priority", "user_id",
-        "allow_dependency_failures", "args", "kwargs", "on_success", "on_failure",
+        "allow_dependency_failures", "args", "kwargs", "on_success", "on_failure", "unique_key",
         "on_stopped", "pipeline",
     }
 )  # fmt: skip
@@ -90,6 +90,15 @@ def validate_job_id(job_id: object) -> str:
     if job_id.strip() != job_id or any(ord(ch) < 32 for ch in job_id):
         raise InvalidJobError(f"job id {job_id!r} must not contain spaces at its ends or control characters")
     return job_id
+
+
+def validate_unique_key(key: object) -> str | None:
+    """None, or the key that keeps a second live job from being created (idempotency)."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key or len(key) > 500:
+        raise InvalidJobError(f"unique_key must be a non-empty string of at most 500 characters, got {key!r}")
+    return key
 
 
 def validate_user_id(user_id: object) -> str | None:

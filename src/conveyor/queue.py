@@ -135,7 +135,7 @@ class Queue:
             _stamp(job, now)
         stored = self.connection.jobs_enqueue([job.record for job in jobs], now)
         for job, record in zip(jobs, stored, strict=True):
-            job._record = record
+            job._stored_as(record)
         return jobs
 
     def enqueue_job(self, job: Job) -> Job:
@@ -150,7 +150,8 @@ class Queue:
         _stamp(job, now)
         if not self.is_async and job.record.status is JobStatus.QUEUED:
             return self._run_now(job, now)
-        (job._record,) = self.connection.jobs_enqueue([job.record], now)
+        (stored,) = self.connection.jobs_enqueue([job.record], now)
+        job._stored_as(stored)
         return job
 
     def _run_now(self, job: Job, now: float) -> Job:

@@ -54,6 +54,7 @@ class JobRecord:
     lease_expires_at: float | None = None
     stop_requested: bool = False
     batch_id: str | None = None
+    unique_key: str | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -55,6 +55,17 @@ def test_json_lists_every_queue_status_and_worker(run: Run, db: Backend) -> None
         123,
     )
     assert busy["last_heartbeat"].endswith("Z")
+    assert busy["healthy"] is True
+    assert data["worker_health_status"] == "healthy"
+
+
+def test_a_silent_worker_makes_the_store_degraded(run: Run, db: Backend) -> None:
+    _fill(db)
+    db.workers_register(_worker("w-gone", ("default",), last_heartbeat=time.time() - 3600))
+    data = json.loads(run("info", "--json").stdout)
+    assert {w["name"]: w["healthy"] for w in data["workers"]} == {"w-default": True, "w-emails": True, "w-gone": False}
+    assert data["worker_health_status"] == "degraded"
+    assert "Worker health: degraded" in run("info").stdout
 
 
 def test_tables_show_queues_counts_and_workers(run: Run, db: Backend) -> None:
@@ -75,7 +86,12 @@ def test_queue_filter_keeps_that_queue_and_its_workers(run: Run, db: Backend) ->
 
 
 def test_an_empty_store(run: Run, db: Backend) -> None:
-    assert json.loads(run("info", "--json").stdout) == {"queues": [], "workers": [], "last_cleanup": None}
+    assert json.loads(run("info", "--json").stdout) == {
+        "queues": [],
+        "workers": [],
+        "worker_health_status": "degraded",
+        "last_cleanup": None,
+    }
     out = run("info").stdout
     assert "no jobs" in out
     assert "no workers" in out

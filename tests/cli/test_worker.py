@@ -52,6 +52,7 @@ class FakeWorker:
     """Records how the command built its Worker, instead of running one."""
 
     made: list[dict[str, Any]] = []
+    recycled = False
 
     def __init__(self, queues: list[str], **kwargs: Any) -> None:
         self.name = kwargs.get("name") or "fake"
@@ -95,6 +96,46 @@ def test_limits_come_from_flags_and_the_environment(run: Run, fake_worker: type[
     assert run("worker", *flags, env=env).exit_code == 0
     (made,) = fake_worker.made
     assert made["limits"] == Limits(20, 4, {"slow": 1, "bulk": 3}, {"jobs.render": 2})
+
+
+def test_settings_come_from_a_config_file_below_env_and_flags(
+    run: Run, fake_worker: type[FakeWorker], tmp_path: Path
+) -> None:
+    config = tmp_path / "conveyor.toml"
+    config.write_text(
+        'imports = ["cli.jobtypes"]\n[worker]\nconcurrency = 6\nlease_ttl = 20.0\n'
+        'per_user_max_concurrent_jobs = 3\nqueue_limits = ["reports=2"]\n'
+    )
+    assert run("--config", str(config), "worker", env={"CONVEYOR_LEASE_TTL": "40"}).exit_code == 0
+    assert run("--config", str(config), "worker", "--concurrency", "2").exit_code == 0
+    first, second = fake_worker.made
+    assert (first["concurrency"], first["lease_ttl"]) == (6, 40.0)  # the environment wins over the file
+    assert first["limits"] == Limits(per_user_max=3, per_queue={"reports": 2})
+    assert second["concurrency"] == 2  # and a flag over both
+    assert "cli.jobtypes" in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[worker]\nconcurency = 3\n", "'concurency' is not a setting of [worker]"),
+        ("[wroker]\nconcurrency = 3\n", "[wroker] is not a command"),
+        ("colour = 1\n", "unknown setting 'colour'"),
+        ("[worker\n", "cannot be read"),
+    ],
+)
+def test_a_bad_config_file_is_one_line_with_status_2(run: Run, tmp_path: Path, text: str, fragment: str) -> None:
+    config = tmp_path / "conveyor.toml"
+    config.write_text(text)
+    assert_user_error(run("--config", str(config), "worker", "--burst"), 2, fragment)
+
+
+def test_the_config_file_can_come_from_the_environment(run: Run, fake_worker: type[FakeWorker], tmp_path: Path) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text("[worker]\nconcurrency = 5\n")
+    assert run("worker", env={"CONVEYOR_CONFIG": str(config)}).exit_code == 0
+    assert fake_worker.made[0]["concurrency"] == 5
+    assert_user_error(run("worker", env={"CONVEYOR_CONFIG": str(tmp_path / "none.toml")}), 2, "does not exist")
 
 
 def test_no_limits_by_default(run: Run, fake_worker: type[FakeWorker]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +60,37 @@ def test_a_worker_warns_when_redis_may_evict_jobs(server: RedisServer, caplog: p
     with caplog.at_level(logging.WARNING, logger="conveyor.worker"):
         Worker(["default"], connection=connection).work(burst=True)
     assert any("noeviction" in record.getMessage() for record in caplog.records)
+
+
+def test_no_acknowledged_enqueue_is_lost_when_redis_is_killed_mid_stream(server: RedisServer) -> None:
+    queue = Queue(connection=conveyor.connect(server.url))
+    acknowledged: list[str] = []
+    refused = 0
+    stop = threading.Event()
+
+    def enqueue_forever() -> None:
+        nonlocal refused
+        while not stop.is_set():
+            try:
+                acknowledged.append(queue.enqueue(jobfuncs.noop).id)
+            except BackendUnavailableError:
+                refused += 1  # a clear error: the caller knows this one was not taken
+
+    feeder = threading.Thread(target=enqueue_forever)
+    feeder.start()
+    try:
+        wait_until(lambda: len(acknowledged) >= 200, message="enqueues before the kill")
+        server.stop()  # SIGKILL in the middle of the stream
+        server.start()
+        count_at_restart = len(acknowledged)
+        wait_until(lambda: len(acknowledged) >= count_at_restart + 200, timeout=60, message="enqueues after it")
+    finally:
+        stop.set()
+        feeder.join(60)
+    worker = start_worker(server.url, burst=True)
+    try:
+        assert worker.wait(timeout=120) == 0
+    finally:
+        stop_process(worker)
+    records = queue.connection.jobs_get(acknowledged)
+    assert all(r is not None and r.status is JobStatus.FINISHED for r in records), "every acknowledged job ran"

@@ -44,8 +44,9 @@ def _backend_with_events(request: pytest.FixtureRequest) -> None:
     that does not provide it yet."""
     if "backend" in request.fixturenames:
         backend = request.getfixturevalue("backend")
-        if not all(hasattr(backend, name) for name in ("events_read", "throughput", "job_inspect")):
-            pytest.skip(f"the {backend.kind} backend lacks events_read/throughput/job_inspect")
+        needed = ("events_read", "throughput", "job_inspect", "maintenance_last")
+        if not all(hasattr(backend, name) for name in needed):
+            pytest.skip(f"the {backend.kind} backend lacks part of {', '.join(needed)}")
 
 
 @pytest.fixture

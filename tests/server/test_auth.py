@@ -80,8 +80,14 @@ def test_keys_are_parsed_from_the_environment_and_from_a_hashed_file(tmp_path: P
     keys = keys_from_file(path)
     assert authenticate(keys, "other") is not None and authenticate(keys, "s3cret") is None
     assert "other" not in path.read_text()
-    settings = Settings.from_env({"CONVEYOR_API_KEYS": "a:b:user", "CONVEYOR_API_KEYS_FILE": str(path)})
+    environment = {
+        "CONVEYOR_API_KEYS": "a:b:user",
+        "CONVEYOR_API_KEYS_FILE": str(path),
+        "CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS": "8",
+    }
+    settings = Settings.from_env(environment)
     assert [key.user_id for key in settings.api_keys] == ["b", "carol"]
+    assert (settings.global_max_concurrent_jobs, settings.per_user_max_concurrent_jobs) == (8, None)
 
 
 @pytest.mark.parametrize(
@@ -101,3 +107,21 @@ def test_bad_key_files_are_configuration_errors(tmp_path: Path) -> None:
             keys_from_file(path)
     with pytest.raises(ConfigurationError):
         keys_from_file(tmp_path / "missing")
+
+
+def test_conveyor_keys_makes_keys_file_lines(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from conveyor.cli import cli
+
+    made = CliRunner().invoke(cli, ["keys", "new", "--user", "dana", "--role", "admin"])
+    assert made.exit_code == 0, made.output
+    key = made.stderr.rsplit(": ", 1)[1].strip()
+    hashed = CliRunner().invoke(cli, ["keys", "hash", "--user", "dana", "--role", "admin"], input=key + "\n")
+    assert hashed.stdout == made.stdout
+    path = tmp_path / "keys"
+    path.write_text(made.stdout)
+    assert authenticate(keys_from_file(path), key) is not None
+    assert key not in path.read_text()
+    refused = CliRunner().invoke(cli, ["keys", "hash", "--user", "dana"], input="a:b\n")
+    assert refused.exit_code == 2

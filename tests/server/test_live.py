@@ -41,7 +41,7 @@ async def test_a_poll_waits_out_its_timeout_when_nothing_changes(client: httpx.A
     began = time.monotonic()
     params = {"current_status": "pending", "timeout": 0.3}
     response = await client.get(f"{API}/jobs/status/{job_id}/poll", params=params)
-    assert time.monotonic() - began >= 0.3
+    assert time.monotonic() - began >= 0.25  # the event loop may wake a timer up to its clock resolution early
     assert (response.json()["status"], response.json()["changed"]) == ("pending", False)
 
 

@@ -52,6 +52,8 @@ async def test_queue_stats_report_counts_workers_and_health(client: httpx.AsyncC
     assert (body["active_workers"], body["worker_health_status"]) == (1, "degraded")
     assert body["cpu_usage_percent"] >= 0 and body["memory_usage_mb"] > 0
     assert body["global_max_concurrent_jobs"] is None and body["last_cleanup"] is None
+    backend.maintenance_done("someone", 1_700_000_000.0)
+    assert (await client.get(f"{API}/jobs/queue/stats")).json()["last_cleanup"] == "2023-11-14T22:13:20Z"
 
 
 async def test_workers_are_listed_with_their_health(client: httpx.AsyncClient, backend: Backend) -> None:

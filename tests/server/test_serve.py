@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
+import conveyor
 from cli.conftest import LineReader, conveyor_cmd, subprocess_env
 from conveyor.backends.base import Backend
 from conveyor.cli import cli
@@ -22,21 +24,27 @@ pytestmark = pytest.mark.anyio
 
 
 def stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, so that a server with several processes stops its children too."""
     if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
         process.kill()
-    process.wait(timeout=15)
+        process.wait()
 
 
-@pytest.fixture
-def served(url: str, backend: Backend, tmp_path: Path) -> Iterator[str]:
-    """`conveyor serve` and `conveyor worker` on ``url``; yields the server's base URL."""
+@contextmanager
+def serving(url: str, backend: Backend, cwd: Path, processes: int = 1) -> Iterator[str]:
+    """`conveyor serve` (with this many processes) and `conveyor worker` on ``url``;
+    yields the server's base URL."""
     env = subprocess_env(CONVEYOR_API_KEYS=KEYS, CONVEYOR_IMPORTS="server.jobtypes")
+    command = ["serve", "-u", url, "--port", "0", "--log-level", "warning", "--workers", str(processes)]
     server = subprocess.Popen(
-        conveyor_cmd("serve", "-u", url, "--port", "0", "--log-level", "warning"), cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        conveyor_cmd(*command), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     worker = subprocess.Popen(
-        conveyor_cmd("worker", "-u", url, "--concurrency", "2"), cwd=tmp_path, env=env,
+        conveyor_cmd("worker", "-u", url, "--concurrency", "2"), cwd=cwd, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:
@@ -49,8 +57,15 @@ def served(url: str, backend: Backend, tmp_path: Path) -> Iterator[str]:
         wait_until(backend.workers_list, message="the worker to register")
         yield base
     finally:
-        stop(worker)
+        worker.kill()
+        worker.wait()
         stop(server)
+
+
+@pytest.fixture
+def served(url: str, backend: Backend, tmp_path: Path) -> Iterator[str]:
+    with serving(url, backend, tmp_path) as base:
+        yield base
 
 
 async def test_a_job_submitted_over_http_runs_on_a_worker(served: str) -> None:
@@ -104,6 +119,20 @@ async def test_cancelling_a_running_job_stops_it_on_its_worker(served: str, tmp_
 
         restarted = wait_until(restart, message="the worker to stop the job")
         assert restarted.json() == {"job_id": job_id, "status": "pending", "message": "Job restarted and re-queued"}
+
+
+def test_several_server_processes_share_the_port(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'conveyor.db'}"  # one backend is enough: the processes are uvicorn's
+    backend = conveyor.connect(url)
+    with serving(url, backend, tmp_path, processes=2) as base, httpx.Client(base_url=base, headers=ALICE) as client:
+        ids = [client.post(f"{API}/jobs", json={"job_type": "add", "args": [i, 1]}).json()["job_id"] for i in range(4)]
+
+        def results() -> list[object] | None:
+            found = [client.get(f"{API}/jobs/{job_id}").json()["result"] for job_id in ids]
+            return found if None not in found else None
+
+        assert wait_until(results, message="the jobs to finish") == [1, 2, 3, 4]
+    backend.close()
 
 
 def test_serve_refuses_an_open_api_beyond_loopback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -272,3 +272,21 @@ def test_priorities_outside_32_bits_or_not_integers_are_rejected(queue: Queue, p
 def test_user_ids_must_be_names(queue: Queue, user_id: object) -> None:
     with pytest.raises(InvalidJobError, match="user_id"):
         queue.enqueue(jobfuncs.noop, user_id=user_id)
+
+
+def test_a_unique_key_makes_enqueue_idempotent_while_the_job_is_live(queue: Queue) -> None:
+    first = queue.enqueue(jobfuncs.add, 1, 2, unique_key="invoice-7")
+    again = queue.enqueue(jobfuncs.add, 5, 5, unique_key="invoice-7")
+    assert again.id == first.id
+    assert again.args == [1, 2]  # the live job, as it was submitted first
+    assert queue.count == 1
+    (bulk,) = queue.enqueue_many([Queue.prepare_data(jobfuncs.add, args=(0, 0), unique_key="invoice-7")])
+    assert bulk.id == first.id
+    first.cancel()
+    assert queue.enqueue(jobfuncs.add, 1, 2, unique_key="invoice-7").id != first.id
+
+
+@pytest.mark.parametrize("key", ["", 7, "k" * 501])
+def test_unique_keys_must_be_strings(queue: Queue, key: object) -> None:
+    with pytest.raises(InvalidJobError, match="unique_key"):
+        queue.enqueue(jobfuncs.noop, unique_key=key)

@@ -57,24 +57,6 @@ def test_sigkilled_worker_jobs_are_recovered_by_another(url: str, queue: Queue, 
     assert all(r.retry_count == 1 for r in recovered)
 
 
-def test_four_workers_run_each_of_2000_jobs_exactly_once(url: str, queue: Queue, tmp_path: Path) -> None:
-    ledger = tmp_path / "ledger"
-    queue.enqueue_many([Queue.prepare_data(jobfuncs.record_run, args=(str(ledger), f"j{i}")) for i in range(2000)])
-    workers = [start_worker(url, burst=True) for _ in range(4)]
-    try:
-        for worker in workers:
-            assert worker.wait(timeout=90) == 0
-    finally:
-        for worker in workers:
-            stop_process(worker)
-    runs = collections.Counter(line.split()[0] for line in ledger_lines(ledger))
-    assert len(runs) == 2000
-    assert set(runs.values()) == {1}
-    assert len(queue.finished_job_registry) == 2000
-    pids = {line.split()[2] for line in ledger_lines(ledger)}
-    assert len(pids) > 1, "the work should be shared between workers"
-
-
 def test_sigterm_lets_the_running_job_finish_and_takes_no_more(url: str, queue: Queue, tmp_path: Path) -> None:
     marker = tmp_path / "started"
     running = queue.enqueue(jobfuncs.touch_then_sleep, str(marker), 1.0)

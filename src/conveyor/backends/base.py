@@ -60,7 +60,9 @@ class Backend(Protocol):
         usually QUEUED or SCHEDULED; STARTED with a lease for a job the caller runs at
         once (Queue(is_async=False)); any status from the test factory
         (conveyor.testing.make_job). A QUEUED or SCHEDULED job with unmet
-        ``depends_on`` is stored DEFERRED instead. Raises JobIdInUseError if an id
+        ``depends_on`` is stored DEFERRED instead. A record whose ``unique_key`` is held
+        by a live (not terminal) job is not stored: that job's record is returned in its
+        place (idempotent submission). Raises JobIdInUseError if an id
         belongs to a job that is not terminal (a terminal one is replaced), and
         NoSuchJobError for a dependency that does not exist; nothing is stored then.
         """
@@ -140,7 +142,8 @@ class Backend(Protocol):
 
         A job canceled while it ran is not moved until its worker has acknowledged the
         stop (its refused settle) or its lease has run out: it must never run twice at
-        once. A canceled job whose parents have not finished goes back to DEFERRED.
+        once. A canceled job whose parents have not finished goes back to DEFERRED. A
+        job whose ``unique_key`` another live job holds meanwhile is not moved.
         """
         ...
 

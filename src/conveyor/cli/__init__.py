@@ -12,20 +12,33 @@ import click
 from conveyor._version import __version__
 
 from .commands_jobs import cancel, enqueue, requeue, stop
+from .commands_keys import keys
 from .commands_queues import cleanup, empty, info
 from .commands_serve import serve
 from .commands_up import up
 from .commands_worker import worker
+from .config_file import config_path, load_default_map
 from .errors import ConveyorGroup
 
 
 @click.group(cls=ConveyorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="conveyor")
-def cli() -> None:
+@click.option(
+    "--config",
+    metavar="FILE",
+    help="TOML file of settings, below flags and environment variables "
+    "(default: $CONVEYOR_CONFIG, else ./conveyor.toml if present).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
     """conveyor: background jobs for Python, on SQLite or Redis."""
+    path = config_path(config)
+    if path is not None:
+        assert isinstance(ctx.command, click.Group)
+        ctx.default_map = load_default_map(path, ctx.command)
 
 
-for _command in (up, serve, worker, enqueue, info, requeue, cancel, stop, empty, cleanup):
+for _command in (up, serve, worker, enqueue, info, requeue, cancel, stop, empty, cleanup, keys):
     cli.add_command(_command)
 
 

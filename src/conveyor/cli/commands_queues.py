@@ -8,12 +8,16 @@ from collections import Counter
 import click
 from rich.console import Group
 
+from conveyor.health import store_health
 from conveyor.maintenance import DEFAULT_WORKER_TTL, run_cleanup, run_schedule
 from conveyor.options import validate_queue_name
 from conveyor.status import JobStatus
 
 from .options import App, common_options
 from .output import ago, iso, plural, queues_table, worker_json, workers_table
+
+BUSY = (JobStatus.QUEUED, JobStatus.STARTED)
+"""Statuses that need a worker (for the health of the store)."""
 
 
 @click.command()
@@ -30,6 +34,7 @@ def info(app: App, queues: tuple[str, ...]) -> None:
         workers = [w for w in workers if set(w.queues) & set(wanted)]
     else:
         counts = dict(sorted(counts.items()))
+    busy = sum(n for per_status in counts.values() for status, n in per_status.items() if status in BUSY)
     data = {
         "queues": [
             {
@@ -39,12 +44,14 @@ def info(app: App, queues: tuple[str, ...]) -> None:
             }
             for name, per_status in counts.items()
         ],
-        "workers": [worker_json(w) for w in workers],
+        "workers": [worker_json(w, now) for w in workers],
+        "worker_health_status": store_health(workers, now, busy),
         "last_cleanup": iso(app.backend.maintenance_last()),
     }
     last_cleanup = app.backend.maintenance_last()
     cleaned = "never" if last_cleanup is None else ago(last_cleanup, now)
-    app.out.emit(data, Group(queues_table(counts), "", workers_table(workers, now), "", f"Last cleanup: {cleaned}"))
+    footer = f"Worker health: {data['worker_health_status']}. Last cleanup: {cleaned}"
+    app.out.emit(data, Group(queues_table(counts), "", workers_table(workers, now), "", footer))
 
 
 @click.command()

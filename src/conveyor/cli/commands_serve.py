@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .options import App, common_options
-from .serving import address_options, bind, build_api, make_server, url_of
+from .serving import address_options, bind, build_api, make_server, run_processes, url_of
 
 
 @click.command()
@@ -14,10 +14,17 @@ from .serving import address_options, bind, build_api, make_server, url_of
     "--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
     show_default=True, help="uvicorn's log level (access lines at info).",
 )  # fmt: skip
+@click.option(
+    "--workers", "processes", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Server processes sharing the port (each a Python process: use about one per core).",
+)  # fmt: skip
 @common_options(json_flag=False)
-def serve(app: App, host: str, port: int, log_level: str) -> None:
+def serve(app: App, host: str, port: int, log_level: str, processes: int) -> None:
     """Serve the REST API and dashboard; job types come from --import / CONVEYOR_IMPORTS."""
-    api = build_api(app, host)
+    api = build_api(app, host)  # with --workers too: a bad setting fails here, in one line
     sock = bind(host, port)
     click.echo(f"conveyor API on {url_of(sock)}/api/v1 (docs: {url_of(sock)}/docs)", err=True)
-    make_server(api, log_level).run(sockets=[sock])
+    if processes == 1:
+        make_server(api, log_level).run(sockets=[sock])
+    else:
+        run_processes(app, sock, processes, log_level)

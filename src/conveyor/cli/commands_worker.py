@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ import click
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.worker import Worker
 
+from . import supervisor
 from .options import App, common_options, concurrency_option, limits_from, limits_options
 from .output import display_url
 
@@ -53,6 +55,20 @@ def log_to_stderr(level: str) -> Iterator[None]:
     help="Seconds a claimed job stays reserved without a heartbeat (renewed every third).",
 )
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after running this many jobs.")
+@click.option(
+    "--max-memory",
+    type=click.FloatRange(min=1),
+    metavar="MB",
+    help="Exit once the process's peak memory passes MB (running jobs finish first).",
+)
+@click.option(
+    "--supervise",
+    is_flag=True,
+    envvar="CONVEYOR_SUPERVISE",
+    show_envvar=True,
+    help="Run the worker in a child process, started afresh when it recycles itself "
+    "(--max-jobs/--max-memory) or abandons a job that ignored its interrupt.",
+)
 @limits_options
 @click.option(
     "--log-level",
@@ -69,6 +85,8 @@ def worker(
     name: str | None,
     lease_ttl: float,
     max_jobs: int | None,
+    max_memory: float | None,
+    supervise: bool,
     log_level: str,
     **limits: Any,
 ) -> None:
@@ -77,6 +95,11 @@ def worker(
     SIGTERM or Ctrl-C finishes running jobs and exits; a second one stops at once
     (its jobs are given back to their queues).
     """
+    if supervise:
+        with log_to_stderr(log_level):
+            arguments = sys.argv[sys.argv.index("worker") + 1 :]
+            config = click.get_current_context().find_root().params.get("config")
+            sys.exit(supervisor.supervise([a for a in arguments if a != "--supervise"], config))
     app.import_job_modules()
     names = list(dict.fromkeys(queues)) or [DEFAULT_QUEUE]
     runner = Worker(
@@ -86,9 +109,12 @@ def worker(
         concurrency=concurrency,
         lease_ttl=lease_ttl,
         limits=limits_from(**limits),
+        max_memory=max_memory,
     )
     with log_to_stderr(log_level):
         mode = " (burst)" if burst else ""
         log.info("worker %s on %s: queues %s, concurrency %d%s", runner.name, display_url(app.url), ", ".join(names),
                  concurrency, mode)  # fmt: skip
         runner.work(burst=burst, max_jobs=max_jobs)
+    if runner.recycled and os.environ.get(supervisor.SUPERVISED_ENV):
+        sys.exit(supervisor.EXIT_RECYCLE)

@@ -19,6 +19,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from conveyor.health import worker_is_healthy
 from conveyor.job import Job
 from conveyor.status import JobStatus
 from conveyor.types import WorkerRecord
@@ -137,14 +138,14 @@ def workers_table(workers: Sequence[WorkerRecord], now: float | None = None) -> 
             "\n".join(worker.queues),
             "\n".join(worker.current_job_ids) or "-",
             str(worker.jobs_done),
-            ago(worker.last_heartbeat, now),
+            Text(ago(worker.last_heartbeat, now), style="" if worker_is_healthy(worker, now) else "bold red"),
         )
     if not workers:
         table.add_row(Text("no workers", style="dim"), "", "", "", "", "")
     return table
 
 
-def worker_json(worker: WorkerRecord) -> dict[str, Any]:
+def worker_json(worker: WorkerRecord, now: float) -> dict[str, Any]:
     return {
         "name": worker.name,
         "hostname": worker.hostname,
@@ -156,6 +157,7 @@ def worker_json(worker: WorkerRecord) -> dict[str, Any]:
         "jobs_done": worker.jobs_done,
         "started_at": iso(worker.started_at),
         "last_heartbeat": iso(worker.last_heartbeat),
+        "healthy": worker_is_healthy(worker, now),
         "version": worker.version,
     }
 

@@ -8,6 +8,7 @@ API on a network would let anyone run registered jobs.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -83,11 +84,31 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{shown}:{port}"
 
 
+def _config(api: Any, log_level: str, **options: Any) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        api, log_level=log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE, server_header=False, lifespan="on",
+        **options,
+    )  # fmt: skip
+
+
 def make_server(api: Any, log_level: str = "info") -> Any:
     """A uvicorn server for ``api``; run it with ``server.run(sockets=[sock])``."""
     import uvicorn
 
-    config = uvicorn.Config(
-        api, log_level=log_level, timeout_graceful_shutdown=SHUTDOWN_GRACE, server_header=False, lifespan="on"
-    )
-    return uvicorn.Server(config)
+    return uvicorn.Server(_config(api, log_level))
+
+
+def run_processes(app: App, sock: socket.socket, processes: int, log_level: str) -> None:
+    """Serve from ``processes`` worker processes sharing ``sock`` (uvicorn's supervisor).
+
+    Each process builds its own app from the environment (app_from_environment), so
+    the command's -u and --import are handed down as CONVEYOR_URL and CONVEYOR_IMPORTS.
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ["CONVEYOR_URL"] = app.url
+    os.environ["CONVEYOR_IMPORTS"] = ",".join(app.imports)
+    config = _config("conveyor.server.app:app_from_environment", log_level, factory=True, workers=processes)
+    Multiprocess(config, sockets=[sock]).run()

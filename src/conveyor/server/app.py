@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from conveyor._version import __version__
 from conveyor.backends.base import Backend
-from conveyor.connection import connect
+from conveyor.connection import DEFAULT_URL, connect
 from conveyor.functions import import_modules
 from conveyor.server import errors
 from conveyor.server.deps import ServerState
@@ -71,3 +72,9 @@ def create_app(backend: Backend | str, settings: Settings | None = None) -> Fast
     if settings.open_access:
         log.warning("no API keys configured: the API is open to anyone who can reach it (set CONVEYOR_API_KEYS)")
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for ``$CONVEYOR_URL`` and Settings.from_env(): what each process of
+    ``conveyor serve --workers N`` builds (uvicorn imports it by name)."""
+    return create_app(os.environ.get("CONVEYOR_URL") or DEFAULT_URL, Settings.from_env())

@@ -2,7 +2,7 @@
 
 Keys come from ``CONVEYOR_API_KEYS`` (``key:user_id:role,...``, plain text) or from a
 file of hashed keys, one per line: ``sha256:<hex of sha256(key)>:user_id:role``
-(``conveyor keys hash KEY`` prints such a line). Only hashes are kept in memory, and a
+(``conveyor keys new`` and ``conveyor keys hash`` print such lines). Only hashes are kept in memory, and a
 presented key is hashed and compared with ``hmac.compare_digest`` against each of
 them, so the time taken says nothing about how close a guess was.
 """

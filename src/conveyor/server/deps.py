@@ -26,7 +26,7 @@ class ServerState:
     registry: CollectorRegistry
 
 
-def server_state(request: Request) -> ServerState:
+async def server_state(request: Request) -> ServerState:
     state: ServerState = request.app.state.conveyor
     return state
 
@@ -34,11 +34,12 @@ def server_state(request: Request) -> ServerState:
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
 
 
-def principal(
+async def principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    """The caller, from its API key; everyone is an admin on a server without keys."""
-    settings = server_state(request).settings
+    """The caller, from its API key; everyone is an admin on a server without keys.
+    (Dependencies are coroutines so that FastAPI does not hop to a thread for them.)"""
+    settings = (await server_state(request)).settings
     if settings.open_access:
         return OPEN_ACCESS
     if credentials is None:

@@ -150,8 +150,9 @@ class ActionResult(BaseModel):
 
 
 class QueueStats(BaseModel):
-    """System-wide counts and health. Limits and last_cleanup are null until the
-    limits and maintenance reports reach the backend contract."""
+    """System-wide counts and health. The limits are those the server is configured
+    with (the workers' environment variables), null when unset; last_cleanup is the
+    end of the last maintenance pass, null if none has run."""
 
     pending_jobs: int
     running_jobs: int

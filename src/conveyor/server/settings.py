@@ -26,6 +26,10 @@ class Settings:
     sse_heartbeat_seconds: float = 15.0
     event_wait_seconds: float = 1.0
     dashboard: bool = True
+    global_max_concurrent_jobs: int | None = None
+    per_user_max_concurrent_jobs: int | None = None
+    """The limits the workers are given (same environment variables), reported by the
+    queue stats; workers enforce them, the server only shows them."""
 
     @property
     def open_access(self) -> bool:
@@ -34,7 +38,9 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``CONVEYOR_API_KEYS``/``CONVEYOR_API_KEYS_FILE``, ``CONVEYOR_IMPORTS``,
-        ``CONVEYOR_MAX_BODY_BYTES`` and ``CONVEYOR_SSE_HEARTBEAT``; ``overrides`` win."""
+        ``CONVEYOR_MAX_BODY_BYTES``, ``CONVEYOR_SSE_HEARTBEAT`` and the workers' limits
+        (``CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS``, ``CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS``);
+        ``overrides`` win."""
         env = os.environ if environ is None else environ
         keys = keys_from_env(env.get("CONVEYOR_API_KEYS", ""))
         if env.get("CONVEYOR_API_KEYS_FILE"):
@@ -47,6 +53,10 @@ class Settings:
             values["max_body_bytes"] = _number(env, "CONVEYOR_MAX_BODY_BYTES", int)
         if env.get("CONVEYOR_SSE_HEARTBEAT"):
             values["sse_heartbeat_seconds"] = _number(env, "CONVEYOR_SSE_HEARTBEAT", float)
+        for name in ("global_max_concurrent_jobs", "per_user_max_concurrent_jobs"):
+            variable = f"CONVEYOR_{name.upper()}"
+            if env.get(variable):
+                values[name] = _number(env, variable, int)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

@@ -8,7 +8,9 @@ from collections import Counter
 import psutil
 
 from conveyor.backends.base import Backend
+from conveyor.clock import to_datetime
 from conveyor.server.schemas import QueueStats, Stats, Throughput
+from conveyor.server.settings import Settings
 from conveyor.server.views import worker_healthy
 from conveyor.status import REST_NAMES
 
@@ -45,7 +47,7 @@ def stats(backend: Backend, now: float) -> Stats:
     )
 
 
-def queue_stats(backend: Backend, now: float) -> QueueStats:
+def queue_stats(backend: Backend, settings: Settings, now: float) -> QueueStats:
     counts = rest_counts(backend)
     workers = backend.workers_list()
     healthy = sum(worker_healthy(worker, now) for worker in workers)
@@ -67,8 +69,8 @@ def queue_stats(backend: Backend, now: float) -> QueueStats:
         active_workers=healthy,
         cpu_usage_percent=psutil.cpu_percent(interval=None),
         memory_usage_mb=round(psutil.virtual_memory().used / 2**20, 1),
-        global_max_concurrent_jobs=None,
-        per_user_max_concurrent_jobs=None,
+        global_max_concurrent_jobs=settings.global_max_concurrent_jobs,
+        per_user_max_concurrent_jobs=settings.per_user_max_concurrent_jobs,
         worker_health_status=health,  # type: ignore[arg-type]
-        last_cleanup=None,
+        last_cleanup=to_datetime(backend.maintenance_last()),
     )

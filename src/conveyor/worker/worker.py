@@ -18,9 +18,11 @@ import functools
 import logging
 import os
 import random
+import resource
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -56,6 +58,12 @@ EXIT_JOB_UNRESPONSIVE = 3
 """Exit status when a job ignored its interrupt and the worker had to end itself."""
 
 
+def peak_rss_mb() -> float:
+    """The process's peak resident memory in MB (Linux reports KB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
 class Worker:
     """Runs jobs from one or more queues, in the order the queues are given.
 
@@ -63,7 +71,9 @@ class Worker:
     how long a claimed job stays reserved without a heartbeat (renewed every third of
     it); a worker that dies loses its jobs to recovery once that lapses. ``limits``
     caps running jobs across every worker of the store (each claim checks them), so
-    give every worker the same ones.
+    give every worker the same ones. ``max_memory`` (MB of peak resident memory)
+    makes the worker stop taking jobs, finish the running ones and return, so that a
+    supervisor (``conveyor worker --supervise``) starts a fresh process.
     """
 
     def __init__(
@@ -80,6 +90,7 @@ class Worker:
         interrupt_grace: float = 10.0,
         shutdown_timeout: float = 60.0,
         limits: Limits | None = None,
+        max_memory: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         items = [queues] if isinstance(queues, Queue | str) else list(queues)
@@ -104,6 +115,9 @@ class Worker:
         self.interrupt_grace = interrupt_grace
         self.shutdown_timeout = shutdown_timeout
         self.limits = limits or None
+        self.max_memory = max_memory
+        self.recycled = False
+        """Whether the worker stopped for a fresh process: max_jobs or max_memory reached."""
         self.clock = clock
         self.jobs_done = 0
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -210,9 +224,16 @@ class Worker:
         await self._wait_for_slot()
         if self._stopping:
             return False
+        if self.max_memory is not None and self.jobs_done and (rss := peak_rss_mb()) > self.max_memory:
+            log.info("worker %s recycles: its memory (%.0f MB) passed --max-memory %.0f MB", self.name, rss,
+                     self.max_memory)  # fmt: skip
+            self.recycled = True
+            self.request_stop()  # running jobs finish first, within shutdown_timeout
+            return False
         budget = None if max_jobs is None else max_jobs - self.jobs_done - self._active
         if budget is not None and budget <= 0:
             if self._active == 0:
+                self.recycled = True
                 return False
             await self._wake_or_timeout(self.poll_interval)
             return True

@@ -32,6 +32,8 @@ from .connection import ConnectionPool
 from .rows import COLUMNS, insert_rows, next_seq, placeholders, record_from_row, row_from_record
 from .wakeup import Wakeup
 
+_LIVE = "status IN ('queued', 'deferred', 'scheduled', 'started')"
+"""Jobs that hold their unique_key (the condition of the partial unique index jobs_unique)."""
 _TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in sorted(TERMINAL)) + ")"
 _ENDED_UNSUCCESSFULLY_SQL = "('failed', 'stopped', 'canceled')"
 _UNMET_DEPENDENCY_SQL = (
@@ -122,13 +124,23 @@ class SQLiteBackend:
                 if bulk:
                     conn.execute("ROLLBACK TO bulk_insert")
                     conn.execute("RELEASE bulk_insert")
+        stored = []
         for offset, record in enumerate(records):
+            holder = self._live_holder(conn, record.unique_key) if record.unique_key is not None else None
+            if holder is not None:  # idempotent: the live job with this key stands for the new one
+                stored.append(holder)
+                continue
             self._replace_terminal(conn, changes, record.id, now)
             if record.depends_on:
                 self._link_dependencies(conn, record, now)
             insert_rows(conn, [row_from_record(record, first + offset)])
             changes.moved(record.id, record.queue, None, record.status.value)
-        return list(records)
+            stored.append(record)
+        return stored
+
+    def _live_holder(self, conn: sqlite3.Connection, unique_key: str) -> JobRecord | None:
+        row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE unique_key = ? AND {_LIVE}", (unique_key,)).fetchone()
+        return None if row is None else record_from_row(row)
 
     def _replace_terminal(self, conn: sqlite3.Connection, changes: Changes, job_id: str, now: float) -> None:
         found = conn.execute(f"SELECT status, {_STILL_STOPPING_SQL} FROM jobs WHERE id = ?", (now, job_id)).fetchone()
@@ -426,19 +438,10 @@ class SQLiteBackend:
             statuses = ", ".join(f"'{s.value}'" for s in sorted(REQUEUEABLE))
             for job_id in job_ids:
                 before = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                after = conn.execute(  # a canceled job may not have run: it may wait on parents
-                    "UPDATE jobs SET seq = ?, enqueued_at = ?, retry_count = 0, "
-                    f"status = CASE WHEN status = 'canceled' AND {_UNMET_DEPENDENCY_SQL} "
-                    "THEN 'deferred' ELSE 'queued' END, "
-                    f"{_TTL_FROM_NOW}, "
-                    "started_at = NULL, ended_at = NULL, result = NULL, exc_info = NULL, "
-                    "status_reason = NULL, keep_until = NULL, worker_name = NULL, "
-                    "stop_requested = 0, scheduled_for = NULL, progress = NULL, lease_token = NULL, "
-                    "lease_expires_at = NULL "
-                    f"WHERE id = ? AND status IN ({statuses}) AND NOT {_STILL_STOPPING_SQL} "
-                    "RETURNING queue, status",
-                    (next_seq(conn, 1), now, "", now, job_id, now),
-                ).fetchone()
+                try:
+                    after = self._requeue_one(conn, job_id, statuses, now)
+                except sqlite3.IntegrityError:  # its unique_key is held by another live job
+                    continue
                 if after is not None:
                     changes.moved(job_id, after[0], before[0], after[1])
                     moved.append(job_id)
@@ -448,6 +451,21 @@ class SQLiteBackend:
         if moved:
             self._wakeup.notify()
         return moved
+
+    def _requeue_one(self, conn: sqlite3.Connection, job_id: str, statuses: str, now: float) -> Any:
+        return conn.execute(  # a canceled job may not have run: it may wait on parents
+            "UPDATE jobs SET seq = ?, enqueued_at = ?, retry_count = 0, "
+            f"status = CASE WHEN status = 'canceled' AND {_UNMET_DEPENDENCY_SQL} "
+            "THEN 'deferred' ELSE 'queued' END, "
+            f"{_TTL_FROM_NOW}, "
+            "started_at = NULL, ended_at = NULL, result = NULL, exc_info = NULL, "
+            "status_reason = NULL, keep_until = NULL, worker_name = NULL, "
+            "stop_requested = 0, scheduled_for = NULL, progress = NULL, lease_token = NULL, "
+            "lease_expires_at = NULL "
+            f"WHERE id = ? AND status IN ({statuses}) AND NOT {_STILL_STOPPING_SQL} "
+            "RETURNING queue, status",
+            (next_seq(conn, 1), now, "", now, job_id, now),
+        ).fetchone()
 
     def job_delete(self, job_id: str) -> bool:
         return self._write(lambda conn, changes: self._delete(conn, changes, job_id))

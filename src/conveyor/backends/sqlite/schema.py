@@ -98,6 +98,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL) WITHOUT ROWID;
     CREATE TABLE marks (name TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+    ALTER TABLE jobs ADD COLUMN unique_key TEXT;
+    CREATE UNIQUE INDEX jobs_unique ON jobs (unique_key)
+        WHERE unique_key IS NOT NULL AND status IN ('queued', 'deferred', 'scheduled', 'started');
     CREATE INDEX jobs_fair ON jobs (queue, user_id, priority DESC, seq) WHERE status = 'queued';
     CREATE TABLE user_turns (
         queue TEXT NOT NULL, user_id TEXT NOT NULL, served INTEGER NOT NULL, PRIMARY KEY (queue, user_id)

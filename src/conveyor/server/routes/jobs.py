@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
@@ -34,7 +34,7 @@ from conveyor.server.views import inspection, job_detail, job_status, rest
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=errors(*COMMON))
 
-JobIdPath = Annotated[str, "the job id"]
+JobIdPath = Annotated[str, Path(description="The job's id.")]
 MAX_POLL_SECONDS = 300.0
 
 
@@ -71,7 +71,7 @@ def job_stats(state: State, caller: Caller) -> Stats:
 @router.get("/queue/stats", response_model=QueueStats)
 def queue_stats(state: State, caller: Caller) -> QueueStats:
     """Counts per status, workers and their health, and the host's load."""
-    return stats.queue_stats(state.backend, time.time())
+    return stats.queue_stats(state.backend, state.settings, time.time())
 
 
 @router.get("/status/{job_id}", response_model=JobStatusView, responses=errors(404))

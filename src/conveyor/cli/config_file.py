@@ -1,0 +1,68 @@
+"""Settings from a TOML file, below flags and environment variables.
+
+``--config FILE`` (before the sub-command), ``$CONVEYOR_CONFIG``, or ``./conveyor.toml``
+when it exists. Top-level keys apply to every command; a table per command applies
+to that command only, keyed by its option names with underscores::
+
+    url = "sqlite:///jobs.db"
+    imports = ["myapp.jobs"]
+
+    [worker]
+    concurrency = 8
+    per_user_max_concurrent_jobs = 5
+    queue_limits = ["reports=2"]
+
+A flag wins over its environment variable, which wins over the file (click's
+``default_map``). An unknown key is an error, so a typo is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import InputError
+
+DEFAULT_FILE = "conveyor.toml"
+
+
+def config_path(given: str | None) -> Path | None:
+    """The file to read: given, from the environment, or ./conveyor.toml if present."""
+    named = given or os.environ.get("CONVEYOR_CONFIG")
+    if named:
+        return Path(named)
+    default = Path(DEFAULT_FILE)
+    return default if default.is_file() else None
+
+
+def load_default_map(path: Path, group: click.Group) -> dict[str, dict[str, Any]]:
+    """Per-command defaults for click from the file at ``path``, checked against the options."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"config file {path} does not exist") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"config file {path} cannot be read: {exc}") from None
+    shared = {key: value for key, value in data.items() if not isinstance(value, dict)}
+    tables = {key: value for key, value in data.items() if isinstance(value, dict)}
+    for name in tables:
+        if name not in group.commands:
+            raise InputError(f"config file {path}: [{name}] is not a command ({', '.join(sorted(group.commands))})")
+    defaults: dict[str, dict[str, Any]] = {}
+    for name, command in group.commands.items():
+        options = {param.name for param in command.params if isinstance(param, click.Option)}
+        settings = {key: value for key, value in shared.items() if key in options}
+        for key, value in tables.get(name, {}).items():
+            if key not in options:
+                raise InputError(f"config file {path}: {key!r} is not a setting of [{name}]")
+            settings[key] = value
+        defaults[name] = settings
+    known = {param.name for command in group.commands.values() for param in command.params}
+    unknown = sorted(set(shared) - known)
+    if unknown:
+        raise InputError(f"config file {path}: unknown setting {unknown[0]!r}")
+    return defaults
