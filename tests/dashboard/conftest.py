@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 
 import conveyor
 from conveyor import Queue
+from conveyor.backends.base import Backend
 from dashboard.browser import chromium_binary
 from dashboard.servers import ApiServer
 from redis_server import RedisServer
@@ -60,36 +61,87 @@ def _backends() -> list[str]:
 BACKENDS = _backends()
 
 
+class Stack:
+    """One store with its server, worker and queue, each started when first asked for.
+
+    One per backend kind for the whole session: starting a server costs more than most
+    tests, and the tests keep apart by queue, user and job id.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._server: ApiServer | None = None
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._connection: Backend | None = None
+
+    @property
+    def server(self) -> ApiServer:
+        if self._server is None:
+            self._server = ApiServer(self.url).start()
+        return self._server
+
+    @property
+    def worker(self) -> subprocess.Popen[bytes]:
+        if self._worker is None:
+            # A short lease: the worker reports its current job with each heartbeat (a third of it).
+            self._worker = start_worker(self.url, poll_interval=0.05, lease_ttl=1.5)
+        return self._worker
+
+    @property
+    def queue(self) -> Queue:
+        if self._connection is None:
+            self._connection = conveyor.connect(self.url)
+        return Queue(connection=self._connection)
+
+    def close(self) -> None:
+        if self._worker is not None:
+            stop_process(self._worker)
+        if self._server is not None:
+            self._server.stop()
+        if self._connection is not None:
+            self._connection.close()
+
+
+@pytest.fixture(scope="session")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stack]]:
+    made: dict[str, Stack] = {}
+    yield made
+    for stack in made.values():
+        stack.close()
+
+
 @pytest.fixture(scope="module")
-def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A fresh store for one test module: SQLite unless the module asks for others (indirect)."""
+def stack(request: pytest.FixtureRequest, stacks: dict[str, Stack], tmp_path_factory: pytest.TempPathFactory) -> Stack:
+    """The stack of the module's backend: SQLite unless the module parametrizes ``stack`` (indirect)."""
     kind = getattr(request, "param", "sqlite")
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'conveyor.db'}"
-    redis: RedisServer = request.getfixturevalue("redis_server")
-    return f"{redis.url}?prefix=dashboard-{uuid.uuid4().hex[:12]}"
+    if kind not in stacks:
+        if kind == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'conveyor.db'}"
+        else:
+            redis: RedisServer = request.getfixturevalue("redis_server")
+            url = f"{redis.url}?prefix=dashboard-{uuid.uuid4().hex[:12]}"
+        stacks[kind] = Stack(url)
+    return stacks[kind]
 
 
 @pytest.fixture(scope="module")
-def server(store_url: str) -> Iterator[ApiServer]:
-    api = ApiServer(store_url).start()
-    yield api
-    api.stop()
+def store_url(stack: Stack) -> str:
+    return stack.url
 
 
 @pytest.fixture(scope="module")
-def worker(store_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    # A short lease: the worker reports its current job with each heartbeat (a third of it).
-    process = start_worker(store_url, poll_interval=0.05, lease_ttl=1.5)
-    yield process
-    stop_process(process)
+def server(stack: Stack) -> ApiServer:
+    return stack.server
 
 
 @pytest.fixture(scope="module")
-def queue(store_url: str) -> Iterator[Queue]:
-    connection = conveyor.connect(store_url)
-    yield Queue(connection=connection)
-    connection.close()
+def worker(stack: Stack) -> subprocess.Popen[bytes]:
+    return stack.worker
+
+
+@pytest.fixture(scope="module")
+def queue(stack: Stack) -> Queue:
+    return stack.queue
 
 
 def _page(browser: Browser, viewport: dict[str, int]) -> Iterator[Page]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from conveyor.backends.base import Backend
+from conveyor import Queue
 from conveyor.testing import make_job
 from dashboard.conftest import Shot
 from dashboard.servers import ApiServer
@@ -25,17 +25,12 @@ def keyed_server(store_url: str) -> Iterator[ApiServer]:
 
 
 @pytest.fixture(scope="module")
-def owned_jobs(queue_backend: Backend) -> dict[str, list[str]]:
+def owned_jobs(queue: Queue) -> dict[str, list[str]]:
     now = time.time()
     return {
-        user: [make_job(queue_backend, queue="owned", user_id=user, now=now + i).id for i in range(count)]
+        user: [make_job(queue.connection, queue="owned", user_id=user, now=now + i).id for i in range(count)]
         for user, count in (("alice", 2), ("bob", 3))
     }
-
-
-@pytest.fixture(scope="module")
-def queue_backend(queue: object) -> Backend:
-    return queue.connection  # type: ignore[attr-defined, no-any-return]
 
 
 def log_in(page: Page, key: str) -> None:

@@ -15,7 +15,7 @@ from dashboard.jobs import hold
 from dashboard.servers import ApiServer
 from waiting import wait_until
 
-pytestmark = pytest.mark.parametrize("store_url", BACKENDS, indirect=True, scope="module")
+pytestmark = pytest.mark.parametrize("stack", BACKENDS, indirect=True, scope="module")
 
 
 def job_status(server: ApiServer, job_id: str) -> str:
@@ -100,7 +100,7 @@ def test_a_running_job_is_cancelled_from_its_page(
 
 
 def test_a_dialog_declined_changes_nothing_and_a_missing_job_says_so(
-    page: Page, server: ApiServer, queue: Queue, store_url: str
+    page: Page, server: ApiServer, queue: Queue
 ) -> None:
     job = Queue("parked", connection=queue.connection).enqueue(hold, "unused")
     page.goto(f"{server.base}/#/jobs/{job.id}")

@@ -5,14 +5,18 @@
 import { ApiError, api, apiUrl, auth, readResponse } from "./api.js";
 
 const listeners = new Set();
+const failing = new Map(); // source -> message of its last failure
 
-/** Tell whoever shows the "live" indicator whether the last update worked. */
+/** Tell whoever shows the "live" indicator whether every source of updates works. */
 export function onLiveState(listener) {
   listeners.add(listener);
 }
 
-function setLive(ok, message = "") {
-  for (const listener of listeners) listener(ok, message);
+function setLive(source, ok, message = "") {
+  if (ok) failing.delete(source);
+  else failing.set(source, message);
+  const [firstProblem] = failing.values();
+  for (const listener of listeners) listener(failing.size === 0, firstProblem ?? "");
 }
 
 /**
@@ -21,6 +25,7 @@ function setLive(ok, message = "") {
  * Pauses while the tab is hidden.
  */
 export function poll(task, intervalMs, onError = () => {}) {
+  const source = Symbol("poll");
   let stopped = false;
   let timer = null;
   const run = async () => {
@@ -32,10 +37,10 @@ export function poll(task, intervalMs, onError = () => {}) {
     }
     try {
       await task();
-      if (!stopped) setLive(true);
+      if (!stopped) setLive(source, true);
     } catch (error) {
       if (!stopped && error.name !== "AbortError") {
-        setLive(false, error.message);
+        setLive(source, false, error.message);
         onError(error);
       }
     }
@@ -48,6 +53,7 @@ export function poll(task, intervalMs, onError = () => {}) {
   return () => {
     stopped = true;
     if (timer !== null) clearTimeout(timer);
+    failing.delete(source);
   };
 }
 
@@ -57,12 +63,13 @@ export function poll(task, intervalMs, onError = () => {}) {
  * fall back to long polls, which report changes as "job_update"/"job_complete" too.
  */
 export function watchJob(jobId, onEvent) {
+  const source = Symbol("watch");
   const controller = new AbortController();
   const { signal } = controller;
   (async () => {
     let done = false;
     try {
-      done = await followStream(jobId, onEvent, signal);
+      done = await followStream(jobId, onEvent, signal, source);
     } catch (error) {
       if (signal.aborted) return;
       if (error instanceof ApiError && error.status === 404) {
@@ -70,13 +77,16 @@ export function watchJob(jobId, onEvent) {
         return;
       }
     }
-    if (!done && !signal.aborted) await followPolls(jobId, onEvent, signal);
+    if (!done && !signal.aborted) await followPolls(jobId, onEvent, signal, source);
   })();
-  return () => controller.abort();
+  return () => {
+    controller.abort();
+    failing.delete(source);
+  };
 }
 
 /** Read the SSE stream; true if it delivered job_complete. */
-async function followStream(jobId, onEvent, signal) {
+async function followStream(jobId, onEvent, signal, source) {
   const url = apiUrl(`jobs/status/${encodeURIComponent(jobId)}/stream`);
   const response = await fetch(url, { headers: { Accept: "text/event-stream", ...auth.headers() }, signal });
   if (!response.ok || !response.body) {
@@ -95,7 +105,7 @@ async function followStream(jobId, onEvent, signal) {
       const message = parseEvent(buffer.slice(0, end));
       buffer = buffer.slice(end + 2);
       if (!message) continue;
-      setLive(true);
+      setLive(source, true);
       onEvent(message);
       if (message.event === "job_complete") completed = true;
     }
@@ -123,7 +133,7 @@ export function parseEvent(block) {
   }
 }
 
-async function followPolls(jobId, onEvent, signal) {
+async function followPolls(jobId, onEvent, signal, source) {
   let current = "";
   let failures = 0;
   while (!signal.aborted) {
@@ -133,7 +143,7 @@ async function followPolls(jobId, onEvent, signal) {
         signal,
       });
       failures = 0;
-      setLive(true);
+      setLive(source, true);
       if (status.status !== current) {
         current = status.status;
         const terminal = ["completed", "failed", "cancelled"].includes(current);
@@ -142,7 +152,7 @@ async function followPolls(jobId, onEvent, signal) {
       }
     } catch (error) {
       if (signal.aborted) return;
-      setLive(false, error.message);
+      setLive(source, false, error.message);
       if (error instanceof ApiError && (error.status === 404 || error.status === 401)) {
         onEvent({ event: "error", data: error });
         return;
