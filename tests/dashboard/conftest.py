@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 import conveyor
 from conveyor import Queue
 from conveyor.backends.base import Backend
-from dashboard.browser import chromium_binary
+from dashboard.browser import CHROMIUM, INSTALL_SECONDS, chromium_binary
 from dashboard.servers import ApiServer
 from redis_server import RedisServer
 from worker.processes import start_worker, stop_process
@@ -25,6 +25,16 @@ PHONE = {"width": 390, "height": 844}
 EXPECT_TIMEOUT_MS = 10_000
 
 Shot = Callable[[Page, str], Path]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Where Chromium is still to be installed, give the browser tests time for apt: the
+    first one to run installs it, inside its own setup."""
+    if CHROMIUM.exists():
+        return
+    for item in items:
+        if item.path.is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.timeout(INSTALL_SECONDS + 120))
 
 
 @pytest.fixture(scope="session")
