@@ -51,6 +51,8 @@ export function areaChart(points, { spanMs, now = Date.now(), label = "Chart", u
     const base = y(0).toFixed(1);
     root.append(svg("path", { d: `M${first},${base} L${line} L${last},${base} Z`, class: "area" }));
     root.append(svg("path", { d: `M${line}`, class: "line" }));
+    const latestPoint = visible[visible.length - 1];
+    root.append(svg("circle", { cx: x(latestPoint.t).toFixed(1), cy: y(latestPoint.v).toFixed(1), r: 3.5, class: "dot" }));
   } else {
     const empty = svg("text", { x: width / 2, y: height / 2, class: "axis", "text-anchor": "middle" });
     empty.textContent = "collecting samples…";

@@ -18,15 +18,6 @@ export function dateTime(iso) {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 }
 
-/** "3 s ago", "5 min ago". */
-export function ago(iso, now = Date.now()) {
-  if (!iso) return "—";
-  const seconds = Math.round((now - new Date(iso).getTime()) / 1000);
-  if (seconds < 0) return `in ${duration(-seconds * 1000)}`;
-  if (seconds < 2) return "just now";
-  return `${duration(seconds * 1000)} ago`;
-}
-
 /** Milliseconds as "850 ms", "12.3 s", "4 min 2 s", "2 h 5 min". */
 export function duration(ms) {
   if (ms === null || ms === undefined) return "—";

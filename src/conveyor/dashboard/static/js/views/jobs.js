@@ -54,7 +54,7 @@ export function jobsView(main, _params, query) {
     field("Status", status),
     field("Queue", queue),
     field("Job type", jobType),
-    field("User", user, "admins only"),
+    field("User (admins)", user),
     h("div", { class: "field buttons" }, h("button", { type: "submit" }, "Filter"), h("a", { href: "#/jobs", class: "button secondary" }, "Clear")),
   );
   status.addEventListener("change", () => filterForm.requestSubmit());

@@ -4,7 +4,7 @@
 import { api } from "../api.js";
 import { areaChart } from "../chart.js";
 import { h, replace } from "../dom.js";
-import { ago, dateTime, duration, number, STATUSES } from "../format.js";
+import { dateTime, duration, number, STATUSES } from "../format.js";
 import { poll } from "../live.js";
 import { changes, errorBox, jobLink, jobsTable, section } from "./common.js";
 import { throughput } from "../series.js";
@@ -76,7 +76,7 @@ export function overviewView(main) {
       fact("Total jobs", number(stats.total_jobs)),
       fact("Server CPU", `${number(Math.round(stats.cpu_usage_percent))}%`),
       fact("Server memory", `${number(Math.round(stats.memory_usage_mb))} MB used`),
-      fact("Last cleanup", stats.last_cleanup ? `${ago(stats.last_cleanup)} (${dateTime(stats.last_cleanup)})` : "not yet reported"),
+      fact("Last cleanup", stats.last_cleanup ? dateTime(stats.last_cleanup) : "not yet reported"),
     );
   });
 
