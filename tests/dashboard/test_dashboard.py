@@ -116,5 +116,8 @@ def test_a_dialog_declined_changes_nothing_and_a_missing_job_says_so(
     expect(page.get_by_test_id("job-status")).to_have_text("pending")
     assert job_status(server, job.id) == "pending"
 
+    page.get_by_text("What the backend holds").click()
+    expect(page.locator("details.backend")).to_contain_text("yes, position 0")
+
     page.goto(f"{server.base}/#/jobs/no-such-job")
     expect(page.get_by_role("alert")).to_contain_text("Job no-such-job not found (JobNotFoundError)")

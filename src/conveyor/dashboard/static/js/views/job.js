@@ -24,7 +24,7 @@ export function jobView(main, params) {
   let stopPolling = () => {};
   let busy = false;
 
-  replace(main, h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")), heading, errors.node, outcome, body);
+  replace(main, h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")), heading, errors.node, outcome, body, backendPanel(id));
 
   const act = async (verb) => {
     const cancel = verb === "cancel";
@@ -145,6 +145,41 @@ export function jobView(main, params) {
     stopWatching();
     stopPolling();
   };
+}
+
+/**
+ * "What the backend holds": the job as the store itself sees it (queue position, lease,
+ * registries), read when opened; for finding out why a job does not move.
+ */
+function backendPanel(id) {
+  const content = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  const load = async () => {
+    try {
+      const view = await api(`jobs/${encodeURIComponent(id)}/backend`);
+      replace(
+        content,
+        h(
+          "dl",
+          { class: "facts" },
+          fact("Stored", view.exists ? "yes" : "no"),
+          fact("Status there", view.status ?? "—"),
+          fact("In its queue", view.in_queue ? `yes, position ${view.queue_position ?? "?"}` : "no"),
+          fact("Scheduled", view.in_schedule ? `yes, for ${dateTime(view.scheduled_time)}` : "no"),
+          fact("Lease", view.lease_owner ? `${view.lease_owner} until ${dateTime(view.lease_expires_at)}` : "none"),
+          fact("Registries", view.registries.length ? view.registries.join(", ") : "none"),
+          fact("Note", view.note || "—"),
+        ),
+        h("button", { type: "button", class: "secondary", onclick: load }, "Read again"),
+      );
+    } catch (error) {
+      replace(content, h("p", { class: "error-box" }, describeError(error)));
+    }
+  };
+  const details = h("details", { class: "panel backend" }, h("summary", {}, "What the backend holds"), content);
+  details.addEventListener("toggle", () => {
+    if (details.open) load();
+  });
+  return details;
 }
 
 function fact(term, value) {
