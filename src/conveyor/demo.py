@@ -2,7 +2,8 @@
 
 They are ordinary job functions, importable by path, so the worker started by
 ``conveyor up`` runs them like any user's jobs. ``flaky_report`` fails once and
-succeeds on its retry, to show a retry happen.
+succeeds on its retry, to show a retry happen. Each is also a registered job type
+(``demo.count_words``...), so the API served by ``conveyor up`` accepts them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from conveyor.functions import job_type
 from conveyor.job import Job, get_current_job
 from conveyor.queue import Queue
 from conveyor.retry import Retry
@@ -23,11 +25,13 @@ def _report(step: int, steps: int) -> None:
         job.set_progress(step / steps, items_processed=step, total_items=steps)
 
 
+@job_type("demo.count_words")
 def count_words(text: str) -> int:
     """A quick sync job."""
     return len(text.split())
 
 
+@job_type("demo.crunch_numbers")
 def crunch_numbers(steps: int = 10, pause: float = 0.1) -> int:
     """A sync job that reports progress after each step."""
     total = 0
@@ -38,6 +42,7 @@ def crunch_numbers(steps: int = 10, pause: float = 0.1) -> int:
     return total
 
 
+@job_type("demo.fetch_pages")
 async def fetch_pages(pages: int = 8, pause: float = 0.15) -> dict[str, int]:
     """An async job: waits without blocking the worker, reporting each page."""
     sizes = {}
@@ -48,6 +53,7 @@ async def fetch_pages(pages: int = 8, pause: float = 0.15) -> dict[str, int]:
     return {"pages": pages, "bytes": sum(sizes.values())}
 
 
+@job_type("demo.resize_images")
 async def resize_images(count: int = 5, pause: float = 0.2) -> str:
     """Another async job with progress."""
     for image in range(1, count + 1):
@@ -56,6 +62,7 @@ async def resize_images(count: int = 5, pause: float = 0.2) -> str:
     return f"{count} thumbnails"
 
 
+@job_type("demo.flaky_report")
 def flaky_report(pause: float = 0.3) -> str:
     """Fails on its first run and succeeds on the retry."""
     time.sleep(pause)

@@ -13,6 +13,7 @@ import httpx
 from conveyor.backends.base import Backend
 from conveyor.demo import DEMO_QUEUE
 from conveyor.status import JobStatus
+from waiting import wait_until
 
 from .conftest import LineReader, Run, assert_user_error, conveyor_cmd, subprocess_env
 
@@ -43,9 +44,12 @@ def test_ctrl_c_stops_the_worker_and_up(tmp_path: Path, db_url: str, db: Backend
         output = LineReader(process.stdout)
         served = re.search(r"(http://127\.0\.0\.1:\d+)/", output.wait_for("Dashboard and API:"))
         assert served is not None
-        stats = httpx.get(f"{served.group(1)}/api/v1/jobs/stats").json()
-        assert stats["queue_type"] == "sqlite"
+        api = f"{served.group(1)}/api/v1"
+        assert httpx.get(f"{api}/jobs/stats").json()["queue_type"] == "sqlite"
         line = output.wait_for("Press Ctrl-C")
+        submitted = httpx.post(f"{api}/jobs", json={"job_type": "demo.count_words", "args": ["one two three"]})
+        job_id = submitted.json()["job_id"]
+        assert wait_until(lambda: httpx.get(f"{api}/jobs/{job_id}").json()["result"]) == 3
         match = re.search(r"pid (\d+)", line)
         assert match is not None, line
         worker_pid = int(match.group(1))
@@ -59,7 +63,7 @@ def test_ctrl_c_stops_the_worker_and_up(tmp_path: Path, db_url: str, db: Backend
             process.wait()
     assert "Demo: 6 of 6 jobs finished" in text
     assert "Stopping the worker" in text
-    assert "stopped after 7 jobs" in text
+    assert "stopped after 8 jobs" in text  # the demo's six, one retry, and the one submitted over HTTP
     assert "Traceback" not in text
     assert db.workers_list() == []
     try:

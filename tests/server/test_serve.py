@@ -53,7 +53,8 @@ def serving(url: str, backend: Backend, cwd: Path, processes: int = 1) -> Iterat
         match = re.search(r"(http://[\d.]+:\d+)", line)
         assert match is not None, line
         base = match.group(1)
-        wait_until(lambda: httpx.get(f"{base}/health").status_code == 200, message="the server to answer")
+        # the socket listens before the server processes have started: wait for an answer
+        wait_until(lambda: httpx.get(f"{base}/health", timeout=60).status_code == 200, message="the server to answer")
         wait_until(backend.workers_list, message="the worker to register")
         yield base
     finally:

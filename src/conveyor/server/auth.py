@@ -57,8 +57,8 @@ def hash_key(key: str) -> str:
 
 
 def _make(digest: bytes, user_id: str, role: str, where: str) -> ApiKey:
-    if not user_id:
-        raise ConfigurationError(f"{where}: the user id is empty")
+    if not user_id or user_id.strip() != user_id or len(user_id) > 200:
+        raise ConfigurationError(f"{where}: the user id must be 1-200 characters without spaces at its ends")
     if role not in ROLES:
         raise ConfigurationError(f"{where}: role must be 'user' or 'admin', got {role!r}")
     return ApiKey(digest, user_id, role)
