@@ -91,7 +91,7 @@ export function jobsTable(jobs, { selected = null, onSelect = () => {}, caption 
         ),
       h("td", {}, jobLink(job.id)),
       h("td", { class: errorColumn ? "hide-narrow" : null }, statusBadge(job.status)),
-      h("td", { class: "mono wrap" }, job.job_type),
+      h("td", { class: "mono wrap" }, breakable(job.job_type)),
       h("td", { class: "hide-narrow" }, job.queue),
       errorColumn
         ? h("td", { class: "error-cell", title: job.error ?? "" }, job.error ?? "—")
@@ -102,6 +102,13 @@ export function jobsTable(jobs, { selected = null, onSelect = () => {}, caption 
     ),
   );
   return h("div", { class: "table-wrap" }, h("table", {}, h("caption", { class: "visually-hidden" }, caption), h("thead", {}, head), h("tbody", {}, rows)));
+}
+
+/** A dotted name ("app.jobs.send_mail") that may wrap after each dot on a narrow screen. */
+export function breakable(name) {
+  return String(name)
+    .split(".")
+    .flatMap((part, index) => (index ? [".", h("wbr"), part] : [part]));
 }
 
 export function section(title, ...children) {

@@ -31,6 +31,12 @@ export function overviewView(main) {
   const workers = h("div", {});
   const recent = h("div", {});
   const knownQueues = new Set(["default"]);
+  // A queue seen for the first time gets its counts now, not at the next 5 s poll.
+  const noteQueue = (queue) => {
+    if (knownQueues.has(queue)) return;
+    knownQueues.add(queue);
+    refreshQueues().catch(queueErrors.show);
+  };
 
   replace(
     main,
@@ -103,7 +109,7 @@ export function overviewView(main) {
   };
 
   const drawWorkers = changes((list) => {
-    for (const worker of list) for (const queue of worker.queues) knownQueues.add(queue);
+    for (const worker of list) for (const queue of worker.queues) noteQueue(queue);
     if (!list.length) {
       replace(workers, h("p", { class: "empty muted" }, "No workers are running. Start one with ", h("code", {}, "conveyor worker"), "."));
       return;
@@ -147,7 +153,7 @@ export function overviewView(main) {
   });
 
   const drawRecent = changes((page) => {
-    for (const job of page.data) knownQueues.add(job.queue);
+    for (const job of page.data) noteQueue(job.queue);
     replace(recent, jobsTable(page.data, { caption: "Recent jobs", emptyText: "No jobs yet." }));
   });
 
