@@ -175,6 +175,14 @@ def phone(browser: Browser) -> Iterator[Page]:
     yield from _page(browser, PHONE)
 
 
+def assert_fits_width(page: Page) -> None:
+    """Nothing sticks out sideways: wide tables scroll inside their own box, the page does not."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.viewport_size
+    assert viewport is not None
+    assert width <= viewport["width"], f"the page is {width}px wide in a {viewport['width']}px viewport"
+
+
 @pytest.fixture
 def shot(tmp_path: Path) -> Shot:
     """Save a full-page screenshot; to DASHBOARD_SCREENSHOTS when set (to look at), else tmp_path."""

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from conveyor import Queue
-from dashboard.conftest import BACKENDS, Shot
+from dashboard.conftest import BACKENDS, Shot, assert_fits_width
 from dashboard.jobs import hold
 from dashboard.servers import ApiServer
 from waiting import wait_until
@@ -60,7 +60,10 @@ def test_overview_shows_a_new_job_run_to_completed_without_a_reload(
 
     phone.goto(server.base)
     expect(phone.locator(f'tr[data-job-id="{job.id}"]')).to_have_attribute("data-status", "completed")
+    expect(phone.locator("[data-worker]")).to_have_count(1)
     shot(phone, "overview-phone")
+    assert_fits_width(phone)
+    assert_fits_width(page)
 
 
 def test_a_running_job_is_cancelled_from_its_page(
@@ -85,6 +88,13 @@ def test_a_running_job_is_cancelled_from_its_page(
     phone.goto(f"{server.base}/#/jobs/{job.id}")
     expect(phone.get_by_test_id("job-status")).to_have_text("running")
     shot(phone, "job-running-phone")
+    assert_fits_width(phone)
+    phone.goto(f"{server.base}/#/jobs")
+    expect(phone.locator(f'tr[data-job-id="{job.id}"]')).to_be_visible()
+    assert_fits_width(phone)
+    phone.goto(f"{server.base}/#/failed")
+    expect(phone.get_by_role("heading", name="Failed jobs")).to_be_visible()
+    assert_fits_width(phone)
 
     page.get_by_role("button", name="Stop and cancel").click()
     dialog = page.get_by_role("dialog")
