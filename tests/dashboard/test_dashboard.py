@@ -79,6 +79,7 @@ def test_a_running_job_is_cancelled_from_its_page(
     wait_until(lambda: job_status(server, job.id) == "running", message="the job to run")
     page.goto(f"{server.base}/#/jobs/{job.id}")
     expect(page.get_by_test_id("job-status")).to_have_text("running")
+    expect(page).to_have_title("Job · conveyor")
     expect(page.get_by_label("Job progress")).to_have_attribute("value", "0.4")
     expect(page.locator("main")).to_contain_text("4 of 10")
     (tmp_path / "advance").touch()

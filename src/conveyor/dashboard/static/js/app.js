@@ -11,12 +11,12 @@ import { jobsView } from "./views/jobs.js";
 import { loginView } from "./views/login.js";
 import { overviewView } from "./views/overview.js";
 
-route("/", "overview", overviewView);
-route("/jobs", "jobs", jobsView);
-route("/jobs/:id", "jobs", jobView);
-route("/failed", "failed", failedView);
-route("/batches", "batches", batchesView);
-route("/batches/:id", "batches", batchView);
+route("/", "overview", overviewView, "Overview");
+route("/jobs", "jobs", jobsView, "Jobs");
+route("/jobs/:id", "jobs", jobView, "Job");
+route("/failed", "failed", failedView, "Failed jobs");
+route("/batches", "batches", batchesView, "Batches");
+route("/batches/:id", "batches", batchView, "Batch");
 
 const main = document.getElementById("main");
 const logout = document.getElementById("logout");
@@ -35,6 +35,7 @@ function show() {
     if (found && link.dataset.route === found.name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  document.title = `${found ? found.title : "Not found"} · conveyor`;
   if (!found) {
     replace(main, h("h1", {}, "Not found"), h("p", {}, "There is no such page. ", h("a", { href: "#/" }, "Go to the overview.")));
     return;
@@ -48,6 +49,7 @@ function showLogin() {
   onLogin = true;
   nav.hidden = true;
   logout.hidden = true;
+  document.title = "Log in · conveyor";
   cleanup = loginView(main, () => {
     onLogin = false;
     show();

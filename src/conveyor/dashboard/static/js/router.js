@@ -2,17 +2,17 @@
 
 const routes = [];
 
-/** Register `pattern` ("/jobs/:id") for `view(main, params, query) -> cleanup`. */
-export function route(pattern, name, view) {
+/** Register `pattern` ("/jobs/:id") for `view(main, params, query) -> cleanup`; `name` marks the nav entry. */
+export function route(pattern, name, view, title) {
   const keys = [];
   const source = pattern.replace(/:([a-z]+)/g, (_, key) => {
     keys.push(key);
     return "([^/]+)";
   });
-  routes.push({ regex: new RegExp(`^${source}/?$`), keys, name, view });
+  routes.push({ regex: new RegExp(`^${source}/?$`), keys, name, view, title });
 }
 
-/** The route for the current hash: {name, view, params, query}, or null. */
+/** The route for the current hash: {name, title, view, params, query}, or null. */
 export function match(hash = location.hash) {
   const text = hash.replace(/^#/, "") || "/";
   const [path, search = ""] = text.split("?", 2);
@@ -23,7 +23,7 @@ export function match(hash = location.hash) {
     entry.keys.forEach((key, index) => {
       params[key] = decodeURIComponent(found[index + 1]);
     });
-    return { name: entry.name, view: entry.view, params, query: new URLSearchParams(search) };
+    return { name: entry.name, title: entry.title, view: entry.view, params, query: new URLSearchParams(search) };
   }
   return null;
 }

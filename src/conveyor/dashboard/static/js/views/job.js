@@ -137,7 +137,10 @@ export function jobView(main, params) {
       if (message.event === "error") errors.show(message.data);
       else refresh().catch(errors.show);
     });
-    stopPolling = poll(refresh, REFRESH_MS, errors.show);
+    stopPolling = poll(refresh, REFRESH_MS, (error) => {
+      errors.show(error);
+      if (error.status === 404) stopPolling(); // gone (or never there): asking again will not help
+    });
   };
 
   follow();
