@@ -8,26 +8,32 @@ job = q.enqueue(count_words_at_url, "http://nvie.com")
 """
 
 from conveyor._version import __version__
+from conveyor.batch import Batch
 from conveyor.command import cancel_job, requeue_job, send_stop_job_command
 from conveyor.connection import connect
 from conveyor.exceptions import (
     ConveyorError,
+    InvalidBatchOperation,
     InvalidJobError,
     InvalidJobOperation,
     JobIdInUseError,
     JobStopRequested,
     JobTimeoutException,
+    NoSuchBatchError,
     NoSuchJobError,
 )
 from conveyor.functions import job_type
 from conveyor.job import Job, get_current_job
 from conveyor.queue import Queue
 from conveyor.retry import Retry
-from conveyor.status import JobStatus
+from conveyor.status import BatchStatus, JobStatus
 from conveyor.worker import Worker
 
 __all__ = [
+    "Batch",
+    "BatchStatus",
     "ConveyorError",
+    "InvalidBatchOperation",
     "InvalidJobError",
     "InvalidJobOperation",
     "Job",
@@ -35,6 +41,7 @@ __all__ = [
     "JobStatus",
     "JobStopRequested",
     "JobTimeoutException",
+    "NoSuchBatchError",
     "NoSuchJobError",
     "Queue",
     "Retry",

@@ -7,6 +7,8 @@ ConveyorError
 ├── NoSuchJobError              also a KeyError: unknown job id
 ├── JobIdInUseError             a live job already has this id
 ├── InvalidJobOperation         the job's status does not allow the change
+├── NoSuchBatchError            also a KeyError: unknown batch id
+├── InvalidBatchOperation       the batch's status does not allow the change
 ├── InvalidJobError             the job cannot be built: not importable, bad options
 │   └── SerializationError      an argument, result or meta the serializer rejects
 └── JobInterrupted              raised inside a running job (BaseException subclass
@@ -59,6 +61,26 @@ class InvalidJobOperation(ConveyorError):
     def __init__(self, job_id: str, status: str, message: str) -> None:
         super().__init__(message)
         self.job_id = job_id
+        self.status = status
+
+
+class NoSuchBatchError(ConveyorError, KeyError):
+    """No batch with this id exists."""
+
+    def __init__(self, batch_id: str) -> None:
+        super().__init__(f"Batch {batch_id} not found")
+        self.batch_id = batch_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidBatchOperation(ConveyorError):
+    """The batch's current status does not allow the requested change."""
+
+    def __init__(self, batch_id: str, status: str, message: str) -> None:
+        super().__init__(message)
+        self.batch_id = batch_id
         self.status = status
 
 

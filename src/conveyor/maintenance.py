@@ -18,6 +18,8 @@ class ScheduleReport:
     promoted: int = 0
     recovered: list[Recovery] = field(default_factory=list)
     expired: int = 0
+    batches_started: int = 0
+    batches_completed: list[str] = field(default_factory=list)
     unfinished: bool = False  # the time budget ran out with a backlog left
 
 
@@ -31,9 +33,14 @@ class CleanupReport:
     skipped: bool = False  # another worker holds the maintenance lock
 
 
+BATCH_CHUNK = 10
+"""Batches started or completed per step: one batch may hold 10,000 jobs."""
+
+
 def run_schedule(backend: Backend, now: float, budget: float | None = None) -> ScheduleReport:
     """Promote due scheduled jobs, recover jobs whose lease expired, expire old queued jobs,
-    each in chunks of CHUNK jobs; and let the store tidy itself.
+    each in chunks of CHUNK jobs; start batches whose time has come and complete those
+    whose jobs have all ended; and let the store tidy itself.
 
     With a ``budget`` (seconds) a backlog is worked off over several calls, so the
     caller's heartbeats are never held up for long.
@@ -45,10 +52,14 @@ def run_schedule(backend: Backend, now: float, budget: float | None = None) -> S
         promoted = backend.jobs_promote_due(now, CHUNK)
         recovered = backend.leases_recover(now, CHUNK)
         expired = backend.jobs_expire(now, CHUNK)
+        started = backend.batches_start_due(now, BATCH_CHUNK)
+        completed = backend.batches_complete(now, BATCH_CHUNK)
         report.promoted += promoted
         report.recovered += recovered
         report.expired += expired
-        if max(promoted, len(recovered), expired) < CHUNK:
+        report.batches_started += started
+        report.batches_completed += completed
+        if max(promoted, len(recovered), expired) < CHUNK and max(started, len(completed)) < BATCH_CHUNK:
             return report
         if deadline is not None and time.monotonic() > deadline:
             report.unfinished = True

@@ -69,3 +69,20 @@ REST_NAMES: dict[JobStatus, str] = {
 def can_transition(source: JobStatus, target: JobStatus) -> bool:
     """Whether the state machine allows moving a job from ``source`` to ``target``."""
     return target in TRANSITIONS[source]
+
+
+class BatchStatus(StrEnum):
+    """A batch's lifecycle: held until its start, running, then completed or canceled."""
+
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+
+
+BATCH_REST_NAMES: dict[BatchStatus, str] = {
+    BatchStatus.SCHEDULED: "scheduled",
+    BatchStatus.RUNNING: "running",
+    BatchStatus.COMPLETED: "completed",
+    BatchStatus.CANCELED: "cancelled",
+}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from conveyor.status import JobStatus
+from conveyor.status import BatchStatus, JobStatus
 
 
 @dataclass(slots=True)
@@ -164,3 +164,54 @@ class Limits:
 
     def __bool__(self) -> bool:
         return bool(self.global_max is not None or self.per_user_max is not None or self.per_queue or self.per_job_type)
+
+
+@dataclass(slots=True)
+class BatchRecord:
+    """A group of jobs that starts together, at once or at ``scheduled_start``.
+
+    Until it starts, its jobs wait SCHEDULED with no time of their own: the batch's one
+    starter entry releases them all in one step. The callback jobs (``on_complete_job``,
+    ``on_failure_job``) wait DEFERRED until every job of the batch has ended; then
+    on_complete is queued, and on_failure too if a job failed or was stopped (else it
+    is canceled), each exactly once.
+    """
+
+    id: str
+    total: int
+    created_at: float
+    status: BatchStatus = BatchStatus.RUNNING
+    name: str | None = None
+    user_id: str | None = None
+    scheduled_start: float | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
+    on_complete_job: str | None = None
+    on_failure_job: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class BatchInspection:
+    """What the backend holds for a batch's start (REST ``/batches/{id}/backend``)."""
+
+    batch_id: str
+    exists: bool
+    status: BatchStatus | None = None
+    starter_exists: bool = False
+    starter_time: float | None = None
+    held_jobs: int = 0
+    """Jobs still waiting for the starter."""
+
+
+@dataclass(slots=True, frozen=True)
+class Finding:
+    """One broken invariant of the store, found by ``Backend.invariants_check``.
+
+    ``kind`` names the invariant (see conveyor.doctor.KINDS); ``subject`` is the job id,
+    batch id or key concerned; ``repaired`` says whether the check fixed it.
+    """
+
+    kind: str
+    subject: str
+    detail: str
+    repaired: bool = False

@@ -33,6 +33,13 @@ WRITES = frozenset(
         "jobs_expire",
         "jobs_purge",
         "queue_empty",
+        "batch_create",
+        "batch_start",
+        "batch_reschedule",
+        "batch_cancel",
+        "batches_start_due",
+        "batches_complete",
+        "invariants_check",
     }
 )
 
@@ -62,6 +69,8 @@ class AuditedBackend:
             after = snapshot(self.inner)
             # enqueueing over a terminal job replaces it: a new job, not a transition
             replaced = frozenset(r.id for r in args[0]) if name == "jobs_enqueue" else frozenset()
+            if name == "batch_create":
+                replaced = frozenset(r.id for r in [*args[1], *args[2]])
             for job_id, old, new in transitions(before, after, replaced):
                 assert can_transition(old, new), f"{name} moved job {job_id} from {old} to {new}"
             _check_published(name, before, after, self.inner.events_read(cursor, 100_000, 0)[1])

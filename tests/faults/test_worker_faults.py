@@ -28,6 +28,7 @@ def ledger_runs(ledger: Path) -> collections.Counter[str]:
     return collections.Counter(line.split()[1] for line in lines)
 
 
+@pytest.mark.timeout(300)
 def test_repeated_sigkills_lose_no_job(url: str, backend: Backend, tmp_path: Path) -> None:
     total, kills = 5000, 5
     ledger = tmp_path / "ledger"
@@ -104,6 +105,7 @@ def worker_log_text(process: subprocess.Popen[bytes]) -> str:
     return Path(process.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
+@pytest.mark.timeout(600)  # 160,000 jobs: about 30 s on a quiet machine, several times that on a busy one
 @pytest.mark.parametrize("workers, per_worker", [(8, 20_000)])
 def test_many_workers_run_each_job_exactly_once(
     url: str, backend: Backend, tmp_path: Path, workers: int, per_worker: int

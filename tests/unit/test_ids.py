@@ -17,5 +17,12 @@ def test_ids_are_version_7_uuids_with_the_rfc_variant() -> None:
 def test_ids_made_later_sort_later_and_never_repeat() -> None:
     ids = [new_job_id() for _ in range(2000)]
     assert len(set(ids)) == 2000
-    prefixes = [i[:13] for i in ids]  # the millisecond timestamp
-    assert prefixes == sorted(prefixes)
+    assert ids == sorted(ids), "strictly increasing within one process, even within a millisecond"
+
+
+def test_the_time_leads_the_id() -> None:
+    import time
+
+    before = time.time_ns() // 1_000_000
+    made = int(new_job_id().replace("-", "")[:12], 16)
+    assert before <= made <= time.time_ns() // 1_000_000 + 1

@@ -22,6 +22,9 @@ from typing import Protocol
 
 from conveyor.status import JobStatus
 from conveyor.types import (
+    BatchInspection,
+    BatchRecord,
+    Finding,
     JobEvent,
     JobInspection,
     JobRecord,
@@ -208,6 +211,70 @@ class Backend(Protocol):
 
     def job_inspect(self, job_id: str) -> JobInspection:
         """What the store holds for this id, read from the store's own structures."""
+        ...
+
+    # -- batches ---------------------------------------------------------------------------
+    def batch_create(
+        self, batch: BatchRecord, jobs: Sequence[JobRecord], callbacks: Sequence[JobRecord], now: float
+    ) -> BatchRecord:
+        """Store a batch, its jobs and its callback jobs in one atomic step.
+
+        Jobs come SCHEDULED without a time of their own (held for the starter) when the
+        batch is SCHEDULED, QUEUED when it is RUNNING; callbacks come DEFERRED.
+        """
+        ...
+
+    def batches_get(self, batch_ids: Sequence[str]) -> list[BatchRecord | None]:
+        """The batches for these ids, None where one does not exist."""
+        ...
+
+    def batches_list(self, user_id: str | None, before: str | None, limit: int) -> list[BatchRecord]:
+        """Batches newest first (of one user, or all), with ids below ``before`` if given."""
+        ...
+
+    def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
+        """How many of the batch's jobs are in each status (callbacks not counted)."""
+        ...
+
+    def batch_start(self, batch_id: str, now: float) -> BatchRecord:
+        """Release a SCHEDULED batch's held jobs to their queues now, and drop its starter.
+
+        Raises NoSuchBatchError, or InvalidBatchOperation when it is not SCHEDULED.
+        """
+        ...
+
+    def batch_reschedule(self, batch_id: str, scheduled_start: float, now: float) -> BatchRecord:
+        """Move a SCHEDULED batch's start; InvalidBatchOperation once it has started."""
+        ...
+
+    def batch_cancel(self, batch_id: str, now: float) -> tuple[BatchRecord, int]:
+        """Cancel every job of the batch not yet ended (running ones are told to stop), its
+        callbacks and its starter; return the batch and how many jobs were canceled.
+
+        InvalidBatchOperation when the batch is already COMPLETED or CANCELED.
+        """
+        ...
+
+    def batches_start_due(self, now: float, limit: int = CHUNK) -> int:
+        """Start SCHEDULED batches whose time has come (each in one step); return how many."""
+        ...
+
+    def batches_complete(self, now: float, limit: int = CHUNK) -> list[str]:
+        """Complete RUNNING batches whose jobs have all ended, in one step each with their
+        callbacks: on_complete is queued whatever the outcome, on_failure only if a job
+        failed or was stopped (else it is canceled), so each runs at most once. Return
+        the ids of the batches completed."""
+        ...
+
+    def batch_inspect(self, batch_id: str) -> BatchInspection:
+        """Whether the batch's starter really exists in the store, and when it fires."""
+        ...
+
+    # -- checking the store ---------------------------------------------------------------
+    def invariants_check(self, now: float, repair: bool) -> list[Finding]:
+        """Check the store's invariants (conveyor.doctor.KINDS) and, with ``repair``, fix what
+        can be fixed safely, each fix one atomic step. Reads the whole store: a tool for
+        operators, not for hot paths."""
         ...
 
     # -- events and statistics ------------------------------------------------------------

@@ -11,9 +11,10 @@ import click
 
 from conveyor._version import __version__
 
+from .commands_batches import batch
 from .commands_jobs import cancel, enqueue, requeue, stop
 from .commands_keys import keys
-from .commands_queues import cleanup, empty, info
+from .commands_queues import cleanup, doctor, empty, info
 from .commands_serve import serve
 from .commands_up import up
 from .commands_worker import worker
@@ -38,7 +39,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
         ctx.default_map = load_default_map(path, ctx.command)
 
 
-for _command in (up, serve, worker, enqueue, info, requeue, cancel, stop, empty, cleanup, keys):
+for _command in (up, serve, worker, enqueue, info, requeue, cancel, stop, empty, cleanup, doctor, batch, keys):
     cli.add_command(_command)
 
 

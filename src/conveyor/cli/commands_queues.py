@@ -1,13 +1,16 @@
-"""Commands about queues and the store as a whole: info, empty, cleanup."""
+"""Commands about queues and the store as a whole: info, empty, cleanup, doctor."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 
 import click
 from rich.console import Group
+from rich.table import Table
 
+from conveyor.doctor import examine
 from conveyor.health import store_health
 from conveyor.maintenance import DEFAULT_WORKER_TTL, run_cleanup, run_schedule
 from conveyor.options import validate_queue_name
@@ -100,3 +103,30 @@ def cleanup(app: App, worker_ttl: float) -> None:
         f"Reaped silent workers: {len(removed.reaped_workers)}" + (f" ({reaped})" if reaped else ""),
     ]
     app.out.emit(data, "\n".join(lines))
+
+
+@click.command()
+@click.option("--repair", is_flag=True, help="Fix what can be fixed safely (each fix one atomic step).")
+@common_options()
+def doctor(app: App, repair: bool) -> None:
+    """Check the store's invariants and report what is broken; with --repair, fix it.
+
+    Exits 0 when the store is sound (or every finding was repaired), 1 when findings
+    remain, so a cron job or a monitor can alert on it.
+    """
+    findings = examine(app.backend, time.time(), repair)
+    data = {"findings": [dataclasses.asdict(f) for f in findings], "repaired": repair}
+    if not findings:
+        app.out.emit(data, "The store is sound: no broken invariant found")
+        return
+    table = Table(title=f"{plural(len(findings), 'finding')}", title_justify="left")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("subject", no_wrap=True)  # whole ids, to copy
+    table.add_column("detail", overflow="fold")
+    table.add_column("repaired", no_wrap=True)
+    for finding in findings:
+        table.add_row(finding.kind, finding.subject, finding.detail, "yes" if finding.repaired else "no")
+    hint = "" if repair else "\nRun with --repair to fix them."
+    app.out.emit(data, Group(table, hint) if hint else table)
+    if not repair:
+        raise click.exceptions.Exit(1)

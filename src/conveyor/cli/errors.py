@@ -15,9 +15,11 @@ from conveyor.exceptions import (
     BackendError,
     ConfigurationError,
     ConveyorError,
+    InvalidBatchOperation,
     InvalidJobError,
     InvalidJobOperation,
     JobIdInUseError,
+    NoSuchBatchError,
     NoSuchJobError,
 )
 
@@ -44,6 +46,8 @@ _MAPPING: tuple[tuple[type[ConveyorError], type[UserError]], ...] = (
     (ConfigurationError, InputError),
     (InvalidJobError, InputError),
     (NoSuchJobError, UserError),
+    (NoSuchBatchError, UserError),
+    (InvalidBatchOperation, UserError),
     (InvalidJobOperation, UserError),
     (JobIdInUseError, UserError),
     (BackendError, UserError),

@@ -25,7 +25,7 @@ from conveyor.server.deps import ServerState
 from conveyor.server.events import EventHub
 from conveyor.server.limits import BodyLimit
 from conveyor.server.metrics import HttpMetrics, registry_for
-from conveyor.server.routes import jobs, ops
+from conveyor.server.routes import batches, jobs, ops
 from conveyor.server.settings import Settings
 
 log = logging.getLogger("conveyor.server")
@@ -64,6 +64,7 @@ def create_app(backend: Backend | str, settings: Settings | None = None) -> Fast
     app.state.conveyor = ServerState(store, settings, hub, registry_for(store, hub))
     errors.install(app)
     app.include_router(jobs.router)
+    app.include_router(batches.router)
     app.include_router(ops.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics, registry=app.state.conveyor.registry)

@@ -18,12 +18,14 @@ from starlette.exceptions import HTTPException
 
 from conveyor.exceptions import (
     BackendError,
+    InvalidBatchOperation,
     InvalidJobError,
     InvalidJobOperation,
     JobIdInUseError,
+    NoSuchBatchError,
     NoSuchJobError,
 )
-from conveyor.status import REST_NAMES, JobStatus
+from conveyor.status import BATCH_REST_NAMES, REST_NAMES, BatchStatus, JobStatus
 
 log = logging.getLogger("conveyor.server")
 
@@ -97,6 +99,18 @@ async def _invalid_operation(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _no_such_batch(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NoSuchBatchError)
+    return _response(404, body("BatchNotFoundError", str(exc), batch_id=exc.batch_id))
+
+
+async def _invalid_batch_operation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidBatchOperation)
+    current = BATCH_REST_NAMES.get(BatchStatus(exc.status), exc.status)
+    name = "BatchAlreadyStartedError" if current == "running" else f"BatchAlready{current.capitalize()}Error"
+    return _response(409, body(name, str(exc), batch_id=exc.batch_id, current_status=current))
+
+
 async def _id_in_use(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, JobIdInUseError)
     return _response(409, body("JobIdInUseError", str(exc), job_id=exc.job_id, current_status=rest_status(exc.status)))
@@ -160,6 +174,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NoSuchJobError, _no_such_job)
     app.add_exception_handler(InvalidJobOperation, _invalid_operation)
     app.add_exception_handler(JobIdInUseError, _id_in_use)
+    app.add_exception_handler(NoSuchBatchError, _no_such_batch)
+    app.add_exception_handler(InvalidBatchOperation, _invalid_batch_operation)
     app.add_exception_handler(InvalidJobError, _invalid_job)
     app.add_exception_handler(BackendError, _backend_down)
     app.add_exception_handler(RequestValidationError, _request_validation)

@@ -43,6 +43,19 @@ def submit(backend: Backend, principal: Principal, spec: SubmitJob) -> Job:
             known_job_types=sorted(known),
         )
     _check_references(backend, principal, spec)
+    options = job_options(spec, principal)
+    options["job_id"] = spec.job_id
+    options["depends_on"] = spec.depends_on or None
+    queue = Queue(spec.queue, connection=backend)
+    if spec.scheduled_at is not None:
+        return queue.enqueue_at(spec.scheduled_at, spec.job_type, **options)
+    if spec.delay_seconds:
+        return queue.enqueue_in(timedelta(seconds=spec.delay_seconds), spec.job_type, **options)
+    return queue.enqueue_call(spec.job_type, **options)
+
+
+def job_options(spec: SubmitJob, principal: Principal) -> dict[str, Any]:
+    """Job.create options from a submission (its schedule, id and dependencies aside)."""
     options: dict[str, Any] = {
         "args": spec.args,
         "kwargs": spec.kwargs,
@@ -50,19 +63,12 @@ def submit(backend: Backend, principal: Principal, spec: SubmitJob) -> Job:
         "user_id": principal.user_id,
         "timeout": spec.timeout,
         "ttl": spec.ttl,
-        "job_id": spec.job_id,
-        "depends_on": spec.depends_on or None,
         "meta": spec.meta or None,
         "retry": Retry(spec.max_retries, spec.retry_intervals) if spec.max_retries else None,
     }
     if spec.result_ttl is not None:
         options["result_ttl"] = spec.result_ttl
-    queue = Queue(spec.queue, connection=backend)
-    if spec.scheduled_at is not None:
-        return queue.enqueue_at(spec.scheduled_at, spec.job_type, **options)
-    if spec.delay_seconds:
-        return queue.enqueue_in(timedelta(seconds=spec.delay_seconds), spec.job_type, **options)
-    return queue.enqueue_call(spec.job_type, **options)
+    return options
 
 
 def _check_references(backend: Backend, principal: Principal, spec: SubmitJob) -> None:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from conveyor.batch import MAX_BATCH_JOBS
 from conveyor.exceptions import ConfigurationError
 from conveyor.server.auth import ApiKey, keys_from_env, keys_from_file
 
@@ -26,6 +27,7 @@ class Settings:
     sse_heartbeat_seconds: float = 15.0
     event_wait_seconds: float = 1.0
     dashboard: bool = True
+    max_batch_jobs: int = MAX_BATCH_JOBS
     global_max_concurrent_jobs: int | None = None
     per_user_max_concurrent_jobs: int | None = None
     """The limits the workers are given (same environment variables), reported by the
@@ -51,6 +53,8 @@ class Settings:
         }
         if env.get("CONVEYOR_MAX_BODY_BYTES"):
             values["max_body_bytes"] = _number(env, "CONVEYOR_MAX_BODY_BYTES", int)
+        if env.get("CONVEYOR_MAX_BATCH_JOBS"):
+            values["max_batch_jobs"] = _number(env, "CONVEYOR_MAX_BATCH_JOBS", int)
         if env.get("CONVEYOR_SSE_HEARTBEAT"):
             values["sse_heartbeat_seconds"] = _number(env, "CONVEYOR_SSE_HEARTBEAT", float)
         for name in ("global_max_concurrent_jobs", "per_user_max_concurrent_jobs"):

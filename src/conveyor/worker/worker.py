@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import Any
 
+from conveyor import maintenance
 from conveyor._version import __version__
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
@@ -127,6 +128,7 @@ class Worker:
         self._inline: Running | None = None
         self._active = 0
         self._stopping = False
+        self._burst_checked = False
         self._batch = 1
         self._wake: asyncio.Event | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -245,9 +247,16 @@ class Worker:
         claimed = self._claim(limit)
         if not claimed:
             if burst and self._active == 0 and not self._settlements:
-                return False
+                if self._burst_checked:
+                    return False
+                # before a burst ends: one more time-driven pass (due jobs, batch starts and
+                # callbacks, recovered jobs, whichever thread runs it), then one more claim
+                maintenance.run_schedule(self.backend, self.clock.now())
+                self._burst_checked = True
+                return True
             await self._idle_wait(burst)
             return True
+        self._burst_checked = False
         await self._start_all(claimed)
         return True
 

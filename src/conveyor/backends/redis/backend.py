@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import time
 from collections.abc import Callable, Sequence
-from importlib import resources
 from typing import Any, TypeVar
 
 import redis
@@ -23,28 +23,35 @@ from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_M
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailableError,
+    InvalidBatchOperation,
     InvalidJobOperation,
     JobIdInUseError,
+    NoSuchBatchError,
     NoSuchJobError,
 )
 from conveyor.status import JobStatus
-from conveyor.types import JobRecord, Recovery, Settlement, WorkerRecord
+from conveyor.types import (
+    Finding,
+    JobEvent,
+    JobInspection,
+    JobRecord,
+    Limits,
+    Recovery,
+    Settlement,
+    Throughput,
+    WorkerRecord,
+)
 
-from . import codec
+from . import codec, doctor
+from .batches import RedisBatches
 from .keys import KeySpace
+from .scripts import Scripts
 
 T = TypeVar("T")
-_SCRIPTS = (
-    "enqueue", "claim", "settle", "extend", "recover", "cancel", "stop", "requeue", "delete", "update",
-    "promote", "expire", "purge", "empty", "heartbeat", "reap",
-)  # fmt: skip
 _WORKER_TIMES = ("started_at", "last_heartbeat")
 _STATUSES_BUT_QUEUED = [s for s in JobStatus if s is not JobStatus.QUEUED]
-
-
-def _script_text(name: str) -> str:
-    folder = resources.files("conveyor.backends.redis") / "scripts"
-    return (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+_BLOCK_SLICE = 20.0
+"""Longest single blocking read of events (seconds), well within the socket timeout."""
 
 
 def _opt(value: object) -> bytes | str:
@@ -60,7 +67,7 @@ def _seq_of_member(member: bytes) -> int:
     return int(member[8:24], 16)
 
 
-class RedisBackend:
+class RedisBackend(RedisBatches):
     """Backend on one Redis; see conveyor.backends.base.Backend for the contract."""
 
     kind = "redis"
@@ -72,10 +79,11 @@ class RedisBackend:
         self._redis: Any = redis.Redis.from_url(
             url, socket_connect_timeout=5, socket_timeout=60, socket_keepalive=True, health_check_interval=30
         )
-        self._scripts = {name: self._redis.register_script(_script_text(name)) for name in _SCRIPTS}
+        self._scripts = Scripts(self._redis, self.keys)
         self._call(self._redis.ping)  # fail at connect() when Redis cannot be reached
 
     def close(self) -> None:
+        self._scripts.close()
         self._redis.close()
 
     # -- plumbing -----------------------------------------------------------------------
@@ -90,19 +98,26 @@ class RedisBackend:
             raise BackendError(f"Redis error: {exc}") from exc
 
     def _run(self, name: str, *args: Any) -> Any:
-        script = self._scripts[name]
-        return self._call(lambda: script(keys=[self.keys.seq], args=[self.keys.base, *args]))
+        return self._call(functools.partial(self._scripts.run, name, *args))
 
     # -- jobs: writes -----------------------------------------------------------------------
     def jobs_enqueue(self, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
+        return self._enqueue(records, now, [])
+
+    def _enqueue(self, records: Sequence[JobRecord], now: float, batch: list[Any]) -> list[JobRecord]:
+        """Store jobs (and, given its arguments, the batch they belong to) in one script."""
         args: list[Any] = [repr(now), len(records)]
-        for record in records:
+        for record in records:  # the script fills in the last three values
             fields = codec.encode(record)
-            args += (len(fields) // 2, *fields)
-        statuses = self._run("enqueue", *args)
-        for record, status in zip(records, statuses, strict=True):
-            record.status = JobStatus(status.decode())
-        return list(records)
+            args += (len(fields) // 2 + 3, *fields, "status", record.status.value, "seq", "", "qmember", "")
+        stored = []
+        for record, reply in zip(records, self._run("enqueue", *args, *batch), strict=True):
+            if isinstance(reply, list):  # the live job holding its unique_key stands for it
+                stored.append(codec.decode(reply))
+            else:
+                record.status = JobStatus(reply.decode())
+                stored.append(record)
+        return stored
 
     def jobs_claim(
         self,
@@ -112,9 +127,12 @@ class RedisBackend:
         lease_token: str,
         lease_expires_at: float,
         now: float,
+        limits: Limits | None = None,
     ) -> list[JobRecord]:
-        rows = self._run("claim", repr(now), worker_name, limit, lease_token, repr(lease_expires_at), *queues)
-        return [codec.decode(row) for row in rows]
+        args = [repr(now), worker_name, limit, lease_token, repr(lease_expires_at), len(queues), *queues]
+        if limits:
+            args += _limit_args(limits)
+        return [codec.decode(row) for row in self._run("claim", *args)]
 
     def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
         args: list[Any] = [repr(now), len(settlements)]
@@ -277,6 +295,93 @@ class RedisBackend:
         rank = self._call(lambda: self._redis.zrank(self.keys.queued(queue.decode()), member))
         return None if rank is None else int(rank)
 
+    def invariants_check(self, now: float, repair: bool) -> list[Finding]:
+        return self._call(lambda: doctor.Inspector(self._redis, self.keys, self._run).check(now, repair))
+
+    def job_inspect(self, job_id: str) -> JobInspection:
+        status, queue, member, worker, parents, user = self._call(
+            lambda: self._redis.hmget(
+                self.keys.job(job_id), "status", "queue", "qmember", "worker_name", "depends_on", "user_id"
+            )
+        )
+        queues = [queue.decode()] if queue is not None else self._queues(None)  # a lost hash: look everywhere
+        by_id = self.keys.indexes_by_id(queues)
+        sets = [self.keys.dependents(parent) for parent in json.loads(parents or b"[]")]
+        if worker is not None:
+            sets.append(self.keys.stops(worker.decode()))
+
+        def read() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            for key in by_id:
+                pipe.zscore(key, job_id)
+            for key in sets:
+                pipe.sismember(key, job_id)
+            if member is not None:
+                pipe.zscore(self.keys.queued_by_user(queue.decode(), user and user.decode()), member)
+                pipe.zrank(self.keys.queued(queue.decode()), member)
+            return list(pipe.execute())
+
+        found = self._call(read)
+        scores = dict(zip(by_id, found, strict=False))
+        rank, by_user = (found[-1], found[-2]) if member is not None else (None, None)
+        locations = [key for key, score in scores.items() if score is not None]
+        locations += [key for key, held in zip(sets, found[len(by_id) :], strict=False) if held]
+        if by_user is not None:
+            locations.insert(0, self.keys.queued_by_user(queue.decode(), user and user.decode()))
+        if rank is not None:
+            locations.insert(0, self.keys.queued(queue.decode()))
+        if status is not None:
+            locations.insert(0, self.keys.job(job_id))
+        lease_expires_at = scores.get(self.keys.leases)
+        return JobInspection(
+            job_id,
+            exists=status is not None,
+            status=None if status is None else JobStatus(status.decode()),
+            in_queue=rank is not None,
+            queue_position=None if rank is None else int(rank),
+            in_schedule=scores.get(self.keys.due) is not None,
+            scheduled_time=scores.get(self.keys.due),
+            lease_owner=None if lease_expires_at is None or worker is None else worker.decode(),
+            lease_expires_at=lease_expires_at,
+            locations=tuple(locations),
+        )
+
+    # -- events and statistics --------------------------------------------------------------------
+    def events_read(self, after: str | None, limit: int, timeout: float) -> tuple[str, list[JobEvent]]:
+        if after is None:
+            last = self._call(lambda: self._redis.xrevrange(self.keys.events, count=1))
+            return (_event_number(last[0][0]) if last else "0"), []
+        read = functools.partial(self._redis.xread, {self.keys.events: f"{after}-0"}, count=max(limit, 1))
+        deadline = time.monotonic() + timeout
+        while True:
+            # block=None answers at once (XREAD BLOCK 0 would wait forever); a long wait
+            # goes in slices shorter than the socket timeout
+            remaining = deadline - time.monotonic()
+            block = None if remaining <= 0 else max(1, int(min(remaining, _BLOCK_SLICE) * 1000))
+            found = self._call(functools.partial(read, block=block))
+            if found or block is None:
+                break
+        events: list[JobEvent] = []
+        cursor = int(after)
+        for entry_id, fields in found[0][1] if found else ():
+            last = int(_event_number(entry_id))
+            ids = fields[b"ids"].decode().split("\n")
+            status = JobStatus(fields[b"status"].decode()) if fields[b"status"] else None
+            for number, job_id in enumerate(ids, start=last - len(ids) + 1):
+                if number > cursor and len(events) < limit:
+                    events.append(JobEvent(job_id, status))
+                    cursor = number
+        return str(cursor), events
+
+    def throughput(self, since: float) -> Throughput:
+        first = int(since // 60)
+        totals = {b"f": 0.0, b"x": 0.0, b"t": 0.0}
+        for field, value in self._call(lambda: self._redis.hgetall(self.keys.throughput)).items():
+            minute, _, kind = field.partition(b":")
+            if int(minute) >= first:
+                totals[kind] += float(value)
+        return Throughput(int(totals[b"f"]), int(totals[b"x"]), totals[b"t"])
+
     # -- workers -----------------------------------------------------------------------------------
     def workers_register(self, worker: WorkerRecord) -> None:
         fields = dataclasses.asdict(worker)
@@ -307,6 +412,17 @@ class RedisBackend:
 
     def workers_reap(self, last_seen_before: float) -> list[str]:
         return sorted(name.decode() for name in self._run("reap", repr(last_seen_before)))
+
+    # -- maintenance ------------------------------------------------------------------------------
+    def maintenance_claim(self, owner: str, now: float, hold_until: float) -> bool:
+        return bool(self._run("lock", owner, repr(now), repr(hold_until)))
+
+    def maintenance_done(self, owner: str, now: float) -> None:
+        self._run("unlock", owner, repr(now))
+
+    def maintenance_last(self) -> float | None:
+        last = self._call(lambda: self._redis.hget(self.keys.maintenance, "last"))
+        return None if last is None else float(last)
 
     # -- the store itself ------------------------------------------------------------------------
     def store_maintain(self) -> None:
@@ -342,6 +458,19 @@ class RedisBackend:
         self._call(lambda: self._redis.blpop([self.keys.wake], timeout=max(timeout, 0.01)))
 
 
+def _limit_args(limits: Limits) -> list[Any]:
+    """The claim script's limit arguments: '' for no cap, then counted cap pairs."""
+    args: list[Any] = ["" if cap is None else cap for cap in (limits.global_max, limits.per_user_max)]
+    for caps in (limits.per_queue, limits.per_job_type):
+        args += (len(caps), *(item for pair in caps.items() for item in pair))
+    return args
+
+
+def _event_number(entry_id: bytes) -> str:
+    """The number of the last event in a stream entry: its id's first part."""
+    return entry_id.split(b"-", 1)[0].decode()
+
+
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -360,4 +489,8 @@ def _conveyor_error(exc: ResponseError) -> Exception:
         return NoSuchJobError(parts[0])
     if kind == "InvalidOperation":
         return InvalidJobOperation(parts[0], parts[1], parts[2])
+    if kind == "NoSuchBatch":
+        return NoSuchBatchError(parts[0])
+    if kind == "InvalidBatch":
+        return InvalidBatchOperation(parts[0], parts[1], parts[2])
     return BackendError(f"Redis script error: {text}")

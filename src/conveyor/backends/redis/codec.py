@@ -1,8 +1,15 @@
-"""JobRecord <-> Redis hash fields. Absent fields are None; bools are '1'/'0'."""
+"""JobRecord <-> Redis hash fields.
+
+A field holding its default is not stored (absent means the default), so a typical job
+is a hash of a handful of fields: less to send at enqueue, to store, and to read back
+at each claim. The few fields whose default is not None store None as ''. Bools are
+'1'/'0'; tuples are JSON lists.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import operator
 from collections.abc import Callable, Mapping
@@ -11,9 +18,13 @@ from typing import Any
 from conveyor.status import JobStatus
 from conveyor.types import JobRecord
 
+_FIELDS = dataclasses.fields(JobRecord)
 _BYTES = {"payload", "meta", "metrics", "result"}
-_TYPES = {field.name: field.type for field in dataclasses.fields(JobRecord)}
-
+_TYPES = {field.name: str(field.type) for field in _FIELDS}
+_NONE_AS_EMPTY = {
+    field.name for field in _FIELDS if _TYPES[field.name].endswith("| None") and field.default is not None
+}
+"""Fields whose None must be stored, since their absence means a default that is not None."""
 
 _STATUSES = {status.value.encode(): status for status in JobStatus}
 
@@ -22,12 +33,18 @@ def _tuple(raw: bytes) -> tuple[Any, ...]:
     return () if raw == b"[]" else tuple(json.loads(raw))
 
 
+def _float_or_none(raw: bytes) -> float | None:
+    return float(raw) if raw else None
+
+
 def _decoder(name: str) -> Callable[[bytes], Any] | None:
     """How to read a field back (None: the bytes as they are). C callables where possible:
     a worker decodes every field of every job it claims."""
-    kind = str(_TYPES[name])
+    kind = _TYPES[name]
     if name in _BYTES:
         return None
+    if name in _NONE_AS_EMPTY:
+        return _float_or_none
     if name == "status":
         return _STATUSES.__getitem__
     if kind.startswith("tuple"):
@@ -42,33 +59,42 @@ def _decoder(name: str) -> Callable[[bytes], Any] | None:
 
 
 _DECODERS = {name.encode(): (name, _decoder(name)) for name in _TYPES}
-_OPTIONAL = {name: None for name, kind in _TYPES.items() if str(kind).endswith("| None")}
-"""Fields whose absence from the hash means None (not the dataclass default)."""
 
-
-_NAMES = tuple(_TYPES)
+_STORED = tuple(field for field in _FIELDS if field.name != "status")
+"""What encode sends; the enqueue script writes the status itself."""
+_NAMES = tuple(field.name for field in _STORED)
+_DEFAULTS = tuple(None if field.default is dataclasses.MISSING else field.default for field in _STORED)
 _VALUES = operator.attrgetter(*_NAMES)
+_INDEXES = range(len(_NAMES))
 
 
 def _json_list(value: tuple[Any, ...]) -> str:
-    return json.dumps(list(value)) if value else "[]"
+    return json.dumps(list(value))
 
 
-_CONVERT: dict[int, Callable[[Any], Any]] = {
-    index: (_json_list if str(_TYPES[name]).startswith("tuple") else lambda flag: "1" if flag else "0")
-    for index, name in enumerate(_NAMES)
-    if str(_TYPES[name]).startswith(("tuple", "bool"))
-}
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+_CONVERT: tuple[Callable[[Any], Any] | None, ...] = tuple(
+    _json_list if _TYPES[name].startswith("tuple") else _flag if _TYPES[name].startswith("bool") else None
+    for name in _NAMES
+)
 """The fields redis-py cannot send as they are; strings, bytes, ints and floats it can."""
 
 
 def encode(record: JobRecord) -> list[Any]:
-    """Field/value pairs for the fields that are set (enqueue calls this for every job)."""
+    """Field/value pairs for the fields that differ from their default, status aside.
+
+    Enqueue calls this for every job, so the comparison with the defaults runs in C
+    (map, compress); only the handful of fields that differ are visited in Python. A
+    None that differs from its default is one of the fields stored as ''.
+    """
+    values = _VALUES(record)
     pairs: list[Any] = []
-    for index, value in enumerate(_VALUES(record)):
-        if value is not None:
-            convert = _CONVERT.get(index)
-            pairs += (_NAMES[index], value if convert is None else convert(value))
+    for index in itertools.compress(_INDEXES, map(operator.ne, values, _DEFAULTS)):
+        value, convert = values[index], _CONVERT[index]
+        pairs += (_NAMES[index], "" if value is None else value if convert is None else convert(value))
     return pairs
 
 
@@ -76,7 +102,7 @@ def decode(fields: Mapping[bytes, bytes] | list[bytes]) -> JobRecord:
     """A record from HGETALL (a mapping) or a script's flat field/value list."""
     if isinstance(fields, list):
         fields = dict(zip(fields[::2], fields[1::2], strict=True))
-    values: dict[str, Any] = dict(_OPTIONAL)
+    values: dict[str, Any] = {}
     for raw_name, raw in fields.items():
         known = _DECODERS.get(raw_name)
         if known is not None:

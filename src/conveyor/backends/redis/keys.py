@@ -7,6 +7,10 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:job:<id>                 hash: the job record (plus seq, qmember)
     {conveyor}:queued:<queue>           zset, all scores 0, ordered by member
                                         "<inverted priority><seq>|<id>": the claim order
+    {conveyor}:byuser:<n>:<queue>:<user>  the same, for one user's jobs ('' for none; n:
+                                        the queue name's length), for fair share
+    {conveyor}:users:<queue>            set: users with queued jobs (some may have none left)
+    {conveyor}:turns:<queue>            zset: user -> when last served (a counter)
     {conveyor}:status:<queue>:<status>  zset of ids by seq, every status but queued
     {conveyor}:due                      zset: scheduled ids by scheduled_for
     {conveyor}:leases                   zset: started ids by lease_expires_at
@@ -18,6 +22,20 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:workers                  hash: worker name -> JSON registration
     {conveyor}:seq                      counter for the order of entry into queues
     {conveyor}:wake                     list: wake-up tokens for idle workers
+    {conveyor}:events                   stream: job events, entry id '<event number>-0',
+                                        fields status ('' for other changes) and ids
+                                        (newline-separated: ids hold no control characters)
+    {conveyor}:unique                   hash: unique_key -> id of the job that took it last
+                                        (it holds the key while it has not ended)
+    {conveyor}:maintenance              hash: lock owner and until, last (completed pass)
+    {conveyor}:throughput               hash: '<minute>:f' jobs finished, '<minute>:x'
+                                        failed, '<minute>:t' their runtime in seconds
+    {conveyor}:batch:<id>               hash: the batch record
+    {conveyor}:batchjobs:<id>           zset: the batch's job ids by seq
+    {conveyor}:batchstarts              zset: scheduled batch ids by start time (the starter)
+    {conveyor}:batchesrunning           set: ids of running batches
+    {conveyor}:batches                  zset, scores 0: every batch id (ids sort by time)
+    {conveyor}:userbatches:<user>       zset, scores 0: one user's batch ids
 """
 
 from __future__ import annotations
@@ -35,6 +53,17 @@ class KeySpace:
         self.queues = self.base + "queues"
         self.workers = self.base + "workers"
         self.wake = self.base + "wake"
+        self.events = self.base + "events"
+        self.throughput = self.base + "throughput"
+        self.maintenance = self.base + "maintenance"
+        self.due = self.base + "due"
+        self.leases = self.base + "leases"
+
+    def batch(self, batch_id: str) -> str:
+        return f"{self.base}batch:{batch_id}"
+
+    def batches(self, user_id: str | None) -> str:
+        return self.base + "batches" if user_id is None else f"{self.base}userbatches:{user_id}"
 
     def job(self, job_id: str) -> str:
         return f"{self.base}job:{job_id}"
@@ -42,8 +71,22 @@ class KeySpace:
     def queued(self, queue: str) -> str:
         return f"{self.base}queued:{queue}"
 
+    def queued_by_user(self, queue: str, user: str | None) -> str:
+        return f"{self.base}byuser:{len(queue)}:{queue}:{user or ''}"
+
     def status(self, queue: str, status: JobStatus) -> str:
         return f"{self.base}status:{queue}:{status.value}"
 
     def stops(self, worker: str) -> str:
         return f"{self.base}stops:{worker}"
+
+    def dependents(self, job_id: str) -> str:
+        return f"{self.base}dependents:{job_id}"
+
+    def indexes_by_id(self, queues: list[str]) -> list[str]:
+        """The sorted sets that hold job ids as members (the queued sets hold them inside
+        their members), for job_inspect."""
+        by_status = [
+            self.status(queue, status) for queue in queues for status in JobStatus if status is not JobStatus.QUEUED
+        ]
+        return [*by_status, self.due, self.leases, self.base + "expiry", self.base + "retention"]

@@ -14,8 +14,11 @@ from typing import Any, TypeVar
 
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
 from conveyor.exceptions import InvalidJobOperation, JobIdInUseError, NoSuchJobError
-from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
+from conveyor.status import REQUEUEABLE, TERMINAL, BatchStatus, JobStatus
 from conveyor.types import (
+    BatchInspection,
+    BatchRecord,
+    Finding,
     JobEvent,
     JobInspection,
     JobRecord,
@@ -26,7 +29,7 @@ from conveyor.types import (
     WorkerRecord,
 )
 
-from . import claiming
+from . import batches, claiming, doctor
 from .changes import Changes
 from .connection import ConnectionPool
 from .rows import COLUMNS, insert_rows, next_seq, placeholders, record_from_row, row_from_record
@@ -674,6 +677,77 @@ class SQLiteBackend:
             lease_expires_at=found.lease_expires_at if status is JobStatus.STARTED else None,
             locations=("jobs", *(name for name, held in places.items() if held)),
         )
+
+    # -- batches ------------------------------------------------------------------------
+    def batch_create(
+        self, batch: BatchRecord, jobs: Sequence[JobRecord], callbacks: Sequence[JobRecord], now: float
+    ) -> BatchRecord:
+        def create(conn: sqlite3.Connection, changes: Changes) -> BatchRecord:
+            batches.insert_batch(conn, batch)
+            self._insert(conn, changes, [*jobs, *callbacks], now)
+            return batches.get(conn, batch.id)
+
+        created = self._write(create)
+        if created.status is BatchStatus.RUNNING:
+            self._wakeup.notify()
+        return created
+
+    def batches_get(self, batch_ids: Sequence[str]) -> list[BatchRecord | None]:
+        return self._pool.read(lambda conn: batches.get_many(conn, batch_ids))
+
+    def batches_list(self, user_id: str | None, before: str | None, limit: int) -> list[BatchRecord]:
+        return self._pool.read(lambda conn: batches.listing(conn, user_id, before, limit))
+
+    def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
+        return self._pool.read(lambda conn: batches.counts(conn, batch_id))
+
+    def batch_start(self, batch_id: str, now: float) -> BatchRecord:
+        started = self._write(lambda conn, changes: batches.start(conn, changes, batch_id, now))
+        self._wakeup.notify()
+        return started
+
+    def batch_reschedule(self, batch_id: str, scheduled_start: float, now: float) -> BatchRecord:
+        return self._write(lambda conn, changes: batches.reschedule(conn, batch_id, scheduled_start))
+
+    def batch_cancel(self, batch_id: str, now: float) -> tuple[BatchRecord, int]:
+        def cancel(conn: sqlite3.Connection, changes: Changes) -> tuple[BatchRecord, int, bool]:
+            batch, canceled = batches.cancel(conn, changes, batch_id, now)
+            released = bool(canceled) and self._release_dependents(conn, changes, canceled, now)
+            return batch, len(canceled), released
+
+        batch, count, released = self._write(cancel)
+        if released:
+            self._wakeup.notify()
+        return batch, count
+
+    def batches_start_due(self, now: float, limit: int = CHUNK) -> int:
+        due = "FROM batches WHERE status = 'scheduled' AND scheduled_start <= ?"
+        if not self._pool.read(lambda c: c.execute(f"SELECT 1 {due} LIMIT 1", (now,)).fetchone()):
+            return 0
+        started = self._write(lambda conn, changes: batches.start_due(conn, changes, now, limit))
+        if started:
+            self._wakeup.notify()
+        return started
+
+    def batches_complete(self, now: float, limit: int = CHUNK) -> list[str]:
+        if not self._pool.read(lambda c: c.execute("SELECT 1 FROM batches WHERE status = 'running'").fetchone()):
+            return []
+        completed = self._write(lambda conn, changes: batches.complete(conn, changes, now, limit))
+        if completed:
+            self._wakeup.notify()
+        return completed
+
+    def batch_inspect(self, batch_id: str) -> BatchInspection:
+        return self._pool.read(lambda conn: batches.inspect(conn, batch_id))
+
+    # -- checking the store -------------------------------------------------------------
+    def invariants_check(self, now: float, repair: bool) -> list[Finding]:
+        if not repair:
+            return self._pool.read(
+                lambda conn: [*doctor.check(conn, Changes(), now, False), *doctor.counts(conn, False)]
+            )
+        found = self._write(lambda conn, changes: doctor.check(conn, changes, now, True))
+        return found + self._pool.write(lambda conn: doctor.counts(conn, True))
 
     # -- events and statistics ----------------------------------------------------------
     def events_read(self, after: str | None, limit: int, timeout: float) -> tuple[str, list[JobEvent]]:

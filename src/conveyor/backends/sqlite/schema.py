@@ -101,6 +101,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN unique_key TEXT;
     CREATE UNIQUE INDEX jobs_unique ON jobs (unique_key)
         WHERE unique_key IS NOT NULL AND status IN ('queued', 'deferred', 'scheduled', 'started');
+    CREATE TABLE batches (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        total INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        name TEXT,
+        user_id TEXT,
+        scheduled_start REAL,
+        started_at REAL,
+        completed_at REAL,
+        on_complete_job TEXT,
+        on_failure_job TEXT
+    );
+    CREATE INDEX batches_starters ON batches (scheduled_start) WHERE status = 'scheduled';
+    CREATE INDEX batches_running ON batches (id) WHERE status = 'running';
+    CREATE INDEX batches_by_user ON batches (user_id, id);
+    CREATE INDEX jobs_batch ON jobs (batch_id, status) WHERE batch_id IS NOT NULL;
     CREATE INDEX jobs_fair ON jobs (queue, user_id, priority DESC, seq) WHERE status = 'queued';
     CREATE TABLE user_turns (
         queue TEXT NOT NULL, user_id TEXT NOT NULL, served INTEGER NOT NULL, PRIMARY KEY (queue, user_id)

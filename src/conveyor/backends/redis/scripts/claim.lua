@@ -1,13 +1,40 @@
 -- Move up to limit queued jobs to started under a lease.
--- ARGV: base, now, worker, limit, token, lease_expires_at, queue names...
+-- ARGV: base, now, worker, limit, token, lease_expires_at, number of queues, queue names...,
+-- then, when limits apply: global cap, per-user cap ('' for none), number of per-queue
+-- caps, queue/cap pairs, number of per-job-type caps, type/cap pairs.
 -- The hot path of every worker: it touches only the fields and indexes a claim changes
 -- (what transition() would do for queued -> started) and returns each job's hash as is.
 local now = tonumber(ARGV[2])
 local worker, limit, token, lease_until = ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local last_queue = 7 + tonumber(ARGV[7])
 local claimed = {}
-for qi = 7, #ARGV do
-    local queue = ARGV[qi]
-    local skipped = 0
+
+-- fields: status, seq, expires_at, user_id (of a job known to be queued)
+local function take(queue, member, id, fields)
+    local key = job_key(id)
+    redis.call('ZREM', queued_key(queue), member)
+    redis.call('ZREM', user_queued_key(queue, fields[4] or ''), member)
+    if fields[3] then redis.call('ZREM', P .. 'expiry', id) end
+    redis.call('HSET', key, 'status', 'started', 'worker_name', worker, 'lease_token', token,
+        'lease_expires_at', lease_until, 'started_at', ARGV[2], 'last_heartbeat', ARGV[2], 'stop_requested', '0')
+    redis.call('ZADD', status_key(queue, 'started'), fields[2], id)
+    redis.call('ZADD', P .. 'leases', lease_until, id)
+    claimed[#claimed + 1] = redis.call('HGETALL', key)
+    emit(id, 'started')
+end
+
+-- Mark users as served, the first served the longest ago, so that others go first next time.
+local function record_turns(queue, users)
+    if #users == 0 then return end
+    local key = P .. 'turns:' .. queue
+    local top = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+    local last = tonumber(top[2] or '0')
+    for i, user in ipairs(users) do redis.call('ZADD', key, last + i, user) end
+end
+
+-- The queue's first jobs in claim order: the plain claim, for a queue of one user.
+local function take_in_order(queue)
+    local skipped, user = 0, nil
     while #claimed < limit do
         local window = math.max(limit - #claimed, 100)  -- wide enough to pass expired jobs quickly
         local members = redis.call('ZRANGE', queued_key(queue), skipped, skipped + window - 1)
@@ -15,23 +42,129 @@ for qi = 7, #ARGV do
         for _, member in ipairs(members) do
             if #claimed >= limit then break end
             local id = string.match(member, '|(.*)$')
-            local key = job_key(id)
-            local fields = redis.call('HMGET', key, 'status', 'seq', 'expires_at')
+            local fields = redis.call('HMGET', job_key(id), 'status', 'seq', 'expires_at', 'user_id')
             if fields[1] ~= 'queued' then
                 redis.call('ZREM', queued_key(queue), member)  -- an index entry with no queued job
             elseif fields[3] and tonumber(fields[3]) <= now then
                 skipped = skipped + 1  -- past its ttl: left for jobs_expire
             else
-                redis.call('ZREM', queued_key(queue), member)
-                if fields[3] then redis.call('ZREM', P .. 'expiry', id) end
-                redis.call('HSET', key, 'status', 'started', 'worker_name', worker, 'lease_token', token,
-                    'lease_expires_at', lease_until, 'started_at', ARGV[2], 'last_heartbeat', ARGV[2],
-                    'stop_requested', '0')
-                redis.call('ZADD', status_key(queue, 'started'), fields[2], id)
-                redis.call('ZADD', P .. 'leases', lease_until, id)
-                claimed[#claimed + 1] = redis.call('HGETALL', key)
+                take(queue, member, id, fields)
+                user = user or fields[4]
             end
         end
+    end
+    if user then record_turns(queue, {user}) end  -- its turn counts once others come
+end
+
+-- Limits: jobs started by every worker, counted per user, queue and job type.
+local limits, running = nil, nil
+if ARGV[last_queue + 1] then
+    local pos = last_queue + 1
+    limits = {global = tonumber(ARGV[pos]), per_user = tonumber(ARGV[pos + 1]), queue = {}, type = {}}
+    pos = pos + 2
+    for _, caps in ipairs({limits.queue, limits.type}) do
+        local n = tonumber(ARGV[pos])
+        for i = pos + 1, pos + 2 * n, 2 do caps[ARGV[i]] = tonumber(ARGV[i + 1]) end
+        pos = pos + 2 * n + 1
+    end
+    running = {total = 0, user = {}, queue = {}, type = {}}
+    for _, id in ipairs(redis.call('ZRANGE', P .. 'leases', 0, -1)) do
+        local f = redis.call('HMGET', job_key(id), 'status', 'user_id', 'queue', 'func_name')
+        if f[1] == 'started' then
+            running.total = running.total + 1
+            if f[2] then running.user[f[2]] = (running.user[f[2]] or 0) + 1 end
+            running.queue[f[3]] = (running.queue[f[3]] or 0) + 1
+            running.type[f[4]] = (running.type[f[4]] or 0) + 1
+        end
+    end
+end
+
+local function room_in_queue(queue)
+    if not limits then return true end
+    if limits.global and running.total >= limits.global then return false end
+    local cap = limits.queue[queue]
+    return not cap or (running.queue[queue] or 0) < cap
+end
+
+local function user_at_limit(user)
+    return limits and user and limits.per_user and (running.user[user] or 0) >= limits.per_user
+end
+
+local function allows(queue, user, func)
+    if not limits then return true end
+    if not room_in_queue(queue) or user_at_limit(user) then return false end
+    local cap = limits.type[func]
+    return not cap or (running.type[func] or 0) < cap
+end
+
+-- Fair share: the first jobs of each user, by priority, then rank within their user,
+-- then how long ago their user was served, then age; jobs over a limit stay queued.
+local function take_in_turns(queue)
+    if not room_in_queue(queue) then return end
+    local wanted = limit - #claimed
+    local users = redis.call('SMEMBERS', users_key(queue))
+    if #users == 0 then return end
+    local served = redis.call('ZMSCORE', P .. 'turns:' .. queue, unpack(users))
+    local candidates = {}
+    for u, user in ipairs(users) do
+        if not user_at_limit(user ~= '' and user or nil) then
+            local key, rank, offset = user_queued_key(queue, user), 0, 0
+            while rank < wanted do
+                local members = redis.call('ZRANGE', key, offset, offset + wanted - 1)
+                if #members == 0 then break end
+                offset = offset + #members
+                for _, member in ipairs(members) do
+                    if rank >= wanted then break end
+                    local id = string.match(member, '|(.*)$')
+                    local f = redis.call('HMGET', job_key(id), 'status', 'seq', 'expires_at', 'user_id', 'func_name')
+                    if f[1] ~= 'queued' then
+                        redis.call('ZREM', key, member)
+                    elseif not (f[3] and tonumber(f[3]) <= now) then
+                        candidates[#candidates + 1] = {
+                            string.sub(member, 1, 8), rank, tonumber(served[u] or '0'), tonumber(f[2]), member, id, f,
+                        }
+                        rank = rank + 1
+                    end
+                end
+            end
+            if offset == 0 then redis.call('SREM', users_key(queue), user) end  -- no job left
+        end
+    end
+    table.sort(candidates, function(a, b)
+        for i = 1, 4 do
+            if a[i] ~= b[i] then return a[i] < b[i] end
+        end
+        return false
+    end)
+    local turns, seen = {}, {}
+    for _, c in ipairs(candidates) do
+        if #claimed >= limit then break end
+        local f = c[7]
+        if allows(queue, f[4], f[5]) then
+            take(queue, c[5], c[6], f)
+            if limits then
+                running.total = running.total + 1
+                if f[4] then running.user[f[4]] = (running.user[f[4]] or 0) + 1 end
+                running.queue[queue] = (running.queue[queue] or 0) + 1
+                running.type[f[5]] = (running.type[f[5]] or 0) + 1
+            end
+            local user = f[4] or ''
+            if not seen[user] then
+                seen[user] = true
+                turns[#turns + 1] = user
+            end
+        end
+    end
+    record_turns(queue, turns)
+end
+
+for qi = 8, last_queue do
+    if #claimed >= limit then break end
+    local queue = ARGV[qi]
+    if limits or redis.call('SCARD', users_key(queue)) > 1 then
+        take_in_turns(queue)
+    else
+        take_in_order(queue)
     end
 end
 return claimed

@@ -1,26 +1,40 @@
--- Store new jobs, all or none. ARGV: base, now, count, then per job: n, n field/value pairs.
+-- Store new jobs, all or none. ARGV: base, now, count, then per job: n, then n field/value
+-- pairs whose last three are status, seq and qmember (values this script sets); then,
+-- for a batch stored with its jobs, 'batch', its id, n and n field/value pairs.
+-- Returns per job its stored status, or the fields of the live job holding its unique_key
+-- (that job stands for it, and it is not stored).
 local now = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
 -- Only these fields are needed here; the rest go from ARGV to the hash untouched.
 local NEEDED = {
-    id = true, status = true, queue = true, priority = true, depends_on = true, allow_dependency_failures = true,
+    id = true, queue = true, priority = true, depends_on = true, allow_dependency_failures = true,
     expires_at = true, scheduled_for = true, keep_until = true, lease_expires_at = true, stop_requested = true,
-    worker_name = true,
+    worker_name = true, user_id = true, unique_key = true, batch_id = true,
 }
 local jobs, pos = {}, 4
 for r = 1, count do
-    local n = tonumber(ARGV[pos])
-    local job = {first = pos + 1, last = pos + 2 * n}
-    for i = job.first, job.last, 2 do
+    local last = pos + 2 * tonumber(ARGV[pos])
+    local job = {first = pos + 1, last = last, status = ARGV[last - 4]}
+    for i = job.first, last - 6, 2 do
         if NEEDED[ARGV[i]] then job[ARGV[i]] = ARGV[i + 1] end
     end
-    pos = job.last + 1
+    pos = last + 1
     jobs[r] = job
 end
+local batch
+if ARGV[pos] == 'batch' then
+    batch = {id = ARGV[pos + 1], fields = {unpack(ARGV, pos + 3, pos + 2 + 2 * tonumber(ARGV[pos + 2]))}}
+end
 -- First check everything, so that a refusal leaves nothing half-written.
-local in_batch = {}
+local in_batch, keys_in_batch = {}, {}
 for _, job in ipairs(jobs) do
-    if in_batch[job.id] then return fail('JobIdInUse', job.id, in_batch[job.id]) end
+    if job.unique_key then
+        job.holder = keys_in_batch[job.unique_key] or live_holder(job.unique_key)
+        keys_in_batch[job.unique_key] = job.holder or job.id
+    end
+    if job.holder then
+        -- stands for a live job: nothing to check, nothing to store
+    elseif in_batch[job.id] then return fail('JobIdInUse', job.id, in_batch[job.id]) end
     if redis.call('EXISTS', job_key(job.id)) == 1 then
         local existing = load(job.id)
         if not TERMINAL[existing.status] then return fail('JobIdInUse', job.id, existing.status) end
@@ -36,13 +50,14 @@ for _, job in ipairs(jobs) do
             end
         end
     end
-    in_batch[job.id] = job.status
+    if not job.holder then in_batch[job.id] = job.status end
 end
+if batch and redis.call('EXISTS', batch_key(batch.id)) == 1 then return fail('BatchIdInUse', batch.id) end
 local first = next_seq(count)
 local queued, statuses, queues = 0, {}, {}
-for r, job in ipairs(jobs) do
+local function store(r, job)
     if job.replaces then delete_job(job.replaces) end
-    job.seq = tostring(first + r - 1)
+    job.seq = string.format('%d', first + r - 1)
     if job.depends_on then
         local unmet = false
         for _, parent in ipairs(cjson.decode(job.depends_on)) do
@@ -53,17 +68,43 @@ for r, job in ipairs(jobs) do
         end
         if unmet and (job.status == 'queued' or job.status == 'scheduled') then job.status = 'deferred' end
     end
-    -- The stored status and seq come last, so they win over what the caller sent.
-    redis.call('HSET', job_key(job.id), unpack(ARGV, job.first, job.last))
-    redis.call('HSET', job_key(job.id), 'seq', job.seq, 'status', job.status)
+    -- One HSET per job: the caller's fields, then the status, seq and qmember set here.
+    ARGV[job.last - 4], ARGV[job.last - 2] = job.status, job.seq
+    local upto = job.last - 2
+    if job.status == 'queued' then
+        job.qmember = queued_member(job)
+        ARGV[job.last], upto = job.qmember, job.last
+    end
+    redis.call('HSET', job_key(job.id), unpack(ARGV, job.first, upto))
     queues[job.queue] = true
-    index(job)
+    index(job, true)
     if job.stop_requested == '1' and job.worker_name then
         redis.call('SADD', P .. 'stops:' .. job.worker_name, job.id)
     end
     if job.status == 'queued' then queued = queued + 1 end
+    if job.unique_key then redis.call('HSET', P .. 'unique', job.unique_key, job.id) end
+    if job.batch_id then redis.call('ZADD', P .. 'batchjobs:' .. job.batch_id, job.seq, job.id) end
+    emit(job.id, job.status)
     statuses[r] = job.status
 end
+for r, job in ipairs(jobs) do
+    if not job.holder then store(r, job) end
+end
+for r, job in ipairs(jobs) do
+    if job.holder then statuses[r] = redis.call('HGETALL', job_key(job.holder)) end
+end
 for queue in pairs(queues) do redis.call('SADD', P .. 'queues', queue) end
+if batch then
+    local fields = {}
+    for i = 1, #batch.fields, 2 do fields[batch.fields[i]] = batch.fields[i + 1] end
+    redis.call('HSET', batch_key(batch.id), unpack(batch.fields))
+    redis.call('ZADD', P .. 'batches', 0, batch.id)
+    if fields.user_id then redis.call('ZADD', P .. 'userbatches:' .. fields.user_id, 0, batch.id) end
+    if fields.status == 'scheduled' then
+        redis.call('ZADD', P .. 'batchstarts', fields.scheduled_start, batch.id)
+    else
+        redis.call('SADD', P .. 'batchesrunning', batch.id)
+    end
+end
 wake(queued)
 return statuses

@@ -6,7 +6,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'expiry', '-inf', ARGV[2], 
     if job and job.status == 'queued' then
         transition(job, {
             status = 'canceled', status_reason = 'expired', ended_at = ARGV[2],
-            keep_until = job.failure_ttl and (now + tonumber(job.failure_ttl)) or NIL,
+            keep_until = failure_keep_until(job, now),
         })
         expired[#expired + 1] = id
     else

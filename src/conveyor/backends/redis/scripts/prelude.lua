@@ -1,5 +1,7 @@
--- Shared by every conveyor script: key names, job loading, and status indexes.
+-- Shared by every conveyor script: key names, job loading, status indexes, events.
 -- KEYS[1] is the namespace's sequence key (it routes the script); ARGV[1] the key base.
+-- Each script's body runs as a function, then publish() writes what it noted (see
+-- backend._script_text), so no script can change a job without publishing it.
 local P = ARGV[1]
 local TERMINAL = {finished = true, failed = true, stopped = true, canceled = true}
 local ENDED_UNSUCCESSFULLY = {failed = true, stopped = true, canceled = true}
@@ -8,6 +10,10 @@ local NIL = false
 local function job_key(id) return P .. 'job:' .. id end
 local function status_key(queue, status) return P .. 'status:' .. queue .. ':' .. status end
 local function queued_key(queue) return P .. 'queued:' .. queue end
+-- A user's queued jobs of a queue ('' for jobs without a user), for fair share; the
+-- queue's length in front keeps names apart whatever they hold.
+local function user_queued_key(queue, user) return P .. 'byuser:' .. #queue .. ':' .. queue .. ':' .. user end
+local function users_key(queue) return P .. 'users:' .. queue end
 
 -- Optional arguments arrive as '' (none) or '=' .. value.
 local function opt(s)
@@ -39,11 +45,68 @@ local function queued_member(job)
     return string.format('%08x%016x|', 2147483647 - priority, tonumber(job.seq)) .. job.id
 end
 
+-- Job events: ids grouped by new status ('' for another change or a deletion), one
+-- stream entry per group. A job's events keep their order: a job goes to a later group
+-- than the one holding its previous event.
+local event_groups, event_group_of_status, event_group_of_job = {}, {}, {}
+local function emit(id, status)
+    status = status or ''
+    local group, previous = event_group_of_status[status], event_group_of_job[id]
+    if group and previous == group.n then return end  -- already its latest event
+    if not group or (previous and previous > group.n) then
+        group = {n = #event_groups + 1, status = status}
+        event_groups[group.n] = group
+        event_group_of_status[status] = group
+    end
+    group[#group + 1] = id
+    event_group_of_job[id] = group.n
+end
+
+-- Runs that ended finished or failed (runtime: seconds from start to end), for throughput().
+local ended_runs = {finished = 0, failed = 0, runtime = 0, now = nil}
+local function count_ended(status, started_at, now)
+    if status ~= 'finished' and status ~= 'failed' then return end
+    ended_runs[status] = ended_runs[status] + 1
+    if started_at then ended_runs.runtime = ended_runs.runtime + math.max(0, now - tonumber(started_at)) end
+    ended_runs.now = now
+end
+
+-- Stream entry ids are '<events published so far, this entry's included>-0', so a
+-- cursor is an event number and trimming by id keeps at least EVENTS_KEPT events.
+local function publish_events()
+    local key = P .. 'events'
+    local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
+    local total = last and tonumber(string.match(last[1], '^%d+')) or 0
+    for _, group in ipairs(event_groups) do
+        total = total + #group
+        redis.call('XADD', key, 'MINID', '~', string.format('%d', math.max(total - EVENTS_KEPT, 0)),
+                   string.format('%d-0', total), 'status', group.status, 'ids', table.concat(group, '\n'))
+    end
+end
+
+-- Per-minute counters (purge.lua drops old minutes).
+local function publish_throughput()
+    local key, minute = P .. 'throughput', string.format('%d', math.floor(ended_runs.now / 60))
+    if ended_runs.finished > 0 then redis.call('HINCRBY', key, minute .. ':f', ended_runs.finished) end
+    if ended_runs.failed > 0 then redis.call('HINCRBY', key, minute .. ':x', ended_runs.failed) end
+    if ended_runs.runtime > 0 then
+        redis.call('HINCRBYFLOAT', key, minute .. ':t', string.format('%.17g', ended_runs.runtime))
+    end
+end
+
+local function publish()
+    if #event_groups > 0 then publish_events() end
+    if ended_runs.now then publish_throughput() end
+end
+
 local function unindex(job)
     local id, queue, status = job.id, job.queue, job.status
     if status == 'queued' then
         -- qmember stays in the hash (read only while queued): one call fewer per claim
-        if job.qmember then redis.call('ZREM', queued_key(queue), job.qmember) end
+        if job.qmember then
+            redis.call('ZREM', queued_key(queue), job.qmember)
+            redis.call('ZREM', user_queued_key(queue, job.user_id or ''), job.qmember)
+        end
         if job.expires_at then redis.call('ZREM', P .. 'expiry', id) end
         return
     end
@@ -57,19 +120,24 @@ local function unindex(job)
     end
 end
 
-local function index(job)
+-- ``member_stored``: the caller has already written qmember into the hash.
+local function index(job, member_stored)
     local id, queue, status = job.id, job.queue, job.status
     if status == 'queued' then
-        local member = queued_member(job)
-        job.qmember = member
-        redis.call('HSET', job_key(id), 'qmember', member)
-        redis.call('ZADD', queued_key(queue), 0, member)
+        if not member_stored then
+            job.qmember = queued_member(job)
+            redis.call('HSET', job_key(id), 'qmember', job.qmember)
+        end
+        redis.call('ZADD', queued_key(queue), 0, job.qmember)
+        redis.call('ZADD', user_queued_key(queue, job.user_id or ''), 0, job.qmember)
+        redis.call('SADD', users_key(queue), job.user_id or '')
         if job.expires_at then redis.call('ZADD', P .. 'expiry', job.expires_at, id) end
         return
     end
     redis.call('ZADD', status_key(queue, status), job.seq, id)
     if status == 'scheduled' then
-        redis.call('ZADD', P .. 'due', job.scheduled_for or 0, id)
+        -- a job of a scheduled batch has no time of its own: the batch's starter holds it
+        if job.scheduled_for then redis.call('ZADD', P .. 'due', job.scheduled_for, id) end
     elseif status == 'started' then
         redis.call('ZADD', P .. 'leases', job.lease_expires_at or 0, id)
     elseif TERMINAL[status] and job.keep_until then
@@ -109,10 +177,23 @@ local function transition(job, changes)
     unindex(job)
     save(job, changes)
     index(job)
+    emit(job.id, job.status)
+end
+
+-- The id of the live (not ended) job holding a unique key, or nil.
+local function live_holder(unique_key)
+    local holder = redis.call('HGET', P .. 'unique', unique_key)
+    if not holder then return nil end
+    local status = redis.call('HGET', job_key(holder), 'status')
+    if status and not TERMINAL[status] then return holder end
+    return nil
 end
 
 local function delete_job(job)
     unindex(job)
+    if job.unique_key and redis.call('HGET', P .. 'unique', job.unique_key) == job.id then
+        redis.call('HDEL', P .. 'unique', job.unique_key)
+    end
     if job.stop_requested == '1' and job.worker_name then
         redis.call('SREM', P .. 'stops:' .. job.worker_name, job.id)
     end
@@ -120,6 +201,7 @@ local function delete_job(job)
         redis.call('SREM', P .. 'dependents:' .. parent, job.id)
     end
     redis.call('DEL', job_key(job.id))
+    emit(job.id, nil)
 end
 
 local function wake(count)
@@ -148,6 +230,14 @@ end
 
 local function still_stopping(job, now)
     return job.lease_token ~= nil and job.lease_expires_at ~= nil and tonumber(job.lease_expires_at) >= now
+end
+
+-- Until when a job that ends unsuccessfully now is kept (failure_ttl: absent is the
+-- default, '' is forever).
+local function failure_keep_until(job, now)
+    local ttl = job.failure_ttl or DEFAULT_FAILURE_TTL
+    if ttl == '' then return NIL end
+    return now + tonumber(ttl)
 end
 
 local function requeue_fields(job, now, status)
@@ -190,4 +280,33 @@ local function flatten(job)
         flat[#flat + 1] = value
     end
     return flat
+end
+
+-- Batches: a hash per batch, its jobs by seq, one starter entry while it is scheduled.
+local function batch_key(id) return P .. 'batch:' .. id end
+local LIVE = {queued = true, deferred = true, scheduled = true, started = true}
+
+local function load_batch(id)
+    local flat = redis.call('HGETALL', batch_key(id))
+    if #flat == 0 then return nil end
+    local batch = {}
+    for i = 1, #flat, 2 do batch[flat[i]] = flat[i + 1] end
+    return batch
+end
+
+-- Queue the batch's jobs still held for its starter, in their order; the batch runs.
+local function release_held(batch_id, now)
+    local released = 0
+    for _, id in ipairs(redis.call('ZRANGE', P .. 'batchjobs:' .. batch_id, 0, -1)) do
+        local job = load(id)
+        if job and job.status == 'scheduled' and not job.scheduled_for then
+            transition(job, requeue_fields(job, now, 'queued'))
+            released = released + 1
+        end
+    end
+    redis.call('HSET', batch_key(batch_id), 'status', 'running', 'started_at', ARGV[2])
+    redis.call('HDEL', batch_key(batch_id), 'scheduled_start')
+    redis.call('ZREM', P .. 'batchstarts', batch_id)
+    redis.call('SADD', P .. 'batchesrunning', batch_id)
+    return released
 end

@@ -18,10 +18,11 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. AR
             transition(job, {
                 status = status, status_reason = status == 'stopped' and 'stopped' or 'abandoned',
                 exc_info = string.format(status == 'stopped' and ARGV[4] or ARGV[3], worker), ended_at = ARGV[2],
-                keep_until = job.failure_ttl and (now + tonumber(job.failure_ttl)) or NIL,
+                keep_until = failure_keep_until(job, now),
                 lease_token = NIL, lease_expires_at = NIL, stop_requested = 0,
             })
             ended[#ended + 1] = id
+            count_ended(status, job.started_at, now)
         end
         recovered[#recovered + 1] = {id, job.status, worker}
     else

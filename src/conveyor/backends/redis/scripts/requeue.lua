@@ -3,7 +3,8 @@ local now = tonumber(ARGV[2])
 local moved, queued = {}, 0
 for i = 3, #ARGV do
     local job = load(ARGV[i])
-    if job and ENDED_UNSUCCESSFULLY[job.status] and not still_stopping(job, now) then
+    local holder = job and job.unique_key and live_holder(job.unique_key)
+    if job and ENDED_UNSUCCESSFULLY[job.status] and not still_stopping(job, now) and not holder then
         local status = 'queued'
         if job.status == 'canceled' and not dependencies_met(job, '') then status = 'deferred' end
         local changes = requeue_fields(job, now, status)
@@ -14,6 +15,7 @@ for i = 3, #ARGV do
         end
         changes.stop_requested = 0
         transition(job, changes)
+        if job.unique_key then redis.call('HSET', P .. 'unique', job.unique_key, job.id) end
         moved[#moved + 1] = job.id
         if status == 'queued' then queued = queued + 1 end
     end

@@ -29,13 +29,15 @@ local function settle_ended(id, b, held)
     redis.call('ZADD', status_key(queue, status), held[4], id)
     local keep_until = opt(ARGV[b + 7])
     if keep_until then redis.call('ZADD', P .. 'retention', keep_until, id) end
+    emit(id, status)
+    count_ended(status, opt(ARGV[b + 3]) or held[7], now)
 end
 
 for i = 0, count - 1 do
     local b = 4 + i * 11
     local id, token, status = ARGV[b], ARGV[b + 1], ARGV[b + 2]
     local held = redis.call('HMGET', job_key(id), 'status', 'lease_token', 'queue', 'seq', 'stop_requested',
-                            'worker_name')
+                            'worker_name', 'started_at')
     if held[1] == 'started' and held[2] == token then
         if TERMINAL[status] then
             settle_ended(id, b, held)

@@ -1,0 +1,202 @@
+"""Batches on SQLite: a row per batch, whose ``scheduled_start`` (on a partial index of
+scheduled batches) is the one starter entry that releases the batch's held jobs.
+
+Each function runs inside the backend's write transaction and notes its job changes
+in the transaction's Changes journal, like every other write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from conveyor.exceptions import InvalidBatchOperation, NoSuchBatchError
+from conveyor.status import BatchStatus, JobStatus
+from conveyor.types import BatchInspection, BatchRecord
+
+from .changes import Changes
+from .rows import next_seq
+
+BATCH_COLUMNS = (
+    "id, total, created_at, status, name, user_id, scheduled_start, started_at, completed_at, "
+    "on_complete_job, on_failure_job"
+)
+LIVE_SQL = "('queued', 'deferred', 'scheduled', 'started')"
+HELD = "batch_id = ? AND status = 'scheduled' AND scheduled_for IS NULL"
+"""A batch's jobs still waiting for its starter."""
+TTL_FROM_NOW = "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END"
+KEEP_FAILED_FROM_NOW = "keep_until = CASE WHEN failure_ttl IS NULL THEN NULL ELSE ? + failure_ttl END"
+
+
+def batch_from_row(row: Sequence[Any]) -> BatchRecord:
+    values = list(row)
+    values[3] = BatchStatus(values[3])
+    return BatchRecord(*values)
+
+
+def insert_batch(conn: sqlite3.Connection, batch: BatchRecord) -> None:
+    b = batch
+    conn.execute(
+        f"INSERT INTO batches ({BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (b.id, b.total, b.created_at, b.status.value, b.name, b.user_id, b.scheduled_start, b.started_at,
+         b.completed_at, b.on_complete_job, b.on_failure_job),
+    )  # fmt: skip
+
+
+def get(conn: sqlite3.Connection, batch_id: str) -> BatchRecord:
+    row = conn.execute(f"SELECT {BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    if row is None:
+        raise NoSuchBatchError(batch_id)
+    return batch_from_row(row)
+
+
+def get_many(conn: sqlite3.Connection, batch_ids: Sequence[str]) -> list[BatchRecord | None]:
+    found = {}
+    for batch_id in dict.fromkeys(batch_ids):
+        row = conn.execute(f"SELECT {BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)).fetchone()
+        if row is not None:
+            found[batch_id] = batch_from_row(row)
+    return [found.get(batch_id) for batch_id in batch_ids]
+
+
+def listing(conn: sqlite3.Connection, user_id: str | None, before: str | None, limit: int) -> list[BatchRecord]:
+    where, params = [], []
+    if user_id is not None:
+        where.append("user_id = ?")
+        params.append(user_id)
+    if before is not None:
+        where.append("id < ?")
+        params.append(before)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = conn.execute(
+        f"SELECT {BATCH_COLUMNS} FROM batches {clause} ORDER BY id DESC LIMIT ?", (*params, limit)
+    ).fetchall()
+    return [batch_from_row(row) for row in rows]
+
+
+def counts(conn: sqlite3.Connection, batch_id: str) -> dict[JobStatus, int]:
+    rows = conn.execute("SELECT status, COUNT(*) FROM jobs WHERE batch_id = ? GROUP BY status", (batch_id,))
+    return {JobStatus(status): n for status, n in rows}
+
+
+def release_held(conn: sqlite3.Connection, changes: Changes, batch: BatchRecord, now: float) -> int:
+    """Queue every job of the batch still held for its starter, in their order; mark it started."""
+    rows = conn.execute(f"SELECT id, queue FROM jobs WHERE {HELD} ORDER BY seq", (batch.id,)).fetchall()
+    first = next_seq(conn, len(rows)) if rows else 0
+    conn.executemany(
+        f"UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, {TTL_FROM_NOW} WHERE id = ?",
+        [(first + i, now, now, job_id) for i, (job_id, _) in enumerate(rows)],
+    )
+    for job_id, queue in rows:
+        changes.moved(job_id, queue, "scheduled", "queued")
+    conn.execute(
+        "UPDATE batches SET status = 'running', started_at = ?, scheduled_start = NULL WHERE id = ?", (now, batch.id)
+    )
+    return len(rows)
+
+
+def start(conn: sqlite3.Connection, changes: Changes, batch_id: str, now: float) -> BatchRecord:
+    batch = get(conn, batch_id)
+    if batch.status is not BatchStatus.SCHEDULED:
+        raise InvalidBatchOperation(batch_id, batch.status.value, f"Batch {batch_id} has already started")
+    release_held(conn, changes, batch, now)
+    return get(conn, batch_id)
+
+
+def start_due(conn: sqlite3.Connection, changes: Changes, now: float, limit: int) -> int:
+    due = conn.execute(
+        f"SELECT {BATCH_COLUMNS} FROM batches WHERE status = 'scheduled' AND scheduled_start <= ? "
+        "ORDER BY scheduled_start LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    for row in due:
+        release_held(conn, changes, batch_from_row(row), now)
+    return len(due)
+
+
+def reschedule(conn: sqlite3.Connection, batch_id: str, scheduled_start: float) -> BatchRecord:
+    batch = get(conn, batch_id)
+    if batch.status is not BatchStatus.SCHEDULED:
+        raise InvalidBatchOperation(
+            batch_id, batch.status.value, f"Batch {batch_id} cannot be rescheduled: it is {batch.status.value}"
+        )
+    conn.execute("UPDATE batches SET scheduled_start = ? WHERE id = ?", (scheduled_start, batch_id))
+    return get(conn, batch_id)
+
+
+def cancel(conn: sqlite3.Connection, changes: Changes, batch_id: str, now: float) -> tuple[BatchRecord, list[str]]:
+    """Cancel the batch's live jobs and callbacks; the ids of the batch's jobs canceled."""
+    batch = get(conn, batch_id)
+    if batch.status not in (BatchStatus.SCHEDULED, BatchStatus.RUNNING):
+        raise InvalidBatchOperation(
+            batch_id, batch.status.value, f"Cannot cancel batch {batch_id}: it is already {batch.status.value}"
+        )
+    live = conn.execute(
+        f"SELECT id, queue, status FROM jobs WHERE batch_id = ? AND status IN {LIVE_SQL}", (batch_id,)
+    ).fetchall()
+    callbacks = [job_id for job_id in (batch.on_complete_job, batch.on_failure_job) if job_id is not None]
+    for job_id in callbacks:
+        row = conn.execute("SELECT id, queue, status FROM jobs WHERE id = ? AND status = 'deferred'", (job_id,))
+        live.extend(row.fetchall())
+    conn.executemany(
+        "UPDATE jobs SET status = 'canceled', status_reason = 'canceled', ended_at = ?, "
+        f"{KEEP_FAILED_FROM_NOW}, stop_requested = (status = 'started') WHERE id = ?",
+        [(now, now, job_id) for job_id, _, _ in live],
+    )
+    for job_id, queue, status in live:
+        changes.moved(job_id, queue, status, "canceled")
+    conn.execute(
+        "UPDATE batches SET status = 'canceled', completed_at = ?, scheduled_start = NULL WHERE id = ?",
+        (now, batch_id),
+    )
+    canceled = [job_id for job_id, _, _ in live if job_id not in callbacks]
+    return get(conn, batch_id), canceled
+
+
+def complete(conn: sqlite3.Connection, changes: Changes, now: float, limit: int) -> list[str]:
+    ended = conn.execute(
+        f"SELECT id, on_complete_job, on_failure_job FROM batches WHERE status = 'running' "
+        f"AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = batches.id AND status IN {LIVE_SQL}) LIMIT ?",
+        (limit,),
+    ).fetchall()
+    for batch_id, on_complete, on_failure in ended:
+        failed = conn.execute(
+            "SELECT 1 FROM jobs WHERE batch_id = ? AND status IN ('failed', 'stopped') LIMIT 1", (batch_id,)
+        ).fetchone()
+        _settle_callback(conn, changes, on_complete, run=True, now=now)
+        _settle_callback(conn, changes, on_failure, run=failed is not None, now=now)
+        conn.execute("UPDATE batches SET status = 'completed', completed_at = ? WHERE id = ?", (now, batch_id))
+    return [row[0] for row in ended]
+
+
+def _settle_callback(conn: sqlite3.Connection, changes: Changes, job_id: str | None, *, run: bool, now: float) -> None:
+    """Queue a waiting callback job, or cancel it when its condition did not hold."""
+    if job_id is None:
+        return
+    if run:
+        moved = conn.execute(
+            f"UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, {TTL_FROM_NOW} "
+            "WHERE id = ? AND status = 'deferred' RETURNING queue",
+            (next_seq(conn, 1), now, now, job_id),
+        ).fetchone()
+        target = "queued"
+    else:
+        moved = conn.execute(
+            "UPDATE jobs SET status = 'canceled', status_reason = 'batch succeeded', ended_at = ?, "
+            f"{KEEP_FAILED_FROM_NOW} WHERE id = ? AND status = 'deferred' RETURNING queue",
+            (now, now, job_id),
+        ).fetchone()
+        target = "canceled"
+    if moved is not None:
+        changes.moved(job_id, moved[0], "deferred", target)
+
+
+def inspect(conn: sqlite3.Connection, batch_id: str) -> BatchInspection:
+    row = conn.execute("SELECT status, scheduled_start FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    if row is None:
+        return BatchInspection(batch_id, exists=False)
+    status = BatchStatus(row[0])
+    starter = status is BatchStatus.SCHEDULED and row[1] is not None  # in the batches_starters index
+    (held,) = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {HELD}", (batch_id,)).fetchone()
+    return BatchInspection(batch_id, True, status, starter, row[1] if starter else None, held)

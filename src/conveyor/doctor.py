@@ -1,0 +1,34 @@
+"""``conveyor doctor``: check that the store holds what its invariants say, and repair it.
+
+A store can drift from its invariants only through outside hands (a key deleted by
+hand, a restore from an old backup, a bug): every conveyor write keeps them in one
+atomic step. The doctor reads the whole store, reports each broken invariant and,
+with ``repair``, fixes those that can be fixed without guessing. The kinds:
+
+- ``counts``: the per-queue, per-status counters differ from the jobs (recounted)
+- ``orphan_link``: a dependency link or index entry names a job that does not exist (dropped)
+- ``missing_index`` / ``stray_index``: a job is missing from the index its status calls
+  for, or sits in one it does not (Redis; SQLite keeps its indexes itself) (re-indexed)
+- ``lease_missing``: a running job without a lease, which recovery would never take back
+  (given a lease that has run out, so recovery takes it at once)
+- ``stuck_deferred``: a deferred job whose dependencies have all ended as it needs (queued)
+- ``unreachable_scheduled``: a scheduled job with neither a time nor a scheduled batch
+  holding it (queued)
+- ``batch_starter_missing`` / ``batch_starter_stray``: a scheduled batch without its starter
+  entry (one is made, due now), or a starter left for a batch that is not scheduled (dropped)
+"""
+
+from __future__ import annotations
+
+from conveyor.backends.base import Backend
+from conveyor.types import Finding
+
+KINDS = (
+    "counts", "orphan_link", "missing_index", "stray_index", "lease_missing", "stuck_deferred",
+    "unreachable_scheduled", "batch_starter_missing", "batch_starter_stray",
+)  # fmt: skip
+
+
+def examine(backend: Backend, now: float, repair: bool = False) -> list[Finding]:
+    """Every broken invariant of the store, repaired when ``repair`` is set."""
+    return backend.invariants_check(now, repair)

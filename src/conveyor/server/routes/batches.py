@@ -1,0 +1,116 @@
+"""/api/v1/batches: create, list, inspect, start, reschedule and cancel batches."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+
+from conveyor.batch import Batch
+from conveyor.exceptions import NoSuchBatchError
+from conveyor.server import batch_service
+from conveyor.server.batch_schemas import (
+    BatchBackendView,
+    BatchCancelled,
+    BatchCreated,
+    BatchDetail,
+    BatchErrorBody,
+    BatchList,
+    CreateBatch,
+    Reschedule,
+)
+from conveyor.server.deps import Caller, State
+from conveyor.server.errors import validation_error
+from conveyor.server.responses import COMMON, errors
+from conveyor.status import BatchStatus
+
+router = APIRouter(prefix="/api/v1/batches", tags=["batches"], responses=errors(*COMMON))
+
+_BATCH_ERRORS = {404: "No such batch (or another user's)", 409: "The batch's status does not allow this"}
+
+
+def batch_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` as errors() gives them, with the batch's own body for 404 and 409."""
+    shared = errors(*(code for code in codes if code not in _BATCH_ERRORS))
+    own: dict[int | str, dict[str, Any]] = {
+        code: {"model": BatchErrorBody, "description": why} for code, why in _BATCH_ERRORS.items() if code in codes
+    }
+    return {**shared, **own}
+
+
+BatchIdPath = Annotated[str, Path(description="The batch's id.", max_length=200)]
+
+
+@router.post("", status_code=201, response_model=BatchCreated, responses=batch_errors(400, 413))
+def create_batch(spec: CreateBatch, state: State, caller: Caller, response: Response) -> BatchCreated:
+    """Create a batch and all its jobs in one atomic step (a bad spec creates nothing)."""
+    batch, job_ids = batch_service.create(state.backend, caller, spec, state.settings.max_batch_jobs)
+    response.headers["Location"] = f"{router.prefix}/{batch.id}"
+    return BatchCreated(batch_id=batch.id, status=batch_service.rest(batch.status), job_ids=job_ids)
+
+
+@router.get("", response_model=BatchList, responses=batch_errors(400))
+def list_batches(
+    state: State,
+    caller: Caller,
+    user: Annotated[str | None, Query(max_length=200, description="Admins: batches of this user.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page.")] = None,
+) -> BatchList:
+    """Batches newest first, one page at a time."""
+    owner = caller.user_id if not caller.is_admin else user
+    found = Batch.list(state.backend, user_id=owner, before=cursor, limit=limit + 1)
+    page = found[:limit]
+    next_cursor = page[-1].id if len(found) > limit else None
+    return BatchList(data=[batch_service.detail(batch) for batch in page], next_cursor=next_cursor)
+
+
+@router.get("/{batch_id}", response_model=BatchDetail, responses=batch_errors(404))
+def batch_detail(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchDetail:
+    """The batch with its jobs' counts per status and its progress."""
+    return batch_service.detail(batch_service.visible(state.backend, caller, batch_id))
+
+
+@router.post("/{batch_id}/start", response_model=BatchDetail, responses=batch_errors(404, 409))
+def start_batch(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchDetail:
+    """Start a scheduled batch now."""
+    batch = batch_service.visible(state.backend, caller, batch_id)
+    batch.start()
+    return batch_service.detail(batch)
+
+
+@router.post("/{batch_id}/reschedule", response_model=BatchDetail, responses=batch_errors(400, 404, 409))
+def reschedule_batch(batch_id: BatchIdPath, change: Reschedule, state: State, caller: Caller) -> BatchDetail:
+    """Move the start of a batch that has not started, to a time in the future."""
+    batch = batch_service.visible(state.backend, caller, batch_id)
+    if change.scheduled_start_time.timestamp() <= time.time():
+        raise validation_error(
+            "scheduled_start_time must be in the future",
+            [{"field": "scheduled_start_time", "location": "body", "message": "in the past", "type": "past"}],
+        )
+    batch.reschedule(change.scheduled_start_time)
+    return batch_service.detail(batch)
+
+
+@router.post("/{batch_id}/cancel", response_model=BatchCancelled, responses=batch_errors(404, 409))
+def cancel_batch(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchCancelled:
+    """Cancel every job of the batch not yet ended (running ones are stopped), and its start."""
+    batch = batch_service.visible(state.backend, caller, batch_id)
+    was_scheduled = batch.status is BatchStatus.SCHEDULED
+    cancelled = batch.cancel()
+    return BatchCancelled(
+        batch_id=batch.id, status="cancelled", scheduled_job_cancelled=was_scheduled, cancelled_jobs=cancelled
+    )
+
+
+@router.get("/{batch_id}/backend", response_model=BatchBackendView, responses=batch_errors(404))
+def batch_backend(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchBackendView:
+    """Debugging: whether the batch's scheduled start really exists in the store."""
+    try:
+        batch: Batch | None = batch_service.visible(state.backend, caller, batch_id)
+    except NoSuchBatchError:
+        if not caller.is_admin:
+            raise
+        batch = None
+    return batch_service.backend_view(batch, batch_id, state.backend.batch_inspect(batch_id))

@@ -1,0 +1,150 @@
+"""Batches: stored with their jobs in one step, held for one starter, completed exactly once."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend_conformance.helpers import NOW, claim, get, put, snapshot
+from conveyor.exceptions import InvalidBatchOperation, JobIdInUseError, NoSuchBatchError
+from conveyor.status import BatchStatus, JobStatus
+from conveyor.testing import make_record
+from conveyor.types import BatchRecord, Settlement
+
+START = NOW + 3600
+
+
+def create(backend, batch_id="b-1", size=3, scheduled=False, callbacks=True, user_id=None, jobs=None):
+    batch = BatchRecord(
+        batch_id,
+        total=size,
+        created_at=NOW,
+        status=BatchStatus.SCHEDULED if scheduled else BatchStatus.RUNNING,
+        scheduled_start=START if scheduled else None,
+        started_at=None if scheduled else NOW,
+        user_id=user_id,
+        on_complete_job=f"{batch_id}-done" if callbacks else None,
+        on_failure_job=f"{batch_id}-failed" if callbacks else None,
+    )
+    status = JobStatus.SCHEDULED if scheduled else JobStatus.QUEUED
+    records = jobs or [make_record(id=f"{batch_id}-{i}", batch_id=batch_id, status=status) for i in range(size)]
+    hooks = [make_record(id=f"{batch_id}-{kind}", status=JobStatus.DEFERRED) for kind in ("done", "failed")]
+    return backend.batch_create(batch, records, hooks if callbacks else [], NOW)
+
+
+def end_all(backend, outcome=JobStatus.FINISHED, limit=100):
+    claimed = claim(backend, limit=limit)
+    backend.jobs_settle([Settlement(r.id, r.lease_token or "", outcome, keep_until=NOW + 99) for r in claimed], NOW)
+    return claimed
+
+
+def test_a_running_batch_queues_its_jobs_and_holds_its_callbacks(backend):
+    batch = create(backend)
+    assert (batch.id, batch.status, batch.total) == ("b-1", BatchStatus.RUNNING, 3)
+    assert backend.batch_counts("b-1") == {JobStatus.QUEUED: 3}
+    assert get(backend, "b-1-done").status is JobStatus.DEFERRED
+    assert backend.batches_get(["b-1", "nope"]) == [batch, None]
+
+
+def test_a_scheduled_batch_holds_its_jobs_for_one_starter(backend):
+    create(backend, scheduled=True)
+    assert backend.jobs_promote_due(START + 1) == 0  # the jobs have no time of their own
+    seen = backend.batch_inspect("b-1")
+    assert (seen.exists, seen.status, seen.starter_exists, seen.starter_time, seen.held_jobs) == (
+        True, BatchStatus.SCHEDULED, True, START, 3,
+    )  # fmt: skip
+    assert backend.batches_start_due(START - 1) == 0
+    assert backend.batches_start_due(START) == 1
+    assert backend.batch_counts("b-1") == {JobStatus.QUEUED: 3}
+    started = backend.batches_get(["b-1"])[0]
+    assert (started.status, started.started_at, started.scheduled_start) == (BatchStatus.RUNNING, START, None)
+    seen = backend.batch_inspect("b-1")
+    assert (seen.starter_exists, seen.held_jobs) == (False, 0)
+    assert [r.id for r in claim(backend)] == ["b-1-0", "b-1-1", "b-1-2"]
+
+
+def test_start_now_and_only_once(backend):
+    create(backend, scheduled=True)
+    assert backend.batch_start("b-1", NOW + 5).status is BatchStatus.RUNNING
+    with pytest.raises(InvalidBatchOperation):
+        backend.batch_start("b-1", NOW + 6)
+    with pytest.raises(NoSuchBatchError):
+        backend.batch_start("nope", NOW)
+    assert backend.batches_start_due(START) == 0
+
+
+def test_reschedule_before_the_start_only(backend):
+    create(backend, scheduled=True)
+    assert backend.batch_reschedule("b-1", START + 60, NOW).scheduled_start == START + 60
+    assert backend.batches_start_due(START) == 0
+    assert backend.batch_inspect("b-1").starter_time == START + 60
+    backend.batch_start("b-1", NOW)
+    with pytest.raises(InvalidBatchOperation):
+        backend.batch_reschedule("b-1", START, NOW)
+
+
+def test_cancel_a_scheduled_batch(backend):
+    create(backend, scheduled=True)
+    batch, canceled = backend.batch_cancel("b-1", NOW + 1)
+    assert (batch.status, canceled) == (BatchStatus.CANCELED, 3)
+    assert backend.batch_counts("b-1") == {JobStatus.CANCELED: 3}
+    assert get(backend, "b-1-done").status is JobStatus.CANCELED
+    assert backend.batch_inspect("b-1").starter_exists is False
+    assert backend.batches_start_due(START) == 0
+    with pytest.raises(InvalidBatchOperation):
+        backend.batch_cancel("b-1", NOW + 2)
+
+
+def test_cancel_a_running_batch_stops_its_running_jobs_and_keeps_ended_ones(backend):
+    create(backend)
+    first, second = claim(backend, limit=2)
+    backend.jobs_settle([Settlement(first.id, first.lease_token or "", JobStatus.FINISHED, keep_until=NOW + 9)], NOW)
+    _, canceled = backend.batch_cancel("b-1", NOW + 1)
+    assert canceled == 2
+    running = get(backend, second.id)
+    assert (running.status, running.stop_requested) == (JobStatus.CANCELED, True)
+    assert get(backend, first.id).status is JobStatus.FINISHED
+
+
+def test_a_batch_completes_once_its_jobs_have_ended(backend):
+    create(backend)
+    assert backend.batches_complete(NOW) == []
+    end_all(backend)
+    assert backend.batches_complete(NOW + 1) == ["b-1"]
+    assert backend.batches_complete(NOW + 2) == []
+    batch = backend.batches_get(["b-1"])[0]
+    assert (batch.status, batch.completed_at) == (BatchStatus.COMPLETED, NOW + 1)
+    assert get(backend, "b-1-done").status is JobStatus.QUEUED
+    assert get(backend, "b-1-failed").status is JobStatus.CANCELED
+    assert [r.id for r in claim(backend)] == ["b-1-done"]
+
+
+def test_a_failure_queues_both_callbacks(backend):
+    create(backend)
+    end_all(backend, JobStatus.FAILED, limit=1)
+    end_all(backend)
+    assert backend.batches_complete(NOW) == ["b-1"]
+    assert {get(backend, "b-1-done").status, get(backend, "b-1-failed").status} == {JobStatus.QUEUED}
+
+
+def test_a_batch_without_callbacks_completes_too(backend):
+    create(backend, callbacks=False)
+    end_all(backend)
+    assert backend.batches_complete(NOW) == ["b-1"]
+
+
+def test_listing_newest_first_by_user_and_cursor(backend):
+    for batch_id, user in [("b-1", "alice"), ("b-2", "bob"), ("b-3", "alice")]:
+        create(backend, batch_id=batch_id, size=1, callbacks=False, user_id=user)
+    assert [b.id for b in backend.batches_list(None, None, 10)] == ["b-3", "b-2", "b-1"]
+    assert [b.id for b in backend.batches_list("alice", None, 10)] == ["b-3", "b-1"]
+    assert [b.id for b in backend.batches_list(None, "b-3", 1)] == ["b-2"]
+
+
+def test_creation_is_all_or_nothing(backend):
+    put(backend, id="taken")
+    before = snapshot(backend)
+    jobs = [make_record(id="fresh", batch_id="b-1"), make_record(id="taken", batch_id="b-1")]
+    with pytest.raises(JobIdInUseError):
+        create(backend, size=2, jobs=jobs)
+    assert snapshot(backend) == before
+    assert backend.batches_get(["b-1"]) == [None]

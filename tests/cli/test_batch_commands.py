@@ -1,0 +1,51 @@
+"""``conveyor batch``: create, show, list, start, reschedule, cancel."""
+
+from __future__ import annotations
+
+import json
+
+from conveyor import Batch, BatchStatus, JobStatus
+from conveyor.backends.base import Backend
+
+from .conftest import Run, assert_user_error
+
+
+def create(run: Run, *args: str) -> dict:
+    result = run("batch", "create", "jobfuncs.add", "--each", '[[1, 2], [3, 4], {"x": 5, "y": 6}]', "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_create_show_and_list(run: Run, db: Backend) -> None:
+    made = create(run, "--name", "sums", "--on-complete", "jobfuncs.echo")
+    assert (made["status"], made["total"], made["name"], made["counts"]) == ("running", 3, "sums", {"queued": 3})
+    shown = json.loads(run("batch", "show", made["batch_id"], "--json").stdout)
+    assert shown["batch_id"] == made["batch_id"] and shown["progress"] == 0.0
+    assert made["batch_id"] in run("batch", "show", made["batch_id"]).stdout
+    listed = json.loads(run("batch", "list", "--json").stdout)["batches"]
+    assert [b["batch_id"] for b in listed] == [made["batch_id"]]
+    assert "sums" in run("batch", "list").stdout
+
+
+def test_a_scheduled_batch_is_started_rescheduled_or_canceled(run: Run, db: Backend) -> None:
+    held = create(run, "--start", "2031-01-01T09:00:00Z")
+    assert (held["status"], held["scheduled_start_time"]) == ("scheduled", "2031-01-01T09:00:00.000Z")
+    moved = run("batch", "reschedule", held["batch_id"], "--at", "2031-01-02T09:00:00Z")
+    assert moved.exit_code == 0 and "2031-01-02T09:00:00.000Z" in moved.stdout
+    assert run("batch", "start", held["batch_id"]).exit_code == 0
+    assert Batch.fetch(held["batch_id"], connection=db).counts == {JobStatus.QUEUED: 3}
+    canceled = json.loads(run("batch", "cancel", held["batch_id"], "--json").stdout)
+    assert (canceled["status"], canceled["cancelled_jobs"]) == ("canceled", 3)
+    assert Batch.fetch(held["batch_id"], connection=db).status is BatchStatus.CANCELED
+
+
+def test_errors_are_one_line(run: Run, db: Backend) -> None:
+    assert_user_error(run("batch", "show", "nope"), 1, "Batch nope not found")
+    made = create(run)
+    assert_user_error(run("batch", "reschedule", made["batch_id"], "--at", "2031-01-01T00:00:00Z"), 1,
+                      "cannot be rescheduled: it is running")  # fmt: skip
+    assert_user_error(run("batch", "create", "jobfuncs.add", "--each", "[]"), 2, "at least one job")
+    assert_user_error(run("batch", "create", "jobfuncs.add", "--each", "[1]"), 2, "array of arguments")
+    assert_user_error(run("batch", "create", "no.such.func", "--each", "[[1]]"), 2, "no.such")
+    assert_user_error(run("batch", "create", "jobfuncs.add", "--each", "[[1], [2]]", "--max-jobs", "1"), 2,
+                      "at most 1 jobs")  # fmt: skip

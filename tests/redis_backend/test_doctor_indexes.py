@@ -1,0 +1,52 @@
+"""The doctor on what only Redis keeps apart from its job records: the indexes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import conveyor
+from backend_conformance import corruption
+from backend_conformance.test_doctor import check_then_repair
+from conveyor.backends.base import Backend
+from conveyor.status import JobStatus
+from conveyor.testing import make_job
+
+NOW = 1_000_000.0
+
+
+@pytest.fixture
+def backend(redis_server) -> Iterator[Backend]:  # type: ignore[no-untyped-def]
+    import uuid
+
+    connection = conveyor.connect(f"{redis_server.url}?prefix=doctor-{uuid.uuid4().hex[:8]}")
+    yield connection
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "index"),
+    [(JobStatus.SCHEDULED, "due"), (JobStatus.STARTED, "leases"), (JobStatus.FINISHED, "status:default:finished")],
+)
+def test_a_job_missing_from_its_index(backend: Backend, status: JobStatus, index: str) -> None:
+    fields = {"scheduled_for": NOW + 60} if status is JobStatus.SCHEDULED else {}
+    if status is JobStatus.FINISHED:
+        fields["keep_until"] = NOW + 500
+    job = make_job(backend, status=status, now=NOW, **fields)
+    corruption.unindex(backend, job.id, index)
+    check_then_repair(backend, {("missing_index", job.id)})
+
+
+def test_a_job_in_an_index_it_does_not_belong_to(backend: Backend) -> None:
+    job = make_job(backend, status=JobStatus.FINISHED, now=NOW, keep_until=NOW + 500)
+    corruption.stray(backend, job.id, "leases")
+    check_then_repair(backend, {("stray_index", job.id)})
+
+
+def test_a_queued_job_missing_from_its_queue(backend: Backend) -> None:
+    job = make_job(backend, now=NOW)
+    member = backend._redis.hget(backend.keys.job(job.id), "qmember")  # type: ignore[attr-defined]
+    backend._redis.zrem(backend.keys.queued("default"), member)  # type: ignore[attr-defined]
+    check_then_repair(backend, {("missing_index", job.id)})
+    assert [r.id for r in backend.jobs_claim(["default"], "w", 1, "t", NOW + 30, NOW)] == [job.id]

@@ -1,0 +1,87 @@
+"""Redis specifics of events, throughput and inspection that the conformance suite
+cannot see: stream entries holding many events, trimming, dropping old minutes, and
+inspection reading the indexes rather than the job hash."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import conveyor
+from backend_conformance.helpers import NOW, claim, put, settle
+from conveyor.backends.redis import scripts as redis_scripts
+from conveyor.backends.redis.backend import RedisBackend
+from conveyor.status import JobStatus
+from conveyor.types import JobEvent
+from redis_server import RedisServer
+
+
+def connect(server: RedisServer) -> RedisBackend:
+    """A backend on a namespace of its own (tests share one redis-server)."""
+    connection = conveyor.connect(f"{server.url}?prefix=test-{uuid.uuid4().hex[:12]}")
+    assert isinstance(connection, RedisBackend)
+    return connection
+
+
+@pytest.fixture
+def backend(redis_server: RedisServer) -> Iterator[RedisBackend]:
+    connection = connect(redis_server)
+    yield connection
+    connection.close()
+
+
+def test_a_claim_of_many_jobs_is_read_in_pieces_without_gaps(backend: RedisBackend) -> None:
+    jobs = [put(backend) for _ in range(25)]
+    cursor, _ = backend.events_read(None, 0, 0)
+    claim(backend, limit=25)  # one stream entry holding 25 events
+    seen: list[JobEvent] = []
+    for size in (10, 10, 5):
+        cursor, events = backend.events_read(cursor, 10, 0)
+        assert len(events) == size
+        seen += events
+    assert backend.events_read(cursor, 10, 0) == (cursor, [])
+    assert seen == [JobEvent(job.id, JobStatus.STARTED) for job in jobs]
+
+
+def test_the_stream_keeps_the_latest_events(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_scripts, "EVENTS_KEPT", 10)  # read when the scripts are loaded
+    backend = connect(redis_server)
+    jobs = [put(backend) for _ in range(500)]
+    assert backend._redis.xlen(backend.keys.events) < 500  # trimmed in whole stream nodes
+    cursor, events = backend.events_read("0", 1000, 0)  # a reader far behind skips the oldest
+    assert len(events) >= 10
+    assert events[-10:] == [JobEvent(job.id, JobStatus.QUEUED) for job in jobs[-10:]]
+    assert cursor == backend.events_read(None, 0, 0)[0]
+    backend.close()
+
+
+def test_purge_drops_minutes_older_than_a_day(backend: RedisBackend) -> None:
+    put(backend)
+    (claimed,) = claim(backend)
+    settle(backend, claimed, JobStatus.FINISHED, keep_until=NOW + 10**6)
+    backend.jobs_purge(NOW + 3600, 100)
+    assert backend.throughput(0).finished == 1
+    backend.jobs_purge(NOW + 2 * 86400, 100)
+    assert backend.throughput(0).finished == 0
+    assert backend._redis.exists(backend.keys.throughput) == 0
+
+
+def test_inspection_shows_a_job_missing_from_its_queue(backend: RedisBackend) -> None:
+    job = put(backend)
+    member: Any = backend._redis.hget(backend.keys.job(job.id), "qmember")
+    backend._redis.zrem(backend.keys.queued("default"), member)
+    seen = backend.job_inspect(job.id)
+    assert (seen.status, seen.in_queue, seen.queue_position) == (JobStatus.QUEUED, False, None)
+    assert seen.locations == (backend.keys.job(job.id), backend.keys.queued_by_user("default", None))
+
+
+def test_inspection_finds_index_entries_of_a_lost_job_hash(backend: RedisBackend) -> None:
+    put(backend)
+    (claimed,) = claim(backend, worker="w-1")
+    backend._redis.delete(backend.keys.job(claimed.id))
+    seen = backend.job_inspect(claimed.id)
+    assert (seen.exists, seen.lease_owner, seen.lease_expires_at) == (False, None, claimed.lease_expires_at)
+    assert set(seen.locations) == {backend.keys.status("default", JobStatus.STARTED), backend.keys.leases}

@@ -1,0 +1,127 @@
+"""/api/v1/batches: create (all or nothing), list, detail, start, reschedule, cancel, backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from conveyor.backends.base import Backend
+from conveyor.job import Job
+from conveyor.status import JobStatus
+
+from .conftest import API, BOB, ROOT
+
+pytestmark = pytest.mark.anyio
+
+LATER = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
+
+
+def spec(count: int = 3, **fields: object) -> dict[str, object]:
+    return {"name": "campaign", "jobs": [{"job_type": "add", "args": [i, 1]} for i in range(count)], **fields}
+
+
+async def create(client: httpx.AsyncClient, **fields: object) -> dict:
+    response = await client.post(f"{API}/batches", json=spec(**fields))
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def test_create_a_scheduled_batch_and_see_its_detail(client: httpx.AsyncClient, backend: Backend) -> None:
+    made = await create(client, scheduled_start_time=LATER.isoformat())
+    assert made["status"] == "scheduled" and len(made["job_ids"]) == 3
+    assert Job.fetch(made["job_ids"][0], connection=backend).get_status() is JobStatus.SCHEDULED
+    detail = (await client.get(f"{API}/batches/{made['batch_id']}")).json()
+    assert detail["counts"] == {"pending": 0, "scheduled": 3, "running": 0, "completed": 0, "failed": 0,
+                                "cancelled": 0}  # fmt: skip
+    assert (detail["total"], detail["progress"], detail["user_id"]) == (3, 0.0, "alice")
+    assert detail["scheduled_start_time"].startswith(LATER.strftime("%Y-%m-%dT%H:%M:%S"))
+    backend_view = (await client.get(f"{API}/batches/{made['batch_id']}/backend")).json()
+    assert backend_view["database_status"] == "scheduled"
+    info = backend_view["backend_job_info"]
+    assert (info["in_defer_queue"], info["job_metadata_exists"], info["held_jobs"]) == (True, True, 3)
+
+
+async def test_start_reschedule_and_cancel(client: httpx.AsyncClient) -> None:
+    made = await create(client, scheduled_start_time=LATER.isoformat())
+    url = f"{API}/batches/{made['batch_id']}"
+    later = (LATER + timedelta(days=1)).isoformat()
+    moved = await client.post(f"{url}/reschedule", json={"scheduled_start_time": later})
+    assert moved.status_code == 200 and moved.json()["scheduled_start_time"].startswith(later[:19])
+    past = await client.post(f"{url}/reschedule", json={"scheduled_start_time": "2001-01-01T00:00:00Z"})
+    assert past.status_code == 400 and past.json()["error"] == "ValidationError"
+    started = await client.post(f"{url}/start")
+    assert started.json()["status"] == "running" and started.json()["counts"]["pending"] == 3
+    again = await client.post(f"{url}/start")
+    assert again.status_code == 409
+    assert again.json()["error"] == "BatchAlreadyStartedError" and again.json()["current_status"] == "running"
+    assert (await client.post(f"{url}/reschedule", json={"scheduled_start_time": later})).status_code == 409
+    cancelled = await client.post(f"{url}/cancel")
+    assert cancelled.json() == {"batch_id": made["batch_id"], "status": "cancelled",
+                                "scheduled_job_cancelled": False, "cancelled_jobs": 3}  # fmt: skip
+    twice = await client.post(f"{url}/cancel")
+    assert (twice.status_code, twice.json()["error"]) == (409, "BatchAlreadyCancelledError")
+
+
+async def test_cancel_a_scheduled_batch_removes_its_start(client: httpx.AsyncClient) -> None:
+    made = await create(client, scheduled_start_time=LATER.isoformat())
+    cancelled = (await client.post(f"{API}/batches/{made['batch_id']}/cancel")).json()
+    assert (cancelled["scheduled_job_cancelled"], cancelled["cancelled_jobs"]) == (True, 3)
+    info = (await client.get(f"{API}/batches/{made['batch_id']}/backend")).json()["backend_job_info"]
+    assert info["in_defer_queue"] is False
+
+
+async def test_users_see_only_their_batches(client: httpx.AsyncClient) -> None:
+    mine = await create(client)
+    assert (await client.get(f"{API}/batches/{mine['batch_id']}", headers=BOB)).status_code == 404
+    assert (await client.post(f"{API}/batches/{mine['batch_id']}/cancel", headers=BOB)).status_code == 404
+    assert (await client.get(f"{API}/batches", headers=BOB)).json()["data"] == []
+    listed = (await client.get(f"{API}/batches", headers=ROOT, params={"user": "alice"})).json()["data"]
+    assert [b["batch_id"] for b in listed] == [mine["batch_id"]]
+
+
+async def test_listing_pages_newest_first(client: httpx.AsyncClient) -> None:
+    ids = [(await create(client, jobs=[{"job_type": "add", "args": [1, 1]}]))["batch_id"] for _ in range(3)]
+    first = (await client.get(f"{API}/batches", params={"limit": 2})).json()
+    assert [b["batch_id"] for b in first["data"]] == ids[::-1][:2]
+    rest = (await client.get(f"{API}/batches", params={"limit": 2, "cursor": first["next_cursor"]})).json()
+    assert [b["batch_id"] for b in rest["data"]] == [ids[0]] and rest["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"jobs": []}, 422, "jobs"),
+        ({"jobs": [{"job_type": "add"}, {"job_type": "nope"}]}, 400, "jobs.1.job_type"),
+        ({"jobs": [{"job_type": "add", "delay_seconds": 5}]}, 400, "jobs.0.delay_seconds"),
+        ({"jobs": [{"job_type": "add"}], "on_complete": "nope"}, 400, "on_complete"),
+        ({"jobs": [{"job_type": "add"}], "colour": "red"}, 422, "colour"),
+    ],
+)
+async def test_a_bad_batch_creates_nothing(
+    client: httpx.AsyncClient, backend: Backend, body: dict, status: int, fragment: str
+) -> None:
+    response = await client.post(f"{API}/batches", json=body)
+    assert response.status_code == status, response.text
+    assert fragment in response.text
+    assert backend.counts() == {}
+    assert (await client.get(f"{API}/batches")).json()["data"] == []
+
+
+async def test_unknown_batch_is_a_404(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"{API}/batches/nope")
+    assert response.status_code == 404
+    assert response.json() == {"error": "BatchNotFoundError", "message": "Batch nope not found", "batch_id": "nope"}
+
+
+async def test_the_batch_size_limit_is_configurable(backend: Backend) -> None:
+    from conveyor.server import Settings, create_app
+
+    app = create_app(backend, Settings(max_batch_jobs=2))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://conveyor") as http:
+        response = await http.post(f"{API}/batches", json=spec(3))
+        assert response.status_code == 400
+        assert response.json()["message"] == "A batch may hold at most 2 jobs, got 3"
+        assert (await http.post(f"{API}/batches", json=spec(2))).status_code == 201
+    app.state.conveyor.hub.stop()
