@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from conveyor import Queue
+from conveyor.batch import Batch
 from dashboard.conftest import BACKENDS, Shot, assert_fits_width
 from dashboard.jobs import hold
 from dashboard.servers import ApiServer
+from jobfuncs import add
 from waiting import wait_until
 
 pytestmark = pytest.mark.parametrize("stack", BACKENDS, indirect=True, scope="module")
@@ -35,7 +38,7 @@ def test_overview_shows_a_new_job_run_to_completed_without_a_reload(
 ) -> None:
     page.goto(server.base)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    expect(page.get_by_role("link", name="Batches")).to_be_hidden()  # no /api/v1/batches on this server yet
+    expect(page.get_by_role("link", name="Batches")).to_be_visible()
     expect(page.locator("[data-worker]")).to_have_count(1)
     expect(page.locator("[data-worker]")).to_contain_text("healthy")
     loads = []
@@ -133,3 +136,41 @@ def test_a_dialog_declined_changes_nothing_and_a_missing_job_says_so(
 
     page.goto(f"{server.base}/#/jobs/no-such-job")
     expect(page.get_by_role("alert")).to_contain_text("Job no-such-job not found (JobNotFoundError)")
+
+
+def test_batches_are_started_rescheduled_and_cancelled_from_their_pages(
+    page: Page, server: ApiServer, worker: subprocess.Popen[bytes], queue: Queue, shot: Shot
+) -> None:
+    later = datetime.now(UTC) + timedelta(days=30)
+    specs = [Queue.prepare_data(add, args=(i, i)) for i in range(3)]
+    nightly = Batch.create(specs, name="nightly import", scheduled_start=later, connection=queue.connection)
+    specs = [Queue.prepare_data(add, args=(i, 1)) for i in range(2)]
+    spare = Batch.create(specs, name="spare run", scheduled_start=later, connection=queue.connection)
+
+    page.goto(f"{server.base}/#/batches")
+    expect(page.get_by_role("link", name="spare run")).to_be_visible()
+    page.get_by_role("link", name="nightly import").click()
+    expect(page.get_by_test_id("batch-status")).to_have_text("scheduled")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Batch nightly import")
+    expect(page.get_by_test_id("batch-count-scheduled")).to_have_text("3")
+    page.get_by_label("New start time").fill("2031-01-02T09:30")
+    page.get_by_role("button", name="Reschedule").click()
+    page.get_by_role("dialog").get_by_role("button", name="Reschedule").click()
+    expect(page.get_by_role("status")).to_contain_text("Batch rescheduled to start at 2031-01-02 09:30")
+    expect(page.locator("main")).to_contain_text("2031-01-02 09:30:00")
+    shot(page, "batch-scheduled-laptop")
+
+    page.get_by_role("button", name="Start now").click()
+    page.get_by_role("dialog").get_by_role("button", name="Start now").click()
+    expect(page.get_by_test_id("batch-status")).to_have_text("completed")
+    expect(page.get_by_label("Batch progress")).to_have_attribute("value", "1")
+    expect(page.get_by_test_id("batch-count-completed")).to_have_text("3")
+    shot(page, "batch-completed-laptop")
+
+    page.goto(f"{server.base}/#/batches/{spare.id}")
+    page.get_by_role("button", name="Cancel batch").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel batch").click()
+    expect(page.get_by_role("status")).to_have_text("Batch cancelled: 2 jobs cancelled.")
+    expect(page.get_by_test_id("batch-status")).to_have_text("cancelled")
+    expect(page.get_by_test_id("batch-count-cancelled")).to_have_text("2")
+    assert Batch.fetch(nightly.id, connection=queue.connection).progress == 1.0

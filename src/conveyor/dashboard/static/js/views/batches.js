@@ -66,7 +66,8 @@ export function batchView(main, params) {
   const outcome = h("p", { class: "outcome", role: "status", "aria-live": "polite" });
   const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   let batch = null;
-  replace(main, h("p", {}, h("a", { href: "#/batches" }, "← Batches")), h("h1", {}, "Batch ", h("span", { class: "mono break" }, id)), errors.node, outcome, body);
+  const heading = h("h1", { class: "job-title" }, "Batch ", h("span", { class: "mono break" }, id));
+  replace(main, h("p", {}, h("a", { href: "#/batches" }, "← Batches")), heading, errors.node, outcome, body);
 
   const act = async (verb, options) => {
     if (!(await confirmAction(options.confirm))) return;
@@ -103,6 +104,7 @@ export function batchView(main, params) {
   );
 
   const draw = changes((value) => {
+    if (value.name) replace(heading, "Batch ", value.name);
     const notStarted = !value.started_at && !["completed", "failed", "cancelled"].includes(value.status);
     replace(
       body,
@@ -149,7 +151,16 @@ export function batchView(main, params) {
           "ul",
           { class: "cards" },
           STATUSES.map((status) =>
-            h("li", {}, h("span", { class: `card status-${status}` }, h("span", { class: "card-label" }, status), h("span", { class: "card-value" }, number(value.counts?.[status] ?? 0)))),
+            h(
+              "li",
+              {},
+              h(
+                "span",
+                { class: `card status-${status}` },
+                h("span", { class: "card-label" }, status),
+                h("span", { class: "card-value", "data-testid": `batch-count-${status}` }, number(value.counts?.[status] ?? 0)),
+              ),
+            ),
           ),
         ),
       ),
@@ -159,7 +170,9 @@ export function batchView(main, params) {
           "dl",
           { class: "facts" },
           [
+            ["Id", h("span", { class: "mono break" }, value.batch_id)],
             ["Name", value.name || "—"],
+            ["Owner", value.user_id ?? "—"],
             ["Jobs", number(value.total)],
             ["Scheduled start", dateTime(value.scheduled_start_time)],
             ["Created", dateTime(value.created_at)],
