@@ -1,5 +1,5 @@
-// Batches: list and detail with progress and counts; start, reschedule and cancel.
-// Built on SPEC section 3's shapes; the nav entry shows only when the server has them.
+// Batches: a paged list and a detail page with progress and counts; start, reschedule
+// and cancel. The nav entry shows only when the server has the batches endpoints.
 
 import { api, describeError } from "../api.js";
 import { confirmAction } from "../confirm.js";
@@ -10,10 +10,16 @@ import { changes, errorBox, section } from "./common.js";
 
 const REFRESH_MS = 2000;
 
+const PAGE_SIZE = 25;
+
 export function batchesView(main) {
   const errors = errorBox();
   const table = h("div", {});
-  replace(main, h("h1", {}, "Batches"), errors.node, table);
+  const cursors = [null]; // cursors[i] opens page i; the last one is the current page
+  let nextCursor = null;
+  const newer = h("button", { type: "button", class: "secondary", disabled: true }, "← Newer");
+  const older = h("button", { type: "button", class: "secondary", disabled: true }, "Older →");
+  replace(main, h("h1", {}, "Batches"), errors.node, table, h("nav", { class: "pager", "aria-label": "Pages" }, newer, older));
   const draw = changes((batches) => {
     if (!batches.length) {
       replace(table, h("p", { class: "empty muted" }, "No batches."));
@@ -49,15 +55,29 @@ export function batchesView(main) {
       ),
     );
   });
-  return poll(
-    async () => {
-      const answer = await api("batches");
-      errors.clear();
-      draw(Array.isArray(answer) ? answer : answer.data ?? []);
-    },
-    REFRESH_MS,
-    errors.show,
-  );
+  const load = async () => {
+    const answer = await api("batches", { query: { limit: PAGE_SIZE, cursor: cursors[cursors.length - 1] } });
+    errors.clear();
+    nextCursor = answer.next_cursor ?? null;
+    older.disabled = !nextCursor;
+    newer.disabled = cursors.length <= 1;
+    draw(Array.isArray(answer) ? answer : answer.data ?? []);
+  };
+  let stop = poll(load, REFRESH_MS, errors.show);
+  const restart = () => {
+    stop();
+    stop = poll(load, REFRESH_MS, errors.show);
+  };
+  older.addEventListener("click", () => {
+    if (!nextCursor) return;
+    cursors.push(nextCursor);
+    restart();
+  });
+  newer.addEventListener("click", () => {
+    if (cursors.length > 1) cursors.pop();
+    restart();
+  });
+  return () => stop();
 }
 
 export function batchView(main, params) {
