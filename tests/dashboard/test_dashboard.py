@@ -108,6 +108,7 @@ def test_a_running_job_is_cancelled_from_its_page(
     expect(dialog).to_be_hidden()
     expect(page.get_by_role("status").filter(has_text="Job cancelled successfully")).to_be_visible()
     expect(page.get_by_test_id("job-status")).to_have_text("cancelled")
+    expect(page.get_by_role("status").filter(has_text="Job cancelled successfully")).to_be_focused()
     expect(page.get_by_role("button", name="Restart")).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("cancel", re.I))).to_have_count(0)
     shot(page, "job-cancelled-laptop")

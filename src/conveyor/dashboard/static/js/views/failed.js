@@ -16,7 +16,7 @@ export function failedView(main, _params, query) {
   const queueName = query.get("queue") || "";
   const selected = new Set();
   const errors = errorBox();
-  const report = h("div", { class: "outcome", role: "status", "aria-live": "polite" });
+  const report = h("div", { class: "outcome", role: "status", "aria-live": "polite", tabindex: "-1" });
   const table = h("div", {});
   const summary = h("p", { class: "muted" });
   let jobs = [];
@@ -86,6 +86,7 @@ export function failedView(main, _params, query) {
       failures.length ? h("ul", { class: "error-list" }, failures.map((text) => h("li", {}, text))) : null,
     );
     report.dataset.kind = failures.length ? "error" : "ok";
+    report.focus();
     await load().catch(errors.show);
   };
 

@@ -16,7 +16,7 @@ export function jobView(main, params) {
   const id = params.id;
   const path = `jobs/${encodeURIComponent(id)}`;
   const errors = errorBox();
-  const outcome = h("p", { class: "outcome", role: "status", "aria-live": "polite" });
+  const outcome = h("p", { class: "outcome", role: "status", "aria-live": "polite", tabindex: "-1" });
   const body = h("div", { class: "job-body" }, h("p", { class: "muted" }, "Loading…"));
   const heading = h("h1", { class: "job-title" }, "Job ", h("span", { class: "mono break" }, id));
   let job = null;
@@ -53,6 +53,7 @@ export function jobView(main, params) {
     } finally {
       busy = false;
       await refresh().catch(errors.show);
+      outcome.focus(); // the button pressed may be gone: keep the keyboard near what happened
     }
   };
 
