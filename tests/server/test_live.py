@@ -152,3 +152,13 @@ async def test_hundreds_of_streams_share_one_reader_thread(live_url: str, app: F
         await asyncio.to_thread(Job.fetch(job_id, connection=backend).cancel)
         assert await asyncio.wait_for(asyncio.gather(*tasks), 30) == ["cancelled"] * streams
     await until(lambda: followers(app) == 0, message="the streams to unsubscribe")
+
+
+async def test_a_client_that_saw_job_complete_gets_it_again_on_reconnect(live_url: str, backend: Backend) -> None:
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
+        job_id = await submit(client)
+        await client.post(f"{API}/jobs/cancel/{job_id}")
+        url = f"{API}/jobs/status/{job_id}/stream"
+        async with client.stream("GET", url, headers={"Last-Event-ID": "cancelled:"}) as response:
+            events = [event async for event in sse(response)]
+    assert [(event["event"], event["id"]) for event in events] == [("job_complete", "cancelled:")]

@@ -32,7 +32,8 @@ def rest(status: JobStatus) -> RestStatus:
     return REST_NAMES[status]  # type: ignore[return-value]
 
 
-def _decode(record: JobRecord, data: bytes | None) -> Any:
+def decoded(record: JobRecord, data: bytes | None) -> Any:
+    """A stored value (result, meta, payload) as JSON data; None for pickled ones."""
     if data is None or record.serializer != "json":
         return None
     return json.loads(data)
@@ -56,10 +57,10 @@ def _metrics(record: JobRecord) -> dict[str, Any]:
 
 
 def _input(record: JobRecord) -> JobInput | None:
-    decoded = _decode(record, record.payload) if record.payload else [[], {}]
-    if not isinstance(decoded, list) or len(decoded) != 2:
+    arguments = decoded(record, record.payload) if record.payload else [[], {}]
+    if not isinstance(arguments, list) or len(arguments) != 2:
         return None
-    return JobInput(args=decoded[0], kwargs=decoded[1])
+    return JobInput(args=arguments[0], kwargs=arguments[1])
 
 
 def _ended_at(record: JobRecord) -> float | None:
@@ -71,7 +72,7 @@ def job_detail(record: JobRecord) -> JobDetail:
     duration = None
     if ended is not None and record.started_at is not None:
         duration = round((ended - record.started_at) * 1000)
-    meta = _decode(record, record.meta)
+    meta = decoded(record, record.meta)
     return JobDetail(
         id=record.id,
         job_type=record.func_name,
@@ -84,7 +85,7 @@ def job_detail(record: JobRecord) -> JobDetail:
         started_at=_time(record.started_at),
         completed_at=_time(ended),
         duration_ms=duration,
-        result=_decode(record, record.result),
+        result=decoded(record, record.result),
         error=error_line(record.exc_info),
         progress=record.progress,
         metrics=_metrics(record),

@@ -6,7 +6,8 @@ changed; a follower never polls the store on a timer.
 SSE: each event's ``id`` names the state it carries (``status:progress``). A client
 that reconnects with ``Last-Event-ID`` gets the current state only if it differs from
 the one it last saw; then changes as they come, and ``job_complete`` on a terminal
-state, after which the stream ends.
+state (always, even to a client that saw it: EventSource reconnects until it reads
+one), after which the stream ends.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from conveyor.server.auth import Principal
 from conveyor.server.events import EventHub, Subscription
 from conveyor.server.schemas import PollResult, RestStatus
 from conveyor.server.service import visible_record
-from conveyor.server.views import error_line, job_status, rest
+from conveyor.server.views import decoded, error_line, job_status, rest
 from conveyor.status import TERMINAL, JobStatus
 from conveyor.types import JobRecord
 
@@ -64,18 +65,12 @@ def _message(record: JobRecord) -> str:
     if record.status in TERMINAL:
         data: dict[str, Any] = {"job_id": record.id, "status": rest(record.status)}
         if record.status is JobStatus.FINISHED:
-            data["result"] = _result(record)
+            data["result"] = decoded(record, record.result)
         else:
             data["error"] = error_line(record.exc_info)
         return _event("job_complete", data, _state_id(record))
     data = {"job_id": record.id, "status": rest(record.status), "progress": record.progress}
     return _event("job_update", data, _state_id(record))
-
-
-def _result(record: JobRecord) -> Any:
-    if record.result is None or record.serializer != "json":
-        return None
-    return json.loads(record.result)
 
 
 async def open_stream(
@@ -105,7 +100,7 @@ async def stream(
         sent = last_event_id
         while True:
             state = _state_id(record)
-            if state != sent:
+            if state != sent or record.status in TERMINAL:  # job_complete always: clients close on it
                 yield _message(record)
                 sent = state
             if record.status in TERMINAL:
