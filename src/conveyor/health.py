@@ -7,7 +7,8 @@ A worker is *healthy* when its last heartbeat is at most ``STALE_AFTER`` seconds
 - ``degraded``: a healthy worker and a stale one (a worker that died and is not yet
   reaped: its jobs come back when their leases run out), or no healthy worker while
   there is nothing to run (the next job would wait);
-- ``unhealthy``: no healthy worker while jobs are waiting or running.
+- ``unhealthy``: no healthy worker while jobs are waiting (queued, deferred or
+  scheduled) or running.
 """
 
 from __future__ import annotations

@@ -38,17 +38,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(autouse=True)
-def _backend_with_events(request: pytest.FixtureRequest) -> None:
-    """The REST layer needs the event, counter and inspection contract; skip a backend
-    that does not provide it yet."""
-    if "backend" in request.fixturenames:
-        backend = request.getfixturevalue("backend")
-        needed = ("events_read", "throughput", "job_inspect", "maintenance_last")
-        if not all(hasattr(backend, name) for name in needed):
-            pytest.skip(f"the {backend.kind} backend lacks part of {', '.join(needed)}")
-
-
 @pytest.fixture
 def settings() -> Settings:
     return Settings(api_keys=keys_from_env(KEYS), sse_heartbeat_seconds=0.2, event_wait_seconds=0.2)

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from conveyor.backends.redis import RedisBackend
 from conveyor.server import Settings, create_app
 from redis_server import RedisServer
 
@@ -47,7 +46,6 @@ async def test_a_streamed_body_over_the_limit_is_413(small_app: FastAPI) -> None
         assert response.json()["error"] == "PayloadTooLarge"
 
 
-@pytest.mark.skipif(not hasattr(RedisBackend, "events_read"), reason="the Redis backend lacks events_read yet")
 async def test_a_store_that_is_down_is_503_never_500(tmp_path: Path) -> None:
     redis = RedisServer(tmp_path).start()
     app = create_app(redis.url, Settings())

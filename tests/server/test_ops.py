@@ -45,11 +45,13 @@ async def test_queue_stats_report_counts_workers_and_health(client: httpx.AsyncC
     await client.post(f"{API}/jobs/cancel/{cancelled}")
     body = (await client.get(f"{API}/jobs/queue/stats")).json()
     assert (body["cancelled_jobs"], body["scheduled_jobs"], body["total_jobs"]) == (1, 1, 2)
-    assert (body["active_workers"], body["worker_health_status"]) == (0, "no_workers")
+    assert (body["active_workers"], body["worker_health_status"]) == (0, "unhealthy")  # a job waits, no worker
     register_worker(backend, "alive", time.time())
     register_worker(backend, "silent", time.time() - 3600)
     body = (await client.get(f"{API}/jobs/queue/stats")).json()
     assert (body["active_workers"], body["worker_health_status"]) == (1, "degraded")
+    backend.workers_unregister("silent")
+    assert (await client.get(f"{API}/jobs/queue/stats")).json()["worker_health_status"] == "healthy"
     assert body["cpu_usage_percent"] >= 0 and body["memory_usage_mb"] > 0
     assert body["global_max_concurrent_jobs"] is None and body["last_cleanup"] is None
     backend.maintenance_done("someone", 1_700_000_000.0)

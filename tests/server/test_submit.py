@@ -132,3 +132,29 @@ async def test_another_users_job_id_cannot_be_taken_over(client: httpx.AsyncClie
 async def test_admins_submit_jobs_under_their_own_user(client: httpx.AsyncClient, backend: Backend) -> None:
     response = await client.post(f"{API}/jobs", json={"job_type": "add", "args": [1, 2]}, headers=ROOT)
     assert Job.fetch(response.json()["job_id"], connection=backend).user_id == "root"
+
+
+async def test_an_idempotency_key_returns_the_live_job_instead_of_a_second_one(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    body = {"job_type": "add", "args": [1, 2]}
+    first = await client.post(f"{API}/jobs", json=body, headers={**ALICE, "Idempotency-Key": "order-7"})
+    assert first.status_code == 201
+    again = await client.post(f"{API}/jobs", json={**body, "idempotency_key": "order-7"})
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["job_id"] == first.json()["job_id"]
+    other_user = await client.post(f"{API}/jobs", json=body, headers={**BOB, "Idempotency-Key": "order-7"})
+    assert other_user.status_code == 201 and other_user.json()["job_id"] != first.json()["job_id"]
+    assert backend.jobs_count(None, [JobStatus.QUEUED]) == 2
+    await client.post(f"{API}/jobs/cancel/{first.json()['job_id']}")  # ended: the key is free again
+    fresh = await client.post(f"{API}/jobs", json=body, headers={**ALICE, "Idempotency-Key": "order-7"})
+    assert fresh.status_code == 201 and fresh.json()["job_id"] != first.json()["job_id"]
+
+
+async def test_idempotency_keys_in_header_and_body_must_agree(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        f"{API}/jobs",
+        json={"job_type": "add", "args": [1, 2], "idempotency_key": "a"},
+        headers={**ALICE, "Idempotency-Key": "b"},
+    )
+    assert response.status_code == 400 and response.json()["fields"][0]["field"] == "idempotency_key"

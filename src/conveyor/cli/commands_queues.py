@@ -19,8 +19,8 @@ from conveyor.status import JobStatus
 from .options import App, common_options
 from .output import ago, iso, plural, queues_table, worker_json, workers_table
 
-BUSY = (JobStatus.QUEUED, JobStatus.STARTED)
-"""Statuses that need a worker (for the health of the store)."""
+BUSY = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.STARTED)
+"""Statuses of jobs that need a worker, now or later (for the health of the store)."""
 
 
 @click.command()

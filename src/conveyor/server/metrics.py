@@ -13,8 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.backends.base import Backend
 from conveyor.exceptions import BackendError
+from conveyor.health import worker_is_healthy
 from conveyor.server.events import EventHub
-from conveyor.server.views import worker_healthy
 from conveyor.status import REST_NAMES
 
 WINDOWS = {"1m": 60.0, "1h": 3600.0, "1d": 86400.0}
@@ -66,7 +66,7 @@ class BackendCollector(Collector):
         yield runtime
         workers = self.backend.workers_list()
         registered = GaugeMetricFamily("conveyor_workers", "Registered workers by health.", labels=["healthy"])
-        healthy = sum(worker_healthy(worker, now) for worker in workers)
+        healthy = sum(worker_is_healthy(worker, now) for worker in workers)
         registered.add_metric(["true"], healthy)
         registered.add_metric(["false"], len(workers) - healthy)
         yield registered

@@ -61,7 +61,12 @@ class SubmitJob(Body):
     )
     depends_on: list[JobId] = Field(default_factory=list, max_length=MAX_LIST)
     meta: dict[str, Any] = Field(default_factory=dict)
-    job_id: JobId | None = Field(None, description="Your own id for the job (default: a UUID4).")
+    job_id: JobId | None = Field(None, description="Your own id for the job (default: a time-ordered UUID).")
+    idempotency_key: JobId | None = Field(
+        None,
+        description="While a job of yours submitted with this key has not ended, submitting the key again "
+        "returns that job (200) instead of creating another. Also accepted as the Idempotency-Key header.",
+    )
 
     @model_validator(mode="after")
     def _one_start_time(self) -> SubmitJob:
@@ -167,7 +172,10 @@ class QueueStats(BaseModel):
     memory_usage_mb: float
     global_max_concurrent_jobs: int | None
     per_user_max_concurrent_jobs: int | None
-    worker_health_status: Literal["healthy", "degraded", "no_workers"]
+    worker_health_status: Literal["healthy", "degraded", "unhealthy"] = Field(
+        description="healthy: every worker heartbeats; degraded: a silent worker beside healthy ones, or no "
+        "worker while nothing waits; unhealthy: no healthy worker while jobs wait or run."
+    )
     last_cleanup: datetime | None
 
 

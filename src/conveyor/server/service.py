@@ -14,6 +14,7 @@ from conveyor.backends.base import Backend
 from conveyor.command import cancel_job, requeue_job
 from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
 from conveyor.functions import registered_job_types
+from conveyor.ids import new_job_id
 from conveyor.job import Job
 from conveyor.queue import Queue
 from conveyor.retry import Retry
@@ -32,9 +33,11 @@ def visible_record(backend: Backend, principal: Principal, job_id: str) -> JobRe
     return record
 
 
-def submit(backend: Backend, principal: Principal, spec: SubmitJob) -> Job:
+def submit(backend: Backend, principal: Principal, spec: SubmitJob) -> tuple[Job, bool]:
     """Enqueue a registered job type for the caller. Never imports anything by name:
-    an unknown type is refused with the list of known ones."""
+    an unknown type is refused with the list of known ones. With an idempotency key
+    held by a live job of the caller's, that job comes back instead of a new one: the
+    second value says whether the job was created by this call."""
     known = registered_job_types()
     if spec.job_type not in known:
         raise validation_error(
@@ -44,14 +47,18 @@ def submit(backend: Backend, principal: Principal, spec: SubmitJob) -> Job:
         )
     _check_references(backend, principal, spec)
     options = job_options(spec, principal)
-    options["job_id"] = spec.job_id
+    options["job_id"] = spec.job_id or new_job_id()
     options["depends_on"] = spec.depends_on or None
+    if spec.idempotency_key is not None:  # scoped to the caller: keys of two users never meet
+        options["unique_key"] = f"{principal.user_id or ''}\x1f{spec.idempotency_key}"
     queue = Queue(spec.queue, connection=backend)
     if spec.scheduled_at is not None:
-        return queue.enqueue_at(spec.scheduled_at, spec.job_type, **options)
-    if spec.delay_seconds:
-        return queue.enqueue_in(timedelta(seconds=spec.delay_seconds), spec.job_type, **options)
-    return queue.enqueue_call(spec.job_type, **options)
+        job = queue.enqueue_at(spec.scheduled_at, spec.job_type, **options)
+    elif spec.delay_seconds:
+        job = queue.enqueue_in(timedelta(seconds=spec.delay_seconds), spec.job_type, **options)
+    else:
+        job = queue.enqueue_call(spec.job_type, **options)
+    return job, job.id == options["job_id"]
 
 
 def job_options(spec: SubmitJob, principal: Principal) -> dict[str, Any]:

@@ -9,9 +9,9 @@ import psutil
 
 from conveyor.backends.base import Backend
 from conveyor.clock import to_datetime
+from conveyor.health import store_health, worker_is_healthy
 from conveyor.server.schemas import QueueStats, Stats, Throughput
 from conveyor.server.settings import Settings
-from conveyor.server.views import worker_healthy
 from conveyor.status import REST_NAMES
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
@@ -50,13 +50,7 @@ def stats(backend: Backend, now: float) -> Stats:
 def queue_stats(backend: Backend, settings: Settings, now: float) -> QueueStats:
     counts = rest_counts(backend)
     workers = backend.workers_list()
-    healthy = sum(worker_healthy(worker, now) for worker in workers)
-    if not workers:
-        health = "no_workers"
-    elif healthy == len(workers):
-        health = "healthy"
-    else:
-        health = "degraded"
+    healthy = sum(worker_is_healthy(worker, now) for worker in workers)
     return QueueStats(
         pending_jobs=counts["pending"],
         running_jobs=counts["running"],
@@ -71,6 +65,6 @@ def queue_stats(backend: Backend, settings: Settings, now: float) -> QueueStats:
         memory_usage_mb=round(psutil.virtual_memory().used / 2**20, 1),
         global_max_concurrent_jobs=settings.global_max_concurrent_jobs,
         per_user_max_concurrent_jobs=settings.per_user_max_concurrent_jobs,
-        worker_health_status=health,  # type: ignore[arg-type]
+        worker_health_status=store_health(workers, now, counts["pending"] + counts["scheduled"] + counts["running"]),
         last_cleanup=to_datetime(backend.maintenance_last()),
     )

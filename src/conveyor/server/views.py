@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from conveyor.clock import to_datetime
+from conveyor.health import worker_is_healthy
 from conveyor.server.schemas import (
     BackendView,
     JobDetail,
@@ -22,10 +23,6 @@ from conveyor.server.schemas import (
 )
 from conveyor.status import REST_NAMES, TERMINAL, JobStatus
 from conveyor.types import JobInspection, JobRecord, WorkerRecord
-
-WORKER_HEALTHY_SECONDS = 60.0
-"""A worker heartbeats every third of its lease (10 s by default); silent longer than
-this, it is shown as unhealthy (it is reaped only after its worker_ttl)."""
 
 
 def rest(status: JobStatus) -> RestStatus:
@@ -139,12 +136,8 @@ def worker_view(worker: WorkerRecord, now: float) -> WorkerView:
         jobs_done=worker.jobs_done,
         started_at=_time(worker.started_at or None),
         last_heartbeat=_time(worker.last_heartbeat or None),
-        healthy=worker_healthy(worker, now),
+        healthy=worker_is_healthy(worker, now),
     )
-
-
-def worker_healthy(worker: WorkerRecord, now: float) -> bool:
-    return now - worker.last_heartbeat <= WORKER_HEALTHY_SECONDS
 
 
 def inspection(found: JobInspection) -> BackendView:

@@ -8,31 +8,27 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
 from conveyor.exceptions import InvalidJobOperation, JobIdInUseError, NoSuchJobError
-from conveyor.status import REQUEUEABLE, TERMINAL, BatchStatus, JobStatus
+from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
 from conveyor.types import (
-    BatchInspection,
-    BatchRecord,
     Finding,
-    JobEvent,
-    JobInspection,
     JobRecord,
     Limits,
     Recovery,
     Settlement,
-    Throughput,
-    WorkerRecord,
 )
 
-from . import batches, claiming, doctor
+from . import claiming, doctor
+from .batches import SQLiteBatches
 from .changes import Changes
 from .connection import ConnectionPool
+from .queries import SQLiteQueries
 from .rows import COLUMNS, insert_rows, next_seq, placeholders, record_from_row, row_from_record
+from .upkeep import SQLiteUpkeep
 from .wakeup import Wakeup
 
 _LIVE = "status IN ('queued', 'deferred', 'scheduled', 'started')"
@@ -52,9 +48,6 @@ _STILL_STOPPING_SQL = "(lease_token IS NOT NULL AND lease_expires_at >= ?)"
 Until it has, or its lease has run out, the job must not run again anywhere else."""
 
 
-_EVENTS_POLL_FIRST = 0.002
-_EVENTS_POLL_MAX = 0.05
-"""Pauses between reads of new events while none come (seconds, doubling)."""
 _THROUGHPUT_KEPT_MINUTES = 25 * 60
 """Throughput counters older than this are dropped by jobs_purge (the windows reach a day)."""
 
@@ -73,7 +66,7 @@ def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
 T = TypeVar("T")
 
 
-class SQLiteBackend:
+class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
     """Backend on one SQLite file; see conveyor.backends.base.Backend for the contract."""
 
     kind = "sqlite"
@@ -585,161 +578,6 @@ class SQLiteBackend:
 
         return _in_chunks(lambda: self._write(empty))
 
-    # -- jobs: reads --------------------------------------------------------------------
-    def jobs_get(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
-        if not job_ids:
-            return []
-
-        def get(conn: sqlite3.Connection) -> list[JobRecord | None]:
-            found: dict[str, JobRecord] = {}
-            unique = list(dict.fromkeys(job_ids))
-            for start in range(0, len(unique), 500):
-                chunk = unique[start : start + 500]
-                for row in conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id IN ({placeholders(len(chunk))})", chunk):
-                    found[row[0]] = record_from_row(row)
-            return [found.get(job_id) for job_id in job_ids]
-
-        return self._pool.read(get)
-
-    def _get(self, conn: sqlite3.Connection, job_id: str) -> JobRecord:
-        row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise NoSuchJobError(job_id)
-        return record_from_row(row)
-
-    def _exists(self, conn: sqlite3.Connection, job_id: str) -> bool:
-        return conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is not None
-
-    def job_ids(self, queue: str | None, statuses: Sequence[JobStatus], offset: int = 0, limit: int = -1) -> list[str]:
-        where, params = _status_filter(queue, statuses)
-        order = "priority DESC, seq" if list(statuses) == [JobStatus.QUEUED] else "seq"  # queued: claim order
-        rows = self._pool.read(
-            lambda c: c.execute(
-                f"SELECT id FROM jobs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                (*params, limit, offset),
-            ).fetchall()
-        )
-        return [row[0] for row in rows]
-
-    def jobs_count(self, queue: str | None, statuses: Sequence[JobStatus]) -> int:
-        where, params = _status_filter(queue, statuses)
-        return int(self._pool.read(
-            lambda c: c.execute(f"SELECT COALESCE(SUM(n), 0) FROM status_counts WHERE {where}", params).fetchone()[0]
-        ))  # fmt: skip
-
-    def counts(self) -> dict[str, dict[JobStatus, int]]:
-        rows = self._pool.read(lambda c: c.execute("SELECT queue, status, n FROM status_counts WHERE n > 0").fetchall())
-        result: dict[str, dict[JobStatus, int]] = {}
-        for queue, status, count in rows:
-            result.setdefault(queue, {})[JobStatus(status)] = count
-        return result
-
-    def queue_position(self, job_id: str) -> int | None:
-        def position(conn: sqlite3.Connection) -> int | None:
-            row = conn.execute(
-                "SELECT queue, priority, seq FROM jobs WHERE id = ? AND status = 'queued'", (job_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            queue, priority, seq = row
-            (ahead,) = conn.execute(
-                "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue = ? AND priority > ?)"
-                " + (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue = ? AND priority = ? AND seq < ?)",
-                (queue, priority, queue, priority, seq),
-            ).fetchone()
-            return int(ahead)
-
-        return self._pool.read(position)
-
-    def job_inspect(self, job_id: str) -> JobInspection:
-        # SQLite keeps its indexes itself: the places a job is found follow from its row
-        found = self.jobs_get([job_id])[0]
-        if found is None:
-            return JobInspection(job_id, exists=False)
-        status = found.status
-        places = {
-            "jobs_claim": status is JobStatus.QUEUED,
-            "jobs_queued_expiry": status is JobStatus.QUEUED and found.expires_at is not None,
-            "jobs_due": status is JobStatus.SCHEDULED,
-            "jobs_leases": status is JobStatus.STARTED,
-            "jobs_stop_requests": found.stop_requested,
-            "jobs_retention": found.keep_until is not None,
-        }
-        return JobInspection(
-            job_id,
-            exists=True,
-            status=status,
-            in_queue=status is JobStatus.QUEUED,
-            queue_position=self.queue_position(job_id),
-            in_schedule=status is JobStatus.SCHEDULED,
-            scheduled_time=found.scheduled_for if status is JobStatus.SCHEDULED else None,
-            lease_owner=found.worker_name if status is JobStatus.STARTED else None,
-            lease_expires_at=found.lease_expires_at if status is JobStatus.STARTED else None,
-            locations=("jobs", *(name for name, held in places.items() if held)),
-        )
-
-    # -- batches ------------------------------------------------------------------------
-    def batch_create(
-        self, batch: BatchRecord, jobs: Sequence[JobRecord], callbacks: Sequence[JobRecord], now: float
-    ) -> BatchRecord:
-        def create(conn: sqlite3.Connection, changes: Changes) -> BatchRecord:
-            batches.insert_batch(conn, batch)
-            self._insert(conn, changes, [*jobs, *callbacks], now)
-            return batches.get(conn, batch.id)
-
-        created = self._write(create)
-        if created.status is BatchStatus.RUNNING:
-            self._wakeup.notify()
-        return created
-
-    def batches_get(self, batch_ids: Sequence[str]) -> list[BatchRecord | None]:
-        return self._pool.read(lambda conn: batches.get_many(conn, batch_ids))
-
-    def batches_list(self, user_id: str | None, before: str | None, limit: int) -> list[BatchRecord]:
-        return self._pool.read(lambda conn: batches.listing(conn, user_id, before, limit))
-
-    def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
-        return self._pool.read(lambda conn: batches.counts(conn, batch_id))
-
-    def batch_start(self, batch_id: str, now: float) -> BatchRecord:
-        started = self._write(lambda conn, changes: batches.start(conn, changes, batch_id, now))
-        self._wakeup.notify()
-        return started
-
-    def batch_reschedule(self, batch_id: str, scheduled_start: float, now: float) -> BatchRecord:
-        return self._write(lambda conn, changes: batches.reschedule(conn, batch_id, scheduled_start))
-
-    def batch_cancel(self, batch_id: str, now: float) -> tuple[BatchRecord, int]:
-        def cancel(conn: sqlite3.Connection, changes: Changes) -> tuple[BatchRecord, int, bool]:
-            batch, canceled = batches.cancel(conn, changes, batch_id, now)
-            released = bool(canceled) and self._release_dependents(conn, changes, canceled, now)
-            return batch, len(canceled), released
-
-        batch, count, released = self._write(cancel)
-        if released:
-            self._wakeup.notify()
-        return batch, count
-
-    def batches_start_due(self, now: float, limit: int = CHUNK) -> int:
-        due = "FROM batches WHERE status = 'scheduled' AND scheduled_start <= ?"
-        if not self._pool.read(lambda c: c.execute(f"SELECT 1 {due} LIMIT 1", (now,)).fetchone()):
-            return 0
-        started = self._write(lambda conn, changes: batches.start_due(conn, changes, now, limit))
-        if started:
-            self._wakeup.notify()
-        return started
-
-    def batches_complete(self, now: float, limit: int = CHUNK) -> list[str]:
-        if not self._pool.read(lambda c: c.execute("SELECT 1 FROM batches WHERE status = 'running'").fetchone()):
-            return []
-        completed = self._write(lambda conn, changes: batches.complete(conn, changes, now, limit))
-        if completed:
-            self._wakeup.notify()
-        return completed
-
-    def batch_inspect(self, batch_id: str) -> BatchInspection:
-        return self._pool.read(lambda conn: batches.inspect(conn, batch_id))
-
     # -- checking the store -------------------------------------------------------------
     def invariants_check(self, now: float, repair: bool) -> list[Finding]:
         if not repair:
@@ -748,146 +586,6 @@ class SQLiteBackend:
             )
         found = self._write(lambda conn, changes: doctor.check(conn, changes, now, True))
         return found + self._pool.write(lambda conn: doctor.counts(conn, True))
-
-    # -- events and statistics ----------------------------------------------------------
-    def events_read(self, after: str | None, limit: int, timeout: float) -> tuple[str, list[JobEvent]]:
-        if after is None:
-            last = self._pool.read(lambda c: c.execute("SELECT MAX(seq) FROM job_events").fetchone()[0])
-            return str(last or 0), []
-        cursor = int(after)
-        deadline = time.monotonic() + timeout
-        pause = _EVENTS_POLL_FIRST
-        while True:  # one reader per process (the server's event hub) polls an indexed range
-            rows = self._pool.read(
-                lambda c: c.execute(
-                    "SELECT seq, job_id, status FROM job_events WHERE seq > ? ORDER BY seq LIMIT ?", (cursor, limit)
-                ).fetchall()
-            )
-            if rows:
-                events = [JobEvent(job_id, None if status is None else JobStatus(status)) for _, job_id, status in rows]
-                return str(rows[-1][0]), events
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return after, []
-            time.sleep(min(pause, remaining))
-            pause = min(pause * 2, _EVENTS_POLL_MAX)
-
-    def throughput(self, since: float) -> Throughput:
-        finished, failed, runtime = self._pool.read(
-            lambda c: c.execute(
-                "SELECT COALESCE(SUM(finished), 0), COALESCE(SUM(failed), 0), COALESCE(SUM(runtime), 0.0) "
-                "FROM throughput WHERE minute >= ?",
-                (int(since // 60),),
-            ).fetchone()
-        )
-        return Throughput(int(finished), int(failed), float(runtime))
-
-    # -- workers -------------------------------------------------------------------------
-    def workers_register(self, worker: WorkerRecord) -> None:
-        w = worker
-        self._pool.write(
-            lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO workers (name, hostname, pid, queues, concurrency, state, "
-                "current_job_ids, started_at, last_heartbeat, jobs_done, version) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (w.name, w.hostname, w.pid, json.dumps(list(w.queues)), w.concurrency, w.state,
-                 json.dumps(list(w.current_job_ids)), w.started_at, w.last_heartbeat, w.jobs_done,
-                 w.version),
-            )
-        )  # fmt: skip
-
-    def workers_heartbeat(
-        self, name: str, now: float, state: str, current_job_ids: Sequence[str], jobs_done: int
-    ) -> bool:
-        return self._pool.write(
-            lambda conn: (
-                conn.execute(
-                    "UPDATE workers SET last_heartbeat = ?, state = ?, current_job_ids = ?, jobs_done = ? "
-                    "WHERE name = ?",
-                    (now, state, json.dumps(list(current_job_ids)), jobs_done, name),
-                ).rowcount
-                == 1
-            )
-        )
-
-    def workers_unregister(self, name: str) -> None:
-        self._pool.write(lambda conn: conn.execute("DELETE FROM workers WHERE name = ?", (name,)))
-
-    def workers_list(self) -> list[WorkerRecord]:
-        rows = self._pool.read(
-            lambda c: c.execute(
-                "SELECT name, hostname, pid, queues, concurrency, state, current_job_ids, "
-                "started_at, last_heartbeat, jobs_done, version FROM workers ORDER BY name"
-            ).fetchall()
-        )
-        return [
-            WorkerRecord(
-                name=r[0],
-                hostname=r[1],
-                pid=r[2],
-                queues=tuple(json.loads(r[3])),
-                concurrency=r[4],
-                state=r[5],
-                current_job_ids=tuple(json.loads(r[6])),
-                started_at=r[7],
-                last_heartbeat=r[8],
-                jobs_done=r[9],
-                version=r[10],
-            )
-            for r in rows
-        ]
-
-    def workers_reap(self, last_seen_before: float) -> list[str]:
-        return self._pool.write(
-            lambda conn: [
-                row[0]
-                for row in conn.execute(
-                    "DELETE FROM workers WHERE last_heartbeat < ? RETURNING name", (last_seen_before,)
-                ).fetchall()
-            ]
-        )
-
-    # -- maintenance ------------------------------------------------------------------------
-    def maintenance_claim(self, owner: str, now: float, hold_until: float) -> bool:
-        return self._pool.write(
-            lambda conn: (
-                conn.execute(
-                    "INSERT INTO locks (name, owner, expires_at) VALUES ('maintenance', ?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
-                    "WHERE locks.owner = excluded.owner OR locks.expires_at <= ?",
-                    (owner, hold_until, now),
-                ).rowcount
-                == 1
-            )
-        )
-
-    def maintenance_done(self, owner: str, now: float) -> None:
-        def done(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM locks WHERE name = 'maintenance' AND owner = ?", (owner,))
-            conn.execute(
-                "INSERT INTO marks (name, at) VALUES ('last_cleanup', ?) "
-                "ON CONFLICT (name) DO UPDATE SET at = MAX(at, excluded.at)",
-                (now,),
-            )
-
-        self._pool.write(done)
-
-    def maintenance_last(self) -> float | None:
-        row = self._pool.read(lambda c: c.execute("SELECT at FROM marks WHERE name = 'last_cleanup'").fetchone())
-        return None if row is None else float(row[0])
-
-    # -- the store itself ----------------------------------------------------------------------
-    def store_maintain(self) -> None:
-        self._pool.read(lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
-
-    def store_warnings(self) -> list[str]:
-        if self._pool.synchronous == "OFF":
-            return ["SQLite synchronous=OFF: a crash of the machine can corrupt the database"]
-        return []
-
-    # -- wake-up ---------------------------------------------------------------------------
-    def wait_for_jobs(self, timeout: float) -> None:
-        self._wakeup.wait(timeout)
 
 
 def _running_jobs(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, tuple[str, float | None]]:
@@ -907,14 +605,6 @@ def _in_chunks(step: Callable[[], int]) -> int:
         total += done
         if done < CHUNK:
             return total
-
-
-def _status_filter(queue: str | None, statuses: Iterable[JobStatus]) -> tuple[str, list[Any]]:
-    values = [s.value for s in statuses]
-    where = f"status IN ({placeholders(len(values))})"
-    if queue is not None:
-        return where + " AND queue = ?", [*values, queue]
-    return where, values
 
 
 def _abandoned_message(worker: str | None, status: JobStatus) -> str:

@@ -8,15 +8,20 @@ in the transaction's Changes journal, like every other write.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
+from conveyor.backends.base import CHUNK
 from conveyor.exceptions import InvalidBatchOperation, NoSuchBatchError
 from conveyor.status import BatchStatus, JobStatus
-from conveyor.types import BatchInspection, BatchRecord
+from conveyor.types import BatchInspection, BatchRecord, JobRecord
 
 from .changes import Changes
+from .connection import ConnectionPool
 from .rows import next_seq
+from .wakeup import Wakeup
+
+T = TypeVar("T")
 
 BATCH_COLUMNS = (
     "id, total, created_at, status, name, user_id, scheduled_start, started_at, completed_at, "
@@ -200,3 +205,82 @@ def inspect(conn: sqlite3.Connection, batch_id: str) -> BatchInspection:
     starter = status is BatchStatus.SCHEDULED and row[1] is not None  # in the batches_starters index
     (held,) = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {HELD}", (batch_id,)).fetchone()
     return BatchInspection(batch_id, True, status, starter, row[1] if starter else None, held)
+
+
+class Writer(Protocol):
+    """SQLiteBackend._write: run an operation in one write transaction, with its Changes."""
+
+    def __call__(self, operation: Callable[[sqlite3.Connection, Changes], T]) -> T: ...
+
+
+class SQLiteBatches:
+    """Batch methods of SQLiteBackend (see conveyor.backends.base.Backend): a mixin that
+    runs the functions above in the backend's transactions."""
+
+    _pool: ConnectionPool
+    _wakeup: Wakeup
+    _write: Writer
+    _insert: Callable[..., list[JobRecord]]
+    _release_dependents: Callable[..., bool]
+
+    # -- batches ------------------------------------------------------------------------
+    def batch_create(
+        self, batch: BatchRecord, jobs: Sequence[JobRecord], callbacks: Sequence[JobRecord], now: float
+    ) -> BatchRecord:
+        def store(conn: sqlite3.Connection, changes: Changes) -> BatchRecord:
+            insert_batch(conn, batch)
+            self._insert(conn, changes, [*jobs, *callbacks], now)
+            return get(conn, batch.id)
+
+        created = self._write(store)
+        if created.status is BatchStatus.RUNNING:
+            self._wakeup.notify()
+        return created
+
+    def batches_get(self, batch_ids: Sequence[str]) -> list[BatchRecord | None]:
+        return self._pool.read(lambda conn: get_many(conn, batch_ids))
+
+    def batches_list(self, user_id: str | None, before: str | None, limit: int) -> list[BatchRecord]:
+        return self._pool.read(lambda conn: listing(conn, user_id, before, limit))
+
+    def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
+        return self._pool.read(lambda conn: counts(conn, batch_id))
+
+    def batch_start(self, batch_id: str, now: float) -> BatchRecord:
+        started = self._write(lambda conn, changes: start(conn, changes, batch_id, now))
+        self._wakeup.notify()
+        return started
+
+    def batch_reschedule(self, batch_id: str, scheduled_start: float, now: float) -> BatchRecord:
+        return self._write(lambda conn, changes: reschedule(conn, batch_id, scheduled_start))
+
+    def batch_cancel(self, batch_id: str, now: float) -> tuple[BatchRecord, int]:
+        def cancel_all(conn: sqlite3.Connection, changes: Changes) -> tuple[BatchRecord, int, bool]:
+            batch, canceled = cancel(conn, changes, batch_id, now)
+            released = bool(canceled) and self._release_dependents(conn, changes, canceled, now)
+            return batch, len(canceled), released
+
+        batch, count, released = self._write(cancel_all)
+        if released:
+            self._wakeup.notify()
+        return batch, count
+
+    def batches_start_due(self, now: float, limit: int = CHUNK) -> int:
+        due = "FROM batches WHERE status = 'scheduled' AND scheduled_start <= ?"
+        if not self._pool.read(lambda c: c.execute(f"SELECT 1 {due} LIMIT 1", (now,)).fetchone()):
+            return 0
+        started = self._write(lambda conn, changes: start_due(conn, changes, now, limit))
+        if started:
+            self._wakeup.notify()
+        return started
+
+    def batches_complete(self, now: float, limit: int = CHUNK) -> list[str]:
+        if not self._pool.read(lambda c: c.execute("SELECT 1 FROM batches WHERE status = 'running'").fetchone()):
+            return []
+        completed = self._write(lambda conn, changes: complete(conn, changes, now, limit))
+        if completed:
+            self._wakeup.notify()
+        return completed
+
+    def batch_inspect(self, batch_id: str) -> BatchInspection:
+        return self._pool.read(lambda conn: inspect(conn, batch_id))

@@ -49,6 +49,7 @@ class ConnectionPool:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._migrated = False
         self._pid = os.getpid()
         self._check_location()
@@ -68,10 +69,11 @@ class ConnectionPool:
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use (and again after a fork)."""
-        if os.getpid() != self._pid:  # forked: the parent's connections are not ours
+        if os.getpid() != self._pid:  # forked: the parent's connections (and locks) are not ours
             self._pid = os.getpid()
             self._local = threading.local()
             self._all = []
+            self._writing = threading.Lock()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._open()
@@ -131,7 +133,10 @@ class ConnectionPool:
             with transaction(conn):
                 return operation(conn)
 
-        return retry_busy(attempt)
+        # Threads of one process take turns here rather than in SQLite's busy handler,
+        # whose retries sleep: under contention that sleeping made the tail latency.
+        with self._writing:
+            return retry_busy(attempt)
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from starlette.background import BackgroundTask
 
 from conveyor.server import listing, service, stats, watch
 from conveyor.server.deps import Caller, State
+from conveyor.server.errors import validation_error
 from conveyor.server.responses import COMMON, errors
 from conveyor.server.schemas import (
     ActionResult,
@@ -38,11 +39,37 @@ JobIdPath = Annotated[str, Path(description="The job's id.")]
 MAX_POLL_SECONDS = 300.0
 
 
-@router.post("", status_code=201, response_model=Submitted, responses=errors(400, 409, 413))
-def submit_job(spec: SubmitJob, state: State, caller: Caller, response: Response) -> Submitted:
-    """Submit a job of a registered type; it belongs to the API key's user."""
-    job = service.submit(state.backend, caller, spec)
+@router.post(
+    "",
+    status_code=201,
+    response_model=Submitted,
+    responses={**errors(400, 409, 413), 200: {"model": Submitted, "description": "An idempotent replay"}},
+)
+def submit_job(
+    spec: SubmitJob,
+    state: State,
+    caller: Caller,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Submitted:
+    """Submit a job of a registered type; it belongs to the API key's user.
+
+    With an idempotency key (the ``Idempotency-Key`` header or ``idempotency_key``),
+    a retried submission answers 200 with the job the first one created, while that
+    job has not ended.
+    """
+    if idempotency_key is not None and spec.idempotency_key not in (None, idempotency_key):
+        raise validation_error(
+            "The Idempotency-Key header and idempotency_key differ",
+            [{"field": "idempotency_key", "location": "body", "message": "differs from the header", "type": "value"}],
+        )
+    if idempotency_key is not None:
+        spec = spec.model_copy(update={"idempotency_key": idempotency_key})
+    job, created = service.submit(state.backend, caller, spec)
     response.headers["Location"] = f"{router.prefix}/{job.id}"
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
     return Submitted(job_id=job.id, status=rest(job.status))
 
 

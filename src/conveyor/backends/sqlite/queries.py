@@ -1,0 +1,163 @@
+"""The read side of the SQLite backend: jobs, counts, positions, inspection, events.
+
+A mixin of SQLiteBackend (it reads through the backend's connection pool); every
+query reads an index range or a counter, never the whole jobs table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from conveyor.exceptions import NoSuchJobError
+from conveyor.status import JobStatus
+from conveyor.types import JobEvent, JobInspection, JobRecord, Throughput
+
+from .connection import ConnectionPool
+from .rows import COLUMNS, placeholders, record_from_row
+
+_EVENTS_POLL_FIRST = 0.002
+_EVENTS_POLL_MAX = 0.05
+"""Pauses between reads of new events while none come (seconds, doubling)."""
+
+
+class SQLiteQueries:
+    """Reads of SQLiteBackend (see conveyor.backends.base.Backend)."""
+
+    _pool: ConnectionPool
+
+    # -- jobs: reads --------------------------------------------------------------------
+    def jobs_get(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        if not job_ids:
+            return []
+
+        def get(conn: sqlite3.Connection) -> list[JobRecord | None]:
+            found: dict[str, JobRecord] = {}
+            unique = list(dict.fromkeys(job_ids))
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                for row in conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id IN ({placeholders(len(chunk))})", chunk):
+                    found[row[0]] = record_from_row(row)
+            return [found.get(job_id) for job_id in job_ids]
+
+        return self._pool.read(get)
+
+    def _get(self, conn: sqlite3.Connection, job_id: str) -> JobRecord:
+        row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise NoSuchJobError(job_id)
+        return record_from_row(row)
+
+    def _exists(self, conn: sqlite3.Connection, job_id: str) -> bool:
+        return conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is not None
+
+    def job_ids(self, queue: str | None, statuses: Sequence[JobStatus], offset: int = 0, limit: int = -1) -> list[str]:
+        where, params = _status_filter(queue, statuses)
+        order = "priority DESC, seq" if list(statuses) == [JobStatus.QUEUED] else "seq"  # queued: claim order
+        rows = self._pool.read(
+            lambda c: c.execute(
+                f"SELECT id FROM jobs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    def jobs_count(self, queue: str | None, statuses: Sequence[JobStatus]) -> int:
+        where, params = _status_filter(queue, statuses)
+        return int(self._pool.read(
+            lambda c: c.execute(f"SELECT COALESCE(SUM(n), 0) FROM status_counts WHERE {where}", params).fetchone()[0]
+        ))  # fmt: skip
+
+    def counts(self) -> dict[str, dict[JobStatus, int]]:
+        rows = self._pool.read(lambda c: c.execute("SELECT queue, status, n FROM status_counts WHERE n > 0").fetchall())
+        result: dict[str, dict[JobStatus, int]] = {}
+        for queue, status, count in rows:
+            result.setdefault(queue, {})[JobStatus(status)] = count
+        return result
+
+    def queue_position(self, job_id: str) -> int | None:
+        def position(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(
+                "SELECT queue, priority, seq FROM jobs WHERE id = ? AND status = 'queued'", (job_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            queue, priority, seq = row
+            (ahead,) = conn.execute(
+                "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue = ? AND priority > ?)"
+                " + (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue = ? AND priority = ? AND seq < ?)",
+                (queue, priority, queue, priority, seq),
+            ).fetchone()
+            return int(ahead)
+
+        return self._pool.read(position)
+
+    def job_inspect(self, job_id: str) -> JobInspection:
+        # SQLite keeps its indexes itself: the places a job is found follow from its row
+        found = self.jobs_get([job_id])[0]
+        if found is None:
+            return JobInspection(job_id, exists=False)
+        status = found.status
+        places = {
+            "jobs_claim": status is JobStatus.QUEUED,
+            "jobs_queued_expiry": status is JobStatus.QUEUED and found.expires_at is not None,
+            "jobs_due": status is JobStatus.SCHEDULED,
+            "jobs_leases": status is JobStatus.STARTED,
+            "jobs_stop_requests": found.stop_requested,
+            "jobs_retention": found.keep_until is not None,
+        }
+        return JobInspection(
+            job_id,
+            exists=True,
+            status=status,
+            in_queue=status is JobStatus.QUEUED,
+            queue_position=self.queue_position(job_id),
+            in_schedule=status is JobStatus.SCHEDULED,
+            scheduled_time=found.scheduled_for if status is JobStatus.SCHEDULED else None,
+            lease_owner=found.worker_name if status is JobStatus.STARTED else None,
+            lease_expires_at=found.lease_expires_at if status is JobStatus.STARTED else None,
+            locations=("jobs", *(name for name, held in places.items() if held)),
+        )
+
+    # -- events and statistics ----------------------------------------------------------
+    def events_read(self, after: str | None, limit: int, timeout: float) -> tuple[str, list[JobEvent]]:
+        if after is None:
+            last = self._pool.read(lambda c: c.execute("SELECT MAX(seq) FROM job_events").fetchone()[0])
+            return str(last or 0), []
+        cursor = int(after)
+        deadline = time.monotonic() + timeout
+        pause = _EVENTS_POLL_FIRST
+        while True:  # one reader per process (the server's event hub) polls an indexed range
+            rows = self._pool.read(
+                lambda c: c.execute(
+                    "SELECT seq, job_id, status FROM job_events WHERE seq > ? ORDER BY seq LIMIT ?", (cursor, limit)
+                ).fetchall()
+            )
+            if rows:
+                events = [JobEvent(job_id, None if status is None else JobStatus(status)) for _, job_id, status in rows]
+                return str(rows[-1][0]), events
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return after, []
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, _EVENTS_POLL_MAX)
+
+    def throughput(self, since: float) -> Throughput:
+        finished, failed, runtime = self._pool.read(
+            lambda c: c.execute(
+                "SELECT COALESCE(SUM(finished), 0), COALESCE(SUM(failed), 0), COALESCE(SUM(runtime), 0.0) "
+                "FROM throughput WHERE minute >= ?",
+                (int(since // 60),),
+            ).fetchone()
+        )
+        return Throughput(int(finished), int(failed), float(runtime))
+
+
+def _status_filter(queue: str | None, statuses: Iterable[JobStatus]) -> tuple[str, list[Any]]:
+    values = [s.value for s in statuses]
+    where = f"status IN ({placeholders(len(values))})"
+    if queue is not None:
+        return where + " AND queue = ?", [*values, queue]
+    return where, values

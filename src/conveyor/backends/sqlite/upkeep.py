@@ -1,0 +1,129 @@
+"""Workers' registrations, the maintenance lock, and upkeep of the SQLite file itself.
+
+A mixin of SQLiteBackend (it writes through the backend's connection pool).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from conveyor.types import WorkerRecord
+
+from .connection import ConnectionPool
+from .wakeup import Wakeup
+
+
+class SQLiteUpkeep:
+    """Workers, maintenance and the store itself, for SQLiteBackend."""
+
+    _pool: ConnectionPool
+    _wakeup: Wakeup
+
+    # -- workers -------------------------------------------------------------------------
+    def workers_register(self, worker: WorkerRecord) -> None:
+        w = worker
+        self._pool.write(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO workers (name, hostname, pid, queues, concurrency, state, "
+                "current_job_ids, started_at, last_heartbeat, jobs_done, version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (w.name, w.hostname, w.pid, json.dumps(list(w.queues)), w.concurrency, w.state,
+                 json.dumps(list(w.current_job_ids)), w.started_at, w.last_heartbeat, w.jobs_done,
+                 w.version),
+            )
+        )  # fmt: skip
+
+    def workers_heartbeat(
+        self, name: str, now: float, state: str, current_job_ids: Sequence[str], jobs_done: int
+    ) -> bool:
+        return self._pool.write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE workers SET last_heartbeat = ?, state = ?, current_job_ids = ?, jobs_done = ? "
+                    "WHERE name = ?",
+                    (now, state, json.dumps(list(current_job_ids)), jobs_done, name),
+                ).rowcount
+                == 1
+            )
+        )
+
+    def workers_unregister(self, name: str) -> None:
+        self._pool.write(lambda conn: conn.execute("DELETE FROM workers WHERE name = ?", (name,)))
+
+    def workers_list(self) -> list[WorkerRecord]:
+        rows = self._pool.read(
+            lambda c: c.execute(
+                "SELECT name, hostname, pid, queues, concurrency, state, current_job_ids, "
+                "started_at, last_heartbeat, jobs_done, version FROM workers ORDER BY name"
+            ).fetchall()
+        )
+        return [
+            WorkerRecord(
+                name=r[0],
+                hostname=r[1],
+                pid=r[2],
+                queues=tuple(json.loads(r[3])),
+                concurrency=r[4],
+                state=r[5],
+                current_job_ids=tuple(json.loads(r[6])),
+                started_at=r[7],
+                last_heartbeat=r[8],
+                jobs_done=r[9],
+                version=r[10],
+            )
+            for r in rows
+        ]
+
+    def workers_reap(self, last_seen_before: float) -> list[str]:
+        return self._pool.write(
+            lambda conn: [
+                row[0]
+                for row in conn.execute(
+                    "DELETE FROM workers WHERE last_heartbeat < ? RETURNING name", (last_seen_before,)
+                ).fetchall()
+            ]
+        )
+
+    # -- maintenance ------------------------------------------------------------------------
+    def maintenance_claim(self, owner: str, now: float, hold_until: float) -> bool:
+        return self._pool.write(
+            lambda conn: (
+                conn.execute(
+                    "INSERT INTO locks (name, owner, expires_at) VALUES ('maintenance', ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
+                    "WHERE locks.owner = excluded.owner OR locks.expires_at <= ?",
+                    (owner, hold_until, now),
+                ).rowcount
+                == 1
+            )
+        )
+
+    def maintenance_done(self, owner: str, now: float) -> None:
+        def done(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM locks WHERE name = 'maintenance' AND owner = ?", (owner,))
+            conn.execute(
+                "INSERT INTO marks (name, at) VALUES ('last_cleanup', ?) "
+                "ON CONFLICT (name) DO UPDATE SET at = MAX(at, excluded.at)",
+                (now,),
+            )
+
+        self._pool.write(done)
+
+    def maintenance_last(self) -> float | None:
+        row = self._pool.read(lambda c: c.execute("SELECT at FROM marks WHERE name = 'last_cleanup'").fetchone())
+        return None if row is None else float(row[0])
+
+    # -- the store itself ----------------------------------------------------------------------
+    def store_maintain(self) -> None:
+        self._pool.read(lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+
+    def store_warnings(self) -> list[str]:
+        if self._pool.synchronous == "OFF":
+            return ["SQLite synchronous=OFF: a crash of the machine can corrupt the database"]
+        return []
+
+    # -- wake-up ---------------------------------------------------------------------------
+    def wait_for_jobs(self, timeout: float) -> None:
+        self._wakeup.wait(timeout)
