@@ -15,18 +15,20 @@ from redis_server import free_port
 
 
 class ApiServer:
-    """``conveyor``'s app on ``url`` at ``base``; ``api_keys`` like CONVEYOR_API_KEYS."""
+    """``conveyor``'s app on ``url`` at ``base``; ``api_keys`` like CONVEYOR_API_KEYS,
+    ``env`` more settings (CONVEYOR_...) for the server process."""
 
-    def __init__(self, url: str, *, api_keys: str = "") -> None:
+    def __init__(self, url: str, *, api_keys: str = "", env: dict[str, str] | None = None) -> None:
         self.url = url
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.api_keys = api_keys
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = Path(tempfile.mkstemp(prefix="conveyor-server-", suffix=".log")[1])
 
     def start(self, timeout: float = 30.0) -> ApiServer:
-        env = subprocess_env(CONVEYOR_API_KEYS=self.api_keys)
+        env = subprocess_env(CONVEYOR_API_KEYS=self.api_keys, **self.env)
         command = conveyor_cmd("serve", "-u", self.url, "--port", str(self.port), "--log-level", "warning")
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)

@@ -19,7 +19,8 @@ KEYS = "alice-key:alice:user,bob-key:bob:user,root-key:root:admin"
 
 @pytest.fixture(scope="module")
 def keyed_server(store_url: str) -> Iterator[ApiServer]:
-    api = ApiServer(store_url, api_keys=KEYS).start()
+    limits = {"CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS": "4", "CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS": "2"}
+    api = ApiServer(store_url, api_keys=KEYS, env=limits).start()
     yield api
     api.stop()
 
@@ -63,7 +64,7 @@ def test_a_user_logs_in_with_a_key_and_sees_only_their_jobs(
     assert page.evaluate("sessionStorage.getItem('conveyor.apiKey')") is None
 
 
-def test_an_admin_filters_the_jobs_by_user(
+def test_an_admin_filters_the_jobs_by_user_and_sees_the_limits_in_force(
     page: Page, keyed_server: ApiServer, owned_jobs: dict[str, list[str]]
 ) -> None:
     page.goto(f"{keyed_server.base}/#/jobs?queue=owned")
@@ -74,3 +75,7 @@ def test_an_admin_filters_the_jobs_by_user(
     page.get_by_label("User").press("Enter")
     expect(rows).to_have_count(3)
     assert sorted(rows.evaluate_all("rows => rows.map(row => row.dataset.jobId)")) == sorted(owned_jobs["bob"])
+
+    page.get_by_role("link", name="Overview").click()
+    expect(page.locator("main")).to_contain_text("4 running jobs at once")
+    expect(page.locator("main")).to_contain_text("2 running jobs per user")
