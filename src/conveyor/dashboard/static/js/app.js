@@ -1,0 +1,90 @@
+// The dashboard's entry point: routes, the login/logout flow, the live indicator.
+
+import { api, auth } from "./api.js";
+import { h, replace } from "./dom.js";
+import { onLiveState } from "./live.js";
+import { match, route } from "./router.js";
+import { batchesView, batchView } from "./views/batches.js";
+import { failedView } from "./views/failed.js";
+import { jobView } from "./views/job.js";
+import { jobsView } from "./views/jobs.js";
+import { loginView } from "./views/login.js";
+import { overviewView } from "./views/overview.js";
+
+route("/", "overview", overviewView, "Overview");
+route("/jobs", "jobs", jobsView, "Jobs");
+route("/jobs/:id", "jobs", jobView, "Job");
+route("/failed", "failed", failedView, "Failed jobs");
+route("/batches", "batches", batchesView, "Batches");
+route("/batches/:id", "batches", batchView, "Batch");
+
+const main = document.getElementById("main");
+const logout = document.getElementById("logout");
+const nav = document.querySelector(".topbar nav");
+let cleanup = () => {};
+let onLogin = false;
+
+function show() {
+  cleanup();
+  cleanup = () => {};
+  onLogin = false;
+  nav.hidden = false;
+  logout.hidden = !auth.key;
+  const found = match();
+  for (const link of document.querySelectorAll("#nav a")) {
+    if (found && link.dataset.route === found.name) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  document.title = `${found ? found.title : "Not found"} · conveyor`;
+  if (!found) {
+    replace(main, h("h1", {}, "Not found"), h("p", {}, "There is no such page. ", h("a", { href: "#/" }, "Go to the overview.")));
+    return;
+  }
+  cleanup = found.view(main, found.params, found.query) || (() => {});
+}
+
+function showLogin() {
+  if (onLogin) return;
+  cleanup();
+  onLogin = true;
+  nav.hidden = true;
+  logout.hidden = true;
+  document.title = "Log in · conveyor";
+  cleanup = loginView(main, () => {
+    onLogin = false;
+    show();
+    checkBatches();
+  });
+}
+
+/** Batches have their own REST issue: show the nav entry only once the server has them. */
+async function checkBatches() {
+  try {
+    await api("batches", { query: { limit: 1 } });
+    document.getElementById("nav-batches").hidden = false;
+  } catch {
+    document.getElementById("nav-batches").hidden = true;
+  }
+}
+
+window.addEventListener("conveyor:unauthorized", showLogin);
+window.addEventListener("hashchange", () => {
+  if (!onLogin) {
+    show();
+    main.focus({ preventScroll: true });
+  }
+});
+logout.addEventListener("click", () => {
+  auth.key = null;
+  showLogin();
+});
+
+const indicator = document.getElementById("live-indicator");
+onLiveState((ok, message) => {
+  indicator.dataset.state = ok ? "ok" : "down";
+  indicator.textContent = ok ? "live" : "offline";
+  indicator.title = ok ? "Updating live" : `Not updating: ${message}`;
+});
+
+show();
+checkBatches();

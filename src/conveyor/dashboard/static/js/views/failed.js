@@ -1,0 +1,151 @@
+// Failed jobs: pick some (or all) and restart them, one restart call per job, with a
+// report of what worked. The API has no delete for jobs, so there is no delete here.
+
+import { api, describeError } from "../api.js";
+import { confirmAction } from "../confirm.js";
+import { field, h, replace } from "../dom.js";
+import { number } from "../format.js";
+import { poll } from "../live.js";
+import { navigate } from "../router.js";
+import { changes, errorBox, jobsTable } from "./common.js";
+
+const PAGE_SIZE = 50;
+const REFRESH_MS = 3000;
+
+export function failedView(main, _params, query) {
+  const queueName = query.get("queue") || "";
+  const selected = new Set();
+  const errors = errorBox();
+  const report = h("div", { class: "outcome", role: "status", "aria-live": "polite", tabindex: "-1" });
+  const table = h("div", {});
+  const summary = h("p", { class: "muted" });
+  let jobs = [];
+  let total = null;
+  let working = false;
+
+  const selectAll = h("input", { type: "checkbox", id: "select-all" });
+  const restartSelected = h("button", { type: "button", disabled: true }, "Restart selected");
+  const restartAll = h("button", { type: "button", class: "secondary", disabled: true }, "Restart all failed");
+  const queueInput = h("input", { name: "queue", value: queueName, placeholder: "any", autocomplete: "off" });
+
+  const updateButtons = () => {
+    const visible = jobs.filter((job) => selected.has(job.id)).length;
+    restartSelected.textContent = `Restart selected (${selected.size})`;
+    restartSelected.disabled = working || selected.size === 0;
+    restartAll.disabled = working || jobs.length === 0;
+    selectAll.checked = jobs.length > 0 && visible === jobs.length;
+    selectAll.indeterminate = visible > 0 && visible < jobs.length;
+  };
+
+  const drawTable = () => {
+    replace(table, jobsTable(jobs, { selected, onSelect: updateButtons, caption: "Failed jobs", emptyText: "No failed jobs.", errorColumn: true }));
+    summary.textContent = total === null ? `${number(jobs.length)} shown` : `${number(jobs.length)} shown of ${number(total)} failed`;
+    updateButtons();
+  };
+  const draw = changes((page) => {
+    jobs = page.data;
+    total = page.total;
+    const ids = new Set(jobs.map((job) => job.id));
+    for (const id of [...selected]) if (!ids.has(id)) selected.delete(id);
+    drawTable();
+  });
+
+  selectAll.addEventListener("change", () => {
+    for (const job of jobs) {
+      if (selectAll.checked) selected.add(job.id);
+      else selected.delete(job.id);
+    }
+    drawTable();
+  });
+
+  const restart = async (ids, what) => {
+    const ok = await confirmAction({
+      title: `Restart ${what}?`,
+      text: `${ids.length} failed job${ids.length === 1 ? "" : "s"} will go back to their queues and run again from the start.`,
+      confirmLabel: `Restart ${ids.length}`,
+    });
+    if (!ok) return;
+    working = true;
+    updateButtons();
+    const failures = [];
+    let done = 0;
+    for (const id of ids) {
+      try {
+        await api(`jobs/restart/${encodeURIComponent(id)}`, { method: "POST" });
+        done += 1;
+        selected.delete(id);
+      } catch (error) {
+        failures.push(`${id}: ${describeError(error)}`);
+      }
+      report.textContent = `Restarting… ${done + failures.length} of ${ids.length}`;
+    }
+    working = false;
+    replace(
+      report,
+      h("p", {}, `Restarted ${done} of ${ids.length} job${ids.length === 1 ? "" : "s"}.`),
+      failures.length ? h("ul", { class: "error-list" }, failures.map((text) => h("li", {}, text))) : null,
+    );
+    report.dataset.kind = failures.length ? "error" : "ok";
+    report.focus();
+    await load().catch(errors.show);
+  };
+
+  restartSelected.addEventListener("click", () => restart([...selected], "the selected jobs"));
+  restartAll.addEventListener("click", async () => {
+    try {
+      restart(await allFailedIds(queueName), "all failed jobs");
+    } catch (error) {
+      errors.show(error);
+    }
+  });
+
+  replace(
+    main,
+    h("h1", {}, "Failed jobs"),
+    h(
+      "form",
+      {
+        class: "filters",
+        role: "search",
+        "aria-label": "Filter failed jobs",
+        onsubmit: (event) => {
+          event.preventDefault();
+          const value = queueInput.value.trim();
+          navigate(`#/failed${value ? `?queue=${encodeURIComponent(value)}` : ""}`);
+        },
+      },
+      field("Queue", queueInput),
+      h("div", { class: "field buttons" }, h("button", { type: "submit" }, "Filter")),
+    ),
+    errors.node,
+    h(
+      "div",
+      { class: "toolbar bulk" },
+      h("label", { class: "inline" }, selectAll, " Select all shown"),
+      restartSelected,
+      restartAll,
+    ),
+    report,
+    summary,
+    table,
+  );
+
+  const load = async () => {
+    const page = await api("jobs", { query: { status: "failed", queue: queueName, limit: PAGE_SIZE } });
+    errors.clear();
+    draw(page);
+  };
+  return poll(load, REFRESH_MS, errors.show);
+}
+
+/** Every failed job's id (following the cursor), for "restart all". */
+async function allFailedIds(queue) {
+  const ids = [];
+  let cursor = null;
+  do {
+    const page = await api("jobs", { query: { status: "failed", queue, limit: 1000, cursor } });
+    ids.push(...page.data.map((job) => job.id));
+    cursor = page.next_cursor;
+  } while (cursor);
+  return ids;
+}

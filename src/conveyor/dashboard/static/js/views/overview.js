@@ -1,0 +1,253 @@
+// Overview: counts per status and queue, throughput, workers, limits and recent jobs,
+// refreshed by polling the cheap stats endpoints.
+
+import { api } from "../api.js";
+import { areaChart } from "../chart.js";
+import { h, replace } from "../dom.js";
+import { dateTime, duration, number, STATUSES } from "../format.js";
+import { poll } from "../live.js";
+import { changes, errorBox, jobLink, jobsTable, section } from "./common.js";
+import { throughput } from "../series.js";
+
+const STATS_EVERY_MS = 1500;
+const QUEUES_EVERY_MS = 5000;
+
+const COUNT_FIELDS = {
+  pending: "pending_jobs",
+  scheduled: "scheduled_jobs",
+  running: "running_jobs",
+  completed: "completed_jobs",
+  failed: "failed_jobs",
+  cancelled: "cancelled_jobs",
+};
+
+export function overviewView(main) {
+  const errors = errorBox();
+  const counts = h("ul", { class: "cards", "aria-label": "Jobs per status" });
+  const health = h("dl", { class: "facts" });
+  const chart = h("div", { class: "chart-box" });
+  const rates = h("dl", { class: "rates" });
+  const queues = h("div", {});
+  const workers = h("div", {});
+  const recent = h("div", {});
+  const knownQueues = new Set(["default"]);
+  // A queue seen for the first time gets its counts now, not at the next 5 s poll.
+  const noteQueue = (queue) => {
+    if (knownQueues.has(queue)) return;
+    knownQueues.add(queue);
+    refreshQueues().catch(queueErrors.show);
+  };
+
+  replace(
+    main,
+    h("h1", {}, "Overview"),
+    errors.node,
+    counts,
+    h(
+      "div",
+      { class: "grid-2" },
+      section("Throughput", chart, rates),
+      section("System and limits", health),
+    ),
+    section("Workers", workers),
+    section("Queues", queues),
+    section("Recent jobs", recent, h("p", {}, h("a", { href: "#/jobs" }, "All jobs →"))),
+  );
+
+  const drawCounts = changes((stats) => {
+    replace(
+      counts,
+      STATUSES.map((status) =>
+        h(
+          "li",
+          {},
+          h(
+            "a",
+            { class: `card status-${status}`, href: `#/jobs?status=${status}`, "data-testid": `count-${status}` },
+            h("span", { class: "card-label" }, status),
+            h("span", { class: "card-value" }, number(stats[COUNT_FIELDS[status]])),
+          ),
+        ),
+      ),
+    );
+  });
+
+  const drawHealth = changes((stats) => {
+    replace(
+      health,
+      fact("Backend", stats.queue_type),
+      fact("Workers", h("span", {}, `${number(stats.active_workers)} healthy · `, healthBadge(stats.worker_health_status))),
+      fact("Global limit", limitText(stats.global_max_concurrent_jobs, "running jobs at once")),
+      fact("Per-user limit", limitText(stats.per_user_max_concurrent_jobs, "running jobs per user")),
+      fact("Total jobs", number(stats.total_jobs)),
+      fact("Server CPU", `${number(Math.round(stats.cpu_usage_percent))}%`),
+      fact("Server memory", `${number(Math.round(stats.memory_usage_mb))} MB used`),
+      fact("Last cleanup", stats.last_cleanup ? dateTime(stats.last_cleanup) : "not yet reported"),
+    );
+  });
+
+  const drawRates = changes((stats) => {
+    replace(
+      rates,
+      rate("Last minute", number(stats.throughput.last_minute), "jobs"),
+      rate("Last hour", number(stats.throughput.last_hour), "jobs"),
+      rate("Last day", number(stats.throughput.last_day), "jobs"),
+      rate("Average run time", duration(stats.avg_processing_time_ms), "last hour"),
+    );
+  });
+
+  const drawChart = () => {
+    const now = Date.now();
+    const points = throughput.points();
+    // Zoom to the samples there are (at least 5 minutes, at most the hour kept).
+    const spanMs = Math.min(throughput.spanMs, Math.max(5 * 60 * 1000, now - (points.length ? points[0].t : now)));
+    replace(
+      chart,
+      h("p", { class: "muted small" }, "Jobs ended per minute, sampled while this page is open (up to an hour)"),
+      areaChart(points, { spanMs, now, label: "Jobs ended per minute", unit: " jobs/min", width: Math.max(280, chart.clientWidth || 600) }),
+    );
+  };
+
+  const drawWorkers = changes((list) => {
+    for (const worker of list) for (const queue of worker.queues) noteQueue(queue);
+    if (!list.length) {
+      replace(workers, h("p", { class: "empty muted" }, "No workers are running. Start one with ", h("code", {}, "conveyor worker"), "."));
+      return;
+    }
+    replace(
+      workers,
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          {},
+          h("caption", { class: "visually-hidden" }, "Workers"),
+          h(
+            "thead",
+            {},
+            h("tr", {}, [["Worker"], ["Health"], ["State", "hide-narrow"], ["Queues", "hide-narrow"], ["Current job"], ["Done", "hide-narrow"], ["Last heartbeat", "hide-narrow"]].map(
+                ([text, hide]) => h("th", { scope: "col", class: hide ?? null }, text),
+              )),
+          ),
+          h(
+            "tbody",
+            {},
+            list.map((worker) =>
+              h(
+                "tr",
+                { "data-worker": worker.name },
+                h("td", {}, h("span", { class: "mono" }, worker.name), h("br"), h("small", { class: "muted" }, `${worker.host} · pid ${worker.pid}`)),
+                h("td", {}, h("span", { class: `badge ${worker.healthy ? "ok" : "bad"}` }, worker.healthy ? "healthy" : "unresponsive")),
+                h("td", { class: "hide-narrow" }, worker.state),
+                h("td", { class: "hide-narrow" }, worker.queues.join(", ")),
+                h("td", {}, currentJobs(worker)),
+                h("td", { class: "hide-narrow" }, number(worker.jobs_done)),
+                h("td", { class: "hide-narrow", title: dateTime(worker.last_heartbeat) }, dateTime(worker.last_heartbeat).slice(11) || "—"),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  });
+
+  const drawRecent = changes((page) => {
+    for (const job of page.data) noteQueue(job.queue);
+    replace(recent, jobsTable(page.data, { caption: "Recent jobs", emptyText: "No jobs yet." }));
+  });
+
+  const drawQueues = changes((rows) => {
+    replace(
+      queues,
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          {},
+          h("caption", { class: "visually-hidden" }, "Jobs per queue"),
+          h("thead", {}, h("tr", {}, ["Queue", "Jobs", "Pending", "Running", "Failed"].map((text) => h("th", { scope: "col" }, text)))),
+          h(
+            "tbody",
+            {},
+            rows.map((row) =>
+              h(
+                "tr",
+                { "data-queue": row.queue },
+                h("th", { scope: "row" }, h("a", { href: `#/jobs?queue=${encodeURIComponent(row.queue)}` }, row.queue)),
+                h("td", {}, number(row.total)),
+                h("td", {}, number(row.pending)),
+                h("td", {}, number(row.running)),
+                h("td", {}, row.failed ? h("a", { href: `#/failed?queue=${encodeURIComponent(row.queue)}` }, number(row.failed)) : number(row.failed)),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  });
+
+  const statsErrors = errors.part("stats");
+  const listErrors = errors.part("lists");
+  const queueErrors = errors.part("queues");
+  const refreshStats = async () => {
+    const [queueStats, stats] = await Promise.all([api("jobs/queue/stats"), api("jobs/stats")]);
+    statsErrors.clear();
+    drawCounts(queueStats);
+    drawHealth(queueStats);
+    drawRates(stats);
+    throughput.add(stats.throughput.last_minute);
+    drawChart();
+  };
+  const refreshLists = async () => {
+    const [workerList, page] = await Promise.all([api("workers"), api("jobs", { query: { limit: 8 } })]);
+    listErrors.clear();
+    drawWorkers(workerList.data ?? workerList);
+    drawRecent(page);
+  };
+  const refreshQueues = async () => {
+    const rows = await Promise.all(
+      [...knownQueues].sort().map(async (queue) => {
+        const [all, failed] = await Promise.all([
+          api("jobs", { query: { queue, limit: 1 } }),
+          api("jobs", { query: { queue, status: "failed", limit: 1 } }),
+        ]);
+        return { queue, total: all.total, pending: all.pending_count, running: all.running_count, failed: failed.total };
+      }),
+    );
+    queueErrors.clear();
+    drawQueues(rows);
+  };
+
+  const stops = [
+    poll(refreshStats, STATS_EVERY_MS, statsErrors.show),
+    poll(refreshLists, STATS_EVERY_MS, listErrors.show),
+    poll(refreshQueues, QUEUES_EVERY_MS, queueErrors.show),
+  ];
+  return () => stops.forEach((stop) => stop());
+}
+
+function fact(term, value) {
+  return [h("dt", {}, term), h("dd", {}, value)];
+}
+
+function rate(term, value, unit) {
+  return h("div", {}, h("dt", {}, term), h("dd", {}, h("strong", {}, value), " ", h("span", { class: "muted" }, unit)));
+}
+
+function limitText(limit, what) {
+  return limit === null || limit === undefined ? "none" : `${number(limit)} ${what}`;
+}
+
+function healthBadge(status) {
+  const kind = status === "healthy" ? "ok" : status === "degraded" ? "warn" : "bad";
+  return h("span", { class: `badge ${kind}` }, status.replace("_", " "));
+}
+
+function currentJobs(worker) {
+  const ids = worker.current_job_ids && worker.current_job_ids.length ? worker.current_job_ids : worker.current_job_id ? [worker.current_job_id] : [];
+  if (!ids.length) return h("span", { class: "muted" }, "idle");
+  return ids.flatMap((id, index) => (index ? [", ", jobLink(id)] : [jobLink(id)]));
+}
+

@@ -1,0 +1,112 @@
+"""The jobs list (filters, pages, search by id), the failed jobs' bulk restart, and the
+answers a healthy server does not give on demand (no batches endpoints, API errors),
+made by the test in SPEC section 3's shapes while the rest comes from the real server."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from playwright.sync_api import Page, Route, expect
+
+from conveyor import Queue
+from conveyor.status import JobStatus
+from conveyor.testing import make_job
+from dashboard.conftest import Shot
+from dashboard.servers import ApiServer
+
+TRACEBACK = 'Traceback (most recent call last):\n  File "x.py", line 1, in f\nValueError: the input was odd'
+
+
+def test_the_jobs_list_filters_pages_and_finds_a_job_by_id(
+    page: Page, server: ApiServer, queue: Queue, shot: Shot
+) -> None:
+    now = time.time()
+    make_job(queue.connection, queue="paged", status=JobStatus.FAILED, exc_info=TRACEBACK, now=now, ended_at=now)
+    ids = [make_job(queue.connection, queue="paged", now=now + i / 1000).id for i in range(30)]
+    page.goto(f"{server.base}/#/jobs?queue=paged")
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(25)
+    expect(page.locator("main")).to_contain_text("25 shown of 31")
+    expect(rows.first).to_have_attribute("data-job-id", ids[-1])  # newest first
+    shot(page, "jobs-laptop")
+
+    page.get_by_role("button", name="Older").click()
+    expect(rows).to_have_count(6)
+    expect(page.get_by_role("button", name="Older")).to_be_disabled()
+    page.get_by_role("button", name="Newer").click()
+    expect(rows).to_have_count(25)
+
+    page.get_by_label("Status").select_option("failed")
+    expect(rows).to_have_count(1)
+    expect(page).to_have_url(f"{server.base}/#/jobs?status=failed&queue=paged")
+    expect(rows.first.locator(".badge")).to_have_text("failed")
+
+    page.get_by_label("Job id").fill(ids[3])
+    page.get_by_label("Job id").press("Enter")
+    expect(page.get_by_test_id("job-status")).to_have_text("pending")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(ids[3])
+
+
+def test_failed_jobs_are_restarted_in_bulk(page: Page, server: ApiServer, queue: Queue, shot: Shot) -> None:
+    now = time.time()
+    failed = [
+        make_job(
+            queue.connection, queue="flaky", status=JobStatus.FAILED, exc_info=TRACEBACK, now=now + i, ended_at=now + i
+        ).id
+        for i in range(3)
+    ]
+    page.goto(f"{server.base}/#/failed?queue=flaky")
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("ValueError: the input was odd")
+    page.get_by_label(f"Select job {failed[0]}").check()
+    page.get_by_label(f"Select job {failed[2]}").check()
+    expect(page.get_by_role("button", name="Restart selected (2)")).to_be_enabled()
+    shot(page, "failed-laptop")
+
+    page.get_by_role("button", name="Restart selected (2)").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("2 failed jobs will go back to their queues")
+    dialog.get_by_role("button", name="Restart 2").click()
+    expect(page.get_by_role("status")).to_contain_text("Restarted 2 of 2 jobs.")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-job-id", failed[1])
+    statuses = [server.get(f"/api/v1/jobs/{job_id}")["status"] for job_id in failed]  # type: ignore[index]
+    assert statuses == ["pending", "failed", "pending"]
+
+    page.get_by_label("Select all shown").check()
+    expect(page.get_by_role("button", name="Restart selected (1)")).to_be_enabled()
+
+
+def answer(route: Route, body: object, status: int = 200) -> None:
+    route.fulfill(status=status, content_type="application/json", body=json.dumps(body))
+
+
+def test_the_batches_entry_hides_when_the_server_has_no_batches(page: Page, server: ApiServer) -> None:
+    page.route("**/api/v1/batches**", lambda route: answer(route, {"error": "NotFound", "message": "Not Found"}, 404))
+    page.goto(server.base)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_test_id("count-pending")).to_be_visible()
+    expect(page.get_by_role("link", name="Batches")).to_be_hidden()
+    expect(page.get_by_role("navigation").get_by_role("link", name="Failed")).to_be_visible()
+
+
+def test_api_errors_are_shown_as_sentences_and_clear_when_the_api_recovers(page: Page, server: ApiServer) -> None:
+    failing = {"on": True}
+
+    def stats(route: Route) -> None:
+        if failing["on"]:
+            answer(route, {"error": "BackendUnavailable", "message": "The job store cannot be reached"}, 503)
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/jobs/stats", stats)
+    page.goto(server.base)
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text("Error: The job store cannot be reached (BackendUnavailable)")
+    expect(page.locator("#live-indicator")).to_have_text("offline")
+    expect(page.locator("main")).not_to_contain_text("{")
+    failing["on"] = False
+    expect(alert).to_be_hidden()
+    expect(page.locator("#live-indicator")).to_have_text("live")
