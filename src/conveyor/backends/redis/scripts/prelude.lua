@@ -30,14 +30,17 @@ local function next_seq(count)
     return redis.call('INCRBY', KEYS[1], count or 1) - (count or 1) + 1
 end
 
--- A job's stored fields as a table, or nil.
-local function load(id)
-    local flat = redis.call('HGETALL', job_key(id))
+-- A hash's fields as a table, or nil when it does not exist.
+local function load_hash(key)
+    local flat = redis.call('HGETALL', key)
     if #flat == 0 then return nil end
-    local job = {}
-    for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
-    return job
+    local fields = {}
+    for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+    return fields
 end
+
+-- A job's stored fields as a table, or nil.
+local function load(id) return load_hash(job_key(id)) end
 
 -- Queued jobs sort by the member: inverted priority, then sequence, then id.
 local function queued_member(job)
@@ -286,13 +289,7 @@ end
 local function batch_key(id) return P .. 'batch:' .. id end
 local LIVE = {queued = true, deferred = true, scheduled = true, started = true}
 
-local function load_batch(id)
-    local flat = redis.call('HGETALL', batch_key(id))
-    if #flat == 0 then return nil end
-    local batch = {}
-    for i = 1, #flat, 2 do batch[flat[i]] = flat[i + 1] end
-    return batch
-end
+local function load_batch(id) return load_hash(batch_key(id)) end
 
 -- Queue the batch's jobs still held for its starter, in their order; the batch runs.
 local function release_held(batch_id, now)
