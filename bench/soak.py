@@ -33,7 +33,7 @@ from conveyor import Queue  # noqa: E402
 from conveyor.status import JobStatus  # noqa: E402
 
 QUEUE = "soak"
-ENDED = [JobStatus.FINISHED, JobStatus.FAILED]
+PENDING = [JobStatus.QUEUED, JobStatus.STARTED]
 
 
 def start_worker(url: str, concurrency: int) -> subprocess.Popen[bytes]:
@@ -55,8 +55,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))] if ordered else 0.0
 
 
-def ended(backend: conveyor.backends.base.Backend) -> int:
-    return backend.jobs_count(QUEUE, ENDED)
+def pending(backend: conveyor.backends.base.Backend) -> int:
+    """Jobs sent but not ended. Jobs done = sent - pending: counting ended jobs instead
+    would go down as retention purges them (the soak runs for longer than result_ttl)."""
+    return backend.jobs_count(QUEUE, PENDING)
 
 
 def measure_capacity(backend: conveyor.backends.base.Backend, url: str, concurrency: int) -> float:
@@ -67,7 +69,7 @@ def measure_capacity(backend: conveyor.backends.base.Backend, url: str, concurre
     began = time.perf_counter()
     worker = start_worker(url, concurrency)
     try:
-        while ended(backend) < count:
+        while pending(backend) > 0:
             time.sleep(0.05)
         return count / (time.perf_counter() - began)
     finally:
@@ -86,7 +88,7 @@ def soak(url: str, minutes: float, fraction: float, interval: float, concurrency
     print(f"{'time':>6} {'enqueued':>9} {'done':>8} {'jobs/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'RSS MB':>8}")
     began = time.monotonic()
     sent = 0
-    done_before = ended(backend)
+    done_before = 0
     sample: list[str] = []
     memory: list[float] = []
     next_report = began + interval
@@ -102,7 +104,7 @@ def soak(url: str, minutes: float, fraction: float, interval: float, concurrency
             else:
                 time.sleep(0.005)
             if time.monotonic() >= next_report:
-                done_now = ended(backend)
+                done_now = sent - pending(backend)
                 records = [r for r in backend.jobs_get(sample) if r is not None and r.ended_at and r.enqueued_at]
                 latencies = [(r.ended_at - r.enqueued_at) * 1000 for r in records]  # type: ignore[operator]
                 memory.append(rss_mb(worker.pid))

@@ -37,10 +37,11 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process; ``url`` to reach it; ``stop``/``start`` to restart it."""
 
-    def __init__(self, directory: Path, *, appendonly: bool = False) -> None:
+    def __init__(self, directory: Path, *, appendonly: bool = False, options: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.directory = directory
         self.appendonly = appendonly
+        self.options = options
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -48,7 +49,7 @@ class RedisServer:
         command = [
             redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
-            "--dir", str(self.directory),
+            "--dir", str(self.directory), *self.options,
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20

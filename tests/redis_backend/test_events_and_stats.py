@@ -67,6 +67,16 @@ def test_a_reader_ahead_of_a_restarted_stream_starts_it_again(backend: RedisBack
     assert backend.events_read("0", 10, 0)[1] == [JobEvent(job.id, JobStatus.QUEUED)]
 
 
+def test_events_go_on_numbering_from_the_stream_when_their_counter_is_lost(backend: RedisBackend) -> None:
+    first = put(backend)
+    cursor, _ = backend.events_read(None, 0, 0)
+    backend._redis.delete(backend.keys.events_total)  # as after an upgrade from before the counter
+    second = put(backend)
+    assert backend.events_read("0", 10, 0)[1] == [JobEvent(job.id, JobStatus.QUEUED) for job in (first, second)]
+    assert backend.events_read(cursor, 10, 0) == (str(int(cursor) + 1), [JobEvent(second.id, JobStatus.QUEUED)])
+    assert int(backend._redis.get(backend.keys.events_total)) == int(cursor) + 1
+
+
 def test_purge_drops_minutes_older_than_a_day(backend: RedisBackend) -> None:
     put(backend)
     (claimed,) = claim(backend)
@@ -98,7 +108,7 @@ def test_inspection_finds_index_entries_of_a_lost_job_hash(backend: RedisBackend
 
 def test_a_waiting_claim_reloads_scripts_a_restarted_redis_lost(backend: RedisBackend) -> None:
     job = put(backend)
-    backend._redis.script_flush()
+    backend._redis.function_flush()
     (claimed,) = backend.jobs_claim(["default"], "w-1", 10, "token-1", NOW + 30, NOW, None, 5)
     assert claimed.id == job.id
     assert backend.jobs_claim(["default"], "w-1", 10, "token-1", NOW + 30, NOW, None, 0.05) == []

@@ -25,6 +25,7 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:events                   stream: job events, entry id '<event number>-0',
                                         fields status ('' for other changes) and ids
                                         (newline-separated: ids hold no control characters)
+    {conveyor}:events:total             counter: events published so far (the last entry's id)
     {conveyor}:unique                   hash: unique_key -> id of the job that took it last
                                         (it holds the key while it has not ended)
     {conveyor}:maintenance              hash: lock owner and until, last (completed pass)
@@ -54,6 +55,7 @@ class KeySpace:
         self.workers = self.base + "workers"
         self.wake = self.base + "wake"
         self.events = self.base + "events"
+        self.events_total = self.base + "events:total"
         self.throughput = self.base + "throughput"
         self.maintenance = self.base + "maintenance"
         self.due = self.base + "due"

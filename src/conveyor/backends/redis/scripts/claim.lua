@@ -34,10 +34,11 @@ end
 
 -- The queue's first jobs in claim order: the plain claim, for a queue of one user.
 local function take_in_order(queue)
-    local skipped, user = 0, nil
+    local skipped, user, extra = 0, nil, 0
     while #claimed < limit do
-        local window = math.max(limit - #claimed, 100)  -- wide enough to pass expired jobs quickly
-        local members = redis.call('ZRANGE', queued_key(queue), skipped, skipped + window - 1)
+        -- only what is wanted (every member read costs a string in Lua), wider while
+        -- jobs past their ttl are being passed over
+        local members = redis.call('ZRANGE', queued_key(queue), skipped, skipped + limit - #claimed + extra - 1)
         if #members == 0 then break end
         for _, member in ipairs(members) do
             if #claimed >= limit then break end
@@ -52,6 +53,7 @@ local function take_in_order(queue)
                 user = user or fields[4]
             end
         end
+        extra = math.min(math.max(2 * extra, 16), 1000)
     end
     if user then record_turns(queue, {user}) end  -- its turn counts once others come
 end

@@ -1,8 +1,9 @@
--- Shared by every conveyor script: key names, job loading, status indexes, events.
--- KEYS[1] is the namespace's sequence key (it routes the script); ARGV[1] the key base.
--- Each script's body runs as a function, then publish() writes what it noted (see
--- backend._script_text), so no script can change a job without publishing it.
-local P = ARGV[1]
+-- Shared by every conveyor function: key names, job loading, status indexes, events.
+-- KEYS[1] is the namespace's sequence key (it routes the call); ARGV[1] the key base.
+-- The library defines all this once, when it is loaded. Each call sets KEYS, ARGV and P,
+-- resets the per-call state (begin), runs its body, then publish() writes what the body
+-- noted (see scripts.py), so no function can change a job without publishing it.
+local KEYS, ARGV, P
 local TERMINAL = {finished = true, failed = true, stopped = true, canceled = true}
 local ENDED_UNSUCCESSFULLY = {failed = true, stopped = true, canceled = true}
 local NIL = false
@@ -51,7 +52,7 @@ end
 -- Job events: ids grouped by new status ('' for another change or a deletion), one
 -- stream entry per group. A job's events keep their order: a job goes to a later group
 -- than the one holding its previous event.
-local event_groups, event_group_of_status, event_group_of_job = {}, {}, {}
+local event_groups, event_group_of_status, event_group_of_job
 local function emit(id, status)
     status = status or ''
     local group, previous = event_group_of_status[status], event_group_of_job[id]
@@ -66,7 +67,7 @@ local function emit(id, status)
 end
 
 -- Runs that ended finished or failed (runtime: seconds from start to end), for throughput().
-local ended_runs = {finished = 0, failed = 0, runtime = 0, now = nil}
+local ended_runs
 local function count_ended(status, started_at, now)
     if status ~= 'finished' and status ~= 'failed' then return end
     ended_runs[status] = ended_runs[status] + 1
@@ -75,11 +76,19 @@ local function count_ended(status, started_at, now)
 end
 
 -- Stream entry ids are '<events published so far, this entry's included>-0', so a
--- cursor is an event number and trimming by id keeps at least EVENTS_KEPT events.
+-- cursor is an event number and trimming by id keeps at least EVENTS_KEPT events. The
+-- number so far is a counter beside the stream (an INCRBY costs a quarter of reading
+-- the stream's last entry back into Lua); a counter at zero, as before the first event
+-- or when it was lost, is set from the stream's last entry.
 local function publish_events()
-    local key = P .. 'events'
-    local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
-    local total = last and tonumber(string.match(last[1], '^%d+')) or 0
+    local key, counter, count = P .. 'events', P .. 'events:total', 0
+    for _, group in ipairs(event_groups) do count = count + #group end
+    local total = redis.call('INCRBY', counter, count) - count
+    if total == 0 then
+        local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
+        total = last and tonumber(string.match(last[1], '^%d+')) or 0
+        redis.call('SET', counter, string.format('%d', total + count))
+    end
     for _, group in ipairs(event_groups) do
         total = total + #group
         redis.call('XADD', key, 'MINID', '~', string.format('%d', math.max(total - EVENTS_KEPT, 0)),
@@ -95,6 +104,13 @@ local function publish_throughput()
     if ended_runs.runtime > 0 then
         redis.call('HINCRBYFLOAT', key, minute .. ':t', string.format('%.17g', ended_runs.runtime))
     end
+end
+
+-- A call's state starts empty: the library's locals outlive each call.
+local function begin(keys, args)
+    KEYS, ARGV, P = keys, args, args[1]
+    event_groups, event_group_of_status, event_group_of_job = {}, {}, {}
+    ended_runs = {finished = 0, failed = 0, runtime = 0, now = nil}
 end
 
 local function publish()
