@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from conveyor.ids import new_job_id
@@ -26,3 +27,19 @@ def test_the_time_leads_the_id() -> None:
     before = time.time_ns() // 1_000_000
     made = int(new_job_id().replace("-", "")[:12], 16)
     assert before <= made <= time.time_ns() // 1_000_000 + 1
+
+
+def test_a_forked_child_draws_other_random_bits_than_its_parent() -> None:
+    new_job_id()  # the parent's buffer of random bytes is filled
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next ids' random parts, then leave at once
+        os.write(writer, " ".join(new_job_id()[-12:] for _ in range(20)).encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    with os.fdopen(reader) as pipe:
+        child = set(pipe.read().split())
+    parent = {new_job_id()[-12:] for _ in range(20)}
+    assert len(child) == 20
+    assert not child & parent

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import threading
 from importlib import resources
 from typing import Any
@@ -58,6 +59,21 @@ def library_text() -> tuple[str, str]:
             f"    begin(keys, args)\n    local result = {name}_body()\n    publish()\n    return result\nend)\n"
         )
     return library, f"#!lua name={library}\n{code}"
+
+
+class _Forks:
+    """How many forks this process descends from: a child must not use its parent's
+    sockets. (Counted at fork rather than comparing os.getpid, a system call, at every
+    call.)"""
+
+    seen = 0
+
+    @classmethod
+    def count(cls) -> None:
+        cls.seen += 1
+
+
+os.register_at_fork(after_in_child=_Forks.count)
 
 
 def _is_missing_function(error: BaseException) -> bool:
@@ -130,19 +146,23 @@ class Scripts:
     def _connection(self) -> Any:
         """This thread's connection, checked as the pool checks one it hands out: a reply
         waiting before a request means the server closed it (a restart), so reconnect
-        rather than fail a call that never reached the new server."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None or self._local.pid != os.getpid():
-            connection = self._client.connection_pool.make_connection()
-            self._local.connection, self._local.pid = connection, os.getpid()
+        rather than fail a call that never reached the new server. The check is one
+        poll of the socket (redis-py's can_read costs three system calls); a forked
+        child opens connections of its own."""
+        local = self._local
+        if getattr(local, "forks", None) != _Forks.seen:
+            local.connection = self._client.connection_pool.make_connection()
+            local.forks, local.socket = _Forks.seen, None
             with self._opened_lock:
-                self._opened.append(connection)
-        try:
-            if connection.can_read():
-                raise RedisConnectionError("unexpected data before a request")
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            connection.disconnect()
+                self._opened.append(local.connection)
+        connection = local.connection
+        if connection._sock is not None and connection._sock is local.socket and local.poll.poll(0):
+            connection.disconnect()  # readable before a request: closed by the server
+        if connection._sock is None:
             connection.connect()
+        if connection._sock is not local.socket:
+            local.socket, local.poll = connection._sock, select.poll()
+            local.poll.register(local.socket, select.POLLIN)
         return connection
 
     def close(self) -> None:

@@ -83,13 +83,15 @@ local function store(r, job)
     end
     if job.status == 'queued' then queued = queued + 1 end
     if job.unique_key then redis.call('HSET', P .. 'unique', job.unique_key, job.id) end
-    if job.batch_id then redis.call('ZADD', P .. 'batchjobs:' .. job.batch_id, job.seq, job.id) end
+    if job.batch_id then zadd(P .. 'batchjobs:' .. job.batch_id, job.seq, job.id) end
     emit(job.id, job.status)
     statuses[r] = job.status
 end
+if count > 1 then gather() end  -- the index writes of all the jobs, one command per index
 for r, job in ipairs(jobs) do
     if not job.holder then store(r, job) end
 end
+if gathered then write_gathered() end
 for r, job in ipairs(jobs) do
     if job.holder then statuses[r] = redis.call('HGETALL', job_key(job.holder)) end
 end

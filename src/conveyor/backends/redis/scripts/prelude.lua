@@ -68,6 +68,7 @@ end
 
 -- Runs that ended finished or failed (runtime: seconds from start to end), for throughput().
 local ended_runs
+local gathered  -- see gather()
 local function count_ended(status, started_at, now)
     if status ~= 'finished' and status ~= 'failed' then return end
     ended_runs[status] = ended_runs[status] + 1
@@ -110,12 +111,52 @@ end
 local function begin(keys, args)
     KEYS, ARGV, P = keys, args, args[1]
     event_groups, event_group_of_status, event_group_of_job = {}, {}, {}
+    gathered = nil
     ended_runs = {finished = 0, failed = 0, runtime = 0, now = nil}
 end
 
 local function publish()
     if #event_groups > 0 then publish_events() end
     if ended_runs.now then publish_throughput() end
+end
+
+-- Index additions, written at once or, while a script stores many jobs, gathered per
+-- key and written with one command per key (one call into Redis costs as much as the
+-- index write itself). Nothing may read these indexes before the gathered writes.
+local function gather() gathered = {zsets = {}, sets = {}} end
+
+local function zadd(key, score, member)
+    if not gathered then return redis.call('ZADD', key, score, member) end
+    local args = gathered.zsets[key]
+    if not args then
+        args = {}
+        gathered.zsets[key] = args
+    end
+    args[#args + 1] = score
+    args[#args + 1] = member
+end
+
+local function sadd(key, member)
+    if not gathered then return redis.call('SADD', key, member) end
+    local members = gathered.sets[key]
+    if not members then
+        members = {}
+        gathered.sets[key] = members
+    end
+    members[member] = true
+end
+
+local function write_gathered()
+    local step = 4000  -- values per command, well under Lua's limit for unpack
+    for key, args in pairs(gathered.zsets) do
+        for i = 1, #args, step do redis.call('ZADD', key, unpack(args, i, math.min(i + step - 1, #args))) end
+    end
+    for key, members in pairs(gathered.sets) do
+        local list = {}
+        for member in pairs(members) do list[#list + 1] = member end
+        for i = 1, #list, step do redis.call('SADD', key, unpack(list, i, math.min(i + step - 1, #list))) end
+    end
+    gathered = nil
 end
 
 local function unindex(job)
@@ -147,20 +188,20 @@ local function index(job, member_stored)
             job.qmember = queued_member(job)
             redis.call('HSET', job_key(id), 'qmember', job.qmember)
         end
-        redis.call('ZADD', queued_key(queue), 0, job.qmember)
-        redis.call('ZADD', user_queued_key(queue, job.user_id or ''), 0, job.qmember)
-        redis.call('SADD', users_key(queue), job.user_id or '')
-        if job.expires_at then redis.call('ZADD', P .. 'expiry', job.expires_at, id) end
+        zadd(queued_key(queue), 0, job.qmember)
+        zadd(user_queued_key(queue, job.user_id or ''), 0, job.qmember)
+        sadd(users_key(queue), job.user_id or '')
+        if job.expires_at then zadd(P .. 'expiry', job.expires_at, id) end
         return
     end
-    redis.call('ZADD', status_key(queue, status), job.seq, id)
+    zadd(status_key(queue, status), job.seq, id)
     if status == 'scheduled' then
         -- a job of a scheduled batch has no time of its own: the batch's starter holds it
-        if job.scheduled_for then redis.call('ZADD', P .. 'due', job.scheduled_for, id) end
+        if job.scheduled_for then zadd(P .. 'due', job.scheduled_for, id) end
     elseif status == 'started' then
-        redis.call('ZADD', P .. 'leases', job.lease_expires_at or 0, id)
+        zadd(P .. 'leases', job.lease_expires_at or 0, id)
     elseif TERMINAL[status] and job.keep_until then
-        redis.call('ZADD', P .. 'retention', job.keep_until, id)
+        zadd(P .. 'retention', job.keep_until, id)
     end
 end
 
@@ -227,8 +268,8 @@ local function wake(count)
     if count > 0 then
         local tokens = {}
         for i = 1, math.min(count, 16) do tokens[i] = '1' end
-        redis.call('LPUSH', P .. 'wake', unpack(tokens))
-        redis.call('LTRIM', P .. 'wake', 0, 15)
+        -- at most 16 tokens wait (LTRIM only past that: one call fewer on the usual path)
+        if redis.call('LPUSH', P .. 'wake', unpack(tokens)) > 16 then redis.call('LTRIM', P .. 'wake', 0, 15) end
     end
 end
 
