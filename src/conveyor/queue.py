@@ -33,6 +33,8 @@ from conveyor.serializers import Serializer, resolve_serializer
 from conveyor.status import JobStatus
 
 R = TypeVar("R", bound=BaseRegistry)
+MAX_TEMPLATES = 256
+"""Job templates a queue keeps (see Queue._job_like); all are dropped when it fills."""
 
 
 class EnqueueData(NamedTuple):
@@ -67,6 +69,7 @@ class Queue:
         self.default_timeout = default_timeout
         self.serializer_name, self.serializer = resolve_serializer(serializer)
         self.clock = clock
+        self._templates: dict[object, Job] = {}
 
     @classmethod
     def all(cls, connection: Backend | None = None) -> list[Queue]:
@@ -179,7 +182,8 @@ class Queue:
             if args or function_kwargs:
                 raise InvalidJobError("pass the function's arguments either inline or as args=/kwargs=, not both")
             args, function_kwargs = tuple(explicit_args or ()), dict(explicit_kwargs or {})
-        return self._build(f, args, function_kwargs, options)
+            return self._build(f, args, function_kwargs, options)
+        return self._job_like(EnqueueData(f, args, function_kwargs, options))
 
     def _build(
         self, f: Callable[..., Any] | str, args: Sequence[Any], kwargs: Mapping[str, Any], options: dict[str, Any]
@@ -201,22 +205,23 @@ class Queue:
         )
 
     def _build_many(self, job_datas: Iterable[EnqueueData]) -> list[Job]:
-        """Jobs for enqueue_many. Jobs of the same function with the same options are
-        copies of the first one's validated record but for id and arguments: bulk
-        enqueues repeat one call shape thousands of times."""
-        templates: dict[object, Job] = {}
-        jobs = []
-        for data in job_datas:
-            key = _template_key(data)
-            template = templates.get(key) if key is not None else None
-            if template is not None:
-                jobs.append(template.copy_with_arguments(data.args, data.kwargs))
-                continue
-            job = self._build(data.func, data.args, data.kwargs, normalize_options(data.options))
-            if key is not None:
-                templates[key] = job
-            jobs.append(job)
-        return jobs
+        return [self._job_like(data._replace(options=normalize_options(data.options))) for data in job_datas]
+
+    def _job_like(self, data: EnqueueData) -> Job:
+        """A new job for ``data``: a copy, with its own id and arguments, of a template
+        built and validated once per function and options. Building a job from scratch
+        (validating every option, naming the function) costs more than the rest of an
+        enqueue's client side, and programs enqueue a few call shapes over and over."""
+        key = _template_key(self, data)
+        if key is None:
+            return self._build(data.func, data.args, data.kwargs, dict(data.options))
+        template = self._templates.get(key)
+        if template is None:
+            template = self._build(data.func, data.args, data.kwargs, dict(data.options))
+            if len(self._templates) >= MAX_TEMPLATES:
+                self._templates.clear()
+            self._templates[key] = template
+        return template.copy_with_arguments(data.args, data.kwargs)
 
     # -- reading ----------------------------------------------------------------------------
     @property
@@ -304,12 +309,13 @@ class Queue:
         return hash(self.name)
 
 
-def _template_key(data: EnqueueData) -> object:
-    """What makes two EnqueueData build the same job but for arguments; None if unhashable
-    (such as meta dicts) or if the job names its own id."""
+def _template_key(queue: Queue, data: EnqueueData) -> object:
+    """What makes two jobs of this queue alike but for id and arguments; None if
+    unhashable (such as meta dicts) or if the job names its own id. The queue's own
+    settings are part of it, as a program may change them between enqueues."""
     if "job_id" in data.options:
         return None
-    key = (data.func, tuple(sorted(data.options.items())))
+    key = (data.func, queue.name, queue.default_timeout, queue.serializer_name, tuple(sorted(data.options.items())))
     try:
         hash(key)
     except TypeError:

@@ -290,3 +290,31 @@ def test_a_unique_key_makes_enqueue_idempotent_while_the_job_is_live(queue: Queu
 def test_unique_keys_must_be_strings(queue: Queue, key: object) -> None:
     with pytest.raises(InvalidJobError, match="unique_key"):
         queue.enqueue(jobfuncs.noop, unique_key=key)
+
+
+def test_repeated_enqueues_of_one_call_shape_are_separate_jobs(queue: Queue) -> None:
+    first = queue.enqueue(jobfuncs.add, 1, y=2, priority=3, description="adds")
+    second = queue.enqueue(jobfuncs.add, 5, y=6, priority=3, description="adds")
+    stored = [Job.fetch(job.id, connection=queue.connection) for job in (first, second)]
+    assert len({first.id, second.id}) == 2
+    assert [(job.args, job.kwargs, job.priority, job.description) for job in stored] == [
+        ([1], {"y": 2}, 3, "adds"), ([5], {"y": 6}, 3, "adds"),
+    ]  # fmt: skip
+    assert stored[1].created_at >= stored[0].created_at
+
+
+def test_a_changed_queue_setting_applies_to_the_next_enqueue(queue: Queue) -> None:
+    before = queue.enqueue(jobfuncs.noop)
+    queue.default_timeout = 7
+    after = queue.enqueue(jobfuncs.noop)
+    assert (before.timeout, after.timeout) == (180, 7)
+    assert Job.fetch(after.id, connection=queue.connection).timeout == 7
+
+
+def test_bad_arguments_are_refused_every_time_not_only_the_first(queue: Queue) -> None:
+    queue.enqueue(jobfuncs.add, 1, 2)
+    with pytest.raises(SerializationError):
+        queue.enqueue(jobfuncs.add, object(), 2)
+    with pytest.raises(SerializationError):
+        queue.enqueue_many([Queue.prepare_data(jobfuncs.add, (1, 2)), Queue.prepare_data(jobfuncs.add, (object(), 2))])
+    assert queue.count == 1
