@@ -93,13 +93,35 @@ def run_cleanup(
     if owner is not None and not backend.maintenance_claim(owner, now, now + MAINTENANCE_LOCK_TTL):
         return CleanupReport(skipped=True)
     report = CleanupReport(reaped_workers=backend.workers_reap(now - worker_ttl))
+    report.purged, report.unfinished = _purge(backend, now, budget)
+    if not report.unfinished:
+        backend.maintenance_done(owner or "", now)
+    return report  # unfinished: the lock stays with the owner, who goes on next tick
+
+
+def run_retention(backend: Backend, now: float, owner: str, budget: float) -> CleanupReport:
+    """Delete the jobs that came past their result/failure TTL since the last call, in
+    the worker holding the maintenance lock (taking it if free; it stays taken).
+
+    Workers call this every poll interval, so a busy store deletes jobs about as fast
+    as they expire. Left to the ten-minute maintenance pass alone, a store ending
+    10,000 jobs a second piles up six million, and deleting those at once cut the soak's
+    throughput to a third for three minutes.
+    """
+    if not backend.maintenance_claim(owner, now, now + MAINTENANCE_LOCK_TTL):
+        return CleanupReport(skipped=True)
+    purged, unfinished = _purge(backend, now, budget)
+    return CleanupReport(purged=purged, unfinished=unfinished)
+
+
+def _purge(backend: Backend, now: float, budget: float | None) -> tuple[int, bool]:
+    """Jobs deleted, PURGE_CHUNK per transaction, and whether the budget ran out first."""
     deadline = None if budget is None else time.monotonic() + budget
+    purged = 0
     while True:
-        purged = backend.jobs_purge(now, PURGE_CHUNK)
-        report.purged += purged
-        if purged < PURGE_CHUNK:
-            backend.maintenance_done(owner or "", now)
-            return report
+        chunk = backend.jobs_purge(now, PURGE_CHUNK)
+        purged += chunk
+        if chunk < PURGE_CHUNK:
+            return purged, False
         if deadline is not None and time.monotonic() > deadline:
-            report.unfinished = True  # the lock stays with the owner, who goes on next tick
-            return report
+            return purged, True

@@ -50,3 +50,20 @@ def test_an_unfinished_pass_keeps_the_lock_and_is_not_recorded(backend: Backend)
     assert not maintenance.run_cleanup(backend, NOW + 2, owner="me").unfinished
     assert backend.maintenance_last() == NOW + 2
     assert backend.maintenance_claim("other-worker", NOW + 3, NOW + 60)
+
+
+def test_retention_deletes_what_came_due_in_the_lock_holder_only(backend: Backend) -> None:
+    fill(backend, 3)
+    assert backend.maintenance_claim("other-worker", NOW, NOW + 60)
+    assert maintenance.run_retention(backend, NOW + 1, "me", budget=1).skipped
+    assert backend.jobs_count(None, [JobStatus.FINISHED]) == 3
+    report = maintenance.run_retention(backend, NOW + 61, "me", budget=1)  # the other's lock ran out
+    assert (report.skipped, report.purged, report.unfinished) == (False, 3, False)
+    assert backend.maintenance_last() is None  # a full pass (reaping too) is what gets recorded
+    assert not backend.maintenance_claim("other-worker", NOW + 62, NOW + 120)  # kept by "me"
+
+
+def test_retention_stops_at_its_budget_and_says_so(backend: Backend) -> None:
+    fill(backend, maintenance.PURGE_CHUNK * 2)
+    report = maintenance.run_retention(backend, NOW + 1, "me", budget=0)
+    assert (report.purged, report.unfinished) == (maintenance.PURGE_CHUNK, True)

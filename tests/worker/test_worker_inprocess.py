@@ -14,6 +14,7 @@ from conveyor.backends.base import Backend
 from conveyor.clock import FrozenClock
 from conveyor.exceptions import BackendError
 from conveyor.testing import make_job
+from waiting import wait_until
 
 
 def run_burst(queue: Queue, **options: object) -> bool:
@@ -352,3 +353,20 @@ def test_a_fetched_job_that_ran_can_be_enqueued_again(queue: Queue) -> None:
     assert again.get_status() is JobStatus.QUEUED and again.result is None and again.started_at is None
     run_burst(queue)
     assert again.get_status() is JobStatus.FINISHED and again.result == 5
+
+
+def test_a_running_worker_deletes_expired_results_long_before_its_maintenance_pass(backend: Backend) -> None:
+    clock = FrozenClock(2_000_000_000.0)
+    queue = Queue(connection=backend, clock=clock)
+    job = queue.enqueue(jobfuncs.add, 1, 2, result_ttl=100)
+    worker = Worker([queue], connection=backend, clock=clock, poll_interval=0.05, maintenance_interval=3600)
+    thread = threading.Thread(target=worker.work)
+    thread.start()
+    try:
+        wait_until(lambda: job.get_status() is JobStatus.FINISHED, message="the job to finish")
+        clock.advance(101)
+        wait_until(lambda: not Job.exists(job.id, connection=backend), message="the expired result to go")
+    finally:
+        worker.request_stop()
+        thread.join(timeout=20)
+    assert not thread.is_alive()

@@ -61,6 +61,7 @@ class Housekeeper:
             ("interrupts", TICK, self.check_interrupts),
             ("heartbeat", w.lease_ttl / 3, self.heartbeat),
             ("schedule", w.poll_interval, self.run_schedule),
+            ("retention", w.poll_interval, self.run_retention),
             ("maintenance", w.maintenance_interval, self.run_maintenance),
         ]
         now = time.monotonic()
@@ -131,12 +132,20 @@ class Housekeeper:
             )  # fmt: skip
         return TICK if report.unfinished else None
 
+    def run_retention(self) -> float | None:
+        """Delete jobs as they come past their TTL, in one worker at a time (the holder
+        of the maintenance lock); a backlog is worked off half a second at a time with as
+        long a pause between, so that claims and settles keep half of the store."""
+        w = self.worker
+        report = maintenance.run_retention(w.backend, w.clock.now(), w.name, budget=MAINTENANCE_BUDGET)
+        return MAINTENANCE_BUDGET if report.unfinished else None
+
     def run_maintenance(self) -> float | None:
         """Drop results and failures past their TTL; reap workers silent too long (one
         worker at a time, by the store's maintenance lock).
 
         Purging stops after MAINTENANCE_BUDGET seconds, so this thread gets back to the
-        heartbeats; what is left is taken up again on the next tick.
+        heartbeats; what is left is taken up again as long after.
         """
         w = self.worker
         report = maintenance.run_cleanup(
@@ -144,4 +153,4 @@ class Housekeeper:
         )
         if report.purged or report.reaped_workers:
             log.info("maintenance: deleted %d expired jobs, reaped workers %s", report.purged, report.reaped_workers)
-        return TICK if report.unfinished else None
+        return MAINTENANCE_BUDGET if report.unfinished else None
