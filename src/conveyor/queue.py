@@ -205,7 +205,7 @@ class Queue:
         )
 
     def _build_many(self, job_datas: Iterable[EnqueueData]) -> list[Job]:
-        return [self._job_like(data._replace(options=normalize_options(data.options))) for data in job_datas]
+        return [self._job_like(data) for data in job_datas]
 
     def _job_like(self, data: EnqueueData) -> Job:
         """A new job for ``data``: a copy, with its own id and arguments, of a template
@@ -214,10 +214,10 @@ class Queue:
         enqueue's client side, and programs enqueue a few call shapes over and over."""
         key = _template_key(self, data)
         if key is None:
-            return self._build(data.func, data.args, data.kwargs, dict(data.options))
+            return self._build(data.func, data.args, data.kwargs, normalize_options(data.options))
         template = self._templates.get(key)
-        if template is None:
-            template = self._build(data.func, data.args, data.kwargs, dict(data.options))
+        if template is None:  # options are checked (and aliases resolved) only here, once per shape
+            template = self._build(data.func, data.args, data.kwargs, normalize_options(data.options))
             if len(self._templates) >= MAX_TEMPLATES:
                 self._templates.clear()
             self._templates[key] = template
