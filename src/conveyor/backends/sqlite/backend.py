@@ -6,7 +6,6 @@ guard in the WHERE clause, so a lost race changes nothing and is reported.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -27,7 +26,7 @@ from .batches import SQLiteBatches
 from .changes import Changes
 from .connection import ConnectionPool
 from .queries import SQLiteQueries
-from .rows import COLUMNS, insert_rows, next_seq, placeholders, record_from_row, row_from_record
+from .rows import COLUMNS, ID_LIST, id_list, insert_rows, next_seq, record_from_row, row_from_record
 from .upkeep import SQLiteUpkeep
 from .wakeup import Wakeup
 
@@ -152,8 +151,8 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         parents = list(dict.fromkeys(record.depends_on))
         found = dict(
             conn.execute(
-                f"SELECT id, status FROM jobs WHERE id IN ({placeholders(len(parents))})",
-                parents,
+                f"SELECT id, status FROM jobs WHERE id IN ({ID_LIST})",
+                (id_list(parents),),
             ).fetchall()
         )
         for parent in parents:
@@ -207,7 +206,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
                 else:
                     running = running or claiming.Running()
                     ids = claiming.pick(conn, queue, wanted, now, rules, running)
-                    chosen = ("SELECT value FROM json_each(?)", (json.dumps(ids),))
+                    chosen = (ID_LIST, (id_list(ids),))
                     order = {job_id: i for i, job_id in enumerate(ids)}
                 rows = conn.execute(
                     "UPDATE jobs SET status = 'started', worker_name = ?, lease_token = ?, "
@@ -301,10 +300,10 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             (row[0], row[1], "scheduled" if row[2] is not None and row[2] > now else "queued")
             for row in conn.execute(
                 "SELECT DISTINCT d.job_id, jobs.queue, jobs.scheduled_for, jobs.seq "
-                "FROM job_dependencies d JOIN jobs ON jobs.id = d.job_id "
-                f"WHERE d.parent_id IN ({placeholders(len(parent_ids))}) "
+                "FROM job_dependencies d CROSS JOIN jobs ON jobs.id = d.job_id "  # from the parents, not all deferred
+                f"WHERE d.parent_id IN ({ID_LIST}) "
                 f"AND jobs.status = 'deferred' AND NOT {_UNMET_DEPENDENCY_SQL} ORDER BY jobs.seq",
-                [*parent_ids, assume_met],
+                (id_list(parent_ids), assume_met),
             )
         ]
         if not children:
@@ -339,7 +338,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         return self._pool.write(extend) if leases else []
 
     def leases_recover(self, now: float, limit: int = CHUNK) -> list[Recovery]:
-        expired_sql = "FROM jobs WHERE status = 'started' AND lease_expires_at < ?"
+        expired_sql = "FROM jobs INDEXED BY jobs_leases WHERE status = 'started' AND lease_expires_at < ?"
         if not self._pool.read(lambda c: c.execute(f"SELECT 1 {expired_sql} LIMIT 1", (now,)).fetchone()):
             return []
 
@@ -505,7 +504,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
 
     # -- jobs: time-driven transitions ------------------------------------------------
     def jobs_promote_due(self, now: float, limit: int = CHUNK) -> int:
-        due = "FROM jobs WHERE status = 'scheduled' AND scheduled_for <= ?"
+        due = "FROM jobs INDEXED BY jobs_due WHERE status = 'scheduled' AND scheduled_for <= ?"
         if not self._pool.read(lambda c: c.execute(f"SELECT 1 {due} LIMIT 1", (now,)).fetchone()):
             return 0
 
@@ -529,7 +528,10 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         return promoted
 
     def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
-        expired = "FROM jobs WHERE status = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?"
+        expired = (
+            "FROM jobs INDEXED BY jobs_queued_expiry "
+            "WHERE status = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?"
+        )
         if not self._pool.read(lambda c: c.execute(f"SELECT 1 {expired} LIMIT 1", (now,)).fetchone()):
             return 0
 
@@ -557,16 +559,16 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             ids = [
                 row[0]
                 for row in conn.execute(
-                    "SELECT id FROM jobs WHERE keep_until IS NOT NULL AND keep_until <= ? "
+                    "SELECT id FROM jobs INDEXED BY jobs_retention WHERE keep_until IS NOT NULL AND keep_until <= ? "
                     f"AND status IN {_TERMINAL_SQL} LIMIT ?",
                     (now, limit),
                 )
             ]
             if ids:
-                marks = placeholders(len(ids))
-                conn.execute(f"DELETE FROM job_dependencies WHERE job_id IN ({marks})", ids)
+                listed = (id_list(ids),)
+                conn.execute(f"DELETE FROM job_dependencies WHERE job_id IN ({ID_LIST})", listed)
                 for job_id, queue, status in conn.execute(
-                    f"DELETE FROM jobs WHERE id IN ({marks}) RETURNING id, queue, status", ids
+                    f"DELETE FROM jobs WHERE id IN ({ID_LIST}) RETURNING id, queue, status", listed
                 ).fetchall():
                     changes.moved(job_id, queue, status, None)
             conn.execute("DELETE FROM throughput WHERE minute < ?", (int(now // 60) - _THROUGHPUT_KEPT_MINUTES,))
@@ -597,8 +599,9 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
 def _running_jobs(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, tuple[str, float | None]]:
     """Queue and start time of those of these jobs that are running (settle's bookkeeping)."""
     rows = conn.execute(
-        f"SELECT id, queue, started_at FROM jobs WHERE id IN ({placeholders(len(job_ids))}) AND status = 'started'",
-        job_ids,
+        "SELECT jobs.id, queue, started_at FROM json_each(?) AS listed CROSS JOIN jobs ON jobs.id = listed.value "
+        "WHERE status = 'started'",  # by id, not by reading every started job
+        (id_list(job_ids),),
     )
     return {job_id: (queue, started_at) for job_id, queue, started_at in rows}
 

@@ -16,7 +16,7 @@ from conveyor.status import JobStatus
 from conveyor.types import JobEvent, JobInspection, JobRecord, Throughput
 
 from .connection import ConnectionPool
-from .rows import COLUMNS, placeholders, record_from_row
+from .rows import COLUMNS, ID_LIST, id_list, placeholders, record_from_row
 
 _EVENTS_POLL_FIRST = 0.002
 _EVENTS_POLL_MAX = 0.05
@@ -34,12 +34,8 @@ class SQLiteQueries:
             return []
 
         def get(conn: sqlite3.Connection) -> list[JobRecord | None]:
-            found: dict[str, JobRecord] = {}
-            unique = list(dict.fromkeys(job_ids))
-            for start in range(0, len(unique), 500):
-                chunk = unique[start : start + 500]
-                for row in conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id IN ({placeholders(len(chunk))})", chunk):
-                    found[row[0]] = record_from_row(row)
+            rows = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id IN ({ID_LIST})", (id_list(job_ids),))
+            found = {row[0]: record_from_row(row) for row in rows}
             return [found.get(job_id) for job_id in job_ids]
 
         return self._pool.read(get)
