@@ -148,3 +148,33 @@ def test_creation_is_all_or_nothing(backend):
         create(backend, size=2, jobs=jobs)
     assert snapshot(backend) == before
     assert backend.batches_get(["b-1"]) == [None]
+
+
+def test_an_ended_batch_goes_with_its_last_job(backend):
+    create(backend, size=2, callbacks=False, user_id="alice")
+    end_all(backend)  # kept until NOW + 99
+    assert backend.batches_complete(NOW) == ["b-1"]
+    assert backend.jobs_purge(NOW + 100, 1) == 1
+    assert backend.batches_get(["b-1"])[0].status is BatchStatus.COMPLETED  # one job left
+    assert backend.jobs_purge(NOW + 100, 1) == 1
+    assert backend.batches_get(["b-1"]) == [None]
+    assert backend.batches_list(None, None, 10) == backend.batches_list("alice", None, 10) == []
+
+
+def test_a_running_batch_outlives_its_jobs_until_it_completes(backend):
+    create(backend, size=1, callbacks=False)
+    create(backend, batch_id="b-2", size=1, callbacks=False)
+    end_all(backend)
+    assert backend.jobs_purge(NOW + 100, 10) == 2
+    assert [b.status for b in backend.batches_get(["b-1", "b-2"])] == [BatchStatus.RUNNING] * 2
+    backend.batch_cancel("b-2", NOW + 100)
+    assert backend.batches_complete(NOW + 100) == ["b-1"]
+    assert backend.batches_get(["b-1"]) == [None]  # completed with no job left: gone at once
+    assert backend.batches_get(["b-2"])[0].status is BatchStatus.CANCELED
+
+
+def test_a_deleted_job_takes_its_ended_batch_along(backend):
+    create(backend, size=1, callbacks=False)
+    backend.batch_cancel("b-1", NOW)
+    assert backend.job_delete("b-1-0")
+    assert backend.batches_get(["b-1"]) == [None]

@@ -51,3 +51,25 @@ def test_statements_keep_a_trigger_body_whole():
         "CREATE TRIGGER g AFTER INSERT ON t BEGIN SELECT 1; SELECT 2; END;",
         "SELECT 3;",
     ]
+
+
+def test_version_3_drops_the_ended_batches_left_without_jobs(tmp_path):
+    path = tmp_path / "v2.db"
+    with sqlite3.connect(path) as old:
+        for migration in MIGRATIONS[:2]:
+            for statement in _statements(migration):
+                old.execute(statement)
+        old.execute("PRAGMA user_version = 2")
+        old.executemany(
+            "INSERT INTO batches (id, status, total, created_at) VALUES (?, ?, 1, 0)",
+            [("gone", "completed"), ("kept", "completed"), ("running", "running")],
+        )
+        old.execute(
+            "INSERT INTO jobs (id, seq, queue, func_name, payload, serializer, status, created_at, batch_id) "
+            "VALUES ('a', 1, 'default', 'f', x'', 'json', 'finished', 0, 'kept')"
+        )
+    backend = conveyor.connect(f"sqlite:///{path}")
+    try:
+        assert [b and b.id for b in backend.batches_get(["gone", "kept", "running"])] == [None, "kept", "running"]
+    finally:
+        backend.close()

@@ -172,6 +172,10 @@ def complete(conn: sqlite3.Connection, changes: Changes, now: float, limit: int)
         _settle_callback(conn, changes, on_complete, run=True, now=now)
         _settle_callback(conn, changes, on_failure, run=failed is not None, now=now)
         conn.execute("UPDATE batches SET status = 'completed', completed_at = ? WHERE id = ?", (now, batch_id))
+    conn.executemany(  # a batch whose jobs are all gone already goes now (see schema migration 3)
+        "DELETE FROM batches WHERE id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = ?)",
+        [(row[0], row[0]) for row in ended],
+    )
     return [row[0] for row in ended]
 
 

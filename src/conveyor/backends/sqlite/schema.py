@@ -123,6 +123,18 @@ MIGRATIONS: list[str] = [
         queue TEXT NOT NULL, user_id TEXT NOT NULL, served INTEGER NOT NULL, PRIMARY KEY (queue, user_id)
     ) WITHOUT ROWID;
     """,
+    # 3: an ended batch goes with its last job (retention, a delete), so batches do not pile
+    # up forever; those already left without jobs go now
+    """
+    CREATE TRIGGER batches_end_with_their_jobs AFTER DELETE ON jobs
+    WHEN old.batch_id IS NOT NULL
+    BEGIN
+        DELETE FROM batches WHERE id = old.batch_id AND status IN ('completed', 'canceled')
+            AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = old.batch_id);
+    END;
+    DELETE FROM batches WHERE status IN ('completed', 'canceled')
+        AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = batches.id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

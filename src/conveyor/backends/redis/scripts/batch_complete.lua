@@ -33,6 +33,7 @@ for _, id in ipairs(redis.call('SMEMBERS', P .. 'batchesrunning')) do
         settle_callback(callbacks[2], failed)
         redis.call('HSET', batch_key(id), 'status', 'completed', 'completed_at', ARGV[2])
         redis.call('SREM', P .. 'batchesrunning', id)
+        drop_batch_if_gone(id)
         completed[#completed + 1] = id
     end
 end

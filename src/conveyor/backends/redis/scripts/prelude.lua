@@ -249,8 +249,25 @@ local function live_holder(unique_key)
     return nil
 end
 
+local function batch_key(id) return P .. 'batch:' .. id end
+
+-- An ended batch goes once none of its jobs is left (retention or a delete took the last),
+-- so batches do not pile up forever.
+local function drop_batch_if_gone(batch_id)
+    if redis.call('EXISTS', P .. 'batchjobs:' .. batch_id) == 1 then return end
+    local batch = redis.call('HMGET', batch_key(batch_id), 'status', 'user_id')
+    if batch[1] ~= 'completed' and batch[1] ~= 'canceled' then return end
+    redis.call('DEL', batch_key(batch_id))
+    redis.call('ZREM', P .. 'batches', batch_id)
+    if batch[2] then redis.call('ZREM', P .. 'userbatches:' .. batch[2], batch_id) end
+end
+
 local function delete_job(job)
     unindex(job)
+    if job.batch_id then
+        redis.call('ZREM', P .. 'batchjobs:' .. job.batch_id, job.id)
+        drop_batch_if_gone(job.batch_id)
+    end
     if job.unique_key and redis.call('HGET', P .. 'unique', job.unique_key) == job.id then
         redis.call('HDEL', P .. 'unique', job.unique_key)
     end
@@ -343,7 +360,6 @@ local function flatten(job)
 end
 
 -- Batches: a hash per batch, its jobs by seq, one starter entry while it is scheduled.
-local function batch_key(id) return P .. 'batch:' .. id end
 local LIVE = {queued = true, deferred = true, scheduled = true, started = true}
 
 local function load_batch(id) return load_hash(batch_key(id)) end
