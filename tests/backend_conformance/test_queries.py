@@ -42,6 +42,38 @@ def test_job_ids_offset_and_limit(backend, mixed):
     assert backend.job_ids("a", ALL_STATUSES, offset=9) == []
 
 
+def newest_ids(backend, queue, statuses, before=None, limit=10):
+    return [job_id for job_id, _ in backend.job_ids_newest(queue, statuses, before, limit)]
+
+
+def test_job_ids_newest_are_job_ids_backwards(backend, mixed):
+    assert newest_ids(backend, "a", ALL_STATUSES) == ["k", "b", "x", "z", "m"]
+    assert newest_ids(backend, None, ALL_STATUSES) == list(reversed(backend.job_ids(None, ALL_STATUSES)))
+    assert newest_ids(backend, None, [Q]) == ["k", "x", "c", "m"]
+    assert newest_ids(backend, "a", [JobStatus.FAILED, JobStatus.FINISHED]) == ["b", "z"]
+    assert newest_ids(backend, "nowhere", ALL_STATUSES) == newest_ids(backend, "a", [S]) == []
+    assert newest_ids(backend, "a", ALL_STATUSES, limit=0) == []
+
+
+def test_job_ids_newest_pages_by_seq(backend, mixed):
+    pages, before = [], None
+    while page := backend.job_ids_newest("a", ALL_STATUSES, before, 2):
+        pages.append([job_id for job_id, _ in page])
+        seqs = [seq for _, seq in page]
+        assert seqs == sorted(seqs, reverse=True) and (before is None or seqs[0] < before)
+        before = seqs[-1]
+    assert pages == [["k", "b"], ["x", "z"], ["m"]]
+
+
+def test_job_ids_newest_order_queued_jobs_by_seq_not_priority(backend):
+    for job_id, priority in [("low", -5), ("high", 9), ("plain", 0), ("higher", 10), ("lower", -6)]:
+        put(backend, id=job_id, priority=priority)
+    assert newest_ids(backend, None, [Q]) == ["lower", "higher", "plain", "high", "low"]
+    (_, seq_of_plain), *_ = backend.job_ids_newest(None, [Q], None, 10)[2:]
+    assert newest_ids(backend, None, [Q], before=seq_of_plain) == ["high", "low"]
+    assert newest_ids(backend, None, [Q], limit=2) == ["lower", "higher"]
+
+
 def test_a_requeued_job_counts_as_the_newest(backend, mixed):
     backend.jobs_requeue(["z"], NOW + 1)
     assert backend.job_ids("a", [Q]) == ["m", "x", "k", "z"]

@@ -6,7 +6,7 @@ time column, so "queued jobs whose ttl has passed" read every queued job through
 jobs_by_status and checked each one. That costs nothing in a small store and a scan per
 second in a big one: the soak's purges of expired results took half of the store's
 time this way. Every statement that the claim, settle and housekeeping paths run is
-captured here and its plan checked.
+captured here, with a page of GET /jobs, and its plan checked.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def test_claim_settle_and_housekeeping_never_read_jobs_by_status_alone(
     schedule = maintenance.run_schedule(backend, later)
     assert (schedule.promoted, len(schedule.recovered), schedule.expired) == (1, 1, 1)
     assert maintenance.run_retention(backend, later, "worker-1", budget=1).purged == 3
+    assert len(backend.job_ids_newest(None, list(JobStatus), None, 10)) == 4  # a page of GET /jobs
 
     database = str(tmp_path / "plans.db")
     reads_of_jobs = {s for s in statements if " jobs" in s and not s.startswith(("INSERT", "CREATE", "PRAGMA"))}

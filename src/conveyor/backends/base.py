@@ -17,7 +17,9 @@ limits work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+import operator
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from conveyor.status import JobStatus
@@ -199,6 +201,14 @@ class Backend(Protocol):
         """Ids of jobs in these statuses (of one queue, or all), oldest first."""
         ...
 
+    def job_ids_newest(
+        self, queue: str | None, statuses: Sequence[JobStatus], before: int | None, limit: int
+    ) -> list[tuple[str, int]]:
+        """Up to ``limit`` (id, seq) of jobs in these statuses (of one queue, or all), newest
+        (highest seq) first, with seq below ``before`` if given: pages of a listing, each
+        costing the same however many jobs the store holds (``job_ids`` counts an offset)."""
+        ...
+
     def jobs_count(self, queue: str | None, statuses: Sequence[JobStatus]) -> int:
         """How many jobs are in these statuses (of one queue, or all)."""
         ...
@@ -355,3 +365,9 @@ class Backend(Protocol):
     def wait_for_jobs(self, timeout: float) -> None:
         """Block until a job may have become available, or ``timeout`` seconds pass."""
         ...
+
+
+def newest(pairs: Iterable[tuple[str, int]], limit: int) -> list[tuple[str, int]]:
+    """The ``limit`` (id, seq) pairs with the highest seq, highest first: merges the
+    newest of several indexes into one page (Backend.job_ids_newest)."""
+    return heapq.nlargest(limit, pairs, key=operator.itemgetter(1))

@@ -1,11 +1,13 @@
 """GET /jobs: pages of jobs, newest first, with an opaque cursor.
 
-A cursor holds a position in the backend's index of the filtered statuses (oldest
-first), so a page is one ``job_ids`` slice counted back from the end: jobs enqueued
-after the first page never shift later pages. Counts come from ``counts()`` (counters),
-never a scan. Filters the index cannot answer (job type, user) are applied to the
-records read, at most SCAN_BUDGET of them per page: such a page may hold fewer than
-``limit`` jobs while ``next_cursor`` is not null.
+A cursor holds the sequence number of the last job shown, and the next page is the jobs
+below it (``job_ids_newest``): each page reads a few index ranges whatever the store
+holds, and jobs enqueued after the first page never shift later pages. (Positions
+counted from the oldest job, as before, made every first page read and sort all the
+jobs of its statuses: a third of a second with 335,000 of them on SQLite.) Counts come
+from ``counts()`` (counters), never a scan. Filters the index cannot answer (job type,
+user) are applied to the records read, at most SCAN_BUDGET of them per page: such a
+page may hold fewer than ``limit`` jobs while ``next_cursor`` is not null.
 """
 
 from __future__ import annotations
@@ -65,49 +67,45 @@ def list_jobs(backend: Backend, principal: Principal, requested: Filters, cursor
         return JobList(data=[], total=0, pending_count=0, running_count=0, next_cursor=None)
     counts = backend.counts()
     statuses = filters.statuses
-    total = _count(counts, filters.queue, statuses)
-    end = total if cursor is None else _decode(cursor, filters)
-    if filters.job_type is None and filters.user is None:
-        start = max(0, end - limit)
-        records = _records(backend, backend.job_ids(filters.queue, statuses, offset=start, limit=end - start))
-        page, next_position = records, start
-    else:
-        page, next_position = _scan(backend, filters, statuses, end, limit)
+    before = None if cursor is None else _decode(cursor, filters)
     exact = filters.job_type is None and filters.user is None
+    if exact:
+        found = backend.job_ids_newest(filters.queue, statuses, before, limit + 1)  # one more: is there a next page?
+        shown = found[:limit]
+        page = [record for record in backend.jobs_get([job_id for job_id, _ in shown]) if record is not None]
+        next_before = shown[-1][1] if len(found) > limit else None
+    else:
+        page, next_before = _scan(backend, filters, statuses, before, limit)
     return JobList(
         data=[job_detail(record) for record in page],
-        total=total if exact else None,
+        total=_count(counts, filters.queue, statuses) if exact else None,
         pending_count=_count(counts, filters.queue, [JobStatus.QUEUED, JobStatus.DEFERRED]) if exact else None,
         running_count=_count(counts, filters.queue, [JobStatus.STARTED]) if exact else None,
-        next_cursor=_encode(next_position, filters) if next_position > 0 else None,
+        next_cursor=None if next_before is None else _encode(next_before, filters),
     )
 
 
 def _scan(
-    backend: Backend, filters: Filters, statuses: list[JobStatus], end: int, limit: int
-) -> tuple[list[JobRecord], int]:
-    """Walk back from ``end`` keeping matching records; stop at ``limit`` of them or
-    after SCAN_BUDGET records. Returns the page and where the next one starts."""
+    backend: Backend, filters: Filters, statuses: list[JobStatus], before: int | None, limit: int
+) -> tuple[list[JobRecord], int | None]:
+    """Walk back from ``before`` keeping matching records; stop at ``limit`` of them or
+    after SCAN_BUDGET records. Returns the page and the seq the next page starts below
+    (None: no job is left)."""
     page: list[JobRecord] = []
-    position = end
     scanned = 0
-    while position > 0 and len(page) < limit and scanned < SCAN_BUDGET:
-        start = max(0, position - SCAN_CHUNK)
-        ids = backend.job_ids(filters.queue, statuses, offset=start, limit=position - start)
-        records = backend.jobs_get(list(reversed(ids)))
-        for index, record in zip(range(position - 1, start - 1, -1), records, strict=False):
+    while scanned < SCAN_BUDGET:
+        found = backend.job_ids_newest(filters.queue, statuses, before, SCAN_CHUNK)
+        records = backend.jobs_get([job_id for job_id, _ in found])
+        for (_, seq), record in zip(found, records, strict=True):
             if record is not None and filters.keeps(record):
                 page.append(record)
                 if len(page) == limit:
-                    return page, index
-        scanned += position - start
-        position = start
-    return page, position
-
-
-def _records(backend: Backend, ids_oldest_first: Sequence[str]) -> list[JobRecord]:
-    """Records newest first; jobs deleted since their id was read are left out."""
-    return [record for record in backend.jobs_get(list(reversed(ids_oldest_first))) if record is not None]
+                    return page, seq
+        if len(found) < SCAN_CHUNK:
+            return page, None
+        scanned += len(found)
+        before = found[-1][1]
+    return page, before
 
 
 def _count(counts: dict[str, dict[JobStatus, int]], queue: str | None, statuses: Sequence[JobStatus]) -> int:
@@ -115,17 +113,17 @@ def _count(counts: dict[str, dict[JobStatus, int]], queue: str | None, statuses:
     return sum(by_status.get(status, 0) for by_status in queues for status in statuses)
 
 
-def _encode(position: int, filters: Filters) -> str:
-    return base64.urlsafe_b64encode(f"1:{position}:{filters.signature()}".encode()).decode().rstrip("=")
+def _encode(before: int, filters: Filters) -> str:
+    return base64.urlsafe_b64encode(f"2:{before}:{filters.signature()}".encode()).decode().rstrip("=")
 
 
 def _decode(cursor: str, filters: Filters) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, position, signature = text.split(":")
-        if version != "1" or signature != filters.signature() or not position.isdigit():
+        version, before, signature = text.split(":")
+        if version != "2" or signature != filters.signature() or not before.isdigit():
             raise ValueError(cursor)
-        return int(position)
+        return int(before)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise validation_error(
             "The cursor is invalid, or was made for other filters",

@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
+from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE, newest
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailableError,
@@ -256,6 +256,15 @@ class RedisBackend(RedisBatches):
         entries.sort()
         chosen = entries[offset:] if limit < 0 else entries[offset : offset + limit]
         return [job_id for _, job_id in chosen]
+
+    def job_ids_newest(
+        self, queue: str | None, statuses: Sequence[JobStatus], before: int | None, limit: int
+    ) -> list[tuple[str, int]]:
+        if limit <= 0:
+            return []
+        indexes = [part for name in self._queues(queue) for status in statuses for part in (name, status.value)]
+        flat = self._run("newest", "0", "" if before is None else str(before), limit, *indexes) if indexes else []
+        return newest(((flat[i].decode(), int(flat[i + 1])) for i in range(0, len(flat), 2)), limit)
 
     def jobs_count(self, queue: str | None, statuses: Sequence[JobStatus]) -> int:
         keys = [

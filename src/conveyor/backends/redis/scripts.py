@@ -35,7 +35,7 @@ from .keys import KeySpace
 NAMES = (
     "enqueue", "claim", "settle", "extend", "recover", "cancel", "stop", "requeue", "delete", "update",
     "promote", "expire", "purge", "empty", "heartbeat", "reap", "lock", "unlock",
-    "batch_start", "batch_reschedule", "batch_cancel", "batch_complete", "batch_counts", "repair",
+    "batch_start", "batch_reschedule", "batch_cancel", "batch_complete", "batch_counts", "repair", "newest",
 )  # fmt: skip
 DEFAULT_FAILURE_TTL = JobRecord.__dataclass_fields__["failure_ttl"].default
 """What an absent failure_ttl field means to the functions (see codec)."""

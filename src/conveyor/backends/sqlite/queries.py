@@ -11,12 +11,16 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from conveyor.backends.base import newest
 from conveyor.exceptions import NoSuchJobError
 from conveyor.status import JobStatus
 from conveyor.types import JobEvent, JobInspection, JobRecord, Throughput
 
 from .connection import ConnectionPool
 from .rows import COLUMNS, ID_LIST, id_list, placeholders, record_from_row
+
+_NO_BOUND = 2**63 - 1
+"""A seq above every job's."""
 
 _EVENTS_POLL_FIRST = 0.002
 _EVENTS_POLL_MAX = 0.05
@@ -59,6 +63,29 @@ class SQLiteQueries:
             ).fetchall()
         )
         return [row[0] for row in rows]
+
+    def job_ids_newest(
+        self, queue: str | None, statuses: Sequence[JobStatus], before: int | None, limit: int
+    ) -> list[tuple[str, int]]:
+        if limit <= 0:
+            return []
+        wanted = {status.value for status in statuses}
+
+        def read(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+            indexes = [  # the (queue, status) pairs holding jobs: each an index range
+                (name, status)
+                for name, status in conn.execute("SELECT queue, status FROM status_counts WHERE n > 0")
+                if status in wanted and queue in (None, name)
+            ]
+            found: list[tuple[str, int]] = []
+            for name, status in indexes:
+                found += conn.execute(
+                    "SELECT id, seq FROM jobs WHERE status = ? AND queue = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                    (status, name, _NO_BOUND if before is None else before, limit),
+                ).fetchall()
+            return newest(found, limit)
+
+        return self._pool.read(read)
 
     def jobs_count(self, queue: str | None, statuses: Sequence[JobStatus]) -> int:
         where, params = _status_filter(queue, statuses)

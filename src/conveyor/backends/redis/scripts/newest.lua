@@ -1,0 +1,32 @@
+-- Newest first: up to limit (id, seq) pairs from each index named, with seq below before.
+-- ARGV: base, now, before ('' for no bound), limit, then queue and status pairs.
+-- Returns id, seq, id, seq, ...: each index's newest, for the caller to merge.
+local before, limit = ARGV[3], tonumber(ARGV[4])
+local found = {}
+local function add(id, seq)
+    found[#found + 1] = id
+    found[#found + 1] = seq
+end
+for i = 5, #ARGV, 2 do
+    local queue, status = ARGV[i], ARGV[i + 1]
+    if status == 'queued' then
+        -- members sort by priority band, then seq: walk the bands, each newest first
+        local key = queued_key(queue)
+        local member = redis.call('ZRANGE', key, 0, 0)[1]
+        while member do
+            local band = string.sub(member, 1, 8)
+            local upper = before == '' and ('(' .. band .. 'z')
+                or ('(' .. band .. string.format('%016x', tonumber(before)))
+            for _, m in ipairs(redis.call('ZREVRANGEBYLEX', key, upper, '[' .. band, 'LIMIT', 0, limit)) do
+                add(string.sub(m, 26), tonumber(string.sub(m, 9, 24), 16))
+            end
+            member = redis.call('ZRANGEBYLEX', key, '(' .. band .. 'z', '+', 'LIMIT', 0, 1)[1]
+        end
+    else
+        local upper = before == '' and '+inf' or ('(' .. before)
+        local entries = redis.call('ZREVRANGEBYSCORE', status_key(queue, status), upper, '-inf',
+            'WITHSCORES', 'LIMIT', 0, limit)
+        for j = 1, #entries, 2 do add(entries[j], tonumber(entries[j + 1])) end
+    end
+end
+return found
