@@ -599,7 +599,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
 def _running_jobs(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, tuple[str, float | None]]:
     """Queue and start time of those of these jobs that are running (settle's bookkeeping)."""
     rows = conn.execute(
-        "SELECT jobs.id, queue, started_at FROM json_each(?) AS listed CROSS JOIN jobs ON jobs.id = listed.value "
+        f"SELECT jobs.id, queue, started_at FROM ({ID_LIST}) AS listed CROSS JOIN jobs ON jobs.id = listed.value "
         "WHERE status = 'started'",  # by id, not by reading every started job
         (id_list(job_ids),),
     )
