@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import pytest
 
 import conveyor
 import jobfuncs
-from conveyor import JobStatus, Queue, Worker
-from conveyor.exceptions import BackendUnavailableError
+from conveyor import JobStatus, Queue, Worker, maintenance
+from conveyor.exceptions import BackendError, BackendUnavailableError
 from redis_server import RedisServer
 from waiting import wait_until
 from worker.processes import start_worker, stop_process
@@ -94,3 +95,30 @@ def test_no_acknowledged_enqueue_is_lost_when_redis_is_killed_mid_stream(server:
         stop_process(worker)
     records = queue.connection.jobs_get(acknowledged)
     assert all(r is not None and r.status is JobStatus.FINISHED for r in records), "every acknowledged job ran"
+
+
+def test_a_full_redis_refuses_writes_clearly_answers_reads_and_purges_its_way_back(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path, options=("--maxmemory-policy", "noeviction")).start()
+    try:
+        backend = conveyor.connect(server.url)
+        queue = Queue(connection=backend)
+        done = [queue.enqueue(jobfuncs.echo, "x" * 4000, result_ttl=1) for _ in range(200)]
+        Worker([queue]).work(burst=True)
+        waiting = queue.enqueue(jobfuncs.noop)
+        redis = backend._redis  # type: ignore[attr-defined]
+        used = int(redis.info("memory")["used_memory"])
+        redis.config_set("maxmemory", used - 200_000)  # the 200 finished jobs hold about 800 kB
+
+        with pytest.raises(BackendError, match="out of memory.*stored nothing"):
+            queue.enqueue(jobfuncs.noop)
+        assert queue.count == 1, "the refused job left nothing behind"
+        newest = backend.job_ids_newest(None, [JobStatus.QUEUED, JobStatus.FINISHED], None, 5)
+        assert [job_id for job_id, _ in newest][0] == waiting.id, "listings still answer"
+        assert waiting.get_status() is JobStatus.QUEUED
+
+        # Retention (the maintenance lock, then the purge) still runs and frees the memory.
+        report = maintenance.run_retention(backend, time.time() + 5, owner="w", budget=10)
+        assert report.purged == len(done)
+        assert queue.enqueue(jobfuncs.noop).get_status() is JobStatus.QUEUED
+    finally:
+        server.stop()

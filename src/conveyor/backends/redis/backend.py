@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE, newest
@@ -509,6 +509,11 @@ costs a microsecond a job in enqueue_many)."""
 def _conveyor_error(exc: ResponseError) -> Exception:
     """The conveyor exception a script reported, or a BackendError."""
     text = str(exc)
+    if isinstance(exc, OutOfMemoryError):  # refused before the function ran: nothing written
+        return BackendError(
+            "Redis is out of memory (used memory is over its maxmemory): it refused this write and stored "
+            "nothing. Reads still work; raise maxmemory or free memory (finished jobs go with their result_ttl)."
+        )
     marker = text.find("CONVEYOR ")
     if marker < 0:
         return BackendError(f"Redis script error: {text}")

@@ -37,6 +37,15 @@ NAMES = (
     "promote", "expire", "purge", "empty", "heartbeat", "reap", "lock", "unlock",
     "batch_start", "batch_reschedule", "batch_cancel", "batch_complete", "batch_counts", "repair", "newest",
 )  # fmt: skip
+FLAGS = {
+    **dict.fromkeys(("batch_counts", "newest"), "no-writes"),
+    **dict.fromkeys(("purge", "delete", "empty", "reap", "lock", "unlock"), "allow-oom"),
+}
+"""What Redis may run when it is out of memory (used memory over maxmemory, noeviction),
+where it refuses every other function before it runs: the reads (``no-writes``, so a
+listing or a batch's counts still answer) and what frees memory (``allow-oom``: deleting
+jobs, queues and workers, and the maintenance lock that retention takes first, one small
+hash rewritten in place). Without them a full Redis could never purge its way back."""
 DEFAULT_FAILURE_TTL = JobRecord.__dataclass_fields__["failure_ttl"].default
 """What an absent failure_ttl field means to the functions (see codec)."""
 
@@ -54,9 +63,11 @@ def library_text() -> tuple[str, str]:
     digest = hashlib.sha1(code.encode(), usedforsecurity=False).hexdigest()[:16]
     library = f"conveyor_{digest}"
     for name in NAMES:
+        flags = f"flags = {{'{FLAGS[name]}'}}, " if name in FLAGS else ""
         code += (
-            f"redis.register_function('{library}_{name}', function(keys, args)\n"
-            f"    begin(keys, args)\n    local result = {name}_body()\n    publish()\n    return result\nend)\n"
+            f"redis.register_function{{function_name = '{library}_{name}', {flags}callback = "
+            f"function(keys, args)\n    begin(keys, args)\n    local result = {name}_body()\n    publish()\n"
+            "    return result\nend}\n"
         )
     return library, f"#!lua name={library}\n{code}"
 
