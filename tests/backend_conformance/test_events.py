@@ -93,6 +93,21 @@ def test_limit_and_cursor_resume_without_gaps_or_repeats(backend):
     assert seen == [JobEvent(job.id, JobStatus.QUEUED) for job in jobs]
 
 
+def test_a_cursor_counts_the_events_so_a_reader_can_tell_when_it_skipped_some(backend):
+    cursor = start(backend)
+    jobs = [put(backend) for _ in range(7)]
+    claim(backend, limit=5)  # one step publishing five events
+    read = 0
+    while True:
+        after = cursor
+        cursor, events = backend.events_read(after, 3, 0)
+        assert int(cursor) - int(after) == len(events), "a read moves the cursor by the events it returns"
+        if not events:
+            break
+        read += len(events)
+    assert read == len(jobs) + 5
+
+
 def test_no_event_returns_the_same_cursor_after_the_timeout(backend):
     cursor = start(backend)
     assert backend.events_read(cursor, 10, 0.05) == (cursor, [])

@@ -301,9 +301,11 @@ class Backend(Protocol):
         published in the same atomic step as the change. With ``after=None`` this returns
         at once the current cursor and no events (a starting point). Otherwise it waits
         up to ``timeout`` seconds for a first event, then returns the events and the
-        cursor to pass next (``after`` itself when there were none). Only the most recent
-        events are kept (at least EVENTS_KEPT): a reader that falls further behind skips
-        the oldest and must re-read the jobs it follows.
+        cursor to pass next (``after`` itself when there were none). A cursor is the
+        number of events published up to the last one read, so a reader can tell what it
+        missed: only the most recent events are kept (at least EVENTS_KEPT), and a reader
+        that falls further behind gets a cursor that moved past the events returned (or
+        back, for a store that began again) and must re-read the jobs it follows.
         """
         ...
 

@@ -115,23 +115,42 @@ class EventHub:
     def _run(self, cursor: str) -> None:
         while not self._stopping.is_set():
             try:
-                cursor, events = self._backend.events_read(cursor, BATCH, self._wait)
+                after = cursor
+                cursor, events = self._backend.events_read(after, BATCH, self._wait)
             except Exception as exc:  # the store went away: keep the cursor and try again
                 log.warning("reading job events failed, retrying in %.0fs: %s", RETRY_SECONDS, exc)
                 self._stopping.wait(RETRY_SECONDS)
                 continue
-            if events and not self._deliver(events):
+            skipped = skipped_events(after, cursor, events)
+            if skipped:
+                log.warning("the job event reader fell %d events behind; every follower re-reads its job", skipped)
+            if (events or skipped) and not self._deliver(events, skipped > 0):
                 return
 
-    def _deliver(self, events: list[JobEvent]) -> bool:
+    def _deliver(self, events: list[JobEvent], skipped: bool) -> bool:
         assert self._loop is not None
         try:
-            self._loop.call_soon_threadsafe(self._dispatch, events)
+            self._loop.call_soon_threadsafe(self._dispatch, events, skipped)
         except RuntimeError:  # the loop has closed: nobody is left to tell
             return False
         return True
 
-    def _dispatch(self, events: list[JobEvent]) -> None:
+    def _dispatch(self, events: list[JobEvent], skipped: bool) -> None:
+        if skipped:  # any job may have changed unseen: wake every follower to re-read its job
+            for subscriptions in self._subscribers.values():
+                for subscription in subscriptions:
+                    subscription.push(None)
         for event in events:
             for subscription in self._subscribers.get(event.job_id, ()):
                 subscription.push(event.status)
+
+
+def skipped_events(after: str, cursor: str, events: list[JobEvent]) -> int:
+    """How many events a read passed over: cursors count the events published (see
+    Backend.events_read), so a cursor that moved further than the events returned, or
+    went back (a store that began again), means the oldest were gone before they were
+    read."""
+    moved = int(cursor) - int(after)
+    if moved < 0:
+        return max(int(after) - int(cursor), 1)
+    return moved - len(events)
