@@ -25,6 +25,7 @@ from conveyor.server.deps import ServerState
 from conveyor.server.events import EventHub
 from conveyor.server.limits import BodyLimit
 from conveyor.server.metrics import HttpMetrics, registry_for
+from conveyor.server.rate_limit import RateLimiter
 from conveyor.server.routes import batches, jobs, ops
 from conveyor.server.settings import Settings
 
@@ -61,7 +62,8 @@ def create_app(backend: Backend | str, settings: Settings | None = None) -> Fast
                 store.close()
 
     app = FastAPI(title="conveyor", version=__version__, description=DESCRIPTION, lifespan=lifespan)
-    app.state.conveyor = ServerState(store, settings, hub, registry_for(store, hub))
+    limiter = RateLimiter(settings.rate_limit) if settings.rate_limit is not None else None
+    app.state.conveyor = ServerState(store, settings, hub, registry_for(store, hub), limiter)
     errors.install(app)
     app.include_router(jobs.router)
     app.include_router(batches.router)

@@ -13,6 +13,7 @@ from conveyor.backends.base import Backend
 from conveyor.server.auth import OPEN_ACCESS, Principal, authenticate
 from conveyor.server.errors import ApiError
 from conveyor.server.events import EventHub
+from conveyor.server.rate_limit import RateLimiter, retry_after
 from conveyor.server.settings import Settings
 
 
@@ -24,6 +25,7 @@ class ServerState:
     settings: Settings
     hub: EventHub
     registry: CollectorRegistry
+    rate_limiter: RateLimiter | None = None
 
 
 async def server_state(request: Request) -> ServerState:
@@ -34,14 +36,24 @@ async def server_state(request: Request) -> ServerState:
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
 
 
-async def principal(
+async def authenticated(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     """The caller, from its API key; everyone is an admin on a server without keys.
     (Dependencies are coroutines so that FastAPI does not hop to a thread for them.)"""
     settings = (await server_state(request)).settings
-    if settings.open_access:
-        return OPEN_ACCESS
+    return OPEN_ACCESS if settings.open_access else _authenticated(settings, credentials)
+
+
+async def principal(request: Request, caller: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    """The caller, within its rate limit (429 past it)."""
+    limiter = (await server_state(request)).rate_limiter
+    if limiter is not None:
+        _within_rate(limiter, caller, request)
+    return caller
+
+
+def _authenticated(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     if credentials is None:
         raise ApiError(401, "Unauthorized", "Missing API key: send the header Authorization: Bearer <key>")
     found = authenticate(settings.api_keys, credentials.credentials)
@@ -50,5 +62,24 @@ async def principal(
     return found
 
 
+def _within_rate(limiter: RateLimiter, caller: Principal, request: Request) -> None:
+    """Count the request against its user's budget (each client address's on an open server)."""
+    who = f"user {caller.user_id}" if caller.user_id is not None else f"client {_client(request)}"
+    wait = limiter.take(who)
+    if wait:
+        seconds = retry_after(wait)
+        raise ApiError(
+            429, "TooManyRequests",
+            f"Rate limit of {limiter.limit.text} requests exceeded for {who}: retry in {seconds} s",
+            headers={"Retry-After": str(seconds)}, retry_after_seconds=seconds, limit=limiter.limit.text,
+        )  # fmt: skip
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
 State = Annotated[ServerState, Depends(server_state)]
 Caller = Annotated[Principal, Depends(principal)]
+Monitor = Annotated[Principal, Depends(authenticated)]
+"""A caller that no rate limit applies to: metrics scrapes keep working while a user floods the API."""

@@ -48,11 +48,14 @@ _HTTP_NAMES = {
 class ApiError(Exception):
     """An error with its HTTP status, name and context, raised by the server's own code."""
 
-    def __init__(self, status_code: int, error: str, message: str, **context: Any) -> None:
+    def __init__(
+        self, status_code: int, error: str, message: str, *, headers: dict[str, str] | None = None, **context: Any
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.error = error
         self.message = message
+        self.headers = headers
         self.context = context
 
 
@@ -82,7 +85,7 @@ def _response(status_code: int, content: dict[str, Any], headers: dict[str, str]
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else exc.headers
     return _response(exc.status_code, body(exc.error, exc.message, **exc.context), headers)
 
 

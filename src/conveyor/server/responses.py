@@ -13,10 +13,11 @@ _ERRORS: dict[int, tuple[type[ErrorBody], str]] = {
     409: (JobErrorBody, "The job's status does not allow this"),
     413: (ErrorBody, "Request body over the size limit"),
     422: (ValidationErrorBody, "A field is missing, of the wrong type or out of bounds"),
+    429: (ErrorBody, "Past the caller's rate limit: retry after the seconds in the Retry-After header"),
     503: (ErrorBody, "The job store cannot be reached"),
 }
 
-COMMON = (401, 422, 503)
+COMMON = (401, 422, 429, 503)
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:

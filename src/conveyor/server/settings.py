@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from conveyor.batch import MAX_BATCH_JOBS
 from conveyor.exceptions import ConfigurationError
 from conveyor.server.auth import ApiKey, keys_from_env, keys_from_file
+from conveyor.server.rate_limit import RateLimit
 
 MIB = 1024 * 1024
 
@@ -32,6 +33,8 @@ class Settings:
     per_user_max_concurrent_jobs: int | None = None
     """The limits the workers are given (same environment variables), reported by the
     queue stats; workers enforce them, the server only shows them."""
+    rate_limit: RateLimit | None = None
+    """Requests per caller and period (429 past it); None: no limit."""
 
     @property
     def open_access(self) -> bool:
@@ -40,7 +43,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``CONVEYOR_API_KEYS``/``CONVEYOR_API_KEYS_FILE``, ``CONVEYOR_IMPORTS``,
-        ``CONVEYOR_MAX_BODY_BYTES``, ``CONVEYOR_SSE_HEARTBEAT`` and the workers' limits
+        ``CONVEYOR_MAX_BODY_BYTES``, ``CONVEYOR_SSE_HEARTBEAT``, ``CONVEYOR_RATE_LIMIT`` and the workers' limits
         (``CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS``, ``CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS``);
         ``overrides`` win."""
         env = os.environ if environ is None else environ
@@ -57,6 +60,8 @@ class Settings:
             values["max_batch_jobs"] = _number(env, "CONVEYOR_MAX_BATCH_JOBS", int)
         if env.get("CONVEYOR_SSE_HEARTBEAT"):
             values["sse_heartbeat_seconds"] = _number(env, "CONVEYOR_SSE_HEARTBEAT", float)
+        if env.get("CONVEYOR_RATE_LIMIT"):
+            values["rate_limit"] = RateLimit.parse(env["CONVEYOR_RATE_LIMIT"])
         for name in ("global_max_concurrent_jobs", "per_user_max_concurrent_jobs"):
             variable = f"CONVEYOR_{name.upper()}"
             if env.get(variable):

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from conveyor._version import __version__
 from conveyor.exceptions import BackendError
-from conveyor.server.deps import Caller, State
+from conveyor.server.deps import Caller, Monitor, State
 from conveyor.server.responses import COMMON, errors
 from conveyor.server.schemas import Health, WorkerList
 from conveyor.server.views import worker_view
@@ -47,6 +47,6 @@ _METRICS_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 @router.get("/metrics", response_class=PlainTextResponse, responses={**_METRICS_RESPONSE, **errors(401)})
 @router.get("/api/v1/metrics", response_class=PlainTextResponse, responses={**_METRICS_RESPONSE, **errors(401)})
-def metrics(state: State, caller: Caller) -> PlainTextResponse:
+def metrics(state: State, caller: Monitor) -> PlainTextResponse:
     """Job counts, throughput, workers and HTTP request counters for Prometheus."""
     return PlainTextResponse(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
