@@ -20,6 +20,7 @@ from typing import TypeVar
 from conveyor.exceptions import BackendError, BackendUnavailableError, ConfigurationError
 
 from . import schema
+from .writelock import WriterLock
 
 T = TypeVar("T")
 
@@ -50,6 +51,7 @@ class ConnectionPool:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writing = threading.Lock()
+        self._writer_lock = WriterLock(path)
         self._migrated = False
         self._pid = os.getpid()
         self._check_location()
@@ -115,6 +117,7 @@ class ConnectionPool:
                 conn.close()
             self._all = []
         self._local = threading.local()
+        self._writer_lock.close()
 
     def read(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         """Run a read-only operation, retrying while the database is busy."""
@@ -133,9 +136,10 @@ class ConnectionPool:
             with transaction(conn):
                 return operation(conn)
 
-        # Threads of one process take turns here rather than in SQLite's busy handler,
-        # whose retries sleep: under contention that sleeping made the tail latency.
-        with self._writing:
+        # Threads of one process take turns here, processes at the writer lock, rather
+        # than in SQLite's busy handler, whose retries sleep: under contention that
+        # sleeping made the tail latency.
+        with self._writing, self._writer_lock.held(BUSY_RETRY_SECONDS):
             return retry_busy(attempt)
 
 
