@@ -135,6 +135,20 @@ async def test_users_list_only_their_jobs_and_admins_may_filter_by_user(client: 
     assert [job["id"] for job in rest["data"]] == [alices[0]]
 
 
+async def test_a_filtered_page_holding_the_last_matches_has_no_next_cursor(client: httpx.AsyncClient) -> None:
+    adds = [await submit(client) for _ in range(2)]
+    await submit(client, "fail")  # the newest job, not a match
+
+    async def page(**params: object) -> tuple[list[str], str | None]:
+        body = (await client.get(f"{API}/jobs", params={"job_type": "add", **params}, headers=ROOT)).json()
+        return [job["id"] for job in body["data"]], body["next_cursor"]
+
+    assert await page(limit=2) == (adds[::-1], None)
+    first, cursor = await page(limit=1)
+    assert first == [adds[1]] and cursor is not None, "one more match: a next page"
+    assert await page(limit=1, cursor=cursor) == ([adds[0]], None)
+
+
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 1001}, {"status": "finished"}, {"limit": "x"}])
 async def test_bad_list_parameters_are_422(client: httpx.AsyncClient, params: dict[str, object]) -> None:
     response = await client.get(f"{API}/jobs", params=params)

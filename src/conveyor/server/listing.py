@@ -7,7 +7,8 @@ counted from the oldest job, as before, made every first page read and sort all 
 jobs of its statuses: a third of a second with 335,000 of them on SQLite.) Counts come
 from ``counts()`` (counters), never a scan. Filters the index cannot answer (job type,
 user) are applied to the records read, at most SCAN_BUDGET of them per page: such a
-page may hold fewer than ``limit`` jobs while ``next_cursor`` is not null.
+page may hold fewer than ``limit`` jobs while ``next_cursor`` is not null, and the page
+after a full one may be empty when the budget ran out before a further match.
 """
 
 from __future__ import annotations
@@ -88,24 +89,27 @@ def list_jobs(backend: Backend, principal: Principal, requested: Filters, cursor
 def _scan(
     backend: Backend, filters: Filters, statuses: list[JobStatus], before: int | None, limit: int
 ) -> tuple[list[JobRecord], int | None]:
-    """Walk back from ``before`` keeping matching records; stop at ``limit`` of them or
-    after SCAN_BUDGET records. Returns the page and the seq the next page starts below
-    (None: no job is left)."""
+    """Walk back from ``before`` keeping matching records, until one match past ``limit``
+    (so a page holding the last matches says there is no next one), no job is left, or
+    SCAN_BUDGET records were read. Returns the page and the seq the next page starts
+    below (None: no job is left)."""
     page: list[JobRecord] = []
+    last = None
     scanned = 0
     while scanned < SCAN_BUDGET:
         found = backend.job_ids_newest(filters.queue, statuses, before, SCAN_CHUNK)
         records = backend.jobs_get([job_id for job_id, _ in found])
         for (_, seq), record in zip(found, records, strict=True):
             if record is not None and filters.keeps(record):
-                page.append(record)
                 if len(page) == limit:
-                    return page, seq
+                    return page, last  # a match past the page: there is a next one
+                page.append(record)
+                last = seq
         if len(found) < SCAN_CHUNK:
             return page, None
         scanned += len(found)
         before = found[-1][1]
-    return page, before
+    return page, last if len(page) == limit else before
 
 
 def _count(counts: dict[str, dict[JobStatus, int]], queue: str | None, statuses: Sequence[JobStatus]) -> int:
