@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import os
-from urllib.parse import parse_qs, urlparse
+import re
+from urllib.parse import parse_qs, urlencode, urlparse
 
 from conveyor.backends.base import Backend
 from conveyor.exceptions import ConfigurationError
+from conveyor.urls import masked_url
 
 DEFAULT_URL = "sqlite:///./conveyor.db"
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
@@ -31,7 +33,8 @@ def connect(url: str | None = None) -> Backend:
 
 def _connect_redis(url: str) -> Backend:
     """``redis://host:port/db``, ``rediss://`` (TLS) or ``unix:///path.sock``; ``?prefix=name``
-    keeps several conveyor namespaces apart on one Redis (default ``conveyor``)."""
+    keeps several conveyor namespaces apart on one Redis (default ``conveyor``); other
+    options go to redis-py (``?socket_timeout=5``)."""
     try:
         from conveyor.backends.redis import RedisBackend
     except ImportError as exc:
@@ -39,12 +42,26 @@ def _connect_redis(url: str) -> Backend:
             f'the Redis backend needs the redis extra: pip install "conveyor[redis]" ({exc})'
         ) from exc
     parsed = urlparse(url)
-    query = parse_qs(parsed.query)
+    shown = masked_url(url)
+    query = parse_qs(parsed.query, keep_blank_values=True)
     prefix = query.pop("prefix", ["conveyor"])[-1]
     if not prefix or any(ch in prefix for ch in "{}"):
         raise ConfigurationError(f"the Redis key prefix {prefix!r} must be non-empty and without braces")
-    remaining = "&".join(f"{key}={value}" for key, values in query.items() for value in values)
-    return RedisBackend(parsed._replace(query=remaining).geturl(), prefix=prefix)
+    if parsed.scheme != "unix":
+        try:
+            parsed.port  # noqa: B018  (raises on a port that is not a number)
+        except ValueError:
+            raise ConfigurationError(f"the port in the Redis URL {shown!r} is not a number") from None
+        if not re.fullmatch(r"/?|/\d+", parsed.path):
+            raise ConfigurationError(
+                f"the database in a Redis URL is a number (redis://host:6379/0), got {parsed.path[1:]!r} in {shown!r}"
+            )
+    remaining = urlencode([(key, value) for key, values in query.items() for value in values])
+    base = url.split("?", 1)[0]  # not urlunparse: it writes unix:///path as unix:/path
+    try:
+        return RedisBackend(f"{base}?{remaining}" if remaining else base, prefix=prefix)
+    except (TypeError, ValueError) as exc:  # an option redis-py does not know, or a value it cannot read
+        raise ConfigurationError(f"invalid Redis URL {shown!r}: {exc}") from None
 
 
 def _connect_sqlite(url: str) -> Backend:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from conveyor.cli.output import ago, display_url, iso
+from conveyor.cli.output import ago, iso
+from conveyor.urls import masked_url
 
 
 def test_iso_is_utc_with_z() -> None:
@@ -16,7 +17,8 @@ def test_ago_uses_the_largest_whole_unit() -> None:
     assert ago(None, now) == "-"
 
 
-def test_display_url_masks_a_password() -> None:
-    assert display_url("redis://:s3cret@localhost:6379/0") == "redis://:***@localhost:6379/0"
-    assert display_url("redis://user:pw@host/0") == "redis://user:***@host/0"
-    assert display_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+def test_masked_url_masks_a_password() -> None:
+    assert masked_url("redis://:s3cret@localhost:6379/0") == "redis://:***@localhost:6379/0"
+    assert masked_url("redis://user:pw@host/0") == "redis://user:***@host/0"
+    assert masked_url("unix:///run/redis.sock?db=1&password=pw") == "unix:///run/redis.sock?db=1&password=***"
+    assert masked_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"

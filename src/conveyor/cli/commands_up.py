@@ -36,10 +36,11 @@ from conveyor.job import Job
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.queue import Queue
 from conveyor.status import TERMINAL, JobStatus
+from conveyor.urls import masked_url
 
 from .errors import UserError
 from .options import App, common_options, concurrency_option
-from .output import display_url, jobs_table
+from .output import jobs_table
 from .serving import address_options, bind, build_api, make_server, url_of
 
 DEMO_DEADLINE = 120.0
@@ -66,7 +67,7 @@ def up(app: App, burst_demo: bool, concurrency: int, host: str, port: int) -> No
         command += ["--import", module]
     if burst_demo:
         command.append("--burst")
-    where = f": a worker on {display_url(app.url)}, queues {', '.join(queues)}"
+    where = f": a worker on {masked_url(app.url)}, queues {', '.join(queues)}"
     console.print(Text.assemble(("conveyor up", "bold"), where))
     with _stop_signals_interrupt():
         process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)

@@ -12,11 +12,11 @@ from typing import Any
 import click
 
 from conveyor.options import DEFAULT_QUEUE
+from conveyor.urls import masked_url
 from conveyor.worker import Worker
 
 from . import supervisor
 from .options import App, common_options, concurrency_option, limits_from, limits_options
-from .output import display_url
 
 log = logging.getLogger("conveyor.cli")
 
@@ -113,7 +113,7 @@ def worker(
     )
     with log_to_stderr(log_level):
         mode = " (burst)" if burst else ""
-        log.info("worker %s on %s: queues %s, concurrency %d%s", runner.name, display_url(app.url), ", ".join(names),
+        log.info("worker %s on %s: queues %s, concurrency %d%s", runner.name, masked_url(app.url), ", ".join(names),
                  concurrency, mode)  # fmt: skip
         runner.work(burst=burst, max_jobs=max_jobs)
     if runner.recycled and os.environ.get(supervisor.SUPERVISED_ENV):

@@ -41,6 +41,7 @@ from conveyor.types import (
     Throughput,
     WorkerRecord,
 )
+from conveyor.urls import masked_url
 
 from . import codec, doctor
 from .batches import RedisBatches
@@ -76,8 +77,9 @@ class RedisBackend(RedisBatches):
         self.url = url
         self.keys = KeySpace(prefix)
         # Any: redis-py types its sync client's replies as sync-or-async unions.
+        tcp = {} if url.startswith("unix:") else {"socket_keepalive": True}  # a Unix socket has no keepalive
         self._redis: Any = redis.Redis.from_url(
-            url, socket_connect_timeout=5, socket_timeout=60, socket_keepalive=True, health_check_interval=30
+            url, socket_connect_timeout=5, socket_timeout=60, health_check_interval=30, **tcp
         )
         self._scripts = Scripts(self._redis, self.keys)
         self._call(self._redis.ping)  # fail at connect() when Redis cannot be reached
@@ -91,7 +93,7 @@ class RedisBackend(RedisBatches):
         try:
             return operation()
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            raise BackendUnavailableError(f"Redis at {self.url} cannot be reached: {exc}") from exc
+            raise BackendUnavailableError(f"Redis at {masked_url(self.url)} cannot be reached: {exc}") from exc
         except ResponseError as exc:
             raise _conveyor_error(exc) from exc
         except RedisError as exc:
