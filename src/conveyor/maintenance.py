@@ -66,8 +66,9 @@ def run_schedule(backend: Backend, now: float, budget: float | None = None) -> S
             return report
 
 
-PURGE_CHUNK = CHUNK
-"""Jobs deleted per transaction, so other writers (heartbeats) are never held up long."""
+PURGE_CHUNK = 250
+"""Jobs deleted per transaction (about 2.5 ms on either backend here), so that other
+writers, and on Redis every client, are never held up long."""
 
 
 MAINTENANCE_LOCK_TTL = 120.0
@@ -115,13 +116,22 @@ def run_retention(backend: Backend, now: float, owner: str, budget: float) -> Cl
 
 
 def _purge(backend: Backend, now: float, budget: float | None) -> tuple[int, bool]:
-    """Jobs deleted, PURGE_CHUNK per transaction, and whether the budget ran out first."""
+    """Jobs deleted, PURGE_CHUNK per transaction, and whether the budget ran out first.
+
+    With a budget (a worker's pass) each chunk is followed by a pause as long as the
+    chunk took, so claims, settles and enqueues get the store every other moment: run
+    back to back, a half-second budget of chunks held them up for half a second (the
+    soak's p99 went from 0.1 to 0.85 s when retention started)."""
     deadline = None if budget is None else time.monotonic() + budget
     purged = 0
     while True:
+        began = time.monotonic()
         chunk = backend.jobs_purge(now, PURGE_CHUNK)
         purged += chunk
         if chunk < PURGE_CHUNK:
             return purged, False
-        if deadline is not None and time.monotonic() > deadline:
-            return purged, True
+        if deadline is not None:
+            ended = time.monotonic()
+            if ended > deadline:
+                return purged, True
+            time.sleep(min(ended - began, deadline - ended))

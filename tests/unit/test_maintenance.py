@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conveyor import maintenance
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
@@ -67,3 +69,18 @@ def test_retention_stops_at_its_budget_and_says_so(backend: Backend) -> None:
     fill(backend, maintenance.PURGE_CHUNK * 2)
     report = maintenance.run_retention(backend, NOW + 1, "me", budget=0)
     assert (report.purged, report.unfinished) == (maintenance.PURGE_CHUNK, True)
+
+
+def test_a_budgeted_purge_pauses_between_chunks_as_long_as_each_took(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(maintenance.time, "sleep", pauses.append)
+    fill(backend, maintenance.PURGE_CHUNK * 3 + 1)
+    report = maintenance.run_retention(backend, NOW + 1, "me", budget=60)
+    assert (report.purged, report.unfinished) == (maintenance.PURGE_CHUNK * 3 + 1, False)
+    assert len(pauses) == 3 and all(pause > 0 for pause in pauses), "a pause after each full chunk, none at the end"
+    fill(backend, maintenance.PURGE_CHUNK * 2)
+    pauses.clear()
+    assert maintenance.run_cleanup(backend, NOW + 1).purged == maintenance.PURGE_CHUNK * 2
+    assert pauses == [], "conveyor cleanup (no budget) runs at full speed"

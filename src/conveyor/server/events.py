@@ -151,6 +151,4 @@ def skipped_events(after: str, cursor: str, events: list[JobEvent]) -> int:
     went back (a store that began again), means the oldest were gone before they were
     read."""
     moved = int(cursor) - int(after)
-    if moved < 0:
-        return max(int(after) - int(cursor), 1)
-    return moved - len(events)
+    return -moved if moved < 0 else moved - len(events)
