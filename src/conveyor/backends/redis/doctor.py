@@ -18,7 +18,9 @@ from conveyor.batch import CALLBACK_REASON
 from conveyor.status import TERMINAL, JobStatus
 from conveyor.types import Finding
 
-from .keys import KeySpace
+from .keys import LEASES_PIN, KeySpace
+
+PIN = LEASES_PIN.encode()
 
 _FIELDS = (
     "status", "queue", "qmember", "user_id", "scheduled_for", "lease_expires_at", "lease_token", "keep_until",
@@ -93,7 +95,8 @@ class Inspector:
 
     def _read_zset(self, key: str) -> None:
         for member in self.client.zrange(key, 0, -1):
-            self.indexed[member.decode()].add(key)
+            if member != PIN:
+                self.indexed[member.decode()].add(key)
 
     # -- what should be ------------------------------------------------------------------
     def _expected(self, job_id: str, job: dict[str, str]) -> set[str]:

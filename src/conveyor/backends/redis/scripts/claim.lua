@@ -12,6 +12,7 @@ local claimed = {}
 -- fields: status, seq, expires_at, user_id (of a job known to be queued)
 local function take(queue, member, id, fields)
     local key = job_key(id)
+    if #claimed == 0 then redis.call('ZADD', P .. 'leases', 'NX', '+inf', LEASES_PIN) end  -- see keys.py
     redis.call('ZREM', queued_key(queue), member)
     redis.call('ZREM', user_queued_key(queue, fields[4] or ''), member)
     if fields[3] then redis.call('ZREM', P .. 'expiry', id) end
@@ -71,8 +72,8 @@ if ARGV[last_queue + 1] then
     end
     running = {total = 0, user = {}, queue = {}, type = {}}
     for _, id in ipairs(redis.call('ZRANGE', P .. 'leases', 0, -1)) do
-        local f = redis.call('HMGET', job_key(id), 'status', 'user_id', 'queue', 'func_name')
-        if f[1] == 'started' then
+        local f = id ~= LEASES_PIN and redis.call('HMGET', job_key(id), 'status', 'user_id', 'queue', 'func_name')
+        if f and f[1] == 'started' then
             running.total = running.total + 1
             if f[2] then running.user[f[2]] = (running.user[f[2]] or 0) + 1 end
             running.queue[f[3]] = (running.queue[f[3]] or 0) + 1
