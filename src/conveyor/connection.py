@@ -28,7 +28,9 @@ def connect(url: str | None = None) -> Backend:
         return _connect_sqlite(url)
     if scheme in ("redis", "rediss", "unix"):
         return _connect_redis(url)
-    raise ConfigurationError(f"unsupported backend URL {url!r}: use sqlite:///path/to/file.db or redis://host:port/db")
+    raise ConfigurationError(
+        f"unsupported backend URL {masked_url(url)!r}: use sqlite:///path/to/file.db or redis://host:port/db"
+    )
 
 
 def _connect_redis(url: str) -> Backend:
@@ -41,8 +43,11 @@ def _connect_redis(url: str) -> Backend:
         raise ConfigurationError(
             f'the Redis backend needs the redis extra: pip install "conveyor[redis]" ({exc})'
         ) from exc
-    parsed = urlparse(url)
     shown = masked_url(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError as exc:  # such as an unclosed [ of an IPv6 address
+        raise ConfigurationError(f"malformed Redis URL {shown!r}: {exc}") from None
     query = parse_qs(parsed.query, keep_blank_values=True)
     prefix = query.pop("prefix", ["conveyor"])[-1]
     if not prefix or any(ch in prefix for ch in "{}"):
@@ -51,7 +56,7 @@ def _connect_redis(url: str) -> Backend:
         try:
             parsed.port  # noqa: B018  (raises on a port that is not a number)
         except ValueError:
-            raise ConfigurationError(f"the port in the Redis URL {shown!r} is not a number") from None
+            raise ConfigurationError(f"the port in the Redis URL {shown!r} is not a port number (0-65535)") from None
         if not re.fullmatch(r"/?|/\d+", parsed.path):
             raise ConfigurationError(
                 f"the database in a Redis URL is a number (redis://host:6379/0), got {parsed.path[1:]!r} in {shown!r}"

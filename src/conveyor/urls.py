@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+
+_USERINFO_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/?#@:]*:)[^/?#@]*@", re.IGNORECASE)
+_PASSWORD_OPTION = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 
 def masked_url(url: str) -> str:
     """The URL with any password (in the user info or a ``password=`` option) shown as
-    ``***``: fit for messages, logs and API answers."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    masked = url.replace(f":{password}@", ":***@", 1) if password else url
-    return re.sub(r"([?&]password=)[^&#]*", r"\1***", masked)
+    ``***``: fit for messages, logs and API answers. Pattern-based, so that a URL too
+    malformed to parse is masked too."""
+    return _PASSWORD_OPTION.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", url))

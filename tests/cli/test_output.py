@@ -21,4 +21,5 @@ def test_masked_url_masks_a_password() -> None:
     assert masked_url("redis://:s3cret@localhost:6379/0") == "redis://:***@localhost:6379/0"
     assert masked_url("redis://user:pw@host/0") == "redis://user:***@host/0"
     assert masked_url("unix:///run/redis.sock?db=1&password=pw") == "unix:///run/redis.sock?db=1&password=***"
+    assert masked_url("unix:///run/redis.sock?Password=pw&db=1") == "unix:///run/redis.sock?Password=***&db=1"
     assert masked_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"

@@ -14,6 +14,7 @@ import conveyor
 import jobfuncs
 from conveyor import JobStatus, Queue, Worker, maintenance
 from conveyor.exceptions import BackendError, BackendUnavailableError
+from conveyor.types import WorkerRecord
 from redis_server import RedisServer
 from waiting import wait_until
 from worker.processes import start_worker, stop_process
@@ -105,6 +106,10 @@ def test_a_full_redis_refuses_writes_clearly_answers_reads_and_purges_its_way_ba
         done = [queue.enqueue(jobfuncs.echo, "x" * 4000, result_ttl=1) for _ in range(200)]
         Worker([queue]).work(burst=True)
         waiting = queue.enqueue(jobfuncs.noop)
+        running = queue.enqueue(jobfuncs.noop)
+        now = time.time()
+        (claimed,) = backend.jobs_claim([queue.name], "w", 1, "token", now + 30, now)  # the older one
+        backend.workers_register(WorkerRecord("w", "host", 1, (queue.name,), 1, last_heartbeat=now))
         redis = backend._redis  # type: ignore[attr-defined]
         used = int(redis.info("memory")["used_memory"])
         redis.config_set("maxmemory", used - 200_000)  # the 200 finished jobs hold about 800 kB
@@ -113,8 +118,11 @@ def test_a_full_redis_refuses_writes_clearly_answers_reads_and_purges_its_way_ba
             queue.enqueue(jobfuncs.noop)
         assert queue.count == 1, "the refused job left nothing behind"
         newest = backend.job_ids_newest(None, [JobStatus.QUEUED, JobStatus.FINISHED], None, 5)
-        assert [job_id for job_id, _ in newest][0] == waiting.id, "listings still answer"
-        assert waiting.get_status() is JobStatus.QUEUED
+        assert [job_id for job_id, _ in newest][0] == running.id, "listings still answer"
+        assert {waiting.get_status(), running.get_status()} == {JobStatus.QUEUED, JobStatus.STARTED}
+        # the running job keeps its lease and its worker its registration: nothing runs twice after
+        assert backend.leases_extend("w", [(claimed.id, "token")], now + 60, now) == [claimed.id]
+        assert backend.workers_heartbeat("w", now, "busy", [claimed.id], 0)
 
         # Retention (the maintenance lock, then the purge) still runs and frees the memory.
         report = maintenance.run_retention(backend, time.time() + 5, owner="w", budget=10)

@@ -12,6 +12,7 @@ import jobfuncs
 from conveyor import JobStatus, Queue
 from conveyor.backends.base import Backend
 from conveyor.backends.sqlite import changes
+from conveyor.exceptions import BackendUnavailableError
 from conveyor.server.events import EventHub, skipped_events
 from conveyor.types import JobEvent
 
@@ -51,6 +52,33 @@ async def test_a_follower_re_reads_its_job_when_its_event_was_gone_before_the_hu
         assert followed.get_status() is JobStatus.CANCELED
     finally:
         gated.gate.set()
+        hub.stop()
+        backend.close()
+
+
+class FailingOnce:
+    """A real backend whose first event read after the start fails, as when the store
+    went away for a moment (and may have come back without the events it had)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.failed = False
+
+    def events_read(self, after: str | None, limit: int, timeout: float) -> tuple[str, list[JobEvent]]:
+        if after is not None and not self.failed:
+            self.failed = True
+            raise BackendUnavailableError("the store went away")
+        return self.inner.events_read(after, limit, timeout)
+
+
+async def test_followers_re_read_their_jobs_after_the_event_reader_failed(tmp_path: Path) -> None:
+    backend = conveyor.connect(f"sqlite:///{tmp_path / 'jobs.db'}")
+    followed = Queue(connection=backend).enqueue(jobfuncs.noop)
+    hub = EventHub(FailingOnce(backend), wait_seconds=0.2)  # type: ignore[arg-type]
+    try:
+        async with hub.subscribe(followed.id) as subscription:
+            assert await subscription.changes(30) == [None], "woken once the reader is back"
+    finally:
         hub.stop()
         backend.close()
 

@@ -47,6 +47,8 @@ def test_redis_py_options_pass_through(redis_server: RedisServer) -> None:
         ("redis://localhost:6379/jobs", "the database in a Redis URL is a number (redis://host:6379/0), got 'jobs'"),
         ("redis://localhost:6379/0?prefix=", "the Redis key prefix '' must be non-empty"),
         ("redis://:s3cret@localhost:6379/0?colour=blue", "invalid Redis URL 'redis://:***@localhost:6379/0?colour"),
+        ("redis://:s3cret@[::1/0", "malformed Redis URL 'redis://:***@[::1/0'"),
+        ("valkey://:s3cret@localhost:6379/0", "unsupported backend URL 'valkey://:***@localhost:6379/0'"),
     ],
 )
 def test_a_mistyped_url_is_a_clear_configuration_error(url: str, message: str) -> None:

@@ -16,6 +16,7 @@ Ctrl-C is forwarded as the worker's "stop now".
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -62,7 +63,8 @@ def up(app: App, burst_demo: bool, concurrency: int, host: str, port: int) -> No
     server = None if burst_demo else _Server(build_api(app, host), bind(host, port))
     queues = [demo.DEMO_QUEUE, DEFAULT_QUEUE]
     jobs = demo.enqueue_demo(Queue(demo.DEMO_QUEUE, connection=app.backend))
-    command = [sys.executable, "-m", "conveyor", "worker", *queues, "-u", app.url, "--concurrency", str(concurrency)]
+    # the URL goes in the environment: a password on the command line would show in ps
+    command = [sys.executable, "-m", "conveyor", "worker", *queues, "--concurrency", str(concurrency)]
     for module in ("conveyor.demo", *app.imports):
         command += ["--import", module]
     if burst_demo:
@@ -70,7 +72,10 @@ def up(app: App, burst_demo: bool, concurrency: int, host: str, port: int) -> No
     where = f": a worker on {masked_url(app.url)}, queues {', '.join(queues)}"
     console.print(Text.assemble(("conveyor up", "bold"), where))
     with _stop_signals_interrupt():
-        process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        process = subprocess.Popen(
+            command, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            env={**os.environ, "CONVEYOR_URL": app.url},
+        )  # fmt: skip
         pump = threading.Thread(target=_pump, args=(process.stderr, console), daemon=True)
         pump.start()
         try:

@@ -113,18 +113,22 @@ class EventHub:
             self._thread = None
 
     def _run(self, cursor: str) -> None:
+        failed = False
         while not self._stopping.is_set():
             try:
                 after = cursor
                 cursor, events = self._backend.events_read(after, BATCH, self._wait)
             except Exception as exc:  # the store went away: keep the cursor and try again
                 log.warning("reading job events failed, retrying in %.0fs: %s", RETRY_SECONDS, exc)
+                failed = True
                 self._stopping.wait(RETRY_SECONDS)
                 continue
             skipped = skipped_events(after, cursor, events)
             if skipped:
                 log.warning("the job event reader fell %d events behind; every follower re-reads its job", skipped)
-            if (events or skipped) and not self._deliver(events, skipped > 0):
+            # after a failure too: a store that came back may have lost events the cursor cannot tell
+            missed, failed = skipped > 0 or failed, False
+            if (events or missed) and not self._deliver(events, missed):
                 return
 
     def _deliver(self, events: list[JobEvent], skipped: bool) -> bool:

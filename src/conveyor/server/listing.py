@@ -109,7 +109,7 @@ def _scan(
             return page, None
         scanned += len(found)
         before = found[-1][1]
-    return page, last if len(page) == limit else before
+    return page, before  # nothing between the last match and here matched: go on from here
 
 
 def _count(counts: dict[str, dict[JobStatus, int]], queue: str | None, statuses: Sequence[JobStatus]) -> int:

@@ -53,6 +53,7 @@ class RateLimiter:
         self._rate = limit.requests / limit.seconds
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # caller -> (tokens, when counted)
+        self._sweep_at = MAX_CALLERS
 
     def take(self, caller: str) -> float:
         """Spend one request of ``caller``'s budget: 0 when it may go on, else the seconds
@@ -61,7 +62,7 @@ class RateLimiter:
         tokens = self._tokens(caller, now)
         if tokens >= 1:
             self._buckets[caller] = (tokens - 1, now)
-            if len(self._buckets) > MAX_CALLERS:
+            if len(self._buckets) > self._sweep_at:
                 self._forget_full(now)
             return 0.0
         return (1 - tokens) / self._rate
@@ -74,6 +75,8 @@ class RateLimiter:
         """A full bucket is what a new caller gets: dropping it changes nothing."""
         for caller in [c for c in self._buckets if self._tokens(c, now) >= self.limit.requests]:
             del self._buckets[caller]
+        # callers all active: sweep again only when they have doubled, not at every request
+        self._sweep_at = max(MAX_CALLERS, 2 * len(self._buckets))
 
 
 def retry_after(seconds: float) -> int:

@@ -39,13 +39,15 @@ NAMES = (
 )  # fmt: skip
 FLAGS = {
     **dict.fromkeys(("batch_counts", "newest"), "no-writes"),
-    **dict.fromkeys(("purge", "delete", "empty", "reap", "lock", "unlock"), "allow-oom"),
+    **dict.fromkeys(("purge", "delete", "empty", "reap", "lock", "unlock", "extend", "heartbeat"), "allow-oom"),
 }
 """What Redis may run when it is out of memory (used memory over maxmemory, noeviction),
 where it refuses every other function before it runs: the reads (``no-writes``, so a
-listing or a batch's counts still answer) and what frees memory (``allow-oom``: deleting
-jobs, queues and workers, and the maintenance lock that retention takes first, one small
-hash rewritten in place). Without them a full Redis could never purge its way back."""
+listing or a batch's counts still answer), what frees memory (``allow-oom``: deleting
+jobs, queues and workers, and the maintenance lock that retention takes first), and
+what keeps running jobs alive (lease renewals and worker heartbeats): values rewritten
+in place. Without them a full Redis could never purge its way back, and the jobs
+running meanwhile would lose their leases and run again once it had."""
 DEFAULT_FAILURE_TTL = JobRecord.__dataclass_fields__["failure_ttl"].default
 """What an absent failure_ttl field means to the functions (see codec)."""
 

@@ -10,8 +10,9 @@ doubling to 0.5 ms: the same soak, p50 2.5-3.5 ms and p99 40-90 ms. A blocking f
 would wake a waiter sooner still, but could not give up at a deadline when the holder
 is stopped (a worker suspended with Ctrl-Z mid-transaction). SQLite's locking is still
 what keeps writes safe; this lock only orders the writers, so a process that cannot
-create the file goes without it, and a writer killed while holding it loses it with
-its last file descriptor.
+create or lock the file (a network file system) goes without it, and a writer killed
+while holding it loses it with its last file descriptor (a forked child closes its
+copy).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import contextlib
 import fcntl
 import os
 import time
+import weakref
 from collections.abc import Iterator
 
 from conveyor.exceptions import BackendError
@@ -27,6 +29,8 @@ from conveyor.exceptions import BackendError
 FIRST_WAIT = 0.000_02
 LAST_WAIT = 0.000_5
 """Seconds between tries while another process writes: from the first, doubling to the last."""
+PATIENT_AFTER, SLOW_WAIT = 0.1, 0.005
+"""After this long a wait is not a turn but a long write or a stalled holder: try less often."""
 
 
 class WriterLock:
@@ -37,47 +41,71 @@ class WriterLock:
         self.path = f"{database_path}-lock"
         self._fd: int | None = None
         self._pid: int | None = None
+        _ALL.add(self)
 
     @contextlib.contextmanager
     def held(self, deadline_seconds: float) -> Iterator[None]:
         """Hold the lock for the block; BackendError if another process holds it past the deadline."""
         fd = self._descriptor()
-        if fd is None:
-            yield
-            return
-        _acquire(fd, deadline_seconds)
+        if fd is not None and not self._acquire(fd, deadline_seconds):
+            fd = None
         try:
             yield
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
             os.close(self._fd)
         self._fd = self._pid = None
 
+    def _forget_parents(self) -> None:
+        """In a forked child: close the parent's descriptor (this copy only; the parent's
+        hold stays), so that a child living on after its parent died does not keep the
+        lock held for everyone."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = self._pid = None
+
     def _descriptor(self) -> int | None:
         if self._pid != os.getpid():
+            self._forget_parents()
             self._pid = os.getpid()
-            try:  # read-only is enough for flock, so users who share a database share its lock
-                self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
-            except OSError:
-                self._fd = None
+            for mode in (os.O_RDWR, os.O_RDONLY):  # read-only is enough for flock on a local disk
+                with contextlib.suppress(OSError):
+                    self._fd = os.open(self.path, mode | os.O_CREAT | os.O_CLOEXEC, 0o666)
+                    break
         return self._fd
 
+    def _acquire(self, fd: int, deadline_seconds: float) -> bool:
+        """Take the lock (False: this file system cannot lock it, and the process goes on
+        without, as when the file cannot be created)."""
+        began, delay = time.monotonic(), FIRST_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                pass
+            except OSError:  # flock emulated by a network file system that refuses it
+                self.close()
+                self._pid = os.getpid()
+                return False
+            waited = time.monotonic() - began
+            if waited >= deadline_seconds:
+                raise BackendError(f"another process held the SQLite database's write lock for {deadline_seconds:g}s")
+            time.sleep(delay)
+            delay = min(delay * 2, LAST_WAIT if waited < PATIENT_AFTER else SLOW_WAIT)
 
-def _acquire(fd: int, deadline_seconds: float) -> None:
-    delay, deadline = FIRST_WAIT, None
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
-        now = time.monotonic()
-        if deadline is None:
-            deadline = now + deadline_seconds
-        elif now >= deadline:
-            raise BackendError(f"another process held the SQLite database's write lock for {deadline_seconds:g}s")
-        time.sleep(delay)
-        delay = min(delay * 2, LAST_WAIT)
+
+_ALL: weakref.WeakSet[WriterLock] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for lock in list(_ALL):
+        lock._forget_parents()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
