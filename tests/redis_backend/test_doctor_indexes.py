@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-import conveyor
 from backend_conformance import corruption
 from backend_conformance.test_doctor import check_then_repair
 from conveyor.backends.base import Backend
@@ -14,15 +11,6 @@ from conveyor.status import JobStatus
 from conveyor.testing import make_job
 
 NOW = 1_000_000.0
-
-
-@pytest.fixture
-def backend(redis_server) -> Iterator[Backend]:  # type: ignore[no-untyped-def]
-    import uuid
-
-    connection = conveyor.connect(f"{redis_server.url}?prefix=doctor-{uuid.uuid4().hex[:8]}")
-    yield connection
-    connection.close()
 
 
 @pytest.mark.parametrize(

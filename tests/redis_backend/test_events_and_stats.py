@@ -4,13 +4,10 @@ inspection reading the indexes rather than the job hash."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-import conveyor
 from backend_conformance.helpers import NOW, claim, put, settle
 from conveyor.backends.redis import scripts as redis_scripts
 from conveyor.backends.redis.backend import RedisBackend
@@ -18,19 +15,7 @@ from conveyor.status import JobStatus
 from conveyor.types import JobEvent
 from redis_server import RedisServer
 
-
-def connect(server: RedisServer) -> RedisBackend:
-    """A backend on a namespace of its own (tests share one redis-server)."""
-    connection = conveyor.connect(f"{server.url}?prefix=test-{uuid.uuid4().hex[:12]}")
-    assert isinstance(connection, RedisBackend)
-    return connection
-
-
-@pytest.fixture
-def backend(redis_server: RedisServer) -> Iterator[RedisBackend]:
-    connection = connect(redis_server)
-    yield connection
-    connection.close()
+from .conftest import connect
 
 
 def test_a_claim_of_many_jobs_is_read_in_pieces_without_gaps(backend: RedisBackend) -> None:

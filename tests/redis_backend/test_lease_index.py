@@ -3,24 +3,9 @@ else sees (backends/redis/keys.py, LEASES_PIN)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import pytest
-
-import conveyor
 from backend_conformance.helpers import LEASE_TTL, NOW, claim, put
 from conveyor.backends.redis.backend import RedisBackend
 from conveyor.status import JobStatus
-from redis_server import RedisServer
-
-
-@pytest.fixture
-def backend(redis_server: RedisServer) -> Iterator[RedisBackend]:
-    connection = conveyor.connect(f"{redis_server.url}?prefix=pin-{uuid.uuid4().hex[:8]}")
-    assert isinstance(connection, RedisBackend)
-    yield connection
-    connection.close()
 
 
 def test_a_claim_keeps_the_lease_index_a_skiplist_whatever_its_size(backend: RedisBackend) -> None:

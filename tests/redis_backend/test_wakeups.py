@@ -2,23 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
-import pytest
-
-import conveyor
 from backend_conformance.helpers import NOW, claim, put
 from conveyor.backends.redis.backend import RedisBackend
-from redis_server import RedisServer
-
-
-@pytest.fixture
-def backend(redis_server: RedisServer) -> Iterator[RedisBackend]:
-    connection = conveyor.connect(f"{redis_server.url}?prefix=test-{uuid.uuid4().hex[:12]}")
-    assert isinstance(connection, RedisBackend)
-    yield connection
-    connection.close()
 
 
 def test_each_queued_job_leaves_a_token_and_no_more_than_sixteen_wait(backend: RedisBackend) -> None:
