@@ -54,11 +54,13 @@ async def principal(request: Request, caller: Annotated[Principal, Depends(authe
 
 
 def _authenticated(settings: Settings, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
-        raise ApiError(401, "Unauthorized", "Missing API key: send the header Authorization: Bearer <key>")
+        message = "Missing API key: send the header Authorization: Bearer <key>"
+        raise ApiError(401, "Unauthorized", message, headers=challenge)
     found = authenticate(settings.api_keys, credentials.credentials)
     if found is None:
-        raise ApiError(401, "Unauthorized", "Invalid API key")
+        raise ApiError(401, "Unauthorized", "Invalid API key", headers=challenge)
     return found
 
 

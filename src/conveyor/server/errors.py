@@ -85,8 +85,7 @@ def _response(status_code: int, content: dict[str, Any], headers: dict[str, str]
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else exc.headers
-    return _response(exc.status_code, body(exc.error, exc.message, **exc.context), headers)
+    return _response(exc.status_code, body(exc.error, exc.message, **exc.context), exc.headers)
 
 
 async def _no_such_job(request: Request, exc: Exception) -> JSONResponse:

@@ -131,16 +131,16 @@ class EventHub:
             if (events or missed) and not self._deliver(events, missed):
                 return
 
-    def _deliver(self, events: list[JobEvent], skipped: bool) -> bool:
+    def _deliver(self, events: list[JobEvent], missed: bool) -> bool:
         assert self._loop is not None
         try:
-            self._loop.call_soon_threadsafe(self._dispatch, events, skipped)
+            self._loop.call_soon_threadsafe(self._dispatch, events, missed)
         except RuntimeError:  # the loop has closed: nobody is left to tell
             return False
         return True
 
-    def _dispatch(self, events: list[JobEvent], skipped: bool) -> None:
-        if skipped:  # any job may have changed unseen: wake every follower to re-read its job
+    def _dispatch(self, events: list[JobEvent], missed: bool) -> None:
+        if missed:  # any job may have changed unseen: wake every follower to re-read its job
             for subscriptions in self._subscribers.values():
                 for subscription in subscriptions:
                     subscription.push(None)
