@@ -68,6 +68,29 @@ def _seq_of_member(member: bytes) -> int:
     return int(member[8:24], 16)
 
 
+class _HandshakeTimedSSLConnection(redis.SSLConnection):
+    """A TLS connection whose handshake gives up after the connect timeout.
+
+    redis-py runs the handshake under the socket timeout (a minute here, for blocking
+    reads), so ``rediss://`` pointed at a plain Redis port waited a minute to fail.
+    """
+
+    def _connect(self) -> Any:
+        read_timeout = self.socket_timeout
+        self.socket_timeout = self.socket_connect_timeout
+        try:
+            sock = super()._connect()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        except TimeoutError:
+            raise RedisConnectionError(
+                f"no TLS connection to {self.host}:{self.port} within {self.socket_connect_timeout} s"
+                " (does that port serve TLS? rediss:// needs Redis's tls-port)"
+            ) from None
+        finally:
+            self.socket_timeout = read_timeout
+        sock.settimeout(read_timeout)
+        return sock
+
+
 class RedisBackend(RedisBatches):
     """Backend on one Redis; see conveyor.backends.base.Backend for the contract."""
 
@@ -77,9 +100,11 @@ class RedisBackend(RedisBatches):
         self.url = url
         self.keys = KeySpace(prefix)
         # Any: redis-py types its sync client's replies as sync-or-async unions.
-        tcp = {} if url.startswith("unix:") else {"socket_keepalive": True}  # a Unix socket has no keepalive
+        transport: dict[str, Any] = {} if url.startswith("unix:") else {"socket_keepalive": True}
+        if url.startswith("rediss:"):
+            transport["connection_class"] = _HandshakeTimedSSLConnection
         self._redis: Any = redis.Redis.from_url(
-            url, socket_connect_timeout=5, socket_timeout=60, health_check_interval=30, **tcp
+            url, socket_connect_timeout=5, socket_timeout=60, health_check_interval=30, **transport
         )
         self._scripts = Scripts(self._redis, self.keys)
         self._call(self._redis.ping)  # fail at connect() when Redis cannot be reached
