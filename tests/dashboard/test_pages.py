@@ -1,6 +1,7 @@
-"""The jobs list (filters, pages, search by id), the failed jobs' bulk restart, and the
-answers a healthy server does not give on demand (no batches endpoints, API errors),
-made by the test in SPEC section 3's shapes while the rest comes from the real server."""
+"""The jobs list (filters, pages, search by id), the failed jobs' bulk restart and
+delete, a job deleted from its page, and the answers a healthy server does not give on
+demand (no batches endpoints, API errors), made by the test in SPEC section 3's shapes
+while the rest comes from the real server."""
 
 from __future__ import annotations
 
@@ -77,6 +78,27 @@ def test_failed_jobs_are_restarted_in_bulk(page: Page, server: ApiServer, queue:
 
     page.get_by_label("Select all shown").check()
     expect(page.get_by_role("button", name="Restart selected (1)")).to_be_enabled()
+    page.get_by_role("button", name="Delete selected (1)").click()
+    expect(dialog).to_contain_text("1 failed job and their errors will be removed for good.")
+    dialog.get_by_role("button", name="Delete 1").click()
+    expect(page.get_by_role("status")).to_contain_text("Deleted 1 of 1 job.")
+    expect(page.get_by_text("No failed jobs.")).to_be_visible()
+    assert queue.connection.jobs_get([failed[1]]) == [None]
+
+
+def test_an_ended_job_is_deleted_from_its_page(page: Page, server: ApiServer, queue: Queue) -> None:
+    now = time.time()
+    job = make_job(queue.connection, status=JobStatus.FAILED, exc_info=TRACEBACK, now=now, ended_at=now)
+    page.goto(f"{server.base}/#/jobs/{job.id}")
+    expect(page.get_by_test_id("job-status")).to_have_text("failed")
+    page.get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("its arguments and its error will be removed for good")
+    dialog.get_by_role("button", name="Delete job").click()
+    expect(page.get_by_role("status")).to_have_text(f"Job {job.id} deleted.")
+    expect(page.get_by_role("link", name="Back to the jobs")).to_be_visible()
+    expect(page.get_by_role("alert")).to_be_hidden()
+    assert queue.connection.jobs_get([job.id]) == [None]
 
 
 def answer(route: Route, body: object, status: int = 200) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
 from conveyor.backends.base import Backend
 from conveyor.job import Job
 from conveyor.status import JobStatus
+from conveyor.types import Settlement
 
 from .conftest import API, settle, start, submit
 
@@ -74,3 +77,49 @@ async def test_actions_on_unknown_jobs_are_404(client: httpx.AsyncClient) -> Non
         response = await client.post(f"{API}/jobs/{action}/ghost")
         assert response.status_code == 404
         assert response.json()["error"] == "JobNotFoundError"
+
+
+async def test_ended_jobs_can_be_deleted(client: httpx.AsyncClient, backend: Backend) -> None:
+    completed = await submit(client)
+    settle(backend, start(backend, completed), JobStatus.FINISHED, result=3)
+    failed = await submit(client)
+    settle(backend, start(backend, failed), JobStatus.FAILED, error="ValueError: boom")
+    cancelled = await submit(client)
+    await client.post(f"{API}/jobs/cancel/{cancelled}")
+    for job_id in (completed, failed, cancelled):
+        response = await client.delete(f"{API}/jobs/{job_id}")
+        assert (response.status_code, response.content) == (204, b"")
+        assert backend.jobs_get([job_id]) == [None]
+        assert (await client.get(f"{API}/jobs/{job_id}")).status_code == 404
+    assert (await client.delete(f"{API}/jobs/{completed}")).status_code == 404  # already gone
+
+
+@pytest.mark.parametrize("state", ["pending", "scheduled", "running"])
+async def test_live_jobs_are_not_deleted(client: httpx.AsyncClient, backend: Backend, state: str) -> None:
+    job_id = await submit(client, delay_seconds=3600) if state == "scheduled" else await submit(client)
+    if state == "running":
+        start(backend, job_id)
+    response = await client.delete(f"{API}/jobs/{job_id}")
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": "JobNotDeletableError",
+        "message": f"Cannot delete job that is {state}: cancel it first, then delete it",
+        "job_id": job_id,
+        "current_status": state,
+    }
+    assert backend.jobs_get([job_id])[0] is not None
+
+
+async def test_a_cancelled_job_its_worker_still_runs_is_deleted_only_once_it_stopped(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    job_id = await submit(client)
+    record = start(backend, job_id)
+    assert (await client.post(f"{API}/jobs/cancel/{job_id}")).status_code == 200
+    response = await client.delete(f"{API}/jobs/{job_id}")
+    assert response.status_code == 409
+    assert response.json()["error"] == "InvalidJobStateError"
+    assert "still stopping it" in response.json()["message"]
+    stopped = Settlement(record.id, str(record.lease_token), JobStatus.STOPPED, record.started_at, reason="stopped")
+    assert backend.jobs_settle([stopped], time.time()) == [False]  # its worker lets go: it stays cancelled
+    assert (await client.delete(f"{API}/jobs/{job_id}")).status_code == 204

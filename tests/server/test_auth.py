@@ -51,7 +51,7 @@ async def test_another_users_job_answers_exactly_like_a_missing_one(
     for method, path in (
         ("GET", f"jobs/{job_id}"), ("GET", f"jobs/status/{job_id}"), ("GET", f"jobs/status/{job_id}/poll"),
         ("GET", f"jobs/status/{job_id}/stream"), ("GET", f"jobs/{job_id}/backend"),
-        ("POST", f"jobs/cancel/{job_id}"), ("POST", f"jobs/restart/{job_id}"),
+        ("POST", f"jobs/cancel/{job_id}"), ("POST", f"jobs/restart/{job_id}"), ("DELETE", f"jobs/{job_id}"),
     ):  # fmt: skip
         theirs = await client.request(method, f"{API}/{path}", headers=BOB)
         missing = await client.request(method, f"{API}/{path.replace(job_id, 'ghost')}", headers=BOB)

@@ -7,6 +7,7 @@ ids cannot be probed across tenants.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from conveyor.retry import Retry
 from conveyor.server.auth import Principal
 from conveyor.server.errors import ApiError, rest_status, validation_error
 from conveyor.server.schemas import SubmitJob
-from conveyor.status import JobStatus
+from conveyor.status import TERMINAL, JobStatus
 from conveyor.types import JobInspection, JobRecord
 
 
@@ -126,6 +127,31 @@ def restart(backend: Backend, principal: Principal, job_id: str) -> None:
             current_status=current,
         )
     requeue_job(job_id, connection=backend)
+
+
+def delete(backend: Backend, principal: Principal, job_id: str) -> None:
+    """Remove an ended job and its result. A live job is refused, and so is a cancelled
+    one its worker is still stopping: deleting it under a worker would lose track of a
+    run in progress."""
+    record = visible_record(backend, principal, job_id)
+    if record.status not in TERMINAL:
+        current = rest_status(record.status)
+        raise ApiError(
+            409,
+            "JobNotDeletableError",
+            f"Cannot delete job that is {current}: cancel it first, then delete it",
+            job_id=job_id,
+            current_status=current,
+        )
+    if record.lease_token is not None and (record.lease_expires_at or 0) >= time.time():
+        raise ApiError(
+            409,
+            "InvalidJobStateError",
+            f"Cannot delete job {job_id} yet: its worker is still stopping it; try again shortly",
+            job_id=job_id,
+            current_status=rest_status(record.status),
+        )
+    backend.job_delete(job_id)
 
 
 def inspect(backend: Backend, principal: Principal, job_id: str) -> JobInspection:

@@ -1,4 +1,4 @@
-"""/api/v1/jobs: submit, list, inspect, follow, cancel and restart jobs.
+"""/api/v1/jobs: submit, list, inspect, follow, cancel, restart and delete jobs.
 
 Handlers call the library (through conveyor.server.service) and shape the answer;
 errors are mapped in one place (conveyor.server.errors). Fixed paths (/stats,
@@ -163,6 +163,14 @@ def restart_job(job_id: JobIdPath, state: State, caller: Caller) -> ActionResult
     one the restart gave it: a worker may have claimed it since."""
     service.restart(state.backend, caller, job_id)
     return ActionResult(job_id=job_id, status="pending", message="Job restarted and re-queued")
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response, responses=errors(404, 409))
+def delete_job(job_id: JobIdPath, state: State, caller: Caller) -> Response:
+    """Delete an ended job (completed, failed or cancelled) and its result; a pending,
+    scheduled or running job is a 409 until it is cancelled."""
+    service.delete(state.backend, caller, job_id)
+    return Response(status_code=204)
 
 
 @router.get("/{job_id}/backend", response_model=BackendView, responses=errors(404))

@@ -1,5 +1,5 @@
-// Failed jobs: pick some (or all) and restart them, one restart call per job, with a
-// report of what worked. The API has no delete for jobs, so there is no delete here.
+// Failed jobs: pick some (or all) and restart or delete them, one API call per job,
+// with a report of what worked.
 
 import { api, describeError } from "../api.js";
 import { confirmAction } from "../confirm.js";
@@ -11,6 +11,28 @@ import { changes, errorBox, jobsTable } from "./common.js";
 
 const PAGE_SIZE = 50;
 const REFRESH_MS = 3000;
+
+const plural = (count) => `${count} failed job${count === 1 ? "" : "s"}`;
+
+/** What the bulk buttons do to each job, and how the dialog and the report say it. */
+const ACTIONS = {
+  restart: {
+    name: "Restart",
+    doing: "Restarting",
+    done: "Restarted",
+    consequence: (count) => `${plural(count)} will go back to their queues and run again from the start.`,
+    call: (id) => api(`jobs/restart/${encodeURIComponent(id)}`, { method: "POST" }),
+    danger: false,
+  },
+  delete: {
+    name: "Delete",
+    doing: "Deleting",
+    done: "Deleted",
+    consequence: (count) => `${plural(count)} and their errors will be removed for good.`,
+    call: (id) => api(`jobs/${encodeURIComponent(id)}`, { method: "DELETE" }),
+    danger: true,
+  },
+};
 
 export function failedView(main, _params, query) {
   const queueName = query.get("queue") || "";
@@ -26,6 +48,7 @@ export function failedView(main, _params, query) {
   const selectAll = h("input", { type: "checkbox", id: "select-all" });
   const restartSelected = h("button", { type: "button", disabled: true }, "Restart selected");
   const restartAll = h("button", { type: "button", class: "secondary", disabled: true }, "Restart all failed");
+  const deleteSelected = h("button", { type: "button", class: "danger", disabled: true }, "Delete selected");
   const queueInput = h("input", { name: "queue", value: queueName, placeholder: "any", autocomplete: "off" });
 
   const updateButtons = () => {
@@ -33,6 +56,8 @@ export function failedView(main, _params, query) {
     restartSelected.textContent = `Restart selected (${selected.size})`;
     restartSelected.disabled = working || selected.size === 0;
     restartAll.disabled = working || jobs.length === 0;
+    deleteSelected.textContent = `Delete selected (${selected.size})`;
+    deleteSelected.disabled = working || selected.size === 0;
     selectAll.checked = jobs.length > 0 && visible === jobs.length;
     selectAll.indeterminate = visible > 0 && visible < jobs.length;
   };
@@ -58,11 +83,12 @@ export function failedView(main, _params, query) {
     drawTable();
   });
 
-  const restart = async (ids, what) => {
+  const apply = async (action, ids, what) => {
     const ok = await confirmAction({
-      title: `Restart ${what}?`,
-      text: `${ids.length} failed job${ids.length === 1 ? "" : "s"} will go back to their queues and run again from the start.`,
-      confirmLabel: `Restart ${ids.length}`,
+      title: `${action.name} ${what}?`,
+      text: action.consequence(ids.length),
+      confirmLabel: `${action.name} ${ids.length}`,
+      danger: action.danger,
     });
     if (!ok) return;
     working = true;
@@ -71,18 +97,18 @@ export function failedView(main, _params, query) {
     let done = 0;
     for (const id of ids) {
       try {
-        await api(`jobs/restart/${encodeURIComponent(id)}`, { method: "POST" });
+        await action.call(id);
         done += 1;
         selected.delete(id);
       } catch (error) {
         failures.push(`${id}: ${describeError(error)}`);
       }
-      report.textContent = `Restarting… ${done + failures.length} of ${ids.length}`;
+      report.textContent = `${action.doing}… ${done + failures.length} of ${ids.length}`;
     }
     working = false;
     replace(
       report,
-      h("p", {}, `Restarted ${done} of ${ids.length} job${ids.length === 1 ? "" : "s"}.`),
+      h("p", {}, `${action.done} ${done} of ${ids.length} job${ids.length === 1 ? "" : "s"}.`),
       failures.length ? h("ul", { class: "error-list" }, failures.map((text) => h("li", {}, text))) : null,
     );
     report.dataset.kind = failures.length ? "error" : "ok";
@@ -90,10 +116,11 @@ export function failedView(main, _params, query) {
     await load().catch(errors.show);
   };
 
-  restartSelected.addEventListener("click", () => restart([...selected], "the selected jobs"));
+  restartSelected.addEventListener("click", () => apply(ACTIONS.restart, [...selected], "the selected jobs"));
+  deleteSelected.addEventListener("click", () => apply(ACTIONS.delete, [...selected], "the selected jobs"));
   restartAll.addEventListener("click", async () => {
     try {
-      restart(await allFailedIds(queueName), "all failed jobs");
+      apply(ACTIONS.restart, await allFailedIds(queueName), "all failed jobs");
     } catch (error) {
       errors.show(error);
     }
@@ -124,6 +151,7 @@ export function failedView(main, _params, query) {
       h("label", { class: "inline" }, selectAll, " Select all shown"),
       restartSelected,
       restartAll,
+      deleteSelected,
     ),
     report,
     summary,

@@ -1,5 +1,5 @@
 // One job: its arguments, result or error, progress, timestamps, retries, dependencies
-// and batch, kept live by the job's event stream, with cancel and restart buttons.
+// and batch, kept live by the job's event stream, with cancel, restart and delete buttons.
 
 import { api, describeError } from "../api.js";
 import { confirmAction } from "../confirm.js";
@@ -57,6 +57,35 @@ export function jobView(main, params) {
     }
   };
 
+  const remove = async () => {
+    const ok = await confirmAction({
+      title: "Delete this job?",
+      text: `Job ${id}, its arguments and its ${job.status === "completed" ? "result" : "error"} will be removed for good.`,
+      confirmLabel: "Delete job",
+      danger: true,
+    });
+    if (!ok) return;
+    busy = true;
+    draw();
+    try {
+      await api(path, { method: "DELETE" });
+    } catch (error) {
+      outcome.textContent = `Could not delete the job: ${describeError(error)}`;
+      outcome.dataset.kind = "error";
+      busy = false;
+      await refresh().catch(errors.show);
+      outcome.focus();
+      return;
+    }
+    stopWatching();
+    stopPolling();
+    job = null;
+    outcome.textContent = `Job ${id} deleted.`;
+    outcome.dataset.kind = "ok";
+    replace(body, h("p", {}, h("a", { href: "#/jobs" }, "Back to the jobs")));
+    outcome.focus();
+  };
+
   const draw = () => {
     if (!job) return;
     const actions = h(
@@ -65,6 +94,7 @@ export function jobView(main, params) {
       CANCELLABLE.has(job.status) &&
         h("button", { type: "button", class: "danger", disabled: busy, onclick: () => act("cancel") }, job.status === "running" ? "Stop and cancel" : "Cancel"),
       RESTARTABLE.has(job.status) && h("button", { type: "button", disabled: busy, onclick: () => act("restart") }, "Restart"),
+      TERMINAL.has(job.status) && h("button", { type: "button", class: "danger", disabled: busy, onclick: remove }, "Delete"),
     );
     const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.textContent : null;
     replace(
