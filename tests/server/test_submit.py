@@ -10,6 +10,7 @@ import pytest
 
 from conveyor.backends.base import Backend
 from conveyor.job import Job
+from conveyor.queue import Queue
 from conveyor.status import JobStatus
 
 from .conftest import ALICE, API, BOB, ROOT, submit
@@ -158,3 +159,54 @@ async def test_idempotency_keys_in_header_and_body_must_agree(client: httpx.Asyn
         headers={**ALICE, "Idempotency-Key": "b"},
     )
     assert response.status_code == 400 and response.json()["fields"][0]["field"] == "idempotency_key"
+
+
+JSON = {"content-type": "application/json"}
+TOO_DEEP = "[" * 150 + "]" * 150
+
+
+@pytest.mark.parametrize(
+    ("content", "offending", "says"),
+    [
+        ('{"job_type": "add", "args": ["\\ud800"]}', "args", "lone UTF-16 surrogate"),
+        ('{"job_type": "add", "kwargs": {"\\udc00": 1}}', "kwargs", "lone UTF-16 surrogate"),
+        ('{"job_type": "add", "meta": {"k": ["\\ud83d"]}}', "meta", "lone UTF-16 surrogate"),
+        ('{"job_type": "add", "args": ' + TOO_DEEP + "}", "args", "deeper than 100 levels"),
+        ('{"job_type": "add", "job_id": "a/b"}', "job_id", "pattern"),
+    ],
+)
+async def test_values_the_api_could_not_show_back_are_refused(
+    client: httpx.AsyncClient, backend: Backend, content: str, offending: str, says: str
+) -> None:
+    response = await client.post(f"{API}/jobs", content=content.encode(), headers=JSON)
+    assert response.status_code == 422, response.text
+    (field,) = response.json()["fields"]
+    assert field["field"] == offending and says in field["message"]
+    assert backend.counts() == {}
+
+
+async def test_any_unicode_id_and_paired_surrogates_are_fine(client: httpx.AsyncClient) -> None:
+    content = '{"job_type": "add", "args": ["\\ud83d\\ude00"], "job_id": "\u4e2d\u6587"}'
+    response = await client.post(f"{API}/jobs", content=content.encode(), headers=JSON)
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == f"{API}/jobs/%E4%B8%AD%E6%96%87"  # headers are Latin-1
+    job = (await client.get(response.headers["location"])).json()
+    assert (job["id"], job["input"]["args"]) == ("\u4e2d\u6587", ["\U0001f600"])
+
+
+async def test_stored_values_the_api_cannot_send_are_shown_repaired(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    deep: list[object] = []
+    for _ in range(150):
+        deep = [deep]
+    job = Queue(connection=backend).enqueue_call("add", args=["\ud800", deep], user_id="alice", meta={"m": deep})
+    shown = (await client.get(f"{API}/jobs/{job.id}")).json()
+    assert shown["input"]["args"][0] == "\ufffd"
+    level, depth = shown["input"]["args"][1], 0
+    while isinstance(level, list):
+        level, depth = level[0], depth + 1
+    assert level == "(nested deeper than 100 levels: not shown)" and 95 < depth < 100
+    assert shown["meta"]["m"] != deep
+    listed = (await client.get(f"{API}/jobs")).json()["data"]
+    assert [item["id"] for item in listed] == [job.id]

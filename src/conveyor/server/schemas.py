@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from conveyor.options import PRIORITY_LIMIT
+from conveyor.server import json_values
 
 RestStatus = Literal["pending", "scheduled", "running", "completed", "failed", "cancelled"]
 
@@ -23,7 +24,11 @@ MAX_LIST = 100
 """Longest lists accepted in a submission (retry intervals, dependencies)."""
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
-JobId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\s]([^\x00-\x1f]*[^\x00-\x1f\s])?$")]
+Key = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\s]([^\x00-\x1f]*[^\x00-\x1f\s])?$")]
+JobId = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\s/]([^\x00-\x1f/]*[^\x00-\x1f\s/])?$")
+]
+"""As a key, without '/': an id with one could not be named in the job's URLs."""
 Seconds = Annotated[float, Field(ge=0, le=YEAR)]
 
 
@@ -61,12 +66,23 @@ class SubmitJob(Body):
     )
     depends_on: list[JobId] = Field(default_factory=list, max_length=MAX_LIST)
     meta: dict[str, Any] = Field(default_factory=dict)
-    job_id: JobId | None = Field(None, description="Your own id for the job (default: a time-ordered UUID).")
-    idempotency_key: JobId | None = Field(
+    job_id: JobId | None = Field(
+        None, description="Your own id for the job (default: a time-ordered UUID); no '/' and no control characters."
+    )
+    idempotency_key: Key | None = Field(
         None,
         description="While a job of yours submitted with this key has not ended, submitting the key again "
         "returns that job (200) instead of creating another. Also accepted as the Idempotency-Key header.",
     )
+
+    @field_validator("args", "kwargs", "meta")
+    @classmethod
+    def _showable(cls, value: Any) -> Any:
+        """Refuse what the API could not send back: such a job would break every page showing it."""
+        problem = json_values.problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _one_start_time(self) -> SubmitJob:

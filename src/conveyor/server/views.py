@@ -6,12 +6,12 @@ whoever wrote it, so the API shows it as null.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from conveyor.clock import to_datetime
 from conveyor.health import worker_is_healthy
+from conveyor.server import json_values
 from conveyor.server.schemas import (
     BackendView,
     JobDetail,
@@ -33,7 +33,7 @@ def decoded(record: JobRecord, data: bytes | None) -> Any:
     """A stored value (result, meta, payload) as JSON data; None for pickled ones."""
     if data is None or record.serializer != "json":
         return None
-    return json.loads(data)
+    return json_values.decode(data)
 
 
 def error_line(exc_info: str | None) -> str | None:
@@ -49,7 +49,7 @@ def _time(timestamp: float | None) -> datetime | None:
 
 
 def _metrics(record: JobRecord) -> dict[str, Any]:
-    value = json.loads(record.metrics) if record.metrics else {}
+    value = json_values.decode(record.metrics) if record.metrics else {}
     return value if isinstance(value, dict) else {}
 
 

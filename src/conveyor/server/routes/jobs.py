@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
@@ -66,7 +67,7 @@ def submit_job(
     if idempotency_key is not None:
         spec = spec.model_copy(update={"idempotency_key": idempotency_key})
     job, created = service.submit(state.backend, caller, spec)
-    response.headers["Location"] = f"{router.prefix}/{job.id}"
+    response.headers["Location"] = f"{router.prefix}/{quote(job.id, safe='')}"  # headers are Latin-1
     if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
