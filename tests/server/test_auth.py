@@ -125,3 +125,16 @@ def test_conveyor_keys_makes_keys_file_lines(tmp_path: Path) -> None:
     assert key not in path.read_text()
     refused = CliRunner().invoke(cli, ["keys", "hash", "--user", "dana"], input="a:b\n")
     assert refused.exit_code == 2
+
+
+@pytest.mark.parametrize("user", ["", "a:b", " alice ", "x,y"])
+def test_conveyor_keys_refuses_user_ids_the_server_would_refuse(user: str) -> None:
+    from click.testing import CliRunner
+
+    from conveyor.cli import cli
+
+    for command in (["keys", "new"], ["keys", "hash"]):
+        refused = CliRunner().invoke(cli, [*command, "--user", user], input="some-key\n")
+        assert refused.exit_code == 2, refused.output
+        assert refused.stdout == ""  # no line that would lock the server out
+        assert "the user id must be 1-200 characters, without ':' or ','" in refused.stderr

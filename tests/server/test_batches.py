@@ -87,6 +87,12 @@ async def test_listing_pages_newest_first(client: httpx.AsyncClient) -> None:
     assert [b["batch_id"] for b in first["data"]] == ids[::-1][:2]
     rest = (await client.get(f"{API}/batches", params={"limit": 2, "cursor": first["next_cursor"]})).json()
     assert [b["batch_id"] for b in rest["data"]] == [ids[0]] and rest["next_cursor"] is None
+    for cursor in ("bad", "0", ids[1], first["next_cursor"] + "x"):  # a raw id is not a cursor either
+        refused = await client.get(f"{API}/batches", params={"cursor": cursor})
+        assert refused.status_code == 400, cursor
+        assert refused.json()["fields"][0]["field"] == "cursor"
+    other = await client.get(f"{API}/batches", headers=ROOT, params={"cursor": first["next_cursor"]})
+    assert other.status_code == 400  # made for alice's listing, not for an admin's of everyone's
 
 
 @pytest.mark.parametrize(

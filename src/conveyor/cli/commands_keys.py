@@ -16,12 +16,16 @@ _role = click.option(
 )
 
 
-def _hash(key: str) -> str:
+def _line(key: str, user_id: str, role: str) -> str:
+    """The keys-file line, only for a user id the server will accept."""
     try:
-        from conveyor.server.auth import hash_key
+        from conveyor.server.auth import hash_key, user_id_problem
     except ImportError as exc:
         raise UserError(f'API keys need the server extra: pip install "conveyor[server]" ({exc})') from None
-    return hash_key(key)
+    problem = user_id_problem(user_id)
+    if problem:
+        raise InputError(f"--user {user_id!r}: {problem}")
+    return f"{hash_key(key)}:{user_id}:{role}"
 
 
 @click.group()
@@ -36,8 +40,9 @@ def new(user_id: str, role: str) -> None:
     """Make a random key: prints the key (give it to the user) on stderr and the
     keys-file line on stdout (append it to CONVEYOR_API_KEYS_FILE)."""
     key = secrets.token_urlsafe(32)
+    line = _line(key, user_id, role)
     click.echo(f"API key for {user_id} ({role}): {key}", err=True)
-    click.echo(f"{_hash(key)}:{user_id}:{role}")
+    click.echo(line)
 
 
 @keys.command("hash")
@@ -48,4 +53,4 @@ def hash_command(user_id: str, role: str) -> None:
     key = click.prompt("API key", hide_input=True) if sys.stdin.isatty() else sys.stdin.readline().strip()
     if not key or ":" in key or "," in key:
         raise InputError("the key must be non-empty, without ':' or ','")
-    click.echo(f"{_hash(key)}:{user_id}:{role}")
+    click.echo(_line(key, user_id, role))

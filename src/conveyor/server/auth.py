@@ -56,9 +56,17 @@ def hash_key(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
+def user_id_problem(user_id: str) -> str | None:
+    """Why ``user_id`` cannot stand in a key line (``:`` and ``,`` separate its parts), or None."""
+    if not user_id or user_id.strip() != user_id or len(user_id) > 200 or ":" in user_id or "," in user_id:
+        return "the user id must be 1-200 characters, without ':' or ',' and without spaces at its ends"
+    return None
+
+
 def _make(digest: bytes, user_id: str, role: str, where: str) -> ApiKey:
-    if not user_id or user_id.strip() != user_id or len(user_id) > 200:
-        raise ConfigurationError(f"{where}: the user id must be 1-200 characters without spaces at its ends")
+    problem = user_id_problem(user_id)
+    if problem:
+        raise ConfigurationError(f"{where}: {problem}")
     if role not in ROLES:
         raise ConfigurationError(f"{where}: role must be 'user' or 'admin', got {role!r}")
     return ApiKey(digest, user_id, role)

@@ -13,15 +13,12 @@ after a full one may be empty when the budget ran out before a further match.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from conveyor.backends.base import Backend
+from conveyor.server import cursors
 from conveyor.server.auth import Principal
-from conveyor.server.errors import validation_error
 from conveyor.server.schemas import JobList, RestStatus
 from conveyor.server.views import job_detail
 from conveyor.status import REST_NAMES, JobStatus
@@ -43,9 +40,8 @@ class Filters:
     def statuses(self) -> list[JobStatus]:
         return [status for status, name in REST_NAMES.items() if self.status in (None, name)]
 
-    def signature(self) -> str:
-        text = "\0".join(str(part) for part in (self.status, self.job_type, self.queue, self.user))
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+    def scope(self) -> str:
+        return "\0".join(str(part) for part in (self.status, self.job_type, self.queue, self.user))
 
     def keeps(self, record: JobRecord) -> bool:
         return (self.job_type is None or record.func_name == self.job_type) and (
@@ -118,18 +114,11 @@ def _count(counts: dict[str, dict[JobStatus, int]], queue: str | None, statuses:
 
 
 def _encode(before: int, filters: Filters) -> str:
-    return base64.urlsafe_b64encode(f"2:{before}:{filters.signature()}".encode()).decode().rstrip("=")
+    return cursors.encode("jobs", str(before), filters.scope())
 
 
 def _decode(cursor: str, filters: Filters) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, before, signature = text.split(":")
-        if version != "2" or signature != filters.signature() or not before.isdigit():
-            raise ValueError(cursor)
-        return int(before)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise validation_error(
-            "The cursor is invalid, or was made for other filters",
-            [{"field": "cursor", "location": "query", "message": "invalid cursor", "type": "value_error"}],
-        ) from None
+    position = cursors.decode("jobs", cursor, filters.scope())
+    if not position.isdigit():
+        raise cursors.invalid()
+    return int(position)

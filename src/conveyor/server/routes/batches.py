@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from conveyor.batch import Batch
 from conveyor.exceptions import NoSuchBatchError
-from conveyor.server import batch_service
+from conveyor.server import batch_service, cursors
 from conveyor.server.batch_schemas import (
     BatchBackendView,
     BatchCancelled,
@@ -60,9 +60,11 @@ def list_batches(
 ) -> BatchList:
     """Batches newest first, one page at a time."""
     owner = caller.user_id if not caller.is_admin else user
-    found = Batch.list(state.backend, user_id=owner, before=cursor, limit=limit + 1)
+    scope = owner or ""
+    before = None if cursor is None else cursors.decode("batches", cursor, scope)
+    found = Batch.list(state.backend, user_id=owner, before=before, limit=limit + 1)
     page = found[:limit]
-    next_cursor = page[-1].id if len(found) > limit else None
+    next_cursor = cursors.encode("batches", page[-1].id, scope) if len(found) > limit else None
     return BatchList(data=[batch_service.detail(batch) for batch in page], next_cursor=next_cursor)
 
 
