@@ -82,6 +82,8 @@ async def test_an_unknown_job_type_is_refused_with_the_known_ones(client: httpx.
         ({"scheduled_at": "2030-01-01T00:00:00"}, "scheduled_at"),
         ({"args": {"not": "a list"}}, "args"),
         ({"queue": " padded "}, "queue"),
+        ({"queue": "q\u0000z"}, "queue"),
+        ({"queue": "tab\there"}, "queue"),
         ({"depends_on": ["x"] * 101}, "depends_on"),
     ],
 )

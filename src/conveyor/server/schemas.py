@@ -23,12 +23,16 @@ MAX_RETRIES = 100
 MAX_LIST = 100
 """Longest lists accepted in a submission (retry intervals, dependencies)."""
 
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
-Key = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\s]([^\x00-\x1f]*[^\x00-\x1f\s])?$")]
-JobId = Annotated[
-    str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\s/]([^\x00-\x1f/]*[^\x00-\x1f\s/])?$")
-]
-"""As a key, without '/': an id with one could not be named in the job's URLs."""
+
+def _one_line(forbidden: str = "") -> str:
+    """A pattern for text on one line: no control characters (nor ``forbidden``), no space at either end."""
+    bad = r"\x00-\x1f\x7f" + forbidden
+    return rf"^[^{bad}\s]([^{bad}]*[^{bad}\s])?$"
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=_one_line())]
+JobId = Annotated[str, Field(min_length=1, max_length=200, pattern=_one_line("/"))]
+"""As a name, without '/': an id with one could not be named in the job's URLs."""
 Seconds = Annotated[float, Field(ge=0, le=YEAR)]
 
 
@@ -69,7 +73,7 @@ class SubmitJob(Body):
     job_id: JobId | None = Field(
         None, description="Your own id for the job (default: a time-ordered UUID); no '/' and no control characters."
     )
-    idempotency_key: Key | None = Field(
+    idempotency_key: Name | None = Field(
         None,
         description="While a job of yours submitted with this key has not ended, submitting the key again "
         "returns that job (200) instead of creating another. Also accepted as the Idempotency-Key header.",
