@@ -1,8 +1,9 @@
 """Naming job functions, finding them again in a worker, and registered job types.
 
-A job stores its function by name: the import path ``module.qualname`` for functions
-enqueued from Python, or a job-type name registered with ``@job_type``. Only
-module-level functions can be found again by a worker in another process.
+A job stores its function by name: the job-type name of a function registered with
+``@job_type`` (however it is enqueued, so that limits, filters and listings see one name
+per type), else the import path ``module.qualname``. Only module-level functions can be
+found again by a worker in another process.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ _IMPORT_CACHE: dict[str, Callable[..., Any]] = {}
 def job_type(name: str) -> Callable[[F], F]:
     """Register a function under ``name``, the only way it can be submitted over REST.
 
-    The function must still be importable by its module path: workers import the
-    modules named in ``--import``/``CONVEYOR_IMPORTS`` and find it there.
+    Its jobs are stored under ``name``, also when enqueued as a function: workers find
+    it by importing the modules named in ``--import``/``CONVEYOR_IMPORTS``.
     """
     if not isinstance(name, str) or not name.strip():
         raise InvalidJobError(f"A job type name must be a non-empty string, got {name!r}")
@@ -67,6 +68,9 @@ def _function_name(func: Callable[..., Any] | str) -> str:
         if not func or func.strip() != func:
             raise InvalidJobError(f"Job function name {func!r} is not a valid name")
         return func
+    for name, registered in _JOB_TYPES.items():  # one name per job type, however it is enqueued
+        if registered is func:
+            return name
     module, qualname = _require_module_level(func)
     if module == "__main__":
         raise InvalidJobError(f"{qualname} is defined in __main__, which a worker cannot import; move it into a module")
@@ -130,7 +134,12 @@ def _import_path(name: str) -> Callable[..., Any]:
         if not callable(target):
             raise InvalidJobError(f"{name} is not callable")
         return target  # type: ignore[no-any-return]
-    raise InvalidJobError(f"no module found for {name!r} (is it a registered job type?)")
+    if "." not in name:
+        raise InvalidJobError(
+            f"{name!r} is not a job type registered in this process: import the module that registers it"
+            " (--import MODULE, or CONVEYOR_IMPORTS)"
+        )
+    raise InvalidJobError(f"no module found for {name!r}")
 
 
 def import_modules(modules: list[str]) -> None:

@@ -100,7 +100,7 @@ def test_bad_input_is_one_line_with_status_2(run: Run, db: Backend, args: list[s
     [
         ("no_such_module.func", "no module found for 'no_such_module.func'"),
         ("jobfuncs.no_such_function", "module jobfuncs has no attribute no_such_function"),
-        ("unregistered-type", "no module found for 'unregistered-type'"),
+        ("unregistered-type", "'unregistered-type' is not a job type registered in this process"),
     ],
 )
 def test_an_unknown_function_is_refused_before_storing(run: Run, db: Backend, name: str, fragment: str) -> None:

@@ -112,7 +112,10 @@ def test_conveyor_imports_is_comma_separated(tmp_path: Path, db_url: str, db: Ba
         command, env=subprocess_env(), capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False
     )
     assert missing.returncode == 2
-    assert missing.stderr.strip() == "Error: no module found for 'cli-test-multiply' (is it a registered job type?)"
+    assert missing.stderr.strip() == (
+        "Error: 'cli-test-multiply' is not a job type registered in this process:"
+        " import the module that registers it (--import MODULE, or CONVEYOR_IMPORTS)"
+    )
     enqueued = subprocess.run(
         command, env=with_imports, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False
     )

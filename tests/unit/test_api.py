@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from conveyor.exceptions import (
     NoSuchJobError,
     SerializationError,
 )
+from conveyor.types import Limits
 
 
 @pytest.fixture
@@ -202,6 +204,16 @@ def test_job_types_are_enqueued_and_run_by_name(queue: Queue) -> None:
     assert job.func_name == "tests.extraction"
     Worker([queue], connection=queue.connection).work(burst=True)
     assert job.get_status() is JobStatus.FINISHED and job.result == {"extracted": "doc"}
+
+
+def test_a_job_type_has_one_name_however_it_is_enqueued(queue: Queue) -> None:
+    by_function = queue.enqueue(jobfuncs.extraction, "a")
+    by_name = queue.enqueue("tests.extraction", "b")
+    assert by_function.func_name == by_name.func_name == "tests.extraction"
+    now = time.time()
+    limits = Limits(per_job_type={"tests.extraction": 1})  # so one limit holds both
+    claimed = queue.connection.jobs_claim([queue.name], "w", 2, "token", now + 60, now, limits)
+    assert [job.id for job in claimed] == [by_function.id]
 
 
 def test_job_types_must_be_importable_and_unique() -> None:
