@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend_conformance.helpers import ALL_STATUSES, NOW, claim, put, status
+from backend_conformance.helpers import ALL_STATUSES, NOW, claim, put, settle, status
 from conveyor.status import JobStatus
 
 Q, S = JobStatus.QUEUED, JobStatus.STARTED
@@ -157,3 +157,33 @@ def test_pages_over_several_statuses_merge_in_order(backend):
     assert backend.job_ids("default", both, 0, 2) == ["job0", "job1"]
     assert backend.job_ids("default", both, 2, 3) == ["job2", "job3", "job4"]
     assert backend.job_ids("default", both) == [f"job{n}" for n in range(6)]
+
+
+def test_one_users_jobs_are_listed_and_counted_apart(backend):
+    put(backend, id="a1", queue="q", user_id="alice")
+    put(backend, id="b1", queue="q", user_id="bob")
+    put(backend, id="n1", queue="q")
+    put(backend, id="a2", queue="r", user_id="alice", priority=5)
+    put(backend, JobStatus.FAILED, id="a3", queue="q", user_id="alice")
+    put(backend, JobStatus.SCHEDULED, id="a4", queue="q", user_id="alice")
+    put(backend, id="b2", queue="r", user_id="bob")
+    (started,) = claim(backend, ("q",), limit=1)  # the claim's and the settle's own index writes
+    assert started.id == "a1" and settle(backend, started, JobStatus.FINISHED, keep_until=NOW + 500)
+
+    def mine(statuses=ALL_STATUSES, queue=None, before=None, limit=10, user="alice"):
+        return [job_id for job_id, _ in backend.job_ids_newest(queue, statuses, before, limit, user)]
+
+    assert mine() == ["a4", "a3", "a2", "a1"]
+    assert mine([Q]) == ["a2"] and mine([JobStatus.FINISHED]) == ["a1"] and mine(queue="r") == ["a2"]
+    assert mine(user="bob") == ["b2", "b1"] and mine(user="carol") == []
+    (_, seq_of_a3), *_ = backend.job_ids_newest(None, ALL_STATUSES, None, 10, "alice")[1:]
+    assert mine(before=seq_of_a3, limit=1) == ["a2"]
+    assert backend.counts("alice") == {"q": {JobStatus.FINISHED: 1, JobStatus.FAILED: 1, JobStatus.SCHEDULED: 1},
+                                       "r": {Q: 1}}  # fmt: skip
+    assert backend.counts("bob") == {"q": {Q: 1}, "r": {Q: 1}} and backend.counts("carol") == {}
+
+    backend.job_delete("a3")
+    backend.job_cancel("a2", NOW, None, False)
+    backend.jobs_requeue(["a2"], NOW + 1)  # canceled, then queued again: the newest of hers
+    assert mine() == ["a2", "a4", "a1"]
+    assert backend.counts("alice") == {"q": {JobStatus.FINISHED: 1, JobStatus.SCHEDULED: 1}, "r": {Q: 1}}

@@ -38,3 +38,13 @@ def test_a_queued_job_missing_from_its_queue(backend: Backend) -> None:
     backend._redis.zrem(backend.keys.queued("default"), member)  # type: ignore[attr-defined]
     check_then_repair(backend, {("missing_index", job.id)})
     assert [r.id for r in backend.jobs_claim(["default"], "w", 1, "t", NOW + 30, NOW)] == [job.id]
+
+
+def test_a_users_job_missing_from_or_stray_in_the_users_index(backend: Backend) -> None:
+    job = make_job(backend, status=JobStatus.FINISHED, now=NOW, keep_until=NOW + 500, user_id="alice")
+    corruption.unindex(backend, job.id, "ustatus:7:default:alice:finished")
+    check_then_repair(backend, {("missing_index", job.id)})
+    assert backend.counts("alice") == {"default": {JobStatus.FINISHED: 1}}
+    corruption.stray(backend, job.id, "ustatus:7:default:alice:failed")
+    check_then_repair(backend, {("stray_index", job.id)})
+    assert backend.counts("alice") == {"default": {JobStatus.FINISHED: 1}}

@@ -9,6 +9,7 @@ import pytest
 
 from conveyor.backends.base import Backend
 from conveyor.job import Job
+from conveyor.server import listing
 from conveyor.status import JobStatus
 
 from .conftest import API, BOB, ROOT, settle, start, submit
@@ -133,6 +134,26 @@ async def test_users_list_only_their_jobs_and_admins_may_filter_by_user(client: 
     assert [job["id"] for job in page["data"]] == alices[:0:-1]
     rest = (await client.get(f"{API}/jobs", params={"limit": 2, "cursor": page["next_cursor"]})).json()
     assert [job["id"] for job in rest["data"]] == [alices[0]]
+
+
+async def test_a_users_list_reads_only_that_users_jobs_and_counts_them(
+    client: httpx.AsyncClient, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listing, "SCAN_BUDGET", 2)  # a scan through everyone's jobs would find none of hers
+    monkeypatch.setattr(listing, "SCAN_CHUNK", 2)
+    alices = [await submit(client) for _ in range(3)]
+    for _ in range(6):
+        await submit(client, headers=BOB)
+    start(backend, alices[0])
+    page = (await client.get(f"{API}/jobs", params={"limit": 2})).json()
+    assert [job["id"] for job in page["data"]] == alices[:0:-1]
+    assert (page["total"], page["pending_count"], page["running_count"]) == (3, 2, 1)
+    rest = (await client.get(f"{API}/jobs", params={"limit": 2, "cursor": page["next_cursor"]})).json()
+    assert ([job["id"] for job in rest["data"]], rest["next_cursor"]) == ([alices[0]], None)
+    running = (await client.get(f"{API}/jobs", params={"status": "running"})).json()
+    assert ([job["id"] for job in running["data"]], running["total"]) == ([alices[0]], 1)
+    bobs = (await client.get(f"{API}/jobs", params={"user": "bob", "limit": 100}, headers=ROOT)).json()
+    assert (len(bobs["data"]), bobs["total"], bobs["pending_count"]) == (6, 6, 6)
 
 
 async def test_a_filtered_page_holding_the_last_matches_has_no_next_cursor(client: httpx.AsyncClient) -> None:

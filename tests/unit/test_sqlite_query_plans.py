@@ -72,6 +72,9 @@ def test_claim_settle_and_housekeeping_never_read_jobs_by_status_alone(
     assert (schedule.promoted, len(schedule.recovered), schedule.expired) == (1, 1, 1)
     assert maintenance.run_retention(backend, later, "worker-1", budget=1).purged == 3
     assert len(backend.job_ids_newest(None, list(JobStatus), None, 10)) == 4  # a page of GET /jobs
+    hers = make_job(backend, status=JobStatus.QUEUED, user_id="alice")  # ... and of one user's
+    assert [i for i, _ in backend.job_ids_newest(None, list(JobStatus), None, 10, "alice")] == [hers.id]
+    assert backend.counts("alice") == {"default": {JobStatus.QUEUED: 1}}
 
     database = str(tmp_path / "plans.db")
     reads_of_jobs = {s for s in statements if " jobs" in s and not s.startswith(("INSERT", "CREATE", "PRAGMA"))}
@@ -80,6 +83,8 @@ def test_claim_settle_and_housekeeping_never_read_jobs_by_status_alone(
         steps = plan(database, statement)
         assert "SCAN jobs" not in steps, (statement, steps)
         assert "SEARCH jobs USING INDEX jobs_by_status (status=?)" not in steps, (statement, steps)
+        if "user_id = '" in statement:
+            assert any("jobs_by_user" in step for step in steps), (statement, steps)
 
 
 def shape(statement: str) -> str:

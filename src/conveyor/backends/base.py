@@ -202,22 +202,30 @@ class Backend(Protocol):
         ...
 
     def job_ids_newest(
-        self, queue: str | None, statuses: Sequence[JobStatus], before: int | None, limit: int
+        self,
+        queue: str | None,
+        statuses: Sequence[JobStatus],
+        before: int | None,
+        limit: int,
+        user_id: str | None = None,
     ) -> list[tuple[str, int]]:
-        """Up to ``limit`` (id, seq) of jobs in these statuses (of one queue, or all), newest
-        (highest seq) first, with seq below ``before`` if given: pages of a listing, each
-        costing the same however many jobs the store holds (``job_ids`` counts an offset)."""
+        """Up to ``limit`` (id, seq) of jobs in these statuses (of one queue, or all; of one
+        user, or everyone's), newest (highest seq) first, with seq below ``before`` if
+        given: pages of a listing, each costing the same however many jobs the store holds
+        (``job_ids`` counts an offset), also for a user among many."""
         ...
 
     def jobs_count(self, queue: str | None, statuses: Sequence[JobStatus]) -> int:
         """How many jobs are in these statuses (of one queue, or all)."""
         ...
 
-    def counts(self) -> dict[str, dict[JobStatus, int]]:
-        """Job counts per queue and status; statuses with no jobs are left out.
+    def counts(self, user_id: str | None = None) -> dict[str, dict[JobStatus, int]]:
+        """Job counts per queue and status (of one user's jobs, if given); statuses with no
+        jobs are left out.
 
         Read from counters or index sizes kept with every change: the cost depends on
-        the number of queues, never on the number of jobs.
+        the number of queues, never on the number of jobs (SQLite counts a user's jobs
+        in an index: in proportion to that user's jobs).
         """
         ...
 

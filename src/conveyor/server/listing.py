@@ -5,10 +5,11 @@ below it (``job_ids_newest``): each page reads a few index ranges whatever the s
 holds, and jobs enqueued after the first page never shift later pages. (Positions
 counted from the oldest job, as before, made every first page read and sort all the
 jobs of its statuses: a third of a second with 335,000 of them on SQLite.) Counts come
-from ``counts()`` (counters), never a scan. Filters the index cannot answer (job type,
-user) are applied to the records read, at most SCAN_BUDGET of them per page: such a
-page may hold fewer than ``limit`` jobs while ``next_cursor`` is not null, and the page
-after a full one may be empty when the budget ran out before a further match.
+from ``counts()`` (counters), never a scan; a user's listing reads that user's indexes
+and counts. The filter the indexes cannot answer, job type, is applied to the records
+read, at most SCAN_BUDGET of them per page: such a page may hold fewer than ``limit``
+jobs while ``next_cursor`` is not null, and the page after a full one may be empty when
+the budget ran out before a further match.
 """
 
 from __future__ import annotations
@@ -44,9 +45,7 @@ class Filters:
         return "\0".join(str(part) for part in (self.status, self.job_type, self.queue, self.user))
 
     def keeps(self, record: JobRecord) -> bool:
-        return (self.job_type is None or record.func_name == self.job_type) and (
-            self.user is None or record.user_id == self.user
-        )
+        return self.job_type is None or record.func_name == self.job_type
 
 
 def effective_filters(principal: Principal, filters: Filters) -> Filters | None:
@@ -62,12 +61,12 @@ def list_jobs(backend: Backend, principal: Principal, requested: Filters, cursor
     filters = effective_filters(principal, requested)
     if filters is None:
         return JobList(data=[], total=0, pending_count=0, running_count=0, next_cursor=None)
-    counts = backend.counts()
+    counts = backend.counts(filters.user)
     statuses = filters.statuses
     before = None if cursor is None else _decode(cursor, filters)
-    exact = filters.job_type is None and filters.user is None
-    if exact:
-        found = backend.job_ids_newest(filters.queue, statuses, before, limit + 1)  # one more: is there a next page?
+    exact = filters.job_type is None
+    if exact:  # one more than a page: is there a next one?
+        found = backend.job_ids_newest(filters.queue, statuses, before, limit + 1, filters.user)
         shown = found[:limit]
         page = [record for record in backend.jobs_get([job_id for job_id, _ in shown]) if record is not None]
         next_before = shown[-1][1] if len(found) > limit else None
@@ -93,7 +92,7 @@ def _scan(
     last = None
     scanned = 0
     while scanned < SCAN_BUDGET:
-        found = backend.job_ids_newest(filters.queue, statuses, before, SCAN_CHUNK)
+        found = backend.job_ids_newest(filters.queue, statuses, before, SCAN_CHUNK, filters.user)
         records = backend.jobs_get([job_id for job_id, _ in found])
         for (_, seq), record in zip(found, records, strict=True):
             if record is not None and filters.keeps(record):

@@ -50,7 +50,6 @@ from .scripts import Scripts
 
 T = TypeVar("T")
 _WORKER_TIMES = ("started_at", "last_heartbeat")
-_STATUSES_BUT_QUEUED = [s for s in JobStatus if s is not JobStatus.QUEUED]
 _BLOCK_SLICE = 20.0
 """Longest single blocking read of events (seconds), well within the socket timeout."""
 
@@ -285,20 +284,23 @@ class RedisBackend(RedisBatches):
         return [job_id for _, job_id in chosen]
 
     def job_ids_newest(
-        self, queue: str | None, statuses: Sequence[JobStatus], before: int | None, limit: int
+        self,
+        queue: str | None,
+        statuses: Sequence[JobStatus],
+        before: int | None,
+        limit: int,
+        user_id: str | None = None,
     ) -> list[tuple[str, int]]:
         if limit <= 0:
             return []
         indexes = [part for name in self._queues(queue) for status in statuses for part in (name, status.value)]
-        flat = self._run("newest", "0", "" if before is None else str(before), limit, *indexes) if indexes else []
+        if not indexes:
+            return []
+        flat = self._run("newest", "0", "" if before is None else str(before), limit, _opt(user_id), *indexes)
         return newest(((flat[i].decode(), int(flat[i + 1])) for i in range(0, len(flat), 2)), limit)
 
     def jobs_count(self, queue: str | None, statuses: Sequence[JobStatus]) -> int:
-        keys = [
-            self.keys.queued(name) if status is JobStatus.QUEUED else self.keys.status(name, status)
-            for name in self._queues(queue)
-            for status in statuses
-        ]
+        keys = [self.keys.index(name, status) for name in self._queues(queue) for status in statuses]
 
         def count() -> int:
             pipe = self._redis.pipeline(transaction=False)
@@ -308,21 +310,20 @@ class RedisBackend(RedisBatches):
 
         return self._call(count) if keys else 0
 
-    def counts(self) -> dict[str, dict[JobStatus, int]]:
+    def counts(self, user_id: str | None = None) -> dict[str, dict[JobStatus, int]]:
         queues = self._queues(None)
 
         def count() -> list[int]:
             pipe = self._redis.pipeline(transaction=False)
             for name in queues:
-                pipe.zcard(self.keys.queued(name))
-                for status in _STATUSES_BUT_QUEUED:
-                    pipe.zcard(self.keys.status(name, status))
+                for status in JobStatus:
+                    pipe.zcard(self.keys.index(name, status, user_id))
             return list(pipe.execute())
 
         numbers = iter(self._call(count))
         result: dict[str, dict[JobStatus, int]] = {}
         for name in queues:
-            for status in [JobStatus.QUEUED, *_STATUSES_BUT_QUEUED]:
+            for status in JobStatus:
                 number = next(numbers)
                 if number:
                     result.setdefault(name, {})[status] = number

@@ -86,6 +86,8 @@ class Inspector:
             for status in JobStatus:
                 if status is not JobStatus.QUEUED:
                     self._read_zset(self.keys.status(queue, status))
+        for key in self.client.scan_iter(self.keys.base + "ustatus:*", count=1000):
+            self._read_zset(key.decode())
         for name in ("due", "leases", "expiry", "retention"):
             self._read_zset(self.keys.base + name)
         for key in self.client.scan_iter(self.keys.dependents("*"), count=1000):
@@ -109,6 +111,8 @@ class Inspector:
                 keys.add(self.keys.base + "expiry")
             return keys
         keys = {self.keys.status(queue, JobStatus(status))}
+        if "user_id" in job:
+            keys.add(self.keys.status_of_user(queue, job["user_id"], JobStatus(status)))
         if status == "scheduled" and "scheduled_for" in job:
             keys.add(self.keys.due)
         elif status == "started":

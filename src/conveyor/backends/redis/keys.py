@@ -12,6 +12,8 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:users:<queue>            set: users with queued jobs (some may have none left)
     {conveyor}:turns:<queue>            zset: user -> when last served (a counter)
     {conveyor}:status:<queue>:<status>  zset of ids by seq, every status but queued
+    {conveyor}:ustatus:<n>:<queue>:<user>:<status>  the same, for one user's jobs (n: the
+                                        queue name's length), for listings and counts of a user
     {conveyor}:due                      zset: scheduled ids by scheduled_for
     {conveyor}:leases                   zset: started ids by lease_expires_at, and LEASES_PIN
     {conveyor}:expiry                   zset: queued ids by expires_at (ttl)
@@ -86,6 +88,15 @@ class KeySpace:
 
     def status(self, queue: str, status: JobStatus) -> str:
         return f"{self.base}status:{queue}:{status.value}"
+
+    def status_of_user(self, queue: str, user: str, status: JobStatus) -> str:
+        return f"{self.base}ustatus:{len(queue)}:{queue}:{user}:{status.value}"
+
+    def index(self, queue: str, status: JobStatus, user: str | None = None) -> str:
+        """The sorted set holding a queue's jobs in ``status`` (only ``user``'s, if given)."""
+        if status is JobStatus.QUEUED:
+            return self.queued(queue) if user is None else self.queued_by_user(queue, user)
+        return self.status(queue, status) if user is None else self.status_of_user(queue, user, status)
 
     def stops(self, worker: str) -> str:
         return f"{self.base}stops:{worker}"

@@ -65,11 +65,17 @@ class SQLiteQueries:
         return [row[0] for row in rows]
 
     def job_ids_newest(
-        self, queue: str | None, statuses: Sequence[JobStatus], before: int | None, limit: int
+        self,
+        queue: str | None,
+        statuses: Sequence[JobStatus],
+        before: int | None,
+        limit: int,
+        user_id: str | None = None,
     ) -> list[tuple[str, int]]:
         if limit <= 0:
             return []
         wanted = {status.value for status in statuses}
+        of_user, user = ("user_id = ? AND ", (user_id,)) if user_id is not None else ("", ())
 
         def read(conn: sqlite3.Connection) -> list[tuple[str, int]]:
             indexes = [  # the (queue, status) pairs holding jobs: each an index range
@@ -80,8 +86,9 @@ class SQLiteQueries:
             found: list[tuple[str, int]] = []
             for name, status in indexes:
                 found += conn.execute(
-                    "SELECT id, seq FROM jobs WHERE status = ? AND queue = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-                    (status, name, _NO_BOUND if before is None else before, limit),
+                    f"SELECT id, seq FROM jobs WHERE {of_user}status = ? AND queue = ? AND seq < ? "
+                    "ORDER BY seq DESC LIMIT ?",
+                    (*user, status, name, _NO_BOUND if before is None else before, limit),
                 ).fetchall()
             return newest(found, limit)
 
@@ -93,8 +100,14 @@ class SQLiteQueries:
             lambda c: c.execute(f"SELECT COALESCE(SUM(n), 0) FROM status_counts WHERE {where}", params).fetchone()[0]
         ))  # fmt: skip
 
-    def counts(self) -> dict[str, dict[JobStatus, int]]:
-        rows = self._pool.read(lambda c: c.execute("SELECT queue, status, n FROM status_counts WHERE n > 0").fetchall())
+    def counts(self, user_id: str | None = None) -> dict[str, dict[JobStatus, int]]:
+        query, params = "SELECT queue, status, n FROM status_counts WHERE n > 0", []
+        if user_id is not None:  # counted in the jobs_by_user index: only this user's jobs are read
+            query, params = (
+                "SELECT queue, status, COUNT(*) FROM jobs WHERE user_id = ? GROUP BY queue, status",
+                [user_id],
+            )
+        rows = self._pool.read(lambda c: c.execute(query, params).fetchall())
         result: dict[str, dict[JobStatus, int]] = {}
         for queue, status, count in rows:
             result.setdefault(queue, {})[JobStatus(status)] = count

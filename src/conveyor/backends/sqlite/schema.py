@@ -135,6 +135,11 @@ MIGRATIONS: list[str] = [
     DELETE FROM batches WHERE status IN ('completed', 'canceled')
         AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = batches.id);
     """,
+    # 4: one user's jobs by queue and status, newest first: listings and counts of a user
+    # read that user's jobs only, not everyone's
+    """
+    CREATE INDEX jobs_by_user ON jobs (user_id, queue, status, seq) WHERE user_id IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,7 +18,7 @@ local function take(queue, member, id, fields)
     if fields[3] then redis.call('ZREM', P .. 'expiry', id) end
     redis.call('HSET', key, 'status', 'started', 'worker_name', worker, 'lease_token', token,
         'lease_expires_at', lease_until, 'started_at', ARGV[2], 'last_heartbeat', ARGV[2], 'stop_requested', '0')
-    redis.call('ZADD', status_key(queue, 'started'), fields[2], id)
+    status_add(queue, 'started', fields[2], id, fields[4])
     redis.call('ZADD', P .. 'leases', lease_until, id)
     claimed[#claimed + 1] = redis.call('HGETALL', key)
     emit(id, 'started')

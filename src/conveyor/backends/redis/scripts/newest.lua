@@ -1,17 +1,18 @@
 -- Newest first: up to limit (id, seq) pairs from each index named, with seq below before.
--- ARGV: base, now, before ('' for no bound), limit, then queue and status pairs.
+-- ARGV: base, now, before ('' for no bound), limit, user ('' for every user's jobs, else
+-- '=' .. user: only that user's, from the per-user indexes), then queue and status pairs.
 -- Returns id, seq, id, seq, ...: each index's newest, for the caller to merge.
-local before, limit = ARGV[3], tonumber(ARGV[4])
+local before, limit, user = ARGV[3], tonumber(ARGV[4]), opt(ARGV[5])
 local found = {}
 local function add(id, seq)
     found[#found + 1] = id
     found[#found + 1] = seq
 end
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
     local queue, status = ARGV[i], ARGV[i + 1]
     if status == 'queued' then
         -- members sort by priority band, then seq: walk the bands, each newest first
-        local key = queued_key(queue)
+        local key = user and user_queued_key(queue, user) or queued_key(queue)
         local member = redis.call('ZRANGE', key, 0, 0)[1]
         while member do
             local band = string.sub(member, 1, 8)
@@ -24,8 +25,8 @@ for i = 5, #ARGV, 2 do
         end
     else
         local upper = before == '' and '+inf' or ('(' .. before)
-        local entries = redis.call('ZREVRANGEBYSCORE', status_key(queue, status), upper, '-inf',
-            'WITHSCORES', 'LIMIT', 0, limit)
+        local key = user and user_status_key(queue, user, status) or status_key(queue, status)
+        local entries = redis.call('ZREVRANGEBYSCORE', key, upper, '-inf', 'WITHSCORES', 'LIMIT', 0, limit)
         for j = 1, #entries, 2 do add(entries[j], tonumber(entries[j + 1])) end
     end
 end

@@ -15,6 +15,11 @@ local function queued_key(queue) return P .. 'queued:' .. queue end
 -- queue's length in front keeps names apart whatever they hold.
 local function user_queued_key(queue, user) return P .. 'byuser:' .. #queue .. ':' .. queue .. ':' .. user end
 local function users_key(queue) return P .. 'users:' .. queue end
+-- One user's jobs of a queue in one status (every status but queued: byuser holds those),
+-- for listings and counts confined to a user. Statuses hold no ':', so the last part is it.
+local function user_status_key(queue, user, status)
+    return P .. 'ustatus:' .. #queue .. ':' .. queue .. ':' .. user .. ':' .. status
+end
 
 -- Optional arguments arrive as '' (none) or '=' .. value.
 local function opt(s)
@@ -159,6 +164,17 @@ local function write_gathered()
     gathered = nil
 end
 
+-- A job into (out of) its status index and, when it has a user, that user's.
+local function status_add(queue, status, seq, id, user)
+    zadd(status_key(queue, status), seq, id)
+    if user then zadd(user_status_key(queue, user, status), seq, id) end
+end
+
+local function status_remove(queue, status, id, user)
+    redis.call('ZREM', status_key(queue, status), id)
+    if user then redis.call('ZREM', user_status_key(queue, user, status), id) end
+end
+
 local function unindex(job)
     local id, queue, status = job.id, job.queue, job.status
     if status == 'queued' then
@@ -170,7 +186,7 @@ local function unindex(job)
         if job.expires_at then redis.call('ZREM', P .. 'expiry', id) end
         return
     end
-    redis.call('ZREM', status_key(queue, status), id)
+    status_remove(queue, status, id, job.user_id)
     if status == 'scheduled' then
         redis.call('ZREM', P .. 'due', id)
     elseif status == 'started' then
@@ -194,7 +210,7 @@ local function index(job, member_stored)
         if job.expires_at then zadd(P .. 'expiry', job.expires_at, id) end
         return
     end
-    zadd(status_key(queue, status), job.seq, id)
+    status_add(queue, status, job.seq, id, job.user_id)
     if status == 'scheduled' then
         -- a job of a scheduled batch has no time of its own: the batch's starter holds it
         if job.scheduled_for then zadd(P .. 'due', job.scheduled_for, id) end
@@ -379,4 +395,37 @@ local function release_held(batch_id, now)
     redis.call('ZREM', P .. 'batchstarts', batch_id)
     redis.call('SADD', P .. 'batchesrunning', batch_id)
     return released
+end
+
+-- A running batch whose jobs have all ended: completed, its callbacks queued (on_complete;
+-- on_failure if a job failed) or canceled, exactly once. Returns whether it was, and how
+-- many callbacks it queued. (The caller drops it if no job is left: drop_batch_if_gone.)
+local function complete_if_ended(id, now)
+    local failed = false
+    -- newest first: a batch still running usually has its last jobs live
+    for _, job_id in ipairs(redis.call('ZREVRANGE', P .. 'batchjobs:' .. id, 0, -1)) do
+        local status = redis.call('HGET', job_key(job_id), 'status')
+        if status and LIVE[status] then return false, 0 end
+        if status == 'failed' or status == 'stopped' then failed = true end
+    end
+    local queued = 0
+    local function settle_callback(callback_id, run)
+        local job = callback_id and load(callback_id)
+        if not job or job.status ~= 'deferred' then return end
+        if run then
+            transition(job, requeue_fields(job, now, 'queued'))
+            queued = queued + 1
+        else
+            transition(job, {
+                status = 'canceled', status_reason = 'batch succeeded', ended_at = ARGV[2],
+                keep_until = failure_keep_until(job, now),
+            })
+        end
+    end
+    local callbacks = redis.call('HMGET', batch_key(id), 'on_complete_job', 'on_failure_job')
+    settle_callback(callbacks[1], true)
+    settle_callback(callbacks[2], failed)
+    redis.call('HSET', batch_key(id), 'status', 'completed', 'completed_at', ARGV[2])
+    redis.call('SREM', P .. 'batchesrunning', id)
+    return true, queued
 end

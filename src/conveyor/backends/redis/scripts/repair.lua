@@ -32,7 +32,7 @@ if kind == 'reindex' then
         redis.call('ZREM', user_queued_key(queue, job.user_id or ''), job.qmember)
     end
     for _, status in ipairs({'deferred', 'scheduled', 'started', 'finished', 'failed', 'stopped', 'canceled'}) do
-        redis.call('ZREM', status_key(queue, status), job.id)
+        status_remove(queue, status, job.id, job.user_id)
     end
     for _, key in ipairs({'due', 'leases', 'expiry', 'retention'}) do redis.call('ZREM', P .. key, job.id) end
     if job.status == 'queued' then job.qmember = nil end  -- index() computes it afresh

@@ -10,7 +10,7 @@ local applied, ended, deletes, requeued = {}, {}, {}, 0
 -- touching only the fields and indexes that change.
 local function settle_ended(id, b, held)
     local key, queue, status = job_key(id), held[3], ARGV[b + 2]
-    redis.call('ZREM', status_key(queue, 'started'), id)
+    status_remove(queue, 'started', id, held[8])
     redis.call('ZREM', P .. 'leases', id)
     if held[5] == '1' and held[6] then redis.call('SREM', P .. 'stops:' .. held[6], id) end
     local sets = {'status', status, 'ended_at', ARGV[2], 'stop_requested', '0'}
@@ -26,7 +26,7 @@ local function settle_ended(id, b, held)
     end
     redis.call('HSET', key, unpack(sets))
     redis.call('HDEL', key, unpack(dels))
-    redis.call('ZADD', status_key(queue, status), held[4], id)
+    status_add(queue, status, held[4], id, held[8])
     local keep_until = opt(ARGV[b + 7])
     if keep_until then redis.call('ZADD', P .. 'retention', keep_until, id) end
     emit(id, status)
@@ -37,7 +37,7 @@ for i = 0, count - 1 do
     local b = 4 + i * 11
     local id, token, status = ARGV[b], ARGV[b + 1], ARGV[b + 2]
     local held = redis.call('HMGET', job_key(id), 'status', 'lease_token', 'queue', 'seq', 'stop_requested',
-                            'worker_name', 'started_at')
+                            'worker_name', 'started_at', 'user_id')
     if held[1] == 'started' and held[2] == token then
         if TERMINAL[status] then
             settle_ended(id, b, held)
