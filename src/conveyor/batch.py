@@ -22,7 +22,7 @@ from typing import Any
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime, to_timestamp
 from conveyor.connection import default_connection
-from conveyor.exceptions import InvalidJobError, NoSuchBatchError
+from conveyor.exceptions import InvalidBatchOperation, InvalidJobError, NoSuchBatchError
 from conveyor.ids import new_job_id
 from conveyor.job import Job
 from conveyor.queue import EnqueueData, Queue
@@ -150,9 +150,15 @@ class Batch:
         self._record = self.connection.batch_reschedule(self.id, at, now)
 
     def cancel(self) -> int:
-        """Cancel every job of the batch not yet ended (running ones are stopped); how many."""
+        """Cancel every job of the batch not yet ended (running ones are stopped); how many.
+
+        InvalidBatchOperation once the batch has ended, also when its last jobs ended
+        just before: it is then completed, with its callbacks, not canceled.
+        """
         self._record, canceled = self.connection.batch_cancel(self.id, self.clock.now())
         self._counts = None
+        if self._record.status is BatchStatus.COMPLETED:
+            raise InvalidBatchOperation.already("cancel", self.id, BatchStatus.COMPLETED.value)
         return canceled
 
     # -- reading ----------------------------------------------------------------------------

@@ -83,6 +83,11 @@ class InvalidBatchOperation(ConveyorError):
         self.batch_id = batch_id
         self.status = status
 
+    @classmethod
+    def already(cls, action: str, batch_id: str, status: str) -> InvalidBatchOperation:
+        """``action`` refused because the batch is already ``status``."""
+        return cls(batch_id, status, f"Cannot {action} batch {batch_id}: it is already {status}")
+
 
 class InvalidJobError(ConveyorError, ValueError):
     """A job cannot be created from what was given."""

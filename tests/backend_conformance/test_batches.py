@@ -167,10 +167,23 @@ def test_a_running_batch_outlives_its_jobs_until_it_completes(backend):
     end_all(backend)
     assert backend.jobs_purge(NOW + 100, 10) == 2
     assert [b.status for b in backend.batches_get(["b-1", "b-2"])] == [BatchStatus.RUNNING] * 2
-    backend.batch_cancel("b-2", NOW + 100)
+    completed, canceled = backend.batch_cancel("b-2", NOW + 100)  # nothing left to cancel: it completes
+    assert (completed.status, canceled) == (BatchStatus.COMPLETED, 0)
     assert backend.batches_complete(NOW + 100) == ["b-1"]
-    assert backend.batches_get(["b-1"]) == [None]  # completed with no job left: gone at once
-    assert backend.batches_get(["b-2"])[0].status is BatchStatus.CANCELED
+    assert backend.batches_get(["b-1", "b-2"]) == [None, None]  # completed with no job left: gone at once
+
+
+def test_cancelling_a_batch_whose_jobs_have_all_ended_completes_it(backend):
+    create(backend)
+    end_all(backend)  # and no maintenance pass has completed the batch yet
+    returned, canceled = backend.batch_cancel("b-1", NOW + 1)
+    assert (returned.status, returned.completed_at, canceled) == (BatchStatus.COMPLETED, NOW + 1, 0)
+    assert backend.batches_get(["b-1"]) == [returned]
+    with pytest.raises(InvalidBatchOperation, match="Cannot cancel batch b-1: it is already completed"):
+        backend.batch_cancel("b-1", NOW + 2)
+    assert get(backend, "b-1-done").status is JobStatus.QUEUED  # its on_complete runs, as the pass would have done
+    assert get(backend, "b-1-failed").status is JobStatus.CANCELED
+    assert backend.batches_complete(NOW + 2) == []
 
 
 def test_a_deleted_job_takes_its_ended_batch_along(backend):

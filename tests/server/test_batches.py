@@ -11,7 +11,7 @@ from conveyor.backends.base import Backend
 from conveyor.job import Job
 from conveyor.status import JobStatus
 
-from .conftest import API, BOB, ROOT
+from .conftest import API, BOB, ROOT, settle, start
 
 pytestmark = pytest.mark.anyio
 
@@ -131,3 +131,17 @@ async def test_the_batch_size_limit_is_configurable(backend: Backend) -> None:
         assert response.json()["message"] == "A batch may hold at most 2 jobs, got 3"
         assert (await http.post(f"{API}/batches", json=spec(2))).status_code == 201
     app.state.conveyor.hub.stop()
+
+
+async def test_cancelling_a_batch_whose_jobs_just_ended_completes_it(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    made = await create(client, count=2, on_complete="add")
+    for job_id in made["job_ids"]:  # both end before any maintenance pass completes the batch
+        settle(backend, start(backend, job_id), JobStatus.FINISHED, result=1)
+    refused = await client.post(f"{API}/batches/{made['batch_id']}/cancel")
+    assert refused.status_code == 409
+    assert (refused.json()["error"], refused.json()["current_status"]) == ("BatchAlreadyCompletedError", "completed")
+    detail = (await client.get(f"{API}/batches/{made['batch_id']}")).json()
+    assert (detail["status"], detail["counts"]["completed"]) == ("completed", 2)
+    assert [record.func_name for record in backend.jobs_get(backend.job_ids(None, [JobStatus.QUEUED]))] == ["add"]

@@ -275,7 +275,10 @@ class Backend(Protocol):
         """Cancel every job of the batch not yet ended (running ones are told to stop), its
         callbacks and its starter; return the batch and how many jobs were canceled.
 
-        InvalidBatchOperation when the batch is already COMPLETED or CANCELED.
+        A RUNNING batch whose jobs have all ended (the maintenance pass has not completed
+        it yet) is completed instead, its callbacks queued, as that pass would have done,
+        and returned COMPLETED with 0: cancelling it could stop nothing, and would lose its
+        on_complete. InvalidBatchOperation when the batch is already COMPLETED or CANCELED.
         """
         ...
 

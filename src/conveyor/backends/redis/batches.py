@@ -95,8 +95,10 @@ class RedisBatches:
         return self._one(batch_id)
 
     def batch_cancel(self, batch_id: str, now: float) -> tuple[BatchRecord, int]:
-        canceled = int(self._run("batch_cancel", repr(now), batch_id))
-        return self._one(batch_id), canceled
+        reply = self._run("batch_cancel", repr(now), batch_id)
+        if isinstance(reply, list):  # completed instead (see the contract); gone if no job is left
+            return decode_batch(dict(zip(reply[::2], reply[1::2], strict=True))), 0
+        return self._one(batch_id), int(reply)
 
     def batches_start_due(self, now: float, limit: int = CHUNK) -> int:
         return int(self._run("batch_start", repr(now), "due", limit))

@@ -131,15 +131,22 @@ def reschedule(conn: sqlite3.Connection, batch_id: str, scheduled_start: float) 
 
 
 def cancel(conn: sqlite3.Connection, changes: Changes, batch_id: str, now: float) -> tuple[BatchRecord, list[str]]:
-    """Cancel the batch's live jobs and callbacks; the ids of the batch's jobs canceled."""
+    """Cancel the batch's live jobs and callbacks; the ids of the batch's jobs canceled.
+
+    A running batch whose jobs have all ended is completed instead, as the next
+    maintenance pass would have done (its callbacks run), and returned COMPLETED.
+    """
     batch = get(conn, batch_id)
     if batch.status not in (BatchStatus.SCHEDULED, BatchStatus.RUNNING):
-        raise InvalidBatchOperation(
-            batch_id, batch.status.value, f"Cannot cancel batch {batch_id}: it is already {batch.status.value}"
-        )
+        raise InvalidBatchOperation.already("cancel", batch_id, batch.status.value)
     live = conn.execute(
         f"SELECT id, queue, status FROM jobs WHERE batch_id = ? AND status IN {LIVE_SQL}", (batch_id,)
     ).fetchall()
+    if batch.status is BatchStatus.RUNNING and not live:
+        _complete_one(conn, changes, batch_id, batch.on_complete_job, batch.on_failure_job, now)
+        completed = get(conn, batch_id)
+        _drop_if_jobless(conn, [batch_id])
+        return completed, []
     callbacks = [job_id for job_id in (batch.on_complete_job, batch.on_failure_job) if job_id is not None]
     for job_id in callbacks:
         row = conn.execute("SELECT id, queue, status FROM jobs WHERE id = ? AND status = 'deferred'", (job_id,))
@@ -166,17 +173,35 @@ def complete(conn: sqlite3.Connection, changes: Changes, now: float, limit: int)
         (limit,),
     ).fetchall()
     for batch_id, on_complete, on_failure in ended:
-        failed = conn.execute(
-            "SELECT 1 FROM jobs WHERE batch_id = ? AND status IN ('failed', 'stopped') LIMIT 1", (batch_id,)
-        ).fetchone()
-        _settle_callback(conn, changes, on_complete, run=True, now=now)
-        _settle_callback(conn, changes, on_failure, run=failed is not None, now=now)
-        conn.execute("UPDATE batches SET status = 'completed', completed_at = ? WHERE id = ?", (now, batch_id))
-    conn.executemany(  # a batch whose jobs are all gone already goes now (see schema migration 3)
-        "DELETE FROM batches WHERE id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = ?)",
-        [(row[0], row[0]) for row in ended],
-    )
+        _complete_one(conn, changes, batch_id, on_complete, on_failure, now)
+    _drop_if_jobless(conn, [row[0] for row in ended])
     return [row[0] for row in ended]
+
+
+def _drop_if_jobless(conn: sqlite3.Connection, batch_ids: list[str]) -> None:
+    """A batch completed with no job left goes now (the others go with their last job:
+    see schema migration 3)."""
+    conn.executemany(
+        "DELETE FROM batches WHERE id = ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = ?)",
+        [(batch_id, batch_id) for batch_id in batch_ids],
+    )
+
+
+def _complete_one(
+    conn: sqlite3.Connection,
+    changes: Changes,
+    batch_id: str,
+    on_complete: str | None,
+    on_failure: str | None,
+    now: float,
+) -> None:
+    """A running batch whose jobs have all ended: completed, its callbacks queued or canceled."""
+    failed = conn.execute(
+        "SELECT 1 FROM jobs WHERE batch_id = ? AND status IN ('failed', 'stopped') LIMIT 1", (batch_id,)
+    ).fetchone()
+    _settle_callback(conn, changes, on_complete, run=True, now=now)
+    _settle_callback(conn, changes, on_failure, run=failed is not None, now=now)
+    conn.execute("UPDATE batches SET status = 'completed', completed_at = ? WHERE id = ?", (now, batch_id))
 
 
 def _settle_callback(conn: sqlite3.Connection, changes: Changes, job_id: str | None, *, run: bool, now: float) -> None:
@@ -265,7 +290,7 @@ class SQLiteBatches:
             return batch, len(canceled), released
 
         batch, count, released = self._write(cancel_all)
-        if released:
+        if released or batch.status is BatchStatus.COMPLETED:  # completed instead: a callback may be queued
             self._wakeup.notify()
         return batch, count
 

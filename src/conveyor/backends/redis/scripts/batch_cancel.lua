@@ -1,10 +1,20 @@
 -- Cancel a batch: its jobs not yet ended (running ones are told to stop), its callbacks
--- and its starter. ARGV: base, now, id. Returns how many of its jobs were canceled.
+-- and its starter. ARGV: base, now, id. Returns how many of its jobs were canceled; for a
+-- running batch whose jobs have all ended, the batch's fields: it is completed instead.
 local now, id = tonumber(ARGV[2]), ARGV[3]
 local batch = load_batch(id)
 if not batch then return fail('NoSuchBatch', id) end
 if batch.status ~= 'scheduled' and batch.status ~= 'running' then
     return fail('InvalidBatch', id, batch.status, 'Cannot cancel batch ' .. id .. ': it is already ' .. batch.status)
+end
+if batch.status == 'running' then
+    local done, queued = complete_if_ended(id, now)
+    if done then
+        local completed = redis.call('HGETALL', batch_key(id))
+        drop_batch_if_gone(id)
+        wake(queued)
+        return completed
+    end
 end
 local function cancel(job)
     transition(job, {
