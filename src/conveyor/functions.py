@@ -142,10 +142,22 @@ def _import_path(name: str) -> Callable[..., Any]:
     raise InvalidJobError(f"no module found for {name!r}")
 
 
-def import_modules(modules: list[str]) -> None:
-    """Import the modules that define job functions and job types (``--import``)."""
-    for module in modules:
+def import_modules(entries: list[str]) -> None:
+    """Import the modules that define job functions and job types (``--import``).
+
+    An entry ``name=module.function`` registers that function as job type ``name``
+    instead: job types by configuration, for functions without the decorator.
+    """
+    for entry in entries:
+        name, registers, path = (part.strip() for part in entry.partition("="))
+        if registers:
+            try:
+                func = _import_path(path)
+            except InvalidJobError as exc:
+                raise InvalidJobError(f"job type {name!r} = {path!r}: {exc}") from None
+            job_type(name)(func)
+            continue
         try:
-            importlib.import_module(module)
+            importlib.import_module(entry)
         except Exception as exc:
-            raise InvalidJobError(f"cannot import {module}: {type(exc).__name__}: {exc}") from exc
+            raise InvalidJobError(f"cannot import {entry}: {type(exc).__name__}: {exc}") from exc

@@ -152,3 +152,26 @@ def test_an_unknown_command_is_a_usage_error(run: Run) -> None:
     result = run("frobnicate", url=None)
     assert result.exit_code == 2
     assert "No such command 'frobnicate'" in result.stderr
+
+
+def test_a_job_type_can_be_registered_by_configuration(tmp_path: Path, db_url: str, db: Backend) -> None:
+    """``name=module.function`` in CONVEYOR_IMPORTS: a job type without the decorator."""
+    configured = subprocess_env(CONVEYOR_IMPORTS="configured-add=jobfuncs.add")
+    enqueue = conveyor_cmd("enqueue", "configured-add", "--args", "[2, 3]", "-u", db_url)
+    enqueued = subprocess.run(
+        enqueue, env=configured, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False
+    )
+    assert enqueued.returncode == 0, enqueued.stderr
+    worker = subprocess.run(
+        conveyor_cmd("worker", "--burst", "-u", db_url),
+        env=configured, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr
+    job = Job.fetch(enqueued.stdout.strip(), connection=db)
+    assert (job.func_name, job.result) == ("configured-add", 5)
+    broken = subprocess.run(
+        enqueue, env=subprocess_env(CONVEYOR_IMPORTS="typo=jobfuncs.ad"),
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert broken.returncode == 2
+    assert broken.stderr.strip() == "Error: job type 'typo' = 'jobfuncs.ad': module jobfuncs has no attribute ad"
