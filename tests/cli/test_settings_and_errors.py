@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,3 +176,27 @@ def test_a_job_type_can_be_registered_by_configuration(tmp_path: Path, db_url: s
     )  # fmt: skip
     assert broken.returncode == 2
     assert broken.stderr.strip() == "Error: job type 'typo' = 'jobfuncs.ad': module jobfuncs has no attribute ad"
+
+
+def test_serve_reports_the_limits_its_flags_give(db_url: str) -> None:
+    import asyncio
+
+    import httpx
+
+    from conveyor.cli.options import App
+    from conveyor.cli.output import Output
+    from conveyor.cli.serving import build_api
+    from conveyor.types import Limits
+
+    async def stats_of(api: Any) -> dict[str, Any]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://conveyor") as client:
+            return dict((await client.get("/api/v1/jobs/queue/stats")).json())
+
+    app = App(db_url, (), Output(False))
+    api = build_api(app, "127.0.0.1", Limits(7, 2))
+    try:
+        stats = asyncio.run(stats_of(api))
+        assert (stats["global_max_concurrent_jobs"], stats["per_user_max_concurrent_jobs"]) == (7, 2)
+    finally:
+        api.state.conveyor.hub.stop()
+        app.close()

@@ -12,11 +12,11 @@ from rich.table import Table
 
 from conveyor.doctor import examine
 from conveyor.health import store_health
-from conveyor.maintenance import DEFAULT_WORKER_TTL, run_cleanup, run_schedule
+from conveyor.maintenance import run_cleanup, run_schedule
 from conveyor.options import validate_queue_name
 from conveyor.status import JobStatus
 
-from .options import App, common_options
+from .options import App, common_options, worker_ttl_option
 from .output import ago, iso, plural, queues_table, worker_json, workers_table
 
 BUSY = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.STARTED)
@@ -68,13 +68,7 @@ def empty(app: App, queues: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.option(
-    "--worker-ttl",
-    type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULT_WORKER_TTL,
-    show_default=True,
-    help="Seconds without a heartbeat after which a worker is reaped.",
-)
+@worker_ttl_option
 @common_options()
 def cleanup(app: App, worker_ttl: float) -> None:
     """Run the maintenance a worker runs: promote due jobs, recover expired leases, expire

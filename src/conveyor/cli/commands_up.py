@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 import click
 from rich.console import Console
@@ -37,10 +37,20 @@ from conveyor.job import Job
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.queue import Queue
 from conveyor.status import TERMINAL, JobStatus
+from conveyor.types import Limits
 from conveyor.urls import masked_url
 
 from .errors import UserError
-from .options import App, common_options, concurrency_option
+from .options import (
+    App,
+    common_options,
+    concurrency_option,
+    lease_ttl_option,
+    limit_flags,
+    limits_from,
+    limits_options,
+    worker_ttl_option,
+)
 from .output import jobs_table
 from .serving import address_options, bind, build_api, make_server, url_of
 
@@ -54,21 +64,23 @@ STOP_GRACE = 30.0
 @click.command()
 @click.option("--burst-demo", is_flag=True, help="Run only the worker and the demo; exit once the jobs are done.")
 @concurrency_option(default=4, help="Jobs the worker runs at once.")
+@lease_ttl_option
+@worker_ttl_option
+@limits_options
 @address_options
 @common_options(json_flag=False)
-def up(app: App, burst_demo: bool, concurrency: int, host: str, port: int) -> None:
+def up(
+    app: App, burst_demo: bool, concurrency: int, lease_ttl: float, worker_ttl: float, host: str, port: int,
+    **limit_values: Any,
+) -> None:  # fmt: skip
     """Serve the API and dashboard, start a worker and run a demo, on ./conveyor.db unless -u."""
     console = app.out.console
     app.import_job_modules()  # fail here, in one line, rather than in the worker's log
-    server = None if burst_demo else _Server(build_api(app, host), bind(host, port))
+    limits = limits_from(**limit_values)
+    server = None if burst_demo else _Server(build_api(app, host, limits), bind(host, port))
     queues = [demo.DEMO_QUEUE, DEFAULT_QUEUE]
     jobs = demo.enqueue_demo(Queue(demo.DEMO_QUEUE, connection=app.backend))
-    # the URL goes in the environment: a password on the command line would show in ps
-    command = [sys.executable, "-m", "conveyor", "worker", *queues, "--concurrency", str(concurrency)]
-    for module in ("conveyor.demo", *app.imports):
-        command += ["--import", module]
-    if burst_demo:
-        command.append("--burst")
+    command = worker_command(app, queues, concurrency, lease_ttl, worker_ttl, limits, burst_demo)
     where = f": a worker on {masked_url(app.url)}, queues {', '.join(queues)}"
     console.print(Text.assemble(("conveyor up", "bold"), where))
     with _stop_signals_interrupt():
@@ -99,6 +111,20 @@ def up(app: App, burst_demo: bool, concurrency: int, host: str, port: int) -> No
                 server.stop()
     if process.returncode != 0:
         raise UserError(f"the worker exited with status {process.returncode}")
+
+
+def worker_command(
+    app: App, queues: list[str], concurrency: int, lease_ttl: float, worker_ttl: float, limits: Limits, burst: bool
+) -> list[str]:
+    """The worker's command line: ``up``'s settings as its flags. The URL goes in the
+    environment instead: a password on the command line would show in ps."""
+    command = [sys.executable, "-m", "conveyor", "worker", *queues, "--concurrency", str(concurrency),
+               "--lease-ttl", repr(lease_ttl), "--worker-ttl", repr(worker_ttl), *limit_flags(limits)]  # fmt: skip
+    for module in ("conveyor.demo", *app.imports):
+        command += ["--import", module]
+    if burst:
+        command.append("--burst")
+    return command
 
 
 class _Server:

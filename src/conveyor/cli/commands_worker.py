@@ -16,7 +16,15 @@ from conveyor.urls import masked_url
 from conveyor.worker import Worker
 
 from . import supervisor
-from .options import App, common_options, concurrency_option, limits_from, limits_options
+from .options import (
+    App,
+    common_options,
+    concurrency_option,
+    lease_ttl_option,
+    limits_from,
+    limits_options,
+    worker_ttl_option,
+)
 
 log = logging.getLogger("conveyor.cli")
 
@@ -45,15 +53,8 @@ def log_to_stderr(level: str) -> Iterator[None]:
 @concurrency_option(default=1, help="Jobs run at once by this process.")
 @click.option("-b", "--burst", is_flag=True, help="Exit once the queues are empty.")
 @click.option("-n", "--name", help="Worker name (default: host.pid.random).")
-@click.option(
-    "--lease-ttl",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    envvar="CONVEYOR_LEASE_TTL",
-    show_envvar=True,
-    help="Seconds a claimed job stays reserved without a heartbeat (renewed every third).",
-)
+@lease_ttl_option
+@worker_ttl_option
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after running this many jobs.")
 @click.option(
     "--max-memory",
@@ -84,6 +85,7 @@ def worker(
     burst: bool,
     name: str | None,
     lease_ttl: float,
+    worker_ttl: float,
     max_jobs: int | None,
     max_memory: float | None,
     supervise: bool,
@@ -108,6 +110,7 @@ def worker(
         connection=app.backend,
         concurrency=concurrency,
         lease_ttl=lease_ttl,
+        worker_ttl=worker_ttl,
         limits=limits_from(**limits),
         max_memory=max_memory,
     )

@@ -21,6 +21,7 @@ from conveyor.backends.base import Backend
 from conveyor.connection import DEFAULT_URL, connect
 from conveyor.durations import parse_duration
 from conveyor.functions import import_modules
+from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.types import Limits
 
 from .errors import InputError
@@ -172,23 +173,61 @@ def _named_limits(ctx: click.Context, param: click.Parameter, value: tuple[str, 
     return limits
 
 
+def lease_ttl_option(command: Callable[..., R]) -> Callable[..., R]:
+    """``--lease-ttl`` (``$CONVEYOR_LEASE_TTL``), for the commands that run a worker."""
+    return click.option(
+        "--lease-ttl",
+        type=click.FloatRange(min=0, min_open=True),
+        default=30.0,
+        show_default=True,
+        envvar="CONVEYOR_LEASE_TTL",
+        show_envvar=True,
+        help="Seconds a claimed job stays reserved without a heartbeat (renewed every third).",
+    )(command)
+
+
+def worker_ttl_option(command: Callable[..., R]) -> Callable[..., R]:
+    """``--worker-ttl`` (``$CONVEYOR_WORKER_TTL``): when maintenance reaps a silent worker."""
+    return click.option(
+        "--worker-ttl",
+        type=click.FloatRange(min=0, min_open=True),
+        default=DEFAULT_WORKER_TTL,
+        show_default=True,
+        envvar="CONVEYOR_WORKER_TTL",
+        show_envvar=True,
+        help="Seconds without a heartbeat after which maintenance reaps a worker's registration.",
+    )(command)
+
+
+_SHARED_LIMITS = [
+    click.option(
+        "--global-max-concurrent-jobs",
+        type=click.IntRange(min=1),
+        envvar="CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS",
+        show_envvar=True,
+        help="Most jobs running at once across every worker of the store.",
+    ),
+    click.option(
+        "--per-user-max-concurrent-jobs",
+        type=click.IntRange(min=1),
+        envvar="CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS",
+        show_envvar=True,
+        help="Most jobs of one user_id running at once.",
+    ),
+]
+
+
+def reported_limits_options(command: Callable[..., R]) -> Callable[..., R]:
+    """The global and per-user limits, for a server that reports them (the workers enforce them)."""
+    for option in reversed(_SHARED_LIMITS):
+        command = option(command)
+    return command
+
+
 def limits_options(command: Callable[..., R]) -> Callable[..., R]:
     """The concurrency limits a worker enforces in every claim, across all workers."""
     options = [
-        click.option(
-            "--global-max-concurrent-jobs",
-            type=click.IntRange(min=1),
-            envvar="CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS",
-            show_envvar=True,
-            help="Most jobs running at once across every worker of the store.",
-        ),
-        click.option(
-            "--per-user-max-concurrent-jobs",
-            type=click.IntRange(min=1),
-            envvar="CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS",
-            show_envvar=True,
-            help="Most jobs of one user_id running at once.",
-        ),
+        *_SHARED_LIMITS,
         click.option(
             "--queue-limit",
             "queue_limits",
@@ -222,3 +261,16 @@ def limits_from(
     job_type_limits: dict[str, int],
 ) -> Limits:
     return Limits(global_max_concurrent_jobs, per_user_max_concurrent_jobs, queue_limits, job_type_limits)
+
+
+def limit_flags(limits: Limits) -> list[str]:
+    """The worker command-line flags that give a worker these limits."""
+    flags: list[str] = []
+    for flag, value in (("--global-max-concurrent-jobs", limits.global_max),
+                        ("--per-user-max-concurrent-jobs", limits.per_user_max)):  # fmt: skip
+        if value is not None:
+            flags += [flag, str(value)]
+    for flag, named in (("--queue-limit", limits.per_queue), ("--job-type-limit", limits.per_job_type)):
+        for name, cap in named.items():
+            flags += [flag, f"{name}={cap}"]
+    return flags

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
+from conveyor.types import Limits
+
 from .errors import InputError, UserError
 from .options import App
 
@@ -47,13 +49,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def build_api(app: App, host: str) -> Any:
-    """The FastAPI app for ``app``'s backend, with settings from the environment."""
+def build_api(app: App, host: str, limits: Limits | None = None) -> Any:
+    """The FastAPI app for ``app``'s backend, with settings from the environment; the
+    global and per-user limits given (from flags) are the ones it reports."""
     try:
         from conveyor.server import Settings, create_app
     except ImportError as exc:
         raise UserError(f'the API server needs the server extra: pip install "conveyor[server]" ({exc})') from None
-    settings = Settings.from_env(imports=app.imports)
+    reported: dict[str, object] = {}
+    if limits is not None and limits.global_max is not None:
+        reported["global_max_concurrent_jobs"] = limits.global_max
+    if limits is not None and limits.per_user_max is not None:
+        reported["per_user_max_concurrent_jobs"] = limits.per_user_max
+    settings = Settings.from_env(None, imports=app.imports, **reported)
     if settings.open_access and not is_loopback(host):
         raise InputError(
             f"refusing to serve an open API on {host}: set CONVEYOR_API_KEYS or CONVEYOR_API_KEYS_FILE, "
@@ -100,15 +108,20 @@ def make_server(api: Any, log_level: str = "info") -> Any:
     return uvicorn.Server(_config(api, log_level))
 
 
-def run_processes(app: App, sock: socket.socket, processes: int, log_level: str) -> None:
+def run_processes(app: App, sock: socket.socket, processes: int, log_level: str, limits: Limits) -> None:
     """Serve from ``processes`` worker processes sharing ``sock`` (uvicorn's supervisor).
 
     Each process builds its own app from the environment (app_from_environment), so
-    the command's -u and --import are handed down as CONVEYOR_URL and CONVEYOR_IMPORTS.
+    the command's -u, --import and limits are handed down as CONVEYOR_URL,
+    CONVEYOR_IMPORTS and the limits' variables.
     """
     from uvicorn.supervisors import Multiprocess
 
     os.environ["CONVEYOR_URL"] = app.url
     os.environ["CONVEYOR_IMPORTS"] = ",".join(app.imports)
+    for variable, value in (("CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS", limits.global_max),
+                            ("CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS", limits.per_user_max)):  # fmt: skip
+        if value is not None:
+            os.environ[variable] = str(value)
     config = _config("conveyor.server.app:app_from_environment", log_level, factory=True, workers=processes)
     Multiprocess(config, sockets=[sock]).run()
