@@ -57,10 +57,16 @@ async def test_a_poll_answers_when_the_job_changes(client: httpx.AsyncClient, ap
     assert followers(app) == 0
 
 
-@pytest.mark.parametrize("params", [{"timeout": 301}, {"timeout": -1}, {"current_status": "finished"}])
-async def test_bad_poll_parameters_are_422(client: httpx.AsyncClient, params: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [({"timeout": 301}, "less than or equal to 300"), ({"timeout": -1}, "greater than or equal to 0"),
+     ({"timeout": "nan"}, "finite number"), ({"current_status": "finished"}, "Input should be")],
+)  # fmt: skip
+async def test_bad_poll_parameters_are_422(client: httpx.AsyncClient, params: dict[str, object], says: str) -> None:
     job_id = await submit(client)
-    assert (await client.get(f"{API}/jobs/status/{job_id}/poll", params=params)).status_code == 422
+    response = await client.get(f"{API}/jobs/status/{job_id}/poll", params=params)
+    assert response.status_code == 422
+    assert says in response.json()["fields"][0]["message"]
 
 
 async def test_a_stream_shows_each_change_then_completes_and_ends(live_url: str, backend: Backend) -> None:

@@ -212,3 +212,27 @@ async def test_stored_values_the_api_cannot_send_are_shown_repaired(
     assert shown["meta"]["m"] != deep
     listed = (await client.get(f"{API}/jobs")).json()["data"]
     assert [item["id"] for item in listed] == [job.id]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"job_type": "add", "args": ["\xff"]}', b'{"job_type": "add", "args": [' + b"9" * 5000 + b"]}",
+     b'{"job_type": "add", "args": ' + b"[" * 3000 + b"]" * 3000 + b"}"],
+    ids=["not-utf-8", "huge-number", "too-deep-to-parse"],
+)  # fmt: skip
+async def test_a_body_that_cannot_be_read_as_json_is_a_400_naming_the_body(
+    client: httpx.AsyncClient, backend: Backend, content: bytes
+) -> None:
+    response = await client.post(f"{API}/jobs", content=content, headers=JSON)
+    assert response.status_code == 400
+    assert response.json()["error"] == "ValidationError"
+    assert [field["field"] for field in response.json()["fields"]] == ["body"]
+    assert backend.counts() == {}
+
+
+async def test_a_body_not_sent_as_json_is_a_415_that_says_so(client: httpx.AsyncClient) -> None:
+    form = await client.post(f"{API}/jobs", data={"job_type": "add"})
+    assert (form.status_code, form.json()["error"]) == (415, "UnsupportedMediaType")
+    assert "Content-Type: application/json (got application/x-www-form-urlencoded)" in form.json()["message"]
+    bare = await client.post(f"{API}/jobs", content=b'{"job_type": "add"}')
+    assert bare.status_code == 415 and "(got none)" in bare.json()["message"]

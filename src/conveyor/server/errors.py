@@ -135,6 +135,11 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     fields = [_field_error(error) for error in exc.errors()]
     if any(field["type"] == "json_invalid" for field in fields):
         return _response(400, body("ValidationError", "The request body is not valid JSON", fields=fields))
+    content_type = request.headers.get("content-type")
+    not_json = content_type is None or "json" not in content_type
+    if not_json and any(f["field"] == "body" and f["type"] == "model_attributes_type" for f in fields):
+        message = f"The body must be JSON sent with Content-Type: application/json (got {content_type or 'none'})"
+        return _response(415, body("UnsupportedMediaType", message))
     names = ", ".join(dict.fromkeys(field["field"] for field in fields))
     return _response(422, body("ValidationError", f"Invalid request: {names}", fields=fields))
 
@@ -165,6 +170,13 @@ def _is_field(part: object) -> bool:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI could not decode the body
+        message = (
+            "The request body could not be read as JSON: it must be UTF-8, with numbers of at most "
+            "4,300 digits and arrays or objects nested at most a few hundred levels"
+        )
+        field = {"field": "body", "location": "body", "message": str(exc.__cause__)[:200], "type": "json_invalid"}
+        return _response(400, body("ValidationError", message, fields=[field]))
     name = _HTTP_NAMES.get(exc.status_code, "HTTPError")
     return _response(exc.status_code, body(name, str(exc.detail)), dict(exc.headers or {}) or None)
 

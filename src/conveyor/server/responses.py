@@ -12,6 +12,7 @@ _ERRORS: dict[int, tuple[type[ErrorBody], str]] = {
     404: (JobErrorBody, "No such job (or another user's)"),
     409: (JobErrorBody, "The job's status does not allow this"),
     413: (ErrorBody, "Request body over the size limit"),
+    415: (ErrorBody, "A body that is not sent as JSON (Content-Type: application/json)"),
     422: (ValidationErrorBody, "A field is missing, of the wrong type or out of bounds"),
     429: (ErrorBody, "Past the caller's rate limit: retry after the seconds in the Retry-After header"),
     503: (ErrorBody, "The job store cannot be reached"),

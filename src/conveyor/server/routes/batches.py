@@ -42,7 +42,7 @@ def batch_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 BatchIdPath = Annotated[str, Path(description="The batch's id.", max_length=200)]
 
 
-@router.post("", status_code=201, response_model=BatchCreated, responses=batch_errors(400, 413))
+@router.post("", status_code=201, response_model=BatchCreated, responses=batch_errors(400, 413, 415))
 def create_batch(spec: CreateBatch, state: State, caller: Caller, response: Response) -> BatchCreated:
     """Create a batch and all its jobs in one atomic step (a bad spec creates nothing)."""
     batch, job_ids = batch_service.create(state.backend, caller, spec, state.settings.max_batch_jobs)
@@ -82,7 +82,7 @@ def start_batch(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchDet
     return batch_service.detail(batch)
 
 
-@router.post("/{batch_id}/reschedule", response_model=BatchDetail, responses=batch_errors(400, 404, 409))
+@router.post("/{batch_id}/reschedule", response_model=BatchDetail, responses=batch_errors(400, 404, 409, 415))
 def reschedule_batch(batch_id: BatchIdPath, change: Reschedule, state: State, caller: Caller) -> BatchDetail:
     """Move the start of a batch that has not started, to a time in the future."""
     batch = batch_service.visible(state.backend, caller, batch_id)

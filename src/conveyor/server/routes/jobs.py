@@ -44,7 +44,7 @@ MAX_POLL_SECONDS = 300.0
     "",
     status_code=201,
     response_model=Submitted,
-    responses={**errors(400, 409, 413), 200: {"model": Submitted, "description": "An idempotent replay"}},
+    responses={**errors(400, 409, 413, 415), 200: {"model": Submitted, "description": "An idempotent replay"}},
 )
 def submit_job(
     spec: SubmitJob,
@@ -114,7 +114,7 @@ async def poll_job_status(
     state: State,
     caller: Caller,
     current_status: RestStatus | None = None,
-    timeout: Annotated[float, Query(ge=0, le=MAX_POLL_SECONDS)] = 30.0,
+    timeout: Annotated[float, Query(ge=0, le=MAX_POLL_SECONDS, allow_inf_nan=False)] = 30.0,
 ) -> PollResult:
     """Long poll: answers as soon as the status differs from ``current_status`` (at once
     if it already does), else after ``timeout`` seconds with the unchanged status."""
