@@ -64,8 +64,12 @@ def normalize_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def validate_timeout(value: object) -> float | None:
-    """The job timeout in seconds; None means no timeout (-1)."""
-    return parse_duration(value, "timeout")
+    """The job timeout in seconds; None means no timeout (-1). Zero is refused: a job
+    given no time at all would always fail as timed out."""
+    seconds = parse_duration(value, "timeout")
+    if seconds == 0:
+        raise InvalidJobError("timeout must be more than 0 seconds, or -1 for no limit, got 0")
+    return seconds
 
 
 PRIORITY_LIMIT = 2**31 - 1

@@ -114,7 +114,7 @@ def test_job_id_of_a_terminal_job_can_be_reused(queue: Queue) -> None:
     assert second.get_status() is JobStatus.QUEUED and second.args == [2, 2]
 
 
-@pytest.mark.parametrize("timeout", ["1x", "abc", "", "-5", -3, True, [1]])
+@pytest.mark.parametrize("timeout", ["1x", "abc", "", "-5", -3, True, [1], 0, "0s"])
 def test_malformed_timeouts_are_rejected(queue: Queue, timeout: object) -> None:
     with pytest.raises(InvalidJobError, match="timeout"):
         queue.enqueue(jobfuncs.noop, timeout=timeout)
