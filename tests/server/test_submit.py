@@ -105,14 +105,6 @@ async def test_malformed_json_is_a_400(client: httpx.AsyncClient) -> None:
     assert "not valid JSON" in response.json()["message"]
 
 
-async def test_arguments_the_serializer_rejects_are_a_400(client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        f"{API}/jobs", content=b'{"job_type": "add", "args": [NaN, 1]}', headers={"content-type": "application/json"}
-    )
-    assert response.status_code == 400
-    assert response.json()["error"] == "ValidationError"
-
-
 async def test_reusing_a_live_job_id_is_a_409(client: httpx.AsyncClient) -> None:
     await submit(client, job_id="twice")
     response = await client.post(f"{API}/jobs", json={"job_type": "add", "args": [1, 2], "job_id": "twice"})
@@ -175,6 +167,9 @@ TOO_DEEP = "[" * 150 + "]" * 150
         ('{"job_type": "add", "meta": {"k": ["\\ud83d"]}}', "meta", "lone UTF-16 surrogate"),
         ('{"job_type": "add", "args": ' + TOO_DEEP + "}", "args", "deeper than 100 levels"),
         ('{"job_type": "add", "job_id": "a/b"}', "job_id", "pattern"),
+        ('{"job_type": "add", "args": [NaN, 1]}', "args", "NaN or an infinity"),
+        ('{"job_type": "add", "kwargs": {"x": 1e400}}', "kwargs", "NaN or an infinity"),
+        ('{"job_type": "add", "meta": {"x": -Infinity}}', "meta", "NaN or an infinity"),
     ],
 )
 async def test_values_the_api_could_not_show_back_are_refused(

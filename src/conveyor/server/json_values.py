@@ -1,4 +1,4 @@
-"""JSON values the API can send back: nesting within MAX_DEPTH, no lone surrogates.
+"""JSON values the API can send back: nesting within MAX_DEPTH, no lone surrogates, no NaN.
 
 JSON lets a body carry a lone UTF-16 surrogate (``"\\ud800"``) and nesting as deep as
 the parser allows. Python keeps both, but the response encoder refuses them (it stops
@@ -27,9 +27,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def problem(value: Any) -> str | None:
     """Why the API could not send ``value`` back, or None when it can."""
     try:
-        text = json.dumps(value)  # ASCII: any surrogate shows as an escape, paired or not
+        text = json.dumps(value, allow_nan=False)  # ASCII: any surrogate shows as an escape, paired or not
     except RecursionError:
         text = "[" * (MAX_DEPTH + 1)
+    except ValueError:  # a NaN or an infinity, which JSON has no way to write
+        return "contains NaN or an infinity, which JSON cannot carry"
     if not _suspect(text, text.count("[") + text.count("{")):
         return None
     if _deeper_than(value, MAX_DEPTH):
