@@ -11,7 +11,7 @@ from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
 from conveyor.types import WorkerRecord
 
-from .conftest import API, settle, start, submit
+from .conftest import API, BOB, ROOT, settle, start, submit
 
 pytestmark = pytest.mark.anyio
 
@@ -59,11 +59,30 @@ async def test_queue_stats_report_counts_workers_and_health(client: httpx.AsyncC
 
 
 async def test_workers_are_listed_with_their_health(client: httpx.AsyncClient, backend: Backend) -> None:
-    register_worker(backend, "w1", time.time(), jobs=("j1",))
+    mine, theirs = await submit(client), await submit(client, headers=BOB)
+    register_worker(backend, "w1", time.time(), jobs=(theirs, mine))
     (worker,) = (await client.get(f"{API}/workers")).json()["data"]
     assert (worker["name"], worker["host"], worker["pid"], worker["queues"]) == ("w1", "host", 42, ["default"])
-    assert (worker["state"], worker["current_job_id"], worker["healthy"]) == ("busy", "j1", True)
+    assert (worker["state"], worker["current_job_id"], worker["healthy"]) == ("busy", mine, True)
+    assert worker["current_job_ids"] == [mine]  # another user's job ids are not shown to a user
     assert worker["last_heartbeat"].endswith("Z")
+    (seen_by_admin,) = (await client.get(f"{API}/workers", headers=ROOT)).json()["data"]
+    assert seen_by_admin["current_job_ids"] == [theirs, mine]
+
+
+async def test_a_users_stats_count_its_own_jobs(client: httpx.AsyncClient, backend: Backend) -> None:
+    await submit(client)
+    for _ in range(3):
+        await submit(client, headers=BOB)
+    start(backend, await submit(client, headers=BOB, queue="other"), "other")
+    mine = (await client.get(f"{API}/jobs/stats")).json()
+    assert (mine["pending"], mine["running"]) == (1, 0)
+    assert (await client.get(f"{API}/jobs/queue/stats")).json()["total_jobs"] == 1
+    everyone = (await client.get(f"{API}/jobs/stats", headers=ROOT)).json()
+    assert (everyone["pending"], everyone["running"]) == (4, 1)
+    queue = (await client.get(f"{API}/jobs/queue/stats", headers=BOB)).json()
+    assert (queue["pending_jobs"], queue["running_jobs"], queue["total_jobs"]) == (3, 1, 4)
+    assert queue["worker_health_status"] == "unhealthy"  # the store's: jobs wait and no worker runs
 
 
 async def test_backend_inspection_shows_queue_position_and_lease(client: httpx.AsyncClient, backend: Backend) -> None:

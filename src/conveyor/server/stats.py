@@ -17,17 +17,19 @@ from conveyor.status import REST_NAMES
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 
 
-def rest_counts(backend: Backend) -> Counter[str]:
-    """Jobs per REST status, over every queue."""
+def rest_counts(backend: Backend, user_id: str | None = None) -> Counter[str]:
+    """Jobs per REST status, over every queue (one user's, if given)."""
     totals: Counter[str] = Counter()
-    for by_status in backend.counts().values():
+    for by_status in backend.counts(user_id).values():
         for status, count in by_status.items():
             totals[REST_NAMES[status]] += count
     return totals
 
 
-def stats(backend: Backend, now: float) -> Stats:
-    counts = rest_counts(backend)
+def stats(backend: Backend, now: float, user_id: str | None = None) -> Stats:
+    """Counts of ``user_id``'s jobs when given; throughput and run time are the store's
+    (its per-minute counters are not kept per user)."""
+    counts = rest_counts(backend, user_id)
     windows = {span: backend.throughput(now - span) for span in (MINUTE, HOUR, DAY)}
     hour = windows[HOUR]
     ended = hour.finished + hour.failed
@@ -47,10 +49,13 @@ def stats(backend: Backend, now: float) -> Stats:
     )
 
 
-def queue_stats(backend: Backend, settings: Settings, now: float) -> QueueStats:
-    counts = rest_counts(backend)
+def queue_stats(backend: Backend, settings: Settings, now: float, user_id: str | None = None) -> QueueStats:
+    """Counts of ``user_id``'s jobs when given; workers, health and load are the store's."""
+    counts = rest_counts(backend, user_id)
+    everyone = counts if user_id is None else rest_counts(backend)
     workers = backend.workers_list()
     healthy = sum(worker_is_healthy(worker, now) for worker in workers)
+    waiting = everyone["pending"] + everyone["scheduled"] + everyone["running"]
     return QueueStats(
         pending_jobs=counts["pending"],
         running_jobs=counts["running"],
@@ -65,6 +70,6 @@ def queue_stats(backend: Backend, settings: Settings, now: float) -> QueueStats:
         memory_usage_mb=round(psutil.virtual_memory().used / 2**20, 1),
         global_max_concurrent_jobs=settings.global_max_concurrent_jobs,
         per_user_max_concurrent_jobs=settings.per_user_max_concurrent_jobs,
-        worker_health_status=store_health(workers, now, counts["pending"] + counts["scheduled"] + counts["running"]),
+        worker_health_status=store_health(workers, now, waiting),
         last_cleanup=to_datetime(backend.maintenance_last()),
     )

@@ -123,15 +123,17 @@ def job_status(record: JobRecord, now: float) -> JobStatusView:
     )
 
 
-def worker_view(worker: WorkerRecord, now: float) -> WorkerView:
+def worker_view(worker: WorkerRecord, now: float, shown_jobs: set[str] | None = None) -> WorkerView:
+    """A worker; its current jobs only those in ``shown_jobs`` when given (a user's own)."""
+    current = [job_id for job_id in worker.current_job_ids if shown_jobs is None or job_id in shown_jobs]
     return WorkerView(
         name=worker.name,
         host=worker.hostname,
         pid=worker.pid,
         queues=list(worker.queues),
         state=worker.state,
-        current_job_id=worker.current_job_ids[0] if worker.current_job_ids else None,
-        current_job_ids=list(worker.current_job_ids),
+        current_job_id=current[0] if current else None,
+        current_job_ids=current,
         concurrency=worker.concurrency,
         jobs_done=worker.jobs_done,
         started_at=_time(worker.started_at or None),

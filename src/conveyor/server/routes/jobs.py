@@ -92,14 +92,15 @@ def list_jobs(
 
 @router.get("/stats", response_model=Stats)
 def job_stats(state: State, caller: Caller) -> Stats:
-    """Counts, workers, throughput over the last minute, hour and day, and the mean run time."""
-    return stats.stats(state.backend, time.time())
+    """Counts (a user's: its own jobs), workers, throughput over the last minute, hour and
+    day, and the mean run time (both the whole store's)."""
+    return stats.stats(state.backend, time.time(), None if caller.is_admin else caller.user_id)
 
 
 @router.get("/queue/stats", response_model=QueueStats)
 def queue_stats(state: State, caller: Caller) -> QueueStats:
-    """Counts per status, workers and their health, and the host's load."""
-    return stats.queue_stats(state.backend, state.settings, time.time())
+    """Counts per status (a user's: its own jobs), workers and their health, and the host's load."""
+    return stats.queue_stats(state.backend, state.settings, time.time(), None if caller.is_admin else caller.user_id)
 
 
 @router.get("/status/{job_id}", response_model=JobStatusView, responses=errors(404))

@@ -21,9 +21,15 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/api/v1/workers", response_model=WorkerList, responses=errors(*COMMON))
 def list_workers(state: State, caller: Caller) -> WorkerList:
-    """Registered workers; ``healthy`` is false for one silent for a minute."""
+    """Registered workers; ``healthy`` is false for one silent for a minute. A user sees
+    only its own jobs among their current ones."""
     now = time.time()
-    return WorkerList(data=[worker_view(worker, now) for worker in state.backend.workers_list()])
+    workers = state.backend.workers_list()
+    shown = None
+    if not caller.is_admin:
+        running = [job_id for worker in workers for job_id in worker.current_job_ids]
+        shown = {r.id for r in state.backend.jobs_get(running) if r is not None and caller.may_see(r.user_id)}
+    return WorkerList(data=[worker_view(worker, now, shown) for worker in workers])
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health, "description": "Store unreachable"}})
