@@ -107,26 +107,31 @@ def test_the_default_is_conveyor_db_in_the_working_directory(
 
 def test_conveyor_imports_is_comma_separated(tmp_path: Path, db_url: str, db: Backend) -> None:
     """In fresh processes, so the job type is registered only by what the environment imports."""
-    with_imports = subprocess_env(CONVEYOR_IMPORTS="jobfuncs, cli.jobtypes")
-    command = conveyor_cmd("enqueue", "cli-test-multiply", "--args", "[6, 7]", "-u", db_url)
-    missing = subprocess.run(
-        command, env=subprocess_env(), capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False
-    )
+    missing = in_fresh_process(tmp_path, "", "enqueue", "cli-test-multiply", "-u", db_url)
     assert missing.returncode == 2
     assert missing.stderr.strip() == (
         "Error: 'cli-test-multiply' is not a job type registered in this process:"
         " import the module that registers it (--import MODULE, or CONVEYOR_IMPORTS)"
     )
-    enqueued = subprocess.run(
-        command, env=with_imports, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False
+    job_id = enqueue_then_work(tmp_path, "jobfuncs, cli.jobtypes", db_url, "cli-test-multiply", "[6, 7]")
+    assert Job.fetch(job_id, connection=db).result == 42
+
+
+def in_fresh_process(cwd: Path, imports: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """A conveyor command in a process of its own, with CONVEYOR_IMPORTS set to ``imports``."""
+    env = subprocess_env(CONVEYOR_IMPORTS=imports) if imports else subprocess_env()
+    return subprocess.run(
+        conveyor_cmd(*arguments), env=env, capture_output=True, text=True, timeout=60, cwd=cwd, check=False
     )
+
+
+def enqueue_then_work(cwd: Path, imports: str, url: str, job_type: str, args: str) -> str:
+    """Enqueue a job and run a burst worker, each in a fresh process; the job's id."""
+    enqueued = in_fresh_process(cwd, imports, "enqueue", job_type, "--args", args, "-u", url)
     assert enqueued.returncode == 0, enqueued.stderr
-    worker = subprocess.run(
-        conveyor_cmd("worker", "--burst", "-u", db_url),
-        env=with_imports, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
-    )  # fmt: skip
+    worker = in_fresh_process(cwd, imports, "worker", "--burst", "-u", url)
     assert worker.returncode == 0, worker.stderr
-    assert Job.fetch(enqueued.stdout.strip(), connection=db).result == 42
+    return enqueued.stdout.strip()
 
 
 @pytest.mark.parametrize("name", COMMAND_IDS)
@@ -157,23 +162,10 @@ def test_an_unknown_command_is_a_usage_error(run: Run) -> None:
 
 def test_a_job_type_can_be_registered_by_configuration(tmp_path: Path, db_url: str, db: Backend) -> None:
     """``name=module.function`` in CONVEYOR_IMPORTS: a job type without the decorator."""
-    configured = subprocess_env(CONVEYOR_IMPORTS="configured-add=jobfuncs.add")
-    enqueue = conveyor_cmd("enqueue", "configured-add", "--args", "[2, 3]", "-u", db_url)
-    enqueued = subprocess.run(
-        enqueue, env=configured, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False
-    )
-    assert enqueued.returncode == 0, enqueued.stderr
-    worker = subprocess.run(
-        conveyor_cmd("worker", "--burst", "-u", db_url),
-        env=configured, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
-    )  # fmt: skip
-    assert worker.returncode == 0, worker.stderr
-    job = Job.fetch(enqueued.stdout.strip(), connection=db)
+    job = Job.fetch(enqueue_then_work(tmp_path, "configured-add=jobfuncs.add", db_url, "configured-add", "[2, 3]"),
+                    connection=db)  # fmt: skip
     assert (job.func_name, job.result) == ("configured-add", 5)
-    broken = subprocess.run(
-        enqueue, env=subprocess_env(CONVEYOR_IMPORTS="typo=jobfuncs.ad"),
-        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
-    )  # fmt: skip
+    broken = in_fresh_process(tmp_path, "typo=jobfuncs.ad", "enqueue", "configured-add", "-u", db_url)
     assert broken.returncode == 2
     assert broken.stderr.strip() == "Error: job type 'typo' = 'jobfuncs.ad': module jobfuncs has no attribute ad"
 
