@@ -5,9 +5,10 @@ the parser allows. Python keeps both, but the response encoder refuses them (it 
 at 255 levels, envelope included), so one job holding such a value would turn every
 page showing it into a 500. Submissions are refused with the field named
 (``problem``); values stored another way, by the library or as a job's result, are
-shown repaired (``shown``): a lone surrogate becomes U+FFFD, what lies deeper than
-MAX_DEPTH becomes TOO_DEEP. Both first look at the encoded text, so the usual value
-costs two substring counts and a regex scan, not a walk.
+shown as stored when the encoder takes them and else repaired (``shown``): a lone
+surrogate becomes U+FFFD, what lies deeper than MAX_DEPTH becomes TOO_DEEP. Both first
+look at the encoded text, so the usual value costs two substring counts and a regex
+scan, not a walk.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ import json
 import re
 from typing import Any
 
+import pydantic_core
+
+_ENVELOPE_LEVELS = 10
+"""Levels a response puts around a stored value (a page, a job, its input, its args), with some to spare."""
 MAX_DEPTH = 100
 """Deepest nesting of arrays and objects in one value (arguments, meta, a result)."""
 TOO_DEEP = f"(nested deeper than {MAX_DEPTH} levels: not shown)"
@@ -42,9 +47,17 @@ def problem(value: Any) -> str | None:
 
 
 def decode(data: bytes) -> Any:
-    """Stored JSON, ready for a response."""
+    """Stored JSON, ready for a response: as stored whenever the response encoder takes it
+    (tried in C, inside as many levels as a response wraps it in), else repaired."""
     value = json.loads(data)
-    if _suspect(data.decode("ascii", "replace"), data.count(b"[") + data.count(b"{")):
+    if not _suspect(data.decode("ascii", "replace"), data.count(b"[") + data.count(b"{")):
+        return value
+    wrapped = value
+    for _ in range(_ENVELOPE_LEVELS):
+        wrapped = [wrapped]
+    try:
+        pydantic_core.to_json(wrapped)
+    except pydantic_core.PydanticSerializationError:
         return shown(value)
     return value
 
