@@ -129,6 +129,27 @@ def test_job_ignoring_its_timeout_ends_the_worker_process(url: str, queue: Queue
     assert queue.connection.workers_list() == []
 
 
+def test_a_stuck_job_lets_the_other_jobs_finish_before_the_worker_exits(
+    url: str, queue: Queue, tmp_path: Path
+) -> None:
+    marker, release = tmp_path / "steady-started", tmp_path / "release"
+    steady = queue.enqueue(jobfuncs.hold_until_released, str(marker), str(release))
+    stuck = queue.enqueue(jobfuncs.ignore_interrupts, 60, timeout=0.3)
+    worker = start_worker(url, concurrency=2, interrupt_grace=0.5)
+    try:
+        wait_until(lambda: stuck.get_status() is JobStatus.FAILED, timeout=20, message="the stuck job to be failed")
+        assert marker.exists() and worker.poll() is None  # the steady job runs on, in the same process
+        release.touch()
+        assert worker.wait(timeout=20) == 3  # then the worker exits for a fresh process
+    finally:
+        stop_process(worker)
+    steady.refresh()
+    assert (steady.status, steady.retry_count, steady.result) == (JobStatus.FINISHED, 0, str(marker))
+    stuck.refresh()
+    assert (stuck.status, stuck.status_reason) == (JobStatus.FAILED, "timeout")
+    assert queue.connection.workers_list() == []
+
+
 def test_job_that_kills_its_process_is_retried_then_failed(url: str, queue: Queue) -> None:
     job = queue.enqueue(jobfuncs.crash_process, retry=Retry(max=1))
     ok = queue.enqueue(jobfuncs.add, 1, 2)

@@ -100,7 +100,7 @@ class Housekeeper:
                 running.request_interrupt(JobTimeoutException, timeout_message(running.record), w.loop)
             late = running.interrupted_mono is not None and now > running.interrupted_mono + w.interrupt_grace
             if late and running.kind != "pending" and not running.done:
-                w.abandon_process(running)
+                w.abandon(running)
 
     def heartbeat(self) -> None:
         """Renew the leases of held jobs and the worker's registration."""

@@ -48,6 +48,7 @@ class Running:
     interrupted_mono: float | None = None
     lease_lost: bool = False
     done: bool = False
+    abandoned: bool = False  # ignored its interrupt: settled, its thread left to run out
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property

@@ -127,6 +127,8 @@ class Worker:
         self._settlements: list[Settlement] = []
         self._inline: Running | None = None
         self._active = 0
+        self._abandoned = 0  # jobs among _active whose threads ignored their interrupt
+        self._left_threads = False  # a job's thread was left running: only os._exit ends the process
         self._stopping = False
         self._burst_checked = False
         self._batch = 1
@@ -165,6 +167,8 @@ class Worker:
                 log.error("could not give back held jobs (%s); other workers recover them when their leases expire",
                           exc)  # fmt: skip
             log.info("worker %s stopped after %d jobs", self.name, self.jobs_done)
+        if self._left_threads:  # the interpreter would wait forever to join them at exit
+            os._exit(EXIT_JOB_UNRESPONSIVE)
         return self.jobs_done > 0
 
     def request_stop(self) -> None:
@@ -341,6 +345,10 @@ class Worker:
     def _concurrent_done(self, running: Running, task: asyncio.Task[Settlement]) -> None:
         """Settle a task's job and free its slot, however the task ended (even cancelled
         before its first step, when its coroutine never ran)."""
+        if running.abandoned:  # settled when it was abandoned; its thread has run out at last
+            self._active -= 1
+            self._abandoned -= 1
+            return
         if task.cancelled():
             settlement = self._interrupted(running)
         elif (error := task.exception()) is not None:
@@ -456,8 +464,9 @@ class Worker:
     # -- stopping ------------------------------------------------------------------------------
     async def _drain(self) -> None:
         """Wait for running jobs to end; the housekeeper interrupts them at the stop deadline
-        (an inline job holds this thread, so it cannot be the one watching the clock)."""
-        while self._active > 0:
+        (an inline job holds this thread, so it cannot be the one watching the clock).
+        Abandoned jobs are not waited for."""
+        while self._active > self._abandoned:
             self._flush()
             await self._wake_or_timeout(0.1)
 
@@ -475,15 +484,41 @@ class Worker:
             with self._held_lock:
                 self._held.clear()
 
-    def abandon_process(self, unresponsive: Running) -> None:
-        """A job ignored its interrupt past the grace period: settle it and end the process.
+    def abandon(self, unresponsive: Running) -> None:
+        """A job ignored its interrupt past the grace period (called by the housekeeper).
 
-        Nothing inside the process can end a job stuck in a C call, so the worker
-        records the outcome (the lease guard keeps it safe), gives its other jobs
-        back to the queue, and exits with EXIT_JOB_UNRESPONSIVE for its supervisor
-        to start a fresh one.
+        Nothing inside the process can end a job stuck in a C call. One in the thread
+        pool is settled now (the lease guard refuses whatever it returns later) and
+        left to its thread, while the worker stops as on SIGTERM: its other jobs finish
+        (within shutdown_timeout), then the process exits with EXIT_JOB_UNRESPONSIVE for
+        its supervisor to start a fresh one. One that holds the event loop or the main
+        thread leaves no way to wait for the others: the process ends at once.
         """
-        log.error("job %s ignored its interrupt for %.0fs; the worker exits", unresponsive.record.id,
+        if unresponsive.kind != "thread" or self.loop is None or self.loop.is_closed():
+            self.abandon_process(unresponsive)
+            return
+        with unresponsive.lock:
+            if unresponsive.abandoned:
+                return
+            unresponsive.abandoned = True
+        log.error("job %s ignored its interrupt for %gs: it is settled and left to its thread; the worker "
+                  "stops taking jobs and exits once the others end", unresponsive.record.id,
+                  self.interrupt_grace)  # fmt: skip
+        self.loop.call_soon_threadsafe(self._settle_abandoned, unresponsive)
+
+    def _settle_abandoned(self, unresponsive: Running) -> None:
+        """On the loop: record the abandoned job's outcome now, and stop."""
+        if unresponsive.done:  # it ended after all, just before
+            return
+        self._abandoned += 1
+        self._left_threads = True
+        self._settle(unresponsive, self._interrupted(unresponsive))
+        self._flush()
+        self.request_stop()
+
+    def abandon_process(self, unresponsive: Running) -> None:
+        """End the process at once: settle the unresponsive job, give the others back."""
+        log.error("job %s ignored its interrupt for %gs; the worker exits", unresponsive.record.id,
                   self.interrupt_grace)  # fmt: skip
         now = self.clock.now()
         settlements = list(self._settlements)  # outcomes not yet recorded
