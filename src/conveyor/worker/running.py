@@ -48,7 +48,8 @@ class Running:
     interrupted_mono: float | None = None
     lease_lost: bool = False
     done: bool = False
-    abandoned: bool = False  # ignored its interrupt: settled, its thread left to run out
+    abandon_requested: bool = False  # the housekeeper found it ignoring its interrupt
+    abandoned: bool = False  # left to its thread; settled just before the process exits
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property

@@ -128,7 +128,6 @@ class Worker:
         self._inline: Running | None = None
         self._active = 0
         self._abandoned = 0  # jobs among _active whose threads ignored their interrupt
-        self._left_threads = False  # a job's thread was left running: only os._exit ends the process
         self._stopping = False
         self._burst_checked = False
         self._batch = 1
@@ -160,6 +159,7 @@ class Worker:
             for pool in (self._pool, self._waiter_pool):
                 if pool is not None:
                     pool.shutdown(wait=False)
+            stuck = [running for running in self.held() if running.abandoned and not running.done]
             try:
                 self._release_held()
                 self.backend.workers_unregister(self.name)
@@ -167,7 +167,7 @@ class Worker:
                 log.error("could not give back held jobs (%s); other workers recover them when their leases expire",
                           exc)  # fmt: skip
             log.info("worker %s stopped after %d jobs", self.name, self.jobs_done)
-        if self._left_threads:  # the interpreter would wait forever to join them at exit
+        if stuck:  # the interpreter would wait forever to join their threads at exit
             os._exit(EXIT_JOB_UNRESPONSIVE)
         return self.jobs_done > 0
 
@@ -345,10 +345,12 @@ class Worker:
     def _concurrent_done(self, running: Running, task: asyncio.Task[Settlement]) -> None:
         """Settle a task's job and free its slot, however the task ended (even cancelled
         before its first step, when its coroutine never ran)."""
-        if running.abandoned:  # settled when it was abandoned; its thread has run out at last
-            self._active -= 1
+        if running.abandoned:
             self._abandoned -= 1
-            return
+            if running.thread_id is not None:  # the loop is closing, its thread still stuck: work() settles it
+                self._active -= 1
+                return
+            running.abandoned = False  # its thread came back after all: settle it as usual
         if task.cancelled():
             settlement = self._interrupted(running)
         elif (error := task.exception()) is not None:
@@ -479,8 +481,9 @@ class Worker:
         """Give back jobs claimed but not settled, so no one waits for their lease."""
         self._flush()
         leftover = [r for r in self.held() if not r.done]
-        if leftover:
-            self.backend.jobs_settle([outcomes.released(r.record) for r in leftover], self.clock.now())
+        if leftover:  # an abandoned job gets the outcome of its interrupt, now that its thread ends with us
+            settlements = [self._interrupted(r) if r.abandoned else outcomes.released(r.record) for r in leftover]
+            self.backend.jobs_settle(settlements, self.clock.now())
             with self._held_lock:
                 self._held.clear()
 
@@ -488,32 +491,30 @@ class Worker:
         """A job ignored its interrupt past the grace period (called by the housekeeper).
 
         Nothing inside the process can end a job stuck in a C call. One in the thread
-        pool is settled now (the lease guard refuses whatever it returns later) and
-        left to its thread, while the worker stops as on SIGTERM: its other jobs finish
-        (within shutdown_timeout), then the process exits with EXIT_JOB_UNRESPONSIVE for
-        its supervisor to start a fresh one. One that holds the event loop or the main
-        thread leaves no way to wait for the others: the process ends at once.
+        pool is left to its thread, its lease still held (so no other worker runs it
+        meanwhile), while the worker stops as on SIGTERM: its other jobs finish (within
+        shutdown_timeout); then the stuck job gets the outcome of its interrupt and the
+        process exits with EXIT_JOB_UNRESPONSIVE, ending the thread, for its supervisor
+        to start a fresh one. One that holds the event loop or the main thread leaves no
+        way to wait for the others: the process ends at once.
         """
         if unresponsive.kind != "thread" or self.loop is None or self.loop.is_closed():
             self.abandon_process(unresponsive)
             return
         with unresponsive.lock:
-            if unresponsive.abandoned:
+            if unresponsive.abandon_requested:
                 return
-            unresponsive.abandoned = True
-        log.error("job %s ignored its interrupt for %gs: it is settled and left to its thread; the worker "
-                  "stops taking jobs and exits once the others end", unresponsive.record.id,
-                  self.interrupt_grace)  # fmt: skip
-        self.loop.call_soon_threadsafe(self._settle_abandoned, unresponsive)
+            unresponsive.abandon_requested = True
+        log.error("job %s ignored its interrupt for %gs: it is left to its thread; the worker stops taking "
+                  "jobs and exits once the others end", unresponsive.record.id, self.interrupt_grace)  # fmt: skip
+        self.loop.call_soon_threadsafe(self._mark_abandoned, unresponsive)
 
-    def _settle_abandoned(self, unresponsive: Running) -> None:
-        """On the loop: record the abandoned job's outcome now, and stop."""
+    def _mark_abandoned(self, unresponsive: Running) -> None:
+        """On the loop (where jobs are settled, so never halfway through one): stop."""
         if unresponsive.done:  # it ended after all, just before
             return
+        unresponsive.abandoned = True
         self._abandoned += 1
-        self._left_threads = True
-        self._settle(unresponsive, self._interrupted(unresponsive))
-        self._flush()
         self.request_stop()
 
     def abandon_process(self, unresponsive: Running) -> None:
