@@ -151,3 +151,21 @@ def test_delete(backend):
     assert backend.jobs_get(["job"]) == [None]
     assert backend.job_delete("job") is False
     assert claim(backend) == []
+
+
+@pytest.mark.parametrize("job_status", LIVE_STATUSES)
+def test_a_delete_of_ended_jobs_only_leaves_a_live_one(backend, job_status):
+    job = put(backend, job_status)
+    assert backend.job_delete(job.id, ended_by=NOW) is False
+    assert status(backend, job.id) is job_status
+
+
+def test_a_delete_of_ended_jobs_only_waits_for_a_worker_still_stopping_its_job(backend):
+    ended = put(backend, JobStatus.FINISHED)
+    assert backend.job_delete(ended.id, ended_by=NOW) is True
+    put(backend, id="running")
+    claim(backend)
+    backend.job_cancel("running", NOW, None, False)  # canceled while its worker still runs it
+    assert backend.job_delete("running", ended_by=NOW) is False
+    assert backend.job_delete("running", ended_by=NOW + LEASE_TTL + 1) is True  # its lease has run out
+    assert backend.job_delete("ghost", ended_by=NOW) is False

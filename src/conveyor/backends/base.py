@@ -158,8 +158,12 @@ class Backend(Protocol):
         """
         ...
 
-    def job_delete(self, job_id: str) -> bool:
-        """Remove a job record (and its dependency links); False if it did not exist."""
+    def job_delete(self, job_id: str, ended_by: float | None = None) -> bool:
+        """Remove a job record (and its dependency links); False if it did not exist.
+
+        With ``ended_by`` (now), only a job that has ended and whose worker is no longer
+        stopping it at that time, checked in the same step: False otherwise.
+        """
         ...
 
     def job_update(

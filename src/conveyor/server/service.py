@@ -132,10 +132,14 @@ def restart(backend: Backend, principal: Principal, job_id: str) -> None:
 def delete(backend: Backend, principal: Principal, job_id: str) -> None:
     """Remove an ended job and its result. A live job is refused, and so is a cancelled
     one its worker is still stopping: deleting it under a worker would lose track of a
-    run in progress."""
-    record = visible_record(backend, principal, job_id)
+    run in progress. The store checks that in the delete itself (a restart or a claim
+    may come between a read and the delete); the record then says why it refused."""
+    visible_record(backend, principal, job_id)
+    if backend.job_delete(job_id, ended_by=time.time()):
+        return
+    record = visible_record(backend, principal, job_id)  # gone meanwhile: a 404
+    current = rest_status(record.status)
     if record.status not in TERMINAL:
-        current = rest_status(record.status)
         raise ApiError(
             409,
             "JobNotDeletableError",
@@ -143,15 +147,13 @@ def delete(backend: Backend, principal: Principal, job_id: str) -> None:
             job_id=job_id,
             current_status=current,
         )
-    if record.lease_token is not None and (record.lease_expires_at or 0) >= time.time():
-        raise ApiError(
-            409,
-            "InvalidJobStateError",
-            f"Cannot delete job {job_id} yet: its worker is still stopping it; try again shortly",
-            job_id=job_id,
-            current_status=rest_status(record.status),
-        )
-    backend.job_delete(job_id)
+    raise ApiError(
+        409,
+        "InvalidJobStateError",
+        f"Cannot delete job {job_id} yet: its worker is still stopping it; try again shortly",
+        job_id=job_id,
+        current_status=current,
+    )
 
 
 def inspect(backend: Backend, principal: Principal, job_id: str) -> JobInspection:

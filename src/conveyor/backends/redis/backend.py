@@ -202,8 +202,8 @@ class RedisBackend(RedisBatches):
             return []
         return [job_id.decode() for job_id in self._run("requeue", repr(now), *job_ids)]
 
-    def job_delete(self, job_id: str) -> bool:
-        return bool(self._run("delete", job_id))
+    def job_delete(self, job_id: str, ended_by: float | None = None) -> bool:
+        return bool(self._run("delete", _opt(ended_by), job_id))
 
     def job_update(
         self,

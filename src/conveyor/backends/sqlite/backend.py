@@ -468,8 +468,16 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             (next_seq(conn, 1), now, "", now, job_id, now),
         ).fetchone()
 
-    def job_delete(self, job_id: str) -> bool:
-        return self._write(lambda conn, changes: self._delete(conn, changes, job_id))
+    def job_delete(self, job_id: str, ended_by: float | None = None) -> bool:
+        def delete(conn: sqlite3.Connection, changes: Changes) -> bool:
+            if ended_by is not None:
+                found = conn.execute(f"SELECT status, {_STILL_STOPPING_SQL} FROM jobs WHERE id = ?",
+                                     (ended_by, job_id)).fetchone()  # fmt: skip
+                if found is None or JobStatus(found[0]) not in TERMINAL or found[1]:
+                    return False
+            return self._delete(conn, changes, job_id)
+
+        return self._write(delete)
 
     def _delete(self, conn: sqlite3.Connection, changes: Changes, job_id: str) -> bool:
         conn.execute("DELETE FROM job_dependencies WHERE job_id = ?", (job_id,))
