@@ -127,7 +127,6 @@ class Worker:
         self._settlements: list[Settlement] = []
         self._inline: Running | None = None
         self._active = 0
-        self._abandoned = 0  # jobs among _active whose threads ignored their interrupt
         self._stopping = False
         self._burst_checked = False
         self._batch = 1
@@ -346,7 +345,6 @@ class Worker:
         """Settle a task's job and free its slot, however the task ended (even cancelled
         before its first step, when its coroutine never ran)."""
         if running.abandoned:
-            self._abandoned -= 1
             if running.thread_id is not None:  # the loop is closing, its thread still stuck: work() settles it
                 self._active -= 1
                 return
@@ -468,7 +466,7 @@ class Worker:
         """Wait for running jobs to end; the housekeeper interrupts them at the stop deadline
         (an inline job holds this thread, so it cannot be the one watching the clock).
         Abandoned jobs are not waited for."""
-        while self._active > self._abandoned:
+        while self._active > sum(running.abandoned for running in self.held()):
             self._flush()
             await self._wake_or_timeout(0.1)
 
@@ -514,7 +512,6 @@ class Worker:
         if unresponsive.done:  # it ended after all, just before
             return
         unresponsive.abandoned = True
-        self._abandoned += 1
         self.request_stop()
 
     def abandon_process(self, unresponsive: Running) -> None:

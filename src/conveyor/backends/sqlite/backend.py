@@ -65,6 +65,13 @@ def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
 T = TypeVar("T")
 
 
+def _ended_state(conn: sqlite3.Connection, job_id: str, now: float) -> tuple[JobStatus, bool] | None:
+    """A job's status and whether a worker is still stopping it at ``now``; None if absent.
+    An ended job may be replaced or deleted only once no worker is left running it."""
+    found = conn.execute(f"SELECT status, {_STILL_STOPPING_SQL} FROM jobs WHERE id = ?", (now, job_id)).fetchone()
+    return None if found is None else (JobStatus(found[0]), bool(found[1]))
+
+
 class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
     """Backend on one SQLite file; see conveyor.backends.base.Backend for the contract."""
 
@@ -138,12 +145,13 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         return None if row is None else record_from_row(row)
 
     def _replace_terminal(self, conn: sqlite3.Connection, changes: Changes, job_id: str, now: float) -> None:
-        found = conn.execute(f"SELECT status, {_STILL_STOPPING_SQL} FROM jobs WHERE id = ?", (now, job_id)).fetchone()
+        found = _ended_state(conn, job_id, now)
         if found is None:
             return
-        if JobStatus(found[0]) not in TERMINAL:
-            raise JobIdInUseError(job_id, found[0])
-        if found[1]:
+        status, stopping = found
+        if status not in TERMINAL:
+            raise JobIdInUseError(job_id, status.value)
+        if stopping:
             raise JobIdInUseError(job_id, "canceled job still stopping on its worker")
         self._delete(conn, changes, job_id)
 
@@ -471,9 +479,8 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
     def job_delete(self, job_id: str, ended_by: float | None = None) -> bool:
         def delete(conn: sqlite3.Connection, changes: Changes) -> bool:
             if ended_by is not None:
-                found = conn.execute(f"SELECT status, {_STILL_STOPPING_SQL} FROM jobs WHERE id = ?",
-                                     (ended_by, job_id)).fetchone()  # fmt: skip
-                if found is None or JobStatus(found[0]) not in TERMINAL or found[1]:
+                found = _ended_state(conn, job_id, ended_by)
+                if found is None or found[0] not in TERMINAL or found[1]:
                     return False
             return self._delete(conn, changes, job_id)
 
