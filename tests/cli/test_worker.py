@@ -199,18 +199,27 @@ def test_the_worker_ttl_comes_from_the_environment_or_its_flag(run: Run, fake_wo
     assert [made["worker_ttl"] for made in fake_worker.made] == [90.0, 45.0]
 
 
+def test_the_pool_comes_from_the_environment_or_its_flag(run: Run, fake_worker: type[FakeWorker]) -> None:
+    assert run("worker", "--burst").exit_code == 0
+    assert run("worker", "--burst", env={"CONVEYOR_POOL": "processes"}).exit_code == 0
+    assert run("worker", "--burst", "--pool", "threads", env={"CONVEYOR_POOL": "processes"}).exit_code == 0
+    assert [made["pool"] for made in fake_worker.made] == ["threads", "processes", "threads"]
+    refused = run("worker", "--pool", "forks")
+    assert refused.exit_code == 2 and "'forks' is not one of 'threads', 'processes'" in refused.output
+
+
 def test_up_hands_its_worker_settings_to_its_worker(run: Run, fake_worker: type[FakeWorker], db_url: str) -> None:
-    from conveyor.cli.commands_up import worker_command
+    from conveyor.cli.commands_up import WorkerSettings, worker_command
     from conveyor.cli.options import App
     from conveyor.cli.output import Output
 
     limits = Limits(20, 4, {"slow": 1}, {"jobs.render": 2})
-    command = worker_command(App(db_url, ("jobfuncs",), Output(False)), ["demo", "default"], 6, 12.5, 90.0, limits,
-                             burst=True)  # fmt: skip
+    settings = WorkerSettings(6, "processes", 12.5, 90.0, limits)
+    command = worker_command(App(db_url, ("jobfuncs",), Output(False)), ["demo", "default"], settings, burst=True)
     assert command[:4] == [sys.executable, "-m", "conveyor", "worker"]
     assert run(*command[3:]).exit_code == 0  # the very command line, parsed by the worker command
     (made,) = fake_worker.made
-    assert (made["queues"], made["concurrency"], made["lease_ttl"], made["worker_ttl"]) == (
-        ["demo", "default"], 6, 12.5, 90.0,
+    assert (made["queues"], made["concurrency"], made["pool"], made["lease_ttl"], made["worker_ttl"]) == (
+        ["demo", "default"], 6, "processes", 12.5, 90.0,
     )  # fmt: skip
     assert (made["limits"], made["burst"]) == (limits, True)

@@ -67,10 +67,13 @@ def test_sigterm_lets_the_running_job_finish_and_takes_no_more(url: str, queue: 
     assert queue.connection.workers_list() == []
 
 
-def test_second_sigterm_gives_the_running_job_back_to_the_queue(url: str, queue: Queue, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pool", ["threads", "processes"])
+def test_second_sigterm_gives_the_running_job_back_to_the_queue(
+    url: str, queue: Queue, tmp_path: Path, pool: str
+) -> None:
     marker = tmp_path / "started"
     job = queue.enqueue(jobfuncs.touch_then_sleep, str(marker), 60)
-    worker = start_worker(url)
+    worker = start_worker(url, pool=pool)
     try:
         wait_until(marker.exists, message="the job to start")
         worker.send_signal(signal.SIGTERM)
@@ -179,13 +182,20 @@ def test_job_that_kills_its_process_is_retried_then_failed(url: str, queue: Queu
     assert ok.get_status() is JobStatus.FINISHED
 
 
-@pytest.mark.parametrize("job", [jobfuncs.touch_then_sleep, jobfuncs.async_touch_then_sleep])
+@pytest.mark.parametrize(
+    ("job", "pool"),
+    [
+        (jobfuncs.touch_then_sleep, "threads"),
+        (jobfuncs.async_touch_then_sleep, "threads"),
+        (jobfuncs.touch_then_sleep, "processes"),
+    ],
+)
 def test_first_sigterm_gives_running_jobs_back_after_the_shutdown_timeout(
-    url: str, queue: Queue, tmp_path: Path, job: object
+    url: str, queue: Queue, tmp_path: Path, job: object, pool: str
 ) -> None:
     marker = tmp_path / "started"
     running = queue.enqueue(job, str(marker), 60)  # type: ignore[arg-type]
-    assert terminate_once_started(url, marker, shutdown_timeout=0.5) == 0
+    assert terminate_once_started(url, marker, shutdown_timeout=0.5, pool=pool) == 0
     running.refresh()
     assert running.status is JobStatus.QUEUED
     assert running.status_reason == "released" and running.retry_count == 0

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import click
 from rich.console import Console
@@ -49,6 +49,7 @@ from .options import (
     limit_flags,
     limits_from,
     limits_options,
+    pool_option,
     worker_ttl_option,
 )
 from .output import jobs_table
@@ -64,14 +65,15 @@ STOP_GRACE = 30.0
 @click.command()
 @click.option("--burst-demo", is_flag=True, help="Run only the worker and the demo; exit once the jobs are done.")
 @concurrency_option(default=4, help="Jobs the worker runs at once.")
+@pool_option
 @lease_ttl_option
 @worker_ttl_option
 @limits_options
 @address_options
 @common_options(json_flag=False)
 def up(
-    app: App, burst_demo: bool, concurrency: int, lease_ttl: float, worker_ttl: float, host: str, port: int,
-    **limit_values: Any,
+    app: App, burst_demo: bool, concurrency: int, pool: str, lease_ttl: float, worker_ttl: float, host: str,
+    port: int, **limit_values: Any,
 ) -> None:  # fmt: skip
     """Serve the API and dashboard, start a worker and run a demo, on ./conveyor.db unless -u."""
     console = app.out.console
@@ -80,7 +82,7 @@ def up(
     server = None if burst_demo else _Server(build_api(app, host, limits), bind(host, port))
     queues = [demo.DEMO_QUEUE, DEFAULT_QUEUE]
     jobs = demo.enqueue_demo(Queue(demo.DEMO_QUEUE, connection=app.backend))
-    command = worker_command(app, queues, concurrency, lease_ttl, worker_ttl, limits, burst_demo)
+    command = worker_command(app, queues, WorkerSettings(concurrency, pool, lease_ttl, worker_ttl, limits), burst_demo)
     where = f": a worker on {masked_url(app.url)}, queues {', '.join(queues)}"
     console.print(Text.assemble(("conveyor up", "bold"), where))
     with _stop_signals_interrupt():
@@ -113,13 +115,22 @@ def up(
         raise UserError(f"the worker exited with status {process.returncode}")
 
 
-def worker_command(
-    app: App, queues: list[str], concurrency: int, lease_ttl: float, worker_ttl: float, limits: Limits, burst: bool
-) -> list[str]:
+class WorkerSettings(NamedTuple):
+    """What ``up`` hands on to its worker."""
+
+    concurrency: int
+    pool: str
+    lease_ttl: float
+    worker_ttl: float
+    limits: Limits
+
+
+def worker_command(app: App, queues: list[str], settings: WorkerSettings, burst: bool) -> list[str]:
     """The worker's command line: ``up``'s settings as its flags. The URL goes in the
     environment instead: a password on the command line would show in ps."""
-    command = [sys.executable, "-m", "conveyor", "worker", *queues, "--concurrency", str(concurrency),
-               "--lease-ttl", repr(lease_ttl), "--worker-ttl", repr(worker_ttl), *limit_flags(limits)]  # fmt: skip
+    command = [sys.executable, "-m", "conveyor", "worker", *queues, "--concurrency", str(settings.concurrency),
+               "--pool", settings.pool, "--lease-ttl", repr(settings.lease_ttl), "--worker-ttl",
+               repr(settings.worker_ttl), *limit_flags(settings.limits)]  # fmt: skip
     for module in ("conveyor.demo", *app.imports):
         command += ["--import", module]
     if burst:

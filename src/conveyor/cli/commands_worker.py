@@ -23,6 +23,7 @@ from .options import (
     lease_ttl_option,
     limits_from,
     limits_options,
+    pool_option,
     worker_ttl_option,
 )
 
@@ -53,6 +54,7 @@ def log_to_stderr(level: str) -> Iterator[None]:
 @concurrency_option(default=1, help="Jobs run at once by this process.")
 @click.option("-b", "--burst", is_flag=True, help="Exit once the queues are empty.")
 @click.option("-n", "--name", help="Worker name (default: host.pid.random).")
+@pool_option
 @lease_ttl_option
 @worker_ttl_option
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after running this many jobs.")
@@ -84,6 +86,7 @@ def worker(
     concurrency: int,
     burst: bool,
     name: str | None,
+    pool: str,
     lease_ttl: float,
     worker_ttl: float,
     max_jobs: int | None,
@@ -109,13 +112,14 @@ def worker(
         name=name,
         connection=app.backend,
         concurrency=concurrency,
+        pool=pool,
         lease_ttl=lease_ttl,
         worker_ttl=worker_ttl,
         limits=limits_from(**limits),
         max_memory=max_memory,
     )
     with log_to_stderr(log_level):
-        mode = " (burst)" if burst else ""
+        mode = (" (burst)" if burst else "") + (", sync jobs in child processes" if pool == "processes" else "")
         log.info("worker %s on %s: queues %s, concurrency %d%s", runner.name, masked_url(app.url), ", ".join(names),
                  concurrency, mode)  # fmt: skip
         runner.work(burst=burst, max_jobs=max_jobs)

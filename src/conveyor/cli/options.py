@@ -23,6 +23,7 @@ from conveyor.durations import parse_duration
 from conveyor.functions import import_modules
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.types import Limits
+from conveyor.worker.worker import POOLS
 
 from .errors import InputError
 from .output import Output
@@ -183,6 +184,20 @@ def lease_ttl_option(command: Callable[..., R]) -> Callable[..., R]:
         envvar="CONVEYOR_LEASE_TTL",
         show_envvar=True,
         help="Seconds a claimed job stays reserved without a heartbeat (renewed every third).",
+    )(command)
+
+
+def pool_option(command: Callable[..., R]) -> Callable[..., R]:
+    """``--pool`` (``$CONVEYOR_POOL``): where a worker runs sync jobs."""
+    return click.option(
+        "--pool",
+        type=click.Choice(POOLS),
+        default="threads",
+        show_default=True,
+        envvar="CONVEYOR_POOL",
+        show_envvar=True,
+        help="Where sync jobs run: in the worker (inline, or threads with --concurrency > 1) or in child "
+        "processes, which a timeout or stop can kill and a crash leaves the worker untouched.",
     )(command)
 
 

@@ -7,9 +7,12 @@ A job runs in one of three places, and each needs its own way to be interrupted:
 - ``thread``: a sync job in the worker's thread pool (concurrency > 1). The interrupt
   is raised asynchronously in that thread; it lands at the job's next Python
   bytecode, so a long C call delays it.
+- ``process``: a sync job in a child process (``pool="processes"``), interrupted by a
+  signal to the child, which raises it inside the job; a child that ignores it is killed.
 - ``task``: an ``async def`` job on the event loop, interrupted by cancelling its task.
-A job that does not end within the grace period after an interrupt is beyond reach
-from inside the process; the worker then settles it and exits (see Worker).
+A job in the worker's own process that does not end within the grace period after an
+interrupt is beyond reach from inside it; the worker then settles it and exits (see
+Worker).
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.exceptions import JobInterrupted, JobStopRequested
 from conveyor.types import JobRecord
+
+if TYPE_CHECKING:
+    from .job_processes import JobProcess
 
 
 class ShutdownInterrupt(JobInterrupted):
@@ -38,10 +44,11 @@ class Running:
     """One job claimed by this worker, from claim to settle."""
 
     record: JobRecord
-    kind: str = "pending"  # pending (claimed, not started), inline, thread or task
+    kind: str = "pending"  # pending (claimed, not started), inline, thread, process or task
     started_at: float | None = None  # clock time, for the record
     started_mono: float | None = None  # monotonic time, for the timeout
     thread_id: int | None = None
+    process: JobProcess | None = None
     task: asyncio.Task[Any] | None = None
     interrupt: type[JobInterrupted] | None = None
     interrupt_message: str = ""
@@ -88,6 +95,8 @@ class Running:
             kind, task = self.kind, self.task
             if kind == "thread" and self.thread_id is not None:  # under the lock: see leave_thread
                 _set_thread_exception(self.thread_id, reason)
+            elif kind == "process" and self.process is not None:  # under the lock: see leave_process
+                self.process.interrupt(reason)
         if kind == "inline":
             signal.pthread_kill(threading.main_thread().ident or 0, INTERRUPT_SIGNAL)
         elif kind == "task" and task is not None and loop is not None:
@@ -112,6 +121,28 @@ class Running:
             if self.thread_id is not None:
                 _set_thread_exception(self.thread_id, None)
             self.thread_id = None
+
+    def enter_process(self, process: JobProcess) -> None:
+        """Called by the thread about to send the job to ``process``; raises if already
+        interrupted."""
+        with self.lock:
+            if self.interrupt is not None:
+                raise self.interrupt_error()
+            self.process = process
+
+    def leave_process(self) -> None:
+        """Called when the child answered (or died): later interrupts must not reach the
+        child's next job."""
+        with self.lock:
+            self.process = None
+
+    def kill_process(self) -> bool:
+        """Kill the child running the job (it ignored its interrupt); False if none is."""
+        with self.lock:
+            if self.process is None:
+                return False
+            self.process.kill()
+            return True
 
 
 def _set_thread_exception(thread_id: int, exception: type[BaseException] | None) -> None:

@@ -5,9 +5,10 @@ many jobs as it can start soon (free slots, plus a prefetch that grows while job
 quick and falls back to one when they are slow), runs them, and settles outcomes in
 batches: one transaction claims many jobs and one settles many, which is where
 throughput comes from. Sync jobs run inline on the main thread when concurrency is
-1 (no thread hand-off), else in a thread pool; ``async def`` jobs run as tasks on the
-loop. Leases, heartbeats, timeouts and stop commands are handled by the Housekeeper
-thread, so a job that hogs the main thread cannot starve them.
+1 (no thread hand-off), else in a thread pool, or with ``pool="processes"`` in child
+processes (conveyor.worker.job_processes); ``async def`` jobs run as tasks on the loop.
+Leases, heartbeats, timeouts and stop commands are handled by the Housekeeper thread,
+so a job that hogs the main thread cannot starve them.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from conveyor.types import Limits, Settlement, WorkerRecord
 
 from . import execution, outcomes
 from .housekeeper import Housekeeper
+from .job_processes import JobProcessDied, JobProcessUnavailable, ProcessPool
 from .running import INTERRUPT_SIGNAL, Running, ShutdownInterrupt
 
 log = logging.getLogger("conveyor.worker")
@@ -57,6 +59,9 @@ BACKOFF_FIRST, BACKOFF_LAST = 0.5, 30.0
 
 EXIT_JOB_UNRESPONSIVE = 3
 """Exit status when a job ignored its interrupt and the worker had to end itself."""
+
+POOLS = ("threads", "processes")
+"""Where sync jobs run: in this process (inline or threads) or in child processes."""
 
 
 def peak_rss_mb() -> float:
@@ -75,6 +80,12 @@ class Worker:
     give every worker the same ones. ``max_memory`` (MB of peak resident memory)
     makes the worker stop taking jobs, finish the running ones and return, so that a
     supervisor (``conveyor worker --supervise``) starts a fresh process.
+
+    ``pool="processes"`` runs sync jobs in up to ``concurrency`` child processes, each
+    reused for many jobs: slower to hand a job to, but a timeout or stop then ends even
+    a job stuck in a C call (its child is killed) and a job that crashes its process
+    fails alone, while the worker goes on. ``async def`` jobs run on the worker's event
+    loop either way.
     """
 
     def __init__(
@@ -92,6 +103,7 @@ class Worker:
         shutdown_timeout: float = 60.0,
         limits: Limits | None = None,
         max_memory: float | None = None,
+        pool: str = "threads",
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         items = [queues] if isinstance(queues, Queue | str) else list(queues)
@@ -104,6 +116,8 @@ class Worker:
             raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
         if lease_ttl <= 0 or poll_interval <= 0:
             raise ConfigurationError("lease_ttl and poll_interval must be positive")
+        if pool not in POOLS:
+            raise ConfigurationError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
         self.backend = connection
         self.queue_names = [q.name if isinstance(q, Queue) else q for q in items]
         self.queues = [Queue(n, connection=connection) for n in self.queue_names]
@@ -117,6 +131,7 @@ class Worker:
         self.shutdown_timeout = shutdown_timeout
         self.limits = limits or None
         self.max_memory = max_memory
+        self.pool = pool
         self.recycled = False
         """Whether the worker stopped for a fresh process: max_jobs or max_memory reached."""
         self.clock = clock
@@ -132,6 +147,7 @@ class Worker:
         self._batch = 1
         self._wake: asyncio.Event | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._processes: ProcessPool | None = None
         self._waiter_pool: ThreadPoolExecutor | None = None
         self._on_main_thread = False  # inline jobs need the main thread (signals interrupt them)
         self._waiting: asyncio.Future[Any] | None = None
@@ -143,6 +159,8 @@ class Worker:
         """Run jobs until stopped (SIGTERM/SIGINT), or until the queues are empty with
         ``burst``, or after ``max_jobs`` jobs. Returns whether any job was run."""
         housekeeper = self._housekeeper = Housekeeper(self)
+        if self.pool == "processes":
+            self._processes = ProcessPool(self.backend.url)  # children start with the first jobs
         restore = self._install_signal_handlers()
         try:
             self.register()
@@ -158,6 +176,8 @@ class Worker:
             for pool in (self._pool, self._waiter_pool):
                 if pool is not None:
                     pool.shutdown(wait=False)
+            if self._processes is not None:
+                self._processes.close()
             stuck = [running for running in self.held() if running.abandoned and not running.done]
             try:
                 self._release_held()
@@ -298,8 +318,10 @@ class Worker:
             self._settle(running, outcomes.failed(record, started_at, prepared, started_at))
             return
         running.started_at = started_at
-        inline = not prepared.is_async and self.concurrency == 1 and self._on_main_thread
-        if not running.begin("inline" if inline else "task" if prepared.is_async else "thread"):
+        in_process = self.pool == "threads"
+        inline = not prepared.is_async and in_process and self.concurrency == 1 and self._on_main_thread
+        kind = "inline" if inline else "task" if prepared.is_async else "thread" if in_process else "process"
+        if not running.begin(kind):
             self._settle(running, self._interrupted(running))  # stopped or canceled before it began
             return
         if inline:
@@ -328,7 +350,8 @@ class Worker:
         self._settle(running, settlement)
 
     async def _run_concurrently(self, running: Running, prepared: execution.PreparedJob) -> Settlement:
-        """Run an async job as a task, or a sync one in the thread pool."""
+        """Run an async job as a task, or a sync one in the thread pool or a child process
+        (a thread of the pool waits for it)."""
         try:
             if prepared.is_async:
                 value = await execution.call_async(prepared)
@@ -336,6 +359,8 @@ class Worker:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="conveyor-job")
                 loop = asyncio.get_running_loop()
+                if running.kind == "process":
+                    return await loop.run_in_executor(self._pool, self._run_in_process, running)
                 value = await loop.run_in_executor(self._pool, self._call_in_thread, running, prepared)
         except (Exception, JobInterrupted, asyncio.CancelledError) as exc:
             return self._raised(running, exc)
@@ -376,6 +401,31 @@ class Worker:
             return execution.call_sync(prepared)
         finally:
             running.leave_thread()
+
+    def _run_in_process(self, running: Running) -> Settlement:
+        """Run the job in a child process and return its settlement; raises the job's
+        interrupt when one ended it (or its child was killed for ignoring one)."""
+        assert self._processes is not None
+        try:
+            process = self._processes.acquire()
+        except JobProcessUnavailable as exc:  # not the job's doing: it goes back, not counted as a retry
+            log.error("job %s goes back to its queue: %s (see above)", running.record.id, exc)
+            return outcomes.released(running.record)
+        try:
+            running.enter_process(process)
+            try:
+                settlement = process.run(running.record, running.started_at or 0.0)
+            finally:
+                running.leave_process()
+        except JobProcessDied as exc:
+            if running.interrupt is not None:
+                raise running.interrupt_error() from None
+            return outcomes.failed(running.record, running.started_at, str(exc), self.clock.now())
+        finally:
+            self._processes.release(process)
+        if settlement is None:
+            raise running.interrupt_error()
+        return settlement
 
     def _interrupted(self, running: Running) -> Settlement:
         """The settlement for a job that ended because it was interrupted."""
@@ -488,7 +538,9 @@ class Worker:
     def abandon(self, unresponsive: Running) -> None:
         """A job ignored its interrupt past the grace period (called by the housekeeper).
 
-        Nothing inside the process can end a job stuck in a C call. One in the thread
+        One in a child process is ended by killing the child, and settled as its
+        interrupt says when the thread waiting for the child sees it die. Nothing inside
+        the worker's own process can end a job stuck in a C call. One in the thread
         pool is left to its thread, its lease still held (so no other worker runs it
         meanwhile), while the worker stops as on SIGTERM: its other jobs finish (within
         shutdown_timeout); then the stuck job gets the outcome of its interrupt and the
@@ -496,6 +548,12 @@ class Worker:
         to start a fresh one. One that holds the event loop or the main thread leaves no
         way to wait for the others: the process ends at once.
         """
+        if unresponsive.kind == "process":
+            if unresponsive.kill_process() and not unresponsive.abandon_requested:
+                unresponsive.abandon_requested = True
+                log.error("job %s ignored its interrupt for %gs: its process is killed", unresponsive.record.id,
+                          self.interrupt_grace)  # fmt: skip
+            return
         if unresponsive.kind != "thread" or self.loop is None or self.loop.is_closed():
             self.abandon_process(unresponsive)
             return

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -96,7 +97,8 @@ class RedisBackend(RedisBatches):
     kind = "redis"
 
     def __init__(self, url: str, *, prefix: str = "conveyor") -> None:
-        self.url = url
+        # what connect() opens again (a job's child process does): with the prefix
+        self.url = url if prefix == "conveyor" else f"{url}{'&' if '?' in url else '?'}{urlencode({'prefix': prefix})}"
         self.keys = KeySpace(prefix)
         # Any: redis-py types its sync client's replies as sync-or-async unions.
         transport: dict[str, Any] = {} if url.startswith("unix:") else {"socket_keepalive": True}

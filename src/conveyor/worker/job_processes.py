@@ -1,0 +1,256 @@
+"""Sync jobs in child processes (``Worker(pool="processes")``): killable, and apart.
+
+A job stuck in a C call cannot be ended from inside its process, and one that crashes
+(a segfault in an extension, the kernel's OOM killer) takes its process with it. Run
+in a child process, such a job is ended by killing the child: a timeout or stop is
+hard, the worker goes on, and a crash fails that one job instead of the worker.
+
+Each child is a fresh interpreter (not a fork of the worker, whose threads and
+connections a fork would copy half-way) that runs one job at a time, for as many jobs
+as it lives: it starts once, not per job. It gets the worker's import path and job
+types, opens the store itself (for ``get_current_job()`` and saving meta), runs each
+job it is sent and answers with the job's Settlement. An interrupt is a signal whose
+number says which: the child raises it inside the job, and ignores it between jobs.
+The child ignores SIGINT and SIGTERM (a Ctrl-C or a service manager signals the whole
+group, and the worker decides what its jobs do) and dies with the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+from types import FrameType
+
+from conveyor.backends.base import Backend
+from conveyor.clock import SYSTEM_CLOCK
+from conveyor.exceptions import JobInterrupted, JobStopRequested, JobTimeoutException
+from conveyor.functions import job_type, registered_job_types, resolve_function
+from conveyor.types import JobRecord, Settlement
+
+from . import execution, outcomes
+from .running import ShutdownInterrupt
+
+INTERRUPT_SIGNALS: dict[type[JobInterrupted], signal.Signals] = {
+    JobTimeoutException: signal.SIGALRM,
+    JobStopRequested: signal.SIGUSR1,
+    ShutdownInterrupt: signal.SIGUSR2,
+}
+"""The signal that raises each interrupt inside a child's job."""
+
+_CHILD_CODE = "from conveyor.worker.job_processes import child_main; child_main()"
+_PR_SET_PDEATHSIG = 1
+START_TIMEOUT = 60.0
+"""Seconds a child may take to import and connect before it counts as failed."""
+RESTART_DELAYS = (1.0, 30.0)
+"""After a child failed to start, seconds before the next try: doubling from one to the other."""
+
+
+class JobProcessDied(Exception):
+    """The child process running a job ended before it answered."""
+
+
+class JobProcessUnavailable(Exception):
+    """No child process could be started (it failed in its imports or connecting)."""
+
+
+class JobProcess:
+    """One child process, running the jobs it is sent one at a time."""
+
+    def __init__(self, url: str) -> None:
+        ours, theirs = socket.socketpair()
+        config = {
+            "url": url,
+            "fd": theirs.fileno(),
+            "parent": os.getpid(),
+            "path": sys.path,
+            "job_types": {name: f"{f.__module__}.{f.__qualname__}" for name, f in registered_job_types().items()},
+        }
+        with theirs:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD_CODE, json.dumps(config)], pass_fds=[theirs.fileno()]
+            )
+        self._connection = Connection(ours.detach())
+        self._lock = threading.Lock()  # a job's thread sends the job, the housekeeper interrupts
+        try:
+            if not self._connection.poll(START_TIMEOUT):
+                self.kill()
+                raise JobProcessUnavailable(f"a job process did not start within {START_TIMEOUT:g}s")
+            self._connection.recv()  # ready
+        except (EOFError, OSError):
+            raise JobProcessUnavailable(f"a job process could not start: {self._death().lower()}") from None
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def run(self, record: JobRecord, started_at: float) -> Settlement | None:
+        """Run the job in the child and wait: its Settlement, or None when an interrupt
+        ended it. Raises JobProcessDied when the child ended without answering."""
+        try:
+            with self._lock:
+                self._connection.send((record, started_at))
+            answer: Settlement | None = self._connection.recv()
+        except (EOFError, OSError):
+            raise JobProcessDied(f"{self._death()} while it ran the job") from None
+        return answer
+
+    def interrupt(self, reason: type[JobInterrupted]) -> None:
+        """Raise ``reason`` inside the running job."""
+        with self._lock, contextlib.suppress(ProcessLookupError):
+            self._process.send_signal(INTERRUPT_SIGNALS.get(reason, signal.SIGUSR1))
+
+    def kill(self) -> None:
+        """End the child at once, whatever its job is doing."""
+        with contextlib.suppress(ProcessLookupError):
+            self._process.kill()
+
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def close(self) -> None:
+        """Let an idle child end (it exits when its pipe closes); kill one that lingers."""
+        self._connection.close()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self._process.wait()
+
+    def _death(self) -> str:
+        try:
+            status = self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "The job's process stopped answering"
+        if status < 0:
+            name = signal.Signals(-status).name
+            hint = " (out of memory?)" if -status == signal.SIGKILL else ""
+            return f"The job's process was killed by {name}{hint}"
+        return f"The job's process exited with status {status}"
+
+
+class ProcessPool:
+    """Child processes for sync jobs: started when first needed, kept while they work."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._idle: list[JobProcess] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._failed_starts = 0
+        self._next_start = 0.0  # monotonic
+
+    def acquire(self) -> JobProcess:
+        """An idle child, or a new one. Raises JobProcessUnavailable when a new one fails
+        to start; after such a failure the next start waits (see RESTART_DELAYS), so a
+        broken setup does not spin."""
+        with self._lock:
+            while self._idle:
+                process = self._idle.pop()
+                if process.alive():
+                    return process
+            wait = self._next_start - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        try:
+            process = JobProcess(self._url)
+        except JobProcessUnavailable:
+            with self._lock:
+                first, last = RESTART_DELAYS
+                self._next_start = time.monotonic() + min(last, first * 2**self._failed_starts)
+                self._failed_starts += 1
+            raise
+        with self._lock:
+            self._failed_starts = 0
+        return process
+
+    def release(self, process: JobProcess) -> None:
+        """Take back a child whose job ended; one that died (or was killed) is dropped."""
+        with self._lock:
+            if not self._closed and process.alive():
+                self._idle.append(process)
+                return
+        process.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for process in idle:
+            process.close()
+
+
+# -- the child's side -----------------------------------------------------------------------------
+class _Child:
+    """The child's state: whether a job is running, so an interrupt lands only in a job."""
+
+    def __init__(self) -> None:
+        self.in_job = False
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if not self.in_job:
+            return  # meant for a job that has just ended
+        self.in_job = False
+        reason = next(r for r, s in INTERRUPT_SIGNALS.items() if s == signum)
+        raise reason(reason.__name__)
+
+
+def child_main() -> None:
+    """A child's life: set up as its worker is, then run jobs until the pipe closes."""
+    config = json.loads(sys.argv[1])
+    _die_with_parent(config["parent"])
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    sys.path[:] = config["path"]
+    for name, path in config["job_types"].items():
+        job_type(name)(resolve_function(path))
+    from conveyor.connection import connect
+
+    backend = connect(config["url"])
+    child = _Child()
+    for signum in INTERRUPT_SIGNALS.values():
+        signal.signal(signum, child.on_signal)
+    connection = Connection(config["fd"])
+    connection.send("ready")
+    while True:
+        try:
+            record, started_at = connection.recv()
+        except EOFError:
+            return
+        connection.send(_run(child, record, started_at, backend))
+
+
+def _run(child: _Child, record: JobRecord, started_at: float, backend: Backend) -> Settlement | None:
+    clock = SYSTEM_CLOCK
+    prepared = execution.prepare(record, backend, clock)
+    if isinstance(prepared, str):
+        return outcomes.failed(record, started_at, prepared, clock.now())
+    try:
+        child.in_job = True
+        try:
+            value = execution.call_sync(prepared)
+        finally:
+            child.in_job = False
+    except JobInterrupted:
+        return None  # the worker knows which interrupt it sent, and settles the job
+    except Exception as exc:
+        return execution.failure(record, started_at, exc, clock.now())
+    return execution.success(prepared, started_at, value, clock.now())
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this child when its worker dies (Linux), so that no job runs
+    on unsupervised while another worker recovers it; elsewhere the child ends when its
+    pipe closes, after the job."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the worker died before the request took hold
+        os._exit(1)

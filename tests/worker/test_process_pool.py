@@ -1,0 +1,171 @@
+"""Workers with ``pool="processes"``: sync jobs in child processes that can be killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import jobfuncs
+from conveyor import JobStatus, Queue, Retry, send_stop_job_command
+from conveyor.backends.base import Backend
+from waiting import wait_until
+
+from .processes import TESTS_DIR, start_worker, stop_process, worker_log
+
+
+@pytest.fixture
+def queue(backend: Backend) -> Queue:
+    return Queue(connection=backend)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def run_burst(url: str, **options: object) -> tuple[int, str]:
+    """Run a burst worker with child processes to its end: its exit status and log."""
+    worker = start_worker(url, burst=True, pool="processes", **options)
+    try:
+        status = worker.wait(timeout=60)
+        return status, worker_log(worker)
+    finally:
+        stop_process(worker)
+
+
+def test_sync_jobs_run_in_one_reused_child_with_the_current_job(url: str, queue: Queue) -> None:
+    pids = [queue.enqueue(os.getpid) for _ in range(3)]
+    current = queue.enqueue(jobfuncs.use_current_job, 7)
+    async_job = queue.enqueue(jobfuncs.async_add, 1, 2)  # async jobs stay on the worker's loop
+    worker = start_worker(url, burst=True, pool="processes")
+    try:
+        assert worker.wait(timeout=60) == 0
+    finally:
+        stop_process(worker)
+    results = set()
+    for job in pids:
+        job.refresh()
+        assert job.status is JobStatus.FINISHED
+        results.add(job.result)
+    assert len(results) == 1 and worker.pid not in results  # one child, for every job
+    current.refresh()
+    assert current.result == {"id": current.id, "value": 7}
+    assert current.meta["handled_by"] == "test"  # saved by the child, through its own connection
+    async_job.refresh()
+    assert (async_job.status, async_job.result) == (JobStatus.FINISHED, 3)
+
+
+def test_a_job_ignoring_its_timeout_is_killed_and_the_worker_goes_on(url: str, queue: Queue) -> None:
+    stuck = queue.enqueue(jobfuncs.ignore_interrupts, 60, timeout=0.3, retry=Retry(max=1))
+    after = queue.enqueue(jobfuncs.add, 1, 2)
+    status, log = run_burst(url, interrupt_grace=0.3)
+    assert status == 0  # not 3: the worker did not have to end itself
+    assert "its process is killed" in log
+    stuck.refresh()  # its timeout counted as a retry, and the retry timed out again
+    assert (stuck.status, stuck.status_reason, stuck.retry_count) == (JobStatus.FAILED, "timeout", 1)
+    assert "JobTimeoutException" in (stuck.exc_info or "")
+    after.refresh()
+    assert (after.status, after.result) == (JobStatus.FINISHED, 3)
+
+
+def test_a_timeout_is_raised_inside_the_childs_job(url: str, queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.sleep, 60, timeout=0.3)
+    status, log = run_burst(url)
+    assert status == 0 and "its process is killed" not in log  # the job ended by itself
+    job.refresh()
+    assert (job.status, job.status_reason) == (JobStatus.FAILED, "timeout")
+
+
+def test_a_job_that_crashes_its_process_fails_alone_after_its_retries(url: str, queue: Queue) -> None:
+    crash = queue.enqueue(jobfuncs.crash_process, retry=Retry(max=1))
+    after = queue.enqueue(jobfuncs.add, 2, 3)
+    status, _ = run_burst(url)
+    assert status == 0
+    crash.refresh()
+    assert (crash.status, crash.status_reason, crash.retry_count) == (JobStatus.FAILED, "error", 1)
+    assert crash.exc_info == "The job's process exited with status 9 while it ran the job"
+    after.refresh()
+    assert (after.status, after.result) == (JobStatus.FINISHED, 5)
+
+
+def test_a_stop_command_stops_the_childs_job(url: str, queue: Queue, tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    job = queue.enqueue(jobfuncs.touch_then_sleep, str(marker), 60)
+    worker = start_worker(url, pool="processes")
+    try:
+        wait_until(marker.exists, message="the job to start")
+        send_stop_job_command(queue.connection, job.id)
+        wait_until(lambda: job.get_status() is JobStatus.STOPPED, message="the job to stop")
+        assert worker.poll() is None
+    finally:
+        stop_process(worker)
+
+
+def test_the_child_ignores_sigterm_and_dies_with_its_worker(url: str, queue: Queue, tmp_path: Path) -> None:
+    marker, release = tmp_path / "started", tmp_path / "release"
+    job = queue.enqueue(jobfuncs.hold_until_released, str(marker), str(release))
+    worker = start_worker(url, pool="processes")
+    try:
+        child = int(wait_until(lambda: marker.exists() and marker.read_text(), message="the job to start"))
+        assert child != worker.pid
+        os.kill(child, signal.SIGTERM)  # as a service manager signals every process of the group
+        release.touch()
+        wait_until(lambda: job.get_status() is JobStatus.FINISHED, message="the job to finish")
+        marker.unlink()
+        again = queue.enqueue(jobfuncs.hold_until_released, str(marker), str(tmp_path / "never"))
+        assert int(wait_until(lambda: marker.exists() and marker.read_text(), message="the next job")) == child
+        worker.kill()  # a lost worker: its child must not run on unsupervised
+        wait_until(lambda: not alive(child), message="the child to die with its worker")
+        assert again.get_status() is JobStatus.STARTED  # recovered when its lease expires
+    finally:
+        stop_process(worker)
+
+
+def test_registered_job_types_reach_the_child(url: str, queue: Queue) -> None:
+    job = queue.enqueue("tests.extraction", "a letter")
+    env = {**os.environ, "CONVEYOR_URL": url, "PYTHONPATH": str(TESTS_DIR)}
+    done = subprocess.run(
+        [sys.executable, "-m", "conveyor", "worker", "--burst", "--pool", "processes", "--import", "jobfuncs"],
+        check=False, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "sync jobs in child processes" in done.stderr
+    job.refresh()
+    assert (job.status, job.result) == (JobStatus.FINISHED, {"extracted": "a letter"})
+
+
+def test_a_job_goes_back_while_no_child_can_start_and_runs_once_one_can(url: str, queue: Queue, tmp_path: Path) -> None:
+    marker, log_path = tmp_path / "imported", tmp_path / "worker.log"
+    job = queue.enqueue("tests.once")
+    env = {**os.environ, "CONVEYOR_URL": url, "PYTHONPATH": str(TESTS_DIR), "CONVEYOR_TEST_IMPORT_ONCE": str(marker)}
+    command = [sys.executable, "-m", "conveyor", "worker", "--pool", "processes", "--import", "worker.imports_once"]
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(command, env=env, stderr=log)
+    try:
+        wait_until(lambda: "goes back to its queue: a job process could not start" in log_path.read_text(),
+                   message="a child to fail to start")  # fmt: skip
+        assert job.get_status() in (JobStatus.QUEUED, JobStatus.STARTED)  # back, or claimed again
+        marker.unlink()  # the next child's import succeeds
+        wait_until(lambda: job.get_status() is JobStatus.FINISHED, message="the job to run")
+    finally:
+        worker.kill()
+        worker.wait(timeout=10)
+    job.refresh()
+    assert (job.result, job.retry_count) == ("ran", 0)  # not counted as a retry
+    assert "imported again while" in log_path.read_text()  # the child's own error, in the worker's log
+
+
+def test_a_worker_refuses_an_unknown_pool(backend: Backend) -> None:
+    from conveyor import Worker
+    from conveyor.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="pool must be one of threads, processes, got 'forks'"):
+        Worker(["default"], connection=backend, pool="forks")
