@@ -4,7 +4,7 @@
                          name="newsletter", scheduled_start=datetime(2030, 1, 1, 9, tzinfo=UTC),
                          on_complete=report, connection=conn)
     batch.reschedule(datetime(2030, 1, 2, 9, tzinfo=UTC)); batch.start(); batch.cancel()
-    batch.refresh(); batch.counts; batch.progress
+    batch.refresh(); batch.counts; batch.progress; batch.get_jobs()
 
 A scheduled batch's jobs wait in ``scheduled`` with no time of their own: one starter
 entry in the store releases them all at once when the batch's time comes, so moving
@@ -15,11 +15,12 @@ failed or was stopped; each exactly once, with the batch id as its argument.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from conveyor.backends.base import Backend
+from conveyor.backends.base import CHUNK, Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime, to_timestamp
 from conveyor.connection import default_connection
 from conveyor.exceptions import InvalidBatchOperation, InvalidJobError, NoSuchBatchError
@@ -202,6 +203,21 @@ class Batch:
         """The share of its jobs that have ended, 0.0 to 1.0."""
         ended = sum(n for status, n in self.counts.items() if status in TERMINAL)
         return ended / self.total if self.total else 1.0
+
+    def get_job_ids(self) -> builtins.list[str]:
+        """Its jobs' ids in the order they were given (callbacks not included; jobs
+        deleted since, by hand or by retention, left out)."""
+        newest_first: builtins.list[str] = []
+        before = None
+        while page := self.connection.batch_job_ids(self.id, before, CHUNK):
+            newest_first += [job_id for job_id, _ in page]
+            before = page[-1][1]
+        return newest_first[::-1]
+
+    def get_jobs(self) -> builtins.list[Job]:
+        """Its jobs, in the order they were given (as ``get_job_ids``)."""
+        found = Job.fetch_many(self.get_job_ids(), connection=self.connection)
+        return [job for job in found if job is not None]
 
     def __repr__(self) -> str:
         return f"<Batch {self.id} {self.status.value} {self.total} jobs>"

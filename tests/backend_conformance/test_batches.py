@@ -191,3 +191,30 @@ def test_a_deleted_job_takes_its_ended_batch_along(backend):
     backend.batch_cancel("b-1", NOW)
     assert backend.job_delete("b-1-0")
     assert backend.batches_get(["b-1"]) == [None]
+
+
+def test_a_batchs_jobs_last_given_first_in_pages_with_their_places_kept(backend):
+    given = ["m", "z", "a", "q", "c"]  # not in id order: the order given counts
+    create(backend, size=5, jobs=[make_record(id=job_id, batch_id="b-1") for job_id in given])
+    listed = backend.batch_job_ids("b-1", None, 10)
+    assert [job_id for job_id, _ in listed] == given[::-1]  # callbacks are not the batch's jobs
+    pages, before = [], None
+    while page := backend.batch_job_ids("b-1", before, 2):
+        pages.append(page)
+        before = page[-1][1]
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert [pair for page in pages for pair in page] == listed
+    claimed = claim(backend, limit=5)
+    retried, ended = claimed[0], claimed[1]
+    backend.jobs_settle(
+        [
+            Settlement(retried.id, retried.lease_token or "", JobStatus.QUEUED, count_retry=True),
+            Settlement(ended.id, ended.lease_token or "", JobStatus.FAILED, keep_until=NOW + 99),
+        ],
+        NOW,
+    )
+    assert backend.jobs_requeue([ended.id], NOW) == [ended.id]
+    assert backend.batch_job_ids("b-1", None, 10) == listed  # retried and requeued jobs keep their place
+    assert backend.job_delete("q")
+    assert [job_id for job_id, _ in backend.batch_job_ids("b-1", None, 10)] == ["c", "a", "z", "m"]
+    assert backend.batch_job_ids("nope", None, 10) == []

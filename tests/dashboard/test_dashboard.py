@@ -168,6 +168,13 @@ def test_batches_are_started_rescheduled_and_cancelled_from_their_pages(
     expect(page.get_by_test_id("batch-count-completed")).to_have_text("3")
     shot(page, "batch-completed-laptop")
 
+    page.get_by_test_id("batch-count-completed").click()  # its card opens the batch's jobs of that status
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    expect(page.get_by_role("textbox", name="Batch")).to_have_value(nightly.id)
+    expect(page.locator("main tbody tr")).to_have_count(3)
+    for job_id in nightly.get_job_ids():
+        expect(page.locator(f'tr[data-job-id="{job_id}"]')).to_have_attribute("data-status", "completed")
+
     page.goto(f"{server.base}/#/batches/{spare.id}")
     page.get_by_role("button", name="Cancel batch").click()
     page.get_by_role("dialog").get_by_role("button", name="Cancel batch").click()

@@ -145,3 +145,31 @@ async def test_cancelling_a_batch_whose_jobs_just_ended_completes_it(
     detail = (await client.get(f"{API}/batches/{made['batch_id']}")).json()
     assert (detail["status"], detail["counts"]["completed"]) == ("completed", 2)
     assert [record.func_name for record in backend.jobs_get(backend.job_ids(None, [JobStatus.QUEUED]))] == ["add"]
+
+
+async def test_a_batchs_jobs_listed_last_given_first_filtered_and_paged(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    made = await create(client, count=4)
+    await create(client, count=2)  # another batch's jobs stay out
+    ids = made["job_ids"]
+    failed = start(backend, ids[0])
+    settle(backend, failed, JobStatus.FAILED, error="boom")
+    listed = (await client.get(f"{API}/jobs", params={"batch_id": made["batch_id"]})).json()
+    assert [job["id"] for job in listed["data"]] == ids[::-1]
+    assert {job["batch_id"] for job in listed["data"]} == {made["batch_id"]}
+    assert (listed["total"], listed["pending_count"], listed["running_count"]) == (4, 3, 0)
+    only_failed = (await client.get(f"{API}/jobs", params={"batch_id": made["batch_id"], "status": "failed"})).json()
+    assert [job["id"] for job in only_failed["data"]] == [ids[0]] and only_failed["total"] == 1
+    first = (await client.get(f"{API}/jobs", params={"batch_id": made["batch_id"], "limit": 3})).json()
+    following = {"batch_id": made["batch_id"], "limit": 3, "cursor": first["next_cursor"]}
+    rest = await client.get(f"{API}/jobs", params=following)
+    assert [job["id"] for job in first["data"] + rest.json()["data"]] == ids[::-1]
+    assert rest.json()["next_cursor"] is None
+    other = await client.get(f"{API}/jobs", params={"batch_id": "b" * 10, "cursor": first["next_cursor"]})
+    assert other.status_code == 404  # no such batch; a cursor is bound to its batch besides
+    assert (await client.get(f"{API}/jobs", params={"batch_id": made["batch_id"]}, headers=BOB)).status_code == 404
+    admin = (await client.get(f"{API}/jobs", params={"batch_id": made["batch_id"]}, headers=ROOT)).json()
+    assert len(admin["data"]) == 4
+    by_queue = (await client.get(f"{API}/jobs", params={"batch_id": made["batch_id"], "queue": "nope"})).json()
+    assert (by_queue["data"], by_queue["total"]) == ([], None)

@@ -100,3 +100,12 @@ def test_jobs_with_their_own_schedule_or_dependencies_are_refused(backend: Backe
         Batch.create([Queue.prepare_data(jobfuncs.noop, depends_on=parent)], connection=backend)
     with pytest.raises(NoSuchBatchError):
         Batch.fetch("nope", connection=backend)
+
+
+def test_a_batchs_jobs_in_the_order_given(backend: Backend, tmp_path: Path) -> None:
+    batch = Batch.create(specs(3, tmp_path / "l"), on_complete=jobfuncs.echo, connection=backend)
+    jobs = batch.get_jobs()
+    assert [job.args[1] for job in jobs] == ["job0", "job1", "job2"]  # the callback is not among them
+    assert batch.get_job_ids() == [job.id for job in jobs]
+    jobs[1].delete()
+    assert batch.get_job_ids() == [jobs[0].id, jobs[2].id]

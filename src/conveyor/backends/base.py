@@ -264,6 +264,13 @@ class Backend(Protocol):
         """How many of the batch's jobs are in each status (callbacks not counted)."""
         ...
 
+    def batch_job_ids(self, batch_id: str, before: int | None, limit: int) -> list[tuple[str, int]]:
+        """Up to ``limit`` (id, place) of the batch's jobs (callbacks not included), the
+        last given at its creation first, with place below ``before`` if given. A place
+        orders the batch's jobs as they were given, and stays when a job is retried or
+        requeued; an unknown batch has none."""
+        ...
+
     def batch_start(self, batch_id: str, now: float) -> BatchRecord:
         """Release a SCHEDULED batch's held jobs to their queues now, and drop its starter.
 

@@ -9,12 +9,13 @@ from ``counts()`` (counters), never a scan; a user's listing reads that user's i
 and counts. The filter the indexes cannot answer, job type, is applied to the records
 read, at most SCAN_BUDGET of them per page: such a page may hold fewer than ``limit``
 jobs while ``next_cursor`` is not null, and the page after a full one may be empty when
-the budget ran out before a further match.
+the budget ran out before a further match. A batch's jobs (``batch_id``) come from the
+batch's own list, last given first (``batch_job_ids``), every filter applied that way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from conveyor.backends.base import Backend
@@ -27,7 +28,7 @@ from conveyor.types import JobRecord
 
 SCAN_CHUNK = 500
 SCAN_BUDGET = 5_000
-"""Most records one page reads when filtering by job type or user."""
+"""Most records one page reads when filtering by job type, or listing a batch's jobs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +37,31 @@ class Filters:
     job_type: str | None
     queue: str | None
     user: str | None
+    batch_id: str | None = None
 
     @property
     def statuses(self) -> list[JobStatus]:
         return [status for status, name in REST_NAMES.items() if self.status in (None, name)]
 
     def scope(self) -> str:
-        return "\0".join(str(part) for part in (self.status, self.job_type, self.queue, self.user))
+        return "\0".join(str(part) for part in (self.status, self.job_type, self.queue, self.user, self.batch_id))
 
     def keeps(self, record: JobRecord) -> bool:
-        return self.job_type is None or record.func_name == self.job_type
+        """Whether a record read matches what its index did not check."""
+        if self.job_type is not None and record.func_name != self.job_type:
+            return False
+        if self.batch_id is None:  # the index checked the rest
+            return True
+        return (
+            (self.status is None or REST_NAMES[record.status] == self.status)
+            and self.queue in (None, record.queue)
+            and self.user in (None, record.user_id)
+        )
+
+    @property
+    def exact(self) -> bool:
+        """Whether the indexes answer these filters alone (pages full, counts known)."""
+        return self.job_type is None and self.batch_id is None
 
 
 def effective_filters(principal: Principal, filters: Filters) -> Filters | None:
@@ -54,35 +70,58 @@ def effective_filters(principal: Principal, filters: Filters) -> Filters | None:
         return filters
     if filters.user is not None and filters.user != principal.user_id:
         return None
-    return Filters(filters.status, filters.job_type, filters.queue, principal.user_id)
+    return Filters(filters.status, filters.job_type, filters.queue, principal.user_id, filters.batch_id)
 
 
 def list_jobs(backend: Backend, principal: Principal, requested: Filters, cursor: str | None, limit: int) -> JobList:
     filters = effective_filters(principal, requested)
     if filters is None:
         return JobList(data=[], total=0, pending_count=0, running_count=0, next_cursor=None)
-    counts = backend.counts(filters.user)
     statuses = filters.statuses
     before = None if cursor is None else _decode(cursor, filters)
-    exact = filters.job_type is None
-    if exact:  # one more than a page: is there a next one?
+    if filters.exact:  # one more than a page: is there a next one?
         found = backend.job_ids_newest(filters.queue, statuses, before, limit + 1, filters.user)
         shown = found[:limit]
         page = [record for record in backend.jobs_get([job_id for job_id, _ in shown]) if record is not None]
         next_before = shown[-1][1] if len(found) > limit else None
     else:
-        page, next_before = _scan(backend, filters, statuses, before, limit)
+        page, next_before = _scan(backend, filters, _source(backend, filters), before, limit)
+    counts = _counts(backend, filters)
     return JobList(
         data=[job_detail(record) for record in page],
-        total=_count(counts, filters.queue, statuses) if exact else None,
-        pending_count=_count(counts, filters.queue, [JobStatus.QUEUED, JobStatus.DEFERRED]) if exact else None,
-        running_count=_count(counts, filters.queue, [JobStatus.STARTED]) if exact else None,
+        total=_count(counts, filters.queue, statuses) if counts else None,
+        pending_count=_count(counts, filters.queue, [JobStatus.QUEUED, JobStatus.DEFERRED]) if counts else None,
+        running_count=_count(counts, filters.queue, [JobStatus.STARTED]) if counts else None,
         next_cursor=None if next_before is None else _encode(next_before, filters),
     )
 
 
+Source = Callable[[int | None, int], list[tuple[str, int]]]
+"""(before, limit) -> (id, place) pairs, newest first: where a scanned listing reads."""
+
+
+def _source(backend: Backend, filters: Filters) -> Source:
+    if filters.batch_id is not None:
+        batch_id = filters.batch_id
+        return lambda before, limit: backend.batch_job_ids(batch_id, before, limit)
+    statuses = filters.statuses
+    return lambda before, limit: backend.job_ids_newest(filters.queue, statuses, before, limit, filters.user)
+
+
+def _counts(backend: Backend, filters: Filters) -> dict[str, dict[JobStatus, int]] | None:
+    """Counts by queue and status for the listing's totals; None where they cannot be
+    told without reading every job (a job type; a batch's jobs of one queue)."""
+    if filters.job_type is not None:
+        return None
+    if filters.batch_id is None:
+        return backend.counts(filters.user)
+    if filters.queue is not None:
+        return None
+    return {"": backend.batch_counts(filters.batch_id)}  # a batch's jobs are its user's
+
+
 def _scan(
-    backend: Backend, filters: Filters, statuses: list[JobStatus], before: int | None, limit: int
+    backend: Backend, filters: Filters, source: Source, before: int | None, limit: int
 ) -> tuple[list[JobRecord], int | None]:
     """Walk back from ``before`` keeping matching records, until one match past ``limit``
     (so a page holding the last matches says there is no next one), no job is left, or
@@ -92,7 +131,7 @@ def _scan(
     last = None
     scanned = 0
     while scanned < SCAN_BUDGET:
-        found = backend.job_ids_newest(filters.queue, statuses, before, SCAN_CHUNK, filters.user)
+        found = source(before, SCAN_CHUNK)
         records = backend.jobs_get([job_id for job_id, _ in found])
         for (_, seq), record in zip(found, records, strict=True):
             if record is not None and filters.keeps(record):

@@ -86,6 +86,15 @@ class RedisBatches:
         held = pairs.pop("held")
         return {JobStatus(status): n for status, n in pairs.items()}, held
 
+    def batch_job_ids(self, batch_id: str, before: int | None, limit: int) -> list[tuple[str, int]]:
+        top = "+inf" if before is None else f"({before}"  # the place is the job's seq at creation
+        pairs = self._call(
+            lambda: self._redis.zrevrangebyscore(
+                f"{self.keys.base}batchjobs:{batch_id}", top, "-inf", start=0, num=limit, withscores=True
+            )
+        )
+        return [(job_id.decode(), int(place)) for job_id, place in pairs]
+
     def batch_start(self, batch_id: str, now: float) -> BatchRecord:
         self._run("batch_start", repr(now), "one", batch_id)
         return self._one(batch_id)

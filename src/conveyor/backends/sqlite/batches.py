@@ -85,6 +85,16 @@ def counts(conn: sqlite3.Connection, batch_id: str) -> dict[JobStatus, int]:
     return {JobStatus(status): n for status, n in rows}
 
 
+def job_ids(conn: sqlite3.Connection, batch_id: str, before: int | None, limit: int) -> list[tuple[str, int]]:
+    """The place of a batch's job is its rowid: rows are inserted in the order given, and
+    a retry or requeue updates the row (seq changes, the rowid stays)."""
+    rows = conn.execute(
+        "SELECT id, rowid FROM jobs WHERE batch_id = ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+        (batch_id, 2**63 - 1 if before is None else before, limit),
+    )
+    return [(job_id, place) for job_id, place in rows]
+
+
 def release_held(conn: sqlite3.Connection, changes: Changes, batch: BatchRecord, now: float) -> int:
     """Queue every job of the batch still held for its starter, in their order; mark it started."""
     rows = conn.execute(f"SELECT id, queue FROM jobs WHERE {HELD} ORDER BY seq", (batch.id,)).fetchall()
@@ -274,6 +284,9 @@ class SQLiteBatches:
 
     def batch_counts(self, batch_id: str) -> dict[JobStatus, int]:
         return self._pool.read(lambda conn: counts(conn, batch_id))
+
+    def batch_job_ids(self, batch_id: str, before: int | None, limit: int) -> list[tuple[str, int]]:
+        return self._pool.read(lambda conn: job_ids(conn, batch_id, before, limit))
 
     def batch_start(self, batch_id: str, now: float) -> BatchRecord:
         started = self._write(lambda conn, changes: start(conn, changes, batch_id, now))

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from conveyor.server import listing, service, stats, watch
+from conveyor.server import batch_service, listing, service, stats, watch
 from conveyor.server.deps import Caller, State
 from conveyor.server.errors import validation_error
 from conveyor.server.responses import COMMON, errors
@@ -74,7 +74,7 @@ def submit_job(
     return Submitted(job_id=job.id, status=rest(job.status))
 
 
-@router.get("", response_model=JobList, responses=errors(400))
+@router.get("", response_model=JobList, responses=errors(400, 404))
 def list_jobs(
     state: State,
     caller: Caller,
@@ -82,11 +82,17 @@ def list_jobs(
     job_type: Annotated[str | None, Query(max_length=200)] = None,
     queue: Annotated[str | None, Query(max_length=200)] = None,
     user: Annotated[str | None, Query(max_length=200, description="Admins: jobs of this user.")] = None,
+    batch_id: Annotated[
+        str | None, Query(max_length=200, description="Jobs of this batch, the last given at its creation first.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JobList:
-    """Jobs newest first, one page at a time (follow ``next_cursor``)."""
-    filters = listing.Filters(status=status, job_type=job_type, queue=queue, user=user)
+    """Jobs newest first, one page at a time (follow ``next_cursor``); a batch that is not
+    the caller's is a 404."""
+    if batch_id is not None:
+        batch_service.visible(state.backend, caller, batch_id)
+    filters = listing.Filters(status=status, job_type=job_type, queue=queue, user=user, batch_id=batch_id)
     return listing.list_jobs(state.backend, caller, filters, cursor, limit)
 
 

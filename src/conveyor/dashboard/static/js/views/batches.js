@@ -80,6 +80,9 @@ export function batchesView(main) {
   return () => stop();
 }
 
+// The jobs list, filtered to one batch's jobs.
+const jobsOf = (batchId) => `#/jobs?batch_id=${encodeURIComponent(batchId)}`;
+
 export function batchView(main, params) {
   const id = params.id;
   const errors = errorBox();
@@ -175,8 +178,8 @@ export function batchView(main, params) {
               "li",
               {},
               h(
-                "span",
-                { class: `card status-${status}` },
+                "a",
+                { class: `card status-${status}`, href: `${jobsOf(value.batch_id)}&status=${status}` },
                 h("span", { class: "card-label" }, status),
                 h("span", { class: "card-value", "data-testid": `batch-count-${status}` }, number(value.counts?.[status] ?? 0)),
               ),
@@ -193,7 +196,7 @@ export function batchView(main, params) {
             ["Id", h("span", { class: "mono break" }, value.batch_id)],
             ["Name", value.name || "—"],
             ["Owner", value.user_id ?? "—"],
-            ["Jobs", number(value.total)],
+            ["Jobs", h("a", { href: jobsOf(value.batch_id), "data-testid": "batch-jobs" }, `${number(value.total)} — see them`)],
             ["Scheduled start", dateTime(value.scheduled_start_time)],
             ["Created", dateTime(value.created_at)],
             ["Started", dateTime(value.started_at)],

@@ -1,4 +1,4 @@
-// Jobs: a list filtered by status, queue, job type and user, paged by cursor, with a
+// Jobs: a list filtered by status, queue, job type, user and batch, paged by cursor, with a
 // search by id. The filters live in the URL hash, so a filtered list can be linked.
 
 import { api } from "../api.js";
@@ -17,6 +17,7 @@ export function jobsView(main, _params, query) {
     queue: query.get("queue") || "",
     job_type: query.get("job_type") || "",
     user: query.get("user") || "",
+    batch_id: query.get("batch_id") || "",
   };
   const cursors = [null]; // cursors[i] opens page i; the last one is the current page
   const errors = errorBox();
@@ -36,6 +37,7 @@ export function jobsView(main, _params, query) {
   const queue = h("input", { name: "queue", value: filters.queue, placeholder: "any", autocomplete: "off" });
   const jobType = h("input", { name: "job_type", value: filters.job_type, placeholder: "any", autocomplete: "off" });
   const user = h("input", { name: "user", value: filters.user, placeholder: "any", autocomplete: "off" });
+  const batch = h("input", { name: "batch_id", value: filters.batch_id, placeholder: "any", autocomplete: "off", class: "mono" });
   const filterForm = h(
     "form",
     {
@@ -45,7 +47,7 @@ export function jobsView(main, _params, query) {
       onsubmit: (event) => {
         event.preventDefault();
         const params = new URLSearchParams();
-        for (const [name, control] of [["status", status], ["queue", queue], ["job_type", jobType], ["user", user]]) {
+        for (const [name, control] of [["status", status], ["queue", queue], ["job_type", jobType], ["user", user], ["batch_id", batch]]) {
           if (control.value.trim()) params.set(name, control.value.trim());
         }
         navigate(`#/jobs${params.toString() ? `?${params}` : ""}`);
@@ -55,6 +57,7 @@ export function jobsView(main, _params, query) {
     field("Queue", queue),
     field("Job type", jobType),
     field("User (admins)", user),
+    field("Batch", batch),
     h("div", { class: "field buttons" }, h("button", { type: "submit" }, "Filter"), h("a", { href: "#/jobs", class: "button secondary" }, "Clear")),
   );
   status.addEventListener("change", () => filterForm.requestSubmit());
