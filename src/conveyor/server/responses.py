@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conveyor.server.batch_schemas import BatchErrorBody
 from conveyor.server.schemas import ErrorBody, JobErrorBody, ValidationErrorBody
 
 _ERRORS: dict[int, tuple[type[ErrorBody], str]] = {
@@ -24,3 +25,15 @@ COMMON = (401, 422, 429, 503)
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for these status codes, each with its body model."""
     return {code: {"model": _ERRORS[code][0], "description": _ERRORS[code][1]} for code in codes}
+
+
+_BATCH_ERRORS = {404: "No such batch (or another user's)", 409: "The batch's status does not allow this"}
+
+
+def batch_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` as errors() gives them, with the batch's own body for 404 and 409."""
+    shared = errors(*(code for code in codes if code not in _BATCH_ERRORS))
+    own: dict[int | str, dict[str, Any]] = {
+        code: {"model": BatchErrorBody, "description": why} for code, why in _BATCH_ERRORS.items() if code in codes
+    }
+    return {**shared, **own}

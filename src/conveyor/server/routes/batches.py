@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -15,29 +15,16 @@ from conveyor.server.batch_schemas import (
     BatchCancelled,
     BatchCreated,
     BatchDetail,
-    BatchErrorBody,
     BatchList,
     CreateBatch,
     Reschedule,
 )
 from conveyor.server.deps import Caller, State
 from conveyor.server.errors import validation_error
-from conveyor.server.responses import COMMON, errors
+from conveyor.server.responses import COMMON, batch_errors, errors
 from conveyor.status import BatchStatus
 
 router = APIRouter(prefix="/api/v1/batches", tags=["batches"], responses=errors(*COMMON))
-
-_BATCH_ERRORS = {404: "No such batch (or another user's)", 409: "The batch's status does not allow this"}
-
-
-def batch_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` as errors() gives them, with the batch's own body for 404 and 409."""
-    shared = errors(*(code for code in codes if code not in _BATCH_ERRORS))
-    own: dict[int | str, dict[str, Any]] = {
-        code: {"model": BatchErrorBody, "description": why} for code, why in _BATCH_ERRORS.items() if code in codes
-    }
-    return {**shared, **own}
-
 
 BatchIdPath = Annotated[str, Path(description="The batch's id.", max_length=200)]
 

@@ -18,7 +18,7 @@ from starlette.background import BackgroundTask
 from conveyor.server import batch_service, listing, service, stats, watch
 from conveyor.server.deps import Caller, State
 from conveyor.server.errors import validation_error
-from conveyor.server.responses import COMMON, errors
+from conveyor.server.responses import COMMON, batch_errors, errors
 from conveyor.server.schemas import (
     ActionResult,
     BackendView,
@@ -74,7 +74,7 @@ def submit_job(
     return Submitted(job_id=job.id, status=rest(job.status))
 
 
-@router.get("", response_model=JobList, responses=errors(400, 404))
+@router.get("", response_model=JobList, responses={**errors(400), **batch_errors(404)})
 def list_jobs(
     state: State,
     caller: Caller,
