@@ -20,6 +20,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _JOB_TYPES: dict[str, Callable[..., Any]] = {}
 _IMPORT_CACHE: dict[str, Callable[..., Any]] = {}
+_IMPORTED: list[str] = []
 
 
 def job_type(name: str) -> Callable[[F], F]:
@@ -142,6 +143,12 @@ def _import_path(name: str) -> Callable[..., Any]:
     raise InvalidJobError(f"no module found for {name!r}")
 
 
+def imported_entries() -> list[str]:
+    """The ``--import`` entries imported so far, in order (a worker's job processes
+    import them too)."""
+    return list(_IMPORTED)
+
+
 def import_modules(entries: list[str]) -> None:
     """Import the modules that define job functions and job types (``--import``).
 
@@ -156,8 +163,10 @@ def import_modules(entries: list[str]) -> None:
             except InvalidJobError as exc:
                 raise InvalidJobError(f"job type {name!r} = {path!r}: {exc}") from None
             job_type(name)(func)
-            continue
-        try:
-            importlib.import_module(entry)
-        except Exception as exc:
-            raise InvalidJobError(f"cannot import {entry}: {type(exc).__name__}: {exc}") from exc
+        else:
+            try:
+                importlib.import_module(entry)
+            except Exception as exc:
+                raise InvalidJobError(f"cannot import {entry}: {type(exc).__name__}: {exc}") from exc
+        if entry not in _IMPORTED:
+            _IMPORTED.append(entry)

@@ -53,6 +53,7 @@ class FakeWorker:
 
     made: list[dict[str, Any]] = []
     recycled = False
+    failure = None
 
     def __init__(self, queues: list[str], **kwargs: Any) -> None:
         self.name = kwargs.get("name") or "fake"
@@ -206,6 +207,15 @@ def test_the_pool_comes_from_the_environment_or_its_flag(run: Run, fake_worker: 
     assert [made["pool"] for made in fake_worker.made] == ["threads", "processes", "threads"]
     refused = run("worker", "--pool", "forks")
     assert refused.exit_code == 2 and "'forks' is not one of 'threads', 'processes'" in refused.output
+
+
+def test_a_worker_that_stopped_itself_exits_non_zero_saying_why(
+    run: Run, fake_worker: type[FakeWorker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fake_worker, "failure", "no job process could start 5 times in a row")
+    result = run("worker", "--pool", "processes")
+    assert result.exit_code == 1
+    assert "Error: the worker stopped: no job process could start 5 times in a row" in result.output
 
 
 def test_up_hands_its_worker_settings_to_its_worker(run: Run, fake_worker: type[FakeWorker], db_url: str) -> None:

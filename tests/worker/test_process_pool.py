@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 import jobfuncs
-from conveyor import JobStatus, Queue, Retry, send_stop_job_command
+from conveyor import JobStatus, Queue, Retry, Worker, send_stop_job_command
 from conveyor.backends.base import Backend
+from conveyor.worker import job_processes
 from waiting import wait_until
 
 from .processes import TESTS_DIR, start_worker, stop_process, worker_log
@@ -142,29 +143,47 @@ def test_registered_job_types_reach_the_child(url: str, queue: Queue) -> None:
     assert (job.status, job.result) == (JobStatus.FINISHED, {"extracted": "a letter"})
 
 
-def test_a_job_goes_back_while_no_child_can_start_and_runs_once_one_can(url: str, queue: Queue, tmp_path: Path) -> None:
-    marker, log_path = tmp_path / "imported", tmp_path / "worker.log"
-    job = queue.enqueue("tests.once")
+def test_what_the_child_cannot_import_fails_only_the_jobs_that_need_it(url: str, queue: Queue, tmp_path: Path) -> None:
+    marker = tmp_path / "imported"  # the worker imports worker.imports_once; its child cannot
+    needs_it = queue.enqueue("tests.once")
+    other = queue.enqueue(os.getpid)
     env = {**os.environ, "CONVEYOR_URL": url, "PYTHONPATH": str(TESTS_DIR), "CONVEYOR_TEST_IMPORT_ONCE": str(marker)}
-    command = [sys.executable, "-m", "conveyor", "worker", "--pool", "processes", "--import", "worker.imports_once"]
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(command, env=env, stderr=log)
-    try:
-        wait_until(lambda: "goes back to its queue: a job process could not start" in log_path.read_text(),
-                   message="a child to fail to start")  # fmt: skip
-        assert job.get_status() in (JobStatus.QUEUED, JobStatus.STARTED)  # back, or claimed again
-        marker.unlink()  # the next child's import succeeds
-        wait_until(lambda: job.get_status() is JobStatus.FINISHED, message="the job to run")
-    finally:
-        worker.kill()
-        worker.wait(timeout=10)
+    done = subprocess.run(
+        [sys.executable, "-m", "conveyor", "worker", "--burst", "--pool", "processes", "--import",
+         "worker.imports_once"],
+        check=False, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "cannot import worker.imports_once: RuntimeError: imported again" in done.stderr  # --import reaches it
+    needs_it.refresh()
+    assert needs_it.status is JobStatus.FAILED
+    assert "cannot find job function 'tests.once'" in (needs_it.exc_info or "")
+    other.refresh()
+    assert other.status is JobStatus.FINISHED
+
+
+def test_while_no_child_can_start_jobs_go_back_and_the_worker_stops(
+    backend: Backend, queue: Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = queue.enqueue(os.getpid)
+    monkeypatch.setattr(job_processes, "RESTART_DELAYS", (0.01, 0.01))
+    monkeypatch.setattr(backend, "url", "redis://127.0.0.1:1/0")  # what the children open: nothing listens
+    worker = Worker([queue], connection=backend, pool="processes")
+    worker.work(burst=True)
+    assert worker.failure == "no job process could start 5 times in a row (the errors above say why)"
     job.refresh()
-    assert (job.result, job.retry_count) == ("ran", 0)  # not counted as a retry
-    assert "imported again while" in log_path.read_text()  # the child's own error, in the worker's log
+    assert (job.status, job.retry_count, job.status_reason) == (JobStatus.QUEUED, 0, "released")
+
+
+def test_a_childs_start_is_not_its_jobs_time(url: str, queue: Queue) -> None:
+    job = queue.enqueue(os.getpid, timeout=0.05)  # a fresh child takes longer than that to start
+    status, _ = run_burst(url)
+    assert status == 0
+    job.refresh()
+    assert job.status is JobStatus.FINISHED
 
 
 def test_a_worker_refuses_an_unknown_pool(backend: Backend) -> None:
-    from conveyor import Worker
     from conveyor.exceptions import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="pool must be one of threads, processes, got 'forks'"):

@@ -16,6 +16,7 @@ from conveyor.urls import masked_url
 from conveyor.worker import Worker
 
 from . import supervisor
+from .errors import UserError
 from .options import (
     App,
     common_options,
@@ -123,5 +124,7 @@ def worker(
         log.info("worker %s on %s: queues %s, concurrency %d%s", runner.name, masked_url(app.url), ", ".join(names),
                  concurrency, mode)  # fmt: skip
         runner.work(burst=burst, max_jobs=max_jobs)
+    if runner.failure:
+        raise UserError(f"the worker stopped: {runner.failure}")
     if runner.recycled and os.environ.get(supervisor.SUPERVISED_ENV):
         sys.exit(supervisor.EXIT_RECYCLE)

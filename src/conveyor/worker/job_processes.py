@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
+import logging
 import os
 import signal
 import socket
@@ -27,17 +27,21 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from types import FrameType
+from typing import Any
 
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK
-from conveyor.exceptions import JobInterrupted, JobStopRequested, JobTimeoutException
-from conveyor.functions import job_type, registered_job_types, resolve_function
+from conveyor.exceptions import InvalidJobError, JobInterrupted, JobStopRequested, JobTimeoutException
+from conveyor.functions import import_modules, imported_entries, job_type, registered_job_types, resolve_function
 from conveyor.types import JobRecord, Settlement
 
 from . import execution, outcomes
 from .running import ShutdownInterrupt
+
+log = logging.getLogger("conveyor.worker")
 
 INTERRUPT_SIGNALS: dict[type[JobInterrupted], signal.Signals] = {
     JobTimeoutException: signal.SIGALRM,
@@ -59,62 +63,89 @@ class JobProcessDied(Exception):
 
 
 class JobProcessUnavailable(Exception):
-    """No child process could be started (it failed in its imports or connecting)."""
+    """No child process could take the job: one failed to start (in its imports or
+    connecting), or had ended before it got the job. Not the job's doing."""
 
 
 class JobProcess:
-    """One child process, running the jobs it is sent one at a time."""
+    """One child process, running the jobs it is sent one at a time.
+
+    It is started at once and gets its settings over its pipe (a URL's password would
+    show in ``ps`` on its command line); ``wait_ready`` waits for it to be set up.
+    """
 
     def __init__(self, url: str) -> None:
         ours, theirs = socket.socketpair()
-        config = {
-            "url": url,
-            "fd": theirs.fileno(),
-            "parent": os.getpid(),
-            "path": sys.path,
-            "job_types": {name: f"{f.__module__}.{f.__qualname__}" for name, f in registered_job_types().items()},
-        }
         with theirs:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_CODE, json.dumps(config)], pass_fds=[theirs.fileno()]
+                [sys.executable, "-c", _CHILD_CODE, str(theirs.fileno())], pass_fds=[theirs.fileno()]
             )
         self._connection = Connection(ours.detach())
         self._lock = threading.Lock()  # a job's thread sends the job, the housekeeper interrupts
+        self._killed = False
+        self._ready = False
+        job_types = {name: f"{f.__module__}.{f.__qualname__}" for name, f in registered_job_types().items()}
+        with contextlib.suppress(OSError):  # a child already gone: wait_ready says how
+            self._connection.send(
+                {
+                    "url": url,
+                    "parent": os.getpid(),
+                    "path": sys.path,
+                    "imports": imported_entries(),
+                    "job_types": job_types,
+                }
+            )
+
+    def wait_ready(self) -> None:
+        """Wait until the child has imported and connected; raises JobProcessUnavailable
+        when it failed, or was killed (an interrupt or a stop reaches it meanwhile)."""
+        if self._ready:
+            return
         try:
             if not self._connection.poll(START_TIMEOUT):
                 self.kill()
+                self._process.wait()
                 raise JobProcessUnavailable(f"a job process did not start within {START_TIMEOUT:g}s")
-            self._connection.recv()  # ready
+            self._connection.recv()
         except (EOFError, OSError):
             raise JobProcessUnavailable(f"a job process could not start: {self._death().lower()}") from None
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
+        self._ready = True
 
     def run(self, record: JobRecord, started_at: float) -> Settlement | None:
         """Run the job in the child and wait: its Settlement, or None when an interrupt
-        ended it. Raises JobProcessDied when the child ended without answering."""
+        ended it. Raises JobProcessUnavailable when the child had ended before it got
+        the job, JobProcessDied when it ended while running it."""
         try:
             with self._lock:
                 self._connection.send((record, started_at))
+        except OSError:
+            raise JobProcessUnavailable(f"the job process had ended: {self._death().lower()}") from None
+        try:
             answer: Settlement | None = self._connection.recv()
         except (EOFError, OSError):
             raise JobProcessDied(f"{self._death()} while it ran the job") from None
         return answer
 
     def interrupt(self, reason: type[JobInterrupted]) -> None:
-        """Raise ``reason`` inside the running job."""
+        """Raise ``reason`` inside the running job; a child still starting is killed."""
+        if not self._ready:
+            self.kill()
+            return
         with self._lock, contextlib.suppress(ProcessLookupError):
             self._process.send_signal(INTERRUPT_SIGNALS.get(reason, signal.SIGUSR1))
 
     def kill(self) -> None:
-        """End the child at once, whatever its job is doing."""
+        """End the child at once, whatever its job is doing; it is never used again."""
+        self._killed = True
         with contextlib.suppress(ProcessLookupError):
             self._process.kill()
 
     def alive(self) -> bool:
-        return self._process.poll() is None
+        return not self._killed and self._process.poll() is None
+
+    @property
+    def killed(self) -> bool:
+        return self._killed
 
     def close(self) -> None:
         """Let an idle child end (it exits when its pipe closes); kill one that lingers."""
@@ -138,39 +169,49 @@ class JobProcess:
 
 
 class ProcessPool:
-    """Child processes for sync jobs: started when first needed, kept while they work."""
+    """Child processes for sync jobs: started when first needed, kept while they work.
+
+    After a child fails to start, the next start waits (RESTART_DELAYS), so that a
+    broken setup does not spin; ``failed_starts`` counts failures in a row.
+    """
 
     def __init__(self, url: str) -> None:
         self._url = url
         self._idle: list[JobProcess] = []
         self._lock = threading.Lock()
         self._closed = False
-        self._failed_starts = 0
+        self.failed_starts = 0
         self._next_start = 0.0  # monotonic
 
+    def start_delay(self) -> float:
+        """Seconds to wait before a new child may start."""
+        with self._lock:
+            return 0.0 if self._idle else max(0.0, self._next_start - time.monotonic())
+
     def acquire(self) -> JobProcess:
-        """An idle child, or a new one. Raises JobProcessUnavailable when a new one fails
-        to start; after such a failure the next start waits (see RESTART_DELAYS), so a
-        broken setup does not spin."""
+        """An idle child, or a new one (maybe still starting: see ``ready``)."""
         with self._lock:
             while self._idle:
                 process = self._idle.pop()
                 if process.alive():
                     return process
-            wait = self._next_start - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
+        return JobProcess(self._url)
+
+    def ready(self, process: JobProcess) -> None:
+        """Wait for ``process`` to be set up, keeping count of failed starts (a child
+        killed while it started, for an interrupt, did not fail)."""
         try:
-            process = JobProcess(self._url)
+            process.wait_ready()
         except JobProcessUnavailable:
+            if process.killed:
+                raise
             with self._lock:
                 first, last = RESTART_DELAYS
-                self._next_start = time.monotonic() + min(last, first * 2**self._failed_starts)
-                self._failed_starts += 1
+                self._next_start = time.monotonic() + min(last, first * 2**self.failed_starts)
+                self.failed_starts += 1
             raise
         with self._lock:
-            self._failed_starts = 0
-        return process
+            self.failed_starts = 0
 
     def release(self, process: JobProcess) -> None:
         """Take back a child whose job ended; one that died (or was killed) is dropped."""
@@ -204,21 +245,25 @@ class _Child:
 
 
 def child_main() -> None:
-    """A child's life: set up as its worker is, then run jobs until the pipe closes."""
-    config = json.loads(sys.argv[1])
+    """A child's life: set up as its worker is, then run jobs until the pipe closes.
+    A module or job type that does not import here is reported and left out (its jobs
+    fail saying so), rather than failing every job."""
+    connection = Connection(int(sys.argv[1]))
+    config = connection.recv()
     _die_with_parent(config["parent"])
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
     sys.path[:] = config["path"]
+    for entry in config["imports"]:
+        _set_up(import_modules, [entry])
     for name, path in config["job_types"].items():
-        job_type(name)(resolve_function(path))
+        _set_up(_register, name, path)
     from conveyor.connection import connect
 
     backend = connect(config["url"])
     child = _Child()
     for signum in INTERRUPT_SIGNALS.values():
         signal.signal(signum, child.on_signal)
-    connection = Connection(config["fd"])
     connection.send("ready")
     while True:
         try:
@@ -228,14 +273,30 @@ def child_main() -> None:
         connection.send(_run(child, record, started_at, backend))
 
 
-def _run(child: _Child, record: JobRecord, started_at: float, backend: Backend) -> Settlement | None:
-    clock = SYSTEM_CLOCK
-    prepared = execution.prepare(record, backend, clock)
-    if isinstance(prepared, str):
-        return outcomes.failed(record, started_at, prepared, clock.now())
+def _set_up(step: Callable[..., None], *args: Any) -> None:
     try:
-        child.in_job = True
+        step(*args)
+    except Exception as exc:
+        log.warning("job process %d: %s", os.getpid(), exc)
+
+
+def _register(name: str, path: str) -> None:
+    try:
+        job_type(name)(resolve_function(path))
+    except InvalidJobError as exc:
+        raise InvalidJobError(f"job type {name!r} ({path}) is left out: {exc}") from None
+
+
+def _run(child: _Child, record: JobRecord, started_at: float, backend: Backend) -> Settlement | None:
+    """Run one job; an interrupt lands from the moment the job arrives (finding its
+    function may import for a while) until its outcome is known."""
+    clock = SYSTEM_CLOCK
+    child.in_job = True
+    try:
         try:
+            prepared = execution.prepare(record, backend, clock)
+            if isinstance(prepared, str):
+                return outcomes.failed(record, started_at, prepared, clock.now())
             value = execution.call_sync(prepared)
         finally:
             child.in_job = False

@@ -58,6 +58,7 @@ class Running:
     abandon_requested: bool = False  # the housekeeper found it ignoring its interrupt
     abandoned: bool = False  # left to its thread; settled just before the process exits
     lock: threading.Lock = field(default_factory=threading.Lock)
+    interrupted: threading.Event = field(default_factory=threading.Event)  # set with ``interrupt``
 
     @property
     def deadline(self) -> float | None:
@@ -92,6 +93,7 @@ class Running:
             self.interrupt = reason
             self.interrupt_message = message
             self.interrupted_mono = time.monotonic()
+            self.interrupted.set()
             kind, task = self.kind, self.task
             if kind == "thread" and self.thread_id is not None:  # under the lock: see leave_thread
                 _set_thread_exception(self.thread_id, reason)
@@ -123,12 +125,22 @@ class Running:
             self.thread_id = None
 
     def enter_process(self, process: JobProcess) -> None:
-        """Called by the thread about to send the job to ``process``; raises if already
-        interrupted."""
+        """Called by the thread about to hand the job to ``process`` (maybe still
+        starting); raises if already interrupted. From here interrupts reach the child;
+        the timeout waits for ``start_in_process``: a child's start is not the job's time."""
         with self.lock:
             if self.interrupt is not None:
                 raise self.interrupt_error()
             self.process = process
+            self.started_mono = None
+
+    def start_in_process(self) -> None:
+        """The child is ready and gets the job now: its timeout starts; raises if an
+        interrupt came while the child started."""
+        with self.lock:
+            if self.interrupt is not None:
+                raise self.interrupt_error()
+            self.started_mono = time.monotonic()
 
     def leave_process(self) -> None:
         """Called when the child answered (or died): later interrupts must not reach the

@@ -60,6 +60,9 @@ BACKOFF_FIRST, BACKOFF_LAST = 0.5, 30.0
 EXIT_JOB_UNRESPONSIVE = 3
 """Exit status when a job ignored its interrupt and the worker had to end itself."""
 
+MAX_FAILED_STARTS = 5
+"""Failed starts of job processes in a row after which the worker stops."""
+
 POOLS = ("threads", "processes")
 """Where sync jobs run: in this process (inline or threads) or in child processes."""
 
@@ -134,6 +137,8 @@ class Worker:
         self.pool = pool
         self.recycled = False
         """Whether the worker stopped for a fresh process: max_jobs or max_memory reached."""
+        self.failure: str | None = None
+        """Why the worker stopped itself, when it could not go on."""
         self.clock = clock
         self.jobs_done = 0
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -405,27 +410,42 @@ class Worker:
     def _run_in_process(self, running: Running) -> Settlement:
         """Run the job in a child process and return its settlement; raises the job's
         interrupt when one ended it (or its child was killed for ignoring one)."""
-        assert self._processes is not None
-        try:
-            process = self._processes.acquire()
-        except JobProcessUnavailable as exc:  # not the job's doing: it goes back, not counted as a retry
-            log.error("job %s goes back to its queue: %s (see above)", running.record.id, exc)
-            return outcomes.released(running.record)
+        pool = self._processes
+        assert pool is not None
+        if running.interrupted.wait(pool.start_delay()):  # after a failed start, unless told to stop
+            raise running.interrupt_error()
+        process = pool.acquire()
         try:
             running.enter_process(process)
             try:
+                pool.ready(process)
+                running.start_in_process()
                 settlement = process.run(running.record, running.started_at or 0.0)
             finally:
                 running.leave_process()
+        except JobProcessUnavailable as exc:
+            if running.interrupt is not None:
+                raise running.interrupt_error() from None
+            self._no_job_process(running, exc, pool.failed_starts)
+            return outcomes.released(running.record)
         except JobProcessDied as exc:
             if running.interrupt is not None:
                 raise running.interrupt_error() from None
             return outcomes.failed(running.record, running.started_at, str(exc), self.clock.now())
         finally:
-            self._processes.release(process)
+            pool.release(process)
         if settlement is None:
             raise running.interrupt_error()
         return settlement
+
+    def _no_job_process(self, running: Running, error: JobProcessUnavailable, failed_starts: int) -> None:
+        """No child could take the job, not its doing: it goes back, not counted as a
+        retry. When children fail to start again and again, the worker stops."""
+        log.error("job %s goes back to its queue: %s", running.record.id, error)
+        if failed_starts >= MAX_FAILED_STARTS:
+            self.failure = f"no job process could start {failed_starts} times in a row (the errors above say why)"
+            log.critical("the worker stops: %s", self.failure)
+            self.request_stop()
 
     def _interrupted(self, running: Running) -> Settlement:
         """The settlement for a job that ended because it was interrupted."""
