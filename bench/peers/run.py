@@ -550,7 +550,7 @@ def print_report(results: dict[str, dict[str, Any]], baseline: str, sizes: dict[
 
 def target_lines(ran: dict[str, dict[str, Any]], baseline: str) -> list[str]:
     ours = ran[baseline]["figures"]
-    peers = {name: r["figures"] for name, r in ran.items() if name != baseline}
+    peers = {name: r["figures"] for name, r in ran.items() if r["library"] != ran[baseline]["library"]}
 
     def best(key: str) -> tuple[str, float] | None:
         values = [(name, f[key]) for name, f in peers.items() if f.get(key)]

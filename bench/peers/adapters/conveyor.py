@@ -1,7 +1,9 @@
 """conveyor: ``conveyor.connect(redis_url)``, ``Queue.enqueue`` / ``enqueue_many``, ``conveyor.Worker``.
 
-The worker process is this module run as ``python -m adapters.conveyor URL``: it opens
-the backend and runs ``Worker([Queue("bench")]).work()`` with default settings. Jobs are
+The worker process is this module run as ``python -m adapters.conveyor URL [POOL]``: it
+opens the backend and runs ``Worker([Queue("bench")]).work()`` with default settings,
+or with ``pool="processes"`` (sync jobs in a reused child process, which a timeout can
+kill: the setup to hold against RQ's default Worker, which forks one per job). Jobs are
 the plain functions of ``peerjobs``, enqueued by import path.
 """
 
@@ -23,6 +25,7 @@ class ConveyorAdapter(RQStyleAdapter):
     one_api = "Queue.enqueue"
     bulk_api = "Queue.enqueue_many, Queue.prepare_data"
     claim_probe = True
+    pool = "threads"
 
     def open(self, url: str) -> None:
         try:
@@ -38,7 +41,7 @@ class ConveyorAdapter(RQStyleAdapter):
         self.backend.close()
 
     def worker_argv(self, url: str) -> list[str]:
-        return python_module("adapters.conveyor", url)
+        return python_module("adapters.conveyor", url, self.pool)
 
     def claim(self, limit: int) -> int:
         now = time.time()
@@ -47,17 +50,24 @@ class ConveyorAdapter(RQStyleAdapter):
         return len(claimed)
 
 
+class ConveyorProcessesAdapter(ConveyorAdapter):
+    name = "conveyor-processes"
+    settings = "conveyor.Worker([Queue('bench')], pool='processes').work(): jobs in one reused child process"
+    claim_probe = False  # the backlog probe is the store's, measured once with the default setup
+    pool = "processes"
+
+
 def adapters() -> list[Adapter]:
-    return [ConveyorAdapter()]
+    return [ConveyorAdapter(), ConveyorProcessesAdapter()]
 
 
-def worker_main(url: str) -> None:
+def worker_main(url: str, pool: str) -> None:
     backend = conveyor.connect(url)
     try:
-        Worker([Queue(QUEUE, connection=backend)]).work()
+        Worker([Queue(QUEUE, connection=backend)], pool=pool).work()
     finally:
         backend.close()
 
 
 if __name__ == "__main__":
-    worker_main(sys.argv[1])
+    worker_main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "threads")

@@ -83,7 +83,9 @@ class JobProcess:
         self._connection = Connection(ours.detach())
         self._lock = threading.Lock()  # a job's thread sends the job, the housekeeper interrupts
         self._killed = False
+        self._interrupted_starting = False
         self._ready = False
+        self.started_mono = time.monotonic()
         job_types = {name: f"{f.__module__}.{f.__qualname__}" for name, f in registered_job_types().items()}
         with contextlib.suppress(OSError):  # a child already gone: wait_ready says how
             self._connection.send(
@@ -129,6 +131,7 @@ class JobProcess:
     def interrupt(self, reason: type[JobInterrupted]) -> None:
         """Raise ``reason`` inside the running job; a child still starting is killed."""
         if not self._ready:
+            self._interrupted_starting = True
             self.kill()
             return
         with self._lock, contextlib.suppress(ProcessLookupError):
@@ -144,8 +147,9 @@ class JobProcess:
         return not self._killed and self._process.poll() is None
 
     @property
-    def killed(self) -> bool:
-        return self._killed
+    def interrupted_starting(self) -> bool:
+        """Whether it was killed while it started, for an interrupt (not a failed start)."""
+        return self._interrupted_starting
 
     def close(self) -> None:
         """Let an idle child end (it exits when its pipe closes); kill one that lingers."""
@@ -172,7 +176,8 @@ class ProcessPool:
     """Child processes for sync jobs: started when first needed, kept while they work.
 
     After a child fails to start, the next start waits (RESTART_DELAYS), so that a
-    broken setup does not spin; ``failed_starts`` counts failures in a row.
+    broken setup does not spin; ``failed_starts`` counts failures in a row, children
+    started together (several free slots) counting once.
     """
 
     def __init__(self, url: str) -> None:
@@ -182,6 +187,7 @@ class ProcessPool:
         self._closed = False
         self.failed_starts = 0
         self._next_start = 0.0  # monotonic
+        self._last_failure = 0.0  # monotonic
 
     def start_delay(self) -> float:
         """Seconds to wait before a new child may start."""
@@ -203,12 +209,14 @@ class ProcessPool:
         try:
             process.wait_ready()
         except JobProcessUnavailable:
-            if process.killed:
+            if process.interrupted_starting:
                 raise
             with self._lock:
-                first, last = RESTART_DELAYS
-                self._next_start = time.monotonic() + min(last, first * 2**self.failed_starts)
-                self.failed_starts += 1
+                if process.started_mono >= self._last_failure:  # not one of a round already counted
+                    first, last = RESTART_DELAYS
+                    self._next_start = time.monotonic() + min(last, first * 2**self.failed_starts)
+                    self.failed_starts += 1
+                self._last_failure = time.monotonic()
             raise
         with self._lock:
             self.failed_starts = 0

@@ -68,10 +68,12 @@ class Running:
         return self.started_mono + self.record.timeout
 
     def begin(self, kind: str) -> bool:
-        """Mark the job as running in ``kind``; False if an interrupt came first."""
+        """Mark the job as running in ``kind``; False if an interrupt came first. A job
+        for a child process gets its timeout once a child takes it (start_in_process):
+        waiting for a child to start is not the job's time."""
         with self.lock:
             self.kind = kind
-            self.started_mono = time.monotonic()
+            self.started_mono = None if kind == "process" else time.monotonic()
             return self.interrupt is None
 
     def attach(self, task: asyncio.Task[Any]) -> None:
@@ -126,13 +128,11 @@ class Running:
 
     def enter_process(self, process: JobProcess) -> None:
         """Called by the thread about to hand the job to ``process`` (maybe still
-        starting); raises if already interrupted. From here interrupts reach the child;
-        the timeout waits for ``start_in_process``: a child's start is not the job's time."""
+        starting); raises if already interrupted. From here interrupts reach the child."""
         with self.lock:
             if self.interrupt is not None:
                 raise self.interrupt_error()
             self.process = process
-            self.started_mono = None
 
     def start_in_process(self) -> None:
         """The child is ready and gets the job now: its timeout starts; raises if an

@@ -412,13 +412,18 @@ class Worker:
         interrupt when one ended it (or its child was killed for ignoring one)."""
         pool = self._processes
         assert pool is not None
-        if running.interrupted.wait(pool.start_delay()):  # after a failed start, unless told to stop
+        self._wait_for_a_start(running, pool.start_delay())
+        if running.interrupt is not None:
             raise running.interrupt_error()
+        if self._stopping:  # no child has it yet: it goes back at once
+            return outcomes.released(running.record)
         process = pool.acquire()
         try:
             running.enter_process(process)
             try:
                 pool.ready(process)
+                if self._stopping:
+                    return outcomes.released(running.record)
                 running.start_in_process()
                 settlement = process.run(running.record, running.started_at or 0.0)
             finally:
@@ -438,11 +443,17 @@ class Worker:
             raise running.interrupt_error()
         return settlement
 
+    def _wait_for_a_start(self, running: Running, delay: float) -> None:
+        """Wait out the back-off after a failed start, cut short by an interrupt or a stop."""
+        deadline = time.monotonic() + delay
+        while delay > 0 and not self._stopping and not running.interrupted.wait(min(0.1, delay)):
+            delay = deadline - time.monotonic()
+
     def _no_job_process(self, running: Running, error: JobProcessUnavailable, failed_starts: int) -> None:
         """No child could take the job, not its doing: it goes back, not counted as a
         retry. When children fail to start again and again, the worker stops."""
         log.error("job %s goes back to its queue: %s", running.record.id, error)
-        if failed_starts >= MAX_FAILED_STARTS:
+        if failed_starts >= MAX_FAILED_STARTS and self.failure is None:
             self.failure = f"no job process could start {failed_starts} times in a row (the errors above say why)"
             log.critical("the worker stops: %s", self.failure)
             self.request_stop()
