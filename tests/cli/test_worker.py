@@ -209,6 +209,13 @@ def test_the_pool_comes_from_the_environment_or_its_flag(run: Run, fake_worker: 
     assert refused.exit_code == 2 and "'forks' is not one of 'threads', 'processes'" in refused.output
 
 
+def test_per_child_limits_reach_the_worker(run: Run, fake_worker: type[FakeWorker]) -> None:
+    flags = ["--pool", "processes", "--max-jobs-per-child", "100", "--max-memory-per-child", "512"]
+    assert run("worker", "--burst", *flags).exit_code == 0
+    (made,) = fake_worker.made
+    assert (made["max_jobs_per_child"], made["max_memory_per_child"]) == (100, 512.0)
+
+
 def test_a_worker_that_stopped_itself_exits_non_zero_saying_why(
     run: Run, fake_worker: type[FakeWorker], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -183,8 +184,34 @@ def test_a_childs_start_is_not_its_jobs_time(url: str, queue: Queue) -> None:
     assert job.status is JobStatus.FINISHED
 
 
+@pytest.mark.parametrize(
+    ("limits", "runs"),
+    [
+        ({"max_jobs_per_child": 2}, [2, 2, 1]),  # jobs per child, in order
+        ({"max_memory_per_child": 1}, [1, 1, 1, 1, 1]),  # every child is past 1 MB after its first job
+    ],
+)
+def test_a_child_is_replaced_after_its_jobs_or_memory(
+    url: str, queue: Queue, limits: dict[str, float], runs: list[int]
+) -> None:
+    jobs = [queue.enqueue(os.getpid) for _ in range(5)]
+    status, log = run_burst(url, **limits)
+    assert status == 0
+    pids = []
+    for job in jobs:
+        job.refresh()
+        pids.append(job.result)
+    assert [len(list(group)) for _, group in itertools.groupby(pids)] == runs
+    assert len(set(pids)) == len(runs)  # a replaced child never comes back
+    assert "recycled after" in log
+
+
 def test_a_worker_refuses_an_unknown_pool(backend: Backend) -> None:
     from conveyor.exceptions import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="pool must be one of threads, processes, got 'forks'"):
         Worker(["default"], connection=backend, pool="forks")
+    with pytest.raises(ConfigurationError, match="need pool='processes'"):
+        Worker(["default"], connection=backend, max_jobs_per_child=10)
+    with pytest.raises(ConfigurationError, match="must be positive"):
+        Worker(["default"], connection=backend, pool="processes", max_memory_per_child=0)

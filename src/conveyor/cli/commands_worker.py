@@ -66,6 +66,18 @@ def log_to_stderr(level: str) -> Iterator[None]:
     help="Exit once the process's peak memory passes MB (running jobs finish first).",
 )
 @click.option(
+    "--max-jobs-per-child",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="With --pool processes: replace a job process after it has run N jobs.",
+)
+@click.option(
+    "--max-memory-per-child",
+    type=click.FloatRange(min=1),
+    metavar="MB",
+    help="With --pool processes: replace a job process once its peak memory passes MB.",
+)
+@click.option(
     "--supervise",
     is_flag=True,
     envvar="CONVEYOR_SUPERVISE",
@@ -92,6 +104,8 @@ def worker(
     worker_ttl: float,
     max_jobs: int | None,
     max_memory: float | None,
+    max_jobs_per_child: int | None,
+    max_memory_per_child: float | None,
     supervise: bool,
     log_level: str,
     **limits: Any,
@@ -114,6 +128,8 @@ def worker(
         connection=app.backend,
         concurrency=concurrency,
         pool=pool,
+        max_jobs_per_child=max_jobs_per_child,
+        max_memory_per_child=max_memory_per_child,
         lease_ttl=lease_ttl,
         worker_ttl=worker_ttl,
         limits=limits_from(**limits),

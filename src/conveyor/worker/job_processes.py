@@ -39,6 +39,7 @@ from conveyor.functions import import_modules, imported_entries, job_type, regis
 from conveyor.types import JobRecord, Settlement
 
 from . import execution, outcomes
+from .memory import peak_rss_mb
 from .running import ShutdownInterrupt
 
 log = logging.getLogger("conveyor.worker")
@@ -86,6 +87,8 @@ class JobProcess:
         self._interrupted_starting = False
         self._ready = False
         self.started_mono = time.monotonic()
+        self.jobs_run = 0
+        self.peak_mb = 0.0  # its peak resident memory, as of its last answer
         job_types = {name: f"{f.__module__}.{f.__qualname__}" for name, f in registered_job_types().items()}
         with contextlib.suppress(OSError):  # a child already gone: wait_ready says how
             self._connection.send(
@@ -97,6 +100,10 @@ class JobProcess:
                     "job_types": job_types,
                 }
             )
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
 
     def wait_ready(self) -> None:
         """Wait until the child has imported and connected; raises JobProcessUnavailable
@@ -123,9 +130,11 @@ class JobProcess:
         except OSError:
             raise JobProcessUnavailable(f"the job process had ended: {self._death().lower()}") from None
         try:
-            answer: Settlement | None = self._connection.recv()
+            answer: Settlement | None
+            answer, self.peak_mb = self._connection.recv()
         except (EOFError, OSError):
             raise JobProcessDied(f"{self._death()} while it ran the job") from None
+        self.jobs_run += 1
         return answer
 
     def interrupt(self, reason: type[JobInterrupted]) -> None:
@@ -177,11 +186,15 @@ class ProcessPool:
 
     After a child fails to start, the next start waits (RESTART_DELAYS), so that a
     broken setup does not spin; ``failed_starts`` counts failures in a row, children
-    started together (several free slots) counting once.
+    started together (several free slots) counting once. A child that has run
+    ``max_jobs`` jobs, or whose peak memory passed ``max_memory`` MB, ends after its job
+    and the next job gets a fresh one (jobs that leak, as Celery's per-child limits).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_jobs: int | None = None, max_memory: float | None = None) -> None:
         self._url = url
+        self._max_jobs = max_jobs
+        self._max_memory = max_memory
         self._idle: list[JobProcess] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -222,12 +235,22 @@ class ProcessPool:
             self.failed_starts = 0
 
     def release(self, process: JobProcess) -> None:
-        """Take back a child whose job ended; one that died (or was killed) is dropped."""
+        """Take back a child whose job ended; one that died (or was killed), or is spent,
+        is dropped."""
+        spent = self._spent(process)
         with self._lock:
-            if not self._closed and process.alive():
+            if not self._closed and process.alive() and not spent:
                 self._idle.append(process)
                 return
+        if spent:
+            log.info("job process %d recycled after %d jobs (peak memory %.0f MB)", process.pid, process.jobs_run,
+                     process.peak_mb)  # fmt: skip
         process.close()
+
+    def _spent(self, process: JobProcess) -> bool:
+        return (self._max_jobs is not None and process.jobs_run >= self._max_jobs) or (
+            self._max_memory is not None and process.peak_mb > self._max_memory
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -278,7 +301,7 @@ def child_main() -> None:
             record, started_at = connection.recv()
         except EOFError:
             return
-        connection.send(_run(child, record, started_at, backend))
+        connection.send((_run(child, record, started_at, backend), peak_rss_mb()))
 
 
 def _set_up(step: Callable[..., None], *args: Any) -> None:

@@ -19,11 +19,9 @@ import functools
 import logging
 import os
 import random
-import resource
 import secrets
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -44,6 +42,7 @@ from conveyor.types import Limits, Settlement, WorkerRecord
 from . import execution, outcomes
 from .housekeeper import Housekeeper
 from .job_processes import JobProcessDied, JobProcessUnavailable, ProcessPool
+from .memory import peak_rss_mb
 from .running import INTERRUPT_SIGNAL, Running, ShutdownInterrupt
 
 log = logging.getLogger("conveyor.worker")
@@ -67,10 +66,26 @@ POOLS = ("threads", "processes")
 """Where sync jobs run: in this process (inline or threads) or in child processes."""
 
 
-def peak_rss_mb() -> float:
-    """The process's peak resident memory in MB (Linux reports KB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+def _check_settings(
+    concurrency: int,
+    lease_ttl: float,
+    poll_interval: float,
+    pool: str,
+    max_jobs_per_child: int | None,
+    max_memory_per_child: float | None,
+) -> None:
+    """Raise ConfigurationError for settings a worker cannot run with."""
+    if concurrency < 1:
+        raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
+    if lease_ttl <= 0 or poll_interval <= 0:
+        raise ConfigurationError("lease_ttl and poll_interval must be positive")
+    if pool not in POOLS:
+        raise ConfigurationError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+    per_child = [limit for limit in (max_jobs_per_child, max_memory_per_child) if limit is not None]
+    if per_child and pool != "processes":
+        raise ConfigurationError("max_jobs_per_child and max_memory_per_child need pool='processes'")
+    if any(limit <= 0 for limit in per_child):
+        raise ConfigurationError("max_jobs_per_child and max_memory_per_child must be positive")
 
 
 class Worker:
@@ -88,7 +103,8 @@ class Worker:
     reused for many jobs: slower to hand a job to, but a timeout or stop then ends even
     a job stuck in a C call (its child is killed) and a job that crashes its process
     fails alone, while the worker goes on. ``async def`` jobs run on the worker's event
-    loop either way.
+    loop either way. ``max_jobs_per_child`` and ``max_memory_per_child`` (MB of peak
+    resident memory) replace a child once it has run that many jobs or grown that big.
     """
 
     def __init__(
@@ -107,6 +123,8 @@ class Worker:
         limits: Limits | None = None,
         max_memory: float | None = None,
         pool: str = "threads",
+        max_jobs_per_child: int | None = None,
+        max_memory_per_child: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         items = [queues] if isinstance(queues, Queue | str) else list(queues)
@@ -115,12 +133,7 @@ class Worker:
         if connection is None:
             first = next((q for q in items if isinstance(q, Queue)), None)
             connection = first.connection if first is not None else default_connection()
-        if concurrency < 1:
-            raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
-        if lease_ttl <= 0 or poll_interval <= 0:
-            raise ConfigurationError("lease_ttl and poll_interval must be positive")
-        if pool not in POOLS:
-            raise ConfigurationError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+        _check_settings(concurrency, lease_ttl, poll_interval, pool, max_jobs_per_child, max_memory_per_child)
         self.backend = connection
         self.queue_names = [q.name if isinstance(q, Queue) else q for q in items]
         self.queues = [Queue(n, connection=connection) for n in self.queue_names]
@@ -135,6 +148,8 @@ class Worker:
         self.limits = limits or None
         self.max_memory = max_memory
         self.pool = pool
+        self.max_jobs_per_child = max_jobs_per_child
+        self.max_memory_per_child = max_memory_per_child
         self.recycled = False
         """Whether the worker stopped for a fresh process: max_jobs or max_memory reached."""
         self.failure: str | None = None
@@ -165,7 +180,8 @@ class Worker:
         ``burst``, or after ``max_jobs`` jobs. Returns whether any job was run."""
         housekeeper = self._housekeeper = Housekeeper(self)
         if self.pool == "processes":
-            self._processes = ProcessPool(self.backend.url)  # children start with the first jobs
+            # children start with the first jobs
+            self._processes = ProcessPool(self.backend.url, self.max_jobs_per_child, self.max_memory_per_child)
         restore = self._install_signal_handlers()
         try:
             self.register()
