@@ -197,7 +197,7 @@ def test_a_batchs_jobs_last_given_first_in_pages_with_their_places_kept(backend)
     given = ["m", "z", "a", "q", "c"]  # not in id order: the order given counts
     create(backend, size=5, jobs=[make_record(id=job_id, batch_id="b-1") for job_id in given])
     listed = backend.batch_job_ids("b-1", None, 10)
-    assert [job_id for job_id, _ in listed] == given[::-1]  # callbacks are not the batch's jobs
+    assert [job_id for job_id, _ in listed] == given[::-1]
     pages, before = [], None
     while page := backend.batch_job_ids("b-1", before, 2):
         pages.append(page)

@@ -173,3 +173,7 @@ async def test_a_batchs_jobs_listed_last_given_first_filtered_and_paged(
     assert len(admin["data"]) == 4
     by_queue = (await client.get(f"{API}/jobs", params={"batch_id": made["batch_id"], "queue": "nope"})).json()
     assert (by_queue["data"], by_queue["total"]) == ([], None)
+    bobs = (await client.get(f"{API}/jobs", params={"batch_id": made["batch_id"], "user": "bob"}, headers=ROOT)).json()
+    assert (bobs["data"], bobs["total"]) == ([], None)  # not the batch's user: its counts do not say
+    none_running = await client.get(f"{API}/jobs", params={"batch_id": made["batch_id"], "status": "running"})
+    assert none_running.json() == {"data": [], "total": 0, "pending_count": 3, "running_count": 0, "next_cursor": None}

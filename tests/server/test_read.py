@@ -79,6 +79,13 @@ async def test_the_list_is_newest_first_with_counts(client: httpx.AsyncClient, b
     assert (body["total"], body["pending_count"], body["running_count"], body["next_cursor"]) == (3, 2, 1, None)
 
 
+async def test_an_empty_list_counts_zero_not_unknown(client: httpx.AsyncClient) -> None:
+    empty = {"data": [], "total": 0, "pending_count": 0, "running_count": 0, "next_cursor": None}
+    assert (await client.get(f"{API}/jobs")).json() == empty
+    await submit(client)
+    assert (await client.get(f"{API}/jobs", headers=BOB)).json() == empty  # bob has no jobs
+
+
 async def test_pages_follow_the_cursor_and_ignore_newer_jobs(client: httpx.AsyncClient) -> None:
     ids = [await submit(client) for _ in range(5)]
     first = (await client.get(f"{API}/jobs", params={"limit": 2}, headers=ROOT)).json()

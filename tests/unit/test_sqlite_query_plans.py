@@ -75,6 +75,7 @@ def test_claim_settle_and_housekeeping_never_read_jobs_by_status_alone(
     hers = make_job(backend, status=JobStatus.QUEUED, user_id="alice")  # ... and of one user's
     assert [i for i, _ in backend.job_ids_newest(None, list(JobStatus), None, 10, "alice")] == [hers.id]
     assert backend.counts("alice") == {"default": {JobStatus.QUEUED: 1}}
+    assert backend.batch_job_ids("b-1", 10**9, 10) == []  # a page of a batch's jobs
 
     database = str(tmp_path / "plans.db")
     reads_of_jobs = {s for s in statements if " jobs" in s and not s.startswith(("INSERT", "CREATE", "PRAGMA"))}
@@ -85,6 +86,8 @@ def test_claim_settle_and_housekeeping_never_read_jobs_by_status_alone(
         assert "SEARCH jobs USING INDEX jobs_by_status (status=?)" not in steps, (statement, steps)
         if "user_id = '" in statement:
             assert any("jobs_by_user" in step for step in steps), (statement, steps)
+        if "batch_id = '" in statement and "ORDER BY" in statement:
+            assert not any("TEMP B-TREE" in step for step in steps), (statement, steps)
 
 
 def shape(statement: str) -> str:

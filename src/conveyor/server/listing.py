@@ -10,13 +10,14 @@ and counts. The filter the indexes cannot answer, job type, is applied to the re
 read, at most SCAN_BUDGET of them per page: such a page may hold fewer than ``limit``
 jobs while ``next_cursor`` is not null, and the page after a full one may be empty when
 the budget ran out before a further match. A batch's jobs (``batch_id``) come from the
-batch's own list, last given first (``batch_job_ids``), every filter applied that way.
+batch's own list, last given first (``batch_job_ids``), every filter applied that way;
+their counts are the batch's (``batch_counts``: on Redis a pass over its jobs).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from conveyor.backends.base import Backend
 from conveyor.server import cursors
@@ -37,7 +38,7 @@ class Filters:
     job_type: str | None
     queue: str | None
     user: str | None
-    batch_id: str | None = None
+    batch_id: str | None
 
     @property
     def statuses(self) -> list[JobStatus]:
@@ -70,7 +71,7 @@ def effective_filters(principal: Principal, filters: Filters) -> Filters | None:
         return filters
     if filters.user is not None and filters.user != principal.user_id:
         return None
-    return Filters(filters.status, filters.job_type, filters.queue, principal.user_id, filters.batch_id)
+    return replace(filters, user=principal.user_id)
 
 
 def list_jobs(backend: Backend, principal: Principal, requested: Filters, cursor: str | None, limit: int) -> JobList:
@@ -79,6 +80,9 @@ def list_jobs(backend: Backend, principal: Principal, requested: Filters, cursor
         return JobList(data=[], total=0, pending_count=0, running_count=0, next_cursor=None)
     statuses = filters.statuses
     before = None if cursor is None else _decode(cursor, filters)
+    total, pending, running = _totals(_counts(backend, filters), filters.queue, statuses)
+    if total == 0:  # nothing to page through (a scan would read its whole budget to find so)
+        return JobList(data=[], total=0, pending_count=pending, running_count=running, next_cursor=None)
     if filters.exact:  # one more than a page: is there a next one?
         found = backend.job_ids_newest(filters.queue, statuses, before, limit + 1, filters.user)
         shown = found[:limit]
@@ -86,12 +90,11 @@ def list_jobs(backend: Backend, principal: Principal, requested: Filters, cursor
         next_before = shown[-1][1] if len(found) > limit else None
     else:
         page, next_before = _scan(backend, filters, _source(backend, filters), before, limit)
-    counts = _counts(backend, filters)
     return JobList(
         data=[job_detail(record) for record in page],
-        total=_count(counts, filters.queue, statuses) if counts else None,
-        pending_count=_count(counts, filters.queue, [JobStatus.QUEUED, JobStatus.DEFERRED]) if counts else None,
-        running_count=_count(counts, filters.queue, [JobStatus.STARTED]) if counts else None,
+        total=total,
+        pending_count=pending,
+        running_count=running,
         next_cursor=None if next_before is None else _encode(next_before, filters),
     )
 
@@ -110,14 +113,19 @@ def _source(backend: Backend, filters: Filters) -> Source:
 
 def _counts(backend: Backend, filters: Filters) -> dict[str, dict[JobStatus, int]] | None:
     """Counts by queue and status for the listing's totals; None where they cannot be
-    told without reading every job (a job type; a batch's jobs of one queue)."""
+    told without reading every job (a job type; a batch's jobs of one queue, or of a
+    user other than the batch's)."""
     if filters.job_type is not None:
         return None
     if filters.batch_id is None:
         return backend.counts(filters.user)
     if filters.queue is not None:
         return None
-    return {"": backend.batch_counts(filters.batch_id)}  # a batch's jobs are its user's
+    if filters.user is not None:
+        (batch,) = backend.batches_get([filters.batch_id])
+        if batch is None or batch.user_id != filters.user:
+            return None
+    return {"": backend.batch_counts(filters.batch_id)}
 
 
 def _scan(
@@ -144,6 +152,19 @@ def _scan(
         scanned += len(found)
         before = found[-1][1]
     return page, before  # nothing between the last match and here matched: go on from here
+
+
+def _totals(
+    counts: dict[str, dict[JobStatus, int]] | None, queue: str | None, statuses: Sequence[JobStatus]
+) -> tuple[int | None, int | None, int | None]:
+    """The listing's total, pending and running counts (None when not known)."""
+    if counts is None:
+        return None, None, None
+    return (
+        _count(counts, queue, statuses),
+        _count(counts, queue, [JobStatus.QUEUED, JobStatus.DEFERRED]),
+        _count(counts, queue, [JobStatus.STARTED]),
+    )
 
 
 def _count(counts: dict[str, dict[JobStatus, int]], queue: str | None, statuses: Sequence[JobStatus]) -> int:

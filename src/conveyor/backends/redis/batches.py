@@ -90,7 +90,7 @@ class RedisBatches:
         top = "+inf" if before is None else f"({before}"  # the place is the job's seq at creation
         pairs = self._call(
             lambda: self._redis.zrevrangebyscore(
-                f"{self.keys.base}batchjobs:{batch_id}", top, "-inf", start=0, num=limit, withscores=True
+                self.keys.batch_jobs(batch_id), top, "-inf", start=0, num=limit, withscores=True
             )
         )
         return [(job_id.decode(), int(place)) for job_id, place in pairs]

@@ -74,6 +74,9 @@ class KeySpace:
     def batch(self, batch_id: str) -> str:
         return f"{self.base}batch:{batch_id}"
 
+    def batch_jobs(self, batch_id: str) -> str:
+        return f"{self.base}batchjobs:{batch_id}"
+
     def batches(self, user_id: str | None) -> str:
         return self.base + "batches" if user_id is None else f"{self.base}userbatches:{user_id}"
 

@@ -87,7 +87,8 @@ def counts(conn: sqlite3.Connection, batch_id: str) -> dict[JobStatus, int]:
 
 def job_ids(conn: sqlite3.Connection, batch_id: str, before: int | None, limit: int) -> list[tuple[str, int]]:
     """The place of a batch's job is its rowid: rows are inserted in the order given, and
-    a retry or requeue updates the row (seq changes, the rowid stays)."""
+    a retry or requeue updates the row (seq changes, the rowid stays). jobs_batch_order
+    holds them in that order."""
     rows = conn.execute(
         "SELECT id, rowid FROM jobs WHERE batch_id = ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
         (batch_id, 2**63 - 1 if before is None else before, limit),

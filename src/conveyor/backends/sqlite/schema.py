@@ -140,6 +140,10 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX jobs_by_user ON jobs (user_id, queue, status, seq) WHERE user_id IS NOT NULL;
     """,
+    # 5: a batch's jobs in the order given (the rowid), for its listing without a sort
+    """
+    CREATE INDEX jobs_batch_order ON jobs (batch_id) WHERE batch_id IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
