@@ -7,12 +7,14 @@ hard, the worker goes on, and a crash fails that one job instead of the worker.
 
 Each child is a fresh interpreter (not a fork of the worker, whose threads and
 connections a fork would copy half-way) that runs one job at a time, for as many jobs
-as it lives: it starts once, not per job. It gets the worker's import path and job
-types, opens the store itself (for ``get_current_job()`` and saving meta), runs each
-job it is sent and answers with the job's Settlement. An interrupt is a signal whose
-number says which: the child raises it inside the job, and ignores it between jobs.
-The child ignores SIGINT and SIGTERM (a Ctrl-C or a service manager signals the whole
-group, and the worker decides what its jobs do) and dies with the worker.
+as it lives: it starts once, not per job. It gets the worker's import path, ``--import``
+modules and job types, opens the store itself (for ``get_current_job()`` and saving
+meta), runs each job it is sent and answers with the job's Settlement. An interrupt is
+a signal whose number says which: the child raises it inside the job, and ignores it
+between jobs. The child ignores SIGINT and SIGTERM (a Ctrl-C or a service manager
+signals the whole group, and the worker decides what its jobs do) and dies with the
+worker: the kernel kills it when the thread that started it ends, and the worker's
+job threads live until the worker ends.
 """
 
 from __future__ import annotations
