@@ -42,7 +42,7 @@ from conveyor.types import JobRecord, Settlement
 
 from . import execution, outcomes
 from .memory import peak_rss_mb
-from .running import ShutdownInterrupt
+from .running import Running, ShutdownInterrupt
 
 log = logging.getLogger("conveyor.worker")
 
@@ -204,10 +204,46 @@ class ProcessPool:
         self._next_start = 0.0  # monotonic
         self._last_failure = 0.0  # monotonic
 
-    def start_delay(self) -> float:
-        """Seconds to wait before a new child may start."""
+    def run(self, running: Running, stopping: Callable[[], bool], now: Callable[[], float]) -> Settlement:
+        """Run the job in a child and return its settlement; raises the job's interrupt
+        when one ended it (or its child was killed for ignoring one), and
+        JobProcessUnavailable when no child could take it. While the worker is
+        ``stopping``, a job no child has taken yet goes back at once."""
+        self._wait_for_a_start(running, stopping)
+        if running.interrupt is not None:
+            raise running.interrupt_error()
+        if stopping():
+            return outcomes.released(running.record)
+        process = self.acquire()
+        try:
+            running.enter_process(process)
+            try:
+                self.ready(process)
+                if stopping():
+                    return outcomes.released(running.record)
+                running.start_in_process()
+                settlement = process.run(running.record, running.started_at or 0.0)
+            finally:
+                running.leave_process()
+        except (JobProcessUnavailable, JobProcessDied) as exc:
+            if running.interrupt is not None:
+                raise running.interrupt_error() from None
+            if isinstance(exc, JobProcessUnavailable):
+                raise
+            return outcomes.failed(running.record, running.started_at, str(exc), now())
+        finally:
+            self.release(process)
+        if settlement is None:
+            raise running.interrupt_error()
+        return settlement
+
+    def _wait_for_a_start(self, running: Running, stopping: Callable[[], bool]) -> None:
+        """Wait out the back-off after a failed start, cut short by an interrupt or a stop."""
         with self._lock:
-            return 0.0 if self._idle else max(0.0, self._next_start - time.monotonic())
+            delay = 0.0 if self._idle else self._next_start - time.monotonic()
+        deadline = time.monotonic() + delay
+        while delay > 0 and not stopping() and not running.interrupted.wait(min(0.1, delay)):
+            delay = deadline - time.monotonic()
 
     def acquire(self) -> JobProcess:
         """An idle child, or a new one (maybe still starting: see ``ready``)."""

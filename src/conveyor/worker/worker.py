@@ -41,7 +41,7 @@ from conveyor.types import Limits, Settlement, WorkerRecord
 
 from . import execution, outcomes
 from .housekeeper import Housekeeper
-from .job_processes import JobProcessDied, JobProcessUnavailable, ProcessPool
+from .job_processes import JobProcessUnavailable, ProcessPool
 from .memory import peak_rss_mb
 from .running import INTERRUPT_SIGNAL, Running, ShutdownInterrupt
 
@@ -339,9 +339,9 @@ class Worker:
             self._settle(running, outcomes.failed(record, started_at, prepared, started_at))
             return
         running.started_at = started_at
-        in_process = self.pool == "threads"
-        inline = not prepared.is_async and in_process and self.concurrency == 1 and self._on_main_thread
-        kind = "inline" if inline else "task" if prepared.is_async else "thread" if in_process else "process"
+        in_worker = self.pool == "threads"  # not in a child process
+        inline = not prepared.is_async and in_worker and self.concurrency == 1 and self._on_main_thread
+        kind = "inline" if inline else "task" if prepared.is_async else "thread" if in_worker else "process"
         if not running.begin(kind):
             self._settle(running, self._interrupted(running))  # stopped or canceled before it began
             return
@@ -424,55 +424,21 @@ class Worker:
             running.leave_thread()
 
     def _run_in_process(self, running: Running) -> Settlement:
-        """Run the job in a child process and return its settlement; raises the job's
-        interrupt when one ended it (or its child was killed for ignoring one)."""
+        """Run the job in a child process (see ProcessPool.run). One no child could take
+        goes back, not counted as a retry; when children fail to start again and again,
+        the worker stops."""
         pool = self._processes
         assert pool is not None
-        self._wait_for_a_start(running, pool.start_delay())
-        if running.interrupt is not None:
-            raise running.interrupt_error()
-        if self._stopping:  # no child has it yet: it goes back at once
-            return outcomes.released(running.record)
-        process = pool.acquire()
         try:
-            running.enter_process(process)
-            try:
-                pool.ready(process)
-                if self._stopping:
-                    return outcomes.released(running.record)
-                running.start_in_process()
-                settlement = process.run(running.record, running.started_at or 0.0)
-            finally:
-                running.leave_process()
-        except JobProcessUnavailable as exc:
-            if running.interrupt is not None:
-                raise running.interrupt_error() from None
-            self._no_job_process(running, exc, pool.failed_starts)
-            return outcomes.released(running.record)
-        except JobProcessDied as exc:
-            if running.interrupt is not None:
-                raise running.interrupt_error() from None
-            return outcomes.failed(running.record, running.started_at, str(exc), self.clock.now())
-        finally:
-            pool.release(process)
-        if settlement is None:
-            raise running.interrupt_error()
-        return settlement
-
-    def _wait_for_a_start(self, running: Running, delay: float) -> None:
-        """Wait out the back-off after a failed start, cut short by an interrupt or a stop."""
-        deadline = time.monotonic() + delay
-        while delay > 0 and not self._stopping and not running.interrupted.wait(min(0.1, delay)):
-            delay = deadline - time.monotonic()
-
-    def _no_job_process(self, running: Running, error: JobProcessUnavailable, failed_starts: int) -> None:
-        """No child could take the job, not its doing: it goes back, not counted as a
-        retry. When children fail to start again and again, the worker stops."""
-        log.error("job %s goes back to its queue: %s", running.record.id, error)
+            return pool.run(running, lambda: self._stopping, self.clock.now)
+        except JobProcessUnavailable as error:
+            log.error("job %s goes back to its queue: %s", running.record.id, error)
+            failed_starts = pool.failed_starts
         if failed_starts >= MAX_FAILED_STARTS and self.failure is None:
             self.failure = f"no job process could start {failed_starts} times in a row (the errors above say why)"
             log.critical("the worker stops: %s", self.failure)
             self.request_stop()
+        return outcomes.released(running.record)
 
     def _interrupted(self, running: Running) -> Settlement:
         """The settlement for a job that ended because it was interrupted."""
