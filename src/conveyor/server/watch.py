@@ -7,9 +7,7 @@ SSE: each event's ``id`` names the state it carries (``status:progress``). A cli
 that reconnects with ``Last-Event-ID`` gets the current state only if it differs from
 the one it last saw; then changes as they come, and ``job_complete`` on a terminal
 state (always, even to a client that saw it: EventSource reconnects until it reads
-one), after which the stream ends. A status the job passed through between two reads
-(a job that started and finished at once) still gets its ``job_update``, from the
-job's events, with progress null: the stream re-reads the job only as it is now.
+one), after which the stream ends.
 """
 
 from __future__ import annotations
@@ -75,22 +73,6 @@ def _message(record: JobRecord) -> str:
     return _event("job_update", data, _state_id(record))
 
 
-def _passed_through(changes: list[JobStatus | None], record: JobRecord, sent: str | None) -> list[str]:
-    """The REST statuses the job went through, as its events say, that the stream has not
-    shown and the job has already left (its current state follows them)."""
-    passed: list[str] = []
-    shown = None if sent is None else sent.partition(":")[0]
-    for status in changes:
-        if status is None or status in TERMINAL:
-            continue
-        name = rest(status)
-        if name != (passed[-1] if passed else shown):
-            passed.append(name)
-    while passed and passed[-1] == rest(record.status):  # its current state: shown with its progress
-        passed.pop()
-    return passed
-
-
 async def open_stream(
     backend: Backend, hub: EventHub, principal: Principal, job_id: str
 ) -> tuple[Subscription, JobRecord]:
@@ -123,10 +105,8 @@ async def stream(
                 sent = state
             if record.status in TERMINAL:
                 return
-            changes = await subscription.changes(heartbeat)
-            while not changes:
+            while not await subscription.changes(heartbeat):
                 yield ": ping\n\n"
-                changes = await subscription.changes(heartbeat)
             try:
                 record = await read(backend, principal, subscription.job_id)
             except NoSuchJobError as exc:
@@ -134,8 +114,5 @@ async def stream(
                 return
             except BackendError:
                 continue  # the store is down for a moment: keep the stream, try at the next change
-            for passed in _passed_through(changes, record, sent):
-                sent = f"{passed}:"
-                yield _event("job_update", {"job_id": record.id, "status": passed, "progress": None}, sent)
     finally:
         hub.close(subscription)
