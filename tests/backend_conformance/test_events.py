@@ -140,3 +140,20 @@ def test_lease_recovery_publishes(backend):
     cursor = start(backend)
     backend.leases_recover(NOW + LEASE_TTL + 1)
     assert read_all(backend, cursor) == [JobEvent(job.id, JobStatus.FAILED)]
+
+
+def test_a_snapshot_reads_the_job_with_the_cursor_of_the_same_moment(backend):
+    job = put(backend)
+    record, cursor = backend.job_snapshot(job.id)
+    assert record == backend.jobs_get([job.id])[0]
+    assert cursor == start(backend), "every event so far is reflected in the read"
+    (claimed,) = claim(backend)
+    record, after_claim = backend.job_snapshot(job.id)
+    assert record.status is JobStatus.STARTED
+    assert backend.events_read(cursor, 10, 0) == (after_claim, [JobEvent(job.id, JobStatus.STARTED)])
+    assert backend.events_read(after_claim, 10, 0) == (after_claim, []), "nothing after the read"
+
+
+def test_a_snapshot_of_a_missing_job_is_none_with_the_cursor(backend):
+    put(backend)
+    assert backend.job_snapshot("no-such-job") == (None, start(backend))

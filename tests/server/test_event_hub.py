@@ -13,7 +13,7 @@ from conveyor import JobStatus, Queue
 from conveyor.backends.base import Backend
 from conveyor.backends.sqlite import changes
 from conveyor.exceptions import BackendUnavailableError
-from conveyor.server.events import EventHub, skipped_events
+from conveyor.server.events import MISSED, Change, EventHub, skipped_events
 from conveyor.types import JobEvent
 
 pytestmark = pytest.mark.anyio
@@ -48,7 +48,9 @@ async def test_a_follower_re_reads_its_job_when_its_event_was_gone_before_the_hu
             for _ in range(10):  # enough later events that the cancel's is trimmed
                 queue.enqueue(jobfuncs.noop)
             gated.gate.set()
-            assert await subscription.changes(30) == [None], "woken to re-read, though its own event was gone"
+            assert await subscription.changes(30) == [Change(MISSED, None)], (
+                "woken to re-read, though its own event was gone"
+            )
         assert followed.get_status() is JobStatus.CANCELED
     finally:
         gated.gate.set()
@@ -77,7 +79,7 @@ async def test_followers_re_read_their_jobs_after_the_event_reader_failed(tmp_pa
     hub = EventHub(FailingOnce(backend), wait_seconds=0.2)  # type: ignore[arg-type]
     try:
         async with hub.subscribe(followed.id) as subscription:
-            assert await subscription.changes(30) == [None], "woken once the reader is back"
+            assert await subscription.changes(30) == [Change(MISSED, None)], "woken once the reader is back"
     finally:
         hub.stop()
         backend.close()
@@ -91,3 +93,22 @@ def test_skipped_events_are_what_the_cursor_moved_past_the_events_returned(
     after: str, cursor: str, returned: int, skipped: int
 ) -> None:
     assert skipped_events(after, cursor, [JobEvent("j", None)] * returned) == skipped
+
+
+async def test_each_change_carries_its_event_number_as_a_snapshot_counts_them(tmp_path: Path) -> None:
+    backend = conveyor.connect(f"sqlite:///{tmp_path / 'jobs.db'}")
+    followed = Queue(connection=backend).enqueue(jobfuncs.noop)
+    hub = EventHub(backend, wait_seconds=0.2)
+    try:
+        async with hub.subscribe(followed.id) as subscription:
+            _, before = backend.job_snapshot(followed.id)
+            followed.set_progress(0.5)
+            followed.cancel()
+            _, after = backend.job_snapshot(followed.id)
+            changes: list[Change] = []
+            while len(changes) < 2:
+                changes += await subscription.changes(30)
+        assert changes == [Change(int(before) + 1, None), Change(int(after), JobStatus.CANCELED)]
+    finally:
+        hub.stop()
+        backend.close()

@@ -99,6 +99,23 @@ async def test_a_stream_shows_each_change_then_completes_and_ends(live_url: str,
                 await next_event()
 
 
+async def test_a_status_passed_through_between_two_reads_still_gets_its_update(live_url: str, backend: Backend) -> None:
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
+        job_id = await submit(client)
+        async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as response:
+            events = sse(response).__aiter__()
+            first = await anext(events)
+            assert first["data"]["status"] == "pending"
+            # started and finished at once: the stream may read the job only once it has ended
+            await asyncio.to_thread(lambda: settle(backend, start(backend, job_id), JobStatus.FINISHED, 7))
+            rest = [event async for event in events if "comment" not in event]
+    assert [(event["event"], event["data"]["status"]) for event in rest] == [
+        ("job_update", "running"),
+        ("job_complete", "completed"),
+    ]
+    assert rest[0]["data"] == {"job_id": job_id, "status": "running", "progress": None}
+
+
 async def test_a_finished_job_gets_its_job_complete_at_once(live_url: str, backend: Backend) -> None:
     async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
         job_id = await submit(client, "fail")

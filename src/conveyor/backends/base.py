@@ -327,8 +327,16 @@ class Backend(Protocol):
         number of events published up to the last one read, so a reader can tell what it
         missed: only the most recent events are kept (at least EVENTS_KEPT), and a reader
         that falls further behind gets a cursor that moved past the events returned (or
-        back, for a store that began again) and must re-read the jobs it follows.
+        back, for a store that began again) and must re-read the jobs it follows. The
+        events returned are numbered consecutively up to the cursor.
         """
+        ...
+
+    def job_snapshot(self, job_id: str) -> tuple[JobRecord | None, str]:
+        """The job's record (None if it does not exist) and the event cursor as of the
+        same moment: the events after that cursor are exactly the changes made after
+        this read, so a follower can tell the events a read already shows from newer
+        ones (however late a reader of events delivers them)."""
         ...
 
     def throughput(self, since: float) -> Throughput:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
+from typing import NamedTuple
 
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
@@ -22,8 +23,20 @@ log = logging.getLogger("conveyor.server.events")
 
 BATCH = 1_000
 PENDING_KEPT = 64
-"""Most undelivered changes one follower keeps; older ones are dropped (it re-reads the job anyway)."""
+"""Most undelivered changes one follower keeps; older ones are dropped (it re-reads the job
+anyway, and only statuses passed through in between go unshown)."""
 RETRY_SECONDS = 1.0
+MISSED = 2**62
+"""The number of a change that stands for changes the reader may have missed: later than
+any event, so every follower re-reads its job."""
+
+
+class Change(NamedTuple):
+    """One event for a followed job: its number (see Backend.events_read) and the job's
+    new status (None: something else changed, or any change may have been missed)."""
+
+    number: int
+    status: JobStatus | None
 
 
 class Subscription:
@@ -31,18 +44,17 @@ class Subscription:
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
-        self._pending: list[JobStatus | None] = []
+        self._pending: list[Change] = []
         self._ready = asyncio.Event()
 
-    def push(self, status: JobStatus | None) -> None:
-        if not self._pending or self._pending[-1] != status:
-            self._pending.append(status)
-            del self._pending[:-PENDING_KEPT]
+    def push(self, change: Change) -> None:
+        self._pending.append(change)
+        del self._pending[:-PENDING_KEPT]
         self._ready.set()
 
-    async def changes(self, timeout: float) -> list[JobStatus | None]:
-        """The new statuses (None: something else changed), waiting up to ``timeout``
-        seconds for the first; empty if nothing changed in time."""
+    async def changes(self, timeout: float) -> list[Change]:
+        """The changes, oldest first, waiting up to ``timeout`` seconds for the first;
+        empty if nothing changed in time."""
         if not self._pending:
             try:
                 await asyncio.wait_for(self._ready.wait(), timeout)
@@ -128,25 +140,26 @@ class EventHub:
                 log.warning("the job event reader fell %d events behind; every follower re-reads its job", skipped)
             # after a failure too: a store that came back may have lost events the cursor cannot tell
             missed, failed = skipped > 0 or failed, False
-            if (events or missed) and not self._deliver(events, missed):
+            if (events or missed) and not self._deliver(events, int(cursor), missed):
                 return
 
-    def _deliver(self, events: list[JobEvent], missed: bool) -> bool:
+    def _deliver(self, events: list[JobEvent], cursor: int, missed: bool) -> bool:
         assert self._loop is not None
         try:
-            self._loop.call_soon_threadsafe(self._dispatch, events, missed)
+            self._loop.call_soon_threadsafe(self._dispatch, events, cursor, missed)
         except RuntimeError:  # the loop has closed: nobody is left to tell
             return False
         return True
 
-    def _dispatch(self, events: list[JobEvent], missed: bool) -> None:
+    def _dispatch(self, events: list[JobEvent], cursor: int, missed: bool) -> None:
         if missed:  # any job may have changed unseen: wake every follower to re-read its job
             for subscriptions in self._subscribers.values():
                 for subscription in subscriptions:
-                    subscription.push(None)
-        for event in events:
+                    subscription.push(Change(MISSED, None))
+        first = cursor - len(events) + 1  # the events are numbered consecutively up to the cursor
+        for number, event in enumerate(events, start=first):
             for subscription in self._subscribers.get(event.job_id, ()):
-                subscription.push(event.status)
+                subscription.push(Change(number, event.status))
 
 
 def skipped_events(after: str, cursor: str, events: list[JobEvent]) -> int:

@@ -29,6 +29,11 @@ from conveyor.types import JobInspection, JobRecord
 def visible_record(backend: Backend, principal: Principal, job_id: str) -> JobRecord:
     """The job's record if the caller may see it; NoSuchJobError otherwise."""
     (record,) = backend.jobs_get([job_id])
+    return visible(principal, job_id, record)
+
+
+def visible(principal: Principal, job_id: str, record: JobRecord | None) -> JobRecord:
+    """``record`` if it exists and the caller may see it; NoSuchJobError otherwise."""
     if record is None or not principal.may_see(record.user_id):
         raise NoSuchJobError(job_id)
     return record

@@ -1,7 +1,7 @@
 """Long-poll and Server-Sent Events on one job, woken by the event hub.
 
 Both subscribe before they read the job, then re-read it only when the hub says it
-changed; a follower never polls the store on a timer.
+changed; a follower polls the store only to retry a read the store failed.
 
 SSE: each event's ``id`` names the state it carries (``status:progress``). A client
 that reconnects with ``Last-Event-ID`` gets the current state only if it differs from
@@ -13,17 +13,18 @@ one), after which the stream ends.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from conveyor.backends.base import Backend
 from conveyor.exceptions import BackendError, NoSuchJobError
 from conveyor.server.auth import Principal
-from conveyor.server.events import EventHub, Subscription
+from conveyor.server.events import RETRY_SECONDS, Change, EventHub, Subscription
 from conveyor.server.schemas import PollResult, RestStatus
-from conveyor.server.service import visible_record
+from conveyor.server.service import visible, visible_record
 from conveyor.server.views import decoded, error_line, job_status, rest
 from conveyor.status import TERMINAL, JobStatus
 from conveyor.types import JobRecord
@@ -73,14 +74,26 @@ def _message(record: JobRecord) -> str:
     return _event("job_update", data, _state_id(record))
 
 
+class Snapshot(NamedTuple):
+    """A job as read, and the number of the last event that read reflects."""
+
+    record: JobRecord
+    cursor: int
+
+
+async def snapshot(backend: Backend, principal: Principal, job_id: str) -> Snapshot:
+    record, cursor = await asyncio.to_thread(backend.job_snapshot, job_id)
+    return Snapshot(visible(principal, job_id, record), int(cursor))
+
+
 async def open_stream(
     backend: Backend, hub: EventHub, principal: Principal, job_id: str
-) -> tuple[Subscription, JobRecord]:
+) -> tuple[Subscription, Snapshot]:
     """Subscribe, then read the job (NoSuchJobError before any byte is sent: a real 404)."""
     subscription = hub.open(job_id)
     try:
         await hub.ensure_started()
-        return subscription, await read(backend, principal, job_id)
+        return subscription, await snapshot(backend, principal, job_id)
     except BaseException:
         hub.close(subscription)
         raise
@@ -91,13 +104,22 @@ async def stream(
     hub: EventHub,
     principal: Principal,
     subscription: Subscription,
-    record: JobRecord,
+    first: Snapshot,
     last_event_id: str | None,
     heartbeat: float,
 ) -> AsyncIterator[str]:
-    """The SSE body: current state, changes, heartbeats, and job_complete at the end."""
+    """The SSE body: current state, changes, heartbeats, and job_complete at the end.
+
+    The job is re-read when an event newer than the last read arrives; the statuses its
+    events say it passed through between two reads get their job_update first (with the
+    progress last read), so a job that starts and ends between two reads still shows
+    it ran. Events the last read already reflects are skipped: the hub may deliver them
+    after that read.
+    """
     try:
+        record, seen = first
         sent = last_event_id
+        unread: list[Change] = []  # newer than the last read, waiting for the next one
         while True:
             state = _state_id(record)
             if state != sent or record.status in TERMINAL:  # job_complete always: clients close on it
@@ -105,14 +127,32 @@ async def stream(
                 sent = state
             if record.status in TERMINAL:
                 return
-            while not await subscription.changes(heartbeat):
+            changes = await subscription.changes(RETRY_SECONDS if unread else heartbeat)
+            if not changes and not unread:
                 yield ": ping\n\n"
+                continue
+            unread += [change for change in changes if change.number > seen]
+            if not unread:
+                continue
             try:
-                record = await read(backend, principal, subscription.job_id)
+                latest = await snapshot(backend, principal, subscription.job_id)
             except NoSuchJobError as exc:
                 yield _event("error", {"error": "JobNotFoundError", "message": str(exc), "job_id": exc.job_id})
                 return
             except BackendError:
-                continue  # the store is down for a moment: keep the stream, try at the next change
+                continue  # the store is down for a moment: keep what is unread, try again shortly
+            for change in unread:
+                if change.number <= latest.cursor and change.status is not None and change.status not in TERMINAL:
+                    passed = _passed_through(record, change.status)
+                    if _state_id(passed) != sent:
+                        yield _message(passed)
+                        sent = _state_id(passed)
+            unread = []
+            record, seen = latest
     finally:
         hub.close(subscription)
+
+
+def _passed_through(record: JobRecord, status: JobStatus) -> JobRecord:
+    """The job as it was in a status it passed through after ``record`` was read."""
+    return dataclasses.replace(record, status=status)

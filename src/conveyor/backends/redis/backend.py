@@ -419,6 +419,16 @@ class RedisBackend(RedisBatches):
                     cursor = number
         return str(cursor), events
 
+    def job_snapshot(self, job_id: str) -> tuple[JobRecord | None, str]:
+        def read() -> list[Any]:  # MULTI: Redis runs both with nothing in between
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.hgetall(self.keys.job(job_id))
+            pipe.xrevrange(self.keys.events, count=1)
+            return list(pipe.execute())
+
+        fields, last = self._call(read)
+        return (codec.decode(fields) if fields else None), (_event_number(last[0][0]) if last else "0")
+
     def _last_event(self) -> str:
         """The number of the last event published, "0" before the first."""
         last = self._call(lambda: self._redis.xrevrange(self.keys.events, count=1))

@@ -44,6 +44,17 @@ class SQLiteQueries:
 
         return self._pool.read(get)
 
+    def job_snapshot(self, job_id: str) -> tuple[JobRecord | None, str]:
+        # one statement: one read transaction, so the record and the cursor are of one moment
+        row = self._pool.read(
+            lambda c: c.execute(
+                f"SELECT {COLUMNS}, (SELECT MAX(seq) FROM job_events) FROM (SELECT 1) LEFT JOIN jobs ON jobs.id = ?",
+                (job_id,),
+            ).fetchone()
+        )
+        record = None if row[0] is None else record_from_row(row[:-1])
+        return record, str(row[-1] or 0)
+
     def _get(self, conn: sqlite3.Connection, job_id: str) -> JobRecord:
         row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:

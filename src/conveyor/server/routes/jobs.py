@@ -146,9 +146,9 @@ async def stream_job_status(
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> StreamingResponse:
     """Server-Sent Events for one job; ends after its ``job_complete``."""
-    subscription, record = await watch.open_stream(state.backend, state.hub, caller, job_id)
+    subscription, first = await watch.open_stream(state.backend, state.hub, caller, job_id)
     body = watch.stream(
-        state.backend, state.hub, caller, subscription, record, last_event_id, state.settings.sse_heartbeat_seconds
+        state.backend, state.hub, caller, subscription, first, last_event_id, state.settings.sse_heartbeat_seconds
     )
     return StreamingResponse(
         body,

@@ -1,0 +1,99 @@
+"""The SSE body against the order events reach it: the event hub may deliver events a
+read already reflects after that read (SQLite's hub polls, any hub can lag), and a job
+may pass through statuses faster than the stream reads it. Driven here with changes
+pushed by hand, in the worst order, so each case is deterministic."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from conveyor import Queue
+from conveyor.backends.base import Backend
+from conveyor.server import watch
+from conveyor.server.auth import OPEN_ACCESS
+from conveyor.server.events import Change, EventHub
+from conveyor.status import JobStatus
+from conveyor.types import JobRecord
+from server import jobtypes
+
+from .conftest import settle, start
+
+pytestmark = pytest.mark.anyio
+
+
+async def enqueued(backend: Backend) -> JobRecord:
+    return Queue(connection=backend).enqueue(jobtypes.add, 1, 2)._record
+
+
+def changes_since(backend: Backend, cursor: int) -> list[Change]:
+    """The events after ``cursor``, numbered as the hub numbers them."""
+    after, events = backend.events_read(str(cursor), 1000, 0)
+    first = int(after) - len(events) + 1
+    return [Change(number, event.status) for number, event in enumerate(events, start=first)]
+
+
+async def messages(body: AsyncIterator[str], count: int) -> list[tuple[str, dict[str, Any]]]:
+    """The next ``count`` events of an SSE body (heartbeats skipped) as (name, data)."""
+    out = []
+    async for chunk in body:
+        if chunk.startswith(":"):
+            continue
+        lines = dict(line.split(": ", 1) for line in chunk.strip().split("\n"))
+        out.append((lines["event"], json.loads(lines["data"])))
+        if len(out) == count:
+            break
+    return out
+
+
+async def test_events_a_read_already_shows_are_not_replayed(backend: Backend) -> None:
+    job = await enqueued(backend)
+    begun, _ = backend.events_read(None, 0, 0)
+    settle(backend, start(backend, job.id), JobStatus.FAILED, error="boom")
+    assert backend.jobs_requeue([job.id], 0.0) == [job.id]  # queued again: pending
+    hub = EventHub(backend)
+    subscription = hub.open(job.id)
+    first = await watch.snapshot(backend, OPEN_ACCESS, job.id)
+    for change in changes_since(backend, int(begun)):  # started, failed, queued: delivered late
+        subscription.push(change)
+    body = watch.stream(backend, hub, OPEN_ACCESS, subscription, first, None, heartbeat=0.05)
+    try:
+        assert await messages(body, 1) == [("job_update", {"job_id": job.id, "status": "pending", "progress": None})]
+        settle(backend, start(backend, job.id), JobStatus.FINISHED, 3)
+        for change in changes_since(backend, first.cursor):
+            subscription.push(change)
+        rest = await messages(body, 2)
+    finally:
+        await body.aclose()
+    assert [(name, data["status"]) for name, data in rest] == [("job_update", "running"), ("job_complete", "completed")]
+
+
+async def test_a_status_passed_through_between_two_reads_gets_its_update_in_order(backend: Backend) -> None:
+    job = await enqueued(backend)
+    hub = EventHub(backend)
+    subscription = hub.open(job.id)
+    first = await watch.snapshot(backend, OPEN_ACCESS, job.id)
+    body = watch.stream(backend, hub, OPEN_ACCESS, subscription, first, None, heartbeat=0.05)
+    try:
+        assert [name for name, _ in await messages(body, 1)] == ["job_update"]
+        record = start(backend, job.id)
+        settle(backend, record, JobStatus.FAILED, error="boom")
+        backend.jobs_requeue([job.id], 0.0)
+        settle(backend, start(backend, job.id), JobStatus.FINISHED, 3)
+        for change in changes_since(backend, first.cursor):
+            subscription.push(change)
+        rest = await messages(body, 4)
+    finally:
+        await body.aclose()
+    # the failure in between is not a job_complete: the stream ends only on the state it reads
+    assert [(name, data["status"]) for name, data in rest] == [
+        ("job_update", "running"),
+        ("job_update", "pending"),
+        ("job_update", "running"),
+        ("job_complete", "completed"),
+    ]
+    assert rest[0][1] == {"job_id": job.id, "status": "running", "progress": None}
+    assert rest[3][1]["result"] == 3
