@@ -57,6 +57,11 @@ class JobRecord:
     unique_key: str | None = None
 
 
+RELEASED = "released"
+"""The reason of a Settlement that gives a job back unrun (or interrupted by a shutdown):
+it goes back to its place in its queue, not counted as a retry."""
+
+
 @dataclass(slots=True, frozen=True)
 class Settlement:
     """The outcome of one claimed job, applied only if the lease still holds.

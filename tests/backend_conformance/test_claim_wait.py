@@ -24,3 +24,16 @@ def test_a_job_enqueued_before_the_wait_is_claimed_at_once(backend):
 
 def test_nothing_to_claim_after_the_wait(backend):
     assert claim_waiting(backend, 0.05) == []
+
+
+def test_a_job_enqueued_during_the_wait_did_not_start_before_it_was_queued(backend):
+    # the claim's now is from before the wait; the job came later
+    job = put(backend, enqueued_at=NOW + 0.5, created_at=NOW + 0.5)
+    assert claim_waiting(backend, 0.05) == [job.id]
+    assert get(backend, job.id).started_at == NOW + 0.5
+
+
+def test_a_job_queued_before_the_claim_started_at_the_claim(backend):
+    job = put(backend, enqueued_at=NOW - 5)
+    assert claim_waiting(backend, 0.05) == [job.id]
+    assert get(backend, job.id).started_at == NOW

@@ -8,7 +8,7 @@ import pytest
 
 from backend_conformance.helpers import NOW, claim, claim_ids, get, put, settle, snapshot, status
 from conveyor.status import JobStatus
-from conveyor.types import Settlement
+from conveyor.types import RELEASED, Settlement
 
 LATER = NOW + 7
 
@@ -75,10 +75,28 @@ def test_retry_to_scheduled(backend, running):
 
 
 def test_released_job_is_queued_again_without_counting_a_retry(backend, running):
-    assert settle(backend, running, JobStatus.QUEUED, reason="released")
+    assert settle(backend, running, JobStatus.QUEUED, reason=RELEASED)
     assert (status(backend, "job"), get(backend, "job").retry_count) == (JobStatus.QUEUED, 0)
     (again,) = claim(backend, worker="w2", token="t2")
     assert again.retry_count == 0
+
+
+def test_a_released_job_goes_back_to_its_place_with_its_ttl_running(backend):
+    put(backend, id="job", ttl=100.0, expires_at=NOW + 100)
+    (running,) = claim(backend)
+    put(backend, id="waiting")
+    assert settle(backend, running, JobStatus.QUEUED, now=LATER, reason=RELEASED)
+    stored = get(backend, "job")
+    assert (stored.enqueued_at, stored.expires_at) == (NOW, NOW + 100)
+    assert claim_ids(backend, token="t2", now=LATER) == ["job", "waiting"]  # ahead of a job enqueued after it
+
+
+def test_a_released_job_expires_when_its_ttl_from_the_first_enqueue_runs_out(backend):
+    put(backend, id="job", ttl=100.0, expires_at=NOW + 100)
+    (running,) = claim(backend)
+    assert settle(backend, running, JobStatus.QUEUED, now=LATER, reason=RELEASED)
+    assert backend.jobs_expire(NOW + 99) == 0
+    assert backend.jobs_expire(NOW + 101) == 1
 
 
 @pytest.mark.parametrize("outcome", [JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED])

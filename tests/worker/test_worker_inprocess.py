@@ -370,3 +370,27 @@ def test_a_running_worker_deletes_expired_results_long_before_its_maintenance_pa
         worker.request_stop()
         thread.join(timeout=20)
     assert not thread.is_alive()
+
+
+def test_jobs_claimed_ahead_go_back_to_their_place_when_a_slow_job_holds_them(queue: Queue, tmp_path: Path) -> None:
+    queue.enqueue_many([Queue.prepare_data(jobfuncs.noop) for _ in range(300)])  # quick: the claims grow
+    release = tmp_path / "release"
+    slow = [queue.enqueue(jobfuncs.hold_until_released, str(tmp_path / f"started-{n}"), str(release)) for n in range(5)]
+    worker = Worker([queue], connection=queue.connection, concurrency=1)
+    thread = threading.Thread(target=worker.work, kwargs={"burst": True})
+    thread.start()
+    try:
+        wait_until((tmp_path / "started-0").exists, message="the first slow job to start")
+
+        def given_back() -> bool:
+            records = queue.connection.jobs_get([job.id for job in slow[1:]])
+            return all(r is not None and (r.status, r.status_reason) == (JobStatus.QUEUED, "released") for r in records)
+
+        # claimed with the first (the claims had grown), then given back while it runs
+        wait_until(given_back, message="the jobs claimed ahead to be given back")
+        assert queue.get_job_ids()[:4] == [job.id for job in slow[1:]], "back at the front, in their order"
+    finally:
+        release.touch()
+        thread.join(60)
+    assert [job.get_status(refresh=True) for job in slow] == [JobStatus.FINISHED] * 5
+    assert queue.connection.counts()["default"].get(JobStatus.FINISHED) == 305

@@ -99,7 +99,8 @@ class Backend(Protocol):
         With ``wait`` (an idle worker's call), when no job is waiting the claim first
         waits up to that many seconds for one to be enqueued, as wait_for_jobs does. A
         backend may send the wait and the claim together, in one round trip: ``now``
-        and ``lease_expires_at`` are from before the wait.
+        and ``lease_expires_at`` are from before the wait, so a claimed job's
+        ``started_at`` is ``now`` or, if later, its ``enqueued_at``.
         """
         ...
 
@@ -108,7 +109,10 @@ class Backend(Protocol):
 
         Returns, per settlement, whether it was applied. Finishing a job (or ending
         it any way, for dependents that allow failures) releases the deferred jobs
-        whose dependencies are now all met.
+        whose dependencies are now all met. A job settled QUEUED with reason
+        ``released`` (claimed but given back unrun, or interrupted by a shutdown) goes
+        back to its place: its seq, ``enqueued_at`` and ttl expiry are kept; any other
+        job re-entering its queue goes to the back, its ttl counted from now.
         """
         ...
 

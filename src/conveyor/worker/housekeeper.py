@@ -4,6 +4,7 @@ They must keep running while a sync job holds the main thread, so they live on a
 separate thread (with its own backend connection) rather than on the event loop:
 - lease renewal and the worker heartbeat, every third of the lease;
 - stop commands, timeouts and lost leases, checked every tick, turned into interrupts;
+- jobs claimed ahead that a slow job keeps from starting, given back every tick;
 - promotion of due scheduled jobs, recovery of expired leases held by dead workers,
   and expiry of queued jobs past their ttl, every poll interval (jittered);
 - maintenance (retention by result/failure TTL, reaping silent workers), at start and
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("conveyor.worker")
 
 TICK = 0.1
+PREFETCH_HOLD = 0.2
+"""Seconds a job claimed ahead may wait to start before it is given back."""
 MAINTENANCE_BUDGET = 0.5
 
 
@@ -59,6 +62,7 @@ class Housekeeper:
         w = self.worker
         services: list[tuple[str, float, Callable[[], float | None]]] = [
             ("interrupts", TICK, self.check_interrupts),
+            ("prefetch", TICK, self.give_back_unstarted),
             ("heartbeat", w.lease_ttl / 3, self.heartbeat),
             ("schedule", w.poll_interval, self.run_schedule),
             ("retention", w.poll_interval, self.run_retention),
@@ -101,6 +105,13 @@ class Housekeeper:
             late = running.interrupted_mono is not None and now > running.interrupted_mono + w.interrupt_grace
             if late and running.kind != "pending" and not running.done:
                 w.abandon(running)
+
+    def give_back_unstarted(self) -> None:
+        """Jobs claimed ahead go back to their queue once they have waited PREFETCH_HOLD
+        seconds without starting (a slow job in front of them)."""
+        given = self.worker.give_back_unstarted(time.monotonic() - PREFETCH_HOLD)
+        if given:
+            log.info("gave back %d jobs claimed ahead: a slow job held them", given)
 
     def heartbeat(self) -> None:
         """Renew the leases of held jobs and the worker's registration."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from conveyor.retry import retry_delay
 from conveyor.status import JobStatus
-from conveyor.types import JobRecord, Settlement
+from conveyor.types import RELEASED, JobRecord, Settlement
 
 
 def _keep_until(now: float, ttl: float | None) -> float | None:
@@ -68,4 +68,4 @@ def stopped(record: JobRecord, started_at: float | None, exc_info: str, now: flo
 
 def released(record: JobRecord) -> Settlement:
     """The job was claimed but never started (the worker is shutting down)."""
-    return Settlement(record.id, record.lease_token or "", JobStatus.QUEUED, reason="released")
+    return Settlement(record.id, record.lease_token or "", JobStatus.QUEUED, reason=RELEASED)

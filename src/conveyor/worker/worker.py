@@ -37,7 +37,7 @@ from conveyor.connection import default_connection
 from conveyor.exceptions import BackendError, ConfigurationError, JobInterrupted
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
-from conveyor.types import Limits, Settlement, WorkerRecord
+from conveyor.types import RELEASED, Limits, Settlement, WorkerRecord
 
 from . import execution, outcomes
 from .housekeeper import Housekeeper
@@ -242,6 +242,21 @@ class Worker:
         with self._held_lock:
             return list(self._held.values())
 
+    def give_back_unstarted(self, held_since: float) -> int:
+        """Give back the jobs claimed ahead before ``held_since`` (monotonic) that have
+        not begun: a slow job in front of them would hold them from other workers (and
+        past their ttl), and they would be lost with this worker if it died. They go back
+        to their place in their queue. Called by the housekeeper; returns how many."""
+        held = self.held()
+        waiting = [r for r in held if r.given_back or (r.claimed_mono < held_since and r.give_back())]
+        if not waiting:
+            return 0
+        self.backend.jobs_settle([outcomes.released(r.record) for r in waiting], self.clock.now())
+        with self._held_lock:  # only once released: until then their leases are renewed
+            for running in waiting:
+                self._held.pop(running.record.id, None)
+        return len(waiting)
+
     # -- the claim loop ------------------------------------------------------------------
     async def _run(self, burst: bool, max_jobs: int | None) -> None:
         self.loop = asyncio.get_running_loop()
@@ -343,7 +358,8 @@ class Worker:
         inline = not prepared.is_async and in_worker and self.concurrency == 1 and self._on_main_thread
         kind = "inline" if inline else "task" if prepared.is_async else "thread" if in_worker else "process"
         if not running.begin(kind):
-            self._settle(running, self._interrupted(running))  # stopped or canceled before it began
+            if not running.given_back:  # the housekeeper settles those
+                self._settle(running, self._interrupted(running))  # stopped or canceled before it began
             return
         if inline:
             self._run_inline(running, prepared)
@@ -452,7 +468,7 @@ class Worker:
         with running.lock:
             running.done = True
         self._settlements.append(settlement)
-        if settlement.reason != "released":
+        if settlement.reason != RELEASED:
             self.jobs_done += 1
         if len(self._settlements) >= self._batch or (self._active == 0 and self._batch == 1):
             self._flush()
@@ -541,7 +557,7 @@ class Worker:
     def _release_held(self) -> None:
         """Give back jobs claimed but not settled, so no one waits for their lease."""
         self._flush()
-        leftover = [r for r in self.held() if not r.done]
+        leftover = [r for r in self.held() if not r.done or r.given_back]
         if leftover:  # an abandoned job gets the outcome of its interrupt, now that its thread ends with us
             settlements = [self._interrupted(r) if r.abandoned else outcomes.released(r.record) for r in leftover]
             self.backend.jobs_settle(settlements, self.clock.now())
@@ -592,7 +608,7 @@ class Worker:
         now = self.clock.now()
         settlements = list(self._settlements)  # outcomes not yet recorded
         for running in self.held():
-            if running.done:
+            if running.done and not running.given_back:
                 continue
             if running is unresponsive:
                 settlements.append(self._interrupted(running))

@@ -28,7 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conveyor.backends.base import EVENTS_KEPT
 from conveyor.exceptions import BackendError
-from conveyor.types import JobRecord
+from conveyor.types import RELEASED, JobRecord
 
 from .keys import LEASES_PIN, KeySpace
 
@@ -57,7 +57,7 @@ def library_text() -> tuple[str, str]:
     function named ``<library>_<body>``."""
     folder = resources.files("conveyor.backends.redis") / "scripts"
     code = (
-        f"local EVENTS_KEPT, DEFAULT_FAILURE_TTL = {EVENTS_KEPT}, {DEFAULT_FAILURE_TTL!r}\n"
+        f"local EVENTS_KEPT, DEFAULT_FAILURE_TTL, RELEASED = {EVENTS_KEPT}, {DEFAULT_FAILURE_TTL!r}, {RELEASED!r}\n"
         f"local LEASES_PIN = '\\001{LEASES_PIN[1:]}'\n" + (folder / "prelude.lua").read_text()
     )
     for name in NAMES:

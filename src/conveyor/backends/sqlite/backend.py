@@ -14,6 +14,7 @@ from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_M
 from conveyor.exceptions import InvalidJobOperation, JobIdInUseError, NoSuchJobError
 from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
 from conveyor.types import (
+    RELEASED,
     Finding,
     JobRecord,
     Limits,
@@ -194,7 +195,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
                 return claimed
             self._wakeup.wait(wait)
         rules = limits or Limits()
-        lease = (worker_name, lease_token, lease_expires_at, now, now)
+        lease = (worker_name, lease_token, lease_expires_at, now, now, now)
 
         def claim(conn: sqlite3.Connection, changes: Changes) -> list[JobRecord]:
             claimed: list[JobRecord] = []
@@ -218,7 +219,9 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
                     order = {job_id: i for i, job_id in enumerate(ids)}
                 rows = conn.execute(
                     "UPDATE jobs SET status = 'started', worker_name = ?, lease_token = ?, "
-                    "lease_expires_at = ?, started_at = ?, last_heartbeat = ?, stop_requested = 0 "
+                    # not before it was queued: after a wait, now is from before the wait
+                    "lease_expires_at = ?, started_at = MAX(?, IFNULL(enqueued_at, ?)), last_heartbeat = ?, "
+                    "stop_requested = 0 "
                     f"WHERE id IN ({chosen[0]}) "
                     f"RETURNING seq, {COLUMNS}",
                     (*lease, *chosen[1]),
@@ -276,15 +279,16 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         if s.status in TERMINAL:
             cursor = conn.execute(_SETTLE_ENDED, _ended_params(s, now))
         else:
-            seq = next_seq(conn, 1)
+            # a released job keeps its place (seq, enqueued_at, expiry): NULLs keep them
+            requeued = None if s.reason == RELEASED else now
             cursor = conn.execute(
-                "UPDATE jobs SET status = ?, seq = ?, scheduled_for = ?, exc_info = ?, "
-                "status_reason = ?, retry_count = retry_count + ?, enqueued_at = ?, "
-                f"{_TTL_FROM_NOW}, "
+                "UPDATE jobs SET status = ?, seq = COALESCE(?, seq), scheduled_for = ?, exc_info = ?, "
+                "status_reason = ?, retry_count = retry_count + ?, enqueued_at = COALESCE(?, enqueued_at), "
+                "expires_at = CASE WHEN ? IS NULL THEN expires_at WHEN ttl IS NULL THEN NULL ELSE ? + ttl END, "
                 "lease_token = NULL, lease_expires_at = NULL, stop_requested = 0, "
                 "started_at = NULL " + _LEASE_GUARD,
-                (s.status.value, seq, s.scheduled_for, s.exc_info, s.reason,
-                 int(s.count_retry), now, now, s.job_id, s.lease_token),
+                (s.status.value, None if requeued is None else next_seq(conn, 1), s.scheduled_for, s.exc_info,
+                 s.reason, int(s.count_retry), requeued, requeued, requeued, s.job_id, s.lease_token),
             )  # fmt: skip
         if cursor.rowcount == 1:
             return True

@@ -9,15 +9,17 @@ local worker, limit, token, lease_until = ARGV[3], tonumber(ARGV[4]), ARGV[5], A
 local last_queue = 7 + tonumber(ARGV[7])
 local claimed = {}
 
--- fields: status, seq, expires_at, user_id (of a job known to be queued)
+-- fields: status, seq, expires_at, user_id, func_name, enqueued_at (of a job known to be queued)
 local function take(queue, member, id, fields)
     local key = job_key(id)
     if #claimed == 0 then redis.call('ZADD', P .. 'leases', 'NX', '+inf', LEASES_PIN) end  -- see keys.py
     redis.call('ZREM', queued_key(queue), member)
     redis.call('ZREM', user_queued_key(queue, fields[4] or ''), member)
     if fields[3] then redis.call('ZREM', P .. 'expiry', id) end
+    -- not before it was queued: a claim sent with a wait has its now from before the wait
+    local started_at = fields[6] and tonumber(fields[6]) > now and fields[6] or ARGV[2]
     redis.call('HSET', key, 'status', 'started', 'worker_name', worker, 'lease_token', token,
-        'lease_expires_at', lease_until, 'started_at', ARGV[2], 'last_heartbeat', ARGV[2], 'stop_requested', '0')
+        'lease_expires_at', lease_until, 'started_at', started_at, 'last_heartbeat', ARGV[2], 'stop_requested', '0')
     status_add(queue, 'started', fields[2], id, fields[4])
     redis.call('ZADD', P .. 'leases', lease_until, id)
     claimed[#claimed + 1] = redis.call('HGETALL', key)
@@ -44,7 +46,7 @@ local function take_in_order(queue)
         for _, member in ipairs(members) do
             if #claimed >= limit then break end
             local id = string.match(member, '|(.*)$')
-            local fields = redis.call('HMGET', job_key(id), 'status', 'seq', 'expires_at', 'user_id')
+            local fields = redis.call('HMGET', job_key(id), 'status', 'seq', 'expires_at', 'user_id', 'func_name', 'enqueued_at')
             if fields[1] ~= 'queued' then
                 redis.call('ZREM', queued_key(queue), member)  -- an index entry with no queued job
             elseif fields[3] and tonumber(fields[3]) <= now then
@@ -119,7 +121,7 @@ local function take_in_turns(queue)
                 for _, member in ipairs(members) do
                     if rank >= wanted then break end
                     local id = string.match(member, '|(.*)$')
-                    local f = redis.call('HMGET', job_key(id), 'status', 'seq', 'expires_at', 'user_id', 'func_name')
+                    local f = redis.call('HMGET', job_key(id), 'status', 'seq', 'expires_at', 'user_id', 'func_name', 'enqueued_at')
                     if f[1] ~= 'queued' then
                         redis.call('ZREM', key, member)
                     elseif not (f[3] and tonumber(f[3]) <= now) then

@@ -45,7 +45,8 @@ for i = 0, count - 1 do
             if ARGV[b + 10] == '1' then deletes[#deletes + 1] = id end
         else
             local job = load(id)
-            local changes = requeue_fields(job, now, status)
+            -- a released job goes back to its place (seq, enqueued_at and expiry kept)
+            local changes = ARGV[b + 6] == '=' .. RELEASED and {status = status} or requeue_fields(job, now, status)
             changes.scheduled_for, changes.exc_info, changes.status_reason = opt(ARGV[b + 8]), opt(ARGV[b + 5]),
                 opt(ARGV[b + 6])
             changes.retry_count = tonumber(job.retry_count or '0') + tonumber(ARGV[b + 9])
