@@ -135,8 +135,9 @@ class Job:
             unique_key=validate_unique_key(unique_key),
             timeout=validate_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
             ttl=parse_duration(ttl, "ttl"),
-            result_ttl=parse_duration(result_ttl, "result_ttl"),
-            failure_ttl=parse_duration(failure_ttl, "failure_ttl"),
+            # None is the default, as in RQ (-1 is forever)
+            result_ttl=parse_duration(DEFAULT_RESULT_TTL if result_ttl is None else result_ttl, "result_ttl"),
+            failure_ttl=parse_duration(DEFAULT_FAILURE_TTL if failure_ttl is None else failure_ttl, "failure_ttl"),
             max_retries=retry.max if retry else 0,
             retry_intervals=retry.intervals if retry else (),
             retry_jitter=retry.jitter if retry else 0.0,

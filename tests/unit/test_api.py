@@ -58,6 +58,13 @@ def test_default_options(queue: Queue) -> None:
     assert job.description == "jobfuncs.noop()"
 
 
+def test_none_ttls_mean_the_defaults_and_minus_one_forever_as_in_rq(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.noop, result_ttl=None, failure_ttl=None, ttl=None)
+    assert (job.result_ttl, job.failure_ttl, job.ttl) == (500, 365 * 24 * 3600, None)
+    forever = queue.enqueue(jobfuncs.noop, result_ttl=-1, failure_ttl=-1, ttl=-1)
+    assert (forever.result_ttl, forever.failure_ttl, forever.ttl) == (None, None, None)
+
+
 def test_job_options_never_collide_with_function_kwargs(queue: Queue) -> None:
     job = Job.create(jobfuncs.add, args=(1,), kwargs={"ttl": 15, "description": "d"}, ttl=30,
                      connection=queue.connection)  # fmt: skip
