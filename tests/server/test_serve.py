@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from collections.abc import Iterator
@@ -155,3 +156,36 @@ def test_serve_reports_a_busy_port_in_one_line(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli, ["serve", "--port", str(port), "-u", f"sqlite:///{tmp_path / 'c.db'}"])
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_server_settings_come_from_flags_over_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from conveyor.cli import commands_serve
+
+    served: list[object] = []
+
+    class NotServing:
+        def __init__(self, api: object, log_level: str) -> None:
+            served.append(api)
+
+        def run(self, sockets: object) -> None:
+            pass
+
+    monkeypatch.setattr(commands_serve, "make_server", NotServing)
+    monkeypatch.setenv("CONVEYOR_MAX_BODY_BYTES", "999")
+    monkeypatch.setenv("CONVEYOR_SSE_HEARTBEAT", "7")
+    keys = tmp_path / "keys"
+    keys.write_text(f"sha256:{hashlib.sha256(b'file-key').hexdigest()}:carol:user\n")
+    flags = ["--port", "0", "--max-body-bytes", "2048", "--rate-limit", "10/min", "--api-keys-file", str(keys)]
+    result = CliRunner().invoke(cli, ["serve", *flags, "-u", f"sqlite:///{tmp_path / 'c.db'}"])
+    assert result.exit_code == 0, result.output
+    settings = served[0].state.conveyor.settings  # type: ignore[attr-defined]
+    assert (settings.max_body_bytes, settings.sse_heartbeat_seconds) == (2048, 7.0)  # flag, then environment
+    assert settings.rate_limit.text == "10/min" and "carol" in [key.user_id for key in settings.api_keys]
+
+
+def test_a_bad_server_setting_is_a_one_line_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    result = CliRunner().invoke(cli, ["serve", "--port", "0", "--rate-limit", "lots", "-u", url])
+    assert result.exit_code == 2 and "CONVEYOR_RATE_LIMIT" in result.stderr and "Traceback" not in result.output
+    refused = CliRunner().invoke(cli, ["serve", "--sse-heartbeat", "0", "-u", url])
+    assert refused.exit_code == 2 and "--sse-heartbeat" in refused.stderr

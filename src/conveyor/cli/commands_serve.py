@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .options import App, common_options, limits_from, reported_limits_options
-from .serving import address_options, bind, build_api, make_server, run_processes, url_of
+from .serving import address_options, bind, build_api, make_server, run_processes, server_settings_options, url_of
 
 
 @click.command()
@@ -19,6 +19,7 @@ from .serving import address_options, bind, build_api, make_server, run_processe
     help="Server processes sharing the port (each a Python process: use about one per core).",
 )  # fmt: skip
 @reported_limits_options
+@server_settings_options
 @common_options(json_flag=False)
 def serve(
     app: App,
@@ -28,16 +29,17 @@ def serve(
     processes: int,
     global_max_concurrent_jobs: int | None,
     per_user_max_concurrent_jobs: int | None,
+    server_env: dict[str, str],
 ) -> None:
     """Serve the REST API and dashboard; job types come from --import / CONVEYOR_IMPORTS.
 
     The limits are the ones /jobs/queue/stats reports: the workers enforce them.
     """
     limits = limits_from(global_max_concurrent_jobs, per_user_max_concurrent_jobs, {}, {})
-    api = build_api(app, host, limits)  # with --workers too: a bad setting fails here, in one line
+    api = build_api(app, host, limits, server_env)  # with --workers too: a bad setting fails here, in one line
     sock = bind(host, port)
     click.echo(f"conveyor API on {url_of(sock)}/api/v1 (docs: {url_of(sock)}/docs)", err=True)
     if processes == 1:
         make_server(api, log_level).run(sockets=[sock])
     else:
-        run_processes(app, sock, processes, log_level, limits)
+        run_processes(app, sock, processes, log_level, limits, server_env)

@@ -53,7 +53,7 @@ from .options import (
     worker_ttl_option,
 )
 from .output import jobs_table
-from .serving import address_options, bind, build_api, make_server, url_of
+from .serving import address_options, bind, build_api, make_server, server_settings_options, url_of
 
 DEMO_DEADLINE = 120.0
 """Seconds the live table waits for the demo jobs before handing over to the plain worker."""
@@ -70,16 +70,17 @@ STOP_GRACE = 30.0
 @worker_ttl_option
 @limits_options
 @address_options
+@server_settings_options
 @common_options(json_flag=False)
 def up(
     app: App, burst_demo: bool, concurrency: int, pool: str, lease_ttl: float, worker_ttl: float, host: str,
-    port: int, **limit_values: Any,
+    port: int, server_env: dict[str, str], **limit_values: Any,
 ) -> None:  # fmt: skip
     """Serve the API and dashboard, start a worker and run a demo, on ./conveyor.db unless -u."""
     console = app.out.console
     app.import_job_modules()  # fail here, in one line, rather than in the worker's log
     limits = limits_from(**limit_values)
-    server = None if burst_demo else _Server(build_api(app, host, limits), bind(host, port))
+    server = None if burst_demo else _Server(build_api(app, host, limits, server_env), bind(host, port))
     queues = [demo.DEMO_QUEUE, DEFAULT_QUEUE]
     jobs = demo.enqueue_demo(Queue(demo.DEMO_QUEUE, connection=app.backend))
     command = worker_command(app, queues, WorkerSettings(concurrency, pool, lease_ttl, worker_ttl, limits), burst_demo)

@@ -25,6 +25,7 @@ from .options import (
     limits_from,
     limits_options,
     pool_option,
+    worker_seconds_options,
     worker_ttl_option,
 )
 
@@ -58,6 +59,7 @@ def log_to_stderr(level: str) -> Iterator[None]:
 @pool_option
 @lease_ttl_option
 @worker_ttl_option
+@worker_seconds_options
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after running this many jobs.")
 @click.option(
     "--max-memory",
@@ -108,6 +110,10 @@ def worker(
     max_memory_per_child: float | None,
     supervise: bool,
     log_level: str,
+    shutdown_timeout: float,
+    interrupt_grace: float,
+    poll_interval: float,
+    maintenance_interval: float,
     **limits: Any,
 ) -> None:
     """Run jobs from QUEUES (default: 'default'), in the order given, until stopped.
@@ -134,6 +140,10 @@ def worker(
         worker_ttl=worker_ttl,
         limits=limits_from(**limits),
         max_memory=max_memory,
+        shutdown_timeout=shutdown_timeout,
+        interrupt_grace=interrupt_grace,
+        poll_interval=poll_interval,
+        maintenance_interval=maintenance_interval,
     )
     with log_to_stderr(log_level):
         mode = (" (burst)" if burst else "") + (", sync jobs in child processes" if pool == "processes" else "")

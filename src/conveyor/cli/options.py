@@ -8,6 +8,7 @@ environment variable when the flag is absent (SPEC section 6): flags win.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
 import sys
@@ -23,7 +24,7 @@ from conveyor.durations import parse_duration
 from conveyor.functions import import_modules
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.types import Limits
-from conveyor.worker.worker import POOLS
+from conveyor.worker.worker import POOLS, Worker
 
 from .errors import InputError
 from .output import Output
@@ -199,6 +200,34 @@ def pool_option(command: Callable[..., R]) -> Callable[..., R]:
         help="Where sync jobs run: in the worker (inline, or threads with --concurrency > 1) or in child "
         "processes, which a timeout or stop can kill and a crash leaves the worker untouched.",
     )(command)
+
+
+_WORKER_SECONDS = {
+    "shutdown_timeout": "Seconds running jobs get to finish after the first SIGTERM or Ctrl-C; then they are "
+    "interrupted and given back (set below your supervisor's kill timeout).",
+    "interrupt_grace": "Seconds a job may ignore its interrupt (timeout, stop) before the worker ends it.",
+    "poll_interval": "Seconds an idle worker waits for a wake-up before it looks again, and between promotions "
+    "of due scheduled jobs.",
+    "maintenance_interval": "Seconds between maintenance passes (reaping silent workers, store upkeep).",
+}
+"""Worker settings in seconds with a flag each, defaulting to the Worker's own defaults."""
+
+
+def worker_seconds_options(command: Callable[..., R]) -> Callable[..., R]:
+    """``--shutdown-timeout``, ``--interrupt-grace``, ``--poll-interval`` and
+    ``--maintenance-interval``, each with its ``$CONVEYOR_...`` variable."""
+    defaults = inspect.signature(Worker).parameters
+    for name, help_text in reversed(_WORKER_SECONDS.items()):
+        command = click.option(
+            "--" + name.replace("_", "-"),
+            type=click.FloatRange(min=0, min_open=True),
+            default=defaults[name].default,
+            show_default=True,
+            envvar=f"CONVEYOR_{name.upper()}",
+            show_envvar=True,
+            help=help_text,
+        )(command)
+    return command
 
 
 def worker_ttl_option(command: Callable[..., R]) -> Callable[..., R]:

@@ -7,6 +7,7 @@ API on a network would let anyone run registered jobs.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import socket
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
+from conveyor.batch import MAX_BATCH_JOBS
 from conveyor.types import Limits
 
 from .errors import InputError, UserError
@@ -40,6 +42,40 @@ def address_options(command: Callable[..., R]) -> Callable[..., R]:
     )(command)  # fmt: skip
 
 
+_SERVER_SETTINGS: list[tuple[str, str, Any, str]] = [
+    ("api_keys_file", "CONVEYOR_API_KEYS_FILE", click.Path(dir_okay=False),
+     "File of hashed API keys, one sha256:<hex>:user_id:role per line (see conveyor keys; added to "
+     "$CONVEYOR_API_KEYS)."),
+    ("max_body_bytes", "CONVEYOR_MAX_BODY_BYTES", click.IntRange(min=1), "Largest request body (413 past it). "
+     "[default: 1 MiB]"),
+    ("max_batch_jobs", "CONVEYOR_MAX_BATCH_JOBS", click.IntRange(min=1),
+     f"Most jobs in one batch submission. [default: {MAX_BATCH_JOBS:,}]"),
+    ("sse_heartbeat", "CONVEYOR_SSE_HEARTBEAT", click.FloatRange(min=0, min_open=True),
+     "Seconds between heartbeat comments on an idle event stream. [default: 15]"),
+    ("rate_limit", "CONVEYOR_RATE_LIMIT", str, "Requests per API user and period, e.g. 600/min (429 past it). "
+     "[default: none]"),
+]  # fmt: skip
+"""Server settings with a flag each: (parameter, its environment variable, type, help)."""
+
+
+def server_settings_options(command: Callable[..., R]) -> Callable[..., R]:
+    """The server settings' flags (each also read from its variable), handed to the
+    command as ``server_env``: the given ones as environment values, which
+    Settings.from_env reads and checks like the environment's own."""
+
+    @functools.wraps(command)
+    def with_settings(*args: Any, **kwargs: Any) -> R:
+        given = {variable: kwargs.pop(name) for name, variable, _, _ in _SERVER_SETTINGS}
+        server_env = {variable: str(value) for variable, value in given.items() if value is not None}
+        return command(*args, server_env=server_env, **kwargs)
+
+    for name, variable, kind, help_text in reversed(_SERVER_SETTINGS):
+        with_settings = click.option(
+            "--" + name.replace("_", "-"), name, type=kind, envvar=variable, show_envvar=True, help=help_text
+        )(with_settings)
+    return with_settings
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -49,9 +85,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def build_api(app: App, host: str, limits: Limits | None = None) -> Any:
-    """The FastAPI app for ``app``'s backend, with settings from the environment; the
-    global and per-user limits given (from flags) are the ones it reports."""
+def build_api(app: App, host: str, limits: Limits | None = None, server_env: dict[str, str] | None = None) -> Any:
+    """The FastAPI app for ``app``'s backend, with settings from the environment and
+    ``server_env`` (from flags); the global and per-user limits given (from flags) are
+    the ones it reports."""
     try:
         from conveyor.server import Settings, create_app
     except ImportError as exc:
@@ -61,7 +98,7 @@ def build_api(app: App, host: str, limits: Limits | None = None) -> Any:
         reported["global_max_concurrent_jobs"] = limits.global_max
     if limits is not None and limits.per_user_max is not None:
         reported["per_user_max_concurrent_jobs"] = limits.per_user_max
-    settings = Settings.from_env(None, imports=app.imports, **reported)
+    settings = Settings.from_env({**os.environ, **(server_env or {})}, imports=app.imports, **reported)
     if settings.open_access and not is_loopback(host):
         raise InputError(
             f"refusing to serve an open API on {host}: set CONVEYOR_API_KEYS or CONVEYOR_API_KEYS_FILE, "
@@ -108,17 +145,20 @@ def make_server(api: Any, log_level: str = "info") -> Any:
     return uvicorn.Server(_config(api, log_level))
 
 
-def run_processes(app: App, sock: socket.socket, processes: int, log_level: str, limits: Limits) -> None:
+def run_processes(
+    app: App, sock: socket.socket, processes: int, log_level: str, limits: Limits, server_env: dict[str, str]
+) -> None:
     """Serve from ``processes`` worker processes sharing ``sock`` (uvicorn's supervisor).
 
     Each process builds its own app from the environment (app_from_environment), so
-    the command's -u, --import and limits are handed down as CONVEYOR_URL,
-    CONVEYOR_IMPORTS and the limits' variables.
+    the command's -u, --import, limits and server settings are handed down as
+    CONVEYOR_URL, CONVEYOR_IMPORTS and the settings' own variables.
     """
     from uvicorn.supervisors import Multiprocess
 
     os.environ["CONVEYOR_URL"] = app.url
     os.environ["CONVEYOR_IMPORTS"] = ",".join(app.imports)
+    os.environ.update(server_env)
     for variable, value in (("CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS", limits.global_max),
                             ("CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS", limits.per_user_max)):  # fmt: skip
         if value is not None:
