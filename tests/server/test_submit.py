@@ -70,6 +70,19 @@ async def test_an_unknown_job_type_is_refused_with_the_known_ones(client: httpx.
     assert backend.counts() == {}
 
 
+async def test_durations_may_be_text_as_in_the_python_api(client: httpx.AsyncClient, backend: Backend) -> None:
+    fields = {"timeout": "1h", "ttl": "2h", "result_ttl": "1d", "delay_seconds": "10m"}
+    response = await client.post(f"{API}/jobs", json={"job_type": "add", **fields})
+    assert response.status_code == 201, response.text
+    (record,) = backend.jobs_get([response.json()["job_id"]])
+    assert record is not None
+    assert (record.timeout, record.ttl, record.result_ttl) == (3600, 7200, 86400)
+    assert record.scheduled_for is not None and record.scheduled_for - record.created_at == pytest.approx(600, abs=5)
+    forever = await client.post(f"{API}/jobs", json={"job_type": "add", "timeout": "-1", "result_ttl": "-1"})
+    (record,) = backend.jobs_get([forever.json()["job_id"]])
+    assert record is not None and (record.timeout, record.result_ttl) == (None, None)
+
+
 @pytest.mark.parametrize(
     ("fields", "offending"),
     [
@@ -86,6 +99,9 @@ async def test_an_unknown_job_type_is_refused_with_the_known_ones(client: httpx.
         ({"queue": "q\u0000z"}, "queue"),
         ({"queue": "tab\there"}, "queue"),
         ({"depends_on": ["x"] * 101}, "depends_on"),
+        ({"timeout": "soon"}, "timeout"),
+        ({"timeout": "8d"}, "timeout"),
+        ({"ttl": "-1"}, "ttl"),
     ],
 )
 async def test_bad_fields_are_422_naming_them(

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from conveyor.durations import parse_duration
+from conveyor.exceptions import InvalidJobError
 from conveyor.options import PRIORITY_LIMIT
 from conveyor.server import json_values
 
@@ -54,19 +56,21 @@ class SubmitJob(Body):
     queue: Name = "default"
     priority: int = Field(0, ge=-PRIORITY_LIMIT, le=PRIORITY_LIMIT, description="Higher runs first.")
     scheduled_at: AwareDatetime | None = Field(None, description="Run at this time (ISO 8601 with a zone).")
-    delay_seconds: Seconds | None = Field(None, description="Run after this many seconds.")
+    delay_seconds: Seconds | None = Field(None, description='Run after this many seconds (or text like "10m").')
     max_retries: int = Field(0, ge=0, le=MAX_RETRIES)
     retry_intervals: list[Annotated[float, Field(ge=0, le=DAY)]] = Field(
         default_factory=list, max_length=MAX_LIST, description="Seconds before each retry; the last one repeats."
     )
     timeout: Literal[-1] | Annotated[float, Field(gt=0, le=MAX_TIMEOUT)] | None = Field(
-        None, description="Seconds the job may run (default 180); -1 for no limit."
+        None, description='Seconds the job may run (default 180), or text like "5m" or "1h"; -1 for no limit.'
     )
     ttl: Annotated[float, Field(gt=0, le=YEAR)] | None = Field(
-        None, description="Seconds the job may wait in its queue before it is discarded."
+        None, description='Seconds (or text like "2h") the job may wait in its queue before it is discarded.'
     )
     result_ttl: Literal[-1] | Seconds | None = Field(
-        None, description="Seconds the result is kept (default 500); 0 deletes the job at once, -1 keeps it."
+        None,
+        description='Seconds (or text like "1d") the result is kept (default 500); 0 deletes the job at once, '
+        "-1 keeps it.",
     )
     depends_on: list[JobId] = Field(default_factory=list, max_length=MAX_LIST)
     meta: dict[str, Any] = Field(default_factory=dict)
@@ -78,6 +82,19 @@ class SubmitJob(Body):
         description="While a job of yours submitted with this key has not ended, submitting the key again "
         "returns that job (200) instead of creating another. Also accepted as the Idempotency-Key header.",
     )
+
+    @field_validator("timeout", "ttl", "result_ttl", "delay_seconds", mode="before")
+    @classmethod
+    def _seconds_from_text(cls, value: Any) -> Any:
+        """A duration may also be text, as in the Python API: '90', '90s', '5m', '1h', '2d'
+        ('-1': no limit, where -1 is allowed); the bounds then apply to its seconds."""
+        if not isinstance(value, str):
+            return value
+        try:
+            seconds = parse_duration(value, "the duration")
+        except InvalidJobError as exc:
+            raise ValueError(str(exc)) from None
+        return -1 if seconds is None else seconds
 
     @field_validator("args", "kwargs", "meta")
     @classmethod
