@@ -179,7 +179,8 @@ class BatchRecord:
     starter entry releases them all in one step. The callback jobs (``on_complete_job``,
     ``on_failure_job``) wait DEFERRED until every job of the batch has ended; then
     on_complete is queued, and on_failure too if a job failed or was stopped (else it
-    is canceled), each exactly once.
+    is canceled), each exactly once. ``scheduled_start`` stays once the batch has
+    started (``started_at``) or been canceled: the time it was set to start.
     """
 
     id: str

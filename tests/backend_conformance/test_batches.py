@@ -56,7 +56,7 @@ def test_a_scheduled_batch_holds_its_jobs_for_one_starter(backend):
     assert backend.batches_start_due(START) == 1
     assert backend.batch_counts("b-1") == {JobStatus.QUEUED: 3}
     started = backend.batches_get(["b-1"])[0]
-    assert (started.status, started.started_at, started.scheduled_start) == (BatchStatus.RUNNING, START, None)
+    assert (started.status, started.started_at, started.scheduled_start) == (BatchStatus.RUNNING, START, START)
     seen = backend.batch_inspect("b-1")
     assert (seen.starter_exists, seen.held_jobs) == (False, 0)
     assert [r.id for r in claim(backend)] == ["b-1-0", "b-1-1", "b-1-2"]
@@ -86,6 +86,7 @@ def test_cancel_a_scheduled_batch(backend):
     create(backend, scheduled=True)
     batch, canceled = backend.batch_cancel("b-1", NOW + 1)
     assert (batch.status, canceled) == (BatchStatus.CANCELED, 3)
+    assert batch.scheduled_start == START, "the time it was to start stays in its detail"
     assert backend.batch_counts("b-1") == {JobStatus.CANCELED: 3}
     assert get(backend, "b-1-done").status is JobStatus.CANCELED
     assert backend.batch_inspect("b-1").starter_exists is False

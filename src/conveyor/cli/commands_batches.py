@@ -91,7 +91,7 @@ def list_batches(app: App, limit: int, before: str | None) -> None:
     for column in ("id", "name", "status", "jobs", "progress", "start"):
         table.add_column(column)
     for item in found:
-        start = iso(item.record.scheduled_start or item.record.started_at) or "-"
+        start = iso(item.record.started_at or item.record.scheduled_start) or "-"
         table.add_row(item.id, item.name or "-", item.status.value, str(item.total), f"{item.progress:.0%}", start)
     app.out.emit({"batches": [batch_json(item) for item in found]}, table if found else "no batches")
 

@@ -1,5 +1,6 @@
 """Batches on SQLite: a row per batch, whose ``scheduled_start`` (on a partial index of
-scheduled batches) is the one starter entry that releases the batch's held jobs.
+scheduled batches) is the one starter entry that releases the batch's held jobs; the
+time stays in the row once the batch has started or been canceled, for its detail.
 
 Each function runs inside the backend's write transaction and notes its job changes
 in the transaction's Changes journal, like every other write.
@@ -106,9 +107,7 @@ def release_held(conn: sqlite3.Connection, changes: Changes, batch: BatchRecord,
     )
     for job_id, queue in rows:
         changes.moved(job_id, queue, "scheduled", "queued")
-    conn.execute(
-        "UPDATE batches SET status = 'running', started_at = ?, scheduled_start = NULL WHERE id = ?", (now, batch.id)
-    )
+    conn.execute("UPDATE batches SET status = 'running', started_at = ? WHERE id = ?", (now, batch.id))
     return len(rows)
 
 
@@ -170,7 +169,7 @@ def cancel(conn: sqlite3.Connection, changes: Changes, batch_id: str, now: float
     for job_id, queue, status in live:
         changes.moved(job_id, queue, status, "canceled")
     conn.execute(
-        "UPDATE batches SET status = 'canceled', completed_at = ?, scheduled_start = NULL WHERE id = ?",
+        "UPDATE batches SET status = 'canceled', completed_at = ? WHERE id = ?",
         (now, batch_id),
     )
     canceled = [job_id for job_id, _, _ in live if job_id not in callbacks]

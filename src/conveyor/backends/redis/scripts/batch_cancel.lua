@@ -35,7 +35,6 @@ for _, callback in ipairs({batch.on_complete_job or false, batch.on_failure_job 
     if job and job.status == 'deferred' then cancel(job) end
 end
 redis.call('HSET', batch_key(id), 'status', 'canceled', 'completed_at', ARGV[2])
-redis.call('HDEL', batch_key(id), 'scheduled_start')
 redis.call('ZREM', P .. 'batchstarts', id)
 redis.call('SREM', P .. 'batchesrunning', id)
 wake(release_dependents(canceled, now, ''))

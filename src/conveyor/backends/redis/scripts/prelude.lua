@@ -391,7 +391,6 @@ local function release_held(batch_id, now)
         end
     end
     redis.call('HSET', batch_key(batch_id), 'status', 'running', 'started_at', ARGV[2])
-    redis.call('HDEL', batch_key(batch_id), 'scheduled_start')
     redis.call('ZREM', P .. 'batchstarts', batch_id)
     redis.call('SADD', P .. 'batchesrunning', batch_id)
     return released
