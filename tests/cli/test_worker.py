@@ -254,3 +254,11 @@ def test_up_hands_its_worker_settings_to_its_worker(run: Run, fake_worker: type[
         ["demo", "default"], 6, "processes", 12.5, 90.0,
     )  # fmt: skip
     assert (made["limits"], made["burst"]) == (limits, True)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_lease_or_wait_that_is_not_a_finite_number_is_refused(run: Run, value: str) -> None:
+    for flags, env in ((["--lease-ttl", value], {}), ([], {"CONVEYOR_SHUTDOWN_TIMEOUT": value})):
+        result = run("worker", "--burst", *flags, env=env)
+        assert result.exit_code == 2, result.output
+        assert "finite number" in result.output or "x>0" in result.output

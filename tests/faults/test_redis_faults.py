@@ -130,3 +130,32 @@ def test_a_full_redis_refuses_writes_clearly_answers_reads_and_purges_its_way_ba
         assert queue.enqueue(jobfuncs.noop).get_status() is JobStatus.QUEUED
     finally:
         server.stop()
+
+
+def test_a_worker_logs_a_store_outage_once_per_service_and_backs_off(
+    server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = Queue(connection=conveyor.connect(server.url))
+    release = tmp_path / "release"
+    queue.enqueue(jobfuncs.hold_until_released, str(tmp_path / "started"), str(release))
+    worker = Worker([queue], connection=queue.connection, poll_interval=0.1)
+    thread = threading.Thread(target=worker.work, kwargs={"burst": True})
+    with caplog.at_level(logging.INFO, logger="conveyor.worker"):
+        thread.start()
+        try:
+            wait_until((tmp_path / "started").exists, message="the job to start")
+            server.stop()
+            housekeeper = worker._housekeeper
+            assert housekeeper is not None
+            # 0.5 + 1 + 2 s of backoff: every tick (0.1 s) without it
+            wait_until(lambda: housekeeper._failures.get("schedule", 0) >= 4, message="four failed schedule passes")
+            failing = [r for r in caplog.records if "worker service schedule failed" in r.getMessage()]
+            assert len(failing) == 1 and failing[0].exc_info is None, "one line per outage, no traceback"
+            stop_reads = [r for r in caplog.records if "could not read stop commands" in r.getMessage()]
+            assert len(stop_reads) == 1, "the job's stop commands cannot be read: said once"
+            server.start()
+            wait_until(lambda: "schedule" not in housekeeper._failures, timeout=60, message="the service to recover")
+            assert any("worker service schedule works again" in r.getMessage() for r in caplog.records)
+        finally:
+            release.touch()
+            thread.join(60)

@@ -337,3 +337,12 @@ def test_bad_arguments_are_refused_every_time_not_only_the_first(queue: Queue) -
     with pytest.raises(SerializationError):
         queue.enqueue_many([Queue.prepare_data(jobfuncs.add, (1, 2)), Queue.prepare_data(jobfuncs.add, (object(), 2))])
     assert queue.count == 1
+
+
+@pytest.mark.parametrize("setting", ["lease_ttl", "poll_interval", "shutdown_timeout", "interrupt_grace"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 0.0])
+def test_a_worker_refuses_timings_that_are_not_positive_finite_seconds(
+    queue: Queue, setting: str, value: float
+) -> None:
+    with pytest.raises(ConfigurationError, match=f"{setting} must be a positive number of seconds"):
+        Worker([queue], **{setting: value})  # type: ignore[arg-type]

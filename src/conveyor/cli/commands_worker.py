@@ -19,6 +19,7 @@ from . import supervisor
 from .errors import UserError
 from .options import (
     App,
+    FiniteFloatRange,
     common_options,
     concurrency_option,
     lease_ttl_option,
@@ -63,7 +64,7 @@ def log_to_stderr(level: str) -> Iterator[None]:
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after running this many jobs.")
 @click.option(
     "--max-memory",
-    type=click.FloatRange(min=1),
+    type=FiniteFloatRange(min=1),
     metavar="MB",
     help="Exit once the process's peak memory passes MB (running jobs finish first).",
 )
@@ -75,7 +76,7 @@ def log_to_stderr(level: str) -> Iterator[None]:
 )
 @click.option(
     "--max-memory-per-child",
-    type=click.FloatRange(min=1),
+    type=FiniteFloatRange(min=1),
     metavar="MB",
     help="With --pool processes: replace a job process once its peak memory passes MB.",
 )

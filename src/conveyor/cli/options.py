@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -175,11 +176,27 @@ def _named_limits(ctx: click.Context, param: click.Parameter, value: tuple[str, 
     return limits
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange without NaN and infinity, which it lets through (a lease of
+    NaN seconds would never run out)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def seconds() -> FiniteFloatRange:
+    """A positive, finite number of seconds."""
+    return FiniteFloatRange(min=0, min_open=True)
+
+
 def lease_ttl_option(command: Callable[..., R]) -> Callable[..., R]:
     """``--lease-ttl`` (``$CONVEYOR_LEASE_TTL``), for the commands that run a worker."""
     return click.option(
         "--lease-ttl",
-        type=click.FloatRange(min=0, min_open=True),
+        type=seconds(),
         default=30.0,
         show_default=True,
         envvar="CONVEYOR_LEASE_TTL",
@@ -220,7 +237,7 @@ def worker_seconds_options(command: Callable[..., R]) -> Callable[..., R]:
     for name, help_text in reversed(_WORKER_SECONDS.items()):
         command = click.option(
             "--" + name.replace("_", "-"),
-            type=click.FloatRange(min=0, min_open=True),
+            type=seconds(),
             default=defaults[name].default,
             show_default=True,
             envvar=f"CONVEYOR_{name.upper()}",
@@ -234,7 +251,7 @@ def worker_ttl_option(command: Callable[..., R]) -> Callable[..., R]:
     """``--worker-ttl`` (``$CONVEYOR_WORKER_TTL``): when maintenance reaps a silent worker."""
     return click.option(
         "--worker-ttl",
-        type=click.FloatRange(min=0, min_open=True),
+        type=seconds(),
         default=DEFAULT_WORKER_TTL,
         show_default=True,
         envvar="CONVEYOR_WORKER_TTL",

@@ -20,7 +20,7 @@ from conveyor.batch import MAX_BATCH_JOBS
 from conveyor.types import Limits
 
 from .errors import InputError, UserError
-from .options import App
+from .options import App, seconds
 
 R = TypeVar("R")
 
@@ -50,7 +50,7 @@ _SERVER_SETTINGS: list[tuple[str, str, Any, str]] = [
      "[default: 1 MiB]"),
     ("max_batch_jobs", "CONVEYOR_MAX_BATCH_JOBS", click.IntRange(min=1),
      f"Most jobs in one batch submission. [default: {MAX_BATCH_JOBS:,}]"),
-    ("sse_heartbeat", "CONVEYOR_SSE_HEARTBEAT", click.FloatRange(min=0, min_open=True),
+    ("sse_heartbeat", "CONVEYOR_SSE_HEARTBEAT", seconds(),
      "Seconds between heartbeat comments on an idle event stream. [default: 15]"),
     ("rate_limit", "CONVEYOR_RATE_LIMIT", str, "Requests per API user and period, e.g. 600/min (429 past it). "
      "[default: none]"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,6 +76,6 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) ->
         value = kind(env[name])
     except ValueError:
         raise ConfigurationError(f"{name} must be a positive number, got {env[name]!r}") from None
-    if value <= 0:
+    if not (math.isfinite(value) and value > 0):
         raise ConfigurationError(f"{name} must be a positive number, got {env[name]!r}")
     return value

@@ -9,8 +9,8 @@ separate thread (with its own backend connection) rather than on the event loop:
   and expiry of queued jobs past their ttl, every poll interval (jittered);
 - maintenance (retention by result/failure TTL, reaping silent workers), at start and
   every maintenance interval.
-A service that raises is logged and retried on the next tick; the thread never dies
-quietly, since the worker checks it is alive.
+A service that raises is logged once and retried with backoff (0.5 s doubling to 30 s)
+until it works again; the thread never dies quietly, since the worker checks it is alive.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from conveyor import maintenance
-from conveyor.exceptions import JobStopRequested, JobTimeoutException
+from conveyor.exceptions import BackendError, JobStopRequested, JobTimeoutException
 
 from .running import timeout_message
 
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("conveyor.worker")
 
 TICK = 0.1
+BACKOFF_FIRST, BACKOFF_LAST = 0.5, 30.0
+"""Seconds before a failing service runs again: doubling from the first to the last."""
 PREFETCH_HOLD = 0.2
 """Seconds a job claimed ahead may wait to start before it is given back."""
 MAINTENANCE_BUDGET = 0.5
@@ -46,6 +48,7 @@ class Housekeeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"conveyor-housekeeper-{worker.name}", daemon=True)
         self._next: dict[str, float] = {}
+        self._failures: dict[str, int] = {}  # failures in a row, per service
 
     def start(self) -> None:
         self._thread.start()
@@ -75,15 +78,28 @@ class Housekeeper:
             for name, interval, service in services:
                 if time.monotonic() < self._next[name]:
                     continue
-                delay = None
                 try:
                     delay = service()  # a service may ask to run again sooner than its interval
-                except Exception:
-                    log.exception("worker service %s failed; retrying", name)
+                except Exception as exc:
+                    delay = self._failed(name, exc)
+                else:
+                    if self._failures.pop(name, 0):
+                        log.info("worker service %s works again", name)
                 if delay is None:
                     delay = interval * (1.0 if name == "interrupts" else random.uniform(0.8, 1.2))
                 self._next[name] = time.monotonic() + delay
             self._stop.wait(TICK)
+
+    def _failed(self, name: str, error: Exception) -> float:
+        """Log a service's failure once (a backend error in one line: the store is down,
+        not a bug) and back off while it keeps failing; returns the delay."""
+        failures = self._failures[name] = self._failures.get(name, 0) + 1
+        delay: float = min(BACKOFF_FIRST * 2.0 ** (failures - 1), BACKOFF_LAST)
+        if failures == 1 and isinstance(error, BackendError):
+            log.warning("worker service %s failed (%s); retrying with backoff up to %gs", name, error, BACKOFF_LAST)
+        elif failures == 1:
+            log.exception("worker service %s failed; retrying with backoff up to %gs", name, BACKOFF_LAST)
+        return delay
 
     # -- services --------------------------------------------------------------------
     def check_interrupts(self) -> None:
@@ -94,7 +110,13 @@ class Housekeeper:
         held = w.held()
         if not held:
             return
-        stop_ids = set(w.backend.stop_requests(w.name))
+        try:
+            stop_ids = set(w.backend.stop_requests(w.name))
+        except BackendError:  # the store is down: timeouts and grace periods still count
+            stop_ids = set()
+            self._note_failure("stop commands")
+        else:
+            self._failures.pop("stop commands", None)
         now = time.monotonic()
         for running in held:
             if running.record.id in stop_ids:
@@ -112,6 +134,11 @@ class Housekeeper:
         given = self.worker.give_back_unstarted(time.monotonic() - PREFETCH_HOLD)
         if given:
             log.info("gave back %d jobs claimed ahead: a slow job held them", given)
+
+    def _note_failure(self, what: str) -> None:
+        if not self._failures.get(what):
+            log.warning("could not read %s from the store; retrying", what)
+        self._failures[what] = self._failures.get(what, 0) + 1
 
     def heartbeat(self) -> None:
         """Renew the leases of held jobs and the worker's registration."""

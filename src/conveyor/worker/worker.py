@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import random
 import secrets
@@ -40,7 +41,7 @@ from conveyor.queue import Queue
 from conveyor.types import RELEASED, Limits, Settlement, WorkerRecord
 
 from . import execution, outcomes
-from .housekeeper import Housekeeper
+from .housekeeper import BACKOFF_FIRST, BACKOFF_LAST, Housekeeper
 from .job_processes import JobProcessUnavailable, ProcessPool
 from .memory import peak_rss_mb
 from .running import INTERRUPT_SIGNAL, Running, ShutdownInterrupt
@@ -52,9 +53,6 @@ MAX_BATCH = 100
 
 QUICK_JOB_SECONDS = 0.002
 """Jobs quicker than this on average let the worker prefetch more per claim."""
-
-BACKOFF_FIRST, BACKOFF_LAST = 0.5, 30.0
-"""Seconds between tries while the backend fails: doubling from the first to the last."""
 
 EXIT_JOB_UNRESPONSIVE = 3
 """Exit status when a job ignored its interrupt and the worker had to end itself."""
@@ -68,8 +66,7 @@ POOLS = ("threads", "processes")
 
 def _check_settings(
     concurrency: int,
-    lease_ttl: float,
-    poll_interval: float,
+    seconds: dict[str, float],
     pool: str,
     max_jobs_per_child: int | None,
     max_memory_per_child: float | None,
@@ -77,14 +74,15 @@ def _check_settings(
     """Raise ConfigurationError for settings a worker cannot run with."""
     if concurrency < 1:
         raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
-    if lease_ttl <= 0 or poll_interval <= 0:
-        raise ConfigurationError("lease_ttl and poll_interval must be positive")
+    for name, value in seconds.items():  # NaN passes every comparison: a lease of NaN would never end
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
     if pool not in POOLS:
         raise ConfigurationError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
     per_child = [limit for limit in (max_jobs_per_child, max_memory_per_child) if limit is not None]
     if per_child and pool != "processes":
         raise ConfigurationError("max_jobs_per_child and max_memory_per_child need pool='processes'")
-    if any(limit <= 0 for limit in per_child):
+    if any(not limit > 0 for limit in per_child):  # NaN included
         raise ConfigurationError("max_jobs_per_child and max_memory_per_child must be positive")
 
 
@@ -133,7 +131,11 @@ class Worker:
         if connection is None:
             first = next((q for q in items if isinstance(q, Queue)), None)
             connection = first.connection if first is not None else default_connection()
-        _check_settings(concurrency, lease_ttl, poll_interval, pool, max_jobs_per_child, max_memory_per_child)
+        timing = {
+            "lease_ttl": lease_ttl, "poll_interval": poll_interval, "maintenance_interval": maintenance_interval,
+            "worker_ttl": worker_ttl, "interrupt_grace": interrupt_grace, "shutdown_timeout": shutdown_timeout,
+        }  # fmt: skip
+        _check_settings(concurrency, timing, pool, max_jobs_per_child, max_memory_per_child)
         self.backend = connection
         self.queue_names = [q.name if isinstance(q, Queue) else q for q in items]
         self.queues = [Queue(n, connection=connection) for n in self.queue_names]
