@@ -10,6 +10,9 @@ from collections.abc import Hashable
 from conveyor.exceptions import InvalidJobError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+LONGEST = 100 * 366 * 86400.0
+"""The longest duration taken (100 years): beyond it is a mistake, and a time that far
+ahead could pass the year 9999, which dates cannot show."""
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 
 
@@ -56,4 +59,7 @@ def _parse(value: object, name: str, forever_allowed: bool) -> float | None:
         return None
     if seconds < 0 or not math.isfinite(seconds):
         raise InvalidJobError(f"{name} must be >= 0 seconds or -1 for no limit, got {value!r}")
+    if seconds > LONGEST:
+        forever = " (or -1 for no limit)" if forever_allowed else ""
+        raise InvalidJobError(f"{name} must be at most 100 years{forever}, got {value!r}")
     return seconds

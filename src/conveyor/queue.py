@@ -10,6 +10,7 @@ from typing import Any, NamedTuple, TypeVar
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_timestamp
 from conveyor.connection import default_connection
+from conveyor.durations import LONGEST
 from conveyor.exceptions import InvalidJobError, NoSuchJobError
 from conveyor.job import Job
 from conveyor.options import (
@@ -111,6 +112,8 @@ class Queue:
         return self._schedule(job, self.clock.now() + time_delta.total_seconds())
 
     def _schedule(self, job: Job, at: float) -> Job:
+        if not at <= self.clock.now() + LONGEST:  # NaN too
+            raise InvalidJobError("a job can be scheduled at most 100 years ahead")
         if at > self.clock.now():
             job.record.status = JobStatus.SCHEDULED
             job.record.scheduled_for = at

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from conveyor.durations import LONGEST
 from conveyor.exceptions import InvalidJobError
 
 
@@ -21,8 +22,8 @@ class Retry:
         if not isinstance(max, int) or max < 1:
             raise InvalidJobError(f"Retry max must be an integer >= 1, got {max!r}")
         intervals = [interval] if isinstance(interval, int | float) else list(interval)
-        if any(not isinstance(i, int | float) or i < 0 for i in intervals):
-            raise InvalidJobError(f"Retry intervals must be numbers >= 0, got {interval!r}")
+        if any(not isinstance(i, int | float) or not 0 <= i <= LONGEST for i in intervals):  # NaN too
+            raise InvalidJobError(f"Retry intervals must be seconds from 0 to 100 years, got {interval!r}")
         if jitter < 0 or jitter > 1:
             raise InvalidJobError(f"Retry jitter must be between 0 and 1, got {jitter!r}")
         self.max = max

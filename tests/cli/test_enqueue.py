@@ -84,6 +84,8 @@ def test_depends_on_defers_the_job(run: Run, db: Backend) -> None:
         (["--at", "tomorrow"], "'tomorrow' is not an ISO 8601 time"),
         (["--in", "soon"], "--in 'soon' is not a duration"),
         (["--in", "-1"], "--in cannot be -1"),
+        (["--in", "99999999999d"], "--in must be at most 100 years, got"),
+        (["--at", "9999-12-31T00:00:00Z"], "at most 100 years ahead"),
         (["--timeout", "forever"], "timeout 'forever' is not a duration"),
         (["--at", "2030-01-01", "--in", "5"], "--at and --in cannot be used together"),
         (["--queue", " padded "], "queue name must be a non-empty string"),

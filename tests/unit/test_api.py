@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -346,3 +347,19 @@ def test_a_worker_refuses_timings_that_are_not_positive_finite_seconds(
 ) -> None:
     with pytest.raises(ConfigurationError, match=f"{setting} must be a positive number of seconds"):
         Worker([queue], **{setting: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "enqueue",
+    [
+        lambda q: q.enqueue_in(timedelta(days=3_000_000), jobfuncs.noop),
+        lambda q: q.enqueue_at(datetime(9999, 12, 31, tzinfo=UTC), jobfuncs.noop),
+        lambda q: q.enqueue(jobfuncs.noop, result_ttl="40000d"),
+        lambda q: q.enqueue(jobfuncs.noop, retry=Retry(max=2, interval=[float("inf")])),
+        lambda q: q.enqueue(jobfuncs.noop, retry=Retry(max=2, interval=float("nan"))),
+    ],
+)
+def test_times_past_a_hundred_years_are_refused_and_nothing_is_stored(queue: Queue, enqueue: Any) -> None:
+    with pytest.raises(InvalidJobError, match="100 years"):
+        enqueue(queue)
+    assert queue.connection.counts() == {}
