@@ -104,11 +104,19 @@ async def test_health_reports_the_backend(client: httpx.AsyncClient, backend: Ba
         assert (body["status"], body["backend"], body["backend_reachable"]) == ("ok", backend.kind, True)
 
 
+async def test_health_answers_head_for_uptime_checkers(live_url: str) -> None:
+    async with httpx.AsyncClient(base_url=live_url, timeout=30) as client:
+        for path in ("/health", f"{API}/health"):
+            response = await client.head(path)
+            assert (response.status_code, response.content) == (200, b"")
+
+
 async def test_metrics_are_prometheus_text(client: httpx.AsyncClient, backend: Backend) -> None:
     await submit(client)
     register_worker(backend, "w1", time.time())
     for path in ("/metrics", f"{API}/metrics"):
-        response = await client.get(path)
+        assert (await client.get(path)).status_code == 403, "a user's key: every user's counts are not for it"
+        response = await client.get(path, headers=ROOT)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain")
         text = response.text

@@ -83,5 +83,15 @@ def _client(request: Request) -> str:
 
 State = Annotated[ServerState, Depends(server_state)]
 Caller = Annotated[Principal, Depends(principal)]
-Monitor = Annotated[Principal, Depends(authenticated)]
-"""A caller that no rate limit applies to: metrics scrapes keep working while a user floods the API."""
+
+
+async def operator(caller: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    """An admin key's caller (every caller on a server without keys)."""
+    if not caller.is_admin:
+        raise ApiError(403, "Forbidden", "Metrics show every user's jobs: they need an admin key")
+    return caller
+
+
+Monitor = Annotated[Principal, Depends(operator)]
+"""An admin caller that no rate limit applies to: metrics scrapes keep working while a
+user floods the API, and show every user's counts, so only to admins."""

@@ -10,6 +10,7 @@ from conveyor.server.schemas import ErrorBody, JobErrorBody, ValidationErrorBody
 _ERRORS: dict[int, tuple[type[ErrorBody], str]] = {
     400: (ValidationErrorBody, "Invalid input: malformed JSON, an unknown job type, a bad cursor"),
     401: (ErrorBody, "Missing or invalid API key"),
+    403: (ErrorBody, "The API key is not an admin's"),
     404: (JobErrorBody, "No such job (or another user's)"),
     409: (JobErrorBody, "The job's status does not allow this"),
     413: (ErrorBody, "Request body over the size limit"),

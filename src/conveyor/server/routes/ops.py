@@ -32,10 +32,15 @@ def list_workers(state: State, caller: Caller) -> WorkerList:
     return WorkerList(data=[worker_view(worker, now, shown) for worker in workers])
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health, "description": "Store unreachable"}})
-@router.get(
-    "/api/v1/health", response_model=Health, responses={503: {"model": Health, "description": "Store unreachable"}}
-)
+_HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {503: {"model": Health, "description": "Store unreachable"}}
+
+
+@router.get("/health", response_model=Health, responses=_HEALTH_RESPONSES)
+@router.get("/api/v1/health", response_model=Health, responses=_HEALTH_RESPONSES)
+@router.head(
+    "/health", response_model=Health, include_in_schema=False
+)  # uptime checkers and load balancers often probe with HEAD
+@router.head("/api/v1/health", response_model=Health, include_in_schema=False)
 def health(state: State) -> Health | JSONResponse:
     """Liveness, and whether the job store answers (503 if not)."""
     try:
@@ -51,8 +56,8 @@ _METRICS_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/metrics", response_class=PlainTextResponse, responses={**_METRICS_RESPONSE, **errors(401)})
-@router.get("/api/v1/metrics", response_class=PlainTextResponse, responses={**_METRICS_RESPONSE, **errors(401)})
+@router.get("/metrics", response_class=PlainTextResponse, responses={**_METRICS_RESPONSE, **errors(401, 403)})
+@router.get("/api/v1/metrics", response_class=PlainTextResponse, responses={**_METRICS_RESPONSE, **errors(401, 403)})
 def metrics(state: State, caller: Monitor) -> PlainTextResponse:
     """Job counts, throughput, workers and HTTP request counters for Prometheus."""
     return PlainTextResponse(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
