@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from conveyor.backends.base import Backend
+from conveyor.cli.serving import bind, make_server, url_of
 from conveyor.job import Job
 from conveyor.status import JobStatus
 
@@ -185,3 +186,35 @@ async def test_a_client_that_saw_job_complete_gets_it_again_on_reconnect(live_ur
         async with client.stream("GET", url, headers={"Last-Event-ID": "cancelled:"}) as response:
             events = [event async for event in sse(response)]
     assert [(event["event"], event["id"]) for event in events] == [("job_complete", "cancelled:")]
+
+
+async def test_stopping_the_server_ends_open_streams_and_answers_polls(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    sock = bind("127.0.0.1", 0)
+    server = make_server(app, log_level="warning")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        await until(lambda: server.started, message="uvicorn to start")
+        async with httpx.AsyncClient(base_url=url_of(sock), headers=ALICE, timeout=30) as client:
+            job_id = await submit(client)
+            poll = asyncio.create_task(
+                client.get(f"{API}/jobs/status/{job_id}/poll", params={"current_status": "pending", "timeout": 60})
+            )
+            async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as response:
+                events = sse(response).__aiter__()
+                assert (await anext(events))["data"]["status"] == "pending"
+                await until(lambda: followers(app) == 2, message="the poll and the stream to follow the job")
+                server.should_exit = True
+                rest = [event async for event in events]  # ends cleanly: no cut chunk
+            answered = await asyncio.wait_for(poll, 30)
+        assert all("comment" in event for event in rest), "nothing but heartbeats after the first event"
+        assert (answered.status_code, answered.json()["changed"]) == (200, False)
+        thread.join(30)
+        assert not thread.is_alive()
+        assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -139,10 +139,20 @@ def _config(api: Any, log_level: str, **options: Any) -> Any:
 
 
 def make_server(api: Any, log_level: str = "info") -> Any:
-    """A uvicorn server for ``api``; run it with ``server.run(sockets=[sock])``."""
+    """A uvicorn server for ``api``; run it with ``server.run(sockets=[sock])``.
+
+    When it stops, the app's long-polls answer and its event streams end first:
+    uvicorn waits for open requests, and a stream never ends by itself, so it would be
+    cut (a traceback in the log) when the grace period ran out.
+    """
     import uvicorn
 
-    return uvicorn.Server(_config(api, log_level))
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            api.state.conveyor.hub.close_followers()
+            await super().shutdown(sockets)
+
+    return Server(_config(api, log_level))
 
 
 def run_processes(

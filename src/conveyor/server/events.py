@@ -44,8 +44,14 @@ class Subscription:
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
+        self.closed = False
+        """The server is shutting down: the follower answers now and ends."""
         self._pending: list[Change] = []
         self._ready = asyncio.Event()
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
 
     def push(self, change: Change) -> None:
         self._pending.append(change)
@@ -54,8 +60,8 @@ class Subscription:
 
     async def changes(self, timeout: float) -> list[Change]:
         """The changes, oldest first, waiting up to ``timeout`` seconds for the first;
-        empty if nothing changed in time."""
-        if not self._pending:
+        empty if nothing changed in time (or at once, when closed)."""
+        if not self._pending and not self.closed:
             try:
                 await asyncio.wait_for(self._ready.wait(), timeout)
             except TimeoutError:
@@ -76,6 +82,7 @@ class EventHub:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._starting = asyncio.Lock()
+        self._closing = False
 
     @property
     def followers(self) -> int:
@@ -94,8 +101,19 @@ class EventHub:
 
     def open(self, job_id: str) -> Subscription:
         subscription = Subscription(job_id)
+        if self._closing:
+            subscription.close()
         self._subscribers.setdefault(job_id, set()).add(subscription)
         return subscription
+
+    def close_followers(self) -> None:
+        """The server is shutting down: every long-poll answers and every stream ends now
+        (an EventSource reconnects, to this server once it is back or to another one),
+        instead of being cut when the server's grace period runs out. On the event loop."""
+        self._closing = True
+        for subscriptions in self._subscribers.values():
+            for subscription in subscriptions:
+                subscription.close()
 
     def close(self, subscription: Subscription) -> None:
         followers = self._subscribers.get(subscription.job_id)

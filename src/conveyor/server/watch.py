@@ -45,7 +45,7 @@ async def poll(
         record = await read(backend, principal, job_id)
         while current is not None and rest(record.status) == current:
             remaining = deadline - loop.time()
-            if remaining <= 0 or not await subscription.changes(remaining):
+            if remaining <= 0 or not await subscription.changes(remaining) or subscription.closed:
                 break
             record = await read(backend, principal, job_id)
     view = job_status(record, time.time())
@@ -128,6 +128,8 @@ async def stream(
             if record.status in TERMINAL:
                 return
             changes = await subscription.changes(RETRY_SECONDS if unread else heartbeat)
+            if subscription.closed:
+                return  # the server is shutting down: the client reconnects
             if not changes and not unread:
                 yield ": ping\n\n"
                 continue
