@@ -19,6 +19,9 @@ from conveyor.exceptions import InvalidJobError
 F = TypeVar("F", bound=Callable[..., Any])
 
 _JOB_TYPES: dict[str, Callable[..., Any]] = {}
+_JOB_TYPE_OF_PATH: dict[str, str] = {}
+"""A registered function's import path -> its job type name: enqueued by its path, it
+is stored under its type's name too (limits and filters by type then see it)."""
 _IMPORT_CACHE: dict[str, Callable[..., Any]] = {}
 _IMPORTED: list[str] = []
 
@@ -36,8 +39,10 @@ def job_type(name: str) -> Callable[[F], F]:
         existing = _JOB_TYPES.get(name)
         if existing is not None and existing is not func:
             raise InvalidJobError(f"Job type {name!r} is already registered to {function_name(existing)}")
-        _require_module_level(func)  # workers find it by importing its module
+        module, qualname = _require_module_level(func)  # workers find it by importing its module
         _JOB_TYPES[name] = func
+        _JOB_TYPE_OF_PATH[f"{module}.{qualname}"] = name
+        _cached_function_name.cache_clear()  # a path or function named before now has its type
         return func
 
     return register
@@ -68,7 +73,7 @@ def _function_name(func: Callable[..., Any] | str) -> str:
     if isinstance(func, str):
         if not func or func.strip() != func:
             raise InvalidJobError(f"Job function name {func!r} is not a valid name")
-        return func
+        return _JOB_TYPE_OF_PATH.get(func, func)  # a registered function's path: its type's name
     for name, registered in _JOB_TYPES.items():  # one name per job type, however it is enqueued
         if registered is func:
             return name

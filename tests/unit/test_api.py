@@ -217,10 +217,11 @@ def test_job_types_are_enqueued_and_run_by_name(queue: Queue) -> None:
 def test_a_job_type_has_one_name_however_it_is_enqueued(queue: Queue) -> None:
     by_function = queue.enqueue(jobfuncs.extraction, "a")
     by_name = queue.enqueue("tests.extraction", "b")
-    assert by_function.func_name == by_name.func_name == "tests.extraction"
+    by_path = queue.enqueue("jobfuncs.extraction", "c")
+    assert by_function.func_name == by_name.func_name == by_path.func_name == "tests.extraction"
     now = time.time()
-    limits = Limits(per_job_type={"tests.extraction": 1})  # so one limit holds both
-    claimed = queue.connection.jobs_claim([queue.name], "w", 2, "token", now + 60, now, limits)
+    limits = Limits(per_job_type={"tests.extraction": 1})  # so one limit holds them all
+    claimed = queue.connection.jobs_claim([queue.name], "w", 3, "token", now + 60, now, limits)
     assert [job.id for job in claimed] == [by_function.id]
 
 
