@@ -24,7 +24,7 @@ def test_burst_runs_the_queued_jobs_and_logs_to_stderr(run: Run, db: Backend) ->
     result = run("worker", "--burst", "--name", "cli-worker")
     assert result.exit_code == 0, result.stderr
     assert [job.return_value(refresh=True) for job in jobs] == [1, 2, 3, 4]
-    assert all(job.worker_name == "cli-worker" for job in jobs)
+    assert [job.worker_name for job in jobs] == ["cli-worker"] * 4
     assert "INFO" in result.stderr
     assert "cli-worker" in result.stderr
     assert "stopped after 4 jobs" in result.stderr
@@ -228,6 +228,12 @@ def test_timing_settings_come_from_flags_or_the_environment(run: Run, fake_worke
     ]
     refused = run("worker", "--shutdown-timeout", "0")
     assert refused.exit_code == 2 and "--shutdown-timeout" in refused.output
+
+
+def test_a_url_given_as_a_queue_name_is_refused(run: Run, fake_worker: type[FakeWorker]) -> None:
+    result = run("worker", "--burst", "sqlite:////tmp/jobs.db")
+    assert result.exit_code == 2 and "is a backend URL, not a queue name: give it with -u/--url" in result.output
+    assert fake_worker.made == []
 
 
 def test_a_worker_that_stopped_itself_exits_non_zero_saying_why(

@@ -86,6 +86,8 @@ def show(app: App, batch_id: str) -> None:
 @common_options()
 def list_batches(app: App, limit: int, before: str | None) -> None:
     """Batches, newest first."""
+    if before is not None and app.backend.batches_get([before]) == [None]:
+        raise InputError(f"--before: there is no batch {before!r}")
     found = Batch.list(app.backend, before=before, limit=limit)
     table = Table(title="Batches", title_justify="left")
     for column in ("id", "name", "status", "jobs", "progress", "start"):

@@ -16,7 +16,7 @@ from conveyor.urls import masked_url
 from conveyor.worker import Worker
 
 from . import supervisor
-from .errors import UserError
+from .errors import InputError, UserError
 from .options import (
     App,
     FiniteFloatRange,
@@ -129,6 +129,9 @@ def worker(
             sys.exit(supervisor.supervise([a for a in arguments if a != "--supervise"], config))
     app.import_job_modules()
     names = list(dict.fromkeys(queues)) or [DEFAULT_QUEUE]
+    for queue_name in names:
+        if "://" in queue_name:
+            raise InputError(f"{queue_name!r} is a backend URL, not a queue name: give it with -u/--url")
     runner = Worker(
         names,
         name=name,
