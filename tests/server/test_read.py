@@ -120,6 +120,9 @@ async def test_filters_by_status_queue_and_job_type(client: httpx.AsyncClient, b
     assert await ids(queue="other") == [failing]
     assert await ids(job_type="add") == [added]
     assert await ids(job_type="add", status="failed") == []
+    assert await ids(status=["pending", "failed"]) == [failing, added], "any of the statuses repeated"
+    either = (await client.get(f"{API}/jobs", params={"status": ["pending", "failed"]}, headers=ROOT)).json()
+    assert either["total"] == 2
     by_type = (await client.get(f"{API}/jobs", params={"job_type": "add"}, headers=ROOT)).json()
     assert by_type["total"] is None  # a job type cannot be counted from counters
 

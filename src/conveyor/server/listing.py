@@ -34,7 +34,8 @@ SCAN_BUDGET = 5_000
 
 @dataclass(frozen=True, slots=True)
 class Filters:
-    status: RestStatus | None
+    status: frozenset[RestStatus]
+    """The statuses listed (any of them); empty: every status."""
     job_type: str | None
     queue: str | None
     user: str | None
@@ -42,10 +43,11 @@ class Filters:
 
     @property
     def statuses(self) -> list[JobStatus]:
-        return [status for status, name in REST_NAMES.items() if self.status in (None, name)]
+        return [status for status, name in REST_NAMES.items() if not self.status or name in self.status]
 
     def scope(self) -> str:
-        return "\0".join(str(part) for part in (self.status, self.job_type, self.queue, self.user, self.batch_id))
+        parts = (",".join(sorted(self.status)), self.job_type, self.queue, self.user, self.batch_id)
+        return "\0".join(str(part) for part in parts)
 
     def keeps(self, record: JobRecord) -> bool:
         """Whether a record read matches what its index did not check."""
@@ -54,7 +56,7 @@ class Filters:
         if self.batch_id is None:  # the index checked the rest
             return True
         return (
-            (self.status is None or REST_NAMES[record.status] == self.status)
+            (not self.status or REST_NAMES[record.status] in self.status)
             and self.queue in (None, record.queue)
             and self.user in (None, record.user_id)
         )

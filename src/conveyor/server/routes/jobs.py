@@ -78,7 +78,7 @@ def submit_job(
 def list_jobs(
     state: State,
     caller: Caller,
-    status: RestStatus | None = None,
+    status: Annotated[list[RestStatus] | None, Query(description="Any of these statuses (repeat it).")] = None,
     job_type: Annotated[str | None, Query(max_length=200)] = None,
     queue: Annotated[str | None, Query(max_length=200)] = None,
     user: Annotated[str | None, Query(max_length=200, description="Admins: jobs of this user.")] = None,
@@ -92,7 +92,7 @@ def list_jobs(
     the caller's is a 404."""
     if batch_id is not None:
         batch_service.visible(state.backend, caller, batch_id)
-    filters = listing.Filters(status=status, job_type=job_type, queue=queue, user=user, batch_id=batch_id)
+    filters = listing.Filters(frozenset(status or ()), job_type=job_type, queue=queue, user=user, batch_id=batch_id)
     return listing.list_jobs(state.backend, caller, filters, cursor, limit)
 
 
