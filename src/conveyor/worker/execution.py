@@ -13,15 +13,17 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from conveyor import callbacks
 from conveyor.backends.base import Backend
 from conveyor.clock import Clock
-from conveyor.exceptions import InvalidJobError, JobStopRequested, JobTimeoutException
+from conveyor.exceptions import InvalidJobError, JobInterrupted, JobStopRequested, JobTimeoutException
 from conveyor.functions import resolve_function
 from conveyor.job import Job, _current_job
 from conveyor.serializers import serializer_named
 from conveyor.types import JobRecord, Settlement
 
 from . import outcomes
+from .running import ShutdownInterrupt
 
 
 class PreparedJob:
@@ -63,25 +65,46 @@ def prepare(record: JobRecord, backend: Backend, clock: Clock) -> PreparedJob | 
 
 
 def call_sync(prepared: PreparedJob) -> Any:
-    """Call the function with the job as the current job; drives a coroutine to its end."""
+    """Call the function with the job as the current job; drives a coroutine to its end.
+    Then its callbacks (conveyor.callbacks), in the same place."""
     token = _current_job.set(prepared.job)
     try:
-        result = prepared.func(*prepared.args, **prepared.kwargs)
-        if inspect.isawaitable(result):
-            result = asyncio.run(_await(result))
+        try:
+            result = prepared.func(*prepared.args, **prepared.kwargs)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_await(result))
+        except (Exception, JobInterrupted) as error:
+            if _ended(error):
+                callbacks.after_failure(prepared.job, error)
+            raise
+        callbacks.after_success(prepared.job, result)
         return result
     finally:
         _current_job.reset(token)
+
+
+def _ended(error: BaseException) -> bool:
+    """Whether the job ended with ``error`` (a job given back at shutdown has not)."""
+    return not isinstance(error, ShutdownInterrupt)
 
 
 async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-async def call_async(prepared: PreparedJob) -> Any:
-    """Await an ``async def`` job with the job as the current job."""
+async def call_async(prepared: PreparedJob, interrupt: Callable[[], BaseException | None]) -> Any:
+    """Await an ``async def`` job with the job as the current job, then its callbacks.
+    ``interrupt`` says why a cancelled job was (None: the job's own CancelledError)."""
     _current_job.set(prepared.job)  # this task's own context
-    return await prepared.func(*prepared.args, **prepared.kwargs)
+    try:
+        result = await prepared.func(*prepared.args, **prepared.kwargs)
+    except (Exception, JobInterrupted, asyncio.CancelledError) as error:
+        why = (interrupt() or error) if isinstance(error, asyncio.CancelledError) else error
+        if _ended(why):
+            await callbacks.after_failure_async(prepared.job, why)
+        raise
+    await callbacks.after_success_async(prepared.job, result)
+    return result
 
 
 def success(prepared: PreparedJob, started_at: float, value: Any, now: float) -> Settlement:

@@ -120,6 +120,10 @@ class Running:
         elif kind == "task" and task is not None and loop is not None:
             loop.call_soon_threadsafe(task.cancel)
 
+    def pending_interrupt(self) -> JobInterrupted | None:
+        """The interrupt asked for, as an exception; None if none was."""
+        return None if self.interrupt is None else self.interrupt_error()
+
     def interrupt_error(self) -> JobInterrupted:
         """The exception that describes why the job was interrupted."""
         reason = self.interrupt or JobStopRequested

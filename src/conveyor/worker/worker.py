@@ -393,7 +393,7 @@ class Worker:
         (a thread of the pool waits for it)."""
         try:
             if prepared.is_async:
-                value = await execution.call_async(prepared)
+                value = await execution.call_async(prepared, running.pending_interrupt)
             else:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="conveyor-job")

@@ -144,6 +144,10 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX jobs_batch_order ON jobs (batch_id) WHERE batch_id IS NOT NULL;
     """,
+    # 6: job callbacks (on_success, on_failure, on_stopped), as RQ's
+    """
+    ALTER TABLE jobs ADD COLUMN callbacks TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
