@@ -442,9 +442,10 @@ class Job:
         self._record = cancel_job(self.id, connection=self.connection, enqueue_dependents=enqueue_dependents,
                                   clock=self.clock)._record  # fmt: skip
 
-    def delete(self) -> None:
-        """Remove the job from the backend altogether."""
-        self.connection.job_delete(self.id)
+    def delete(self, delete_dependents: bool = False) -> None:
+        """Remove the job from the backend altogether; with ``delete_dependents``, also
+        every job that depends on it, directly or through others (as in RQ), in one step."""
+        self.connection.job_delete(self.id, with_dependents=delete_dependents)
 
     def requeue(self) -> Job:
         """Put a failed, stopped or canceled job back in its queue."""

@@ -153,6 +153,29 @@ def test_delete(backend):
     assert claim(backend) == []
 
 
+def test_a_delete_with_dependents_takes_every_job_below_it_and_no_other(backend):
+    put(backend, id="parent")
+    put(backend, id="child", depends_on=("parent",))
+    put(backend, id="grandchild", depends_on=("child",))
+    put(backend, id="other-parent")
+    put(backend, id="shared", depends_on=("parent", "other-parent"))
+    put(backend, id="unrelated", depends_on=("other-parent",))
+    assert status(backend, "grandchild") is JobStatus.DEFERRED
+    assert backend.job_delete("parent", with_dependents=True) is True
+    assert backend.jobs_get(["parent", "child", "grandchild", "shared"]) == [None] * 4
+    assert (status(backend, "other-parent"), status(backend, "unrelated")) == (JobStatus.QUEUED, JobStatus.DEFERRED)
+    (other,) = claim(backend)
+    assert settle(backend, other, JobStatus.FINISHED)
+    assert claim_ids(backend, token="t2") == ["unrelated"], "what is left still runs after its parent"
+
+
+def test_a_delete_without_dependents_leaves_them(backend):
+    put(backend, id="parent")
+    put(backend, id="child", depends_on=("parent",))
+    assert backend.job_delete("parent") is True
+    assert status(backend, "child") is JobStatus.DEFERRED
+
+
 @pytest.mark.parametrize("job_status", LIVE_STATUSES)
 def test_a_delete_of_ended_jobs_only_leaves_a_live_one(backend, job_status):
     job = put(backend, job_status)

@@ -364,3 +364,16 @@ def test_times_past_a_hundred_years_are_refused_and_nothing_is_stored(queue: Que
     with pytest.raises(InvalidJobError, match="100 years"):
         enqueue(queue)
     assert queue.connection.counts() == {}
+
+
+def test_delete_with_dependents_as_in_rq(queue: Queue) -> None:
+    parent = queue.enqueue(jobfuncs.noop)
+    child = queue.enqueue(jobfuncs.noop, depends_on=parent)
+    grandchild = queue.enqueue(jobfuncs.noop, depends_on=child)
+    kept = queue.enqueue(jobfuncs.noop, depends_on=parent)
+    kept_parent = queue.enqueue(jobfuncs.noop)
+    child.delete(delete_dependents=True)
+    assert [Job.exists(job.id, connection=queue.connection) for job in (parent, child, grandchild, kept)] == [
+        True, False, False, True,
+    ]  # fmt: skip
+    assert kept_parent.get_status() is JobStatus.QUEUED

@@ -162,11 +162,13 @@ class Backend(Protocol):
         """
         ...
 
-    def job_delete(self, job_id: str, ended_by: float | None = None) -> bool:
+    def job_delete(self, job_id: str, ended_by: float | None = None, with_dependents: bool = False) -> bool:
         """Remove a job record (and its dependency links); False if it did not exist.
 
         With ``ended_by`` (now), only a job that has ended and whose worker is no longer
-        stopping it at that time, checked in the same step: False otherwise.
+        stopping it at that time, checked in the same step: False otherwise. With
+        ``with_dependents``, every job that depends on it, directly or through others,
+        is deleted in the same step too (RQ's ``delete_dependents``).
         """
         ...
 

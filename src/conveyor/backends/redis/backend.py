@@ -204,8 +204,8 @@ class RedisBackend(RedisBatches):
             return []
         return [job_id.decode() for job_id in self._run("requeue", repr(now), *job_ids)]
 
-    def job_delete(self, job_id: str, ended_by: float | None = None) -> bool:
-        return bool(self._run("delete", _opt(ended_by), job_id))
+    def job_delete(self, job_id: str, ended_by: float | None = None, with_dependents: bool = False) -> bool:
+        return bool(self._run("delete", _opt(ended_by), int(with_dependents), job_id))
 
     def job_update(
         self,

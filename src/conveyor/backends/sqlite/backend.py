@@ -66,6 +66,16 @@ def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
 T = TypeVar("T")
 
 
+def _dependents(conn: sqlite3.Connection, job_id: str) -> list[str]:
+    """The jobs that depend on ``job_id``, directly or through others."""
+    rows = conn.execute(
+        "WITH RECURSIVE below(id) AS (SELECT job_id FROM job_dependencies WHERE parent_id = ? "
+        "UNION SELECT d.job_id FROM job_dependencies d JOIN below ON d.parent_id = below.id) SELECT id FROM below",
+        (job_id,),
+    )
+    return [row[0] for row in rows]
+
+
 def _ended_state(conn: sqlite3.Connection, job_id: str, now: float) -> tuple[JobStatus, bool] | None:
     """A job's status and whether a worker is still stopping it at ``now``; None if absent.
     An ended job may be replaced or deleted only once no worker is left running it."""
@@ -480,13 +490,18 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             (next_seq(conn, 1), now, "", now, job_id, now),
         ).fetchone()
 
-    def job_delete(self, job_id: str, ended_by: float | None = None) -> bool:
+    def job_delete(self, job_id: str, ended_by: float | None = None, with_dependents: bool = False) -> bool:
         def delete(conn: sqlite3.Connection, changes: Changes) -> bool:
             if ended_by is not None:
                 found = _ended_state(conn, job_id, ended_by)
                 if found is None or found[0] not in TERMINAL or found[1]:
                     return False
-            return self._delete(conn, changes, job_id)
+            dependents = _dependents(conn, job_id) if with_dependents else []
+            if not self._delete(conn, changes, job_id):
+                return False
+            for dependent in dependents:
+                self._delete(conn, changes, dependent)
+            return True
 
         return self._write(delete)
 
