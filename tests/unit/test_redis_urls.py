@@ -32,6 +32,12 @@ def test_a_unix_socket_url_reaches_redis(socket_server: RedisServer, tmp_path: P
         backend.close()
 
 
+def test_a_database_the_server_does_not_have_is_a_clear_configuration_error(redis_server: RedisServer) -> None:
+    url = redis_server.url.rsplit("/", 1)[0] + "/99"
+    with pytest.raises(ConfigurationError, match="has no database 99: it has as many as its `databases` setting"):
+        conveyor.connect(url)
+
+
 def test_redis_py_options_pass_through(redis_server: RedisServer) -> None:
     backend = conveyor.connect(f"{redis_server.url}?socket_timeout=7&prefix=opts")
     try:

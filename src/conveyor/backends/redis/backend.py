@@ -24,6 +24,7 @@ from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_M
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailableError,
+    ConfigurationError,
     InvalidBatchOperation,
     InvalidJobOperation,
     JobIdInUseError,
@@ -108,7 +109,16 @@ class RedisBackend(RedisBatches):
             url, socket_connect_timeout=5, socket_timeout=60, health_check_interval=30, **transport
         )
         self._scripts = Scripts(self._redis, self.keys)
-        self._call(self._redis.ping)  # fail at connect() when Redis cannot be reached
+        try:
+            self._call(self._redis.ping)  # fail at connect() when Redis cannot be reached
+        except BackendError as exc:
+            if "DB index is out of range" in str(exc):
+                db = self._redis.connection_pool.connection_kwargs.get("db")
+                raise ConfigurationError(
+                    f"Redis at {masked_url(url)} has no database {db}: it has as many as its `databases` "
+                    "setting says (16 by default), numbered from 0"
+                ) from None
+            raise
 
     def close(self) -> None:
         self._scripts.close()
