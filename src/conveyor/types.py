@@ -109,6 +109,7 @@ class WorkerRecord:
     last_heartbeat: float = 0.0
     jobs_done: int = 0
     version: str = ""
+    pool: str = "threads"  # where its sync jobs run: threads (its own process) or processes
 
 
 @dataclass(slots=True, frozen=True)

@@ -11,7 +11,7 @@ def by_name(backend):
 
 def test_register_and_list(backend):
     one = worker_record("w1", current_job_ids=("j1", "j2"), jobs_done=3)
-    two = worker_record("w2", queues=("default",), pid=7)
+    two = worker_record("w2", queues=("default",), pid=7, pool="processes")
     backend.workers_register(one)
     backend.workers_register(two)
     assert by_name(backend) == {"w1": one, "w2": two}

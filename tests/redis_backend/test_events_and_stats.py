@@ -4,6 +4,7 @@ inspection reading the indexes rather than the job hash."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from backend_conformance.helpers import NOW, claim, put, settle
 from conveyor.backends.redis import scripts as redis_scripts
 from conveyor.backends.redis.backend import RedisBackend
 from conveyor.status import JobStatus
-from conveyor.types import JobEvent
+from conveyor.types import JobEvent, WorkerRecord
 from redis_server import RedisServer
 
 from .conftest import connect
@@ -97,3 +98,10 @@ def test_a_waiting_claim_reloads_scripts_a_restarted_redis_lost(backend: RedisBa
     (claimed,) = backend.jobs_claim(["default"], "w-1", 10, "token-1", NOW + 30, NOW, None, 5)
     assert claimed.id == job.id
     assert backend.jobs_claim(["default"], "w-1", 10, "token-1", NOW + 30, NOW, None, 0.05) == []
+
+
+def test_a_worker_registered_by_a_later_version_with_more_fields_is_still_listed(backend: RedisBackend) -> None:
+    backend.workers_register(WorkerRecord("w-new", "host", 1, ("default",), 1, last_heartbeat=1.0))
+    stored = json.loads(backend._redis.hget(backend.keys.workers, "w-new"))  # as a later version may write it
+    backend._redis.hset(backend.keys.workers, "w-new", json.dumps({**stored, "gpu": "a100"}))
+    assert [worker.name for worker in backend.workers_list()] == ["w-new"]

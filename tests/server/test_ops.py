@@ -64,6 +64,7 @@ async def test_workers_are_listed_with_their_health(client: httpx.AsyncClient, b
     (worker,) = (await client.get(f"{API}/workers")).json()["data"]
     assert (worker["name"], worker["host"], worker["pid"], worker["queues"]) == ("w1", "host", 42, ["default"])
     assert (worker["state"], worker["current_job_id"], worker["healthy"]) == ("busy", mine, True)
+    assert (worker["concurrency"], worker["pool"]) == (2, "threads")
     assert worker["current_job_ids"] == [mine]  # another user's job ids are not shown to a user
     assert worker["last_heartbeat"].endswith("Z")
     (seen_by_admin,) = (await client.get(f"{API}/workers", headers=ROOT)).json()["data"]

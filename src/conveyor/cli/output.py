@@ -142,6 +142,7 @@ def worker_json(worker: WorkerRecord, now: float) -> dict[str, Any]:
         "pid": worker.pid,
         "queues": list(worker.queues),
         "concurrency": worker.concurrency,
+        "pool": worker.pool,
         "state": worker.state,
         "current_job_ids": list(worker.current_job_ids),
         "jobs_done": worker.jobs_done,

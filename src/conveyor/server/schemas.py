@@ -258,6 +258,7 @@ class WorkerView(BaseModel):
     current_job_id: str | None
     current_job_ids: list[str]
     concurrency: int
+    pool: str = Field(description="Where its sync jobs run: threads (in the worker) or processes (child processes).")
     jobs_done: int
     started_at: datetime | None
     last_heartbeat: datetime | None

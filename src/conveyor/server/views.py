@@ -135,6 +135,7 @@ def worker_view(worker: WorkerRecord, now: float, shown_jobs: set[str] | None = 
         current_job_id=current[0] if current else None,
         current_job_ids=current,
         concurrency=worker.concurrency,
+        pool=worker.pool,
         jobs_done=worker.jobs_done,
         started_at=_time(worker.started_at or None),
         last_heartbeat=_time(worker.last_heartbeat or None),

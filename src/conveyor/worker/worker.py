@@ -236,6 +236,7 @@ class Worker:
                 last_heartbeat=now,
                 jobs_done=self.jobs_done,
                 version=__version__,
+                pool=self.pool,
             )
         )
 

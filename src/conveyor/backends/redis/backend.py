@@ -52,6 +52,7 @@ from .scripts import Scripts
 
 T = TypeVar("T")
 _WORKER_TIMES = ("started_at", "last_heartbeat")
+_WORKER_FIELDS = frozenset(field.name for field in dataclasses.fields(WorkerRecord))
 _BLOCK_SLICE = 20.0
 """Longest single blocking read of events (seconds), well within the socket timeout."""
 
@@ -473,7 +474,8 @@ class RedisBackend(RedisBatches):
         raw = self._call(lambda: self._redis.hgetall(self.keys.workers))
         workers = []
         for data in raw.values():
-            fields = json.loads(data)
+            # fields a later version adds are left out, so that its workers show here too
+            fields = {name: value for name, value in json.loads(data).items() if name in _WORKER_FIELDS}
             fields["queues"] = tuple(fields["queues"])
             for name in _WORKER_TIMES:
                 fields[name] = float(fields[name])

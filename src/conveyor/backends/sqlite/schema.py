@@ -148,6 +148,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE jobs ADD COLUMN callbacks TEXT;
     """,
+    # 7: where a worker runs its sync jobs (threads or processes), for /workers
+    """
+    ALTER TABLE workers ADD COLUMN pool TEXT NOT NULL DEFAULT 'threads';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

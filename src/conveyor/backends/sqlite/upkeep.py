@@ -27,11 +27,11 @@ class SQLiteUpkeep:
         self._pool.write(
             lambda conn: conn.execute(
                 "INSERT OR REPLACE INTO workers (name, hostname, pid, queues, concurrency, state, "
-                "current_job_ids, started_at, last_heartbeat, jobs_done, version) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "current_job_ids, started_at, last_heartbeat, jobs_done, version, pool) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (w.name, w.hostname, w.pid, json.dumps(list(w.queues)), w.concurrency, w.state,
                  json.dumps(list(w.current_job_ids)), w.started_at, w.last_heartbeat, w.jobs_done,
-                 w.version),
+                 w.version, w.pool),
             )
         )  # fmt: skip
 
@@ -56,7 +56,7 @@ class SQLiteUpkeep:
         rows = self._pool.read(
             lambda c: c.execute(
                 "SELECT name, hostname, pid, queues, concurrency, state, current_job_ids, "
-                "started_at, last_heartbeat, jobs_done, version FROM workers ORDER BY name"
+                "started_at, last_heartbeat, jobs_done, version, pool FROM workers ORDER BY name"
             ).fetchall()
         )
         return [
@@ -72,6 +72,7 @@ class SQLiteUpkeep:
                 last_heartbeat=r[8],
                 jobs_done=r[9],
                 version=r[10],
+                pool=r[11],
             )
             for r in rows
         ]
