@@ -159,3 +159,13 @@ def test_a_worker_logs_a_store_outage_once_per_service_and_backs_off(
         finally:
             release.touch()
             thread.join(60)
+
+
+def test_a_failing_service_backs_off_no_further_than_its_own_interval(server: RedisServer) -> None:
+    from conveyor.worker.housekeeper import Housekeeper
+
+    housekeeper = Housekeeper(Worker(["default"], connection=conveyor.connect(server.url)))
+    down = BackendUnavailableError("the store went away")
+    delays = [housekeeper._failed("heartbeat", down, interval=10.0) for _ in range(8)]
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0], "heartbeats come back before leases run out"
+    assert [housekeeper._failed("maintenance", down, interval=600.0) for _ in range(8)][-1] == 30.0

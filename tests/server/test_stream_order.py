@@ -5,6 +5,7 @@ pushed by hand, in the worst order, so each case is deterministic."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +21,7 @@ from conveyor.status import JobStatus
 from conveyor.types import JobRecord
 from server import jobtypes
 
-from .conftest import settle, start
+from .conftest import settle, start, until
 
 pytestmark = pytest.mark.anyio
 
@@ -97,3 +98,44 @@ async def test_a_status_passed_through_between_two_reads_gets_its_update_in_orde
     ]
     assert rest[0][1] == {"job_id": job.id, "status": "running", "progress": None}
     assert rest[3][1]["result"] == 3
+
+
+async def test_statuses_a_read_shows_before_the_hub_hands_them_over_still_come_out_in_order(
+    backend: Backend,
+) -> None:
+    job = await enqueued(backend)
+    hub = EventHub(backend)
+    subscription = hub.open(job.id)
+    first = await watch.snapshot(backend, OPEN_ACCESS, job.id)
+    hub._delivered = first.cursor  # as the hub's reader does at its start
+
+    def deliver(after: int) -> int:
+        """Hand the store's events after ``after`` to the followers, as the reader thread does."""
+        cursor, events = backend.events_read(str(after), 1000, 0)
+        hub._dispatch(events, int(cursor), False)
+        return int(cursor)
+
+    body = watch.stream(backend, hub, OPEN_ACCESS, subscription, first, None, heartbeat=0.05)
+    try:
+        assert [data["status"] for _, data in await messages(body, 1)] == ["pending"]
+        record = start(backend, job.id)  # running
+        cursor, events = backend.events_read(str(first.cursor), 1000, 0)
+        settle(backend, record, JobStatus.FAILED, error="boom")  # failed, then pending, then running:
+        backend.jobs_requeue([job.id], 0.0)  # all in the store before the hub hands over the first
+        record = start(backend, job.id)
+        hub._dispatch(events, int(cursor), False)  # only "running" so far
+        rest = asyncio.ensure_future(messages(body, 3))
+        await until(lambda: bool(hub._waiting), message="the stream to read the job and wait for its events")
+        deliver(int(cursor))
+        shown = await asyncio.wait_for(rest, 30)
+        settle(backend, record, JobStatus.FINISHED, 3)
+        deliver(hub._delivered)
+        shown += await messages(body, 1)
+    finally:
+        await body.aclose()
+    assert [(name, data["status"]) for name, data in shown] == [
+        ("job_update", "running"),
+        ("job_update", "pending"),
+        ("job_update", "running"),
+        ("job_complete", "completed"),
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from conveyor.backends.base import Backend
 from conveyor.clock import FrozenClock
 from conveyor.exceptions import BackendError
 from conveyor.testing import make_job
+from conveyor.types import Settlement
+from conveyor.worker.running import Running
 from waiting import wait_until
 
 
@@ -394,3 +397,31 @@ def test_jobs_claimed_ahead_go_back_to_their_place_when_a_slow_job_holds_them(qu
         thread.join(60)
     assert [job.get_status(refresh=True) for job in slow] == [JobStatus.FINISHED] * 5
     assert queue.connection.counts()["default"].get(JobStatus.FINISHED) == 305
+
+
+def test_a_job_given_back_and_claimed_again_at_once_stays_held(queue: Queue, monkeypatch: pytest.MonkeyPatch) -> None:
+    queue.enqueue(jobfuncs.noop)
+    worker = Worker([queue], connection=queue.connection)
+    (first,) = worker._claim(1)
+    again: list[Running] = []
+    settle = queue.connection.jobs_settle
+
+    def settle_then_claim(settlements: list[Settlement], now: float) -> list[bool]:
+        applied = settle(settlements, now)
+        again.extend(worker._claim(1))  # the loop's next claim, between the give-back and its bookkeeping
+        return applied
+
+    monkeypatch.setattr(queue.connection, "jobs_settle", settle_then_claim)
+    assert worker.give_back_unstarted(time.monotonic() + 1) == 1
+    assert [r.record.lease_token for r in worker.held()] == [again[0].record.lease_token], (
+        "the new claim keeps its lease renewed"
+    )
+    assert again[0].record.lease_token != first.record.lease_token
+
+
+def test_a_job_being_started_is_not_given_back_and_one_given_back_is_not_started(queue: Queue) -> None:
+    record = queue.enqueue(jobfuncs.noop).record
+    starting = Running(record)
+    assert starting.start() and not starting.give_back(), "its arguments may take long to decode"
+    waiting = Running(record)
+    assert waiting.give_back() and not waiting.start()

@@ -66,6 +66,10 @@ class Subscription:
                 await asyncio.wait_for(self._ready.wait(), timeout)
             except TimeoutError:
                 return []
+        return self.drain()
+
+    def drain(self) -> list[Change]:
+        """The changes delivered so far, without waiting."""
         changes, self._pending = self._pending, []
         self._ready.clear()
         return changes
@@ -83,6 +87,8 @@ class EventHub:
         self._stopping = threading.Event()
         self._starting = asyncio.Lock()
         self._closing = False
+        self._delivered = 0  # the number of the last event handed to the subscriptions
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
 
     @property
     def followers(self) -> int:
@@ -114,6 +120,10 @@ class EventHub:
         for subscriptions in self._subscribers.values():
             for subscription in subscriptions:
                 subscription.close()
+        for _, waiter in self._waiting:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiting = []
 
     def close(self, subscription: Subscription) -> None:
         followers = self._subscribers.get(subscription.job_id)
@@ -132,6 +142,7 @@ class EventHub:
                 return
             cursor, _ = await asyncio.to_thread(self._backend.events_read, None, 0, 0.0)
             self._loop = asyncio.get_running_loop()
+            self._delivered = int(cursor)
             self._stopping.clear()
             self._thread = threading.Thread(target=self._run, args=(cursor,), name="conveyor-events", daemon=True)
             self._thread.start()
@@ -178,6 +189,26 @@ class EventHub:
         for number, event in enumerate(events, start=first):
             for subscription in self._subscribers.get(event.job_id, ()):
                 subscription.push(Change(number, event.status))
+        self._delivered = cursor
+        still = []
+        for number, waiter in self._waiting:
+            if number <= cursor or missed:  # after a miss, numbers may have started again
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                still.append((number, waiter))
+        self._waiting = still
+
+    async def delivered(self, number: int, timeout: float) -> None:
+        """Wait until the events up to ``number`` have been handed to the subscriptions
+        (at most ``timeout`` seconds): a follower that read a job reflecting events it
+        has not been given yet waits for them, so as to show every status in order."""
+        if number <= self._delivered or self._closing:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append((number, waiter))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
 
 
 def skipped_events(after: str, cursor: str, events: list[JobEvent]) -> int:

@@ -29,6 +29,9 @@ from conveyor.server.views import decoded, error_line, job_status, rest
 from conveyor.status import TERMINAL, JobStatus
 from conveyor.types import JobRecord
 
+DELIVERY_WAIT = 2.0
+"""Longest a stream waits for the hub to hand over events its last read already shows."""
+
 
 async def read(backend: Backend, principal: Principal, job_id: str) -> JobRecord:
     return await asyncio.to_thread(visible_record, backend, principal, job_id)
@@ -114,12 +117,13 @@ async def stream(
     events say it passed through between two reads get their job_update first (with the
     progress last read), so a job that starts and ends between two reads still shows
     it ran. Events the last read already reflects are skipped: the hub may deliver them
-    after that read.
+    after that read. A read that reflects events the hub has not delivered yet waits
+    for them (up to DELIVERY_WAIT), so their statuses come out in order too.
     """
     try:
         record, seen = first
         sent = last_event_id
-        unread: list[Change] = []  # newer than the last read, waiting for the next one
+        unread: list[Change] = []  # newer than the last read
         while True:
             state = _state_id(record)
             if state != sent or record.status in TERMINAL:  # job_complete always: clients close on it
@@ -127,29 +131,36 @@ async def stream(
                 sent = state
             if record.status in TERMINAL:
                 return
-            changes = await subscription.changes(RETRY_SECONDS if unread else heartbeat)
-            if subscription.closed:
-                return  # the server is shutting down: the client reconnects
-            if not changes and not unread:
-                yield ": ping\n\n"
-                continue
-            unread += [change for change in changes if change.number > seen]
             if not unread:
-                continue
+                changes = await subscription.changes(heartbeat)
+                if subscription.closed:
+                    return  # the server is shutting down: the client reconnects
+                if not changes:
+                    yield ": ping\n\n"
+                    continue
+                unread = [change for change in changes if change.number > seen]
+                if not unread:
+                    continue
             try:
                 latest = await snapshot(backend, principal, subscription.job_id)
             except NoSuchJobError as exc:
                 yield _event("error", {"error": "JobNotFoundError", "message": str(exc), "job_id": exc.job_id})
                 return
-            except BackendError:
-                continue  # the store is down for a moment: keep what is unread, try again shortly
+            except BackendError:  # the store is down for a moment: keep what is unread, try again shortly
+                unread += [change for change in await subscription.changes(RETRY_SECONDS) if change.number > seen]
+                if subscription.closed:
+                    return
+                continue
+            if unread[-1].number < latest.cursor:  # the read shows events the hub has not handed over yet
+                await hub.delivered(latest.cursor, DELIVERY_WAIT)
+                unread += [change for change in subscription.drain() if change.number > seen]
             for change in unread:
                 if change.number <= latest.cursor and change.status is not None and change.status not in TERMINAL:
                     passed = _passed_through(record, change.status)
                     if _state_id(passed) != sent:
                         yield _message(passed)
                         sent = _state_id(passed)
-            unread = []
+            unread = [change for change in unread if change.number > latest.cursor]  # after this read
             record, seen = latest
     finally:
         hub.close(subscription)

@@ -9,8 +9,9 @@ separate thread (with its own backend connection) rather than on the event loop:
   and expiry of queued jobs past their ttl, every poll interval (jittered);
 - maintenance (retention by result/failure TTL, reaping silent workers), at start and
   every maintenance interval.
-A service that raises is logged once and retried with backoff (0.5 s doubling to 30 s)
-until it works again; the thread never dies quietly, since the worker checks it is alive.
+A service that raises is logged once and retried with backoff (0.5 s doubling to 30 s,
+or to the service's own interval if shorter) until it works again; the thread never
+dies quietly, since the worker checks it is alive.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class Housekeeper:
                 try:
                     delay = service()  # a service may ask to run again sooner than its interval
                 except Exception as exc:
-                    delay = self._failed(name, exc)
+                    delay = self._failed(name, exc, interval)
                 else:
                     if self._failures.pop(name, 0):
                         log.info("worker service %s works again", name)
@@ -90,11 +91,13 @@ class Housekeeper:
                 self._next[name] = time.monotonic() + delay
             self._stop.wait(TICK)
 
-    def _failed(self, name: str, error: Exception) -> float:
+    def _failed(self, name: str, error: Exception, interval: float) -> float:
         """Log a service's failure once (a backend error in one line: the store is down,
-        not a bug) and back off while it keeps failing; returns the delay."""
+        not a bug) and back off while it keeps failing, never past the service's own
+        interval (heartbeats must come back before the leases they renew run out);
+        returns the delay."""
         failures = self._failures[name] = self._failures.get(name, 0) + 1
-        delay: float = min(BACKOFF_FIRST * 2.0 ** (failures - 1), BACKOFF_LAST)
+        delay: float = min(BACKOFF_FIRST * 2.0 ** (failures - 1), BACKOFF_LAST, max(interval, BACKOFF_FIRST))
         if failures == 1 and isinstance(error, BackendError):
             log.warning("worker service %s failed (%s); retrying with backoff up to %gs", name, error, BACKOFF_LAST)
         elif failures == 1:

@@ -58,6 +58,7 @@ class Running:
     abandon_requested: bool = False  # the housekeeper found it ignoring its interrupt
     abandoned: bool = False  # left to its thread; settled just before the process exits
     given_back: bool = False  # claimed ahead, then given back unrun (see give_back)
+    starting: bool = False  # the worker is starting it: no longer given back
     claimed_mono: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
     interrupted: threading.Event = field(default_factory=threading.Event)  # set with ``interrupt``
@@ -70,25 +71,29 @@ class Running:
         return self.started_mono + self.record.timeout
 
     def begin(self, kind: str) -> bool:
-        """Mark the job as running in ``kind``; False if an interrupt came first or it
-        was given back. A job
+        """Mark the job as running in ``kind``; False if an interrupt came first. A job
         for a child process gets its timeout once a child takes it (start_in_process):
         waiting for a child to start is not the job's time."""
         with self.lock:
-            if self.given_back:
-                return False
             self.kind = kind
             self.started_mono = None if kind == "process" else time.monotonic()
             return self.interrupt is None
 
     def give_back(self) -> bool:
-        """Mark a job that has not begun as given back, so it never begins here; False
-        if it has begun (or ended, or was interrupted) meanwhile."""
+        """Mark a job that waits to be started as given back, so it never starts here;
+        False once the worker is starting it (or it ended, or was interrupted)."""
         with self.lock:
-            if self.kind != "pending" or self.done or self.interrupt is not None:
+            if self.starting or self.kind != "pending" or self.done or self.interrupt is not None:
                 return False
             self.given_back = self.done = True
             return True
+
+    def start(self) -> bool:
+        """The worker starts it now (its arguments may take a while to decode): no longer
+        to be given back. False if it was given back already."""
+        with self.lock:
+            self.starting = not self.given_back
+            return self.starting
 
     def attach(self, task: asyncio.Task[Any]) -> None:
         """Record the task running the job, so an interrupt can cancel it (at once if one

@@ -257,7 +257,8 @@ class Worker:
         self.backend.jobs_settle([outcomes.released(r.record) for r in waiting], self.clock.now())
         with self._held_lock:  # only once released: until then their leases are renewed
             for running in waiting:
-                self._held.pop(running.record.id, None)
+                if self._held.get(running.record.id) is running:  # not a new claim of the same job
+                    del self._held[running.record.id]
         return len(waiting)
 
     # -- the claim loop ------------------------------------------------------------------
@@ -350,6 +351,8 @@ class Worker:
         self._batch = min(MAX_BATCH, self._batch * 2) if per_job < QUICK_JOB_SECONDS else 1
 
     async def _start(self, running: Running) -> None:
+        if not running.start():  # given back while it waited: the housekeeper settles it
+            return
         record = running.record
         started_at = self.clock.now()
         prepared = execution.prepare(record, self.backend, self.clock)
@@ -361,8 +364,7 @@ class Worker:
         inline = not prepared.is_async and in_worker and self.concurrency == 1 and self._on_main_thread
         kind = "inline" if inline else "task" if prepared.is_async else "thread" if in_worker else "process"
         if not running.begin(kind):
-            if not running.given_back:  # the housekeeper settles those
-                self._settle(running, self._interrupted(running))  # stopped or canceled before it began
+            self._settle(running, self._interrupted(running))  # stopped or canceled before it began
             return
         if inline:
             self._run_inline(running, prepared)
