@@ -16,7 +16,7 @@ from conveyor import Queue
 from conveyor.backends.base import Backend
 from conveyor.server import watch
 from conveyor.server.auth import OPEN_ACCESS
-from conveyor.server.events import Change, EventHub
+from conveyor.server.events import Change, EventHub, Subscription
 from conveyor.status import JobStatus
 from conveyor.types import JobRecord
 from server import jobtypes
@@ -24,6 +24,14 @@ from server import jobtypes
 from .conftest import settle, start, until
 
 pytestmark = pytest.mark.anyio
+
+RAN_FAILED_RAN_AGAIN = [
+    ("job_update", "running"),
+    ("job_update", "pending"),  # requeued after the failure, which is not a job_complete
+    ("job_update", "running"),
+    ("job_complete", "completed"),
+]
+"""What a stream shows of a job that ran, failed, was requeued and ran to its end."""
 
 
 async def enqueued(backend: Backend) -> JobRecord:
@@ -35,6 +43,12 @@ def changes_since(backend: Backend, cursor: int) -> list[Change]:
     after, events = backend.events_read(str(cursor), 1000, 0)
     first = int(after) - len(events) + 1
     return [Change(number, event.status) for number, event in enumerate(events, start=first)]
+
+
+def hand_over(backend: Backend, subscription: Subscription, after: int) -> None:
+    """Push the store's events after ``after`` to the follower by hand, as the hub would."""
+    for change in changes_since(backend, after):
+        subscription.push(change)
 
 
 async def messages(body: AsyncIterator[str], count: int) -> list[tuple[str, dict[str, Any]]]:
@@ -58,14 +72,12 @@ async def test_events_a_read_already_shows_are_not_replayed(backend: Backend) ->
     hub = EventHub(backend)
     subscription = hub.open(job.id)
     first = await watch.snapshot(backend, OPEN_ACCESS, job.id)
-    for change in changes_since(backend, int(begun)):  # started, failed, queued: delivered late
-        subscription.push(change)
+    hand_over(backend, subscription, int(begun))  # started, failed, queued: delivered late
     body = watch.stream(backend, hub, OPEN_ACCESS, subscription, first, None, heartbeat=0.05)
     try:
         assert await messages(body, 1) == [("job_update", {"job_id": job.id, "status": "pending", "progress": None})]
         settle(backend, start(backend, job.id), JobStatus.FINISHED, 3)
-        for change in changes_since(backend, first.cursor):
-            subscription.push(change)
+        hand_over(backend, subscription, first.cursor)
         rest = await messages(body, 2)
     finally:
         await body.aclose()
@@ -84,18 +96,12 @@ async def test_a_status_passed_through_between_two_reads_gets_its_update_in_orde
         settle(backend, record, JobStatus.FAILED, error="boom")
         backend.jobs_requeue([job.id], 0.0)
         settle(backend, start(backend, job.id), JobStatus.FINISHED, 3)
-        for change in changes_since(backend, first.cursor):
-            subscription.push(change)
+        hand_over(backend, subscription, first.cursor)
         rest = await messages(body, 4)
     finally:
         await body.aclose()
     # the failure in between is not a job_complete: the stream ends only on the state it reads
-    assert [(name, data["status"]) for name, data in rest] == [
-        ("job_update", "running"),
-        ("job_update", "pending"),
-        ("job_update", "running"),
-        ("job_complete", "completed"),
-    ]
+    assert [(name, data["status"]) for name, data in rest] == RAN_FAILED_RAN_AGAIN
     assert rest[0][1] == {"job_id": job.id, "status": "running", "progress": None}
     assert rest[3][1]["result"] == 3
 
@@ -133,9 +139,4 @@ async def test_statuses_a_read_shows_before_the_hub_hands_them_over_still_come_o
         shown += await messages(body, 1)
     finally:
         await body.aclose()
-    assert [(name, data["status"]) for name, data in shown] == [
-        ("job_update", "running"),
-        ("job_update", "pending"),
-        ("job_update", "running"),
-        ("job_complete", "completed"),
-    ]
+    assert [(name, data["status"]) for name, data in shown] == RAN_FAILED_RAN_AGAIN
