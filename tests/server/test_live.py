@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from conveyor.backends.base import Backend
 from conveyor.cli.serving import bind, make_server, url_of
+from conveyor.exceptions import BackendUnavailableError
 from conveyor.job import Job
 from conveyor.status import JobStatus
 
@@ -56,6 +57,22 @@ async def test_a_poll_answers_when_the_job_changes(client: httpx.AsyncClient, ap
     response = await asyncio.wait_for(poll, 30)
     assert (response.json()["status"], response.json()["changed"]) == ("running", True)
     assert followers(app) == 0
+
+
+async def test_a_poll_whose_store_goes_away_meanwhile_is_a_503_not_an_unchanged_status(
+    client: httpx.AsyncClient, app: FastAPI, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = await submit(client)
+    url = f"{API}/jobs/status/{job_id}/poll"
+    poll = asyncio.create_task(client.get(url, params={"current_status": "pending", "timeout": 0.5}))
+    await until(lambda: followers(app) == 1, message="the poll to subscribe")
+
+    def gone(job_ids: object) -> list[None]:
+        raise BackendUnavailableError("the store went away")
+
+    monkeypatch.setattr(backend, "jobs_get", gone)
+    response = await asyncio.wait_for(poll, 30)
+    assert (response.status_code, response.json()["error"]) == (503, "BackendUnavailable")
 
 
 @pytest.mark.parametrize(

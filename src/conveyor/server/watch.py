@@ -48,9 +48,14 @@ async def poll(
         record = await read(backend, principal, job_id)
         while current is not None and rest(record.status) == current:
             remaining = deadline - loop.time()
-            if remaining <= 0 or not await subscription.changes(remaining) or subscription.closed:
+            if remaining <= 0:
                 break
+            changed = bool(await subscription.changes(remaining))
+            # read again also when the wait ran out: a store that went away meanwhile is
+            # then a 503 rather than an unchanged status, and a change the hub missed shows
             record = await read(backend, principal, job_id)
+            if not changed or subscription.closed:
+                break
     view = job_status(record, time.time())
     return PollResult(**view.model_dump(), changed=current is None or view.status != current)
 
