@@ -140,3 +140,28 @@ async def test_statuses_a_read_shows_before_the_hub_hands_them_over_still_come_o
     finally:
         await body.aclose()
     assert [(name, data["status"]) for name, data in shown] == RAN_FAILED_RAN_AGAIN
+
+
+async def test_a_missed_batch_of_events_costs_a_stream_one_read(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = await enqueued(backend)
+    hub = EventHub(backend)
+    subscription = hub.open(job.id)
+    first = await watch.snapshot(backend, OPEN_ACCESS, job.id)
+    reads = []
+    snapshot = backend.job_snapshot
+
+    def counted(job_id: str) -> tuple[JobRecord | None, str]:
+        reads.append(job_id)
+        return snapshot(job_id)
+
+    monkeypatch.setattr(backend, "job_snapshot", counted)
+    body = watch.stream(backend, hub, OPEN_ACCESS, subscription, first, None, heartbeat=0.05)
+    try:
+        assert [name for name, _ in await messages(body, 1)] == ["job_update"]
+        hub._dispatch([], first.cursor, True)  # the reader fell behind: every follower re-reads
+        assert await asyncio.wait_for(anext(body), 30) == ": ping\n\n", "then it waits again"
+    finally:
+        await body.aclose()
+    assert len(reads) == 1

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from conveyor.backends.base import Backend
 from conveyor.exceptions import BackendError, NoSuchJobError
 from conveyor.server.auth import Principal
-from conveyor.server.events import RETRY_SECONDS, Change, EventHub, Subscription
+from conveyor.server.events import MISSED, RETRY_SECONDS, Change, EventHub, Subscription
 from conveyor.server.schemas import PollResult, RestStatus
 from conveyor.server.service import visible, visible_record
 from conveyor.server.views import decoded, error_line, job_status, rest
@@ -165,7 +165,8 @@ async def stream(
                     if _state_id(passed) != sent:
                         yield _message(passed)
                         sent = _state_id(passed)
-            unread = [change for change in unread if change.number > latest.cursor]  # after this read
+            # what came after this read waits for the next one; a miss is answered by this read
+            unread = [change for change in unread if latest.cursor < change.number < MISSED]
             record, seen = latest
     finally:
         hub.close(subscription)
