@@ -159,3 +159,13 @@ def broken_callback(job: object, connection: object, *args: object) -> None:
 
 async def async_callback(job: object, connection: object, result: object) -> None:
     pass
+
+
+def hold_in_callback(job: object, connection: object, *args: object) -> None:
+    """A callback that notes its start, then runs (in short sleeps, so interrupts land)
+    until the file named by meta["release"] exists."""
+    _note(job, "callback started")
+    deadline = time.monotonic() + 30
+    while not Path(job.meta["release"]).exists() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.005)
+    _note(job, "callback ended")

@@ -5,7 +5,7 @@ module-level function, an import path, or ``Callback(func)``; called as RQ calls
 
 - ``on_success(job, connection, result)``, after the job returned, before its outcome is
   recorded: if it raises, the job fails with its traceback (and is retried per its
-  ``retry``), as in RQ;
+  ``retry``) and ``on_failure`` is called with that error, as in RQ;
 - ``on_failure(job, connection, exc_type, exc_value, traceback)``, after each run that
   raised or timed out (also one that will be retried);
 - ``on_stopped(job, connection)``, after a stop command or cancel ended the job.
@@ -15,18 +15,22 @@ worker's thread, its child process with ``pool="processes"``, or a thread beside
 event loop for an ``async def`` job), within the job's timeout; an error in
 ``on_failure`` or ``on_stopped`` is logged and changes nothing. ``connection`` is the
 job's backend. A job given back by a stopping worker calls none of them: it has not ended.
+
+An interrupt that lands in a callback: in ``on_success``, a stop or timeout ends the job
+stopped or failed (with ``on_stopped``/``on_failure``), while a shutdown leaves it
+finished (it has run); in ``on_failure`` or ``on_stopped``, nothing changes (the job
+has already ended so) and only the callback is cut short.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from conveyor.exceptions import InvalidJobError, JobStopRequested
+from conveyor.exceptions import InvalidJobError, JobInterrupted, JobStopRequested
 from conveyor.functions import function_name, resolve_function
 
 if TYPE_CHECKING:
@@ -88,7 +92,9 @@ def after_success(job: Job, result: Any) -> None:
 
 
 def after_failure(job: Job, error: BaseException) -> None:
-    """Call the job's on_stopped (a stop ended it) or on_failure; their errors are logged."""
+    """Call the job's on_stopped (a stop ended it) or on_failure. Their errors are
+    logged, and an interrupt that lands in them (a stop, timeout or shutdown, raised in
+    the job's thread) is too: the job has already ended with ``error``."""
     event = "on_stopped" if isinstance(error, JobStopRequested) else "on_failure"
     try:
         callback = _named(job, event)
@@ -98,7 +104,7 @@ def after_failure(job: Job, error: BaseException) -> None:
             _check_plain(callback(job, job.connection))
         else:
             _check_plain(callback(job, job.connection, type(error), error, error.__traceback__))
-    except Exception:
+    except (Exception, JobInterrupted):
         log.exception("the %s callback of job %s failed", event, job.id)
 
 
@@ -107,15 +113,3 @@ def _check_plain(returned: Any) -> None:
         if inspect.iscoroutine(returned):
             returned.close()  # never awaited: no warning
         raise InvalidJobError("a callback must be a plain function, as in RQ, not an async one")
-
-
-async def after_success_async(job: Job, result: Any) -> None:
-    """after_success for an ``async def`` job, on a thread: the event loop stays free."""
-    if job.record.callbacks:
-        await asyncio.to_thread(after_success, job, result)
-
-
-async def after_failure_async(job: Job, error: BaseException) -> None:
-    """after_failure for an ``async def`` job, on a thread."""
-    if job.record.callbacks:
-        await asyncio.to_thread(after_failure, job, error)

@@ -126,3 +126,71 @@ def test_a_callback_a_worker_could_not_call_is_refused_at_enqueue(
 def test_rqs_callback_timeout_is_refused_rather_than_ignored() -> None:
     with pytest.raises(InvalidJobError, match="runs within its job's timeout"):
         Callback(jobfuncs.note_success, timeout=5)
+
+
+def test_on_success_that_raises_fails_the_job_and_calls_on_failure_as_in_rq(queue: Queue, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    job = queue.enqueue(
+        jobfuncs.add, 1, 2, meta={"ledger": str(ledger)}, on_success=jobfuncs.broken_callback,
+        on_failure=jobfuncs.note_failure,
+    )  # fmt: skip
+    run_burst(queue)
+    assert job.get_status(refresh=True) is JobStatus.FAILED
+    assert lines(ledger) == [f"failure {job.id} RuntimeError the callback broke True"]
+
+
+def holding(tmp_path: Path) -> dict[str, str]:
+    """meta for jobfuncs.hold_in_callback: its ledger and the file that releases it."""
+    return {"ledger": str(tmp_path / "ledger"), "release": str(tmp_path / "release")}
+
+
+def in_thread(worker: Worker) -> threading.Thread:
+    thread = threading.Thread(target=worker.work, kwargs={"burst": True})
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("func", [jobfuncs.add, jobfuncs.async_add])
+def test_a_shutdown_that_lands_in_on_success_finishes_the_job_and_never_runs_it_again(
+    queue: Queue, tmp_path: Path, func: object
+) -> None:
+    meta = holding(tmp_path)
+    job = queue.enqueue(func, 1, 2, meta=meta, on_success=jobfuncs.hold_in_callback)
+    worker = Worker([queue], connection=queue.connection, shutdown_timeout=0.2)
+    thread = in_thread(worker)
+    try:
+        wait_until(lambda: "callback started" in lines(tmp_path / "ledger"), message="on_success to start")
+        worker.request_stop()  # after 0.2 s the shutdown interrupt lands in the callback
+        thread.join(60)
+    finally:
+        Path(meta["release"]).touch()
+    assert (job.get_status(refresh=True), job.return_value()) == (JobStatus.FINISHED, 3)
+    assert Worker([queue], connection=queue.connection).work(burst=True) is False, "nothing was given back"
+
+
+def test_a_stop_that_lands_in_on_failure_leaves_the_job_failed_by_its_own_error(queue: Queue, tmp_path: Path) -> None:
+    meta = holding(tmp_path)
+    job = queue.enqueue(jobfuncs.fail, "boom", meta=meta, on_failure=jobfuncs.hold_in_callback)
+    thread = in_thread(Worker([queue], connection=queue.connection))
+    try:
+        wait_until(lambda: "callback started" in lines(tmp_path / "ledger"), message="on_failure to start")
+        send_stop_job_command(queue.connection, job.id)
+        thread.join(60)
+    finally:
+        Path(meta["release"]).touch()
+    assert job.get_status(refresh=True) is JobStatus.FAILED
+    assert "ValueError: boom" in (job.exc_info or ""), "not stopped: the job had already failed"
+
+
+def test_a_timeout_that_lands_in_on_success_fails_the_job_and_calls_on_failure(queue: Queue, tmp_path: Path) -> None:
+    meta = holding(tmp_path)
+    job = queue.enqueue(
+        jobfuncs.add, 1, 2, timeout=0.3, meta=meta, on_success=jobfuncs.hold_in_callback,
+        on_failure=jobfuncs.note_failure,
+    )  # fmt: skip
+    try:
+        run_burst(queue, concurrency=2)
+    finally:
+        Path(meta["release"]).touch()
+    assert job.get_status(refresh=True) is JobStatus.FAILED
+    assert lines(tmp_path / "ledger")[-1].startswith(f"failure {job.id} JobTimeoutException")

@@ -59,6 +59,7 @@ class Running:
     abandoned: bool = False  # left to its thread; settled just before the process exits
     given_back: bool = False  # claimed ahead, then given back unrun (see give_back)
     starting: bool = False  # the worker is starting it: no longer given back
+    in_callback_thread: bool = False  # an async job's callback runs on a thread: the loop is free
     claimed_mono: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
     interrupted: threading.Event = field(default_factory=threading.Event)  # set with ``interrupt``

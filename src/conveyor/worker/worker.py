@@ -396,7 +396,7 @@ class Worker:
         (a thread of the pool waits for it)."""
         try:
             if prepared.is_async:
-                value = await execution.call_async(prepared, running.pending_interrupt)
+                value = await execution.call_async(prepared, running)
             else:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="conveyor-job")
@@ -588,7 +588,8 @@ class Worker:
                 log.error("job %s ignored its interrupt for %gs: its process is killed", unresponsive.record.id,
                           self.interrupt_grace)  # fmt: skip
             return
-        if unresponsive.kind != "thread" or self.loop is None or self.loop.is_closed():
+        on_thread = unresponsive.kind == "thread" or unresponsive.in_callback_thread
+        if not on_thread or self.loop is None or self.loop.is_closed():
             self.abandon_process(unresponsive)
             return
         with unresponsive.lock:
