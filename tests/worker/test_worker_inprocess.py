@@ -412,7 +412,7 @@ def test_a_job_given_back_and_claimed_again_at_once_stays_held(queue: Queue, mon
         return applied
 
     monkeypatch.setattr(queue.connection, "jobs_settle", settle_then_claim)
-    assert worker.give_back_unstarted(time.monotonic() + 1) == 1
+    assert worker.holdings.give_back_unstarted(time.monotonic() + 1) == 1
     assert [r.record.lease_token for r in worker.held()] == [again[0].record.lease_token], (
         "the new claim keeps its lease renewed"
     )

@@ -134,7 +134,7 @@ class Housekeeper:
     def give_back_unstarted(self) -> None:
         """Jobs claimed ahead go back to their queue once they have waited PREFETCH_HOLD
         seconds without starting (a slow job in front of them)."""
-        given = self.worker.give_back_unstarted(time.monotonic() - PREFETCH_HOLD)
+        given = self.worker.holdings.give_back_unstarted(time.monotonic() - PREFETCH_HOLD)
         if given:
             log.info("gave back %d jobs claimed ahead: a slow job held them", given)
 

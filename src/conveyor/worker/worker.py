@@ -8,7 +8,8 @@ throughput comes from. Sync jobs run inline on the main thread when concurrency 
 1 (no thread hand-off), else in a thread pool, or with ``pool="processes"`` in child
 processes (conveyor.worker.job_processes); ``async def`` jobs run as tasks on the loop.
 Leases, heartbeats, timeouts and stop commands are handled by the Housekeeper thread,
-so a job that hogs the main thread cannot starve them.
+so a job that hogs the main thread cannot starve them. The jobs held and the outcomes
+not yet recorded are the worker's Holdings (conveyor.worker.holdings).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from conveyor.queue import Queue
 from conveyor.types import RELEASED, Limits, Settlement, WorkerRecord
 
 from . import execution, outcomes
+from .holdings import Holdings
 from .housekeeper import BACKOFF_FIRST, BACKOFF_LAST, Housekeeper
 from .job_processes import JobProcessUnavailable, ProcessPool
 from .memory import peak_rss_mb
@@ -159,9 +161,7 @@ class Worker:
         self.clock = clock
         self.jobs_done = 0
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._held: dict[str, Running] = {}
-        self._held_lock = threading.Lock()
-        self._settlements: list[Settlement] = []
+        self.holdings = Holdings(connection, clock)
         self._inline: Running | None = None
         self._active = 0
         self._stopping = False
@@ -203,7 +203,7 @@ class Worker:
                 self._processes.close()
             stuck = [running for running in self.held() if running.abandoned and not running.done]
             try:
-                self._release_held()
+                self.holdings.release_all(self._interrupted)
                 self.backend.workers_unregister(self.name)
             except BackendError as exc:
                 log.error("could not give back held jobs (%s); other workers recover them when their leases expire",
@@ -242,24 +242,7 @@ class Worker:
 
     def held(self) -> list[Running]:
         """The jobs this worker holds a lease on (claimed, running, not yet settled)."""
-        with self._held_lock:
-            return list(self._held.values())
-
-    def give_back_unstarted(self, held_since: float) -> int:
-        """Give back the jobs claimed ahead before ``held_since`` (monotonic) that have
-        not begun: a slow job in front of them would hold them from other workers (and
-        past their ttl), and they would be lost with this worker if it died. They go back
-        to their place in their queue. Called by the housekeeper; returns how many."""
-        held = self.held()
-        waiting = [r for r in held if r.given_back or (r.claimed_mono < held_since and r.give_back())]
-        if not waiting:
-            return 0
-        self.backend.jobs_settle([outcomes.released(r.record) for r in waiting], self.clock.now())
-        with self._held_lock:  # only once released: until then their leases are renewed
-            for running in waiting:
-                if self._held.get(running.record.id) is running:  # not a new claim of the same job
-                    del self._held[running.record.id]
-        return len(waiting)
+        return self.holdings.jobs()
 
     # -- the claim loop ------------------------------------------------------------------
     async def _run(self, burst: bool, max_jobs: int | None) -> None:
@@ -278,7 +261,7 @@ class Worker:
             if not more:
                 break
         await self._drain()
-        self._flush()
+        self.holdings.flush()
 
     async def _step(self, burst: bool, max_jobs: int | None) -> bool:
         """Claim and start one batch of jobs (or wait for some); False when the worker is done."""
@@ -306,14 +289,14 @@ class Worker:
         # under limits, prefetching would hold shared capacity idle in this worker
         prefetch = free if self.limits else max(free, self._batch)
         limit = min(MAX_BATCH, prefetch, budget or MAX_BATCH)
-        self._flush()
+        self.holdings.flush()
         claimed = self._claim(limit)
         if not claimed and self._can_wait_here(burst):
             claimed = self._claim(limit, wait=self.poll_interval * random.uniform(0.8, 1.0))
             if not claimed:
                 return True
         if not claimed:
-            if burst and self._active == 0 and not self._settlements:
+            if burst and self._active == 0 and not self.holdings.unrecorded:
                 if self._burst_checked:
                     return False
                 # before a burst ends: one more time-driven pass (due jobs, batch starts and
@@ -334,9 +317,7 @@ class Worker:
             self.queue_names, self.name, limit, token, now + self.lease_ttl, now, self.limits, wait
         )
         claimed = [Running(record) for record in records]
-        with self._held_lock:
-            for running in claimed:
-                self._held[running.record.id] = running
+        self.holdings.add(claimed)
         return claimed
 
     async def _start_all(self, claimed: Sequence[Running]) -> None:
@@ -472,41 +453,21 @@ class Worker:
     def _settle(self, running: Running, settlement: Settlement) -> None:
         with running.lock:
             running.done = True
-        self._settlements.append(settlement)
+        waiting = self.holdings.note(settlement)
         if settlement.reason != RELEASED:
             self.jobs_done += 1
-        if len(self._settlements) >= self._batch or (self._active == 0 and self._batch == 1):
-            self._flush()
+        if waiting >= self._batch or (self._active == 0 and self._batch == 1):
+            self.holdings.flush()
 
     def _settle_many(self, settlements: Sequence[Settlement], held: Sequence[Running]) -> None:
         for running, settlement in zip(held, settlements, strict=True):
             self._settle(running, settlement)
-        self._flush()
-
-    def _flush(self) -> None:
-        if not self._settlements:
-            return
-        settlements, self._settlements = self._settlements, []
-        try:
-            applied = self.backend.jobs_settle(settlements, self.clock.now())
-        except BackendError as exc:  # keep them; the next flush tries again (leases guard late ones)
-            self._settlements = settlements + self._settlements
-            log.error("could not record %d job outcomes (%s); will retry", len(settlements), exc)
-            return
-        with self._held_lock:
-            for settlement in settlements:
-                held = self._held.get(settlement.job_id)
-                if held is not None and held.record.lease_token == settlement.lease_token:
-                    del self._held[settlement.job_id]
-        for settlement, ok in zip(settlements, applied, strict=True):
-            if not ok:
-                log.info("job %s: outcome %s refused (lease lost or job canceled)", settlement.job_id,
-                         settlement.status.value)  # fmt: skip
+        self.holdings.flush()
 
     # -- waiting -------------------------------------------------------------------------------
     async def _wait_for_slot(self) -> None:
         while self._active >= self.concurrency and not self._stopping:
-            self._flush()
+            self.holdings.flush()
             await self._wake_or_timeout(self.poll_interval)
 
     async def _wake_or_timeout(self, timeout: float) -> None:
@@ -551,23 +512,13 @@ class Worker:
         (an inline job holds this thread, so it cannot be the one watching the clock).
         Abandoned jobs are not waited for."""
         while self._active > sum(running.abandoned for running in self.held()):
-            self._flush()
+            self.holdings.flush()
             await self._wake_or_timeout(0.1)
 
     def interrupt_all(self, message: str) -> None:
         """Interrupt every held job; each goes back to its queue, not counted as a retry."""
         for running in self.held():
             running.request_interrupt(ShutdownInterrupt, message, self.loop)
-
-    def _release_held(self) -> None:
-        """Give back jobs claimed but not settled, so no one waits for their lease."""
-        self._flush()
-        leftover = [r for r in self.held() if not r.done or r.given_back]
-        if leftover:  # an abandoned job gets the outcome of its interrupt, now that its thread ends with us
-            settlements = [self._interrupted(r) if r.abandoned else outcomes.released(r.record) for r in leftover]
-            self.backend.jobs_settle(settlements, self.clock.now())
-            with self._held_lock:
-                self._held.clear()
 
     def abandon(self, unresponsive: Running) -> None:
         """A job ignored its interrupt past the grace period (called by the housekeeper).
@@ -612,7 +563,7 @@ class Worker:
         log.error("job %s ignored its interrupt for %gs; the worker exits", unresponsive.record.id,
                   self.interrupt_grace)  # fmt: skip
         now = self.clock.now()
-        settlements = list(self._settlements)  # outcomes not yet recorded
+        settlements = self.holdings.unrecorded
         for running in self.held():
             if running.done and not running.given_back:
                 continue
