@@ -59,7 +59,6 @@ class Running:
     abandoned: bool = False  # left to its thread; settled just before the process exits
     given_back: bool = False  # claimed ahead, then given back unrun (see give_back)
     starting: bool = False  # the worker is starting it: no longer given back
-    in_callback_thread: bool = False  # an async job's callback runs on a thread: the loop is free
     claimed_mono: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
     interrupted: threading.Event = field(default_factory=threading.Event)  # set with ``interrupt``
@@ -125,10 +124,6 @@ class Running:
             signal.pthread_kill(threading.main_thread().ident or 0, INTERRUPT_SIGNAL)
         elif kind == "task" and task is not None and loop is not None:
             loop.call_soon_threadsafe(task.cancel)
-
-    def pending_interrupt(self) -> JobInterrupted | None:
-        """The interrupt asked for, as an exception; None if none was."""
-        return None if self.interrupt is None else self.interrupt_error()
 
     def interrupt_error(self) -> JobInterrupted:
         """The exception that describes why the job was interrupted."""

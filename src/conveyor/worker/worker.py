@@ -377,7 +377,7 @@ class Worker:
         (a thread of the pool waits for it)."""
         try:
             if prepared.is_async:
-                value = await execution.call_async(prepared, running)
+                value = await execution.call_async(prepared)
             else:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="conveyor-job")
@@ -539,8 +539,7 @@ class Worker:
                 log.error("job %s ignored its interrupt for %gs: its process is killed", unresponsive.record.id,
                           self.interrupt_grace)  # fmt: skip
             return
-        on_thread = unresponsive.kind == "thread" or unresponsive.in_callback_thread
-        if not on_thread or self.loop is None or self.loop.is_closed():
+        if unresponsive.kind != "thread" or self.loop is None or self.loop.is_closed():
             self.abandon_process(unresponsive)
             return
         with unresponsive.lock:

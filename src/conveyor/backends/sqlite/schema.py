@@ -144,11 +144,7 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX jobs_batch_order ON jobs (batch_id) WHERE batch_id IS NOT NULL;
     """,
-    # 6: job callbacks (on_success, on_failure, on_stopped), as RQ's
-    """
-    ALTER TABLE jobs ADD COLUMN callbacks TEXT;
-    """,
-    # 7: where a worker runs its sync jobs (threads or processes), for /workers
+    # 6: where a worker runs its sync jobs (threads or processes), for /workers
     """
     ALTER TABLE workers ADD COLUMN pool TEXT NOT NULL DEFAULT 'threads';
     """,
