@@ -116,6 +116,15 @@ def test_settings_come_from_a_config_file_below_env_and_flags(
     assert "cli.jobtypes" in sys.modules
 
 
+def test_a_config_file_may_give_one_value_for_a_repeatable_setting(
+    run: Run, fake_worker: type[FakeWorker], tmp_path: Path
+) -> None:
+    config = tmp_path / "conveyor.toml"
+    config.write_text('imports = "cli.jobtypes"\n[worker]\nqueue_limits = "reports=2"\n')
+    assert run("--config", str(config), "worker").exit_code == 0
+    assert fake_worker.made[0]["limits"] == Limits(per_queue={"reports": 2})
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
@@ -123,6 +132,8 @@ def test_settings_come_from_a_config_file_below_env_and_flags(
         ("[wroker]\nconcurrency = 3\n", "[wroker] is not a command"),
         ("colour = 1\n", "unknown setting 'colour'"),
         ("[worker\n", "cannot be read"),
+        ('[worker]\nconcurrency = "lots"\n', "[worker] concurrency = 'lots': 'lots' is not a valid integer"),
+        ("[worker]\nlease_ttl = nan\n", "[worker] lease_ttl = nan: nan is not a finite number"),
     ],
 )
 def test_a_bad_config_file_is_one_line_with_status_2(run: Run, tmp_path: Path, text: str, fragment: str) -> None:

@@ -54,15 +54,28 @@ def load_default_map(path: Path, group: click.Group) -> dict[str, dict[str, Any]
             raise InputError(f"config file {path}: [{name}] is not a command ({', '.join(sorted(group.commands))})")
     defaults: dict[str, dict[str, Any]] = {}
     for name, command in group.commands.items():
-        options = {param.name for param in command.params if isinstance(param, click.Option)}
+        options = {param.name: param for param in command.params if isinstance(param, click.Option)}
         settings = {key: value for key, value in shared.items() if key in options}
         for key, value in tables.get(name, {}).items():
             if key not in options:
                 raise InputError(f"config file {path}: {key!r} is not a setting of [{name}]")
             settings[key] = value
-        defaults[name] = settings
+        defaults[name] = {key: _checked(path, name, command, options[key], value) for key, value in settings.items()}
     known = {param.name for command in group.commands.values() for param in command.params}
     unknown = sorted(set(shared) - known)
     if unknown:
         raise InputError(f"config file {path}: unknown setting {unknown[0]!r}")
     return defaults
+
+
+def _checked(path: Path, name: str, command: click.Command, option: click.Option, value: Any) -> Any:
+    """A setting's value as the option takes it, or an error naming the file and the
+    setting (click would name the option's environment variable instead); a single
+    value for a repeatable option is a list of one."""
+    if option.multiple and not isinstance(value, list):
+        value = [value]
+    try:
+        option.type_cast_value(click.Context(command), value)
+    except click.BadParameter as exc:
+        raise InputError(f"config file {path}: [{name}] {option.name} = {value!r}: {exc.message}") from None
+    return value
