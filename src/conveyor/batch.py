@@ -23,6 +23,7 @@ from typing import Any
 from conveyor.backends.base import CHUNK, Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime, to_timestamp
 from conveyor.connection import default_connection
+from conveyor.durations import LONGEST
 from conveyor.exceptions import InvalidBatchOperation, InvalidJobError, NoSuchBatchError
 from conveyor.ids import new_job_id
 from conveyor.job import Job
@@ -35,6 +36,9 @@ CALLBACK_REASON = "batch callback"
 
 MAX_BATCH_JOBS = 10_000
 """Most jobs one batch may hold unless ``max_jobs`` says otherwise."""
+HARD_MAX_BATCH_JOBS = 100_000
+"""The most jobs a batch submitted over REST may hold whatever the settings (it bounds
+the parsing of one request)."""
 
 
 class Batch:
@@ -76,7 +80,7 @@ class Batch:
             target = Queue(queue, connection=backend, clock=clock)
         built = _build_jobs(target, list(jobs), max_jobs)
         now = clock.now()
-        start = None if scheduled_start is None else to_timestamp(scheduled_start)
+        start = None if scheduled_start is None else _start_time(scheduled_start, now)
         held = start is not None and start > now
         batch_id = new_job_id()
         for job in built:
@@ -144,8 +148,8 @@ class Batch:
 
     def reschedule(self, scheduled_start: datetime) -> None:
         """Move the start of a batch that has not started, to a time in the future."""
-        at = to_timestamp(scheduled_start)
         now = self.clock.now()
+        at = _start_time(scheduled_start, now)
         if at <= now:
             raise InvalidJobError("a batch can only be rescheduled to a time in the future")
         self._record = self.connection.batch_reschedule(self.id, at, now)
@@ -250,3 +254,11 @@ def _callback(
     record.status_reason = CALLBACK_REASON  # waits on its batch, not on parents: doctor leaves it be
     record.created_at = record.enqueued_at = now
     return record
+
+
+def _start_time(moment: datetime, now: float) -> float:
+    """A batch's start as a timestamp, at most 100 years ahead (as a job's: see durations)."""
+    at = to_timestamp(moment)
+    if not at <= now + LONGEST:
+        raise InvalidJobError("a batch can be scheduled at most 100 years ahead")
+    return at

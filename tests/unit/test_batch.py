@@ -83,6 +83,7 @@ def test_listing_newest_first(backend: Backend, tmp_path: Path) -> None:
     [
         (0, {}, "at least one job"),
         (3, {"max_jobs": 2}, "at most 2 jobs"),
+        (1, {"scheduled_start": datetime(9999, 12, 31, tzinfo=UTC)}, "at most 100 years ahead"),
     ],
 )
 def test_bad_batches_are_refused_and_nothing_is_stored(

@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from conveyor.batch import MAX_BATCH_JOBS, Batch
+from conveyor.exceptions import NoSuchBatchError
 from conveyor.functions import resolve_function
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.queue import EnqueueData, Queue
@@ -87,7 +88,7 @@ def show(app: App, batch_id: str) -> None:
 def list_batches(app: App, limit: int, before: str | None) -> None:
     """Batches, newest first."""
     if before is not None and app.backend.batches_get([before]) == [None]:
-        raise InputError(f"--before: there is no batch {before!r}")
+        raise NoSuchBatchError(before)  # as for batch show: exit status 1
     found = Batch.list(app.backend, before=before, limit=limit)
     table = Table(title="Batches", title_justify="left")
     for column in ("id", "name", "status", "jobs", "progress", "start"):

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from conveyor.batch import MAX_BATCH_JOBS
+from conveyor.batch import HARD_MAX_BATCH_JOBS, MAX_BATCH_JOBS
 from conveyor.types import Limits
 
 from .errors import InputError, UserError
@@ -48,8 +48,8 @@ _SERVER_SETTINGS: list[tuple[str, str, Any, str]] = [
      "$CONVEYOR_API_KEYS)."),
     ("max_body_bytes", "CONVEYOR_MAX_BODY_BYTES", click.IntRange(min=1), "Largest request body (413 past it). "
      "[default: 1 MiB]"),
-    ("max_batch_jobs", "CONVEYOR_MAX_BATCH_JOBS", click.IntRange(min=1),
-     f"Most jobs in one batch submission. [default: {MAX_BATCH_JOBS:,}]"),
+    ("max_batch_jobs", "CONVEYOR_MAX_BATCH_JOBS", click.IntRange(min=1, max=HARD_MAX_BATCH_JOBS),
+     f"Most jobs in one batch submission (at most {HARD_MAX_BATCH_JOBS:,}). [default: {MAX_BATCH_JOBS:,}]"),
     ("sse_heartbeat", "CONVEYOR_SSE_HEARTBEAT", seconds(),
      "Seconds between heartbeat comments on an idle event stream. [default: 15]"),
     ("rate_limit", "CONVEYOR_RATE_LIMIT", str, "Requests per API user and period, e.g. 600/min (429 past it). "

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
+from conveyor.batch import HARD_MAX_BATCH_JOBS
+from conveyor.durations import LONGEST
 from conveyor.server.schemas import Body, ErrorBody, Name, SubmitJob
 
 BatchRestStatus = Literal["scheduled", "running", "completed", "cancelled"]
-HARD_MAX_BATCH_JOBS = 100_000
-"""The most job specs a request may hold whatever the settings (it bounds parsing)."""
+
+
+def _within_a_century(moment: datetime) -> datetime:
+    if moment.timestamp() > time.time() + LONGEST:
+        raise ValueError("a batch can be scheduled at most 100 years ahead")
+    return moment
+
+
+StartTime = Annotated[AwareDatetime, AfterValidator(_within_a_century)]
+"""A batch's start: a time with a zone, at most 100 years ahead."""
 
 
 class CreateBatch(Body):
@@ -20,7 +31,7 @@ class CreateBatch(Body):
 
     name: Name | None = None
     jobs: list[SubmitJob] = Field(min_length=1, max_length=HARD_MAX_BATCH_JOBS)
-    scheduled_start_time: AwareDatetime | None = Field(None, description="Hold the jobs until then (ISO 8601).")
+    scheduled_start_time: StartTime | None = Field(None, description="Hold the jobs until then (ISO 8601).")
     on_complete: Name | None = Field(None, description="A job type run once every job has ended (gets the id).")
     on_failure: Name | None = Field(None, description="A job type run once every job has ended, if one failed.")
 
@@ -65,7 +76,7 @@ class BatchList(BaseModel):
 
 
 class Reschedule(Body):
-    scheduled_start_time: AwareDatetime
+    scheduled_start_time: StartTime
 
 
 class BatchCancelled(BaseModel):
