@@ -96,13 +96,18 @@ class Housekeeper:
         not a bug) and back off while it keeps failing, never past the service's own
         interval (heartbeats must come back before the leases they renew run out);
         returns the delay."""
-        failures = self._failures[name] = self._failures.get(name, 0) + 1
+        failures = self._count_failure(name)
         delay: float = min(BACKOFF_FIRST * 2.0 ** (failures - 1), BACKOFF_LAST, max(interval, BACKOFF_FIRST))
         if failures == 1 and isinstance(error, BackendError):
             log.warning("worker service %s failed (%s); retrying with backoff up to %gs", name, error, BACKOFF_LAST)
         elif failures == 1:
             log.exception("worker service %s failed; retrying with backoff up to %gs", name, BACKOFF_LAST)
         return delay
+
+    def _count_failure(self, name: str) -> int:
+        """One more failure in a row of ``name``; how many there have been."""
+        failures = self._failures[name] = self._failures.get(name, 0) + 1
+        return failures
 
     # -- services --------------------------------------------------------------------
     def check_interrupts(self) -> None:
@@ -117,7 +122,8 @@ class Housekeeper:
             stop_ids = set(w.backend.stop_requests(w.name))
         except BackendError:  # the store is down: timeouts and grace periods still count
             stop_ids = set()
-            self._note_failure("stop commands")
+            if self._count_failure("stop commands") == 1:
+                log.warning("could not read stop commands from the store; retrying")
         else:
             self._failures.pop("stop commands", None)
         now = time.monotonic()
@@ -137,11 +143,6 @@ class Housekeeper:
         given = self.worker.holdings.give_back_unstarted(time.monotonic() - PREFETCH_HOLD)
         if given:
             log.info("gave back %d jobs claimed ahead: a slow job held them", given)
-
-    def _note_failure(self, what: str) -> None:
-        if not self._failures.get(what):
-            log.warning("could not read %s from the store; retrying", what)
-        self._failures[what] = self._failures.get(what, 0) + 1
 
     def heartbeat(self) -> None:
         """Renew the leases of held jobs and the worker's registration."""
