@@ -132,3 +132,58 @@ def hold_until_released(marker: str, release: str) -> str:
 def echo(value: object) -> object:
     """Return the one argument (batch callbacks get the batch id)."""
     return value
+
+
+# Callbacks (conveyor.callbacks): each notes its call in the file named by the job's
+# meta["ledger"], with the pid of the process it ran in.
+def _note(job: object, line: str) -> None:
+    with Path(job.meta["ledger"]).open("a") as f:  # type: ignore[attr-defined]
+        f.write(f"{line} {os.getpid()}\n")
+
+
+def note_success(job: object, connection: object, result: object) -> None:
+    _note(job, f"success {job.id} {result!r} {type(connection).__name__}")  # type: ignore[attr-defined]
+
+
+def note_failure(job: object, connection: object, exc_type: type, exc_value: BaseException, tb: object) -> None:
+    _note(job, f"failure {job.id} {exc_type.__name__} {exc_value} {tb is not None}")  # type: ignore[attr-defined]
+
+
+def note_stopped(job: object, connection: object) -> None:
+    _note(job, f"stopped {job.id}")  # type: ignore[attr-defined]
+
+
+def broken_callback(job: object, connection: object, *args: object) -> None:
+    raise RuntimeError("the callback broke")
+
+
+async def async_callback(job: object, connection: object, result: object) -> None:
+    pass
+
+
+def hold_in_callback(job: object, connection: object, *args: object) -> None:
+    """A callback that notes its start, then runs (in short sleeps, so interrupts land)
+    until the file named by meta["release"] exists."""
+    _note(job, "callback started")
+    deadline = time.monotonic() + 30
+    while not Path(job.meta["release"]).exists() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.005)
+    _note(job, "callback ended")
+
+
+def stubborn_callback(job: object, connection: object, *args: object) -> None:
+    """A callback that notes its start, then swallows every interrupt for 60 s (like a C
+    call that never checks for signals)."""
+    _note(job, "callback started")
+    ignore_interrupts(60)
+
+
+def crash_in_callback(job: object, connection: object, *args: object) -> None:
+    """A callback that kills the process it runs in."""
+    os._exit(9)
+
+
+def slow_callback(job: object, connection: object, *args: object) -> None:
+    """A callback that takes half a second, then notes it ended."""
+    time.sleep(0.5)
+    _note(job, "slow callback ended")

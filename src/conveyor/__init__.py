@@ -9,6 +9,7 @@ job = q.enqueue(count_words_at_url, "http://nvie.com")
 
 from conveyor._version import __version__
 from conveyor.batch import Batch
+from conveyor.callbacks import Callback
 from conveyor.command import cancel_job, requeue_job, send_stop_job_command
 from conveyor.connection import connect
 from conveyor.exceptions import (
@@ -32,6 +33,7 @@ from conveyor.worker import Worker
 __all__ = [
     "Batch",
     "BatchStatus",
+    "Callback",
     "ConveyorError",
     "InvalidBatchOperation",
     "InvalidJobError",

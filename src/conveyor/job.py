@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from conveyor.backends.base import Backend
+from conveyor.callbacks import Callback
+from conveyor.callbacks import encode as encode_callbacks
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
 from conveyor.connection import default_connection
 from conveyor.durations import parse_duration
@@ -98,6 +100,9 @@ class Job:
         retry: Retry | None = None,
         user_id: str | None = None,
         unique_key: str | None = None,
+        on_success: Callback | Callable[..., Any] | str | None = None,
+        on_failure: Callback | Callable[..., Any] | str | None = None,
+        on_stopped: Callback | Callable[..., Any] | str | None = None,
         serializer: str | Serializer | type | None = None,
         status: JobStatus | str | None = None,
         clock: Clock = SYSTEM_CLOCK,
@@ -146,6 +151,7 @@ class Job:
             description=description,
             meta=_encode(chosen, serializer_name, dict(meta), "meta") if meta else None,
             created_at=now,
+            callbacks=encode_callbacks({"on_success": on_success, "on_failure": on_failure, "on_stopped": on_stopped}),
         )
         job = cls(connection=connection, record=record, clock=clock)
         job._decoded = (args, kwargs)

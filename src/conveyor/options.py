@@ -29,9 +29,6 @@ RESERVED_ENQUEUE_OPTIONS = frozenset(
 
 UNSUPPORTED_OPTIONS = {
     "at_front": "use priority= to run a job before others",
-    "on_success": "callbacks are not supported yet",
-    "on_failure": "callbacks are not supported yet",
-    "on_stopped": "callbacks are not supported yet",
     "pipeline": "conveyor has no pipelines; enqueue_many stores many jobs in one step",
 }
 

@@ -55,6 +55,7 @@ class JobRecord:
     stop_requested: bool = False
     batch_id: str | None = None
     unique_key: str | None = None
+    callbacks: str | None = None  # JSON {"on_success": import path, ...}: see conveyor.callbacks
 
 
 RELEASED = "released"

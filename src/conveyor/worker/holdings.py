@@ -95,11 +95,14 @@ class Holdings:
     def release_all(self, outcome_of_abandoned: Callable[[Running], Settlement]) -> None:
         """At exit: record what is noted, and give back every job not settled, so that no
         one waits for its lease (an abandoned job gets the outcome of its interrupt, now
-        that its thread ends with the process)."""
+        that its thread ends with the process; one whose function had ended, that outcome)."""
         self.flush()
         leftover = [r for r in self.jobs() if not r.done or r.given_back]
         if leftover:
-            settlements = [outcome_of_abandoned(r) if r.abandoned else outcomes.released(r.record) for r in leftover]
+            settlements = [
+                outcome_of_abandoned(r) if r.abandoned or r.outcome is not None else outcomes.released(r.record)
+                for r in leftover
+            ]
             self._backend.jobs_settle(settlements, self._clock.now())
             with self._lock:
                 self._jobs.clear()

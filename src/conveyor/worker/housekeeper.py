@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from conveyor import maintenance
 from conveyor.exceptions import BackendError, JobStopRequested, JobTimeoutException
 
-from .running import timeout_message
+from .running import STOP_MESSAGE
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -129,10 +129,10 @@ class Housekeeper:
         now = time.monotonic()
         for running in held:
             if running.record.id in stop_ids:
-                running.request_interrupt(JobStopRequested, "Stopped by a stop command or cancel", w.loop)
+                running.request_interrupt(JobStopRequested, STOP_MESSAGE, w.loop)
             deadline = running.deadline
             if deadline is not None and now > deadline:
-                running.request_interrupt(JobTimeoutException, timeout_message(running.record), w.loop)
+                running.request_interrupt(JobTimeoutException, running.timeout_message(), w.loop)
             late = running.interrupted_mono is not None and now > running.interrupted_mono + w.interrupt_grace
             if late and running.kind != "pending" and not running.done:
                 w.abandon(running)

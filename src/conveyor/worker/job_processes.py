@@ -40,9 +40,10 @@ from conveyor.exceptions import InvalidJobError, JobInterrupted, JobStopRequeste
 from conveyor.functions import import_modules, imported_entries, job_type, registered_job_types, resolve_function
 from conveyor.types import JobRecord, Settlement
 
-from . import execution, outcomes
+from . import callbacks, execution, outcomes
+from .callbacks import Enter
 from .memory import peak_rss_mb
-from .running import Running, ShutdownInterrupt
+from .running import STOP_MESSAGE, Running, ShutdownInterrupt, timeout_message
 
 log = logging.getLogger("conveyor.worker")
 
@@ -53,6 +54,8 @@ INTERRUPT_SIGNALS: dict[type[JobInterrupted], signal.Signals] = {
 }
 """The signal that raises each interrupt inside a child's job."""
 
+_CALLBACK = "callback"
+"""The first item of a child's message asking to start a callback (see _Child.enter_callback)."""
 _CHILD_CODE = "from conveyor.worker.job_processes import child_main; child_main()"
 _PR_SET_PDEATHSIG = 1
 START_TIMEOUT = 60.0
@@ -122,18 +125,25 @@ class JobProcess:
             raise JobProcessUnavailable(f"a job process could not start: {self._death().lower()}") from None
         self._ready = True
 
-    def run(self, record: JobRecord, started_at: float) -> Settlement | None:
+    def run(self, record: JobRecord, started_at: float, enter_callback: Enter) -> Settlement | None:
         """Run the job in the child and wait: its Settlement, or None when an interrupt
-        ended it. Raises JobProcessUnavailable when the child had ended before it got
-        the job, JobProcessDied when it ended while running it."""
+        ended it. Before each of the job's callbacks the child asks ``enter_callback``
+        whether to run it (and so the worker knows the job's outcome). Raises
+        JobProcessUnavailable when the child had ended before it got the job,
+        JobProcessDied when it ended while running it."""
         try:
             with self._lock:
                 self._connection.send((record, started_at))
         except OSError:
             raise JobProcessUnavailable(f"the job process had ended: {self._death().lower()}") from None
         try:
+            while (message := self._connection.recv())[0] == _CALLBACK:
+                _, event, timeout, outcome = message
+                go_on = enter_callback(event, timeout, outcome)
+                with self._lock:
+                    self._connection.send(go_on)
             answer: Settlement | None
-            answer, self.peak_mb = self._connection.recv()
+            answer, self.peak_mb = message
         except (EOFError, OSError):
             raise JobProcessDied(f"{self._death()} while it ran the job") from None
         self.jobs_run += 1
@@ -222,7 +232,7 @@ class ProcessPool:
                 if stopping():
                     return outcomes.released(running.record)
                 running.start_in_process()
-                settlement = process.run(running.record, running.started_at or 0.0)
+                settlement = process.run(running.record, running.started_at or 0.0, running.enter_callback)
             finally:
                 running.leave_process()
         except (JobProcessUnavailable, JobProcessDied) as exc:
@@ -230,6 +240,9 @@ class ProcessPool:
                 raise running.interrupt_error() from None
             if isinstance(exc, JobProcessUnavailable):
                 raise
+            if running.outcome is not None:  # its function had ended: it keeps that outcome
+                log.error("job %s: its %s callback was cut short: %s", running.record.id, running.callback, exc)
+                return running.outcome
             return outcomes.failed(running.record, running.started_at, str(exc), now())
         finally:
             self.release(process)
@@ -300,17 +313,36 @@ class ProcessPool:
 
 # -- the child's side -----------------------------------------------------------------------------
 class _Child:
-    """The child's state: whether a job is running, so an interrupt lands only in a job."""
+    """The child's state: whether a job (or one of its callbacks) is running, so an
+    interrupt lands only in one."""
 
-    def __init__(self) -> None:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
         self.in_job = False
+        self.record: JobRecord | None = None
+        self.callback: tuple[str, float] | None = None  # the callback running: event, timeout
+
+    def start(self, record: JobRecord) -> None:
+        self.record, self.callback, self.in_job = record, None, True
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if not self.in_job:
+        """Raise the interrupt the signal stands for, in the words the worker would use."""
+        if not self.in_job or self.record is None:
             return  # meant for a job that has just ended
         self.in_job = False
         reason = next(r for r, s in INTERRUPT_SIGNALS.items() if s == signum)
-        raise reason(reason.__name__)
+        if reason is JobTimeoutException:
+            raise reason(timeout_message(self.record, *(self.callback or (None, 0.0))))
+        raise reason(STOP_MESSAGE if reason is JobStopRequested else reason.__name__)
+
+    def enter_callback(self, event: str, timeout: float, outcome: Settlement) -> bool:
+        """Ask the worker to start a callback's clock (see Running.enter_callback); from
+        its answer until the callback ends, interrupts land in it."""
+        self.connection.send((_CALLBACK, event, timeout, outcome))
+        if not self.connection.recv():
+            return False
+        self.callback, self.in_job = (event, timeout), True
+        return True
 
 
 def child_main() -> None:
@@ -330,7 +362,7 @@ def child_main() -> None:
     from conveyor.connection import connect
 
     backend = connect(config["url"])
-    child = _Child()
+    child = _Child(connection)
     for signum in INTERRUPT_SIGNALS.values():
         signal.signal(signum, child.on_signal)
     connection.send("ready")
@@ -357,23 +389,43 @@ def _register(name: str, path: str) -> None:
 
 
 def _run(child: _Child, record: JobRecord, started_at: float, backend: Backend) -> Settlement | None:
-    """Run one job; an interrupt lands from the moment the job arrives (finding its
-    function may import for a while) until its outcome is known."""
+    """Run one job, then its callbacks; an interrupt lands from the moment the job
+    arrives (finding its function may import for a while) until its outcome is known,
+    then in each callback. None when an interrupt ended it and the worker, which knows
+    which interrupt it sent, settles it."""
     clock = SYSTEM_CLOCK
-    child.in_job = True
+    child.start(record)
+    prepared: execution.PreparedJob | None = None
+    value: Any = None
+    error: BaseException | None = None
     try:
         try:
-            prepared = execution.prepare(record, backend, clock)
-            if isinstance(prepared, str):
-                return outcomes.failed(record, started_at, prepared, clock.now())
+            found = execution.prepare(record, backend, clock)
+            if isinstance(found, str):
+                return outcomes.failed(record, started_at, found, clock.now())
+            prepared = found
             value = execution.call_sync(prepared)
         finally:
             child.in_job = False
-    except JobInterrupted:
-        return None  # the worker knows which interrupt it sent, and settles the job
+    except JobInterrupted as interrupt:
+        if prepared is None or record.callbacks is None or isinstance(interrupt, ShutdownInterrupt):
+            return None
+        error = interrupt
+        settlement = execution.failure(record, started_at, error, clock.now())
     except Exception as exc:
-        return execution.failure(record, started_at, exc, clock.now())
-    return execution.success(prepared, started_at, value, clock.now())
+        error = exc
+        settlement = execution.failure(record, started_at, exc, clock.now())
+    else:
+        settlement = execution.success(prepared, started_at, value, clock.now())
+    if prepared is None or record.callbacks is None:
+        return settlement
+    try:
+        try:
+            return callbacks.run(prepared.job, settlement, value, error, child.enter_callback)
+        finally:
+            child.in_job = False
+    except JobInterrupted:  # it landed between callbacks: the worker settles the outcome it was told
+        return None
 
 
 def _die_with_parent(parent: int) -> None:

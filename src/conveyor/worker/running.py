@@ -13,6 +13,10 @@ A job runs in one of three places, and each needs its own way to be interrupted:
 A job in the worker's own process that does not end within the grace period after an
 interrupt is beyond reach from inside it; the worker then settles it and exits (see
 Worker).
+
+Once the job's function has ended, its callbacks (conveyor.callbacks) run in the same
+place, each with a clock and an interrupt of its own (``enter_callback``); from then on
+the job's ``outcome`` is known, and whatever ends a callback early settles that.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from conveyor.exceptions import JobInterrupted, JobStopRequested
-from conveyor.types import JobRecord
+from conveyor.types import JobRecord, Settlement
 
 if TYPE_CHECKING:
     from .job_processes import JobProcess
@@ -37,6 +41,7 @@ class ShutdownInterrupt(JobInterrupted):
 
 
 INTERRUPT_SIGNAL = signal.SIGALRM
+STOP_MESSAGE = "Stopped by a stop command or cancel"
 
 
 @dataclass(eq=False)
@@ -59,16 +64,23 @@ class Running:
     abandoned: bool = False  # left to its thread; settled just before the process exits
     given_back: bool = False  # claimed ahead, then given back unrun (see give_back)
     starting: bool = False  # the worker is starting it: no longer given back
+    outcome: Settlement | None = None  # once its function has ended and a callback runs
+    callback: str | None = None  # the callback running (on_success, ...)
+    callback_timeout: float = 0.0
     claimed_mono: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
     interrupted: threading.Event = field(default_factory=threading.Event)  # set with ``interrupt``
 
     @property
     def deadline(self) -> float | None:
-        """Monotonic time at which the job's timeout expires."""
-        if self.started_mono is None or self.record.timeout is None:
+        """Monotonic time at which the job's timeout (or its running callback's) expires."""
+        timeout = self.record.timeout if self.callback is None else self.callback_timeout
+        if self.started_mono is None or timeout is None:
             return None
-        return self.started_mono + self.record.timeout
+        return self.started_mono + timeout
+
+    def timeout_message(self) -> str:
+        return timeout_message(self.record, self.callback, self.callback_timeout)
 
     def begin(self, kind: str) -> bool:
         """Mark the job as running in ``kind``; False if an interrupt came first. A job
@@ -95,6 +107,23 @@ class Running:
             self.starting = not self.given_back
             return self.starting
 
+    def enter_callback(self, event: str, timeout: float, outcome: Settlement) -> bool:
+        """A callback starts, the job's function having ended with ``outcome``: with a
+        clock of its own, and room for an interrupt of its own (one that came for the
+        function is void now). On a thread, an interrupt is raised in the calling one.
+        False, and the callback is skipped, past the worker's shutdown deadline."""
+        with self.lock:
+            self.outcome = outcome
+            if self.interrupt is ShutdownInterrupt:
+                return False
+            self.interrupt, self.interrupt_message, self.interrupted_mono = None, "", None
+            self.interrupted.clear()
+            self.callback, self.callback_timeout = event, timeout
+            self.started_mono = time.monotonic()
+            if self.kind == "thread":
+                self.thread_id = threading.get_ident()
+            return True
+
     def attach(self, task: asyncio.Task[Any]) -> None:
         """Record the task running the job, so an interrupt can cancel it (at once if one
         arrived since ``begin``)."""
@@ -107,9 +136,10 @@ class Running:
     def request_interrupt(
         self, reason: type[JobInterrupted], message: str, loop: asyncio.AbstractEventLoop | None
     ) -> None:
-        """Ask the job to end by raising ``reason`` inside it; safe from any thread."""
+        """Ask the job to end by raising ``reason`` inside it; safe from any thread. A stop
+        command or cancel no longer reaches a job whose callbacks run: it has ended."""
         with self.lock:
-            if self.done or self.interrupt is not None:
+            if self.done or self.interrupt is not None or (self.callback is not None and reason is JobStopRequested):
                 return
             self.interrupt = reason
             self.interrupt_message = message
@@ -129,6 +159,11 @@ class Running:
         """The exception that describes why the job was interrupted."""
         reason = self.interrupt or JobStopRequested
         return reason(self.interrupt_message or reason.__name__)
+
+    def described(self, landed: BaseException) -> JobInterrupted:
+        """The interrupt that ``landed`` (raised in a thread it comes without words), as
+        interrupt_error says it, with the traceback of where it landed."""
+        return self.interrupt_error().with_traceback(landed.__traceback__)
 
     def enter_thread(self) -> None:
         """Called by the pool thread about to run the job; raises if already interrupted."""
@@ -183,5 +218,8 @@ def _set_thread_exception(thread_id: int, exception: type[BaseException] | None)
     )
 
 
-def timeout_message(record: JobRecord) -> str:
+def timeout_message(record: JobRecord, callback: str | None, callback_timeout: float) -> str:
+    """What a timeout says: the job's, or that of the callback running."""
+    if callback is not None:
+        return f"The {callback} callback exceeded its timeout of {callback_timeout:g}s"
     return f"Job exceeded its timeout of {record.timeout:g}s"

@@ -36,12 +36,12 @@ from conveyor._version import __version__
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.connection import default_connection
-from conveyor.exceptions import BackendError, ConfigurationError, JobInterrupted
+from conveyor.exceptions import BackendError, ConfigurationError, JobInterrupted, JobTimeoutException
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
 from conveyor.types import RELEASED, Limits, Settlement, WorkerRecord
 
-from . import execution, outcomes
+from . import callbacks, execution, outcomes
 from .holdings import Holdings
 from .housekeeper import BACKOFF_FIRST, BACKOFF_LAST, Housekeeper
 from .job_processes import JobProcessUnavailable, ProcessPool
@@ -361,33 +361,84 @@ class Worker:
         # An interrupt can land at any bytecode while ``_inline`` is set, including in the
         # finally clause; the outer except catches it wherever it lands.
         self._inline = running
+        value = error = None
         try:
             try:
                 value = execution.call_sync(prepared)
             finally:
                 self._inline = None
         except (Exception, JobInterrupted) as exc:
-            settlement = self._raised(running, exc)
+            settlement, error = self._raised(running, exc), self._ending_error(running, exc)
         else:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
+        if prepared.job.record.callbacks is not None:
+            settlement = self._callbacks_inline(running, prepared, settlement, value, error)
         self._settle(running, settlement)
+
+    def _callbacks_inline(
+        self, running: Running, prepared: execution.PreparedJob, outcome: Settlement, value: Any, error: Any
+    ) -> Settlement:
+        """An inline job's callbacks, on the main thread, where a signal raises their
+        interrupts as it does the job's."""
+
+        def enter(event: str, timeout: float, outcome: Settlement) -> bool:
+            if not running.enter_callback(event, timeout, outcome):
+                return False
+            self._inline = running
+            return True
+
+        try:
+            try:
+                return callbacks.run(prepared.job, outcome, value, error, enter, running.described)
+            finally:
+                self._inline = None
+        except JobInterrupted:  # it landed between callbacks
+            return self._interrupted(running)
 
     async def _run_concurrently(self, running: Running, prepared: execution.PreparedJob) -> Settlement:
         """Run an async job as a task, or a sync one in the thread pool or a child process
         (a thread of the pool waits for it)."""
+        if prepared.is_async:
+            return await self._run_task(running, prepared)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="conveyor-job")
+        loop = asyncio.get_running_loop()
         try:
-            if prepared.is_async:
-                value = await execution.call_async(prepared)
-            else:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="conveyor-job")
-                loop = asyncio.get_running_loop()
-                if running.kind == "process":
-                    return await loop.run_in_executor(self._pool, self._run_in_process, running)
-                value = await loop.run_in_executor(self._pool, self._call_in_thread, running, prepared)
+            if running.kind == "process":
+                return await loop.run_in_executor(self._pool, self._run_in_process, running)
+            return await loop.run_in_executor(self._pool, self._run_in_thread, running, prepared)
         except (Exception, JobInterrupted, asyncio.CancelledError) as exc:
             return self._raised(running, exc)
-        return execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
+
+    async def _run_task(self, running: Running, prepared: execution.PreparedJob) -> Settlement:
+        """An async job, then its callbacks (plain functions) on a daemon thread of their
+        own: the loop stays free, and one still running at shutdown does not hold the
+        worker (asyncio.to_thread's threads are waited for when the loop closes). There
+        they are interrupted, or left to their thread, as a thread-pool job is."""
+        value = error = None
+        try:
+            value = await execution.call_async(prepared)
+        except (Exception, JobInterrupted, asyncio.CancelledError) as exc:
+            settlement, error = self._raised(running, exc), self._ending_error(running, exc)
+        else:
+            settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
+        if prepared.job.record.callbacks is None:
+            return settlement
+        with running.lock:
+            running.kind = "thread"
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[Settlement] = loop.create_future()
+
+        def run() -> None:
+            outcome = self._callbacks_in_thread(running, prepared, settlement, value, error)
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+                loop.call_soon_threadsafe(_resolve, ended, outcome)
+
+        threading.Thread(target=run, name=f"conveyor-callbacks-{running.record.id}", daemon=True).start()
+        try:
+            return await ended
+        except asyncio.CancelledError:  # the loop is closing, the callback still runs
+            return self._interrupted(running)
 
     def _concurrent_done(self, running: Running, task: asyncio.Task[Settlement]) -> None:
         """Settle a task's job and free its slot, however the task ended (even cancelled
@@ -417,13 +468,35 @@ class Worker:
             return self._interrupted(running)
         return execution.failure(running.record, running.started_at, error, self.clock.now())
 
-    @staticmethod
-    def _call_in_thread(running: Running, prepared: execution.PreparedJob) -> Any:
-        running.enter_thread()
+    def _run_in_thread(self, running: Running, prepared: execution.PreparedJob) -> Settlement:
+        """A sync job in a thread of the pool, then its callbacks in the same thread."""
+        value = error = None
         try:
-            return execution.call_sync(prepared)
-        finally:
-            running.leave_thread()
+            running.enter_thread()
+            try:
+                value = execution.call_sync(prepared)
+            finally:
+                running.leave_thread()
+        except (Exception, JobInterrupted) as exc:
+            settlement, error = self._raised(running, exc), self._ending_error(running, exc)
+        else:
+            settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
+        if prepared.job.record.callbacks is None:
+            return settlement
+        return self._callbacks_in_thread(running, prepared, settlement, value, error)
+
+    def _callbacks_in_thread(
+        self, running: Running, prepared: execution.PreparedJob, outcome: Settlement, value: Any, error: Any
+    ) -> Settlement:
+        """A job's callbacks on this thread, where their interrupts are raised (see
+        Running.enter_callback)."""
+        try:
+            try:
+                return callbacks.run(prepared.job, outcome, value, error, running.enter_callback, running.described)
+            finally:
+                running.leave_thread()
+        except JobInterrupted:  # it landed between callbacks
+            return self._interrupted(running)
 
     def _run_in_process(self, running: Running) -> Settlement:
         """Run the job in a child process (see ProcessPool.run). One no child could take
@@ -442,9 +515,23 @@ class Worker:
             self.request_stop()
         return outcomes.released(running.record)
 
+    @staticmethod
+    def _ending_error(running: Running, error: BaseException) -> BaseException:
+        """What ended a job that raised ``error``, for its callbacks: an interrupt as the
+        worker describes it, with the traceback of where it landed."""
+        if isinstance(error, JobInterrupted | asyncio.CancelledError) and running.interrupt is not None:
+            return running.described(error)
+        return error
+
     def _interrupted(self, running: Running) -> Settlement:
-        """The settlement for a job that ended because it was interrupted."""
+        """The settlement for a job that ended because it was interrupted. One whose
+        function had ended keeps that outcome (a callback was cut short), but for an
+        on_success past its timeout, which fails the job as in RQ."""
         error = running.interrupt_error()
+        if running.outcome is not None:
+            if running.callback == "on_success" and isinstance(error, JobTimeoutException):
+                return execution.failure(running.record, running.started_at, error, self.clock.now())
+            return running.outcome
         if isinstance(error, ShutdownInterrupt):
             return outcomes.released(running.record)
         return execution.failure(running.record, running.started_at, error, self.clock.now())
@@ -510,8 +597,8 @@ class Worker:
     async def _drain(self) -> None:
         """Wait for running jobs to end; the housekeeper interrupts them at the stop deadline
         (an inline job holds this thread, so it cannot be the one watching the clock).
-        Abandoned jobs are not waited for."""
-        while self._active > sum(running.abandoned for running in self.held()):
+        Abandoned jobs are not waited for: their tasks end when they are abandoned."""
+        while self._active > 0:
             self.holdings.flush()
             await self._wake_or_timeout(0.1)
 
@@ -555,6 +642,8 @@ class Worker:
         if unresponsive.done:  # it ended after all, just before
             return
         unresponsive.abandoned = True
+        if unresponsive.task is not None:  # stop waiting for its thread (at concurrency 1, _start does)
+            unresponsive.task.cancel()
         self.request_stop()
 
     def abandon_process(self, unresponsive: Running) -> None:
@@ -588,7 +677,7 @@ class Worker:
                 self.interrupt_all("The worker was stopped")
                 self._raise_in_inline()
             else:
-                log.info("stop signal: finishing running jobs (up to %.0fs), taking no new ones",
+                log.info("stop signal: finishing running jobs (up to %gs), taking no new ones",
                          self.shutdown_timeout)  # fmt: skip
                 self.request_stop()
 
@@ -615,3 +704,8 @@ class Worker:
         if running is not None and running.interrupt is not None:
             self._inline = None
             raise running.interrupt_error()
+
+
+def _resolve(future: asyncio.Future[Settlement], outcome: Settlement) -> None:
+    if not future.done():
+        future.set_result(outcome)

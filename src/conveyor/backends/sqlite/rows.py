@@ -19,7 +19,7 @@ COLUMNS = (
     "depends_on, allow_dependency_failures, description, meta, progress, metrics, "
     "created_at, enqueued_at, scheduled_for, started_at, ended_at, last_heartbeat, "
     "expires_at, keep_until, result, exc_info, status_reason, worker_name, lease_token, "
-    "lease_expires_at, stop_requested, batch_id, unique_key"
+    "lease_expires_at, stop_requested, batch_id, unique_key, callbacks"
 )
 INSERT_COLUMNS = ("seq", *COLUMNS.split(", "))
 
@@ -52,7 +52,7 @@ def row_from_record(record: JobRecord, seq: int) -> tuple[Any, ...]:
         r.meta, r.progress, r.metrics, r.created_at, r.enqueued_at, r.scheduled_for,
         r.started_at, r.ended_at, r.last_heartbeat, r.expires_at, r.keep_until, r.result,
         r.exc_info, r.status_reason, r.worker_name, r.lease_token, r.lease_expires_at,
-        int(r.stop_requested), r.batch_id, r.unique_key,
+        int(r.stop_requested), r.batch_id, r.unique_key, r.callbacks,
     )  # fmt: skip
 
 

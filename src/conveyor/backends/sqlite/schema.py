@@ -148,6 +148,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE workers ADD COLUMN pool TEXT NOT NULL DEFAULT 'threads';
     """,
+    # 7: job callbacks (on_success, on_failure, on_stopped), as RQ's
+    """
+    ALTER TABLE jobs ADD COLUMN callbacks TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
