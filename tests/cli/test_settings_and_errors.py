@@ -192,3 +192,10 @@ def test_serve_reports_the_limits_its_flags_give(db_url: str) -> None:
     finally:
         api.state.conveyor.hub.stop()
         app.close()
+
+
+@pytest.mark.parametrize("flags", [["--rate-limit", "x"], ["--rate-limit", "5/fortnight"]])
+def test_a_bad_server_flag_is_reported_under_the_flag_given(run: Run, flags: list[str]) -> None:
+    result = run("serve", *flags)
+    assert result.exit_code == 2 and "Traceback" not in result.output + result.stderr
+    assert "Invalid value for '--rate-limit'" in result.stderr and "must look like 600/min" in result.stderr

@@ -94,5 +94,5 @@ def test_rate_limits_parse(text: str, requests: int, seconds: float) -> None:
 
 @pytest.mark.parametrize("text", ["600", "0/s", "-1/s", "10/fortnight", "ten/min", "/min"])
 def test_a_bad_rate_limit_is_a_clear_configuration_error(text: str) -> None:
-    with pytest.raises(ConfigurationError, match="CONVEYOR_RATE_LIMIT must look like 600/min"):
+    with pytest.raises(ConfigurationError, match="CONVEYOR_RATE_LIMIT: a rate limit must look like 600/min"):
         Settings.from_env({"CONVEYOR_RATE_LIMIT": text})

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from conveyor.batch import HARD_MAX_BATCH_JOBS, MAX_BATCH_JOBS
+from conveyor.exceptions import ConfigurationError
 from conveyor.types import Limits
 
 from .errors import InputError, UserError
@@ -42,6 +43,24 @@ def address_options(command: Callable[..., R]) -> Callable[..., R]:
     )(command)  # fmt: skip
 
 
+class RateLimitText(click.types.StringParamType):
+    """A rate limit such as 600/min, checked as the server will read it, so that a
+    mistake is reported under the flag given."""
+
+    name = "N/PERIOD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            from conveyor.server.rate_limit import RateLimit
+        except ImportError:  # no server extra: the command says so when it builds the server
+            return str(value)
+        try:
+            RateLimit.parse(str(value))
+        except ConfigurationError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
+
+
 _SERVER_SETTINGS: list[tuple[str, str, Any, str]] = [
     ("api_keys_file", "CONVEYOR_API_KEYS_FILE", click.Path(dir_okay=False),
      "File of hashed API keys, one sha256:<hex>:user_id:role per line (see conveyor keys; added to "
@@ -52,8 +71,8 @@ _SERVER_SETTINGS: list[tuple[str, str, Any, str]] = [
      f"Most jobs in one batch submission (at most {HARD_MAX_BATCH_JOBS:,}). [default: {MAX_BATCH_JOBS:,}]"),
     ("sse_heartbeat", "CONVEYOR_SSE_HEARTBEAT", seconds(),
      "Seconds between heartbeat comments on an idle event stream. [default: 15]"),
-    ("rate_limit", "CONVEYOR_RATE_LIMIT", str, "Requests per API user and period, e.g. 600/min (429 past it). "
-     "[default: none]"),
+    ("rate_limit", "CONVEYOR_RATE_LIMIT", RateLimitText(),
+     "Requests per API user and period, e.g. 600/min (429 past it). [default: none]"),
 ]  # fmt: skip
 """Server settings with a flag each: (parameter, its environment variable, type, help)."""
 

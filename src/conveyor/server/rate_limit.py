@@ -39,8 +39,7 @@ class RateLimit:
         match = _SYNTAX.fullmatch(text.lower())
         if match is None or match.group(2) not in _PERIODS or int(match.group(1)) < 1:
             raise ConfigurationError(
-                f"CONVEYOR_RATE_LIMIT must look like 600/min (a positive number of requests per s, min or h), "
-                f"got {text!r}"
+                f"a rate limit must look like 600/min (a positive number of requests per s, min or h), got {text!r}"
             )
         return cls(int(match.group(1)), _PERIODS[match.group(2)], text.strip())
 

@@ -62,7 +62,10 @@ class Settings:
         if env.get("CONVEYOR_SSE_HEARTBEAT"):
             values["sse_heartbeat_seconds"] = _number(env, "CONVEYOR_SSE_HEARTBEAT", float)
         if env.get("CONVEYOR_RATE_LIMIT"):
-            values["rate_limit"] = RateLimit.parse(env["CONVEYOR_RATE_LIMIT"])
+            try:
+                values["rate_limit"] = RateLimit.parse(env["CONVEYOR_RATE_LIMIT"])
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"CONVEYOR_RATE_LIMIT: {exc}") from None
         for name in ("global_max_concurrent_jobs", "per_user_max_concurrent_jobs"):
             variable = f"CONVEYOR_{name.upper()}"
             if env.get(variable):
