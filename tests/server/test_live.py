@@ -117,6 +117,39 @@ async def test_a_stream_shows_each_change_then_completes_and_ends(live_url: str,
                 await next_event()
 
 
+async def test_a_stream_says_when_the_store_is_down_then_shows_the_state_again_once_it_is_back(
+    live_url: str, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
+        job_id = await submit(client)
+        async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as response:
+            events = sse(response).__aiter__()
+
+            async def next_event() -> dict[str, object]:
+                while "comment" in (event := await anext(events)):
+                    pass
+                return event
+
+            assert (await next_event())["data"] == {"job_id": job_id, "status": "pending", "progress": None}
+
+            def gone(*args: object) -> None:
+                raise BackendUnavailableError("the store went away")
+
+            monkeypatch.setattr(backend, "events_read", gone)  # what the server's event reader calls
+            monkeypatch.setattr(backend, "job_snapshot", gone)  # and the stream's own read
+            outage = await next_event()
+            assert outage["event"] == "store_unavailable"
+            assert outage["data"] == {"error": "BackendUnavailable", "message": "the store went away", "job_id": job_id}
+            monkeypatch.undo()
+            back = await next_event()  # the current state again, although it did not change
+            assert (back["event"], back["data"]) == (
+                "job_update",
+                {"job_id": job_id, "status": "pending", "progress": None},
+            )
+            await asyncio.to_thread(start, backend, job_id)
+            assert (await next_event())["data"] == {"job_id": job_id, "status": "running", "progress": None}
+
+
 async def test_a_status_passed_through_between_two_reads_still_gets_its_update(live_url: str, backend: Backend) -> None:
     async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
         job_id = await submit(client)

@@ -160,7 +160,10 @@ class EventHub:
                 after = cursor
                 cursor, events = self._backend.events_read(after, BATCH, self._wait)
             except Exception as exc:  # the store went away: keep the cursor and try again
-                log.warning("reading job events failed, retrying in %.0fs: %s", RETRY_SECONDS, exc)
+                if not failed:  # every follower tries its read now, and so finds the store down
+                    log.warning("reading job events failed, retrying every %.0fs: %s", RETRY_SECONDS, exc)
+                    if not self._deliver([], None, missed=True):
+                        return
                 failed = True
                 self._stopping.wait(RETRY_SECONDS)
                 continue
@@ -172,7 +175,7 @@ class EventHub:
             if (events or missed) and not self._deliver(events, int(cursor), missed):
                 return
 
-    def _deliver(self, events: list[JobEvent], cursor: int, missed: bool) -> bool:
+    def _deliver(self, events: list[JobEvent], cursor: int | None, missed: bool) -> bool:
         assert self._loop is not None
         try:
             self._loop.call_soon_threadsafe(self._dispatch, events, cursor, missed)
@@ -180,11 +183,15 @@ class EventHub:
             return False
         return True
 
-    def _dispatch(self, events: list[JobEvent], cursor: int, missed: bool) -> None:
-        if missed:  # any job may have changed unseen: wake every follower to re-read its job
+    def _dispatch(self, events: list[JobEvent], cursor: int | None, missed: bool) -> None:
+        """Hand events up to ``cursor`` to their followers (None: no read, the store
+        failed); ``missed``: wake every follower to re-read its job."""
+        if missed:
             for subscriptions in self._subscribers.values():
                 for subscription in subscriptions:
                     subscription.push(Change(MISSED, None))
+        if cursor is None:
+            return
         first = cursor - len(events) + 1  # the events are numbered consecutively up to the cursor
         for number, event in enumerate(events, start=first):
             for subscription in self._subscribers.get(event.job_id, ()):

@@ -129,6 +129,7 @@ async def stream(
         record, seen = first
         sent = last_event_id
         unread: list[Change] = []  # newer than the last read
+        outage_told: float | None = None  # when the client was last told the store is down
         while True:
             state = _state_id(record)
             if state != sent or record.status in TERMINAL:  # job_complete always: clients close on it
@@ -151,20 +152,26 @@ async def stream(
             except NoSuchJobError as exc:
                 yield _event("error", {"error": "JobNotFoundError", "message": str(exc), "job_id": exc.job_id})
                 return
-            except BackendError:  # the store is down for a moment: keep what is unread, try again shortly
+            except BackendError as exc:  # the store is down: say so, keep what is unread, try again shortly
+                if outage_told is None:
+                    yield _event("store_unavailable", {"error": "BackendUnavailable", "message": str(exc),
+                                                       "job_id": subscription.job_id})  # fmt: skip
+                    outage_told = time.monotonic()
+                elif time.monotonic() - outage_told >= heartbeat:
+                    yield ": ping\n\n"
+                    outage_told = time.monotonic()
                 unread += [change for change in await subscription.changes(RETRY_SECONDS) if change.number > seen]
                 if subscription.closed:
                     return
                 continue
+            if outage_told is not None:  # back: the current state again, the client's sign of it
+                outage_told, sent = None, None
             if unread[-1].number < latest.cursor:  # the read shows events the hub has not handed over yet
                 await hub.delivered(latest.cursor, DELIVERY_WAIT)
                 unread += [change for change in subscription.drain() if change.number > seen]
-            for change in unread:
-                if change.number <= latest.cursor and change.status is not None and change.status not in TERMINAL:
-                    passed = _passed_through(record, change.status)
-                    if _state_id(passed) != sent:
-                        yield _message(passed)
-                        sent = _state_id(passed)
+            passed, sent = _passed_through(record, unread, latest.cursor, sent)
+            for message in passed:
+                yield message
             # what came after this read waits for the next one; a miss is answered by this read
             unread = [change for change in unread if latest.cursor < change.number < MISSED]
             record, seen = latest
@@ -172,6 +179,17 @@ async def stream(
         hub.close(subscription)
 
 
-def _passed_through(record: JobRecord, status: JobStatus) -> JobRecord:
-    """The job as it was in a status it passed through after ``record`` was read."""
-    return dataclasses.replace(record, status=status)
+def _passed_through(
+    record: JobRecord, changes: list[Change], cursor: int, sent: str | None
+) -> tuple[list[str], str | None]:
+    """The job_updates for the statuses ``changes`` up to ``cursor`` say the job passed
+    through after ``record`` was read (the job as it was then, in each), and the state
+    last sent after them."""
+    messages = []
+    for change in changes:
+        if change.number <= cursor and change.status is not None and change.status not in TERMINAL:
+            passed = dataclasses.replace(record, status=change.status)
+            if _state_id(passed) != sent:
+                messages.append(_message(passed))
+                sent = _state_id(passed)
+    return messages, sent
