@@ -425,3 +425,26 @@ def test_a_job_being_started_is_not_given_back_and_one_given_back_is_not_started
     assert starting.start() and not starting.give_back(), "its arguments may take long to decode"
     waiting = Running(record)
     assert waiting.give_back() and not waiting.start()
+
+
+def test_the_workers_listing_shows_what_a_worker_runs_within_a_second_not_a_heartbeat(
+    queue: Queue, tmp_path: Path
+) -> None:
+    marker, release = tmp_path / "started", tmp_path / "release"
+    job = queue.enqueue(jobfuncs.hold_until_released, str(marker), str(release))
+    worker = Worker([queue], connection=queue.connection, concurrency=2, lease_ttl=60)  # heartbeats every 20 s
+    thread = threading.Thread(target=worker.work)
+    thread.start()
+    try:
+
+        def listed() -> tuple[str, tuple[str, ...]] | None:
+            records = queue.connection.workers_list()
+            return (records[0].state, records[0].current_job_ids) if records else None
+
+        wait_until(lambda: marker.exists() and listed() == ("busy", (job.id,)), timeout=8, message="busy")
+        release.touch()
+        wait_until(lambda: listed() == ("idle", ()), timeout=8, message="idle, long before the next heartbeat")
+    finally:
+        release.touch()
+        worker.request_stop()
+        thread.join(30)

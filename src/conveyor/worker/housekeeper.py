@@ -2,7 +2,8 @@
 
 They must keep running while a sync job holds the main thread, so they live on a
 separate thread (with its own backend connection) rather than on the event loop:
-- lease renewal and the worker heartbeat, every third of the lease;
+- lease renewal and the worker heartbeat, every third of the lease, and a report of the
+  jobs the worker runs whenever they changed, at most every second;
 - stop commands, timeouts and lost leases, checked every tick, turned into interrupts;
 - jobs claimed ahead that a slow job keeps from starting, given back every tick;
 - promotion of due scheduled jobs, recovery of expired leases held by dead workers,
@@ -29,6 +30,7 @@ from conveyor.exceptions import BackendError, JobStopRequested, JobTimeoutExcept
 from .running import STOP_MESSAGE
 
 if TYPE_CHECKING:
+    from .running import Running
     from .worker import Worker
 
 log = logging.getLogger("conveyor.worker")
@@ -39,6 +41,8 @@ BACKOFF_FIRST, BACKOFF_LAST = 0.5, 30.0
 PREFETCH_HOLD = 0.2
 """Seconds a job claimed ahead may wait to start before it is given back."""
 MAINTENANCE_BUDGET = 0.5
+STATE_REPORT_INTERVAL = 1.0
+"""Seconds at least between two reports of what the worker runs, beside the heartbeats."""
 
 
 class Housekeeper:
@@ -50,6 +54,7 @@ class Housekeeper:
         self._thread = threading.Thread(target=self._run, name=f"conveyor-housekeeper-{worker.name}", daemon=True)
         self._next: dict[str, float] = {}
         self._failures: dict[str, int] = {}  # failures in a row, per service
+        self._reported: list[str] | None = None  # the running jobs last reported
 
     def start(self) -> None:
         self._thread.start()
@@ -68,6 +73,7 @@ class Housekeeper:
             ("interrupts", TICK, self.check_interrupts),
             ("prefetch", TICK, self.give_back_unstarted),
             ("heartbeat", w.lease_ttl / 3, self.heartbeat),
+            ("state", STATE_REPORT_INTERVAL, self.report_state),
             ("schedule", w.poll_interval, self.run_schedule),
             ("retention", w.poll_interval, self.run_retention),
             ("maintenance", w.maintenance_interval, self.run_maintenance),
@@ -158,10 +164,26 @@ class Housekeeper:
                     running.request_interrupt(
                         JobStopRequested, "The worker lost the job's lease (it was recovered or canceled)", w.loop
                     )
-        running_ids = [r.record.id for r in held if r.kind != "pending"]
+        self._report(now, self._running_ids(held))
+
+    def report_state(self) -> None:
+        """Report the jobs the worker runs when they changed since the last report, so
+        that /workers and ``conveyor info`` show a worker idle (or busy) within a second
+        rather than at its next heartbeat."""
+        running_ids = self._running_ids(self.worker.held())
+        if running_ids != self._reported:
+            self._report(self.worker.clock.now(), running_ids)
+
+    @staticmethod
+    def _running_ids(held: list[Running]) -> list[str]:
+        return sorted(r.record.id for r in held if r.kind != "pending" and not r.done)
+
+    def _report(self, now: float, running_ids: list[str]) -> None:
+        w = self.worker
         state = "busy" if running_ids else "idle"
         if not w.backend.workers_heartbeat(w.name, now, state, running_ids, w.jobs_done):
             w.register()  # reaped while alive (a long pause): register again
+        self._reported = running_ids
 
     def run_schedule(self) -> float | None:
         """Promote due scheduled jobs, recover expired leases, expire old queued jobs, within
