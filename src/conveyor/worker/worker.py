@@ -385,6 +385,8 @@ class Worker:
             if not running.enter_callback(event, timeout, outcome):
                 return False
             self._inline = running
+            if running.interrupt is not None:  # it came before _inline was set: its signal found nothing
+                self._raise_in_inline()
             return True
 
         try:
@@ -424,8 +426,8 @@ class Worker:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
         if prepared.job.record.callbacks is None:
             return settlement
-        with running.lock:
-            running.kind = "thread"
+        with running.lock:  # from here interrupts go to the callbacks' thread, not this task
+            running.kind, running.outcome = "thread", settlement
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[Settlement] = loop.create_future()
 
@@ -435,10 +437,15 @@ class Worker:
                 loop.call_soon_threadsafe(_resolve, ended, outcome)
 
         threading.Thread(target=run, name=f"conveyor-callbacks-{running.record.id}", daemon=True).start()
-        try:
-            return await ended
-        except asyncio.CancelledError:  # the loop is closing, the callback still runs
-            return self._interrupted(running)
+        while True:
+            try:
+                return await asyncio.shield(ended)
+            except asyncio.CancelledError:
+                if running.abandoned:  # left to its thread: settled with its outcome as the worker exits
+                    return self._interrupted(running)
+                task = asyncio.current_task()
+                assert task is not None
+                task.uncancel()  # an interrupt meant for the function, come after it ended: void
 
     def _concurrent_done(self, running: Running, task: asyncio.Task[Settlement]) -> None:
         """Settle a task's job and free its slot, however the task ended (even cancelled
