@@ -3,20 +3,13 @@
 -- for a batch stored with its jobs, 'batch', its id, n and n field/value pairs.
 -- Returns per job its stored status, or the fields of the live job holding its unique_key
 -- (that job stands for it, and it is not stored).
-local now = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
--- Only these fields are needed here; the rest go from ARGV to the hash untouched.
-local NEEDED = {
-    id = true, queue = true, priority = true, depends_on = true, allow_dependency_failures = true,
-    expires_at = true, scheduled_for = true, keep_until = true, lease_expires_at = true, stop_requested = true,
-    worker_name = true, user_id = true, unique_key = true, batch_id = true,
-}
 local jobs, pos = {}, 4
 for r = 1, count do
     local last = pos + 2 * tonumber(ARGV[pos])
     local job = {first = pos + 1, last = last, status = ARGV[last - 4]}
     for i = job.first, last - 6, 2 do
-        if NEEDED[ARGV[i]] then job[ARGV[i]] = ARGV[i + 1] end
+        if ENQUEUE_READS[ARGV[i]] then job[ARGV[i]] = ARGV[i + 1] end
     end
     pos = last + 1
     jobs[r] = job
@@ -38,7 +31,7 @@ for _, job in ipairs(jobs) do
     if redis.call('EXISTS', job_key(job.id)) == 1 then
         local existing = load(job.id)
         if not TERMINAL[existing.status] then return fail('JobIdInUse', job.id, existing.status) end
-        if still_stopping(existing, now) then
+        if still_stopping(existing, tonumber(ARGV[2])) then
             return fail('JobIdInUse', job.id, 'canceled job still stopping on its worker')
         end
         job.replaces = existing

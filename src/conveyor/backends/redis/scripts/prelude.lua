@@ -21,6 +21,14 @@ local function user_status_key(queue, user, status)
     return P .. 'ustatus:' .. #queue .. ':' .. queue .. ':' .. user .. ':' .. status
 end
 
+-- The fields of a new job that enqueue reads; the rest go from ARGV to the hash untouched.
+-- (A library constant: a table built in the function's body is built at every call.)
+local ENQUEUE_READS = {
+    id = true, queue = true, priority = true, depends_on = true, allow_dependency_failures = true,
+    expires_at = true, scheduled_for = true, keep_until = true, lease_expires_at = true, stop_requested = true,
+    worker_name = true, user_id = true, unique_key = true, batch_id = true,
+}
+
 -- Optional arguments arrive as '' (none) or '=' .. value.
 local function opt(s)
     if s == nil or s == '' then return NIL end
@@ -32,8 +40,16 @@ local function num(s)
     return tonumber(s)
 end
 
+-- INCRBY, or INCR to add one: Redis turns a number argument into text with a '%.17g'
+-- formatting, which costs as much as the command (constant numbers are passed as text).
+local function incr(key, by)
+    if by == 1 then return redis.call('INCR', key) end
+    return redis.call('INCRBY', key, by)
+end
+
 local function next_seq(count)
-    return redis.call('INCRBY', KEYS[1], count or 1) - (count or 1) + 1
+    count = count or 1
+    return incr(KEYS[1], count) - count + 1
 end
 
 -- A hash's fields as a table, or nil when it does not exist.
@@ -50,7 +66,7 @@ local function load(id) return load_hash(job_key(id)) end
 
 -- Queued jobs sort by the member: inverted priority, then sequence, then id.
 local function queued_member(job)
-    local priority = tonumber(job.priority or '0')
+    local priority = job.priority and tonumber(job.priority) or 0
     return string.format('%08x%016x|', 2147483647 - priority, tonumber(job.seq)) .. job.id
 end
 
@@ -76,6 +92,7 @@ local ended_runs
 local gathered  -- see gather()
 local function count_ended(status, started_at, now)
     if status ~= 'finished' and status ~= 'failed' then return end
+    ended_runs = ended_runs or {finished = 0, failed = 0, runtime = 0}
     ended_runs[status] = ended_runs[status] + 1
     if started_at then ended_runs.runtime = ended_runs.runtime + math.max(0, now - tonumber(started_at)) end
     ended_runs.now = now
@@ -89,7 +106,7 @@ end
 local function publish_events()
     local key, counter, count = P .. 'events', P .. 'events:total', 0
     for _, group in ipairs(event_groups) do count = count + #group end
-    local total = redis.call('INCRBY', counter, count) - count
+    local total = incr(counter, count) - count
     if total == 0 then
         local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
         total = last and tonumber(string.match(last[1], '^%d+')) or 0
@@ -117,12 +134,12 @@ local function begin(keys, args)
     KEYS, ARGV, P = keys, args, args[1]
     event_groups, event_group_of_status, event_group_of_job = {}, {}, {}
     gathered = nil
-    ended_runs = {finished = 0, failed = 0, runtime = 0, now = nil}
+    ended_runs = nil  -- made by the first count_ended: most calls end no run
 end
 
 local function publish()
     if #event_groups > 0 then publish_events() end
-    if ended_runs.now then publish_throughput() end
+    if ended_runs then publish_throughput() end
 end
 
 -- Index additions, written at once or, while a script stores many jobs, gathered per
@@ -204,8 +221,8 @@ local function index(job, member_stored)
             job.qmember = queued_member(job)
             redis.call('HSET', job_key(id), 'qmember', job.qmember)
         end
-        zadd(queued_key(queue), 0, job.qmember)
-        zadd(user_queued_key(queue, job.user_id or ''), 0, job.qmember)
+        zadd(queued_key(queue), '0', job.qmember)
+        zadd(user_queued_key(queue, job.user_id or ''), '0', job.qmember)
         sadd(users_key(queue), job.user_id or '')
         if job.expires_at then zadd(P .. 'expiry', job.expires_at, id) end
         return
@@ -297,12 +314,18 @@ local function delete_job(job)
     emit(job.id, nil)
 end
 
+-- At most 16 tokens wait: only those that fit are pushed. The list is full while every
+-- worker is busy, and reading its length then costs less than pushing and trimming.
 local function wake(count)
-    if count > 0 then
+    if count <= 0 then return end
+    local key = P .. 'wake'
+    local room = math.min(count, 16 - redis.call('LLEN', key))
+    if room == 1 then
+        redis.call('LPUSH', key, '1')
+    elseif room > 1 then
         local tokens = {}
-        for i = 1, math.min(count, 16) do tokens[i] = '1' end
-        -- at most 16 tokens wait (LTRIM only past that: one call fewer on the usual path)
-        if redis.call('LPUSH', P .. 'wake', unpack(tokens)) > 16 then redis.call('LTRIM', P .. 'wake', 0, 15) end
+        for i = 1, room do tokens[i] = '1' end
+        redis.call('LPUSH', key, unpack(tokens))
     end
 end
 
