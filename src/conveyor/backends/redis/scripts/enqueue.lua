@@ -69,8 +69,9 @@ local function store(r, job)
         ARGV[job.last], upto = job.qmember, job.last
     end
     redis.call('HSET', job_key(job.id), unpack(ARGV, job.first, upto))
-    queues[job.queue] = true
-    index(job, true)
+    -- A queue already holding this user is in the queues set: only queued jobs put users
+    -- in a queue's users set, their enqueue put the queue in the set, and names stay there.
+    if index(job, true) ~= 0 then queues[job.queue] = true end
     if job.stop_requested == '1' and job.worker_name then
         redis.call('SADD', P .. 'stops:' .. job.worker_name, job.id)
     end

@@ -217,7 +217,8 @@ local function unindex(job)
     end
 end
 
--- ``member_stored``: the caller has already written qmember into the hash.
+-- ``member_stored``: the caller has already written qmember into the hash. Returns, for
+-- a queued job written at once, the SADD's reply: 0 when its user was known to the queue.
 local function index(job, member_stored)
     local id, queue, status = job.id, job.queue, job.status
     if status == 'queued' then
@@ -227,9 +228,9 @@ local function index(job, member_stored)
         end
         zadd(queued_key(queue), '0', job.qmember)
         zadd(user_queued_key(queue, job.user_id or ''), '0', job.qmember)
-        sadd(users_key(queue), job.user_id or '')
+        local added = sadd(users_key(queue), job.user_id or '')
         if job.expires_at then zadd(P .. 'expiry', job.expires_at, id) end
-        return
+        return added
     end
     status_add(queue, status, job.seq, id, job.user_id)
     if status == 'scheduled' then
