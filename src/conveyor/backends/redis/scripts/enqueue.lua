@@ -48,42 +48,42 @@ end
 if batch and redis.call('EXISTS', batch_key(batch.id)) == 1 then return fail('BatchIdInUse', batch.id) end
 local first = next_seq(count)
 local queued, statuses, queues = 0, {}, {}
-local function store(r, job)
-    if job.replaces then delete_job(job.replaces) end
-    job.seq = string.format('%d', first + r - 1)
-    if job.depends_on then
-        local unmet = false
-        for _, parent in ipairs(cjson.decode(job.depends_on)) do
-            local status = redis.call('HGET', job_key(parent), 'status')
-            local met = status == 'finished' or (job.allow_dependency_failures == '1' and TERMINAL[status])
-            if not met then unmet = true end
-            redis.call('SADD', P .. 'dependents:' .. parent, job.id)
-        end
-        if unmet and (job.status == 'queued' or job.status == 'scheduled') then job.status = 'deferred' end
-    end
-    -- One HSET per job: the caller's fields, then the status, seq and qmember set here.
-    ARGV[job.last - 4], ARGV[job.last - 2] = job.status, job.seq
-    local upto = job.last - 2
-    if job.status == 'queued' then
-        job.qmember = queued_member(job)
-        ARGV[job.last], upto = job.qmember, job.last
-    end
-    redis.call('HSET', job_key(job.id), unpack(ARGV, job.first, upto))
-    -- A queue already holding this user is in the queues set: only queued jobs put users
-    -- in a queue's users set, their enqueue put the queue in the set, and names stay there.
-    if index(job, true) ~= 0 then queues[job.queue] = true end
-    if job.stop_requested == '1' and job.worker_name then
-        redis.call('SADD', P .. 'stops:' .. job.worker_name, job.id)
-    end
-    if job.status == 'queued' then queued = queued + 1 end
-    if job.unique_key then redis.call('HSET', P .. 'unique', job.unique_key, job.id) end
-    if job.batch_id then zadd(P .. 'batchjobs:' .. job.batch_id, job.seq, job.id) end
-    emit(job.id, job.status)
-    statuses[r] = job.status
-end
 if count > 1 then gather() end  -- the index writes of all the jobs, one command per index
 for r, job in ipairs(jobs) do
-    if not job.holder then store(r, job) end
+    if not job.holder then
+        if job.replaces then delete_job(job.replaces) end
+        local seq = first + r - 1
+        job.seq = string.format('%d', seq)
+        if job.depends_on then
+            local unmet = false
+            for _, parent in ipairs(cjson.decode(job.depends_on)) do
+                local status = redis.call('HGET', job_key(parent), 'status')
+                local met = status == 'finished' or (job.allow_dependency_failures == '1' and TERMINAL[status])
+                if not met then unmet = true end
+                redis.call('SADD', P .. 'dependents:' .. parent, job.id)
+            end
+            if unmet and (job.status == 'queued' or job.status == 'scheduled') then job.status = 'deferred' end
+        end
+        -- One HSET per job: the caller's fields, then the status, seq and qmember set here.
+        ARGV[job.last - 4], ARGV[job.last - 2] = job.status, job.seq
+        local upto = job.last - 2
+        if job.status == 'queued' then
+            job.qmember = queued_member(job, seq)
+            ARGV[job.last], upto = job.qmember, job.last
+        end
+        redis.call('HSET', job_key(job.id), unpack(ARGV, job.first, upto))
+        -- A queue already holding this user is in the queues set: only queued jobs put users
+        -- in a queue's users set, their enqueue put the queue in the set, and names stay there.
+        if index(job, true) ~= 0 then queues[job.queue] = true end
+        if job.stop_requested == '1' and job.worker_name then
+            redis.call('SADD', P .. 'stops:' .. job.worker_name, job.id)
+        end
+        if job.status == 'queued' then queued = queued + 1 end
+        if job.unique_key then redis.call('HSET', P .. 'unique', job.unique_key, job.id) end
+        if job.batch_id then zadd(P .. 'batchjobs:' .. job.batch_id, job.seq, job.id) end
+        emit(job.id, job.status)
+        statuses[r] = job.status
+    end
 end
 if gathered then write_gathered() end
 for r, job in ipairs(jobs) do
@@ -94,8 +94,8 @@ if batch then
     local fields = {}
     for i = 1, #batch.fields, 2 do fields[batch.fields[i]] = batch.fields[i + 1] end
     redis.call('HSET', batch_key(batch.id), unpack(batch.fields))
-    redis.call('ZADD', P .. 'batches', 0, batch.id)
-    if fields.user_id then redis.call('ZADD', P .. 'userbatches:' .. fields.user_id, 0, batch.id) end
+    redis.call('ZADD', P .. 'batches', '0', batch.id)
+    if fields.user_id then redis.call('ZADD', P .. 'userbatches:' .. fields.user_id, '0', batch.id) end
     if fields.status == 'scheduled' then
         redis.call('ZADD', P .. 'batchstarts', fields.scheduled_start, batch.id)
     else

@@ -64,10 +64,11 @@ end
 -- A job's stored fields as a table, or nil.
 local function load(id) return load_hash(job_key(id)) end
 
--- Queued jobs sort by the member: inverted priority, then sequence, then id.
-local function queued_member(job)
+-- Queued jobs sort by the member: inverted priority, then sequence (``seq``, a number),
+-- then id.
+local function queued_member(job, seq)
     local priority = job.priority and tonumber(job.priority) or 0
-    return string.format('%08x%016x|', 2147483647 - priority, tonumber(job.seq)) .. job.id
+    return string.format('%08x%016x|', 2147483647 - priority, seq) .. job.id
 end
 
 -- Job events: ids grouped by new status ('' for another change or a deletion), one
@@ -223,7 +224,7 @@ local function index(job, member_stored)
     local id, queue, status = job.id, job.queue, job.status
     if status == 'queued' then
         if not member_stored then
-            job.qmember = queued_member(job)
+            job.qmember = queued_member(job, tonumber(job.seq))
             redis.call('HSET', job_key(id), 'qmember', job.qmember)
         end
         zadd(queued_key(queue), '0', job.qmember)
