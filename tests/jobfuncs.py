@@ -187,3 +187,8 @@ def slow_callback(job: object, connection: object, *args: object) -> None:
     """A callback that takes half a second, then notes it ended."""
     time.sleep(0.5)
     _note(job, "slow callback ended")
+
+
+def exiting_callback(job: object, connection: object, *args: object) -> None:
+    """A callback that raises SystemExit (a BaseException, not an Exception)."""
+    raise SystemExit(3)

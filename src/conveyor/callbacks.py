@@ -30,7 +30,7 @@ from typing import Any
 
 from conveyor.durations import parse_duration
 from conveyor.exceptions import InvalidJobError
-from conveyor.functions import function_name
+from conveyor.functions import function_name, resolve_function
 
 EVENTS = ("on_success", "on_failure", "on_stopped")
 DEFAULT_TIMEOUT = 60.0
@@ -75,3 +75,9 @@ def encode(given: Mapping[str, Any]) -> str | None:
             raise InvalidJobError(f"{event} must be a plain function, as in RQ, not an async one")
         stored[event] = [callback.name, callback.timeout]
     return json.dumps(stored, sort_keys=True) if stored else None
+
+
+def stored_function(stored: str | None, event: str) -> Callable[..., Any] | None:
+    """The function stored for ``event`` (None without one), for RQ's job attributes."""
+    entry = json.loads(stored or "{}").get(event)
+    return None if entry is None else resolve_function(entry[0])

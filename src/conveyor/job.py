@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from conveyor.backends.base import Backend
-from conveyor.callbacks import Callback
+from conveyor.callbacks import Callback, stored_function
 from conveyor.callbacks import encode as encode_callbacks
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
 from conveyor.connection import default_connection
@@ -289,6 +289,19 @@ class Job:
     @property
     def user_id(self) -> str | None:
         return self._record.user_id
+
+    @property
+    def success_callback(self) -> Callable[..., Any] | None:
+        """The on_success function (None without one), as RQ's attribute."""
+        return stored_function(self._record.callbacks, "on_success")
+
+    @property
+    def failure_callback(self) -> Callable[..., Any] | None:
+        return stored_function(self._record.callbacks, "on_failure")
+
+    @property
+    def stopped_callback(self) -> Callable[..., Any] | None:
+        return stored_function(self._record.callbacks, "on_stopped")
 
     @property
     def description(self) -> str:

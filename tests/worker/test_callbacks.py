@@ -247,3 +247,66 @@ def test_a_callback_a_worker_could_not_call_is_refused_at_enqueue(
 def test_a_callback_timeout_that_is_no_duration_is_refused(timeout: object) -> None:
     with pytest.raises(InvalidJobError, match="Callback timeout"):
         Callback(jobfuncs.note_success, timeout=timeout)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_a_callback_raising_a_base_exception_is_an_error_like_any_other(
+    queue: Queue, tmp_path: Path, place: str
+) -> None:
+    options, func = PLACES[place]
+    ledger = tmp_path / "ledger"
+    exits = queue.enqueue(
+        func, 1, 2, meta={"ledger": str(ledger)}, on_success=jobfuncs.exiting_callback, on_failure=jobfuncs.note_failure
+    )
+    failing = queue.enqueue(jobfuncs.fail, "boom", retry=Retry(max=1), on_failure=jobfuncs.exiting_callback)
+    run_burst(queue, **options)  # and the worker is not ended by it
+    assert exits.get_status(refresh=True) is JobStatus.FAILED and "SystemExit: 3" in (exits.exc_info or "")
+    assert lines(ledger) == [f"failure {exits.id} SystemExit 3 True"]
+    failing.refresh()
+    assert (failing.status, failing.retry_count) == (JobStatus.FAILED, 1), "retried once, as without callbacks"
+    assert "ValueError: boom" in (failing.exc_info or "")
+
+
+def test_the_child_ignores_the_clock_of_a_callback_that_has_ended(
+    queue: Queue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """on_success fails at once; the worker answers the child's request for on_failure late,
+    after on_success's 0.1 s have run out: that timeout must not land in the child (it
+    would skip on_failure and leave a stale answer in the pipe for the next job)."""
+    from conveyor.worker.running import Running
+
+    answer = Running.enter_callback
+
+    def late(running: Running, event: str, timeout: float, outcome: object) -> bool:
+        if event == "on_failure":
+            wait_until(lambda: running.interrupt is not None, message="on_success's timeout to be sent")
+        return answer(running, event, timeout, outcome)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Running, "enter_callback", late)
+    ledger = tmp_path / "ledger"
+    first = queue.enqueue(
+        jobfuncs.add, 1, 2, meta={"ledger": str(ledger)},
+        on_success=Callback(jobfuncs.broken_callback, timeout=0.1), on_failure=jobfuncs.note_failure,
+    )  # fmt: skip
+    then = queue.enqueue(jobfuncs.add, 2, 2)
+    run_burst(queue, pool="processes")
+    assert first.get_status(refresh=True) is JobStatus.FAILED and "the callback broke" in (first.exc_info or "")
+    assert lines(ledger) == [f"failure {first.id} RuntimeError the callback broke True"]
+    assert (then.get_status(refresh=True), then.return_value()) == (JobStatus.FINISHED, 4), "the same child, in step"
+
+
+def test_a_queue_that_runs_jobs_at_once_calls_their_callbacks(backend: Backend, tmp_path: Path) -> None:
+    queue = Queue(connection=backend, is_async=False)
+    ledger = tmp_path / "ledger"
+    job = queue.enqueue(jobfuncs.add, 1, 2, meta={"ledger": str(ledger)}, **NOTES)
+    broken = queue.enqueue(jobfuncs.add, 1, 2, on_success=jobfuncs.broken_callback)
+    assert (job.get_status(refresh=True), job.return_value()) == (JobStatus.FINISHED, 3)
+    assert lines(ledger) == [f"success {job.id} 3 {type(backend).__name__}"]
+    assert broken.get_status(refresh=True) is JobStatus.FAILED, "as a worker would record it"
+
+
+def test_a_job_shows_its_callbacks_as_rq_does(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.add, 1, 2, on_success="jobfuncs.note_success", on_failure=jobfuncs.note_failure)
+    assert (job.success_callback, job.failure_callback, job.stopped_callback) == (
+        jobfuncs.note_success, jobfuncs.note_failure, None,
+    )  # fmt: skip

@@ -1,8 +1,10 @@
 """Calling a job's callbacks (see conveyor.callbacks) once its function has ended.
 
-Shared by every place a job runs: the worker's threads, its main thread, a thread
-beside the event loop for ``async def`` jobs, and a job process. Each gives ``enter``,
-which starts a callback's own clock where that place keeps it.
+Shared by every place a job runs: the worker's main thread or pool threads, a thread
+beside the event loop for ``async def`` jobs, a job process, and ``Queue(is_async=False)``.
+Each is a Place: it starts a callback's own clock and lets its interrupt in (``enter``),
+and stops them as soon as the callback returns (``leave``), so that no interrupt meant
+for a callback lands in the code around it.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from conveyor.exceptions import InvalidJobError, JobInterrupted, JobTimeoutException, SerializationError
 from conveyor.functions import resolve_function
@@ -19,29 +21,46 @@ from conveyor.job import Job
 from conveyor.status import JobStatus
 from conveyor.types import RELEASED, Settlement
 
-from .execution import failure
+from . import outcomes
 
 log = logging.getLogger("conveyor.worker")
 
-Enter = Callable[[str, float, Settlement], bool]
-"""Called before each callback with its event, its timeout and the job's outcome so far:
-the worker starts the callback's own clock; False skips it (the worker is past its
-shutdown deadline)."""
+
+class Place(Protocol):
+    """Where callbacks run, as the runner needs it."""
+
+    def enter_callback(self, event: str, timeout: float, outcome: Settlement) -> bool:
+        """Before a callback (``outcome``: the job's so far): start its clock and let its
+        interrupts in; False skips it (the worker is past its shutdown deadline)."""
+
+    def leave_callback(self) -> None:
+        """Right after it: stop its clock; no interrupt may land from here."""
+
+    def described(self, landed: BaseException) -> JobInterrupted:
+        """An interrupt that landed in a callback, in the words the worker gives it."""
 
 
-def run(
-    job: Job,
-    outcome: Settlement,
-    value: Any,
-    error: BaseException | None,
-    enter: Enter,
-    describe: Callable[[JobInterrupted], JobInterrupted] = lambda interrupt: interrupt,
-) -> Settlement:
+class _Untimed:
+    """Queue(is_async=False): callbacks run in the caller's thread, without time limits."""
+
+    def enter_callback(self, event: str, timeout: float, outcome: Settlement) -> bool:
+        return True
+
+    def leave_callback(self) -> None:
+        pass
+
+    def described(self, landed: BaseException) -> JobInterrupted:
+        assert isinstance(landed, JobInterrupted)
+        return landed
+
+
+UNTIMED: Place = _Untimed()
+
+
+def run(job: Job, outcome: Settlement, value: Any, error: BaseException | None, place: Place) -> Settlement:
     """Call the job's callbacks for ``outcome`` (``value`` returned, or ``error`` raised,
-    by its function); returns the outcome to record. ``describe`` gives an interrupt that
-    landed in a callback its words (one raised in a thread comes without). An interrupt
-    that lands outside a callback propagates: the caller settles ``outcome`` (as it
-    noted it in ``enter``)."""
+    by its function); returns the outcome to record. An interrupt that lands outside a
+    callback propagates: the caller settles the outcome it was told at ``enter``."""
     stored = json.loads(job.record.callbacks or "{}")
     if outcome.reason == RELEASED:
         return outcome
@@ -49,36 +68,40 @@ def run(
         if "on_success" not in stored:
             return outcome
         try:
-            _call(job, stored, "on_success", outcome, enter, value)
+            _call(job, stored, "on_success", outcome, place, value)
             return outcome
         except JobInterrupted as cut:
+            cut = place.described(cut)
             if not isinstance(cut, JobTimeoutException):  # a shutdown: the job has run to its end
                 log.warning("the on_success callback of job %s was cut short: %s", job.id, cut)
                 return outcome
-            error = describe(cut)
-        except Exception as exc:
+            error = cut
+        except BaseException as exc:  # SystemExit too: a callback's error is the job's
             error = exc
-        log.warning("the on_success callback of job %s failed, and so the job: %r", job.id, error)
-        outcome = failure(job.record, outcome.started_at, error, job.clock.now())
+        log.warning("the on_success callback of job %s failed, and so the job: %s", job.id, type(error).__name__)
+        outcome = outcomes.raised(job.record, outcome.started_at, error, job.clock.now())
     elif error is None:  # it returned a result its serializer refused
         error = SerializationError(outcome.exc_info or "the result could not be encoded")
     event = "on_stopped" if outcome.status is JobStatus.STOPPED else "on_failure"
     if event in stored:
         try:
             args = () if event == "on_stopped" else (type(error), error, error.__traceback__)
-            _call(job, stored, event, outcome, enter, *args)
-        except (Exception, JobInterrupted):
+            _call(job, stored, event, outcome, place, *args)
+        except BaseException:  # the job has ended as it did, whatever its callback does
             log.exception("the %s callback of job %s failed", event, job.id)
     return outcome
 
 
-def _call(job: Job, stored: Mapping[str, list[Any]], event: str, outcome: Settlement, enter: Enter, *args: Any) -> None:
-    """Call one callback once the worker has started its clock, unless it says to skip it."""
+def _call(job: Job, stored: Mapping[str, list[Any]], event: str, outcome: Settlement, place: Place, *args: Any) -> None:
+    """Call one callback within its own clock, unless the place says to skip it."""
     path, timeout = stored[event]
-    if not enter(event, timeout, outcome):
+    if not place.enter_callback(event, timeout, outcome):
         log.warning("the %s callback of job %s is skipped: the worker is past its shutdown deadline", event, job.id)
         return
-    returned = resolve_function(path)(job, job.connection, *args)
+    try:
+        returned = resolve_function(path)(job, job.connection, *args)
+    finally:
+        place.leave_callback()
     if inspect.isawaitable(returned):
         if inspect.iscoroutine(returned):
             returned.close()  # never awaited: no warning

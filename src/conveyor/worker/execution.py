@@ -9,19 +9,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 from conveyor.backends.base import Backend
 from conveyor.clock import Clock
-from conveyor.exceptions import InvalidJobError, JobStopRequested, JobTimeoutException
+from conveyor.exceptions import InvalidJobError
 from conveyor.functions import resolve_function
 from conveyor.job import Job, _current_job
 from conveyor.serializers import serializer_named
 from conveyor.types import JobRecord, Settlement
 
-from . import outcomes
+from . import callbacks, outcomes
 
 
 class PreparedJob:
@@ -102,23 +101,21 @@ def success(prepared: PreparedJob, started_at: float, value: Any, now: float) ->
     return outcomes.finished(record, started_at, encoded, now)
 
 
-def failure(record: JobRecord, started_at: float | None, error: BaseException, now: float) -> Settlement:
-    """Settle a job that raised ``error`` (a stop command ends it as stopped)."""
-    text = "".join(traceback.format_exception(error))
-    if isinstance(error, JobStopRequested):
-        return outcomes.stopped(record, started_at, text, now)
-    reason = "timeout" if isinstance(error, JobTimeoutException) else "error"
-    return outcomes.failed(record, started_at, text, now, reason=reason)
-
-
 def run_inline(record: JobRecord, backend: Backend, clock: Clock) -> Settlement:
-    """Run a job to its end in the calling thread (for Queue(is_async=False))."""
+    """Run a job to its end in the calling thread, then its callbacks (for
+    Queue(is_async=False): no time limits there)."""
     started_at = clock.now()
     prepared = prepare(record, backend, clock)
     if isinstance(prepared, str):
         return outcomes.failed(record, started_at, prepared, clock.now(), reason="error")
+    value: Any = None
+    error: Exception | None = None
     try:
         value = call_sync(prepared)
     except Exception as exc:
-        return failure(record, started_at, exc, clock.now())
-    return success(prepared, started_at, value, clock.now())
+        settlement, error = outcomes.raised(record, started_at, exc, clock.now()), exc
+    else:
+        settlement = success(prepared, started_at, value, clock.now())
+    if record.callbacks is None:
+        return settlement
+    return callbacks.run(prepared.job, settlement, value, error, callbacks.UNTIMED)

@@ -41,7 +41,6 @@ from conveyor.functions import import_modules, imported_entries, job_type, regis
 from conveyor.types import JobRecord, Settlement
 
 from . import callbacks, execution, outcomes
-from .callbacks import Enter
 from .memory import peak_rss_mb
 from .running import STOP_MESSAGE, Running, ShutdownInterrupt, timeout_message
 
@@ -54,6 +53,8 @@ INTERRUPT_SIGNALS: dict[type[JobInterrupted], signal.Signals] = {
 }
 """The signal that raises each interrupt inside a child's job."""
 
+EnterCallback = Callable[[str, float, Settlement], bool]
+"""Running.enter_callback, which a child's request for a callback calls."""
 _CALLBACK = "callback"
 """The first item of a child's message asking to start a callback (see _Child.enter_callback)."""
 _CHILD_CODE = "from conveyor.worker.job_processes import child_main; child_main()"
@@ -125,7 +126,7 @@ class JobProcess:
             raise JobProcessUnavailable(f"a job process could not start: {self._death().lower()}") from None
         self._ready = True
 
-    def run(self, record: JobRecord, started_at: float, enter_callback: Enter) -> Settlement | None:
+    def run(self, record: JobRecord, started_at: float, enter_callback: EnterCallback) -> Settlement | None:
         """Run the job in the child and wait: its Settlement, or None when an interrupt
         ended it. Before each of the job's callbacks the child asks ``enter_callback``
         whether to run it (and so the worker knows the job's outcome). Raises
@@ -344,6 +345,15 @@ class _Child:
         self.callback, self.in_job = (event, timeout), True
         return True
 
+    def leave_callback(self) -> None:
+        """The callback ended: a signal from here on finds nothing to interrupt (the worker
+        may still send one, until it hears of the next callback or the outcome)."""
+        self.in_job, self.callback = False, None
+
+    def described(self, landed: BaseException) -> JobInterrupted:
+        assert isinstance(landed, JobInterrupted)
+        return landed  # on_signal gave it its words
+
 
 def child_main() -> None:
     """A child's life: set up as its worker is, then run jobs until the pipe closes.
@@ -411,17 +421,17 @@ def _run(child: _Child, record: JobRecord, started_at: float, backend: Backend) 
         if prepared is None or record.callbacks is None or isinstance(interrupt, ShutdownInterrupt):
             return None
         error = interrupt
-        settlement = execution.failure(record, started_at, error, clock.now())
+        settlement = outcomes.raised(record, started_at, error, clock.now())
     except Exception as exc:
         error = exc
-        settlement = execution.failure(record, started_at, exc, clock.now())
+        settlement = outcomes.raised(record, started_at, exc, clock.now())
     else:
         settlement = execution.success(prepared, started_at, value, clock.now())
     if prepared is None or record.callbacks is None:
         return settlement
     try:
         try:
-            return callbacks.run(prepared.job, settlement, value, error, child.enter_callback)
+            return callbacks.run(prepared.job, settlement, value, error, child)
         finally:
             child.in_job = False
     except JobInterrupted:  # it landed between callbacks: the worker settles the outcome it was told

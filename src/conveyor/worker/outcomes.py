@@ -5,6 +5,9 @@ Written once, above the backend contract: backends only apply the settlement.
 
 from __future__ import annotations
 
+import traceback
+
+from conveyor.exceptions import JobStopRequested, JobTimeoutException
 from conveyor.retry import retry_delay
 from conveyor.status import JobStatus
 from conveyor.types import RELEASED, JobRecord, Settlement
@@ -69,3 +72,13 @@ def stopped(record: JobRecord, started_at: float | None, exc_info: str, now: flo
 def released(record: JobRecord) -> Settlement:
     """The job was claimed but never started (the worker is shutting down)."""
     return Settlement(record.id, record.lease_token or "", JobStatus.QUEUED, reason=RELEASED)
+
+
+def raised(record: JobRecord, started_at: float | None, error: BaseException, now: float) -> Settlement:
+    """The job raised ``error``: failed or retried (timed out, if it was a timeout), or
+    stopped by a stop command."""
+    text = "".join(traceback.format_exception(error))
+    if isinstance(error, JobStopRequested):
+        return stopped(record, started_at, text, now)
+    reason = "timeout" if isinstance(error, JobTimeoutException) else "error"
+    return failed(record, started_at, text, now, reason=reason)

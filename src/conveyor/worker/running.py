@@ -124,6 +124,16 @@ class Running:
                 self.thread_id = threading.get_ident()
             return True
 
+    def leave_callback(self) -> None:
+        """The callback returned (or raised): its clock stops, and an interrupt pending for
+        its thread is withdrawn, so that none lands in the worker's code around it."""
+        with self.lock:
+            self.started_mono = None
+            if self.kind == "thread":
+                if self.thread_id is not None:
+                    _set_thread_exception(self.thread_id, None)
+                self.thread_id = None
+
     def attach(self, task: asyncio.Task[Any]) -> None:
         """Record the task running the job, so an interrupt can cancel it (at once if one
         arrived since ``begin``)."""

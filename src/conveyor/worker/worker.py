@@ -380,18 +380,9 @@ class Worker:
     ) -> Settlement:
         """An inline job's callbacks, on the main thread, where a signal raises their
         interrupts as it does the job's."""
-
-        def enter(event: str, timeout: float, outcome: Settlement) -> bool:
-            if not running.enter_callback(event, timeout, outcome):
-                return False
-            self._inline = running
-            if running.interrupt is not None:  # it came before _inline was set: its signal found nothing
-                self._raise_in_inline()
-            return True
-
         try:
             try:
-                return callbacks.run(prepared.job, outcome, value, error, enter, running.described)
+                return callbacks.run(prepared.job, outcome, value, error, _InlinePlace(self, running))
             finally:
                 self._inline = None
         except JobInterrupted:  # it landed between callbacks
@@ -432,9 +423,12 @@ class Worker:
         ended: asyncio.Future[Settlement] = loop.create_future()
 
         def run() -> None:
-            outcome = self._callbacks_in_thread(running, prepared, settlement, value, error)
-            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
-                loop.call_soon_threadsafe(_resolve, ended, outcome)
+            outcome = settlement
+            try:
+                outcome = self._callbacks_in_thread(running, prepared, settlement, value, error)
+            finally:  # whatever escaped, the task must not wait forever
+                with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+                    loop.call_soon_threadsafe(_resolve, ended, outcome)
 
         threading.Thread(target=run, name=f"conveyor-callbacks-{running.record.id}", daemon=True).start()
         while True:
@@ -458,7 +452,7 @@ class Worker:
         if task.cancelled():
             settlement = self._interrupted(running)
         elif (error := task.exception()) is not None:
-            settlement = execution.failure(running.record, running.started_at, error, self.clock.now())
+            settlement = outcomes.raised(running.record, running.started_at, error, self.clock.now())
         else:
             settlement = task.result()
         self._active -= 1
@@ -473,13 +467,13 @@ class Worker:
             isinstance(error, asyncio.CancelledError) and running.interrupt is not None
         ):
             return self._interrupted(running)
-        return execution.failure(running.record, running.started_at, error, self.clock.now())
+        return outcomes.raised(running.record, running.started_at, error, self.clock.now())
 
     def _run_in_thread(self, running: Running, prepared: execution.PreparedJob) -> Settlement:
         """A sync job in a thread of the pool, then its callbacks in the same thread."""
         value = error = None
+        running.enter_thread()  # raises if stopped before it began: no callbacks then (see _raised)
         try:
-            running.enter_thread()
             try:
                 value = execution.call_sync(prepared)
             finally:
@@ -498,11 +492,8 @@ class Worker:
         """A job's callbacks on this thread, where their interrupts are raised (see
         Running.enter_callback)."""
         try:
-            try:
-                return callbacks.run(prepared.job, outcome, value, error, running.enter_callback, running.described)
-            finally:
-                running.leave_thread()
-        except JobInterrupted:  # it landed between callbacks
+            return callbacks.run(prepared.job, outcome, value, error, running)
+        except JobInterrupted:  # it landed as a callback ended
             return self._interrupted(running)
 
     def _run_in_process(self, running: Running) -> Settlement:
@@ -537,11 +528,11 @@ class Worker:
         error = running.interrupt_error()
         if running.outcome is not None:
             if running.callback == "on_success" and isinstance(error, JobTimeoutException):
-                return execution.failure(running.record, running.started_at, error, self.clock.now())
+                return outcomes.raised(running.record, running.started_at, error, self.clock.now())
             return running.outcome
         if isinstance(error, ShutdownInterrupt):
             return outcomes.released(running.record)
-        return execution.failure(running.record, running.started_at, error, self.clock.now())
+        return outcomes.raised(running.record, running.started_at, error, self.clock.now())
 
     # -- settling ---------------------------------------------------------------------------
     def _settle(self, running: Running, settlement: Settlement) -> None:
@@ -711,6 +702,28 @@ class Worker:
         if running is not None and running.interrupt is not None:
             self._inline = None
             raise running.interrupt_error()
+
+
+class _InlinePlace:
+    """Callbacks on the main thread: the worker marks the job as the one a signal
+    interrupts while a callback runs (see Worker._raise_in_inline)."""
+
+    def __init__(self, worker: Worker, running: Running) -> None:
+        self._worker = worker
+        self._running = running
+        self.described = running.described
+
+    def enter_callback(self, event: str, timeout: float, outcome: Settlement) -> bool:
+        if not self._running.enter_callback(event, timeout, outcome):
+            return False
+        self._worker._inline = self._running
+        if self._running.interrupt is not None:  # it came before _inline was set: its signal found nothing
+            self._worker._raise_in_inline()
+        return True
+
+    def leave_callback(self) -> None:
+        self._worker._inline = None
+        self._running.leave_callback()
 
 
 def _resolve(future: asyncio.Future[Settlement], outcome: Settlement) -> None:
