@@ -192,3 +192,15 @@ def slow_callback(job: object, connection: object, *args: object) -> None:
 def exiting_callback(job: object, connection: object, *args: object) -> None:
     """A callback that raises SystemExit (a BaseException, not an Exception)."""
     raise SystemExit(3)
+
+
+def exit_job(status: int = 5) -> None:
+    """A job that calls sys.exit()."""
+    raise SystemExit(status)
+
+
+def raise_timeout_callback(job: object, connection: object, *args: object) -> None:
+    """A callback that raises the timeout exception itself (no timeout passed)."""
+    from conveyor.exceptions import JobTimeoutException
+
+    raise JobTimeoutException("raised by the callback")

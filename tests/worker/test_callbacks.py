@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -270,16 +271,17 @@ def test_a_callback_raising_a_base_exception_is_an_error_like_any_other(
 def test_the_child_ignores_the_clock_of_a_callback_that_has_ended(
     queue: Queue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """on_success fails at once; the worker answers the child's request for on_failure late,
-    after on_success's 0.1 s have run out: that timeout must not land in the child (it
-    would skip on_failure and leave a stale answer in the pipe for the next job)."""
+    """on_success fails at once; the worker answers the child's request for on_failure late
+    (a busy worker), past on_success's 0.1 s: no timeout of on_success may land in the
+    child then (it would skip on_failure and leave a stale answer in the pipe for the
+    next job)."""
     from conveyor.worker.running import Running
 
     answer = Running.enter_callback
 
     def late(running: Running, event: str, timeout: float, outcome: object) -> bool:
         if event == "on_failure":
-            wait_until(lambda: running.interrupt is not None, message="on_success's timeout to be sent")
+            time.sleep(0.3)  # the slow answer this test is about, not a wait for something
         return answer(running, event, timeout, outcome)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Running, "enter_callback", late)
@@ -310,3 +312,26 @@ def test_a_job_shows_its_callbacks_as_rq_does(queue: Queue) -> None:
     assert (job.success_callback, job.failure_callback, job.stopped_callback) == (
         jobfuncs.note_success, jobfuncs.note_failure, None,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_a_job_that_calls_sys_exit_fails_alone_and_the_worker_goes_on(queue: Queue, place: str) -> None:
+    options, func = PLACES[place]
+    exits = queue.enqueue(jobfuncs.exit_job, 5, retry=Retry(max=1))
+    after = queue.enqueue(func, 1, 2)
+    run_burst(queue, **options)
+    exits.refresh()
+    assert (exits.status, exits.retry_count) == (JobStatus.FAILED, 1) and "SystemExit: 5" in (exits.exc_info or "")
+    assert (after.get_status(refresh=True), after.return_value()) == (JobStatus.FINISHED, 3)
+
+
+def test_a_callback_raising_the_timeout_exception_itself_fails_the_job_everywhere(queue: Queue) -> None:
+    jobs = [
+        queue.enqueue(func, 1, 2, on_success=jobfuncs.raise_timeout_callback)
+        for func in (jobfuncs.add, jobfuncs.async_add)
+    ]
+    run_burst(queue)  # inline, and beside the loop
+    run_burst(queue, concurrency=2)
+    for job in jobs:
+        assert job.get_status(refresh=True) is JobStatus.FAILED
+        assert "JobTimeoutException: raised by the callback" in (job.exc_info or "")

@@ -36,7 +36,7 @@ class Place(Protocol):
     def leave_callback(self) -> None:
         """Right after it: stop its clock; no interrupt may land from here."""
 
-    def described(self, landed: BaseException) -> JobInterrupted:
+    def described(self, landed: BaseException) -> BaseException:
         """An interrupt that landed in a callback, in the words the worker gives it."""
 
 
@@ -49,8 +49,7 @@ class _Untimed:
     def leave_callback(self) -> None:
         pass
 
-    def described(self, landed: BaseException) -> JobInterrupted:
-        assert isinstance(landed, JobInterrupted)
+    def described(self, landed: BaseException) -> BaseException:
         return landed
 
 
@@ -70,12 +69,14 @@ def run(job: Job, outcome: Settlement, value: Any, error: BaseException | None, 
         try:
             _call(job, stored, "on_success", outcome, place, value)
             return outcome
-        except JobInterrupted as cut:
-            cut = place.described(cut)
+        except JobInterrupted as landed:
+            cut = place.described(landed)
             if not isinstance(cut, JobTimeoutException):  # a shutdown: the job has run to its end
                 log.warning("the on_success callback of job %s was cut short: %s", job.id, cut)
                 return outcome
             error = cut
+        except KeyboardInterrupt:  # Ctrl-C, in a program running jobs at once: for the caller
+            raise
         except BaseException as exc:  # SystemExit too: a callback's error is the job's
             error = exc
         log.warning("the on_success callback of job %s failed, and so the job: %s", job.id, type(error).__name__)
@@ -87,6 +88,8 @@ def run(job: Job, outcome: Settlement, value: Any, error: BaseException | None, 
         try:
             args = () if event == "on_stopped" else (type(error), error, error.__traceback__)
             _call(job, stored, event, outcome, place, *args)
+        except KeyboardInterrupt:
+            raise
         except BaseException:  # the job has ended as it did, whatever its callback does
             log.exception("the %s callback of job %s failed", event, job.id)
     return outcome

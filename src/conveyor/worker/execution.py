@@ -22,6 +22,11 @@ from conveyor.types import JobRecord, Settlement
 
 from . import callbacks, outcomes
 
+JOB_ERRORS = (Exception, SystemExit, KeyboardInterrupt)
+"""What a job's function (or callback) raising fails the job with, in a worker: a job
+that calls sys.exit() fails alone rather than ending the worker (which stops on
+signals, never on an exception from a job), and is not given back to run again."""
+
 
 class PreparedJob:
     """A claimed job with its function found and arguments decoded."""

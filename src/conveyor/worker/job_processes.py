@@ -53,10 +53,9 @@ INTERRUPT_SIGNALS: dict[type[JobInterrupted], signal.Signals] = {
 }
 """The signal that raises each interrupt inside a child's job."""
 
-EnterCallback = Callable[[str, float, Settlement], bool]
-"""Running.enter_callback, which a child's request for a callback calls."""
-_CALLBACK = "callback"
-"""The first item of a child's message asking to start a callback (see _Child.enter_callback)."""
+_CALLBACK, _LEFT = "callback", "left"
+"""The first item of a child's message asking to start a callback, or saying it ended
+(see _Child.enter_callback and leave_callback)."""
 _CHILD_CODE = "from conveyor.worker.job_processes import child_main; child_main()"
 _PR_SET_PDEATHSIG = 1
 START_TIMEOUT = 60.0
@@ -126,10 +125,11 @@ class JobProcess:
             raise JobProcessUnavailable(f"a job process could not start: {self._death().lower()}") from None
         self._ready = True
 
-    def run(self, record: JobRecord, started_at: float, enter_callback: EnterCallback) -> Settlement | None:
+    def run(self, record: JobRecord, started_at: float, place: Running) -> Settlement | None:
         """Run the job in the child and wait: its Settlement, or None when an interrupt
-        ended it. Before each of the job's callbacks the child asks ``enter_callback``
-        whether to run it (and so the worker knows the job's outcome). Raises
+        ended it. Before each of the job's callbacks the child asks ``place`` whether to
+        run it (and so the worker knows the job's outcome), and tells it when the
+        callback ended. Raises
         JobProcessUnavailable when the child had ended before it got the job,
         JobProcessDied when it ended while running it."""
         try:
@@ -138,9 +138,12 @@ class JobProcess:
         except OSError:
             raise JobProcessUnavailable(f"the job process had ended: {self._death().lower()}") from None
         try:
-            while (message := self._connection.recv())[0] == _CALLBACK:
+            while (message := self._connection.recv())[0] in (_CALLBACK, _LEFT):
+                if message[0] == _LEFT:
+                    place.leave_callback()
+                    continue
                 _, event, timeout, outcome = message
-                go_on = enter_callback(event, timeout, outcome)
+                go_on = place.enter_callback(event, timeout, outcome)
                 with self._lock:
                     self._connection.send(go_on)
             answer: Settlement | None
@@ -233,7 +236,7 @@ class ProcessPool:
                 if stopping():
                     return outcomes.released(running.record)
                 running.start_in_process()
-                settlement = process.run(running.record, running.started_at or 0.0, running.enter_callback)
+                settlement = process.run(running.record, running.started_at or 0.0, running)
             finally:
                 running.leave_process()
         except (JobProcessUnavailable, JobProcessDied) as exc:
@@ -346,12 +349,12 @@ class _Child:
         return True
 
     def leave_callback(self) -> None:
-        """The callback ended: a signal from here on finds nothing to interrupt (the worker
-        may still send one, until it hears of the next callback or the outcome)."""
+        """The callback ended: a signal from here on finds nothing to interrupt, and the
+        worker hears of it, to stop the callback's clock."""
         self.in_job, self.callback = False, None
+        self.connection.send((_LEFT,))
 
-    def described(self, landed: BaseException) -> JobInterrupted:
-        assert isinstance(landed, JobInterrupted)
+    def described(self, landed: BaseException) -> BaseException:
         return landed  # on_signal gave it its words
 
 
@@ -422,7 +425,7 @@ def _run(child: _Child, record: JobRecord, started_at: float, backend: Backend) 
             return None
         error = interrupt
         settlement = outcomes.raised(record, started_at, error, clock.now())
-    except Exception as exc:
+    except execution.JOB_ERRORS as exc:
         error = exc
         settlement = outcomes.raised(record, started_at, exc, clock.now())
     else:

@@ -170,9 +170,12 @@ class Running:
         reason = self.interrupt or JobStopRequested
         return reason(self.interrupt_message or reason.__name__)
 
-    def described(self, landed: BaseException) -> JobInterrupted:
+    def described(self, landed: BaseException) -> BaseException:
         """The interrupt that ``landed`` (raised in a thread it comes without words), as
-        interrupt_error says it, with the traceback of where it landed."""
+        interrupt_error says it, with the traceback of where it landed; ``landed`` itself
+        when none was asked for (the job's code raised it)."""
+        if self.interrupt is None:
+            return landed
         return self.interrupt_error().with_traceback(landed.__traceback__)
 
     def enter_thread(self) -> None:

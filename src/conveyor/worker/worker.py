@@ -367,7 +367,7 @@ class Worker:
                 value = execution.call_sync(prepared)
             finally:
                 self._inline = None
-        except (Exception, JobInterrupted) as exc:
+        except (*execution.JOB_ERRORS, JobInterrupted) as exc:
             settlement, error = self._raised(running, exc), self._ending_error(running, exc)
         else:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
@@ -400,7 +400,7 @@ class Worker:
             if running.kind == "process":
                 return await loop.run_in_executor(self._pool, self._run_in_process, running)
             return await loop.run_in_executor(self._pool, self._run_in_thread, running, prepared)
-        except (Exception, JobInterrupted, asyncio.CancelledError) as exc:
+        except (*execution.JOB_ERRORS, JobInterrupted, asyncio.CancelledError) as exc:
             return self._raised(running, exc)
 
     async def _run_task(self, running: Running, prepared: execution.PreparedJob) -> Settlement:
@@ -411,7 +411,7 @@ class Worker:
         value = error = None
         try:
             value = await execution.call_async(prepared)
-        except (Exception, JobInterrupted, asyncio.CancelledError) as exc:
+        except (*execution.JOB_ERRORS, JobInterrupted, asyncio.CancelledError) as exc:
             settlement, error = self._raised(running, exc), self._ending_error(running, exc)
         else:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
@@ -478,7 +478,7 @@ class Worker:
                 value = execution.call_sync(prepared)
             finally:
                 running.leave_thread()
-        except (Exception, JobInterrupted) as exc:
+        except (*execution.JOB_ERRORS, JobInterrupted) as exc:
             settlement, error = self._raised(running, exc), self._ending_error(running, exc)
         else:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
