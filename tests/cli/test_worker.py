@@ -40,6 +40,13 @@ def test_queues_are_served_as_named_and_max_jobs_stops_early(run: Run, db: Backe
     assert low.get_status() is JobStatus.QUEUED
 
 
+def test_max_idle_time_ends_a_worker_that_is_not_a_burst_once_it_has_nothing_to_do(run: Run, db: Backend) -> None:
+    job = Queue(connection=db).enqueue("jobfuncs.noop")
+    result = run("worker", "--max-idle-time", "0.3", "--poll-interval", "0.05")
+    assert result.exit_code == 0, result.stderr
+    assert job.get_status() is JobStatus.FINISHED and "no job for 0.3s (max_idle_time)" in result.stderr
+
+
 def test_the_default_queue_is_default(run: Run, db: Backend) -> None:
     job = Queue(connection=db).enqueue("jobfuncs.noop")
     Queue("other", connection=db).enqueue("jobfuncs.noop")
@@ -59,8 +66,8 @@ class FakeWorker:
         self.name = kwargs.get("name") or "fake"
         FakeWorker.made.append({"queues": queues, **kwargs})
 
-    def work(self, burst: bool = False, max_jobs: int | None = None) -> bool:
-        FakeWorker.made[-1].update(burst=burst, max_jobs=max_jobs)
+    def work(self, burst: bool = False, max_jobs: int | None = None, max_idle_time: float | None = None) -> bool:
+        FakeWorker.made[-1].update(burst=burst, max_jobs=max_jobs, max_idle_time=max_idle_time)
         return False
 
 

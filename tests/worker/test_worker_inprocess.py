@@ -13,7 +13,7 @@ import jobfuncs
 from conveyor import Job, JobStatus, Queue, Retry, Worker
 from conveyor.backends.base import Backend
 from conveyor.clock import FrozenClock
-from conveyor.exceptions import BackendError
+from conveyor.exceptions import BackendError, ConfigurationError
 from conveyor.testing import make_job
 from conveyor.types import Settlement
 from conveyor.worker.running import Running
@@ -448,3 +448,26 @@ def test_the_workers_listing_shows_what_a_worker_runs_within_a_second_not_a_hear
         release.touch()
         worker.request_stop()
         thread.join(30)
+
+
+def test_work_takes_rqs_arguments(queue: Queue, capsys: pytest.CaptureFixture[str]) -> None:
+    job = queue.enqueue(jobfuncs.add, 1, 2)
+    worker = Worker([queue], connection=queue.connection, poll_interval=0.05)
+    began = time.monotonic()
+    ran = worker.work(logging_level="INFO", log_format="RQ-STYLE %(message)s", max_idle_time=0.3, with_scheduler=True)
+    assert ran and job.get_status(refresh=True) is JobStatus.FINISHED, "not a burst: it ran until idle 0.3 s"
+    assert time.monotonic() - began < 20
+    err = capsys.readouterr().err
+    assert "RQ-STYLE worker" in err and "no job for 0.3s (max_idle_time)" in err, err
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [({"dequeue_strategy": "round_robin"}, "dequeue_strategy 'round_robin' is not supported"),
+     ({"max_idle_time": 0}, "max_idle_time must be a positive number"),
+     ({"max_idle_time": float("nan")}, "max_idle_time must be a positive number")],
+)  # fmt: skip
+def test_work_refuses_what_it_cannot_do(queue: Queue, options: dict[str, object], says: str) -> None:
+    with pytest.raises(ConfigurationError, match=says):
+        Worker([queue], connection=queue.connection).work(**options)  # type: ignore[arg-type]
+    assert queue.connection.workers_list() == []

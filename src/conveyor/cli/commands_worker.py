@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import click
 
+from conveyor.logs import log_to_stderr
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.urls import masked_url
 from conveyor.worker import Worker
@@ -26,30 +25,12 @@ from .options import (
     limits_from,
     limits_options,
     pool_option,
+    seconds,
     worker_seconds_options,
     worker_ttl_option,
 )
 
 log = logging.getLogger("conveyor.cli")
-
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-
-
-@contextlib.contextmanager
-def log_to_stderr(level: str) -> Iterator[None]:
-    """Send conveyor's log records to stderr for the command's duration only, so that
-    running commands in one process (tests, embedding) never stacks handlers."""
-    logger = logging.getLogger("conveyor")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    previous = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
 
 
 @click.command()
@@ -62,6 +43,7 @@ def log_to_stderr(level: str) -> Iterator[None]:
 @worker_ttl_option
 @worker_seconds_options
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after running this many jobs.")
+@click.option("--max-idle-time", type=seconds(), metavar="SECONDS", help="Exit after this long without a job.")
 @click.option(
     "--max-memory",
     type=FiniteFloatRange(min=1),
@@ -106,6 +88,7 @@ def worker(
     lease_ttl: float,
     worker_ttl: float,
     max_jobs: int | None,
+    max_idle_time: float | None,
     max_memory: float | None,
     max_jobs_per_child: int | None,
     max_memory_per_child: float | None,
@@ -153,7 +136,7 @@ def worker(
         mode = (" (burst)" if burst else "") + (", sync jobs in child processes" if pool == "processes" else "")
         log.info("worker %s on %s: queues %s, concurrency %d%s", runner.name, masked_url(app.url), ", ".join(names),
                  concurrency, mode)  # fmt: skip
-        runner.work(burst=burst, max_jobs=max_jobs)
+        runner.work(burst=burst, max_jobs=max_jobs, max_idle_time=max_idle_time)
     if runner.failure:
         raise UserError(f"the worker stopped: {runner.failure}")
     if runner.recycled and os.environ.get(supervisor.SUPERVISED_ENV):

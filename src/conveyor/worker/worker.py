@@ -37,6 +37,7 @@ from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.connection import default_connection
 from conveyor.exceptions import BackendError, ConfigurationError, JobInterrupted, JobTimeoutException
+from conveyor.logs import log_to_stderr
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
 from conveyor.types import RELEASED, Limits, Settlement, WorkerRecord
@@ -175,11 +176,47 @@ class Worker:
         self._waiting: asyncio.Future[Any] | None = None
         self._housekeeper: Housekeeper | None = None
         self.stop_deadline: float | None = None  # monotonic; the housekeeper enforces it
+        self._max_idle_time: float | None = None
+        self._busy_mono = time.monotonic()  # when a job last ended (or the worker began)
 
     # -- public ------------------------------------------------------------------------
-    def work(self, burst: bool = False, max_jobs: int | None = None) -> bool:
+    def work(
+        self,
+        burst: bool = False,
+        logging_level: str | int | None = None,
+        date_format: str | None = None,
+        log_format: str | None = None,
+        max_jobs: int | None = None,
+        max_idle_time: float | None = None,
+        with_scheduler: bool = True,
+        dequeue_strategy: str = "default",
+    ) -> bool:
         """Run jobs until stopped (SIGTERM/SIGINT), or until the queues are empty with
-        ``burst``, or after ``max_jobs`` jobs. Returns whether any job was run."""
+        ``burst``, or after ``max_jobs`` jobs, or after ``max_idle_time`` seconds without
+        one. Returns whether any job was run.
+
+        RQ's signature: ``logging_level`` (with ``log_format`` and ``date_format``) sends
+        conveyor's log records to stderr while the worker runs (without it, logging is
+        the program's to set up); ``with_scheduler`` is accepted and changes nothing,
+        since every conveyor worker moves due scheduled jobs; of ``dequeue_strategy``,
+        only ``"default"`` (queues in the order given) is supported.
+        """
+        if dequeue_strategy != "default":
+            raise ConfigurationError(
+                f"dequeue_strategy {dequeue_strategy!r} is not supported: a worker serves its queues in the order given"
+            )
+        if max_idle_time is not None and not (math.isfinite(max_idle_time) and max_idle_time > 0):
+            raise ConfigurationError(f"max_idle_time must be a positive number of seconds, got {max_idle_time!r}")
+        self._max_idle_time, self._busy_mono = max_idle_time, time.monotonic()
+        logs = (
+            log_to_stderr(logging_level, log_format, date_format)
+            if logging_level is not None
+            else contextlib.nullcontext()
+        )
+        with logs:
+            return self._work(burst, max_jobs)
+
+    def _work(self, burst: bool, max_jobs: int | None) -> bool:
         housekeeper = self._housekeeper = Housekeeper(self)
         if self.pool == "processes":
             # children start with the first jobs
@@ -291,6 +328,8 @@ class Worker:
         limit = min(MAX_BATCH, prefetch, budget or MAX_BATCH)
         self.holdings.flush()
         claimed = self._claim(limit)
+        if not claimed and self._idle_too_long():
+            return False
         if not claimed and self._can_wait_here(burst):
             claimed = self._claim(limit, wait=self.poll_interval * random.uniform(0.8, 1.0))
             if not claimed:
@@ -308,6 +347,15 @@ class Worker:
             return True
         self._burst_checked = False
         await self._start_all(claimed)
+        return True
+
+    def _idle_too_long(self) -> bool:
+        """Whether the worker has had no job for max_idle_time seconds (RQ's work option)."""
+        if self._max_idle_time is None or self._active > 0 or self.holdings.unrecorded:
+            return False
+        if time.monotonic() - self._busy_mono < self._max_idle_time:
+            return False
+        log.info("worker %s stops: no job for %gs (max_idle_time)", self.name, self._max_idle_time)
         return True
 
     def _claim(self, limit: int, wait: float = 0.0) -> list[Running]:
@@ -538,6 +586,7 @@ class Worker:
     def _settle(self, running: Running, settlement: Settlement) -> None:
         with running.lock:
             running.done = True
+        self._busy_mono = time.monotonic()
         waiting = self.holdings.note(settlement)
         if settlement.reason != RELEASED:
             self.jobs_done += 1
