@@ -204,3 +204,26 @@ def raise_timeout_callback(job: object, connection: object, *args: object) -> No
     from conveyor.exceptions import JobTimeoutException
 
     raise JobTimeoutException("raised by the callback")
+
+
+# Worker exception handlers (RQ's): note their call in the job's meta["ledger"].
+def handler_a(job: object, exc_type: type, exc_value: BaseException, tb: object) -> None:
+    _note(job, f"handler-a {job.id} {exc_type.__name__} {exc_value} {tb is not None}")  # type: ignore[attr-defined]
+
+
+def handler_stopping_the_chain(job: object, exc_type: type, exc_value: BaseException, tb: object) -> bool:
+    _note(job, f"handler-stop {job.id}")  # type: ignore[attr-defined]
+    return False
+
+
+def handler_b(job: object, exc_type: type, exc_value: BaseException, tb: object) -> None:
+    _note(job, f"handler-b {job.id}")  # type: ignore[attr-defined]
+
+
+def broken_handler(job: object, exc_type: type, exc_value: BaseException, tb: object) -> None:
+    raise RuntimeError("the handler broke")
+
+
+async def async_fail(message: str = "boom") -> None:
+    await asyncio.sleep(0)
+    raise ValueError(message)

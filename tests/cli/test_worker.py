@@ -47,6 +47,18 @@ def test_max_idle_time_ends_a_worker_that_is_not_a_burst_once_it_has_nothing_to_
     assert job.get_status() is JobStatus.FINISHED and "no job for 0.3s (max_idle_time)" in result.stderr
 
 
+def test_exception_handlers_come_from_flags(run: Run, db: Backend, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    job = Queue(connection=db).enqueue("jobfuncs.fail", "boom", meta={"ledger": str(ledger)})
+    result = run("worker", "--burst", "--exception-handler", "jobfuncs.handler_a", "--exception-handler",
+                 "jobfuncs.handler_b")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert [line.rsplit(" ", 1)[0] for line in ledger.read_text().splitlines()] == [
+        f"handler-a {job.id} ValueError boom True", f"handler-b {job.id}",
+    ]  # fmt: skip
+    assert_user_error(run("worker", "--burst", "--exception-handler", "jobfuncs.nothing_here"), 2, "exception_handlers")
+
+
 def test_the_default_queue_is_default(run: Run, db: Backend) -> None:
     job = Queue(connection=db).enqueue("jobfuncs.noop")
     Queue("other", connection=db).enqueue("jobfuncs.noop")

@@ -335,3 +335,29 @@ def test_a_callback_raising_the_timeout_exception_itself_fails_the_job_everywher
     for job in jobs:
         assert job.get_status(refresh=True) is JobStatus.FAILED
         assert "JobTimeoutException: raised by the callback" in (job.exc_info or "")
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_exception_handlers_run_after_on_failure_in_order_until_one_returns_false(
+    queue: Queue, tmp_path: Path, place: str
+) -> None:
+    options, func = PLACES[place]
+    ledger = tmp_path / "ledger"
+    meta = {"ledger": str(ledger)}
+    fail = jobfuncs.async_fail if place == "async" else jobfuncs.fail
+    failing = queue.enqueue(fail, "boom", meta=meta, retry=Retry(max=1), on_failure=jobfuncs.note_failure)
+    succeeding = queue.enqueue(func, 1, 2, meta=meta)
+    handlers = [jobfuncs.broken_handler, jobfuncs.handler_a, "jobfuncs.handler_stopping_the_chain", jobfuncs.handler_b]
+    run_burst(queue, exception_handlers=handlers, **options)
+    assert failing.get_status(refresh=True) is JobStatus.FAILED and "ValueError: boom" in (failing.exc_info or "")
+    assert succeeding.get_status(refresh=True) is JobStatus.FINISHED
+    run = [f"failure {failing.id} ValueError boom True", f"handler-a {failing.id} ValueError boom True",
+           f"handler-stop {failing.id}"]  # fmt: skip
+    assert lines(ledger) == run * 2, "after each failed run (the retried one too); not after a success"
+
+
+def test_exception_handlers_must_be_importable(queue: Queue) -> None:
+    from conveyor.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="exception_handlers"):
+        Worker([queue], connection=queue.connection, exception_handlers=[lambda *args: None])

@@ -43,6 +43,13 @@ log = logging.getLogger("conveyor.cli")
 @worker_ttl_option
 @worker_seconds_options
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after running this many jobs.")
+@click.option(
+    "--exception-handler",
+    "exception_handlers",
+    multiple=True,
+    metavar="MODULE.FUNCTION",
+    help="Call this after every failed run (RQ's exception handlers), in the order given. Repeatable.",
+)
 @click.option("--max-idle-time", type=seconds(), metavar="SECONDS", help="Exit after this long without a job.")
 @click.option(
     "--max-memory",
@@ -89,6 +96,7 @@ def worker(
     worker_ttl: float,
     max_jobs: int | None,
     max_idle_time: float | None,
+    exception_handlers: tuple[str, ...],
     max_memory: float | None,
     max_jobs_per_child: int | None,
     max_memory_per_child: float | None,
@@ -131,6 +139,7 @@ def worker(
         interrupt_grace=interrupt_grace,
         poll_interval=poll_interval,
         maintenance_interval=maintenance_interval,
+        exception_handlers=exception_handlers,
     )
     with log_to_stderr(log_level):
         mode = (" (burst)" if burst else "") + (", sync jobs in child processes" if pool == "processes" else "")

@@ -12,14 +12,15 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any, Protocol
 
+from conveyor.callbacks import DEFAULT_TIMEOUT
 from conveyor.exceptions import InvalidJobError, JobInterrupted, JobTimeoutException, SerializationError
 from conveyor.functions import resolve_function
 from conveyor.job import Job
 from conveyor.status import JobStatus
-from conveyor.types import RELEASED, Settlement
+from conveyor.types import RELEASED, JobRecord, Settlement
 
 from . import outcomes
 
@@ -56,10 +57,26 @@ class _Untimed:
 UNTIMED: Place = _Untimed()
 
 
-def run(job: Job, outcome: Settlement, value: Any, error: BaseException | None, place: Place) -> Settlement:
+def wanted(record: JobRecord, outcome: Settlement, handlers: Sequence[str]) -> bool:
+    """Whether a job that ended with ``outcome`` has anything to call: callbacks of its
+    own, or the worker's exception handlers for a run that failed (retried or not)."""
+    return record.callbacks is not None or (
+        bool(handlers) and (outcome.status is JobStatus.FAILED or outcome.count_retry)
+    )
+
+
+def run(
+    job: Job,
+    outcome: Settlement,
+    value: Any,
+    error: BaseException | None,
+    place: Place,
+    handlers: Sequence[str] = (),
+) -> Settlement:
     """Call the job's callbacks for ``outcome`` (``value`` returned, or ``error`` raised,
-    by its function); returns the outcome to record. An interrupt that lands outside a
-    callback propagates: the caller settles the outcome it was told at ``enter``."""
+    by its function), and after a failed run the worker's exception ``handlers`` (import
+    paths); returns the outcome to record. An interrupt that lands outside a callback
+    propagates: the caller settles the outcome it was told at ``enter``."""
     stored = json.loads(job.record.callbacks or "{}")
     if outcome.reason == RELEASED:
         return outcome
@@ -67,7 +84,7 @@ def run(job: Job, outcome: Settlement, value: Any, error: BaseException | None, 
         if "on_success" not in stored:
             return outcome
         try:
-            _call(job, stored, "on_success", outcome, place, value)
+            _call(job, "on_success", *stored["on_success"], outcome, place, job.connection, value)
             return outcome
         except JobInterrupted as landed:
             cut = place.described(landed)
@@ -83,29 +100,42 @@ def run(job: Job, outcome: Settlement, value: Any, error: BaseException | None, 
         outcome = outcomes.raised(job.record, outcome.started_at, error, job.clock.now())
     elif error is None:  # it returned a result its serializer refused
         error = SerializationError(outcome.exc_info or "the result could not be encoded")
-    event = "on_stopped" if outcome.status is JobStatus.STOPPED else "on_failure"
-    if event in stored:
-        try:
-            args = () if event == "on_stopped" else (type(error), error, error.__traceback__)
-            _call(job, stored, event, outcome, place, *args)
-        except KeyboardInterrupt:
-            raise
-        except BaseException:  # the job has ended as it did, whatever its callback does
-            log.exception("the %s callback of job %s failed", event, job.id)
+    if outcome.status is JobStatus.STOPPED:
+        if "on_stopped" in stored:
+            _call_logged(job, "on_stopped", *stored["on_stopped"], outcome, place, job.connection)
+        return outcome
+    exc_info = (type(error), error, error.__traceback__)
+    if "on_failure" in stored:
+        _call_logged(job, "on_failure", *stored["on_failure"], outcome, place, job.connection, *exc_info)
+    for path in handlers:  # RQ's order: on_failure, then the worker's handlers, until one returns False
+        if _call_logged(job, "exception_handler", path, DEFAULT_TIMEOUT, outcome, place, *exc_info) is False:
+            break
     return outcome
 
 
-def _call(job: Job, stored: Mapping[str, list[Any]], event: str, outcome: Settlement, place: Place, *args: Any) -> None:
-    """Call one callback within its own clock, unless the place says to skip it."""
-    path, timeout = stored[event]
+def _call_logged(job: Job, event: str, path: str, timeout: float, outcome: Settlement, place: Place, *args: Any) -> Any:
+    """A callback called after the job ended as it did: what it raises is logged."""
+    try:
+        return _call(job, event, path, timeout, outcome, place, *args)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # the job has ended as it did, whatever its callback does
+        log.exception("the %s callback of job %s failed", event, job.id)
+        return None
+
+
+def _call(job: Job, event: str, path: str, timeout: float, outcome: Settlement, place: Place, *args: Any) -> Any:
+    """Call one callback within its own clock, unless the place says to skip it; what it
+    returned (None if skipped)."""
     if not place.enter_callback(event, timeout, outcome):
         log.warning("the %s callback of job %s is skipped: the worker is past its shutdown deadline", event, job.id)
-        return
+        return None
     try:
-        returned = resolve_function(path)(job, job.connection, *args)
+        returned = resolve_function(path)(job, *args)
     finally:
         place.leave_callback()
     if inspect.isawaitable(returned):
         if inspect.iscoroutine(returned):
             returned.close()  # never awaited: no warning
         raise InvalidJobError(f"the {event} callback must be a plain function, as in RQ, not an async one")
+    return returned

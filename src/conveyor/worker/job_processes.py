@@ -80,7 +80,7 @@ class JobProcess:
     show in ``ps`` on its command line); ``wait_ready`` waits for it to be set up.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, exception_handlers: tuple[str, ...] = ()) -> None:
         ours, theirs = socket.socketpair()
         with theirs:
             self._process = subprocess.Popen(
@@ -103,6 +103,7 @@ class JobProcess:
                     "path": sys.path,
                     "imports": imported_entries(),
                     "job_types": job_types,
+                    "exception_handlers": exception_handlers,
                 }
             )
 
@@ -207,8 +208,15 @@ class ProcessPool:
     and the next job gets a fresh one (jobs that leak, as Celery's per-child limits).
     """
 
-    def __init__(self, url: str, max_jobs: int | None = None, max_memory: float | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        max_jobs: int | None = None,
+        max_memory: float | None = None,
+        exception_handlers: tuple[str, ...] = (),
+    ) -> None:
         self._url = url
+        self._exception_handlers = exception_handlers
         self._max_jobs = max_jobs
         self._max_memory = max_memory
         self._idle: list[JobProcess] = []
@@ -269,7 +277,7 @@ class ProcessPool:
                 process = self._idle.pop()
                 if process.alive():
                     return process
-        return JobProcess(self._url)
+        return JobProcess(self._url, self._exception_handlers)
 
     def ready(self, process: JobProcess) -> None:
         """Wait for ``process`` to be set up, keeping count of failed starts (a child
@@ -320,8 +328,9 @@ class _Child:
     """The child's state: whether a job (or one of its callbacks) is running, so an
     interrupt lands only in one."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, exception_handlers: tuple[str, ...]) -> None:
         self.connection = connection
+        self.exception_handlers = exception_handlers
         self.in_job = False
         self.record: JobRecord | None = None
         self.callback: tuple[str, float] | None = None  # the callback running: event, timeout
@@ -375,7 +384,7 @@ def child_main() -> None:
     from conveyor.connection import connect
 
     backend = connect(config["url"])
-    child = _Child(connection)
+    child = _Child(connection, tuple(config["exception_handlers"]))
     for signum in INTERRUPT_SIGNALS.values():
         signal.signal(signum, child.on_signal)
     connection.send("ready")
@@ -421,20 +430,22 @@ def _run(child: _Child, record: JobRecord, started_at: float, backend: Backend) 
         finally:
             child.in_job = False
     except JobInterrupted as interrupt:
-        if prepared is None or record.callbacks is None or isinstance(interrupt, ShutdownInterrupt):
+        if prepared is None or isinstance(interrupt, ShutdownInterrupt):
             return None
         error = interrupt
         settlement = outcomes.raised(record, started_at, error, clock.now())
+        if not callbacks.wanted(record, settlement, child.exception_handlers):
+            return None
     except execution.JOB_ERRORS as exc:
         error = exc
         settlement = outcomes.raised(record, started_at, exc, clock.now())
     else:
         settlement = execution.success(prepared, started_at, value, clock.now())
-    if prepared is None or record.callbacks is None:
+    if prepared is None or not callbacks.wanted(record, settlement, child.exception_handlers):
         return settlement
     try:
         try:
-            return callbacks.run(prepared.job, settlement, value, error, child)
+            return callbacks.run(prepared.job, settlement, value, error, child, child.exception_handlers)
         finally:
             child.in_job = False
     except JobInterrupted:  # it landed between callbacks: the worker settles the outcome it was told

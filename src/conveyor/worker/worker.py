@@ -26,7 +26,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import Any
@@ -36,7 +36,8 @@ from conveyor._version import __version__
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.connection import default_connection
-from conveyor.exceptions import BackendError, ConfigurationError, JobInterrupted, JobTimeoutException
+from conveyor.exceptions import BackendError, ConfigurationError, InvalidJobError, JobInterrupted, JobTimeoutException
+from conveyor.functions import function_name, resolve_function
 from conveyor.logs import log_to_stderr
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
@@ -126,6 +127,7 @@ class Worker:
         pool: str = "threads",
         max_jobs_per_child: int | None = None,
         max_memory_per_child: float | None = None,
+        exception_handlers: Iterable[Callable[..., Any] | str] = (),
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         items = [queues] if isinstance(queues, Queue | str) else list(queues)
@@ -155,6 +157,8 @@ class Worker:
         self.pool = pool
         self.max_jobs_per_child = max_jobs_per_child
         self.max_memory_per_child = max_memory_per_child
+        self.exception_handlers = _handler_paths(exception_handlers)
+        """RQ's: called after every failed run, in order, until one returns False."""
         self.recycled = False
         """Whether the worker stopped for a fresh process: max_jobs or max_memory reached."""
         self.failure: str | None = None
@@ -220,7 +224,9 @@ class Worker:
         housekeeper = self._housekeeper = Housekeeper(self)
         if self.pool == "processes":
             # children start with the first jobs
-            self._processes = ProcessPool(self.backend.url, self.max_jobs_per_child, self.max_memory_per_child)
+            self._processes = ProcessPool(
+                self.backend.url, self.max_jobs_per_child, self.max_memory_per_child, self.exception_handlers
+            )
         restore = self._install_signal_handlers()
         try:
             self.register()
@@ -419,7 +425,7 @@ class Worker:
             settlement, error = self._raised(running, exc), self._ending_error(running, exc)
         else:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
-        if prepared.job.record.callbacks is not None:
+        if callbacks.wanted(prepared.job.record, settlement, self.exception_handlers):
             settlement = self._callbacks_inline(running, prepared, settlement, value, error)
         self._settle(running, settlement)
 
@@ -430,7 +436,8 @@ class Worker:
         interrupts as it does the job's."""
         try:
             try:
-                return callbacks.run(prepared.job, outcome, value, error, _InlinePlace(self, running))
+                place = _InlinePlace(self, running)
+                return callbacks.run(prepared.job, outcome, value, error, place, self.exception_handlers)
             finally:
                 self._inline = None
         except JobInterrupted:  # it landed between callbacks
@@ -463,7 +470,7 @@ class Worker:
             settlement, error = self._raised(running, exc), self._ending_error(running, exc)
         else:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
-        if prepared.job.record.callbacks is None:
+        if not callbacks.wanted(prepared.job.record, settlement, self.exception_handlers):
             return settlement
         with running.lock:  # from here interrupts go to the callbacks' thread, not this task
             running.kind, running.outcome = "thread", settlement
@@ -530,7 +537,7 @@ class Worker:
             settlement, error = self._raised(running, exc), self._ending_error(running, exc)
         else:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
-        if prepared.job.record.callbacks is None:
+        if not callbacks.wanted(prepared.job.record, settlement, self.exception_handlers):
             return settlement
         return self._callbacks_in_thread(running, prepared, settlement, value, error)
 
@@ -540,7 +547,7 @@ class Worker:
         """A job's callbacks on this thread, where their interrupts are raised (see
         Running.enter_callback)."""
         try:
-            return callbacks.run(prepared.job, outcome, value, error, running)
+            return callbacks.run(prepared.job, outcome, value, error, running, self.exception_handlers)
         except JobInterrupted:  # it landed as a callback ended
             return self._interrupted(running)
 
@@ -751,6 +758,18 @@ class Worker:
         if running is not None and running.interrupt is not None:
             self._inline = None
             raise running.interrupt_error()
+
+
+def _handler_paths(handlers: Iterable[Callable[..., Any] | str]) -> tuple[str, ...]:
+    """The exception handlers' import paths (a job process imports them by these), each
+    checked now: a handler that cannot be found would fail only when a job does."""
+    try:
+        paths = tuple(function_name(handler) for handler in handlers)
+        for path in paths:
+            resolve_function(path)
+    except InvalidJobError as exc:
+        raise ConfigurationError(f"exception_handlers: {exc}") from None
+    return paths
 
 
 class _InlinePlace:
