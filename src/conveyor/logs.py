@@ -19,8 +19,8 @@ def log_to_stderr(level: str | int, fmt: str | None = None, datefmt: str | None 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(fmt or LOG_FORMAT, datefmt))
     previous = logger.level
+    logger.setLevel(level.upper() if isinstance(level, str) else level)  # an unknown level raises here
     logger.addHandler(handler)
-    logger.setLevel(level.upper() if isinstance(level, str) else level)
     try:
         yield
     finally:

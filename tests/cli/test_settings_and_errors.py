@@ -199,3 +199,9 @@ def test_a_bad_server_flag_is_reported_under_the_flag_given(run: Run, flags: lis
     result = run("serve", *flags)
     assert result.exit_code == 2 and "Traceback" not in result.output + result.stderr
     assert "Invalid value for '--rate-limit'" in result.stderr and "must look like 600/min" in result.stderr
+
+
+def test_an_empty_rate_limit_flag_means_none_as_an_empty_variable_does() -> None:
+    from conveyor.cli.serving import RateLimitText
+
+    assert RateLimitText().convert("", None, None) == ""

@@ -150,6 +150,34 @@ async def test_a_stream_says_when_the_store_is_down_then_shows_the_state_again_o
             assert (await next_event())["data"] == {"job_id": job_id, "status": "running", "progress": None}
 
 
+async def test_a_stream_keeps_its_heartbeats_while_a_read_of_the_store_hangs(
+    live_url: str, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
+        job_id = await submit(client)
+        async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as response:
+            events = sse(response).__aiter__()
+            assert (await anext(events))["data"]["status"] == "pending"
+            entered, answered = threading.Event(), threading.Event()
+            snapshot = backend.job_snapshot
+
+            def hanging(job_id: str) -> object:  # a store that does not answer (not one that refuses)
+                entered.set()
+                answered.wait(30)
+                return snapshot(job_id)
+
+            monkeypatch.setattr(backend, "job_snapshot", hanging)
+            await asyncio.to_thread(start, backend, job_id)  # an event: the stream reads, and the read hangs
+            await asyncio.to_thread(entered.wait, 30)
+            for _ in range(5):  # heartbeats every 0.2 s meanwhile (more than the few sent before the read)
+                event = await anext(events)
+                assert "comment" in event, event
+            answered.set()
+            while "comment" in (event := await anext(events)):
+                pass
+            assert event["data"] == {"job_id": job_id, "status": "running", "progress": None}
+
+
 async def test_a_status_passed_through_between_two_reads_still_gets_its_update(live_url: str, backend: Backend) -> None:
     async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
         job_id = await submit(client)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import timedelta
@@ -465,9 +466,17 @@ def test_work_takes_rqs_arguments(queue: Queue, capsys: pytest.CaptureFixture[st
     ("options", "says"),
     [({"dequeue_strategy": "round_robin"}, "dequeue_strategy 'round_robin' is not supported"),
      ({"max_idle_time": 0}, "max_idle_time must be a positive number"),
-     ({"max_idle_time": float("nan")}, "max_idle_time must be a positive number")],
+     ({"max_idle_time": float("nan")}, "max_idle_time must be a positive number"),
+     ({"logging_level": "LOUD"}, "logging_level 'LOUD' is not a level")],
 )  # fmt: skip
 def test_work_refuses_what_it_cannot_do(queue: Queue, options: dict[str, object], says: str) -> None:
+    handlers = list(logging.getLogger("conveyor").handlers)
     with pytest.raises(ConfigurationError, match=says):
         Worker([queue], connection=queue.connection).work(**options)  # type: ignore[arg-type]
     assert queue.connection.workers_list() == []
+    assert logging.getLogger("conveyor").handlers == handlers, "no handler left behind"
+
+
+def test_work_takes_only_burst_by_position(queue: Queue) -> None:
+    with pytest.raises(TypeError):
+        Worker([queue], connection=queue.connection).work(True, 2)  # type: ignore[misc]

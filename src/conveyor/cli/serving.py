@@ -50,6 +50,8 @@ class RateLimitText(click.types.StringParamType):
     name = "N/PERIOD"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not str(value).strip():  # empty: no limit, as an empty variable means
+            return ""
         try:
             from conveyor.server.rate_limit import RateLimit
         except ImportError:  # no server extra: the command says so when it builds the server

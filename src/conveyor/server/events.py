@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import NamedTuple
 
 from conveyor.backends.base import Backend
@@ -29,6 +29,9 @@ RETRY_SECONDS = 1.0
 MISSED = 2**62
 """The number of a change that stands for changes the reader may have missed: later than
 any event, so every follower re-reads its job."""
+OUTAGE = MISSED + 1
+"""The number of a change that says the store cannot be reached: followers tell their
+clients, and read nothing until the reader hands them a MISSED once it is back."""
 
 
 class Change(NamedTuple):
@@ -88,6 +91,8 @@ class EventHub:
         self._starting = asyncio.Lock()
         self._closing = False
         self._delivered = 0  # the number of the last event handed to the subscriptions
+        self.unreachable: str | None = None
+        """Why the last read of events failed, while the store cannot be reached."""
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
 
     @property
@@ -160,13 +165,15 @@ class EventHub:
                 after = cursor
                 cursor, events = self._backend.events_read(after, BATCH, self._wait)
             except Exception as exc:  # the store went away: keep the cursor and try again
-                if not failed:  # every follower tries its read now, and so finds the store down
+                if not failed:
                     log.warning("reading job events failed, retrying every %.0fs: %s", RETRY_SECONDS, exc)
-                    if not self._deliver([], None, missed=True):
+                    self.unreachable = str(exc)
+                    if not self._call_on_loop(self._push_all, Change(OUTAGE, None)):
                         return
                 failed = True
                 self._stopping.wait(RETRY_SECONDS)
                 continue
+            self.unreachable = None
             skipped = skipped_events(after, cursor, events)
             if skipped:
                 log.warning("the job event reader fell %d events behind; every follower re-reads its job", skipped)
@@ -175,23 +182,25 @@ class EventHub:
             if (events or missed) and not self._deliver(events, int(cursor), missed):
                 return
 
-    def _deliver(self, events: list[JobEvent], cursor: int | None, missed: bool) -> bool:
+    def _deliver(self, events: list[JobEvent], cursor: int, missed: bool) -> bool:
+        return self._call_on_loop(self._dispatch, events, cursor, missed)
+
+    def _call_on_loop(self, function: Callable[..., None], *args: object) -> bool:
         assert self._loop is not None
         try:
-            self._loop.call_soon_threadsafe(self._dispatch, events, cursor, missed)
+            self._loop.call_soon_threadsafe(function, *args)
         except RuntimeError:  # the loop has closed: nobody is left to tell
             return False
         return True
 
-    def _dispatch(self, events: list[JobEvent], cursor: int | None, missed: bool) -> None:
-        """Hand events up to ``cursor`` to their followers (None: no read, the store
-        failed); ``missed``: wake every follower to re-read its job."""
-        if missed:
-            for subscriptions in self._subscribers.values():
-                for subscription in subscriptions:
-                    subscription.push(Change(MISSED, None))
-        if cursor is None:
-            return
+    def _push_all(self, change: Change) -> None:
+        for subscriptions in self._subscribers.values():
+            for subscription in subscriptions:
+                subscription.push(change)
+
+    def _dispatch(self, events: list[JobEvent], cursor: int, missed: bool) -> None:
+        if missed:  # any job may have changed unseen: wake every follower to re-read its job
+            self._push_all(Change(MISSED, None))
         first = cursor - len(events) + 1  # the events are numbered consecutively up to the cursor
         for number, event in enumerate(events, start=first):
             for subscription in self._subscribers.get(event.job_id, ()):

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from conveyor.backends.base import Backend
 from conveyor.exceptions import BackendError, NoSuchJobError
 from conveyor.server.auth import Principal
-from conveyor.server.events import MISSED, RETRY_SECONDS, Change, EventHub, Subscription
+from conveyor.server.events import MISSED, OUTAGE, RETRY_SECONDS, Change, EventHub, Subscription
 from conveyor.server.schemas import PollResult, RestStatus
 from conveyor.server.service import visible, visible_record
 from conveyor.server.views import decoded, error_line, job_status, rest
@@ -141,24 +141,24 @@ async def stream(
                 changes = await subscription.changes(heartbeat)
                 if subscription.closed:
                     return  # the server is shutting down: the client reconnects
-                if not changes:
+                if outage_told is None and any(change.number == OUTAGE for change in changes):
+                    yield _unavailable(subscription.job_id, hub.unreachable or "the job store cannot be reached")
+                    outage_told = time.monotonic()
+                unread = [change for change in changes if seen < change.number < OUTAGE]
+                if not unread:
                     yield ": ping\n\n"
                     continue
-                unread = [change for change in changes if change.number > seen]
-                if not unread:
-                    continue
+            read = asyncio.ensure_future(snapshot(backend, principal, subscription.job_id))
+            async for ping in _pinging(read, heartbeat):  # a store that hangs must not silence the stream
+                yield ping
             try:
-                latest = await snapshot(backend, principal, subscription.job_id)
+                latest = read.result()
             except NoSuchJobError as exc:
                 yield _event("error", {"error": "JobNotFoundError", "message": str(exc), "job_id": exc.job_id})
                 return
             except BackendError as exc:  # the store is down: say so, keep what is unread, try again shortly
-                if outage_told is None:
-                    yield _event("store_unavailable", {"error": "BackendUnavailable", "message": str(exc),
-                                                       "job_id": subscription.job_id})  # fmt: skip
-                    outage_told = time.monotonic()
-                elif time.monotonic() - outage_told >= heartbeat:
-                    yield ": ping\n\n"
+                if outage_told is None or time.monotonic() - outage_told >= heartbeat:
+                    yield ": ping\n\n" if outage_told is not None else _unavailable(subscription.job_id, str(exc))
                     outage_told = time.monotonic()
                 unread += [change for change in await subscription.changes(RETRY_SECONDS) if change.number > seen]
                 if subscription.closed:
@@ -177,6 +177,18 @@ async def stream(
             record, seen = latest
     finally:
         hub.close(subscription)
+
+
+def _unavailable(job_id: str, message: str) -> str:
+    return _event("store_unavailable", {"error": "BackendUnavailable", "message": message, "job_id": job_id})
+
+
+async def _pinging(read: asyncio.Future[Any], heartbeat: float) -> AsyncIterator[str]:
+    """Heartbeats while ``read`` has not answered, one per ``heartbeat`` seconds."""
+    while not read.done():
+        await asyncio.wait([read], timeout=heartbeat)
+        if not read.done():
+            yield ": ping\n\n"
 
 
 def _passed_through(

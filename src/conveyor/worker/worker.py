@@ -187,6 +187,7 @@ class Worker:
     def work(
         self,
         burst: bool = False,
+        *,
         logging_level: str | int | None = None,
         date_format: str | None = None,
         log_format: str | None = None,
@@ -199,7 +200,7 @@ class Worker:
         ``burst``, or after ``max_jobs`` jobs, or after ``max_idle_time`` seconds without
         one. Returns whether any job was run.
 
-        RQ's signature: ``logging_level`` (with ``log_format`` and ``date_format``) sends
+        RQ's arguments (by keyword): ``logging_level`` (with ``log_format`` and ``date_format``) sends
         conveyor's log records to stderr while the worker runs (without it, logging is
         the program's to set up); ``with_scheduler`` is accepted and changes nothing,
         since every conveyor worker moves due scheduled jobs; of ``dequeue_strategy``,
@@ -209,6 +210,8 @@ class Worker:
             raise ConfigurationError(
                 f"dequeue_strategy {dequeue_strategy!r} is not supported: a worker serves its queues in the order given"
             )
+        if isinstance(logging_level, str) and not isinstance(logging.getLevelName(logging_level.upper()), int):
+            raise ConfigurationError(f"logging_level {logging_level!r} is not a level (DEBUG, INFO, WARNING, ERROR)")
         if max_idle_time is not None and not (math.isfinite(max_idle_time) and max_idle_time > 0):
             raise ConfigurationError(f"max_idle_time must be a positive number of seconds, got {max_idle_time!r}")
         self._max_idle_time, self._busy_mono = max_idle_time, time.monotonic()
