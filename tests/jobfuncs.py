@@ -227,3 +227,16 @@ def broken_handler(job: object, exc_type: type, exc_value: BaseException, tb: ob
 async def async_fail(message: str = "boom") -> None:
     await asyncio.sleep(0)
     raise ValueError(message)
+
+
+def ctrl_c_handler(job: object, exc_type: type, exc_value: BaseException, tb: object) -> None:
+    raise KeyboardInterrupt
+
+
+def handler_returning_zero(job: object, exc_type: type, exc_value: BaseException, tb: object) -> int:
+    _note(job, f"handler-zero {job.id}")  # type: ignore[attr-defined]
+    return 0
+
+
+async def async_handler(job: object, exc_type: type, exc_value: BaseException, tb: object) -> None:
+    pass

@@ -361,3 +361,31 @@ def test_exception_handlers_must_be_importable(queue: Queue) -> None:
 
     with pytest.raises(ConfigurationError, match="exception_handlers"):
         Worker([queue], connection=queue.connection, exception_handlers=[lambda *args: None])
+
+
+@pytest.mark.parametrize("place", ["inline", "threads", "processes"])
+def test_a_handler_raising_keyboard_interrupt_in_a_worker_is_an_error_like_any_other(
+    queue: Queue, tmp_path: Path, place: str
+) -> None:
+    options, _ = PLACES[place]
+    ledger = tmp_path / "ledger"
+    failing = queue.enqueue(jobfuncs.fail, "boom", meta={"ledger": str(ledger)})
+    after = queue.enqueue(jobfuncs.add, 1, 2)
+    run_burst(queue, exception_handlers=[jobfuncs.ctrl_c_handler, jobfuncs.handler_returning_zero,
+                                         jobfuncs.handler_b], **options)  # fmt: skip
+    assert failing.get_status(refresh=True) is JobStatus.FAILED and "ValueError: boom" in (failing.exc_info or "")
+    assert lines(ledger) == [f"handler-zero {failing.id}"], "the next handler ran; 0 ended the chain, as in RQ"
+    assert after.get_status(refresh=True) is JobStatus.FINISHED
+
+
+@pytest.mark.parametrize("handlers", [None, jobfuncs.handler_a, "jobfuncs.handler_a"])
+def test_exception_handlers_may_be_none_or_one_alone_as_in_rq(queue: Queue, handlers: object) -> None:
+    worker = Worker([queue], connection=queue.connection, exception_handlers=handlers)  # type: ignore[arg-type]
+    assert worker.exception_handlers == (() if handlers is None else ("jobfuncs.handler_a",))
+
+
+def test_an_async_exception_handler_is_refused_when_the_worker_is_made(queue: Queue) -> None:
+    from conveyor.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="plain function"):
+        Worker([queue], connection=queue.connection, exception_handlers=[jobfuncs.async_handler])

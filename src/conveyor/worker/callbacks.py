@@ -92,9 +92,8 @@ def run(
                 log.warning("the on_success callback of job %s was cut short: %s", job.id, cut)
                 return outcome
             error = cut
-        except KeyboardInterrupt:  # Ctrl-C, in a program running jobs at once: for the caller
-            raise
         except BaseException as exc:  # SystemExit too: a callback's error is the job's
+            _reraise_ctrl_c(exc, place)
             error = exc
         log.warning("the on_success callback of job %s failed, and so the job: %s", job.id, type(error).__name__)
         outcome = outcomes.raised(job.record, outcome.started_at, error, job.clock.now())
@@ -107,20 +106,28 @@ def run(
     exc_info = (type(error), error, error.__traceback__)
     if "on_failure" in stored:
         _call_logged(job, "on_failure", *stored["on_failure"], outcome, place, job.connection, *exc_info)
-    for path in handlers:  # RQ's order: on_failure, then the worker's handlers, until one returns False
-        if _call_logged(job, "exception_handler", path, DEFAULT_TIMEOUT, outcome, place, *exc_info) is False:
+    for path in handlers:  # RQ's order: on_failure, then the worker's handlers
+        fall_through = _call_logged(job, "exception_handler", path, DEFAULT_TIMEOUT, outcome, place, *exc_info)
+        if fall_through is not None and not fall_through:  # RQ's rule: a false value but None ends the chain
             break
     return outcome
+
+
+def _reraise_ctrl_c(error: BaseException, place: Place) -> None:
+    """A Ctrl-C in a program that runs jobs at once is for the caller; in a worker (which
+    stops on signals only) it is a callback's error like any other."""
+    if isinstance(error, KeyboardInterrupt) and place is UNTIMED:
+        raise error
 
 
 def _call_logged(job: Job, event: str, path: str, timeout: float, outcome: Settlement, place: Place, *args: Any) -> Any:
     """A callback called after the job ended as it did: what it raises is logged."""
     try:
         return _call(job, event, path, timeout, outcome, place, *args)
-    except KeyboardInterrupt:
-        raise
-    except BaseException:  # the job has ended as it did, whatever its callback does
-        log.exception("the %s callback of job %s failed", event, job.id)
+    except BaseException as exc:  # the job has ended as it did, whatever its callback does
+        _reraise_ctrl_c(exc, place)
+        described = place.described(exc) if isinstance(exc, JobInterrupted) else exc
+        log.error("the %s callback %s of job %s failed: %r", event, path, job.id, described, exc_info=exc)
         return None
 
 

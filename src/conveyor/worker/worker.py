@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import logging
 import math
 import os
@@ -127,7 +128,7 @@ class Worker:
         pool: str = "threads",
         max_jobs_per_child: int | None = None,
         max_memory_per_child: float | None = None,
-        exception_handlers: Iterable[Callable[..., Any] | str] = (),
+        exception_handlers: Iterable[Callable[..., Any] | str] | Callable[..., Any] | str | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         items = [queues] if isinstance(queues, Queue | str) else list(queues)
@@ -763,13 +764,18 @@ class Worker:
             raise running.interrupt_error()
 
 
-def _handler_paths(handlers: Iterable[Callable[..., Any] | str]) -> tuple[str, ...]:
+def _handler_paths(handlers: Iterable[Callable[..., Any] | str] | Callable[..., Any] | str | None) -> tuple[str, ...]:
     """The exception handlers' import paths (a job process imports them by these), each
-    checked now: a handler that cannot be found would fail only when a job does."""
+    checked now: a handler that cannot be found would fail only when a job does. As in
+    RQ, one handler may be given alone, and None means none."""
+    if handlers is None:
+        return ()
+    given = [handlers] if callable(handlers) or isinstance(handlers, str) else list(handlers)
     try:
-        paths = tuple(function_name(handler) for handler in handlers)
+        paths = tuple(function_name(handler) for handler in given)
         for path in paths:
-            resolve_function(path)
+            if inspect.iscoroutinefunction(resolve_function(path)):
+                raise InvalidJobError(f"{path} must be a plain function, as in RQ, not an async one")
     except InvalidJobError as exc:
         raise ConfigurationError(f"exception_handlers: {exc}") from None
     return paths
