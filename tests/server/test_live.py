@@ -8,8 +8,11 @@ one, so the order is deterministic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -117,65 +120,68 @@ async def test_a_stream_shows_each_change_then_completes_and_ends(live_url: str,
                 await next_event()
 
 
-async def test_a_stream_says_when_the_store_is_down_then_shows_the_state_again_once_it_is_back(
-    live_url: str, backend: Backend, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextlib.asynccontextmanager
+async def followed_job(live_url: str) -> AsyncIterator[tuple[str, AsyncIterator[dict[str, Any]]]]:
+    """A new job of alice's, and the events of a stream following it."""
     async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
         job_id = await submit(client)
         async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as response:
-            events = sse(response).__aiter__()
+            yield job_id, sse(response).__aiter__()
 
-            async def next_event() -> dict[str, object]:
-                while "comment" in (event := await anext(events)):
-                    pass
-                return event
 
-            assert (await next_event())["data"] == {"job_id": job_id, "status": "pending", "progress": None}
+async def test_a_stream_says_when_the_store_is_down_then_shows_the_state_again_once_it_is_back(
+    live_url: str, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with followed_job(live_url) as (job_id, events):
 
-            def gone(*args: object) -> None:
-                raise BackendUnavailableError("the store went away")
+        async def next_event() -> dict[str, object]:
+            while "comment" in (event := await anext(events)):
+                pass
+            return event
 
-            monkeypatch.setattr(backend, "events_read", gone)  # what the server's event reader calls
-            monkeypatch.setattr(backend, "job_snapshot", gone)  # and the stream's own read
-            outage = await next_event()
-            assert outage["event"] == "store_unavailable"
-            assert outage["data"] == {"error": "BackendUnavailable", "message": "the store went away", "job_id": job_id}
-            monkeypatch.undo()
-            back = await next_event()  # the current state again, although it did not change
-            assert (back["event"], back["data"]) == (
-                "job_update",
-                {"job_id": job_id, "status": "pending", "progress": None},
-            )
-            await asyncio.to_thread(start, backend, job_id)
-            assert (await next_event())["data"] == {"job_id": job_id, "status": "running", "progress": None}
+        assert (await next_event())["data"] == {"job_id": job_id, "status": "pending", "progress": None}
+
+        def gone(*args: object) -> None:
+            raise BackendUnavailableError("the store went away")
+
+        monkeypatch.setattr(backend, "events_read", gone)  # what the server's event reader calls
+        monkeypatch.setattr(backend, "job_snapshot", gone)  # and the stream's own read
+        outage = await next_event()
+        assert outage["event"] == "store_unavailable"
+        assert outage["data"] == {"error": "BackendUnavailable", "message": "the store went away", "job_id": job_id}
+        monkeypatch.undo()
+        back = await next_event()  # the current state again, although it did not change
+        assert (back["event"], back["data"]) == (
+            "job_update",
+            {"job_id": job_id, "status": "pending", "progress": None},
+        )
+        await asyncio.to_thread(start, backend, job_id)
+        assert (await next_event())["data"] == {"job_id": job_id, "status": "running", "progress": None}
 
 
 async def test_a_stream_keeps_its_heartbeats_while_a_read_of_the_store_hangs(
     live_url: str, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
-        job_id = await submit(client)
-        async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as response:
-            events = sse(response).__aiter__()
-            assert (await anext(events))["data"]["status"] == "pending"
-            entered, answered = threading.Event(), threading.Event()
-            snapshot = backend.job_snapshot
+    async with followed_job(live_url) as (job_id, events):
+        assert (await anext(events))["data"]["status"] == "pending"
+        entered, answered = threading.Event(), threading.Event()
+        snapshot = backend.job_snapshot
 
-            def hanging(job_id: str) -> object:  # a store that does not answer (not one that refuses)
-                entered.set()
-                answered.wait(30)
-                return snapshot(job_id)
+        def hanging(job_id: str) -> object:  # a store that does not answer (not one that refuses)
+            entered.set()
+            answered.wait(30)
+            return snapshot(job_id)
 
-            monkeypatch.setattr(backend, "job_snapshot", hanging)
-            await asyncio.to_thread(start, backend, job_id)  # an event: the stream reads, and the read hangs
-            await asyncio.to_thread(entered.wait, 30)
-            for _ in range(5):  # heartbeats every 0.2 s meanwhile (more than the few sent before the read)
-                event = await anext(events)
-                assert "comment" in event, event
-            answered.set()
-            while "comment" in (event := await anext(events)):
-                pass
-            assert event["data"] == {"job_id": job_id, "status": "running", "progress": None}
+        monkeypatch.setattr(backend, "job_snapshot", hanging)
+        await asyncio.to_thread(start, backend, job_id)  # an event: the stream reads, and the read hangs
+        await asyncio.to_thread(entered.wait, 30)
+        for _ in range(5):  # heartbeats every 0.2 s meanwhile (more than the few sent before the read)
+            event = await anext(events)
+            assert "comment" in event, event
+        answered.set()
+        while "comment" in (event := await anext(events)):
+            pass
+        assert event["data"] == {"job_id": job_id, "status": "running", "progress": None}
 
 
 async def test_a_status_passed_through_between_two_reads_still_gets_its_update(live_url: str, backend: Backend) -> None:
