@@ -130,9 +130,8 @@ class JobProcess:
         """Run the job in the child and wait: its Settlement, or None when an interrupt
         ended it. Before each of the job's callbacks the child asks ``place`` whether to
         run it (and so the worker knows the job's outcome), and tells it when the
-        callback ended. Raises
-        JobProcessUnavailable when the child had ended before it got the job,
-        JobProcessDied when it ended while running it."""
+        callback ended. Raises JobProcessUnavailable when the child had ended before it
+        got the job, JobProcessDied when it ended while running it."""
         try:
             with self._lock:
                 self._connection.send((record, started_at))

@@ -159,7 +159,8 @@ class Worker:
         self.max_jobs_per_child = max_jobs_per_child
         self.max_memory_per_child = max_memory_per_child
         self.exception_handlers = _handler_paths(exception_handlers)
-        """RQ's: called after every failed run, in order, until one returns False."""
+        """RQ's: called after every run that raised, in order, until one returns a false
+        value other than None."""
         self.recycled = False
         """Whether the worker stopped for a fresh process: max_jobs or max_memory reached."""
         self.failure: str | None = None
@@ -201,11 +202,11 @@ class Worker:
         ``burst``, or after ``max_jobs`` jobs, or after ``max_idle_time`` seconds without
         one. Returns whether any job was run.
 
-        RQ's arguments (by keyword): ``logging_level`` (with ``log_format`` and ``date_format``) sends
-        conveyor's log records to stderr while the worker runs (without it, logging is
-        the program's to set up); ``with_scheduler`` is accepted and changes nothing,
-        since every conveyor worker moves due scheduled jobs; of ``dequeue_strategy``,
-        only ``"default"`` (queues in the order given) is supported.
+        RQ's arguments (by keyword): ``logging_level`` (with ``log_format`` and
+        ``date_format``) sends conveyor's log records to stderr while the worker runs
+        (without it, logging is the program's to set up); ``with_scheduler`` is accepted
+        and changes nothing, since every conveyor worker moves due scheduled jobs; of
+        ``dequeue_strategy``, only ``"default"`` (queues in the order given) is supported.
         """
         if dequeue_strategy != "default":
             raise ConfigurationError(
@@ -430,22 +431,9 @@ class Worker:
         else:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
         if callbacks.wanted(prepared.job.record, settlement, self.exception_handlers):
-            settlement = self._callbacks_inline(running, prepared, settlement, value, error)
+            place = _InlinePlace(self, running)  # a signal raises their interrupts, as it does the job's
+            settlement = self._run_callbacks(running, prepared, settlement, value, error, place)
         self._settle(running, settlement)
-
-    def _callbacks_inline(
-        self, running: Running, prepared: execution.PreparedJob, outcome: Settlement, value: Any, error: Any
-    ) -> Settlement:
-        """An inline job's callbacks, on the main thread, where a signal raises their
-        interrupts as it does the job's."""
-        try:
-            try:
-                place = _InlinePlace(self, running)
-                return callbacks.run(prepared.job, outcome, value, error, place, self.exception_handlers)
-            finally:
-                self._inline = None
-        except JobInterrupted:  # it landed between callbacks
-            return self._interrupted(running)
 
     async def _run_concurrently(self, running: Running, prepared: execution.PreparedJob) -> Settlement:
         """Run an async job as a task, or a sync one in the thread pool or a child process
@@ -484,7 +472,7 @@ class Worker:
         def run() -> None:
             outcome = settlement
             try:
-                outcome = self._callbacks_in_thread(running, prepared, settlement, value, error)
+                outcome = self._run_callbacks(running, prepared, settlement, value, error, running)
             finally:  # whatever escaped, the task must not wait forever
                 with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
                     loop.call_soon_threadsafe(_resolve, ended, outcome)
@@ -543,15 +531,21 @@ class Worker:
             settlement = execution.success(prepared, running.started_at or 0.0, value, self.clock.now())
         if not callbacks.wanted(prepared.job.record, settlement, self.exception_handlers):
             return settlement
-        return self._callbacks_in_thread(running, prepared, settlement, value, error)
+        return self._run_callbacks(running, prepared, settlement, value, error, running)
 
-    def _callbacks_in_thread(
-        self, running: Running, prepared: execution.PreparedJob, outcome: Settlement, value: Any, error: Any
+    def _run_callbacks(
+        self,
+        running: Running,
+        prepared: execution.PreparedJob,
+        outcome: Settlement,
+        value: Any,
+        error: Any,
+        place: callbacks.Place,
     ) -> Settlement:
-        """A job's callbacks on this thread, where their interrupts are raised (see
-        Running.enter_callback)."""
+        """A job's callbacks and the worker's exception handlers, where ``place`` raises
+        their interrupts: a thread (the Running itself) or the main thread."""
         try:
-            return callbacks.run(prepared.job, outcome, value, error, running, self.exception_handlers)
+            return callbacks.run(prepared.job, outcome, value, error, place, self.exception_handlers)
         except JobInterrupted:  # it landed as a callback ended
             return self._interrupted(running)
 
