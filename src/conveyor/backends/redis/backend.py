@@ -53,7 +53,13 @@ from .scripts import Scripts
 T = TypeVar("T")
 _WORKER_TIMES = ("started_at", "last_heartbeat")
 _WORKER_FIELDS = frozenset(field.name for field in dataclasses.fields(WorkerRecord))
-_BLOCK_SLICE = 20.0
+# A Redis that stops answering (paused, swapping, a network partition) shows up as an error
+# after this many seconds; blocking reads wait in slices well inside it.
+SOCKET_TIMEOUT = 15.0
+_LONGEST_BLOCK = 5.0
+# More than ten times what storing a job costs Redis: an enqueue_many of a million jobs
+# gets that many more seconds to be answered.
+_STORE_SECONDS_PER_JOB = 0.0001
 """Longest single blocking read of events (seconds), well within the socket timeout."""
 
 
@@ -73,8 +79,8 @@ def _seq_of_member(member: bytes) -> int:
 class _HandshakeTimedSSLConnection(redis.SSLConnection):
     """A TLS connection whose handshake gives up after the connect timeout.
 
-    redis-py runs the handshake under the socket timeout (a minute here, for blocking
-    reads), so ``rediss://`` pointed at a plain Redis port waited a minute to fail.
+    redis-py runs the handshake under the socket timeout (the read timeout, longer), so
+    ``rediss://`` pointed at a plain Redis port waited that long to fail.
     """
 
     def _connect(self) -> Any:
@@ -107,8 +113,9 @@ class RedisBackend(RedisBatches):
         if url.startswith("rediss:"):
             transport["connection_class"] = _HandshakeTimedSSLConnection
         self._redis: Any = redis.Redis.from_url(
-            url, socket_connect_timeout=5, socket_timeout=60, health_check_interval=30, **transport
+            url, socket_connect_timeout=5, socket_timeout=SOCKET_TIMEOUT, health_check_interval=30, **transport
         )
+        self._block_slice = _block_slice(self._redis.connection_pool.connection_kwargs.get("socket_timeout"))
         self._scripts = Scripts(self._redis, self.keys)
         try:
             self._call(self._redis.ping)  # fail at connect() when Redis cannot be reached
@@ -129,7 +136,12 @@ class RedisBackend(RedisBatches):
     def _call(self, operation: Callable[[], T]) -> T:
         try:
             return operation()
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except RedisTimeoutError as exc:  # sent, maybe carried out, unanswered
+            raise BackendUnavailableError(
+                f"Redis at {masked_url(self.url)} cannot be reached: no answer ({exc}); "
+                "a write sent just before may still take effect"
+            ) from exc
+        except RedisConnectionError as exc:
             raise BackendUnavailableError(f"Redis at {masked_url(self.url)} cannot be reached: {exc}") from exc
         except ResponseError as exc:
             raise _conveyor_error(exc) from exc
@@ -150,7 +162,9 @@ class RedisBackend(RedisBatches):
             fields = codec.encode(record)
             args += (len(fields) // 2 + 3, *fields, "status", record.status.value, "seq", "", "qmember", "")
         stored = []
-        for record, reply in zip(records, self._run("enqueue", *args, *batch), strict=True):
+        patience = len(records) * _STORE_SECONDS_PER_JOB
+        replies = self._call(functools.partial(self._scripts.run, "enqueue", *args, *batch, patience=patience))
+        for record, reply in zip(records, replies, strict=True):
             if isinstance(reply, list):  # the live job holding its unique_key stands for it
                 stored.append(codec.decode(reply))
             else:
@@ -173,7 +187,8 @@ class RedisBackend(RedisBatches):
         if limits:
             args += _limit_args(limits)
         if wait > 0:  # the claim runs as soon as the wake-up pop returns: one round trip
-            run = functools.partial(self._scripts.run_after, ("BLPOP", self.keys.wake, _blpop_timeout(wait)), "claim")
+            pop = ("BLPOP", self.keys.wake, self._blpop_timeout(wait))
+            run = functools.partial(self._scripts.run_after, pop, "claim")
             rows = self._call(functools.partial(run, *args))
         else:
             rows = self._run("claim", *args)
@@ -412,7 +427,7 @@ class RedisBackend(RedisBatches):
             # block=None answers at once (XREAD BLOCK 0 would wait forever); a long wait
             # goes in slices shorter than the socket timeout
             remaining = deadline - time.monotonic()
-            block = None if remaining <= 0 else max(1, int(min(remaining, _BLOCK_SLICE) * 1000))
+            block = None if remaining <= 0 else max(1, int(min(remaining, self._block_slice) * 1000))
             found = self._call(functools.partial(read, block=block))
             if found or block is None:
                 break
@@ -528,12 +543,19 @@ class RedisBackend(RedisBatches):
 
     # -- wake-up ------------------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
-        self._call(lambda: self._redis.blpop([self.keys.wake], timeout=_blpop_timeout(timeout)))
+        self._call(lambda: self._redis.blpop([self.keys.wake], timeout=self._blpop_timeout(timeout)))
+
+    def _blpop_timeout(self, seconds: float) -> float:
+        """A BLPOP timeout: never 0 (which waits forever), and within the socket timeout."""
+        return min(max(seconds, 0.01), self._block_slice)
 
 
-def _blpop_timeout(seconds: float) -> float:
-    """A BLPOP timeout: never 0 (which waits forever), and within the socket timeout."""
-    return min(max(seconds, 0.01), _BLOCK_SLICE)
+def _block_slice(socket_timeout: float | None) -> float:
+    """The longest a blocking read may wait: a third of the socket timeout (a URL may set
+    its own), so that its reply always comes before the timeout calls Redis unreachable."""
+    if socket_timeout is None:  # no timeout: any wait is safe
+        return _LONGEST_BLOCK
+    return max(0.01, min(_LONGEST_BLOCK, socket_timeout / 3))
 
 
 def _limit_args(limits: Limits) -> list[Any]:

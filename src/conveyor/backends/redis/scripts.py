@@ -115,11 +115,14 @@ class Scripts:
         """Load the library (a new or restarted Redis without persistence lacks it)."""
         self._client.execute_command("FUNCTION", "LOAD", "REPLACE", self._text)
 
-    def run(self, name: str, *args: Any) -> Any:
+    def run(self, name: str, *args: Any, patience: float = 0.0) -> Any:
         """Run a function with the namespace's routing key and key base, then ``args``.
-        Raises redis-py's errors (the backend maps them)."""
+        ``patience`` seconds are added to the socket timeout for this call (one storing a
+        million jobs runs for seconds). Raises redis-py's errors (the backend maps them)."""
         connection = self._connection()
         command = self._command(name, args)
+        if patience:
+            connection._sock.settimeout(connection.socket_timeout + patience)
         try:
             try:
                 connection.send_command(*command)
@@ -133,6 +136,9 @@ class Scripts:
         except (RedisConnectionError, RedisTimeoutError):
             connection.disconnect()  # reconnects at the next call
             raise
+        finally:
+            if patience and connection._sock is not None:
+                connection._sock.settimeout(connection.socket_timeout)
 
     def run_after(self, command: tuple[Any, ...], name: str, *args: Any) -> Any:
         """Send ``command`` (a blocking pop) and the function call together, so that Redis
