@@ -37,10 +37,12 @@ BATCH_CHUNK = 10
 """Batches started or completed per step: one batch may hold 10,000 jobs."""
 
 
-def run_schedule(backend: Backend, now: float, budget: float | None = None) -> ScheduleReport:
-    """Promote due scheduled jobs, recover jobs whose lease expired, expire old queued jobs,
-    each in chunks of CHUNK jobs; start batches whose time has come and complete those
-    whose jobs have all ended; and let the store tidy itself.
+def run_schedule(
+    backend: Backend, now: float, budget: float | None = None, *, recover_leases: bool = True
+) -> ScheduleReport:
+    """Promote due scheduled jobs, recover jobs whose lease expired (unless told not to),
+    expire old queued jobs, each in chunks of CHUNK jobs; start batches whose time has
+    come and complete those whose jobs have all ended; and let the store tidy itself.
 
     With a ``budget`` (seconds) a backlog is worked off over several calls, so the
     caller's heartbeats are never held up for long.
@@ -50,7 +52,7 @@ def run_schedule(backend: Backend, now: float, budget: float | None = None) -> S
     report = ScheduleReport()
     while True:
         promoted = backend.jobs_promote_due(now, CHUNK)
-        recovered = backend.leases_recover(now, CHUNK)
+        recovered = backend.leases_recover(now, CHUNK) if recover_leases else []
         expired = backend.jobs_expire(now, CHUNK)
         started = backend.batches_start_due(now, BATCH_CHUNK)
         completed = backend.batches_complete(now, BATCH_CHUNK)

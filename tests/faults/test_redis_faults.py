@@ -17,7 +17,7 @@ from conveyor.exceptions import BackendError, BackendUnavailableError
 from conveyor.types import WorkerRecord
 from redis_server import RedisServer
 from waiting import wait_until
-from worker.processes import start_worker, stop_process
+from worker.processes import start_worker, stop_process, worker_log
 
 
 @pytest.fixture
@@ -54,6 +54,29 @@ def test_workers_ride_out_a_redis_restart_and_lose_no_acknowledged_job(server: R
         stop_process(worker)
     assert [j.result for j in before] == [2 * i for i in range(20)]
     assert [j.result for j in after] == [i + 1 for i in range(20)]
+
+
+def test_an_outage_longer_than_the_lease_costs_a_live_worker_none_of_its_jobs(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    queue = Queue(connection=conveyor.connect(server.url))
+    job = queue.enqueue(jobfuncs.record_run, str(ledger), "slow", 1.0)
+    worker = start_worker(server.url, lease_ttl=0.6, poll_interval=0.1)
+    try:
+        wait_until(ledger.exists, message="the job to start")
+        server.stop()  # the job ends while Redis is down, and its lease lapses
+        wait_until(lambda: "could not record 1 job outcomes" in worker_log(worker), message="the outcome held")
+        server.start()
+        wait_until(lambda: job.get_status() not in (JobStatus.STARTED, JobStatus.QUEUED), timeout=30,
+                   message="its outcome recorded")  # fmt: skip
+        assert worker.poll() is None, "the worker goes on"
+        log = worker_log(worker)
+    finally:
+        stop_process(worker)
+    assert "recovered job" not in log, "a live worker's jobs are not taken for abandoned"
+    assert (job.get_status(), job.result, job.retry_count) == (JobStatus.FINISHED, "slow", 0)
+    assert len(ledger.read_text().splitlines()) == 1
 
 
 def test_a_worker_warns_when_redis_may_evict_jobs(server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:

@@ -7,7 +7,9 @@ separate thread (with its own backend connection) rather than on the event loop:
 - stop commands, timeouts and lost leases, checked every tick, turned into interrupts;
 - jobs claimed ahead that a slow job keeps from starting, given back every tick;
 - promotion of due scheduled jobs, recovery of expired leases held by dead workers,
-  and expiry of queued jobs past their ttl, every poll interval (jittered);
+  and expiry of queued jobs past their ttl, every poll interval (jittered); after the
+  store was unreachable, leases are renewed at once and none is recovered for one lease
+  period: the other workers lost the store too, and need that long to renew theirs;
 - maintenance (retention by result/failure TTL, reaping silent workers), at start and
   every maintenance interval.
 A service that raises is logged once and retried with backoff (0.5 s doubling to 30 s,
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from conveyor import maintenance
-from conveyor.exceptions import BackendError, JobStopRequested, JobTimeoutException
+from conveyor.exceptions import BackendError, BackendUnavailableError, JobStopRequested, JobTimeoutException
 
 from .running import STOP_MESSAGE
 
@@ -55,6 +57,7 @@ class Housekeeper:
         self._next: dict[str, float] = {}
         self._failures: dict[str, int] = {}  # failures in a row, per service
         self._reported: list[str] | None = None  # the running jobs last reported
+        self._unreachable_mono = float("-inf")  # when a service last found the store unreachable
 
     def start(self) -> None:
         self._thread.start()
@@ -92,6 +95,7 @@ class Housekeeper:
                 else:
                     if self._failures.pop(name, 0):
                         log.info("worker service %s works again", name)
+                        self._next["heartbeat"] = 0.0  # renew leases before anything else goes on
                 if delay is None:
                     delay = interval * (1.0 if name == "interrupts" else random.uniform(0.8, 1.2))
                 self._next[name] = time.monotonic() + delay
@@ -103,6 +107,8 @@ class Housekeeper:
         interval (heartbeats must come back before the leases they renew run out);
         returns the delay."""
         failures = self._count_failure(name)
+        if isinstance(error, BackendUnavailableError):
+            self._unreachable_mono = time.monotonic()
         delay: float = min(BACKOFF_FIRST * 2.0 ** (failures - 1), BACKOFF_LAST, max(interval, BACKOFF_FIRST))
         if failures == 1 and isinstance(error, BackendError):
             log.warning("worker service %s failed (%s); retrying with backoff up to %gs", name, error, BACKOFF_LAST)
@@ -126,8 +132,10 @@ class Housekeeper:
             return
         try:
             stop_ids = set(w.backend.stop_requests(w.name))
-        except BackendError:  # the store is down: timeouts and grace periods still count
+        except BackendError as exc:  # the store is down: timeouts and grace periods still count
             stop_ids = set()
+            if isinstance(exc, BackendUnavailableError):
+                self._unreachable_mono = time.monotonic()
             if self._count_failure("stop commands") == 1:
                 log.warning("could not read stop commands from the store; retrying")
         else:
@@ -188,7 +196,9 @@ class Housekeeper:
     def run_schedule(self) -> float | None:
         """Promote due scheduled jobs, recover expired leases, expire old queued jobs, within
         a time budget; a backlog is taken up again on the next tick."""
-        report = maintenance.run_schedule(self.worker.backend, self.worker.clock.now(), budget=MAINTENANCE_BUDGET)
+        w = self.worker
+        recover = time.monotonic() - self._unreachable_mono > w.lease_ttl  # see the module's docstring
+        report = maintenance.run_schedule(w.backend, w.clock.now(), budget=MAINTENANCE_BUDGET, recover_leases=recover)
         for recovery in report.recovered:
             log.warning(
                 "recovered job %s from worker %s (lease expired): now %s",
