@@ -26,9 +26,10 @@ from conveyor.exceptions import (
 from conveyor.functions import job_type
 from conveyor.job import Job, get_current_job
 from conveyor.queue import Queue
+from conveyor.results import Result
 from conveyor.retry import Retry
 from conveyor.status import BatchStatus, JobStatus
-from conveyor.worker import Worker
+from conveyor.worker import SimpleWorker, Worker
 
 __all__ = [
     "Batch",
@@ -46,7 +47,9 @@ __all__ = [
     "NoSuchBatchError",
     "NoSuchJobError",
     "Queue",
+    "Result",
     "Retry",
+    "SimpleWorker",
     "Worker",
     "__version__",
     "cancel_job",

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
+from conveyor import results
 from conveyor.backends.base import Backend
 from conveyor.callbacks import Callback, stored_function
 from conveyor.callbacks import encode as encode_callbacks
@@ -36,6 +37,7 @@ from conveyor.options import (
     validate_unique_key,
     validate_user_id,
 )
+from conveyor.results import Result
 from conveyor.retry import Retry
 from conveyor.serializers import Serializer, resolve_serializer, serializer_named
 from conveyor.status import JobStatus
@@ -268,15 +270,33 @@ class Job:
 
     @property
     def result(self) -> Any:
-        """The return value once finished (kept for ``result_ttl``), else None."""
-        if self._record.result is None:
-            return None
-        return self.serializer.loads(self._record.result)
+        """The return value once finished (kept for ``result_ttl``), else None. While this
+        object holds none, each call reads the job again, as RQ's does: the job handle
+        ``enqueue`` returned shows the result once a worker has stored it."""
+        stored = self._record.result
+        if stored is None:
+            (record,) = self.connection.jobs_get([self.id])
+            if record is None or record.result is None:  # gone (RQ's None too), or no result yet
+                return None
+            self._adopt(record)
+            stored = record.result
+        return self.serializer.loads(stored)
 
     def return_value(self, refresh: bool = False) -> Any:
+        """``result``; with ``refresh`` read again even when this object holds one."""
         if refresh:
             self.refresh()
         return self.result
+
+    def latest_result(self, timeout: float = 0) -> Result | None:
+        """How the latest run ended (RQ's results API); with ``timeout``, wait up to that
+        many seconds for a run to end. None before one has, or once the job is gone."""
+        return results.latest(self, timeout)
+
+    def results(self) -> list[Result]:
+        """Every outcome kept: conveyor keeps the latest only (RQ keeps a stream)."""
+        latest = self.latest_result()
+        return [] if latest is None else [latest]
 
     @property
     def exc_info(self) -> str | None:
@@ -398,28 +418,30 @@ class Job:
     def last_heartbeat(self) -> datetime | None:
         return to_datetime(self._record.last_heartbeat)
 
-    is_queued = property(lambda self: self._record.status is JobStatus.QUEUED)
-    is_deferred = property(lambda self: self._record.status is JobStatus.DEFERRED)
-    is_scheduled = property(lambda self: self._record.status is JobStatus.SCHEDULED)
-    is_started = property(lambda self: self._record.status is JobStatus.STARTED)
-    is_finished = property(lambda self: self._record.status is JobStatus.FINISHED)
-    is_failed = property(lambda self: self._record.status is JobStatus.FAILED)
-    is_stopped = property(lambda self: self._record.status is JobStatus.STOPPED)
-    is_canceled = property(lambda self: self._record.status is JobStatus.CANCELED)
+    # Each reads the status again, as RQ's do (``while not job.is_finished`` must end).
+    is_queued = property(lambda self: self.get_status() is JobStatus.QUEUED)
+    is_deferred = property(lambda self: self.get_status() is JobStatus.DEFERRED)
+    is_scheduled = property(lambda self: self.get_status() is JobStatus.SCHEDULED)
+    is_started = property(lambda self: self.get_status() is JobStatus.STARTED)
+    is_finished = property(lambda self: self.get_status() is JobStatus.FINISHED)
+    is_failed = property(lambda self: self.get_status() is JobStatus.FAILED)
+    is_stopped = property(lambda self: self.get_status() is JobStatus.STOPPED)
+    is_canceled = property(lambda self: self.get_status() is JobStatus.CANCELED)
 
     # -- actions ---------------------------------------------------------------------------
     def _stored_as(self, record: JobRecord) -> None:
         """Take the record the backend stored: another job's when a unique_key was held."""
         if record is not self._record:
-            self._record = record
-            self._decoded = None
-            self.meta = self._decode_meta()
+            self._adopt(record)
 
     def refresh(self) -> None:
         """Read the job again from the backend; NoSuchJobError if it is gone."""
         (record,) = self.connection.jobs_get([self.id])
         if record is None:
             raise NoSuchJobError(self.id)
+        self._adopt(record)
+
+    def _adopt(self, record: JobRecord) -> None:
         self._record = record
         self._decoded = None
         self.meta = self._decode_meta()

@@ -6,7 +6,9 @@ own keyword arguments: pass those through ``kwargs={...}`` (as with RQ).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from conveyor.durations import parse_duration
@@ -26,11 +28,48 @@ RESERVED_ENQUEUE_OPTIONS = frozenset(
     }
 )  # fmt: skip
 """Keyword arguments of ``Queue.enqueue`` that configure the job, not the function."""
+_INLINE_OPTIONS = RESERVED_ENQUEUE_OPTIONS - {"args", "kwargs"}
 
 UNSUPPORTED_OPTIONS = {
     "at_front": "use priority= to run a job before others",
     "pipeline": "conveyor has no pipelines; enqueue_many stores many jobs in one step",
 }
+
+
+def refuse_ambiguous_options(func: object, kwargs: Mapping[str, Any]) -> None:
+    """Refuse an option given inline among ``kwargs`` that the function also names as a
+    parameter (``fetch(url, timeout=10)``): RQ takes such a keyword for the job and calls
+    the function without it, silently. ``args=``/``kwargs=`` say which is meant."""
+    if not kwargs or not callable(func):
+        return
+    both = sorted((kwargs.keys() & _INLINE_OPTIONS) & _parameter_names(func))
+    if both:
+        name = getattr(func, "__qualname__", repr(func))
+        raise InvalidJobError(
+            f"{name}() takes {', '.join(both)}, which enqueue reads as job option(s): pass the "
+            f"function's own through kwargs={{...}} (and its other arguments through args=), as in "
+            f"q.enqueue(f, args=(...), kwargs={{{both[0]!r}: ...}}, job_timeout=...)"
+        )
+
+
+def _parameter_names(func: Callable[..., Any]) -> frozenset[str]:
+    """The names ``func`` takes by keyword (cached: enqueues repeat a few functions)."""
+    try:
+        return _cached_parameter_names(func)
+    except TypeError:  # unhashable callable
+        return _uncached_parameter_names(func)
+
+
+def _uncached_parameter_names(func: Callable[..., Any]) -> frozenset[str]:
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (some builtins)
+        return frozenset()
+    by_keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(p.name for p in parameters if p.kind in by_keyword)
+
+
+_cached_parameter_names = functools.lru_cache(maxsize=1024)(_uncached_parameter_names)
 
 
 def split_enqueue_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -107,5 +146,8 @@ def validate_user_id(user_id: object) -> str | None:
     if user_id is None:
         return None
     if not isinstance(user_id, str) or not user_id or len(user_id) > 200 or user_id.strip() != user_id:
-        raise InvalidJobError(f"user_id must be a non-empty string without surrounding spaces, got {user_id!r}")
+        raise InvalidJobError(
+            f"user_id must be a non-empty string without surrounding spaces, got {user_id!r} (user_id is a "
+            "job option, the job's owner for per-user limits; a function's own user_id goes in kwargs={...})"
+        )
     return user_id

@@ -18,6 +18,7 @@ from conveyor.options import (
     DEFAULT_QUEUE,
     DEFAULT_RESULT_TTL,
     normalize_options,
+    refuse_ambiguous_options,
     split_enqueue_kwargs,
     validate_queue_name,
 )
@@ -186,6 +187,7 @@ class Queue:
                 raise InvalidJobError("pass the function's arguments either inline or as args=/kwargs=, not both")
             args, function_kwargs = tuple(explicit_args or ()), dict(explicit_kwargs or {})
             return self._build(f, args, function_kwargs, options)
+        refuse_ambiguous_options(f, kwargs)
         return self._job_like(EnqueueData(f, args, function_kwargs, options))
 
     def _build(

@@ -33,7 +33,9 @@ class BaseRegistry:
     ) -> None:
         queue_name = getattr(queue, "name", None)
         self.name = queue_name if isinstance(queue_name, str) else name
-        self.connection = connection if connection is not None else default_connection()
+        if connection is None:  # RQ's Registry(queue=q) uses the queue's connection
+            connection = getattr(queue, "connection", None) or default_connection()
+        self.connection = connection
         self.clock = clock
 
     def get_job_ids(self, start: int = 0, end: int = -1) -> list[str]:

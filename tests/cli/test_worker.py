@@ -59,6 +59,18 @@ def test_exception_handlers_come_from_flags(run: Run, db: Backend, tmp_path: Pat
     assert_user_error(run("worker", "--burst", "--exception-handler", "jobfuncs.nothing_here"), 2, "exception_handlers")
 
 
+def test_rqs_worker_flags_are_taken(run: Run, db: Backend, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere_jobs.py").write_text("def triple(x):\n    return 3 * x\n")
+    job = Queue(connection=db).enqueue("elsewhere_jobs.triple", 5)
+    result = run("worker", "--burst", "--with-scheduler", "-P", str(tmp_path), "-q")
+    assert result.exit_code == 0, result.stderr
+    assert job.result == 15, "found on the path -P gave"
+    assert "INFO" not in result.stderr, "-q logs warnings and errors only"
+    verbose = run("worker", "--burst", "-v", "--logging_level", "ERROR")
+    assert verbose.exit_code == 0 and "INFO" in verbose.stderr, "-v (debug) wins over the level"
+    assert_user_error(run("worker", "--burst", "-v", "-q"), 2, "--verbose and --quiet")
+
+
 def test_the_default_queue_is_default(run: Run, db: Backend) -> None:
     job = Queue(connection=db).enqueue("jobfuncs.noop")
     Queue("other", connection=db).enqueue("jobfuncs.noop")

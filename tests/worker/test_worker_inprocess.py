@@ -121,10 +121,11 @@ def test_unknown_function_fails_the_job_and_the_worker_goes_on(queue: Queue) -> 
     assert fine.get_status() is JobStatus.FINISHED
 
 
-def test_result_the_serializer_cannot_encode_fails_the_job(queue: Queue) -> None:
-    job = queue.enqueue(jobfuncs.unserializable_result)
+def test_result_the_serializer_cannot_encode_fails_the_job_without_a_retry(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.unserializable_result, retry=Retry(max=2))
     run_burst(queue)
-    assert job.get_status() is JobStatus.FAILED
+    assert job.get_status() is JobStatus.FAILED, "another run would repeat its effects for the same kind of value"
+    assert job.retry_count == 0
     assert "cannot be encoded" in (job.exc_info or "")
 
 

@@ -80,9 +80,28 @@ log = logging.getLogger("conveyor.cli")
 @limits_options
 @click.option(
     "--log-level",
+    "--logging-level",
+    "--logging_level",
+    "log_level",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     default="INFO",
     show_default=True,
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level (as --log-level DEBUG).")
+@click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only (as --log-level WARNING).")
+@click.option(
+    "-P",
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Put this directory first on the import path (the working directory is on it already). Repeatable.",
+)
+@click.option(
+    "--with-scheduler",
+    is_flag=True,
+    hidden=True,
+    help="Accepted as in rq: every conveyor worker moves scheduled jobs when they are due.",
 )
 @common_options(json_flag=False)
 def worker(
@@ -102,6 +121,10 @@ def worker(
     max_memory_per_child: float | None,
     supervise: bool,
     log_level: str,
+    verbose: bool,
+    quiet: bool,
+    paths: tuple[str, ...],
+    with_scheduler: bool,
     shutdown_timeout: float,
     interrupt_grace: float,
     poll_interval: float,
@@ -113,6 +136,11 @@ def worker(
     SIGTERM or Ctrl-C finishes running jobs and exits; a second one stops at once
     (its jobs are given back to their queues).
     """
+    if verbose and quiet:
+        raise InputError("--verbose and --quiet contradict each other: give one")
+    log_level = "DEBUG" if verbose else "WARNING" if quiet else log_level
+    for path in reversed(paths):
+        sys.path.insert(0, os.path.abspath(path))
     if supervise:
         with log_to_stderr(log_level):
             arguments = sys.argv[sys.argv.index("worker") + 1 :]

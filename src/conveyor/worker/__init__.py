@@ -1,5 +1,5 @@
 """Workers: claim jobs, run them (sync, threaded or async), settle their outcome."""
 
-from .worker import Worker
+from .worker import SimpleWorker, Worker
 
-__all__ = ["Worker"]
+__all__ = ["SimpleWorker", "Worker"]

@@ -89,7 +89,8 @@ async def call_async(prepared: PreparedJob) -> Any:
 
 
 def success(prepared: PreparedJob, started_at: float, value: Any, now: float) -> Settlement:
-    """Settle a job that returned ``value``; a result the serializer refuses fails it."""
+    """Settle a job that returned ``value``; a result the serializer refuses fails it, not
+    retried: another run would repeat the function's effects to return the same kind of value."""
     record = prepared.job.record
     try:
         encoded = (
@@ -102,7 +103,7 @@ def success(prepared: PreparedJob, started_at: float, value: Any, now: float) ->
             f"SerializationError: the result ({type(value).__name__}) cannot be encoded by the "
             f"{record.serializer} serializer: {exc}"
         )
-        return outcomes.failed(record, started_at, text, now, reason="error")
+        return outcomes.failed(record, started_at, text, now, reason="error", retriable=False)
     return outcomes.finished(record, started_at, encoded, now)
 
 

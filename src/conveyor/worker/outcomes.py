@@ -30,10 +30,19 @@ def finished(record: JobRecord, started_at: float, result: bytes, now: float) ->
     )
 
 
-def failed(record: JobRecord, started_at: float | None, exc_info: str, now: float, reason: str = "error") -> Settlement:
-    """The job raised (or timed out): retry while retries remain, else fail it."""
+def failed(
+    record: JobRecord,
+    started_at: float | None,
+    exc_info: str,
+    now: float,
+    reason: str = "error",
+    *,
+    retriable: bool = True,
+) -> Settlement:
+    """The job raised (or timed out): retry while retries remain, else fail it. A failure
+    another run would only repeat is not ``retriable``."""
     token = record.lease_token or ""
-    if record.retry_count < record.max_retries:
+    if retriable and record.retry_count < record.max_retries:
         delay = retry_delay(record.retry_intervals, record.retry_count, record.retry_jitter)
         return Settlement(
             record.id,

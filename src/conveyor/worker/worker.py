@@ -800,3 +800,9 @@ class _InlinePlace:
 def _resolve(future: asyncio.Future[Settlement], outcome: Settlement) -> None:
     if not future.done():
         future.set_result(outcome)
+
+
+class SimpleWorker(Worker):
+    """RQ's SimpleWorker, for code written for it: RQ's runs jobs in its own process
+    instead of forking one per job, which conveyor's Worker does already (its default
+    pool, ``"threads"``, with ``concurrency=1`` runs each job on the main thread)."""

@@ -1,0 +1,36 @@
+"""RQ's ``@job`` decorator: ``add.delay(3, 4)`` enqueues ``add(3, 4)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from conveyor.backends.base import Backend
+from conveyor.queue import Queue
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class job:
+    """``@job("low", connection=conn, timeout=5)`` gives the function a ``delay`` method
+    that enqueues a call of it on that queue with those options (any of ``enqueue``'s);
+    the function itself is unchanged, and workers import it by its own name. As in RQ,
+    ``delay`` takes ``depends_on``, ``job_id`` and ``at_front`` among its keywords; every
+    other keyword goes to the function."""
+
+    def __init__(self, queue: Queue | str, connection: Backend | None = None, **options: Any) -> None:
+        self.queue = queue
+        self.connection = connection
+        self.options = options
+
+    def __call__(self, func: F) -> F:
+        def delay(*args: Any, **kwargs: Any) -> Any:
+            queue = self.queue if isinstance(self.queue, Queue) else Queue(self.queue, connection=self.connection)
+            options = dict(self.options)
+            for name in ("depends_on", "job_id", "at_front"):
+                if name in kwargs:
+                    options[name] = kwargs.pop(name)
+            return queue.enqueue_call(func, args=args, kwargs=kwargs, **options)
+
+        func.delay = delay  # type: ignore[attr-defined]
+        return func

@@ -1,0 +1,73 @@
+"""RQ's results API (``job.latest_result()``, ``job.results()``), read from the job itself.
+
+conveyor keeps one outcome per job, the latest (RQ keeps a stream of them): a run that
+ended, as its job records it, for as long as the job is kept (``result_ttl`` for a
+result, ``failure_ttl`` for a failure).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from conveyor.clock import to_datetime
+from conveyor.status import JobStatus
+
+if TYPE_CHECKING:
+    from conveyor.job import Job
+
+
+@dataclass(frozen=True)
+class Result:
+    """How a run of a job ended: its value, or the error it raised."""
+
+    class Type(Enum):
+        SUCCESSFUL = 1
+        FAILED = 2
+        STOPPED = 3
+        RETRIED = 4
+
+    job_id: str
+    type: Type
+    created_at: datetime | None  # when the run ended
+    return_value: Any = None
+    exc_string: str | None = None
+    worker_name: str | None = None
+
+    @property
+    def id(self) -> str:
+        """Unique per run: the job's id and when the run ended."""
+        return f"{self.job_id}:{self.created_at.timestamp() if self.created_at else ''}"
+
+
+def latest(job: Job, timeout: float = 0) -> Result | None:
+    """The job's latest outcome (None before its first run ends, or once it is gone);
+    with ``timeout``, wait up to that many seconds for one, woken by the job's changes."""
+    deadline = time.monotonic() + timeout
+    cursor, _ = job.connection.events_read(None, 0, 0)  # changes from here on wake the wait
+    while True:
+        result = _read(job)
+        remaining = deadline - time.monotonic()
+        if result is not None or remaining <= 0:
+            return result
+        cursor, _ = job.connection.events_read(cursor, 1000, remaining)
+
+
+def _read(job: Job) -> Result | None:
+    (record,) = job.connection.jobs_get([job.id])
+    if record is None:
+        return None
+    job._adopt(record)
+    ended_at = to_datetime(record.ended_at)
+    if record.status is JobStatus.FINISHED:
+        return Result(job.id, Result.Type.SUCCESSFUL, ended_at, job.result, None, record.worker_name)
+    if record.status is JobStatus.FAILED:
+        return Result(job.id, Result.Type.FAILED, ended_at, None, record.exc_info, record.worker_name)
+    if record.status is JobStatus.STOPPED:
+        return Result(job.id, Result.Type.STOPPED, ended_at, None, record.exc_info, record.worker_name)
+    if record.retry_count and record.exc_info is not None:  # waiting for its next try
+        return Result(job.id, Result.Type.RETRIED, ended_at, None, record.exc_info, record.worker_name)
+    return None

@@ -1,0 +1,138 @@
+"""RQ code beyond the jobs page, as its docs write it: job handles that see the worker's
+result, registries of a queue, SimpleWorker, ``@job``, the results API, and keywords
+that are both a job option and a parameter of the function."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import conveyor
+import jobfuncs
+from conveyor import Queue, Result, Retry, SimpleWorker, Worker
+from conveyor.backends.base import Backend
+from conveyor.connection import default_connection
+from conveyor.decorators import job
+from conveyor.exceptions import InvalidJobError
+from conveyor.registry import FailedJobRegistry, FinishedJobRegistry
+
+
+@pytest.fixture
+def queue(backend: Backend) -> Queue:
+    return Queue(connection=backend)
+
+
+def run_elsewhere(url: str) -> None:
+    """Run the queue's jobs through a connection of its own, as a worker process would:
+    nothing the test holds is updated by it."""
+    connection = conveyor.connect(url)
+    try:
+        Worker([Queue(connection=connection)]).work(burst=True)
+    finally:
+        connection.close()
+
+
+def test_the_enqueued_handle_sees_the_status_and_result_a_worker_stored(queue: Queue, url: str) -> None:
+    handle = queue.enqueue(jobfuncs.add, 2, 3)
+    assert (handle.result, handle.is_finished, handle.is_queued) == (None, False, True)
+    run_elsewhere(url)
+    assert handle.is_finished, "is_finished reads the status again (RQ's `while not job.is_finished`)"
+    assert (handle.result, handle.return_value()) == (5, 5)
+    handle.delete()
+    assert handle.result == 5, "a result this object holds stays (RQ's cached value)"
+
+
+def test_a_gone_job_has_no_result(queue: Queue) -> None:
+    handle = queue.enqueue(jobfuncs.add, 2, 3)
+    queue.connection.job_delete(handle.id)
+    assert handle.result is None
+
+
+@pytest.fixture
+def other_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A default connection to another store, to catch code that falls back to it."""
+    monkeypatch.setenv("CONVEYOR_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    default_connection.cache_clear()
+    yield
+    default_connection().close()
+    default_connection.cache_clear()
+
+
+def test_a_registry_made_from_a_queue_reads_that_queues_store(queue: Queue, url: str, other_default: None) -> None:
+    failed = queue.enqueue(jobfuncs.fail)
+    finished = queue.enqueue(jobfuncs.noop)
+    run_elsewhere(url)
+    assert FailedJobRegistry(queue=queue).get_job_ids() == [failed.id]
+    assert finished.id in FinishedJobRegistry(queue=queue)
+    assert len(FailedJobRegistry(queue=Queue("other", connection=queue.connection))) == 0
+
+
+def test_simple_worker_runs_jobs_in_its_own_process(queue: Queue) -> None:
+    handle = queue.enqueue(jobfuncs.use_current_job, 4)
+    assert SimpleWorker([queue]).work(burst=True)
+    assert handle.result == {"id": handle.id, "value": 4}
+
+
+def test_the_job_decorator_enqueues_with_its_options(backend: Backend) -> None:
+    decorated = job("low", connection=backend, timeout=5, result_ttl=60, priority=3)(jobfuncs.add)
+    assert decorated is jobfuncs.add, "the function itself, so workers import it by its own name"
+    handle = jobfuncs.add.delay(3, 4, job_id="sum")  # type: ignore[attr-defined]
+    assert (handle.id, handle.origin, handle.args, handle.timeout, handle.result_ttl, handle.priority) == (
+        "sum", "low", [3, 4], 5, 60, 3,
+    )  # fmt: skip
+    child = jobfuncs.add.delay(1, y=2, depends_on=handle)  # type: ignore[attr-defined]
+    assert (child.kwargs, child.dependency_ids) == ({"y": 2}, ["sum"])
+    Worker([Queue("low", connection=backend)]).work(burst=True)
+    assert (handle.result, child.result) == (7, 3)
+
+
+def test_latest_result_says_how_the_last_run_ended(queue: Queue, url: str) -> None:
+    succeeded = queue.enqueue(jobfuncs.add, 1, 1)
+    failed = queue.enqueue(jobfuncs.fail, "nope")
+    retried = queue.enqueue(jobfuncs.fail, "again", retry=Retry(max=1, interval=3600))
+    assert succeeded.latest_result() is None and succeeded.results() == []
+    run_elsewhere(url)
+    result = succeeded.latest_result()
+    assert result is not None
+    assert (result.type, result.return_value, result.exc_string) == (Result.Type.SUCCESSFUL, 2, None)
+    assert result.created_at == succeeded.ended_at and succeeded.results() == [result]
+    failure = failed.latest_result()
+    assert failure is not None and failure.type is Result.Type.FAILED
+    assert "nope" in (failure.exc_string or "")
+    retry = retried.latest_result()
+    assert retry is not None and retry.type is Result.Type.RETRIED and "again" in (retry.exc_string or "")
+
+
+def test_latest_result_waits_for_the_run_to_end(queue: Queue, url: str) -> None:
+    handle = queue.enqueue(jobfuncs.add, 20, 22)
+    worker = threading.Thread(target=run_elsewhere, args=(url,))
+    worker.start()
+    try:
+        result = handle.latest_result(timeout=60)
+    finally:
+        worker.join()
+    assert result is not None and result.return_value == 42
+
+
+def takes_options_too(url: str, timeout: float = 5, user_id: int = 0) -> str:
+    return f"{url} {timeout} {user_id}"
+
+
+def test_a_keyword_that_is_an_option_and_a_parameter_is_refused_not_taken(queue: Queue) -> None:
+    with pytest.raises(InvalidJobError, match=r"takes timeout.*kwargs=") as raised:
+        queue.enqueue(takes_options_too, "u", timeout=10)
+    assert "takes_options_too" in str(raised.value)
+    with pytest.raises(InvalidJobError, match="takes user_id"):
+        queue.enqueue(takes_options_too, "u", user_id=42)
+    explicit = queue.enqueue(takes_options_too, args=("u",), kwargs={"timeout": 10, "user_id": 42}, job_timeout=30)
+    assert (explicit.kwargs, explicit.timeout) == ({"timeout": 10, "user_id": 42}, 30)
+    assert queue.enqueue(takes_options_too, "u", job_timeout=30).timeout == 30, "no parameter named job_timeout"
+    assert queue.count == 2, "nothing stored for the refused calls"
+
+
+def test_a_user_id_that_is_no_name_says_where_a_functions_own_goes(queue: Queue) -> None:
+    with pytest.raises(InvalidJobError, match=r"user_id is a job option.*kwargs="):
+        queue.enqueue("tasks.send_welcome_email", user_id=42)
