@@ -81,6 +81,8 @@ def test_depends_on_defers_the_job(run: Run, db: Backend) -> None:
         (["--args", '{"x": 1}'], "Invalid value for '--args': expected a JSON array"),
         (["--kwargs", "[1]"], "Invalid value for '--kwargs': expected a JSON object"),
         (["--kwargs", "{x: 1}"], "Invalid value for '--kwargs': not valid JSON"),
+        (["--args", "[" * 5000 + "]" * 5000], "Invalid value for '--args': nested too deeply"),
+        (["--kwargs", '{"n": ' + "9" * 5000 + "}"], "Invalid value for '--kwargs': Exceeds the limit"),
         (["--at", "tomorrow"], "'tomorrow' is not an ISO 8601 time"),
         (["--in", "soon"], "--in 'soon' is not a duration"),
         (["--in", "-1"], "--in cannot be -1"),

@@ -57,6 +57,13 @@ def test_a_database_under_a_file_is_status_2(run: Run, tmp_path: Path) -> None:
     assert_user_error(run("info", url=f"sqlite:///{tmp_path / 'plain-file' / 'conveyor.db'}"), 2, "does not exist")
 
 
+@pytest.mark.parametrize(
+    ("path", "fragment"), [("/dev/null", "not a regular file"), ("/tmp/" + "a" * 300 + ".db", "File name too long")]
+)
+def test_a_database_path_that_cannot_be_a_file_is_status_2(run: Run, path: str, fragment: str) -> None:
+    assert_user_error(run("info", url=f"sqlite:///{path}"), 2, fragment)
+
+
 def test_an_unwritable_database_directory_is_status_2(
     run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

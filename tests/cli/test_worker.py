@@ -165,11 +165,15 @@ def test_a_config_file_may_give_one_value_for_a_repeatable_setting(
         ("[worker\n", "cannot be read"),
         ('[worker]\nconcurrency = "lots"\n', "[worker] concurrency = 'lots': 'lots' is not a valid integer"),
         ("[worker]\nlease_ttl = nan\n", "[worker] lease_ttl = nan: nan is not a finite number"),
+        ("[worker]\nconcurrency = true\n", "[worker] concurrency = True: a boolean is not a value here"),
+        ("[worker]\nname = {a = 1}\n", "[worker] name = {'a': 1}: a table is not a value here"),
+        ("[worker]\nconcurrency = 1e400\n", "[worker] concurrency = inf: cannot convert float infinity"),
+        ("\udcff", "cannot be read"),
     ],
 )
 def test_a_bad_config_file_is_one_line_with_status_2(run: Run, tmp_path: Path, text: str, fragment: str) -> None:
     config = tmp_path / "conveyor.toml"
-    config.write_text(text)
+    config.write_bytes(text.encode(errors="surrogateescape"))  # "\udcff": a byte that is no UTF-8
     assert_user_error(run("--config", str(config), "worker", "--burst"), 2, fragment)
 
 

@@ -45,7 +45,7 @@ def load_default_map(path: Path, group: click.Group) -> dict[str, dict[str, Any]
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise InputError(f"config file {path} does not exist") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"config file {path} cannot be read: {exc}") from None
     shared = {key: value for key, value in data.items() if not isinstance(value, dict)}
     tables = {key: value for key, value in data.items() if isinstance(value, dict)}
@@ -68,14 +68,30 @@ def load_default_map(path: Path, group: click.Group) -> dict[str, dict[str, Any]
     return defaults
 
 
+def _wrong_kind(value: Any, option: click.Option) -> list[str]:
+    """What a TOML value is, when it cannot be the option's: a table or list (for one
+    value), or a boolean for an option that is not a flag."""
+    if isinstance(value, dict | list):
+        return ["a table" if isinstance(value, dict) else "a list"]
+    if isinstance(value, bool) and not option.is_flag:
+        return ["a boolean"]
+    return []
+
+
 def _checked(path: Path, name: str, command: click.Command, option: click.Option, value: Any) -> Any:
     """A setting's value as the option takes it, or an error naming the file and the
     setting (click would name the option's environment variable instead); a single
     value for a repeatable option is a list of one."""
     if option.multiple and not isinstance(value, list):
         value = [value]
+    values = value if option.multiple else [value]
+    wrong = next((kind for v in values for kind in _wrong_kind(v, option)), None)
+    if wrong is not None:  # click would take true for 1, and a table for its text
+        raise InputError(f"config file {path}: [{name}] {option.name} = {value!r}: {wrong} is not a value here")
     try:
         option.type_cast_value(click.Context(command), value)
     except click.BadParameter as exc:
         raise InputError(f"config file {path}: [{name}] {option.name} = {value!r}: {exc.message}") from None
+    except (OverflowError, ValueError, TypeError) as exc:  # 1e400 for a port
+        raise InputError(f"config file {path}: [{name}] {option.name} = {value!r}: {exc}") from None
     return value

@@ -129,6 +129,9 @@ def _decode_json(param: click.Parameter, value: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise InputError(f"Invalid value for {_option_name(param)}: not valid JSON ({exc})") from None
+    except (RecursionError, ValueError) as exc:  # nested too deep; an integer of too many digits
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InputError(f"Invalid value for {_option_name(param)}: {reason}") from None
 
 
 def iso_datetime(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:

@@ -61,13 +61,18 @@ class ConnectionPool:
             raise ConfigurationError("an in-memory SQLite database cannot be shared with workers; use a file")
         file = Path(self.path)
         directory = file.parent
-        if not directory.is_dir():
-            raise ConfigurationError(f"cannot open {self.path}: directory {directory} does not exist")
-        if file.exists():
-            if not os.access(file, os.R_OK | os.W_OK):
-                raise ConfigurationError(f"cannot open {self.path}: the file is not writable")
-        elif not os.access(directory, os.W_OK | os.X_OK):
-            raise ConfigurationError(f"cannot create {self.path}: directory {directory} is not writable")
+        try:
+            if not directory.is_dir():
+                raise ConfigurationError(f"cannot open {self.path}: directory {directory} does not exist")
+            if file.exists():
+                if not file.is_file():
+                    raise ConfigurationError(f"cannot open {self.path}: not a regular file")
+                if not os.access(file, os.R_OK | os.W_OK):
+                    raise ConfigurationError(f"cannot open {self.path}: the file is not writable")
+            elif not os.access(directory, os.W_OK | os.X_OK):
+                raise ConfigurationError(f"cannot create {self.path}: directory {directory} is not writable")
+        except OSError as exc:  # a name too long, a loop of links...
+            raise ConfigurationError(f"cannot open {self.path}: {exc.strerror or exc}") from None
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use (and again after a fork)."""
