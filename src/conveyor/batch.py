@@ -22,7 +22,7 @@ from typing import Any
 
 from conveyor.backends.base import CHUNK, Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime, to_timestamp
-from conveyor.connection import default_connection
+from conveyor.connection import resolve_connection
 from conveyor.durations import LONGEST
 from conveyor.exceptions import InvalidBatchOperation, InvalidJobError, NoSuchBatchError
 from conveyor.ids import new_job_id
@@ -76,7 +76,7 @@ class Batch:
             backend = connection if connection is not None else queue.connection
             target = Queue(queue.name, connection=backend, serializer=queue.serializer_name, clock=clock)
         else:
-            backend = connection if connection is not None else default_connection()
+            backend = resolve_connection(connection)
             target = Queue(queue, connection=backend, clock=clock)
         built = _build_jobs(target, list(jobs), max_jobs)
         now = clock.now()
@@ -113,7 +113,7 @@ class Batch:
     @classmethod
     def fetch(cls, batch_id: str, connection: Backend | None = None, clock: Clock = SYSTEM_CLOCK) -> Batch:
         """The stored batch with this id; NoSuchBatchError if there is none."""
-        backend = connection if connection is not None else default_connection()
+        backend = resolve_connection(connection)
         (record,) = backend.batches_get([batch_id])
         if record is None:
             raise NoSuchBatchError(batch_id)
@@ -129,7 +129,7 @@ class Batch:
         limit: int = 100,
     ) -> list[Batch]:
         """Batches newest first, of one user or all; ``before`` a batch id to page on."""
-        backend = connection if connection is not None else default_connection()
+        backend = resolve_connection(connection)
         return [cls(record, backend) for record in backend.batches_list(user_id, before, limit)]
 
     def refresh(self) -> None:

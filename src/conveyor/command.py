@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
-from conveyor.connection import default_connection
+from conveyor.connection import resolve_connection
 from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
 from conveyor.job import Job
 
@@ -29,7 +29,7 @@ def cancel_job(
     finished (RQ's rule). Raises NoSuchJobError, or InvalidJobOperation if the job
     already ended.
     """
-    backend = connection if connection is not None else default_connection()
+    backend = resolve_connection(connection)
     (record,) = backend.jobs_get([job_id])
     if record is None:
         raise NoSuchJobError(job_id)
@@ -41,13 +41,13 @@ def cancel_job(
 def send_stop_job_command(connection: Backend | None, job_id: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
     """Stop a running job: it ends as ``stopped``, lands in the failed registry and is
     never retried. Raises InvalidJobOperation if the job is not running."""
-    backend = connection if connection is not None else default_connection()
+    backend = resolve_connection(connection)
     backend.job_request_stop(job_id, clock.now())
 
 
 def requeue_job(job_id: str, connection: Backend | None = None, *, clock: Clock = SYSTEM_CLOCK) -> Job:
     """Put a failed, stopped or canceled job back in its queue, with its retries reset."""
-    backend = connection if connection is not None else default_connection()
+    backend = resolve_connection(connection)
     if not backend.jobs_requeue([job_id], clock.now()):
         (record,) = backend.jobs_get([job_id])
         if record is None:
@@ -64,5 +64,5 @@ def requeue_jobs(
     job_ids: Sequence[str], connection: Backend | None = None, *, clock: Clock = SYSTEM_CLOCK
 ) -> list[str]:
     """Requeue many jobs in one step; return the ids that were requeueable."""
-    backend = connection if connection is not None else default_connection()
+    backend = resolve_connection(connection)
     return backend.jobs_requeue(list(job_ids), clock.now())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from typing import cast
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from conveyor.backends.base import Backend
@@ -22,7 +23,10 @@ def connect(url: str | None = None) -> Backend:
     ``?synchronous=FULL`` makes every commit durable against power loss (the default,
     NORMAL, is durable against crashes of the process).
     """
-    url = url or os.environ.get("CONVEYOR_URL") or DEFAULT_URL
+    if url is None:
+        url = os.environ.get("CONVEYOR_URL") or DEFAULT_URL
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError(f"a backend URL is a non-empty string such as sqlite:///conveyor.db, got {url!r}")
     scheme = url.split(":", 1)[0].lower()
     if scheme == "sqlite":
         return _connect_sqlite(url)
@@ -97,3 +101,20 @@ def default_connection() -> Backend:
     what they use.
     """
     return connect()
+
+
+def resolve_connection(connection: object) -> Backend:
+    """The backend a ``connection=`` argument names: itself, or the default for None. A
+    URL or a redis-py client (what RQ takes) is a clear error, not a later AttributeError."""
+    if connection is None:
+        return default_connection()
+    if hasattr(connection, "jobs_enqueue"):  # duck-typed: Backend is a Protocol, and this is on every Job
+        return cast(Backend, connection)
+    if isinstance(connection, str):
+        hint = f"conveyor.connect({masked_url(connection)!r})"
+    elif "redis" in type(connection).__module__:
+        hint = "conveyor.connect('redis://host:6379/0')"
+    else:
+        hint = "conveyor.connect(url)"
+    kind = type(connection).__name__
+    raise ConfigurationError(f"connection takes a conveyor backend, got {kind}: open one with {hint}")

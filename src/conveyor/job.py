@@ -20,7 +20,7 @@ from conveyor.backends.base import Backend
 from conveyor.callbacks import Callback, stored_function
 from conveyor.callbacks import encode as encode_callbacks
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
-from conveyor.connection import default_connection
+from conveyor.connection import resolve_connection
 from conveyor.durations import parse_duration
 from conveyor.exceptions import InvalidJobError, NoSuchJobError, SerializationError
 from conveyor.functions import function_name
@@ -70,7 +70,7 @@ class Job:
         record: JobRecord | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.connection: Backend = connection if connection is not None else default_connection()
+        self.connection: Backend = resolve_connection(connection)
         self.clock = clock
         if record is None:
             name, _ = resolve_serializer(serializer)
@@ -141,7 +141,7 @@ class Job:
             user_id=validate_user_id(user_id),
             unique_key=validate_unique_key(unique_key),
             timeout=validate_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
-            ttl=parse_duration(ttl, "ttl"),
+            ttl=_queued_ttl(ttl),
             # None is the default, as in RQ (-1 is forever)
             result_ttl=parse_duration(DEFAULT_RESULT_TTL if result_ttl is None else result_ttl, "result_ttl"),
             failure_ttl=parse_duration(DEFAULT_FAILURE_TTL if failure_ttl is None else failure_ttl, "failure_ttl"),
@@ -190,8 +190,8 @@ class Job:
     @classmethod
     def fetch(cls, id: str, connection: Backend | None = None, serializer: object = None) -> Job:
         """The stored job with this id; raises NoSuchJobError if there is none."""
-        backend = connection if connection is not None else default_connection()
-        (record,) = backend.jobs_get([id])
+        backend = resolve_connection(connection)
+        (record,) = backend.jobs_get(_ids([id]))
         if record is None:
             raise NoSuchJobError(id)
         return cls(connection=backend, record=record)
@@ -201,13 +201,15 @@ class Job:
         cls, job_ids: Sequence[str], connection: Backend | None = None, serializer: object = None
     ) -> list[Job | None]:
         """The stored jobs for these ids in one round trip; None where a job is missing."""
-        backend = connection if connection is not None else default_connection()
-        return [None if r is None else cls(connection=backend, record=r) for r in backend.jobs_get(job_ids)]
+        backend = resolve_connection(connection)
+        if isinstance(job_ids, str):
+            raise InvalidJobError(f"fetch_many takes a list of job ids, got the string {job_ids!r}")
+        return [None if r is None else cls(connection=backend, record=r) for r in backend.jobs_get(_ids(job_ids))]
 
     @classmethod
     def exists(cls, job_id: str, connection: Backend | None = None) -> bool:
-        backend = connection if connection is not None else default_connection()
-        return backend.jobs_get([job_id])[0] is not None
+        backend = resolve_connection(connection)
+        return backend.jobs_get(_ids([job_id]))[0] is not None
 
     # -- the stored record, as attributes -------------------------------------------------
     @property
@@ -532,9 +534,35 @@ def _encode(serializer: Serializer, name: str, value: Any, what: str) -> bytes:
         raise SerializationError(f"{what} cannot be encoded by the {name} serializer: {exc}") from exc
 
 
+def _queued_ttl(ttl: object) -> float | None:
+    """The longest a job may wait: more than 0 (RQ refuses 0 too: the job could never run)."""
+    seconds = parse_duration(ttl, "ttl")
+    if seconds == 0:
+        raise InvalidJobError("ttl must be more than 0 seconds, or None (or -1) for no limit, got 0")
+    return seconds
+
+
+def _ids(job_ids: Iterable[object]) -> list[str]:
+    """Job ids to look up: strings (a list or bytes would fail deep in a backend)."""
+    ids = list(job_ids)
+    for job_id in ids:
+        if not isinstance(job_id, str):
+            raise InvalidJobError(f"a job id is a string, got {type(job_id).__name__} {job_id!r:.60}")
+    return ids  # type: ignore[return-value]  # each checked above
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = _repr(value)
     return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def _repr(value: Any) -> str:
+    """``repr``, or a stand-in for a value that has none (an int of 5,000 digits, a list
+    nested 100,000 deep): describing an argument must not fail where encoding it did."""
+    try:
+        return repr(value)
+    except (ValueError, RecursionError):
+        return f"<{type(value).__name__} without a repr>"
 
 
 def _initial_status(status: JobStatus | str | None) -> JobStatus:
@@ -548,7 +576,12 @@ def _initial_status(status: JobStatus | str | None) -> JobStatus:
 def _dependency_ids(depends_on: Job | str | Iterable[Job | str] | None) -> tuple[str, ...]:
     if depends_on is None:
         return ()
-    items = [depends_on] if isinstance(depends_on, Job | str) else list(depends_on)
+    if isinstance(depends_on, Job | str):
+        items: list[object] = [depends_on]
+    elif isinstance(depends_on, Iterable):
+        items = list(depends_on)
+    else:
+        raise InvalidJobError(f"depends_on must name jobs (a Job, an id, or a list of them), got {depends_on!r}")
     ids = []
     for item in items:
         if isinstance(item, Job):
@@ -562,6 +595,6 @@ def _dependency_ids(depends_on: Job | str | Iterable[Job | str] | None) -> tuple
 
 def _describe(func: Callable[..., Any] | str, args: list[Any], kwargs: dict[str, Any]) -> str:
     name = func if isinstance(func, str) else getattr(func, "__qualname__", repr(func))
-    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    parts = [_repr(a) for a in args] + [f"{k}={_repr(v)}" for k, v in kwargs.items()]
     text = f"{name}({', '.join(parts)})"
     return text if len(text) <= 200 else text[:197] + "..."

@@ -119,17 +119,23 @@ def validate_priority(value: object) -> int:
 
 
 def validate_queue_name(name: object) -> str:
-    if not isinstance(name, str) or not name or len(name) > 200 or name.strip() != name:
-        raise InvalidJobError(f"queue name must be a non-empty string without surrounding spaces, got {name!r}")
-    return name
+    return _validate_name("queue name", name)
 
 
 def validate_job_id(job_id: object) -> str:
-    if not isinstance(job_id, str) or not job_id or len(job_id) > 200:
-        raise InvalidJobError(f"job id must be a non-empty string of at most 200 characters, got {job_id!r}")
-    if job_id.strip() != job_id or any(ord(ch) < 32 for ch in job_id):
-        raise InvalidJobError(f"job id {job_id!r} must not contain spaces at its ends or control characters")
-    return job_id
+    return _validate_name("job id", job_id)
+
+
+def _validate_name(what: str, name: object) -> str:
+    """A name as the REST API takes it too: 1 to 200 characters, no control characters,
+    no spaces at its ends."""
+    if not isinstance(name, str) or not name:
+        raise InvalidJobError(f"{what} must be a non-empty string, got {name!r}")
+    if len(name) > 200:
+        raise InvalidJobError(f"{what} must be at most 200 characters, got {len(name)}")
+    if name.strip() != name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise InvalidJobError(f"{what} {name!r} must not contain spaces at its ends or control characters")
+    return name
 
 
 def validate_unique_key(key: object) -> str | None:
@@ -145,9 +151,16 @@ def validate_user_id(user_id: object) -> str | None:
     """None (no owner) or a name: fair share and per-user limits group jobs by it."""
     if user_id is None:
         return None
-    if not isinstance(user_id, str) or not user_id or len(user_id) > 200 or user_id.strip() != user_id:
+    if (
+        not isinstance(user_id, str)
+        or not user_id
+        or len(user_id) > 200
+        or user_id.strip() != user_id
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in user_id)
+    ):
         raise InvalidJobError(
-            f"user_id must be a non-empty string without surrounding spaces, got {user_id!r} (user_id is a "
+            f"user_id must be a non-empty string without control characters or surrounding spaces, got {user_id!r} "
+            "(user_id is a "
             "job option, the job's owner for per-user limits; a function's own user_id goes in kwargs={...})"
         )
     return user_id

@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from datetime import datetime as _datetime  # enqueue_at's parameter is named datetime, as RQ's
 from typing import Any, NamedTuple, TypeVar
 
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_timestamp
-from conveyor.connection import default_connection
+from conveyor.connection import resolve_connection
 from conveyor.durations import LONGEST
 from conveyor.exceptions import InvalidJobError, NoSuchJobError
 from conveyor.job import Job
@@ -66,7 +67,7 @@ class Queue:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.name = validate_queue_name(name)
-        self.connection = connection if connection is not None else default_connection()
+        self.connection = resolve_connection(connection)
         self.is_async = is_async
         self.default_timeout = default_timeout
         self.serializer_name, self.serializer = resolve_serializer(serializer)
@@ -76,7 +77,7 @@ class Queue:
     @classmethod
     def all(cls, connection: Backend | None = None) -> list[Queue]:
         """Every queue that holds at least one job."""
-        backend = connection if connection is not None else default_connection()
+        backend = resolve_connection(connection)
         return [cls(name, connection=backend) for name in sorted(backend.counts())]
 
     # -- enqueueing ------------------------------------------------------------------------
@@ -102,6 +103,8 @@ class Queue:
 
     def enqueue_at(self, datetime: datetime, f: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
         """Enqueue ``f`` to run at ``datetime`` (a naive datetime is local time, as in RQ)."""
+        if not isinstance(datetime, _datetime):
+            raise InvalidJobError(f"enqueue_at takes a datetime, got {type(datetime).__name__}")
         job = self._create(f, args, kwargs)
         return self._schedule(job, to_timestamp(datetime))
 
@@ -210,7 +213,11 @@ class Queue:
         )
 
     def _build_many(self, job_datas: Iterable[EnqueueData]) -> list[Job]:
-        return [self._job_like(data) for data in job_datas]
+        datas = list(job_datas)
+        for data in datas:
+            if not isinstance(data, EnqueueData):
+                raise InvalidJobError(f"enqueue_many takes Queue.prepare_data(...) items, got {type(data).__name__}")
+        return [self._job_like(data) for data in datas]
 
     def _job_like(self, data: EnqueueData) -> Job:
         """A new job for ``data``: a copy, with its own id and arguments, of a template

@@ -11,7 +11,7 @@ from typing import ClassVar
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.command import requeue_job
-from conveyor.connection import default_connection
+from conveyor.connection import resolve_connection
 from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
 from conveyor.job import Job
 from conveyor.options import DEFAULT_QUEUE
@@ -34,8 +34,8 @@ class BaseRegistry:
         queue_name = getattr(queue, "name", None)
         self.name = queue_name if isinstance(queue_name, str) else name
         if connection is None:  # RQ's Registry(queue=q) uses the queue's connection
-            connection = getattr(queue, "connection", None) or default_connection()
-        self.connection = connection
+            connection = getattr(queue, "connection", None)
+        self.connection = resolve_connection(connection)
         self.clock = clock
 
     def get_job_ids(self, start: int = 0, end: int = -1) -> list[str]:

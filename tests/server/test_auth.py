@@ -92,7 +92,7 @@ def test_keys_are_parsed_from_the_environment_and_from_a_hashed_file(tmp_path: P
 
 @pytest.mark.parametrize(
     "value",
-    ["key:user:root", ":user:admin", "key::user"],
+    ["key:user:root", ":user:admin", "key::user", ",", " , ,", "key:a\x01b:user"],
 )
 def test_bad_key_entries_are_configuration_errors(value: str) -> None:
     with pytest.raises(ConfigurationError):
@@ -127,7 +127,7 @@ def test_conveyor_keys_makes_keys_file_lines(tmp_path: Path) -> None:
     assert refused.exit_code == 2
 
 
-@pytest.mark.parametrize("user", ["", "a:b", " alice ", "x,y"])
+@pytest.mark.parametrize("user", ["", "a:b", " alice ", "x,y", "a\nb"])
 def test_conveyor_keys_refuses_user_ids_the_server_would_refuse(user: str) -> None:
     from click.testing import CliRunner
 
@@ -137,4 +137,4 @@ def test_conveyor_keys_refuses_user_ids_the_server_would_refuse(user: str) -> No
         refused = CliRunner().invoke(cli, [*command, "--user", user], input="some-key\n")
         assert refused.exit_code == 2, refused.output
         assert refused.stdout == ""  # no line that would lock the server out
-        assert "the user id must be 1-200 characters, without ':' or ','" in refused.stderr
+        assert "the user id must be 1-200 characters, without ':', ','" in refused.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -258,10 +259,51 @@ def test_read_only_directory_is_a_clear_error(tmp_path: Path) -> None:
         tmp_path.chmod(0o700)
 
 
-@pytest.mark.parametrize("url", ["mysql://x", "sqlite://relative.db", "sqlite:///x.db?journal=1"])
-def test_bad_urls_are_clear_errors(url: str) -> None:
+@pytest.mark.parametrize("url", ["mysql://x", "sqlite://relative.db", "sqlite:///x.db?journal=1", "", 5])
+def test_bad_urls_are_clear_errors(url: Any) -> None:
     with pytest.raises(ConfigurationError):
         conveyor.connect(url)
+
+
+@pytest.mark.parametrize(
+    ("connection", "says"),
+    [("sqlite:///x.db", "conveyor.connect('sqlite:///x.db')"), (object(), "conveyor.connect(url)")],
+)
+def test_a_connection_that_is_no_backend_is_a_clear_error(connection: object, says: str) -> None:
+    for make in (
+        lambda: Queue(connection=connection),  # type: ignore[arg-type]
+        lambda: Worker(["default"], connection=connection),  # type: ignore[arg-type]
+        lambda: Job.fetch("x", connection=connection),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ConfigurationError, match=re.escape(says)):
+            make()
+
+
+def test_wrong_kinds_of_argument_are_clear_errors_and_store_nothing(queue: Queue) -> None:
+    calls: list[tuple[Any, str]] = [
+        (lambda: queue.enqueue_at("2030-01-01", jobfuncs.noop), "enqueue_at takes a datetime, got str"),
+        (lambda: queue.enqueue(jobfuncs.noop, depends_on=5), "depends_on must name jobs"),
+        (lambda: queue.enqueue_many(["x"]), r"enqueue_many takes Queue.prepare_data\(...\) items, got str"),
+        (lambda: queue.enqueue(jobfuncs.noop, ttl=0), "ttl must be more than 0"),
+        (lambda: Job.fetch(["a"], connection=queue.connection), "a job id is a string, got list"),  # type: ignore[arg-type]
+        (lambda: Job.fetch_many("ab", connection=queue.connection), "takes a list of job ids"),
+        (lambda: Queue("\x01", connection=queue.connection), "control characters"),
+        (lambda: Queue("q" * 201, connection=queue.connection), "at most 200 characters, got 201"),
+    ]
+    for call, says in calls:
+        with pytest.raises(InvalidJobError, match=says):
+            call()
+    assert queue.connection.counts() == {}
+
+
+def test_arguments_without_a_repr_are_still_named_when_they_cannot_be_encoded(queue: Queue) -> None:
+    nested: list[Any] = []
+    for _ in range(100_000):
+        nested = [nested]
+    with pytest.raises(SerializationError, match="positional argument 0 .*int without a repr"):
+        queue.enqueue(jobfuncs.echo, 10**5000)
+    with pytest.raises(SerializationError, match="keyword argument 'x' .*list without a repr.*recursion"):
+        queue.enqueue(jobfuncs.echo, x=nested)
 
 
 def test_a_locked_database_is_waited_for_not_an_error(tmp_path: Path) -> None:
@@ -289,7 +331,7 @@ def test_priorities_outside_32_bits_or_not_integers_are_rejected(queue: Queue, p
         queue.enqueue(jobfuncs.noop, priority=priority)
 
 
-@pytest.mark.parametrize("user_id", ["", " alice", 42, "x" * 201])
+@pytest.mark.parametrize("user_id", ["", " alice", 42, "x" * 201, "a\nb"])
 def test_user_ids_must_be_names(queue: Queue, user_id: object) -> None:
     with pytest.raises(InvalidJobError, match="user_id"):
         queue.enqueue(jobfuncs.noop, user_id=user_id)

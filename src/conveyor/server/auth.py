@@ -58,8 +58,16 @@ def hash_key(key: str) -> str:
 
 def user_id_problem(user_id: str) -> str | None:
     """Why ``user_id`` cannot stand in a key line (``:`` and ``,`` separate its parts), or None."""
-    if not user_id or user_id.strip() != user_id or len(user_id) > 200 or ":" in user_id or "," in user_id:
-        return "the user id must be 1-200 characters, without ':' or ',' and without spaces at its ends"
+    if (
+        not user_id
+        or user_id.strip() != user_id
+        or len(user_id) > 200
+        or any(ch in ":," or ord(ch) < 32 or ord(ch) == 127 for ch in user_id)
+    ):
+        return (
+            "the user id must be 1-200 characters, without ':', ',' or control characters, "
+            "and without spaces at its ends"
+        )
     return None
 
 
@@ -74,6 +82,8 @@ def _make(digest: bytes, user_id: str, role: str, where: str) -> ApiKey:
 
 def keys_from_env(value: str) -> tuple[ApiKey, ...]:
     """Keys from ``key:user_id:role,...`` (role defaults to user)."""
+    if value.strip() and not value.strip(", \t\n"):  # set, but to separators only: not an open API by mistake
+        raise ConfigurationError(f"CONVEYOR_API_KEYS names no key: {value!r}")
     keys = []
     for number, item in enumerate((part.strip() for part in value.split(",")), start=1):
         if not item:

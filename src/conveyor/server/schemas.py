@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from conveyor.durations import parse_duration
 from conveyor.exceptions import InvalidJobError
@@ -33,8 +33,17 @@ def _one_line(forbidden: str = "") -> str:
 
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=_one_line())]
-JobId = Annotated[str, Field(min_length=1, max_length=200, pattern=_one_line("/"))]
-"""As a name, without '/': an id with one could not be named in the job's URLs."""
+
+
+def _addressable(job_id: str) -> str:
+    if job_id in (".", ".."):
+        raise ValueError(f"{job_id!r} cannot be a job id: clients resolve it away in the job's URLs")
+    return job_id
+
+
+JobId = Annotated[str, Field(min_length=1, max_length=200, pattern=_one_line("/")), AfterValidator(_addressable)]
+"""As a name, without '/', and neither '.' nor '..': such an id could not be named in the
+job's URLs."""
 Seconds = Annotated[float, Field(ge=0, le=YEAR)]
 
 

@@ -36,7 +36,7 @@ from conveyor import maintenance
 from conveyor._version import __version__
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
-from conveyor.connection import default_connection
+from conveyor.connection import resolve_connection
 from conveyor.exceptions import BackendError, ConfigurationError, InvalidJobError, JobInterrupted, JobTimeoutException
 from conveyor.functions import function_name, resolve_function
 from conveyor.logs import log_to_stderr
@@ -136,7 +136,8 @@ class Worker:
             raise ConfigurationError("a worker needs at least one queue")
         if connection is None:
             first = next((q for q in items if isinstance(q, Queue)), None)
-            connection = first.connection if first is not None else default_connection()
+            connection = first.connection if first is not None else None
+        connection = resolve_connection(connection)
         timing = {
             "lease_ttl": lease_ttl, "poll_interval": poll_interval, "maintenance_interval": maintenance_interval,
             "worker_ttl": worker_ttl, "interrupt_grace": interrupt_grace, "shutdown_timeout": shutdown_timeout,
