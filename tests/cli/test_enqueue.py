@@ -90,7 +90,7 @@ def test_depends_on_defers_the_job(run: Run, db: Backend) -> None:
         (["--at", "9999-12-31T00:00:00Z"], "at most 100 years ahead"),
         (["--timeout", "forever"], "timeout 'forever' is not a duration"),
         (["--at", "2030-01-01", "--in", "5"], "--at and --in cannot be used together"),
-        (["--queue", " padded "], "queue name must be a non-empty string"),
+        (["--queue", " padded "], "must not contain spaces at its ends"),
         (["--import", "no_such_module_here"], "cannot import no_such_module_here"),
     ],
 )

@@ -105,7 +105,7 @@ def test_the_last_cleanup_is_shown(run: Run, db: Backend) -> None:
 
 
 def test_a_bad_queue_name_is_status_2(run: Run) -> None:
-    assert_user_error(run("info", "--queue", " x"), 2, "queue name must be a non-empty string")
+    assert_user_error(run("info", "--queue", " x"), 2, "must not contain spaces at its ends")
 
 
 def test_deferred_jobs_get_their_column_when_there_are_some(run: Run, db: Backend) -> None:

@@ -36,7 +36,7 @@ def test_empty_needs_a_queue(run: Run) -> None:
 
 
 def test_empty_a_bad_queue_name_is_status_2(run: Run) -> None:
-    assert_user_error(run("empty", " x"), 2, "queue name must be a non-empty string")
+    assert_user_error(run("empty", " x"), 2, "must not contain spaces at its ends")
 
 
 def _stale_store(db: Backend) -> dict[str, str]:

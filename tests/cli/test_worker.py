@@ -194,7 +194,7 @@ def test_no_limits_by_default(run: Run, fake_worker: type[FakeWorker]) -> None:
     ("args", "fragment"),
     [
         (["--import", "no_such_module_here"], "cannot import no_such_module_here"),
-        (["bad queue "], "queue name must be a non-empty string"),
+        (["bad queue "], "must not contain spaces at its ends"),
         (["--queue-limit", "slow"], "expected NAME=N with N >= 1, got 'slow'"),
         (["--job-type-limit", "x=0"], "expected NAME=N with N >= 1, got 'x=0'"),
     ],
