@@ -5,19 +5,22 @@ that are both a job option and a parameter of the function."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 import conveyor
 import jobfuncs
-from conveyor import Queue, Result, Retry, SimpleWorker, Worker
+from conveyor import Dependency, Queue, Result, Retry, SimpleWorker, Worker, get_current_job
 from conveyor.backends.base import Backend
 from conveyor.connection import default_connection
 from conveyor.decorators import job
-from conveyor.exceptions import InvalidJobError
-from conveyor.registry import FailedJobRegistry, FinishedJobRegistry
+from conveyor.exceptions import InvalidJobError, NoSuchJobError
+from conveyor.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
+from conveyor.types import WorkerRecord
 
 
 @pytest.fixture
@@ -136,3 +139,39 @@ def test_a_keyword_that_is_an_option_and_a_parameter_is_refused_not_taken(queue:
 def test_a_user_id_that_is_no_name_says_where_a_functions_own_goes(queue: Queue) -> None:
     with pytest.raises(InvalidJobError, match=r"user_id is a job option.*kwargs="):
         queue.enqueue("tasks.send_welcome_email", user_id=42)
+
+
+def test_rqs_dependency_object_sets_both_options(queue: Queue, url: str) -> None:
+    parent = queue.enqueue(jobfuncs.fail)
+    child = queue.enqueue(jobfuncs.add, 1, 2, depends_on=Dependency(jobs=[parent], allow_failure=True))
+    assert (child.dependency_ids, child.allow_dependency_failures, child.is_deferred) == ([parent.id], True, True)
+    run_elsewhere(url)
+    assert child.result == 3, "ran although its parent failed"
+    with pytest.raises(InvalidJobError, match="enqueue_at_front is not supported"):
+        Dependency(jobs=[parent], enqueue_at_front=True)
+
+
+def test_a_jobs_function_call_string_and_scheduled_time(queue: Queue) -> None:
+    handle = queue.enqueue_in(timedelta(hours=1), jobfuncs.add, 1, y=2)
+    assert handle.func is jobfuncs.add
+    assert handle.get_call_string() == "jobfuncs.add(1, y=2)"
+    registry = ScheduledJobRegistry(queue=queue)
+    assert registry.get_scheduled_time(handle) == handle.scheduled_for
+    with pytest.raises(NoSuchJobError):
+        registry.get_scheduled_time(queue.enqueue(jobfuncs.noop))
+    assert get_current_job(connection=queue.connection) is None, "RQ's connection argument is taken"
+
+
+def test_worker_all_and_count_describe_the_registered_workers(backend: Backend) -> None:
+    now = time.time()
+    backend.workers_register(WorkerRecord("w-old", "host-a", 11, ("default",), 2, "busy", ("j-1",), now - 5, now))
+    backend.workers_register(WorkerRecord("w-new", "host-b", 12, ("low",), 1, "idle", (), now, now))
+    workers = Worker.all(connection=backend)
+    assert [w.name for w in workers] == ["w-old", "w-new"]
+    old = workers[0]
+    assert (old.hostname, old.pid, old.get_state(), old.queue_names(), old.get_current_job_id()) == (
+        "host-a", 11, "busy", ["default"], "j-1",
+    )  # fmt: skip
+    assert old.healthy and old.get_current_job() is None, "j-1 is not stored"
+    assert Worker.count(connection=backend) == 2
+    assert [w.name for w in Worker.all(connection=backend, queue=Queue("low", connection=backend))] == ["w-new"]

@@ -12,6 +12,7 @@ from conveyor.batch import Batch
 from conveyor.callbacks import Callback
 from conveyor.command import cancel_job, requeue_job, send_stop_job_command
 from conveyor.connection import connect
+from conveyor.dependency import Dependency
 from conveyor.exceptions import (
     ConveyorError,
     InvalidBatchOperation,
@@ -36,6 +37,7 @@ __all__ = [
     "BatchStatus",
     "Callback",
     "ConveyorError",
+    "Dependency",
     "InvalidBatchOperation",
     "InvalidJobError",
     "InvalidJobOperation",

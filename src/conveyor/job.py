@@ -21,9 +21,10 @@ from conveyor.callbacks import Callback, stored_function
 from conveyor.callbacks import encode as encode_callbacks
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
 from conveyor.connection import resolve_connection
+from conveyor.dependency import Dependency
 from conveyor.durations import parse_duration
 from conveyor.exceptions import InvalidJobError, NoSuchJobError, SerializationError
-from conveyor.functions import function_name
+from conveyor.functions import function_name, resolve_function
 from conveyor.ids import new_job_id
 from conveyor.options import (
     DEFAULT_FAILURE_TTL,
@@ -53,8 +54,9 @@ _RUN_FIELDS = (
 _current_job: ContextVar[Job | None] = ContextVar("conveyor_current_job", default=None)
 
 
-def get_current_job() -> Job | None:
-    """The job being executed by the calling code, or None outside a job."""
+def get_current_job(connection: object = None, job_class: object = None) -> Job | None:
+    """The job being executed by the calling code, or None outside a job. RQ's
+    ``connection`` and ``job_class`` are taken and not needed: the job knows its store."""
     return _current_job.get()
 
 
@@ -93,7 +95,7 @@ class Job:
         result_ttl: int | float | str | None = DEFAULT_RESULT_TTL,
         ttl: int | float | str | None = None,
         failure_ttl: int | float | str | None = DEFAULT_FAILURE_TTL,
-        depends_on: Job | str | Iterable[Job | str] | None = None,
+        depends_on: Job | str | Iterable[Job | str] | Dependency | None = None,
         allow_dependency_failures: bool = False,
         description: str | None = None,
         meta: Mapping[str, Any] | None = None,
@@ -129,6 +131,9 @@ class Job:
             raise InvalidJobError(f"retry must be a conveyor.Retry, got {retry!r}")
         if meta is not None and not isinstance(meta, Mapping):
             raise InvalidJobError(f"meta must be a dict, got {type(meta).__name__}")
+        if isinstance(depends_on, Dependency):  # RQ's form of the two options
+            allow_dependency_failures = allow_dependency_failures or depends_on.allow_failure
+            depends_on = depends_on.jobs
         now = clock.now()
         record = JobRecord(
             id=validate_job_id(id) if id is not None else new_job_id(),
@@ -231,6 +236,15 @@ class Job:
     @property
     def func_name(self) -> str:
         return self._record.func_name
+
+    @property
+    def func(self) -> Callable[..., Any]:
+        """The job's function, imported by its name (InvalidJobError if it cannot be)."""
+        return resolve_function(self._record.func_name)
+
+    def get_call_string(self) -> str:
+        """The call as text, ``add(1, y=2)`` (RQ's; shortened past 200 characters)."""
+        return _describe(self._record.func_name, *self._arguments())
 
     @property
     def args(self) -> list[Any]:

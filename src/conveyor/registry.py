@@ -6,10 +6,11 @@ atomic step as the status and can never drift from it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from conveyor.backends.base import Backend
-from conveyor.clock import SYSTEM_CLOCK, Clock
+from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
 from conveyor.command import requeue_job
 from conveyor.connection import resolve_connection
 from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
@@ -105,6 +106,16 @@ class ScheduledJobRegistry(BaseRegistry):
     """Jobs waiting for their scheduled time."""
 
     statuses = (JobStatus.SCHEDULED,)
+
+    def get_scheduled_time(self, job_or_id: Job | str) -> datetime:
+        """When the job is due (UTC); NoSuchJobError if it is not scheduled in this queue."""
+        job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
+        (record,) = self.connection.jobs_get([job_id])
+        if record is None or record.queue != self.name or record.status not in self.statuses:
+            raise NoSuchJobError(job_id)
+        when = to_datetime(record.scheduled_for)
+        assert when is not None  # a scheduled job has its time
+        return when
 
 
 class DeferredJobRegistry(BaseRegistry):

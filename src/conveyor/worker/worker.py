@@ -49,6 +49,7 @@ from .holdings import Holdings
 from .housekeeper import BACKOFF_FIRST, BACKOFF_LAST, Housekeeper
 from .job_processes import JobProcessUnavailable, ProcessPool
 from .memory import peak_rss_mb
+from .registered import RegisteredWorker, registered
 from .running import INTERRUPT_SIGNAL, Running, ShutdownInterrupt
 
 log = logging.getLogger("conveyor.worker")
@@ -288,6 +289,17 @@ class Worker:
                 pool=self.pool,
             )
         )
+
+    @staticmethod
+    def all(connection: Backend | None = None, queue: Queue | str | None = None) -> list[RegisteredWorker]:
+        """The workers registered in the store (RQ's ``Worker.all``), read-only; with
+        ``queue`` those that serve it."""
+        return registered(resolve_connection(connection), queue)
+
+    @staticmethod
+    def count(connection: Backend | None = None, queue: Queue | str | None = None) -> int:
+        """How many workers are registered (RQ's ``Worker.count``); with ``queue`` serving it."""
+        return len(Worker.all(connection, queue))
 
     def held(self) -> list[Running]:
         """The jobs this worker holds a lease on (claimed, running, not yet settled)."""
