@@ -102,6 +102,13 @@ async def test_durations_may_be_text_as_in_the_python_api(client: httpx.AsyncCli
         ({"timeout": "soon"}, "timeout"),
         ({"timeout": "8d"}, "timeout"),
         ({"ttl": "-1"}, "ttl"),
+        ({"priority": True}, "priority"),
+        ({"max_retries": True}, "max_retries"),
+        ({"timeout": True}, "timeout"),
+        ({"delay_seconds": False}, "delay_seconds"),
+        ({"retry_intervals": [True], "max_retries": 1}, "retry_intervals"),
+        ({"scheduled_at": 1}, "scheduled_at"),
+        ({"scheduled_at": "9999-12-31T23:59:59Z"}, "scheduled_at"),
     ],
 )
 async def test_bad_fields_are_422_naming_them(

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from conveyor.batch import HARD_MAX_BATCH_JOBS
-from conveyor.durations import LONGEST
-from conveyor.server.schemas import Body, ErrorBody, Name, SubmitJob
+from conveyor.server.schemas import Body, ErrorBody, Name, StartTime, SubmitJob
 
 BatchRestStatus = Literal["scheduled", "running", "completed", "cancelled"]
-
-
-def _within_a_century(moment: datetime) -> datetime:
-    if moment.timestamp() > time.time() + LONGEST:
-        raise ValueError("a batch can be scheduled at most 100 years ahead")
-    return moment
-
-
-StartTime = Annotated[AwareDatetime, AfterValidator(_within_a_century)]
-"""A batch's start: a time with a zone, at most 100 years ahead."""
 
 
 class CreateBatch(Body):

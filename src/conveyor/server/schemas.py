@@ -6,12 +6,22 @@ the API accepts, and every response a route gives is one of these shapes.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from conveyor.durations import parse_duration
+from conveyor.durations import LONGEST, parse_duration
 from conveyor.exceptions import InvalidJobError
 from conveyor.options import PRIORITY_LIMIT
 from conveyor.server import json_values
@@ -47,6 +57,22 @@ job's URLs."""
 Seconds = Annotated[float, Field(ge=0, le=YEAR)]
 
 
+def _text_not_number(value: Any) -> Any:
+    if isinstance(value, int | float):  # pydantic would read a number as a Unix time
+        raise ValueError("a time is ISO 8601 text with a zone, such as 2030-01-01T09:00:00Z, not a number")
+    return value
+
+
+def _within_a_century(moment: datetime) -> datetime:
+    if moment.timestamp() > time.time() + LONGEST:
+        raise ValueError("a start can be scheduled at most 100 years ahead")
+    return moment
+
+
+StartTime = Annotated[AwareDatetime, BeforeValidator(_text_not_number), AfterValidator(_within_a_century)]
+"""When a job or batch starts: ISO 8601 text with a zone, at most 100 years ahead."""
+
+
 class Body(BaseModel):
     """Request bodies: unknown fields, NaN and infinities are errors, not ignored."""
 
@@ -64,7 +90,7 @@ class SubmitJob(Body):
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments (JSON values).")
     queue: Name = "default"
     priority: int = Field(0, ge=-PRIORITY_LIMIT, le=PRIORITY_LIMIT, description="Higher runs first.")
-    scheduled_at: AwareDatetime | None = Field(None, description="Run at this time (ISO 8601 with a zone).")
+    scheduled_at: StartTime | None = Field(None, description="Run at this time (ISO 8601 with a zone).")
     delay_seconds: Seconds | None = Field(None, description='Run after this many seconds (or text like "10m").')
     max_retries: int = Field(0, ge=0, le=MAX_RETRIES)
     retry_intervals: list[Annotated[float, Field(ge=0, le=DAY)]] = Field(
@@ -97,6 +123,8 @@ class SubmitJob(Body):
     def _seconds_from_text(cls, value: Any) -> Any:
         """A duration may also be text, as in the Python API: '90', '90s', '5m', '1h', '2d'
         ('-1': no limit, where -1 is allowed); the bounds then apply to its seconds."""
+        if isinstance(value, bool):  # JSON's true is no number (pydantic would take it for 1)
+            raise ValueError("a boolean is not a duration")
         if not isinstance(value, str):
             return value
         try:
@@ -104,6 +132,14 @@ class SubmitJob(Body):
         except InvalidJobError as exc:
             raise ValueError(str(exc)) from None
         return -1 if seconds is None else seconds
+
+    @field_validator("priority", "max_retries", "retry_intervals", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: Any) -> Any:
+        """JSON's true is no number (pydantic would take it for 1)."""
+        if isinstance(value, bool) or (isinstance(value, list) and any(isinstance(v, bool) for v in value)):
+            raise ValueError("a boolean is not a number")
+        return value
 
     @field_validator("args", "kwargs", "meta")
     @classmethod
