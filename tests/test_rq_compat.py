@@ -14,11 +14,11 @@ import pytest
 
 import conveyor
 import jobfuncs
-from conveyor import Dependency, Queue, Result, Retry, SimpleWorker, Worker, get_current_job
+from conveyor import Dependency, Job, Queue, Result, Retry, SimpleWorker, Worker, get_current_job
 from conveyor.backends.base import Backend
 from conveyor.connection import default_connection
 from conveyor.decorators import job
-from conveyor.exceptions import InvalidJobError, NoSuchJobError
+from conveyor.exceptions import InvalidJobError, InvalidJobOperation, NoSuchJobError
 from conveyor.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
 from conveyor.types import WorkerRecord
 
@@ -175,3 +175,31 @@ def test_worker_all_and_count_describe_the_registered_workers(backend: Backend) 
     assert old.healthy and old.get_current_job() is None, "j-1 is not stored"
     assert Worker.count(connection=backend) == 2
     assert [w.name for w in Worker.all(connection=backend, queue=Queue("low", connection=backend))] == ["w-new"]
+
+
+def test_registry_helpers_as_rq_names_them(queue: Queue, url: str) -> None:
+    failed = queue.enqueue(jobfuncs.fail, failure_ttl=3600)
+    kept = queue.enqueue(jobfuncs.fail, failure_ttl=-1)
+    run_elsewhere(url)
+    registry = FailedJobRegistry(queue=queue)
+    assert registry.get_queue().name == queue.name
+    failed.refresh()
+    expires = registry.get_expiration_time(failed)
+    assert expires is not None and failed.ended_at is not None
+    assert abs((expires - failed.ended_at).total_seconds() - 3600) < 1
+    assert registry.get_expiration_time(kept) is None, "kept forever"
+    with pytest.raises(InvalidJobOperation, match="delete_job=True"):
+        registry.remove(failed)
+    registry.remove(failed, delete_job=True)
+    assert registry.get_job_ids() == [kept.id] and not Job.exists(failed.id, connection=queue.connection)
+    with pytest.raises(NoSuchJobError):
+        registry.get_expiration_time(failed)
+
+
+def test_queue_delete_deletes_its_queued_jobs(queue: Queue) -> None:
+    queue.enqueue(jobfuncs.noop)
+    with pytest.raises(InvalidJobError, match="delete_jobs=True"):
+        queue.delete(delete_jobs=False)
+    assert queue.count == 1
+    queue.delete(delete_jobs=True)
+    assert queue.count == 0

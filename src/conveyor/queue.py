@@ -283,6 +283,13 @@ class Queue:
         """Delete every queued job of this queue; return how many."""
         return self.connection.queue_empty(self.name)
 
+    def delete(self, delete_jobs: bool = True) -> None:
+        """RQ's ``delete(delete_jobs=True)``: delete the queued jobs (``empty``). A queue
+        here is its jobs, so ``delete_jobs=False`` (keep them, drop the queue) is refused."""
+        if not delete_jobs:
+            raise InvalidJobError(f"queue {self.name!r} is its jobs: delete(delete_jobs=True) or empty() deletes them")
+        self.empty()
+
     # -- registries ----------------------------------------------------------------------------
     def _registry(self, cls: type[R]) -> R:
         return cls(self.name, connection=self.connection, clock=self.clock)

@@ -7,7 +7,7 @@ atomic step as the status and can never drift from it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
@@ -17,6 +17,10 @@ from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
 from conveyor.job import Job
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.status import JobStatus
+from conveyor.types import JobRecord
+
+if TYPE_CHECKING:
+    from conveyor.queue import Queue
 
 
 class BaseRegistry:
@@ -65,6 +69,38 @@ class BaseRegistry:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
+    def get_queue(self) -> Queue:
+        from conveyor.queue import Queue  # the queue module imports this one
+
+        return Queue(self.name, connection=self.connection)
+
+    def get_expiration_time(self, job_or_id: Job | str) -> datetime | None:
+        """When the job leaves this registry unless something else happens first (UTC): a
+        started job's lease running out, an ended one's deletion past its result or
+        failure TTL; None for none (kept forever, or waiting without a limit)."""
+        record = self._record_in(job_or_id)
+        return to_datetime(record.lease_expires_at if record.status is JobStatus.STARTED else record.keep_until)
+
+    def remove(self, job_or_id: Job | str, delete_job: bool = False) -> None:
+        """RQ's ``remove(job, delete_job=True)``: delete the job. A registry here is the
+        jobs of a status, so a job leaves it only by changing status or being deleted:
+        ``delete_job=False`` is refused (cancel, requeue or delete the job instead)."""
+        record = self._record_in(job_or_id)
+        if not delete_job:
+            raise InvalidJobOperation(
+                record.id, record.status.value,
+                f"a job leaves {self!r} by changing status: remove(job, delete_job=True) deletes it",
+            )  # fmt: skip
+        Job(connection=self.connection, record=record, clock=self.clock).delete()
+
+    def _record_in(self, job_or_id: Job | str) -> JobRecord:
+        """The job's record if it is in this registry, else NoSuchJobError (as RQ)."""
+        job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
+        (record,) = self.connection.jobs_get([job_id])
+        if record is None or record.queue != self.name or record.status not in self.statuses:
+            raise NoSuchJobError(job_id)
+        return record
+
 
 class _RequeueableRegistry(BaseRegistry):
     def requeue(self, job_or_id: Job | str) -> Job:
@@ -109,11 +145,7 @@ class ScheduledJobRegistry(BaseRegistry):
 
     def get_scheduled_time(self, job_or_id: Job | str) -> datetime:
         """When the job is due (UTC); NoSuchJobError if it is not scheduled in this queue."""
-        job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
-        (record,) = self.connection.jobs_get([job_id])
-        if record is None or record.queue != self.name or record.status not in self.statuses:
-            raise NoSuchJobError(job_id)
-        when = to_datetime(record.scheduled_for)
+        when = to_datetime(self._record_in(job_or_id).scheduled_for)
         assert when is not None  # a scheduled job has its time
         return when
 
