@@ -203,3 +203,31 @@ def test_queue_delete_deletes_its_queued_jobs(queue: Queue) -> None:
     assert queue.count == 1
     queue.delete(delete_jobs=True)
     assert queue.count == 0
+
+
+def test_reading_the_status_or_result_keeps_meta_not_yet_saved(queue: Queue, url: str) -> None:
+    handle = queue.enqueue(jobfuncs.add, 1, 2)
+    run_elsewhere(url)
+    handle.meta["note"] = "mine"
+    assert handle.is_finished and handle.result == 3 and handle.latest_result() is not None
+    assert handle.meta == {"note": "mine"}, "RQ's status and result reads leave meta alone"
+    handle.refresh()
+    assert handle.meta == {}, "refresh() reads everything again, as RQ's"
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -1, "5"])
+def test_latest_result_refuses_a_wait_that_is_no_finite_time(queue: Queue, timeout: object) -> None:
+    handle = queue.enqueue(jobfuncs.noop)
+    with pytest.raises(InvalidJobError, match="finite number of seconds"):
+        handle.latest_result(timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_dependency_objects_in_a_list_and_from_a_generator(queue: Queue) -> None:
+    a, b = queue.enqueue(jobfuncs.noop), queue.enqueue(jobfuncs.noop)
+    once = Dependency(jobs=(job for job in [a]))
+    first, second = queue.enqueue(jobfuncs.noop, depends_on=once), queue.enqueue(jobfuncs.noop, depends_on=once)
+    assert first.dependency_ids == second.dependency_ids == [a.id], "the generator is read once, kept"
+    both = queue.enqueue(jobfuncs.noop, depends_on=[Dependency(jobs=[a]), Dependency(jobs=b, allow_failure=True)])
+    assert (both.dependency_ids, both.allow_dependency_failures) == ([a.id, b.id], True)
+    with pytest.raises(InvalidJobError, match="at least one job"):
+        Dependency(jobs=iter([]))

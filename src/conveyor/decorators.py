@@ -25,7 +25,9 @@ class job:
 
     def __call__(self, func: F) -> F:
         def delay(*args: Any, **kwargs: Any) -> Any:
-            queue = self.queue if isinstance(self.queue, Queue) else Queue(self.queue, connection=self.connection)
+            if not isinstance(self.queue, Queue):  # made at the first call: the default connection may come later
+                self.queue = Queue(self.queue, connection=self.connection)
+            queue = self.queue
             options = dict(self.options)
             for name in ("depends_on", "job_id", "at_front"):
                 if name in kwargs:

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from conveyor import results
+from conveyor import dependency, results
 from conveyor.backends.base import Backend
 from conveyor.callbacks import Callback, stored_function
 from conveyor.callbacks import encode as encode_callbacks
@@ -131,9 +131,8 @@ class Job:
             raise InvalidJobError(f"retry must be a conveyor.Retry, got {retry!r}")
         if meta is not None and not isinstance(meta, Mapping):
             raise InvalidJobError(f"meta must be a dict, got {type(meta).__name__}")
-        if isinstance(depends_on, Dependency):  # RQ's form of the two options
-            allow_dependency_failures = allow_dependency_failures or depends_on.allow_failure
-            depends_on = depends_on.jobs
+        dependencies, allowed = dependency.flatten(depends_on)  # RQ's Dependency objects
+        allow_dependency_failures = allow_dependency_failures or allowed
         now = clock.now()
         record = JobRecord(
             id=validate_job_id(id) if id is not None else new_job_id(),
@@ -153,7 +152,7 @@ class Job:
             max_retries=retry.max if retry else 0,
             retry_intervals=retry.intervals if retry else (),
             retry_jitter=retry.jitter if retry else 0.0,
-            depends_on=_dependency_ids(depends_on),
+            depends_on=_dependency_ids(dependencies),
             allow_dependency_failures=bool(allow_dependency_failures),
             description=description,
             meta=_encode(chosen, serializer_name, dict(meta), "meta") if meta else None,
@@ -274,9 +273,10 @@ class Job:
         return self._record.status
 
     def get_status(self, refresh: bool = True) -> JobStatus:
-        """The job's status; with ``refresh`` read again from the backend."""
+        """The job's status; with ``refresh`` read again from the backend (with the rest of
+        the job, but ``meta`` as this object holds it: changes not yet saved stay)."""
         if refresh:
-            self.refresh()
+            self._reread(keep_meta=True)
         return self._record.status
 
     def get_meta(self, refresh: bool = True) -> dict[str, Any]:
@@ -294,7 +294,7 @@ class Job:
             (record,) = self.connection.jobs_get([self.id])
             if record is None or record.result is None:  # gone (RQ's None too), or no result yet
                 return None
-            self._adopt(record)
+            self._adopt(record, keep_meta=True)
             stored = record.result
         return self.serializer.loads(stored)
 
@@ -451,16 +451,20 @@ class Job:
             self._adopt(record)
 
     def refresh(self) -> None:
-        """Read the job again from the backend; NoSuchJobError if it is gone."""
+        """Read the job again from the backend, ``meta`` included; NoSuchJobError if it is gone."""
+        self._reread(keep_meta=False)
+
+    def _reread(self, keep_meta: bool) -> None:
         (record,) = self.connection.jobs_get([self.id])
         if record is None:
             raise NoSuchJobError(self.id)
-        self._adopt(record)
+        self._adopt(record, keep_meta)
 
-    def _adopt(self, record: JobRecord) -> None:
+    def _adopt(self, record: JobRecord, keep_meta: bool = False) -> None:
         self._record = record
         self._decoded = None
-        self.meta = self._decode_meta()
+        if not keep_meta:
+            self.meta = self._decode_meta()
 
     def save_meta(self) -> None:
         """Store ``job.meta`` (for example from inside the running job)."""

@@ -127,15 +127,22 @@ def validate_job_id(job_id: object) -> str:
 
 
 def _validate_name(what: str, name: object) -> str:
-    """A name as the REST API takes it too: 1 to 200 characters, no control characters,
-    no spaces at its ends."""
+    problem = name_problem(name)
+    if problem:
+        raise InvalidJobError(f"{what} {problem}")
+    return name  # type: ignore[return-value]  # a str: name_problem says so
+
+
+def name_problem(name: object) -> str | None:
+    """What keeps ``name`` from being a name (of a queue, a job, a user) as the REST API
+    takes them too: 1 to 200 characters, no control characters, no spaces at its ends."""
     if not isinstance(name, str) or not name:
-        raise InvalidJobError(f"{what} must be a non-empty string, got {name!r}")
+        return f"must be a non-empty string, got {name!r}"
     if len(name) > 200:
-        raise InvalidJobError(f"{what} must be at most 200 characters, got {len(name)}")
+        return f"must be at most 200 characters, got {len(name)}"
     if name.strip() != name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise InvalidJobError(f"{what} {name!r} must not contain spaces at its ends or control characters")
-    return name
+        return f"{name!r} must not contain spaces at its ends or control characters"
+    return None
 
 
 def validate_unique_key(key: object) -> str | None:
@@ -151,16 +158,10 @@ def validate_user_id(user_id: object) -> str | None:
     """None (no owner) or a name: fair share and per-user limits group jobs by it."""
     if user_id is None:
         return None
-    if (
-        not isinstance(user_id, str)
-        or not user_id
-        or len(user_id) > 200
-        or user_id.strip() != user_id
-        or any(ord(ch) < 32 or ord(ch) == 127 for ch in user_id)
-    ):
+    problem = name_problem(user_id)
+    if problem:
         raise InvalidJobError(
-            f"user_id must be a non-empty string without control characters or surrounding spaces, got {user_id!r} "
-            "(user_id is a "
-            "job option, the job's owner for per-user limits; a function's own user_id goes in kwargs={...})"
+            f"user_id {problem} (user_id is a job option, the job's owner for per-user limits; "
+            "a function's own user_id goes in kwargs={...})"
         )
-    return user_id
+    return user_id  # type: ignore[return-value]  # a str: name_problem says so

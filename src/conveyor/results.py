@@ -7,6 +7,7 @@ result, ``failure_ttl`` for a failure).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from conveyor.clock import to_datetime
+from conveyor.exceptions import InvalidJobError, NoSuchJobError
 from conveyor.status import JobStatus
 
 if TYPE_CHECKING:
@@ -46,6 +48,8 @@ class Result:
 def latest(job: Job, timeout: float = 0) -> Result | None:
     """The job's latest outcome (None before its first run ends, or once it is gone);
     with ``timeout``, wait up to that many seconds for one, woken by the job's changes."""
+    if not (isinstance(timeout, int | float) and 0 <= timeout < math.inf):
+        raise InvalidJobError(f"timeout must be a finite number of seconds, 0 or more, got {timeout!r}")
     deadline = time.monotonic() + timeout
     cursor, _ = job.connection.events_read(None, 0, 0)  # changes from here on wake the wait
     while True:
@@ -57,10 +61,11 @@ def latest(job: Job, timeout: float = 0) -> Result | None:
 
 
 def _read(job: Job) -> Result | None:
-    (record,) = job.connection.jobs_get([job.id])
-    if record is None:
+    try:
+        job.get_status()  # reads the job again (its unsaved meta stays)
+    except NoSuchJobError:
         return None
-    job._adopt(record)
+    record = job.record
     ended_at = to_datetime(record.ended_at)
     if record.status is JobStatus.FINISHED:
         return Result(job.id, Result.Type.SUCCESSFUL, ended_at, job.result, None, record.worker_name)

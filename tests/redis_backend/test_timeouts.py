@@ -4,8 +4,10 @@ reads and large enqueues still fit inside it."""
 from __future__ import annotations
 
 import signal
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 import conveyor
 import jobfuncs
 from backend_conformance.helpers import NOW
-from conveyor import Queue
+from conveyor import Batch, JobStatus, Queue
 from conveyor.backends.redis.backend import SOCKET_TIMEOUT, RedisBackend
 from conveyor.exceptions import BackendUnavailableError
 from redis_server import RedisServer
@@ -55,6 +57,25 @@ def test_an_enqueue_of_many_jobs_gets_time_beyond_the_socket_timeout(redis_serve
         queue = Queue(connection=connection)
         jobs = queue.enqueue_many([Queue.prepare_data(jobfuncs.noop) for _ in range(20_000)])
         assert len(jobs) == len(queue) == 20_000
+        queue.empty()
+    finally:
+        connection.close()
+
+
+def test_scripts_over_a_big_batch_get_time_beyond_the_socket_timeout(redis_server: RedisServer) -> None:
+    connection = connect(redis_server, 0.05)  # holding, starting and canceling 20,000 jobs take Redis longer
+    try:
+        queue = Queue(connection=connection)
+        jobs = [Queue.prepare_data(jobfuncs.noop) for _ in range(20_000)]
+        later = datetime.now(UTC) + timedelta(hours=1)
+        started = Batch.create(jobs, queue=queue, scheduled_start=later, max_jobs=20_000, connection=connection)
+        started.start()
+        assert queue.count == 20_000
+        canceled = Batch.create(jobs, queue=queue, scheduled_start=later, max_jobs=20_000, connection=connection)
+        assert canceled.cancel() == 20_000
+        due = Batch.create(jobs, queue=queue, scheduled_start=later, max_jobs=20_000, connection=connection)
+        assert connection.batches_start_due(time.time() + 7200) == 1
+        assert due.counts[JobStatus.QUEUED] == 20_000
         queue.empty()
     finally:
         connection.close()

@@ -108,6 +108,8 @@ async def test_durations_may_be_text_as_in_the_python_api(client: httpx.AsyncCli
         ({"delay_seconds": False}, "delay_seconds"),
         ({"retry_intervals": [True], "max_retries": 1}, "retry_intervals"),
         ({"scheduled_at": 1}, "scheduled_at"),
+        ({"scheduled_at": "1900000000"}, "scheduled_at"),
+        ({"scheduled_at": "1.9e9"}, "scheduled_at"),
         ({"scheduled_at": "9999-12-31T23:59:59Z"}, "scheduled_at"),
     ],
 )

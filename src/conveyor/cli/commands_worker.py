@@ -100,7 +100,6 @@ log = logging.getLogger("conveyor.cli")
 @click.option(
     "--with-scheduler",
     is_flag=True,
-    hidden=True,
     help="Accepted as in rq: every conveyor worker moves scheduled jobs when they are due.",
 )
 @common_options(json_flag=False)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conveyor.exceptions import ConfigurationError
+from conveyor.options import name_problem
 
 ROLES = ("user", "admin")
 
@@ -58,17 +59,8 @@ def hash_key(key: str) -> str:
 
 def user_id_problem(user_id: str) -> str | None:
     """Why ``user_id`` cannot stand in a key line (``:`` and ``,`` separate its parts), or None."""
-    if (
-        not user_id
-        or user_id.strip() != user_id
-        or len(user_id) > 200
-        or any(ch in ":," or ord(ch) < 32 or ord(ch) == 127 for ch in user_id)
-    ):
-        return (
-            "the user id must be 1-200 characters, without ':', ',' or control characters, "
-            "and without spaces at its ends"
-        )
-    return None
+    problem = name_problem(user_id) or ("must not contain ':' or ','" if any(ch in ":," for ch in user_id) else None)
+    return None if problem is None else f"the user id {problem}"
 
 
 def _make(digest: bytes, user_id: str, role: str, where: str) -> ApiKey:

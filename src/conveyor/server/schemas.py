@@ -58,9 +58,18 @@ Seconds = Annotated[float, Field(ge=0, le=YEAR)]
 
 
 def _text_not_number(value: Any) -> Any:
-    if isinstance(value, int | float):  # pydantic would read a number as a Unix time
+    """Refuse a number, or text of one: pydantic would read either as a Unix time."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _is_number(value)):
         raise ValueError("a time is ISO 8601 text with a zone, such as 2030-01-01T09:00:00Z, not a number")
     return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _within_a_century(moment: datetime) -> datetime:

@@ -9,7 +9,9 @@ separate thread (with its own backend connection) rather than on the event loop:
 - promotion of due scheduled jobs, recovery of expired leases held by dead workers,
   and expiry of queued jobs past their ttl, every poll interval (jittered); after the
   store was unreachable, leases are renewed at once and none is recovered for one lease
-  period: the other workers lost the store too, and need that long to renew theirs;
+  period (the other workers lost the store too, and need that long to renew theirs),
+  though never for more than two lease periods in a row (a store that keeps failing
+  must not keep a dead worker's jobs from coming back);
 - maintenance (retention by result/failure TTL, reaping silent workers), at start and
   every maintenance interval.
 A service that raises is logged once and retried with backoff (0.5 s doubling to 30 s,
@@ -58,6 +60,7 @@ class Housekeeper:
         self._failures: dict[str, int] = {}  # failures in a row, per service
         self._reported: list[str] | None = None  # the running jobs last reported
         self._unreachable_mono = float("-inf")  # when a service last found the store unreachable
+        self._holding_since: float | None = None  # when lease recovery began to wait for renewals
 
     def start(self) -> None:
         self._thread.start()
@@ -95,7 +98,7 @@ class Housekeeper:
                 else:
                     if self._failures.pop(name, 0):
                         log.info("worker service %s works again", name)
-                        self._next["heartbeat"] = 0.0  # renew leases before anything else goes on
+                        self._next["heartbeat"] = 0.0  # renew leases at the next pass, before any recovery
                 if delay is None:
                     delay = interval * (1.0 if name == "interrupts" else random.uniform(0.8, 1.2))
                 self._next[name] = time.monotonic() + delay
@@ -197,14 +200,29 @@ class Housekeeper:
         """Promote due scheduled jobs, recover expired leases, expire old queued jobs, within
         a time budget; a backlog is taken up again on the next tick."""
         w = self.worker
-        recover = time.monotonic() - self._unreachable_mono > w.lease_ttl  # see the module's docstring
-        report = maintenance.run_schedule(w.backend, w.clock.now(), budget=MAINTENANCE_BUDGET, recover_leases=recover)
+        report = maintenance.run_schedule(
+            w.backend, w.clock.now(), budget=MAINTENANCE_BUDGET, recover_leases=self.may_recover_leases()
+        )
         for recovery in report.recovered:
             log.warning(
                 "recovered job %s from worker %s (lease expired): now %s",
                 recovery.job_id, recovery.worker_name, recovery.status.value,
             )  # fmt: skip
         return TICK if report.unfinished else None
+
+    def may_recover_leases(self) -> bool:
+        """Whether expired leases may be taken back now (see the module's docstring)."""
+        now, lease_ttl = time.monotonic(), self.worker.lease_ttl
+        if now - self._unreachable_mono > lease_ttl:
+            self._holding_since = None
+            return True
+        if self._holding_since is None:
+            self._holding_since = now
+        if now - self._holding_since > 2 * lease_ttl:
+            log.warning("the store keeps failing: recovering expired leases without waiting for renewals")
+            self._holding_since = now
+            return True
+        return False
 
     def run_retention(self) -> float | None:
         """Delete jobs as they come past their TTL, in one worker at a time (the holder

@@ -21,12 +21,30 @@ class RegisteredWorker:
     record: WorkerRecord
     connection: Backend
 
-    name = property(lambda self: self.record.name)
-    hostname = property(lambda self: self.record.hostname)
-    pid = property(lambda self: self.record.pid)
-    state = property(lambda self: self.record.state)
-    concurrency = property(lambda self: self.record.concurrency)
-    successful_job_count = property(lambda self: self.record.jobs_done)  # every job it ended, in fact
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def hostname(self) -> str:
+        return self.record.hostname
+
+    @property
+    def pid(self) -> int:
+        return self.record.pid
+
+    @property
+    def state(self) -> str:
+        return self.record.state
+
+    @property
+    def concurrency(self) -> int:
+        return self.record.concurrency
+
+    @property
+    def successful_job_count(self) -> int:
+        """Every job it ended, in fact (workers count them all)."""
+        return self.record.jobs_done
 
     def get_state(self) -> str:
         return self.record.state

@@ -364,7 +364,8 @@ class Worker:
                     return False
                 # before a burst ends: one more time-driven pass (due jobs, batch starts and
                 # callbacks, recovered jobs, whichever thread runs it), then one more claim
-                maintenance.run_schedule(self.backend, self.clock.now())
+                recover = self._housekeeper is None or self._housekeeper.may_recover_leases()
+                maintenance.run_schedule(self.backend, self.clock.now(), recover_leases=recover)
                 self._burst_checked = True
                 return True
             await self._idle_wait(burst)

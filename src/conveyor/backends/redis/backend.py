@@ -57,10 +57,9 @@ _WORKER_FIELDS = frozenset(field.name for field in dataclasses.fields(WorkerReco
 # after this many seconds; blocking reads wait in slices well inside it.
 SOCKET_TIMEOUT = 15.0
 _LONGEST_BLOCK = 5.0
-# More than ten times what storing a job costs Redis: an enqueue_many of a million jobs
-# gets that many more seconds to be answered.
-_STORE_SECONDS_PER_JOB = 0.0001
-"""Longest single blocking read of events (seconds), well within the socket timeout."""
+# More than ten times what storing (or changing) a job costs Redis: a script over a
+# million jobs gets that many more seconds to be answered.
+_SECONDS_PER_JOB = 0.0001
 
 
 def _opt(value: object) -> bytes | str:
@@ -148,8 +147,9 @@ class RedisBackend(RedisBatches):
         except RedisError as exc:
             raise BackendError(f"Redis error: {exc}") from exc
 
-    def _run(self, name: str, *args: Any) -> Any:
-        return self._call(functools.partial(self._scripts.run, name, *args))
+    def _run(self, name: str, *args: Any, jobs: int = 0) -> Any:
+        """Run a script; one that changes ``jobs`` jobs gets that much longer to answer."""
+        return self._call(functools.partial(self._scripts.run, name, *args, patience=jobs * _SECONDS_PER_JOB))
 
     # -- jobs: writes -----------------------------------------------------------------------
     def jobs_enqueue(self, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
@@ -162,9 +162,7 @@ class RedisBackend(RedisBatches):
             fields = codec.encode(record)
             args += (len(fields) // 2 + 3, *fields, "status", record.status.value, "seq", "", "qmember", "")
         stored = []
-        patience = len(records) * _STORE_SECONDS_PER_JOB
-        replies = self._call(functools.partial(self._scripts.run, "enqueue", *args, *batch, patience=patience))
-        for record, reply in zip(records, replies, strict=True):
+        for record, reply in zip(records, self._run("enqueue", *args, *batch, jobs=len(records)), strict=True):
             if isinstance(reply, list):  # the live job holding its unique_key stands for it
                 stored.append(codec.decode(reply))
             else:
@@ -228,7 +226,7 @@ class RedisBackend(RedisBatches):
     def jobs_requeue(self, job_ids: Sequence[str], now: float) -> list[str]:
         if not job_ids:
             return []
-        return [job_id.decode() for job_id in self._run("requeue", repr(now), *job_ids)]
+        return [job_id.decode() for job_id in self._run("requeue", repr(now), *job_ids, jobs=len(job_ids))]
 
     def job_delete(self, job_id: str, ended_by: float | None = None, with_dependents: bool = False) -> bool:
         return bool(self._run("delete", _opt(ended_by), int(with_dependents), job_id))

@@ -96,7 +96,7 @@ class RedisBatches:
         return [(job_id.decode(), int(place)) for job_id, place in pairs]
 
     def batch_start(self, batch_id: str, now: float) -> BatchRecord:
-        self._run("batch_start", repr(now), "one", batch_id)
+        self._run("batch_start", repr(now), "one", batch_id, jobs=self._jobs_in([batch_id]))
         return self._one(batch_id)
 
     def batch_reschedule(self, batch_id: str, scheduled_start: float, now: float) -> BatchRecord:
@@ -104,13 +104,28 @@ class RedisBatches:
         return self._one(batch_id)
 
     def batch_cancel(self, batch_id: str, now: float) -> tuple[BatchRecord, int]:
-        reply = self._run("batch_cancel", repr(now), batch_id)
+        reply = self._run("batch_cancel", repr(now), batch_id, jobs=self._jobs_in([batch_id]))
         if isinstance(reply, list):  # completed instead (see the contract); gone if no job is left
             return decode_batch(dict(zip(reply[::2], reply[1::2], strict=True))), 0
         return self._one(batch_id), int(reply)
 
     def batches_start_due(self, now: float, limit: int = CHUNK) -> int:
-        return int(self._run("batch_start", repr(now), "due", limit))
+        due = self._call(lambda: self._redis.zrangebyscore(self.keys.batch_starts, "-inf", repr(now), 0, limit))
+        if not due:
+            return 0
+        jobs = self._jobs_in([batch_id.decode() for batch_id in due])
+        return int(self._run("batch_start", repr(now), "due", limit, jobs=jobs))
+
+    def _jobs_in(self, batch_ids: Sequence[str]) -> int:
+        """How many jobs the batches hold: a script over them gets that much longer."""
+
+        def count() -> list[int]:
+            pipe = self._redis.pipeline(transaction=False)
+            for batch_id in batch_ids:
+                pipe.zcard(self.keys.batch_jobs(batch_id))
+            return list(pipe.execute())
+
+        return sum(self._call(count))
 
     def batches_complete(self, now: float, limit: int = CHUNK) -> list[str]:
         return [batch_id.decode() for batch_id in self._run("batch_complete", repr(now), limit)]
@@ -119,7 +134,7 @@ class RedisBatches:
         batch = self.batches_get([batch_id])[0]
         if batch is None:
             return BatchInspection(batch_id, exists=False)
-        starter = self._call(lambda: self._redis.zscore(self.keys.base + "batchstarts", batch_id))
+        starter = self._call(lambda: self._redis.zscore(self.keys.batch_starts, batch_id))
         _, held = self._counts(batch_id)
         return BatchInspection(batch_id, True, batch.status, starter is not None, starter, held)
 

@@ -143,7 +143,7 @@ class Inspector:
         return batch_id is not None and self.client.hget(self.keys.batch(batch_id), "status") == b"scheduled"
 
     def _check_batches(self) -> None:
-        starters = {m.decode() for m in self.client.zrange(self.keys.base + "batchstarts", 0, -1)}
+        starters = {m.decode() for m in self.client.zrange(self.keys.batch_starts, 0, -1)}
         for key in self.client.scan_iter(self.keys.batch("*"), count=1000):
             batch_id = key.decode()[len(self.keys.batch("")) :]
             if self.client.hget(key, "status") != b"scheduled":

@@ -70,6 +70,7 @@ class KeySpace:
         self.maintenance = self.base + "maintenance"
         self.due = self.base + "due"
         self.leases = self.base + "leases"
+        self.batch_starts = self.base + "batchstarts"
 
     def batch(self, batch_id: str) -> str:
         return f"{self.base}batch:{batch_id}"
