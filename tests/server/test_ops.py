@@ -139,6 +139,11 @@ async def test_unknown_paths_and_methods_answer_in_the_error_shape(client: httpx
     assert (response.status_code, response.json()["error"]) == (404, "NotFound")
     response = await client.delete(f"{API}/jobs")
     assert (response.status_code, response.json()["error"]) == (405, "MethodNotAllowed")
+    assert response.headers["allow"] == "GET, POST", "the API's methods, not the dashboard's files'"
+    response = await client.head(f"{API}/jobs")
+    assert (response.status_code, response.headers["allow"]) == (405, "GET, POST")
+    response = await client.put(f"{API}/jobs/some-id")
+    assert (response.status_code, response.headers["allow"]) == (405, "DELETE, GET")
 
 
 async def test_the_openapi_schema_describes_every_route_and_error(client: httpx.AsyncClient) -> None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute, Match
 
 from conveyor._version import __version__
 from conveyor.backends.base import Backend
@@ -71,10 +73,35 @@ def create_app(backend: Backend | str, settings: Settings | None = None) -> Fast
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics, registry=app.state.conveyor.registry)
     if settings.dashboard:
+        # API paths never fall through to the dashboard's files (a HEAD or PUT there would
+        # get the file server's 404 or its "Allow: GET, HEAD")
+        served = [route for router in (jobs.router, batches.router, ops.router) for route in router.routes]
+        app.add_api_route("/api/{path:path}", _fallback(served), methods=_EVERY_METHOD, include_in_schema=False)
         app.mount("/", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")
     if settings.open_access:
         log.warning("no API keys configured: the API is open to anyone who can reach it (set CONVEYOR_API_KEYS)")
     return app
+
+
+_EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _fallback(served: list[BaseRoute]) -> Callable[[Request], Awaitable[None]]:
+    """The answer for an API request no route took: 405 naming the methods the ``served``
+    routes take at that path, else 404."""
+
+    async def no_such_route(request: Request) -> None:
+        allowed = sorted(
+            method
+            for route in served
+            if isinstance(route, APIRoute) and route.matches(request.scope)[0] is Match.PARTIAL
+            for method in route.methods or ()
+        )
+        if allowed:
+            raise HTTPException(405, headers={"Allow": ", ".join(allowed)})
+        raise HTTPException(404)
+
+    return no_such_route
 
 
 def app_from_environment() -> FastAPI:
