@@ -75,6 +75,8 @@ def test_an_outage_longer_than_the_lease_costs_a_live_worker_none_of_its_jobs(
     finally:
         stop_process(worker)
     assert "recovered job" not in log, "a live worker's jobs are not taken for abandoned"
+    assert log.count("could not record") == 1, "said once, not at every retry"
+    assert "recorded 1 job outcomes held while the store failed" in log
     assert (job.get_status(), job.result, job.retry_count) == (JobStatus.FINISHED, "slow", 0)
     assert len(ledger.read_text().splitlines()) == 1
 

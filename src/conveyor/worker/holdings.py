@@ -33,6 +33,7 @@ class Holdings:
         self._jobs: dict[str, Running] = {}
         self._lock = threading.Lock()
         self._outcomes: list[Settlement] = []
+        self._failing = False  # the last flush failed: its error is logged already
 
     def add(self, claimed: Sequence[Running]) -> None:
         with self._lock:
@@ -65,8 +66,13 @@ class Holdings:
             applied = self._backend.jobs_settle(settlements, self._clock.now())
         except BackendError as exc:
             self._outcomes = settlements + self._outcomes
-            log.error("could not record %d job outcomes (%s); will retry", len(settlements), exc)
+            if not self._failing:  # once per outage, not at every retry
+                log.error("could not record %d job outcomes (%s); will retry", len(settlements), exc)
+            self._failing = True
             return
+        if self._failing:
+            log.info("recorded %d job outcomes held while the store failed", len(settlements))
+            self._failing = False
         with self._lock:
             for settlement in settlements:
                 held = self._jobs.get(settlement.job_id)
