@@ -15,8 +15,8 @@ class job:
     """``@job("low", connection=conn, timeout=5)`` gives the function a ``delay`` method
     that enqueues a call of it on that queue with those options (any of ``enqueue``'s);
     the function itself is unchanged, and workers import it by its own name. As in RQ,
-    ``delay`` takes ``depends_on``, ``job_id`` and ``at_front`` among its keywords; every
-    other keyword goes to the function."""
+    ``delay`` takes ``depends_on``, ``job_id`` and ``at_front`` (refused when true, as
+    enqueue refuses it) among its keywords; every other keyword goes to the function."""
 
     def __init__(self, queue: Queue | str, connection: Backend | None = None, **options: Any) -> None:
         self.queue = queue

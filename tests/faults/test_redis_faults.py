@@ -81,6 +81,31 @@ def test_an_outage_longer_than_the_lease_costs_a_live_worker_none_of_its_jobs(
     assert len(ledger.read_text().splitlines()) == 1
 
 
+def test_a_worker_started_after_a_redis_restart_leaves_live_workers_time_to_renew(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    queue = Queue(connection=conveyor.connect(server.url))
+    job = queue.enqueue(jobfuncs.record_run, str(ledger), "slow", 1.0)
+    alive = start_worker(server.url, name="alive", lease_ttl=0.6, poll_interval=0.1)
+    try:
+        wait_until(ledger.exists, message="the job to start")
+        server.stop()  # the job's lease lapses while Redis is down
+        wait_until(lambda: "could not record 1 job outcomes" in worker_log(alive), message="the outcome held")
+        server.start()
+        newcomer = start_worker(server.url, name="newcomer", lease_ttl=2, poll_interval=0.1)
+        try:  # it never saw Redis fail, and finds the lapsed lease of a worker still alive
+            wait_until(lambda: job.get_status() not in (JobStatus.STARTED, JobStatus.QUEUED), timeout=30,
+                       message="the outcome recorded")  # fmt: skip
+            newcomer_log = worker_log(newcomer)
+        finally:
+            stop_process(newcomer)
+    finally:
+        stop_process(alive)
+    assert "recovered job" not in newcomer_log
+    assert (job.get_status(), job.result, job.worker_name) == (JobStatus.FINISHED, "slow", "alive")
+
+
 def test_a_worker_warns_when_redis_may_evict_jobs(server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
     connection = conveyor.connect(server.url)
     connection._redis.config_set("maxmemory-policy", "allkeys-lru")  # type: ignore[attr-defined]

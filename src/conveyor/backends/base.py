@@ -399,6 +399,13 @@ class Backend(Protocol):
         """Settings of the store that put jobs at risk, for workers to log at start."""
         ...
 
+    def store_serving_since(self, now: float) -> float | None:
+        """When the store began serving after it last stopped (a restart, a failover), as
+        first noticed, or None for a store that cannot stop apart from its callers
+        (SQLite). Workers hold lease recovery back for a lease period after it: workers
+        that were alive all along have not renewed yet."""
+        ...
+
     # -- wake-up ---------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
         """Block until a job may have become available, or ``timeout`` seconds pass."""

@@ -10,8 +10,10 @@ separate thread (with its own backend connection) rather than on the event loop:
   and expiry of queued jobs past their ttl, every poll interval (jittered); after the
   store was unreachable, leases are renewed at once and none is recovered for one lease
   period (the other workers lost the store too, and need that long to renew theirs),
-  though never for more than two lease periods in a row (a store that keeps failing
-  must not keep a dead worker's jobs from coming back);
+  though never for more than two lease periods in a row once it answers (a store that
+  keeps failing briefly must not keep a dead worker's jobs from coming back; an outage
+  longer than a lease starts the count again); so after a restart or failover
+  of the store (store_serving_since), which a worker started since did not see fail;
 - maintenance (retention by result/failure TTL, reaping silent workers), at start and
   every maintenance interval.
 A service that raises is logged once and retried with backoff (0.5 s doubling to 30 s,
@@ -61,6 +63,8 @@ class Housekeeper:
         self._reported: list[str] | None = None  # the running jobs last reported
         self._unreachable_mono = float("-inf")  # when a service last found the store unreachable
         self._holding_since: float | None = None  # when lease recovery began to wait for renewals
+        self._ask_store = True  # whether to ask when the store began serving: at start, after failures
+        self._streak_began = 0.0  # when the store last began failing after it had answered
 
     def start(self) -> None:
         self._thread.start()
@@ -111,7 +115,7 @@ class Housekeeper:
         returns the delay."""
         failures = self._count_failure(name)
         if isinstance(error, BackendUnavailableError):
-            self._unreachable_mono = time.monotonic()
+            self._store_unreachable()
         delay: float = min(BACKOFF_FIRST * 2.0 ** (failures - 1), BACKOFF_LAST, max(interval, BACKOFF_FIRST))
         if failures == 1 and isinstance(error, BackendError):
             log.warning("worker service %s failed (%s); retrying with backoff up to %gs", name, error, BACKOFF_LAST)
@@ -138,7 +142,7 @@ class Housekeeper:
         except BackendError as exc:  # the store is down: timeouts and grace periods still count
             stop_ids = set()
             if isinstance(exc, BackendUnavailableError):
-                self._unreachable_mono = time.monotonic()
+                self._store_unreachable()
             if self._count_failure("stop commands") == 1:
                 log.warning("could not read stop commands from the store; retrying")
         else:
@@ -210,9 +214,25 @@ class Housekeeper:
             )  # fmt: skip
         return TICK if report.unfinished else None
 
+    def _store_unreachable(self) -> None:
+        now = time.monotonic()
+        if not self._ask_store:  # the first failure since the store last answered
+            self._streak_began = now
+        self._unreachable_mono = now
+        self._ask_store = True  # it may come back as another server (a failover)
+
     def may_recover_leases(self) -> bool:
         """Whether expired leases may be taken back now (see the module's docstring)."""
-        now, lease_ttl = time.monotonic(), self.worker.lease_ttl
+        w = self.worker
+        if self._ask_store:
+            since = w.backend.store_serving_since(w.clock.now())
+            self._ask_store = False  # it answered: back from its failures, if any
+            if self._unreachable_mono - self._streak_began > w.lease_ttl:  # an outage, not a blip: hold anew
+                self._holding_since = None
+            if since is not None:  # its start counts as the end of an outage
+                started_mono = time.monotonic() - (w.clock.now() - since)
+                self._unreachable_mono = max(self._unreachable_mono, started_mono)
+        now, lease_ttl = time.monotonic(), w.lease_ttl
         if now - self._unreachable_mono > lease_ttl:
             self._holding_since = None
             return True

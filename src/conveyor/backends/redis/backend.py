@@ -539,6 +539,9 @@ class RedisBackend(RedisBatches):
             )
         return warnings
 
+    def store_serving_since(self, now: float) -> float | None:
+        return float(self._run("serving", repr(now)))
+
     # -- wake-up ------------------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
         self._call(lambda: self._redis.blpop([self.keys.wake], timeout=self._blpop_timeout(timeout)))

@@ -36,10 +36,13 @@ NAMES = (
     "enqueue", "claim", "settle", "extend", "recover", "cancel", "stop", "requeue", "delete", "update",
     "promote", "expire", "purge", "empty", "heartbeat", "reap", "lock", "unlock",
     "batch_start", "batch_reschedule", "batch_cancel", "batch_complete", "batch_counts", "repair", "newest",
+    "serving",
 )  # fmt: skip
 FLAGS = {
     **dict.fromkeys(("batch_counts", "newest"), "no-writes"),
-    **dict.fromkeys(("purge", "delete", "empty", "reap", "lock", "unlock", "extend", "heartbeat"), "allow-oom"),
+    **dict.fromkeys(
+        ("purge", "delete", "empty", "reap", "lock", "unlock", "extend", "heartbeat", "serving"), "allow-oom"
+    ),
 }
 """What Redis may run when it is out of memory (used memory over maxmemory, noeviction),
 where it refuses every other function before it runs: the reads (``no-writes``, so a

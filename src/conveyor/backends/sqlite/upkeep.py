@@ -125,6 +125,10 @@ class SQLiteUpkeep:
             return ["SQLite synchronous=OFF: a crash of the machine can corrupt the database"]
         return []
 
+    def store_serving_since(self, now: float) -> float | None:
+        """None: a file opened by each process has no server to restart."""
+        return None
+
     # -- wake-up ---------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
         self._wakeup.wait(timeout)
