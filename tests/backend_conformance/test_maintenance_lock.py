@@ -1,4 +1,5 @@
-"""The maintenance lock (one worker at a time) and the time of the last completed pass."""
+"""The maintenance lock (one worker at a time), the time of the last completed pass, and
+when the store began serving."""
 
 from __future__ import annotations
 
@@ -36,3 +37,9 @@ def test_the_last_time_never_goes_back(backend):
     backend.maintenance_done("w-1", NOW + 10)
     backend.maintenance_done("w-2", NOW + 5)  # a slower pass, or a clock behind
     assert backend.maintenance_last() == NOW + 10
+
+
+def test_serving_since_is_none_or_the_first_sighting_and_stays(backend):
+    since = backend.store_serving_since(NOW)
+    assert since is None or since == NOW, "a store that can restart apart from its callers: first seen now"
+    assert backend.store_serving_since(NOW + 60) == since, "the same server since"
