@@ -23,3 +23,14 @@ def test_serving_since_stays_while_the_server_runs_and_moves_when_it_restarts(tm
         backend.close()
     finally:
         server.stop()
+
+
+def test_a_redis_without_info_answers_none(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path, options=("--rename-command", "INFO", "")).start()
+    try:
+        backend = conveyor.connect(server.url)
+        assert isinstance(backend, RedisBackend)
+        assert backend.store_serving_since(1000.0) is None, "workers then go by their own failures"
+        backend.close()
+    finally:
+        server.stop()

@@ -540,7 +540,8 @@ class RedisBackend(RedisBatches):
         return warnings
 
     def store_serving_since(self, now: float) -> float | None:
-        return float(self._run("serving", repr(now)))
+        since = self._run("serving", repr(now))
+        return None if since is None else float(since)  # None: INFO is not allowed here
 
     # -- wake-up ------------------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float) -> None:
