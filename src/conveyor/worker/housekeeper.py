@@ -8,12 +8,8 @@ separate thread (with its own backend connection) rather than on the event loop:
 - jobs claimed ahead that a slow job keeps from starting, given back every tick;
 - promotion of due scheduled jobs, recovery of expired leases held by dead workers,
   and expiry of queued jobs past their ttl, every poll interval (jittered); after the
-  store was unreachable, leases are renewed at once and none is recovered for one lease
-  period (the other workers lost the store too, and need that long to renew theirs),
-  though never for more than two lease periods in a row once it answers (a store that
-  keeps failing briefly must not keep a dead worker's jobs from coming back; an outage
-  longer than a lease starts the count again); so after a restart or failover
-  of the store (store_serving_since), which a worker started since did not see fail;
+  store was unreachable, leases are renewed at once, and recovered only when the
+  RecoveryGate opens (live workers have had their chance to renew);
 - maintenance (retention by result/failure TTL, reaping silent workers), at start and
   every maintenance interval.
 A service that raises is logged once and retried with backoff (0.5 s doubling to 30 s,
@@ -33,6 +29,7 @@ from typing import TYPE_CHECKING
 from conveyor import maintenance
 from conveyor.exceptions import BackendError, BackendUnavailableError, JobStopRequested, JobTimeoutException
 
+from .recovery_gate import RecoveryGate
 from .running import STOP_MESSAGE
 
 if TYPE_CHECKING:
@@ -61,10 +58,7 @@ class Housekeeper:
         self._next: dict[str, float] = {}
         self._failures: dict[str, int] = {}  # failures in a row, per service
         self._reported: list[str] | None = None  # the running jobs last reported
-        self._unreachable_mono = float("-inf")  # when a service last found the store unreachable
-        self._holding_since: float | None = None  # when lease recovery began to wait for renewals
-        self._ask_store = True  # whether to ask when the store began serving: at start, after failures
-        self._streak_began = 0.0  # when the store last began failing after it had answered
+        self.recovery = RecoveryGate(worker)
 
     def start(self) -> None:
         self._thread.start()
@@ -115,7 +109,7 @@ class Housekeeper:
         returns the delay."""
         failures = self._count_failure(name)
         if isinstance(error, BackendUnavailableError):
-            self._store_unreachable()
+            self.recovery.store_unreachable()
         delay: float = min(BACKOFF_FIRST * 2.0 ** (failures - 1), BACKOFF_LAST, max(interval, BACKOFF_FIRST))
         if failures == 1 and isinstance(error, BackendError):
             log.warning("worker service %s failed (%s); retrying with backoff up to %gs", name, error, BACKOFF_LAST)
@@ -142,7 +136,7 @@ class Housekeeper:
         except BackendError as exc:  # the store is down: timeouts and grace periods still count
             stop_ids = set()
             if isinstance(exc, BackendUnavailableError):
-                self._store_unreachable()
+                self.recovery.store_unreachable()
             if self._count_failure("stop commands") == 1:
                 log.warning("could not read stop commands from the store; retrying")
         else:
@@ -205,7 +199,7 @@ class Housekeeper:
         a time budget; a backlog is taken up again on the next tick."""
         w = self.worker
         report = maintenance.run_schedule(
-            w.backend, w.clock.now(), budget=MAINTENANCE_BUDGET, recover_leases=self.may_recover_leases()
+            w.backend, w.clock.now(), budget=MAINTENANCE_BUDGET, recover_leases=self.recovery.open()
         )
         for recovery in report.recovered:
             log.warning(
@@ -213,36 +207,6 @@ class Housekeeper:
                 recovery.job_id, recovery.worker_name, recovery.status.value,
             )  # fmt: skip
         return TICK if report.unfinished else None
-
-    def _store_unreachable(self) -> None:
-        now = time.monotonic()
-        if not self._ask_store:  # the first failure since the store last answered
-            self._streak_began = now
-        self._unreachable_mono = now
-        self._ask_store = True  # it may come back as another server (a failover)
-
-    def may_recover_leases(self) -> bool:
-        """Whether expired leases may be taken back now (see the module's docstring)."""
-        w = self.worker
-        if self._ask_store:
-            since = w.backend.store_serving_since(w.clock.now())
-            self._ask_store = False  # it answered: back from its failures, if any
-            if self._unreachable_mono - self._streak_began > w.lease_ttl:  # an outage, not a blip: hold anew
-                self._holding_since = None
-            if since is not None:  # its start counts as the end of an outage
-                started_mono = time.monotonic() - (w.clock.now() - since)
-                self._unreachable_mono = max(self._unreachable_mono, started_mono)
-        now, lease_ttl = time.monotonic(), w.lease_ttl
-        if now - self._unreachable_mono > lease_ttl:
-            self._holding_since = None
-            return True
-        if self._holding_since is None:
-            self._holding_since = now
-        if now - self._holding_since > 2 * lease_ttl:
-            log.warning("the store keeps failing: recovering expired leases without waiting for renewals")
-            self._holding_since = now
-            return True
-        return False
 
     def run_retention(self) -> float | None:
         """Delete jobs as they come past their TTL, in one worker at a time (the holder

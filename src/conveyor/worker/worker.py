@@ -364,7 +364,7 @@ class Worker:
                     return False
                 # before a burst ends: one more time-driven pass (due jobs, batch starts and
                 # callbacks, recovered jobs, whichever thread runs it), then one more claim
-                recover = self._housekeeper is None or self._housekeeper.may_recover_leases()
+                recover = self._housekeeper is None or self._housekeeper.recovery.open()
                 maintenance.run_schedule(self.backend, self.clock.now(), recover_leases=recover)
                 self._burst_checked = True
                 return True

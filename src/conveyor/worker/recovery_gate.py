@@ -1,0 +1,62 @@
+"""When a worker may take back lapsed leases: not while live workers cannot have renewed.
+
+A lease that ran out means a dead worker only if its worker could have renewed it. After
+the store was unreachable (to this worker: its own failures; to a worker started since:
+the store's ``store_serving_since``, a restart or failover of Redis), every worker lost
+it too and needs up to a lease period to renew, so nothing is recovered for one
+``lease_ttl``. Brief failures do not hold recovery back past two lease periods in a row
+once the store answers (a flapping store must not keep a dead worker's jobs forever); a
+failure streak longer than a lease starts that count again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+log = logging.getLogger("conveyor.worker")
+
+
+class RecoveryGate:
+    """One worker's view of whether lease recovery may run; fed its store failures."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._unreachable_mono = float("-inf")  # when the store was last found unreachable
+        self._streak_began = 0.0  # when the store last began failing after it had answered
+        self._holding_since: float | None = None  # when recovery began to wait for renewals
+        self._ask_store = True  # whether to ask when the store began serving: at start, after failures
+
+    def store_unreachable(self) -> None:
+        now = time.monotonic()
+        if not self._ask_store:  # the first failure since the store last answered
+            self._streak_began = now
+        self._unreachable_mono = now
+        self._ask_store = True  # it may come back as another server (a failover)
+
+    def open(self) -> bool:
+        """Whether expired leases may be taken back now (see the module's docstring)."""
+        w = self.worker
+        if self._ask_store:
+            since = w.backend.store_serving_since(w.clock.now())
+            self._ask_store = False  # it answered: back from its failures, if any
+            if self._unreachable_mono - self._streak_began > w.lease_ttl:  # an outage, not a blip: hold anew
+                self._holding_since = None
+            if since is not None:  # its start counts as the end of an outage
+                started_mono = time.monotonic() - (w.clock.now() - since)
+                self._unreachable_mono = max(self._unreachable_mono, started_mono)
+        now, lease_ttl = time.monotonic(), w.lease_ttl
+        if now - self._unreachable_mono > lease_ttl:
+            self._holding_since = None
+            return True
+        if self._holding_since is None:
+            self._holding_since = now
+        if now - self._holding_since > 2 * lease_ttl:
+            log.warning("the store keeps failing: recovering expired leases without waiting for renewals")
+            self._holding_since = now
+            return True
+        return False
