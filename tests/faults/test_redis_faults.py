@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ import pytest
 
 import conveyor
 import jobfuncs
-from conveyor import JobStatus, Queue, Worker, maintenance
+from conveyor import Job, JobStatus, Queue, Worker, maintenance
 from conveyor.exceptions import BackendError, BackendUnavailableError
 from conveyor.types import WorkerRecord
 from redis_server import RedisServer
@@ -56,52 +58,52 @@ def test_workers_ride_out_a_redis_restart_and_lose_no_acknowledged_job(server: R
     assert [j.result for j in after] == [i + 1 for i in range(20)]
 
 
+@contextlib.contextmanager
+def job_ending_in_an_outage(server: RedisServer, tmp_path: Path) -> Iterator[tuple[Job, subprocess.Popen[bytes]]]:
+    """A worker (lease 0.6 s) whose one-second job ends, and its lease lapses, while Redis
+    is down; Redis is back when this yields the job and the worker (killed after)."""
+    ledger = tmp_path / "ledger"
+    job = Queue(connection=conveyor.connect(server.url)).enqueue(jobfuncs.record_run, str(ledger), "slow", 1.0)
+    worker = start_worker(server.url, name="alive", lease_ttl=0.6, poll_interval=0.1)
+    try:
+        wait_until(ledger.exists, message="the job to start")
+        server.stop()
+        wait_until(lambda: "could not record 1 job outcomes" in worker_log(worker), message="the outcome held")
+        server.start()
+        yield job, worker
+    finally:
+        stop_process(worker)
+    assert len(ledger.read_text().splitlines()) == 1, "it ran once"
+
+
+def outcome_recorded(job: Job) -> None:
+    wait_until(lambda: job.get_status() not in (JobStatus.STARTED, JobStatus.QUEUED), timeout=30,
+               message="the outcome recorded")  # fmt: skip
+
+
 def test_an_outage_longer_than_the_lease_costs_a_live_worker_none_of_its_jobs(
     server: RedisServer, tmp_path: Path
 ) -> None:
-    ledger = tmp_path / "ledger"
-    queue = Queue(connection=conveyor.connect(server.url))
-    job = queue.enqueue(jobfuncs.record_run, str(ledger), "slow", 1.0)
-    worker = start_worker(server.url, lease_ttl=0.6, poll_interval=0.1)
-    try:
-        wait_until(ledger.exists, message="the job to start")
-        server.stop()  # the job ends while Redis is down, and its lease lapses
-        wait_until(lambda: "could not record 1 job outcomes" in worker_log(worker), message="the outcome held")
-        server.start()
-        wait_until(lambda: job.get_status() not in (JobStatus.STARTED, JobStatus.QUEUED), timeout=30,
-                   message="its outcome recorded")  # fmt: skip
+    with job_ending_in_an_outage(server, tmp_path) as (job, worker):
+        outcome_recorded(job)
         assert worker.poll() is None, "the worker goes on"
         log = worker_log(worker)
-    finally:
-        stop_process(worker)
     assert "recovered job" not in log, "a live worker's jobs are not taken for abandoned"
     assert log.count("could not record") == 1, "said once, not at every retry"
     assert "recorded 1 job outcomes held while the store failed" in log
     assert (job.get_status(), job.result, job.retry_count) == (JobStatus.FINISHED, "slow", 0)
-    assert len(ledger.read_text().splitlines()) == 1
 
 
 def test_a_worker_started_after_a_redis_restart_leaves_live_workers_time_to_renew(
     server: RedisServer, tmp_path: Path
 ) -> None:
-    ledger = tmp_path / "ledger"
-    queue = Queue(connection=conveyor.connect(server.url))
-    job = queue.enqueue(jobfuncs.record_run, str(ledger), "slow", 1.0)
-    alive = start_worker(server.url, name="alive", lease_ttl=0.6, poll_interval=0.1)
-    try:
-        wait_until(ledger.exists, message="the job to start")
-        server.stop()  # the job's lease lapses while Redis is down
-        wait_until(lambda: "could not record 1 job outcomes" in worker_log(alive), message="the outcome held")
-        server.start()
+    with job_ending_in_an_outage(server, tmp_path) as (job, _):
         newcomer = start_worker(server.url, name="newcomer", lease_ttl=2, poll_interval=0.1)
         try:  # it never saw Redis fail, and finds the lapsed lease of a worker still alive
-            wait_until(lambda: job.get_status() not in (JobStatus.STARTED, JobStatus.QUEUED), timeout=30,
-                       message="the outcome recorded")  # fmt: skip
+            outcome_recorded(job)
             newcomer_log = worker_log(newcomer)
         finally:
             stop_process(newcomer)
-    finally:
-        stop_process(alive)
     assert "recovered job" not in newcomer_log
     assert (job.get_status(), job.result, job.worker_name) == (JobStatus.FINISHED, "slow", "alive")
 
