@@ -356,6 +356,21 @@ def test_exception_handlers_run_after_on_failure_in_order_until_one_returns_fals
     assert lines(ledger) == run * 2, "after each failed run (the retried one too); not after a success"
 
 
+@pytest.mark.parametrize("place", ["inline", "threads", "processes"])
+def test_a_job_whose_function_cannot_be_found_fails_with_its_callbacks_and_handlers(
+    queue: Queue, tmp_path: Path, place: str
+) -> None:
+    options, _ = PLACES[place]
+    ledger = tmp_path / "ledger"
+    missing = queue.enqueue("jobfuncs.no_such_function", meta={"ledger": str(ledger)}, on_failure=jobfuncs.note_failure)
+    run_burst(queue, exception_handlers=[jobfuncs.handler_b], **options)
+    assert missing.get_status(refresh=True) is JobStatus.FAILED
+    assert "InvalidJobError: cannot find job function 'jobfuncs.no_such_function'" in (missing.exc_info or "")
+    (failure, handler) = lines(ledger)
+    assert failure.startswith(f"failure {missing.id} InvalidJobError cannot find job function") and "True" in failure
+    assert handler == f"handler-b {missing.id}", "as in RQ, where finding the function is part of the run"
+
+
 def test_exception_handlers_must_be_importable(queue: Queue) -> None:
     from conveyor.exceptions import ConfigurationError
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from conveyor.backends.base import Backend
 from conveyor.clock import Clock
-from conveyor.exceptions import InvalidJobError
+from conveyor.exceptions import InvalidJobError, SerializationError
 from conveyor.functions import resolve_function
 from conveyor.job import Job, _current_job
 from conveyor.serializers import serializer_named
@@ -50,20 +50,31 @@ def _is_async(func: Callable[..., Any]) -> bool:
 
 
 def prepare(record: JobRecord, backend: Backend, clock: Clock) -> PreparedJob | str:
-    """The job ready to call, or the error text explaining why it cannot run."""
-    try:
-        func = resolve_function(record.func_name)
-    except InvalidJobError as exc:
-        return f"InvalidJobError: cannot find job function {record.func_name!r}: {exc}"
-    try:
-        args, kwargs = serializer_named(record.serializer).loads(record.payload)
-    except Exception as exc:
-        return f"SerializationError: cannot decode the arguments of job {record.id}: {type(exc).__name__}: {exc}"
+    """The job ready to call, or the error text explaining why there is no job to call.
+
+    A function that cannot be found, or arguments that cannot be decoded, give a call
+    that raises why: the job then fails as any job that raises (its ``on_failure``, the
+    worker's exception handlers, its retries), as in RQ, where finding the function is
+    part of the run."""
     try:
         job = Job(connection=backend, record=record, clock=clock)
     except Exception as exc:  # meta the serializer cannot read (pickle of a class gone since)
         return f"SerializationError: cannot decode the meta of job {record.id}: {type(exc).__name__}: {exc}"
+    try:
+        func = resolve_function(record.func_name)
+    except InvalidJobError as exc:
+        return PreparedJob(job, _raise, [InvalidJobError(f"cannot find job function {record.func_name!r}: {exc}")], {})
+    try:
+        args, kwargs = serializer_named(record.serializer).loads(record.payload)
+    except Exception as exc:
+        reason = f"cannot decode the arguments of job {record.id}: {type(exc).__name__}: {exc}"
+        return PreparedJob(job, _raise, [SerializationError(reason)], {})
     return PreparedJob(job, func, args, kwargs)
+
+
+def _raise(error: Exception) -> None:
+    """The call of a job that has nothing to call: it raises why."""
+    raise error
 
 
 def call_sync(prepared: PreparedJob) -> Any:
