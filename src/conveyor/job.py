@@ -35,6 +35,7 @@ from conveyor.options import (
     validate_priority,
     validate_queue_name,
     validate_timeout,
+    validate_ttl,
     validate_unique_key,
     validate_user_id,
 )
@@ -145,7 +146,7 @@ class Job:
             user_id=validate_user_id(user_id),
             unique_key=validate_unique_key(unique_key),
             timeout=validate_timeout(DEFAULT_TIMEOUT if timeout is None else timeout),
-            ttl=_queued_ttl(ttl),
+            ttl=validate_ttl(ttl),
             # None is the default, as in RQ (-1 is forever)
             result_ttl=parse_duration(DEFAULT_RESULT_TTL if result_ttl is None else result_ttl, "result_ttl"),
             failure_ttl=parse_duration(DEFAULT_FAILURE_TTL if failure_ttl is None else failure_ttl, "failure_ttl"),
@@ -550,14 +551,6 @@ def _encode(serializer: Serializer, name: str, value: Any, what: str) -> bytes:
         return serializer.dumps(value)
     except Exception as exc:
         raise SerializationError(f"{what} cannot be encoded by the {name} serializer: {exc}") from exc
-
-
-def _queued_ttl(ttl: object) -> float | None:
-    """The longest a job may wait: more than 0 (RQ refuses 0 too: the job could never run)."""
-    seconds = parse_duration(ttl, "ttl")
-    if seconds == 0:
-        raise InvalidJobError("ttl must be more than 0 seconds, or None (or -1) for no limit, got 0")
-    return seconds
 
 
 def _ids(job_ids: Iterable[object]) -> list[str]:

@@ -108,6 +108,15 @@ def validate_timeout(value: object) -> float | None:
     return seconds
 
 
+def validate_ttl(value: object) -> float | None:
+    """The longest a job may wait in its queue; None for no limit (-1). Zero is refused,
+    as RQ refuses it: the job could never run."""
+    seconds = parse_duration(value, "ttl")
+    if seconds == 0:
+        raise InvalidJobError("ttl must be more than 0 seconds, or None (or -1) for no limit, got 0")
+    return seconds
+
+
 PRIORITY_LIMIT = 2**31 - 1
 
 

@@ -64,6 +64,9 @@ class BaseRegistry:
         if not isinstance(job_id, str):
             return False
         (record,) = self.connection.jobs_get([job_id])
+        return self._holds(record)
+
+    def _holds(self, record: JobRecord | None) -> bool:
         return record is not None and record.queue == self.name and record.status in self.statuses
 
     def __repr__(self) -> str:
@@ -97,7 +100,7 @@ class BaseRegistry:
         """The job's record if it is in this registry, else NoSuchJobError (as RQ)."""
         job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
         (record,) = self.connection.jobs_get([job_id])
-        if record is None or record.queue != self.name or record.status not in self.statuses:
+        if record is None or not self._holds(record):
             raise NoSuchJobError(job_id)
         return record
 
@@ -106,10 +109,10 @@ class _RequeueableRegistry(BaseRegistry):
     def requeue(self, job_or_id: Job | str) -> Job:
         """Put the job back in its queue; InvalidJobOperation if it is not in this registry."""
         job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
-        if job_id not in self:
-            (record,) = self.connection.jobs_get([job_id])
-            if record is None:
-                raise NoSuchJobError(job_id)
+        (record,) = self.connection.jobs_get([job_id])  # one read tells both errors apart
+        if record is None:
+            raise NoSuchJobError(job_id)
+        if not self._holds(record):
             raise InvalidJobOperation(job_id, record.status.value, f"Job {job_id} is not in {self!r}")
         return requeue_job(job_id, connection=self.connection, clock=self.clock)
 

@@ -132,9 +132,7 @@ class SubmitJob(Body):
     def _seconds_from_text(cls, value: Any) -> Any:
         """A duration may also be text, as in the Python API: '90', '90s', '5m', '1h', '2d'
         ('-1': no limit, where -1 is allowed); the bounds then apply to its seconds."""
-        if isinstance(value, bool):  # JSON's true is no number (pydantic would take it for 1)
-            raise ValueError("a boolean is not a duration")
-        if not isinstance(value, str):
+        if not isinstance(value, str):  # a boolean goes on to _no_booleans
             return value
         try:
             seconds = parse_duration(value, "the duration")
@@ -142,7 +140,9 @@ class SubmitJob(Body):
             raise ValueError(str(exc)) from None
         return -1 if seconds is None else seconds
 
-    @field_validator("priority", "max_retries", "retry_intervals", mode="before")
+    @field_validator(
+        "priority", "max_retries", "retry_intervals", "timeout", "ttl", "result_ttl", "delay_seconds", mode="before"
+    )
     @classmethod
     def _no_booleans(cls, value: Any) -> Any:
         """JSON's true is no number (pydantic would take it for 1)."""
