@@ -10,7 +10,7 @@ job = q.enqueue(count_words_at_url, "http://nvie.com")
 from conveyor._version import __version__
 from conveyor.batch import Batch
 from conveyor.callbacks import Callback
-from conveyor.command import cancel_job, requeue_job, send_stop_job_command
+from conveyor.command import cancel_job, requeue_job, send_shutdown_command, send_stop_job_command
 from conveyor.connection import connect
 from conveyor.dependency import Dependency
 from conveyor.exceptions import (
@@ -23,6 +23,7 @@ from conveyor.exceptions import (
     JobTimeoutException,
     NoSuchBatchError,
     NoSuchJobError,
+    NoSuchWorkerError,
 )
 from conveyor.functions import job_type
 from conveyor.job import Job, get_current_job
@@ -48,6 +49,7 @@ __all__ = [
     "JobTimeoutException",
     "NoSuchBatchError",
     "NoSuchJobError",
+    "NoSuchWorkerError",
     "Queue",
     "Result",
     "Retry",
@@ -59,5 +61,6 @@ __all__ = [
     "get_current_job",
     "job_type",
     "requeue_job",
+    "send_shutdown_command",
     "send_stop_job_command",
 ]

@@ -1,7 +1,7 @@
-"""Commands that steer jobs from outside: cancel, stop, requeue.
+"""Commands that steer jobs and workers from outside: cancel, stop, requeue, shutdown.
 
-RQ keeps ``send_stop_job_command`` in ``rq.command``; conveyor keeps the three
-together here, and exports them from the package too.
+RQ keeps ``send_stop_job_command`` and ``send_shutdown_command`` in ``rq.command``;
+conveyor keeps these together here, and exports them from the package too.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.connection import resolve_connection
-from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
+from conveyor.exceptions import InvalidJobOperation, NoSuchJobError, NoSuchWorkerError
 from conveyor.job import Job
 
 
@@ -43,6 +43,16 @@ def send_stop_job_command(connection: Backend | None, job_id: str, *, clock: Clo
     never retried. Raises InvalidJobOperation if the job is not running."""
     backend = resolve_connection(connection)
     backend.job_request_stop(job_id, clock.now())
+
+
+def send_shutdown_command(connection: Backend | None, worker_name: str) -> None:
+    """Ask a worker, on any machine, to shut down as a SIGTERM would make it: take no more
+    jobs, finish the running ones (within its shutdown timeout), give back what it holds,
+    exit. It hears at its next heartbeat, within a third of its lease (10 s by default).
+    Raises NoSuchWorkerError if no worker of that name is registered."""
+    backend = resolve_connection(connection)
+    if not backend.workers_request_shutdown(worker_name):
+        raise NoSuchWorkerError(worker_name)
 
 
 def requeue_job(job_id: str, connection: Backend | None = None, *, clock: Clock = SYSTEM_CLOCK) -> Job:

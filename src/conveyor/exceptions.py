@@ -75,6 +75,17 @@ class NoSuchBatchError(ConveyorError, KeyError):
         return str(self.args[0])
 
 
+class NoSuchWorkerError(ConveyorError, KeyError):
+    """No worker with this name is registered (it stopped, or was reaped as silent)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Worker {name} is not registered")
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class InvalidBatchOperation(ConveyorError):
     """The batch's current status does not allow the requested change."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 
 from conveyor.status import BatchStatus, JobStatus
 
@@ -110,6 +111,22 @@ class WorkerRecord:
     jobs_done: int = 0
     version: str = ""
     pool: str = "threads"  # where its sync jobs run: threads (its own process) or processes
+    shutdown_requested: bool = False  # told to stop from outside (send_shutdown_command)
+
+
+class HeartbeatReply(Enum):
+    """The store's answer to a worker's heartbeat: the one moment every worker, idle or
+    busy, hears from the store, so it carries what an operator asked of the worker."""
+
+    RECORDED = "recorded"
+    UNREGISTERED = "unregistered"  # reaped meanwhile (a long pause): register again
+    SHUTDOWN_REQUESTED = "shutdown_requested"  # recorded; stop as after a SIGTERM
+
+    @classmethod
+    def of(cls, registered: bool, shutdown_requested: bool) -> HeartbeatReply:
+        if not registered:
+            return cls.UNREGISTERED
+        return cls.SHUTDOWN_REQUESTED if shutdown_requested else cls.RECORDED
 
 
 @dataclass(slots=True, frozen=True)

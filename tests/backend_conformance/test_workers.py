@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from backend_conformance.helpers import NOW, worker_record
+from conveyor.types import HeartbeatReply
 
 
 def by_name(backend):
@@ -25,14 +26,14 @@ def test_registering_the_same_name_again_replaces_it(backend):
 
 def test_heartbeat_refreshes_the_registration(backend):
     backend.workers_register(worker_record("w1"))
-    assert backend.workers_heartbeat("w1", NOW + 5, "busy", ["j1"], 12) is True
+    assert backend.workers_heartbeat("w1", NOW + 5, "busy", ["j1"], 12) is HeartbeatReply.RECORDED
     w = by_name(backend)["w1"]
     assert (w.last_heartbeat, w.state, w.current_job_ids, w.jobs_done) == (NOW + 5, "busy", ("j1",), 12)
     assert (w.hostname, w.started_at) == ("host-a", NOW)
 
 
 def test_heartbeat_of_an_unknown_worker_says_so(backend):
-    assert backend.workers_heartbeat("ghost", NOW, "idle", [], 0) is False
+    assert backend.workers_heartbeat("ghost", NOW, "idle", [], 0) is HeartbeatReply.UNREGISTERED
     assert backend.workers_list() == []
 
 
@@ -51,5 +52,24 @@ def test_reap_removes_workers_silent_since_before_the_cutoff(backend):
     backend.workers_heartbeat("alive", NOW + 1, "idle", [], 0)
     assert backend.workers_reap(NOW) == ["silent"]
     assert sorted(by_name(backend)) == ["alive", "edge"]
-    assert backend.workers_heartbeat("silent", NOW + 2, "idle", [], 0) is False
+    assert backend.workers_heartbeat("silent", NOW + 2, "idle", [], 0) is HeartbeatReply.UNREGISTERED
     assert backend.workers_reap(NOW) == []
+
+
+def test_a_shutdown_request_is_told_at_every_heartbeat_until_the_worker_registers_again(backend):
+    backend.workers_register(worker_record("w1"))
+    backend.workers_register(worker_record("w2"))
+    assert backend.workers_request_shutdown("w1") is True
+    assert {name: w.shutdown_requested for name, w in by_name(backend).items()} == {"w1": True, "w2": False}
+    for beat in (1, 2):
+        assert backend.workers_heartbeat("w1", NOW + beat, "busy", ["j1"], beat) is HeartbeatReply.SHUTDOWN_REQUESTED
+    assert backend.workers_heartbeat("w2", NOW + 1, "idle", [], 0) is HeartbeatReply.RECORDED
+    w1 = by_name(backend)["w1"]
+    assert (w1.last_heartbeat, w1.current_job_ids, w1.shutdown_requested) == (NOW + 2, ("j1",), True)
+    backend.workers_register(worker_record("w1"))  # a new worker of the same name starts afresh
+    assert backend.workers_heartbeat("w1", NOW + 3, "idle", [], 0) is HeartbeatReply.RECORDED
+
+
+def test_a_shutdown_request_for_an_unknown_worker_says_so(backend):
+    assert backend.workers_request_shutdown("ghost") is False
+    assert backend.workers_list() == []

@@ -16,7 +16,7 @@ import conveyor
 import jobfuncs
 from conveyor import Job, JobStatus, Queue, Worker, maintenance
 from conveyor.exceptions import BackendError, BackendUnavailableError
-from conveyor.types import WorkerRecord
+from conveyor.types import HeartbeatReply, WorkerRecord
 from redis_server import RedisServer
 from waiting import wait_until
 from worker.processes import start_worker, stop_process, worker_log
@@ -174,7 +174,7 @@ def test_a_full_redis_refuses_writes_clearly_answers_reads_and_purges_its_way_ba
         assert {waiting.get_status(), running.get_status()} == {JobStatus.QUEUED, JobStatus.STARTED}
         # the running job keeps its lease and its worker its registration: nothing runs twice after
         assert backend.leases_extend("w", [(claimed.id, "token")], now + 60, now) == [claimed.id]
-        assert backend.workers_heartbeat("w", now, "busy", [claimed.id], 0)
+        assert backend.workers_heartbeat("w", now, "busy", [claimed.id], 0) is HeartbeatReply.RECORDED
 
         # Retention (the maintenance lock, then the purge) still runs and frees the memory.
         report = maintenance.run_retention(backend, time.time() + 5, owner="w", budget=10)

@@ -71,6 +71,22 @@ async def test_workers_are_listed_with_their_health(client: httpx.AsyncClient, b
     assert seen_by_admin["current_job_ids"] == [theirs, mine]
 
 
+async def test_an_admin_asks_a_worker_to_shut_down(client: httpx.AsyncClient, backend: Backend) -> None:
+    register_worker(backend, "w1", time.time())
+    response = await client.post(f"{API}/workers/w1/shutdown")
+    assert (response.status_code, response.json()["error"]) == (403, "Forbidden")
+    assert backend.workers_list()[0].shutdown_requested is False
+    response = await client.post(f"{API}/workers/w1/shutdown", headers=ROOT)
+    assert (response.status_code, response.json()) == (202, {"worker": "w1", "shutdown_requested": True})
+    (worker,) = (await client.get(f"{API}/workers")).json()["data"]
+    assert worker["shutdown_requested"] is True
+    response = await client.post(f"{API}/workers/ghost/shutdown", headers=ROOT)
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "WorkerNotFoundError", "message": "Worker ghost is not registered", "worker": "ghost",
+    }  # fmt: skip
+
+
 async def test_a_users_stats_count_its_own_jobs(client: httpx.AsyncClient, backend: Backend) -> None:
     await submit(client)
     for _ in range(3):
@@ -153,7 +169,7 @@ async def test_the_openapi_schema_describes_every_route_and_error(client: httpx.
         "/api/v1/jobs", "/api/v1/jobs/{job_id}", "/api/v1/jobs/status/{job_id}", "/api/v1/jobs/status/{job_id}/poll",
         "/api/v1/jobs/status/{job_id}/stream", "/api/v1/jobs/cancel/{job_id}", "/api/v1/jobs/restart/{job_id}",
         "/api/v1/jobs/stats", "/api/v1/jobs/queue/stats", "/api/v1/jobs/{job_id}/backend", "/api/v1/workers",
-        "/api/v1/health", "/health", "/metrics", "/api/v1/metrics",
+        "/api/v1/workers/{name}/shutdown", "/api/v1/health", "/health", "/metrics", "/api/v1/metrics",
     ):  # fmt: skip
         assert path in paths, path
     submit_responses = paths["/api/v1/jobs"]["post"]["responses"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import jobfuncs
-from conveyor import Job, JobStatus, Queue, Retry, cancel_job, send_stop_job_command
+from conveyor import Job, JobStatus, Queue, Retry, cancel_job, send_shutdown_command, send_stop_job_command
 from conveyor.backends.base import Backend
 from conveyor.status import TERMINAL
 from waiting import wait_until
@@ -62,6 +62,23 @@ def test_sigterm_lets_the_running_job_finish_and_takes_no_more(url: str, queue: 
     running = queue.enqueue(jobfuncs.touch_then_sleep, str(marker), 1.0)
     waiting = queue.enqueue(jobfuncs.noop)
     assert terminate_once_started(url, marker) == 0
+    assert running.get_status() is JobStatus.FINISHED
+    assert waiting.get_status() is JobStatus.QUEUED
+    assert queue.connection.workers_list() == []
+
+
+def test_a_shutdown_command_stops_a_worker_as_sigterm_does(url: str, queue: Queue, tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    running = queue.enqueue(jobfuncs.touch_then_sleep, str(marker), 1.0)
+    waiting = queue.enqueue(jobfuncs.noop)
+    worker = start_worker(url, name="told-to-stop", lease_ttl=1.5)  # a heartbeat every 0.5 s
+    try:
+        wait_until(marker.exists, message="the job to start")
+        send_shutdown_command(queue.connection, "told-to-stop")
+        assert worker.wait(timeout=20) == 0
+        assert "was asked to shut down" in worker_log(worker)
+    finally:
+        stop_process(worker)
     assert running.get_status() is JobStatus.FINISHED
     assert waiting.get_status() is JobStatus.QUEUED
     assert queue.connection.workers_list() == []

@@ -27,6 +27,7 @@ from conveyor.types import (
     BatchInspection,
     BatchRecord,
     Finding,
+    HeartbeatReply,
     JobEvent,
     JobInspection,
     JobRecord,
@@ -356,8 +357,14 @@ class Backend(Protocol):
 
     def workers_heartbeat(
         self, name: str, now: float, state: str, current_job_ids: Sequence[str], jobs_done: int
-    ) -> bool:
-        """Refresh a worker's registration; False if it was reaped meanwhile."""
+    ) -> HeartbeatReply:
+        """Refresh a worker's registration; UNREGISTERED if it was reaped meanwhile,
+        SHUTDOWN_REQUESTED once workers_request_shutdown marked it."""
+        ...
+
+    def workers_request_shutdown(self, name: str) -> bool:
+        """Mark a registered worker to shut down (its next heartbeat says so); False if
+        no worker has that name."""
         ...
 
     def workers_unregister(self, name: str) -> None:

@@ -16,6 +16,7 @@ from .commands_jobs import cancel, enqueue, requeue, stop
 from .commands_keys import keys
 from .commands_queues import cleanup, doctor, empty, info
 from .commands_serve import serve
+from .commands_shutdown import shutdown
 from .commands_up import up
 from .commands_worker import worker
 from .config_file import config_path, load_default_map
@@ -39,7 +40,9 @@ def cli(ctx: click.Context, config: str | None) -> None:
         ctx.default_map = load_default_map(path, ctx.command)
 
 
-for _command in (up, serve, worker, enqueue, info, requeue, cancel, stop, empty, cleanup, doctor, batch, keys):
+for _command in (
+    up, serve, worker, shutdown, enqueue, info, requeue, cancel, stop, empty, cleanup, doctor, batch, keys,
+):  # fmt: skip
     cli.add_command(_command)
 
 

@@ -21,6 +21,7 @@ from conveyor.exceptions import (
     JobIdInUseError,
     NoSuchBatchError,
     NoSuchJobError,
+    NoSuchWorkerError,
 )
 
 EXIT_FAILURE = 1
@@ -47,6 +48,7 @@ _MAPPING: tuple[tuple[type[ConveyorError], type[UserError]], ...] = (
     (InvalidJobError, InputError),
     (NoSuchJobError, UserError),
     (NoSuchBatchError, UserError),
+    (NoSuchWorkerError, UserError),
     (InvalidBatchOperation, UserError),
     (InvalidJobOperation, UserError),
     (JobIdInUseError, UserError),

@@ -124,7 +124,7 @@ def workers_table(workers: Sequence[WorkerRecord], now: float | None = None) -> 
     for worker in workers:
         table.add_row(
             worker.name,
-            Text(worker.state, style="yellow" if worker.state == "busy" else ""),
+            _worker_state(worker),
             "\n".join(worker.queues),
             "\n".join(worker.current_job_ids) or "-",
             str(worker.jobs_done),
@@ -133,6 +133,12 @@ def workers_table(workers: Sequence[WorkerRecord], now: float | None = None) -> 
     if not workers:
         table.add_row(Text("no workers", style="dim"), "", "", "", "", "")
     return table
+
+
+def _worker_state(worker: WorkerRecord) -> Text:
+    if worker.shutdown_requested:
+        return Text(f"{worker.state}, shutting down", style="magenta")
+    return Text(worker.state, style="yellow" if worker.state == "busy" else "")
 
 
 def worker_json(worker: WorkerRecord, now: float) -> dict[str, Any]:
@@ -149,6 +155,7 @@ def worker_json(worker: WorkerRecord, now: float) -> dict[str, Any]:
         "started_at": iso(worker.started_at),
         "last_heartbeat": iso(worker.last_heartbeat),
         "healthy": worker_is_healthy(worker, now),
+        "shutdown_requested": worker.shutdown_requested,
         "version": worker.version,
     }
 

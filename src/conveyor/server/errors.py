@@ -24,6 +24,7 @@ from conveyor.exceptions import (
     JobIdInUseError,
     NoSuchBatchError,
     NoSuchJobError,
+    NoSuchWorkerError,
 )
 from conveyor.status import BATCH_REST_NAMES, REST_NAMES, BatchStatus, JobStatus
 
@@ -104,6 +105,11 @@ async def _invalid_operation(request: Request, exc: Exception) -> JSONResponse:
 async def _no_such_batch(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NoSuchBatchError)
     return _response(404, body("BatchNotFoundError", str(exc), batch_id=exc.batch_id))
+
+
+async def _no_such_worker(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NoSuchWorkerError)
+    return _response(404, body("WorkerNotFoundError", str(exc), worker=exc.name))
 
 
 async def _invalid_batch_operation(request: Request, exc: Exception) -> JSONResponse:
@@ -189,6 +195,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidJobOperation, _invalid_operation)
     app.add_exception_handler(JobIdInUseError, _id_in_use)
     app.add_exception_handler(NoSuchBatchError, _no_such_batch)
+    app.add_exception_handler(NoSuchWorkerError, _no_such_worker)
     app.add_exception_handler(InvalidBatchOperation, _invalid_batch_operation)
     app.add_exception_handler(InvalidJobError, _invalid_job)
     app.add_exception_handler(BackendError, _backend_down)

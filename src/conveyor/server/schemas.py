@@ -317,10 +317,16 @@ class WorkerView(BaseModel):
     started_at: datetime | None
     last_heartbeat: datetime | None
     healthy: bool
+    shutdown_requested: bool = Field(description="Asked to shut down (POST .../shutdown); it exits once its jobs end.")
 
 
 class WorkerList(BaseModel):
     data: list[WorkerView]
+
+
+class ShutdownRequested(BaseModel):
+    worker: str
+    shutdown_requested: bool = True
 
 
 class Health(BaseModel):
@@ -349,6 +355,10 @@ class ErrorBody(BaseModel):
 class JobErrorBody(ErrorBody):
     job_id: str
     current_status: str | None = None
+
+
+class WorkerErrorBody(ErrorBody):
+    worker: str
 
 
 class ValidationErrorBody(ErrorBody):

@@ -140,6 +140,7 @@ def worker_view(worker: WorkerRecord, now: float, shown_jobs: set[str] | None = 
         started_at=_time(worker.started_at or None),
         last_heartbeat=_time(worker.last_heartbeat or None),
         healthy=worker_is_healthy(worker, now),
+        shutdown_requested=worker.shutdown_requested,
     )
 
 

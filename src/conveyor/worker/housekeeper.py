@@ -2,8 +2,9 @@
 
 They must keep running while a sync job holds the main thread, so they live on a
 separate thread (with its own backend connection) rather than on the event loop:
-- lease renewal and the worker heartbeat, every third of the lease, and a report of the
-  jobs the worker runs whenever they changed, at most every second;
+- lease renewal and the worker heartbeat, every third of the lease (its answer carries
+  a shutdown asked from outside), and a report of the jobs the worker runs whenever
+  they changed, at most every second;
 - stop commands, timeouts and lost leases, checked every tick, turned into interrupts;
 - jobs claimed ahead that a slow job keeps from starting, given back every tick;
 - promotion of due scheduled jobs, recovery of expired leases held by dead workers,
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from conveyor import maintenance
 from conveyor.exceptions import BackendError, BackendUnavailableError, JobStopRequested, JobTimeoutException
+from conveyor.types import HeartbeatReply
 
 from .recovery_gate import RecoveryGate
 from .running import STOP_MESSAGE
@@ -190,8 +192,12 @@ class Housekeeper:
     def _report(self, now: float, running_ids: list[str]) -> None:
         w = self.worker
         state = "busy" if running_ids else "idle"
-        if not w.backend.workers_heartbeat(w.name, now, state, running_ids, w.jobs_done):
+        reply = w.backend.workers_heartbeat(w.name, now, state, running_ids, w.jobs_done)
+        if reply is HeartbeatReply.UNREGISTERED:
             w.register()  # reaped while alive (a long pause): register again
+        elif reply is HeartbeatReply.SHUTDOWN_REQUESTED and w.stop_deadline is None:  # not stopping yet
+            log.warning("worker %s was asked to shut down: finishing its running jobs, taking no more", w.name)
+            w.request_stop()
         self._reported = running_ids
 
     def run_schedule(self) -> float | None:

@@ -34,6 +34,7 @@ from conveyor.exceptions import (
 from conveyor.status import JobStatus
 from conveyor.types import (
     Finding,
+    HeartbeatReply,
     JobEvent,
     JobInspection,
     JobRecord,
@@ -477,8 +478,12 @@ class RedisBackend(RedisBatches):
 
     def workers_heartbeat(
         self, name: str, now: float, state: str, current_job_ids: Sequence[str], jobs_done: int
-    ) -> bool:
-        return bool(self._run("heartbeat", name, repr(now), state, json.dumps(list(current_job_ids)), jobs_done))
+    ) -> HeartbeatReply:
+        reply = self._run("heartbeat", name, repr(now), state, json.dumps(list(current_job_ids)), jobs_done)
+        return HeartbeatReply.of(registered=reply != 0, shutdown_requested=reply == 2)
+
+    def workers_request_shutdown(self, name: str) -> bool:
+        return bool(self._run("shutdown", name))
 
     def workers_unregister(self, name: str) -> None:
         self._call(lambda: self._redis.hdel(self.keys.workers, name))

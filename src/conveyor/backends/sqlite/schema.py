@@ -152,6 +152,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE jobs ADD COLUMN callbacks TEXT;
     """,
+    # 8: a worker asked from outside to shut down (send_shutdown_command), told at its heartbeat
+    """
+    ALTER TABLE workers ADD COLUMN shutdown_requested INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

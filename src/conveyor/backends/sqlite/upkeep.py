@@ -9,7 +9,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from conveyor.types import WorkerRecord
+from conveyor.types import HeartbeatReply, WorkerRecord
 
 from .connection import ConnectionPool
 from .wakeup import Wakeup
@@ -37,16 +37,19 @@ class SQLiteUpkeep:
 
     def workers_heartbeat(
         self, name: str, now: float, state: str, current_job_ids: Sequence[str], jobs_done: int
-    ) -> bool:
+    ) -> HeartbeatReply:
+        row = self._pool.write(
+            lambda conn: conn.execute(
+                "UPDATE workers SET last_heartbeat = ?, state = ?, current_job_ids = ?, jobs_done = ? "
+                "WHERE name = ? RETURNING shutdown_requested",
+                (now, state, json.dumps(list(current_job_ids)), jobs_done, name),
+            ).fetchone()
+        )
+        return HeartbeatReply.of(registered=row is not None, shutdown_requested=bool(row and row[0]))
+
+    def workers_request_shutdown(self, name: str) -> bool:
         return self._pool.write(
-            lambda conn: (
-                conn.execute(
-                    "UPDATE workers SET last_heartbeat = ?, state = ?, current_job_ids = ?, jobs_done = ? "
-                    "WHERE name = ?",
-                    (now, state, json.dumps(list(current_job_ids)), jobs_done, name),
-                ).rowcount
-                == 1
-            )
+            lambda conn: conn.execute("UPDATE workers SET shutdown_requested = 1 WHERE name = ?", (name,)).rowcount == 1
         )
 
     def workers_unregister(self, name: str) -> None:
@@ -56,7 +59,7 @@ class SQLiteUpkeep:
         rows = self._pool.read(
             lambda c: c.execute(
                 "SELECT name, hostname, pid, queues, concurrency, state, current_job_ids, "
-                "started_at, last_heartbeat, jobs_done, version, pool FROM workers ORDER BY name"
+                "started_at, last_heartbeat, jobs_done, version, pool, shutdown_requested FROM workers ORDER BY name"
             ).fetchall()
         )
         return [
@@ -73,6 +76,7 @@ class SQLiteUpkeep:
                 jobs_done=r[9],
                 version=r[10],
                 pool=r[11],
+                shutdown_requested=bool(r[12]),
             )
             for r in rows
         ]

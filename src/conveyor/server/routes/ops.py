@@ -10,10 +10,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from conveyor._version import __version__
+from conveyor.command import send_shutdown_command
 from conveyor.exceptions import BackendError
 from conveyor.server.deps import Caller, Monitor, State
+from conveyor.server.errors import ApiError
 from conveyor.server.responses import COMMON, errors
-from conveyor.server.schemas import Health, WorkerList
+from conveyor.server.schemas import Health, ShutdownRequested, WorkerErrorBody, WorkerList
 from conveyor.server.views import worker_view
 
 router = APIRouter(tags=["operations"])
@@ -30,6 +32,22 @@ def list_workers(state: State, caller: Caller) -> WorkerList:
         running = [job_id for worker in workers for job_id in worker.current_job_ids]
         shown = {r.id for r in state.backend.jobs_get(running) if r is not None and caller.may_see(r.user_id)}
     return WorkerList(data=[worker_view(worker, now, shown) for worker in workers])
+
+
+@router.post(
+    "/api/v1/workers/{name}/shutdown",
+    response_model=ShutdownRequested,
+    status_code=202,
+    responses={**errors(*COMMON, 403), 404: {"model": WorkerErrorBody, "description": "No worker of that name"}},
+)
+def shutdown_worker(name: str, state: State, caller: Caller) -> ShutdownRequested:
+    """Ask a worker to shut down as SIGTERM would make it: it takes no more jobs, finishes
+    the running ones and exits, once it hears at its next heartbeat (within 10 s by
+    default). Needs an admin key."""
+    if not caller.is_admin:
+        raise ApiError(403, "Forbidden", "Shutting a worker down needs an admin key")
+    send_shutdown_command(state.backend, name)
+    return ShutdownRequested(worker=name)
 
 
 _HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {503: {"model": Health, "description": "Store unreachable"}}
