@@ -14,12 +14,12 @@ import pytest
 
 import conveyor
 import jobfuncs
-from conveyor import Dependency, Job, Queue, Result, Retry, SimpleWorker, Worker, get_current_job
+from conveyor import Dependency, Job, JobStatus, Queue, Result, Retry, SimpleWorker, Worker, get_current_job
 from conveyor.backends.base import Backend
 from conveyor.connection import default_connection
 from conveyor.decorators import job
 from conveyor.exceptions import InvalidJobError, InvalidJobOperation, NoSuchJobError
-from conveyor.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
+from conveyor.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from conveyor.types import WorkerRecord
 
 
@@ -231,3 +231,18 @@ def test_dependency_objects_in_a_list_and_from_a_generator(queue: Queue) -> None
     assert (both.dependency_ids, both.allow_dependency_failures) == ([a.id, b.id], True)
     with pytest.raises(InvalidJobError, match="at least one job"):
         Dependency(jobs=iter([]))
+
+
+def test_registry_cleanup_recovers_lapsed_leases_and_drops_expired_results(queue: Queue, url: str) -> None:
+    done = queue.enqueue(jobfuncs.noop, result_ttl=1)
+    run_elsewhere(url)
+    lapsed = queue.enqueue(jobfuncs.noop)
+    now = time.time()
+    (claimed,) = queue.connection.jobs_claim([queue.name], "gone-worker", 1, "token", now - 1, now - 30)
+    assert claimed.id == lapsed.id
+    registry = StartedJobRegistry(queue=queue)
+    assert registry.get_job_ids() == [lapsed.id] and Job.exists(done.id, connection=queue.connection)
+    registry.cleanup(time.time() + 5)
+    assert registry.get_job_ids() == []
+    assert lapsed.get_status() is not JobStatus.STARTED, "recovered from the dead worker"
+    assert not Job.exists(done.id, connection=queue.connection), "its result's ttl ran out"

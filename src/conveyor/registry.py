@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
+from conveyor import maintenance
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
 from conveyor.command import requeue_job
@@ -95,6 +96,15 @@ class BaseRegistry:
                 f"a job leaves {self!r} by changing status: remove(job, delete_job=True) deletes it",
             )  # fmt: skip
         Job(connection=self.connection, record=record, clock=self.clock).delete()
+
+    def cleanup(self, timestamp: float | None = None) -> None:
+        """RQ's ``cleanup()``: what a worker's maintenance does, run now for the whole
+        store (a registry is a view: there is nothing of its own to tidy): jobs whose
+        lease ran out at ``timestamp`` (default now) are recovered, due scheduled jobs
+        promoted, jobs past their TTLs expired or deleted, silent workers reaped."""
+        now = self.clock.now() if timestamp is None else timestamp
+        maintenance.run_schedule(self.connection, now)
+        maintenance.run_cleanup(self.connection, now)
 
     def _record_in(self, job_or_id: Job | str) -> JobRecord:
         """The job's record if it is in this registry, else NoSuchJobError (as RQ)."""
