@@ -139,7 +139,7 @@ export function overviewView(main) {
                 { "data-worker": worker.name },
                 h("td", {}, h("span", { class: "mono" }, worker.name), h("br"), h("small", { class: "muted" }, `${worker.host} · pid ${worker.pid}${worker.pool === "processes" ? " · jobs in child processes" : ""}`)),
                 h("td", {}, h("span", { class: `badge ${worker.healthy ? "ok" : "bad"}` }, worker.healthy ? "healthy" : "unresponsive")),
-                h("td", { class: "hide-narrow" }, worker.state),
+                h("td", { class: "hide-narrow" }, worker.shutdown_requested ? `${worker.state} · shutting down` : worker.state),
                 h("td", { class: "hide-narrow" }, worker.queues.join(", ")),
                 h("td", {}, currentJobs(worker)),
                 h("td", { class: "hide-narrow" }, number(worker.jobs_done)),
