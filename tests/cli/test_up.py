@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from conveyor import send_shutdown_command
 from conveyor.backends.base import Backend
 from conveyor.demo import DEMO_QUEUE
 from conveyor.status import JobStatus
@@ -72,3 +73,25 @@ def test_ctrl_c_stops_the_worker_and_up(tmp_path: Path, db_url: str, db: Backend
         pass
     else:
         raise AssertionError(f"worker {worker_pid} outlived conveyor up")
+
+
+def test_a_worker_told_to_shut_down_stops_up_too(tmp_path: Path, db_url: str, db: Backend) -> None:
+    process = subprocess.Popen(
+        conveyor_cmd("up", "-u", db_url, "--port", "0", "--lease-ttl", "1.5"), cwd=tmp_path, env=subprocess_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        output = LineReader(process.stdout)
+        output.wait_for("Press Ctrl-C")
+        (worker,) = db.workers_list()
+        send_shutdown_command(db, worker.name)
+        assert process.wait(timeout=60) == 0
+        text = output.rest()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "was asked to shut down" in text
+    assert "The worker stopped; stopping the API server." in text
+    assert db.workers_list() == []

@@ -101,6 +101,9 @@ def up(
             _watch_demo(app, jobs, process, console)
             if not burst_demo and process.poll() is None:
                 console.print(f"Worker running (pid {process.pid}). Press Ctrl-C to stop.", style="bold")
+                process.wait()
+                if server is not None:  # the worker stopped on its own (conveyor shutdown): the API goes too
+                    console.print("The worker stopped; stopping the API server.")
             process.wait()
         except KeyboardInterrupt:
             console.print("Stopping the worker (Ctrl-C again to stop it at once)...")
