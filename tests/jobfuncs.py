@@ -29,6 +29,15 @@ def fail(message: str = "boom") -> None:
     raise ValueError(message)
 
 
+def large_result(size: int) -> str:
+    return "x" * size
+
+
+def fail_at_length(size: int) -> None:
+    """Raise an error whose message is ``size`` characters long."""
+    raise ValueError("x" * size)
+
+
 def sleep(seconds: float) -> float:
     time.sleep(seconds)
     return seconds

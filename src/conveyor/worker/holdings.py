@@ -9,19 +9,28 @@ threads change them; the outcomes belong to the claim loop alone.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
 
 from conveyor.backends.base import Backend
 from conveyor.clock import Clock
-from conveyor.exceptions import BackendError
+from conveyor.exceptions import BackendError, BackendUnavailableError
+from conveyor.status import JobStatus
 from conveyor.types import Settlement
 
 from . import outcomes
 from .running import Running
 
 log = logging.getLogger("conveyor.worker")
+
+LARGE_OUTCOME = 64 * 1024
+"""Bytes of result and traceback from which an outcome the store refuses (it answered:
+not an outage) is taken for one too big for it (Redis's proto-max-bulk-len, SQLite's
+length limit, maxmemory), and recorded without them rather than retried for ever."""
+KEPT_OF_TRACEBACK = 4096
+"""Characters kept from each end of a traceback too big for the store."""
 
 
 class Holdings:
@@ -58,19 +67,19 @@ class Holdings:
     def flush(self) -> None:
         """Write the outcomes noted, in one call; the jobs they settle are no longer held.
         If the store fails, they are kept for the next flush (the lease guard refuses
-        the ones whose jobs were recovered meanwhile)."""
+        the ones whose jobs were recovered meanwhile); one it refuses for its size is
+        recorded without its result (see _settle_apart)."""
         if not self._outcomes:
             return
         settlements, self._outcomes = self._outcomes, []
         try:
             applied = self._backend.jobs_settle(settlements, self._clock.now())
         except BackendError as exc:
-            self._outcomes = settlements + self._outcomes
-            if not self._failing:  # once per outage, not at every retry
-                log.error("could not record %d job outcomes (%s); will retry", len(settlements), exc)
-            self._failing = True
-            return
-        if self._failing:
+            if isinstance(exc, BackendUnavailableError) or not any(_large(s) for s in settlements):
+                self._keep(settlements, exc)
+                return
+            settlements, applied = self._settle_apart(settlements)
+        if self._failing and not self._outcomes:  # (some may be kept by _settle_apart)
             log.info("recorded %d job outcomes held while the store failed", len(settlements))
             self._failing = False
         with self._lock:
@@ -82,6 +91,66 @@ class Holdings:
             if not ok:
                 log.info("job %s: outcome %s refused (lease lost or job canceled)", settlement.job_id,
                          settlement.status.value)  # fmt: skip
+
+    def _keep(self, settlements: list[Settlement], error: BackendError) -> None:
+        """Keep outcomes the store did not take for the next flush."""
+        self._outcomes = settlements + self._outcomes
+        if not self._failing:  # once per outage, not at every retry
+            log.error("could not record %d job outcomes (%s); will retry", len(settlements), error)
+        self._failing = True
+
+    def _settle_apart(self, settlements: list[Settlement]) -> tuple[list[Settlement], list[bool]]:
+        """The store refused a batch holding a large outcome: settle the others together,
+        then each large one alone, and one the store refuses whole without its result and
+        traceback (see _without_payload), so that an outcome it will never take holds back
+        no other, and its job does not stay started. What fails on the way is kept for the
+        next flush. Returns the settlements written, and for each whether it applied."""
+        small = [s for s in settlements if not _large(s)]
+        groups = ([small] if small else []) + [[s] for s in settlements if _large(s)]
+        written: list[Settlement] = []
+        applied: list[bool] = []
+        for index, group in enumerate(groups):
+            now = self._clock.now()
+            settled = group
+            try:
+                try:
+                    applied += self._backend.jobs_settle(settled, now)
+                except BackendError as exc:
+                    if isinstance(exc, BackendUnavailableError) or not _large(group[0]):
+                        raise
+                    settled = [self._without_payload(group[0], exc, now)]
+                    applied += self._backend.jobs_settle(settled, now)
+            except BackendError as exc:
+                self._keep([s for rest in groups[index:] for s in rest], exc)
+                break
+            written += settled
+        return written, applied
+
+    def _without_payload(self, settlement: Settlement, error: BackendError, now: float) -> Settlement:
+        """An outcome the store refused, made small: a job that returned fails (not
+        retried: another run would return as much), saying why; a traceback keeps its
+        two ends."""
+        size = len(settlement.result or b"")
+        if settlement.status is JobStatus.FINISHED:
+            text = f"BackendError: the job's result ({size} bytes) could not be stored: {error}"
+            log.error("job %s: %s; the job fails", settlement.job_id, text)
+            with self._lock:
+                held = self._jobs.get(settlement.job_id)
+            if held is not None and held.record.lease_token == settlement.lease_token:
+                return outcomes.failed(held.record, settlement.started_at, text, now, retriable=False)
+            return dataclasses.replace(
+                settlement, status=JobStatus.FAILED, result=None, exc_info=text, reason="error", delete=False
+            )
+        exc_info = settlement.exc_info or ""
+        cut = len(exc_info) - 2 * KEPT_OF_TRACEBACK
+        if cut > 0:
+            exc_info = (
+                f"{exc_info[:KEPT_OF_TRACEBACK]}\n... ({cut} characters cut: the store refused them: {error})\n"
+                f"{exc_info[-KEPT_OF_TRACEBACK:]}"
+            )
+        log.error("job %s: its outcome could not be stored whole (%s); recorded with its traceback cut",
+                  settlement.job_id, error)  # fmt: skip
+        return dataclasses.replace(settlement, result=None, exc_info=exc_info)
 
     def give_back_unstarted(self, held_since: float) -> int:
         """Give back the jobs claimed ahead before ``held_since`` (monotonic) that have
@@ -112,3 +181,8 @@ class Holdings:
             self._backend.jobs_settle(settlements, self._clock.now())
             with self._lock:
                 self._jobs.clear()
+
+
+def _large(settlement: Settlement) -> bool:
+    """Whether the outcome carries enough for a store to refuse it for its size."""
+    return len(settlement.result or b"") + len(settlement.exc_info or "") >= LARGE_OUTCOME

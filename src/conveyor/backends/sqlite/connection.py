@@ -175,5 +175,7 @@ def retry_busy(operation: Callable[[], T], deadline_seconds: float = BUSY_RETRY_
                 raise BackendError(f"SQLite error: {exc}") from exc
             if time.monotonic() >= deadline:
                 raise BackendError(f"the SQLite database stayed locked for {deadline_seconds:.0f}s: {exc}") from exc
+        except sqlite3.DataError as exc:  # a value past SQLite's length limit (1 GB): nothing written
+            raise BackendError(f"SQLite refused a value: {exc}") from exc
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 0.5)
