@@ -117,6 +117,15 @@ def run_retention(backend: Backend, now: float, owner: str, budget: float) -> Cl
     return CleanupReport(purged=purged, unfinished=unfinished)
 
 
+def release_lock(backend: Backend, owner: str, now: float) -> None:
+    """Give up the maintenance lock if ``owner`` holds it (a worker that stops): renewed
+    to run out ``now``, it is free for the other workers at once. Left held, it kept
+    retention and maintenance from every other worker for MAINTENANCE_LOCK_TTL after
+    each worker that stopped (one recycled by ``--max-jobs`` every few seconds starved
+    them). Held by another, it is left alone."""
+    backend.maintenance_claim(owner, now, now)
+
+
 def _purge(backend: Backend, now: float, budget: float | None) -> tuple[int, bool]:
     """Jobs deleted, PURGE_CHUNK per transaction, and whether the budget ran out first.
 

@@ -377,6 +377,25 @@ def test_a_running_worker_deletes_expired_results_long_before_its_maintenance_pa
     assert not thread.is_alive()
 
 
+def test_a_worker_that_stops_leaves_retention_to_the_others_at_once(queue: Queue, tmp_path: Path) -> None:
+    backend = queue.connection
+    started, release = tmp_path / "started", tmp_path / "release"
+    queue.enqueue(jobfuncs.hold_until_released, str(started), str(release))
+    worker = Worker([queue], connection=backend, poll_interval=0.05)
+    thread = threading.Thread(target=worker.work, kwargs={"burst": True})
+    thread.start()
+    try:
+        wait_until(started.exists, message="the job to start")
+        # a probe that would hold the lock until now: it takes nothing, only asks
+        wait_until(lambda: not backend.maintenance_claim("probe", time.time(), time.time()),
+                   message="the worker's retention to take the maintenance lock")  # fmt: skip
+    finally:
+        release.touch()
+        thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert backend.maintenance_claim("next-worker", time.time(), time.time() + 60), "given up as the worker stopped"
+
+
 def test_jobs_claimed_ahead_go_back_to_their_place_when_a_slow_job_holds_them(queue: Queue, tmp_path: Path) -> None:
     queue.enqueue_many([Queue.prepare_data(jobfuncs.noop) for _ in range(300)])  # quick: the claims grow
     release = tmp_path / "release"

@@ -254,6 +254,7 @@ class Worker:
             stuck = [running for running in self.held() if running.abandoned and not running.done]
             try:
                 self.holdings.release_all(self._interrupted)
+                maintenance.release_lock(self.backend, self.name, self.clock.now())
                 self.backend.workers_unregister(self.name)
             except BackendError as exc:
                 log.error("could not give back held jobs (%s); other workers recover them when their leases expire",
@@ -727,6 +728,7 @@ class Worker:
                 settlements.append(outcomes.released(running.record))
         try:
             self.backend.jobs_settle(settlements, now)
+            maintenance.release_lock(self.backend, self.name, now)
             self.backend.workers_unregister(self.name)
         finally:
             os._exit(EXIT_JOB_UNRESPONSIVE)
