@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +37,17 @@ def large_result(size: int) -> str:
 def fail_at_length(size: int) -> None:
     """Raise an error whose message is ``size`` characters long."""
     raise ValueError("x" * size)
+
+
+def leave_a_thread_running(release: str) -> None:
+    """Start a (non-daemon) thread that runs on after the job, until ``release`` exists."""
+
+    def linger() -> None:
+        deadline = time.monotonic() + 120
+        while not Path(release).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    threading.Thread(target=linger, name="left-by-the-job").start()
 
 
 def sleep(seconds: float) -> float:

@@ -18,6 +18,21 @@ from conveyor.types import Limits
 from .conftest import Run, assert_user_error, conveyor_cmd, subprocess_env
 
 
+def test_a_worker_exits_past_threads_its_jobs_left_running(db_url: str, db: Backend, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    job = Queue(connection=db).enqueue("jobfuncs.leave_a_thread_running", str(release))
+    try:
+        done = subprocess.run(
+            conveyor_cmd("worker", "--burst", "-u", db_url),
+            env=subprocess_env(), capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    finally:
+        release.touch()  # ends the thread, should the worker still wait for it
+    assert done.returncode == 0, done.stderr
+    assert job.get_status(refresh=True) is JobStatus.FINISHED
+    assert "exiting without waiting for 1 threads that jobs left running (left-by-the-job)" in done.stderr
+
+
 def test_burst_runs_the_queued_jobs_and_logs_to_stderr(run: Run, db: Backend) -> None:
     queue = Queue(connection=db)
     jobs = [queue.enqueue("jobfuncs.add", i, 1) for i in range(3)] + [queue.enqueue("jobfuncs.async_add", 2, 2)]

@@ -7,6 +7,11 @@ Every command takes ``-u/--url`` and ``--import`` after its name (SPEC section 4
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+import time
+
 import click
 
 from conveyor._version import __version__
@@ -46,9 +51,42 @@ for _command in (
     cli.add_command(_command)
 
 
+LINGER_SECONDS = 1.0
+"""How long threads still running when a command is done get to end before the process
+exits without them."""
+
+
 def main() -> None:
     """Entry point of the ``conveyor`` script."""
-    cli(prog_name="conveyor")
+    try:
+        cli(prog_name="conveyor")
+    except SystemExit as done:  # click ends every command this way, its status in it
+        _exit_past_lingering_threads(done.code)
+        raise
+
+
+def _exit_past_lingering_threads(code: object) -> None:
+    """End the process now if threads that job code started and left running (a
+    ThreadPoolExecutor never shut down, a library's background thread) are still alive
+    LINGER_SECONDS after the command is done. The interpreter waits for every such
+    thread at exit: a worker stopped by SIGTERM, its jobs settled and itself
+    unregistered, seemed to hang until its supervisor killed it. RQ's work horses end
+    with their jobs, taking such threads with them; here the process ends them."""
+    current = threading.current_thread()
+    lingering = [t for t in threading.enumerate() if t is not current and not t.daemon and t.is_alive()]
+    deadline = time.monotonic() + LINGER_SECONDS
+    for thread in lingering:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    lingering = [t for t in lingering if t.is_alive()]
+    if not lingering:
+        return
+    left_by_jobs = [t.name for t in lingering if not t.name.startswith("conveyor-")]  # not the worker's own
+    if left_by_jobs:
+        print(f"conveyor: exiting without waiting for {len(left_by_jobs)} threads that jobs left running "
+              f"({', '.join(left_by_jobs[:5])})", file=sys.stderr)  # fmt: skip
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 __all__ = ["cli", "main"]
