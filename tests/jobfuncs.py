@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -48,6 +49,19 @@ def leave_a_thread_running(release: str) -> None:
             time.sleep(0.05)
 
     threading.Thread(target=linger, name="left-by-the-job").start()
+
+
+def hold_the_gil(length: int) -> None:
+    """Once its worker has reported it running (its housekeeper has seen it), backtrack
+    in the regex engine, which never lets go of the GIL (about 1 s at 24)."""
+    job = get_current_job()
+    assert job is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if any(job.id in w.current_job_ids for w in job.connection.workers_list()):
+            break
+        time.sleep(0.01)
+    re.match(r"(a+)+$", "a" * length + "b")
 
 
 def sleep(seconds: float) -> float:

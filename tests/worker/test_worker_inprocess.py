@@ -396,6 +396,15 @@ def test_a_worker_that_stops_leaves_retention_to_the_others_at_once(queue: Queue
     assert backend.maintenance_claim("next-worker", time.time(), time.time() + 60), "given up as the worker stopped"
 
 
+def test_a_job_holding_the_gil_past_a_heartbeat_is_reported(queue: Queue, caplog: pytest.LogCaptureFixture) -> None:
+    job = queue.enqueue(jobfuncs.hold_the_gil, 24)
+    with caplog.at_level(logging.WARNING, logger="conveyor.worker"):
+        run_burst(queue, lease_ttl=0.9, poll_interval=0.05)
+    assert job.get_status() is JobStatus.FINISHED
+    paused = [r.getMessage() for r in caplog.records if "housekeeping thread could not run" in r.getMessage()]
+    assert any(job.id in message and "pool='processes'" in message for message in paused)
+
+
 def test_jobs_claimed_ahead_go_back_to_their_place_when_a_slow_job_holds_them(queue: Queue, tmp_path: Path) -> None:
     queue.enqueue_many([Queue.prepare_data(jobfuncs.noop) for _ in range(300)])  # quick: the claims grow
     release = tmp_path / "release"

@@ -60,6 +60,7 @@ class Housekeeper:
         self._next: dict[str, float] = {}
         self._failures: dict[str, int] = {}  # failures in a row, per service
         self._reported: list[str] | None = None  # the running jobs last reported
+        self._failed_in_pass = False  # a service failed in the current pass
         self.recovery = RecoveryGate(worker)
 
     def start(self) -> None:
@@ -84,10 +85,11 @@ class Housekeeper:
             ("retention", w.poll_interval, self.run_retention),
             ("maintenance", w.maintenance_interval, self.run_maintenance),
         ]
-        now = time.monotonic()
+        began = time.monotonic()  # this pass
         for name, _, _ in services:
-            self._next[name] = now
+            self._next[name] = began
         while not self._stop.is_set():
+            running = self._running_ids(w.held())  # the suspects, should this pass be held up
             for name, interval, service in services:
                 if time.monotonic() < self._next[name]:
                     continue
@@ -103,6 +105,26 @@ class Housekeeper:
                     delay = interval * (1.0 if name == "interrupts" else random.uniform(0.8, 1.2))
                 self._next[name] = time.monotonic() + delay
             self._stop.wait(TICK)
+            self._check_pass(began, running)
+            began, self._failed_in_pass = time.monotonic(), False
+
+    def _check_pass(self, began: float, running: list[str]) -> None:
+        """Say so when a pass of the services took a heartbeat period or more, none of
+        them failing (a failure says why itself): a job holding the GIL (a regex that
+        backtracks, pure C code that keeps it) stops every thread of the process, this
+        one too, so leases go unrenewed and timeouts unchecked, and past ``lease_ttl``
+        another worker takes the job for lost."""
+        w = self.worker
+        took = time.monotonic() - began - TICK
+        if took < w.lease_ttl / 3 or self._failed_in_pass:
+            return
+        running = sorted({*running, *self._running_ids(w.held())})
+        log.warning(
+            "the worker's housekeeping thread could not run for %.1fs (lease_ttl %gs): leases were not renewed nor "
+            "timeouts checked; a job holding the GIL does that (running: %s), so run such jobs with "
+            "pool='processes'; else the store was slow to answer, or the process was paused",
+            took, w.lease_ttl, ", ".join(running) or "none",
+        )  # fmt: skip
 
     def _failed(self, name: str, error: Exception, interval: float) -> float:
         """Log a service's failure once (a backend error in one line: the store is down,
@@ -122,6 +144,7 @@ class Housekeeper:
     def _count_failure(self, name: str) -> int:
         """One more failure in a row of ``name``; how many there have been."""
         failures = self._failures[name] = self._failures.get(name, 0) + 1
+        self._failed_in_pass = True
         return failures
 
     # -- services --------------------------------------------------------------------
