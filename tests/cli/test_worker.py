@@ -31,6 +31,7 @@ def test_a_worker_exits_past_threads_its_jobs_left_running(db_url: str, db: Back
     assert done.returncode == 0, done.stderr
     assert job.get_status(refresh=True) is JobStatus.FINISHED
     assert "exiting without waiting for 1 threads that jobs left running (left-by-the-job)" in done.stderr
+    assert (tmp_path / "release.atexit").read_text() == "ran", "exit handlers run as on a normal exit"
 
 
 def test_burst_runs_the_queued_jobs_and_logs_to_stderr(run: Run, db: Backend) -> None:

@@ -7,6 +7,7 @@ Every command takes ``-u/--url`` and ``--import`` after its name (SPEC section 4
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import threading
@@ -71,7 +72,9 @@ def _exit_past_lingering_threads(code: object) -> None:
     LINGER_SECONDS after the command is done. The interpreter waits for every such
     thread at exit: a worker stopped by SIGTERM, its jobs settled and itself
     unregistered, seemed to hang until its supervisor killed it. RQ's work horses end
-    with their jobs, taking such threads with them; here the process ends them."""
+    with their jobs, taking such threads with them; here the process ends them, after
+    running the exit handlers as a normal exit would (an error reporter's last flush,
+    logging's): the interpreter runs those only after joining the threads."""
     current = threading.current_thread()
     lingering = [t for t in threading.enumerate() if t is not current and not t.daemon and t.is_alive()]
     deadline = time.monotonic() + LINGER_SECONDS
@@ -84,6 +87,7 @@ def _exit_past_lingering_threads(code: object) -> None:
     if left_by_jobs:
         print(f"conveyor: exiting without waiting for {len(left_by_jobs)} threads that jobs left running "
               f"({', '.join(left_by_jobs[:5])})", file=sys.stderr)  # fmt: skip
+    atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code if isinstance(code, int) else 0 if code is None else 1)
