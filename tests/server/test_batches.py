@@ -178,3 +178,24 @@ async def test_a_batchs_jobs_listed_last_given_first_filtered_and_paged(
     assert (bobs["data"], bobs["total"]) == ([], None)  # not the batch's user: its counts do not say
     none_running = await client.get(f"{API}/jobs", params={"batch_id": made["batch_id"], "status": "running"})
     assert none_running.json() == {"data": [], "total": 0, "pending_count": 3, "running_count": 0, "next_cursor": None}
+
+
+async def test_a_job_restarted_before_its_batch_starts_waits_for_the_batch(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    made = await create(client, count=2, scheduled_start_time=LATER.isoformat())
+    held, other = made["job_ids"]
+    assert (await client.post(f"{API}/jobs/cancel/{held}")).status_code == 200
+    restarted = await client.post(f"{API}/jobs/restart/{held}")
+    assert restarted.status_code == 200
+    assert restarted.json()["status"] == "scheduled"  # held again: it did not jump ahead of its batch
+    assert backend.job_ids("default", [JobStatus.QUEUED]) == []
+    detail = (await client.get(f"{API}/batches/{made['batch_id']}")).json()
+    assert (detail["status"], detail["counts"]["scheduled"]) == ("scheduled", 2)
+    assert (await client.get(f"{API}/batches/{made['batch_id']}/backend")).json()["backend_job_info"]["held_jobs"] == 2
+    started = await client.post(f"{API}/batches/{made['batch_id']}/start")
+    assert started.json()["counts"]["pending"] == 2
+    assert sorted(backend.job_ids("default", [JobStatus.QUEUED])) == sorted([held, other])
+    settle(backend, start(backend, held), JobStatus.FAILED, error="boom")  # it kept its place in the batch
+    again = await client.post(f"{API}/jobs/restart/{held}")  # once started, a restart queues
+    assert again.json() == {"job_id": held, "status": "pending", "message": "Job restarted and re-queued"}

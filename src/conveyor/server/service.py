@@ -119,8 +119,10 @@ def cancel(backend: Backend, principal: Principal, job_id: str) -> None:
         ) from None
 
 
-def restart(backend: Backend, principal: Principal, job_id: str) -> None:
-    """Put a failed or cancelled job back in its queue, retries reset."""
+def restart(backend: Backend, principal: Principal, job_id: str) -> JobStatus:
+    """Put a failed or cancelled job back in its queue, retries reset; the status the
+    restart gave it: queued (or deferred, waiting on its dependencies), or scheduled for
+    a job of a batch that has not started (it is held for the batch's start again)."""
     record = visible_record(backend, principal, job_id)
     if record.status not in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
         current = rest_status(record.status)
@@ -131,7 +133,8 @@ def restart(backend: Backend, principal: Principal, job_id: str) -> None:
             job_id=job_id,
             current_status=current,
         )
-    requeue_job(job_id, connection=backend)
+    job = requeue_job(job_id, connection=backend)
+    return JobStatus.SCHEDULED if job.get_status() is JobStatus.SCHEDULED else JobStatus.QUEUED
 
 
 def delete(backend: Backend, principal: Principal, job_id: str) -> None:

@@ -41,6 +41,12 @@ _UNMET_DEPENDENCY_SQL = (
     f"AND NOT (jobs.allow_dependency_failures = 1 AND parent.status IN {_ENDED_UNSUCCESSFULLY_SQL}))"
 )
 """Whether the job in ``jobs`` still waits on a parent (the parameter: a parent to count as met)."""
+_BATCH_NOT_STARTED_SQL = (
+    "(jobs.batch_id IS NOT NULL AND EXISTS "
+    "(SELECT 1 FROM batches WHERE batches.id = jobs.batch_id AND batches.status = 'scheduled'))"
+)
+"""A job of a batch that has not started: requeued, it is held for the batch's starter
+again (status scheduled, no time of its own), not run before the batch."""
 _TTL_FROM_NOW = "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END"
 """A job (re-)entering its queue may wait there ttl seconds from now (the parameter)."""
 _STILL_STOPPING_SQL = "(lease_token IS NOT NULL AND lease_expires_at >= ?)"
@@ -478,8 +484,8 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
     def _requeue_one(self, conn: sqlite3.Connection, job_id: str, statuses: str, now: float) -> Any:
         return conn.execute(  # a canceled job may not have run: it may wait on parents
             "UPDATE jobs SET seq = ?, enqueued_at = ?, retry_count = 0, "
-            f"status = CASE WHEN status = 'canceled' AND {_UNMET_DEPENDENCY_SQL} "
-            "THEN 'deferred' ELSE 'queued' END, "
+            f"status = CASE WHEN status = 'canceled' AND {_UNMET_DEPENDENCY_SQL} THEN 'deferred' "
+            f"WHEN {_BATCH_NOT_STARTED_SQL} THEN 'scheduled' ELSE 'queued' END, "
             f"{_TTL_FROM_NOW}, "
             "started_at = NULL, ended_at = NULL, result = NULL, exc_info = NULL, "
             "status_reason = NULL, keep_until = NULL, worker_name = NULL, "

@@ -98,8 +98,9 @@ def job_ids(conn: sqlite3.Connection, batch_id: str, before: int | None, limit: 
 
 
 def release_held(conn: sqlite3.Connection, changes: Changes, batch: BatchRecord, now: float) -> int:
-    """Queue every job of the batch still held for its starter, in their order; mark it started."""
-    rows = conn.execute(f"SELECT id, queue FROM jobs WHERE {HELD} ORDER BY seq", (batch.id,)).fetchall()
+    """Queue every job of the batch still held for its starter, in the order given (a job
+    restarted before the start keeps its place, as on Redis); mark it started."""
+    rows = conn.execute(f"SELECT id, queue FROM jobs WHERE {HELD} ORDER BY rowid", (batch.id,)).fetchall()
     first = next_seq(conn, len(rows)) if rows else 0
     conn.executemany(
         f"UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, {TTL_FROM_NOW} WHERE id = ?",

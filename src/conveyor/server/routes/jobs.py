@@ -33,6 +33,7 @@ from conveyor.server.schemas import (
     Submitted,
 )
 from conveyor.server.views import inspection, job_detail, job_status, rest
+from conveyor.status import JobStatus
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=errors(*COMMON))
 
@@ -168,8 +169,10 @@ def cancel_job(job_id: JobIdPath, state: State, caller: Caller) -> ActionResult:
 @router.post("/restart/{job_id}", response_model=ActionResult, responses=errors(404, 409))
 def restart_job(job_id: JobIdPath, state: State, caller: Caller) -> ActionResult:
     """Put a failed or cancelled job back in its queue, retries reset. The status is the
-    one the restart gave it: a worker may have claimed it since."""
-    service.restart(state.backend, caller, job_id)
+    one the restart gave it (a worker may have claimed it since): pending, or scheduled
+    for a job of a batch that has not started, held again until the batch starts."""
+    if service.restart(state.backend, caller, job_id) is JobStatus.SCHEDULED:
+        return ActionResult(job_id=job_id, status="scheduled", message="Job restarted; it starts with its batch")
     return ActionResult(job_id=job_id, status="pending", message="Job restarted and re-queued")
 
 

@@ -6,7 +6,11 @@ for i = 3, #ARGV do
     local holder = job and job.unique_key and live_holder(job.unique_key)
     if job and ENDED_UNSUCCESSFULLY[job.status] and not still_stopping(job, now) and not holder then
         local status = 'queued'
-        if job.status == 'canceled' and not dependencies_met(job, '') then status = 'deferred' end
+        if job.status == 'canceled' and not dependencies_met(job, '') then
+            status = 'deferred'
+        elseif job.batch_id and redis.call('HGET', batch_key(job.batch_id), 'status') == 'scheduled' then
+            status = 'scheduled'  -- held for the batch's starter again: it runs with its batch
+        end
         local changes = requeue_fields(job, now, status)
         changes.retry_count = 0
         for _, field in ipairs({'started_at', 'ended_at', 'result', 'exc_info', 'status_reason', 'keep_until',
