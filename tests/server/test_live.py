@@ -62,6 +62,18 @@ async def test_a_poll_answers_when_the_job_changes(client: httpx.AsyncClient, ap
     assert followers(app) == 0
 
 
+async def test_a_poll_whose_client_gave_up_stops_following_the_job(live_url: str, app: FastAPI) -> None:
+    """A client whose own timeout is shorter than the poll's (a common setup) must not
+    leave the poll following the job until the poll's timeout, up to 300 s."""
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
+        job_id = await submit(client)
+    url = f"{API}/jobs/status/{job_id}/poll"
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE) as impatient:
+        with pytest.raises(httpx.ReadTimeout):  # gives up after 0.5 s; the poll waits up to 300 s
+            await impatient.get(url, params={"current_status": "pending", "timeout": 300}, timeout=0.5)
+    await until(lambda: followers(app) == 0, timeout=10, message="the abandoned poll to end")
+
+
 async def test_a_poll_whose_store_goes_away_meanwhile_is_a_503_not_an_unchanged_status(
     client: httpx.AsyncClient, app: FastAPI, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,8 +16,11 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator
+from asyncio import FIRST_COMPLETED
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NamedTuple
+
+from starlette.types import Receive
 
 from conveyor.backends.base import Backend
 from conveyor.exceptions import BackendError, NoSuchJobError
@@ -37,25 +40,50 @@ async def read(backend: Backend, principal: Principal, job_id: str) -> JobRecord
     return await asyncio.to_thread(visible_record, backend, principal, job_id)
 
 
+async def client_gone(receive: Receive) -> None:
+    """Returns once the client of this request has gone away (``http.disconnect``); the
+    request's body must have been read (a GET has none)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def poll(
-    backend: Backend, hub: EventHub, principal: Principal, job_id: str, current: RestStatus | None, timeout: float
+    backend: Backend,
+    hub: EventHub,
+    principal: Principal,
+    job_id: str,
+    current: RestStatus | None,
+    timeout: float,
+    gone: Callable[[], Awaitable[None]] | None = None,
 ) -> PollResult:
     """The job's status as soon as it differs from ``current`` (at once if it already
-    does, or if ``current`` is not given), else the unchanged status after ``timeout``."""
+    does, or if ``current`` is not given), else the unchanged status after ``timeout``.
+    A client that goes away (``gone`` returns) ends the wait at once: an HTTP client
+    that gave up before the poll's timeout does not leave it following the job."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    async with hub.subscribe(job_id) as subscription:
-        record = await read(backend, principal, job_id)
-        while current is not None and rest(record.status) == current:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            changed = bool(await subscription.changes(remaining))
-            # read again also when the wait ran out: a store that went away meanwhile is
-            # then a 503 rather than an unchanged status, and a change the hub missed shows
+    watcher = asyncio.ensure_future(gone()) if gone is not None else None
+    try:
+        async with hub.subscribe(job_id) as subscription:
             record = await read(backend, principal, job_id)
-            if not changed or subscription.closed:
-                break
+            while current is not None and rest(record.status) == current:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                waiting = asyncio.ensure_future(subscription.changes(remaining))
+                await asyncio.wait([waiting] if watcher is None else [waiting, watcher], return_when=FIRST_COMPLETED)
+                if not waiting.done():  # nobody is left to answer
+                    waiting.cancel()
+                    break
+                changed = bool(waiting.result())
+                # read again also when the wait ran out: a store that went away meanwhile is
+                # then a 503 rather than an unchanged status, and a change the hub missed shows
+                record = await read(backend, principal, job_id)
+                if not changed or subscription.closed:
+                    break
+    finally:
+        if watcher is not None:
+            watcher.cancel()
     view = job_status(record, time.time())
     return PollResult(**view.model_dump(), changed=current is None or view.status != current)
 

@@ -8,10 +8,11 @@ errors are mapped in one place (conveyor.server.errors). Fixed paths (/stats,
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
@@ -121,12 +122,14 @@ async def poll_job_status(
     job_id: JobIdPath,
     state: State,
     caller: Caller,
+    request: Request,
     current_status: RestStatus | None = None,
     timeout: Annotated[float, Query(ge=0, le=MAX_POLL_SECONDS, allow_inf_nan=False)] = 30.0,
 ) -> PollResult:
     """Long poll: answers as soon as the status differs from ``current_status`` (at once
     if it already does), else after ``timeout`` seconds with the unchanged status."""
-    return await watch.poll(state.backend, state.hub, caller, job_id, current_status, timeout)
+    gone = partial(watch.client_gone, request.receive)  # a client that gave up ends the wait
+    return await watch.poll(state.backend, state.hub, caller, job_id, current_status, timeout, gone)
 
 
 @router.get(
