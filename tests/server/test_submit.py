@@ -194,6 +194,7 @@ TOO_DEEP = "[" * 150 + "]" * 150
         ('{"job_type": "add", "args": ' + TOO_DEEP + "}", "args", "deeper than 100 levels"),
         ('{"job_type": "add", "job_id": "a/b"}', "job_id", "pattern"),
         ('{"job_type": "add", "job_id": ".."}', "job_id", "cannot be a job id"),
+        ('{"job_type": "add", "job_id": "stats"}', "job_id", "cannot be a job id"),
         ('{"job_type": "add", "depends_on": ["."]}', "depends_on.0", "cannot be a job id"),
         ('{"job_type": "add", "args": [NaN, 1]}', "args", "NaN or an infinity"),
         ('{"job_type": "add", "kwargs": {"x": 1e400}}', "kwargs", "NaN or an infinity"),

@@ -54,6 +54,16 @@ def _addressable(job_id: str) -> str:
 JobId = Annotated[str, Field(min_length=1, max_length=200, pattern=_one_line("/")), AfterValidator(_addressable)]
 """As a name, without '/', and neither '.' nor '..': such an id could not be named in the
 job's URLs."""
+
+
+def _not_a_route(job_id: str) -> str:
+    if job_id == "stats":
+        raise ValueError("'stats' cannot be a job id: GET /jobs/stats answers the statistics, not the job")
+    return job_id
+
+
+NewJobId = Annotated[JobId, AfterValidator(_not_a_route)]
+"""A job id a submission may choose: also not a fixed path beside /jobs/{id}."""
 Seconds = Annotated[float, Field(ge=0, le=YEAR)]
 
 
@@ -118,7 +128,7 @@ class SubmitJob(Body):
     )
     depends_on: list[JobId] = Field(default_factory=list, max_length=MAX_LIST)
     meta: dict[str, Any] = Field(default_factory=dict)
-    job_id: JobId | None = Field(
+    job_id: NewJobId | None = Field(
         None, description="Your own id for the job (default: a time-ordered UUID); no '/' and no control characters."
     )
     idempotency_key: Name | None = Field(
