@@ -23,6 +23,7 @@ from conveyor.cli.serving import bind, make_server, url_of
 from conveyor.exceptions import BackendUnavailableError
 from conveyor.job import Job
 from conveyor.status import JobStatus
+from conveyor.types import Settlement
 
 from .conftest import ALICE, API, BOB, settle, sse, start, submit, until
 
@@ -211,6 +212,42 @@ async def test_a_status_passed_through_between_two_reads_still_gets_its_update(l
         ("job_complete", "completed"),
     ]
     assert rest[0]["data"] == {"job_id": job_id, "status": "running", "progress": None}
+
+
+async def test_a_job_deleted_as_it_ends_still_gets_its_job_complete(live_url: str, backend: Backend) -> None:
+    """result_ttl=0 deletes the job as it finishes: the stream says it completed (its
+    result is gone), not that it was not found."""
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
+        job_id = await submit(client, result_ttl=0)
+        async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as response:
+            events = sse(response).__aiter__()
+            assert (await anext(events))["data"]["status"] == "pending"
+
+            def run_and_delete() -> None:
+                record = start(backend, job_id)
+                now = time.time()
+                done = Settlement(job_id, str(record.lease_token), JobStatus.FINISHED, record.started_at,
+                                  result=b"3", delete=True)  # fmt: skip
+                assert backend.jobs_settle([done], now) == [True]
+
+            await asyncio.to_thread(run_and_delete)
+            rest = [event async for event in events if "comment" not in event]
+    assert [(event["event"], event["data"]["status"]) for event in rest] == [
+        ("job_update", "running"),
+        ("job_complete", "completed"),
+    ]
+    assert rest[-1]["data"] == {"job_id": job_id, "status": "completed", "result": None}
+
+
+async def test_a_job_deleted_before_it_ends_ends_the_stream_with_an_error(live_url: str, backend: Backend) -> None:
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
+        job_id = await submit(client)
+        async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as response:
+            events = sse(response).__aiter__()
+            assert (await anext(events))["data"]["status"] == "pending"
+            assert await asyncio.to_thread(backend.job_delete, job_id)
+            rest = [event async for event in events if "comment" not in event]
+    assert [(event["event"], event["data"]["error"]) for event in rest] == [("error", "JobNotFoundError")]
 
 
 async def test_a_finished_job_gets_its_job_complete_at_once(live_url: str, backend: Backend) -> None:

@@ -117,8 +117,18 @@ class Snapshot(NamedTuple):
     cursor: int
 
 
+class Gone(NoSuchJobError):
+    """The job no longer exists, as of event ``cursor``."""
+
+    def __init__(self, job_id: str, cursor: int) -> None:
+        super().__init__(job_id)
+        self.cursor = cursor
+
+
 async def snapshot(backend: Backend, principal: Principal, job_id: str) -> Snapshot:
     record, cursor = await asyncio.to_thread(backend.job_snapshot, job_id)
+    if record is None:
+        raise Gone(job_id, int(cursor))
     return Snapshot(visible(principal, job_id, record), int(cursor))
 
 
@@ -182,7 +192,8 @@ async def stream(
             try:
                 latest = read.result()
             except NoSuchJobError as exc:
-                yield _event("error", {"error": "JobNotFoundError", "message": str(exc), "job_id": exc.job_id})
+                async for message in _last_words(hub, subscription, Snapshot(record, seen), unread, sent, exc):
+                    yield message
                 return
             except BackendError as exc:  # the store is down: say so, keep what is unread, try again shortly
                 if outage_told is None or time.monotonic() - outage_told >= heartbeat:
@@ -205,6 +216,39 @@ async def stream(
             record, seen = latest
     finally:
         hub.close(subscription)
+
+
+async def _last_words(
+    hub: EventHub,
+    subscription: Subscription,
+    last: Snapshot,
+    unread: list[Change],
+    sent: str | None,
+    exc: NoSuchJobError,
+) -> AsyncIterator[str]:
+    """The end of a stream whose job is not there any more: its job_complete if its events
+    say it was deleted as it ended (result_ttl 0), with the statuses it passed through
+    first; else an error event."""
+    if isinstance(exc, Gone):
+        await hub.delivered(exc.cursor, DELIVERY_WAIT)
+        unread = unread + [change for change in subscription.drain() if change.number > last.cursor]
+        ended = _ended(unread, exc.cursor)
+        if ended is not None:
+            passed, sent = _passed_through(last.record, unread, exc.cursor, sent)
+            for message in passed:
+                yield message
+            yield _message(dataclasses.replace(last.record, status=ended, result=None, exc_info=None))
+            return
+    yield _event("error", {"error": "JobNotFoundError", "message": str(exc), "job_id": exc.job_id})
+
+
+def _ended(changes: list[Change], cursor: int) -> JobStatus | None:
+    """The terminal status the job reached just before it was deleted, as of ``cursor``
+    (a job deleted as it ends: result_ttl 0); None if it was deleted otherwise."""
+    statuses = [change.status for change in changes if change.number <= cursor]
+    if len(statuses) >= 2 and statuses[-1] is None and statuses[-2] in TERMINAL:
+        return statuses[-2]
+    return None
 
 
 def _unavailable(job_id: str, message: str) -> str:
