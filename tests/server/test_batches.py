@@ -79,6 +79,9 @@ async def test_users_see_only_their_batches(client: httpx.AsyncClient) -> None:
     assert (await client.get(f"{API}/batches", headers=BOB)).json()["data"] == []
     listed = (await client.get(f"{API}/batches", headers=ROOT, params={"user": "alice"})).json()["data"]
     assert [b["batch_id"] for b in listed] == [mine["batch_id"]]
+    # a user naming another user lists nothing, as GET /jobs?user= does (not its own batches)
+    assert (await client.get(f"{API}/batches", params={"user": "bob"})).json() == {"data": [], "next_cursor": None}
+    assert len((await client.get(f"{API}/batches", params={"user": "alice"})).json()["data"]) == 1
 
 
 async def test_listing_pages_newest_first(client: httpx.AsyncClient) -> None:

@@ -45,7 +45,9 @@ def list_batches(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page.")] = None,
 ) -> BatchList:
-    """Batches newest first, one page at a time."""
+    """Batches newest first, one page at a time (a user's own: naming another user lists none)."""
+    if not caller.is_admin and user not in (None, caller.user_id):
+        return BatchList(data=[], next_cursor=None)
     owner = caller.user_id if not caller.is_admin else user
     scope = owner or ""
     before = None if cursor is None else cursors.decode("batches", cursor, scope)
