@@ -104,6 +104,7 @@ async def test_listing_pages_newest_first(client: httpx.AsyncClient) -> None:
         ({"jobs": []}, 422, "jobs"),
         ({"jobs": [{"job_type": "add"}, {"job_type": "nope"}]}, 400, "jobs.1.job_type"),
         ({"jobs": [{"job_type": "add", "delay_seconds": 5}]}, 400, "jobs.0.delay_seconds"),
+        ({"jobs": [{"job_type": "add", "idempotency_key": "k"}]}, 400, "jobs.0.idempotency_key"),
         ({"jobs": [{"job_type": "add"}], "on_complete": "nope"}, 400, "on_complete"),
         ({"jobs": [{"job_type": "add"}], "colour": "red"}, 422, "colour"),
         ({"jobs": [{"job_type": "add"}], "scheduled_start_time": "9999-12-31T23:00:00-05:00"}, 422, "100 years"),

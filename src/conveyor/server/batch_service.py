@@ -49,6 +49,8 @@ def create(backend: Backend, principal: Principal, spec: CreateBatch, max_jobs: 
                 problems.append((f"jobs.{index}.{field}", "jobs of a batch start with the batch"))
         if job.depends_on:
             problems.append((f"jobs.{index}.depends_on", "jobs of a batch cannot depend on other jobs"))
+        if job.idempotency_key is not None:  # it would be ignored: a retried creation makes a new batch
+            problems.append((f"jobs.{index}.idempotency_key", "jobs of a batch take no idempotency key"))
     for field in ("on_complete", "on_failure"):
         if getattr(spec, field) is not None and getattr(spec, field) not in known:
             problems.append((field, "not a registered job type"))
