@@ -13,6 +13,7 @@ from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.connection import resolve_connection
 from conveyor.exceptions import InvalidJobOperation, NoSuchJobError, NoSuchWorkerError
 from conveyor.job import Job
+from conveyor.status import REQUEUEABLE
 
 
 def cancel_job(
@@ -64,6 +65,9 @@ def requeue_job(job_id: str, connection: Backend | None = None, *, clock: Clock 
             raise NoSuchJobError(job_id)
         if record.lease_token is not None and record.status.value == "canceled":
             message = f"Cannot requeue job {job_id} yet: its worker is still stopping it; try again shortly"
+        elif record.status in REQUEUEABLE and record.unique_key is not None:
+            message = (f"Cannot requeue job {job_id}: another job with its unique key (over REST, its "
+                       "idempotency key) has not ended")  # fmt: skip
         else:
             message = f"Cannot requeue job {job_id}: it is {record.status.value}"
         raise InvalidJobOperation(job_id, record.status.value, message)

@@ -72,6 +72,21 @@ async def test_only_failed_or_cancelled_jobs_restart(client: httpx.AsyncClient, 
     assert (body["error"], body["job_id"], body["current_status"]) == ("JobNotRestartableError", job_id, state)
 
 
+async def test_a_restart_refused_because_its_idempotency_key_is_taken_says_so(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    key = {"Idempotency-Key": "order-7"}
+    first = await submit(client, headers=key)
+    settle(backend, start(backend, first), JobStatus.FAILED, error="ValueError: boom")
+    second = await submit(client, headers=key)  # the first has ended: the key makes a new job
+    assert second != first
+    response = await client.post(f"{API}/jobs/restart/{first}")
+    assert response.status_code == 409
+    body = response.json()
+    assert (body["error"], body["current_status"]) == ("InvalidJobStateError", "failed")
+    assert "idempotency key" in body["message"]  # not just "it is failed", which is what restart takes
+
+
 async def test_actions_on_unknown_jobs_are_404(client: httpx.AsyncClient) -> None:
     for action in ("cancel", "restart"):
         response = await client.post(f"{API}/jobs/{action}/ghost")
