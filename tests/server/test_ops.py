@@ -115,6 +115,19 @@ async def test_backend_inspection_shows_queue_position_and_lease(client: httpx.A
     assert body["lease_expires_at"].endswith("Z")
 
 
+async def test_backend_inspection_tells_a_held_batch_job_from_a_scheduled_one(client: httpx.AsyncClient) -> None:
+    timed = await submit(client, delay_seconds=3600)
+    body = (await client.get(f"{API}/jobs/{timed}/backend")).json()
+    assert (body["status"], body["in_schedule"], body["scheduled_time"] is not None) == ("scheduled", True, True)
+    assert body["note"].startswith("Scheduled:")
+    made = await client.post(f"{API}/batches", json={"jobs": [{"job_type": "add", "args": [1, 2]}],
+                                                     "scheduled_start_time": "2099-01-01T00:00:00Z"})  # fmt: skip
+    (held,) = made.json()["job_ids"]
+    body = (await client.get(f"{API}/jobs/{held}/backend")).json()  # the same on both stores
+    assert (body["status"], body["in_schedule"], body["scheduled_time"]) == ("scheduled", False, None)
+    assert "batch" in body["note"]  # not "waits on its dependencies", nor "when its time comes"
+
+
 async def test_health_reports_the_backend(client: httpx.AsyncClient, backend: Backend) -> None:
     for path in ("/health", f"{API}/health"):
         body = (await client.get(path)).json()

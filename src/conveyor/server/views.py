@@ -153,6 +153,8 @@ def inspection(found: JobInspection) -> BackendView:
         note = f"Queued: {found.queue_position} job(s) ahead of it in its queue."
     elif found.in_schedule:
         note = "Scheduled: a worker moves it to its queue when its time comes."
+    elif found.status is JobStatus.SCHEDULED:  # scheduled, with no time of its own
+        note = "Held for its batch's start: queued when the batch starts (see GET /batches/{id}/backend)."
     elif found.lease_owner is not None:
         note = f"Running on {found.lease_owner} under a lease."
     else:

@@ -161,7 +161,8 @@ class SQLiteQueries:
             status=status,
             in_queue=status is JobStatus.QUEUED,
             queue_position=self.queue_position(job_id),
-            in_schedule=status is JobStatus.SCHEDULED,
+            # a job held for its batch's start is scheduled with no time of its own: not in the schedule
+            in_schedule=status is JobStatus.SCHEDULED and found.scheduled_for is not None,
             scheduled_time=found.scheduled_for if status is JobStatus.SCHEDULED else None,
             lease_owner=found.worker_name if status is JobStatus.STARTED else None,
             lease_expires_at=found.lease_expires_at if status is JobStatus.STARTED else None,
