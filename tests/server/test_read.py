@@ -180,8 +180,14 @@ async def test_a_filtered_page_holding_the_last_matches_has_no_next_cursor(clien
     assert await page(limit=1, cursor=cursor) == ([adds[0]], None)
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 1001}, {"status": "finished"}, {"limit": "x"}])
-async def test_bad_list_parameters_are_422(client: httpx.AsyncClient, params: dict[str, object]) -> None:
-    response = await client.get(f"{API}/jobs", params=params)
+@pytest.mark.parametrize(
+    ("listing", "params"),
+    [("jobs", {"limit": 0}), ("jobs", {"limit": 1001}), ("jobs", {"status": "finished"}), ("jobs", {"limit": "x"}),
+     ("batches", {"limit": 0}),
+     # user="": no user has that id (Redis listed the jobs of no user for it, SQLite none)
+     ("jobs", {"user": ""}), ("batches", {"user": ""})],
+)  # fmt: skip
+async def test_bad_list_parameters_are_422(client: httpx.AsyncClient, listing: str, params: dict[str, object]) -> None:
+    response = await client.get(f"{API}/{listing}", params=params, headers=ROOT)
     assert response.status_code == 422
     assert response.json()["fields"][0]["location"] == "query"

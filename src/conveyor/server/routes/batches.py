@@ -41,7 +41,9 @@ def create_batch(spec: CreateBatch, state: State, caller: Caller, response: Resp
 def list_batches(
     state: State,
     caller: Caller,
-    user: Annotated[str | None, Query(max_length=200, description="Admins: batches of this user.")] = None,
+    user: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Admins: batches of this user.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page.")] = None,
 ) -> BatchList:

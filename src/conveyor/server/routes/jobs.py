@@ -83,7 +83,7 @@ def list_jobs(
     status: Annotated[list[RestStatus] | None, Query(description="Any of these statuses (repeat it).")] = None,
     job_type: Annotated[str | None, Query(max_length=200)] = None,
     queue: Annotated[str | None, Query(max_length=200)] = None,
-    user: Annotated[str | None, Query(max_length=200, description="Admins: jobs of this user.")] = None,
+    user: Annotated[str | None, Query(min_length=1, max_length=200, description="Admins: jobs of this user.")] = None,
     batch_id: Annotated[
         str | None, Query(max_length=200, description="Jobs of this batch, the last given at its creation first.")
     ] = None,
