@@ -180,6 +180,30 @@ async def test_a_filtered_page_holding_the_last_matches_has_no_next_cursor(clien
     assert await page(limit=1, cursor=cursor) == ([adds[0]], None)
 
 
+@pytest.mark.parametrize("params", [{}, {"job_type": "add"}])
+async def test_a_page_of_big_jobs_stops_at_its_byte_budget_and_goes_on_at_the_next(
+    client: httpx.AsyncClient, params: dict[str, str]
+) -> None:
+    """A thousand jobs of a mebibyte each, in one page, took gigabytes of the server's
+    memory to answer: a page holds at most PAGE_BYTES of stored values (beyond its first job)."""
+    big = "y" * (2**20 - 1_000)
+    ids = [await submit(client, args=[big, i]) for i in range(10)]  # 10 MiB: past one page's budget
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        following = {"cursor": cursor} if cursor else {}
+        body = (await client.get(f"{API}/jobs", params={**params, "limit": 100, **following})).json()
+        if cursor is None:
+            assert 0 < len(body["data"]) < 10 and body["next_cursor"] is not None
+        seen += [job["id"] for job in body["data"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids[::-1] and pages >= 2
+
+
 @pytest.mark.parametrize(
     ("listing", "params"),
     [("jobs", {"limit": 0}), ("jobs", {"limit": 1001}), ("jobs", {"status": "finished"}), ("jobs", {"limit": "x"}),

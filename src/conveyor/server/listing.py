@@ -30,6 +30,12 @@ from conveyor.types import JobRecord
 SCAN_CHUNK = 500
 SCAN_BUDGET = 5_000
 """Most records one page reads when filtering by job type, or listing a batch's jobs."""
+PAGE_BYTES = 8 * 2**20
+"""Most stored bytes (input, result, meta, metrics, traceback) the jobs of one page hold,
+beyond its first job: a page of a thousand jobs of a mebibyte each would take gigabytes
+of the server's memory to answer. A page cut short has a next_cursor."""
+READ_CHUNK = 100
+"""Records read at a time for a page, so that a page cut short has not read them all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +93,9 @@ def list_jobs(backend: Backend, principal: Principal, requested: Filters, cursor
         return JobList(data=[], total=0, pending_count=pending, running_count=running, next_cursor=None)
     if filters.exact:  # one more than a page: is there a next one?
         found = backend.job_ids_newest(filters.queue, statuses, before, limit + 1, filters.user)
-        shown = found[:limit]
-        page = [record for record in backend.jobs_get([job_id for job_id, _ in shown]) if record is not None]
-        next_before = shown[-1][1] if len(found) > limit else None
+        page, next_before = _read_page(backend, found[:limit])
+        if next_before is None and len(found) > limit:
+            next_before = found[limit - 1][1]
     else:
         page, next_before = _scan(backend, filters, _source(backend, filters), before, limit)
     return JobList(
@@ -99,6 +105,32 @@ def list_jobs(backend: Backend, principal: Principal, requested: Filters, cursor
         running_count=running,
         next_cursor=None if next_before is None else _encode(next_before, filters),
     )
+
+
+def stored_size(record: JobRecord) -> int:
+    """The bytes a job's answer carries for its stored values (its fixed fields aside)."""
+    return sum(len(part or b"") for part in (record.payload, record.result, record.meta, record.metrics)) + len(
+        record.exc_info or ""
+    )
+
+
+def _read_page(backend: Backend, shown: list[tuple[str, int]]) -> tuple[list[JobRecord], int | None]:
+    """The records of ``shown`` (those that still exist), read a chunk at a time, cut
+    short once they hold PAGE_BYTES; and the seq the next page starts below when cut
+    short (else None)."""
+    page: list[JobRecord] = []
+    size = last = 0
+    for start in range(0, len(shown), READ_CHUNK):
+        chunk = shown[start : start + READ_CHUNK]
+        for (_, seq), record in zip(chunk, backend.jobs_get([job_id for job_id, _ in chunk]), strict=True):
+            if record is None:
+                continue
+            size += stored_size(record)
+            if page and size > PAGE_BYTES:
+                return page, last
+            page.append(record)
+            last = seq
+    return page, None
 
 
 Source = Callable[[int | None, int], list[tuple[str, int]]]
@@ -139,14 +171,15 @@ def _scan(
     below (None: no job is left)."""
     page: list[JobRecord] = []
     last = None
-    scanned = 0
+    scanned = size = 0
     while scanned < SCAN_BUDGET:
         found = source(before, SCAN_CHUNK)
         records = backend.jobs_get([job_id for job_id, _ in found])
         for (_, seq), record in zip(found, records, strict=True):
             if record is not None and filters.keeps(record):
-                if len(page) == limit:
-                    return page, last  # a match past the page: there is a next one
+                size += stored_size(record)
+                if len(page) == limit or (page and size > PAGE_BYTES):
+                    return page, last  # a match past the page (or past its bytes): there is a next one
                 page.append(record)
                 last = seq
         if len(found) < SCAN_CHUNK:
