@@ -13,6 +13,7 @@ one), after which the stream ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import time
@@ -41,10 +42,11 @@ async def read(backend: Backend, principal: Principal, job_id: str) -> JobRecord
 
 
 async def client_gone(receive: Receive) -> None:
-    """Returns once the client of this request has gone away (``http.disconnect``); the
-    request's body must have been read (a GET has none)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    """Returns once the client of this request has gone away (``http.disconnect``), or its
+    body cannot be read on (a GET's body is not the poll's: it is read and dropped)."""
+    with contextlib.suppress(Exception):  # such as the body limit's 413
+        while (await receive())["type"] != "http.disconnect":
+            pass
 
 
 async def poll(
