@@ -204,9 +204,11 @@ class Batch:
 
     @property
     def progress(self) -> float:
-        """The share of its jobs that have ended, 0.0 to 1.0."""
-        ended = sum(n for status, n in self.counts.items() if status in TERMINAL)
-        return ended / self.total if self.total else 1.0
+        """The share of its jobs that have ended, 0.0 to 1.0. A job no longer there has
+        ended (only ended jobs are deleted by retention or over REST): a completed batch
+        whose results expired stays at 1.0."""
+        live = sum(n for status, n in self.counts.items() if status not in TERMINAL)
+        return min(1.0, max(0.0, (self.total - live) / self.total)) if self.total else 1.0
 
     def get_job_ids(self) -> builtins.list[str]:
         """Its jobs' ids in the order they were given (callbacks not included; jobs

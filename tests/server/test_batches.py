@@ -203,3 +203,16 @@ async def test_a_job_restarted_before_its_batch_starts_waits_for_the_batch(
     settle(backend, start(backend, held), JobStatus.FAILED, error="boom")  # it kept its place in the batch
     again = await client.post(f"{API}/jobs/restart/{held}")  # once started, a restart queues
     assert again.json() == {"job_id": held, "status": "pending", "message": "Job restarted and re-queued"}
+
+
+async def test_a_batchs_progress_counts_its_deleted_jobs_as_ended(client: httpx.AsyncClient, backend: Backend) -> None:
+    """Results expire (500 s by default) and ended jobs may be deleted: the progress of a
+    batch must not fall back as they go (a completed batch showed 0.5, then 0.0)."""
+    made = await create(client, count=2)
+    first, second = made["job_ids"]
+    settle(backend, start(backend, first), JobStatus.FINISHED, result=1)
+    assert (await client.delete(f"{API}/jobs/{first}")).status_code == 204
+    detail = (await client.get(f"{API}/batches/{made['batch_id']}")).json()
+    assert (detail["status"], detail["progress"], detail["counts"]["pending"]) == ("running", 0.5, 1)
+    settle(backend, start(backend, second), JobStatus.FINISHED, result=1)
+    assert (await client.get(f"{API}/batches/{made['batch_id']}")).json()["progress"] == 1.0
