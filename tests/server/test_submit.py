@@ -14,7 +14,7 @@ from conveyor.job import Job
 from conveyor.queue import Queue
 from conveyor.status import JobStatus
 
-from .conftest import ALICE, API, BOB, ROOT, submit
+from .conftest import ALICE, API, BOB, ROOT, settle, start, submit
 
 pytestmark = pytest.mark.anyio
 
@@ -267,3 +267,20 @@ async def test_a_body_not_sent_as_json_is_a_415_that_says_so(client: httpx.Async
     assert "Content-Type: application/json (got application/x-www-form-urlencoded)" in form.json()["message"]
     bare = await client.post(f"{API}/jobs", content=b'{"job_type": "add"}')
     assert bare.status_code == 415 and "(got none)" in bare.json()["message"]
+
+
+async def test_reusing_an_id_may_not_make_a_job_wait_on_itself(client: httpx.AsyncClient, backend: Backend) -> None:
+    """The id of an ended job may be reused; with a depends_on that leads back to it, the
+    new job would wait on itself for ever (Redis took it so; SQLite answered a 404)."""
+    first = await submit(client, job_id="first")
+    settle(backend, start(backend, first), JobStatus.FAILED, error="boom")
+    waiting = await submit(client, job_id="waiting", depends_on=["first"])  # deferred: first failed
+    for depends_on in (["first"], ["waiting"]):
+        body = {"job_type": "add", "args": [1, 2], "job_id": "first", "depends_on": depends_on}
+        response = await client.post(f"{API}/jobs", json=body)
+        assert response.status_code == 400, response.text
+        assert response.json()["fields"][0] == {
+            "field": "depends_on", "location": "body", "message": "a dependency cycle", "type": "cycle"
+        }  # fmt: skip
+    assert Job.fetch(first, connection=backend).get_status() is JobStatus.FAILED  # left as it was
+    assert Job.fetch(waiting, connection=backend).get_status() is JobStatus.DEFERRED

@@ -101,6 +101,33 @@ def _check_references(backend: Backend, principal: Principal, spec: SubmitJob) -
     existing = records.get(spec.job_id) if spec.job_id else None
     if existing is not None and not principal.may_see(existing.user_id):
         raise ApiError(409, "JobIdInUseError", f"Job id {spec.job_id!r} is already used", job_id=spec.job_id)
+    if spec.job_id and spec.depends_on and _waits_on(backend, spec.depends_on, spec.job_id, records):
+        raise validation_error(
+            f"depends_on would make job {spec.job_id} wait on itself",
+            [{"field": "depends_on", "location": "body", "message": "a dependency cycle", "type": "cycle"}],
+        )
+
+
+CYCLE_SEARCH = 1_000
+"""Most jobs read looking for a dependency cycle (deeper ones are not looked for)."""
+
+
+def _waits_on(backend: Backend, parents: list[str], job_id: str, known: dict[str, JobRecord | None]) -> bool:
+    """Whether ``parents``, or a job they wait on (directly or through others), is
+    ``job_id``: a job reusing the id of an ended one would then wait on itself for ever."""
+    seen: set[str] = set()
+    frontier = list(dict.fromkeys(parents))
+    while frontier and len(seen) < CYCLE_SEARCH:
+        if job_id in frontier:
+            return True
+        seen.update(frontier)
+        missing = [parent for parent in frontier if parent not in known]
+        known.update(zip(missing, backend.jobs_get(missing), strict=True))
+        frontier = list(dict.fromkeys(
+            grand for parent in frontier if (record := known[parent]) is not None
+            for grand in record.depends_on if grand not in seen
+        ))  # fmt: skip
+    return False
 
 
 def cancel(backend: Backend, principal: Principal, job_id: str) -> None:
