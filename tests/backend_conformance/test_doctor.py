@@ -48,6 +48,17 @@ def test_a_deferred_job_nobody_will_release(backend):
     assert get(backend, callback.id).status is JobStatus.DEFERRED
 
 
+def test_a_deferred_job_whose_dependency_is_gone_is_left_alone(backend):
+    # gone unfinished (deleted failed: RQ's rule keeps the child waiting) or finished
+    # (its result expired after a missed release): the store cannot tell, so no repair
+    # may run a job whose dependency failed
+    parent = put(backend, JobStatus.FAILED)
+    child = put(backend, JobStatus.DEFERRED, depends_on=(parent.id,))
+    backend.job_delete(parent.id, with_dependents=False)
+    assert backend.invariants_check(NOW, True) == []
+    assert get(backend, child.id).status is JobStatus.DEFERRED
+
+
 def test_a_held_job_without_a_batch(backend):
     job = put(backend, JobStatus.SCHEDULED, scheduled_for=None)
     check_then_repair(backend, {("unreachable_scheduled", job.id)})

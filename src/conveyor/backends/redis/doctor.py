@@ -134,7 +134,7 @@ class Inspector:
         met = _MET_WITH_FAILURES if job.get("allow_dependency_failures") == "1" else {"finished"}
         for parent in json.loads(job.get("depends_on", "[]")):
             status = self.jobs.get(parent, {}).get("status")
-            if status is not None and status not in met:
+            if status not in met:  # a parent gone counts as unmet: it may have been deleted unfinished
                 return False
         return True
 

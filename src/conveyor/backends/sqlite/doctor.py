@@ -20,10 +20,10 @@ _REQUEUE = (
     "UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, "
     "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END WHERE id = ?"
 )
-_PARENT_UNMET = (
-    "EXISTS (SELECT 1 FROM job_dependencies dep JOIN jobs parent ON parent.id = dep.parent_id "
-    "WHERE dep.job_id = jobs.id AND parent.status != 'finished' AND NOT (jobs.allow_dependency_failures = 1 "
-    "AND parent.status IN ('failed', 'stopped', 'canceled')))"
+_PARENT_UNMET = (  # a parent gone counts as unmet: it may have been deleted unfinished
+    "EXISTS (SELECT 1 FROM job_dependencies dep LEFT JOIN jobs parent ON parent.id = dep.parent_id "
+    "WHERE dep.job_id = jobs.id AND (parent.id IS NULL OR (parent.status != 'finished' "
+    "AND NOT (jobs.allow_dependency_failures = 1 AND parent.status IN ('failed', 'stopped', 'canceled')))))"
 )
 
 
