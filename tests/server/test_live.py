@@ -22,6 +22,7 @@ from conveyor.backends.base import Backend
 from conveyor.cli.serving import bind, make_server, url_of
 from conveyor.exceptions import BackendUnavailableError
 from conveyor.job import Job
+from conveyor.server.errors import STORE_DOWN
 from conveyor.status import JobStatus
 from conveyor.types import Settlement
 
@@ -89,6 +90,7 @@ async def test_a_poll_whose_store_goes_away_meanwhile_is_a_503_not_an_unchanged_
     monkeypatch.setattr(backend, "jobs_get", gone)
     response = await asyncio.wait_for(poll, 30)
     assert (response.status_code, response.json()["error"]) == (503, "BackendUnavailable")
+    assert response.json()["message"] == STORE_DOWN, "the details (the store's address) are for the log"
 
 
 @pytest.mark.parametrize(
@@ -161,7 +163,7 @@ async def test_a_stream_says_when_the_store_is_down_then_shows_the_state_again_o
         monkeypatch.setattr(backend, "job_snapshot", gone)  # and the stream's own read
         outage = await next_event()
         assert outage["event"] == "store_unavailable"
-        assert outage["data"] == {"error": "BackendUnavailable", "message": "the store went away", "job_id": job_id}
+        assert outage["data"] == {"error": "BackendUnavailable", "message": STORE_DOWN, "job_id": job_id}
         monkeypatch.undo()
         back = await next_event()  # the current state again, although it did not change
         assert (back["event"], back["data"]) == (

@@ -31,6 +31,9 @@ from conveyor.status import BATCH_REST_NAMES, REST_NAMES, BatchStatus, JobStatus
 log = logging.getLogger("conveyor.server")
 
 RETRY_AFTER_SECONDS = "5"
+STORE_DOWN = "The job store cannot be reached; try again shortly"
+"""What callers are told of a store error: its details name the store's address, for the
+server's log (and its operators), not for every API user."""
 
 _HTTP_NAMES = {
     400: "BadRequest",
@@ -129,9 +132,8 @@ async def _invalid_job(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _backend_down(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("backend error on %s %s: %s", request.method, request.url.path, exc)
-    message = f"The job store is unavailable: {exc}"
-    return _response(503, body("BackendUnavailable", message), {"Retry-After": RETRY_AFTER_SECONDS})
+    log.warning("backend error on %s %s: %s", request.method, request.url.path, exc)  # the details: for operators
+    return _response(503, body("BackendUnavailable", STORE_DOWN), {"Retry-After": RETRY_AFTER_SECONDS})
 
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:

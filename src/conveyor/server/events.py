@@ -91,8 +91,6 @@ class EventHub:
         self._starting = asyncio.Lock()
         self._closing = False
         self._delivered = 0  # the number of the last event handed to the subscriptions
-        self.unreachable: str | None = None
-        """Why the last read of events failed, while the store cannot be reached."""
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
 
     @property
@@ -167,13 +165,11 @@ class EventHub:
             except Exception as exc:  # the store went away: keep the cursor and try again
                 if not failed:
                     log.warning("reading job events failed, retrying every %.0fs: %s", RETRY_SECONDS, exc)
-                    self.unreachable = str(exc)
                     if not self._call_on_loop(self._push_all, Change(OUTAGE, None)):
                         return
                 failed = True
                 self._stopping.wait(RETRY_SECONDS)
                 continue
-            self.unreachable = None
             skipped = skipped_events(after, cursor, events)
             if skipped:
                 log.warning("the job event reader fell %d events behind; every follower re-reads its job", skipped)

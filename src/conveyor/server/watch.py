@@ -26,6 +26,7 @@ from starlette.types import Receive
 from conveyor.backends.base import Backend
 from conveyor.exceptions import BackendError, NoSuchJobError
 from conveyor.server.auth import Principal
+from conveyor.server.errors import STORE_DOWN
 from conveyor.server.events import MISSED, OUTAGE, RETRY_SECONDS, Change, EventHub, Subscription
 from conveyor.server.schemas import PollResult, RestStatus
 from conveyor.server.service import visible, visible_record
@@ -182,7 +183,7 @@ async def stream(
                 if subscription.closed:
                     return  # the server is shutting down: the client reconnects
                 if outage_told is None and any(change.number == OUTAGE for change in changes):
-                    yield _unavailable(subscription.job_id, hub.unreachable or "the job store cannot be reached")
+                    yield _unavailable(subscription.job_id)
                     outage_told = time.monotonic()
                 unread = [change for change in changes if seen < change.number < OUTAGE]
                 if not unread:
@@ -197,9 +198,9 @@ async def stream(
                 async for message in _last_words(hub, subscription, Snapshot(record, seen), unread, sent, exc):
                     yield message
                 return
-            except BackendError as exc:  # the store is down: say so, keep what is unread, try again shortly
+            except BackendError:  # the store is down: say so, keep what is unread, try again shortly
                 if outage_told is None or time.monotonic() - outage_told >= heartbeat:
-                    yield ": ping\n\n" if outage_told is not None else _unavailable(subscription.job_id, str(exc))
+                    yield ": ping\n\n" if outage_told is not None else _unavailable(subscription.job_id)
                     outage_told = time.monotonic()
                 unread += [change for change in await subscription.changes(RETRY_SECONDS) if change.number > seen]
                 if subscription.closed:
@@ -253,8 +254,10 @@ def _ended(changes: list[Change], cursor: int) -> JobStatus | None:
     return None
 
 
-def _unavailable(job_id: str, message: str) -> str:
-    return _event("store_unavailable", {"error": "BackendUnavailable", "message": message, "job_id": job_id})
+def _unavailable(job_id: str) -> str:
+    """The outage, told without its details (they name the store's address): the
+    server's log has them."""
+    return _event("store_unavailable", {"error": "BackendUnavailable", "message": STORE_DOWN, "job_id": job_id})
 
 
 async def _pinging(read: asyncio.Future[Any], heartbeat: float) -> AsyncIterator[str]:
