@@ -9,9 +9,11 @@ threads change them; the outcomes belong to the claim loop alone.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from conveyor.backends.base import Backend
@@ -43,6 +45,8 @@ class Holdings:
         self._lock = threading.Lock()
         self._outcomes: list[Settlement] = []
         self._failing = False  # the last flush failed: its error is logged already
+        self._recorded: collections.deque[tuple[float, str]] = collections.deque(maxlen=64)
+        """(monotonic time, job id) of the latest outcomes recorded, for ``recorded_since``."""
 
     def add(self, claimed: Sequence[Running]) -> None:
         with self._lock:
@@ -87,10 +91,16 @@ class Holdings:
                 held = self._jobs.get(settlement.job_id)
                 if held is not None and held.record.lease_token == settlement.lease_token:
                     del self._jobs[settlement.job_id]
+            self._recorded.extend((time.monotonic(), s.job_id) for s in settlements)
         for settlement, ok in zip(settlements, applied, strict=True):
             if not ok:
                 log.info("job %s: outcome %s refused (lease lost or job canceled)", settlement.job_id,
                          settlement.status.value)  # fmt: skip
+
+    def recorded_since(self, since: float) -> list[str]:
+        """Ids of the jobs whose outcomes were recorded after ``since`` (monotonic)."""
+        with self._lock:
+            return [job_id for at, job_id in self._recorded if at >= since]
 
     def _keep(self, settlements: list[Settlement], error: BackendError) -> None:
         """Keep outcomes the store did not take for the next flush."""

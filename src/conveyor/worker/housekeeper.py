@@ -118,10 +118,12 @@ class Housekeeper:
         took = time.monotonic() - began - TICK
         if took < w.lease_ttl / 3 or self._failed_in_pass:
             return
-        running = sorted({*running, *self._running_ids(w.held())})
+        # the job to blame has often ended by now (the thread runs again once it lets go)
+        held = (r.record.id for r in w.held() if r.kind != "pending")  # ended ones too, until recorded
+        running = sorted({*running, *held, *w.holdings.recorded_since(began)})
         log.warning(
             "the worker's housekeeping thread could not run for %.1fs (lease_ttl %gs): leases were not renewed nor "
-            "timeouts checked; a job holding the GIL does that (running: %s), so run such jobs with "
+            "timeouts checked; a job holding the GIL does that (jobs run meanwhile: %s), so run such jobs with "
             "pool='processes'; else the store was slow to answer, or the process was paused",
             took, w.lease_ttl, ", ".join(running) or "none",
         )  # fmt: skip
