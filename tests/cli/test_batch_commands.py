@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from conveyor import Batch, BatchStatus, JobStatus
 from conveyor.backends.base import Backend
@@ -50,3 +53,24 @@ def test_errors_are_one_line(run: Run, db: Backend) -> None:
     assert_user_error(run("batch", "create", "no.such.func", "--each", "[[1]]"), 2, "no.such")
     assert_user_error(run("batch", "create", "jobfuncs.add", "--each", "[[1], [2]]", "--max-jobs", "1"), 2,
                       "at most 1 jobs")  # fmt: skip
+
+
+def test_the_config_file_reaches_the_batch_commands(
+    run: Run, db: Backend, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = create(run), create(run)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # where a ./conveyor.db would be made
+    config = tmp_path / "conveyor.toml"
+    config.write_text(f'url = "{db_url}"\n[batch.list]\nlimit = 1\n')
+    listed = run("--config", str(config), "batch", "list", "--json", url=None)
+    assert listed.exit_code == 0, listed.stderr
+    assert [b["batch_id"] for b in json.loads(listed.stdout)["batches"]] == [second["batch_id"]]
+    config.write_text(f'[batch]\nurl = "{db_url}"\n')  # the group's table, for each of its commands
+    shown = run("--config", str(config), "batch", "show", first["batch_id"], "--json", url=None)
+    assert json.loads(shown.stdout)["batch_id"] == first["batch_id"]
+    for text, fragment in (("[batch.list]\nname = 'x'\n", "'name' is not a setting of [batch.list]"),
+                           ("[batch.lst]\nlimit = 1\n", "[batch.lst] is not a command")):  # fmt: skip
+        config.write_text(text)
+        assert_user_error(run("--config", str(config), "batch", "list", url=None), 2, fragment)
+    assert not (tmp_path / "elsewhere" / "conveyor.db").exists()

@@ -12,8 +12,10 @@ to that command only, keyed by its option names with underscores::
     per_user_max_concurrent_jobs = 5
     queue_limits = ["reports=2"]
 
-A flag wins over its environment variable, which wins over the file (click's
-``default_map``). An unknown key is an error, so a typo is never silently ignored.
+The sub-commands of a group (``batch create``, ``batch list``, ...) take the top-level
+keys too, the keys of the group's table (``[batch]``), and their own table
+(``[batch.create]``). A flag wins over its environment variable, which wins over the
+file (click's ``default_map``). An unknown key is an error, so a typo is never silently ignored.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def config_path(given: str | None) -> Path | None:
     return default if default.is_file() else None
 
 
-def load_default_map(path: Path, group: click.Group) -> dict[str, dict[str, Any]]:
+def load_default_map(path: Path, group: click.Group) -> dict[str, Any]:
     """Per-command defaults for click from the file at ``path``, checked against the options."""
     try:
         data = tomllib.loads(path.read_text())
@@ -48,23 +50,54 @@ def load_default_map(path: Path, group: click.Group) -> dict[str, dict[str, Any]
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"config file {path} cannot be read: {exc}") from None
     shared = {key: value for key, value in data.items() if not isinstance(value, dict)}
-    tables = {key: value for key, value in data.items() if isinstance(value, dict)}
-    for name in tables:
-        if name not in group.commands:
-            raise InputError(f"config file {path}: [{name}] is not a command ({', '.join(sorted(group.commands))})")
-    defaults: dict[str, dict[str, Any]] = {}
-    for name, command in group.commands.items():
-        options = {param.name: param for param in command.params if isinstance(param, click.Option)}
-        settings = {key: value for key, value in shared.items() if key in options}
-        for key, value in tables.get(name, {}).items():
-            if key not in options:
-                raise InputError(f"config file {path}: {key!r} is not a setting of [{name}]")
-            settings[key] = value
-        defaults[name] = {key: _checked(path, name, command, options[key], value) for key, value in settings.items()}
-    known = {param.name for command in group.commands.values() for param in command.params}
-    unknown = sorted(set(shared) - known)
+    unknown = sorted(set(shared) - _option_names(group))
     if unknown:
         raise InputError(f"config file {path}: unknown setting {unknown[0]!r}")
+    return _group_defaults(path, group, data, {}, "")
+
+
+def _option_names(command: click.Command) -> set[str]:
+    """The option names of ``command``, and of every sub-command when it is a group."""
+    names = {param.name for param in command.params if isinstance(param, click.Option) and param.name}
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            names |= _option_names(sub)
+    return names
+
+
+def _group_defaults(
+    path: Path, group: click.Group, table: dict[str, Any], inherited: dict[str, Any], where: str
+) -> dict[str, Any]:
+    """The default map of ``group``'s sub-commands: ``table``'s plain keys (below ``inherited``,
+    the ones of the tables around it) go to every sub-command that has such an option, and a
+    table per sub-command to that one. A group's sub-commands read their defaults from a map
+    nested under the group's name (click's ``default_map``), so ``url`` at the top of the
+    file reaches ``batch list`` as it reaches ``info``."""
+    shared = {**inherited, **{key: value for key, value in table.items() if not isinstance(value, dict)}}
+    tables = {key: value for key, value in table.items() if isinstance(value, dict)}
+    for name in tables:
+        if name not in group.commands:
+            commands = ", ".join(sorted(group.commands))
+            raise InputError(f"config file {path}: [{where}{name}] is not a command ({commands})")
+    defaults: dict[str, Any] = {}
+    for name, command in group.commands.items():
+        own = tables.get(name, {})
+        if isinstance(command, click.Group):
+            plain = sorted(key for key, value in own.items() if not isinstance(value, dict))
+            stray = [key for key in plain if key not in _option_names(command)]
+            if stray:
+                raise InputError(f"config file {path}: {stray[0]!r} is not a setting of [{where}{name}]")
+            defaults[name] = _group_defaults(path, command, own, shared, f"{where}{name}.")
+            continue
+        options = {param.name: param for param in command.params if isinstance(param, click.Option)}
+        settings = {key: value for key, value in shared.items() if key in options}
+        for key, value in own.items():
+            if key not in options:
+                raise InputError(f"config file {path}: {key!r} is not a setting of [{where}{name}]")
+            settings[key] = value
+        defaults[name] = {
+            key: _checked(path, f"{where}{name}", command, options[key], value) for key, value in settings.items()
+        }
     return defaults
 
 
