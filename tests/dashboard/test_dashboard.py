@@ -50,7 +50,7 @@ def test_overview_shows_a_new_job_run_to_completed_without_a_reload(
     expect(row).to_be_visible()
     expect(row).to_have_attribute("data-status", "running")
     expect(page.get_by_test_id("count-running")).to_contain_text("1")
-    expect(page.locator("[data-worker]")).to_contain_text(job.id[:8])
+    expect(page.locator("[data-worker]")).to_contain_text(job.id[-8:])
     expect(page.locator('tr[data-queue="default"]')).to_contain_text("1")
     shot(page, "overview-running-laptop")
 

@@ -11,6 +11,7 @@ import time
 from playwright.sync_api import Page, Route, expect
 
 from conveyor import Queue
+from conveyor.ids import new_job_id
 from conveyor.status import JobStatus
 from conveyor.testing import make_job
 from dashboard.conftest import Shot
@@ -47,6 +48,17 @@ def test_the_jobs_list_filters_pages_and_finds_a_job_by_id(
     page.get_by_label("Job id").press("Enter")
     expect(page.get_by_test_id("job-status")).to_have_text("pending")
     expect(page.get_by_role("heading", level=1)).to_contain_text(ids[3])
+
+
+def test_jobs_made_together_are_told_apart_by_their_short_ids(page: Page, server: ApiServer, queue: Queue) -> None:
+    now = time.time()
+    ids = [new_job_id() for _ in range(3)]  # as enqueue makes them: time first, so one beginning for all
+    for i, job_id in enumerate(ids):
+        make_job(queue.connection, id=job_id, queue="together", now=now + i / 1000)
+    page.goto(f"{server.base}/#/jobs?queue=together")
+    links = page.locator("tbody tr td:nth-child(1) a")
+    expect(links).to_have_count(3)
+    assert links.all_inner_texts() == [f"…{job_id[-8:]}" for job_id in reversed(ids)]
 
 
 def test_failed_jobs_are_restarted_in_bulk(page: Page, server: ApiServer, queue: Queue, shot: Shot) -> None:

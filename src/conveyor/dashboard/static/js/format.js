@@ -39,8 +39,16 @@ export function number(value) {
   return Number(value).toLocaleString("en-US");
 }
 
-/** A short form of a long id for tables; the full id stays in the title and the link. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A short form of a long id for tables; the full id stays in the title and the link.
+ * A UUID shows its end: conveyor's ids begin with their creation time, so jobs made
+ * within a minute share their first characters and only the random end tells them
+ * apart (as in `conveyor up`'s table). Other ids show their beginning.
+ */
 export function shortId(id) {
+  if (UUID.test(id)) return `…${id.slice(-8)}`;
   return id.length > 13 ? `${id.slice(0, 8)}…` : id;
 }
 
