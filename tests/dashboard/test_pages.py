@@ -61,6 +61,12 @@ def test_jobs_made_together_are_told_apart_by_their_short_ids(page: Page, server
     assert links.all_inner_texts() == [f"…{job_id[-8:]}" for job_id in reversed(ids)]
 
 
+def test_a_job_id_typed_in_the_address_with_a_bare_percent_opens_its_page(page: Page, server: ApiServer) -> None:
+    page.goto(f"{server.base}/#/jobs/100%")  # no valid %-escape: the page once stopped at "Loading…"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Job 100%")
+    expect(page.get_by_role("alert")).to_contain_text("Job 100% not found")
+
+
 def test_failed_jobs_are_restarted_in_bulk(page: Page, server: ApiServer, queue: Queue, shot: Shot) -> None:
     now = time.time()
     failed = [

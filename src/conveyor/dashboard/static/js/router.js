@@ -21,11 +21,20 @@ export function match(hash = location.hash) {
     if (!found) continue;
     const params = {};
     entry.keys.forEach((key, index) => {
-      params[key] = decodeURIComponent(found[index + 1]);
+      params[key] = decode(found[index + 1]);
     });
     return { name: entry.name, title: entry.title, view: entry.view, params, query: new URLSearchParams(search) };
   }
   return null;
+}
+
+/** A %-escaped part of the hash as text; as typed when it is no valid escape ("#/jobs/100%"). */
+function decode(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 export function navigate(hash) {
