@@ -67,6 +67,13 @@ def test_a_job_id_typed_in_the_address_with_a_bare_percent_opens_its_page(page: 
     expect(page.get_by_role("alert")).to_contain_text("Job 100% not found")
 
 
+def test_a_job_whose_id_names_another_endpoint_says_so(page: Page, server: ApiServer, queue: Queue) -> None:
+    make_job(queue.connection, id="stats", queue="addressing")  # the library allows it
+    page.goto(f"{server.base}/#/jobs/stats")
+    expect(page.get_by_role("alert")).to_contain_text("Job stats cannot be shown here")
+    expect(page.locator("main")).not_to_contain_text("undefined")
+
+
 def test_failed_jobs_are_restarted_in_bulk(page: Page, server: ApiServer, queue: Queue, shot: Shot) -> None:
     now = time.time()
     failed = [

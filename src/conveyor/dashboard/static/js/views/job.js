@@ -1,7 +1,7 @@
 // One job: its arguments, result or error, progress, timestamps, retries, dependencies
 // and batch, kept live by the job's event stream, with cancel, restart and delete buttons.
 
-import { api, describeError } from "../api.js";
+import { ApiError, api, describeError } from "../api.js";
 import { confirmAction } from "../confirm.js";
 import { h, replace } from "../dom.js";
 import { dateTime, duration, json, progressBar, statusBadge, TERMINAL } from "../format.js";
@@ -153,7 +153,12 @@ export function jobView(main, params) {
   };
 
   const refresh = async () => {
-    job = await api(path);
+    const answer = await api(path);
+    if (!answer || answer.id !== id) {
+      // An id the library allows but the API's URLs cannot name ("stats": GET /jobs/stats is the statistics).
+      throw new ApiError(404, "NotAddressable", `Job ${id} cannot be shown here: its id is the path of another API endpoint.`);
+    }
+    job = answer;
     errors.clear();
     draw();
     if (TERMINAL.has(job.status)) stopPolling();
