@@ -74,6 +74,15 @@ def test_a_job_whose_id_names_another_endpoint_says_so(page: Page, server: ApiSe
     expect(page.locator("main")).not_to_contain_text("undefined")
 
 
+def test_a_failed_jobs_page_shows_its_whole_traceback(page: Page, server: ApiServer, queue: Queue) -> None:
+    now = time.time()
+    job = make_job(queue.connection, queue="traced", status=JobStatus.FAILED, exc_info=TRACEBACK, now=now, ended_at=now)
+    page.goto(f"{server.base}/#/jobs/{job.id}")
+    expect(page.get_by_test_id("job-error")).to_have_text("ValueError: the input was odd")
+    page.get_by_text("Traceback", exact=True).click()
+    expect(page.locator("details pre")).to_have_text(TRACEBACK)
+
+
 def test_failed_jobs_are_restarted_in_bulk(page: Page, server: ApiServer, queue: Queue, shot: Shot) -> None:
     now = time.time()
     failed = [

@@ -48,6 +48,10 @@ async def test_a_failed_job_shows_the_last_line_of_its_traceback(client: httpx.A
     settle(backend, start(backend, job_id), JobStatus.FAILED, error=traceback)
     status = (await client.get(f"{API}/jobs/status/{job_id}")).json()
     assert (status["status"], status["error"]) == ("failed", "ValueError: disk full")
+    page = (await client.get(f"{API}/jobs/{job_id}")).json()
+    assert (page["error"], page["traceback"]) == ("ValueError: disk full", traceback)  # the whole of it on its page
+    (listed,) = (await client.get(f"{API}/jobs", params={"status": "failed"})).json()["data"]
+    assert listed["error"] == "ValueError: disk full" and "traceback" not in listed  # lists stay small
 
 
 async def test_the_status_view_has_the_documented_shape(client: httpx.AsyncClient, backend: Backend) -> None:

@@ -215,6 +215,13 @@ class JobDetail(BaseModel):
     batch_id: str | None
 
 
+class JobPage(JobDetail):
+    """One job as ``GET /jobs/{id}`` shows it: the detail and the whole traceback of its
+    last failure (lists carry only ``error``, its last line, to stay small)."""
+
+    traceback: str | None
+
+
 class JobList(BaseModel):
     """One page, newest first. The counts cover the status and queue filters; they are
     null when a filter (job type, user) cannot be counted without a scan."""

@@ -16,6 +16,7 @@ from conveyor.server.schemas import (
     BackendView,
     JobDetail,
     JobInput,
+    JobPage,
     JobStatusView,
     RestStatus,
     StatusMetrics,
@@ -93,6 +94,11 @@ def job_detail(record: JobRecord) -> JobDetail:
         meta=meta if isinstance(meta, dict) else {},
         batch_id=record.batch_id,
     )
+
+
+def job_page(record: JobRecord) -> JobPage:
+    """The detail with the traceback: what the job's own page needs to tell why it failed."""
+    return JobPage(**job_detail(record).model_dump(), traceback=record.exc_info or None)
 
 
 def _int(value: Any) -> int | None:

@@ -23,8 +23,8 @@ from conveyor.server.responses import COMMON, batch_errors, errors
 from conveyor.server.schemas import (
     ActionResult,
     BackendView,
-    JobDetail,
     JobList,
+    JobPage,
     JobStatusView,
     PollResult,
     QueueStats,
@@ -33,7 +33,7 @@ from conveyor.server.schemas import (
     SubmitJob,
     Submitted,
 )
-from conveyor.server.views import inspection, job_detail, job_status, rest
+from conveyor.server.views import inspection, job_page, job_status, rest
 from conveyor.status import JobStatus
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=errors(*COMMON))
@@ -193,7 +193,7 @@ def job_backend(job_id: JobIdPath, state: State, caller: Caller) -> BackendView:
     return inspection(service.inspect(state.backend, caller, job_id))
 
 
-@router.get("/{job_id}", response_model=JobDetail, responses=errors(404))
-def get_job(job_id: JobIdPath, state: State, caller: Caller) -> JobDetail:
-    """Everything about one job: input, result or error, timing, progress."""
-    return job_detail(service.visible_record(state.backend, caller, job_id))
+@router.get("/{job_id}", response_model=JobPage, responses=errors(404))
+def get_job(job_id: JobIdPath, state: State, caller: Caller) -> JobPage:
+    """Everything about one job: input, result or error (and its whole traceback), timing, progress."""
+    return job_page(service.visible_record(state.backend, caller, job_id))
