@@ -83,6 +83,18 @@ def test_a_failed_jobs_page_shows_its_whole_traceback(page: Page, server: ApiSer
     expect(page.locator("details pre")).to_have_text(TRACEBACK)
 
 
+def test_a_long_queue_or_user_name_does_not_push_the_other_columns_out_of_sight(
+    page: Page, server: ApiServer, queue: Queue
+) -> None:
+    long_queue, long_user = "Q" * 180, "U" * 180  # names of up to 200 characters are allowed
+    make_job(queue.connection, queue=long_queue, user_id=long_user)
+    page.goto(f"{server.base}/#/jobs?queue={long_queue}")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    box = page.locator(".table-wrap")
+    assert box.evaluate("node => node.scrollWidth <= node.clientWidth"), "the table scrolls sideways"
+    expect(page.locator("thead th").last).to_be_in_viewport()  # Duration, the last column
+
+
 def test_failed_jobs_are_restarted_in_bulk(page: Page, server: ApiServer, queue: Queue, shot: Shot) -> None:
     now = time.time()
     failed = [

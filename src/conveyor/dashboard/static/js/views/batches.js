@@ -42,7 +42,7 @@ export function batchesView(main) {
               h(
                 "tr",
                 {},
-                h("td", {}, h("a", { href: `#/batches/${encodeURIComponent(batch.batch_id)}` }, batch.name || batch.batch_id)),
+                h("td", {}, h("a", { href: `#/batches/${encodeURIComponent(batch.batch_id)}`, class: "cap" }, batch.name || batch.batch_id)),
                 h("td", {}, statusBadge(batch.status)),
                 h("td", {}, progressBar(batch.progress, `Progress of batch ${batch.name || batch.batch_id}`)),
                 h("td", {}, number(batch.total)),

@@ -91,17 +91,22 @@ export function jobsTable(jobs, { selected = null, onSelect = () => {}, caption 
         ),
       h("td", {}, jobLink(job.id)),
       h("td", { class: errorColumn ? "hide-narrow" : null }, statusBadge(job.status)),
-      h("td", { class: "mono wrap" }, breakable(job.job_type)),
-      h("td", { class: "hide-narrow" }, job.queue),
+      h("td", { class: "mono wrap" }, capped(breakable(job.job_type))),
+      h("td", { class: "hide-narrow" }, capped(job.queue)),
       errorColumn
         ? h("td", { class: "error-cell", title: job.error ?? "" }, job.error ?? "—")
         : h("td", { class: "hide-narrow" }, progressBar(job.progress, `Progress of job ${job.id}`)),
-      h("td", { class: "hide-narrow" }, job.user_id ?? "—"),
+      h("td", { class: "hide-narrow" }, capped(job.user_id ?? "—")),
       h("td", { class: "hide-narrow", title: dateTime(job.created_at) }, shortTime(job.created_at)),
       h("td", { class: "hide-narrow" }, duration(job.duration_ms)),
     ),
   );
   return h("div", { class: "table-wrap" }, h("table", {}, h("caption", { class: "visually-hidden" }, caption), h("thead", {}, head), h("tbody", {}, rows)));
+}
+
+/** A name from users in a table cell, wrapped past a width (see .cap), so it cannot crowd out the other columns. */
+export function capped(text) {
+  return h("span", { class: "cap" }, text);
 }
 
 /** A dotted name ("app.jobs.send_mail") that may wrap after each dot on a narrow screen. */

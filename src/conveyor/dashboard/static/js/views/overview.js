@@ -6,7 +6,7 @@ import { areaChart } from "../chart.js";
 import { h, replace } from "../dom.js";
 import { dateTime, duration, number, STATUSES } from "../format.js";
 import { poll } from "../live.js";
-import { changes, errorBox, jobLink, jobsTable, section } from "./common.js";
+import { capped, changes, errorBox, jobLink, jobsTable, section } from "./common.js";
 import { throughput } from "../series.js";
 
 const STATS_EVERY_MS = 1500;
@@ -137,10 +137,10 @@ export function overviewView(main) {
               h(
                 "tr",
                 { "data-worker": worker.name },
-                h("td", {}, h("span", { class: "mono" }, worker.name), h("br"), h("small", { class: "muted" }, `${worker.host} · pid ${worker.pid}${worker.pool === "processes" ? " · jobs in child processes" : ""}`)),
+                h("td", {}, h("span", { class: "mono cap" }, worker.name), h("br"), h("small", { class: "muted" }, `${worker.host} · pid ${worker.pid}${worker.pool === "processes" ? " · jobs in child processes" : ""}`)),
                 h("td", {}, h("span", { class: `badge ${worker.healthy ? "ok" : "bad"}` }, worker.healthy ? "healthy" : "unresponsive")),
                 h("td", { class: "hide-narrow" }, worker.shutdown_requested ? `${worker.state} · shutting down` : worker.state),
-                h("td", { class: "hide-narrow" }, worker.queues.join(", ")),
+                h("td", { class: "hide-narrow" }, capped(worker.queues.join(", "))),
                 h("td", {}, currentJobs(worker)),
                 h("td", { class: "hide-narrow" }, number(worker.jobs_done)),
                 h("td", { class: "hide-narrow", title: dateTime(worker.last_heartbeat) }, dateTime(worker.last_heartbeat).slice(11) || "—"),
@@ -175,7 +175,7 @@ export function overviewView(main) {
               h(
                 "tr",
                 { "data-queue": row.queue },
-                h("th", { scope: "row" }, h("a", { href: `#/jobs?queue=${encodeURIComponent(row.queue)}` }, row.queue)),
+                h("th", { scope: "row" }, h("a", { href: `#/jobs?queue=${encodeURIComponent(row.queue)}`, class: "cap" }, row.queue)),
                 h("td", {}, number(row.total)),
                 h("td", {}, number(row.pending)),
                 h("td", {}, number(row.running)),
