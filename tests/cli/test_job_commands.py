@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 
 import pytest
 
+from conveyor import Queue
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
+from conveyor.testing import make_record
+from waiting import wait_until
 
-from .conftest import Run, assert_user_error, put_job
+from .conftest import Run, assert_user_error, conveyor_cmd, put_job, subprocess_env
 
 
 def _status(db: Backend, job_id: str) -> JobStatus:
@@ -133,3 +139,26 @@ def test_stop_a_job_that_is_not_running_is_status_1(run: Run, db: Backend) -> No
 
 def test_stop_an_unknown_job_is_status_1(run: Run) -> None:
     assert_user_error(run("stop", "missing"), 1, "Job missing not found")
+
+
+def test_ctrl_c_during_requeue_all_says_how_far_it_got(db: Backend, db_url: str) -> None:
+    now = time.time()
+    total = 100_000  # enough that the requeue is still going when the signal arrives
+    for _ in range(0, total, 10_000):
+        db.jobs_enqueue([make_record(queue="bulk", status=JobStatus.FAILED, now=now) for _ in range(10_000)], now)
+    bulk = Queue("bulk", connection=db)
+    child = subprocess.Popen(
+        conveyor_cmd("requeue", "--queue", "bulk", "--all", "-u", db_url), env=subprocess_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as in a terminal: a child of a background shell would start with SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 (one call, no lock)
+    )  # fmt: skip
+    wait_until(lambda: bulk.count > 0, message="the first chunk requeued")
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, (out, err)
+    (line,) = err.strip().splitlines()
+    assert line.startswith("Error: interrupted: ") and "run the command again" in line, line
+    reported = int(line.removeprefix("Error: interrupted: ").split()[0])
+    assert 0 < reported <= bulk.count < total  # the rest are still failed, and it said so
+    assert len(bulk.failed_job_registry) == total - bulk.count

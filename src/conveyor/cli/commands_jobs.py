@@ -17,7 +17,7 @@ from conveyor.queue import Queue
 from conveyor.registry import FailedJobRegistry
 from conveyor.retry import Retry
 
-from .errors import InputError
+from .errors import InputError, Interrupted
 from .options import App, common_options, duration, iso_datetime, json_array, json_object
 from .output import job_json, plural
 
@@ -145,12 +145,20 @@ def _check_in_registry(app: App, job_ids: Sequence[str], registry: FailedJobRegi
 
 
 def _requeue_in_chunks(app: App, job_ids: Sequence[str]) -> list[str]:
+    """Requeue in chunks (each one atomic step); Ctrl-C stops between them and says how
+    far it got, so the operator knows the rest are still failed (click alone said 'Aborted!')."""
     moved: list[str] = []
     console = app.out.console
-    with Progress(console=console, transient=True, disable=app.out.as_json or not console.is_terminal) as progress:
-        task = progress.add_task("Requeueing", total=len(job_ids))
-        for start in range(0, len(job_ids), REQUEUE_CHUNK):
-            chunk = job_ids[start : start + REQUEUE_CHUNK]
-            moved += requeue_jobs(chunk, connection=app.backend)
-            progress.advance(task, len(chunk))
+    try:
+        with Progress(console=console, transient=True, disable=app.out.as_json or not console.is_terminal) as progress:
+            task = progress.add_task("Requeueing", total=len(job_ids))
+            for start in range(0, len(job_ids), REQUEUE_CHUNK):
+                chunk = job_ids[start : start + REQUEUE_CHUNK]
+                moved += requeue_jobs(chunk, connection=app.backend)
+                progress.advance(task, len(chunk))
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: {plural(len(moved), 'job')} of {len(job_ids)} requeued (and perhaps the chunk of "
+            f"{REQUEUE_CHUNK} under way); the others are still in the failed registry: run the command again"
+        ) from None
     return moved

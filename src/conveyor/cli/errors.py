@@ -30,6 +30,9 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 """The command line or the configuration is wrong (bad JSON, unknown function, bad URL)."""
 
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (SIGINT) stopped the command, as shells report it (128 + 2)."""
+
 
 class UserError(click.ClickException):
     """An operation that cannot be done; shown as ``Error: <message>`` without usage text."""
@@ -41,6 +44,12 @@ class InputError(UserError):
     """The command line or the configuration is wrong."""
 
     exit_code = EXIT_USAGE
+
+
+class Interrupted(UserError):
+    """Ctrl-C stopped a long operation part way; the message says how far it got."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 _MAPPING: tuple[tuple[type[ConveyorError], type[UserError]], ...] = (
