@@ -16,6 +16,7 @@ from conveyor.status import JobStatus
 from conveyor.testing import make_job
 from dashboard.conftest import Shot
 from dashboard.servers import ApiServer
+from jobfuncs import add
 
 TRACEBACK = 'Traceback (most recent call last):\n  File "x.py", line 1, in f\nValueError: the input was odd'
 
@@ -93,6 +94,14 @@ def test_a_long_queue_or_user_name_does_not_push_the_other_columns_out_of_sight(
     box = page.locator(".table-wrap")
     assert box.evaluate("node => node.scrollWidth <= node.clientWidth"), "the table scrolls sideways"
     expect(page.locator("thead th").last).to_be_in_viewport()  # Duration, the last column
+
+
+def test_a_pickled_jobs_result_is_not_shown_as_null(page: Page, server: ApiServer, queue: Queue) -> None:
+    job = Queue("pickled", connection=queue.connection, serializer="pickle", is_async=False).enqueue(add, 1, 2)
+    assert job.result == 3
+    page.goto(f"{server.base}/#/jobs/{job.id}")
+    expect(page.get_by_test_id("job-status")).to_have_text("completed")
+    expect(page.get_by_test_id("job-result")).to_have_text("Not shown: this job's result is not stored as JSON.")
 
 
 def test_failed_jobs_are_restarted_in_bulk(page: Page, server: ApiServer, queue: Queue, shot: Shot) -> None:

@@ -255,7 +255,11 @@ function resultSection(job) {
       traceback && h("details", {}, h("summary", {}, "Traceback"), h("pre", {}, traceback)),
     );
   }
-  if (job.status === "completed") return section("Result", h("pre", { "data-testid": "job-result" }, json(job.result)));
+  if (job.status === "completed") {
+    // No input means a payload that is not JSON (a pickle): its result is not shown either, not null.
+    if (!job.input) return section("Result", h("p", { class: "muted", "data-testid": "job-result" }, "Not shown: this job's result is not stored as JSON."));
+    return section("Result", h("pre", { "data-testid": "job-result" }, json(job.result)));
+  }
   if (job.status === "cancelled") return section("Result", h("p", { class: "muted" }, job.error || "Cancelled before it finished."));
   return null;
 }
