@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -135,6 +136,26 @@ def test_several_server_processes_share_the_port(tmp_path: Path) -> None:
 
         assert wait_until(results, message="the jobs to finish") == [1, 2, 3, 4]
     backend.close()
+
+
+def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
+    server = subprocess.Popen(
+        conveyor_cmd("serve", "-u", f"sqlite:///{tmp_path / 'c.db'}", "--port", "0", "--log-level", "warning"),
+        env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # Ctrl-C as in a terminal: a child of a background shell would start with SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 (one call, no lock)
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        output = LineReader(server.stdout)
+        match = re.search(r"(http://[\d.]+:\d+)", output.wait_for("conveyor API on"))
+        assert match is not None
+        wait_until(lambda: httpx.get(f"{match.group(1)}/health").status_code == 200, message="the server to answer")
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=15) == 0  # stopped as asked: not a failure
+        assert "Aborted" not in output.rest()
+    finally:
+        stop(server)
 
 
 def test_serve_refuses_an_open_api_beyond_loopback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

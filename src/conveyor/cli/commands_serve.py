@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from .options import App, common_options, limits_from, reported_limits_options
@@ -40,6 +42,9 @@ def serve(
     sock = bind(host, port)
     click.echo(f"conveyor API on {url_of(sock)}/api/v1 (docs: {url_of(sock)}/docs)", err=True)
     if processes == 1:
-        make_server(api, log_level).run(sockets=[sock])
+        # uvicorn stops on Ctrl-C, then raises the signal again for its caller: the server
+        # has stopped as asked, not failed (click would say 'Aborted!', status 1)
+        with contextlib.suppress(KeyboardInterrupt):
+            make_server(api, log_level).run(sockets=[sock])
     else:
         run_processes(app, sock, processes, log_level, limits, server_env)
