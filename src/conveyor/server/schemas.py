@@ -223,8 +223,10 @@ class JobPage(JobDetail):
 
 
 class JobList(BaseModel):
-    """One page, newest first. The counts cover the status and queue filters; they are
-    null when a filter (job type, user) cannot be counted without a scan."""
+    """One page, newest first. ``total`` counts the jobs the status, queue and user filters
+    match; ``pending_count`` and ``running_count`` the pending and running jobs of the queue
+    and user filters whatever the status filter (how much waits and runs there). All three
+    are null when a filter (job type) cannot be counted without a scan."""
 
     data: list[JobDetail]
     total: int | None
