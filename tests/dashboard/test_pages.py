@@ -104,6 +104,18 @@ def test_a_pickled_jobs_result_is_not_shown_as_null(page: Page, server: ApiServe
     expect(page.get_by_test_id("job-result")).to_have_text("Not shown: this job's result is not stored as JSON.")
 
 
+def test_the_overview_lists_a_quiet_queue_too(page: Page, server: ApiServer, queue: Queue) -> None:
+    now = time.time()
+    make_job(queue.connection, queue="archive", status=JobStatus.FAILED, exc_info=TRACEBACK, now=now - 3600,
+             ended_at=now - 3600)  # fmt: skip
+    for i in range(10):  # newer jobs elsewhere: "archive" is not among the recent ones, and no worker serves it
+        make_job(queue.connection, queue="chatty", now=now + i / 1000)
+    page.goto(server.base)
+    row = page.locator('tr[data-queue="archive"]')
+    expect(row).to_be_visible()
+    expect(row.get_by_role("link", name="1")).to_have_attribute("href", "#/failed?queue=archive")
+
+
 def test_failed_jobs_are_restarted_in_bulk(page: Page, server: ApiServer, queue: Queue, shot: Shot) -> None:
     now = time.time()
     failed = [

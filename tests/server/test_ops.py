@@ -87,6 +87,22 @@ async def test_an_admin_asks_a_worker_to_shut_down(client: httpx.AsyncClient, ba
     }  # fmt: skip
 
 
+async def test_queues_are_listed_with_their_counts_per_status(client: httpx.AsyncClient, backend: Backend) -> None:
+    failing = await submit(client, "fail", queue="quiet")
+    settle(backend, start(backend, failing, "quiet"), JobStatus.FAILED, error="ValueError: boom")
+    await submit(client, queue="busy")
+    await submit(client, queue="busy", delay_seconds=3600)
+    await submit(client, queue="bobs", headers=BOB)
+    zero = {"pending": 0, "scheduled": 0, "running": 0, "completed": 0, "failed": 0, "cancelled": 0}
+    mine = [
+        {**zero, "queue": "busy", "total": 2, "pending": 1, "scheduled": 1},
+        {**zero, "queue": "quiet", "total": 1, "failed": 1},
+    ]
+    assert (await client.get(f"{API}/queues")).json() == {"data": mine}  # alice's own jobs only
+    every = (await client.get(f"{API}/queues", headers=ROOT)).json()["data"]
+    assert [row["queue"] for row in every] == ["bobs", "busy", "quiet"]
+
+
 async def test_a_users_stats_count_its_own_jobs(client: httpx.AsyncClient, backend: Backend) -> None:
     await submit(client)
     for _ in range(3):
@@ -183,6 +199,10 @@ async def test_the_openapi_schema_describes_every_route_and_error(client: httpx.
         "/api/v1/jobs/status/{job_id}/stream", "/api/v1/jobs/cancel/{job_id}", "/api/v1/jobs/restart/{job_id}",
         "/api/v1/jobs/stats", "/api/v1/jobs/queue/stats", "/api/v1/jobs/{job_id}/backend", "/api/v1/workers",
         "/api/v1/workers/{name}/shutdown", "/api/v1/health", "/health", "/metrics", "/api/v1/metrics",
+
+
+        "/api/v1/queues",
+        "/api/v1/health", "/health", "/metrics", "/api/v1/metrics",
     ):  # fmt: skip
         assert path in paths, path
     submit_responses = paths["/api/v1/jobs"]["post"]["responses"]

@@ -348,6 +348,25 @@ class ShutdownRequested(BaseModel):
     shutdown_requested: bool = True
 
 
+class QueueCounts(BaseModel):
+    """One queue's jobs per REST status, from the store's counters."""
+
+    queue: str
+    total: int
+    pending: int
+    scheduled: int
+    running: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+class QueueList(BaseModel):
+    """Every queue holding jobs (the caller's, for a user), by name."""
+
+    data: list[QueueCounts]
+
+
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     backend: str

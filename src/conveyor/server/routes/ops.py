@@ -15,8 +15,9 @@ from conveyor.exceptions import BackendError
 from conveyor.server.deps import Caller, Monitor, State
 from conveyor.server.errors import ApiError
 from conveyor.server.responses import COMMON, errors
-from conveyor.server.schemas import Health, ShutdownRequested, WorkerErrorBody, WorkerList
+from conveyor.server.schemas import Health, QueueCounts, QueueList, ShutdownRequested, WorkerErrorBody, WorkerList
 from conveyor.server.views import worker_view
+from conveyor.status import REST_NAMES
 
 router = APIRouter(tags=["operations"])
 
@@ -48,6 +49,21 @@ def shutdown_worker(name: str, state: State, caller: Caller) -> ShutdownRequeste
         raise ApiError(403, "Forbidden", "Shutting a worker down needs an admin key")
     send_shutdown_command(state.backend, name)
     return ShutdownRequested(worker=name)
+
+
+@router.get("/api/v1/queues", response_model=QueueList, responses=errors(*COMMON))
+def list_queues(state: State, caller: Caller) -> QueueList:
+    """Every queue that holds jobs, with its jobs per status (the caller's own, for a
+    user): read from the store's counters, never a scan."""
+    counts = state.backend.counts(None if caller.is_admin else caller.user_id)
+    rows = []
+    for queue, by_status in sorted(counts.items()):
+        per_rest = dict.fromkeys(("pending", "scheduled", "running", "completed", "failed", "cancelled"), 0)
+        for status, count in by_status.items():
+            per_rest[REST_NAMES[status]] += count
+        if any(per_rest.values()):
+            rows.append(QueueCounts(queue=queue, total=sum(per_rest.values()), **per_rest))
+    return QueueList(data=rows)
 
 
 _HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {503: {"model": Health, "description": "Store unreachable"}}

@@ -30,13 +30,6 @@ export function overviewView(main) {
   const queues = h("div", {});
   const workers = h("div", {});
   const recent = h("div", {});
-  const knownQueues = new Set(["default"]);
-  // A queue seen for the first time gets its counts now, not at the next 5 s poll.
-  const noteQueue = (queue) => {
-    if (knownQueues.has(queue)) return;
-    knownQueues.add(queue);
-    refreshQueues().catch(queueErrors.show);
-  };
 
   replace(
     main,
@@ -109,7 +102,6 @@ export function overviewView(main) {
   };
 
   const drawWorkers = changes((list) => {
-    for (const worker of list) for (const queue of worker.queues) noteQueue(queue);
     if (!list.length) {
       replace(workers, h("p", { class: "empty muted" }, "No workers are running. Start one with ", h("code", {}, "conveyor worker"), "."));
       return;
@@ -153,11 +145,14 @@ export function overviewView(main) {
   });
 
   const drawRecent = changes((page) => {
-    for (const job of page.data) noteQueue(job.queue);
     replace(recent, jobsTable(page.data, { caption: "Recent jobs", emptyText: "No jobs yet." }));
   });
 
   const drawQueues = changes((rows) => {
+    if (!rows.length) {
+      replace(queues, h("p", { class: "empty muted" }, "No queue holds jobs yet."));
+      return;
+    }
     replace(
       queues,
       h(
@@ -167,7 +162,7 @@ export function overviewView(main) {
           "table",
           {},
           h("caption", { class: "visually-hidden" }, "Jobs per queue"),
-          h("thead", {}, h("tr", {}, ["Queue", "Jobs", "Pending", "Running", "Failed"].map((text) => h("th", { scope: "col" }, text)))),
+          h("thead", {}, h("tr", {}, ["Queue", "Jobs", "Pending", "Scheduled", "Running", "Failed"].map((text) => h("th", { scope: "col" }, text)))),
           h(
             "tbody",
             {},
@@ -178,6 +173,7 @@ export function overviewView(main) {
                 h("th", { scope: "row" }, h("a", { href: `#/jobs?queue=${encodeURIComponent(row.queue)}`, class: "cap" }, row.queue)),
                 h("td", {}, number(row.total)),
                 h("td", {}, number(row.pending)),
+                h("td", {}, number(row.scheduled)),
                 h("td", {}, number(row.running)),
                 h("td", {}, row.failed ? h("a", { href: `#/failed?queue=${encodeURIComponent(row.queue)}` }, number(row.failed)) : number(row.failed)),
               ),
@@ -206,18 +202,12 @@ export function overviewView(main) {
     drawWorkers(workerList.data ?? workerList);
     drawRecent(page);
   };
+  // Every queue of the store (the user's, with keys) in one call: the queues seen among
+  // workers and recent jobs only would leave out a quiet queue full of failed jobs.
   const refreshQueues = async () => {
-    const rows = await Promise.all(
-      [...knownQueues].sort().map(async (queue) => {
-        const [all, failed] = await Promise.all([
-          api("jobs", { query: { queue, limit: 1 } }),
-          api("jobs", { query: { queue, status: "failed", limit: 1 } }),
-        ]);
-        return { queue, total: all.total, pending: all.pending_count, running: all.running_count, failed: failed.total };
-      }),
-    );
+    const answer = await api("queues");
     queueErrors.clear();
-    drawQueues(rows);
+    drawQueues(answer.data);
   };
 
   const stops = [
