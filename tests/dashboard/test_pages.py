@@ -153,6 +153,25 @@ def test_failed_jobs_are_restarted_in_bulk(page: Page, server: ApiServer, queue:
     assert queue.connection.jobs_get([failed[1]]) == [None]
 
 
+def test_a_bulk_restart_waits_out_a_rate_limit_instead_of_failing(page: Page, store_url: str, queue: Queue) -> None:
+    now = time.time()
+    failed = [
+        make_job(queue.connection, queue="throttled", status=JobStatus.FAILED, exc_info=TRACEBACK, now=now + i,
+                 ended_at=now + i).id
+        for i in range(12)
+    ]  # fmt: skip
+    limited = ApiServer(store_url, env={"CONVEYOR_RATE_LIMIT": "4/s"}).start()
+    try:
+        page.goto(f"{limited.base}/#/failed?queue=throttled")
+        expect(page.locator("tbody tr")).to_have_count(12)
+        page.get_by_role("button", name="Restart all failed").click()
+        page.get_by_role("dialog").get_by_role("button", name="Restart 12").click()
+        expect(page.get_by_role("status")).to_contain_text("Restarted 12 of 12 jobs.", timeout=30_000)
+    finally:
+        limited.stop()
+    assert {record.status for record in queue.connection.jobs_get(failed) if record} == {JobStatus.QUEUED}
+
+
 def test_an_ended_job_is_deleted_from_its_page(page: Page, server: ApiServer, queue: Queue) -> None:
     now = time.time()
     job = make_job(queue.connection, status=JobStatus.FAILED, exc_info=TRACEBACK, now=now, ended_at=now)

@@ -78,6 +78,13 @@ export async function readResponse(response) {
   throw new ApiError(response.status, error, message, data);
 }
 
+/** Milliseconds the server asked to wait before asking again (429's retry_after_seconds), or 0. */
+export function retryAfterMs(error) {
+  if (!(error instanceof ApiError) || error.status !== 429) return 0;
+  const seconds = Number(error.body && error.body.retry_after_seconds);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000;
+}
+
 /** One line for a person: "Job abc not found (JobNotFoundError)". */
 export function describeError(error) {
   if (error instanceof ApiError) {

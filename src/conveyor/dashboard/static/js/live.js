@@ -2,7 +2,7 @@
 // one job's Server-Sent Events (read with fetch, so the API key goes in a header, which
 // EventSource cannot send), falling back to the long-poll endpoint.
 
-import { ApiError, api, apiUrl, auth, readResponse } from "./api.js";
+import { ApiError, api, apiUrl, auth, readResponse, retryAfterMs } from "./api.js";
 
 const listeners = new Set();
 const failing = new Map(); // source -> message of its last failure
@@ -21,8 +21,8 @@ function setLive(source, ok, message = "") {
 
 /**
  * Call `task()` now and then every `intervalMs` until the returned stop() is called.
- * Runs never overlap; a failed run is reported through `onError` and retried.
- * Pauses while the tab is hidden.
+ * Runs never overlap; a failed run is reported through `onError` and retried, after
+ * the wait a rate limit (429) asks for when longer. Pauses while the tab is hidden.
  */
 export function poll(task, intervalMs, onError = () => {}) {
   const source = Symbol("poll");
@@ -35,6 +35,7 @@ export function poll(task, intervalMs, onError = () => {}) {
       schedule();
       return;
     }
+    let wait = intervalMs;
     try {
       await task();
       if (!stopped) setLive(source, true);
@@ -42,12 +43,13 @@ export function poll(task, intervalMs, onError = () => {}) {
       if (!stopped && error.name !== "AbortError") {
         setLive(source, false, error.message);
         onError(error);
+        wait = Math.max(wait, retryAfterMs(error));
       }
     }
-    schedule();
+    schedule(wait);
   };
-  const schedule = () => {
-    if (!stopped) timer = setTimeout(run, intervalMs);
+  const schedule = (wait = intervalMs) => {
+    if (!stopped) timer = setTimeout(run, wait);
   };
   run();
   return () => {

@@ -1,7 +1,7 @@
 // Failed jobs: pick some (or all) and restart or delete them, one API call per job,
 // with a report of what worked.
 
-import { api, describeError } from "../api.js";
+import { api, describeError, retryAfterMs } from "../api.js";
 import { confirmAction } from "../confirm.js";
 import { field, h, replace } from "../dom.js";
 import { number } from "../format.js";
@@ -10,6 +10,7 @@ import { navigate } from "../router.js";
 import { changes, errorBox, jobsTable } from "./common.js";
 
 const PAGE_SIZE = 50;
+const RATE_LIMIT_ATTEMPTS = 10;
 const REFRESH_MS = 3000;
 
 const plural = (count) => `${count} failed job${count === 1 ? "" : "s"}`;
@@ -96,12 +97,24 @@ export function failedView(main, _params, query) {
     const failures = [];
     let done = 0;
     for (const id of ids) {
-      try {
-        await action.call(id);
-        done += 1;
-        selected.delete(id);
-      } catch (error) {
-        failures.push(`${id}: ${describeError(error)}`);
+      // Under a rate limit, wait as the server asks and try the same job again (a few
+      // times), rather than report most of a large selection as failed.
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          await action.call(id);
+          done += 1;
+          selected.delete(id);
+          break;
+        } catch (error) {
+          const wait = retryAfterMs(error);
+          if (wait && attempt < RATE_LIMIT_ATTEMPTS) {
+            report.textContent = `${action.doing}… ${done + failures.length} of ${ids.length} (rate limited: waiting ${Math.ceil(wait / 1000)} s)`;
+            await new Promise((resolve) => setTimeout(resolve, wait));
+            continue;
+          }
+          failures.push(`${id}: ${describeError(error)}`);
+          break;
+        }
       }
       report.textContent = `${action.doing}… ${done + failures.length} of ${ids.length}`;
     }
