@@ -160,6 +160,8 @@ class Job:
             created_at=now,
             callbacks=encode_callbacks({"on_success": on_success, "on_failure": on_failure, "on_stopped": on_stopped}),
         )
+        if record.id in record.depends_on:  # an ended job's id, reused: it would wait on itself for ever
+            raise InvalidJobError(f"job {record.id} cannot depend on itself")
         job = cls(connection=connection, record=record, clock=clock)
         job._decoded = (args, kwargs)
         return job

@@ -296,6 +296,14 @@ def test_wrong_kinds_of_argument_are_clear_errors_and_store_nothing(queue: Queue
     assert queue.connection.counts() == {}
 
 
+def test_a_job_reusing_an_ended_jobs_id_cannot_depend_on_itself(queue: Queue) -> None:
+    ended = queue.enqueue(jobfuncs.noop, job_id="again")
+    Worker([queue]).work(burst=True)
+    with pytest.raises(InvalidJobError, match="job again cannot depend on itself"):
+        queue.enqueue(jobfuncs.noop, job_id="again", depends_on=ended)
+    assert ended.get_status(refresh=True) is JobStatus.FINISHED, "the ended job is left as it was"
+
+
 def test_arguments_without_a_repr_are_still_named_when_they_cannot_be_encoded(queue: Queue) -> None:
     nested: list[Any] = []
     for _ in range(100_000):
