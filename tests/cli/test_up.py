@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -35,14 +37,25 @@ def test_a_bad_import_stops_up_before_anything_runs(run: Run, db: Backend) -> No
     assert db.counts() == {}
 
 
-def test_ctrl_c_stops_the_worker_and_up(tmp_path: Path, db_url: str, db: Backend) -> None:
+@contextlib.contextmanager
+def running_up(tmp_path: Path, db_url: str, *flags: str) -> Iterator[tuple[subprocess.Popen[str], LineReader]]:
+    """``conveyor up`` on ``db_url`` and any free port, its output read line by line;
+    killed if the test leaves it running."""
     process = subprocess.Popen(
-        conveyor_cmd("up", "-u", db_url, "--port", "0"), cwd=tmp_path, env=subprocess_env(),
+        conveyor_cmd("up", "-u", db_url, "--port", "0", *flags), cwd=tmp_path, env=subprocess_env(),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
         assert process.stdout is not None
-        output = LineReader(process.stdout)
+        yield process, LineReader(process.stdout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_ctrl_c_stops_the_worker_and_up(tmp_path: Path, db_url: str, db: Backend) -> None:
+    with running_up(tmp_path, db_url) as (process, output):
         served = re.search(r"(http://127\.0\.0\.1:\d+)/", output.wait_for("Dashboard and API:"))
         assert served is not None
         api = f"{served.group(1)}/api/v1"
@@ -58,10 +71,6 @@ def test_ctrl_c_stops_the_worker_and_up(tmp_path: Path, db_url: str, db: Backend
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
         text = output.rest()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert "Demo: 6 of 6 jobs finished" in text
     assert "Stopping the worker" in text
     assert "stopped after 8 jobs" in text  # the demo's six, one retry, and the one submitted over HTTP
@@ -76,22 +85,12 @@ def test_ctrl_c_stops_the_worker_and_up(tmp_path: Path, db_url: str, db: Backend
 
 
 def test_a_worker_told_to_shut_down_stops_up_too(tmp_path: Path, db_url: str, db: Backend) -> None:
-    process = subprocess.Popen(
-        conveyor_cmd("up", "-u", db_url, "--port", "0", "--lease-ttl", "1.5"), cwd=tmp_path, env=subprocess_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        output = LineReader(process.stdout)
+    with running_up(tmp_path, db_url, "--lease-ttl", "1.5") as (process, output):  # a heartbeat every 0.5 s
         output.wait_for("Press Ctrl-C")
         (worker,) = db.workers_list()
         send_shutdown_command(db, worker.name)
         assert process.wait(timeout=60) == 0
         text = output.rest()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert "was asked to shut down" in text
     assert "The worker stopped; stopping the API server." in text
     assert db.workers_list() == []
