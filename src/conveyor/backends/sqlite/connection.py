@@ -110,7 +110,7 @@ class ConnectionPool:
                 ) from exc
             raise BackendUnavailableError(f"cannot open SQLite database {self.path}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
-            raise ConfigurationError(f"{self.path} is not a usable SQLite database: {exc}") from exc
+            raise ConfigurationError(f"{self.path} is not a usable SQLite database: {exc}{damage_hint(exc)}") from exc
         return conn
 
     def close(self) -> None:
@@ -161,6 +161,16 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
+def damage_hint(exc: sqlite3.DatabaseError) -> str:
+    """What to do about an error that says the file is damaged ("" for any other)."""
+    if "malformed" in str(exc).lower():
+        return (
+            " (the database file is damaged: stop every process using it and restore it from a backup, "
+            "or salvage what it holds with the sqlite3 shell's .recover)"
+        )
+    return ""
+
+
 def retry_busy(operation: Callable[[], T], deadline_seconds: float = BUSY_RETRY_SECONDS) -> T:
     """Call ``operation``; while SQLite reports a lock, back off and call it again."""
     deadline = time.monotonic() + deadline_seconds
@@ -177,5 +187,7 @@ def retry_busy(operation: Callable[[], T], deadline_seconds: float = BUSY_RETRY_
                 raise BackendError(f"the SQLite database stayed locked for {deadline_seconds:.0f}s: {exc}") from exc
         except sqlite3.DataError as exc:  # a value past SQLite's length limit (1 GB): nothing written
             raise BackendError(f"SQLite refused a value: {exc}") from exc
+        except sqlite3.DatabaseError as exc:  # a damaged file ("database disk image is malformed")
+            raise BackendError(f"SQLite error: {exc}{damage_hint(exc)}") from exc
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 0.5)
