@@ -162,23 +162,36 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the database to SCHEMA_VERSION; safe to run from many processes at once."""
+    """Bring the database to SCHEMA_VERSION; safe to run from many processes at once.
+
+    A database already up to date is only read: opening it does not wait for another
+    process's write lock (an external ``BEGIN EXCLUSIVE``, a long write) and works on a
+    full disk, where reading the jobs (``conveyor info``, the dashboard) still can.
+    """
+    if _version(conn) == SCHEMA_VERSION:
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise ConfigurationError(
-                f"database schema version {version} is newer than this conveyor "
-                f"understands ({SCHEMA_VERSION}); upgrade conveyor"
-            )
+        version = _version(conn)
         for number in range(version, SCHEMA_VERSION):
             for statement in _statements(MIGRATIONS[number]):
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # a COMMIT that failed (a full disk) has already ended it
+            conn.execute("ROLLBACK")
         raise
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"database schema version {version} is newer than this conveyor understands ({SCHEMA_VERSION}); "
+            "upgrade conveyor"
+        )
+    return version
 
 
 def _statements(script: str) -> list[str]:
