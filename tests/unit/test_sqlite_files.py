@@ -1,0 +1,77 @@
+"""The SQLite file as users meet it: damaged, or locked by another process."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+import conveyor
+from conveyor.backends.base import Backend
+from conveyor.exceptions import BackendError
+from conveyor.testing import make_job
+from waiting import wait_until
+
+NOW = 1_000_000.0
+
+
+def _damage_table(path: Path, table: str) -> None:
+    """Overwrite the root page of ``table`` with garbage, as a bad disk or a stray write would."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+    conn.close()
+    with path.open("r+b") as file:
+        file.seek((root - 1) * page_size)
+        file.write(bytes([0x5A]) * page_size)
+
+
+def test_a_damaged_file_fails_operations_with_a_backend_error_saying_so(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.db"
+    backend = conveyor.connect(f"sqlite:///{path}")
+    job = make_job(backend)
+    backend.close()
+    _damage_table(path, "jobs")
+    backend = conveyor.connect(f"sqlite:///{path}")  # the schema and version are intact
+    try:
+        # a BackendError, which workers wait out and the CLI reports in one line; it was a
+        # bare sqlite3.DatabaseError, which crashed the worker and `conveyor doctor`
+        with pytest.raises(BackendError, match="malformed.*restore it from a backup"):
+            backend.jobs_claim(["default"], "w", 1, "token", NOW + 60, NOW)
+        with pytest.raises(BackendError, match="malformed"):
+            backend.jobs_get([job.id])
+    finally:
+        backend.close()
+
+
+def test_an_up_to_date_database_opens_and_reads_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    url = f"sqlite:///{path}"
+    backend = conveyor.connect(url)
+    make_job(backend)
+    backend.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # as an sqlite3 shell would, for a long time
+    holder.execute("INSERT INTO marks (name, at) VALUES ('held', 0)")
+    opened: list[Backend] = []
+    counted: list[int] = []
+
+    def open_and_count() -> None:
+        reader = conveyor.connect(url)
+        opened.append(reader)
+        counted.append(reader.jobs_count("default", [conveyor.JobStatus.QUEUED]))
+
+    thread = threading.Thread(target=open_and_count, daemon=True)
+    thread.start()
+    try:
+        # opening wrote the schema version again, so it waited for the lock (up to a minute)
+        assert wait_until(lambda: counted, timeout=10, message="a count while the lock is held") == [1]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        thread.join(timeout=70)
+        for reader in opened:
+            reader.close()
