@@ -95,13 +95,13 @@ class ConnectionPool:
                 self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
             )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL"), raw_errors=True)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             conn.execute("PRAGMA foreign_keys = OFF")
             conn.execute("PRAGMA temp_store = MEMORY")
             if not self._migrated:
-                retry_busy(lambda: schema.migrate(conn))
+                retry_busy(lambda: schema.migrate(conn), raw_errors=True)
                 self._migrated = True
         except sqlite3.OperationalError as exc:
             if "unable to open" in str(exc) or "readonly" in str(exc):
@@ -171,8 +171,12 @@ def damage_hint(exc: sqlite3.DatabaseError) -> str:
     return ""
 
 
-def retry_busy(operation: Callable[[], T], deadline_seconds: float = BUSY_RETRY_SECONDS) -> T:
-    """Call ``operation``; while SQLite reports a lock, back off and call it again."""
+def retry_busy(operation: Callable[[], T], deadline_seconds: float = BUSY_RETRY_SECONDS, raw_errors: bool = False) -> T:
+    """Call ``operation``; while SQLite reports a lock, back off and call it again.
+
+    Other SQLite errors become conveyor's, unless ``raw_errors`` (opening a file tells
+    them apart itself: a file that is not a database is a ConfigurationError there).
+    """
     deadline = time.monotonic() + deadline_seconds
     delay = 0.005
     while True:
@@ -180,6 +184,8 @@ def retry_busy(operation: Callable[[], T], deadline_seconds: float = BUSY_RETRY_
             return operation()
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
+                if raw_errors:
+                    raise
                 if "readonly" in str(exc).lower() or "read-only" in str(exc).lower():
                     raise ConfigurationError(f"the SQLite database is read-only: {exc}") from exc
                 raise BackendError(f"SQLite error: {exc}") from exc
@@ -188,6 +194,8 @@ def retry_busy(operation: Callable[[], T], deadline_seconds: float = BUSY_RETRY_
         except sqlite3.DataError as exc:  # a value past SQLite's length limit (1 GB): nothing written
             raise BackendError(f"SQLite refused a value: {exc}") from exc
         except sqlite3.DatabaseError as exc:  # a damaged file ("database disk image is malformed")
+            if raw_errors:
+                raise
             raise BackendError(f"SQLite error: {exc}{damage_hint(exc)}") from exc
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 0.5)
