@@ -75,3 +75,22 @@ def test_an_up_to_date_database_opens_and_reads_while_another_process_holds_the_
         thread.join(timeout=70)
         for reader in opened:
             reader.close()
+
+
+def test_a_relative_path_keeps_naming_the_same_file_after_the_process_changes_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    backend = conveyor.connect("sqlite:///jobs.db")
+    try:
+        make_job(backend)
+        (tmp_path / "elsewhere").mkdir()
+        monkeypatch.chdir(tmp_path / "elsewhere")  # a job, a library, a daemonizing step
+        counted: list[int] = []
+        thread = threading.Thread(target=lambda: counted.append(backend.jobs_count(None, [conveyor.JobStatus.QUEUED])))
+        thread.start()  # a thread's first use opens its own connection
+        thread.join()
+        assert counted == [1]
+        assert not (tmp_path / "elsewhere" / "jobs.db").exists()
+    finally:
+        backend.close()

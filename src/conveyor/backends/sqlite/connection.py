@@ -45,13 +45,15 @@ class ConnectionPool:
     """Per-thread connections to one database file, opened and migrated lazily."""
 
     def __init__(self, path: str, synchronous: str = "NORMAL") -> None:
-        self.path = path
+        # absolute now: connections open later (a new thread, a forked child) must open
+        # this file even if the process has changed its working directory since
+        self.path = path if path == ":memory:" else os.path.abspath(path)
         self.synchronous = synchronous
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writing = threading.Lock()
-        self._writer_lock = WriterLock(path)
+        self._writer_lock = WriterLock(self.path)
         self._migrated = False
         self._pid = os.getpid()
         self._check_location()
