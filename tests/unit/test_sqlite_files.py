@@ -94,3 +94,25 @@ def test_a_relative_path_keeps_naming_the_same_file_after_the_process_changes_di
         assert not (tmp_path / "elsewhere" / "jobs.db").exists()
     finally:
         backend.close()
+
+
+def test_a_database_deleted_and_made_again_while_open_is_followed(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    url = f"sqlite:///{path}"
+    running = conveyor.connect(url)  # a worker, say, that goes on running
+    try:
+        make_job(running)
+        for suffix in ("", "-wal", "-shm", "-lock"):  # `rm jobs.db*` to start afresh
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        fresh = conveyor.connect(url)
+        try:
+            make_job(fresh)
+            make_job(fresh)
+            # it went on with the deleted file, unseen: none of these jobs would ever run
+            wait_until(lambda: running.jobs_count(None, [conveyor.JobStatus.QUEUED]) == 2, timeout=10)
+            make_job(running)
+            assert fresh.jobs_count(None, [conveyor.JobStatus.QUEUED]) == 3
+        finally:
+            fresh.close()
+    finally:
+        running.close()

@@ -7,6 +7,7 @@ transaction never fails half-way on an upgrade to a write lock.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import sqlite3
@@ -24,6 +25,8 @@ from .writelock import WriterLock
 
 T = TypeVar("T")
 
+logger = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 5_000
 """How long SQLite itself waits for a lock before reporting busy."""
 
@@ -31,6 +34,9 @@ WAL_AUTOCHECKPOINT_PAGES = 16_000
 """A commit that finds the WAL this long (about 64 MB) checkpoints it itself. Workers
 checkpoint it every second (store_maintain) long before that, so commits do not stall
 on a checkpoint; this bound only matters when no worker runs."""
+
+FILE_CHECK_SECONDS = 1.0
+"""How often a thread checks that the path still names the file its connection has open."""
 
 BUSY_RETRY_SECONDS = 60.0
 """How long conveyor keeps retrying a busy database (with backoff) before giving up."""
@@ -54,7 +60,8 @@ class ConnectionPool:
         self._lock = threading.Lock()
         self._writing = threading.Lock()
         self._writer_lock = WriterLock(self.path)
-        self._migrated = False
+        self._migrated: tuple[int, int] | None = None
+        self._lock_stale = False
         self._pid = os.getpid()
         self._check_location()
 
@@ -82,14 +89,40 @@ class ConnectionPool:
             self._pid = os.getpid()
             self._local = threading.local()
             self._all = []
+            self._lock = threading.Lock()
             self._writing = threading.Lock()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and time.monotonic() >= self._local.check_at and self._replaced():
+            # The file at the path was deleted or replaced (a restore from a backup, a
+            # `rm conveyor.db` to start afresh) since this connection opened it: the
+            # connection still reads and writes the old one, unseen by every process
+            # that opens the path now. Follow the path, as they do.
+            logger.warning("the SQLite database %s was deleted or replaced while open: opening it again", self.path)
+            with self._lock:
+                self._all.remove(conn)
+            conn.close()
+            conn = None
+            self._lock_stale = True
         if conn is None:
             conn = self._open()
             self._local.conn = conn
+            self._local.file = self._file()
+            self._local.check_at = time.monotonic() + FILE_CHECK_SECONDS
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    def _replaced(self) -> bool:
+        self._local.check_at = time.monotonic() + FILE_CHECK_SECONDS
+        return bool(self._local.file != self._file())
+
+    def _file(self) -> tuple[int, int] | None:
+        """Which file the path names now (device and inode), None if none."""
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -102,9 +135,10 @@ class ConnectionPool:
             conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             conn.execute("PRAGMA foreign_keys = OFF")
             conn.execute("PRAGMA temp_store = MEMORY")
-            if not self._migrated:
+            file = self._file()
+            if file is None or file != self._migrated:  # once per file (another may replace it)
                 retry_busy(lambda: schema.migrate(conn), raw_errors=True)
-                self._migrated = True
+                self._migrated = file
         except sqlite3.OperationalError as exc:
             if "unable to open" in str(exc) or "readonly" in str(exc):
                 raise ConfigurationError(
@@ -146,8 +180,12 @@ class ConnectionPool:
         # Threads of one process take turns here, processes at the writer lock, rather
         # than in SQLite's busy handler, whose retries sleep: under contention that
         # sleeping made the tail latency.
-        with self._writing, self._writer_lock.held(BUSY_RETRY_SECONDS):
-            return retry_busy(attempt)
+        with self._writing:
+            if self._lock_stale:  # the lock file may have gone with the database: open it again too
+                self._lock_stale = False
+                self._writer_lock.close()
+            with self._writer_lock.held(BUSY_RETRY_SECONDS):
+                return retry_busy(attempt)
 
 
 @contextmanager
