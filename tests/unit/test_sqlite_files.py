@@ -10,7 +10,7 @@ import pytest
 
 import conveyor
 from conveyor.backends.base import Backend
-from conveyor.exceptions import BackendError
+from conveyor.exceptions import BackendError, BackendUnavailableError
 from conveyor.testing import make_job
 from waiting import wait_until
 
@@ -114,5 +114,31 @@ def test_a_database_deleted_and_made_again_while_open_is_followed(tmp_path: Path
             assert fresh.jobs_count(None, [conveyor.JobStatus.QUEUED]) == 3
         finally:
             fresh.close()
+    finally:
+        running.close()
+
+
+def test_a_database_replaced_by_a_file_that_is_not_one_is_a_store_failure_until_it_is_back(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    url = f"sqlite:///{path}"
+    running = conveyor.connect(url)
+    try:
+        make_job(running)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        path.write_text("not a database\n" * 100)
+
+        def refused() -> bool:
+            try:
+                running.jobs_count(None, [conveyor.JobStatus.QUEUED])
+            except BackendUnavailableError as exc:  # what a worker waits out; not a ConfigurationError
+                assert "not a usable SQLite database" in str(exc)
+                return True
+            return False
+
+        wait_until(refused, timeout=10)
+        path.unlink()
+        assert running.jobs_count(None, [conveyor.JobStatus.QUEUED]) == 0  # made again, empty
+        make_job(running)  # and the failed attempt left no closed connection behind
     finally:
         running.close()

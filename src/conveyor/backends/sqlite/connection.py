@@ -60,7 +60,7 @@ class ConnectionPool:
         self._lock = threading.Lock()
         self._writing = threading.Lock()
         self._writer_lock = WriterLock(self.path)
-        self._migrated: tuple[int, int] | None = None
+        self._opened = False
         self._lock_stale = False
         self._pid = os.getpid()
         self._check_location()
@@ -101,16 +101,26 @@ class ConnectionPool:
             with self._lock:
                 self._all.remove(conn)
             conn.close()
-            conn = None
+            conn = self._local.conn = None
             self._lock_stale = True
         if conn is None:
-            conn = self._open()
+            conn = self._open_again() if self._opened else self._open()
+            self._opened = True
             self._local.conn = conn
             self._local.file = self._file()
             self._local.check_at = time.monotonic() + FILE_CHECK_SECONDS
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    def _open_again(self) -> sqlite3.Connection:
+        """Open the file for another thread, or again: it opened at connect(), so what
+        fails now (the file replaced by one that is not a database, its directory made
+        read-only) is the store failing, which workers wait out, not a setting to fix."""
+        try:
+            return self._open()
+        except ConfigurationError as exc:
+            raise BackendUnavailableError(str(exc)) from exc
 
     def _replaced(self) -> bool:
         self._local.check_at = time.monotonic() + FILE_CHECK_SECONDS
@@ -135,10 +145,9 @@ class ConnectionPool:
             conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             conn.execute("PRAGMA foreign_keys = OFF")
             conn.execute("PRAGMA temp_store = MEMORY")
-            file = self._file()
-            if file is None or file != self._migrated:  # once per file (another may replace it)
-                retry_busy(lambda: schema.migrate(conn), raw_errors=True)
-                self._migrated = file
+            # on every open: it only reads the version of a database already up to date,
+            # and the file may not be the one first opened (deleted and made again)
+            retry_busy(lambda: schema.migrate(conn), raw_errors=True)
         except sqlite3.OperationalError as exc:
             if "unable to open" in str(exc) or "readonly" in str(exc):
                 raise ConfigurationError(
