@@ -6,7 +6,7 @@ import functools
 import os
 import re
 from typing import cast
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, unquote, urlencode, urlparse
 
 from conveyor.backends.base import Backend
 from conveyor.exceptions import ConfigurationError
@@ -19,7 +19,8 @@ _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 def connect(url: str | None = None) -> Backend:
     """Open the backend at ``url``, else ``$CONVEYOR_URL``, else ``./conveyor.db``.
 
-    ``sqlite:///relative.db`` and ``sqlite:////absolute/path.db`` open a SQLite file;
+    ``sqlite:///relative.db`` and ``sqlite:////absolute/path.db`` open a SQLite file
+    (its name percent-encoded where it holds ``%``, ``?`` or ``#``: ``%25``, ``%3F``, ``%23``);
     ``?synchronous=FULL`` makes every commit durable against power loss (the default,
     NORMAL, is durable against crashes of the process).
     """
@@ -77,13 +78,17 @@ def _connect_sqlite(url: str) -> Backend:
     from conveyor.backends.sqlite import SQLiteBackend
 
     parsed = urlparse(url)
-    if not url.startswith("sqlite:///"):
+    if not url.lower().startswith("sqlite:///"):
         raise ConfigurationError(
             f"malformed SQLite URL {url!r}: use sqlite:///relative/path.db or sqlite:////absolute/path.db"
         )
-    path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
+    if "#" in url:  # the rest would be dropped as a fragment: another file, silently
+        raise ConfigurationError(f"the SQLite URL {url!r} holds a '#': write it as %23 in the file's name")
+    path = unquote(parsed.path[1:] if parsed.path.startswith("/") else parsed.path)
     if not path:
         raise ConfigurationError(f"the SQLite URL {url!r} names no file")
+    if path.endswith("/"):
+        raise ConfigurationError(f"the SQLite URL {url!r} names a directory, not a file")
     options = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
     synchronous = options.pop("synchronous", "NORMAL").upper()
     if synchronous not in _SYNCHRONOUS:

@@ -10,7 +10,7 @@ import pytest
 
 import conveyor
 from conveyor.backends.base import Backend
-from conveyor.exceptions import BackendError, BackendUnavailableError
+from conveyor.exceptions import BackendError, BackendUnavailableError, ConfigurationError
 from conveyor.testing import make_job
 from waiting import wait_until
 
@@ -142,3 +142,28 @@ def test_a_database_replaced_by_a_file_that_is_not_one_is_a_store_failure_until_
         make_job(running)  # and the failed attempt left no closed connection behind
     finally:
         running.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [("jobs #1.db", "jobs %231.db"), ("100%.db", "100%25.db"), ("what?.db", "what%3F.db"), ("é ü.db", "é ü.db")],
+)
+def test_a_file_name_with_special_characters_is_written_percent_encoded(
+    tmp_path: Path, name: str, written: str
+) -> None:
+    backend = conveyor.connect(f"sqlite:///{tmp_path}/{written}")
+    backend.close()
+    assert [p.name for p in tmp_path.glob("*.db")] == [name]
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [("sqlite:///jobs#1.db", "write it as %23"), ("sqlite:///some/dir/", "names a directory")],
+)
+def test_a_sqlite_url_that_would_open_another_file_is_refused(
+    url: str, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # jobs#1.db opened jobs (the rest taken as a URL fragment); some/dir/ made a file "dir"
+    with pytest.raises(ConfigurationError, match=says):
+        conveyor.connect(url)
