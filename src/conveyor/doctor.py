@@ -17,6 +17,8 @@ with ``repair``, fixes those that can be fixed without guessing. The kinds:
   holding it (queued)
 - ``batch_starter_missing`` / ``batch_starter_stray``: a scheduled batch without its starter
   entry (one is made, due now), or a starter left for a batch that is not scheduled (dropped)
+- ``damaged_file``: SQLite's own check finds the file damaged (not repaired: restore a
+  backup, or salvage it with the sqlite3 shell's ``.recover``); nothing else is checked
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from conveyor.types import Finding
 
 KINDS = (
     "counts", "orphan_link", "missing_index", "stray_index", "lease_missing", "stuck_deferred",
-    "unreachable_scheduled", "batch_starter_missing", "batch_starter_stray",
+    "unreachable_scheduled", "batch_starter_missing", "batch_starter_stray", "damaged_file",
 )  # fmt: skip
 
 

@@ -6,6 +6,8 @@ doctor must find it and, asked to, repair it.
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 
@@ -39,3 +41,16 @@ def unindex(backend: Any, job_id: str, key: str) -> None:
 def stray(backend: Any, job_id: str, key: str) -> None:
     """Put a job into a Redis index its status does not call for."""
     backend._redis.zadd(backend.keys.base + key, {job_id: 0})
+
+
+def damage_sqlite_table(path: Path, table: str) -> None:
+    """Overwrite the root page of ``table`` in a closed SQLite file with garbage, as a bad
+    disk or a stray write would."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+    conn.close()
+    with path.open("r+b") as file:
+        file.seek((root - 1) * page_size)
+        file.write(bytes([0x5A]) * page_size)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import conveyor
+from backend_conformance import corruption
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
 
@@ -25,3 +28,14 @@ def test_findings_then_repair(run: Run, db: Backend) -> None:
     assert repaired["findings"][0]["kind"] == "lease_missing" and repaired["findings"][0]["repaired"] is True
     assert run("doctor").exit_code == 0
     assert db.leases_recover(job.lease_expires_at or 4e9)[0].status in (JobStatus.FAILED, JobStatus.QUEUED)
+
+
+def test_a_damaged_sqlite_file_is_a_finding_that_repair_leaves_so_the_exit_stays_1(run: Run, db_url: str) -> None:
+    backend = conveyor.connect(db_url)
+    put_job(backend)
+    backend.close()
+    corruption.damage_sqlite_table(Path(db_url.removeprefix("sqlite:///")), "jobs")
+    for args in (("doctor",), ("doctor", "--repair")):
+        result = run(*args)
+        assert result.exit_code == 1, args  # --repair said 0: nothing left, it seemed
+        assert "damaged_file" in result.stdout

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import conveyor
+from backend_conformance import corruption
 from conveyor.backends.base import Backend
 from conveyor.exceptions import BackendError, BackendUnavailableError, ConfigurationError
 from conveyor.testing import make_job
@@ -17,24 +18,12 @@ from waiting import wait_until
 NOW = 1_000_000.0
 
 
-def _damage_table(path: Path, table: str) -> None:
-    """Overwrite the root page of ``table`` with garbage, as a bad disk or a stray write would."""
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()
-    conn.close()
-    with path.open("r+b") as file:
-        file.seek((root - 1) * page_size)
-        file.write(bytes([0x5A]) * page_size)
-
-
 def test_a_damaged_file_fails_operations_with_a_backend_error_saying_so(tmp_path: Path) -> None:
     path = tmp_path / "damaged.db"
     backend = conveyor.connect(f"sqlite:///{path}")
     job = make_job(backend)
     backend.close()
-    _damage_table(path, "jobs")
+    corruption.damage_sqlite_table(path, "jobs")
     backend = conveyor.connect(f"sqlite:///{path}")  # the schema and version are intact
     try:
         # a BackendError, which workers wait out and the CLI reports in one line; it was a
@@ -167,3 +156,20 @@ def test_a_sqlite_url_that_would_open_another_file_is_refused(
     # jobs#1.db opened jobs (the rest taken as a URL fragment); some/dir/ made a file "dir"
     with pytest.raises(ConfigurationError, match=says):
         conveyor.connect(url)
+
+
+def test_the_doctor_reports_a_damaged_file(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.db"
+    backend = conveyor.connect(f"sqlite:///{path}")
+    make_job(backend)
+    backend.close()
+    corruption.damage_sqlite_table(path, "jobs")
+    backend = conveyor.connect(f"sqlite:///{path}")
+    try:
+        for repair in (False, True):
+            # the store was "sound": the doctor's queries read the indexes and counters only
+            (found,) = backend.invariants_check(NOW, repair)
+            assert (found.kind, found.repaired) == ("damaged_file", False)
+            assert ".recover" in found.detail
+    finally:
+        backend.close()

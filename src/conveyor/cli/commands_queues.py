@@ -122,5 +122,5 @@ def doctor(app: App, repair: bool) -> None:
         table.add_row(finding.kind, finding.subject, finding.detail, "yes" if finding.repaired else "no")
     hint = "" if repair else "\nRun with --repair to fix them."
     app.out.emit(data, Group(table, hint) if hint else table)
-    if not repair:
+    if not all(finding.repaired for finding in findings):
         raise click.exceptions.Exit(1)

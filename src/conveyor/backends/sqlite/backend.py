@@ -628,6 +628,9 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
 
     # -- checking the store -------------------------------------------------------------
     def invariants_check(self, now: float, repair: bool) -> list[Finding]:
+        damaged = self._pool.read(doctor.integrity)
+        if damaged:
+            return damaged
         if not repair:
             return self._pool.read(
                 lambda conn: [*doctor.check(conn, Changes(), now, False), *doctor.counts(conn, False)]

@@ -27,6 +27,22 @@ _PARENT_UNMET = (  # a parent gone counts as unmet: it may have been deleted unf
 )
 
 
+def integrity(conn: sqlite3.Connection) -> list[Finding]:
+    """SQLite's own check of the file (pages, indexes against rows): a damaged file is
+    reported as such, and the other checks, which would fail on it, are not run."""
+    try:
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
+    if problems == ["ok"]:
+        return []
+    detail = "; ".join(problems) + (
+        " (stop every process using the file and restore it from a backup, or salvage what it holds "
+        "with the sqlite3 shell's .recover)"
+    )
+    return [Finding("damaged_file", "database", detail, False)]
+
+
 def check(conn: sqlite3.Connection, changes: Changes, now: float, repair: bool) -> list[Finding]:
     """Every invariant but the counters (see ``counts``)."""
     findings: list[Finding] = []
