@@ -99,7 +99,8 @@ class ConnectionPool:
             # that opens the path now. Follow the path, as they do.
             logger.warning("the SQLite database %s was deleted or replaced while open: opening it again", self.path)
             with self._lock:
-                self._all.remove(conn)
+                if conn in self._all:  # not if close() ran meanwhile
+                    self._all.remove(conn)
             conn.close()
             conn = self._local.conn = None
             self._lock_stale = True
