@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -173,3 +177,42 @@ def test_the_doctor_reports_a_damaged_file(tmp_path: Path) -> None:
             assert ".recover" in found.detail
     finally:
         backend.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MB file system of its own (tmpfs: needs root), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if (
+        os.geteuid() != 0
+        or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=False).returncode
+    ):
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def _fill(disk: Path) -> None:
+    with (disk / "filler").open("wb", buffering=0) as filler, contextlib.suppress(OSError):  # ENOSPC
+        while True:
+            filler.write(bytes(65536))
+
+
+def test_on_a_full_disk_a_database_says_so_or_opens_and_reads(small_disk: Path) -> None:
+    url = f"sqlite:///{small_disk / 'jobs.db'}"
+    backend = conveyor.connect(url)
+    make_job(backend)
+    backend.close()  # the last connection: -wal and -shm go
+    _fill(small_disk)
+    try:
+        reader = conveyor.connect(url)
+    except BackendUnavailableError as exc:  # SQLite could not make the -shm: "disk I/O error", no more
+        assert "the disk holding it is full" in str(exc)
+        return
+    try:  # a database opened already up to date is only read (no schema version written)
+        assert reader.jobs_count(None, [conveyor.JobStatus.QUEUED]) == 1
+    finally:
+        reader.close()

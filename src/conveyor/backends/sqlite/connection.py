@@ -154,10 +154,19 @@ class ConnectionPool:
                 raise ConfigurationError(
                     f"cannot open SQLite database {self.path}: {exc} (is its directory writable?)"
                 ) from exc
-            raise BackendUnavailableError(f"cannot open SQLite database {self.path}: {exc}") from exc
+            raise BackendUnavailableError(f"cannot open SQLite database {self.path}: {exc}{self._full_hint()}") from exc
         except sqlite3.DatabaseError as exc:
             raise ConfigurationError(f"{self.path} is not a usable SQLite database: {exc}{damage_hint(exc)}") from exc
         return conn
+
+    def _full_hint(self) -> str:
+        """Why opening failed when the disk is full: SQLite says only "disk I/O error"
+        (it could not grow the -shm file beside the database)."""
+        try:
+            stats = os.statvfs(os.path.dirname(self.path))
+        except OSError:
+            return ""
+        return " (the disk holding it is full)" if stats.f_bavail == 0 else ""
 
     def close(self) -> None:
         """Close every connection this process opened (none inherited across a fork)."""
