@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,28 @@ def test_on_a_full_disk_a_database_says_so_or_opens_and_reads(small_disk: Path) 
         assert reader.jobs_count(None, [conveyor.JobStatus.QUEUED]) == 1
     finally:
         reader.close()
+
+
+def test_a_database_that_becomes_read_only_fails_writes_as_a_store_failure_until_it_is_writable(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.db"
+    backend = conveyor.connect(f"sqlite:///{path}")
+    immutable = False
+    try:
+        make_job(backend)
+        # root writes through permission bits, not through the immutable attribute
+        immutable = subprocess.run(["chattr", "+i", str(path)], check=False, capture_output=True).returncode == 0
+        if not immutable:
+            pytest.skip("chattr +i is not available here")
+        with ThreadPoolExecutor(max_workers=1) as thread:  # a thread opening its connection now
+            with pytest.raises(BackendError, match="read-only"):  # a ConfigurationError stopped the worker
+                thread.submit(make_job, backend).result()
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+            immutable = False
+            thread.submit(make_job, backend).result()  # opened again, writable: not read-only for ever
+        assert backend.jobs_count(None, [conveyor.JobStatus.QUEUED]) == 2
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        backend.close()

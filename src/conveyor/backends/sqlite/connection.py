@@ -98,11 +98,8 @@ class ConnectionPool:
             # connection still reads and writes the old one, unseen by every process
             # that opens the path now. Follow the path, as they do.
             logger.warning("the SQLite database %s was deleted or replaced while open: opening it again", self.path)
-            with self._lock:
-                if conn in self._all:  # not if close() ran meanwhile
-                    self._all.remove(conn)
-            conn.close()
-            conn = self._local.conn = None
+            self._discard(conn)
+            conn = None
             self._lock_stale = True
         if conn is None:
             conn = self._open_again() if self._opened else self._open()
@@ -113,6 +110,14 @@ class ConnectionPool:
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    def _discard(self, conn: sqlite3.Connection) -> None:
+        """Close this thread's connection; the next use opens another."""
+        with self._lock:
+            if conn in self._all:  # not if close() ran meanwhile
+                self._all.remove(conn)
+        conn.close()
+        self._local.conn = None
 
     def _open_again(self) -> sqlite3.Connection:
         """Open the file for another thread, or again: it opened at connect(), so what
@@ -204,7 +209,12 @@ class ConnectionPool:
                 self._lock_stale = False
                 self._writer_lock.close()
             with self._writer_lock.held(BUSY_RETRY_SECONDS):
-                return retry_busy(attempt)
+                try:
+                    return retry_busy(attempt)
+                except BackendError as exc:
+                    if "read-only" in str(exc):  # SQLite opened it read-only: open it again next time
+                        self._discard(conn)
+                    raise
 
 
 @contextmanager
@@ -246,7 +256,9 @@ def retry_busy(operation: Callable[[], T], deadline_seconds: float = BUSY_RETRY_
                 if raw_errors:
                     raise
                 if "readonly" in str(exc).lower() or "read-only" in str(exc).lower():
-                    raise ConfigurationError(f"the SQLite database is read-only: {exc}") from exc
+                    # a BackendError, which workers wait out: it opened writable (connect()
+                    # refuses a file it cannot write), so its permissions or file changed since
+                    raise BackendError(f"the SQLite database became read-only: {exc}") from exc
                 raise BackendError(f"SQLite error: {exc}") from exc
             if time.monotonic() >= deadline:
                 raise BackendError(f"the SQLite database stayed locked for {deadline_seconds:.0f}s: {exc}") from exc
