@@ -131,6 +131,11 @@ def test_a_database_replaced_by_a_file_that_is_not_one_is_a_store_failure_until_
             return False
 
         wait_until(refused, timeout=10)
+        if Path("/proc/self/fd").is_dir():  # each failed attempt closed what it opened
+            descriptors = len(os.listdir("/proc/self/fd"))
+            for _ in range(20):
+                assert refused()
+            assert len(os.listdir("/proc/self/fd")) == descriptors
         path.unlink()
         assert running.jobs_count(None, [conveyor.JobStatus.QUEUED]) == 0  # made again, empty
         make_job(running)  # and the failed attempt left no closed connection behind

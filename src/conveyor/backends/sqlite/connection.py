@@ -141,10 +141,20 @@ class ConnectionPool:
         return found.st_dev, found.st_ino
 
     def _open(self) -> sqlite3.Connection:
+        opened: list[sqlite3.Connection] = []
+        try:
+            return self._connect(opened)
+        except BaseException:
+            for conn in opened:  # not left open by a failed attempt: a worker tries again and again
+                conn.close()
+            raise
+
+    def _connect(self, opened: list[sqlite3.Connection]) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
             )
+            opened.append(conn)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL"), raw_errors=True)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
