@@ -95,6 +95,17 @@ def test_cancel_a_scheduled_batch(backend):
         backend.batch_cancel("b-1", NOW + 2)
 
 
+def test_starting_a_canceled_batch_says_it_is_canceled_not_started(backend):
+    create(backend, scheduled=True)
+    backend.batch_cancel("b-1", NOW + 1)
+    with pytest.raises(InvalidBatchOperation, match="Cannot start batch b-1: it is already canceled") as refused:
+        backend.batch_start("b-1", NOW + 2)
+    assert refused.value.status == "canceled"
+    create(backend, batch_id="b-2")
+    with pytest.raises(InvalidBatchOperation, match="Cannot start batch b-2: it is already running"):
+        backend.batch_start("b-2", NOW + 2)
+
+
 def test_cancel_a_running_batch_stops_its_running_jobs_and_keeps_ended_ones(backend):
     create(backend)
     first, second = claim(backend, limit=2)

@@ -115,7 +115,7 @@ def release_held(conn: sqlite3.Connection, changes: Changes, batch: BatchRecord,
 def start(conn: sqlite3.Connection, changes: Changes, batch_id: str, now: float) -> BatchRecord:
     batch = get(conn, batch_id)
     if batch.status is not BatchStatus.SCHEDULED:
-        raise InvalidBatchOperation(batch_id, batch.status.value, f"Batch {batch_id} has already started")
+        raise InvalidBatchOperation.already("start", batch_id, batch.status.value)
     release_held(conn, changes, batch, now)
     return get(conn, batch_id)
 

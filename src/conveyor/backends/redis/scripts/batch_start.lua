@@ -6,7 +6,9 @@ if ARGV[3] == 'one' then
     local id = ARGV[4]
     local status = redis.call('HGET', batch_key(id), 'status')
     if not status then return fail('NoSuchBatch', id) end
-    if status ~= 'scheduled' then return fail('InvalidBatch', id, status, 'Batch ' .. id .. ' has already started') end
+    if status ~= 'scheduled' then
+        return fail('InvalidBatch', id, status, 'Cannot start batch ' .. id .. ': it is already ' .. status)
+    end
     started = {id}
 else
     started = redis.call('ZRANGEBYSCORE', P .. 'batchstarts', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))
