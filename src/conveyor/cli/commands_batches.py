@@ -40,7 +40,13 @@ def batch() -> None:
 @click.option("--start", metavar="ISO", callback=iso_datetime, help="Hold the jobs until this time (ISO 8601).")
 @click.option("--on-complete", metavar="FUNC_OR_TYPE", help="Run once every job has ended (gets the batch id).")
 @click.option("--on-failure", metavar="FUNC_OR_TYPE", help="Run once every job has ended, if one failed.")
-@click.option("--max-jobs", type=click.IntRange(min=1), default=MAX_BATCH_JOBS, show_default=True)
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    default=MAX_BATCH_JOBS,
+    show_default=True,
+    help="Most jobs the batch may hold: a longer --each creates nothing.",
+)
 @common_options()
 def create(
     app: App,
