@@ -172,6 +172,24 @@ def test_a_config_file_may_give_one_value_for_a_repeatable_setting(
     assert fake_worker.made[0]["limits"] == Limits(per_queue={"reports": 2})
 
 
+def test_a_config_file_takes_the_options_as_they_are_spelled_on_the_command_line(
+    run: Run, fake_worker: type[FakeWorker], tmp_path: Path
+) -> None:
+    # --queue-limit is queue_limit, as the docs say ("keys named like the options"), as
+    # well as queue_limits (the name click gives it); --path is path, --import import
+    config = tmp_path / "conveyor.toml"
+    config.write_text(
+        f'import = "cli.jobtypes"\n[worker]\nqueue_limit = ["reports=2"]\njob_type_limit = "jobs.render=4"\n'
+        f"path = [{str(tmp_path)!r}]\n"
+    )
+    assert run("--config", str(config), "worker").exit_code == 0
+    assert fake_worker.made[0]["limits"] == Limits(per_queue={"reports": 2}, per_job_type={"jobs.render": 4})
+    assert "cli.jobtypes" in sys.modules
+    config.write_text('[worker]\nqueue_limit = "a=1"\nqueue_limits = "b=2"\n')
+    twice = "[worker] gives queue_limits twice (queue_limit, queue_limits)"
+    assert_user_error(run("--config", str(config), "worker"), 2, twice)
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [

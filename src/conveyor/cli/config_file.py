@@ -2,7 +2,8 @@
 
 ``--config FILE`` (before the sub-command), ``$CONVEYOR_CONFIG``, or ``./conveyor.toml``
 when it exists. Top-level keys apply to every command; a table per command applies
-to that command only, keyed by its option names with underscores::
+to that command only, keyed by its options' long names with underscores (or the names
+click gives their values, as ``queue_limits`` for ``--queue-limit``)::
 
     url = "sqlite:///jobs.db"
     imports = ["myapp.jobs"]
@@ -56,13 +57,42 @@ def load_default_map(path: Path, group: click.Group) -> dict[str, Any]:
     return _group_defaults(path, group, data, {}, "")
 
 
+def _options(command: click.Command) -> dict[str, click.Option]:
+    """``command``'s options by every name a file may give them: the option's long flags
+    with underscores (``--queue-limit``: ``queue_limit``, ``--workers``: ``workers``), as
+    the docs promise, and the name click gives its value (``queue_limits``, ``processes``)."""
+    options: dict[str, click.Option] = {}
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name:
+            options[param.name] = param
+            for flag in param.opts + param.secondary_opts:
+                if flag.startswith("--"):
+                    options.setdefault(flag[2:].replace("-", "_"), param)
+    return options
+
+
 def _option_names(command: click.Command) -> set[str]:
-    """The option names of ``command``, and of every sub-command when it is a group."""
-    names = {param.name for param in command.params if isinstance(param, click.Option) and param.name}
+    """The setting names of ``command``, and of every sub-command when it is a group."""
+    names = set(_options(command))
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             names |= _option_names(sub)
     return names
+
+
+def _by_option(
+    path: Path, where: str, options: dict[str, click.Option], table: dict[str, Any]
+) -> dict[str, tuple[str, Any]]:
+    """``table``'s settings by their option's own name, each with the key it was given
+    under; one option given under two of its names is an error, not a silent choice."""
+    found: dict[str, tuple[str, Any]] = {}
+    for key, value in table.items():
+        name = options[key].name
+        assert name is not None  # _options only keeps named options
+        if name in found:
+            raise InputError(f"config file {path}: [{where}] gives {name} twice ({found[name][0]}, {key})")
+        found[name] = (key, value)
+    return found
 
 
 def _group_defaults(
@@ -89,14 +119,19 @@ def _group_defaults(
                 raise InputError(f"config file {path}: {stray[0]!r} is not a setting of [{where}{name}]")
             defaults[name] = _group_defaults(path, command, own, shared, f"{where}{name}.")
             continue
-        options = {param.name: param for param in command.params if isinstance(param, click.Option)}
-        settings = {key: value for key, value in shared.items() if key in options}
-        for key, value in own.items():
+        options = _options(command)
+        for key in own:
             if key not in options:
                 raise InputError(f"config file {path}: {key!r} is not a setting of [{where}{name}]")
-            settings[key] = value
+        relevant = {key: value for key, value in shared.items() if key in options}
+        settings = {
+            **_by_option(path, where.rstrip(".") or "top level", options, relevant),
+            **_by_option(path, f"{where}{name}", options, own),
+        }
+        by_name = {option.name: option for option in options.values()}
         defaults[name] = {
-            key: _checked(path, f"{where}{name}", command, options[key], value) for key, value in settings.items()
+            option: _checked(path, f"{where}{name}", command, by_name[option], key, value)
+            for option, (key, value) in settings.items()
         }
     return defaults
 
@@ -111,20 +146,20 @@ def _wrong_kind(value: Any, option: click.Option) -> list[str]:
     return []
 
 
-def _checked(path: Path, name: str, command: click.Command, option: click.Option, value: Any) -> Any:
+def _checked(path: Path, name: str, command: click.Command, option: click.Option, key: str, value: Any) -> Any:
     """A setting's value as the option takes it, or an error naming the file and the
-    setting (click would name the option's environment variable instead); a single
+    setting as given (click would name the option's environment variable instead); a single
     value for a repeatable option is a list of one."""
     if option.multiple and not isinstance(value, list):
         value = [value]
     values = value if option.multiple else [value]
     wrong = next((kind for v in values for kind in _wrong_kind(v, option)), None)
     if wrong is not None:  # click would take true for 1, and a table for its text
-        raise InputError(f"config file {path}: [{name}] {option.name} = {value!r}: {wrong} is not a value here")
+        raise InputError(f"config file {path}: [{name}] {key} = {value!r}: {wrong} is not a value here")
     try:
         option.type_cast_value(click.Context(command), value)
     except click.BadParameter as exc:
-        raise InputError(f"config file {path}: [{name}] {option.name} = {value!r}: {exc.message}") from None
+        raise InputError(f"config file {path}: [{name}] {key} = {value!r}: {exc.message}") from None
     except (OverflowError, ValueError, TypeError) as exc:  # 1e400 for a port
-        raise InputError(f"config file {path}: [{name}] {option.name} = {value!r}: {exc}") from None
+        raise InputError(f"config file {path}: [{name}] {key} = {value!r}: {exc}") from None
     return value
