@@ -32,6 +32,14 @@ def test_burst_demo_runs_every_demo_job_to_finished(run: Run, db: Backend) -> No
     assert db.workers_list() == []
 
 
+def test_the_worker_of_up_reads_the_config_file_given_to_up(run: Run, db: Backend, tmp_path: Path) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text('[worker]\nname = "named-in-the-config"\n')
+    result = run("--config", str(config), "up", "--burst-demo")
+    assert result.exit_code == 0, result.output
+    assert "worker named-in-the-config stopped after 7 jobs" in result.stdout
+
+
 def test_a_bad_import_stops_up_before_anything_runs(run: Run, db: Backend) -> None:
     assert_user_error(run("up", "--burst-demo", "--import", "no_such_module_here"), 2, "cannot import")
     assert db.counts() == {}

@@ -40,6 +40,7 @@ from conveyor.status import TERMINAL, JobStatus
 from conveyor.types import Limits
 from conveyor.urls import masked_url
 
+from .config_file import config_path
 from .errors import UserError
 from .options import (
     App,
@@ -89,7 +90,7 @@ def up(
     with _stop_signals_interrupt():
         process = subprocess.Popen(
             command, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            env={**os.environ, "CONVEYOR_URL": app.url},
+            env={**os.environ, **_config_for_worker(), "CONVEYOR_URL": app.url},
         )  # fmt: skip
         pump = threading.Thread(target=_pump, args=(process.stderr, console), daemon=True)
         pump.start()
@@ -117,6 +118,14 @@ def up(
                 server.stop()
     if process.returncode != 0:
         raise UserError(f"the worker exited with status {process.returncode}")
+
+
+def _config_for_worker() -> dict[str, str]:
+    """The config file ``up`` read (``--config`` included), for its worker's own settings
+    (its ``[worker]`` table): the worker is a new process, which would read only
+    $CONVEYOR_CONFIG or ./conveyor.toml."""
+    path = config_path(click.get_current_context().find_root().params.get("config"))
+    return {} if path is None else {"CONVEYOR_CONFIG": str(path.resolve())}
 
 
 class WorkerSettings(NamedTuple):
