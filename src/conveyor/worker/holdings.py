@@ -47,6 +47,8 @@ class Holdings:
         self._failing = False  # the last flush failed: its error is logged already
         self._recorded: collections.deque[tuple[float, str]] = collections.deque(maxlen=64)
         """(monotonic time, job id) of the latest outcomes recorded, for ``recorded_since``."""
+        self.unanswered: set[str] = set()
+        """Lease tokens of claims the store did not answer: they may have taken jobs."""
 
     def add(self, claimed: Sequence[Running]) -> None:
         with self._lock:

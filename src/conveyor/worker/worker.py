@@ -37,11 +37,19 @@ from conveyor._version import __version__
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.connection import resolve_connection
-from conveyor.exceptions import BackendError, ConfigurationError, InvalidJobError, JobInterrupted, JobTimeoutException
+from conveyor.exceptions import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    InvalidJobError,
+    JobInterrupted,
+    JobTimeoutException,
+)
 from conveyor.functions import function_name, resolve_function
 from conveyor.logs import log_to_stderr
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
+from conveyor.status import JobStatus
 from conveyor.types import RELEASED, Limits, Settlement, WorkerRecord
 
 from . import callbacks, execution, outcomes
@@ -253,6 +261,8 @@ class Worker:
                 self._processes.close()
             stuck = [running for running in self.held() if running.abandoned and not running.done]
             try:
+                if self.holdings.unanswered:  # give back what they took, as any job held
+                    self._unanswered_claims()
                 self.holdings.release_all(self._interrupted)
                 maintenance.release_lock(self.backend, self.name, self.clock.now())
                 self.backend.workers_unregister(self.name)
@@ -385,14 +395,49 @@ class Worker:
         return True
 
     def _claim(self, limit: int, wait: float = 0.0) -> list[Running]:
+        if self.holdings.unanswered:
+            adopted = self._unanswered_claims()
+            if adopted:
+                return adopted
         now = self.clock.now()
         token = secrets.token_hex(8)
-        records = self.backend.jobs_claim(
-            self.queue_names, self.name, limit, token, now + self.lease_ttl, now, self.limits, wait
-        )
+        try:
+            records = self.backend.jobs_claim(
+                self.queue_names, self.name, limit, token, now + self.lease_ttl, now, self.limits, wait
+            )
+        except BackendUnavailableError:  # it may have claimed jobs all the same
+            self.holdings.unanswered.add(token)
+            raise
         claimed = [Running(record) for record in records]
         self.holdings.add(claimed)
         return claimed
+
+    def _unanswered_claims(self) -> list[Running]:
+        """The jobs that claims the store did not answer (a timeout, a connection cut)
+        took all the same, now held: a claim that reached the store before the failure
+        leased its jobs to this worker, and nobody else would run them until their leases
+        lapsed and recovery failed them as abandoned, never run. Found by the claims'
+        lease tokens among the started jobs of this worker's queues; raises if the store
+        still fails (the tokens are kept for the next try)."""
+        tokens = self.holdings.unanswered
+        found: list[Running] = []
+        for queue in dict.fromkeys(self.queue_names):
+            ids = self.backend.job_ids(queue, [JobStatus.STARTED])
+            for start in range(0, len(ids), 1000):
+                for record in self.backend.jobs_get(ids[start : start + 1000]):
+                    if (
+                        record is not None
+                        and record.status is JobStatus.STARTED
+                        and record.worker_name == self.name
+                        and record.lease_token in tokens
+                    ):
+                        found.append(Running(record))
+        self.holdings.unanswered = set()
+        if found:
+            log.warning("a claim the store did not answer took %d jobs all the same: running them (%s)",
+                        len(found), ", ".join(r.record.id for r in found))  # fmt: skip
+            self.holdings.add(found)
+        return found
 
     async def _start_all(self, claimed: Sequence[Running]) -> None:
         began = time.monotonic()
