@@ -16,8 +16,15 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import redis
+from redis.exceptions import (
+    AuthenticationError,
+    NoPermissionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE, newest
@@ -115,7 +122,13 @@ class RedisBackend(RedisBatches):
         self._redis: Any = redis.Redis.from_url(
             url, socket_connect_timeout=5, socket_timeout=SOCKET_TIMEOUT, health_check_interval=30, **transport
         )
-        self._block_slice = _block_slice(self._redis.connection_pool.connection_kwargs.get("socket_timeout"))
+        options = self._redis.connection_pool.connection_kwargs
+        if options.get("decode_responses") or str(options.get("protocol") or 2) != "2":
+            raise ConfigurationError(
+                f"the Redis URL {masked_url(url)!r} changes how Redis's replies are read (decode_responses, "
+                "protocol): conveyor reads them as bytes over RESP2, its default; drop those options"
+            )
+        self._block_slice = _block_slice(options.get("socket_timeout"))
         self._scripts = Scripts(self._redis, self.keys)
         try:
             self._call(self._redis.ping)  # fail at connect() when Redis cannot be reached
@@ -141,10 +154,25 @@ class RedisBackend(RedisBatches):
                 f"Redis at {masked_url(self.url)} cannot be reached: no answer ({exc}); "
                 "a write sent just before may still take effect"
             ) from exc
+        except AuthenticationError as exc:  # a ConnectionError: retried, a rotated password may come back
+            raise BackendUnavailableError(
+                f"Redis at {masked_url(self.url)} refused the credentials ({exc}): check the user and password "
+                "of the URL"
+            ) from exc
         except RedisConnectionError as exc:
             raise BackendUnavailableError(f"Redis at {masked_url(self.url)} cannot be reached: {exc}") from exc
+        except ReadOnlyError as exc:
+            raise BackendError(
+                f"Redis at {masked_url(self.url)} is a read-only replica ({exc}): point conveyor at the primary"
+            ) from exc
         except ResponseError as exc:
-            raise _conveyor_error(exc) from exc
+            if not (isinstance(exc, NoPermissionError) or "The user executing the script can't" in str(exc)):
+                raise _conveyor_error(exc) from exc
+            raise BackendError(
+                f"Redis at {masked_url(self.url)} refused this to the URL's ACL user ({exc}): conveyor's user needs "
+                f"the keys ~{self.keys.base}* and the commands the README lists under 'Redis ACL' (FUNCTION LOAD "
+                "included, unless another user loaded conveyor's functions)"
+            ) from exc
         except RedisError as exc:
             raise BackendError(f"Redis error: {exc}") from exc
 

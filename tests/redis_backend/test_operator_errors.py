@@ -1,0 +1,101 @@
+"""What an operator gets wrong about Redis, said clearly: ACL users, replicas, passwords,
+URL options that change the reply format; and the README's ACL user runs everything."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+import conveyor
+from conveyor import JobStatus, Queue, Worker
+from conveyor.exceptions import BackendError, BackendUnavailableError, ConfigurationError
+from jobfuncs import add
+from redis_server import RedisServer
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of this test's own: its users and its function library start empty."""
+    redis_server = RedisServer(tmp_path).start()
+    yield redis_server
+    redis_server.stop()
+
+
+def add_user(server: RedisServer, name: str, *rules: str) -> str:
+    """Create an ACL user with password 'pw'; the URL that logs in as it, prefix billing."""
+    with redis.Redis(port=server.port) as admin:
+        admin.execute_command("ACL", "SETUSER", name, *rules)
+    return f"redis://{name}:pw@127.0.0.1:{server.port}/0?prefix=billing"
+
+
+def test_the_readmes_acl_user_runs_everything_and_loads_the_functions(server: RedisServer) -> None:
+    line = re.search(r"^\s*(ACL SETUSER conveyor .*)$", README.read_text(), re.MULTILINE)
+    assert line, "the README shows the ACL user"
+    rules = [rule.replace("{conveyor}", "{billing}") for rule in shlex.split(line.group(1))[3:]]
+    backend = conveyor.connect(add_user(server, "conveyor", *[r if r != ">secret" else ">pw" for r in rules]))
+    try:
+        job = Queue(connection=backend).enqueue(add, 1, 2)  # the first call loads the library
+        Worker(["default"], connection=backend).work(burst=True)
+        assert (job.get_status(), job.result) == (JobStatus.FINISHED, 3)
+        assert backend.events_read("0", 10, 0)[1]
+        assert not any("could not read" in warning for warning in backend.store_warnings())
+        assert backend.store_serving_since(1.0) is not None, "INFO is allowed"
+        assert backend.invariants_check(0.0, repair=False) == []
+    finally:
+        backend.close()
+
+
+def test_a_user_refused_a_key_or_a_command_is_told_what_the_acl_lacks(server: RedisServer) -> None:
+    no_load = conveyor.connect(add_user(server, "noload", "on", ">pw", "~{billing}:*", "+@all", "-function|load"))
+    other_keys = conveyor.connect(add_user(server, "otherkeys", "on", ">pw", "~other:*", "+@all"))
+    try:
+        with pytest.raises(BackendError, match=r"ACL user .*FUNCTION LOAD") as raised:
+            Queue(connection=no_load).enqueue(add, 1, 2)  # the library is not loaded yet
+        assert "function|load" in str(raised.value)
+        with pytest.raises(BackendError, match=r"ACL user .*~\{billing\}:\*"):
+            Queue(connection=other_keys).enqueue(add, 1, 2)
+    finally:
+        no_load.close()
+        other_keys.close()
+
+
+def test_a_command_a_function_may_not_run_is_an_acl_error_too(server: RedisServer) -> None:
+    backend = conveyor.connect(add_user(server, "noxadd", "on", ">pw", "~{billing}:*", "+@all", "-xadd"))
+    try:
+        with pytest.raises(BackendError, match=r"refused this to the URL's ACL user"):
+            Queue(connection=backend).enqueue(add, 1, 2)
+    finally:
+        backend.close()
+
+
+def test_a_wrong_password_says_so(server: RedisServer) -> None:
+    add_user(server, "someone", "on", ">pw", "~*", "+@all")
+    with pytest.raises(BackendUnavailableError, match="refused the credentials") as raised:
+        conveyor.connect(f"redis://someone:wrong@127.0.0.1:{server.port}/0")
+    assert "wrong" not in str(raised.value)
+
+
+def test_a_read_only_replica_is_named_as_one(server: RedisServer, tmp_path: Path) -> None:
+    replica = RedisServer(tmp_path, options=("--replicaof", "127.0.0.1", str(server.port))).start()
+    backend = conveyor.connect(replica.url)
+    try:
+        with pytest.raises(BackendError, match="is a read-only replica .*point conveyor at the primary"):
+            Queue(connection=backend).enqueue(add, 1, 2)
+        with pytest.raises(BackendError, match="is a read-only replica"):
+            backend.workers_unregister("someone")  # a plain command, not a function
+    finally:
+        backend.close()
+        replica.stop()
+
+
+@pytest.mark.parametrize("option", ["protocol=3", "decode_responses=true"])
+def test_url_options_that_change_the_reply_format_are_refused(redis_server: RedisServer, option: str) -> None:
+    with pytest.raises(ConfigurationError, match="bytes over RESP2"):
+        conveyor.connect(f"{redis_server.url}?{option}")
