@@ -19,6 +19,10 @@ with ``repair``, fixes those that can be fixed without guessing. The kinds:
   entry (one is made, due now), or a starter left for a batch that is not scheduled (dropped)
 - ``damaged_file``: SQLite's own check finds the file damaged (not repaired: restore a
   backup, or salvage it with the sqlite3 shell's ``.recover``); nothing else is checked
+- ``broken_key``: a key conveyor cannot read (Redis: a job that is not a hash or lacks its
+  queue or status, an index or counter of another type or not a number, a worker
+  registration that is not conveyor's); never repaired, since what it should hold is not
+  known: delete or restore it by hand. Its job's index entries are not taken for orphans.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from conveyor.types import Finding
 
 KINDS = (
     "counts", "orphan_link", "missing_index", "stray_index", "lease_missing", "stuck_deferred",
-    "unreachable_scheduled", "batch_starter_missing", "batch_starter_stray", "damaged_file",
+    "unreachable_scheduled", "batch_starter_missing", "batch_starter_stray", "damaged_file", "broken_key",
 )  # fmt: skip
 
 

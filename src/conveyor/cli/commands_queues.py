@@ -120,7 +120,14 @@ def doctor(app: App, repair: bool) -> None:
     table.add_column("repaired", no_wrap=True)
     for finding in findings:
         table.add_row(finding.kind, finding.subject, finding.detail, "yes" if finding.repaired else "no")
-    hint = "" if repair else "\nRun with --repair to fix them."
+    left = [finding for finding in findings if not finding.repaired]
+    hint = (
+        "\nRun with --repair to fix them."
+        if not repair
+        else "\nSome cannot be repaired: see each detail."
+        if left
+        else ""
+    )
     app.out.emit(data, Group(table, hint) if hint else table)
-    if not all(finding.repaired for finding in findings):
+    if left:
         raise click.exceptions.Exit(1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -59,8 +60,7 @@ from .keys import KeySpace
 from .scripts import Scripts
 
 T = TypeVar("T")
-_WORKER_TIMES = ("started_at", "last_heartbeat")
-_WORKER_FIELDS = frozenset(field.name for field in dataclasses.fields(WorkerRecord))
+log = logging.getLogger("conveyor.backends.redis")
 # A Redis that stops answering (paused, swapping, a network partition) shows up as an error
 # after this many seconds; blocking reads wait in slices well inside it.
 SOCKET_TIMEOUT = 15.0
@@ -499,7 +499,7 @@ class RedisBackend(RedisBatches):
     # -- workers -----------------------------------------------------------------------------------
     def workers_register(self, worker: WorkerRecord) -> None:
         fields = dataclasses.asdict(worker)
-        for name in _WORKER_TIMES:  # as strings, so the heartbeat script keeps every digit
+        for name in codec.WORKER_TIMES:  # as strings, so the heartbeat script keeps every digit
             fields[name] = repr(fields[name])
         data = json.dumps(fields)
         self._call(lambda: self._redis.hset(self.keys.workers, worker.name, data))
@@ -519,14 +519,12 @@ class RedisBackend(RedisBatches):
     def workers_list(self) -> list[WorkerRecord]:
         raw = self._call(lambda: self._redis.hgetall(self.keys.workers))
         workers = []
-        for data in raw.values():
-            # fields a later version adds are left out, so that its workers show here too
-            fields = {name: value for name, value in json.loads(data).items() if name in _WORKER_FIELDS}
-            fields["queues"] = tuple(fields["queues"])
-            for name in _WORKER_TIMES:
-                fields[name] = float(fields[name])
-            fields["current_job_ids"] = tuple(fields["current_job_ids"] or ())
-            workers.append(WorkerRecord(**fields))
+        for name, data in raw.items():
+            try:
+                workers.append(codec.decode_worker(data))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:  # not written by conveyor
+                log.warning("left out the registration of worker %r that conveyor cannot read (%r): "
+                            "`conveyor doctor` reports it", name.decode(errors="replace"), exc)  # fmt: skip
         return sorted(workers, key=lambda w: w.name)
 
     def workers_reap(self, last_seen_before: float) -> list[str]:
@@ -624,6 +622,9 @@ def _conveyor_error(exc: ResponseError) -> Exception:
             "nothing. Reads still work; raise maxmemory or free memory (finished jobs go with their result_ttl)."
         )
     marker = text.find("CONVEYOR ")
+    if marker < 0 and "WRONGTYPE" in text:
+        return BackendError(f"Redis holds a key of another type where conveyor keeps its own ({text}): "
+                            "`conveyor doctor` names it")  # fmt: skip
     if marker < 0:
         return BackendError(f"Redis script error: {text}")
     kind, _, rest = text[marker + len("CONVEYOR ") :].partition(" ")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from conveyor.status import JobStatus
-from conveyor.types import JobRecord
+from conveyor.types import JobRecord, WorkerRecord
 
 _FIELDS = dataclasses.fields(JobRecord)
 _BYTES = {"payload", "meta", "metrics", "result"}
@@ -27,6 +27,20 @@ _NONE_AS_EMPTY = {
 """Fields whose None must be stored, since their absence means a default that is not None."""
 
 _STATUSES = {status.value.encode(): status for status in JobStatus}
+WORKER_TIMES = ("started_at", "last_heartbeat")
+"""Worker registration fields stored as strings, so the heartbeat function keeps every digit."""
+_WORKER_FIELDS = frozenset(field.name for field in dataclasses.fields(WorkerRecord))
+
+
+def decode_worker(data: bytes) -> WorkerRecord:
+    """A worker registration (JSON); fields a later version adds are left out, so that its
+    workers show too. Raises ValueError (or TypeError, KeyError) for one conveyor did not write."""
+    fields = {name: value for name, value in json.loads(data).items() if name in _WORKER_FIELDS}
+    fields["queues"] = tuple(fields["queues"])
+    for name in WORKER_TIMES:
+        fields[name] = float(fields[name])
+    fields["current_job_ids"] = tuple(fields["current_job_ids"] or ())
+    return WorkerRecord(**fields)
 
 
 def _tuple(raw: bytes) -> tuple[Any, ...]:
