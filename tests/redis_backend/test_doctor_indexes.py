@@ -48,3 +48,9 @@ def test_a_users_job_missing_from_or_stray_in_the_users_index(backend: Backend) 
     corruption.stray(backend, job.id, "ustatus:7:default:alice:failed")
     check_then_repair(backend, {("stray_index", job.id)})
     assert backend.counts("alice") == {"default": {JobStatus.FINISHED: 1}}
+
+
+def test_a_queued_job_whose_id_holds_the_member_separator_is_sound(backend: Backend) -> None:
+    job = make_job(backend, now=NOW, id="order|42")  # queued members are "<order>|<id>"
+    assert backend.invariants_check(NOW, repair=True) == []
+    assert [r.id for r in backend.jobs_claim(["default"], "w", 1, "t", NOW + 30, NOW)] == [job.id]

@@ -120,11 +120,11 @@ class Inspector:
         queues = sorted(q.decode() for q in self._members(self.keys.queues))
         for queue in queues:
             for member in self._zrange(self.keys.queued(queue)):
-                self.indexed[member.decode().rpartition("|")[2]].add(self.keys.queued(queue) + "\0" + member.decode())
+                self.indexed[member.decode().partition("|")[2]].add(self.keys.queued(queue) + "\0" + member.decode())
             for user in self._members(self.keys.base + "users:" + queue):
                 key = self.keys.queued_by_user(queue, user.decode() or None)
                 for member in self._zrange(key):
-                    self.indexed[member.decode().rpartition("|")[2]].add(key + "\0" + member.decode())
+                    self.indexed[member.decode().partition("|")[2]].add(key + "\0" + member.decode())
             for status in JobStatus:
                 if status is not JobStatus.QUEUED:
                     self._read_zset(self.keys.status(queue, status))
