@@ -54,3 +54,14 @@ def test_a_queued_job_whose_id_holds_the_member_separator_is_sound(backend: Back
     job = make_job(backend, now=NOW, id="order|42")  # queued members are "<order>|<id>"
     assert backend.invariants_check(NOW, repair=True) == []
     assert [r.id for r in backend.jobs_claim(["default"], "w", 1, "t", NOW + 30, NOW)] == [job.id]
+
+
+def test_a_users_jobs_of_a_queue_named_beyond_ascii_are_counted_and_sound(backend: Backend) -> None:
+    queue = "队列-ü"  # the per-user keys hold the name's length: in bytes, as Lua counts it
+    job = make_job(backend, now=NOW, queue=queue, user_id="alice")
+    assert backend.counts("alice") == {queue: {JobStatus.QUEUED: 1}}
+    assert backend.invariants_check(NOW, repair=False) == []
+    (claimed,) = backend.jobs_claim([queue], "w", 1, "t", NOW + 30, NOW)
+    assert backend.counts("alice") == {queue: {JobStatus.STARTED: 1}}
+    assert backend.job_ids_newest(queue, [JobStatus.STARTED], None, 10, user_id="alice") == [(job.id, 1)]
+    assert backend.invariants_check(NOW, repair=False) == [], claimed

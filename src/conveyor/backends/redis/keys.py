@@ -8,12 +8,12 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:queued:<queue>           zset, all scores 0, ordered by member
                                         "<inverted priority><seq>|<id>": the claim order
     {conveyor}:byuser:<n>:<queue>:<user>  the same, for one user's jobs ('' for none; n:
-                                        the queue name's length), for fair share
+                                        the queue name's length in UTF-8 bytes), for fair share
     {conveyor}:users:<queue>            set: users with queued jobs (some may have none left)
     {conveyor}:turns:<queue>            zset: user -> when last served (a counter)
     {conveyor}:status:<queue>:<status>  zset of ids by seq, every status but queued
     {conveyor}:ustatus:<n>:<queue>:<user>:<status>  the same, for one user's jobs (n: the
-                                        queue name's length), for listings and counts of a user
+                                        queue name's UTF-8 bytes), for listings and counts of a user
     {conveyor}:due                      zset: scheduled ids by scheduled_for
     {conveyor}:leases                   zset: started ids by lease_expires_at, and LEASES_PIN
     {conveyor}:expiry                   zset: queued ids by expires_at (ttl)
@@ -90,13 +90,13 @@ class KeySpace:
         return f"{self.base}queued:{queue}"
 
     def queued_by_user(self, queue: str, user: str | None) -> str:
-        return f"{self.base}byuser:{len(queue)}:{queue}:{user or ''}"
+        return f"{self.base}byuser:{_length(queue)}:{queue}:{user or ''}"
 
     def status(self, queue: str, status: JobStatus) -> str:
         return f"{self.base}status:{queue}:{status.value}"
 
     def status_of_user(self, queue: str, user: str, status: JobStatus) -> str:
-        return f"{self.base}ustatus:{len(queue)}:{queue}:{user}:{status.value}"
+        return f"{self.base}ustatus:{_length(queue)}:{queue}:{user}:{status.value}"
 
     def index(self, queue: str, status: JobStatus, user: str | None = None) -> str:
         """The sorted set holding a queue's jobs in ``status`` (only ``user``'s, if given)."""
@@ -117,3 +117,8 @@ class KeySpace:
             self.status(queue, status) for queue in queues for status in JobStatus if status is not JobStatus.QUEUED
         ]
         return [*by_status, self.due, self.leases, self.base + "expiry", self.base + "retention"]
+
+
+def _length(queue: str) -> int:
+    """A queue name's length as the functions count it (Lua's ``#``): in UTF-8 bytes."""
+    return len(queue.encode())
