@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -48,3 +49,27 @@ def test_a_claim_redis_ran_after_the_worker_gave_up_on_it_is_run_not_abandoned(s
         admin.close()
     assert "a claim the store did not answer took 1 jobs all the same" in log
     assert (job.result, job.retry_count) == (3, 0)
+
+
+def test_an_outcome_redis_recorded_after_the_worker_gave_up_on_it_is_not_called_refused(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    marker, release = tmp_path / "started", tmp_path / "release"
+    backend = conveyor.connect(server.url)
+    job = Queue(connection=backend).enqueue(jobfuncs.hold_until_released, str(marker), str(release))
+    worker = start_worker(f"{server.url}?socket_timeout=0.3", lease_ttl=60, poll_interval=30)
+    admin = redis.Redis(port=server.port)
+    sleeper = threading.Thread(target=admin.execute_command, args=("DEBUG", "SLEEP", "0.8"))
+    try:
+        wait_until(marker.exists, message="the job to start")
+        sleeper.start()  # the outcome goes out while Redis sleeps: the worker gives up on it, Redis records it
+        release.touch()
+        sleeper.join()
+        wait_until(lambda: "already recorded" in worker_log(worker), message="the retried outcome")
+        log = worker_log(worker)
+    finally:
+        stop_process(worker)
+        admin.close()
+    assert "could not record 1 job outcomes" in log
+    assert "refused (lease lost" not in log
+    assert (job.get_status(), job.result) == (JobStatus.FINISHED, str(marker))

@@ -48,6 +48,7 @@ class Holdings:
         self._recorded: collections.deque[tuple[float, str]] = collections.deque(maxlen=64)
         """(monotonic time, job id) of the latest outcomes recorded, for ``recorded_since``."""
         self.unanswered: set[str] = set()
+        self._sent_unanswered: set[tuple[str, str]] = set()  # outcomes (job, lease) sent but not answered
         """Lease tokens of claims the store did not answer: they may have taken jobs."""
 
     def add(self, claimed: Sequence[Running]) -> None:
@@ -95,7 +96,15 @@ class Holdings:
                     del self._jobs[settlement.job_id]
             self._recorded.extend((time.monotonic(), s.job_id) for s in settlements)
         for settlement, ok in zip(settlements, applied, strict=True):
-            if not ok:
+            unanswered = (settlement.job_id, settlement.lease_token) in self._sent_unanswered
+            self._sent_unanswered.discard((settlement.job_id, settlement.lease_token))
+            if ok:
+                continue
+            if unanswered:  # the lease guard refuses a second write of the same outcome
+                log.info("job %s: outcome %s already recorded, most likely, by the earlier attempt the store did "
+                         "not answer (else its lease was lost or it was canceled)", settlement.job_id,
+                         settlement.status.value)  # fmt: skip
+            else:
                 log.info("job %s: outcome %s refused (lease lost or job canceled)", settlement.job_id,
                          settlement.status.value)  # fmt: skip
 
@@ -107,6 +116,8 @@ class Holdings:
     def _keep(self, settlements: list[Settlement], error: BackendError) -> None:
         """Keep outcomes the store did not take for the next flush."""
         self._outcomes = settlements + self._outcomes
+        if isinstance(error, BackendUnavailableError):  # unanswered: maybe recorded all the same
+            self._sent_unanswered.update((s.job_id, s.lease_token) for s in settlements)
         if not self._failing:  # once per outage, not at every retry
             log.error("could not record %d job outcomes (%s); will retry", len(settlements), error)
         self._failing = True
