@@ -99,3 +99,11 @@ def test_a_read_only_replica_is_named_as_one(server: RedisServer, tmp_path: Path
 def test_url_options_that_change_the_reply_format_are_refused(redis_server: RedisServer, option: str) -> None:
     with pytest.raises(ConfigurationError, match="bytes over RESP2"):
         conveyor.connect(f"{redis_server.url}?{option}")
+
+
+@pytest.mark.parametrize("option", ["socket_timeout=0", "socket_connect_timeout=0", "socket_timeout=-1"])
+def test_a_timeout_of_zero_is_refused_not_taken_for_an_unreachable_redis(
+    redis_server: RedisServer, option: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="must be a positive number of seconds"):
+        conveyor.connect(f"{redis_server.url}?{option}")

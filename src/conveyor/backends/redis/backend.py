@@ -128,6 +128,12 @@ class RedisBackend(RedisBatches):
                 f"the Redis URL {masked_url(url)!r} changes how Redis's replies are read (decode_responses, "
                 "protocol): conveyor reads them as bytes over RESP2, its default; drop those options"
             )
+        for name in ("socket_timeout", "socket_connect_timeout"):
+            if options.get(name) is not None and not options[name] > 0:  # 0: a non-blocking socket, not "none"
+                raise ConfigurationError(
+                    f"{name} in the Redis URL {masked_url(url)!r} must be a positive number of seconds, "
+                    f"got {options[name]!r}"
+                )
         self._block_slice = _block_slice(options.get("socket_timeout"))
         self._scripts = Scripts(self._redis, self.keys)
         try:
