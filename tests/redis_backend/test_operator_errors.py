@@ -107,3 +107,21 @@ def test_a_timeout_of_zero_is_refused_not_taken_for_an_unreachable_redis(
 ) -> None:
     with pytest.raises(ConfigurationError, match="must be a positive number of seconds"):
         conveyor.connect(f"{redis_server.url}?{option}")
+
+
+def test_a_writable_replica_is_warned_about(server: RedisServer, tmp_path: Path) -> None:
+    options = ("--replicaof", "127.0.0.1", str(server.port), "--replica-read-only", "no")
+    replica = RedisServer(tmp_path, options=options).start()
+    backend = conveyor.connect(replica.url)
+    try:
+        Queue(connection=backend).enqueue(add, 1, 2)  # taken, and lost at the replica's next sync
+        warnings = backend.store_warnings()
+        assert any(f"is a replica of 127.0.0.1:{server.port}" in warning for warning in warnings), warnings
+    finally:
+        backend.close()
+        replica.stop()
+    primary = conveyor.connect(server.url)
+    try:
+        assert not any("is a replica" in warning for warning in primary.store_warnings())
+    finally:
+        primary.close()

@@ -552,6 +552,7 @@ class RedisBackend(RedisBatches):
         """Nothing to do: Redis tidies itself."""
 
     def store_warnings(self) -> list[str]:
+        warnings = self._replica_warnings()
         config: dict[str, str] = {}
         try:
             for name in ("maxmemory-policy", "appendonly", "save"):
@@ -559,10 +560,10 @@ class RedisBackend(RedisBatches):
                 config.update((_text(key), _text(value)) for key, value in found.items())
         except BackendError:  # managed Redis often disables CONFIG
             return [
+                *warnings,
                 "could not read Redis's settings (CONFIG is not allowed): make sure maxmemory-policy is "
-                "noeviction and persistence is on, or jobs can be lost"
+                "noeviction and persistence is on, or jobs can be lost",
             ]
-        warnings = []
         policy = config.get("maxmemory-policy", "noeviction")
         if policy != "noeviction":
             warnings.append(
@@ -575,6 +576,22 @@ class RedisBackend(RedisBatches):
                 "every job. Set appendonly yes for jobs that must survive it."
             )
         return warnings
+
+    def _replica_warnings(self) -> list[str]:
+        """A replica that takes writes (replica-read-only no) keeps them to itself until its next
+        sync with the primary drops them: jobs enqueued or ended there are lost."""
+        try:
+            replication = self._call(functools.partial(self._redis.info, "replication"))
+        except BackendError:  # INFO is not allowed (some managed services)
+            return []
+        if replication.get("role") != "slave":
+            return []
+        primary = f"{replication.get('master_host')}:{replication.get('master_port')}"
+        return [
+            f"Redis at {masked_url(self.url)} is a replica of {primary}: what conveyor writes here is not "
+            "replicated, other workers do not see it, and the replica drops it at its next sync. Point "
+            "conveyor at the primary."
+        ]
 
     def store_serving_since(self, now: float) -> float | None:
         since = self._run("serving", repr(now))
