@@ -98,3 +98,15 @@ def test_a_scan_for_one_prefix_does_not_match_another_namespace(backend: RedisBa
     finally:
         globbing.close()
         other.close()
+
+
+def test_a_claimed_job_whose_record_cannot_be_read_is_failed_and_the_others_run(backend: RedisBackend) -> None:
+    broken = make_job(backend, now=NOW)
+    sound = make_job(backend, now=NOW)
+    backend._redis.hset(backend.keys.job(broken.id), "priority", "abc")  # claimed in the order stored
+    claimed = backend.jobs_claim(["default"], "w", 2, "t", NOW + 30, NOW)
+    assert [r.id for r in claimed] == [sound.id]
+    fields = backend._redis.hmget(backend.keys.job(broken.id), "status", "exc_info")
+    assert fields[0] == b"failed" and b"priority holds b'abc'" in fields[1]
+    with pytest.raises(BackendError, match="cannot be read: priority"):
+        backend.jobs_get([broken.id])

@@ -57,7 +57,7 @@ from conveyor.urls import masked_url
 from . import codec, doctor
 from .batches import RedisBatches
 from .keys import KeySpace
-from .scripts import Scripts
+from .scripts import DEFAULT_FAILURE_TTL, Scripts
 
 T = TypeVar("T")
 log = logging.getLogger("conveyor.backends.redis")
@@ -225,7 +225,27 @@ class RedisBackend(RedisBatches):
             rows = self._call(functools.partial(run, *args))
         else:
             rows = self._run("claim", *args)
-        return [codec.decode(row) for row in rows]
+        records = []
+        for row in rows:
+            try:
+                records.append(codec.decode(row))
+            except codec.UnreadableRecord as exc:  # fail it, rather than every worker that claims it
+                self._fail_unreadable(exc, now)
+        return records
+
+    def _fail_unreadable(self, error: codec.UnreadableRecord, now: float) -> None:
+        """Fail a claimed job whose record conveyor cannot read (see codec.UnreadableRecord)."""
+        keep: float = DEFAULT_FAILURE_TTL  # type: ignore[assignment]  # a float: dataclasses types it loosely
+        failed = Settlement(
+            error.job_id, error.lease_token, JobStatus.FAILED, exc_info=f"{error}: fix or delete the job",
+            reason="error", keep_until=now + keep,
+        )  # fmt: skip
+        try:
+            self.jobs_settle([failed], now)
+        except BackendError as exc:  # its lease lapses and recovery takes it
+            log.error("%s; failing it failed too (%s)", error, exc)
+            return
+        log.error("%s: failed it (fix or delete such records by hand)", error)
 
     def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
         args: list[Any] = [repr(now), len(settlements)]

@@ -15,6 +15,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from conveyor.exceptions import BackendError
 from conveyor.status import JobStatus
 from conveyor.types import JobRecord, WorkerRecord
 
@@ -112,8 +113,18 @@ def encode(record: JobRecord) -> list[Any]:
     return pairs
 
 
+class UnreadableRecord(BackendError):
+    """A job hash holding a value conveyor did not write (a hand edit, a bad restore)."""
+
+    def __init__(self, fields: Mapping[bytes, bytes], problem: str) -> None:
+        self.job_id = fields.get(b"id", b"").decode(errors="replace")
+        self.lease_token = fields.get(b"lease_token", b"").decode(errors="replace")
+        super().__init__(f"the record of job {self.job_id!r} cannot be read: {problem}")
+
+
 def decode(fields: Mapping[bytes, bytes] | list[bytes]) -> JobRecord:
-    """A record from HGETALL (a mapping) or a script's flat field/value list."""
+    """A record from HGETALL (a mapping) or a script's flat field/value list. Raises
+    UnreadableRecord for a field conveyor cannot read."""
     if isinstance(fields, list):
         fields = dict(zip(fields[::2], fields[1::2], strict=True))
     values: dict[str, Any] = {}
@@ -121,5 +132,11 @@ def decode(fields: Mapping[bytes, bytes] | list[bytes]) -> JobRecord:
         known = _DECODERS.get(raw_name)
         if known is not None:
             name, read = known
-            values[name] = raw if read is None else read(raw)
-    return JobRecord(**values)
+            try:
+                values[name] = raw if read is None else read(raw)
+            except (ValueError, TypeError) as exc:
+                raise UnreadableRecord(fields, f"{name} holds {raw[:40]!r} ({exc})") from None
+    try:
+        return JobRecord(**values)
+    except TypeError as exc:  # a required field is missing
+        raise UnreadableRecord(fields, str(exc)) from None
