@@ -110,3 +110,13 @@ def test_a_claimed_job_whose_record_cannot_be_read_is_failed_and_the_others_run(
     assert fields[0] == b"failed" and b"priority holds b'abc'" in fields[1]
     with pytest.raises(BackendError, match="cannot be read: priority"):
         backend.jobs_get([broken.id])
+
+
+def test_a_running_job_whose_retry_counts_are_not_numbers_holds_no_other_recovery_back(
+    backend: RedisBackend,
+) -> None:
+    broken, other = make_job(backend, now=NOW), make_job(backend, now=NOW)
+    backend.jobs_claim(["default"], "w", 2, "t", NOW + 30, NOW)
+    backend._redis.hset(backend.keys.job(broken.id), "max_retries", "x")
+    recovered = backend.leases_recover(NOW + 60)
+    assert sorted(r.job_id for r in recovered) == sorted([broken.id, other.id])

@@ -6,9 +6,11 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. AR
     local job = load(id)
     if job and job.status == 'started' then
         local worker = job.worker_name or ''
-        if job.stop_requested ~= '1' and tonumber(job.retry_count or '0') < tonumber(job.max_retries or '0') then
+        -- (a count that is not a number, set by hand, counts as 0: it must not stop every recovery)
+        local retries = tonumber(job.retry_count or '0') or 0
+        if job.stop_requested ~= '1' and retries < (tonumber(job.max_retries or '0') or 0) then
             local changes = requeue_fields(job, now, 'queued')
-            changes.retry_count = tonumber(job.retry_count or '0') + 1
+            changes.retry_count = retries + 1
             changes.status_reason = 'abandoned'
             changes.lease_token, changes.lease_expires_at, changes.started_at = NIL, NIL, NIL
             transition(job, changes)
