@@ -15,6 +15,7 @@ import pytest
 import conveyor
 import jobfuncs
 from conveyor import Job, JobStatus, Queue, Worker, maintenance
+from conveyor.clock import FrozenClock
 from conveyor.exceptions import BackendError, BackendUnavailableError
 from conveyor.types import HeartbeatReply, WorkerRecord
 from redis_server import RedisServer
@@ -180,6 +181,26 @@ def test_a_full_redis_refuses_writes_clearly_answers_reads_and_purges_its_way_ba
         report = maintenance.run_retention(backend, time.time() + 5, owner="w", budget=10)
         assert report.purged == len(done)
         assert queue.enqueue(jobfuncs.noop).get_status() is JobStatus.QUEUED
+    finally:
+        server.stop()
+
+
+def test_a_worker_started_on_a_full_redis_registers_and_purges_its_way_back(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path, options=("--maxmemory-policy", "noeviction")).start()
+    try:
+        backend = conveyor.connect(server.url)
+        queue = Queue(connection=backend)
+        for _ in range(200):
+            queue.enqueue(jobfuncs.echo, "x" * 4000, result_ttl=1)
+        Worker([queue]).work(burst=True)
+        waiting = queue.enqueue(jobfuncs.add, 1, 2)
+        redis = backend._redis  # type: ignore[attr-defined]
+        redis.config_set("maxmemory", int(redis.info("memory")["used_memory"]) - 200_000)
+        with pytest.raises(BackendError, match="out of memory"):
+            queue.enqueue(jobfuncs.noop)
+        # a worker started now (a deploy, a restart) past the results' ttl
+        Worker([queue], clock=FrozenClock(time.time() + 3600)).work(burst=True)
+        assert (waiting.get_status(), waiting.result) == (JobStatus.FINISHED, 3)
     finally:
         server.stop()
 

@@ -247,8 +247,13 @@ class Worker:
             self.register()
             for warning in self.backend.store_warnings():
                 log.warning("%s", warning)
-            housekeeper.run_schedule()  # due jobs and dead workers' jobs count for burst too
-            housekeeper.run_maintenance()
+            for first_pass in (housekeeper.run_schedule, housekeeper.run_maintenance):
+                try:  # due jobs and dead workers' jobs count for burst too
+                    first_pass()
+                except BackendUnavailableError:
+                    raise
+                except BackendError as exc:  # a full Redis refuses promotions; retention frees it
+                    log.warning("the first maintenance pass failed (%s); the housekeeper retries it", exc)
             housekeeper.start()
             asyncio.run(self._run(burst, max_jobs))
         finally:

@@ -528,7 +528,7 @@ class RedisBackend(RedisBatches):
         for name in codec.WORKER_TIMES:  # as strings, so the heartbeat script keeps every digit
             fields[name] = repr(fields[name])
         data = json.dumps(fields)
-        self._call(lambda: self._redis.hset(self.keys.workers, worker.name, data))
+        self._run("register", worker.name, data)  # allowed out of memory: see scripts.FLAGS
 
     def workers_heartbeat(
         self, name: str, now: float, state: str, current_job_ids: Sequence[str], jobs_done: int
