@@ -5,6 +5,7 @@ inspection reading the indexes rather than the job hash."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from conveyor.backends.redis.backend import RedisBackend
 from conveyor.status import JobStatus
 from conveyor.types import JobEvent, WorkerRecord
 from redis_server import RedisServer
+from waiting import wait_until
 
 from .conftest import connect
 
@@ -105,3 +107,25 @@ def test_a_worker_registered_by_a_later_version_with_more_fields_is_still_listed
     stored = json.loads(backend._redis.hget(backend.keys.workers, "w-new"))  # as a later version may write it
     backend._redis.hset(backend.keys.workers, "w-new", json.dumps({**stored, "gpu": "a100"}))
     assert [worker.name for worker in backend.workers_list()] == ["w-new"]
+
+
+def test_a_blocking_read_whose_connection_is_killed_reads_again(backend: RedisBackend) -> None:
+    cursor, _ = backend.events_read(None, 0, 0)
+    admin = backend._redis
+
+    def kill_the_read() -> None:
+        def reading() -> list[Any]:
+            return [client for client in admin.client_list() if client["cmd"] == "xread"]
+
+        wait_until(reading, message="the blocking read")
+        for client in reading():
+            admin.client_kill_filter(_id=client["id"])
+        put(backend)  # an event for the read sent again
+
+    killer = threading.Thread(target=kill_the_read)
+    killer.start()
+    try:
+        _, events = backend.events_read(cursor, 10, 10.0)  # a CLIENT KILL (or a proxy) drops it
+    finally:
+        killer.join()
+    assert [event.status for event in events] == [JobStatus.QUEUED]

@@ -481,7 +481,7 @@ class RedisBackend(RedisBatches):
             # goes in slices shorter than the socket timeout
             remaining = deadline - time.monotonic()
             block = None if remaining <= 0 else max(1, int(min(remaining, self._block_slice) * 1000))
-            found = self._call(functools.partial(read, block=block))
+            found = self._call(functools.partial(_again_once, functools.partial(read, block=block)))
             if found or block is None:
                 break
         if not found and int(self._last_event()) < int(after):
@@ -624,6 +624,19 @@ class RedisBackend(RedisBatches):
     def _blpop_timeout(self, seconds: float) -> float:
         """A BLPOP timeout: never 0 (which waits forever), and within the socket timeout."""
         return min(max(seconds, 0.01), self._block_slice)
+
+
+def _again_once(read: Callable[[], T]) -> T:
+    """A read, sent again at once if its connection was closed under it (a CLIENT KILL, a
+    proxy or load balancer dropping it): a blocking read holds its connection for seconds,
+    and one dropped connection is no outage to report. A read changes nothing, so sending
+    it twice is safe; a second failure is raised."""
+    try:
+        return read()
+    except RedisTimeoutError:
+        raise
+    except RedisConnectionError:
+        return read()
 
 
 def _block_slice(socket_timeout: float | None) -> float:
