@@ -19,6 +19,7 @@ import hashlib
 import os
 import select
 import threading
+import weakref
 from importlib import resources
 from typing import Any
 
@@ -111,7 +112,9 @@ class Scripts:
         self._keys = keys
         self._library, self._text = library_text()
         self._local = threading.local()
-        self._opened: list[Any] = []
+        # weak: a thread's connection goes (redis-py disconnects it) when the thread ends; a
+        # worker starts a thread for each async job's callbacks, and job code may start its own
+        self._opened: weakref.WeakSet[Any] = weakref.WeakSet()
         self._opened_lock = threading.Lock()
 
     def _command(self, name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -179,7 +182,7 @@ class Scripts:
             local.connection = self._client.connection_pool.make_connection()
             local.forks, local.socket = _Forks.seen, None
             with self._opened_lock:
-                self._opened.append(local.connection)
+                self._opened.add(local.connection)
         connection = local.connection
         if connection._sock is not None and connection._sock is local.socket and local.poll.poll(0):
             connection.disconnect()  # readable before a request: closed by the server
@@ -192,6 +195,6 @@ class Scripts:
 
     def close(self) -> None:
         with self._opened_lock:
-            opened, self._opened = self._opened, []
+            opened, self._opened = list(self._opened), weakref.WeakSet()
         for connection in opened:
             connection.disconnect()
