@@ -117,6 +117,12 @@ def test_a_worker_warns_when_redis_may_evict_jobs(server: RedisServer, caplog: p
     assert any("noeviction" in record.getMessage() for record in caplog.records)
 
 
+def test_a_policy_that_evicts_only_keys_with_a_ttl_is_no_threat(server: RedisServer) -> None:
+    connection = conveyor.connect(server.url)
+    connection._redis.config_set("maxmemory-policy", "volatile-lru")  # type: ignore[attr-defined]
+    assert not any("maxmemory-policy" in warning for warning in connection.store_warnings())
+
+
 def test_no_acknowledged_enqueue_is_lost_when_redis_is_killed_mid_stream(server: RedisServer) -> None:
     queue = Queue(connection=conveyor.connect(server.url))
     acknowledged: list[str] = []

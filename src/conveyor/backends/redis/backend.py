@@ -585,7 +585,7 @@ class RedisBackend(RedisBatches):
                 "noeviction and persistence is on, or jobs can be lost",
             ]
         policy = config.get("maxmemory-policy", "noeviction")
-        if policy != "noeviction":
+        if policy.startswith("allkeys-"):  # volatile-* evict only keys with a TTL: conveyor sets none
             warnings.append(
                 f"Redis maxmemory-policy is {policy!r}, not 'noeviction': under memory pressure Redis "
                 "will evict keys, and evicted job keys are lost jobs. Set maxmemory-policy noeviction."
