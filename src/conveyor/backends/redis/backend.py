@@ -11,6 +11,8 @@ import dataclasses
 import functools
 import json
 import logging
+import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -136,6 +138,8 @@ class RedisBackend(RedisBatches):
                 )
         self._block_slice = _block_slice(options.get("socket_timeout"))
         self._scripts = Scripts(self._redis, self.keys)
+        self._following = threading.Lock()
+        self._seed = _node(options)  # the URL's node (Redis Cluster: see _follow)
         try:
             self._call(self._redis.ping)  # fail at connect() when Redis cannot be reached
         except BackendError as exc:
@@ -152,7 +156,7 @@ class RedisBackend(RedisBatches):
         self._redis.close()
 
     # -- plumbing -----------------------------------------------------------------------
-    def _call(self, operation: Callable[[], T]) -> T:
+    def _call(self, operation: Callable[[], T], *, followed: bool = False) -> T:
         try:
             return operation()
         except RedisTimeoutError as exc:  # sent, maybe carried out, unanswered
@@ -166,12 +170,22 @@ class RedisBackend(RedisBatches):
                 "of the URL"
             ) from exc
         except RedisConnectionError as exc:
+            if _node(self._redis.connection_pool.connection_kwargs) != self._seed:  # a followed cluster node failed
+                self._follow(*self._seed)  # the next call asks the URL's node again
             raise BackendUnavailableError(f"Redis at {masked_url(self.url)} cannot be reached: {exc}") from exc
         except ReadOnlyError as exc:
             raise BackendError(
                 f"Redis at {masked_url(self.url)} is a read-only replica ({exc}): point conveyor at the primary"
             ) from exc
         except ResponseError as exc:
+            moved = _MOVED.search(str(exc))
+            if moved and not followed:  # refused, not run: send it again to the node now serving the slot
+                self._follow(moved.group(2), int(moved.group(3)), moved.group(1))
+                return self._call(operation, followed=True)
+            if "SELECT is not allowed in cluster mode" in str(exc):
+                raise ConfigurationError(
+                    f"Redis at {masked_url(self.url)} is a Redis Cluster node: use database 0 (a cluster has no other)"
+                ) from exc
             if not (isinstance(exc, NoPermissionError) or "The user executing the script can't" in str(exc)):
                 raise _conveyor_error(exc) from exc
             raise BackendError(
@@ -181,6 +195,24 @@ class RedisBackend(RedisBatches):
             ) from exc
         except RedisError as exc:
             raise BackendError(f"Redis error: {exc}") from exc
+
+    def _follow(self, host: str, port: int, slot: str | None = None) -> None:
+        """Talk to ``host:port`` from now on: a Redis Cluster node answered that it is the one
+        serving the namespace's slot (every key of a namespace shares it, so one node serves
+        them all), or (no ``slot``) the node the URL names, after the one followed failed
+        (a failover: the URL's node tells where the slot went). Connections made before
+        reconnect there as they are next used."""
+        pool = self._redis.connection_pool
+        with self._following:
+            if _node(pool.connection_kwargs) != (host, port):
+                if slot is not None:
+                    log.warning("Redis Cluster: slot %s of namespace %s is served by %s:%d now; following it",
+                                slot, self.keys.prefix, host, port)  # fmt: skip
+                pool.connection_kwargs.update(host=host, port=port)
+            for connection in (*pool._available_connections, *pool._in_use_connections, *self._scripts.opened()):
+                connection.host, connection.port = host, port
+            pool.disconnect(inuse_connections=False)  # idle ones reconnect there; busy ones on their MOVED
+        self._scripts.disconnect_own()
 
     def _run(self, name: str, *args: Any, jobs: int = 0) -> Any:
         """Run a script; one that changes ``jobs`` jobs gets that much longer to answer."""
@@ -626,6 +658,11 @@ class RedisBackend(RedisBatches):
         return min(max(seconds, 0.01), self._block_slice)
 
 
+def _node(options: dict[str, Any]) -> tuple[str, int]:
+    """The host and port connections go to ('', 0) for a Unix socket."""
+    return str(options.get("host") or ""), int(options.get("port") or 0)
+
+
 def _again_once(read: Callable[[], T]) -> T:
     """A read, sent again at once if its connection was closed under it (a CLIENT KILL, a
     proxy or load balancer dropping it): a blocking read holds its connection for seconds,
@@ -663,6 +700,9 @@ def _event_number(entry_id: bytes) -> str:
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
+
+_MOVED = re.compile(r"MOVED (\d+) \[?([^\s\]]+?)\]?:(\d+)")
+"""A Redis Cluster node's answer for a key of a slot another node serves: slot, host, port."""
 
 _STATUS_OF_REPLY = {status.value.encode(): status for status in JobStatus}
 """A stored status as the enqueue function returns it (a dict lookup: calling the enum

@@ -193,6 +193,17 @@ class Scripts:
             local.poll.register(local.socket, select.POLLIN)
         return connection
 
+    def opened(self) -> list[Any]:
+        """The connections of every thread (for a move to another Redis Cluster node)."""
+        with self._opened_lock:
+            return list(self._opened)
+
+    def disconnect_own(self) -> None:
+        """Close this thread's connection: it connects afresh at its next call."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.disconnect()
+
     def close(self) -> None:
         with self._opened_lock:
             opened, self._opened = list(self._opened), weakref.WeakSet()
