@@ -125,3 +125,14 @@ def test_a_writable_replica_is_warned_about(server: RedisServer, tmp_path: Path)
         assert not any("is a replica" in warning for warning in primary.store_warnings())
     finally:
         primary.close()
+
+
+def test_a_redis_short_of_replicas_refuses_for_now_and_says_so(tmp_path: Path) -> None:
+    lonely = RedisServer(tmp_path, options=("--min-replicas-to-write", "1")).start()
+    backend = conveyor.connect(lonely.url)
+    try:  # an outage to wait out (a worker holds its outcomes and retries), not a failure
+        with pytest.raises(BackendUnavailableError, match=r"refuses this for now \(NOREPLICAS"):
+            Queue(connection=backend).enqueue(add, 1, 2)
+    finally:
+        backend.close()
+        lonely.stop()

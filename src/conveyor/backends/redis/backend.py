@@ -182,6 +182,12 @@ class RedisBackend(RedisBatches):
             if moved and not followed:  # refused, not run: send it again to the node now serving the slot
                 self._follow(moved.group(2), int(moved.group(3)), moved.group(1))
                 return self._call(operation, followed=True)
+            refusal = None if "CONVEYOR " in str(exc) else _REFUSED_FOR_NOW.search(str(exc))
+            if refusal:  # refused before running, for a while: an outage to wait out, as a lost connection
+                raise BackendUnavailableError(
+                    f"Redis at {masked_url(self.url)} refuses this for now ({refusal.group(0)}...): nothing was "
+                    "written; try again"
+                ) from exc
             if "SELECT is not allowed in cluster mode" in str(exc):
                 raise ConfigurationError(
                     f"Redis at {masked_url(self.url)} is a Redis Cluster node: use database 0 (a cluster has no other)"
@@ -703,6 +709,10 @@ def _text(value: str | bytes) -> str:
 
 _MOVED = re.compile(r"MOVED (\d+) \[?([^\s\]]+?)\]?:(\d+)")
 """A Redis Cluster node's answer for a key of a slot another node serves: slot, host, port."""
+
+_REFUSED_FOR_NOW = re.compile(r"\b(?:NOREPLICAS|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)\b[^.]*")
+"""Redis errors for a command it did not run and will run later: too few replicas in sync
+(min-replicas-to-write), a replica without its primary, a cluster down or migrating."""
 
 _STATUS_OF_REPLY = {status.value.encode(): status for status in JobStatus}
 """A stored status as the enqueue function returns it (a dict lookup: calling the enum
