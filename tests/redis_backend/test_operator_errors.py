@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from conveyor import JobStatus, Queue, Worker
 from conveyor.exceptions import BackendError, BackendUnavailableError, ConfigurationError
 from jobfuncs import add
 from redis_server import RedisServer
+from waiting import wait_until
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -136,3 +138,31 @@ def test_a_redis_short_of_replicas_refuses_for_now_and_says_so(tmp_path: Path) -
     finally:
         backend.close()
         lonely.stop()
+
+
+def test_a_redis_busy_with_a_long_script_refuses_for_now(tmp_path: Path) -> None:
+    busy = RedisServer(tmp_path, options=("--busy-reply-threshold", "50")).start()
+    backend = conveyor.connect(busy.url)
+    looping = socket.create_connection(("127.0.0.1", busy.port))
+    try:
+        looping.sendall(b'EVAL "while true do end" 0\r\n')  # runs until SCRIPT KILL
+        with redis.Redis(port=busy.port) as admin:
+            wait_until(lambda: _busy(admin), message="the script to run past the threshold")
+        with pytest.raises(BackendUnavailableError, match=r"refuses this for now \(BUSY"):
+            Queue(connection=backend).enqueue(add, 1, 2)
+    finally:
+        with redis.Redis(port=busy.port) as admin:
+            admin.script_kill()
+        looping.close()
+        backend.close()
+        busy.stop()
+
+
+def _busy(admin: redis.Redis) -> bool:
+    try:
+        admin.ping()
+    except redis.exceptions.BusyLoadingError:
+        return True
+    except redis.exceptions.ResponseError as exc:
+        return "BUSY" in str(exc)
+    return False

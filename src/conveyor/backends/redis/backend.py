@@ -710,9 +710,10 @@ def _text(value: str | bytes) -> str:
 _MOVED = re.compile(r"MOVED (\d+) \[?([^\s\]]+?)\]?:(\d+)")
 """A Redis Cluster node's answer for a key of a slot another node serves: slot, host, port."""
 
-_REFUSED_FOR_NOW = re.compile(r"\b(?:NOREPLICAS|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)\b[^.]*")
+_REFUSED_FOR_NOW = re.compile(r"\b(?:NOREPLICAS|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY)\b[^.]*")
 """Redis errors for a command it did not run and will run later: too few replicas in sync
-(min-replicas-to-write), a replica without its primary, a cluster down or migrating."""
+(min-replicas-to-write), a replica without its primary, a cluster down or migrating, a
+script running past busy-reply-threshold (an enqueue of a million jobs runs for seconds)."""
 
 _STATUS_OF_REPLY = {status.value.encode(): status for status in JobStatus}
 """A stored status as the enqueue function returns it (a dict lookup: calling the enum
