@@ -54,9 +54,17 @@ def _connect_redis(url: str) -> Backend:
     except ValueError as exc:  # such as an unclosed [ of an IPv6 address
         raise ConfigurationError(f"malformed Redis URL {shown!r}: {exc}") from None
     query = parse_qs(parsed.query, keep_blank_values=True)
+    repeated = sorted(key for key, values in query.items() if len(values) > 1)
+    if repeated:
+        raise ConfigurationError(f"the Redis URL {shown!r} gives {', '.join(repeated)} more than once")
     prefix = query.pop("prefix", ["conveyor"])[-1]
     if not prefix or any(ch in prefix for ch in "{}"):
         raise ConfigurationError(f"the Redis key prefix {prefix!r} must be non-empty and without braces")
+    if parsed.scheme == "unix" and parsed.netloc:
+        raise ConfigurationError(
+            f"a unix:// URL names the socket's absolute path (unix:///{parsed.netloc}{parsed.path}), "
+            f"got {parsed.netloc!r} as a host in {shown!r}"
+        )
     if parsed.scheme != "unix":
         try:
             parsed.port  # noqa: B018  (raises on a port that is not a number)
@@ -66,6 +74,8 @@ def _connect_redis(url: str) -> Backend:
             raise ConfigurationError(
                 f"the database in a Redis URL is a number (redis://host:6379/0), got {parsed.path[1:]!r} in {shown!r}"
             )
+        if parsed.path.strip("/") and "db" in query:
+            raise ConfigurationError(f"the Redis URL {shown!r} names its database twice (in the path and as ?db=)")
     remaining = urlencode([(key, value) for key, values in query.items() for value in values])
     base = url.split("?", 1)[0]  # not urlunparse: it writes unix:///path as unix:/path
     try:

@@ -55,6 +55,10 @@ def test_redis_py_options_pass_through(redis_server: RedisServer) -> None:
         ("redis://:s3cret@localhost:6379/0?colour=blue", "invalid Redis URL 'redis://:***@localhost:6379/0?colour"),
         ("redis://:s3cret@[::1/0", "malformed Redis URL 'redis://:***@[::1/0'"),
         ("valkey://:s3cret@localhost:6379/0", "unsupported backend URL 'valkey://:***@localhost:6379/0'"),
+        ("unix://tmp/redis.sock", "absolute path (unix:///tmp/redis.sock), got 'tmp' as a host"),
+        ("redis://:s3cret@localhost:6379/0?prefix=a&prefix=b", "gives prefix more than once"),
+        ("redis://localhost:6379/0?db=1&db=2", "gives db more than once"),
+        ("redis://localhost:6379/3?db=1", "names its database twice (in the path and as ?db=)"),
     ],
 )
 def test_a_mistyped_url_is_a_clear_configuration_error(url: str, message: str) -> None:
