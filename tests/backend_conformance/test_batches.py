@@ -230,3 +230,18 @@ def test_a_batchs_jobs_last_given_first_in_pages_with_their_places_kept(backend)
     assert backend.job_delete("q")
     assert [job_id for job_id, _ in backend.batch_job_ids("b-1", None, 10)] == ["c", "a", "z", "m"]
     assert backend.batch_job_ids("nope", None, 10) == []
+
+
+@pytest.mark.parametrize("scheduled", [False, True])
+def test_a_batchs_jobs_keep_the_order_given_whatever_fields_each_has(backend, scheduled):
+    # jobs with different fields set (a user, a description): SQLite inserted rows grouped
+    # by which fields they had, so a batch listed, and a scheduled batch started, out of order
+    status = JobStatus.SCHEDULED if scheduled else JobStatus.QUEUED
+    shapes = [{"user_id": "alice"}, {}, {"user_id": "alice"}, {"description": "d"}, {}]
+    given = [f"j{i}" for i in range(len(shapes))]
+    jobs = [make_record(id=job_id, batch_id="b-1", status=status, **shape) for job_id, shape in zip(given, shapes)]
+    create(backend, size=len(jobs), scheduled=scheduled, callbacks=False, jobs=jobs)
+    assert [job_id for job_id, _ in backend.batch_job_ids("b-1", None, 10)] == given[::-1]
+    if scheduled:
+        backend.batch_start("b-1", NOW)
+    assert backend.job_ids("default", [JobStatus.QUEUED]) == given

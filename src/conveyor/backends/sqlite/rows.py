@@ -64,13 +64,12 @@ def _insert_sql(present: tuple[bool, ...]) -> str:
 
 def insert_rows(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
     """Insert rows, binding only their non-null values: sqlite3 binds each None slowly,
-    and a new job has many empty fields. Rows with the same empty fields share a statement."""
-    groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
-    for row in rows:
-        present = tuple(map(operator.is_not, row, itertools.repeat(None)))
-        groups.setdefault(present, []).append(tuple(itertools.compress(row, present)))
-    for present, values in groups.items():
-        conn.executemany(_insert_sql(present), values)
+    and a new job has many empty fields. Consecutive rows with the same empty fields share
+    a statement; rows go in in the order given, as their rowids keep it (a batch's jobs are
+    listed, and a scheduled batch's released, in rowid order)."""
+    shaped = ((tuple(map(operator.is_not, row, itertools.repeat(None))), row) for row in rows)
+    for present, run in itertools.groupby(shaped, key=operator.itemgetter(0)):
+        conn.executemany(_insert_sql(present), (tuple(itertools.compress(row, present)) for _, row in run))
 
 
 def next_seq(conn: sqlite3.Connection, count: int) -> int:
