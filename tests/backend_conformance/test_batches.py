@@ -245,3 +245,32 @@ def test_a_batchs_jobs_keep_the_order_given_whatever_fields_each_has(backend, sc
     if scheduled:
         backend.batch_start("b-1", NOW)
     assert backend.job_ids("default", [JobStatus.QUEUED]) == given
+
+
+def _wait_on(backend, job_id, parent):
+    put(backend, id=job_id, queue="after", depends_on=(parent,), allow_dependency_failures=True)
+    assert get(backend, job_id).status is JobStatus.DEFERRED
+
+
+def test_a_callback_canceled_when_its_batch_succeeds_releases_what_waits_on_it(backend):
+    # a job that runs after the batch's on_failure whatever its outcome: canceled is an
+    # outcome, as for any job canceled (it stayed deferred for ever)
+    create(backend)
+    _wait_on(backend, "after-failure", "b-1-failed")
+    _wait_on(backend, "after-complete", "b-1-done")
+    end_all(backend)
+    assert backend.batches_complete(NOW) == ["b-1"]
+    assert get(backend, "b-1-failed").status is JobStatus.CANCELED
+    assert get(backend, "after-failure").status is JobStatus.QUEUED
+    assert get(backend, "after-complete").status is JobStatus.DEFERRED  # on_complete is queued: it runs first
+    assert backend.invariants_check(NOW, repair=False) == []
+
+
+@pytest.mark.parametrize("scheduled", [False, True])
+def test_callbacks_canceled_with_their_batch_release_what_waits_on_them(backend, scheduled):
+    create(backend, scheduled=scheduled)
+    _wait_on(backend, "after-failure", "b-1-failed")
+    _wait_on(backend, "after-complete", "b-1-done")
+    assert backend.batch_cancel("b-1", NOW)[1] == 3  # the batch's jobs, callbacks not counted
+    assert {get(backend, job_id).status for job_id in ("after-failure", "after-complete")} == {JobStatus.QUEUED}
+    assert backend.invariants_check(NOW, repair=False) == []

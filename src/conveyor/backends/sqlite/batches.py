@@ -141,8 +141,11 @@ def reschedule(conn: sqlite3.Connection, batch_id: str, scheduled_start: float) 
     return get(conn, batch_id)
 
 
-def cancel(conn: sqlite3.Connection, changes: Changes, batch_id: str, now: float) -> tuple[BatchRecord, list[str]]:
-    """Cancel the batch's live jobs and callbacks; the ids of the batch's jobs canceled.
+def cancel(
+    conn: sqlite3.Connection, changes: Changes, batch_id: str, now: float
+) -> tuple[BatchRecord, list[str], list[str]]:
+    """Cancel the batch's live jobs and callbacks; the ids of the batch's jobs canceled,
+    and of its callbacks canceled (what waits on them may allow failures: callers release).
 
     A running batch whose jobs have all ended is completed instead, as the next
     maintenance pass would have done (its callbacks run), and returned COMPLETED.
@@ -154,10 +157,10 @@ def cancel(conn: sqlite3.Connection, changes: Changes, batch_id: str, now: float
         f"SELECT id, queue, status FROM jobs WHERE batch_id = ? AND status IN {LIVE_SQL}", (batch_id,)
     ).fetchall()
     if batch.status is BatchStatus.RUNNING and not live:
-        _complete_one(conn, changes, batch_id, batch.on_complete_job, batch.on_failure_job, now)
+        callbacks_canceled = _complete_one(conn, changes, batch_id, batch.on_complete_job, batch.on_failure_job, now)
         completed = get(conn, batch_id)
         _drop_if_jobless(conn, [batch_id])
-        return completed, []
+        return completed, [], callbacks_canceled
     callbacks = [job_id for job_id in (batch.on_complete_job, batch.on_failure_job) if job_id is not None]
     for job_id in callbacks:
         row = conn.execute("SELECT id, queue, status FROM jobs WHERE id = ? AND status = 'deferred'", (job_id,))
@@ -174,19 +177,22 @@ def cancel(conn: sqlite3.Connection, changes: Changes, batch_id: str, now: float
         (now, batch_id),
     )
     canceled = [job_id for job_id, _, _ in live if job_id not in callbacks]
-    return get(conn, batch_id), canceled
+    return get(conn, batch_id), canceled, [job_id for job_id, _, _ in live if job_id in callbacks]
 
 
-def complete(conn: sqlite3.Connection, changes: Changes, now: float, limit: int) -> list[str]:
+def complete(conn: sqlite3.Connection, changes: Changes, now: float, limit: int) -> tuple[list[str], list[str]]:
+    """Complete running batches whose jobs have all ended: their ids, and the callbacks
+    canceled (what waits on them may allow failures: callers release)."""
     ended = conn.execute(
         f"SELECT id, on_complete_job, on_failure_job FROM batches WHERE status = 'running' "
         f"AND NOT EXISTS (SELECT 1 FROM jobs WHERE batch_id = batches.id AND status IN {LIVE_SQL}) LIMIT ?",
         (limit,),
     ).fetchall()
+    callbacks_canceled: list[str] = []
     for batch_id, on_complete, on_failure in ended:
-        _complete_one(conn, changes, batch_id, on_complete, on_failure, now)
+        callbacks_canceled += _complete_one(conn, changes, batch_id, on_complete, on_failure, now)
     _drop_if_jobless(conn, [row[0] for row in ended])
-    return [row[0] for row in ended]
+    return [row[0] for row in ended], callbacks_canceled
 
 
 def _drop_if_jobless(conn: sqlite3.Connection, batch_ids: list[str]) -> None:
@@ -205,20 +211,23 @@ def _complete_one(
     on_complete: str | None,
     on_failure: str | None,
     now: float,
-) -> None:
-    """A running batch whose jobs have all ended: completed, its callbacks queued or canceled."""
+) -> list[str]:
+    """A running batch whose jobs have all ended: completed, its callbacks queued or canceled
+    (the ids of those canceled)."""
     failed = conn.execute(
         "SELECT 1 FROM jobs WHERE batch_id = ? AND status IN ('failed', 'stopped') LIMIT 1", (batch_id,)
     ).fetchone()
     _settle_callback(conn, changes, on_complete, run=True, now=now)
-    _settle_callback(conn, changes, on_failure, run=failed is not None, now=now)
+    canceled = _settle_callback(conn, changes, on_failure, run=failed is not None, now=now)
     conn.execute("UPDATE batches SET status = 'completed', completed_at = ? WHERE id = ?", (now, batch_id))
+    return [on_failure] if canceled and on_failure is not None else []
 
 
-def _settle_callback(conn: sqlite3.Connection, changes: Changes, job_id: str | None, *, run: bool, now: float) -> None:
-    """Queue a waiting callback job, or cancel it when its condition did not hold."""
+def _settle_callback(conn: sqlite3.Connection, changes: Changes, job_id: str | None, *, run: bool, now: float) -> bool:
+    """Queue a waiting callback job, or cancel it when its condition did not hold; whether
+    it was canceled."""
     if job_id is None:
-        return
+        return False
     if run:
         moved = conn.execute(
             f"UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, {TTL_FROM_NOW} "
@@ -235,6 +244,7 @@ def _settle_callback(conn: sqlite3.Connection, changes: Changes, job_id: str | N
         target = "canceled"
     if moved is not None:
         changes.moved(job_id, moved[0], "deferred", target)
+    return moved is not None and not run
 
 
 def inspect(conn: sqlite3.Connection, batch_id: str) -> BatchInspection:
@@ -299,8 +309,9 @@ class SQLiteBatches:
 
     def batch_cancel(self, batch_id: str, now: float) -> tuple[BatchRecord, int]:
         def cancel_all(conn: sqlite3.Connection, changes: Changes) -> tuple[BatchRecord, int, bool]:
-            batch, canceled = cancel(conn, changes, batch_id, now)
-            released = bool(canceled) and self._release_dependents(conn, changes, canceled, now)
+            batch, canceled, callbacks = cancel(conn, changes, batch_id, now)
+            ended = [*canceled, *callbacks]  # what waits on a callback may allow failures
+            released = bool(ended) and self._release_dependents(conn, changes, ended, now)
             return batch, len(canceled), released
 
         batch, count, released = self._write(cancel_all)
@@ -320,7 +331,14 @@ class SQLiteBatches:
     def batches_complete(self, now: float, limit: int = CHUNK) -> list[str]:
         if not self._pool.read(lambda c: c.execute("SELECT 1 FROM batches WHERE status = 'running'").fetchone()):
             return []
-        completed = self._write(lambda conn, changes: complete(conn, changes, now, limit))
+
+        def complete_all(conn: sqlite3.Connection, changes: Changes) -> list[str]:
+            completed, callbacks = complete(conn, changes, now, limit)
+            if callbacks:  # canceled: what waits on them may allow failures
+                self._release_dependents(conn, changes, callbacks, now)
+            return completed
+
+        completed = self._write(complete_all)
         if completed:
             self._wakeup.notify()
         return completed

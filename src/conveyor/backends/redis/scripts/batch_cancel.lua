@@ -30,12 +30,16 @@ for _, job_id in ipairs(redis.call('ZRANGE', P .. 'batchjobs:' .. id, 0, -1)) do
         canceled[#canceled + 1] = job_id
     end
 end
+local count = #canceled  -- the batch's jobs; its callbacks canceled join the list for their dependents
 for _, callback in ipairs({batch.on_complete_job or false, batch.on_failure_job or false}) do
     local job = callback and load(callback)
-    if job and job.status == 'deferred' then cancel(job) end
+    if job and job.status == 'deferred' then
+        cancel(job)
+        canceled[#canceled + 1] = callback  -- what waits on it may allow failures
+    end
 end
 redis.call('HSET', batch_key(id), 'status', 'canceled', 'completed_at', ARGV[2])
 redis.call('ZREM', P .. 'batchstarts', id)
 redis.call('SREM', P .. 'batchesrunning', id)
 wake(release_dependents(canceled, now, ''))
-return #canceled
+return count

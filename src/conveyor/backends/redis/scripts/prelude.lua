@@ -448,6 +448,7 @@ local function complete_if_ended(id, now)
                 status = 'canceled', status_reason = 'batch succeeded', ended_at = ARGV[2],
                 keep_until = failure_keep_until(job, now),
             })
+            queued = queued + release_dependents({callback_id}, now, '')  -- those that allow failures
         end
     end
     local callbacks = redis.call('HMGET', batch_key(id), 'on_complete_job', 'on_failure_job')
