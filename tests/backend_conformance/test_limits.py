@@ -44,6 +44,19 @@ def test_jobs_without_a_user_take_turns_as_one_more_user(backend):
     assert claim(backend, limit=2) == [anonymous[0], alice]
 
 
+def test_jobs_without_a_user_served_alone_count_their_turn_as_a_users_would(backend):
+    # SQLite left the turn of jobs without a user unrecorded when they were alone in the
+    # queue, Redis recorded it (its list of waiting users still named alice): the next
+    # claims differed between the backends
+    alice = put(backend, user_id="alice").id
+    assert claim(backend, limit=1) == [alice]
+    anonymous = put(backend).id
+    assert claim(backend, limit=1) == [anonymous]
+    alice_again = put(backend, user_id="alice").id
+    put(backend)
+    assert claim(backend, limit=1) == [alice_again]  # alice was served longer ago
+
+
 def test_priority_comes_before_turns(backend):
     low = put(backend, user_id="bob", priority=0).id
     high = put_many(backend, 2, user_id="alice", priority=5)
@@ -119,3 +132,11 @@ def test_no_limits_is_the_plain_claim(backend):
     assert claim(backend, limits=Limits()) == jobs
     assert not Limits()
     assert Limits(per_queue={"q": 1})
+
+
+def test_jobs_without_a_user_alone_from_the_start_count_their_turn_too(backend):
+    anonymous = put(backend).id
+    assert claim(backend, limit=1) == [anonymous]
+    put(backend)
+    alice = put(backend, user_id="alice").id
+    assert claim(backend, limit=1) == [alice]  # jobs without a user were just served

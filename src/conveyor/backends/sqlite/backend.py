@@ -244,7 +244,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
                 ).fetchall()
                 if order is None:
                     rows.sort(key=lambda row: (-row[7], row[0]))  # RETURNING keeps no order
-                    if rows and rows[0][8] is not None:  # one user's queue: its turn still counts
+                    if rows:  # one user's queue (or only jobs without one): its turn still counts
                         claiming.record_turns(conn, queue, [rows[0][8]])
                 else:
                     rows.sort(key=lambda row: order[row[1]])

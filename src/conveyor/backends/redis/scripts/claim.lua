@@ -53,7 +53,7 @@ local function take_in_order(queue)
                 skipped = skipped + 1  -- past its ttl: left for jobs_expire
             else
                 take(queue, member, id, fields)
-                user = user or fields[4]
+                user = user or fields[4] or ''  -- '': jobs without a user, one more user
             end
         end
         extra = math.min(math.max(2 * extra, 16), 1000)
