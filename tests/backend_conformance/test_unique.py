@@ -18,6 +18,21 @@ def test_a_live_holder_is_returned_instead_of_a_new_job(backend, holder_status):
     assert snapshot(backend) == before
 
 
+@pytest.mark.parametrize("holder_status", LIVE_STATUSES)
+def test_the_same_submission_again_returns_the_holder_whatever_else_it_says(backend, holder_status):
+    # the retry of an enqueue that gave its own job_id (its holder's), or names a
+    # dependency deleted since: Redis checked these before seeing the holder and raised
+    # JobIdInUseError or NoSuchJobError, where SQLite returned the holder
+    holder = put(backend, holder_status, id="order-job", unique_key="order-42")
+    before = snapshot(backend)
+    again = [make_record(id="order-job", unique_key="order-42"),
+             make_record(unique_key="order-42", depends_on=("deleted-since",))]  # fmt: skip
+    for record in again:
+        (returned,) = backend.jobs_enqueue([record], NOW)
+        assert (returned.id, returned.status) == (holder.id, holder_status)
+    assert snapshot(backend) == before
+
+
 @pytest.mark.parametrize("ended", TERMINAL_STATUSES)
 def test_an_ended_holder_lets_a_new_job_in(backend, ended):
     old = put(backend, ended, unique_key="order-42")

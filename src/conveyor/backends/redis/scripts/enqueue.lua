@@ -25,25 +25,26 @@ for _, job in ipairs(jobs) do
         job.holder = keys_in_batch[job.unique_key] or live_holder(job.unique_key)
         keys_in_batch[job.unique_key] = job.holder or job.id
     end
-    if job.holder then
-        -- stands for a live job: nothing to check, nothing to store
-    elseif in_batch[job.id] then return fail('JobIdInUse', job.id, in_batch[job.id]) end
-    if redis.call('EXISTS', job_key(job.id)) == 1 then
-        local existing = load(job.id)
-        if not TERMINAL[existing.status] then return fail('JobIdInUse', job.id, existing.status) end
-        if still_stopping(existing, tonumber(ARGV[2])) then
-            return fail('JobIdInUse', job.id, 'canceled job still stopping on its worker')
+    -- a job standing for a live one (its unique_key's holder) has nothing to check, nothing to store
+    if not job.holder then
+        if in_batch[job.id] then return fail('JobIdInUse', job.id, in_batch[job.id]) end
+        if redis.call('EXISTS', job_key(job.id)) == 1 then
+            local existing = load(job.id)
+            if not TERMINAL[existing.status] then return fail('JobIdInUse', job.id, existing.status) end
+            if still_stopping(existing, tonumber(ARGV[2])) then
+                return fail('JobIdInUse', job.id, 'canceled job still stopping on its worker')
+            end
+            job.replaces = existing
         end
-        job.replaces = existing
-    end
-    if job.depends_on then
-        for _, parent in ipairs(cjson.decode(job.depends_on)) do
-            if not in_batch[parent] and redis.call('EXISTS', job_key(parent)) == 0 then
-                return fail('NoSuchJob', parent)
+        if job.depends_on then
+            for _, parent in ipairs(cjson.decode(job.depends_on)) do
+                if not in_batch[parent] and redis.call('EXISTS', job_key(parent)) == 0 then
+                    return fail('NoSuchJob', parent)
+                end
             end
         end
+        in_batch[job.id] = job.status
     end
-    if not job.holder then in_batch[job.id] = job.status end
 end
 if batch and redis.call('EXISTS', batch_key(batch.id)) == 1 then return fail('BatchIdInUse', batch.id) end
 local first = next_seq(count)
