@@ -274,3 +274,11 @@ def test_callbacks_canceled_with_their_batch_release_what_waits_on_them(backend,
     assert backend.batch_cancel("b-1", NOW)[1] == 3  # the batch's jobs, callbacks not counted
     assert {get(backend, job_id).status for job_id in ("after-failure", "after-complete")} == {JobStatus.QUEUED}
     assert backend.invariants_check(NOW, repair=False) == []
+
+
+def test_a_cancel_that_completes_the_batch_releases_what_waits_on_its_canceled_callback(backend):
+    create(backend)
+    _wait_on(backend, "after-failure", "b-1-failed")
+    end_all(backend)  # every job ended, the batch not yet completed: cancelling completes it
+    assert backend.batch_cancel("b-1", NOW)[0].status is BatchStatus.COMPLETED
+    assert get(backend, "after-failure").status is JobStatus.QUEUED
