@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from conveyor.batch import HARD_MAX_BATCH_JOBS
-from conveyor.server.schemas import Body, ErrorBody, Name, StartTime, SubmitJob
+from conveyor.server.schemas import Body, ErrorBody, Name, StartTime, StatusCounts, SubmitJob
 
 BatchRestStatus = Literal["scheduled", "running", "completed", "cancelled"]
 
@@ -35,13 +35,8 @@ class BatchCreated(BaseModel):
     job_ids: list[str]
 
 
-class BatchCounts(BaseModel):
-    pending: int
-    scheduled: int
-    running: int
-    completed: int
-    failed: int
-    cancelled: int
+class BatchCounts(StatusCounts):
+    """A batch's jobs per REST status."""
 
 
 class BatchDetail(BaseModel):

@@ -348,17 +348,22 @@ class ShutdownRequested(BaseModel):
     shutdown_requested: bool = True
 
 
-class QueueCounts(BaseModel):
-    """One queue's jobs per REST status, from the store's counters."""
+class StatusCounts(BaseModel):
+    """Jobs per REST status (of a queue, of a batch)."""
 
-    queue: str
-    total: int
     pending: int
     scheduled: int
     running: int
     completed: int
     failed: int
     cancelled: int
+
+
+class QueueCounts(StatusCounts):
+    """One queue's jobs per REST status, from the store's counters."""
+
+    queue: str
+    total: int
 
 
 class QueueList(BaseModel):
