@@ -178,11 +178,11 @@ class RedisBackend(RedisBatches):
                 f"Redis at {masked_url(self.url)} is a read-only replica ({exc}): point conveyor at the primary"
             ) from exc
         except ResponseError as exc:
-            moved = _MOVED.search(str(exc))
+            moved = _moved(exc)
             if moved and not followed:  # refused, not run: send it again to the node now serving the slot
                 self._follow(moved.group(2), int(moved.group(3)), moved.group(1))
                 return self._call(operation, followed=True)
-            refusal = None if "CONVEYOR " in str(exc) else _REFUSED_FOR_NOW.search(str(exc))
+            refusal = None if "CONVEYOR " in str(exc) else _REFUSED_FOR_NOW.search(_reply(exc))
             if refusal:  # refused before running, for a while: an outage to wait out, as a lost connection
                 raise BackendUnavailableError(
                     f"Redis at {masked_url(self.url)} refuses this for now ({refusal.group(0)}...): nothing was "
@@ -709,6 +709,20 @@ def _text(value: str | bytes) -> str:
 
 _MOVED = re.compile(r"MOVED (\d+) \[?([^\s\]]+?)\]?:(\d+)")
 """A Redis Cluster node's answer for a key of a slot another node serves: slot, host, port."""
+
+
+def _reply(error: ResponseError) -> str:
+    """An error reply as Redis sent it: redis-py 6 and later take the code off the errors
+    it has a class for (MOVED, TRYAGAIN, CLUSTERDOWN, MASTERDOWN...), redis-py 5 keeps it."""
+    text = str(error)
+    code = getattr(error, "status_code", None)
+    return f"{code} {text}" if code and not text.startswith(code) else text
+
+
+def _moved(error: ResponseError) -> re.Match[str] | None:
+    """Where a MOVED answer points, if it is one."""
+    return _MOVED.match(_reply(error))
+
 
 _REFUSED_FOR_NOW = re.compile(r"\b(?:NOREPLICAS|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY)\b[^.]*")
 """Redis errors for a command it did not run and will run later: too few replicas in sync
