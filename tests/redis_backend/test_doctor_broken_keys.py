@@ -15,6 +15,7 @@ from conveyor.cli import cli
 from conveyor.exceptions import BackendError
 from conveyor.status import JobStatus
 from conveyor.testing import make_job
+from conveyor.types import Settlement
 
 NOW = 1_000_000.0
 
@@ -120,3 +121,22 @@ def test_a_running_job_whose_retry_counts_are_not_numbers_holds_no_other_recover
     backend._redis.hset(backend.keys.job(broken.id), "max_retries", "x")
     recovered = backend.leases_recover(NOW + 60)
     assert sorted(r.job_id for r in recovered) == sorted([broken.id, other.id])
+
+
+def test_a_retry_of_a_job_whose_retry_count_is_not_a_number_holds_no_other_outcome_back(
+    backend: RedisBackend,
+) -> None:
+    broken, other = make_job(backend, now=NOW), make_job(backend, now=NOW)
+    backend.jobs_claim(["default"], "w", 2, "t", NOW + 30, NOW)
+    backend._redis.hset(backend.keys.job(broken.id), "retry_count", "x")
+    applied = backend.jobs_settle(
+        [
+            Settlement(broken.id, "t", JobStatus.QUEUED, started_at=NOW, exc_info="boom", count_retry=True),
+            Settlement(other.id, "t", JobStatus.FINISHED, started_at=NOW, result=b"1"),
+        ],
+        NOW + 1,
+    )
+    assert applied == [True, True]
+    retried, finished = backend.jobs_get([broken.id, other.id])
+    assert retried is not None and (retried.status, retried.retry_count) == (JobStatus.QUEUED, 1)
+    assert finished is not None and finished.status is JobStatus.FINISHED

@@ -49,7 +49,8 @@ for i = 0, count - 1 do
             local changes = ARGV[b + 6] == '=' .. RELEASED and {status = status} or requeue_fields(job, now, status)
             changes.scheduled_for, changes.exc_info, changes.status_reason = opt(ARGV[b + 8]), opt(ARGV[b + 5]),
                 opt(ARGV[b + 6])
-            changes.retry_count = tonumber(job.retry_count or '0') + tonumber(ARGV[b + 9])
+            -- a count set by hand that is no number counts as 0: one job must not hold back a batch
+            changes.retry_count = (tonumber(job.retry_count or '0') or 0) + tonumber(ARGV[b + 9])
             changes.lease_token, changes.lease_expires_at, changes.started_at = NIL, NIL, NIL
             changes.stop_requested = 0
             transition(job, changes)
