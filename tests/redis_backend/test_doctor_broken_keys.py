@@ -15,7 +15,7 @@ from conveyor.cli import cli
 from conveyor.exceptions import BackendError
 from conveyor.status import JobStatus
 from conveyor.testing import make_job
-from conveyor.types import Settlement
+from conveyor.types import JobRecord, Settlement
 
 NOW = 1_000_000.0
 
@@ -113,12 +113,18 @@ def test_a_claimed_job_whose_record_cannot_be_read_is_failed_and_the_others_run(
         backend.jobs_get([broken.id])
 
 
+def running_pair_with(backend: RedisBackend, field: str, value: str) -> tuple[JobRecord, JobRecord]:
+    """Two jobs claimed with lease token 't'; the first with ``field`` set to ``value`` by hand."""
+    broken, other = make_job(backend, now=NOW), make_job(backend, now=NOW)
+    backend.jobs_claim(["default"], "w", 2, "t", NOW + 30, NOW)
+    backend._redis.hset(backend.keys.job(broken.id), field, value)
+    return broken, other
+
+
 def test_a_running_job_whose_retry_counts_are_not_numbers_holds_no_other_recovery_back(
     backend: RedisBackend,
 ) -> None:
-    broken, other = make_job(backend, now=NOW), make_job(backend, now=NOW)
-    backend.jobs_claim(["default"], "w", 2, "t", NOW + 30, NOW)
-    backend._redis.hset(backend.keys.job(broken.id), "max_retries", "x")
+    broken, other = running_pair_with(backend, "max_retries", "x")
     recovered = backend.leases_recover(NOW + 60)
     assert sorted(r.job_id for r in recovered) == sorted([broken.id, other.id])
 
@@ -126,9 +132,7 @@ def test_a_running_job_whose_retry_counts_are_not_numbers_holds_no_other_recover
 def test_a_retry_of_a_job_whose_retry_count_is_not_a_number_holds_no_other_outcome_back(
     backend: RedisBackend,
 ) -> None:
-    broken, other = make_job(backend, now=NOW), make_job(backend, now=NOW)
-    backend.jobs_claim(["default"], "w", 2, "t", NOW + 30, NOW)
-    backend._redis.hset(backend.keys.job(broken.id), "retry_count", "x")
+    broken, other = running_pair_with(backend, "retry_count", "x")
     applied = backend.jobs_settle(
         [
             Settlement(broken.id, "t", JobStatus.QUEUED, started_at=NOW, exc_info="boom", count_retry=True),
