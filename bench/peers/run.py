@@ -1,9 +1,9 @@
 """conveyor and its Python peers side by side, on one local Redis started for the run.
 
-    .venv/bin/python bench/peers/run.py                  # everything (about 20 minutes)
-    .venv/bin/python bench/peers/run.py --quick          # fewer jobs, no 1,000,000-job backlog
-    .venv/bin/python bench/peers/run.py --only rq huey --json peers.json
-    .venv/bin/python bench/peers/run.py --runs 3         # three interleaved runs, medians
+    .venv-peers/bin/python bench/peers/run.py                  # everything (about 20 minutes)
+    .venv-peers/bin/python bench/peers/run.py --quick          # fewer jobs, no 1,000,000-job backlog
+    .venv-peers/bin/python bench/peers/run.py --only rq huey --json peers.json
+    .venv-peers/bin/python bench/peers/run.py --runs 3         # three interleaved runs, medians
 
 Libraries: conveyor, RQ (default Worker and SimpleWorker), ARQ, SAQ, Dramatiq, Celery
 (prefork with one child, and solo) and Huey, each through a small adapter in
@@ -706,6 +706,9 @@ def main(argv: list[str]) -> int:
     return 1 if failed else 0
 
 
+INSTALL_PEERS = "install the peers: python3 -m venv .venv-peers && .venv-peers/bin/pip install -e '.[peers]'"
+
+
 def select_adapters(wanted: set[str]) -> list[Adapter]:
     """The adapters named by --only (a library's module name selects all its setups), in table order."""
     selected = []
@@ -714,7 +717,7 @@ def select_adapters(wanted: set[str]) -> list[Adapter]:
             adapters = load(module)
         except ImportError as exc:
             if not wanted or module in wanted:
-                log(f"{module}: not installed ({exc}); install the peers with: .venv/bin/pip install -e '.[peers]'")
+                log(f"{module}: not installed ({exc}); {INSTALL_PEERS}")
             continue
         selected += [a for a in adapters if not wanted or a.name in wanted or module in wanted]
     unknown = wanted - {a.name for a in selected} - set(MODULES)
