@@ -30,7 +30,7 @@ _STATUSES = frozenset(status.value for status in JobStatus)
 
 _FIELDS = (
     "status", "queue", "qmember", "user_id", "scheduled_for", "lease_expires_at", "lease_token", "keep_until",
-    "expires_at", "depends_on", "allow_dependency_failures", "status_reason", "batch_id",
+    "expires_at", "depends_on", "allow_dependency_failures", "status_reason", "batch_id", "unmet",
 )  # fmt: skip
 _MET_WITH_FAILURES = {"finished", "failed", "stopped", "canceled"}
 
@@ -207,8 +207,10 @@ class Inspector:
             self._found("unreachable_scheduled", job_id, "scheduled with no time and no scheduled batch", "requeue")
 
     def _dependencies_met(self, job: dict[str, str]) -> bool:
+        """Whether every parent the job still waits on (its unmet set; every parent for a
+        job stored before conveyor kept that set) has ended as it needs."""
         met = _MET_WITH_FAILURES if job.get("allow_dependency_failures") == "1" else {"finished"}
-        for parent in json.loads(job.get("depends_on", "[]")):
+        for parent in json.loads(job.get("unmet", job.get("depends_on", "[]"))):
             status = self.jobs.get(parent, {}).get("status")
             if status not in met:  # a parent gone counts as unmet: it may have been deleted unfinished
                 return False
@@ -241,12 +243,13 @@ def _malformed(job: dict[str, str]) -> str | None:
         return "has no queue"
     if job.get("status") not in _STATUSES:
         return f"has status {job.get('status')!r}, not a job status"
-    try:
-        parents = json.loads(job.get("depends_on", "[]"))
-    except ValueError:
-        parents = None
-    if not (isinstance(parents, list) and all(isinstance(parent, str) for parent in parents)):
-        return "has a depends_on that is not a list of job ids"
+    for field in ("depends_on", "unmet"):
+        try:
+            parents = json.loads(job.get(field, "[]"))
+        except ValueError:
+            parents = None
+        if not (isinstance(parents, list) and all(isinstance(parent, str) for parent in parents)):
+            return f"has a {field} that is not a list of job ids"
     return None
 
 

@@ -34,13 +34,19 @@ from .wakeup import Wakeup
 _LIVE = "status IN ('queued', 'deferred', 'scheduled', 'started')"
 """Jobs that hold their unique_key (the condition of the partial unique index jobs_unique)."""
 _TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in sorted(TERMINAL)) + ")"
-_ENDED_UNSUCCESSFULLY_SQL = "('failed', 'stopped', 'canceled')"
-_UNMET_DEPENDENCY_SQL = (
-    "EXISTS (SELECT 1 FROM job_dependencies dep JOIN jobs parent ON parent.id = dep.parent_id "
-    "WHERE dep.job_id = jobs.id AND parent.id != ? AND parent.status != 'finished' "
-    f"AND NOT (jobs.allow_dependency_failures = 1 AND parent.status IN {_ENDED_UNSUCCESSFULLY_SQL}))"
+_WAITS_ON_A_PARENT_SQL = "EXISTS (SELECT 1 FROM job_dependencies dep WHERE dep.job_id = jobs.id AND dep.met = 0)"
+"""Whether the job in ``jobs`` still waits on a parent: its unmet set is not empty."""
+_TAKE_OFF_UNMET_SETS = (
+    "UPDATE job_dependencies SET met = 1 "
+    f"WHERE parent_id IN ({ID_LIST}) AND met = 0 AND (? OR (SELECT status FROM jobs WHERE id = parent_id) = 'finished' "
+    f"OR ((SELECT status FROM jobs WHERE id = parent_id) IN {_TERMINAL_SQL} "
+    "AND (SELECT allow_dependency_failures FROM jobs WHERE id = job_id) = 1)) "
+    "RETURNING job_id"
 )
-"""Whether the job in ``jobs`` still waits on a parent (the parameter: a parent to count as met)."""
+"""Take ended parents off the unmet sets of their children: finished ones off every set,
+the others off those of children that allow failures (or off every set, the parameter
+after the list). Returns the children whose set changed. A settle of a job without
+dependents runs this one statement, as it ran one looking for them before."""
 _BATCH_NOT_STARTED_SQL = (
     "(jobs.batch_id IS NOT NULL AND EXISTS "
     "(SELECT 1 FROM batches WHERE batches.id = jobs.batch_id AND batches.status = 'scheduled'))"
@@ -190,8 +196,8 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         if unmet and record.status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
             record.status = JobStatus.DEFERRED
         conn.executemany(
-            "INSERT OR IGNORE INTO job_dependencies (parent_id, job_id) VALUES (?, ?)",
-            [(parent, record.id) for parent in parents],
+            "INSERT OR IGNORE INTO job_dependencies (parent_id, job_id, met) VALUES (?, ?, ?)",
+            [(parent, record.id, int(found[parent] in met)) for parent in parents],
         )
 
     def jobs_claim(
@@ -316,22 +322,21 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         return False
 
     def _release_dependents(
-        self, conn: sqlite3.Connection, changes: Changes, parent_ids: Sequence[str], now: float, assume_met: str = ""
+        self, conn: sqlite3.Connection, changes: Changes, parent_ids: Sequence[str], now: float, for_all: bool = False
     ) -> bool:
-        """Queue the deferred children of these parents whose dependencies are all met.
-
-        A parent counts as met when it finished, or ended in any way for a child that
-        allows dependency failures, or when it no longer exists (deleted after it ran).
-        ``assume_met`` names one parent that counts as met whatever its status.
-        """
+        """Take these ended parents off their children's unmet sets (see _TAKE_OFF_UNMET_SETS;
+        ``for_all``: off every child's) and queue the deferred children left waiting on none.
+        A parent deleted before it ended is never taken off: its children wait for good."""
+        changed = {row[0] for row in conn.execute(_TAKE_OFF_UNMET_SETS, (id_list(parent_ids), int(for_all)))}
+        if not changed:
+            return False
         children = [
             (row[0], row[1], "scheduled" if row[2] is not None and row[2] > now else "queued")
             for row in conn.execute(
-                "SELECT DISTINCT d.job_id, jobs.queue, jobs.scheduled_for, jobs.seq "
-                "FROM job_dependencies d CROSS JOIN jobs ON jobs.id = d.job_id "  # from the parents, not all deferred
-                f"WHERE d.parent_id IN ({ID_LIST}) "
-                f"AND jobs.status = 'deferred' AND NOT {_UNMET_DEPENDENCY_SQL} ORDER BY jobs.seq",
-                (id_list(parent_ids), assume_met),
+                "SELECT jobs.id, jobs.queue, jobs.scheduled_for "
+                f"FROM ({ID_LIST}) AS listed CROSS JOIN jobs ON jobs.id = listed.value "
+                f"WHERE jobs.status = 'deferred' AND NOT {_WAITS_ON_A_PARENT_SQL} ORDER BY jobs.seq",
+                (id_list(sorted(changed)),),
             )
         ]
         if not children:
@@ -431,10 +436,9 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
                 (now, keep_until, int(running), job_id),
             )
             changes.moved(job_id, record.queue, record.status.value, "canceled")
-            # canceled counts as met for dependents allowing failures; with enqueue_dependents
-            # for every dependent (RQ's rule)
-            assume_met = job_id if enqueue_dependents else ""
-            released = self._release_dependents(conn, changes, [job_id], now, assume_met=assume_met)
+            # canceled is taken off the unmet sets of dependents allowing failures; with
+            # enqueue_dependents off every dependent's (RQ's rule)
+            released = self._release_dependents(conn, changes, [job_id], now, for_all=enqueue_dependents)
             return self._get(conn, job_id), released
 
         canceled, released = self._write(cancel)
@@ -484,7 +488,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
     def _requeue_one(self, conn: sqlite3.Connection, job_id: str, statuses: str, now: float) -> Any:
         return conn.execute(  # a canceled job may not have run: it may wait on parents
             "UPDATE jobs SET seq = ?, enqueued_at = ?, retry_count = 0, "
-            f"status = CASE WHEN status = 'canceled' AND {_UNMET_DEPENDENCY_SQL} THEN 'deferred' "
+            f"status = CASE WHEN status = 'canceled' AND {_WAITS_ON_A_PARENT_SQL} THEN 'deferred' "
             f"WHEN {_BATCH_NOT_STARTED_SQL} THEN 'scheduled' ELSE 'queued' END, "
             f"{_TTL_FROM_NOW}, "
             "started_at = NULL, ended_at = NULL, result = NULL, exc_info = NULL, "
@@ -493,7 +497,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             "lease_expires_at = NULL "
             f"WHERE id = ? AND status IN ({statuses}) AND NOT {_STILL_STOPPING_SQL} "
             "RETURNING queue, status",
-            (next_seq(conn, 1), now, "", now, job_id, now),
+            (next_seq(conn, 1), now, now, job_id, now),
         ).fetchone()
 
     def job_delete(self, job_id: str, ended_by: float | None = None, with_dependents: bool = False) -> bool:

@@ -20,9 +20,9 @@ _REQUEUE = (
     "UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, "
     "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END WHERE id = ?"
 )
-_PARENT_UNMET = (  # a parent gone counts as unmet: it may have been deleted unfinished
+_PARENT_UNMET = (  # in the unmet set and not ended as needed; gone counts as unmet (deleted unfinished)
     "EXISTS (SELECT 1 FROM job_dependencies dep LEFT JOIN jobs parent ON parent.id = dep.parent_id "
-    "WHERE dep.job_id = jobs.id AND (parent.id IS NULL OR (parent.status != 'finished' "
+    "WHERE dep.job_id = jobs.id AND dep.met = 0 AND (parent.id IS NULL OR (parent.status != 'finished' "
     "AND NOT (jobs.allow_dependency_failures = 1 AND parent.status IN ('failed', 'stopped', 'canceled')))))"
 )
 
@@ -90,6 +90,8 @@ def _requeue_all(
     if repair and rows:
         first = next_seq(conn, len(rows))
         conn.executemany(_REQUEUE, [(first + i, now, now, job_id) for i, (job_id, _, _) in enumerate(rows)])
+        # queued, a job waits on nothing: a later requeue of it must not defer it again
+        conn.executemany("UPDATE job_dependencies SET met = 1 WHERE job_id = ?", [(row[0],) for row in rows])
         for job_id, queue, status in rows:
             changes.moved(job_id, queue, status, "queued")
     return [Finding(kind, job_id, detail, repair) for job_id, _, _ in rows]

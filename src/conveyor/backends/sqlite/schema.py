@@ -156,6 +156,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE workers ADD COLUMN shutdown_requested INTEGER NOT NULL DEFAULT 0;
     """,
+    # 9: each dependency link says whether the child still waits on that parent (its unmet
+    # set), so a parent deleted or purged before it resolved releases nothing. Links of
+    # existing jobs are set as the release rule read them until now: a parent gone, finished,
+    # or ended unsuccessfully for a child that allows failures is met
+    """
+    ALTER TABLE job_dependencies ADD COLUMN met INTEGER NOT NULL DEFAULT 0;
+    UPDATE job_dependencies SET met = 1 WHERE NOT EXISTS (
+        SELECT 1 FROM jobs parent WHERE parent.id = job_dependencies.parent_id AND parent.status != 'finished'
+        AND NOT (parent.status IN ('failed', 'stopped', 'canceled') AND EXISTS (
+            SELECT 1 FROM jobs child WHERE child.id = job_dependencies.job_id AND child.allow_dependency_failures = 1)));
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -41,5 +41,5 @@ end
 redis.call('HSET', batch_key(id), 'status', 'canceled', 'completed_at', ARGV[2])
 redis.call('ZREM', P .. 'batchstarts', id)
 redis.call('SREM', P .. 'batchesrunning', id)
-wake(release_dependents(canceled, now, ''))
+wake(release_dependents(canceled, now, false))
 return count

@@ -55,15 +55,17 @@ for r, job in ipairs(jobs) do
         if job.replaces then delete_job(job.replaces) end
         local seq = first + r - 1
         job.seq = string.format('%d', seq)
-        if job.depends_on then
-            local unmet = false
+        if job.depends_on then  -- its unmet set: the parents not yet ended as it needs
+            local seen = {}
+            job.unmet = {}
             for _, parent in ipairs(cjson.decode(job.depends_on)) do
                 local status = redis.call('HGET', job_key(parent), 'status')
                 local met = status == 'finished' or (job.allow_dependency_failures == '1' and TERMINAL[status])
-                if not met then unmet = true end
+                if not met and not seen[parent] then job.unmet[#job.unmet + 1] = parent end
+                seen[parent] = true
                 redis.call('SADD', P .. 'dependents:' .. parent, job.id)
             end
-            if unmet and (job.status == 'queued' or job.status == 'scheduled') then job.status = 'deferred' end
+            if #job.unmet > 0 and (job.status == 'queued' or job.status == 'scheduled') then job.status = 'deferred' end
         end
         -- One HSET per job: the caller's fields, then the status, seq and qmember set here.
         ARGV[job.last - 4], ARGV[job.last - 2] = job.status, job.seq
@@ -73,6 +75,7 @@ for r, job in ipairs(jobs) do
             ARGV[job.last], upto = job.qmember, job.last
         end
         redis.call('HSET', job_key(job.id), unpack(ARGV, job.first, upto))
+        if job.unmet then redis.call('HSET', job_key(job.id), 'unmet', encode_ids(job.unmet)) end
         -- A queue already holding this user is in the queues set: only queued jobs put users
         -- in a queue's users set, their enqueue put the queue in the set, and names stay there.
         if index(job, true) ~= 0 then queues[job.queue] = true end

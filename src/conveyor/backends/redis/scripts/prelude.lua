@@ -335,19 +335,30 @@ local function wake(count)
     end
 end
 
--- Whether every parent of a deferred child is met (``assume_met``: one that counts as met).
-local function dependencies_met(child, assume_met)
-    for _, parent in ipairs(cjson.decode(child.depends_on or '[]')) do
-        if parent ~= assume_met then
-            local status = redis.call('HGET', job_key(parent), 'status')
-            if status and status ~= 'finished' then
-                if not (child.allow_dependency_failures == '1' and ENDED_UNSUCCESSFULLY[status]) then
-                    return false
-                end
-            end
-        end
+-- Whether a parent that ended in ``status`` is met for a child (RQ's rule): finished, or
+-- ended in any way for a child that allows dependency failures.
+local function parent_met(child, status)
+    return status == 'finished' or (child.allow_dependency_failures == '1' and ENDED_UNSUCCESSFULLY[status] == true)
+end
+
+-- A job's unmet set as stored in its ``unmet`` field: a JSON list ('[]' when empty, which
+-- cjson would write as '{}').
+local function encode_ids(ids)
+    if #ids == 0 then return '[]' end
+    return cjson.encode(ids)
+end
+
+-- The parents a job still waits on: its ``unmet`` field, kept by enqueue and
+-- release_dependents. A job stored before conveyor kept it gets it from its parents'
+-- current status, read as the release rule read them then (a parent gone counts as met).
+local function unmet_of(job)
+    if job.unmet then return cjson.decode(job.unmet) end
+    local unmet = {}
+    for _, parent in ipairs(cjson.decode(job.depends_on or '[]')) do
+        local status = redis.call('HGET', job_key(parent), 'status')
+        if status and not parent_met(job, status) then unmet[#unmet + 1] = parent end
     end
-    return true
+    return unmet
 end
 
 local function still_stopping(job, now)
@@ -369,24 +380,43 @@ local function requeue_fields(job, now, status)
     }
 end
 
--- Queue (or schedule) the deferred children of these parents whose dependencies are all met.
-local function release_dependents(parents, now, assume_met)
-    local ready, seen = {}, {}
+-- Take these ended parents off their children's unmet sets: a finished one off every set,
+-- one failed, stopped or canceled off those of children that allow failures (``for_all``:
+-- off every set); then queue (or schedule) the deferred children left waiting on none.
+-- Only deferred and canceled children can wait (a canceled one is deferred again if
+-- requeued while it waits). A parent deleted before it ended is never taken off.
+local function release_dependents(parents, now, for_all)
+    local children, changed = {}, {}
     for _, parent in ipairs(parents) do
-        for _, child_id in ipairs(redis.call('SMEMBERS', P .. 'dependents:' .. parent)) do
-            local child = not seen[child_id] and load(child_id)
-            seen[child_id] = true
-            if child and child.status == 'deferred' and dependencies_met(child, assume_met) then
-                ready[#ready + 1] = child
+        local ids = redis.call('SMEMBERS', P .. 'dependents:' .. parent)
+        local status = #ids > 0 and redis.call('HGET', job_key(parent), 'status')
+        for _, child_id in ipairs(ids) do
+            if children[child_id] == nil then children[child_id] = load(child_id) or false end
+            local child = children[child_id]
+            if child and (child.status == 'deferred' or child.status == 'canceled')
+                and (for_all or parent_met(child, status)) then
+                local left = {}
+                for _, id in ipairs(child.waits_on or unmet_of(child)) do
+                    if id ~= parent then left[#left + 1] = id end
+                end
+                if not child.waits_on then changed[#changed + 1] = child end
+                child.waits_on = left
             end
         end
     end
-    table.sort(ready, function(a, b) return tonumber(a.seq) < tonumber(b.seq) end)  -- in the order enqueued
+    table.sort(changed, function(a, b) return tonumber(a.seq) < tonumber(b.seq) end)  -- in the order enqueued
     local released = 0
-    for _, child in ipairs(ready) do
-        local later = child.scheduled_for and tonumber(child.scheduled_for) > now
-        transition(child, requeue_fields(child, now, later and 'scheduled' or 'queued'))
-        if not later then released = released + 1 end
+    for _, child in ipairs(changed) do
+        local unmet = encode_ids(child.waits_on)
+        if child.status == 'deferred' and unmet == '[]' then
+            local later = child.scheduled_for and tonumber(child.scheduled_for) > now
+            local changes = requeue_fields(child, now, later and 'scheduled' or 'queued')
+            changes.unmet = unmet
+            transition(child, changes)
+            if not later then released = released + 1 end
+        elseif unmet ~= child.unmet then
+            save(child, {unmet = unmet})
+        end
     end
     return released
 end
@@ -448,7 +478,7 @@ local function complete_if_ended(id, now)
                 status = 'canceled', status_reason = 'batch succeeded', ended_at = ARGV[2],
                 keep_until = failure_keep_until(job, now),
             })
-            queued = queued + release_dependents({callback_id}, now, '')  -- those that allow failures
+            queued = queued + release_dependents({callback_id}, now, false)  -- those that allow failures
         end
     end
     local callbacks = redis.call('HMGET', batch_key(id), 'on_complete_job', 'on_failure_job')

@@ -31,6 +31,6 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. AR
         redis.call('ZREM', P .. 'leases', id)
     end
 end
-if #ended > 0 then queued = queued + release_dependents(ended, now, '') end
+if #ended > 0 then queued = queued + release_dependents(ended, now, false) end
 wake(queued)
 return recovered

@@ -42,7 +42,9 @@ elseif kind == 'lease' and job.status == 'started' and not (job.lease_expires_at
     save(job, {lease_expires_at = now, lease_token = job.lease_token or 'lost'})
     index(job)
 elseif (kind == 'requeue') and (job.status == 'deferred' or job.status == 'scheduled') then
-    transition(job, requeue_fields(job, now, 'queued'))
+    local changes = requeue_fields(job, now, 'queued')
+    if job.depends_on then changes.unmet = '[]' end  -- queued, it waits on nothing
+    transition(job, changes)
     wake(1)
 end
 return 1

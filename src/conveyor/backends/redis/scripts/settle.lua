@@ -65,7 +65,7 @@ for i = 0, count - 1 do
     end
 end
 if #ended > 0 then
-    requeued = requeued + release_dependents(ended, now, '')
+    requeued = requeued + release_dependents(ended, now, false)
     for _, id in ipairs(deletes) do delete_job(load(id)) end
 end
 wake(requeued)
