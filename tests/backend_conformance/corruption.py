@@ -33,6 +33,14 @@ def delete_record_only(backend: Any, job_id: str) -> None:
         backend._redis.delete(backend.keys.job(job_id))
 
 
+def forget_unmet_parents(backend: Any, job_id: str) -> None:
+    """Empty a deferred job's unmet set, as if every parent it waits on had ended as it needs."""
+    if backend.kind == "sqlite":
+        backend._pool.write(lambda c: c.execute("UPDATE job_dependencies SET met = 1 WHERE job_id = ?", (job_id,)))
+    else:
+        backend._redis.hset(backend.keys.job(job_id), "unmet", "[]")
+
+
 def unindex(backend: Any, job_id: str, key: str) -> None:
     """Take a job out of one Redis index (``key`` relative to the namespace)."""
     backend._redis.zrem(backend.keys.base + key, job_id)

@@ -146,3 +146,79 @@ def test_requeueing_a_canceled_child_whose_parent_is_unfinished_defers_it(backen
     assert backend.jobs_requeue(["child"], LATER) == ["child"]
     assert status(backend, "child") is JobStatus.DEFERRED
     assert claim_ids(backend, now=LATER) == ["parent"]
+
+
+# -- the unmet set: a child waits on the parents not yet ended as it needs -------------------
+
+
+def test_a_parent_deleted_before_it_ended_keeps_the_child_deferred(backend):
+    put(backend, id="gone")
+    sibling = running_parent(backend, "sibling")
+    put(backend, id="child", depends_on=("gone", "sibling"))
+    assert backend.job_delete("gone") is True
+    assert settle(backend, sibling, JobStatus.FINISHED, now=LATER)
+    assert status(backend, "child") is JobStatus.DEFERRED
+
+
+def test_a_failed_parent_whose_record_expired_keeps_the_child_deferred(backend):
+    failing = running_parent(backend, "failing")
+    sibling = running_parent(backend, "sibling")
+    put(backend, id="child", depends_on=("failing", "sibling"))
+    assert settle(backend, failing, JobStatus.FAILED, keep_until=NOW + 1)
+    assert backend.jobs_purge(NOW + 2, 100) == 1
+    assert settle(backend, sibling, JobStatus.FINISHED, now=LATER)
+    assert status(backend, "child") is JobStatus.DEFERRED
+
+
+def test_a_failed_parent_restarted_then_finished_releases_a_strict_child(backend):
+    # the other parent, canceled with enqueue_dependents, is no longer waited on
+    parent = running_parent(backend)
+    put(backend, id="other")
+    put(backend, id="child", depends_on=("parent", "other"))
+    backend.job_cancel("other", NOW, None, True)
+    assert settle(backend, parent, JobStatus.FAILED)
+    assert backend.jobs_requeue(["parent"], NOW + 1) == ["parent"]
+    (again,) = claim(backend, ("q-parent",), token="token-again", now=NOW + 2)
+    assert status(backend, "child") is JobStatus.DEFERRED
+    assert settle(backend, again, JobStatus.FINISHED, now=LATER)
+    assert status(backend, "child") is JobStatus.QUEUED
+
+
+def test_a_parent_canceled_with_enqueue_dependents_no_longer_holds_the_child(backend):
+    # RQ releases only the children whose other parents are met at the cancel; here the
+    # canceled parent is taken off the child's set, so the last other parent releases it.
+    # A finished parent whose result has expired since still counts as met.
+    done = running_parent(backend, "done")
+    put(backend, id="parent")
+    other = running_parent(backend, "other")
+    put(backend, id="child", depends_on=("done", "parent", "other"))
+    assert settle(backend, done, JobStatus.FINISHED, keep_until=NOW + 1)
+    assert backend.jobs_purge(NOW + 2, 100) == 1
+    backend.job_cancel("parent", NOW + 2, None, True)
+    assert status(backend, "child") is JobStatus.DEFERRED
+    assert settle(backend, other, JobStatus.FINISHED, now=LATER)
+    assert status(backend, "child") is JobStatus.QUEUED
+
+
+def test_a_canceled_child_requeued_is_deferred_only_while_it_waits_on_a_parent(backend):
+    put(backend, id="gone")
+    done = running_parent(backend, "done")
+    put(backend, id="orphaned", depends_on=("gone",))
+    put(backend, id="ready", depends_on=("done",))
+    for child in ("orphaned", "ready"):
+        backend.job_cancel(child, NOW, None, False)
+    assert backend.job_delete("gone") is True  # before it ran: it will never release anything
+    assert settle(backend, done, JobStatus.FINISHED, keep_until=NOW + 1)
+    assert backend.jobs_purge(NOW + 2, 100) == 1
+    assert backend.jobs_requeue(["orphaned", "ready"], LATER) == ["orphaned", "ready"]
+    assert (status(backend, "orphaned"), status(backend, "ready")) == (JobStatus.DEFERRED, JobStatus.QUEUED)
+
+
+def test_a_parent_that_failed_before_the_enqueue_is_waited_on_only_by_a_strict_child(backend):
+    put(backend, JobStatus.FAILED, id="failed", keep_until=NOW + 1)
+    sibling = running_parent(backend, "sibling")
+    put(backend, id="strict", depends_on=("failed", "sibling"))
+    put(backend, id="lenient", depends_on=("failed", "sibling"), allow_dependency_failures=True)
+    assert backend.jobs_purge(NOW + 2, 100) == 1  # its record expires: it stays unmet for the strict one
+    assert settle(backend, sibling, JobStatus.FINISHED, now=LATER)
+    assert (status(backend, "strict"), status(backend, "lenient")) == (JobStatus.DEFERRED, JobStatus.QUEUED)

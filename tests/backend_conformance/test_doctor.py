@@ -7,7 +7,7 @@ from backend_conformance.helpers import NOW, get, put
 from conveyor.batch import CALLBACK_REASON
 from conveyor.status import BatchStatus, JobStatus
 from conveyor.testing import make_record
-from conveyor.types import BatchRecord
+from conveyor.types import BatchRecord, Settlement
 
 
 def kinds(findings) -> set[tuple[str, str]]:
@@ -55,6 +55,30 @@ def test_a_deferred_job_whose_dependency_is_gone_is_left_alone(backend):
     parent = put(backend, JobStatus.FAILED)
     child = put(backend, JobStatus.DEFERRED, depends_on=(parent.id,))
     backend.job_delete(parent.id, with_dependents=False)
+    assert backend.invariants_check(NOW, True) == []
+    assert get(backend, child.id).status is JobStatus.DEFERRED
+
+
+def test_a_deferred_job_whose_unmet_set_was_emptied_behind_conveyors_back(backend):
+    put(backend, id="parent")
+    child = put(backend, id="child", depends_on=("parent",))
+    corruption.forget_unmet_parents(backend, child.id)
+    check_then_repair(backend, {("stuck_deferred", child.id)})
+    assert get(backend, child.id).status is JobStatus.QUEUED
+    backend.job_cancel(child.id, NOW, None, False)  # queued, it waits on nothing, even requeued
+    assert backend.jobs_requeue([child.id], NOW) == [child.id]
+    assert get(backend, child.id).status is JobStatus.QUEUED
+
+
+def test_a_child_left_waiting_on_a_parent_deleted_unfinished_is_not_stuck(backend):
+    # the unmet set keeps the deleted parent: the child waits for good, as RQ's rule
+    # wants of a parent that never finished; the doctor does not run it
+    put(backend, id="gone")
+    sibling = put(backend, JobStatus.STARTED, id="sibling", lease_token="token")
+    child = put(backend, id="child", depends_on=("gone", "sibling"))
+    assert backend.job_delete("gone") is True
+    assert backend.jobs_settle([Settlement("sibling", "token", JobStatus.FINISHED)], NOW) == [True]
+    assert get(backend, sibling.id).status is JobStatus.FINISHED
     assert backend.invariants_check(NOW, True) == []
     assert get(backend, child.id).status is JobStatus.DEFERRED
 

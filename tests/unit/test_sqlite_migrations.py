@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -11,6 +12,9 @@ from conveyor.backends.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, _stateme
 from conveyor.exceptions import ConfigurationError
 from conveyor.status import JobStatus
 from conveyor.testing import make_job
+from conveyor.types import Settlement
+
+NOW = 1_000_000.0
 
 
 def test_a_version_1_database_gets_counts_of_the_jobs_it_holds(tmp_path):
@@ -71,5 +75,59 @@ def test_version_3_drops_the_ended_batches_left_without_jobs(tmp_path):
     backend = conveyor.connect(f"sqlite:///{path}")
     try:
         assert [b and b.id for b in backend.batches_get(["gone", "kept", "running"])] == [None, "kept", "running"]
+    finally:
+        backend.close()
+
+
+def _version_8_database_with_deferred_jobs(path):
+    """A store written by schema 8: dependency links without the unmet flag."""
+    with sqlite3.connect(path) as old:
+        for migration in MIGRATIONS[:8]:
+            for statement in _statements(migration):
+                old.execute(statement)
+        old.execute("PRAGMA user_version = 8")
+        jobs = [  # id, status, depends_on, allow_dependency_failures ('gone' was deleted)
+            ("done", "finished", [], 0),
+            ("failed", "failed", [], 0),
+            ("running", "queued", [], 0),
+            ("other", "queued", [], 0),
+            ("last", "queued", [], 0),
+            ("strict", "deferred", ["done", "gone", "running"], 0),
+            ("lenient", "deferred", ["failed", "running"], 1),
+            ("blocked", "deferred", ["failed", "running"], 0),
+            ("late", "deferred", ["running", "other", "last"], 0),
+        ]
+        old.executemany(
+            "INSERT INTO jobs (id, seq, queue, func_name, payload, serializer, status, created_at, depends_on, "
+            "allow_dependency_failures) VALUES (?, ?, ?, 'f', x'', 'json', ?, 0, ?, ?)",
+            [(job_id, seq, job_id, status, json.dumps(parents), allow)
+             for seq, (job_id, status, parents, allow) in enumerate(jobs)],
+        )  # fmt: skip
+        old.executemany(
+            "INSERT INTO job_dependencies (parent_id, job_id) VALUES (?, ?)",
+            [(parent, job_id) for job_id, _, parents, _ in jobs for parent in parents],
+        )
+        old.execute("INSERT INTO status_counts SELECT queue, status, COUNT(*) FROM jobs GROUP BY queue, status")
+
+
+def _finish(backend, job_id):
+    (claimed,) = backend.jobs_claim([job_id], "worker", 1, "token", NOW + 30, NOW)
+    assert backend.jobs_settle([Settlement(claimed.id, "token", JobStatus.FINISHED)], NOW) == [True]
+
+
+def test_version_9_keeps_deferred_jobs_waiting_on_what_they_waited_on(tmp_path):
+    # a parent gone before the upgrade counts as met, as the release rule read it then;
+    # a failed one holds only the strict child. After it, a parent deleted unfinished is waited on
+    path = tmp_path / "v8.db"
+    _version_8_database_with_deferred_jobs(path)
+    backend = conveyor.connect(f"sqlite:///{path}")
+    try:
+        _finish(backend, "running")
+        statuses = {r.id: r.status for r in backend.jobs_get(["strict", "lenient", "blocked", "late"]) if r}
+        assert statuses == {"strict": JobStatus.QUEUED, "lenient": JobStatus.QUEUED,
+                            "blocked": JobStatus.DEFERRED, "late": JobStatus.DEFERRED}  # fmt: skip
+        assert backend.job_delete("other") is True
+        _finish(backend, "last")
+        assert [r.status for r in backend.jobs_get(["late"]) if r] == [JobStatus.DEFERRED]
     finally:
         backend.close()

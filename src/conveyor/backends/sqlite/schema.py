@@ -163,9 +163,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE job_dependencies ADD COLUMN met INTEGER NOT NULL DEFAULT 0;
     UPDATE job_dependencies SET met = 1 WHERE NOT EXISTS (
-        SELECT 1 FROM jobs parent WHERE parent.id = job_dependencies.parent_id AND parent.status != 'finished'
-        AND NOT (parent.status IN ('failed', 'stopped', 'canceled') AND EXISTS (
-            SELECT 1 FROM jobs child WHERE child.id = job_dependencies.job_id AND child.allow_dependency_failures = 1)));
+        SELECT 1 FROM jobs parent WHERE parent.id = job_dependencies.parent_id
+        AND parent.status != 'finished' AND NOT (parent.status IN ('failed', 'stopped', 'canceled')
+            AND EXISTS (SELECT 1 FROM jobs child WHERE child.id = job_dependencies.job_id
+                        AND child.allow_dependency_failures = 1)));
     """,
 ]
 
