@@ -26,8 +26,8 @@ def cancel_job(
 ) -> Job:
     """Cancel a job that has not ended. A running job is told to stop as well.
 
-    With ``enqueue_dependents`` the jobs waiting on this one are queued as if it had
-    finished (RQ's rule). Raises NoSuchJobError, or InvalidJobOperation if the job
+    With ``enqueue_dependents`` the jobs waiting on this one no longer wait on it, as if
+    it had finished: those waiting on nothing else are queued. Raises NoSuchJobError, or InvalidJobOperation if the job
     already ended.
     """
     backend = resolve_connection(connection)

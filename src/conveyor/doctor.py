@@ -11,8 +11,9 @@ with ``repair``, fixes those that can be fixed without guessing. The kinds:
   for, or sits in one it does not (Redis; SQLite keeps its indexes itself) (re-indexed)
 - ``lease_missing``: a running job without a lease, which recovery would never take back
   (given a lease that has run out, so recovery takes it at once)
-- ``stuck_deferred``: a deferred job whose dependencies have all ended as it needs (queued);
-  a dependency gone counts as unmet, as it may have been deleted before it finished
+- ``stuck_deferred``: a deferred job whose unmet set (the dependencies it still waits on)
+  is empty or holds only jobs that have ended as it needs (queued); a dependency gone
+  counts as unmet, as it was deleted before it finished
 - ``unreachable_scheduled``: a scheduled job with neither a time nor a scheduled batch
   holding it (queued)
 - ``batch_starter_missing`` / ``batch_starter_stray``: a scheduled batch without its starter

@@ -65,10 +65,11 @@ class Backend(Protocol):
         Records are stored as given, in whatever status they carry, and indexed by it:
         usually QUEUED or SCHEDULED; STARTED with a lease for a job the caller runs at
         once (Queue(is_async=False)); any status from the test factory
-        (conveyor.testing.make_job). A QUEUED or SCHEDULED job with unmet
-        ``depends_on`` is stored DEFERRED instead. A record whose ``unique_key`` is held
-        by a live (not terminal) job is not stored: that job's record is returned in its
-        place (idempotent submission). Raises JobIdInUseError if an id
+        (conveyor.testing.make_job). A job with ``depends_on`` keeps its unmet set: the
+        parents not yet finished (or, when it allows dependency failures, not yet ended);
+        a QUEUED or SCHEDULED one whose set is not empty is stored DEFERRED instead. A
+        record whose ``unique_key`` is held by a live (not terminal) job is not stored:
+        that job's record is returned in its place (idempotent submission). Raises JobIdInUseError if an id
         belongs to a job that is not terminal (a terminal one is replaced), and
         NoSuchJobError for a dependency that does not exist; nothing is stored then.
         """
@@ -108,9 +109,10 @@ class Backend(Protocol):
     def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
         """Apply outcomes of claimed jobs; each only if its lease still holds.
 
-        Returns, per settlement, whether it was applied. Finishing a job (or ending
-        it any way, for dependents that allow failures) releases the deferred jobs
-        whose dependencies are now all met. A job settled QUEUED with reason
+        Returns, per settlement, whether it was applied. A job that finishes is taken
+        off its dependents' unmet sets (one that ends another way, off those of
+        dependents that allow failures), and deferred jobs whose set is then empty are
+        released; the same holds wherever a job ends (recovery, cancel, expiry). A job settled QUEUED with reason
         ``released`` (claimed but given back unrun, or interrupted by a shutdown) goes
         back to its place: its seq, ``enqueued_at`` and ttl expiry are kept; any other
         job re-entering its queue goes to the back, its ttl counted from now.
@@ -137,8 +139,8 @@ class Backend(Protocol):
         """Cancel a job that is not terminal; a started one is also told to stop.
 
         Raises NoSuchJobError, or InvalidJobOperation when the job is terminal.
-        With ``enqueue_dependents`` its deferred dependents are released as if it
-        had finished.
+        With ``enqueue_dependents`` it is taken off the unmet set of every dependent, as
+        if it had finished; dependents left waiting on nothing are released.
         """
         ...
 
@@ -158,13 +160,16 @@ class Backend(Protocol):
 
         A job canceled while it ran is not moved until its worker has acknowledged the
         stop (its refused settle) or its lease has run out: it must never run twice at
-        once. A canceled job whose parents have not finished goes back to DEFERRED. A
+        once. A canceled job whose unmet set is not empty goes back to DEFERRED. A
         job whose ``unique_key`` another live job holds meanwhile is not moved.
         """
         ...
 
     def job_delete(self, job_id: str, ended_by: float | None = None, with_dependents: bool = False) -> bool:
         """Remove a job record (and its dependency links); False if it did not exist.
+
+        A job deleted before it ended is never taken off its dependents' unmet sets:
+        they stay deferred.
 
         With ``ended_by`` (now), only a job that has ended and whose worker is no longer
         stopping it at that time, checked in the same step: False otherwise. With
