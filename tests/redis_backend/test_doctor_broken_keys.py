@@ -40,6 +40,7 @@ BREAKAGES: dict[str, Callable[[RedisBackend, str], str]] = {  # each returns the
     "a job without a queue": lambda b, j: _set_field(b, j, "queue", None),
     "a job of no known status": lambda b, j: _set_field(b, j, "status", "bogus"),
     "a job whose dependencies are not JSON": lambda b, j: _set_field(b, j, "depends_on", "{"),
+    "a job whose unmet set is not JSON": lambda b, j: _set_field(b, j, "unmet", "{"),
     "a queue that is a list": lambda b, j: _replace(
         b, b.keys.queued("default"), "RPUSH", b.keys.queued("default"), "x"
     ),
@@ -144,3 +145,13 @@ def test_a_retry_of_a_job_whose_retry_count_is_not_a_number_holds_no_other_outco
     retried, finished = backend.jobs_get([broken.id, other.id])
     assert retried is not None and (retried.status, retried.retry_count) == (JobStatus.QUEUED, 1)
     assert finished is not None and finished.status is JobStatus.FINISHED
+
+
+def test_a_parent_whose_child_has_an_unmet_set_that_is_not_json_settles(backend: RedisBackend) -> None:
+    # the child is read as one stored before the set existed: from its parents' status
+    parent = make_job(backend, now=NOW, status=JobStatus.STARTED, lease_token="t", lease_expires_at=NOW + 30)
+    child = make_job(backend, now=NOW, depends_on=(parent.id,))
+    backend._redis.hset(backend.keys.job(child.id), "unmet", "{")
+    assert backend.jobs_settle([Settlement(parent.id, "t", JobStatus.FINISHED)], NOW) == [True]
+    (released,) = backend.jobs_get([child.id])
+    assert released is not None and released.status is JobStatus.QUEUED

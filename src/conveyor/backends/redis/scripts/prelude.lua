@@ -350,9 +350,14 @@ end
 
 -- The parents a job still waits on: its ``unmet`` field, kept by enqueue and
 -- release_dependents. A job stored before conveyor kept it gets it from its parents'
--- current status, read as the release rule read them then (a parent gone counts as met).
+-- current status, read as the release rule read them then (a parent gone counts as met);
+-- so does one whose field was garbled by hand (the doctor reports it): a settle that
+-- releases it must not fail.
 local function unmet_of(job)
-    if job.unmet then return cjson.decode(job.unmet) end
+    if job.unmet then
+        local ok, unmet = pcall(cjson.decode, job.unmet)
+        if ok and type(unmet) == 'table' then return unmet end
+    end
     local unmet = {}
     for _, parent in ipairs(cjson.decode(job.depends_on or '[]')) do
         local status = redis.call('HGET', job_key(parent), 'status')

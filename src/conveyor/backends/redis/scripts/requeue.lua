@@ -6,9 +6,10 @@ for i = 3, #ARGV do
     local holder = job and job.unique_key and live_holder(job.unique_key)
     if job and ENDED_UNSUCCESSFULLY[job.status] and not still_stopping(job, now) and not holder then
         local status = 'queued'
-        local unmet = job.depends_on and unmet_of(job)
-        if job.status == 'canceled' and unmet and #unmet > 0 then
-            status = 'deferred'  -- canceled before it ran: it still waits on these parents
+        -- only a job canceled before it ran can still wait on parents: one that ran waits on none
+        local unmet = job.status == 'canceled' and unmet_of(job) or {}
+        if #unmet > 0 then
+            status = 'deferred'
         elseif job.batch_id and redis.call('HGET', batch_key(job.batch_id), 'status') == 'scheduled' then
             status = 'scheduled'  -- held for the batch's starter again: it runs with its batch
         end
@@ -19,7 +20,7 @@ for i = 3, #ARGV do
             changes[field] = NIL
         end
         changes.stop_requested = 0
-        if unmet then changes.unmet = encode_ids(unmet) end
+        if job.depends_on then changes.unmet = encode_ids(unmet) end
         transition(job, changes)
         if job.unique_key then redis.call('HSET', P .. 'unique', job.unique_key, job.id) end
         moved[#moved + 1] = job.id
