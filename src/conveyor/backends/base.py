@@ -69,9 +69,10 @@ class Backend(Protocol):
         parents not yet finished (or, when it allows dependency failures, not yet ended);
         a QUEUED or SCHEDULED one whose set is not empty is stored DEFERRED instead. A
         record whose ``unique_key`` is held by a live (not terminal) job is not stored:
-        that job's record is returned in its place (idempotent submission). Raises JobIdInUseError if an id
-        belongs to a job that is not terminal (a terminal one is replaced), and
-        NoSuchJobError for a dependency that does not exist; nothing is stored then.
+        that job's record is returned in its place (idempotent submission). Raises
+        JobIdInUseError if an id belongs to a job that is not terminal (a terminal one is
+        replaced), and NoSuchJobError for a dependency that does not exist; nothing is
+        stored then.
         """
         ...
 
@@ -112,10 +113,11 @@ class Backend(Protocol):
         Returns, per settlement, whether it was applied. A job that finishes is taken
         off its dependents' unmet sets (one that ends another way, off those of
         dependents that allow failures), and deferred jobs whose set is then empty are
-        released; the same holds wherever a job ends (recovery, cancel, expiry). A job settled QUEUED with reason
-        ``released`` (claimed but given back unrun, or interrupted by a shutdown) goes
-        back to its place: its seq, ``enqueued_at`` and ttl expiry are kept; any other
-        job re-entering its queue goes to the back, its ttl counted from now.
+        released; the same holds wherever a job ends (recovery, cancel, expiry). A job
+        settled QUEUED with reason ``released`` (claimed but given back unrun, or
+        interrupted by a shutdown) goes back to its place: its seq, ``enqueued_at`` and
+        ttl expiry are kept; any other job re-entering its queue goes to the back, its
+        ttl counted from now.
         """
         ...
 

@@ -437,7 +437,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             )
             changes.moved(job_id, record.queue, record.status.value, "canceled")
             # canceled is taken off the unmet sets of dependents allowing failures; with
-            # enqueue_dependents off every dependent's (RQ's rule)
+            # enqueue_dependents off every dependent's, as if it had finished
             released = self._release_dependents(conn, changes, [job_id], now, for_all=enqueue_dependents)
             return self._get(conn, job_id), released
 
