@@ -4,7 +4,8 @@ All keys of one namespace share the hash tag ``{<prefix>}``, so they live in one
 a Redis Cluster can hold a namespace, and the scripts (which move a job between
 several indexes at once) never cross slots. Separate prefixes spread across a cluster.
 
-    {conveyor}:job:<id>                 hash: the job record (plus seq, qmember)
+    {conveyor}:job:<id>                 hash: the job record (plus seq, qmember, and unmet:
+                                        a JSON list of the parents it still waits on)
     {conveyor}:queued:<queue>           zset, all scores 0, ordered by member
                                         "<inverted priority><seq>|<id>": the claim order
     {conveyor}:byuser:<n>:<queue>:<user>  the same, for one user's jobs ('' for none; n:
