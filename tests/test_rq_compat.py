@@ -84,7 +84,7 @@ def test_the_job_decorator_enqueues_with_its_options(backend: Backend) -> None:
     assert decorated is jobfuncs.add, "the function itself, so workers import it by its own name"
     handle = jobfuncs.add.delay(3, 4, job_id="sum")  # type: ignore[attr-defined]
     assert (handle.id, handle.origin, handle.args, handle.timeout, handle.result_ttl, handle.priority) == (
-        "sum", "low", [3, 4], 5, 60, 3,
+        "sum", "low", (3, 4), 5, 60, 3,
     )  # fmt: skip
     child = jobfuncs.add.delay(1, y=2, depends_on=handle)  # type: ignore[attr-defined]
     assert (child.kwargs, child.dependency_ids) == ({"y": 2}, ["sum"])

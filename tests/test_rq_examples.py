@@ -67,7 +67,7 @@ def test_retrieving_jobs(redis: Backend) -> None:
     assert job.get_status(refresh=True) == "queued"
     assert job.get_meta(refresh=True) == {}
     assert (job.origin, job.func_name, job.args, job.kwargs) == ("default", "somewhere.count_words_at_url",
-                                                                 ["http://nvie.com"], {})  # fmt: skip
+                                                                 ("http://nvie.com",), {})  # fmt: skip
     assert job.result is None and job.enqueued_at is not None
     assert job.started_at is None and job.ended_at is None and job.exc_info is None
     assert job.last_heartbeat is None and job.worker_name is None

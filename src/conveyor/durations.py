@@ -63,3 +63,11 @@ def _parse(value: object, name: str, forever_allowed: bool) -> float | None:
         forever = " (or -1 for no limit)" if forever_allowed else ""
         raise InvalidJobError(f"{name} must be at most 100 years{forever}, got {value!r}")
     return seconds
+
+
+def as_rq_reads(seconds: float | None) -> int | float:
+    """A stored duration as RQ code reads it back: the int it gave when whole (RQ keeps
+    ints, and ``f"{job.timeout}s"`` should not say ``180.0s``), -1 for no limit."""
+    if seconds is None:
+        return -1
+    return int(seconds) if seconds.is_integer() else seconds

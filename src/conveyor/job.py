@@ -22,7 +22,7 @@ from conveyor.callbacks import encode as encode_callbacks
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
 from conveyor.connection import resolve_connection
 from conveyor.dependency import Dependency
-from conveyor.durations import parse_duration
+from conveyor.durations import as_rq_reads, parse_duration
 from conveyor.exceptions import InvalidJobError, NoSuchJobError, SerializationError
 from conveyor.functions import function_name, resolve_function
 from conveyor.ids import new_job_id
@@ -249,8 +249,9 @@ class Job:
         return _describe(self._record.func_name, *self._arguments())
 
     @property
-    def args(self) -> list[Any]:
-        return self._arguments()[0]
+    def args(self) -> tuple[Any, ...]:
+        """The positional arguments, a tuple as in RQ (whatever the serializer kept)."""
+        return tuple(self._arguments()[0])
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -351,20 +352,24 @@ class Job:
         return _describe(self._record.func_name, args, kwargs)
 
     @property
-    def timeout(self) -> float | None:
-        return self._record.timeout
+    def timeout(self) -> int | float:
+        """Seconds the job may run, -1 for no limit (durations read back as RQ's)."""
+        return as_rq_reads(self._record.timeout)
 
     @property
-    def ttl(self) -> float | None:
-        return self._record.ttl
+    def ttl(self) -> int | float | None:
+        """Seconds the job may wait in its queue, None for no limit (as in RQ)."""
+        return None if self._record.ttl is None else as_rq_reads(self._record.ttl)
 
     @property
-    def result_ttl(self) -> float | None:
-        return self._record.result_ttl
+    def result_ttl(self) -> int | float:
+        """Seconds a finished job is kept, -1 for ever."""
+        return as_rq_reads(self._record.result_ttl)
 
     @property
-    def failure_ttl(self) -> float | None:
-        return self._record.failure_ttl
+    def failure_ttl(self) -> int | float:
+        """Seconds a failed, stopped or canceled job is kept, -1 for ever."""
+        return as_rq_reads(self._record.failure_ttl)
 
     @property
     def retry_count(self) -> int:

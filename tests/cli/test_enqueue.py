@@ -19,7 +19,7 @@ def test_prints_the_job_id_of_the_stored_call(run: Run, db: Backend) -> None:
     result = run("enqueue", "jobfuncs.add", "--args", "[1, 2]")
     assert result.exit_code == 0, result.stderr
     job = Job.fetch(result.stdout.strip(), connection=db)
-    assert (job.func_name, job.args, job.kwargs, job.origin) == ("jobfuncs.add", [1, 2], {}, "default")
+    assert (job.func_name, job.args, job.kwargs, job.origin) == ("jobfuncs.add", (1, 2), {}, "default")
     assert job.get_status() is JobStatus.QUEUED
 
 

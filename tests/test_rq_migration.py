@@ -1,0 +1,41 @@
+"""RQ code moved over by changing its imports: what it reads back (types and values), the
+positions it passes arguments in, and the import paths it uses, as RQ 2-3 gives them."""
+
+from __future__ import annotations
+
+import pytest
+
+import jobfuncs
+from conveyor import Job, Queue, Worker
+from conveyor.backends.base import Backend
+
+
+@pytest.fixture
+def queue(backend: Backend) -> Queue:
+    return Queue(connection=backend)
+
+
+def test_args_read_back_as_a_tuple_as_rqs(queue: Queue, url: str) -> None:
+    job = queue.enqueue(jobfuncs.add, 1, 2)
+    assert job.args == (1, 2)
+    assert Job.fetch(job.id, connection=queue.connection).args == (1, 2)
+    assert queue.enqueue_call(jobfuncs.add, args=[3], kwargs={"y": 4}).args == (3,)
+    (many,) = queue.enqueue_many([Queue.prepare_data(jobfuncs.add, args=(5, 6))])
+    assert many.args == (5, 6)
+    assert Job.create(jobfuncs.add, args=[7, 8]).args == (7, 8)
+    Worker([queue]).work(burst=True)
+    assert job.result == 3 and many.result == 11
+
+
+def test_durations_read_back_as_given(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.noop, job_timeout=30, result_ttl=60, ttl=90, failure_ttl=120)
+    stored = Job.fetch(job.id, connection=queue.connection)
+    values = (stored.timeout, stored.result_ttl, stored.ttl, stored.failure_ttl)
+    assert values == (30, 60, 90, 120) and all(type(v) is int for v in values), f"ints as RQ's: {values}"
+    assert f"{queue.enqueue(jobfuncs.noop).timeout}s" == "180s"
+    assert queue.enqueue(jobfuncs.noop, job_timeout="1h").timeout == 3600
+    assert queue.enqueue(jobfuncs.noop, job_timeout=2.5).timeout == 2.5
+    forever = Job.fetch(
+        queue.enqueue(jobfuncs.noop, job_timeout=-1, result_ttl=-1, failure_ttl=-1).id, connection=queue.connection
+    )
+    assert (forever.timeout, forever.result_ttl, forever.failure_ttl, forever.ttl) == (-1, -1, -1, None)
