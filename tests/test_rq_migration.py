@@ -15,6 +15,14 @@ def queue(backend: Backend) -> Queue:
     return Queue(connection=backend)
 
 
+def test_queue_and_job_create_take_rqs_positional_arguments(backend: Backend) -> None:
+    timed = Queue("low", backend, 77)
+    assert (timed.default_timeout, timed.enqueue(jobfuncs.noop).timeout) == (77, 77), "RQ: name, connection, timeout"
+    assert Queue("inline", backend, None, False).is_async is False
+    created = Job.create(jobfuncs.add, [1, 2], None, backend)
+    assert created.connection is backend, "RQ: func, args, kwargs, connection"
+
+
 def test_args_read_back_as_a_tuple_as_rqs(queue: Queue, url: str) -> None:
     job = queue.enqueue(jobfuncs.add, 1, 2)
     assert job.args == (1, 2)

@@ -50,7 +50,8 @@ class EnqueueData(NamedTuple):
 
 
 class Queue:
-    """A named queue of jobs on a backend.
+    """A named queue of jobs on a backend. The arguments come in RQ's order, so
+    ``Queue("low", conn, 60)`` gives its jobs 60 s as RQ's does.
 
     ``is_async=False`` runs each job at once in the calling thread (for tests), with
     the same outcome a worker would record.
@@ -60,8 +61,8 @@ class Queue:
         self,
         name: str = DEFAULT_QUEUE,
         connection: Backend | None = None,
-        is_async: bool = True,
         default_timeout: int | float | str | None = None,
+        is_async: bool = True,
         serializer: str | Serializer | type | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
