@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import conveyor.job
 import jobfuncs
 from conveyor import Job, Queue, Worker
 from conveyor.backends.base import Backend
@@ -47,3 +48,17 @@ def test_durations_read_back_as_given(queue: Queue) -> None:
         queue.enqueue(jobfuncs.noop, job_timeout=-1, result_ttl=-1, failure_ttl=-1).id, connection=queue.connection
     )
     assert (forever.timeout, forever.result_ttl, forever.failure_ttl, forever.ttl) == (-1, -1, -1, None)
+
+
+def test_rqs_import_paths_work_with_conveyor_for_rq(queue: Queue) -> None:
+    from conveyor.exceptions import JobTimeoutException as RaisedOnTimeout
+    from conveyor.job import cancel_job, requeue_job
+    from conveyor.timeouts import JobTimeoutException
+
+    assert JobTimeoutException is RaisedOnTimeout
+    job = queue.enqueue(jobfuncs.noop)
+    cancel_job(job.id, connection=queue.connection)
+    assert job.is_canceled
+    requeue_job(job.id, connection=queue.connection)
+    assert job.is_queued
+    assert not hasattr(conveyor.job, "cancel"), "other names are still unknown"

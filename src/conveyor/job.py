@@ -55,6 +55,16 @@ _RUN_FIELDS = (
 _current_job: ContextVar[Job | None] = ContextVar("conveyor_current_job", default=None)
 
 
+def __getattr__(name: str) -> Any:
+    """RQ keeps ``cancel_job`` and ``requeue_job`` in ``rq.job``; they live in
+    ``conveyor.command`` (which builds on this module), and are found here too."""
+    if name in ("cancel_job", "requeue_job"):
+        from conveyor import command
+
+        return getattr(command, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def get_current_job(connection: object = None, job_class: object = None) -> Job | None:
     """The job being executed by the calling code, or None outside a job. RQ's
     ``connection`` and ``job_class`` are taken and not needed: the job knows its store."""
