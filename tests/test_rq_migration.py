@@ -3,6 +3,8 @@ positions it passes arguments in, and the import paths it uses, as RQ 2-3 gives 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 import conveyor.job
@@ -62,3 +64,16 @@ def test_rqs_import_paths_work_with_conveyor_for_rq(queue: Queue) -> None:
     requeue_job(job.id, connection=queue.connection)
     assert job.is_queued
     assert not hasattr(conveyor.job, "cancel"), "other names are still unknown"
+
+
+def test_registries_count_and_list_newest_first_as_rqs(queue: Queue) -> None:
+    ids = [queue.enqueue_in(timedelta(hours=1 + i), jobfuncs.noop).id for i in range(4)]
+    registry = queue.scheduled_job_registry
+    assert registry.get_job_count() == registry.count == 4
+    assert registry.get_job_ids(cleanup=False) == ids
+    assert registry.get_job_ids(desc=True) == ids[::-1]
+    assert registry.get_job_ids(1, 2, desc=True) == [ids[2], ids[1]]
+    assert registry.get_job_ids(0, 0, desc=True) == [ids[3]]
+    assert registry.get_job_ids(3, -1, desc=True) == [ids[0]]
+    assert registry.get_job_ids(4, desc=True) == [] and registry.get_job_ids(2, 1, desc=True) == []
+    assert registry.get_job_ids(2, 10, desc=True) == [ids[1], ids[0]]

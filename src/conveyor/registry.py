@@ -44,10 +44,19 @@ class BaseRegistry:
         self.connection = resolve_connection(connection)
         self.clock = clock
 
-    def get_job_ids(self, start: int = 0, end: int = -1) -> list[str]:
-        """Ids from position ``start`` to ``end`` inclusive (-1: to the last), as in RQ."""
-        limit = -1 if end < 0 else max(0, end - start + 1)
-        return self.connection.job_ids(self.name, self.statuses, offset=start, limit=limit)
+    def get_job_ids(self, start: int = 0, end: int = -1, desc: bool = False, cleanup: bool = True) -> list[str]:
+        """Ids from position ``start`` to ``end`` inclusive (-1: to the last), oldest first
+        or with ``desc`` newest first, as in RQ. ``cleanup`` is RQ's and changes nothing:
+        a view holds no expired entries to drop first."""
+        if not desc:
+            limit = -1 if end < 0 else max(0, end - start + 1)
+            return self.connection.job_ids(self.name, self.statuses, offset=start, limit=limit)
+        newest = self.count - 1  # position ``p`` newest first is ``newest - p`` oldest first
+        first = max(0, newest - end) if end >= 0 else 0
+        if first > newest - start:
+            return []
+        ids = self.connection.job_ids(self.name, self.statuses, offset=first, limit=newest - start - first + 1)
+        return ids[::-1]
 
     def get_jobs(self, start: int = 0, end: int = -1) -> list[Job]:
         ids = self.get_job_ids(start, end)
@@ -56,6 +65,10 @@ class BaseRegistry:
     @property
     def count(self) -> int:
         return self.connection.jobs_count(self.name, self.statuses)
+
+    def get_job_count(self, cleanup: bool = True) -> int:
+        """RQ's spelling of ``count`` (``cleanup`` changes nothing, as in ``get_job_ids``)."""
+        return self.count
 
     def __len__(self) -> int:
         return self.count
