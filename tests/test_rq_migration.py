@@ -11,6 +11,7 @@ import conveyor.job
 import jobfuncs
 from conveyor import Job, Queue, Worker
 from conveyor.backends.base import Backend
+from conveyor.exceptions import NoSuchJobError
 
 
 @pytest.fixture
@@ -77,3 +78,28 @@ def test_registries_count_and_list_newest_first_as_rqs(queue: Queue) -> None:
     assert registry.get_job_ids(3, -1, desc=True) == [ids[0]]
     assert registry.get_job_ids(4, desc=True) == [] and registry.get_job_ids(2, 1, desc=True) == []
     assert registry.get_job_ids(2, 10, desc=True) == [ids[1], ids[0]]
+
+
+def test_a_workers_queue_names_is_a_method_as_rqs(backend: Backend) -> None:
+    worker = Worker([Queue("high", connection=backend), "low"], connection=backend)
+    assert worker.queue_names() == ["high", "low"]
+
+
+def test_save_stores_meta_as_rqs_save(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.noop)
+    job.meta["progress"] = "half"
+    job.save()
+    assert Job.fetch(job.id, connection=queue.connection).meta == {"progress": "half"}
+    with pytest.raises(NoSuchJobError):
+        Job.create(jobfuncs.noop, connection=queue.connection).save()
+
+
+def test_a_jobs_dependency_is_the_first_job_it_waits_on(queue: Queue) -> None:
+    first, second = queue.enqueue(jobfuncs.noop), queue.enqueue(jobfuncs.noop)
+    child = queue.enqueue(jobfuncs.noop, depends_on=[first, second])
+    dependency = child.dependency
+    assert dependency is not None and dependency.id == first.id
+    assert [job.id for job in child.fetch_dependencies()] == [first.id, second.id]
+    first.delete()
+    assert child.dependency is None and [job.id for job in child.fetch_dependencies()] == [second.id]
+    assert first.dependency is None and first.fetch_dependencies() == []

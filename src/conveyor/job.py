@@ -404,6 +404,21 @@ class Job:
     depends_on = dependency_ids
 
     @property
+    def dependency(self) -> Job | None:
+        """The first job this one depends on, as RQ's; None without one or once it is gone."""
+        if not self._record.depends_on:
+            return None
+        (first,) = Job.fetch_many(self._record.depends_on[:1], connection=self.connection)
+        return first
+
+    def fetch_dependencies(self) -> list[Job]:
+        """The jobs this one depends on that are still stored (RQ's, in one read)."""
+        if not self._record.depends_on:
+            return []
+        found = Job.fetch_many(self._record.depends_on, connection=self.connection)
+        return [job for job in found if job is not None]
+
+    @property
     def allow_dependency_failures(self) -> bool:
         return self._record.allow_dependency_failures
 
@@ -490,6 +505,12 @@ class Job:
         if not self.connection.job_update(self.id, self.clock.now(), meta=data):
             raise NoSuchJobError(self.id)
         self._record.meta = data
+
+    def save(self) -> None:
+        """RQ's ``job.meta[...] = ...; job.save()``: ``meta`` is the part of a stored job
+        its code may change, so this is ``save_meta()``. A job not yet enqueued is
+        stored by ``Queue.enqueue_job``, not here (NoSuchJobError)."""
+        self.save_meta()
 
     def set_progress(self, progress: float, **metrics: Any) -> None:
         """Record progress (0.0 to 1.0) and metrics such as items_processed, total_items."""

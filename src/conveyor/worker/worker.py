@@ -153,8 +153,8 @@ class Worker:
         }  # fmt: skip
         _check_settings(concurrency, timing, pool, max_jobs_per_child, max_memory_per_child)
         self.backend = connection
-        self.queue_names = [q.name if isinstance(q, Queue) else q for q in items]
-        self.queues = [Queue(n, connection=connection) for n in self.queue_names]
+        self._queue_names = [q.name if isinstance(q, Queue) else q for q in items]
+        self.queues = [Queue(n, connection=connection) for n in self._queue_names]
         self.name = name or f"{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(2)}"
         self.concurrency = concurrency
         self.lease_ttl = lease_ttl
@@ -196,6 +196,10 @@ class Worker:
         self._busy_mono = time.monotonic()  # when a job last ended (or the worker began)
 
     # -- public ------------------------------------------------------------------------
+    def queue_names(self) -> list[str]:
+        """The names of the queues it serves, in order (a method, as RQ's)."""
+        return list(self._queue_names)
+
     def work(
         self,
         burst: bool = False,
@@ -295,7 +299,7 @@ class Worker:
                 name=self.name,
                 hostname=socket.gethostname(),
                 pid=os.getpid(),
-                queues=tuple(self.queue_names),
+                queues=tuple(self._queue_names),
                 concurrency=self.concurrency,
                 state="idle",
                 started_at=now,
@@ -408,7 +412,7 @@ class Worker:
         token = secrets.token_hex(8)
         try:
             records = self.backend.jobs_claim(
-                self.queue_names, self.name, limit, token, now + self.lease_ttl, now, self.limits, wait
+                self._queue_names, self.name, limit, token, now + self.lease_ttl, now, self.limits, wait
             )
         except BackendUnavailableError:  # it may have claimed jobs all the same
             self.holdings.unanswered.add(token)
@@ -426,7 +430,7 @@ class Worker:
         still fails (the tokens are kept for the next try)."""
         tokens = self.holdings.unanswered
         found: list[Running] = []
-        for queue in dict.fromkeys(self.queue_names):
+        for queue in dict.fromkeys(self._queue_names):
             ids = self.backend.job_ids(queue, [JobStatus.STARTED])
             for start in range(0, len(ids), 1000):
                 for record in self.backend.jobs_get(ids[start : start + 1000]):
