@@ -11,6 +11,7 @@ import conveyor.job
 import jobfuncs
 from conveyor import Job, Queue, Worker
 from conveyor.backends.base import Backend
+from conveyor.decorators import job
 from conveyor.exceptions import NoSuchJobError
 
 
@@ -103,3 +104,10 @@ def test_a_jobs_dependency_is_the_first_job_it_waits_on(queue: Queue) -> None:
     first.delete()
     assert child.dependency is None and [job.id for job in child.fetch_dependencies()] == [second.id]
     assert first.dependency is None and first.fetch_dependencies() == []
+
+
+def test_the_job_decorator_takes_rqs_positions_and_rq_3s_enqueue(backend: Backend) -> None:
+    decorated = job("low", backend, 12, 34)(jobfuncs.add)
+    handle = decorated.enqueue(1, 2)  # type: ignore[attr-defined]
+    assert (handle.origin, handle.args, handle.timeout, handle.result_ttl) == ("low", (1, 2), 12, 34)
+    assert decorated.delay(3, y=4).kwargs == {"y": 4}  # type: ignore[attr-defined]

@@ -12,16 +12,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class job:
-    """``@job("low", connection=conn, timeout=5)`` gives the function a ``delay`` method
-    that enqueues a call of it on that queue with those options (any of ``enqueue``'s);
-    the function itself is unchanged, and workers import it by its own name. As in RQ,
-    ``delay`` takes ``depends_on``, ``job_id`` and ``at_front`` (refused when true, as
-    enqueue refuses it) among its keywords; every other keyword goes to the function."""
+    """``@job("low", connection=conn, timeout=5)`` gives the function ``enqueue`` and
+    ``delay`` methods (RQ 3's name and the older one) that enqueue a call of it on that
+    queue with those options (any of ``enqueue``'s; ``timeout``, ``result_ttl`` and
+    ``ttl`` may come after the connection, as in RQ); the function itself is unchanged,
+    and workers import it by its own name. As in RQ, ``enqueue`` takes ``depends_on``,
+    ``job_id`` and ``at_front`` (refused when true, as enqueue refuses it) among its
+    keywords; every other keyword goes to the function."""
 
-    def __init__(self, queue: Queue | str, connection: Backend | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        queue: Queue | str,
+        connection: Backend | None = None,
+        timeout: int | float | str | None = None,
+        result_ttl: int | float | str | None = None,
+        ttl: int | float | str | None = None,
+        **options: Any,
+    ) -> None:
         self.queue = queue
         self.connection = connection
-        self.options = options
+        given = {"timeout": timeout, "result_ttl": result_ttl, "ttl": ttl}
+        self.options = {**options, **{name: value for name, value in given.items() if value is not None}}
 
     def __call__(self, func: F) -> F:
         def delay(*args: Any, **kwargs: Any) -> Any:
@@ -34,5 +45,5 @@ class job:
                     options[name] = kwargs.pop(name)
             return queue.enqueue_call(func, args=args, kwargs=kwargs, **options)
 
-        func.delay = delay  # type: ignore[attr-defined]
+        func.delay = func.enqueue = delay  # type: ignore[attr-defined]
         return func
