@@ -4,6 +4,7 @@ positions it passes arguments in, and the import paths it uses, as RQ 2-3 gives 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ import jobfuncs
 from conveyor import Job, Queue, Worker
 from conveyor.backends.base import Backend
 from conveyor.decorators import job
-from conveyor.exceptions import NoSuchJobError
+from conveyor.exceptions import InvalidJobError, NoSuchJobError
 
 
 @pytest.fixture
@@ -111,3 +112,29 @@ def test_the_job_decorator_takes_rqs_positions_and_rq_3s_enqueue(backend: Backen
     handle = decorated.enqueue(1, 2)  # type: ignore[attr-defined]
     assert (handle.origin, handle.args, handle.timeout, handle.result_ttl) == ("low", (1, 2), 12, 34)
     assert decorated.delay(3, y=4).kwargs == {"y": 4}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "enqueue",
+    [
+        lambda q: Job.create(jobfuncs.add, kwargs=[("y", 1)], connection=q.connection),
+        lambda q: q.enqueue_call(jobfuncs.add, args=(1,), kwargs=[("y", 1)]),
+        lambda q: q.enqueue(jobfuncs.add, args=(1,), kwargs="y=1"),
+        lambda q: q.enqueue_many([Queue.prepare_data(jobfuncs.add, kwargs=[("y", 1)])]),
+        lambda q: q.enqueue_job("an id"),
+    ],
+)
+def test_call_arguments_that_are_no_call_are_refused_saying_so(queue: Queue, enqueue: Any) -> None:
+    with pytest.raises(InvalidJobError, match="kwargs must be a mapping|enqueue_job takes a Job"):
+        enqueue(queue)
+    assert queue.count == 0
+
+
+def test_args_that_are_no_list_are_one_argument_however_the_job_is_made(queue: Queue) -> None:
+    made = [
+        Job.create(jobfuncs.add, "ab", connection=queue.connection),
+        queue.enqueue(jobfuncs.add, args="ab"),
+        queue.enqueue_call(jobfuncs.add, args="ab"),
+        *queue.enqueue_many([Queue.prepare_data(jobfuncs.add, args="ab")]),
+    ]
+    assert [job.args for job in made] == [("ab",)] * 4, "never its letters"

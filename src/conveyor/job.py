@@ -129,15 +129,7 @@ class Job:
         is the one positional argument.
         """
         serializer_name, chosen = resolve_serializer(serializer)
-        if args is None:
-            args = []
-        elif isinstance(args, list | tuple):
-            args = list(args)
-        else:  # Job.create(f, "http://nvie.com"), as RQ's docs write it: one argument
-            args = [args]
-        kwargs = dict(kwargs) if kwargs is not None else {}
-        if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
-            raise InvalidJobError("kwargs must be a mapping with string keys")
+        args, kwargs = call_arguments(args, kwargs)
         if retry is not None and not isinstance(retry, Retry):
             raise InvalidJobError(f"retry must be a conveyor.Retry, got {retry!r}")
         if meta is not None and not isinstance(meta, Mapping):
@@ -567,6 +559,23 @@ class Job:
 
     def __repr__(self) -> str:
         return f"Job({self.id!r}, func={self.func_name!r}, status={self._record.status.value!r})"
+
+
+def call_arguments(args: object, kwargs: object) -> tuple[list[Any], dict[str, Any]]:
+    """A call's ``args=`` and ``kwargs=`` as given to ``Job.create``, ``enqueue`` or
+    ``prepare_data``: ``args`` that is not a list or tuple is the one positional argument
+    (``Job.create(f, "http://nvie.com")``, as RQ's docs write it), never its letters."""
+    if args is None:
+        positional: list[Any] = []
+    elif isinstance(args, list | tuple):
+        positional = list(args)
+    else:
+        positional = [args]
+    if kwargs is None:
+        return positional, {}
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise InvalidJobError(f"kwargs must be a mapping with string keys, got {_short(kwargs)}")
+    return positional, dict(kwargs)
 
 
 def encode_arguments(serializer: Serializer, name: str, args: list[Any], kwargs: dict[str, Any]) -> bytes:

@@ -13,7 +13,7 @@ from conveyor.clock import SYSTEM_CLOCK, Clock, to_timestamp
 from conveyor.connection import resolve_connection
 from conveyor.durations import LONGEST
 from conveyor.exceptions import InvalidJobError, NoSuchJobError
-from conveyor.job import Job
+from conveyor.job import Job, call_arguments
 from conveyor.options import (
     DEFAULT_FAILURE_TTL,
     DEFAULT_QUEUE,
@@ -132,7 +132,8 @@ class Queue:
         **options: Any,
     ) -> EnqueueData:
         """Describe one job for ``enqueue_many`` (options as for ``enqueue``)."""
-        return EnqueueData(func, tuple(args or ()), dict(kwargs or {}), normalize_options(options))
+        positional, keywords = call_arguments(args, kwargs)
+        return EnqueueData(func, tuple(positional), keywords, normalize_options(options))
 
     def enqueue_many(self, job_datas: Iterable[EnqueueData]) -> list[Job]:
         """Store many jobs in one atomic step (all or none)."""
@@ -152,6 +153,8 @@ class Queue:
     def enqueue_job(self, job: Job) -> Job:
         """Store a job built with ``Job.create`` in this queue. A job fetched after it ran
         is stored again as a fresh job (under the same id, which must have ended)."""
+        if not isinstance(job, Job):
+            raise InvalidJobError(f"enqueue_job takes a Job (from Job.create), got {type(job).__name__}")
         if job.record.status not in (JobStatus.QUEUED, JobStatus.SCHEDULED):
             job.reset_for_enqueue()
         if job.record.queue != self.name:
@@ -189,7 +192,7 @@ class Queue:
         if explicit_args is not None or explicit_kwargs is not None:
             if args or function_kwargs:
                 raise InvalidJobError("pass the function's arguments either inline or as args=/kwargs=, not both")
-            args, function_kwargs = tuple(explicit_args or ()), dict(explicit_kwargs or {})
+            args, function_kwargs = call_arguments(explicit_args, explicit_kwargs)
             return self._build(f, args, function_kwargs, options)
         refuse_ambiguous_options(f, kwargs)
         return self._job_like(EnqueueData(f, args, function_kwargs, options))
