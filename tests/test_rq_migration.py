@@ -138,3 +138,13 @@ def test_args_that_are_no_list_are_one_argument_however_the_job_is_made(queue: Q
         *queue.enqueue_many([Queue.prepare_data(jobfuncs.add, args="ab")]),
     ]
     assert [job.args for job in made] == [("ab",)] * 4, "never its letters"
+
+
+@pytest.mark.parametrize("option", ["repeat", "rate_limit", "webhooks", "unique"])
+def test_rq_3s_job_options_never_reach_the_function(queue: Queue, option: str) -> None:
+    with pytest.raises(InvalidJobError, match=rf"{option} is not supported: .*kwargs="):
+        queue.enqueue(jobfuncs.noop, **{option: True})
+    assert queue.count == 0, "refused at enqueue, not failed in the worker"
+    kept_from_it = queue.enqueue(jobfuncs.noop, **{option: None})
+    Worker([queue]).work(burst=True)
+    assert kept_from_it.is_finished, "RQ's default value is dropped, as RQ drops it"

@@ -24,16 +24,23 @@ RESERVED_ENQUEUE_OPTIONS = frozenset(
         "job_timeout", "timeout", "result_ttl", "ttl", "failure_ttl", "description",
         "depends_on", "job_id", "at_front", "meta", "retry", "priority", "user_id",
         "allow_dependency_failures", "args", "kwargs", "on_success", "on_failure", "unique_key",
-        "on_stopped", "pipeline",
+        "on_stopped", "pipeline", "repeat", "rate_limit", "webhooks", "unique",
     }
 )  # fmt: skip
-"""Keyword arguments of ``Queue.enqueue`` that configure the job, not the function."""
+"""Keyword arguments of ``Queue.enqueue`` that configure the job, not the function (all
+that RQ 3 takes for the job, so none reaches a function that RQ would keep from it)."""
 _INLINE_OPTIONS = RESERVED_ENQUEUE_OPTIONS - {"args", "kwargs"}
 
 UNSUPPORTED_OPTIONS = {
     "at_front": "use priority= to run a job before others",
     "pipeline": "conveyor has no pipelines; enqueue_many stores many jobs in one step",
+    "repeat": "enqueue the next run from the job (enqueue_in), or schedule each run",
+    "rate_limit": "give the worker limits= (conveyor.types.Limits) to cap running jobs",
+    "webhooks": "call your webhook from on_success/on_failure/on_stopped callbacks",
+    "unique": "unique_key='...' returns the live job with that key instead of a second one",
 }
+"""RQ job options conveyor has no counterpart for: refused when set, so that RQ code
+learns it at enqueue (a false value is RQ's default and is dropped)."""
 
 
 def refuse_ambiguous_options(func: object, kwargs: Mapping[str, Any]) -> None:
@@ -92,7 +99,7 @@ def normalize_options(options: Mapping[str, Any]) -> dict[str, Any]:
     options = dict(options)
     for name, advice in UNSUPPORTED_OPTIONS.items():
         if options.get(name):
-            raise InvalidJobError(f"{name} is not supported: {advice}")
+            raise InvalidJobError(f"{name} is not supported: {advice} (a function's own {name} goes in kwargs={{...}})")
         options.pop(name, None)
     if "job_timeout" in options:
         options["timeout"] = options.pop("job_timeout")
