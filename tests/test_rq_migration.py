@@ -13,7 +13,7 @@ import jobfuncs
 from conveyor import Job, Queue, Worker
 from conveyor.backends.base import Backend
 from conveyor.decorators import job
-from conveyor.exceptions import InvalidJobError, NoSuchJobError
+from conveyor.exceptions import InvalidJobError, NoSuchJobError, SerializationError
 
 
 @pytest.fixture
@@ -148,3 +148,14 @@ def test_rq_3s_job_options_never_reach_the_function(queue: Queue, option: str) -
     kept_from_it = queue.enqueue(jobfuncs.noop, **{option: None})
     Worker([queue]).work(burst=True)
     assert kept_from_it.is_finished, "RQ's default value is dropped, as RQ drops it"
+
+
+def test_a_worker_takes_the_serializer_rq_code_gives_it(backend: Backend) -> None:
+    from conveyor.serializers import JSONSerializer, PickleSerializer
+
+    pickled = Queue(connection=backend, serializer=PickleSerializer).enqueue(jobfuncs.add, 1, 2)
+    plain = Queue(connection=backend, serializer=JSONSerializer).enqueue(jobfuncs.add, 3, 4)
+    assert Worker("default", connection=backend, serializer=JSONSerializer).work(burst=True)
+    assert (pickled.result, plain.result) == (3, 7), "each job is read with the serializer it names"
+    with pytest.raises(SerializationError, match="Unknown serializer 'yaml'"):
+        Worker("default", connection=backend, serializer="yaml")

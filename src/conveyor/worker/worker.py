@@ -49,6 +49,7 @@ from conveyor.functions import function_name, resolve_function
 from conveyor.logs import log_to_stderr
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
+from conveyor.serializers import Serializer, resolve_serializer
 from conveyor.status import JobStatus
 from conveyor.types import RELEASED, Limits, Settlement, WorkerRecord
 
@@ -84,6 +85,7 @@ def _check_settings(
     pool: str,
     max_jobs_per_child: int | None,
     max_memory_per_child: float | None,
+    serializer: str | Serializer | type | None,
 ) -> None:
     """Raise ConfigurationError for settings a worker cannot run with."""
     if concurrency < 1:
@@ -98,6 +100,7 @@ def _check_settings(
         raise ConfigurationError("max_jobs_per_child and max_memory_per_child need pool='processes'")
     if any(not limit > 0 for limit in per_child):  # NaN included
         raise ConfigurationError("max_jobs_per_child and max_memory_per_child must be positive")
+    resolve_serializer(serializer)  # RQ's worker needs its queues' serializer; each job here names its own
 
 
 class Worker:
@@ -138,6 +141,7 @@ class Worker:
         max_jobs_per_child: int | None = None,
         max_memory_per_child: float | None = None,
         exception_handlers: Iterable[Callable[..., Any] | str] | Callable[..., Any] | str | None = None,
+        serializer: str | Serializer | type | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         items = [queues] if isinstance(queues, Queue | str) else list(queues)
@@ -151,7 +155,7 @@ class Worker:
             "lease_ttl": lease_ttl, "poll_interval": poll_interval, "maintenance_interval": maintenance_interval,
             "worker_ttl": worker_ttl, "interrupt_grace": interrupt_grace, "shutdown_timeout": shutdown_timeout,
         }  # fmt: skip
-        _check_settings(concurrency, timing, pool, max_jobs_per_child, max_memory_per_child)
+        _check_settings(concurrency, timing, pool, max_jobs_per_child, max_memory_per_child, serializer)
         self.backend = connection
         self._queue_names = [q.name if isinstance(q, Queue) else q for q in items]
         self.queues = [Queue(n, connection=connection) for n in self._queue_names]
