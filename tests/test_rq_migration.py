@@ -3,6 +3,7 @@ positions it passes arguments in, and the import paths it uses, as RQ 2-3 gives 
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from conveyor import Job, Queue, Worker
 from conveyor.backends.base import Backend
 from conveyor.decorators import job
 from conveyor.exceptions import InvalidJobError, NoSuchJobError, SerializationError
+from conveyor.types import WorkerRecord
 
 
 @pytest.fixture
@@ -159,3 +161,11 @@ def test_a_worker_takes_the_serializer_rq_code_gives_it(backend: Backend) -> Non
     assert (pickled.result, plain.result) == (3, 7), "each job is read with the serializer it names"
     with pytest.raises(SerializationError, match="Unknown serializer 'yaml'"):
         Worker("default", connection=backend, serializer="yaml")
+
+
+def test_a_registered_worker_lists_its_queues_as_rqs(backend: Backend) -> None:
+    now = time.time()
+    backend.workers_register(WorkerRecord("w-1", "host-a", 11, ("high", "low"), 1, "idle", (), now, now))
+    (registered,) = Worker.all(connection=backend)
+    assert [queue.name for queue in registered.queues] == ["high", "low"]
+    assert all(queue.connection is backend for queue in registered.queues)

@@ -11,6 +11,7 @@ from conveyor.backends.base import Backend
 from conveyor.clock import to_datetime
 from conveyor.health import worker_is_healthy
 from conveyor.job import Job
+from conveyor.queue import Queue
 from conveyor.types import WorkerRecord
 
 
@@ -51,6 +52,11 @@ class RegisteredWorker:
 
     def queue_names(self) -> list[str]:
         return list(self.record.queues)
+
+    @property
+    def queues(self) -> list[Queue]:
+        """The queues it serves, in order, as RQ's ``worker.queues``."""
+        return [Queue(name, connection=self.connection) for name in self.record.queues]
 
     @property
     def birth_date(self) -> datetime | None:
