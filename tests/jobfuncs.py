@@ -32,6 +32,14 @@ def fail(message: str = "boom") -> None:
     raise ValueError(message)
 
 
+class Arithmetic:
+    """A module-level class whose classmethod is a job function, as RQ runs them."""
+
+    @classmethod
+    def triple(cls, x: int) -> int:
+        return 3 * x
+
+
 def large_result(size: int) -> str:
     return "x" * size
 

@@ -169,3 +169,10 @@ def test_a_registered_worker_lists_its_queues_as_rqs(backend: Backend) -> None:
     (registered,) = Worker.all(connection=backend)
     assert [queue.name for queue in registered.queues] == ["high", "low"]
     assert all(queue.connection is backend for queue in registered.queues)
+
+
+def test_a_classmethod_of_a_module_level_class_is_a_job_function(queue: Queue) -> None:
+    handle = queue.enqueue(jobfuncs.Arithmetic.triple, 2)
+    assert handle.func_name == "jobfuncs.Arithmetic.triple"
+    Worker([queue]).work(burst=True)
+    assert handle.result == 6

@@ -85,7 +85,7 @@ def _function_name(func: Callable[..., Any] | str) -> str:
         found = resolve_function(name)
     except InvalidJobError as exc:
         raise InvalidJobError(f"{name} cannot be imported by a worker: {exc}") from None
-    if found is not func:
+    if found != func:  # by identity, but a classmethod is bound anew at each lookup (equal, not the same)
         raise InvalidJobError(f"{name} does not resolve to the function given")
     return name
 
