@@ -14,7 +14,7 @@ import jobfuncs
 from conveyor import Job, Queue, Worker
 from conveyor.backends.base import Backend
 from conveyor.decorators import job
-from conveyor.exceptions import InvalidJobError, NoSuchJobError, SerializationError
+from conveyor.exceptions import InvalidJobError, InvalidJobOperation, NoSuchJobError, SerializationError
 from conveyor.types import WorkerRecord
 
 
@@ -176,3 +176,15 @@ def test_a_classmethod_of_a_module_level_class_is_a_job_function(queue: Queue) -
     assert handle.func_name == "jobfuncs.Arithmetic.triple"
     Worker([queue]).work(burst=True)
     assert handle.result == 6
+
+
+def test_commands_take_rqs_serializer_argument(queue: Queue) -> None:
+    from conveyor.command import send_stop_job_command
+    from conveyor.job import cancel_job, requeue_job
+    from conveyor.serializers import JSONSerializer
+
+    handle = queue.enqueue(jobfuncs.noop)
+    with pytest.raises(InvalidJobOperation, match="not running"):
+        send_stop_job_command(queue.connection, handle.id, serializer=JSONSerializer)
+    cancel_job(handle.id, queue.connection, JSONSerializer)
+    assert requeue_job(handle.id, queue.connection, JSONSerializer).is_queued

@@ -39,9 +39,12 @@ def cancel_job(
     return Job(connection=backend, record=backend.job_cancel(job_id, now, keep_until, enqueue_dependents))
 
 
-def send_stop_job_command(connection: Backend | None, job_id: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
+def send_stop_job_command(
+    connection: Backend | None, job_id: str, serializer: object = None, *, clock: Clock = SYSTEM_CLOCK
+) -> None:
     """Stop a running job: it ends as ``stopped``, lands in the failed registry and is
-    never retried. Raises InvalidJobOperation if the job is not running."""
+    never retried. Raises InvalidJobOperation if the job is not running. RQ's
+    ``serializer`` is taken and not needed, as in ``cancel_job``."""
     backend = resolve_connection(connection)
     backend.job_request_stop(job_id, clock.now())
 
@@ -56,8 +59,11 @@ def send_shutdown_command(connection: Backend | None, worker_name: str) -> None:
         raise NoSuchWorkerError(worker_name)
 
 
-def requeue_job(job_id: str, connection: Backend | None = None, *, clock: Clock = SYSTEM_CLOCK) -> Job:
-    """Put a failed, stopped or canceled job back in its queue, with its retries reset."""
+def requeue_job(
+    job_id: str, connection: Backend | None = None, serializer: object = None, *, clock: Clock = SYSTEM_CLOCK
+) -> Job:
+    """Put a failed, stopped or canceled job back in its queue, with its retries reset
+    (RQ's ``serializer`` is taken and not needed)."""
     backend = resolve_connection(connection)
     if not backend.jobs_requeue([job_id], clock.now()):
         (record,) = backend.jobs_get([job_id])
