@@ -78,7 +78,7 @@ def test_exception_handlers_come_from_flags(run: Run, db: Backend, tmp_path: Pat
 def test_rqs_worker_flags_are_taken(run: Run, db: Backend, tmp_path: Path) -> None:
     (tmp_path / "elsewhere_jobs.py").write_text("def triple(x):\n    return 3 * x\n")
     job = Queue(connection=db).enqueue("elsewhere_jobs.triple", 5)
-    result = run("worker", "--burst", "--with-scheduler", "-P", str(tmp_path), "-q")
+    result = run("worker", "--burst", "--with-scheduler", "-s", "-P", str(tmp_path), "-q")
     assert result.exit_code == 0, result.stderr
     assert job.result == 15, "found on the path -P gave"
     assert "INFO" not in result.stderr, "-q logs warnings and errors only"

@@ -99,6 +99,7 @@ log = logging.getLogger("conveyor.cli")
 )
 @click.option(
     "--with-scheduler",
+    "-s",
     is_flag=True,
     help="Accepted as in rq: every conveyor worker moves scheduled jobs when they are due.",
 )
