@@ -59,6 +59,29 @@ class JobRecord:
     callbacks: str | None = None  # JSON {"on_success": import path, ...}: see conveyor.callbacks
 
 
+@dataclass(slots=True, frozen=True)
+class JobSummaryRecord:
+    """What a listing shows of a job, without its large values (payload, result, meta,
+    metrics): a store reads only these fields for it (Backend.jobs_summaries). Each field
+    is JobRecord's, with its default; ``exc_info`` is None when it is long."""
+
+    id: str
+    queue: str
+    func_name: str
+    status: JobStatus = JobStatus.QUEUED
+    priority: int = 0
+    user_id: str | None = None
+    max_retries: int = 0
+    retry_count: int = 0
+    progress: float | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    exc_info: str | None = None
+    worker_name: str | None = None
+    batch_id: str | None = None
+
+
 RELEASED = "released"
 """The reason of a Settlement that gives a job back unrun (or interrupted by a shutdown):
 it goes back to its place in its queue, not counted as a retry."""

@@ -31,6 +31,7 @@ from conveyor.types import (
     JobEvent,
     JobInspection,
     JobRecord,
+    JobSummaryRecord,
     Limits,
     Recovery,
     Settlement,
@@ -47,6 +48,10 @@ CHUNK = 1_000
 ABANDONED_MESSAGE = "Abandoned: the lease of worker %s expired while the job ran (worker lost)"
 STOPPED_ABANDONED_MESSAGE = "Stopped: the worker %s holding the job went away before it could stop it"
 """exc_info of jobs taken back by lease recovery (%s: the worker's name)."""
+
+SUMMARY_EXC_INFO_LIMIT = 8_192
+"""Longest exc_info (characters; bytes on Redis) a job summary carries: a page of a
+thousand summaries then holds at most 8 MiB of tracebacks, the listing's page budget."""
 
 
 class Backend(Protocol):
@@ -213,6 +218,13 @@ class Backend(Protocol):
     # -- jobs: reads ------------------------------------------------------------------
     def jobs_get(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
         """The records for these ids, None where a job does not exist."""
+        ...
+
+    def jobs_summaries(self, job_ids: Sequence[str]) -> list[JobSummaryRecord | None]:
+        """What a listing shows of these jobs, None where a job does not exist: only the
+        fields of JobSummaryRecord are read, never a job's large values, and exc_info only
+        when it is at most SUMMARY_EXC_INFO_LIMIT long (None otherwise). One read (one
+        round trip) for all of them."""
         ...
 
     def job_ids(self, queue: str | None, statuses: Sequence[JobStatus], offset: int = 0, limit: int = -1) -> list[str]:

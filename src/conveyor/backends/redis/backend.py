@@ -30,7 +30,13 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE, newest
+from conveyor.backends.base import (
+    ABANDONED_MESSAGE,
+    CHUNK,
+    STOPPED_ABANDONED_MESSAGE,
+    SUMMARY_EXC_INFO_LIMIT,
+    newest,
+)
 from conveyor.exceptions import (
     BackendError,
     BackendUnavailableError,
@@ -48,6 +54,7 @@ from conveyor.types import (
     JobEvent,
     JobInspection,
     JobRecord,
+    JobSummaryRecord,
     Limits,
     Recovery,
     Settlement,
@@ -369,6 +376,13 @@ class RedisBackend(RedisBatches):
             return list(pipe.execute())
 
         return [codec.decode(fields) if fields else None for fields in self._call(fetch)]
+
+    def jobs_summaries(self, job_ids: Sequence[str]) -> list[JobSummaryRecord | None]:
+        if not job_ids:
+            return []
+        fields = codec.SUMMARY_FIELDS
+        found = self._run("summaries", SUMMARY_EXC_INFO_LIMIT, len(fields), *fields, *job_ids)
+        return [codec.decode_summary(values) if values else None for values in found]
 
     def _queues(self, queue: str | None) -> list[str]:
         if queue is not None:

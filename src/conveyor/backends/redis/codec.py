@@ -13,11 +13,11 @@ import itertools
 import json
 import operator
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from conveyor.exceptions import BackendError
 from conveyor.status import JobStatus
-from conveyor.types import JobRecord, WorkerRecord
+from conveyor.types import JobRecord, JobSummaryRecord, WorkerRecord
 
 _FIELDS = dataclasses.fields(JobRecord)
 _BYTES = {"payload", "meta", "metrics", "result"}
@@ -26,6 +26,8 @@ _NONE_AS_EMPTY = {
     field.name for field in _FIELDS if _TYPES[field.name].endswith("| None") and field.default is not None
 }
 """Fields whose None must be stored, since their absence means a default that is not None."""
+
+_Decoded = TypeVar("_Decoded", JobRecord, JobSummaryRecord)
 
 _STATUSES = {status.value.encode(): status for status in JobStatus}
 WORKER_TIMES = ("started_at", "last_heartbeat")
@@ -127,6 +129,25 @@ def decode(fields: Mapping[bytes, bytes] | list[bytes]) -> JobRecord:
     UnreadableRecord for a field conveyor cannot read."""
     if isinstance(fields, list):
         fields = dict(zip(fields[::2], fields[1::2], strict=True))
+    return _build(JobRecord, fields)
+
+
+SUMMARY_FIELDS = tuple(field.name for field in dataclasses.fields(JobSummaryRecord) if field.name != "exc_info")
+"""The fields the summaries function reads as they are (the id first); it adds exc_info
+when it is short."""
+
+
+def decode_summary(values: list[bytes | None]) -> JobSummaryRecord:
+    """A summary from the summaries function's values (SUMMARY_FIELDS, then exc_info); an
+    absent field holds its default, as in a record. Raises UnreadableRecord as decode."""
+    names = (*SUMMARY_FIELDS, "exc_info")
+    return _build(
+        JobSummaryRecord, {name.encode(): raw for name, raw in zip(names, values, strict=True) if raw is not None}
+    )
+
+
+def _build(kind: type[_Decoded], fields: Mapping[bytes, bytes]) -> _Decoded:
+    """A ``kind`` (JobRecord or JobSummaryRecord) of the fields it has among those stored."""
     values: dict[str, Any] = {}
     for raw_name, raw in fields.items():
         known = _DECODERS.get(raw_name)
@@ -137,6 +158,6 @@ def decode(fields: Mapping[bytes, bytes] | list[bytes]) -> JobRecord:
             except (ValueError, TypeError) as exc:
                 raise UnreadableRecord(fields, f"{name} holds {raw[:40]!r} ({exc})") from None
     try:
-        return JobRecord(**values)
-    except TypeError as exc:  # a required field is missing
+        return kind(**values)
+    except TypeError as exc:  # a required field is missing, or one the kind does not have
         raise UnreadableRecord(fields, str(exc)) from None

@@ -37,10 +37,10 @@ NAMES = (
     "enqueue", "claim", "settle", "extend", "recover", "cancel", "stop", "requeue", "delete", "update",
     "promote", "expire", "purge", "empty", "heartbeat", "reap", "lock", "unlock",
     "batch_start", "batch_reschedule", "batch_cancel", "batch_complete", "batch_counts", "repair", "newest",
-    "serving", "shutdown", "register",
+    "summaries", "serving", "shutdown", "register",
 )  # fmt: skip
 FLAGS = {
-    **dict.fromkeys(("batch_counts", "newest"), "no-writes"),
+    **dict.fromkeys(("batch_counts", "newest", "summaries"), "no-writes"),
     **dict.fromkeys(
         ("purge", "delete", "empty", "reap", "lock", "unlock", "extend", "heartbeat", "register", "serving",
          "shutdown"),

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from conveyor.backends.base import newest
 from conveyor.exceptions import NoSuchJobError
 from conveyor.status import JobStatus
-from conveyor.types import JobEvent, JobInspection, JobRecord, Throughput
+from conveyor.types import JobEvent, JobInspection, JobRecord, JobSummaryRecord, Throughput
 
 from .connection import ConnectionPool
-from .rows import COLUMNS, ID_LIST, id_list, placeholders, record_from_row
+from .rows import COLUMNS, ID_LIST, SUMMARY_COLUMNS, id_list, placeholders, record_from_row, summary_from_row
+
+_Read = TypeVar("_Read")
 
 _NO_BOUND = 2**63 - 1
 """A seq above every job's."""
@@ -34,12 +36,21 @@ class SQLiteQueries:
 
     # -- jobs: reads --------------------------------------------------------------------
     def jobs_get(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        return self._by_id(job_ids, COLUMNS, record_from_row)
+
+    def jobs_summaries(self, job_ids: Sequence[str]) -> list[JobSummaryRecord | None]:
+        return self._by_id(job_ids, SUMMARY_COLUMNS, summary_from_row)
+
+    def _by_id(
+        self, job_ids: Sequence[str], columns: str, convert: Callable[[Sequence[Any]], _Read]
+    ) -> list[_Read | None]:
+        """``columns`` (the id first) of these jobs, in the order asked, None where one is missing."""
         if not job_ids:
             return []
 
-        def get(conn: sqlite3.Connection) -> list[JobRecord | None]:
-            rows = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id IN ({ID_LIST})", (id_list(job_ids),))
-            found = {row[0]: record_from_row(row) for row in rows}
+        def get(conn: sqlite3.Connection) -> list[_Read | None]:
+            rows = conn.execute(f"SELECT {columns} FROM jobs WHERE id IN ({ID_LIST})", (id_list(job_ids),))
+            found = {row[0]: convert(row) for row in rows}
             return [found.get(job_id) for job_id in job_ids]
 
         return self._pool.read(get)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -10,8 +11,9 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from conveyor.backends.base import SUMMARY_EXC_INFO_LIMIT
 from conveyor.status import JobStatus
-from conveyor.types import JobRecord
+from conveyor.types import JobRecord, JobSummaryRecord
 
 COLUMNS = (
     "id, queue, func_name, payload, serializer, status, priority, user_id, timeout, ttl, "
@@ -40,6 +42,22 @@ def record_from_row(row: Sequence[Any]) -> JobRecord:
     values[17] = bool(values[17])
     values[36] = bool(values[36])
     return JobRecord(*values)
+
+
+_SUMMARY_FIELDS = [field.name for field in dataclasses.fields(JobSummaryRecord)]
+SUMMARY_COLUMNS = ", ".join(
+    f"CASE WHEN length(exc_info) <= {SUMMARY_EXC_INFO_LIMIT} THEN exc_info END" if name == "exc_info" else name
+    for name in _SUMMARY_FIELDS
+)
+"""The columns of a JobSummaryRecord: the large ones are never read, nor a long exc_info
+handed over."""
+_SUMMARY_STATUS = _SUMMARY_FIELDS.index("status")
+
+
+def summary_from_row(row: Sequence[Any]) -> JobSummaryRecord:
+    values = list(row)
+    values[_SUMMARY_STATUS] = JobStatus(values[_SUMMARY_STATUS])
+    return JobSummaryRecord(*values)
 
 
 def row_from_record(record: JobRecord, seq: int) -> tuple[Any, ...]:

@@ -1,0 +1,20 @@
+-- What a listing shows of jobs: the fields named of each job's hash, then its exc_info
+-- when at most limit bytes long (else false), all in one call: a listing never moves a
+-- job's large values (payload, result, meta, a long traceback) out of Redis.
+-- ARGV: base, limit, the number of fields, the fields (id first), then the job ids.
+-- Returns, per id, the values in the order named then exc_info; false for a missing job.
+local limit, count = tonumber(ARGV[2]), tonumber(ARGV[3])
+local fields = {unpack(ARGV, 4, 3 + count)}
+local found = {}
+for i = 4 + count, #ARGV do
+    local key = job_key(ARGV[i])
+    local values = redis.call('HMGET', key, unpack(fields))
+    if values[1] then
+        local size = redis.call('HSTRLEN', key, 'exc_info')
+        values[count + 1] = size > 0 and size <= limit and redis.call('HGET', key, 'exc_info')
+        found[#found + 1] = values
+    else
+        found[#found + 1] = false
+    end
+end
+return found

@@ -1,0 +1,50 @@
+"""A Redis summary reads only the summary's fields: seen in what the server ran (MONITOR)."""
+
+from __future__ import annotations
+
+import uuid
+
+import redis
+
+from conveyor.backends.base import SUMMARY_EXC_INFO_LIMIT
+from conveyor.backends.redis.backend import RedisBackend
+from conveyor.status import JobStatus
+from conveyor.testing import make_job
+from redis_server import RedisServer
+
+BIG = "x" * 100_000
+
+
+def commands_run(server: RedisServer, backend: RedisBackend, action: object) -> list[str]:
+    """The commands Redis ran on the backend's keys while ``action()`` ran (those its
+    functions ran included), up to a marker sent after it."""
+    client = redis.Redis.from_url(server.url, socket_timeout=10)
+    marker = f"marker-{uuid.uuid4().hex}"
+    seen: list[str] = []
+    with client.monitor() as monitor:
+        action()  # type: ignore[operator]
+        client.get(marker)
+        while marker not in (command := monitor.next_command()["command"]):
+            if backend.keys.base in command:
+                seen.append(command)
+    client.close()
+    return seen
+
+
+def test_summaries_read_no_large_field_and_only_short_tracebacks(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    make_job(backend, id="queued", args=[BIG], meta=BIG.encode())
+    make_job(backend, id="done", status=JobStatus.FINISHED, result=BIG.encode(), metrics=b"{}")
+    make_job(backend, id="short", status=JobStatus.FAILED, exc_info="ValueError: short")
+    make_job(backend, id="long", status=JobStatus.FAILED, exc_info="T" * (SUMMARY_EXC_INFO_LIMIT + 1))
+    ids = ["queued", "done", "short", "long"]
+
+    commands = commands_run(redis_server, backend, lambda: backend.jobs_summaries(ids))
+
+    reads = [command.split()[0].upper() for command in commands if not command.upper().startswith("FCALL")]
+    assert set(reads) == {"HMGET", "HSTRLEN", "HGET"}
+    assert reads.count("HMGET") == len(ids) and reads.count("HGET") == 1  # the short traceback alone
+    for field in ("payload", "result", "meta", "metrics"):
+        assert not any(field in command.split() for command in commands), field
+    assert len([command for command in commands if command.upper().startswith("FCALL")]) == 1  # one round trip
