@@ -18,24 +18,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from conveyor.backends.base import Backend
 from conveyor.server import cursors
 from conveyor.server.auth import Principal
-from conveyor.server.schemas import JobList, RestStatus
-from conveyor.server.views import job_detail
+from conveyor.server.schemas import JobList, JobSummaryList, ListView, RestStatus
+from conveyor.server.views import job_detail, job_summary
 from conveyor.status import REST_NAMES, JobStatus
-from conveyor.types import JobRecord
+from conveyor.types import JobRecord, JobSummaryRecord
 
+MAX_LIMIT = 1_000
+"""Most jobs one page lists (?limit=)."""
 SCAN_CHUNK = 500
 SCAN_BUDGET = 5_000
 """Most records one page reads when filtering by job type, or listing a batch's jobs."""
 PAGE_BYTES = 8 * 2**20
 """Most stored bytes (input, result, meta, metrics, traceback) the jobs of one page hold,
 beyond its first job: a page of a thousand jobs of a mebibyte each would take gigabytes
-of the server's memory to answer. A page cut short has a next_cursor."""
+of the server's memory to answer. A page cut short has a next_cursor. A page of summaries
+never is: each carries at most SUMMARY_EXC_INFO_LIMIT of traceback."""
 READ_CHUNK = 100
 """Records read at a time for a page, so that a page cut short has not read them all."""
+
+Listed = TypeVar("Listed", JobRecord, JobSummaryRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +61,7 @@ class Filters:
         parts = (",".join(sorted(self.status)), self.job_type, self.queue, self.user, self.batch_id)
         return "\0".join(str(part) for part in parts)
 
-    def keeps(self, record: JobRecord) -> bool:
+    def keeps(self, record: JobRecord | JobSummaryRecord) -> bool:
         """Whether a record read matches what its index did not check."""
         if self.job_type is not None and record.func_name != self.job_type:
             return False
@@ -82,47 +88,63 @@ def effective_filters(principal: Principal, filters: Filters) -> Filters | None:
     return replace(filters, user=principal.user_id)
 
 
-def list_jobs(backend: Backend, principal: Principal, requested: Filters, cursor: str | None, limit: int) -> JobList:
+def list_jobs(
+    backend: Backend, principal: Principal, requested: Filters, cursor: str | None, limit: int, view: ListView = "full"
+) -> JobList | JobSummaryList:
+    """A page of jobs, each in full or (``view="summary"``) as a JobSummary, whose large
+    values the store does not read."""
+    if view == "summary":
+        summaries, counts = _list(backend, principal, requested, cursor, limit, backend.jobs_summaries)
+        return JobSummaryList(data=[job_summary(summary) for summary in summaries], **counts)
+    records, counts = _list(backend, principal, requested, cursor, limit, backend.jobs_get)
+    return JobList(data=[job_detail(record) for record in records], **counts)
+
+
+Read = Callable[[Sequence[str]], list[Listed | None]]
+"""How a listing reads its jobs: Backend.jobs_get (records) or jobs_summaries."""
+
+
+def _list(
+    backend: Backend, principal: Principal, requested: Filters, cursor: str | None, limit: int, read: Read[Listed]
+) -> tuple[list[Listed], dict[str, Any]]:
+    """The page's jobs, and its counts and next cursor (JobList's other fields)."""
     filters = effective_filters(principal, requested)
     if filters is None:
-        return JobList(data=[], total=0, pending_count=0, running_count=0, next_cursor=None)
+        return [], {"total": 0, "pending_count": 0, "running_count": 0, "next_cursor": None}
     statuses = filters.statuses
     before = None if cursor is None else _decode(cursor, filters)
     total, pending, running = _totals(_counts(backend, filters), filters.queue, statuses)
+    counts: dict[str, Any] = {"total": total, "pending_count": pending, "running_count": running}
     if total == 0:  # nothing to page through (a scan would read its whole budget to find so)
-        return JobList(data=[], total=0, pending_count=pending, running_count=running, next_cursor=None)
+        return [], {**counts, "next_cursor": None}
     if filters.exact:  # one more than a page: is there a next one?
         found = backend.job_ids_newest(filters.queue, statuses, before, limit + 1, filters.user)
-        page, next_before = _read_page(backend, found[:limit])
+        page, next_before = _read_page(read, found[:limit])
         if next_before is None and len(found) > limit:
             next_before = found[limit - 1][1]
     else:
-        page, next_before = _scan(backend, filters, _source(backend, filters), before, limit)
-    return JobList(
-        data=[job_detail(record) for record in page],
-        total=total,
-        pending_count=pending,
-        running_count=running,
-        next_cursor=None if next_before is None else _encode(next_before, filters),
-    )
+        page, next_before = _scan(read, filters, _source(backend, filters), before, limit)
+    return page, {**counts, "next_cursor": None if next_before is None else _encode(next_before, filters)}
 
 
-def stored_size(record: JobRecord) -> int:
+STORED_VALUES = ("payload", "result", "meta", "metrics", "exc_info")
+"""A job's values of any size: a summary holds only a short exc_info of them."""
+
+
+def stored_size(record: JobRecord | JobSummaryRecord) -> int:
     """The bytes a job's answer carries for its stored values (its fixed fields aside)."""
-    return sum(len(part or b"") for part in (record.payload, record.result, record.meta, record.metrics)) + len(
-        record.exc_info or ""
-    )
+    return sum(len(getattr(record, name, None) or b"") for name in STORED_VALUES)
 
 
-def _read_page(backend: Backend, shown: list[tuple[str, int]]) -> tuple[list[JobRecord], int | None]:
-    """The records of ``shown`` (those that still exist), read a chunk at a time, cut
-    short once they hold PAGE_BYTES; and the seq the next page starts below when cut
-    short (else None)."""
-    page: list[JobRecord] = []
+def _read_page(read: Read[Listed], shown: list[tuple[str, int]]) -> tuple[list[Listed], int | None]:
+    """The jobs of ``shown`` (those that still exist), read a chunk at a time, cut short
+    once they hold PAGE_BYTES; and the seq the next page starts below when cut short
+    (else None)."""
+    page: list[Listed] = []
     size = last = 0
     for start in range(0, len(shown), READ_CHUNK):
         chunk = shown[start : start + READ_CHUNK]
-        for (_, seq), record in zip(chunk, backend.jobs_get([job_id for job_id, _ in chunk]), strict=True):
+        for (_, seq), record in zip(chunk, read([job_id for job_id, _ in chunk]), strict=True):
             if record is None:
                 continue
             size += stored_size(record)
@@ -163,18 +185,18 @@ def _counts(backend: Backend, filters: Filters) -> dict[str, dict[JobStatus, int
 
 
 def _scan(
-    backend: Backend, filters: Filters, source: Source, before: int | None, limit: int
-) -> tuple[list[JobRecord], int | None]:
+    read: Read[Listed], filters: Filters, source: Source, before: int | None, limit: int
+) -> tuple[list[Listed], int | None]:
     """Walk back from ``before`` keeping matching records, until one match past ``limit``
     (so a page holding the last matches says there is no next one), no job is left, or
     SCAN_BUDGET records were read. Returns the page and the seq the next page starts
     below (None: no job is left)."""
-    page: list[JobRecord] = []
+    page: list[Listed] = []
     last = None
     scanned = size = 0
     while scanned < SCAN_BUDGET:
         found = source(before, SCAN_CHUNK)
-        records = backend.jobs_get([job_id for job_id, _ in found])
+        records = read([job_id for job_id, _ in found])
         for (_, seq), record in zip(found, records, strict=True):
             if record is not None and filters.keeps(record):
                 size += stored_size(record)

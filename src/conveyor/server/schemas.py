@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -222,17 +222,53 @@ class JobPage(JobDetail):
     traceback: str | None
 
 
-class JobList(BaseModel):
+class JobSummary(BaseModel):
+    """A job as ``GET /jobs?view=summary`` lists it: the detail without its large values
+    (``input``, ``result``, ``meta``, ``metrics``, ``depends_on``). ``error`` is null also
+    when the traceback is longer than 8 KiB (the job's own page shows it)."""
+
+    id: str
+    job_type: str
+    status: RestStatus
+    priority: int
+    retry_count: int
+    max_retries: int
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_ms: int | None
+    error: str | None
+    progress: float | None
+    user_id: str | None
+    worker_id: str | None
+    queue: str
+    batch_id: str | None
+
+
+ListView = Literal["full", "summary"]
+"""What a job listing shows of each job: everything (JobDetail), or a JobSummary."""
+Listed = TypeVar("Listed", JobDetail, JobSummary)
+
+
+class _Listing(BaseModel, Generic[Listed]):
+    """A page of jobs, newest first: JobList, JobSummaryList."""
+
+    data: list[Listed]
+    total: int | None
+    pending_count: int | None
+    running_count: int | None
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last one.")
+
+
+class JobList(_Listing[JobDetail]):
     """One page, newest first. ``total`` counts the jobs the status, queue and user filters
     match; ``pending_count`` and ``running_count`` the pending and running jobs of the queue
     and user filters whatever the status filter (how much waits and runs there). All three
     are null when a filter (job type) cannot be counted without a scan."""
 
-    data: list[JobDetail]
-    total: int | None
-    pending_count: int | None
-    running_count: int | None
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last one.")
+
+class JobSummaryList(_Listing[JobSummary]):
+    """One page of ``GET /jobs?view=summary``: as JobList, each job a JobSummary."""
 
 
 class StatusMetrics(BaseModel):

@@ -18,12 +18,13 @@ from conveyor.server.schemas import (
     JobInput,
     JobPage,
     JobStatusView,
+    JobSummary,
     RestStatus,
     StatusMetrics,
     WorkerView,
 )
 from conveyor.status import REST_NAMES, TERMINAL, JobStatus
-from conveyor.types import JobInspection, JobRecord, WorkerRecord
+from conveyor.types import JobInspection, JobRecord, JobSummaryRecord, WorkerRecord
 
 
 def rest(status: JobStatus) -> RestStatus:
@@ -61,38 +62,49 @@ def _input(record: JobRecord) -> JobInput | None:
     return JobInput(args=arguments[0], kwargs=arguments[1])
 
 
-def _ended_at(record: JobRecord) -> float | None:
+def _ended_at(record: JobRecord | JobSummaryRecord) -> float | None:
     return record.ended_at if record.status in TERMINAL else None
 
 
-def job_detail(record: JobRecord) -> JobDetail:
+def _listed(record: JobRecord | JobSummaryRecord) -> dict[str, Any]:
+    """The fields a summary and a detail share, from either record."""
     ended = _ended_at(record)
     duration = None
     if ended is not None and record.started_at is not None:
         duration = round((ended - record.started_at) * 1000)
+    return {
+        "id": record.id,
+        "job_type": record.func_name,
+        "status": rest(record.status),
+        "priority": record.priority,
+        "retry_count": record.retry_count,
+        "max_retries": record.max_retries,
+        "created_at": _time(record.created_at),
+        "started_at": _time(record.started_at),
+        "completed_at": _time(ended),
+        "duration_ms": duration,
+        "error": error_line(record.exc_info),
+        "progress": record.progress,
+        "user_id": record.user_id,
+        "worker_id": record.worker_name,
+        "queue": record.queue,
+        "batch_id": record.batch_id,
+    }
+
+
+def job_summary(record: JobSummaryRecord) -> JobSummary:
+    return JobSummary(**_listed(record))
+
+
+def job_detail(record: JobRecord) -> JobDetail:
     meta = decoded(record, record.meta)
     return JobDetail(
-        id=record.id,
-        job_type=record.func_name,
-        status=rest(record.status),
-        priority=record.priority,
-        retry_count=record.retry_count,
-        max_retries=record.max_retries,
+        **_listed(record),
         input=_input(record),
-        created_at=_time(record.created_at),  # type: ignore[arg-type]
-        started_at=_time(record.started_at),
-        completed_at=_time(ended),
-        duration_ms=duration,
         result=decoded(record, record.result),
-        error=error_line(record.exc_info),
-        progress=record.progress,
         metrics=_metrics(record),
-        user_id=record.user_id,
-        worker_id=record.worker_name,
-        queue=record.queue,
         depends_on=list(record.depends_on),
         meta=meta if isinstance(meta, dict) else {},
-        batch_id=record.batch_id,
     )
 
 

@@ -26,6 +26,8 @@ from conveyor.server.schemas import (
     JobList,
     JobPage,
     JobStatusView,
+    JobSummaryList,
+    ListView,
     PollResult,
     QueueStats,
     RestStatus,
@@ -76,7 +78,7 @@ def submit_job(
     return Submitted(job_id=job.id, status=rest(job.status))
 
 
-@router.get("", response_model=JobList, responses={**errors(400), **batch_errors(404)})
+@router.get("", response_model=JobList | JobSummaryList, responses={**errors(400), **batch_errors(404)})
 def list_jobs(
     state: State,
     caller: Caller,
@@ -87,15 +89,20 @@ def list_jobs(
     batch_id: Annotated[
         str | None, Query(max_length=200, description="Jobs of this batch, the last given at its creation first.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=listing.MAX_LIMIT)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> JobList:
+    view: Annotated[
+        ListView,
+        Query(description="full: every job whole; summary: without input, result, meta, metrics and depends_on."),
+    ] = "full",
+) -> JobList | JobSummaryList:
     """Jobs newest first, one page at a time (follow ``next_cursor``); a batch that is not
-    the caller's is a 404."""
+    the caller's is a 404. ``view=summary`` lists each job without its large values, which
+    the store then does not read: for pages polled often, or of jobs with big inputs."""
     if batch_id is not None:
         batch_service.visible(state.backend, caller, batch_id)
     filters = listing.Filters(frozenset(status or ()), job_type=job_type, queue=queue, user=user, batch_id=batch_id)
-    return listing.list_jobs(state.backend, caller, filters, cursor, limit)
+    return listing.list_jobs(state.backend, caller, filters, cursor, limit, view)
 
 
 @router.get("/stats", response_model=Stats)
