@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import parse_qs, urlparse
 
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Page, Response, Route, expect
 
 from conveyor import Queue
 from conveyor.ids import new_job_id
@@ -102,6 +103,33 @@ def test_a_pickled_jobs_result_is_not_shown_as_null(page: Page, server: ApiServe
     page.goto(f"{server.base}/#/jobs/{job.id}")
     expect(page.get_by_test_id("job-status")).to_have_text("completed")
     expect(page.get_by_test_id("job-result")).to_have_text("Not shown: this job's result is not stored as JSON.")
+
+
+def test_lists_read_job_summaries_and_only_a_jobs_own_page_reads_it_whole(
+    page: Page, server: ApiServer, queue: Queue
+) -> None:
+    now = time.time()
+    blob = "x" * 2**20
+    heavy = make_job(queue.connection, queue="heavy", status=JobStatus.FAILED, args=[blob],
+                     meta=json.dumps({"blob": blob}).encode(), exc_info=TRACEBACK, now=now, ended_at=now)  # fmt: skip
+    lists: list[Response] = []
+    page.on(
+        "response", lambda response: lists.append(response) if urlparse(response.url).path == "/api/v1/jobs" else None
+    )
+    row = page.locator(f'tbody tr[data-job-id="{heavy.id}"]')
+    for view in ("#/", "#/jobs?queue=heavy", "#/failed?queue=heavy"):
+        page.goto(f"{server.base}/{view}")
+        expect(row).to_be_visible()
+    expect(row).to_contain_text("ValueError: the input was odd")  # the failed list's error column
+    assert lists, "no list of jobs was read"
+    for response in lists:
+        assert parse_qs(urlparse(response.url).query)["view"] == ["summary"], response.url
+        assert int(response.headers["content-length"]) < 20_000, response.url  # not the job's 2 MiB
+
+    with page.expect_response(lambda response: urlparse(response.url).path == f"/api/v1/jobs/{heavy.id}") as opened:
+        row.get_by_role("link").first.click()
+    expect(page.get_by_test_id("job-status")).to_have_text("failed")
+    assert int(opened.value.headers["content-length"]) > 2 * 2**20  # the whole job, on its own page
 
 
 def test_the_overview_lists_a_quiet_queue_too(page: Page, server: ApiServer, queue: Queue) -> None:

@@ -61,6 +61,15 @@ export async function api(path, { method = "GET", query = {}, body = undefined, 
   return readResponse(response);
 }
 
+/**
+ * A page of GET /jobs as summaries: each job without its input, result, meta and metrics,
+ * which the store then does not even read, so a list polled every second or two costs
+ * the same however big the jobs are. A job's own page reads it whole (jobs/{id}).
+ */
+export function listJobs(query) {
+  return api("jobs", { query: { ...query, view: "summary" } });
+}
+
 export async function readResponse(response) {
   const text = await response.text();
   let data = null;

@@ -1,7 +1,7 @@
 // Failed jobs: pick some (or all) and restart or delete them, one API call per job,
 // with a report of what worked.
 
-import { api, describeError, retryAfterMs } from "../api.js";
+import { api, describeError, listJobs, retryAfterMs } from "../api.js";
 import { confirmAction } from "../confirm.js";
 import { field, h, replace } from "../dom.js";
 import { number } from "../format.js";
@@ -172,7 +172,7 @@ export function failedView(main, _params, query) {
   );
 
   const load = async () => {
-    const page = await api("jobs", { query: { status: "failed", queue: queueName, limit: PAGE_SIZE } });
+    const page = await listJobs({ status: "failed", queue: queueName, limit: PAGE_SIZE });
     errors.clear();
     draw(page);
   };
@@ -184,7 +184,7 @@ async function allFailedIds(queue) {
   const ids = [];
   let cursor = null;
   do {
-    const page = await api("jobs", { query: { status: "failed", queue, limit: 1000, cursor } });
+    const page = await listJobs({ status: "failed", queue, limit: 1000, cursor });
     ids.push(...page.data.map((job) => job.id));
     cursor = page.next_cursor;
   } while (cursor);

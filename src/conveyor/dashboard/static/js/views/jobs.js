@@ -1,7 +1,7 @@
 // Jobs: a list filtered by status, queue, job type, user and batch, paged by cursor, with a
 // search by id. The filters live in the URL hash, so a filtered list can be linked.
 
-import { api } from "../api.js";
+import { listJobs } from "../api.js";
 import { field, h, replace } from "../dom.js";
 import { number, STATUSES } from "../format.js";
 import { poll } from "../live.js";
@@ -104,7 +104,7 @@ export function jobsView(main, _params, query) {
   });
 
   const load = async () => {
-    const page = await api("jobs", { query: { ...filters, limit: PAGE_SIZE, cursor: cursors[cursors.length - 1] } });
+    const page = await listJobs({ ...filters, limit: PAGE_SIZE, cursor: cursors[cursors.length - 1] });
     errors.clear();
     draw(page);
   };

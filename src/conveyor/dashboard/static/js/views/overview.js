@@ -1,7 +1,7 @@
 // Overview: counts per status and queue, throughput, workers, limits and recent jobs,
 // refreshed by polling the cheap stats endpoints.
 
-import { api } from "../api.js";
+import { api, listJobs } from "../api.js";
 import { areaChart } from "../chart.js";
 import { h, replace } from "../dom.js";
 import { dateTime, duration, number, STATUSES } from "../format.js";
@@ -197,7 +197,7 @@ export function overviewView(main) {
     drawChart();
   };
   const refreshLists = async () => {
-    const [workerList, page] = await Promise.all([api("workers"), api("jobs", { query: { limit: 8 } })]);
+    const [workerList, page] = await Promise.all([api("workers"), listJobs({ limit: 8 })]);
     listErrors.clear();
     drawWorkers(workerList.data ?? workerList);
     drawRecent(page);
