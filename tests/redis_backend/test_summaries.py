@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
+import pytest
 import redis
 
 from conveyor.backends.base import SUMMARY_EXC_INFO_LIMIT
 from conveyor.backends.redis.backend import RedisBackend
+from conveyor.exceptions import BackendError
 from conveyor.status import JobStatus
 from conveyor.testing import make_job
 from redis_server import RedisServer
@@ -48,3 +51,17 @@ def test_summaries_read_no_large_field_and_only_short_tracebacks(
     for field in ("payload", "result", "meta", "metrics"):
         assert not any(field in command.split() for command in commands), field
     assert len([command for command in commands if command.upper().startswith("FCALL")]) == 1  # one round trip
+
+
+@pytest.mark.parametrize(("field", "problem"), [("priority", "priority holds b'abc'"), ("id", "id")])
+def test_a_summary_of_a_record_conveyor_cannot_read_is_an_error_as_its_record_is(
+    backend: RedisBackend, field: str, problem: str
+) -> None:
+    job = make_job(backend)
+    if field == "id":
+        backend._redis.hdel(backend.keys.job(job.id), "id")
+    else:
+        backend._redis.hset(backend.keys.job(job.id), field, "abc")
+    for read in (backend.jobs_get, backend.jobs_summaries):
+        with pytest.raises(BackendError, match=f"cannot be read: .*{re.escape(problem)}"):
+            read([job.id])

@@ -12,6 +12,8 @@ jobs while ``next_cursor`` is not null, and the page after a full one may be emp
 the budget ran out before a further match. A batch's jobs (``batch_id``) come from the
 batch's own list, last given first (``batch_job_ids``), every filter applied that way;
 their counts are the batch's (``batch_counts``: on Redis a pass over its jobs).
+``view=summary`` reads each page with ``jobs_summaries`` instead of ``jobs_get``: none
+of the jobs' large values leave the store; all the rest is the same for both views.
 """
 
 from __future__ import annotations

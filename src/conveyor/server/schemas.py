@@ -247,13 +247,13 @@ class JobSummary(BaseModel):
 
 ListView = Literal["full", "summary"]
 """What a job listing shows of each job: everything (JobDetail), or a JobSummary."""
-Listed = TypeVar("Listed", JobDetail, JobSummary)
+_Item = TypeVar("_Item", JobDetail, JobSummary)
 
 
-class _Listing(BaseModel, Generic[Listed]):
+class _Listing(BaseModel, Generic[_Item]):
     """A page of jobs, newest first: JobList, JobSummaryList."""
 
-    data: list[Listed]
+    data: list[_Item]
     total: int | None
     pending_count: int | None
     running_count: int | None

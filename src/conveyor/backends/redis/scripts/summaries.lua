@@ -9,7 +9,7 @@ local found = {}
 for i = 4 + count, #ARGV do
     local key = job_key(ARGV[i])
     local values = redis.call('HMGET', key, unpack(fields))
-    if values[1] then
+    if values[1] or redis.call('EXISTS', key) == 1 then  -- a hash without an id: unreadable, as for jobs_get
         local size = redis.call('HSTRLEN', key, 'exc_info')
         values[count + 1] = size > 0 and size <= limit and redis.call('HGET', key, 'exc_info')
         found[#found + 1] = values
