@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -11,6 +12,8 @@ from conveyor.backends.base import SUMMARY_EXC_INFO_LIMIT, Backend
 from conveyor.job import Job
 from conveyor.server import listing
 from conveyor.status import JobStatus
+from conveyor.testing import make_job
+from conveyor.types import JobSummaryRecord
 
 from .conftest import API, BOB, ROOT, settle, start, submit
 
@@ -122,6 +125,23 @@ async def test_a_summary_page_of_big_jobs_is_not_cut_by_their_inputs(
     body = response.json()
     assert ([job["id"] for job in body["data"]], body["next_cursor"]) == (ids[::-1], None)
     assert len(response.content) < 10_000
+
+
+async def test_a_page_of_summaries_is_read_in_one_call_to_the_store(
+    client: httpx.AsyncClient, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One round trip on Redis, one statement on SQLite, however long the page."""
+    ids = [make_job(backend, user_id="alice").id for _ in range(listing.READ_CHUNK + 50)]
+    reads: list[int] = []
+    summaries = backend.jobs_summaries
+
+    def counted(job_ids: Sequence[str]) -> list[JobSummaryRecord | None]:
+        reads.append(len(job_ids))
+        return summaries(job_ids)
+
+    monkeypatch.setattr(backend, "jobs_summaries", counted)
+    body = await page(client, view="summary", limit=1000)
+    assert ([job["id"] for job in body["data"]], reads) == (ids[::-1], [len(ids)])
 
 
 @pytest.mark.parametrize("params", [{}, {"job_type": "fail"}])

@@ -41,7 +41,8 @@ beyond its first job: a page of a thousand jobs of a mebibyte each would take gi
 of the server's memory to answer. A page cut short has a next_cursor. A page of summaries
 never is: each carries at most SUMMARY_EXC_INFO_LIMIT of traceback."""
 READ_CHUNK = 100
-"""Records read at a time for a page, so that a page cut short has not read them all."""
+"""Records read at a time for a page, so that a page cut short has not read them all
+(summaries, which never are, are read in one go)."""
 
 Listed = TypeVar("Listed", JobRecord, JobSummaryRecord)
 
@@ -95,10 +96,10 @@ def list_jobs(
 ) -> JobList | JobSummaryList:
     """A page of jobs, each in full or (``view="summary"``) as a JobSummary, whose large
     values the store does not read."""
-    if view == "summary":
-        summaries, counts = _list(backend, principal, requested, cursor, limit, backend.jobs_summaries)
+    if view == "summary":  # never cut short by PAGE_BYTES: read in one go
+        summaries, counts = _list(backend, principal, requested, cursor, limit, backend.jobs_summaries, MAX_LIMIT)
         return JobSummaryList(data=[job_summary(summary) for summary in summaries], **counts)
-    records, counts = _list(backend, principal, requested, cursor, limit, backend.jobs_get)
+    records, counts = _list(backend, principal, requested, cursor, limit, backend.jobs_get, READ_CHUNK)
     return JobList(data=[job_detail(record) for record in records], **counts)
 
 
@@ -107,9 +108,16 @@ Read = Callable[[Sequence[str]], list[Listed | None]]
 
 
 def _list(
-    backend: Backend, principal: Principal, requested: Filters, cursor: str | None, limit: int, read: Read[Listed]
+    backend: Backend,
+    principal: Principal,
+    requested: Filters,
+    cursor: str | None,
+    limit: int,
+    read: Read[Listed],
+    chunk: int,
 ) -> tuple[list[Listed], dict[str, Any]]:
-    """The page's jobs, and its counts and next cursor (JobList's other fields)."""
+    """The page's jobs, read ``chunk`` at a time, and its counts and next cursor (JobList's
+    other fields)."""
     filters = effective_filters(principal, requested)
     if filters is None:
         return [], {"total": 0, "pending_count": 0, "running_count": 0, "next_cursor": None}
@@ -121,7 +129,7 @@ def _list(
         return [], {**counts, "next_cursor": None}
     if filters.exact:  # one more than a page: is there a next one?
         found = backend.job_ids_newest(filters.queue, statuses, before, limit + 1, filters.user)
-        page, next_before = _read_page(read, found[:limit])
+        page, next_before = _read_page(read, found[:limit], chunk)
         if next_before is None and len(found) > limit:
             next_before = found[limit - 1][1]
     else:
@@ -138,15 +146,15 @@ def stored_size(record: JobRecord | JobSummaryRecord) -> int:
     return sum(len(getattr(record, name, None) or b"") for name in STORED_VALUES)
 
 
-def _read_page(read: Read[Listed], shown: list[tuple[str, int]]) -> tuple[list[Listed], int | None]:
-    """The jobs of ``shown`` (those that still exist), read a chunk at a time, cut short
+def _read_page(read: Read[Listed], shown: list[tuple[str, int]], chunk: int) -> tuple[list[Listed], int | None]:
+    """The jobs of ``shown`` (those that still exist), read ``chunk`` at a time, cut short
     once they hold PAGE_BYTES; and the seq the next page starts below when cut short
     (else None)."""
     page: list[Listed] = []
     size = last = 0
-    for start in range(0, len(shown), READ_CHUNK):
-        chunk = shown[start : start + READ_CHUNK]
-        for (_, seq), record in zip(chunk, read([job_id for job_id, _ in chunk]), strict=True):
+    for start in range(0, len(shown), chunk):
+        part = shown[start : start + chunk]
+        for (_, seq), record in zip(part, read([job_id for job_id, _ in part]), strict=True):
             if record is None:
                 continue
             size += stored_size(record)
