@@ -178,6 +178,8 @@ def test_a_full_redis_refuses_writes_clearly_answers_reads_and_purges_its_way_ba
         assert queue.count == 1, "the refused job left nothing behind"
         newest = backend.job_ids_newest(None, [JobStatus.QUEUED, JobStatus.FINISHED], None, 5)
         assert [job_id for job_id, _ in newest][0] == running.id, "listings still answer"
+        summaries = backend.jobs_summaries([running.id, waiting.id])
+        assert [summary and summary.id for summary in summaries] == [running.id, waiting.id], "summaries too"
         assert {waiting.get_status(), running.get_status()} == {JobStatus.QUEUED, JobStatus.STARTED}
         # the running job keeps its lease and its worker its registration: nothing runs twice after
         assert backend.leases_extend("w", [(claimed.id, "token")], now + 60, now) == [claimed.id]
