@@ -31,7 +31,7 @@ def list_workers(state: State, caller: Caller) -> WorkerList:
     shown = None
     if not caller.is_admin:
         running = [job_id for worker in workers for job_id in worker.current_job_ids]
-        shown = {r.id for r in state.backend.jobs_get(running) if r is not None and caller.may_see(r.user_id)}
+        shown = {r.id for r in state.backend.jobs_summaries(running) if r is not None and caller.may_see(r.user_id)}
     return WorkerList(data=[worker_view(worker, now, shown) for worker in workers])
 
 
