@@ -91,6 +91,7 @@ end
 -- Runs that ended finished or failed (runtime: seconds from start to end), for throughput().
 local ended_runs
 local gathered  -- see gather()
+local removals  -- see zrem_later()
 local function count_ended(status, started_at, now)
     if status ~= 'finished' and status ~= 'failed' then return end
     ended_runs = ended_runs or {finished = 0, failed = 0, runtime = 0}
@@ -134,15 +135,38 @@ local function publish_throughput()
     end
 end
 
+-- Index removals gathered per key, for a script that takes many jobs out of the same
+-- indexes (claim, settle): one ZREM per key instead of one per job. The script writes
+-- them (write_removals) before anything reads those indexes again; publish() writes
+-- what is left, so none is lost.
+local function zrem_later(key, member)
+    local members = removals[key]
+    if not members then
+        members = {}
+        removals[key] = members
+    end
+    members[#members + 1] = member
+end
+
+local function write_removals()
+    local step = 4000  -- members per command, well under Lua's limit for unpack
+    for key, members in pairs(removals) do
+        for i = 1, #members, step do redis.call('ZREM', key, unpack(members, i, math.min(i + step - 1, #members))) end
+    end
+    removals = {}
+end
+
 -- A call's state starts empty: the library's locals outlive each call.
 local function begin(keys, args)
     KEYS, ARGV, P = keys, args, args[1]
     event_groups, event_group_of_status, event_group_of_job = {}, {}, {}
     gathered = nil
+    removals = {}
     ended_runs = nil  -- made by the first count_ended: most calls end no run
 end
 
 local function publish()
+    if next(removals) then write_removals() end
     if #event_groups > 0 then publish_events() end
     if ended_runs then publish_throughput() end
 end
@@ -385,28 +409,40 @@ local function requeue_fields(job, now, status)
     }
 end
 
+-- One ended parent of release_dependents: off the sets of the children it met, noting
+-- those changed (``children``: the children loaded so far, by id).
+local function take_off_unmet_sets(parent, children, changed, for_all)
+    local ids = redis.call('SMEMBERS', P .. 'dependents:' .. parent)
+    local status = #ids > 0 and redis.call('HGET', job_key(parent), 'status')
+    for _, child_id in ipairs(ids) do
+        if children[child_id] == nil then children[child_id] = load(child_id) or false end
+        local child = children[child_id]
+        if child and (child.status == 'deferred' or child.status == 'canceled')
+            and (for_all or parent_met(child, status)) then
+            local left = {}
+            for _, id in ipairs(child.waits_on or unmet_of(child)) do
+                if id ~= parent then left[#left + 1] = id end
+            end
+            if not child.waits_on then changed[#changed + 1] = child end
+            child.waits_on = left
+        end
+    end
+end
+
 -- Take these ended parents off their children's unmet sets: a finished one off every set,
 -- one failed, stopped or canceled off those of children that allow failures (``for_all``:
 -- off every set); then queue (or schedule) the deferred children left waiting on none.
 -- Only deferred and canceled children can wait (a canceled one is deferred again if
 -- requeued while it waits). A parent deleted before it ended is never taken off.
 local function release_dependents(parents, now, for_all)
-    local children, changed = {}, {}
-    for _, parent in ipairs(parents) do
-        local ids = redis.call('SMEMBERS', P .. 'dependents:' .. parent)
-        local status = #ids > 0 and redis.call('HGET', job_key(parent), 'status')
-        for _, child_id in ipairs(ids) do
-            if children[child_id] == nil then children[child_id] = load(child_id) or false end
-            local child = children[child_id]
-            if child and (child.status == 'deferred' or child.status == 'canceled')
-                and (for_all or parent_met(child, status)) then
-                local left = {}
-                for _, id in ipairs(child.waits_on or unmet_of(child)) do
-                    if id ~= parent then left[#left + 1] = id end
-                end
-                if not child.waits_on then changed[#changed + 1] = child end
-                child.waits_on = left
-            end
+    local children, changed, step = {}, {}, 1000
+    for first = 1, #parents, step do
+        local last = math.min(first + step - 1, #parents)
+        local keys = {}
+        for i = first, last do keys[#keys + 1] = P .. 'dependents:' .. parents[i] end
+        -- most jobs have none: one EXISTS for a thousand parents, rather than a read of each
+        if #keys == 1 or redis.call('EXISTS', unpack(keys)) > 0 then
+            for i = first, last do take_off_unmet_sets(parents[i], children, changed, for_all) end
         end
     end
     table.sort(changed, function(a, b) return tonumber(a.seq) < tonumber(b.seq) end)  -- in the order enqueued

@@ -7,11 +7,13 @@ local ENDED_FIELDS = {[3] = 'started_at', [4] = 'result', [5] = 'exc_info', [6] 
 local applied, ended, deletes, requeued = {}, {}, {}, 0
 
 -- started -> ended, the hot path of every worker: what transition() would do, but
--- touching only the fields and indexes that change.
+-- touching only the fields and indexes that change, the index writes gathered (one
+-- command per index for the whole batch).
 local function settle_ended(id, b, held)
     local key, queue, status = job_key(id), held[3], ARGV[b + 2]
-    status_remove(queue, 'started', id, held[8])
-    redis.call('ZREM', P .. 'leases', id)
+    zrem_later(status_key(queue, 'started'), id)
+    if held[8] then zrem_later(user_status_key(queue, held[8], 'started'), id) end
+    zrem_later(P .. 'leases', id)
     if held[5] == '1' and held[6] then redis.call('SREM', P .. 'stops:' .. held[6], id) end
     local sets = {'status', status, 'ended_at', ARGV[2], 'stop_requested', '0'}
     local dels = {'lease_token', 'lease_expires_at'}
@@ -33,6 +35,7 @@ local function settle_ended(id, b, held)
     count_ended(status, opt(ARGV[b + 3]) or held[7], now)
 end
 
+gather()
 for i = 0, count - 1 do
     local b = 4 + i * 11
     local id, token, status = ARGV[b], ARGV[b + 1], ARGV[b + 2]
@@ -64,6 +67,8 @@ for i = 0, count - 1 do
         applied[i + 1] = 0
     end
 end
+write_removals()
+write_gathered()
 if #ended > 0 then
     requeued = requeued + release_dependents(ended, now, false)
     for _, id in ipairs(deletes) do delete_job(load(id)) end
