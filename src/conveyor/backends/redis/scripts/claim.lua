@@ -4,6 +4,8 @@
 -- caps, queue/cap pairs, number of per-job-type caps, type/cap pairs.
 -- The hot path of every worker: it touches only the fields and indexes a claim changes
 -- (what transition() would do for queued -> started) and returns each job's hash as is.
+-- Index writes are gathered, one command per index for the whole claim; the queue's own
+-- removals are written once each queue has been served (nothing reads it after).
 local now = tonumber(ARGV[2])
 local worker, limit, token, lease_until = ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local last_queue = 7 + tonumber(ARGV[7])
@@ -13,15 +15,15 @@ local claimed = {}
 local function take(queue, member, id, fields)
     local key = job_key(id)
     if #claimed == 0 then redis.call('ZADD', P .. 'leases', 'NX', '+inf', LEASES_PIN) end  -- see keys.py
-    redis.call('ZREM', queued_key(queue), member)
-    redis.call('ZREM', user_queued_key(queue, fields[4] or ''), member)
-    if fields[3] then redis.call('ZREM', P .. 'expiry', id) end
+    zrem_later(queued_key(queue), member)
+    zrem_later(user_queued_key(queue, fields[4] or ''), member)
+    if fields[3] then zrem_later(P .. 'expiry', id) end
     -- not before it was queued: a claim sent with a wait has its now from before the wait
     local started_at = fields[6] and tonumber(fields[6]) > now and fields[6] or ARGV[2]
     redis.call('HSET', key, 'status', 'started', 'worker_name', worker, 'lease_token', token,
         'lease_expires_at', lease_until, 'started_at', started_at, 'last_heartbeat', ARGV[2], 'stop_requested', '0')
     status_add(queue, 'started', fields[2], id, fields[4])
-    redis.call('ZADD', P .. 'leases', lease_until, id)
+    zadd(P .. 'leases', lease_until, id)
     claimed[#claimed + 1] = redis.call('HGETALL', key)
     emit(id, 'started')
 end
@@ -37,20 +39,23 @@ end
 
 -- The queue's first jobs in claim order: the plain claim, for a queue of one user.
 local function take_in_order(queue)
-    local skipped, user, extra = 0, nil, 0
+    local read, user, extra = 0, nil, 0
     while #claimed < limit do
         -- only what is wanted (every member read costs a string in Lua), wider while
-        -- jobs past their ttl are being passed over
-        local members = redis.call('ZRANGE', queued_key(queue), skipped, skipped + limit - #claimed + extra - 1)
+        -- jobs past their ttl are being passed over; members read stay in the set until
+        -- the queue has been served (their removals are gathered), so the next range
+        -- starts after every member read
+        local members = redis.call('ZRANGE', queued_key(queue), read, read + limit - #claimed + extra - 1)
         if #members == 0 then break end
+        read = read + #members
         for _, member in ipairs(members) do
             if #claimed >= limit then break end
             local id = string.match(member, '|(.*)$')
             local fields = redis.call('HMGET', job_key(id), 'status', 'seq', 'expires_at', 'user_id', 'func_name', 'enqueued_at')
             if fields[1] ~= 'queued' then
-                redis.call('ZREM', queued_key(queue), member)  -- an index entry with no queued job
+                zrem_later(queued_key(queue), member)  -- an index entry with no queued job
             elseif fields[3] and tonumber(fields[3]) <= now then
-                skipped = skipped + 1  -- past its ttl: left for jobs_expire
+                -- past its ttl: left for jobs_expire
             else
                 take(queue, member, id, fields)
                 user = user or fields[4] or ''  -- '': jobs without a user, one more user
@@ -163,6 +168,7 @@ local function take_in_turns(queue)
     record_turns(queue, turns)
 end
 
+gather()
 for qi = 8, last_queue do
     if #claimed >= limit then break end
     local queue = ARGV[qi]
@@ -171,5 +177,7 @@ for qi = 8, last_queue do
     else
         take_in_order(queue)
     end
+    write_removals()  -- before a queue named twice is read again
 end
+write_gathered()
 return claimed
