@@ -3,7 +3,9 @@
 -- then, when limits apply: global cap, per-user cap ('' for none), number of per-queue
 -- caps, queue/cap pairs, number of per-job-type caps, type/cap pairs.
 -- The hot path of every worker: it touches only the fields and indexes a claim changes
--- (what transition() would do for queued -> started) and returns each job's hash as is.
+-- (what transition() would do for queued -> started) and returns each job's hash as it
+-- now is: the fields read before the claim's write, then the fields the claim wrote (a
+-- field written comes twice; the later one is the stored value).
 -- Index writes are gathered, one command per index for the whole claim; the queue's own
 -- removals are written once each queue has been served (nothing reads it after).
 local now = tonumber(ARGV[2])
@@ -11,8 +13,25 @@ local worker, limit, token, lease_until = ARGV[3], tonumber(ARGV[4]), ARGV[5], A
 local last_queue = 7 + tonumber(ARGV[7])
 local claimed = {}
 
--- fields: status, seq, expires_at, user_id, func_name, enqueued_at (of a job known to be queued)
-local function take(queue, member, id, fields)
+-- The fields a claim reads: their place in ``fields`` below.
+local READS = {status = 1, seq = 2, expires_at = 3, user_id = 4, func_name = 5, enqueued_at = 6}
+
+-- A job's hash (HGETALL) and the fields a claim reads from it, as HMGET of READS would
+-- give them (false where absent): one read of the hash instead of two, for the plain
+-- claim, which takes nearly every job it reads.
+local function read_job(id)
+    local flat = redis.call('HGETALL', job_key(id))
+    local fields = {false, false, false, false, false, false}
+    for i = 1, #flat, 2 do
+        local at = READS[flat[i]]
+        if at then fields[at] = flat[i + 1] end
+    end
+    return fields, flat
+end
+
+-- fields: status, seq, expires_at, user_id, func_name, enqueued_at (of a job known to be
+-- queued); flat: its hash as read, if it was (else it is read after the write)
+local function take(queue, member, id, fields, flat)
     local key = job_key(id)
     if #claimed == 0 then redis.call('ZADD', P .. 'leases', 'NX', '+inf', LEASES_PIN) end  -- see keys.py
     zrem_later(queued_key(queue), member)
@@ -20,11 +39,17 @@ local function take(queue, member, id, fields)
     if fields[3] then zrem_later(P .. 'expiry', id) end
     -- not before it was queued: a claim sent with a wait has its now from before the wait
     local started_at = fields[6] and tonumber(fields[6]) > now and fields[6] or ARGV[2]
-    redis.call('HSET', key, 'status', 'started', 'worker_name', worker, 'lease_token', token,
-        'lease_expires_at', lease_until, 'started_at', started_at, 'last_heartbeat', ARGV[2], 'stop_requested', '0')
+    local writes = {'status', 'started', 'worker_name', worker, 'lease_token', token, 'lease_expires_at', lease_until,
+        'started_at', started_at, 'last_heartbeat', ARGV[2], 'stop_requested', '0'}
+    redis.call('HSET', key, unpack(writes))
     status_add(queue, 'started', fields[2], id, fields[4])
     zadd(P .. 'leases', lease_until, id)
-    claimed[#claimed + 1] = redis.call('HGETALL', key)
+    if flat then
+        for i = 1, #writes do flat[#flat + 1] = writes[i] end
+        claimed[#claimed + 1] = flat
+    else
+        claimed[#claimed + 1] = redis.call('HGETALL', key)
+    end
     emit(id, 'started')
 end
 
@@ -51,13 +76,13 @@ local function take_in_order(queue)
         for _, member in ipairs(members) do
             if #claimed >= limit then break end
             local id = string.match(member, '|(.*)$')
-            local fields = redis.call('HMGET', job_key(id), 'status', 'seq', 'expires_at', 'user_id', 'func_name', 'enqueued_at')
+            local fields, flat = read_job(id)
             if fields[1] ~= 'queued' then
                 zrem_later(queued_key(queue), member)  -- an index entry with no queued job
             elseif fields[3] and tonumber(fields[3]) <= now then
                 -- past its ttl: left for jobs_expire
             else
-                take(queue, member, id, fields)
+                take(queue, member, id, fields, flat)
                 user = user or fields[4] or ''  -- '': jobs without a user, one more user
             end
         end
