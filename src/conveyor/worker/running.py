@@ -69,7 +69,18 @@ class Running:
     callback_timeout: float = 0.0
     claimed_mono: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    interrupted: threading.Event = field(default_factory=threading.Event)  # set with ``interrupt``
+    _interrupted: threading.Event | None = None  # see ``interrupted``
+
+    @property
+    def interrupted(self) -> threading.Event:
+        """Set while an interrupt is pending, for a thread to wait on. Made when first
+        asked for: an Event costs more than the rest of a Running, and few jobs need one."""
+        with self.lock:
+            if self._interrupted is None:
+                self._interrupted = threading.Event()
+                if self.interrupt is not None:
+                    self._interrupted.set()
+            return self._interrupted
 
     @property
     def deadline(self) -> float | None:
@@ -117,7 +128,8 @@ class Running:
             if self.interrupt is ShutdownInterrupt:
                 return False
             self.interrupt, self.interrupt_message, self.interrupted_mono = None, "", None
-            self.interrupted.clear()
+            if self._interrupted is not None:
+                self._interrupted.clear()
             self.callback, self.callback_timeout = event, timeout
             self.started_mono = time.monotonic()
             if self.kind == "thread":
@@ -154,7 +166,8 @@ class Running:
             self.interrupt = reason
             self.interrupt_message = message
             self.interrupted_mono = time.monotonic()
-            self.interrupted.set()
+            if self._interrupted is not None:
+                self._interrupted.set()
             kind, task = self.kind, self.task
             if kind == "thread" and self.thread_id is not None:  # under the lock: see leave_thread
                 _set_thread_exception(self.thread_id, reason)
