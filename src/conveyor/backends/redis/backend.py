@@ -90,6 +90,9 @@ def _opt(value: object) -> bytes | str:
     return "=" + (repr(value) if isinstance(value, float) else str(value))
 
 
+_STATUS_TEXT = {status: status.value for status in JobStatus}
+
+
 def _seq_of_member(member: bytes) -> int:
     return int(member[8:24], 16)
 
@@ -295,11 +298,18 @@ class RedisBackend(RedisBatches):
         log.error("%s: failed it (fix or delete such records by hand)", error)
 
     def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        # what _opt would give, written out: a worker encodes every outcome it records
         args: list[Any] = [repr(now), len(settlements)]
         for s in settlements:
             args += (
-                s.job_id, s.lease_token, s.status.value, _opt(s.started_at), _opt(s.result), _opt(s.exc_info),
-                _opt(s.reason), _opt(s.keep_until), _opt(s.scheduled_for), int(s.count_retry), int(s.delete),
+                s.job_id, s.lease_token, _STATUS_TEXT[s.status],
+                "" if s.started_at is None else f"={s.started_at!r}",
+                "" if s.result is None else b"=" + s.result,
+                "" if s.exc_info is None else f"={s.exc_info}",
+                "" if s.reason is None else f"={s.reason}",
+                "" if s.keep_until is None else f"={s.keep_until!r}",
+                "" if s.scheduled_for is None else f"={s.scheduled_for!r}",
+                1 if s.count_retry else 0, 1 if s.delete else 0,
             )  # fmt: skip
         return [bool(applied) for applied in self._run("settle", *args)]
 
