@@ -82,7 +82,7 @@ def call_sync(prepared: PreparedJob) -> Any:
     token = _current_job.set(prepared.job)
     try:
         result = prepared.func(*prepared.args, **prepared.kwargs)
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):  # (None: no ABC check)
             result = asyncio.run(_await(result))
         return result
     finally:
