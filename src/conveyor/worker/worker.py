@@ -455,7 +455,8 @@ class Worker:
     async def _start_all(self, claimed: Sequence[Running]) -> None:
         began = time.monotonic()
         for index, running in enumerate(claimed):
-            await self._wait_for_slot()
+            if self._active >= self.concurrency:  # (a free slot needs no wait: no coroutine per job)
+                await self._wait_for_slot()
             if self._stopping:
                 self._settle_many([outcomes.released(r.record) for r in claimed[index:]], claimed[index:])
                 return
