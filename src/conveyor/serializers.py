@@ -36,6 +36,11 @@ class JSONSerializer:
 
     @staticmethod
     def loads(data: bytes) -> Any:
+        # json.loads of bytes first works out their encoding, in Python, for every job's
+        # arguments: bytes that begin with an ASCII character not followed by a NUL are
+        # UTF-8 to it (no BOM, no UTF-16/32), so those are decoded here the way it would
+        if isinstance(data, bytes) and b"\0" < data[:1] < b"\x80" and data[1:2] != b"\0":
+            return json.loads(data.decode("utf-8", "surrogatepass"))
         return json.loads(data)
 
 
