@@ -31,6 +31,8 @@ LARGE_OUTCOME = 64 * 1024
 """Bytes of result and traceback from which an outcome the store refuses (it answered:
 not an outage) is taken for one too big for it (Redis's proto-max-bulk-len, SQLite's
 length limit, maxmemory), and recorded without them rather than retried for ever."""
+RECENT = 64
+"""Outcomes recorded last that ``recorded_since`` remembers."""
 KEPT_OF_TRACEBACK = 4096
 """Characters kept from each end of a traceback too big for the store."""
 
@@ -45,7 +47,7 @@ class Holdings:
         self._lock = threading.Lock()
         self._outcomes: list[Settlement] = []
         self._failing = False  # the last flush failed: its error is logged already
-        self._recorded: collections.deque[tuple[float, str]] = collections.deque(maxlen=64)
+        self._recorded: collections.deque[tuple[float, str]] = collections.deque(maxlen=RECENT)
         """(monotonic time, job id) of the latest outcomes recorded, for ``recorded_since``."""
         self.unanswered: set[str] = set()
         self._sent_unanswered: set[tuple[str, str]] = set()  # outcomes (job, lease) sent but not answered
@@ -94,7 +96,10 @@ class Holdings:
                 held = self._jobs.get(settlement.job_id)
                 if held is not None and held.record.lease_token == settlement.lease_token:
                     del self._jobs[settlement.job_id]
-            self._recorded.extend((time.monotonic(), s.job_id) for s in settlements)
+            at = time.monotonic()
+            self._recorded.extend((at, s.job_id) for s in settlements[-RECENT:])
+        if not self._sent_unanswered and len(applied) == len(settlements) and all(applied):
+            return  # the usual case: nothing to say
         for settlement, ok in zip(settlements, applied, strict=True):
             unanswered = (settlement.job_id, settlement.lease_token) in self._sent_unanswered
             self._sent_unanswered.discard((settlement.job_id, settlement.lease_token))
