@@ -98,3 +98,18 @@ def test_claim_passes_many_expired_jobs_at_the_head(backend):
         put(backend, id=f"old{n}", expires_at=NOW - 1)
     put(backend, id="fresh")
     assert [r.id for r in claim(backend, limit=1)] == ["fresh"]
+
+
+def test_a_queue_named_twice_gives_each_job_once(backend):
+    for n in range(3):
+        put(backend, id=f"job-{n}")
+    assert claim_ids(backend, ("default", "default"), limit=5) == ["job-0", "job-1", "job-2"]
+    assert backend.jobs_count("default", [JobStatus.QUEUED]) == 0
+
+
+def test_a_batch_claim_passes_expired_jobs_between_fresh_ones(backend):
+    for n in range(6):
+        put(backend, id=f"job-{n}", expires_at=NOW - 1 if n % 2 else NOW + 60)
+    assert claim_ids(backend, limit=3) == ["job-0", "job-2", "job-4"]
+    assert [status(backend, f"job-{n}") for n in (1, 3, 5)] == [JobStatus.QUEUED] * 3
+    assert claim_ids(backend, token="t2") == []
