@@ -30,7 +30,7 @@ local function settle_ended(id, b, held)
     redis.call('HDEL', key, unpack(dels))
     status_add(queue, status, held[4], id, held[8])
     local keep_until = opt(ARGV[b + 7])
-    if keep_until then redis.call('ZADD', P .. 'retention', keep_until, id) end
+    if keep_until then zadd(P .. 'retention', keep_until, id) end
     emit(id, status)
     count_ended(status, opt(ARGV[b + 3]) or held[7], now)
 end
