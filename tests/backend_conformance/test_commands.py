@@ -80,7 +80,8 @@ def test_request_stop_of_a_running_job(backend):
     assert status(backend, "job") is JobStatus.STARTED
     assert settle(backend, running, JobStatus.STOPPED, now=LATER, reason="stopped")
     assert backend.stop_requests("worker-1") == []
-    assert status(backend, "job") is JobStatus.STOPPED
+    stored = get(backend, "job")
+    assert (stored.status, stored.stop_requested) == (JobStatus.STOPPED, False)
 
 
 @pytest.mark.parametrize("job_status", [s for s in JobStatus if s is not JobStatus.STARTED])

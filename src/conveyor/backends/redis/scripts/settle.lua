@@ -15,7 +15,11 @@ local function settle_ended(id, b, held)
     if held[8] then zrem_later(user_status_key(queue, held[8], 'started'), id) end
     zrem_later(P .. 'leases', id)
     if held[5] == '1' and held[6] then redis.call('SREM', P .. 'stops:' .. held[6], id) end
-    local sets = {'status', status, 'ended_at', ARGV[2], 'stop_requested', '0'}
+    local sets = {'status', status, 'ended_at', ARGV[2]}
+    if held[5] ~= '0' then  -- (a claim writes '0': one field fewer to find)
+        sets[#sets + 1] = 'stop_requested'
+        sets[#sets + 1] = '0'
+    end
     local dels = {'lease_token', 'lease_expires_at'}
     for offset = 3, 7 do
         local value = opt(ARGV[b + offset])
