@@ -63,7 +63,8 @@ class JobRecord:
 class JobSummaryRecord:
     """What a listing shows of a job, without its large values (payload, result, meta,
     metrics): a store reads only these fields for it (Backend.jobs_summaries). Each field
-    is JobRecord's, with its default; ``exc_info`` is None when it is long."""
+    is JobRecord's, with its default; of a long ``exc_info`` only its end (see
+    Backend.jobs_summaries), which holds the error a listing shows."""
 
     id: str
     queue: str

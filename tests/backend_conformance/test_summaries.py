@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
-
 from backend_conformance.helpers import NOW, claim, get, put, settle
 from conveyor.backends.base import SUMMARY_EXC_INFO_LIMIT
 from conveyor.status import JobStatus
@@ -64,13 +62,37 @@ def test_summaries_answer_in_the_order_asked_with_none_for_missing(backend) -> N
     assert backend.jobs_summaries([]) == []
 
 
-@pytest.mark.parametrize(("length", "kept"), [(SUMMARY_EXC_INFO_LIMIT, True), (SUMMARY_EXC_INFO_LIMIT + 1, False)])
-def test_a_long_traceback_is_left_out_of_a_summary(backend, length: int, kept: bool) -> None:
+def test_a_traceback_within_the_limit_comes_whole(backend) -> None:
     put(backend, id="doomed")
     (record,) = claim(backend)
-    traceback = "T" * (length - 1) + "\n"
+    traceback = "T" * (SUMMARY_EXC_INFO_LIMIT - 1) + "\n"
     assert settle(backend, record, JobStatus.FAILED, exc_info=traceback, keep_until=NOW + 500)
     (summary,) = backend.jobs_summaries(["doomed"])
     assert summary is not None and summary.status is JobStatus.FAILED
-    assert summary.exc_info == (traceback if kept else None)
+    assert summary.exc_info == traceback
+
+
+def test_a_long_traceback_comes_as_its_end(backend) -> None:
+    """Its last line is the error a listing shows: a long traceback keeps it."""
+    put(backend, id="doomed")
+    (record,) = claim(backend)
+    frames = "".join(f"  frame {n}: caf\u00e9\n" for n in range(2_000))
+    traceback = "Traceback (most recent call last):\n" + frames + "ValueError: deep\n"
+    assert settle(backend, record, JobStatus.FAILED, exc_info=traceback, keep_until=NOW + 500)
+    (summary,) = backend.jobs_summaries(["doomed"])
+    assert summary is not None and summary.exc_info is not None
+    assert len(summary.exc_info) <= SUMMARY_EXC_INFO_LIMIT  # (characters; bytes on Redis)
+    assert summary.exc_info.endswith("  frame 1999: caf\u00e9\nValueError: deep\n")
+    assert traceback.endswith(summary.exc_info)
     assert get(backend, "doomed").exc_info == traceback  # the record keeps it whole
+
+
+def test_a_long_last_line_comes_as_its_end(backend) -> None:
+    put(backend, id="doomed")
+    (record,) = claim(backend)
+    traceback = "Traceback ...\nValueError: " + "\u00e9" * SUMMARY_EXC_INFO_LIMIT + "?!\n"  # 2 bytes a letter
+    assert settle(backend, record, JobStatus.FAILED, exc_info=traceback, keep_until=NOW + 500)
+    (summary,) = backend.jobs_summaries(["doomed"])
+    assert summary is not None and summary.exc_info is not None
+    assert summary.exc_info.endswith("\u00e9?!\n") and traceback.endswith(summary.exc_info)  # none cut in two
+    assert len(summary.exc_info) <= SUMMARY_EXC_INFO_LIMIT

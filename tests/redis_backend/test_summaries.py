@@ -13,6 +13,7 @@ from conveyor.backends.redis.backend import RedisBackend
 from conveyor.exceptions import BackendError
 from conveyor.status import JobStatus
 from conveyor.testing import make_job
+from conveyor.types import JobSummaryRecord
 from redis_server import RedisServer
 
 BIG = "x" * 100_000
@@ -34,20 +35,24 @@ def commands_run(server: RedisServer, backend: RedisBackend, action: object) -> 
     return seen
 
 
-def test_summaries_read_no_large_field_and_only_short_tracebacks(
+def test_summaries_read_no_large_field_and_hand_over_only_a_tracebacks_end(
     backend: RedisBackend, redis_server: RedisServer
 ) -> None:
     make_job(backend, id="queued", args=[BIG], meta=BIG.encode())
     make_job(backend, id="done", status=JobStatus.FINISHED, result=BIG.encode(), metrics=b"{}")
     make_job(backend, id="short", status=JobStatus.FAILED, exc_info="ValueError: short")
-    make_job(backend, id="long", status=JobStatus.FAILED, exc_info="T" * (SUMMARY_EXC_INFO_LIMIT + 1))
+    long = "T" * SUMMARY_EXC_INFO_LIMIT + "\nValueError: long"
+    make_job(backend, id="long", status=JobStatus.FAILED, exc_info=long)
     ids = ["queued", "done", "short", "long"]
 
-    commands = commands_run(redis_server, backend, lambda: backend.jobs_summaries(ids))
+    summaries: list[JobSummaryRecord | None] = []
+    commands = commands_run(redis_server, backend, lambda: summaries.extend(backend.jobs_summaries(ids)))
 
     reads = [command.split()[0].upper() for command in commands if not command.upper().startswith("FCALL")]
     assert set(reads) == {"HMGET", "HSTRLEN", "HGET"}
-    assert reads.count("HMGET") == len(ids) and reads.count("HGET") == 1  # the short traceback alone
+    assert reads.count("HMGET") == len(ids) and reads.count("HGET") == 2  # the tracebacks, inside Redis
+    exc_infos = [s.exc_info if s else None for s in summaries]
+    assert exc_infos == [None, None, "ValueError: short", long[-SUMMARY_EXC_INFO_LIMIT:]]  # the long one's end
     for field in ("payload", "result", "meta", "metrics"):
         assert not any(field in command.split() for command in commands), field
     assert len([command for command in commands if command.upper().startswith("FCALL")]) == 1  # one round trip

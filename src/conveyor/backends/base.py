@@ -50,8 +50,9 @@ STOPPED_ABANDONED_MESSAGE = "Stopped: the worker %s holding the job went away be
 """exc_info of jobs taken back by lease recovery (%s: the worker's name)."""
 
 SUMMARY_EXC_INFO_LIMIT = 8_192
-"""Longest exc_info (characters; bytes on Redis) a job summary carries: a page of a
-thousand summaries then holds at most 8 MiB of tracebacks, the listing's page budget."""
+"""Most of an exc_info (characters; bytes on Redis) a job summary carries, of a longer one
+its end: a page of a thousand summaries then holds at most 8 MiB of tracebacks, the
+listing's page budget, and each still ends with its error."""
 
 
 class Backend(Protocol):
@@ -222,9 +223,9 @@ class Backend(Protocol):
 
     def jobs_summaries(self, job_ids: Sequence[str]) -> list[JobSummaryRecord | None]:
         """What a listing shows of these jobs, None where a job does not exist: only the
-        fields of JobSummaryRecord are read, never a job's large values, and exc_info only
-        when it is at most SUMMARY_EXC_INFO_LIMIT long (None otherwise). One read (one
-        round trip) for all of them."""
+        fields of JobSummaryRecord are read, never a job's large values, and of an exc_info
+        longer than SUMMARY_EXC_INFO_LIMIT only its end, that many characters (on Redis bytes,
+        less a character cut in two). One read (one round trip) for all of them."""
         ...
 
     def job_ids(self, queue: str | None, statuses: Sequence[JobStatus], offset: int = 0, limit: int = -1) -> list[str]:

@@ -224,8 +224,8 @@ class JobPage(JobDetail):
 
 class JobSummary(BaseModel):
     """A job as ``GET /jobs?view=summary`` lists it: the detail without its large values
-    (``input``, ``result``, ``meta``, ``metrics``, ``depends_on``). ``error`` is null also
-    when the traceback is longer than 8 KiB (the job's own page shows it)."""
+    (``input``, ``result``, ``meta``, ``metrics``, ``depends_on``); ``error`` as there, read
+    from the traceback's last 8 KiB."""
 
     id: str
     job_type: str

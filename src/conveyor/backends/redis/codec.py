@@ -185,8 +185,8 @@ def _decode_slowly(fields: Mapping[bytes, bytes] | list[bytes]) -> JobRecord:
 
 
 SUMMARY_FIELDS = tuple(field.name for field in dataclasses.fields(JobSummaryRecord) if field.name != "exc_info")
-"""The fields the summaries function reads as they are (the id first); it adds exc_info
-when it is short."""
+"""The fields the summaries function reads as they are (the id first); it adds exc_info,
+of a long one its end."""
 
 
 def decode_summary(values: list[bytes | None]) -> JobSummaryRecord:

@@ -45,12 +45,11 @@ def record_from_row(row: Sequence[Any]) -> JobRecord:
 
 
 _SUMMARY_FIELDS = [field.name for field in dataclasses.fields(JobSummaryRecord)]
-SUMMARY_COLUMNS = ", ".join(
-    f"CASE WHEN length(exc_info) <= {SUMMARY_EXC_INFO_LIMIT} THEN exc_info END" if name == "exc_info" else name
-    for name in _SUMMARY_FIELDS
-)
+_EXC_INFO_END = f"substr(exc_info, -{SUMMARY_EXC_INFO_LIMIT})"
+"""A job's exc_info, of a long one its end: the error a listing shows is its last line."""
+SUMMARY_COLUMNS = ", ".join(_EXC_INFO_END if name == "exc_info" else name for name in _SUMMARY_FIELDS)
 """The columns of a JobSummaryRecord: the large ones are never read, nor a long exc_info
-handed over."""
+handed over whole."""
 _SUMMARY_STATUS = _SUMMARY_FIELDS.index("status")
 
 
