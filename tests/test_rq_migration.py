@@ -31,6 +31,20 @@ def test_queue_and_job_create_take_rqs_positional_arguments(backend: Backend) ->
     assert created.connection is backend, "RQ: func, args, kwargs, connection"
 
 
+@pytest.mark.parametrize("third", [False, True])
+def test_is_async_given_third_as_before_is_refused_at_once_saying_where_it_went(backend: Backend, third: bool) -> None:
+    """conveyor took is_async third until it took RQ's order: such code must not get a
+    queue that fails each enqueue on a "timeout" it never gave (or runs async for False)."""
+    with pytest.raises(InvalidJobError, match=r"default_timeout .*is_async comes fourth"):
+        Queue("inline", backend, third)
+
+
+def test_a_queues_default_timeout_is_checked_when_it_is_made(backend: Backend) -> None:
+    with pytest.raises(InvalidJobError, match="default_timeout 'soon' is not a duration"):
+        Queue("low", backend, "soon")
+    assert Queue("low", backend, -1).enqueue(jobfuncs.noop).timeout == -1
+
+
 def test_args_read_back_as_a_tuple_as_rqs(queue: Queue, url: str) -> None:
     job = queue.enqueue(jobfuncs.add, 1, 2)
     assert job.args == (1, 2)

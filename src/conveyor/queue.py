@@ -11,7 +11,7 @@ from typing import Any, NamedTuple, TypeVar
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_timestamp
 from conveyor.connection import resolve_connection
-from conveyor.durations import LONGEST
+from conveyor.durations import LONGEST, parse_duration
 from conveyor.exceptions import InvalidJobError, NoSuchJobError
 from conveyor.job import Job, call_arguments
 from conveyor.options import (
@@ -68,6 +68,12 @@ class Queue:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.name = validate_queue_name(name)
+        if isinstance(default_timeout, bool):  # conveyor's own order, before it took RQ's
+            raise InvalidJobError(
+                f"default_timeout must be seconds, got {default_timeout!r}: is_async comes fourth, as in RQ "
+                "(Queue(name, connection, default_timeout, is_async)); pass it by name: is_async=False"
+            )
+        parse_duration(default_timeout, "default_timeout")  # bad input is refused here, not at each enqueue
         self.connection = resolve_connection(connection)
         self.is_async = is_async
         self.default_timeout = default_timeout
