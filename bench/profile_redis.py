@@ -141,9 +141,10 @@ def callgrind_total(path: Path) -> int:
     raise SystemExit(f"no totals in {path}")
 
 
-def callgrind_redis(jobs: int, workdir: Path) -> dict[str, float]:
-    """Redis instructions per job of claims and settles of 100 jobs, on a redis-server under
-    callgrind dumped after each phase."""
+@contextlib.contextmanager
+def redis_under_callgrind(workdir: Path) -> Iterator[tuple[str, int]]:
+    """A redis-server under callgrind (its dumps go to ``workdir/redis.<pid>.<n>``): its
+    URL and pid, once it answers."""
     port = free_port()
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={workdir}/redis.%p", "redis-server", "--port",
             str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]  # fmt: skip
@@ -160,28 +161,39 @@ def callgrind_redis(jobs: int, workdir: Path) -> dict[str, float]:
                     if time.monotonic() > deadline or server.poll() is not None:
                         raise
                     time.sleep(0.2)  # not a test: polling a server that starts
+        yield url, server.pid
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def callgrind_dump(pid: int) -> None:
+    """Have callgrind write what process ``pid`` counted since its last dump."""
+    subprocess.run(["callgrind_control", "--dump=phase", str(pid)], check=True, capture_output=True)
+
+
+def callgrind_redis(jobs: int, workdir: Path) -> dict[str, float]:
+    """Redis instructions per job of claims and settles of 100 jobs, on a redis-server under
+    callgrind dumped after each phase."""
+    with redis_under_callgrind(workdir) as (url, pid):
         backend = conveyor.connect(url)
         try:
             fill(backend, jobs)
             now = time.time()
             backend.jobs_claim([QUEUE], "probe", 1, "warm", now + 3600, now)  # loads the function library
-            dump = ["callgrind_control", "--dump=phase", str(server.pid)]
-            subprocess.run(dump, check=True, capture_output=True)
+            callgrind_dump(pid)
             batches = []
             while claimed := backend.jobs_claim([QUEUE], "probe", 100, "lease", now + 3600, now):
                 batches.append(claimed)
-            subprocess.run(dump, check=True, capture_output=True)
+            callgrind_dump(pid)
             for batch in batches:
                 outcomes = [Settlement(record.id, "lease", JobStatus.FINISHED, started_at=now, result=b"null",
                                        keep_until=now + 500) for record in batch]  # fmt: skip
                 backend.jobs_settle(outcomes, now)
-            subprocess.run(dump, check=True, capture_output=True)
+            callgrind_dump(pid)
         finally:
             backend.close()
-    finally:
-        server.terminate()
-        server.wait()
-    claim, settle = (callgrind_total(workdir / f"redis.{server.pid}.{part}") for part in (2, 3))
+    claim, settle = (callgrind_total(workdir / f"redis.{pid}.{part}") for part in (2, 3))
     done = sum(len(batch) for batch in batches)
     return {"claim": claim / done, "settle": settle / done}
 
