@@ -96,7 +96,7 @@ class Queue:
         allow_dependency_failures) configure the job; pass a function's own arguments
         of those names through ``args=`` and ``kwargs=``.
         """
-        return self.enqueue_job(self._create(f, args, kwargs))
+        return self._store(self._create(f, args, kwargs), "job_id" not in kwargs)
 
     def enqueue_call(
         self,
@@ -106,29 +106,30 @@ class Queue:
         **options: Any,
     ) -> Job:
         """RQ's explicit form: the function's arguments and the job options kept apart."""
-        return self.enqueue_job(self._create(func, (), {"args": args or (), "kwargs": kwargs or {}, **options}))
+        job = self._create(func, (), {"args": args or (), "kwargs": kwargs or {}, **options})
+        return self._store(job, "job_id" not in options)
 
     def enqueue_at(self, datetime: datetime, f: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
         """Enqueue ``f`` to run at ``datetime`` (a naive datetime is local time, as in RQ)."""
         if not isinstance(datetime, _datetime):
             raise InvalidJobError(f"enqueue_at takes a datetime, got {type(datetime).__name__}")
         job = self._create(f, args, kwargs)
-        return self._schedule(job, to_timestamp(datetime))
+        return self._schedule(job, to_timestamp(datetime), "job_id" not in kwargs)
 
     def enqueue_in(self, time_delta: timedelta, f: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
         """Enqueue ``f`` to run after ``time_delta``."""
         if not isinstance(time_delta, timedelta):
             raise InvalidJobError(f"enqueue_in takes a timedelta, got {type(time_delta).__name__}")
         job = self._create(f, args, kwargs)
-        return self._schedule(job, self.clock.now() + time_delta.total_seconds())
+        return self._schedule(job, self.clock.now() + time_delta.total_seconds(), "job_id" not in kwargs)
 
-    def _schedule(self, job: Job, at: float) -> Job:
+    def _schedule(self, job: Job, at: float, new_id: bool) -> Job:
         if not at <= self.clock.now() + LONGEST:  # NaN too
             raise InvalidJobError("a job can be scheduled at most 100 years ahead")
         if at > self.clock.now():
             job.record.status = JobStatus.SCHEDULED
             job.record.scheduled_for = at
-        return self.enqueue_job(job)
+        return self._store(job, new_id)
 
     @staticmethod
     def prepare_data(
@@ -143,7 +144,8 @@ class Queue:
 
     def enqueue_many(self, job_datas: Iterable[EnqueueData]) -> list[Job]:
         """Store many jobs in one atomic step (all or none)."""
-        jobs = self._build_many(job_datas)
+        datas = list(job_datas)
+        jobs = self._build_many(datas)
         if not jobs:
             return []
         if not self.is_async:
@@ -151,7 +153,8 @@ class Queue:
         now = self.clock.now()
         for job in jobs:
             _stamp(job, now)
-        stored = self.connection.jobs_enqueue([job.record for job in jobs], now)
+        new_ids = not any("job_id" in data.options for data in datas)  # each job's id was made here
+        stored = self.connection.jobs_enqueue([job.record for job in jobs], now, new_ids)
         for job, record in zip(jobs, stored, strict=True):
             job._stored_as(record)
         return jobs
@@ -161,6 +164,11 @@ class Queue:
         is stored again as a fresh job (under the same id, which must have ended)."""
         if not isinstance(job, Job):
             raise InvalidJobError(f"enqueue_job takes a Job (from Job.create), got {type(job).__name__}")
+        return self._store(job, False)  # the caller's job: another may hold its id by now
+
+    def _store(self, job: Job, new_id: bool) -> Job:
+        """Store a job in this queue; ``new_id``: its id was made by this enqueue call (no
+        job holds it, so the store need not look for one)."""
         if job.record.status not in (JobStatus.QUEUED, JobStatus.SCHEDULED):
             job.reset_for_enqueue()
         if job.record.queue != self.name:
@@ -170,7 +178,7 @@ class Queue:
         _stamp(job, now)
         if not self.is_async and job.record.status is JobStatus.QUEUED:
             return self._run_now(job, now)
-        (stored,) = self.connection.jobs_enqueue([job.record], now)
+        (stored,) = self.connection.jobs_enqueue([job.record], now, new_id)
         job._stored_as(stored)
         return job
 
@@ -222,8 +230,7 @@ class Queue:
             **options,
         )
 
-    def _build_many(self, job_datas: Iterable[EnqueueData]) -> list[Job]:
-        datas = list(job_datas)
+    def _build_many(self, datas: list[EnqueueData]) -> list[Job]:
         for data in datas:
             if not isinstance(data, EnqueueData):
                 raise InvalidJobError(f"enqueue_many takes Queue.prepare_data(...) items, got {type(data).__name__}")

@@ -133,6 +133,17 @@ def test_bulk_enqueue_stores_every_job_in_order(backend):
     assert backend.job_ids("default", [JobStatus.QUEUED]) == ["job-3", "job-1", "job-2"]
 
 
+def test_jobs_with_new_ids_are_stored_and_indexed_as_any(backend):
+    """``new_ids`` (the caller made the ids) spares only the lookup of each id."""
+    backend.jobs_enqueue([make_record(id="plain-1"), make_record(id="plain-2", priority=5)], NOW)
+    backend.jobs_enqueue([make_record(id="new-1"), make_record(id="new-2", priority=5)], NOW, new_ids=True)
+    backend.jobs_enqueue([make_record(id="new-3", ttl=60, expires_at=NOW + 60)], NOW, new_ids=True)
+    assert backend.job_ids("default", [JobStatus.QUEUED]) == ["plain-2", "new-2", "plain-1", "new-1", "new-3"]
+    assert dataclasses.replace(get(backend, "new-1"), id="plain-1") == get(backend, "plain-1")
+    assert backend.queue_position("new-3") == 4
+    assert backend.jobs_expire(NOW + 61) == 1 and status(backend, "new-3") is JobStatus.CANCELED
+
+
 def test_enqueueing_nothing_stores_nothing(backend):
     assert backend.jobs_enqueue([], NOW) == []
     assert snapshot(backend) == {}

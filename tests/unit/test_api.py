@@ -115,6 +115,33 @@ def test_job_id_in_use_by_a_live_job_is_rejected(queue: Queue) -> None:
     assert queue.count == 1
 
 
+def test_every_way_to_enqueue_refuses_a_given_id_held_by_a_live_job(queue: Queue) -> None:
+    """A generated id is not looked up (no job can hold it): one the caller gives still is."""
+    held = queue.enqueue(jobfuncs.noop, job_id="held")
+    generated_then_given = [Queue.prepare_data(jobfuncs.noop), Queue.prepare_data(jobfuncs.noop, job_id="held")]
+    attempts = [
+        lambda: queue.enqueue(jobfuncs.noop, job_id="held"),
+        lambda: queue.enqueue_call(jobfuncs.noop, job_id="held"),
+        lambda: queue.enqueue_in(timedelta(minutes=5), jobfuncs.noop, job_id="held"),
+        lambda: queue.enqueue_at(datetime.now() + timedelta(minutes=5), jobfuncs.noop, job_id="held"),
+        lambda: queue.enqueue_many(generated_then_given),
+        lambda: queue.enqueue_job(Job.create(jobfuncs.noop, id="held")),
+        lambda: queue.enqueue_job(held),
+    ]
+    for attempt in attempts:
+        with pytest.raises(JobIdInUseError, match="held"):
+            attempt()
+    assert queue.job_ids == ["held"]
+
+
+def test_enqueue_job_refuses_a_created_job_stored_already(queue: Queue) -> None:
+    job = Job.create(jobfuncs.noop, connection=queue.connection)
+    queue.enqueue_job(job)
+    with pytest.raises(JobIdInUseError, match=job.id):
+        queue.enqueue_job(job)
+    assert queue.job_ids == [job.id]
+
+
 def test_job_id_of_a_terminal_job_can_be_reused(queue: Queue) -> None:
     first = queue.enqueue(jobfuncs.add, 1, 1, job_id="again")
     Worker([queue], connection=queue.connection).work(burst=True)

@@ -65,7 +65,7 @@ class Backend(Protocol):
         """Release connections and wake-up resources held by this process."""
 
     # -- jobs: writes -------------------------------------------------------------
-    def jobs_enqueue(self, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
+    def jobs_enqueue(self, records: Sequence[JobRecord], now: float, new_ids: bool = False) -> list[JobRecord]:
         """Store new jobs in one atomic step and return them as stored.
 
         Records are stored as given, in whatever status they carry, and indexed by it:
@@ -78,7 +78,8 @@ class Backend(Protocol):
         that job's record is returned in its place (idempotent submission). Raises
         JobIdInUseError if an id belongs to a job that is not terminal (a terminal one is
         replaced), and NoSuchJobError for a dependency that does not exist; nothing is
-        stored then.
+        stored then. ``new_ids``: the caller made every id for this call (``new_job_id``,
+        62 random bits) and no job can hold one, so a store may skip looking them up.
         """
         ...
 

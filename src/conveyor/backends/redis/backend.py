@@ -237,12 +237,14 @@ class RedisBackend(RedisBatches):
         return self._call(functools.partial(self._scripts.run, name, *args, patience=jobs * _SECONDS_PER_JOB))
 
     # -- jobs: writes -----------------------------------------------------------------------
-    def jobs_enqueue(self, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
-        return self._enqueue(records, now, [])
+    def jobs_enqueue(self, records: Sequence[JobRecord], now: float, new_ids: bool = False) -> list[JobRecord]:
+        return self._enqueue(records, now, [], new_ids)
 
-    def _enqueue(self, records: Sequence[JobRecord], now: float, batch: list[Any]) -> list[JobRecord]:
+    def _enqueue(
+        self, records: Sequence[JobRecord], now: float, batch: list[Any], new_ids: bool = False
+    ) -> list[JobRecord]:
         """Store jobs (and, given its arguments, the batch they belong to) in one script."""
-        args: list[Any] = [repr(now), len(records)]
+        args: list[Any] = [repr(now), len(records), "1" if new_ids else "0"]
         for record in records:  # the script fills in the last three values
             fields = codec.encode(record)
             args += (len(fields) // 2 + 3, *fields, "status", record.status.value, "seq", "", "qmember", "")

@@ -123,7 +123,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         return self._pool.write(write)
 
     # -- jobs: writes ---------------------------------------------------------------
-    def jobs_enqueue(self, records: Sequence[JobRecord], now: float) -> list[JobRecord]:
+    def jobs_enqueue(self, records: Sequence[JobRecord], now: float, new_ids: bool = False) -> list[JobRecord]:
         stored = self._write(lambda conn, changes: self._insert(conn, changes, records, now))
         if any(r.status is JobStatus.QUEUED for r in stored):
             self._wakeup.notify()

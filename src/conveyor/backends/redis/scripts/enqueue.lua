@@ -1,10 +1,11 @@
--- Store new jobs, all or none. ARGV: base, now, count, then per job: n, then n field/value
+-- Store new jobs, all or none. ARGV: base, now, count, new_ids ('1': every id was made
+-- for this call, so no job holds one and none is looked up), then per job: n, then n field/value
 -- pairs whose last three are status, seq and qmember (values this script sets); then,
 -- for a batch stored with its jobs, 'batch', its id, n and n field/value pairs.
 -- Returns per job its stored status, or the fields of the live job holding its unique_key
 -- (that job stands for it, and it is not stored).
-local count = tonumber(ARGV[3])
-local jobs, pos = {}, 4
+local count, new_ids = tonumber(ARGV[3]), ARGV[4] == '1'
+local jobs, pos = {}, 5
 for r = 1, count do
     local last = pos + 2 * tonumber(ARGV[pos])
     local job = {first = pos + 1, last = last, status = ARGV[last - 4]}
@@ -28,7 +29,7 @@ for _, job in ipairs(jobs) do
     -- a job standing for a live one (its unique_key's holder) has nothing to check, nothing to store
     if not job.holder then
         if in_batch[job.id] then return fail('JobIdInUse', job.id, in_batch[job.id]) end
-        if redis.call('EXISTS', job_key(job.id)) == 1 then
+        if not new_ids and redis.call('EXISTS', job_key(job.id)) == 1 then
             local existing = load(job.id)
             if not TERMINAL[existing.status] then return fail('JobIdInUse', job.id, existing.status) end
             if still_stopping(existing, tonumber(ARGV[2])) then
