@@ -10,11 +10,40 @@ local NIL = false
 
 local function job_key(id) return P .. 'job:' .. id end
 local function status_key(queue, status) return P .. 'status:' .. queue .. ':' .. status end
-local function queued_key(queue) return P .. 'queued:' .. queue end
--- A user's queued jobs of a queue ('' for jobs without a user), for fair share; the
--- queue's length in front keeps names apart whatever they hold.
-local function user_queued_key(queue, user) return P .. 'byuser:' .. #queue .. ':' .. queue .. ':' .. user end
-local function users_key(queue) return P .. 'users:' .. queue end
+
+-- The queued indexes' key names, made once and looked up after: every enqueue and claim
+-- names them for each job, and making a name costs more than looking it up. Kept across
+-- calls for one key base (a name is its base and queue, and user), at most a thousand.
+local queue_keys, queue_keys_base, names_made = {}, nil, 0
+local function note_made()
+    names_made = names_made + 1
+    if names_made > 1000 then queue_keys, names_made = {}, 0 end
+end
+local function keys_of(queue)
+    if queue_keys_base ~= P then queue_keys, queue_keys_base, names_made = {}, P, 0 end
+    local keys = queue_keys[queue]
+    if not keys then
+        note_made()
+        -- byuser: a user's queued jobs ('' for jobs without a user), for fair share; the
+        -- queue's length in front keeps names apart whatever they hold
+        keys = {queued = P .. 'queued:' .. queue, users = P .. 'users:' .. queue, byuser = {},
+                byuser_prefix = P .. 'byuser:' .. #queue .. ':' .. queue .. ':'}
+        queue_keys[queue] = keys
+    end
+    return keys
+end
+local function queued_key(queue) return keys_of(queue).queued end
+local function users_key(queue) return keys_of(queue).users end
+local function user_queued_key(queue, user)
+    local keys = keys_of(queue)
+    local key = keys.byuser[user]
+    if not key then
+        key = keys.byuser_prefix .. user
+        note_made()
+        keys.byuser[user] = key
+    end
+    return key
+end
 -- One user's jobs of a queue in one status (every status but queued: byuser holds those),
 -- for listings and counts confined to a user. Statuses hold no ':', so the last part is it.
 local function user_status_key(queue, user, status)
