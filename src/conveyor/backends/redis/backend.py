@@ -245,9 +245,9 @@ class RedisBackend(RedisBatches):
     ) -> list[JobRecord]:
         """Store jobs (and, given its arguments, the batch they belong to) in one script."""
         args: list[Any] = [repr(now), len(records), "1" if new_ids else "0"]
-        for record in records:  # the script fills in the last three values
+        for record in records:  # the script writes status, seq and qmember (a queued job's) itself
             fields = codec.encode(record)
-            args += (len(fields) // 2 + 3, *fields, "status", record.status.value, "seq", "", "qmember", "")
+            args += (len(fields) // 2, record.status.value, *fields)
         stored = []
         for record, reply in zip(records, self._run("enqueue", *args, *batch, jobs=len(records)), strict=True):
             if isinstance(reply, list):  # the live job holding its unique_key stands for it

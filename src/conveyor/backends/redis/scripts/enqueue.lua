@@ -1,15 +1,15 @@
 -- Store new jobs, all or none. ARGV: base, now, count, new_ids ('1': every id was made
--- for this call, so no job holds one and none is looked up), then per job: n, then n field/value
--- pairs whose last three are status, seq and qmember (values this script sets); then,
--- for a batch stored with its jobs, 'batch', its id, n and n field/value pairs.
+-- for this call, so no job holds one and none is looked up), then per job: n, its status,
+-- then n field/value pairs; then, for a batch stored with its jobs, 'batch', its id, n and
+-- n field/value pairs.
 -- Returns per job its stored status, or the fields of the live job holding its unique_key
 -- (that job stands for it, and it is not stored).
 local count, new_ids = tonumber(ARGV[3]), ARGV[4] == '1'
 local jobs, pos = {}, 5
 for r = 1, count do
-    local last = pos + 2 * tonumber(ARGV[pos])
-    local job = {first = pos + 1, last = last, status = ARGV[last - 4]}
-    for i = job.first, last - 6, 2 do
+    local last = pos + 1 + 2 * tonumber(ARGV[pos])
+    local job = {first = pos + 2, last = last, status = ARGV[pos + 1]}
+    for i = job.first, last - 1, 2 do
         if ENQUEUE_READS[ARGV[i]] then job[ARGV[i]] = ARGV[i + 1] end
     end
     pos = last + 1
@@ -68,14 +68,15 @@ for r, job in ipairs(jobs) do
             end
             if #job.unmet > 0 and (job.status == 'queued' or job.status == 'scheduled') then job.status = 'deferred' end
         end
-        -- One HSET per job: the caller's fields, then the status, seq and qmember set here.
-        ARGV[job.last - 4], ARGV[job.last - 2] = job.status, job.seq
-        local upto = job.last - 2
+        -- One HSET per job: the status, seq and qmember set here, then the caller's fields
+        -- (unpacked straight from ARGV).
         if job.status == 'queued' then
             job.qmember = queued_member(job, seq)
-            ARGV[job.last], upto = job.qmember, job.last
+            redis.call('HSET', job_key(job.id), 'status', job.status, 'seq', job.seq, 'qmember', job.qmember,
+                unpack(ARGV, job.first, job.last))
+        else
+            redis.call('HSET', job_key(job.id), 'status', job.status, 'seq', job.seq, unpack(ARGV, job.first, job.last))
         end
-        redis.call('HSET', job_key(job.id), unpack(ARGV, job.first, upto))
         if job.unmet then redis.call('HSET', job_key(job.id), 'unmet', encode_ids(job.unmet)) end
         -- A queue already holding this user is in the queues set: only queued jobs put users
         -- in a queue's users set, their enqueue put the queue in the set, and names stay there.
