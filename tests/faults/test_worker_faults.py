@@ -19,7 +19,7 @@ from conveyor import Queue, Retry
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
 from waiting import wait_until
-from worker.processes import start_worker, stop_process
+from worker.processes import start_worker, stop_process, worker_log
 
 
 def ledger_runs(ledger: Path) -> collections.Counter[str]:
@@ -89,7 +89,7 @@ def test_a_frozen_worker_loses_its_job_and_its_late_result_is_refused(
                        message="the second worker to take over and finish")  # fmt: skip
             assert job.worker_name == "rescuer"
             frozen.send_signal(signal.SIGCONT)  # it wakes up with a result for a lease it lost
-            wait_until(lambda: "refused" in worker_log_text(frozen), timeout=30, message="its late settle refused")
+            wait_until(lambda: "refused" in worker_log(frozen), timeout=30, message="its late settle refused")
         finally:
             stop_process(rescuer)
     finally:
@@ -99,10 +99,6 @@ def test_a_frozen_worker_loses_its_job_and_its_late_result_is_refused(
     assert record is not None
     assert (record.status, record.worker_name, record.retry_count) == (JobStatus.FINISHED, "rescuer", 1)
     assert ledger_runs(ledger)[job.id] == 2
-
-
-def worker_log_text(process: subprocess.Popen[bytes]) -> str:
-    return Path(process.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
 @pytest.mark.timeout(600)  # 160,000 jobs: about 30 s on a quiet machine, several times that on a busy one

@@ -48,11 +48,15 @@ def worker_log(process: subprocess.Popen[bytes]) -> str:
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Kill a worker the test left running."""
+    """Kill a worker the test left running; its log goes to the test's captured output,
+    which pytest shows when the test fails (what the worker did is then the question)."""
     if process.poll() is None:
         process.kill()
     process.wait(timeout=10)
-    process.log_path.unlink(missing_ok=True)  # type: ignore[attr-defined]
+    log: Path = process.log_path  # type: ignore[attr-defined]
+    if log.exists():  # (not when stopped twice)
+        print(f"--- log of worker process {process.pid} (exit status {process.returncode}) ---\n{worker_log(process)}")
+        log.unlink()
 
 
 def terminate_once_started(url: str, marker: Path, **options: object) -> int:
