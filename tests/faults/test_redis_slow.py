@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -27,26 +28,38 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
     redis_server.stop()
 
 
+def impatient_worker(server: RedisServer) -> subprocess.Popen[bytes]:
+    """A worker whose socket timeout (0.5 s) is a fraction of what Redis sleeps in these
+    tests: a busy machine may stall a call for a fraction of a second, not for seconds."""
+    return start_worker(f"{server.url}?socket_timeout=0.5", lease_ttl=60, poll_interval=30)
+
+
 def test_a_claim_redis_ran_after_the_worker_gave_up_on_it_is_run_not_abandoned(server: RedisServer) -> None:
     backend = conveyor.connect(server.url)
     assert isinstance(backend, RedisBackend)
-    job = Queue(connection=backend).enqueue_in(timedelta(hours=1), jobfuncs.add, 1, 2)
-    # socket timeout 0.3 s: an idle worker's wake-up wait and claim go out every 0.1 s
-    worker = start_worker(f"{server.url}?socket_timeout=0.3", lease_ttl=60, poll_interval=30)
+    queue = Queue(connection=backend)
+    job = queue.enqueue_in(timedelta(hours=1), jobfuncs.add, 1, 2)
+    worker = impatient_worker(server)
     admin = redis.Redis(port=server.port)
     try:
-        wait_until(backend.workers_list, message="the worker to start")
-        # Redis sleeps past the worker's socket timeout (it gives up on its claim), then
+        # once it has run a job it is past its first maintenance pass (a timeout there ends
+        # a worker that starts: it exits 1 for its supervisor to retry) and idle: its wake-up
+        # wait and claim go out every 0.17 s
+        first = queue.enqueue(jobfuncs.add, 0, 0)
+        wait_until(lambda: first.get_status() is JobStatus.FINISHED, message="the worker to run a first job")
+        # Redis sleeps three times the worker's socket timeout (it gives up on its claim), then
         # makes the job due and only then reads the claim the worker sent meanwhile
         pipe = admin.pipeline(transaction=False)
-        pipe.execute_command("DEBUG", "SLEEP", "0.55")
+        pipe.execute_command("DEBUG", "SLEEP", "1.5")
         pipe.execute_command(*backend._scripts._command("promote", (repr(time.time() + 7200), 1000)))
         pipe.execute()
         # (without the worker looking for it, it stays started, leased to it, for the whole lease)
         wait_until(lambda: job.get_status() is JobStatus.FINISHED, timeout=15, message="the job to run")
+        log = worker_log(worker)
     finally:
         stop_process(worker)
         admin.close()
+    assert f"a claim the store did not answer took 1 jobs all the same: running them ({job.id})" in log
     assert (job.result, job.retry_count) == (3, 0)
 
 
@@ -56,12 +69,14 @@ def test_an_outcome_redis_recorded_after_the_worker_gave_up_on_it_is_not_called_
     marker, release = tmp_path / "started", tmp_path / "release"
     backend = conveyor.connect(server.url)
     job = Queue(connection=backend).enqueue(jobfuncs.hold_until_released, str(marker), str(release))
-    worker = start_worker(f"{server.url}?socket_timeout=0.3", lease_ttl=60, poll_interval=30)
+    worker = impatient_worker(server)
     try:
         wait_until(marker.exists, message="the job to start")
         with socket.create_connection(("127.0.0.1", server.port)) as admin:
-            admin.sendall(b"DEBUG SLEEP 1\r\n")  # Redis sleeps from the moment it reads this
-            release.touch()  # the outcome goes out meanwhile: the worker gives up on it, Redis records it
+            admin.sendall(b"DEBUG SLEEP 2.5\r\n")  # Redis sleeps from the moment it reads this
+            # the outcome goes out meanwhile: the worker gives up on it, Redis records it (the
+            # job and then the worker have 2 s to send it, which a loaded machine may need)
+            release.touch()
             assert admin.recv(5) == b"+OK\r\n"
         wait_until(lambda: "already recorded" in worker_log(worker), message="the retried outcome")
         log = worker_log(worker)
