@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 
 import conveyor
 import jobfuncs
@@ -29,8 +30,10 @@ def connect(server: RedisServer, socket_timeout: float) -> RedisBackend:
 
 @pytest.fixture
 def short(redis_server: RedisServer) -> Iterator[RedisBackend]:
-    """A backend whose socket timeout is a fifth of a second."""
-    connection = connect(redis_server, 0.2)
+    """A backend whose socket timeout (1.5 s) is shorter than the waits asked of it: its
+    slices (0.5 s) leave a loaded machine a second to answer each (Redis ends a blocking
+    wait up to a tenth of a second late, at its next timer)."""
+    connection = connect(redis_server, 1.5)
     yield connection
     connection.close()
 
@@ -51,12 +54,18 @@ def test_blocking_reads_wait_in_slices_inside_a_short_socket_timeout(short: Redi
     assert short.events_read(cursor, 10, 1) == (cursor, [])
 
 
+# Redis holds writes this long in the tests below (CLIENT PAUSE ... WRITE from another
+# connection), three times the socket timeout of the backend under test (reads go on: only
+# the call under test outlasts its socket timeout, on an idle machine and a busy one alike)
+HELD = 1.5
+JOBS = 10_000  # 5 s of extra time for a call over them: far more than HELD
+
+
 @pytest.fixture
 def tight(redis_server: RedisServer) -> Iterator[tuple[RedisBackend, Queue]]:
-    """A backend whose socket timeout (0.1 s) is shorter than Redis takes to store or move
-    20,000 jobs, and a queue on a backend with the default timeout in the same namespace,
-    to check the outcome (plain reads get no extra time: a loaded machine may stall one)."""
-    short = connect(redis_server, 0.1)
+    """A backend whose socket timeout (0.5 s) is shorter than Redis holds writes, and a
+    queue on a backend with the default timeout in the same namespace, to check the outcome."""
+    short = connect(redis_server, HELD / 3)
     checker = conveyor.connect(f"{redis_server.url}?prefix={short.keys.prefix}")
     yield short, Queue(connection=checker)
     Queue(connection=checker).empty()
@@ -64,25 +73,48 @@ def tight(redis_server: RedisServer) -> Iterator[tuple[RedisBackend, Queue]]:
     checker.close()
 
 
-def test_an_enqueue_of_many_jobs_gets_time_beyond_the_socket_timeout(tight: tuple[RedisBackend, Queue]) -> None:
+def hold_writes(server: RedisServer) -> None:
+    """Have Redis hold every client's writes (scripts included) for HELD seconds."""
+    with redis.Redis(port=server.port) as admin:
+        admin.execute_command("CLIENT", "PAUSE", int(HELD * 1000), "WRITE")
+
+
+def test_an_enqueue_of_many_jobs_gets_time_beyond_the_socket_timeout(
+    tight: tuple[RedisBackend, Queue], redis_server: RedisServer
+) -> None:
     short, check = tight
-    jobs = Queue(connection=short).enqueue_many([Queue.prepare_data(jobfuncs.noop) for _ in range(20_000)])
-    assert len(jobs) == len(check) == 20_000
+    hold_writes(redis_server)
+    jobs = Queue(connection=short).enqueue_many([Queue.prepare_data(jobfuncs.noop) for _ in range(JOBS)])
+    assert len(jobs) == len(check) == JOBS
 
 
-def test_scripts_over_a_big_batch_get_time_beyond_the_socket_timeout(tight: tuple[RedisBackend, Queue]) -> None:
-    short, check = tight  # holding, starting and canceling 20,000 jobs take Redis longer than its timeout
+def test_a_plain_write_held_past_the_socket_timeout_is_reported(
+    tight: tuple[RedisBackend, Queue], redis_server: RedisServer
+) -> None:
+    short, _ = tight  # what the extra time of the calls over many jobs is for
+    hold_writes(redis_server)
+    with pytest.raises(BackendUnavailableError, match="no answer"):
+        Queue(connection=short).enqueue(jobfuncs.noop)
+
+
+def test_scripts_over_a_big_batch_get_time_beyond_the_socket_timeout(
+    tight: tuple[RedisBackend, Queue], redis_server: RedisServer
+) -> None:
+    short, check = tight  # holding, starting and canceling many jobs, held past the socket timeout
     queue = Queue(connection=short)
-    jobs = [Queue.prepare_data(jobfuncs.noop) for _ in range(20_000)]
+    jobs = [Queue.prepare_data(jobfuncs.noop) for _ in range(JOBS)]
     later = datetime.now(UTC) + timedelta(hours=1)
-    started = Batch.create(jobs, queue=queue, scheduled_start=later, max_jobs=20_000, connection=short)
+    started = Batch.create(jobs, queue=queue, scheduled_start=later, max_jobs=JOBS, connection=short)
+    hold_writes(redis_server)
     started.start()
-    assert check.count == 20_000
-    canceled = Batch.create(jobs, queue=queue, scheduled_start=later, max_jobs=20_000, connection=short)
-    assert canceled.cancel() == 20_000
-    due = Batch.create(jobs, queue=queue, scheduled_start=later, max_jobs=20_000, connection=short)
+    assert check.count == JOBS
+    canceled = Batch.create(jobs, queue=queue, scheduled_start=later, max_jobs=JOBS, connection=short)
+    hold_writes(redis_server)
+    assert canceled.cancel() == JOBS
+    due = Batch.create(jobs, queue=queue, scheduled_start=later, max_jobs=JOBS, connection=short)
+    hold_writes(redis_server)
     assert short.batches_start_due(time.time() + 7200) == 1
-    assert Batch.fetch(due.id, connection=check.connection).counts[JobStatus.QUEUED] == 20_000
+    assert Batch.fetch(due.id, connection=check.connection).counts[JobStatus.QUEUED] == JOBS
 
 
 def test_a_redis_that_stops_answering_is_a_clear_error_and_the_backend_recovers(tmp_path: Path) -> None:
