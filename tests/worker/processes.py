@@ -17,7 +17,8 @@ TESTS_DIR = Path(__file__).resolve().parent.parent
 _SCRIPT = """
 import json, logging, sys
 import conveyor
-logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+log_format = "%(relativeCreated)6.0f ms %(levelname)s:%(name)s:%(message)s"  # ms since the process began
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=log_format)
 options = json.loads(sys.argv[1])
 url, queues, burst = options.pop("url"), options.pop("queues"), options.pop("burst")
 worker = conveyor.Worker(queues, connection=conveyor.connect(url), **options)
