@@ -49,6 +49,7 @@ def test_a_claim_redis_ran_after_the_worker_gave_up_on_it_is_run_not_abandoned(s
         wait_until(lambda: first.get_status() is JobStatus.FINISHED, message="the worker to run a first job")
         # Redis sleeps three times the worker's socket timeout (it gives up on its claim), then
         # makes the job due and only then reads the claim the worker sent meanwhile
+        admin.ping()  # accepted by Redis, so it reads the sleep before what the worker sends after
         pipe = admin.pipeline(transaction=False)
         pipe.execute_command("DEBUG", "SLEEP", "1.5")
         pipe.execute_command(*backend._scripts._command("promote", (repr(time.time() + 7200), 1000)))
@@ -73,10 +74,12 @@ def test_an_outcome_redis_recorded_after_the_worker_gave_up_on_it_is_not_called_
     try:
         wait_until(marker.exists, message="the job to start")
         with socket.create_connection(("127.0.0.1", server.port)) as admin:
-            admin.sendall(b"DEBUG SLEEP 2.5\r\n")  # Redis sleeps from the moment it reads this
-            # the outcome goes out meanwhile: the worker gives up on it, Redis records it (the
-            # job and then the worker have 2 s to send it, which a loaded machine may need)
-            release.touch()
+            # a connection Redis has accepted already: one it has yet to accept may be read
+            # after the outcome (a busy Redis accepts and reads other clients in one pass)
+            admin.sendall(b"PING\r\n")
+            assert admin.recv(7) == b"+PONG\r\n"
+            admin.sendall(b"DEBUG SLEEP 1.5\r\n")  # Redis reads this before what is sent after
+            release.touch()  # the outcome goes out meanwhile: the worker gives up on it, Redis records it
             assert admin.recv(5) == b"+OK\r\n"
         wait_until(lambda: "already recorded" in worker_log(worker), message="the retried outcome")
         log = worker_log(worker)
