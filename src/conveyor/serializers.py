@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import threading
-from _json import make_encoder
-from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
 from conveyor.exceptions import SerializationError
@@ -28,30 +25,6 @@ class Serializer(Protocol):
 _JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
-class _ThreadEncoder(threading.local):
-    """This thread's C encoder for ``_JSON_ENCODER``'s settings, made once. JSONEncoder.encode
-    makes one per call (with a fresh dict of circular-reference marks), which costs twice
-    what encoding a job's arguments does. An encoder that raised may keep marks of the
-    values it was in, so it is dropped then."""
-
-    encode: make_encoder | None = None
-
-    def dumps(self, value: Any) -> str:
-        encode = self.encode
-        if encode is None:
-            encode = self.encode = make_encoder(
-                {}, _JSON_ENCODER.default, encode_basestring_ascii, None, ":", ",", False, False, False
-            )
-        try:
-            return "".join(encode(value, 0))
-        except BaseException:
-            self.encode = None
-            raise
-
-
-_thread_encoder = _ThreadEncoder()
-
-
 class JSONSerializer:
     """Compact JSON; tuples come back as lists."""
 
@@ -59,7 +32,7 @@ class JSONSerializer:
 
     @staticmethod
     def dumps(value: Any) -> bytes:
-        return _thread_encoder.dumps(value).encode()
+        return _JSON_ENCODER.encode(value).encode()
 
     @staticmethod
     def loads(data: bytes) -> Any:
