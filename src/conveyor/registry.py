@@ -51,12 +51,10 @@ class BaseRegistry:
         if not desc:
             limit = -1 if end < 0 else max(0, end - start + 1)
             return self.connection.job_ids(self.name, self.statuses, offset=start, limit=limit)
-        newest = self.count - 1  # position ``p`` newest first is ``newest - p`` oldest first
-        first = max(0, newest - end) if end >= 0 else 0
-        if first > newest - start:
-            return []
-        ids = self.connection.job_ids(self.name, self.statuses, offset=first, limit=newest - start - first + 1)
-        return ids[::-1]
+        if end < 0:
+            return self.connection.job_ids(self.name, self.statuses)[::-1][start:]
+        newest = self.connection.job_ids_newest(self.name, self.statuses, None, end + 1)  # one read, no count
+        return [job_id for job_id, _ in newest[start:]]
 
     def get_jobs(self, start: int = 0, end: int = -1) -> list[Job]:
         ids = self.get_job_ids(start, end)
