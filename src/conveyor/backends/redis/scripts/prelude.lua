@@ -250,6 +250,12 @@ local function status_remove(queue, status, id, user)
     if user then redis.call('ZREM', user_status_key(queue, user, status), id) end
 end
 
+-- status_remove with its removals gathered (zrem_later), for a script ending many jobs.
+local function status_remove_later(queue, status, id, user)
+    zrem_later(status_key(queue, status), id)
+    if user then zrem_later(user_status_key(queue, user, status), id) end
+end
+
 local function unindex(job)
     local id, queue, status = job.id, job.queue, job.status
     if status == 'queued' then

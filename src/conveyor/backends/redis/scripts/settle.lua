@@ -11,8 +11,7 @@ local applied, ended, deletes, requeued = {}, {}, {}, 0
 -- command per index for the whole batch).
 local function settle_ended(id, b, held)
     local key, queue, status = job_key(id), held[3], ARGV[b + 2]
-    zrem_later(status_key(queue, 'started'), id)
-    if held[8] then zrem_later(user_status_key(queue, held[8], 'started'), id) end
+    status_remove_later(queue, 'started', id, held[8])
     zrem_later(P .. 'leases', id)
     if held[5] == '1' and held[6] then redis.call('SREM', P .. 'stops:' .. held[6], id) end
     local sets = {'status', status, 'ended_at', ARGV[2]}
