@@ -222,3 +222,17 @@ def test_a_parent_that_failed_before_the_enqueue_is_waited_on_only_by_a_strict_c
     assert backend.jobs_purge(NOW + 2, 100) == 1  # its record expires: it stays unmet for the strict one
     assert settle(backend, sibling, JobStatus.FINISHED, now=LATER)
     assert (status(backend, "strict"), status(backend, "lenient")) == (JobStatus.DEFERRED, JobStatus.QUEUED)
+
+
+def test_a_job_lists_the_stored_jobs_that_depend_on_it_whatever_became_of_them(backend):
+    parent = running_parent(backend)
+    put(backend, id="other")
+    put(backend, id="child-b", depends_on=("parent", "other"))
+    put(backend, id="child-a", depends_on=("parent",))
+    put(backend, id="grandchild", depends_on=("child-a",))
+    assert backend.job_dependents("parent") == ["child-a", "child-b"], "direct dependents only, sorted"
+    assert settle(backend, parent, JobStatus.FINISHED, now=LATER)
+    assert backend.job_dependents("parent") == ["child-a", "child-b"], "still theirs once released"
+    assert backend.job_delete("child-b")
+    assert backend.job_dependents("parent") == ["child-a"]
+    assert backend.job_dependents("grandchild") == [] and backend.job_dependents("unknown") == []

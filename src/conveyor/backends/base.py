@@ -233,6 +233,11 @@ class Backend(Protocol):
         """Ids of jobs in these statuses (of one queue, or all), oldest first."""
         ...
 
+    def job_dependents(self, job_id: str) -> list[str]:
+        """Ids of the stored jobs that name ``job_id`` in their ``depends_on`` (directly),
+        whatever their status, sorted; RQ's ``job.dependent_ids``."""
+        ...
+
     def job_ids_newest(
         self,
         queue: str | None,

@@ -391,6 +391,10 @@ class RedisBackend(RedisBatches):
 
         return [codec.decode(fields) if fields else None for fields in self._call(fetch)]
 
+    def job_dependents(self, job_id: str) -> list[str]:
+        members = self._call(lambda: self._redis.smembers(self.keys.dependents(job_id)))
+        return sorted(member.decode() for member in members)
+
     def jobs_summaries(self, job_ids: Sequence[str]) -> list[JobSummaryRecord | None]:
         if not job_ids:
             return []

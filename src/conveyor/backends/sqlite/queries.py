@@ -55,6 +55,14 @@ class SQLiteQueries:
 
         return self._pool.read(get)
 
+    def job_dependents(self, job_id: str) -> list[str]:
+        rows = self._pool.read(
+            lambda c: c.execute(
+                "SELECT job_id FROM job_dependencies WHERE parent_id = ? ORDER BY job_id", (job_id,)
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
     def job_snapshot(self, job_id: str) -> tuple[JobRecord | None, str]:
         # one statement: one read transaction, so the record and the cursor are of one moment
         row = self._pool.read(
