@@ -11,7 +11,7 @@ import pytest
 
 import conveyor.job
 import jobfuncs
-from conveyor import Job, Queue, Worker
+from conveyor import Callback, Job, JobStatus, Queue, Result, Retry, Worker
 from conveyor.backends.base import Backend
 from conveyor.decorators import job
 from conveyor.exceptions import InvalidJobError, InvalidJobOperation, NoSuchJobError, SerializationError
@@ -202,3 +202,83 @@ def test_commands_take_rqs_serializer_argument(queue: Queue) -> None:
         send_stop_job_command(queue.connection, handle.id, serializer=JSONSerializer)
     cancel_job(handle.id, queue.connection, JSONSerializer)
     assert requeue_job(handle.id, queue.connection, JSONSerializer).is_queued
+
+
+def test_a_job_lists_the_jobs_that_depend_on_it_as_rqs_dependent_ids(queue: Queue) -> None:
+    parent = queue.enqueue(jobfuncs.noop)
+    children = sorted([queue.enqueue(jobfuncs.noop, depends_on=parent).id for _ in range(2)])
+    queue.enqueue(jobfuncs.noop, depends_on=children[0])
+    assert parent.dependent_ids == children, "the direct dependents, sorted"
+    assert Job.fetch(children[1], connection=queue.connection).dependent_ids == []
+    Worker([queue]).work(burst=True)
+    assert Job.fetch(parent.id, connection=queue.connection).dependent_ids == children, "unlike RQ's, kept once run"
+
+
+def test_perform_runs_the_function_here_as_the_current_job_and_stores_nothing(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.add, 4, y=5)
+    assert job.perform() == 9
+    assert (job.get_status(), job.result) == (JobStatus.QUEUED, None), "as RQ's: the job is still to run"
+    assert queue.enqueue(jobfuncs.async_add, 1, 2).perform() == 3
+    current = queue.enqueue(jobfuncs.use_current_job, 7)
+    assert current.perform() == {"id": current.id, "value": 7}
+    assert current.get_meta() == {"handled_by": "test"}, "the job's own writes are stored, as they would be in a worker"
+    with pytest.raises(ValueError, match="no luck"):
+        queue.enqueue(jobfuncs.fail, "no luck").perform()
+
+
+def test_remove_takes_a_queued_job_out_of_its_queue_and_cancels_it(queue: Queue) -> None:
+    first, second = queue.enqueue(jobfuncs.noop), queue.enqueue(jobfuncs.noop)
+    assert queue.remove(first) == 1 and queue.remove(second.id) == 1, "RQ's count of jobs taken out"
+    assert queue.count == 0 and queue.job_ids == []
+    assert first.get_status() is JobStatus.CANCELED, "unlike RQ's, the job says it will not run"
+    assert queue.canceled_job_registry.get_job_ids() == [first.id, second.id]
+    assert queue.remove(first) == 0 and queue.remove("unknown") == 0
+    elsewhere = Queue("elsewhere", connection=queue.connection).enqueue(jobfuncs.noop)
+    deferred = queue.enqueue(jobfuncs.noop, depends_on=elsewhere)
+    assert queue.remove(elsewhere) == 0 and queue.remove(deferred) == 0, "only this queue's waiting jobs"
+    assert elsewhere.is_queued and deferred.is_deferred
+    first.requeue()
+    Worker([queue]).work(burst=True)
+    assert first.is_finished and queue.remove(first) == 0
+    with pytest.raises(InvalidJobError, match="pipeline is not supported"):
+        queue.remove(second, pipeline=object())
+
+
+def test_callback_and_retry_read_back_what_they_were_given_as_rqs(queue: Queue) -> None:
+    assert [Callback(jobfuncs.note_success, timeout=t).timeout for t in (10, 10.0, "2m", 2.5)] == [10, 10, 120, 2.5]
+    assert type(Callback(jobfuncs.note_success).timeout) is int and Callback(jobfuncs.note_success).timeout == 60
+    with pytest.raises(InvalidJobError, match="Callback takes a function or an import path, got 1"):
+        Callback(1)  # type: ignore[arg-type]
+    retry = Retry(max=3, interval=[1.5, 2])
+    assert retry.intervals == [1.5, 2] and type(retry.intervals[1]) is int and Retry(max=1, interval=3).intervals == [3]
+    with pytest.raises(InvalidJobError, match="Retry intervals"):
+        Retry(max=1, interval=[True])
+    job = queue.enqueue(jobfuncs.noop, retry=retry, on_success=Callback(jobfuncs.note_success, timeout=10))
+    stored = Job.fetch(job.id, connection=queue.connection)
+    assert stored.retry_intervals == [1.5, 2] and type(stored.retry_intervals[1]) is int
+    assert (stored.success_callback_timeout, stored.failure_callback_timeout, stored.stopped_callback_timeout) == (
+        10,
+        60,
+        60,
+    )
+
+
+def test_rqs_result_class_reads_a_jobs_outcome(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.add, 1, 2)
+    assert (Result.fetch_latest(job), Result.all(job), Result.count(job)) == (None, [], 0)
+    Worker([queue]).work(burst=True)
+    latest = Result.fetch_latest(job, serializer=None, timeout=1)
+    assert latest is not None and latest.return_value == 3 and latest.type is Result.Type.SUCCESSFUL
+    assert Result.all(job) == [latest] and Result.count(job) == 1
+
+
+def test_requeue_takes_rqs_at_front_and_refuses_it_set(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.fail)
+    Worker([queue]).work(burst=True)
+    with pytest.raises(InvalidJobError, match="at_front is not supported: use priority="):
+        job.requeue(at_front=True)
+    with pytest.raises(InvalidJobError, match="at_front is not supported"):
+        queue.failed_job_registry.requeue(job, at_front=True)
+    assert queue.failed_job_registry.requeue(job, at_front=False).is_queued
+    Worker([queue]).work(burst=True)
+    assert job.requeue(at_front=False).is_queued

@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from conveyor.durations import parse_duration
+from conveyor.durations import as_rq_reads, parse_duration
 from conveyor.exceptions import InvalidJobError
 from conveyor.functions import function_name, resolve_function
 
@@ -39,11 +39,14 @@ DEFAULT_TIMEOUT = 60.0
 
 class Callback:
     """A callback function with its time limit, as RQ's ``Callback(func, timeout=60)``;
-    a plain function or import path has the default limit."""
+    a plain function or import path has the default limit. ``timeout`` reads back as
+    RQ's: whole seconds as an int (``'2m'`` reads 120), a fraction kept (RQ cuts it)."""
 
     def __init__(self, func: Callable[..., Any] | str, timeout: float | str | None = None) -> None:
+        if not (callable(func) or isinstance(func, str)):
+            raise InvalidJobError(f"Callback takes a function or an import path, got {func!r}")
         self.func = func
-        self.timeout = _timeout(timeout)
+        self.timeout: int | float = as_rq_reads(_timeout(timeout))
 
     @property
     def name(self) -> str:
@@ -75,6 +78,12 @@ def encode(given: Mapping[str, Any]) -> str | None:
             raise InvalidJobError(f"{event} must be a plain function, as in RQ, not an async one")
         stored[event] = [callback.name, callback.timeout]
     return json.dumps(stored, sort_keys=True) if stored else None
+
+
+def stored_timeout(stored: str | None, event: str) -> float:
+    """Seconds the callback stored for ``event`` may run (the default without one)."""
+    entry = json.loads(stored or "{}").get(event)
+    return DEFAULT_TIMEOUT if entry is None else float(entry[1])
 
 
 def stored_function(stored: str | None, event: str) -> Callable[..., Any] | None:

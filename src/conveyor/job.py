@@ -17,7 +17,7 @@ from typing import Any
 
 from conveyor import dependency, results
 from conveyor.backends.base import Backend
-from conveyor.callbacks import Callback, stored_function
+from conveyor.callbacks import Callback, stored_function, stored_timeout
 from conveyor.callbacks import encode as encode_callbacks
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
 from conveyor.connection import resolve_connection
@@ -31,6 +31,7 @@ from conveyor.options import (
     DEFAULT_QUEUE,
     DEFAULT_RESULT_TTL,
     DEFAULT_TIMEOUT,
+    refuse_at_front,
     validate_job_id,
     validate_priority,
     validate_queue_name,
@@ -153,7 +154,7 @@ class Job:
             result_ttl=parse_duration(DEFAULT_RESULT_TTL if result_ttl is None else result_ttl, "result_ttl"),
             failure_ttl=parse_duration(DEFAULT_FAILURE_TTL if failure_ttl is None else failure_ttl, "failure_ttl"),
             max_retries=retry.max if retry else 0,
-            retry_intervals=retry.intervals if retry else (),
+            retry_intervals=tuple(float(i) for i in retry.intervals) if retry else (),
             retry_jitter=retry.jitter if retry else 0.0,
             depends_on=_dependency_ids(dependencies),
             allow_dependency_failures=bool(allow_dependency_failures),
@@ -346,6 +347,19 @@ class Job:
         return stored_function(self._record.callbacks, "on_stopped")
 
     @property
+    def success_callback_timeout(self) -> int | float:
+        """Seconds on_success may run (RQ's; the default, 60, without a callback)."""
+        return as_rq_reads(stored_timeout(self._record.callbacks, "on_success"))
+
+    @property
+    def failure_callback_timeout(self) -> int | float:
+        return as_rq_reads(stored_timeout(self._record.callbacks, "on_failure"))
+
+    @property
+    def stopped_callback_timeout(self) -> int | float:
+        return as_rq_reads(stored_timeout(self._record.callbacks, "on_stopped"))
+
+    @property
     def description(self) -> str:
         """The given description, else the call written out, as RQ shows it."""
         if self._record.description is not None:
@@ -386,14 +400,21 @@ class Job:
         return max(0, self._record.max_retries - self._record.retry_count)
 
     @property
-    def retry_intervals(self) -> tuple[float, ...]:
-        return self._record.retry_intervals
+    def retry_intervals(self) -> list[int | float]:
+        """Seconds before each retry, a list as in RQ (whole seconds as ints)."""
+        return [as_rq_reads(seconds) for seconds in self._record.retry_intervals]
 
     @property
     def dependency_ids(self) -> list[str]:
         return list(self._record.depends_on)
 
     depends_on = dependency_ids
+
+    @property
+    def dependent_ids(self) -> list[str]:
+        """Ids of the stored jobs that depend on this one, sorted (RQ's, read from the
+        store). Unlike RQ's, a job stays listed once this one's end has released it."""
+        return self.connection.job_dependents(self.id)
 
     @property
     def dependency(self) -> Job | None:
@@ -533,12 +554,25 @@ class Job:
         every job that depends on it, directly or through others (as in RQ), in one step."""
         self.connection.job_delete(self.id, with_dependents=delete_dependents)
 
-    def requeue(self) -> Job:
-        """Put a failed, stopped or canceled job back in its queue."""
+    def requeue(self, at_front: bool = False) -> Job:
+        """Put a failed, stopped or canceled job back in its queue (RQ's ``at_front=True``
+        is refused: use priority)."""
         from conveyor.command import requeue_job
 
+        refuse_at_front(at_front)
         self._record = requeue_job(self.id, connection=self.connection, clock=self.clock)._record
         return self
+
+    def perform(self) -> Any:
+        """Call the job's function here and now, with this job as ``get_current_job()``,
+        and return what it returns (an ``async def`` one is run to its end); its errors
+        reach you. As RQ's, for tests and debugging: nothing is stored (the job keeps its
+        status, and ``job.result`` what a worker stored). ``Queue(is_async=False)`` runs a
+        job here with the outcome a worker would record."""
+        from conveyor.worker.execution import PreparedJob, call_sync
+
+        args, kwargs = self._arguments()
+        return call_sync(PreparedJob(self, self.func, list(args), dict(kwargs)))
 
     def get_position(self) -> int | None:
         """0-based position in its queue while queued, else None."""

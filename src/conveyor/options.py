@@ -79,6 +79,13 @@ def _uncached_parameter_names(func: Callable[..., Any]) -> frozenset[str]:
 _cached_parameter_names = functools.lru_cache(maxsize=1024)(_uncached_parameter_names)
 
 
+def refuse_at_front(at_front: object) -> None:
+    """RQ's ``requeue(at_front=True)``: conveyor's queues run by priority, so it is refused
+    saying so (RQ's default, False, is taken)."""
+    if at_front:
+        raise InvalidJobError(f"at_front is not supported: {UNSUPPORTED_OPTIONS['at_front']}")
+
+
 def split_enqueue_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Separate ``enqueue(f, *args, **kwargs)`` keywords into job options and the
     function's own keyword arguments (with RQ's explicit ``args``/``kwargs`` escape)."""

@@ -10,14 +10,16 @@ from typing import Any, NamedTuple, TypeVar
 
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_timestamp
+from conveyor.command import cancel_job
 from conveyor.connection import resolve_connection
 from conveyor.durations import LONGEST, parse_duration
-from conveyor.exceptions import InvalidJobError, NoSuchJobError
+from conveyor.exceptions import InvalidJobError, InvalidJobOperation, NoSuchJobError
 from conveyor.job import Job, call_arguments
 from conveyor.options import (
     DEFAULT_FAILURE_TTL,
     DEFAULT_QUEUE,
     DEFAULT_RESULT_TTL,
+    UNSUPPORTED_OPTIONS,
     normalize_options,
     refuse_ambiguous_options,
     split_enqueue_kwargs,
@@ -295,6 +297,24 @@ class Queue:
         """0-based position of a queued job in this queue (an index count, no scan)."""
         job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
         return self.connection.queue_position(job_id)
+
+    def remove(self, job_or_id: Job | str, pipeline: object = None) -> int:
+        """RQ's ``remove``: take a queued job of this queue out of it, so no worker runs it;
+        1 if it was there, else 0 (as RQ's). Unlike RQ, which leaves the job stored as
+        'queued' in no queue, the job is canceled: it stays readable (status canceled, in
+        the canceled registry) until its failure_ttl, and ``job.requeue()`` puts it back;
+        ``job.delete()`` deletes it. A worker that took it meanwhile is told to stop it."""
+        if pipeline is not None:
+            raise InvalidJobError(f"pipeline is not supported: {UNSUPPORTED_OPTIONS['pipeline']}")
+        job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
+        (record,) = self.connection.jobs_get([job_id])
+        if record is None or record.queue != self.name or record.status is not JobStatus.QUEUED:
+            return 0
+        try:
+            cancel_job(job_id, connection=self.connection, clock=self.clock)
+        except (NoSuchJobError, InvalidJobOperation):  # deleted or ended since the read: not removed here
+            return 0
+        return 1
 
     def empty(self) -> int:
         """Delete every queued job of this queue; return how many."""

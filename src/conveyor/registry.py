@@ -16,7 +16,7 @@ from conveyor.command import requeue_job
 from conveyor.connection import resolve_connection
 from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
 from conveyor.job import Job
-from conveyor.options import DEFAULT_QUEUE
+from conveyor.options import DEFAULT_QUEUE, refuse_at_front
 from conveyor.status import JobStatus
 from conveyor.types import JobRecord
 
@@ -127,8 +127,10 @@ class BaseRegistry:
 
 
 class _RequeueableRegistry(BaseRegistry):
-    def requeue(self, job_or_id: Job | str) -> Job:
-        """Put the job back in its queue; InvalidJobOperation if it is not in this registry."""
+    def requeue(self, job_or_id: Job | str, at_front: bool = False) -> Job:
+        """Put the job back in its queue; InvalidJobOperation if it is not in this registry
+        (RQ's ``at_front=True`` is refused: use priority)."""
+        refuse_at_front(at_front)
         job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
         (record,) = self.connection.jobs_get([job_id])  # one read tells both errors apart
         if record is None:

@@ -44,6 +44,21 @@ class Result:
         """Unique per run: the job's id and when the run ended."""
         return f"{self.job_id}:{self.created_at.timestamp() if self.created_at else ''}"
 
+    # RQ's class-level reads (``serializer`` taken and not needed: the job names its own)
+    @classmethod
+    def fetch_latest(cls, job: Job, serializer: object = None, timeout: float = 0) -> Result | None:
+        """``job.latest_result(timeout)``."""
+        return latest(job, timeout)
+
+    @classmethod
+    def all(cls, job: Job, serializer: object = None) -> list[Result]:
+        """``job.results()``: the latest outcome only, as conveyor keeps one."""
+        return job.results()
+
+    @classmethod
+    def count(cls, job: Job) -> int:
+        return len(job.results())
+
 
 def latest(job: Job, timeout: float = 0) -> Result | None:
     """The job's latest outcome (None before its first run ends, or once it is gone);

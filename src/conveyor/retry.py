@@ -12,26 +12,27 @@ from conveyor.exceptions import InvalidJobError
 class Retry:
     """Retry a failed job up to ``max`` times.
 
-    The n-th retry waits ``interval[n]`` seconds (the last interval repeats); an int
-    interval waits the same time before each retry. ``jitter`` adds up to that
+    The n-th retry waits ``interval[n]`` seconds (the last interval repeats); one number
+    waits the same time before each retry. Seconds may be ints or floats; ``intervals``
+    reads them back as given, a list, as RQ's. ``jitter`` adds up to that
     fraction of random extra wait, so that a burst of failures does not retry in
     lockstep.
     """
 
-    def __init__(self, max: int, interval: int | float | Sequence[float] = 0, jitter: float = 0.0) -> None:
+    def __init__(self, max: int, interval: int | float | Sequence[int | float] = 0, jitter: float = 0.0) -> None:
         if not isinstance(max, int) or max < 1:
             raise InvalidJobError(f"Retry max must be an integer >= 1, got {max!r}")
         intervals = [interval] if isinstance(interval, int | float) else list(interval)
-        if any(not isinstance(i, int | float) or not 0 <= i <= LONGEST for i in intervals):  # NaN too
-            raise InvalidJobError(f"Retry intervals must be seconds from 0 to 100 years, got {interval!r}")
+        if any(isinstance(i, bool) or not isinstance(i, int | float) or not 0 <= i <= LONGEST for i in intervals):
+            raise InvalidJobError(f"Retry intervals must be seconds from 0 to 100 years, got {interval!r}")  # NaN too
         if jitter < 0 or jitter > 1:
             raise InvalidJobError(f"Retry jitter must be between 0 and 1, got {jitter!r}")
         self.max = max
-        self.intervals: tuple[float, ...] = tuple(float(i) for i in intervals) or (0.0,)
+        self.intervals: list[int | float] = intervals or [0]
         self.jitter = jitter
 
     def __repr__(self) -> str:
-        return f"Retry(max={self.max}, interval={list(self.intervals)!r})"
+        return f"Retry(max={self.max}, interval={self.intervals!r})"
 
 
 def retry_delay(intervals: Sequence[float], retry_number: int, jitter: float = 0.0) -> float:

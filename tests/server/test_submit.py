@@ -33,7 +33,7 @@ async def test_a_submitted_job_is_stored_with_its_options_and_the_keys_user(
     assert response.headers["location"] == f"{API}/jobs/my-own-id"
     job = Job.fetch("my-own-id", connection=backend)
     assert (job.func_name, job.args, job.kwargs, job.origin, job.priority) == ("add", (2,), {"y": 3}, "high", 5)
-    assert (job.max_retries, job.retry_intervals, job.timeout, job.ttl, job.result_ttl) == (2, (1.0, 5.0), 30, 60, -1)
+    assert (job.max_retries, job.retry_intervals, job.timeout, job.ttl, job.result_ttl) == (2, [1, 5], 30, 60, -1)
     assert (job.meta, job.user_id) == ({"source": "api"}, "alice")
 
 

@@ -46,7 +46,7 @@ def test_enqueue_stores_every_option(queue: Queue) -> None:
     assert fetched.timeout == 3600 and fetched.result_ttl == 600 and fetched.ttl == 43
     assert fetched.failure_ttl == 300 and fetched.priority == 5 and fetched.user_id == "alice"
     assert fetched.description == "adds" and fetched.meta == {"k": 1}
-    assert fetched.max_retries == 3 and fetched.retry_intervals == (0, 10, 60)
+    assert fetched.max_retries == 3 and fetched.retry_intervals == [0, 10, 60]
     assert fetched.dependency_ids == [parent.id]
     assert fetched.status is JobStatus.DEFERRED
     assert fetched.origin == "default" and job.id == "my_job_id"
