@@ -272,7 +272,7 @@ def test_rqs_result_class_reads_a_jobs_outcome(queue: Queue) -> None:
     assert Result.all(job) == [latest] and Result.count(job) == 1
 
 
-def test_requeue_takes_rqs_at_front_and_refuses_it_set(queue: Queue) -> None:
+def test_requeue_and_enqueue_job_take_rqs_at_front_and_refuse_it_set(queue: Queue) -> None:
     job = queue.enqueue(jobfuncs.fail)
     Worker([queue]).work(burst=True)
     with pytest.raises(InvalidJobError, match="at_front is not supported: use priority="):
@@ -282,3 +282,9 @@ def test_requeue_takes_rqs_at_front_and_refuses_it_set(queue: Queue) -> None:
     assert queue.failed_job_registry.requeue(job, at_front=False).is_queued
     Worker([queue]).work(burst=True)
     assert job.requeue(at_front=False).is_queued
+    created = Job.create(jobfuncs.noop, connection=queue.connection)
+    with pytest.raises(InvalidJobError, match="at_front is not supported"):
+        queue.enqueue_job(created, at_front=True)
+    with pytest.raises(InvalidJobError, match="pipeline is not supported"):
+        queue.enqueue_job(created, pipeline=object())
+    assert queue.enqueue_job(created, pipeline=None, at_front=False).is_queued, "RQ's defaults are taken"

@@ -22,6 +22,7 @@ from conveyor.options import (
     UNSUPPORTED_OPTIONS,
     normalize_options,
     refuse_ambiguous_options,
+    refuse_at_front,
     split_enqueue_kwargs,
     validate_queue_name,
 )
@@ -161,9 +162,13 @@ class Queue:
             job._stored_as(record)
         return jobs
 
-    def enqueue_job(self, job: Job) -> Job:
+    def enqueue_job(self, job: Job, pipeline: object = None, at_front: bool = False) -> Job:
         """Store a job built with ``Job.create`` in this queue. A job fetched after it ran
-        is stored again as a fresh job (under the same id, which must have ended)."""
+        is stored again as a fresh job (under the same id, which must have ended). RQ's
+        ``pipeline`` and ``at_front`` are refused when given (use enqueue_many, priority)."""
+        if pipeline is not None:
+            raise InvalidJobError(f"pipeline is not supported: {UNSUPPORTED_OPTIONS['pipeline']}")
+        refuse_at_front(at_front)
         if not isinstance(job, Job):
             raise InvalidJobError(f"enqueue_job takes a Job (from Job.create), got {type(job).__name__}")
         return self._store(job, False)  # the caller's job: another may hold its id by now
