@@ -288,3 +288,13 @@ def test_requeue_and_enqueue_job_take_rqs_at_front_and_refuse_it_set(queue: Queu
     with pytest.raises(InvalidJobError, match="pipeline is not supported"):
         queue.enqueue_job(created, pipeline=object())
     assert queue.enqueue_job(created, pipeline=None, at_front=False).is_queued, "RQ's defaults are taken"
+
+
+def test_enqueue_many_takes_rqs_pipeline_and_group_id_and_refuses_them_set(queue: Queue) -> None:
+    datas = [Queue.prepare_data(jobfuncs.add, args=(1, 2))]
+    with pytest.raises(InvalidJobError, match="pipeline is not supported: .*enqueue_many stores many jobs in one step"):
+        queue.enqueue_many(datas, pipeline=object())
+    with pytest.raises(InvalidJobError, match=r"group_id is not supported: .*batches \(Batch.create\)"):
+        queue.enqueue_many(datas, group_id="g")
+    assert queue.count == 0
+    assert [job.args for job in queue.enqueue_many(datas, pipeline=None, group_id=None)] == [(1, 2)]

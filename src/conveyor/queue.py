@@ -145,8 +145,14 @@ class Queue:
         positional, keywords = call_arguments(args, kwargs)
         return EnqueueData(func, tuple(positional), keywords, normalize_options(options))
 
-    def enqueue_many(self, job_datas: Iterable[EnqueueData]) -> list[Job]:
-        """Store many jobs in one atomic step (all or none)."""
+    def enqueue_many(
+        self, job_datas: Iterable[EnqueueData], pipeline: object = None, group_id: str | None = None
+    ) -> list[Job]:
+        """Store many jobs in one atomic step (all or none). RQ's ``pipeline`` (this is one
+        step already) and RQ 2's ``group_id`` (see batches) are refused when given."""
+        _refuse_pipeline(pipeline)
+        if group_id is not None:
+            raise InvalidJobError("group_id is not supported: conveyor groups jobs in batches (Batch.create)")
         datas = list(job_datas)
         jobs = self._build_many(datas)
         if not jobs:
@@ -166,8 +172,7 @@ class Queue:
         """Store a job built with ``Job.create`` in this queue. A job fetched after it ran
         is stored again as a fresh job (under the same id, which must have ended). RQ's
         ``pipeline`` and ``at_front`` are refused when given (use enqueue_many, priority)."""
-        if pipeline is not None:
-            raise InvalidJobError(f"pipeline is not supported: {UNSUPPORTED_OPTIONS['pipeline']}")
+        _refuse_pipeline(pipeline)
         refuse_at_front(at_front)
         if not isinstance(job, Job):
             raise InvalidJobError(f"enqueue_job takes a Job (from Job.create), got {type(job).__name__}")
@@ -309,8 +314,7 @@ class Queue:
         'queued' in no queue, the job is canceled: it stays readable (status canceled, in
         the canceled registry) until its failure_ttl, and ``job.requeue()`` puts it back;
         ``job.delete()`` deletes it. A worker that took it meanwhile is told to stop it."""
-        if pipeline is not None:
-            raise InvalidJobError(f"pipeline is not supported: {UNSUPPORTED_OPTIONS['pipeline']}")
+        _refuse_pipeline(pipeline)
         job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
         (record,) = self.connection.jobs_get([job_id])
         if record is None or record.queue != self.name or record.status is not JobStatus.QUEUED:
@@ -382,6 +386,12 @@ def _template_key(queue: Queue, data: EnqueueData) -> object:
     except TypeError:
         return None
     return key
+
+
+def _refuse_pipeline(pipeline: object) -> None:
+    """RQ's ``pipeline=`` argument: taken when None (its default), else refused saying why."""
+    if pipeline is not None:
+        raise InvalidJobError(f"pipeline is not supported: {UNSUPPORTED_OPTIONS['pipeline']}")
 
 
 def _stamp(job: Job, now: float) -> None:
