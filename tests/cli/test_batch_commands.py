@@ -27,7 +27,8 @@ def test_create_show_and_list(run: Run, db: Backend) -> None:
     assert made["batch_id"] in run("batch", "show", made["batch_id"]).stdout
     listed = json.loads(run("batch", "list", "--json").stdout)["batches"]
     assert [b["batch_id"] for b in listed] == [made["batch_id"]]
-    assert "sums" in run("batch", "list").stdout
+    table = run("batch", "list").stdout
+    assert "sums" in table and made["batch_id"] in table  # whole ids (80 columns here), to copy
 
 
 def test_a_scheduled_batch_is_started_rescheduled_or_canceled(run: Run, db: Backend) -> None:

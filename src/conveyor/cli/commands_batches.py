@@ -17,7 +17,7 @@ from conveyor.status import JobStatus
 
 from .errors import InputError
 from .options import App, common_options, iso_datetime, json_array
-from .output import iso, plural, status_text
+from .output import iso, plain_table, plural, status_text
 
 
 @click.group()
@@ -96,8 +96,9 @@ def list_batches(app: App, limit: int, before: str | None) -> None:
     if before is not None and app.backend.batches_get([before]) == [None]:
         raise NoSuchBatchError(before)  # as for batch show: exit status 1
     found = Batch.list(app.backend, before=before, limit=limit)
-    table = Table(title="Batches", title_justify="left")
-    for column in ("id", "name", "status", "jobs", "progress", "start"):
+    table = plain_table("Batches")
+    table.add_column("id", no_wrap=True)  # whole ids, to copy into show, start or --before
+    for column in ("name", "status", "jobs", "progress", "start"):
         table.add_column(column)
     for item in found:
         start = iso(item.record.started_at or item.record.scheduled_start) or "-"

@@ -73,7 +73,7 @@ class Output:
             self.console.print(human)
 
 
-def _table(title: str | None) -> Table:
+def plain_table(title: str | None) -> Table:
     """Tables without vertical rules or edges, so eight status columns fit in 80 columns."""
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=0, show_edge=False)
 
@@ -90,7 +90,7 @@ so the table fits a terminal (``--json`` always gives every status)."""
 def queues_table(counts: Mapping[str, Mapping[JobStatus, int]]) -> Table:
     """One row per queue, a column per status in use, and totals when there are several queues."""
     shown = [s for s in JobStatus if s in ALWAYS_SHOWN or any(c.get(s, 0) for c in counts.values())]
-    table = _table("Queues")
+    table = plain_table("Queues")
     table.add_column("queue", no_wrap=True)
     for status in shown:
         table.add_column(status.value, justify="right", style=STATUS_STYLES[status], header_style="bold")
@@ -114,7 +114,7 @@ def _count_cells(per_status: Mapping[JobStatus, int], shown: Sequence[JobStatus]
 def workers_table(workers: Sequence[WorkerRecord], now: float | None = None) -> Table:
     """Who is working on what, and whether it is still alive (its last heartbeat)."""
     now = time.time() if now is None else now
-    table = _table("Workers")
+    table = plain_table("Workers")
     table.add_column("name", no_wrap=True)
     table.add_column("state")
     table.add_column("queues", overflow="fold")
@@ -176,7 +176,7 @@ def job_json(job: Job) -> dict[str, Any]:
 
 def jobs_table(jobs: Iterable[Job], title: str | None = None) -> Table:
     """A live view of some jobs: status, progress and outcome."""
-    table = _table(title)
+    table = plain_table(title)
     for column in ("job", "function", "status", "progress", "result"):
         table.add_column(column)
     for job in jobs:  # ids are time-ordered: their random end tells them apart

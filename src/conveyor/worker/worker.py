@@ -282,7 +282,7 @@ class Worker:
             except BackendError as exc:
                 log.error("could not give back held jobs (%s); other workers recover them when their leases expire",
                           exc)  # fmt: skip
-            log.info("worker %s stopped after %d jobs", self.name, self.jobs_done)
+            log.info("worker %s stopped after %d job%s", self.name, self.jobs_done, "" if self.jobs_done == 1 else "s")
         if stuck:  # the interpreter would wait forever to join their threads at exit
             os._exit(EXIT_JOB_UNRESPONSIVE)
         return self.jobs_done > 0
