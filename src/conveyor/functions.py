@@ -83,6 +83,9 @@ def _function_name(func: Callable[..., Any] | str) -> str:
     name = f"{module}.{qualname}"
     try:
         found = resolve_function(name)
+        if found != func:  # defined again since it was cached (importlib.reload, a notebook): look again
+            _IMPORT_CACHE.pop(name, None)
+            found = resolve_function(name)
     except InvalidJobError as exc:
         raise InvalidJobError(f"{name} cannot be imported by a worker: {exc}") from None
     if found != func:  # by identity, but a classmethod is bound anew at each lookup (equal, not the same)

@@ -92,6 +92,21 @@ def test_enqueue_rejects_nested_functions_and_non_callables(queue: Queue) -> Non
         queue.enqueue(42)  # type: ignore[arg-type]
 
 
+def test_a_function_defined_again_is_enqueued_as_it_now_is(
+    queue: Queue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After importlib.reload (or a notebook cell run again) the module holds a new function."""
+    import importlib
+
+    (tmp_path / "reloaded_tasks.py").write_text("def work():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("reloaded_tasks")
+    queue.enqueue(module.work)
+    (tmp_path / "reloaded_tasks.py").write_text("def work():\n    return 2  # changed\n")
+    importlib.reload(module)
+    assert queue.enqueue(module.work).func_name == "reloaded_tasks.work"
+
+
 def test_unencodable_argument_is_named(queue: Queue) -> None:
     with pytest.raises(SerializationError, match="keyword argument 'y'"):
         queue.enqueue(jobfuncs.add, 1, y={1, 2})
