@@ -62,6 +62,7 @@ async def test_start_reschedule_and_cancel(client: httpx.AsyncClient) -> None:
                                 "scheduled_job_cancelled": False, "cancelled_jobs": 3}  # fmt: skip
     twice = await client.post(f"{url}/cancel")
     assert (twice.status_code, twice.json()["error"]) == (409, "BatchAlreadyCancelledError")
+    assert twice.json()["message"].endswith("it is already cancelled")  # the API's word, as current_status
 
 
 async def test_cancel_a_scheduled_batch_removes_its_start(client: httpx.AsyncClient) -> None:

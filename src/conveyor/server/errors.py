@@ -119,7 +119,9 @@ async def _invalid_batch_operation(request: Request, exc: Exception) -> JSONResp
     assert isinstance(exc, InvalidBatchOperation)
     current = BATCH_REST_NAMES.get(BatchStatus(exc.status), exc.status)
     name = "BatchAlreadyStartedError" if current == "running" else f"BatchAlready{current.capitalize()}Error"
-    return _response(409, body(name, str(exc), batch_id=exc.batch_id, current_status=current))
+    # "...: it is already canceled" in the library's words; the API says "cancelled"
+    message = re.sub(f"already {re.escape(exc.status)}$", f"already {current}", str(exc))
+    return _response(409, body(name, message, batch_id=exc.batch_id, current_status=current))
 
 
 async def _id_in_use(request: Request, exc: Exception) -> JSONResponse:
