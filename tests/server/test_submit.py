@@ -181,6 +181,21 @@ async def test_idempotency_keys_in_header_and_body_must_agree(client: httpx.Asyn
     assert response.status_code == 400 and response.json()["fields"][0]["field"] == "idempotency_key"
 
 
+async def test_a_bad_header_is_named_in_the_422(client: httpx.AsyncClient) -> None:
+    """Header names hold dashes, which pydantic's union tags also do: the name is kept."""
+    job_id = await submit(client)
+    for method, path, header in [
+        ("POST", "/jobs", "Idempotency-Key"),
+        ("GET", f"/jobs/status/{job_id}/stream", "Last-Event-ID"),
+    ]:
+        response = await client.request(
+            method, f"{API}{path}", json={"job_type": "add", "args": [1, 2]}, headers={**ALICE, header: "k" * 201}
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["message"] == f"Invalid request: {header.lower()}"
+        assert response.json()["fields"][0]["field"] == header.lower()
+
+
 JSON = {"content-type": "application/json"}
 TOO_DEEP = "[" * 150 + "]" * 150
 

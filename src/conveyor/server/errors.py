@@ -160,8 +160,9 @@ def _field_error(error: Any) -> dict[str, str]:
     path = loc[1:] if loc and loc[0] in _LOCATIONS else loc
     if error.get("type") == "json_invalid":
         path = ()  # its loc holds the offset of the syntax error, not a field
+    names = [str(part) for part in path[:1]] + [str(part) for part in path[1:] if _is_field(part)]
     return {
-        "field": ".".join(str(part) for part in path if _is_field(part)) or location,
+        "field": ".".join(names) or location,
         "location": location,
         "message": str(error.get("msg", "invalid")),
         "type": str(error.get("type", "invalid")),
@@ -173,8 +174,9 @@ _UNION_TAG = re.compile(r"[\[\]-]")
 
 
 def _is_field(part: object) -> bool:
-    """Field names and list indexes; not the tags pydantic adds for union members
-    ('literal[-1]', 'constrained-float')."""
+    """Field names and list indexes below the first part; not the tags pydantic adds for
+    union members ('literal[-1]', 'constrained-float'). The first part is always the name
+    of the parameter or field, which for a header holds dashes ('last-event-id')."""
     return isinstance(part, int) or not _UNION_TAG.search(str(part))
 
 
