@@ -39,3 +39,13 @@ def test_the_api_keeps_to_its_schema(app: FastAPI) -> None:
             case.call_and_validate(headers=ROOT, checks=CHECKS)
 
         check()
+
+
+def test_every_error_is_documented_as_json(app: FastAPI) -> None:
+    """Errors are JSON on every route, also those whose success is text (/metrics): the
+    schema must not claim a 401 of /metrics is text/plain."""
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    assert list(response.get("content", {})) == ["application/json"], (method, path, status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -86,12 +86,14 @@ def health(state: State) -> Health | JSONResponse:
 
 
 _METRICS_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Prometheus text format", "content": {CONTENT_TYPE_LATEST: {}}}
+    200: {"description": "Prometheus text format", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}
 }
+# response_class=Response (no media type of its own): FastAPI documents the errors' bodies
+# under the route's media type, which for PlainTextResponse would claim a 401 is text
 
 
-@router.get("/metrics", response_class=PlainTextResponse, responses={**_METRICS_RESPONSE, **errors(401, 403)})
-@router.get("/api/v1/metrics", response_class=PlainTextResponse, responses={**_METRICS_RESPONSE, **errors(401, 403)})
+@router.get("/metrics", response_class=Response, responses={**_METRICS_RESPONSE, **errors(401, 403)})
+@router.get("/api/v1/metrics", response_class=Response, responses={**_METRICS_RESPONSE, **errors(401, 403)})
 def metrics(state: State, caller: Monitor) -> PlainTextResponse:
     """Job counts, throughput, workers and HTTP request counters for Prometheus."""
     return PlainTextResponse(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
