@@ -124,6 +124,8 @@ def resolve_function(name: str) -> Callable[..., Any]:
 
 def _import_path(name: str) -> Callable[..., Any]:
     parts = name.split(".")
+    if "." in name and "" in parts:  # '.x', 'x.', 'a..b': importlib would blame a relative import
+        raise InvalidJobError(f"{name!r} is neither a registered job type nor an import path such as module.function")
     for split in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:split])
         try:
@@ -165,6 +167,10 @@ def import_modules(entries: list[str]) -> None:
     """
     for entry in entries:
         name, registers, path = (part.strip() for part in entry.partition("="))
+        if registers and not (name and path):
+            raise InvalidJobError(
+                f"the import entry {entry!r} names no job type or no function: use NAME=module.function"
+            )
         if registers:
             try:
                 func = _import_path(path)

@@ -51,6 +51,9 @@ def test_errors_are_one_line(run: Run, db: Backend) -> None:
                       "cannot be rescheduled: it is running")  # fmt: skip
     assert_user_error(run("batch", "create", "jobfuncs.add", "--each", "[]"), 2, "at least one job")
     assert_user_error(run("batch", "create", "jobfuncs.add", "--each", "[1]"), 2, "array of arguments")
+    assert_user_error(
+        run("batch", "create", "jobfuncs.add", "--each", ""), 2, "Invalid value for '--each': empty, not JSON"
+    )
     assert_user_error(run("batch", "create", "no.such.func", "--each", "[[1]]"), 2, "no.such")
     assert_user_error(run("batch", "create", "jobfuncs.add", "--each", "[[1], [2]]", "--max-jobs", "1"), 2,
                       "at most 1 jobs")  # fmt: skip

@@ -92,6 +92,11 @@ def test_depends_on_defers_the_job(run: Run, db: Backend) -> None:
         (["--at", "2030-01-01", "--in", "5"], "--at and --in cannot be used together"),
         (["--queue", " padded "], "must not contain spaces at its ends"),
         (["--import", "no_such_module_here"], "cannot import no_such_module_here"),
+        (["--args", ""], "Invalid value for '--args': empty, not JSON"),
+        (["--kwargs", " "], "Invalid value for '--kwargs': empty, not JSON"),
+        (["--import", "="], "the import entry '=' names no job type or no function: use NAME=module.function"),
+        (["--import", "name="], "the import entry 'name=' names no job type or no function"),
+        (["--import", "=jobfuncs.add"], "the import entry '=jobfuncs.add' names no job type or no function"),
     ],
 )
 def test_bad_input_is_one_line_with_status_2(run: Run, db: Backend, args: list[str], fragment: str) -> None:
@@ -105,6 +110,10 @@ def test_bad_input_is_one_line_with_status_2(run: Run, db: Backend, args: list[s
         ("no_such_module.func", "no module found for 'no_such_module.func'"),
         ("jobfuncs.no_such_function", "module jobfuncs has no attribute no_such_function"),
         ("unregistered-type", "'unregistered-type' is not a job type registered in this process"),
+        (".", "'.' is neither a registered job type nor an import path such as module.function"),
+        ("..jobfuncs", "'..jobfuncs' is neither a registered job type nor an import path"),
+        ("jobfuncs.", "'jobfuncs.' is neither a registered job type nor an import path"),
+        ("jobfuncs..add", "'jobfuncs..add' is neither a registered job type nor an import path"),
     ],
 )
 def test_an_unknown_function_is_refused_before_storing(run: Run, db: Backend, name: str, fragment: str) -> None:

@@ -110,7 +110,7 @@ def _option_name(param: click.Parameter) -> str:
 
 def json_array(ctx: click.Context, param: click.Parameter, value: str | None) -> list[Any]:
     """Callback decoding ``--args``: positional arguments as a JSON array."""
-    decoded = _decode_json(param, value or "[]")
+    decoded = _decode_json(param, "[]" if value is None else value)
     if not isinstance(decoded, list):
         raise InputError(f"Invalid value for {_option_name(param)}: expected a JSON array, got {value!r}")
     return decoded
@@ -118,13 +118,15 @@ def json_array(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 def json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any]:
     """Callback decoding ``--kwargs``: keyword arguments as a JSON object."""
-    decoded = _decode_json(param, value or "{}")
+    decoded = _decode_json(param, "{}" if value is None else value)
     if not isinstance(decoded, dict):
         raise InputError(f"Invalid value for {_option_name(param)}: expected a JSON object, got {value!r}")
     return decoded
 
 
 def _decode_json(param: click.Parameter, value: str) -> Any:
+    if not value.strip():  # `--args "$ARGS"` with ARGS unset: a mistake, not "no arguments"
+        raise InputError(f"Invalid value for {_option_name(param)}: empty, not JSON")
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
