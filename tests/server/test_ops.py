@@ -189,6 +189,10 @@ async def test_unknown_paths_and_methods_answer_in_the_error_shape(client: httpx
     assert (response.status_code, response.headers["allow"]) == (405, "GET, POST")
     response = await client.put(f"{API}/jobs/some-id")
     assert (response.status_code, response.headers["allow"]) == (405, "DELETE, GET")
+    response = await client.options(f"{API}/jobs/stats")  # its own route, not /jobs/{job_id}'s too
+    assert (response.status_code, response.headers["allow"]) == (405, "GET")
+    response = await client.patch(f"{API}/jobs/status/some-id")
+    assert (response.status_code, response.headers["allow"]) == (405, "GET")
 
 
 async def test_the_openapi_schema_describes_every_route_and_error(client: httpx.AsyncClient) -> None:

@@ -88,15 +88,18 @@ _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 def _fallback(served: list[BaseRoute]) -> Callable[[Request], Awaitable[None]]:
     """The answer for an API request no route took: 405 naming the methods the ``served``
-    routes take at that path, else 404."""
+    routes take at that path, else 404. The path's resource is the first route template
+    it matches, as the schema lists them: /jobs/stats is GET only, though a DELETE there
+    would reach /jobs/{job_id} (and be a 404, since no job may be called 'stats')."""
 
     async def no_such_route(request: Request) -> None:
-        allowed = sorted(
-            method
+        matching = [
+            route
             for route in served
             if isinstance(route, APIRoute) and route.matches(request.scope)[0] is Match.PARTIAL
-            for method in route.methods or ()
-        )
+        ]
+        resource = matching[0].path if matching else None
+        allowed = sorted({method for route in matching if route.path == resource for method in route.methods or ()})
         if allowed:
             raise HTTPException(405, headers={"Allow": ", ".join(allowed)})
         raise HTTPException(404)
