@@ -202,6 +202,8 @@ def test_a_config_file_takes_the_options_as_they_are_spelled_on_the_command_line
         ("[worker]\nconcurrency = true\n", "[worker] concurrency = True: a boolean is not a value here"),
         ("[worker]\nname = {a = 1}\n", "[worker] name = {'a': 1}: a table is not a value here"),
         ("[worker]\nconcurrency = 1e400\n", "[worker] concurrency = inf: cannot convert float infinity"),
+        ('concurrency = "lots"\n', "top-level concurrency = 'lots': 'lots' is not a valid integer"),  # not [up]'s
+        ("[batch]\nmax_jobs = 0\n", "[batch] max_jobs = 0: 0 is not in the range x>=1"),  # for every sub-command
         ("\udcff", "cannot be read"),
     ],
 )

@@ -82,16 +82,17 @@ def _option_names(command: click.Command) -> set[str]:
 
 def _by_option(
     path: Path, where: str, options: dict[str, click.Option], table: dict[str, Any]
-) -> dict[str, tuple[str, Any]]:
+) -> dict[str, tuple[str, Any, str]]:
     """``table``'s settings by their option's own name, each with the key it was given
-    under; one option given under two of its names is an error, not a silent choice."""
-    found: dict[str, tuple[str, Any]] = {}
+    under and where (for errors); one option given under two of its names is an error, not
+    a silent choice."""
+    found: dict[str, tuple[str, Any, str]] = {}
     for key, value in table.items():
         name = options[key].name
         assert name is not None  # _options only keeps named options
         if name in found:
             raise InputError(f"config file {path}: [{where}] gives {name} twice ({found[name][0]}, {key})")
-        found[name] = (key, value)
+        found[name] = (key, value, "top-level" if where == "top level" else f"[{where}]")
     return found
 
 
@@ -130,8 +131,8 @@ def _group_defaults(
         }
         by_name = {option.name: option for option in options.values()}
         defaults[name] = {
-            option: _checked(path, f"{where}{name}", command, by_name[option], key, value)
-            for option, (key, value) in settings.items()
+            option: _checked(path, section, command, by_name[option], key, value)
+            for option, (key, value, section) in settings.items()
         }
     return defaults
 
@@ -146,20 +147,21 @@ def _wrong_kind(value: Any, option: click.Option) -> list[str]:
     return []
 
 
-def _checked(path: Path, name: str, command: click.Command, option: click.Option, key: str, value: Any) -> Any:
+def _checked(path: Path, section: str, command: click.Command, option: click.Option, key: str, value: Any) -> Any:
     """A setting's value as the option takes it, or an error naming the file and the
-    setting as given (click would name the option's environment variable instead); a single
-    value for a repeatable option is a list of one."""
+    setting as given, in its ``section`` ('[worker]', 'top-level': click would name the
+    option's environment variable instead); a single value for a repeatable option is a
+    list of one."""
     if option.multiple and not isinstance(value, list):
         value = [value]
     values = value if option.multiple else [value]
     wrong = next((kind for v in values for kind in _wrong_kind(v, option)), None)
     if wrong is not None:  # click would take true for 1, and a table for its text
-        raise InputError(f"config file {path}: [{name}] {key} = {value!r}: {wrong} is not a value here")
+        raise InputError(f"config file {path}: {section} {key} = {value!r}: {wrong} is not a value here")
     try:
         option.type_cast_value(click.Context(command), value)
     except click.BadParameter as exc:
-        raise InputError(f"config file {path}: [{name}] {key} = {value!r}: {exc.message}") from None
+        raise InputError(f"config file {path}: {section} {key} = {value!r}: {exc.message}") from None
     except (OverflowError, ValueError, TypeError) as exc:  # 1e400 for a port
-        raise InputError(f"config file {path}: [{name}] {key} = {value!r}: {exc}") from None
+        raise InputError(f"config file {path}: {section} {key} = {value!r}: {exc}") from None
     return value
