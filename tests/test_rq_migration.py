@@ -3,6 +3,7 @@ positions it passes arguments in, and the import paths it uses, as RQ 2-3 gives 
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 from typing import Any
@@ -298,3 +299,37 @@ def test_enqueue_many_takes_rqs_pipeline_and_group_id_and_refuses_them_set(queue
         queue.enqueue_many(datas, group_id="g")
     assert queue.count == 0
     assert [job.args for job in queue.enqueue_many(datas, pipeline=None, group_id=None)] == [(1, 2)]
+
+
+def test_get_ttl_and_get_result_ttl_read_the_jobs_own_as_rqs(queue: Queue) -> None:
+    timed = queue.enqueue(jobfuncs.noop, ttl=90, result_ttl=60)
+    assert (timed.get_ttl(), timed.get_ttl(5), timed.get_result_ttl(500)) == (90, 90, 60)
+    plain = queue.enqueue(jobfuncs.noop)
+    assert (plain.get_ttl(), plain.get_ttl(5), plain.get_result_ttl()) == (None, 5, 500), "conveyor's default is kept"
+
+
+def test_to_dict_is_the_job_as_json_takes_it(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.add, 1, y=2, meta={"k": [1]}, description="adds", priority=3, user_id="ann")
+    Worker([queue]).work(burst=True)
+    data = Job.fetch(job.id, connection=queue.connection).to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert {k: data[k] for k in ("id", "origin", "func_name", "args", "kwargs", "status", "meta", "result")} == {
+        "id": job.id, "origin": "default", "func_name": "jobfuncs.add", "args": [1], "kwargs": {"y": 2},
+        "status": "finished", "meta": {"k": [1]}, "result": 3,
+    }  # fmt: skip
+    assert (data["description"], data["priority"], data["user_id"], data["timeout"], data["ttl"]) == (
+        "adds", 3, "ann", 180, None,
+    )  # fmt: skip
+    assert data["ended_at"].endswith("Z") and data["scheduled_for"] is None and data["exc_info"] is None
+    assert "meta" not in job.to_dict(include_meta=False)
+    assert not {"result", "exc_info"} & job.to_dict(include_result=False).keys(), "as RQ's include_result"
+    assert job.to_dict()["result"] is None, "what this object holds: no read from the store"
+
+
+def test_to_dict_shows_what_json_cannot_carry_as_its_repr(backend: Backend) -> None:
+    queue = Queue(connection=backend, serializer="pickle")
+    job = queue.enqueue(jobfuncs.echo, {3})
+    Worker([queue]).work(burst=True)
+    data = Job.fetch(job.id, connection=backend).to_dict()
+    assert (data["args"], data["result"], data["serializer"]) == (["{3}"], "{3}", "pickle")
+    assert json.loads(json.dumps(data)) == data

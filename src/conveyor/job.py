@@ -2,7 +2,8 @@
 
 Attributes mirror RQ's Job. A Job object is a view of a stored record: reading an
 attribute does not go to the backend; ``refresh()`` (or ``get_status(refresh=True)``)
-does.
+does. RQ's other names and extras (``get_id``, ``is_finished``, ``to_dict``...) are
+Job's too, from conveyor.job_rq; a call's arguments are handled in conveyor.arguments.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from conveyor import dependency, results
+from conveyor import dependency
+from conveyor.arguments import call_arguments, describe, encode_arguments, encode_value
 from conveyor.backends.base import Backend
-from conveyor.callbacks import Callback, stored_function, stored_timeout
+from conveyor.callbacks import Callback
 from conveyor.callbacks import encode as encode_callbacks
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
 from conveyor.connection import resolve_connection
@@ -26,6 +28,7 @@ from conveyor.durations import as_rq_reads, parse_duration
 from conveyor.exceptions import InvalidJobError, NoSuchJobError, SerializationError
 from conveyor.functions import function_name, resolve_function
 from conveyor.ids import new_job_id
+from conveyor.job_rq import RQJobMethods
 from conveyor.options import (
     DEFAULT_FAILURE_TTL,
     DEFAULT_QUEUE,
@@ -40,7 +43,6 @@ from conveyor.options import (
     validate_unique_key,
     validate_user_id,
 )
-from conveyor.results import Result
 from conveyor.retry import Retry
 from conveyor.serializers import Serializer, resolve_serializer, serializer_named
 from conveyor.status import JobStatus
@@ -72,7 +74,7 @@ def get_current_job(connection: object = None, job_class: object = None) -> Job 
     return _current_job.get()
 
 
-class Job:
+class Job(RQJobMethods):
     """A job stored in a backend. Create one with ``Queue.enqueue`` or ``Job.create``."""
 
     def __init__(
@@ -159,7 +161,7 @@ class Job:
             depends_on=_dependency_ids(dependencies),
             allow_dependency_failures=bool(allow_dependency_failures),
             description=description,
-            meta=_encode(chosen, serializer_name, dict(meta), "meta") if meta else None,
+            meta=encode_value(chosen, serializer_name, dict(meta), "meta") if meta else None,
             created_at=now,
             callbacks=encode_callbacks({"on_success": on_success, "on_failure": on_failure, "on_stopped": on_stopped}),
         )
@@ -231,9 +233,6 @@ class Job:
     def id(self) -> str:
         return self._record.id
 
-    def get_id(self) -> str:
-        return self._record.id
-
     @property
     def origin(self) -> str:
         return self._record.queue
@@ -246,10 +245,6 @@ class Job:
     def func(self) -> Callable[..., Any]:
         """The job's function, imported by its name (InvalidJobError if it cannot be)."""
         return resolve_function(self._record.func_name)
-
-    def get_call_string(self) -> str:
-        """The call as text, ``add(1, y=2)`` (RQ's; shortened past 200 characters)."""
-        return _describe(self._record.func_name, *self._arguments())
 
     @property
     def args(self) -> tuple[Any, ...]:
@@ -305,22 +300,6 @@ class Job:
             stored = record.result
         return self.serializer.loads(stored)
 
-    def return_value(self, refresh: bool = False) -> Any:
-        """``result``; with ``refresh`` read again even when this object holds one."""
-        if refresh:
-            self.refresh()
-        return self.result
-
-    def latest_result(self, timeout: float = 0) -> Result | None:
-        """How the latest run ended (RQ's results API); with ``timeout``, wait up to that
-        many seconds for a run to end. None before one has, or once the job is gone."""
-        return results.latest(self, timeout)
-
-    def results(self) -> list[Result]:
-        """Every outcome kept: conveyor keeps the latest only (RQ keeps a stream)."""
-        latest = self.latest_result()
-        return [] if latest is None else [latest]
-
     @property
     def exc_info(self) -> str | None:
         return self._record.exc_info
@@ -334,38 +313,12 @@ class Job:
         return self._record.user_id
 
     @property
-    def success_callback(self) -> Callable[..., Any] | None:
-        """The on_success function (None without one), as RQ's attribute."""
-        return stored_function(self._record.callbacks, "on_success")
-
-    @property
-    def failure_callback(self) -> Callable[..., Any] | None:
-        return stored_function(self._record.callbacks, "on_failure")
-
-    @property
-    def stopped_callback(self) -> Callable[..., Any] | None:
-        return stored_function(self._record.callbacks, "on_stopped")
-
-    @property
-    def success_callback_timeout(self) -> int | float:
-        """Seconds on_success may run (RQ's; the default, 60, without a callback)."""
-        return as_rq_reads(stored_timeout(self._record.callbacks, "on_success"))
-
-    @property
-    def failure_callback_timeout(self) -> int | float:
-        return as_rq_reads(stored_timeout(self._record.callbacks, "on_failure"))
-
-    @property
-    def stopped_callback_timeout(self) -> int | float:
-        return as_rq_reads(stored_timeout(self._record.callbacks, "on_stopped"))
-
-    @property
     def description(self) -> str:
         """The given description, else the call written out, as RQ shows it."""
         if self._record.description is not None:
             return self._record.description
         args, kwargs = self._arguments()
-        return _describe(self._record.func_name, args, kwargs)
+        return describe(self._record.func_name, args, kwargs)
 
     @property
     def timeout(self) -> int | float:
@@ -407,29 +360,6 @@ class Job:
     @property
     def dependency_ids(self) -> list[str]:
         return list(self._record.depends_on)
-
-    depends_on = dependency_ids
-
-    @property
-    def dependent_ids(self) -> list[str]:
-        """Ids of the stored jobs that depend on this one, sorted (RQ's, read from the
-        store). Unlike RQ's, a job stays listed once this one's end has released it."""
-        return self.connection.job_dependents(self.id)
-
-    @property
-    def dependency(self) -> Job | None:
-        """The first job this one depends on, as RQ's; None without one or once it is gone."""
-        if not self._record.depends_on:
-            return None
-        (first,) = Job.fetch_many(self._record.depends_on[:1], connection=self.connection)
-        return first
-
-    def fetch_dependencies(self) -> list[Job]:
-        """The jobs this one depends on that are still stored (RQ's, in one read)."""
-        if not self._record.depends_on:
-            return []
-        found = Job.fetch_many(self._record.depends_on, connection=self.connection)
-        return [job for job in found if job is not None]
 
     @property
     def allow_dependency_failures(self) -> bool:
@@ -480,16 +410,6 @@ class Job:
     def last_heartbeat(self) -> datetime | None:
         return to_datetime(self._record.last_heartbeat)
 
-    # Each reads the status again, as RQ's do (``while not job.is_finished`` must end).
-    is_queued = property(lambda self: self.get_status() is JobStatus.QUEUED)
-    is_deferred = property(lambda self: self.get_status() is JobStatus.DEFERRED)
-    is_scheduled = property(lambda self: self.get_status() is JobStatus.SCHEDULED)
-    is_started = property(lambda self: self.get_status() is JobStatus.STARTED)
-    is_finished = property(lambda self: self.get_status() is JobStatus.FINISHED)
-    is_failed = property(lambda self: self.get_status() is JobStatus.FAILED)
-    is_stopped = property(lambda self: self.get_status() is JobStatus.STOPPED)
-    is_canceled = property(lambda self: self.get_status() is JobStatus.CANCELED)
-
     # -- actions ---------------------------------------------------------------------------
     def _stored_as(self, record: JobRecord) -> None:
         """Take the record the backend stored: another job's when a unique_key was held."""
@@ -514,16 +434,10 @@ class Job:
 
     def save_meta(self) -> None:
         """Store ``job.meta`` (for example from inside the running job)."""
-        data = _encode(self.serializer, self._record.serializer, self.meta, "meta")
+        data = encode_value(self.serializer, self._record.serializer, self.meta, "meta")
         if not self.connection.job_update(self.id, self.clock.now(), meta=data):
             raise NoSuchJobError(self.id)
         self._record.meta = data
-
-    def save(self) -> None:
-        """RQ's ``job.meta[...] = ...; job.save()``: ``meta`` is the part of a stored job
-        its code may change, so this is ``save_meta()``. A job not yet enqueued is
-        stored by ``Queue.enqueue_job``, not here (NoSuchJobError)."""
-        self.save_meta()
 
     def set_progress(self, progress: float, **metrics: Any) -> None:
         """Record progress (0.0 to 1.0) and metrics such as items_processed, total_items."""
@@ -563,17 +477,6 @@ class Job:
         self._record = requeue_job(self.id, connection=self.connection, clock=self.clock)._record
         return self
 
-    def perform(self) -> Any:
-        """Call the job's function here and now, with this job as ``get_current_job()``,
-        and return what it returns (an ``async def`` one is run to its end); its errors
-        reach you. As RQ's, for tests and debugging: nothing is stored (the job keeps its
-        status, and ``job.result`` what a worker stored). ``Queue(is_async=False)`` runs a
-        job here with the outcome a worker would record."""
-        from conveyor.worker.execution import PreparedJob, call_sync
-
-        args, kwargs = self._arguments()
-        return call_sync(PreparedJob(self, self.func, list(args), dict(kwargs)))
-
     def get_position(self) -> int | None:
         """0-based position in its queue while queued, else None."""
         return self.connection.queue_position(self.id)
@@ -595,45 +498,6 @@ class Job:
         return f"Job({self.id!r}, func={self.func_name!r}, status={self._record.status.value!r})"
 
 
-def call_arguments(args: object, kwargs: object) -> tuple[list[Any], dict[str, Any]]:
-    """A call's ``args=`` and ``kwargs=`` as given to ``Job.create``, ``enqueue`` or
-    ``prepare_data``: ``args`` that is not a list or tuple is the one positional argument
-    (``Job.create(f, "http://nvie.com")``, as RQ's docs write it), never its letters."""
-    if args is None:
-        positional: list[Any] = []
-    elif isinstance(args, list | tuple):
-        positional = list(args)
-    else:
-        positional = [args]
-    if kwargs is None:
-        return positional, {}
-    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
-        raise InvalidJobError(f"kwargs must be a mapping with string keys, got {_short(kwargs)}")
-    return positional, dict(kwargs)
-
-
-def encode_arguments(serializer: Serializer, name: str, args: list[Any], kwargs: dict[str, Any]) -> bytes:
-    """The payload for a job; names the first argument the serializer cannot encode."""
-    try:
-        return serializer.dumps([args, kwargs])
-    except Exception as whole:
-        labelled = [(f"positional argument {i} ({_short(v)})", v) for i, v in enumerate(args)]
-        labelled += [(f"keyword argument {k!r} ({_short(v)})", v) for k, v in kwargs.items()]
-        for label, value in labelled:
-            try:
-                serializer.dumps(value)
-            except Exception as exc:
-                raise SerializationError(f"{label} cannot be encoded by the {name} serializer: {exc}") from exc
-        raise SerializationError(f"the arguments cannot be encoded by the {name} serializer: {whole}") from whole
-
-
-def _encode(serializer: Serializer, name: str, value: Any, what: str) -> bytes:
-    try:
-        return serializer.dumps(value)
-    except Exception as exc:
-        raise SerializationError(f"{what} cannot be encoded by the {name} serializer: {exc}") from exc
-
-
 def _ids(job_ids: Iterable[object]) -> list[str]:
     """Job ids to look up: strings (a list or bytes would fail deep in a backend)."""
     ids = list(job_ids)
@@ -641,20 +505,6 @@ def _ids(job_ids: Iterable[object]) -> list[str]:
         if not isinstance(job_id, str):
             raise InvalidJobError(f"a job id is a string, got {type(job_id).__name__} {job_id!r:.60}")
     return ids  # type: ignore[return-value]  # each checked above
-
-
-def _short(value: Any) -> str:
-    text = _repr(value)
-    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
-
-
-def _repr(value: Any) -> str:
-    """``repr``, or a stand-in for a value that has none (an int of 5,000 digits, a list
-    nested 100,000 deep): describing an argument must not fail where encoding it did."""
-    try:
-        return repr(value)
-    except (ValueError, RecursionError):
-        return f"<{type(value).__name__} without a repr>"
 
 
 def _initial_status(status: JobStatus | str | None) -> JobStatus:
@@ -683,10 +533,3 @@ def _dependency_ids(depends_on: Job | str | Iterable[Job | str] | None) -> tuple
         else:
             raise InvalidJobError(f"depends_on must name jobs (Job or id), got {item!r}")
     return tuple(dict.fromkeys(ids))
-
-
-def _describe(func: Callable[..., Any] | str, args: list[Any], kwargs: dict[str, Any]) -> str:
-    name = func if isinstance(func, str) else getattr(func, "__qualname__", repr(func))
-    parts = [_repr(a) for a in args] + [f"{k}={_repr(v)}" for k, v in kwargs.items()]
-    text = f"{name}({', '.join(parts)})"
-    return text if len(text) <= 200 else text[:197] + "..."

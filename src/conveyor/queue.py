@@ -8,13 +8,14 @@ from datetime import datetime, timedelta
 from datetime import datetime as _datetime  # enqueue_at's parameter is named datetime, as RQ's
 from typing import Any, NamedTuple, TypeVar
 
+from conveyor.arguments import call_arguments
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_timestamp
 from conveyor.command import cancel_job
 from conveyor.connection import resolve_connection
 from conveyor.durations import LONGEST, parse_duration
 from conveyor.exceptions import InvalidJobError, InvalidJobOperation, NoSuchJobError
-from conveyor.job import Job, call_arguments
+from conveyor.job import Job
 from conveyor.options import (
     DEFAULT_FAILURE_TTL,
     DEFAULT_QUEUE,
