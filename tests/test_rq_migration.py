@@ -4,19 +4,31 @@ positions it passes arguments in, and the import paths it uses, as RQ 2-3 gives 
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
+import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import conveyor.job
 import jobfuncs
-from conveyor import Callback, Job, JobStatus, Queue, Result, Retry, Worker
+from conveyor import Callback, Job, JobStatus, Queue, Result, Retry, SimpleWorker, Worker
 from conveyor.backends.base import Backend
 from conveyor.decorators import job
-from conveyor.exceptions import InvalidJobError, InvalidJobOperation, NoSuchJobError, SerializationError
+from conveyor.exceptions import (
+    ConfigurationError,
+    InvalidJobError,
+    InvalidJobOperation,
+    NoSuchJobError,
+    SerializationError,
+)
 from conveyor.types import WorkerRecord
+from waiting import wait_until
 
 
 @pytest.fixture
@@ -333,3 +345,70 @@ def test_to_dict_shows_what_json_cannot_carry_as_its_repr(backend: Backend) -> N
     data = Job.fetch(job.id, connection=backend).to_dict()
     assert (data["args"], data["result"], data["serializer"]) == (["{3}"], "{3}", "pickle")
     assert json.loads(json.dumps(data)) == data
+
+
+def test_a_running_worker_reads_its_own_state_as_rqs(queue: Queue, tmp_path: Path) -> None:
+    worker = Worker([queue])
+    assert (worker.hostname, worker.pid) == (socket.gethostname(), os.getpid())
+    assert (worker.get_state(), worker.birth_date, worker.last_heartbeat, worker.get_current_job()) == (
+        "starting", None, None, None,
+    )  # fmt: skip
+    marker, release = tmp_path / "started", tmp_path / "release"
+    job = queue.enqueue(jobfuncs.hold_until_released, str(marker), str(release))
+    thread = threading.Thread(target=worker.work, kwargs={"burst": True})
+    thread.start()
+    try:
+        wait_until(lambda: worker.get_state() == "busy", message="the worker busy")
+        assert worker.get_current_job_id() == job.id and worker.current_job_ids == [job.id]
+        current = worker.get_current_job()
+        assert current is not None and current.id == job.id and current.get_status(refresh=False) is JobStatus.STARTED
+        assert worker.birth_date is not None and worker.last_heartbeat is not None
+        assert worker.birth_date <= worker.last_heartbeat
+    finally:
+        release.touch()
+        thread.join(timeout=30)
+    assert worker.get_state() == "stopped" and worker.get_current_job_id() is None
+    assert (worker.successful_job_count, worker.failed_job_count) == (1, 0)
+
+
+def test_a_worker_counts_its_jobs_as_rqs(queue: Queue) -> None:
+    for _ in range(2):
+        queue.enqueue(jobfuncs.add, 1, 2)
+    queue.enqueue(jobfuncs.fail)
+    queue.enqueue(jobfuncs.fail, retry=Retry(max=1))  # a run to be retried counts as failed, as in RQ
+    worker = SimpleWorker([queue])
+    worker.work(burst=True, max_jobs=4)
+    assert (worker.successful_job_count, worker.failed_job_count, worker.jobs_done) == (2, 2, 4)
+    assert isinstance(worker.total_working_time, float) and worker.total_working_time >= 0
+
+
+def test_rqs_worker_and_queue_options_are_taken_at_their_defaults_and_refused_set(queue: Queue) -> None:
+    defaults = Worker(
+        [queue], default_result_ttl=500, job_monitoring_interval=30, disable_default_exception_handler=False,
+        job_class=Job, queue_class="conveyor.queue.Queue",
+    )  # fmt: skip
+    assert (defaults.job_class, defaults.queue_class, Queue(job_class="conveyor.Job").job_class) == (Job, Queue, Job)
+    refused = {
+        "default_result_ttl": (60, "pass result_ttl= to enqueue"),
+        "job_monitoring_interval": (5, "pass lease_ttl="),
+        "disable_default_exception_handler": (True, "always in its queue's FailedJobRegistry"),
+        "job_class": (type("MyJob", (Job,), {}), "conveyor makes conveyor.Job objects only"),
+        "queue_class": ("rq.Queue", "conveyor makes conveyor.Queue objects only"),
+    }
+    for option, (value, advice) in refused.items():
+        with pytest.raises(ConfigurationError, match=rf"{option}.* is not supported: .*{re.escape(advice)}"):
+            Worker([queue], **{option: value})
+    with pytest.raises(InvalidJobError, match="job_class 'rq.job.Job' is not supported"):
+        Queue(connection=queue.connection, job_class="rq.job.Job")
+
+
+def test_bad_input_raises_a_value_error_as_rqs(queue: Queue) -> None:
+    """RQ raises ValueError for bad job options: InvalidJobError is one, so RQ code's
+    ``except ValueError`` still catches what conveyor refuses."""
+    for bad in ({"ttl": 0}, {"job_timeout": 0}, {"job_id": ""}, {"retry": 3}, {"priority": "high"}):
+        with pytest.raises(ValueError):
+            queue.enqueue(jobfuncs.noop, **bad)
+    with pytest.raises(ValueError):
+        Retry(max=0)
+    assert issubclass(SerializationError, ValueError)
+    assert queue.count == 0

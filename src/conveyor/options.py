@@ -86,6 +86,19 @@ def refuse_at_front(at_front: object) -> None:
         raise InvalidJobError(f"at_front is not supported: {UNSUPPORTED_OPTIONS['at_front']}")
 
 
+def custom_class_problem(option: str, given: object, ours: type) -> str | None:
+    """Why RQ's ``job_class``/``queue_class`` cannot be ``given``, if it cannot: conveyor
+    builds its own Job and Queue objects, so only those (by class or import path) or
+    None, RQ's default, are taken; a class of one's own would be silently unused."""
+    paths = (f"{ours.__module__}.{ours.__name__}", f"conveyor.{ours.__name__}")
+    if given is None or given is ours or given in paths:
+        return None
+    return (
+        f"{option} {given!r} is not supported: conveyor makes {paths[1]} objects only (your own class "
+        f"would go unused); keep what it adds in functions that take a {ours.__name__}"
+    )
+
+
 def split_enqueue_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Separate ``enqueue(f, *args, **kwargs)`` keywords into job options and the
     function's own keyword arguments (with RQ's explicit ``args``/``kwargs`` escape)."""

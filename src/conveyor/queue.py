@@ -21,6 +21,7 @@ from conveyor.options import (
     DEFAULT_QUEUE,
     DEFAULT_RESULT_TTL,
     UNSUPPORTED_OPTIONS,
+    custom_class_problem,
     normalize_options,
     refuse_ambiguous_options,
     refuse_at_front,
@@ -58,8 +59,12 @@ class Queue:
     ``Queue("low", conn, 60)`` gives its jobs 60 s as RQ's does.
 
     ``is_async=False`` runs each job at once in the calling thread (for tests), with
-    the same outcome a worker would record.
+    the same outcome a worker would record. RQ's ``job_class`` is taken as None or
+    conveyor's Job, and refused otherwise.
     """
+
+    job_class = Job
+    """RQ's: the class of the jobs it returns (conveyor's, always)."""
 
     def __init__(
         self,
@@ -69,9 +74,12 @@ class Queue:
         is_async: bool = True,
         serializer: str | Serializer | type | None = None,
         *,
+        job_class: type | str | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.name = validate_queue_name(name)
+        if problem := custom_class_problem("job_class", job_class, Job):
+            raise InvalidJobError(problem)
         if isinstance(default_timeout, bool):  # conveyor's own order, before it took RQ's
             raise InvalidJobError(
                 f"default_timeout must be seconds, got {default_timeout!r}: is_async comes fourth, as in RQ "

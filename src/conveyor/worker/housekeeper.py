@@ -31,11 +31,11 @@ from conveyor import maintenance
 from conveyor.exceptions import BackendError, BackendUnavailableError, JobStopRequested, JobTimeoutException
 from conveyor.types import HeartbeatReply
 
+from .live import BUSY, IDLE, running_ids
 from .recovery_gate import RecoveryGate
 from .running import STOP_MESSAGE
 
 if TYPE_CHECKING:
-    from .running import Running
     from .worker import Worker
 
 log = logging.getLogger("conveyor.worker")
@@ -89,7 +89,7 @@ class Housekeeper:
         for name, _, _ in services:
             self._next[name] = began
         while not self._stop.is_set():
-            running = self._running_ids(w.held())  # the suspects, should this pass be held up
+            running = running_ids(w.held())  # the suspects, should this pass be held up
             for name, interval, service in services:
                 if time.monotonic() < self._next[name]:
                     continue
@@ -200,30 +200,26 @@ class Housekeeper:
                     running.request_interrupt(
                         JobStopRequested, "The worker lost the job's lease (it was recovered or canceled)", w.loop
                     )
-        self._report(now, self._running_ids(held))
+        self._report(now, running_ids(held))
 
     def report_state(self) -> None:
         """Report the jobs the worker runs when they changed since the last report, so
         that /workers and ``conveyor info`` show a worker idle (or busy) within a second
         rather than at its next heartbeat."""
-        running_ids = self._running_ids(self.worker.held())
-        if running_ids != self._reported:
-            self._report(self.worker.clock.now(), running_ids)
+        current = running_ids(self.worker.held())
+        if current != self._reported:
+            self._report(self.worker.clock.now(), current)
 
-    @staticmethod
-    def _running_ids(held: list[Running]) -> list[str]:
-        return sorted(r.record.id for r in held if r.kind != "pending" and not r.done)
-
-    def _report(self, now: float, running_ids: list[str]) -> None:
+    def _report(self, now: float, current: list[str]) -> None:
         w = self.worker
-        state = "busy" if running_ids else "idle"
-        reply = w.backend.workers_heartbeat(w.name, now, state, running_ids, w.jobs_done)
+        reply = w.backend.workers_heartbeat(w.name, now, BUSY if current else IDLE, current, w.jobs_done)
+        w._heartbeat_at(now)
         if reply is HeartbeatReply.UNREGISTERED:
             w.register()  # reaped while alive (a long pause): register again
         elif reply is HeartbeatReply.SHUTDOWN_REQUESTED and w.stop_deadline is None:  # not stopping yet
             log.warning("worker %s was asked to shut down: finishing its running jobs, taking no more", w.name)
             w.request_stop()
-        self._reported = running_ids
+        self._reported = current
 
     def run_schedule(self) -> float | None:
         """Promote due scheduled jobs, recover expired leases, expire old queued jobs, within

@@ -46,6 +46,7 @@ from conveyor.exceptions import (
     JobTimeoutException,
 )
 from conveyor.functions import function_name, resolve_function
+from conveyor.job import Job
 from conveyor.logs import log_to_stderr
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
@@ -57,8 +58,10 @@ from . import callbacks, execution, outcomes
 from .holdings import Holdings
 from .housekeeper import BACKOFF_FIRST, BACKOFF_LAST, Housekeeper
 from .job_processes import JobProcessUnavailable, ProcessPool
+from .live import LiveState
 from .memory import peak_rss_mb
 from .registered import RegisteredWorker, registered
+from .rq_options import refuse_rq_options
 from .running import INTERRUPT_SIGNAL, Running, ShutdownInterrupt
 
 log = logging.getLogger("conveyor.worker")
@@ -103,7 +106,7 @@ def _check_settings(
     resolve_serializer(serializer)  # RQ's worker needs its queues' serializer; each job here names its own
 
 
-class Worker:
+class Worker(LiveState):
     """Runs jobs from one or more queues, in the order the queues are given.
 
     ``concurrency`` is how many jobs run at once in this process. ``lease_ttl`` is
@@ -120,7 +123,15 @@ class Worker:
     fails alone, while the worker goes on. ``async def`` jobs run on the worker's event
     loop either way. ``max_jobs_per_child`` and ``max_memory_per_child`` (MB of peak
     resident memory) replace a child once it has run that many jobs or grown that big.
+
+    RQ's ``default_result_ttl``, ``job_monitoring_interval``,
+    ``disable_default_exception_handler``, ``job_class`` and ``queue_class`` are taken
+    at RQ's defaults and refused when set otherwise (see conveyor.worker.rq_options).
     """
+
+    job_class = Job
+    """RQ's: the class of the jobs it hands to functions (conveyor's, always)."""
+    queue_class = Queue
 
     def __init__(
         self,
@@ -142,6 +153,11 @@ class Worker:
         max_memory_per_child: float | None = None,
         exception_handlers: Iterable[Callable[..., Any] | str] | Callable[..., Any] | str | None = None,
         serializer: str | Serializer | type | None = None,
+        default_result_ttl: float | None = None,
+        job_monitoring_interval: float | None = None,
+        disable_default_exception_handler: bool = False,
+        job_class: type | str | None = None,
+        queue_class: type | str | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         items = [queues] if isinstance(queues, Queue | str) else list(queues)
@@ -151,11 +167,12 @@ class Worker:
             first = next((q for q in items if isinstance(q, Queue)), None)
             connection = first.connection if first is not None else None
         connection = resolve_connection(connection)
-        timing = {
+        _check_settings(concurrency, {
             "lease_ttl": lease_ttl, "poll_interval": poll_interval, "maintenance_interval": maintenance_interval,
             "worker_ttl": worker_ttl, "interrupt_grace": interrupt_grace, "shutdown_timeout": shutdown_timeout,
-        }  # fmt: skip
-        _check_settings(concurrency, timing, pool, max_jobs_per_child, max_memory_per_child, serializer)
+        }, pool, max_jobs_per_child, max_memory_per_child, serializer)  # fmt: skip
+        refuse_rq_options(default_result_ttl, job_monitoring_interval, disable_default_exception_handler,
+                          job_class, queue_class)  # fmt: skip
         self.backend = connection
         self._queue_names = [q.name if isinstance(q, Queue) else q for q in items]
         self.queues = [Queue(n, connection=connection) for n in self._queue_names]
@@ -180,7 +197,7 @@ class Worker:
         self.failure: str | None = None
         """Why the worker stopped itself, when it could not go on."""
         self.clock = clock
-        self.jobs_done = 0
+        self._start_live_state()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.holdings = Holdings(connection, clock)
         self._inline: Running | None = None
@@ -251,6 +268,7 @@ class Worker:
                 self.backend.url, self.max_jobs_per_child, self.max_memory_per_child, self.exception_handlers
             )
         restore = self._install_signal_handlers()
+        self._begin_work()
         try:
             self.register()
             for warning in self.backend.store_warnings():
@@ -282,6 +300,7 @@ class Worker:
             except BackendError as exc:
                 log.error("could not give back held jobs (%s); other workers recover them when their leases expire",
                           exc)  # fmt: skip
+            self._end_work()
             log.info("worker %s stopped after %d job%s", self.name, self.jobs_done, "" if self.jobs_done == 1 else "s")
         if stuck:  # the interpreter would wait forever to join their threads at exit
             os._exit(EXIT_JOB_UNRESPONSIVE)
@@ -301,8 +320,8 @@ class Worker:
         self.backend.workers_register(
             WorkerRecord(
                 name=self.name,
-                hostname=socket.gethostname(),
-                pid=os.getpid(),
+                hostname=self.hostname,
+                pid=self.pid,
                 queues=tuple(self._queue_names),
                 concurrency=self.concurrency,
                 state="idle",
@@ -313,6 +332,7 @@ class Worker:
                 pool=self.pool,
             )
         )
+        self._registered_at(now)
 
     @staticmethod
     def all(connection: Backend | None = None, queue: Queue | str | None = None) -> list[RegisteredWorker]:
@@ -669,6 +689,7 @@ class Worker:
         waiting = self.holdings.note(settlement)
         if settlement.reason != RELEASED:
             self.jobs_done += 1
+            self._count(settlement, self.clock.now())
         if waiting >= self._batch or (self._active == 0 and self._batch == 1):
             self.holdings.flush()
 
