@@ -371,12 +371,13 @@ def test_a_running_worker_reads_its_own_state_as_rqs(queue: Queue, tmp_path: Pat
     assert (worker.successful_job_count, worker.failed_job_count) == (1, 0)
 
 
-def test_a_worker_counts_its_jobs_as_rqs(queue: Queue) -> None:
+@pytest.mark.parametrize("pool", ["threads", "processes"])
+def test_a_worker_counts_its_jobs_as_rqs(queue: Queue, pool: str) -> None:
     for _ in range(2):
         queue.enqueue(jobfuncs.add, 1, 2)
     queue.enqueue(jobfuncs.fail)
     queue.enqueue(jobfuncs.fail, retry=Retry(max=1))  # a run to be retried counts as failed, as in RQ
-    worker = SimpleWorker([queue])
+    worker = SimpleWorker([queue], pool=pool)
     worker.work(burst=True, max_jobs=4)
     assert (worker.successful_job_count, worker.failed_job_count, worker.jobs_done) == (2, 2, 4)
     assert isinstance(worker.total_working_time, float) and worker.total_working_time >= 0

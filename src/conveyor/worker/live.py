@@ -57,6 +57,7 @@ class LiveState:
         """Count a job's outcome as RQ's worker does (a job given back is not counted)."""
         if settlement.reason == RELEASED:
             return
+        self.jobs_done += 1
         if settlement.status is JobStatus.FINISHED:
             self.successful_job_count += 1
         else:

@@ -52,7 +52,7 @@ from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
 from conveyor.serializers import Serializer, resolve_serializer
 from conveyor.status import JobStatus
-from conveyor.types import RELEASED, Limits, Settlement, WorkerRecord
+from conveyor.types import Limits, Settlement, WorkerRecord
 
 from . import callbacks, execution, outcomes
 from .holdings import Holdings
@@ -687,9 +687,7 @@ class Worker(LiveState):
             running.done = True
         self._busy_mono = time.monotonic()
         waiting = self.holdings.note(settlement)
-        if settlement.reason != RELEASED:
-            self.jobs_done += 1
-            self._count(settlement, self.clock.now())
+        self._count(settlement, self.clock.now())
         if waiting >= self._batch or (self._active == 0 and self._batch == 1):
             self.holdings.flush()
 
