@@ -367,8 +367,9 @@ def test_a_running_worker_reads_its_own_state_as_rqs(queue: Queue, tmp_path: Pat
     finally:
         release.touch()
         thread.join(timeout=30)
+    worker.refresh()  # RQ code reads its counters back this way: here they are live already
     assert worker.get_state() == "stopped" and worker.get_current_job_id() is None
-    assert (worker.successful_job_count, worker.failed_job_count) == (1, 0)
+    assert (worker.successful_job_count, worker.failed_job_count, worker.connection) == (1, 0, queue.connection)
 
 
 @pytest.mark.parametrize("pool", ["threads", "processes"])

@@ -78,6 +78,14 @@ class LiveState:
         self._heard = now
 
     @property
+    def connection(self) -> Backend:
+        """RQ's name for the store it works on (``backend``)."""
+        return self.backend
+
+    def refresh(self) -> None:
+        """RQ's worker reads its counters back from Redis here; this one's are kept live."""
+
+    @property
     def birth_date(self) -> datetime | None:
         """When it registered (None before ``work()``)."""
         return to_datetime(self._born)
