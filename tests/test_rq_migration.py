@@ -354,22 +354,28 @@ def test_a_running_worker_reads_its_own_state_as_rqs(queue: Queue, tmp_path: Pat
         "starting", None, None, None,
     )  # fmt: skip
     marker, release = tmp_path / "started", tmp_path / "release"
+    queue.enqueue(jobfuncs.add, 1, 2)
+    queue.enqueue(jobfuncs.fail)
     job = queue.enqueue(jobfuncs.hold_until_released, str(marker), str(release))
     thread = threading.Thread(target=worker.work, kwargs={"burst": True})
     thread.start()
     try:
-        wait_until(lambda: worker.get_state() == "busy", message="the worker busy")
-        assert worker.get_current_job_id() == job.id and worker.current_job_ids == [job.id]
+        wait_until(lambda: worker.get_current_job_id() == job.id, message="the worker on the held job")
+        assert worker.get_state() == "busy" and worker.current_job_ids == [job.id]
         current = worker.get_current_job()
         assert current is not None and current.id == job.id and current.get_status(refresh=False) is JobStatus.STARTED
         assert worker.birth_date is not None and worker.last_heartbeat is not None
         assert worker.birth_date <= worker.last_heartbeat
+        assert (worker.successful_job_count, worker.failed_job_count) == (1, 1)
+        (seen,) = wait_until(lambda: [w for w in Worker.all(queue.connection) if w.get_current_job_id() == job.id])
+        assert (seen.successful_job_count, seen.failed_job_count) == (1, 1), "reported with its heartbeats"
+        assert seen.total_working_time >= 0 and (seen.hostname, seen.pid) == (worker.hostname, worker.pid)
     finally:
         release.touch()
         thread.join(timeout=30)
     worker.refresh()  # RQ code reads its counters back this way: here they are live already
     assert worker.get_state() == "stopped" and worker.get_current_job_id() is None
-    assert (worker.successful_job_count, worker.failed_job_count, worker.connection) == (1, 0, queue.connection)
+    assert (worker.successful_job_count, worker.failed_job_count, worker.connection) == (2, 1, queue.connection)
 
 
 @pytest.mark.parametrize("pool", ["threads", "processes"])

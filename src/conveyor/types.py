@@ -132,7 +132,9 @@ class WorkerRecord:
     current_job_ids: tuple[str, ...] = ()
     started_at: float = 0.0
     last_heartbeat: float = 0.0
-    jobs_done: int = 0
+    jobs_done: int = 0  # every job it ended
+    jobs_failed: int = 0  # of those, the ones that failed or were stopped (each run to be retried too)
+    working_time: float = 0.0  # seconds spent running them
     version: str = ""
     pool: str = "threads"  # where its sync jobs run: threads (its own process) or processes
     shutdown_requested: bool = False  # told to stop from outside (send_shutdown_command)

@@ -382,10 +382,17 @@ class Backend(Protocol):
         ...
 
     def workers_heartbeat(
-        self, name: str, now: float, state: str, current_job_ids: Sequence[str], jobs_done: int
+        self,
+        name: str,
+        now: float,
+        state: str,
+        current_job_ids: Sequence[str],
+        jobs_done: int,
+        jobs_failed: int = 0,
+        working_time: float = 0.0,
     ) -> HeartbeatReply:
-        """Refresh a worker's registration; UNREGISTERED if it was reaped meanwhile,
-        SHUTDOWN_REQUESTED once workers_request_shutdown marked it."""
+        """Refresh a worker's registration (its counters too); UNREGISTERED if it was
+        reaped meanwhile, SHUTDOWN_REQUESTED once workers_request_shutdown marked it."""
         ...
 
     def workers_request_shutdown(self, name: str) -> bool:

@@ -212,7 +212,9 @@ class Housekeeper:
 
     def _report(self, now: float, current: list[str]) -> None:
         w = self.worker
-        reply = w.backend.workers_heartbeat(w.name, now, BUSY if current else IDLE, current, w.jobs_done)
+        reply = w.backend.workers_heartbeat(
+            w.name, now, BUSY if current else IDLE, current, w.jobs_done, w.failed_job_count, w.total_working_time
+        )
         w._heartbeat_at(now)
         if reply is HeartbeatReply.UNREGISTERED:
             w.register()  # reaped while alive (a long pause): register again

@@ -1,7 +1,8 @@
 """What a Worker says about itself, under RQ's names: host and pid, state, counters, the
 job it runs. Read from the worker's own memory (nothing is read from the store but the
-job ``get_current_job()`` returns), kept as the worker runs; ``Worker.all()`` gives the
-same names for the workers registered in a store, as their last heartbeat left them."""
+job ``get_current_job()`` returns), kept as the worker runs and reported with its
+heartbeats; ``Worker.all()`` gives the same names for the workers registered in a store,
+as their last heartbeat left them."""
 
 from __future__ import annotations
 

@@ -44,8 +44,19 @@ class RegisteredWorker:
 
     @property
     def successful_job_count(self) -> int:
-        """Every job it ended, in fact (workers count them all)."""
-        return self.record.jobs_done
+        """Jobs it finished (every job it ended, for a worker of a conveyor that counted
+        no failures apart)."""
+        return self.record.jobs_done - self.record.jobs_failed
+
+    @property
+    def failed_job_count(self) -> int:
+        """Jobs that failed or were stopped, each run to be retried too, as in RQ."""
+        return self.record.jobs_failed
+
+    @property
+    def total_working_time(self) -> float:
+        """Seconds it spent running those jobs, as in RQ."""
+        return self.record.working_time
 
     def get_state(self) -> str:
         return self.record.state

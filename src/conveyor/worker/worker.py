@@ -328,6 +328,8 @@ class Worker(LiveState):
                 started_at=now,
                 last_heartbeat=now,
                 jobs_done=self.jobs_done,
+                jobs_failed=self.failed_job_count,
+                working_time=self.total_working_time,
                 version=__version__,
                 pool=self.pool,
             )

@@ -601,9 +601,19 @@ class RedisBackend(RedisBatches):
         self._run("register", worker.name, data)  # allowed out of memory: see scripts.FLAGS
 
     def workers_heartbeat(
-        self, name: str, now: float, state: str, current_job_ids: Sequence[str], jobs_done: int
+        self,
+        name: str,
+        now: float,
+        state: str,
+        current_job_ids: Sequence[str],
+        jobs_done: int,
+        jobs_failed: int = 0,
+        working_time: float = 0.0,
     ) -> HeartbeatReply:
-        reply = self._run("heartbeat", name, repr(now), state, json.dumps(list(current_job_ids)), jobs_done)
+        reply = self._run(
+            "heartbeat", name, repr(now), state, json.dumps(list(current_job_ids)), jobs_done, jobs_failed,
+            repr(working_time),
+        )  # fmt: skip
         return HeartbeatReply.of(registered=reply != 0, shutdown_requested=reply == 2)
 
     def workers_request_shutdown(self, name: str) -> bool:

@@ -168,6 +168,11 @@ MIGRATIONS: list[str] = [
             AND EXISTS (SELECT 1 FROM jobs child WHERE child.id = job_dependencies.job_id
                         AND child.allow_dependency_failures = 1)));
     """,
+    # 10: a worker's counters as RQ's (failed jobs, time spent running jobs), for Worker.all()
+    """
+    ALTER TABLE workers ADD COLUMN jobs_failed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE workers ADD COLUMN working_time REAL NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -27,22 +27,29 @@ class SQLiteUpkeep:
         self._pool.write(
             lambda conn: conn.execute(
                 "INSERT OR REPLACE INTO workers (name, hostname, pid, queues, concurrency, state, "
-                "current_job_ids, started_at, last_heartbeat, jobs_done, version, pool) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "current_job_ids, started_at, last_heartbeat, jobs_done, jobs_failed, working_time, version, pool) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (w.name, w.hostname, w.pid, json.dumps(list(w.queues)), w.concurrency, w.state,
                  json.dumps(list(w.current_job_ids)), w.started_at, w.last_heartbeat, w.jobs_done,
-                 w.version, w.pool),
+                 w.jobs_failed, w.working_time, w.version, w.pool),
             )
         )  # fmt: skip
 
     def workers_heartbeat(
-        self, name: str, now: float, state: str, current_job_ids: Sequence[str], jobs_done: int
+        self,
+        name: str,
+        now: float,
+        state: str,
+        current_job_ids: Sequence[str],
+        jobs_done: int,
+        jobs_failed: int = 0,
+        working_time: float = 0.0,
     ) -> HeartbeatReply:
         row = self._pool.write(
             lambda conn: conn.execute(
-                "UPDATE workers SET last_heartbeat = ?, state = ?, current_job_ids = ?, jobs_done = ? "
-                "WHERE name = ? RETURNING shutdown_requested",
-                (now, state, json.dumps(list(current_job_ids)), jobs_done, name),
+                "UPDATE workers SET last_heartbeat = ?, state = ?, current_job_ids = ?, jobs_done = ?, "
+                "jobs_failed = ?, working_time = ? WHERE name = ? RETURNING shutdown_requested",
+                (now, state, json.dumps(list(current_job_ids)), jobs_done, jobs_failed, working_time, name),
             ).fetchone()
         )
         return HeartbeatReply.of(registered=row is not None, shutdown_requested=bool(row and row[0]))
@@ -59,7 +66,8 @@ class SQLiteUpkeep:
         rows = self._pool.read(
             lambda c: c.execute(
                 "SELECT name, hostname, pid, queues, concurrency, state, current_job_ids, "
-                "started_at, last_heartbeat, jobs_done, version, pool, shutdown_requested FROM workers ORDER BY name"
+                "started_at, last_heartbeat, jobs_done, version, pool, shutdown_requested, jobs_failed, working_time "
+                "FROM workers ORDER BY name"
             ).fetchall()
         )
         return [
@@ -77,6 +85,8 @@ class SQLiteUpkeep:
                 version=r[10],
                 pool=r[11],
                 shutdown_requested=bool(r[12]),
+                jobs_failed=r[13],
+                working_time=r[14],
             )
             for r in rows
         ]
