@@ -30,9 +30,11 @@ def test_heartbeat_refreshes_the_registration(backend):
     w = by_name(backend)["w1"]
     assert (w.last_heartbeat, w.state, w.current_job_ids, w.jobs_done) == (NOW + 5, "busy", ("j1",), 12)
     assert (w.hostname, w.started_at, w.jobs_failed, w.working_time) == ("host-a", NOW, 0, 0.0)
-    backend.workers_heartbeat("w1", NOW + 6, "idle", [], 13, 4, 1234.123456789)
-    w = by_name(backend)["w1"]
-    assert (w.jobs_done, w.jobs_failed, w.working_time) == (13, 4, 1234.123456789)
+    for working_time in (1234.123456789, 7.0):
+        backend.workers_heartbeat("w1", NOW + 6, "idle", [], 13, 4, working_time)
+        w = by_name(backend)["w1"]
+        assert (w.jobs_done, w.jobs_failed, w.working_time) == (13, 4, working_time)
+        assert type(w.working_time) is float
 
 
 def test_heartbeat_of_an_unknown_worker_says_so(backend):

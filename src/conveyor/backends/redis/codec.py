@@ -43,6 +43,8 @@ def decode_worker(data: bytes) -> WorkerRecord:
     fields["queues"] = tuple(fields["queues"])
     for name in WORKER_TIMES:
         fields[name] = float(fields[name])
+    if "working_time" in fields:  # cjson writes a whole float as an int
+        fields["working_time"] = float(fields["working_time"])
     fields["current_job_ids"] = tuple(fields["current_job_ids"] or ())
     return WorkerRecord(**fields)
 
