@@ -27,7 +27,17 @@ def _fill(db: Backend) -> None:
         put_job(db, status=status)
     put_job(db, queue="emails", status="scheduled", scheduled_for=time.time() + 3600)
     put_job(db, queue="emails", status="canceled")
-    db.workers_register(_worker("w-default", ("default",), state="busy", current_job_ids=("job-1",)))
+    db.workers_register(
+        _worker(
+            "w-default",
+            ("default",),
+            state="busy",
+            current_job_ids=("job-1",),
+            jobs_done=4,
+            jobs_failed=1,
+            working_time=2.5,
+        )
+    )
     db.workers_register(_worker("w-emails", ("emails",)))
 
 
@@ -54,6 +64,7 @@ def test_json_lists_every_queue_status_and_worker(run: Run, db: Backend) -> None
         ["default"],
         123,
     )
+    assert (busy["jobs_done"], busy["jobs_failed"], busy["working_time"]) == (4, 1, 2.5)
     assert busy["last_heartbeat"].endswith("Z")
     assert busy["healthy"] is True
     assert data["worker_health_status"] == "healthy"

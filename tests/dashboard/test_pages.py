@@ -251,9 +251,10 @@ def test_api_errors_are_shown_as_sentences_and_clear_when_the_api_recovers(page:
 def test_a_worker_asked_to_shut_down_says_so(page: Page, server: ApiServer) -> None:
     worker = {
         "name": "leaving", "host": "host-a", "pid": 7, "queues": ["default"], "state": "busy", "current_job_id": None,
-        "current_job_ids": [], "concurrency": 1, "pool": "threads", "jobs_done": 3, "started_at": None,
-        "last_heartbeat": None, "healthy": True, "shutdown_requested": True,
+        "current_job_ids": [], "concurrency": 1, "pool": "threads", "jobs_done": 3, "jobs_failed": 1,
+        "working_time": 0.5, "started_at": None, "last_heartbeat": None, "healthy": True, "shutdown_requested": True,
     }  # fmt: skip
     page.route("**/api/v1/workers", lambda route: answer(route, {"data": [worker]}, 200))
     page.goto(server.base)
     expect(page.locator('[data-worker="leaving"]')).to_contain_text("busy · shutting down")
+    expect(page.locator('[data-worker="leaving"]')).to_contain_text("3 · 1 failed")

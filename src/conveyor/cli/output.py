@@ -120,6 +120,7 @@ def workers_table(workers: Sequence[WorkerRecord], now: float | None = None) -> 
     table.add_column("queues", overflow="fold")
     table.add_column("current jobs", no_wrap=True)  # whole ids, to copy into cancel/stop
     table.add_column("done", justify="right")
+    table.add_column("failed", justify="right")
     table.add_column("heartbeat")
     for worker in workers:
         table.add_row(
@@ -128,10 +129,11 @@ def workers_table(workers: Sequence[WorkerRecord], now: float | None = None) -> 
             "\n".join(worker.queues),
             "\n".join(worker.current_job_ids) or "-",
             str(worker.jobs_done),
+            str(worker.jobs_failed),
             Text(ago(worker.last_heartbeat, now), style="" if worker_is_healthy(worker, now) else "bold red"),
         )
     if not workers:
-        table.add_row(Text("no workers", style="dim"), "", "", "", "", "")
+        table.add_row(Text("no workers", style="dim"), "", "", "", "", "", "")
     return table
 
 
@@ -152,6 +154,8 @@ def worker_json(worker: WorkerRecord, now: float) -> dict[str, Any]:
         "state": worker.state,
         "current_job_ids": list(worker.current_job_ids),
         "jobs_done": worker.jobs_done,
+        "jobs_failed": worker.jobs_failed,
+        "working_time": worker.working_time,
         "started_at": iso(worker.started_at),
         "last_heartbeat": iso(worker.last_heartbeat),
         "healthy": worker_is_healthy(worker, now),

@@ -368,7 +368,9 @@ class WorkerView(BaseModel):
     current_job_ids: list[str]
     concurrency: int
     pool: str = Field(description="Where its sync jobs run: threads (in the worker) or processes (child processes).")
-    jobs_done: int
+    jobs_done: int = Field(description="Jobs it ended, however they ended.")
+    jobs_failed: int = Field(description="Of those, the ones that failed or were stopped (a run to be retried too).")
+    working_time: float = Field(description="Seconds it spent running jobs.")
     started_at: datetime | None
     last_heartbeat: datetime | None
     healthy: bool

@@ -134,7 +134,7 @@ export function overviewView(main) {
                 h("td", { class: "hide-narrow" }, worker.shutdown_requested ? `${worker.state} · shutting down` : worker.state),
                 h("td", { class: "hide-narrow" }, capped(worker.queues.join(", "))),
                 h("td", {}, currentJobs(worker)),
-                h("td", { class: "hide-narrow" }, number(worker.jobs_done)),
+                h("td", { class: "hide-narrow" }, number(worker.jobs_done), worker.jobs_failed ? h("small", { class: "muted" }, ` · ${number(worker.jobs_failed)} failed`) : null),
                 h("td", { class: "hide-narrow", title: dateTime(worker.last_heartbeat) }, dateTime(worker.last_heartbeat).slice(11) || "—"),
               ),
             ),
