@@ -25,7 +25,7 @@ from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime, to_timestamp
 from conveyor.connection import resolve_connection
 from conveyor.durations import LONGEST
 from conveyor.exceptions import InvalidBatchOperation, InvalidJobError, NoSuchBatchError
-from conveyor.ids import new_job_id
+from conveyor.ids import new_job_id, validate_job_id
 from conveyor.job import Job
 from conveyor.queue import EnqueueData, Queue
 from conveyor.status import TERMINAL, BatchStatus, JobStatus
@@ -234,6 +234,9 @@ def _build_jobs(queue: Queue, items: list[Job | EnqueueData], max_jobs: int) -> 
         raise InvalidJobError("a batch needs at least one job")
     if len(items) > max_jobs:
         raise InvalidJobError(f"a batch may hold at most {max_jobs:,} jobs, got {len(items):,}")
+    for item in items:
+        if isinstance(item, Job):  # a Job(id) of the caller's own: its id is not checked yet
+            validate_job_id(item.id)
     specs = [item for item in items if isinstance(item, EnqueueData)]
     built = iter(queue._build_many(specs)) if specs else iter(())
     jobs = [next(built) if isinstance(item, EnqueueData) else item for item in items]

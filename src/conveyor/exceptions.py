@@ -10,6 +10,7 @@ ConveyorError
 ├── NoSuchBatchError            also a KeyError: unknown batch id
 ├── InvalidBatchOperation       the batch's status does not allow the change
 ├── InvalidJobError             the job cannot be built: not importable, bad options
+│   ├── InvalidJobIdError       a given job id breaks the job-id rule (conveyor.ids)
 │   └── SerializationError      an argument, result or meta the serializer rejects
 └── JobInterrupted              raised inside a running job (BaseException subclass
     ├── JobTimeoutException     so that a job's own ``except Exception`` does not
@@ -102,6 +103,14 @@ class InvalidBatchOperation(ConveyorError):
 
 class InvalidJobError(ConveyorError, ValueError):
     """A job cannot be created from what was given."""
+
+
+class InvalidJobIdError(InvalidJobError):
+    """A job id given for a new job breaks the job-id rule (``conveyor.ids.JOB_ID_RULE``)."""
+
+    def __init__(self, job_id: object, message: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
 
 
 class SerializationError(InvalidJobError):

@@ -1,4 +1,13 @@
-"""Job ids: UUIDs whose leading bits are the creation time (the UUIDv7 layout).
+"""Job ids: the rule for ids given by callers, and the ids conveyor makes.
+
+An id given for a new job (``job_id=``, ``Job.create(id=)``, ``--job-id``, REST's
+``job_id``) must keep to one rule, checked here for every way in: 1 to 200 characters,
+no control characters, no spaces at its ends, no '/', and neither '.', '..' nor 'stats'
+(an id must name its job in REST paths: /api/v1/jobs/{id} cannot hold a '/', clients
+resolve '.' and '..' away, and /api/v1/jobs/stats answers the statistics). Reads do not
+apply it: an id breaking it names no job, so looking one up finds nothing.
+
+The ids conveyor makes are UUIDs whose leading bits are the creation time (the UUIDv7 layout).
 
 They read like any UUID and carry 62 random bits, so they cannot be guessed; being
 time-ordered, new ids land together at the end of the store's id index instead of
@@ -13,6 +22,44 @@ from __future__ import annotations
 import os
 import threading
 import time
+
+from conveyor.exceptions import InvalidJobIdError
+
+JOB_ID_MAX_LENGTH = 200
+RESERVED_JOB_IDS = frozenset({".", "..", "stats"})
+"""Ids that REST paths cannot name: clients resolve dots away, /jobs/stats is a route."""
+JOB_ID_RULE = (
+    "a job id is 1 to 200 characters, without control characters, spaces at its ends or '/', "
+    "and not '.', '..' or 'stats'"
+)
+
+
+def job_id_problem(job_id: object) -> str | None:
+    """What breaks the job-id rule in ``job_id`` (None if nothing does)."""
+    if not isinstance(job_id, str):
+        return f"it must be a string, got {type(job_id).__name__}"
+    if not job_id:
+        return "it is empty"
+    if len(job_id) > JOB_ID_MAX_LENGTH:
+        return f"it is {len(job_id)} characters long"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in job_id):
+        return "it holds a control character"
+    if job_id.strip() != job_id:
+        return "it has spaces at its ends"
+    if "/" in job_id:
+        return "it holds a '/'"
+    if job_id in RESERVED_JOB_IDS:
+        return "it is reserved"
+    return None
+
+
+def validate_job_id(job_id: object) -> str:
+    """``job_id`` if it keeps to the rule, else InvalidJobIdError saying what breaks it."""
+    problem = job_id_problem(job_id)
+    if problem is not None:
+        raise InvalidJobIdError(job_id, f"invalid job id {job_id!r:.80}: {problem} ({JOB_ID_RULE})")
+    return job_id  # type: ignore[return-value]  # a str: job_id_problem says so
+
 
 _VARIANT = {f"{i:x}": f"{(i & 0x3) | 0x8:x}" for i in range(16)}
 

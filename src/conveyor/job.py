@@ -27,7 +27,7 @@ from conveyor.dependency import Dependency
 from conveyor.durations import as_rq_reads, parse_duration
 from conveyor.exceptions import InvalidJobError, NoSuchJobError, SerializationError
 from conveyor.functions import function_name, resolve_function
-from conveyor.ids import new_job_id
+from conveyor.ids import new_job_id, validate_job_id
 from conveyor.job_rq import RQJobMethods
 from conveyor.options import (
     DEFAULT_FAILURE_TTL,
@@ -35,7 +35,6 @@ from conveyor.options import (
     DEFAULT_RESULT_TTL,
     DEFAULT_TIMEOUT,
     refuse_at_front,
-    validate_job_id,
     validate_priority,
     validate_queue_name,
     validate_timeout,

@@ -158,10 +158,6 @@ def validate_queue_name(name: object) -> str:
     return _validate_name("queue name", name)
 
 
-def validate_job_id(job_id: object) -> str:
-    return _validate_name("job id", job_id)
-
-
 def _validate_name(what: str, name: object) -> str:
     problem = name_problem(name)
     if problem:

@@ -15,6 +15,7 @@ from conveyor.command import cancel_job
 from conveyor.connection import resolve_connection
 from conveyor.durations import LONGEST, parse_duration
 from conveyor.exceptions import InvalidJobError, InvalidJobOperation, NoSuchJobError
+from conveyor.ids import validate_job_id
 from conveyor.job import Job
 from conveyor.options import (
     DEFAULT_FAILURE_TTL,
@@ -189,7 +190,10 @@ class Queue:
 
     def _store(self, job: Job, new_id: bool) -> Job:
         """Store a job in this queue; ``new_id``: its id was made by this enqueue call (no
-        job holds it, so the store need not look for one)."""
+        job holds it, so the store need not look for one). Any other id is checked: a
+        ``Job(id)`` of the caller's own reaches here unchecked."""
+        if not new_id:
+            validate_job_id(job.id)
         if job.record.status not in (JobStatus.QUEUED, JobStatus.SCHEDULED):
             job.reset_for_enqueue()
         if job.record.queue != self.name:

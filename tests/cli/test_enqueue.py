@@ -128,3 +128,15 @@ def test_a_job_id_in_use_is_status_1(run: Run, db: Backend) -> None:
 
 def test_an_unknown_dependency_is_status_1(run: Run) -> None:
     assert_user_error(run("enqueue", "jobfuncs.noop", "--depends-on", "missing"), 1, "Job missing not found")
+
+
+@pytest.mark.parametrize("job_id", ["a/b", "stats", "..", " padded", "x" * 201])
+def test_a_job_id_breaking_the_rule_exits_2_naming_the_rule(run: Run, db: Backend, job_id: str) -> None:
+    result = run("enqueue", "jobfuncs.add", "--args", "[1, 2]", "--job-id", job_id)
+    assert_user_error(result, 2, "a job id is 1 to 200 characters")
+    assert db.counts() == {}
+
+
+def test_a_job_command_given_an_id_breaking_the_rule_finds_no_job(run: Run, db: Backend) -> None:
+    for command in ("cancel", "requeue"):
+        assert_user_error(run(command, "a/b"), 1, "Job a/b not found")

@@ -207,10 +207,11 @@ TOO_DEEP = "[" * 150 + "]" * 150
         ('{"job_type": "add", "kwargs": {"\\udc00": 1}}', "kwargs", "lone UTF-16 surrogate"),
         ('{"job_type": "add", "meta": {"k": ["\\ud83d"]}}', "meta", "lone UTF-16 surrogate"),
         ('{"job_type": "add", "args": ' + TOO_DEEP + "}", "args", "deeper than 100 levels"),
-        ('{"job_type": "add", "job_id": "a/b"}', "job_id", "pattern"),
-        ('{"job_type": "add", "job_id": ".."}', "job_id", "cannot be a job id"),
-        ('{"job_type": "add", "job_id": "stats"}', "job_id", "cannot be a job id"),
-        ('{"job_type": "add", "depends_on": ["."]}', "depends_on.0", "cannot be a job id"),
+        ('{"job_type": "add", "job_id": "a/b"}', "job_id", "it holds a '/' (a job id is 1 to 200 characters"),
+        ('{"job_type": "add", "job_id": ".."}', "job_id", "it is reserved (a job id is"),
+        ('{"job_type": "add", "job_id": "stats"}', "job_id", "it is reserved (a job id is"),
+        ('{"job_type": "add", "job_id": " a"}', "job_id", "spaces at its ends (a job id is"),
+        ('{"job_type": "add", "depends_on": ["."]}', "depends_on.0", "it is reserved (a job id is"),
         ('{"job_type": "add", "args": [NaN, 1]}', "args", "NaN or an infinity"),
         ('{"job_type": "add", "kwargs": {"x": 1e400}}', "kwargs", "NaN or an infinity"),
         ('{"job_type": "add", "meta": {"x": -Infinity}}', "meta", "NaN or an infinity"),
@@ -299,3 +300,23 @@ async def test_reusing_an_id_may_not_make_a_job_wait_on_itself(client: httpx.Asy
         }  # fmt: skip
     assert Job.fetch(first, connection=backend).get_status() is JobStatus.FAILED  # left as it was
     assert Job.fetch(waiting, connection=backend).get_status() is JobStatus.DEFERRED
+
+
+async def test_a_batch_job_with_an_id_breaking_the_rule_is_a_422_naming_it(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    body = {"jobs": [{"job_type": "add", "args": [1, 2]}, {"job_type": "add", "job_id": "a/b"}]}
+    response = await client.post(f"{API}/batches", json=body)
+    assert response.status_code == 422, response.text
+    (field,) = response.json()["fields"]
+    assert field["field"] == "jobs.1.job_id" and "a job id is 1 to 200 characters" in field["message"]
+    assert backend.counts() == {}
+
+
+@pytest.mark.parametrize("path", ["%20a", "a%20", "x" * 300, "a%00b", "a%0Ab"])
+async def test_reading_an_id_breaking_the_rule_is_a_404(client: httpx.AsyncClient, path: str) -> None:
+    await submit(client)
+    for url in (f"{API}/jobs/{path}", f"{API}/jobs/{path}/backend", f"{API}/jobs/status/{path}"):
+        response = await client.get(url)
+        assert response.status_code == 404, (url, response.text)
+        assert response.json()["error"] == "JobNotFoundError"

@@ -23,6 +23,7 @@ from pydantic import (
 
 from conveyor.durations import LONGEST, parse_duration
 from conveyor.exceptions import InvalidJobError
+from conveyor.ids import JOB_ID_MAX_LENGTH, JOB_ID_RULE, job_id_problem
 from conveyor.options import PRIORITY_LIMIT
 from conveyor.server import json_values
 
@@ -36,34 +37,24 @@ MAX_LIST = 100
 """Longest lists accepted in a submission (retry intervals, dependencies)."""
 
 
-def _one_line(forbidden: str = "") -> str:
-    """A pattern for text on one line: no control characters (nor ``forbidden``), no space at either end."""
-    bad = r"\x00-\x1f\x7f" + forbidden
+def _one_line() -> str:
+    """A pattern for text on one line: no control characters, no space at either end."""
+    bad = r"\x00-\x1f\x7f"
     return rf"^[^{bad}\s]([^{bad}]*[^{bad}\s])?$"
 
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=_one_line())]
 
 
-def _addressable(job_id: str) -> str:
-    if job_id in (".", ".."):
-        raise ValueError(f"{job_id!r} cannot be a job id: clients resolve it away in the job's URLs")
+def _job_id(job_id: str) -> str:
+    problem = job_id_problem(job_id)
+    if problem is not None:
+        raise ValueError(f"{problem} ({JOB_ID_RULE})")
     return job_id
 
 
-JobId = Annotated[str, Field(min_length=1, max_length=200, pattern=_one_line("/")), AfterValidator(_addressable)]
-"""As a name, without '/', and neither '.' nor '..': such an id could not be named in the
-job's URLs."""
-
-
-def _not_a_route(job_id: str) -> str:
-    if job_id == "stats":
-        raise ValueError("'stats' cannot be a job id: GET /jobs/stats answers the statistics, not the job")
-    return job_id
-
-
-NewJobId = Annotated[JobId, AfterValidator(_not_a_route)]
-"""A job id a submission may choose: also not a fixed path beside /jobs/{id}."""
+JobId = Annotated[str, Field(min_length=1, max_length=JOB_ID_MAX_LENGTH), AfterValidator(_job_id)]
+"""A job id as conveyor.ids's rule has it, the library's and the CLI's: one rule for all."""
 Seconds = Annotated[float, Field(ge=0, le=YEAR)]
 
 
@@ -128,8 +119,10 @@ class SubmitJob(Body):
     )
     depends_on: list[JobId] = Field(default_factory=list, max_length=MAX_LIST)
     meta: dict[str, Any] = Field(default_factory=dict)
-    job_id: NewJobId | None = Field(
-        None, description="Your own id for the job (default: a time-ordered UUID); no '/' and no control characters."
+    job_id: JobId | None = Field(
+        None,
+        description="Your own id for the job (default: a time-ordered UUID): 1 to 200 characters, without "
+        "control characters, spaces at its ends or '/', and not '.', '..' or 'stats'.",
     )
     idempotency_key: Name | None = Field(
         None,
