@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.connection import resolve_connection
-from conveyor.exceptions import InvalidJobOperation, NoSuchJobError, NoSuchWorkerError
+from conveyor.exceptions import STATUS_MARK, InvalidJobOperation, NoSuchJobError, NoSuchWorkerError
 from conveyor.job import Job
 from conveyor.status import REQUEUEABLE
 
@@ -75,7 +75,7 @@ def requeue_job(
             message = (f"Cannot requeue job {job_id}: another job with its unique key (over REST, its "
                        "idempotency key) has not ended")  # fmt: skip
         else:
-            message = f"Cannot requeue job {job_id}: it is {record.status.value}"
+            message = f"Cannot requeue job {job_id}: it is {STATUS_MARK}"
         raise InvalidJobOperation(job_id, record.status.value, message)
     return Job.fetch(job_id, connection=backend)
 

@@ -5,10 +5,11 @@ ConveyorError
 ├── BackendError                the store failed (busy past all retries, gone)
 │   └── BackendUnavailableError also a ConnectionError: the store cannot be reached
 ├── NoSuchJobError              also a KeyError: unknown job id
-├── JobIdInUseError             a live job already has this id
-├── InvalidJobOperation         the job's status does not allow the change
+├── StatusError                 the status of a job or batch does not allow it
+│   ├── JobIdInUseError         a live job already has this id
+│   ├── InvalidJobOperation     the job's status does not allow the change
+│   └── InvalidBatchOperation   the batch's status does not allow the change
 ├── NoSuchBatchError            also a KeyError: unknown batch id
-├── InvalidBatchOperation       the batch's status does not allow the change
 ├── InvalidJobError             the job cannot be built: not importable, bad options
 │   ├── InvalidJobIdError       a given job id breaks the job-id rule (conveyor.ids)
 │   └── SerializationError      an argument, result or meta the serializer rejects
@@ -47,22 +48,44 @@ class NoSuchJobError(ConveyorError, KeyError):
         return str(self.args[0])
 
 
-class JobIdInUseError(ConveyorError):
+STATUS_MARK = "\x1f"
+"""Where a StatusError's wording names the status. No id, queue name or status holds a
+control character, so the status alone is put there, in whichever words are wanted."""
+
+
+class StatusError(ConveyorError):
+    """The current status of a job or batch does not allow the operation.
+
+    ``str()`` names the status in the library's words (``queued``); ``reworded`` names it
+    as another layer does (the REST API says ``pending``), so that layer maps every
+    status error in one place rather than rewriting messages.
+    """
+
+    def __init__(self, status: str, wording: str) -> None:
+        super().__init__(wording.replace(STATUS_MARK, status))
+        self.status = status
+        self.wording = wording
+
+    def reworded(self, status_name: str) -> str:
+        """The message with ``status_name`` where it names the status."""
+        return self.wording.replace(STATUS_MARK, status_name)
+
+
+class JobIdInUseError(StatusError):
     """Enqueueing would reuse the id of a job that has not reached a terminal status."""
 
     def __init__(self, job_id: str, status: str) -> None:
-        super().__init__(f"Job id {job_id!r} is already used by a {status} job")
+        super().__init__(status, f"Job id {job_id!r} is already used by a {STATUS_MARK} job")
         self.job_id = job_id
-        self.status = status
 
 
-class InvalidJobOperation(ConveyorError):
-    """The job's current status does not allow the requested change."""
+class InvalidJobOperation(StatusError):
+    """The job's current status does not allow the requested change (``message`` names
+    the status with STATUS_MARK)."""
 
     def __init__(self, job_id: str, status: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(status, message)
         self.job_id = job_id
-        self.status = status
 
 
 class NoSuchBatchError(ConveyorError, KeyError):
@@ -87,18 +110,18 @@ class NoSuchWorkerError(ConveyorError, KeyError):
         return str(self.args[0])
 
 
-class InvalidBatchOperation(ConveyorError):
-    """The batch's current status does not allow the requested change."""
+class InvalidBatchOperation(StatusError):
+    """The batch's current status does not allow the requested change (``message`` names
+    the status with STATUS_MARK)."""
 
     def __init__(self, batch_id: str, status: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(status, message)
         self.batch_id = batch_id
-        self.status = status
 
     @classmethod
     def already(cls, action: str, batch_id: str, status: str) -> InvalidBatchOperation:
         """``action`` refused because the batch is already ``status``."""
-        return cls(batch_id, status, f"Cannot {action} batch {batch_id}: it is already {status}")
+        return cls(batch_id, status, f"Cannot {action} batch {batch_id}: it is already {STATUS_MARK}")
 
 
 class InvalidJobError(ConveyorError, ValueError):

@@ -137,6 +137,14 @@ async def test_reusing_a_live_job_id_is_a_409(client: httpx.AsyncClient) -> None
     assert response.status_code == 409
     assert response.json()["error"] == "JobIdInUseError"
     assert response.json()["current_status"] == "pending"
+    assert response.json()["message"] == "Job id 'twice' is already used by a pending job"  # the API's word
+
+
+async def test_reusing_the_id_of_a_running_job_says_running(client: httpx.AsyncClient, backend: Backend) -> None:
+    start(backend, await submit(client, job_id="busy"))
+    response = await client.post(f"{API}/jobs", json={"job_type": "add", "args": [1, 2], "job_id": "busy"})
+    assert (response.status_code, response.json()["current_status"]) == (409, "running")
+    assert response.json()["message"] == "Job id 'busy' is already used by a running job"
 
 
 async def test_another_users_job_id_cannot_be_taken_over(client: httpx.AsyncClient, backend: Backend) -> None:

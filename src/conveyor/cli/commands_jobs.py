@@ -10,7 +10,7 @@ import click
 from rich.progress import Progress
 
 from conveyor.command import cancel_job, requeue_jobs, send_stop_job_command
-from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
+from conveyor.exceptions import STATUS_MARK, InvalidJobOperation, NoSuchJobError
 from conveyor.functions import resolve_function
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.queue import Queue
@@ -140,7 +140,7 @@ def _check_in_registry(app: App, job_ids: Sequence[str], registry: FailedJobRegi
             )
         if record.status not in registry.statuses:
             raise InvalidJobOperation(
-                job_id, status, f"Cannot requeue job {job_id}: it is {status}, not failed or stopped"
+                job_id, status, f"Cannot requeue job {job_id}: it is {STATUS_MARK}, not failed or stopped"
             )
 
 

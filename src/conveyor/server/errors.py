@@ -25,6 +25,7 @@ from conveyor.exceptions import (
     NoSuchBatchError,
     NoSuchJobError,
     NoSuchWorkerError,
+    StatusError,
 )
 from conveyor.status import BATCH_REST_NAMES, REST_NAMES, BatchStatus, JobStatus
 
@@ -98,13 +99,6 @@ async def _no_such_job(request: Request, exc: Exception) -> JSONResponse:
     return _response(404, body(error.error, error.message, **error.context))
 
 
-async def _invalid_operation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, InvalidJobOperation)
-    return _response(
-        409, body("InvalidJobStateError", str(exc), job_id=exc.job_id, current_status=rest_status(exc.status))
-    )
-
-
 async def _no_such_batch(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NoSuchBatchError)
     return _response(404, body("BatchNotFoundError", str(exc), batch_id=exc.batch_id))
@@ -115,18 +109,31 @@ async def _no_such_worker(request: Request, exc: Exception) -> JSONResponse:
     return _response(404, body("WorkerNotFoundError", str(exc), worker=exc.name))
 
 
-async def _invalid_batch_operation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, InvalidBatchOperation)
-    current = BATCH_REST_NAMES.get(BatchStatus(exc.status), exc.status)
-    name = "BatchAlreadyStartedError" if current == "running" else f"BatchAlready{current.capitalize()}Error"
-    # "...: it is already canceled" in the library's words; the API says "cancelled"
-    message = re.sub(f"already {re.escape(exc.status)}$", f"already {current}", str(exc))
-    return _response(409, body(name, message, batch_id=exc.batch_id, current_status=current))
+def rest_wording(error: StatusError) -> str:
+    """A status error's message with the status as the API names it ('queued' -> 'pending')."""
+    return error.reworded(_rest_name(error))
 
 
-async def _id_in_use(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, JobIdInUseError)
-    return _response(409, body("JobIdInUseError", str(exc), job_id=exc.job_id, current_status=rest_status(exc.status)))
+def _rest_name(error: StatusError) -> str:
+    if isinstance(error, InvalidBatchOperation):
+        try:
+            return BATCH_REST_NAMES[BatchStatus(error.status)]
+        except ValueError:
+            return error.status
+    return rest_status(error.status)
+
+
+async def _status_error(request: Request, exc: Exception) -> JSONResponse:
+    """Every StatusError: a 409 naming the current status in the API's words."""
+    assert isinstance(exc, StatusError)
+    current = _rest_name(exc)
+    message = rest_wording(exc)
+    if isinstance(exc, InvalidBatchOperation):
+        name = "BatchAlreadyStartedError" if current == "running" else f"BatchAlready{current.capitalize()}Error"
+        return _response(409, body(name, message, batch_id=exc.batch_id, current_status=current))
+    assert isinstance(exc, JobIdInUseError | InvalidJobOperation)
+    name = "JobIdInUseError" if isinstance(exc, JobIdInUseError) else "InvalidJobStateError"
+    return _response(409, body(name, message, job_id=exc.job_id, current_status=current))
 
 
 async def _invalid_job(request: Request, exc: Exception) -> JSONResponse:
@@ -198,11 +205,9 @@ def install(app: FastAPI) -> None:
     them up along each exception's MRO)."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(NoSuchJobError, _no_such_job)
-    app.add_exception_handler(InvalidJobOperation, _invalid_operation)
-    app.add_exception_handler(JobIdInUseError, _id_in_use)
+    app.add_exception_handler(StatusError, _status_error)
     app.add_exception_handler(NoSuchBatchError, _no_such_batch)
     app.add_exception_handler(NoSuchWorkerError, _no_such_worker)
-    app.add_exception_handler(InvalidBatchOperation, _invalid_batch_operation)
     app.add_exception_handler(InvalidJobError, _invalid_job)
     app.add_exception_handler(BackendError, _backend_down)
     app.add_exception_handler(RequestValidationError, _request_validation)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
-from conveyor.exceptions import InvalidJobOperation, JobIdInUseError, NoSuchJobError
+from conveyor.exceptions import STATUS_MARK, InvalidJobOperation, JobIdInUseError, NoSuchJobError
 from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
 from conveyor.types import (
     RELEASED,
@@ -426,7 +426,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             record = self._get(conn, job_id)
             if record.status in TERMINAL:
                 raise InvalidJobOperation(
-                    job_id, record.status.value, f"Cannot cancel job {job_id}: it is already {record.status.value}"
+                    job_id, record.status.value, f"Cannot cancel job {job_id}: it is already {STATUS_MARK}"
                 )
             running = record.status is JobStatus.STARTED
             conn.execute(
@@ -451,7 +451,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             record = self._get(conn, job_id)
             if record.status is not JobStatus.STARTED:
                 raise InvalidJobOperation(
-                    job_id, record.status.value, f"Job {job_id} is not running (status {record.status.value})"
+                    job_id, record.status.value, f"Job {job_id} is not running (status {STATUS_MARK})"
                 )
             conn.execute("UPDATE jobs SET stop_requested = 1 WHERE id = ?", (job_id,))
 

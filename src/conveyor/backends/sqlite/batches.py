@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from conveyor.backends.base import CHUNK
-from conveyor.exceptions import InvalidBatchOperation, NoSuchBatchError
+from conveyor.exceptions import STATUS_MARK, InvalidBatchOperation, NoSuchBatchError
 from conveyor.status import BatchStatus, JobStatus
 from conveyor.types import BatchInspection, BatchRecord, JobRecord
 
@@ -135,7 +135,7 @@ def reschedule(conn: sqlite3.Connection, batch_id: str, scheduled_start: float) 
     batch = get(conn, batch_id)
     if batch.status is not BatchStatus.SCHEDULED:
         raise InvalidBatchOperation(
-            batch_id, batch.status.value, f"Batch {batch_id} cannot be rescheduled: it is {batch.status.value}"
+            batch_id, batch.status.value, f"Batch {batch_id} cannot be rescheduled: it is {STATUS_MARK}"
         )
     conn.execute("UPDATE batches SET scheduled_start = ? WHERE id = ?", (scheduled_start, batch_id))
     return get(conn, batch_id)

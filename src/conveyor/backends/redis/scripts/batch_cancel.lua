@@ -5,7 +5,7 @@ local now, id = tonumber(ARGV[2]), ARGV[3]
 local batch = load_batch(id)
 if not batch then return fail('NoSuchBatch', id) end
 if batch.status ~= 'scheduled' and batch.status ~= 'running' then
-    return fail('InvalidBatch', id, batch.status, 'Cannot cancel batch ' .. id .. ': it is already ' .. batch.status)
+    return fail('InvalidBatch', id, batch.status, 'Cannot cancel batch ' .. id .. ': it is already ' .. STATUS_MARK)
 end
 if batch.status == 'running' then
     local done, queued = complete_if_ended(id, now)

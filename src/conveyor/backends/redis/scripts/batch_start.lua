@@ -7,7 +7,7 @@ if ARGV[3] == 'one' then
     local status = redis.call('HGET', batch_key(id), 'status')
     if not status then return fail('NoSuchBatch', id) end
     if status ~= 'scheduled' then
-        return fail('InvalidBatch', id, status, 'Cannot start batch ' .. id .. ': it is already ' .. status)
+        return fail('InvalidBatch', id, status, 'Cannot start batch ' .. id .. ': it is already ' .. STATUS_MARK)
     end
     started = {id}
 else

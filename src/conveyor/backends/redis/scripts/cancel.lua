@@ -3,7 +3,7 @@ local now, id = tonumber(ARGV[2]), ARGV[3]
 local job = load(id)
 if not job then return fail('NoSuchJob', id) end
 if TERMINAL[job.status] then
-    return fail('InvalidOperation', id, job.status, 'Cannot cancel job ' .. id .. ': it is already ' .. job.status)
+    return fail('InvalidOperation', id, job.status, 'Cannot cancel job ' .. id .. ': it is already ' .. STATUS_MARK)
 end
 -- A running job keeps its lease token until its worker has stopped it (see requeue).
 transition(job, {

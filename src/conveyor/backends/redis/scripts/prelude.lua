@@ -497,6 +497,9 @@ local function release_dependents(parents, now, for_all)
     return released
 end
 
+-- Where a status error's message names the status (conveyor.exceptions.STATUS_MARK).
+local STATUS_MARK = '\31'
+
 local function fail(kind, ...)
     return redis.error_reply('CONVEYOR ' .. kind .. ' ' .. table.concat({...}, '\t'))
 end

@@ -3,7 +3,7 @@ local id = ARGV[3]
 local job = load(id)
 if not job then return fail('NoSuchJob', id) end
 if job.status ~= 'started' then
-    return fail('InvalidOperation', id, job.status, 'Job ' .. id .. ' is not running (status ' .. job.status .. ')')
+    return fail('InvalidOperation', id, job.status, 'Job ' .. id .. ' is not running (status ' .. STATUS_MARK .. ')')
 end
 save(job, {stop_requested = 1})
 return 1
