@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import redis
+
 
 def redis_binary() -> str:
     found = shutil.which("redis-server")
@@ -69,3 +71,13 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def redis_contents(url: str) -> dict[bytes, bytes]:
+    """Every key of the store's prefix with its value, serialized (DUMP)."""
+    prefix = dict(part.split("=") for part in url.split("?", 1)[1].split("&"))["prefix"]
+    client = redis.Redis.from_url(url.split("?", 1)[0])
+    try:
+        return {key: client.dump(key) for key in client.scan_iter(match=f"{{{prefix}}}*")}
+    finally:
+        client.close()

@@ -9,6 +9,7 @@ from typing import cast
 from urllib.parse import parse_qs, unquote, urlencode, urlparse
 
 from conveyor.backends.base import Backend
+from conveyor.backends.readonly import ReadOnlyBackend
 from conveyor.exceptions import ConfigurationError
 from conveyor.urls import masked_url
 
@@ -16,8 +17,12 @@ DEFAULT_URL = "sqlite:///./conveyor.db"
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
 
 
-def connect(url: str | None = None) -> Backend:
+def connect(url: str | None = None, *, read_only: bool = False) -> Backend:
     """Open the backend at ``url``, else ``$CONVEYOR_URL``, else ``./conveyor.db``.
+
+    ``read_only=True`` opens it without writing: every write is refused
+    (ReadOnlyStoreError), and a SQLite file is opened read-only, neither created nor
+    migrated, so a file the user may only read can be inspected.
 
     ``sqlite:///relative.db`` and ``sqlite:////absolute/path.db`` open a SQLite file
     (its name percent-encoded where it holds ``%``, ``?`` or ``#``: ``%25``, ``%3F``, ``%23``);
@@ -30,12 +35,14 @@ def connect(url: str | None = None) -> Backend:
         raise ConfigurationError(f"a backend URL is a non-empty string such as sqlite:///conveyor.db, got {url!r}")
     scheme = url.split(":", 1)[0].lower()
     if scheme == "sqlite":
-        return _connect_sqlite(url)
-    if scheme in ("redis", "rediss", "unix"):
-        return _connect_redis(url)
-    raise ConfigurationError(
-        f"unsupported backend URL {masked_url(url)!r}: use sqlite:///path/to/file.db or redis://host:port/db"
-    )
+        backend = _connect_sqlite(url, read_only)
+    elif scheme in ("redis", "rediss", "unix"):
+        backend = _connect_redis(url)
+    else:
+        raise ConfigurationError(
+            f"unsupported backend URL {masked_url(url)!r}: use sqlite:///path/to/file.db or redis://host:port/db"
+        )
+    return cast(Backend, ReadOnlyBackend(backend)) if read_only else backend
 
 
 def _connect_redis(url: str) -> Backend:
@@ -84,7 +91,7 @@ def _connect_redis(url: str) -> Backend:
         raise ConfigurationError(f"invalid Redis URL {shown!r}: {exc}") from None
 
 
-def _connect_sqlite(url: str) -> Backend:
+def _connect_sqlite(url: str, read_only: bool) -> Backend:
     from conveyor.backends.sqlite import SQLiteBackend
 
     parsed = urlparse(url)
@@ -105,7 +112,7 @@ def _connect_sqlite(url: str) -> Backend:
         raise ConfigurationError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}, got {synchronous!r}")
     if options:
         raise ConfigurationError(f"unknown SQLite URL options: {', '.join(sorted(options))}")
-    return SQLiteBackend(path, synchronous=synchronous, url=url)
+    return SQLiteBackend(path, synchronous=synchronous, url=url, read_only=read_only)
 
 
 @functools.cache

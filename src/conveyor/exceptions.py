@@ -2,6 +2,7 @@
 
 ConveyorError
 ├── ConfigurationError          bad URL, missing extra, unusable database path
+├── ReadOnlyStoreError          a write to a store opened with read_only=True
 ├── BackendError                the store failed (busy past all retries, gone)
 │   └── BackendUnavailableError also a ConnectionError: the store cannot be reached
 ├── NoSuchJobError              also a KeyError: unknown job id
@@ -27,6 +28,10 @@ class ConveyorError(Exception):
 
 class ConfigurationError(ConveyorError):
     """A setting, URL or environment that conveyor cannot work with."""
+
+
+class ReadOnlyStoreError(ConveyorError):
+    """A write was tried on a store opened read-only (``connect(url, read_only=True)``)."""
 
 
 class BackendError(ConveyorError):

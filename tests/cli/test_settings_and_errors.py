@@ -75,8 +75,8 @@ def test_an_unwritable_database_directory_is_status_2(
     def access(path: object, mode: int, **kwargs: object) -> bool:
         return False if Path(str(path)) == locked else real_access(path, mode, **kwargs)
 
-    monkeypatch.setattr(os, "access", access)
-    assert_user_error(run("info", url=f"sqlite:///{locked / 'conveyor.db'}"), 2, "is not writable")
+    monkeypatch.setattr(os, "access", access)  # cleanup writes: info would only read (and create nothing)
+    assert_user_error(run("cleanup", url=f"sqlite:///{locked / 'conveyor.db'}"), 2, "is not writable")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
@@ -84,7 +84,7 @@ def test_a_read_only_directory_is_status_2(run: Run, tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     try:
-        assert_user_error(run("info", url=f"sqlite:///{locked / 'conveyor.db'}"), 2, "is not writable")
+        assert_user_error(run("cleanup", url=f"sqlite:///{locked / 'conveyor.db'}"), 2, "is not writable")
     finally:
         locked.chmod(0o700)
 

@@ -80,7 +80,7 @@ def _spec(function: str, item: Any) -> EnqueueData:
 
 @batch.command()
 @click.argument("batch_id")
-@common_options()
+@common_options(read_only=True)
 def show(app: App, batch_id: str) -> None:
     """A batch's status, times, and its jobs' counts per status."""
     found = Batch.fetch(batch_id, connection=app.backend)
@@ -90,7 +90,7 @@ def show(app: App, batch_id: str) -> None:
 @batch.command(name="list")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--before", metavar="BATCH_ID", help="Only batches created before this one (to page).")
-@common_options()
+@common_options(read_only=True)
 def list_batches(app: App, limit: int, before: str | None) -> None:
     """Batches, newest first."""
     if before is not None and app.backend.batches_get([before]) == [None]:

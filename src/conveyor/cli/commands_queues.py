@@ -25,14 +25,14 @@ BUSY = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.STA
 
 @click.command()
 @click.option("-q", "--queue", "queues", multiple=True, help="Show only this queue and its workers (repeatable).")
-@common_options()
+@common_options(read_only=True)
 def info(app: App, queues: tuple[str, ...]) -> None:
     """Show queues with their job counts per status, and the registered workers."""
+    wanted = [validate_queue_name(q) for q in dict.fromkeys(queues)]  # before the store is opened
     now = time.time()
     counts = app.backend.counts()
     workers = app.backend.workers_list()
-    if queues:
-        wanted = [validate_queue_name(q) for q in dict.fromkeys(queues)]
+    if wanted:
         counts = {name: counts.get(name, {}) for name in wanted}
         workers = [w for w in workers if set(w.queues) & set(wanted)]
     else:
@@ -101,13 +101,14 @@ def cleanup(app: App, worker_ttl: float) -> None:
 
 @click.command()
 @click.option("--repair", is_flag=True, help="Fix what can be fixed safely (each fix one atomic step).")
-@common_options()
+@common_options(read_only=True)
 def doctor(app: App, repair: bool) -> None:
     """Check the store's invariants and report what is broken; with --repair, fix it.
 
     Exits 0 when the store is sound (or every finding was repaired), 1 when findings
     remain, so a cron job or a monitor can alert on it.
     """
+    app.read_only = not repair  # only a repair writes
     findings = examine(app.backend, time.time(), repair)
     data = {"findings": [dataclasses.asdict(f) for f in findings], "repaired": repair}
     if not findings:

@@ -36,17 +36,20 @@ R = TypeVar("R")
 class App:
     """What a command works with: the backend, the job modules, and its output."""
 
-    def __init__(self, url: str, imports: tuple[str, ...], out: Output) -> None:
+    def __init__(self, url: str, imports: tuple[str, ...], out: Output, read_only: bool = False) -> None:
         self.url = url
         self.imports = imports
         self.out = out
+        self.read_only = read_only
         self._backend: Backend | None = None
 
     @property
     def backend(self) -> Backend:
-        """The backend at ``--url``, opened on first use so ``--help`` never touches it."""
+        """The backend at ``--url``, opened on first use so ``--help`` never touches it;
+        read-only for the commands that only read (they then work on a file the user
+        cannot write, and cannot write by mistake)."""
         if self._backend is None:
-            self._backend = connect(self.url)
+            self._backend = connect(self.url, read_only=self.read_only)
         return self._backend
 
     def import_job_modules(self) -> None:
@@ -68,13 +71,16 @@ def _split_commas(ctx: click.Context, param: click.Parameter, value: tuple[str, 
     return tuple(name.strip() for item in value for name in item.split(",") if name.strip())
 
 
-def common_options(*, json_flag: bool = True) -> Callable[[Callable[..., R]], Callable[..., R]]:
-    """Add ``-u/--url``, ``--import`` (and ``--json``) to a command, which then receives an App."""
+def common_options(
+    *, json_flag: bool = True, read_only: bool = False
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Add ``-u/--url``, ``--import`` (and ``--json``) to a command, which then receives an
+    App (whose store opens read-only for a command that only reads)."""
 
     def decorate(command: Callable[..., R]) -> Callable[..., R]:
         @functools.wraps(command)
         def wrapper(*args: Any, url: str, imports: tuple[str, ...], as_json: bool = False, **kwargs: Any) -> R:
-            app = App(url, imports, Output(as_json))
+            app = App(url, imports, Output(as_json), read_only)
             click.get_current_context().call_on_close(app.close)
             return command(app, *args, **kwargs)
 

@@ -100,10 +100,12 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
 
     kind = "sqlite"
 
-    def __init__(self, path: str, *, synchronous: str = "NORMAL", url: str | None = None) -> None:
+    def __init__(
+        self, path: str, *, synchronous: str = "NORMAL", url: str | None = None, read_only: bool = False
+    ) -> None:
         self.path = path
         self.url = url or f"sqlite:///{path}"
-        self._pool = ConnectionPool(path, synchronous)
+        self._pool = ConnectionPool(path, synchronous, read_only)
         self._wakeup = Wakeup(path)
         self._pool.connection()  # open and migrate now, so errors surface at connect()
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 from conveyor.exceptions import BackendError, BackendUnavailableError, ConfigurationError
 
@@ -48,13 +49,21 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 class ConnectionPool:
-    """Per-thread connections to one database file, opened and migrated lazily."""
+    """Per-thread connections to one database file, opened and migrated lazily.
 
-    def __init__(self, path: str, synchronous: str = "NORMAL") -> None:
+    ``read_only``: opened with ``mode=ro``, never created nor migrated, so that a file
+    the user may only read can be read. Where SQLite cannot make the -shm file a WAL
+    database needs for that (a read-only directory), it is opened ``immutable=1``:
+    SQLite then takes the file as unchanging, and does not see what writers still hold
+    in the -wal file, or write after it opened.
+    """
+
+    def __init__(self, path: str, synchronous: str = "NORMAL", read_only: bool = False) -> None:
         # absolute now: connections open later (a new thread, a forked child) must open
         # this file even if the process has changed its working directory since
         self.path = path if path == ":memory:" else os.path.abspath(path)
         self.synchronous = synchronous
+        self.read_only = read_only
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -73,10 +82,14 @@ class ConnectionPool:
         try:
             if not directory.is_dir():
                 raise ConfigurationError(f"cannot open {self.path}: directory {directory} does not exist")
+            if self.read_only and not file.exists():
+                raise ConfigurationError(f"cannot open {self.path} read-only: it does not exist (check the URL; a read-only open creates nothing)")
             if file.exists():
                 if not file.is_file():
                     raise ConfigurationError(f"cannot open {self.path}: not a regular file")
-                if not os.access(file, os.R_OK | os.W_OK):
+                if self.read_only and not os.access(file, os.R_OK):
+                    raise ConfigurationError(f"cannot open {self.path}: the file is not readable")
+                if not self.read_only and not os.access(file, os.R_OK | os.W_OK):
                     raise ConfigurationError(f"cannot open {self.path}: the file is not writable")
             elif not os.access(directory, os.W_OK | os.X_OK):
                 raise ConfigurationError(f"cannot create {self.path}: directory {directory} is not writable")
@@ -150,6 +163,8 @@ class ConnectionPool:
             raise
 
     def _connect(self, opened: list[sqlite3.Connection]) -> sqlite3.Connection:
+        if self.read_only:
+            return self._connect_read_only(opened)
         try:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
@@ -172,6 +187,35 @@ class ConnectionPool:
             raise BackendUnavailableError(f"cannot open SQLite database {self.path}: {exc}{self._full_hint()}") from exc
         except sqlite3.DatabaseError as exc:
             raise ConfigurationError(f"{self.path} is not a usable SQLite database: {exc}{damage_hint(exc)}") from exc
+        return conn
+
+    def _connect_read_only(self, opened: list[sqlite3.Connection]) -> sqlite3.Connection:
+        uri = f"file:{quote(self.path)}?mode=ro"
+        try:
+            try:
+                conn = self._open_uri(uri, opened)
+            except sqlite3.OperationalError as exc:  # no -shm file, and none can be made
+                logger.warning("%s: opening it immutable, as read-only failed (%s)", self.path, exc)
+                conn = self._open_uri(f"{uri}&immutable=1", opened)
+            version = schema.current_version(conn)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigurationError(f"cannot read SQLite database {self.path}: {exc}{damage_hint(exc)}") from exc
+        if version < schema.SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"{self.path} holds schema version {version}, older than this conveyor's "
+                f"({schema.SCHEMA_VERSION}), and a read-only open does not migrate it: open it once "
+                "read-write (any command that writes, or a worker)"
+            )
+        return conn
+
+    def _open_uri(self, uri: str, opened: list[sqlite3.Connection]) -> sqlite3.Connection:
+        """A read-only connection, read once so that a file it cannot use fails here."""
+        conn = sqlite3.connect(
+            uri, uri=True, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        opened.append(conn)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        retry_busy(lambda: conn.execute("SELECT count(*) FROM sqlite_master").fetchone(), raw_errors=True)
         return conn
 
     def _full_hint(self) -> str:

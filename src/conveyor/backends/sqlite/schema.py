@@ -185,11 +185,11 @@ def migrate(conn: sqlite3.Connection) -> None:
     process's write lock (an external ``BEGIN EXCLUSIVE``, a long write) and works on a
     full disk, where reading the jobs (``conveyor info``, the dashboard) still can.
     """
-    if _version(conn) == SCHEMA_VERSION:
+    if current_version(conn) == SCHEMA_VERSION:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        version = _version(conn)
+        version = current_version(conn)
         for number in range(version, SCHEMA_VERSION):
             for statement in _statements(MIGRATIONS[number]):
                 conn.execute(statement)
@@ -201,7 +201,8 @@ def migrate(conn: sqlite3.Connection) -> None:
         raise
 
 
-def _version(conn: sqlite3.Connection) -> int:
+def current_version(conn: sqlite3.Connection) -> int:
+    """The schema version of the database (ConfigurationError if newer than SCHEMA_VERSION)."""
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise ConfigurationError(
