@@ -25,6 +25,8 @@ from conveyor.exceptions import (
     NoSuchBatchError,
     NoSuchJobError,
     NoSuchWorkerError,
+    ReadOnlyStoreError,
+    StatusError,
 )
 from conveyor.functions import job_type
 from conveyor.job import Job, get_current_job
@@ -53,9 +55,11 @@ __all__ = [
     "NoSuchJobError",
     "NoSuchWorkerError",
     "Queue",
+    "ReadOnlyStoreError",
     "Result",
     "Retry",
     "SimpleWorker",
+    "StatusError",
     "Worker",
     "__version__",
     "cancel_job",

@@ -2,7 +2,7 @@
 
 Library exceptions (conveyor.exceptions) map to status codes here, so route handlers
 never catch them: an unknown id is a 404, a change the job's status forbids a 409, bad
-input a 400/422, a store that cannot be reached a 503, never a 500.
+input a 400/422, a write to a store opened read-only a 403, a store that cannot be reached a 503, never a 500.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from conveyor.exceptions import (
     NoSuchBatchError,
     NoSuchJobError,
     NoSuchWorkerError,
+    ReadOnlyStoreError,
     StatusError,
 )
 from conveyor.status import BATCH_REST_NAMES, REST_NAMES, BatchStatus, JobStatus
@@ -140,6 +141,10 @@ async def _invalid_job(request: Request, exc: Exception) -> JSONResponse:
     return _response(400, body("ValidationError", str(exc), fields=[]))
 
 
+async def _read_only(request: Request, exc: Exception) -> JSONResponse:
+    return _response(403, body("ReadOnlyStore", str(exc)))
+
+
 async def _backend_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("backend error on %s %s: %s", request.method, request.url.path, exc)  # the details: for operators
     return _response(503, body("BackendUnavailable", STORE_DOWN), {"Retry-After": RETRY_AFTER_SECONDS})
@@ -209,6 +214,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(NoSuchBatchError, _no_such_batch)
     app.add_exception_handler(NoSuchWorkerError, _no_such_worker)
     app.add_exception_handler(InvalidJobError, _invalid_job)
+    app.add_exception_handler(ReadOnlyStoreError, _read_only)
     app.add_exception_handler(BackendError, _backend_down)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(HTTPException, _http_error)

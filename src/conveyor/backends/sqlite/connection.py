@@ -83,7 +83,10 @@ class ConnectionPool:
             if not directory.is_dir():
                 raise ConfigurationError(f"cannot open {self.path}: directory {directory} does not exist")
             if self.read_only and not file.exists():
-                raise ConfigurationError(f"cannot open {self.path} read-only: it does not exist (check the URL; a read-only open creates nothing)")
+                raise ConfigurationError(
+                    f"cannot open {self.path} read-only: it does not exist (check the URL; a read-only open "
+                    "creates nothing)"
+                )
             if file.exists():
                 if not file.is_file():
                     raise ConfigurationError(f"cannot open {self.path}: not a regular file")
