@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from backend_conformance.helpers import LEASE_TTL, NOW, get, put
 from conveyor.status import JobStatus
-from conveyor.types import Limits
+from conveyor.types import Limits, Settlement
 
 
 def claim(backend, limit=10, queues=("default",), limits=None, now=NOW, worker="w-1"):
@@ -121,8 +123,6 @@ def test_a_limit_frees_up_when_a_job_ends(backend):
     limits = Limits(per_user_max=1)
     assert claim(backend, limits=limits) == [first]
     record = get(backend, first)
-    from conveyor.types import Settlement
-
     backend.jobs_settle([Settlement(first, record.lease_token or "", JobStatus.FINISHED, keep_until=NOW + 9)], NOW)
     assert claim(backend, limits=limits) == [second]
 
@@ -140,3 +140,68 @@ def test_jobs_without_a_user_alone_from_the_start_count_their_turn_too(backend):
     put(backend)
     alice = put(backend, user_id="alice").id
     assert claim(backend, limit=1) == [alice]  # jobs without a user were just served
+
+
+def cancel(backend, job_id, now=NOW):
+    backend.job_cancel(job_id, now, now + 99, False)
+
+
+def refused_settle(backend, job_id, now=NOW):
+    """The worker's settle of a job canceled while it ran: refused, and its stop handled."""
+    assert backend.jobs_settle([Settlement(job_id, "token-w-1", JobStatus.STOPPED, keep_until=now + 9)], now) == [False]
+
+
+@pytest.mark.parametrize("limits", [Limits(per_user_max=1), Limits(global_max=1), Limits(per_queue={"default": 1}),
+                                    Limits(per_job_type={"tests.jobfuncs.noop": 1})])  # fmt: skip
+def test_a_job_canceled_while_it_runs_keeps_its_slot_until_its_worker_stops_it(backend, limits):
+    # its worker runs it until it hears of the cancel: a job started in its place would
+    # pass the limit meanwhile
+    first, second = put_many(backend, 2, user_id="alice", func_name="tests.jobfuncs.noop")
+    assert claim(backend, limits=limits) == [first]
+    cancel(backend, first)
+    assert claim(backend, limits=limits, worker="w-2") == []
+    assert get(backend, second).status is JobStatus.QUEUED
+    refused_settle(backend, first)
+    assert claim(backend, limits=limits, worker="w-2") == [second]
+
+
+def test_a_job_canceled_while_it_runs_keeps_its_slot_until_recovery_takes_its_lapsed_lease(backend):
+    first, second = put_many(backend, 2, user_id="alice")
+    limits = Limits(per_user_max=1)
+    assert claim(backend, limits=limits) == [first]
+    cancel(backend, first)
+    lapsed = NOW + LEASE_TTL + 1
+    assert claim(backend, limits=limits, worker="w-2", now=lapsed) == []  # not recovered yet: maybe still running
+    assert backend.leases_recover(lapsed) == []  # nothing to report: it stays canceled
+    assert get(backend, first).status is JobStatus.CANCELED
+    assert backend.stop_requests("w-1") == []  # its worker is gone: nobody is left to stop it
+    assert claim(backend, limits=limits, worker="w-2", now=lapsed) == [second]
+
+
+def test_a_job_canceled_before_it_ran_holds_no_slot(backend):
+    first, second = put_many(backend, 2, user_id="alice")
+    cancel(backend, first)
+    assert claim(backend, limits=Limits(per_user_max=1)) == [second]
+
+
+def test_a_job_canceled_while_it_runs_is_requeued_once_stopped_and_then_counts_as_queued(backend):
+    (first,) = put_many(backend, 1, user_id="alice")
+    limits = Limits(per_user_max=1)
+    assert claim(backend, limits=limits) == [first]
+    cancel(backend, first)
+    assert backend.jobs_requeue([first], NOW) == []  # still running
+    refused_settle(backend, first)
+    assert backend.jobs_requeue([first], NOW) == [first]
+    assert claim(backend, limits=limits, worker="w-2") == [first]
+
+
+def test_a_store_with_a_job_canceled_while_it_runs_is_sound(backend):
+    (first,) = put_many(backend, 1, user_id="alice")
+    claim(backend)
+    cancel(backend, first)
+    assert backend.invariants_check(NOW, False) == []
+    seen = backend.job_inspect(first)
+    assert (seen.status, seen.lease_owner, seen.lease_expires_at) == (JobStatus.CANCELED, "w-1", NOW + LEASE_TTL)
+    refused_settle(backend, first)
+    assert backend.invariants_check(NOW, False) == []
+    assert backend.job_inspect(first).lease_owner is None

@@ -30,7 +30,7 @@ _STATUSES = frozenset(status.value for status in JobStatus)
 
 _FIELDS = (
     "status", "queue", "qmember", "user_id", "scheduled_for", "lease_expires_at", "lease_token", "keep_until",
-    "expires_at", "depends_on", "allow_dependency_failures", "status_reason", "batch_id", "unmet",
+    "expires_at", "depends_on", "allow_dependency_failures", "status_reason", "batch_id", "unmet", "stop_requested",
 )  # fmt: skip
 _MET_WITH_FAILURES = {"finished", "failed", "stopped", "canceled"}
 
@@ -191,9 +191,9 @@ class Inspector:
             keys.add(self.keys.status_of_user(queue, job["user_id"], JobStatus(status)))
         if status == "scheduled" and "scheduled_for" in job:
             keys.add(self.keys.due)
-        elif status == "started":
+        elif status == "started" or _still_held(job):
             keys.add(self.keys.leases)
-        elif JobStatus(status) in TERMINAL and "keep_until" in job:
+        if JobStatus(status) in TERMINAL and "keep_until" in job:
             keys.add(self.keys.base + "retention")
         return keys
 
@@ -235,6 +235,12 @@ class Inspector:
                 self._found("batch_starter_missing", batch_id, "scheduled batch without its starter entry", "starter")
         for batch_id in sorted(starters):  # left: starters of batches not scheduled (or gone)
             self._found("batch_starter_stray", batch_id, "starter entry of a batch that is not scheduled", "starter")
+
+
+def _still_held(job: dict[str, str]) -> bool:
+    """A job canceled while it ran that its worker has not stopped yet: it keeps its lease
+    (prelude.lua's still_held)."""
+    return job["status"] == "canceled" and job.get("stop_requested") == "1" and "lease_token" in job
 
 
 def _malformed(job: dict[str, str]) -> str | None:

@@ -16,7 +16,8 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:ustatus:<n>:<queue>:<user>:<status>  the same, for one user's jobs (n: the
                                         queue name's UTF-8 bytes), for listings and counts of a user
     {conveyor}:due                      zset: scheduled ids by scheduled_for
-    {conveyor}:leases                   zset: started ids by lease_expires_at, and LEASES_PIN
+    {conveyor}:leases                   zset: started ids by lease_expires_at, and LEASES_PIN; also
+                                        canceled ids whose worker has not yet stopped them
     {conveyor}:expiry                   zset: queued ids by expires_at (ttl)
     {conveyor}:retention                zset: ended ids by keep_until
     {conveyor}:dependents:<id>          set: ids of jobs waiting on this one

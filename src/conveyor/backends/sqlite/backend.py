@@ -374,10 +374,20 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
 
     def leases_recover(self, now: float, limit: int = CHUNK) -> list[Recovery]:
         expired_sql = "FROM jobs INDEXED BY jobs_leases WHERE status = 'started' AND lease_expires_at < ?"
-        if not self._pool.read(lambda c: c.execute(f"SELECT 1 {expired_sql} LIMIT 1", (now,)).fetchone()):
+        # jobs canceled while they ran, whose worker never stopped them: they give up their lease
+        lapsed_sql = f"FROM jobs INDEXED BY jobs_stop_requests WHERE {claiming.STILL_HELD_SQL} AND lease_expires_at < ?"
+        if not self._pool.read(
+            lambda c: c.execute(
+                f"SELECT EXISTS (SELECT 1 {expired_sql}) OR EXISTS (SELECT 1 {lapsed_sql})", (now, now)
+            ).fetchone()[0]
+        ):
             return []
 
         def recover(conn: sqlite3.Connection, changes: Changes) -> list[Recovery]:
+            conn.execute(
+                f"UPDATE jobs SET stop_requested = 0, lease_token = NULL WHERE id IN (SELECT id {lapsed_sql} LIMIT ?)",
+                (now, limit),
+            )
             rows = conn.execute(
                 "SELECT id, worker_name, stop_requested, retry_count < max_retries, failure_ttl, queue, started_at "
                 f"{expired_sql} "

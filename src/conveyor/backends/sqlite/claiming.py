@@ -19,6 +19,10 @@ from conveyor.types import Limits
 
 _NOT_EXPIRED = "AND (expires_at IS NULL OR expires_at > ?)"
 
+STILL_HELD_SQL = "stop_requested = 1 AND status = 'canceled' AND lease_token IS NOT NULL"
+"""A job canceled while it ran whose worker has not stopped it yet (its settle, refused,
+clears the stop) nor lost its lease to recovery: it keeps its lease and its limit slots."""
+
 
 @dataclass
 class Running:
@@ -31,9 +35,12 @@ class Running:
 
     @classmethod
     def read(cls, conn: sqlite3.Connection) -> Running:
+        """Started jobs, and jobs canceled while they ran that their worker has not yet
+        stopped (see STILL_HELD_SQL): those run on until it hears of the cancel."""
         running = cls()
         for user, queue, func_name in conn.execute(
-            "SELECT user_id, queue, func_name FROM jobs WHERE status = 'started'"
+            "SELECT user_id, queue, func_name FROM jobs WHERE status = 'started' UNION ALL "
+            f"SELECT user_id, queue, func_name FROM jobs INDEXED BY jobs_stop_requests WHERE {STILL_HELD_SQL}"
         ):
             running.add(user, queue, func_name)
         return running

@@ -166,6 +166,9 @@ class SQLiteQueries:
         if found is None:
             return JobInspection(job_id, exists=False)
         status = found.status
+        # a job canceled while it ran keeps its lease until its worker has stopped it
+        canceled_running = status is JobStatus.CANCELED and found.stop_requested and found.lease_token is not None
+        holds_lease = status is JobStatus.STARTED or canceled_running
         places = {
             "jobs_claim": status is JobStatus.QUEUED,
             "jobs_queued_expiry": status is JobStatus.QUEUED and found.expires_at is not None,
@@ -183,8 +186,8 @@ class SQLiteQueries:
             # a job held for its batch's start is scheduled with no time of its own: not in the schedule
             in_schedule=status is JobStatus.SCHEDULED and found.scheduled_for is not None,
             scheduled_time=found.scheduled_for if status is JobStatus.SCHEDULED else None,
-            lease_owner=found.worker_name if status is JobStatus.STARTED else None,
-            lease_expires_at=found.lease_expires_at if status is JobStatus.STARTED else None,
+            lease_owner=found.worker_name if holds_lease else None,
+            lease_expires_at=found.lease_expires_at if holds_lease else None,
             locations=("jobs", *(name for name, held in places.items() if held)),
         )
 

@@ -91,7 +91,7 @@ local function take_in_order(queue)
     if user then record_turns(queue, {user}) end  -- its turn counts once others come
 end
 
--- Limits: jobs started by every worker, counted per user, queue and job type.
+-- Limits: jobs running on every worker, counted per user, queue and job type.
 local limits, running = nil, nil
 if ARGV[last_queue + 1] then
     local pos = last_queue + 1
@@ -103,9 +103,11 @@ if ARGV[last_queue + 1] then
         pos = pos + 2 * n + 1
     end
     running = {total = 0, user = {}, queue = {}, type = {}}
+    -- (a job canceled while it ran is counted until its worker has stopped it: see still_held)
     for _, id in ipairs(redis.call('ZRANGE', P .. 'leases', 0, -1)) do
-        local f = id ~= LEASES_PIN and redis.call('HMGET', job_key(id), 'status', 'user_id', 'queue', 'func_name')
-        if f and f[1] == 'started' then
+        local f = id ~= LEASES_PIN and redis.call('HMGET', job_key(id), 'status', 'user_id', 'queue', 'func_name',
+                                                  'stop_requested', 'lease_token')
+        if f and (f[1] == 'started' or (f[1] == 'canceled' and f[5] == '1' and f[6])) then
             running.total = running.total + 1
             if f[2] then running.user[f[2]] = (running.user[f[2]] or 0) + 1 end
             running.queue[f[3]] = (running.queue[f[3]] or 0) + 1

@@ -256,6 +256,13 @@ local function status_remove_later(queue, status, id, user)
     if user then zrem_later(user_status_key(queue, user, status), id) end
 end
 
+-- A job canceled while it ran whose worker has not stopped it yet (its settle, refused,
+-- clears the stop) nor lost its lease to recovery: it stays in the lease index, where
+-- claims count it against the limits, since it runs on until its worker hears of it.
+local function still_held(job)
+    return job.status == 'canceled' and job.stop_requested == '1' and job.lease_token ~= nil
+end
+
 local function unindex(job)
     local id, queue, status = job.id, job.queue, job.status
     if status == 'queued' then
@@ -270,11 +277,10 @@ local function unindex(job)
     status_remove(queue, status, id, job.user_id)
     if status == 'scheduled' then
         redis.call('ZREM', P .. 'due', id)
-    elseif status == 'started' then
+    elseif status == 'started' or still_held(job) then
         redis.call('ZREM', P .. 'leases', id)
-    elseif TERMINAL[status] then
-        redis.call('ZREM', P .. 'retention', id)
     end
+    if TERMINAL[status] then redis.call('ZREM', P .. 'retention', id) end
 end
 
 -- ``member_stored``: the caller has already written qmember into the hash. Returns, for
@@ -296,11 +302,10 @@ local function index(job, member_stored)
     if status == 'scheduled' then
         -- a job of a scheduled batch has no time of its own: the batch's starter holds it
         if job.scheduled_for then zadd(P .. 'due', job.scheduled_for, id) end
-    elseif status == 'started' then
+    elseif status == 'started' or still_held(job) then
         zadd(P .. 'leases', job.lease_expires_at or 0, id)
-    elseif TERMINAL[status] and job.keep_until then
-        zadd(P .. 'retention', job.keep_until, id)
     end
+    if TERMINAL[status] and job.keep_until then zadd(P .. 'retention', job.keep_until, id) end
 end
 
 -- A value as stored: numbers with every digit (tostring keeps only 14).

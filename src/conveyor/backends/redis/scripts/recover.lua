@@ -27,7 +27,8 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. AR
             count_ended(status, job.started_at, now)
         end
         recovered[#recovered + 1] = {id, job.status, worker}
-    else
+    else  -- canceled while it ran, and its worker never stopped it: the lease is given up
+        if job and still_held(job) then save(job, {stop_requested = 0, lease_token = NIL}) end
         redis.call('ZREM', P .. 'leases', id)
     end
 end

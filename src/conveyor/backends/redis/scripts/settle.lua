@@ -64,8 +64,9 @@ for i = 0, count - 1 do
         end
         applied[i + 1] = 1
     else
-        if held[2] == token and held[1] then
-            save(load(id), {stop_requested = 0, lease_token = NIL})  -- canceled while it ran: stop handled
+        if held[2] == token and held[1] then  -- canceled while it ran: stop handled, lease and slots given up
+            redis.call('ZREM', P .. 'leases', id)
+            save(load(id), {stop_requested = 0, lease_token = NIL})
         end
         applied[i + 1] = 0
     end
