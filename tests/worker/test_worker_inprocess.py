@@ -509,3 +509,30 @@ def test_work_refuses_what_it_cannot_do(queue: Queue, options: dict[str, object]
 def test_work_takes_only_burst_by_position(queue: Queue) -> None:
     with pytest.raises(TypeError):
         Worker([queue], connection=queue.connection).work(True, 2)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("pool", ["threads", "processes"])
+def test_a_job_whose_lease_ran_out_before_it_started_is_given_back_not_run(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pool: str
+) -> None:
+    """The worker paused between its claim and the start (SIGSTOP, a long GC): recovery
+    gave the job to another worker meanwhile, so starting it here would run it twice."""
+    clock = FrozenClock()
+    queue = Queue(connection=backend, clock=clock)
+    ledger = str(tmp_path / "ledger")
+    job = queue.enqueue(jobfuncs.record_run, ledger, "paused", retry=Retry(max=1))
+    claim = backend.jobs_claim
+
+    def claim_then_pause(*args: object, **kwargs: object) -> list[object]:
+        claimed = claim(*args, **kwargs)  # type: ignore[arg-type]
+        if claimed:  # the pause: past the lease, then another worker recovers the job and takes it
+            clock.advance(120)
+            assert [r.job_id for r in backend.leases_recover(clock.now())] == [job.id]
+            assert claim(["default"], "w-2", 1, "other", clock.now() + 60, clock.now()) != []
+        return claimed
+
+    monkeypatch.setattr(backend, "jobs_claim", claim_then_pause)
+    Worker([queue], connection=backend, clock=clock, lease_ttl=60, pool=pool).work(burst=True)
+    assert not Path(ledger).exists(), "it ran here too"
+    (stored,) = backend.jobs_get([job.id])
+    assert stored is not None and (stored.status, stored.worker_name) == (JobStatus.STARTED, "w-2")

@@ -195,7 +195,9 @@ class Housekeeper:
             leases = [(r.record.id, r.record.lease_token or "") for r in held]
             renewed = set(w.backend.leases_extend(w.name, leases, now + w.lease_ttl, now))
             for running in held:
-                if running.record.id not in renewed and not running.done:
+                if running.record.id in renewed:
+                    running.lease_until = now + w.lease_ttl
+                elif not running.done:
                     running.lease_lost = True
                     running.request_interrupt(
                         JobStopRequested, "The worker lost the job's lease (it was recovered or canceled)", w.loop

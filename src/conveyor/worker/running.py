@@ -68,6 +68,7 @@ class Running:
     callback: str | None = None  # the callback running (on_success, ...)
     callback_timeout: float = 0.0
     claimed_mono: float = field(default_factory=time.monotonic)
+    lease_until: float | None = None  # clock time its lease was last renewed to (None: the claim's)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _interrupted: threading.Event | None = None  # see ``interrupted``
 
@@ -110,6 +111,12 @@ class Running:
                 return False
             self.given_back = self.done = True
             return True
+
+    def lease_lapsed(self, now: float) -> bool:
+        """Whether its lease has run out, as far as this worker knows: recovery may then
+        have given the job to another worker."""
+        until = self.record.lease_expires_at if self.lease_until is None else self.lease_until
+        return until is not None and now >= until
 
     def start(self) -> bool:
         """The worker starts it now (its arguments may take a while to decode): no longer

@@ -491,6 +491,11 @@ class Worker(LiveState):
             return
         record = running.record
         started_at = self.clock.now()
+        if running.lease_lapsed(started_at):  # paused since the claim: it may run elsewhere by now
+            log.warning("job %s: its lease ran out before it could start (the worker was paused or held up); "
+                        "given back, not run", record.id)  # fmt: skip
+            self._settle(running, outcomes.released(record))
+            return
         prepared = execution.prepare(record, self.backend, self.clock)
         if isinstance(prepared, str):
             self._settle(running, outcomes.failed(record, started_at, prepared, started_at))
