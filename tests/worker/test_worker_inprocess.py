@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -536,3 +537,26 @@ def test_a_job_whose_lease_ran_out_before_it_started_is_given_back_not_run(
     assert not Path(ledger).exists(), "it ran here too"
     (stored,) = backend.jobs_get([job.id])
     assert stored is not None and (stored.status, stored.worker_name) == (JobStatus.STARTED, "w-2")
+
+
+def test_a_wait_for_jobs_that_fails_leaves_no_unretrieved_future(
+    backend: Backend, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With a job running, the worker waits for new ones on a thread; a store that fails
+    that wait must not leave asyncio's 'Future exception was never retrieved' behind."""
+    flaky = FailingBackend(backend, claim_failures=0, settle_failures=0)
+    flaky.failures["wait_for_jobs"] = 3
+    release = tmp_path / "release"
+    job = Queue(connection=backend).enqueue(jobfuncs.hold_until_released, str(tmp_path / "started"), str(release))
+    worker = Worker(["default"], connection=flaky, concurrency=2, poll_interval=0.05)  # type: ignore[arg-type]
+    thread = threading.Thread(target=worker.work)
+    thread.start()
+    try:
+        wait_until(lambda: flaky.failures["wait_for_jobs"] == 0, message="the waits to fail")
+    finally:
+        release.touch()
+        wait_until(lambda: job.get_status(refresh=True) is JobStatus.FINISHED, message="the job to finish")
+        worker.request_stop()
+        thread.join(30)
+    gc.collect()  # an unretrieved exception is reported when its future is collected
+    assert "never retrieved" not in caplog.text

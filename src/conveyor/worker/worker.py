@@ -744,6 +744,11 @@ class Worker(LiveState):
         await asyncio.wait([self._waiting, woken], return_when=asyncio.FIRST_COMPLETED)
         woken.cancel()
         self._wake.clear()
+        waited = self._waiting
+        if waited.done() and not waited.cancelled() and (error := waited.exception()) is not None:
+            # the store failed the wait: read here, not left for asyncio to report as never retrieved;
+            # the claim loop backs off and says so
+            raise error
 
     # -- stopping ------------------------------------------------------------------------------
     async def _drain(self) -> None:
