@@ -1,0 +1,358 @@
+"""Chaos: workers under per-user limits, killed, frozen and cut off, then invariants checked.
+
+    .venv/bin/python bench/chaos.py --backend redis --seconds 60
+    .venv/bin/python bench/chaos.py --backend sqlite --seconds 60 --faults kill,cancel,requeue
+    .venv/bin/python bench/chaos.py --backend redis --seed 7 --keep   # same dice; keep the run's files
+
+Starts ``--workers`` worker processes on a fresh store (a SQLite file, or a redis-server
+of its own on a free port, append-only so a restart keeps the jobs), with a per-user
+limit, on jobs of ``--users`` users (bench/chaosjobs.py: each run marks its start and
+end in a shared log). For ``--seconds`` it then, at random, kills workers with SIGKILL
+(starting another in place), freezes them with SIGSTOP and thaws them with SIGCONT,
+restarts the redis-server, cancels and requeues jobs, and enqueues more. Then it thaws
+everything, lets the workers drain the queue, stops them, and checks:
+
+- every job is stored, and ended, or still queued (a job left started is stuck);
+- a finished job has a run that completed;
+- no job ran twice at once (two runs' marks overlap), except a run whose worker was
+  frozen meanwhile, that ended within a lease period of the thaw (the documented case:
+  a worker stalled past its lease has its job run again elsewhere, and stops its own
+  run once it finds its lease lost);
+- no user had more runs at once than the limit (runs of frozen workers not counted).
+
+Prints a short report; exits 1 when an invariant was broken. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH_DIR), str(BENCH_DIR.parent / "tests")]
+
+import chaosjobs  # noqa: E402
+
+import conveyor  # noqa: E402
+from conveyor import Queue, Retry  # noqa: E402
+from conveyor.backends.base import Backend  # noqa: E402
+from conveyor.command import cancel_job, requeue_job  # noqa: E402
+from conveyor.exceptions import BackendError, InvalidJobOperation, NoSuchJobError  # noqa: E402
+from conveyor.status import TERMINAL, JobStatus  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
+
+QUEUE = "chaos"
+FAULTS = ("kill", "stop", "redis", "cancel", "requeue")
+OPEN = float("inf")
+
+
+@dataclasses.dataclass
+class Worker:
+    """One worker process and what was done to it (monotonic times)."""
+
+    process: subprocess.Popen[bytes]
+    frozen: list[list[float]] = dataclasses.field(default_factory=list)  # [stopped at, thawed at (OPEN)]
+    killed_at: float | None = None
+
+    @property
+    def is_frozen(self) -> bool:
+        return bool(self.frozen) and self.frozen[-1][1] == OPEN
+
+
+@dataclasses.dataclass
+class Run:
+    """One run of a job, from its marks."""
+
+    job_id: str
+    user: str
+    pid: int
+    start: float
+    end: float = OPEN
+    outcome: str = ""  # done, raised, or '' (no end mark: its worker was killed)
+
+
+class Harness:
+    def __init__(self, args: argparse.Namespace, directory: Path) -> None:
+        self.args = args
+        self.dir = directory
+        self.log = str(directory / "marks.log")
+        self.dice = random.Random(args.seed)
+        self.redis: RedisServer | None = None
+        self.redis_down_until: float | None = None
+        if args.backend == "redis":
+            self.redis = RedisServer(directory, appendonly=True).start()
+            self.url = f"{self.redis.url}?prefix=chaos"
+        else:
+            self.url = f"sqlite:///{directory / 'chaos.db'}"
+        self.backend: Backend = conveyor.connect(self.url)
+        self.queue = Queue(QUEUE, connection=self.backend)
+        self.workers: dict[int, Worker] = {}
+        self.job_ids: list[str] = []
+        self.done: dict[str, int] = defaultdict(int)
+
+    # -- the store and the workers --------------------------------------------------------
+    def enqueue(self, count: int) -> None:
+        datas = []
+        for _ in range(count):
+            user = f"user-{self.dice.randrange(self.args.users)}"
+            seconds = self.dice.uniform(0.05, self.args.job_seconds)
+            datas.append(Queue.prepare_data(chaosjobs.work, (self.log, user, seconds), user_id=user,
+                                            retry=Retry(max=1000), failure_ttl=-1, result_ttl=-1))  # fmt: skip
+        try:
+            self.job_ids += [job.id for job in self.queue.enqueue_many(datas)]
+        except BackendError:
+            self.done["enqueue refused (store down)"] += 1
+
+    def start_worker(self, index: int) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH_DIR), os.environ.get("PYTHONPATH", "")])}
+        command = [
+            sys.executable, "-m", "conveyor", "worker", QUEUE, "-u", self.url, "-c", str(self.args.concurrency),
+            "--lease-ttl", str(self.args.lease_ttl), "--poll-interval", "0.2", "--shutdown-timeout", "5",
+            "--interrupt-grace", "2", "--per-user-max-concurrent-jobs", str(self.args.per_user), "--log-level",
+            "warning",
+        ]  # fmt: skip
+        with (self.dir / f"worker-{index}.log").open("ab") as stderr:
+            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        self.workers[process.pid] = Worker(process)
+
+    def live(self, frozen: bool | None = None) -> list[Worker]:
+        return [
+            w for w in self.workers.values()
+            if w.killed_at is None and w.process.poll() is None and (frozen is None or w.is_frozen == frozen)
+        ]  # fmt: skip
+
+    # -- faults ---------------------------------------------------------------------------
+    def fault(self, name: str) -> None:
+        now = time.monotonic()
+        if name == "kill" and (victims := self.live(frozen=False)):
+            victim = self.dice.choice(victims)
+            victim.process.send_signal(signal.SIGKILL)
+            victim.process.wait()
+            victim.killed_at = time.monotonic()
+            self.start_worker(len(self.workers))
+        elif name == "stop" and (victims := self.live(frozen=False)):
+            victim = self.dice.choice(victims)
+            victim.process.send_signal(signal.SIGSTOP)
+            victim.frozen.append([time.monotonic(), OPEN])
+        elif name == "redis" and self.redis is not None and self.redis_down_until is None:
+            self.redis.stop()
+            self.redis_down_until = now + self.dice.uniform(0.3, 2.0)
+        elif name in ("cancel", "requeue"):
+            self.change_a_job(name)
+        else:
+            return
+        self.done[name] += 1
+
+    def change_a_job(self, name: str) -> None:
+        try:
+            if name == "cancel":
+                running = self.backend.job_ids(QUEUE, [JobStatus.STARTED])  # half the time a running one
+                job_id = self.dice.choice(running if running and self.dice.random() < 0.5 else self.job_ids)
+                cancel_job(job_id, connection=self.backend)
+            else:
+                ended = self.backend.job_ids(QUEUE, [JobStatus.CANCELED, JobStatus.FAILED, JobStatus.STOPPED])
+                if ended:
+                    requeue_job(self.dice.choice(ended), connection=self.backend)
+        except (InvalidJobOperation, NoSuchJobError, BackendError):
+            self.done[f"{name} refused"] += 1
+
+    def thaw_due(self, everything: bool = False) -> None:
+        now = time.monotonic()
+        for worker in self.live(frozen=True):
+            if everything or now - worker.frozen[-1][0] > self.args.freeze:
+                worker.process.send_signal(signal.SIGCONT)
+                worker.frozen[-1][1] = time.monotonic()
+        if self.redis is not None and self.redis_down_until is not None and (everything or now > self.redis_down_until):
+            self.redis.start()
+            self.redis_down_until = None
+
+    # -- the run ------------------------------------------------------------------------
+    def run(self) -> None:
+        self.enqueue(self.args.jobs)
+        for index in range(self.args.workers):
+            self.start_worker(index)
+        faults = [f for f in self.args.faults.split(",") if f]
+        ends = time.monotonic() + self.args.seconds
+        while time.monotonic() < ends:
+            time.sleep(self.dice.uniform(0.05, 2 * self.args.pace))
+            self.thaw_due()
+            self.fault(self.dice.choice(faults))
+            if self.dice.random() < 0.2:
+                self.enqueue(self.dice.randrange(1, 20))
+        self.thaw_due(everything=True)
+        self.drain()
+
+    def drain(self) -> None:
+        """Let the workers end every job, then stop them (SIGTERM: running jobs finish first)."""
+        deadline = time.monotonic() + self.args.drain
+        waiting = [JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED]
+        while time.monotonic() < deadline:
+            try:
+                if self.backend.jobs_count(QUEUE, waiting) == 0:
+                    break
+            except BackendError:
+                pass
+            time.sleep(0.2)
+        for worker in self.live():
+            worker.process.send_signal(signal.SIGTERM)
+        for worker in self.workers.values():
+            try:
+                worker.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+                worker.killed_at = time.monotonic()
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            if worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGCONT)
+                worker.process.kill()
+                worker.process.wait()
+        self.backend.close()
+        if self.redis is not None:
+            self.redis.stop()
+
+
+# -- checking --------------------------------------------------------------------------------
+def read_runs(log: str, workers: dict[int, Worker]) -> list[Run]:
+    runs: dict[tuple[str, str], Run] = {}
+    for line in Path(log).read_text().splitlines() if Path(log).exists() else []:
+        kind, job_id, attempt, user, pid, at = line.split()
+        if kind == "start":
+            runs[(job_id, attempt)] = Run(job_id, user, int(pid), float(at))
+        elif (job_id, attempt) in runs:
+            run = runs[(job_id, attempt)]
+            run.end, run.outcome = float(at), kind.removeprefix("end-")
+    for run in runs.values():  # a run cut by a kill -9 ended with its process
+        worker = workers.get(run.pid)
+        if run.end == OPEN and worker is not None and worker.killed_at is not None:
+            run.end = worker.killed_at
+    return list(runs.values())
+
+
+def frozen_during(run: Run, until: float, workers: dict[int, Worker]) -> list[float] | None:
+    """The freeze of the run's worker that began between the run's start and ``until``."""
+    worker = workers.get(run.pid)
+    for freeze in worker.frozen if worker is not None else []:
+        if freeze[1] > run.start and freeze[0] <= until:
+            return freeze
+    return None
+
+
+def check(harness: Harness) -> list[str]:
+    args, workers, backend = harness.args, harness.workers, harness.backend
+    broken: list[str] = []
+    runs = read_runs(harness.log, workers)
+    grace = args.lease_ttl + 2.0  # a thawed worker finds its lease lost within a heartbeat, then interrupts
+    by_job: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_job[run.job_id].append(run)
+    for job_id, job_runs in by_job.items():
+        job_runs.sort(key=lambda r: r.start)
+        for i, first in enumerate(job_runs):
+            for later in job_runs[i + 1 :]:
+                if later.start >= first.end:
+                    continue
+                freeze = frozen_during(first, later.start, workers)
+                if freeze is not None and first.end <= freeze[1] + grace:
+                    continue  # its worker was frozen past its lease: run elsewhere, as documented
+                broken.append(f"job {job_id} ran twice at once: pid {first.pid} from {first.start:.2f} to "
+                              f"{first.end:.2f}, pid {later.pid} from {later.start:.2f}")  # fmt: skip
+    for user in sorted({run.user for run in runs}):
+        mine = sorted((r for r in runs if r.user == user), key=lambda r: r.start)
+        for run in mine:
+            at_once = [
+                other for other in mine
+                if other.start <= run.start < other.end and frozen_during(other, run.start, workers) is None
+            ]  # fmt: skip
+            if len(at_once) > args.per_user:
+                broken.append(f"{user} had {len(at_once)} runs at once at {run.start:.2f} (limit {args.per_user}): "
+                              + ", ".join(f"{r.job_id} (pid {r.pid})" for r in at_once))  # fmt: skip
+                break
+    completed = {run.job_id for run in runs if run.outcome == "done"}
+    statuses: dict[str, int] = defaultdict(int)
+    for start in range(0, len(harness.job_ids), 1000):
+        ids = harness.job_ids[start : start + 1000]
+        for job_id, record in zip(ids, backend.jobs_get(ids), strict=True):
+            if record is None:
+                broken.append(f"job {job_id} was lost (not stored)")
+                continue
+            statuses[record.status.value] += 1
+            if record.status is JobStatus.FINISHED and job_id not in completed:
+                broken.append(f"job {job_id} finished without a run that completed")
+            elif record.status not in TERMINAL and record.status is not JobStatus.QUEUED:
+                broken.append(f"job {job_id} left {record.status.value} with no worker to end it")
+    harness.done.update({f"jobs {status}": count for status, count in statuses.items()})
+    harness.done["runs"] = len(runs)
+    return broken
+
+
+def worker_log_lines(directory: Path) -> dict[str, int]:
+    """Lines of note in the workers' logs (errors are expected under chaos; these are not)."""
+    found: dict[str, int] = defaultdict(int)
+    for path in directory.glob("worker-*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            for needle in ("never retrieved", "Traceback", "CRITICAL"):
+                if needle in line:
+                    found[needle] += 1
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "redis"), default="redis")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long the chaos lasts")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=2, help="jobs at once per worker")
+    parser.add_argument("--users", type=int, default=4)
+    parser.add_argument("--per-user", type=int, default=2, help="the per-user limit the workers enforce")
+    parser.add_argument("--jobs", type=int, default=300, help="jobs enqueued at the start (more come later)")
+    parser.add_argument("--job-seconds", type=float, default=0.6, help="longest a job runs")
+    parser.add_argument("--lease-ttl", type=float, default=2.0)
+    parser.add_argument("--freeze", type=float, default=4.0, help="seconds a frozen worker stays frozen")
+    parser.add_argument("--pace", type=float, default=0.4, help="mean seconds between two faults")
+    parser.add_argument("--drain", type=float, default=90.0, help="seconds the workers get to end every job")
+    parser.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated, of {', '.join(FAULTS)}")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the run's directory (marks, worker logs)")
+    args = parser.parse_args()
+    if unknown := set(args.faults.split(",")) - set(FAULTS) - {""}:
+        parser.error(f"unknown faults: {', '.join(sorted(unknown))} (choose from {', '.join(FAULTS)})")
+    args.seed = random.randrange(10**6) if args.seed is None else args.seed
+    directory = Path(tempfile.mkdtemp(prefix="conveyor-chaos-"))
+    harness = Harness(args, directory)
+    try:
+        harness.run()
+        broken = check(harness)
+    finally:
+        harness.close()
+    print(f"chaos on {args.backend}, seed {args.seed}, {args.seconds:g} s, {args.workers} workers x "
+          f"{args.concurrency}, per-user limit {args.per_user}, lease {args.lease_ttl:g} s")  # fmt: skip
+    print("  " + ", ".join(f"{name} {count}" for name, count in sorted(harness.done.items())))
+    notes = worker_log_lines(directory)
+    if notes:
+        print("  in the workers' logs: " + ", ".join(f"{n} x{c}" for n, c in sorted(notes.items())))
+    print(f"  files: {directory}" if args.keep else "  (--keep keeps the marks and worker logs)")
+    if not args.keep:
+        shutil.rmtree(directory, ignore_errors=True)
+    for line in broken[:20]:
+        print("BROKEN: " + line)
+    if len(broken) > 20:
+        print(f"BROKEN: ... and {len(broken) - 20} more")
+    print("invariants held" if not broken else f"{len(broken)} invariant violations")
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The job of the chaos harness (bench/chaos.py): it leaves marks of each run it makes.
+
+Every run appends a start mark, then an end mark (also when it is interrupted: a stop,
+a cancel, a timeout), to one log file shared by every worker. A run is keyed by the
+job's id and an attempt id made afresh per run, so the harness can tell runs of the
+same job apart and see whether two overlapped; the marks carry the system-wide
+monotonic clock (comparable across processes on one machine), the user and the pid,
+so the harness also counts each user's runs at once and knows which runs a kill -9
+cut short (they have no end mark). Lines are short and written with O_APPEND in one
+write each, so concurrent writers never interleave them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+from conveyor import get_current_job
+
+
+def _mark(log: str, kind: str, job_id: str, attempt: str, user: str) -> None:
+    line = f"{kind} {job_id} {attempt} {user} {os.getpid()} {time.monotonic():.6f}\n"
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def work(log: str, user: str, seconds: float) -> str:
+    """Run for ``seconds`` in short sleeps (so interrupts land soon), marking start and end."""
+    job = get_current_job()
+    job_id = job.id if job is not None else "-"
+    attempt = uuid.uuid4().hex[:12]
+    _mark(log, "start", job_id, attempt, user)
+    outcome = "raised"
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+        outcome = "done"
+        return attempt
+    finally:
+        _mark(log, "end-" + outcome, job_id, attempt, user)
