@@ -63,6 +63,7 @@ class Worker:
     process: subprocess.Popen[bytes]
     frozen: list[list[float]] = dataclasses.field(default_factory=list)  # [stopped at, thawed at (OPEN)]
     killed_at: float | None = None
+    replaced: bool = False  # it exited on its own, and another took its place
 
     @property
     def is_frozen(self) -> bool:
@@ -125,6 +126,15 @@ class Harness:
             process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         self.workers[process.pid] = Worker(process)
 
+    def supervise(self) -> None:
+        """Start a worker in place of one that exited on its own, as a supervisor would (a
+        worker started while Redis is down exits, saying it cannot reach it)."""
+        for worker in list(self.workers.values()):
+            if worker.killed_at is None and worker.process.poll() is not None and not worker.replaced:
+                worker.replaced = True
+                self.done["worker exits"] += 1
+                self.start_worker(len(self.workers))
+
     def live(self, frozen: bool | None = None) -> list[Worker]:
         return [
             w for w in self.workers.values()
@@ -186,6 +196,7 @@ class Harness:
         while time.monotonic() < ends:
             time.sleep(self.dice.uniform(0.05, 2 * self.args.pace))
             self.thaw_due()
+            self.supervise()
             self.fault(self.dice.choice(faults))
             if self.dice.random() < 0.2:
                 self.enqueue(self.dice.randrange(1, 20))
@@ -202,6 +213,7 @@ class Harness:
                     break
             except BackendError:
                 pass
+            self.supervise()
             time.sleep(0.2)
         for worker in self.live():
             worker.process.send_signal(signal.SIGTERM)
