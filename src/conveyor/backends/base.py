@@ -22,6 +22,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from conveyor.halt import Halt
 from conveyor.status import JobStatus
 from conveyor.types import (
     BatchInspection,
@@ -93,6 +94,7 @@ class Backend(Protocol):
         now: float,
         limits: Limits | None = None,
         wait: float = 0.0,
+        halt: Halt | None = None,
     ) -> list[JobRecord]:
         """Move up to ``limit`` queued jobs to STARTED under a lease, atomically.
 
@@ -110,7 +112,8 @@ class Backend(Protocol):
         waits up to that many seconds for one to be enqueued, as wait_for_jobs does. A
         backend may send the wait and the claim together, in one round trip: ``now``
         and ``lease_expires_at`` are from before the wait, so a claimed job's
-        ``started_at`` is ``now`` or, if later, its ``enqueued_at``.
+        ``started_at`` is ``now`` or, if later, its ``enqueued_at``. The wait ends at
+        once when ``halt`` is set (or is set already): the worker is stopping.
         """
         ...
 
@@ -447,8 +450,9 @@ class Backend(Protocol):
         ...
 
     # -- wake-up ---------------------------------------------------------------------
-    def wait_for_jobs(self, timeout: float) -> None:
-        """Block until a job may have become available, or ``timeout`` seconds pass."""
+    def wait_for_jobs(self, timeout: float, halt: Halt | None = None) -> None:
+        """Block until a job may have become available, ``timeout`` seconds pass, or
+        ``halt`` is set (returning at once if it is set already)."""
         ...
 
 

@@ -46,6 +46,7 @@ from conveyor.exceptions import (
     JobTimeoutException,
 )
 from conveyor.functions import function_name, resolve_function
+from conveyor.halt import Halt
 from conveyor.job import Job
 from conveyor.logs import log_to_stderr
 from conveyor.maintenance import DEFAULT_WORKER_TTL
@@ -128,6 +129,9 @@ class Worker(LiveState):
     ``disable_default_exception_handler``, ``job_class`` and ``queue_class`` are taken
     at RQ's defaults and refused when set otherwise (see conveyor.worker.rq_options).
     """
+
+    _halt: Halt | None = None
+    """Set when it stops (from work() on): a wait for jobs watches it, and ends at once."""
 
     job_class = Job
     """RQ's: the class of the jobs it hands to functions (conveyor's, always)."""
@@ -267,6 +271,7 @@ class Worker(LiveState):
             self._processes = ProcessPool(
                 self.backend.url, self.max_jobs_per_child, self.max_memory_per_child, self.exception_handlers
             )
+        halt = self._halt = Halt()
         restore = self._install_signal_handlers()
         self._begin_work()
         try:
@@ -285,9 +290,11 @@ class Worker(LiveState):
         finally:
             housekeeper.stop()
             restore()
+            halt.set()  # a wait for jobs still going on in the waiting thread ends now
             for pool in (self._pool, self._waiter_pool):
                 if pool is not None:
                     pool.shutdown(wait=False)
+            halt.close()
             if self._processes is not None:
                 self._processes.close()
             stuck = [running for running in self.held() if running.abandoned and not running.done]
@@ -312,6 +319,8 @@ class Worker(LiveState):
         if not self._stopping:
             self.stop_deadline = time.monotonic() + self.shutdown_timeout
         self._stopping = True
+        if self._halt is not None:  # an idle worker's wait for jobs ends at once
+            self._halt.set()
         if self.loop is not None and self._wake is not None:
             self.loop.call_soon_threadsafe(self._wake.set)
 
@@ -438,7 +447,7 @@ class Worker(LiveState):
         token = secrets.token_hex(8)
         try:
             records = self.backend.jobs_claim(
-                self._queue_names, self.name, limit, token, now + self.lease_ttl, now, self.limits, wait
+                self._queue_names, self.name, limit, token, now + self.lease_ttl, now, self.limits, wait, self._halt
             )
         except BackendUnavailableError:  # it may have claimed jobs all the same
             self.holdings.unanswered.add(token)
@@ -721,8 +730,7 @@ class Worker(LiveState):
         With nothing running no task needs the loop, and a wake-up then goes straight on
         to the claim, sent with the wait (one round trip on Redis) instead of through a
         hand-off from a waiting thread: together about half of the idle enqueue-to-start
-        latency. A stop signal then takes effect when that wait ends, within
-        ``poll_interval``.
+        latency. A stop ends the wait at once: it sets the halt the wait watches.
         """
         assert self._wake is not None
         idle = self._active == 0 and not self._stopping and not self._wake.is_set()
@@ -739,7 +747,8 @@ class Worker(LiveState):
             self._waiter_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-wait")
         if self._waiting is None or self._waiting.done():
             interval = self.poll_interval * random.uniform(0.8, 1.0)
-            self._waiting = self.loop.run_in_executor(self._waiter_pool, self.backend.wait_for_jobs, interval)
+            wait = functools.partial(self.backend.wait_for_jobs, interval, self._halt)
+            self._waiting = self.loop.run_in_executor(self._waiter_pool, wait)
         woken: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
         await asyncio.wait([self._waiting, woken], return_when=asyncio.FIRST_COMPLETED)
         woken.cancel()

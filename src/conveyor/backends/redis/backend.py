@@ -47,6 +47,7 @@ from conveyor.exceptions import (
     NoSuchBatchError,
     NoSuchJobError,
 )
+from conveyor.halt import Halt
 from conveyor.status import JobStatus
 from conveyor.types import (
     Finding,
@@ -79,6 +80,8 @@ _LONGEST_BLOCK = 5.0
 # to be answered, one over a million 500 s. (Ten times was not enough: on a machine with
 # four busy processes per core, starting a batch of 20,000 jobs outlasted it.)
 _SECONDS_PER_JOB = 0.0005
+HALT_TTL = 10
+"""Seconds a stopping worker's halt token lasts unpopped (it stopped while not waiting)."""
 
 
 def _opt(value: object) -> bytes | str:
@@ -267,12 +270,13 @@ class RedisBackend(RedisBatches):
         now: float,
         limits: Limits | None = None,
         wait: float = 0.0,
+        halt: Halt | None = None,
     ) -> list[JobRecord]:
         args = [repr(now), worker_name, limit, lease_token, repr(lease_expires_at), len(queues), *queues]
         if limits:
             args += _limit_args(limits)
-        if wait > 0:  # the claim runs as soon as the wake-up pop returns: one round trip
-            pop = ("BLPOP", self.keys.wake, self._blpop_timeout(wait))
+        if wait > 0 and not (halt and halt.is_set()):  # the claim runs as soon as the pop returns: one round trip
+            pop = ("BLPOP", *self._wake_keys(halt), self._blpop_timeout(wait))
             run = functools.partial(self._scripts.run_after, pop, "claim")
             rows = self._call(functools.partial(run, *args))
         else:
@@ -698,8 +702,25 @@ class RedisBackend(RedisBatches):
         return None if since is None else float(since)  # None: INFO is not allowed here
 
     # -- wake-up ------------------------------------------------------------------------------------
-    def wait_for_jobs(self, timeout: float) -> None:
-        self._call(lambda: self._redis.blpop([self.keys.wake], timeout=self._blpop_timeout(timeout)))
+    def wait_for_jobs(self, timeout: float, halt: Halt | None = None) -> None:
+        keys = self._wake_keys(halt)
+        if not (halt and halt.is_set()):
+            self._call(lambda: self._redis.blpop(keys, timeout=self._blpop_timeout(timeout)))
+
+    def _wake_keys(self, halt: Halt | None) -> list[str]:
+        """What an idle worker's pop waits on: the wake-up list and, given a halt, the list
+        its stop pushes to (from the halt's thread: see Halt.when_set), so a stop ends the
+        wait at once. The pop takes the one token, and Redis deletes the emptied list."""
+        if halt is None:
+            return [self.keys.wake]
+        key = self.keys.halt(halt.token)
+        halt.when_set(key, functools.partial(self._push_halt, key))
+        return [self.keys.wake, key]
+
+    def _push_halt(self, key: str) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.rpush(key, "halt").expire(key, HALT_TTL)
+        self._call(pipe.execute)
 
     def _blpop_timeout(self, seconds: float) -> float:
         """A BLPOP timeout: never 0 (which waits forever), and within the socket timeout."""

@@ -26,6 +26,9 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:workers                  hash: worker name -> JSON registration
     {conveyor}:seq                      counter for the order of entry into queues
     {conveyor}:wake                     list: wake-up tokens for idle workers
+    {conveyor}:halt:<token>             list: one token, pushed when a worker stops, that
+                                        ends its wait for jobs (the pop removes the key;
+                                        a short TTL removes one no wait popped)
     {conveyor}:events                   stream: job events, entry id '<event number>-0',
                                         fields status ('' for other changes) and ids
                                         (newline-separated: ids hold no control characters)
@@ -108,6 +111,10 @@ class KeySpace:
 
     def stops(self, worker: str) -> str:
         return f"{self.base}stops:{worker}"
+
+    def halt(self, token: str) -> str:
+        """The list a stopping worker's wait for jobs pops beside the wake-up list."""
+        return f"{self.base}halt:{token}"
 
     def dependents(self, job_id: str) -> str:
         return f"{self.base}dependents:{job_id}"

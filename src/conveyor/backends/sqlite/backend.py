@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
 from conveyor.exceptions import STATUS_MARK, InvalidJobOperation, JobIdInUseError, NoSuchJobError
+from conveyor.halt import Halt
 from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
 from conveyor.types import (
     RELEASED,
@@ -212,12 +213,13 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         now: float,
         limits: Limits | None = None,
         wait: float = 0.0,
+        halt: Halt | None = None,
     ) -> list[JobRecord]:
         if wait > 0:
             claimed = self.jobs_claim(queues, worker_name, limit, lease_token, lease_expires_at, now, limits)
             if claimed:
                 return claimed
-            self._wakeup.wait(wait)
+            self._wakeup.wait(wait, halt)
         rules = limits or Limits()
         lease = (worker_name, lease_token, lease_expires_at, now, now, now)
 

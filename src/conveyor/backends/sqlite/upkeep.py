@@ -9,6 +9,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
+from conveyor.halt import Halt
 from conveyor.types import HeartbeatReply, WorkerRecord
 
 from .connection import ConnectionPool
@@ -144,5 +145,5 @@ class SQLiteUpkeep:
         return None
 
     # -- wake-up ---------------------------------------------------------------------------
-    def wait_for_jobs(self, timeout: float) -> None:
-        self._wakeup.wait(timeout)
+    def wait_for_jobs(self, timeout: float, halt: Halt | None = None) -> None:
+        self._wakeup.wait(timeout, halt)

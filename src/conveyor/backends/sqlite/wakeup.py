@@ -18,6 +18,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from conveyor.halt import Halt
+
 
 def _directory_for(database_path: str) -> Path:
     digest = hashlib.blake2b(os.path.abspath(database_path).encode(), digest_size=8).hexdigest()
@@ -68,14 +70,15 @@ class Wakeup:
             self._senders = [str(p) for p in self.directory.iterdir() if p.suffix == ".sock"]
             self._listing_mtime = mtime
 
-    def wait(self, timeout: float) -> None:
-        """Block until a signal arrives or ``timeout`` seconds pass."""
+    def wait(self, timeout: float, halt: Halt | None = None) -> None:
+        """Block until a signal arrives, ``timeout`` seconds pass or ``halt`` is set."""
         receiver = self._ensure_receiver()
+        watched: list[socket.socket | Halt] = [] if halt is None else [halt]
         if receiver is None:
-            select.select([], [], [], timeout)
+            select.select(watched, [], [], timeout)
             return
-        ready, _, _ = select.select([receiver], [], [], timeout)
-        if ready:
+        ready, _, _ = select.select([receiver, *watched], [], [], timeout)
+        if receiver in ready:
             try:
                 while receiver.recv(64):
                     pass
