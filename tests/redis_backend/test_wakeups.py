@@ -1,9 +1,14 @@
-"""The wake-up list idle workers block on: one token per queued job, at most 16 waiting."""
+"""The wake-up list idle workers block on: one token per queued job, at most 16 waiting;
+and the halt list beside it, that a stopping worker's wait pops."""
 
 from __future__ import annotations
 
+import threading
+
 from backend_conformance.helpers import NOW, claim, put
-from conveyor.backends.redis.backend import RedisBackend
+from conveyor.backends.redis.backend import HALT_TTL, RedisBackend
+from conveyor.halt import Halt
+from waiting import wait_until
 
 
 def test_each_queued_job_leaves_a_token_and_no_more_than_sixteen_wait(backend: RedisBackend) -> None:
@@ -21,3 +26,35 @@ def test_a_waiting_claim_takes_a_token_and_the_job_in_one_round(backend: RedisBa
     assert claimed.id == job.id
     assert backend._redis.llen(backend.keys.wake) == 0
     assert claim(backend) == []
+
+
+def blocked_clients(backend: RedisBackend) -> int:
+    return int(backend._redis.info("clients")["blocked_clients"])
+
+
+def test_a_halt_ends_a_blocked_wait_and_its_key_goes_with_the_pop(backend: RedisBackend) -> None:
+    halt = Halt()
+    before = blocked_clients(backend)
+    waiting = threading.Thread(target=backend.wait_for_jobs, args=(30, halt), daemon=True)
+    try:
+        waiting.start()
+        wait_until(lambda: blocked_clients(backend) > before, message="the wait to block in Redis")
+        halt.set()
+        waiting.join(20)
+        assert not waiting.is_alive(), "the halt ended the wait"
+        assert not backend._redis.exists(backend.keys.halt(halt.token)), "popped, the key is gone"
+    finally:
+        halt.close()
+
+
+def test_a_halt_no_wait_popped_leaves_a_key_that_expires(backend: RedisBackend) -> None:
+    halt = Halt()
+    halt.set()
+    key = backend.keys.halt(halt.token)
+    try:
+        backend.wait_for_jobs(30, halt)  # set already: it returns at once, and the halt pushes all the same
+        wait_until(lambda: backend._redis.exists(key), message="the halt's push")
+        assert 0 < backend._redis.ttl(key) <= HALT_TTL
+        assert key.startswith(backend.keys.base), "in the namespace's hash slot"
+    finally:
+        halt.close()

@@ -57,30 +57,48 @@ def test_sigkilled_worker_jobs_are_recovered_by_another(url: str, queue: Queue, 
     assert all(r.retry_count == 1 for r in recovered)
 
 
-def test_sigterm_lets_the_running_job_finish_and_takes_no_more(url: str, queue: Queue, tmp_path: Path) -> None:
-    marker = tmp_path / "started"
-    running = queue.enqueue(jobfuncs.touch_then_sleep, str(marker), 1.0)
+@pytest.mark.parametrize("stop", ["SIGTERM", "shutdown command"])
+def test_a_stop_lets_the_running_job_finish_and_takes_no_more(
+    url: str, queue: Queue, tmp_path: Path, stop: str
+) -> None:
+    marker, release = tmp_path / "started", tmp_path / "release"
+    running = queue.enqueue(jobfuncs.hold_until_released, str(marker), str(release))  # until the stop is heard
     waiting = queue.enqueue(jobfuncs.noop)
-    assert terminate_once_started(url, marker) == 0
+    worker = start_worker(url, name="told-to-stop", lease_ttl=1.5)  # a heartbeat every 0.5 s
+    try:
+        wait_until(marker.exists, message="the job to start")
+        if stop == "SIGTERM":
+            worker.send_signal(signal.SIGTERM)
+            heard = "stop signal"
+        else:
+            send_shutdown_command(queue.connection, "told-to-stop")
+            heard = "was asked to shut down"
+        wait_until(lambda: heard in worker_log(worker), message="the stop to be heard")
+        release.touch()
+        assert worker.wait(timeout=20) == 0
+    finally:
+        release.touch()
+        stop_process(worker)
     assert running.get_status() is JobStatus.FINISHED
     assert waiting.get_status() is JobStatus.QUEUED
     assert queue.connection.workers_list() == []
 
 
-def test_a_shutdown_command_stops_a_worker_as_sigterm_does(url: str, queue: Queue, tmp_path: Path) -> None:
-    marker = tmp_path / "started"
-    running = queue.enqueue(jobfuncs.touch_then_sleep, str(marker), 1.0)
-    waiting = queue.enqueue(jobfuncs.noop)
-    worker = start_worker(url, name="told-to-stop", lease_ttl=1.5)  # a heartbeat every 0.5 s
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT", "shutdown command"])
+def test_an_idle_worker_stops_at_once_not_when_its_wait_ends(url: str, queue: Queue, stop: str) -> None:
+    """Its wait for jobs (30 s asked; Redis waits in 5 s slices) ends with the stop: it
+    watches the worker's halt."""
+    worker = start_worker(url, name="idle", poll_interval=30, lease_ttl=3)  # a heartbeat every second
     try:
-        wait_until(marker.exists, message="the job to start")
-        send_shutdown_command(queue.connection, "told-to-stop")
-        assert worker.wait(timeout=20) == 0
-        assert "was asked to shut down" in worker_log(worker)
+        first = queue.enqueue(jobfuncs.noop)
+        wait_until(lambda: first.get_status() is JobStatus.FINISHED, message="the worker to run a first job")
+        if stop == "shutdown command":
+            send_shutdown_command(queue.connection, "idle")
+        else:
+            worker.send_signal(getattr(signal, stop))
+        assert worker.wait(timeout=10) == 0, "it stopped well before its 30 s wait would have ended"
     finally:
         stop_process(worker)
-    assert running.get_status() is JobStatus.FINISHED
-    assert waiting.get_status() is JobStatus.QUEUED
     assert queue.connection.workers_list() == []
 
 
