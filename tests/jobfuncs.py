@@ -92,14 +92,22 @@ def busy_loop(seconds: float) -> None:
         pass
 
 
-def record_run(ledger: str, tag: str, seconds: float = 0.0) -> str:
-    """Append this execution to a ledger file (one line per run), then sleep."""
+def record_run(ledger: str, tag: str, release: str = "") -> str:
+    """Append this execution to a ledger file (one line per run); with ``release``, then
+    run until the test creates that file (60 s at most): held for as long as the test
+    needs, however slow the machine, where a sleep of a guessed length may end early."""
     job = get_current_job()
     with Path(ledger).open("a") as f:
         f.write(f"{tag} {job.id if job else '-'} {os.getpid()}\n")
-    if seconds:
-        time.sleep(seconds)
+    if release:
+        _hold_until(release)
     return tag
+
+
+def _hold_until(release: str) -> None:
+    deadline = time.monotonic() + 60
+    while not Path(release).exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def touch_then_sleep(marker: str, seconds: float) -> None:
@@ -169,9 +177,7 @@ async def async_touch_then_sleep(marker: str, seconds: float) -> None:
 def hold_until_released(marker: str, release: str) -> str:
     """Create ``marker`` when started, then run until the test creates ``release``."""
     Path(marker).write_text(str(os.getpid()))
-    deadline = time.monotonic() + 60
-    while not Path(release).exists() and time.monotonic() < deadline:
-        time.sleep(0.005)
+    _hold_until(release)
     return marker
 
 

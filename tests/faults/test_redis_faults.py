@@ -59,20 +59,29 @@ def test_workers_ride_out_a_redis_restart_and_lose_no_acknowledged_job(server: R
     assert [j.result for j in after] == [i + 1 for i in range(20)]
 
 
+LEASE_TTL = 2.0
+"""The lease of the worker whose job ends in the outage: long enough for its heartbeats
+to keep it while Redis is up, on a loaded machine too."""
+
+
 @contextlib.contextmanager
 def job_ending_in_an_outage(server: RedisServer, tmp_path: Path) -> Iterator[tuple[Job, subprocess.Popen[bytes]]]:
-    """A worker (lease 0.6 s) whose one-second job ends, and its lease lapses, while Redis
-    is down; Redis is back when this yields the job and the worker (killed after)."""
-    ledger = tmp_path / "ledger"
-    job = Queue(connection=conveyor.connect(server.url)).enqueue(jobfuncs.record_run, str(ledger), "slow", 1.0)
-    worker = start_worker(server.url, name="alive", lease_ttl=0.6, poll_interval=0.1)
+    """A worker whose job ends, and its lease lapses, while Redis is down; Redis is back
+    when this yields the job and the worker (killed after)."""
+    ledger, release = tmp_path / "ledger", tmp_path / "release"
+    job = Queue(connection=conveyor.connect(server.url)).enqueue(jobfuncs.record_run, str(ledger), "slow", str(release))
+    worker = start_worker(server.url, name="alive", lease_ttl=LEASE_TTL, poll_interval=0.1)
     try:
         wait_until(ledger.exists, message="the job to start")
         server.stop()
+        lapsed_by = time.time() + LEASE_TTL  # no renewal reaches Redis from here on
+        release.touch()
         wait_until(lambda: "could not record 1 job outcomes" in worker_log(worker), message="the outcome held")
+        wait_until(lambda: time.time() > lapsed_by, message="its lease to lapse in the outage")
         server.start()
         yield job, worker
     finally:
+        release.touch()
         stop_process(worker)
     assert len(ledger.read_text().splitlines()) == 1, "it ran once"
 
@@ -99,7 +108,7 @@ def test_a_worker_started_after_a_redis_restart_leaves_live_workers_time_to_rene
     server: RedisServer, tmp_path: Path
 ) -> None:
     with job_ending_in_an_outage(server, tmp_path) as (job, _):
-        newcomer = start_worker(server.url, name="newcomer", lease_ttl=2, poll_interval=0.1)
+        newcomer = start_worker(server.url, name="newcomer", lease_ttl=5, poll_interval=0.1)  # waits 5 s to recover
         try:  # it never saw Redis fail, and finds the lapsed lease of a worker still alive
             outcome_recorded(job)
             newcomer_log = worker_log(newcomer)

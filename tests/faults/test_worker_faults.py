@@ -19,7 +19,7 @@ from conveyor import Queue, Retry
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
 from waiting import wait_until
-from worker.processes import start_worker, stop_process, worker_log
+from worker.processes import freeze, start_worker, stop_process, worker_log
 
 
 def ledger_runs(ledger: Path) -> collections.Counter[str]:
@@ -76,13 +76,14 @@ def test_repeated_sigkills_lose_no_job(url: str, backend: Backend, tmp_path: Pat
 def test_a_frozen_worker_loses_its_job_and_its_late_result_is_refused(
     url: str, backend: Backend, tmp_path: Path
 ) -> None:
-    ledger = tmp_path / "ledger"
+    ledger, release = tmp_path / "ledger", tmp_path / "release"
     queue = Queue(connection=backend)
-    job = queue.enqueue(jobfuncs.record_run, str(ledger), "slow", 1.5, retry=Retry(max=1))
-    frozen = start_worker(url, name="frozen", lease_ttl=0.6)
+    job = queue.enqueue(jobfuncs.record_run, str(ledger), "slow", str(release), retry=Retry(max=1))
+    frozen = start_worker(url, name="frozen", lease_ttl=3)  # its heartbeats keep the lease on a loaded machine
     try:
         wait_until(lambda: ledger_runs(ledger)[job.id] == 1, message="the first worker to start the job")
-        frozen.send_signal(signal.SIGSTOP)
+        freeze(frozen)  # holding the job, unreleased: it cannot end before the rescuer takes it
+        release.touch()  # the rescuer's run goes straight through; the frozen one ends once thawed
         rescuer = start_worker(url, name="rescuer", lease_ttl=5)
         try:
             wait_until(lambda: job.get_status(refresh=True) is JobStatus.FINISHED, timeout=30,
@@ -93,6 +94,7 @@ def test_a_frozen_worker_loses_its_job_and_its_late_result_is_refused(
         finally:
             stop_process(rescuer)
     finally:
+        release.touch()
         frozen.send_signal(signal.SIGCONT)
         stop_process(frozen)
     record = backend.jobs_get([job.id])[0]

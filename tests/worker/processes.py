@@ -60,6 +60,40 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         log.unlink()
 
 
+def freeze(process: subprocess.Popen[bytes]) -> None:
+    """SIGSTOP a worker (SIGCONT thaws it), never while it holds a write lock on a SQLite
+    database (the advisory writer lock, or SQLite's own: a write, a checkpoint): frozen
+    holding one, it would stall every other writer of the store, and the test would
+    measure that instead of a frozen worker. Caught mid-write, it is thawed and frozen
+    again until it is caught between writes."""
+
+    def frozen_between_writes() -> bool:
+        process.send_signal(signal.SIGSTOP)
+        wait_until(lambda: _state(process.pid) == "T", message=f"worker {process.pid} to stop")
+        if not _holds_write_lock(process.pid):
+            return True
+        process.send_signal(signal.SIGCONT)
+        return False
+
+    wait_until(frozen_between_writes, message=f"worker {process.pid} frozen between writes")
+
+
+def _state(pid: int) -> str:
+    """The process's state letter (T: stopped), from /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
+
+
+def _holds_write_lock(pid: int) -> bool:
+    """Whether ``pid`` holds an exclusive file lock, as /proc/locks lists them (lines
+    with '->' are waiters, which hold nothing)."""
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "->" not in fields and fields[3] == "WRITE" and fields[4] == str(pid):
+            return True
+    return False
+
+
 def terminate_once_started(url: str, marker: Path, **options: object) -> int:
     """Start a worker, wait until its job touches ``marker``, SIGTERM it; its exit status."""
     worker = start_worker(url, **options)

@@ -31,15 +31,18 @@ def statuses(backend: Backend, jobs: list[Job]) -> collections.Counter[JobStatus
 
 
 def test_sigkilled_worker_jobs_are_recovered_by_another(url: str, queue: Queue, tmp_path: Path) -> None:
-    ledger = tmp_path / "ledger"
-    jobs = [queue.enqueue(jobfuncs.record_run, str(ledger), f"job{i}", 0.5, retry=Retry(max=2)) for i in range(12)]
+    ledger, release = tmp_path / "ledger", tmp_path / "release"
+    jobs = [
+        queue.enqueue(jobfuncs.record_run, str(ledger), f"job{i}", str(release), retry=Retry(max=2)) for i in range(12)
+    ]
     first = start_worker(url, concurrency=4, lease_ttl=1.5)
-    try:
+    try:  # its first four jobs run until released: the kill finds them running
         wait_until(lambda: len(ledger_lines(ledger)) >= 4, message="the first worker to start jobs")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         in_flight = {r.id for r in queue.connection.jobs_get([j.id for j in jobs]) if r and r.status == "started"}
         assert in_flight, "the kill should leave jobs in the middle of running"
+        release.touch()
         second = start_worker(url, concurrency=4, lease_ttl=1.5)
         try:
             wait_until(lambda: statuses(queue.connection, jobs)[JobStatus.FINISHED] == 12, timeout=30,
