@@ -164,6 +164,19 @@ async def async_cancel_other(job_id: str, linger: float = 0.0) -> None:
     await asyncio.sleep(linger)
 
 
+async def async_meet(directory: str, count: int) -> bool:
+    """Mark this job started in ``directory``, then wait (20 s at most) until ``count``
+    jobs have: whether they all ran at the same time."""
+    job = get_current_job()
+    (Path(directory) / (job.id if job else str(os.getpid()))).touch()
+    deadline = time.monotonic() + 20
+    while len(list(Path(directory).iterdir())) < count:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return True
+
+
 async def raise_cancelled() -> None:
     """An async job whose own code raises CancelledError (nobody asked it to stop)."""
     raise asyncio.CancelledError("the job's own")
