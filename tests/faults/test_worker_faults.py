@@ -40,7 +40,7 @@ def test_repeated_sigkills_lose_no_job(url: str, backend: Backend, tmp_path: Pat
     serial = 0
 
     def start(number: int) -> subprocess.Popen[bytes]:
-        return start_worker(url, name=f"worker-{number}", concurrency=2, lease_ttl=1.0)
+        return start_worker(url, name=f"worker-{number}", concurrency=2, lease_ttl=3)  # kept on a busy machine
 
     workers = {serial: start(serial), serial + 1: start(serial + 1)}
     serial = 2
