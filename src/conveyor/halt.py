@@ -72,21 +72,18 @@ class Halt:
         for action in actions:
             try:
                 action()
-            except Exception:  # the wait then ends with its timeout, as without a halt
-                log.warning("could not wake the worker's wait for its stop", exc_info=True)
+            except Exception as exc:  # (the store is down): the wait ends with its timeout, as without a halt
+                log.warning("could not end the worker's wait for jobs at its stop (%s): it ends within its "
+                            "poll interval", exc)  # fmt: skip
 
     def close(self) -> None:
-        """End the watcher thread, once the worker no longer waits. The pipe stays open
-        until the halt is collected: a thread may still set it meanwhile."""
+        """Let the watcher thread end, once the worker no longer waits (not waiting for
+        it: a push to a store that does not answer must not hold the worker's exit).
+        The pipe stays open until the halt is collected: a thread may still set it."""
         with self._lock:
-            if self._closed:
-                return
             self._closed = True
-            watcher = self._watcher
         with contextlib.suppress(OSError):
             os.write(self._write, b"!")
-        if watcher is not None:
-            watcher.join(5)
 
     def __del__(self) -> None:
         with contextlib.suppress(OSError, AttributeError):  # (AttributeError: __init__ failed)
