@@ -564,3 +564,22 @@ def test_a_wait_for_jobs_that_fails_leaves_no_unretrieved_future(
         thread.join(30)
     gc.collect()  # an unretrieved exception is reported when its future is collected
     assert "never retrieved" not in caplog.text
+
+
+def test_an_idle_claim_waits_at_most_a_third_of_the_lease(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store reckons a waiting claim's lease from the wait's start: a wait as long as a
+    30 s poll interval would hand over a job arriving late in it with its lease spent."""
+    claim = backend.jobs_claim
+    waits: list[float] = []
+    worker = Worker(["default"], connection=backend, lease_ttl=3, poll_interval=30)
+
+    def recording_claim(*args: object, **kwargs: object) -> list[object]:
+        wait = kwargs.get("wait", args[7] if len(args) > 7 else 0.0)
+        if wait:
+            waits.append(float(wait))  # type: ignore[arg-type]
+            worker.request_stop()
+        return claim(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend, "jobs_claim", recording_claim)
+    worker.work()
+    assert waits and all(wait <= 1.0 for wait in waits), waits

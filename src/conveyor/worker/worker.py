@@ -410,7 +410,7 @@ class Worker(LiveState):
         if not claimed and self._idle_too_long():
             return False
         if not claimed and self._can_wait_here(burst):
-            claimed = self._claim(limit, wait=self.poll_interval * random.uniform(0.8, 1.0))
+            claimed = self._claim(limit, wait=self._claim_wait())
             if not claimed:
                 return True
         if not claimed:
@@ -723,6 +723,13 @@ class Worker(LiveState):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
         self._wake.clear()
+
+    def _claim_wait(self) -> float:
+        """How long a claim may wait for jobs: the jittered poll interval, but at most a
+        third of the lease. The store reckons the lease of a job claimed at the end of the
+        wait from the wait's start, so a longer wait would hand over a job whose lease is
+        nearly (or already) spent before its first renewal."""
+        return min(self.poll_interval, self.lease_ttl / 3) * random.uniform(0.8, 1.0)
 
     def _can_wait_here(self, burst: bool) -> bool:
         """Whether an idle wait may block this thread, in a claim that waits for jobs.
