@@ -197,7 +197,9 @@ class ConnectionPool:
         try:
             try:
                 conn = self._open_uri(uri, opened)
-            except sqlite3.OperationalError as exc:  # no -shm file, and none can be made
+            except sqlite3.OperationalError as exc:
+                if not _cannot_make_shared_memory(exc):  # locked, I/O: immutable would read torn pages
+                    raise
                 logger.warning("%s: opening it immutable, as read-only failed (%s)", self.path, exc)
                 conn = self._open_uri(f"{uri}&immutable=1", opened)
             version = schema.current_version(conn)
@@ -327,3 +329,11 @@ def retry_busy(operation: Callable[[], T], deadline_seconds: float = BUSY_RETRY_
             raise BackendError(f"SQLite error: {exc}{damage_hint(exc)}") from exc
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 0.5)
+
+
+def _cannot_make_shared_memory(exc: sqlite3.OperationalError) -> bool:
+    """Whether a read-only open failed for want of a -shm file it cannot make (a read-only
+    directory): the one failure an immutable open, which ignores the WAL and takes no
+    locks, may stand in for. Not "database is locked" or an I/O error."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY)
