@@ -79,9 +79,11 @@ class StatusError(ConveyorError):
 class JobIdInUseError(StatusError):
     """Enqueueing would reuse the id of a job that has not reached a terminal status."""
 
-    def __init__(self, job_id: str, status: str) -> None:
-        super().__init__(status, f"Job id {job_id!r} is already used by a {STATUS_MARK} job")
+    def __init__(self, job_id: str, status: str, still_stopping: bool = False) -> None:
+        stopping = " still stopping on its worker" if still_stopping else ""
+        super().__init__(status, f"Job id {job_id!r} is already used by a {STATUS_MARK} job{stopping}")
         self.job_id = job_id
+        self.still_stopping = still_stopping  # canceled while it ran, and its worker has not stopped it yet
 
 
 class InvalidJobOperation(StatusError):

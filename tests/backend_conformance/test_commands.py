@@ -122,8 +122,10 @@ def test_a_job_canceled_while_running_is_not_requeued_until_its_worker_stops_it(
     running = running_job(backend)
     backend.job_cancel("job", NOW + 1, None, False)
     assert backend.jobs_requeue(["job"], NOW + 2) == []  # it may still be running
-    with pytest.raises(JobIdInUseError):
+    with pytest.raises(JobIdInUseError) as refused:
         put(backend, id="job")
+    assert (refused.value.status, refused.value.still_stopping) == ("canceled", True)
+    assert str(refused.value) == "Job id 'job' is already used by a canceled job still stopping on its worker"
     assert not settle(backend, running, JobStatus.STOPPED, now=NOW + 3)  # the worker stops it
     assert backend.jobs_requeue(["job"], NOW + 4) == ["job"]
 

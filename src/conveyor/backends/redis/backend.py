@@ -814,7 +814,7 @@ def _conveyor_error(exc: ResponseError) -> Exception:
     kind, _, rest = text[marker + len("CONVEYOR ") :].partition(" ")
     parts = rest.split("\t")
     if kind == "JobIdInUse":
-        return JobIdInUseError(parts[0], parts[1])
+        return JobIdInUseError(parts[0], parts[1], still_stopping=len(parts) > 2)
     if kind == "NoSuchJob":
         return NoSuchJobError(parts[0])
     if kind == "InvalidOperation":

@@ -178,7 +178,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         if status not in TERMINAL:
             raise JobIdInUseError(job_id, status.value)
         if stopping:
-            raise JobIdInUseError(job_id, "canceled job still stopping on its worker")
+            raise JobIdInUseError(job_id, JobStatus.CANCELED.value, still_stopping=True)
         self._delete(conn, changes, job_id)
 
     def _link_dependencies(self, conn: sqlite3.Connection, record: JobRecord, now: float) -> None:

@@ -33,7 +33,7 @@ for _, job in ipairs(jobs) do
             local existing = load(job.id)
             if not TERMINAL[existing.status] then return fail('JobIdInUse', job.id, existing.status) end
             if still_stopping(existing, tonumber(ARGV[2])) then
-                return fail('JobIdInUse', job.id, 'canceled job still stopping on its worker')
+                return fail('JobIdInUse', job.id, 'canceled', 'stopping')
             end
             job.replaces = existing
         end
