@@ -64,7 +64,9 @@ class Halt:
                 self._watcher.start()
 
     def _watch(self) -> None:
-        select.select([self._read], [], [])
+        poll = select.poll()  # (not select(): it refuses descriptors past 1023)
+        poll.register(self._read, select.POLLIN)
+        poll.poll()
         if not self._set:  # closed unset: the worker stopped without a halt
             return
         with self._lock:

@@ -12,7 +12,9 @@ from conveyor.halt import Halt
 
 
 def readable(halt: Halt) -> bool:
-    return bool(select.select([halt], [], [], 0)[0])
+    poll = select.poll()
+    poll.register(halt, select.POLLIN)
+    return bool(poll.poll(0))
 
 
 def test_a_halt_is_readable_once_set_and_stays_so() -> None:

@@ -73,12 +73,12 @@ class Wakeup:
     def wait(self, timeout: float, halt: Halt | None = None) -> None:
         """Block until a signal arrives, ``timeout`` seconds pass or ``halt`` is set."""
         receiver = self._ensure_receiver()
-        watched: list[socket.socket | Halt] = [] if halt is None else [halt]
-        if receiver is None:
-            select.select(watched, [], [], timeout)
-            return
-        ready, _, _ = select.select([receiver, *watched], [], [], timeout)
-        if receiver in ready:
+        poll = select.poll()  # (not select(): it refuses descriptors past 1023, which a busy process reaches)
+        for watched in (receiver, halt):
+            if watched is not None:
+                poll.register(watched, select.POLLIN)
+        ready = {fd for fd, _ in poll.poll(timeout * 1000)}
+        if receiver is not None and receiver.fileno() in ready:
             try:
                 while receiver.recv(64):
                     pass
