@@ -25,6 +25,7 @@ class Halt:
     def __init__(self) -> None:
         self.token = secrets.token_hex(8)
         """Names what a store keeps for this halt (the Redis halt key)."""
+        self._pid = os.getpid()
         self._read, self._write = os.pipe()
         os.set_blocking(self._write, False)
         self._set = False
@@ -37,7 +38,7 @@ class Halt:
         """Make every wait watching this halt return. Safe in a signal handler: a flag
         and a one-byte write to a pipe, no lock (the handler may have interrupted a
         thread holding it) and no call to the store."""
-        if self._set:
+        if self._set or os.getpid() != self._pid:  # a forked child (a job's) shares the pipe, not the worker
             return
         self._set = True
         with contextlib.suppress(OSError):  # (non-blocking: a byte is already there)
@@ -82,6 +83,8 @@ class Halt:
         """Let the watcher thread end, once the worker no longer waits (not waiting for
         it: a push to a store that does not answer must not hold the worker's exit).
         The pipe stays open until the halt is collected: a thread may still set it."""
+        if os.getpid() != self._pid:
+            return
         with self._lock:
             self._closed = True
         with contextlib.suppress(OSError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import select
 import threading
 
@@ -83,3 +84,20 @@ def test_a_halt_closed_unset_runs_nothing() -> None:
     assert watcher is not None
     watcher.join(20)
     assert not watcher.is_alive() and calls == []
+
+
+def test_a_forked_child_cannot_set_its_parents_halt() -> None:
+    """A job that forks (multiprocessing) leaves children holding the worker's signal
+    handler and pipe: a SIGTERM to one of them must not end the worker's waits."""
+    halt = Halt()
+    try:
+        child = os.fork()
+        if child == 0:  # pragma: no cover (the child)
+            halt.set()
+            halt.close()
+            os._exit(0)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert not halt.is_set() and not readable(halt)
+    finally:
+        halt.close()

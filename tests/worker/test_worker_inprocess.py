@@ -277,9 +277,12 @@ def test_a_worker_off_the_main_thread_still_times_jobs_out(queue: Queue) -> None
 class FailingBackend:
     """A real backend whose claims and settles fail a few times, as a store that goes away."""
 
-    def __init__(self, backend: Backend, claim_failures: int, settle_failures: int) -> None:
+    def __init__(
+        self, backend: Backend, claim_failures: int, settle_failures: int, error: type[Exception] = BackendError
+    ) -> None:
         self._backend = backend
         self.failures = {"jobs_claim": claim_failures, "jobs_settle": settle_failures}
+        self.error = error
 
     def __getattr__(self, name: str) -> object:
         attribute = getattr(self._backend, name)
@@ -288,7 +291,7 @@ class FailingBackend:
 
         def fail(*args: object, **kwargs: object) -> object:
             self.failures[name] -= 1
-            raise BackendError(f"{name} failed (injected)")
+            raise self.error(f"{name} failed (injected)")
 
         return fail
 
@@ -583,3 +586,31 @@ def test_an_idle_claim_waits_at_most_a_third_of_the_lease(backend: Backend, monk
     monkeypatch.setattr(backend, "jobs_claim", recording_claim)
     worker.work()
     assert waits and all(wait <= 1.0 for wait in waits), waits
+
+
+def test_a_wait_for_jobs_that_fails_unexpectedly_is_logged_and_the_worker_goes_on(
+    backend: Backend, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not the store's failure (a bug, a descriptor select() refuses): the worker must
+    not die of it, nor leave it unread."""
+    flaky = FailingBackend(backend, claim_failures=0, settle_failures=0, error=ValueError)
+    flaky.failures["wait_for_jobs"] = 3
+    release = tmp_path / "release"
+    queue = Queue(connection=backend)
+    held = queue.enqueue(jobfuncs.hold_until_released, str(tmp_path / "started"), str(release))
+    worker = Worker(["default"], connection=flaky, concurrency=2, poll_interval=0.05)  # type: ignore[arg-type]
+    thread = threading.Thread(target=worker.work)
+    thread.start()
+    try:
+        wait_until(lambda: flaky.failures["wait_for_jobs"] == 0, message="the waits to fail")
+        release.touch()
+        later = queue.enqueue(jobfuncs.add, 1, 2)
+        wait_until(lambda: later.get_status(refresh=True) is JobStatus.FINISHED, message="a later job to run")
+        assert held.get_status(refresh=True) is JobStatus.FINISHED and thread.is_alive()
+    finally:
+        release.touch()
+        worker.request_stop()
+        thread.join(30)
+    gc.collect()
+    assert "never retrieved" not in caplog.text
+    assert "the wait for new jobs failed (wait_for_jobs failed (injected))" in caplog.text

@@ -132,6 +132,8 @@ class Worker(LiveState):
 
     _halt: Halt | None = None
     """Set when it stops (from work() on): a wait for jobs watches it, and ends at once."""
+    _wait_error: BackendError | None = None
+    """How the last wait for jobs on the waiting thread failed, for the claim loop."""
 
     job_class = Job
     """RQ's: the class of the jobs it hands to functions (conveyor's, always)."""
@@ -322,7 +324,9 @@ class Worker(LiveState):
         if self._halt is not None:  # an idle worker's wait for jobs ends at once
             self._halt.set()
         if self.loop is not None and self._wake is not None:
-            self.loop.call_soon_threadsafe(self._wake.set)
+            # the halt may have ended the loop already: an idle worker sees the stop and exits
+            with contextlib.suppress(RuntimeError):  # ("Event loop is closed")
+                self.loop.call_soon_threadsafe(self._wake.set)
 
     def register(self) -> None:
         now = self.clock.now()
@@ -756,15 +760,25 @@ class Worker(LiveState):
             interval = self.poll_interval * random.uniform(0.8, 1.0)
             wait = functools.partial(self.backend.wait_for_jobs, interval, self._halt)
             self._waiting = self.loop.run_in_executor(self._waiter_pool, wait)
+            self._waiting.add_done_callback(self._wait_ended)
         woken: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
         await asyncio.wait([self._waiting, woken], return_when=asyncio.FIRST_COMPLETED)
         woken.cancel()
         self._wake.clear()
-        waited = self._waiting
-        if waited.done() and not waited.cancelled() and (error := waited.exception()) is not None:
-            # the store failed the wait: read here, not left for asyncio to report as never retrieved;
-            # the claim loop backs off and says so
+        if (error := self._wait_error) is not None:  # the claim loop backs off and says so
+            self._wait_error = None
             raise error
+
+    def _wait_ended(self, waited: asyncio.Future[Any]) -> None:
+        """Read how a wait on the waiting thread ended, whenever it ends (asyncio reports an
+        error never read): the store's failure goes to the claim loop, which backs off;
+        anything else is logged, and the next wait may do better."""
+        if waited.cancelled() or (error := waited.exception()) is None:
+            return
+        if isinstance(error, BackendError):
+            self._wait_error = error
+        else:
+            log.error("the wait for new jobs failed (%s); the worker goes on", error, exc_info=error)
 
     # -- stopping ------------------------------------------------------------------------------
     async def _drain(self) -> None:

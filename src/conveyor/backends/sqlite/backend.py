@@ -220,6 +220,8 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             if claimed:
                 return claimed
             self._wakeup.wait(wait, halt)
+            if halt is not None and halt.is_set():  # stopping: what it claimed now would only go back
+                return []
         rules = limits or Limits()
         lease = (worker_name, lease_token, lease_expires_at, now, now, now)
 
