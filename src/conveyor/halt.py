@@ -94,3 +94,8 @@ class Halt:
         with contextlib.suppress(OSError, AttributeError):  # (AttributeError: __init__ failed)
             os.close(self._write)
             os.close(self._read)
+
+
+def halted(halt: Halt | None) -> bool:
+    """Whether a wait given ``halt`` (or none) must not block: its worker is stopping."""
+    return halt is not None and halt.is_set()

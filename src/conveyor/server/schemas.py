@@ -121,8 +121,7 @@ class SubmitJob(Body):
     meta: dict[str, Any] = Field(default_factory=dict)
     job_id: JobId | None = Field(
         None,
-        description="Your own id for the job (default: a time-ordered UUID): 1 to 200 characters, without "
-        "control characters, spaces at its ends or '/', and not '.', '..' or 'stats'.",
+        description=f"Your own id for the job (default: a time-ordered UUID); {JOB_ID_RULE}.",
     )
     idempotency_key: Name | None = Field(
         None,

@@ -47,7 +47,7 @@ from conveyor.exceptions import (
     NoSuchBatchError,
     NoSuchJobError,
 )
-from conveyor.halt import Halt
+from conveyor.halt import Halt, halted
 from conveyor.status import JobStatus
 from conveyor.types import (
     Finding,
@@ -275,7 +275,7 @@ class RedisBackend(RedisBatches):
         args = [repr(now), worker_name, limit, lease_token, repr(lease_expires_at), len(queues), *queues]
         if limits:
             args += _limit_args(limits)
-        if wait > 0 and not (halt and halt.is_set()):  # the claim runs as soon as the pop returns: one round trip
+        if wait > 0 and not halted(halt):  # the claim runs as soon as the pop returns: one round trip
             pop = ("BLPOP", *self._wake_keys(halt), self._blpop_timeout(wait))
             run = functools.partial(self._scripts.run_after, pop, "claim")
             rows = self._call(functools.partial(run, *args))
@@ -704,7 +704,7 @@ class RedisBackend(RedisBatches):
     # -- wake-up ------------------------------------------------------------------------------------
     def wait_for_jobs(self, timeout: float, halt: Halt | None = None) -> None:
         keys = self._wake_keys(halt)
-        if not (halt and halt.is_set()):
+        if not halted(halt):
             self._call(lambda: self._redis.blpop(keys, timeout=self._blpop_timeout(timeout)))
 
     def _wake_keys(self, halt: Halt | None) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
 from conveyor.exceptions import STATUS_MARK, InvalidJobOperation, JobIdInUseError, NoSuchJobError
-from conveyor.halt import Halt
+from conveyor.halt import Halt, halted
 from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
 from conveyor.types import (
     RELEASED,
@@ -220,7 +220,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             if claimed:
                 return claimed
             self._wakeup.wait(wait, halt)
-            if halt is not None and halt.is_set():  # stopping: what it claimed now would only go back
+            if halted(halt):  # stopping: what it claimed now would only go back
                 return []
         rules = limits or Limits()
         lease = (worker_name, lease_token, lease_expires_at, now, now, now)
