@@ -7,7 +7,7 @@ import asyncio
 import atexit
 import contextlib
 import os
-import re
+import sys
 import threading
 import time
 from pathlib import Path
@@ -62,9 +62,11 @@ def leave_a_thread_running(release: str) -> None:
     threading.Thread(target=linger, name="left-by-the-job").start()
 
 
-def hold_the_gil(length: int) -> None:
-    """Once its worker has reported it running (its housekeeper has seen it), backtrack
-    in the regex engine, which never lets go of the GIL (about 1 s at 24)."""
+def hold_the_gil(seconds: float) -> None:
+    """Once its worker has reported it running (its housekeeper has seen it), keep the
+    GIL for ``seconds``, as C code that never lets go of it does (a backtracking regex):
+    a busy loop, with the interpreter told not to hand the GIL over meanwhile (a regex
+    of a fixed length would take 0.4 s on one machine and 1.5 s on another)."""
     job = get_current_job()
     assert job is not None
     deadline = time.monotonic() + 20
@@ -72,7 +74,14 @@ def hold_the_gil(length: int) -> None:
         if any(job.id in w.current_job_ids for w in job.connection.workers_list()):
             break
         time.sleep(0.01)
-    re.match(r"(a+)+$", "a" * length + "b")
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(seconds + 10)
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+    finally:
+        sys.setswitchinterval(switch_interval)
 
 
 def sleep(seconds: float) -> float:
