@@ -1,19 +1,27 @@
-"""A SQLite writer killed with SIGKILL in the middle of its transactions, again and again."""
+"""A SQLite writer killed with SIGKILL in the middle of its transactions, again and
+again; one frozen while it holds the write lock."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import secrets
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import conveyor
+import jobfuncs
 from conveyor import Queue
 from conveyor.status import JobStatus
 from conveyor.types import Settlement
+from waiting import wait_until
+from worker.processes import start_worker, stop_process, worker_log
 
 ROUNDS = 50
 
@@ -73,3 +81,72 @@ def test_a_writer_killed_mid_transaction_leaves_an_intact_database(tmp_path: Pat
         assert len(enqueued) >= ROUNDS * 10
     finally:
         backend.close()
+
+
+_HOLD_AND_STOP = """
+import fcntl, os, signal, sqlite3, sys
+path, holding = sys.argv[1], sys.argv[2]
+lock = os.open(path + "-lock", os.O_RDWR | os.O_CREAT)  # conveyor's writers queue on this first
+fcntl.flock(lock, fcntl.LOCK_EX)
+conn = sqlite3.connect(path, isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")  # and SQLite's own write lock
+open(holding, "w").close()
+os.kill(os.getpid(), signal.SIGSTOP)
+conn.execute("ROLLBACK")
+"""
+
+
+@contextlib.contextmanager
+def writer_frozen_holding_the_lock(path: Path) -> Iterator[None]:
+    """A process stopped (as by Ctrl-Z or a debugger) while it holds the database's write
+    lock, for the block; thawed after it, when it lets go."""
+    holding = path.with_name("holding")
+    writer = subprocess.Popen([sys.executable, "-c", _HOLD_AND_STOP, str(path), str(holding)])
+    try:
+        wait_until(holding.exists, message="the writer to take the lock")
+        yield
+    finally:
+        writer.send_signal(signal.SIGCONT)
+        writer.wait(timeout=10)
+
+
+LEASE_TTL = 2.0
+
+
+def test_a_writer_frozen_holding_the_lock_past_the_lease_costs_live_workers_none_of_their_jobs(
+    tmp_path: Path,
+) -> None:
+    """No worker can renew while the lock is held; once it is let go, their leases have
+    lapsed. A worker that recovered them then would run live workers' jobs twice: each
+    holds recovery back a lease period after its own renewals were held up."""
+    path, ledger, release = tmp_path / "conveyor.db", tmp_path / "ledger", tmp_path / "release"
+    url = f"sqlite:///{path}"
+    backend = conveyor.connect(url)
+    job = Queue(connection=backend).enqueue(jobfuncs.record_run, str(ledger), "slow", str(release))
+    # its housekeeping writes only its heartbeats (no scheduling pass for 30 s): the stall catches one
+    alive = start_worker(url, name="alive", lease_ttl=LEASE_TTL, poll_interval=30)
+    recoverer = None
+    try:
+        wait_until(ledger.exists, message="the job to start")
+        recoverer = start_worker(url, name="recoverer", lease_ttl=LEASE_TTL, poll_interval=0.1)
+        wait_until(lambda: len(backend.workers_list()) == 2, message="both workers registered")
+        with writer_frozen_holding_the_lock(path):
+            stall_began = time.monotonic()
+            wait_until(lambda: time.monotonic() - stall_began > 2 * LEASE_TTL, timeout=30,
+                       message="the stall to outlast the lease")  # fmt: skip
+        wait_until(lambda: "lease renewals were" in worker_log(recoverer), message="the recoverer to see the stall")
+        thawed = time.monotonic()  # the job runs on past when the recoverer could have taken it
+        wait_until(lambda: time.monotonic() - thawed > 1.5 * LEASE_TTL, message="a lease period and a half")
+        release.touch()
+        wait_until(lambda: job.get_status() not in (JobStatus.STARTED, JobStatus.QUEUED), timeout=30,
+                   message="the job to end")  # fmt: skip
+        recoverer_log, alive_log = worker_log(recoverer), worker_log(alive)
+    finally:
+        release.touch()
+        for worker in (alive, recoverer):
+            if worker is not None:
+                stop_process(worker)
+        backend.close()
+    assert "recovered job" not in recoverer_log + alive_log, "a live worker's job is not taken for abandoned"
+    assert len(ledger.read_text().splitlines()) == 1, "it ran once"
+    assert (job.get_status(), job.result, job.worker_name, job.retry_count) == (JobStatus.FINISHED, "slow", "alive", 0)

@@ -1,4 +1,4 @@
-"""The hold-off on lease recovery after the store was unreachable (RecoveryGate)."""
+"""The hold-off on lease recovery after the store was unreachable or stalled (RecoveryGate)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from conveyor.clock import SYSTEM_CLOCK
 from conveyor.worker.recovery_gate import RecoveryGate
 from waiting import wait_until
 
-LEASE_TTL = 0.05
+LEASE_TTL = 0.2
+"""Short, yet long enough that the gate sees no stall between two statements of a test
+on a loaded machine (renewals half a lease apart are one)."""
 
 
 def make_gate(serving_since: float | None = None) -> RecoveryGate:
@@ -23,13 +25,23 @@ def store_fails(gate: RecoveryGate) -> None:
     gate.store_unreachable()
 
 
+def asked(gate: RecoveryGate) -> bool:
+    """What a housekeeper's pass does: a heartbeat, then the question."""
+    gate.renewed()
+    return gate.open()
+
+
+def lease_fraction_passes(since: float, fraction: float) -> None:
+    wait_until(lambda: time.monotonic() - since > fraction * LEASE_TTL, message=f"{fraction} of a lease")
+
+
 def test_recovery_waits_one_lease_period_after_the_store_failed() -> None:
     gate = make_gate()
     assert gate.open(), "nothing failed: recover at once"
     store_fails(gate)
     failed_at = time.monotonic()
     assert not gate.open(), "the other workers have not renewed yet"
-    wait_until(gate.open, message="recovery once a lease period has passed")
+    wait_until(lambda: asked(gate), message="recovery once a lease period has passed")
     assert time.monotonic() - failed_at > LEASE_TTL
 
 
@@ -40,7 +52,7 @@ def test_a_store_that_keeps_failing_delays_recovery_two_lease_periods_at_most() 
 
     def flapping_then_recovering() -> bool:
         store_fails(gate)  # a failure before every look: the hold-off alone would never end
-        return gate.open()
+        return asked(gate)
 
     wait_until(flapping_then_recovering, timeout=10, message="recovery despite the failures")
     assert time.monotonic() - began > 2 * LEASE_TTL
@@ -51,7 +63,7 @@ def test_a_store_that_keeps_failing_delays_recovery_two_lease_periods_at_most() 
 def test_a_store_that_just_began_serving_holds_recovery_back_in_a_worker_that_saw_no_failure() -> None:
     gate = make_gate(serving_since=time.time())  # restarted just now, before this worker began
     assert not gate.open(), "workers alive through the restart have not renewed yet"
-    wait_until(gate.open, message="recovery a lease period after the store's start")
+    wait_until(lambda: asked(gate), message="recovery a lease period after the store's start")
     assert make_gate(serving_since=time.time() - 3600).open(), "serving for an hour"
 
 
@@ -67,4 +79,28 @@ def test_an_outage_longer_than_a_lease_starts_the_count_again() -> None:
 
     wait_until(outage_over, message="an outage of three lease periods")
     assert not gate.open(), "back: the live workers get their lease period to renew"
-    wait_until(gate.open, message="recovery one lease period later")
+    wait_until(lambda: asked(gate), message="recovery one lease period later")
+
+
+def test_renewals_held_up_past_half_a_lease_hold_recovery_back_one_lease_period() -> None:
+    gate = make_gate()
+    assert not gate.renewed() and gate.open(), "renewals on time"
+    renewed_at = time.monotonic()
+    lease_fraction_passes(renewed_at, 0.6)  # a stalled store: every worker's renewals wait
+    assert not gate.open(), "its own renewal is overdue, so may the others' be"
+    assert gate.renewed(), "a late renewal: renew again at once"
+    stall_ended = time.monotonic()
+    assert not gate.open(), "the live workers held up as long have not renewed yet"
+    wait_until(lambda: asked(gate), message="recovery a lease period after the stall")
+    assert time.monotonic() - stall_ended > LEASE_TTL
+
+
+def test_a_renewal_overdue_holds_recovery_back_past_the_two_period_cap() -> None:
+    gate = make_gate()
+    store_fails(gate)
+    assert not asked(gate), "holding since the failure"
+    began = time.monotonic()
+    lease_fraction_passes(began, 2.5)  # no renewal got through for 2.5 leases: a stall
+    assert not gate.open(), "a pass sent into a stall would take the leases that lapsed in it"
+    assert gate.renewed()
+    assert not gate.open(), "a stall longer than a lease: the count starts again"

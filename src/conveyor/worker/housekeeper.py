@@ -9,8 +9,9 @@ separate thread (with its own backend connection) rather than on the event loop:
 - jobs claimed ahead that a slow job keeps from starting, given back every tick;
 - promotion of due scheduled jobs, recovery of expired leases held by dead workers,
   and expiry of queued jobs past their ttl, every poll interval (jittered); after the
-  store was unreachable, leases are renewed at once, and recovered only when the
-  RecoveryGate opens (live workers have had their chance to renew);
+  store was unreachable or stalled (heartbeats held up), leases are renewed at once,
+  and recovered only when the RecoveryGate opens (live workers have had their chance
+  to renew);
 - maintenance (retention by result/failure TTL, reaping silent workers), at start and
   every maintenance interval.
 A service that raises is logged once and retried with backoff (0.5 s doubling to 30 s,
@@ -186,8 +187,9 @@ class Housekeeper:
         if given:
             log.info("gave back %d jobs claimed ahead: a slow job held them", given)
 
-    def heartbeat(self) -> None:
-        """Renew the leases of held jobs and the worker's registration."""
+    def heartbeat(self) -> float | None:
+        """Renew the leases of held jobs and the worker's registration; at once again
+        when this one came late (a stalled store: it may have renewed them too little)."""
         w = self.worker
         held = w.held()
         now = w.clock.now()
@@ -203,6 +205,7 @@ class Housekeeper:
                         JobStopRequested, "The worker lost the job's lease (it was recovered or canceled)", w.loop
                     )
         self._report(now, running_ids(held))
+        return 0.0 if self.recovery.renewed() else None
 
     def report_state(self) -> None:
         """Report the jobs the worker runs when they changed since the last report, so

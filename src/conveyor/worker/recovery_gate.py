@@ -7,6 +7,16 @@ it too and needs up to a lease period to renew, so nothing is recovered for one
 ``lease_ttl``. Brief failures do not hold recovery back past two lease periods in a row
 once the store answers (a flapping store must not keep a dead worker's jobs forever); a
 failure streak longer than a lease starts that count again.
+
+A store that answers may still have stalled: a SQLite writer stopped (SIGSTOP, a
+debugger) while it held the write lock, a Redis busy with a long script. No error says
+so, but this worker's own heartbeats do: they come every third of a lease, so renewals
+more than half a lease apart mean its writes were held up, and so, likely, were every
+worker's; past about 0.6 of a lease, live workers' leases may have lapsed. Such a gap
+counts as an outage that just ended, and while this worker's own renewal is that
+overdue, nothing is recovered either, whatever the two-period cap says (the main
+thread's passes ask while the housekeeper may be the one held up, and a pass sent into
+the stall would run after it with the stall's ``now``).
 """
 
 from __future__ import annotations
@@ -20,6 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("conveyor.worker")
 
+STALL_AFTER = 0.5
+"""Renewals further apart than this part of a lease mean the store stalled (see above)."""
+
 
 class RecoveryGate:
     """One worker's view of whether lease recovery may run; fed its store failures."""
@@ -30,6 +43,7 @@ class RecoveryGate:
         self._streak_began = 0.0  # when the store last began failing after it had answered
         self._holding_since: float | None = None  # when recovery began to wait for renewals
         self._ask_store = True  # whether to ask when the store began serving: at start, after failures
+        self._renewed_mono = time.monotonic()  # the last renewal (at first: the registration, made next)
 
     def store_unreachable(self) -> None:
         now = time.monotonic()
@@ -37,6 +51,24 @@ class RecoveryGate:
             self._streak_began = now
         self._unreachable_mono = now
         self._ask_store = True  # it may come back as another server (a failover)
+
+    def renewed(self) -> bool:
+        """The worker's heartbeat reached the store; if the one before was too long ago,
+        the store stalled and live workers need a lease period to renew (see above).
+        Returns whether it had (the renewal, reckoned from before the stall, may have
+        come too late for its own leases: renew again at once)."""
+        now, lease_ttl = time.monotonic(), self.worker.lease_ttl
+        gap, self._renewed_mono = now - self._renewed_mono, now
+        if gap <= lease_ttl * STALL_AFTER:
+            return False
+        log.info(
+            "lease renewals were %.1fs apart (lease_ttl %gs): expired leases are recovered only after a lease "
+            "period, when live workers held up as long have renewed theirs", gap, lease_ttl,
+        )  # fmt: skip
+        self._unreachable_mono = now
+        if gap > lease_ttl:  # a stall, not a blip: hold anew
+            self._holding_since = None
+        return True
 
     def open(self) -> bool:
         """Whether expired leases may be taken back now (see the module's docstring)."""
@@ -50,6 +82,8 @@ class RecoveryGate:
                 started_mono = time.monotonic() - (w.clock.now() - since)
                 self._unreachable_mono = max(self._unreachable_mono, started_mono)
         now, lease_ttl = time.monotonic(), w.lease_ttl
+        if now - self._renewed_mono > lease_ttl * STALL_AFTER:
+            return False  # its own renewal is held up, so may everyone's be: a pass now would take their leases
         if now - self._unreachable_mono > lease_ttl:
             self._holding_since = None
             return True
