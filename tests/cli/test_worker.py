@@ -9,13 +9,17 @@ from typing import Any
 
 import pytest
 
+import conveyor
 import conveyor.cli.commands_worker as commands_worker
+import jobfuncs
 from conveyor import Job, Queue
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
 from conveyor.types import Limits
+from redis_server import RedisServer
+from waiting import wait_until
 
-from .conftest import Run, assert_user_error, conveyor_cmd, subprocess_env
+from .conftest import LineReader, Run, assert_user_error, conveyor_cmd, subprocess_env
 
 
 def test_a_worker_exits_past_threads_its_jobs_left_running(db_url: str, db: Backend, tmp_path: Path) -> None:
@@ -263,6 +267,44 @@ def test_a_worker_process_runs_jobs_enqueued_by_the_cli(tmp_path: Path, db_url: 
     assert (async_added.get_status(), async_added.result) == (JobStatus.FINISHED, 7)
     assert failed.get_status() is JobStatus.FAILED
     assert "no luck" in (failed.exc_info or "")
+
+
+def test_a_worker_started_before_its_redis_waits_for_it_and_a_burst_worker_does_not(tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path)  # its port chosen, nothing listening yet
+    burst = subprocess.run(
+        conveyor_cmd("worker", "--burst", "-u", redis.url),
+        env=subprocess_env(), capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert burst.returncode == 1
+    assert "cannot be reached" in burst.stderr and "trying again" not in burst.stderr
+    worker = subprocess.Popen(
+        conveyor_cmd("worker", "-u", redis.url, "--poll-interval", "0.1"),
+        env=subprocess_env(), stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        output = LineReader(worker.stderr)  # type: ignore[arg-type]
+        output.wait_for("trying again in 0.5s")
+        output.wait_for("trying again in 1s")  # backing off
+        redis.start()
+        job = Queue(connection=conveyor.connect(redis.url)).enqueue(jobfuncs.add, 2, 3)
+        wait_until(lambda: job.get_status() is JobStatus.FINISHED, timeout=60, message="the job run")
+        assert worker.poll() is None, "it goes on"
+        assert job.result == 5
+    finally:
+        worker.kill()
+        worker.wait(timeout=10)
+        redis.stop()
+
+
+def test_a_worker_given_a_sqlite_path_that_cannot_be_fails_at_once_rather_than_waiting(tmp_path: Path) -> None:
+    done = subprocess.run(
+        conveyor_cmd("worker", "-u", f"sqlite:///{tmp_path}/missing/dir/jobs.db"),
+        env=subprocess_env(), capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"Error: cannot open {tmp_path}/missing/dir/jobs.db: directory {tmp_path}/missing/dir does not exist"
+    ]
 
 
 def test_a_worker_process_reports_a_bad_url_in_one_line(tmp_path: Path) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import click
 
+from conveyor.exceptions import BackendUnavailableError
 from conveyor.logs import log_to_stderr
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.urls import masked_url
@@ -31,6 +34,9 @@ from .options import (
 )
 
 log = logging.getLogger("conveyor.cli")
+
+STORE_WAIT_FIRST, STORE_WAIT_LAST = 0.5, 30.0
+"""Seconds between tries to reach a store that is down at start: doubling from the first to the last."""
 
 
 @click.command()
@@ -151,30 +157,53 @@ def worker(
     for queue_name in names:
         if "://" in queue_name:
             raise InputError(f"{queue_name!r} is a backend URL, not a queue name: give it with -u/--url")
-    runner = Worker(
-        names,
-        name=name,
-        connection=app.backend,
-        concurrency=concurrency,
-        pool=pool,
-        max_jobs_per_child=max_jobs_per_child,
-        max_memory_per_child=max_memory_per_child,
-        lease_ttl=lease_ttl,
-        worker_ttl=worker_ttl,
-        limits=limits_from(**limits),
-        max_memory=max_memory,
-        shutdown_timeout=shutdown_timeout,
-        interrupt_grace=interrupt_grace,
-        poll_interval=poll_interval,
-        maintenance_interval=maintenance_interval,
-        exception_handlers=exception_handlers,
-    )
-    with log_to_stderr(log_level):
+
+    def work_once() -> Worker:
+        runner = Worker(
+            names,
+            name=name,
+            connection=app.backend,
+            concurrency=concurrency,
+            pool=pool,
+            max_jobs_per_child=max_jobs_per_child,
+            max_memory_per_child=max_memory_per_child,
+            lease_ttl=lease_ttl,
+            worker_ttl=worker_ttl,
+            limits=limits_from(**limits),
+            max_memory=max_memory,
+            shutdown_timeout=shutdown_timeout,
+            interrupt_grace=interrupt_grace,
+            poll_interval=poll_interval,
+            maintenance_interval=maintenance_interval,
+            exception_handlers=exception_handlers,
+        )
         mode = (" (burst)" if burst else "") + (", sync jobs in child processes" if pool == "processes" else "")
         log.info("worker %s on %s: queues %s, concurrency %d%s", runner.name, masked_url(app.url), ", ".join(names),
                  concurrency, mode)  # fmt: skip
         runner.work(burst=burst, max_jobs=max_jobs, max_idle_time=max_idle_time)
+        return runner
+
+    with log_to_stderr(log_level):
+        runner = _once_the_store_answers(app, work_once, waits=not burst)
     if runner.failure:
         raise UserError(f"the worker stopped: {runner.failure}")
     if runner.recycled and os.environ.get(supervisor.SUPERVISED_ENV):
         sys.exit(supervisor.EXIT_RECYCLE)
+
+
+def _once_the_store_answers(app: App, work_once: Callable[[], Worker], *, waits: bool) -> Worker:
+    """Run a worker; while its store cannot be reached at the start (a Redis not up yet,
+    a disk full), try again with backoff, as a worker started beside its Redis (compose,
+    systemd) must. Once running, the worker rides out outages itself (this only sees a
+    start that failed). A burst worker fails at once, and so does a wrong setting (a
+    SQLite path that cannot be, a bad URL): it is no outage, and would wait forever."""
+    delay = STORE_WAIT_FIRST
+    while True:
+        try:
+            return work_once()
+        except BackendUnavailableError as exc:
+            if not waits:
+                raise
+            log.warning("%s; trying again in %gs (Ctrl-C to give up)", exc, delay)
+            time.sleep(delay)
+            delay = min(2 * delay, STORE_WAIT_LAST)
