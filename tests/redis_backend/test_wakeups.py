@@ -4,11 +4,16 @@ and the halt list beside it, that a stopping worker's wait pops."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
-from backend_conformance.helpers import NOW, claim, put
+from backend_conformance.helpers import NOW, claim, put, status
 from conveyor.backends.redis.backend import HALT_TTL, RedisBackend
 from conveyor.halt import Halt
+from conveyor.status import JobStatus
 from waiting import wait_until
+
+T = TypeVar("T")
 
 
 def test_each_queued_job_leaves_a_token_and_no_more_than_sixteen_wait(backend: RedisBackend) -> None:
@@ -32,16 +37,24 @@ def blocked_clients(backend: RedisBackend) -> int:
     return int(backend._redis.info("clients")["blocked_clients"])
 
 
+def halted_once_blocked(backend: RedisBackend, halt: Halt, call: Callable[[], T]) -> T:
+    """Run ``call`` on a thread, set ``halt`` once it blocks in Redis, and return what
+    ``call`` returned."""
+    before = blocked_clients(backend)
+    returned: list[T] = []
+    waiting = threading.Thread(target=lambda: returned.append(call()), daemon=True)
+    waiting.start()
+    wait_until(lambda: blocked_clients(backend) > before, message="the wait to block in Redis")
+    halt.set()
+    waiting.join(20)
+    assert not waiting.is_alive(), "the halt ended the wait"
+    return returned[0]
+
+
 def test_a_halt_ends_a_blocked_wait_and_its_key_goes_with_the_pop(backend: RedisBackend) -> None:
     halt = Halt()
-    before = blocked_clients(backend)
-    waiting = threading.Thread(target=backend.wait_for_jobs, args=(30, halt), daemon=True)
     try:
-        waiting.start()
-        wait_until(lambda: blocked_clients(backend) > before, message="the wait to block in Redis")
-        halt.set()
-        waiting.join(20)
-        assert not waiting.is_alive(), "the halt ended the wait"
+        halted_once_blocked(backend, halt, lambda: backend.wait_for_jobs(30, halt))
         assert not backend._redis.exists(backend.keys.halt(halt.token)), "popped, the key is gone"
     finally:
         halt.close()
@@ -56,5 +69,24 @@ def test_a_halt_no_wait_popped_leaves_a_key_that_expires(backend: RedisBackend) 
         wait_until(lambda: backend._redis.exists(key), message="the halt's push")
         assert 0 < backend._redis.ttl(key) <= HALT_TTL
         assert key.startswith(backend.keys.base), "in the namespace's hash slot"
+    finally:
+        halt.close()
+
+
+def test_a_claim_whose_wait_a_halt_ended_claims_nothing(backend: RedisBackend) -> None:
+    # the claim is sent with the pop, and Redis runs it once the halt's token is popped;
+    # a job queued meanwhile (its token taken by another worker's wait) stays queued
+    job = put(backend)
+    backend._redis.delete(backend.keys.wake)
+    halt = Halt()
+
+    def claim_waiting() -> list[str]:
+        records = backend.jobs_claim(["default"], "w-1", 10, "token-1", NOW + 30, NOW, None, 30, halt)
+        return [record.id for record in records]
+
+    try:
+        assert halted_once_blocked(backend, halt, claim_waiting) == [], "a stopping worker claims nothing"
+        assert status(backend, job.id) is JobStatus.QUEUED
+        assert claim_waiting() == [job.id], "a claim halted before it began does not wait, and claims"
     finally:
         halt.close()

@@ -272,10 +272,13 @@ class RedisBackend(RedisBatches):
         wait: float = 0.0,
         halt: Halt | None = None,
     ) -> list[JobRecord]:
-        args = [repr(now), worker_name, limit, lease_token, repr(lease_expires_at), len(queues), *queues]
+        waits = wait > 0 and not halted(halt)
+        # a halt that ends the wait leaves this mark, and the claim sent with the pop then takes nothing
+        mark = self.keys.halted(halt.token) if waits and halt is not None else ""
+        args = [repr(now), worker_name, limit, lease_token, repr(lease_expires_at), mark, len(queues), *queues]
         if limits:
             args += _limit_args(limits)
-        if wait > 0 and not halted(halt):  # the claim runs as soon as the pop returns: one round trip
+        if waits:  # the claim runs as soon as the pop returns: one round trip
             pop = ("BLPOP", *self._wake_keys(halt), self._blpop_timeout(wait))
             run = functools.partial(self._scripts.run_after, pop, "claim")
             rows = self._call(functools.partial(run, *args))
@@ -714,12 +717,15 @@ class RedisBackend(RedisBatches):
         if halt is None:
             return [self.keys.wake]
         key = self.keys.halt(halt.token)
-        halt.when_set(key, functools.partial(self._push_halt, key))
+        halt.when_set(key, functools.partial(self._push_halt, halt.token))
         return [self.keys.wake, key]
 
-    def _push_halt(self, key: str) -> None:
+    def _push_halt(self, token: str) -> None:
+        """Push the token that ends the wait, and mark the halt for the claim sent with the
+        pop (which cannot see what the pop took): a stopping worker claims nothing."""
+        key = self.keys.halt(token)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.rpush(key, "halt").expire(key, HALT_TTL)
+        pipe.rpush(key, "halt").expire(key, HALT_TTL).set(self.keys.halted(token), "1", ex=HALT_TTL)
         self._call(pipe.execute)
 
     def _blpop_timeout(self, seconds: float) -> float:

@@ -29,6 +29,8 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:halt:<token>             list: one token, pushed when a worker stops, that
                                         ends its wait for jobs (the pop removes the key;
                                         a short TTL removes one no wait popped)
+    {conveyor}:halted:<token>           string, pushed with that token, for as long: a claim
+                                        sent after the wait sees it and claims nothing
     {conveyor}:events                   stream: job events, entry id '<event number>-0',
                                         fields status ('' for other changes) and ids
                                         (newline-separated: ids hold no control characters)
@@ -115,6 +117,10 @@ class KeySpace:
     def halt(self, token: str) -> str:
         """The list a stopping worker's wait for jobs pops beside the wake-up list."""
         return f"{self.base}halt:{token}"
+
+    def halted(self, token: str) -> str:
+        """Set with the halt list's token: the claim sent with a wait's pop claims nothing."""
+        return f"{self.base}halted:{token}"
 
     def dependents(self, job_id: str) -> str:
         return f"{self.base}dependents:{job_id}"

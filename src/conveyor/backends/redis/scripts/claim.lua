@@ -1,5 +1,6 @@
 -- Move up to limit queued jobs to started under a lease.
--- ARGV: base, now, worker, limit, token, lease_expires_at, number of queues, queue names...,
+-- ARGV: base, now, worker, limit, token, lease_expires_at, halted (the key a halt sets, ''
+-- for none), number of queues, queue names...,
 -- then, when limits apply: global cap, per-user cap ('' for none), number of per-queue
 -- caps, queue/cap pairs, number of per-job-type caps, type/cap pairs.
 -- The hot path of every worker: it touches only the fields and indexes a claim changes
@@ -8,9 +9,13 @@
 -- field written comes twice; the later one is the stored value).
 -- Index writes are gathered, one command per index for the whole claim; the queue's own
 -- removals are written once each queue has been served (nothing reads it after).
+-- Sent with a wait's pop, which a halt ended (or which ended as the halt came): the
+-- worker is stopping, and whatever it claimed now would only go back.
+if ARGV[7] ~= '' and redis.call('EXISTS', ARGV[7]) == 1 then return {} end
+
 local now = tonumber(ARGV[2])
 local worker, limit, token, lease_until = ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local last_queue = 7 + tonumber(ARGV[7])
+local last_queue = 8 + tonumber(ARGV[8])
 local claimed = {}
 
 -- The fields a claim reads: their place in ``fields`` below.
@@ -196,7 +201,7 @@ local function take_in_turns(queue)
 end
 
 gather()
-for qi = 8, last_queue do
+for qi = 9, last_queue do
     if #claimed >= limit then break end
     local queue = ARGV[qi]
     if limits or redis.call('SCARD', users_key(queue)) > 1 then
