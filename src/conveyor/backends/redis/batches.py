@@ -12,7 +12,7 @@ from conveyor.backends.base import CHUNK
 from conveyor.status import BatchStatus, JobStatus
 from conveyor.types import BatchInspection, BatchRecord, JobRecord
 
-from .keys import KeySpace
+from .connection import RedisConnection
 
 _FIELDS = {field.name: field.type for field in dataclasses.fields(BatchRecord)}
 
@@ -44,13 +44,9 @@ def decode_batch(raw: dict[bytes, bytes]) -> BatchRecord:
     return BatchRecord(**values)
 
 
-class RedisBatches:
+class RedisBatches(RedisConnection):
     """Batch methods of RedisBackend (see conveyor.backends.base.Backend)."""
 
-    keys: KeySpace
-    _redis: Any
-    _run: Callable[..., Any]
-    _call: Callable[..., Any]
     _enqueue: Callable[[Sequence[JobRecord], float, list[Any]], list[JobRecord]]
 
     def batch_create(

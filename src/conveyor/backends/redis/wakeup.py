@@ -1,0 +1,44 @@
+"""Idle workers' wait for jobs: a blocking pop of the wake-up list, which each job made
+ready pushes a token to, and of a stopping worker's own halt list (see conveyor.halt)."""
+
+from __future__ import annotations
+
+import functools
+
+from conveyor.halt import Halt, halted
+
+from .connection import RedisConnection
+
+HALT_TTL = 10
+"""Seconds a stopping worker's halt token lasts unpopped (it stopped while not waiting)."""
+
+
+class RedisWakeup(RedisConnection):
+    """The wait for jobs of RedisBackend (its claim waits the same way)."""
+
+    def wait_for_jobs(self, timeout: float, halt: Halt | None = None) -> None:
+        keys = self._wake_keys(halt)
+        if not halted(halt):
+            self._call(lambda: self._redis.blpop(keys, timeout=self._blpop_timeout(timeout)))
+
+    def _wake_keys(self, halt: Halt | None) -> list[str]:
+        """What an idle worker's pop waits on: the wake-up list and, given a halt, the list
+        its stop pushes to (from the halt's thread: see Halt.when_set), so a stop ends the
+        wait at once. The pop takes the one token, and Redis deletes the emptied list."""
+        if halt is None:
+            return [self.keys.wake]
+        key = self.keys.halt(halt.token)
+        halt.when_set(key, functools.partial(self._push_halt, halt.token))
+        return [self.keys.wake, key]
+
+    def _push_halt(self, token: str) -> None:
+        """Push the token that ends the wait, and mark the halt for the claim sent with the
+        pop (which cannot see what the pop took): a stopping worker claims nothing."""
+        key = self.keys.halt(token)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.rpush(key, "halt").expire(key, HALT_TTL).set(self.keys.halted(token), "1", ex=HALT_TTL)
+        self._call(pipe.execute)
+
+    def _blpop_timeout(self, seconds: float) -> float:
+        """A BLPOP timeout: never 0 (which waits forever), and within the socket timeout."""
+        return min(max(seconds, 0.01), self._block_slice)
