@@ -64,7 +64,7 @@ import conveyor  # noqa: E402
 from conveyor import Queue, Worker  # noqa: E402
 from conveyor.status import JobStatus  # noqa: E402
 from conveyor.types import Settlement  # noqa: E402
-from conveyor.worker import worker as worker_module  # noqa: E402
+from conveyor.worker import claim_loop  # noqa: E402
 
 QUEUE = "bench"
 BATCH = 1000
@@ -215,7 +215,7 @@ def callgrind_worker(jobs: int, workdir: Path) -> float:
 
 def drain_counted(url: str, jobs: int) -> None:
     """Under callgrind (started with --instr-atstart=no): a drain counted over work() alone."""
-    worker_module.QUICK_JOB_SECONDS = 1.0  # jobs run fifty times slower: keep native batch sizes
+    claim_loop.QUICK_JOB_SECONDS = 1.0  # jobs run fifty times slower: keep native batch sizes
     backend = conveyor.connect(url)
     try:
         for size, counted in ((300, False), (jobs, True)):  # the first warms imports and caches

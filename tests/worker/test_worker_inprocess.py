@@ -18,7 +18,7 @@ from conveyor.clock import FrozenClock
 from conveyor.exceptions import BackendError, ConfigurationError
 from conveyor.testing import make_job
 from conveyor.types import Settlement
-from conveyor.worker import worker as worker_module
+from conveyor.worker import claim_loop
 from conveyor.worker.running import Running
 from waiting import wait_until
 
@@ -413,7 +413,7 @@ def test_jobs_claimed_ahead_go_back_to_their_place_when_a_slow_job_holds_them(
 ) -> None:
     # every batch counts as quick, so the claims grow on a loaded machine too (where
     # starting a noop can take over 2 ms, and one slow batch sets the claims back to one)
-    monkeypatch.setattr(worker_module, "QUICK_JOB_SECONDS", 60.0)
+    monkeypatch.setattr(claim_loop, "QUICK_JOB_SECONDS", 60.0)
     queue.enqueue_many([Queue.prepare_data(jobfuncs.noop) for _ in range(300)])  # the claims grow to 100
     release = tmp_path / "release"
     slow = [queue.enqueue(jobfuncs.hold_until_released, str(tmp_path / f"started-{n}"), str(release)) for n in range(5)]

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from conveyor.worker.worker import EXIT_JOB_UNRESPONSIVE
+from conveyor.worker.stopping import EXIT_JOB_UNRESPONSIVE
 
 log = logging.getLogger("conveyor.cli")
 
