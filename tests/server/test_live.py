@@ -284,6 +284,24 @@ async def test_idle_streams_send_heartbeats_and_resume_from_last_event_id(live_u
             assert (event["event"], event["data"]["status"]) == ("job_complete", "cancelled")
 
 
+async def test_a_stream_resumes_from_the_last_event_id_a_polyfill_sends_in_the_query(live_url: str) -> None:
+    """EventSource polyfills, which can send the API key, reconnect with ?lastEventId=
+    instead of the header; a header sent too wins."""
+    async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
+        job_id = await submit(client)
+        url = f"{API}/jobs/status/{job_id}/stream"
+
+        async def opening(**request: Any) -> dict[str, Any]:
+            async with client.stream("GET", url, **request) as response:
+                return await anext(sse(response).__aiter__())
+
+        first = await opening(params={"lastEventId": "running:0.5"})
+        assert (first["event"], first["id"]) == ("job_update", "pending:")  # it saw another state: shown
+        assert await opening(params={"lastEventId": "pending:"}) == {"comment": "ping"}  # nothing new since pending
+        both = await opening(params={"lastEventId": "running:0.5"}, headers={"Last-Event-ID": "pending:"})
+        assert both == {"comment": "ping"}  # the header wins
+
+
 async def test_streams_are_confined_to_their_owner(live_url: str) -> None:
     async with httpx.AsyncClient(base_url=live_url, headers=ALICE, timeout=30) as client:
         job_id = await submit(client)

@@ -155,11 +155,20 @@ async def stream_job_status(
     state: State,
     caller: Caller,
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
+    last_event_id_query: Annotated[
+        str | None,
+        Query(
+            alias="lastEventId",
+            max_length=200,
+            description="The Last-Event-ID as EventSource polyfills send it when they reconnect (the header wins).",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """Server-Sent Events for one job; ends after its ``job_complete``."""
     subscription, first = await watch.open_stream(state.backend, state.hub, caller, job_id)
+    seen = last_event_id if last_event_id is not None else last_event_id_query
     body = watch.stream(
-        state.backend, state.hub, caller, subscription, first, last_event_id, state.settings.sse_heartbeat_seconds
+        state.backend, state.hub, caller, subscription, first, seen, state.settings.sse_heartbeat_seconds
     )
     return StreamingResponse(
         body,
