@@ -437,3 +437,5 @@ class WorkerErrorBody(ErrorBody):
 class ValidationErrorBody(ErrorBody):
     fields: list[FieldError]
     known_job_types: list[str] | None = None
+    accepted_parameters: list[str] | None = None
+    """The query parameters the endpoint takes, when it was sent one it does not."""

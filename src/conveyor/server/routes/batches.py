@@ -22,9 +22,10 @@ from conveyor.server.batch_schemas import (
 from conveyor.server.deps import Caller, State
 from conveyor.server.errors import validation_error
 from conveyor.server.responses import COMMON, batch_errors, errors
+from conveyor.server.strict_query import StrictQueryRoute
 from conveyor.status import BatchStatus
 
-router = APIRouter(prefix="/api/v1/batches", tags=["batches"], responses=errors(*COMMON))
+router = APIRouter(prefix="/api/v1/batches", tags=["batches"], responses=errors(*COMMON), route_class=StrictQueryRoute)
 
 BatchIdPath = Annotated[str, Path(description="The batch's id.", max_length=200)]
 

@@ -35,10 +35,11 @@ from conveyor.server.schemas import (
     SubmitJob,
     Submitted,
 )
+from conveyor.server.strict_query import StrictQueryRoute
 from conveyor.server.views import inspection, job_page, job_status, rest
 from conveyor.status import JobStatus
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=errors(*COMMON))
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=errors(*COMMON), route_class=StrictQueryRoute)
 
 JobIdPath = Annotated[str, Path(description="The job's id.")]
 MAX_POLL_SECONDS = 300.0

@@ -16,10 +16,11 @@ from conveyor.server.deps import Caller, Monitor, State
 from conveyor.server.errors import ApiError
 from conveyor.server.responses import COMMON, errors
 from conveyor.server.schemas import Health, QueueCounts, QueueList, ShutdownRequested, WorkerErrorBody, WorkerList
+from conveyor.server.strict_query import StrictQueryRoute
 from conveyor.server.views import worker_view
 from conveyor.status import REST_NAMES
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=StrictQueryRoute)
 
 
 @router.get("/api/v1/workers", response_model=WorkerList, responses=errors(*COMMON))
