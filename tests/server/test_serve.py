@@ -18,6 +18,7 @@ import conveyor
 from cli.conftest import LineReader, conveyor_cmd, subprocess_env
 from conveyor.backends.base import Backend
 from conveyor.cli import cli
+from redis_server import RedisServer
 from waiting import wait_until
 
 from .conftest import ALICE, API, BOB, KEYS, sse
@@ -156,6 +157,28 @@ def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
         assert "Aborted" not in output.rest()
     finally:
         stop(server)
+
+
+def test_a_server_started_before_its_redis_waits_for_it(tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path)  # its port chosen, nothing listening yet
+    server = subprocess.Popen(
+        conveyor_cmd("serve", "-u", redis.url, "--port", "0", "--log-level", "warning"),
+        env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        output = LineReader(server.stdout)
+        waiting = output.wait_for("trying again in 0.5s")
+        assert waiting.startswith(f"Warning: Redis at {redis.url} cannot be reached")
+        output.wait_for("trying again in 1s")
+        redis.start()
+        match = re.search(r"(http://[\d.]+:\d+)", output.wait_for("conveyor API on", timeout=60))
+        assert match is not None
+        health = httpx.get(f"{match.group(1)}/health")
+        assert (health.status_code, health.json()["status"]) == (200, "ok")
+    finally:
+        stop(server)
+        redis.stop()
 
 
 def test_serve_refuses_an_open_api_beyond_loopback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

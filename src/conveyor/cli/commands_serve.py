@@ -8,6 +8,7 @@ import click
 
 from .options import App, common_options, limits_from, reported_limits_options
 from .serving import address_options, bind, build_api, make_server, run_processes, server_settings_options, url_of
+from .store_wait import once_the_store_answers
 
 
 @click.command()
@@ -38,7 +39,10 @@ def serve(
     The limits are the ones /jobs/queue/stats reports: the workers enforce them.
     """
     limits = limits_from(global_max_concurrent_jobs, per_user_max_concurrent_jobs, {}, {})
-    api = build_api(app, host, limits, server_env)  # with --workers too: a bad setting fails here, in one line
+    # with --processes too: a bad setting fails here, in one line
+    api = once_the_store_answers(
+        lambda: build_api(app, host, limits, server_env), lambda message: click.echo(f"Warning: {message}", err=True)
+    )
     sock = bind(host, port)
     click.echo(f"conveyor API on {url_of(sock)}/api/v1 (docs: {url_of(sock)}/docs)", err=True)
     if processes == 1:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import click
 
-from conveyor.exceptions import BackendUnavailableError
 from conveyor.logs import log_to_stderr
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.urls import masked_url
@@ -32,11 +29,9 @@ from .options import (
     worker_seconds_options,
     worker_ttl_option,
 )
+from .store_wait import once_the_store_answers
 
 log = logging.getLogger("conveyor.cli")
-
-STORE_WAIT_FIRST, STORE_WAIT_LAST = 0.5, 30.0
-"""Seconds between tries to reach a store that is down at start: doubling from the first to the last."""
 
 
 @click.command()
@@ -184,26 +179,8 @@ def worker(
         return runner
 
     with log_to_stderr(log_level):
-        runner = _once_the_store_answers(app, work_once, waits=not burst)
+        runner = work_once() if burst else once_the_store_answers(work_once, log.warning)
     if runner.failure:
         raise UserError(f"the worker stopped: {runner.failure}")
     if runner.recycled and os.environ.get(supervisor.SUPERVISED_ENV):
         sys.exit(supervisor.EXIT_RECYCLE)
-
-
-def _once_the_store_answers(app: App, work_once: Callable[[], Worker], *, waits: bool) -> Worker:
-    """Run a worker; while its store cannot be reached at the start (a Redis not up yet,
-    a disk full), try again with backoff, as a worker started beside its Redis (compose,
-    systemd) must. Once running, the worker rides out outages itself (this only sees a
-    start that failed). A burst worker fails at once, and so does a wrong setting (a
-    SQLite path that cannot be, a bad URL): it is no outage, and would wait forever."""
-    delay = STORE_WAIT_FIRST
-    while True:
-        try:
-            return work_once()
-        except BackendUnavailableError as exc:
-            if not waits:
-                raise
-            log.warning("%s; trying again in %gs (Ctrl-C to give up)", exc, delay)
-            time.sleep(delay)
-            delay = min(2 * delay, STORE_WAIT_LAST)
