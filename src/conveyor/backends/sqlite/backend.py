@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
 from conveyor.exceptions import STATUS_MARK, InvalidJobOperation, JobIdInUseError, NoSuchJobError
@@ -26,11 +26,9 @@ from conveyor.types import (
 from . import claiming, doctor
 from .batches import SQLiteBatches
 from .changes import Changes
-from .connection import ConnectionPool
 from .queries import SQLiteQueries
 from .rows import COLUMNS, ID_LIST, id_list, insert_rows, next_seq, record_from_row, row_from_record
 from .upkeep import SQLiteUpkeep
-from .wakeup import Wakeup
 
 _LIVE = "status IN ('queued', 'deferred', 'scheduled', 'started')"
 """Jobs that hold their unique_key (the condition of the partial unique index jobs_unique)."""
@@ -76,9 +74,6 @@ def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
     return (s.status.value, s.result, s.exc_info, s.reason, s.started_at, now, s.keep_until, s.job_id, s.lease_token)
 
 
-T = TypeVar("T")
-
-
 def _dependents(conn: sqlite3.Connection, job_id: str) -> list[str]:
     """The jobs that depend on ``job_id``, directly or through others."""
     rows = conn.execute(
@@ -100,30 +95,6 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
     """Backend on one SQLite file; see conveyor.backends.base.Backend for the contract."""
 
     kind = "sqlite"
-
-    def __init__(
-        self, path: str, *, synchronous: str = "NORMAL", url: str | None = None, read_only: bool = False
-    ) -> None:
-        self.path = path
-        self.url = url or f"sqlite:///{path}"
-        self._pool = ConnectionPool(path, synchronous, read_only)
-        self._wakeup = Wakeup(path)
-        self._pool.connection()  # open and migrate now, so errors surface at connect()
-
-    def close(self) -> None:
-        self._wakeup.close()
-        self._pool.close()
-
-    def _write(self, operation: Callable[[sqlite3.Connection, Changes], T]) -> T:
-        """One write transaction that publishes, in the same commit, the changes it noted."""
-
-        def write(conn: sqlite3.Connection) -> T:
-            changes = Changes()
-            result = operation(conn, changes)
-            changes.flush(conn)
-            return result
-
-        return self._pool.write(write)
 
     # -- jobs: writes ---------------------------------------------------------------
     def jobs_enqueue(self, records: Sequence[JobRecord], now: float, new_ids: bool = False) -> list[JobRecord]:

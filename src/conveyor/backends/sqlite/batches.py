@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from conveyor.backends.base import CHUNK
 from conveyor.exceptions import STATUS_MARK, InvalidBatchOperation, NoSuchBatchError
@@ -18,11 +18,8 @@ from conveyor.status import BatchStatus, JobStatus
 from conveyor.types import BatchInspection, BatchRecord, JobRecord
 
 from .changes import Changes
-from .connection import ConnectionPool
+from .connection import SQLiteConnection
 from .rows import next_seq
-from .wakeup import Wakeup
-
-T = TypeVar("T")
 
 BATCH_COLUMNS = (
     "id, total, created_at, status, name, user_id, scheduled_start, started_at, completed_at, "
@@ -257,19 +254,10 @@ def inspect(conn: sqlite3.Connection, batch_id: str) -> BatchInspection:
     return BatchInspection(batch_id, True, status, starter, row[1] if starter else None, held)
 
 
-class Writer(Protocol):
-    """SQLiteBackend._write: run an operation in one write transaction, with its Changes."""
-
-    def __call__(self, operation: Callable[[sqlite3.Connection, Changes], T]) -> T: ...
-
-
-class SQLiteBatches:
+class SQLiteBatches(SQLiteConnection):
     """Batch methods of SQLiteBackend (see conveyor.backends.base.Backend): a mixin that
     runs the functions above in the backend's transactions."""
 
-    _pool: ConnectionPool
-    _wakeup: Wakeup
-    _write: Writer
     _insert: Callable[..., list[JobRecord]]
     _release_dependents: Callable[..., bool]
 

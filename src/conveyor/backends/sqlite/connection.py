@@ -3,6 +3,9 @@
 One connection per thread and process: sqlite3 connections must not cross threads,
 and must not survive a fork. Writes take the lock up front (BEGIN IMMEDIATE) so a
 transaction never fails half-way on an upgrade to a write lock.
+
+SQLiteConnection, the pool and the wake-up signal one backend holds, is the base of the
+backend's parts: each is a mixin of it, and writes through its ``_write``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from urllib.parse import quote
 from conveyor.exceptions import BackendError, BackendUnavailableError, ConfigurationError
 
 from . import schema
+from .changes import Changes
+from .wakeup import Wakeup
 from .writelock import WriterLock
 
 T = TypeVar("T")
@@ -337,3 +342,31 @@ def _cannot_make_shared_memory(exc: sqlite3.OperationalError) -> bool:
     locks, may stand in for. Not "database is locked" or an I/O error."""
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY)
+
+
+class SQLiteConnection:
+    """One SQLite file as the backend holds it: its connections and its wake-up signal."""
+
+    def __init__(
+        self, path: str, *, synchronous: str = "NORMAL", url: str | None = None, read_only: bool = False
+    ) -> None:
+        self.path = path
+        self.url = url or f"sqlite:///{path}"
+        self._pool = ConnectionPool(path, synchronous, read_only)
+        self._wakeup = Wakeup(path)
+        self._pool.connection()  # open and migrate now, so errors surface at connect()
+
+    def close(self) -> None:
+        self._wakeup.close()
+        self._pool.close()
+
+    def _write(self, operation: Callable[[sqlite3.Connection, Changes], T]) -> T:
+        """One write transaction that publishes, in the same commit, the changes it noted."""
+
+        def write(conn: sqlite3.Connection) -> T:
+            changes = Changes()
+            result = operation(conn, changes)
+            changes.flush(conn)
+            return result
+
+        return self._pool.write(write)

@@ -16,7 +16,7 @@ from conveyor.exceptions import NoSuchJobError
 from conveyor.status import JobStatus
 from conveyor.types import JobEvent, JobInspection, JobRecord, JobSummaryRecord, Throughput
 
-from .connection import ConnectionPool
+from .connection import SQLiteConnection
 from .rows import COLUMNS, ID_LIST, SUMMARY_COLUMNS, id_list, placeholders, record_from_row, summary_from_row
 
 _Read = TypeVar("_Read")
@@ -29,10 +29,8 @@ _EVENTS_POLL_MAX = 0.05
 """Pauses between reads of new events while none come (seconds, doubling)."""
 
 
-class SQLiteQueries:
+class SQLiteQueries(SQLiteConnection):
     """Reads of SQLiteBackend (see conveyor.backends.base.Backend)."""
-
-    _pool: ConnectionPool
 
     # -- jobs: reads --------------------------------------------------------------------
     def jobs_get(self, job_ids: Sequence[str]) -> list[JobRecord | None]:

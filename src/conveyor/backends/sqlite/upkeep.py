@@ -12,15 +12,11 @@ from collections.abc import Sequence
 from conveyor.halt import Halt
 from conveyor.types import HeartbeatReply, WorkerRecord
 
-from .connection import ConnectionPool
-from .wakeup import Wakeup
+from .connection import SQLiteConnection
 
 
-class SQLiteUpkeep:
+class SQLiteUpkeep(SQLiteConnection):
     """Workers, maintenance and the store itself, for SQLiteBackend."""
-
-    _pool: ConnectionPool
-    _wakeup: Wakeup
 
     # -- workers -------------------------------------------------------------------------
     def workers_register(self, worker: WorkerRecord) -> None:
