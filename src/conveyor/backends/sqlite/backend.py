@@ -27,18 +27,29 @@ from . import claiming, doctor
 from .batches import SQLiteBatches
 from .changes import Changes
 from .queries import SQLiteQueries
-from .rows import COLUMNS, ID_LIST, id_list, insert_rows, next_seq, record_from_row, row_from_record
+from .rows import (
+    COLUMNS,
+    ID_LIST,
+    STILL_STOPPING_SQL,
+    TERMINAL_SQL,
+    TTL_FROM_NOW,
+    ended_state,
+    id_list,
+    insert_rows,
+    next_seq,
+    record_from_row,
+    row_from_record,
+)
 from .upkeep import SQLiteUpkeep
 
 _LIVE = "status IN ('queued', 'deferred', 'scheduled', 'started')"
 """Jobs that hold their unique_key (the condition of the partial unique index jobs_unique)."""
-_TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in sorted(TERMINAL)) + ")"
 _WAITS_ON_A_PARENT_SQL = "EXISTS (SELECT 1 FROM job_dependencies dep WHERE dep.job_id = jobs.id AND dep.met = 0)"
 """Whether the job in ``jobs`` still waits on a parent: its unmet set is not empty."""
 _TAKE_OFF_UNMET_SETS = (
     "UPDATE job_dependencies SET met = 1 "
     f"WHERE parent_id IN ({ID_LIST}) AND met = 0 AND (? OR (SELECT status FROM jobs WHERE id = parent_id) = 'finished' "
-    f"OR ((SELECT status FROM jobs WHERE id = parent_id) IN {_TERMINAL_SQL} "
+    f"OR ((SELECT status FROM jobs WHERE id = parent_id) IN {TERMINAL_SQL} "
     "AND (SELECT allow_dependency_failures FROM jobs WHERE id = job_id) = 1)) "
     "RETURNING job_id"
 )
@@ -52,11 +63,6 @@ _BATCH_NOT_STARTED_SQL = (
 )
 """A job of a batch that has not started: requeued, it is held for the batch's starter
 again (status scheduled, no time of its own), not run before the batch."""
-_TTL_FROM_NOW = "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END"
-"""A job (re-)entering its queue may wait there ttl seconds from now (the parameter)."""
-_STILL_STOPPING_SQL = "(lease_token IS NOT NULL AND lease_expires_at >= ?)"
-"""A job canceled while it ran, whose worker has not yet stopped it (the parameter: now).
-Until it has, or its lease has run out, the job must not run again anywhere else."""
 
 
 _THROUGHPUT_KEPT_MINUTES = 25 * 60
@@ -82,13 +88,6 @@ def _dependents(conn: sqlite3.Connection, job_id: str) -> list[str]:
         (job_id,),
     )
     return [row[0] for row in rows]
-
-
-def _ended_state(conn: sqlite3.Connection, job_id: str, now: float) -> tuple[JobStatus, bool] | None:
-    """A job's status and whether a worker is still stopping it at ``now``; None if absent.
-    An ended job may be replaced or deleted only once no worker is left running it."""
-    found = conn.execute(f"SELECT status, {_STILL_STOPPING_SQL} FROM jobs WHERE id = ?", (now, job_id)).fetchone()
-    return None if found is None else (JobStatus(found[0]), bool(found[1]))
 
 
 class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
@@ -142,7 +141,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         return None if row is None else record_from_row(row)
 
     def _replace_terminal(self, conn: sqlite3.Connection, changes: Changes, job_id: str, now: float) -> None:
-        found = _ended_state(conn, job_id, now)
+        found = ended_state(conn, job_id, now)
         if found is None:
             return
         status, stopping = found
@@ -322,7 +321,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
         conn.executemany(
             "UPDATE jobs SET seq = ?, enqueued_at = ?, "
             "status = CASE WHEN scheduled_for > ? THEN 'scheduled' ELSE 'queued' END, "
-            f"{_TTL_FROM_NOW} "
+            f"{TTL_FROM_NOW} "
             "WHERE id = ? AND status = 'deferred'",
             [(first + i, now, now, now, child) for i, (child, _, _) in enumerate(children)],
         )
@@ -383,7 +382,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
                         "UPDATE jobs SET status = 'queued', seq = ?, retry_count = retry_count + 1, "
                         "status_reason = ?, lease_token = NULL, lease_expires_at = NULL, "
                         "enqueued_at = ?, started_at = NULL, "
-                        f"{_TTL_FROM_NOW} WHERE id = ?",
+                        f"{TTL_FROM_NOW} WHERE id = ?",
                         (next_seq(conn, 1), reason, now, now, job_id),
                     )
                 else:
@@ -477,12 +476,12 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             "UPDATE jobs SET seq = ?, enqueued_at = ?, retry_count = 0, "
             f"status = CASE WHEN status = 'canceled' AND {_WAITS_ON_A_PARENT_SQL} THEN 'deferred' "
             f"WHEN {_BATCH_NOT_STARTED_SQL} THEN 'scheduled' ELSE 'queued' END, "
-            f"{_TTL_FROM_NOW}, "
+            f"{TTL_FROM_NOW}, "
             "started_at = NULL, ended_at = NULL, result = NULL, exc_info = NULL, "
             "status_reason = NULL, keep_until = NULL, worker_name = NULL, "
             "stop_requested = 0, scheduled_for = NULL, progress = NULL, lease_token = NULL, "
             "lease_expires_at = NULL "
-            f"WHERE id = ? AND status IN ({statuses}) AND NOT {_STILL_STOPPING_SQL} "
+            f"WHERE id = ? AND status IN ({statuses}) AND NOT {STILL_STOPPING_SQL} "
             "RETURNING queue, status",
             (next_seq(conn, 1), now, now, job_id, now),
         ).fetchone()
@@ -490,7 +489,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
     def job_delete(self, job_id: str, ended_by: float | None = None, with_dependents: bool = False) -> bool:
         def delete(conn: sqlite3.Connection, changes: Changes) -> bool:
             if ended_by is not None:
-                found = _ended_state(conn, job_id, ended_by)
+                found = ended_state(conn, job_id, ended_by)
                 if found is None or found[0] not in TERMINAL or found[1]:
                     return False
             dependents = _dependents(conn, job_id) if with_dependents else []
@@ -545,7 +544,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             first = next_seq(conn, len(ids)) if ids else 0
             conn.executemany(
                 "UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, "
-                f"{_TTL_FROM_NOW} "
+                f"{TTL_FROM_NOW} "
                 "WHERE id = ? AND status = 'scheduled'",
                 [(first + i, now, now, job_id) for i, job_id in enumerate(ids)],
             )
@@ -591,7 +590,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
                 row[0]
                 for row in conn.execute(
                     "SELECT id FROM jobs INDEXED BY jobs_retention WHERE keep_until IS NOT NULL AND keep_until <= ? "
-                    f"AND status IN {_TERMINAL_SQL} LIMIT ?",
+                    f"AND status IN {TERMINAL_SQL} LIMIT ?",
                     (now, limit),
                 )
             ]

@@ -19,7 +19,7 @@ from conveyor.types import BatchInspection, BatchRecord, JobRecord
 
 from .changes import Changes
 from .connection import SQLiteConnection
-from .rows import next_seq
+from .rows import TTL_FROM_NOW, next_seq
 
 BATCH_COLUMNS = (
     "id, total, created_at, status, name, user_id, scheduled_start, started_at, completed_at, "
@@ -28,7 +28,6 @@ BATCH_COLUMNS = (
 LIVE_SQL = "('queued', 'deferred', 'scheduled', 'started')"
 HELD = "batch_id = ? AND status = 'scheduled' AND scheduled_for IS NULL"
 """A batch's jobs still waiting for its starter."""
-TTL_FROM_NOW = "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END"
 KEEP_FAILED_FROM_NOW = "keep_until = CASE WHEN failure_ttl IS NULL THEN NULL ELSE ? + failure_ttl END"
 
 

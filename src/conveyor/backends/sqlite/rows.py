@@ -1,4 +1,5 @@
-"""Rows of the jobs table: its columns, conversion to and from JobRecord, fast inserts."""
+"""Rows of the jobs table: its columns, conversion to and from JobRecord, fast inserts,
+and the conditions on them that several parts of the backend share."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from conveyor.backends.base import SUMMARY_EXC_INFO_LIMIT
-from conveyor.status import JobStatus
+from conveyor.status import TERMINAL, JobStatus
 from conveyor.types import JobRecord, JobSummaryRecord
 
 COLUMNS = (
@@ -113,3 +114,18 @@ all sizes."""
 def id_list(ids: Iterable[str]) -> str:
     """The parameter of ID_LIST."""
     return json.dumps(list(ids))
+
+
+TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in sorted(TERMINAL)) + ")"
+TTL_FROM_NOW = "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END"
+"""A job (re-)entering its queue may wait there ttl seconds from now (the parameter)."""
+STILL_STOPPING_SQL = "(lease_token IS NOT NULL AND lease_expires_at >= ?)"
+"""A job canceled while it ran, whose worker has not yet stopped it (the parameter: now).
+Until it has, or its lease has run out, the job must not run again anywhere else."""
+
+
+def ended_state(conn: sqlite3.Connection, job_id: str, now: float) -> tuple[JobStatus, bool] | None:
+    """A job's status and whether a worker is still stopping it at ``now``; None if absent.
+    An ended job may be replaced or deleted only once no worker is left running it."""
+    found = conn.execute(f"SELECT status, {STILL_STOPPING_SQL} FROM jobs WHERE id = ?", (now, job_id)).fetchone()
+    return None if found is None else (JobStatus(found[0]), bool(found[1]))
