@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
-from conveyor.exceptions import STATUS_MARK, InvalidJobOperation, JobIdInUseError, NoSuchJobError
+from conveyor.exceptions import STATUS_MARK, InvalidJobOperation
 from conveyor.halt import Halt, halted
 from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
 from conveyor.types import (
@@ -26,6 +26,7 @@ from conveyor.types import (
 from . import claiming, doctor
 from .batches import SQLiteBatches
 from .changes import Changes
+from .dependencies import WAITS_ON_A_PARENT_SQL, descendants
 from .queries import SQLiteQueries
 from .rows import (
     COLUMNS,
@@ -35,28 +36,11 @@ from .rows import (
     TTL_FROM_NOW,
     ended_state,
     id_list,
-    insert_rows,
     next_seq,
     record_from_row,
-    row_from_record,
 )
 from .upkeep import SQLiteUpkeep
 
-_LIVE = "status IN ('queued', 'deferred', 'scheduled', 'started')"
-"""Jobs that hold their unique_key (the condition of the partial unique index jobs_unique)."""
-_WAITS_ON_A_PARENT_SQL = "EXISTS (SELECT 1 FROM job_dependencies dep WHERE dep.job_id = jobs.id AND dep.met = 0)"
-"""Whether the job in ``jobs`` still waits on a parent: its unmet set is not empty."""
-_TAKE_OFF_UNMET_SETS = (
-    "UPDATE job_dependencies SET met = 1 "
-    f"WHERE parent_id IN ({ID_LIST}) AND met = 0 AND (? OR (SELECT status FROM jobs WHERE id = parent_id) = 'finished' "
-    f"OR ((SELECT status FROM jobs WHERE id = parent_id) IN {TERMINAL_SQL} "
-    "AND (SELECT allow_dependency_failures FROM jobs WHERE id = job_id) = 1)) "
-    "RETURNING job_id"
-)
-"""Take ended parents off the unmet sets of their children: finished ones off every set,
-the others off those of children that allow failures (or off every set, the parameter
-after the list). Returns the children whose set changed. A settle of a job without
-dependents runs this one statement, as it ran one looking for them before."""
 _BATCH_NOT_STARTED_SQL = (
     "(jobs.batch_id IS NOT NULL AND EXISTS "
     "(SELECT 1 FROM batches WHERE batches.id = jobs.batch_id AND batches.status = 'scheduled'))"
@@ -80,98 +64,12 @@ def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
     return (s.status.value, s.result, s.exc_info, s.reason, s.started_at, now, s.keep_until, s.job_id, s.lease_token)
 
 
-def _dependents(conn: sqlite3.Connection, job_id: str) -> list[str]:
-    """The jobs that depend on ``job_id``, directly or through others."""
-    rows = conn.execute(
-        "WITH RECURSIVE below(id) AS (SELECT job_id FROM job_dependencies WHERE parent_id = ? "
-        "UNION SELECT d.job_id FROM job_dependencies d JOIN below ON d.parent_id = below.id) SELECT id FROM below",
-        (job_id,),
-    )
-    return [row[0] for row in rows]
-
-
 class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
     """Backend on one SQLite file; see conveyor.backends.base.Backend for the contract."""
 
     kind = "sqlite"
 
     # -- jobs: writes ---------------------------------------------------------------
-    def jobs_enqueue(self, records: Sequence[JobRecord], now: float, new_ids: bool = False) -> list[JobRecord]:
-        stored = self._write(lambda conn, changes: self._insert(conn, changes, records, now))
-        if any(r.status is JobStatus.QUEUED for r in stored):
-            self._wakeup.notify()
-        return stored
-
-    def _insert(
-        self, conn: sqlite3.Connection, changes: Changes, records: Sequence[JobRecord], now: float
-    ) -> list[JobRecord]:
-        first = next_seq(conn, len(records))
-        if all(not r.depends_on for r in records):
-            # A failed statement undoes only itself, so one row needs no savepoint.
-            bulk = len(records) > 1
-            if bulk:
-                conn.execute("SAVEPOINT bulk_insert")
-            try:
-                insert_rows(conn, (row_from_record(r, first + i) for i, r in enumerate(records)))
-                if bulk:
-                    conn.execute("RELEASE bulk_insert")
-                for record in records:
-                    changes.moved(record.id, record.queue, None, record.status.value)
-                return list(records)
-            except sqlite3.IntegrityError:  # an id is taken: go one by one, to say which
-                if bulk:
-                    conn.execute("ROLLBACK TO bulk_insert")
-                    conn.execute("RELEASE bulk_insert")
-        stored = []
-        for offset, record in enumerate(records):
-            holder = self._live_holder(conn, record.unique_key) if record.unique_key is not None else None
-            if holder is not None:  # idempotent: the live job with this key stands for the new one
-                stored.append(holder)
-                continue
-            self._replace_terminal(conn, changes, record.id, now)
-            if record.depends_on:
-                self._link_dependencies(conn, record, now)
-            insert_rows(conn, [row_from_record(record, first + offset)])
-            changes.moved(record.id, record.queue, None, record.status.value)
-            stored.append(record)
-        return stored
-
-    def _live_holder(self, conn: sqlite3.Connection, unique_key: str) -> JobRecord | None:
-        row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE unique_key = ? AND {_LIVE}", (unique_key,)).fetchone()
-        return None if row is None else record_from_row(row)
-
-    def _replace_terminal(self, conn: sqlite3.Connection, changes: Changes, job_id: str, now: float) -> None:
-        found = ended_state(conn, job_id, now)
-        if found is None:
-            return
-        status, stopping = found
-        if status not in TERMINAL:
-            raise JobIdInUseError(job_id, status.value)
-        if stopping:
-            raise JobIdInUseError(job_id, JobStatus.CANCELED.value, still_stopping=True)
-        self._delete(conn, changes, job_id)
-
-    def _link_dependencies(self, conn: sqlite3.Connection, record: JobRecord, now: float) -> None:
-        parents = list(dict.fromkeys(record.depends_on))
-        found = dict(
-            conn.execute(
-                f"SELECT id, status FROM jobs WHERE id IN ({ID_LIST})",
-                (id_list(parents),),
-            ).fetchall()
-        )
-        for parent in parents:
-            if parent not in found:
-                raise NoSuchJobError(parent)
-        met = {JobStatus.FINISHED.value}
-        if record.allow_dependency_failures:
-            met |= {s.value for s in TERMINAL}
-        unmet = any(status not in met for status in found.values())
-        if unmet and record.status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
-            record.status = JobStatus.DEFERRED
-        conn.executemany(
-            "INSERT OR IGNORE INTO job_dependencies (parent_id, job_id, met) VALUES (?, ?, ?)",
-            [(parent, record.id, int(found[parent] in met)) for parent in parents],
-        )
 
     def jobs_claim(
         self,
@@ -296,38 +194,6 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             (s.job_id, s.lease_token),
         )
         return False
-
-    def _release_dependents(
-        self, conn: sqlite3.Connection, changes: Changes, parent_ids: Sequence[str], now: float, for_all: bool = False
-    ) -> bool:
-        """Take these ended parents off their children's unmet sets (see _TAKE_OFF_UNMET_SETS;
-        ``for_all``: off every child's) and queue the deferred children left waiting on none.
-        A parent deleted before it ended is never taken off: its children wait for good."""
-        changed = {row[0] for row in conn.execute(_TAKE_OFF_UNMET_SETS, (id_list(parent_ids), int(for_all)))}
-        if not changed:
-            return False
-        children = [
-            (row[0], row[1], "scheduled" if row[2] is not None and row[2] > now else "queued")
-            for row in conn.execute(
-                "SELECT jobs.id, jobs.queue, jobs.scheduled_for "
-                f"FROM ({ID_LIST}) AS listed CROSS JOIN jobs ON jobs.id = listed.value "
-                f"WHERE jobs.status = 'deferred' AND NOT {_WAITS_ON_A_PARENT_SQL} ORDER BY jobs.seq",
-                (id_list(sorted(changed)),),
-            )
-        ]
-        if not children:
-            return False
-        first = next_seq(conn, len(children))
-        conn.executemany(
-            "UPDATE jobs SET seq = ?, enqueued_at = ?, "
-            "status = CASE WHEN scheduled_for > ? THEN 'scheduled' ELSE 'queued' END, "
-            f"{TTL_FROM_NOW} "
-            "WHERE id = ? AND status = 'deferred'",
-            [(first + i, now, now, now, child) for i, (child, _, _) in enumerate(children)],
-        )
-        for child, queue, status in children:
-            changes.moved(child, queue, "deferred", status)
-        return True
 
     def leases_extend(
         self, worker_name: str, leases: Sequence[tuple[str, str]], lease_expires_at: float, now: float
@@ -474,7 +340,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
     def _requeue_one(self, conn: sqlite3.Connection, job_id: str, statuses: str, now: float) -> Any:
         return conn.execute(  # a canceled job may not have run: it may wait on parents
             "UPDATE jobs SET seq = ?, enqueued_at = ?, retry_count = 0, "
-            f"status = CASE WHEN status = 'canceled' AND {_WAITS_ON_A_PARENT_SQL} THEN 'deferred' "
+            f"status = CASE WHEN status = 'canceled' AND {WAITS_ON_A_PARENT_SQL} THEN 'deferred' "
             f"WHEN {_BATCH_NOT_STARTED_SQL} THEN 'scheduled' ELSE 'queued' END, "
             f"{TTL_FROM_NOW}, "
             "started_at = NULL, ended_at = NULL, result = NULL, exc_info = NULL, "
@@ -492,7 +358,7 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
                 found = ended_state(conn, job_id, ended_by)
                 if found is None or found[0] not in TERMINAL or found[1]:
                     return False
-            dependents = _dependents(conn, job_id) if with_dependents else []
+            dependents = descendants(conn, job_id) if with_dependents else []
             if not self._delete(conn, changes, job_id):
                 return False
             for dependent in dependents:
@@ -500,14 +366,6 @@ class SQLiteBackend(SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             return True
 
         return self._write(delete)
-
-    def _delete(self, conn: sqlite3.Connection, changes: Changes, job_id: str) -> bool:
-        conn.execute("DELETE FROM job_dependencies WHERE job_id = ?", (job_id,))
-        deleted = conn.execute("DELETE FROM jobs WHERE id = ? RETURNING queue, status", (job_id,)).fetchone()
-        if deleted is None:
-            return False
-        changes.moved(job_id, deleted[0], deleted[1], None)
-        return True
 
     def job_update(
         self,

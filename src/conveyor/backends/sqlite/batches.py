@@ -9,7 +9,7 @@ in the transaction's Changes journal, like every other write.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from conveyor.backends.base import CHUNK
@@ -18,7 +18,7 @@ from conveyor.status import BatchStatus, JobStatus
 from conveyor.types import BatchInspection, BatchRecord, JobRecord
 
 from .changes import Changes
-from .connection import SQLiteConnection
+from .enqueue import SQLiteEnqueue
 from .rows import TTL_FROM_NOW, next_seq
 
 BATCH_COLUMNS = (
@@ -253,12 +253,9 @@ def inspect(conn: sqlite3.Connection, batch_id: str) -> BatchInspection:
     return BatchInspection(batch_id, True, status, starter, row[1] if starter else None, held)
 
 
-class SQLiteBatches(SQLiteConnection):
+class SQLiteBatches(SQLiteEnqueue):
     """Batch methods of SQLiteBackend (see conveyor.backends.base.Backend): a mixin that
     runs the functions above in the backend's transactions."""
-
-    _insert: Callable[..., list[JobRecord]]
-    _release_dependents: Callable[..., bool]
 
     # -- batches ------------------------------------------------------------------------
     def batch_create(
