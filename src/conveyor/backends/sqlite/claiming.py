@@ -1,153 +1,256 @@
-"""Which queued jobs a claim takes when users share a queue or limits apply (SQLite).
+"""A worker's hold on its jobs on SQLite: claiming them under a lease (after a wait, when
+it is idle), settling them, renewing their leases, and recovering the leases that lapsed.
 
-The plain claim takes a queue's first jobs in ``priority DESC, seq`` order. When the
-queue holds more than one user's jobs, or limits are set, this module picks instead:
-the first few jobs of each user (an index range per user), ordered by priority, then
-by their rank within their user (round after round), then by how long ago their user
-was last served, skipping jobs whose user, queue or job type is at its limit. Each
-step reads an index range, so the cost grows with the number of users waiting, not
-with the number of jobs.
+A mixin of SQLiteBackend. Which jobs a claim takes when users share a queue or limits
+apply is picking.py's to say.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from typing import Any
 
-from conveyor.types import Limits
+from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
+from conveyor.halt import Halt, halted
+from conveyor.status import TERMINAL, JobStatus
+from conveyor.types import RELEASED, JobRecord, Limits, Recovery, Settlement
 
-_NOT_EXPIRED = "AND (expires_at IS NULL OR expires_at > ?)"
+from . import picking
+from .changes import Changes
+from .dependencies import SQLiteDependencies
+from .rows import COLUMNS, ID_LIST, TTL_FROM_NOW, id_list, next_seq, record_from_row
 
-STILL_HELD_SQL = "stop_requested = 1 AND status = 'canceled' AND lease_token IS NOT NULL"
-"""A job canceled while it ran whose worker has not stopped it yet (its settle, refused,
-clears the stop) nor lost its lease to recovery: it keeps its lease and its limit slots."""
-
-
-@dataclass
-class Running:
-    """STARTED jobs across every worker, counted the ways limits need."""
-
-    total: int = 0
-    by_user: Counter[str | None] = field(default_factory=Counter)
-    by_queue: Counter[str] = field(default_factory=Counter)
-    by_type: Counter[str] = field(default_factory=Counter)
-
-    @classmethod
-    def read(cls, conn: sqlite3.Connection) -> Running:
-        """Started jobs, and jobs canceled while they ran that their worker has not yet
-        stopped (see STILL_HELD_SQL): those run on until it hears of the cancel."""
-        running = cls()
-        for user, queue, func_name in conn.execute(
-            "SELECT user_id, queue, func_name FROM jobs WHERE status = 'started' UNION ALL "
-            f"SELECT user_id, queue, func_name FROM jobs INDEXED BY jobs_stop_requests WHERE {STILL_HELD_SQL}"
-        ):
-            running.add(user, queue, func_name)
-        return running
-
-    def add(self, user: str | None, queue: str, func_name: str) -> None:
-        self.total += 1
-        self.by_user[user] += 1
-        self.by_queue[queue] += 1
-        self.by_type[func_name] += 1
-
-    def room_in_queue(self, limits: Limits, queue: str) -> bool:
-        if limits.global_max is not None and self.total >= limits.global_max:
-            return False
-        cap = limits.per_queue.get(queue)
-        return cap is None or self.by_queue[queue] < cap
-
-    def allows(self, limits: Limits, user: str | None, queue: str, func_name: str) -> bool:
-        if not self.room_in_queue(limits, queue):
-            return False
-        if user is not None and limits.per_user_max is not None and self.by_user[user] >= limits.per_user_max:
-            return False
-        cap = limits.per_job_type.get(func_name)
-        return cap is None or self.by_type[func_name] < cap
+_LEASE_GUARD = "WHERE id = ? AND status = 'started' AND lease_token = ?"
+_SETTLE_ENDED = (
+    "UPDATE jobs SET status = ?, result = ?, exc_info = ?, status_reason = ?, "
+    "started_at = COALESCE(?, started_at), ended_at = ?, keep_until = ?, "
+    "lease_token = NULL, lease_expires_at = NULL, stop_requested = 0 " + _LEASE_GUARD
+)
 
 
-def needs_fair_pick(conn: sqlite3.Connection, queue: str) -> bool:
-    """Whether the queue's waiting jobs belong to more than one user (no-user counting as one)."""
-    waiting = "FROM jobs WHERE status = 'queued' AND queue = ?1"
-    lowest, highest, anonymous = conn.execute(  # separate subqueries: each one an index probe
-        f"SELECT (SELECT MIN(user_id) {waiting}), (SELECT MAX(user_id) {waiting}), "
-        f"EXISTS (SELECT 1 {waiting} AND user_id IS NULL)",
-        (queue,),
-    ).fetchone()
-    if lowest is None:
-        return False
-    return bool(lowest != highest or anonymous)
+def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
+    return (s.status.value, s.result, s.exc_info, s.reason, s.started_at, now, s.keep_until, s.job_id, s.lease_token)
 
 
-def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: Limits, running: Running) -> list[str]:
-    """Ids of up to ``wanted`` jobs of ``queue`` to claim, in the order to run them.
+class SQLiteClaiming(SQLiteDependencies):
+    """Claim, settle and leases of SQLiteBackend (see conveyor.backends.base.Backend)."""
 
-    Updates ``running`` with the jobs picked and records when each user was served.
-    """
-    if not running.room_in_queue(limits, queue):
-        return []
-    candidates: list[tuple[int, int, int, int, str, str | None, str]] = []
-    turns = dict(conn.execute("SELECT user_id, served FROM user_turns WHERE queue = ?", (queue,)).fetchall())
-    for user in _waiting_users(conn, queue):
-        if user is not None and limits.per_user_max is not None and running.by_user[user] >= limits.per_user_max:
-            continue  # at its limit: its jobs wait, and need not be read
-        rows = conn.execute(
-            "SELECT id, priority, seq, func_name FROM jobs WHERE status = 'queued' AND queue = ? "
-            f"AND user_id IS ? {_NOT_EXPIRED} ORDER BY priority DESC, seq LIMIT ?",
-            (queue, user, now, wanted),
-        ).fetchall()
-        served = turns.get(_turn_key(user), 0)
-        for rank, (job_id, priority, seq, func_name) in enumerate(rows):
-            candidates.append((-priority, rank, served, seq, job_id, user, func_name))
-    candidates.sort()
-    picked: list[str] = []
-    served_users: list[str | None] = []
-    for *_, job_id, user, func_name in candidates:
-        if len(picked) >= wanted:
-            break
-        if running.allows(limits, user, queue, func_name):
-            running.add(user, queue, func_name)
-            picked.append(job_id)
-            served_users.append(user)
-    record_turns(conn, queue, served_users)
-    return picked
+    def wait_for_jobs(self, timeout: float, halt: Halt | None = None) -> None:
+        self._wakeup.wait(timeout, halt)
 
+    def jobs_claim(
+        self,
+        queues: Sequence[str],
+        worker_name: str,
+        limit: int,
+        lease_token: str,
+        lease_expires_at: float,
+        now: float,
+        limits: Limits | None = None,
+        wait: float = 0.0,
+        halt: Halt | None = None,
+    ) -> list[JobRecord]:
+        if wait > 0:
+            claimed = self.jobs_claim(queues, worker_name, limit, lease_token, lease_expires_at, now, limits)
+            if claimed:
+                return claimed
+            self._wakeup.wait(wait, halt)
+            if halted(halt):  # stopping: what it claimed now would only go back
+                return []
+        rules = limits or Limits()
+        lease = (worker_name, lease_token, lease_expires_at, now, now, now)
 
-def _waiting_users(conn: sqlite3.Connection, queue: str) -> list[str | None]:
-    """Distinct users with queued jobs in ``queue``, by a skip-scan of the fair index."""
-    users: list[str | None] = [
-        row[0]
-        for row in conn.execute(
-            "WITH RECURSIVE waiting(user_id) AS ("
-            " SELECT MIN(user_id) FROM jobs WHERE status = 'queued' AND queue = ?1"
-            " UNION ALL"
-            " SELECT (SELECT MIN(user_id) FROM jobs WHERE status = 'queued' AND queue = ?1"
-            "         AND user_id > waiting.user_id)"
-            " FROM waiting WHERE waiting.user_id IS NOT NULL"
-            ") SELECT user_id FROM waiting WHERE user_id IS NOT NULL",
-            (queue,),
+        def claim(conn: sqlite3.Connection, changes: Changes) -> list[JobRecord]:
+            claimed: list[JobRecord] = []
+            running = picking.Running.read(conn) if rules else None
+            for queue in queues:
+                wanted = limit - len(claimed)
+                if wanted <= 0:
+                    break
+                chosen: tuple[str, tuple[Any, ...]]
+                if running is None and not picking.needs_fair_pick(conn, queue):
+                    chosen = (
+                        "SELECT id FROM jobs WHERE status = 'queued' AND queue = ? "
+                        "AND (expires_at IS NULL OR expires_at > ?) ORDER BY priority DESC, seq LIMIT ?",
+                        (queue, now, wanted),
+                    )
+                    order = None
+                else:
+                    running = running or picking.Running()
+                    ids = picking.pick(conn, queue, wanted, now, rules, running)
+                    chosen = (ID_LIST, (id_list(ids),))
+                    order = {job_id: i for i, job_id in enumerate(ids)}
+                rows = conn.execute(
+                    "UPDATE jobs SET status = 'started', worker_name = ?, lease_token = ?, "
+                    # not before it was queued: after a wait, now is from before the wait
+                    "lease_expires_at = ?, started_at = MAX(?, IFNULL(enqueued_at, ?)), last_heartbeat = ?, "
+                    "stop_requested = 0 "
+                    f"WHERE id IN ({chosen[0]}) "
+                    f"RETURNING seq, {COLUMNS}",
+                    (*lease, *chosen[1]),
+                ).fetchall()
+                if order is None:
+                    rows.sort(key=lambda row: (-row[7], row[0]))  # RETURNING keeps no order
+                    if rows:  # one user's queue (or only jobs without one): its turn still counts
+                        picking.record_turns(conn, queue, [rows[0][8]])
+                else:
+                    rows.sort(key=lambda row: order[row[1]])
+                claimed.extend(record_from_row(row[1:]) for row in rows)
+                changes.moved_many([row[1] for row in rows], queue, "queued", "started")
+            return claimed
+
+        return self._write(claim)
+
+    def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        def settle(conn: sqlite3.Connection, changes: Changes) -> tuple[list[bool], bool]:
+            held = _running_jobs(conn, [s.job_id for s in settlements])
+            applied = self._settle_all(conn, settlements, now)
+            for s, ok in zip(settlements, applied, strict=True):
+                if ok:
+                    queue, started_at = held[s.job_id]
+                    changes.moved(s.job_id, queue, "started", s.status.value)
+                    if s.status in (JobStatus.FINISHED, JobStatus.FAILED):
+                        changes.ended_run(s.status.value, s.started_at or started_at, now)
+            ended = [s.job_id for s, ok in zip(settlements, applied, strict=True) if ok and s.status in TERMINAL]
+            requeued = any(ok and s.status is JobStatus.QUEUED for s, ok in zip(settlements, applied, strict=True))
+            if ended:
+                requeued = self._release_dependents(conn, changes, ended, now) or requeued
+                for s, ok in zip(settlements, applied, strict=True):
+                    if ok and s.delete:
+                        self._delete(conn, changes, s.job_id)
+            return applied, requeued
+
+        applied, requeued = self._write(settle)
+        if requeued:
+            self._wakeup.notify()
+        return applied
+
+    def _settle_all(self, conn: sqlite3.Connection, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        """Apply settlements; ended ones in one statement when every lease holds (the usual case)."""
+        if len(settlements) > 1 and all(s.status in TERMINAL for s in settlements):
+            conn.execute("SAVEPOINT settle_batch")
+            before = conn.total_changes
+            conn.executemany(_SETTLE_ENDED, [_ended_params(s, now) for s in settlements])
+            if conn.total_changes - before == len(settlements):
+                conn.execute("RELEASE settle_batch")
+                return [True] * len(settlements)
+            conn.execute("ROLLBACK TO settle_batch")  # some lease was lost: find out which
+            conn.execute("RELEASE settle_batch")
+        return [self._settle_one(conn, s, now) for s in settlements]
+
+    def _settle_one(self, conn: sqlite3.Connection, s: Settlement, now: float) -> bool:
+        if s.status in TERMINAL:
+            cursor = conn.execute(_SETTLE_ENDED, _ended_params(s, now))
+        else:
+            # a released job keeps its place (seq, enqueued_at, expiry): NULLs keep them
+            requeued = None if s.reason == RELEASED else now
+            cursor = conn.execute(
+                "UPDATE jobs SET status = ?, seq = COALESCE(?, seq), scheduled_for = ?, exc_info = ?, "
+                "status_reason = ?, retry_count = retry_count + ?, enqueued_at = COALESCE(?, enqueued_at), "
+                "expires_at = CASE WHEN ? IS NULL THEN expires_at WHEN ttl IS NULL THEN NULL ELSE ? + ttl END, "
+                "lease_token = NULL, lease_expires_at = NULL, stop_requested = 0, "
+                "started_at = NULL " + _LEASE_GUARD,
+                (s.status.value, None if requeued is None else next_seq(conn, 1), s.scheduled_for, s.exc_info,
+                 s.reason, int(s.count_retry), requeued, requeued, requeued, s.job_id, s.lease_token),
+            )  # fmt: skip
+        if cursor.rowcount == 1:
+            return True
+        conn.execute(  # refused: if the job was canceled while it ran, its stop is handled
+            "UPDATE jobs SET stop_requested = 0, lease_token = NULL "
+            "WHERE id = ? AND lease_token = ? AND status != 'started'",
+            (s.job_id, s.lease_token),
         )
-    ]
-    if conn.execute(
-        "SELECT 1 FROM jobs WHERE status = 'queued' AND queue = ? AND user_id IS NULL LIMIT 1", (queue,)
-    ).fetchone():
-        users.append(None)
-    return users
+        return False
+
+    def leases_extend(
+        self, worker_name: str, leases: Sequence[tuple[str, str]], lease_expires_at: float, now: float
+    ) -> list[str]:
+        def extend(conn: sqlite3.Connection) -> list[str]:
+            held = []
+            for job_id, token in leases:
+                cursor = conn.execute(
+                    "UPDATE jobs SET lease_expires_at = ?, last_heartbeat = ? "
+                    "WHERE id = ? AND status = 'started' AND lease_token = ?",
+                    (lease_expires_at, now, job_id, token),
+                )
+                if cursor.rowcount:
+                    held.append(job_id)
+            return held
+
+        return self._pool.write(extend) if leases else []
+
+    def leases_recover(self, now: float, limit: int = CHUNK) -> list[Recovery]:
+        expired_sql = "FROM jobs INDEXED BY jobs_leases WHERE status = 'started' AND lease_expires_at < ?"
+        # jobs canceled while they ran, whose worker never stopped them: they give up their lease
+        lapsed_sql = f"FROM jobs INDEXED BY jobs_stop_requests WHERE {picking.STILL_HELD_SQL} AND lease_expires_at < ?"
+        if not self._pool.read(
+            lambda c: c.execute(
+                f"SELECT EXISTS (SELECT 1 {expired_sql}) OR EXISTS (SELECT 1 {lapsed_sql})", (now, now)
+            ).fetchone()[0]
+        ):
+            return []
+
+        def recover(conn: sqlite3.Connection, changes: Changes) -> list[Recovery]:
+            conn.execute(
+                f"UPDATE jobs SET stop_requested = 0, lease_token = NULL WHERE id IN (SELECT id {lapsed_sql} LIMIT ?)",
+                (now, limit),
+            )
+            rows = conn.execute(
+                "SELECT id, worker_name, stop_requested, retry_count < max_retries, failure_ttl, queue, started_at "
+                f"{expired_sql} "
+                "ORDER BY lease_expires_at, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            recovered = []
+            ended = []
+            for job_id, worker, stop_requested, can_retry, failure_ttl, queue, started_at in rows:
+                if stop_requested:
+                    status, reason = JobStatus.STOPPED, "stopped"
+                elif can_retry:
+                    status, reason = JobStatus.QUEUED, "abandoned"
+                else:
+                    status, reason = JobStatus.FAILED, "abandoned"
+                if status is JobStatus.QUEUED:
+                    conn.execute(
+                        "UPDATE jobs SET status = 'queued', seq = ?, retry_count = retry_count + 1, "
+                        "status_reason = ?, lease_token = NULL, lease_expires_at = NULL, "
+                        "enqueued_at = ?, started_at = NULL, "
+                        f"{TTL_FROM_NOW} WHERE id = ?",
+                        (next_seq(conn, 1), reason, now, now, job_id),
+                    )
+                else:
+                    keep_until = None if failure_ttl is None else now + failure_ttl
+                    conn.execute(
+                        "UPDATE jobs SET status = ?, status_reason = ?, exc_info = ?, ended_at = ?, "
+                        "keep_until = ?, lease_token = NULL, lease_expires_at = NULL, "
+                        "stop_requested = 0 WHERE id = ?",
+                        (status.value, reason, _abandoned_message(worker, status), now, keep_until, job_id),
+                    )
+                    ended.append(job_id)
+                    if status is JobStatus.FAILED:
+                        changes.ended_run(status.value, started_at, now)
+                changes.moved(job_id, queue, "started", status.value)
+                recovered.append(Recovery(job_id, status, worker))
+            if ended:
+                self._release_dependents(conn, changes, ended, now)
+            return recovered
+
+        recovered = self._write(recover)
+        if recovered:
+            self._wakeup.notify()
+        return recovered
 
 
-def record_turns(conn: sqlite3.Connection, queue: str, served: list[str | None]) -> None:
-    """Mark users as served, the first served the longest ago, so others go first next time."""
-    if not served:
-        return
-    (last,) = conn.execute("SELECT COALESCE(MAX(served), 0) FROM user_turns WHERE queue = ?", (queue,)).fetchone()
-    order = list(dict.fromkeys(served))
-    conn.executemany(
-        "INSERT INTO user_turns (queue, user_id, served) VALUES (?, ?, ?) "
-        "ON CONFLICT (queue, user_id) DO UPDATE SET served = excluded.served",
-        [(queue, _turn_key(user), last + 1 + i) for i, user in enumerate(order)],
+def _running_jobs(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, tuple[str, float | None]]:
+    """Queue and start time of those of these jobs that are running (settle's bookkeeping)."""
+    rows = conn.execute(
+        f"SELECT jobs.id, queue, started_at FROM ({ID_LIST}) AS listed CROSS JOIN jobs ON jobs.id = listed.value "
+        "WHERE status = 'started'",  # by id, not by reading every started job
+        (id_list(job_ids),),
     )
+    return {job_id: (queue, started_at) for job_id, queue, started_at in rows}
 
 
-def _turn_key(user: str | None) -> str:
-    """Jobs without a user take turns as one more user, keyed by the empty name."""
-    return "" if user is None else user
+def _abandoned_message(worker: str | None, status: JobStatus) -> str:
+    return (STOPPED_ABANDONED_MESSAGE if status is JobStatus.STOPPED else ABANDONED_MESSAGE) % worker

@@ -9,7 +9,6 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from conveyor.halt import Halt
 from conveyor.types import HeartbeatReply, WorkerRecord
 
 from .connection import SQLiteConnection
@@ -139,7 +138,3 @@ class SQLiteUpkeep(SQLiteConnection):
     def store_serving_since(self, now: float) -> float | None:
         """None: a file opened by each process has no server to restart."""
         return None
-
-    # -- wake-up ---------------------------------------------------------------------------
-    def wait_for_jobs(self, timeout: float, halt: Halt | None = None) -> None:
-        self._wakeup.wait(timeout, halt)

@@ -1,0 +1,153 @@
+"""Which queued jobs a claim takes when users share a queue or limits apply (SQLite).
+
+The plain claim takes a queue's first jobs in ``priority DESC, seq`` order. When the
+queue holds more than one user's jobs, or limits are set, this module picks instead:
+the first few jobs of each user (an index range per user), ordered by priority, then
+by their rank within their user (round after round), then by how long ago their user
+was last served, skipping jobs whose user, queue or job type is at its limit. Each
+step reads an index range, so the cost grows with the number of users waiting, not
+with the number of jobs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+
+from conveyor.types import Limits
+
+_NOT_EXPIRED = "AND (expires_at IS NULL OR expires_at > ?)"
+
+STILL_HELD_SQL = "stop_requested = 1 AND status = 'canceled' AND lease_token IS NOT NULL"
+"""A job canceled while it ran whose worker has not stopped it yet (its settle, refused,
+clears the stop) nor lost its lease to recovery: it keeps its lease and its limit slots."""
+
+
+@dataclass
+class Running:
+    """STARTED jobs across every worker, counted the ways limits need."""
+
+    total: int = 0
+    by_user: Counter[str | None] = field(default_factory=Counter)
+    by_queue: Counter[str] = field(default_factory=Counter)
+    by_type: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection) -> Running:
+        """Started jobs, and jobs canceled while they ran that their worker has not yet
+        stopped (see STILL_HELD_SQL): those run on until it hears of the cancel."""
+        running = cls()
+        for user, queue, func_name in conn.execute(
+            "SELECT user_id, queue, func_name FROM jobs WHERE status = 'started' UNION ALL "
+            f"SELECT user_id, queue, func_name FROM jobs INDEXED BY jobs_stop_requests WHERE {STILL_HELD_SQL}"
+        ):
+            running.add(user, queue, func_name)
+        return running
+
+    def add(self, user: str | None, queue: str, func_name: str) -> None:
+        self.total += 1
+        self.by_user[user] += 1
+        self.by_queue[queue] += 1
+        self.by_type[func_name] += 1
+
+    def room_in_queue(self, limits: Limits, queue: str) -> bool:
+        if limits.global_max is not None and self.total >= limits.global_max:
+            return False
+        cap = limits.per_queue.get(queue)
+        return cap is None or self.by_queue[queue] < cap
+
+    def allows(self, limits: Limits, user: str | None, queue: str, func_name: str) -> bool:
+        if not self.room_in_queue(limits, queue):
+            return False
+        if user is not None and limits.per_user_max is not None and self.by_user[user] >= limits.per_user_max:
+            return False
+        cap = limits.per_job_type.get(func_name)
+        return cap is None or self.by_type[func_name] < cap
+
+
+def needs_fair_pick(conn: sqlite3.Connection, queue: str) -> bool:
+    """Whether the queue's waiting jobs belong to more than one user (no-user counting as one)."""
+    waiting = "FROM jobs WHERE status = 'queued' AND queue = ?1"
+    lowest, highest, anonymous = conn.execute(  # separate subqueries: each one an index probe
+        f"SELECT (SELECT MIN(user_id) {waiting}), (SELECT MAX(user_id) {waiting}), "
+        f"EXISTS (SELECT 1 {waiting} AND user_id IS NULL)",
+        (queue,),
+    ).fetchone()
+    if lowest is None:
+        return False
+    return bool(lowest != highest or anonymous)
+
+
+def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: Limits, running: Running) -> list[str]:
+    """Ids of up to ``wanted`` jobs of ``queue`` to claim, in the order to run them.
+
+    Updates ``running`` with the jobs picked and records when each user was served.
+    """
+    if not running.room_in_queue(limits, queue):
+        return []
+    candidates: list[tuple[int, int, int, int, str, str | None, str]] = []
+    turns = dict(conn.execute("SELECT user_id, served FROM user_turns WHERE queue = ?", (queue,)).fetchall())
+    for user in _waiting_users(conn, queue):
+        if user is not None and limits.per_user_max is not None and running.by_user[user] >= limits.per_user_max:
+            continue  # at its limit: its jobs wait, and need not be read
+        rows = conn.execute(
+            "SELECT id, priority, seq, func_name FROM jobs WHERE status = 'queued' AND queue = ? "
+            f"AND user_id IS ? {_NOT_EXPIRED} ORDER BY priority DESC, seq LIMIT ?",
+            (queue, user, now, wanted),
+        ).fetchall()
+        served = turns.get(_turn_key(user), 0)
+        for rank, (job_id, priority, seq, func_name) in enumerate(rows):
+            candidates.append((-priority, rank, served, seq, job_id, user, func_name))
+    candidates.sort()
+    picked: list[str] = []
+    served_users: list[str | None] = []
+    for *_, job_id, user, func_name in candidates:
+        if len(picked) >= wanted:
+            break
+        if running.allows(limits, user, queue, func_name):
+            running.add(user, queue, func_name)
+            picked.append(job_id)
+            served_users.append(user)
+    record_turns(conn, queue, served_users)
+    return picked
+
+
+def _waiting_users(conn: sqlite3.Connection, queue: str) -> list[str | None]:
+    """Distinct users with queued jobs in ``queue``, by a skip-scan of the fair index."""
+    users: list[str | None] = [
+        row[0]
+        for row in conn.execute(
+            "WITH RECURSIVE waiting(user_id) AS ("
+            " SELECT MIN(user_id) FROM jobs WHERE status = 'queued' AND queue = ?1"
+            " UNION ALL"
+            " SELECT (SELECT MIN(user_id) FROM jobs WHERE status = 'queued' AND queue = ?1"
+            "         AND user_id > waiting.user_id)"
+            " FROM waiting WHERE waiting.user_id IS NOT NULL"
+            ") SELECT user_id FROM waiting WHERE user_id IS NOT NULL",
+            (queue,),
+        )
+    ]
+    if conn.execute(
+        "SELECT 1 FROM jobs WHERE status = 'queued' AND queue = ? AND user_id IS NULL LIMIT 1", (queue,)
+    ).fetchone():
+        users.append(None)
+    return users
+
+
+def record_turns(conn: sqlite3.Connection, queue: str, served: list[str | None]) -> None:
+    """Mark users as served, the first served the longest ago, so others go first next time."""
+    if not served:
+        return
+    (last,) = conn.execute("SELECT COALESCE(MAX(served), 0) FROM user_turns WHERE queue = ?", (queue,)).fetchone()
+    order = list(dict.fromkeys(served))
+    conn.executemany(
+        "INSERT INTO user_turns (queue, user_id, served) VALUES (?, ?, ?) "
+        "ON CONFLICT (queue, user_id) DO UPDATE SET served = excluded.served",
+        [(queue, _turn_key(user), last + 1 + i) for i, user in enumerate(order)],
+    )
+
+
+def _turn_key(user: str | None) -> str:
+    """Jobs without a user take turns as one more user, keyed by the empty name."""
+    return "" if user is None else user
