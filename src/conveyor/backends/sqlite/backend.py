@@ -2,6 +2,12 @@
 
 Every transition is one BEGIN IMMEDIATE transaction whose UPDATE carries its own
 guard in the WHERE clause, so a lost race changes nothing and is reported.
+SQLiteBackend is put together from mixins of one concern each, over the connection
+(connection.py): claiming.py (claim, settle, leases, the wait for jobs), enqueue.py
+(storing new jobs), dependencies.py (the links between jobs, which the writes share),
+timed.py (promotion of due jobs, expiry, retention), queries.py (reads), upkeep.py
+(workers, maintenance, the store itself) and batches.py; this module adds the other
+writes to jobs: cancel, stop, requeue, delete, update and emptying a queue.
 """
 
 from __future__ import annotations
@@ -13,26 +19,16 @@ from typing import Any
 from conveyor.backends.base import CHUNK
 from conveyor.exceptions import STATUS_MARK, InvalidJobOperation
 from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
-from conveyor.types import (
-    Finding,
-    JobRecord,
-)
+from conveyor.types import JobRecord
 
-from . import doctor
 from .batches import SQLiteBatches
 from .changes import Changes
 from .claiming import SQLiteClaiming
 from .dependencies import WAITS_ON_A_PARENT_SQL, descendants
+from .enqueue import SQLiteEnqueue
 from .queries import SQLiteQueries
-from .rows import (
-    ID_LIST,
-    STILL_STOPPING_SQL,
-    TERMINAL_SQL,
-    TTL_FROM_NOW,
-    ended_state,
-    id_list,
-    next_seq,
-)
+from .rows import STILL_STOPPING_SQL, TTL_FROM_NOW, ended_state, next_seq
+from .timed import SQLiteTimed
 from .upkeep import SQLiteUpkeep
 
 _BATCH_NOT_STARTED_SQL = (
@@ -43,17 +39,12 @@ _BATCH_NOT_STARTED_SQL = (
 again (status scheduled, no time of its own), not run before the batch."""
 
 
-_THROUGHPUT_KEPT_MINUTES = 25 * 60
-"""Throughput counters older than this are dropped by jobs_purge (the windows reach a day)."""
-
-
-class SQLiteBackend(SQLiteClaiming, SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
+class SQLiteBackend(SQLiteClaiming, SQLiteTimed, SQLiteQueries, SQLiteUpkeep, SQLiteBatches, SQLiteEnqueue):
     """Backend on one SQLite file; see conveyor.backends.base.Backend for the contract."""
 
     kind = "sqlite"
 
-    # -- jobs: writes ---------------------------------------------------------------
-
+    # -- jobs: the other writes ----------------------------------------------------------
     def job_cancel(self, job_id: str, now: float, keep_until: float | None, enqueue_dependents: bool) -> JobRecord:
         def cancel(conn: sqlite3.Connection, changes: Changes) -> tuple[JobRecord, bool]:
             record = self._get(conn, job_id)
@@ -171,80 +162,6 @@ class SQLiteBackend(SQLiteClaiming, SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
 
         return self._write(update)
 
-    # -- jobs: time-driven transitions ------------------------------------------------
-    def jobs_promote_due(self, now: float, limit: int = CHUNK) -> int:
-        due = "FROM jobs INDEXED BY jobs_due WHERE status = 'scheduled' AND scheduled_for <= ?"
-        if not self._pool.read(lambda c: c.execute(f"SELECT 1 {due} LIMIT 1", (now,)).fetchone()):
-            return 0
-
-        def promote(conn: sqlite3.Connection, changes: Changes) -> int:
-            rows = conn.execute(f"SELECT id, queue {due} ORDER BY scheduled_for LIMIT ?", (now, limit)).fetchall()
-            ids = [row[0] for row in rows]
-            first = next_seq(conn, len(ids)) if ids else 0
-            conn.executemany(
-                "UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, "
-                f"{TTL_FROM_NOW} "
-                "WHERE id = ? AND status = 'scheduled'",
-                [(first + i, now, now, job_id) for i, job_id in enumerate(ids)],
-            )
-            for job_id, queue in rows:
-                changes.moved(job_id, queue, "scheduled", "queued")
-            return len(ids)
-
-        promoted = self._write(promote)
-        if promoted:
-            self._wakeup.notify()
-        return promoted
-
-    def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
-        expired = (
-            "FROM jobs INDEXED BY jobs_queued_expiry "
-            "WHERE status = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?"
-        )
-        if not self._pool.read(lambda c: c.execute(f"SELECT 1 {expired} LIMIT 1", (now,)).fetchone()):
-            return 0
-
-        def expire(conn: sqlite3.Connection, changes: Changes) -> tuple[int, bool]:
-            rows = conn.execute(
-                "UPDATE jobs SET status = 'canceled', status_reason = 'expired', ended_at = ?, "
-                "keep_until = CASE WHEN failure_ttl IS NULL THEN NULL ELSE ? + failure_ttl END "
-                f"WHERE id IN (SELECT id {expired} LIMIT ?) RETURNING id, queue",
-                (now, now, now, limit),
-            ).fetchall()
-            for job_id, queue in rows:
-                changes.moved(job_id, queue, "queued", "canceled")
-            ids = [row[0] for row in rows]
-            # dependents that allow failures count an expired parent as ended
-            released = bool(ids) and self._release_dependents(conn, changes, ids, now)
-            return len(ids), released
-
-        expired_count, released = self._write(expire)
-        if released:
-            self._wakeup.notify()
-        return expired_count
-
-    def jobs_purge(self, now: float, limit: int) -> int:
-        def purge(conn: sqlite3.Connection, changes: Changes) -> int:
-            ids = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT id FROM jobs INDEXED BY jobs_retention WHERE keep_until IS NOT NULL AND keep_until <= ? "
-                    f"AND status IN {TERMINAL_SQL} LIMIT ?",
-                    (now, limit),
-                )
-            ]
-            if ids:
-                listed = (id_list(ids),)
-                conn.execute(f"DELETE FROM job_dependencies WHERE job_id IN ({ID_LIST})", listed)
-                for job_id, queue, status in conn.execute(
-                    f"DELETE FROM jobs WHERE id IN ({ID_LIST}) RETURNING id, queue, status", listed
-                ).fetchall():
-                    changes.moved(job_id, queue, status, None)
-            conn.execute("DELETE FROM throughput WHERE minute < ?", (int(now // 60) - _THROUGHPUT_KEPT_MINUTES,))
-            return len(ids)
-
-        return self._write(purge)
-
     def queue_empty(self, queue: str) -> int:
         def empty(conn: sqlite3.Connection, changes: Changes) -> int:
             ids = [row[0] for row in conn.execute(
@@ -254,18 +171,6 @@ class SQLiteBackend(SQLiteClaiming, SQLiteQueries, SQLiteBatches, SQLiteUpkeep):
             return len(ids)
 
         return _in_chunks(lambda: self._write(empty))
-
-    # -- checking the store -------------------------------------------------------------
-    def invariants_check(self, now: float, repair: bool) -> list[Finding]:
-        damaged = self._pool.read(doctor.integrity)
-        if damaged:
-            return damaged
-        if not repair:
-            return self._pool.read(
-                lambda conn: [*doctor.check(conn, Changes(), now, False), *doctor.counts(conn, False)]
-            )
-        found = self._write(lambda conn, changes: doctor.check(conn, changes, now, True))
-        return found + self._pool.write(lambda conn: doctor.counts(conn, True))
 
 
 def _in_chunks(step: Callable[[], int]) -> int:

@@ -1,4 +1,5 @@
-"""Workers' registrations, the maintenance lock, and upkeep of the SQLite file itself.
+"""Workers' registrations, the maintenance lock, upkeep of the SQLite file itself, and
+the doctor's entry point (its checks are doctor.py's).
 
 A mixin of SQLiteBackend (it writes through the backend's connection pool).
 """
@@ -9,8 +10,10 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from conveyor.types import HeartbeatReply, WorkerRecord
+from conveyor.types import Finding, HeartbeatReply, WorkerRecord
 
+from . import doctor
+from .changes import Changes
 from .connection import SQLiteConnection
 
 
@@ -138,3 +141,15 @@ class SQLiteUpkeep(SQLiteConnection):
     def store_serving_since(self, now: float) -> float | None:
         """None: a file opened by each process has no server to restart."""
         return None
+
+    # -- checking the store -------------------------------------------------------------
+    def invariants_check(self, now: float, repair: bool) -> list[Finding]:
+        damaged = self._pool.read(doctor.integrity)
+        if damaged:
+            return damaged
+        if not repair:
+            return self._pool.read(
+                lambda conn: [*doctor.check(conn, Changes(), now, False), *doctor.counts(conn, False)]
+            )
+        found = self._write(lambda conn, changes: doctor.check(conn, changes, now, True))
+        return found + self._pool.write(lambda conn: doctor.counts(conn, True))

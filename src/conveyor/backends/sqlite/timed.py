@@ -1,0 +1,98 @@
+"""The SQLite backend's time-driven passes over jobs: scheduled jobs that fell due join
+their queues, queued jobs past their ttl expire, and ended jobs past their retention go
+(with the throughput counters past the longest window).
+
+A mixin of SQLiteBackend. Each pass reads an index of the jobs it may change (INDEXED BY:
+see design.md), a chunk at a time; promotion and expiry first look there in a read, and
+take the write lock only when they find work.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from conveyor.backends.base import CHUNK
+
+from .changes import Changes
+from .dependencies import SQLiteDependencies
+from .rows import ID_LIST, TERMINAL_SQL, TTL_FROM_NOW, id_list, next_seq
+
+_THROUGHPUT_KEPT_MINUTES = 25 * 60
+"""Throughput counters older than this are dropped by jobs_purge (the windows reach a day)."""
+
+
+class SQLiteTimed(SQLiteDependencies):
+    """Time-driven transitions of SQLiteBackend (see conveyor.backends.base.Backend)."""
+
+    def jobs_promote_due(self, now: float, limit: int = CHUNK) -> int:
+        due = "FROM jobs INDEXED BY jobs_due WHERE status = 'scheduled' AND scheduled_for <= ?"
+        if not self._pool.read(lambda c: c.execute(f"SELECT 1 {due} LIMIT 1", (now,)).fetchone()):
+            return 0
+
+        def promote(conn: sqlite3.Connection, changes: Changes) -> int:
+            rows = conn.execute(f"SELECT id, queue {due} ORDER BY scheduled_for LIMIT ?", (now, limit)).fetchall()
+            ids = [row[0] for row in rows]
+            first = next_seq(conn, len(ids)) if ids else 0
+            conn.executemany(
+                "UPDATE jobs SET status = 'queued', seq = ?, enqueued_at = ?, "
+                f"{TTL_FROM_NOW} "
+                "WHERE id = ? AND status = 'scheduled'",
+                [(first + i, now, now, job_id) for i, job_id in enumerate(ids)],
+            )
+            for job_id, queue in rows:
+                changes.moved(job_id, queue, "scheduled", "queued")
+            return len(ids)
+
+        promoted = self._write(promote)
+        if promoted:
+            self._wakeup.notify()
+        return promoted
+
+    def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
+        expired = (
+            "FROM jobs INDEXED BY jobs_queued_expiry "
+            "WHERE status = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?"
+        )
+        if not self._pool.read(lambda c: c.execute(f"SELECT 1 {expired} LIMIT 1", (now,)).fetchone()):
+            return 0
+
+        def expire(conn: sqlite3.Connection, changes: Changes) -> tuple[int, bool]:
+            rows = conn.execute(
+                "UPDATE jobs SET status = 'canceled', status_reason = 'expired', ended_at = ?, "
+                "keep_until = CASE WHEN failure_ttl IS NULL THEN NULL ELSE ? + failure_ttl END "
+                f"WHERE id IN (SELECT id {expired} LIMIT ?) RETURNING id, queue",
+                (now, now, now, limit),
+            ).fetchall()
+            for job_id, queue in rows:
+                changes.moved(job_id, queue, "queued", "canceled")
+            ids = [row[0] for row in rows]
+            # dependents that allow failures count an expired parent as ended
+            released = bool(ids) and self._release_dependents(conn, changes, ids, now)
+            return len(ids), released
+
+        expired_count, released = self._write(expire)
+        if released:
+            self._wakeup.notify()
+        return expired_count
+
+    def jobs_purge(self, now: float, limit: int) -> int:
+        def purge(conn: sqlite3.Connection, changes: Changes) -> int:
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM jobs INDEXED BY jobs_retention WHERE keep_until IS NOT NULL AND keep_until <= ? "
+                    f"AND status IN {TERMINAL_SQL} LIMIT ?",
+                    (now, limit),
+                )
+            ]
+            if ids:
+                listed = (id_list(ids),)
+                conn.execute(f"DELETE FROM job_dependencies WHERE job_id IN ({ID_LIST})", listed)
+                for job_id, queue, status in conn.execute(
+                    f"DELETE FROM jobs WHERE id IN ({ID_LIST}) RETURNING id, queue, status", listed
+                ).fetchall():
+                    changes.moved(job_id, queue, status, None)
+            conn.execute("DELETE FROM throughput WHERE minute < ?", (int(now // 60) - _THROUGHPUT_KEPT_MINUTES,))
+            return len(ids)
+
+        return self._write(purge)
