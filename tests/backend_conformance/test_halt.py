@@ -34,7 +34,7 @@ def test_a_halt_set_already_ends_the_waits_at_once(backend):
     halt = Halt()
     halt.set()
     try:
-        ended_before_its_timeout(lambda: backend.wait_for_jobs(WAIT, halt))
+        ended_before_its_timeout(lambda: backend.wait_for_jobs(["default"], WAIT, halt))
         assert ended_before_its_timeout(lambda: claim_waiting(backend, halt)) == []
     finally:
         halt.close()

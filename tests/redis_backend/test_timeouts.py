@@ -48,7 +48,7 @@ def test_the_default_socket_timeout_reports_a_silent_redis_within_seconds(redis_
 
 
 def test_blocking_reads_wait_in_slices_inside_a_short_socket_timeout(short: RedisBackend) -> None:
-    short.wait_for_jobs(5)  # each returns after a slice: none may outlast the socket timeout
+    short.wait_for_jobs(["default"], 5)  # each returns after a slice: none may outlast the socket timeout
     assert short.jobs_claim(["default"], "w-1", 1, "token", NOW + 30, NOW, None, 5) == []
     cursor = short.events_read(None, 10, 0)[0]
     assert short.events_read(cursor, 10, 1) == (cursor, [])

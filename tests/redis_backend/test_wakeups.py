@@ -1,5 +1,5 @@
-"""The wake-up list idle workers block on: one token per queued job, at most 16 waiting;
-and the halt list beside it, that a stopping worker's wait pops."""
+"""The wake-up lists idle workers block on: one per queue, one token per job made ready,
+at most 16 waiting; and the halt list beside them, that a stopping worker's wait pops."""
 
 from __future__ import annotations
 
@@ -19,17 +19,17 @@ T = TypeVar("T")
 def test_each_queued_job_leaves_a_token_and_no_more_than_sixteen_wait(backend: RedisBackend) -> None:
     for expected in range(1, 17):
         put(backend)
-        assert backend._redis.llen(backend.keys.wake) == expected
+        assert backend._redis.llen(backend.keys.wake("default")) == expected
     for _ in range(50):
         put(backend)
-    assert backend._redis.llen(backend.keys.wake) == 16
+    assert backend._redis.llen(backend.keys.wake("default")) == 16
 
 
 def test_a_waiting_claim_takes_a_token_and_the_job_in_one_round(backend: RedisBackend) -> None:
     job = put(backend)
     (claimed,) = backend.jobs_claim(["default"], "w-1", 10, "token-1", NOW + 30, NOW, None, 5)
     assert claimed.id == job.id
-    assert backend._redis.llen(backend.keys.wake) == 0
+    assert backend._redis.llen(backend.keys.wake("default")) == 0
     assert claim(backend) == []
 
 
@@ -54,7 +54,7 @@ def halted_once_blocked(backend: RedisBackend, halt: Halt, call: Callable[[], T]
 def test_a_halt_ends_a_blocked_wait_and_its_key_goes_with_the_pop(backend: RedisBackend) -> None:
     halt = Halt()
     try:
-        halted_once_blocked(backend, halt, lambda: backend.wait_for_jobs(30, halt))
+        halted_once_blocked(backend, halt, lambda: backend.wait_for_jobs(["default"], 30, halt))
         assert not backend._redis.exists(backend.keys.halt(halt.token)), "popped, the key is gone"
     finally:
         halt.close()
@@ -65,7 +65,7 @@ def test_a_halt_no_wait_popped_leaves_a_key_that_expires(backend: RedisBackend) 
     halt.set()
     key = backend.keys.halt(halt.token)
     try:
-        backend.wait_for_jobs(30, halt)  # set already: it returns at once, and the halt pushes all the same
+        backend.wait_for_jobs(["default"], 30, halt)  # set already: returns at once; the halt pushes all the same
         wait_until(lambda: backend._redis.exists(key), message="the halt's push")
         assert 0 < backend._redis.ttl(key) <= HALT_TTL
         assert key.startswith(backend.keys.base), "in the namespace's hash slot"
@@ -77,7 +77,7 @@ def test_a_claim_whose_wait_a_halt_ended_claims_nothing(backend: RedisBackend) -
     # the claim is sent with the pop, and Redis runs it once the halt's token is popped;
     # a job queued meanwhile (its token taken by another worker's wait) stays queued
     job = put(backend)
-    backend._redis.delete(backend.keys.wake)
+    backend._redis.delete(backend.keys.wake("default"))
     halt = Halt()
 
     def claim_waiting() -> list[str]:
@@ -90,3 +90,20 @@ def test_a_claim_whose_wait_a_halt_ended_claims_nothing(backend: RedisBackend) -
         assert claim_waiting() == [job.id], "a claim halted before it began does not wait, and claims"
     finally:
         halt.close()
+
+
+def test_each_queue_has_its_own_wakeup_list(backend: RedisBackend) -> None:
+    put(backend, queue="mail")
+    put(backend, queue="mail")
+    put(backend, queue="reports")
+    assert backend._redis.llen(backend.keys.wake("mail")) == 2
+    assert backend._redis.llen(backend.keys.wake("reports")) == 1
+    assert backend._redis.llen(backend.keys.wake("default")) == 0
+
+
+def test_a_wait_takes_only_its_own_queues_wakeups(backend: RedisBackend) -> None:
+    put(backend, queue="mail")
+    backend.wait_for_jobs(["default"], 0.05)  # times out: the mail job's token is not its to take
+    assert backend._redis.llen(backend.keys.wake("mail")) == 1
+    backend.wait_for_jobs(["default", "mail"], 30)
+    assert backend._redis.llen(backend.keys.wake("mail")) == 0

@@ -450,9 +450,17 @@ class Backend(Protocol):
         ...
 
     # -- wake-up ---------------------------------------------------------------------
-    def wait_for_jobs(self, timeout: float, halt: Halt | None = None) -> None:
-        """Block until a job may have become available, ``timeout`` seconds pass, or
-        ``halt`` is set (returning at once if it is set already)."""
+    def wait_for_jobs(
+        self,
+        queues: Sequence[str],
+        timeout: float,
+        halt: Halt | None = None,
+    ) -> None:
+        """Block until a job of ``queues`` may have become available, ``timeout`` seconds
+        pass, or ``halt`` is set (returning at once if it is set already).
+
+        Every job made ready (enqueued, promoted, released, retried, recovered) wakes a
+        waiting worker of its queue."""
         ...
 
 

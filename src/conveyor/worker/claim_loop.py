@@ -235,7 +235,7 @@ class ClaimLoop(WorkerPart):
             self._waiter_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-wait")
         if self._waiting is None or self._waiting.done():
             interval = self.poll_interval * random.uniform(0.8, 1.0)
-            wait = functools.partial(self.backend.wait_for_jobs, interval, self._halt)
+            wait = functools.partial(self.backend.wait_for_jobs, self._queue_names, interval, self._halt)
             self._waiting = self.loop.run_in_executor(self._waiter_pool, wait)
             self._waiting.add_done_callback(self._wait_ended)
         woken: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())

@@ -44,7 +44,7 @@ class RedisClaiming(RedisWakeup):
         if limits:
             args += _limit_args(limits)
         if waits:  # the claim runs as soon as the pop returns: one round trip
-            pop = ("BLPOP", *self._wake_keys(halt), self._blpop_timeout(wait))
+            pop = ("BLPOP", *self._wake_keys(queues, halt), self._blpop_timeout(wait))
             run = functools.partial(self._scripts.run_after, pop, "claim")
             rows = self._call(functools.partial(run, *args))
         else:

@@ -25,7 +25,8 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:queues                   set: queue names ever used
     {conveyor}:workers                  hash: worker name -> JSON registration
     {conveyor}:seq                      counter for the order of entry into queues
-    {conveyor}:wake                     list: wake-up tokens for idle workers
+    {conveyor}:wake:<queue>             list: wake-up tokens for the queue's idle workers, one
+                                        per job made ready, at most 16
     {conveyor}:halt:<token>             list: one token, pushed when a worker stops, that
                                         ends its wait for jobs (the pop removes the key;
                                         a short TTL removes one no wait popped)
@@ -72,7 +73,6 @@ class KeySpace:
         self.seq = self.base + "seq"
         self.queues = self.base + "queues"
         self.workers = self.base + "workers"
-        self.wake = self.base + "wake"
         self.events = self.base + "events"
         self.events_total = self.base + "events:total"
         self.throughput = self.base + "throughput"
@@ -111,11 +111,15 @@ class KeySpace:
             return self.queued(queue) if user is None else self.queued_by_user(queue, user)
         return self.status(queue, status) if user is None else self.status_of_user(queue, user, status)
 
+    def wake(self, queue: str) -> str:
+        """The list of wake-up tokens that the queue's idle workers block on."""
+        return f"{self.base}wake:{queue}"
+
     def stops(self, worker: str) -> str:
         return f"{self.base}stops:{worker}"
 
     def halt(self, token: str) -> str:
-        """The list a stopping worker's wait for jobs pops beside the wake-up list."""
+        """The list a stopping worker's wait for jobs pops beside the wake-up lists."""
         return f"{self.base}halt:{token}"
 
     def halted(self, token: str) -> str:

@@ -1,9 +1,11 @@
-"""Idle workers' wait for jobs: a blocking pop of the wake-up list, which each job made
-ready pushes a token to, and of a stopping worker's own halt list (see conveyor.halt)."""
+"""Idle workers' wait for jobs: a blocking pop of the wake-up lists of the worker's
+queues, which each job made ready pushes a token to, and of a stopping worker's own halt
+list (see conveyor.halt)."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 from conveyor.halt import Halt, halted
 
@@ -16,20 +18,27 @@ HALT_TTL = 10
 class RedisWakeup(RedisConnection):
     """The wait for jobs of RedisBackend (its claim waits the same way)."""
 
-    def wait_for_jobs(self, timeout: float, halt: Halt | None = None) -> None:
-        keys = self._wake_keys(halt)
+    def wait_for_jobs(
+        self,
+        queues: Sequence[str],
+        timeout: float,
+        halt: Halt | None = None,
+    ) -> None:
+        keys = self._wake_keys(queues, halt)
         if not halted(halt):
             self._call(lambda: self._redis.blpop(keys, timeout=self._blpop_timeout(timeout)))
 
-    def _wake_keys(self, halt: Halt | None) -> list[str]:
-        """What an idle worker's pop waits on: the wake-up list and, given a halt, the list
-        its stop pushes to (from the halt's thread: see Halt.when_set), so a stop ends the
-        wait at once. The pop takes the one token, and Redis deletes the emptied list."""
+    def _wake_keys(self, queues: Sequence[str], halt: Halt | None) -> list[str]:
+        """What an idle worker's pop waits on: its queues' wake-up lists and, given a halt,
+        the list its stop pushes to (from the halt's thread: see Halt.when_set), so a stop
+        ends the wait at once. The pop takes the one token, and Redis deletes the emptied
+        list."""
+        keys = [self.keys.wake(queue) for queue in dict.fromkeys(queues)]
         if halt is None:
-            return [self.keys.wake]
+            return keys
         key = self.keys.halt(halt.token)
         halt.when_set(key, functools.partial(self._push_halt, halt.token))
-        return [self.keys.wake, key]
+        return [*keys, key]
 
     def _push_halt(self, token: str) -> None:
         """Push the token that ends the wait, and mark the halt for the claim sent with the

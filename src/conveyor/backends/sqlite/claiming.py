@@ -36,7 +36,12 @@ def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
 class SQLiteClaiming(SQLiteDependencies):
     """Claim, settle and leases of SQLiteBackend (see conveyor.backends.base.Backend)."""
 
-    def wait_for_jobs(self, timeout: float, halt: Halt | None = None) -> None:
+    def wait_for_jobs(
+        self,
+        queues: Sequence[str],
+        timeout: float,
+        halt: Halt | None = None,
+    ) -> None:
         self._wakeup.wait(timeout, halt)
 
     def jobs_claim(

@@ -8,11 +8,10 @@ if batch.status ~= 'scheduled' and batch.status ~= 'running' then
     return fail('InvalidBatch', id, batch.status, 'Cannot cancel batch ' .. id .. ': it is already ' .. STATUS_MARK)
 end
 if batch.status == 'running' then
-    local done, queued = complete_if_ended(id, now)
+    local done = complete_if_ended(id, now)
     if done then
         local completed = redis.call('HGETALL', batch_key(id))
         drop_batch_if_gone(id)
-        wake(queued)
         return completed
     end
 end
@@ -41,5 +40,5 @@ end
 redis.call('HSET', batch_key(id), 'status', 'canceled', 'completed_at', ARGV[2])
 redis.call('ZREM', P .. 'batchstarts', id)
 redis.call('SREM', P .. 'batchesrunning', id)
-wake(release_dependents(canceled, now, false))
+release_dependents(canceled, now, false)
 return count

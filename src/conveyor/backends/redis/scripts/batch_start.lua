@@ -1,7 +1,7 @@
 -- Start batches. ARGV: base, now, 'one' and a batch id (it must be scheduled), or 'due'
 -- and a limit (every scheduled batch whose start has come, oldest first).
 local now = tonumber(ARGV[2])
-local started, released = {}, 0
+local started = {}
 if ARGV[3] == 'one' then
     local id = ARGV[4]
     local status = redis.call('HGET', batch_key(id), 'status')
@@ -13,6 +13,5 @@ if ARGV[3] == 'one' then
 else
     started = redis.call('ZRANGEBYSCORE', P .. 'batchstarts', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))
 end
-for _, id in ipairs(started) do released = released + release_held(id, now) end
-wake(released)
+for _, id in ipairs(started) do release_held(id, now) end
 return #started

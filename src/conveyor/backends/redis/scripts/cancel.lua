@@ -10,5 +10,5 @@ transition(job, {
     status = 'canceled', status_reason = 'canceled', ended_at = ARGV[2], keep_until = opt(ARGV[4]),
     stop_requested = job.status == 'started' and 1 or 0,
 })
-wake(release_dependents({id}, now, ARGV[5] == '1'))
+release_dependents({id}, now, ARGV[5] == '1')
 return flatten(job)

@@ -49,7 +49,7 @@ for _, job in ipairs(jobs) do
 end
 if batch and redis.call('EXISTS', batch_key(batch.id)) == 1 then return fail('BatchIdInUse', batch.id) end
 local first = next_seq(count)
-local queued, statuses, queues = 0, {}, {}
+local statuses, queues = {}, {}
 if count > 1 then gather() end  -- the index writes of all the jobs, one command per index
 for r, job in ipairs(jobs) do
     if not job.holder then
@@ -84,7 +84,6 @@ for r, job in ipairs(jobs) do
         if job.stop_requested == '1' and job.worker_name then
             redis.call('SADD', P .. 'stops:' .. job.worker_name, job.id)
         end
-        if job.status == 'queued' then queued = queued + 1 end
         if job.unique_key then redis.call('HSET', P .. 'unique', job.unique_key, job.id) end
         if job.batch_id then zadd(P .. 'batchjobs:' .. job.batch_id, job.seq, job.id) end
         emit(job.id, job.status)
@@ -108,5 +107,4 @@ if batch then
         redis.call('SADD', P .. 'batchesrunning', batch.id)
     end
 end
-wake(queued)
 return statuses

@@ -13,5 +13,5 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'expiry', '-inf', ARGV[2], 
         redis.call('ZREM', P .. 'expiry', id)
     end
 end
-if #expired > 0 then wake(release_dependents(expired, now, false)) end
+if #expired > 0 then release_dependents(expired, now, false) end
 return #expired

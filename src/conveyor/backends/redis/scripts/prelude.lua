@@ -27,7 +27,7 @@ local function keys_of(queue)
         -- byuser: a user's queued jobs ('' for jobs without a user), for fair share; the
         -- queue's length in front keeps names apart whatever they hold
         keys = {queued = P .. 'queued:' .. queue, users = P .. 'users:' .. queue, byuser = {},
-                byuser_prefix = P .. 'byuser:' .. #queue .. ':' .. queue .. ':'}
+                byuser_prefix = P .. 'byuser:' .. #queue .. ':' .. queue .. ':', wake = P .. 'wake:' .. queue}
         queue_keys[queue] = keys
     end
     return keys
@@ -48,6 +48,31 @@ end
 -- for listings and counts confined to a user. Statuses hold no ':', so the last part is it.
 local function user_status_key(queue, user, status)
     return P .. 'ustatus:' .. #queue .. ':' .. queue .. ':' .. user .. ':' .. status
+end
+
+-- Wake-ups: each job made ready (indexed as queued, whichever function did it) counts
+-- towards a token on its queue's wake-up list, pushed by publish(), that the idle
+-- workers serving the queue block on. Per queue, so that a worker of other queues
+-- never takes a token meant for another's job. At most 16 tokens wait per queue: the
+-- list is full while every worker is busy, and reading its length then costs less
+-- than pushing and trimming.
+local woken  -- queue -> jobs made ready by this call (nil for none, as most calls)
+local function note_ready(queue, count)
+    woken = woken or {}
+    woken[queue] = (woken[queue] or 0) + (count or 1)
+end
+local function wake_all()
+    for queue, count in pairs(woken) do
+        local key = keys_of(queue).wake
+        local room = math.min(count, 16 - redis.call('LLEN', key))
+        if room == 1 then
+            redis.call('LPUSH', key, '1')
+        elseif room > 1 then
+            local tokens = {}
+            for i = 1, room do tokens[i] = '1' end
+            redis.call('LPUSH', key, unpack(tokens))
+        end
+    end
 end
 
 -- The fields of a new job that enqueue reads; the rest go from ARGV to the hash untouched.
@@ -192,12 +217,14 @@ local function begin(keys, args)
     gathered = nil
     removals = {}
     ended_runs = nil  -- made by the first count_ended: most calls end no run
+    woken = nil
 end
 
 local function publish()
     if next(removals) then write_removals() end
     if #event_groups > 0 then publish_events() end
     if ended_runs then publish_throughput() end
+    if woken then wake_all() end
 end
 
 -- Index additions, written at once or, while a script stores many jobs, gathered per
@@ -295,6 +322,7 @@ local function index(job, member_stored)
         zadd(queued_key(queue), '0', job.qmember)
         zadd(user_queued_key(queue, job.user_id or ''), '0', job.qmember)
         local added = sadd(users_key(queue), job.user_id or '')
+        note_ready(queue)
         if job.expires_at then zadd(P .. 'expiry', job.expires_at, id) end
         return added
     end
@@ -384,21 +412,6 @@ local function delete_job(job)
     emit(job.id, nil)
 end
 
--- At most 16 tokens wait: only those that fit are pushed. The list is full while every
--- worker is busy, and reading its length then costs less than pushing and trimming.
-local function wake(count)
-    if count <= 0 then return end
-    local key = P .. 'wake'
-    local room = math.min(count, 16 - redis.call('LLEN', key))
-    if room == 1 then
-        redis.call('LPUSH', key, '1')
-    elseif room > 1 then
-        local tokens = {}
-        for i = 1, room do tokens[i] = '1' end
-        redis.call('LPUSH', key, unpack(tokens))
-    end
-end
-
 -- Whether a parent that ended in ``status`` is met for a child (RQ's rule): finished, or
 -- ended in any way for a child that allows dependency failures.
 local function parent_met(child, status)
@@ -486,7 +499,6 @@ local function release_dependents(parents, now, for_all)
         end
     end
     table.sort(changed, function(a, b) return tonumber(a.seq) < tonumber(b.seq) end)  -- in the order enqueued
-    local released = 0
     for _, child in ipairs(changed) do
         local unmet = encode_ids(child.waits_on)
         if child.status == 'deferred' and unmet == '[]' then
@@ -494,12 +506,10 @@ local function release_dependents(parents, now, for_all)
             local changes = requeue_fields(child, now, later and 'scheduled' or 'queued')
             changes.unmet = unmet
             transition(child, changes)
-            if not later then released = released + 1 end
         elseif unmet ~= child.unmet then
             save(child, {unmet = unmet})
         end
     end
-    return released
 end
 
 -- Where a status error's message names the status (conveyor.exceptions.STATUS_MARK).
@@ -525,44 +535,38 @@ local function load_batch(id) return load_hash(batch_key(id)) end
 
 -- Queue the batch's jobs still held for its starter, in their order; the batch runs.
 local function release_held(batch_id, now)
-    local released = 0
     for _, id in ipairs(redis.call('ZRANGE', P .. 'batchjobs:' .. batch_id, 0, -1)) do
         local job = load(id)
         if job and job.status == 'scheduled' and not job.scheduled_for then
             transition(job, requeue_fields(job, now, 'queued'))
-            released = released + 1
         end
     end
     redis.call('HSET', batch_key(batch_id), 'status', 'running', 'started_at', ARGV[2])
     redis.call('ZREM', P .. 'batchstarts', batch_id)
     redis.call('SADD', P .. 'batchesrunning', batch_id)
-    return released
 end
 
 -- A running batch whose jobs have all ended: completed, its callbacks queued (on_complete;
--- on_failure if a job failed) or canceled, exactly once. Returns whether it was, and how
--- many callbacks it queued. (The caller drops it if no job is left: drop_batch_if_gone.)
+-- on_failure if a job failed) or canceled, exactly once. Returns whether it was. (The caller drops it if no job is left: drop_batch_if_gone.)
 local function complete_if_ended(id, now)
     local failed = false
     -- newest first: a batch still running usually has its last jobs live
     for _, job_id in ipairs(redis.call('ZREVRANGE', P .. 'batchjobs:' .. id, 0, -1)) do
         local status = redis.call('HGET', job_key(job_id), 'status')
-        if status and LIVE[status] then return false, 0 end
+        if status and LIVE[status] then return false end
         if status == 'failed' or status == 'stopped' then failed = true end
     end
-    local queued = 0
     local function settle_callback(callback_id, run)
         local job = callback_id and load(callback_id)
         if not job or job.status ~= 'deferred' then return end
         if run then
             transition(job, requeue_fields(job, now, 'queued'))
-            queued = queued + 1
         else
             transition(job, {
                 status = 'canceled', status_reason = 'batch succeeded', ended_at = ARGV[2],
                 keep_until = failure_keep_until(job, now),
             })
-            queued = queued + release_dependents({callback_id}, now, false)  -- those that allow failures
+            release_dependents({callback_id}, now, false)  -- those that allow failures
         end
     end
     local callbacks = redis.call('HMGET', batch_key(id), 'on_complete_job', 'on_failure_job')
@@ -570,5 +574,5 @@ local function complete_if_ended(id, now)
     settle_callback(callbacks[2], failed)
     redis.call('HSET', batch_key(id), 'status', 'completed', 'completed_at', ARGV[2])
     redis.call('SREM', P .. 'batchesrunning', id)
-    return true, queued
+    return true
 end

@@ -10,5 +10,4 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'due', '-inf', ARGV[2], 'LI
         redis.call('ZREM', P .. 'due', id)
     end
 end
-wake(promoted)
 return promoted

@@ -1,7 +1,7 @@
 -- Take back jobs whose lease expired. ARGV: base, now, abandoned message, stopped message
 -- (each with %s for the worker's name), limit. Returns id, status, worker triples.
 local now = tonumber(ARGV[2])
-local recovered, ended, queued = {}, {}, 0
+local recovered, ended = {}, {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. ARGV[2], 'LIMIT', 0, ARGV[5])) do
     local job = load(id)
     if job and job.status == 'started' then
@@ -14,7 +14,6 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. AR
             changes.status_reason = 'abandoned'
             changes.lease_token, changes.lease_expires_at, changes.started_at = NIL, NIL, NIL
             transition(job, changes)
-            queued = queued + 1
         else
             local status = job.stop_requested == '1' and 'stopped' or 'failed'
             transition(job, {
@@ -32,6 +31,5 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. AR
         redis.call('ZREM', P .. 'leases', id)
     end
 end
-if #ended > 0 then queued = queued + release_dependents(ended, now, false) end
-wake(queued)
+if #ended > 0 then release_dependents(ended, now, false) end
 return recovered

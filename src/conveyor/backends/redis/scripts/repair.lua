@@ -45,6 +45,5 @@ elseif (kind == 'requeue') and (job.status == 'deferred' or job.status == 'sched
     local changes = requeue_fields(job, now, 'queued')
     if job.depends_on then changes.unmet = '[]' end  -- queued, it waits on nothing
     transition(job, changes)
-    wake(1)
 end
 return 1

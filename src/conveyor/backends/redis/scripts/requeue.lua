@@ -1,6 +1,6 @@
 -- Put failed, stopped or canceled jobs back in their queue. ARGV: base, now, ids...
 local now = tonumber(ARGV[2])
-local moved, queued = {}, 0
+local moved = {}
 for i = 3, #ARGV do
     local job = load(ARGV[i])
     local holder = job and job.unique_key and live_holder(job.unique_key)
@@ -24,8 +24,6 @@ for i = 3, #ARGV do
         transition(job, changes)
         if job.unique_key then redis.call('HSET', P .. 'unique', job.unique_key, job.id) end
         moved[#moved + 1] = job.id
-        if status == 'queued' then queued = queued + 1 end
     end
 end
-wake(queued)
 return moved

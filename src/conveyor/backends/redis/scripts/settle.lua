@@ -4,7 +4,7 @@
 local now = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
 local ENDED_FIELDS = {[3] = 'started_at', [4] = 'result', [5] = 'exc_info', [6] = 'status_reason', [7] = 'keep_until'}
-local applied, ended, deletes, requeued = {}, {}, {}, 0
+local applied, ended, deletes = {}, {}, {}
 
 -- started -> ended, the hot path of every worker: what transition() would do, but
 -- touching only the fields and indexes that change, the index writes gathered (one
@@ -60,7 +60,6 @@ for i = 0, count - 1 do
             changes.lease_token, changes.lease_expires_at, changes.started_at = NIL, NIL, NIL
             changes.stop_requested = 0
             transition(job, changes)
-            if status == 'queued' then requeued = requeued + 1 end
         end
         applied[i + 1] = 1
     else
@@ -74,8 +73,7 @@ end
 write_removals()
 write_gathered()
 if #ended > 0 then
-    requeued = requeued + release_dependents(ended, now, false)
+    release_dependents(ended, now, false)
     for _, id in ipairs(deletes) do delete_job(load(id)) end
 end
-wake(requeued)
 return applied
