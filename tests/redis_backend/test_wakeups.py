@@ -7,10 +7,11 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from backend_conformance.helpers import NOW, claim, put, status
+from backend_conformance.helpers import LEASE_TTL, NOW, claim, put, settle, status
 from conveyor.backends.redis.backend import HALT_TTL, RedisBackend
 from conveyor.halt import Halt
 from conveyor.status import JobStatus
+from conveyor.types import Limits
 from waiting import wait_until
 
 T = TypeVar("T")
@@ -107,3 +108,16 @@ def test_a_wait_takes_only_its_own_queues_wakeups(backend: RedisBackend) -> None
     assert backend._redis.llen(backend.keys.wake("mail")) == 1
     backend.wait_for_jobs(["default", "mail"], 30)
     assert backend._redis.llen(backend.keys.wake("mail")) == 0
+
+
+def test_a_job_held_by_a_limit_is_woken_for_when_a_running_job_frees_its_slot(backend: RedisBackend) -> None:
+    put(backend, queue="first", user_id="alice")
+    (record,) = claim(backend, ("first",))
+    put(backend, queue="second", user_id="alice")
+    backend._redis.delete(backend.keys.wake("second"))  # its token, taken by a worker the limit held back
+    limits = Limits(per_user_max=1)
+    assert backend.jobs_claim(["second"], "w-2", 10, "t-2", NOW + LEASE_TTL, NOW, limits) == []
+    assert backend._redis.smembers(backend.keys.base + "held") == {b"second"}
+    assert settle(backend, record, JobStatus.FINISHED)
+    assert backend._redis.llen(backend.keys.wake("second")) == 1, "the held job's workers woken"
+    assert not backend._redis.exists(backend.keys.base + "held"), "until a claim holds a job back again"

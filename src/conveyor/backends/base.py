@@ -459,8 +459,9 @@ class Backend(Protocol):
         """Block until a job of ``queues`` may have become available, ``timeout`` seconds
         pass, or ``halt`` is set (returning at once if it is set already).
 
-        Every job made ready (enqueued, promoted, released, retried, recovered) wakes a
-        waiting worker of its queue."""
+        Every job made ready (enqueued, promoted, released, retried, recovered, or free
+        to start because a running job gave up its limit slot) wakes a waiting worker
+        of its queue."""
         ...
 
 

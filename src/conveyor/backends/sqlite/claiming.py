@@ -33,6 +33,15 @@ def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
     return (s.status.value, s.result, s.exc_info, s.reason, s.started_at, now, s.keep_until, s.job_id, s.lease_token)
 
 
+def _slots_freed(conn: sqlite3.Connection, settled: Sequence[Settlement]) -> bool:
+    """Whether settling jobs (each giving up its limit slot, applied or not: a refused one
+    was canceled while it ran) lets a job left queued for a limit start: the worker
+    whose job ended may not serve its queue, and no enqueue would wake the others."""
+    if not settled:
+        return False
+    return conn.execute("DELETE FROM marks WHERE name = ?", (picking.HELD_MARK,)).rowcount > 0
+
+
 class SQLiteClaiming(SQLiteDependencies):
     """Claim, settle and leases of SQLiteBackend (see conveyor.backends.base.Backend)."""
 
@@ -103,6 +112,11 @@ class SQLiteClaiming(SQLiteDependencies):
                     rows.sort(key=lambda row: order[row[1]])
                 claimed.extend(record_from_row(row[1:]) for row in rows)
                 changes.moved_many([row[1] for row in rows], queue, "queued", "started")
+            if running is not None and running.held:
+                conn.execute(
+                    "INSERT INTO marks (name, at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at",
+                    (picking.HELD_MARK, now),
+                )
             return claimed
 
         return self._write(claim)
@@ -119,6 +133,7 @@ class SQLiteClaiming(SQLiteDependencies):
                         changes.ended_run(s.status.value, s.started_at or started_at, now)
             ended = [s.job_id for s, ok in zip(settlements, applied, strict=True) if ok and s.status in TERMINAL]
             requeued = any(ok and s.status is JobStatus.QUEUED for s, ok in zip(settlements, applied, strict=True))
+            requeued = _slots_freed(conn, settlements) or requeued
             if ended:
                 requeued = self._release_dependents(conn, changes, ended, now) or requeued
                 for s, ok in zip(settlements, applied, strict=True):

@@ -32,6 +32,9 @@ class Running:
     by_user: Counter[str | None] = field(default_factory=Counter)
     by_queue: Counter[str] = field(default_factory=Counter)
     by_type: Counter[str] = field(default_factory=Counter)
+    held: bool = False
+    """A claim left a job queued for a limit: the next job to give up its slot wakes
+    the idle workers (the mark HELD_MARK), as no enqueue would."""
 
     @classmethod
     def read(cls, conn: sqlite3.Connection) -> Running:
@@ -66,6 +69,10 @@ class Running:
         return cap is None or self.by_type[func_name] < cap
 
 
+HELD_MARK = "held"
+"""The row of the marks table that says a claim left a job queued for a limit."""
+
+
 def needs_fair_pick(conn: sqlite3.Connection, queue: str) -> bool:
     """Whether the queue's waiting jobs belong to more than one user (no-user counting as one)."""
     waiting = "FROM jobs WHERE status = 'queued' AND queue = ?1"
@@ -85,11 +92,13 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
     Updates ``running`` with the jobs picked and records when each user was served.
     """
     if not running.room_in_queue(limits, queue):
+        running.held = running.held or _has_queued(conn, queue)
         return []
     candidates: list[tuple[int, int, int, int, str, str | None, str]] = []
     turns = dict(conn.execute("SELECT user_id, served FROM user_turns WHERE queue = ?", (queue,)).fetchall())
     for user in _waiting_users(conn, queue):
         if user is not None and limits.per_user_max is not None and running.by_user[user] >= limits.per_user_max:
+            running.held = True
             continue  # at its limit: its jobs wait, and need not be read
         rows = conn.execute(
             "SELECT id, priority, seq, func_name FROM jobs WHERE status = 'queued' AND queue = ? "
@@ -109,8 +118,15 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
             running.add(user, queue, func_name)
             picked.append(job_id)
             served_users.append(user)
+        else:
+            running.held = True
     record_turns(conn, queue, served_users)
     return picked
+
+
+def _has_queued(conn: sqlite3.Connection, queue: str) -> bool:
+    query = "SELECT 1 FROM jobs WHERE status = 'queued' AND queue = ? LIMIT 1"
+    return conn.execute(query, (queue,)).fetchone() is not None
 
 
 def _waiting_users(conn: sqlite3.Connection, queue: str) -> list[str | None]:

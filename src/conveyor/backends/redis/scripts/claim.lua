@@ -142,14 +142,20 @@ end
 -- Fair share: the first jobs of each user, by priority, then rank within their user,
 -- then how long ago their user was served, then age; jobs over a limit stay queued.
 local function take_in_turns(queue)
-    if not room_in_queue(queue) then return end
+    if not room_in_queue(queue) then
+        if redis.call('EXISTS', queued_key(queue)) == 1 then redis.call('SADD', P .. 'held', queue) end
+        return
+    end
+    local held = false  -- a job left queued for a limit: see slots_freed
     local wanted = limit - #claimed
     local users = redis.call('SMEMBERS', users_key(queue))
     if #users == 0 then return end
     local served = redis.call('ZMSCORE', P .. 'turns:' .. queue, unpack(users))
     local candidates = {}
     for u, user in ipairs(users) do
-        if not user_at_limit(user ~= '' and user or nil) then
+        if user_at_limit(user ~= '' and user or nil) then
+            held = true  -- (its jobs are not read: a user left in the set with none wakes in vain)
+        else
             local key, rank, offset = user_queued_key(queue, user), 0, 0
             while rank < wanted do
                 local members = redis.call('ZRANGE', key, offset, offset + wanted - 1)
@@ -182,7 +188,9 @@ local function take_in_turns(queue)
     for _, c in ipairs(candidates) do
         if #claimed >= limit then break end
         local f = c[7]
-        if allows(queue, f[4], f[5]) then
+        if not allows(queue, f[4], f[5]) then
+            held = true
+        else
             take(queue, c[5], c[6], f)
             if limits then
                 running.total = running.total + 1
@@ -198,6 +206,7 @@ local function take_in_turns(queue)
         end
     end
     record_turns(queue, turns)
+    if held then redis.call('SADD', P .. 'held', queue) end
 end
 
 gather()

@@ -75,6 +75,18 @@ local function wake_all()
     end
 end
 
+-- Limits: a claim that leaves a job queued for a limit puts its queue in the held set;
+-- a running job giving up its slot (settled, recovered) then wakes those queues'
+-- workers, since the worker whose job ended may not serve them (a per-user or global
+-- cap spans queues) and no enqueue would.
+local function slots_freed(count)
+    if count <= 0 then return end
+    local held = redis.call('SMEMBERS', P .. 'held')
+    if #held == 0 then return end
+    redis.call('DEL', P .. 'held')
+    for _, queue in ipairs(held) do note_ready(queue, count) end
+end
+
 -- The fields of a new job that enqueue reads; the rest go from ARGV to the hash untouched.
 -- (A library constant: a table built in the function's body is built at every call.)
 local ENQUEUE_READS = {

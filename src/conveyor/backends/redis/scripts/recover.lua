@@ -32,4 +32,5 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. AR
     end
 end
 if #ended > 0 then release_dependents(ended, now, false) end
+slots_freed(#recovered)
 return recovered

@@ -4,7 +4,7 @@
 local now = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
 local ENDED_FIELDS = {[3] = 'started_at', [4] = 'result', [5] = 'exc_info', [6] = 'status_reason', [7] = 'keep_until'}
-local applied, ended, deletes = {}, {}, {}
+local applied, ended, deletes, freed = {}, {}, {}, 0
 
 -- started -> ended, the hot path of every worker: what transition() would do, but
 -- touching only the fields and indexes that change, the index writes gathered (one
@@ -62,10 +62,12 @@ for i = 0, count - 1 do
             transition(job, changes)
         end
         applied[i + 1] = 1
+        freed = freed + 1
     else
         if held[2] == token and held[1] then  -- canceled while it ran: stop handled, lease and slots given up
             redis.call('ZREM', P .. 'leases', id)
             save(load(id), {stop_requested = 0, lease_token = NIL})
+            freed = freed + 1
         end
         applied[i + 1] = 0
     end
@@ -76,4 +78,5 @@ if #ended > 0 then
     release_dependents(ended, now, false)
     for _, id in ipairs(deletes) do delete_job(load(id)) end
 end
+slots_freed(freed)
 return applied
