@@ -1,5 +1,6 @@
 """The wake-up lists idle workers block on: one per queue, one token per job made ready,
-at most 16 waiting; and the halt list beside them, that a stopping worker's wait pops."""
+at most 16 waiting; the halt list beside them, that a stopping worker's wait pops; and
+the wake-ups that go on to another worker when the one that took them will not claim."""
 
 from __future__ import annotations
 
@@ -108,6 +109,32 @@ def test_a_wait_takes_only_its_own_queues_wakeups(backend: RedisBackend) -> None
     assert backend._redis.llen(backend.keys.wake("mail")) == 1
     backend.wait_for_jobs(["default", "mail"], 30)
     assert backend._redis.llen(backend.keys.wake("mail")) == 0
+
+
+def test_a_wakeup_taken_by_a_worker_that_will_not_claim_goes_back(backend: RedisBackend) -> None:
+    # a wait on the worker's waiting thread outlives its idle wait: full or stopping by
+    # the time it takes the token, the worker gives it back for another
+    put(backend)
+    backend.wait_for_jobs(["default"], 30, None, lambda: False)
+    assert backend._redis.llen(backend.keys.wake("default")) == 1, "given back"
+    backend.wait_for_jobs(["default"], 30, None, lambda: True)
+    assert backend._redis.llen(backend.keys.wake("default")) == 0, "taken, to be acted on"
+
+
+def test_a_claim_halted_after_its_pop_took_a_wakeup_passes_it_on(backend: RedisBackend) -> None:
+    # the halt came between the pop (which took the job's token) and the claim: the
+    # stopping worker claims nothing, and another worker must still hear of the job
+    job = put(backend, queue="mail")
+    halt = Halt()
+    backend._redis.set(backend.keys.halted(halt.token), "1", ex=HALT_TTL)  # what the halt's push leaves
+    try:
+        records = backend.jobs_claim(["default", "mail"], "w-1", 10, "token-1", NOW + 30, NOW, None, 30, halt)
+        assert records == []
+        assert backend._redis.llen(backend.keys.wake("mail")) == 1, "passed on: mail holds a job"
+        assert backend._redis.llen(backend.keys.wake("default")) == 0, "nothing waits in default"
+        assert [r.id for r in claim(backend, ("mail",))] == [job.id]
+    finally:
+        halt.close()
 
 
 def test_a_job_held_by_a_limit_is_woken_for_when_a_running_job_frees_its_slot(backend: RedisBackend) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from conveyor.halt import Halt
@@ -113,7 +113,8 @@ class Backend(Protocol):
         backend may send the wait and the claim together, in one round trip: ``now``
         and ``lease_expires_at`` are from before the wait, so a claimed job's
         ``started_at`` is ``now`` or, if later, its ``enqueued_at``. The wait ends at
-        once when ``halt`` is set (or is set already): the worker is stopping.
+        once when ``halt`` is set (or is set already): the worker is stopping; a
+        wake-up its wait took then goes on to another worker.
         """
         ...
 
@@ -455,13 +456,16 @@ class Backend(Protocol):
         queues: Sequence[str],
         timeout: float,
         halt: Halt | None = None,
+        wanted: Callable[[], bool] | None = None,
     ) -> None:
         """Block until a job of ``queues`` may have become available, ``timeout`` seconds
         pass, or ``halt`` is set (returning at once if it is set already).
 
         Every job made ready (enqueued, promoted, released, retried, recovered, or free
         to start because a running job gave up its limit slot) wakes a waiting worker
-        of its queue."""
+        of its queue. ``wanted``, asked when the wait took a wake-up, says whether the
+        caller will still claim: if not (it filled up or is stopping since it began to
+        wait), a backend whose wake-up reaches one worker gives it back for another."""
         ...
 
 

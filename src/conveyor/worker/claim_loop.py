@@ -58,6 +58,8 @@ class ClaimLoop(WorkerPart):
     _max_idle_time: float | None
     _waiter_pool: ThreadPoolExecutor | None
     _waiting: asyncio.Future[Any] | None
+    _awaiting_jobs: bool = False
+    """In an idle wait, with free slots: a wake-up the waiting thread takes is acted on."""
 
     async def _run(self, burst: bool, max_jobs: int | None) -> None:
         self.loop = asyncio.get_running_loop()
@@ -235,16 +237,29 @@ class ClaimLoop(WorkerPart):
             self._waiter_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-wait")
         if self._waiting is None or self._waiting.done():
             interval = self.poll_interval * random.uniform(0.8, 1.0)
-            wait = functools.partial(self.backend.wait_for_jobs, self._queue_names, interval, self._halt)
+            wait = functools.partial(
+                self.backend.wait_for_jobs, self._queue_names, interval, self._halt, self._wants_wakeup
+            )
             self._waiting = self.loop.run_in_executor(self._waiter_pool, wait)
             self._waiting.add_done_callback(self._wait_ended)
         woken: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
-        await asyncio.wait([self._waiting, woken], return_when=asyncio.FIRST_COMPLETED)
+        self._awaiting_jobs = True
+        try:
+            await asyncio.wait([self._waiting, woken], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._awaiting_jobs = False
         woken.cancel()
         self._wake.clear()
         if (error := self._wait_error) is not None:  # the claim loop backs off and says so
             self._wait_error = None
             raise error
+
+    def _wants_wakeup(self) -> bool:
+        """Whether a wake-up the waiting thread took will lead to a claim (asked on that
+        thread). A wait outlives the idle wait that began it, when a job ending woke the
+        loop first: by the time it takes a wake-up the worker may be full or stopping,
+        and the wake-up must then go to another worker."""
+        return self._awaiting_jobs and not self._stopping
 
     def _wait_ended(self, waited: asyncio.Future[Any]) -> None:
         """Read how a wait on the waiting thread ended, whenever it ends (asyncio reports an

@@ -5,7 +5,8 @@ list (see conveyor.halt)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from conveyor.halt import Halt, halted
 
@@ -23,10 +24,22 @@ class RedisWakeup(RedisConnection):
         queues: Sequence[str],
         timeout: float,
         halt: Halt | None = None,
+        wanted: Callable[[], bool] | None = None,
     ) -> None:
         keys = self._wake_keys(queues, halt)
-        if not halted(halt):
-            self._call(lambda: self._redis.blpop(keys, timeout=self._blpop_timeout(timeout)))
+        if halted(halt):
+            return
+        popped = self._call(lambda: self._redis.blpop(keys, timeout=self._blpop_timeout(timeout)))
+        if popped is not None and wanted is not None and not wanted():
+            self._give_back(popped, halt)
+
+    def _give_back(self, popped: Any, halt: Halt | None) -> None:
+        """Push back a wake-up token whose worker will not claim now (it filled up or is
+        stopping meanwhile): one job's only token, taken by a wait it outlived, would
+        otherwise leave the job queued while another worker waits out its poll interval."""
+        key = popped[0].decode() if isinstance(popped[0], bytes) else str(popped[0])
+        if halt is None or key != self.keys.halt(halt.token):
+            self._call(lambda: self._redis.lpush(key, "1"))
 
     def _wake_keys(self, queues: Sequence[str], halt: Halt | None) -> list[str]:
         """What an idle worker's pop waits on: its queues' wake-up lists and, given a halt,

@@ -8,7 +8,7 @@ apply is picking.py's to say.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
@@ -50,7 +50,9 @@ class SQLiteClaiming(SQLiteDependencies):
         queues: Sequence[str],
         timeout: float,
         halt: Halt | None = None,
+        wanted: Callable[[], bool] | None = None,
     ) -> None:
+        """Every waiting worker gets every wake-up: none to give back, whatever ``wanted`` says."""
         self._wakeup.wait(timeout, halt)
 
     def jobs_claim(

@@ -9,13 +9,19 @@
 -- field written comes twice; the later one is the stored value).
 -- Index writes are gathered, one command per index for the whole claim; the queue's own
 -- removals are written once each queue has been served (nothing reads it after).
--- Sent with a wait's pop, which a halt ended (or which ended as the halt came): the
--- worker is stopping, and whatever it claimed now would only go back.
-if ARGV[7] ~= '' and redis.call('EXISTS', ARGV[7]) == 1 then return {} end
-
 local now = tonumber(ARGV[2])
 local worker, limit, token, lease_until = ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local last_queue = 8 + tonumber(ARGV[8])
+
+-- Sent with a wait's pop, which a halt ended (or which ended as the halt came): the
+-- worker is stopping, and whatever it claimed now would only go back. The pop may have
+-- taken a wake-up instead: passed on to its queues that hold jobs, for other workers.
+if ARGV[7] ~= '' and redis.call('EXISTS', ARGV[7]) == 1 then
+    for qi = 9, last_queue do
+        if redis.call('EXISTS', queued_key(ARGV[qi])) == 1 then note_ready(ARGV[qi]) end
+    end
+    return {}
+end
 local claimed = {}
 
 -- The fields a claim reads: their place in ``fields`` below.
