@@ -1,5 +1,6 @@
 """Waking idle workers: a job made ready ends the wait of a worker that may run it,
-whatever made it ready (here: a running job giving up the limit slot that held it).
+whenever that wait begins, and whatever made it ready (here: an enqueue after the
+worker's last claim, and a running job giving up the limit slot that held it).
 
 Each wait could last 30 s and must end within 4 s: a wake-up lost fails the test
 (on Redis a wait comes back every 5 s, its longest block, so not sooner)."""
@@ -44,6 +45,13 @@ def drain(backend: Backend, queues: list[str]) -> None:
     and start listening for the next."""
     for _ in range(17):  # at most 16 tokens wait per queue
         backend.wait_for_jobs(queues, 0.01)
+
+
+def test_a_job_enqueued_between_a_claim_and_the_wait_after_it_ends_the_wait(backend: Backend, other: Backend) -> None:
+    assert claim(backend) == [], "the worker's claim: nothing yet"
+    put(other)
+    with ends_promptly(backend, ["default"]):
+        pass  # the wait that follows the claim ends at once
 
 
 @pytest.mark.parametrize(

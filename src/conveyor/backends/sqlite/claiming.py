@@ -67,6 +67,9 @@ class SQLiteClaiming(SQLiteDependencies):
         wait: float = 0.0,
         halt: Halt | None = None,
     ) -> list[JobRecord]:
+        # listening before the claim: a job enqueued after it finds the socket to signal,
+        # whether this claim or the waiting thread's wait_for_jobs waits next
+        self._wakeup.listen()
         if wait > 0:
             claimed = self.jobs_claim(queues, worker_name, limit, lease_token, lease_expires_at, now, limits)
             if claimed:

@@ -2,7 +2,9 @@
 
 SQLite has no notifications, so each waiting worker binds a Unix datagram socket in
 a directory named after the database file, and an enqueue sends one byte to each
-socket found there after its commit. A worker that misses a signal (or cannot bind)
+socket found there after its commit. A worker binds its socket before its first claim
+and keeps it: a signal sent between a claim and the wait that follows waits in the
+socket, and ends that wait at once. A worker that misses a signal (or cannot bind)
 still polls on a jittered interval, so a signal is a shortcut, never a requirement.
 """
 
@@ -15,6 +17,7 @@ import os
 import select
 import socket
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -24,6 +27,13 @@ from conveyor.halt import Halt
 def _directory_for(database_path: str) -> Path:
     digest = hashlib.blake2b(os.path.abspath(database_path).encode(), digest_size=8).hexdigest()
     return Path(tempfile.gettempdir()) / f"conveyor-wake-{os.getuid()}-{digest}"
+
+
+SETTLED_NS = 100_000_000
+"""How old (in ns) the directory's last change must be for a listing of it to be reused
+until its mtime changes. File times move in clock ticks (several ms): a socket bound in
+the tick of a listing leaves the mtime as it was, and the sender, trusting a listing
+that young, would never signal that worker."""
 
 
 class Wakeup:
@@ -68,7 +78,11 @@ class Wakeup:
             return
         if mtime != self._listing_mtime:
             self._senders = [str(p) for p in self.directory.iterdir() if p.suffix == ".sock"]
-            self._listing_mtime = mtime
+            self._listing_mtime = mtime if time.time_ns() - mtime > SETTLED_NS else None
+
+    def listen(self) -> None:
+        """Receive signals from now on (a worker calls this before it claims)."""
+        self._ensure_receiver()
 
     def wait(self, timeout: float, halt: Halt | None = None) -> None:
         """Block until a signal arrives, ``timeout`` seconds pass or ``halt`` is set."""
