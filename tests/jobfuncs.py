@@ -113,6 +113,12 @@ def record_run(ledger: str, tag: str, release: str = "") -> str:
     return tag
 
 
+def record_then_fail(ledger: str, tag: str) -> None:
+    """record_run, then fail: each run (a retry, a requeue) leaves a line."""
+    record_run(ledger, tag)
+    raise RuntimeError(f"{tag} fails")
+
+
 def _hold_until(release: str) -> None:
     deadline = time.monotonic() + 60
     while not Path(release).exists() and time.monotonic() < deadline:

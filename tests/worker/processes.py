@@ -21,6 +21,8 @@ log_format = "%(relativeCreated)6.0f ms %(levelname)s:%(name)s:%(message)s"  # m
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=log_format)
 options = json.loads(sys.argv[1])
 url, queues, burst = options.pop("url"), options.pop("queues"), options.pop("burst")
+if "limits" in options:
+    options["limits"] = conveyor.types.Limits(**options["limits"])
 worker = conveyor.Worker(queues, connection=conveyor.connect(url), **options)
 worker.work(burst=burst)
 """
@@ -33,7 +35,8 @@ def start_worker(
     burst: bool = False,
     **options: object,
 ) -> subprocess.Popen[bytes]:
-    """Start a worker process on ``url``; options go to conveyor.Worker (lease_ttl...)."""
+    """Start a worker process on ``url``; options go to conveyor.Worker (lease_ttl...;
+    ``limits`` as a dict of conveyor.types.Limits's fields)."""
     options.setdefault("poll_interval", 0.2)
     config = json.dumps({"url": url, "queues": list(queues), "burst": burst, **options})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}
