@@ -62,6 +62,23 @@ def test_a_scheduled_batch_holds_its_jobs_for_one_starter(backend):
     assert [r.id for r in claim(backend)] == ["b-1-0", "b-1-1", "b-1-2"]
 
 
+def test_a_scheduled_start_is_due_like_a_scheduled_job_until_it_starts(backend):
+    create(backend, scheduled=True)  # its held jobs have no time of their own
+    assert backend.schedule_next_due() == START
+    put(backend, JobStatus.SCHEDULED, id="job", scheduled_for=START + 1)
+    assert backend.schedule_next_due() == START
+    backend.batch_reschedule("b-1", START + 2, NOW)
+    assert backend.schedule_next_due() == START + 1, "the job is first now"
+    assert backend.batches_start_due(START + 2) == 1
+    assert backend.schedule_next_due() == START + 1
+
+
+def test_a_canceled_scheduled_batch_is_no_longer_due(backend):
+    create(backend, scheduled=True)
+    backend.batch_cancel("b-1", NOW)
+    assert backend.schedule_next_due() is None
+
+
 def test_start_now_and_only_once(backend):
     create(backend, scheduled=True)
     assert backend.batch_start("b-1", NOW + 5).status is BatchStatus.RUNNING

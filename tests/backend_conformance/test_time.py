@@ -32,6 +32,20 @@ def test_promote_moves_only_scheduled_jobs(backend, job_status):
     assert status(backend, job.id) is job_status
 
 
+def test_the_next_due_time_is_the_earliest_scheduled_job_past_or_future(backend):
+    assert backend.schedule_next_due() is None
+    put(backend, JobStatus.SCHEDULED, id="later", scheduled_for=NOW + 30)
+    put(backend, JobStatus.SCHEDULED, id="sooner", scheduled_for=NOW + 2.5)
+    put(backend, JobStatus.QUEUED, id="queued", scheduled_for=NOW - 100)  # ran already: no longer waits
+    assert backend.schedule_next_due() == NOW + 2.5
+    put(backend, JobStatus.SCHEDULED, id="overdue", scheduled_for=NOW - 1)
+    assert backend.schedule_next_due() == NOW - 1
+    assert backend.jobs_promote_due(NOW + 3) == 2
+    assert backend.schedule_next_due() == NOW + 30
+    backend.jobs_promote_due(NOW + 30)
+    assert backend.schedule_next_due() is None
+
+
 # -- expire ----------------------------------------------------------------------------
 def test_queued_jobs_past_their_ttl_are_canceled_as_expired(backend):
     put(backend, id="old", expires_at=NOW - 1, failure_ttl=100.0)

@@ -34,6 +34,7 @@ def test_reads_work_and_every_write_is_refused_saying_so(backend: Backend, url: 
         assert reader.counts()["default"][JobStatus.QUEUED] == 2
         assert len(Batch.list(reader)) == 1
         assert reader.invariants_check(0.0, repair=False) == []
+        assert reader.schedule_next_due() is None
         refusals = [
             lambda: Queue(connection=reader).enqueue(jobfuncs.noop),
             lambda: reader.job_cancel(job.id, 0.0, None, False),
@@ -56,6 +57,7 @@ def test_opening_and_reading_write_nothing(backend: Backend, url: str) -> None:
     reader = conveyor.connect(url, read_only=True)
     try:
         reader.counts(), reader.workers_list(), reader.batches_list(None, None, 10), reader.maintenance_last()
+        reader.schedule_next_due()
         reader.invariants_check(0.0, repair=False)
     finally:
         reader.close()

@@ -208,6 +208,12 @@ class Backend(Protocol):
         """Move SCHEDULED jobs whose time has come to QUEUED; return how many."""
         ...
 
+    def schedule_next_due(self) -> float | None:
+        """When the earliest scheduled job (a delayed enqueue or retry) or scheduled batch
+        start comes due, past or future; None when nothing waits on a time. One index
+        read (O(log n)), so a worker can sleep until then rather than a poll interval."""
+        ...
+
     def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
         """Cancel (reason 'expired') QUEUED jobs whose ttl has passed; return how many."""
         ...

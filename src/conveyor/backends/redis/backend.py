@@ -97,6 +97,15 @@ class RedisBackend(RedisClaiming, RedisQueries, RedisUpkeep, RedisBatches):
     def jobs_promote_due(self, now: float, limit: int = CHUNK) -> int:
         return int(self._run("promote", repr(now), limit))
 
+    def schedule_next_due(self) -> float | None:
+        def earliest() -> list[list[tuple[bytes, float]]]:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.zrange(self.keys.due, 0, 0, withscores=True)
+            pipe.zrange(self.keys.batch_starts, 0, 0, withscores=True)
+            return list(pipe.execute())
+
+        return min((float(score) for head in self._call(earliest) for _, score in head), default=None)
+
     def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
         return int(self._run("expire", repr(now), limit))
 

@@ -1,6 +1,7 @@
 """The SQLite backend's time-driven passes over jobs: scheduled jobs that fell due join
 their queues, queued jobs past their ttl expire, and ended jobs past their retention go
-(with the throughput counters past the longest window).
+(with the throughput counters past the longest window); and when the next scheduled job
+or batch start comes due.
 
 A mixin of SQLiteBackend. Each pass reads an index of the jobs it may change (INDEXED BY:
 see design.md), a chunk at a time; promotion and expiry first look there in a read, and
@@ -47,6 +48,18 @@ class SQLiteTimed(SQLiteDependencies):
         if promoted:
             self._wakeup.notify()
         return promoted
+
+    def schedule_next_due(self) -> float | None:
+        def earliest(conn: sqlite3.Connection) -> float | None:
+            times = conn.execute(
+                "SELECT (SELECT scheduled_for FROM jobs INDEXED BY jobs_due "
+                "WHERE status = 'scheduled' AND scheduled_for IS NOT NULL ORDER BY scheduled_for LIMIT 1), "
+                "(SELECT scheduled_start FROM batches INDEXED BY batches_starters "
+                "WHERE status = 'scheduled' AND scheduled_start IS NOT NULL ORDER BY scheduled_start LIMIT 1)"
+            ).fetchone()
+            return min((t for t in times if t is not None), default=None)
+
+        return self._pool.read(earliest)
 
     def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
         expired = (
