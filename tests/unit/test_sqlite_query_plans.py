@@ -71,6 +71,7 @@ def test_claim_settle_and_housekeeping_never_read_jobs_by_status_alone(
     schedule = maintenance.run_schedule(backend, later)
     assert (schedule.promoted, len(schedule.recovered), schedule.expired) == (1, 1, 1)
     assert maintenance.run_retention(backend, later, "worker-1", budget=1).purged == 3
+    assert maintenance.run_due(backend, later, budget=1).next_due is None
     assert len(backend.job_ids_newest(None, list(JobStatus), None, 10)) == 4  # a page of GET /jobs
     hers = make_job(backend, status=JobStatus.QUEUED, user_id="alice")  # ... and of one user's
     assert [i for i, _ in backend.job_ids_newest(None, list(JobStatus), None, 10, "alice")] == [hers.id]
