@@ -7,8 +7,11 @@ separate thread (with its own backend connection) rather than on the event loop:
   they changed, at most every second;
 - stop commands, timeouts and lost leases, checked every tick, turned into interrupts;
 - jobs claimed ahead that a slow job keeps from starting, given back every tick;
-- promotion of due scheduled jobs, recovery of expired leases held by dead workers,
-  and expiry of queued jobs past their ttl, every poll interval (jittered); after the
+- promotion of due scheduled jobs and starts of due batches as they come due (within
+  DUE_SPREAD after: the pass knows the next due time from the last one, and this
+  worker's own retries from its settles);
+- promotion again, recovery of expired leases held by dead workers, and expiry of
+  queued jobs past their ttl, every poll interval (jittered); after the
   store was unreachable or stalled (heartbeats held up), leases are renewed at once,
   and recovered only when the RecoveryGate opens (live workers have had their chance
   to renew);
@@ -22,6 +25,7 @@ dies quietly, since the worker checks it is alive.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -49,6 +53,11 @@ PREFETCH_HOLD = 0.2
 MAINTENANCE_BUDGET = 0.5
 STATE_REPORT_INTERVAL = 1.0
 """Seconds at least between two reports of what the worker runs, beside the heartbeats."""
+DUE_SPREAD = TICK
+"""Most seconds after a due time a worker runs its due pass, at random: the first of N
+workers comes about DUE_SPREAD/(N+1) after it, and the others, finding nothing left to
+promote, do not all read the store at the same instant (workers started together tick
+in step)."""
 
 
 class Housekeeper:
@@ -62,6 +71,7 @@ class Housekeeper:
         self._failures: dict[str, int] = {}  # failures in a row, per service
         self._reported: list[str] | None = None  # the running jobs last reported
         self._failed_in_pass = False  # a service failed in the current pass
+        self._due_mono = math.inf  # (monotonic) when the next scheduled job or batch start is due, spread
         self.recovery = RecoveryGate(worker)
 
     def start(self) -> None:
@@ -83,6 +93,7 @@ class Housekeeper:
             ("heartbeat", w.lease_ttl / 3, self.heartbeat),
             ("state", STATE_REPORT_INTERVAL, self.report_state),
             ("schedule", w.poll_interval, self.run_schedule),
+            ("due", TICK, self.run_due),
             ("retention", w.poll_interval, self.run_retention),
             ("maintenance", w.maintenance_interval, self.run_maintenance),
         ]
@@ -105,18 +116,25 @@ class Housekeeper:
                 if delay is None:
                     delay = interval * (1.0 if name == "interrupts" else random.uniform(0.8, 1.2))
                 self._next[name] = time.monotonic() + delay
-            self._stop.wait(TICK)
-            self._check_pass(began, running)
+            pause = self._pause()
+            self._stop.wait(pause)
+            self._check_pass(began, running, pause)
             began, self._failed_in_pass = time.monotonic(), False
 
-    def _check_pass(self, began: float, running: list[str]) -> None:
+    def _pause(self) -> float:
+        """Seconds to wait before the next pass: a TICK, or less to be on time for the
+        next due pass (unless that pass is backing off after a failure)."""
+        due = max(self._due_mono, self._next.get("due", 0.0))
+        return min(TICK, max(0.0, due - time.monotonic()))
+
+    def _check_pass(self, began: float, running: list[str], pause: float) -> None:
         """Say so when a pass of the services took a heartbeat period or more, none of
         them failing (a failure says why itself): a job holding the GIL (a regex that
         backtracks, pure C code that keeps it) stops every thread of the process, this
         one too, so leases go unrenewed and timeouts unchecked, and past ``lease_ttl``
         another worker takes the job for lost."""
         w = self.worker
-        took = time.monotonic() - began - TICK
+        took = time.monotonic() - began - pause
         if took < w.lease_ttl / 3 or self._failed_in_pass:
             return
         # the job to blame has often ended by now (the thread runs again once it lets go)
@@ -240,7 +258,33 @@ class Housekeeper:
                 "recovered job %s from worker %s (lease expired): now %s",
                 recovery.job_id, recovery.worker_name, recovery.status.value,
             )  # fmt: skip
-        return TICK if report.unfinished else None
+        if report.unfinished:
+            return TICK
+        self._due_mono = math.inf  # what the store says next replaces what was known
+        self._due_at(w.backend.schedule_next_due())
+        return None
+
+    def run_due(self) -> float:
+        """Promote scheduled jobs and start batches when they come due, rather than at the
+        next poll: a job due at T starts within about DUE_SPREAD of T, whatever the poll
+        interval. The check is free until then; a due pass costs a few index reads.
+        Always asks to be checked again at the next pass."""
+        w = self.worker
+        self._due_at(w.holdings.take_retry_due())
+        if time.monotonic() < self._due_mono:
+            return 0.0
+        report = maintenance.run_due(w.backend, w.clock.now(), budget=MAINTENANCE_BUDGET)
+        self._due_mono = time.monotonic() + TICK if report.unfinished else math.inf  # a backlog: a tick apart
+        self._due_at(report.next_due)
+        return 0.0
+
+    def _due_at(self, at: float | None) -> None:
+        """Plan a due pass for ``at`` (the store's time), spread by DUE_SPREAD, unless one
+        is planned sooner."""
+        if at is None:
+            return
+        delay = max(0.0, at - self.worker.clock.now()) + random.uniform(0.0, DUE_SPREAD)
+        self._due_mono = min(self._due_mono, time.monotonic() + delay)
 
     def run_retention(self) -> float | None:
         """Delete jobs as they come past their TTL, in one worker at a time (the holder

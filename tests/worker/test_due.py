@@ -1,0 +1,80 @@
+"""A scheduled job, a retry with a delay and a scheduled batch start when they come due,
+not up to a poll interval later.
+
+The worker polls every 30 s and nothing else promotes: each job must start within a
+few seconds of its due time, so a promotion left to the poll fails the test.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import jobfuncs
+from conveyor import Batch, Job, Queue, Retry
+from conveyor.backends.base import Backend
+from waiting import wait_until
+
+from .processes import start_worker, stop_process
+
+POLL = 30.0
+"""The worker's poll interval: a job promoted only by the poll waits this out."""
+PROMPT = 5.0
+"""Seconds after its due time within which a job must start: well under POLL."""
+
+
+@pytest.fixture
+def worker(url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """One worker of 'default' that polls every POLL seconds (killed after)."""
+    process = start_worker(url, ("default",), poll_interval=POLL, lease_ttl=10 * POLL)
+    yield process
+    stop_process(process)
+
+
+def started(marker: Path, what: str, due_in: float) -> None:
+    wait_until(marker.exists, timeout=due_in + PROMPT, message=f"{what} to start at its due time")
+
+
+def ran(runs: Path) -> list[str]:
+    """The tags of the runs recorded, in order."""
+    return [line.split()[0] for line in runs.read_text().splitlines()] if runs.exists() else []
+
+
+def test_scheduled_jobs_start_at_their_due_times_not_at_the_poll(backend: Backend, url: str, tmp_path: Path) -> None:
+    queue, runs = Queue(connection=backend), tmp_path / "runs"
+    soon = queue.enqueue_in(timedelta(seconds=1.5), jobfuncs.record_run, str(runs), "soon")
+    later = queue.enqueue_in(timedelta(seconds=3), jobfuncs.record_run, str(runs), "later")
+    process = start_worker(url, ("default",), poll_interval=POLL, lease_ttl=10 * POLL)
+    try:
+        wait_until(lambda: ran(runs) == ["soon"], timeout=1.5 + PROMPT, message="the job due first to run")
+        # the pass that promoted it read when the next is due
+        wait_until(lambda: ran(runs) == ["soon", "later"], timeout=3 + PROMPT, message="the job due next to run")
+    finally:
+        stop_process(process)
+    for job, due_in in ((soon, 1.5), (later, 3)):
+        job.refresh()
+        assert job.enqueued_at is not None
+        assert job.enqueued_at >= job.created_at + timedelta(seconds=due_in), "queued at its due time, not before"
+
+
+def test_a_retry_with_a_delay_starts_when_due(backend: Backend, worker: object, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    job = Queue(connection=backend).enqueue(jobfuncs.record_then_fail, str(runs), "job", retry=Retry(max=1, interval=1))
+    wait_until(runs.exists, timeout=PROMPT, message="the first run")
+    wait_until(lambda: ran(runs) == ["job", "job"], timeout=1 + PROMPT, message="the retry to start")
+    assert Job.fetch(job.id, connection=backend).retries_left == 0
+
+
+def test_a_batch_starts_at_its_scheduled_start(backend: Backend, url: str, tmp_path: Path) -> None:
+    marker = tmp_path / "job"
+    spec = Queue.prepare_data(jobfuncs.hold_until_released, (str(marker), "-"))
+    Batch.create([spec], scheduled_start=datetime.now(UTC) + timedelta(seconds=1.5), connection=backend)
+    process = start_worker(url, ("default",), poll_interval=POLL, lease_ttl=10 * POLL)
+    try:
+        started(marker, "the batch's job", 1.5)
+    finally:
+        stop_process(process)
