@@ -7,6 +7,8 @@ few seconds of its due time, so a promotion left to the poll fails the test.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,9 +16,12 @@ from pathlib import Path
 
 import pytest
 
+import conveyor
 import jobfuncs
-from conveyor import Batch, Job, Queue, Retry
+from conveyor import Batch, Job, JobStatus, Queue, Retry, Worker
 from conveyor.backends.base import Backend
+from conveyor.exceptions import BackendError
+from conveyor.worker.housekeeper import Housekeeper
 from waiting import wait_until
 
 from .processes import start_worker, stop_process
@@ -78,3 +83,29 @@ def test_a_batch_starts_at_its_scheduled_start(backend: Backend, url: str, tmp_p
         started(marker, "the batch's job", 1.5)
     finally:
         stop_process(process)
+
+
+def test_a_failed_read_of_the_next_due_time_keeps_the_due_pass_planned(tmp_path: Path) -> None:
+    """The schedule pass replaces the planned due pass with what the store says next: a read
+    that fails says nothing, and the pass planned before must still run at its time. (The
+    index the read alone uses is dropped, so that only it fails: as a connection lost
+    between the promotion and the read would.)"""
+    path = tmp_path / "conveyor.db"
+    backend = conveyor.connect(f"sqlite:///{path}")
+    try:
+        job = Queue(connection=backend).enqueue_in(timedelta(seconds=0.5), jobfuncs.add, 1, 2)
+        housekeeper = Housekeeper(Worker(["default"], connection=backend))
+        housekeeper.run_schedule()  # reads when the job is due: plans a due pass then
+        with sqlite3.connect(path) as damage:
+            damage.execute("DROP INDEX batches_starters")
+        with pytest.raises(BackendError, match="batches_starters"):
+            housekeeper.run_schedule()
+
+        def due_pass_promoted() -> bool:
+            with contextlib.suppress(BackendError):  # its own read fails too, after the promotion
+                housekeeper.run_due()
+            return job.get_status() is JobStatus.QUEUED
+
+        wait_until(due_pass_promoted, timeout=PROMPT, message="the due pass planned before the failed read")
+    finally:
+        backend.close()

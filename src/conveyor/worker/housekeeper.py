@@ -260,8 +260,9 @@ class Housekeeper:
             )  # fmt: skip
         if report.unfinished:
             return TICK
+        next_due = w.backend.schedule_next_due()  # read first: a failed read must not drop the pass planned
         self._due_mono = math.inf  # what the store says next replaces what was known
-        self._due_at(w.backend.schedule_next_due())
+        self._due_at(next_due)
         return None
 
     def run_due(self) -> float:
