@@ -9,8 +9,6 @@ import random
 import secrets
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ import jobfuncs
 from conveyor import Queue
 from conveyor.status import JobStatus
 from conveyor.types import Settlement
+from stalls import FrozenWriter
 from waiting import wait_until
 from worker.processes import start_worker, stop_process, worker_log
 
@@ -83,31 +82,16 @@ def test_a_writer_killed_mid_transaction_leaves_an_intact_database(tmp_path: Pat
         backend.close()
 
 
-_HOLD_AND_STOP = """
-import fcntl, os, signal, sqlite3, sys
-path, holding = sys.argv[1], sys.argv[2]
-lock = os.open(path + "-lock", os.O_RDWR | os.O_CREAT)  # conveyor's writers queue on this first
-fcntl.flock(lock, fcntl.LOCK_EX)
-conn = sqlite3.connect(path, isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")  # and SQLite's own write lock
-open(holding, "w").close()
-os.kill(os.getpid(), signal.SIGSTOP)
-conn.execute("ROLLBACK")
-"""
-
-
 @contextlib.contextmanager
 def writer_frozen_holding_the_lock(path: Path) -> Iterator[None]:
     """A process stopped (as by Ctrl-Z or a debugger) while it holds the database's write
     lock, for the block; thawed after it, when it lets go."""
-    holding = path.with_name("holding")
-    writer = subprocess.Popen([sys.executable, "-c", _HOLD_AND_STOP, str(path), str(holding)])
+    writer = FrozenWriter(path)
     try:
-        wait_until(holding.exists, message="the writer to take the lock")
+        wait_until(writer.holding, message="the writer to take the lock")
         yield
     finally:
-        writer.send_signal(signal.SIGCONT)
-        writer.wait(timeout=10)
+        writer.thaw()
 
 
 LEASE_TTL = 2.0
