@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -42,6 +43,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH_DIR), str(BENCH_DIR.parent / "tests")]
 
 import chaosjobs  # noqa: E402
+import redis  # noqa: E402
 
 import conveyor  # noqa: E402
 from conveyor import Queue, Retry  # noqa: E402
@@ -50,9 +52,10 @@ from conveyor.command import cancel_job, requeue_job  # noqa: E402
 from conveyor.exceptions import BackendError, InvalidJobOperation, NoSuchJobError  # noqa: E402
 from conveyor.status import TERMINAL, JobStatus  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
+from stalls import FrozenWriter, pause_redis_writes  # noqa: E402
 
 QUEUE = "chaos"
-FAULTS = ("kill", "stop", "redis", "cancel", "requeue")
+FAULTS = ("kill", "stop", "redis", "stall", "cancel", "requeue")
 OPEN = float("inf")
 
 
@@ -90,8 +93,9 @@ class Harness:
         self.dice = random.Random(args.seed)
         self.redis: RedisServer | None = None
         self.redis_down_until: float | None = None
+        self.stalling: threading.Thread | None = None
         if args.backend == "redis":
-            self.redis = RedisServer(directory, appendonly=True).start()
+            self.redis = RedisServer(directory, appendonly=True, options=("--enable-debug-command", "yes")).start()
             self.url = f"{self.redis.url}?prefix=chaos"
         else:
             self.url = f"sqlite:///{directory / 'chaos.db'}"
@@ -157,11 +161,44 @@ class Harness:
         elif name == "redis" and self.redis is not None and self.redis_down_until is None:
             self.redis.stop()
             self.redis_down_until = now + self.dice.uniform(0.3, 2.0)
+        elif name == "stall" and (self.stalling is None or not self.stalling.is_alive()):
+            self.stall()
         elif name in ("cancel", "requeue"):
             self.change_a_job(name)
         else:
             return
         self.done[name] += 1
+
+    def stall(self) -> None:
+        """Hold up every write to the store for a while, on a thread (the harness's own
+        calls wait too): a SQLite writer stopped holding the write lock; on Redis
+        ``CLIENT PAUSE ... WRITE`` or ``DEBUG SLEEP`` (reads wait too), kept below the
+        client's socket timeout (15 s), past which a stall is an outage."""
+        seconds = self.dice.uniform(0.2, self.args.stall)
+        how = "sqlite writer" if self.redis is None else self.dice.choice(("client pause", "debug sleep"))
+        self.done[f"stall: {how}"] += 1
+        if seconds > self.args.lease_ttl:
+            self.done[f"stall: {how}, past the lease"] += 1
+        self.stalling = threading.Thread(target=self._stall, args=(how, seconds), daemon=True)
+        self.stalling.start()
+
+    def _stall(self, how: str, seconds: float) -> None:
+        if how == "sqlite writer":
+            writer = FrozenWriter(self.dir / "chaos.db", name="stall")
+            while not writer.holding():  # it queues behind a frozen worker holding the lock
+                time.sleep(0.01)
+            time.sleep(seconds)
+            writer.thaw()
+            return
+        assert self.redis is not None
+        try:
+            if how == "client pause":
+                pause_redis_writes(self.redis.url, seconds)
+            else:
+                with redis.Redis(port=self.redis.port, socket_timeout=seconds + 30) as client:
+                    client.execute_command("DEBUG", "SLEEP", f"{seconds:.3f}")
+        except redis.RedisError:  # restarted meanwhile (the redis fault), or down: no stall
+            self.done["stall refused (redis down)"] += 1
 
     def change_a_job(self, name: str) -> None:
         try:
@@ -185,6 +222,8 @@ class Harness:
         if self.redis is not None and self.redis_down_until is not None and (everything or now > self.redis_down_until):
             self.redis.start()
             self.redis_down_until = None
+        if everything and self.stalling is not None:
+            self.stalling.join()
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> None:
@@ -333,6 +372,7 @@ def main() -> int:
     parser.add_argument("--job-seconds", type=float, default=0.6, help="longest a job runs")
     parser.add_argument("--lease-ttl", type=float, default=2.0)
     parser.add_argument("--freeze", type=float, default=4.0, help="seconds a frozen worker stays frozen")
+    parser.add_argument("--stall", type=float, default=5.0, help="longest a stall lasts (seconds, under 15)")
     parser.add_argument("--pace", type=float, default=0.4, help="mean seconds between two faults")
     parser.add_argument("--drain", type=float, default=90.0, help="seconds the workers get to end every job")
     parser.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated, of {', '.join(FAULTS)}")
@@ -341,6 +381,8 @@ def main() -> int:
     args = parser.parse_args()
     if unknown := set(args.faults.split(",")) - set(FAULTS) - {""}:
         parser.error(f"unknown faults: {', '.join(sorted(unknown))} (choose from {', '.join(FAULTS)})")
+    if not 0.2 < args.stall < 15:
+        parser.error(f"--stall must be over 0.2 and under 15 seconds (Redis clients' socket timeout): {args.stall:g}")
     args.seed = random.randrange(10**6) if args.seed is None else args.seed
     directory = Path(tempfile.mkdtemp(prefix="conveyor-chaos-"))
     harness = Harness(args, directory)
