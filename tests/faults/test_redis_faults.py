@@ -19,6 +19,7 @@ from conveyor.clock import FrozenClock
 from conveyor.exceptions import BackendError, BackendUnavailableError
 from conveyor.types import HeartbeatReply, WorkerRecord
 from redis_server import RedisServer
+from stalls import pause_redis_writes
 from waiting import wait_until
 from worker.processes import start_worker, stop_process, worker_log
 
@@ -116,6 +117,39 @@ def test_a_worker_started_after_a_redis_restart_leaves_live_workers_time_to_rene
             stop_process(newcomer)
     assert "recovered job" not in newcomer_log
     assert (job.get_status(), job.result, job.worker_name) == (JobStatus.FINISHED, "slow", "alive")
+
+
+def test_writes_paused_past_the_lease_cost_live_workers_none_of_their_jobs(server: RedisServer, tmp_path: Path) -> None:
+    """CLIENT PAUSE WRITE holds up every write, heartbeats too, while Redis answers reads:
+    once it ends, live workers' leases have lapsed. A worker that recovered them then
+    would run their jobs twice: each holds recovery back a lease period after its own
+    renewals were held up."""
+    ledger, release = tmp_path / "ledger", tmp_path / "release"
+    backend = conveyor.connect(server.url)
+    job = Queue(connection=backend).enqueue(jobfuncs.record_run, str(ledger), "slow", str(release))
+    # its housekeeping writes only its heartbeats (no scheduling pass for 30 s): the pause catches one
+    alive = start_worker(server.url, name="alive", lease_ttl=LEASE_TTL, poll_interval=30)
+    recoverer = None
+    try:
+        wait_until(ledger.exists, message="the job to start")
+        recoverer = start_worker(server.url, name="recoverer", lease_ttl=LEASE_TTL, poll_interval=0.1)
+        wait_until(lambda: len(backend.workers_list()) == 2, message="both workers registered")
+        paused = time.monotonic()
+        pause_redis_writes(server.url, 2 * LEASE_TTL)
+        wait_until(lambda: "lease renewals were" in worker_log(recoverer), message="the recoverer to see the stall")
+        # the job runs on past when the recoverer could have taken it
+        wait_until(lambda: time.monotonic() - paused > 3.5 * LEASE_TTL, message="a lease period and a half more")
+        release.touch()
+        outcome_recorded(job)
+        recoverer_log, alive_log = worker_log(recoverer), worker_log(alive)
+    finally:
+        release.touch()
+        for worker in (alive, recoverer):
+            if worker is not None:
+                stop_process(worker)
+    assert "recovered job" not in recoverer_log + alive_log, "a live worker's job is not taken for abandoned"
+    assert len(ledger.read_text().splitlines()) == 1, "it ran once"
+    assert (job.get_status(), job.result, job.worker_name, job.retry_count) == (JobStatus.FINISHED, "slow", "alive", 0)
 
 
 def test_a_worker_warns_when_redis_may_evict_jobs(server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
