@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 import conveyor
 import jobfuncs
 from conveyor import Queue
@@ -97,12 +99,15 @@ def writer_frozen_holding_the_lock(path: Path) -> Iterator[None]:
 LEASE_TTL = 2.0
 
 
+@pytest.mark.parametrize("recoverer_starts", ["before the stall", "in its last half-lease"])
 def test_a_writer_frozen_holding_the_lock_past_the_lease_costs_live_workers_none_of_their_jobs(
-    tmp_path: Path,
+    tmp_path: Path, recoverer_starts: str
 ) -> None:
     """No worker can renew while the lock is held; once it is let go, their leases have
     lapsed. A worker that recovered them then would run live workers' jobs twice: each
-    holds recovery back a lease period after its own renewals were held up."""
+    holds recovery back a lease period after its own renewals were held up. One started
+    in the stall's last half-lease sees no such gap (its registration waited less), and
+    holds recovery back for its first lease period instead."""
     path, ledger, release = tmp_path / "conveyor.db", tmp_path / "ledger", tmp_path / "release"
     url = f"sqlite:///{path}"
     backend = conveyor.connect(url)
@@ -112,14 +117,20 @@ def test_a_writer_frozen_holding_the_lock_past_the_lease_costs_live_workers_none
     recoverer = None
     try:
         wait_until(ledger.exists, message="the job to start")
-        recoverer = start_worker(url, name="recoverer", lease_ttl=LEASE_TTL, poll_interval=0.1)
-        wait_until(lambda: len(backend.workers_list()) == 2, message="both workers registered")
+        if recoverer_starts == "before the stall":
+            recoverer = start_worker(url, name="recoverer", lease_ttl=LEASE_TTL, poll_interval=0.1)
+            wait_until(lambda: len(backend.workers_list()) == 2, message="both workers registered")
         with writer_frozen_holding_the_lock(path):
             stall_began = time.monotonic()
             wait_until(lambda: time.monotonic() - stall_began > 2 * LEASE_TTL, timeout=30,
                        message="the stall to outlast the lease")  # fmt: skip
-        wait_until(lambda: "lease renewals were" in worker_log(recoverer), message="the recoverer to see the stall")
+            if recoverer is None:
+                recoverer = start_worker(url, name="recoverer", lease_ttl=LEASE_TTL, poll_interval=0.1)
+                wait_until(lambda: time.monotonic() - stall_began > 2.25 * LEASE_TTL, message="a quarter lease more")
         thawed = time.monotonic()  # the job runs on past when the recoverer could have taken it
+        if recoverer_starts == "before the stall":
+            wait_until(lambda: "lease renewals were" in worker_log(recoverer), message="the recoverer to see the stall")
+        wait_until(lambda: len(backend.workers_list()) == 2, message="both workers registered")
         wait_until(lambda: time.monotonic() - thawed > 1.5 * LEASE_TTL, message="a lease period and a half")
         release.touch()
         wait_until(lambda: job.get_status() not in (JobStatus.STARTED, JobStatus.QUEUED), timeout=30,

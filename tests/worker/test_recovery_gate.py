@@ -31,13 +31,35 @@ def asked(gate: RecoveryGate) -> bool:
     return gate.open()
 
 
+def past_its_first_lease(gate: RecoveryGate) -> RecoveryGate:
+    """The gate once its worker has run a lease period (it holds recovery back until
+    then), renewing every tenth of a lease: paced, not waiting for anything (wait_until
+    polls up to half a lease apart here, which the gate takes for a stall)."""
+    began = time.monotonic()
+    while time.monotonic() - began <= LEASE_TTL:
+        gate.renewed()
+        time.sleep(LEASE_TTL / 10)
+    gate.renewed()
+    return gate
+
+
 def lease_fraction_passes(since: float, fraction: float) -> None:
     wait_until(lambda: time.monotonic() - since > fraction * LEASE_TTL, message=f"{fraction} of a lease")
 
 
+def test_a_worker_recovers_nothing_in_its_first_lease_period() -> None:
+    """It cannot tell whether the store has just come back from an outage or a stall it
+    did not see (started in its last half-lease, or after a partition of the others)."""
+    began = time.monotonic()
+    gate = make_gate(serving_since=time.time() - 3600)  # the store has been serving for an hour
+    assert not asked(gate), "live workers may not have renewed yet"
+    wait_until(lambda: asked(gate), message="recovery a lease period after the start")
+    assert time.monotonic() - began > LEASE_TTL
+
+
 def test_recovery_waits_one_lease_period_after_the_store_failed() -> None:
-    gate = make_gate()
-    assert gate.open(), "nothing failed: recover at once"
+    gate = past_its_first_lease(make_gate())
+    assert gate.open(), "nothing failed since: recover at once"
     store_fails(gate)
     failed_at = time.monotonic()
     assert not gate.open(), "the other workers have not renewed yet"
@@ -64,7 +86,7 @@ def test_a_store_that_just_began_serving_holds_recovery_back_in_a_worker_that_sa
     gate = make_gate(serving_since=time.time())  # restarted just now, before this worker began
     assert not gate.open(), "workers alive through the restart have not renewed yet"
     wait_until(lambda: asked(gate), message="recovery a lease period after the store's start")
-    assert make_gate(serving_since=time.time() - 3600).open(), "serving for an hour"
+    assert past_its_first_lease(make_gate(serving_since=time.time() - 3600)).open(), "serving for an hour"
 
 
 def test_an_outage_longer_than_a_lease_starts_the_count_again() -> None:
@@ -83,7 +105,7 @@ def test_an_outage_longer_than_a_lease_starts_the_count_again() -> None:
 
 
 def test_renewals_held_up_past_half_a_lease_hold_recovery_back_one_lease_period() -> None:
-    gate = make_gate()
+    gate = past_its_first_lease(make_gate())
     assert not gate.renewed() and gate.open(), "renewals on time"
     renewed_at = time.monotonic()
     lease_fraction_passes(renewed_at, 0.6)  # a stalled store: every worker's renewals wait

@@ -17,6 +17,13 @@ counts as an outage that just ended, and while this worker's own renewal is that
 overdue, nothing is recovered either, whatever the two-period cap says (the main
 thread's passes ask while the housekeeper may be the one held up, and a pass sent into
 the stall would run after it with the stall's ``now``).
+
+A worker that has just started cannot tell whether the store has just come back from
+an outage or a stall it did not see: one started in the last half-lease of a stall
+sees no gap (its registration waited less), nor does one started after a partition
+that cut every other worker off. Live workers renew within a heartbeat period of
+either, their leases lapsed meanwhile, so a worker's start counts as the end of an
+outage too: it recovers nothing in its first lease period (older workers do).
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ class RecoveryGate:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self._unreachable_mono = float("-inf")  # when the store was last found unreachable
+        self._unreachable_mono = time.monotonic()  # when the store last failed or stalled (at first: the start)
         self._streak_began = 0.0  # when the store last began failing after it had answered
         self._holding_since: float | None = None  # when recovery began to wait for renewals
         self._ask_store = True  # whether to ask when the store began serving: at start, after failures
