@@ -119,11 +119,15 @@ def test_a_worker_started_after_a_redis_restart_leaves_live_workers_time_to_rene
     assert (job.get_status(), job.result, job.worker_name) == (JobStatus.FINISHED, "slow", "alive")
 
 
-def test_writes_paused_past_the_lease_cost_live_workers_none_of_their_jobs(server: RedisServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("recoverer_starts", ["before the pause", "in its last half-lease"])
+def test_writes_paused_past_the_lease_cost_live_workers_none_of_their_jobs(
+    server: RedisServer, tmp_path: Path, recoverer_starts: str
+) -> None:
     """CLIENT PAUSE WRITE holds up every write, heartbeats too, while Redis answers reads:
     once it ends, live workers' leases have lapsed. A worker that recovered them then
     would run their jobs twice: each holds recovery back a lease period after its own
-    renewals were held up."""
+    renewals were held up, and one started in the pause's last half-lease (its
+    registration waited less: no gap to see) for its first lease period."""
     ledger, release = tmp_path / "ledger", tmp_path / "release"
     backend = conveyor.connect(server.url)
     job = Queue(connection=backend).enqueue(jobfuncs.record_run, str(ledger), "slow", str(release))
@@ -132,13 +136,19 @@ def test_writes_paused_past_the_lease_cost_live_workers_none_of_their_jobs(serve
     recoverer = None
     try:
         wait_until(ledger.exists, message="the job to start")
-        recoverer = start_worker(server.url, name="recoverer", lease_ttl=LEASE_TTL, poll_interval=0.1)
-        wait_until(lambda: len(backend.workers_list()) == 2, message="both workers registered")
+        if recoverer_starts == "before the pause":
+            recoverer = start_worker(server.url, name="recoverer", lease_ttl=LEASE_TTL, poll_interval=0.1)
+            wait_until(lambda: len(backend.workers_list()) == 2, message="both workers registered")
         paused = time.monotonic()
-        pause_redis_writes(server.url, 2 * LEASE_TTL)
-        wait_until(lambda: "lease renewals were" in worker_log(recoverer), message="the recoverer to see the stall")
+        pause_redis_writes(server.url, 2.25 * LEASE_TTL)
+        if recoverer is None:
+            wait_until(lambda: time.monotonic() - paused > 2 * LEASE_TTL, timeout=30, message="two lease periods")
+            recoverer = start_worker(server.url, name="recoverer", lease_ttl=LEASE_TTL, poll_interval=0.1)
+        else:
+            wait_until(lambda: "lease renewals were" in worker_log(recoverer), message="the recoverer to see it")
+        wait_until(lambda: len(backend.workers_list()) == 2, message="both workers registered")
         # the job runs on past when the recoverer could have taken it
-        wait_until(lambda: time.monotonic() - paused > 3.5 * LEASE_TTL, message="a lease period and a half more")
+        wait_until(lambda: time.monotonic() - paused > 3.75 * LEASE_TTL, message="a lease period and a half more")
         release.touch()
         outcome_recorded(job)
         recoverer_log, alive_log = worker_log(recoverer), worker_log(alive)
