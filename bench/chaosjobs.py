@@ -8,6 +8,11 @@ monotonic clock (comparable across processes on one machine), the user and the p
 so the harness also counts each user's runs at once and knows which runs a kill -9
 cut short (they have no end mark). Lines are short and written with O_APPEND in one
 write each, so concurrent writers never interleave them.
+
+An interrupt reaches a job run in a thread as an exception raised wherever the thread
+is, in a ``finally`` block too: a worker thawed after its lease ran out ends its run
+as the run ends on its own, and the interrupt could land in the end mark, leaving the
+run without one (taken for a run still going). So the end mark is written again then.
 """
 
 from __future__ import annotations
@@ -33,13 +38,17 @@ def work(log: str, user: str, seconds: float) -> str:
     job = get_current_job()
     job_id = job.id if job is not None else "-"
     attempt = uuid.uuid4().hex[:12]
-    _mark(log, "start", job_id, attempt, user)
     outcome = "raised"
     try:
+        _mark(log, "start", job_id, attempt, user)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
         outcome = "done"
         return attempt
     finally:
-        _mark(log, "end-" + outcome, job_id, attempt, user)
+        try:
+            _mark(log, "end-" + outcome, job_id, attempt, user)
+        except BaseException:  # an interrupt landed in it (a second mark of the same end is harmless)
+            _mark(log, "end-" + outcome, job_id, attempt, user)
+            raise
