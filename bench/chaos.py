@@ -94,6 +94,7 @@ class Harness:
         self.redis: RedisServer | None = None
         self.redis_down_until: float | None = None
         self.stalling: threading.Thread | None = None
+        self.thawing = threading.Lock()
         if args.backend == "redis":
             self.redis = RedisServer(directory, appendonly=True, options=("--enable-debug-command", "yes")).start()
             self.url = f"{self.redis.url}?prefix=chaos"
@@ -103,6 +104,7 @@ class Harness:
         self.queue = Queue(QUEUE, connection=self.backend)
         self.workers: dict[int, Worker] = {}
         self.job_ids: list[str] = []
+        self.changed: set[str] = set()  # jobs canceled or requeued (a cancel may find one ended)
         self.done: dict[str, int] = defaultdict(int)
 
     # -- the store and the workers --------------------------------------------------------
@@ -118,6 +120,11 @@ class Harness:
         except BackendError:
             self.done["enqueue refused (store down)"] += 1
 
+    def note(self, event: str, detail: object = "") -> None:
+        """A line in events.log, on the marks' clock: what was done when (kept with --keep)."""
+        with (self.dir / "events.log").open("a") as events:
+            events.write(f"{time.monotonic():.6f} {event} {detail}\n")
+
     def start_worker(self, index: int) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH_DIR), os.environ.get("PYTHONPATH", "")])}
         command = [
@@ -129,6 +136,7 @@ class Harness:
         with (self.dir / f"worker-{index}.log").open("ab") as stderr:
             process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         self.workers[process.pid] = Worker(process)
+        self.note(f"worker-{index}", process.pid)
 
     def supervise(self) -> None:
         """Start a worker in place of one that exited on its own, as a supervisor would (a
@@ -151,15 +159,20 @@ class Harness:
         if name == "kill" and (victims := self.live(frozen=False)):
             victim = self.dice.choice(victims)
             victim.process.send_signal(signal.SIGKILL)
+            self.note("kill", victim.process.pid)
             victim.process.wait()
             victim.killed_at = time.monotonic()
             self.start_worker(len(self.workers))
         elif name == "stop" and (victims := self.live(frozen=False)):
             victim = self.dice.choice(victims)
             victim.process.send_signal(signal.SIGSTOP)
+            self.note("stop", victim.process.pid)
             victim.frozen.append([time.monotonic(), OPEN])
+            # thawed on a timer: the harness's own writes may wait for the lock the worker holds
+            threading.Timer(self.args.freeze, self.thaw, (victim,)).start()
         elif name == "redis" and self.redis is not None and self.redis_down_until is None:
             self.redis.stop()
+            self.note("redis down")
             self.redis_down_until = now + self.dice.uniform(0.3, 2.0)
         elif name == "stall" and (self.stalling is None or not self.stalling.is_alive()):
             self.stall()
@@ -187,10 +200,13 @@ class Harness:
             writer = FrozenWriter(self.dir / "chaos.db", name="stall")
             while not writer.holding():  # it queues behind a frozen worker holding the lock
                 time.sleep(0.01)
+            self.note("stall", f"{how} {seconds:.2f}s")
             time.sleep(seconds)
             writer.thaw()
+            self.note("stall over")
             return
         assert self.redis is not None
+        self.note("stall", f"{how} {seconds:.2f}s")
         try:
             if how == "client pause":
                 pause_redis_writes(self.redis.url, seconds)
@@ -205,22 +221,30 @@ class Harness:
             if name == "cancel":
                 running = self.backend.job_ids(QUEUE, [JobStatus.STARTED])  # half the time a running one
                 job_id = self.dice.choice(running if running and self.dice.random() < 0.5 else self.job_ids)
+                self.changed.add(job_id)
                 cancel_job(job_id, connection=self.backend)
             else:
                 ended = self.backend.job_ids(QUEUE, [JobStatus.CANCELED, JobStatus.FAILED, JobStatus.STOPPED])
                 if ended:
-                    requeue_job(self.dice.choice(ended), connection=self.backend)
+                    self.changed.add(job_id := self.dice.choice(ended))
+                    requeue_job(job_id, connection=self.backend)
         except (InvalidJobOperation, NoSuchJobError, BackendError):
             self.done[f"{name} refused"] += 1
 
-    def thaw_due(self, everything: bool = False) -> None:
-        now = time.monotonic()
-        for worker in self.live(frozen=True):
-            if everything or now - worker.frozen[-1][0] > self.args.freeze:
+    def thaw(self, worker: Worker) -> None:
+        with self.thawing:
+            if worker.is_frozen:
                 worker.process.send_signal(signal.SIGCONT)
                 worker.frozen[-1][1] = time.monotonic()
+                self.note("thaw", worker.process.pid)
+
+    def thaw_due(self, everything: bool = False) -> None:
+        now = time.monotonic()
+        for worker in self.live(frozen=True) if everything else []:
+            self.thaw(worker)
         if self.redis is not None and self.redis_down_until is not None and (everything or now > self.redis_down_until):
             self.redis.start()
+            self.note("redis up")
             self.redis_down_until = None
         if everything and self.stalling is not None:
             self.stalling.join()
@@ -301,6 +325,29 @@ def frozen_during(run: Run, until: float, workers: dict[int, Worker]) -> list[fl
     return None
 
 
+SETTLE_WITHIN = 15.0
+"""Seconds after a run ends by which its worker has recorded the outcome, in a store
+that stalls (--stall, under 15 s) or restarts (2 s at most) meanwhile."""
+
+
+def outcome_lost(first: Run, job_runs: list[Run], harness: Harness) -> bool:
+    """Whether the job ran again after ``first`` completed, though nothing excuses it: its
+    worker was neither killed nor frozen before it could record the outcome, and the
+    harness did not cancel or requeue the job (a run that completed as the cancel came
+    is run again when the job is requeued)."""
+    if first.outcome != "done" or first.job_id in harness.changed:
+        return False
+    if not any(later.start > first.start for later in job_runs):
+        return False
+    worker = harness.workers.get(first.pid)
+    if worker is None:
+        return True
+    begins, ends = first.start, first.end + SETTLE_WITHIN
+    if worker.killed_at is not None and begins <= worker.killed_at <= ends:
+        return False
+    return not any(thawed > begins and stopped < ends for stopped, thawed in worker.frozen)
+
+
 def check(harness: Harness) -> list[str]:
     args, workers, backend = harness.args, harness.workers, harness.backend
     broken: list[str] = []
@@ -312,6 +359,9 @@ def check(harness: Harness) -> list[str]:
     for job_id, job_runs in by_job.items():
         job_runs.sort(key=lambda r: r.start)
         for i, first in enumerate(job_runs):
+            if outcome_lost(first, job_runs, harness):
+                broken.append(f"job {job_id} ran again after pid {first.pid} completed it ({first.start:.2f} to "
+                              f"{first.end:.2f}), its worker neither killed nor frozen meanwhile")  # fmt: skip
             for later in job_runs[i + 1 :]:
                 if later.start >= first.end:
                     continue
