@@ -15,6 +15,8 @@ from pathlib import Path
 
 import redis
 
+from conveyor import Job, JobStatus
+
 _HOLD_AND_STOP = """
 import fcntl, os, signal, sqlite3, sys
 path, holding = sys.argv[1], sys.argv[2]
@@ -54,3 +56,11 @@ def pause_redis_writes(url: str, seconds: float) -> None:
         client.execute_command("CLIENT", "PAUSE", str(max(1, round(seconds * 1000))), "WRITE")
     finally:
         client.close()
+
+
+def assert_kept_by_its_live_worker(job: Job, ledger: Path, logs: str) -> None:
+    """The job of the worker named "alive", run once (one line in ``ledger``), through a
+    stall: no worker (their ``logs``) took it for abandoned."""
+    assert "recovered job" not in logs, "a live worker's job is not taken for abandoned"
+    assert len(ledger.read_text().splitlines()) == 1, "it ran once"
+    assert (job.get_status(), job.result, job.worker_name, job.retry_count) == (JobStatus.FINISHED, "slow", "alive", 0)

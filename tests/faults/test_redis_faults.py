@@ -19,9 +19,9 @@ from conveyor.clock import FrozenClock
 from conveyor.exceptions import BackendError, BackendUnavailableError
 from conveyor.types import HeartbeatReply, WorkerRecord
 from redis_server import RedisServer
-from stalls import pause_redis_writes
+from stalls import assert_kept_by_its_live_worker, pause_redis_writes
 from waiting import wait_until
-from worker.processes import start_worker, stop_process, worker_log
+from worker.processes import start_worker, stop_process, stop_processes, worker_log
 
 
 @pytest.fixture
@@ -154,12 +154,8 @@ def test_writes_paused_past_the_lease_cost_live_workers_none_of_their_jobs(
         recoverer_log, alive_log = worker_log(recoverer), worker_log(alive)
     finally:
         release.touch()
-        for worker in (alive, recoverer):
-            if worker is not None:
-                stop_process(worker)
-    assert "recovered job" not in recoverer_log + alive_log, "a live worker's job is not taken for abandoned"
-    assert len(ledger.read_text().splitlines()) == 1, "it ran once"
-    assert (job.get_status(), job.result, job.worker_name, job.retry_count) == (JobStatus.FINISHED, "slow", "alive", 0)
+        stop_processes(alive, recoverer)
+    assert_kept_by_its_live_worker(job, ledger, recoverer_log + alive_log)
 
 
 def test_a_worker_warns_when_redis_may_evict_jobs(server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:

@@ -106,3 +106,10 @@ def terminate_once_started(url: str, marker: Path, **options: object) -> int:
         return worker.wait(timeout=20)
     finally:
         stop_process(worker)
+
+
+def stop_processes(*processes: subprocess.Popen[bytes] | None) -> None:
+    """stop_process each worker a test started (None: one it did not get to start)."""
+    for process in processes:
+        if process is not None:
+            stop_process(process)
