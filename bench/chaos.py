@@ -93,6 +93,7 @@ class Harness:
         self.dice = random.Random(args.seed)
         self.redis: RedisServer | None = None
         self.redis_down_until: float | None = None
+        self.held_up: list[list[float]] = []  # [from, until (OPEN)]: the store stalled or down
         self.stalling: threading.Thread | None = None
         self.thawing = threading.Lock()
         if args.backend == "redis":
@@ -173,6 +174,7 @@ class Harness:
         elif name == "redis" and self.redis is not None and self.redis_down_until is None:
             self.redis.stop()
             self.note("redis down")
+            self.held_up.append([time.monotonic(), OPEN])
             self.redis_down_until = now + self.dice.uniform(0.3, 2.0)
         elif name == "stall" and (self.stalling is None or not self.stalling.is_alive()):
             self.stall()
@@ -196,25 +198,29 @@ class Harness:
         self.stalling.start()
 
     def _stall(self, how: str, seconds: float) -> None:
+        writer = None
         if how == "sqlite writer":
             writer = FrozenWriter(self.dir / "chaos.db", name="stall")
             while not writer.holding():  # it queues behind a frozen worker holding the lock
                 time.sleep(0.01)
-            self.note("stall", f"{how} {seconds:.2f}s")
-            time.sleep(seconds)
-            writer.thaw()
-            self.note("stall over")
-            return
-        assert self.redis is not None
         self.note("stall", f"{how} {seconds:.2f}s")
+        self.held_up.append(held_up := [time.monotonic(), OPEN])
         try:
-            if how == "client pause":
+            if writer is not None:
+                time.sleep(seconds)
+                writer.thaw()
+            elif how == "client pause":
+                assert self.redis is not None
                 pause_redis_writes(self.redis.url, seconds)
+                time.sleep(seconds)
             else:
+                assert self.redis is not None
                 with redis.Redis(port=self.redis.port, socket_timeout=seconds + 30) as client:
                     client.execute_command("DEBUG", "SLEEP", f"{seconds:.3f}")
         except redis.RedisError:  # restarted meanwhile (the redis fault), or down: no stall
             self.done["stall refused (redis down)"] += 1
+        held_up[1] = time.monotonic()
+        self.note("stall over")
 
     def change_a_job(self, name: str) -> None:
         try:
@@ -245,6 +251,7 @@ class Harness:
         if self.redis is not None and self.redis_down_until is not None and (everything or now > self.redis_down_until):
             self.redis.start()
             self.note("redis up")
+            self.held_up[-1][1] = time.monotonic()
             self.redis_down_until = None
         if everything and self.stalling is not None:
             self.stalling.join()
@@ -325,9 +332,19 @@ def frozen_during(run: Run, until: float, workers: dict[int, Worker]) -> list[fl
     return None
 
 
-SETTLE_WITHIN = 15.0
-"""Seconds after a run ends by which its worker has recorded the outcome, in a store
-that stalls (--stall, under 15 s) or restarts (2 s at most) meanwhile."""
+SETTLE_WITHIN = 3.0
+"""Seconds after a run ends, or after the store stalled or down then came back, by which
+its worker has recorded the outcome."""
+
+
+def settled_by(run: Run, harness: Harness) -> float:
+    """When the worker of a run has recorded its outcome: within SETTLE_WITHIN of its
+    end, or of the store's return from a stall or an outage under way then."""
+    settled = run.end
+    for began, ended in sorted(harness.held_up):
+        if began <= settled <= ended:
+            settled = ended
+    return settled + SETTLE_WITHIN
 
 
 def outcome_lost(first: Run, job_runs: list[Run], harness: Harness) -> bool:
@@ -342,7 +359,7 @@ def outcome_lost(first: Run, job_runs: list[Run], harness: Harness) -> bool:
     worker = harness.workers.get(first.pid)
     if worker is None:
         return True
-    begins, ends = first.start, first.end + SETTLE_WITHIN
+    begins, ends = first.start, settled_by(first, harness)
     if worker.killed_at is not None and begins <= worker.killed_at <= ends:
         return False
     return not any(thawed > begins and stopped < ends for stopped, thawed in worker.frozen)
