@@ -9,8 +9,10 @@ of its own on a free port, append-only so a restart keeps the jobs), with a per-
 limit, on jobs of ``--users`` users (bench/chaosjobs.py: each run marks its start and
 end in a shared log). For ``--seconds`` it then, at random, kills workers with SIGKILL
 (starting another in place), freezes them with SIGSTOP and thaws them with SIGCONT,
-restarts the redis-server, cancels and requeues jobs, and enqueues more. Then it thaws
-everything, lets the workers drain the queue, stops them, and checks:
+stalls the store (every write held up: a SQLite writer stopped holding the write lock,
+Redis's CLIENT PAUSE WRITE or DEBUG SLEEP), restarts the redis-server, cancels and
+requeues jobs, and enqueues more. Then it thaws everything, lets the workers drain the
+queue, stops them, and checks:
 
 - every job is stored, and ended, or still queued (a job left started is stuck);
 - a finished job has a run that completed;
@@ -18,7 +20,9 @@ everything, lets the workers drain the queue, stops them, and checks:
   frozen meanwhile, that ended within a lease period of the thaw (the documented case:
   a worker stalled past its lease has its job run again elsewhere, and stops its own
   run once it finds its lease lost);
-- no user had more runs at once than the limit (runs of frozen workers not counted).
+- no user had more runs at once than the limit (runs of frozen workers not counted);
+- no job ran again after a run that completed, unless that run's worker was killed or
+  frozen before it could record the outcome, or the harness canceled or requeued it.
 
 Prints a short report; exits 1 when an invariant was broken. Not part of the test suite.
 """
@@ -187,7 +191,7 @@ class Harness:
     def stall(self) -> None:
         """Hold up every write to the store for a while, on a thread (the harness's own
         calls wait too): a SQLite writer stopped holding the write lock; on Redis
-        ``CLIENT PAUSE ... WRITE`` or ``DEBUG SLEEP`` (reads wait too), kept below the
+        ``CLIENT PAUSE ... WRITE`` or ``DEBUG SLEEP`` (which holds reads up too), below the
         client's socket timeout (15 s), past which a stall is an outage."""
         seconds = self.dice.uniform(0.2, self.args.stall)
         how = "sqlite writer" if self.redis is None else self.dice.choice(("client pause", "debug sleep"))
