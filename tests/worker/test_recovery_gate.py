@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
 
 from conveyor.clock import SYSTEM_CLOCK
 from conveyor.worker.recovery_gate import RecoveryGate
 from waiting import wait_until
 
-LEASE_TTL = 0.2
+LEASE_TTL = 0.5
 """Short, yet long enough that the gate sees no stall between two statements of a test
 on a loaded machine (renewals half a lease apart are one)."""
 
@@ -43,6 +44,19 @@ def past_its_first_lease(gate: RecoveryGate) -> RecoveryGate:
     return gate
 
 
+def asked_until_open(gate: RecoveryGate, before_each: Callable[[], object] = lambda: None) -> float:
+    """Ask as a housekeeper does, a heartbeat every tenth of a lease (paced: wait_until
+    polls up to half a lease apart here, which the gate takes for a stall), until the
+    gate opens; when it did (monotonic). Fails after 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        before_each()
+        if asked(gate):
+            return time.monotonic()
+        assert time.monotonic() < deadline, "the gate never opened"
+        time.sleep(LEASE_TTL / 10)
+
+
 def lease_fraction_passes(since: float, fraction: float) -> None:
     wait_until(lambda: time.monotonic() - since > fraction * LEASE_TTL, message=f"{fraction} of a lease")
 
@@ -53,8 +67,7 @@ def test_a_worker_recovers_nothing_in_its_first_lease_period() -> None:
     began = time.monotonic()
     gate = make_gate(serving_since=time.time() - 3600)  # the store has been serving for an hour
     assert not asked(gate), "live workers may not have renewed yet"
-    wait_until(lambda: asked(gate), message="recovery a lease period after the start")
-    assert time.monotonic() - began > LEASE_TTL
+    assert asked_until_open(gate) - began > LEASE_TTL, "recovery a lease period after the start"
 
 
 def test_recovery_waits_one_lease_period_after_the_store_failed() -> None:
@@ -63,8 +76,7 @@ def test_recovery_waits_one_lease_period_after_the_store_failed() -> None:
     store_fails(gate)
     failed_at = time.monotonic()
     assert not gate.open(), "the other workers have not renewed yet"
-    wait_until(lambda: asked(gate), message="recovery once a lease period has passed")
-    assert time.monotonic() - failed_at > LEASE_TTL
+    assert asked_until_open(gate) - failed_at > LEASE_TTL, "recovery once a lease period has passed"
 
 
 def test_a_store_that_keeps_failing_delays_recovery_two_lease_periods_at_most() -> None:
@@ -72,12 +84,8 @@ def test_a_store_that_keeps_failing_delays_recovery_two_lease_periods_at_most() 
     store_fails(gate)
     began = time.monotonic()
 
-    def flapping_then_recovering() -> bool:
-        store_fails(gate)  # a failure before every look: the hold-off alone would never end
-        return asked(gate)
-
-    wait_until(flapping_then_recovering, timeout=10, message="recovery despite the failures")
-    assert time.monotonic() - began > 2 * LEASE_TTL
+    # a failure before every look: the hold-off alone would never end
+    assert asked_until_open(gate, lambda: store_fails(gate)) - began > 2 * LEASE_TTL, "recovery despite the failures"
     store_fails(gate)
     assert not gate.open(), "then a new hold-off"
 
@@ -85,7 +93,7 @@ def test_a_store_that_keeps_failing_delays_recovery_two_lease_periods_at_most() 
 def test_a_store_that_just_began_serving_holds_recovery_back_in_a_worker_that_saw_no_failure() -> None:
     gate = make_gate(serving_since=time.time())  # restarted just now, before this worker began
     assert not gate.open(), "workers alive through the restart have not renewed yet"
-    wait_until(lambda: asked(gate), message="recovery a lease period after the store's start")
+    asked_until_open(gate)  # a lease period after the store's start
     assert past_its_first_lease(make_gate(serving_since=time.time() - 3600)).open(), "serving for an hour"
 
 
@@ -101,7 +109,7 @@ def test_an_outage_longer_than_a_lease_starts_the_count_again() -> None:
 
     wait_until(outage_over, message="an outage of three lease periods")
     assert not gate.open(), "back: the live workers get their lease period to renew"
-    wait_until(lambda: asked(gate), message="recovery one lease period later")
+    asked_until_open(gate)  # one lease period later
 
 
 def test_renewals_held_up_past_half_a_lease_hold_recovery_back_one_lease_period() -> None:
@@ -113,8 +121,7 @@ def test_renewals_held_up_past_half_a_lease_hold_recovery_back_one_lease_period(
     assert gate.renewed(), "a late renewal: renew again at once"
     stall_ended = time.monotonic()
     assert not gate.open(), "the live workers held up as long have not renewed yet"
-    wait_until(lambda: asked(gate), message="recovery a lease period after the stall")
-    assert time.monotonic() - stall_ended > LEASE_TTL
+    assert asked_until_open(gate) - stall_ended > LEASE_TTL, "recovery a lease period after the stall"
 
 
 def test_a_renewal_overdue_holds_recovery_back_past_the_two_period_cap() -> None:
@@ -126,3 +133,17 @@ def test_a_renewal_overdue_holds_recovery_back_past_the_two_period_cap() -> None
     assert not gate.open(), "a pass sent into a stall would take the leases that lapsed in it"
     assert gate.renewed()
     assert not gate.open(), "a stall longer than a lease: the count starts again"
+
+
+def test_a_stall_after_a_long_hold_off_starts_the_count_again() -> None:
+    """The two-period cap is for a store that keeps failing; a stall at its end is one
+    live leases may have lapsed in, and gets its own lease period."""
+    gate = make_gate()
+    began = time.monotonic()
+    while time.monotonic() - began <= 1.5 * LEASE_TTL:  # a flapping store, the worker renewing
+        store_fails(gate)
+        assert not asked(gate), "holding"
+        time.sleep(LEASE_TTL / 10)
+    lease_fraction_passes(time.monotonic(), 0.7)  # then a stall: the hold-off began 2.2 leases ago
+    assert gate.renewed()
+    assert not gate.open(), "past the cap, yet the live workers held up by the stall have not renewed"

@@ -73,8 +73,7 @@ class RecoveryGate:
             "period, when live workers held up as long have renewed theirs", gap, lease_ttl,
         )  # fmt: skip
         self._unreachable_mono = now
-        if gap > lease_ttl:  # a stall, not a blip: hold anew
-            self._holding_since = None
+        self._holding_since = None  # hold anew: the cap counts failures, not a stall live leases may have lapsed in
         return True
 
     def open(self) -> bool:
