@@ -235,6 +235,7 @@ class ClaimLoop(WorkerPart):
         assert self.loop is not None and self._wake is not None
         if self._waiter_pool is None:
             self._waiter_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conveyor-wait")
+        self._awaiting_jobs = True  # before the wait starts: a token already there is for this worker
         if self._waiting is None or self._waiting.done():
             interval = self.poll_interval * random.uniform(0.8, 1.0)
             wait = functools.partial(
@@ -243,7 +244,6 @@ class ClaimLoop(WorkerPart):
             self._waiting = self.loop.run_in_executor(self._waiter_pool, wait)
             self._waiting.add_done_callback(self._wait_ended)
         woken: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
-        self._awaiting_jobs = True
         try:
             await asyncio.wait([self._waiting, woken], return_when=asyncio.FIRST_COMPLETED)
         finally:
