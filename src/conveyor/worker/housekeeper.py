@@ -140,11 +140,17 @@ class Housekeeper:
         # the job to blame has often ended by now (the thread runs again once it lets go)
         held = (r.record.id for r in w.held() if r.kind != "pending")  # ended ones too, until recorded
         running = sorted({*running, *held, *w.holdings.recorded_since(began)})
+        causes = (
+            f"a job holding the GIL does that (jobs run meanwhile: {', '.join(running)}), so run such jobs with "
+            "pool='processes'; else the store was slow to answer (a SQLite writer stopped holding the write lock, "
+            "a Redis busy with a long script), or the process was paused"
+            if running
+            else "no job ran meanwhile, so the store was slow to answer (a SQLite writer stopped holding the write "
+            "lock, a Redis busy with a long script), or the process was paused"
+        )
         log.warning(
             "the worker's housekeeping thread could not run for %.1fs (lease_ttl %gs): leases were not renewed nor "
-            "timeouts checked; a job holding the GIL does that (jobs run meanwhile: %s), so run such jobs with "
-            "pool='processes'; else the store was slow to answer, or the process was paused",
-            took, w.lease_ttl, ", ".join(running) or "none",
+            "timeouts checked; %s", took, w.lease_ttl, causes,
         )  # fmt: skip
 
     def _failed(self, name: str, error: Exception, interval: float) -> float:
