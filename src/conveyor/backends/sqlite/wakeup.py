@@ -29,6 +29,9 @@ def _directory_for(database_path: str) -> Path:
     return Path(tempfile.gettempdir()) / f"conveyor-wake-{os.getuid()}-{digest}"
 
 
+REBIND_AFTER = 5.0
+"""Seconds before a worker tries again to bind its socket, after it could not: a claim
+calls for it every time, and a temp dir that cannot hold one stays so."""
 SETTLED_NS = 100_000_000
 """How old (in ns) the directory's last change must be for a listing of it to be reused
 until its mtime changes. File times move in clock ticks (several ms): a socket bound in
@@ -47,6 +50,7 @@ class Wakeup:
         self._listing_mtime: int | None = None
         self._send_socket: socket.socket | None = None
         self._sender_pid = self._receiver_pid = os.getpid()
+        self._unbound_until = 0.0  # (monotonic) no new try to bind before then, after one failed
 
     def notify(self) -> None:
         """Signal every waiting worker; never raises."""
@@ -102,13 +106,17 @@ class Wakeup:
     def _ensure_receiver(self) -> socket.socket | None:
         if self._receiver is not None and self._receiver_pid == os.getpid():
             return self._receiver
+        if time.monotonic() < self._unbound_until:
+            return None
+        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             self.directory.mkdir(mode=0o700, exist_ok=True)
             path = self.directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
-            receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             receiver.bind(str(path))
             receiver.setblocking(False)
-        except OSError:
+        except OSError:  # (a temp dir that cannot hold a socket: the poll interval it is, tried again now and then)
+            receiver.close()
+            self._unbound_until = time.monotonic() + REBIND_AFTER
             return None
         self._receiver, self._receiver_path, self._receiver_pid = receiver, path, os.getpid()
         return receiver
