@@ -109,3 +109,16 @@ def test_a_failed_read_of_the_next_due_time_keeps_the_due_pass_planned(tmp_path:
         wait_until(due_pass_promoted, timeout=PROMPT, message="the due pass planned before the failed read")
     finally:
         backend.close()
+
+
+def test_a_dependent_given_a_time_starts_at_it_when_its_parent_ends_first(
+    backend: Backend, worker: object, tmp_path: Path
+) -> None:
+    """Deferred until its parent ends, it is in no due index when the worker last read
+    one: the worker that ran the parent reads again after it ends."""
+    queue, runs = Queue(connection=backend), tmp_path / "runs"
+    parent = queue.enqueue(jobfuncs.record_run, str(runs), "parent")
+    child = queue.enqueue_in(timedelta(seconds=2), jobfuncs.record_run, str(runs), "child", depends_on=parent)
+    wait_until(lambda: ran(runs) == ["parent"], timeout=PROMPT, message="the parent to run")
+    wait_until(lambda: ran(runs) == ["parent", "child"], timeout=2 + PROMPT, message="the child at its time")
+    assert child.get_status(refresh=True) is JobStatus.FINISHED

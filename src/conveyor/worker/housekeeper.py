@@ -274,10 +274,14 @@ class Housekeeper:
     def run_due(self) -> float:
         """Promote scheduled jobs and start batches when they come due, rather than at the
         next poll: a job due at T starts within about DUE_SPREAD of T, whatever the poll
-        interval. The check is free until then; a due pass costs a few index reads.
-        Always asks to be checked again at the next pass."""
+        interval. The check is free until then, but for one read of the next due time
+        after jobs of this worker ended (their dependents given a time may have become
+        scheduled); a due pass costs a few index reads. Always asks to be checked again
+        at the next pass."""
         w = self.worker
         self._due_at(w.holdings.take_retry_due())
+        if w.holdings.take_ended():  # (a read at most once a pass, while jobs end)
+            self._due_at(w.backend.schedule_next_due())
         if time.monotonic() < self._due_mono:
             return 0.0
         report = maintenance.run_due(w.backend, w.clock.now(), budget=MAINTENANCE_BUDGET)
