@@ -140,13 +140,15 @@ class Housekeeper:
         # the job to blame has often ended by now (the thread runs again once it lets go)
         held = (r.record.id for r in w.held() if r.kind != "pending")  # ended ones too, until recorded
         running = sorted({*running, *held, *w.holdings.recorded_since(began)})
+        store = (
+            "the store was slow to answer (a SQLite writer stopped holding the write lock, a Redis busy with a long "
+            "script), or the process was paused"
+        )
         causes = (
             f"a job holding the GIL does that (jobs run meanwhile: {', '.join(running)}), so run such jobs with "
-            "pool='processes'; else the store was slow to answer (a SQLite writer stopped holding the write lock, "
-            "a Redis busy with a long script), or the process was paused"
+            f"pool='processes'; else {store}"
             if running
-            else "no job ran meanwhile, so the store was slow to answer (a SQLite writer stopped holding the write "
-            "lock, a Redis busy with a long script), or the process was paused"
+            else f"no job ran meanwhile, so {store}"
         )
         log.warning(
             "the worker's housekeeping thread could not run for %.1fs (lease_ttl %gs): leases were not renewed nor "
