@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 import shlex
 import socket
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -45,7 +47,10 @@ def test_the_readmes_acl_user_runs_everything_and_loads_the_functions(server: Re
     rules = [rule.replace("{conveyor}", "{billing}") for rule in shlex.split(line.group(1))[3:]]
     backend = conveyor.connect(add_user(server, "conveyor", *[r if r != ">secret" else ">pw" for r in rules]))
     try:
-        job = Queue(connection=backend).enqueue(add, 1, 2)  # the first call loads the library
+        assert backend.schedule_signals() is None, "listens for due times"
+        Queue(connection=backend).enqueue_in(timedelta(hours=1), add, 1, 2)  # the first call loads the library
+        assert wait_until(backend.schedule_signals, timeout=5, message="the due time announced") > time.time()
+        job = Queue(connection=backend).enqueue(add, 1, 2)
         Worker(["default"], connection=backend).work(burst=True)
         assert (job.get_status(), job.result) == (JobStatus.FINISHED, 3)
         assert backend.events_read("0", 10, 0)[1]
@@ -68,6 +73,21 @@ def test_a_user_refused_a_key_or_a_command_is_told_what_the_acl_lacks(server: Re
     finally:
         no_load.close()
         other_keys.close()
+
+
+def test_a_user_without_the_channels_schedules_all_the_same_and_is_warned_it_hears_no_due_times(
+    server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The channels are optional: the announcement a function publishes is lost, not the
+    job; the worker, refused its subscription, says what that costs."""
+    backend = conveyor.connect(add_user(server, "nochannels", "on", ">pw", "~{billing}:*", "resetchannels", "+@all"))
+    try:
+        assert backend.schedule_signals() is None  # (Redis refuses the subscription in its reply, read next)
+        wait_until(lambda: backend.schedule_signals() is None and "cannot hear the due times" in caplog.text)
+        job = Queue(connection=backend).enqueue_in(timedelta(hours=1), add, 1, 2)
+        assert job.get_status() is JobStatus.SCHEDULED
+    finally:
+        backend.close()
 
 
 def test_a_command_a_function_may_not_run_is_an_acl_error_too(server: RedisServer) -> None:

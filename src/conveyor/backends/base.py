@@ -214,6 +214,19 @@ class Backend(Protocol):
         read (O(log n)), so a worker can sleep until then rather than a poll interval."""
         ...
 
+    def schedule_signals(self) -> float | None:
+        """The earliest due time announced since the last call, or None: read locally,
+        with no round trip to the store, so a worker can ask every tick.
+
+        A write that puts a job on a time (a delayed enqueue or retry, a dependent given
+        a time) or sets a batch's start announces the store's earliest due time after it;
+        one whose time is not the earliest may announce nothing. A worker that hears it
+        runs its due pass then, so a job scheduled from another process less than a poll
+        interval ahead starts on time. The first call begins listening and returns None;
+        an announcement missed (before that, or while the store was unreachable) is found
+        by the next poll pass, since this is a shortcut, never a requirement."""
+        ...
+
     def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
         """Cancel (reason 'expired') QUEUED jobs whose ttl has passed; return how many."""
         ...

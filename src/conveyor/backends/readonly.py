@@ -20,7 +20,7 @@ READS = frozenset(
         "close", "jobs_get", "jobs_summaries", "job_ids", "job_dependents", "job_ids_newest", "jobs_count",
         "counts", "queue_position", "job_inspect", "batches_get", "batches_list", "batch_counts",
         "batch_job_ids", "batch_inspect", "events_read", "job_snapshot", "throughput", "stop_requests",
-        "workers_list", "maintenance_last", "store_warnings", "schedule_next_due",
+        "workers_list", "maintenance_last", "store_warnings", "schedule_next_due", "schedule_signals",
     }
 )  # fmt: skip
 """The contract's operations that write nothing, on either backend."""

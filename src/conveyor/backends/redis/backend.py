@@ -4,8 +4,9 @@ Every transition is one function of conveyor's Lua library (scripts.py): the job
 its status indexes, its lease and its dependents change together or not at all. Reads
 use plain commands. RedisBackend is put together from mixins of one concern each, over
 the connection (connection.py): claiming.py (claim, settle, leases), wakeup.py (the wait
-for jobs), queries.py (reads), upkeep.py (workers, maintenance, the store itself) and
-batches.py; this module adds the other writes to jobs.
+for jobs), due_signals.py (hearing when scheduled jobs come due), queries.py (reads),
+upkeep.py (workers, maintenance, the store itself) and batches.py; this module adds the
+other writes to jobs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from . import codec
 from .batches import RedisBatches
 from .claiming import RedisClaiming
 from .connection import SOCKET_TIMEOUT, optional_arg
+from .due_signals import RedisDueSignals
 from .errors import _reply
 from .queries import RedisQueries
 from .upkeep import RedisUpkeep
@@ -34,7 +36,7 @@ _STATUS_OF_REPLY = {status.value.encode(): status for status in JobStatus}
 costs a microsecond a job in enqueue_many)."""
 
 
-class RedisBackend(RedisClaiming, RedisQueries, RedisUpkeep, RedisBatches):
+class RedisBackend(RedisClaiming, RedisQueries, RedisUpkeep, RedisBatches, RedisDueSignals):
     """Backend on one Redis; see conveyor.backends.base.Backend for the contract."""
 
     kind = "redis"

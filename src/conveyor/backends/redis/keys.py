@@ -34,6 +34,9 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
                                         a short TTL removes one no wait popped)
     {conveyor}:halted:<token>           string, pushed with that token, for as long: a claim
                                         sent after the wait sees it and claims nothing
+    {conveyor}:signal:due               pub/sub channel (not a key): the earliest due time,
+                                        published when a call put something on it; each
+                                        worker's housekeeper listens (see due_signals.py)
     {conveyor}:events                   stream: job events, entry id '<event number>-0',
                                         fields status ('' for other changes) and ids
                                         (newline-separated: ids hold no control characters)
@@ -80,6 +83,7 @@ class KeySpace:
         self.throughput = self.base + "throughput"
         self.maintenance = self.base + "maintenance"
         self.due = self.base + "due"
+        self.due_signals = self.base + "signal:due"
         self.leases = self.base + "leases"
         self.batch_starts = self.base + "batchstarts"
 

@@ -289,7 +289,11 @@ class SQLiteBatches(SQLiteEnqueue):
         return started
 
     def batch_reschedule(self, batch_id: str, scheduled_start: float, now: float) -> BatchRecord:
-        return self._write(lambda conn, changes: reschedule(conn, batch_id, scheduled_start))
+        def put_on_time(conn: sqlite3.Connection, changes: Changes) -> BatchRecord:
+            changes.scheduling = True  # the new start may come first
+            return reschedule(conn, batch_id, scheduled_start)
+
+        return self._write(put_on_time)
 
     def batch_cancel(self, batch_id: str, now: float) -> tuple[BatchRecord, int]:
         def cancel_all(conn: sqlite3.Connection, changes: Changes) -> tuple[BatchRecord, int, bool]:

@@ -18,9 +18,11 @@ from conveyor.backends.base import EVENTS_KEPT
 class Changes:
     """Job changes of one transaction, in the order they were made."""
 
-    __slots__ = ("deltas", "ended", "events")
+    __slots__ = ("deltas", "ended", "events", "scheduling")
 
     def __init__(self) -> None:
+        self.scheduling = False
+        """A job or batch start was put on a time: the write announces the next due time."""
         self.events: list[tuple[str, str | None]] = []
         self.deltas: Counter[tuple[str, str]] = Counter()
         self.ended: dict[int, list[float]] = {}
@@ -29,6 +31,8 @@ class Changes:
     def moved(self, job_id: str, queue: str, old: str | None, new: str | None) -> None:
         """A job changed status (``old`` None: it was inserted; ``new`` None: deleted)."""
         self.events.append((job_id, new))
+        if new == "scheduled":
+            self.scheduling = True
         if old is not None:
             self.deltas[(queue, old)] -= 1
         if new is not None:
@@ -37,6 +41,8 @@ class Changes:
     def moved_many(self, job_ids: list[str], queue: str, old: str | None, new: str | None) -> None:
         """Several jobs of one queue made the same move."""
         self.events.extend((job_id, new) for job_id in job_ids)
+        if new == "scheduled":
+            self.scheduling = True
         if old is not None:
             self.deltas[(queue, old)] -= len(job_ids)
         if new is not None:

@@ -26,7 +26,8 @@ from conveyor.exceptions import BackendError, BackendUnavailableError, Configura
 
 from . import schema
 from .changes import Changes
-from .wakeup import Wakeup
+from .rows import earliest_due
+from .wakeup import DueSignals, Wakeup
 from .writelock import WriterLock
 
 T = TypeVar("T")
@@ -345,7 +346,8 @@ def _cannot_make_shared_memory(exc: sqlite3.OperationalError) -> bool:
 
 
 class SQLiteConnection:
-    """One SQLite file as the backend holds it: its connections and its wake-up signal."""
+    """One SQLite file as the backend holds it: its connections and its signals to other
+    processes (new jobs, the next due time)."""
 
     def __init__(
         self, path: str, *, synchronous: str = "NORMAL", url: str | None = None, read_only: bool = False
@@ -354,19 +356,29 @@ class SQLiteConnection:
         self.url = url or f"sqlite:///{path}"
         self._pool = ConnectionPool(path, synchronous, read_only)
         self._wakeup = Wakeup(path)
+        self._due_signals = DueSignals(path)
         self._pool.connection()  # open and migrate now, so errors surface at connect()
 
     def close(self) -> None:
         self._wakeup.close()
+        self._due_signals.close()
         self._pool.close()
 
     def _write(self, operation: Callable[[sqlite3.Connection, Changes], T]) -> T:
-        """One write transaction that publishes, in the same commit, the changes it noted."""
+        """One write transaction that publishes, in the same commit, the changes it noted;
+        one that put a job or batch start on a time announces the earliest due time after."""
+        due: list[float | None] = []
 
         def write(conn: sqlite3.Connection) -> T:
+            due.clear()  # (a try that failed, tried again)
             changes = Changes()
             result = operation(conn, changes)
             changes.flush(conn)
+            if changes.scheduling:
+                due[:] = [earliest_due(conn)]
             return result
 
-        return self._pool.write(write)
+        result = self._pool.write(write)
+        if due and due[0] is not None:
+            self._due_signals.announce(due[0])
+        return result

@@ -98,6 +98,18 @@ def next_seq(conn: sqlite3.Connection, count: int) -> int:
     return int(last) - count + 1
 
 
+def earliest_due(conn: sqlite3.Connection) -> float | None:
+    """When the earliest scheduled job or batch start comes due (None: nothing waits on
+    a time): two index reads."""
+    times = conn.execute(
+        "SELECT (SELECT scheduled_for FROM jobs INDEXED BY jobs_due "
+        "WHERE status = 'scheduled' AND scheduled_for IS NOT NULL ORDER BY scheduled_for LIMIT 1), "
+        "(SELECT scheduled_start FROM batches INDEXED BY batches_starters "
+        "WHERE status = 'scheduled' AND scheduled_start IS NOT NULL ORDER BY scheduled_start LIMIT 1)"
+    ).fetchone()
+    return min((t for t in times if t is not None), default=None)
+
+
 def placeholders(count: int) -> str:
     """``?, ?, ...``: for lists whose length takes few values (statuses, columns)."""
     return ", ".join("?" * count)

@@ -16,7 +16,7 @@ from conveyor.backends.base import CHUNK
 
 from .changes import Changes
 from .dependencies import SQLiteDependencies
-from .rows import ID_LIST, TERMINAL_SQL, TTL_FROM_NOW, id_list, next_seq
+from .rows import ID_LIST, TERMINAL_SQL, TTL_FROM_NOW, earliest_due, id_list, next_seq
 
 _THROUGHPUT_KEPT_MINUTES = 25 * 60
 """Throughput counters older than this are dropped by jobs_purge (the windows reach a day)."""
@@ -50,16 +50,10 @@ class SQLiteTimed(SQLiteDependencies):
         return promoted
 
     def schedule_next_due(self) -> float | None:
-        def earliest(conn: sqlite3.Connection) -> float | None:
-            times = conn.execute(
-                "SELECT (SELECT scheduled_for FROM jobs INDEXED BY jobs_due "
-                "WHERE status = 'scheduled' AND scheduled_for IS NOT NULL ORDER BY scheduled_for LIMIT 1), "
-                "(SELECT scheduled_start FROM batches INDEXED BY batches_starters "
-                "WHERE status = 'scheduled' AND scheduled_start IS NOT NULL ORDER BY scheduled_start LIMIT 1)"
-            ).fetchone()
-            return min((t for t in times if t is not None), default=None)
+        return self._pool.read(earliest_due)
 
-        return self._pool.read(earliest)
+    def schedule_signals(self) -> float | None:
+        return self._due_signals.take()
 
     def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
         expired = (

@@ -1,4 +1,5 @@
-"""Waking idle workers within a millisecond of an enqueue, across processes.
+"""Signals between the processes of one database: waking idle workers within a
+millisecond of an enqueue, and announcing when the next scheduled job comes due.
 
 SQLite has no notifications, so each waiting worker binds a Unix datagram socket in
 a directory named after the database file, and an enqueue sends one byte to each
@@ -6,7 +7,8 @@ socket found there after its commit. A worker binds its socket before its first 
 and keeps it: a signal sent between a claim and the wait that follows waits in the
 socket, and ends that wait at once. A worker that misses a signal (or cannot bind)
 still polls on a jittered interval, so a signal is a shortcut, never a requirement.
-"""
+Each worker's housekeeper binds a second socket (``.due``), to which a write that
+scheduled something sends the earliest due time (see Backend.schedule_signals)."""
 
 from __future__ import annotations
 
@@ -39,8 +41,11 @@ the tick of a listing leaves the mtime as it was, and the sender, trusting a lis
 that young, would never signal that worker."""
 
 
-class Wakeup:
-    """Sender and receiver of "a job may be ready" signals for one database file."""
+class SignalSockets:
+    """Datagram sockets of one kind (named by ``suffix``) in a database's directory: a
+    sender signals every one of them; a receiver binds its own on first use."""
+
+    suffix = ".sock"
 
     def __init__(self, database_path: str) -> None:
         self.directory = _directory_for(database_path)
@@ -52,8 +57,8 @@ class Wakeup:
         self._sender_pid = self._receiver_pid = os.getpid()
         self._unbound_until = 0.0  # (monotonic) no new try to bind before then, after one failed
 
-    def notify(self) -> None:
-        """Signal every waiting worker; never raises."""
+    def _send(self, payload: bytes) -> None:
+        """Send ``payload`` to every receiver; never raises."""
         try:
             self._refresh_listing()
             if not self._senders:
@@ -64,7 +69,7 @@ class Wakeup:
                 self._sender_pid = os.getpid()
             for path in self._senders:
                 try:
-                    self._send_socket.sendto(b"!", path)
+                    self._send_socket.sendto(payload, path)
                 except (ConnectionRefusedError, FileNotFoundError):
                     _unlink_quietly(path)  # a worker that died without cleaning up
                 except OSError as exc:
@@ -81,27 +86,18 @@ class Wakeup:
             self._listing_mtime = None
             return
         if mtime != self._listing_mtime:
-            self._senders = [str(p) for p in self.directory.iterdir() if p.suffix == ".sock"]
+            self._senders = [str(p) for p in self.directory.iterdir() if p.suffix == self.suffix]
             self._listing_mtime = mtime if time.time_ns() - mtime > SETTLED_NS else None
 
-    def listen(self) -> None:
-        """Receive signals from now on (a worker calls this before it claims)."""
-        self._ensure_receiver()
-
-    def wait(self, timeout: float, halt: Halt | None = None) -> None:
-        """Block until a signal arrives, ``timeout`` seconds pass or ``halt`` is set."""
+    def _received(self) -> list[bytes]:
+        """The datagrams waiting for this receiver (bound now if it is not yet)."""
         receiver = self._ensure_receiver()
-        poll = select.poll()  # (not select(): it refuses descriptors past 1023, which a busy process reaches)
-        for watched in (receiver, halt):
-            if watched is not None:
-                poll.register(watched, select.POLLIN)
-        ready = {fd for fd, _ in poll.poll(timeout * 1000)}
-        if receiver is not None and receiver.fileno() in ready:
-            try:
-                while receiver.recv(64):
-                    pass
-            except BlockingIOError:
-                pass
+        datagrams = []
+        if receiver is not None:
+            with contextlib.suppress(BlockingIOError):
+                while datagram := receiver.recv(64):
+                    datagrams.append(datagram)
+        return datagrams
 
     def _ensure_receiver(self) -> socket.socket | None:
         if self._receiver is not None and self._receiver_pid == os.getpid():
@@ -111,7 +107,7 @@ class Wakeup:
         receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             self.directory.mkdir(mode=0o700, exist_ok=True)
-            path = self.directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
+            path = self.directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}{self.suffix}"
             receiver.bind(str(path))
             receiver.setblocking(False)
         except OSError:  # (a temp dir that cannot hold a socket: the poll interval it is, tried again now and then)
@@ -138,6 +134,49 @@ class Wakeup:
         if self._send_socket is not None:
             self._send_socket.close()
             self._send_socket = None
+
+
+class Wakeup(SignalSockets):
+    """Sender and receiver of "a job may be ready" signals for one database file."""
+
+    def notify(self) -> None:
+        """Signal every waiting worker; never raises."""
+        self._send(b"!")
+
+    def listen(self) -> None:
+        """Receive signals from now on (a worker calls this before it claims)."""
+        self._ensure_receiver()
+
+    def wait(self, timeout: float, halt: Halt | None = None) -> None:
+        """Block until a signal arrives, ``timeout`` seconds pass or ``halt`` is set."""
+        receiver = self._ensure_receiver()
+        poll = select.poll()  # (not select(): it refuses descriptors past 1023, which a busy process reaches)
+        for watched in (receiver, halt):
+            if watched is not None:
+                poll.register(watched, select.POLLIN)
+        ready = {fd for fd, _ in poll.poll(timeout * 1000)}
+        if receiver is not None and receiver.fileno() in ready:
+            self._received()
+
+
+class DueSignals(SignalSockets):
+    """Announcements of the earliest due time, from a write that scheduled something to
+    every worker's housekeeper (sockets of their own, so they never wake a claim)."""
+
+    suffix = ".due"
+
+    def announce(self, due_at: float) -> None:
+        """Tell every listening worker the store's earliest due time; never raises."""
+        self._send(repr(due_at).encode())
+
+    def take(self) -> float | None:
+        """The earliest time announced since the last call (None: none, or the first call,
+        which binds the socket); never blocks."""
+        times = []
+        for datagram in self._received():
+            with contextlib.suppress(ValueError):  # (not from conveyor: nothing to read)
+                times.append(float(datagram))
+        return min(times, default=None)
 
 
 def _unlink_quietly(path: str) -> None:

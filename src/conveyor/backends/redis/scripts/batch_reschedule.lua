@@ -7,4 +7,5 @@ if status ~= 'scheduled' then
 end
 redis.call('HSET', batch_key(id), 'scheduled_start', ARGV[4])
 redis.call('ZADD', P .. 'batchstarts', ARGV[4], id)
+note_due(ARGV[4])
 return 1

@@ -103,6 +103,7 @@ if batch then
     if fields.user_id then redis.call('ZADD', P .. 'userbatches:' .. fields.user_id, '0', batch.id) end
     if fields.status == 'scheduled' then
         redis.call('ZADD', P .. 'batchstarts', fields.scheduled_start, batch.id)
+        note_due(fields.scheduled_start)
     else
         redis.call('SADD', P .. 'batchesrunning', batch.id)
     end

@@ -87,6 +87,23 @@ local function slots_freed(count)
     for _, queue in ipairs(held) do note_ready(queue, count) end
 end
 
+-- Due-time announcements: a call that puts a job or a batch start on a time notes it, and
+-- publish() tells the workers' housekeepers (subscribed to the due channel) the store's
+-- earliest due time, when the time noted is it: a later one tells them nothing new. A
+-- publish that fails (an ACL without the channel) is ignored: the poll finds the job.
+local due_noted  -- the earliest time this call put something on (nil for none, as most calls)
+local function note_due(at)
+    at = tonumber(at)
+    if not due_noted or at < due_noted then due_noted = at end
+end
+local function announce_due()
+    for _, key in ipairs({P .. 'due', P .. 'batchstarts'}) do
+        local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
+        if head and tonumber(head) < due_noted then return end
+    end
+    redis.pcall('PUBLISH', P .. 'signal:due', string.format('%.17g', due_noted))
+end
+
 -- The fields of a new job that enqueue reads; the rest go from ARGV to the hash untouched.
 -- (A library constant: a table built in the function's body is built at every call.)
 local ENQUEUE_READS = {
@@ -230,6 +247,7 @@ local function begin(keys, args)
     removals = {}
     ended_runs = nil  -- made by the first count_ended: most calls end no run
     woken = nil
+    due_noted = nil
 end
 
 local function publish()
@@ -237,6 +255,7 @@ local function publish()
     if #event_groups > 0 then publish_events() end
     if ended_runs then publish_throughput() end
     if woken then wake_all() end
+    if due_noted then announce_due() end
 end
 
 -- Index additions, written at once or, while a script stores many jobs, gathered per
@@ -341,7 +360,10 @@ local function index(job, member_stored)
     status_add(queue, status, job.seq, id, job.user_id)
     if status == 'scheduled' then
         -- a job of a scheduled batch has no time of its own: the batch's starter holds it
-        if job.scheduled_for then zadd(P .. 'due', job.scheduled_for, id) end
+        if job.scheduled_for then
+            zadd(P .. 'due', job.scheduled_for, id)
+            note_due(job.scheduled_for)
+        end
     elseif status == 'started' or still_held(job) then
         zadd(P .. 'leases', job.lease_expires_at or 0, id)
     end

@@ -1,0 +1,97 @@
+"""Due-time announcements: a write that puts a job or a batch start on a time tells the
+listening workers the earliest due time, so that a job scheduled from another process
+sooner than a worker's next poll starts on time (Backend.schedule_signals).
+
+Each test listens on ``backend`` and writes through ``other``, another connection to
+the same store, as a client or another worker would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import conveyor
+from backend_conformance.helpers import NOW, claim, put, settle
+from backend_conformance.test_batches import START, create
+from conveyor.backends.base import Backend
+from conveyor.status import JobStatus
+from waiting import wait_until
+
+PROMPT = 5.0
+
+
+@pytest.fixture
+def other(url: str) -> Iterator[Backend]:
+    connection = conveyor.connect(url)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def listener(backend: Backend) -> Backend:
+    """``backend``, listening from now on (the first call hears nothing)."""
+    assert backend.schedule_signals() is None
+    return backend
+
+
+def heard(listener: Backend) -> float:
+    """The next due time announced (fails after PROMPT seconds of silence)."""
+    return wait_until(listener.schedule_signals, timeout=PROMPT, message="a due time to be announced")
+
+
+def test_a_job_scheduled_elsewhere_announces_its_time(listener: Backend, other: Backend) -> None:
+    put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 5)
+    assert heard(listener) == NOW + 5
+
+
+def test_a_sooner_job_announces_the_sooner_time(listener: Backend, other: Backend) -> None:
+    put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 60)
+    assert heard(listener) == NOW + 60
+    put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 2)
+    assert heard(listener) == NOW + 2
+
+
+def test_the_time_announced_is_the_earliest_due_not_a_later_one(listener: Backend, other: Backend) -> None:
+    put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 5)
+    assert heard(listener) == NOW + 5
+    put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 60)  # announces nothing, or NOW + 5 again
+    put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 1)
+    assert heard(listener) == NOW + 1
+
+
+def test_a_retry_with_a_delay_announces_its_time(listener: Backend, other: Backend) -> None:
+    put(other)
+    (running,) = claim(other)
+    assert settle(other, running, JobStatus.SCHEDULED, scheduled_for=NOW + 7, count_retry=True)
+    assert heard(listener) == NOW + 7
+
+
+def test_a_dependent_given_a_time_announces_it_when_its_parent_ends(listener: Backend, other: Backend) -> None:
+    put(other, id="parent")
+    put(other, JobStatus.DEFERRED, id="child", depends_on=("parent",), scheduled_for=NOW + 9)
+    (parent,) = claim(other)
+    assert settle(other, parent, JobStatus.FINISHED, keep_until=NOW + 99)
+    assert heard(listener) == NOW + 9
+
+
+def test_a_dependent_given_a_time_announces_it_when_a_client_cancels_its_parent(
+    listener: Backend, other: Backend
+) -> None:
+    put(other, id="parent")
+    put(other, JobStatus.DEFERRED, id="child", depends_on=("parent",), scheduled_for=NOW + 9)
+    other.job_cancel("parent", NOW, NOW + 99, True)  # with its dependents enqueued
+    assert heard(listener) == NOW + 9
+
+
+def test_a_scheduled_batch_announces_its_start_and_a_sooner_one(listener: Backend, other: Backend) -> None:
+    create(other, scheduled=True)
+    assert heard(listener) == START
+    other.batch_reschedule("b-1", START - 60, NOW)
+    assert heard(listener) == START - 60
+
+
+def test_a_queued_job_announces_nothing(listener: Backend, other: Backend) -> None:
+    put(other)
+    put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 3)
+    assert heard(listener) == NOW + 3, "the first time heard is the scheduled job's"
