@@ -122,3 +122,15 @@ def test_a_dependent_given_a_time_starts_at_it_when_its_parent_ends_first(
     wait_until(lambda: ran(runs) == ["parent"], timeout=PROMPT, message="the parent to run")
     wait_until(lambda: ran(runs) == ["parent", "child"], timeout=2 + PROMPT, message="the child at its time")
     assert child.get_status(refresh=True) is JobStatus.FINISHED
+
+
+def test_a_job_scheduled_elsewhere_after_the_worker_looked_starts_at_its_time(
+    backend: Backend, worker: object, tmp_path: Path
+) -> None:
+    """The worker read when the next job is due at its start (nothing was) and will not
+    look again for POLL seconds: the store's announcement of the new job's time, sent by
+    the client's enqueue, brings its due pass forward."""
+    wait_until(backend.maintenance_last, timeout=PROMPT, message="the worker's first passes")  # (after the read)
+    runs = tmp_path / "runs"
+    Queue(connection=backend).enqueue_in(timedelta(seconds=1), jobfuncs.record_run, str(runs), "job")
+    wait_until(lambda: ran(runs) == ["job"], timeout=1 + PROMPT, message="the job at its time")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from conveyor.backends.base import Backend
 from conveyor.clock import Clock
 from conveyor.exceptions import BackendError, BackendUnavailableError
-from conveyor.status import TERMINAL, JobStatus
+from conveyor.status import JobStatus
 from conveyor.types import Settlement
 
 from . import outcomes
@@ -47,8 +47,6 @@ class Holdings:
         self._lock = threading.Lock()
         self._outcomes: list[Settlement] = []
         self._failing = False  # the last flush failed: its error is logged already
-        self._retry_due: float | None = None  # the earliest retry written since take_retry_due
-        self._ended = False  # a job ended since take_ended: it may have released scheduled dependents
         self._recorded: collections.deque[tuple[float, str]] = collections.deque(maxlen=RECENT)
         """(monotonic time, job id) of the latest outcomes recorded, for ``recorded_since``."""
         self.unanswered: set[str] = set()
@@ -100,10 +98,6 @@ class Holdings:
                     del self._jobs[settlement.job_id]
             at = time.monotonic()
             self._recorded.extend((at, s.job_id) for s in settlements[-RECENT:])
-            retry_due = min((s.scheduled_for for s in settlements if s.scheduled_for is not None), default=None)
-            if retry_due is not None and (self._retry_due is None or retry_due < self._retry_due):
-                self._retry_due = retry_due
-            self._ended = self._ended or any(s.status in TERMINAL for s in settlements)
         if not self._sent_unanswered and len(applied) == len(settlements) and all(applied):
             return  # the usual case: nothing to say
         for settlement, ok in zip(settlements, applied, strict=True):
@@ -123,21 +117,6 @@ class Holdings:
         """Ids of the jobs whose outcomes were recorded after ``since`` (monotonic)."""
         with self._lock:
             return [job_id for at, job_id in self._recorded if at >= since]
-
-    def take_retry_due(self) -> float | None:
-        """When the earliest retry this worker scheduled since the last call comes due (the
-        housekeeper promotes it then: no store read tells it of its own retries)."""
-        with self._lock:
-            retry_due, self._retry_due = self._retry_due, None
-        return retry_due
-
-    def take_ended(self) -> bool:
-        """Whether a job this worker ran ended since the last call: its dependents given a
-        time (``enqueue_at`` with ``depends_on``) may have become scheduled, which nothing
-        else tells the housekeeper of."""
-        with self._lock:
-            ended, self._ended = self._ended, False
-        return ended
 
     def _keep(self, settlements: list[Settlement], error: BackendError) -> None:
         """Keep outcomes the store did not take for the next flush."""

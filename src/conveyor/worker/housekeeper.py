@@ -8,8 +8,8 @@ separate thread (with its own backend connection) rather than on the event loop:
 - stop commands, timeouts and lost leases, checked every tick, turned into interrupts;
 - jobs claimed ahead that a slow job keeps from starting, given back every tick;
 - promotion of due scheduled jobs and starts of due batches as they come due (within
-  DUE_SPREAD after: the pass knows the next due time from the last one, and this
-  worker's own retries from its settles);
+  DUE_SPREAD after: the pass knows the next due time from the last one, and sooner ones
+  from the store's announcements);
 - promotion again, recovery of expired leases held by dead workers, and expiry of
   queued jobs past their ttl, every poll interval (jittered); after the
   store was unreachable or stalled (heartbeats held up), leases are renewed at once,
@@ -276,14 +276,12 @@ class Housekeeper:
     def run_due(self) -> float:
         """Promote scheduled jobs and start batches when they come due, rather than at the
         next poll: a job due at T starts within about DUE_SPREAD of T, whatever the poll
-        interval. The check is free until then, but for one read of the next due time
-        after jobs of this worker ended (their dependents given a time may have become
-        scheduled); a due pass costs a few index reads. Always asks to be checked again
-        at the next pass."""
+        interval. The check is free until then: sooner due times, wherever they were
+        scheduled (a client's enqueue_at, this or another worker's retry or released
+        dependent), come as the store's announcements, read with no round trip; a due
+        pass costs a few index reads. Always asks to be checked again at the next pass."""
         w = self.worker
-        self._due_at(w.holdings.take_retry_due())
-        if w.holdings.take_ended():  # (a read at most once a pass, while jobs end)
-            self._due_at(w.backend.schedule_next_due())
+        self._due_at(w.backend.schedule_signals())
         if time.monotonic() < self._due_mono:
             return 0.0
         report = maintenance.run_due(w.backend, w.clock.now(), budget=MAINTENANCE_BUDGET)

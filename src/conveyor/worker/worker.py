@@ -246,6 +246,7 @@ class Worker(ClaimLoop, JobRunner, Stopping):
         restore = self._install_signal_handlers()
         self._begin_work()
         try:
+            self.backend.schedule_signals()  # listen for due times before being seen, then read the next one
             self.register()
             for warning in self.backend.store_warnings():
                 log.warning("%s", warning)
