@@ -7,11 +7,12 @@ write that raises must leave the store exactly as it was (operations are atomic)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import pytest
 
+import conveyor
 from backend_conformance.helpers import counts_of, snapshot, transitions
 from conveyor.backends.base import Backend
 from conveyor.status import can_transition
@@ -96,3 +97,11 @@ def _check_published(
 @pytest.fixture
 def backend(backend: Backend) -> Backend:
     return cast(Backend, AuditedBackend(backend))
+
+
+@pytest.fixture
+def other(url: str) -> Iterator[Backend]:
+    """Another process's connection to the same store: another worker, or a client."""
+    connection = conveyor.connect(url)
+    yield connection
+    connection.close()

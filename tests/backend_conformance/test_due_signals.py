@@ -7,11 +7,8 @@ the same store, as a client or another worker would."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-import conveyor
 from backend_conformance.helpers import NOW, claim, put, settle
 from backend_conformance.test_batches import START, create
 from conveyor.backends.base import Backend
@@ -19,13 +16,6 @@ from conveyor.status import JobStatus
 from waiting import wait_until
 
 PROMPT = 5.0
-
-
-@pytest.fixture
-def other(url: str) -> Iterator[Backend]:
-    connection = conveyor.connect(url)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture

@@ -13,21 +13,12 @@ from contextlib import contextmanager
 
 import pytest
 
-import conveyor
 from backend_conformance.helpers import LEASE_TTL, NOW, claim, put, settle
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
 from conveyor.types import Limits
 
 WAIT, PROMPT = 30.0, 4.0
-
-
-@pytest.fixture
-def other(url: str) -> Iterator[Backend]:
-    """Another process's connection to the same store: another worker, or a client."""
-    connection = conveyor.connect(url)
-    yield connection
-    connection.close()
 
 
 @contextmanager
