@@ -148,3 +148,16 @@ def test_a_job_held_by_a_limit_is_woken_for_when_a_running_job_frees_its_slot(ba
     assert settle(backend, record, JobStatus.FINISHED)
     assert backend._redis.llen(backend.keys.wake("second")) == 1, "the held job's workers woken"
     assert not backend._redis.exists(backend.keys.base + "held"), "until a claim holds a job back again"
+
+
+def test_a_wakeup_given_back_keeps_the_list_within_its_cap(backend: RedisBackend) -> None:
+    # jobs made ready between the pop and the give-back filled the list again meanwhile
+    put(backend)
+
+    def filled_meanwhile() -> bool:
+        for _ in range(20):
+            put(backend)
+        return False
+
+    backend.wait_for_jobs(["default"], 30, None, filled_meanwhile)
+    assert backend._redis.llen(backend.keys.wake("default")) == 16

@@ -60,6 +60,9 @@ from __future__ import annotations
 
 from conveyor.status import JobStatus
 
+WAKE_TOKENS_KEPT = 16
+"""Most wake-up tokens that wait on one queue's list: it is full while every worker is
+busy, and the functions read its length rather than push and trim."""
 LEASES_PIN = "\x01conveyor keeps this lease index a skiplist".ljust(70, ".")
 """A member of the lease index (score +inf: it never lapses) that no job id can be, ids
 having no control characters. Being over 64 bytes, it keeps Redis from holding the

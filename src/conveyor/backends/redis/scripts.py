@@ -31,7 +31,7 @@ from conveyor.backends.base import EVENTS_KEPT
 from conveyor.exceptions import BackendError
 from conveyor.types import RELEASED, JobRecord
 
-from .keys import LEASES_PIN, KeySpace
+from .keys import LEASES_PIN, WAKE_TOKENS_KEPT, KeySpace
 
 NAMES = (
     "enqueue", "claim", "settle", "extend", "recover", "cancel", "stop", "requeue", "delete", "update",
@@ -65,7 +65,8 @@ def library_text() -> tuple[str, str]:
     folder = resources.files("conveyor.backends.redis") / "scripts"
     code = (
         f"local EVENTS_KEPT, DEFAULT_FAILURE_TTL, RELEASED = {EVENTS_KEPT}, {DEFAULT_FAILURE_TTL!r}, {RELEASED!r}\n"
-        f"local LEASES_PIN = '\\001{LEASES_PIN[1:]}'\n" + (folder / "prelude.lua").read_text()
+        f"local LEASES_PIN, WAKE_TOKENS_KEPT = '\\001{LEASES_PIN[1:]}', {WAKE_TOKENS_KEPT}\n"
+        + (folder / "prelude.lua").read_text()
     )
     for name in NAMES:
         code += f"\nlocal function {name}_body()\n" + (folder / f"{name}.lua").read_text() + "\nend\n"

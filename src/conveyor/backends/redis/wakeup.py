@@ -11,6 +11,7 @@ from typing import Any
 from conveyor.halt import Halt, halted
 
 from .connection import RedisConnection
+from .keys import WAKE_TOKENS_KEPT
 
 HALT_TTL = 10
 """Seconds a stopping worker's halt token lasts unpopped (it stopped while not waiting)."""
@@ -36,10 +37,14 @@ class RedisWakeup(RedisConnection):
     def _give_back(self, popped: Any, halt: Halt | None) -> None:
         """Push back a wake-up token whose worker will not claim now (it filled up or is
         stopping meanwhile): one job's only token, taken by a wait it outlived, would
-        otherwise leave the job queued while another worker waits out its poll interval."""
+        otherwise leave the job queued while another worker waits out its poll interval.
+        Trimmed in the same transaction: jobs made ready since the pop may have filled
+        the list again, and it holds at most WAKE_TOKENS_KEPT."""
         key = popped[0].decode() if isinstance(popped[0], bytes) else str(popped[0])
         if halt is None or key != self.keys.halt(halt.token):
-            self._call(lambda: self._redis.lpush(key, "1"))
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.lpush(key, "1").ltrim(key, 0, WAKE_TOKENS_KEPT - 1)
+            self._call(pipe.execute)
 
     def _wake_keys(self, queues: Sequence[str], halt: Halt | None) -> list[str]:
         """What an idle worker's pop waits on: its queues' wake-up lists and, given a halt,

@@ -53,9 +53,9 @@ end
 -- Wake-ups: each job made ready (indexed as queued, whichever function did it) counts
 -- towards a token on its queue's wake-up list, pushed by publish(), that the idle
 -- workers serving the queue block on. Per queue, so that a worker of other queues
--- never takes a token meant for another's job. At most 16 tokens wait per queue: the
--- list is full while every worker is busy, and reading its length then costs less
--- than pushing and trimming.
+-- never takes a token meant for another's job. At most WAKE_TOKENS_KEPT (16) wait per
+-- queue: the list is full while every worker is busy, and reading its length then costs
+-- less than pushing and trimming.
 local woken  -- queue -> jobs made ready by this call (nil for none, as most calls)
 local function note_ready(queue, count)
     woken = woken or {}
@@ -64,7 +64,7 @@ end
 local function wake_all()
     for queue, count in pairs(woken) do
         local key = keys_of(queue).wake
-        local room = math.min(count, 16 - redis.call('LLEN', key))
+        local room = math.min(count, WAKE_TOKENS_KEPT - redis.call('LLEN', key))
         if room == 1 then
             redis.call('LPUSH', key, '1')
         elseif room > 1 then
