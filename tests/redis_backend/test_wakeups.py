@@ -1,6 +1,7 @@
 """The wake-up lists idle workers block on: one per queue, one token per job made ready,
-at most 16 waiting; the halt list beside them, that a stopping worker's wait pops; and
-the wake-ups that go on to another worker when the one that took them will not claim."""
+at most 16 waiting; the halt list beside them, that a stopping worker's wait pops; the
+wake-ups that go on to another worker when the one that took them will not claim; and
+the held marks that wake a held job's queue when a slot it waits for frees."""
 
 from __future__ import annotations
 
@@ -144,10 +145,24 @@ def test_a_job_held_by_a_limit_is_woken_for_when_a_running_job_frees_its_slot(ba
     backend._redis.delete(backend.keys.wake("second"))  # its token, taken by a worker the limit held back
     limits = Limits(per_user_max=1)
     assert backend.jobs_claim(["second"], "w-2", 10, "t-2", NOW + LEASE_TTL, NOW, limits) == []
-    assert backend._redis.smembers(backend.keys.base + "held") == {b"second"}
+    assert backend._redis.hgetall(backend.keys.base + "heldby") == {b"user:alice": b"second"}
     assert settle(backend, record, JobStatus.FINISHED)
     assert backend._redis.llen(backend.keys.wake("second")) == 1, "the held job's workers woken"
-    assert not backend._redis.exists(backend.keys.base + "held"), "until a claim holds a job back again"
+    assert not backend._redis.exists(backend.keys.base + "heldby"), "until a claim holds a job back again"
+
+
+def test_a_limit_held_in_several_queues_names_each_once(backend: RedisBackend) -> None:
+    put(backend, queue="first", user_id="alice")
+    (record,) = claim(backend, ("first",))
+    limits = Limits(per_user_max=1)
+    for queue in ("second", "third", "second"):
+        put(backend, queue=queue, user_id="alice")
+        assert backend.jobs_claim([queue], "w-2", 10, "t-2", NOW + LEASE_TTL, NOW, limits) == []
+    assert backend._redis.hgetall(backend.keys.base + "heldby") == {b"user:alice": b"second\nthird"}
+    for queue in ("second", "third"):
+        backend._redis.delete(backend.keys.wake(queue))
+    assert settle(backend, record, JobStatus.FINISHED)
+    assert [backend._redis.llen(backend.keys.wake(queue)) for queue in ("second", "third")] == [1, 1]
 
 
 def test_a_wakeup_given_back_keeps_the_list_within_its_cap(backend: RedisBackend) -> None:

@@ -8,7 +8,7 @@ claims again.) The jobs
 become ready every way they can: enqueued one by one or many at once, promoted when
 due, released by their dependency, retried, requeued, started with their batch, given
 back by a stopping worker, recovered from a dead one, or free to start because the job
-that held their limit slot ended.
+that held their limit slot ended, was deleted, canceled or stopped.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import jobfuncs
 from conveyor import Batch, Job, JobStatus, Queue, Retry
 from conveyor.backends.base import Backend
 from conveyor.backends.redis import connection as redis_connection
+from conveyor.command import send_stop_job_command
 from waiting import wait_until
 
 from .processes import start_worker, stop_process
@@ -133,6 +134,34 @@ def test_a_job_held_by_a_limit_starts_once_the_slot_frees(
     )
     assert second.get_status(refresh=True) is JobStatus.QUEUED, "held by the limit"
     release.touch()
+    started_promptly(second_marker, "the held job")
+
+
+@pytest.mark.parametrize("how", ["deleted", "canceled", "stopped"])
+def test_a_job_held_by_a_limit_starts_once_the_running_job_holding_it_is_deleted_or_stopped(
+    backend: Backend, workers: Starter, tmp_path: Path, how: str
+) -> None:
+    # deleting the running job frees its slot at once (its worker runs it on, unheard of);
+    # canceling or stopping it, once its worker has stopped it
+    limits = {"per_user_max": 1}
+    workers(("first",), limits=limits)
+    workers(("second",), limits=limits)
+    idle(backend, 2)
+    first_marker, second_marker = tmp_path / "first", tmp_path / "second"
+    first = Queue("first", connection=backend).enqueue(
+        jobfuncs.hold_until_released, str(first_marker), str(tmp_path / "never"), user_id="alice"
+    )
+    wait_until(first_marker.exists, message="the first job to start")
+    second = Queue("second", connection=backend).enqueue(
+        jobfuncs.hold_until_released, str(second_marker), str(tmp_path / "never"), user_id="alice"
+    )
+    assert second.get_status(refresh=True) is JobStatus.QUEUED, "held by the limit"
+    if how == "deleted":
+        first.delete()
+    elif how == "canceled":
+        first.cancel()
+    else:
+        send_stop_job_command(backend, first.id)
     started_promptly(second_marker, "the held job")
 
 

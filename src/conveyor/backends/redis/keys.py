@@ -27,8 +27,10 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:seq                      counter for the order of entry into queues
     {conveyor}:wake:<queue>             list: wake-up tokens for the queue's idle workers, one
                                         per job made ready, at most 16
-    {conveyor}:held                     set: queues where a claim left jobs queued for a limit;
-                                        a job giving up its slot wakes their workers, and empties it
+    {conveyor}:heldby                   hash: a full limit a claim left jobs queued for (named as
+                                        conveyor/backends/held.py says) -> the queues of
+                                        those jobs, newline-separated; a job giving up a slot of
+                                        that limit wakes their workers, and drops the field
     {conveyor}:halt:<token>             list: one token, pushed when a worker stops, that
                                         ends its wait for jobs (the pop removes the key;
                                         a short TTL removes one no wait popped)

@@ -27,6 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from conveyor.backends import held
 from conveyor.backends.base import EVENTS_KEPT
 from conveyor.exceptions import BackendError
 from conveyor.types import RELEASED, JobRecord
@@ -66,7 +67,8 @@ def library_text() -> tuple[str, str]:
     code = (
         f"local EVENTS_KEPT, DEFAULT_FAILURE_TTL, RELEASED = {EVENTS_KEPT}, {DEFAULT_FAILURE_TTL!r}, {RELEASED!r}\n"
         f"local LEASES_PIN, WAKE_TOKENS_KEPT = '\\001{LEASES_PIN[1:]}', {WAKE_TOKENS_KEPT}\n"
-        + (folder / "prelude.lua").read_text()
+        f"local HELD_GLOBAL, HELD_QUEUE, HELD_USER, HELD_TYPE = {held.GLOBAL!r}, {held.QUEUE!r}, {held.USER!r}, "
+        f"{held.JOB_TYPE!r}\n" + (folder / "prelude.lua").read_text()
     )
     for name in NAMES:
         code += f"\nlocal function {name}_body()\n" + (folder / f"{name}.lua").read_text() + "\nend\n"

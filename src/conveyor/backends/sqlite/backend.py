@@ -27,7 +27,7 @@ from .claiming import SQLiteClaiming
 from .dependencies import WAITS_ON_A_PARENT_SQL, descendants
 from .enqueue import SQLiteEnqueue
 from .queries import SQLiteQueries
-from .rows import STILL_STOPPING_SQL, TTL_FROM_NOW, ended_state, next_seq
+from .rows import HOLDS_SLOT_SQL, STILL_STOPPING_SQL, TTL_FROM_NOW, ended_state, next_seq
 from .timed import SQLiteTimed
 from .upkeep import SQLiteUpkeep
 
@@ -94,13 +94,18 @@ class SQLiteBackend(SQLiteClaiming, SQLiteTimed, SQLiteQueries, SQLiteUpkeep, SQ
             moved = []
             statuses = ", ".join(f"'{s.value}'" for s in sorted(REQUEUEABLE))
             for job_id in job_ids:
-                before = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                before = conn.execute(
+                    f"SELECT status, user_id, func_name, {HOLDS_SLOT_SQL} FROM jobs WHERE id = ?", (job_id,)
+                ).fetchone()
                 try:
                     after = self._requeue_one(conn, job_id, statuses, now)
                 except sqlite3.IntegrityError:  # its unique_key is held by another live job
                     continue
                 if after is not None:
-                    changes.moved(job_id, after[0], before[0], after[1])
+                    status, user, func_name, held = before
+                    changes.moved(job_id, after[0], status, after[1])
+                    if held:  # canceled while it ran, its lease lapsed unrecovered
+                        changes.slot_freed(after[0], user, func_name)
                     moved.append(job_id)
             return moved
 

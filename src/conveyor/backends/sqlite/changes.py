@@ -5,20 +5,31 @@ into or out of the table) and every other change it made, then ``flush`` writes 
 in a few statements per transaction rather than one trigger run per row (per-row
 triggers halved the claim-and-settle rate). The conformance suite checks, after every
 write, that counts equal the real ones and that every change was published.
+
+So too every limit slot a job gave up (settled, recovered, deleted, requeued after a
+cancel): ``flush`` takes the held marks of the limits those slots free (see
+conveyor.backends.held), and says whether it took any: the write then wakes the idle
+workers, as no enqueue would. No write can free a slot and forget to wake.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 
+from conveyor.backends import held
 from conveyor.backends.base import EVENTS_KEPT
+
+HELD_MARK = "held:"
+"""Names of the marks table's rows that name a full limit a claim left jobs queued for
+(the limit's name follows)."""
 
 
 class Changes:
     """Job changes of one transaction, in the order they were made."""
 
-    __slots__ = ("deltas", "ended", "events", "scheduling")
+    __slots__ = ("deltas", "ended", "events", "freed", "scheduling")
 
     def __init__(self) -> None:
         self.scheduling = False
@@ -27,6 +38,8 @@ class Changes:
         self.deltas: Counter[tuple[str, str]] = Counter()
         self.ended: dict[int, list[float]] = {}
         """minute -> [finished, failed, runtime]"""
+        self.freed: set[str] = set()
+        """The held marks the slots given up free (see slot_freed)."""
 
     def moved(self, job_id: str, queue: str, old: str | None, new: str | None) -> None:
         """A job changed status (``old`` None: it was inserted; ``new`` None: deleted)."""
@@ -52,6 +65,11 @@ class Changes:
         """A job's progress, meta or metrics changed."""
         self.events.append((job_id, None))
 
+    def slot_freed(self, queue: str, user: str | None, func_name: str) -> None:
+        """A job that counted against the limits (started, or canceled while it ran and
+        not yet stopped) no longer does."""
+        self.freed.update(HELD_MARK + limit for limit in held.freed_by(queue, user, func_name))
+
     def ended_run(self, status: str, started_at: float | None, ended_at: float) -> None:
         """A run ended FINISHED or FAILED: count it in its minute's throughput."""
         bucket = self.ended.setdefault(int(ended_at // 60), [0, 0, 0.0])
@@ -59,8 +77,9 @@ class Changes:
         if started_at is not None:
             bucket[2] += max(0.0, ended_at - started_at)
 
-    def flush(self, conn: sqlite3.Connection) -> None:
-        """Write the events, counts and throughput of this transaction."""
+    def flush(self, conn: sqlite3.Connection) -> bool:
+        """Write the events, counts and throughput of this transaction; take the held
+        marks its slots free. Whether it took any (the caller wakes idle workers)."""
         if self.events:
             conn.executemany("INSERT INTO job_events (job_id, status) VALUES (?, ?)", self.events)
             conn.execute("DELETE FROM job_events WHERE seq <= (SELECT MAX(seq) FROM job_events) - ?", (EVENTS_KEPT,))
@@ -78,3 +97,7 @@ class Changes:
                 "failed = failed + excluded.failed, runtime = runtime + excluded.runtime",
                 [(minute, *bucket) for minute, bucket in self.ended.items()],
             )
+        if not self.freed:
+            return False
+        marks = json.dumps(list(self.freed))
+        return conn.execute("DELETE FROM marks WHERE name IN (SELECT value FROM json_each(?))", (marks,)).rowcount > 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
 from conveyor.halt import Halt, halted
@@ -17,9 +17,9 @@ from conveyor.status import TERMINAL, JobStatus
 from conveyor.types import RELEASED, JobRecord, Limits, Recovery, Settlement
 
 from . import picking
-from .changes import Changes
+from .changes import HELD_MARK, Changes
 from .dependencies import SQLiteDependencies
-from .rows import COLUMNS, ID_LIST, TTL_FROM_NOW, id_list, next_seq, record_from_row
+from .rows import COLUMNS, ID_LIST, STILL_HELD_SQL, TTL_FROM_NOW, id_list, next_seq, record_from_row
 
 _LEASE_GUARD = "WHERE id = ? AND status = 'started' AND lease_token = ?"
 _SETTLE_ENDED = (
@@ -31,15 +31,6 @@ _SETTLE_ENDED = (
 
 def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
     return (s.status.value, s.result, s.exc_info, s.reason, s.started_at, now, s.keep_until, s.job_id, s.lease_token)
-
-
-def _slots_freed(conn: sqlite3.Connection, settled: Sequence[Settlement]) -> bool:
-    """Whether settling jobs (each giving up its limit slot, applied or not: a refused one
-    was canceled while it ran) lets a job left queued for a limit start: the worker
-    whose job ended may not serve its queue, and no enqueue would wake the others."""
-    if not settled:
-        return False
-    return conn.execute("DELETE FROM marks WHERE name = ?", (picking.HELD_MARK,)).rowcount > 0
 
 
 class SQLiteClaiming(SQLiteDependencies):
@@ -118,9 +109,9 @@ class SQLiteClaiming(SQLiteDependencies):
                 claimed.extend(record_from_row(row[1:]) for row in rows)
                 changes.moved_many([row[1] for row in rows], queue, "queued", "started")
             if running is not None and running.held:
-                conn.execute(
+                conn.executemany(
                     "INSERT INTO marks (name, at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at",
-                    (picking.HELD_MARK, now),
+                    [(HELD_MARK + limit, now) for limit in running.held],
                 )
             return claimed
 
@@ -128,17 +119,21 @@ class SQLiteClaiming(SQLiteDependencies):
 
     def jobs_settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
         def settle(conn: sqlite3.Connection, changes: Changes) -> tuple[list[bool], bool]:
-            held = _running_jobs(conn, [s.job_id for s in settlements])
+            leased = _leased_jobs(conn, [s.job_id for s in settlements])
             applied = self._settle_all(conn, settlements, now)
             for s, ok in zip(settlements, applied, strict=True):
+                job = leased.get(s.job_id)
+                if job is None or job.lease_token != s.lease_token:
+                    continue  # (not refused for a cancel: its lease was lost, its slot is another's)
+                # applied, or refused with its stop handled (canceled while it ran): either way
+                # the job gives up its slot
+                changes.slot_freed(job.queue, job.user_id, job.func_name)
                 if ok:
-                    queue, started_at = held[s.job_id]
-                    changes.moved(s.job_id, queue, "started", s.status.value)
+                    changes.moved(s.job_id, job.queue, "started", s.status.value)
                     if s.status in (JobStatus.FINISHED, JobStatus.FAILED):
-                        changes.ended_run(s.status.value, s.started_at or started_at, now)
+                        changes.ended_run(s.status.value, s.started_at or job.started_at, now)
             ended = [s.job_id for s, ok in zip(settlements, applied, strict=True) if ok and s.status in TERMINAL]
             requeued = any(ok and s.status is JobStatus.QUEUED for s, ok in zip(settlements, applied, strict=True))
-            requeued = _slots_freed(conn, settlements) or requeued
             if ended:
                 requeued = self._release_dependents(conn, changes, ended, now) or requeued
                 for s, ok in zip(settlements, applied, strict=True):
@@ -208,7 +203,7 @@ class SQLiteClaiming(SQLiteDependencies):
     def leases_recover(self, now: float, limit: int = CHUNK) -> list[Recovery]:
         expired_sql = "FROM jobs INDEXED BY jobs_leases WHERE status = 'started' AND lease_expires_at < ?"
         # jobs canceled while they ran, whose worker never stopped them: they give up their lease
-        lapsed_sql = f"FROM jobs INDEXED BY jobs_stop_requests WHERE {picking.STILL_HELD_SQL} AND lease_expires_at < ?"
+        lapsed_sql = f"FROM jobs INDEXED BY jobs_stop_requests WHERE {STILL_HELD_SQL} AND lease_expires_at < ?"
         if not self._pool.read(
             lambda c: c.execute(
                 f"SELECT EXISTS (SELECT 1 {expired_sql}) OR EXISTS (SELECT 1 {lapsed_sql})", (now, now)
@@ -216,20 +211,23 @@ class SQLiteClaiming(SQLiteDependencies):
         ):
             return []
 
-        def recover(conn: sqlite3.Connection, changes: Changes) -> list[Recovery]:
-            conn.execute(
-                f"UPDATE jobs SET stop_requested = 0, lease_token = NULL WHERE id IN (SELECT id {lapsed_sql} LIMIT ?)",
+        def recover(conn: sqlite3.Connection, changes: Changes) -> tuple[list[Recovery], bool]:
+            for queue, user, func_name in conn.execute(
+                "UPDATE jobs SET stop_requested = 0, lease_token = NULL "
+                f"WHERE id IN (SELECT id {lapsed_sql} LIMIT ?) RETURNING queue, user_id, func_name",
                 (now, limit),
-            )
+            ).fetchall():
+                changes.slot_freed(queue, user, func_name)
             rows = conn.execute(
-                "SELECT id, worker_name, stop_requested, retry_count < max_retries, failure_ttl, queue, started_at "
-                f"{expired_sql} "
+                "SELECT id, worker_name, stop_requested, retry_count < max_retries, failure_ttl, queue, started_at, "
+                f"user_id, func_name {expired_sql} "
                 "ORDER BY lease_expires_at, id LIMIT ?",
                 (now, limit),
             ).fetchall()
             recovered = []
             ended = []
-            for job_id, worker, stop_requested, can_retry, failure_ttl, queue, started_at in rows:
+            for job_id, worker, stop_requested, can_retry, failure_ttl, queue, started_at, user, func_name in rows:
+                changes.slot_freed(queue, user, func_name)
                 if stop_requested:
                     status, reason = JobStatus.STOPPED, "stopped"
                 elif can_retry:
@@ -257,24 +255,33 @@ class SQLiteClaiming(SQLiteDependencies):
                         changes.ended_run(status.value, started_at, now)
                 changes.moved(job_id, queue, "started", status.value)
                 recovered.append(Recovery(job_id, status, worker))
-            if ended:
-                self._release_dependents(conn, changes, ended, now)
-            return recovered
+            requeued = any(r.status is JobStatus.QUEUED for r in recovered)
+            released = bool(ended) and self._release_dependents(conn, changes, ended, now)
+            return recovered, requeued or released
 
-        recovered = self._write(recover)
-        if recovered:
+        recovered, made_ready = self._write(recover)
+        if made_ready:
             self._wakeup.notify()
         return recovered
 
 
-def _running_jobs(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, tuple[str, float | None]]:
-    """Queue and start time of those of these jobs that are running (settle's bookkeeping)."""
+class _Leased(NamedTuple):
+    lease_token: str
+    queue: str
+    user_id: str | None
+    func_name: str
+    started_at: float | None
+
+
+def _leased_jobs(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, _Leased]:
+    """Those of these jobs that hold a lease (running, or canceled while they ran), as
+    settle's bookkeeping needs them."""
     rows = conn.execute(
-        f"SELECT jobs.id, queue, started_at FROM ({ID_LIST}) AS listed CROSS JOIN jobs ON jobs.id = listed.value "
-        "WHERE status = 'started'",  # by id, not by reading every started job
+        f"SELECT jobs.id, lease_token, queue, user_id, func_name, started_at FROM ({ID_LIST}) AS listed "
+        "CROSS JOIN jobs ON jobs.id = listed.value WHERE lease_token IS NOT NULL",  # by id, not every started job
         (id_list(job_ids),),
     )
-    return {job_id: (queue, started_at) for job_id, queue, started_at in rows}
+    return {row[0]: _Leased(*row[1:]) for row in rows}
 
 
 def _abandoned_message(worker: str | None, status: JobStatus) -> str:

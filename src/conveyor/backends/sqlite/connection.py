@@ -366,19 +366,24 @@ class SQLiteConnection:
 
     def _write(self, operation: Callable[[sqlite3.Connection, Changes], T]) -> T:
         """One write transaction that publishes, in the same commit, the changes it noted;
-        one that put a job or batch start on a time announces the earliest due time after."""
+        after it, one that freed a limit slot a held job waits for wakes the idle workers,
+        and one that put a job or batch start on a time announces the earliest due time."""
+        wake = False
         due: list[float | None] = []
 
         def write(conn: sqlite3.Connection) -> T:
+            nonlocal wake
             due.clear()  # (a try that failed, tried again)
             changes = Changes()
             result = operation(conn, changes)
-            changes.flush(conn)
+            wake = changes.flush(conn)
             if changes.scheduling:
                 due[:] = [earliest_due(conn)]
             return result
 
         result = self._pool.write(write)
+        if wake:
+            self._wakeup.notify()
         if due and due[0] is not None:
             self._due_signals.announce(due[0])
         return result

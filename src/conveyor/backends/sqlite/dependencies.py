@@ -18,7 +18,7 @@ from conveyor.types import JobRecord
 
 from .changes import Changes
 from .connection import SQLiteConnection
-from .rows import ID_LIST, TERMINAL_SQL, TTL_FROM_NOW, id_list, next_seq
+from .rows import HOLDS_SLOT_SQL, ID_LIST, TERMINAL_SQL, TTL_FROM_NOW, id_list, next_seq
 
 WAITS_ON_A_PARENT_SQL = "EXISTS (SELECT 1 FROM job_dependencies dep WHERE dep.job_id = jobs.id AND dep.met = 0)"
 """Whether the job in ``jobs`` still waits on a parent: its unmet set is not empty."""
@@ -104,8 +104,13 @@ class SQLiteDependencies(SQLiteConnection):
 
     def _delete(self, conn: sqlite3.Connection, changes: Changes, job_id: str) -> bool:
         conn.execute("DELETE FROM job_dependencies WHERE job_id = ?", (job_id,))
-        deleted = conn.execute("DELETE FROM jobs WHERE id = ? RETURNING queue, status", (job_id,)).fetchone()
+        deleted = conn.execute(
+            f"DELETE FROM jobs WHERE id = ? RETURNING queue, status, user_id, func_name, {HOLDS_SLOT_SQL}", (job_id,)
+        ).fetchone()
         if deleted is None:
             return False
-        changes.moved(job_id, deleted[0], deleted[1], None)
+        queue, status, user, func_name, held = deleted
+        changes.moved(job_id, queue, status, None)
+        if held:  # a running job deleted: its slot is free at once (its worker's settle is refused)
+            changes.slot_freed(queue, user, func_name)
         return True

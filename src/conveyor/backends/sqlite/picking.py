@@ -15,13 +15,12 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 
+from conveyor.backends import held
 from conveyor.types import Limits
 
-_NOT_EXPIRED = "AND (expires_at IS NULL OR expires_at > ?)"
+from .rows import STILL_HELD_SQL
 
-STILL_HELD_SQL = "stop_requested = 1 AND status = 'canceled' AND lease_token IS NOT NULL"
-"""A job canceled while it ran whose worker has not stopped it yet (its settle, refused,
-clears the stop) nor lost its lease to recovery: it keeps its lease and its limit slots."""
+_NOT_EXPIRED = "AND (expires_at IS NULL OR expires_at > ?)"
 
 
 @dataclass
@@ -32,9 +31,10 @@ class Running:
     by_user: Counter[str | None] = field(default_factory=Counter)
     by_queue: Counter[str] = field(default_factory=Counter)
     by_type: Counter[str] = field(default_factory=Counter)
-    held: bool = False
-    """A claim left a job queued for a limit: the next job to give up its slot wakes
-    the idle workers (the mark HELD_MARK), as no enqueue would."""
+    held: set[str] = field(default_factory=set)
+    """The full limits a claim left jobs queued for (see conveyor.backends.held): marked,
+    so that the next job to give up a slot of one wakes the idle workers, as no enqueue
+    would."""
 
     @classmethod
     def read(cls, conn: sqlite3.Connection) -> Running:
@@ -54,23 +54,24 @@ class Running:
         self.by_queue[queue] += 1
         self.by_type[func_name] += 1
 
-    def room_in_queue(self, limits: Limits, queue: str) -> bool:
+    # Each returns the name of the full limit that holds a job back, or None.
+    def queue_full(self, limits: Limits, queue: str) -> str | None:
         if limits.global_max is not None and self.total >= limits.global_max:
-            return False
+            return held.GLOBAL
         cap = limits.per_queue.get(queue)
-        return cap is None or self.by_queue[queue] < cap
+        return None if cap is None or self.by_queue[queue] < cap else held.QUEUE + queue
 
-    def allows(self, limits: Limits, user: str | None, queue: str, func_name: str) -> bool:
-        if not self.room_in_queue(limits, queue):
-            return False
-        if user is not None and limits.per_user_max is not None and self.by_user[user] >= limits.per_user_max:
-            return False
+    def user_full(self, limits: Limits, user: str | None) -> str | None:
+        if user is None or limits.per_user_max is None or self.by_user[user] < limits.per_user_max:
+            return None
+        return held.USER + user
+
+    def holding_limit(self, limits: Limits, user: str | None, queue: str, func_name: str) -> str | None:
+        full = self.queue_full(limits, queue) or self.user_full(limits, user)
+        if full is not None:
+            return full
         cap = limits.per_job_type.get(func_name)
-        return cap is None or self.by_type[func_name] < cap
-
-
-HELD_MARK = "held"
-"""The row of the marks table that says a claim left a job queued for a limit."""
+        return None if cap is None or self.by_type[func_name] < cap else held.JOB_TYPE + func_name
 
 
 def needs_fair_pick(conn: sqlite3.Connection, queue: str) -> bool:
@@ -91,14 +92,17 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
 
     Updates ``running`` with the jobs picked and records when each user was served.
     """
-    if not running.room_in_queue(limits, queue):
-        running.held = running.held or _has_queued(conn, queue)
+    full = running.queue_full(limits, queue)
+    if full is not None:
+        if full not in running.held and _has_queued(conn, queue):
+            running.held.add(full)
         return []
     candidates: list[tuple[int, int, int, int, str, str | None, str]] = []
     turns = dict(conn.execute("SELECT user_id, served FROM user_turns WHERE queue = ?", (queue,)).fetchall())
     for user in _waiting_users(conn, queue):
-        if user is not None and limits.per_user_max is not None and running.by_user[user] >= limits.per_user_max:
-            running.held = True
+        user_full = running.user_full(limits, user)
+        if user_full is not None:
+            running.held.add(user_full)
             continue  # at its limit: its jobs wait, and need not be read
         rows = conn.execute(
             "SELECT id, priority, seq, func_name FROM jobs WHERE status = 'queued' AND queue = ? "
@@ -114,12 +118,13 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
     for *_, job_id, user, func_name in candidates:
         if len(picked) >= wanted:
             break
-        if running.allows(limits, user, queue, func_name):
+        full = running.holding_limit(limits, user, queue, func_name)
+        if full is None:
             running.add(user, queue, func_name)
             picked.append(job_id)
             served_users.append(user)
         else:
-            running.held = True
+            running.held.add(full)
     record_turns(conn, queue, served_users)
     return picked
 

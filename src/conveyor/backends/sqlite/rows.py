@@ -134,6 +134,11 @@ TTL_FROM_NOW = "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END"
 STILL_STOPPING_SQL = "(lease_token IS NOT NULL AND lease_expires_at >= ?)"
 """A job canceled while it ran, whose worker has not yet stopped it (the parameter: now).
 Until it has, or its lease has run out, the job must not run again anywhere else."""
+STILL_HELD_SQL = "stop_requested = 1 AND status = 'canceled' AND lease_token IS NOT NULL"
+"""A job canceled while it ran whose worker has not stopped it yet (its settle, refused,
+clears the stop) nor lost its lease to recovery: it keeps its lease and its limit slots."""
+HOLDS_SLOT_SQL = f"(status = 'started' OR ({STILL_HELD_SQL}))"
+"""A job that counts against the limits."""
 
 
 def ended_state(conn: sqlite3.Connection, job_id: str, now: float) -> tuple[JobStatus, bool] | None:

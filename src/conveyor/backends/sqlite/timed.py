@@ -16,7 +16,7 @@ from conveyor.backends.base import CHUNK
 
 from .changes import Changes
 from .dependencies import SQLiteDependencies
-from .rows import ID_LIST, TERMINAL_SQL, TTL_FROM_NOW, earliest_due, id_list, next_seq
+from .rows import HOLDS_SLOT_SQL, ID_LIST, TERMINAL_SQL, TTL_FROM_NOW, earliest_due, id_list, next_seq
 
 _THROUGHPUT_KEPT_MINUTES = 25 * 60
 """Throughput counters older than this are dropped by jobs_purge (the windows reach a day)."""
@@ -95,10 +95,14 @@ class SQLiteTimed(SQLiteDependencies):
             if ids:
                 listed = (id_list(ids),)
                 conn.execute(f"DELETE FROM job_dependencies WHERE job_id IN ({ID_LIST})", listed)
-                for job_id, queue, status in conn.execute(
-                    f"DELETE FROM jobs WHERE id IN ({ID_LIST}) RETURNING id, queue, status", listed
+                for job_id, queue, status, user, func_name, held in conn.execute(
+                    f"DELETE FROM jobs WHERE id IN ({ID_LIST}) RETURNING id, queue, status, user_id, func_name, "
+                    f"{HOLDS_SLOT_SQL}",
+                    listed,
                 ).fetchall():
                     changes.moved(job_id, queue, status, None)
+                    if held:  # canceled while it ran, its worker not heard from since
+                        changes.slot_freed(queue, user, func_name)
             conn.execute("DELETE FROM throughput WHERE minute < ?", (int(now // 60) - _THROUGHPUT_KEPT_MINUTES,))
             return len(ids)
 

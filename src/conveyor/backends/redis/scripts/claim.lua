@@ -127,40 +127,57 @@ if ARGV[last_queue + 1] then
     end
 end
 
-local function room_in_queue(queue)
-    if not limits then return true end
-    if limits.global and running.total >= limits.global then return false end
+-- Each returns the name of the full limit that holds a job back (see conveyor/backends/
+-- held.py), or nil when none does.
+local function queue_full(queue)
+    if not limits then return nil end
+    if limits.global and running.total >= limits.global then return HELD_GLOBAL end
     local cap = limits.queue[queue]
-    return not cap or (running.queue[queue] or 0) < cap
+    if cap and (running.queue[queue] or 0) >= cap then return HELD_QUEUE .. queue end
+    return nil
 end
 
-local function user_at_limit(user)
-    return limits and user and limits.per_user and (running.user[user] or 0) >= limits.per_user
+local function user_full(user)
+    if limits and user and limits.per_user and (running.user[user] or 0) >= limits.per_user then
+        return HELD_USER .. user
+    end
+    return nil
 end
 
-local function allows(queue, user, func)
-    if not limits then return true end
-    if not room_in_queue(queue) or user_at_limit(user) then return false end
+local function holding_limit(queue, user, func)
+    if not limits then return nil end
+    local full = queue_full(queue) or user_full(user)
+    if full then return full end
     local cap = limits.type[func]
-    return not cap or (running.type[func] or 0) < cap
+    if cap and (running.type[func] or 0) >= cap then return HELD_TYPE .. func end
+    return nil
+end
+
+-- The limits this claim left jobs queued for: limit -> {queue = true} (see mark_held).
+local holds = nil
+local function hold(name, queue)
+    holds = holds or {}
+    holds[name] = holds[name] or {}
+    holds[name][queue] = true
 end
 
 -- Fair share: the first jobs of each user, by priority, then rank within their user,
 -- then how long ago their user was served, then age; jobs over a limit stay queued.
 local function take_in_turns(queue)
-    if not room_in_queue(queue) then
-        if redis.call('EXISTS', queued_key(queue)) == 1 then redis.call('SADD', P .. 'held', queue) end
+    local full = queue_full(queue)
+    if full then
+        if redis.call('EXISTS', queued_key(queue)) == 1 then hold(full, queue) end
         return
     end
-    local held = false  -- a job left queued for a limit: see slots_freed
     local wanted = limit - #claimed
     local users = redis.call('SMEMBERS', users_key(queue))
     if #users == 0 then return end
     local served = redis.call('ZMSCORE', P .. 'turns:' .. queue, unpack(users))
     local candidates = {}
     for u, user in ipairs(users) do
-        if user_at_limit(user ~= '' and user or nil) then
-            held = true  -- (its jobs are not read: a user left in the set with none wakes in vain)
+        local user_limit = user_full(user ~= '' and user or nil)
+        if user_limit then
+            hold(user_limit, queue)  -- (its jobs are not read: a user left in the set with none wakes in vain)
         else
             local key, rank, offset = user_queued_key(queue, user), 0, 0
             while rank < wanted do
@@ -194,8 +211,9 @@ local function take_in_turns(queue)
     for _, c in ipairs(candidates) do
         if #claimed >= limit then break end
         local f = c[7]
-        if not allows(queue, f[4], f[5]) then
-            held = true
+        local limit_full = holding_limit(queue, f[4], f[5])
+        if limit_full then
+            hold(limit_full, queue)
         else
             take(queue, c[5], c[6], f)
             if limits then
@@ -212,7 +230,6 @@ local function take_in_turns(queue)
         end
     end
     record_turns(queue, turns)
-    if held then redis.call('SADD', P .. 'held', queue) end
 end
 
 gather()
@@ -227,4 +244,5 @@ for qi = 9, last_queue do
     write_removals()  -- before a queue named twice is read again
 end
 write_gathered()
+if holds then mark_held(holds) end
 return claimed

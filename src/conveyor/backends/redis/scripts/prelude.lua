@@ -57,9 +57,9 @@ end
 -- queue: the list is full while every worker is busy, and reading its length then costs
 -- less than pushing and trimming.
 local woken  -- queue -> jobs made ready by this call (nil for none, as most calls)
-local function note_ready(queue, count)
+local function note_ready(queue)
     woken = woken or {}
-    woken[queue] = (woken[queue] or 0) + (count or 1)
+    woken[queue] = (woken[queue] or 0) + 1
 end
 local function wake_all()
     for queue, count in pairs(woken) do
@@ -75,16 +75,95 @@ local function wake_all()
     end
 end
 
--- Limits: a claim that leaves a job queued for a limit puts its queue in the held set;
--- a running job giving up its slot (settled, recovered) then wakes those queues'
--- workers, since the worker whose job ended may not serve them (a per-user or global
--- cap spans queues) and no enqueue would.
-local function slots_freed(count)
-    if count <= 0 then return end
-    local held = redis.call('SMEMBERS', P .. 'held')
-    if #held == 0 then return end
-    redis.call('DEL', P .. 'held')
-    for _, queue in ipairs(held) do note_ready(queue, count) end
+-- Limits (see conveyor/backends/held.py): a claim that leaves a job queued for a full
+-- limit marks that limit in the heldby hash (limit -> its queues, '\n'-separated; names
+-- hold no control characters). A running job giving up its slot (settled, recovered,
+-- deleted, requeued) frees a slot of each limit it counts against; at publish(), the
+-- marks of those limits go, and their queues get a token per slot freed: the worker
+-- whose job ended may not serve them (limits span queues), and no enqueue would come.
+-- A slot of another user's job leaves a per-user mark, and its workers, alone.
+local marked  -- whether any limit is marked (nil: not read yet in this call)
+local function any_held()
+    if marked == nil then marked = redis.call('EXISTS', P .. 'heldby') == 1 end
+    return marked
+end
+local freed  -- queue, user (false for none), func_name per slot given up by this call (nil for none)
+local function slot_freed(queue, user, func)
+    if not any_held() then return end  -- most calls: no slot is waited for
+    freed = freed or {}
+    local n = #freed
+    freed[n + 1], freed[n + 2], freed[n + 3] = queue, user or false, func
+end
+
+-- A hash's values for many fields (a command per 4000: well under Lua's limit for unpack).
+local function hmget_all(key, fields)
+    local values = {}
+    for i = 1, #fields, 4000 do
+        local got = redis.call('HMGET', key, unpack(fields, i, math.min(i + 3999, #fields)))
+        for j = 1, #got do values[i + j - 1] = got[j] end
+    end
+    return values
+end
+
+local function split_lines(text)
+    local lines = {}
+    for line in string.gmatch(text, '[^\n]+') do lines[#lines + 1] = line end
+    return lines
+end
+
+-- Mark limits as holding jobs of queues (holds: limit -> {queue = true}).
+local function mark_held(holds)
+    local key, limits = P .. 'heldby', {}
+    for limit in pairs(holds) do limits[#limits + 1] = limit end
+    local listed, writes = hmget_all(key, limits), {}
+    for i, limit in ipairs(limits) do
+        local queues, known = listed[i] and split_lines(listed[i]) or {}, {}
+        for _, queue in ipairs(queues) do known[queue] = true end
+        local before = #queues
+        for queue in pairs(holds[limit]) do
+            if not known[queue] then queues[#queues + 1] = queue end
+        end
+        if #queues > before then
+            writes[#writes + 1] = limit
+            writes[#writes + 1] = table.concat(queues, '\n')
+        end
+    end
+    if #writes > 0 then redis.call('HSET', key, unpack(writes)) end
+end
+
+local function wake_held()
+    local key = P .. 'heldby'
+    local limits, at, slots = {}, {}, {}  -- each limit named once; per slot, its limits' places
+    local function place(limit)
+        if not at[limit] then
+            limits[#limits + 1] = limit
+            at[limit] = #limits
+        end
+        return at[limit]
+    end
+    for i = 1, #freed, 3 do
+        local slot = {place(HELD_GLOBAL), place(HELD_QUEUE .. freed[i]), place(HELD_TYPE .. freed[i + 2])}
+        if freed[i + 1] then slot[4] = place(HELD_USER .. freed[i + 1]) end
+        slots[#slots + 1] = slot
+    end
+    local listed, gone = hmget_all(key, limits), {}
+    for i = 1, #limits do
+        if listed[i] then
+            listed[i] = split_lines(listed[i])
+            gone[#gone + 1] = limits[i]
+        end
+    end
+    if #gone == 0 then return end  -- none of these slots is one a held job waits for
+    for _, slot in ipairs(slots) do
+        local queues = {}  -- one token per queue for this slot, whichever of its limits held it
+        for _, i in ipairs(slot) do
+            if listed[i] then
+                for _, queue in ipairs(listed[i]) do queues[queue] = true end
+            end
+        end
+        for queue in pairs(queues) do note_ready(queue) end
+    end
+    for i = 1, #gone, 4000 do redis.call('HDEL', key, unpack(gone, i, math.min(i + 3999, #gone))) end
 end
 
 -- Due-time announcements: a call that puts a job or a batch start on a time notes it, and
@@ -248,12 +327,14 @@ local function begin(keys, args)
     ended_runs = nil  -- made by the first count_ended: most calls end no run
     woken = nil
     due_noted = nil
+    marked, freed = nil, nil
 end
 
 local function publish()
     if next(removals) then write_removals() end
     if #event_groups > 0 then publish_events() end
     if ended_runs then publish_throughput() end
+    if freed then wake_held() end
     if woken then wake_all() end
     if due_noted then announce_due() end
 end
@@ -321,6 +402,12 @@ local function still_held(job)
     return job.status == 'canceled' and job.stop_requested == '1' and job.lease_token ~= nil
 end
 
+-- Whether a job counts against the limits: started, or still_held.
+local function holds_slot(job) return job.status == 'started' or still_held(job) end
+
+-- A job that held a slot and no longer does gives it up (see slot_freed).
+local function give_up_slot(job) slot_freed(job.queue, job.user_id, job.func_name) end
+
 local function unindex(job)
     local id, queue, status = job.id, job.queue, job.status
     if status == 'queued' then
@@ -335,7 +422,7 @@ local function unindex(job)
     status_remove(queue, status, id, job.user_id)
     if status == 'scheduled' then
         redis.call('ZREM', P .. 'due', id)
-    elseif status == 'started' or still_held(job) then
+    elseif holds_slot(job) then
         redis.call('ZREM', P .. 'leases', id)
     end
     if TERMINAL[status] then redis.call('ZREM', P .. 'retention', id) end
@@ -364,7 +451,7 @@ local function index(job, member_stored)
             zadd(P .. 'due', job.scheduled_for, id)
             note_due(job.scheduled_for)
         end
-    elseif status == 'started' or still_held(job) then
+    elseif holds_slot(job) then
         zadd(P .. 'leases', job.lease_expires_at or 0, id)
     end
     if TERMINAL[status] and job.keep_until then zadd(P .. 'retention', job.keep_until, id) end
@@ -399,10 +486,12 @@ local function save(job, changes)
 end
 
 local function transition(job, changes)
+    local held = holds_slot(job)
     unindex(job)
     save(job, changes)
     index(job)
     emit(job.id, job.status)
+    if held and not holds_slot(job) then give_up_slot(job) end
 end
 
 -- The id of the live (not ended) job holding a unique key, or nil.
@@ -428,6 +517,7 @@ local function drop_batch_if_gone(batch_id)
 end
 
 local function delete_job(job)
+    if holds_slot(job) then give_up_slot(job) end
     unindex(job)
     if job.batch_id then
         redis.call('ZREM', P .. 'batchjobs:' .. job.batch_id, job.id)

@@ -27,10 +27,12 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. AR
         end
         recovered[#recovered + 1] = {id, job.status, worker}
     else  -- canceled while it ran, and its worker never stopped it: the lease is given up
-        if job and still_held(job) then save(job, {stop_requested = 0, lease_token = NIL}) end
+        if job and still_held(job) then
+            save(job, {stop_requested = 0, lease_token = NIL})
+            give_up_slot(job)
+        end
         redis.call('ZREM', P .. 'leases', id)
     end
 end
 if #ended > 0 then release_dependents(ended, now, false) end
-slots_freed(#recovered)
 return recovered

@@ -4,7 +4,7 @@
 local now = tonumber(ARGV[2])
 local count = tonumber(ARGV[3])
 local ENDED_FIELDS = {[3] = 'started_at', [4] = 'result', [5] = 'exc_info', [6] = 'status_reason', [7] = 'keep_until'}
-local applied, ended, deletes, freed = {}, {}, {}, 0
+local applied, ended, deletes = {}, {}, {}
 
 -- started -> ended, the hot path of every worker: what transition() would do, but
 -- touching only the fields and indexes that change, the index writes gathered (one
@@ -38,15 +38,21 @@ local function settle_ended(id, b, held)
     count_ended(status, opt(ARGV[b + 3]) or held[7], now)
 end
 
+-- A settle frees the slots of the jobs it ends: the function of each is read (it costs a
+-- fortieth of the settle) only while a held job may wait for one (see slot_freed).
+local marked = any_held()
 gather()
 for i = 0, count - 1 do
     local b = 4 + i * 11
     local id, token, status = ARGV[b], ARGV[b + 1], ARGV[b + 2]
-    local held = redis.call('HMGET', job_key(id), 'status', 'lease_token', 'queue', 'seq', 'stop_requested',
-                            'worker_name', 'started_at', 'user_id')
+    local held = marked and redis.call('HMGET', job_key(id), 'status', 'lease_token', 'queue', 'seq', 'stop_requested',
+                                       'worker_name', 'started_at', 'user_id', 'func_name')
+        or redis.call('HMGET', job_key(id), 'status', 'lease_token', 'queue', 'seq', 'stop_requested', 'worker_name',
+                      'started_at', 'user_id')
     if held[1] == 'started' and held[2] == token then
         if TERMINAL[status] then
             settle_ended(id, b, held)
+            if marked then slot_freed(held[3], held[8], held[9]) end
             ended[#ended + 1] = id
             if ARGV[b + 10] == '1' then deletes[#deletes + 1] = id end
         else
@@ -59,15 +65,15 @@ for i = 0, count - 1 do
             changes.retry_count = (tonumber(job.retry_count or '0') or 0) + tonumber(ARGV[b + 9])
             changes.lease_token, changes.lease_expires_at, changes.started_at = NIL, NIL, NIL
             changes.stop_requested = 0
-            transition(job, changes)
+            transition(job, changes)  -- (which gives up its slot)
         end
         applied[i + 1] = 1
-        freed = freed + 1
     else
         if held[2] == token and held[1] then  -- canceled while it ran: stop handled, lease and slots given up
             redis.call('ZREM', P .. 'leases', id)
-            save(load(id), {stop_requested = 0, lease_token = NIL})
-            freed = freed + 1
+            local job = load(id)
+            save(job, {stop_requested = 0, lease_token = NIL})
+            give_up_slot(job)
         end
         applied[i + 1] = 0
     end
@@ -78,5 +84,4 @@ if #ended > 0 then
     release_dependents(ended, now, false)
     for _, id in ipairs(deletes) do delete_job(load(id)) end
 end
-slots_freed(freed)
 return applied

@@ -1,0 +1,29 @@
+"""Held marks: which limit a job left queued by a claim waits for, named alike on every
+backend (the Redis functions get these names from here).
+
+A claim that leaves a job queued because a limit is full marks that limit (one mark
+per limit, naming the queues it holds jobs of). A job that gives up its slot (settled,
+recovered, deleted, requeued after a cancel) frees a slot of each limit it counted
+against, and only a mark of one of those wakes idle workers: a settle of another
+user's job leaves a per-user mark, and the idle workers it would wake in vain, alone.
+The mark goes with the wake-up; a claim that still finds its job held marks it again.
+
+A job held by several full limits is marked for the first it fails (global, then its
+queue's, its user's, its type's): it cannot start before that one frees, and the claim
+that wakes for it then marks the next if that is still full.
+"""
+
+from __future__ import annotations
+
+GLOBAL = "global"
+QUEUE, USER, JOB_TYPE = "queue:", "user:", "type:"
+"""Prefixes of the per-queue, per-user and per-job-type limits' names."""
+
+
+def freed_by(queue: str, user: str | None, func_name: str) -> list[str]:
+    """The limits a running job of this queue, user and function counts against: those
+    whose held jobs may start once it gives up its slot."""
+    limits = [GLOBAL, QUEUE + queue, JOB_TYPE + func_name]
+    if user is not None:
+        limits.append(USER + user)
+    return limits
