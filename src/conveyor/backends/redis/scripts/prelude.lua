@@ -57,9 +57,9 @@ end
 -- queue: the list is full while every worker is busy, and reading its length then costs
 -- less than pushing and trimming.
 local woken  -- queue -> jobs made ready by this call (nil for none, as most calls)
-local function note_ready(queue)
+local function note_ready(queue, count)
     woken = woken or {}
-    woken[queue] = (woken[queue] or 0) + 1
+    woken[queue] = (woken[queue] or 0) + (count or 1)
 end
 local function wake_all()
     for queue, count in pairs(woken) do
@@ -87,12 +87,24 @@ local function any_held()
     if marked == nil then marked = redis.call('EXISTS', P .. 'heldby') == 1 end
     return marked
 end
-local freed  -- queue, user (false for none), func_name per slot given up by this call (nil for none)
+-- queue -> function -> user ('' for none) -> slots of such jobs given up by this call
+-- (nil for none): most slots freed together share their queue and function
+local freed
 local function slot_freed(queue, user, func)
     if not any_held() then return end  -- most calls: no slot is waited for
     freed = freed or {}
-    local n = #freed
-    freed[n + 1], freed[n + 2], freed[n + 3] = queue, user or false, func
+    local by_func = freed[queue]
+    if not by_func then
+        by_func = {}
+        freed[queue] = by_func
+    end
+    local by_user = by_func[func]
+    if not by_user then
+        by_user = {}
+        by_func[func] = by_user
+    end
+    user = user or ''
+    by_user[user] = (by_user[user] or 0) + 1
 end
 
 -- A hash's values for many fields (a command per 4000: well under Lua's limit for unpack).
@@ -133,7 +145,8 @@ end
 
 local function wake_held()
     local key = P .. 'heldby'
-    local limits, at, slots = {}, {}, {}  -- each limit named once; per slot, its limits' places
+    -- each limit named once; per kind of slot freed, how many and its limits' places
+    local limits, at, slots = {}, {}, {}
     local function place(limit)
         if not at[limit] then
             limits[#limits + 1] = limit
@@ -141,10 +154,14 @@ local function wake_held()
         end
         return at[limit]
     end
-    for i = 1, #freed, 3 do
-        local slot = {place(HELD_GLOBAL), place(HELD_QUEUE .. freed[i]), place(HELD_TYPE .. freed[i + 2])}
-        if freed[i + 1] then slot[4] = place(HELD_USER .. freed[i + 1]) end
-        slots[#slots + 1] = slot
+    for queue, by_func in pairs(freed) do
+        for func, by_user in pairs(by_func) do
+            for user, count in pairs(by_user) do
+                local slot = {count, place(HELD_GLOBAL), place(HELD_QUEUE .. queue), place(HELD_TYPE .. func)}
+                if user ~= '' then slot[5] = place(HELD_USER .. user) end
+                slots[#slots + 1] = slot
+            end
+        end
     end
     local listed, gone = hmget_all(key, limits), {}
     for i = 1, #limits do
@@ -155,13 +172,11 @@ local function wake_held()
     end
     if #gone == 0 then return end  -- none of these slots is one a held job waits for
     for _, slot in ipairs(slots) do
-        local queues = {}  -- one token per queue for this slot, whichever of its limits held it
-        for _, i in ipairs(slot) do
-            if listed[i] then
-                for _, queue in ipairs(listed[i]) do queues[queue] = true end
-            end
+        local queues = {}  -- a token per slot to each queue, whichever of its limits held it
+        for k = 2, #slot do
+            for _, queue in ipairs(listed[slot[k]] or {}) do queues[queue] = true end
         end
-        for queue in pairs(queues) do note_ready(queue) end
+        for queue in pairs(queues) do note_ready(queue, slot[1]) end
     end
     for i = 1, #gone, 4000 do redis.call('HDEL', key, unpack(gone, i, math.min(i + 3999, #gone))) end
 end
