@@ -24,6 +24,8 @@ from conveyor.backends.base import EVENTS_KEPT
 HELD_MARK = "held:"
 """Names of the marks table's rows that name a full limit a claim left jobs queued for
 (the limit's name follows)."""
+_HELD_MARKS_SQL = f"SELECT name FROM marks WHERE name >= '{HELD_MARK}' AND name < '{HELD_MARK[:-1]};'"
+"""Every held mark, by a range of the key (';' follows ':')."""
 
 
 class Changes:
@@ -38,8 +40,8 @@ class Changes:
         self.deltas: Counter[tuple[str, str]] = Counter()
         self.ended: dict[int, list[float]] = {}
         """minute -> [finished, failed, runtime]"""
-        self.freed: set[str] = set()
-        """The held marks the slots given up free (see slot_freed)."""
+        self.freed: set[tuple[str, str | None, str]] = set()
+        """(queue, user, func_name) of the slots given up (see slot_freed)."""
 
     def moved(self, job_id: str, queue: str, old: str | None, new: str | None) -> None:
         """A job changed status (``old`` None: it was inserted; ``new`` None: deleted)."""
@@ -68,7 +70,7 @@ class Changes:
     def slot_freed(self, queue: str, user: str | None, func_name: str) -> None:
         """A job that counted against the limits (started, or canceled while it ran and
         not yet stopped) no longer does."""
-        self.freed.update(HELD_MARK + limit for limit in held.freed_by(queue, user, func_name))
+        self.freed.add((queue, user, func_name))
 
     def ended_run(self, status: str, started_at: float | None, ended_at: float) -> None:
         """A run ended FINISHED or FAILED: count it in its minute's throughput."""
@@ -99,5 +101,12 @@ class Changes:
             )
         if not self.freed:
             return False
-        marks = json.dumps(list(self.freed))
-        return conn.execute("DELETE FROM marks WHERE name IN (SELECT value FROM json_each(?))", (marks,)).rowcount > 0
+        # (the marks are read first, by their key's range: most writes find none, and name no limit)
+        marked = {name for (name,) in conn.execute(_HELD_MARKS_SQL)}
+        if not marked:
+            return False
+        freed = {HELD_MARK + limit for slot in self.freed for limit in held.freed_by(*slot)} & marked
+        if not freed:
+            return False
+        conn.execute("DELETE FROM marks WHERE name IN (SELECT value FROM json_each(?))", (json.dumps(list(freed)),))
+        return True
