@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from conveyor.exceptions import ConfigurationError
 from conveyor.status import BatchStatus, JobStatus
 
 
@@ -211,6 +212,19 @@ class Limits:
     per_queue: Mapping[str, int] = field(default_factory=dict)
     per_job_type: Mapping[str, int] = field(default_factory=dict)
     """By function name: the import path, or the name given to @job_type."""
+
+    def __post_init__(self) -> None:
+        """Refuse a limit no job could run under (0, a negative or not a whole number):
+        a worker given one would claim nothing and leave every job queued, saying nothing."""
+        named = {"global_max": self.global_max, "per_user_max": self.per_user_max}
+        for kind in ("per_queue", "per_job_type"):
+            mapping = getattr(self, kind)
+            if not isinstance(mapping, Mapping) or not all(isinstance(name, str) and name for name in mapping):
+                raise ConfigurationError(f"Limits {kind} must map names to counts, got {mapping!r}")
+            named.update((f"{kind}[{name!r}]", count) for name, count in mapping.items())
+        for what, count in named.items():
+            if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+                raise ConfigurationError(f"Limits {what} must be a whole number of jobs, 1 or more, got {count!r}")
 
     def __bool__(self) -> bool:
         return bool(self.global_max is not None or self.per_user_max is not None or self.per_queue or self.per_job_type)

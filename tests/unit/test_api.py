@@ -443,6 +443,51 @@ def test_a_worker_refuses_timings_that_are_not_positive_finite_seconds(
 
 
 @pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"global_max": 0}, "global_max must be a whole number of jobs, 1 or more, got 0"),
+        ({"per_user_max": -1}, "per_user_max must be a whole number of jobs, 1 or more, got -1"),
+        ({"per_user_max": 1.5}, "per_user_max must be a whole number of jobs, 1 or more, got 1.5"),
+        ({"per_queue": {"default": 0}}, r"per_queue\['default'\] must be a whole number of jobs"),
+        ({"per_job_type": {"f": "2"}}, r"per_job_type\['f'\] must be a whole number of jobs"),
+        ({"per_queue": ["default"]}, "per_queue must map names to counts"),
+    ],
+)
+def test_limits_no_job_could_run_under_are_refused(limits: dict[str, Any], message: str) -> None:
+    # a worker given one claimed nothing and left every job queued, saying nothing
+    with pytest.raises(ConfigurationError, match=message):
+        Limits(**limits)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"limits": {"global_max": 5}}, "limits takes a conveyor.types.Limits, got dict"),
+        ({"concurrency": "4"}, "concurrency must be a whole number, at least 1, got '4'"),
+        ({"lease_ttl": "30"}, "lease_ttl must be a positive number of seconds, got '30'"),
+    ],
+)
+def test_a_worker_refuses_settings_of_the_wrong_type_saying_which(
+    queue: Queue, settings: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Worker([queue], **settings)
+
+
+def test_a_worker_refuses_queues_that_are_not_queues(queue: Queue) -> None:
+    with pytest.raises(ConfigurationError, match="queues takes a Queue, a queue name or a list of them, got 5"):
+        Worker(5, connection=queue.connection)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("max_jobs", [0, -1])
+def test_work_refuses_max_jobs_below_one_and_runs_nothing(queue: Queue, max_jobs: int) -> None:
+    job = queue.enqueue(jobfuncs.noop)
+    with pytest.raises(ConfigurationError, match=f"max_jobs must be a whole number, at least 1, got {max_jobs}"):
+        Worker([queue]).work(burst=True, max_jobs=max_jobs)
+    assert job.get_status(refresh=True) is JobStatus.QUEUED
+
+
+@pytest.mark.parametrize(
     "enqueue",
     [
         lambda q: q.enqueue_in(timedelta(days=3_000_000), jobfuncs.noop),

@@ -60,16 +60,19 @@ POOLS = ("threads", "processes")
 def _check_settings(
     concurrency: int,
     seconds: dict[str, float],
+    limits: Limits | None,
     pool: str,
     max_jobs_per_child: int | None,
     max_memory_per_child: float | None,
     serializer: str | Serializer | type | None,
 ) -> None:
     """Raise ConfigurationError for settings a worker cannot run with."""
-    if concurrency < 1:
-        raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(f"concurrency must be a whole number, at least 1, got {concurrency!r}")
+    if limits is not None and not isinstance(limits, Limits):
+        raise ConfigurationError(f"limits takes a conveyor.types.Limits, got {type(limits).__name__}")
     for name, value in seconds.items():  # NaN passes every comparison: a lease of NaN would never end
-        if not (math.isfinite(value) and value > 0):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):
             raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
     if pool not in POOLS:
         raise ConfigurationError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
@@ -79,6 +82,18 @@ def _check_settings(
     if any(not limit > 0 for limit in per_child):  # NaN included
         raise ConfigurationError("max_jobs_per_child and max_memory_per_child must be positive")
     resolve_serializer(serializer)  # RQ's worker needs its queues' serializer; each job here names its own
+
+
+def _queue_items(queues: object) -> list[Queue | str]:
+    """A worker's queues as a list (RQ takes one queue, a name or a list of them)."""
+    if isinstance(queues, Queue | str):
+        return [queues]
+    if not isinstance(queues, Iterable):
+        raise ConfigurationError(f"queues takes a Queue, a queue name or a list of them, got {queues!r}")
+    items = list(queues)
+    if not items:
+        raise ConfigurationError("a worker needs at least one queue")
+    return items
 
 
 class Worker(ClaimLoop, JobRunner, Stopping):
@@ -135,9 +150,7 @@ class Worker(ClaimLoop, JobRunner, Stopping):
         queue_class: type | str | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        items = [queues] if isinstance(queues, Queue | str) else list(queues)
-        if not items:
-            raise ConfigurationError("a worker needs at least one queue")
+        items = _queue_items(queues)
         if connection is None:
             first = next((q for q in items if isinstance(q, Queue)), None)
             connection = first.connection if first is not None else None
@@ -145,7 +158,7 @@ class Worker(ClaimLoop, JobRunner, Stopping):
         _check_settings(concurrency, {
             "lease_ttl": lease_ttl, "poll_interval": poll_interval, "maintenance_interval": maintenance_interval,
             "worker_ttl": worker_ttl, "interrupt_grace": interrupt_grace, "shutdown_timeout": shutdown_timeout,
-        }, pool, max_jobs_per_child, max_memory_per_child, serializer)  # fmt: skip
+        }, limits, pool, max_jobs_per_child, max_memory_per_child, serializer)  # fmt: skip
         refuse_rq_options(default_result_ttl, job_monitoring_interval, disable_default_exception_handler,
                           job_class, queue_class)  # fmt: skip
         self.backend = connection
@@ -224,6 +237,8 @@ class Worker(ClaimLoop, JobRunner, Stopping):
             )
         if isinstance(logging_level, str) and not isinstance(logging.getLevelName(logging_level.upper()), int):
             raise ConfigurationError(f"logging_level {logging_level!r} is not a level (DEBUG, INFO, WARNING, ERROR)")
+        if max_jobs is not None and (isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or max_jobs < 1):
+            raise ConfigurationError(f"max_jobs must be a whole number, at least 1, got {max_jobs!r}")
         if max_idle_time is not None and not (math.isfinite(max_idle_time) and max_idle_time > 0):
             raise ConfigurationError(f"max_idle_time must be a positive number of seconds, got {max_idle_time!r}")
         self._max_idle_time, self._busy_mono = max_idle_time, time.monotonic()
