@@ -326,7 +326,7 @@ async def test_rest_md_gives_the_fields_of_every_answer(http: httpx.AsyncClient)
         assert_shape(row, documented or sketch(rest_answer(row)), answer)
 
     job_type = JOB_TYPE
-    submitted = await call("POST", "/api/v1/jobs", json={"job_type": job_type, "delay_seconds": 600})
+    submitted = await call("POST", "/api/v1/jobs", json={"job_type": job_type, "args": ["doc"], "delay_seconds": 600})
     check("POST /jobs", submitted)
     job = f"/api/v1/jobs/{submitted['job_id']}"
     full = sketch("{" + rest_answer("GET /jobs/{id}").split("the job: `")[1].split("`, and `traceback`")[0] + "}")
@@ -350,7 +350,7 @@ async def test_rest_md_gives_the_fields_of_every_answer(http: httpx.AsyncClient)
     check("POST /jobs/cancel/{id}", await call("POST", f"/api/v1/jobs/cancel/{submitted['job_id']}"))
     check("POST /jobs/restart/{id}", await call("POST", f"/api/v1/jobs/restart/{submitted['job_id']}"))
     check("POST /workers/{name}/shutdown", await call("POST", "/api/v1/workers/w1/shutdown"))
-    spec = {"jobs": [{"job_type": job_type}], "scheduled_start_time": "2030-01-01T09:00:00Z"}
+    spec = {"jobs": [{"job_type": job_type, "args": ["doc"]}], "scheduled_start_time": "2030-01-01T09:00:00Z"}
     made = await call("POST", "/api/v1/batches", json=spec)
     check("POST /batches", made)
     batch = f"/api/v1/batches/{made['batch_id']}"
@@ -370,7 +370,7 @@ async def test_rest_md_json_examples_are_the_apis_answers(http: httpx.AsyncClien
     by_error = {example["error"]: example for example in examples}
     invalid = [example for example in examples if example["error"] == "ValidationError"]
     assert invalid == [(await http.get(url)).json() for url in ("/api/v1/jobs?view=bogus", "/api/v1/jobs?staus=failed")]
-    job_id = (await http.post("/api/v1/jobs", json={"job_type": JOB_TYPE})).json()["job_id"]
+    job_id = (await http.post("/api/v1/jobs", json={"job_type": JOB_TYPE, "args": ["doc"]})).json()["job_id"]
     assert by_error["JobAlreadyCompletedError"].keys() == {"error", "message", "job_id", "current_status"}
     canceled = (await http.post(f"/api/v1/jobs/cancel/{job_id}")).json()
     again = (await http.post(f"/api/v1/jobs/cancel/{job_id}")).json()

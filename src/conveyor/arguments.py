@@ -3,6 +3,7 @@ with a job's serializer, and written out for descriptions and error messages."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +26,38 @@ def call_arguments(args: object, kwargs: object) -> tuple[list[Any], dict[str, A
     if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
         raise InvalidJobError(f"kwargs must be a mapping with string keys, got {_short(kwargs)}")
     return positional, dict(kwargs)
+
+
+def call_mismatch(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> tuple[str, str] | None:
+    """Why ``func`` could not be called with these arguments, by its signature: the
+    field at fault (``args`` or ``kwargs``) and the reason, or None when they fit or it
+    has no signature to read. For the callers that know the function (REST, the CLI):
+    a mismatch refused there would otherwise fail in the worker as a TypeError. A
+    decorator's wrapper is read as it is, not as the function it wraps, so a wrapper that
+    takes more than it wraps is never refused."""
+    try:
+        signature = inspect.signature(func, follow_wrapped=False)
+    except (TypeError, ValueError):  # some builtins and C callables
+        return None
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        bare = [parameter.replace(annotation=inspect.Parameter.empty) for parameter in signature.parameters.values()]
+        reason = f"{exc} (it takes {signature.replace(parameters=bare, return_annotation=inspect.Signature.empty)})"
+        try:
+            signature.bind_partial(*args)
+        except TypeError:
+            return "args", reason
+        return ("kwargs" if kwargs else "args"), reason
+    return None
+
+
+def check_call(func: Callable[..., Any], name: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Raise InvalidJobError when ``func`` (enqueued as ``name``) cannot take these
+    arguments (see call_mismatch)."""
+    mismatch = call_mismatch(func, args, kwargs)
+    if mismatch is not None:
+        raise InvalidJobError(f"the arguments do not fit {name}: {mismatch[1]}")
 
 
 def encode_arguments(serializer: Serializer, name: str, args: list[Any], kwargs: dict[str, Any]) -> bytes:

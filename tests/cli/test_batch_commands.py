@@ -55,8 +55,10 @@ def test_errors_are_one_line(run: Run, db: Backend) -> None:
         run("batch", "create", "jobfuncs.add", "--each", ""), 2, "Invalid value for '--each': empty, not JSON"
     )
     assert_user_error(run("batch", "create", "no.such.func", "--each", "[[1]]"), 2, "no.such")
-    assert_user_error(run("batch", "create", "jobfuncs.add", "--each", "[[1], [2]]", "--max-jobs", "1"), 2,
+    assert_user_error(run("batch", "create", "jobfuncs.echo", "--each", "[[1], [2]]", "--max-jobs", "1"), 2,
                       "at most 1 jobs")  # fmt: skip
+    assert_user_error(run("batch", "create", "jobfuncs.add", "--each", '[[1, 2], {"x": 1}]'), 2,
+                      "do not fit jobfuncs.add (item 1 of --each): missing a required argument: 'y'")  # fmt: skip
 
 
 def test_the_config_file_reaches_the_batch_commands(

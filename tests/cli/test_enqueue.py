@@ -100,7 +100,7 @@ def test_depends_on_defers_the_job(run: Run, db: Backend) -> None:
     ],
 )
 def test_bad_input_is_one_line_with_status_2(run: Run, db: Backend, args: list[str], fragment: str) -> None:
-    assert_user_error(run("enqueue", "jobfuncs.add", *args), 2, fragment)
+    assert_user_error(run("enqueue", "jobfuncs.noop", *args), 2, fragment)
     assert db.counts() == {}
 
 
@@ -118,6 +118,22 @@ def test_bad_input_is_one_line_with_status_2(run: Run, db: Backend, args: list[s
 )
 def test_an_unknown_function_is_refused_before_storing(run: Run, db: Backend, name: str, fragment: str) -> None:
     assert_user_error(run("enqueue", name), 2, fragment)
+    assert db.counts() == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        ([], "missing a required argument: 'x' (it takes (x, y))"),
+        (["--args", "[1, 2, 3]"], "too many positional arguments"),
+        (["--args", "[1]", "--kwargs", '{"x": 2}'], "multiple values for argument 'x'"),
+        (["--args", "[1, 2]", "--kwargs", '{"z": 2}'], "got an unexpected keyword argument 'z'"),
+    ],
+)
+def test_arguments_the_function_cannot_take_are_refused_before_storing(
+    run: Run, db: Backend, args: list[str], reason: str
+) -> None:
+    assert_user_error(run("enqueue", "jobfuncs.add", *args), 2, f"the arguments do not fit jobfuncs.add: {reason}")
     assert db.counts() == {}
 
 

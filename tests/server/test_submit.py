@@ -55,7 +55,9 @@ async def test_dependencies_defer_a_job_and_must_be_the_callers_own(client: http
     assert response.json()["status"] == "pending"
     for missing in ("no-such-job", parent):
         headers = BOB if missing == parent else ALICE  # bob cannot depend on alice's job
-        response = await client.post(f"{API}/jobs", json={"job_type": "add", "depends_on": [missing]}, headers=headers)
+        response = await client.post(
+            f"{API}/jobs", json={"job_type": "add", "args": [1, 2], "depends_on": [missing]}, headers=headers
+        )
         assert response.status_code == 400
         assert response.json()["fields"][0]["field"] == "depends_on"
 
@@ -70,15 +72,43 @@ async def test_an_unknown_job_type_is_refused_with_the_known_ones(client: httpx.
     assert backend.counts() == {}
 
 
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        ({"args": [1, 2, 3]}, "args", "too many positional arguments (it takes (x, y))"),
+        ({"args": [1]}, "args", "missing a required argument: 'y' (it takes (x, y))"),
+        ({"args": [1, 2], "kwargs": {"z": 2}}, "kwargs", "got an unexpected keyword argument 'z' (it takes (x, y))"),
+        ({"args": [1, 2], "kwargs": {"x": 3}}, "kwargs", "multiple values for argument 'x'"),
+    ],
+)
+async def test_arguments_the_job_type_cannot_take_are_refused_before_storing(
+    client: httpx.AsyncClient, backend: Backend, fields: dict[str, object], field: str, reason: str
+) -> None:
+    # they were stored, and the job failed in the worker with a TypeError
+    response = await client.post(f"{API}/jobs", json={"job_type": "add", **fields})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["message"].startswith("The arguments do not fit job type 'add': ")
+    assert (body["fields"][0]["field"], body["fields"][0]["location"]) == (field, "body")
+    assert reason in body["fields"][0]["message"]
+    batch = {"jobs": [{"job_type": "add", "args": [1, 2]}, {"job_type": "add", **fields}]}
+    response = await client.post(f"{API}/batches", json=batch)
+    assert response.status_code == 400, response.text
+    assert response.json()["fields"][0]["field"] == f"jobs.1.{field}"
+    assert backend.counts() == {}
+
+
 async def test_durations_may_be_text_as_in_the_python_api(client: httpx.AsyncClient, backend: Backend) -> None:
     fields = {"timeout": "1h", "ttl": "2h", "result_ttl": "1d", "delay_seconds": "10m"}
-    response = await client.post(f"{API}/jobs", json={"job_type": "add", **fields})
+    response = await client.post(f"{API}/jobs", json={"job_type": "add", "args": [1, 2], **fields})
     assert response.status_code == 201, response.text
     (record,) = backend.jobs_get([response.json()["job_id"]])
     assert record is not None
     assert (record.timeout, record.ttl, record.result_ttl) == (3600, 7200, 86400)
     assert record.scheduled_for is not None and record.scheduled_for - record.created_at == pytest.approx(600, abs=5)
-    forever = await client.post(f"{API}/jobs", json={"job_type": "add", "timeout": "-1", "result_ttl": "-1"})
+    forever = await client.post(
+        f"{API}/jobs", json={"job_type": "add", "args": [1, 2], "timeout": "-1", "result_ttl": "-1"}
+    )
     (record,) = backend.jobs_get([forever.json()["job_id"]])
     assert record is not None and (record.timeout, record.result_ttl) == (None, None)
 
@@ -116,7 +146,7 @@ async def test_durations_may_be_text_as_in_the_python_api(client: httpx.AsyncCli
 async def test_bad_fields_are_422_naming_them(
     client: httpx.AsyncClient, backend: Backend, fields: dict[str, object], offending: str
 ) -> None:
-    response = await client.post(f"{API}/jobs", json={"job_type": "add", **fields})
+    response = await client.post(f"{API}/jobs", json={"job_type": "add", "args": [1, 2], **fields})
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["error"] == "ValidationError"
@@ -236,12 +266,12 @@ async def test_values_the_api_could_not_show_back_are_refused(
 
 
 async def test_any_unicode_id_and_paired_surrogates_are_fine(client: httpx.AsyncClient) -> None:
-    content = '{"job_type": "add", "args": ["\\ud83d\\ude00"], "job_id": "\u4e2d\u6587"}'
+    content = '{"job_type": "add", "args": ["\\ud83d\\ude00", 1], "job_id": "\u4e2d\u6587"}'
     response = await client.post(f"{API}/jobs", content=content.encode(), headers=JSON)
     assert response.status_code == 201, response.text
     assert response.headers["location"] == f"{API}/jobs/%E4%B8%AD%E6%96%87"  # headers are Latin-1
     job = (await client.get(response.headers["location"])).json()
-    assert (job["id"], job["input"]["args"]) == ("\u4e2d\u6587", ["\U0001f600"])
+    assert (job["id"], job["input"]["args"]) == ("\u4e2d\u6587", ["\U0001f600", 1])
 
 
 async def test_stored_values_the_api_cannot_send_are_shown_repaired(

@@ -8,6 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from conveyor.arguments import check_call
 from conveyor.batch import MAX_BATCH_JOBS, Batch
 from conveyor.exceptions import NoSuchBatchError
 from conveyor.functions import resolve_function
@@ -61,10 +62,13 @@ def create(
 ) -> None:
     """Create a batch of calls of FUNC_OR_TYPE, one per item of --each; prints the batch id."""
     app.import_job_modules()
-    for function in (func_or_type, on_complete, on_failure):
+    for function in (on_complete, on_failure):
         if function is not None:
             resolve_function(function)
+    func = resolve_function(func_or_type)
     specs = [_spec(func_or_type, item) for item in each]
+    for index, spec in enumerate(specs):
+        check_call(func, f"{func_or_type} (item {index} of --each)", list(spec.args), dict(spec.kwargs))
     created = Batch.create(specs, queue=Queue(queue, connection=app.backend), name=name, scheduled_start=start,
                            on_complete=on_complete, on_failure=on_failure, max_jobs=max_jobs)  # fmt: skip
     app.out.emit(batch_json(created), created.id)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.progress import Progress
 
+from conveyor.arguments import check_call
 from conveyor.command import cancel_job, requeue_jobs, send_stop_job_command
 from conveyor.exceptions import STATUS_MARK, InvalidJobOperation, NoSuchJobError
 from conveyor.functions import resolve_function
@@ -65,7 +66,7 @@ def enqueue(
     if at is not None and delay is not None:
         raise InputError("--at and --in cannot be used together")
     app.import_job_modules()
-    resolve_function(func_or_type)
+    check_call(resolve_function(func_or_type), func_or_type, args, kwargs)
     given = {"priority": priority, "timeout": timeout, "job_id": job_id, "description": description}
     options: dict[str, Any] = {"args": args, "kwargs": kwargs}
     options.update((name, value) for name, value in given.items() if value is not None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conveyor.arguments import call_mismatch
 from conveyor.backends.base import Backend
 from conveyor.batch import Batch
 from conveyor.clock import to_datetime
@@ -44,6 +45,8 @@ def create(backend: Backend, principal: Principal, spec: CreateBatch, max_jobs: 
     for index, job in enumerate(spec.jobs):
         if job.job_type not in known:
             problems.append((f"jobs.{index}.job_type", "not a registered job type"))
+        elif mismatch := call_mismatch(known[job.job_type], job.args, job.kwargs):
+            problems.append((f"jobs.{index}.{mismatch[0]}", mismatch[1]))
         for field in ("scheduled_at", "delay_seconds", "job_id"):
             if getattr(job, field) is not None:
                 problems.append((f"jobs.{index}.{field}", "jobs of a batch start with the batch"))

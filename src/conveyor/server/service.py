@@ -8,9 +8,11 @@ ids cannot be probed across tenants.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from conveyor.arguments import call_mismatch
 from conveyor.backends.base import Backend
 from conveyor.command import cancel_job, requeue_job
 from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
@@ -51,6 +53,7 @@ def submit(backend: Backend, principal: Principal, spec: SubmitJob) -> tuple[Job
             [{"field": "job_type", "location": "body", "message": "not a registered job type", "type": "unknown"}],
             known_job_types=sorted(known),
         )
+    _check_arguments(spec, known[spec.job_type])
     _check_references(backend, principal, spec)
     options = job_options(spec, principal)
     options["job_id"] = spec.job_id or new_job_id()
@@ -65,6 +68,18 @@ def submit(backend: Backend, principal: Principal, spec: SubmitJob) -> tuple[Job
     else:
         job = queue.enqueue_call(spec.job_type, **options)
     return job, job.id == options["job_id"]
+
+
+def _check_arguments(spec: SubmitJob, func: Callable[..., Any]) -> None:
+    """Refuse arguments the job type's function cannot take, before anything is
+    stored: the job would only fail in a worker."""
+    mismatch = call_mismatch(func, spec.args, spec.kwargs)
+    if mismatch is not None:
+        field, reason = mismatch
+        raise validation_error(
+            f"The arguments do not fit job type {spec.job_type!r}: {reason}",
+            [{"field": field, "location": "body", "message": reason, "type": "arguments"}],
+        )
 
 
 def job_options(spec: SubmitJob, principal: Principal) -> dict[str, Any]:
