@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -29,8 +30,21 @@ as_another_user = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="module")
+def nobody_can_run_conveyor() -> None:
+    """Skip where user nobody cannot import this checkout: one cloned under a private
+    directory (/root, a mktemp -d) fails there for that reason alone."""
+    assert SETPRIV is not None
+    command = [SETPRIV, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable, "-c"]
+    probe = subprocess.run([*command, "import conveyor, jobfuncs"], check=False, env=subprocess_env(),
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    if probe.returncode != 0:
+        last = probe.stderr.strip().splitlines()[-1:]
+        pytest.skip(f"user nobody cannot import this checkout (a parent directory is private?): {last}")
+
+
 @pytest.fixture(params=["read-only file", "read-only directory"])
-def store(request: pytest.FixtureRequest) -> Iterator[tuple[Path, str]]:
+def store(request: pytest.FixtureRequest, nobody_can_run_conveyor: None) -> Iterator[tuple[Path, str]]:
     """A store with a job and a batch, which only root may write; and the batch's id."""
     directory = Path(tempfile.mkdtemp(prefix="conveyor-ro-"))
     path = directory / "jobs.db"
