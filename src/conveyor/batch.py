@@ -27,7 +27,7 @@ from conveyor.durations import LONGEST
 from conveyor.exceptions import InvalidBatchOperation, InvalidJobError, NoSuchBatchError
 from conveyor.ids import new_job_id, validate_job_id
 from conveyor.job import Job
-from conveyor.queue import EnqueueData, Queue
+from conveyor.queue import EnqueueData, Queue, listed
 from conveyor.status import TERMINAL, BatchStatus, JobStatus
 from conveyor.types import BatchRecord, JobRecord
 
@@ -78,7 +78,7 @@ class Batch:
         else:
             backend = resolve_connection(connection)
             target = Queue(queue, connection=backend, clock=clock)
-        built = _build_jobs(target, list(jobs), max_jobs)
+        built = _build_jobs(target, listed(jobs, "Batch.create"), max_jobs)
         now = clock.now()
         start = None if scheduled_start is None else _start_time(scheduled_start, now)
         held = start is not None and start > now
@@ -237,6 +237,10 @@ def _build_jobs(queue: Queue, items: list[Job | EnqueueData], max_jobs: int) -> 
     for item in items:
         if isinstance(item, Job):  # a Job(id) of the caller's own: its id is not checked yet
             validate_job_id(item.id)
+        elif not isinstance(item, EnqueueData):
+            raise InvalidJobError(
+                f"Batch.create takes Queue.prepare_data(...) items or jobs from Job.create, got {type(item).__name__}"
+            )
     specs = [item for item in items if isinstance(item, EnqueueData)]
     built = iter(queue._build_many(specs)) if specs else iter(())
     jobs = [next(built) if isinstance(item, EnqueueData) else item for item in items]

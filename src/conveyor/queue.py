@@ -55,6 +55,17 @@ class EnqueueData(NamedTuple):
     options: Mapping[str, Any]
 
 
+def listed(items: Iterable[Any], caller: str) -> list[Any]:
+    """The jobs given to ``caller`` as a list; a clear error for what is not a list."""
+    if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+        raise InvalidJobError(f"{caller} takes a list of jobs (Queue.prepare_data(...) items), got {_kind(items)}")
+    return list(items)
+
+
+def _kind(value: object) -> str:
+    return f"{type(value).__name__} {value!r:.40}"
+
+
 class Queue:
     """A named queue of jobs on a backend. The arguments come in RQ's order, so
     ``Queue("low", conn, 60)`` gives its jobs 60 s as RQ's does.
@@ -163,7 +174,7 @@ class Queue:
         _refuse_pipeline(pipeline)
         if group_id is not None:
             raise InvalidJobError("group_id is not supported: conveyor groups jobs in batches (Batch.create)")
-        datas = list(job_datas)
+        datas = listed(job_datas, "enqueue_many")
         jobs = self._build_many(datas)
         if not jobs:
             return []

@@ -424,6 +424,14 @@ def test_a_changed_queue_setting_applies_to_the_next_enqueue(queue: Queue) -> No
     assert Job.fetch(after.id, connection=queue.connection).timeout == 7
 
 
+@pytest.mark.parametrize("datas", [5, "ab", {"func": "jobfuncs.noop"}])
+def test_enqueue_many_of_what_is_not_a_list_is_refused_saying_so(queue: Queue, datas: object) -> None:
+    # a TypeError ('int' object is not iterable) before, or the letters of a string
+    with pytest.raises(InvalidJobError, match=r"enqueue_many takes a list of jobs \(Queue.prepare_data"):
+        queue.enqueue_many(datas)  # type: ignore[arg-type]
+    assert queue.count == 0
+
+
 def test_bad_arguments_are_refused_every_time_not_only_the_first(queue: Queue) -> None:
     queue.enqueue(jobfuncs.add, 1, 2)
     with pytest.raises(SerializationError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -110,3 +111,18 @@ def test_a_batchs_jobs_in_the_order_given(backend: Backend, tmp_path: Path) -> N
     assert batch.get_job_ids() == [job.id for job in jobs]
     jobs[1].delete()
     assert batch.get_job_ids() == [jobs[0].id, jobs[2].id]
+
+
+@pytest.mark.parametrize(
+    ("jobs", "message"),
+    [
+        (5, "Batch.create takes a list of jobs (Queue.prepare_data(...) items), got int 5"),
+        ("ab", "Batch.create takes a list of jobs (Queue.prepare_data(...) items), got str 'ab'"),
+        ([Queue.prepare_data(jobfuncs.noop), 1], "items or jobs from Job.create, got int"),
+    ],
+)
+def test_what_is_not_a_list_of_jobs_is_refused_saying_so(backend: Backend, jobs: object, message: str) -> None:
+    # they were a TypeError or an AttributeError from inside
+    with pytest.raises(InvalidJobError, match=re.escape(message)):
+        Batch.create(jobs, connection=backend)  # type: ignore[arg-type]
+    assert backend.counts() == {}
