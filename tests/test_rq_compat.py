@@ -157,8 +157,13 @@ def test_a_jobs_function_call_string_and_scheduled_time(queue: Queue) -> None:
     assert handle.get_call_string() == "jobfuncs.add(1, y=2)"
     registry = ScheduledJobRegistry(queue=queue)
     assert registry.get_scheduled_time(handle) == handle.scheduled_for
-    with pytest.raises(NoSuchJobError):
-        registry.get_scheduled_time(queue.enqueue(jobfuncs.noop))
+    queued = queue.enqueue(jobfuncs.noop)
+    where = r"not found in ScheduledJobRegistry\('default'\): it is a queued job$"
+    with pytest.raises(NoSuchJobError, match=f"^Job {queued.id} {where}"):  # it exists: "not found" alone misled
+        registry.get_scheduled_time(queued)
+    elsewhere = Queue("other", connection=queue.connection).enqueue_in(timedelta(hours=1), jobfuncs.noop)
+    with pytest.raises(NoSuchJobError, match="it is a scheduled job of queue 'other'$"):
+        registry.get_scheduled_time(elsewhere)
     assert get_current_job(connection=queue.connection) is None, "RQ's connection argument is taken"
 
 

@@ -45,8 +45,8 @@ class BackendUnavailableError(BackendError, ConnectionError):
 class NoSuchJobError(ConveyorError, KeyError):
     """No job with this id exists (it never did, or it was deleted or expired)."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"Job {job_id} not found")
+    def __init__(self, job_id: str, where: str = "") -> None:
+        super().__init__(f"Job {job_id} not found{where}")
         self.job_id = job_id
 
     def __str__(self) -> str:

@@ -121,8 +121,11 @@ class BaseRegistry:
         """The job's record if it is in this registry, else NoSuchJobError (as RQ)."""
         job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
         (record,) = self.connection.jobs_get([job_id])
-        if record is None or not self._holds(record):
+        if record is None:
             raise NoSuchJobError(job_id)
+        if not self._holds(record):  # say where it is: "not found" alone reads as gone
+            elsewhere = f" of queue {record.queue!r}" if record.queue != self.name else ""
+            raise NoSuchJobError(job_id, f" in {self!r}: it is a {record.status.value} job{elsewhere}")
         return record
 
 
