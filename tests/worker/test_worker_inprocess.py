@@ -616,3 +616,18 @@ def test_a_wait_for_jobs_that_fails_unexpectedly_is_logged_and_the_worker_goes_o
     gc.collect()
     assert "never retrieved" not in caplog.text
     assert "the wait for new jobs failed (wait_for_jobs failed (injected))" in caplog.text
+
+
+def test_a_failed_run_is_logged_with_its_traceback_as_rq_does(queue: Queue, caplog: pytest.LogCaptureFixture) -> None:
+    # the worker's log said nothing of a failure: only "stopped after 2 jobs"
+    retried = queue.enqueue(jobfuncs.fail, "disk full", retry=Retry(max=1))
+    finished = queue.enqueue(jobfuncs.add, 1, 2)
+    with caplog.at_level(logging.INFO, logger="conveyor.worker"):
+        run_burst(queue)
+    assert (retried.get_status(), finished.get_status()) == (JobStatus.FAILED, JobStatus.FINISHED)
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if r.getMessage().startswith("job ")]
+    assert [(level, message.splitlines()[0]) for level, message in logged] == [
+        (logging.WARNING, f"job {retried.id} (jobfuncs.fail) failed (ValueError: disk full); retry 1 of 1 follows"),
+        (logging.ERROR, f"job {retried.id} (jobfuncs.fail) failed"),
+    ], "a finished run is not logged"
+    assert logged[1][1].splitlines()[1:] == retried.exc_info.strip().splitlines(), "the whole traceback"

@@ -23,6 +23,7 @@ from conveyor.exceptions import JobInterrupted, JobTimeoutException
 from conveyor.types import Settlement
 
 from . import callbacks, execution, outcomes
+from .job_log import log_unfinished
 from .job_processes import JobProcessUnavailable, ProcessPool
 from .parts import WorkerPart
 from .running import Running, ShutdownInterrupt
@@ -251,6 +252,7 @@ class JobRunner(WorkerPart):
         self._busy_mono = time.monotonic()
         waiting = self.holdings.note(settlement)
         self._count(settlement, self.clock.now())
+        log_unfinished(running.record, settlement)
         if waiting >= self._batch or (self._active == 0 and self._batch == 1):
             self.holdings.flush()
 
