@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import inspect
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -141,6 +142,8 @@ def _import_path(name: str) -> Callable[..., Any]:
             for attribute in parts[split:]:
                 target = getattr(target, attribute)
         except AttributeError:
+            if _is_module(name):
+                raise InvalidJobError(f"{name} is a module, not a function: name one of its functions") from None
             raise InvalidJobError(f"module {module_name} has no attribute {'.'.join(parts[split:])}") from None
         if not callable(target):
             raise InvalidJobError(f"{name} is not callable")
@@ -151,6 +154,15 @@ def _import_path(name: str) -> Callable[..., Any]:
             " (--import MODULE, or CONVEYOR_IMPORTS)"
         )
     raise InvalidJobError(f"no module found for {name!r}")
+
+
+def _is_module(name: str) -> bool:
+    """Whether ``name`` is a module (a submodule its package does not import itself):
+    said so, rather than that the package lacks the attribute."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def imported_entries() -> list[str]:

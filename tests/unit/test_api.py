@@ -522,3 +522,15 @@ def test_delete_with_dependents_as_in_rq(queue: Queue) -> None:
         True, False, False, True,
     ]  # fmt: skip
     assert kept_parent.get_status() is JobStatus.QUEUED
+
+
+def test_a_module_named_as_a_function_is_said_to_be_a_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a package that does not import its submodule: "module walkpkg has no attribute jobs" misled
+    (tmp_path / "walkpkg").mkdir()
+    (tmp_path / "walkpkg" / "__init__.py").write_text("")
+    (tmp_path / "walkpkg" / "jobs.py").write_text("def send():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(InvalidJobError, match="^walkpkg.jobs is a module, not a function: name one of its functions$"):
+        conveyor.functions.resolve_function("walkpkg.jobs")
+    with pytest.raises(InvalidJobError, match="^module walkpkg has no attribute nothing$"):
+        conveyor.functions.resolve_function("walkpkg.nothing")
