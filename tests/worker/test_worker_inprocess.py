@@ -631,3 +631,22 @@ def test_a_failed_run_is_logged_with_its_traceback_as_rq_does(queue: Queue, capl
         (logging.ERROR, f"job {retried.id} (jobfuncs.fail) failed"),
     ], "a finished run is not logged"
     assert logged[1][1].splitlines()[1:] == retried.exc_info.strip().splitlines(), "the whole traceback"
+
+
+def test_a_job_that_began_and_ended_between_two_reports_reaches_the_counters_soon(queue: Queue) -> None:
+    # /workers said jobs_done 0 until the next heartbeat (a third of the lease: here 100 s)
+    worker = Worker([queue], lease_ttl=300.0)
+    thread = threading.Thread(target=worker.work)
+    thread.start()
+    try:
+        wait_until(lambda: Worker.all(connection=queue.connection), message="the worker to register")
+        job = queue.enqueue(jobfuncs.add, 1, 2)
+        wait_until(lambda: job.get_status(refresh=True) is JobStatus.FINISHED, message="the job to finish")
+        registered = wait_until(
+            lambda: [w for w in Worker.all(connection=queue.connection) if w.successful_job_count == 1],
+            timeout=30.0, message="the worker to report the job it ended",
+        )  # fmt: skip
+        assert registered[0].name == worker.name and registered[0].get_state() == "idle"
+    finally:
+        worker.request_stop()
+        thread.join(30)

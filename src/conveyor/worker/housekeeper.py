@@ -70,6 +70,7 @@ class Housekeeper:
         self._next: dict[str, float] = {}
         self._failures: dict[str, int] = {}  # failures in a row, per service
         self._reported: list[str] | None = None  # the running jobs last reported
+        self._reported_done = 0  # and the jobs ended by then
         self._failed_in_pass = False  # a service failed in the current pass
         self._due_mono = math.inf  # (monotonic) when the next scheduled job or batch start is due, spread
         self.recovery = RecoveryGate(worker)
@@ -234,17 +235,19 @@ class Housekeeper:
         return 0.0 if self.recovery.renewed() else None
 
     def report_state(self) -> None:
-        """Report the jobs the worker runs when they changed since the last report, so
-        that /workers and ``conveyor info`` show a worker idle (or busy) within a second
-        rather than at its next heartbeat."""
+        """Report the jobs the worker runs, and its counters, when they changed since the
+        last report, so that /workers and ``conveyor info`` show a worker idle (or busy)
+        and the jobs it ended within a second rather than at its next heartbeat (a job
+        that began and ended between two looks changes only the counters)."""
         current = running_ids(self.worker.held())
-        if current != self._reported:
+        if current != self._reported or self.worker.jobs_done != self._reported_done:
             self._report(self.worker.clock.now(), current)
 
     def _report(self, now: float, current: list[str]) -> None:
         w = self.worker
+        done = w.jobs_done  # read once: a job that ends during the write is for the next report
         reply = w.backend.workers_heartbeat(
-            w.name, now, BUSY if current else IDLE, current, w.jobs_done, w.failed_job_count, w.total_working_time
+            w.name, now, BUSY if current else IDLE, current, done, w.failed_job_count, w.total_working_time
         )
         w._heartbeat_at(now)
         if reply is HeartbeatReply.UNREGISTERED:
@@ -252,7 +255,7 @@ class Housekeeper:
         elif reply is HeartbeatReply.SHUTDOWN_REQUESTED and w.stop_deadline is None:  # not stopping yet
             log.warning("worker %s was asked to shut down: finishing its running jobs, taking no more", w.name)
             w.request_stop()
-        self._reported = current
+        self._reported, self._reported_done = current, done
 
     def run_schedule(self) -> float | None:
         """Promote due scheduled jobs, recover expired leases, expire old queued jobs, within
