@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,15 @@ def test_a_bad_server_flag_is_reported_under_the_flag_given(run: Run, flags: lis
     result = run("serve", *flags)
     assert result.exit_code == 2 and "Traceback" not in result.output + result.stderr
     assert "Invalid value for '--rate-limit'" in result.stderr and "must look like 600/min" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "up"])
+def test_serving_without_the_server_extra_is_a_setup_error_status_2(
+    run: Run, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    # it was status 1, which the CLI keeps for operations that cannot be done
+    monkeypatch.setitem(sys.modules, "conveyor.server", None)  # as if fastapi were not installed
+    assert_user_error(run(command, "--port", "0"), 2, 'needs the server extra: pip install "conveyor[server]"')
 
 
 def test_an_empty_rate_limit_flag_means_none_as_an_empty_variable_does() -> None:

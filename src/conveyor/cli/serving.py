@@ -113,7 +113,7 @@ def build_api(app: App, host: str, limits: Limits | None = None, server_env: dic
     try:
         from conveyor.server import Settings, create_app
     except ImportError as exc:
-        raise UserError(f'the API server needs the server extra: pip install "conveyor[server]" ({exc})') from None
+        raise InputError(f'the API server needs the server extra: pip install "conveyor[server]" ({exc})') from None
     reported: dict[str, object] = {}
     if limits is not None and limits.global_max is not None:
         reported["global_max_concurrent_jobs"] = limits.global_max
