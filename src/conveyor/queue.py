@@ -89,6 +89,9 @@ class Queue:
         job_class: type | str | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        if hasattr(name, "jobs_enqueue"):  # Queue(conn), a Backend: RQ's first argument is the name too
+            raise InvalidJobError("Queue's first argument is the queue's name: pass the store by name, "
+                                  "Queue(connection=conn) or Queue('default', conn)")  # fmt: skip
         self.name = validate_queue_name(name)
         if problem := custom_class_problem("job_class", job_class, Job):
             raise InvalidJobError(problem)

@@ -416,6 +416,12 @@ def test_repeated_enqueues_of_one_call_shape_are_separate_jobs(queue: Queue) -> 
     assert stored[1].created_at >= stored[0].created_at
 
 
+def test_a_store_given_as_the_queues_name_is_refused_saying_where_it_goes(queue: Queue) -> None:
+    # "queue name must be a non-empty string, got <...SQLiteBackend object at 0x...>"
+    with pytest.raises(InvalidJobError, match=r"first argument is the queue's name: .*Queue\(connection=conn\)"):
+        Queue(queue.connection)  # type: ignore[arg-type]
+
+
 def test_a_changed_queue_setting_applies_to_the_next_enqueue(queue: Queue) -> None:
     before = queue.enqueue(jobfuncs.noop)
     queue.default_timeout = 7
