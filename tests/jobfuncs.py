@@ -264,8 +264,8 @@ def crash_in_callback(job: object, connection: object, *args: object) -> None:
 
 
 def slow_callback(job: object, connection: object, *args: object) -> None:
-    """A callback that takes half a second, then notes it ended."""
-    time.sleep(0.5)
+    """A callback that takes a second, then notes it ended."""
+    time.sleep(1.0)
     _note(job, "slow callback ended")
 
 

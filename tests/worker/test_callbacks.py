@@ -111,7 +111,7 @@ def test_on_success_that_raises_calls_on_failure_as_in_rq(queue: Queue, tmp_path
 def test_a_callback_has_its_own_time_limit_not_the_jobs(queue: Queue, tmp_path: Path, place: str) -> None:
     options, func = PLACES[place]
     meta = holding(tmp_path)
-    slow = queue.enqueue(func, 1, 2, timeout=0.2, meta=meta, on_success=jobfuncs.slow_callback)
+    slow = queue.enqueue(func, 1, 2, timeout=0.5, meta=meta, on_success=jobfuncs.slow_callback)
     cut = queue.enqueue(
         func, 2, 2, meta=meta, on_success=Callback(jobfuncs.hold_in_callback, timeout=0.3),
         on_failure=jobfuncs.note_failure,
@@ -120,7 +120,7 @@ def test_a_callback_has_its_own_time_limit_not_the_jobs(queue: Queue, tmp_path: 
         run_burst(queue, **options)
     finally:
         Path(meta["release"]).touch()
-    assert (slow.get_status(refresh=True), slow.return_value()) == (JobStatus.FINISHED, 3), "past the job's 0.2 s"
+    assert (slow.get_status(refresh=True), slow.return_value()) == (JobStatus.FINISHED, 3), "past the job's 0.5 s"
     assert cut.get_status(refresh=True) is JobStatus.FAILED, "on_success past its own limit fails the job, as in RQ"
     says = "The on_success callback exceeded its timeout of 0.3s"
     assert says in (cut.exc_info or "")
