@@ -56,9 +56,8 @@ class Callback:
 def _timeout(value: float | str | None) -> float:
     if value is None:
         return DEFAULT_TIMEOUT
-    seconds = parse_duration(value, "Callback timeout", forever_allowed=False)
-    if not seconds:
-        raise InvalidJobError("Callback timeout must be more than 0 seconds")
+    seconds = parse_duration(value, "Callback timeout", forever_allowed=False, zero_allowed=False)
+    assert seconds is not None  # (None is forever, refused)
     return seconds
 
 

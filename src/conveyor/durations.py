@@ -16,23 +16,26 @@ ahead could pass the year 9999, which dates cannot show."""
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 
 
-def parse_duration(value: object, name: str, *, forever_allowed: bool = True) -> float | None:
+def parse_duration(
+    value: object, name: str, *, forever_allowed: bool = True, zero_allowed: bool = True
+) -> float | None:
     """Seconds for ``value``; None means no limit (given as None or -1).
 
     Accepts an int or float of seconds, a numeric string, or a string with one unit
-    (s, m, h, d). Anything else raises InvalidJobError naming the option.
+    (s, m, h, d). Anything else raises InvalidJobError naming the option, and so does 0
+    unless ``zero_allowed``.
     """
     if isinstance(value, Hashable):  # remembered: enqueue parses the same few values for every job
-        return _cached_parse(value, name, forever_allowed)
-    return _parse(value, name, forever_allowed)
+        return _cached_parse(value, name, forever_allowed, zero_allowed)
+    return _parse(value, name, forever_allowed, zero_allowed)
 
 
 @functools.lru_cache(maxsize=256, typed=True)
-def _cached_parse(value: object, name: str, forever_allowed: bool) -> float | None:
-    return _parse(value, name, forever_allowed)
+def _cached_parse(value: object, name: str, forever_allowed: bool, zero_allowed: bool) -> float | None:
+    return _parse(value, name, forever_allowed, zero_allowed)
 
 
-def _parse(value: object, name: str, forever_allowed: bool) -> float | None:
+def _parse(value: object, name: str, forever_allowed: bool, zero_allowed: bool) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -57,8 +60,10 @@ def _parse(value: object, name: str, forever_allowed: bool) -> float | None:
         if not forever_allowed:
             raise InvalidJobError(f"{name} cannot be -1 (forever)")
         return None
-    if seconds < 0 or not math.isfinite(seconds):
-        raise InvalidJobError(f"{name} must be >= 0 seconds or -1 for no limit, got {value!r}")
+    if seconds < 0 or not math.isfinite(seconds) or (seconds == 0 and not zero_allowed):
+        least = ">= 0 seconds" if zero_allowed else "more than 0 seconds"
+        forever = " or -1 for no limit" if forever_allowed else ""
+        raise InvalidJobError(f"{name} must be {least}{forever}, got {value!r}")
     if seconds > LONGEST:
         forever = " (or -1 for no limit)" if forever_allowed else ""
         raise InvalidJobError(f"{name} must be at most 100 years{forever}, got {value!r}")

@@ -129,19 +129,13 @@ def normalize_options(options: Mapping[str, Any]) -> dict[str, Any]:
 def validate_timeout(value: object) -> float | None:
     """The job timeout in seconds; None means no timeout (-1). Zero is refused: a job
     given no time at all would always fail as timed out."""
-    seconds = parse_duration(value, "timeout")
-    if seconds == 0:
-        raise InvalidJobError("timeout must be more than 0 seconds, or -1 for no limit, got 0")
-    return seconds
+    return parse_duration(value, "timeout", zero_allowed=False)
 
 
 def validate_ttl(value: object) -> float | None:
     """The longest a job may wait in its queue; None for no limit (-1). Zero is refused,
     as RQ refuses it: the job could never run."""
-    seconds = parse_duration(value, "ttl")
-    if seconds == 0:
-        raise InvalidJobError("ttl must be more than 0 seconds, or None (or -1) for no limit, got 0")
-    return seconds
+    return parse_duration(value, "ttl", zero_allowed=False)
 
 
 PRIORITY_LIMIT = 2**31 - 1

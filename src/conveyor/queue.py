@@ -100,7 +100,7 @@ class Queue:
                 f"default_timeout must be seconds, got {default_timeout!r}: is_async comes fourth, as in RQ "
                 "(Queue(name, connection, default_timeout, is_async)); pass it by name: is_async=False"
             )
-        parse_duration(default_timeout, "default_timeout")  # bad input is refused here, not at each enqueue
+        parse_duration(default_timeout, "default_timeout", zero_allowed=False)  # refused here, not at each enqueue
         self.connection = resolve_connection(connection)
         self.is_async = is_async
         self.default_timeout = default_timeout
