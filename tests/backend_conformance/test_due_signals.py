@@ -85,3 +85,14 @@ def test_a_queued_job_announces_nothing(listener: Backend, other: Backend) -> No
     put(other)
     put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 3)
     assert heard(listener) == NOW + 3, "the first time heard is the scheduled job's"
+
+
+def test_the_sooner_time_announced_last_in_a_burst_is_heard_though_none_was_read_meanwhile(
+    listener: Backend, other: Backend
+) -> None:
+    """A burst of writes announces more than a socket holds (ten, on Linux) before the
+    worker reads any: the time announced last, the soonest, is heard all the same."""
+    for _ in range(4 * 10):
+        put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 60)
+    put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 5)
+    assert heard(listener) == NOW + 5

@@ -8,6 +8,8 @@ few seconds of its due time, so a promotion left to the poll fails the test.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -134,3 +136,31 @@ def test_a_job_scheduled_elsewhere_after_the_worker_looked_starts_at_its_time(
     runs = tmp_path / "runs"
     Queue(connection=backend).enqueue_in(timedelta(seconds=1), jobfuncs.record_run, str(runs), "job")
     wait_until(lambda: ran(runs) == ["job"], timeout=1 + PROMPT, message="the job at its time")
+
+
+def test_the_soonest_of_a_burst_scheduled_while_the_worker_could_not_listen_starts_at_its_time(
+    backend: Backend, worker: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    """While the worker is held up (stopped here; a job holding the GIL does as much),
+    a burst of scheduling writes announces more than its socket holds (ten, on Linux):
+    the soonest, announced last, must not be lost with what the socket dropped."""
+    queue, runs = Queue(connection=backend), tmp_path / "runs"
+    past_first_schedule_pass(backend, runs)
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        for _ in range(4 * 10):
+            queue.enqueue_in(timedelta(hours=1), jobfuncs.noop)
+        queue.enqueue_in(timedelta(seconds=2), jobfuncs.record_run, str(runs), "job")
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+    wait_until(lambda: ran(runs) == ["probe", "job"], timeout=2 + PROMPT, message="the job at its time")
+
+
+def past_first_schedule_pass(backend: Backend, runs: Path) -> None:
+    """Wait until the worker's housekeeper has read the next due time as it starts, so
+    that its next read is POLL away: a probe job scheduled after the worker's first
+    passes (which precede the housekeeper) runs only once the housekeeper promotes it,
+    at its first pass or after it."""
+    wait_until(backend.maintenance_last, timeout=PROMPT, message="the worker's first passes")
+    Queue(connection=backend).enqueue_in(timedelta(seconds=0.5), jobfuncs.record_run, str(runs), "probe")
+    wait_until(lambda: ran(runs) == ["probe"], timeout=0.5 + PROMPT, message="the probe job")

@@ -53,7 +53,8 @@ class SQLiteTimed(SQLiteDependencies):
         return self._pool.read(earliest_due)
 
     def schedule_signals(self) -> float | None:
-        return self._due_signals.take()
+        heard, complete = self._due_signals.take()
+        return heard if complete else self._pool.read(earliest_due)  # (what was dropped may come sooner)
 
     def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
         expired = (

@@ -34,6 +34,9 @@ def _directory_for(database_path: str) -> Path:
 REBIND_AFTER = 5.0
 """Seconds before a worker tries again to bind its socket, after it could not: a claim
 calls for it every time, and a temp dir that cannot hold one stays so."""
+QUEUED_AT_LEAST = 10
+"""Datagrams a receiver's socket holds before it may drop more (Linux's default
+net.unix.max_dgram_qlen; other systems hold some kilobytes)."""
 SETTLED_NS = 100_000_000
 """How old (in ns) the directory's last change must be for a listing of it to be reused
 until its mtime changes. File times move in clock ticks (several ms): a socket bound in
@@ -169,14 +172,17 @@ class DueSignals(SignalSockets):
         """Tell every listening worker the store's earliest due time; never raises."""
         self._send(repr(due_at).encode())
 
-    def take(self) -> float | None:
+    def take(self) -> tuple[float | None, bool]:
         """The earliest time announced since the last call (None: none, or the first call,
-        which binds the socket); never blocks."""
+        which binds the socket), and whether nothing more was: a socket that held
+        QUEUED_AT_LEAST datagrams may have dropped the next ones, sooner times maybe
+        (announcements of a burst of writes); never blocks."""
+        datagrams = self._received()
         times = []
-        for datagram in self._received():
+        for datagram in datagrams:
             with contextlib.suppress(ValueError):  # (not from conveyor: nothing to read)
                 times.append(float(datagram))
-        return min(times, default=None)
+        return min(times, default=None), len(datagrams) < QUEUED_AT_LEAST
 
 
 def _unlink_quietly(path: str) -> None:
