@@ -7,6 +7,8 @@ the same store, as a client or another worker would."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from backend_conformance.helpers import NOW, claim, put, settle
@@ -96,3 +98,36 @@ def test_the_sooner_time_announced_last_in_a_burst_is_heard_though_none_was_read
         put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 60)
     put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 5)
     assert heard(listener) == NOW + 5
+
+
+def test_listeners_sharing_a_backend_hear_together(
+    listener: Backend, other: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The workers of a process may share a backend object: their housekeepers read it at
+    the same time, and every announcement is heard by one of them, the subscription kept."""
+    caplog.set_level("INFO", logger="conveyor.backends")
+    heard_times: list[float] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def housekeeper() -> None:
+        try:
+            while not done.is_set():
+                if (at := listener.schedule_signals()) is not None:
+                    heard_times.append(at)
+        except BaseException as exc:  # (the test says what a thread raised)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=housekeeper) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for sooner in range(200):  # each one the earliest, each announced
+            put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 1000 - sooner)
+        wait_until(lambda: NOW + 801 in heard_times, timeout=PROMPT, message="the last time announced")
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    assert caplog.records == [], "the subscription was never lost"

@@ -8,9 +8,11 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 
 import conveyor
 import jobfuncs
@@ -299,3 +301,26 @@ def test_a_failing_service_backs_off_no_further_than_its_own_interval(server: Re
     delays = [housekeeper._failed("heartbeat", down, interval=10.0) for _ in range(8)]
     assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0], "heartbeats come back before leases run out"
     assert [housekeeper._failed("maintenance", down, interval=600.0) for _ in range(8)][-1] == 30.0
+
+
+def test_a_lost_due_subscription_is_made_again_and_misses_nothing(
+    server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis drops the worker's subscription (a restart, a failover, a client killed for
+    its output buffer): the job scheduled before it subscribes again, announced to no
+    one, is heard all the same (the earliest due time is read once it is subscribed), and
+    a subscription made again at once is no cause for a warning."""
+    listener, client = conveyor.connect(server.url), conveyor.connect(server.url)
+    admin = redis.Redis(port=server.port)
+    try:
+        assert listener.schedule_signals() is None
+        channel = "{conveyor}:signal:due"
+        wait_until(lambda: admin.pubsub_numsub(channel) == [(channel.encode(), 1)], message="the subscription")
+        admin.client_kill_filter(_type="pubsub")
+        Queue(connection=client).enqueue_in(timedelta(hours=1), jobfuncs.noop)
+        assert wait_until(listener.schedule_signals, timeout=5, message="the due time") == client.schedule_next_due()
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    finally:
+        admin.close()
+        listener.close()
+        client.close()

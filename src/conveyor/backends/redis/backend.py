@@ -4,7 +4,7 @@ Every transition is one function of conveyor's Lua library (scripts.py): the job
 its status indexes, its lease and its dependents change together or not at all. Reads
 use plain commands. RedisBackend is put together from mixins of one concern each, over
 the connection (connection.py): claiming.py (claim, settle, leases), wakeup.py (the wait
-for jobs), due_signals.py (hearing when scheduled jobs come due), queries.py (reads),
+for jobs), due_signals.py (when scheduled jobs come due: read, or heard), queries.py (reads),
 upkeep.py (workers, maintenance, the store itself) and batches.py; this module adds the
 other writes to jobs.
 """
@@ -98,15 +98,6 @@ class RedisBackend(RedisClaiming, RedisQueries, RedisUpkeep, RedisBatches, Redis
     # -- jobs: time-driven transitions ----------------------------------------------------------
     def jobs_promote_due(self, now: float, limit: int = CHUNK) -> int:
         return int(self._run("promote", repr(now), limit))
-
-    def schedule_next_due(self) -> float | None:
-        def earliest() -> list[list[tuple[bytes, float]]]:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.zrange(self.keys.due, 0, 0, withscores=True)
-            pipe.zrange(self.keys.batch_starts, 0, 0, withscores=True)
-            return list(pipe.execute())
-
-        return min((float(score) for head in self._call(earliest) for _, score in head), default=None)
 
     def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
         return int(self._run("expire", repr(now), limit))
