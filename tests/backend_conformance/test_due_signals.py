@@ -11,6 +11,7 @@ import threading
 
 import pytest
 
+from backend_conformance import corruption
 from backend_conformance.helpers import NOW, claim, put, settle
 from backend_conformance.test_batches import START, create
 from conveyor.backends.base import Backend
@@ -98,6 +99,15 @@ def test_the_sooner_time_announced_last_in_a_burst_is_heard_though_none_was_read
         put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 60)
     put(other, JobStatus.SCHEDULED, scheduled_for=NOW + 5)
     assert heard(listener) == NOW + 5
+
+
+def test_a_batch_start_the_doctor_repairs_is_announced(listener: Backend, other: Backend) -> None:
+    """The repair starts it at once: the workers hear it rather than wait for their poll."""
+    create(other, scheduled=True)
+    assert heard(listener) == START
+    corruption.drop_batch_starter(other, "b-1")
+    other.invariants_check(NOW, True)
+    assert heard(listener) == NOW
 
 
 def test_listeners_sharing_a_backend_hear_together(

@@ -12,6 +12,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,8 @@ import pytest
 
 import conveyor
 import jobfuncs
-from conveyor import Batch, Job, JobStatus, Queue, Retry, Worker
+from backend_conformance import corruption
+from conveyor import Batch, Job, JobStatus, Queue, Retry, Worker, doctor
 from conveyor.backends.base import Backend
 from conveyor.exceptions import BackendError
 from conveyor.worker.housekeeper import Housekeeper
@@ -154,6 +156,18 @@ def test_the_soonest_of_a_burst_scheduled_while_the_worker_could_not_listen_star
     finally:
         os.kill(worker.pid, signal.SIGCONT)
     wait_until(lambda: ran(runs) == ["probe", "job"], timeout=2 + PROMPT, message="the job at its time")
+
+
+def test_a_batch_start_the_doctor_repairs_starts_at_once(backend: Backend, worker: object, tmp_path: Path) -> None:
+    """The repair gives a scheduled batch that lost its starter a start due now: the
+    worker, whose next due pass is an hour away, hears it."""
+    marker = tmp_path / "job"
+    spec = Queue.prepare_data(jobfuncs.hold_until_released, (str(marker), "-"))
+    batch = Batch.create([spec], scheduled_start=datetime.now(UTC) + timedelta(hours=1), connection=backend)
+    corruption.drop_batch_starter(backend, batch.id)
+    past_first_schedule_pass(backend, tmp_path / "runs")
+    assert [f.kind for f in doctor.examine(backend, time.time(), repair=True)] == ["batch_starter_missing"]
+    started(marker, "the batch's job", 0)
 
 
 def past_first_schedule_pass(backend: Backend, runs: Path) -> None:

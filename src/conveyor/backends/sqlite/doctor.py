@@ -57,7 +57,7 @@ def check(conn: sqlite3.Connection, changes: Changes, now: float, repair: bool) 
         "status = 'scheduled' AND scheduled_for IS NULL AND NOT EXISTS "
         "(SELECT 1 FROM batches WHERE batches.id = jobs.batch_id AND batches.status = 'scheduled')",
     )  # fmt: skip
-    findings += _batch_starters(conn, now, repair)
+    findings += _batch_starters(conn, changes, now, repair)
     return findings
 
 
@@ -97,11 +97,12 @@ def _requeue_all(
     return [Finding(kind, job_id, detail, repair) for job_id, _, _ in rows]
 
 
-def _batch_starters(conn: sqlite3.Connection, now: float, repair: bool) -> list[Finding]:
+def _batch_starters(conn: sqlite3.Connection, changes: Changes, now: float, repair: bool) -> list[Finding]:
     ids = [row[0] for row in conn.execute(
         "SELECT id FROM batches WHERE status = 'scheduled' AND scheduled_start IS NULL")]  # fmt: skip
-    if repair:
+    if repair and ids:
         conn.executemany("UPDATE batches SET scheduled_start = ? WHERE id = ?", [(now, batch_id) for batch_id in ids])
+        changes.scheduling = True  # due now: the workers hear it rather than wait for their poll
     return [Finding("batch_starter_missing", batch_id, "scheduled batch without a start time", repair)
             for batch_id in ids]  # fmt: skip
 

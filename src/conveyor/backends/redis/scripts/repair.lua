@@ -16,6 +16,7 @@ if kind == 'starter' then
         if not redis.call('ZSCORE', P .. 'batchstarts', subject) then
             redis.call('HSET', batch_key(subject), 'scheduled_start', ARGV[2])
             redis.call('ZADD', P .. 'batchstarts', ARGV[2], subject)
+            note_due(ARGV[2])  -- due now: the workers hear it rather than wait for their poll
         end
     else
         redis.call('ZREM', P .. 'batchstarts', subject)
