@@ -221,10 +221,14 @@ class Backend(Protocol):
         A write that puts a job on a time (a delayed enqueue or retry, a dependent given
         a time) or sets a batch's start announces the store's earliest due time after it;
         one whose time is not the earliest may announce nothing. A worker that hears it
-        runs its due pass then, so a job scheduled from another process less than a poll
-        interval ahead starts on time. The first call begins listening and returns None;
-        an announcement missed (before that, or while the store was unreachable) is found
-        by the next poll pass, since this is a shortcut, never a requirement."""
+        runs its due pass then, so a job scheduled less than a poll interval ahead, from
+        any process, starts on time. The first call begins listening and returns None;
+        when what was announced may have been missed since (a Redis subscription made
+        again, a SQLite socket that filled up), a call reads the earliest due time
+        instead. Workers sharing the backend object may call it at once: each
+        announcement reaches one of them, whose due pass promotes for all. What cannot
+        be heard (no listening possible) is found by the next poll pass, since this is a
+        shortcut, never a requirement."""
         ...
 
     def jobs_expire(self, now: float, limit: int = CHUNK) -> int:
