@@ -20,13 +20,15 @@ class Retry:
     """
 
     def __init__(self, max: int, interval: int | float | Sequence[int | float] = 0, jitter: float = 0.0) -> None:
-        if not isinstance(max, int) or max < 1:
+        if isinstance(max, bool) or not isinstance(max, int) or max < 1:
             raise InvalidJobError(f"Retry max must be an integer >= 1, got {max!r}")
+        if not isinstance(interval, int | float | Sequence) or isinstance(interval, str | bytes):
+            raise InvalidJobError(f"Retry interval must be seconds or a list of seconds, got {interval!r}")
         intervals = [interval] if isinstance(interval, int | float) else list(interval)
         if any(isinstance(i, bool) or not isinstance(i, int | float) or not 0 <= i <= LONGEST for i in intervals):
             raise InvalidJobError(f"Retry intervals must be seconds from 0 to 100 years, got {interval!r}")  # NaN too
-        if jitter < 0 or jitter > 1:
-            raise InvalidJobError(f"Retry jitter must be between 0 and 1, got {jitter!r}")
+        if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
+            raise InvalidJobError(f"Retry jitter must be a number between 0 and 1, got {jitter!r}")
         self.max = max
         self.intervals: list[int | float] = intervals or [0]
         self.jitter = jitter

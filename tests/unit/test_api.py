@@ -327,6 +327,12 @@ def test_wrong_kinds_of_argument_are_clear_errors_and_store_nothing(queue: Queue
         (lambda: queue.enqueue(jobfuncs.noop, depends_on=5), "depends_on must name jobs"),
         (lambda: queue.enqueue_many(["x"]), r"enqueue_many takes Queue.prepare_data\(...\) items, got str"),
         (lambda: queue.enqueue(jobfuncs.noop, ttl=0), "ttl must be more than 0"),
+        (lambda: queue.enqueue(jobfuncs.noop, timeout=-5), "timeout must be more than 0 seconds or -1"),
+        (lambda: Queue(connection=queue.connection, default_timeout=0), "default_timeout must be more than 0"),
+        (lambda: Retry(max=2, interval=None), "Retry interval must be seconds or a list of seconds, got None"),  # type: ignore[arg-type]
+        (lambda: Retry(max=2, interval="5"), "Retry interval must be seconds or a list"),  # type: ignore[arg-type]
+        (lambda: Retry(max=2, jitter="x"), "Retry jitter must be a number between 0 and 1"),  # type: ignore[arg-type]
+        (lambda: Retry(max=True), "Retry max must be an integer >= 1, got True"),
         (lambda: Job.fetch(["a"], connection=queue.connection), "a job id is a string, got list"),  # type: ignore[arg-type]
         (lambda: Job.fetch_many("ab", connection=queue.connection), "takes a list of job ids"),
         (lambda: Queue("\x01", connection=queue.connection), "control characters"),
