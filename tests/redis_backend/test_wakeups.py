@@ -9,6 +9,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+import pytest
+
 from backend_conformance.helpers import LEASE_TTL, NOW, claim, put, settle, status
 from conveyor.backends.redis.backend import HALT_TTL, RedisBackend
 from conveyor.halt import Halt
@@ -176,3 +178,60 @@ def test_a_wakeup_given_back_keeps_the_list_within_its_cap(backend: RedisBackend
 
     backend.wait_for_jobs(["default"], 30, None, filled_meanwhile)
     assert backend._redis.llen(backend.keys.wake("default")) == 16
+
+
+def heldby(backend: RedisBackend) -> dict[bytes, bytes]:
+    return backend._redis.hgetall(backend.keys.base + "heldby")  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("limits", "fields", "mark"),
+    [
+        (Limits(global_max=1), {}, b"global"),
+        (Limits(per_queue={"second": 1}), {}, b"queue:second"),
+        (Limits(per_user_max=1), {"user_id": "alice"}, b"user:alice"),
+        (Limits(per_job_type={"jobs.render": 1}), {"func_name": "jobs.render"}, b"type:jobs.render"),
+    ],
+    ids=["global", "per queue", "per user", "per job type"],
+)
+def test_a_claim_that_fills_its_batch_and_a_limit_marks_the_limit_for_the_jobs_it_leaves(
+    backend: RedisBackend, limits: Limits, fields: dict[str, str], mark: bytes
+) -> None:
+    # the claim takes one job (its batch), which fills the limit, and never reads the job
+    # behind it: the wake-up that brought it may have taken that job's mark (a token wakes
+    # one worker), and the next slot to free must wake another idle worker of the queue
+    for _ in range(2):
+        put(backend, queue="second", **fields)
+    (taken,) = backend.jobs_claim(["second"], "w-2", 1, "t-2", NOW + LEASE_TTL, NOW, limits)
+    assert heldby(backend) == {mark: b"second"}
+    backend._redis.delete(backend.keys.wake("second"))
+    assert settle(backend, taken, JobStatus.FINISHED)
+    assert backend._redis.llen(backend.keys.wake("second")) == 1, "the job left behind woken for"
+
+
+def test_a_claim_that_fills_its_batch_under_a_limit_with_room_marks_nothing(backend: RedisBackend) -> None:
+    for _ in range(2):
+        put(backend, queue="second", user_id="alice")
+    limits = Limits(global_max=5, per_user_max=2)
+    assert len(backend.jobs_claim(["second"], "w-2", 1, "t-2", NOW + LEASE_TTL, NOW, limits)) == 1
+    assert heldby(backend) == {}
+
+
+def test_a_claim_that_fills_its_batch_in_one_queue_marks_the_held_jobs_of_the_next(backend: RedisBackend) -> None:
+    # the held job of "second" was marked; a slot freed, and the token for it went to a
+    # worker of "first" and "second", whose claim filled its batch and the cap from
+    # "first" and never read "second": the idle worker of "second" must hear of the next slot
+    limits = Limits(global_max=2)
+    running = [put(backend, queue="other") for _ in range(2)]
+    first, last = backend.jobs_claim(["other"], "w-1", 2, "t-1", NOW + LEASE_TTL, NOW)
+    held = put(backend, queue="second")
+    assert backend.jobs_claim(["second"], "w-2", 1, "t-2", NOW + LEASE_TTL, NOW, limits) == [], "held"
+    put(backend, queue="first")
+    assert settle(backend, first, JobStatus.FINISHED)
+    backend._redis.delete(backend.keys.wake("first"), backend.keys.wake("second"))  # the tokens, taken
+    (taken,) = backend.jobs_claim(["first", "second"], "w-3", 1, "t-3", NOW + LEASE_TTL, NOW, limits)
+    assert taken.queue == "first"
+    assert settle(backend, last, JobStatus.FINISHED)
+    assert backend._redis.llen(backend.keys.wake("second")) >= 1, "the held job waits out the poll"
+    assert [r.id for r in backend.jobs_claim(["second"], "w-2", 1, "t-4", NOW + LEASE_TTL, NOW, limits)] == [held.id]
+    assert {r.id for r in (first, last)} == {r.id for r in running}

@@ -137,6 +137,45 @@ def test_a_job_held_by_a_limit_starts_once_the_slot_frees(
     started_promptly(second_marker, "the held job")
 
 
+def held_marks(backend: Backend) -> set[str]:
+    """The limits marked as holding queued jobs (see conveyor.backends.held)."""
+    if backend.kind == "redis":
+        return {name.decode() for name in backend._redis.hkeys(backend.keys.base + "heldby")}  # type: ignore[attr-defined]
+    rows = backend._pool.read(  # type: ignore[attr-defined]
+        lambda conn: conn.execute("SELECT name FROM marks WHERE name LIKE 'held:%'").fetchall()
+    )
+    return {name.removeprefix("held:") for (name,) in rows}
+
+
+def test_a_job_left_behind_by_a_claim_that_filled_the_limit_again_starts_once_the_next_slot_frees(
+    backend: Backend, workers: Starter, tmp_path: Path
+) -> None:
+    # both idle workers of "second" find its jobs held by the global cap; a slot frees, and
+    # the worker woken takes one job (its one free slot), which fills the cap again: it
+    # never reads the other job, whose mark the wake-up took, so the next slot to free
+    # must wake the other idle worker all the same
+    limits = {"global_max": 2}
+    for queue in ("second", "second", "first", "first"):
+        workers((queue,), limits=limits)
+    idle(backend, 4)
+    releases = [tmp_path / "release-1", tmp_path / "release-2"]
+    for i, release in enumerate(releases):
+        Queue("first", connection=backend).enqueue(jobfuncs.hold_until_released, str(tmp_path / f"r{i}"), str(release))
+    wait_until(lambda: (tmp_path / "r0").exists() and (tmp_path / "r1").exists(), message="the first jobs to start")
+    markers = [tmp_path / "s0", tmp_path / "s1"]
+    for marker in markers:
+        Queue("second", connection=backend).enqueue(jobfuncs.hold_until_released, str(marker), str(tmp_path / "never"))
+    wait_until(lambda: held_marks(backend) == {"global"}, message="the held jobs marked")
+    if backend.kind == "redis":  # each idle worker of "second" took a token, and waits again
+        wake = backend.keys.wake("second")  # type: ignore[attr-defined]
+        wait_until(lambda: backend._redis.llen(wake) == 0, message="the tokens taken")  # type: ignore[attr-defined]
+        idle(backend, 2)
+    releases[0].touch()
+    wait_until(lambda: any(m.exists() for m in markers), message="a held job to start")
+    releases[1].touch()
+    wait_until(lambda: all(m.exists() for m in markers), timeout=PROMPT, message="the other (a wake-up was lost)")
+
+
 @pytest.mark.parametrize("how", ["deleted", "canceled", "stopped"])
 def test_a_job_held_by_a_limit_starts_once_the_running_job_holding_it_is_deleted_or_stopped(
     backend: Backend, workers: Starter, tmp_path: Path, how: str

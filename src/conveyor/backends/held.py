@@ -7,6 +7,9 @@ recovered, deleted, requeued after a cancel) frees a slot of each limit it count
 against, and only a mark of one of those wakes idle workers: a settle of another
 user's job leaves a per-user mark, and the idle workers it would wake in vain, alone.
 The mark goes with the wake-up; a claim that still finds its job held marks it again.
+On Redis a wake-up wakes one worker, so a claim that fills its batch (and stops
+reading) also marks the full limits that the jobs it left unread may wait for; on
+SQLite every idle worker claims at each wake-up, and one that takes nothing marks.
 
 A job held by several full limits is marked for the first it fails (global, then its
 queue's, its user's, its type's): it cannot start before that one frees, and the claim

@@ -144,17 +144,21 @@ local function user_full(user)
     return nil
 end
 
-local function holding_limit(queue, user, func)
-    if not limits then return nil end
-    local full = queue_full(queue) or user_full(user)
-    if full then return full end
-    local cap = limits.type[func]
+local function type_full(func)
+    local cap = limits and limits.type[func]
     if cap and (running.type[func] or 0) >= cap then return HELD_TYPE .. func end
     return nil
 end
 
+local function holding_limit(queue, user, func)
+    if not limits then return nil end
+    return queue_full(queue) or user_full(user) or type_full(func)
+end
+
 -- The limits this claim left jobs queued for: limit -> {queue = true} (see mark_held).
 local holds = nil
+-- The users and job types of the jobs it took: the only ones whose limits it may fill.
+local took_users, took_types = {}, {}
 local function hold(name, queue)
     holds = holds or {}
     holds[name] = holds[name] or {}
@@ -209,18 +213,24 @@ local function take_in_turns(queue)
     end)
     local turns, seen = {}, {}
     for _, c in ipairs(candidates) do
-        if #claimed >= limit then break end
+        -- past a full batch, the candidates left are only read for the limits holding them
+        local batch_full = #claimed >= limit
+        if batch_full and not limits then break end
         local f = c[7]
         local limit_full = holding_limit(queue, f[4], f[5])
         if limit_full then
             hold(limit_full, queue)
-        else
+        elseif not batch_full then
             take(queue, c[5], c[6], f)
             if limits then
                 running.total = running.total + 1
-                if f[4] then running.user[f[4]] = (running.user[f[4]] or 0) + 1 end
+                if f[4] then
+                    running.user[f[4]] = (running.user[f[4]] or 0) + 1
+                    took_users[f[4]] = true
+                end
                 running.queue[queue] = (running.queue[queue] or 0) + 1
                 running.type[f[5]] = (running.type[f[5]] or 0) + 1
+                took_types[f[5]] = true
             end
             local user = f[4] or ''
             if not seen[user] then
@@ -230,6 +240,35 @@ local function take_in_turns(queue)
         end
     end
     record_turns(queue, turns)
+end
+
+-- A claim that fills its batch stops reading: the jobs it leaves unread (past those it
+-- read of its last queue, and in the queues after) may wait for a limit it filled, and
+-- the wake-up that brought it (a token wakes one worker) may have taken their mark,
+-- leaving the other idle workers unwoken at the next slot freed. Each of its queues still
+-- holding jobs is marked for the full limits such a job may wait for: the global and
+-- the queue's, else those of the users and job types it took (see held.py).
+local function mark_unread()
+    for qi = 9, last_queue do
+        local queue = ARGV[qi]
+        if redis.call('EXISTS', queued_key(queue)) == 1 then
+            local full = queue_full(queue)
+            if full then
+                hold(full, queue)
+            else
+                for user in pairs(took_users) do
+                    local user_limit = user_full(user)
+                    if user_limit and redis.call('EXISTS', user_queued_key(queue, user)) == 1 then
+                        hold(user_limit, queue)
+                    end
+                end
+                for func in pairs(took_types) do
+                    local type_limit = type_full(func)
+                    if type_limit then hold(type_limit, queue) end
+                end
+            end
+        end
+    end
 end
 
 gather()
@@ -244,5 +283,6 @@ for qi = 9, last_queue do
     write_removals()  -- before a queue named twice is read again
 end
 write_gathered()
+if limits and #claimed >= limit then mark_unread() end
 if holds then mark_held(holds) end
 return claimed
