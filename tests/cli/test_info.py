@@ -88,6 +88,20 @@ def test_tables_show_queues_counts_and_workers(run: Run, db: Backend) -> None:
         assert text in out, text
 
 
+def test_long_queue_and_worker_names_fold_and_leave_the_counts_readable(run: Run, db: Backend) -> None:
+    name = "q" * 90  # once squeezed every count column out of an 80-column terminal
+    for status in ("queued", "failed", "canceled"):
+        put_job(db, queue=name, status=status)
+    db.workers_register(_worker("w" * 90, (name,), jobs_done=12, jobs_failed=3))
+    out = run("info", env={"COLUMNS": "80"}).stdout
+    assert re.search(r"^queue +queued +started +finished +failed +canceled +total *$", out, re.M), out
+    assert re.search(r"^q+ +1 +0 +0 +1 +1 +3 *$", out, re.M), out
+    assert "".join(re.findall(r"^(q+)(?: |$)", out, re.M)) == name  # the whole name, folded
+    assert re.search(r"^name +state +queues +current jobs +done +failed +heartbeat *$", out, re.M), out
+    assert re.search(r"^w+ +idle +q+ +- +12 +3 +\d+s ago *$", out, re.M), out
+    assert "".join(re.findall(r"^(w+) ", out, re.M)) == "w" * 90
+
+
 def test_queue_filter_keeps_that_queue_and_its_workers(run: Run, db: Backend) -> None:
     _fill(db)
     data = json.loads(run("info", "--queue", "emails", "--queue", "idle-queue", "--json").stdout)

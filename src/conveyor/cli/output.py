@@ -91,10 +91,10 @@ def queues_table(counts: Mapping[str, Mapping[JobStatus, int]]) -> Table:
     """One row per queue, a column per status in use, and totals when there are several queues."""
     shown = [s for s in JobStatus if s in ALWAYS_SHOWN or any(c.get(s, 0) for c in counts.values())]
     table = plain_table("Queues")
-    table.add_column("queue", no_wrap=True)
+    table.add_column("queue", overflow="fold")  # a long name folds rather than squeeze the counts out
     for status in shown:
-        table.add_column(status.value, justify="right", style=STATUS_STYLES[status], header_style="bold")
-    table.add_column("total", justify="right", style="bold")
+        table.add_column(status.value, justify="right", style=STATUS_STYLES[status], header_style="bold", no_wrap=True)
+    table.add_column("total", justify="right", style="bold", no_wrap=True)
     for name, per_status in counts.items():
         table.add_row(name, *_count_cells(per_status, shown))
     if len(counts) > 1:
@@ -115,13 +115,13 @@ def workers_table(workers: Sequence[WorkerRecord], now: float | None = None) -> 
     """Who is working on what, and whether it is still alive (its last heartbeat)."""
     now = time.time() if now is None else now
     table = plain_table("Workers")
-    table.add_column("name", no_wrap=True)
-    table.add_column("state")
+    table.add_column("name", overflow="fold")  # a long name folds rather than squeeze the rest out
+    table.add_column("state", no_wrap=True)
     table.add_column("queues", overflow="fold")
     table.add_column("current jobs", no_wrap=True)  # whole ids, to copy into cancel/stop
-    table.add_column("done", justify="right")
-    table.add_column("failed", justify="right")
-    table.add_column("heartbeat")
+    table.add_column("done", justify="right", no_wrap=True)
+    table.add_column("failed", justify="right", no_wrap=True)
+    table.add_column("heartbeat", no_wrap=True)
     for worker in workers:
         table.add_row(
             worker.name,
