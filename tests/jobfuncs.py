@@ -269,6 +269,11 @@ def slow_callback(job: object, connection: object, *args: object) -> None:
     _note(job, "slow callback ended")
 
 
+def shell(command: str) -> int:
+    """Run ``command`` with os.system, which waits in C: an interrupt cannot end it."""
+    return os.system(command)
+
+
 def exiting_callback(job: object, connection: object, *args: object) -> None:
     """A callback that raises SystemExit (a BaseException, not an Exception)."""
     raise SystemExit(3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -129,6 +130,36 @@ def test_the_child_ignores_sigterm_and_dies_with_its_worker(url: str, queue: Que
         assert again.get_status() is JobStatus.STARTED  # recovered when its lease expires
     finally:
         stop_process(worker)
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie nobody reaped is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_killed_child_takes_its_subprocesses_along_and_none_holds_the_worker(
+    url: str, queue: Queue, tmp_path: Path
+) -> None:
+    inside, escaped, ready = tmp_path / "inside", tmp_path / "escaped", tmp_path / "ready"
+    # A shell under the job (os.system waits in C, so the stop cannot land), and a
+    # daemon that left the job's process group, as `setsid` does.
+    command = f"setsid sleep 60 & echo $! > {escaped}; echo $$ > {inside}; touch {ready}; exec sleep 60"
+    job = queue.enqueue(jobfuncs.shell, command)
+    worker = start_worker(url, pool="processes", interrupt_grace=0.2)
+    try:
+        wait_until(ready.exists, message="the shell to start")
+        send_stop_job_command(queue.connection, job.id)
+        # The worker once waited for the daemon, which held the child's end of the pipe.
+        wait_until(lambda: job.get_status() is JobStatus.STOPPED, message="the job to stop")
+        wait_until(lambda: not running(int(inside.read_text())), message="the shell to die with the child")
+        assert worker.poll() is None
+    finally:
+        stop_process(worker)
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(escaped.read_text()), signal.SIGKILL)
 
 
 def test_registered_job_types_reach_the_child(url: str, queue: Queue) -> None:

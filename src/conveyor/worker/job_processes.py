@@ -11,10 +11,12 @@ as it lives: it starts once, not per job. It gets the worker's import path, ``--
 modules and job types, opens the store itself (for ``get_current_job()`` and saving
 meta), runs each job it is sent and answers with the job's Settlement. An interrupt is
 a signal whose number says which: the child raises it inside the job, and ignores it
-between jobs. The child ignores SIGINT and SIGTERM (a Ctrl-C or a service manager
-signals the whole group, and the worker decides what its jobs do) and dies with the
-worker: the kernel kills it when the thread that started it ends, and the worker's
-job threads live until the worker ends.
+between jobs. Each child leads its own process group, so a Ctrl-C at the terminal
+reaches the worker alone (which decides what its jobs do), and killing the child kills
+the processes its job started too; it ignores SIGINT and SIGTERM all the same (a
+service manager may signal every process of the service). It dies with the worker: the
+kernel kills it when the thread that started it ends, and the worker's job threads
+live until the worker ends.
 """
 
 from __future__ import annotations
@@ -83,8 +85,11 @@ class JobProcess:
     def __init__(self, url: str, exception_handlers: tuple[str, ...] = ()) -> None:
         ours, theirs = socket.socketpair()
         with theirs:
+            # Its own process group, so that killing it kills the processes its job started.
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_CODE, str(theirs.fileno())], pass_fds=[theirs.fileno()]
+                [sys.executable, "-c", _CHILD_CODE, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                start_new_session=True,
             )
         self._connection = Connection(ours.detach())
         self._lock = threading.Lock()  # a job's thread sends the job, the housekeeper interrupts
@@ -163,10 +168,11 @@ class JobProcess:
             self._process.send_signal(INTERRUPT_SIGNALS.get(reason, signal.SIGUSR1))
 
     def kill(self) -> None:
-        """End the child at once, whatever its job is doing; it is never used again."""
+        """End the child at once, whatever its job is doing, with the processes its job
+        started (its process group); it is never used again."""
         self._killed = True
         with contextlib.suppress(ProcessLookupError):
-            self._process.kill()
+            os.killpg(self._process.pid, signal.SIGKILL)
 
     def alive(self) -> bool:
         return not self._killed and self._process.poll() is None
@@ -370,7 +376,9 @@ def child_main() -> None:
     """A child's life: set up as its worker is, then run jobs until the pipe closes.
     A module or job type that does not import here is reported and left out (its jobs
     fail saying so), rather than failing every job."""
-    connection = Connection(int(sys.argv[1]))
+    pipe = int(sys.argv[1])
+    os.set_inheritable(pipe, False)  # a process the job starts must not keep the worker waiting on it
+    connection = Connection(pipe)
     config = connection.recv()
     _die_with_parent(config["parent"])
     for sig in (signal.SIGINT, signal.SIGTERM):
