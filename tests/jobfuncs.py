@@ -7,6 +7,7 @@ import asyncio
 import atexit
 import contextlib
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -272,6 +273,18 @@ def slow_callback(job: object, connection: object, *args: object) -> None:
 def shell(command: str) -> int:
     """Run ``command`` with os.system, which waits in C: an interrupt cannot end it."""
     return os.system(command)
+
+
+def terminate_a_subprocess() -> int | None:
+    """Start a subprocess and end it with SIGTERM: its exit status, or None if it ignored it."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    process.terminate()
+    try:
+        return process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return None
 
 
 def exiting_callback(job: object, connection: object, *args: object) -> None:

@@ -132,6 +132,14 @@ def test_the_child_ignores_sigterm_and_dies_with_its_worker(url: str, queue: Que
         stop_process(worker)
 
 
+def test_a_jobs_subprocess_does_not_inherit_the_childs_deafness_to_sigterm(url: str, queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.terminate_a_subprocess)
+    status, _ = run_burst(url)
+    assert status == 0
+    job.refresh()
+    assert (job.status, job.result) == (JobStatus.FINISHED, -signal.SIGTERM)
+
+
 def running(pid: int) -> bool:
     """Whether ``pid`` is a live process (a zombie nobody reaped is not)."""
     try:

@@ -382,7 +382,7 @@ def child_main() -> None:
     config = connection.recv()
     _die_with_parent(config["parent"])
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
+        signal.signal(sig, _ignore)  # not SIG_IGN, which the job's own subprocesses would inherit
     sys.path[:] = config["path"]
     for entry in config["imports"]:
         _set_up(import_modules, [entry])
@@ -401,6 +401,10 @@ def child_main() -> None:
         except EOFError:
             return
         connection.send((_run(child, record, started_at, backend), peak_rss_mb()))
+
+
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """A signal the worker, not its child, answers (SIGINT, SIGTERM)."""
 
 
 def _set_up(step: Callable[..., None], *args: Any) -> None:
