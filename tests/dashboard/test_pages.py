@@ -228,6 +228,17 @@ def test_the_batches_entry_hides_when_the_server_has_no_batches(page: Page, serv
     expect(page.get_by_role("navigation").get_by_role("link", name="Failed")).to_be_visible()
 
 
+def test_the_batches_entry_stays_when_the_store_is_down_as_the_page_loads(page: Page, server: ApiServer) -> None:
+    down = {"error": "BackendUnavailable", "message": "The job store cannot be reached"}
+    page.route("**/api/v1/batches**", lambda route: answer(route, down, 503))
+    page.goto(server.base)
+    expect(page.get_by_test_id("count-pending")).to_be_visible()
+    batches = page.get_by_role("navigation").get_by_role("link", name="Batches")
+    expect(batches).to_be_visible()  # once hidden until a reload, the store back or not
+    batches.click()
+    expect(page.get_by_role("alert")).to_have_text("Error: The job store cannot be reached (BackendUnavailable)")
+
+
 def test_api_errors_are_shown_as_sentences_and_clear_when_the_api_recovers(page: Page, server: ApiServer) -> None:
     failing = {"on": True}
 

@@ -1,6 +1,6 @@
 // The dashboard's entry point: routes, the login/logout flow, the live indicator.
 
-import { api, auth } from "./api.js";
+import { ApiError, api, auth } from "./api.js";
 import { h, replace } from "./dom.js";
 import { onLiveState } from "./live.js";
 import { match, route } from "./router.js";
@@ -57,13 +57,17 @@ function showLogin() {
   });
 }
 
-/** Batches have their own REST issue: show the nav entry only once the server has them. */
+/**
+ * Batches have their own REST issue: hide the nav entry when the server has no such
+ * endpoint (404). Any other error (the store down as the page loads) keeps it: the
+ * batches page says what is wrong, and the entry would otherwise stay away until a reload.
+ */
 async function checkBatches() {
   try {
     await api("batches", { query: { limit: 1 } });
     document.getElementById("nav-batches").hidden = false;
-  } catch {
-    document.getElementById("nav-batches").hidden = true;
+  } catch (error) {
+    document.getElementById("nav-batches").hidden = error instanceof ApiError && error.status === 404;
   }
 }
 
