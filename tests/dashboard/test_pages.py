@@ -105,6 +105,14 @@ def test_a_pickled_jobs_result_is_not_shown_as_null(page: Page, server: ApiServe
     expect(page.get_by_test_id("job-result")).to_have_text("Not shown: this job's result is not stored as JSON.")
 
 
+def test_direction_controls_in_a_jobs_values_are_shown_escaped(page: Page, server: ApiServer, queue: Queue) -> None:
+    # U+202E (right-to-left override) would turn the rest of its line round: shown escaped, as in JSON
+    job = make_job(queue.connection, queue="bidi", args=["\u202eevil.txt", "next"], kwargs={"\u2067k": 1})
+    page.goto(f"{server.base}/#/jobs/{job.id}")
+    values = page.get_by_role("region", name="Arguments").locator("pre")
+    expect(values).to_have_text(['["\\u202eevil.txt","next"]', '{"\\u2067k":1}'])
+
+
 def test_lists_read_job_summaries_and_only_a_jobs_own_page_reads_it_whole(
     page: Page, server: ApiServer, queue: Queue
 ) -> None:

@@ -52,10 +52,18 @@ export function shortId(id) {
   return id.length > 13 ? `${id.slice(0, 8)}…` : id;
 }
 
-/** Any JSON value as text for a <pre>: on one line when short, else indented. */
+// Characters that reorder the text around them (U+202E turns "evil.txt" round): in a
+// value shown as JSON they could make the rest of its line read differently.
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Any JSON value as text for a <pre>: on one line when short, else indented. Direction
+ * controls are shown as their JSON escapes (still the same JSON), not obeyed.
+ */
 export function json(value) {
   const compact = JSON.stringify(value);
-  return compact !== undefined && compact.length <= 80 ? compact : JSON.stringify(value, null, 2);
+  const text = compact !== undefined && compact.length <= 80 ? compact : JSON.stringify(value, null, 2);
+  return text === undefined ? text : text.replace(BIDI_CONTROLS, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** A <progress> bar with its percentage next to it, both labelled for screen readers. */
