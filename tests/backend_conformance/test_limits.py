@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backend_conformance.helpers import LEASE_TTL, NOW, get, put
+from conveyor.backends import held
 from conveyor.status import JobStatus
 from conveyor.types import Limits, Settlement
 
@@ -116,6 +117,31 @@ def test_per_job_type_limit_skips_to_other_types(backend):
     limits = Limits(per_job_type={"jobs.render": 1})
     assert claim(backend, limits=limits) == [heavy[0], *light]
     assert claim(backend, limits=limits) == []
+
+
+def test_a_job_of_another_type_is_not_held_behind_its_users_jobs_of_a_full_type(backend):
+    # a claim read each user's first jobs, as many as it could take: alice's ping waited
+    # behind her renders for a render slot, though it needs none
+    renders = put_many(backend, 3, user_id="alice", func_name="jobs.render")
+    ping = put(backend, user_id="alice", func_name="jobs.ping").id
+    later = put(backend, user_id="alice", func_name="jobs.ping").id
+    limits = Limits(per_job_type={"jobs.render": 1})
+    assert claim(backend, limit=1, limits=limits) == [renders[0]]
+    assert claim(backend, limit=1, limits=limits) == [ping]
+    assert claim(backend, limit=1, limits=limits) == [later]
+    assert [get(backend, job).status for job in renders[1:]] == [JobStatus.QUEUED] * 2
+
+
+def test_a_claim_reads_past_a_bounded_number_of_jobs_of_a_full_type(backend):
+    put(backend, user_id="alice", func_name="jobs.render")
+    limits = Limits(per_job_type={"jobs.render": 1})
+    assert len(claim(backend, limit=1, limits=limits)) == 1
+    put_many(backend, held.READ_PAST, user_id="alice", func_name="jobs.render")
+    ping = put(backend, user_id="alice", func_name="jobs.ping").id
+    assert claim(backend, limit=1, limits=limits) == [ping], "within the bound"
+    put_many(backend, held.READ_PAST + 1, user_id="bob", func_name="jobs.render")
+    put(backend, user_id="bob", func_name="jobs.ping")
+    assert claim(backend, limit=1, limits=limits) == [], "past the bound: waits for a render slot"
 
 
 def test_a_limit_frees_up_when_a_job_ends(backend):

@@ -178,6 +178,24 @@ def test_a_slot_of_any_job_frees_the_global_limit(backend: Backend, wakeups: Cal
     assert claimed_by_w2(backend, limits) == [held.id]
 
 
+def test_jobs_a_claim_read_past_are_woken_when_their_type_frees_a_slot(
+    backend: Backend, wakeups: Callable[[str], WakeupsSent]
+) -> None:
+    # the claim took alice's ping from behind her held renders: they wait for a render slot
+    limits = Limits(per_job_type={"jobs.render": 1})
+    holding = started(backend, "first", "w-1", func_name="jobs.render")
+    renders = [put(backend, queue="second", user_id="alice", func_name="jobs.render") for _ in range(2)]
+    ping = put(backend, queue="second", user_id="alice", func_name="jobs.ping")
+    claimed = backend.jobs_claim(["second"], "w-2", 1, "t-2", NOW + LEASE_TTL, NOW, limits)
+    assert [record.id for record in claimed] == [ping.id]
+    sent = wakeups("second")
+    assert settle(backend, claimed[0], JobStatus.FINISHED)
+    assert sent.count() == 0, "woken by a ping slot, which no held job waits for"
+    assert settle(backend, holding, JobStatus.FINISHED)
+    assert sent.count() == 1
+    assert claimed_by_w2(backend, limits) == [renders[0].id]
+
+
 def cancel(backend: Backend, record: JobRecord, keep: float = 99) -> None:
     backend.job_cancel(record.id, NOW, NOW + keep, False)
 

@@ -4,7 +4,8 @@ The plain claim takes a queue's first jobs in ``priority DESC, seq`` order. When
 queue holds more than one user's jobs, or limits are set, this module picks instead:
 the first few jobs of each user (an index range per user), ordered by priority, then
 by their rank within their user (round after round), then by how long ago their user
-was last served, skipping jobs whose user, queue or job type is at its limit. Each
+was last served, skipping jobs whose user, queue or job type is at its limit (a user's
+jobs of a full type are read past, up to ``held.READ_PAST`` of them). Each
 step reads an index range, so the cost grows with the number of users waiting, not
 with the number of jobs.
 """
@@ -66,6 +67,9 @@ class Running:
             return None
         return held.USER + user
 
+    def full_types(self, limits: Limits) -> set[str]:
+        return {func_name for func_name, cap in limits.per_job_type.items() if self.by_type[func_name] >= cap}
+
     def holding_limit(self, limits: Limits, user: str | None, queue: str, func_name: str) -> str | None:
         full = self.queue_full(limits, queue) or self.user_full(limits, user)
         if full is not None:
@@ -99,6 +103,7 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
         return []
     candidates: list[tuple[int, int, int, int, str, str | None, str]] = []
     turns = dict(conn.execute("SELECT user_id, served FROM user_turns WHERE queue = ?", (queue,)).fetchall())
+    full_types = running.full_types(limits)  # jobs of these are read past (see held.READ_PAST)
     for user in _waiting_users(conn, queue):
         user_full = running.user_full(limits, user)
         if user_full is not None:
@@ -107,11 +112,19 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
         rows = conn.execute(
             "SELECT id, priority, seq, func_name FROM jobs WHERE status = 'queued' AND queue = ? "
             f"AND user_id IS ? {_NOT_EXPIRED} ORDER BY priority DESC, seq LIMIT ?",
-            (queue, user, now, wanted),
+            (queue, user, now, wanted + held.READ_PAST if full_types else wanted),
         ).fetchall()
         served = turns.get(_turn_key(user), 0)
-        for rank, (job_id, priority, seq, func_name) in enumerate(rows):
-            candidates.append((-priority, rank, served, seq, job_id, user, func_name))
+        rank = passed = 0
+        for job_id, priority, seq, func_name in rows:
+            if rank == wanted:
+                break
+            if func_name in full_types and passed < held.READ_PAST:
+                running.held.add(held.JOB_TYPE + func_name)
+                passed += 1
+            else:
+                candidates.append((-priority, rank, served, seq, job_id, user, func_name))
+                rank += 1
     candidates.sort()
     picked: list[str] = []
     served_users: list[str | None] = []

@@ -183,9 +183,10 @@ local function take_in_turns(queue)
         if user_limit then
             hold(user_limit, queue)  -- (its jobs are not read: a user left in the set with none wakes in vain)
         else
-            local key, rank, offset = user_queued_key(queue, user), 0, 0
+            -- passed: jobs of full types read past (see HELD_READ_PAST), held where they are
+            local key, rank, offset, passed = user_queued_key(queue, user), 0, 0, 0
             while rank < wanted do
-                local members = redis.call('ZRANGE', key, offset, offset + wanted - 1)
+                local members = redis.call('ZRANGE', key, offset, offset + wanted + passed - 1)  -- wider as it passes
                 if #members == 0 then break end
                 offset = offset + #members
                 for _, member in ipairs(members) do
@@ -195,10 +196,16 @@ local function take_in_turns(queue)
                     if f[1] ~= 'queued' then
                         redis.call('ZREM', key, member)
                     elseif not (f[3] and tonumber(f[3]) <= now) then
-                        candidates[#candidates + 1] = {
-                            string.sub(member, 1, 8), rank, tonumber(served[u] or '0'), tonumber(f[2]), member, id, f,
-                        }
-                        rank = rank + 1
+                        local type_limit = passed < HELD_READ_PAST and type_full(f[5])
+                        if type_limit then
+                            hold(type_limit, queue)
+                            passed = passed + 1
+                        else
+                            candidates[#candidates + 1] = {
+                                string.sub(member, 1, 8), rank, tonumber(served[u] or '0'), tonumber(f[2]), member, id, f,
+                            }
+                            rank = rank + 1
+                        end
                     end
                 end
             end
