@@ -1,4 +1,4 @@
-"""Chaos: workers under per-user limits, killed, frozen and cut off, then invariants checked.
+"""Chaos: workers under per-user and per-job-type limits, killed, frozen and cut off, then invariants checked.
 
     .venv/bin/python bench/chaos.py --backend redis --seconds 60
     .venv/bin/python bench/chaos.py --backend sqlite --seconds 60 --faults kill,cancel,requeue
@@ -6,9 +6,10 @@
 
 Starts ``--workers`` worker processes on a fresh store (a SQLite file, or a redis-server
 of its own on a free port, append-only so a restart keeps the jobs), with a per-user
-limit, on jobs of ``--users`` users (bench/chaosjobs.py: each run marks its start and
-end in a shared log). For ``--seconds`` it then, at random, kills workers with SIGKILL
-(starting another in place), freezes them with SIGSTOP and thaws them with SIGCONT,
+limit and a limit on the "heavy" job type, on jobs of ``--users`` users, a share of them
+heavy (bench/chaosjobs.py: each run marks its start and end in a shared log). For
+``--seconds`` it then, at random, kills workers with SIGKILL (starting another in
+place), freezes them with SIGSTOP and thaws them with SIGCONT,
 stalls the store (every write held up: a SQLite writer stopped holding the write lock,
 Redis's CLIENT PAUSE WRITE or DEBUG SLEEP), restarts the redis-server, cancels and
 requeues jobs, and enqueues more. Then it thaws everything, lets the workers drain the
@@ -20,7 +21,8 @@ queue, stops them, and checks:
   frozen meanwhile, that ended within a lease period of the thaw (the documented case:
   a worker stalled past its lease has its job run again elsewhere, and stops its own
   run once it finds its lease lost);
-- no user had more runs at once than the limit (runs of frozen workers not counted);
+- no user had more runs at once than the per-user limit, nor the heavy type more than
+  its limit (runs of frozen workers not counted);
 - no job ran again after a run that completed, unless that run's worker was killed or
   frozen before it could record the outcome, or the harness canceled or requeued it.
 
@@ -83,6 +85,7 @@ class Run:
 
     job_id: str
     user: str
+    job_type: str
     pid: int
     start: float
     end: float = OPEN
@@ -118,7 +121,8 @@ class Harness:
         for _ in range(count):
             user = f"user-{self.dice.randrange(self.args.users)}"
             seconds = self.dice.uniform(0.05, self.args.job_seconds)
-            datas.append(Queue.prepare_data(chaosjobs.work, (self.log, user, seconds), user_id=user,
+            function = chaosjobs.heavy if self.dice.random() < self.args.heavy else chaosjobs.work
+            datas.append(Queue.prepare_data(function, (self.log, user, seconds), user_id=user,
                                             retry=Retry(max=1000), failure_ttl=-1, result_ttl=-1))  # fmt: skip
         try:
             self.job_ids += [job.id for job in self.queue.enqueue_many(datas)]
@@ -135,8 +139,8 @@ class Harness:
         command = [
             sys.executable, "-m", "conveyor", "worker", QUEUE, "-u", self.url, "-c", str(self.args.concurrency),
             "--lease-ttl", str(self.args.lease_ttl), "--poll-interval", "0.2", "--shutdown-timeout", "5",
-            "--interrupt-grace", "2", "--per-user-max-concurrent-jobs", str(self.args.per_user), "--log-level",
-            "warning",
+            "--interrupt-grace", "2", "--per-user-max-concurrent-jobs", str(self.args.per_user),
+            "--job-type-limit", f"chaosjobs.heavy={self.args.per_type}", "--log-level", "warning",
         ]  # fmt: skip
         with (self.dir / f"worker-{index}.log").open("ab") as stderr:
             process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
@@ -314,9 +318,9 @@ class Harness:
 def read_runs(log: str, workers: dict[int, Worker]) -> list[Run]:
     runs: dict[tuple[str, str], Run] = {}
     for line in Path(log).read_text().splitlines() if Path(log).exists() else []:
-        kind, job_id, attempt, user, pid, at = line.split()
+        kind, job_id, attempt, user, job_type, pid, at = line.split()
         if kind == "start":
-            runs[(job_id, attempt)] = Run(job_id, user, int(pid), float(at))
+            runs[(job_id, attempt)] = Run(job_id, user, job_type, int(pid), float(at))
         elif (job_id, attempt) in runs:
             run = runs[(job_id, attempt)]
             run.end, run.outcome = float(at), kind.removeprefix("end-")
@@ -392,16 +396,8 @@ def check(harness: Harness) -> list[str]:
                 broken.append(f"job {job_id} ran twice at once: pid {first.pid} from {first.start:.2f} to "
                               f"{first.end:.2f}, pid {later.pid} from {later.start:.2f}")  # fmt: skip
     for user in sorted({run.user for run in runs}):
-        mine = sorted((r for r in runs if r.user == user), key=lambda r: r.start)
-        for run in mine:
-            at_once = [
-                other for other in mine
-                if other.start <= run.start < other.end and frozen_during(other, run.start, workers) is None
-            ]  # fmt: skip
-            if len(at_once) > args.per_user:
-                broken.append(f"{user} had {len(at_once)} runs at once at {run.start:.2f} (limit {args.per_user}): "
-                              + ", ".join(f"{r.job_id} (pid {r.pid})" for r in at_once))  # fmt: skip
-                break
+        broken += over_limit([r for r in runs if r.user == user], args.per_user, user, workers)
+    broken += over_limit([r for r in runs if r.job_type == "heavy"], args.per_type, "the heavy type", workers)
     completed = {run.job_id for run in runs if run.outcome == "done"}
     statuses: dict[str, int] = defaultdict(int)
     for start in range(0, len(harness.job_ids), 1000):
@@ -418,6 +414,20 @@ def check(harness: Harness) -> list[str]:
     harness.done.update({f"jobs {status}": count for status, count in statuses.items()})
     harness.done["runs"] = len(runs)
     return broken
+
+
+def over_limit(runs: list[Run], limit: int, whose: str, workers: dict[int, Worker]) -> list[str]:
+    """The first moment more of ``runs`` ran at once than ``limit`` (runs of frozen workers not counted)."""
+    runs = sorted(runs, key=lambda r: r.start)
+    for run in runs:
+        at_once = [
+            other for other in runs
+            if other.start <= run.start < other.end and frozen_during(other, run.start, workers) is None
+        ]  # fmt: skip
+        if len(at_once) > limit:
+            return [f"{whose} had {len(at_once)} runs at once at {run.start:.2f} (limit {limit}): "
+                    + ", ".join(f"{r.job_id} (pid {r.pid})" for r in at_once)]  # fmt: skip
+    return []
 
 
 def worker_log_lines(directory: Path) -> dict[str, int]:
@@ -439,6 +449,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=2, help="jobs at once per worker")
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--per-user", type=int, default=2, help="the per-user limit the workers enforce")
+    parser.add_argument("--per-type", type=int, default=2, help="the limit on heavy jobs the workers enforce")
+    parser.add_argument("--heavy", type=float, default=0.3, help="the share of jobs that are heavy")
     parser.add_argument("--jobs", type=int, default=300, help="jobs enqueued at the start (more come later)")
     parser.add_argument("--job-seconds", type=float, default=0.6, help="longest a job runs")
     parser.add_argument("--lease-ttl", type=float, default=2.0)
@@ -463,7 +475,8 @@ def main() -> int:
     finally:
         harness.close()
     print(f"chaos on {args.backend}, seed {args.seed}, {args.seconds:g} s, {args.workers} workers x "
-          f"{args.concurrency}, per-user limit {args.per_user}, lease {args.lease_ttl:g} s")  # fmt: skip
+          f"{args.concurrency}, per-user limit {args.per_user}, heavy limit {args.per_type}, "
+          f"lease {args.lease_ttl:g} s")  # fmt: skip
     print("  " + ", ".join(f"{name} {count}" for name, count in sorted(harness.done.items())))
     notes = worker_log_lines(directory)
     if notes:

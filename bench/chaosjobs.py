@@ -4,9 +4,9 @@ Every run appends a start mark, then an end mark (also when it is interrupted: a
 a cancel, a timeout), to one log file shared by every worker. A run is keyed by the
 job's id and an attempt id made afresh per run, so the harness can tell runs of the
 same job apart and see whether two overlapped; the marks carry the system-wide
-monotonic clock (comparable across processes on one machine), the user and the pid,
-so the harness also counts each user's runs at once and knows which runs a kill -9
-cut short (they have no end mark). Lines are short and written with O_APPEND in one
+monotonic clock (comparable across processes on one machine), the user, the job type
+and the pid, so the harness also counts each user's (and the heavy type's) runs at once
+and knows which runs a kill -9 cut short (they have no end mark). Lines are short and written with O_APPEND in one
 write each, so concurrent writers never interleave them.
 
 An interrupt reaches a job run in a thread as an exception raised wherever the thread
@@ -24,8 +24,8 @@ import uuid
 from conveyor import get_current_job
 
 
-def _mark(log: str, kind: str, job_id: str, attempt: str, user: str) -> None:
-    line = f"{kind} {job_id} {attempt} {user} {os.getpid()} {time.monotonic():.6f}\n"
+def _mark(log: str, kind: str, job_id: str, attempt: str, user: str, job_type: str) -> None:
+    line = f"{kind} {job_id} {attempt} {user} {job_type} {os.getpid()} {time.monotonic():.6f}\n"
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())
@@ -35,12 +35,21 @@ def _mark(log: str, kind: str, job_id: str, attempt: str, user: str) -> None:
 
 def work(log: str, user: str, seconds: float) -> str:
     """Run for ``seconds`` in short sleeps (so interrupts land soon), marking start and end."""
+    return _run(log, user, seconds, "work")
+
+
+def heavy(log: str, user: str, seconds: float) -> str:
+    """The same run as ``work``, of a job type the harness limits (``--per-type``)."""
+    return _run(log, user, seconds, "heavy")
+
+
+def _run(log: str, user: str, seconds: float, job_type: str) -> str:
     job = get_current_job()
     job_id = job.id if job is not None else "-"
     attempt = uuid.uuid4().hex[:12]
     outcome = "raised"
     try:
-        _mark(log, "start", job_id, attempt, user)
+        _mark(log, "start", job_id, attempt, user, job_type)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
@@ -48,7 +57,7 @@ def work(log: str, user: str, seconds: float) -> str:
         return attempt
     finally:
         try:
-            _mark(log, "end-" + outcome, job_id, attempt, user)
+            _mark(log, "end-" + outcome, job_id, attempt, user, job_type)
         except BaseException:  # an interrupt landed in it (a second mark of the same end is harmless)
-            _mark(log, "end-" + outcome, job_id, attempt, user)
+            _mark(log, "end-" + outcome, job_id, attempt, user, job_type)
             raise
