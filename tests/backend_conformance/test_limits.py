@@ -132,6 +132,17 @@ def test_a_job_of_another_type_is_not_held_behind_its_users_jobs_of_a_full_type(
     assert [get(backend, job).status for job in renders[1:]] == [JobStatus.QUEUED] * 2
 
 
+def test_a_claim_reads_past_jobs_of_a_type_it_fills_itself(backend):
+    # one render slot left: the claim took the first render, and the second (read, as
+    # the type was not yet full) stood in for the ping, which a second slot could run
+    limits = Limits(per_job_type={"jobs.render": 2})
+    put(backend, func_name="jobs.render")
+    assert len(claim(backend, limit=1, limits=limits)) == 1
+    first, _ = put_many(backend, 2, user_id="alice", func_name="jobs.render")
+    ping = put(backend, user_id="alice", func_name="jobs.ping").id
+    assert claim(backend, limit=2, limits=limits) == [first, ping]
+
+
 def test_a_claim_reads_past_a_bounded_number_of_jobs_of_a_full_type(backend):
     put(backend, user_id="alice", func_name="jobs.render")
     limits = Limits(per_job_type={"jobs.render": 1})

@@ -23,11 +23,12 @@ QUEUE, USER, JOB_TYPE = "queue:", "user:", "type:"
 """Prefixes of the per-queue, per-user and per-job-type limits' names."""
 
 READ_PAST = 100
-"""How many jobs of full job types a claim reads past, per user of a queue, to reach that
-user's jobs of other types: a claim reads each user's first jobs, as many as it may take,
-so without this a job of another type queued behind them would wait for a slot of a type
-it is not of. Bounded, as each job read past costs every claim while its type stays full;
-past the bound a user's later jobs wait as before."""
+"""How many jobs of full job types (or types the jobs read before them would fill) a claim
+reads past, per user of a queue, to reach that user's jobs of other types: a claim reads
+each user's first jobs, as many as it may take, so without this a job of another type
+queued behind them would wait for a slot of a type it is not of. Bounded, as each job
+read past costs every claim while its type stays full; past the bound a user's later
+jobs wait as before."""
 
 
 def freed_by(queue: str, user: str | None, func_name: str) -> list[str]:

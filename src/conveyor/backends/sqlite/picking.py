@@ -67,15 +67,13 @@ class Running:
             return None
         return held.USER + user
 
-    def full_types(self, limits: Limits) -> set[str]:
-        return {func_name for func_name, cap in limits.per_job_type.items() if self.by_type[func_name] >= cap}
+    def type_full(self, limits: Limits, func_name: str, more: int = 0) -> str | None:
+        """``more``: jobs of the type a claim is about to take."""
+        cap = limits.per_job_type.get(func_name)
+        return None if cap is None or self.by_type[func_name] + more < cap else held.JOB_TYPE + func_name
 
     def holding_limit(self, limits: Limits, user: str | None, queue: str, func_name: str) -> str | None:
-        full = self.queue_full(limits, queue) or self.user_full(limits, user)
-        if full is not None:
-            return full
-        cap = limits.per_job_type.get(func_name)
-        return None if cap is None or self.by_type[func_name] < cap else held.JOB_TYPE + func_name
+        return self.queue_full(limits, queue) or self.user_full(limits, user) or self.type_full(limits, func_name)
 
 
 def needs_fair_pick(conn: sqlite3.Connection, queue: str) -> bool:
@@ -103,28 +101,32 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
         return []
     candidates: list[tuple[int, int, int, int, str, str | None, str]] = []
     turns = dict(conn.execute("SELECT user_id, served FROM user_turns WHERE queue = ?", (queue,)).fetchall())
-    full_types = running.full_types(limits)  # jobs of these are read past (see held.READ_PAST)
     for user in _waiting_users(conn, queue):
         user_full = running.user_full(limits, user)
         if user_full is not None:
             running.held.add(user_full)
             continue  # at its limit: its jobs wait, and need not be read
-        rows = conn.execute(
+        rows = conn.execute(  # stepped only as far as read (the read past is seldom needed)
             "SELECT id, priority, seq, func_name FROM jobs WHERE status = 'queued' AND queue = ? "
             f"AND user_id IS ? {_NOT_EXPIRED} ORDER BY priority DESC, seq LIMIT ?",
-            (queue, user, now, wanted + held.READ_PAST if full_types else wanted),
-        ).fetchall()
+            (queue, user, now, wanted + held.READ_PAST if limits.per_job_type else wanted),
+        )
         served = turns.get(_turn_key(user), 0)
         rank = passed = 0
+        reading: Counter[str] = Counter()  # the user's jobs read so far, per type
         for job_id, priority, seq, func_name in rows:
             if rank == wanted:
                 break
-            if func_name in full_types and passed < held.READ_PAST:
-                running.held.add(held.JOB_TYPE + func_name)
+            # read past jobs of a type this read would fill (see held.READ_PAST)
+            type_full = running.type_full(limits, func_name, reading[func_name]) if passed < held.READ_PAST else None
+            if type_full is not None:
+                running.held.add(type_full)
                 passed += 1
             else:
                 candidates.append((-priority, rank, served, seq, job_id, user, func_name))
+                reading[func_name] += 1
                 rank += 1
+        rows.close()
     candidates.sort()
     picked: list[str] = []
     served_users: list[str | None] = []

@@ -144,9 +144,10 @@ local function user_full(user)
     return nil
 end
 
-local function type_full(func)
+-- more: jobs of the type the claim is about to take
+local function type_full(func, more)
     local cap = limits and limits.type[func]
-    if cap and (running.type[func] or 0) >= cap then return HELD_TYPE .. func end
+    if cap and (running.type[func] or 0) + (more or 0) >= cap then return HELD_TYPE .. func end
     return nil
 end
 
@@ -183,8 +184,9 @@ local function take_in_turns(queue)
         if user_limit then
             hold(user_limit, queue)  -- (its jobs are not read: a user left in the set with none wakes in vain)
         else
-            -- passed: jobs of full types read past (see HELD_READ_PAST), held where they are
-            local key, rank, offset, passed = user_queued_key(queue, user), 0, 0, 0
+            -- passed: jobs read past (see HELD_READ_PAST) of a type this read would fill, held
+            -- where they are; reading: the user's jobs read so far, per type
+            local key, rank, offset, passed, reading = user_queued_key(queue, user), 0, 0, 0, {}
             while rank < wanted do
                 local members = redis.call('ZRANGE', key, offset, offset + wanted + passed - 1)  -- wider as it passes
                 if #members == 0 then break end
@@ -196,7 +198,7 @@ local function take_in_turns(queue)
                     if f[1] ~= 'queued' then
                         redis.call('ZREM', key, member)
                     elseif not (f[3] and tonumber(f[3]) <= now) then
-                        local type_limit = passed < HELD_READ_PAST and type_full(f[5])
+                        local type_limit = passed < HELD_READ_PAST and type_full(f[5], reading[f[5]])
                         if type_limit then
                             hold(type_limit, queue)
                             passed = passed + 1
@@ -204,6 +206,7 @@ local function take_in_turns(queue)
                             candidates[#candidates + 1] = {
                                 string.sub(member, 1, 8), rank, tonumber(served[u] or '0'), tonumber(f[2]), member, id, f,
                             }
+                            reading[f[5]] = (reading[f[5]] or 0) + 1
                             rank = rank + 1
                         end
                     end
