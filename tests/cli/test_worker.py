@@ -217,6 +217,15 @@ def test_a_bad_config_file_is_one_line_with_status_2(run: Run, tmp_path: Path, t
     assert_user_error(run("--config", str(config), "worker", "--burst"), 2, fragment)
 
 
+@pytest.mark.parametrize("command", ["worker", "up"])
+def test_a_lease_shorter_than_a_second_is_refused_under_its_flag(run: Run, command: str) -> None:
+    for flags, env, value in ((["--lease-ttl", "0.5"], {}, "0.5"), ([], {"CONVEYOR_LEASE_TTL": "0.2"}, "0.2")):
+        result = run(command, *flags, env=env)
+        assert result.exit_code == 2 and "Traceback" not in result.output + result.stderr
+        assert "Invalid value for '--lease-ttl'" in result.stderr
+        assert f"{value} is not in the range x>=1" in result.stderr
+
+
 def test_the_config_file_can_come_from_the_environment(run: Run, fake_worker: type[FakeWorker], tmp_path: Path) -> None:
     config = tmp_path / "settings.toml"
     config.write_text("[worker]\nconcurrency = 5\n")
@@ -391,4 +400,4 @@ def test_a_lease_or_wait_that_is_not_a_finite_number_is_refused(run: Run, value:
     for flags, env in ((["--lease-ttl", value], {}), ([], {"CONVEYOR_SHUTDOWN_TIMEOUT": value})):
         result = run("worker", "--burst", *flags, env=env)
         assert result.exit_code == 2, result.output
-        assert "finite number" in result.output or "x>0" in result.output
+        assert "finite number" in result.output or "x>0" in result.output or "x>=1" in result.output

@@ -462,6 +462,16 @@ def test_a_worker_refuses_timings_that_are_not_positive_finite_seconds(
         Worker([queue], **{setting: value})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("lease_ttl", [0.5, 0.999])
+def test_a_worker_refuses_a_lease_shorter_than_a_second(queue: Queue, lease_ttl: float) -> None:
+    """Renewals a third of it apart leave too little room for a busy machine: with 0.2 s
+    leases every renewal passed for a stalled store, and a dead worker's jobs were never
+    recovered."""
+    with pytest.raises(ConfigurationError, match=f"lease_ttl must be at least 1 s, got {lease_ttl}"):
+        Worker([queue], lease_ttl=lease_ttl)
+    assert Worker([queue], lease_ttl=1).lease_ttl == 1
+
+
 @pytest.mark.parametrize(
     ("limits", "message"),
     [

@@ -402,7 +402,7 @@ def test_a_worker_that_stops_leaves_retention_to_the_others_at_once(queue: Queue
 def test_a_job_holding_the_gil_past_a_heartbeat_is_reported(queue: Queue, caplog: pytest.LogCaptureFixture) -> None:
     job = queue.enqueue(jobfuncs.hold_the_gil, 1.0)
     with caplog.at_level(logging.WARNING, logger="conveyor.worker"):
-        run_burst(queue, lease_ttl=0.9, poll_interval=0.05)
+        run_burst(queue, lease_ttl=1, poll_interval=0.05)
     assert job.get_status() is JobStatus.FINISHED
     paused = [r.getMessage() for r in caplog.records if "housekeeping thread could not run" in r.getMessage()]
     assert any(job.id in message and "pool='processes'" in message for message in paused)

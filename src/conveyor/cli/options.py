@@ -25,7 +25,7 @@ from conveyor.durations import parse_duration
 from conveyor.functions import import_modules
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.types import Limits
-from conveyor.worker.worker import POOLS, Worker
+from conveyor.worker.worker import MIN_LEASE_TTL, POOLS, Worker
 
 from .errors import InputError
 from .output import Output
@@ -207,12 +207,13 @@ def lease_ttl_option(command: Callable[..., R]) -> Callable[..., R]:
     """``--lease-ttl`` (``$CONVEYOR_LEASE_TTL``), for the commands that run a worker."""
     return click.option(
         "--lease-ttl",
-        type=seconds(),
+        type=FiniteFloatRange(min=MIN_LEASE_TTL),
         default=30.0,
         show_default=True,
         envvar="CONVEYOR_LEASE_TTL",
         show_envvar=True,
-        help="Seconds a claimed job stays reserved without a heartbeat (renewed every third).",
+        help=f"Seconds a claimed job stays reserved without a heartbeat (renewed every third; at least "
+        f"{MIN_LEASE_TTL:g}).",
     )(command)
 
 

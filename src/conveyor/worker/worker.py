@@ -55,6 +55,13 @@ log = logging.getLogger("conveyor.worker")
 
 POOLS = ("threads", "processes")
 """Where sync jobs run: in this process (inline or threads) or in child processes."""
+MIN_LEASE_TTL = 1.0
+"""The shortest lease a worker takes, in seconds. Renewals come every third of it, and
+what holds one up (a store round trip, a slice of housekeeping work, the machine's
+scheduling) must stay well inside the sixth of a lease that tells a late renewal from a
+stalled store (see RecoveryGate): with 0.5 s leases renewals passed for stalls every
+second or two, and with 0.2 s a dead worker's job was not recovered in a minute (each
+stall holds recovery back a lease period)."""
 
 
 def _check_settings(
@@ -74,6 +81,11 @@ def _check_settings(
     for name, value in seconds.items():  # NaN passes every comparison: a lease of NaN would never end
         if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):
             raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
+    if seconds["lease_ttl"] < MIN_LEASE_TTL:
+        raise ConfigurationError(
+            f"lease_ttl must be at least {MIN_LEASE_TTL:g} s, got {seconds['lease_ttl']!r}: a shorter lease leaves "
+            "too little time between renewals to tell a busy machine from a stalled store"
+        )
     if pool not in POOLS:
         raise ConfigurationError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
     per_child = [limit for limit in (max_jobs_per_child, max_memory_per_child) if limit is not None]
