@@ -2,9 +2,10 @@
 
 They must keep running while a sync job holds the main thread, so they live on a
 separate thread (with its own backend connection) rather than on the event loop:
-- lease renewal and the worker heartbeat, every third of the lease (its answer carries
-  a shutdown asked from outside), and a report of the jobs the worker runs whenever
-  they changed, at most every second;
+- lease renewal and the worker heartbeat, every third of the lease, never later (its
+  answer carries a shutdown asked from outside), before any other work that came due
+  (each service between two renewals gets a slice of at most a twentieth of the lease),
+  and a report of the jobs the worker runs whenever they changed, at most every second;
 - stop commands, timeouts and lost leases, checked every tick, turned into interrupts;
 - jobs claimed ahead that a slow job keeps from starting, given back every tick;
 - promotion of due scheduled jobs and starts of due batches as they come due (within
@@ -45,12 +46,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("conveyor.worker")
 
+Service = tuple[str, float, Callable[[], float | None]]
+"""A periodic service: its name, its interval in seconds, and what it runs (which may
+return a delay to run again sooner)."""
+
 TICK = 0.1
 BACKOFF_FIRST, BACKOFF_LAST = 0.5, 30.0
 """Seconds before a failing service runs again: doubling from the first to the last."""
 PREFETCH_HOLD = 0.2
 """Seconds a job claimed ahead may wait to start before it is given back."""
 MAINTENANCE_BUDGET = 0.5
+"""Most seconds one pass of a service works off a backlog (promotions, recoveries,
+deletions), when the lease is long enough (see BUDGET_SHARE)."""
+BUDGET_SHARE = 0.05
+"""Most part of a lease one pass of a service may take: a renewal waits for the service
+running when it comes due, and renewals held up past half a lease count as a stall of
+the store (see RecoveryGate). Half a second of deletions, at a 1 s lease, made a
+worker's own renewals come 1.2 s apart: another worker took its running job."""
+JITTER = {"heartbeat": (0.8, 1.0), "interrupts": (1.0, 1.0)}
+"""Parts of its interval after which a service runs again, at random in between (workers
+started together would otherwise write in step); others' 0.8 to 1.2. A renewal never
+comes later than a third of the lease: with a short lease, renewals a little late
+passed for a stalled store (see RecoveryGate)."""
 STATE_REPORT_INTERVAL = 1.0
 """Seconds at least between two reports of what the worker runs, beside the heartbeats."""
 DUE_SPREAD = TICK
@@ -74,6 +91,8 @@ class Housekeeper:
         self._failed_in_pass = False  # a service failed in the current pass
         self._due_mono = math.inf  # (monotonic) when the next scheduled job or batch start is due, spread
         self.recovery = RecoveryGate(worker)
+        self.budget = min(MAINTENANCE_BUDGET, worker.lease_ttl * BUDGET_SHARE)
+        """Most seconds one pass of a budgeted service takes (a backlog waits for the next)."""
 
     def start(self) -> None:
         self._thread.start()
@@ -88,10 +107,10 @@ class Housekeeper:
 
     def _run(self) -> None:
         w = self.worker
-        services: list[tuple[str, float, Callable[[], float | None]]] = [
+        heartbeat: Service = ("heartbeat", w.lease_ttl / 3, self.heartbeat)
+        services: list[Service] = [
             ("interrupts", TICK, self.check_interrupts),
             ("prefetch", TICK, self.give_back_unstarted),
-            ("heartbeat", w.lease_ttl / 3, self.heartbeat),
             ("state", STATE_REPORT_INTERVAL, self.report_state),
             ("schedule", w.poll_interval, self.run_schedule),
             ("due", TICK, self.run_due),
@@ -99,34 +118,39 @@ class Housekeeper:
             ("maintenance", w.maintenance_interval, self.run_maintenance),
         ]
         began = time.monotonic()  # this pass
-        for name, _, _ in services:
+        for name, _, _ in (heartbeat, *services):
             self._next[name] = began
         while not self._stop.is_set():
             running = running_ids(w.held())  # the suspects, should this pass be held up
-            for name, interval, service in services:
-                if time.monotonic() < self._next[name]:
-                    continue
-                try:
-                    delay = service()  # a service may ask to run again sooner than its interval
-                except Exception as exc:
-                    delay = self._failed(name, exc, interval)
-                else:
-                    if self._failures.pop(name, 0):
-                        log.info("worker service %s works again", name)
-                        self._next["heartbeat"] = 0.0  # renew leases at the next pass, before any recovery
-                if delay is None:
-                    delay = interval * (1.0 if name == "interrupts" else random.uniform(0.8, 1.2))
-                self._next[name] = time.monotonic() + delay
+            for service in services:
+                self._run_if_due(*heartbeat)  # renewals first: each service may take a budget's time
+                self._run_if_due(*service)
             pause = self._pause()
             self._stop.wait(pause)
             self._check_pass(began, running, pause)
             began, self._failed_in_pass = time.monotonic(), False
 
+    def _run_if_due(self, name: str, interval: float, service: Callable[[], float | None]) -> None:
+        """Run a service if its time has come, and plan its next run."""
+        if time.monotonic() < self._next[name]:
+            return
+        try:
+            delay = service()  # a service may ask to run again sooner than its interval
+        except Exception as exc:
+            delay = self._failed(name, exc, interval)
+        else:
+            if self._failures.pop(name, 0):
+                log.info("worker service %s works again", name)
+                self._next["heartbeat"] = 0.0  # renew leases next, before any recovery
+        if delay is None:
+            delay = interval * random.uniform(*JITTER.get(name, (0.8, 1.2)))
+        self._next[name] = time.monotonic() + delay
+
     def _pause(self) -> float:
         """Seconds to wait before the next pass: a TICK, or less to be on time for the
-        next due pass (unless that pass is backing off after a failure)."""
+        next renewal or due pass (unless that pass is backing off after a failure)."""
         due = max(self._due_mono, self._next.get("due", 0.0))
-        return min(TICK, max(0.0, due - time.monotonic()))
+        return min(TICK, max(0.0, min(due, self._next["heartbeat"]) - time.monotonic()))
 
     def _check_pass(self, began: float, running: list[str], pause: float) -> None:
         """Say so when a pass of the services took a heartbeat period or more, none of
@@ -262,7 +286,7 @@ class Housekeeper:
         a time budget; a backlog is taken up again on the next tick."""
         w = self.worker
         report = maintenance.run_schedule(
-            w.backend, w.clock.now(), budget=MAINTENANCE_BUDGET, recover_leases=self.recovery.open()
+            w.backend, w.clock.now(), budget=self.budget, recover_leases=self.recovery.open()
         )
         for recovery in report.recovered:
             log.warning(
@@ -287,7 +311,7 @@ class Housekeeper:
         self._due_at(w.backend.schedule_signals())
         if time.monotonic() < self._due_mono:
             return 0.0
-        report = maintenance.run_due(w.backend, w.clock.now(), budget=MAINTENANCE_BUDGET)
+        report = maintenance.run_due(w.backend, w.clock.now(), budget=self.budget)
         self._due_mono = time.monotonic() + TICK if report.unfinished else math.inf  # a backlog: a tick apart
         self._due_at(report.next_due)
         return 0.0
@@ -302,23 +326,22 @@ class Housekeeper:
 
     def run_retention(self) -> float | None:
         """Delete jobs as they come past their TTL, in one worker at a time (the holder
-        of the maintenance lock); a backlog is worked off half a second at a time with as
-        long a pause between, so that claims and settles keep half of the store."""
+        of the maintenance lock); a backlog is worked off a budget at a time (half a
+        second, less with a short lease) with as long a pause between, so that claims
+        and settles keep half of the store."""
         w = self.worker
-        report = maintenance.run_retention(w.backend, w.clock.now(), w.name, budget=MAINTENANCE_BUDGET)
-        return MAINTENANCE_BUDGET if report.unfinished else None
+        report = maintenance.run_retention(w.backend, w.clock.now(), w.name, budget=self.budget)
+        return self.budget if report.unfinished else None
 
     def run_maintenance(self) -> float | None:
         """Drop results and failures past their TTL; reap workers silent too long (one
         worker at a time, by the store's maintenance lock).
 
-        Purging stops after MAINTENANCE_BUDGET seconds, so this thread gets back to the
-        heartbeats; what is left is taken up again as long after.
+        Purging stops after a budget's time, so this thread gets back to the heartbeats;
+        what is left is taken up again as long after.
         """
         w = self.worker
-        report = maintenance.run_cleanup(
-            w.backend, w.clock.now(), w.worker_ttl, budget=MAINTENANCE_BUDGET, owner=w.name
-        )
+        report = maintenance.run_cleanup(w.backend, w.clock.now(), w.worker_ttl, budget=self.budget, owner=w.name)
         if report.purged or report.reaped_workers:
             log.info("maintenance: deleted %d expired jobs, reaped workers %s", report.purged, report.reaped_workers)
-        return MAINTENANCE_BUDGET if report.unfinished else None
+        return self.budget if report.unfinished else None

@@ -10,9 +10,13 @@ failure streak longer than a lease starts that count again.
 
 A store that answers may still have stalled: a SQLite writer stopped (SIGSTOP, a
 debugger) while it held the write lock, a Redis busy with a long script. No error says
-so, but this worker's own heartbeats do: they come every third of a lease, so renewals
-more than half a lease apart mean its writes were held up, and so, likely, were every
-worker's; past about 0.6 of a lease, live workers' leases may have lapsed. Such a gap
+so, but this worker's own heartbeats do: they come every third of a lease (never later,
+nor held up more than a twentieth of a lease by the housekeeper's other work), so
+renewals more than half a lease apart mean its writes were held up, and so, likely,
+were every worker's; past about 0.6 of a lease, live workers' leases may have lapsed.
+What lies between (about a tenth of a lease, 0.1 s of a 1 s lease) is how much a busy
+machine may delay a renewal before it passes for a stall: hence a lease of a second at
+least (worker.MIN_LEASE_TTL). Such a gap
 counts as an outage that just ended, and while this worker's own renewal is that
 overdue, nothing is recovered either, whatever the two-period cap says (the main
 thread's passes ask while the housekeeper may be the one held up, and a pass sent into
