@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from conveyor.backends.sqlite.wakeup import Wakeup
+
+NOBODY = 65534
+SHARING_GROUP = 4242
+"""A group of the database file that user nobody is given for the test (setpriv --groups)."""
+SETPRIV = shutil.which("setpriv")
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A directory with a short path, so that a socket path beside a database in it fits
+    (pytest's tmp_path is too long for one: the sockets would go to the temp dir)."""
+    directory = Path(tempfile.mkdtemp(prefix="cv-"))
+    yield directory
+    shutil.rmtree(directory)
+
+
+def waits_for_a_signal(receiver: Wakeup) -> threading.Thread:
+    waiting = threading.Thread(target=receiver.wait, args=(30,), daemon=True)
+    waiting.start()
+    return waiting
 
 
 def test_a_worker_that_listens_just_after_a_sender_listed_the_sockets_is_signalled(tmp_path: Path) -> None:
@@ -27,14 +56,17 @@ def test_a_worker_that_listens_just_after_a_sender_listed_the_sockets_is_signall
             wakeup.close()
 
 
-def test_a_worker_that_cannot_bind_its_socket_tries_again_now_and_then_not_at_every_claim(tmp_path: Path) -> None:
-    wakeup = Wakeup(str(tmp_path / "conveyor.db"))
-    blocker = wakeup.directory
-    blocker.write_text("a file where the socket directory should be")  # a temp dir that cannot hold it
+def test_a_worker_that_cannot_bind_its_socket_tries_again_now_and_then_not_at_every_claim(short_dir: Path) -> None:
+    wakeup = Wakeup(str(short_dir / "conveyor.db"))
+    blockers = [place.directory for place in wakeup.places]
+    assert len(blockers) == 2, "beside the database, then the temp dir"
+    for blocker in blockers:  # places that cannot hold it
+        blocker.write_text("a file where the socket directory should be")
     try:
         wakeup.listen()
         assert wakeup._receiver is None
-        blocker.unlink()  # fixed, but within REBIND_AFTER of the failure: not tried again
+        for blocker in blockers:  # fixed, but within REBIND_AFTER of the failure: not tried again
+            blocker.unlink()
         wakeup.listen()
         assert wakeup._receiver is None
         wakeup._unbound_until = 0.0  # as if REBIND_AFTER seconds had passed
@@ -42,3 +74,85 @@ def test_a_worker_that_cannot_bind_its_socket_tries_again_now_and_then_not_at_ev
         assert wakeup._receiver is not None, "bound once tried again"
     finally:
         wakeup.close()
+
+
+def test_a_worker_that_cannot_bind_beside_the_database_binds_in_the_temp_dir_and_is_signalled(short_dir: Path) -> None:
+    path = str(short_dir / "conveyor.db")
+    sender, receiver = Wakeup(path), Wakeup(path)
+    beside, private = receiver.places
+    beside.directory.write_text("a file where the socket directory should be")
+    try:
+        receiver.listen()
+        assert receiver._receiver_path is not None and receiver._receiver_path.parent == private.directory
+        waiting = waits_for_a_signal(receiver)
+        sender.notify()
+        waiting.join(4)
+        assert not waiting.is_alive(), "the worker bound in the temp dir was not signalled"
+    finally:
+        for wakeup in (sender, receiver):
+            wakeup.close()
+        beside.directory.unlink()
+
+
+def test_the_sockets_beside_the_database_are_shared_as_the_database_file_is(short_dir: Path) -> None:
+    database = short_dir / "conveyor.db"
+    database.touch()
+    os.chown(database, -1, os.getgid())
+    database.chmod(0o664)  # the group may write it
+    receiver = Wakeup(str(database))
+    try:
+        receiver.listen()
+        socket_path = receiver._receiver_path
+        assert socket_path is not None and socket_path.parent == Path(f"{database}-wake")
+        directory_mode = socket_path.parent.stat().st_mode
+        assert stat.S_IMODE(directory_mode) & 0o070 == 0o070, "the group may bind and signal there"
+        assert directory_mode & stat.S_ISGID, "sockets bound there belong to the database's group"
+        assert stat.S_IMODE(socket_path.stat().st_mode) & 0o060 == 0o060, "the group may signal the socket"
+        assert stat.S_IMODE(directory_mode) & 0o007 == 0, "others may not: they may not write the file"
+    finally:
+        receiver.close()
+    assert not Path(f"{database}-wake").exists(), "the last worker of the database tidies up"
+
+
+def test_a_private_database_gets_a_private_socket_directory(short_dir: Path) -> None:
+    database = short_dir / "conveyor.db"
+    database.touch()
+    database.chmod(0o644)
+    receiver = Wakeup(str(database))
+    try:
+        receiver.listen()
+        assert receiver._receiver_path is not None
+        assert stat.S_IMODE(receiver._receiver_path.parent.stat().st_mode) == 0o700
+    finally:
+        receiver.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or SETPRIV is None, reason="needs root and setpriv to run as another user")
+def test_a_process_of_another_user_who_may_write_the_database_wakes_its_workers(short_dir: Path) -> None:
+    # a web app running as one user enqueues, a worker running as another runs the jobs;
+    # they share the file through its group. Each user's sockets went to a temp directory
+    # of their own, where the other never looked: the worker waited out its poll interval.
+    short_dir.chmod(0o775)
+    os.chown(short_dir, 0, SHARING_GROUP)
+    database = short_dir / "conveyor.db"
+    database.touch()
+    os.chown(database, 0, SHARING_GROUP)
+    database.chmod(0o664)
+    receiver = Wakeup(str(database))  # a worker running as root
+    try:
+        receiver.listen()
+        waiting = waits_for_a_signal(receiver)
+        notify = f"from conveyor.backends.sqlite.wakeup import Wakeup; Wakeup({str(database)!r}).notify()"
+        sent = subprocess.run(
+            [SETPRIV, f"--reuid={NOBODY}", f"--regid={NOBODY}", f"--groups={SHARING_GROUP}", sys.executable, "-c",
+             notify],
+            check=False, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )  # fmt: skip
+        if sent.returncode != 0 and "ModuleNotFoundError" in sent.stderr:
+            pytest.skip(f"user nobody cannot import this checkout: {sent.stderr.strip().splitlines()[-1:]}")
+        assert sent.returncode == 0, sent.stderr
+        waiting.join(4)
+        assert not waiting.is_alive(), "the worker was not signalled by the other user's process"
+    finally:
+        receiver.close()

@@ -2,8 +2,9 @@
 millisecond of an enqueue, and announcing when the next scheduled job comes due.
 
 SQLite has no notifications, so each waiting worker binds a Unix datagram socket in
-a directory named after the database file, and an enqueue sends one byte to each
-socket found there after its commit. A worker binds its socket before its first claim
+a directory of the database's (signal_places.py: beside the file, shared by every user
+who may write it), and an enqueue sends one byte to each socket found there after its
+commit. A worker binds its socket before its first claim
 and keeps it: a signal sent between a claim and the wait that follows waits in the
 socket, and ends that wait at once. A worker that misses a signal (or cannot bind)
 still polls on a jittered interval, so a signal is a shortcut, never a requirement.
@@ -14,22 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import select
 import socket
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 from conveyor.halt import Halt
 
-
-def _directory_for(database_path: str) -> Path:
-    digest = hashlib.blake2b(os.path.abspath(database_path).encode(), digest_size=8).hexdigest()
-    return Path(tempfile.gettempdir()) / f"conveyor-wake-{os.getuid()}-{digest}"
-
+from .signal_places import Place, prepare, share_socket, signal_places
 
 REBIND_AFTER = 5.0
 """Seconds before a worker tries again to bind its socket, after it could not: a claim
@@ -44,18 +39,41 @@ the tick of a listing leaves the mtime as it was, and the sender, trusting a lis
 that young, would never signal that worker."""
 
 
+class _Listing:
+    """The sockets of one kind last seen in one directory, listed again when it changes."""
+
+    def __init__(self, directory: Path, suffix: str) -> None:
+        self.directory = directory
+        self.suffix = suffix
+        self.paths: list[str] = []
+        self._mtime: int | None = None
+
+    def refresh(self) -> list[str]:
+        try:
+            mtime = self.directory.stat().st_mtime_ns
+            if mtime != self._mtime:
+                self.paths = [str(p) for p in self.directory.iterdir() if p.suffix == self.suffix]
+                self._mtime = mtime if time.time_ns() - mtime > SETTLED_NS else None
+        except OSError:  # none there, or not this user's to list
+            self.paths = []
+            self._mtime = None
+        return self.paths
+
+
 class SignalSockets:
-    """Datagram sockets of one kind (named by ``suffix``) in a database's directory: a
+    """Datagram sockets of one kind (named by ``suffix``) in a database's directories: a
     sender signals every one of them; a receiver binds its own on first use."""
 
     suffix = ".sock"
 
     def __init__(self, database_path: str) -> None:
-        self.directory = _directory_for(database_path)
+        self.database_path = database_path
+        self.places = signal_places(database_path)
+        self.directory = self.places[0].directory
+        """Where a receiver binds if it can."""
+        self._listings = [_Listing(place.directory, self.suffix) for place in self.places]
         self._receiver: socket.socket | None = None
         self._receiver_path: Path | None = None
-        self._senders: list[str] = []
-        self._listing_mtime: int | None = None
         self._send_socket: socket.socket | None = None
         self._sender_pid = self._receiver_pid = os.getpid()
         self._unbound_until = 0.0  # (monotonic) no new try to bind before then, after one failed
@@ -63,34 +81,23 @@ class SignalSockets:
     def _send(self, payload: bytes) -> None:
         """Send ``payload`` to every receiver; never raises."""
         try:
-            self._refresh_listing()
-            if not self._senders:
+            receivers = [path for listing in self._listings for path in listing.refresh()]
+            if not receivers:
                 return
             if self._send_socket is None or self._sender_pid != os.getpid():
                 self._send_socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                 self._send_socket.setblocking(False)
                 self._sender_pid = os.getpid()
-            for path in self._senders:
+            for path in receivers:
                 try:
                     self._send_socket.sendto(payload, path)
                 except (ConnectionRefusedError, FileNotFoundError):
                     _unlink_quietly(path)  # a worker that died without cleaning up
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.ENOBUFS):
+                except OSError as exc:  # full (it wakes anyway), or another user's we may not signal
+                    if exc.errno not in (errno.EAGAIN, errno.ENOBUFS, errno.EACCES, errno.EPERM):
                         raise
         except OSError:
             return
-
-    def _refresh_listing(self) -> None:
-        try:
-            mtime = self.directory.stat().st_mtime_ns
-        except FileNotFoundError:
-            self._senders = []
-            self._listing_mtime = None
-            return
-        if mtime != self._listing_mtime:
-            self._senders = [str(p) for p in self.directory.iterdir() if p.suffix == self.suffix]
-            self._listing_mtime = mtime if time.time_ns() - mtime > SETTLED_NS else None
 
     def _received(self) -> list[bytes]:
         """The datagrams waiting for this receiver (bound now if it is not yet)."""
@@ -107,18 +114,33 @@ class SignalSockets:
             return self._receiver
         if time.monotonic() < self._unbound_until:
             return None
+        for place in self.places:
+            bound = self._bind(place)
+            if bound is not None:
+                (receiver, self._receiver_path), self._receiver_pid = bound, os.getpid()
+                self._receiver = receiver
+                return receiver
+        # (no directory that can hold a socket: the poll interval it is, tried again now and then)
+        self._unbound_until = time.monotonic() + REBIND_AFTER
+        return None
+
+    def _bind(self, place: Place) -> tuple[socket.socket, Path] | None:
         receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        path = place.directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}{self.suffix}"
         try:
-            self.directory.mkdir(mode=0o700, exist_ok=True)
-            path = self.directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}{self.suffix}"
+            prepare(place, self.database_path)
             receiver.bind(str(path))
-            receiver.setblocking(False)
-        except OSError:  # (a temp dir that cannot hold a socket: the poll interval it is, tried again now and then)
+        except OSError:
             receiver.close()
-            self._unbound_until = time.monotonic() + REBIND_AFTER
             return None
-        self._receiver, self._receiver_path, self._receiver_pid = receiver, path, os.getpid()
-        return receiver
+        try:
+            share_socket(place, path, self.database_path)
+            receiver.setblocking(False)
+        except OSError:
+            receiver.close()
+            _unlink_quietly(str(path))
+            return None
+        return receiver, path
 
     def close(self) -> None:
         """Stop receiving and remove this process's socket file (a forked child that
@@ -131,9 +153,9 @@ class SignalSockets:
             self._receiver = None
         if self._receiver_path is not None:
             _unlink_quietly(str(self._receiver_path))
-            self._receiver_path = None
             with contextlib.suppress(OSError):  # the last worker of this database tidies up
-                self.directory.rmdir()
+                self._receiver_path.parent.rmdir()
+            self._receiver_path = None
         if self._send_socket is not None:
             self._send_socket.close()
             self._send_socket = None
