@@ -83,11 +83,13 @@ logout.addEventListener("click", () => {
   showLogin();
 });
 
+// Hidden while nothing on the page updates (a page that is not found, the login form).
 const indicator = document.getElementById("live-indicator");
-onLiveState((ok, message) => {
-  indicator.dataset.state = ok ? "ok" : "down";
-  indicator.textContent = ok ? "live" : "offline";
-  indicator.title = ok ? "Updating live" : `Not updating: ${message}`;
+onLiveState((state, problem) => {
+  indicator.hidden = state === "none";
+  indicator.dataset.state = state;
+  indicator.textContent = state === "down" ? "offline" : "live";
+  indicator.title = state === "down" ? `Not updating: ${problem}` : "Updating live";
 });
 
 show();

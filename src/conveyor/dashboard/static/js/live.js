@@ -5,18 +5,64 @@
 import { ApiError, api, apiUrl, auth, readResponse, retryAfterMs } from "./api.js";
 
 const listeners = new Set();
-const failing = new Map(); // source -> message of its last failure
+const sources = new Map(); // each running source of updates -> its last report: null (none yet), "" (works) or why it fails
+let announcing = false;
 
-/** Tell whoever shows the "live" indicator whether every source of updates works. */
+/**
+ * Tell whoever shows the "live" indicator the state of the page's updates, as
+ * `listener(state, problem)`: "ok" while every running source works, "down" while one
+ * fails (`problem` says why), "none" when nothing on the page updates. Sources that have
+ * not answered yet leave the state as it was shown.
+ */
 export function onLiveState(listener) {
   listeners.add(listener);
 }
 
-function setLive(source, ok, message = "") {
-  if (ok) failing.delete(source);
-  else failing.set(source, message);
-  const [firstProblem] = failing.values();
-  for (const listener of listeners) listener(failing.size === 0, firstProblem ?? "");
+function open(kind) {
+  const source = Symbol(kind);
+  sources.set(source, null);
+  announce();
+  return source;
+}
+
+/** A source's report; one stopped meanwhile (its answer came late) has nothing to say. */
+function report(source, ok, message = "") {
+  if (!sources.has(source)) return;
+  sources.set(source, ok ? "" : message || "no answer");
+  announce();
+}
+
+function close(source) {
+  if (sources.delete(source)) announce();
+}
+
+/**
+ * Recompute the state once the current task is done: a view that stops its sources and
+ * the next one that starts its own (one hash change) make one announcement, not a flash
+ * of "none" between them.
+ */
+function announce() {
+  if (announcing) return;
+  announcing = true;
+  queueMicrotask(() => {
+    announcing = false;
+    const reports = [...sources.values()].filter((value) => value !== null);
+    const problem = reports.find((value) => value !== "");
+    let state;
+    if (problem !== undefined) state = "down";
+    else if (reports.length) state = "ok";
+    else if (sources.size) return; // none has answered yet: the last state shown still stands
+    else state = "none";
+    for (const listener of listeners) listener(state, problem ?? "");
+  });
+}
+
+/**
+ * Whether a failed call still shows the updates flow: a 404 is the server's answer about
+ * what was asked for (a job not there, or not yet), not a connection that is down.
+ */
+function answered(error) {
+  return error instanceof ApiError && error.status === 404;
 }
 
 /**
@@ -25,7 +71,7 @@ function setLive(source, ok, message = "") {
  * the wait a rate limit (429) asks for when longer. Pauses while the tab is hidden.
  */
 export function poll(task, intervalMs, onError = () => {}) {
-  const source = Symbol("poll");
+  const source = open("poll");
   let stopped = false;
   let timer = null;
   const run = async () => {
@@ -38,10 +84,10 @@ export function poll(task, intervalMs, onError = () => {}) {
     let wait = intervalMs;
     try {
       await task();
-      if (!stopped) setLive(source, true);
+      report(source, true);
     } catch (error) {
       if (!stopped && error.name !== "AbortError") {
-        setLive(source, false, error.message);
+        report(source, answered(error), error.message);
         onError(error);
         wait = Math.max(wait, retryAfterMs(error));
       }
@@ -55,17 +101,19 @@ export function poll(task, intervalMs, onError = () => {}) {
   return () => {
     stopped = true;
     if (timer !== null) clearTimeout(timer);
-    failing.delete(source);
+    close(source);
   };
 }
 
 /**
  * Follow one job until it ends or stop() is called: `onEvent({event, data})` for each
- * SSE event ("job_update", "job_complete"). If the stream cannot be opened or breaks,
- * fall back to long polls, which report changes as "job_update"/"job_complete" too.
+ * SSE event ("job_update", "job_complete"; "error" when the job is not there). If the
+ * stream cannot be opened or breaks, fall back to long polls, which report changes as
+ * "job_update"/"job_complete" too. The watcher stops counting as a source of updates
+ * once it is done (the job ended or is not there).
  */
 export function watchJob(jobId, onEvent) {
-  const source = Symbol("watch");
+  const source = open("watch");
   const controller = new AbortController();
   const { signal } = controller;
   (async () => {
@@ -76,18 +124,19 @@ export function watchJob(jobId, onEvent) {
       if (signal.aborted) return;
       if (error instanceof ApiError && error.status === 404) {
         onEvent({ event: "error", data: error });
-        return;
+        done = true;
       }
     }
     if (!done && !signal.aborted) await followPolls(jobId, onEvent, signal, source);
+    close(source);
   })();
   return () => {
     controller.abort();
-    failing.delete(source);
+    close(source);
   };
 }
 
-/** Read the SSE stream; true if it delivered job_complete. */
+/** Read the SSE stream; true if it delivered job_complete, or said the job is gone. */
 async function followStream(jobId, onEvent, signal, source) {
   const url = apiUrl(`jobs/status/${encodeURIComponent(jobId)}/stream`);
   const response = await fetch(url, { headers: { Accept: "text/event-stream", ...auth.headers() }, signal });
@@ -97,19 +146,20 @@ async function followStream(jobId, onEvent, signal, source) {
   }
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
-  let completed = false;
+  let finished = false;
   for (;;) {
     const { value, done } = await reader.read();
-    if (done) return completed;
+    if (done) return finished;
     buffer += value.replace(/\r\n?/g, "\n");
     let end;
     while ((end = buffer.indexOf("\n\n")) >= 0) {
       const message = parseEvent(buffer.slice(0, end));
       buffer = buffer.slice(end + 2);
       if (!message) continue;
-      setLive(source, true);
+      if (message.event === "store_unavailable") report(source, false, message.data.message);
+      else report(source, true);
       onEvent(message);
-      if (message.event === "job_complete") completed = true;
+      if (message.event === "job_complete" || message.event === "error") finished = true;
     }
   }
 }
@@ -145,7 +195,7 @@ async function followPolls(jobId, onEvent, signal, source) {
         signal,
       });
       failures = 0;
-      setLive(source, true);
+      report(source, true);
       if (status.status !== current) {
         current = status.status;
         const terminal = ["completed", "failed", "cancelled"].includes(current);
@@ -154,7 +204,7 @@ async function followPolls(jobId, onEvent, signal, source) {
       }
     } catch (error) {
       if (signal.aborted) return;
-      setLive(source, false, error.message);
+      report(source, answered(error), error.message);
       if (error instanceof ApiError && (error.status === 404 || error.status === 401)) {
         onEvent({ event: "error", data: error });
         return;

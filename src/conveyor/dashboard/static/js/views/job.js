@@ -22,6 +22,8 @@ export function jobView(main, params) {
   let job = null;
   let stopWatching = () => {};
   let stopPolling = () => {};
+  let watching = false; // its event stream (or long polls) is followed
+  let absent = false; // the last answer was a 404
   let busy = false;
 
   replace(main, h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")), heading, errors.node, outcome, body, backendPanel(id));
@@ -46,7 +48,6 @@ export function jobView(main, params) {
       const answer = await api(`jobs/${verb}/${encodeURIComponent(id)}`, { method: "POST" });
       outcome.textContent = `${answer.message} (status: ${answer.status}).`;
       outcome.dataset.kind = "ok";
-      if (!cancel) follow();
     } catch (error) {
       outcome.textContent = `Could not ${verb} the job: ${describeError(error)}`;
       outcome.dataset.kind = "error";
@@ -152,34 +153,62 @@ export function jobView(main, params) {
     }
   };
 
+  /** Read the job (and start following its events again if it came back to life). */
   const refresh = async () => {
-    const answer = await api(path);
-    if (!answer || answer.id !== id) {
-      // An id the library allows but the API's URLs cannot name ("stats": GET /jobs/stats is the statistics).
-      throw new ApiError(404, "NotAddressable", `Job ${id} cannot be shown here: its id is the path of another API endpoint.`);
+    try {
+      if (job && TERMINAL.has(job.status) && !(await changedSinceEnded())) {
+        errors.clear();
+        return;
+      }
+      const answer = await api(path);
+      if (!answer || answer.id !== id) {
+        // An id the library allows but the API's URLs cannot name ("stats": GET /jobs/stats is the statistics).
+        throw new ApiError(404, "NotAddressable", `Job ${id} cannot be shown here: its id is the path of another API endpoint.`);
+      }
+      job = answer;
+      absent = false;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404 && error.error !== "NotAddressable") missing();
+      throw error;
     }
-    job = answer;
     errors.clear();
     draw();
-    if (TERMINAL.has(job.status)) stopPolling();
+    if (!watching && !TERMINAL.has(job.status)) watch(); // it appeared, or was restarted elsewhere
   };
 
-  const follow = () => {
+  // An ended job changes only when someone restarts or deletes it: its page asks for the
+  // small status view, and reads the whole job (arguments, result) only when that moved.
+  const changedSinceEnded = async () => {
+    const now = await api(`jobs/status/${encodeURIComponent(id)}`);
+    return now.status !== job.status || now.completed_at !== job.completed_at;
+  };
+
+  // Not there (never was, or deleted): say so in place of what was shown, and keep
+  // looking, so that a job made with this id later shows up.
+  const missing = () => {
+    if (absent) return;
+    job = null;
+    absent = true;
+    replace(body, h("p", { class: "muted" }, "There is no job with this id. This page shows it if one appears."));
+  };
+
+  // The stream says when something changed; the poll keeps progress moving even if only
+  // the long-poll fallback (status changes only) is available, and notices a restart or
+  // a deletion once the stream has ended with the job.
+  const watch = () => {
     stopWatching();
-    stopPolling();
-    // The stream says when something changed; the poll keeps progress moving even if
-    // only the long-poll fallback (status changes only) is available.
+    watching = true;
     stopWatching = watchJob(id, (message) => {
-      if (message.event === "error") errors.show(message.data);
-      else refresh().catch(errors.show);
-    });
-    stopPolling = poll(refresh, REFRESH_MS, (error) => {
-      errors.show(error);
-      if (error.status === 404) stopPolling(); // gone (or never there): asking again will not help
+      if (message.event === "job_complete" || message.event === "error") watching = false;
+      refresh().catch(errors.show);
     });
   };
 
-  follow();
+  watch();
+  stopPolling = poll(refresh, REFRESH_MS, (error) => {
+    errors.show(error);
+    if (error.error === "NotAddressable") stopPolling(); // asking again cannot help
+  });
   return () => {
     stopWatching();
     stopPolling();
