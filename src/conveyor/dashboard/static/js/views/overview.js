@@ -162,7 +162,17 @@ export function overviewView(main) {
           "table",
           {},
           h("caption", { class: "visually-hidden" }, "Jobs per queue"),
-          h("thead", {}, h("tr", {}, ["Queue", "Jobs", "Pending", "Scheduled", "Running", "Failed"].map((text) => h("th", { scope: "col" }, text)))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", { scope: "col" }, "Queue"),
+              QUEUE_COLUMNS.map(([status, hide]) => h("th", { scope: "col", class: hide ? "hide-narrow" : null }, capitalized(status))),
+              h("th", { scope: "col", class: "hide-narrow" }, "Total"),
+            ),
+          ),
           h(
             "tbody",
             {},
@@ -171,11 +181,8 @@ export function overviewView(main) {
                 "tr",
                 { "data-queue": row.queue },
                 h("th", { scope: "row" }, h("a", { href: `#/jobs?queue=${encodeURIComponent(row.queue)}`, class: "cap" }, row.queue)),
-                h("td", {}, number(row.total)),
-                h("td", {}, number(row.pending)),
-                h("td", {}, number(row.scheduled)),
-                h("td", {}, number(row.running)),
-                h("td", {}, row.failed ? h("a", { href: `#/failed?queue=${encodeURIComponent(row.queue)}` }, number(row.failed)) : number(row.failed)),
+                QUEUE_COLUMNS.map(([status, hide]) => h("td", { class: hide ? "hide-narrow" : null, "data-status": status }, queueCount(row, status))),
+                h("td", { class: "hide-narrow", "data-status": "total" }, number(row.total)),
               ),
             ),
           ),
@@ -216,6 +223,33 @@ export function overviewView(main) {
     poll(refreshQueues, QUEUES_EVERY_MS, queueErrors.show),
   ];
   return () => stops.forEach((stop) => stop());
+}
+
+/**
+ * The queues table's counts, in the order a job goes through them (as the cards above
+ * and `conveyor info`), the total last; on a phone the ones marked go, so that the
+ * others keep a readable width.
+ */
+const QUEUE_COLUMNS = [
+  ["pending", false],
+  ["scheduled", true],
+  ["running", false],
+  ["completed", false],
+  ["failed", false],
+  ["cancelled", true],
+];
+
+/** A queue's count of one status; a link to those jobs when there are some (failed ones to the Failed page). */
+function queueCount(row, status) {
+  const count = row[status] ?? 0;
+  if (!count) return number(count);
+  const queue = encodeURIComponent(row.queue);
+  const href = status === "failed" ? `#/failed?queue=${queue}` : `#/jobs?queue=${queue}&status=${status}`;
+  return h("a", { href }, number(count));
+}
+
+function capitalized(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function fact(term, value) {
