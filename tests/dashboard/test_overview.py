@@ -1,21 +1,28 @@
-"""The overview's tables: a queue's jobs per status as REST and ``conveyor info`` count them."""
+"""The overview's tables: a queue's jobs per status as REST and ``conveyor info`` count
+them, and names and ids kept whole on a phone."""
 
 from __future__ import annotations
 
 import json
 import time
 import uuid
+from urllib.parse import urlparse
 
 from click.testing import CliRunner
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 from conveyor import Queue
 from conveyor.cli import cli
 from conveyor.status import JobStatus
 from conveyor.testing import make_job
+from dashboard.conftest import assert_fits_width
 from dashboard.servers import ApiServer
 
 COLUMNS = ["pending", "scheduled", "running", "completed", "failed", "cancelled", "total"]
+
+
+def answer(route: Route, body: object) -> None:
+    route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
 
 
 def test_the_queues_table_counts_each_status_as_rest_and_conveyor_info_do(
@@ -52,3 +59,30 @@ def test_the_queues_table_counts_each_status_as_rest_and_conveyor_info_do(
     expect(failed).to_have_attribute("href", f"#/failed?queue={name}")
     completed.click()
     expect(page.locator("main tbody tr")).to_have_count(3)
+
+
+def lines(node: Locator) -> float:
+    """How many lines of text the element takes."""
+    return float(node.evaluate("n => n.getBoundingClientRect().height / parseFloat(getComputedStyle(n).lineHeight)"))
+
+
+def test_queue_names_and_job_ids_are_not_cut_in_two_on_a_phone(phone: Page, server: ApiServer) -> None:
+    counts = {"pending": 1200, "scheduled": 0, "running": 16, "completed": 48210, "failed": 37, "cancelled": 2}
+    queues = [{"queue": name, "total": 49465, **counts} for name in ("notifications", "emails")]
+    job = {"id": "01a21088-73a3-717f-a81e-99888933b29e", "job_type": "app.jobs.send_welcome_email",
+           "status": "cancelled", "queue": "emails", "progress": None, "user_id": None,
+           "created_at": "2026-11-25T02:28:27Z", "duration_ms": None, "error": None}  # fmt: skip
+    recent = {"data": [job], "total": 1, "pending_count": 0, "running_count": 0, "next_cursor": None}
+    phone.route("**/api/v1/queues", lambda route: answer(route, {"data": queues}))
+    phone.route(lambda url: urlparse(url).path == "/api/v1/jobs", lambda route: answer(route, recent))
+    phone.goto(server.base)
+    for name in ("notifications", "emails"):
+        link = phone.locator(f'tr[data-queue="{name}"] th a')
+        expect(link).to_be_visible()
+        assert lines(link) < 1.5, f"the queue name {name} is cut in two"
+    job_link = phone.locator(f'tr[data-job-id="{job["id"]}"] a.job-id')
+    expect(job_link).to_have_text("…8933b29e")
+    assert lines(job_link) < 1.5, "the job's short id is cut in two"
+    for column in ("Pending", "Running", "Completed", "Failed"):  # the counts that matter keep on a phone
+        expect(phone.get_by_role("region", name="Queues").get_by_role("columnheader", name=column)).to_be_visible()
+    assert_fits_width(phone)

@@ -47,7 +47,7 @@ export function changes(update) {
 }
 
 export function jobLink(id) {
-  return h("a", { href: `#/jobs/${encodeURIComponent(id)}`, title: id, class: "mono" }, shortId(id));
+  return h("a", { href: `#/jobs/${encodeURIComponent(id)}`, title: id, class: "mono job-id" }, shortId(id));
 }
 
 /**
