@@ -390,6 +390,33 @@ def test_a_worker_counts_its_jobs_as_rqs(queue: Queue, pool: str) -> None:
     assert isinstance(worker.total_working_time, float) and worker.total_working_time >= 0
 
 
+def test_a_worker_counts_jobs_a_stop_ended_among_its_failures_and_apart(queue: Queue, tmp_path: Path) -> None:
+    from conveyor.command import send_stop_job_command
+
+    stopped_marker, last_marker, release = tmp_path / "stopped", tmp_path / "last", tmp_path / "release"
+    held = queue.enqueue(jobfuncs.hold_until_released, str(stopped_marker), str(tmp_path / "never"))
+    queue.enqueue(jobfuncs.fail)
+    queue.enqueue(jobfuncs.hold_until_released, str(last_marker), str(release))  # keeps it working meanwhile
+    worker = Worker([queue])
+    thread = threading.Thread(target=worker.work, kwargs={"burst": True})
+    thread.start()
+    try:
+        wait_until(stopped_marker.exists, message="the first job to start")
+        send_stop_job_command(queue.connection, held.id)
+        wait_until(last_marker.exists, message="the last job to start")
+        counts = (worker.successful_job_count, worker.failed_job_count, worker.stopped_job_count)
+        assert counts == (0, 2, 1)  # failed_job_count is RQ's: the stopped job is among the failures
+        (seen,) = wait_until(
+            lambda: [w for w in Worker.all(queue.connection) if w.name == worker.name and w.failed_job_count == 2]
+        )
+        assert (seen.successful_job_count, seen.failed_job_count, seen.stopped_job_count) == (0, 2, 1)
+    finally:
+        release.touch()
+        thread.join(timeout=30)
+    assert held.get_status(refresh=True) is JobStatus.STOPPED
+    assert (worker.successful_job_count, worker.failed_job_count, worker.stopped_job_count) == (1, 2, 1)
+
+
 def test_rqs_worker_and_queue_options_are_taken_at_their_defaults_and_refused_set(queue: Queue) -> None:
     defaults = Worker(
         [queue], default_result_ttl=500, job_monitoring_interval=30, disable_default_exception_handler=False,

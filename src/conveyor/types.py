@@ -135,6 +135,7 @@ class WorkerRecord:
     last_heartbeat: float = 0.0
     jobs_done: int = 0  # every job it ended
     jobs_failed: int = 0  # of those, the ones that failed or were stopped (each run to be retried too)
+    jobs_stopped: int = 0  # of the failed ones, those a stop or a cancel ended (not a failure of the job)
     working_time: float = 0.0  # seconds spent running them
     version: str = ""
     pool: str = "threads"  # where its sync jobs run: threads (its own process) or processes

@@ -11,7 +11,9 @@ def by_name(backend):
 
 
 def test_register_and_list(backend):
-    one = worker_record("w1", current_job_ids=("j1", "j2"), jobs_done=3, jobs_failed=1, working_time=2.5)
+    one = worker_record(
+        "w1", current_job_ids=("j1", "j2"), jobs_done=3, jobs_failed=1, jobs_stopped=1, working_time=2.5
+    )
     two = worker_record("w2", queues=("default",), pid=7, pool="processes")
     backend.workers_register(one)
     backend.workers_register(two)
@@ -29,11 +31,11 @@ def test_heartbeat_refreshes_the_registration(backend):
     assert backend.workers_heartbeat("w1", NOW + 5, "busy", ["j1"], 12) is HeartbeatReply.RECORDED
     w = by_name(backend)["w1"]
     assert (w.last_heartbeat, w.state, w.current_job_ids, w.jobs_done) == (NOW + 5, "busy", ("j1",), 12)
-    assert (w.hostname, w.started_at, w.jobs_failed, w.working_time) == ("host-a", NOW, 0, 0.0)
+    assert (w.hostname, w.started_at, w.jobs_failed, w.working_time, w.jobs_stopped) == ("host-a", NOW, 0, 0.0, 0)
     for working_time in (1234.123456789, 7.0):
-        backend.workers_heartbeat("w1", NOW + 6, "idle", [], 13, 4, working_time)
+        backend.workers_heartbeat("w1", NOW + 6, "idle", [], 13, 4, working_time, 3)
         w = by_name(backend)["w1"]
-        assert (w.jobs_done, w.jobs_failed, w.working_time) == (13, 4, working_time)
+        assert (w.jobs_done, w.jobs_failed, w.working_time, w.jobs_stopped) == (13, 4, working_time, 3)
         assert type(w.working_time) is float
 
 

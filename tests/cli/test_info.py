@@ -35,6 +35,7 @@ def _fill(db: Backend) -> None:
             current_job_ids=("job-1",),
             jobs_done=4,
             jobs_failed=1,
+            jobs_stopped=1,
             working_time=2.5,
         )
     )
@@ -64,7 +65,7 @@ def test_json_lists_every_queue_status_and_worker(run: Run, db: Backend) -> None
         ["default"],
         123,
     )
-    assert (busy["jobs_done"], busy["jobs_failed"], busy["working_time"]) == (4, 1, 2.5)
+    assert (busy["jobs_done"], busy["jobs_failed"], busy["jobs_stopped"], busy["working_time"]) == (4, 1, 1, 2.5)
     assert busy["last_heartbeat"].endswith("Z")
     assert busy["healthy"] is True
     assert data["worker_health_status"] == "healthy"
@@ -100,6 +101,20 @@ def test_long_queue_and_worker_names_fold_and_leave_the_counts_readable(run: Run
     assert re.search(r"^name +state +queues +current jobs +done +failed +heartbeat *$", out, re.M), out
     assert re.search(r"^w+ +idle +q+ +- +12 +3 +\d+s ago *$", out, re.M), out
     assert "".join(re.findall(r"^(w+) ", out, re.M)) == "w" * 90
+
+
+def test_a_workers_stopped_jobs_are_counted_apart_from_its_failures(run: Run, db: Backend) -> None:
+    db.workers_register(_worker("w-clean", ("default",), jobs_done=5, jobs_failed=2))
+    out = run("info", env={"COLUMNS": "120"}).stdout
+    assert "stopped" not in out  # a column only when some worker has stopped jobs
+    assert re.search(r"^w-clean +idle +default +- +5 +2 +\d+s ago *$", out, re.M), out
+    db.workers_register(_worker("w-stopped", ("default",), jobs_done=6, jobs_failed=3, jobs_stopped=2))
+    out = run("info", env={"COLUMNS": "120"}).stdout
+    assert re.search(r"^name +state +queues +current jobs +done +failed +stopped +heartbeat *$", out, re.M), out
+    assert re.search(r"^w-clean +idle +default +- +5 +2 +0 +\d+s ago *$", out, re.M), out
+    assert re.search(r"^w-stopped +idle +default +- +6 +1 +2 +\d+s ago *$", out, re.M), out  # failed by themselves: 1
+    (data,) = [w for w in json.loads(run("info", "--json").stdout)["workers"] if w["name"] == "w-stopped"]
+    assert (data["jobs_failed"], data["jobs_stopped"]) == (3, 2)  # RQ's failed_job_count, and of it the stopped
 
 
 def test_queue_filter_keeps_that_queue_and_its_workers(run: Run, db: Backend) -> None:

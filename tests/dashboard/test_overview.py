@@ -1,22 +1,29 @@
-"""The overview's tables: a queue's jobs per status as REST and ``conveyor info`` count
-them, and names and ids kept whole on a phone."""
+"""The overview's tables: a queue's jobs per status and a worker's jobs as REST and
+``conveyor info`` count them, and names and ids kept whole on a phone."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import urlparse
 
 from click.testing import CliRunner
 from playwright.sync_api import Locator, Page, Route, expect
 
-from conveyor import Queue
+import conveyor
+from conveyor import Queue, cancel_job
 from conveyor.cli import cli
 from conveyor.status import JobStatus
 from conveyor.testing import make_job
 from dashboard.conftest import assert_fits_width
+from dashboard.jobs import hold
 from dashboard.servers import ApiServer
+from jobfuncs import add, fail
+from waiting import wait_until
+from worker.processes import start_worker, stop_process
 
 COLUMNS = ["pending", "scheduled", "running", "completed", "failed", "cancelled", "total"]
 
@@ -59,6 +66,35 @@ def test_the_queues_table_counts_each_status_as_rest_and_conveyor_info_do(
     expect(failed).to_have_attribute("href", f"#/failed?queue={name}")
     completed.click()
     expect(page.locator("main tbody tr")).to_have_count(3)
+
+
+def test_a_workers_failures_and_cancelled_jobs_are_counted_apart(page: Page, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'counted.db'}"  # a store of its own: this worker alone, its counts exact
+    server = ApiServer(url).start()
+    worker = start_worker(url, poll_interval=0.05)
+    store = conveyor.connect(url)
+    try:
+        queue = Queue(connection=store)
+        queue.enqueue(add, 1, 2)
+        queue.enqueue(fail)
+        held = queue.enqueue(hold, str(tmp_path / "never"))
+        wait_until(lambda: held.get_status(refresh=True) is JobStatus.STARTED, message="the held job to run")
+        cancel_job(held.id, connection=store)  # as the dashboard's Cancel: the worker stops it
+
+        def counted() -> list[dict[str, int]]:
+            return [w for w in server.get("/api/v1/workers")["data"] if w["jobs_done"] == 3]  # type: ignore[index]
+
+        (rest,) = wait_until(counted, message="the worker to report its three jobs")
+        assert (rest["jobs_failed"], rest["jobs_cancelled"]) == (2, 1)  # jobs_failed is RQ's count: both
+
+        page.goto(server.base)
+        expect(page.get_by_test_id("worker-done")).to_have_text("3 · 1 failed · 1 cancelled")
+        result = CliRunner().invoke(cli, ["info", "-u", url], env={"COLUMNS": "200"}, catch_exceptions=False)
+        assert re.search(r" 3 +1 +1 +\d+s ago *$", result.output, re.M), result.output  # done, failed, stopped
+    finally:
+        stop_process(worker)
+        server.stop()
+        store.close()
 
 
 def lines(node: Locator) -> float:

@@ -21,7 +21,7 @@ def register_worker(backend: Backend, name: str, last_heartbeat: float, jobs: tu
         WorkerRecord(
             name=name, hostname="host", pid=42, queues=("default",), concurrency=2, state="busy",
             current_job_ids=jobs, started_at=last_heartbeat, last_heartbeat=last_heartbeat,
-            jobs_done=5, jobs_failed=2, working_time=1.5,
+            jobs_done=5, jobs_failed=2, jobs_stopped=1, working_time=1.5,
         )
     )  # fmt: skip
 
@@ -67,6 +67,7 @@ async def test_workers_are_listed_with_their_health(client: httpx.AsyncClient, b
     assert (worker["state"], worker["current_job_id"], worker["healthy"]) == ("busy", mine, True)
     assert (worker["concurrency"], worker["pool"]) == (2, "threads")
     assert (worker["jobs_done"], worker["jobs_failed"], worker["working_time"]) == (5, 2, 1.5)
+    assert worker["jobs_cancelled"] == 1  # of jobs_failed (RQ's count), the ones a stop or a cancel ended
     assert worker["current_job_ids"] == [mine]  # another user's job ids are not shown to a user
     assert worker["last_heartbeat"].endswith("Z")
     (seen_by_admin,) = (await client.get(f"{API}/workers", headers=ROOT)).json()["data"]

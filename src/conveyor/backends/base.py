@@ -417,6 +417,7 @@ class Backend(Protocol):
         jobs_done: int,
         jobs_failed: int = 0,
         working_time: float = 0.0,
+        jobs_stopped: int = 0,
     ) -> HeartbeatReply:
         """Refresh a worker's registration (its counters too); UNREGISTERED if it was
         reaped meanwhile, SHUTDOWN_REQUESTED once workers_request_shutdown marked it."""

@@ -112,8 +112,14 @@ def _count_cells(per_status: Mapping[JobStatus, int], shown: Sequence[JobStatus]
 
 
 def workers_table(workers: Sequence[WorkerRecord], now: float | None = None) -> Table:
-    """Who is working on what, and whether it is still alive (its last heartbeat)."""
+    """Who is working on what, and whether it is still alive (its last heartbeat).
+
+    Of the jobs done, "failed" counts the ones that failed by themselves, and "stopped"
+    (a column only when some worker has such) those a stop or a cancel ended, as the
+    dashboard shows them; ``--json`` keeps RQ's count (``jobs_failed``, both) too.
+    """
     now = time.time() if now is None else now
+    stopped = any(worker.jobs_stopped for worker in workers)
     table = plain_table("Workers")
     table.add_column("name", overflow="fold")  # a long name folds rather than squeeze the rest out
     table.add_column("state", no_wrap=True)
@@ -121,6 +127,8 @@ def workers_table(workers: Sequence[WorkerRecord], now: float | None = None) -> 
     table.add_column("current jobs", no_wrap=True)  # whole ids, to copy into cancel/stop
     table.add_column("done", justify="right", no_wrap=True)
     table.add_column("failed", justify="right", no_wrap=True)
+    if stopped:
+        table.add_column("stopped", justify="right", no_wrap=True)
     table.add_column("heartbeat", no_wrap=True)
     for worker in workers:
         table.add_row(
@@ -129,11 +137,12 @@ def workers_table(workers: Sequence[WorkerRecord], now: float | None = None) -> 
             "\n".join(worker.queues),
             "\n".join(worker.current_job_ids) or "-",
             str(worker.jobs_done),
-            str(worker.jobs_failed),
+            str(worker.jobs_failed - worker.jobs_stopped),
+            *([str(worker.jobs_stopped)] if stopped else []),
             Text(ago(worker.last_heartbeat, now), style="" if worker_is_healthy(worker, now) else "bold red"),
         )
     if not workers:
-        table.add_row(Text("no workers", style="dim"), "", "", "", "", "", "")
+        table.add_row(Text("no workers", style="dim"), *([""] * (len(table.columns) - 1)))
     return table
 
 
@@ -155,6 +164,7 @@ def worker_json(worker: WorkerRecord, now: float) -> dict[str, Any]:
         "current_job_ids": list(worker.current_job_ids),
         "jobs_done": worker.jobs_done,
         "jobs_failed": worker.jobs_failed,
+        "jobs_stopped": worker.jobs_stopped,
         "working_time": worker.working_time,
         "started_at": iso(worker.started_at),
         "last_heartbeat": iso(worker.last_heartbeat),

@@ -361,7 +361,14 @@ class WorkerView(BaseModel):
     concurrency: int
     pool: str = Field(description="Where its sync jobs run: threads (in the worker) or processes (child processes).")
     jobs_done: int = Field(description="Jobs it ended, however they ended.")
-    jobs_failed: int = Field(description="Of those, the ones that failed or were stopped (a run to be retried too).")
+    jobs_failed: int = Field(
+        description="Of those, the ones that failed or were stopped or cancelled (a run to be retried too), as RQ's "
+        "failed_job_count."
+    )
+    jobs_cancelled: int = Field(
+        description="Of jobs_failed, the ones a stop or a cancel ended: jobs_failed - jobs_cancelled failed by "
+        "themselves.",
+    )
     working_time: float = Field(description="Seconds it spent running jobs.")
     started_at: datetime | None
     last_heartbeat: datetime | None

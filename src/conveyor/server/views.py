@@ -156,6 +156,7 @@ def worker_view(worker: WorkerRecord, now: float, shown_jobs: set[str] | None = 
         pool=worker.pool,
         jobs_done=worker.jobs_done,
         jobs_failed=worker.jobs_failed,
+        jobs_cancelled=worker.jobs_stopped,
         working_time=worker.working_time,
         started_at=_time(worker.started_at or None),
         last_heartbeat=_time(worker.last_heartbeat or None),

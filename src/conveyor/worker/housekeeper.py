@@ -271,8 +271,9 @@ class Housekeeper:
         w = self.worker
         done = w.jobs_done  # read once: a job that ends during the write is for the next report
         reply = w.backend.workers_heartbeat(
-            w.name, now, BUSY if current else IDLE, current, done, w.failed_job_count, w.total_working_time
-        )
+            w.name, now, BUSY if current else IDLE, current, done, w.failed_job_count, w.total_working_time,
+            w.stopped_job_count,
+        )  # fmt: skip
         w._heartbeat_at(now)
         if reply is HeartbeatReply.UNREGISTERED:
             w.register()  # reaped while alive (a long pause): register again

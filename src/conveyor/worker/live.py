@@ -48,6 +48,8 @@ class LiveState:
         """Jobs that finished, as in RQ."""
         self.failed_job_count = 0
         """Jobs that failed or were stopped, each run that will be retried included, as in RQ."""
+        self.stopped_job_count = 0
+        """Of those, the ones a stop or a cancel ended (not conveyor's own failures: RQ has no such count)."""
         self.total_working_time = 0.0
         """Seconds spent running the jobs counted above, as in RQ."""
         self._phase = STARTING
@@ -63,6 +65,8 @@ class LiveState:
             self.successful_job_count += 1
         else:
             self.failed_job_count += 1
+            if settlement.status is JobStatus.STOPPED:
+                self.stopped_job_count += 1
         if settlement.started_at is not None:
             self.total_working_time += max(0.0, now - settlement.started_at)
 

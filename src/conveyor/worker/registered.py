@@ -54,6 +54,11 @@ class RegisteredWorker:
         return self.record.jobs_failed
 
     @property
+    def stopped_job_count(self) -> int:
+        """Of the failed jobs, those a stop or a cancel ended (conveyor's own count: RQ has none)."""
+        return self.record.jobs_stopped
+
+    @property
     def total_working_time(self) -> float:
         """Seconds it spent running those jobs, as in RQ."""
         return self.record.working_time

@@ -326,6 +326,7 @@ class Worker(ClaimLoop, JobRunner, Stopping):
                 last_heartbeat=now,
                 jobs_done=self.jobs_done,
                 jobs_failed=self.failed_job_count,
+                jobs_stopped=self.stopped_job_count,
                 working_time=self.total_working_time,
                 version=__version__,
                 pool=self.pool,

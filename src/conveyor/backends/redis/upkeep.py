@@ -39,10 +39,11 @@ class RedisUpkeep(RedisConnection):
         jobs_done: int,
         jobs_failed: int = 0,
         working_time: float = 0.0,
+        jobs_stopped: int = 0,
     ) -> HeartbeatReply:
         reply = self._run(
             "heartbeat", name, repr(now), state, json.dumps(list(current_job_ids)), jobs_done, jobs_failed,
-            repr(working_time),
+            repr(working_time), jobs_stopped,
         )  # fmt: skip
         return HeartbeatReply.of(registered=reply != 0, shutdown_requested=reply == 2)
 

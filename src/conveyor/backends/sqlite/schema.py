@@ -173,6 +173,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE workers ADD COLUMN jobs_failed INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE workers ADD COLUMN working_time REAL NOT NULL DEFAULT 0;
     """,
+    # 11: of a worker's failed jobs, those a stop or a cancel ended (the dashboard shows them apart)
+    """
+    ALTER TABLE workers ADD COLUMN jobs_stopped INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -26,11 +26,11 @@ class SQLiteUpkeep(SQLiteConnection):
         self._pool.write(
             lambda conn: conn.execute(
                 "INSERT OR REPLACE INTO workers (name, hostname, pid, queues, concurrency, state, "
-                "current_job_ids, started_at, last_heartbeat, jobs_done, jobs_failed, working_time, version, pool) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "current_job_ids, started_at, last_heartbeat, jobs_done, jobs_failed, working_time, version, pool, "
+                "jobs_stopped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (w.name, w.hostname, w.pid, json.dumps(list(w.queues)), w.concurrency, w.state,
                  json.dumps(list(w.current_job_ids)), w.started_at, w.last_heartbeat, w.jobs_done,
-                 w.jobs_failed, w.working_time, w.version, w.pool),
+                 w.jobs_failed, w.working_time, w.version, w.pool, w.jobs_stopped),
             )
         )  # fmt: skip
 
@@ -43,14 +43,16 @@ class SQLiteUpkeep(SQLiteConnection):
         jobs_done: int,
         jobs_failed: int = 0,
         working_time: float = 0.0,
+        jobs_stopped: int = 0,
     ) -> HeartbeatReply:
         row = self._pool.write(
             lambda conn: conn.execute(
                 "UPDATE workers SET last_heartbeat = ?, state = ?, current_job_ids = ?, jobs_done = ?, "
-                "jobs_failed = ?, working_time = ? WHERE name = ? RETURNING shutdown_requested",
-                (now, state, json.dumps(list(current_job_ids)), jobs_done, jobs_failed, working_time, name),
+                "jobs_failed = ?, working_time = ?, jobs_stopped = ? WHERE name = ? RETURNING shutdown_requested",
+                (now, state, json.dumps(list(current_job_ids)), jobs_done, jobs_failed, working_time, jobs_stopped,
+                 name),
             ).fetchone()
-        )
+        )  # fmt: skip
         return HeartbeatReply.of(registered=row is not None, shutdown_requested=bool(row and row[0]))
 
     def workers_request_shutdown(self, name: str) -> bool:
@@ -65,8 +67,8 @@ class SQLiteUpkeep(SQLiteConnection):
         rows = self._pool.read(
             lambda c: c.execute(
                 "SELECT name, hostname, pid, queues, concurrency, state, current_job_ids, "
-                "started_at, last_heartbeat, jobs_done, version, pool, shutdown_requested, jobs_failed, working_time "
-                "FROM workers ORDER BY name"
+                "started_at, last_heartbeat, jobs_done, version, pool, shutdown_requested, jobs_failed, working_time, "
+                "jobs_stopped FROM workers ORDER BY name"
             ).fetchall()
         )
         return [
@@ -86,6 +88,7 @@ class SQLiteUpkeep(SQLiteConnection):
                 shutdown_requested=bool(r[12]),
                 jobs_failed=r[13],
                 working_time=r[14],
+                jobs_stopped=r[15],
             )
             for r in rows
         ]

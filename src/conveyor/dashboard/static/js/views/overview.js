@@ -134,7 +134,7 @@ export function overviewView(main) {
                 h("td", { class: "hide-narrow" }, worker.shutdown_requested ? `${worker.state} · shutting down` : worker.state),
                 h("td", { class: "hide-narrow" }, capped(worker.queues.join(", "))),
                 h("td", {}, currentJobs(worker)),
-                h("td", { class: "hide-narrow" }, number(worker.jobs_done), worker.jobs_failed ? h("small", { class: "muted" }, ` · ${number(worker.jobs_failed)} failed`) : null),
+                h("td", { class: "hide-narrow", "data-testid": "worker-done" }, jobsDone(worker)),
                 h("td", { class: "hide-narrow", title: dateTime(worker.last_heartbeat) }, dateTime(worker.last_heartbeat).slice(11) || "—"),
               ),
             ),
@@ -267,6 +267,18 @@ function limitText(limit, what) {
 function healthBadge(status) {
   const kind = status === "healthy" ? "ok" : status === "degraded" ? "warn" : "bad";
   return h("span", { class: `badge ${kind}` }, status.replace("_", " "));
+}
+
+/**
+ * "12 · 2 failed · 1 cancelled": the jobs a worker ended, and of those the ones that
+ * failed by themselves and the ones a stop or a cancel ended. REST's jobs_failed counts
+ * both, as RQ's failed_job_count does; jobs_cancelled (0 from an earlier server) the latter.
+ */
+function jobsDone(worker) {
+  const cancelled = worker.jobs_cancelled ?? 0;
+  const failed = worker.jobs_failed - cancelled;
+  const part = (count, what) => (count ? h("small", { class: "muted" }, ` · ${number(count)} ${what}`) : null);
+  return [number(worker.jobs_done), part(failed, "failed"), part(cancelled, "cancelled")];
 }
 
 function currentJobs(worker) {
