@@ -68,7 +68,8 @@ function answered(error) {
 /**
  * Call `task()` now and then every `intervalMs` until the returned stop() is called.
  * Runs never overlap; a failed run is reported through `onError` and retried, after
- * the wait a rate limit (429) asks for when longer. Pauses while the tab is hidden.
+ * the wait a rate limit (429) asks for, or `onError` returns (ms), when longer. Pauses
+ * while the tab is hidden.
  */
 export function poll(task, intervalMs, onError = () => {}) {
   const source = open("poll");
@@ -88,8 +89,8 @@ export function poll(task, intervalMs, onError = () => {}) {
     } catch (error) {
       if (!stopped && error.name !== "AbortError") {
         report(source, answered(error), error.message);
-        onError(error);
-        wait = Math.max(wait, retryAfterMs(error));
+        const asked = onError(error);
+        wait = Math.max(wait, retryAfterMs(error), typeof asked === "number" ? asked : 0);
       }
     }
     schedule(wait);
