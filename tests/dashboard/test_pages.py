@@ -6,6 +6,7 @@ while the rest comes from the real server."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from urllib.parse import parse_qs, urlparse
 
@@ -61,6 +62,20 @@ def test_jobs_made_together_are_told_apart_by_their_short_ids(page: Page, server
     links = page.locator("tbody tr td:nth-child(1) a")
     expect(links).to_have_count(3)
     assert links.all_inner_texts() == [f"…{job_id[-8:]}" for job_id in reversed(ids)]
+
+
+def test_a_list_filtered_by_status_does_not_count_jobs_it_does_not_show(
+    page: Page, server: ApiServer, queue: Queue
+) -> None:
+    now = time.time()
+    make_job(queue.connection, queue="mixed", status=JobStatus.FAILED, exc_info=TRACEBACK, now=now, ended_at=now)
+    make_job(queue.connection, queue="mixed", now=now + 1)
+    page.goto(f"{server.base}/#/jobs?queue=mixed")
+    summary = page.get_by_text(re.compile(r"^\d+ shown"))
+    expect(summary).to_have_text("2 shown of 2 · 1 pending · 0 running")
+    page.get_by_label("Status").select_option("failed")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(summary).to_have_text("1 shown of 1")  # not "· 1 pending" beside a list of failed jobs
 
 
 def test_a_job_id_typed_in_the_address_with_a_bare_percent_opens_its_page(page: Page, server: ApiServer) -> None:

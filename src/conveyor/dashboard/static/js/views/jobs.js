@@ -92,8 +92,10 @@ export function jobsView(main, _params, query) {
   const draw = changes((page) => {
     nextCursor = page.next_cursor;
     const total = page.total === null || page.total === undefined ? "" : ` of ${number(page.total)}`;
+    // The API's pending and running counts leave the status filter out: beside a list of
+    // failed jobs, "1 running" would read as one of them.
     const counts =
-      page.pending_count === null || page.pending_count === undefined
+      filters.status || page.pending_count === null || page.pending_count === undefined
         ? ""
         : ` · ${number(page.pending_count)} pending · ${number(page.running_count)} running`;
     summary.textContent = `${number(page.data.length)} shown${total}${counts}`;
