@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import Page, Response, Route, expect
@@ -292,3 +293,18 @@ def test_a_worker_asked_to_shut_down_says_so(page: Page, server: ApiServer) -> N
     page.goto(server.base)
     expect(page.locator('[data-worker="leaving"]')).to_contain_text("busy · shutting down")
     expect(page.locator('[data-worker="leaving"]')).to_contain_text("3 · 1 failed")
+
+
+def test_a_workers_last_heartbeat_of_another_day_shows_its_date(page: Page, server: ApiServer) -> None:
+    days_ago = datetime.now(UTC) - timedelta(days=2)
+    worker = {
+        "name": "silent", "host": "host-a", "pid": 7, "queues": ["default"], "state": "idle", "current_job_id": None,
+        "current_job_ids": [], "concurrency": 1, "pool": "threads", "jobs_done": 0, "jobs_failed": 0,
+        "jobs_cancelled": 0, "working_time": 0.0, "started_at": None,
+        "last_heartbeat": days_ago.isoformat().replace("+00:00", "Z"), "healthy": False, "shutdown_requested": False,
+    }  # fmt: skip
+    page.route("**/api/v1/workers", lambda route: answer(route, {"data": [worker]}, 200))
+    page.goto(server.base)
+    row = page.locator('[data-worker="silent"]')
+    expect(row).to_contain_text("unresponsive")
+    expect(row.locator("td").last).to_have_text(re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"))  # not a bare time

@@ -4,7 +4,7 @@
 import { api, listJobs } from "../api.js";
 import { areaChart } from "../chart.js";
 import { h, replace } from "../dom.js";
-import { dateTime, duration, number, STATUSES } from "../format.js";
+import { dateTime, duration, number, shortTime, STATUSES } from "../format.js";
 import { poll } from "../live.js";
 import { capped, changes, errorBox, jobLink, jobsTable, section } from "./common.js";
 import { throughput } from "../series.js";
@@ -135,7 +135,7 @@ export function overviewView(main) {
                 h("td", { class: "hide-narrow" }, capped(worker.queues.join(", "))),
                 h("td", {}, currentJobs(worker)),
                 h("td", { class: "hide-narrow", "data-testid": "worker-done" }, jobsDone(worker)),
-                h("td", { class: "hide-narrow", title: dateTime(worker.last_heartbeat) }, dateTime(worker.last_heartbeat).slice(11) || "—"),
+                h("td", { class: "hide-narrow", title: dateTime(worker.last_heartbeat) }, shortTime(worker.last_heartbeat)),
               ),
             ),
           ),
