@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.backends.sqlite.signal_places import prepare, share_socket, signal_places
 from conveyor.backends.sqlite.wakeup import Wakeup
 
 NOBODY = 65534
@@ -156,3 +158,51 @@ def test_a_process_of_another_user_who_may_write_the_database_wakes_its_workers(
         assert not waiting.is_alive(), "the worker was not signalled by the other user's process"
     finally:
         receiver.close()
+
+
+def shared_database(directory: Path) -> Path:
+    """A database file its group may write, so its sockets' directory is shared."""
+    database = directory / "conveyor.db"
+    database.touch()
+    os.chown(database, -1, os.getgid())
+    database.chmod(0o664)
+    return database
+
+
+def test_sharing_a_socket_never_changes_the_file_a_link_in_its_place_points_to(short_dir: Path) -> None:
+    # another user who may write the socket directory may put a link where a worker just
+    # bound its socket, before the worker shares it: chmod (and, as root, chown) followed it
+    database = shared_database(short_dir)
+    place = signal_places(str(database))[0]
+    place.directory.mkdir()
+    secret = short_dir / "secret"
+    secret.touch()
+    secret.chmod(0o600)
+    link = place.directory / "123-0badf00d.sock"
+    link.symlink_to(secret)
+    with contextlib.suppress(OSError):  # (refused on Linux; macOS changes the link itself)
+        share_socket(place, link, str(database))
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600, "the linked file was shared"
+
+
+def test_sharing_the_socket_directory_never_changes_a_directory_a_link_in_its_place_points_to(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # whoever may write the database's directory may swap the socket directory just made
+    # for a link before it is shared: chmod (and, as root, chown) followed it
+    database = shared_database(short_dir)
+    place = signal_places(str(database))[0]
+    private = short_dir / "private"
+    private.mkdir(mode=0o700)
+    make_directory = os.mkdir
+
+    def made_then_swapped(path: str | os.PathLike[str], mode: int = 0o777) -> None:
+        make_directory(path, mode)
+        os.rmdir(path)
+        os.symlink(private, path)
+
+    monkeypatch.setattr(os, "mkdir", made_then_swapped)
+    with pytest.raises(OSError):
+        prepare(place, str(database))
+    monkeypatch.undo()
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700, "the linked directory was shared"

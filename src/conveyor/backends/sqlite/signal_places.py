@@ -66,9 +66,17 @@ def prepare(place: Place, database_path: str) -> None:
     found = _database(database_path)
     if found is None:
         return
-    with contextlib.suppress(OSError):  # (a group this user is not in: that group's processes fall back)
-        os.chown(place.directory, _owner(found), found.st_gid)
-    os.chmod(place.directory, stat.S_IRWXU | _for_writers(found.st_mode, 0o7, stat.S_ISGID))
+    # through the directory made, not its path: whoever may write the database's directory
+    # may put a link to any file there meanwhile, and a root process would give it away
+    made = os.open(place.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        if os.fstat(made).st_uid != os.geteuid():
+            raise PermissionError(f"{place.directory} was replaced by another user's directory")
+        with contextlib.suppress(OSError):  # (a group this user is not in: that group's processes fall back)
+            os.chown(made, _owner(found), found.st_gid)
+        os.chmod(made, stat.S_IRWXU | _for_writers(found.st_mode, 0o7, stat.S_ISGID))
+    finally:
+        os.close(made)
 
 
 def share_socket(place: Place, path: Path, database_path: str) -> None:
@@ -77,9 +85,21 @@ def share_socket(place: Place, path: Path, database_path: str) -> None:
     found = _database(database_path) if place.shared else None
     if found is None:
         return
+    # never through a link: another user who may write the directory may have put one
+    # in the socket's place, to a file of this user's (or, for root, anyone's)
     with contextlib.suppress(OSError):
-        os.chown(path, _owner(found), found.st_gid)
-    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR | _for_writers(found.st_mode, 0o6))
+        os.chown(path, _owner(found), found.st_gid, follow_symlinks=False)
+    _chmod_not_a_link(path, stat.S_IRUSR | stat.S_IWUSR | _for_writers(found.st_mode, 0o6))
+
+
+def _chmod_not_a_link(path: Path, mode: int) -> None:
+    """chmod ``path`` itself; OSError if it is a symbolic link (which Linux cannot chmod)."""
+    try:
+        os.chmod(path, mode, follow_symlinks=False)
+    except NotImplementedError:  # Linux: the path is a link (or the C library is older than 2.32)
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise PermissionError(f"{path} is a symbolic link, not this process's socket") from None
+        os.chmod(path, mode)
 
 
 def _database(database_path: str) -> os.stat_result | None:
