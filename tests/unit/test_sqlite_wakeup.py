@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.backends.sqlite.signal_places import prepare, share_socket, signal_places
+from conveyor.backends.sqlite import wakeup
+from conveyor.backends.sqlite.signal_places import Place, prepare, share_socket, signal_places
 from conveyor.backends.sqlite.wakeup import Wakeup
 
 NOBODY = 65534
@@ -206,3 +207,28 @@ def test_sharing_the_socket_directory_never_changes_a_directory_a_link_in_its_pl
         prepare(place, str(database))
     monkeypatch.undo()
     assert stat.S_IMODE(private.stat().st_mode) == 0o700, "the linked directory was shared"
+
+
+def test_a_worker_binds_beside_the_database_though_the_last_worker_leaving_removed_the_directory_meanwhile(
+    short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the last worker to close removes the empty directory: a worker that found it there
+    # then failed to bind in it, and fell back to the temp dir for as long as it ran,
+    # where another user's process never signals it
+    database = shared_database(short_dir)
+    receiver = Wakeup(str(database))
+    beside = receiver.places[0].directory
+    leaving = [True]
+
+    def prepared_then_removed(place: Place, database_path: str) -> None:
+        prepare(place, database_path)
+        if place.shared and leaving:
+            leaving.pop()
+            place.directory.rmdir()  # (what the leaving worker's close does, found empty)
+
+    monkeypatch.setattr(wakeup, "prepare", prepared_then_removed)
+    try:
+        receiver.listen()
+        assert receiver._receiver_path is not None and receiver._receiver_path.parent == beside
+    finally:
+        receiver.close()

@@ -26,6 +26,10 @@ from conveyor.halt import Halt
 
 from .signal_places import Place, prepare, share_socket, signal_places
 
+BIND_ATTEMPTS = 3
+"""Tries to bind in a directory that another process's close removes in between (it
+found it empty): else this worker would fall back to the temp dir for good, where
+another user's process never signals it."""
 REBIND_AFTER = 5.0
 """Seconds before a worker tries again to bind its socket, after it could not: a claim
 calls for it every time, and a temp dir that cannot hold one stays so."""
@@ -127,12 +131,19 @@ class SignalSockets:
     def _bind(self, place: Place) -> tuple[socket.socket, Path] | None:
         receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         path = place.directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}{self.suffix}"
-        try:
-            prepare(place, self.database_path)
-            receiver.bind(str(path))
-        except OSError:
-            receiver.close()
-            return None
+        for attempt in range(BIND_ATTEMPTS):
+            try:
+                prepare(place, self.database_path)
+                receiver.bind(str(path))
+                break
+            except FileNotFoundError:  # the last worker to leave took the directory away meanwhile
+                if attempt + 1 < BIND_ATTEMPTS:
+                    continue
+                receiver.close()
+                return None
+            except OSError:
+                receiver.close()
+                return None
         try:
             share_socket(place, path, self.database_path)
             receiver.setblocking(False)
