@@ -97,6 +97,27 @@ def test_a_worker_that_cannot_bind_beside_the_database_binds_in_the_temp_dir_and
         beside.directory.unlink()
 
 
+def test_a_process_that_opens_the_database_through_a_link_wakes_workers_that_opened_its_real_path(
+    short_dir: Path,
+) -> None:
+    real = short_dir / "real" / "conveyor.db"
+    real.parent.mkdir()
+    (short_dir / "link").mkdir()
+    linked = short_dir / "link" / "conveyor.db"
+    linked.symlink_to(real)
+    sender, receiver = Wakeup(str(linked)), Wakeup(str(real))
+    try:
+        receiver.listen()
+        assert [place.directory for place in sender.places] == [place.directory for place in receiver.places]
+        waiting = waits_for_a_signal(receiver)
+        sender.notify()
+        waiting.join(4)
+        assert not waiting.is_alive(), "the worker on the real path was not signalled"
+    finally:
+        for wakeup in (sender, receiver):
+            wakeup.close()
+
+
 def test_the_sockets_beside_the_database_are_shared_as_the_database_file_is(short_dir: Path) -> None:
     database = short_dir / "conveyor.db"
     database.touch()

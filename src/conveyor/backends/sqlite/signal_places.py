@@ -43,8 +43,10 @@ class Place(NamedTuple):
 def signal_places(database_path: str) -> tuple[Place, ...]:
     """Where to look for the database's sockets, in the order a receiver tries to bind:
     beside the database when a socket path there fits, then the user's own directory
-    under the temp dir."""
-    path = os.path.abspath(database_path)
+    under the temp dir. Links are resolved, as SQLite resolves them for its ``-wal``: a
+    process that opens the database through a link and one that opens its real path
+    meet in one place."""
+    path = os.path.realpath(database_path)
     digest = hashlib.blake2b(path.encode(), digest_size=8).hexdigest()
     private = Place(Path(tempfile.gettempdir()) / f"conveyor-wake-{os.getuid()}-{digest}", shared=False)
     beside = Path(f"{path}-wake")
