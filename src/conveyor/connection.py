@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlparse
 from conveyor.backends.base import Backend
 from conveyor.backends.readonly import ReadOnlyBackend
 from conveyor.exceptions import ConfigurationError
-from conveyor.urls import masked_url
+from conveyor.urls import SENTINEL_SCHEMES, masked_url
 
 DEFAULT_URL = "sqlite:///./conveyor.db"
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
@@ -36,17 +36,20 @@ def connect(url: str | None = None, *, read_only: bool = False) -> Backend:
     scheme = url.split(":", 1)[0].lower()
     if scheme == "sqlite":
         backend = _connect_sqlite(url, read_only)
-    elif scheme in ("redis", "rediss", "unix"):
+    elif scheme in ("redis", "rediss", "unix", *SENTINEL_SCHEMES):
         backend = _connect_redis(url)
     else:
+        sentinel = "sentinel" in scheme and " (Redis Sentinel: redis+sentinel://host1:26379,host2:26379/SERVICE/db)"
         raise ConfigurationError(
-            f"unsupported backend URL {masked_url(url)!r}: use sqlite:///path/to/file.db or redis://host:port/db"
+            f"unsupported backend URL {masked_url(url)!r}: use sqlite:///path/to/file.db or "
+            f"redis://host:port/db{sentinel or ''}"
         )
     return cast(Backend, ReadOnlyBackend(backend)) if read_only else backend
 
 
 def _connect_redis(url: str) -> Backend:
-    """``redis://host:port/db``, ``rediss://`` (TLS) or ``unix:///path.sock``; ``?prefix=name``
+    """``redis://host:port/db``, ``rediss://`` (TLS), ``unix:///path.sock`` or
+    ``redis+sentinel://host1:26379,host2:26379/service/db`` (see backends/redis/sentinel.py); ``?prefix=name``
     keeps several conveyor namespaces apart on one Redis (default ``conveyor``); other
     options go to redis-py (``?socket_timeout=5``)."""
     try:
@@ -72,7 +75,7 @@ def _connect_redis(url: str) -> Backend:
             f"a unix:// URL names the socket's absolute path (unix:///{parsed.netloc}{parsed.path}), "
             f"got {parsed.netloc!r} as a host in {shown!r}"
         )
-    if parsed.scheme != "unix":
+    if parsed.scheme not in ("unix", *SENTINEL_SCHEMES):  # (a Sentinel URL: read by the backend)
         try:
             parsed.port  # noqa: B018  (raises on a port that is not a number)
         except ValueError:

@@ -18,6 +18,7 @@ import redis
 from redis.exceptions import AuthenticationError, NoPermissionError, ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.sentinel import SentinelManagedConnection
 
 from conveyor.exceptions import BackendError, BackendUnavailableError, ConfigurationError
 from conveyor.urls import masked_url
@@ -25,6 +26,7 @@ from conveyor.urls import masked_url
 from .errors import conveyor_error, moved, refused_for_now
 from .keys import KeySpace
 from .scripts import Scripts
+from .sentinel import close_sentinels, is_sentinel_url, sentinel_client
 
 T = TypeVar("T")
 log = logging.getLogger("conveyor.backends.redis")
@@ -71,6 +73,22 @@ class _HandshakeTimedSSLConnection(redis.SSLConnection):
         return sock
 
 
+class _SentinelTLSConnection(SentinelManagedConnection, _HandshakeTimedSSLConnection):
+    """A TLS connection to the primary the Sentinels name (rediss+sentinel://)."""
+
+
+def _client(url: str, **options: Any) -> Any:
+    """A redis-py client of the URL's Redis, or of the primary its Sentinels name (see sentinel.py)."""
+    tls = url.lower().startswith("rediss")
+    if not url.startswith("unix:"):
+        options["socket_keepalive"] = True
+    if is_sentinel_url(url):
+        return sentinel_client(url, _SentinelTLSConnection if tls else SentinelManagedConnection, **options)
+    if tls:
+        options["connection_class"] = _HandshakeTimedSSLConnection
+    return redis.Redis.from_url(url, **options)
+
+
 class RedisConnection:
     """A client of one Redis, for one conveyor namespace: the base of RedisBackend."""
 
@@ -79,11 +97,8 @@ class RedisConnection:
         self.url = url if prefix == "conveyor" else f"{url}{'&' if '?' in url else '?'}{urlencode({'prefix': prefix})}"
         self.keys = KeySpace(prefix)
         # Any: redis-py types its sync client's replies as sync-or-async unions.
-        transport: dict[str, Any] = {} if url.startswith("unix:") else {"socket_keepalive": True}
-        if url.startswith("rediss:"):
-            transport["connection_class"] = _HandshakeTimedSSLConnection
-        self._redis: Any = redis.Redis.from_url(
-            url, socket_connect_timeout=5, socket_timeout=SOCKET_TIMEOUT, health_check_interval=30, **transport
+        self._redis: Any = _client(
+            url, socket_connect_timeout=5, socket_timeout=SOCKET_TIMEOUT, health_check_interval=30
         )
         options = self._redis.connection_pool.connection_kwargs
         if options.get("decode_responses") or str(options.get("protocol") or 2) != "2":
@@ -100,7 +115,8 @@ class RedisConnection:
         self._block_slice = _block_slice(options.get("socket_timeout"))
         self._scripts = Scripts(self._redis, self.keys)
         self._following = threading.Lock()
-        self._seed = _node(options)  # the URL's node (Redis Cluster: see _follow)
+        # the URL's node (Redis Cluster: see _follow); none when the Sentinels say where to go
+        self._seed = None if is_sentinel_url(url) else _node(options)
         try:
             self._call(self._redis.ping)  # fail at connect() when Redis cannot be reached
         except BackendError as exc:
@@ -115,6 +131,7 @@ class RedisConnection:
     def close(self) -> None:
         self._scripts.close()
         self._redis.close()
+        close_sentinels(self._redis)
 
     def _call(self, operation: Callable[[], T], *, followed: bool = False) -> T:
         try:
@@ -130,16 +147,23 @@ class RedisConnection:
                 "of the URL"
             ) from exc
         except RedisConnectionError as exc:
-            if _node(self._redis.connection_pool.connection_kwargs) != self._seed:  # a followed cluster node failed
-                self._follow(*self._seed)  # the next call asks the URL's node again
+            seed = self._seed
+            if seed is not None and _node(self._redis.connection_pool.connection_kwargs) != seed:
+                self._follow(*seed)  # a followed cluster node failed: the next call asks the URL's node again
             raise BackendUnavailableError(f"Redis at {masked_url(self.url)} cannot be reached: {exc}") from exc
         except ReadOnlyError as exc:
+            if self._seed is None:  # (redis-py's Sentinel connections report it as lost; a pipeline's may not)
+                self._redis.connection_pool.disconnect(inuse_connections=False)
+                raise BackendUnavailableError(
+                    f"Redis at {masked_url(self.url)} is a replica now (a failover): the Sentinels are asked "
+                    "for the new primary"
+                ) from exc
             raise BackendError(
                 f"Redis at {masked_url(self.url)} is a read-only replica ({exc}): point conveyor at the primary"
             ) from exc
         except ResponseError as exc:
             where = moved(exc)
-            if where and not followed:  # refused, not run: send it again to the node now serving the slot
+            if where and not followed and self._seed is not None:  # refused, not run: resend to the slot's node
                 self._follow(where.group(2), int(where.group(3)), where.group(1))
                 return self._call(operation, followed=True)
             refusal = refused_for_now(exc)

@@ -1,0 +1,173 @@
+"""Redis Sentinel: a redis+sentinel:// URL reaches the primary the Sentinels name, and after
+a failover every process finds the new primary by itself."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import conveyor
+import jobfuncs
+from conveyor import JobStatus, Queue, Worker
+from conveyor.backends.redis.backend import RedisBackend
+from conveyor.exceptions import BackendUnavailableError, ConfigurationError
+from conveyor.urls import masked_url
+from redis_sentinel import NODE_PASSWORD, SENTINEL_PASSWORD, SERVICE, SentinelDeployment, node_client
+from redis_server import free_port
+from waiting import wait_until
+from worker.processes import start_worker, stop_processes, worker_log
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelDeployment]:
+    deployment = SentinelDeployment(tmp_path_factory.mktemp("sentinel"))
+    try:
+        yield deployment.start()
+    finally:
+        deployment.stop()
+
+
+def namespaced(url: str) -> str:
+    return f"{url}&prefix=test-{uuid.uuid4().hex[:12]}"
+
+
+def test_a_sentinel_url_stores_and_runs_jobs_on_the_primary(deployment: SentinelDeployment) -> None:
+    backend = conveyor.connect(namespaced(deployment.url))
+    assert isinstance(backend, RedisBackend)
+    try:
+        queue = Queue(connection=backend)
+        job = queue.enqueue(jobfuncs.add, 1, 2)
+        Worker([queue]).work(burst=True)
+        assert (job.get_status(), job.result) == (JobStatus.FINISHED, 3)
+        assert backend.events_read("0", 10, 0)[1]
+        assert backend.invariants_check(0.0, repair=False) == []
+        primary = next(node for node in deployment.nodes if node.port == deployment.primary_port())
+        with node_client(primary) as client:
+            assert client.exists(backend.keys.job(job.id))
+    finally:
+        backend.close()
+
+
+def test_a_failover_is_followed_by_idle_and_busy_workers_and_an_event_reader(
+    deployment: SentinelDeployment, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = namespaced(deployment.url)
+    backend = conveyor.connect(url)
+    ledger, release = tmp_path / "ledger", tmp_path / "release"
+    held = Queue("held", connection=backend).enqueue(jobfuncs.record_run, str(ledger), "held", str(release))
+    busy = start_worker(url, ("held",), pool="processes")  # (its job's process connects with the URL too)
+    idle = start_worker(url, ("default",))
+    reader = EventReader(backend)
+    try:
+        wait_until(ledger.exists, message="the held job to start")
+        wait_until(lambda: "Redis Sentinel: the primary" in worker_log(idle), message="the idle worker up")
+        with caplog.at_level(logging.WARNING, logger="conveyor.backends.redis"):
+            old, new = deployment.fail_over()
+            after = [Queue(connection=backend).enqueue(jobfuncs.add, i, 1) for i in range(10)]
+        release.touch()
+        wait_until(lambda: all(j.get_status() is JobStatus.FINISHED for j in after), timeout=60,
+                   message="the jobs enqueued after the failover")  # fmt: skip
+        wait_until(lambda: held.get_status() is JobStatus.FINISHED, timeout=60, message="the held job's result")
+        wait_until(lambda: {j.id for j in after} <= reader.seen, timeout=30, message="the reader to see them")
+        logs = worker_log(busy), worker_log(idle)
+    finally:
+        release.touch()
+        reader.stop()
+        stop_processes(busy, idle)
+        backend.close()
+    moved = f"moved from 127.0.0.1:{old.port} to 127.0.0.1:{new.port} (a failover); following it"
+    assert all(moved in log for log in logs), "each worker says it follows the new primary"
+    assert moved in caplog.text, "so does the enqueuer"
+    assert "read-only replica" not in "".join(logs) + caplog.text
+    assert [j.result for j in after] == [i + 1 for i in range(10)]
+    assert held.result == "held"
+    assert len(ledger.read_text().splitlines()) == 1, "the held job ran once"
+    with node_client(new) as client:
+        assert client.info("replication")["role"] == "master"
+
+
+class EventReader:
+    """What the REST layer's event hub does: blocking reads of the job events, in a thread,
+    retried after an outage."""
+
+    def __init__(self, backend: conveyor.backends.base.Backend) -> None:
+        self.backend = backend
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        cursor = self.backend.events_read(None, 0, 0.0)[0]
+        while not self._stop.is_set():
+            try:
+                cursor, events = self.backend.events_read(cursor, 100, 1.0)
+            except BackendUnavailableError:
+                continue
+            self.seen.update(event.job_id for event in events)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def test_a_service_the_sentinels_do_not_monitor_is_a_clear_error(deployment: SentinelDeployment) -> None:
+    url = deployment.url.replace(f"/{SERVICE}/", "/nosuchservice/")
+    with pytest.raises(BackendUnavailableError, match="monitor no service named 'nosuchservice'") as raised:
+        conveyor.connect(url)
+    assert f"they monitor: '{SERVICE}'" in str(raised.value)
+    assert masked_url(url) in str(raised.value)
+    assert NODE_PASSWORD not in str(raised.value) and SENTINEL_PASSWORD not in str(raised.value)
+
+
+def test_no_sentinel_answering_is_a_clear_error() -> None:
+    url = f"redis+sentinel://:secret@127.0.0.1:{free_port()},127.0.0.1:{free_port()}/{SERVICE}?sentinel_password=s2"
+    with pytest.raises(BackendUnavailableError, match="no Sentinel of .* answered") as raised:
+        conveyor.connect(url)
+    assert "secret" not in str(raised.value) and "s2" not in str(raised.value)
+
+
+def test_the_sentinels_password_is_their_own(deployment: SentinelDeployment) -> None:
+    wrong = deployment.url.replace(f"sentinel_password={SENTINEL_PASSWORD}", f"sentinel_password={NODE_PASSWORD}")
+    with pytest.raises(BackendUnavailableError, match="no Sentinel of .* answered") as raised:
+        conveyor.connect(wrong)
+    assert NODE_PASSWORD not in str(raised.value)
+    wrong = deployment.url.replace(f":{NODE_PASSWORD}@", f":{SENTINEL_PASSWORD}@")
+    with pytest.raises(BackendUnavailableError, match="refused the credentials"):
+        conveyor.connect(wrong)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+sentinel://127.0.0.1:26379", "names no service"),
+        ("redis+sentinel://127.0.0.1:26379/", "names no service"),
+        ("redis+sentinel://127.0.0.1:26379,127.0.0.1:99999/mymaster", "got '127.0.0.1:99999'"),
+        ("redis+sentinel://127.0.0.1:port/mymaster", "host:port separated by commas"),
+        ("redis+sentinel://127.0.0.1,,127.0.0.2/mymaster", "got ''"),
+        ("redis+sentinel://127.0.0.1/mymaster/zero", "/SERVICE or /SERVICE/DB"),
+        ("redis+sentinel://127.0.0.1/mymaster/0/1", "/SERVICE or /SERVICE/DB"),
+        ("redis+sentinel://127.0.0.1/mymaster/1?db=2", "names its database twice"),
+        ("redis+sentinel://127.0.0.1/mymaster?socket_timeout=soon", "invalid Redis URL"),
+        ("redis+sentinel://127.0.0.1/mymaster?prefix=a&prefix=b", "gives prefix more than once"),
+        ("sentinel://127.0.0.1:26379", r"redis\+sentinel://host1:26379,host2:26379/SERVICE"),
+    ],
+)
+def test_a_malformed_sentinel_url_is_a_configuration_error(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        conveyor.connect(url)
+
+
+def test_passwords_in_a_sentinel_url_are_masked() -> None:
+    url = "redis+sentinel://user:p4ss@h1:26379,h2:26379,[::1]:26380/mymaster/0?sentinel_password=s3nt&socket_timeout=5"
+    assert masked_url(url) == (
+        "redis+sentinel://user:***@h1:26379,h2:26379,[::1]:26380/mymaster/0?sentinel_password=***&socket_timeout=5"
+    )
+    with pytest.raises(ConfigurationError) as raised:
+        conveyor.connect(url.replace("/mymaster/0", "/mymaster/x"))
+    assert "p4ss" not in str(raised.value) and "s3nt" not in str(raised.value)

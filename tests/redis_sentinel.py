@@ -1,0 +1,114 @@
+"""A private Redis Sentinel deployment for the tests: a primary, one replica and Sentinels
+watching them (``redis-server <conf> --sentinel``), each on a free port, killed by pid;
+the data nodes and the Sentinels each with a password of their own."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import redis
+
+from redis_server import RedisServer, free_port, redis_binary
+from waiting import wait_until
+
+SERVICE = "mymaster"
+NODE_PASSWORD, SENTINEL_PASSWORD = "node-secret", "sentinel-secret"
+
+
+class SentinelDeployment:
+    """``nodes`` (the primary first, then the replica) and ``sentinels`` (ports); ``url``
+    names the Sentinels (after an address where none listens: clients try the next) and
+    the service, with both passwords."""
+
+    def __init__(self, directory: Path, *, sentinels: int = 1) -> None:
+        self.directory = directory
+        self.nodes: list[RedisServer] = []
+        self.sentinel_ports = [free_port() for _ in range(sentinels)]
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+        hosts = ",".join(f"127.0.0.1:{port}" for port in [free_port(), *self.sentinel_ports])
+        self.url = f"redis+sentinel://:{NODE_PASSWORD}@{hosts}/{SERVICE}/0?sentinel_password={SENTINEL_PASSWORD}"
+
+    def start(self) -> SentinelDeployment:
+        for name in ("primary", "replica"):
+            (self.directory / name).mkdir()
+        auth = ("--requirepass", NODE_PASSWORD, "--masterauth", NODE_PASSWORD)
+        primary = RedisServer(self.directory / "primary", options=auth)
+        following = ("--replicaof", "127.0.0.1", str(primary.port))
+        replica = RedisServer(self.directory / "replica", options=(*auth, *following))
+        for node in (primary, replica):
+            self.nodes.append(node)  # (stopped by stop() though it failed to start)
+            node.start()
+        with node_client(replica) as client:
+            wait_until(lambda: client.info("replication")["master_link_status"] == "up", message="the replica")
+        for port in self.sentinel_ports:
+            self._start_sentinel(port, primary.port)
+        # a failover needs a replica every Sentinel has seen (it promotes no other)
+        for port in self.sentinel_ports:
+            wait_until(lambda port=port: self._knows_the_replica(port), message=f"the Sentinel on {port}")
+        return self
+
+    def _start_sentinel(self, port: int, primary_port: int) -> None:
+        config = self.directory / f"sentinel-{port}.conf"  # a Sentinel rewrites its config: writable
+        quorum = len(self.sentinel_ports) // 2 + 1
+        config.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
+            f"sentinel monitor {SERVICE} 127.0.0.1 {primary_port} {quorum}\n"
+            f"sentinel auth-pass {SERVICE} {NODE_PASSWORD}\nrequirepass {SENTINEL_PASSWORD}\n"
+            f"sentinel down-after-milliseconds {SERVICE} 5000\nsentinel failover-timeout {SERVICE} 30000\n"
+        )
+        process = subprocess.Popen(
+            [redis_binary(), str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self.sentinels.append(process)
+        with sentinel_client(port, socket_connect_timeout=0.2) as client:
+            wait_until(lambda: _answers(client), message=f"the Sentinel on {port} to start")
+
+    def _knows_the_replica(self, port: int) -> bool:
+        """The Sentinel has read the replica's INFO lately (it promotes no replica it has not)."""
+        replica = self.nodes[1].port
+        with sentinel_client(port, decode_responses=True) as client:
+            found = [r for r in client.sentinel_slaves(SERVICE) if int(r["port"]) == replica]
+        return bool(found) and found[0]["flags"] == "slave" and int(found[0]["info-refresh"]) < 10_000
+
+    def primary_port(self) -> int:
+        with sentinel_client(self.sentinel_ports[0]) as client:
+            return int(client.sentinel_get_master_addr_by_name(SERVICE)[1])
+
+    def fail_over(self) -> tuple[RedisServer, RedisServer]:
+        """Promote the replica once it has everything the primary has, and wait until the
+        Sentinels have demoted the old primary to its replica: the (old, new) primary."""
+        old, new = self.nodes if self.nodes[0].port == self.primary_port() else self.nodes[::-1]
+        with node_client(old) as before, node_client(new) as after:
+            offset = before.info("replication")["master_repl_offset"]
+            wait_until(lambda: after.info("replication")["slave_repl_offset"] >= offset, message="the replica to sync")
+            with sentinel_client(self.sentinel_ports[0]) as sentinel:
+                sentinel.execute_command("SENTINEL", "FAILOVER", SERVICE)
+            wait_until(lambda: self.primary_port() == new.port, timeout=60, message="the Sentinels to switch")
+            wait_until(
+                lambda: before.info("replication")["role"] == "slave", timeout=60, message="the old primary demoted"
+            )
+        return old, new
+
+    def stop(self) -> None:
+        for process in self.sentinels:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
+        for node in self.nodes:
+            node.stop()
+
+
+def node_client(node: RedisServer) -> redis.Redis:
+    return redis.Redis(port=node.port, password=NODE_PASSWORD)
+
+
+def sentinel_client(port: int, **options: object) -> redis.Redis:
+    return redis.Redis(port=port, password=SENTINEL_PASSWORD, **options)  # type: ignore[arg-type]
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
