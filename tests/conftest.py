@@ -10,9 +10,12 @@ import pytest
 
 import conveyor
 from conveyor.backends.base import Backend
+from redis_sentinel import SentinelDeployment
 from redis_server import RedisServer
 
 BACKENDS = ["sqlite", "redis"]
+SENTINEL = "redis-sentinel"
+"""A backend kind more for the tests that ask for it: Redis reached through a Sentinel URL."""
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +24,17 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def sentinel_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelDeployment]:
+    """A primary, its replica and a Sentinel for this test process; tests keep apart by key
+    prefix, and follow the primary wherever a failover test moves it."""
+    deployment = SentinelDeployment(tmp_path_factory.mktemp("sentinel"))
+    try:
+        yield deployment.start()
+    finally:
+        deployment.stop()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -33,8 +47,12 @@ def url(backend_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> st
     """A URL for a fresh, empty store of this kind."""
     if backend_kind == "sqlite":
         return f"sqlite:///{tmp_path / 'conveyor.db'}"
+    prefix = f"prefix=test-{uuid.uuid4().hex[:12]}"
+    if backend_kind == SENTINEL:
+        deployment: SentinelDeployment = request.getfixturevalue("sentinel_deployment")
+        return f"{deployment.url}&{prefix}"
     server: RedisServer = request.getfixturevalue("redis_server")
-    return f"{server.url}?prefix=test-{uuid.uuid4().hex[:12]}"
+    return f"{server.url}?{prefix}"
 
 
 @pytest.fixture

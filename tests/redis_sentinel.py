@@ -32,10 +32,11 @@ class SentinelDeployment:
     def start(self) -> SentinelDeployment:
         for name in ("primary", "replica"):
             (self.directory / name).mkdir()
-        auth = ("--requirepass", NODE_PASSWORD, "--masterauth", NODE_PASSWORD)
-        primary = RedisServer(self.directory / "primary", options=auth)
+        # (diskless syncs start at once, not after the default 5 s for more replicas to join)
+        options = ("--requirepass", NODE_PASSWORD, "--masterauth", NODE_PASSWORD, "--repl-diskless-sync-delay", "0")
+        primary = RedisServer(self.directory / "primary", options=options)
         following = ("--replicaof", "127.0.0.1", str(primary.port))
-        replica = RedisServer(self.directory / "replica", options=(*auth, *following))
+        replica = RedisServer(self.directory / "replica", options=(*options, *following))
         for node in (primary, replica):
             self.nodes.append(node)  # (stopped by stop() though it failed to start)
             node.start()
@@ -43,9 +44,6 @@ class SentinelDeployment:
             wait_until(lambda: client.info("replication")["master_link_status"] == "up", message="the replica")
         for port in self.sentinel_ports:
             self._start_sentinel(port, primary.port)
-        # a failover needs a replica every Sentinel has seen (it promotes no other)
-        for port in self.sentinel_ports:
-            wait_until(lambda port=port: self._knows_the_replica(port), message=f"the Sentinel on {port}")
         return self
 
     def _start_sentinel(self, port: int, primary_port: int) -> None:
@@ -64,9 +62,9 @@ class SentinelDeployment:
         with sentinel_client(port, socket_connect_timeout=0.2) as client:
             wait_until(lambda: _answers(client), message=f"the Sentinel on {port} to start")
 
-    def _knows_the_replica(self, port: int) -> bool:
-        """The Sentinel has read the replica's INFO lately (it promotes no replica it has not)."""
-        replica = self.nodes[1].port
+    def _knows_the_replica(self, port: int, replica_node: RedisServer) -> bool:
+        """The Sentinel has read the replica's INFO lately."""
+        replica = replica_node.port
         with sentinel_client(port, decode_responses=True) as client:
             found = [r for r in client.sentinel_slaves(SERVICE) if int(r["port"]) == replica]
         return bool(found) and found[0]["flags"] == "slave" and int(found[0]["info-refresh"]) < 10_000
@@ -79,6 +77,8 @@ class SentinelDeployment:
         """Promote the replica once it has everything the primary has, and wait until the
         Sentinels have demoted the old primary to its replica: the (old, new) primary."""
         old, new = self.nodes if self.nodes[0].port == self.primary_port() else self.nodes[::-1]
+        for port in self.sentinel_ports:  # (a Sentinel promotes no replica it has not read lately)
+            wait_until(lambda port=port: self._knows_the_replica(port, new), message=f"the Sentinel on {port}")
         with node_client(old) as before, node_client(new) as after:
             offset = before.info("replication")["master_repl_offset"]
             wait_until(lambda: after.info("replication")["slave_repl_offset"] >= offset, message="the replica to sync")

@@ -14,9 +14,34 @@ import pytest
 
 import conveyor
 from backend_conformance.helpers import counts_of, snapshot, transitions
+from conftest import BACKENDS, SENTINEL
 from conveyor.backends.base import Backend
 from conveyor.status import can_transition
 from conveyor.types import JobEvent, JobRecord
+
+THROUGH_SENTINEL = frozenset(
+    {"test_claim_wait", "test_due_signals", "test_events", "test_halt", "test_settle", "test_wakeups"}
+)
+"""The modules run through a Sentinel URL too: those of the blocking reads, the due-time
+subscription and the scripts' own connections (the others would add time, not coverage)."""
+
+
+@pytest.fixture(params=[*BACKENDS, SENTINEL])
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop the Sentinel runs of the modules not in THROUGH_SENTINEL."""
+    dropped = [
+        item for item in items
+        if getattr(item, "callspec", None) is not None and item.callspec.params.get("backend_kind") == SENTINEL
+        and item.module.__name__.rsplit(".")[-1] not in THROUGH_SENTINEL
+    ]  # fmt: skip
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in set(dropped)]
+
 
 WRITES = frozenset(
     {

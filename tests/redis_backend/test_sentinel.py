@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,9 @@ from waiting import wait_until
 from worker.processes import start_worker, stop_processes, worker_log
 
 
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelDeployment]:
-    deployment = SentinelDeployment(tmp_path_factory.mktemp("sentinel"))
-    try:
-        yield deployment.start()
-    finally:
-        deployment.stop()
+@pytest.fixture
+def deployment(sentinel_deployment: SentinelDeployment) -> SentinelDeployment:
+    return sentinel_deployment
 
 
 def namespaced(url: str) -> str:
