@@ -19,38 +19,64 @@ NODE_PASSWORD, SENTINEL_PASSWORD = "node-secret", "sentinel-secret"
 class SentinelDeployment:
     """``nodes`` (the primary first, then the replica) and ``sentinels`` (ports); ``url``
     names the Sentinels (after an address where none listens: clients try the next) and
-    the service, with both passwords."""
+    the service, with both passwords. Given a certificate (its key beside it, .key), every
+    node and Sentinel serves TLS too, replicates and is watched over it, and ``url`` is a
+    rediss+sentinel:// URL to the TLS ports; tests administer them on the plain ports."""
 
-    def __init__(self, directory: Path, *, sentinels: int = 1) -> None:
+    def __init__(self, directory: Path, *, sentinels: int = 1, tls_cert: Path | None = None) -> None:
         self.directory = directory
+        self.tls_cert = tls_cert
         self.nodes: list[RedisServer] = []
+        self.tls_ports: dict[int, int] = {}  # a node's or a Sentinel's plain port: its TLS port
         self.sentinel_ports = [free_port() for _ in range(sentinels)]
         self.sentinels: list[subprocess.Popen[bytes]] = []
-        hosts = ",".join(f"127.0.0.1:{port}" for port in [free_port(), *self.sentinel_ports])
-        self.url = f"redis+sentinel://:{NODE_PASSWORD}@{hosts}/{SERVICE}/0?sentinel_password={SENTINEL_PASSWORD}"
+        hosts = ",".join(f"127.0.0.1:{self._tls_port(port)}" for port in [free_port(), *self.sentinel_ports])
+        scheme, query = "redis+sentinel", f"sentinel_password={SENTINEL_PASSWORD}"
+        if tls_cert is not None:
+            scheme, query = "rediss+sentinel", f"{query}&ssl_ca_certs={tls_cert}"
+        self.url = f"{scheme}://:{NODE_PASSWORD}@{hosts}/{SERVICE}/0?{query}"
+
+    def _tls_port(self, port: int) -> int:
+        """Where clients reach what listens on ``port``: its TLS port, if TLS is on."""
+        if self.tls_cert is None:
+            return port
+        return self.tls_ports.setdefault(port, free_port())
+
+    def address(self, node: RedisServer) -> int:
+        """The port the Sentinels name the node by."""
+        return self._tls_port(node.port)
+
+    def _tls_options(self, port: int) -> tuple[str, ...]:
+        if self.tls_cert is None:
+            return ()
+        return ("--tls-port", str(self._tls_port(port)), "--tls-cert-file", str(self.tls_cert),
+                "--tls-key-file", str(self.tls_cert.with_suffix(".key")), "--tls-ca-cert-file", str(self.tls_cert),
+                "--tls-auth-clients", "no", "--tls-replication", "yes")  # fmt: skip
 
     def start(self) -> SentinelDeployment:
         for name in ("primary", "replica"):
             (self.directory / name).mkdir()
         # (diskless syncs start at once, not after the default 5 s for more replicas to join)
         options = ("--requirepass", NODE_PASSWORD, "--masterauth", NODE_PASSWORD, "--repl-diskless-sync-delay", "0")
-        primary = RedisServer(self.directory / "primary", options=options)
-        following = ("--replicaof", "127.0.0.1", str(primary.port))
-        replica = RedisServer(self.directory / "replica", options=(*options, *following))
+        primary, replica = (RedisServer(self.directory / name, options=options) for name in ("primary", "replica"))
+        replica.options += ("--replicaof", "127.0.0.1", str(self.address(primary)))
         for node in (primary, replica):
+            node.options += self._tls_options(node.port)
             self.nodes.append(node)  # (stopped by stop() though it failed to start)
             node.start()
         with node_client(replica) as client:
             wait_until(lambda: client.info("replication")["master_link_status"] == "up", message="the replica")
         for port in self.sentinel_ports:
-            self._start_sentinel(port, primary.port)
+            self._start_sentinel(port, self.address(primary))
         return self
 
     def _start_sentinel(self, port: int, primary_port: int) -> None:
         config = self.directory / f"sentinel-{port}.conf"  # a Sentinel rewrites its config: writable
         quorum = len(self.sentinel_ports) // 2 + 1
+        tls = self._tls_options(port)
         config.write_text(
-            f"port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
+            "".join(f"{tls[i][2:]} {tls[i + 1]}\n" for i in range(0, len(tls), 2))
+            + f"port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
             f"sentinel monitor {SERVICE} 127.0.0.1 {primary_port} {quorum}\n"
             f"sentinel auth-pass {SERVICE} {NODE_PASSWORD}\nrequirepass {SENTINEL_PASSWORD}\n"
             f"sentinel down-after-milliseconds {SERVICE} 5000\nsentinel failover-timeout {SERVICE} 30000\n"
@@ -64,7 +90,7 @@ class SentinelDeployment:
 
     def _knows_the_replica(self, port: int, replica_node: RedisServer) -> bool:
         """The Sentinel has read the replica's INFO lately."""
-        replica = replica_node.port
+        replica = self.address(replica_node)
         with sentinel_client(port, decode_responses=True) as client:
             found = [r for r in client.sentinel_slaves(SERVICE) if int(r["port"]) == replica]
         return bool(found) and found[0]["flags"] == "slave" and int(found[0]["info-refresh"]) < 10_000
@@ -76,7 +102,7 @@ class SentinelDeployment:
     def fail_over(self) -> tuple[RedisServer, RedisServer]:
         """Promote the replica once it has everything the primary has, and wait until the
         Sentinels have demoted the old primary to its replica: the (old, new) primary."""
-        old, new = self.nodes if self.nodes[0].port == self.primary_port() else self.nodes[::-1]
+        old, new = self.nodes if self.address(self.nodes[0]) == self.primary_port() else self.nodes[::-1]
         for port in self.sentinel_ports:  # (a Sentinel promotes no replica it has not read lately)
             wait_until(lambda port=port: self._knows_the_replica(port, new), message=f"the Sentinel on {port}")
         with node_client(old) as before, node_client(new) as after:
@@ -84,7 +110,7 @@ class SentinelDeployment:
             wait_until(lambda: after.info("replication")["slave_repl_offset"] >= offset, message="the replica to sync")
             with sentinel_client(self.sentinel_ports[0]) as sentinel:
                 sentinel.execute_command("SENTINEL", "FAILOVER", SERVICE)
-            wait_until(lambda: self.primary_port() == new.port, timeout=60, message="the Sentinels to switch")
+            wait_until(lambda: self.primary_port() == self.address(new), timeout=60, message="the Sentinels to switch")
             wait_until(
                 lambda: before.info("replication")["role"] == "slave", timeout=60, message="the old primary demoted"
             )

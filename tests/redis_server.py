@@ -30,6 +30,23 @@ def redis_binary() -> str:
     return found
 
 
+def self_signed_certificate(directory: Path) -> Path:
+    """``redis.crt`` (for 127.0.0.1; its own CA file) and its key ``redis.key``, made in ``directory``."""
+    found = shutil.which("openssl")
+    if not found:
+        subprocess.run(["apt-get", "install", "-y", "-q", "openssl"], check=True, capture_output=True)
+        found = shutil.which("openssl")
+    assert found, "openssl is missing and could not be installed with apt-get"
+    cert, key = directory / "redis.crt", directory / "redis.key"
+    subprocess.run(
+        [found, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -16,6 +16,7 @@ from conveyor import Job, Queue
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
 from conveyor.types import Limits
+from redis_sentinel import NODE_PASSWORD, SENTINEL_PASSWORD, SentinelDeployment
 from redis_server import RedisServer
 from waiting import wait_until
 
@@ -303,6 +304,27 @@ def test_a_worker_started_before_its_redis_waits_for_it_and_a_burst_worker_does_
         worker.kill()
         worker.wait(timeout=10)
         redis.stop()
+
+
+def test_a_worker_started_before_its_redis_sentinels_waits_for_them(tmp_path: Path) -> None:
+    deployment = SentinelDeployment(tmp_path)  # its ports chosen, nothing listening yet
+    worker = subprocess.Popen(
+        conveyor_cmd("worker", "-u", deployment.url, "--poll-interval", "0.1"),
+        env=subprocess_env(), stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        output = LineReader(worker.stderr)  # type: ignore[arg-type]
+        waiting = output.wait_for("trying again in 0.5s")
+        assert "no Sentinel of redis+sentinel://:***@127.0.0.1:" in waiting
+        assert NODE_PASSWORD not in waiting and SENTINEL_PASSWORD not in waiting
+        deployment.start()
+        job = Queue(connection=conveyor.connect(deployment.url)).enqueue(jobfuncs.add, 2, 3)
+        wait_until(lambda: job.get_status() is JobStatus.FINISHED, timeout=60, message="the job run")
+        assert (worker.poll(), job.result) == (None, 5)
+    finally:
+        worker.kill()
+        worker.wait(timeout=10)
+        deployment.stop()
 
 
 def test_a_worker_given_a_sqlite_path_that_cannot_be_fails_at_once_rather_than_waiting(tmp_path: Path) -> None:

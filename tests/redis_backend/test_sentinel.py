@@ -17,7 +17,7 @@ from conveyor.backends.redis.backend import RedisBackend
 from conveyor.exceptions import BackendUnavailableError, ConfigurationError
 from conveyor.urls import masked_url
 from redis_sentinel import NODE_PASSWORD, SENTINEL_PASSWORD, SERVICE, SentinelDeployment, node_client
-from redis_server import free_port
+from redis_server import free_port, self_signed_certificate
 from waiting import wait_until
 from worker.processes import start_worker, stop_processes, worker_log
 
@@ -41,7 +41,7 @@ def test_a_sentinel_url_stores_and_runs_jobs_on_the_primary(deployment: Sentinel
         assert (job.get_status(), job.result) == (JobStatus.FINISHED, 3)
         assert backend.events_read("0", 10, 0)[1]
         assert backend.invariants_check(0.0, repair=False) == []
-        primary = next(node for node in deployment.nodes if node.port == deployment.primary_port())
+        primary = next(node for node in deployment.nodes if deployment.address(node) == deployment.primary_port())
         with node_client(primary) as client:
             assert client.exists(backend.keys.job(job.id))
     finally:
@@ -75,7 +75,7 @@ def test_a_failover_is_followed_by_idle_and_busy_workers_and_an_event_reader(
         reader.stop()
         stop_processes(busy, idle)
         backend.close()
-    moved = f"moved from 127.0.0.1:{old.port} to 127.0.0.1:{new.port} (a failover); following it"
+    moved = f"moved from 127.0.0.1:{deployment.address(old)} to 127.0.0.1:{deployment.address(new)} (a failover)"
     assert all(moved in log for log in logs), "each worker says it follows the new primary"
     assert moved in caplog.text, "so does the enqueuer"
     assert "read-only replica" not in "".join(logs) + caplog.text
@@ -109,6 +109,23 @@ class EventReader:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+def test_rediss_sentinel_speaks_tls_to_the_sentinels_and_the_nodes(tmp_path: Path) -> None:
+    deployment = SentinelDeployment(tmp_path, tls_cert=self_signed_certificate(tmp_path))
+    try:
+        deployment.start()  # its URL names the TLS ports only, of the Sentinels; they name the nodes' TLS ports
+        assert deployment.url.startswith("rediss+sentinel://")
+        backend = conveyor.connect(namespaced(deployment.url))
+        try:
+            queue = Queue(connection=backend)
+            job = queue.enqueue(jobfuncs.add, 2, 2)
+            Worker([queue]).work(burst=True)
+            assert (job.get_status(), job.result) == (JobStatus.FINISHED, 4)
+        finally:
+            backend.close()
+    finally:
+        deployment.stop()
 
 
 def test_a_service_the_sentinels_do_not_monitor_is_a_clear_error(deployment: SentinelDeployment) -> None:

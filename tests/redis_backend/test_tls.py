@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,29 +12,15 @@ import conveyor
 import jobfuncs
 from conveyor import Queue
 from conveyor.exceptions import BackendUnavailableError
-from redis_server import RedisServer, free_port
-
-
-def openssl_binary() -> str:
-    found = shutil.which("openssl")
-    if not found:
-        subprocess.run(["apt-get", "install", "-y", "-q", "openssl"], check=True, capture_output=True)
-        found = shutil.which("openssl")
-    assert found, "openssl is missing and could not be installed with apt-get"
-    return found
+from redis_server import RedisServer, free_port, self_signed_certificate
 
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RedisServer, int, Path]]:
     """A redis-server serving TLS only, with a self-signed certificate (its own CA file)."""
     directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "redis.crt", directory / "redis.key"
-    subprocess.run(
-        [openssl_binary(), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert = self_signed_certificate(directory)
+    key = cert.with_suffix(".key")
     tls_port = free_port()
     server = RedisServer(
         directory,
