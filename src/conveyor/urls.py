@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_USERINFO_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/?#@:]*:)[^/?#@]*@", re.IGNORECASE)
+_USERINFO_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/?#@:]*:)[^/?#]*@", re.IGNORECASE)
+"""The user info's password: up to the host's '@', the last one (as urllib and redis-py
+read it), so that a password holding an '@' unencoded is masked whole."""
 _PASSWORD_OPTION = re.compile(r"([?&](?:sentinel_)?password=)[^&#]*", re.IGNORECASE)
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 """Redis URLs that name Sentinels and a service (see conveyor.backends.redis.sentinel)."""

@@ -20,6 +20,8 @@ def test_ago_uses_the_largest_whole_unit() -> None:
 def test_masked_url_masks_a_password() -> None:
     assert masked_url("redis://:s3cret@localhost:6379/0") == "redis://:***@localhost:6379/0"
     assert masked_url("redis://user:pw@host/0") == "redis://user:***@host/0"
+    assert masked_url("redis://user:p@ss@host/0?x=a@b") == "redis://user:***@host/0?x=a@b"
+    assert masked_url("redis+sentinel://:p@ss@h1:26379,h2/mymaster") == "redis+sentinel://:***@h1:26379,h2/mymaster"
     assert masked_url("unix:///run/redis.sock?db=1&password=pw") == "unix:///run/redis.sock?db=1&password=***"
     assert masked_url("unix:///run/redis.sock?Password=pw&db=1") == "unix:///run/redis.sock?Password=***&db=1"
     assert masked_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"

@@ -151,13 +151,7 @@ class RedisConnection:
             if seed is not None and _node(self._redis.connection_pool.connection_kwargs) != seed:
                 self._follow(*seed)  # a followed cluster node failed: the next call asks the URL's node again
             raise BackendUnavailableError(f"Redis at {masked_url(self.url)} cannot be reached: {exc}") from exc
-        except ReadOnlyError as exc:
-            if self._seed is None:  # (redis-py's Sentinel connections report it as lost; a pipeline's may not)
-                self._redis.connection_pool.disconnect(inuse_connections=False)
-                raise BackendUnavailableError(
-                    f"Redis at {masked_url(self.url)} is a replica now (a failover): the Sentinels are asked "
-                    "for the new primary"
-                ) from exc
+        except ReadOnlyError as exc:  # (never through Sentinels: their connections take it for a lost one)
             raise BackendError(
                 f"Redis at {masked_url(self.url)} is a read-only replica ({exc}): point conveyor at the primary"
             ) from exc
