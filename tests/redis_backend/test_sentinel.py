@@ -111,6 +111,25 @@ class EventReader:
         self._thread.join(timeout=10)
 
 
+def test_a_primary_turned_replica_under_its_clients_is_an_outage_not_a_read_only_error(tmp_path: Path) -> None:
+    deployment = SentinelDeployment(tmp_path).start()  # (of its own: its primary is left a replica)
+    backend = conveyor.connect(namespaced(deployment.url))
+    try:
+        queue = Queue(connection=backend)
+        queue.enqueue(jobfuncs.noop)
+        queued = backend.jobs_count(None, [JobStatus.QUEUED])  # (plain commands: a pooled connection)
+        with node_client(deployment.nodes[0]) as primary:  # demoted, its clients left connected (no Sentinel)
+            primary.replicaof("127.0.0.1", free_port())
+        with pytest.raises(BackendUnavailableError, match="previous master is now a slave"):
+            queue.enqueue(jobfuncs.noop)
+        with pytest.raises(BackendUnavailableError, match="previous master is now a slave"):
+            backend.workers_unregister("w")
+        assert backend.jobs_count(None, [JobStatus.QUEUED]) == queued == 1, "reads go on"
+    finally:
+        backend.close()
+        deployment.stop()
+
+
 def test_rediss_sentinel_speaks_tls_to_the_sentinels_and_the_nodes(tmp_path: Path) -> None:
     deployment = SentinelDeployment(tmp_path, tls_cert=self_signed_certificate(tmp_path))
     try:
