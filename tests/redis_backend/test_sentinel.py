@@ -32,20 +32,22 @@ def namespaced(url: str) -> str:
 
 
 def test_a_sentinel_url_stores_and_runs_jobs_on_the_primary(deployment: SentinelDeployment) -> None:
-    backend = conveyor.connect(namespaced(deployment.url))
-    assert isinstance(backend, RedisBackend)
-    try:
-        queue = Queue(connection=backend)
-        job = queue.enqueue(jobfuncs.add, 1, 2)
-        Worker([queue]).work(burst=True)
-        assert (job.get_status(), job.result) == (JobStatus.FINISHED, 3)
-        assert backend.events_read("0", 10, 0)[1]
-        assert backend.invariants_check(0.0, repair=False) == []
-        primary = next(node for node in deployment.nodes if deployment.address(node) == deployment.primary_port())
-        with node_client(primary) as client:
-            assert client.exists(backend.keys.job(job.id))
-    finally:
-        backend.close()
+    primary = next(node for node in deployment.nodes if deployment.address(node) == deployment.primary_port())
+    with node_client(primary) as admin:
+        clients = len(admin.client_list())
+        backend = conveyor.connect(namespaced(deployment.url))
+        assert isinstance(backend, RedisBackend)
+        try:
+            queue = Queue(connection=backend)
+            job = queue.enqueue(jobfuncs.add, 1, 2)
+            Worker([queue]).work(burst=True)
+            assert (job.get_status(), job.result) == (JobStatus.FINISHED, 3)
+            assert backend.events_read("0", 10, 0)[1]
+            assert backend.invariants_check(0.0, repair=False) == []
+            assert admin.exists(backend.keys.job(job.id))
+        finally:
+            backend.close()
+        assert len(admin.client_list()) == clients, "closing the backend closes its connections"
 
 
 def test_a_failover_is_followed_by_idle_and_busy_workers_and_an_event_reader(

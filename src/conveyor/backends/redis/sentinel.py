@@ -86,9 +86,10 @@ def parse(url: str) -> SentinelURL:
     node_query = urlencode([(key, value) for key, value in options if key not in _SENTINEL_OPTIONS])
     node_scheme = "rediss" if scheme.lower().startswith("rediss") else "redis"
     db = parts[1] if len(parts) == 2 else ""
+    node_url = f"{node_scheme}://{userinfo}{'@' if userinfo else ''}/{db}?{node_query}"
     # no host: redis-py reads the user info, the database and the options only
-    node_options: dict[str, Any] = parse_url(f"{node_scheme}://{userinfo}{'@' if userinfo else ''}/{db}?{node_query}")  # type: ignore[no-untyped-call]
-    node_options.pop("connection_class", None)  # (SSLConnection for rediss: see connection_class below)
+    node_options: dict[str, Any] = parse_url(node_url)  # type: ignore[no-untyped-call]
+    node_options.pop("connection_class", None)  # (SSLConnection for rediss: sentinel_client's caller names one)
     if node_scheme == "rediss":
         sentinel_options["ssl"] = True
         sentinel_options.update((key, value) for key, value in node_options.items() if _TLS_OPTIONS.fullmatch(key))
@@ -124,8 +125,12 @@ def sentinel_client(url: str, connection_class: type[SentinelManagedConnection],
         },
     )
     options = {**defaults, **address.node_options}
-    pool = SentinelConnectionPool(address.service, sentinels, connection_class=connection_class, **options)  # type: ignore[no-untyped-call]
-    return redis.Redis(connection_pool=pool)
+    pool = SentinelConnectionPool(  # type: ignore[no-untyped-call]
+        address.service, sentinels, connection_class=connection_class, **options
+    )
+    client = redis.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # (as from_url's: closing the client closes its connections)
+    return client
 
 
 def close_sentinels(client: Any) -> None:
