@@ -4,6 +4,9 @@
 
 import { ApiError, api, apiUrl, auth, readResponse, retryAfterMs } from "./api.js";
 
+/** The longest wait between asks for a job or batch that is not there (see poll). */
+export const ABSENT_MAX_MS = 10000;
+
 const listeners = new Set();
 const sources = new Map(); // each running source of updates -> its last report: null (none yet), "" (works) or why it fails
 let announcing = false;
@@ -70,11 +73,16 @@ function answered(error) {
  * Runs never overlap; a failed run is reported through `onError` and retried, after
  * the wait a rate limit (429) asks for, or `onError` returns (ms), when longer. Pauses
  * while the tab is hidden.
+ *
+ * A page about one thing (a job, a batch) that answers 404 asks again ever more slowly
+ * (each 404 is a line in the browser's console): every `intervalMs`, then twice that,
+ * and so on up to `absentMaxMs`, back to `intervalMs` once the thing is there.
  */
-export function poll(task, intervalMs, onError = () => {}) {
+export function poll(task, intervalMs, onError = () => {}, { absentMaxMs = intervalMs } = {}) {
   const source = open("poll");
   let stopped = false;
   let timer = null;
+  let misses = 0; // 404s in a row
   const run = async () => {
     timer = null;
     if (stopped) return;
@@ -85,12 +93,14 @@ export function poll(task, intervalMs, onError = () => {}) {
     let wait = intervalMs;
     try {
       await task();
+      misses = 0;
       report(source, true);
     } catch (error) {
       if (!stopped && error.name !== "AbortError") {
         report(source, answered(error), error.message);
         const asked = onError(error);
-        wait = Math.max(wait, retryAfterMs(error), typeof asked === "number" ? asked : 0);
+        const absent = answered(error) ? Math.min(absentMaxMs, intervalMs * 2 ** misses++) : 0;
+        wait = Math.max(wait, absent, retryAfterMs(error), typeof asked === "number" ? asked : 0);
       }
     }
     schedule(wait);

@@ -1,11 +1,11 @@
 // Batches: a paged list and a detail page with progress and counts; start, reschedule
 // and cancel. The nav entry shows only when the server has the batches endpoints.
 
-import { api, describeError } from "../api.js";
+import { ApiError, api, describeError } from "../api.js";
 import { confirmAction } from "../confirm.js";
 import { field, h, replace } from "../dom.js";
 import { dateTime, number, progressBar, STATUSES, statusBadge } from "../format.js";
-import { poll } from "../live.js";
+import { ABSENT_MAX_MS, poll } from "../live.js";
 import { changes, errorBox, section } from "./common.js";
 
 const REFRESH_MS = 2000;
@@ -88,7 +88,7 @@ export function batchView(main, params) {
   const errors = errorBox();
   const outcome = h("p", { class: "outcome", role: "status", "aria-live": "polite" });
   const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  let batch = null;
+  let absent = false; // the last answer was a 404
   const heading = h("h1", { class: "job-title" }, "Batch ", h("span", { class: "mono break" }, id));
   replace(main, h("p", {}, h("a", { href: "#/batches" }, "← Batches")), heading, errors.node, outcome, body);
 
@@ -126,7 +126,7 @@ export function batchView(main, params) {
     h("button", { type: "submit", class: "secondary" }, "Reschedule"),
   );
 
-  const draw = changes((value) => {
+  const render = (value) => {
     if (value.name) replace(heading, "Batch ", value.name);
     const notStarted = !value.started_at && !["completed", "failed", "cancelled"].includes(value.status);
     replace(
@@ -206,12 +206,29 @@ export function batchView(main, params) {
         notStarted ? rescheduleForm : null,
       ),
     );
-  });
+  };
+  let draw = changes(render);
+
+  // Not there (never was, or gone with its last job): say so in place of what was shown,
+  // and keep looking (ever more slowly), so that a batch made with this id later shows up.
+  const missing = () => {
+    if (absent) return;
+    absent = true;
+    draw = changes(render); // the batch, when it comes, is drawn whatever was drawn before
+    replace(body, h("p", { class: "muted" }, "There is no batch with this id. This page shows it if one appears."));
+  };
 
   const load = async () => {
-    batch = await api(`batches/${encodeURIComponent(id)}`);
+    let batch;
+    try {
+      batch = await api(`batches/${encodeURIComponent(id)}`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) missing();
+      throw error;
+    }
+    absent = false;
     errors.clear();
     draw(batch);
   };
-  return poll(load, REFRESH_MS, errors.show);
+  return poll(load, REFRESH_MS, errors.show, { absentMaxMs: ABSENT_MAX_MS });
 }

@@ -5,13 +5,12 @@ import { ApiError, api, describeError } from "../api.js";
 import { confirmAction } from "../confirm.js";
 import { h, replace } from "../dom.js";
 import { dateTime, duration, json, progressBar, statusBadge, TERMINAL } from "../format.js";
-import { poll, watchJob } from "../live.js";
+import { ABSENT_MAX_MS, poll, watchJob } from "../live.js";
 import { errorBox, jobLink, section } from "./common.js";
 
 const CANCELLABLE = new Set(["pending", "scheduled", "running"]);
 const RESTARTABLE = new Set(["failed", "cancelled"]);
 const REFRESH_MS = 2000;
-const ABSENT_MAX_MS = 10000; // a job not there is asked for again ever more slowly, up to this
 
 export function jobView(main, params) {
   const id = params.id;
@@ -25,7 +24,6 @@ export function jobView(main, params) {
   let stopPolling = () => {};
   let watching = false; // its event stream (or long polls) is followed
   let absent = false; // the last answer was a 404
-  let misses = 0; // 404s in a row
   let busy = false;
 
   replace(main, h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")), heading, errors.node, outcome, body, backendPanel(id));
@@ -169,7 +167,6 @@ export function jobView(main, params) {
       }
       job = answer;
       absent = false;
-      misses = 0;
     } catch (error) {
       if (error instanceof ApiError && error.status === 404 && error.error !== "NotAddressable") missing();
       throw error;
@@ -208,14 +205,15 @@ export function jobView(main, params) {
   };
 
   watch();
-  stopPolling = poll(refresh, REFRESH_MS, (error) => {
-    errors.show(error);
-    if (error.error === "NotAddressable") stopPolling(); // asking again cannot help
-    // Each 404 is a line in the browser's console: a job not there is asked for every
-    // 2, 4, 8, then 10 seconds, not every 2 for as long as the page stays open.
-    if (error.status === 404) return Math.min(ABSENT_MAX_MS, REFRESH_MS * 2 ** misses++);
-    return 0;
-  });
+  stopPolling = poll(
+    refresh,
+    REFRESH_MS,
+    (error) => {
+      errors.show(error);
+      if (error.error === "NotAddressable") stopPolling(); // asking again cannot help
+    },
+    { absentMaxMs: ABSENT_MAX_MS },
+  );
   return () => {
     stopWatching();
     stopPolling();
