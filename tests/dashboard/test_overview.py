@@ -122,3 +122,14 @@ def test_queue_names_and_job_ids_are_not_cut_in_two_on_a_phone(phone: Page, serv
     for column in ("Pending", "Running", "Completed", "Failed"):  # the counts that matter keep on a phone
         expect(phone.get_by_role("region", name="Queues").get_by_role("columnheader", name=column)).to_be_visible()
     assert_fits_width(phone)
+
+
+def test_the_load_shown_is_said_to_be_the_hosts(page: Page, server: ApiServer) -> None:
+    load = {"cpu_usage_percent": 37.4, "memory_usage_mb": 2048.2}
+    page.route("**/api/v1/jobs/queue/stats", lambda route: answer(route, {**route.fetch().json(), **load}))
+    page.goto(server.base)
+    facts = page.get_by_role("region", name="System and limits")
+    expect(facts.locator("dt")).to_contain_text(["Host CPU", "Host memory"])
+    expect(facts.locator("dt", has_text="Host CPU").locator("+ dd")).to_have_text("37% busy")
+    expect(facts.locator("dt", has_text="Host memory").locator("+ dd")).to_have_text("2,048 MB used")
+    expect(facts).not_to_contain_text("Server")  # GET stats reports the whole machine's, not the server's own

@@ -6,6 +6,7 @@ import hashlib
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ import conveyor
 from cli.conftest import LineReader, conveyor_cmd, subprocess_env
 from conveyor.backends.base import Backend
 from conveyor.cli import cli
+from dashboard.servers import ApiServer
 from redis_server import RedisServer
 from waiting import wait_until
 
@@ -233,3 +235,16 @@ def test_a_bad_server_setting_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "CONVEYOR_RATE_LIMIT" in result.stderr and "Traceback" not in result.output
     refused = CliRunner().invoke(cli, ["serve", "--sse-heartbeat", "0", "-u", url])
     assert refused.exit_code == 2 and "--sse-heartbeat" in refused.stderr
+
+
+def test_a_fresh_servers_first_stats_read_the_hosts_cpu(tmp_path: Path) -> None:
+    server = ApiServer(f"sqlite:///{tmp_path / 'conveyor.db'}").start()
+    try:
+        busy_until = time.process_time() + 0.3
+        while time.process_time() < busy_until:  # the host's CPU is busy: this process uses it
+            pass
+        stats = server.get("/api/v1/jobs/queue/stats")
+        assert isinstance(stats, dict)
+        assert stats["cpu_usage_percent"] > 0  # psutil's first reading was 0.0, whatever the load
+    finally:
+        server.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,6 +13,7 @@ from conveyor.backends.base import Backend
 from conveyor.server.auth import OPEN_ACCESS, Principal, authenticate
 from conveyor.server.errors import ApiError
 from conveyor.server.events import EventHub
+from conveyor.server.host import HostLoad
 from conveyor.server.rate_limit import RateLimiter, retry_after
 from conveyor.server.settings import Settings
 
@@ -26,6 +27,8 @@ class ServerState:
     hub: EventHub
     registry: CollectorRegistry
     rate_limiter: RateLimiter | None = None
+    host: HostLoad = field(default_factory=HostLoad)
+    """The host's load readings, started with the app (see conveyor.server.host)."""
 
 
 async def server_state(request: Request) -> ServerState:

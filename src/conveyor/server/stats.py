@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-import psutil
-
 from conveyor.backends.base import Backend
 from conveyor.clock import to_datetime
 from conveyor.health import store_health, worker_is_healthy
+from conveyor.server.host import HostLoad
 from conveyor.server.schemas import QueueStats, Stats, Throughput
 from conveyor.server.settings import Settings
 from conveyor.status import REST_NAMES
@@ -49,8 +48,11 @@ def stats(backend: Backend, now: float, user_id: str | None = None) -> Stats:
     )
 
 
-def queue_stats(backend: Backend, settings: Settings, now: float, user_id: str | None = None) -> QueueStats:
-    """Counts of ``user_id``'s jobs when given; workers, health and load are the store's."""
+def queue_stats(
+    backend: Backend, settings: Settings, host: HostLoad, now: float, user_id: str | None = None
+) -> QueueStats:
+    """Counts of ``user_id``'s jobs when given; workers and health are the store's, CPU
+    (since the previous call, or the app's start) and memory in use the server host's."""
     counts = rest_counts(backend, user_id)
     everyone = counts if user_id is None else rest_counts(backend)
     workers = backend.workers_list()
@@ -66,8 +68,8 @@ def queue_stats(backend: Backend, settings: Settings, now: float, user_id: str |
         total_jobs=sum(counts.values()),
         queue_type=backend.kind,
         active_workers=healthy,
-        cpu_usage_percent=psutil.cpu_percent(interval=None),
-        memory_usage_mb=round(psutil.virtual_memory().used / 2**20, 1),
+        cpu_usage_percent=host.cpu_percent(),
+        memory_usage_mb=host.memory_used_mb(),
         global_max_concurrent_jobs=settings.global_max_concurrent_jobs,
         per_user_max_concurrent_jobs=settings.per_user_max_concurrent_jobs,
         worker_health_status=store_health(workers, now, waiting),

@@ -116,7 +116,8 @@ def job_stats(state: State, caller: Caller) -> Stats:
 @router.get("/queue/stats", response_model=QueueStats)
 def queue_stats(state: State, caller: Caller) -> QueueStats:
     """Counts per status (a user's: its own jobs), workers and their health, and the host's load."""
-    return stats.queue_stats(state.backend, state.settings, time.time(), None if caller.is_admin else caller.user_id)
+    user_id = None if caller.is_admin else caller.user_id
+    return stats.queue_stats(state.backend, state.settings, state.host, time.time(), user_id)
 
 
 @router.get("/status/{job_id}", response_model=JobStatusView, responses=errors(404))

@@ -73,8 +73,9 @@ export function overviewView(main) {
       fact("Global limit", limitText(stats.global_max_concurrent_jobs, "running jobs at once")),
       fact("Per-user limit", limitText(stats.per_user_max_concurrent_jobs, "running jobs per user")),
       fact("Total jobs", number(stats.total_jobs)),
-      fact("Server CPU", `${number(Math.round(stats.cpu_usage_percent))}%`),
-      fact("Server memory", `${number(Math.round(stats.memory_usage_mb))} MB used`),
+      // The machine the API server runs on, every process of it: not the server's own use.
+      fact("Host CPU", `${number(Math.round(stats.cpu_usage_percent))}% busy`),
+      fact("Host memory", `${number(Math.round(stats.memory_usage_mb))} MB used`),
       fact("Last cleanup", stats.last_cleanup ? dateTime(stats.last_cleanup) : "not yet reported"),
     );
   });
