@@ -176,7 +176,14 @@ class Throughput:
     finished: int
     failed: int
     runtime_total: float
-    """Seconds the counted jobs ran, start to end, summed (for the average)."""
+    """Seconds the finished and failed jobs ran, start to end, summed (for the average)."""
+    cancelled: int = 0
+    """Jobs that ended STOPPED or CANCELED (REST's "cancelled"), run or not."""
+
+    @property
+    def ended(self) -> int:
+        """Every job that ended in the window, however it ended."""
+        return self.finished + self.failed + self.cancelled
 
 
 @dataclass(slots=True, frozen=True)

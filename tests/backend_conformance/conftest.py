@@ -1,8 +1,9 @@
 """The conformance ``backend`` fixture: the shared backend, audited on every write.
 
 Every write made through it, by any test of the suite, is checked against the state
-machine (each status change must be allowed by conveyor.status.can_transition), and a
-write that raises must leave the store exactly as it was (operations are atomic).
+machine (each status change must be allowed by conveyor.status.can_transition), each job
+it ends must be counted once in the throughput counters, and a write that raises must
+leave the store exactly as it was (operations are atomic).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import conveyor
 from backend_conformance.helpers import counts_of, snapshot, transitions
 from conftest import BACKENDS, SENTINEL
 from conveyor.backends.base import Backend
-from conveyor.status import can_transition
+from conveyor.status import TERMINAL, can_transition
 from conveyor.types import JobEvent, JobRecord
 
 THROUGH_SENTINEL = frozenset(
@@ -69,6 +70,9 @@ WRITES = frozenset(
     }
 )
 
+NOT_ENDING = frozenset({"job_delete", "queue_empty", "jobs_purge"})
+"""Writes whose jobs gone were not ended by them (and the purge drops old throughput minutes)."""
+
 
 class AuditedBackend:
     """Forwards everything to a backend; audits the writes (see the module doc)."""
@@ -85,6 +89,7 @@ class AuditedBackend:
     def _audited(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             before = snapshot(self.inner)
+            ended_before = self.inner.throughput(0).ended
             cursor, _ = self.inner.events_read(None, 0, 0)
             try:
                 result = method(*args, **kwargs)
@@ -97,8 +102,15 @@ class AuditedBackend:
             replaced = frozenset(r.id for r in args[0]) if name == "jobs_enqueue" else frozenset()
             if name == "batch_create":
                 replaced = frozenset(r.id for r in [*args[1], *args[2]])
-            for job_id, old, new in transitions(before, after, replaced):
+            moves = transitions(before, after, replaced)
+            for job_id, old, new in moves:
                 assert can_transition(old, new), f"{name} moved job {job_id} from {old} to {new}"
+            if name not in NOT_ENDING:
+                # (a settle may delete the job it ended: gone, it ended all the same)
+                gone = [job for job_id, job in before.items() if job_id not in after and job.status not in TERMINAL]
+                ended = sum(new in TERMINAL and old not in TERMINAL for _, old, new in moves) + len(gone)
+                counted = self.inner.throughput(0).ended - ended_before
+                assert counted == ended, f"{name} ended {ended} jobs but counted {counted} in the throughput"
             _check_published(name, before, after, self.inner.events_read(cursor, 100_000, 0)[1])
             assert self.inner.counts() == counts_of(after), f"{name} left counts() different from the jobs"
             return result

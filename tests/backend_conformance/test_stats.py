@@ -24,12 +24,28 @@ def test_finished_and_failed_runs_are_counted_with_their_runtime(backend):
     assert counted.runtime_total == pytest.approx(6.0)
 
 
-def test_stopped_retried_and_canceled_runs_are_not_counted(backend):
+def test_stopped_and_canceled_jobs_are_counted_apart_and_retried_runs_not_at_all(backend):
     run(backend, JobStatus.STOPPED, started=NOW, ended=NOW + 1, keep_until=NOW + 500)
     run(backend, JobStatus.QUEUED, started=NOW, ended=NOW + 1, count_retry=True, max_retries=1)
     backend.job_cancel(put(backend).id, NOW, NOW + 50, False)
     counted = backend.throughput(NOW - 60)
-    assert (counted.finished, counted.failed, counted.runtime_total) == (0, 0, 0.0)
+    assert (counted.finished, counted.failed, counted.cancelled, counted.runtime_total) == (0, 0, 2, 0.0)
+    assert counted.ended == 2
+
+
+def test_a_running_job_canceled_is_counted_once(backend):
+    put(backend)
+    (claimed,) = claim(backend)
+    backend.job_cancel(claimed.id, NOW + 1, NOW + 50, False)
+    assert not settle(backend, claimed, JobStatus.STOPPED, now=NOW + 2, keep_until=NOW + 500)  # its stop handled
+    counted = backend.throughput(NOW - 60)
+    assert (counted.finished, counted.failed, counted.cancelled) == (0, 0, 1)
+
+
+def test_expired_jobs_count_as_cancelled(backend):
+    put(backend, ttl=60, expires_at=NOW + 60)
+    assert backend.jobs_expire(NOW + 61) == 1
+    assert backend.throughput(NOW - 60).cancelled == 1
 
 
 def test_abandoned_jobs_count_as_failed(backend):

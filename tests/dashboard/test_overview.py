@@ -68,7 +68,7 @@ def test_the_queues_table_counts_each_status_as_rest_and_conveyor_info_do(
     expect(page.locator("main tbody tr")).to_have_count(3)
 
 
-def test_a_workers_failures_and_cancelled_jobs_are_counted_apart(page: Page, tmp_path: Path) -> None:
+def test_a_workers_failures_and_cancelled_jobs_are_counted_apart_and_all_as_ended(page: Page, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'counted.db'}"  # a store of its own: this worker alone, its counts exact
     server = ApiServer(url).start()
     worker = start_worker(url, poll_interval=0.05)
@@ -89,6 +89,10 @@ def test_a_workers_failures_and_cancelled_jobs_are_counted_apart(page: Page, tmp
 
         page.goto(server.base)
         expect(page.get_by_test_id("worker-done")).to_have_text("3 · 1 failed · 1 cancelled")
+        # jobs ended: the cancelled one too, as the cards count it
+        last_minute = page.get_by_role("region", name="Throughput").locator("dt", has_text="Last minute")
+        expect(last_minute.locator("+ dd strong")).to_have_text("3")
+        expect(page.get_by_role("img", name="Jobs ended per minute")).to_contain_text("3 jobs/min now")
         result = CliRunner().invoke(cli, ["info", "-u", url], env={"COLUMNS": "200"}, catch_exceptions=False)
         assert re.search(r" 3 +1 +1 +\d+s ago *$", result.output, re.M), result.output  # done, failed, stopped
     finally:

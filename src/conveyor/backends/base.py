@@ -400,7 +400,8 @@ class Backend(Protocol):
         ...
 
     def throughput(self, since: float) -> Throughput:
-        """Jobs that finished or failed from ``since`` on, at one-minute resolution."""
+        """Jobs that ended from ``since`` on (finished, failed, stopped or canceled: each
+        move into one of those counts), at one-minute resolution."""
         ...
 
     # -- workers -------------------------------------------------------------------

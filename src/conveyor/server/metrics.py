@@ -61,6 +61,7 @@ class BackendCollector(Collector):
             counted = self.backend.throughput(now - span)
             ended.add_metric([window, "finished"], counted.finished)
             ended.add_metric([window, "failed"], counted.failed)
+            ended.add_metric([window, "cancelled"], counted.cancelled)
             runtime.add_metric([window], counted.runtime_total)
         yield ended
         yield runtime

@@ -324,7 +324,8 @@ class Throughput(BaseModel):
 
 
 class Stats(BaseModel):
-    """Counts now, and jobs ended (finished or failed) per window from per-minute counters."""
+    """Counts now, and jobs ended (completed, failed or cancelled) per window from per-minute
+    counters; the mean run time is of the jobs that completed or failed in the last hour."""
 
     pending: int
     running: int

@@ -31,7 +31,7 @@ def stats(backend: Backend, now: float, user_id: str | None = None) -> Stats:
     counts = rest_counts(backend, user_id)
     windows = {span: backend.throughput(now - span) for span in (MINUTE, HOUR, DAY)}
     hour = windows[HOUR]
-    ended = hour.finished + hour.failed
+    ran = hour.finished + hour.failed  # (the run times summed are theirs)
     return Stats(
         pending=counts["pending"],
         running=counts["running"],
@@ -39,12 +39,8 @@ def stats(backend: Backend, now: float, user_id: str | None = None) -> Stats:
         failed=counts["failed"],
         workers=len(backend.workers_list()),
         queue_type=backend.kind,
-        avg_processing_time_ms=round(hour.runtime_total / ended * 1000, 3) if ended else None,
-        throughput=Throughput(
-            last_minute=windows[MINUTE].finished + windows[MINUTE].failed,
-            last_hour=ended,
-            last_day=windows[DAY].finished + windows[DAY].failed,
-        ),
+        avg_processing_time_ms=round(hour.runtime_total / ran * 1000, 3) if ran else None,
+        throughput=Throughput(last_minute=windows[MINUTE].ended, last_hour=hour.ended, last_day=windows[DAY].ended),
     )
 
 

@@ -49,7 +49,8 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:server                   hash: run_id of the Redis process last seen, and
                                         since (when it was first seen: its start, as noticed)
     {conveyor}:throughput               hash: '<minute>:f' jobs finished, '<minute>:x'
-                                        failed, '<minute>:t' their runtime in seconds
+                                        failed, '<minute>:t' their runtime in seconds,
+                                        '<minute>:c' stopped or canceled
     {conveyor}:batch:<id>               hash: the batch record
     {conveyor}:batchjobs:<id>           zset: the batch's job ids by seq
     {conveyor}:batchstarts              zset: scheduled batch ids by start time (the starter)

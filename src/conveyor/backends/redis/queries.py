@@ -229,12 +229,12 @@ class RedisQueries(RedisConnection):
 
     def throughput(self, since: float) -> Throughput:
         first = int(since // 60)
-        totals = {b"f": 0.0, b"x": 0.0, b"t": 0.0}
+        totals = {b"f": 0.0, b"x": 0.0, b"t": 0.0, b"c": 0.0}
         for field, value in self._call(lambda: self._redis.hgetall(self.keys.throughput)).items():
             minute, _, kind = field.partition(b":")
             if int(minute) >= first:
                 totals[kind] += float(value)
-        return Throughput(int(totals[b"f"]), int(totals[b"x"]), totals[b"t"])
+        return Throughput(int(totals[b"f"]), int(totals[b"x"]), totals[b"t"], int(totals[b"c"]))
 
 
 def _seq_of_member(member: bytes) -> int:

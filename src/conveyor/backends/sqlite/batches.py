@@ -168,6 +168,7 @@ def cancel(
     )
     for job_id, queue, status in live:
         changes.moved(job_id, queue, status, "canceled")
+        changes.job_ended("canceled", None, now)
     conn.execute(
         "UPDATE batches SET status = 'canceled', completed_at = ? WHERE id = ?",
         (now, batch_id),
@@ -240,6 +241,8 @@ def _settle_callback(conn: sqlite3.Connection, changes: Changes, job_id: str | N
         target = "canceled"
     if moved is not None:
         changes.moved(job_id, moved[0], "deferred", target)
+        if not run:
+            changes.job_ended(target, None, now)
     return moved is not None and not run
 
 

@@ -39,7 +39,7 @@ class Changes:
         self.events: list[tuple[str, str | None]] = []
         self.deltas: Counter[tuple[str, str]] = Counter()
         self.ended: dict[int, list[float]] = {}
-        """minute -> [finished, failed, runtime]"""
+        """minute -> [finished, failed, runtime, cancelled]"""
         self.freed: set[tuple[str, str | None, str]] = set()
         """(queue, user, func_name) of the slots given up (see slot_freed)."""
 
@@ -72,9 +72,13 @@ class Changes:
         not yet stopped) no longer does."""
         self.freed.add((queue, user, func_name))
 
-    def ended_run(self, status: str, started_at: float | None, ended_at: float) -> None:
-        """A run ended FINISHED or FAILED: count it in its minute's throughput."""
-        bucket = self.ended.setdefault(int(ended_at // 60), [0, 0, 0.0])
+    def job_ended(self, status: str, started_at: float | None, ended_at: float) -> None:
+        """A job ended (``status`` terminal): count it in its minute's throughput, with
+        its run time if it finished or failed."""
+        bucket = self.ended.setdefault(int(ended_at // 60), [0, 0, 0.0, 0])
+        if status in ("stopped", "canceled"):
+            bucket[3] += 1
+            return
         bucket[0 if status == "finished" else 1] += 1
         if started_at is not None:
             bucket[2] += max(0.0, ended_at - started_at)
@@ -94,9 +98,10 @@ class Changes:
             )
         if self.ended:
             conn.executemany(
-                "INSERT INTO throughput (minute, finished, failed, runtime) VALUES (?, ?, ?, ?) "
+                "INSERT INTO throughput (minute, finished, failed, runtime, cancelled) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (minute) DO UPDATE SET finished = finished + excluded.finished, "
-                "failed = failed + excluded.failed, runtime = runtime + excluded.runtime",
+                "failed = failed + excluded.failed, runtime = runtime + excluded.runtime, "
+                "cancelled = cancelled + excluded.cancelled",
                 [(minute, *bucket) for minute, bucket in self.ended.items()],
             )
         if not self.freed:

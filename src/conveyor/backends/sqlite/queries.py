@@ -213,14 +213,14 @@ class SQLiteQueries(SQLiteConnection):
             pause = min(pause * 2, _EVENTS_POLL_MAX)
 
     def throughput(self, since: float) -> Throughput:
-        finished, failed, runtime = self._pool.read(
+        finished, failed, runtime, cancelled = self._pool.read(
             lambda c: c.execute(
-                "SELECT COALESCE(SUM(finished), 0), COALESCE(SUM(failed), 0), COALESCE(SUM(runtime), 0.0) "
-                "FROM throughput WHERE minute >= ?",
+                "SELECT COALESCE(SUM(finished), 0), COALESCE(SUM(failed), 0), COALESCE(SUM(runtime), 0.0), "
+                "COALESCE(SUM(cancelled), 0) FROM throughput WHERE minute >= ?",
                 (int(since // 60),),
             ).fetchone()
         )
-        return Throughput(int(finished), int(failed), float(runtime))
+        return Throughput(int(finished), int(failed), float(runtime), int(cancelled))
 
 
 def _status_filter(queue: str | None, statuses: Iterable[JobStatus]) -> tuple[str, list[Any]]:

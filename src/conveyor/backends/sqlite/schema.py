@@ -177,6 +177,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE workers ADD COLUMN jobs_stopped INTEGER NOT NULL DEFAULT 0;
     """,
+    # 12: jobs that ended stopped or canceled, per minute, beside those finished or failed:
+    # they ended too (the dashboard's chart of jobs ended)
+    """
+    ALTER TABLE throughput ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -265,16 +265,21 @@ local function emit(id, status)
     event_group_of_job[id] = group.n
 end
 
--- Runs that ended finished or failed (runtime: seconds from start to end), for throughput().
+-- Jobs that ended, for throughput(): finished or failed (runtime: seconds from start to
+-- end, summed), and stopped or canceled (REST's cancelled).
 local ended_runs
 local gathered  -- see gather()
 local removals  -- see zrem_later()
 local function count_ended(status, started_at, now)
-    if status ~= 'finished' and status ~= 'failed' then return end
-    ended_runs = ended_runs or {finished = 0, failed = 0, runtime = 0}
+    if not TERMINAL[status] then return end
+    ended_runs = ended_runs or {finished = 0, failed = 0, cancelled = 0, runtime = 0}
+    ended_runs.now = now
+    if status == 'stopped' or status == 'canceled' then
+        ended_runs.cancelled = ended_runs.cancelled + 1
+        return
+    end
     ended_runs[status] = ended_runs[status] + 1
     if started_at then ended_runs.runtime = ended_runs.runtime + math.max(0, now - tonumber(started_at)) end
-    ended_runs.now = now
 end
 
 -- Stream entry ids are '<events published so far, this entry's included>-0', so a
@@ -307,6 +312,7 @@ local function publish_throughput()
     local key, minute = P .. 'throughput', string.format('%d', math.floor(ended_runs.now / 60))
     if ended_runs.finished > 0 then redis.call('HINCRBY', key, minute .. ':f', ended_runs.finished) end
     if ended_runs.failed > 0 then redis.call('HINCRBY', key, minute .. ':x', ended_runs.failed) end
+    if ended_runs.cancelled > 0 then redis.call('HINCRBY', key, minute .. ':c', ended_runs.cancelled) end
     if ended_runs.runtime > 0 then
         redis.call('HINCRBYFLOAT', key, minute .. ':t', string.format('%.17g', ended_runs.runtime))
     end
@@ -500,13 +506,15 @@ local function save(job, changes)
     end
 end
 
+-- (A job that ends here is counted in the throughput: each ending sets ended_at.)
 local function transition(job, changes)
-    local held = holds_slot(job)
+    local held, ended_before = holds_slot(job), TERMINAL[job.status]
     unindex(job)
     save(job, changes)
     index(job)
     emit(job.id, job.status)
     if held and not holds_slot(job) then give_up_slot(job) end
+    if not ended_before then count_ended(job.status, job.started_at, tonumber(job.ended_at)) end
 end
 
 -- The id of the live (not ended) job holding a unique key, or nil.

@@ -10,7 +10,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'retention', '-inf', ARGV[2
         redis.call('ZREM', P .. 'retention', id)
     end
 end
--- Three fields per minute with ended jobs: a small hash whatever the number of jobs.
+-- Up to four fields per minute with ended jobs: a small hash whatever the number of jobs.
 local cutoff = math.floor(tonumber(ARGV[2]) / 60) - 25 * 60
 local old = {}
 for _, field in ipairs(redis.call('HKEYS', P .. 'throughput')) do

@@ -23,7 +23,6 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', '(' .. AR
                 lease_token = NIL, lease_expires_at = NIL, stop_requested = 0,
             })
             ended[#ended + 1] = id
-            count_ended(status, job.started_at, now)
         end
         recovered[#recovered + 1] = {id, job.status, worker}
     else  -- canceled while it ran, and its worker never stopped it: the lease is given up

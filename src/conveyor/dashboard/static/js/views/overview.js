@@ -86,7 +86,7 @@ export function overviewView(main) {
       rate("Last minute", number(stats.throughput.last_minute), "jobs"),
       rate("Last hour", number(stats.throughput.last_hour), "jobs"),
       rate("Last day", number(stats.throughput.last_day), "jobs"),
-      rate("Average run time", duration(stats.avg_processing_time_ms), "last hour"),
+      rate("Average run time", duration(stats.avg_processing_time_ms), "completed or failed, last hour"),
     );
   });
 
@@ -97,7 +97,7 @@ export function overviewView(main) {
     const spanMs = Math.min(throughput.spanMs, Math.max(5 * 60 * 1000, now - (points.length ? points[0].t : now)));
     replace(
       chart,
-      h("p", { class: "muted small" }, "Jobs ended per minute, sampled while this page is open (up to an hour)"),
+      h("p", { class: "muted small" }, "Jobs ended per minute (completed, failed or cancelled), sampled while this page is open (up to an hour)"),
       areaChart(points, { spanMs, now, label: "Jobs ended per minute", unit: " jobs/min", width: Math.max(280, chart.clientWidth || 600) }),
     );
   };
