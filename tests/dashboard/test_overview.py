@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -137,3 +138,17 @@ def test_the_load_shown_is_said_to_be_the_hosts(page: Page, server: ApiServer) -
     expect(facts.locator("dt", has_text="Host CPU").locator("+ dd")).to_have_text("37% busy")
     expect(facts.locator("dt", has_text="Host memory").locator("+ dd")).to_have_text("2,048 MB used")
     expect(facts).not_to_contain_text("Server")  # GET stats reports the whole machine's, not the server's own
+
+
+def test_a_queue_whose_jobs_wait_with_no_worker_listening_says_so(
+    page: Page, server: ApiServer, worker: subprocess.Popen[bytes], queue: Queue
+) -> None:
+    unserved = f"unserved-{uuid.uuid4().hex[:8]}"  # no worker listens to it
+    ended = f"ended-{uuid.uuid4().hex[:8]}"
+    make_job(queue.connection, queue=unserved)
+    make_job(queue.connection, queue=ended, status=JobStatus.FINISHED, ended_at=time.time())
+    page.goto(server.base)
+    table = page.get_by_role("region", name="Queues").locator("table")
+    expect(table.locator(f'tr[data-queue="{unserved}"] th')).to_have_text(f"{unserved} no worker")
+    expect(table.locator(f'tr[data-queue="{ended}"] th')).to_have_text(ended)  # nothing waits there
+    expect(page.get_by_role("region", name="Workers").locator("tbody tr")).not_to_have_count(0)  # (of other queues)

@@ -149,7 +149,9 @@ export function overviewView(main) {
     replace(recent, jobsTable(page.data, { caption: "Recent jobs", emptyText: "No jobs yet." }));
   });
 
-  const drawQueues = changes((rows) => {
+  // A queue whose jobs wait while no healthy worker listens to it is said to be so: its
+  // count would otherwise just stay put beside an idle worker.
+  const drawQueues = changes(({ rows, served }) => {
     if (!rows.length) {
       replace(queues, h("p", { class: "empty muted" }, "No queue holds jobs yet."));
       return;
@@ -181,7 +183,12 @@ export function overviewView(main) {
               h(
                 "tr",
                 { "data-queue": row.queue },
-                h("th", { scope: "row" }, h("a", { href: `#/jobs?queue=${encodeURIComponent(row.queue)}`, class: "cap" }, row.queue)),
+                h(
+                  "th",
+                  { scope: "row" },
+                  h("a", { href: `#/jobs?queue=${encodeURIComponent(row.queue)}`, class: "cap" }, row.queue),
+                  row.pending && served && !served.includes(row.queue) ? [" ", h("span", { class: "badge warn", "data-testid": "unserved" }, "no worker")] : null,
+                ),
                 QUEUE_COLUMNS.map(([status, hide]) => h("td", { class: hide ? "hide-narrow" : null, "data-status": status }, queueCount(row, status))),
                 h("td", { class: "hide-narrow", "data-status": "total" }, number(row.total)),
               ),
@@ -204,18 +211,24 @@ export function overviewView(main) {
     throughput.add(stats.throughput.last_minute);
     drawChart();
   };
+  let queueRows = null;
+  let served = null; // the queues some healthy worker listens to; null until the workers are read
   const refreshLists = async () => {
     const [workerList, page] = await Promise.all([api("workers"), listJobs({ limit: 8 })]);
     listErrors.clear();
-    drawWorkers(workerList.data ?? workerList);
+    const list = workerList.data ?? workerList;
+    drawWorkers(list);
     drawRecent(page);
+    served = [...new Set(list.filter((worker) => worker.healthy).flatMap((worker) => worker.queues))].sort(); // (compared as JSON)
+    if (queueRows) drawQueues({ rows: queueRows, served });
   };
   // Every queue of the store (the user's, with keys) in one call: the queues seen among
   // workers and recent jobs only would leave out a quiet queue full of failed jobs.
   const refreshQueues = async () => {
     const answer = await api("queues");
     queueErrors.clear();
-    drawQueues(answer.data);
+    queueRows = answer.data;
+    drawQueues({ rows: queueRows, served });
   };
 
   const stops = [
