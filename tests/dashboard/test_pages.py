@@ -308,3 +308,10 @@ def test_a_workers_last_heartbeat_of_another_day_shows_its_date(page: Page, serv
     row = page.locator('[data-worker="silent"]')
     expect(row).to_contain_text("unresponsive")
     expect(row.locator("td").last).to_have_text(re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"))  # not a bare time
+
+
+def test_the_jobs_filters_line_up(page: Page, server: ApiServer) -> None:
+    page.goto(f"{server.base}/#/jobs")
+    boxes = [page.get_by_label(name, exact=True).bounding_box() for name in ("Queue", "Job type", "Batch")]
+    # the batch id's box (monospace, smaller type) was lower than the others beside it
+    assert len({(round(box["y"]), round(box["height"])) for box in boxes if box}) == 1, boxes
