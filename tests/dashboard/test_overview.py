@@ -94,6 +94,8 @@ def test_a_workers_failures_and_cancelled_jobs_are_counted_apart_and_all_as_ende
         last_minute = page.get_by_role("region", name="Throughput").locator("dt", has_text="Last minute")
         expect(last_minute.locator("+ dd strong")).to_have_text("3")
         expect(page.get_by_role("img", name="Jobs ended per minute")).to_contain_text("3 jobs/min now")
+        # a user's key counts its own jobs above, but the throughput is the whole store's
+        expect(page.get_by_role("region", name="Throughput")).to_contain_text("Jobs of every user ended per minute")
         result = CliRunner().invoke(cli, ["info", "-u", url], env={"COLUMNS": "200"}, catch_exceptions=False)
         assert re.search(r" 3 +1 +1 +\d+s ago *$", result.output, re.M), result.output  # done, failed, stopped
     finally:

@@ -97,7 +97,8 @@ export function overviewView(main) {
     const spanMs = Math.min(throughput.spanMs, Math.max(5 * 60 * 1000, now - (points.length ? points[0].t : now)));
     replace(
       chart,
-      h("p", { class: "muted small" }, "Jobs ended per minute (completed, failed or cancelled), sampled while this page is open (up to an hour)"),
+      // (a user's key sees its own jobs in the counts, but the store keeps no throughput per user)
+      h("p", { class: "muted small" }, "Jobs of every user ended per minute (completed, failed or cancelled), sampled while this page is open (up to an hour)"),
       areaChart(points, { spanMs, now, label: "Jobs ended per minute", unit: " jobs/min", width: Math.max(280, chart.clientWidth || 600) }),
     );
   };
