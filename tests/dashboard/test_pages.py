@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
-from playwright.sync_api import Page, Response, Route, expect
+from playwright.sync_api import Browser, Page, Response, Route, expect
 
 from conveyor import Queue
 from conveyor.ids import new_job_id
@@ -315,3 +315,29 @@ def test_the_jobs_filters_line_up(page: Page, server: ApiServer) -> None:
     boxes = [page.get_by_label(name, exact=True).bounding_box() for name in ("Queue", "Job type", "Batch")]
     # the batch id's box (monospace, smaller type) was lower than the others beside it
     assert len({(round(box["y"]), round(box["height"])) for box in boxes if box}) == 1, boxes
+
+
+def luminance(rgb: str) -> float:
+    """The relative luminance (WCAG 2) of a computed 'rgb(r, g, b)' colour."""
+    channels = [int(part) / 255 for part in re.findall(r"\d+", rgb)[:3]]
+    assert len(channels) == 3, rgb
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_a_danger_buttons_text_is_readable_in_the_dark_scheme_too(
+    browser: Browser, server: ApiServer, queue: Queue
+) -> None:
+    waiting = make_job(queue.connection, queue="parked-dark")
+    for scheme in ("light", "dark"):
+        context = browser.new_context(color_scheme=scheme)
+        try:
+            page = context.new_page()
+            page.goto(f"{server.base}/#/jobs/{waiting.id}")
+            button = page.get_by_role("button", name="Cancel")
+            expect(button).to_be_visible()
+            text, back = button.evaluate("(b) => [getComputedStyle(b).color, getComputedStyle(b).backgroundColor]")
+            light, dark = sorted((luminance(text), luminance(back)), reverse=True)
+            assert (light + 0.05) / (dark + 0.05) >= 4.5, f"{scheme}: {text} on {back}"  # WCAG AA for its text
+        finally:
+            context.close()
