@@ -325,6 +325,13 @@ def luminance(rgb: str) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
+CANCEL_BUTTON_COLOURS = """() => {
+  const button = [...document.querySelectorAll("button")].find((b) => b.textContent.trim() === "Cancel");
+  const style = button && getComputedStyle(button);
+  return style && style.color && style.backgroundColor ? [style.color, style.backgroundColor] : null;
+}"""
+
+
 def test_a_danger_buttons_text_is_readable_in_the_dark_scheme_too(
     browser: Browser, server: ApiServer, queue: Queue
 ) -> None:
@@ -336,7 +343,9 @@ def test_a_danger_buttons_text_is_readable_in_the_dark_scheme_too(
             page.goto(f"{server.base}/#/jobs/{waiting.id}")
             button = page.get_by_role("button", name="Cancel")
             expect(button).to_be_visible()
-            text, back = button.evaluate("(b) => [getComputedStyle(b).color, getComputedStyle(b).backgroundColor]")
+            # read in one step on the button attached now: the page redraws the job, and a
+            # button detached between finding and reading it has no computed colours
+            text, back = page.wait_for_function(CANCEL_BUTTON_COLOURS).json_value()
             light, dark = sorted((luminance(text), luminance(back)), reverse=True)
             assert (light + 0.05) / (dark + 0.05) >= 4.5, f"{scheme}: {text} on {back}"  # WCAG AA for its text
         finally:
