@@ -447,3 +447,38 @@ def test_bad_input_raises_a_value_error_as_rqs(queue: Queue) -> None:
         Retry(max=0)
     assert issubclass(SerializationError, ValueError)
     assert queue.count == 0
+
+
+@pytest.mark.parametrize(
+    ("statement", "advice"),
+    [
+        ("from conveyor import Repeat", "enqueue_in"),
+        ("from conveyor import Group", "Batch.create"),
+        ("from conveyor import RateLimit", "limits="),
+        ("from conveyor import Webhook", "on_success"),
+        ("from conveyor.worker import RoundRobinWorker", "order given"),
+        ("from conveyor.command import send_kill_horse_command", "send_stop_job_command"),
+    ],
+)
+def test_an_rq_name_conveyor_lacks_says_so_where_it_is_imported(statement: str, advice: str) -> None:
+    with pytest.raises(ImportError, match=f"RQ's and not supported by conveyor: .*{re.escape(advice)}"):
+        exec(statement, {})
+
+
+def test_an_rq_attribute_conveyor_lacks_says_so_and_hasattr_stays_false(queue: Queue) -> None:
+    job = queue.enqueue(jobfuncs.add, 1, 2)
+    worker = Worker([queue])
+    reads = [
+        (lambda: job.key, "Job.key", "job.id"),
+        (lambda: job.set_status, "Job.set_status", "cancel, requeue"),
+        (lambda: queue.key, "Queue.key", "queue.name"),
+        (lambda: Queue.from_queue_key, "Queue.from_queue_key", "Queue(name"),
+        (lambda: worker.key, "Worker.key", "worker.name"),
+        (lambda: Worker.find_by_key, "Worker.find_by_key", "Worker.all("),
+    ]
+    for read, where, advice in reads:
+        with pytest.raises(AttributeError, match=f"{re.escape(where)} is RQ's and not supported.*{re.escape(advice)}"):
+            read()
+    assert not hasattr(job, "key") and not hasattr(conveyor.job, "Repeat")
+    with pytest.raises(ImportError, match="cannot import name 'Nothing'"):
+        exec("from conveyor import Nothing", {})

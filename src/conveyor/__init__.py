@@ -7,6 +7,8 @@ q = Queue(connection=conveyor.connect())   # ./conveyor.db unless CONVEYOR_URL s
 job = q.enqueue(count_words_at_url, "http://nvie.com")
 """
 
+from typing import TYPE_CHECKING
+
 from conveyor._version import __version__
 from conveyor.batch import Batch
 from conveyor.callbacks import Callback
@@ -33,6 +35,7 @@ from conveyor.job import Job, get_current_job
 from conveyor.queue import Queue
 from conveyor.results import Result
 from conveyor.retry import Retry
+from conveyor.rq_absent import module_attribute
 from conveyor.status import BatchStatus, JobStatus
 from conveyor.worker import SimpleWorker, Worker
 
@@ -70,3 +73,9 @@ __all__ = [
     "send_shutdown_command",
     "send_stop_job_command",
 ]
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str) -> object:
+        """RQ's names conveyor lacks (``Repeat``, ``Group``...): refused saying what to use."""
+        module_attribute(__name__, name)

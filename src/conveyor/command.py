@@ -7,12 +7,14 @@ conveyor keeps these together here, and exports them from the package too.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.connection import resolve_connection
 from conveyor.exceptions import STATUS_MARK, InvalidJobOperation, NoSuchJobError, NoSuchWorkerError
 from conveyor.job import Job
+from conveyor.rq_absent import module_attribute
 from conveyor.status import REQUEUEABLE
 
 
@@ -86,3 +88,10 @@ def requeue_jobs(
     """Requeue many jobs in one step; return the ids that were requeueable."""
     backend = resolve_connection(connection)
     return backend.jobs_requeue(list(job_ids), clock.now())
+
+
+if not TYPE_CHECKING:  # type checkers keep flagging unknown names
+
+    def __getattr__(name: str) -> object:
+        """RQ's commands conveyor lacks: refused saying what to use."""
+        module_attribute(__name__, name)

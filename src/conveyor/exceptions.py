@@ -11,6 +11,8 @@ ConveyorError
 │   ├── InvalidJobOperation     the job's status does not allow the change
 │   └── InvalidBatchOperation   the batch's status does not allow the change
 ├── NoSuchBatchError            also a KeyError: unknown batch id
+├── NotInConveyorError          also an AttributeError: an RQ attribute conveyor lacks
+├── NotInConveyorImportError    also an ImportError: an RQ name a module lacks
 ├── InvalidJobError             the job cannot be built: not importable, bad options
 │   ├── InvalidJobIdError       a given job id breaks the job-id rule (conveyor.ids)
 │   └── SerializationError      an argument, result or meta the serializer rejects
@@ -129,6 +131,16 @@ class InvalidBatchOperation(StatusError):
     def already(cls, action: str, batch_id: str, status: str) -> InvalidBatchOperation:
         """``action`` refused because the batch is already ``status``."""
         return cls(batch_id, status, f"Cannot {action} batch {batch_id}: it is already {STATUS_MARK}")
+
+
+class NotInConveyorError(ConveyorError, AttributeError):
+    """An attribute RQ has and conveyor does not (``job.key``): the message says what to
+    use instead. An AttributeError, so that ``hasattr`` still answers False."""
+
+
+class NotInConveyorImportError(ConveyorError, ImportError):
+    """A name RQ's module has and conveyor's does not (``from conveyor import Repeat``):
+    an ImportError, as Python turns an AttributeError there into one that drops the advice."""
 
 
 class InvalidJobError(ConveyorError, ValueError):

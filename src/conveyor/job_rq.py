@@ -15,6 +15,7 @@ from conveyor.callbacks import stored_function, stored_timeout
 from conveyor.clock import to_datetime
 from conveyor.durations import as_rq_reads
 from conveyor.results import Result
+from conveyor.rq_absent import RQOnly, no_keys
 from conveyor.status import JobStatus
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 
 class RQJobMethods:
     """RQ's Job methods and properties that conveyor's Job takes on as they are."""
+
+    key = no_keys("job.id")
+    set_status = RQOnly("a job's status changes only through what happens to it (cancel, requeue, a worker)")
 
     if TYPE_CHECKING:  # what Job provides
         _record: JobRecord

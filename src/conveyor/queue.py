@@ -38,6 +38,7 @@ from conveyor.registry import (
     ScheduledJobRegistry,
     StartedJobRegistry,
 )
+from conveyor.rq_absent import RQOnly, no_keys
 from conveyor.serializers import Serializer, resolve_serializer
 from conveyor.status import JobStatus
 
@@ -77,6 +78,8 @@ class Queue:
 
     job_class = Job
     """RQ's: the class of the jobs it returns (conveyor's, always)."""
+    key = no_keys("queue.name")
+    from_queue_key = RQOnly("conveyor keeps no RQ keys: use Queue(name, connection=...)")
 
     def __init__(
         self,

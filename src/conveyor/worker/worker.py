@@ -38,6 +38,7 @@ from conveyor.job import Job
 from conveyor.logs import log_to_stderr
 from conveyor.maintenance import DEFAULT_WORKER_TTL
 from conveyor.queue import Queue
+from conveyor.rq_absent import RQOnly, no_keys
 from conveyor.serializers import Serializer, resolve_serializer
 from conveyor.types import Limits, WorkerRecord
 
@@ -134,6 +135,8 @@ class Worker(ClaimLoop, JobRunner, Stopping):
     job_class = Job
     """RQ's: the class of the jobs it hands to functions (conveyor's, always)."""
     queue_class = Queue
+    key = no_keys("worker.name")
+    find_by_key = RQOnly("conveyor keeps no RQ keys: find a worker by name in Worker.all(connection=...)")
 
     def __init__(
         self,
