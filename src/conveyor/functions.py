@@ -12,6 +12,7 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import os
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
@@ -153,7 +154,11 @@ def _import_path(name: str) -> Callable[..., Any]:
             f"{name!r} is not a job type registered in this process: import the module that registers it"
             " (--import MODULE, or CONVEYOR_IMPORTS)"
         )
-    raise InvalidJobError(f"no module found for {name!r}")
+    raise InvalidJobError(
+        f"no module found for {name!r}: this process (working directory {os.getcwd()}) cannot import"
+        f" {parts[0]!r}; start it where that module is importable (your project's directory), or add the"
+        " module's directory to PYTHONPATH"
+    )
 
 
 def _is_module(name: str) -> bool:

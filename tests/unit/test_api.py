@@ -546,6 +546,20 @@ def test_delete_with_dependents_as_in_rq(queue: Queue) -> None:
     assert kept_parent.get_status() is JobStatus.QUEUED
 
 
+def test_a_worker_that_cannot_import_a_jobs_module_says_where_it_runs_and_what_to_do(
+    queue: Queue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the beginner's worker started in another directory than tasks.py's
+    monkeypatch.chdir(tmp_path)
+    job = queue.enqueue("walk_tasks_elsewhere.count_words", "text")
+    Worker([queue]).work(burst=True)
+    assert job.get_status() is JobStatus.FAILED
+    assert (
+        f"this process (working directory {tmp_path}) cannot import 'walk_tasks_elsewhere'; start it where that "
+        "module is importable (your project's directory), or add the module's directory to PYTHONPATH"
+    ) in (job.exc_info or "")
+
+
 def test_a_module_named_as_a_function_is_said_to_be_a_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a package that does not import its submodule: "module walkpkg has no attribute jobs" misled
     (tmp_path / "walkpkg").mkdir()
