@@ -560,6 +560,19 @@ def test_a_worker_that_cannot_import_a_jobs_module_says_where_it_runs_and_what_t
     ) in (job.exc_info or "")
 
 
+def test_a_worker_warns_of_a_queue_name_that_looks_mistyped(backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
+    Queue("emails", connection=backend).enqueue(jobfuncs.noop)
+    Worker(["high", "email", "default"], connection=backend).work(burst=True)
+    warnings = [record.getMessage() for record in caplog.records if record.getMessage().startswith("queue ")]
+    assert warnings == [
+        "queue 'email' holds no jobs, but queue 'emails' does: is the queue name mistyped? "
+        "(a worker runs only the jobs of the queues it is given)"
+    ]
+    caplog.clear()
+    Worker(["emails", "high"], connection=backend).work(burst=True)  # served, or no close name: no warning
+    assert not [record for record in caplog.records if record.getMessage().startswith("queue ")]
+
+
 def test_a_module_named_as_a_function_is_said_to_be_a_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a package that does not import its submodule: "module walkpkg has no attribute jobs" misled
     (tmp_path / "walkpkg").mkdir()

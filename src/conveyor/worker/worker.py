@@ -46,6 +46,7 @@ from .claim_loop import ClaimLoop
 from .holdings import Holdings
 from .housekeeper import Housekeeper
 from .job_processes import ProcessPool
+from .mistyped import mistyped_queue_warnings
 from .registered import RegisteredWorker, registered
 from .rq_options import refuse_rq_options
 from .runner import JobRunner
@@ -278,7 +279,10 @@ class Worker(ClaimLoop, JobRunner, Stopping):
         try:
             self.backend.schedule_signals()  # listen for due times before being seen, then read the next one
             self.register()
-            for warning in self.backend.store_warnings():
+            for warning in [
+                *self.backend.store_warnings(),
+                *mistyped_queue_warnings(self._queue_names, self.backend.counts()),
+            ]:
                 log.warning("%s", warning)
             for first_pass in (housekeeper.run_schedule, housekeeper.run_maintenance):
                 try:  # due jobs and dead workers' jobs count for burst too
