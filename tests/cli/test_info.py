@@ -155,3 +155,18 @@ def test_deferred_jobs_get_their_column_when_there_are_some(run: Run, db: Backen
     data = json.loads(run("info", "--json").stdout)
     assert data["queues"][0]["counts"]["deferred"] == 1
     assert "deferred" in run("info").stdout
+
+
+def test_jobs_queued_where_no_worker_serves_say_to_start_one(run: Run, db: Backend) -> None:
+    # the beginner who enqueued and never started a worker, or started it on another queue
+    put_job(db, queue="emails", status="queued")
+    put_job(db, queue="reports", status="queued")
+    put_job(db, queue="default", status="queued")
+    db.workers_register(_worker("w-default", ("default",)))
+    out = run("info", env={"COLUMNS": "200"}).stdout
+    assert (
+        "Jobs are queued in 'emails', 'reports' and no worker serves them: start one with "
+        "`conveyor worker emails reports`"
+    ) in out
+    db.workers_register(_worker("w-rest", ("emails", "reports")))
+    assert "no worker serves" not in run("info").stdout

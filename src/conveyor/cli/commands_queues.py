@@ -11,7 +11,7 @@ from rich.console import Group
 from rich.table import Table
 
 from conveyor.doctor import examine
-from conveyor.health import store_health
+from conveyor.health import store_health, worker_is_healthy
 from conveyor.maintenance import run_cleanup, run_schedule
 from conveyor.options import validate_queue_name
 from conveyor.status import JobStatus
@@ -54,6 +54,13 @@ def info(app: App, queues: tuple[str, ...]) -> None:
     last_cleanup = app.backend.maintenance_last()
     cleaned = "never" if last_cleanup is None else ago(last_cleanup, now)
     footer = f"Worker health: {data['worker_health_status']}. Last cleanup: {cleaned}"
+    served = {queue for worker in workers if worker_is_healthy(worker, now) for queue in worker.queues}
+    unserved = [name for name, per_status in counts.items() if per_status.get(JobStatus.QUEUED) and name not in served]
+    if unserved:
+        footer += (
+            f"\nJobs are queued in {', '.join(map(repr, unserved))} and no worker serves "
+            f"{'it' if len(unserved) == 1 else 'them'}: start one with `conveyor worker {' '.join(unserved)}`"
+        )
     app.out.emit(data, Group(queues_table(counts), "", workers_table(workers, now), "", footer))
 
 
