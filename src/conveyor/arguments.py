@@ -71,8 +71,8 @@ def encode_arguments(serializer: Serializer, name: str, args: list[Any], kwargs:
             try:
                 serializer.dumps(value)
             except Exception as exc:
-                raise SerializationError(f"{label} cannot be encoded by the {name} serializer: {exc}") from exc
-        raise SerializationError(f"the arguments cannot be encoded by the {name} serializer: {whole}") from whole
+                raise SerializationError(f"{label} {unencodable(name, exc)}") from exc
+        raise SerializationError(f"the arguments {unencodable(name, whole)}") from whole
 
 
 def encode_value(serializer: Serializer, name: str, value: Any, what: str) -> bytes:
@@ -80,7 +80,19 @@ def encode_value(serializer: Serializer, name: str, value: Any, what: str) -> by
     try:
         return serializer.dumps(value)
     except Exception as exc:
-        raise SerializationError(f"{what} cannot be encoded by the {name} serializer: {exc}") from exc
+        raise SerializationError(f"{what} {unencodable(name, exc)}") from exc
+
+
+def unencodable(serializer: str, exc: Exception) -> str:
+    """The end of a refusal to encode a value: why, and under JSON what to do instead,
+    since the value most often met there (a datetime, a set, an object) is a beginner's."""
+    advice = (
+        " (JSON takes str, int, float, bool, None, lists and dicts with str keys: convert the value,"
+        " a datetime to its isoformat(), say; or opt in to serializer='pickle' for trusted payloads)"
+        if serializer == "json"
+        else ""
+    )
+    return f"cannot be encoded by the {serializer} serializer: {exc}{advice}"
 
 
 def _short(value: Any) -> str:

@@ -107,6 +107,27 @@ def test_a_function_defined_again_is_enqueued_as_it_now_is(
     assert queue.enqueue(module.work).func_name == "reloaded_tasks.work"
 
 
+def test_what_json_cannot_encode_says_what_to_do_instead(queue: Queue) -> None:
+    advice = (
+        "(JSON takes str, int, float, bool, None, lists and dicts with str keys: convert the value, "
+        "a datetime to its isoformat(), say; or opt in to serializer='pickle' for trusted payloads)"
+    )
+    with pytest.raises(
+        SerializationError, match=re.escape(f"Object of type datetime is not JSON serializable {advice}")
+    ):
+        queue.enqueue(jobfuncs.add, 1, datetime.now(UTC))
+    with pytest.raises(SerializationError, match=re.escape(advice)):
+        queue.enqueue(jobfuncs.add, 1, 2, meta={"at": datetime.now(UTC)})
+    job = queue.enqueue(jobfuncs.unserializable_result)
+    Worker([queue]).work(burst=True)
+    job.refresh()
+    assert (job.exc_info or "").endswith(f"Object of type set is not JSON serializable {advice}")
+    pickled = Queue("pickled", connection=queue.connection, serializer="pickle")
+    with pytest.raises(SerializationError) as refused:
+        pickled.enqueue(jobfuncs.add, 1, threading.Lock())
+    assert "JSON takes" not in str(refused.value)
+
+
 def test_unencodable_argument_is_named(queue: Queue) -> None:
     with pytest.raises(SerializationError, match="keyword argument 'y'"):
         queue.enqueue(jobfuncs.add, 1, y={1, 2})

@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from conveyor.arguments import unencodable
 from conveyor.backends.base import Backend
 from conveyor.clock import Clock
 from conveyor.exceptions import InvalidJobError, SerializationError
@@ -110,10 +111,7 @@ def success(prepared: PreparedJob, started_at: float, value: Any, now: float) ->
             else serializer_named(record.serializer).dumps(value)
         )
     except Exception as exc:
-        text = (
-            f"SerializationError: the result ({type(value).__name__}) cannot be encoded by the "
-            f"{record.serializer} serializer: {exc}"
-        )
+        text = f"SerializationError: the result ({type(value).__name__}) {unencodable(record.serializer, exc)}"
         return outcomes.failed(record, started_at, text, now, reason="error", retriable=False)
     return outcomes.finished(record, started_at, encoded, now)
 
