@@ -236,7 +236,7 @@ class Housekeeper:
         seconds without starting (a slow job in front of them)."""
         given = self.worker.holdings.give_back_unstarted(time.monotonic() - PREFETCH_HOLD)
         if given:
-            log.info("gave back %d jobs claimed ahead: a slow job held them", given)
+            log.info("gave back %d job%s claimed ahead: a slow job held them", given, "" if given == 1 else "s")
 
     def heartbeat(self) -> float | None:
         """Renew the leases of held jobs and the worker's registration; at once again
