@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -221,6 +222,22 @@ def test_every_option_of_cli_md_is_in_its_commands_help() -> None:
                 assert option in help_text, f"docs/cli.md names {option} for conveyor {command}: not in its --help"
                 checked += 1
     assert checked > 60
+
+
+def test_every_option_of_a_commands_help_is_in_its_cli_md_section() -> None:
+    preamble = re.split(r"^## ", CLI_MD.read_text(), flags=re.M)[0]  # options every command takes
+    missing = []
+    for command, subs, text in cli_sections():
+        group = cli.commands[command]
+        for sub in subs or [""]:
+            target = group.commands[sub] if isinstance(group, click.Group) else group
+            for param in target.params:
+                names = (
+                    [name for name in param.opts if name.startswith("--")] if isinstance(param, click.Option) else []
+                )
+                if names and not any(re.search(rf"{name}\b", text + preamble) for name in names):
+                    missing.append(f"conveyor {command} {sub} {names[0]}".replace("  ", " "))
+    assert not missing, f"in --help, not in docs/cli.md: {missing}"
 
 
 def test_every_command_of_the_readme_and_cli_md_exists() -> None:
