@@ -77,6 +77,8 @@ def test_a_stop_lets_the_running_job_finish_and_takes_no_more(
             send_shutdown_command(queue.connection, "told-to-stop")
             heard = "was asked to shut down"
         wait_until(lambda: heard in worker_log(worker), message="the stop to be heard")
+        if stop == "SIGTERM":  # what to do if waiting is not what was meant
+            assert "a second stop signal (Ctrl-C again) interrupts them and gives them back" in worker_log(worker)
         release.touch()
         assert worker.wait(timeout=20) == 0
     finally:

@@ -126,7 +126,8 @@ class Stopping(WorkerPart):
                 self.interrupt_all("The worker was stopped")
                 self._raise_in_inline()
             else:
-                log.info("stop signal: finishing running jobs (up to %gs), taking no new ones",
+                log.info("stop signal: finishing running jobs (up to %gs), taking no new ones; a second stop "
+                         "signal (Ctrl-C again) interrupts them and gives them back to their queues",
                          self.shutdown_timeout)  # fmt: skip
                 self.request_stop()
 
