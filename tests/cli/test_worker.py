@@ -423,3 +423,13 @@ def test_a_lease_or_wait_that_is_not_a_finite_number_is_refused(run: Run, value:
         result = run("worker", "--burst", *flags, env=env)
         assert result.exit_code == 2, result.output
         assert "finite number" in result.output or "x>0" in result.output or "x>=1" in result.output
+
+
+def test_rqs_config_module_given_to_c_says_it_is_not_taken(run: Run) -> None:
+    result = run("worker", "--burst", "-c", "myapp.settings")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert (
+        "'myapp.settings' is not a number of jobs (rq's -c/--config settings module is not taken: settings come "
+        "from conveyor --config FILE, a TOML file, or the environment)"
+    ) in result.stderr
+    assert "0 is not in the range x>=1" in run("worker", "--burst", "-c", "0").stderr

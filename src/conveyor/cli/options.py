@@ -162,12 +162,30 @@ def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> f
     return parse_duration(value, param.opts[0] if param.opts else "duration", forever_allowed=False)
 
 
+class Concurrency(click.IntRange):
+    """A number of jobs, at least 1. A value that is no number is most often rq's
+    ``-c/--config`` settings module, typed from habit: said so."""
+
+    def __init__(self) -> None:
+        super().__init__(min=1)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+            self.fail(
+                f"{value!r} is not a number of jobs (rq's -c/--config settings module is not taken: settings"
+                " come from conveyor --config FILE, a TOML file, or the environment)",
+                param,
+                ctx,
+            )
+        return super().convert(value, param, ctx)
+
+
 def concurrency_option(default: int, help: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
     """``-c/--concurrency`` (``$CONVEYOR_CONCURRENCY``), for the commands that run a worker."""
     return click.option(
         "-c",
         "--concurrency",
-        type=click.IntRange(min=1),
+        type=Concurrency(),
         default=default,
         show_default=True,
         envvar="CONVEYOR_CONCURRENCY",
