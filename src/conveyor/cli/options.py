@@ -163,14 +163,20 @@ def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 
 
 class Concurrency(click.IntRange):
-    """A number of jobs, at least 1. A value that is no number is most often rq's
-    ``-c/--config`` settings module, typed from habit: said so."""
+    """A number of jobs, at least 1. A value typed on the command line that is no number
+    is most often rq's ``-c/--config`` settings module, typed from habit: said so."""
 
     def __init__(self) -> None:
         super().__init__(min=1)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+        typed = (
+            ctx is not None
+            and param is not None
+            and param.name is not None
+            and (ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE)
+        )
+        if typed and isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
             self.fail(
                 f"{value!r} is not a number of jobs (rq's -c/--config settings module is not taken: settings"
                 " come from conveyor --config FILE, a TOML file, or the environment)",
