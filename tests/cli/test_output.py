@@ -25,3 +25,7 @@ def test_masked_url_masks_a_password() -> None:
     assert masked_url("unix:///run/redis.sock?db=1&password=pw") == "unix:///run/redis.sock?db=1&password=***"
     assert masked_url("unix:///run/redis.sock?Password=pw&db=1") == "unix:///run/redis.sock?Password=***&db=1"
     assert masked_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    # a password holding an unencoded '/', '?' or '#' (base64 makes them) is masked too
+    assert masked_url("redis://:ab/c?d#e@host:6379/0") == "redis://:***@host:6379/0"
+    assert masked_url("redis+sentinel://u:x/y@h1:26379/svc/0") == "redis+sentinel://u:***@h1:26379/svc/0"
+    assert masked_url("rediss://h/0?ssl_password=pw&db=1") == "rediss://h/0?ssl_password=***&db=1"

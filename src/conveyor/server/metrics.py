@@ -55,7 +55,9 @@ class BackendCollector(Collector):
             "conveyor_jobs_ended", "Jobs that ended in the trailing window.", labels=["window", "outcome"]
         )
         runtime = GaugeMetricFamily(
-            "conveyor_jobs_runtime_seconds", "Summed run time of the jobs ended in the window.", labels=["window"]
+            "conveyor_jobs_runtime_seconds",
+            "Summed run time of the jobs that finished or failed in the window.",
+            labels=["window"],
         )
         for window, span in WINDOWS.items():
             counted = self.backend.throughput(now - span)

@@ -33,10 +33,11 @@ def moved(error: ResponseError) -> re.Match[str] | None:
     return _MOVED.match(_reply(error))
 
 
-_REFUSED_FOR_NOW = re.compile(r"\b(?:NOREPLICAS|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY)\b[^.]*")
+_REFUSED_FOR_NOW = re.compile(r"\b(?:NOREPLICAS|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|UNBLOCKED)\b[^.]*")
 """Redis errors for a command it did not run and will run later: too few replicas in sync
 (min-replicas-to-write), a replica without its primary, a cluster down or migrating, a
-script running past busy-reply-threshold (an enqueue of a million jobs runs for seconds)."""
+script running past busy-reply-threshold (an enqueue of a million jobs runs for seconds),
+a blocking read ended by its primary's demotion (a Sentinel failover)."""
 
 
 def refused_for_now(error: ResponseError) -> str | None:

@@ -104,10 +104,18 @@ def _addresses(hosts: str, shown: str) -> list[tuple[str, int]]:
         if not found or not 0 < int(found.group(2) or DEFAULT_PORT) < 65536:
             raise ConfigurationError(
                 f"the Redis Sentinel URL {shown!r} names its Sentinels as host:port separated by commas "
-                f"(redis+sentinel://host1:26379,host2:26379/SERVICE), got {item!r}"
+                f"(redis+sentinel://host1:26379,host2:26379/SERVICE){_shown_item(item, shown)}"
             )
         addresses.append((found.group(1).strip("[]"), int(found.group(2) or DEFAULT_PORT)))
     return addresses
+
+
+def _shown_item(item: str, shown: str) -> str:
+    """The malformed item, unless the URL holds user info: a password's unencoded '/' ends
+    the host list early, so the item may be a piece of it."""
+    if "@" in shown:
+        return "; percent-encode a password's '/', '?' or '#'"
+    return f", got {item!r}"
 
 
 def sentinel_client(url: str, connection_class: type[SentinelManagedConnection], **defaults: Any) -> redis.Redis:
