@@ -28,7 +28,7 @@ from conveyor.exceptions import BackendError
 from conveyor.worker.housekeeper import Housekeeper
 from waiting import wait_until
 
-from .processes import start_worker, stop_process
+from .processes import freeze, start_worker, stop_process
 
 POLL = 30.0
 """The worker's poll interval: a job promoted only by the poll waits this out."""
@@ -150,7 +150,7 @@ def test_the_soonest_of_a_burst_scheduled_while_the_worker_could_not_listen_star
     the soonest, announced last, must not be lost with what the socket dropped."""
     queue, runs = Queue(connection=backend), tmp_path / "runs"
     past_first_schedule_pass(backend, runs)
-    os.kill(worker.pid, signal.SIGSTOP)
+    freeze(worker)  # (between writes: frozen holding SQLite's write lock, it would stall the burst)
     try:
         for _ in range(4 * 10):
             queue.enqueue_in(timedelta(hours=1), jobfuncs.noop)
