@@ -155,10 +155,19 @@ def _import_path(name: str) -> Callable[..., Any]:
             " (--import MODULE, or CONVEYOR_IMPORTS)"
         )
     raise InvalidJobError(
-        f"no module found for {name!r}: this process (working directory {os.getcwd()}) cannot import"
+        f"no module found for {name!r}: this process (working directory {_working_directory()}) cannot import"
         f" {parts[0]!r}; start it where that module is importable (your project's directory), or add the"
         " module's directory to PYTHONPATH"
     )
+
+
+def _working_directory() -> str:
+    """The process's working directory, for a message: one deleted since (a release
+    directory replaced by a deploy) has no path to give."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return "deleted since the process started"
 
 
 def _is_module(name: str) -> bool:

@@ -586,11 +586,13 @@ def test_a_worker_warns_of_a_queue_name_that_looks_mistyped(backend: Backend, ca
     Worker(["high", "email", "default"], connection=backend).work(burst=True)
     warnings = [record.getMessage() for record in caplog.records if record.getMessage().startswith("queue ")]
     assert warnings == [
-        "queue 'email' holds no jobs, but queue 'emails' does: is the queue name mistyped? "
+        "queue 'email' holds no jobs waiting, but queue 'emails' does: is the queue name mistyped? "
         "(a worker runs only the jobs of the queues it is given)"
     ]
     caplog.clear()
     Worker(["emails", "high"], connection=backend).work(burst=True)  # served, or no close name: no warning
+    assert not [record for record in caplog.records if record.getMessage().startswith("queue ")]
+    Worker(["email"], connection=backend).work(burst=True)  # 'emails' keeps only a result now: no typo
     assert not [record for record in caplog.records if record.getMessage().startswith("queue ")]
 
 
@@ -604,3 +606,14 @@ def test_a_module_named_as_a_function_is_said_to_be_a_module(tmp_path: Path, mon
         conveyor.functions.resolve_function("walkpkg.jobs")
     with pytest.raises(InvalidJobError, match="^module walkpkg has no attribute nothing$"):
         conveyor.functions.resolve_function("walkpkg.nothing")
+
+
+def test_a_job_module_not_found_from_a_deleted_working_directory_is_still_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = tmp_path / "release-1"  # a deploy replaced the directory the worker started in
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    with pytest.raises(InvalidJobError, match="working directory deleted since the process started"):
+        conveyor.functions.resolve_function("walk_tasks_gone.count_words")

@@ -46,7 +46,7 @@ from .claim_loop import ClaimLoop
 from .holdings import Holdings
 from .housekeeper import Housekeeper
 from .job_processes import ProcessPool
-from .mistyped import mistyped_queue_warnings
+from .mistyped import mistyped_queue_warnings, queues_with_waiting_jobs
 from .registered import RegisteredWorker, registered
 from .rq_options import refuse_rq_options
 from .runner import JobRunner
@@ -281,7 +281,7 @@ class Worker(ClaimLoop, JobRunner, Stopping):
             self.register()
             for warning in [
                 *self.backend.store_warnings(),
-                *mistyped_queue_warnings(self._queue_names, self.backend.counts()),
+                *mistyped_queue_warnings(self._queue_names, queues_with_waiting_jobs(self.backend.counts())),
             ]:
                 log.warning("%s", warning)
             for first_pass in (housekeeper.run_schedule, housekeeper.run_maintenance):
