@@ -12,10 +12,12 @@ import redis
 
 import conveyor
 import jobfuncs
-from conveyor import JobStatus, Queue, Worker
+from conveyor import JobStatus, Queue
 from conveyor.exceptions import BackendUnavailableError, ConfigurationError
 from redis_server import RedisServer, free_port
 from waiting import wait_until
+
+from .round_trip import run_one_job
 
 OPTIONS = ("--cluster-enabled", "yes", "--cluster-require-full-coverage", "no")
 
@@ -50,12 +52,8 @@ def test_a_namespace_served_by_another_node_than_the_urls_is_followed_there(
         assert admin.cluster("keyslot", "{a}") > 8191, "served by the second node"
     backend = conveyor.connect(f"{seed.url}?prefix=a")
     try:
+        job = run_one_job(backend)
         queue = Queue(connection=backend)
-        job = queue.enqueue(jobfuncs.add, 1, 2)
-        Worker([queue]).work(burst=True)
-        assert (job.get_status(), job.result) == (JobStatus.FINISHED, 3)
-        assert backend.events_read("0", 10, 0)[1]
-        assert backend.invariants_check(0.0, repair=False) == []
         with redis.Redis(port=serving.port) as node:
             assert node.exists(backend.keys.job(job.id))
 

@@ -23,6 +23,8 @@ from redis_server import free_port, self_signed_certificate
 from waiting import wait_until
 from worker.processes import start_worker, stop_processes, worker_log
 
+from .round_trip import run_one_job
+
 
 @pytest.fixture
 def deployment(sentinel_deployment: SentinelDeployment) -> SentinelDeployment:
@@ -40,12 +42,7 @@ def test_a_sentinel_url_stores_and_runs_jobs_on_the_primary(deployment: Sentinel
         backend = conveyor.connect(namespaced(deployment.url))
         assert isinstance(backend, RedisBackend)
         try:
-            queue = Queue(connection=backend)
-            job = queue.enqueue(jobfuncs.add, 1, 2)
-            Worker([queue]).work(burst=True)
-            assert (job.get_status(), job.result) == (JobStatus.FINISHED, 3)
-            assert backend.events_read("0", 10, 0)[1]
-            assert backend.invariants_check(0.0, repair=False) == []
+            job = run_one_job(backend)
             assert admin.exists(backend.keys.job(job.id))
         finally:
             backend.close()

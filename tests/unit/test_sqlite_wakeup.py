@@ -40,6 +40,14 @@ def waits_for_a_signal(receiver: Wakeup) -> threading.Thread:
     return waiting
 
 
+def assert_signalled(sender: Wakeup, receiver: Wakeup, who: str) -> None:
+    """The sender's notify wakes the receiver's wait (within a few seconds)."""
+    waiting = waits_for_a_signal(receiver)
+    sender.notify()
+    waiting.join(4)
+    assert not waiting.is_alive(), f"{who} was not signalled"
+
+
 def test_a_worker_that_listens_just_after_a_sender_listed_the_sockets_is_signalled(tmp_path: Path) -> None:
     # file times move in clock ticks: the second socket, bound in the tick of the
     # sender's listing, may leave the directory's mtime as the listing saw it
@@ -87,10 +95,7 @@ def test_a_worker_that_cannot_bind_beside_the_database_binds_in_the_temp_dir_and
     try:
         receiver.listen()
         assert receiver._receiver_path is not None and receiver._receiver_path.parent == private.directory
-        waiting = waits_for_a_signal(receiver)
-        sender.notify()
-        waiting.join(4)
-        assert not waiting.is_alive(), "the worker bound in the temp dir was not signalled"
+        assert_signalled(sender, receiver, "the worker bound in the temp dir")
     finally:
         for wakeup in (sender, receiver):
             wakeup.close()
@@ -109,10 +114,7 @@ def test_a_process_that_opens_the_database_through_a_link_wakes_workers_that_ope
     try:
         receiver.listen()
         assert [place.directory for place in sender.places] == [place.directory for place in receiver.places]
-        waiting = waits_for_a_signal(receiver)
-        sender.notify()
-        waiting.join(4)
-        assert not waiting.is_alive(), "the worker on the real path was not signalled"
+        assert_signalled(sender, receiver, "the worker on the real path")
     finally:
         for wakeup in (sender, receiver):
             wakeup.close()
