@@ -59,8 +59,7 @@ class SQLiteBackend(SQLiteClaiming, SQLiteTimed, SQLiteQueries, SQLiteUpkeep, SQ
                 "WHERE id = ?",
                 (now, keep_until, int(running), job_id),
             )
-            changes.moved(job_id, record.queue, record.status.value, "canceled")
-            changes.job_ended("canceled", None, now)
+            changes.moved(job_id, record.queue, record.status.value, "canceled", at=now)
             # canceled is taken off the unmet sets of dependents allowing failures; with
             # enqueue_dependents off every dependent's, as if it had finished
             released = self._release_dependents(conn, changes, [job_id], now, for_all=enqueue_dependents)

@@ -167,8 +167,7 @@ def cancel(
         [(now, now, job_id) for job_id, _, _ in live],
     )
     for job_id, queue, status in live:
-        changes.moved(job_id, queue, status, "canceled")
-        changes.job_ended("canceled", None, now)
+        changes.moved(job_id, queue, status, "canceled", at=now)
     conn.execute(
         "UPDATE batches SET status = 'canceled', completed_at = ? WHERE id = ?",
         (now, batch_id),
@@ -240,9 +239,7 @@ def _settle_callback(conn: sqlite3.Connection, changes: Changes, job_id: str | N
         ).fetchone()
         target = "canceled"
     if moved is not None:
-        changes.moved(job_id, moved[0], "deferred", target)
-        if not run:
-            changes.job_ended(target, None, now)
+        changes.moved(job_id, moved[0], "deferred", target, at=now)
     return moved is not None and not run
 
 

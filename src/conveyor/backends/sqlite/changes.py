@@ -20,12 +20,14 @@ from collections import Counter
 
 from conveyor.backends import held
 from conveyor.backends.base import EVENTS_KEPT
+from conveyor.status import TERMINAL
 
 HELD_MARK = "held:"
 """Names of the marks table's rows that name a full limit a claim left jobs queued for
 (the limit's name follows)."""
 _HELD_MARKS_SQL = f"SELECT name FROM marks WHERE name >= '{HELD_MARK}' AND name < '{HELD_MARK[:-1]};'"
 """Every held mark, by a range of the key (';' follows ':')."""
+_ENDED = frozenset(status.value for status in TERMINAL)
 
 
 class Changes:
@@ -43,8 +45,22 @@ class Changes:
         self.freed: set[tuple[str, str | None, str]] = set()
         """(queue, user, func_name) of the slots given up (see slot_freed)."""
 
-    def moved(self, job_id: str, queue: str, old: str | None, new: str | None) -> None:
-        """A job changed status (``old`` None: it was inserted; ``new`` None: deleted)."""
+    def moved(
+        self,
+        job_id: str,
+        queue: str,
+        old: str | None,
+        new: str | None,
+        *,
+        at: float | None = None,
+        started_at: float | None = None,
+    ) -> None:
+        """A job changed status (``old`` None: it was inserted; ``new`` None: deleted).
+
+        A move into a terminal status is the job's end, counted here once in the
+        throughput of the minute of ``at`` (with the run since ``started_at`` if it
+        finished or failed), so that no terminal write can forget to count it. A job
+        inserted already ended (``old`` None) did not end in this write."""
         self.events.append((job_id, new))
         if new == "scheduled":
             self.scheduling = True
@@ -52,6 +68,10 @@ class Changes:
             self.deltas[(queue, old)] -= 1
         if new is not None:
             self.deltas[(queue, new)] += 1
+        if old is not None and new in _ENDED:
+            if at is None:
+                raise ValueError(f"job {job_id} moved to {new} without the time it ended")
+            self._count_end(new, started_at, at)
 
     def moved_many(self, job_ids: list[str], queue: str, old: str | None, new: str | None) -> None:
         """Several jobs of one queue made the same move."""
@@ -72,9 +92,7 @@ class Changes:
         not yet stopped) no longer does."""
         self.freed.add((queue, user, func_name))
 
-    def job_ended(self, status: str, started_at: float | None, ended_at: float) -> None:
-        """A job ended (``status`` terminal): count it in its minute's throughput, with
-        its run time if it finished or failed."""
+    def _count_end(self, status: str, started_at: float | None, ended_at: float) -> None:
         bucket = self.ended.setdefault(int(ended_at // 60), [0, 0, 0.0, 0])
         if status in ("stopped", "canceled"):
             bucket[3] += 1

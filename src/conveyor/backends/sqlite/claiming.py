@@ -129,9 +129,8 @@ class SQLiteClaiming(SQLiteDependencies):
                 # the job gives up its slot
                 changes.slot_freed(job.queue, job.user_id, job.func_name)
                 if ok:
-                    changes.moved(s.job_id, job.queue, "started", s.status.value)
-                    if s.status in TERMINAL:
-                        changes.job_ended(s.status.value, s.started_at or job.started_at, now)
+                    started_at = s.started_at or job.started_at
+                    changes.moved(s.job_id, job.queue, "started", s.status.value, at=now, started_at=started_at)
             ended = [s.job_id for s, ok in zip(settlements, applied, strict=True) if ok and s.status in TERMINAL]
             requeued = any(ok and s.status is JobStatus.QUEUED for s, ok in zip(settlements, applied, strict=True))
             if ended:
@@ -251,8 +250,7 @@ class SQLiteClaiming(SQLiteDependencies):
                         (status.value, reason, _abandoned_message(worker, status), now, keep_until, job_id),
                     )
                     ended.append(job_id)
-                    changes.job_ended(status.value, started_at, now)
-                changes.moved(job_id, queue, "started", status.value)
+                changes.moved(job_id, queue, "started", status.value, at=now, started_at=started_at)
                 recovered.append(Recovery(job_id, status, worker))
             requeued = any(r.status is JobStatus.QUEUED for r in recovered)
             released = bool(ended) and self._release_dependents(conn, changes, ended, now)

@@ -72,8 +72,7 @@ class SQLiteTimed(SQLiteDependencies):
                 (now, now, now, limit),
             ).fetchall()
             for job_id, queue in rows:
-                changes.moved(job_id, queue, "queued", "canceled")
-                changes.job_ended("canceled", None, now)
+                changes.moved(job_id, queue, "queued", "canceled", at=now)
             ids = [row[0] for row in rows]
             # dependents that allow failures count an expired parent as ended
             released = bool(ids) and self._release_dependents(conn, changes, ids, now)
