@@ -130,6 +130,7 @@ def test_an_empty_store(run: Run, db: Backend) -> None:
         "queues": [],
         "workers": [],
         "worker_health_status": "degraded",
+        "unserved_queues": [],
         "last_cleanup": None,
     }
     out = run("info").stdout
@@ -150,23 +151,28 @@ def test_a_bad_queue_name_is_status_2(run: Run) -> None:
 
 def test_deferred_jobs_get_their_column_when_there_are_some(run: Run, db: Backend) -> None:
     parent = put_job(db)
-    assert "deferred" not in run("info").stdout
+    assert "deferred" not in run("info").stdout.split("Worker health")[0]  # (the footer names the file)
     put_job(db, status=JobStatus.QUEUED, depends_on=(parent.id,))
     data = json.loads(run("info", "--json").stdout)
     assert data["queues"][0]["counts"]["deferred"] == 1
     assert "deferred" in run("info").stdout
 
 
-def test_jobs_queued_where_no_worker_serves_say_to_start_one(run: Run, db: Backend) -> None:
+def test_jobs_queued_where_no_worker_serves_say_to_start_one(run: Run, db: Backend, db_url: str) -> None:
     # the beginner who enqueued and never started a worker, or started it on another queue
     put_job(db, queue="emails", status="queued")
     put_job(db, queue="reports", status="queued")
     put_job(db, queue="default", status="queued")
     db.workers_register(_worker("w-default", ("default",)))
-    out = run("info", env={"COLUMNS": "200"}).stdout
+    out = run("info", env={"COLUMNS": "400"}).stdout
     assert (
         "Jobs are queued in 'emails', 'reports' and no worker serves them: start one with "
-        "`conveyor worker emails reports`"
+        f"`conveyor worker emails reports -u {db_url}`"  # the store it was told of, as info was
     ) in out
+    from_env = run("info", url=None, env={"COLUMNS": "400", "CONVEYOR_URL": db_url}).stdout
+    assert "start one with `conveyor worker emails reports`" in from_env  # the worker reads CONVEYOR_URL too
+    assert json.loads(run("info", "--json").stdout)["unserved_queues"] == ["emails", "reports"]
     db.workers_register(_worker("w-rest", ("emails", "reports")))
     assert "no worker serves" not in run("info").stdout
+    assert json.loads(run("info", "--json").stdout)["unserved_queues"] == []
+

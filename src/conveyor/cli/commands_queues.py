@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import time
 from collections import Counter
 
@@ -15,6 +16,7 @@ from conveyor.health import store_health, worker_is_healthy
 from conveyor.maintenance import run_cleanup, run_schedule
 from conveyor.options import validate_queue_name
 from conveyor.status import JobStatus
+from conveyor.urls import masked_url
 
 from .options import App, common_options, worker_ttl_option
 from .output import ago, iso, plural, queues_table, worker_json, workers_table
@@ -38,6 +40,8 @@ def info(app: App, queues: tuple[str, ...]) -> None:
     else:
         counts = dict(sorted(counts.items()))
     busy = sum(n for per_status in counts.values() for status, n in per_status.items() if status in BUSY)
+    served = {queue for worker in workers if worker_is_healthy(worker, now) for queue in worker.queues}
+    unserved = [name for name, per_status in counts.items() if per_status.get(JobStatus.QUEUED) and name not in served]
     data = {
         "queues": [
             {
@@ -49,19 +53,29 @@ def info(app: App, queues: tuple[str, ...]) -> None:
         ],
         "workers": [worker_json(w, now) for w in workers],
         "worker_health_status": store_health(workers, now, busy),
+        "unserved_queues": unserved,
         "last_cleanup": iso(app.backend.maintenance_last()),
     }
     last_cleanup = app.backend.maintenance_last()
     cleaned = "never" if last_cleanup is None else ago(last_cleanup, now)
     footer = f"Worker health: {data['worker_health_status']}. Last cleanup: {cleaned}"
-    served = {queue for worker in workers if worker_is_healthy(worker, now) for queue in worker.queues}
-    unserved = [name for name, per_status in counts.items() if per_status.get(JobStatus.QUEUED) and name not in served]
     if unserved:
         footer += (
             f"\nJobs are queued in {', '.join(map(repr, unserved))} and no worker serves "
-            f"{'it' if len(unserved) == 1 else 'them'}: start one with `conveyor worker {' '.join(unserved)}`"
+            f"{'it' if len(unserved) == 1 else 'them'}: start one with `{_worker_command(app, unserved)}`"
         )
     app.out.emit(data, Group(queues_table(counts), "", workers_table(workers, now), "", footer))
+
+
+def _worker_command(app: App, queues: list[str]) -> str:
+    """The command that serves ``queues`` from the store ``info`` read: with its ``-u`` when
+    that was given on the command line (from ``CONVEYOR_URL``, the worker reads it too);
+    a password in it shows masked, for the user to fill in."""
+    argv = ["conveyor", "worker", *queues]
+    source = click.get_current_context().get_parameter_source("url")
+    if source is click.core.ParameterSource.COMMANDLINE:
+        argv += ["-u", masked_url(app.url)]
+    return shlex.join(argv)
 
 
 @click.command()
