@@ -118,3 +118,16 @@ def test_recovery_keeps_every_digit_of_the_times(backend):
     claim(backend, now=moment)
     backend.leases_recover(moment + 31.777777)
     assert get(backend, "job").keep_until == moment + 31.777777 + 3600.0
+
+
+def test_a_recovered_job_names_the_worker_that_lost_it_until_one_starts_it_again(backend, running):
+    backend.leases_recover(AFTER_EXPIRY)
+    assert get(backend, "a").worker_name == "worker-1"
+    claim(backend, worker="worker-2", token="token-2", now=AFTER_EXPIRY)
+    assert get(backend, "a").worker_name == "worker-2"
+
+
+def test_an_explicit_requeue_is_a_fresh_start_without_a_worker(backend, running):
+    settle(backend, running[0], JobStatus.FAILED)
+    assert backend.jobs_requeue(["a"], NOW + 1) == ["a"]
+    assert get(backend, "a").worker_name is None

@@ -152,3 +152,20 @@ def test_each_settlement_of_a_batch_is_guarded_on_its_own(backend):
     )
     assert applied == [True, False, True]
     assert [status(backend, i) for i in "abc"] == [JobStatus.FINISHED, JobStatus.STARTED, JobStatus.FAILED]
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        dict(status=JobStatus.QUEUED, reason="error", count_retry=True),  # a retry
+        dict(status=JobStatus.SCHEDULED, scheduled_for=NOW + 60, count_retry=True),  # a retry after a delay
+        dict(status=JobStatus.QUEUED, reason=RELEASED),  # given back at a stop
+    ],
+)
+def test_a_job_back_in_its_queue_names_the_worker_it_last_ran_on(backend, running, outcome):
+    outcome = dict(outcome)
+    assert settle(backend, running, outcome.pop("status"), **outcome)
+    assert get(backend, "job").worker_name == "worker-1"  # where it ran: the traceback's machine
+    backend.jobs_promote_due(NOW + 60)
+    claim(backend, worker="w2", token="t2", now=NOW + 60)
+    assert get(backend, "job").worker_name == "w2"  # until another worker starts it
