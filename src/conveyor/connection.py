@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlparse
 from conveyor.backends.base import Backend
 from conveyor.backends.readonly import ReadOnlyBackend
 from conveyor.exceptions import ConfigurationError
+from conveyor.extras import install_command
 from conveyor.urls import SENTINEL_SCHEMES, masked_url
 
 DEFAULT_URL = "sqlite:///./conveyor.db"
@@ -56,7 +57,7 @@ def _connect_redis(url: str) -> Backend:
         from conveyor.backends.redis import RedisBackend
     except ImportError as exc:
         raise ConfigurationError(
-            f'the Redis backend needs the redis extra: pip install "conveyor[redis]" ({exc})'
+            f"the Redis backend needs the redis extra: {install_command('redis')} ({exc})"
         ) from exc
     shown = masked_url(url)
     try:

@@ -175,4 +175,3 @@ def test_jobs_queued_where_no_worker_serves_say_to_start_one(run: Run, db: Backe
     db.workers_register(_worker("w-rest", ("emails", "reports")))
     assert "no worker serves" not in run("info").stdout
     assert json.loads(run("info", "--json").stdout)["unserved_queues"] == []
-

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import conveyor
 from conveyor import Job
 from conveyor.backends.base import Backend
 from conveyor.cli import cli
@@ -215,7 +216,9 @@ def test_serving_without_the_server_extra_is_a_setup_error_status_2(
 ) -> None:
     # it was status 1, which the CLI keeps for operations that cannot be done
     monkeypatch.setitem(sys.modules, "conveyor.server", None)  # as if fastapi were not installed
-    assert_user_error(run(command, "--port", "0"), 2, 'needs the server extra: pip install "conveyor[server]"')
+    # the suite runs on a checkout installed with pip install -e: the command names that checkout
+    checkout = str(Path(conveyor.__file__).resolve().parents[2])
+    assert_user_error(run(command, "--port", "0"), 2, f"needs the server extra: pip install -e '{checkout}[server]'")
 
 
 def test_an_empty_rate_limit_flag_means_none_as_an_empty_variable_does() -> None:

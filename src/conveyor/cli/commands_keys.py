@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from conveyor.extras import install_command
+
 from .errors import InputError, UserError
 
 _user = click.option("--user", "user_id", required=True, help="The user id the key stands for.")
@@ -21,7 +23,7 @@ def _line(key: str, user_id: str, role: str) -> str:
     try:
         from conveyor.server.auth import hash_key, user_id_problem
     except ImportError as exc:
-        raise UserError(f'API keys need the server extra: pip install "conveyor[server]" ({exc})') from None
+        raise UserError(f"API keys need the server extra: {install_command('server')} ({exc})") from None
     problem = user_id_problem(user_id)
     if problem:
         raise InputError(f"--user {user_id!r}: {problem}")

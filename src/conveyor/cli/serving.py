@@ -18,6 +18,7 @@ import click
 
 from conveyor.batch import HARD_MAX_BATCH_JOBS, MAX_BATCH_JOBS
 from conveyor.exceptions import ConfigurationError
+from conveyor.extras import install_command
 from conveyor.types import Limits
 
 from .errors import InputError, UserError
@@ -113,7 +114,7 @@ def build_api(app: App, host: str, limits: Limits | None = None, server_env: dic
     try:
         from conveyor.server import Settings, create_app
     except ImportError as exc:
-        raise InputError(f'the API server needs the server extra: pip install "conveyor[server]" ({exc})') from None
+        raise InputError(f"the API server needs the server extra: {install_command('server')} ({exc})") from None
     reported: dict[str, object] = {}
     if limits is not None and limits.global_max is not None:
         reported["global_max_concurrent_jobs"] = limits.global_max
