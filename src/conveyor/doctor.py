@@ -24,19 +24,45 @@ with ``repair``, fixes those that can be fixed without guessing. The kinds:
   queue or status, an index or counter of another type or not a number, a worker
   registration that is not conveyor's); never repaired, since what it should hold is not
   known: delete or restore it by hand. Its job's index entries are not taken for orphans.
+- ``clock_skew``: this machine's clock is off the store's (Redis) past what the workers'
+  lease allows (conveyor.clock_skew); not repaired: synchronise the clock (NTP).
 """
 
 from __future__ import annotations
 
+import socket
+
+from conveyor import clock_skew
 from conveyor.backends.base import Backend
-from conveyor.types import Finding
+from conveyor.clock import SYSTEM_CLOCK, Clock
+from conveyor.types import ClockOffset, Finding
 
 KINDS = (
     "counts", "orphan_link", "missing_index", "stray_index", "lease_missing", "stuck_deferred",
     "unreachable_scheduled", "batch_starter_missing", "batch_starter_stray", "damaged_file", "broken_key",
+    "clock_skew",
 )  # fmt: skip
 
 
-def examine(backend: Backend, now: float, repair: bool = False) -> list[Finding]:
-    """Every broken invariant of the store, repaired when ``repair`` is set."""
-    return backend.invariants_check(now, repair)
+DEFAULT_LEASE_TTL = 30.0
+"""The workers' lease unless told otherwise (Worker's and ``conveyor worker``'s default)."""
+
+
+def examine(
+    backend: Backend, now: float, repair: bool = False, *, clock: Clock = SYSTEM_CLOCK,
+    lease_ttl: float = DEFAULT_LEASE_TTL,
+) -> list[Finding]:  # fmt: skip
+    """Every broken invariant of the store, repaired when ``repair`` is set, and this
+    machine's clock (``clock``) when it is off the store's past what ``lease_ttl`` allows."""
+    return checkup(backend, now, repair, clock, lease_ttl)[0]
+
+
+def checkup(
+    backend: Backend, now: float, repair: bool, clock: Clock, lease_ttl: float
+) -> tuple[list[Finding], ClockOffset | None]:
+    """examine()'s findings, and the clock offset measured for them (None on SQLite)."""
+    measured = backend.store_clock_offset(clock)
+    findings = backend.invariants_check(now, repair)
+    if measured is not None and clock_skew.judge(measured, lease_ttl) is not clock_skew.Skew.IN_STEP:
+        findings.append(Finding("clock_skew", socket.gethostname(), clock_skew.explain(measured, lease_ttl)))
+    return findings, measured

@@ -277,6 +277,17 @@ class BatchInspection:
 
 
 @dataclass(slots=True, frozen=True)
+class ClockOffset:
+    """How far a process's clock is from its store's, as ``Backend.store_clock_offset``
+    measured it: ``offset`` seconds ahead (behind when negative), give or take
+    ``uncertainty`` (half the round trip of the best sample: when in it the store read
+    its clock is not known)."""
+
+    offset: float
+    uncertainty: float
+
+
+@dataclass(slots=True, frozen=True)
 class Finding:
     """One broken invariant of the store, found by ``Backend.invariants_check``.
 

@@ -22,11 +22,13 @@ import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
+from conveyor.clock import Clock
 from conveyor.halt import Halt
 from conveyor.status import JobStatus
 from conveyor.types import (
     BatchInspection,
     BatchRecord,
+    ClockOffset,
     Finding,
     HeartbeatReply,
     JobEvent,
@@ -473,6 +475,14 @@ class Backend(Protocol):
         first noticed, or None for a store that cannot stop apart from its callers
         (SQLite). Workers hold lease recovery back for a lease period after it: workers
         that were alive all along have not renewed yet."""
+        ...
+
+    def store_clock_offset(self, clock: Clock) -> ClockOffset | None:
+        """How far ``clock`` (this process's) is from the store's own clock, or None for a
+        store without a clock apart from this machine's (SQLite) or one whose clock may not
+        be read (a Redis ACL user refused TIME: ``store_warnings`` says so). Every process compares
+        lease deadlines, due times and heartbeats written by others with its own clock:
+        workers warn when theirs is off (conveyor.worker.clock_watch)."""
         ...
 
     # -- wake-up ---------------------------------------------------------------------

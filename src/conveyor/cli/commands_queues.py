@@ -11,14 +11,16 @@ import click
 from rich.console import Group
 from rich.table import Table
 
-from conveyor.doctor import examine
+from conveyor import clock_skew
+from conveyor.clock import SYSTEM_CLOCK
+from conveyor.doctor import checkup
 from conveyor.health import store_health, worker_is_healthy
 from conveyor.maintenance import run_cleanup, run_schedule
 from conveyor.options import validate_queue_name
 from conveyor.status import JobStatus
 from conveyor.urls import masked_url
 
-from .options import App, common_options, worker_ttl_option
+from .options import App, common_options, lease_ttl_option, worker_ttl_option
 from .output import ago, iso, plural, queues_table, worker_json, workers_table
 
 BUSY = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.STARTED)
@@ -122,18 +124,26 @@ def cleanup(app: App, worker_ttl: float) -> None:
 
 @click.command()
 @click.option("--repair", is_flag=True, help="Fix what can be fixed safely (each fix one atomic step).")
+@lease_ttl_option
 @common_options(read_only=True)
-def doctor(app: App, repair: bool) -> None:
+def doctor(app: App, repair: bool, lease_ttl: float) -> None:
     """Check the store's invariants and report what is broken; with --repair, fix it.
+    On Redis, also measure this machine's clock against Redis's: a clock off past a sixth
+    of the workers' --lease-ttl is a finding (synchronise it; see the README).
 
     Exits 0 when the store is sound (or every finding was repaired), 1 when findings
     remain, so a cron job or a monitor can alert on it.
     """
     app.read_only = not repair  # only a repair writes
-    findings = examine(app.backend, time.time(), repair)
-    data = {"findings": [dataclasses.asdict(f) for f in findings], "repaired": repair}
+    findings, measured = checkup(app.backend, time.time(), repair, SYSTEM_CLOCK, lease_ttl)
+    data = {
+        "findings": [dataclasses.asdict(f) for f in findings],
+        "repaired": repair,
+        "clock": None if measured is None else dataclasses.asdict(measured),
+    }
+    clock = [] if measured is None else [f"Clock: {clock_skew.describe(measured)}"]
     if not findings:
-        app.out.emit(data, "The store is sound: no broken invariant found")
+        app.out.emit(data, "\n".join([*clock, "The store is sound: no broken invariant found"]))
         return
     table = Table(title=f"{plural(len(findings), 'finding')}", title_justify="left")
     table.add_column("kind", no_wrap=True)
@@ -150,6 +160,6 @@ def doctor(app: App, repair: bool) -> None:
         if left
         else ""
     )
-    app.out.emit(data, Group(table, hint) if hint else table)
+    app.out.emit(data, Group(*clock, table, *([hint] if hint else [])))
     if left:
         raise click.exceptions.Exit(1)

@@ -17,7 +17,9 @@ separate thread (with its own backend connection) rather than on the event loop:
   and recovered only when the RecoveryGate opens (live workers have had their chance
   to renew);
 - maintenance (retention by result/failure TTL, reaping silent workers), at start and
-  every maintenance interval.
+  every maintenance interval;
+- a check of the machine's clock against the store's, at start and every minute
+  (conveyor.worker.clock_watch).
 A service that raises is logged once and retried with backoff (0.5 s doubling to 30 s,
 or to the service's own interval if shorter) until it works again; the thread never
 dies quietly, since the worker checks it is alive.
@@ -37,6 +39,7 @@ from conveyor import maintenance
 from conveyor.exceptions import BackendError, BackendUnavailableError, JobStopRequested, JobTimeoutException
 from conveyor.types import HeartbeatReply
 
+from .clock_watch import CHECK_INTERVAL, ClockWatch
 from .live import BUSY, IDLE, running_ids
 from .recovery_gate import RecoveryGate
 from .running import STOP_MESSAGE
@@ -91,6 +94,7 @@ class Housekeeper:
         self._failed_in_pass = False  # a service failed in the current pass
         self._due_mono = math.inf  # (monotonic) when the next scheduled job or batch start is due, spread
         self.recovery = RecoveryGate(worker)
+        self.clock_watch = ClockWatch(worker.lease_ttl)
         self.budget = min(MAINTENANCE_BUDGET, worker.lease_ttl * BUDGET_SHARE)
         """Most seconds one pass of a budgeted service takes (a backlog waits for the next)."""
 
@@ -116,6 +120,7 @@ class Housekeeper:
             ("due", TICK, self.run_due),
             ("retention", w.poll_interval, self.run_retention),
             ("maintenance", w.maintenance_interval, self.run_maintenance),
+            ("clock", CHECK_INTERVAL, self.check_clock),
         ]
         began = time.monotonic()  # this pass
         for name, _, _ in (heartbeat, *services):
@@ -333,6 +338,10 @@ class Housekeeper:
         w = self.worker
         report = maintenance.run_retention(w.backend, w.clock.now(), w.name, budget=self.budget)
         return self.budget if report.unfinished else None
+
+    def check_clock(self) -> None:
+        """Measure the machine's clock against the store's; say so when it is off."""
+        self.clock_watch.observe(self.worker.backend.store_clock_offset(self.worker.clock))
 
     def run_maintenance(self) -> float | None:
         """Drop results and failures past their TTL; reap workers silent too long (one

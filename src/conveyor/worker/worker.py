@@ -284,13 +284,14 @@ class Worker(ClaimLoop, JobRunner, Stopping):
                 *mistyped_queue_warnings(self._queue_names, queues_with_waiting_jobs(self.backend.counts())),
             ]:
                 log.warning("%s", warning)
-            for first_pass in (housekeeper.run_schedule, housekeeper.run_maintenance):
-                try:  # due jobs and dead workers' jobs count for burst too
+            for first_pass in (housekeeper.check_clock, housekeeper.run_schedule, housekeeper.run_maintenance):
+                try:  # a clock off says so before any job runs; due and dead workers' jobs count for burst too
                     first_pass()
                 except BackendUnavailableError:
                     raise
                 except BackendError as exc:  # a full Redis refuses promotions; retention frees it
-                    log.warning("the first maintenance pass failed (%s); the housekeeper retries it", exc)
+                    log.warning("the first pass of %s failed (%s); the housekeeper retries it", first_pass.__name__,
+                                exc)  # fmt: skip
             housekeeper.start()
             asyncio.run(self._run(burst, max_jobs))
         finally:

@@ -1,5 +1,5 @@
 """Workers' registrations, the maintenance lock, and the Redis store itself: its
-settings, since when it serves, and conveyor's invariants over it (the doctor)."""
+settings, since when it serves, its clock, and conveyor's invariants over it (the doctor)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import json
 import logging
 from collections.abc import Sequence
 
+from conveyor.clock import Clock
 from conveyor.exceptions import BackendError
-from conveyor.types import Finding, HeartbeatReply, WorkerRecord
+from conveyor.types import ClockOffset, Finding, HeartbeatReply, WorkerRecord
 from conveyor.urls import masked_url
 
-from . import codec, doctor
+from . import clock_check, codec, doctor
 from .connection import RedisConnection
 
 log = logging.getLogger("conveyor.backends.redis")
@@ -83,7 +84,7 @@ class RedisUpkeep(RedisConnection):
         """Nothing to do: Redis tidies itself."""
 
     def store_warnings(self) -> list[str]:
-        warnings = self._replica_warnings()
+        warnings = self._replica_warnings() + self._clock_warnings()
         config: dict[str, str] = {}
         try:
             for name in ("maxmemory-policy", "appendonly", "save"):
@@ -124,9 +125,21 @@ class RedisUpkeep(RedisConnection):
             "conveyor at the primary."
         ]
 
+    def _clock_warnings(self) -> list[str]:
+        if self._run("time") is not None:
+            return []
+        return [
+            "could not read Redis's clock (TIME is not allowed to the URL's ACL user): workers cannot check that "
+            "this machine's clock agrees with the others' (a clock off by a third of lease_ttl runs jobs twice); "
+            "add +time to the ACL user"
+        ]
+
     def store_serving_since(self, now: float) -> float | None:
         since = self._run("serving", repr(now))
         return None if since is None else float(since)  # None: INFO is not allowed here
+
+    def store_clock_offset(self, clock: Clock) -> ClockOffset | None:
+        return clock_check.measure(lambda: self._run("time"), clock)
 
     def invariants_check(self, now: float, repair: bool) -> list[Finding]:
         return self._call(lambda: doctor.Inspector(self._redis, self.keys, self._run).check(now, repair))

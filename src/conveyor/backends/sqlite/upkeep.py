@@ -10,7 +10,8 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from conveyor.types import Finding, HeartbeatReply, WorkerRecord
+from conveyor.clock import Clock
+from conveyor.types import ClockOffset, Finding, HeartbeatReply, WorkerRecord
 
 from . import doctor
 from .changes import Changes
@@ -143,6 +144,10 @@ class SQLiteUpkeep(SQLiteConnection):
 
     def store_serving_since(self, now: float) -> float | None:
         """None: a file opened by each process has no server to restart."""
+        return None
+
+    def store_clock_offset(self, clock: Clock) -> ClockOffset | None:
+        """None: every process of a SQLite file runs on its machine, by its one clock."""
         return None
 
     # -- checking the store -------------------------------------------------------------
