@@ -18,6 +18,7 @@ from redis._parsers.base import BaseParser
 import conveyor
 from conveyor import JobStatus, Queue, Worker
 from conveyor.backends.redis.backend import _reply
+from conveyor.clock import SYSTEM_CLOCK
 from conveyor.exceptions import BackendError, BackendUnavailableError, ConfigurationError
 from jobfuncs import add
 from redis_server import RedisServer
@@ -56,7 +57,20 @@ def test_the_readmes_acl_user_runs_everything_and_loads_the_functions(server: Re
         assert backend.events_read("0", 10, 0)[1]
         assert not any("could not read" in warning for warning in backend.store_warnings())
         assert backend.store_serving_since(1.0) is not None, "INFO is allowed"
+        assert backend.store_clock_offset(SYSTEM_CLOCK) is not None, "TIME is allowed"
         assert backend.invariants_check(0.0, repair=False) == []
+    finally:
+        backend.close()
+
+
+def test_a_user_refused_time_is_told_its_clock_goes_unchecked(server: RedisServer) -> None:
+    backend = conveyor.connect(add_user(server, "notime", "on", ">pw", "~{billing}:*", "+@all", "-time"))
+    try:
+        assert backend.store_clock_offset(SYSTEM_CLOCK) is None
+        assert any("+time" in warning for warning in backend.store_warnings())
+        job = Queue(connection=backend).enqueue(add, 1, 2)
+        Worker(["default"], connection=backend).work(burst=True)
+        assert job.get_status() is JobStatus.FINISHED
     finally:
         backend.close()
 
