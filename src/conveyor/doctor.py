@@ -49,9 +49,13 @@ DEFAULT_LEASE_TTL = 30.0
 
 
 def examine(
-    backend: Backend, now: float, repair: bool = False, *, clock: Clock = SYSTEM_CLOCK,
+    backend: Backend,
+    now: float,
+    repair: bool = False,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
     lease_ttl: float = DEFAULT_LEASE_TTL,
-) -> list[Finding]:  # fmt: skip
+) -> list[Finding]:
     """Every broken invariant of the store, repaired when ``repair`` is set, and this
     machine's clock (``clock``) when it is off the store's past what ``lease_ttl`` allows."""
     return checkup(backend, now, repair, clock, lease_ttl)[0]
