@@ -47,6 +47,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 WRITES = frozenset(
     {
         "jobs_enqueue",
+        "cron_enqueue",
         "jobs_claim",
         "jobs_settle",
         "leases_extend",
@@ -100,6 +101,8 @@ class AuditedBackend:
             after = snapshot(self.inner)
             # enqueueing over a terminal job replaces it: a new job, not a transition
             replaced = frozenset(r.id for r in args[0]) if name == "jobs_enqueue" else frozenset()
+            if name == "cron_enqueue":
+                replaced = frozenset({args[2].id})
             if name == "batch_create":
                 replaced = frozenset(r.id for r in [*args[1], *args[2]])
             moves = transitions(before, after, replaced)

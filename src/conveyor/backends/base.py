@@ -86,6 +86,18 @@ class Backend(Protocol):
         """
         ...
 
+    def cron_enqueue(
+        self, entry: str, tick: float, record: JobRecord, now: float, catch_up: bool = False
+    ) -> JobRecord | None:
+        """Store ``record`` as jobs_enqueue does, only if the periodic job ``entry`` has no
+        tick recorded at or after ``tick``, and record ``tick`` as its last, in one atomic
+        step: of several schedulers firing the same tick, one stores its job and the others
+        get None. With ``catch_up`` (a tick that passed while no scheduler ran), an entry
+        with no tick recorded gets None too: a new entry never runs for a time before it
+        existed. Returns the record stored, or the live job holding its ``unique_key``
+        (which then stands for it, the tick recorded all the same)."""
+        ...
+
     def jobs_claim(
         self,
         queues: Sequence[str],

@@ -45,16 +45,26 @@ class RedisBackend(RedisClaiming, RedisQueries, RedisUpkeep, RedisBatches, Redis
     def jobs_enqueue(self, records: Sequence[JobRecord], now: float, new_ids: bool = False) -> list[JobRecord]:
         return self._enqueue(records, now, [], new_ids)
 
+    def cron_enqueue(
+        self, entry: str, tick: float, record: JobRecord, now: float, catch_up: bool = False
+    ) -> JobRecord | None:
+        stored = self._enqueue([record], now, ["tick", entry, repr(tick), "1" if catch_up else "0"])
+        return stored[0] if stored else None
+
     def _enqueue(
-        self, records: Sequence[JobRecord], now: float, batch: list[Any], new_ids: bool = False
+        self, records: Sequence[JobRecord], now: float, trailer: list[Any], new_ids: bool = False
     ) -> list[JobRecord]:
-        """Store jobs (and, given its arguments, the batch they belong to) in one script."""
+        """Store jobs in one script, with what ``trailer`` adds (the batch they belong to, or
+        the periodic job's tick that guards them: none is stored then if it was taken)."""
         args: list[Any] = [repr(now), len(records), "1" if new_ids else "0"]
         for record in records:  # the script writes status, seq and qmember (a queued job's) itself
             fields = codec.encode(record)
             args += (len(fields) // 2, record.status.value, *fields)
+        replies = self._run("enqueue", *args, *trailer, jobs=len(records))
+        if replies is None:  # the tick was enqueued already
+            return []
         stored = []
-        for record, reply in zip(records, self._run("enqueue", *args, *batch, jobs=len(records)), strict=True):
+        for record, reply in zip(records, replies, strict=True):
             if isinstance(reply, list):  # the live job holding its unique_key stands for it
                 stored.append(codec.decode(reply))
             else:

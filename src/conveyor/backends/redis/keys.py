@@ -46,6 +46,8 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:unique                   hash: unique_key -> id of the job that took it last
                                         (it holds the key while it has not ended)
     {conveyor}:maintenance              hash: lock owner and until, last (completed pass)
+    {conveyor}:cron                     hash: periodic job (cron entry) name -> the last tick
+                                        enqueued for it (epoch seconds)
     {conveyor}:server                   hash: run_id of the Redis process last seen, and
                                         since (when it was first seen: its start, as noticed)
     {conveyor}:throughput               hash: '<minute>:f' jobs finished, '<minute>:x'

@@ -23,11 +23,27 @@ _LIVE = "status IN ('queued', 'deferred', 'scheduled', 'started')"
 
 
 class SQLiteEnqueue(SQLiteDependencies):
-    """jobs_enqueue of SQLiteBackend (see conveyor.backends.base.Backend)."""
+    """jobs_enqueue and cron_enqueue of SQLiteBackend (see conveyor.backends.base.Backend)."""
 
     def jobs_enqueue(self, records: Sequence[JobRecord], now: float, new_ids: bool = False) -> list[JobRecord]:
         stored = self._write(lambda conn, changes: self._insert(conn, changes, records, now))
         if any(r.status is JobStatus.QUEUED for r in stored):
+            self._wakeup.notify()
+        return stored
+
+    def cron_enqueue(
+        self, entry: str, tick: float, record: JobRecord, now: float, catch_up: bool = False
+    ) -> JobRecord | None:
+        def enqueue_tick(conn: sqlite3.Connection, changes: Changes) -> JobRecord | None:
+            row = conn.execute("SELECT tick FROM cron_ticks WHERE entry = ?", (entry,)).fetchone()
+            if (row is None and catch_up) or (row is not None and row[0] >= tick):
+                return None
+            (stored,) = self._insert(conn, changes, [record], now)
+            conn.execute("INSERT OR REPLACE INTO cron_ticks (entry, tick) VALUES (?, ?)", (entry, tick))
+            return stored
+
+        stored = self._write(enqueue_tick)
+        if stored is record and stored.status is JobStatus.QUEUED:  # (not a live holder standing for it)
             self._wakeup.notify()
         return stored
 

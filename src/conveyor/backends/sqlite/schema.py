@@ -182,6 +182,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE throughput ADD COLUMN cancelled INTEGER NOT NULL DEFAULT 0;
     """,
+    # 13: periodic jobs: the last tick each one enqueued, so schedulers in several processes
+    # enqueue each tick once (Backend.cron_enqueue)
+    """
+    CREATE TABLE cron_ticks (entry TEXT PRIMARY KEY, tick REAL NOT NULL) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,9 +1,11 @@
 -- Store new jobs, all or none. ARGV: base, now, count, new_ids ('1': every id was made
 -- for this call, so no job holds one and none is looked up), then per job: n, its status,
 -- then n field/value pairs; then, for a batch stored with its jobs, 'batch', its id, n and
--- n field/value pairs.
+-- n field/value pairs; or, for a periodic job's tick (Backend.cron_enqueue), 'tick', the
+-- entry's name, the tick and catch_up ('1'): stored only if the entry's last tick is
+-- earlier (with catch_up, only if it has one), the tick then recorded as its last.
 -- Returns per job its stored status, or the fields of the live job holding its unique_key
--- (that job stands for it, and it is not stored).
+-- (that job stands for it, and it is not stored); nil for a tick not stored.
 local count, new_ids = tonumber(ARGV[3]), ARGV[4] == '1'
 local jobs, pos = {}, 5
 for r = 1, count do
@@ -15,9 +17,13 @@ for r = 1, count do
     pos = last + 1
     jobs[r] = job
 end
-local batch
+local batch, tick
 if ARGV[pos] == 'batch' then
     batch = {id = ARGV[pos + 1], fields = {unpack(ARGV, pos + 3, pos + 2 + 2 * tonumber(ARGV[pos + 2]))}}
+elseif ARGV[pos] == 'tick' then
+    tick = {entry = ARGV[pos + 1], at = ARGV[pos + 2]}
+    local last = redis.call('HGET', P .. 'cron', tick.entry)
+    if (not last and ARGV[pos + 3] == '1') or (last and tonumber(last) >= tonumber(tick.at)) then return false end
 end
 -- First check everything, so that a refusal leaves nothing half-written.
 local in_batch, keys_in_batch = {}, {}
@@ -95,6 +101,7 @@ for r, job in ipairs(jobs) do
     if job.holder then statuses[r] = redis.call('HGETALL', job_key(job.holder)) end
 end
 for queue in pairs(queues) do redis.call('SADD', P .. 'queues', queue) end
+if tick then redis.call('HSET', P .. 'cron', tick.entry, tick.at) end
 if batch then
     local fields = {}
     for i = 1, #batch.fields, 2 do fields[batch.fields[i]] = batch.fields[i + 1] end
