@@ -188,7 +188,7 @@ class Queue:
             return [self.enqueue_job(job) for job in jobs]
         now = self.clock.now()
         for job in jobs:
-            _stamp(job, now)
+            stamp_enqueued(job, now)
         new_ids = not any("job_id" in data.options for data in datas)  # each job's id was made here
         stored = self.connection.jobs_enqueue([job.record for job in jobs], now, new_ids)
         for job, record in zip(jobs, stored, strict=True):
@@ -217,7 +217,7 @@ class Queue:
             job.record.queue = self.name
         job.connection = self.connection
         now = self.clock.now()
-        _stamp(job, now)
+        stamp_enqueued(job, now)
         if not self.is_async and job.record.status is JobStatus.QUEUED:
             return self._run_now(job, now)
         (stored,) = self.connection.jobs_enqueue([job.record], now, new_id)
@@ -424,7 +424,7 @@ def _refuse_pipeline(pipeline: object) -> None:
         raise InvalidJobError(f"pipeline is not supported: {UNSUPPORTED_OPTIONS['pipeline']}")
 
 
-def _stamp(job: Job, now: float) -> None:
+def stamp_enqueued(job: Job, now: float) -> None:
     """Set the times that depend on when the job is stored."""
     record = job.record
     record.enqueued_at = now

@@ -18,6 +18,7 @@ import click
 from conveyor._version import __version__
 
 from .commands_batches import batch
+from .commands_cron import cron
 from .commands_jobs import cancel, enqueue, requeue, stop
 from .commands_keys import keys
 from .commands_queues import cleanup, doctor, empty, info
@@ -47,7 +48,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
 
 
 for _command in (
-    up, serve, worker, shutdown, enqueue, info, requeue, cancel, stop, empty, cleanup, doctor, batch, keys,
+    up, serve, worker, cron, shutdown, enqueue, info, requeue, cancel, stop, empty, cleanup, doctor, batch, keys,
 ):  # fmt: skip
     cli.add_command(_command)
 

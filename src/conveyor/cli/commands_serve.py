@@ -6,9 +6,10 @@ import contextlib
 
 import click
 
+from conveyor.store_wait import once_the_store_answers
+
 from .options import App, common_options, limits_from, reported_limits_options
 from .serving import address_options, bind, build_api, make_server, run_processes, server_settings_options, url_of
-from .store_wait import once_the_store_answers
 
 
 @click.command()

@@ -11,6 +11,7 @@ import click
 
 from conveyor.logs import log_to_stderr
 from conveyor.options import DEFAULT_QUEUE
+from conveyor.store_wait import once_the_store_answers
 from conveyor.urls import masked_url
 from conveyor.worker import Worker
 
@@ -29,7 +30,6 @@ from .options import (
     worker_seconds_options,
     worker_ttl_option,
 )
-from .store_wait import once_the_store_answers
 
 log = logging.getLogger("conveyor.cli")
 

@@ -1,0 +1,102 @@
+"""Cron config files: a module whose ``cron.register(...)`` calls list the periodic jobs,
+as RQ's ``rq cron cron_config.py`` reads them."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from conveyor.exceptions import InvalidJobError
+from conveyor.options import DEFAULT_QUEUE, DEFAULT_RESULT_TTL
+
+from .entry import CronJob, cron_job
+
+_registered: list[CronJob] = []
+"""What the config being loaded registered so far (load_config takes them)."""
+
+
+def register(
+    func: Callable[..., Any] | str,
+    queue_name: str = DEFAULT_QUEUE,
+    args: Sequence[Any] | None = None,
+    kwargs: Mapping[str, Any] | None = None,
+    interval: int | str | None = None,
+    cron: str | None = None,
+    job_timeout: int | float | str | None = None,
+    result_ttl: int | float | str | None = DEFAULT_RESULT_TTL,
+    ttl: int | float | str | None = None,
+    failure_ttl: int | float | str | None = None,
+    meta: Mapping[str, Any] | None = None,
+    name: str = "",
+    timezone: str | None = None,
+    **options: Any,
+) -> CronJob:
+    """Register ``func`` (a function, an import path or a job type's name) to be enqueued on
+    ``queue_name`` every ``interval`` seconds or at the times of ``cron`` (5 fields, read
+    in UTC unless ``timezone`` names a zone), as RQ's ``rq.cron.register``. Other keyword
+    arguments are job options as ``Queue.enqueue`` takes them (priority, retry,
+    unique_key...). ``name`` (default: the function's name) identifies the entry in the
+    store, which records the last tick it enqueued; each entry needs its own.
+
+    Raises InvalidJobError (a ValueError) for a schedule, function or option that cannot
+    be, or a name registered twice."""
+    entry = cron_job(func, queue_name, args, kwargs, interval, cron, job_timeout, result_ttl, ttl, failure_ttl,
+                     meta, name, timezone, **options)  # fmt: skip
+    refuse_twice(entry, _registered)
+    _registered.append(entry)
+    return entry
+
+
+def refuse_twice(entry: CronJob, registered: list[CronJob]) -> None:
+    """InvalidJobError if an entry of ``registered`` has ``entry``'s name."""
+    if any(other.name == entry.name for other in registered):
+        raise InvalidJobError(
+            f"a cron job named {entry.name!r} is registered twice: give each a name= of its own (the store "
+            "records the last tick of each name)"
+        )
+
+
+def load_config(target: str) -> list[CronJob]:
+    """The entries a cron config registers: ``target`` is a module name (``app.cron``) or
+    a ``.py`` file. A file under the working directory is imported as the module its
+    path names (``app/cron.py``: ``app.cron``), so that functions it defines are ones
+    workers started there can import; any other by its name, from its own directory.
+    Raises InvalidJobError for a config that cannot be imported or registers nothing."""
+    _registered.clear()
+    try:
+        _import(target)
+        entries = list(_registered)
+    finally:
+        _registered.clear()
+    if not entries:
+        raise InvalidJobError(f"the cron config {target!r} registers no job: call conveyor.cron.register(...) in it")
+    return entries
+
+
+def _import(target: str) -> None:
+    path = Path(target)
+    module_name = _module_of_file(path) if target.endswith(".py") or os.sep in target else target
+    sys.modules.pop(module_name, None)  # loaded afresh: its register calls run again
+    importlib.invalidate_caches()  # a file written since the last import is seen
+    try:
+        importlib.import_module(module_name)
+    except InvalidJobError:
+        raise
+    except Exception as exc:  # a missing module, a typo in the config: its message is the clue
+        raise InvalidJobError(f"cannot load the cron config {target!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _module_of_file(path: Path) -> str:
+    """The module name a config file is imported as, its directory put on the import path."""
+    if not path.is_file():
+        raise InvalidJobError(f"the cron config file {str(path)!r} does not exist")
+    path, cwd = path.resolve(), Path.cwd().resolve()
+    root = cwd if path.is_relative_to(cwd) else path.parent
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return ".".join(path.relative_to(root).with_suffix("").parts)

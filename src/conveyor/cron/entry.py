@@ -1,0 +1,95 @@
+"""One periodic job (a cron entry): what to enqueue, on which queue, on which schedule.
+
+Everything about an entry is checked when it is registered, by building its job once,
+so that a mistake in a cron config stops ``conveyor cron`` at start, naming the entry,
+rather than surfacing at the first tick, hours later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from conveyor.backends.base import Backend
+from conveyor.clock import SYSTEM_CLOCK, Clock
+from conveyor.exceptions import InvalidJobError
+from conveyor.functions import function_name, resolve_function
+from conveyor.job import Job
+from conveyor.options import DEFAULT_QUEUE, DEFAULT_RESULT_TTL, name_problem, normalize_options, validate_queue_name
+
+from .schedule import Schedule, schedule_of
+
+NOT_PER_TICK = {
+    "job_id": "each tick makes a new job, which cannot all have one id; give the entry a name= instead",
+    "depends_on": "a tick's job has no job to wait for; enqueue the follow-up from the job itself",
+}
+"""Job options a periodic job cannot take, and why."""
+
+
+class CronJob:
+    """A registered periodic job; ``conveyor.cron.register`` makes them (RQ's CronJob)."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any] | str,
+        queue_name: str,
+        args: Sequence[Any] | None,
+        kwargs: Mapping[str, Any] | None,
+        schedule: Schedule,
+        options: Mapping[str, Any],
+        name: str,
+    ) -> None:
+        self.func = func
+        self.func_name = function_name(func)
+        self.queue_name = validate_queue_name(queue_name)
+        self.args = tuple(args or ())
+        self.kwargs = dict(kwargs or {})
+        self.schedule = schedule
+        self.options = dict(options)
+        self.name = name or self.func_name
+        if problem := name_problem(self.name):
+            raise InvalidJobError(f"cron job name {problem}")
+        if isinstance(func, str):
+            resolve_function(func)  # a path no worker could import is refused now, not at each tick
+        self.job(SYSTEM_CLOCK)  # every option, argument and the function checked once
+
+    def job(self, clock: Clock, connection: Backend | None = None) -> Job:
+        """A new job of this entry, built but not stored."""
+        return Job.create(self.func, args=self.args, kwargs=self.kwargs, connection=connection,
+                          origin=self.queue_name, clock=clock, **self.options)  # fmt: skip
+
+    def describe(self) -> str:
+        """The entry as the scheduler logs it."""
+        return f"{self.name!r}: {self.func_name} on queue {self.queue_name!r}, {self.schedule.describe()}"
+
+    def __repr__(self) -> str:
+        return f"CronJob({self.describe()})"
+
+
+def cron_job(
+    func: Callable[..., Any] | str,
+    queue_name: str = DEFAULT_QUEUE,
+    args: Sequence[Any] | None = None,
+    kwargs: Mapping[str, Any] | None = None,
+    interval: int | str | None = None,
+    cron: str | None = None,
+    job_timeout: int | float | str | None = None,
+    result_ttl: int | float | str | None = DEFAULT_RESULT_TTL,
+    ttl: int | float | str | None = None,
+    failure_ttl: int | float | str | None = None,
+    meta: Mapping[str, Any] | None = None,
+    name: str = "",
+    timezone: str | None = None,
+    **options: Any,
+) -> CronJob:
+    """A CronJob from ``register``'s arguments (RQ's, then conveyor's own job options)."""
+    given = {"result_ttl": result_ttl, **options}
+    for option, value in (("job_timeout", job_timeout), ("ttl", ttl), ("failure_ttl", failure_ttl), ("meta", meta)):
+        if value is not None:
+            given[option] = value
+    normalized = normalize_options(given)  # RQ's options conveyor lacks (webhooks...) are refused saying why
+    for option, why in NOT_PER_TICK.items():
+        if normalized.get(option) is not None:
+            raise InvalidJobError(f"{option} is not taken by a cron job: {why}")
+        normalized.pop(option, None)
+    return CronJob(func, queue_name, args, kwargs, schedule_of(interval, cron, timezone), normalized, name)

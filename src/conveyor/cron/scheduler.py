@@ -1,0 +1,176 @@
+"""The cron scheduler: enqueues each registered job when it is due, then sleeps until the
+next one is.
+
+Several schedulers may run over one store (for redundancy, or one per deploy by
+mistake): each tick is enqueued by whichever gets there first, and the others are told
+it was taken (Backend.cron_enqueue), so a tick is enqueued once, never twice or not at
+all while one of them runs. A tick missed while no scheduler ran is not run late,
+except the most recent one, once, when a scheduler starts (as anacron and systemd's
+persistent timers do): a deploy that restarts the only scheduler across a tick loses
+no run, and one that was down for a day runs a daily job once, not a burst of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import select
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from conveyor.backends.base import Backend
+from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
+from conveyor.connection import resolve_connection
+from conveyor.exceptions import BackendUnavailableError, ConveyorError
+from conveyor.halt import Halt
+from conveyor.job import Job
+from conveyor.options import DEFAULT_QUEUE
+from conveyor.queue import stamp_enqueued
+from conveyor.store_wait import once_the_store_answers
+
+from .config import load_config, refuse_twice
+from .entry import CronJob, cron_job
+from .schedule import CronSchedule
+
+log = logging.getLogger("conveyor.cron")
+
+LONGEST_SLEEP = 60.0
+"""The longest the scheduler sleeps at once: a wall clock set forward is noticed within it."""
+
+
+@dataclass
+class _Due:
+    """The tick an entry waits for, and whether it is a missed one being caught up."""
+
+    tick: float
+    catch_up: bool
+
+
+class CronScheduler:
+    """Enqueues its entries on ``connection`` when they are due, as RQ's CronScheduler:
+    ``CronScheduler(connection=conn)``, then ``register(...)`` (cron.register's arguments)
+    or ``load_config_from_file(CONFIG)``, then ``start()``."""
+
+    def __init__(
+        self, connection: Backend | None = None, *, entries: Sequence[CronJob] = (), clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self.connection = resolve_connection(connection)
+        self.entries = list(entries)
+        self.clock = clock
+        self._due: dict[str, _Due] = {}
+
+    def register(self, func: Callable[..., Any] | str, queue_name: str = DEFAULT_QUEUE, **options: Any) -> CronJob:
+        """Add an entry, as ``conveyor.cron.register`` does in a config."""
+        entry = cron_job(func, queue_name, **options)
+        refuse_twice(entry, self.entries)
+        self.entries.append(entry)
+        return entry
+
+    def load_config_from_file(self, config: str) -> None:
+        """Add the entries a cron config registers (a .py file or a module name)."""
+        for entry in load_config(config):
+            refuse_twice(entry, self.entries)
+            self.entries.append(entry)
+
+    def start(self) -> None:
+        """Run until SIGTERM or SIGINT (this must be the main thread)."""
+        halt = Halt()
+        with stopped_by_signals(halt):
+            self.run(halt)
+
+    def enqueue_due(self) -> list[Job]:
+        """Enqueue every entry whose tick has come and that no other scheduler enqueued;
+        return the jobs enqueued. A job whose enqueue is refused is logged and its tick
+        passed over; BackendUnavailableError leaves the ticks to be tried again."""
+        now = self.clock.now()
+        enqueued = []
+        for entry in self.entries:
+            due = self._due.get(entry.name) or self._first(entry, now)
+            self._due[entry.name] = due
+            if due.tick > now:
+                continue
+            try:
+                job = self._enqueue(entry, due, now)
+            except BackendUnavailableError:
+                raise
+            except ConveyorError as exc:
+                log.error("cron job %s: the job of the tick at %s was refused and is skipped: %s", entry.name,
+                          _when(due.tick), exc)  # fmt: skip
+                job = None
+            if job is not None:
+                enqueued.append(job)
+            self._due[entry.name] = _Due(entry.schedule.next_after(now), catch_up=False)
+        return enqueued
+
+    def next_due(self) -> float:
+        """When the earliest waiting tick comes (after enqueue_due has seen every entry)."""
+        return min(due.tick for due in self._due.values())
+
+    def run(self, halt: Halt) -> None:
+        """Enqueue due jobs until ``halt`` is set, sleeping between ticks; an unreachable
+        store is waited for (logged), as workers wait for it."""
+        pause = functools.partial(wait, halt)
+        while not halt.is_set():
+            once_the_store_answers(lambda: halt.is_set() or self.enqueue_due(), log.warning, pause)
+            if not halt.is_set():
+                pause(min(LONGEST_SLEEP, max(0.0, self.next_due() - self.clock.now())))
+
+    def _first(self, entry: CronJob, now: float) -> _Due:
+        """The first tick a starting scheduler tries: the latest one, now or past. A cron
+        entry runs it only as a catch-up (it enqueued an earlier tick before); an interval
+        entry runs at once, as RQ's does at start, unless its tick was enqueued already."""
+        return _Due(entry.schedule.latest_at(now), catch_up=isinstance(entry.schedule, CronSchedule))
+
+    def _enqueue(self, entry: CronJob, due: _Due, now: float) -> Job | None:
+        job = entry.job(self.clock, self.connection)
+        stamp_enqueued(job, now)
+        stored = self.connection.cron_enqueue(entry.name, due.tick, job.record, now, due.catch_up)
+        if stored is None:
+            log.debug("cron job %s: the tick at %s was enqueued already (by another scheduler, or not due for a "
+                      "new entry)", entry.name, _when(due.tick))  # fmt: skip
+            return None
+        if stored.id != job.id:
+            log.info("cron job %s: tick at %s skipped: job %s (unique_key %r) has not ended yet", entry.name,
+                     _when(due.tick), stored.id, stored.unique_key)  # fmt: skip
+            return None
+        job._stored_as(stored)
+        late = " (missed while no scheduler ran)" if due.catch_up else ""
+        log.info("cron job %s: enqueued job %s on %r for the tick at %s%s", entry.name, job.id, entry.queue_name,
+                 _when(due.tick), late)  # fmt: skip
+        return job
+
+
+@contextlib.contextmanager
+def stopped_by_signals(halt: Halt) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``halt`` (a signal-safe pipe write) for the duration."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        halt.set()
+
+    for sig in previous:
+        signal.signal(sig, on_signal)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _when(tick: float) -> str:
+    moment = to_datetime(tick)
+    assert moment is not None
+    return moment.isoformat(timespec="seconds")
+
+
+def wait(halt: Halt, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``halt`` is set meanwhile (a signal handler may set it)."""
+    if halt.is_set():
+        return
+    poll = select.poll()
+    poll.register(halt.fileno(), select.POLLIN)
+    poll.poll(seconds * 1000)

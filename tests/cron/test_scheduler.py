@@ -1,0 +1,135 @@
+"""CronScheduler over a real store, time stepped by a FrozenClock: when each entry is
+enqueued, once per tick across schedulers, and what a restart runs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+import conveyor
+import jobfuncs
+from conveyor.backends.base import Backend
+from conveyor.clock import FrozenClock
+from conveyor.cron import CronJob, CronScheduler
+from conveyor.cron.entry import cron_job
+from conveyor.exceptions import InvalidJobError
+from conveyor.status import JobStatus
+
+START = datetime(2026, 3, 4, 10, 59, 30, tzinfo=UTC).timestamp()
+
+
+def hourly(**options: object) -> CronJob:
+    return cron_job(jobfuncs.add, args=(1, 2), cron="0 * * * *", name="hourly", **options)  # type: ignore[arg-type]
+
+
+def every_minute() -> CronJob:
+    return cron_job(jobfuncs.noop, interval=60, name="minutely")
+
+
+def queued(backend: Backend) -> list[str]:
+    return backend.job_ids("default", [JobStatus.QUEUED])
+
+
+def test_each_entry_is_enqueued_at_its_ticks(backend: Backend) -> None:
+    clock = FrozenClock(START)
+    scheduler = CronScheduler(backend, entries=[hourly(), every_minute()], clock=clock)
+    (first,) = scheduler.enqueue_due()  # an interval entry runs at start (as RQ's); a cron entry waits
+    assert first.func_name == "jobfuncs.noop" and first.get_status() is JobStatus.QUEUED
+    assert scheduler.next_due() == START + 30  # 11:00, both
+    clock.set(START + 29.9)
+    assert scheduler.enqueue_due() == []
+    clock.set(START + 30)
+    assert sorted(job.func_name for job in scheduler.enqueue_due()) == ["jobfuncs.add", "jobfuncs.noop"]
+    assert scheduler.next_due() == START + 90  # 11:01, the interval
+    clock.set(START + 90)
+    assert [job.func_name for job in scheduler.enqueue_due()] == ["jobfuncs.noop"]
+    assert len(queued(backend)) == 4
+
+
+def test_two_schedulers_over_one_store_enqueue_each_tick_once(backend: Backend, url: str) -> None:
+    clock = FrozenClock(START)
+    other = conveyor.connect(url)
+    schedulers = [CronScheduler(connection, entries=[hourly(), every_minute()], clock=clock)
+                  for connection in (backend, other)]  # fmt: skip
+    enqueued = []
+    for step in range(0, 7200, 15):  # two hours in 15 s steps, both schedulers at every step
+        clock.set(START + step)
+        for scheduler in schedulers:
+            enqueued += [(job.func_name, job.enqueued_at) for job in scheduler.enqueue_due()]
+    other.close()
+    # minutely: at start, then at each minute of 120; hourly: 11:00 and 12:00
+    assert sum(name == "jobfuncs.noop" for name, _ in enqueued) == 1 + 120
+    assert sum(name == "jobfuncs.add" for name, _ in enqueued) == 2
+    assert len(queued(backend)) == len(enqueued)
+
+
+def test_a_scheduler_that_woke_late_runs_the_tick_it_waited_for_once(backend: Backend) -> None:
+    clock = FrozenClock(START)
+    scheduler = CronScheduler(backend, entries=[every_minute()], clock=clock)
+    scheduler.enqueue_due()
+    clock.set(START + 600)  # asleep (a suspended laptop, a store outage) through ten ticks
+    assert len(scheduler.enqueue_due()) == 1  # 11:00, late, not a burst of ten
+    assert scheduler.next_due() == START + 630
+    clock.set(START + 630)
+    assert len(scheduler.enqueue_due()) == 1
+
+
+def test_a_restart_runs_the_latest_missed_tick_once(backend: Backend) -> None:
+    clock = FrozenClock(START)
+    first = CronScheduler(backend, entries=[hourly(), every_minute()], clock=clock)
+    first.enqueue_due()
+    clock.set(START + 30)  # 11:00
+    first.enqueue_due()
+    assert len(queued(backend)) == 3
+    clock.set(START + 30 + 3 * 3600 + 600)  # 14:10: down through 12:00, 13:00 and 14:00
+    restarted = CronScheduler(backend, entries=[hourly(), every_minute()], clock=clock)
+    caught_up = restarted.enqueue_due()
+    assert sorted(job.func_name for job in caught_up) == ["jobfuncs.add", "jobfuncs.noop"]  # 14:00, 14:10
+    assert len(queued(backend)) == 5
+    again = CronScheduler(backend, entries=[hourly(), every_minute()], clock=clock)
+    assert again.enqueue_due() == []  # the latest ticks are taken: nothing twice
+
+
+def test_a_new_cron_entry_does_not_run_for_a_tick_before_it_existed(backend: Backend) -> None:
+    clock = FrozenClock(START)  # 10:59:30: 10:00 has passed
+    scheduler = CronScheduler(backend, entries=[hourly()], clock=clock)
+    assert scheduler.enqueue_due() == []
+    assert scheduler.next_due() == START + 30
+
+
+def test_a_job_whose_enqueue_is_refused_is_logged_and_its_tick_passed_over(
+    backend: Backend, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FrozenClock(START)
+    read_only = conveyor.connect(url, read_only=True)
+    scheduler = CronScheduler(read_only, entries=[every_minute()], clock=clock)
+    with caplog.at_level(logging.ERROR, logger="conveyor.cron"):
+        assert scheduler.enqueue_due() == []
+    read_only.close()
+    assert "cron job minutely: the job of the tick at 2026-03-04T10:59:00+00:00 was refused" in caplog.text
+    assert "read-only" in caplog.text
+    assert scheduler.next_due() == START + 30
+
+
+def test_a_unique_key_skips_a_tick_while_the_last_ticks_job_has_not_ended(backend: Backend) -> None:
+    clock = FrozenClock(START)
+    scheduler = CronScheduler(backend, entries=[cron_job(jobfuncs.noop, interval=60, unique_key="minutely")],
+                              clock=clock)  # fmt: skip
+    (first,) = scheduler.enqueue_due()
+    clock.set(START + 30)
+    assert scheduler.enqueue_due() == []  # the first is still queued: no second one
+    assert queued(backend) == [first.id]
+    first.cancel()
+    clock.set(START + 90)
+    assert len(scheduler.enqueue_due()) == 1
+
+
+def test_rqs_programmatic_form_registers_on_the_scheduler(backend: Backend) -> None:
+    scheduler = CronScheduler(connection=backend, clock=FrozenClock(START))
+    scheduler.register(jobfuncs.add, "default", args=(1, 2), interval=60)
+    with pytest.raises(InvalidJobError, match="registered twice"):
+        scheduler.register(jobfuncs.add, "default", args=(3, 4), interval=60)
+    (job,) = scheduler.enqueue_due()
+    assert (job.func_name, job.args) == ("jobfuncs.add", (1, 2))
