@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import sys
 
 import click
 
@@ -17,29 +15,15 @@ from conveyor.logs import log_to_stderr
 from conveyor.store_wait import once_the_store_answers
 from conveyor.urls import masked_url
 
-from .options import App, common_options
+from .options import App, common_options, log_level_option, paths_option, put_first_on_the_import_path
 
 log = logging.getLogger("conveyor.cron")
 
 
 @click.command()
 @click.argument("config")
-@click.option(
-    "--log-level",
-    "--logging-level",
-    "log_level",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    default="INFO",
-    show_default=True,
-)
-@click.option(
-    "-P",
-    "--path",
-    "paths",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="Put this directory first on the import path (the working directory is on it already). Repeatable.",
-)
+@log_level_option
+@paths_option
 @common_options(json_flag=False)
 def cron(app: App, config: str, log_level: str, paths: tuple[str, ...]) -> None:
     """Enqueue the periodic jobs that CONFIG registers (a .py file or a module name, whose
@@ -48,8 +32,7 @@ def cron(app: App, config: str, log_level: str, paths: tuple[str, ...]) -> None:
     Run two for redundancy: each tick is enqueued once, by whichever gets there first.
     SIGTERM or Ctrl-C stops it at once.
     """
-    for path in reversed(paths):
-        sys.path.insert(0, os.path.abspath(path))
+    put_first_on_the_import_path(paths)
     app.import_job_modules()
     with log_to_stderr(log_level):
         entries = load_config(config)

@@ -25,7 +25,10 @@ from .options import (
     lease_ttl_option,
     limits_from,
     limits_options,
+    log_level_option,
+    paths_option,
     pool_option,
+    put_first_on_the_import_path,
     seconds,
     worker_seconds_options,
     worker_ttl_option,
@@ -79,25 +82,10 @@ log = logging.getLogger("conveyor.cli")
     "(--max-jobs/--max-memory) or abandons a job that ignored its interrupt.",
 )
 @limits_options
-@click.option(
-    "--log-level",
-    "--logging-level",
-    "--logging_level",
-    "log_level",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    default="INFO",
-    show_default=True,
-)
+@log_level_option
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level (as --log-level DEBUG).")
 @click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only (as --log-level WARNING).")
-@click.option(
-    "-P",
-    "--path",
-    "paths",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="Put this directory first on the import path (the working directory is on it already). Repeatable.",
-)
+@paths_option
 @click.option(
     "--with-scheduler",
     "-s",
@@ -140,8 +128,7 @@ def worker(
     if verbose and quiet:
         raise InputError("--verbose and --quiet contradict each other: give one")
     log_level = "DEBUG" if verbose else "WARNING" if quiet else log_level
-    for path in reversed(paths):
-        sys.path.insert(0, os.path.abspath(path))
+    put_first_on_the_import_path(paths)
     if supervise:
         with log_to_stderr(log_level):
             arguments = sys.argv[sys.argv.index("worker") + 1 :]

@@ -227,6 +227,37 @@ def seconds() -> FiniteFloatRange:
     return FiniteFloatRange(min=0, min_open=True)
 
 
+def log_level_option(command: Callable[..., R]) -> Callable[..., R]:
+    """``--log-level`` (and rq's spellings), for the commands that run until stopped."""
+    return click.option(
+        "--log-level",
+        "--logging-level",
+        "--logging_level",
+        "log_level",
+        type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+        default="INFO",
+        show_default=True,
+    )(command)
+
+
+def paths_option(command: Callable[..., R]) -> Callable[..., R]:
+    """``-P/--path DIR`` (as rq's), put first on the import path; ``paths`` is what was given."""
+    return click.option(
+        "-P",
+        "--path",
+        "paths",
+        multiple=True,
+        type=click.Path(exists=True, file_okay=False),
+        help="Put this directory first on the import path (the working directory is on it already). Repeatable.",
+    )(command)
+
+
+def put_first_on_the_import_path(paths: tuple[str, ...]) -> None:
+    """What ``-P/--path`` does, in the order given."""
+    for path in reversed(paths):
+        sys.path.insert(0, os.path.abspath(path))
+
+
 def lease_ttl_option(command: Callable[..., R]) -> Callable[..., R]:
     """``--lease-ttl`` (``$CONVEYOR_LEASE_TTL``), for the commands that run a worker."""
     return click.option(

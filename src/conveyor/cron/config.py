@@ -3,53 +3,39 @@ as RQ's ``rq cron cron_config.py`` reads them."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import ParamSpec
 
 from conveyor.exceptions import InvalidJobError
-from conveyor.options import DEFAULT_QUEUE, DEFAULT_RESULT_TTL
 
 from .entry import CronJob, cron_job
 
+P = ParamSpec("P")
 _registered: list[CronJob] = []
 """What the config being loaded registered so far (load_config takes them)."""
 
 
-def register(
-    func: Callable[..., Any] | str,
-    queue_name: str = DEFAULT_QUEUE,
-    args: Sequence[Any] | None = None,
-    kwargs: Mapping[str, Any] | None = None,
-    interval: int | str | None = None,
-    cron: str | None = None,
-    job_timeout: int | float | str | None = None,
-    result_ttl: int | float | str | None = DEFAULT_RESULT_TTL,
-    ttl: int | float | str | None = None,
-    failure_ttl: int | float | str | None = None,
-    meta: Mapping[str, Any] | None = None,
-    name: str = "",
-    timezone: str | None = None,
-    **options: Any,
-) -> CronJob:
-    """Register ``func`` (a function, an import path or a job type's name) to be enqueued on
-    ``queue_name`` every ``interval`` seconds or at the times of ``cron`` (5 fields, read
-    in UTC unless ``timezone`` names a zone), as RQ's ``rq.cron.register``. Other keyword
-    arguments are job options as ``Queue.enqueue`` takes them (priority, retry,
-    unique_key...). ``name`` (default: the function's name) identifies the entry in the
-    store, which records the last tick it enqueued; each entry needs its own.
+def _keeping(build: Callable[P, CronJob]) -> Callable[P, CronJob]:
+    """``build``, whose entry is also kept for the config being loaded."""
 
-    Raises InvalidJobError (a ValueError) for a schedule, function or option that cannot
-    be, or a name registered twice."""
-    entry = cron_job(func, queue_name, args, kwargs, interval, cron, job_timeout, result_ttl, ttl, failure_ttl,
-                     meta, name, timezone, **options)  # fmt: skip
-    refuse_twice(entry, _registered)
-    _registered.append(entry)
-    return entry
+    @functools.wraps(build, assigned=("__doc__",))  # its signature (__wrapped__) and doc, under its own name
+    def register(*args: P.args, **kwargs: P.kwargs) -> CronJob:
+        entry = build(*args, **kwargs)
+        refuse_twice(entry, _registered)
+        _registered.append(entry)
+        return entry
+
+    return register
+
+
+register = _keeping(cron_job)
+"""Register a periodic job in a cron config, as RQ's ``rq.cron.register`` (arguments: see cron_job)."""
 
 
 def refuse_twice(entry: CronJob, registered: list[CronJob]) -> None:

@@ -82,7 +82,14 @@ def cron_job(
     timezone: str | None = None,
     **options: Any,
 ) -> CronJob:
-    """A CronJob from ``register``'s arguments (RQ's, then conveyor's own job options)."""
+    """A periodic job: ``func`` (a function, an import path or a job type's name) to be
+    enqueued on ``queue_name`` every ``interval`` seconds or at the times of ``cron`` (5
+    fields, read in UTC unless ``timezone`` names a zone), with RQ's job options, then any
+    other keyword arguments ``Queue.enqueue`` takes as job options (priority, retry,
+    unique_key...). ``name`` (default: the function's name) identifies the entry in the
+    store, which records the last tick it enqueued; each entry needs its own.
+
+    Raises InvalidJobError (a ValueError) for a schedule, function or option that cannot be."""
     given = {"result_ttl": result_ttl, **options}
     for option, value in (("job_timeout", job_timeout), ("ttl", ttl), ("failure_ttl", failure_ttl), ("meta", meta)):
         if value is not None:
