@@ -102,19 +102,30 @@ class SentinelDeployment:
     def fail_over(self) -> tuple[RedisServer, RedisServer]:
         """Promote the replica once it has everything the primary has, and wait until the
         Sentinels have demoted the old primary to its replica: the (old, new) primary."""
+        old, new = self.start_failover()
+        self.finish_failover(old, new)
+        return old, new
+
+    def start_failover(self) -> tuple[RedisServer, RedisServer]:
+        """Have the Sentinels promote the replica once it has everything the primary has,
+        and return at once: the (old, new) primary."""
         old, new = self.nodes if self.address(self.nodes[0]) == self.primary_port() else self.nodes[::-1]
         for port in self.sentinel_ports:  # (a Sentinel promotes no replica it has not read lately)
             wait_until(lambda port=port: self._knows_the_replica(port, new), message=f"the Sentinel on {port}")
         with node_client(old) as before, node_client(new) as after:
             offset = before.info("replication")["master_repl_offset"]
             wait_until(lambda: after.info("replication")["slave_repl_offset"] >= offset, message="the replica to sync")
-            with sentinel_client(self.sentinel_ports[0]) as sentinel:
-                sentinel.execute_command("SENTINEL", "FAILOVER", SERVICE)
-            wait_until(lambda: self.primary_port() == self.address(new), timeout=60, message="the Sentinels to switch")
+        with sentinel_client(self.sentinel_ports[0]) as sentinel:
+            sentinel.execute_command("SENTINEL", "FAILOVER", SERVICE)
+        return old, new
+
+    def finish_failover(self, old: RedisServer, new: RedisServer) -> None:
+        """Wait until the Sentinels name the new primary and have demoted the old one."""
+        wait_until(lambda: self.primary_port() == self.address(new), timeout=60, message="the Sentinels to switch")
+        with node_client(old) as before:
             wait_until(
                 lambda: before.info("replication")["role"] == "slave", timeout=60, message="the old primary demoted"
             )
-        return old, new
 
     def stop(self) -> None:
         for process in self.sentinels:

@@ -16,10 +16,11 @@ import conveyor
 import jobfuncs
 from conveyor import JobStatus, Queue, Worker
 from conveyor.backends.redis.backend import RedisBackend
+from conveyor.backends.redis.switch_watch import CHANNEL, THREAD_NAME
 from conveyor.exceptions import BackendUnavailableError, ConfigurationError
 from conveyor.urls import masked_url
-from redis_sentinel import NODE_PASSWORD, SENTINEL_PASSWORD, SERVICE, SentinelDeployment, node_client
-from redis_server import free_port, self_signed_certificate
+from redis_sentinel import NODE_PASSWORD, SENTINEL_PASSWORD, SERVICE, SentinelDeployment, node_client, sentinel_client
+from redis_server import RedisServer, free_port, self_signed_certificate
 from waiting import wait_until
 from worker.processes import start_worker, stop_processes, worker_log
 
@@ -49,12 +50,97 @@ def test_a_sentinel_url_stores_and_runs_jobs_on_the_primary(deployment: Sentinel
         assert own_connections(admin) <= clients, "closing the backend closes its connections"
 
 
-def own_connections(admin: redis.Redis) -> int:
+def own_connections(admin: redis.Redis, *, subscribed: bool = False) -> int:
     """How many of the node's clients are this test process's: the deployment is shared,
-    and the Sentinels, the replica and other tests' processes come and go meanwhile."""
+    and the Sentinels, the replica and other tests' processes come and go meanwhile.
+    ``subscribed``: only those subscribed to a channel (on a Sentinel: the switch watches)."""
     clients = admin.client_list()  # (first: admin's own connection is made by it)
     ours = {f"{c.laddr.ip}:{c.laddr.port}" for c in psutil.Process().net_connections(kind="tcp") if c.laddr}
-    return sum(1 for client in clients if client["addr"] in ours)
+    return sum(1 for client in clients if client["addr"] in ours and (int(client["sub"]) > 0 or not subscribed))
+
+
+def test_connections_leave_the_old_primary_as_soon_as_the_sentinels_announce_the_new_one(
+    deployment: SentinelDeployment, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not when the old primary is demoted, seconds later: what is enqueued meanwhile is
+    stored on the new primary, and a blocking read under way on the old one ends as an
+    outage."""
+    old = next(node for node in deployment.nodes if deployment.address(node) == deployment.primary_port())
+    with sentinel_client(deployment.sentinel_ports[0]) as sentinel, node_client(old) as old_admin:
+        announcements = sentinel.pubsub()
+        announcements.subscribe(CHANNEL)
+        wait_until(lambda: heard(announcements, "subscribe"), message="the test's own subscription")
+        watches, elsewhere = own_connections(sentinel, subscribed=True), own_connections(old_admin)
+        backend = conveyor.connect(namespaced(deployment.url))
+        reader = BlockingReader(backend)
+        try:
+            wait_until(lambda: own_connections(sentinel, subscribed=True) == watches + 1, message="the watch")
+            queue = Queue(connection=backend)
+            queue.enqueue(jobfuncs.noop)
+            assert own_connections(old_admin) >= elsewhere + 2, "the enqueue's and the blocking read's connections"
+            with caplog.at_level(logging.WARNING, logger="conveyor.backends.redis"):
+                _, new = deployment.start_failover()
+                wait_until(lambda: heard(announcements, "message"), timeout=60, message="the announcement")
+                wait_until(lambda: own_connections(old_admin) == elsewhere, timeout=5, message="the backend to leave")
+                job = queue.enqueue(jobfuncs.noop)
+                outage = wait_until(lambda: reader.ended, timeout=5, message="the blocking read to end")
+                assert old_admin.info("replication")["role"] == "master", "all before the old primary's demotion"
+                with node_client(new) as new_admin:
+                    assert new_admin.exists(backend.keys.job(job.id)), "the enqueue went to the new primary"
+                assert not old_admin.exists(backend.keys.job(job.id))
+                assert isinstance(outage[0], BackendUnavailableError)
+                deployment.finish_failover(old, new)  # (the deployment is shared: the next test needs it whole)
+        finally:
+            reader.stop()
+            backend.close()
+            announcements.close()
+    assert caplog.text.count("moved from") == 1, "the switch is logged once, announced or asked"
+
+
+def heard(pubsub: redis.client.PubSub, kind: str) -> bool:
+    message = pubsub.get_message(timeout=0.1)
+    return message is not None and message["type"] == kind
+
+
+class BlockingReader:
+    """An idle worker's wait for jobs, over and over in a thread: ``ended`` holds what
+    ended it other than its timeout."""
+
+    def __init__(self, backend: conveyor.backends.base.Backend) -> None:
+        self.ended: list[BaseException] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(backend,), daemon=True)
+        self._thread.start()
+
+    def _run(self, backend: conveyor.backends.base.Backend) -> None:
+        while not self._stop.is_set():
+            try:
+                backend.wait_for_jobs(["nothing-comes"], 5.0)
+            except BaseException as exc:
+                self.ended.append(exc)
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def test_a_sentinel_backend_watches_in_one_thread_it_ends_at_close(
+    deployment: SentinelDeployment, redis_server: RedisServer
+) -> None:
+    def watching() -> int:
+        return sum(1 for thread in threading.enumerate() if thread.name == THREAD_NAME)
+
+    before = watching()
+    conveyor.connect(f"{redis_server.url}?prefix=test-{uuid.uuid4().hex[:12]}").close()
+    with sentinel_client(deployment.sentinel_ports[0]) as sentinel:
+        subscribed = own_connections(sentinel, subscribed=True)
+        backend = conveyor.connect(namespaced(deployment.url))
+        assert watching() == before + 1, "a thread for a Sentinel URL, none for a redis:// one"
+        wait_until(lambda: own_connections(sentinel, subscribed=True) == subscribed + 1, message="the subscription")
+        backend.close()
+        assert watching() == before, "closing the backend ends its thread"
+        wait_until(lambda: own_connections(sentinel, subscribed=True) == subscribed, message="the subscription closed")
 
 
 def test_a_failover_is_followed_by_idle_and_busy_workers_and_an_event_reader(

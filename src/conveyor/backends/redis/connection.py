@@ -27,6 +27,7 @@ from .errors import conveyor_error, moved, refused_for_now
 from .keys import KeySpace
 from .scripts import Scripts
 from .sentinel import close_sentinels, is_sentinel_url, sentinel_client
+from .switch_watch import SwitchWatch, interrupt
 
 T = TypeVar("T")
 log = logging.getLogger("conveyor.backends.redis")
@@ -127,8 +128,14 @@ class RedisConnection:
                     "setting says (16 by default), numbered from 0"
                 ) from None
             raise
+        self._switch_watch: SwitchWatch | None = None
+        if is_sentinel_url(url):  # (started once connected: a failed connect() leaves no thread behind)
+            pool = self._redis.connection_pool
+            self._switch_watch = SwitchWatch(pool.sentinel_manager, pool.service_name, self._primary_switched)
 
     def close(self) -> None:
+        if self._switch_watch is not None:
+            self._switch_watch.close()
         self._scripts.close()
         self._redis.close()
         close_sentinels(self._redis)
@@ -193,10 +200,26 @@ class RedisConnection:
                     log.warning("Redis Cluster: slot %s of namespace %s is served by %s:%d now; following it",
                                 slot, self.keys.prefix, host, port)  # fmt: skip
                 pool.connection_kwargs.update(host=host, port=port)
-            for connection in (*pool._available_connections, *pool._in_use_connections, *self._scripts.opened()):
+            for connection in self._connections():
                 connection.host, connection.port = host, port
             pool.disconnect(inuse_connections=False)  # idle ones reconnect there; busy ones on their MOVED
         self._scripts.disconnect_own()
+
+    def _primary_switched(self, primary: tuple[str, int]) -> None:
+        """The Sentinels announced a new primary: every connection to another node is
+        interrupted, so that it reconnects (asking the Sentinels) at its next use, and a
+        call under way there (a blocking read, a write the old primary's demotion would
+        drop) ends as an outage, which its caller retries."""
+        for connection in self._connections():
+            if connection._sock is not None and (str(connection.host), int(connection.port)) != primary:
+                interrupt(connection)
+
+    def _connections(self) -> list[Any]:
+        """Every connection of the client: the pool's, idle and in use, and scripts.py's."""
+        pool = self._redis.connection_pool
+        with pool._lock:
+            pooled = [*pool._available_connections, *pool._in_use_connections]
+        return [*pooled, *self._scripts.opened()]
 
     def _run(self, name: str, *args: Any, jobs: int = 0) -> Any:
         """Run a script; one that changes ``jobs`` jobs gets that much longer to answer."""

@@ -10,7 +10,8 @@ Discovery is redis-py's (``redis.sentinel``): every connection of the client, th
 ones, the ones scripts.py makes of its own, blocking reads and pub/sub alike, asks the
 Sentinels for the primary each time it connects, and a connection answered READONLY
 (its node was demoted) is closed as lost, so the call fails as an outage and the next
-one connects to the new primary.
+one connects to the new primary. switch_watch.py has every connection leave the old
+primary as soon as a Sentinel announces the new one, instead of at its demotion.
 """
 
 from __future__ import annotations
@@ -163,6 +164,21 @@ class FollowingSentinel(Sentinel):
             primary = super().discover_master(service_name)  # type: ignore[no-untyped-call]
         except MasterNotFoundError:
             raise MasterNotFoundError(self._why_none(service_name)) from None
+        self._found(service_name, primary)
+        return primary
+
+    def announced(self, service_name: str, primary: tuple[str, int], sentinel: redis.Redis) -> None:
+        """A Sentinel announced a new primary (see switch_watch.py): it is asked first from
+        now on, since the others may not know yet."""
+        with self._lock:  # (a swap, as redis-py's discover_master makes: the list stays whole)
+            if sentinel in self.sentinels:
+                found = self.sentinels.index(sentinel)
+                self.sentinels[0], self.sentinels[found] = self.sentinels[found], self.sentinels[0]
+        self._found(service_name, primary)
+
+    def _found(self, service_name: str, primary: Any) -> None:
+        """Log where the primary is the first time, and when it moved (once per move,
+        whether a connection asked or a Sentinel announced it first)."""
         with self._lock:
             before, self._primary = self._primary, (str(primary[0]), int(primary[1]))
         if before is None:
@@ -170,7 +186,6 @@ class FollowingSentinel(Sentinel):
         elif before != self._primary:
             log.warning("Redis Sentinel: the primary of %r moved from %s:%s to %s:%s (a failover); following it",
                         service_name, *before, *primary)  # fmt: skip
-        return primary
 
     def _why_none(self, service_name: str) -> str:
         """Why no Sentinel gave a primary: none answered, none knows the service, or the
