@@ -90,6 +90,36 @@ def test_a_relative_path_keeps_naming_the_same_file_after_the_process_changes_di
         backend.close()
 
 
+def _descriptors_of(path: Path) -> int:
+    """This process's open file descriptors on ``path`` (one per connection)."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if _target(fd) == str(path))
+
+
+def _target(link: Path) -> str | None:
+    with contextlib.suppress(OSError):  # a descriptor closed since the listing
+        return os.readlink(link)
+    return None
+
+
+def test_the_connection_of_a_thread_that_ended_is_closed(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    backend = conveyor.connect(f"sqlite:///{path}")
+    try:
+        make_job(backend)
+        for _ in range(20):  # a server's pool threads, ending when idle and started again
+            thread = threading.Thread(target=backend.jobs_count, args=(None, [conveyor.JobStatus.QUEUED]))
+            thread.start()
+            thread.join()
+        # this thread's, the last pool thread's, and one SQLite keeps from a connection
+        # closed while another holds a lock (for the next open): each kept its own (21)
+        assert _descriptors_of(path) <= 3
+        assert backend.jobs_count(None, [conveyor.JobStatus.QUEUED]) == 1
+    finally:
+        backend.close()
+    assert _descriptors_of(path) == 0
+
+
 def test_a_database_deleted_and_made_again_while_open_is_followed(tmp_path: Path) -> None:
     path = tmp_path / "jobs.db"
     url = f"sqlite:///{path}"

@@ -1,7 +1,9 @@
 """Opening SQLite files safely and retrying when another process holds the lock.
 
 One connection per thread and process: sqlite3 connections must not cross threads,
-and must not survive a fork. Writes take the lock up front (BEGIN IMMEDIATE) so a
+and must not survive a fork. A thread's connection is closed once the thread has ended
+(when the next thread opens one), so a server whose pool threads come and go keeps as
+many connections as it has threads. Writes take the lock up front (BEGIN IMMEDIATE) so a
 transaction never fails half-way on an upgrade to a write lock.
 
 SQLiteConnection, the pool and the wake-up signal one backend holds, is the base of the
@@ -71,7 +73,7 @@ class ConnectionPool:
         self.synchronous = synchronous
         self.read_only = read_only
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: dict[threading.Thread, sqlite3.Connection] = {}  # each thread's connection
         self._lock = threading.Lock()
         self._writing = threading.Lock()
         self._writer_lock = WriterLock(self.path)
@@ -110,7 +112,7 @@ class ConnectionPool:
         if os.getpid() != self._pid:  # forked: the parent's connections (and locks) are not ours
             self._pid = os.getpid()
             self._local = threading.local()
-            self._all = []
+            self._all = {}
             self._lock = threading.Lock()
             self._writing = threading.Lock()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -130,14 +132,24 @@ class ConnectionPool:
             self._local.file = self._file()
             self._local.check_at = time.monotonic() + FILE_CHECK_SECONDS
             with self._lock:
-                self._all.append(conn)
+                self._close_ended_threads()
+                self._all[threading.current_thread()] = conn
         return conn
+
+    def _close_ended_threads(self) -> None:
+        """Close the connections of threads that have ended (holding ``_lock``). Kept,
+        each held two file descriptors and its page cache for the life of the process:
+        a server's pool threads end when idle and the next burst's threads open their
+        own, so ``conveyor serve`` kept one connection more per burst of requests."""
+        for thread in [thread for thread in self._all if not thread.is_alive()]:
+            self._all.pop(thread).close()
 
     def _discard(self, conn: sqlite3.Connection) -> None:
         """Close this thread's connection; the next use opens another."""
+        thread = threading.current_thread()
         with self._lock:
-            if conn in self._all:  # not if close() ran meanwhile
-                self._all.remove(conn)
+            if self._all.get(thread) is conn:  # not if close() ran meanwhile
+                del self._all[thread]
         conn.close()
         self._local.conn = None
 
@@ -243,9 +255,9 @@ class ConnectionPool:
         if os.getpid() != self._pid:
             return
         with self._lock:
-            for conn in self._all:
+            for conn in self._all.values():
                 conn.close()
-            self._all = []
+            self._all = {}
         self._local = threading.local()
         self._writer_lock.close()
 
