@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from click.testing import CliRunner
-from playwright.sync_api import Locator, Page, Route, expect
+from playwright.sync_api import Page, Route, expect
 
 import conveyor
 from conveyor import Queue, cancel_job
@@ -104,9 +104,17 @@ def test_a_workers_failures_and_cancelled_jobs_are_counted_apart_and_all_as_ende
         store.close()
 
 
-def lines(node: Locator) -> float:
-    """How many lines of text the element takes."""
-    return float(node.evaluate("n => n.getBoundingClientRect().height / parseFloat(getComputedStyle(n).lineHeight)"))
+def lines(page: Page, selector: str) -> float:
+    """How many lines of text the element takes, read in one step inside the page: a
+    locator's evaluate finds the element first, and a redraw in between (the page polls)
+    would hand it a detached node, with no height or line height (NaN)."""
+    return float(
+        page.evaluate(
+            "s => { const n = document.querySelector(s);"
+            " return n.getBoundingClientRect().height / parseFloat(getComputedStyle(n).lineHeight); }",
+            selector,
+        )
+    )
 
 
 def test_queue_names_and_job_ids_are_not_cut_in_two_on_a_phone(phone: Page, server: ApiServer) -> None:
@@ -120,12 +128,12 @@ def test_queue_names_and_job_ids_are_not_cut_in_two_on_a_phone(phone: Page, serv
     phone.route(lambda url: urlparse(url).path == "/api/v1/jobs", lambda route: answer(route, recent))
     phone.goto(server.base)
     for name in ("notifications", "emails"):
-        link = phone.locator(f'tr[data-queue="{name}"] th a')
-        expect(link).to_be_visible()
-        assert lines(link) < 1.5, f"the queue name {name} is cut in two"
-    job_link = phone.locator(f'tr[data-job-id="{job["id"]}"] a.job-id')
-    expect(job_link).to_have_text("…8933b29e")
-    assert lines(job_link) < 1.5, "the job's short id is cut in two"
+        selector = f'tr[data-queue="{name}"] th a'
+        expect(phone.locator(selector)).to_be_visible()
+        assert lines(phone, selector) < 1.5, f"the queue name {name} is cut in two"
+    selector = f'tr[data-job-id="{job["id"]}"] a.job-id'
+    expect(phone.locator(selector)).to_have_text("…8933b29e")
+    assert lines(phone, selector) < 1.5, "the job's short id is cut in two"
     for column in ("Pending", "Running", "Completed", "Failed"):  # the counts that matter keep on a phone
         expect(phone.get_by_role("region", name="Queues").get_by_role("columnheader", name=column)).to_be_visible()
     assert_fits_width(phone)
