@@ -100,7 +100,6 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
             running.held.add(full)
         return []
     candidates: list[tuple[int, int, int, int, str, str | None, str]] = []
-    turns = dict(conn.execute("SELECT user_id, served FROM user_turns WHERE queue = ?", (queue,)).fetchall())
     for user in _waiting_users(conn, queue):
         user_full = running.user_full(limits, user)
         if user_full is not None:
@@ -111,7 +110,7 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
             f"AND user_id IS ? {_NOT_EXPIRED} ORDER BY priority DESC, seq LIMIT ?",
             (queue, user, now, wanted + held.READ_PAST if limits.per_job_type else wanted),
         )
-        served = turns.get(_turn_key(user), 0)
+        served = _last_served(conn, queue, user)
         rank = passed = 0
         reading: Counter[str] = Counter()  # the user's jobs read so far, per type
         for job_id, priority, seq, func_name in rows:
@@ -171,11 +170,22 @@ def _waiting_users(conn: sqlite3.Connection, queue: str) -> list[str | None]:
     return users
 
 
+def _last_served(conn: sqlite3.Connection, queue: str, user: str | None) -> int:
+    """The user's last turn in the queue (0: never served). One lookup per waiting user:
+    a queue keeps the turn of every user it ever served, which a busy multi-tenant
+    queue counts in the hundreds of thousands, and a claim must not read them all."""
+    row = conn.execute("SELECT served FROM user_turns WHERE queue = ? AND user_id = ?", (queue, _turn_key(user)))
+    found = row.fetchone()
+    return 0 if found is None else int(found[0])
+
+
 def record_turns(conn: sqlite3.Connection, queue: str, served: list[str | None]) -> None:
     """Mark users as served, the first served the longest ago, so others go first next time."""
     if not served:
         return
-    (last,) = conn.execute("SELECT COALESCE(MAX(served), 0) FROM user_turns WHERE queue = ?", (queue,)).fetchone()
+    (last,) = conn.execute(  # the end of the user_turns_order index, not a scan of every user's turn
+        "SELECT COALESCE(MAX(served), 0) FROM user_turns WHERE queue = ?", (queue,)
+    ).fetchone()
     order = list(dict.fromkeys(served))
     conn.executemany(
         "INSERT INTO user_turns (queue, user_id, served) VALUES (?, ?, ?) "

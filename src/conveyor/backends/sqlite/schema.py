@@ -187,6 +187,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE cron_ticks (entry TEXT PRIMARY KEY, tick REAL NOT NULL) WITHOUT ROWID;
     """,
+    # 14: a queue's latest turn from an index: the fair claim read it by scanning the turn
+    # of every user the queue ever served (99 ms a claim after 100,000 users)
+    """
+    CREATE INDEX user_turns_order ON user_turns (queue, served);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
