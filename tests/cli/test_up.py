@@ -102,3 +102,23 @@ def test_a_worker_told_to_shut_down_stops_up_too(tmp_path: Path, db_url: str, db
     assert "was asked to shut down" in text
     assert "The worker stopped; stopping the API server." in text
     assert db.workers_list() == []
+
+
+def test_up_with_a_cron_config_enqueues_its_periodic_jobs_for_its_worker(
+    tmp_path: Path, db_url: str, db: Backend
+) -> None:
+    register = "cron.register(jobfuncs.add, args=(2, 3), interval=1, name='adder')"
+    (tmp_path / "cron_config.py").write_text(f"from conveyor import cron\nimport jobfuncs\n\n{register}\n")
+    with running_up(tmp_path, db_url, "--cron", "cron_config.py") as (process, output):
+        assert "'adder': jobfuncs.add on queue 'default', every 1s" in output.wait_for("Periodic jobs from")
+        output.wait_for("Press Ctrl-C")
+        ran = wait_until(lambda: len(db.job_ids("default", [JobStatus.FINISHED])) >= 2 or None)  # two ticks
+        assert ran
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        assert "Traceback" not in output.rest()
+
+
+def test_a_bad_cron_config_stops_up_before_anything_runs(run: Run, db: Backend, tmp_path: Path) -> None:
+    assert_user_error(run("up", "--burst-demo", "--cron", str(tmp_path / "nowhere.py")), 2, "does not exist")
+    assert db.counts() == {}

@@ -33,6 +33,8 @@ from rich.live import Live
 from rich.text import Text
 
 from conveyor import demo
+from conveyor.cron import CronScheduler, load_config
+from conveyor.halt import Halt
 from conveyor.job import Job
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.queue import Queue
@@ -65,6 +67,12 @@ STOP_GRACE = 30.0
 
 @click.command()
 @click.option("--burst-demo", is_flag=True, help="Run only the worker and the demo; exit once the jobs are done.")
+@click.option(
+    "--cron",
+    "cron_config",
+    metavar="CONFIG",
+    help="Also enqueue the periodic jobs this cron config registers, as `conveyor cron CONFIG` does.",
+)
 @concurrency_option(default=4, help="Jobs the worker runs at once.")
 @pool_option
 @lease_ttl_option
@@ -74,13 +82,15 @@ STOP_GRACE = 30.0
 @server_settings_options
 @common_options(json_flag=False)
 def up(
-    app: App, burst_demo: bool, concurrency: int, pool: str, lease_ttl: float, worker_ttl: float, host: str,
-    port: int, server_env: dict[str, str], **limit_values: Any,
+    app: App, burst_demo: bool, cron_config: str | None, concurrency: int, pool: str, lease_ttl: float,
+    worker_ttl: float, host: str, port: int, server_env: dict[str, str], **limit_values: Any,
 ) -> None:  # fmt: skip
     """Serve the API and dashboard, start a worker and run a demo, on ./conveyor.db unless -u."""
     console = app.out.console
     app.import_job_modules()  # fail here, in one line, rather than in the worker's log
     limits = limits_from(**limit_values)
+    entries = [] if cron_config is None else load_config(cron_config)  # a bad config stops up here, in one line
+    scheduler = _Scheduler(CronScheduler(app.backend, entries=entries)) if entries else None
     server = None if burst_demo else _Server(build_api(app, host, limits, server_env), bind(host, port))
     queues = [demo.DEMO_QUEUE, DEFAULT_QUEUE]
     jobs = demo.enqueue_demo(Queue(demo.DEMO_QUEUE, connection=app.backend))
@@ -99,6 +109,9 @@ def up(
                 server.start()
                 console.print(Text.assemble("Dashboard and API: ", (f"{server.url}/", "bold underline"),
                                             f"  (API docs: {server.url}/docs)"), soft_wrap=True)  # fmt: skip
+            if scheduler is not None:
+                scheduler.start()
+                console.print(f"Periodic jobs from {cron_config}: {scheduler.describe()}", soft_wrap=True)
             _watch_demo(app, jobs, process, console)
             if not burst_demo and process.poll() is None:
                 console.print(f"Worker running (pid {process.pid}). Press Ctrl-C to stop.", style="bold")
@@ -114,6 +127,8 @@ def up(
                 process.kill()
                 process.wait()
             pump.join(timeout=5)
+            if scheduler is not None:
+                scheduler.stop()
             if server is not None:
                 server.stop()
     if process.returncode != 0:
@@ -168,6 +183,28 @@ class _Server:
         if self.thread.is_alive():
             self.thread.join(timeout=10)
         self.sock.close()
+
+
+class _Scheduler:
+    """A cron scheduler on a thread of ``up``: it only enqueues, so it needs no process of
+    its own; the schedulers of other processes (``conveyor cron``) enqueue no tick twice
+    beside it."""
+
+    def __init__(self, scheduler: CronScheduler) -> None:
+        self.scheduler = scheduler
+        self.halt = Halt()
+        self.thread = threading.Thread(target=scheduler.run, args=(self.halt,), name="cron", daemon=True)
+
+    def describe(self) -> str:
+        return "; ".join(entry.describe() for entry in self.scheduler.entries)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.thread.join(timeout=10)
+        self.halt.close()
 
 
 def _watch_demo(app: App, jobs: list[Job], process: subprocess.Popen[str], console: Console) -> None:
