@@ -9,6 +9,10 @@ from conveyor.backends.base import CHUNK, Backend
 from conveyor.types import Recovery
 
 DEFAULT_WORKER_TTL = 300.0
+CRON_ENTRY_TTL = 7 * 86400.0
+"""Seconds a periodic job no scheduler publishes any more (shown stale meanwhile) is kept,
+with its last tick, before the maintenance pass removes it: a week, so that a scheduler
+down over a weekend still shows what it ran and when."""
 
 
 @dataclass
@@ -29,6 +33,7 @@ class CleanupReport:
 
     purged: int = 0
     reaped_workers: list[str] = field(default_factory=list)
+    reaped_cron_entries: list[str] = field(default_factory=list)
     unfinished: bool = False  # the time budget ran out with expired jobs left
     skipped: bool = False  # another worker holds the maintenance lock
 
@@ -118,7 +123,8 @@ def run_cleanup(
     budget: float | None = None,
     owner: str | None = None,
 ) -> CleanupReport:
-    """Delete jobs past their result/failure TTL and reap workers silent for ``worker_ttl``.
+    """Delete jobs past their result/failure TTL, reap workers silent for ``worker_ttl``
+    and periodic jobs no scheduler published for CRON_ENTRY_TTL.
 
     With a ``budget`` (seconds) it stops purging when that is spent and says so, for a
     worker that must get back to its heartbeats; without one it purges everything.
@@ -129,7 +135,10 @@ def run_cleanup(
     """
     if owner is not None and not backend.maintenance_claim(owner, now, now + MAINTENANCE_LOCK_TTL):
         return CleanupReport(skipped=True)
-    report = CleanupReport(reaped_workers=backend.workers_reap(now - worker_ttl))
+    report = CleanupReport(
+        reaped_workers=backend.workers_reap(now - worker_ttl),
+        reaped_cron_entries=backend.cron_reap(now - CRON_ENTRY_TTL),
+    )
     report.purged, report.unfinished = _purge(backend, now, budget)
     if not report.unfinished:
         backend.maintenance_done(owner or "", now)

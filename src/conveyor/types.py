@@ -142,6 +142,25 @@ class WorkerRecord:
     shutdown_requested: bool = False  # told to stop from outside (send_shutdown_command)
 
 
+@dataclass(slots=True)
+class CronEntryRecord:
+    """A periodic job as the scheduler running it published it (Backend.cron_publish),
+    so that operators see what is scheduled; ``last_tick`` is read with it (the last tick
+    enqueued for it, None before its first), never published."""
+
+    name: str
+    schedule_kind: str  # 'interval' or 'cron'
+    schedule: str  # as registered: the seconds or duration of interval=, or the cron= expression
+    timezone: str  # the zone cron= is read in ('UTC' unless given; interval ticks are UTC seconds)
+    queue: str
+    job_type: str  # the function (or job type) each tick enqueues
+    scheduler: str  # the name of the scheduler that published it last
+    hostname: str
+    pid: int
+    last_seen: float  # when that scheduler published it last (it does so every minute)
+    last_tick: float | None = None
+
+
 class HeartbeatReply(Enum):
     """The store's answer to a worker's heartbeat: the one moment every worker, idle or
     busy, hears from the store, so it carries what an operator asked of the worker."""

@@ -12,7 +12,7 @@ from typing import Any
 from conveyor.backends.base import Backend
 from conveyor.status import TERMINAL, TRANSITIONS, JobStatus
 from conveyor.testing import make_job
-from conveyor.types import JobRecord, Settlement, WorkerRecord
+from conveyor.types import CronEntryRecord, JobRecord, Settlement, WorkerRecord
 
 NOW = 1_000_000.0
 LEASE_TTL = 30.0
@@ -125,3 +125,19 @@ def worker_record(name: str = "worker-1", **fields: Any) -> WorkerRecord:
         "version": "1.0",
     }
     return WorkerRecord(name=name, **{**defaults, **fields})
+
+
+def cron_record(name: str = "report", **fields: Any) -> CronEntryRecord:
+    """A periodic job as a scheduler publishes it, last seen at NOW."""
+    defaults: dict[str, Any] = {
+        "schedule_kind": "cron",
+        "schedule": "0 9 * * mon-fri",
+        "timezone": "Europe/Paris",
+        "queue": "reports",
+        "job_type": "myapp.jobs.report",
+        "scheduler": "host-a.42.beef",
+        "hostname": "host-a",
+        "pid": 42,
+        "last_seen": NOW,
+    }
+    return CronEntryRecord(name=name, **{**defaults, **fields})

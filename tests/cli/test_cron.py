@@ -40,6 +40,8 @@ def test_a_scheduler_process_enqueues_jobs_a_worker_runs_and_stops_on_sigterm(
         output = LineReader(scheduler.stderr)  # type: ignore[arg-type]
         assert "'adder': jobfuncs.add on queue 'default', every 1s" in output.wait_for("every 1s")
         output.wait_for("cron job adder: enqueued job")
+        (entry,) = wait_until(db.cron_entries, timeout=30, message="the entry published")
+        assert (entry.name, entry.schedule, entry.job_type, entry.pid) == ("adder", "1", "jobfuncs.add", scheduler.pid)
         done = wait_until(lambda: len(finished(db)) >= 3 and finished(db), timeout=30, message="three runs")
         assert {Job.fetch(job_id, connection=db).result for job_id in done} == {5}
         scheduler.send_signal(signal.SIGTERM)

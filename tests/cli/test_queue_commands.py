@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+from backend_conformance.helpers import cron_record
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
 from conveyor.types import WorkerRecord
@@ -51,6 +52,7 @@ def _stale_store(db: Backend) -> dict[str, str]:
                                      started_at=now - 3600, last_heartbeat=now - 1000))  # fmt: skip
     db.workers_register(WorkerRecord(name="live-worker", hostname="h", pid=2, queues=("default",), concurrency=1,
                                      started_at=now - 3600, last_heartbeat=now))  # fmt: skip
+    db.cron_publish([cron_record("dropped", last_seen=now - 8 * 86400), cron_record("running", last_seen=now - 3600)])
     return {"due": due.id, "later": later.id, "abandoned": abandoned.id, "expiring": expiring.id,
             "old": old.id, "kept": kept.id}  # fmt: skip
 
@@ -66,6 +68,7 @@ def test_cleanup_runs_the_maintenance_passes_and_reports_json(run: Run, db: Back
         "expired": 1,
         "purged": 1,
         "reaped_workers": ["gone-worker"],
+        "removed_cron_entries": ["dropped"],
     }
     statuses = {name: record.status if record else None for name, record in zip(ids, db.jobs_get(list(ids.values())))}
     assert statuses == {
@@ -77,6 +80,7 @@ def test_cleanup_runs_the_maintenance_passes_and_reports_json(run: Run, db: Back
         "kept": JobStatus.FINISHED,
     }
     assert [w.name for w in db.workers_list()] == ["live-worker"]
+    assert [entry.name for entry in db.cron_entries()] == ["running"]
 
 
 def test_cleanup_says_what_it_did(run: Run, db: Backend) -> None:
@@ -88,6 +92,7 @@ def test_cleanup_says_what_it_did(run: Run, db: Backend) -> None:
         "Expired queued jobs past their ttl: 1",
         "Purged ended jobs past their result or failure ttl: 1",
         "Reaped silent workers: 1 (gone-worker)",
+        "Removed periodic jobs no scheduler published for a week: 1 (dropped)",
     ]
     assert run("cleanup").stdout.splitlines()[0] == "Promoted scheduled jobs that were due: 0"
 

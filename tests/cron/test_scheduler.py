@@ -4,6 +4,8 @@ enqueued, once per tick across schedulers, and what a restart runs."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -133,3 +135,32 @@ def test_rqs_programmatic_form_registers_on_the_scheduler(backend: Backend) -> N
         scheduler.register(jobfuncs.add, "default", args=(3, 4), interval=60)
     (job,) = scheduler.enqueue_due()
     assert (job.func_name, job.args) == ("jobfuncs.add", (1, 2))
+
+
+def test_a_running_scheduler_publishes_its_entries_at_start_and_every_minute(backend: Backend) -> None:
+    clock = FrozenClock(START)
+    paris = cron_job(jobfuncs.add, args=(1, 2), cron="0 9 * * mon-fri", timezone="Europe/Paris", name="report",
+                     queue_name="reports")  # fmt: skip
+    ten_minutes = cron_job("jobfuncs.noop", interval="10m", name="cleanup")
+    scheduler = CronScheduler(backend, entries=[paris, ten_minutes], clock=clock, name="cron-1")
+    assert backend.cron_entries() == []
+    assert len(scheduler.run_once()) == 1  # the interval entry, at start
+    (cleanup, report) = backend.cron_entries()
+    assert (cleanup.name, cleanup.schedule_kind, cleanup.schedule, cleanup.timezone, cleanup.queue,
+            cleanup.job_type) == ("cleanup", "interval", "10m", "UTC", "default", "jobfuncs.noop")  # fmt: skip
+    assert (report.schedule_kind, report.schedule, report.timezone, report.queue, report.job_type) == (
+        "cron", "0 9 * * mon-fri", "Europe/Paris", "reports", "jobfuncs.add",
+    )  # fmt: skip
+    assert (report.scheduler, report.pid, report.last_seen) == ("cron-1", os.getpid(), START)
+    assert (cleanup.last_tick, report.last_tick) == (START - 570, None)  # 10:50, enqueued at start
+    clock.set(START + 59)
+    scheduler.run_once()
+    assert {entry.last_seen for entry in backend.cron_entries()} == {START}  # not yet a minute
+    clock.set(START + 60)
+    scheduler.run_once()
+    assert {entry.last_seen for entry in backend.cron_entries()} == {START + 60}
+
+
+def test_a_scheduler_is_named_after_its_host_and_process(backend: Backend) -> None:
+    scheduler = CronScheduler(backend, entries=[every_minute()])
+    assert scheduler.publisher.name.startswith(f"{socket.gethostname()}.{os.getpid()}.")

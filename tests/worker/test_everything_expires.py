@@ -1,4 +1,4 @@
-"""Nothing a job, a batch or a worker leaves in the store outlives its retention.
+"""Nothing a job, a batch, a worker or a periodic job leaves in the store outlives its retention.
 
 Jobs of every kind run through a worker (as users run them), a worker dies holding a
 job it was told to stop, then the clock passes every TTL (a year: callbacks keep their
@@ -15,6 +15,8 @@ from backend_conformance.helpers import worker_record
 from conveyor import Batch, JobStatus, Queue, Retry, Worker, maintenance
 from conveyor.backends.base import Backend
 from conveyor.clock import FrozenClock
+from conveyor.cron import CronScheduler
+from conveyor.cron.entry import cron_job
 
 START = 2_000_000_000.0
 KEPT = {"result_ttl": 5, "failure_ttl": 5}
@@ -25,10 +27,10 @@ REDIS_STORE_KEYS = re.compile(r"seq|queues|events|events:total|maintenance|serve
 """Keys a Redis namespace keeps for good: counters and markers, the lease index (its
 pin), and per queue a few wake-up tokens, fair share's turns and users (one entry per
 user, not per job)."""
-SQLITE_PER_JOB_TABLES = ("jobs", "job_dependencies", "batches", "workers", "throughput")
+SQLITE_PER_JOB_TABLES = ("jobs", "job_dependencies", "batches", "workers", "throughput", "cron_entries", "cron_ticks")
 
 
-def test_jobs_batches_workers_and_counters_all_go_once_past_their_retention(backend: Backend) -> None:
+def test_jobs_batches_workers_periodic_jobs_and_counters_all_go_once_past_their_retention(backend: Backend) -> None:
     clock = FrozenClock(START)
     queue = Queue(connection=backend, clock=clock)
     queue.enqueue("jobfuncs.add", 1, 2, user_id="alice", unique_key="once", **KEPT)
@@ -47,6 +49,7 @@ def test_jobs_batches_workers_and_counters_all_go_once_past_their_retention(back
     backend.workers_register(worker_record("dead", last_heartbeat=START))  # killed -9, holding a job
     backend.jobs_claim(["doomed"], "dead", 1, "token", START + 30, START)
     backend.job_request_stop(doomed.id, START)
+    CronScheduler(backend, entries=[cron_job("jobfuncs.noop", interval=60, **KEPT)], clock=clock).run_once()
 
     Worker([queue], connection=backend, clock=clock).work(burst=True)
     clock.advance(60)  # the scheduled job is due, the ttl passed, the dead worker's lease lapsed
@@ -61,6 +64,7 @@ def test_jobs_batches_workers_and_counters_all_go_once_past_their_retention(back
     assert backend.job_ids(None, list(JobStatus)) == []
     assert backend.batches_list(None, None, 10) == []
     assert backend.workers_list() == []
+    assert backend.cron_entries() == []
     assert backend.throughput(0).ended == 0
     assert _leftovers(backend) == []
 

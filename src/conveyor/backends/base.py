@@ -29,6 +29,7 @@ from conveyor.types import (
     BatchInspection,
     BatchRecord,
     ClockOffset,
+    CronEntryRecord,
     Finding,
     HeartbeatReply,
     JobEvent,
@@ -96,6 +97,22 @@ class Backend(Protocol):
         with no tick recorded gets None too: a new entry never runs for a time before it
         existed. Returns the record stored, or the live job holding its ``unique_key``
         (which then stands for it, the tick recorded all the same)."""
+        ...
+
+    def cron_publish(self, entries: Sequence[CronEntryRecord]) -> None:
+        """Record what these periodic jobs are and who schedules them (replacing what was
+        recorded under each name, ``last_tick`` left alone), in one atomic step: a
+        scheduler does so at start and every minute, and an entry it stops publishing
+        goes stale, then is removed by cron_reap."""
+        ...
+
+    def cron_entries(self) -> list[CronEntryRecord]:
+        """Every periodic job published, by name, each with its last tick (cron_enqueue's)."""
+        ...
+
+    def cron_reap(self, last_seen_before: float) -> list[str]:
+        """Remove the periodic jobs last published before the given time, with their last
+        tick, in one atomic step; return their names."""
         ...
 
     def jobs_claim(

@@ -95,7 +95,8 @@ def empty(app: App, queues: tuple[str, ...]) -> None:
 @common_options()
 def cleanup(app: App, worker_ttl: float) -> None:
     """Run the maintenance a worker runs: promote due jobs, recover expired leases, expire
-    and purge old jobs, reap silent workers. Useful when no worker is running."""
+    and purge old jobs, reap silent workers and periodic jobs no scheduler runs. Useful when
+    no worker is running."""
     now = time.time()
     schedule = run_schedule(app.backend, now)
     removed = run_cleanup(app.backend, now, worker_ttl)
@@ -108,6 +109,7 @@ def cleanup(app: App, worker_ttl: float) -> None:
         "expired": schedule.expired,
         "purged": removed.purged,
         "reaped_workers": removed.reaped_workers,
+        "removed_cron_entries": removed.reaped_cron_entries,
     }
     by_status = Counter(r.status.value for r in schedule.recovered)
     outcome = ", ".join(f"{count} {status}" for status, count in sorted(by_status.items()))
@@ -118,6 +120,8 @@ def cleanup(app: App, worker_ttl: float) -> None:
         f"Expired queued jobs past their ttl: {schedule.expired}",
         f"Purged ended jobs past their result or failure ttl: {removed.purged}",
         f"Reaped silent workers: {len(removed.reaped_workers)}" + (f" ({reaped})" if reaped else ""),
+        f"Removed periodic jobs no scheduler published for a week: {len(removed.reaped_cron_entries)}"
+        + (f" ({', '.join(removed.reaped_cron_entries)})" if removed.reaped_cron_entries else ""),
     ]
     app.out.emit(data, "\n".join(lines))
 

@@ -33,7 +33,13 @@ ALIASES = {
 
 
 class Schedule(Protocol):
-    """The ticks of one periodic job."""
+    """The ticks of one periodic job; ``kind``, ``text`` and ``zone_name`` say it as it was
+    registered ('interval', '10m', 'UTC'), so that it can be published and rebuilt
+    (``schedule_of``) by readers of the store."""
+
+    kind: str
+    text: str
+    zone_name: str
 
     def latest_at(self, now: float) -> float:
         """The last tick at or before ``now``."""
@@ -49,10 +55,14 @@ class Schedule(Protocol):
 
 
 class IntervalSchedule:
-    """Every ``seconds``, on the multiples of it since the Unix epoch."""
+    """Every ``seconds``, on the multiples of it since the Unix epoch (``text``: as given)."""
 
-    def __init__(self, seconds: int) -> None:
+    kind = "interval"
+    zone_name = "UTC"
+
+    def __init__(self, seconds: int, text: str | None = None) -> None:
         self.seconds = seconds
+        self.text = str(seconds) if text is None else text
 
     def latest_at(self, now: float) -> float:
         return now - math.fmod(now, self.seconds)  # exact, where floor(now / seconds) may round up
@@ -65,10 +75,12 @@ class IntervalSchedule:
 
 
 class CronSchedule:
-    """The times a 5-field cron expression matches, read in ``zone``."""
+    """The times a 5-field cron expression (``text``, as given) matches, read in ``zone``."""
 
-    def __init__(self, expression: str, fields: str, zone: tzinfo, zone_name: str) -> None:
-        self.expression = expression
+    kind = "cron"
+
+    def __init__(self, text: str, fields: str, zone: tzinfo, zone_name: str) -> None:
+        self.text = text
         self.fields = fields
         self.zone = zone
         self.zone_name = zone_name
@@ -85,7 +97,7 @@ class CronSchedule:
         return next(CronSim(self.fields, moment, reverse=reverse)).timestamp()
 
     def describe(self) -> str:
-        return f"cron {self.expression!r} ({self.zone_name})"
+        return f"cron {self.text!r} ({self.zone_name})"
 
 
 def schedule_of(interval: object, cron: object, timezone: object) -> Schedule:
@@ -98,7 +110,7 @@ def schedule_of(interval: object, cron: object, timezone: object) -> Schedule:
     if interval is not None:
         if timezone is not None:
             raise InvalidJobError("timezone= applies to cron= schedules; interval ticks are counted in UTC seconds")
-        return IntervalSchedule(_interval_seconds(interval))
+        return IntervalSchedule(_interval_seconds(interval), str(interval))
     zone, zone_name = _zone(timezone)
     return CronSchedule(str(cron), _cron_fields(cron, zone), zone, zone_name)
 

@@ -15,8 +15,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
+import secrets
 import select
 import signal
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
@@ -34,6 +37,7 @@ from conveyor.store_wait import once_the_store_answers
 
 from .config import load_config, refuse_twice
 from .entry import CronJob, cron_job
+from .published import PUBLISH_INTERVAL, Publisher, records_of
 from .schedule import CronSchedule
 
 log = logging.getLogger("conveyor.cron")
@@ -53,15 +57,25 @@ class _Due:
 class CronScheduler:
     """Enqueues its entries on ``connection`` when they are due, as RQ's CronScheduler:
     ``CronScheduler(connection=conn)``, then ``register(...)`` (cron.register's arguments)
-    or ``load_config_from_file(CONFIG)``, then ``start()``."""
+    or ``load_config_from_file(CONFIG)``, then ``start()``. While it runs it publishes its
+    entries in the store every PUBLISH_INTERVAL, under ``name`` (default: host.pid.random),
+    for operators to see (``GET /api/v1/cron``, the dashboard, ``conveyor info``)."""
 
     def __init__(
-        self, connection: Backend | None = None, *, entries: Sequence[CronJob] = (), clock: Clock = SYSTEM_CLOCK
+        self,
+        connection: Backend | None = None,
+        *,
+        entries: Sequence[CronJob] = (),
+        clock: Clock = SYSTEM_CLOCK,
+        name: str | None = None,
     ) -> None:
         self.connection = resolve_connection(connection)
         self.entries = list(entries)
         self.clock = clock
+        hostname = socket.gethostname()
+        self.publisher = Publisher(name or f"{hostname}.{os.getpid()}.{secrets.token_hex(2)}", hostname, os.getpid())
         self._due: dict[str, _Due] = {}
+        self._published_at: float | None = None
 
     def register(self, func: Callable[..., Any] | str, queue_name: str = DEFAULT_QUEUE, **options: Any) -> CronJob:
         """Add an entry, as ``conveyor.cron.register`` does in a config."""
@@ -110,14 +124,32 @@ class CronScheduler:
         """When the earliest waiting tick comes (after enqueue_due has seen every entry)."""
         return min(due.tick for due in self._due.values())
 
+    def publish(self) -> None:
+        """Record the entries in the store, as this scheduler's, now (Backend.cron_publish)."""
+        now = self.clock.now()
+        self.connection.cron_publish(records_of(self.entries, self.publisher, now))
+        self._published_at = now
+
     def run(self, halt: Halt) -> None:
-        """Enqueue due jobs until ``halt`` is set, sleeping between ticks; an unreachable
-        store is waited for (logged), as workers wait for it."""
+        """Publish the entries, then enqueue due jobs until ``halt`` is set, sleeping
+        between ticks and publishing again every PUBLISH_INTERVAL; an unreachable store is
+        waited for (logged), as workers wait for it."""
         pause = functools.partial(wait, halt)
         while not halt.is_set():
-            once_the_store_answers(lambda: halt.is_set() or self.enqueue_due(), log.warning, pause)
+            once_the_store_answers(lambda: halt.is_set() or self.run_once(), log.warning, pause)
             if not halt.is_set():
-                pause(min(LONGEST_SLEEP, max(0.0, self.next_due() - self.clock.now())))
+                wake_at = min(self.next_due(), self._next_publish())
+                pause(min(LONGEST_SLEEP, max(0.0, wake_at - self.clock.now())))
+
+    def run_once(self) -> list[Job]:
+        """One pass of ``run``: publish the entries if PUBLISH_INTERVAL has passed since
+        they last were, then enqueue the due ones (enqueue_due)."""
+        if self.clock.now() >= self._next_publish():
+            self.publish()
+        return self.enqueue_due()
+
+    def _next_publish(self) -> float:
+        return float("-inf") if self._published_at is None else self._published_at + PUBLISH_INTERVAL
 
     def _first(self, entry: CronJob, now: float) -> _Due:
         """The first tick a starting scheduler tries: the latest one, now or past. A cron

@@ -344,14 +344,15 @@ class Housekeeper:
         self.clock_watch.observe(self.worker.backend.store_clock_offset(self.worker.clock))
 
     def run_maintenance(self) -> float | None:
-        """Drop results and failures past their TTL; reap workers silent too long (one
-        worker at a time, by the store's maintenance lock).
+        """Drop results and failures past their TTL; reap workers silent too long and
+        periodic jobs no scheduler runs (one worker at a time, by the store's maintenance lock).
 
         Purging stops after a budget's time, so this thread gets back to the heartbeats;
         what is left is taken up again as long after.
         """
         w = self.worker
         report = maintenance.run_cleanup(w.backend, w.clock.now(), w.worker_ttl, budget=self.budget, owner=w.name)
-        if report.purged or report.reaped_workers:
-            log.info("maintenance: deleted %d expired jobs, reaped workers %s", report.purged, report.reaped_workers)
+        if report.purged or report.reaped_workers or report.reaped_cron_entries:
+            log.info("maintenance: deleted %d expired jobs, reaped workers %s, removed periodic jobs no scheduler "
+                     "runs %s", report.purged, report.reaped_workers, report.reaped_cron_entries)  # fmt: skip
         return self.budget if report.unfinished else None

@@ -5,8 +5,8 @@ its status indexes, its lease and its dependents change together or not at all. 
 use plain commands. RedisBackend is put together from mixins of one concern each, over
 the connection (connection.py): claiming.py (claim, settle, leases), wakeup.py (the wait
 for jobs), due_signals.py (when scheduled jobs come due: read, or heard), queries.py (reads),
-upkeep.py (workers, maintenance, the store itself) and batches.py; this module adds the
-other writes to jobs.
+upkeep.py (workers, maintenance, the store itself), batches.py and cron.py (periodic
+jobs as published); this module adds the other writes to jobs.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from . import codec
 from .batches import RedisBatches
 from .claiming import RedisClaiming
 from .connection import SOCKET_TIMEOUT, optional_arg
+from .cron import RedisCron
 from .due_signals import RedisDueSignals
 from .errors import _reply
 from .queries import RedisQueries
@@ -36,7 +37,7 @@ _STATUS_OF_REPLY = {status.value.encode(): status for status in JobStatus}
 costs a microsecond a job in enqueue_many)."""
 
 
-class RedisBackend(RedisClaiming, RedisQueries, RedisUpkeep, RedisBatches, RedisDueSignals):
+class RedisBackend(RedisClaiming, RedisQueries, RedisUpkeep, RedisBatches, RedisDueSignals, RedisCron):
     """Backend on one Redis; see conveyor.backends.base.Backend for the contract."""
 
     kind = "redis"

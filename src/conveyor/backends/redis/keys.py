@@ -48,6 +48,8 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:maintenance              hash: lock owner and until, last (completed pass)
     {conveyor}:cron                     hash: periodic job (cron entry) name -> the last tick
                                         enqueued for it (epoch seconds)
+    {conveyor}:cronentries              hash: periodic job name -> JSON of what it is and which
+                                        scheduler published it when (Backend.cron_publish)
     {conveyor}:server                   hash: run_id of the Redis process last seen, and
                                         since (when it was first seen: its start, as noticed)
     {conveyor}:throughput               hash: '<minute>:f' jobs finished, '<minute>:x'
@@ -94,6 +96,8 @@ class KeySpace:
         self.due_signals = self.base + "signal:due"
         self.leases = self.base + "leases"
         self.batch_starts = self.base + "batchstarts"
+        self.cron_ticks = self.base + "cron"
+        self.cron_entries = self.base + "cronentries"
 
     def batch(self, batch_id: str) -> str:
         return f"{self.base}batch:{batch_id}"

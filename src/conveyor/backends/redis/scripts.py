@@ -38,20 +38,20 @@ NAMES = (
     "enqueue", "claim", "settle", "extend", "recover", "cancel", "stop", "requeue", "delete", "update",
     "promote", "expire", "purge", "empty", "heartbeat", "reap", "lock", "unlock",
     "batch_start", "batch_reschedule", "batch_cancel", "batch_complete", "batch_counts", "repair", "newest",
-    "summaries", "serving", "shutdown", "register", "time",
+    "summaries", "serving", "shutdown", "register", "time", "cron_reap",
 )  # fmt: skip
 FLAGS = {
     **dict.fromkeys(("batch_counts", "newest", "summaries", "time"), "no-writes"),
     **dict.fromkeys(
         ("purge", "delete", "empty", "reap", "lock", "unlock", "extend", "heartbeat", "register", "serving",
-         "shutdown"),
+         "shutdown", "cron_reap"),
         "allow-oom",
     ),
 }  # fmt: skip
 """What Redis may run when it is out of memory (used memory over maxmemory, noeviction),
 where it refuses every other function before it runs: the reads (``no-writes``, so a
 listing or a batch's counts still answer), what frees memory (``allow-oom``: deleting
-jobs, queues and workers, and the maintenance lock that retention takes first), what
+jobs, queues, workers and periodic jobs no scheduler runs, and the maintenance lock that retention takes first), what
 keeps running jobs alive (lease renewals and worker heartbeats), registers a worker (one
 started on a full store runs retention, which frees it) or stops workers: small values
 rewritten in place. Without them a full Redis could never purge its way back, and the

@@ -6,8 +6,9 @@ SQLiteBackend is put together from mixins of one concern each, over the connecti
 (connection.py): claiming.py (claim, settle, leases, the wait for jobs), enqueue.py
 (storing new jobs), dependencies.py (the links between jobs, which the writes share),
 timed.py (promotion of due jobs, expiry, retention), queries.py (reads), upkeep.py
-(workers, maintenance, the store itself) and batches.py; this module adds the other
-writes to jobs: cancel, stop, requeue, delete, update and emptying a queue.
+(workers, maintenance, the store itself), batches.py and cron.py (periodic jobs as
+published); this module adds the other writes to jobs: cancel, stop, requeue, delete,
+update and emptying a queue.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from conveyor.types import JobRecord
 from .batches import SQLiteBatches
 from .changes import Changes
 from .claiming import SQLiteClaiming
+from .cron import SQLiteCron
 from .dependencies import WAITS_ON_A_PARENT_SQL, descendants
 from .enqueue import SQLiteEnqueue
 from .queries import SQLiteQueries
@@ -39,7 +41,7 @@ _BATCH_NOT_STARTED_SQL = (
 again (status scheduled, no time of its own), not run before the batch."""
 
 
-class SQLiteBackend(SQLiteClaiming, SQLiteTimed, SQLiteQueries, SQLiteUpkeep, SQLiteBatches, SQLiteEnqueue):
+class SQLiteBackend(SQLiteClaiming, SQLiteTimed, SQLiteQueries, SQLiteUpkeep, SQLiteBatches, SQLiteEnqueue, SQLiteCron):
     """Backend on one SQLite file; see conveyor.backends.base.Backend for the contract."""
 
     kind = "sqlite"

@@ -192,6 +192,21 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX user_turns_order ON user_turns (queue, served);
     """,
+    # 15: periodic jobs as their schedulers publish them, for operators (Backend.cron_publish)
+    """
+    CREATE TABLE cron_entries (
+        name TEXT PRIMARY KEY,
+        schedule_kind TEXT NOT NULL,
+        schedule TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        job_type TEXT NOT NULL,
+        scheduler TEXT NOT NULL,
+        hostname TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        last_seen REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
