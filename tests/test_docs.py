@@ -33,7 +33,7 @@ from conveyor import Queue
 from conveyor.cli import cli
 from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
 from conveyor.server import Settings, create_app
-from conveyor.types import WorkerRecord
+from conveyor.types import CronEntryRecord, WorkerRecord
 from redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -321,10 +321,14 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def http(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """The API (open: no keys) on a fresh SQLite file, with one registered worker."""
+    """The API (open: no keys) on a fresh SQLite file, with one registered worker and one
+    periodic job published."""
     backend = conveyor.connect(f"sqlite:///{tmp_path / 'api.db'}")
     now = time.time()
     backend.workers_register(WorkerRecord("w1", "host", 1, ("default",), 1, "idle", (), now, now))
+    backend.cron_publish(
+        [CronEntryRecord("report", "cron", "0 9 * * *", "UTC", "default", "add", "s1", "host", 1, now)]
+    )
     app = create_app(backend, Settings())
     async with httpx.AsyncClient(transport=ASGITransport(app), base_url="http://conveyor") as client:
         yield client
@@ -363,6 +367,7 @@ async def test_rest_md_gives_the_fields_of_every_answer(http: httpx.AsyncClient)
     check("GET /jobs/queue/stats", await call("GET", "/api/v1/jobs/queue/stats"))
     check("GET /queues", await call("GET", "/api/v1/queues"))
     check("GET /workers", await call("GET", "/api/v1/workers"))
+    check("GET /cron", await call("GET", "/api/v1/cron"))
     check("GET /health", await call("GET", "/health"))
     check("POST /jobs/cancel/{id}", await call("POST", f"/api/v1/jobs/cancel/{submitted['job_id']}"))
     check("POST /jobs/restart/{id}", await call("POST", f"/api/v1/jobs/restart/{submitted['job_id']}"))

@@ -31,6 +31,7 @@ async def test_requests_without_a_valid_key_are_401(client: httpx.AsyncClient, h
         ("POST", "jobs"),
         ("GET", "jobs/stats"),
         ("GET", "workers"),
+        ("GET", "cron"),
         ("GET", "metrics"),
     ):
         response = await client.request(method, f"{API}/{path}", headers=headers, json={"job_type": "add"})

@@ -205,7 +205,7 @@ async def test_the_openapi_schema_describes_every_route_and_error(client: httpx.
         "/api/v1/jobs", "/api/v1/jobs/{job_id}", "/api/v1/jobs/status/{job_id}", "/api/v1/jobs/status/{job_id}/poll",
         "/api/v1/jobs/status/{job_id}/stream", "/api/v1/jobs/cancel/{job_id}", "/api/v1/jobs/restart/{job_id}",
         "/api/v1/jobs/stats", "/api/v1/jobs/queue/stats", "/api/v1/jobs/{job_id}/backend", "/api/v1/workers",
-        "/api/v1/workers/{name}/shutdown", "/api/v1/health", "/health", "/metrics", "/api/v1/metrics",
+        "/api/v1/workers/{name}/shutdown", "/api/v1/cron", "/api/v1/health", "/health", "/metrics", "/api/v1/metrics",
 
 
         "/api/v1/queues",

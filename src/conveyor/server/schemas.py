@@ -381,6 +381,32 @@ class WorkerList(BaseModel):
     data: list[WorkerView]
 
 
+class CronEntryView(BaseModel):
+    name: str = Field(description="The entry's name (cron.register's name=, default the function's).")
+    schedule: str = Field(description="As registered: the cron= expression, or interval= (seconds, or '10m').")
+    schedule_kind: str = Field(description="cron or interval.")
+    timezone: str = Field(description="The zone a cron expression is read in (UTC unless given).")
+    queue: str
+    job_type: str = Field(description="The function or job type each run enqueues.")
+    last_tick: datetime | None = Field(description="The last run enqueued (its due time); null before the first.")
+    next_tick: datetime | None = Field(
+        description="The next run's due time, computed as the scheduler does; null for a schedule this server "
+        "cannot read (a time zone its system lacks)."
+    )
+    scheduler: str = Field(description="The scheduler that published the entry last (conveyor cron).")
+    host: str
+    pid: int
+    last_seen: datetime = Field(description="When that scheduler published it last (it does every minute).")
+    stale: bool = Field(
+        description="No scheduler published it for five minutes: none runs it (stopped, or its config dropped it); "
+        "it is removed after a week."
+    )
+
+
+class CronList(BaseModel):
+    data: list[CronEntryView]
+
+
 class ShutdownRequested(BaseModel):
     worker: str
     shutdown_requested: bool = True

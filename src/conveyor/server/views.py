@@ -6,14 +6,16 @@ whoever wrote it, so the API shows it as null.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from conveyor.clock import to_datetime
+from conveyor.cron.published import is_stale, next_tick
 from conveyor.health import worker_is_healthy
 from conveyor.server import json_values
 from conveyor.server.schemas import (
     BackendView,
+    CronEntryView,
     JobDetail,
     JobInput,
     JobPage,
@@ -24,7 +26,7 @@ from conveyor.server.schemas import (
     WorkerView,
 )
 from conveyor.status import REST_NAMES, TERMINAL, JobStatus
-from conveyor.types import JobInspection, JobRecord, JobSummaryRecord, WorkerRecord
+from conveyor.types import CronEntryRecord, JobInspection, JobRecord, JobSummaryRecord, WorkerRecord
 
 
 def rest(status: JobStatus) -> RestStatus:
@@ -162,6 +164,25 @@ def worker_view(worker: WorkerRecord, now: float, shown_jobs: set[str] | None = 
         last_heartbeat=_time(worker.last_heartbeat or None),
         healthy=worker_is_healthy(worker, now),
         shutdown_requested=worker.shutdown_requested,
+    )
+
+
+def cron_entry_view(entry: CronEntryRecord, now: float) -> CronEntryView:
+    """A periodic job as published, with its next tick and whether a scheduler still runs it."""
+    return CronEntryView(
+        name=entry.name,
+        schedule=entry.schedule,
+        schedule_kind=entry.schedule_kind,
+        timezone=entry.timezone,
+        queue=entry.queue,
+        job_type=entry.job_type,
+        last_tick=_time(entry.last_tick),
+        next_tick=_time(next_tick(entry, now)),
+        scheduler=entry.scheduler,
+        host=entry.hostname,
+        pid=entry.pid,
+        last_seen=datetime.fromtimestamp(entry.last_seen, UTC),
+        stale=is_stale(entry, now),
     )
 
 

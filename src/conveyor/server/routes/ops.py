@@ -1,4 +1,4 @@
-"""Operations: workers, health (for load balancers, no key needed) and Prometheus metrics."""
+"""Operations: workers, periodic jobs, health (for load balancers, no key needed) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -15,9 +15,17 @@ from conveyor.exceptions import BackendError
 from conveyor.server.deps import Caller, Monitor, State
 from conveyor.server.errors import ApiError
 from conveyor.server.responses import COMMON, errors
-from conveyor.server.schemas import Health, QueueCounts, QueueList, ShutdownRequested, WorkerErrorBody, WorkerList
+from conveyor.server.schemas import (
+    CronList,
+    Health,
+    QueueCounts,
+    QueueList,
+    ShutdownRequested,
+    WorkerErrorBody,
+    WorkerList,
+)
 from conveyor.server.strict_query import StrictQueryRoute
-from conveyor.server.views import worker_view
+from conveyor.server.views import cron_entry_view, worker_view
 from conveyor.status import REST_NAMES
 
 router = APIRouter(tags=["operations"], route_class=StrictQueryRoute)
@@ -50,6 +58,15 @@ def shutdown_worker(name: str, state: State, caller: Caller) -> ShutdownRequeste
         raise ApiError(403, "Forbidden", "Shutting a worker down needs an admin key")
     send_shutdown_command(state.backend, name)
     return ShutdownRequested(worker=name)
+
+
+@router.get("/api/v1/cron", response_model=CronList, responses=errors(*COMMON))
+def list_cron(state: State, caller: Caller) -> CronList:
+    """Periodic jobs as their schedulers (conveyor cron) published them, by name, with
+    their last and next run; ``stale`` for one no scheduler runs any more. Any key, as
+    /workers: entries belong to no user."""
+    now = time.time()
+    return CronList(data=[cron_entry_view(entry, now) for entry in state.backend.cron_entries()])
 
 
 @router.get("/api/v1/queues", response_model=QueueList, responses=errors(*COMMON))
