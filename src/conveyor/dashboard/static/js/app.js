@@ -5,6 +5,7 @@ import { h, replace } from "./dom.js";
 import { onLiveState } from "./live.js";
 import { match, route } from "./router.js";
 import { batchesView, batchView } from "./views/batches.js";
+import { cronView } from "./views/cron.js";
 import { failedView } from "./views/failed.js";
 import { jobView } from "./views/job.js";
 import { jobsView } from "./views/jobs.js";
@@ -17,6 +18,7 @@ route("/jobs/:id", "jobs", jobView, "Job");
 route("/failed", "failed", failedView, "Failed jobs");
 route("/batches", "batches", batchesView, "Batches");
 route("/batches/:id", "batches", batchView, "Batch");
+route("/cron", "cron", cronView, "Periodic jobs");
 
 const main = document.getElementById("main");
 const logout = document.getElementById("logout");

@@ -85,3 +85,24 @@ export function shortTime(iso) {
   const today = dateTime(new Date().toISOString()).slice(0, 10);
   return full.startsWith(today) ? full.slice(11) : full.slice(0, 16);
 }
+
+/**
+ * How far `iso` is from `now` (milliseconds), as "in 4 min", "in 2 h 5 min", "in 3 days",
+ * "12 s ago"; coarse enough that a list drawn from it changes at most every few seconds.
+ */
+export function relativeTime(iso, now = Date.now()) {
+  const at = new Date(iso).getTime();
+  if (Number.isNaN(at)) return String(iso);
+  const ms = at - now;
+  const s = Math.round(Math.abs(ms) / 1000);
+  let text;
+  if (s < 1) return "now";
+  if (s < 60) text = `${s} s`;
+  else if (s < 3600) text = `${Math.round(s / 60)} min`;
+  else if (s < 48 * 3600) {
+    const minutes = Math.floor((s % 3600) / 60);
+    text = `${Math.floor(s / 3600)} h${minutes ? ` ${minutes} min` : ""}`;
+  }
+  else text = `${Math.round(s / 86400)} days`;
+  return ms > 0 ? `in ${text}` : `${text} ago`;
+}
