@@ -6,8 +6,10 @@ import json
 import re
 import time
 
+from backend_conformance.helpers import cron_record
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
+from conveyor.testing import make_record
 from conveyor.types import WorkerRecord
 
 from .conftest import Run, assert_user_error, put_job
@@ -132,11 +134,13 @@ def test_an_empty_store(run: Run, db: Backend) -> None:
         "worker_health_status": "degraded",
         "unserved_queues": [],
         "last_cleanup": None,
+        "cron": [],
     }
     out = run("info").stdout
     assert "no jobs" in out
     assert "no workers" in out
     assert "Last cleanup: never" in out
+    assert "Periodic jobs" not in out
 
 
 def test_the_last_cleanup_is_shown(run: Run, db: Backend) -> None:
@@ -175,3 +179,27 @@ def test_jobs_queued_where_no_worker_serves_say_to_start_one(run: Run, db: Backe
     db.workers_register(_worker("w-rest", ("emails", "reports")))
     assert "no worker serves" not in run("info").stdout
     assert json.loads(run("info", "--json").stdout)["unserved_queues"] == []
+
+
+def test_each_periodic_job_is_a_row_with_its_next_and_last_tick(run: Run, db: Backend) -> None:
+    now = time.time()
+    db.cron_publish([
+        cron_record("report", schedule="0 9 * * *", timezone="UTC", last_seen=now - 30),
+        cron_record("cleanup", schedule_kind="interval", schedule="600", queue="default", job_type="app.cleanup",
+                    scheduler="old-host.7.cafe", last_seen=now - 3600),
+    ])  # fmt: skip
+    db.cron_enqueue("report", now - 7200, make_record(queue="reports"), now)
+    out = run("info").stdout
+    table = out[out.index("Periodic jobs") :].splitlines()
+    cleanup = next(line for line in table if line.startswith("cleanup"))
+    pattern = r"cleanup +app.cleanup +default +every 600 +in \d+(s|m) +not yet +1h ago stale"
+    assert re.fullmatch(pattern, cleanup.rstrip()), cleanup
+    report = next(line for line in table if line.startswith("report"))
+    pattern = r"report +myapp.jobs.report +reports +0 9 \* \* \* \(UTC\) +in \d+(h|m|s) +2h ago +30s ago"
+    assert re.fullmatch(pattern, report.rstrip()), report
+    data = json.loads(run("info", "--json").stdout)["cron"]
+    assert [(entry["name"], entry["stale"], entry["last_tick"] is not None) for entry in data] == [
+        ("cleanup", True, False), ("report", False, True),
+    ]  # fmt: skip
+    assert data[1]["next_tick"].endswith("Z") and data[1]["host"] == "host-a"
+    assert [entry["name"] for entry in json.loads(run("info", "-q", "reports", "--json").stdout)["cron"]] == ["report"]

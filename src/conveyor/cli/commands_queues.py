@@ -21,7 +21,7 @@ from conveyor.status import JobStatus
 from conveyor.urls import masked_url
 
 from .options import App, common_options, lease_ttl_option, worker_ttl_option
-from .output import ago, iso, plural, queues_table, worker_json, workers_table
+from .output import ago, cron_json, cron_table, iso, plural, queues_table, worker_json, workers_table
 
 BUSY = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.STARTED)
 """Statuses of jobs that need a worker, now or later (for the health of the store)."""
@@ -31,14 +31,17 @@ BUSY = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.STA
 @click.option("-q", "--queue", "queues", multiple=True, help="Show only this queue and its workers (repeatable).")
 @common_options(read_only=True)
 def info(app: App, queues: tuple[str, ...]) -> None:
-    """Show queues with their job counts per status, and the registered workers."""
+    """Show queues with their job counts per status, the registered workers, and the
+    periodic jobs schedulers run."""
     wanted = [validate_queue_name(q) for q in dict.fromkeys(queues)]  # before the store is opened
     now = time.time()
     counts = app.backend.counts()
     workers = app.backend.workers_list()
+    periodic = app.backend.cron_entries()
     if wanted:
         counts = {name: counts.get(name, {}) for name in wanted}
         workers = [w for w in workers if set(w.queues) & set(wanted)]
+        periodic = [entry for entry in periodic if entry.queue in wanted]
     else:
         counts = dict(sorted(counts.items()))
     busy = sum(n for per_status in counts.values() for status, n in per_status.items() if status in BUSY)
@@ -57,6 +60,7 @@ def info(app: App, queues: tuple[str, ...]) -> None:
         "worker_health_status": store_health(workers, now, busy),
         "unserved_queues": unserved,
         "last_cleanup": iso(app.backend.maintenance_last()),
+        "cron": [cron_json(entry, now) for entry in periodic],
     }
     last_cleanup = app.backend.maintenance_last()
     cleaned = "never" if last_cleanup is None else ago(last_cleanup, now)
@@ -66,7 +70,10 @@ def info(app: App, queues: tuple[str, ...]) -> None:
             f"\nJobs are queued in {', '.join(map(repr, unserved))} and no worker serves "
             f"{'it' if len(unserved) == 1 else 'them'}: start one with `{_worker_command(app, unserved)}`"
         )
-    app.out.emit(data, Group(queues_table(counts), "", workers_table(workers, now), "", footer))
+    shown = [queues_table(counts), "", workers_table(workers, now), ""]
+    if periodic:
+        shown += [cron_table(periodic, now), ""]
+    app.out.emit(data, Group(*shown, footer))
 
 
 def _worker_command(app: App, queues: list[str]) -> str:

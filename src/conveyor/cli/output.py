@@ -18,10 +18,11 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from conveyor.cron.published import is_stale, next_tick
 from conveyor.health import worker_is_healthy
 from conveyor.job import Job
 from conveyor.status import JobStatus
-from conveyor.types import WorkerRecord
+from conveyor.types import CronEntryRecord, WorkerRecord
 
 STATUS_STYLES: dict[JobStatus, str] = {
     JobStatus.QUEUED: "cyan",
@@ -47,11 +48,22 @@ def ago(timestamp: float | None, now: float) -> str:
     """How long ago, in the largest whole unit: easier to scan than a timestamp."""
     if timestamp is None:
         return "-"
-    seconds = max(0.0, now - timestamp)
+    return f"{_largest_unit(now - timestamp)} ago"
+
+
+def until(timestamp: float | None, now: float) -> str:
+    """How long from now, as ``ago`` says how long since: 'in 4m'."""
+    if timestamp is None:
+        return "-"
+    return f"in {_largest_unit(timestamp - now)}"
+
+
+def _largest_unit(seconds: float) -> str:
+    seconds = max(0.0, seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
-            return f"{int(seconds // size)}{unit} ago"
-    return f"{int(seconds)}s ago"
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
 
 
 def plural(count: int, word: str) -> str:
@@ -150,6 +162,39 @@ def _worker_state(worker: WorkerRecord) -> Text:
     if worker.shutdown_requested:
         return Text(f"{worker.state}, shutting down", style="magenta")
     return Text(worker.state, style="yellow" if worker.state == "busy" else "")
+
+
+def cron_table(entries: Sequence[CronEntryRecord], now: float) -> Table:
+    """A row per periodic job: what it enqueues where, when it runs next and ran last,
+    and when a scheduler last published it (stale once none has for five minutes; which
+    one, ``--json`` says)."""
+    table = plain_table("Periodic jobs")
+    for column in ("name", "function", "queue", "schedule"):
+        table.add_column(column, overflow="fold")
+    for column in ("next", "last", "published"):
+        table.add_column(column, no_wrap=True)
+    for entry in entries:
+        if entry.schedule_kind == "interval":
+            schedule = f"every {entry.schedule}"
+        else:
+            schedule = f"{entry.schedule} ({entry.timezone})"
+        published = Text(ago(entry.last_seen, now))
+        if is_stale(entry, now):
+            published.append(" stale", style="bold red")
+        last = "not yet" if entry.last_tick is None else ago(entry.last_tick, now)
+        table.add_row(entry.name, entry.job_type, entry.queue, schedule, until(next_tick(entry, now), now), last,
+                      published)  # fmt: skip
+    return table
+
+
+def cron_json(entry: CronEntryRecord, now: float) -> dict[str, Any]:
+    """A periodic job as ``--json`` gives it: the REST API's fields (GET /api/v1/cron)."""
+    return {
+        "name": entry.name, "schedule": entry.schedule, "schedule_kind": entry.schedule_kind,
+        "timezone": entry.timezone, "queue": entry.queue, "job_type": entry.job_type,
+        "last_tick": iso(entry.last_tick), "next_tick": iso(next_tick(entry, now)), "scheduler": entry.scheduler,
+        "host": entry.hostname, "pid": entry.pid, "last_seen": iso(entry.last_seen), "stale": is_stale(entry, now),
+    }  # fmt: skip
 
 
 def worker_json(worker: WorkerRecord, now: float) -> dict[str, Any]:
