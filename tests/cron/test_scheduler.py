@@ -164,3 +164,16 @@ def test_a_running_scheduler_publishes_its_entries_at_start_and_every_minute(bac
 def test_a_scheduler_is_named_after_its_host_and_process(backend: Backend) -> None:
     scheduler = CronScheduler(backend, entries=[every_minute()])
     assert scheduler.publisher.name.startswith(f"{socket.gethostname()}.{os.getpid()}.")
+
+
+def test_a_store_refusing_the_publication_is_logged_and_enqueueing_goes_on(
+    backend: Backend, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FrozenClock(START)
+    read_only = conveyor.connect(url, read_only=True)
+    scheduler = CronScheduler(read_only, entries=[every_minute()], clock=clock)
+    with caplog.at_level(logging.WARNING, logger="conveyor.cron"):
+        scheduler.run_once()  # refused too: what matters is that it returns, the tick passed over and logged
+    read_only.close()
+    assert "could not publish the periodic jobs" in caplog.text and "read-only" in caplog.text
+    assert scheduler.next_due() == START + 30

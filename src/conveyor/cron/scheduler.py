@@ -143,9 +143,17 @@ class CronScheduler:
 
     def run_once(self) -> list[Job]:
         """One pass of ``run``: publish the entries if PUBLISH_INTERVAL has passed since
-        they last were, then enqueue the due ones (enqueue_due)."""
+        they last were, then enqueue the due ones (enqueue_due). A store that refuses the
+        publication (full, read-only) is logged and tried again at the next interval: what
+        operators see must never keep a job from being enqueued."""
         if self.clock.now() >= self._next_publish():
-            self.publish()
+            try:
+                self.publish()
+            except BackendUnavailableError:
+                raise
+            except ConveyorError as exc:
+                log.warning("could not publish the periodic jobs (they show as stale after five minutes): %s", exc)
+                self._published_at = self.clock.now()
         return self.enqueue_due()
 
     def _next_publish(self) -> float:
