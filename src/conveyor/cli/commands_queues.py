@@ -8,7 +8,7 @@ import time
 from collections import Counter
 
 import click
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 
 from conveyor import clock_skew
@@ -70,7 +70,7 @@ def info(app: App, queues: tuple[str, ...]) -> None:
             f"\nJobs are queued in {', '.join(map(repr, unserved))} and no worker serves "
             f"{'it' if len(unserved) == 1 else 'them'}: start one with `{_worker_command(app, unserved)}`"
         )
-    shown = [queues_table(counts), "", workers_table(workers, now), ""]
+    shown: list[RenderableType] = [queues_table(counts), "", workers_table(workers, now), ""]
     if periodic:
         shown += [cron_table(periodic, now), ""]
     app.out.emit(data, Group(*shown, footer))
