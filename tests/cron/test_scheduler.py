@@ -17,6 +17,7 @@ from conveyor.clock import FrozenClock
 from conveyor.cron import CronJob, CronScheduler
 from conveyor.cron.entry import cron_job
 from conveyor.exceptions import InvalidJobError
+from conveyor.halt import Halt
 from conveyor.status import JobStatus
 
 START = datetime(2026, 3, 4, 10, 59, 30, tzinfo=UTC).timestamp()
@@ -177,3 +178,9 @@ def test_a_store_refusing_the_publication_is_logged_and_enqueueing_goes_on(
     read_only.close()
     assert "could not publish the periodic jobs" in caplog.text and "read-only" in caplog.text
     assert scheduler.next_due() == START + 30
+
+
+def test_a_scheduler_with_nothing_registered_says_so_when_started(backend: Backend) -> None:
+    scheduler = CronScheduler(connection=backend, clock=FrozenClock(START))
+    with pytest.raises(InvalidJobError, match="no job to enqueue: register one first"):
+        scheduler.run(Halt())

@@ -28,7 +28,7 @@ from typing import Any
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime
 from conveyor.connection import resolve_connection
-from conveyor.exceptions import BackendUnavailableError, ConveyorError
+from conveyor.exceptions import BackendUnavailableError, ConveyorError, InvalidJobError
 from conveyor.halt import Halt
 from conveyor.job import Job
 from conveyor.options import DEFAULT_QUEUE
@@ -133,7 +133,13 @@ class CronScheduler:
     def run(self, halt: Halt) -> None:
         """Publish the entries, then enqueue due jobs until ``halt`` is set, sleeping
         between ticks and publishing again every PUBLISH_INTERVAL; an unreachable store is
-        waited for (logged), as workers wait for it."""
+        waited for (logged), as workers wait for it. InvalidJobError if no entry is
+        registered: there would be nothing to wait for."""
+        if not self.entries:
+            raise InvalidJobError(
+                "the cron scheduler has no job to enqueue: register one first (scheduler.register(...) or "
+                "scheduler.load_config_from_file(CONFIG))"
+            )
         pause = functools.partial(wait, halt)
         while not halt.is_set():
             once_the_store_answers(lambda: halt.is_set() or self.run_once(), log.warning, pause)
