@@ -4,6 +4,10 @@ a failover every process finds the new primary by itself."""
 from __future__ import annotations
 
 import logging
+import os
+import select
+import signal
+import socket
 import threading
 import uuid
 from pathlib import Path
@@ -141,6 +145,51 @@ def test_a_sentinel_backend_watches_in_one_thread_it_ends_at_close(
         backend.close()
         assert watching() == before, "closing the backend ends its thread"
         wait_until(lambda: own_connections(sentinel, subscribed=True) == subscribed, message="the subscription closed")
+
+
+def test_a_forked_child_watches_in_a_thread_of_its_own_and_leaves_the_parents_sockets_alone(
+    deployment: SentinelDeployment,
+) -> None:
+    """A child forked while the parent's watch held its lock (as while it connects to a
+    Sentinel) gets a watch of its own and closes its backend at once; neither a switch
+    it hears nor its close cuts the parent's connections, whose sockets it shares."""
+    backend = conveyor.connect(namespaced(deployment.url))
+    watch = backend._switch_watch  # type: ignore[attr-defined]
+    try:
+        backend.counts()  # (a connection of the pool, idle)
+        pooled = backend._redis.connection_pool._available_connections  # type: ignore[attr-defined]
+        listening = wait_until(lambda: watch._listening, message="the parent's subscription")
+        reader, writer = os.pipe()
+        with watch._lock:
+            pid = os.fork()
+        if pid == 0:  # the child: report whether it watches and could close, then leave at once
+            try:
+                wait_until(lambda: any(thread.name == THREAD_NAME for thread in threading.enumerate()), timeout=5,
+                           message="the child's watch")  # fmt: skip
+                backend._primary_switched(("192.0.2.1", 6379))  # type: ignore[attr-defined]  # (as its watch hears one)
+                backend.close()
+                os.write(writer, b"watched and closed")
+            finally:
+                os._exit(0)
+        os.close(writer)
+        try:
+            wait_until(lambda: os.waitpid(pid, os.WNOHANG)[0] == pid, timeout=20, message="the child to end")
+        except AssertionError:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
+        with os.fdopen(reader, "rb") as pipe:
+            assert pipe.read() == b"watched and closed"
+        assert watch._listening is listening and not_at_end(listening._sock), "the parent's subscription is whole"
+        assert pooled and all(not_at_end(connection._sock) for connection in pooled), "the parent's pool is whole"
+    finally:
+        backend.close()
+
+
+def not_at_end(sock: socket.socket) -> bool:
+    """Whether the socket has not been shut down: nothing to read yet, or something."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    return not readable or sock.recv(1, socket.MSG_PEEK) != b""
 
 
 def test_a_failover_is_followed_by_idle_and_busy_workers_and_an_event_reader(

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -45,9 +47,10 @@ def interrupt(connection: Any) -> None:
     its ConnectionError and conveyor as an outage; the pool's and scripts.py's checks of
     an idle connection find it closed and reconnect, asking the Sentinels again. (A TLS
     socket is shut down below TLS: its reader sees the end of the stream, never a
-    half-read record.)"""
+    half-read record.) A connection a parent process made is left alone: its socket is
+    the parent's too, and the parent's own watch follows its switches."""
     sock = connection._sock
-    if sock is not None:
+    if sock is not None and connection.pid == os.getpid():
         with contextlib.suppress(OSError):  # (closed meanwhile by its thread)
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
@@ -59,19 +62,35 @@ class SwitchWatch:
     The thread listens to one Sentinel at a time, the next when one fails (waiting 0.5 s
     doubling to 30 s once none would take it). Each time a Sentinel confirms the
     subscription, the primary is asked for once: a switch announced while no one was
-    listening is followed too."""
+    listening is followed too. A forked child gets a thread of its own (see _forked)."""
 
     def __init__(self, sentinels: FollowingSentinel, service: str, switched: Callable[[Address], None]) -> None:
         self._sentinels = sentinels
         self._service = service
         self._switched = switched
+        self._start()
+        _WATCHES.add(self)
+
+    def _start(self) -> None:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # (the connection listening, which close() interrupts)
         self._listening: Any = None
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
         self._thread.start()
 
+    def _forked(self) -> None:
+        """In a forked child: the thread did not come along, and what the parent's held at
+        the fork stays held (its lock while it connected, its Event's while it waited), so
+        the child watches anew with its own; the socket it listened on is the parent's
+        too, closed here without shutting it down (redis-py's disconnect in a child)."""
+        if self._stop.is_set():
+            return
+        if self._listening is not None:
+            self._listening.disconnect()
+        self._start()
+
     def close(self) -> None:
+        _WATCHES.discard(self)
         self._stop.set()
         with self._lock:
             if self._listening is not None:
@@ -158,3 +177,15 @@ class SwitchWatch:
 
 def _address(primary: Any) -> Address:
     return str(primary[0]), int(primary[1])
+
+
+_WATCHES: weakref.WeakSet[SwitchWatch] = weakref.WeakSet()
+"""The process's watches not closed, for a forked child to start again."""
+
+
+def _after_fork_in_child() -> None:
+    for watch in list(_WATCHES):
+        watch._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
