@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import sqlite3
@@ -115,6 +116,21 @@ def test_the_connection_of_a_thread_that_ended_is_closed(tmp_path: Path) -> None
         # closed while another holds a lock (for the next open): each kept its own (21)
         assert _descriptors_of(path) <= 3
         assert backend.jobs_count(None, [conveyor.JobStatus.QUEUED]) == 1
+    finally:
+        backend.close()
+    assert _descriptors_of(path) == 0
+
+
+def test_connections_of_threads_started_outside_threading_are_closed_with_the_backend(tmp_path: Path) -> None:
+    """Such a thread stands as a _DummyThread, alive for ever, that the next one reusing
+    its ident is given too: each thread's connection is still closed at close()."""
+    path = tmp_path / "jobs.db"
+    backend = conveyor.connect(f"sqlite:///{path}")
+    try:
+        for _ in range(20):  # (C libraries' threads, _thread's)
+            done = threading.Event()
+            _thread.start_new_thread(lambda: (backend.jobs_count(None, [conveyor.JobStatus.QUEUED]), done.set()), ())
+            done.wait()
     finally:
         backend.close()
     assert _descriptors_of(path) == 0

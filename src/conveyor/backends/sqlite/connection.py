@@ -133,8 +133,18 @@ class ConnectionPool:
             self._local.check_at = time.monotonic() + FILE_CHECK_SECONDS
             with self._lock:
                 self._close_ended_threads()
-                self._all[threading.current_thread()] = conn
+                self._keep(threading.current_thread(), conn)
         return conn
+
+    def _keep(self, thread: threading.Thread, conn: sqlite3.Connection) -> None:
+        """Hold ``conn`` as ``thread``'s (holding ``_lock``), closing the one held for it
+        already: that was an ended thread's, one started outside ``threading`` whose
+        ident this one reuses, and so its stand-in Thread (a _DummyThread, alive for
+        ever), which left alone would stay open past close()."""
+        reused = self._all.get(thread)
+        if reused is not None:
+            reused.close()
+        self._all[thread] = conn
 
     def _close_ended_threads(self) -> None:
         """Close the connections of threads that have ended (holding ``_lock``). Kept,
