@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -16,9 +17,10 @@ from conveyor.backends.base import Backend
 from conveyor.clock import FrozenClock
 from conveyor.cron import CronJob, CronScheduler
 from conveyor.cron.entry import cron_job
-from conveyor.exceptions import InvalidJobError
+from conveyor.exceptions import BackendUnavailableError, InvalidJobError
 from conveyor.halt import Halt
 from conveyor.status import JobStatus
+from redis_server import RedisServer
 
 START = datetime(2026, 3, 4, 10, 59, 30, tzinfo=UTC).timestamp()
 
@@ -184,3 +186,30 @@ def test_a_scheduler_with_nothing_registered_says_so_when_started(backend: Backe
     scheduler = CronScheduler(connection=backend, clock=FrozenClock(START))
     with pytest.raises(InvalidJobError, match="no job to enqueue: register one first"):
         scheduler.run(Halt())
+
+
+def test_a_restart_while_the_store_is_down_catches_up_the_tick_missed_meanwhile(tmp_path: Path) -> None:
+    """The tick missed is the latest when the store answers, not when the scheduler
+    first tried: a daily job restarted at 10:59, its store back at 11:05, runs 11:00."""
+    server = RedisServer(tmp_path, appendonly=True).start()
+    backend = conveyor.connect(server.url)
+    try:
+        clock = FrozenClock(START - 24 * 3600)  # yesterday 10:59:30
+        daily = [cron_job(jobfuncs.noop, cron="0 11 * * *", name="daily")]
+        first = CronScheduler(backend, entries=daily, clock=clock)
+        assert first.enqueue_due() == []
+        clock.set(START - 24 * 3600 + 30)
+        assert len(first.enqueue_due()) == 1  # yesterday 11:00
+        clock.set(START)  # today 10:59:30: restarted, the store down
+        restarted = CronScheduler(backend, entries=daily, clock=clock)
+        server.stop()
+        with pytest.raises(BackendUnavailableError):
+            restarted.enqueue_due()
+        server.start()
+        clock.set(START + 330)  # 11:05: 11:00 passed while the store was down
+        (late,) = restarted.enqueue_due()
+        assert late.get_status() is JobStatus.QUEUED
+        assert restarted.next_due() == START + 30 + 24 * 3600
+    finally:
+        backend.close()
+        server.stop()

@@ -103,7 +103,9 @@ class CronScheduler:
         now = self.clock.now()
         enqueued = []
         for entry in self.entries:
-            due = self._due.get(entry.name) or self._first(entry, now)
+            due = self._due.get(entry.name)
+            if due is None or due.catch_up:  # (a catch-up an outage put off is the latest tick by now)
+                due = self._first(entry, now)
             self._due[entry.name] = due
             if due.tick > now:
                 continue
