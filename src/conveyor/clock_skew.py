@@ -57,8 +57,12 @@ def describe(measured: ClockOffset) -> str:
 
 
 def _seconds(value: float) -> str:
+    """'6.2 s', '250 ms', '0.4 ms': never in exponent form (as '.2g' writes 250)."""
     value = abs(value)
-    return f"{value:.1f} s" if value >= 1 else f"{value * 1000:.2g} ms"
+    if value >= 1:
+        return f"{value:.1f} s"
+    millis = value * 1000
+    return f"{millis:.0f} ms" if millis >= 10 else f"{millis:.2g} ms"
 
 
 def explain(measured: ClockOffset, lease_ttl: float) -> str:
