@@ -29,6 +29,12 @@ WARN_SHARE = 1 / 6
 ERROR_SHARE = 1 / 3
 """Part of ``lease_ttl`` past which they say so as an error: double runs are likely."""
 FIX = "keep every machine's clock synchronised (NTP: chronyd, ntpd or systemd-timesyncd)"
+SUSPECT_THE_STORE = (
+    "If every worker reports about the same offset, the store's host is the clock that is off: the workers then "
+    "agree with each other and no job is at risk, but fix it all the same"
+)
+"""Each worker measures against the store's clock, which no lease reads: a store's clock
+off alone makes every worker warn, while leases stay safe."""
 
 
 class Skew(enum.IntEnum):
@@ -85,4 +91,4 @@ def explain(measured: ClockOffset, lease_ttl: float) -> str:
         else f"other machines take its workers' leases for run out {off} early, and it recovers dead workers' jobs "
         "and promotes scheduled jobs as late"
     )
-    return f"{describe(measured)}: {cost}; {way}. Fix: {FIX}"
+    return f"{describe(measured)}: {cost}; {way}. Fix: {FIX}. {SUSPECT_THE_STORE}"

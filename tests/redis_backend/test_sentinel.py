@@ -20,7 +20,8 @@ import conveyor
 import jobfuncs
 from conveyor import JobStatus, Queue, Worker
 from conveyor.backends.redis.backend import RedisBackend
-from conveyor.backends.redis.switch_watch import CHANNEL, THREAD_NAME
+from conveyor.backends.redis.sentinel import FollowingSentinel
+from conveyor.backends.redis.switch_watch import CHANNEL, THREAD_NAME, SwitchWatch
 from conveyor.exceptions import BackendUnavailableError, ConfigurationError
 from conveyor.urls import masked_url
 from redis_sentinel import NODE_PASSWORD, SENTINEL_PASSWORD, SERVICE, SentinelDeployment, node_client, sentinel_client
@@ -346,3 +347,31 @@ def test_passwords_in_a_sentinel_url_are_masked() -> None:
     with pytest.raises(ConfigurationError) as raised:
         conveyor.connect(url.replace("/mymaster/0", "/mymaster/x"))
     assert "p4ss" not in str(raised.value) and "s3nt" not in str(raised.value)
+
+
+def test_the_watch_outlives_an_error_of_its_own_and_subscribes_again(
+    deployment: SentinelDeployment, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a bug of ours, or a redis-py release that changed what the watch uses, must not end
+    # the thread quietly: failovers would then be followed only at the old primary's demotion
+    calls: list[tuple[str, int]] = []
+
+    def switched(primary: tuple[str, int]) -> None:
+        calls.append(primary)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in following the switch")
+
+    sentinels = FollowingSentinel(
+        [("127.0.0.1", port) for port in deployment.sentinel_ports],
+        "sentinels",
+        sentinel_kwargs={"password": SENTINEL_PASSWORD},
+        password=NODE_PASSWORD,
+    )
+    with caplog.at_level(logging.ERROR, logger="conveyor.backends.redis"):
+        watch = SwitchWatch(sentinels, SERVICE, switched)
+        try:
+            wait_until(lambda: len(calls) >= 2, message="the watch to subscribe again after its error")
+            assert watch._thread.is_alive()  # type: ignore[attr-defined]
+        finally:
+            watch.close()
+    assert "the watch for a new primary failed" in caplog.text and "a bug in following the switch" in caplog.text

@@ -98,11 +98,17 @@ class SwitchWatch:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        delay, warned = _RETRY_FIRST, False
+        delay, warned, crashed = _RETRY_FIRST, False, False
         while not self._stop.is_set():
             failures = []
             for sentinel in list(self._sentinels.sentinels):
-                failure = self._listen(sentinel)
+                try:
+                    failure = self._listen(sentinel)
+                except Exception as exc:  # a bug, or a redis-py release changed what the watch relies on
+                    if not crashed:  # (logged whole once: the round repeats it every 30 s at most)
+                        log.exception("Redis Sentinel: the watch for a new primary failed; it starts over")
+                        crashed = True
+                    failure = f"{type(exc).__name__}: {exc}"
                 if failure is None or self._stop.is_set():
                     break  # it listened, then lost the Sentinel: a new round, from the first
                 failures.append(failure)
