@@ -104,18 +104,31 @@ def test_a_new_cron_entry_does_not_run_for_a_tick_before_it_existed(backend: Bac
     assert scheduler.next_due() == START + 30
 
 
-def test_a_job_whose_enqueue_is_refused_is_logged_and_its_tick_passed_over(
+def test_a_tick_the_store_refuses_is_tried_again_until_the_next_tick_stands_for_it(
     backend: Backend, url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # a full Redis (or a store read-only for now) must not cost the run: no job silently dropped
     clock = FrozenClock(START)
     read_only = conveyor.connect(url, read_only=True)
     scheduler = CronScheduler(read_only, entries=[every_minute()], clock=clock)
-    with caplog.at_level(logging.ERROR, logger="conveyor.cron"):
-        assert scheduler.enqueue_due() == []
-    read_only.close()
-    assert "cron job minutely: the job of the tick at 2026-03-04T10:59:00+00:00 was refused" in caplog.text
-    assert "read-only" in caplog.text
-    assert scheduler.next_due() == START + 30
+    try:
+        with caplog.at_level(logging.ERROR, logger="conveyor.cron"):
+            assert scheduler.enqueue_due() == []
+            assert scheduler.next_due() == START + 5  # tried again soon, not at the next tick
+            clock.set(START + 5)
+            assert scheduler.enqueue_due() == []  # refused again: said once per tick
+            clock.set(START + 30)  # 11:00: the later tick stands for the refused one
+            assert scheduler.enqueue_due() == []
+    finally:
+        read_only.close()
+    said = [r.getMessage() for r in caplog.records if "the store refused" in r.getMessage()]
+    assert len(said) == 2 and "read-only" in said[0]
+    assert "the tick at 2026-03-04T10:59:00+00:00" in said[0] and "2026-03-04T11:00:00+00:00" in said[1]
+    scheduler.connection = backend  # the store takes writes again
+    clock.set(START + 35)
+    (job,) = scheduler.enqueue_due()  # one run for the two ticks, as after an outage
+    assert queued(backend) == [job.id]
+    assert scheduler.next_due() == START + 90
 
 
 def test_a_unique_key_skips_a_tick_while_the_last_ticks_job_has_not_ended(backend: Backend) -> None:
@@ -179,7 +192,7 @@ def test_a_store_refusing_the_publication_is_logged_and_enqueueing_goes_on(
         scheduler.run_once()  # refused too: what matters is that it returns, the tick passed over and logged
     read_only.close()
     assert "could not publish the periodic jobs" in caplog.text and "read-only" in caplog.text
-    assert scheduler.next_due() == START + 30
+    assert scheduler.next_due() == START + 5  # its tick, refused too, is tried again
 
 
 def test_a_scheduler_with_nothing_registered_says_so_when_started(backend: Backend) -> None:

@@ -44,14 +44,22 @@ log = logging.getLogger("conveyor.cron")
 
 LONGEST_SLEEP = 60.0
 """The longest the scheduler sleeps at once: a wall clock set forward is noticed within it."""
+REFUSED_RETRY = 5.0
+"""Seconds before a tick whose enqueue the store refused (full, read-only for now) is tried again."""
 
 
 @dataclass
 class _Due:
-    """The tick an entry waits for, and whether it is a missed one being caught up."""
+    """The tick an entry waits for, whether it is a missed one being caught up, and when a
+    tick the store refused is tried again."""
 
     tick: float
     catch_up: bool
+    retry_at: float | None = None
+
+    @property
+    def at(self) -> float:
+        return self.tick if self.retry_at is None else max(self.tick, self.retry_at)
 
 
 class CronScheduler:
@@ -98,33 +106,41 @@ class CronScheduler:
 
     def enqueue_due(self) -> list[Job]:
         """Enqueue every entry whose tick has come and that no other scheduler enqueued;
-        return the jobs enqueued. A job whose enqueue is refused is logged and its tick
-        passed over; BackendUnavailableError leaves the ticks to be tried again."""
+        return the jobs enqueued. A tick whose enqueue the store refuses (a full Redis, a
+        store read-only for now) is tried again every REFUSED_RETRY seconds until a later
+        tick of the entry comes, which then stands for both (one run, as after an outage);
+        BackendUnavailableError leaves the ticks to be tried again."""
         now = self.clock.now()
         enqueued = []
         for entry in self.entries:
             due = self._due.get(entry.name)
             if due is None or due.catch_up:  # (a catch-up an outage put off is the latest tick by now)
-                due = self._first(entry, now)
+                latest = self._first(entry, now)
+                due = latest if due is None or latest.tick != due.tick else due
+            elif due.retry_at is not None and entry.schedule.latest_at(now) > due.tick:
+                due = _Due(entry.schedule.latest_at(now), catch_up=False)  # a later tick came while refused
             self._due[entry.name] = due
-            if due.tick > now:
+            if due.at > now:
                 continue
             try:
                 job = self._enqueue(entry, due, now)
             except BackendUnavailableError:
                 raise
             except ConveyorError as exc:
-                log.error("cron job %s: the job of the tick at %s was refused and is skipped: %s", entry.name,
-                          _when(due.tick), exc)  # fmt: skip
-                job = None
+                if due.retry_at is None:  # (said once per tick: a full store refuses every try)
+                    log.error("cron job %s: the store refused the job of the tick at %s (%s); it is tried again every "
+                              "%g s until the next tick", entry.name, _when(due.tick), exc, REFUSED_RETRY)  # fmt: skip
+                self._due[entry.name] = _Due(due.tick, due.catch_up, retry_at=now + REFUSED_RETRY)
+                continue
             if job is not None:
                 enqueued.append(job)
             self._due[entry.name] = _Due(entry.schedule.next_after(now), catch_up=False)
         return enqueued
 
     def next_due(self) -> float:
-        """When the earliest waiting tick comes (after enqueue_due has seen every entry)."""
-        return min(due.tick for due in self._due.values())
+        """When the earliest waiting tick comes, or a refused one is tried again (after
+        enqueue_due has seen every entry)."""
+        return min(due.at for due in self._due.values())
 
     def publish(self) -> None:
         """Record the entries in the store, as this scheduler's, now (Backend.cron_publish)."""
