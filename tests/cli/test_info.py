@@ -192,7 +192,7 @@ def test_each_periodic_job_is_a_row_with_its_next_and_last_tick(run: Run, db: Ba
     out = run("info").stdout
     table = out[out.index("Periodic jobs") :].splitlines()
     cleanup = next(line for line in table if line.startswith("cleanup"))
-    pattern = r"cleanup +app.cleanup +default +every 600 +in \d+(s|m) +not yet +1h ago stale"
+    pattern = r"cleanup +app.cleanup +default +every 600 s +in \d+(s|m) +not yet +1h ago stale"
     assert re.fullmatch(pattern, cleanup.rstrip()), cleanup
     report = next(line for line in table if line.startswith("report"))
     pattern = r"report +myapp.jobs.report +reports +0 9 \* \* \* \(UTC\) +in \d+(h|m|s) +2h ago +30s ago"

@@ -175,7 +175,8 @@ def cron_table(entries: Sequence[CronEntryRecord], now: float) -> Table:
         table.add_column(column, no_wrap=True)
     for entry in entries:
         if entry.schedule_kind == "interval":
-            schedule = f"every {entry.schedule}"
+            unit = " s" if entry.schedule.isdigit() else ""  # as registered: 600 (seconds) or '10m'
+            schedule = f"every {entry.schedule}{unit}"
         else:
             schedule = f"{entry.schedule} ({entry.timezone})"
         published = Text(ago(entry.last_seen, now))
