@@ -66,11 +66,57 @@ class _Fixed:
         (lambda: cron.register(jobfuncs.noop, interval=5, name=" padded "), "cron job name"),
         (lambda: cron.register(jobfuncs.add, interval=5, args=(1, 2), job_timeout="soon"), "timeout"),
         (lambda: cron.register(jobfuncs.noop, interval=5, retry=3), "retry must be a conveyor.Retry"),
+        # else every tick's job would fail in the worker with a TypeError
+        (lambda: cron.register(jobfuncs.add, interval=5, args=(1,)), "do not fit jobfuncs.add: missing .* 'y'"),
+        (lambda: cron.register("jobfuncs.noop", interval=5, kwargs={"x": 1}), "unexpected keyword argument 'x'"),
     ],
 )
 def test_a_registration_that_cannot_be_is_a_clear_error(call: object, fragment: str) -> None:
     with pytest.raises(InvalidJobError, match=fragment):
         call()  # type: ignore[operator]
+
+
+def test_args_that_are_not_a_tuple_are_the_one_argument() -> None:
+    entry = cron.register(jobfuncs.fail, interval=5, args="daily", name="one-argument")  # as enqueue takes it
+    assert entry.args == ("daily",)
+    assert entry.job(clock=_Fixed()).args == ("daily",)  # not its five letters
+
+
+def test_a_refused_registration_names_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = register_in(tmp_path, monkeypatch, """
+cron.register(jobfuncs.noop, interval=60)
+cron.register(jobfuncs.add, args=(1, 2), cron="0 9 * * *", timezone="Europe/Pariss")
+""")  # fmt: skip
+    with pytest.raises(InvalidJobError, match=r"^cron_config.py, line 5: timezone 'Europe/Pariss' is not"):
+        cron.load_config(config)
+
+
+@pytest.mark.parametrize(
+    ("rq_cron", "fragment"),
+    [
+        (None, "cannot load the cron config 'cron_config.py': ImportError"),  # no rq.cron where it runs
+        ("def register(*args, **kwargs):\n    pass\n", "registers no job"),  # RQ's, which conveyor never reads
+    ],
+)
+def test_an_rq_config_left_unchanged_says_what_to_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rq_cron: str | None, fragment: str
+) -> None:
+    (tmp_path / "rq").mkdir()  # an RQ of the config's own, present in every test environment
+    (tmp_path / "rq" / "__init__.py").write_text("")
+    if rq_cron is not None:
+        (tmp_path / "rq" / "cron.py").write_text(rq_cron)
+    for module in ("rq", "rq.cron"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    config = register_in(tmp_path, monkeypatch, "")
+    rq_config = "from rq import cron\nimport jobfuncs\ncron.register(jobfuncs.noop, 'default', interval=60)\n"
+    (tmp_path / config).write_text(rq_config)
+    try:
+        with pytest.raises(InvalidJobError, match=fragment) as refused:
+            cron.load_config(config)
+    finally:
+        for module in ("rq", "rq.cron"):
+            sys.modules.pop(module, None)  # this stand-in must not be the rq of later tests
+    assert str(refused.value).endswith("replace `from rq import cron` with `from conveyor import cron`")
 
 
 def test_a_name_registered_twice_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import itertools
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec
@@ -19,6 +21,8 @@ from .entry import CronJob, cron_job
 P = ParamSpec("P")
 _registered: list[CronJob] = []
 """What the config being loaded registered so far (load_config takes them)."""
+RQ_HINT = "; for an rq cron config, replace `from rq import cron` with `from conveyor import cron`"
+"""Added to the error of a config that imports RQ's cron (RQ absent, or its register called)."""
 
 
 def _keeping(build: Callable[P, CronJob]) -> Callable[P, CronJob]:
@@ -60,7 +64,8 @@ def load_config(target: str) -> list[CronJob]:
     finally:
         _registered.clear()
     if not entries:
-        raise InvalidJobError(f"the cron config {target!r} registers no job: call conveyor.cron.register(...) in it")
+        raise InvalidJobError(f"the cron config {target!r} registers no job: call conveyor.cron.register(...) in it"
+                              + (RQ_HINT if "rq.cron" in sys.modules else ""))  # fmt: skip
     return entries
 
 
@@ -71,10 +76,26 @@ def _import(target: str) -> None:
     importlib.invalidate_caches()  # a file written since the last import is seen
     try:
         importlib.import_module(module_name)
-    except InvalidJobError:
-        raise
+    except InvalidJobError as exc:
+        line = _register_call(exc)
+        if line is None:
+            raise
+        raise InvalidJobError(f"{line}: {exc}") from exc
     except Exception as exc:  # a missing module, a typo in the config: its message is the clue
-        raise InvalidJobError(f"cannot load the cron config {target!r}: {type(exc).__name__}: {exc}") from exc
+        rq = isinstance(exc, ImportError) and (exc.name or "").split(".")[0] == "rq"  # RQ absent, or without rq.cron
+        raise InvalidJobError(
+            f"cannot load the cron config {target!r}: {type(exc).__name__}: {exc}" + (RQ_HINT if rq else "")
+        ) from exc
+
+
+def _register_call(exc: BaseException) -> str | None:
+    """Where the register call refused by ``exc`` is ('cron_config.py, line 7'), so that the
+    error names the entry among many; None when it was not refused by register."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for caller, frame in itertools.pairwise(frames):
+        if frame.filename == __file__ and frame.name == "register":
+            return f"{Path(caller.filename).name}, line {caller.lineno}"
+    return None
 
 
 def _module_of_file(path: Path) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from conveyor.arguments import call_arguments, check_call
 from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.exceptions import InvalidJobError
@@ -42,15 +43,17 @@ class CronJob:
         self.func = func
         self.func_name = function_name(func)
         self.queue_name = validate_queue_name(queue_name)
-        self.args = tuple(args or ())
-        self.kwargs = dict(kwargs or {})
+        positional, keywords = call_arguments(args, kwargs)  # args='daily' is one argument, as for enqueue
+        self.args = tuple(positional)
+        self.kwargs = keywords
         self.schedule = schedule
         self.options = dict(options)
         self.name = name or self.func_name
         if problem := name_problem(self.name):
             raise InvalidJobError(f"cron job name {problem}")
-        if isinstance(func, str):
-            resolve_function(func)  # a path no worker could import is refused now, not at each tick
+        # a path no worker could import, or arguments the function cannot take, are refused
+        # now rather than failing the job of every tick
+        check_call(resolve_function(func) if isinstance(func, str) else func, self.func_name, positional, keywords)
         self.job(SYSTEM_CLOCK)  # every option, argument and the function checked once
 
     def job(self, clock: Clock, connection: Backend | None = None) -> Job:
