@@ -80,6 +80,8 @@ def test_a_time_zone_reads_the_fields_in_it_across_a_dst_change() -> None:
         (None, "0 0 30 2 *", None, "not a valid cron expression"),
         (None, 5, None, "must be a string"),
         (None, "@daily", "Mars/Olympus", "not a time zone"),
+        (None, "@daily", "Europe/Pariss", "not a time zone this system knows: did you mean 'Europe/Paris'"),
+        (None, "@daily", "utc", "did you mean 'UTC'"),  # zone names are case-sensitive
         (None, "@daily", "", "IANA name"),
     ],
 )

@@ -10,10 +10,11 @@ UTC unless a time zone is given.
 
 from __future__ import annotations
 
+import difflib
 import math
 from datetime import UTC, datetime, tzinfo
 from typing import Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 
@@ -146,5 +147,15 @@ def _zone(timezone: object) -> tuple[tzinfo, str]:
     try:
         return ZoneInfo(timezone), timezone
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidJobError(f"timezone {timezone!r} is not a time zone this system knows (IANA names such as "
-                              "'Europe/Paris'; install tzdata where the system has none)") from None  # fmt: skip
+        advice = "IANA names such as 'Europe/Paris'; install tzdata where the system has none"
+        raise InvalidJobError(
+            f"timezone {timezone!r} is not a time zone this system knows{_close_zone(timezone)} ({advice})"
+        ) from None
+
+
+def _close_zone(name: str) -> str:
+    """': did you mean 'UTC'?' for a zone mistyped or in the wrong case ('utc'), else ''."""
+    known = available_timezones()
+    same_but_case = sorted(zone for zone in known if zone.lower() == name.lower())
+    close = same_but_case or difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+    return f": did you mean {close[0]!r}?" if close else ""
