@@ -47,6 +47,15 @@ class Halt:
     def is_set(self) -> bool:
         return self._set
 
+    def wait(self, seconds: float | None = None) -> None:
+        """Sleep ``seconds`` (None: until set), or less if the halt is set meanwhile,
+        from any thread (a signal handler may set it)."""
+        if self._set:
+            return
+        poll = select.poll()  # (not select(): it refuses descriptors past 1023)
+        poll.register(self._read, select.POLLIN)
+        poll.poll(None if seconds is None else seconds * 1000)
+
     def fileno(self) -> int:
         """A descriptor that is readable once the halt is set, and stays so."""
         return self._read
@@ -65,9 +74,7 @@ class Halt:
                 self._watcher.start()
 
     def _watch(self) -> None:
-        poll = select.poll()  # (not select(): it refuses descriptors past 1023)
-        poll.register(self._read, select.POLLIN)
-        poll.poll()
+        self.wait()
         if not self._set:  # closed unset: the worker stopped without a halt
             return
         with self._lock:

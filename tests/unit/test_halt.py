@@ -101,3 +101,14 @@ def test_a_forked_child_cannot_set_its_parents_halt() -> None:
         assert not halt.is_set() and not readable(halt)
     finally:
         halt.close()
+
+
+def test_a_wait_ends_when_the_halt_is_set_from_another_thread() -> None:
+    halt = Halt()
+    try:
+        threading.Timer(0.05, halt.set).start()
+        halt.wait(600)  # the test would hang for ten minutes if the set did not end it
+        assert halt.is_set()
+        halt.wait(600)  # set: returns at once
+    finally:
+        halt.close()

@@ -3,13 +3,12 @@ when they are due (RQ's ``rq cron``), until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
-import functools
 import logging
 
 import click
 
 from conveyor.cron import CronScheduler, load_config
-from conveyor.cron.scheduler import stopped_by_signals, wait
+from conveyor.cron.scheduler import stopped_by_signals
 from conveyor.halt import Halt
 from conveyor.logs import log_to_stderr
 from conveyor.store_wait import once_the_store_answers
@@ -42,7 +41,7 @@ def cron(app: App, config: str, log_level: str, paths: tuple[str, ...]) -> None:
         halt = Halt()
         with stopped_by_signals(halt):
             backend = once_the_store_answers(lambda: None if halt.is_set() else app.backend, log.warning,
-                                             functools.partial(wait, halt))  # fmt: skip
+                                             halt.wait)  # fmt: skip
             if backend is not None:
                 CronScheduler(backend, entries=entries).run(halt)
         log.info("cron scheduler stopped")

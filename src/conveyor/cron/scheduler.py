@@ -13,11 +13,9 @@ no run, and one that was down for a day runs a daily job once, not a burst of th
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import secrets
-import select
 import signal
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -158,7 +156,7 @@ class CronScheduler:
                 "the cron scheduler has no job to enqueue: register one first (scheduler.register(...) or "
                 "scheduler.load_config_from_file(CONFIG))"
             )
-        pause = functools.partial(wait, halt)
+        pause = halt.wait
         while not halt.is_set():
             once_the_store_answers(lambda: halt.is_set() or self.run_once(), log.warning, pause)
             if not halt.is_set():
@@ -229,12 +227,3 @@ def _when(tick: float) -> str:
     moment = to_datetime(tick)
     assert moment is not None
     return moment.isoformat(timespec="seconds")
-
-
-def wait(halt: Halt, seconds: float) -> None:
-    """Wait ``seconds``, or less if ``halt`` is set meanwhile (a signal handler may set it)."""
-    if halt.is_set():
-        return
-    poll = select.poll()
-    poll.register(halt.fileno(), select.POLLIN)
-    poll.poll(seconds * 1000)
