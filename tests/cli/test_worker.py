@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -287,43 +289,47 @@ def test_a_worker_started_before_its_redis_waits_for_it_and_a_burst_worker_does_
     )  # fmt: skip
     assert burst.returncode == 1
     assert "cannot be reached" in burst.stderr and "trying again" not in burst.stderr
+    try:
+        with worker_waiting_for(redis.url, tmp_path) as (worker, output):
+            output.wait_for("trying again in 0.5s")
+            output.wait_for("trying again in 1s")  # backing off
+            redis.start()
+            assert_it_runs_a_job(worker, redis.url)
+    finally:
+        redis.stop()
+
+
+@contextlib.contextmanager
+def worker_waiting_for(url: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], LineReader]]:
+    """``conveyor worker`` started on a store not up yet, its log read line by line; killed at the end."""
     worker = subprocess.Popen(
-        conveyor_cmd("worker", "-u", redis.url, "--poll-interval", "0.1"),
+        conveyor_cmd("worker", "-u", url, "--poll-interval", "0.1"),
         env=subprocess_env(), stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip
     try:
-        output = LineReader(worker.stderr)  # type: ignore[arg-type]
-        output.wait_for("trying again in 0.5s")
-        output.wait_for("trying again in 1s")  # backing off
-        redis.start()
-        job = Queue(connection=conveyor.connect(redis.url)).enqueue(jobfuncs.add, 2, 3)
-        wait_until(lambda: job.get_status() is JobStatus.FINISHED, timeout=60, message="the job run")
-        assert worker.poll() is None, "it goes on"
-        assert job.result == 5
+        yield worker, LineReader(worker.stderr)  # type: ignore[arg-type]
     finally:
         worker.kill()
         worker.wait(timeout=10)
-        redis.stop()
+
+
+def assert_it_runs_a_job(worker: subprocess.Popen[str], url: str) -> None:
+    """The store is up now: the worker that waited for it goes on and runs a job."""
+    job = Queue(connection=conveyor.connect(url)).enqueue(jobfuncs.add, 2, 3)
+    wait_until(lambda: job.get_status() is JobStatus.FINISHED, timeout=60, message="the job run")
+    assert (worker.poll(), job.result) == (None, 5), "it goes on"
 
 
 def test_a_worker_started_before_its_redis_sentinels_waits_for_them(tmp_path: Path) -> None:
     deployment = SentinelDeployment(tmp_path)  # its ports chosen, nothing listening yet
-    worker = subprocess.Popen(
-        conveyor_cmd("worker", "-u", deployment.url, "--poll-interval", "0.1"),
-        env=subprocess_env(), stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
     try:
-        output = LineReader(worker.stderr)  # type: ignore[arg-type]
-        waiting = output.wait_for("trying again in 0.5s")
-        assert "no Sentinel of redis+sentinel://:***@127.0.0.1:" in waiting
-        assert NODE_PASSWORD not in waiting and SENTINEL_PASSWORD not in waiting
-        deployment.start()
-        job = Queue(connection=conveyor.connect(deployment.url)).enqueue(jobfuncs.add, 2, 3)
-        wait_until(lambda: job.get_status() is JobStatus.FINISHED, timeout=60, message="the job run")
-        assert (worker.poll(), job.result) == (None, 5)
+        with worker_waiting_for(deployment.url, tmp_path) as (worker, output):
+            waiting = output.wait_for("trying again in 0.5s")
+            assert "no Sentinel of redis+sentinel://:***@127.0.0.1:" in waiting
+            assert NODE_PASSWORD not in waiting and SENTINEL_PASSWORD not in waiting
+            deployment.start()
+            assert_it_runs_a_job(worker, deployment.url)
     finally:
-        worker.kill()
-        worker.wait(timeout=10)
         deployment.stop()
 
 

@@ -3,9 +3,11 @@ enqueued, once per tick across schedulers, and what a restart runs."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +33,16 @@ def hourly(**options: object) -> CronJob:
 
 def every_minute() -> CronJob:
     return cron_job(jobfuncs.noop, interval=60, name="minutely")
+
+
+@contextlib.contextmanager
+def read_only_scheduler(url: str, clock: FrozenClock) -> Iterator[CronScheduler]:
+    """A scheduler of the minutely entry on a store opened read-only: it refuses every write."""
+    read_only = conveyor.connect(url, read_only=True)
+    try:
+        yield CronScheduler(read_only, entries=[every_minute()], clock=clock)
+    finally:
+        read_only.close()
 
 
 def queued(backend: Backend) -> list[str]:
@@ -109,18 +121,13 @@ def test_a_tick_the_store_refuses_is_tried_again_until_the_next_tick_stands_for_
 ) -> None:
     # a full Redis (or a store read-only for now) must not cost the run: no job silently dropped
     clock = FrozenClock(START)
-    read_only = conveyor.connect(url, read_only=True)
-    scheduler = CronScheduler(read_only, entries=[every_minute()], clock=clock)
-    try:
-        with caplog.at_level(logging.ERROR, logger="conveyor.cron"):
-            assert scheduler.enqueue_due() == []
-            assert scheduler.next_due() == START + 5  # tried again soon, not at the next tick
-            clock.set(START + 5)
-            assert scheduler.enqueue_due() == []  # refused again: said once per tick
-            clock.set(START + 30)  # 11:00: the later tick stands for the refused one
-            assert scheduler.enqueue_due() == []
-    finally:
-        read_only.close()
+    with read_only_scheduler(url, clock) as scheduler, caplog.at_level(logging.ERROR, logger="conveyor.cron"):
+        assert scheduler.enqueue_due() == []
+        assert scheduler.next_due() == START + 5  # tried again soon, not at the next tick
+        clock.set(START + 5)
+        assert scheduler.enqueue_due() == []  # refused again: said once per tick
+        clock.set(START + 30)  # 11:00: the later tick stands for the refused one
+        assert scheduler.enqueue_due() == []
     said = [r.getMessage() for r in caplog.records if "the store refused" in r.getMessage()]
     assert len(said) == 2 and "read-only" in said[0]
     assert "the tick at 2026-03-04T10:59:00+00:00" in said[0] and "2026-03-04T11:00:00+00:00" in said[1]
@@ -185,12 +192,8 @@ def test_a_scheduler_is_named_after_its_host_and_process(backend: Backend) -> No
 def test_a_store_refusing_the_publication_is_logged_and_enqueueing_goes_on(
     backend: Backend, url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = FrozenClock(START)
-    read_only = conveyor.connect(url, read_only=True)
-    scheduler = CronScheduler(read_only, entries=[every_minute()], clock=clock)
-    with caplog.at_level(logging.WARNING, logger="conveyor.cron"):
+    with read_only_scheduler(url, FrozenClock(START)) as scheduler, caplog.at_level(logging.WARNING, "conveyor.cron"):
         scheduler.run_once()  # refused too: what matters is that it returns, the tick passed over and logged
-    read_only.close()
     assert "could not publish the periodic jobs" in caplog.text and "read-only" in caplog.text
     assert scheduler.next_due() == START + 5  # its tick, refused too, is tried again
 
