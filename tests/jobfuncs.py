@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from conveyor import cancel_job, get_current_job, job_type
+from conveyor import FailJob, RetryJob, SnoozeJob, cancel_job, get_current_job, job_type
 
 
 def noop() -> None:
@@ -31,6 +31,37 @@ async def async_add(x: int, y: int) -> int:
 
 def fail(message: str = "boom") -> None:
     raise ValueError(message)
+
+
+def _snoozed_before(delay: float) -> str:
+    """Snooze the first run for ``delay`` seconds (marked in meta); later runs return."""
+    job = get_current_job()
+    assert job is not None
+    if not job.meta.get("snoozed"):
+        job.meta["snoozed"] = True
+        job.save_meta()
+        raise SnoozeJob(delay)
+    return "done"
+
+
+def snooze_once(delay: float) -> str:
+    return _snoozed_before(delay)
+
+
+async def async_snooze_once(delay: float) -> str:
+    await asyncio.sleep(0)
+    return _snoozed_before(delay)
+
+
+def retry_in(delay: float | None) -> None:
+    try:
+        raise ValueError("rate limited")
+    except ValueError as exc:
+        raise RetryJob(delay) from exc
+
+
+def fail_for_good() -> None:
+    raise FailJob("bad input")
 
 
 class Arithmetic:

@@ -34,7 +34,7 @@ from conveyor.functions import job_type
 from conveyor.job import Job, get_current_job
 from conveyor.queue import Queue
 from conveyor.results import Result
-from conveyor.retry import Retry
+from conveyor.retry import FailJob, Retry, RetryJob, SnoozeJob
 from conveyor.rq_absent import module_attribute
 from conveyor.status import BatchStatus, JobStatus
 from conveyor.worker import SimpleWorker, Worker
@@ -45,6 +45,7 @@ __all__ = [
     "Callback",
     "ConveyorError",
     "Dependency",
+    "FailJob",
     "InvalidBatchOperation",
     "InvalidJobError",
     "InvalidJobIdError",
@@ -61,7 +62,9 @@ __all__ = [
     "ReadOnlyStoreError",
     "Result",
     "Retry",
+    "RetryJob",
     "SimpleWorker",
+    "SnoozeJob",
     "StatusError",
     "Worker",
     "__version__",

@@ -1,11 +1,13 @@
-"""Retry policy: how many times a failed job runs again and how long it waits."""
+"""Retry policy: how many times a failed job runs again and how long it waits; and the
+exceptions a job raises to steer its own next run (RetryJob, SnoozeJob, FailJob)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from datetime import timedelta
 
-from conveyor.durations import LONGEST
+from conveyor.durations import LONGEST, parse_duration
 from conveyor.exceptions import InvalidJobError
 
 
@@ -43,3 +45,41 @@ def retry_delay(intervals: Sequence[float], retry_number: int, jitter: float = 0
         return 0.0
     base = intervals[min(retry_number, len(intervals) - 1)]
     return base * (1 + random.random() * jitter) if jitter else base
+
+
+def _delay_seconds(delay: float | str | timedelta, what: str) -> float:
+    seconds = parse_duration(
+        delay.total_seconds() if isinstance(delay, timedelta) else delay, what, forever_allowed=False
+    )
+    if seconds is None:
+        raise InvalidJobError(f"{what} must be seconds, a string like '5m' or a timedelta, got None")
+    return seconds
+
+
+class RetryJob(Exception):
+    """Raised by a job to be tried again after ``delay`` (seconds, ``'5m'`` or a
+    timedelta; None: its ``Retry`` interval), as Celery's ``self.retry(countdown=...)``
+    or ARQ's ``Retry(defer=...)``: the run is a failed one and counts as one of the
+    job's retries, so a job without a retry left fails with this error. Raise it
+    ``from`` the error that caused it to keep that in ``exc_info``."""
+
+    def __init__(self, delay: float | str | timedelta | None = None, message: str | None = None) -> None:
+        self.delay = None if delay is None else _delay_seconds(delay, "RetryJob delay")
+        super().__init__(message or ("retry" if self.delay is None else f"retry in {self.delay:g} s"))
+
+
+class SnoozeJob(Exception):
+    """Raised by a job to run again after ``delay`` (seconds, ``'5m'`` or a timedelta)
+    without having failed: the job goes back to ``scheduled`` (``status_reason ==
+    'snoozed'``, at the back of its queue when due), no retry is counted, no failure is
+    kept and no callback is called. For a job waiting on something outside (an export
+    not ready yet, a rate limit's Retry-After), as River's and Oban's snooze."""
+
+    def __init__(self, delay: float | str | timedelta) -> None:
+        self.delay = _delay_seconds(delay, "SnoozeJob delay")
+        super().__init__(f"snoozed for {self.delay:g} s")
+
+
+class FailJob(Exception):
+    """Raised by a job that another run would not help (bad input, a record gone): the
+    job fails at once, whatever retries it has left, as BullMQ's ``UnrecoverableError``."""

@@ -88,6 +88,10 @@ RELEASED = "released"
 """The reason of a Settlement that gives a job back unrun (or interrupted by a shutdown):
 it goes back to its place in its queue, not counted as a retry."""
 
+SNOOZED = "snoozed"
+"""The reason of a Settlement for a job that asked to run again later (SnoozeJob): not a
+failure, not counted as a retry."""
+
 
 @dataclass(slots=True, frozen=True)
 class Settlement:

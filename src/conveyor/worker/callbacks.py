@@ -20,7 +20,7 @@ from conveyor.exceptions import InvalidJobError, JobInterrupted, JobTimeoutExcep
 from conveyor.functions import resolve_function
 from conveyor.job import Job
 from conveyor.status import JobStatus
-from conveyor.types import RELEASED, JobRecord, Settlement
+from conveyor.types import RELEASED, SNOOZED, JobRecord, Settlement
 
 from . import outcomes
 
@@ -78,7 +78,7 @@ def run(
     paths); returns the outcome to record. An interrupt that lands outside a callback
     propagates: the caller settles the outcome it was told at ``enter``."""
     stored = json.loads(job.record.callbacks or "{}")
-    if outcome.reason == RELEASED:
+    if outcome.reason in (RELEASED, SNOOZED):  # the job has not ended
         return outcome
     if outcome.status is JobStatus.FINISHED:
         if "on_success" not in stored:

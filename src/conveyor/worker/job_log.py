@@ -7,18 +7,23 @@ from __future__ import annotations
 
 import logging
 
+from conveyor.clock import to_datetime
 from conveyor.status import JobStatus
-from conveyor.types import RELEASED, JobRecord, Settlement
+from conveyor.types import RELEASED, SNOOZED, JobRecord, Settlement
 
 log = logging.getLogger("conveyor.worker")
 
 
 def log_unfinished(record: JobRecord, settlement: Settlement) -> None:
     """Log a failed run (WARNING, one line, when it will be retried, else ERROR with the
-    traceback) or a stopped job."""
+    traceback), a stopped job, or a snoozed one."""
     if settlement.status is JobStatus.FINISHED or settlement.reason == RELEASED:
         return
     job = f"job {record.id} ({record.func_name})"
+    if settlement.reason == SNOOZED:
+        due = to_datetime(settlement.scheduled_for)
+        log.info("%s snoozed %s", job, "to the back of its queue" if due is None else f"until {due:%H:%M:%S} UTC")
+        return
     if settlement.status is JobStatus.STOPPED:
         log.info("%s stopped", job)
         return

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from conveyor.clock import to_datetime
 from conveyor.job import Job
 from conveyor.status import JobStatus
-from conveyor.types import RELEASED, Settlement
+from conveyor.types import RELEASED, SNOOZED, Settlement
 
 if TYPE_CHECKING:
     from conveyor.backends.base import Backend
@@ -57,8 +57,13 @@ class LiveState:
         self._heard: float | None = None
 
     def _count(self, settlement: Settlement, now: float) -> None:
-        """Count a job's outcome as RQ's worker does (a job given back is not counted)."""
+        """Count a job's outcome as RQ's worker does (a job given back is not counted, nor is
+        a snoozed run, which neither finished nor failed, but its time is)."""
         if settlement.reason == RELEASED:
+            return
+        if settlement.started_at is not None:
+            self.total_working_time += max(0.0, now - settlement.started_at)
+        if settlement.reason == SNOOZED:
             return
         self.jobs_done += 1
         if settlement.status is JobStatus.FINISHED:
@@ -67,8 +72,6 @@ class LiveState:
             self.failed_job_count += 1
             if settlement.status is JobStatus.STOPPED:
                 self.stopped_job_count += 1
-        if settlement.started_at is not None:
-            self.total_working_time += max(0.0, now - settlement.started_at)
 
     def _begin_work(self) -> None:
         self._phase = IDLE  # busy or idle from here: get_state looks at the jobs held

@@ -8,9 +8,9 @@ from __future__ import annotations
 import traceback
 
 from conveyor.exceptions import JobStopRequested, JobTimeoutException
-from conveyor.retry import retry_delay
+from conveyor.retry import FailJob, RetryJob, SnoozeJob, retry_delay
 from conveyor.status import JobStatus
-from conveyor.types import RELEASED, JobRecord, Settlement
+from conveyor.types import RELEASED, SNOOZED, JobRecord, Settlement
 
 
 def _keep_until(now: float, ttl: float | None) -> float | None:
@@ -38,12 +38,15 @@ def failed(
     reason: str = "error",
     *,
     retriable: bool = True,
+    delay: float | None = None,
 ) -> Settlement:
-    """The job raised (or timed out): retry while retries remain, else fail it. A failure
-    another run would only repeat is not ``retriable``."""
+    """The job raised (or timed out): retry while retries remain, after ``delay`` (None:
+    the policy's interval), else fail it. A failure another run would only repeat is not
+    ``retriable``."""
     token = record.lease_token or ""
     if retriable and record.retry_count < record.max_retries:
-        delay = retry_delay(record.retry_intervals, record.retry_count, record.retry_jitter)
+        if delay is None:
+            delay = retry_delay(record.retry_intervals, record.retry_count, record.retry_jitter)
         return Settlement(
             record.id,
             token,
@@ -83,11 +86,27 @@ def released(record: JobRecord) -> Settlement:
     return Settlement(record.id, record.lease_token or "", JobStatus.QUEUED, reason=RELEASED)
 
 
+def snoozed(record: JobRecord, started_at: float | None, delay: float, now: float) -> Settlement:
+    """The job asked to run again in ``delay`` seconds (SnoozeJob): not a failure."""
+    return Settlement(
+        record.id,
+        record.lease_token or "",
+        JobStatus.SCHEDULED if delay > 0 else JobStatus.QUEUED,
+        started_at=started_at,
+        reason=SNOOZED,
+        scheduled_for=now + delay if delay > 0 else None,
+    )
+
+
 def raised(record: JobRecord, started_at: float | None, error: BaseException, now: float) -> Settlement:
     """The job raised ``error``: failed or retried (timed out, if it was a timeout), or
-    stopped by a stop command."""
+    stopped by a stop command; or it asked for its next run itself (RetryJob, SnoozeJob,
+    FailJob)."""
+    if isinstance(error, SnoozeJob):
+        return snoozed(record, started_at, error.delay, now)
     text = "".join(traceback.format_exception(error))
     if isinstance(error, JobStopRequested):
         return stopped(record, started_at, text, now)
     reason = "timeout" if isinstance(error, JobTimeoutException) else "error"
-    return failed(record, started_at, text, now, reason=reason)
+    delay = error.delay if isinstance(error, RetryJob) else None
+    return failed(record, started_at, text, now, reason=reason, retriable=not isinstance(error, FailJob), delay=delay)
