@@ -147,8 +147,18 @@ def test_rqs_dependency_object_sets_both_options(queue: Queue, url: str) -> None
     assert (child.dependency_ids, child.allow_dependency_failures, child.is_deferred) == ([parent.id], True, True)
     run_elsewhere(url)
     assert child.result == 3, "ran although its parent failed"
-    with pytest.raises(InvalidJobError, match="enqueue_at_front is not supported"):
-        Dependency(jobs=[parent], enqueue_at_front=True)
+
+
+def test_rqs_dependency_enqueue_at_front_releases_the_job_to_the_front(queue: Queue, url: str) -> None:
+    parent = queue.enqueue(jobfuncs.noop)
+    behind = queue.enqueue(jobfuncs.noop, depends_on=Dependency(jobs=[parent]))
+    ahead = queue.enqueue(jobfuncs.noop, depends_on=Dependency(jobs=[parent], enqueue_at_front=True))
+    waiting = queue.enqueue(jobfuncs.noop)
+    assert (ahead.is_deferred, ahead.enqueue_at_front, behind.enqueue_at_front) == (True, True, False)
+    Worker([queue]).work(burst=True, max_jobs=1)
+    assert queue.job_ids == [ahead.id, waiting.id, behind.id]
+    with pytest.raises(InvalidJobError, match="enqueue_at_front must be True or False"):
+        Dependency(jobs=[parent], enqueue_at_front="yes")  # type: ignore[arg-type]
 
 
 def test_a_jobs_function_call_string_and_scheduled_time(queue: Queue) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 import conveyor.job
 import jobfuncs
-from conveyor import Callback, Job, JobStatus, Queue, Result, Retry, SimpleWorker, Worker
+from conveyor import Callback, Job, JobStatus, Queue, Result, Retry, SimpleWorker, Worker, maintenance
 from conveyor.backends.base import Backend
 from conveyor.decorators import job
 from conveyor.exceptions import (
@@ -285,22 +285,49 @@ def test_rqs_result_class_reads_a_jobs_outcome(queue: Queue) -> None:
     assert Result.all(job) == [latest] and Result.count(job) == 1
 
 
-def test_requeue_and_enqueue_job_take_rqs_at_front_and_refuse_it_set(queue: Queue) -> None:
-    job = queue.enqueue(jobfuncs.fail)
-    Worker([queue]).work(burst=True)
-    with pytest.raises(InvalidJobError, match="at_front is not supported: use priority="):
-        job.requeue(at_front=True)
-    with pytest.raises(InvalidJobError, match="at_front is not supported"):
-        queue.failed_job_registry.requeue(job, at_front=True)
-    assert queue.failed_job_registry.requeue(job, at_front=False).is_queued
-    Worker([queue]).work(burst=True)
-    assert job.requeue(at_front=False).is_queued
-    created = Job.create(jobfuncs.noop, connection=queue.connection)
-    with pytest.raises(InvalidJobError, match="at_front is not supported"):
-        queue.enqueue_job(created, at_front=True)
+def test_rqs_at_front_puts_a_job_before_those_of_its_priority_however_it_is_enqueued(queue: Queue) -> None:
+    first = queue.enqueue(jobfuncs.noop)
+    urgent = queue.enqueue(jobfuncs.noop, at_front=True)
+    called = queue.enqueue_call(jobfuncs.noop, at_front=True)
+    high = queue.enqueue(jobfuncs.noop, priority=1)
+    assert queue.job_ids == [high.id, called.id, urgent.id, first.id], "the latest at the front first, as RQ's LPUSH"
+    assert (called.get_position(), queue.get_job_position(urgent), first.get_position()) == (1, 2, 3)
+    assert (urgent.enqueue_at_front, first.enqueue_at_front) == (True, False)
+    front, back = queue.enqueue_many([Queue.prepare_data(jobfuncs.noop, at_front=True),
+                                      Queue.prepare_data(jobfuncs.noop)])  # fmt: skip
+    created = queue.enqueue_job(Job.create(jobfuncs.noop, connection=queue.connection), pipeline=None, at_front=True)
+    decorated = job(queue, connection=queue.connection)(jobfuncs.add).delay(1, 2, at_front=True)
+    assert queue.job_ids == [high.id, decorated.id, created.id, front.id, called.id, urgent.id, first.id, back.id]
+    assert decorated.args == (1, 2), "at_front is the job's option, not the function's"
+    with pytest.raises(InvalidJobError, match="at_front must be True or False"):
+        queue.enqueue(jobfuncs.noop, at_front="yes")
     with pytest.raises(InvalidJobError, match="pipeline is not supported"):
-        queue.enqueue_job(created, pipeline=object())
-    assert queue.enqueue_job(created, pipeline=None, at_front=False).is_queued, "RQ's defaults are taken"
+        queue.enqueue_job(Job.create(jobfuncs.noop, connection=queue.connection), pipeline=object())
+
+
+def test_requeue_takes_rqs_at_front_and_keeps_the_jobs_own_by_default(queue: Queue) -> None:
+    failing, other = queue.enqueue(jobfuncs.fail), queue.enqueue(jobfuncs.fail)
+    Worker([queue]).work(burst=True)
+    waiting = queue.enqueue(jobfuncs.noop)
+    assert failing.requeue(at_front=True).get_position() == 0
+    assert queue.failed_job_registry.requeue(other, at_front=True).get_position() == 0
+    assert (failing.get_position(), waiting.get_position()) == (1, 2)
+    Worker([queue]).work(burst=True)
+    assert failing.requeue().get_position() == 0, "enqueued to the front by its last requeue: it stays so"
+    assert queue.failed_job_registry.requeue(other, at_front=False).get_position() == 1
+    assert (failing.enqueue_at_front, other.enqueue_at_front) == (True, False)
+    Worker([queue]).work(burst=True)
+    with pytest.raises(InvalidJobError, match="at_front must be True or False"):
+        failing.requeue(at_front=1)  # type: ignore[arg-type]
+    assert failing.is_failed
+
+
+def test_a_job_scheduled_at_front_goes_to_the_front_when_due(queue: Queue) -> None:
+    later = queue.enqueue_in(timedelta(seconds=30), jobfuncs.noop, at_front=True)
+    waiting = queue.enqueue(jobfuncs.noop)
+    assert later.is_scheduled and later.enqueue_at_front
+    maintenance.run_schedule(queue.connection, time.time() + 60)
+    assert (later.get_position(), waiting.get_position()) == (0, 1)
 
 
 def test_enqueue_many_takes_rqs_pipeline_and_group_id_and_refuses_them_set(queue: Queue) -> None:

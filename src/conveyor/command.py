@@ -14,6 +14,7 @@ from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.connection import resolve_connection
 from conveyor.exceptions import STATUS_MARK, InvalidJobOperation, NoSuchJobError, NoSuchWorkerError
 from conveyor.job import Job
+from conveyor.options import validate_at_front
 from conveyor.rq_absent import module_attribute
 from conveyor.status import REQUEUEABLE
 
@@ -62,12 +63,17 @@ def send_shutdown_command(connection: Backend | None, worker_name: str) -> None:
 
 
 def requeue_job(
-    job_id: str, connection: Backend | None = None, serializer: object = None, *, clock: Clock = SYSTEM_CLOCK
+    job_id: str,
+    connection: Backend | None = None,
+    serializer: object = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    at_front: bool | None = None,
 ) -> Job:
     """Put a failed, stopped or canceled job back in its queue, with its retries reset
-    (RQ's ``serializer`` is taken and not needed)."""
+    (RQ's ``serializer`` is taken and not needed); ``at_front`` as for ``Job.requeue``."""
     backend = resolve_connection(connection)
-    if not backend.jobs_requeue([job_id], clock.now()):
+    if not backend.jobs_requeue([job_id], clock.now(), _requeue_place(at_front)):
         (record,) = backend.jobs_get([job_id])
         if record is None:
             raise NoSuchJobError(job_id)
@@ -83,11 +89,20 @@ def requeue_job(
 
 
 def requeue_jobs(
-    job_ids: Sequence[str], connection: Backend | None = None, *, clock: Clock = SYSTEM_CLOCK
+    job_ids: Sequence[str],
+    connection: Backend | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    at_front: bool | None = None,
 ) -> list[str]:
     """Requeue many jobs in one step; return the ids that were requeueable."""
     backend = resolve_connection(connection)
-    return backend.jobs_requeue(list(job_ids), clock.now())
+    return backend.jobs_requeue(list(job_ids), clock.now(), _requeue_place(at_front))
+
+
+def _requeue_place(at_front: object) -> bool | None:
+    """A requeue's ``at_front``: None keeps each job's own (enqueue_at_front)."""
+    return None if at_front is None else validate_at_front(at_front)
 
 
 if not TYPE_CHECKING:  # type checkers keep flagging unknown names

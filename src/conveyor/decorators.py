@@ -17,8 +17,8 @@ class job:
     queue with those options (any of ``enqueue``'s; ``timeout``, ``result_ttl`` and
     ``ttl`` may come after the connection, as in RQ); the function itself is unchanged,
     and workers import it by its own name. As in RQ, ``enqueue`` takes ``depends_on``,
-    ``job_id`` and ``at_front`` (refused when true, as enqueue refuses it) among its
-    keywords; every other keyword goes to the function."""
+    ``job_id`` and ``at_front`` among its keywords; every other keyword goes to the
+    function."""
 
     def __init__(
         self,

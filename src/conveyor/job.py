@@ -34,7 +34,7 @@ from conveyor.options import (
     DEFAULT_QUEUE,
     DEFAULT_RESULT_TTL,
     DEFAULT_TIMEOUT,
-    refuse_at_front,
+    validate_at_front,
     validate_priority,
     validate_queue_name,
     validate_timeout,
@@ -122,13 +122,16 @@ class Job(RQJobMethods):
         on_stopped: Callback | Callable[..., Any] | str | None = None,
         serializer: str | Serializer | type | None = None,
         status: JobStatus | str | None = None,
+        at_front: bool = False,
         clock: Clock = SYSTEM_CLOCK,
     ) -> Job:
         """Build a job without storing it; ``Queue.enqueue_job`` stores it.
 
         ``args``/``kwargs`` go to the function untouched, so a function may have its
         own ``ttl`` or ``description`` parameters. ``args`` that is not a list or tuple
-        is the one positional argument.
+        is the one positional argument. ``at_front`` (or a ``Dependency`` with
+        ``enqueue_at_front=True``): the job goes before the jobs of its priority already
+        queued, each time it enters its queue (see ``Queue.enqueue``).
         """
         serializer_name, chosen = resolve_serializer(serializer)
         args, kwargs = call_arguments(args, kwargs)
@@ -136,7 +139,7 @@ class Job(RQJobMethods):
             raise InvalidJobError(f"retry must be a conveyor.Retry, got {retry!r}")
         if meta is not None and not isinstance(meta, Mapping):
             raise InvalidJobError(f"meta must be a dict, got {type(meta).__name__}")
-        dependencies, allowed = dependency.flatten(depends_on)  # RQ's Dependency objects
+        dependencies, allowed, to_front = dependency.flatten(depends_on)  # RQ's Dependency objects
         allow_dependency_failures = allow_dependency_failures or allowed
         now = clock.now()
         record = JobRecord(
@@ -163,6 +166,7 @@ class Job(RQJobMethods):
             meta=encode_value(chosen, serializer_name, dict(meta), "meta") if meta else None,
             created_at=now,
             callbacks=encode_callbacks({"on_success": on_success, "on_failure": on_failure, "on_stopped": on_stopped}),
+            at_front=validate_at_front(at_front) or to_front,
         )
         if record.id in record.depends_on:  # an ended job's id, reused: it would wait on itself for ever
             raise InvalidJobError(f"job {record.id} cannot depend on itself")
@@ -310,6 +314,13 @@ class Job(RQJobMethods):
     @property
     def user_id(self) -> str | None:
         return self._record.user_id
+
+    @property
+    def enqueue_at_front(self) -> bool:
+        """RQ's: whether the job goes to the front of its queue (before the jobs of its
+        priority already there) each time it enters it: enqueued, due, released by its
+        dependencies, retried or requeued (see ``requeue``)."""
+        return self._record.at_front
 
     @property
     def description(self) -> str:
@@ -467,13 +478,14 @@ class Job(RQJobMethods):
         every job that depends on it, directly or through others (as in RQ), in one step."""
         self.connection.job_delete(self.id, with_dependents=delete_dependents)
 
-    def requeue(self, at_front: bool = False) -> Job:
-        """Put a failed, stopped or canceled job back in its queue (RQ's ``at_front=True``
-        is refused: use priority)."""
+    def requeue(self, at_front: bool | None = None) -> Job:
+        """Put a failed, stopped or canceled job back in its queue: at its front (before
+        the jobs of its priority already queued) with ``at_front=True``, at its back with
+        False, and, by default, where the job was enqueued to go (``enqueue_at_front``).
+        A True or False stays the job's for its later entries (retries) too."""
         from conveyor.command import requeue_job
 
-        refuse_at_front(at_front)
-        self._record = requeue_job(self.id, connection=self.connection, clock=self.clock)._record
+        self._record = requeue_job(self.id, connection=self.connection, clock=self.clock, at_front=at_front)._record
         return self
 
     def get_position(self) -> int | None:

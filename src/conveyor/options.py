@@ -32,7 +32,6 @@ that RQ 3 takes for the job, so none reaches a function that RQ would keep from 
 _INLINE_OPTIONS = RESERVED_ENQUEUE_OPTIONS - {"args", "kwargs"}
 
 UNSUPPORTED_OPTIONS = {
-    "at_front": "use priority= to run a job before others",
     "pipeline": "conveyor has no pipelines; enqueue_many stores many jobs in one step",
     "repeat": "enqueue the next run from the job (enqueue_in), or schedule each run",
     "rate_limit": "give the worker limits= (conveyor.types.Limits) to cap running jobs",
@@ -79,11 +78,14 @@ def _uncached_parameter_names(func: Callable[..., Any]) -> frozenset[str]:
 _cached_parameter_names = functools.lru_cache(maxsize=1024)(_uncached_parameter_names)
 
 
-def refuse_at_front(at_front: object) -> None:
-    """RQ's ``requeue(at_front=True)``: conveyor's queues run by priority, so it is refused
-    saying so (RQ's default, False, is taken)."""
-    if at_front:
-        raise InvalidJobError(f"at_front is not supported: {UNSUPPORTED_OPTIONS['at_front']}")
+def validate_at_front(value: object) -> bool:
+    """RQ's ``at_front``: True or False (None, as a caller passing RQ's default through
+    may, is False); anything else is refused rather than read as true or false."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidJobError(f"at_front must be True or False, got {value!r}")
+    return value
 
 
 def custom_class_problem(option: str, given: object, ours: type) -> str | None:

@@ -25,8 +25,8 @@ from conveyor.options import (
     custom_class_problem,
     normalize_options,
     refuse_ambiguous_options,
-    refuse_at_front,
     split_enqueue_kwargs,
+    validate_at_front,
     validate_queue_name,
 )
 from conveyor.registry import (
@@ -122,9 +122,14 @@ class Queue:
         """Store a call of ``f`` for a worker to run; returns the job.
 
         Keyword arguments named like job options (timeout, job_timeout, result_ttl, ttl,
-        failure_ttl, description, depends_on, job_id, meta, retry, priority, user_id,
-        allow_dependency_failures) configure the job; pass a function's own arguments
-        of those names through ``args=`` and ``kwargs=``.
+        failure_ttl, description, depends_on, job_id, at_front, meta, retry, priority,
+        user_id, allow_dependency_failures) configure the job; pass a function's own
+        arguments of those names through ``args=`` and ``kwargs=``.
+
+        ``at_front=True`` (RQ's) puts the job before every job of its priority already in
+        the queue, the latest such job first; a higher priority still runs first. The job
+        keeps it: it goes to the front whenever it enters the queue (when due, once its
+        dependencies are met, when retried).
         """
         return self._store(self._create(f, args, kwargs), "job_id" not in kwargs)
 
@@ -197,12 +202,14 @@ class Queue:
 
     def enqueue_job(self, job: Job, pipeline: object = None, at_front: bool = False) -> Job:
         """Store a job built with ``Job.create`` in this queue. A job fetched after it ran
-        is stored again as a fresh job (under the same id, which must have ended). RQ's
-        ``pipeline`` and ``at_front`` are refused when given (use enqueue_many, priority)."""
+        is stored again as a fresh job (under the same id, which must have ended).
+        ``at_front=True`` puts it at the front of the queue (see ``enqueue``). RQ's
+        ``pipeline`` is refused when given (enqueue_many stores many jobs in one step)."""
         _refuse_pipeline(pipeline)
-        refuse_at_front(at_front)
         if not isinstance(job, Job):
             raise InvalidJobError(f"enqueue_job takes a Job (from Job.create), got {type(job).__name__}")
+        if validate_at_front(at_front):
+            job.record.at_front = True
         return self._store(job, False)  # the caller's job: another may hold its id by now
 
     def _store(self, job: Job, new_id: bool) -> Job:

@@ -16,7 +16,7 @@ from conveyor.command import requeue_job
 from conveyor.connection import resolve_connection
 from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
 from conveyor.job import Job
-from conveyor.options import DEFAULT_QUEUE, refuse_at_front
+from conveyor.options import DEFAULT_QUEUE
 from conveyor.status import JobStatus
 from conveyor.types import JobRecord
 
@@ -130,17 +130,17 @@ class BaseRegistry:
 
 
 class _RequeueableRegistry(BaseRegistry):
-    def requeue(self, job_or_id: Job | str, at_front: bool = False) -> Job:
-        """Put the job back in its queue; InvalidJobOperation if it is not in this registry
-        (RQ's ``at_front=True`` is refused: use priority)."""
-        refuse_at_front(at_front)
+    def requeue(self, job_or_id: Job | str, at_front: bool | None = None) -> Job:
+        """Put the job back in its queue; InvalidJobOperation if it is not in this registry.
+        ``at_front`` as for ``Job.requeue``: True puts it before the jobs of its priority
+        already queued, False behind them, None where the job was enqueued to go."""
         job_id = job_or_id.id if isinstance(job_or_id, Job) else job_or_id
         (record,) = self.connection.jobs_get([job_id])  # one read tells both errors apart
         if record is None:
             raise NoSuchJobError(job_id)
         if not self._holds(record):
             raise InvalidJobOperation(job_id, record.status.value, f"Job {job_id} is not in {self!r}")
-        return requeue_job(job_id, connection=self.connection, clock=self.clock)
+        return requeue_job(job_id, connection=self.connection, clock=self.clock, at_front=at_front)
 
 
 class StartedJobRegistry(BaseRegistry):

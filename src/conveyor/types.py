@@ -58,6 +58,10 @@ class JobRecord:
     batch_id: str | None = None
     unique_key: str | None = None
     callbacks: str | None = None  # JSON {"on_success": import path, ...}: see conveyor.callbacks
+    at_front: bool = False
+    """RQ's ``enqueue_at_front``: each time the job enters its queue (enqueued, due, its
+    dependencies met, retried, requeued) it goes before every job of its priority
+    already there, the latest such job first; a job released unrun keeps its place."""
 
 
 @dataclass(slots=True, frozen=True)

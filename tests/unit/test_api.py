@@ -300,8 +300,8 @@ def test_job_types_must_be_importable_and_unique() -> None:
 
 
 def test_unsupported_rq_options_are_refused_not_passed_on(queue: Queue) -> None:
-    with pytest.raises(InvalidJobError, match="at_front"):
-        queue.enqueue(jobfuncs.noop, at_front=True)
+    with pytest.raises(InvalidJobError, match="repeat is not supported"):
+        queue.enqueue(jobfuncs.noop, repeat=3)
 
 
 def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:

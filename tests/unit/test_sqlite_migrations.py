@@ -131,3 +131,28 @@ def test_version_9_keeps_deferred_jobs_waiting_on_what_they_waited_on(tmp_path):
         assert [r.status for r in backend.jobs_get(["late"]) if r] == [JobStatus.DEFERRED]
     finally:
         backend.close()
+
+
+def test_version_16_keeps_the_claim_order_of_queued_jobs_and_takes_at_front_ones(tmp_path):
+    path = tmp_path / "v15.db"
+    with sqlite3.connect(path) as old:
+        for migration in MIGRATIONS[:15]:
+            for statement in _statements(migration):
+                old.execute(statement)
+        old.execute("PRAGMA user_version = 15")
+        old.executemany(
+            "INSERT INTO jobs (id, seq, queue, func_name, payload, serializer, status, priority, created_at) "
+            "VALUES (?, ?, 'default', 'f', x'', 'json', 'queued', ?, 0)",
+            [("a", 1, 0), ("b", 2, 1), ("c", 3, 0)],
+        )
+        old.execute("UPDATE counters SET value = 3 WHERE name = 'seq'")
+        old.execute("INSERT INTO status_counts VALUES ('default', 'queued', 3)")
+    backend = conveyor.connect(f"sqlite:///{path}")
+    try:
+        make_job(backend, id="front", at_front=True, now=NOW)
+        assert backend.job_ids("default", [JobStatus.QUEUED]) == ["b", "front", "a", "c"]
+        assert [r.at_front for r in backend.jobs_get(["a", "front"]) if r] == [False, True]
+        claimed = backend.jobs_claim(["default"], "worker", 4, "token", NOW + 30, NOW)
+        assert [r.id for r in claimed] == ["b", "front", "a", "c"]
+    finally:
+        backend.close()

@@ -130,7 +130,9 @@ class Backend(Protocol):
         """Move up to ``limit`` queued jobs to STARTED under a lease, atomically.
 
         Queues are served in the order given; within a queue, higher priority first,
-        then first in, first out. Jobs whose ``expires_at`` has passed are skipped.
+        then the jobs whose record says ``at_front``, the one that entered the queue last
+        first, then the others first in, first out. Jobs whose ``expires_at`` has passed
+        are skipped.
 
         Fair share: when a queue holds jobs of more than one user (``user_id``; jobs
         without one count as one more user), users take turns within each priority:
@@ -158,7 +160,8 @@ class Backend(Protocol):
         released; the same holds wherever a job ends (recovery, cancel, expiry). A job
         settled QUEUED with reason ``released`` (claimed but given back unrun, or
         interrupted by a shutdown) goes back to its place: its seq, ``enqueued_at`` and
-        ttl expiry are kept; any other job re-entering its queue goes to the back, its
+        ttl expiry are kept (an ``at_front`` job's place at the front too); any other job
+        re-entering its queue goes to the back (an ``at_front`` one to the front), its
         ttl counted from now.
         """
         ...
@@ -199,8 +202,12 @@ class Backend(Protocol):
         """Ids of jobs held by this worker that must stop (stop command or cancel)."""
         ...
 
-    def jobs_requeue(self, job_ids: Sequence[str], now: float) -> list[str]:
+    def jobs_requeue(self, job_ids: Sequence[str], now: float, at_front: bool | None = None) -> list[str]:
         """Put FAILED, STOPPED or CANCELED jobs back in their queue; return the ids moved.
+
+        ``at_front`` True or False is stored as each job's ``at_front`` (the front of its
+        priority or the back, now and whenever it re-enters its queue); None keeps each
+        job's own.
 
         A job canceled while it ran is not moved until its worker has acknowledged the
         stop (its refused settle) or its lease has run out: it must never run twice at
@@ -288,7 +295,8 @@ class Backend(Protocol):
         ...
 
     def job_ids(self, queue: str | None, statuses: Sequence[JobStatus], offset: int = 0, limit: int = -1) -> list[str]:
-        """Ids of jobs in these statuses (of one queue, or all), oldest first."""
+        """Ids of jobs in these statuses (of one queue, or all), oldest first; QUEUED alone
+        in claim order (as queue_position counts)."""
         ...
 
     def job_dependents(self, job_id: str) -> list[str]:
@@ -325,7 +333,8 @@ class Backend(Protocol):
         ...
 
     def queue_position(self, job_id: str) -> int | None:
-        """0-based position of a QUEUED job in its queue's claim order, else None."""
+        """0-based position of a QUEUED job in its queue's claim order (jobs_claim's,
+        users' turns aside), else None."""
         ...
 
     def job_inspect(self, job_id: str) -> JobInspection:

@@ -83,10 +83,11 @@ class RedisBackend(RedisClaiming, RedisQueries, RedisUpkeep, RedisBatches, Redis
         members = self._call(lambda: self._redis.smembers(self.keys.stops(worker_name)))
         return sorted(member.decode() for member in members)
 
-    def jobs_requeue(self, job_ids: Sequence[str], now: float) -> list[str]:
+    def jobs_requeue(self, job_ids: Sequence[str], now: float, at_front: bool | None = None) -> list[str]:
         if not job_ids:
             return []
-        return [job_id.decode() for job_id in self._run("requeue", repr(now), *job_ids, jobs=len(job_ids))]
+        place = "" if at_front is None else "1" if at_front else "0"
+        return [job_id.decode() for job_id in self._run("requeue", repr(now), place, *job_ids, jobs=len(job_ids))]
 
     def job_delete(self, job_id: str, ended_by: float | None = None, with_dependents: bool = False) -> bool:
         return bool(self._run("delete", optional_arg(ended_by), int(with_dependents), job_id))

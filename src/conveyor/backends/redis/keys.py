@@ -8,6 +8,8 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
                                         a JSON list of the parents it still waits on)
     {conveyor}:queued:<queue>           zset, all scores 0, ordered by member
                                         "<inverted priority><seq>|<id>": the claim order
+                                        ("<inverted priority>-<2^53-1 - seq>|<id>" for an
+                                        at_front job: before the others of its priority)
     {conveyor}:byuser:<n>:<queue>:<user>  the same, for one user's jobs ('' for none; n:
                                         the queue name's length in UTF-8 bytes), for fair share
     {conveyor}:users:<queue>            set: users with queued jobs (some may have none left)

@@ -237,8 +237,15 @@ class RedisQueries(RedisConnection):
         return Throughput(int(totals[b"f"]), int(totals[b"x"]), totals[b"t"], int(totals[b"c"]))
 
 
+_SEQ_LIMIT = 2**53 - 1
+"""What an at_front job's member holds its seq subtracted from (see queued_member)."""
+
+
 def _seq_of_member(member: bytes) -> int:
-    """A queued index member's seq: the 16 hex digits after the priority's 8."""
+    """A queued index member's seq: the 16 hex digits after the priority's 8 (after a '-',
+    an at_front job's, its seq subtracted from _SEQ_LIMIT)."""
+    if member[8:9] == b"-":
+        return _SEQ_LIMIT - int(member[9:25], 16)
     return int(member[8:24], 16)
 
 

@@ -91,7 +91,10 @@ class SQLiteBackend(SQLiteClaiming, SQLiteTimed, SQLiteQueries, SQLiteUpkeep, SQ
         )
         return [row[0] for row in rows]
 
-    def jobs_requeue(self, job_ids: Sequence[str], now: float) -> list[str]:
+    def jobs_requeue(self, job_ids: Sequence[str], now: float, at_front: bool | None = None) -> list[str]:
+        # stored as the column holds it: 1, or NULL for not at the front (None: as it is)
+        front = None if at_front is None else (1 if at_front else None)
+
         def requeue(conn: sqlite3.Connection, changes: Changes) -> list[str]:
             moved = []
             statuses = ", ".join(f"'{s.value}'" for s in sorted(REQUEUEABLE))
@@ -100,7 +103,7 @@ class SQLiteBackend(SQLiteClaiming, SQLiteTimed, SQLiteQueries, SQLiteUpkeep, SQ
                     f"SELECT status, user_id, func_name, {HOLDS_SLOT_SQL} FROM jobs WHERE id = ?", (job_id,)
                 ).fetchone()
                 try:
-                    after = self._requeue_one(conn, job_id, statuses, now)
+                    after = self._requeue_one(conn, job_id, statuses, now, at_front is not None, front)
                 except sqlite3.IntegrityError:  # its unique_key is held by another live job
                     continue
                 if after is not None:
@@ -116,9 +119,12 @@ class SQLiteBackend(SQLiteClaiming, SQLiteTimed, SQLiteQueries, SQLiteUpkeep, SQ
             self._wakeup.notify()
         return moved
 
-    def _requeue_one(self, conn: sqlite3.Connection, job_id: str, statuses: str, now: float) -> Any:
+    def _requeue_one(
+        self, conn: sqlite3.Connection, job_id: str, statuses: str, now: float, placed: bool, front: int | None
+    ) -> Any:
         return conn.execute(  # a canceled job may not have run: it may wait on parents
             "UPDATE jobs SET seq = ?, enqueued_at = ?, retry_count = 0, "
+            "at_front = CASE WHEN ? THEN ? ELSE at_front END, "
             f"status = CASE WHEN status = 'canceled' AND {WAITS_ON_A_PARENT_SQL} THEN 'deferred' "
             f"WHEN {_BATCH_NOT_STARTED_SQL} THEN 'scheduled' ELSE 'queued' END, "
             f"{TTL_FROM_NOW}, "
@@ -128,7 +134,7 @@ class SQLiteBackend(SQLiteClaiming, SQLiteTimed, SQLiteQueries, SQLiteUpkeep, SQ
             "lease_expires_at = NULL "
             f"WHERE id = ? AND status IN ({statuses}) AND NOT {STILL_STOPPING_SQL} "
             "RETURNING queue, status",
-            (next_seq(conn, 1), now, now, job_id, now),
+            (next_seq(conn, 1), now, placed, front, now, job_id, now),
         ).fetchone()
 
     def job_delete(self, job_id: str, ended_by: float | None = None, with_dependents: bool = False) -> bool:

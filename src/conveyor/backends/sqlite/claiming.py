@@ -19,7 +19,16 @@ from conveyor.types import RELEASED, JobRecord, Limits, Recovery, Settlement
 from . import picking
 from .changes import HELD_MARK, Changes
 from .dependencies import SQLiteDependencies
-from .rows import COLUMNS, ID_LIST, STILL_HELD_SQL, TTL_FROM_NOW, id_list, next_seq, record_from_row
+from .rows import (
+    CLAIM_ORDER,
+    COLUMNS,
+    ID_LIST,
+    STILL_HELD_SQL,
+    TTL_FROM_NOW,
+    id_list,
+    next_seq,
+    record_from_row,
+)
 
 _LEASE_GUARD = "WHERE id = ? AND status = 'started' AND lease_token = ?"
 _SETTLE_ENDED = (
@@ -27,6 +36,11 @@ _SETTLE_ENDED = (
     "started_at = COALESCE(?, started_at), ended_at = ?, keep_until = ?, "
     "lease_token = NULL, lease_expires_at = NULL, stop_requested = 0 " + _LEASE_GUARD
 )
+
+
+def _claim_order(row: Sequence[Any]) -> tuple[int, int]:
+    """A claimed row's (seq, COLUMNS...) place in claim order: priority, then CLAIM_ORDER."""
+    return -row[7], -row[0] if row[41] else row[0]
 
 
 def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
@@ -82,7 +96,7 @@ class SQLiteClaiming(SQLiteDependencies):
                 if running is None and not picking.needs_fair_pick(conn, queue):
                     chosen = (
                         "SELECT id FROM jobs WHERE status = 'queued' AND queue = ? "
-                        "AND (expires_at IS NULL OR expires_at > ?) ORDER BY priority DESC, seq LIMIT ?",
+                        f"AND (expires_at IS NULL OR expires_at > ?) ORDER BY priority DESC, {CLAIM_ORDER} LIMIT ?",
                         (queue, now, wanted),
                     )
                     order = None
@@ -101,7 +115,7 @@ class SQLiteClaiming(SQLiteDependencies):
                     (*lease, *chosen[1]),
                 ).fetchall()
                 if order is None:
-                    rows.sort(key=lambda row: (-row[7], row[0]))  # RETURNING keeps no order
+                    rows.sort(key=_claim_order)  # RETURNING keeps no order
                     if rows:  # one user's queue (or only jobs without one): its turn still counts
                         picking.record_turns(conn, queue, [rows[0][8]])
                 else:

@@ -1,6 +1,7 @@
 """Which queued jobs a claim takes when users share a queue or limits apply (SQLite).
 
-The plain claim takes a queue's first jobs in ``priority DESC, seq`` order. When the
+The plain claim takes a queue's first jobs in ``priority DESC, CLAIM_ORDER`` order (seq,
+an at_front job's before the others). When the
 queue holds more than one user's jobs, or limits are set, this module picks instead:
 the first few jobs of each user (an index range per user), ordered by priority, then
 by their rank within their user (round after round), then by how long ago their user
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from conveyor.backends import held
 from conveyor.types import Limits
 
-from .rows import STILL_HELD_SQL
+from .rows import CLAIM_ORDER, STILL_HELD_SQL
 
 _NOT_EXPIRED = "AND (expires_at IS NULL OR expires_at > ?)"
 
@@ -107,7 +108,7 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
             continue  # at its limit: its jobs wait, and need not be read
         rows = conn.execute(  # stepped only as far as read (the read past is seldom needed)
             "SELECT id, priority, seq, func_name FROM jobs WHERE status = 'queued' AND queue = ? "
-            f"AND user_id IS ? {_NOT_EXPIRED} ORDER BY priority DESC, seq LIMIT ?",
+            f"AND user_id IS ? {_NOT_EXPIRED} ORDER BY priority DESC, {CLAIM_ORDER} LIMIT ?",
             (queue, user, now, wanted + held.READ_PAST if limits.per_job_type else wanted),
         )
         served = _last_served(conn, queue, user)

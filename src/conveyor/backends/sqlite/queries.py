@@ -17,7 +17,16 @@ from conveyor.status import JobStatus
 from conveyor.types import JobEvent, JobInspection, JobRecord, JobSummaryRecord, Throughput
 
 from .connection import SQLiteConnection
-from .rows import COLUMNS, ID_LIST, SUMMARY_COLUMNS, id_list, placeholders, record_from_row, summary_from_row
+from .rows import (
+    CLAIM_ORDER,
+    COLUMNS,
+    ID_LIST,
+    SUMMARY_COLUMNS,
+    id_list,
+    placeholders,
+    record_from_row,
+    summary_from_row,
+)
 
 _Read = TypeVar("_Read")
 
@@ -83,7 +92,8 @@ class SQLiteQueries(SQLiteConnection):
 
     def job_ids(self, queue: str | None, statuses: Sequence[JobStatus], offset: int = 0, limit: int = -1) -> list[str]:
         where, params = _status_filter(queue, statuses)
-        order = "priority DESC, seq" if list(statuses) == [JobStatus.QUEUED] else "seq"  # queued: claim order
+        queued = list(statuses) == [JobStatus.QUEUED]
+        order = f"priority DESC, {CLAIM_ORDER}" if queued else "seq"  # queued: claim order
         rows = self._pool.read(
             lambda c: c.execute(
                 f"SELECT id FROM jobs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
@@ -144,15 +154,16 @@ class SQLiteQueries(SQLiteConnection):
     def queue_position(self, job_id: str) -> int | None:
         def position(conn: sqlite3.Connection) -> int | None:
             row = conn.execute(
-                "SELECT queue, priority, seq FROM jobs WHERE id = ? AND status = 'queued'", (job_id,)
+                f"SELECT queue, priority, {CLAIM_ORDER} FROM jobs WHERE id = ? AND status = 'queued'", (job_id,)
             ).fetchone()
             if row is None:
                 return None
-            queue, priority, seq = row
+            queue, priority, place = row
             (ahead,) = conn.execute(
                 "SELECT (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue = ? AND priority > ?)"
-                " + (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue = ? AND priority = ? AND seq < ?)",
-                (queue, priority, queue, priority, seq),
+                " + (SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND queue = ? AND priority = ? "
+                f"AND {CLAIM_ORDER} < ?)",
+                (queue, priority, queue, priority, place),
             ).fetchone()
             return int(ahead)
 

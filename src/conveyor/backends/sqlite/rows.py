@@ -22,7 +22,7 @@ COLUMNS = (
     "depends_on, allow_dependency_failures, description, meta, progress, metrics, "
     "created_at, enqueued_at, scheduled_for, started_at, ended_at, last_heartbeat, "
     "expires_at, keep_until, result, exc_info, status_reason, worker_name, lease_token, "
-    "lease_expires_at, stop_requested, batch_id, unique_key, callbacks"
+    "lease_expires_at, stop_requested, batch_id, unique_key, callbacks, at_front"
 )
 INSERT_COLUMNS = ("seq", *COLUMNS.split(", "))
 
@@ -42,6 +42,7 @@ def record_from_row(row: Sequence[Any]) -> JobRecord:
     values[16] = _json_tuple(values[16])
     values[17] = bool(values[17])
     values[36] = bool(values[36])
+    values[40] = bool(values[40])
     return JobRecord(*values)
 
 
@@ -70,7 +71,7 @@ def row_from_record(record: JobRecord, seq: int) -> tuple[Any, ...]:
         r.meta, r.progress, r.metrics, r.created_at, r.enqueued_at, r.scheduled_for,
         r.started_at, r.ended_at, r.last_heartbeat, r.expires_at, r.keep_until, r.result,
         r.exc_info, r.status_reason, r.worker_name, r.lease_token, r.lease_expires_at,
-        int(r.stop_requested), r.batch_id, r.unique_key, r.callbacks,
+        int(r.stop_requested), r.batch_id, r.unique_key, r.callbacks, 1 if r.at_front else None,
     )  # fmt: skip
 
 
@@ -128,6 +129,10 @@ def id_list(ids: Iterable[str]) -> str:
     return json.dumps(list(ids))
 
 
+CLAIM_ORDER = "(CASE WHEN at_front THEN -seq ELSE seq END)"
+"""A queued job's place among those of its priority, as the jobs_claim and jobs_fair
+indexes hold it: an at_front job's seq negated, so that it comes before the others, the
+one queued last first (as RQ's LPUSH). Statements ordering by it name it exactly so."""
 TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in sorted(TERMINAL)) + ")"
 TTL_FROM_NOW = "expires_at = CASE WHEN ttl IS NULL THEN NULL ELSE ? + ttl END"
 """A job (re-)entering its queue may wait there ttl seconds from now (the parameter)."""

@@ -207,6 +207,19 @@ MIGRATIONS: list[str] = [
         last_seen REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 16: RQ's at_front: a job whose at_front is 1 (NULL otherwise: nothing to store for
+    # most jobs) is claimed before the others of its priority, the one queued last first.
+    # The claim order is an expression of seq, so that each write of a new seq (enqueue,
+    # retry, requeue, promotion) places it, and listings keep ordering by seq alone
+    """
+    ALTER TABLE jobs ADD COLUMN at_front INTEGER;
+    DROP INDEX jobs_claim;
+    CREATE INDEX jobs_claim ON jobs (queue, priority DESC, (CASE WHEN at_front THEN -seq ELSE seq END))
+        WHERE status = 'queued';
+    DROP INDEX jobs_fair;
+    CREATE INDEX jobs_fair ON jobs (queue, user_id, priority DESC, (CASE WHEN at_front THEN -seq ELSE seq END))
+        WHERE status = 'queued';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

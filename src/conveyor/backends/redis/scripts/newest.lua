@@ -11,15 +11,23 @@ end
 for i = 6, #ARGV, 2 do
     local queue, status = ARGV[i], ARGV[i + 1]
     if status == 'queued' then
-        -- members sort by priority band, then seq: walk the bands, each newest first
+        -- members sort by priority band, then seq: walk the bands, each newest first; in a
+        -- band, at_front jobs' members ('-' and their seq inverted) come first, newest first
         local key = user and user_queued_key(queue, user) or queued_key(queue)
         local member = redis.call('ZRANGE', key, 0, 0)[1]
         while member do
             local band = string.sub(member, 1, 8)
             local upper = before == '' and ('(' .. band .. 'z')
                 or ('(' .. band .. string.format('%016x', tonumber(before)))
-            for _, m in ipairs(redis.call('ZREVRANGEBYLEX', key, upper, '[' .. band, 'LIMIT', 0, limit)) do
-                add(string.sub(m, 26), tonumber(string.sub(m, 9, 24), 16))
+            for _, m in ipairs(redis.call('ZREVRANGEBYLEX', key, upper, '[' .. band .. '0', 'LIMIT', 0, limit)) do
+                local seq, id = member_parts(m)
+                add(id, seq)
+            end
+            local lower = before == '' and ('[' .. band .. '-')
+                or ('[' .. band .. '-' .. string.format('%016x', math.max(SEQ_LIMIT - tonumber(before) + 1, 0)))
+            for _, m in ipairs(redis.call('ZRANGEBYLEX', key, lower, '(' .. band .. '.', 'LIMIT', 0, limit)) do
+                local seq, id = member_parts(m)
+                add(id, seq)
             end
             member = redis.call('ZRANGEBYLEX', key, '(' .. band .. 'z', '+', 'LIMIT', 0, 1)[1]
         end

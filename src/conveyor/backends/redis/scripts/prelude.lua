@@ -203,7 +203,7 @@ end
 local ENQUEUE_READS = {
     id = true, queue = true, priority = true, depends_on = true, allow_dependency_failures = true,
     expires_at = true, scheduled_for = true, keep_until = true, lease_expires_at = true, stop_requested = true,
-    worker_name = true, user_id = true, unique_key = true, batch_id = true,
+    worker_name = true, user_id = true, unique_key = true, batch_id = true, at_front = true,
 }
 
 -- Optional arguments arrive as '' (none) or '=' .. value.
@@ -242,10 +242,24 @@ end
 local function load(id) return load_hash(job_key(id)) end
 
 -- Queued jobs sort by the member: inverted priority, then sequence (``seq``, a number),
--- then id.
+-- then id. An at_front job's member has a '-' after the priority, which sorts before
+-- every hex digit, then its seq inverted: it comes before the other jobs of its
+-- priority, the one queued last first (RQ's LPUSH). See member_parts.
+local SEQ_LIMIT = 9007199254740991  -- 2^53 - 1: no seq reaches it
 local function queued_member(job, seq)
     local priority = job.priority and tonumber(job.priority) or 0
+    if job.at_front == '1' then
+        return string.format('%08x-%016x|', 2147483647 - priority, SEQ_LIMIT - seq) .. job.id
+    end
     return string.format('%08x%016x|', 2147483647 - priority, seq) .. job.id
+end
+
+-- A queued index member's seq and job id.
+local function member_parts(member)
+    if string.byte(member, 9) == 45 then  -- '-': an at_front job's
+        return SEQ_LIMIT - tonumber(string.sub(member, 10, 25), 16), string.sub(member, 27)
+    end
+    return tonumber(string.sub(member, 9, 24), 16), string.sub(member, 26)
 end
 
 -- Job events: ids grouped by new status ('' for another change or a deletion), one

@@ -1,7 +1,8 @@
--- Put failed, stopped or canceled jobs back in their queue. ARGV: base, now, ids...
+-- Put failed, stopped or canceled jobs back in their queue. ARGV: base, now, at_front
+-- ('' keeps each job's, '1' or '0' sets it), ids...
 local now = tonumber(ARGV[2])
 local moved = {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
     local job = load(ARGV[i])
     local holder = job and job.unique_key and live_holder(job.unique_key)
     if job and ENDED_UNSUCCESSFULLY[job.status] and not still_stopping(job, now) and not holder then
@@ -14,6 +15,7 @@ for i = 3, #ARGV do
             status = 'scheduled'  -- held for the batch's starter again: it runs with its batch
         end
         local changes = requeue_fields(job, now, status)
+        if ARGV[3] ~= '' then changes.at_front = ARGV[3] == '1' and '1' or NIL end
         changes.retry_count = 0
         for _, field in ipairs({'started_at', 'ended_at', 'result', 'exc_info', 'status_reason', 'keep_until',
                                 'worker_name', 'scheduled_for', 'progress', 'lease_token', 'lease_expires_at'}) do
