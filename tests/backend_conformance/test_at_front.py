@@ -5,8 +5,9 @@ priority stays absolute, listings keep their order by seq, positions follow the 
 from __future__ import annotations
 
 from backend_conformance.helpers import NOW, claim, claim_ids, get, put, settle
-from conveyor.status import JobStatus
-from conveyor.types import RELEASED
+from conveyor.status import BatchStatus, JobStatus
+from conveyor.testing import make_record
+from conveyor.types import RELEASED, BatchRecord
 
 
 def queued_in_claim_order(backend) -> list[str]:
@@ -108,3 +109,16 @@ def test_with_users_sharing_the_queue_it_is_first_among_its_users_jobs(backend):
     claimed = claim_ids(backend, limit=4)
     assert [job_id for job_id in claimed if job_id.startswith("alice")] == ["alice-front", "alice-1", "alice-2"]
     assert claimed.index("bob-1") <= 1, "bob still gets his turn in the first round"
+
+
+def test_a_scheduled_batchs_at_front_jobs_go_to_the_front_when_it_starts(backend):
+    put(backend, id="waiting")
+    batch = BatchRecord("b-1", total=2, created_at=NOW, status=BatchStatus.SCHEDULED, scheduled_start=NOW + 10)
+    jobs = [
+        make_record(id="b-plain", batch_id="b-1", status=JobStatus.SCHEDULED),
+        make_record(id="b-front", batch_id="b-1", status=JobStatus.SCHEDULED, at_front=True),
+    ]
+    backend.batch_create(batch, jobs, [], NOW)
+    assert backend.batches_start_due(NOW + 10) == 1
+    assert queued_in_claim_order(backend) == ["b-front", "waiting", "b-plain"]
+    assert [job_id for job_id, _ in backend.batch_job_ids("b-1", None, 10)] == ["b-front", "b-plain"]
