@@ -369,3 +369,12 @@ def handler_returning_zero(job: object, exc_type: type, exc_value: BaseException
 
 async def async_handler(job: object, exc_type: type, exc_value: BaseException, tb: object) -> None:
     pass
+
+
+def fetch(url: str, timeout: float = 10) -> list[object]:
+    """A function with a parameter named like a job option."""
+    return [url, timeout]
+
+
+def keywords(**kwargs: object) -> dict[str, object]:
+    return kwargs

@@ -92,6 +92,16 @@ def test_the_job_decorator_enqueues_with_its_options(backend: Backend) -> None:
     assert (handle.result, child.result) == (7, 3)
 
 
+def test_the_job_decorators_delay_passes_an_options_name_only_to_a_function_that_takes_it(backend: Backend) -> None:
+    for func in (jobfuncs.fetch, jobfuncs.keywords, jobfuncs.add):
+        job("default", connection=backend)(func)
+    assert jobfuncs.fetch.delay("u", timeout=3).kwargs == {"timeout": 3}  # type: ignore[attr-defined]
+    assert jobfuncs.keywords.delay(priority=9).kwargs == {"priority": 9}  # type: ignore[attr-defined]
+    with pytest.raises(InvalidJobError, match=r"add\(\) takes no priority, ttl: .* q.enqueue\(add, ..., priority="):
+        jobfuncs.add.delay(1, 2, priority=9, ttl=5)  # type: ignore[attr-defined]
+    assert Queue(connection=backend).count == 2
+
+
 def test_latest_result_says_how_the_last_run_ended(queue: Queue, url: str) -> None:
     succeeded = queue.enqueue(jobfuncs.add, 1, 1)
     failed = queue.enqueue(jobfuncs.fail, "nope")

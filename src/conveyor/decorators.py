@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from conveyor.backends.base import Backend
+from conveyor.options import refuse_misplaced_options
 from conveyor.queue import Queue
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,6 +44,7 @@ class job:
             for name in ("depends_on", "job_id", "at_front"):
                 if name in kwargs:
                     options[name] = kwargs.pop(name)
+            refuse_misplaced_options(func, kwargs)
             return queue.enqueue_call(func, args=args, kwargs=kwargs, **options)
 
         func.delay = func.enqueue = delay  # type: ignore[attr-defined]

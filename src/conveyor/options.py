@@ -58,6 +58,32 @@ def refuse_ambiguous_options(func: object, kwargs: Mapping[str, Any]) -> None:
         )
 
 
+def refuse_misplaced_options(func: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    """Refuse a job option among the keywords ``@job``'s ``delay`` passes to the function
+    (as RQ's does) when the function cannot take it: ``add.delay(2, 2, priority=9)``
+    would otherwise be stored, and fail in the worker with a TypeError."""
+    misplaced = kwargs.keys() & _INLINE_OPTIONS
+    if not misplaced or _takes_any_keyword(func):
+        return
+    misplaced -= _parameter_names(func)
+    if misplaced:
+        name = getattr(func, "__qualname__", repr(func))
+        raise InvalidJobError(
+            f"{name}() takes no {', '.join(sorted(misplaced))}: delay() passes its keywords to the "
+            f"function (but depends_on, job_id and at_front), as RQ's; give job options to @job(...), "
+            f"or enqueue the call: q.enqueue({name}, ..., {sorted(misplaced)[0]}=...)"
+        )
+
+
+@functools.lru_cache(maxsize=1024)
+def _takes_any_keyword(func: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: let the call decide
+        return True
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
 def _parameter_names(func: Callable[..., Any]) -> frozenset[str]:
     """The names ``func`` takes by keyword (cached: enqueues repeat a few functions)."""
     try:
