@@ -33,7 +33,7 @@ _INLINE_OPTIONS = RESERVED_ENQUEUE_OPTIONS - {"args", "kwargs"}
 
 UNSUPPORTED_OPTIONS = {
     "pipeline": "conveyor has no pipelines; enqueue_many stores many jobs in one step",
-    "repeat": "enqueue the next run from the job (enqueue_in), or schedule each run",
+    "repeat": "run it periodically with conveyor cron, or enqueue the next run from the job (enqueue_in)",
     "rate_limit": "give the worker limits= (conveyor.types.Limits) to cap running jobs",
     "webhooks": "call your webhook from on_success/on_failure/on_stopped callbacks",
     "unique": "unique_key='...' returns the live job with that key instead of a second one",
