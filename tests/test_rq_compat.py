@@ -130,6 +130,20 @@ def test_latest_result_waits_for_the_run_to_end(queue: Queue, url: str) -> None:
     assert result is not None and result.return_value == 42
 
 
+@pytest.mark.parametrize("end", ["cancel", "delete"])
+def test_a_wait_for_a_result_ends_when_the_job_is_canceled_or_gone(queue: Queue, end: str) -> None:
+    handle = queue.enqueue(jobfuncs.add, 1, 2)
+    waiting = Job.fetch(handle.id, connection=queue.connection)
+    waited: list[Result | None] = []
+    waiter = threading.Thread(target=lambda: waited.append(waiting.latest_result(timeout=120)))
+    waiter.start()
+    handle.cancel() if end == "cancel" else handle.delete()
+    waiter.join(timeout=60)
+    assert not waiter.is_alive(), "the wait went on for a run that can no longer end"
+    assert waited == [None]
+    assert handle.latest_result(timeout=120) is None  # and a wait that starts after it returns at once too
+
+
 def takes_options_too(url: str, timeout: float = 5, user_id: int = 0) -> str:
     return f"{url} {timeout} {user_id}"
 

@@ -62,32 +62,35 @@ class Result:
 
 def latest(job: Job, timeout: float = 0) -> Result | None:
     """The job's latest outcome (None before its first run ends, or once it is gone);
-    with ``timeout``, wait up to that many seconds for one, woken by the job's changes."""
+    with ``timeout``, wait up to that many seconds for one, woken by the job's changes.
+    A job canceled or gone has no run left to end: the wait stops there (RQ's waits
+    out its timeout for nothing)."""
     if not (isinstance(timeout, int | float) and 0 <= timeout < math.inf):
         raise InvalidJobError(f"timeout must be a finite number of seconds, 0 or more, got {timeout!r}")
     deadline = time.monotonic() + timeout
     cursor, _ = job.connection.events_read(None, 0, 0)  # changes from here on wake the wait
     while True:
-        result = _read(job)
+        result, over = _read(job)
         remaining = deadline - time.monotonic()
-        if result is not None or remaining <= 0:
+        if result is not None or over or remaining <= 0:
             return result
         cursor, _ = job.connection.events_read(cursor, 1000, remaining)
 
 
-def _read(job: Job) -> Result | None:
+def _read(job: Job) -> tuple[Result | None, bool]:
+    """The latest outcome, and whether no run can end any more (the job canceled or gone)."""
     try:
         job.get_status()  # reads the job again (its unsaved meta stays)
     except NoSuchJobError:
-        return None
+        return None, True
     record = job.record
     ended_at = to_datetime(record.ended_at)
     if record.status is JobStatus.FINISHED:
-        return Result(job.id, Result.Type.SUCCESSFUL, ended_at, job.result, None, record.worker_name)
+        return Result(job.id, Result.Type.SUCCESSFUL, ended_at, job.result, None, record.worker_name), True
     if record.status is JobStatus.FAILED:
-        return Result(job.id, Result.Type.FAILED, ended_at, None, record.exc_info, record.worker_name)
+        return Result(job.id, Result.Type.FAILED, ended_at, None, record.exc_info, record.worker_name), True
     if record.status is JobStatus.STOPPED:
-        return Result(job.id, Result.Type.STOPPED, ended_at, None, record.exc_info, record.worker_name)
+        return Result(job.id, Result.Type.STOPPED, ended_at, None, record.exc_info, record.worker_name), True
     if record.retry_count and record.exc_info is not None:  # waiting for its next try
-        return Result(job.id, Result.Type.RETRIED, ended_at, None, record.exc_info, record.worker_name)
-    return None
+        return Result(job.id, Result.Type.RETRIED, ended_at, None, record.exc_info, record.worker_name), False
+    return None, record.status is JobStatus.CANCELED
