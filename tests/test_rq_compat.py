@@ -102,6 +102,27 @@ def test_the_job_decorators_delay_passes_an_options_name_only_to_a_function_that
     assert Queue(connection=backend).count == 2
 
 
+class _UnhashableCallable:
+    """A callable object that cannot be a dict key (it defines __eq__ without __hash__)."""
+
+    def __call__(self, x: int) -> int:
+        return x
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_the_job_decorators_delay_refuses_options_for_an_unhashable_callable_with_a_conveyor_error(
+    backend: Backend,
+) -> None:
+    decorated = job("default", connection=backend)(_UnhashableCallable())
+    with pytest.raises(InvalidJobError, match="takes no priority"):
+        decorated.delay(1, priority=9)  # type: ignore[attr-defined]
+    assert Queue(connection=backend).count == 0
+
+
 def test_latest_result_says_how_the_last_run_ended(queue: Queue, url: str) -> None:
     succeeded = queue.enqueue(jobfuncs.add, 1, 1)
     failed = queue.enqueue(jobfuncs.fail, "nope")

@@ -75,13 +75,23 @@ def refuse_misplaced_options(func: Callable[..., Any], kwargs: Mapping[str, Any]
         )
 
 
-@functools.lru_cache(maxsize=1024)
 def _takes_any_keyword(func: Callable[..., Any]) -> bool:
+    """Whether ``func`` takes ``**kwargs`` (cached, as _parameter_names)."""
+    try:
+        return _cached_takes_any_keyword(func)
+    except TypeError:  # unhashable callable
+        return _uncached_takes_any_keyword(func)
+
+
+def _uncached_takes_any_keyword(func: Callable[..., Any]) -> bool:
     try:
         parameters = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):  # no signature to read: let the call decide
         return True
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+_cached_takes_any_keyword = functools.lru_cache(maxsize=1024)(_uncached_takes_any_keyword)
 
 
 def _parameter_names(func: Callable[..., Any]) -> frozenset[str]:
