@@ -269,6 +269,10 @@ def broken_callback(job: object, connection: object, *args: object) -> None:
     raise RuntimeError("the callback broke")
 
 
+def snoozing_callback(job: object, connection: object, *args: object) -> None:
+    raise SnoozeJob(600)
+
+
 async def async_callback(job: object, connection: object, result: object) -> None:
     pass
 

@@ -128,3 +128,21 @@ def test_delays_are_durations() -> None:
             SnoozeJob(wrong)  # type: ignore[arg-type]
     with pytest.raises(InvalidJobError, match="RetryJob delay"):
         RetryJob(-5)
+
+
+def test_an_on_success_callback_that_snoozes_snoozes_the_job_without_calling_failure_callbacks(
+    backend: Backend, tmp_path: Path
+) -> None:
+    # a callback's error is the job's: a SnoozeJob from on_success snoozes the job, which
+    # has not failed (nor ended), so neither on_failure nor the exception handlers hear of it
+    queue = Queue(connection=backend)
+    job = queue.enqueue(
+        jobfuncs.add, 1, 2, on_success=jobfuncs.snoozing_callback, on_failure=jobfuncs.note_failure,
+        meta={"ledger": str(tmp_path / "ledger")},
+    )
+    worker = Worker([queue], connection=backend, exception_handlers=[jobfuncs.handler_a])
+    worker.work(burst=True)
+    job.refresh()
+    assert job.status is JobStatus.SCHEDULED and job.status_reason == "snoozed"
+    assert job.retry_count == 0 and job.exc_info is None
+    assert ledger(tmp_path) == []

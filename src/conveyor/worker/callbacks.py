@@ -95,8 +95,10 @@ def run(
         except BaseException as exc:  # SystemExit too: a callback's error is the job's
             _reraise_ctrl_c(exc, place)
             error = exc
-        log.warning("the on_success callback of job %s failed, and so the job: %s", job.id, type(error).__name__)
         outcome = outcomes.raised(job.record, outcome.started_at, error, job.clock.now())
+        if outcome.reason == SNOOZED:  # the callback asked for a later run: nothing failed
+            return outcome
+        log.warning("the on_success callback of job %s failed, and so the job: %s", job.id, type(error).__name__)
     elif error is None:  # it returned a result its serializer refused
         error = SerializationError(outcome.exc_info or "the result could not be encoded")
     if outcome.status is JobStatus.STOPPED:
