@@ -65,7 +65,12 @@ class RetryJob(Exception):
 
     def __init__(self, delay: float | str | timedelta | None = None, message: str | None = None) -> None:
         self.delay = None if delay is None else _delay_seconds(delay, "RetryJob delay")
+        self.message = message
         super().__init__(message or ("retry" if self.delay is None else f"retry in {self.delay:g} s"))
+
+    def __reduce__(self) -> tuple[type[RetryJob], tuple[float | None, str | None]]:
+        # pickled (a job's own process pool, copy.copy) with its arguments, not its text
+        return type(self), (self.delay, self.message)
 
 
 class SnoozeJob(Exception):
@@ -78,6 +83,9 @@ class SnoozeJob(Exception):
     def __init__(self, delay: float | str | timedelta) -> None:
         self.delay = _delay_seconds(delay, "SnoozeJob delay")
         super().__init__(f"snoozed for {self.delay:g} s")
+
+    def __reduce__(self) -> tuple[type[SnoozeJob], tuple[float]]:
+        return type(self), (self.delay,)
 
 
 class FailJob(Exception):

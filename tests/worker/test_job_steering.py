@@ -3,7 +3,9 @@ SnoozeJob (run again later, not a failure) and FailJob (fail now, retries or not
 
 from __future__ import annotations
 
+import copy
 import logging
+import pickle
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -146,3 +148,11 @@ def test_an_on_success_callback_that_snoozes_snoozes_the_job_without_calling_fai
     assert job.status is JobStatus.SCHEDULED and job.status_reason == "snoozed"
     assert job.retry_count == 0 and job.exc_info is None
     assert ledger(tmp_path) == []
+
+
+def test_the_steering_exceptions_survive_pickling_and_copying() -> None:
+    # a job that runs part of its work in a process pool of its own gets them back from it
+    for error in (RetryJob(30, "busy"), RetryJob(), SnoozeJob("2m"), FailJob("bad input")):
+        for again in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+            assert type(again) is type(error) and str(again) == str(error)
+            assert getattr(again, "delay", None) == getattr(error, "delay", None)
