@@ -139,7 +139,11 @@ def test_an_on_success_callback_that_snoozes_snoozes_the_job_without_calling_fai
     # has not failed (nor ended), so neither on_failure nor the exception handlers hear of it
     queue = Queue(connection=backend)
     job = queue.enqueue(
-        jobfuncs.add, 1, 2, on_success=jobfuncs.snoozing_callback, on_failure=jobfuncs.note_failure,
+        jobfuncs.add,
+        1,
+        2,
+        on_success=jobfuncs.snoozing_callback,
+        on_failure=jobfuncs.note_failure,
         meta={"ledger": str(tmp_path / "ledger")},
     )
     worker = Worker([queue], connection=backend, exception_handlers=[jobfuncs.handler_a])
