@@ -7,7 +7,8 @@
 Starts ``--workers`` worker processes on a fresh store (a SQLite file, or a redis-server
 of its own on a free port, append-only so a restart keeps the jobs), with a per-user
 limit and a limit on the "heavy" job type, on jobs of ``--users`` users, a share of them
-heavy (bench/chaosjobs.py: each run marks its start and end in a shared log). For
+heavy, a fifth enqueued at the front of their priority and a fifth snoozing once before
+they run (bench/chaosjobs.py: each run marks its start and end in a shared log). For
 ``--seconds`` it then, at random, kills workers with SIGKILL (starting another in
 place), freezes them with SIGSTOP and thaws them with SIGCONT,
 stalls the store (every write held up: a SQLite writer stopped holding the write lock,
@@ -122,7 +123,9 @@ class Harness:
             user = f"user-{self.dice.randrange(self.args.users)}"
             seconds = self.dice.uniform(0.05, self.args.job_seconds)
             function = chaosjobs.heavy if self.dice.random() < self.args.heavy else chaosjobs.work
-            datas.append(Queue.prepare_data(function, (self.log, user, seconds), user_id=user,
+            snooze = self.dice.choice((None,) * 8 + (0.0, 0.3))  # a fifth snooze once: at once, or for 0.3 s
+            datas.append(Queue.prepare_data(function, (self.log, user, seconds, snooze), user_id=user,
+                                            at_front=self.dice.random() < 0.2,
                                             retry=Retry(max=1000), failure_ttl=-1, result_ttl=-1))  # fmt: skip
         try:
             self.job_ids += [job.id for job in self.queue.enqueue_many(datas)]

@@ -21,7 +21,7 @@ import os
 import time
 import uuid
 
-from conveyor import get_current_job
+from conveyor import SnoozeJob, get_current_job
 
 
 def _mark(log: str, kind: str, job_id: str, attempt: str, user: str, job_type: str) -> None:
@@ -33,23 +33,28 @@ def _mark(log: str, kind: str, job_id: str, attempt: str, user: str, job_type: s
         os.close(fd)
 
 
-def work(log: str, user: str, seconds: float) -> str:
-    """Run for ``seconds`` in short sleeps (so interrupts land soon), marking start and end."""
-    return _run(log, user, seconds, "work")
+def work(log: str, user: str, seconds: float, snooze: float | None = None) -> str:
+    """Run for ``seconds`` in short sleeps (so interrupts land soon), marking start and end;
+    with ``snooze``, the first run snoozes for that long instead (SnoozeJob)."""
+    return _run(log, user, seconds, "work", snooze)
 
 
-def heavy(log: str, user: str, seconds: float) -> str:
+def heavy(log: str, user: str, seconds: float, snooze: float | None = None) -> str:
     """The same run as ``work``, of a job type the harness limits (``--per-type``)."""
-    return _run(log, user, seconds, "heavy")
+    return _run(log, user, seconds, "heavy", snooze)
 
 
-def _run(log: str, user: str, seconds: float, job_type: str) -> str:
+def _run(log: str, user: str, seconds: float, job_type: str, snooze: float | None) -> str:
     job = get_current_job()
     job_id = job.id if job is not None else "-"
     attempt = uuid.uuid4().hex[:12]
     outcome = "raised"
     try:
         _mark(log, "start", job_id, attempt, user, job_type)
+        if snooze is not None and job is not None and not job.meta.get("snoozed"):
+            job.meta["snoozed"] = True
+            job.save_meta()
+            raise SnoozeJob(snooze)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
