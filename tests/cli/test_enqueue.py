@@ -42,6 +42,13 @@ def test_json_output_and_job_options(run: Run, db: Backend) -> None:
     assert (job.timeout, job.max_retries, job.description) == (3600.0, 2, "two and three")
 
 
+def test_at_front_puts_the_job_before_those_of_its_priority_already_queued(run: Run, db: Backend) -> None:
+    first = run("enqueue", "jobfuncs.noop").stdout.strip()
+    front = run("enqueue", "jobfuncs.noop", "--at-front").stdout.strip()
+    assert Job.fetch(front, connection=db).enqueue_at_front
+    assert (db.queue_position(front), db.queue_position(first)) == (0, 1)
+
+
 def test_at_schedules_the_job_and_takes_a_naive_time_as_utc(run: Run, db: Backend) -> None:
     zoned = json.loads(run("enqueue", "jobfuncs.noop", "--at", "2030-01-01T09:00:00+02:00", "--json").stdout)
     naive = json.loads(run("enqueue", "jobfuncs.noop", "--at", "2030-01-01T07:00:00", "--json").stdout)

@@ -32,6 +32,7 @@ REQUEUE_CHUNK = 500
 @click.option("--kwargs", "kwargs", metavar="JSON", callback=json_object, help="Keyword arguments as a JSON object.")
 @click.option("-q", "--queue", default=DEFAULT_QUEUE, show_default=True, help="Queue to put the job in.")
 @click.option("--priority", type=int, help="Higher runs first (default 0).")
+@click.option("--at-front", is_flag=True, help="Run before the jobs of its priority already queued (as rq's).")
 @click.option("--timeout", metavar="DURATION", help="Maximum run time: seconds or '30s', '5m', '1h'; -1 for none.")
 @click.option("--job-id", help="Your own id for the job instead of a UUID.")
 @click.option("--description", help="Free text shown with the job.")
@@ -51,6 +52,7 @@ def enqueue(
     kwargs: dict[str, Any],
     queue: str,
     priority: int | None,
+    at_front: bool,
     timeout: str | None,
     job_id: str | None,
     description: str | None,
@@ -74,6 +76,8 @@ def enqueue(
         options["retry"] = Retry(max=retries)
     if depends_on:
         options["depends_on"] = list(depends_on)
+    if at_front:
+        options["at_front"] = True
     q = Queue(queue, connection=app.backend)
     if at is not None:
         job = q.enqueue_at(at, func_or_type, **options)
