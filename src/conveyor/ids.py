@@ -69,7 +69,7 @@ class _Sources:
 
     Random bytes come from a buffer filled by ``os.urandom`` 4 KiB at a time: one
     system call per 512 ids instead of one per id. A forked child starts with an empty
-    buffer, so parent and child never hand out the same bytes.
+    buffer, so parent and child never hand out the same bytes, and a lock of its own.
     """
 
     _CHUNK = 4096
@@ -82,6 +82,9 @@ class _Sources:
         os.register_at_fork(after_in_child=self._forget_random)
 
     def _forget_random(self) -> None:
+        # the lock too: another thread of the parent may have held it at the fork, and
+        # would never let go of the child's copy
+        self._lock = threading.Lock()
         self._random, self._used = b"", 0
 
     def next(self) -> tuple[int, bytes]:

@@ -21,7 +21,7 @@ import select
 import threading
 import weakref
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -90,10 +90,15 @@ class _Forks:
     call.)"""
 
     seen = 0
+    scripts: ClassVar[weakref.WeakSet[Scripts]] = weakref.WeakSet()
 
     @classmethod
     def count(cls) -> None:
         cls.seen += 1
+        for scripts in list(cls.scripts):
+            # another thread of the parent may have held it at the fork (opening its
+            # first connection), and would never let go of the child's copy
+            scripts._opened_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_Forks.count)
@@ -119,6 +124,7 @@ class Scripts:
         # worker starts a thread for each async job's callbacks, and job code may start its own
         self._opened: weakref.WeakSet[Any] = weakref.WeakSet()
         self._opened_lock = threading.Lock()
+        _Forks.scripts.add(self)
 
     def _command(self, name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
         return ("FCALL", f"{self._library}_{name}", 1, self._keys.seq, self._keys.base, *args)

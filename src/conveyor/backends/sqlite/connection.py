@@ -18,6 +18,7 @@ import random
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,7 +81,9 @@ class ConnectionPool:
         self._opened = False
         self._lock_stale = False
         self._pid = os.getpid()
+        self._held_for_fork = False
         self._check_location()
+        _POOLS.add(self)
 
     def _check_location(self) -> None:
         if self.path == ":memory:":
@@ -114,7 +117,8 @@ class ConnectionPool:
             self._local = threading.local()
             self._all = {}
             self._lock = threading.Lock()
-            self._writing = threading.Lock()
+            self._writing = threading.Lock()  # (held since the fork: see _before_fork)
+            self._held_for_fork = False
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and time.monotonic() >= self._local.check_at and self._replaced():
             # The file at the path was deleted or replaced (a restore from a backup, a
@@ -365,6 +369,33 @@ def _cannot_make_shared_memory(exc: sqlite3.OperationalError) -> bool:
     locks, may stand in for. Not "database is locked" or an I/O error."""
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY)
+
+
+_POOLS: weakref.WeakSet[ConnectionPool] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    """Let no write of this process be under way as it forks. A child gets a copy of
+    each connection in the state its thread left it, and of SQLite's own record of the
+    locks this process holds, but not the thread that would let go: a connection copied
+    in the middle of its transaction held the write lock for good in the child's eyes,
+    so every write the child tried waited a minute for it (holding the writer lock
+    meanwhile, every other process's writes too) and failed. A request thread
+    enqueueing while another forks (multiprocessing, a server forking after an import
+    that started threads) did just that. The fork waits for the writes under way; a
+    write is short, except one waiting for a stalled writer, which gives up in time."""
+    for pool in list(_POOLS):
+        pool._held_for_fork = pool._writing.acquire(timeout=BUSY_RETRY_SECONDS)
+
+
+def _after_fork_in_parent() -> None:
+    for pool in list(_POOLS):
+        if pool._held_for_fork:
+            pool._held_for_fork = False
+            pool._writing.release()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent)
 
 
 class SQLiteConnection:
