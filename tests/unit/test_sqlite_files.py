@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import gc
 import os
 import sqlite3
 import subprocess
@@ -134,6 +135,18 @@ def test_connections_of_threads_started_outside_threading_are_closed_with_the_ba
     finally:
         backend.close()
     assert _descriptors_of(path) == 0
+
+
+def test_a_backend_dropped_without_close_leaves_no_file_open(tmp_path: Path) -> None:
+    """A web app that connects in each request and never closes (as RQ's Redis() is
+    used) must not run out of file descriptors: each backend's lock file stayed open."""
+    path = tmp_path / "jobs.db"
+    conveyor.connect(f"sqlite:///{path}").close()
+    for _ in range(20):
+        conveyor.Queue(connection=conveyor.connect(f"sqlite:///{path}")).enqueue("jobfuncs.add", 1, 2)
+    gc.collect()
+    opened = [target for fd in Path("/proc/self/fd").iterdir() if (target := _target(fd)) is not None]
+    assert [target for target in opened if target.startswith(str(path))] == []  # the file, -wal, -shm, -lock
 
 
 def test_a_database_deleted_and_made_again_while_open_is_followed(tmp_path: Path) -> None:

@@ -60,6 +60,13 @@ class WriterLock:
             os.close(self._fd)
         self._fd = self._pid = None
 
+    def __del__(self) -> None:
+        # a backend dropped without close() (one opened per web request): SQLite's own
+        # files close with their connections, and this one must too, or each such
+        # backend kept a descriptor until the process ran out of them
+        with contextlib.suppress(Exception):
+            self.close()
+
     def _forget_parents(self) -> None:
         """In a forked child: close the parent's descriptor (this copy only; the parent's
         hold stays), so that a child living on after its parent died does not keep the
