@@ -203,3 +203,19 @@ def test_a_child_forked_while_another_thread_enqueues_can_enqueue(
         assert queue.count == 3
     finally:
         backend.close()
+
+
+def test_a_forked_child_forks_again_at_once(url: str) -> None:
+    """What the fork waited for (the parent's writes under way) is free in the child:
+    a server's worker that forks in turn (multiprocessing in a request) before using
+    the store does not wait for it."""
+    backend = conveyor.connect(url)
+
+    def fork_a_grandchild() -> None:
+        assert exit_status(fork(lambda: None), timeout=5) == 0
+
+    try:
+        Queue(connection=backend).enqueue("jobfuncs.add", 0, 0)
+        assert exit_status(fork(fork_a_grandchild), timeout=20) == 0
+    finally:
+        backend.close()

@@ -117,8 +117,7 @@ class ConnectionPool:
             self._local = threading.local()
             self._all = {}
             self._lock = threading.Lock()
-            self._writing = threading.Lock()  # (held since the fork: see _before_fork)
-            self._held_for_fork = False
+            self._writing = threading.Lock()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and time.monotonic() >= self._local.check_at and self._replaced():
             # The file at the path was deleted or replaced (a restore from a backup, a
@@ -395,7 +394,16 @@ def _after_fork_in_parent() -> None:
             pool._writing.release()
 
 
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent)
+def _after_fork_in_child() -> None:
+    """The child's copies of the mutexes the fork waited for are held (by the thread
+    that forked, now the child's only one): free, or the child's own next fork, or
+    write, would wait for them in vain."""
+    for pool in list(_POOLS):
+        pool._writing = threading.Lock()
+        pool._held_for_fork = False
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 class SQLiteConnection:
