@@ -379,12 +379,12 @@ def test_per_child_limits_reach_the_worker(run: Run, fake_worker: type[FakeWorke
 
 def test_timing_settings_come_from_flags_or_the_environment(run: Run, fake_worker: type[FakeWorker]) -> None:
     assert run("worker", "--burst").exit_code == 0
-    env = {"CONVEYOR_SHUTDOWN_TIMEOUT": "25", "CONVEYOR_INTERRUPT_GRACE": "3"}
+    env = {"CONVEYOR_SHUTDOWN_TIMEOUT": "45", "CONVEYOR_INTERRUPT_GRACE": "3"}
     flags = ["--poll-interval", "0.5", "--maintenance-interval", "120", "--shutdown-timeout", "20"]
     assert run("worker", "--burst", *flags, env=env).exit_code == 0
     names = ("shutdown_timeout", "interrupt_grace", "poll_interval", "maintenance_interval")
     assert [tuple(made[name] for name in names) for made in fake_worker.made] == [
-        (60.0, 10.0, 1.0, 600.0),  # the Worker's own defaults
+        (25.0, 10.0, 1.0, 600.0),  # the Worker's own defaults
         (20.0, 3.0, 0.5, 120.0),
     ]
     refused = run("worker", "--shutdown-timeout", "0")

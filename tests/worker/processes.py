@@ -97,13 +97,14 @@ def _holds_write_lock(pid: int) -> bool:
     return False
 
 
-def terminate_once_started(url: str, marker: Path, **options: object) -> int:
-    """Start a worker, wait until its job touches ``marker``, SIGTERM it; its exit status."""
+def terminate_once_started(url: str, marker: Path, *, deadline: float = 20.0, **options: object) -> int:
+    """Start a worker, wait until its job touches ``marker``, SIGTERM it; its exit status,
+    which it must give within ``deadline`` seconds of the SIGTERM."""
     worker = start_worker(url, **options)
     try:
         wait_until(marker.exists, message="the job to start")
         worker.send_signal(signal.SIGTERM)
-        return worker.wait(timeout=20)
+        return worker.wait(timeout=deadline)
     finally:
         stop_process(worker)
 

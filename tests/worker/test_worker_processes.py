@@ -222,20 +222,29 @@ def test_job_that_kills_its_process_is_retried_then_failed(url: str, queue: Queu
     assert ok.get_status() is JobStatus.FINISHED
 
 
+SUPERVISOR_KILL = 30.0
+"""Seconds Kubernetes (terminationGracePeriodSeconds), ECS and Heroku wait after SIGTERM
+before they SIGKILL a process."""
+
+
 @pytest.mark.parametrize(
-    ("job", "pool"),
+    ("job", "pool", "shutdown_timeout"),
     [
-        (jobfuncs.touch_then_sleep, "threads"),
-        (jobfuncs.async_touch_then_sleep, "threads"),
-        (jobfuncs.touch_then_sleep, "processes"),
+        (jobfuncs.touch_then_sleep, "threads", 0.5),
+        (jobfuncs.async_touch_then_sleep, "threads", 0.5),
+        (jobfuncs.touch_then_sleep, "processes", 0.5),
+        # the default (25 s): given back and gone before such a supervisor's SIGKILL, which
+        # would leave the job to lease recovery, as a retry (without one: failed, abandoned)
+        pytest.param(jobfuncs.touch_then_sleep, "threads", None, id="default-timeout-under-a-30s-kill"),
     ],
 )
 def test_first_sigterm_gives_running_jobs_back_after_the_shutdown_timeout(
-    url: str, queue: Queue, tmp_path: Path, job: object, pool: str
+    url: str, queue: Queue, tmp_path: Path, job: object, pool: str, shutdown_timeout: float | None
 ) -> None:
     marker = tmp_path / "started"
     running = queue.enqueue(job, str(marker), 60)  # type: ignore[arg-type]
-    assert terminate_once_started(url, marker, shutdown_timeout=0.5, pool=pool) == 0
+    options = {} if shutdown_timeout is None else {"shutdown_timeout": shutdown_timeout}
+    assert terminate_once_started(url, marker, deadline=SUPERVISOR_KILL, pool=pool, **options) == 0
     running.refresh()
     assert running.status is JobStatus.QUEUED
     assert running.status_reason == "released" and running.retry_count == 0

@@ -62,7 +62,9 @@ DEMO_DEADLINE = 120.0
 """Seconds the live table waits for the demo jobs before handing over to the plain worker."""
 
 STOP_GRACE = 30.0
-"""Seconds the worker gets to finish after SIGTERM before it is told to stop at once."""
+"""Seconds the worker gets to finish after SIGTERM before it is told to stop at once: a
+backstop, past its own shutdown_timeout (25 s unless $CONVEYOR_SHUTDOWN_TIMEOUT says
+otherwise), after which it gives its running jobs back and exits by itself."""
 
 
 @click.command()

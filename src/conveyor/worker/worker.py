@@ -151,7 +151,7 @@ class Worker(ClaimLoop, JobRunner, Stopping):
         maintenance_interval: float = 600.0,
         worker_ttl: float = DEFAULT_WORKER_TTL,
         interrupt_grace: float = 10.0,
-        shutdown_timeout: float = 60.0,
+        shutdown_timeout: float = 25.0,
         limits: Limits | None = None,
         max_memory: float | None = None,
         pool: str = "threads",
