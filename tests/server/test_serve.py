@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import signal
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +25,7 @@ from dashboard.servers import ApiServer
 from redis_server import RedisServer
 from waiting import wait_until
 
-from .conftest import ALICE, API, BOB, KEYS, sse
+from .conftest import ALICE, API, BOB, KEYS, sse, submit, until
 
 pytestmark = pytest.mark.anyio
 
@@ -159,6 +161,76 @@ def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
         assert "Aborted" not in output.rest()
     finally:
         stop(server)
+
+
+SUPERVISOR_KILL = 30.0
+"""Seconds Kubernetes, ECS and Heroku wait after SIGTERM before they SIGKILL."""
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+async def test_sigterm_ends_open_streams_and_answers_polls_and_the_server_exits_0(
+    tmp_path: Path, processes: int
+) -> None:
+    """A rolling deploy's SIGTERM, with clients following a job: each long-poll answers
+    (unchanged status, 200) and each event stream ends cleanly, for the client to
+    reconnect elsewhere, and the server exits 0 well before a supervisor's SIGKILL."""
+    env = subprocess_env(CONVEYOR_API_KEYS=KEYS, CONVEYOR_IMPORTS="server.jobtypes")
+    command = ["serve", "-u", f"sqlite:///{tmp_path / 'c.db'}", "--port", "0", "--log-level", "warning"]
+    server = subprocess.Popen(
+        conveyor_cmd(*command, "--workers", str(processes)), cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        output = LineReader(server.stdout)
+        match = re.search(r"(http://[\d.]+:\d+)", output.wait_for("conveyor API on"))
+        assert match is not None
+        base = match.group(1)
+        wait_until(lambda: httpx.get(f"{base}/health", timeout=60).status_code == 200, message="the server to answer")
+        async with httpx.AsyncClient(base_url=base, headers=ALICE, timeout=60) as client:
+            job_id = await submit(client)  # no worker: it stays pending, so nothing ends the waits but the stop
+
+            async def poll() -> httpx.Response:
+                async with httpx.AsyncClient(base_url=base, headers=ALICE, timeout=60) as own:
+                    await own.get("/health")  # its connection taken by a server process before the stop
+                    params = {"current_status": "pending", "timeout": 60}
+                    return await own.get(f"{API}/jobs/status/{job_id}/poll", params=params)
+
+            async def stream(opened: asyncio.Event) -> list[dict[str, Any]]:
+                events = []
+                async with client.stream("GET", f"{API}/jobs/status/{job_id}/stream") as response:
+                    async for event in sse(response):
+                        events.append(event)
+                        opened.set()
+                return events
+
+            polls = [asyncio.create_task(poll()) for _ in range(3)]
+            opened = [asyncio.Event() for _ in range(3)]
+            streams = [asyncio.create_task(stream(event)) for event in opened]
+            await asyncio.wait_for(asyncio.gather(*(event.wait() for event in opened)), 30)
+            if processes == 1:  # its one process follows them all
+                await until(lambda: _followers(base) == 6, message="the polls and the streams to follow the job")
+            began = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            answered = await asyncio.wait_for(asyncio.gather(*polls), SUPERVISOR_KILL)
+            ended = await asyncio.wait_for(asyncio.gather(*streams), SUPERVISOR_KILL)  # cut: RemoteProtocolError
+        assert [(response.status_code, response.json()["changed"]) for response in answered] == [(200, False)] * 3
+        for events in ended:
+            assert events[0]["data"]["status"] == "pending"
+            assert all("comment" in event for event in events[1:]), "nothing but heartbeats after the first event"
+        assert await asyncio.to_thread(server.wait, SUPERVISOR_KILL) == 0  # stopped as asked: not a failure
+        assert time.monotonic() - began < SUPERVISOR_KILL / 3
+        log = output.rest()
+        assert "Traceback" not in log and "Exception" not in log, log
+    finally:
+        stop(server)
+
+
+def _followers(base: str) -> int:
+    """The server's gauge of long-polls and streams following jobs (one process's)."""
+    text = httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer root-key"}).text
+    match = re.search(r"^conveyor_event_followers (\S+)$", text, flags=re.M)
+    return int(float(match.group(1))) if match else -1
 
 
 def test_a_server_started_before_its_redis_waits_for_it(tmp_path: Path) -> None:

@@ -9,7 +9,16 @@ import click
 from conveyor.store_wait import once_the_store_answers
 
 from .options import App, common_options, limits_from, reported_limits_options
-from .serving import address_options, bind, build_api, make_server, run_processes, server_settings_options, url_of
+from .serving import (
+    address_options,
+    bind,
+    build_api,
+    make_server,
+    run_processes,
+    server_settings_options,
+    stopped_on_sigterm,
+    url_of,
+)
 
 
 @click.command()
@@ -47,9 +56,10 @@ def serve(
     sock = bind(host, port)
     click.echo(f"conveyor API on {url_of(sock)}/api/v1 (docs: {url_of(sock)}/docs)", err=True)
     if processes == 1:
-        # uvicorn stops on Ctrl-C, then raises the signal again for its caller: the server
-        # has stopped as asked, not failed (click would say 'Aborted!', status 1)
-        with contextlib.suppress(KeyboardInterrupt):
+        # uvicorn stops on Ctrl-C or SIGTERM, then raises the signal again for its caller:
+        # the server has stopped as asked, not failed (click would say 'Aborted!', status 1;
+        # the default SIGTERM handler would end the process by the signal, status 143)
+        with contextlib.suppress(KeyboardInterrupt), stopped_on_sigterm():
             make_server(api, log_level).run(sockets=[sock])
     else:
         run_processes(app, sock, processes, log_level, limits, server_env)

@@ -7,11 +7,16 @@ API on a network would let anyone run registered jobs.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import ipaddress
 import os
+import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
@@ -177,12 +182,73 @@ def make_server(api: Any, log_level: str = "info") -> Any:
     return Server(_config(api, log_level))
 
 
+class Stopped(Exception):
+    """SIGTERM, once uvicorn has stopped on it (see stopped_on_sigterm)."""
+
+
+@contextlib.contextmanager
+def stopped_on_sigterm() -> Iterator[None]:
+    """Around ``server.run``: a SIGTERM ends the command as Ctrl-C does, with status 0.
+
+    uvicorn stops on SIGTERM, then raises the signal again for the handler it found:
+    the default one would end the process there, by the signal (status 143, no cleanup
+    run), where a supervisor's stop is the normal way for a server to end.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stopped(signum: int, frame: FrameType | None) -> None:
+        raise Stopped
+
+    previous = signal.signal(signal.SIGTERM, stopped)
+    try:
+        yield
+    except Stopped:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def process_app() -> Any:
+    """The app of one process of ``conveyor serve --workers N`` (uvicorn's factory, run
+    in each process): app_from_environment, whose long-polls answer and event streams
+    end as soon as the process is told to stop, as make_server's do; uvicorn would
+    otherwise cut them after the grace period (a 500 for a poll, a broken stream)."""
+    from conveyor.server.app import app_from_environment
+
+    api = app_from_environment()
+    _close_followers_on_stop_signals(api.state.conveyor.hub)
+    return api
+
+
+def _close_followers_on_stop_signals(hub: Any) -> None:
+    """Chain the hub's close to the stop handlers uvicorn installed (before it loads
+    the app, on its loop's thread; it puts back the ones it found when it stops)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not built by a running server: nothing to stop
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        stop = signal.getsignal(sig)
+        if callable(stop):
+            signal.signal(sig, functools.partial(_stop_and_close, stop, loop, hub))
+
+
+def _stop_and_close(stop: Callable[[int, FrameType | None], Any], loop: asyncio.AbstractEventLoop, hub: Any,
+                    signum: int, frame: FrameType | None) -> None:  # fmt: skip
+    stop(signum, frame)
+    loop.call_soon_threadsafe(hub.close_followers)  # on the loop: a handler may interrupt it anywhere
+
+
 def run_processes(
     app: App, sock: socket.socket, processes: int, log_level: str, limits: Limits, server_env: dict[str, str]
 ) -> None:
     """Serve from ``processes`` worker processes sharing ``sock`` (uvicorn's supervisor).
 
-    Each process builds its own app from the environment (app_from_environment), so
+    Each process builds its own app from the environment (process_app), so
     the command's -u, --import, limits and server settings are handed down as
     CONVEYOR_URL, CONVEYOR_IMPORTS and the settings' own variables.
     """
@@ -195,5 +261,5 @@ def run_processes(
                             ("CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS", limits.per_user_max)):  # fmt: skip
         if value is not None:
             os.environ[variable] = str(value)
-    config = _config("conveyor.server.app:app_from_environment", log_level, factory=True, workers=processes)
+    config = _config("conveyor.cli.serving:process_app", log_level, factory=True, workers=processes)
     Multiprocess(config, sockets=[sock]).run()
