@@ -5,6 +5,8 @@
   written are rewritten or skipped below, each with its reason, and each rewrite must
   still match the text.
 - Every option docs/cli.md names is in the ``--help`` of its command.
+- Every ``conveyor`` command line of docs/deploying.md (shell, unit file, manifest) is
+  a command with those options, and every setting it names exists.
 - The fields docs/rest.md lists for each response are those the API answers.
 """
 
@@ -40,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 CLI_MD = ROOT / "docs" / "cli.md"
 REST_MD = ROOT / "docs" / "rest.md"
+DEPLOYING_MD = ROOT / "docs" / "deploying.md"
 JOB_TYPE = "tests.extraction"  # registered by jobfuncs
 MODULE = "readme_example"  # the module the README's blocks run in, so their functions can be enqueued
 
@@ -248,6 +251,53 @@ def test_every_command_of_the_readme_and_cli_md_exists() -> None:
     assert commands <= documented, commands - documented
     listed = CliRunner().invoke(cli, ["--help"]).output
     assert all(f"  {command} " in listed for command in documented)
+
+
+def options_of(command: click.Command) -> set[str]:
+    return {name for param in command.params for name in getattr(param, "opts", []) + param.secondary_opts}
+
+
+def conveyor_command_lines(text: str) -> Iterator[tuple[list[str], str]]:
+    """(command path, each token after it) of every ``conveyor ...`` in ``text``'s lines,
+    written for a shell, a unit's ExecStart= or a manifest's ["conveyor", "worker", ...]."""
+    for line in text.splitlines():
+        tokens = re.sub(r"""["'\[\]{},]|\s#.*""", " ", line).split()
+        for at, token in enumerate(tokens):
+            if token != "conveyor" and not token.endswith("/bin/conveyor") or at + 1 == len(tokens):
+                continue  # (a name alone: `job_name: conveyor`)
+            command: click.Command = cli
+            path: list[str] = []
+            rest = tokens[at + 1 :]
+            while isinstance(command, click.Group) and rest and rest[0] in command.commands:
+                path.append(rest[0])
+                command = command.commands[rest.pop(0)]
+            yield path, " ".join(rest)
+
+
+def test_every_command_and_setting_of_deploying_md_exists() -> None:
+    text = DEPLOYING_MD.read_text()
+    code = "\n".join(
+        block for language in ("bash", "ini", "yaml", "dockerfile") for _, block in blocks(DEPLOYING_MD, language)
+    )
+    checked = 0
+    for path, rest in conveyor_command_lines(code):
+        command: click.Command = cli
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        assert path and not isinstance(command, click.Group), f"docs/deploying.md: no such command: conveyor {rest}"
+        for flag in re.findall(r"(?<!\S)(--?[a-zA-Z][\w-]*)", rest):
+            assert flag.split("=")[0] in options_of(command), f"docs/deploying.md: conveyor {' '.join(path)} {flag}"
+            checked += 1
+    assert checked > 10
+    # options in the prose: those of some conveyor command (or of docker's, named so)
+    every_option = set().union(*(options_of(c) for c in cli.commands.values() if not isinstance(c, click.Group)))
+    for flag in set(re.findall(r"`(--[a-z][\w-]*)", text)) - {"--init", "--stop-timeout"}:
+        assert flag in every_option, f"docs/deploying.md names {flag}: no conveyor command takes it"
+    # settings: the variables of the commands' options, and those conveyor reads itself
+    source = "".join(path.read_text() for path in (ROOT / "src").rglob("*.py"))
+    read = {param.envvar for c in cli.commands.values() if not isinstance(c, click.Group) for param in c.params}
+    unknown = {name for name in re.findall(r"CONVEYOR_[A-Z_]+", text) if name not in read and f'"{name}"' not in source}
+    assert not unknown, f"docs/deploying.md names variables conveyor does not read: {unknown}"
 
 
 def rest_answer(path: str, doc: Path = REST_MD) -> str:
