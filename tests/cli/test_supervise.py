@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -62,3 +63,23 @@ def test_sigterm_to_the_supervisor_stops_the_worker_gracefully(db_url: str, db: 
             supervisor.kill()
             supervisor.wait()
     assert job.get_status(refresh=True) is JobStatus.FINISHED
+
+
+def test_a_worker_killed_under_the_supervisor_is_its_status_as_a_shell_gives_it(
+    db_url: str, db: Backend, tmp_path: Path
+) -> None:
+    """The kernel's OOM killer, say: the supervisor exits 128 + 9, as systemd and a shell
+    report a kill, not 247 (256 - 9)."""
+    marker = tmp_path / "started"
+    Queue(connection=db).enqueue(jobfuncs.touch_then_sleep, str(marker), 60)
+    supervisor = subprocess.Popen(
+        conveyor_cmd("worker", "--supervise", "-u", db_url), env=subprocess_env(), stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until(marker.exists, message="the job to start")
+        os.kill(int(marker.read_text()), signal.SIGKILL)  # the job runs in the worker: touch_then_sleep notes its pid
+        assert supervisor.wait(timeout=30) == 128 + signal.SIGKILL
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()

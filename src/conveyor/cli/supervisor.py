@@ -5,7 +5,7 @@ Ctrl-C in the terminal reaches the child once, through the supervisor) and start
 new one when the child exits to recycle itself (``--max-jobs``/``--max-memory``
 reached: EXIT_RECYCLE) or after abandoning a job that ignored its interrupt
 (EXIT_JOB_UNRESPONSIVE). SIGTERM and SIGINT are passed on to the child, and the
-supervisor then exits with the child's status.
+supervisor then exits with the child's status (128 + the signal, when one killed it).
 """
 
 from __future__ import annotations
@@ -33,6 +33,13 @@ RESTART_PAUSE = 1.0
 """Seconds between a quick crash and the next start, so a crash loop does not spin."""
 
 
+def exit_status(returncode: int) -> int:
+    """The child's status as a shell reports it: 128 + the signal that killed it (137
+    for SIGKILL) rather than Popen's negative number, which sys.exit would turn into
+    256 minus the signal (247), a status no supervisor or operator reads as a kill."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
 def supervise(worker_args: Sequence[str], config: str | None = None) -> int:
     """Run ``conveyor worker <worker_args>`` until it exits for good; its exit status.
     A ``--config`` file given before ``worker`` reaches the child as $CONVEYOR_CONFIG."""
@@ -54,7 +61,7 @@ def supervise(worker_args: Sequence[str], config: str | None = None) -> int:
                 env={**os.environ, SUPERVISED_ENV: "1", **({"CONVEYOR_CONFIG": config} if config else {})},
                 process_group=0,
             )
-            status = child.wait()
+            status = exit_status(child.wait())
             if stopping or status not in (EXIT_RECYCLE, EXIT_JOB_UNRESPONSIVE):
                 return status
             reason = "recycled itself" if status == EXIT_RECYCLE else "abandoned a job that ignored its interrupt"
