@@ -17,7 +17,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -28,6 +28,9 @@ from conveyor.types import Limits
 
 from .errors import InputError, UserError
 from .options import App, seconds
+
+if TYPE_CHECKING:
+    from conveyor.server.events import EventHub
 
 R = TypeVar("R")
 
@@ -222,7 +225,7 @@ def process_app() -> Any:
     return api
 
 
-def _close_followers_on_stop_signals(hub: Any) -> None:
+def _close_followers_on_stop_signals(hub: EventHub) -> None:
     """Chain the hub's close to the stop handlers uvicorn installed (before it loads
     the app, on its loop's thread; it puts back the ones it found when it stops)."""
     if threading.current_thread() is not threading.main_thread():
@@ -237,7 +240,7 @@ def _close_followers_on_stop_signals(hub: Any) -> None:
             signal.signal(sig, functools.partial(_stop_and_close, stop, loop, hub))
 
 
-def _stop_and_close(stop: Callable[[int, FrameType | None], Any], loop: asyncio.AbstractEventLoop, hub: Any,
+def _stop_and_close(stop: Callable[[int, FrameType | None], Any], loop: asyncio.AbstractEventLoop, hub: EventHub,
                     signum: int, frame: FrameType | None) -> None:  # fmt: skip
     stop(signum, frame)
     loop.call_soon_threadsafe(hub.close_followers)  # on the loop: a handler may interrupt it anywhere
