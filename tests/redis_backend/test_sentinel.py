@@ -3,6 +3,7 @@ a failover every process finds the new primary by itself."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import select
@@ -145,6 +146,20 @@ def test_a_sentinel_backend_watches_in_one_thread_it_ends_at_close(
         wait_until(lambda: own_connections(sentinel, subscribed=True) == subscribed + 1, message="the subscription")
         backend.close()
         assert watching() == before, "closing the backend ends its thread"
+        wait_until(lambda: own_connections(sentinel, subscribed=True) == subscribed, message="the subscription closed")
+
+
+def test_a_sentinel_backend_dropped_without_close_ends_its_watch(deployment: SentinelDeployment) -> None:
+    """A web app connecting in each request and never closing: each backend, once
+    collected, ends its thread and its subscription (the watch holds it only weakly)."""
+    with sentinel_client(deployment.sentinel_ports[0]) as sentinel:
+        subscribed = own_connections(sentinel, subscribed=True)
+        backend = conveyor.connect(namespaced(deployment.url))
+        thread = backend._switch_watch._thread  # type: ignore[attr-defined]
+        wait_until(lambda: own_connections(sentinel, subscribed=True) == subscribed + 1, message="the subscription")
+        del backend
+        gc.collect()
+        wait_until(lambda: not thread.is_alive(), message="the watch's thread to end")
         wait_until(lambda: own_connections(sentinel, subscribed=True) == subscribed, message="the subscription closed")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -129,13 +130,23 @@ class RedisConnection:
                 ) from None
             raise
         self._switch_watch: SwitchWatch | None = None
+        self._stop_watch: Callable[[], Any] = lambda: None
         if is_sentinel_url(url):  # (started once connected: a failed connect() leaves no thread behind)
             pool = self._redis.connection_pool
-            self._switch_watch = SwitchWatch(pool.sentinel_manager, pool.service_name, self._primary_switched)
+            switched = weakref.WeakMethod(self._primary_switched)  # the watch must not keep this alive
+
+            def follow(primary: tuple[str, int]) -> None:
+                method = switched()
+                if method is not None:
+                    method(primary)
+
+            self._switch_watch = watch = SwitchWatch(pool.sentinel_manager, pool.service_name, follow)
+            # a backend dropped without close() (one per request) ends its thread and subscription
+            self._stop_watch = weakref.finalize(self, watch.close)
+            self._stop_watch.atexit = False
 
     def close(self) -> None:
-        if self._switch_watch is not None:
-            self._switch_watch.close()
+        self._stop_watch()
         self._scripts.close()
         self._redis.close()
         close_sentinels(self._redis)

@@ -95,7 +95,8 @@ class SwitchWatch:
         with self._lock:
             if self._listening is not None:
                 interrupt(self._listening)
-        self._thread.join(timeout=10)
+        if threading.current_thread() is not self._thread:  # (a backend collected on this thread closes it)
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         delay, warned, crashed = _RETRY_FIRST, False, False
