@@ -56,12 +56,7 @@ def serving(url: str, backend: Backend, cwd: Path, processes: int = 1) -> Iterat
     )  # fmt: skip
     try:
         assert server.stdout is not None
-        line = LineReader(server.stdout).wait_for("conveyor API on")
-        match = re.search(r"(http://[\d.]+:\d+)", line)
-        assert match is not None, line
-        base = match.group(1)
-        # the socket listens before the server processes have started: wait for an answer
-        wait_until(lambda: httpx.get(f"{base}/health", timeout=60).status_code == 200, message="the server to answer")
+        base = answering(LineReader(server.stdout))
         wait_until(backend.workers_list, message="the worker to register")
         yield base
     finally:
@@ -129,6 +124,17 @@ async def test_cancelling_a_running_job_stops_it_on_its_worker(served: str, tmp_
         assert restarted.json() == {"job_id": job_id, "status": "pending", "message": "Job restarted and re-queued"}
 
 
+def answering(output: LineReader, timeout: float = 30.0) -> str:
+    """The base URL a starting ``conveyor serve`` prints, once the server answers there
+    (the socket listens before the server processes have started)."""
+    line = output.wait_for("conveyor API on", timeout=timeout)
+    match = re.search(r"(http://[\d.]+:\d+)", line)
+    assert match is not None, line
+    base = match.group(1)
+    wait_until(lambda: httpx.get(f"{base}/health", timeout=60).status_code == 200, message="the server to answer")
+    return base
+
+
 def test_several_server_processes_share_the_port(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'conveyor.db'}"  # one backend is enough: the processes are uvicorn's
     backend = conveyor.connect(url)
@@ -153,9 +159,7 @@ def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
     try:
         assert server.stdout is not None
         output = LineReader(server.stdout)
-        match = re.search(r"(http://[\d.]+:\d+)", output.wait_for("conveyor API on"))
-        assert match is not None
-        wait_until(lambda: httpx.get(f"{match.group(1)}/health").status_code == 200, message="the server to answer")
+        answering(output)
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=15) == 0  # stopped as asked: not a failure
         assert "Aborted" not in output.rest()
@@ -183,10 +187,7 @@ async def test_sigterm_ends_open_streams_and_answers_polls_and_the_server_exits_
     try:
         assert server.stdout is not None
         output = LineReader(server.stdout)
-        match = re.search(r"(http://[\d.]+:\d+)", output.wait_for("conveyor API on"))
-        assert match is not None
-        base = match.group(1)
-        wait_until(lambda: httpx.get(f"{base}/health", timeout=60).status_code == 200, message="the server to answer")
+        base = answering(output)
         async with httpx.AsyncClient(base_url=base, headers=ALICE, timeout=60) as client:
             job_id = await submit(client)  # no worker: it stays pending, so nothing ends the waits but the stop
 
@@ -246,10 +247,8 @@ def test_a_server_started_before_its_redis_waits_for_it(tmp_path: Path) -> None:
         assert waiting.startswith(f"Warning: Redis at {redis.url} cannot be reached")
         output.wait_for("trying again in 1s")
         redis.start()
-        match = re.search(r"(http://[\d.]+:\d+)", output.wait_for("conveyor API on", timeout=60))
-        assert match is not None
-        health = httpx.get(f"{match.group(1)}/health")
-        assert (health.status_code, health.json()["status"]) == (200, "ok")
+        health = httpx.get(f"{answering(output, timeout=60)}/health")
+        assert health.json()["status"] == "ok"
     finally:
         stop(server)
         redis.stop()
