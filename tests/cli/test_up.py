@@ -104,6 +104,16 @@ def test_a_worker_told_to_shut_down_stops_up_too(tmp_path: Path, db_url: str, db
     assert db.workers_list() == []
 
 
+def test_a_worker_killed_under_up_stops_up_saying_by_which_signal(tmp_path: Path, db_url: str, db: Backend) -> None:
+    with running_up(tmp_path, db_url) as (process, output):
+        output.wait_for("Press Ctrl-C")
+        (worker,) = db.workers_list()
+        os.kill(worker.pid, signal.SIGKILL)
+        assert process.wait(timeout=60) != 0
+        text = output.rest()
+    assert "the worker was killed by SIGKILL" in text
+
+
 def test_up_with_a_cron_config_enqueues_its_periodic_jobs_for_its_worker(
     tmp_path: Path, db_url: str, db: Backend
 ) -> None:

@@ -133,8 +133,10 @@ def up(
                 scheduler.stop()
             if server is not None:
                 server.stop()
-    if process.returncode != 0:
-        raise UserError(f"the worker exited with status {process.returncode}")
+    status = process.returncode
+    if status != 0:
+        how = f"was killed by {signal.Signals(-status).name}" if status < 0 else f"exited with status {status}"
+        raise UserError(f"the worker {how}")
 
 
 def _config_for_worker() -> dict[str, str]:
