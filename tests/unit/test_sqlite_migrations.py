@@ -17,12 +17,19 @@ from conveyor.types import Settlement
 NOW = 1_000_000.0
 
 
+def _database_of_version(path, version):
+    """An empty database as schema ``version`` left it, for a test to write an older
+    conveyor's rows into."""
+    with sqlite3.connect(path) as old:
+        for migration in MIGRATIONS[:version]:
+            for statement in _statements(migration):
+                old.execute(statement)
+        old.execute(f"PRAGMA user_version = {version}")
+
+
 def test_a_version_1_database_gets_counts_of_the_jobs_it_holds(tmp_path):
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as old:
-        for statement in _statements(MIGRATIONS[0]):
-            old.execute(statement)
-        old.execute("PRAGMA user_version = 1")
+    _database_of_version(path, 1)
     with sqlite3.connect(path) as old:  # jobs written by version 1, before counters existed
         old.executemany(
             "INSERT INTO jobs (id, seq, queue, func_name, payload, serializer, status, created_at) "
@@ -59,11 +66,8 @@ def test_statements_keep_a_trigger_body_whole():
 
 def test_version_3_drops_the_ended_batches_left_without_jobs(tmp_path):
     path = tmp_path / "v2.db"
+    _database_of_version(path, 2)
     with sqlite3.connect(path) as old:
-        for migration in MIGRATIONS[:2]:
-            for statement in _statements(migration):
-                old.execute(statement)
-        old.execute("PRAGMA user_version = 2")
         old.executemany(
             "INSERT INTO batches (id, status, total, created_at) VALUES (?, ?, 1, 0)",
             [("gone", "completed"), ("kept", "completed"), ("running", "running")],
@@ -81,11 +85,8 @@ def test_version_3_drops_the_ended_batches_left_without_jobs(tmp_path):
 
 def _version_8_database_with_deferred_jobs(path):
     """A store written by schema 8: dependency links without the unmet flag."""
+    _database_of_version(path, 8)
     with sqlite3.connect(path) as old:
-        for migration in MIGRATIONS[:8]:
-            for statement in _statements(migration):
-                old.execute(statement)
-        old.execute("PRAGMA user_version = 8")
         jobs = [  # id, status, depends_on, allow_dependency_failures ('gone' was deleted)
             ("done", "finished", [], 0),
             ("failed", "failed", [], 0),
@@ -135,11 +136,8 @@ def test_version_9_keeps_deferred_jobs_waiting_on_what_they_waited_on(tmp_path):
 
 def test_version_16_keeps_the_claim_order_of_queued_jobs_and_takes_at_front_ones(tmp_path):
     path = tmp_path / "v15.db"
+    _database_of_version(path, 15)
     with sqlite3.connect(path) as old:
-        for migration in MIGRATIONS[:15]:
-            for statement in _statements(migration):
-                old.execute(statement)
-        old.execute("PRAGMA user_version = 15")
         old.executemany(
             "INSERT INTO jobs (id, seq, queue, func_name, payload, serializer, status, priority, created_at) "
             "VALUES (?, ?, 'default', 'f', x'', 'json', 'queued', ?, 0)",
