@@ -18,6 +18,7 @@ import errno
 import os
 import select
 import socket
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -201,6 +202,11 @@ class DueSignals(SignalSockets):
 
     suffix = ".due"
 
+    def __init__(self, database_path: str) -> None:
+        super().__init__(database_path)
+        self._taking = threading.Lock()
+        self._taking_pid = os.getpid()
+
     def announce(self, due_at: float) -> None:
         """Tell every listening worker the store's earliest due time; never raises."""
         self._send(repr(due_at).encode())
@@ -209,8 +215,14 @@ class DueSignals(SignalSockets):
         """The earliest time announced since the last call (None: none, or the first call,
         which binds the socket), and whether nothing more was: a socket that held
         QUEUED_AT_LEAST datagrams may have dropped the next ones, sooner times maybe
-        (announcements of a burst of writes); never blocks."""
-        datagrams = self._received()
+        (announcements of a burst of writes); never blocks for long. One thread reads at a
+        time (the housekeepers of workers sharing a backend): threads draining a full socket
+        together would each read fewer than QUEUED_AT_LEAST, and none would know of the
+        drops."""
+        if self._taking_pid != os.getpid():  # forked: the parent's thread may have held it
+            self._taking, self._taking_pid = threading.Lock(), os.getpid()
+        with self._taking:
+            datagrams = self._received()
         times = []
         for datagram in datagrams:
             with contextlib.suppress(ValueError):  # (not from conveyor: nothing to read)
