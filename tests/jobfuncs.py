@@ -151,6 +151,14 @@ def record_then_fail(ledger: str, tag: str) -> None:
     raise RuntimeError(f"{tag} fails")
 
 
+def _mark_started(marker: str) -> None:
+    """Create ``marker`` holding this process's pid, whole at once: a test that sees the
+    file reads the pid (written in place, it could be seen empty)."""
+    partial = f"{marker}.{os.getpid()}.partial"
+    Path(partial).write_text(str(os.getpid()))
+    os.replace(partial, marker)
+
+
 def _hold_until(release: str) -> None:
     deadline = time.monotonic() + 60
     while not Path(release).exists() and time.monotonic() < deadline:
@@ -159,7 +167,7 @@ def _hold_until(release: str) -> None:
 
 def touch_then_sleep(marker: str, seconds: float) -> None:
     """Create ``marker`` when started (tests wait on it), then sleep."""
-    Path(marker).write_text(str(os.getpid()))
+    _mark_started(marker)
     time.sleep(seconds)
 
 
@@ -230,13 +238,13 @@ async def raise_cancelled() -> None:
 
 
 async def async_touch_then_sleep(marker: str, seconds: float) -> None:
-    Path(marker).write_text(str(os.getpid()))
+    _mark_started(marker)
     await asyncio.sleep(seconds)
 
 
 def hold_until_released(marker: str, release: str) -> str:
     """Create ``marker`` when started, then run until the test creates ``release``."""
-    Path(marker).write_text(str(os.getpid()))
+    _mark_started(marker)
     _hold_until(release)
     return marker
 

@@ -63,9 +63,12 @@ class WriterLock:
     def __del__(self) -> None:
         # a backend dropped without close() (one opened per web request): SQLite's own
         # files close with their connections, and this one must too, or each such
-        # backend kept a descriptor until the process ran out of them
-        with contextlib.suppress(Exception):
+        # backend kept a descriptor until the process ran out of them. (No contextlib here:
+        # at interpreter exit a module's globals may already be None.)
+        try:  # noqa: SIM105 (contextlib may be gone at exit)
             self.close()
+        except Exception:  # noqa: S110 (a finalizer has no one to tell)
+            pass
 
     def _forget_parents(self) -> None:
         """In a forked child: close the parent's descriptor (this copy only; the parent's
