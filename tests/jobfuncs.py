@@ -64,6 +64,26 @@ def fail_for_good() -> None:
     raise FailJob("bad input")
 
 
+class FlakyNetwork(ConnectionError):
+    """A library's own error, a subclass of a built-in one (Retry(on=...) tests)."""
+
+
+class Unrelated(Exception):
+    pass
+
+
+def raise_named(name: str) -> None:
+    """Raise the exception class named: a built-in, or one of this module's."""
+    import builtins
+
+    raise (getattr(builtins, name, None) or globals()[name])(f"raised {name}")
+
+
+async def async_raise_named(name: str) -> None:
+    await asyncio.sleep(0)
+    raise_named(name)
+
+
 class Arithmetic:
     """A module-level class whose classmethod is a job function, as RQ runs them."""
 

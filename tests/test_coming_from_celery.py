@@ -163,6 +163,14 @@ def test_every_exception_retries_with_the_intervals_given(queue: Queue, tmp_path
     assert res.get_status() == "failed" and res.retry_count == 2
 
 
+def test_on_is_autoretry_for(queue: Queue, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger"
+    res = queue.enqueue(fail_noting_retries, str(ledger), retry=Retry(max=5, interval=[0], on=IOError))
+    run_burst(queue)
+    assert ledger.read_text().splitlines() == [f"{res.id} 0"]  # a TypeError: not retried
+    assert res.get_status() == "failed" and res.retry_count == 0
+
+
 @pytest.mark.parametrize("concurrency", [1, 2])
 def test_a_timeout_is_a_soft_time_limit_the_job_may_catch(queue: Queue, concurrency: int) -> None:
     res = queue.enqueue(soft_limited, 30, timeout=0.5)

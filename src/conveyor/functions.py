@@ -119,12 +119,13 @@ def resolve_function(name: str) -> Callable[..., Any]:
     cached = _IMPORT_CACHE.get(name)
     if cached is not None:
         return cached
-    func = _import_path(name)
+    func = import_path(name)
     _IMPORT_CACHE[name] = func
     return func
 
 
-def _import_path(name: str) -> Callable[..., Any]:
+def import_path(name: str) -> Callable[..., Any]:
+    """What ``module.qualname`` names, imported (InvalidJobError: why it cannot be)."""
     parts = name.split(".")
     if "." in name and "" in parts:  # '.x', 'x.', 'a..b': importlib would blame a relative import
         raise InvalidJobError(f"{name!r} is neither a registered job type nor an import path such as module.function")
@@ -199,7 +200,7 @@ def import_modules(entries: list[str]) -> None:
             )
         if registers:
             try:
-                func = _import_path(path)
+                func = import_path(path)
             except InvalidJobError as exc:
                 raise InvalidJobError(f"job type {name!r} = {path!r}: {exc}") from None
             job_type(name)(func)

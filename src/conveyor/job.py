@@ -160,6 +160,7 @@ class Job(RQJobMethods):
             max_retries=retry.max if retry else 0,
             retry_intervals=tuple(float(i) for i in retry.intervals) if retry else (),
             retry_jitter=retry.jitter if retry else 0.0,
+            retry_on=retry.on if retry else (),
             depends_on=_dependency_ids(dependencies),
             allow_dependency_failures=bool(allow_dependency_failures),
             description=description,
@@ -366,6 +367,12 @@ class Job(RQJobMethods):
     def retry_intervals(self) -> list[int | float]:
         """Seconds before each retry, a list as in RQ (whole seconds as ints)."""
         return [as_rq_reads(seconds) for seconds in self._record.retry_intervals]
+
+    @property
+    def retry_on(self) -> list[str]:
+        """The exceptions its failed runs are retried on (``Retry(on=...)``), by name;
+        empty: any."""
+        return list(self._record.retry_on)
 
     @property
     def dependency_ids(self) -> list[str]:

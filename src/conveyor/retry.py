@@ -3,12 +3,20 @@ exceptions a job raises to steer its own next run (RetryJob, SnoozeJob, FailJob)
 
 from __future__ import annotations
 
+import builtins
+import functools
+import logging
 import random
+import re
 from collections.abc import Sequence
 from datetime import timedelta
 
 from conveyor.durations import LONGEST, parse_duration
 from conveyor.exceptions import InvalidJobError
+from conveyor.functions import import_path
+
+log = logging.getLogger("conveyor.worker")
+_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 
 
 class Retry:
@@ -18,10 +26,18 @@ class Retry:
     waits the same time before each retry. Seconds may be ints or floats; ``intervals``
     reads them back as given, a list, as RQ's. ``jitter`` adds up to that
     fraction of random extra wait, so that a burst of failures does not retry in
-    lockstep.
+    lockstep. ``on`` (Celery's ``autoretry_for``): only these exceptions (classes, or
+    names like ``'requests.exceptions.Timeout'``), and their subclasses, are retried;
+    any other fails the job at once.
     """
 
-    def __init__(self, max: int, interval: int | float | Sequence[int | float] = 0, jitter: float = 0.0) -> None:
+    def __init__(
+        self,
+        max: int,
+        interval: int | float | Sequence[int | float] = 0,
+        jitter: float = 0.0,
+        on: type[BaseException] | str | Sequence[type[BaseException] | str] | None = None,
+    ) -> None:
         if isinstance(max, bool) or not isinstance(max, int) or max < 1:
             raise InvalidJobError(f"Retry max must be an integer >= 1, got {max!r}")
         if not isinstance(interval, int | float | Sequence) or isinstance(interval, str | bytes):
@@ -34,9 +50,66 @@ class Retry:
         self.max = max
         self.intervals: list[int | float] = intervals or [0]
         self.jitter = jitter
+        self.on: tuple[str, ...] = exception_names(on)
 
     def __repr__(self) -> str:
-        return f"Retry(max={self.max}, interval={self.intervals!r})"
+        on = f", on={list(self.on)!r}" if self.on else ""
+        return f"Retry(max={self.max}, interval={self.intervals!r}{on})"
+
+
+def exception_names(on: type[BaseException] | str | Sequence[type[BaseException] | str] | None) -> tuple[str, ...]:
+    """How a job stores the exceptions it is retried on: ``module.QualName``, a built-in
+    by its bare name. Names are checked for their form only: the process enqueueing (a
+    web server, the REST API) need not be able to import the worker's modules."""
+    if on is None:
+        return ()
+    given = [on] if isinstance(on, type | str) else on
+    if not isinstance(given, Sequence) or not given:
+        raise InvalidJobError(f"Retry on must be an exception class, a name or a list of them, got {on!r}")
+    names = []
+    for item in given:
+        if isinstance(item, type) and issubclass(item, BaseException):
+            module, qualname = item.__module__, item.__qualname__
+            if "<" in qualname:
+                raise InvalidJobError(f"Retry on: {qualname} is defined in a function; workers cannot import it")
+            name = qualname if module == "builtins" else f"{module}.{qualname}"
+        elif isinstance(item, str) and _DOTTED_NAME.match(item.strip()):
+            name = item.strip()
+            if "." not in name and not _is_builtin_exception(name):
+                raise InvalidJobError(
+                    f"Retry on: {name!r} is not a built-in exception; name others with their module, "
+                    "like 'requests.exceptions.Timeout'"
+                )
+        else:
+            raise InvalidJobError(f"Retry on takes exception classes or their names, got {item!r}")
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def _is_builtin_exception(name: str) -> bool:
+    found = getattr(builtins, name, None)
+    return isinstance(found, type) and issubclass(found, BaseException)
+
+
+def retried_on(names: Sequence[str], error: BaseException) -> bool:
+    """Whether a job stored with ``Retry(on=names)`` is retried after ``error`` (any
+    error, without ``on``). A name this process cannot import matches nothing."""
+    return not names or any(isinstance(error, cls) for cls in map(_exception_class, names) if cls is not None)
+
+
+@functools.cache
+def _exception_class(name: str) -> type[BaseException] | None:
+    """The class a stored name stands for (once per process: the warning too)."""
+    try:
+        found = getattr(builtins, name, None) if "." not in name else import_path(name)
+    except InvalidJobError as exc:
+        log.warning("Retry on %r: this worker cannot import it (%s); jobs failing with it are not retried", name, exc)
+        return None
+    if not (isinstance(found, type) and issubclass(found, BaseException)):
+        log.warning("Retry on %r: not an exception class here; jobs are not retried on it", name)
+        return None
+    return found
 
 
 def retry_delay(intervals: Sequence[float], retry_number: int, jitter: float = 0.0) -> float:

@@ -62,6 +62,9 @@ class JobRecord:
     """RQ's ``enqueue_at_front``: each time the job enters its queue (enqueued, due, its
     dependencies met, retried, requeued) it goes before every job of its priority
     already there, the latest such job first; a job released unrun keeps its place."""
+    retry_on: tuple[str, ...] = ()
+    """``Retry(on=...)``: the exceptions (retry.exception_names) its failed runs are
+    retried on; empty: any."""
 
 
 @dataclass(slots=True, frozen=True)

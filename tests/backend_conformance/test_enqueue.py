@@ -40,6 +40,7 @@ def test_every_field_is_stored_as_given(backend):
         retry_intervals=(0.0, 10.0, 60.0),
         retry_jitter=0.5,
         retry_count=1,
+        retry_on=("ConnectionError", "requests.exceptions.Timeout"),
         depends_on=(parent.id,),
         allow_dependency_failures=True,
         description="send a mail",

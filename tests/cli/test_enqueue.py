@@ -42,6 +42,15 @@ def test_json_output_and_job_options(run: Run, db: Backend) -> None:
     assert (job.timeout, job.max_retries, job.description) == (3600.0, 2, "two and three")
 
 
+def test_retry_on_names_the_exceptions_retried(run: Run, db: Backend) -> None:
+    result = run(
+        "enqueue", "jobfuncs.noop", "--retry", "3", "--retry-on", "ConnectionError", "--retry-on", "jobfuncs.Unrelated"
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    job = Job.fetch(result.stdout.strip(), connection=db)
+    assert (job.max_retries, job.retry_on) == (3, ["ConnectionError", "jobfuncs.Unrelated"])
+
+
 def test_at_front_puts_the_job_before_those_of_its_priority_already_queued(run: Run, db: Backend) -> None:
     first = run("enqueue", "jobfuncs.noop").stdout.strip()
     front = run("enqueue", "jobfuncs.noop", "--at-front").stdout.strip()
@@ -104,6 +113,8 @@ def test_depends_on_defers_the_job(run: Run, db: Backend) -> None:
         (["--import", "="], "the import entry '=' names no job type or no function: use NAME=module.function"),
         (["--import", "name="], "the import entry 'name=' names no job type or no function"),
         (["--import", "=jobfuncs.add"], "the import entry '=jobfuncs.add' names no job type or no function"),
+        (["--retry-on", "ConnectionError"], "--retry-on needs --retry N"),
+        (["--retry", "2", "--retry-on", "ConnectionEror"], "Retry on: 'ConnectionEror' is not a built-in exception"),
     ],
 )
 def test_bad_input_is_one_line_with_status_2(run: Run, db: Backend, args: list[str], fragment: str) -> None:

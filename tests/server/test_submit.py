@@ -24,8 +24,8 @@ async def test_a_submitted_job_is_stored_with_its_options_and_the_keys_user(
 ) -> None:
     body = {
         "job_type": "add", "args": [2], "kwargs": {"y": 3}, "queue": "high", "priority": 5, "max_retries": 2,
-        "retry_intervals": [1, 5], "timeout": 30, "ttl": 60, "result_ttl": -1, "meta": {"source": "api"},
-        "job_id": "my-own-id",
+        "retry_intervals": [1, 5], "retry_on": ["ConnectionError", "requests.exceptions.Timeout"], "timeout": 30,
+        "ttl": 60, "result_ttl": -1, "meta": {"source": "api"}, "job_id": "my-own-id",
     }  # fmt: skip
     response = await client.post(f"{API}/jobs", json=body)
     assert response.status_code == 201, response.text
@@ -35,6 +35,7 @@ async def test_a_submitted_job_is_stored_with_its_options_and_the_keys_user(
     assert (job.func_name, job.args, job.kwargs, job.origin, job.priority) == ("add", (2,), {"y": 3}, "high", 5)
     assert (job.max_retries, job.retry_intervals, job.timeout, job.ttl, job.result_ttl) == (2, [1, 5], 30, 60, -1)
     assert (job.meta, job.user_id) == ({"source": "api"}, "alice")
+    assert job.retry_on == ["ConnectionError", "requests.exceptions.Timeout"]
 
 
 async def test_a_job_can_be_scheduled_by_time_or_delay(client: httpx.AsyncClient, backend: Backend) -> None:
@@ -137,6 +138,11 @@ async def test_durations_may_be_text_as_in_the_python_api(client: httpx.AsyncCli
         ({"timeout": True}, "timeout"),
         ({"delay_seconds": False}, "delay_seconds"),
         ({"retry_intervals": [True], "max_retries": 1}, "retry_intervals"),
+        ({"retry_on": ["ConnectionError"], "max_retries": 0}, "body"),
+        ({"retry_on": ["ConnectionEror"], "max_retries": 1}, "retry_on"),
+        ({"retry_on": ["requests..Timeout"], "max_retries": 1}, "retry_on"),
+        ({"retry_on": [3], "max_retries": 1}, "retry_on.0"),
+        ({"retry_on": "ConnectionError", "max_retries": 1}, "retry_on"),
         ({"scheduled_at": 1}, "scheduled_at"),
         ({"scheduled_at": "1900000000"}, "scheduled_at"),
         ({"scheduled_at": "1.9e9"}, "scheduled_at"),

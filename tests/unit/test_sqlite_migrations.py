@@ -154,3 +154,24 @@ def test_version_16_keeps_the_claim_order_of_queued_jobs_and_takes_at_front_ones
         assert [r.id for r in claimed] == ["b", "front", "a", "c"]
     finally:
         backend.close()
+
+
+def test_version_17_reads_a_job_stored_before_it_as_retried_on_any_exception(tmp_path):
+    path = tmp_path / "v16.db"
+    _database_of_version(path, 16)
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "INSERT INTO jobs (id, seq, queue, func_name, payload, serializer, status, max_retries, created_at) "
+            "VALUES ('old', 1, 'default', 'f', x'', 'json', 'queued', 3, 0)"
+        )
+        old.execute("UPDATE counters SET value = 1 WHERE name = 'seq'")
+        old.execute("INSERT INTO status_counts VALUES ('default', 'queued', 1)")
+    backend = conveyor.connect(f"sqlite:///{path}")
+    try:
+        make_job(backend, id="new", retry_on=("ConnectionError", "requests.exceptions.Timeout"), now=NOW)
+        assert [r.retry_on for r in backend.jobs_get(["old", "new"]) if r] == [
+            (),
+            ("ConnectionError", "requests.exceptions.Timeout"),
+        ]
+    finally:
+        backend.close()

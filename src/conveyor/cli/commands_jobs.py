@@ -37,6 +37,12 @@ REQUEUE_CHUNK = 500
 @click.option("--job-id", help="Your own id for the job instead of a UUID.")
 @click.option("--description", help="Free text shown with the job.")
 @click.option("--retry", "retries", type=click.IntRange(min=1), help="Retry a failed job up to N times.")
+@click.option(
+    "--retry-on",
+    multiple=True,
+    metavar="EXCEPTION",
+    help="With --retry: retry only on this exception, as 'ConnectionError' or 'module.Class' (repeatable).",
+)
 @click.option("--depends-on", multiple=True, metavar="ID", help="Run only after this job finished (repeatable).")
 @click.option(
     "--at", "at", metavar="ISO", callback=iso_datetime, help="Run at this time (ISO 8601; UTC unless it has a zone)."
@@ -57,6 +63,7 @@ def enqueue(
     job_id: str | None,
     description: str | None,
     retries: int | None,
+    retry_on: tuple[str, ...],
     depends_on: tuple[str, ...],
     at: datetime | None,
     delay: float | None,
@@ -72,8 +79,10 @@ def enqueue(
     given = {"priority": priority, "timeout": timeout, "job_id": job_id, "description": description}
     options: dict[str, Any] = {"args": args, "kwargs": kwargs}
     options.update((name, value) for name, value in given.items() if value is not None)
+    if retry_on and retries is None:
+        raise InputError("--retry-on needs --retry N")
     if retries is not None:
-        options["retry"] = Retry(max=retries)
+        options["retry"] = Retry(max=retries, on=list(retry_on) or None)
     if depends_on:
         options["depends_on"] = list(depends_on)
     if at_front:

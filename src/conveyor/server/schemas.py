@@ -25,6 +25,7 @@ from conveyor.durations import LONGEST, parse_duration
 from conveyor.exceptions import InvalidJobError
 from conveyor.ids import JOB_ID_MAX_LENGTH, JOB_ID_RULE, job_id_problem
 from conveyor.options import PRIORITY_LIMIT
+from conveyor.retry import exception_names
 from conveyor.server import json_values
 
 RestStatus = Literal["pending", "scheduled", "running", "completed", "failed", "cancelled"]
@@ -106,6 +107,12 @@ class SubmitJob(Body):
     retry_intervals: list[Annotated[float, Field(ge=0, le=DAY)]] = Field(
         default_factory=list, max_length=MAX_LIST, description="Seconds before each retry; the last one repeats."
     )
+    retry_on: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Retry only on these exceptions (and their subclasses): built-ins by name ("
+        '"ConnectionError"), others with their module ("requests.exceptions.Timeout"); empty: on any.',
+    )
     timeout: Literal[-1] | Annotated[float, Field(gt=0, le=MAX_TIMEOUT)] | None = Field(
         None, description='Seconds the job may run (default 180), or text like "5m" or "1h"; -1 for no limit.'
     )
@@ -152,6 +159,14 @@ class SubmitJob(Body):
             raise ValueError("a boolean is not a number")
         return value
 
+    @field_validator("retry_on")
+    @classmethod
+    def _exception_names(cls, value: list[str]) -> list[str]:
+        try:
+            return list(exception_names(value)) if value else []
+        except InvalidJobError as exc:
+            raise ValueError(str(exc)) from None
+
     @field_validator("args", "kwargs", "meta")
     @classmethod
     def _showable(cls, value: Any) -> Any:
@@ -167,6 +182,8 @@ class SubmitJob(Body):
             raise ValueError("give scheduled_at or delay_seconds, not both")
         if self.retry_intervals and not self.max_retries:
             raise ValueError("retry_intervals needs max_retries >= 1")
+        if self.retry_on and not self.max_retries:
+            raise ValueError("retry_on needs max_retries >= 1")
         return self
 
 

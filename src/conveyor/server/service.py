@@ -92,7 +92,7 @@ def job_options(spec: SubmitJob, principal: Principal) -> dict[str, Any]:
         "timeout": spec.timeout,
         "ttl": spec.ttl,
         "meta": spec.meta or None,
-        "retry": Retry(spec.max_retries, spec.retry_intervals) if spec.max_retries else None,
+        "retry": Retry(spec.max_retries, spec.retry_intervals, on=spec.retry_on or None) if spec.max_retries else None,
     }
     if spec.result_ttl is not None:
         options["result_ttl"] = spec.result_ttl

@@ -8,7 +8,7 @@ from __future__ import annotations
 import traceback
 
 from conveyor.exceptions import JobStopRequested, JobTimeoutException
-from conveyor.retry import FailJob, RetryJob, SnoozeJob, retry_delay
+from conveyor.retry import FailJob, RetryJob, SnoozeJob, retried_on, retry_delay
 from conveyor.status import JobStatus
 from conveyor.types import RELEASED, SNOOZED, JobRecord, Settlement
 
@@ -99,14 +99,16 @@ def snoozed(record: JobRecord, started_at: float | None, delay: float, now: floa
 
 
 def raised(record: JobRecord, started_at: float | None, error: BaseException, now: float) -> Settlement:
-    """The job raised ``error``: failed or retried (timed out, if it was a timeout), or
-    stopped by a stop command; or it asked for its next run itself (RetryJob, SnoozeJob,
-    FailJob)."""
+    """The job raised ``error``: failed or retried (timed out, if it was a timeout; only
+    on the exceptions of its ``Retry(on=...)``), or stopped by a stop command; or it
+    asked for its next run itself (RetryJob, SnoozeJob, FailJob)."""
     if isinstance(error, SnoozeJob):
         return snoozed(record, started_at, error.delay, now)
     text = "".join(traceback.format_exception(error))
     if isinstance(error, JobStopRequested):
         return stopped(record, started_at, text, now)
     reason = "timeout" if isinstance(error, JobTimeoutException) else "error"
-    delay = error.delay if isinstance(error, RetryJob) else None
-    return failed(record, started_at, text, now, reason=reason, retriable=not isinstance(error, FailJob), delay=delay)
+    if isinstance(error, RetryJob):  # asked for, whatever the exceptions retried on
+        return failed(record, started_at, text, now, reason=reason, delay=error.delay)
+    retriable = not isinstance(error, FailJob) and retried_on(record.retry_on, error)
+    return failed(record, started_at, text, now, reason=reason, retriable=retriable)

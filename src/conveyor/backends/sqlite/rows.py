@@ -22,7 +22,7 @@ COLUMNS = (
     "depends_on, allow_dependency_failures, description, meta, progress, metrics, "
     "created_at, enqueued_at, scheduled_for, started_at, ended_at, last_heartbeat, "
     "expires_at, keep_until, result, exc_info, status_reason, worker_name, lease_token, "
-    "lease_expires_at, stop_requested, batch_id, unique_key, callbacks, at_front"
+    "lease_expires_at, stop_requested, batch_id, unique_key, callbacks, at_front, retry_on"
 )
 INSERT_COLUMNS = ("seq", *COLUMNS.split(", "))
 
@@ -43,6 +43,7 @@ def record_from_row(row: Sequence[Any]) -> JobRecord:
     values[17] = bool(values[17])
     values[36] = bool(values[36])
     values[40] = bool(values[40])
+    values[41] = () if values[41] is None else _json_tuple(values[41])
     return JobRecord(*values)
 
 
@@ -72,6 +73,7 @@ def row_from_record(record: JobRecord, seq: int) -> tuple[Any, ...]:
         r.started_at, r.ended_at, r.last_heartbeat, r.expires_at, r.keep_until, r.result,
         r.exc_info, r.status_reason, r.worker_name, r.lease_token, r.lease_expires_at,
         int(r.stop_requested), r.batch_id, r.unique_key, r.callbacks, 1 if r.at_front else None,
+        _json_list(r.retry_on) if r.retry_on else None,
     )  # fmt: skip
 
 

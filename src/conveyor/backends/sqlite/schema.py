@@ -220,6 +220,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_fair ON jobs (queue, user_id, priority DESC, (CASE WHEN at_front THEN -seq ELSE seq END))
         WHERE status = 'queued';
     """,
+    # 17: Retry(on=...): the exceptions a job is retried on, a JSON list (NULL: any)
+    """
+    ALTER TABLE jobs ADD COLUMN retry_on TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
