@@ -45,6 +45,8 @@ import httpx
 BENCH_DIR = Path(__file__).resolve().parent
 TARGETS = {"submit": {"p99_ms": 20.0, "rps": 1000.0}, "status": {"p99_ms": 10.0}}
 KEY = "bench-key"
+OPS_KEY = "bench-ops-key"
+"""An admin's key, for /metrics only (a user's key is refused there: the figures' "server ms")."""
 
 
 def free_port() -> int:
@@ -100,7 +102,7 @@ def conveyor_serve(url: str, processes: int) -> Iterator[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH_DIR), os.environ.get("PYTHONPATH")])),
-        "CONVEYOR_API_KEYS": f"{KEY}:bench:user",
+        "CONVEYOR_API_KEYS": f"{KEY}:bench:user,{OPS_KEY}:ops:admin",
     }
     command = [sys.executable, "-m", "conveyor", "serve", "-u", url, "--port", str(port), "--import", "httpjobs",
                "--log-level", "warning", "--workers", str(processes)]  # fmt: skip
@@ -162,8 +164,10 @@ class HttpxClient:
 Request = Callable[[Any, int], Awaitable[tuple[int, bytes]]]
 
 
-async def phase(base: str, clients: int, duration: float, kind: str, make: Request) -> dict[str, Any]:
-    """Run ``clients`` loops of ``make(client, n)`` requests for ``duration`` seconds."""
+async def phase(base: str, clients: int, duration: float, kind: str, make: Request, processes: int) -> dict[str, Any]:
+    """Run ``clients`` loops of ``make(client, n)`` requests for ``duration`` seconds. The
+    server's own time is read only from a single process: with several, the two reads of
+    /metrics may reach different ones."""
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -199,13 +203,19 @@ async def phase(base: str, clients: int, duration: float, kind: str, make: Reque
         "p50_ms": ordered[len(ordered) // 2] * 1000,
         "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
         "mean_ms": statistics.fmean(ordered) * 1000,
-        "server_mean_ms": (after[0] - before[0]) / served * 1000 if served else None,
+        "server_mean_ms": (after[0] - before[0]) / served * 1000 if served and processes == 1 else None,
     }
+
+
+def server_ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 async def server_seconds(client: httpx.AsyncClient) -> tuple[float, float]:
     """The server's summed request time and request count so far, from /metrics."""
-    text = (await client.get("/metrics")).text
+    reply = await client.get("/metrics", headers={"Authorization": f"Bearer {OPS_KEY}"})
+    reply.raise_for_status()
+    text = reply.text
     total = count = 0.0
     for line in text.splitlines():
         if line.startswith("conveyor_http_request_duration_seconds_sum{") and "/metrics" not in line:
@@ -215,7 +225,7 @@ async def server_seconds(client: httpx.AsyncClient) -> tuple[float, float]:
     return total, count
 
 
-async def run_backend(base: str, clients: int, duration: float, kind: str) -> dict[str, dict[str, Any]]:
+async def run_backend(base: str, clients: int, duration: float, kind: str, processes: int) -> dict[str, dict[str, Any]]:
     ids: list[str] = []
 
     async def submit(client: Any, n: int) -> tuple[int, bytes]:
@@ -227,8 +237,8 @@ async def run_backend(base: str, clients: int, duration: float, kind: str) -> di
     async def status(client: Any, n: int) -> tuple[int, bytes]:
         return await client.request("GET", f"/api/v1/jobs/status/{random.choice(ids)}")  # type: ignore[no-any-return]
 
-    results = {"submit": await phase(base, clients, duration, kind, submit)}
-    results["status"] = await phase(base, clients, duration, kind, status)
+    results = {"submit": await phase(base, clients, duration, kind, submit, processes)}
+    results["status"] = await phase(base, clients, duration, kind, status, processes)
     return results
 
 
@@ -258,11 +268,13 @@ def main() -> None:
             url = f"sqlite:///{directory}/bench.db" if backend == "sqlite" else redis_url
             assert url is not None
             with conveyor_serve(url, args.server_workers) as base:
-                results[backend] = asyncio.run(run_backend(base, args.clients, args.duration, args.client))
+                results[backend] = asyncio.run(
+                    run_backend(base, args.clients, args.duration, args.client, args.server_workers)
+                )
 
     print(
         f"\n{args.clients} {args.client} clients, {args.duration:g} s per phase, {args.server_workers} server "
-        "process(es), loopback, no worker running (server ms: one process's own mean)\n"
+        "process(es), loopback, no worker running (server ms: the process's own mean; n/a with several)\n"
     )
     print("| backend | request | requests | errors | req/s | p50 ms | p99 ms | mean ms | server ms | target |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -273,7 +285,7 @@ def main() -> None:
             print(
                 f"| {backend} | {'POST /jobs' if name == 'submit' else 'GET /jobs/status/{id}'} | "
                 f"{figures['requests']:,} | {figures['errors']} | {figures['rps']:,.0f} | {figures['p50_ms']:.1f} | "
-                f"{figures['p99_ms']:.1f} | {figures['mean_ms']:.1f} | {figures['server_mean_ms'] or 0:.2f} | "
+                f"{figures['p99_ms']:.1f} | {figures['mean_ms']:.1f} | {server_ms(figures['server_mean_ms'])} | "
                 f"{wanted}: {verdict(name, figures)} |"
             )
     if args.json:
