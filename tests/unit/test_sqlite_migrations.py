@@ -27,6 +27,20 @@ def _database_of_version(path, version):
         old.execute(f"PRAGMA user_version = {version}")
 
 
+def _queued_jobs_of_version(path, version, priorities):
+    """A database as schema ``version`` left it, holding queued jobs of queue 'default'
+    (id: priority, in the order given)."""
+    _database_of_version(path, version)
+    with sqlite3.connect(path) as old:
+        old.executemany(
+            "INSERT INTO jobs (id, seq, queue, func_name, payload, serializer, status, priority, created_at) "
+            "VALUES (?, ?, 'default', 'f', x'', 'json', 'queued', ?, 0)",
+            [(job_id, seq, priority) for seq, (job_id, priority) in enumerate(priorities.items(), start=1)],
+        )
+        old.execute("UPDATE counters SET value = ? WHERE name = 'seq'", (len(priorities),))
+        old.execute("INSERT INTO status_counts VALUES ('default', 'queued', ?)", (len(priorities),))
+
+
 def test_a_version_1_database_gets_counts_of_the_jobs_it_holds(tmp_path):
     path = tmp_path / "old.db"
     _database_of_version(path, 1)
@@ -136,15 +150,7 @@ def test_version_9_keeps_deferred_jobs_waiting_on_what_they_waited_on(tmp_path):
 
 def test_version_16_keeps_the_claim_order_of_queued_jobs_and_takes_at_front_ones(tmp_path):
     path = tmp_path / "v15.db"
-    _database_of_version(path, 15)
-    with sqlite3.connect(path) as old:
-        old.executemany(
-            "INSERT INTO jobs (id, seq, queue, func_name, payload, serializer, status, priority, created_at) "
-            "VALUES (?, ?, 'default', 'f', x'', 'json', 'queued', ?, 0)",
-            [("a", 1, 0), ("b", 2, 1), ("c", 3, 0)],
-        )
-        old.execute("UPDATE counters SET value = 3 WHERE name = 'seq'")
-        old.execute("INSERT INTO status_counts VALUES ('default', 'queued', 3)")
+    _queued_jobs_of_version(path, 15, {"a": 0, "b": 1, "c": 0})
     backend = conveyor.connect(f"sqlite:///{path}")
     try:
         make_job(backend, id="front", at_front=True, now=NOW)
@@ -158,14 +164,7 @@ def test_version_16_keeps_the_claim_order_of_queued_jobs_and_takes_at_front_ones
 
 def test_version_17_reads_a_job_stored_before_it_as_retried_on_any_exception(tmp_path):
     path = tmp_path / "v16.db"
-    _database_of_version(path, 16)
-    with sqlite3.connect(path) as old:
-        old.execute(
-            "INSERT INTO jobs (id, seq, queue, func_name, payload, serializer, status, max_retries, created_at) "
-            "VALUES ('old', 1, 'default', 'f', x'', 'json', 'queued', 3, 0)"
-        )
-        old.execute("UPDATE counters SET value = 1 WHERE name = 'seq'")
-        old.execute("INSERT INTO status_counts VALUES ('default', 'queued', 1)")
+    _queued_jobs_of_version(path, 16, {"old": 0})
     backend = conveyor.connect(f"sqlite:///{path}")
     try:
         make_job(backend, id="new", retry_on=("ConnectionError", "requests.exceptions.Timeout"), now=NOW)
