@@ -9,7 +9,7 @@ import re
 import socket
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -372,6 +372,12 @@ def test_to_dict_shows_what_json_cannot_carry_as_its_repr(backend: Backend) -> N
     data = Job.fetch(job.id, connection=backend).to_dict()
     assert (data["args"], data["result"], data["serializer"]) == (["{3}"], "{3}", "pickle")
     assert json.loads(json.dumps(data)) == data
+
+
+def test_to_dict_shows_a_datetime_in_its_stored_form(queue: Queue) -> None:
+    at = datetime(2030, 1, 1, 9, tzinfo=UTC)
+    data = queue.enqueue(jobfuncs.echo, at).to_dict()
+    assert data["args"] == [{"__type__": "datetime", "__value__": "2030-01-01T09:00:00+00:00"}]
 
 
 def test_a_running_worker_reads_its_own_state_as_rqs(queue: Queue, tmp_path: Path) -> None:

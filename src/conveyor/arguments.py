@@ -85,10 +85,11 @@ def encode_value(serializer: Serializer, name: str, value: Any, what: str) -> by
 
 def unencodable(serializer: str, exc: Exception) -> str:
     """The end of a refusal to encode a value: why, and under JSON what to do instead,
-    since the value most often met there (a datetime, a set, an object) is a beginner's."""
+    since the value most often met there (a set, an object) is a beginner's."""
     advice = (
-        " (JSON takes str, int, float, bool, None, lists and dicts with str keys: convert the value,"
-        " a datetime to its isoformat(), say; or opt in to serializer='pickle' for trusted payloads)"
+        " (JSON takes str, int, float, bool, None, lists, dicts with str keys, and datetime, date, time,"
+        " UUID and Decimal values: convert the value, a set to a list, say; or opt in to"
+        " serializer='pickle' for trusted payloads)"
         if serializer == "json"
         else ""
     )

@@ -16,6 +16,7 @@ from conveyor.clock import to_datetime
 from conveyor.durations import as_rq_reads
 from conveyor.results import Result
 from conveyor.rq_absent import RQOnly, no_keys
+from conveyor.serializers import typed_form
 from conveyor.status import JobStatus
 
 if TYPE_CHECKING:
@@ -223,9 +224,17 @@ class RQJobMethods:
 
 
 def _json_safe(value: Any) -> Any:
-    """``value`` as JSON reads it back: tuples as lists, and in place of what JSON cannot
-    carry (a datetime, an object) its ``repr``."""
+    """``value`` as JSON reads it back: tuples as lists, a datetime, UUID or Decimal in its
+    stored form (as the REST API shows it), and in place of what JSON cannot carry (a
+    set, an object) its ``repr``."""
     try:
-        return json.loads(json.dumps(value, default=repr))
+        return json.loads(json.dumps(value, default=_stored_form_or_repr))
     except (TypeError, ValueError, RecursionError):  # keys that are no strings, nesting too deep
+        return repr(value)
+
+
+def _stored_form_or_repr(value: Any) -> Any:
+    try:
+        return typed_form(value)
+    except TypeError:
         return repr(value)

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Callable
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any, Protocol
+from uuid import UUID
 
 from conveyor.exceptions import SerializationError
 
@@ -22,11 +26,50 @@ class Serializer(Protocol):
     def loads(self, data: bytes) -> Any: ...
 
 
-_JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+def typed_form(value: Any) -> dict[str, str]:
+    """The values jobs often carry that JSON has no type for, as Celery's JSON (kombu)
+    writes them: ``{"__type__": "datetime", "__value__": "2030-01-01T09:00:00+00:00"}``.
+    (A subclass, a pandas Timestamp say, comes back as its base type.)"""
+    if isinstance(value, datetime):  # before date: a datetime is a date
+        return {"__type__": "datetime", "__value__": value.isoformat()}
+    if isinstance(value, date):
+        return {"__type__": "date", "__value__": value.isoformat()}
+    if isinstance(value, time):
+        return {"__type__": "time", "__value__": value.isoformat()}
+    if isinstance(value, UUID):
+        return {"__type__": "uuid", "__value__": str(value)}
+    if isinstance(value, Decimal):
+        return {"__type__": "decimal", "__value__": str(value)}
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_FROM_TEXT: dict[str, Callable[[str], Any]] = {
+    "datetime": datetime.fromisoformat,
+    "date": date.fromisoformat,
+    "time": time.fromisoformat,
+    "uuid": UUID,
+    "decimal": Decimal,
+}
+
+
+def _untyped(obj: dict[str, Any]) -> Any:
+    """A typed value back; any other dict (a user's own with a ``__type__`` key, or a
+    value that does not parse) stays as it is."""
+    kind, text = obj.get("__type__"), obj.get("__value__")
+    if len(obj) == 2 and isinstance(kind, str) and isinstance(text, str) and kind in _FROM_TEXT:
+        try:
+            return _FROM_TEXT[kind](text)
+        except (ValueError, ArithmeticError):  # (decimal's InvalidOperation is an ArithmeticError)
+            pass
+    return obj
+
+
+_JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=typed_form)
 
 
 class JSONSerializer:
-    """Compact JSON; tuples come back as lists."""
+    """Compact JSON; tuples come back as lists. datetime, date, time, UUID and Decimal
+    values round-trip as typed objects (see ``typed_form``)."""
 
     name = "json"
 
@@ -40,7 +83,9 @@ class JSONSerializer:
         # arguments: bytes that begin with an ASCII character not followed by a NUL are
         # UTF-8 to it (no BOM, no UTF-16/32), so those are decoded here the way it would
         if isinstance(data, bytes) and b"\0" < data[:1] < b"\x80" and data[1:2] != b"\0":
-            return json.loads(data.decode("utf-8", "surrogatepass"))
+            data = data.decode("utf-8", "surrogatepass")  # type: ignore[assignment]
+        if (b'"__type__"' if isinstance(data, bytes) else '"__type__"') in data:  # (a hook per dict costs)
+            return json.loads(data, object_hook=_untyped)
         return json.loads(data)
 
 

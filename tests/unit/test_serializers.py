@@ -1,11 +1,15 @@
 """The JSON serializer writes as json.dumps does, and reads stored bytes exactly as json.loads
-does, whatever their encoding."""
+does, whatever their encoding; datetimes, UUIDs and Decimals round-trip as typed objects."""
 
 from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -108,3 +112,58 @@ def test_threads_encoding_one_value_at_once_each_get_it_whole() -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert results == [expected] * 200
+
+
+TYPED = [
+    datetime(2030, 1, 1, 9, 30, tzinfo=UTC),
+    datetime(2030, 1, 1, 9, 30, 1, 5),  # naive
+    datetime(2030, 1, 1, 9, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+    date(2030, 1, 2),
+    time(9, 5, 1, 7),
+    time(9, 5, tzinfo=UTC),
+    UUID("01234567-89ab-7def-8123-456789abcdef"),
+    Decimal("1.50"),
+    Decimal("-0"),
+    Decimal("NaN"),
+    Decimal("1E+30"),
+]
+
+
+@pytest.mark.parametrize("value", TYPED, ids=repr)
+def test_datetimes_uuids_and_decimals_come_back_as_they_went(value: Any) -> None:
+    data = JSONSerializer.dumps([value, {"nested": [value]}])
+    back = JSONSerializer.loads(data)
+    assert repr(back) == repr([value, {"nested": [value]}])  # Decimal("1.50") keeps its places, NaN its NaN
+    assert json.loads(data)[0]["__type__"] in {"datetime", "date", "time", "uuid", "decimal"}  # Celery's JSON form
+
+
+def test_an_aware_datetime_comes_back_with_its_offset() -> None:
+    paris = datetime(2030, 7, 1, 9, tzinfo=ZoneInfo("Europe/Paris"))
+    back = JSONSerializer.loads(JSONSerializer.dumps(paris))
+    assert back == paris and back.utcoffset() == timedelta(hours=2)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"__type__": "datetime", "__value__": "not a time"},
+        {"__type__": "decimal", "__value__": "1.5.5"},
+        {"__type__": "uuid", "__value__": 5},
+        {"__type__": "uuid", "__value__": "01234567-89ab-7def-8123-456789abcdef", "more": 1},
+        {"__type__": "unknown", "__value__": "x"},
+        {"__type__": "date"},
+        {"__type__": ["date"], "__value__": "2030-01-01"},
+        {"__value__": "2030-01-01", "other": "date"},
+    ],
+    ids=repr,
+)
+def test_a_dict_of_ones_own_that_looks_typed_stays_a_dict(stored: dict[str, Any]) -> None:
+    assert JSONSerializer.loads(json.dumps([stored]).encode()) == [stored]
+
+
+def test_a_subclass_comes_back_as_its_base_type() -> None:
+    class Stamp(datetime):
+        pass
+
+    back = JSONSerializer.loads(JSONSerializer.dumps(Stamp(2030, 1, 1)))
+    assert type(back) is datetime and back == datetime(2030, 1, 1)
