@@ -165,6 +165,15 @@ def record_run(ledger: str, tag: str, release: str = "") -> str:
     return tag
 
 
+def fail_first_run(release: str) -> str:
+    """Fail the first run; a retry waits for ``release`` to exist, then returns "ok"."""
+    job = get_current_job()
+    if job is None or job.retry_count == 0:
+        raise ValueError("the first run fails")
+    _hold_until(release)
+    return "ok"
+
+
 def record_then_fail(ledger: str, tag: str) -> None:
     """record_run, then fail: each run (a retry, a requeue) leaves a line."""
     record_run(ledger, tag)

@@ -127,7 +127,7 @@ def test_apply_async_options_are_enqueue_options(backend: Backend) -> None:
         Job.fetch("never-made", connection=backend)
 
 
-def test_latest_result_waits_like_get_but_returns_what_get_would_raise(queue: Queue, tmp_path: Path) -> None:
+def test_wait_and_latest_result_wait_like_get_but_return_what_get_would_raise(queue: Queue, tmp_path: Path) -> None:
     assert set(READY) == {status.value for status in TERMINAL}
     assert "job.get_status() in " + str(READY).replace("'", '"') in celery_section()
 
@@ -151,6 +151,9 @@ def test_latest_result_waits_like_get_but_returns_what_get_would_raise(queue: Qu
     to_retry = retried.latest_result(timeout=10)  # returns at once: the run ended, to be retried
     assert to_retry is not None and to_retry.type is Result.Type.RETRIED
     assert retried.get_status() == "scheduled" and retried.get_status() not in READY
+    assert retried.wait(timeout=0.2) is None, "wait() waits for the job's end, past a run to be retried"
+    final = failed.wait(timeout=10)
+    assert final is not None and final.type is Result.Type.FAILED
 
 
 def test_every_exception_retries_with_the_intervals_given(queue: Queue, tmp_path: Path) -> None:

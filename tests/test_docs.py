@@ -77,7 +77,8 @@ SETUP = {
 REWRITES = {
     "sqlite:////var/lib/app/jobs.db?synchronous=FULL": "sqlite:///app-jobs.db?synchronous=FULL",  # no /var/lib/app
     "job.latest_result(timeout=30)": "job.latest_result(timeout=0)",  # the job is queued: nothing to wait for
-    "res.latest_result(timeout=10)": "res.latest_result(timeout=0)",  # likewise (scheduled)
+    "job.wait(timeout=30)": "job.wait(timeout=0)",  # likewise
+    "res.wait(timeout=10)": "res.wait(timeout=0)",  # likewise (scheduled)
     "Batch.fetch(batch_id,": "Batch.fetch(batch.id,",  # the batch just made
     "concurrency=8).work()": "concurrency=8).work(burst=True)",  # work() runs until stopped
     'max_idle_time=60, logging_level="INFO")': 'max_idle_time=60, logging_level="INFO", burst=True)',

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from conveyor import dependency
+from conveyor import dependency, results
 from conveyor.arguments import call_arguments, describe, encode_arguments, encode_value
 from conveyor.backends.base import Backend
 from conveyor.callbacks import Callback
@@ -42,6 +42,7 @@ from conveyor.options import (
     validate_unique_key,
     validate_user_id,
 )
+from conveyor.results import Result
 from conveyor.retry import Retry
 from conveyor.serializers import Serializer, resolve_serializer, serializer_named
 from conveyor.status import JobStatus
@@ -494,6 +495,14 @@ class Job(RQJobMethods):
 
         self._record = requeue_job(self.id, connection=self.connection, clock=self.clock, at_front=at_front)._record
         return self
+
+    def wait(self, timeout: float) -> Result | None:
+        """Wait up to ``timeout`` seconds for the job to end, through its retries and
+        snoozes (Celery's ``AsyncResult.get``, without the raise): how its last run ended
+        (``Result.Type.SUCCESSFUL``, ``FAILED`` or ``STOPPED``). None if it has not ended
+        by then, or if it was canceled or deleted; ``get_status()`` then tells which.
+        ``latest_result(timeout)`` returns at the end of any run instead."""
+        return results.latest(self, timeout, final=True)
 
     def get_position(self) -> int | None:
         """0-based position in its queue while queued, else None."""

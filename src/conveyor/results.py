@@ -60,20 +60,23 @@ class Result:
         return len(job.results())
 
 
-def latest(job: Job, timeout: float = 0) -> Result | None:
+def latest(job: Job, timeout: float = 0, *, final: bool = False) -> Result | None:
     """The job's latest outcome (None before its first run ends, or once it is gone);
     with ``timeout``, wait up to that many seconds for one, woken by the job's changes.
     A job canceled or gone has no run left to end: the wait stops there (RQ's waits
-    out its timeout for nothing)."""
+    out its timeout for nothing). ``final``: only the outcome of the job's end counts (a
+    run to be retried, a snooze, are waited past); None if it has not ended by then."""
     if not (isinstance(timeout, int | float) and 0 <= timeout < math.inf):
         raise InvalidJobError(f"timeout must be a finite number of seconds, 0 or more, got {timeout!r}")
     deadline = time.monotonic() + timeout
     cursor, _ = job.connection.events_read(None, 0, 0)  # changes from here on wake the wait
     while True:
         result, over = _read(job)
-        remaining = deadline - time.monotonic()
-        if result is not None or over or remaining <= 0:
+        if over or (result is not None and not final):
             return result
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None if final else result
         cursor, _ = job.connection.events_read(cursor, 1000, remaining)
 
 
