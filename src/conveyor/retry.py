@@ -100,11 +100,17 @@ def retried_on(names: Sequence[str], error: BaseException) -> bool:
 
 @functools.cache
 def _exception_class(name: str) -> type[BaseException] | None:
-    """The class a stored name stands for (once per process: the warning too)."""
+    """The class a stored name stands for (once per process: the warning too). Whatever
+    importing it raises (a module failing at import, even with ``sys.exit``; a module
+    ``__getattr__`` raising ImportError) is this name's problem, not the job's or the
+    worker's: it matches nothing."""
     try:
         found = getattr(builtins, name, None) if "." not in name else import_path(name)
-    except InvalidJobError as exc:
-        log.warning("Retry on %r: this worker cannot import it (%s); jobs failing with it are not retried", name, exc)
+    except (Exception, SystemExit) as exc:
+        problem = str(exc) if isinstance(exc, InvalidJobError) else f"{type(exc).__name__}: {exc}"
+        log.warning(
+            "Retry on %r: this worker cannot import it (%s); jobs failing with it are not retried", name, problem
+        )
         return None
     if not (isinstance(found, type) and issubclass(found, BaseException)):
         log.warning("Retry on %r: not an exception class here; jobs are not retried on it", name)

@@ -141,3 +141,31 @@ def test_a_class_defined_in_a_function_is_refused() -> None:
 def test_repr_shows_on() -> None:
     assert repr(Retry(2, 5, on=KeyError)) == "Retry(max=2, interval=[5], on=['KeyError'])"
     assert repr(Retry(2, 5)) == "Retry(max=2, interval=[5])"
+
+
+@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("retry_on_traps.Lazy", "ModuleNotFoundError: Lazy needs the optional package 'absent_extra'"),
+        ("retry_on_exits.Gone", "SystemExit: retry_on_exits: a module is not to be imported"),
+    ],
+)
+def test_a_name_whose_import_raises_anything_matches_nothing_and_the_worker_goes_on(
+    backend: Backend, place: str, name: str, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not only an InvalidJobError: a module's lazy attribute raising ImportError, or a
+    module exiting at import, crashed the worker (inline), hung it (async) or killed the
+    job's process (which then read as a crash)."""
+    retry_module._exception_class.cache_clear()
+    options, func = PLACES[place]
+    queue = Queue(connection=backend)
+    job = queue.enqueue(func, "ConnectionError", retry=Retry(max=2, interval=3600, on=[name, "ConnectionError"]))
+    with caplog.at_level(logging.WARNING, logger="conveyor.worker"):
+        job = run_once(backend, job, **options)
+    assert (job.status, job.retry_count) == (JobStatus.SCHEDULED, 1)  # on the other name, which matched
+    assert job.exc_info is not None and "raised ConnectionError" in job.exc_info
+    if place != "processes":  # (a job process logs to its own stderr)
+        assert any(
+            f"Retry on {name!r}: this worker cannot import it ({problem})" in r.getMessage() for r in caplog.records
+        )
