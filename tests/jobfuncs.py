@@ -72,11 +72,22 @@ class Unrelated(Exception):
     pass
 
 
+class Outer:
+    class Inner(Exception):
+        """An exception class nested in a class (Retry(on=...) tests)."""
+
+
 def raise_named(name: str) -> None:
-    """Raise the exception class named: a built-in, or one of this module's."""
+    """Raise the exception class named: a built-in, or one of this module's (Outer.Inner too)."""
     import builtins
 
-    raise (getattr(builtins, name, None) or globals()[name])(f"raised {name}")
+    found = getattr(builtins, name, None)
+    if found is None:
+        head, *rest = name.split(".")
+        found = globals()[head]
+        for attribute in rest:
+            found = getattr(found, attribute)
+    raise found(f"raised {name}")
 
 
 async def async_raise_named(name: str) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import builtins
 import functools
+import keyword
 import logging
 import random
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 
 from conveyor.durations import LONGEST, parse_duration
@@ -16,7 +16,6 @@ from conveyor.exceptions import InvalidJobError
 from conveyor.functions import import_path
 
 log = logging.getLogger("conveyor.worker")
-_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 
 
 class Retry:
@@ -36,7 +35,7 @@ class Retry:
         max: int,
         interval: int | float | Sequence[int | float] = 0,
         jitter: float = 0.0,
-        on: type[BaseException] | str | Sequence[type[BaseException] | str] | None = None,
+        on: type[BaseException] | str | Iterable[type[BaseException] | str] | None = None,
     ) -> None:
         if isinstance(max, bool) or not isinstance(max, int) or max < 1:
             raise InvalidJobError(f"Retry max must be an integer >= 1, got {max!r}")
@@ -57,14 +56,18 @@ class Retry:
         return f"Retry(max={self.max}, interval={self.intervals!r}{on})"
 
 
-def exception_names(on: type[BaseException] | str | Sequence[type[BaseException] | str] | None) -> tuple[str, ...]:
+def exception_names(
+    on: type[BaseException] | str | Iterable[type[BaseException] | str] | None,
+) -> tuple[str, ...]:
     """How a job stores the exceptions it is retried on: ``module.QualName``, a built-in
     by its bare name. Names are checked for their form only: the process enqueueing (a
     web server, the REST API) need not be able to import the worker's modules."""
     if on is None:
         return ()
-    given = [on] if isinstance(on, type | str) else on
-    if not isinstance(given, Sequence) or not given:
+    if isinstance(on, bytes | bytearray | Mapping) or not isinstance(on, type | str | Iterable):
+        raise InvalidJobError(f"Retry on must be an exception class, a name or a list of them, got {on!r}")
+    given = [on] if isinstance(on, type | str) else list(on)
+    if not given:
         raise InvalidJobError(f"Retry on must be an exception class, a name or a list of them, got {on!r}")
     names = []
     for item in given:
@@ -72,19 +75,30 @@ def exception_names(on: type[BaseException] | str | Sequence[type[BaseException]
             module, qualname = item.__module__, item.__qualname__
             if "<" in qualname:
                 raise InvalidJobError(f"Retry on: {qualname} is defined in a function; workers cannot import it")
+            if module == "__main__":
+                raise InvalidJobError(
+                    f"Retry on: {qualname} is defined in __main__, which a worker cannot import; move it into a module"
+                )
             name = qualname if module == "builtins" else f"{module}.{qualname}"
-        elif isinstance(item, str) and _DOTTED_NAME.match(item.strip()):
+        elif isinstance(item, str) and _is_dotted_name(item.strip()):
             name = item.strip()
             if "." not in name and not _is_builtin_exception(name):
                 raise InvalidJobError(
                     f"Retry on: {name!r} is not a built-in exception; name others with their module, "
                     "like 'requests.exceptions.Timeout'"
                 )
+            if name.startswith("__main__."):
+                raise InvalidJobError(f"Retry on: {name!r} is in __main__, which a worker cannot import")
         else:
             raise InvalidJobError(f"Retry on takes exception classes or their names, got {item!r}")
         if name not in names:
             names.append(name)
     return tuple(names)
+
+
+def _is_dotted_name(text: str) -> bool:
+    """``module.Class`` as Python spells names (non-ASCII letters too), keywords aside."""
+    return all(part.isidentifier() and not keyword.iskeyword(part) for part in text.split("."))
 
 
 def _is_builtin_exception(name: str) -> bool:

@@ -123,6 +123,16 @@ def test_a_name_the_worker_cannot_import_matches_nothing_and_says_so(
         ("ConnectionEror", "Retry on: 'ConnectionEror' is not a built-in exception; name others with their module"),
         ("requests..Timeout", "Retry on takes exception classes or their names, got 'requests..Timeout'"),
         ("a b", "Retry on takes exception classes or their names"),
+        (b"ValueError", "Retry on must be an exception class, a name or a list of them, got b'ValueError'"),
+        ([b"ValueError"], "Retry on takes exception classes or their names, got b'ValueError'"),
+        ({"ValueError": 1}, "Retry on must be an exception class, a name or a list of them"),
+        ("mylib.class.Error", "Retry on takes exception classes or their names, got 'mylib.class.Error'"),
+        ("mylib.Error²", "Retry on takes exception classes or their names"),
+        ("__main__.ScriptError", "Retry on: '__main__.ScriptError' is in __main__, which a worker cannot import"),
+        (
+            type("ScriptError", (Exception,), {"__module__": "__main__"}),
+            "Retry on: ScriptError is defined in __main__, which a worker cannot import; move it into a module",
+        ),
     ],
 )
 def test_on_that_names_no_exception_is_refused(on: Any, problem: str) -> None:
@@ -169,3 +179,23 @@ def test_a_name_whose_import_raises_anything_matches_nothing_and_the_worker_goes
         assert any(
             f"Retry on {name!r}: this worker cannot import it ({problem})" in r.getMessage() for r in caplog.records
         )
+
+
+@pytest.mark.parametrize(
+    ("on", "names"),
+    [
+        ((name for name in ["KeyError", " OSError\n"]), ("KeyError", "OSError")),  # any iterable, a generator too
+        (frozenset([KeyError]), ("KeyError",)),
+        ((KeyError, "KeyError", "builtins.KeyError"), ("KeyError", "builtins.KeyError")),  # the same name once
+        ("mylib.Ünïcode.Fehlerklasse", ("mylib.Ünïcode.Fehlerklasse",)),  # Python's identifiers, not only ASCII
+        (jobfuncs.Outer.Inner, ("jobfuncs.Outer.Inner",)),
+    ],
+)
+def test_on_takes_any_iterable_of_classes_or_python_names(on: Any, names: tuple[str, ...]) -> None:
+    assert Retry(max=1, on=on).on == names
+
+
+def test_a_nested_class_is_imported_by_its_qualified_name(backend: Backend) -> None:
+    queue = Queue(connection=backend)
+    job = queue.enqueue(jobfuncs.raise_named, "Outer.Inner", retry=Retry(max=1, interval=3600, on=jobfuncs.Outer.Inner))
+    assert run_once(backend, job).status is JobStatus.SCHEDULED
