@@ -360,6 +360,11 @@ def test_to_dict_is_the_job_as_json_takes_it(queue: Queue) -> None:
         "adds", 3, "ann", 180, None,
     )  # fmt: skip
     assert data["ended_at"].endswith("Z") and data["scheduled_for"] is None and data["exc_info"] is None
+    assert (data["max_retries"], data["retry_on"]) == (0, [])
+    retried = queue.enqueue(jobfuncs.noop, retry=Retry(max=2, interval=[1, 2.5], on=(ConnectionError, "mylib.Busy")))
+    assert {k: retried.to_dict()[k] for k in ("max_retries", "retry_intervals", "retry_on")} == {
+        "max_retries": 2, "retry_intervals": [1, 2.5], "retry_on": ["ConnectionError", "mylib.Busy"],
+    }  # fmt: skip
     assert "meta" not in job.to_dict(include_meta=False)
     assert not {"result", "exc_info"} & job.to_dict(include_result=False).keys(), "as RQ's include_result"
     assert job.to_dict()["result"] is None, "what this object holds: no read from the store"

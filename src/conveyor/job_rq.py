@@ -199,6 +199,7 @@ class RQJobMethods:
             "retry_count": record.retry_count,
             "max_retries": record.max_retries,
             "retry_intervals": [as_rq_reads(seconds) for seconds in record.retry_intervals],
+            "retry_on": list(record.retry_on),
             "depends_on": list(record.depends_on),
             "allow_dependency_failures": record.allow_dependency_failures,
             "batch_id": record.batch_id,

@@ -23,7 +23,7 @@ SUMMARY_KEYS = {
     "id", "job_type", "status", "priority", "retry_count", "max_retries", "created_at", "started_at",
     "completed_at", "duration_ms", "error", "progress", "user_id", "worker_id", "queue", "batch_id",
 }  # fmt: skip
-LARGE_KEYS = {"input", "result", "meta", "metrics", "depends_on"}
+LARGE_KEYS = {"input", "result", "meta", "metrics", "depends_on", "retry_on"}
 
 
 async def page(client: httpx.AsyncClient, headers: dict[str, str] | None = None, **params: Any) -> dict[str, Any]:

@@ -36,7 +36,7 @@ async def test_a_finished_job_shows_its_input_result_and_timing(client: httpx.As
         {"k": 1},
         [],
     )
-    assert (body["retry_count"], body["max_retries"], body["batch_id"]) == (0, 0, None)
+    assert (body["retry_count"], body["max_retries"], body["retry_on"], body["batch_id"]) == (0, 0, [], None)
     for field in ("created_at", "started_at", "completed_at"):
         assert ISO_Z.match(body[field]), body[field]
     assert isinstance(body["duration_ms"], int) and body["duration_ms"] >= 0

@@ -36,6 +36,8 @@ async def test_a_submitted_job_is_stored_with_its_options_and_the_keys_user(
     assert (job.max_retries, job.retry_intervals, job.timeout, job.ttl, job.result_ttl) == (2, [1, 5], 30, 60, -1)
     assert (job.meta, job.user_id) == ({"source": "api"}, "alice")
     assert job.retry_on == ["ConnectionError", "requests.exceptions.Timeout"]
+    shown = (await client.get(f"{API}/jobs/my-own-id")).json()  # why a failure with retries left was not retried
+    assert (shown["max_retries"], shown["retry_on"]) == (2, ["ConnectionError", "requests.exceptions.Timeout"])
 
 
 async def test_a_job_can_be_scheduled_by_time_or_delay(client: httpx.AsyncClient, backend: Backend) -> None:

@@ -207,6 +207,9 @@ class JobDetail(BaseModel):
     priority: int
     retry_count: int
     max_retries: int
+    retry_on: list[str] = Field(
+        description="The exceptions its failed runs are retried on (and their subclasses); empty: any."
+    )
     input: JobInput | None
     created_at: datetime
     started_at: datetime | None
@@ -233,7 +236,7 @@ class JobPage(JobDetail):
 
 class JobSummary(BaseModel):
     """A job as ``GET /jobs?view=summary`` lists it: the detail without its large values
-    (``input``, ``result``, ``meta``, ``metrics``, ``depends_on``); ``error`` as there, read
+    (``input``, ``result``, ``meta``, ``metrics``, ``depends_on``, ``retry_on``); ``error`` as there, read
     from the traceback's last 8 KiB."""
 
     id: str

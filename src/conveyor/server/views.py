@@ -107,6 +107,7 @@ def job_detail(record: JobRecord) -> JobDetail:
         metrics=_metrics(record),
         depends_on=list(record.depends_on),
         meta=meta if isinstance(meta, dict) else {},
+        retry_on=list(record.retry_on),
     )
 
 
