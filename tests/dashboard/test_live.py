@@ -109,8 +109,10 @@ def test_an_ended_job_restarted_elsewhere_shows_its_new_run(page: Page, server: 
 
 
 def test_a_batch_page_opened_before_its_batch_exists_asks_ever_more_slowly_and_shows_it_once_it_appears(
-    page: Page, server: ApiServer, queue: Queue
+    page: Page, server: ApiServer, queue: Queue, worker: subprocess.Popen[bytes]
 ) -> None:
+    """(The worker serves other queues: its housekeeping ends the batch left without jobs
+    at the end, as a deployment's workers would; run alone, nothing did, and it stayed.)"""
     page.add_init_script(HURRY)
     batch_id = f"later-{uuid.uuid4().hex[:12]}"
     page.goto(f"{server.base}/#/batches/{batch_id}")
