@@ -92,6 +92,17 @@ def test_a_job_whose_id_names_another_endpoint_says_so(page: Page, server: ApiSe
     expect(page.locator("main")).not_to_contain_text("undefined")
 
 
+def test_a_jobs_page_names_the_exceptions_it_is_retried_on_if_any(page: Page, server: ApiServer, queue: Queue) -> None:
+    picky = make_job(queue.connection, queue="picky", max_retries=3, retry_on=("ConnectionError", "requests.Timeout"))
+    page.goto(f"{server.base}/#/jobs/{picky.id}")
+    expect(page.locator("dd", has_text="requests.Timeout")).to_have_text("ConnectionError, requests.Timeout")
+    expect(page.locator("dt", has_text="Retried on")).to_have_count(1)
+    any_error = make_job(queue.connection, queue="picky", max_retries=3)
+    page.goto(f"{server.base}/#/jobs/{any_error.id}")
+    expect(page.get_by_test_id("job-status")).to_have_text("pending")
+    expect(page.locator("dt", has_text="Retried on")).to_have_count(0)
+
+
 def test_a_failed_jobs_page_shows_its_whole_traceback(page: Page, server: ApiServer, queue: Queue) -> None:
     now = time.time()
     job = make_job(queue.connection, queue="traced", status=JobStatus.FAILED, exc_info=TRACEBACK, now=now, ended_at=now)

@@ -119,6 +119,7 @@ export function jobView(main, params) {
             fact("Queue", h("a", { href: `#/jobs?queue=${encodeURIComponent(job.queue)}` }, job.queue)),
             fact("Priority", String(job.priority)),
             fact("Retries", `${job.retry_count} of ${job.max_retries}`),
+            job.retry_on && job.retry_on.length ? fact("Retried on", h("span", { class: "mono" }, job.retry_on.join(", "))) : null,
             fact("User", job.user_id ?? "—"),
             fact("Worker", job.worker_id ?? "—"),
             fact("Batch", job.batch_id ? h("a", { href: `#/batches/${encodeURIComponent(job.batch_id)}`, class: "mono" }, job.batch_id) : "—"),
