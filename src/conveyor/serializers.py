@@ -29,18 +29,42 @@ class Serializer(Protocol):
 def typed_form(value: Any) -> dict[str, str]:
     """The values jobs often carry that JSON has no type for, as Celery's JSON (kombu)
     writes them: ``{"__type__": "datetime", "__value__": "2030-01-01T09:00:00+00:00"}``.
-    (A subclass, a pandas Timestamp say, comes back as its base type.)"""
-    if isinstance(value, datetime):  # before date: a datetime is a date
-        return {"__type__": "datetime", "__value__": value.isoformat()}
-    if isinstance(value, date):
-        return {"__type__": "date", "__value__": value.isoformat()}
-    if isinstance(value, time):
-        return {"__type__": "time", "__value__": value.isoformat()}
-    if isinstance(value, UUID):
-        return {"__type__": "uuid", "__value__": str(value)}
-    if isinstance(value, Decimal):
-        return {"__type__": "decimal", "__value__": str(value)}
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    A subclass (a pandas Timestamp, a pendulum DateTime) is written by its base type's
+    own method, as its base type comes back; one that would not come back equal (a
+    Timestamp's nanoseconds, pandas' NaT) is refused, as anything else JSON lacks."""
+    kind = type(value)
+    if kind in _EXACT:
+        return {"__type__": _EXACT[kind], "__value__": _TO_TEXT[kind](value)}
+    for base, to_text in _TO_TEXT.items():  # datetime before date: a datetime is a date
+        if isinstance(value, base):
+            text = to_text(value)
+            if base in (datetime, date, time) and not _equal(_FROM_TEXT[_EXACT[base]](text), value):
+                raise TypeError(
+                    f"Object of type {kind.__name__} ({value!r:.60}) would come back as {base.__name__}"
+                    f" {text!r}, not equal to it"
+                )
+            return {"__type__": _EXACT[base], "__value__": text}
+    raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
+
+
+def _equal(back: Any, value: Any) -> bool:
+    try:
+        return bool(back == value)
+    except Exception:  # a subclass whose comparison raises
+        return False
+
+
+_EXACT: dict[type, str] = {datetime: "datetime", date: "date", time: "time", UUID: "uuid", Decimal: "decimal"}
+_TO_TEXT: dict[type, Callable[[Any], str]] = {
+    # the base types' own methods: a subclass's override (pandas' NaT's "NaT", a __str__
+    # of one's own) would write text that does not parse, and the job would get the dict
+    datetime: datetime.isoformat,
+    date: date.isoformat,
+    time: time.isoformat,
+    UUID: UUID.__str__,
+    Decimal: Decimal.__str__,
+}
 
 
 _FROM_TEXT: dict[str, Callable[[str], Any]] = {

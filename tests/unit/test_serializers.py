@@ -167,3 +167,54 @@ def test_a_subclass_comes_back_as_its_base_type() -> None:
 
     back = JSONSerializer.loads(JSONSerializer.dumps(Stamp(2030, 1, 1)))
     assert type(back) is datetime and back == datetime(2030, 1, 1)
+
+
+class _Shown(datetime):
+    """A subclass that writes itself its own way (as pandas' NaT writes "NaT")."""
+
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return "shown my own way"
+
+
+class _Day(date):
+    def isoformat(self) -> str:
+        return "the second of January"
+
+
+class _Id(UUID):
+    def __str__(self) -> str:
+        return f"id:{self.hex}"
+
+
+class _Price(Decimal):
+    def __str__(self) -> str:
+        return f"${Decimal.__str__(self)}"
+
+
+@pytest.mark.parametrize(
+    ("value", "base"),
+    [
+        (_Shown(2030, 1, 1, 9, tzinfo=UTC), datetime(2030, 1, 1, 9, tzinfo=UTC)),
+        (_Day(2030, 1, 2), date(2030, 1, 2)),
+        (_Id("01234567-89ab-7def-8123-456789abcdef"), UUID("01234567-89ab-7def-8123-456789abcdef")),
+        (_Price("19.90"), Decimal("19.90")),
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_a_subclass_writing_itself_its_own_way_still_comes_back_as_its_base_type(value: Any, base: Any) -> None:
+    back = JSONSerializer.loads(JSONSerializer.dumps([value]))[0]  # (it came back a dict of its own text)
+    assert type(back) is type(base) and repr(back) == repr(base)
+
+
+class _NotATime(datetime):
+    """As pandas' NaT: a datetime subclass equal to nothing, whose fields mean nothing."""
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    __hash__ = datetime.__hash__
+
+
+def test_a_subclass_that_would_not_come_back_equal_is_refused_at_encoding() -> None:
+    with pytest.raises(TypeError, match="_NotATime .* would come back as datetime"):
+        JSONSerializer.dumps([_NotATime(1, 1, 1)])  # (it came back as datetime.min, or a dict)
