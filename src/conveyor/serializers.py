@@ -79,8 +79,10 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
 def _untyped(obj: dict[str, Any]) -> Any:
     """A typed value back; any other dict (a user's own with a ``__type__`` key, or a
     value that does not parse) stays as it is."""
+    if len(obj) != 2:  # most dicts: the hook runs for every one in the text
+        return obj
     kind, text = obj.get("__type__"), obj.get("__value__")
-    if len(obj) == 2 and isinstance(kind, str) and isinstance(text, str) and kind in _FROM_TEXT:
+    if isinstance(kind, str) and isinstance(text, str) and kind in _FROM_TEXT:
         try:
             return _FROM_TEXT[kind](text)
         except (ValueError, ArithmeticError):  # (decimal's InvalidOperation is an ArithmeticError)
