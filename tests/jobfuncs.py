@@ -430,3 +430,17 @@ def fetch(url: str, timeout: float = 10) -> list[object]:
 
 def keywords(**kwargs: object) -> dict[str, object]:
     return kwargs
+
+
+def stamp_meta(value: object) -> object:
+    """Save ``value`` in the job's meta from inside the job, and return what meta holds then."""
+    job = get_current_job()
+    assert job is not None
+    job.meta["seen"] = value
+    job.save_meta()
+    return job.meta["seen"]
+
+
+async def async_stamp_meta(value: object) -> object:
+    await asyncio.sleep(0)
+    return stamp_meta(value)

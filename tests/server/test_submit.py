@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -366,3 +367,18 @@ async def test_reading_an_id_breaking_the_rule_is_a_404(client: httpx.AsyncClien
         response = await client.get(url)
         assert response.status_code == 404, (url, response.text)
         assert response.json()["error"] == "JobNotFoundError"
+
+
+async def test_a_typed_value_in_celerys_json_form_reaches_the_job_as_itself(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    at = {"__type__": "datetime", "__value__": "2030-01-01T09:00:00+00:00"}
+    price = {"__type__": "decimal", "__value__": "19.90"}
+    body = {"job_type": "add", "args": [at], "kwargs": {"y": price}, "meta": {"since": at}}
+    response = await client.post(f"{API}/jobs", json=body)
+    assert response.status_code == 201, response.text
+    job = Job.fetch(response.json()["job_id"], connection=backend)
+    assert job.args == (datetime(2030, 1, 1, 9, tzinfo=UTC),) and job.kwargs == {"y": Decimal("19.90")}
+    assert job.meta == {"since": datetime(2030, 1, 1, 9, tzinfo=UTC)}
+    shown = (await client.get(f"{API}/jobs/{job.id}")).json()
+    assert (shown["input"], shown["meta"]) == ({"args": [at], "kwargs": {"y": price}}, {"since": at})

@@ -44,3 +44,20 @@ def test_rest_shows_them_in_their_json_form(backend: Backend) -> None:
         [{"__type__": "uuid", "__value__": "01234567-89ab-7def-8123-456789abcdef"}],
         {},
     ]
+
+
+@pytest.mark.parametrize(
+    ("func", "pool"),
+    [(jobfuncs.stamp_meta, {}), (jobfuncs.stamp_meta, {"pool": "processes"}), (jobfuncs.async_stamp_meta, {})],
+    ids=["threads", "processes", "async"],
+)
+def test_meta_saved_from_inside_a_job_and_its_result_keep_them(
+    backend: Backend, func: Any, pool: dict[str, Any]
+) -> None:
+    queue = Queue(connection=backend)
+    job = queue.enqueue(func, VALUE)
+    Worker([queue], connection=backend, **pool).work(burst=True)
+    job.refresh()
+    assert job.get_status() is JobStatus.FINISHED, job.exc_info
+    assert job.meta == {"seen": VALUE} and job.return_value() == VALUE
+    assert job.to_dict()["meta"]["seen"]["price"] == {"__type__": "decimal", "__value__": "19.90"}
