@@ -444,3 +444,16 @@ def stamp_meta(value: object) -> object:
 async def async_stamp_meta(value: object) -> object:
     await asyncio.sleep(0)
     return stamp_meta(value)
+
+
+async def async_wait_for_another(timeout: float) -> object:
+    """Enqueue an async job to this job's queue and wait for its end the way the README
+    says an async job must: job.wait in a thread (called here, it would hold the loop the
+    other job needs)."""
+    from conveyor import Queue
+
+    job = get_current_job()
+    assert job is not None
+    other = Queue(job.origin, connection=job.connection).enqueue(async_add, 1, 2)
+    outcome = await asyncio.to_thread(other.wait, timeout)
+    return None if outcome is None else outcome.return_value

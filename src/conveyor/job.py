@@ -500,8 +500,10 @@ class Job(RQJobMethods):
         """Wait up to ``timeout`` seconds for the job to end, through its retries and
         snoozes (Celery's ``AsyncResult.get``, without the raise): how its last run ended
         (``Result.Type.SUCCESSFUL``, ``FAILED`` or ``STOPPED``). None if it has not ended
-        by then, or if it was canceled or deleted; ``get_status()`` then tells which.
-        ``latest_result(timeout)`` returns at the end of any run instead."""
+        by then, or if it was canceled or deleted; ``get_status()`` then tells which
+        (raising NoSuchJobError for the last). ``latest_result(timeout)`` returns at the
+        end of any run instead. It blocks: an ``async def`` job calls it in a thread
+        (``await asyncio.to_thread(job.wait, 30)``), or it holds the worker's event loop."""
         return results.latest(self, timeout, final=True)
 
     def get_position(self) -> int | None:

@@ -56,3 +56,11 @@ def test_wait_is_none_when_the_time_is_up_and_at_once_for_a_canceled_job(backend
     began = time.monotonic()
     assert job.wait(timeout=30) is None
     assert time.monotonic() - began < 15  # ended: no run is left to wait for
+
+
+def test_an_async_job_waits_for_another_on_its_own_worker_from_a_thread(backend: Backend) -> None:
+    queue = Queue(connection=backend)
+    job = queue.enqueue(jobfuncs.async_wait_for_another, 20)
+    Worker([queue], connection=backend, concurrency=2).work(burst=True)
+    ended = job.wait(timeout=10)
+    assert ended is not None and ended.return_value == 3, job.exc_info
