@@ -225,7 +225,7 @@ class RQJobMethods:
 
 
 def _json_safe(value: Any) -> Any:
-    """``value`` as JSON reads it back: tuples as lists, a datetime, UUID or Decimal in its
+    """``value`` as JSON reads it back: tuples as lists, a datetime, date, time, UUID or Decimal in its
     stored form (as the REST API shows it), and in place of what JSON cannot carry (a
     set, an object) its ``repr``."""
     try:

@@ -42,6 +42,14 @@ def test_json_output_and_job_options(run: Run, db: Backend) -> None:
     assert (job.timeout, job.max_retries, job.description) == (3600.0, 2, "two and three")
 
 
+def test_a_typed_value_in_celerys_json_form_reaches_the_job_as_itself(run: Run, db: Backend) -> None:
+    since = '{"since": {"__type__": "datetime", "__value__": "2030-01-01T09:00:00+00:00"}}'
+    result = run("enqueue", "jobfuncs.echo", "--kwargs", '{"value": ' + since + "}")
+    assert result.exit_code == 0, result.stderr
+    job = Job.fetch(result.stdout.strip(), connection=db)
+    assert job.kwargs == {"value": {"since": datetime(2030, 1, 1, 9, tzinfo=UTC)}}
+
+
 def test_retry_on_names_the_exceptions_retried(run: Run, db: Backend) -> None:
     result = run(
         "enqueue", "jobfuncs.noop", "--retry", "3", "--retry-on", "ConnectionError", "--retry-on", "jobfuncs.Unrelated"
