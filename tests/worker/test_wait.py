@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import jobfuncs
-from conveyor import Queue, Result, Retry, Worker
+from conveyor import Job, Queue, Result, Retry, Worker
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
 from waiting import wait_until
@@ -64,3 +64,20 @@ def test_an_async_job_waits_for_another_on_its_own_worker_from_a_thread(backend:
     Worker([queue], connection=backend, concurrency=2).work(burst=True)
     ended = job.wait(timeout=10)
     assert ended is not None and ended.return_value == 3, job.exc_info
+
+
+def test_wait_ends_when_the_job_is_deleted_and_at_once_with_a_timeout_of_0(backend: Backend) -> None:
+    queue = Queue(connection=backend)
+    job = queue.enqueue(jobfuncs.add, 1, 2)
+    outcome: list[Result | None] = []
+    waiter = threading.Thread(target=lambda: outcome.append(job.wait(timeout=60)))
+    began = time.monotonic()
+    waiter.start()
+    Job.fetch(job.id, connection=backend).delete()
+    waiter.join(30)
+    assert outcome == [None] and time.monotonic() - began < 15  # woken by the deletion, not the timeout
+    done = queue.enqueue(jobfuncs.add, 1, 2)
+    assert done.wait(timeout=0) is None
+    Worker([queue], connection=backend).work(burst=True)
+    ended = done.wait(timeout=0)
+    assert ended is not None and ended.return_value == 3
