@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from conveyor.exceptions import ConfigurationError
+from conveyor.rates import Rate, parse_rate
 from conveyor.status import BatchStatus, JobStatus
 
 
@@ -239,7 +240,8 @@ class JobInspection:
 
 @dataclass(slots=True, frozen=True)
 class Limits:
-    """Most jobs running at once across every worker of a store (None or absent: no limit).
+    """Most jobs running at once across every worker of a store (None or absent: no limit),
+    and most jobs started per period (rates).
 
     Enforced inside the claim: a job over a limit stays queued, never fails. Jobs
     without a ``user_id`` are held only by the global, queue and job-type limits.
@@ -250,22 +252,41 @@ class Limits:
     per_queue: Mapping[str, int] = field(default_factory=dict)
     per_job_type: Mapping[str, int] = field(default_factory=dict)
     """By function name: the import path, or the name given to @job_type."""
+    per_queue_rate: Mapping[str, Rate] = field(default_factory=dict)
+    """Most jobs of a queue started in any window of the period, across every worker:
+    ``{"emails": "100/m"}`` (see conveyor.rates; kept as Rate values)."""
+    per_job_type_rate: Mapping[str, Rate] = field(default_factory=dict)
+    """The same, by job type (function name, as ``per_job_type``)."""
 
     def __post_init__(self) -> None:
         """Refuse a limit no job could run under (0, a negative or not a whole number):
         a worker given one would claim nothing and leave every job queued, saying nothing."""
         named = {"global_max": self.global_max, "per_user_max": self.per_user_max}
-        for kind in ("per_queue", "per_job_type"):
+        for kind in ("per_queue", "per_job_type", "per_queue_rate", "per_job_type_rate"):
             mapping = getattr(self, kind)
             if not isinstance(mapping, Mapping) or not all(isinstance(name, str) and name for name in mapping):
                 raise ConfigurationError(f"Limits {kind} must map names to counts, got {mapping!r}")
-            named.update((f"{kind}[{name!r}]", count) for name, count in mapping.items())
+            if kind.endswith("_rate"):
+                rates = {name: parse_rate(rate, f"Limits {kind}[{name!r}]") for name, rate in mapping.items()}
+                object.__setattr__(self, kind, rates)
+            else:
+                named.update((f"{kind}[{name!r}]", count) for name, count in mapping.items())
         for what, count in named.items():
             if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
                 raise ConfigurationError(f"Limits {what} must be a whole number of jobs, 1 or more, got {count!r}")
 
-    def __bool__(self) -> bool:
+    @property
+    def caps(self) -> bool:
+        """Whether any concurrency limit is set (the claim then counts the running jobs)."""
         return bool(self.global_max is not None or self.per_user_max is not None or self.per_queue or self.per_job_type)
+
+    @property
+    def rates(self) -> bool:
+        """Whether any rate is set."""
+        return bool(self.per_queue_rate or self.per_job_type_rate)
+
+    def __bool__(self) -> bool:
+        return self.caps or self.rates
 
 
 @dataclass(slots=True)

@@ -235,3 +235,16 @@ def test_a_claim_that_fills_its_batch_in_one_queue_marks_the_held_jobs_of_the_ne
     assert backend._redis.llen(backend.keys.wake("second")) >= 1, "the held job waits out the poll"
     assert [r.id for r in backend.jobs_claim(["second"], "w-2", 1, "t-4", NOW + LEASE_TTL, NOW, limits)] == [held.id]
     assert {r.id for r in (first, last)} == {r.id for r in running}
+
+
+def test_a_rated_claim_after_a_wait_counts_its_starts_at_the_waits_end(backend: RedisBackend) -> None:
+    # sent with the pop, the claim logged its starts at now, from before the wait: a
+    # claim a period after that now, but less than a period after the start, took more
+    first, second = put(backend, queue="emails"), put(backend, queue="emails")
+    backend._redis.delete(backend.keys.wake("emails"))  # no token: the wait lasts its 0.3 s
+    limits = Limits(per_queue_rate={"emails": "1/10s"})
+    (claimed,) = backend.jobs_claim(["emails"], "w-1", 1, "token-1", NOW + 30, NOW, limits, 0.3)
+    assert claimed.id == first.id
+    assert backend.jobs_claim(["emails"], "w-2", 1, "token-2", NOW + 40, NOW + 10.1, limits) == [], "held"
+    (claimed,) = backend.jobs_claim(["emails"], "w-2", 1, "token-3", NOW + 42, NOW + 12, limits)
+    assert claimed.id == second.id

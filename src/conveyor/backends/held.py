@@ -11,6 +11,13 @@ On Redis a wake-up wakes one worker, so a claim that fills its batch (and stops
 reading) also marks the full limits that the jobs it left unread may wait for; on
 SQLite every idle worker claims at each wake-up, and one that takes nothing marks.
 
+Rates (Limits.per_queue_rate, per_job_type_rate) hold jobs too, but no slot frees
+them: time does. Each rate keeps the claim times of its last starts in the store, under
+its name (QUEUE_RATE or JOB_TYPE_RATE and the queue or type); a claim that leaves jobs
+queued for a rate notes, per queue of those jobs, the time its window frees (the
+earliest noted stays), and announces it as a due time (Backend.schedule_signals): the
+workers' due pass at that time (jobs_promote_due) wakes the idle workers of those queues.
+
 A job held by several full limits is marked for the first it fails (global, then its
 queue's, its user's, its type's): it cannot start before that one frees, and the claim
 that wakes for it then marks the next if that is still full.
@@ -21,6 +28,20 @@ from __future__ import annotations
 GLOBAL = "global"
 QUEUE, USER, JOB_TYPE = "queue:", "user:", "type:"
 """Prefixes of the per-queue, per-user and per-job-type limits' names."""
+QUEUE_RATE, JOB_TYPE_RATE = "queuerate:", "typerate:"
+"""Prefixes of the per-queue and per-job-type rates' names (of their starts in the store)."""
+
+
+def is_rate(name: str) -> bool:
+    """Whether a held limit's name is a rate's (freed by time, not by a slot)."""
+    return name.startswith((QUEUE_RATE, JOB_TYPE_RATE))
+
+
+def rate_free_at(starts_in_window: list[float], count: int, period: float) -> float:
+    """When a rate whose window holds these start times (oldest first, ``count`` or
+    more of them) lets one more job start: once all but ``count - 1`` have left it."""
+    return starts_in_window[len(starts_in_window) - count] + period
+
 
 READ_PAST = 100
 """How many jobs of full job types (or types the jobs read before them would fill) a claim

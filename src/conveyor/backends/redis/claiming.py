@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,12 +44,20 @@ class RedisClaiming(RedisWakeup):
         args = [repr(now), worker_name, limit, lease_token, repr(lease_expires_at), mark, len(queues), *queues]
         if limits:
             args += _limit_args(limits)
-        if waits:  # the claim runs as soon as the pop returns: one round trip
+        if waits and limits is not None and limits.rates:
+            # rates count starts at the time they are made: a claim sent with the pop would
+            # log them at now, from before a wait of up to a poll interval, and let a later
+            # claim start more within the period. Two round trips, for idle rated workers only.
+            entered = time.monotonic()
+            keys = self._wake_keys(queues, halt)
+            self._call(lambda: self._redis.blpop(keys, timeout=self._blpop_timeout(wait)))
+            rows = self._run("claim", *args, *_rate_args(limits, now + time.monotonic() - entered))
+        elif waits:  # the claim runs as soon as the pop returns: one round trip
             pop = ("BLPOP", *self._wake_keys(queues, halt), self._blpop_timeout(wait))
             run = functools.partial(self._scripts.run_after, pop, "claim")
             rows = self._call(functools.partial(run, *args))
         else:
-            rows = self._run("claim", *args)
+            rows = self._run("claim", *args, *(_rate_args(limits, now) if limits is not None and limits.rates else ()))
         records = []
         for row in rows:
             try:
@@ -98,6 +107,17 @@ class RedisClaiming(RedisWakeup):
     def leases_recover(self, now: float, limit: int = CHUNK) -> list[Recovery]:
         rows = self._run("recover", repr(now), ABANDONED_MESSAGE, STOPPED_ABANDONED_MESSAGE, limit)
         return [Recovery(i.decode(), JobStatus(s.decode()), w.decode() or None) for i, s, w in rows]
+
+
+def _rate_args(limits: Limits, rate_now: float) -> list[Any]:
+    """The claim script's rate arguments: the time starts count at, then counted
+    name/count/period triples, per queue and per job type."""
+    args: list[Any] = [repr(rate_now)]
+    for rates in (limits.per_queue_rate, limits.per_job_type_rate):
+        args.append(len(rates))
+        for name, rate in rates.items():
+            args += (name, rate.count, repr(rate.period))
+    return args
 
 
 def _limit_args(limits: Limits) -> list[Any]:

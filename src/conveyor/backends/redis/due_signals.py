@@ -39,6 +39,7 @@ class RedisDueSignals(RedisConnection):
             pipe = self._redis.pipeline(transaction=False)
             pipe.zrange(self.keys.due, 0, 0, withscores=True)
             pipe.zrange(self.keys.batch_starts, 0, 0, withscores=True)
+            pipe.zrange(self.keys.rate_due, 0, 0, withscores=True)  # a rate's window frees
             return list(pipe.execute())
 
         return min((float(score) for head in self._call(earliest) for _, score in head), default=None)

@@ -33,6 +33,13 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
                                         conveyor/backends/held.py says) -> the queues of
                                         those jobs, newline-separated; a job giving up a slot of
                                         that limit wakes their workers, and drops the field
+    {conveyor}:starts:<rate>            zset: the last starts counted against a rate (named as held.py
+                                        says: queuerate:<queue>, typerate:<type>), members
+                                        '<id>|<time>|<n>', scores the claim times; each
+                                        rated claim drops those older than its period
+    {conveyor}:ratedue                  zset: queue -> when the window of a rate holding some of
+                                        its queued jobs frees (the earliest noted); the due
+                                        pass wakes the queue's idle workers then
     {conveyor}:halt:<token>             list: one token, pushed when a worker stops, that
                                         ends its wait for jobs (the pop removes the key;
                                         a short TTL removes one no wait popped)
@@ -96,6 +103,7 @@ class KeySpace:
         self.maintenance = self.base + "maintenance"
         self.due = self.base + "due"
         self.due_signals = self.base + "signal:due"
+        self.rate_due = self.base + "ratedue"
         self.leases = self.base + "leases"
         self.batch_starts = self.base + "batchstarts"
         self.cron_ticks = self.base + "cron"
@@ -145,6 +153,10 @@ class KeySpace:
     def halted(self, token: str) -> str:
         """Set with the halt list's token: the claim sent with a wait's pop claims nothing."""
         return f"{self.base}halted:{token}"
+
+    def starts(self, rate: str) -> str:
+        """The log of a rate's recent starts (``rate`` named as held.py says)."""
+        return f"{self.base}starts:{rate}"
 
     def dependents(self, job_id: str) -> str:
         return f"{self.base}dependents:{job_id}"

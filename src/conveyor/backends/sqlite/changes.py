@@ -25,6 +25,13 @@ from conveyor.status import TERMINAL
 HELD_MARK = "held:"
 """Names of the marks table's rows that name a full limit a claim left jobs queued for
 (the limit's name follows)."""
+RATE_DUE_MARK = "ratedue:"
+"""Names of the marks table's rows that name a rate a claim left jobs queued for (the
+rate's name follows), at the time its window lets one more job start: the earliest due
+time noted; the due pass (jobs_promote_due) takes them when it comes and wakes the idle
+workers."""
+RATE_DUE_SQL = f"FROM marks WHERE name >= '{RATE_DUE_MARK}' AND name < '{RATE_DUE_MARK[:-1]};'"
+"""Every rate-due mark, by a range of the key."""
 _HELD_MARKS_SQL = f"SELECT name FROM marks WHERE name >= '{HELD_MARK}' AND name < '{HELD_MARK[:-1]};'"
 """Every held mark, by a range of the key (';' follows ':')."""
 _ENDED = frozenset(status.value for status in TERMINAL)

@@ -8,16 +8,18 @@ apply is picking.py's to say.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+from conveyor.backends import held
 from conveyor.backends.base import ABANDONED_MESSAGE, CHUNK, STOPPED_ABANDONED_MESSAGE
 from conveyor.halt import Halt, halted
 from conveyor.status import TERMINAL, JobStatus
 from conveyor.types import RELEASED, JobRecord, Limits, Recovery, Settlement
 
 from . import picking
-from .changes import HELD_MARK, Changes
+from .changes import HELD_MARK, RATE_DUE_MARK, Changes
 from .dependencies import SQLiteDependencies
 from .rows import (
     CLAIM_ORDER,
@@ -72,6 +74,7 @@ class SQLiteClaiming(SQLiteDependencies):
         wait: float = 0.0,
         halt: Halt | None = None,
     ) -> list[JobRecord]:
+        entered = time.monotonic()
         # listening before the claim: a job enqueued after it finds the socket to signal,
         # whether this claim or the waiting thread's wait_for_jobs waits next
         self._wakeup.listen()
@@ -87,7 +90,10 @@ class SQLiteClaiming(SQLiteDependencies):
 
         def claim(conn: sqlite3.Connection, changes: Changes) -> list[JobRecord]:
             claimed: list[JobRecord] = []
-            running = picking.Running.read(conn) if rules else None
+            running = picking.Running.read(conn) if rules.caps else picking.Running() if rules else None
+            if rules.rates:  # counted at the claim's time: after a wait, its end, not now from before it
+                assert running is not None
+                running.read_rates(conn, rules, now + time.monotonic() - entered if wait > 0 else now)
             for queue in queues:
                 wanted = limit - len(claimed)
                 if wanted <= 0:
@@ -122,11 +128,21 @@ class SQLiteClaiming(SQLiteDependencies):
                     rows.sort(key=lambda row: order[row[1]])
                 claimed.extend(record_from_row(row[1:]) for row in rows)
                 changes.moved_many([row[1] for row in rows], queue, "queued", "started")
+            if running is not None and running.starts:
+                conn.executemany("INSERT INTO rate_starts (rate, at) VALUES (?, ?)", running.starts)
             if running is not None and running.held:
                 conn.executemany(
                     "INSERT INTO marks (name, at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at",
-                    [(HELD_MARK + limit, now) for limit in running.held],
+                    [(HELD_MARK + limit, now) for limit in running.held if not held.is_rate(limit)],
                 )
+                rate_due = running.rate_due(conn)
+                if rate_due:  # the earliest time noted stays; announced as a due time (see held.py)
+                    conn.executemany(
+                        "INSERT INTO marks (name, at) VALUES (?, ?) "
+                        "ON CONFLICT (name) DO UPDATE SET at = MIN(at, excluded.at)",
+                        [(RATE_DUE_MARK + name, at) for name, at in rate_due],
+                    )
+                    changes.scheduling = True
             return claimed
 
         return self._write(claim)

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from conveyor.backends import held
+from conveyor.rates import Rate
 from conveyor.types import Limits
 
 from .rows import CLAIM_ORDER, STILL_HELD_SQL
@@ -36,7 +37,13 @@ class Running:
     held: set[str] = field(default_factory=set)
     """The full limits a claim left jobs queued for (see conveyor.backends.held): marked,
     so that the next job to give up a slot of one wakes the idle workers, as no enqueue
-    would."""
+    would (a rate's, at the time its window frees: see rate_due)."""
+    rates: dict[str, RateWindow] = field(default_factory=dict)
+    """The rates of the claim, by name (see conveyor.backends.held), with their windows."""
+    rate_now: float = 0.0
+    """The time the claim's starts count at, and are logged with."""
+    starts: list[tuple[str, float]] = field(default_factory=list)
+    """(rate, time) of each start the claim made, for the rate_starts table."""
 
     @classmethod
     def read(cls, conn: sqlite3.Connection) -> Running:
@@ -50,6 +57,43 @@ class Running:
             running.add(user, queue, func_name)
         return running
 
+    def read_rates(self, conn: sqlite3.Connection, limits: Limits, now: float) -> None:
+        """Count the starts in each rate's window (now - period, now], dropping older ones."""
+        self.rate_now = now
+        for name, rate in rates_by_name(limits).items():
+            conn.execute("DELETE FROM rate_starts WHERE rate = ? AND at <= ?", (name, now - rate.period))
+            (used,) = conn.execute("SELECT COUNT(*) FROM rate_starts WHERE rate = ?", (name,)).fetchone()
+            self.rates[name] = RateWindow(rate.count, rate.period, used)
+
+    def rate_full(self, name: str, more: int = 0) -> str | None:
+        """``more``: starts a claim is about to make."""
+        window = self.rates.get(name)
+        return None if window is None or window.used + more < window.count else name
+
+    def started(self, queue: str, func_name: str) -> None:
+        """A job of this queue and type starts: counted against their rates."""
+        for name in (held.QUEUE_RATE + queue, held.JOB_TYPE_RATE + func_name):
+            window = self.rates.get(name)
+            if window is not None:
+                window.used += 1
+                self.starts.append((name, self.rate_now))
+
+    def rate_due(self, conn: sqlite3.Connection) -> list[tuple[str, float]]:
+        """(rate, when its window lets one more job start) for each rate the claim left
+        jobs queued for: now, if it left room after all (the starts logged already)."""
+        due = []
+        for name in sorted(filter(held.is_rate, self.held)):
+            window = self.rates[name]
+            free_at = self.rate_now
+            if window.used >= window.count:
+                (nth,) = conn.execute(
+                    "SELECT at FROM rate_starts WHERE rate = ? ORDER BY at LIMIT 1 OFFSET ?",
+                    (name, window.used - window.count),
+                ).fetchone()
+                free_at = nth + window.period
+            due.append((name, free_at))
+        return due
+
     def add(self, user: str | None, queue: str, func_name: str) -> None:
         self.total += 1
         self.by_user[user] += 1
@@ -61,7 +105,9 @@ class Running:
         if limits.global_max is not None and self.total >= limits.global_max:
             return held.GLOBAL
         cap = limits.per_queue.get(queue)
-        return None if cap is None or self.by_queue[queue] < cap else held.QUEUE + queue
+        if cap is not None and self.by_queue[queue] >= cap:
+            return held.QUEUE + queue
+        return self.rate_full(held.QUEUE_RATE + queue)
 
     def user_full(self, limits: Limits, user: str | None) -> str | None:
         if user is None or limits.per_user_max is None or self.by_user[user] < limits.per_user_max:
@@ -71,10 +117,28 @@ class Running:
     def type_full(self, limits: Limits, func_name: str, more: int = 0) -> str | None:
         """``more``: jobs of the type a claim is about to take."""
         cap = limits.per_job_type.get(func_name)
-        return None if cap is None or self.by_type[func_name] + more < cap else held.JOB_TYPE + func_name
+        if cap is not None and self.by_type[func_name] + more >= cap:
+            return held.JOB_TYPE + func_name
+        return self.rate_full(held.JOB_TYPE_RATE + func_name, more)
 
     def holding_limit(self, limits: Limits, user: str | None, queue: str, func_name: str) -> str | None:
         return self.queue_full(limits, queue) or self.user_full(limits, user) or self.type_full(limits, func_name)
+
+
+@dataclass
+class RateWindow:
+    """One rate as a claim sees it: its count and period, and the starts in its window."""
+
+    count: int
+    period: float
+    used: int
+
+
+def rates_by_name(limits: Limits) -> dict[str, Rate]:
+    """The limits' rates, by their names (see conveyor.backends.held)."""
+    named = {held.QUEUE_RATE + queue: rate for queue, rate in limits.per_queue_rate.items()}
+    named.update((held.JOB_TYPE_RATE + func_name, rate) for func_name, rate in limits.per_job_type_rate.items())
+    return named
 
 
 def needs_fair_pick(conn: sqlite3.Connection, queue: str) -> bool:
@@ -109,7 +173,7 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
         rows = conn.execute(  # stepped only as far as read (the read past is seldom needed)
             "SELECT id, priority, seq, func_name FROM jobs WHERE status = 'queued' AND queue = ? "
             f"AND user_id IS ? {_NOT_EXPIRED} ORDER BY priority DESC, {CLAIM_ORDER} LIMIT ?",
-            (queue, user, now, wanted + held.READ_PAST if limits.per_job_type else wanted),
+            (queue, user, now, wanted + held.READ_PAST if limits.per_job_type or limits.per_job_type_rate else wanted),
         )
         served = _last_served(conn, queue, user)
         rank = passed = 0
@@ -136,6 +200,7 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
         full = running.holding_limit(limits, user, queue, func_name)
         if full is None:
             running.add(user, queue, func_name)
+            running.started(queue, func_name)
             picked.append(job_id)
             served_users.append(user)
         else:

@@ -16,6 +16,8 @@ from conveyor.backends.base import SUMMARY_EXC_INFO_LIMIT
 from conveyor.status import TERMINAL, JobStatus
 from conveyor.types import JobRecord, JobSummaryRecord
 
+from .changes import RATE_DUE_SQL
+
 COLUMNS = (
     "id, queue, func_name, payload, serializer, status, priority, user_id, timeout, ttl, "
     "result_ttl, failure_ttl, max_retries, retry_intervals, retry_jitter, retry_count, "
@@ -102,13 +104,14 @@ def next_seq(conn: sqlite3.Connection, count: int) -> int:
 
 
 def earliest_due(conn: sqlite3.Connection) -> float | None:
-    """When the earliest scheduled job or batch start comes due (None: nothing waits on
-    a time): two index reads."""
+    """When the earliest scheduled job or batch start comes due, or a rate's window frees
+    for the jobs it held (None: nothing waits on a time): three index reads."""
     times = conn.execute(
         "SELECT (SELECT scheduled_for FROM jobs INDEXED BY jobs_due "
         "WHERE status = 'scheduled' AND scheduled_for IS NOT NULL ORDER BY scheduled_for LIMIT 1), "
         "(SELECT scheduled_start FROM batches INDEXED BY batches_starters "
-        "WHERE status = 'scheduled' AND scheduled_start IS NOT NULL ORDER BY scheduled_start LIMIT 1)"
+        "WHERE status = 'scheduled' AND scheduled_start IS NOT NULL ORDER BY scheduled_start LIMIT 1), "
+        f"(SELECT MIN(at) {RATE_DUE_SQL})"
     ).fetchone()
     return min((t for t in times if t is not None), default=None)
 

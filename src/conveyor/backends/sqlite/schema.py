@@ -224,6 +224,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE jobs ADD COLUMN retry_on TEXT;
     """,
+    # 18: rates (Limits.per_queue_rate, per_job_type_rate): the recent starts counted
+    # against each rate (named as conveyor/backends/held.py says), by claim time; a rated
+    # claim counts those of its window and drops those older than its period
+    """
+    CREATE TABLE rate_starts (rate TEXT NOT NULL, at REAL NOT NULL);
+    CREATE INDEX rate_starts_window ON rate_starts (rate, at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,7 +14,7 @@ import sqlite3
 
 from conveyor.backends.base import CHUNK
 
-from .changes import Changes
+from .changes import RATE_DUE_SQL, Changes
 from .dependencies import SQLiteDependencies
 from .rows import HOLDS_SLOT_SQL, ID_LIST, TERMINAL_SQL, TTL_FROM_NOW, earliest_due, id_list, next_seq
 
@@ -26,11 +26,19 @@ class SQLiteTimed(SQLiteDependencies):
     """Time-driven transitions of SQLiteBackend (see conveyor.backends.base.Backend)."""
 
     def jobs_promote_due(self, now: float, limit: int = CHUNK) -> int:
+        """Also wakes the idle workers when a rate's window frees for the jobs it held
+        (a rate-due mark's time came: see conveyor/backends/held.py)."""
         due = "FROM jobs INDEXED BY jobs_due WHERE status = 'scheduled' AND scheduled_for <= ?"
-        if not self._pool.read(lambda c: c.execute(f"SELECT 1 {due} LIMIT 1", (now,)).fetchone()):
+        rate_freed = f"{RATE_DUE_SQL} AND at <= ?"
+        if not self._pool.read(
+            lambda c: c.execute(
+                f"SELECT EXISTS (SELECT 1 {due}) OR EXISTS (SELECT 1 {rate_freed})", (now, now)
+            ).fetchone()[0]
+        ):
             return 0
 
-        def promote(conn: sqlite3.Connection, changes: Changes) -> int:
+        def promote(conn: sqlite3.Connection, changes: Changes) -> tuple[int, bool]:
+            freed = conn.execute(f"DELETE {rate_freed}", (now,)).rowcount > 0
             rows = conn.execute(f"SELECT id, queue {due} ORDER BY scheduled_for LIMIT ?", (now, limit)).fetchall()
             ids = [row[0] for row in rows]
             first = next_seq(conn, len(ids)) if ids else 0
@@ -42,10 +50,10 @@ class SQLiteTimed(SQLiteDependencies):
             )
             for job_id, queue in rows:
                 changes.moved(job_id, queue, "scheduled", "queued")
-            return len(ids)
+            return len(ids), freed
 
-        promoted = self._write(promote)
-        if promoted:
+        promoted, freed = self._write(promote)
+        if promoted or freed:
             self._wakeup.notify()
         return promoted
 

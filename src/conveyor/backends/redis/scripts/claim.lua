@@ -2,7 +2,9 @@
 -- ARGV: base, now, worker, limit, token, lease_expires_at, halted (the key a halt sets, ''
 -- for none), number of queues, queue names...,
 -- then, when limits apply: global cap, per-user cap ('' for none), number of per-queue
--- caps, queue/cap pairs, number of per-job-type caps, type/cap pairs.
+-- caps, queue/cap pairs, number of per-job-type caps, type/cap pairs; then, when rates
+-- apply: the time to count starts at (now, or after a wait its end), number of per-queue
+-- rates, queue/count/period triples, number of per-job-type rates, type/count/period triples.
 -- The hot path of every worker: it touches only the fields and indexes a claim changes
 -- (what transition() would do for queued -> started) and returns each job's hash as it
 -- now is: the fields read before the claim's write, then the fields the claim wrote (a
@@ -104,18 +106,41 @@ end
 
 -- Limits: jobs running on every worker, counted per user, queue and job type.
 local limits, running = nil, nil
+-- Rates (see held.py): rate name -> its log of starts (key), count, period and the
+-- starts in its window (used); rate_now: the time starts are counted at and logged with.
+local rates, rate_now, rate_now_text = nil, nil, nil
 if ARGV[last_queue + 1] then
     local pos = last_queue + 1
     limits = {global = tonumber(ARGV[pos]), per_user = tonumber(ARGV[pos + 1]), queue = {}, type = {}}
+    local caps = limits.global or limits.per_user
     pos = pos + 2
-    for _, caps in ipairs({limits.queue, limits.type}) do
+    for _, kind in ipairs({limits.queue, limits.type}) do
         local n = tonumber(ARGV[pos])
-        for i = pos + 1, pos + 2 * n, 2 do caps[ARGV[i]] = tonumber(ARGV[i + 1]) end
+        for i = pos + 1, pos + 2 * n, 2 do kind[ARGV[i]] = tonumber(ARGV[i + 1]) end
+        caps = caps or n > 0
         pos = pos + 2 * n + 1
     end
+    if ARGV[pos] then
+        rate_now_text = ARGV[pos]
+        rate_now = tonumber(rate_now_text)
+        pos = pos + 1
+        for _, prefix in ipairs({HELD_QUEUE_RATE, HELD_TYPE_RATE}) do
+            local n = tonumber(ARGV[pos])
+            for i = pos + 1, pos + 3 * n, 3 do
+                local name = prefix .. ARGV[i]
+                local key, period = P .. 'starts:' .. name, tonumber(ARGV[i + 2])
+                -- the window is (rate_now - period, rate_now]: older starts leave the log
+                redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', rate_now - period))
+                rates = rates or {}
+                rates[name] = {key = key, count = tonumber(ARGV[i + 1]), period = period, used = redis.call('ZCARD', key)}
+            end
+            pos = pos + 3 * n + 1
+        end
+    end
     running = {total = 0, user = {}, queue = {}, type = {}}
-    -- (a job canceled while it ran is counted until its worker has stopped it: see still_held)
-    for _, id in ipairs(redis.call('ZRANGE', P .. 'leases', 0, -1)) do
+    -- (a job canceled while it ran is counted until its worker has stopped it: see still_held;
+    -- rates alone need no count of the running jobs)
+    for _, id in ipairs(caps and redis.call('ZRANGE', P .. 'leases', 0, -1) or {}) do
         local f = id ~= LEASES_PIN and redis.call('HMGET', job_key(id), 'status', 'user_id', 'queue', 'func_name',
                                                   'stop_requested', 'lease_token')
         if f and (f[1] == 'started' or (f[1] == 'canceled' and f[5] == '1' and f[6])) then
@@ -127,6 +152,23 @@ if ARGV[last_queue + 1] then
     end
 end
 
+-- more: starts the claim is about to make
+local function rate_full(name, more)
+    local rate = rates and rates[name]
+    if rate and rate.used + (more or 0) >= rate.count then return name end
+    return nil
+end
+
+-- A job started: logged in its queue's and its type's rates (members unique per start:
+-- the same job started again at the same time finds one more start in the window).
+local function rate_started(name, id)
+    local rate = rates[name]
+    if rate then
+        redis.call('ZADD', rate.key, rate_now_text, id .. '|' .. rate_now_text .. '|' .. rate.used)
+        rate.used = rate.used + 1
+    end
+end
+
 -- Each returns the name of the full limit that holds a job back (see conveyor/backends/
 -- held.py), or nil when none does.
 local function queue_full(queue)
@@ -134,7 +176,7 @@ local function queue_full(queue)
     if limits.global and running.total >= limits.global then return HELD_GLOBAL end
     local cap = limits.queue[queue]
     if cap and (running.queue[queue] or 0) >= cap then return HELD_QUEUE .. queue end
-    return nil
+    return rate_full(HELD_QUEUE_RATE .. queue)
 end
 
 local function user_full(user)
@@ -148,7 +190,7 @@ end
 local function type_full(func, more)
     local cap = limits and limits.type[func]
     if cap and (running.type[func] or 0) + (more or 0) >= cap then return HELD_TYPE .. func end
-    return nil
+    return rate_full(HELD_TYPE_RATE .. func, more)
 end
 
 local function holding_limit(queue, user, func)
@@ -158,12 +200,36 @@ end
 
 -- The limits this claim left jobs queued for: limit -> {queue = true} (see mark_held).
 local holds = nil
+-- The rates it left jobs queued for, alike (see mark_rate_held).
+local rate_holds = nil
 -- The users and job types of the jobs it took: the only ones whose limits it may fill.
 local took_users, took_types = {}, {}
 local function hold(name, queue)
+    if rates and rates[name] then
+        rate_holds = rate_holds or {}
+        rate_holds[name] = rate_holds[name] or {}
+        rate_holds[name][queue] = true
+        return
+    end
     holds = holds or {}
     holds[name] = holds[name] or {}
     holds[name][queue] = true
+end
+
+-- For each rate holding jobs: when its window lets one more start (now, if this claim
+-- left room after all), noted per queue of its held jobs in ratedue (the earliest time
+-- noted stays) and announced as a due time; the due pass then wakes those queues.
+local function mark_rate_held()
+    for name, queues in pairs(rate_holds) do
+        local rate, free_at = rates[name], rate_now
+        if rate.used >= rate.count then
+            local at = rate.used - rate.count
+            free_at = tonumber(redis.call('ZRANGE', rate.key, at, at, 'WITHSCORES')[2]) + rate.period
+        end
+        local text = string.format('%.17g', free_at)
+        for queue in pairs(queues) do redis.call('ZADD', P .. 'ratedue', 'LT', text, queue) end
+        note_due(free_at)
+    end
 end
 
 -- Fair share: the first jobs of each user, by priority, then rank within their user,
@@ -241,6 +307,10 @@ local function take_in_turns(queue)
                 running.queue[queue] = (running.queue[queue] or 0) + 1
                 running.type[f[5]] = (running.type[f[5]] or 0) + 1
                 took_types[f[5]] = true
+                if rates then
+                    rate_started(HELD_QUEUE_RATE .. queue, c[6])
+                    rate_started(HELD_TYPE_RATE .. f[5], c[6])
+                end
             end
             local user = f[4] or ''
             if not seen[user] then
@@ -295,4 +365,5 @@ end
 write_gathered()
 if limits and #claimed >= limit then mark_unread() end
 if holds then mark_held(holds) end
+if rate_holds then mark_rate_held() end
 return claimed

@@ -181,7 +181,8 @@ local function wake_held()
     for i = 1, #gone, 4000 do redis.call('HDEL', key, unpack(gone, i, math.min(i + 3999, #gone))) end
 end
 
--- Due-time announcements: a call that puts a job or a batch start on a time notes it, and
+-- Due-time announcements: a call that puts a job or a batch start on a time (or, a claim,
+-- the time a rate's window frees for the jobs it held: ratedue) notes it, and
 -- publish() tells the workers' housekeepers (subscribed to the due channel) the store's
 -- earliest due time, when the time noted is it: a later one tells them nothing new. A
 -- publish that fails (an ACL without the channel) is ignored: the poll finds the job.
@@ -191,7 +192,7 @@ local function note_due(at)
     if not due_noted or at < due_noted then due_noted = at end
 end
 local function announce_due()
-    for _, key in ipairs({P .. 'due', P .. 'batchstarts'}) do
+    for _, key in ipairs({P .. 'due', P .. 'batchstarts', P .. 'ratedue'}) do
         local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]
         if head and tonumber(head) < due_noted then return end
     end
