@@ -457,3 +457,11 @@ async def async_wait_for_another(timeout: float) -> object:
     other = Queue(job.origin, connection=job.connection).enqueue(async_add, 1, 2)
     outcome = await asyncio.to_thread(other.wait, timeout)
     return None if outcome is None else outcome.return_value
+
+
+def record_time(ledger: str) -> float:
+    """Append the time this execution began to a ledger file (one line per run)."""
+    began = time.time()
+    with Path(ledger).open("a") as f:
+        f.write(f"{began!r}\n")
+    return began

@@ -38,6 +38,8 @@ def parse_rate(value: object, what: str = "rate") -> Rate:
     """A Rate from ``"N/PERIOD"`` text, a ``(count, seconds)`` pair or a Rate;
     ConfigurationError naming ``what`` for anything else (N a whole number, 1 or more;
     the period more than 0 and at most a day)."""
+    if isinstance(value, Rate):
+        return value
     if isinstance(value, str):
         count_text, sep, period_text = value.partition("/")
         period_text = period_text.strip()

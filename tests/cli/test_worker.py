@@ -153,6 +153,17 @@ def test_limits_come_from_flags_and_the_environment(run: Run, fake_worker: type[
     assert made["limits"] == Limits(20, 4, {"slow": 1, "bulk": 3}, {"jobs.render": 2})
 
 
+def test_rates_come_from_flags_and_the_environment(run: Run, fake_worker: type[FakeWorker]) -> None:
+    env = {"CONVEYOR_QUEUE_RATES": "emails=100/m,sms=5/30s", "CONVEYOR_JOB_TYPE_RATES": "jobs.ignored=1/s"}
+    flags = ["--job-type-rate", "jobs.call_api=10/s", "--job-type-rate", "jobs.render=2/1.5h"]
+    assert run("worker", *flags, env=env).exit_code == 0
+    (made,) = fake_worker.made
+    assert made["limits"] == Limits(
+        per_queue_rate={"emails": (100, 60), "sms": (5, 30)},
+        per_job_type_rate={"jobs.call_api": "10/s", "jobs.render": (2, 5400)},
+    )
+
+
 def test_settings_come_from_a_config_file_below_env_and_flags(
     run: Run, fake_worker: type[FakeWorker], tmp_path: Path
 ) -> None:
@@ -249,6 +260,10 @@ def test_no_limits_by_default(run: Run, fake_worker: type[FakeWorker]) -> None:
         (["bad queue "], "must not contain spaces at its ends"),
         (["--queue-limit", "slow"], "expected NAME=N with N >= 1, got 'slow'"),
         (["--job-type-limit", "x=0"], "expected NAME=N with N >= 1, got 'x=0'"),
+        (["--queue-rate", "emails=100"], "expected NAME=N/PERIOD (as emails=100/m"),
+        (["--queue-rate", "emails=0/m"], "the count must be a whole number of jobs, 1 or more, got 0"),
+        (["--job-type-rate", "x=1/2d"], "the period must be at most a day"),
+        (["--job-type-rate", "1/s"], "got '1/s'"),
     ],
 )
 def test_bad_setup_is_one_line_with_status_2(run: Run, args: list[str], fragment: str) -> None:
@@ -411,7 +426,7 @@ def test_up_hands_its_worker_settings_to_its_worker(run: Run, fake_worker: type[
     from conveyor.cli.options import App
     from conveyor.cli.output import Output
 
-    limits = Limits(20, 4, {"slow": 1}, {"jobs.render": 2})
+    limits = Limits(20, 4, {"slow": 1}, {"jobs.render": 2}, {"mail": "100/m"}, {"jobs.call": (3, 1.5)})
     settings = WorkerSettings(6, "processes", 12.5, 90.0, limits)
     command = worker_command(App(db_url, ("jobfuncs",), Output(False)), ["demo", "default"], settings, burst=True)
     assert command[:4] == [sys.executable, "-m", "conveyor", "worker"]

@@ -22,8 +22,10 @@ import click
 from conveyor.backends.base import Backend
 from conveyor.connection import DEFAULT_URL, connect
 from conveyor.durations import parse_duration
+from conveyor.exceptions import ConfigurationError
 from conveyor.functions import import_modules
 from conveyor.maintenance import DEFAULT_WORKER_TTL
+from conveyor.rates import Rate, parse_rate
 from conveyor.types import Limits
 from conveyor.worker.worker import MIN_LEASE_TTL, POOLS, Worker
 
@@ -211,6 +213,23 @@ def _named_limits(ctx: click.Context, param: click.Parameter, value: tuple[str, 
     return limits
 
 
+def _named_rates(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, Rate]:
+    """``NAME=N/PERIOD`` pairs (repeated, or comma-separated in the environment variable)."""
+    rates: dict[str, Rate] = {}
+    for item in _split_commas(ctx, param, value):
+        name, sep, text = item.rpartition("=")
+        try:
+            if not sep or not name.strip():
+                raise ConfigurationError("no NAME=")
+            rates[name.strip()] = parse_rate(text.strip())
+        except ConfigurationError as exc:
+            raise InputError(
+                f"Invalid value for {_option_name(param)}: expected NAME=N/PERIOD (as emails=100/m or "
+                f"api=5/30s; N >= 1, the period at most a day), got {item!r} ({exc})"
+            ) from None
+    return rates
+
+
 class FiniteFloatRange(click.FloatRange):
     """click's FloatRange without NaN and infinity, which it lets through (a lease of
     NaN seconds would never run out)."""
@@ -376,6 +395,27 @@ def limits_options(command: Callable[..., R]) -> Callable[..., R]:
             metavar="TYPE=N",
             help="Most jobs of one job type (function) running at once (repeatable).",
         ),
+        click.option(
+            "--queue-rate",
+            "queue_rates",
+            multiple=True,
+            callback=_named_rates,
+            envvar="CONVEYOR_QUEUE_RATES",
+            show_envvar=True,
+            metavar="QUEUE=N/PERIOD",
+            help="Most jobs of one queue started per period, as emails=100/m (s, m, h, d or a duration "
+            "such as 30s; repeatable).",
+        ),
+        click.option(
+            "--job-type-rate",
+            "job_type_rates",
+            multiple=True,
+            callback=_named_rates,
+            envvar="CONVEYOR_JOB_TYPE_RATES",
+            show_envvar=True,
+            metavar="TYPE=N/PERIOD",
+            help="Most jobs of one job type (function) started per period, as myapp.jobs.call_api=10/s (repeatable).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -387,8 +427,13 @@ def limits_from(
     per_user_max_concurrent_jobs: int | None,
     queue_limits: dict[str, int],
     job_type_limits: dict[str, int],
+    queue_rates: dict[str, Rate] | None = None,
+    job_type_rates: dict[str, Rate] | None = None,
 ) -> Limits:
-    return Limits(global_max_concurrent_jobs, per_user_max_concurrent_jobs, queue_limits, job_type_limits)
+    return Limits(
+        global_max_concurrent_jobs, per_user_max_concurrent_jobs, queue_limits, job_type_limits,
+        queue_rates or {}, job_type_rates or {},
+    )  # fmt: skip
 
 
 def limit_flags(limits: Limits) -> list[str]:
@@ -401,4 +446,7 @@ def limit_flags(limits: Limits) -> list[str]:
     for flag, named in (("--queue-limit", limits.per_queue), ("--job-type-limit", limits.per_job_type)):
         for name, cap in named.items():
             flags += [flag, f"{name}={cap}"]
+    for flag, rates in (("--queue-rate", limits.per_queue_rate), ("--job-type-rate", limits.per_job_type_rate)):
+        for name, rate in rates.items():
+            flags += [flag, f"{name}={rate}"]
     return flags

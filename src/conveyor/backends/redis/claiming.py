@@ -47,11 +47,14 @@ class RedisClaiming(RedisWakeup):
         if waits and limits is not None and limits.rates:
             # rates count starts at the time they are made: a claim sent with the pop would
             # log them at now, from before a wait of up to a poll interval, and let a later
-            # claim start more within the period. Two round trips, for idle rated workers only.
+            # claim start more within the period. So the claim follows the pop, at the time
+            # the pop returned: two round trips, for idle rated workers only.
             entered = time.monotonic()
             keys = self._wake_keys(queues, halt)
             self._call(lambda: self._redis.blpop(keys, timeout=self._blpop_timeout(wait)))
-            rows = self._run("claim", *args, *_rate_args(limits, now + time.monotonic() - entered))
+            now += time.monotonic() - entered
+            args[0] = repr(now)
+            rows = self._run("claim", *args, *_rate_args(limits, now))
         elif waits:  # the claim runs as soon as the pop returns: one round trip
             pop = ("BLPOP", *self._wake_keys(queues, halt), self._blpop_timeout(wait))
             run = functools.partial(self._scripts.run_after, pop, "claim")
