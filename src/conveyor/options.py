@@ -34,7 +34,8 @@ _INLINE_OPTIONS = RESERVED_ENQUEUE_OPTIONS - {"args", "kwargs"}
 UNSUPPORTED_OPTIONS = {
     "pipeline": "conveyor has no pipelines; enqueue_many stores many jobs in one step",
     "repeat": "run it periodically with conveyor cron, or enqueue the next run from the job (enqueue_in)",
-    "rate_limit": "give the worker limits= (conveyor.types.Limits) to cap running jobs",
+    "rate_limit": "rates are the workers' (counted across all of them): give them limits=Limits(per_job_type_rate="
+    "{'myapp.jobs.f': '10/m'}) (conveyor.types.Limits), or conveyor worker --job-type-rate myapp.jobs.f=10/m",
     "webhooks": "call your webhook from on_success/on_failure/on_stopped callbacks",
     "unique": "unique_key='...' returns the live job with that key instead of a second one",
 }

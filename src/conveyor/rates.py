@@ -34,6 +34,20 @@ class Rate:
         return f"{self.count}/{seconds}s"
 
 
+def parse_named_rate(item: str) -> tuple[str, Rate]:
+    """``NAME=N/PERIOD`` (as the worker's --queue-rate and CONVEYOR_QUEUE_RATES give a
+    rate) as the name and its Rate; ConfigurationError for anything else."""
+    name, sep, text = item.rpartition("=")
+    if not sep or not name.strip():
+        raise ConfigurationError(f"{item!r} is not NAME=N/PERIOD")
+    return name.strip(), parse_rate(text.strip(), f"the rate of {name.strip()!r}")
+
+
+def parse_named_rates(text: str) -> dict[str, Rate]:
+    """Comma-separated ``NAME=N/PERIOD`` items (an environment variable's value)."""
+    return dict(parse_named_rate(item.strip()) for item in text.split(",") if item.strip())
+
+
 def parse_rate(value: object, what: str = "rate") -> Rate:
     """A Rate from ``"N/PERIOD"`` text, a ``(count, seconds)`` pair or a Rate;
     ConfigurationError naming ``what`` for anything else (N a whole number, 1 or more;

@@ -11,6 +11,7 @@ import pytest
 from conveyor.backends.base import Backend
 from conveyor.exceptions import ConfigurationError
 from conveyor.job import Job
+from conveyor.rates import Rate
 from conveyor.server import Settings
 from conveyor.server.auth import authenticate, hash_key, keys_from_env, keys_from_file
 from conveyor.status import JobStatus
@@ -89,6 +90,12 @@ def test_keys_are_parsed_from_the_environment_and_from_a_hashed_file(tmp_path: P
     settings = Settings.from_env(environment)
     assert [key.user_id for key in settings.api_keys] == ["b", "carol"]
     assert (settings.global_max_concurrent_jobs, settings.per_user_max_concurrent_jobs) == (8, None)
+    rated = Settings.from_env({"CONVEYOR_QUEUE_RATES": "emails=100/m, sms=5/30s", "CONVEYOR_JOB_TYPE_RATES": "x=1/s"})
+    assert (rated.queue_rates, rated.job_type_rates) == (
+        {"emails": Rate(100, 60.0), "sms": Rate(5, 30.0)}, {"x": Rate(1, 1.0)},
+    )  # fmt: skip
+    with pytest.raises(ConfigurationError, match="CONVEYOR_QUEUE_RATES: the rate of 'emails' '100' is not a rate"):
+        Settings.from_env({"CONVEYOR_QUEUE_RATES": "emails=100"})
 
 
 @pytest.mark.parametrize(

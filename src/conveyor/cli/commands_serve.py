@@ -6,6 +6,7 @@ import contextlib
 
 import click
 
+from conveyor.rates import Rate
 from conveyor.store_wait import once_the_store_answers
 
 from .options import App, common_options, limits_from, reported_limits_options
@@ -42,13 +43,15 @@ def serve(
     processes: int,
     global_max_concurrent_jobs: int | None,
     per_user_max_concurrent_jobs: int | None,
+    queue_rates: dict[str, Rate],
+    job_type_rates: dict[str, Rate],
     server_env: dict[str, str],
 ) -> None:
     """Serve the REST API and dashboard; job types come from --import / CONVEYOR_IMPORTS.
 
     The limits are the ones /jobs/queue/stats reports: the workers enforce them.
     """
-    limits = limits_from(global_max_concurrent_jobs, per_user_max_concurrent_jobs, {}, {})
+    limits = limits_from(global_max_concurrent_jobs, per_user_max_concurrent_jobs, {}, {}, queue_rates, job_type_rates)
     # with --processes too: a bad setting fails here, in one line
     api = once_the_store_answers(
         lambda: build_api(app, host, limits, server_env), lambda message: click.echo(f"Warning: {message}", err=True)

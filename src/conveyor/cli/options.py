@@ -25,7 +25,7 @@ from conveyor.durations import parse_duration
 from conveyor.exceptions import ConfigurationError
 from conveyor.functions import import_modules
 from conveyor.maintenance import DEFAULT_WORKER_TTL
-from conveyor.rates import Rate, parse_rate
+from conveyor.rates import Rate, parse_named_rate
 from conveyor.types import Limits
 from conveyor.worker.worker import MIN_LEASE_TTL, POOLS, Worker
 
@@ -217,16 +217,14 @@ def _named_rates(ctx: click.Context, param: click.Parameter, value: tuple[str, .
     """``NAME=N/PERIOD`` pairs (repeated, or comma-separated in the environment variable)."""
     rates: dict[str, Rate] = {}
     for item in _split_commas(ctx, param, value):
-        name, sep, text = item.rpartition("=")
         try:
-            if not sep or not name.strip():
-                raise ConfigurationError("no NAME=")
-            rates[name.strip()] = parse_rate(text.strip())
+            name, rate = parse_named_rate(item)
         except ConfigurationError as exc:
             raise InputError(
                 f"Invalid value for {_option_name(param)}: expected NAME=N/PERIOD (as emails=100/m or "
                 f"api=5/30s; N >= 1, the period at most a day), got {item!r} ({exc})"
             ) from None
+        rates[name] = rate
     return rates
 
 
@@ -364,9 +362,35 @@ _SHARED_LIMITS = [
 ]
 
 
+_RATES = [
+    click.option(
+        "--queue-rate",
+        "queue_rates",
+        multiple=True,
+        callback=_named_rates,
+        envvar="CONVEYOR_QUEUE_RATES",
+        show_envvar=True,
+        metavar="QUEUE=N/PERIOD",
+        help="Most jobs of one queue started per period, as emails=100/m (s, m, h, d or a duration "
+        "such as 30s; repeatable).",
+    ),
+    click.option(
+        "--job-type-rate",
+        "job_type_rates",
+        multiple=True,
+        callback=_named_rates,
+        envvar="CONVEYOR_JOB_TYPE_RATES",
+        show_envvar=True,
+        metavar="TYPE=N/PERIOD",
+        help="Most jobs of one job type (function) started per period, as myapp.jobs.call_api=10/s (repeatable).",
+    ),
+]
+
+
 def reported_limits_options(command: Callable[..., R]) -> Callable[..., R]:
-    """The global and per-user limits, for a server that reports them (the workers enforce them)."""
-    for option in reversed(_SHARED_LIMITS):
+    """The global and per-user limits and the rates, for a server that reports them (the
+    workers enforce them)."""
+    for option in reversed([*_SHARED_LIMITS, *_RATES]):
         command = option(command)
     return command
 
@@ -395,27 +419,7 @@ def limits_options(command: Callable[..., R]) -> Callable[..., R]:
             metavar="TYPE=N",
             help="Most jobs of one job type (function) running at once (repeatable).",
         ),
-        click.option(
-            "--queue-rate",
-            "queue_rates",
-            multiple=True,
-            callback=_named_rates,
-            envvar="CONVEYOR_QUEUE_RATES",
-            show_envvar=True,
-            metavar="QUEUE=N/PERIOD",
-            help="Most jobs of one queue started per period, as emails=100/m (s, m, h, d or a duration "
-            "such as 30s; repeatable).",
-        ),
-        click.option(
-            "--job-type-rate",
-            "job_type_rates",
-            multiple=True,
-            callback=_named_rates,
-            envvar="CONVEYOR_JOB_TYPE_RATES",
-            show_envvar=True,
-            metavar="TYPE=N/PERIOD",
-            help="Most jobs of one job type (function) started per period, as myapp.jobs.call_api=10/s (repeatable).",
-        ),
+        *_RATES,
     ]
     for option in reversed(options):
         command = option(command)

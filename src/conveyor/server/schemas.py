@@ -312,10 +312,18 @@ class ActionResult(BaseModel):
     message: str
 
 
+class StartRate(BaseModel):
+    """A rate limit: at most ``count`` jobs started in any ``period_seconds``."""
+
+    count: int
+    period_seconds: float
+
+
 class QueueStats(BaseModel):
     """System-wide counts and health. The limits are those the server is configured
-    with (the workers' environment variables), null when unset; last_cleanup is the
-    end of the last maintenance pass, null if none has run."""
+    with (the workers' environment variables), null when unset, and the rates by queue
+    and job type ({} when none); last_cleanup is the end of the last maintenance pass,
+    null if none has run."""
 
     pending_jobs: int
     running_jobs: int
@@ -330,6 +338,8 @@ class QueueStats(BaseModel):
     memory_usage_mb: float
     global_max_concurrent_jobs: int | None
     per_user_max_concurrent_jobs: int | None
+    queue_rates: dict[str, StartRate] = Field(default_factory=dict)
+    job_type_rates: dict[str, StartRate] = Field(default_factory=dict)
     worker_health_status: Literal["healthy", "degraded", "unhealthy"] = Field(
         description="healthy: every worker heartbeats; degraded: a silent worker beside healthy ones, or no "
         "worker while nothing waits; unhealthy: no healthy worker while jobs wait or run."

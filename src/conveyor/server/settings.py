@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from conveyor.batch import MAX_BATCH_JOBS
 from conveyor.exceptions import ConfigurationError
+from conveyor.rates import Rate, parse_named_rates
 from conveyor.server.auth import ApiKey, keys_from_env, keys_from_file
 from conveyor.server.rate_limit import RateLimit
 
@@ -34,6 +35,9 @@ class Settings:
     per_user_max_concurrent_jobs: int | None = None
     """The limits the workers are given (same environment variables), reported by the
     queue stats; workers enforce them, the server only shows them."""
+    queue_rates: Mapping[str, Rate] = field(default_factory=dict)
+    job_type_rates: Mapping[str, Rate] = field(default_factory=dict)
+    """The workers' rates (``CONVEYOR_QUEUE_RATES``, ``CONVEYOR_JOB_TYPE_RATES``), reported alike."""
     rate_limit: RateLimit | None = None
     """Requests per caller and period (429 past it); None: no limit."""
 
@@ -45,8 +49,8 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``CONVEYOR_API_KEYS``/``CONVEYOR_API_KEYS_FILE``, ``CONVEYOR_IMPORTS``,
         ``CONVEYOR_MAX_BODY_BYTES``, ``CONVEYOR_SSE_HEARTBEAT``, ``CONVEYOR_RATE_LIMIT`` and the workers' limits
-        (``CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS``, ``CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS``);
-        ``overrides`` win."""
+        (``CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS``, ``CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS``) and rates
+        (``CONVEYOR_QUEUE_RATES``, ``CONVEYOR_JOB_TYPE_RATES``); ``overrides`` win."""
         env = os.environ if environ is None else environ
         keys = keys_from_env(env.get("CONVEYOR_API_KEYS", ""))
         if env.get("CONVEYOR_API_KEYS_FILE"):
@@ -70,6 +74,13 @@ class Settings:
             variable = f"CONVEYOR_{name.upper()}"
             if env.get(variable):
                 values[name] = _number(env, variable, int)
+        for name in ("queue_rates", "job_type_rates"):
+            variable = f"CONVEYOR_{name.upper()}"
+            if env.get(variable):
+                try:
+                    values[name] = parse_named_rates(env[variable])
+                except ConfigurationError as exc:
+                    raise ConfigurationError(f"{variable}: {exc}") from None
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

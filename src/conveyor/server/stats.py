@@ -4,12 +4,14 @@ backend's per-minute counters, so both cost the same with ten jobs or ten millio
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 
 from conveyor.backends.base import Backend
 from conveyor.clock import to_datetime
 from conveyor.health import store_health, worker_is_healthy
+from conveyor.rates import Rate
 from conveyor.server.host import HostLoad
-from conveyor.server.schemas import QueueStats, Stats, Throughput
+from conveyor.server.schemas import QueueStats, StartRate, Stats, Throughput
 from conveyor.server.settings import Settings
 from conveyor.status import REST_NAMES
 
@@ -68,6 +70,16 @@ def queue_stats(
         memory_usage_mb=host.memory_used_mb(),
         global_max_concurrent_jobs=settings.global_max_concurrent_jobs,
         per_user_max_concurrent_jobs=settings.per_user_max_concurrent_jobs,
+        queue_rates={
+            name: StartRate(count=r.count, period_seconds=r.period) for name, r in settings.queue_rates.items()
+        },
+        job_type_rates={
+            name: StartRate(count=r.count, period_seconds=r.period) for name, r in settings.job_type_rates.items()
+        },
         worker_health_status=store_health(workers, now, waiting),
         last_cleanup=to_datetime(backend.maintenance_last()),
     )
+
+
+def _start_rates(rates: Mapping[str, Rate]) -> dict[str, StartRate]:
+    return {name: StartRate(count=rate.count, period_seconds=rate.period) for name, rate in rates.items()}
