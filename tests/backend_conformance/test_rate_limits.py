@@ -129,7 +129,7 @@ def test_a_recovered_job_started_again_counts_again(backend: Backend) -> None:
     assert claim(backend, EMAILS_2_PER_MINUTE, now=lapsed) == [], "two starts in the minute"
 
 
-def test_a_claim_without_the_rate_ignores_it_but_its_starts_count(backend: Backend) -> None:
+def test_a_claim_without_rates_neither_checks_nor_logs_them(backend: Backend) -> None:
     jobs = put_many(backend, 3, queue="emails")
     assert claim(backend, None, limit=2) == jobs[:2]  # (a worker given no rates: an earlier one)
     assert claim(backend, EMAILS_2_PER_MINUTE) == [jobs[2]], "only starts under a rate are logged"

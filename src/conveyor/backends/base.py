@@ -141,6 +141,15 @@ class Backend(Protocol):
         the STARTED jobs (every worker's) globally, per user, per queue and per job
         type; jobs over a cap stay queued and the claim goes on with others.
 
+        ``limits`` rates (``per_queue_rate``, ``per_job_type_rate``) cap the jobs
+        STARTED in any window of their period, every worker's claims counted: the claim
+        keeps the times of its starts in the store, per rate (every claim of a job counts,
+        retries and requeues too). Jobs over a rate stay queued alike; the claim then
+        notes when the rate's window frees, which schedule_next_due includes and which is
+        announced as a due time (schedule_signals), and jobs_promote_due wakes the idle
+        workers once it has come (see conveyor/backends/held.py). Starts are counted at
+        ``now``, or after a wait at the time the wait ended.
+
         With ``wait`` (an idle worker's call), when no job is waiting the claim first
         waits up to that many seconds for one to be enqueued, as wait_for_jobs does. A
         backend may send the wait and the claim together, in one round trip: ``now``
@@ -243,13 +252,16 @@ class Backend(Protocol):
 
     # -- jobs: time-driven transitions --------------------------------------------------
     def jobs_promote_due(self, now: float, limit: int = CHUNK) -> int:
-        """Move SCHEDULED jobs whose time has come to QUEUED; return how many."""
+        """Move SCHEDULED jobs whose time has come to QUEUED; return how many. Also wake
+        the idle workers of the jobs a rate held whose window has freed by ``now`` (see
+        jobs_claim)."""
         ...
 
     def schedule_next_due(self) -> float | None:
         """When the earliest scheduled job (a delayed enqueue or retry) or scheduled batch
-        start comes due, past or future; None when nothing waits on a time. One index
-        read (O(log n)), so a worker can sleep until then rather than a poll interval."""
+        start comes due, or a rate's window frees for jobs it held (see jobs_claim), past
+        or future; None when nothing waits on a time. One index read (O(log n)) each, so a
+        worker can sleep until then rather than a poll interval."""
         ...
 
     def schedule_signals(self) -> float | None:
