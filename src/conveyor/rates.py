@@ -34,6 +34,10 @@ class Rate:
         return f"{self.count}/{seconds}s"
 
 
+RateSpec = Rate | str | tuple[int, float]
+"""A rate as Limits takes it: ``"N/PERIOD"``, ``(count, seconds)`` or a Rate."""
+
+
 def parse_named_rate(item: str) -> tuple[str, Rate]:
     """``NAME=N/PERIOD`` (as the worker's --queue-rate and CONVEYOR_QUEUE_RATES give a
     rate) as the name and its Rate; ConfigurationError for anything else."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import cast
 
 from conveyor.exceptions import ConfigurationError
-from conveyor.rates import Rate, parse_rate
+from conveyor.rates import Rate, RateSpec, parse_rate
 from conveyor.status import BatchStatus, JobStatus
 
 
@@ -252,10 +253,10 @@ class Limits:
     per_queue: Mapping[str, int] = field(default_factory=dict)
     per_job_type: Mapping[str, int] = field(default_factory=dict)
     """By function name: the import path, or the name given to @job_type."""
-    per_queue_rate: Mapping[str, Rate] = field(default_factory=dict)
+    per_queue_rate: Mapping[str, RateSpec] = field(default_factory=dict)
     """Most jobs of a queue started in any window of the period, across every worker:
-    ``{"emails": "100/m"}`` (see conveyor.rates; kept as Rate values)."""
-    per_job_type_rate: Mapping[str, Rate] = field(default_factory=dict)
+    ``{"emails": "100/m"}`` (see conveyor.rates; kept as Rate values: queue_rates)."""
+    per_job_type_rate: Mapping[str, RateSpec] = field(default_factory=dict)
     """The same, by job type (function name, as ``per_job_type``)."""
 
     def __post_init__(self) -> None:
@@ -284,6 +285,16 @@ class Limits:
     def rates(self) -> bool:
         """Whether any rate is set."""
         return bool(self.per_queue_rate or self.per_job_type_rate)
+
+    @property
+    def queue_rates(self) -> Mapping[str, Rate]:
+        """``per_queue_rate``, every rate a Rate (as __post_init__ made them)."""
+        return cast("Mapping[str, Rate]", self.per_queue_rate)
+
+    @property
+    def job_type_rates(self) -> Mapping[str, Rate]:
+        """``per_job_type_rate``, every rate a Rate."""
+        return cast("Mapping[str, Rate]", self.per_job_type_rate)
 
     def __bool__(self) -> bool:
         return self.caps or self.rates

@@ -25,6 +25,7 @@ from conveyor.exceptions import (
     NoSuchJobError,
     SerializationError,
 )
+from conveyor.rates import Rate, parse_rate
 from conveyor.types import Limits
 
 
@@ -493,6 +494,22 @@ def test_a_worker_refuses_a_lease_shorter_than_a_second(queue: Queue, lease_ttl:
 
 
 @pytest.mark.parametrize(
+    ("given", "rate"),
+    [
+        ("10/s", Rate(10, 1.0)), ("100/m", Rate(100, 60.0)), ("5/h", Rate(5, 3600.0)), ("1000/d", Rate(1000, 86400.0)),
+        ("5/30s", Rate(5, 30.0)), ("100/10m", Rate(100, 600.0)), ("2/1.5h", Rate(2, 5400.0)),
+        (" 3 / M ", Rate(3, 60.0)),
+        ("4/2.5", Rate(4, 2.5)), ((7, 0.5), Rate(7, 0.5)), (Rate(1, 9.0), Rate(1, 9.0)),
+    ],
+)  # fmt: skip
+def test_rates_are_written_n_per_period(given: object, rate: Rate) -> None:
+    limits = Limits(per_queue_rate={"emails": given}, per_job_type_rate={"jobs.f": given})
+    assert limits.per_queue_rate == {"emails": rate} and limits.per_job_type_rate == {"jobs.f": rate}
+    assert limits and limits.rates and not limits.caps
+    assert parse_rate(str(rate)) == rate, "as a worker's flags give it back"
+
+
+@pytest.mark.parametrize(
     ("limits", "message"),
     [
         ({"global_max": 0}, "global_max must be a whole number of jobs, 1 or more, got 0"),
@@ -501,6 +518,14 @@ def test_a_worker_refuses_a_lease_shorter_than_a_second(queue: Queue, lease_ttl:
         ({"per_queue": {"default": 0}}, r"per_queue\['default'\] must be a whole number of jobs"),
         ({"per_job_type": {"f": "2"}}, r"per_job_type\['f'\] must be a whole number of jobs"),
         ({"per_queue": ["default"]}, "per_queue must map names to counts"),
+        ({"per_queue_rate": {"emails": "0/m"}}, r"per_queue_rate\['emails'\]: the count must be a whole number"),
+        ({"per_queue_rate": {"emails": "100"}}, r"'100' is not a rate: write N/PERIOD"),
+        ({"per_queue_rate": {"emails": "1.5/m"}}, r"'1.5/m' is not a rate"),
+        ({"per_job_type_rate": {"f": "1/0s"}}, r"per_job_type_rate\['f'\]'s period must be more than 0 seconds"),
+        ({"per_job_type_rate": {"f": "1/25h"}}, "the period must be at most a day"),
+        ({"per_job_type_rate": {"f": (True, 1)}}, "the count must be a whole number of jobs, 1 or more, got True"),
+        ({"per_job_type_rate": {"f": 10}}, r"must be 'N/PERIOD' \(as '10/s'\) or a \(count, seconds\) pair"),
+        ({"per_job_type_rate": {"": "1/s"}}, "per_job_type_rate must map names to counts"),
     ],
 )
 def test_limits_no_job_could_run_under_are_refused(limits: dict[str, Any], message: str) -> None:

@@ -450,7 +450,7 @@ def limit_flags(limits: Limits) -> list[str]:
     for flag, named in (("--queue-limit", limits.per_queue), ("--job-type-limit", limits.per_job_type)):
         for name, cap in named.items():
             flags += [flag, f"{name}={cap}"]
-    for flag, rates in (("--queue-rate", limits.per_queue_rate), ("--job-type-rate", limits.per_job_type_rate)):
+    for flag, rates in (("--queue-rate", limits.queue_rates), ("--job-type-rate", limits.job_type_rates)):
         for name, rate in rates.items():
             flags += [flag, f"{name}={rate}"]
     return flags

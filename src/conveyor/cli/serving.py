@@ -128,10 +128,10 @@ def build_api(app: App, host: str, limits: Limits | None = None, server_env: dic
         reported["global_max_concurrent_jobs"] = limits.global_max
     if limits is not None and limits.per_user_max is not None:
         reported["per_user_max_concurrent_jobs"] = limits.per_user_max
-    if limits is not None and limits.per_queue_rate:
-        reported["queue_rates"] = limits.per_queue_rate
-    if limits is not None and limits.per_job_type_rate:
-        reported["job_type_rates"] = limits.per_job_type_rate
+    if limits is not None and limits.queue_rates:
+        reported["queue_rates"] = limits.queue_rates
+    if limits is not None and limits.job_type_rates:
+        reported["job_type_rates"] = limits.job_type_rates
     settings = Settings.from_env({**os.environ, **(server_env or {})}, imports=app.imports, **reported)
     if settings.open_access and not is_loopback(host):
         raise InputError(
@@ -268,8 +268,8 @@ def run_processes(
                             ("CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS", limits.per_user_max)):  # fmt: skip
         if value is not None:
             os.environ[variable] = str(value)
-    for variable, rates in (("CONVEYOR_QUEUE_RATES", limits.per_queue_rate),
-                            ("CONVEYOR_JOB_TYPE_RATES", limits.per_job_type_rate)):  # fmt: skip
+    for variable, rates in (("CONVEYOR_QUEUE_RATES", limits.queue_rates),
+                            ("CONVEYOR_JOB_TYPE_RATES", limits.job_type_rates)):  # fmt: skip
         if rates:
             os.environ[variable] = ",".join(f"{name}={rate}" for name, rate in rates.items())
     config = _config("conveyor.cli.serving:process_app", log_level, factory=True, workers=processes)

@@ -116,7 +116,7 @@ def _rate_args(limits: Limits, rate_now: float) -> list[Any]:
     """The claim script's rate arguments: the time starts count at, then counted
     name/count/period triples, per queue and per job type."""
     args: list[Any] = [repr(rate_now)]
-    for rates in (limits.per_queue_rate, limits.per_job_type_rate):
+    for rates in (limits.queue_rates, limits.job_type_rates):
         args.append(len(rates))
         for name, rate in rates.items():
             args += (name, rate.count, repr(rate.period))

@@ -136,8 +136,8 @@ class RateWindow:
 
 def rates_by_name(limits: Limits) -> dict[str, Rate]:
     """The limits' rates, by their names (see conveyor.backends.held)."""
-    named = {held.QUEUE_RATE + queue: rate for queue, rate in limits.per_queue_rate.items()}
-    named.update((held.JOB_TYPE_RATE + func_name, rate) for func_name, rate in limits.per_job_type_rate.items())
+    named = {held.QUEUE_RATE + queue: rate for queue, rate in limits.queue_rates.items()}
+    named.update((held.JOB_TYPE_RATE + func_name, rate) for func_name, rate in limits.job_type_rates.items())
     return named
 
 
