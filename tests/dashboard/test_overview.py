@@ -150,6 +150,25 @@ def test_the_load_shown_is_said_to_be_the_hosts(page: Page, server: ApiServer) -
     expect(facts).not_to_contain_text("Server")  # GET stats reports the whole machine's, not the server's own
 
 
+def test_the_workers_rates_are_shown_with_the_limits(page: Page, server: ApiServer) -> None:
+    rates = {
+        "queue_rates": {"emails": {"count": 100, "period_seconds": 60.0}},
+        "job_type_rates": {"myapp.jobs.call_api": {"count": 10, "period_seconds": 1.5}},
+    }
+    page.route("**/api/v1/jobs/queue/stats", lambda route: answer(route, {**route.fetch().json(), **rates}))
+    page.goto(server.base)
+    facts = page.get_by_role("region", name="System and limits")
+    expect(facts.locator("dt", has_text="Start rates").locator("+ dd")).to_have_text(
+        "queue emails: 100 per 60 s · type myapp.jobs.call_api: 10 per 1.5 s"
+    )
+
+
+def test_no_rates_are_shown_as_none(page: Page, server: ApiServer) -> None:
+    page.goto(server.base)
+    facts = page.get_by_role("region", name="System and limits")
+    expect(facts.locator("dt", has_text="Start rates").locator("+ dd")).to_have_text("none")
+
+
 def test_a_queue_whose_jobs_wait_with_no_worker_listening_says_so(
     page: Page, server: ApiServer, worker: subprocess.Popen[bytes], queue: Queue
 ) -> None:
