@@ -362,29 +362,29 @@ _SHARED_LIMITS = [
 ]
 
 
+def _per_name(
+    flag: str, callback: Callable[..., Any], metavar: str, help: str
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """A repeatable NAME=VALUE option with its CONVEYOR_<NAME>S variable (the per-queue and
+    per-job-type limits and rates)."""
+    dest = flag.removeprefix("--").replace("-", "_") + "s"
+    return click.option(
+        flag, dest, multiple=True, callback=callback, envvar=f"CONVEYOR_{dest.upper()}", show_envvar=True,
+        metavar=metavar, help=help,
+    )  # fmt: skip
+
+
 _RATES = [
-    click.option(
-        "--queue-rate",
-        "queue_rates",
-        multiple=True,
-        callback=_named_rates,
-        envvar="CONVEYOR_QUEUE_RATES",
-        show_envvar=True,
-        metavar="QUEUE=N/PERIOD",
-        help="Most jobs of one queue started per period, as emails=100/m (s, m, h, d or a duration "
-        "such as 30s; repeatable).",
+    _per_name(
+        "--queue-rate", _named_rates, "QUEUE=N/PERIOD",
+        "Most jobs of one queue started per period, as emails=100/m (s, m, h, d or a duration such as 30s; "
+        "repeatable).",
     ),
-    click.option(
-        "--job-type-rate",
-        "job_type_rates",
-        multiple=True,
-        callback=_named_rates,
-        envvar="CONVEYOR_JOB_TYPE_RATES",
-        show_envvar=True,
-        metavar="TYPE=N/PERIOD",
-        help="Most jobs of one job type (function) started per period, as myapp.jobs.call_api=10/s (repeatable).",
+    _per_name(
+        "--job-type-rate", _named_rates, "TYPE=N/PERIOD",
+        "Most jobs of one job type (function) started per period, as myapp.jobs.call_api=10/s (repeatable).",
     ),
-]
+]  # fmt: skip
 
 
 def reported_limits_options(command: Callable[..., R]) -> Callable[..., R]:
@@ -399,26 +399,11 @@ def limits_options(command: Callable[..., R]) -> Callable[..., R]:
     """The concurrency limits a worker enforces in every claim, across all workers."""
     options = [
         *_SHARED_LIMITS,
-        click.option(
-            "--queue-limit",
-            "queue_limits",
-            multiple=True,
-            callback=_named_limits,
-            envvar="CONVEYOR_QUEUE_LIMITS",
-            show_envvar=True,
-            metavar="QUEUE=N",
-            help="Most jobs of one queue running at once (repeatable).",
-        ),
-        click.option(
-            "--job-type-limit",
-            "job_type_limits",
-            multiple=True,
-            callback=_named_limits,
-            envvar="CONVEYOR_JOB_TYPE_LIMITS",
-            show_envvar=True,
-            metavar="TYPE=N",
-            help="Most jobs of one job type (function) running at once (repeatable).",
-        ),
+        _per_name("--queue-limit", _named_limits, "QUEUE=N", "Most jobs of one queue running at once (repeatable)."),
+        _per_name(
+            "--job-type-limit", _named_limits, "TYPE=N",
+            "Most jobs of one job type (function) running at once (repeatable).",
+        ),  # fmt: skip
         *_RATES,
     ]
     for option in reversed(options):
