@@ -344,7 +344,10 @@ def worker_ttl_option(command: Callable[..., R]) -> Callable[..., R]:
     )(command)
 
 
-_SHARED_LIMITS = [
+_Option = Callable[[Callable[..., Any]], Callable[..., Any]]
+"""A click option, as a decorator."""
+
+_SHARED_LIMITS: list[_Option] = [
     click.option(
         "--global-max-concurrent-jobs",
         type=click.IntRange(min=1),
@@ -362,9 +365,7 @@ _SHARED_LIMITS = [
 ]
 
 
-def _per_name(
-    flag: str, callback: Callable[..., Any], metavar: str, help: str
-) -> Callable[[Callable[..., R]], Callable[..., R]]:
+def _per_name(flag: str, callback: Callable[..., Any], metavar: str, help: str) -> _Option:
     """A repeatable NAME=VALUE option with its CONVEYOR_<NAME>S variable (the per-queue and
     per-job-type limits and rates)."""
     dest = flag.removeprefix("--").replace("-", "_") + "s"
@@ -374,7 +375,7 @@ def _per_name(
     )  # fmt: skip
 
 
-_RATES = [
+_RATES: list[_Option] = [
     _per_name(
         "--queue-rate", _named_rates, "QUEUE=N/PERIOD",
         "Most jobs of one queue started per period, as emails=100/m (s, m, h, d or a duration such as 30s; "
@@ -401,9 +402,11 @@ def limits_options(command: Callable[..., R]) -> Callable[..., R]:
         *_SHARED_LIMITS,
         _per_name("--queue-limit", _named_limits, "QUEUE=N", "Most jobs of one queue running at once (repeatable)."),
         _per_name(
-            "--job-type-limit", _named_limits, "TYPE=N",
+            "--job-type-limit",
+            _named_limits,
+            "TYPE=N",
             "Most jobs of one job type (function) running at once (repeatable).",
-        ),  # fmt: skip
+        ),
         *_RATES,
     ]
     for option in reversed(options):
