@@ -1,4 +1,4 @@
-"""Chaos: workers under per-user and per-job-type limits, killed, frozen and cut off, then invariants checked.
+"""Chaos: workers under limits and a rate, killed, frozen and cut off, then invariants checked.
 
     .venv/bin/python bench/chaos.py --backend redis --seconds 60
     .venv/bin/python bench/chaos.py --backend sqlite --seconds 60 --faults kill,cancel,requeue
@@ -6,7 +6,8 @@
 
 Starts ``--workers`` worker processes on a fresh store (a SQLite file, or a redis-server
 of its own on a free port, append-only so a restart keeps the jobs), with a per-user
-limit and a limit on the "heavy" job type, on jobs of ``--users`` users, a share of them
+limit, a limit on the "heavy" job type and a start rate on the other type (``--work-rate``,
+8 a second, which holds some of them: the claims' rate path under faults), on jobs of ``--users`` users, a share of them
 heavy, a fifth enqueued at the front of their priority and a fifth snoozing once before
 they run (bench/chaosjobs.py: each run marks its start and end in a shared log). For
 ``--seconds`` it then, at random, kills workers with SIGKILL (starting another in
@@ -145,6 +146,8 @@ class Harness:
             "--interrupt-grace", "2", "--per-user-max-concurrent-jobs", str(self.args.per_user),
             "--job-type-limit", f"chaosjobs.heavy={self.args.per_type}", "--log-level", "warning",
         ]  # fmt: skip
+        if self.args.work_rate != "none":
+            command += ["--job-type-rate", f"chaosjobs.work={self.args.work_rate}"]
         with (self.dir / f"worker-{index}.log").open("ab") as stderr:
             process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         self.workers[process.pid] = Worker(process)
@@ -454,6 +457,9 @@ def main() -> int:
     parser.add_argument("--per-user", type=int, default=2, help="the per-user limit the workers enforce")
     parser.add_argument("--per-type", type=int, default=2, help="the limit on heavy jobs the workers enforce")
     parser.add_argument("--heavy", type=float, default=0.3, help="the share of jobs that are heavy")
+    parser.add_argument(
+        "--work-rate", default="8/1s", help="the start rate of the other job type the workers enforce ('none': none)"
+    )
     parser.add_argument("--jobs", type=int, default=300, help="jobs enqueued at the start (more come later)")
     parser.add_argument("--job-seconds", type=float, default=0.6, help="longest a job runs")
     parser.add_argument("--lease-ttl", type=float, default=2.0)
@@ -479,6 +485,7 @@ def main() -> int:
         harness.close()
     print(f"chaos on {args.backend}, seed {args.seed}, {args.seconds:g} s, {args.workers} workers x "
           f"{args.concurrency}, per-user limit {args.per_user}, heavy limit {args.per_type}, "
+          f"work rate {args.work_rate}, "
           f"lease {args.lease_ttl:g} s")  # fmt: skip
     print("  " + ", ".join(f"{name} {count}" for name, count in sorted(harness.done.items())))
     notes = worker_log_lines(directory)
