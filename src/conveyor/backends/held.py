@@ -37,12 +37,6 @@ def is_rate(name: str) -> bool:
     return name.startswith((QUEUE_RATE, JOB_TYPE_RATE))
 
 
-def rate_free_at(starts_in_window: list[float], count: int, period: float) -> float:
-    """When a rate whose window holds these start times (oldest first, ``count`` or
-    more of them) lets one more job start: once all but ``count - 1`` have left it."""
-    return starts_in_window[len(starts_in_window) - count] + period
-
-
 READ_PAST = 100
 """How many jobs of full job types (or types the jobs read before them would fill) a claim
 reads past, per user of a queue, to reach that user's jobs of other types: a claim reads

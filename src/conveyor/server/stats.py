@@ -70,12 +70,8 @@ def queue_stats(
         memory_usage_mb=host.memory_used_mb(),
         global_max_concurrent_jobs=settings.global_max_concurrent_jobs,
         per_user_max_concurrent_jobs=settings.per_user_max_concurrent_jobs,
-        queue_rates={
-            name: StartRate(count=r.count, period_seconds=r.period) for name, r in settings.queue_rates.items()
-        },
-        job_type_rates={
-            name: StartRate(count=r.count, period_seconds=r.period) for name, r in settings.job_type_rates.items()
-        },
+        queue_rates=_start_rates(settings.queue_rates),
+        job_type_rates=_start_rates(settings.job_type_rates),
         worker_health_status=store_health(workers, now, waiting),
         last_cleanup=to_datetime(backend.maintenance_last()),
     )
