@@ -154,10 +154,6 @@ class KeySpace:
         """Set with the halt list's token: the claim sent with a wait's pop claims nothing."""
         return f"{self.base}halted:{token}"
 
-    def starts(self, rate: str) -> str:
-        """The log of a rate's recent starts (``rate`` named as held.py says)."""
-        return f"{self.base}starts:{rate}"
-
     def dependents(self, job_id: str) -> str:
         return f"{self.base}dependents:{job_id}"
 
