@@ -61,6 +61,8 @@ WRITES = frozenset(
         "jobs_expire",
         "jobs_purge",
         "queue_empty",
+        "queues_pause",
+        "queues_resume",
         "batch_create",
         "batch_start",
         "batch_reschedule",

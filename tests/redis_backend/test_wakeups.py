@@ -30,6 +30,16 @@ def test_each_queued_job_leaves_a_token_and_no_more_than_sixteen_wait(backend: R
     assert backend._redis.llen(backend.keys.wake("default")) == 16
 
 
+def test_a_paused_queue_gets_no_token_until_resumed_and_then_one_per_job(backend: RedisBackend) -> None:
+    """A token would wake a worker of the paused queue for nothing, once per job enqueued."""
+    backend.queues_pause(["default"], NOW)
+    for _ in range(3):
+        put(backend)
+    assert backend._redis.llen(backend.keys.wake("default")) == 0
+    backend.queues_resume(["default"])
+    assert backend._redis.llen(backend.keys.wake("default")) == 3
+
+
 def test_a_waiting_claim_takes_a_token_and_the_job_in_one_round(backend: RedisBackend) -> None:
     job = put(backend)
     (claimed,) = backend.jobs_claim(["default"], "w-1", 10, "token-1", NOW + 30, NOW, None, 5)

@@ -294,6 +294,21 @@ class Backend(Protocol):
         """Delete every QUEUED job of ``queue`` (in chunks of CHUNK, each atomic); return how many."""
         ...
 
+    def queues_pause(self, queues: Sequence[str], now: float) -> None:
+        """Pause these queues store-wide, until resumed: jobs_claim takes none of their
+        jobs (enqueues, promotions and retries still queue them; running jobs go on), and
+        no wake-up is sent for them. A queue paused already keeps its first pause time."""
+        ...
+
+    def queues_resume(self, queues: Sequence[str]) -> None:
+        """Lift the pause of these queues (those not paused are left as they are) and wake
+        idle workers for the jobs they hold."""
+        ...
+
+    def queues_paused(self) -> dict[str, float]:
+        """The paused queues, each with when it was paused."""
+        ...
+
     # -- jobs: reads ------------------------------------------------------------------
     def jobs_get(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
         """The records for these ids, None where a job does not exist."""

@@ -124,3 +124,15 @@ class RedisBackend(RedisClaiming, RedisQueries, RedisUpkeep, RedisBatches, Redis
             total += emptied
             if emptied < CHUNK:
                 return total
+
+    def queues_pause(self, queues: Sequence[str], now: float) -> None:
+        if queues:
+            self._run("pause", repr(now), *queues)
+
+    def queues_resume(self, queues: Sequence[str]) -> None:
+        if queues:
+            self._run("pause", "", *queues)
+
+    def queues_paused(self) -> dict[str, float]:
+        paused = self._call(lambda: self._redis.hgetall(self.keys.paused))
+        return {queue.decode(): float(at) for queue, at in paused.items()}

@@ -29,6 +29,8 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:seq                      counter for the order of entry into queues
     {conveyor}:wake:<queue>             list: wake-up tokens for the queue's idle workers, one
                                         per job made ready, at most 16
+    {conveyor}:paused                   hash: paused queue -> when it was paused; the claim takes
+                                        none of its jobs and no wake-up is pushed for it
     {conveyor}:heldby                   hash: a full limit a claim left jobs queued for (named as
                                         conveyor/backends/held.py says) -> the queues of
                                         those jobs, newline-separated; a job giving up a slot of
@@ -108,6 +110,7 @@ class KeySpace:
         self.batch_starts = self.base + "batchstarts"
         self.cron_ticks = self.base + "cron"
         self.cron_entries = self.base + "cronentries"
+        self.paused = self.base + "paused"
 
     def batch(self, batch_id: str) -> str:
         return f"{self.base}batch:{batch_id}"

@@ -38,13 +38,13 @@ NAMES = (
     "enqueue", "claim", "settle", "extend", "recover", "cancel", "stop", "requeue", "delete", "update",
     "promote", "expire", "purge", "empty", "heartbeat", "reap", "lock", "unlock",
     "batch_start", "batch_reschedule", "batch_cancel", "batch_complete", "batch_counts", "repair", "newest",
-    "summaries", "serving", "shutdown", "register", "time", "cron_reap",
+    "summaries", "serving", "shutdown", "register", "time", "cron_reap", "pause",
 )  # fmt: skip
 FLAGS = {
     **dict.fromkeys(("batch_counts", "newest", "summaries", "time"), "no-writes"),
     **dict.fromkeys(
         ("purge", "delete", "empty", "reap", "lock", "unlock", "extend", "heartbeat", "register", "serving",
-         "shutdown", "cron_reap"),
+         "shutdown", "cron_reap", "pause"),
         "allow-oom",
     ),
 }  # fmt: skip

@@ -185,6 +185,23 @@ class SQLiteBackend(SQLiteClaiming, SQLiteTimed, SQLiteQueries, SQLiteUpkeep, SQ
 
         return _in_chunks(lambda: self._write(empty))
 
+    def queues_pause(self, queues: Sequence[str], now: float) -> None:
+        self._pool.write(
+            lambda conn: conn.executemany(
+                "INSERT INTO paused_queues (queue, paused_at) VALUES (?, ?) ON CONFLICT (queue) DO NOTHING",
+                [(queue, now) for queue in queues],
+            )
+        )
+
+    def queues_resume(self, queues: Sequence[str]) -> None:
+        self._pool.write(
+            lambda conn: conn.executemany("DELETE FROM paused_queues WHERE queue = ?", [(queue,) for queue in queues])
+        )
+        self._wakeup.notify()
+
+    def queues_paused(self) -> dict[str, float]:
+        return dict(self._pool.read(lambda conn: conn.execute("SELECT queue, paused_at FROM paused_queues").fetchall()))
+
 
 def _in_chunks(step: Callable[[], int]) -> int:
     """Repeat a step that handles up to CHUNK jobs until one handles fewer; the total."""

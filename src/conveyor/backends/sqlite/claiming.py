@@ -94,10 +94,13 @@ class SQLiteClaiming(SQLiteDependencies):
             if rules.rates:  # counted at the claim's time: after a wait, its end, not now from before it
                 assert running is not None
                 running.read_rates(conn, rules, now + time.monotonic() - entered if wait > 0 else now)
+            paused = {queue for (queue,) in conn.execute("SELECT queue FROM paused_queues")}
             for queue in queues:
                 wanted = limit - len(claimed)
                 if wanted <= 0:
                     break
+                if queue in paused:
+                    continue
                 chosen: tuple[str, tuple[Any, ...]]
                 if running is None and not picking.needs_fair_pick(conn, queue):
                     chosen = (

@@ -231,6 +231,10 @@ MIGRATIONS: list[str] = [
     CREATE TABLE rate_starts (rate TEXT NOT NULL, at REAL NOT NULL);
     CREATE INDEX rate_starts_window ON rate_starts (rate, at);
     """,
+    # 19: paused queues (Backend.queues_pause): claims take none of their jobs until resumed
+    """
+    CREATE TABLE paused_queues (queue TEXT PRIMARY KEY, paused_at REAL NOT NULL) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

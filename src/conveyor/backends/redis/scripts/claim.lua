@@ -26,6 +26,9 @@ if ARGV[7] ~= '' and redis.call('EXISTS', ARGV[7]) == 1 then
 end
 local claimed = {}
 
+-- Paused queues (see pause.lua) are passed over: their jobs stay queued, unmarked.
+local paused = last_queue >= 9 and redis.call('HMGET', P .. 'paused', unpack(ARGV, 9, last_queue)) or {}
+
 -- The fields a claim reads: their place in ``fields`` below.
 local READS = {status = 1, seq = 2, expires_at = 3, user_id = 4, func_name = 5, enqueued_at = 6}
 
@@ -331,7 +334,7 @@ end
 local function mark_unread()
     for qi = 9, last_queue do
         local queue = ARGV[qi]
-        if redis.call('EXISTS', queued_key(queue)) == 1 then
+        if not paused[qi - 8] and redis.call('EXISTS', queued_key(queue)) == 1 then
             local full = queue_full(queue)
             if full then
                 hold(full, queue)
@@ -355,12 +358,14 @@ gather()
 for qi = 9, last_queue do
     if #claimed >= limit then break end
     local queue = ARGV[qi]
-    if limits or redis.call('SCARD', users_key(queue)) > 1 then
-        take_in_turns(queue)
-    else
-        take_in_order(queue)
+    if not paused[qi - 8] then
+        if limits or redis.call('SCARD', users_key(queue)) > 1 then
+            take_in_turns(queue)
+        else
+            take_in_order(queue)
+        end
+        write_removals()  -- before a queue named twice is read again
     end
-    write_removals()  -- before a queue named twice is read again
 end
 write_gathered()
 if limits and #claimed >= limit then mark_unread() end

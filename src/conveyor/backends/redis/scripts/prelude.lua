@@ -64,7 +64,9 @@ end
 local function wake_all()
     for queue, count in pairs(woken) do
         local key = keys_of(queue).wake
-        local room = math.min(count, WAKE_TOKENS_KEPT - redis.call('LLEN', key))
+        -- a paused queue's workers would claim nothing: its resume wakes them
+        local room = redis.call('HEXISTS', P .. 'paused', queue) == 0
+            and math.min(count, WAKE_TOKENS_KEPT - redis.call('LLEN', key)) or 0
         if room == 1 then
             redis.call('LPUSH', key, '1')
         elseif room > 1 then
