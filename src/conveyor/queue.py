@@ -373,6 +373,20 @@ class Queue:
             raise InvalidJobError(f"queue {self.name!r} is its jobs: delete(delete_jobs=True) or empty() deletes them")
         self.empty()
 
+    # -- pausing ---------------------------------------------------------------------------------
+    def pause(self) -> None:
+        """Stop every worker of the store from starting this queue's jobs until ``resume()``
+        (BullMQ's ``pause``; RQ's ``rq suspend``, for one queue). Jobs still enqueue into
+        it; the jobs running go on. It lasts across worker and server restarts."""
+        self.connection.queues_pause([self.name], self.clock.now())
+
+    def resume(self) -> None:
+        """Let workers start this queue's jobs again; its idle workers wake at once."""
+        self.connection.queues_resume([self.name])
+
+    def is_paused(self) -> bool:
+        return self.name in self.connection.queues_paused()
+
     # -- registries ----------------------------------------------------------------------------
     def _registry(self, cls: type[R]) -> R:
         return cls(self.name, connection=self.connection, clock=self.clock)
