@@ -7,6 +7,7 @@ import time
 import httpx
 import pytest
 
+from backend_conformance.helpers import claim_ids
 from conveyor.backends.base import Backend
 from conveyor.status import JobStatus
 from conveyor.types import WorkerRecord
@@ -97,6 +98,7 @@ async def test_queues_are_listed_with_their_counts_per_status(client: httpx.Asyn
     await submit(client, queue="busy", delay_seconds=3600)
     await submit(client, queue="bobs", headers=BOB)
     zero = {"pending": 0, "scheduled": 0, "running": 0, "completed": 0, "failed": 0, "cancelled": 0}
+    zero |= {"paused": False, "paused_at": None}
     mine = [
         {**zero, "queue": "busy", "total": 2, "pending": 1, "scheduled": 1},
         {**zero, "queue": "quiet", "total": 1, "failed": 1},
@@ -104,6 +106,40 @@ async def test_queues_are_listed_with_their_counts_per_status(client: httpx.Asyn
     assert (await client.get(f"{API}/queues")).json() == {"data": mine}  # alice's own jobs only
     every = (await client.get(f"{API}/queues", headers=ROOT)).json()["data"]
     assert [row["queue"] for row in every] == ["bobs", "busy", "quiet"]
+
+
+async def test_an_admin_pauses_and_resumes_a_queue_and_the_listing_shows_it(
+    client: httpx.AsyncClient, backend: Backend
+) -> None:
+    job_id = await submit(client, queue="emails")
+    for action in ("pause", "resume"):
+        refused = await client.post(f"{API}/queues/emails/{action}")  # a user's key: queues are everyone's
+        assert (refused.status_code, refused.json()["error"]) == (403, "Forbidden")
+    assert backend.queues_paused() == {}
+    paused = await client.post(f"{API}/queues/emails/pause", headers=ROOT)
+    assert paused.status_code == 200
+    body = paused.json()
+    assert (body["queue"], body["paused"], body["paused_at"].endswith("Z")) == ("emails", True, True)
+    again = (await client.post(f"{API}/queues/emails/pause", headers=ROOT)).json()
+    assert again["paused_at"] == body["paused_at"], "a second pause keeps the first time"
+    await client.post(f"{API}/queues/idle/pause", headers=ROOT)  # a queue without jobs, paused ahead
+    assert claim_ids(backend, ("emails",)) == [], "no worker starts a paused queue's job"
+    rows = {row["queue"]: row for row in (await client.get(f"{API}/queues", headers=ROOT)).json()["data"]}
+    assert (rows["emails"]["paused"], rows["emails"]["pending"], rows["idle"]["paused"]) == (True, 1, True)
+    mine = (await client.get(f"{API}/queues")).json()["data"]
+    assert [(row["queue"], row["paused"]) for row in mine] == [("emails", True)], "a user sees its own queues"
+    metrics = (await client.get("/metrics", headers=ROOT)).text
+    assert 'conveyor_queue_paused_seconds{queue="emails"}' in metrics
+    resumed = (await client.post(f"{API}/queues/emails/resume", headers=ROOT)).json()
+    assert resumed == {"queue": "emails", "paused": False, "paused_at": None}
+    assert claim_ids(backend, ("emails",)) == [job_id]
+    assert backend.queues_paused().keys() == {"idle"}
+
+
+async def test_pausing_a_queue_of_an_invalid_name_is_a_clear_error(client: httpx.AsyncClient) -> None:
+    response = await client.post(f"{API}/queues/{'q' * 201}/pause", headers=ROOT)
+    assert response.status_code == 400
+    assert "at most 200 characters" in response.json()["message"]
 
 
 async def test_a_users_stats_count_its_own_jobs(client: httpx.AsyncClient, backend: Backend) -> None:
@@ -208,7 +244,7 @@ async def test_the_openapi_schema_describes_every_route_and_error(client: httpx.
         "/api/v1/workers/{name}/shutdown", "/api/v1/cron", "/api/v1/health", "/health", "/metrics", "/api/v1/metrics",
 
 
-        "/api/v1/queues",
+        "/api/v1/queues", "/api/v1/queues/{name}/pause", "/api/v1/queues/{name}/resume",
         "/api/v1/health", "/health", "/metrics", "/api/v1/metrics",
     ):  # fmt: skip
         assert path in paths, path

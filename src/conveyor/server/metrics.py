@@ -51,6 +51,12 @@ class BackendCollector(Collector):
             for name, count in sorted(totals.items()):
                 jobs.add_metric([queue, name], count)
         yield jobs
+        paused = GaugeMetricFamily(
+            "conveyor_queue_paused_seconds", "How long each paused queue has been paused.", labels=["queue"]
+        )
+        for queue, since in sorted(self.backend.queues_paused().items()):
+            paused.add_metric([queue], max(0.0, now - since))
+        yield paused
         ended = GaugeMetricFamily(
             "conveyor_jobs_ended", "Jobs that ended in the trailing window.", labels=["window", "outcome"]
         )

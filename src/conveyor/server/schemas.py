@@ -458,6 +458,16 @@ class QueueCounts(StatusCounts):
 
     queue: str
     total: int
+    paused: bool = Field(False, description="Whether workers are kept from starting its jobs (POST .../pause).")
+    paused_at: datetime | None = Field(None, description="Since when it is paused; null when it is not.")
+
+
+class QueuePause(BaseModel):
+    """A queue's pause, as a pause or resume left it."""
+
+    queue: str
+    paused: bool
+    paused_at: datetime | None
 
 
 class QueueList(BaseModel):

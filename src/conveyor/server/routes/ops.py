@@ -1,4 +1,4 @@
-"""Operations: workers, periodic jobs, health (for load balancers, no key needed) and Prometheus metrics."""
+"""Operations: queues (counts, pause and resume), workers, periodic jobs, health (for load balancers, no key needed) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from conveyor._version import __version__
 from conveyor.command import send_shutdown_command
+from conveyor.clock import to_datetime
 from conveyor.exceptions import BackendError
+from conveyor.options import validate_queue_name
 from conveyor.server.deps import Caller, Monitor, State
 from conveyor.server.errors import ApiError
 from conveyor.server.responses import COMMON, errors
@@ -20,6 +22,7 @@ from conveyor.server.schemas import (
     Health,
     QueueCounts,
     QueueList,
+    QueuePause,
     ShutdownRequested,
     WorkerErrorBody,
     WorkerList,
@@ -72,16 +75,52 @@ def list_cron(state: State, caller: Caller) -> CronList:
 @router.get("/api/v1/queues", response_model=QueueList, responses=errors(*COMMON))
 def list_queues(state: State, caller: Caller) -> QueueList:
     """Every queue that holds jobs, with its jobs per status (the caller's own, for a
-    user): read from the store's counters, never a scan."""
+    user): read from the store's counters, never a scan; and, for an admin, every paused
+    queue, jobs or none (it is there to resume)."""
     counts = state.backend.counts(None if caller.is_admin else caller.user_id)
+    paused = state.backend.queues_paused()
     rows = []
-    for queue, by_status in sorted(counts.items()):
+    for queue in sorted(counts.keys() | (paused.keys() if caller.is_admin else set())):
         per_rest = dict.fromkeys(("pending", "scheduled", "running", "completed", "failed", "cancelled"), 0)
-        for status, count in by_status.items():
+        for status, count in counts.get(queue, {}).items():
             per_rest[REST_NAMES[status]] += count
-        if any(per_rest.values()):
-            rows.append(QueueCounts(queue=queue, total=sum(per_rest.values()), **per_rest))
+        if any(per_rest.values()) or queue in paused:
+            since = paused.get(queue)
+            rows.append(
+                QueueCounts(
+                    queue=queue, total=sum(per_rest.values()), paused=since is not None, paused_at=to_datetime(since),
+                    **per_rest,
+                )
+            )  # fmt: skip
     return QueueList(data=rows)
+
+
+_PAUSE_RESPONSES = errors(*COMMON, 400, 403)
+
+
+@router.post("/api/v1/queues/{name}/pause", response_model=QueuePause, responses=_PAUSE_RESPONSES)
+def pause_queue(name: str, state: State, caller: Caller) -> QueuePause:
+    """Keep every worker from starting the queue's jobs until it is resumed: jobs still
+    enqueue into it, running ones go on. Pausing a paused queue keeps its first time.
+    Needs an admin key (queues are shared by every user)."""
+    queue = _operated_queue(name, caller, "Pausing")
+    state.backend.queues_pause([queue], time.time())
+    return QueuePause(queue=queue, paused=True, paused_at=to_datetime(state.backend.queues_paused().get(queue)))
+
+
+@router.post("/api/v1/queues/{name}/resume", response_model=QueuePause, responses=_PAUSE_RESPONSES)
+def resume_queue(name: str, state: State, caller: Caller) -> QueuePause:
+    """Let workers start the queue's jobs again (its idle workers wake at once); a queue
+    not paused is left as it is. Needs an admin key."""
+    queue = _operated_queue(name, caller, "Resuming")
+    state.backend.queues_resume([queue])
+    return QueuePause(queue=queue, paused=False, paused_at=None)
+
+
+def _operated_queue(name: str, caller: Caller, action: str) -> str:
+    if not caller.is_admin:
+        raise ApiError(403, "Forbidden", f"{action} a queue needs an admin key")
+    return validate_queue_name(name)
 
 
 _HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {503: {"model": Health, "description": "Store unreachable"}}
