@@ -1,4 +1,4 @@
-"""``conveyor empty`` and ``conveyor cleanup``."""
+"""``conveyor pause``, ``resume``, ``empty`` and ``cleanup``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,36 @@ from conveyor.status import JobStatus
 from conveyor.types import WorkerRecord
 
 from .conftest import Run, assert_user_error, put_job
+
+
+def test_pause_and_resume_queues_store_wide_and_info_shows_them(run: Run, db: Backend) -> None:
+    job = put_job(db, queue="emails")
+    result = run("pause", "emails", "idle")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "Paused queue 'emails' (0s ago)", "Paused queue 'idle' (0s ago)",
+        "No worker starts their jobs until `conveyor resume emails idle`",
+    ]  # fmt: skip
+    assert db.queues_paused().keys() == {"emails", "idle"}
+    assert db.jobs_claim(["emails"], "w", 10, "t", time.time() + 30, time.time()) == []
+    info = json.loads(run("info", "--json").stdout)
+    rows = {row["name"]: row for row in info["queues"]}
+    assert (rows["emails"]["paused"], rows["idle"]["paused"], rows["idle"]["total"]) == (True, True, 0)
+    assert rows["emails"]["paused_at"].endswith("Z")
+    assert info["unserved_queues"] == [], "a paused queue needs no worker: its jobs wait for the resume"
+    shown = run("info").stdout
+    assert "emails (paused)" in shown and "`conveyor resume emails idle` resumes them" in shown
+    result = run("resume", "emails", "never", "--json")
+    assert json.loads(result.stdout) == {"resumed": ["emails"]}
+    assert db.queues_paused().keys() == {"idle"}
+    assert [r.id for r in db.jobs_claim(["emails"], "w", 10, "t", time.time() + 30, time.time())] == [job.id]
+    assert run("resume", "idle").stdout.strip() == "Resumed queue 'idle'"
+    assert run("resume", "idle").stdout.strip() == "Queue 'idle' was not paused"
+
+
+def test_pause_needs_a_queue_and_a_valid_name(run: Run) -> None:
+    assert "Missing argument" in run("pause").stderr
+    assert_user_error(run("resume", " x"), 2, "must not contain spaces at its ends")
 
 
 def test_empty_deletes_the_queued_jobs_of_each_queue(run: Run, db: Backend) -> None:

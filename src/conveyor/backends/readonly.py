@@ -21,7 +21,7 @@ READS = frozenset(
         "counts", "queue_position", "job_inspect", "batches_get", "batches_list", "batch_counts",
         "batch_job_ids", "batch_inspect", "events_read", "job_snapshot", "throughput", "stop_requests",
         "workers_list", "maintenance_last", "store_warnings", "schedule_next_due", "schedule_signals",
-        "store_clock_offset", "cron_entries",
+        "store_clock_offset", "cron_entries", "queues_paused",
     }
 )  # fmt: skip
 """The contract's operations that write nothing, on either backend."""

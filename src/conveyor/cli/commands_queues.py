@@ -1,4 +1,4 @@
-"""Commands about queues and the store as a whole: info, empty, cleanup, doctor."""
+"""Commands about queues and the store as a whole: info, pause, resume, empty, cleanup, doctor."""
 
 from __future__ import annotations
 
@@ -36,23 +36,30 @@ def info(app: App, queues: tuple[str, ...]) -> None:
     wanted = [validate_queue_name(q) for q in dict.fromkeys(queues)]  # before the store is opened
     now = time.time()
     counts = app.backend.counts()
+    paused = app.backend.queues_paused()
     workers = app.backend.workers_list()
     periodic = app.backend.cron_entries()
     if wanted:
         counts = {name: counts.get(name, {}) for name in wanted}
         workers = [w for w in workers if set(w.queues) & set(wanted)]
         periodic = [entry for entry in periodic if entry.queue in wanted]
-    else:
-        counts = dict(sorted(counts.items()))
+    else:  # a paused queue without jobs too: it is there to resume
+        counts = {name: counts.get(name, {}) for name in sorted(counts.keys() | paused.keys())}
     busy = sum(n for per_status in counts.values() for status, n in per_status.items() if status in BUSY)
     served = {queue for worker in workers if worker_is_healthy(worker, now) for queue in worker.queues}
-    unserved = [name for name, per_status in counts.items() if per_status.get(JobStatus.QUEUED) and name not in served]
+    unserved = [
+        name
+        for name, per_status in counts.items()
+        if per_status.get(JobStatus.QUEUED) and name not in served and name not in paused
+    ]
     data = {
         "queues": [
             {
                 "name": name,
                 "counts": {status.value: per_status.get(status, 0) for status in JobStatus},
                 "total": sum(per_status.values()),
+                "paused": name in paused,
+                "paused_at": iso(paused.get(name)),
             }
             for name, per_status in counts.items()
         ],
@@ -70,7 +77,14 @@ def info(app: App, queues: tuple[str, ...]) -> None:
             f"\nJobs are queued in {', '.join(map(repr, unserved))} and no worker serves "
             f"{'it' if len(unserved) == 1 else 'them'}: start one with `{_worker_command(app, unserved)}`"
         )
-    shown: list[RenderableType] = [queues_table(counts), "", workers_table(workers, now), ""]
+    held = [name for name in counts if name in paused]
+    if held:
+        since = ", ".join(f"{name!r} ({ago(paused[name], now)})" for name in held)
+        footer += (
+            f"\nPaused, no worker starts their jobs: {since}; "
+            f"`{shlex.join(['conveyor', 'resume', *held])}` resumes {'it' if len(held) == 1 else 'them'}"
+        )
+    shown: list[RenderableType] = [queues_table(counts, paused), "", workers_table(workers, now), ""]
     if periodic:
         shown += [cron_table(periodic, now), ""]
     app.out.emit(data, Group(*shown, footer))
@@ -85,6 +99,34 @@ def _worker_command(app: App, queues: list[str]) -> str:
     if source is click.core.ParameterSource.COMMANDLINE:
         argv += ["-u", masked_url(app.url)]
     return shlex.join(argv)
+
+
+@click.command()
+@click.argument("queues", nargs=-1, required=True)
+@common_options()
+def pause(app: App, queues: tuple[str, ...]) -> None:
+    """Pause queues: no worker starts their jobs until `conveyor resume` (jobs still
+    enqueue into them; running jobs go on). Store-wide, and it lasts across restarts."""
+    names = [validate_queue_name(name) for name in dict.fromkeys(queues)]
+    app.backend.queues_pause(names, time.time())
+    paused = app.backend.queues_paused()
+    data = {"paused": {name: iso(paused.get(name)) for name in names}}
+    lines = [f"Paused queue {name!r} ({ago(paused[name], time.time())})" for name in names if name in paused]
+    lines.append(f"No worker starts their jobs until `{shlex.join(['conveyor', 'resume', *names])}`")
+    app.out.emit(data, "\n".join(lines))
+
+
+@click.command()
+@click.argument("queues", nargs=-1, required=True)
+@common_options()
+def resume(app: App, queues: tuple[str, ...]) -> None:
+    """Resume paused queues: their idle workers wake and start their jobs at once."""
+    names = [validate_queue_name(name) for name in dict.fromkeys(queues)]
+    was_paused = app.backend.queues_paused().keys()
+    app.backend.queues_resume(names)
+    data = {"resumed": [name for name in names if name in was_paused]}
+    lines = [f"Resumed queue {name!r}" if name in was_paused else f"Queue {name!r} was not paused" for name in names]
+    app.out.emit(data, "\n".join(lines))
 
 
 @click.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,8 +99,9 @@ ALWAYS_SHOWN = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.FINISHED, JobStat
 so the table fits a terminal (``--json`` always gives every status)."""
 
 
-def queues_table(counts: Mapping[str, Mapping[JobStatus, int]]) -> Table:
-    """One row per queue, a column per status in use, and totals when there are several queues."""
+def queues_table(counts: Mapping[str, Mapping[JobStatus, int]], paused: Collection[str] = ()) -> Table:
+    """One row per queue, a column per status in use, and totals when there are several
+    queues; a paused queue's name says so."""
     shown = [s for s in JobStatus if s in ALWAYS_SHOWN or any(c.get(s, 0) for c in counts.values())]
     table = plain_table("Queues")
     table.add_column("queue", overflow="fold")  # a long name folds rather than squeeze the counts out
@@ -108,7 +109,8 @@ def queues_table(counts: Mapping[str, Mapping[JobStatus, int]]) -> Table:
         table.add_column(status.value, justify="right", style=STATUS_STYLES[status], header_style="bold", no_wrap=True)
     table.add_column("total", justify="right", style="bold", no_wrap=True)
     for name, per_status in counts.items():
-        table.add_row(name, *_count_cells(per_status, shown))
+        label = Text.assemble(name, (" (paused)", "bold yellow")) if name in paused else name
+        table.add_row(label, *_count_cells(per_status, shown))
     if len(counts) > 1:
         totals = {status: sum(c.get(status, 0) for c in counts.values()) for status in JobStatus}
         table.add_section()

@@ -1,4 +1,5 @@
-"""Operations: queues (counts, pause and resume), workers, periodic jobs, health (for load balancers, no key needed) and Prometheus metrics."""
+"""Operations: queues (counts, pause and resume), workers, periodic jobs, health (for load
+balancers, no key needed) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from conveyor._version import __version__
-from conveyor.command import send_shutdown_command
 from conveyor.clock import to_datetime
+from conveyor.command import send_shutdown_command
 from conveyor.exceptions import BackendError
 from conveyor.options import validate_queue_name
 from conveyor.server.deps import Caller, Monitor, State
