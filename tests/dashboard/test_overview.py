@@ -47,10 +47,10 @@ def test_the_queues_table_counts_each_status_as_rest_and_conveyor_info_do(
 
     page.goto(server.base)
     table = page.get_by_role("region", name="Queues").locator("table")
-    headers = ["Queue", "Pending", "Scheduled", "Running", "Completed", "Failed", "Cancelled", "Total"]
+    headers = ["Queue", "Pending", "Scheduled", "Running", "Completed", "Failed", "Cancelled", "Total", "Pause"]
     expect(table.locator("thead th")).to_have_text(headers)  # in a job's order, as the cards above
     row = table.locator(f'tr[data-queue="{name}"]')
-    expect(row.locator("td")).to_have_text(["2", "1", "1", "3", "2", "2", "11"])
+    expect(row.locator("td")).to_have_text(["2", "1", "1", "3", "2", "2", "11", "Pause"])
 
     rest = next(q for q in server.get("/api/v1/queues")["data"] if q["queue"] == name)  # type: ignore[index]
     assert [rest[column] for column in COLUMNS] == [2, 1, 1, 3, 2, 2, 11]
@@ -181,3 +181,27 @@ def test_a_queue_whose_jobs_wait_with_no_worker_listening_says_so(
     expect(table.locator(f'tr[data-queue="{unserved}"] th')).to_have_text(f"{unserved} no worker")
     expect(table.locator(f'tr[data-queue="{ended}"] th')).to_have_text(ended)  # nothing waits there
     expect(page.get_by_role("region", name="Workers").locator("tbody tr")).not_to_have_count(0)  # (of other queues)
+
+
+def test_a_queue_is_paused_and_resumed_from_its_row_and_its_worker_follows(
+    page: Page, server: ApiServer, worker: subprocess.Popen[bytes], queue: Queue
+) -> None:
+    first = queue.enqueue(add, 1, 1)  # (the queue is listed once it holds a job)
+    wait_until(lambda: first.get_status(refresh=True) is JobStatus.FINISHED, message="a first job")
+    page.goto(server.base)
+    row = page.get_by_role("region", name="Queues").locator(f'tr[data-queue="{queue.name}"]')
+    try:
+        row.get_by_role("button", name="Pause").click()
+        dialog = page.locator("dialog#confirm")
+        expect(dialog).to_contain_text(f"Pause queue {queue.name}?")
+        dialog.get_by_role("button", name="Pause queue").click()
+        expect(page.locator(".outcome")).to_have_text(f"Queue {queue.name} is paused.")
+        expect(row.get_by_test_id("paused")).to_have_text("paused")
+        assert queue.is_paused()
+        job = queue.enqueue(add, 2, 3)  # (the worker passing it over: tests/worker/test_pause.py)
+        row.get_by_role("button", name="Resume").click()  # no question: resuming loses nothing
+        expect(page.locator(".outcome")).to_have_text(f"Queue {queue.name} is resumed.")
+        expect(row.get_by_test_id("paused")).to_have_count(0)
+        wait_until(lambda: job.get_status(refresh=True) is JobStatus.FINISHED, message="the resumed queue's job")
+    finally:
+        queue.resume()  # the module's other tests use this queue

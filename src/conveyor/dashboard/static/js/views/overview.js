@@ -1,8 +1,9 @@
 // Overview: counts per status and queue, throughput, workers, limits and recent jobs,
 // refreshed by polling the cheap stats endpoints.
 
-import { api, listJobs } from "../api.js";
+import { api, describeError, listJobs } from "../api.js";
 import { areaChart } from "../chart.js";
+import { confirmAction } from "../confirm.js";
 import { h, replace } from "../dom.js";
 import { dateTime, duration, number, shortTime, STATUSES } from "../format.js";
 import { poll } from "../live.js";
@@ -28,6 +29,7 @@ export function overviewView(main) {
   const chart = h("div", { class: "chart-box" });
   const rates = h("dl", { class: "rates" });
   const queues = h("div", {});
+  const queueOutcome = h("p", { class: "outcome", role: "status", "aria-live": "polite", tabindex: "-1" });
   const workers = h("div", {});
   const recent = h("div", {});
 
@@ -43,7 +45,7 @@ export function overviewView(main) {
       section("System and limits", health),
     ),
     section("Workers", workers),
-    section("Queues", queues),
+    section("Queues", queueOutcome, queues),
     section("Recent jobs", recent, h("p", {}, h("a", { href: "#/jobs" }, "All jobs →"))),
   );
 
@@ -176,6 +178,7 @@ export function overviewView(main) {
               h("th", { scope: "col" }, "Queue"),
               QUEUE_COLUMNS.map(([status, hide]) => h("th", { scope: "col", class: hide ? "hide-narrow" : null }, capitalized(status))),
               h("th", { scope: "col", class: "hide-narrow" }, "Total"),
+              h("th", { scope: "col", class: "hide-narrow" }, h("span", { class: "visually-hidden" }, "Pause")), // (a phone keeps the counts)
             ),
           ),
           h(
@@ -189,10 +192,12 @@ export function overviewView(main) {
                   "th",
                   { scope: "row" },
                   h("a", { href: `#/jobs?queue=${encodeURIComponent(row.queue)}`, class: "cap" }, row.queue),
-                  row.pending && served && !served.includes(row.queue) ? [" ", h("span", { class: "badge warn", "data-testid": "unserved" }, "no worker")] : null,
+                  row.paused ? [" ", h("span", { class: "badge warn", "data-testid": "paused", title: `Paused since ${dateTime(row.paused_at)}` }, "paused")] : null,
+                  !row.paused && row.pending && served && !served.includes(row.queue) ? [" ", h("span", { class: "badge warn", "data-testid": "unserved" }, "no worker")] : null,
                 ),
                 QUEUE_COLUMNS.map(([status, hide]) => h("td", { class: hide ? "hide-narrow" : null, "data-status": status }, queueCount(row, status))),
                 h("td", { class: "hide-narrow", "data-status": "total" }, number(row.total)),
+                h("td", { class: "actions hide-narrow" }, h("button", { type: "button", class: "secondary", onclick: () => pauseOrResume(row) }, row.paused ? "Resume" : "Pause")),
               ),
             ),
           ),
@@ -200,6 +205,29 @@ export function overviewView(main) {
       ),
     );
   });
+
+  // Pausing needs an admin key: with a user's, the server's refusal is shown here.
+  const pauseOrResume = async (row) => {
+    const verb = row.paused ? "resume" : "pause";
+    if (verb === "pause") {
+      const ok = await confirmAction({
+        title: `Pause queue ${row.queue}?`,
+        text: "No worker starts its jobs until it is resumed, on every machine. Jobs still enqueue into it; the running ones go on.",
+        confirmLabel: "Pause queue",
+      });
+      if (!ok) return;
+    }
+    try {
+      await api(`queues/${encodeURIComponent(row.queue)}/${verb}`, { method: "POST" });
+      queueOutcome.textContent = verb === "pause" ? `Queue ${row.queue} is paused.` : `Queue ${row.queue} is resumed.`;
+      queueOutcome.dataset.kind = "ok";
+    } catch (error) {
+      queueOutcome.textContent = `Could not ${verb} queue ${row.queue}: ${describeError(error)}`;
+      queueOutcome.dataset.kind = "error";
+    }
+    await refreshQueues().catch(queueErrors.show);
+    queueOutcome.focus();
+  };
 
   const statsErrors = errors.part("stats");
   const listErrors = errors.part("lists");
