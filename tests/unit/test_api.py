@@ -620,6 +620,26 @@ def test_a_worker_warns_of_a_queue_name_that_looks_mistyped(backend: Backend, ca
     assert not [record for record in caplog.records if record.getMessage().startswith("queue ")]
 
 
+def test_a_worker_says_which_of_its_queues_are_paused_and_a_burst_leaves_their_jobs(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    emails = Queue("emails", connection=backend)
+    emails.pause()
+    held = emails.enqueue(jobfuncs.noop)
+    Worker(["emails", "default"], connection=backend).work(burst=True)
+    warnings = [record.getMessage() for record in caplog.records if record.getMessage().startswith("queue ")]
+    assert len(warnings) == 1
+    assert re.fullmatch(
+        r"queue 'emails' is paused \(since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\): this worker starts none of its "
+        r"jobs until `conveyor resume emails` \(or Queue\('emails'\).resume\(\)\)",
+        warnings[0],
+    )
+    assert held.get_status(refresh=True) is JobStatus.QUEUED, "a burst ends with the paused queue's jobs left queued"
+    emails.resume()
+    Worker(["emails"], connection=backend).work(burst=True)
+    assert held.get_status(refresh=True) is JobStatus.FINISHED
+
+
 def test_a_module_named_as_a_function_is_said_to_be_a_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a package that does not import its submodule: "module walkpkg has no attribute jobs" misled
     (tmp_path / "walkpkg").mkdir()

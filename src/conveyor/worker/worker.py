@@ -23,7 +23,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from conveyor import maintenance
@@ -282,6 +282,7 @@ class Worker(ClaimLoop, JobRunner, Stopping):
             for warning in [
                 *self.backend.store_warnings(),
                 *mistyped_queue_warnings(self._queue_names, queues_with_waiting_jobs(self.backend.counts())),
+                *_paused_queue_warnings(self._queue_names, self.backend.queues_paused()),
             ]:
                 log.warning("%s", warning)
             for first_pass in (housekeeper.check_clock, housekeeper.run_schedule, housekeeper.run_maintenance):
@@ -379,3 +380,14 @@ class SimpleWorker(Worker):
     """RQ's SimpleWorker, for code written for it: RQ's runs jobs in its own process
     instead of forking one per job, which conveyor's Worker does already (its default
     pool, ``"threads"``, with ``concurrency=1`` runs each job on the main thread)."""
+
+
+def _paused_queue_warnings(served: Sequence[str], paused: Mapping[str, float]) -> list[str]:
+    """A paused queue starts none of its jobs on any worker: said at start, so that a
+    worker that seems to ignore a queue's jobs does not look broken."""
+    return [
+        f"queue {name!r} is paused (since {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(paused[name]))} UTC): "
+        f"this worker starts none of its jobs until `conveyor resume {name}` (or Queue({name!r}).resume())"
+        for name in dict.fromkeys(served)
+        if name in paused
+    ]
