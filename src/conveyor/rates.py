@@ -1,5 +1,6 @@
 """Rate limits: at most N job starts per period, as ``Limits(per_queue_rate=...,
-per_job_type_rate=...)`` and the worker's ``--queue-rate``/``--job-type-rate`` take them.
+per_job_type_rate=..., per_user_rate=...)`` and the worker's ``--queue-rate``/
+``--job-type-rate``/``--user-rate`` take them.
 
 A rate is written ``"N/PERIOD"``: ``"10/s"``, ``"100/m"``, ``"5/h"``, ``"1000/d"``, or a
 period with a number (conveyor.durations: ``"5/30s"``, ``"100/10m"``, ``"2/1.5"``
@@ -17,6 +18,11 @@ from conveyor.exceptions import ConfigurationError, InvalidJobError
 LONGEST_PERIOD = 86400.0
 """The longest period a rate takes (a day): the store keeps each start for a period,
 and a count per week or month is a quota, better kept by the application."""
+
+START_LOG_MARGIN = 10.0
+"""Seconds a rate's log of starts outlives its period on Redis (its expiry, refreshed at
+each start): the starts of another worker whose clock is ahead by up to this still count
+(the workers' clock check warns well before, at 5 s with the default lease)."""
 
 _UNIT_ALONE = {"s", "m", "h", "d"}
 

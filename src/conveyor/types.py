@@ -258,11 +258,17 @@ class Limits:
     ``{"emails": "100/m"}`` (see conveyor.rates; kept as Rate values: queue_rates)."""
     per_job_type_rate: Mapping[str, RateSpec] = field(default_factory=dict)
     """The same, by job type (function name, as ``per_job_type``)."""
+    per_user_rate: RateSpec | None = None
+    """Most jobs of each user started in any window of the period, across every worker:
+    one rate applied to every ``user_id`` apart, as ``per_user_max`` is one count
+    (``"10/s"``; kept as a Rate: user_rate). Jobs without a user are not held by it."""
 
     def __post_init__(self) -> None:
         """Refuse a limit no job could run under (0, a negative or not a whole number):
         a worker given one would claim nothing and leave every job queued, saying nothing."""
         named = {"global_max": self.global_max, "per_user_max": self.per_user_max}
+        if self.per_user_rate is not None:
+            object.__setattr__(self, "per_user_rate", parse_rate(self.per_user_rate, "Limits per_user_rate"))
         for kind in ("per_queue", "per_job_type", "per_queue_rate", "per_job_type_rate"):
             mapping = getattr(self, kind)
             if not isinstance(mapping, Mapping) or not all(isinstance(name, str) and name for name in mapping):
@@ -284,7 +290,7 @@ class Limits:
     @property
     def rates(self) -> bool:
         """Whether any rate is set."""
-        return bool(self.per_queue_rate or self.per_job_type_rate)
+        return bool(self.per_queue_rate or self.per_job_type_rate or self.per_user_rate is not None)
 
     @property
     def queue_rates(self) -> Mapping[str, Rate]:
@@ -295,6 +301,11 @@ class Limits:
     def job_type_rates(self) -> Mapping[str, Rate]:
         """``per_job_type_rate``, every rate a Rate."""
         return cast("Mapping[str, Rate]", self.per_job_type_rate)
+
+    @property
+    def user_rate(self) -> Rate | None:
+        """``per_user_rate`` as a Rate (as __post_init__ made it), None when unset."""
+        return cast("Rate | None", self.per_user_rate)
 
     def __bool__(self) -> bool:
         return self.caps or self.rates

@@ -184,3 +184,75 @@ def test_a_claim_that_takes_all_it_may_leaves_nothing_to_wake_for(backend: Backe
 def test_rate_names_are_held_names() -> None:
     assert held.is_rate(held.QUEUE_RATE + "emails") and held.is_rate(held.JOB_TYPE_RATE + "jobs.render")
     assert not held.is_rate(held.QUEUE + "emails") and not held.is_rate(held.GLOBAL)
+
+
+USERS_2_PER_MINUTE = Limits(per_user_rate="2/m")
+
+
+def test_a_user_rate_holds_each_user_apart_and_reads_past_a_held_users_jobs(backend: Backend) -> None:
+    alice = put_many(backend, 4, user_id="alice")
+    assert claim(backend, USERS_2_PER_MINUTE, queues=("default",)) == alice[:2]
+    bob = put_many(backend, 3, user_id="bob")
+    assert claim(backend, USERS_2_PER_MINUTE, queues=("default",), now=NOW + 1) == bob[:2], "alice is held, not bob"
+    assert claim(backend, USERS_2_PER_MINUTE, queues=("default",), now=NOW + 2) == []
+    assert statuses(backend, [*alice[2:], bob[2]]) == [JobStatus.QUEUED] * 3
+
+
+def test_a_user_rate_holds_across_workers_and_queues(backend: Backend, other: Backend) -> None:
+    first = put(backend, queue="a", user_id="alice").id
+    second = put(backend, queue="b", user_id="alice").id
+    put(backend, queue="a", user_id="alice")
+    limits = Limits(per_user_rate="2/m")
+    assert claim(backend, limits, limit=1, queues=("a",), worker="w-1") == [first]
+    assert claim(other, limits, queues=("b",), worker="w-2") == [second]
+    assert claim(backend, limits, queues=("a", "b"), worker="w-1") == []
+
+
+def test_a_user_held_by_its_rate_starts_once_the_window_frees(backend: Backend) -> None:
+    alice = put_many(backend, 3, user_id="alice")
+    assert claim(backend, USERS_2_PER_MINUTE, queues=("default",), limit=1) == [alice[0]]
+    assert claim(backend, USERS_2_PER_MINUTE, queues=("default",), limit=1, now=NOW + 30) == [alice[1]]
+    assert claim(backend, USERS_2_PER_MINUTE, queues=("default",), now=NOW + 59) == []
+    assert backend.schedule_next_due() == NOW + 60, "the first start leaves the window then"
+    assert claim(backend, USERS_2_PER_MINUTE, queues=("default",), now=NOW + 60) == [alice[2]]
+
+
+def test_jobs_without_a_user_are_not_held_by_the_user_rate(backend: Backend) -> None:
+    anonymous = put_many(backend, 4)
+    alice = put_many(backend, 3, user_id="alice")
+    taken = claim(backend, USERS_2_PER_MINUTE, queues=("default",))
+    assert sorted(taken) == sorted([*anonymous, *alice[:2]])
+    assert statuses(backend, alice[2:]) == [JobStatus.QUEUED]
+
+
+def test_a_user_rate_and_the_per_user_limit_apply_together(backend: Backend) -> None:
+    alice = put_many(backend, 4, user_id="alice")
+    bob = put_many(backend, 1, user_id="bob")
+    limits = Limits(per_user_max=1, per_user_rate="2/m")
+    assert sorted(claim(backend, limits, queues=("default",))) == sorted([alice[0], *bob]), "one at a time each"
+    backend.jobs_settle([Settlement(alice[0], "token-w-1", JobStatus.FINISHED, keep_until=NOW + 9)], NOW)
+    assert claim(backend, limits, queues=("default",), now=NOW + 1) == [alice[1]]
+    backend.jobs_settle([Settlement(alice[1], "token-w-1", JobStatus.FINISHED, keep_until=NOW + 9)], NOW + 1)
+    assert claim(backend, limits, queues=("default",), now=NOW + 2) == [], "a slot is free, but not alice's rate"
+    assert claim(backend, limits, queues=("default",), now=NOW + 60) == [alice[2]]
+
+
+def test_a_held_user_rate_wakes_the_idle_workers_when_its_window_frees(
+    backend: Backend,
+    other: Backend,
+    wakeups: Callable[[str], WakeupsSent],  # noqa: F811
+) -> None:
+    alice = put_many(backend, 3, user_id="alice")
+    assert claim(backend, USERS_2_PER_MINUTE, queues=("default",)) == alice[:2]
+    sent = wakeups("default")
+    assert backend.jobs_promote_due(NOW + 59) == 0
+    assert sent.count() == 0, "woken before the window frees"
+    drain(other, ["default"])
+    with ends_promptly(other, ["default"]):
+        assert backend.jobs_promote_due(NOW + 60) == 0
+    assert sent.count() > 0
+    assert claim(other, USERS_2_PER_MINUTE, queues=("default",), now=NOW + 60) == [alice[2]]
+
+
+def test_user_rate_names_are_rate_names() -> None:
+    assert held.is_rate(held.USER_RATE + "alice") and not held.is_rate(held.USER + "alice")

@@ -506,6 +506,8 @@ def test_rates_are_written_n_per_period(given: object, rate: Rate) -> None:
     limits = Limits(per_queue_rate={"emails": given}, per_job_type_rate={"jobs.f": given})
     assert limits.per_queue_rate == {"emails": rate} and limits.per_job_type_rate == {"jobs.f": rate}
     assert limits and limits.rates and not limits.caps
+    per_user = Limits(per_user_rate=given)  # type: ignore[arg-type]  # (a few forms are refused: see below)
+    assert per_user.user_rate == rate and per_user and per_user.rates and not per_user.caps
     assert parse_rate(str(rate)) == rate, "as a worker's flags give it back"
 
 
@@ -526,6 +528,9 @@ def test_rates_are_written_n_per_period(given: object, rate: Rate) -> None:
         ({"per_job_type_rate": {"f": (True, 1)}}, "the count must be a whole number of jobs, 1 or more, got True"),
         ({"per_job_type_rate": {"f": 10}}, r"must be 'N/PERIOD' \(as '10/s'\) or a \(count, seconds\) pair"),
         ({"per_job_type_rate": {"": "1/s"}}, "per_job_type_rate must map names to counts"),
+        ({"per_user_rate": "0/s"}, "Limits per_user_rate: the count must be a whole number of jobs, 1 or more"),
+        ({"per_user_rate": "10"}, "Limits per_user_rate '10' is not a rate: write N/PERIOD"),
+        ({"per_user_rate": {"alice": "1/s"}}, r"per_user_rate must be 'N/PERIOD' \(as '10/s'\) or a \(count"),
     ],
 )
 def test_limits_no_job_could_run_under_are_refused(limits: dict[str, Any], message: str) -> None:

@@ -11,9 +11,10 @@ On Redis a wake-up wakes one worker, so a claim that fills its batch (and stops
 reading) also marks the full limits that the jobs it left unread may wait for; on
 SQLite every idle worker claims at each wake-up, and one that takes nothing marks.
 
-Rates (Limits.per_queue_rate, per_job_type_rate) hold jobs too, but no slot frees
-them: time does. Each rate keeps the claim times of its last starts in the store, under
-its name (QUEUE_RATE or JOB_TYPE_RATE and the queue or type); a claim that leaves jobs
+Rates (Limits.per_queue_rate, per_job_type_rate, per_user_rate) hold jobs too, but no
+slot frees them: time does. Each rate keeps the claim times of its last starts in the
+store, under its name (QUEUE_RATE, JOB_TYPE_RATE or USER_RATE and the queue, type or
+user: the per-user rate keeps a log per user); a claim that leaves jobs
 queued for a rate notes, per queue of those jobs, the time its window frees (the
 earliest noted stays), and announces it as a due time (Backend.schedule_signals): the
 workers' due pass at that time (jobs_promote_due) wakes the idle workers of those queues.
@@ -28,13 +29,14 @@ from __future__ import annotations
 GLOBAL = "global"
 QUEUE, USER, JOB_TYPE = "queue:", "user:", "type:"
 """Prefixes of the per-queue, per-user and per-job-type limits' names."""
-QUEUE_RATE, JOB_TYPE_RATE = "queuerate:", "typerate:"
-"""Prefixes of the per-queue and per-job-type rates' names (of their starts in the store)."""
+QUEUE_RATE, JOB_TYPE_RATE, USER_RATE = "queuerate:", "typerate:", "userrate:"
+"""Prefixes of the per-queue, per-job-type and per-user rates' names (of their starts in
+the store)."""
 
 
 def is_rate(name: str) -> bool:
     """Whether a held limit's name is a rate's (freed by time, not by a slot)."""
-    return name.startswith((QUEUE_RATE, JOB_TYPE_RATE))
+    return name.startswith((QUEUE_RATE, JOB_TYPE_RATE, USER_RATE))
 
 
 READ_PAST = 100

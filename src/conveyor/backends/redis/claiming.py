@@ -114,12 +114,15 @@ class RedisClaiming(RedisWakeup):
 
 def _rate_args(limits: Limits, rate_now: float) -> list[Any]:
     """The claim script's rate arguments: the time starts count at, then counted
-    name/count/period triples, per queue and per job type."""
+    name/count/period triples, per queue and per job type, then the per-user rate's
+    count and period ('' and '' for none)."""
     args: list[Any] = [repr(rate_now)]
     for rates in (limits.queue_rates, limits.job_type_rates):
         args.append(len(rates))
         for name, rate in rates.items():
             args += (name, rate.count, repr(rate.period))
+    user_rate = limits.user_rate
+    args += ("", "") if user_rate is None else (user_rate.count, repr(user_rate.period))
     return args
 
 

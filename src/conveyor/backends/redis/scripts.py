@@ -30,6 +30,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from conveyor.backends import held
 from conveyor.backends.base import EVENTS_KEPT
 from conveyor.exceptions import BackendError
+from conveyor.rates import START_LOG_MARGIN
 from conveyor.types import RELEASED, JobRecord
 
 from .keys import LEASES_PIN, WAKE_TOKENS_KEPT, KeySpace
@@ -68,8 +69,9 @@ def library_text() -> tuple[str, str]:
         f"local EVENTS_KEPT, DEFAULT_FAILURE_TTL, RELEASED = {EVENTS_KEPT}, {DEFAULT_FAILURE_TTL!r}, {RELEASED!r}\n"
         f"local LEASES_PIN, WAKE_TOKENS_KEPT = '\\001{LEASES_PIN[1:]}', {WAKE_TOKENS_KEPT}\n"
         f"local HELD_GLOBAL, HELD_QUEUE, HELD_USER, HELD_TYPE = {held.GLOBAL!r}, {held.QUEUE!r}, {held.USER!r}, "
-        f"{held.JOB_TYPE!r}\nlocal HELD_QUEUE_RATE, HELD_TYPE_RATE = {held.QUEUE_RATE!r}, {held.JOB_TYPE_RATE!r}\n"
-        f"local HELD_READ_PAST = {held.READ_PAST}\n" + (folder / "prelude.lua").read_text()
+        f"{held.JOB_TYPE!r}\nlocal HELD_QUEUE_RATE, HELD_TYPE_RATE, HELD_USER_RATE = {held.QUEUE_RATE!r}, "
+        f"{held.JOB_TYPE_RATE!r}, {held.USER_RATE!r}\nlocal HELD_READ_PAST, START_LOG_MARGIN = {held.READ_PAST}, "
+        f"{START_LOG_MARGIN!r}\n" + (folder / "prelude.lua").read_text()
     )
     for name in NAMES:
         code += f"\nlocal function {name}_body()\n" + (folder / f"{name}.lua").read_text() + "\nend\n"

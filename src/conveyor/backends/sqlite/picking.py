@@ -44,6 +44,10 @@ class Running:
     """The time the claim's starts count at, and are logged with."""
     starts: list[tuple[str, float]] = field(default_factory=list)
     """(rate, time) of each start the claim made, for the rate_starts table."""
+    user_rate: Rate | None = None
+    """The per-user rate: each user's window is read when the claim first meets the user."""
+    conn: sqlite3.Connection | None = field(default=None, repr=False)
+    """The claim's connection, for the users' windows (set by read_rates)."""
 
     @classmethod
     def read(cls, conn: sqlite3.Connection) -> Running:
@@ -58,23 +62,37 @@ class Running:
         return running
 
     def read_rates(self, conn: sqlite3.Connection, limits: Limits, now: float) -> None:
-        """Count the starts in each rate's window (now - period, now], dropping older ones."""
-        self.rate_now = now
+        """Count the starts in each rate's window (now - period, now], dropping older ones
+        (a user's, when the claim meets the user: user_rate_name)."""
+        self.rate_now, self.conn, self.user_rate = now, conn, limits.user_rate
         for name, rate in rates_by_name(limits).items():
-            conn.execute("DELETE FROM rate_starts WHERE rate = ? AND at <= ?", (name, now - rate.period))
-            (used,) = conn.execute("SELECT COUNT(*) FROM rate_starts WHERE rate = ?", (name,)).fetchone()
-            self.rates[name] = RateWindow(rate.count, rate.period, used)
+            self._open_rate(name, rate)
+
+    def _open_rate(self, name: str, rate: Rate) -> None:
+        assert self.conn is not None
+        self.conn.execute("DELETE FROM rate_starts WHERE rate = ? AND at <= ?", (name, self.rate_now - rate.period))
+        (used,) = self.conn.execute("SELECT COUNT(*) FROM rate_starts WHERE rate = ?", (name,)).fetchone()
+        self.rates[name] = RateWindow(rate.count, rate.period, used)
+
+    def user_rate_name(self, user: str | None) -> str | None:
+        """The name of the user's rate, its window read (None: no per-user rate, or no user)."""
+        if self.user_rate is None or user is None:
+            return None
+        name = held.USER_RATE + user
+        if name not in self.rates:
+            self._open_rate(name, self.user_rate)
+        return name
 
     def rate_full(self, name: str, more: int = 0) -> str | None:
         """``more``: starts a claim is about to make."""
         window = self.rates.get(name)
         return None if window is None or window.used + more < window.count else name
 
-    def started(self, queue: str, func_name: str) -> None:
-        """A job of this queue and type starts: counted against their rates."""
-        for name in (held.QUEUE_RATE + queue, held.JOB_TYPE_RATE + func_name):
-            window = self.rates.get(name)
-            if window is not None:
+    def started(self, queue: str, func_name: str, user: str | None) -> None:
+        """A job of this queue, type and user starts: counted against their rates."""
+        for name in (held.QUEUE_RATE + queue, held.JOB_TYPE_RATE + func_name, self.user_rate_name(user)):
+            window = self.rates.get(name) if name is not None else None
+            if name is not None and window is not None:
                 window.used += 1
                 self.starts.append((name, self.rate_now))
 
@@ -110,9 +128,12 @@ class Running:
         return self.rate_full(held.QUEUE_RATE + queue)
 
     def user_full(self, limits: Limits, user: str | None) -> str | None:
-        if user is None or limits.per_user_max is None or self.by_user[user] < limits.per_user_max:
+        if user is None:
             return None
-        return held.USER + user
+        if limits.per_user_max is not None and self.by_user[user] >= limits.per_user_max:
+            return held.USER + user
+        name = self.user_rate_name(user)
+        return None if name is None else self.rate_full(name)
 
     def type_full(self, limits: Limits, func_name: str, more: int = 0) -> str | None:
         """``more``: jobs of the type a claim is about to take."""
@@ -200,7 +221,7 @@ def pick(conn: sqlite3.Connection, queue: str, wanted: int, now: float, limits: 
         full = running.holding_limit(limits, user, queue, func_name)
         if full is None:
             running.add(user, queue, func_name)
-            running.started(queue, func_name)
+            running.started(queue, func_name, user)
             picked.append(job_id)
             served_users.append(user)
         else:

@@ -4,7 +4,8 @@
 -- then, when limits apply: global cap, per-user cap ('' for none), number of per-queue
 -- caps, queue/cap pairs, number of per-job-type caps, type/cap pairs; then, when rates
 -- apply: the time to count starts at (now, or after a wait its end), number of per-queue
--- rates, queue/count/period triples, number of per-job-type rates, type/count/period triples.
+-- rates, queue/count/period triples, number of per-job-type rates, type/count/period
+-- triples, the per-user rate's count and period ('' and '' for none).
 -- The hot path of every worker: it touches only the fields and indexes a claim changes
 -- (what transition() would do for queued -> started) and returns each job's hash as it
 -- now is: the fields read before the claim's write, then the fields the claim wrote (a
@@ -110,8 +111,17 @@ end
 -- Limits: jobs running on every worker, counted per user, queue and job type.
 local limits, running = nil, nil
 -- Rates (see held.py): rate name -> its log of starts (key), count, period and the
--- starts in its window (used); rate_now: the time starts are counted at and logged with.
-local rates, rate_now, rate_now_text = nil, nil, nil
+-- starts in its window (used); rate_now: the time starts are counted at and logged with;
+-- user_rate: the per-user rate's count and period (each user's log is opened when read).
+local rates, rate_now, rate_now_text, user_rate = nil, nil, nil, nil
+
+-- A rate's log, trimmed to its window (rate_now - period, rate_now], and its starts counted.
+local function open_rate(name, count, period)
+    local key = P .. 'starts:' .. name
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', rate_now - period))
+    rates = rates or {}
+    rates[name] = {key = key, count = count, period = period, used = redis.call('ZCARD', key)}
+end
 if ARGV[last_queue + 1] then
     local pos = last_queue + 1
     limits = {global = tonumber(ARGV[pos]), per_user = tonumber(ARGV[pos + 1]), queue = {}, type = {}}
@@ -129,15 +139,12 @@ if ARGV[last_queue + 1] then
         pos = pos + 1
         for _, prefix in ipairs({HELD_QUEUE_RATE, HELD_TYPE_RATE}) do
             local n = tonumber(ARGV[pos])
-            for i = pos + 1, pos + 3 * n, 3 do
-                local name = prefix .. ARGV[i]
-                local key, period = P .. 'starts:' .. name, tonumber(ARGV[i + 2])
-                -- the window is (rate_now - period, rate_now]: older starts leave the log
-                redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', rate_now - period))
-                rates = rates or {}
-                rates[name] = {key = key, count = tonumber(ARGV[i + 1]), period = period, used = redis.call('ZCARD', key)}
-            end
+            for i = pos + 1, pos + 3 * n, 3 do open_rate(prefix .. ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])) end
             pos = pos + 3 * n + 1
+        end
+        if ARGV[pos] and ARGV[pos] ~= '' then
+            user_rate = {count = tonumber(ARGV[pos]), period = tonumber(ARGV[pos + 1])}
+            rates = rates or {}
         end
     end
     running = {total = 0, user = {}, queue = {}, type = {}}
@@ -162,12 +169,26 @@ local function rate_full(name, more)
     return nil
 end
 
--- A job started: logged in its queue's and its type's rates (members unique per start:
--- the same job started again at the same time finds one more start in the window).
+-- The name of a user's rate, its log opened (nil: no per-user rate, or a job without a user).
+local function user_rate_name(user)
+    if not user_rate or not user then return nil end
+    local name = HELD_USER_RATE .. user
+    if not rates[name] then open_rate(name, user_rate.count, user_rate.period) end
+    return name
+end
+
+-- A job started: logged in its queue's, its type's and its user's rates (members unique
+-- per start: the same job started again at the same time finds one more start in the
+-- window). A log expires a period (and a margin for the clocks) after its last start, so
+-- the log of a rate or user that no claim reads any more goes by itself.
 local function rate_started(name, id)
-    local rate = rates[name]
+    local rate = name and rates[name]
     if rate then
         redis.call('ZADD', rate.key, rate_now_text, id .. '|' .. rate_now_text .. '|' .. rate.used)
+        if not rate.expiry_set then
+            redis.call('PEXPIRE', rate.key, math.ceil((rate.period + START_LOG_MARGIN) * 1000))
+            rate.expiry_set = true
+        end
         rate.used = rate.used + 1
     end
 end
@@ -183,10 +204,10 @@ local function queue_full(queue)
 end
 
 local function user_full(user)
-    if limits and user and limits.per_user and (running.user[user] or 0) >= limits.per_user then
-        return HELD_USER .. user
-    end
-    return nil
+    if not limits or not user then return nil end
+    if limits.per_user and (running.user[user] or 0) >= limits.per_user then return HELD_USER .. user end
+    local name = user_rate_name(user)
+    return name and rate_full(name)
 end
 
 -- more: jobs of the type the claim is about to take
@@ -313,6 +334,7 @@ local function take_in_turns(queue)
                 if rates then
                     rate_started(HELD_QUEUE_RATE .. queue, c[6])
                     rate_started(HELD_TYPE_RATE .. f[5], c[6])
+                    rate_started(user_rate_name(f[4]), c[6])
                 end
             end
             local user = f[4] or ''
