@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from conveyor.backends.base import CHUNK, Backend
+from conveyor.rates import LONGEST_PERIOD
 from conveyor.types import Recovery
 
 DEFAULT_WORKER_TTL = 300.0
@@ -112,6 +113,10 @@ PURGE_CHUNK = 250
 writers, and on Redis every client, are never held up long."""
 
 
+RATE_STARTS_CHUNK = 5000
+"""Rates' starts dropped per transaction by the maintenance pass (an index range: a few ms)."""
+
+
 MAINTENANCE_LOCK_TTL = 120.0
 """Seconds the maintenance lock outlives a worker that took it and then vanished."""
 
@@ -124,7 +129,8 @@ def run_cleanup(
     owner: str | None = None,
 ) -> CleanupReport:
     """Delete jobs past their result/failure TTL, reap workers silent for ``worker_ttl``
-    and periodic jobs no scheduler published for CRON_ENTRY_TTL.
+    and periodic jobs no scheduler published for CRON_ENTRY_TTL, and drop the starts
+    rates logged more than a day (the longest period) ago.
 
     With a ``budget`` (seconds) it stops purging when that is spent and says so, for a
     worker that must get back to its heartbeats; without one it purges everything.
@@ -139,6 +145,8 @@ def run_cleanup(
         reaped_workers=backend.workers_reap(now - worker_ttl),
         reaped_cron_entries=backend.cron_reap(now - CRON_ENTRY_TTL),
     )
+    while backend.rate_starts_trim(now - LONGEST_PERIOD, RATE_STARTS_CHUNK) == RATE_STARTS_CHUNK:
+        pass
     report.purged, report.unfinished = _purge(backend, now, budget)
     if not report.unfinished:
         backend.maintenance_done(owner or "", now)

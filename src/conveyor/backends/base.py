@@ -290,6 +290,15 @@ class Backend(Protocol):
         many. Callers purge in such chunks so no single write holds the store for long."""
         ...
 
+    def rate_starts_trim(self, before: float, limit: int) -> int:
+        """Drop up to ``limit`` starts logged by rates (see conveyor/backends/held.py) at
+        claims at or before ``before``, and return how many: the maintenance pass drops
+        those a day old (the longest period), which no window reaches, so that the log of a
+        queue, job type or user that no claim reads any more does not linger (a claim
+        trims only the logs of its own rates). Redis: 0, its logs expire by themselves
+        (a period and a margin after their last start)."""
+        ...
+
     def queue_empty(self, queue: str) -> int:
         """Delete every QUEUED job of ``queue`` (in chunks of CHUNK, each atomic); return how many."""
         ...

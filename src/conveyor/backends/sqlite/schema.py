@@ -235,6 +235,11 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE paused_queues (queue TEXT PRIMARY KEY, paused_at REAL NOT NULL) WITHOUT ROWID;
     """,
+    # 20: the maintenance pass drops the starts older than a day, the longest period (of
+    # rates, or users, that no claim reads any more: a claim trims only its own rates)
+    """
+    CREATE INDEX rate_starts_age ON rate_starts (at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -91,6 +91,17 @@ class SQLiteTimed(SQLiteDependencies):
             self._wakeup.notify()
         return expired_count
 
+    def rate_starts_trim(self, before: float, limit: int) -> int:
+        return self._pool.write(
+            lambda conn: (
+                conn.execute(
+                    "DELETE FROM rate_starts WHERE rowid IN "
+                    "(SELECT rowid FROM rate_starts INDEXED BY rate_starts_age WHERE at <= ? LIMIT ?)",
+                    (before, limit),
+                ).rowcount
+            )
+        )
+
     def jobs_purge(self, now: float, limit: int) -> int:
         def purge(conn: sqlite3.Connection, changes: Changes) -> int:
             ids = [
