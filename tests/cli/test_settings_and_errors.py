@@ -194,11 +194,12 @@ def test_serve_reports_the_limits_its_flags_give(db_url: str) -> None:
             return dict((await client.get("/api/v1/jobs/queue/stats")).json())
 
     app = App(db_url, (), Output(False))
-    api = build_api(app, "127.0.0.1", Limits(7, 2, per_queue_rate={"emails": "100/m"}))
+    api = build_api(app, "127.0.0.1", Limits(7, 2, per_queue_rate={"emails": "100/m"}, per_user_rate="10/s"))
     try:
         stats = asyncio.run(stats_of(api))
         assert (stats["global_max_concurrent_jobs"], stats["per_user_max_concurrent_jobs"]) == (7, 2)
         assert (stats["queue_rates"], stats["job_type_rates"]) == ({"emails": {"count": 100, "period_seconds": 60}}, {})
+        assert stats["user_rate"] == {"count": 10, "period_seconds": 1}
     finally:
         api.state.conveyor.hub.stop()
         app.close()

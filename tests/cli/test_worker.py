@@ -164,6 +164,24 @@ def test_rates_come_from_flags_and_the_environment(run: Run, fake_worker: type[F
     )
 
 
+def test_the_user_rate_comes_from_its_flag_or_the_environment(run: Run, fake_worker: type[FakeWorker]) -> None:
+    assert run("worker", env={"CONVEYOR_USER_RATE": "10/s"}).exit_code == 0
+    assert run("worker", "--user-rate", "5/30s", env={"CONVEYOR_USER_RATE": "10/s"}).exit_code == 0
+    from_env, from_flag = fake_worker.made
+    assert from_env["limits"] == Limits(per_user_rate=(10, 1))
+    assert from_flag["limits"] == Limits(per_user_rate="5/30s")
+
+
+def test_up_gives_its_worker_the_limits_and_rates_as_flags(run: Run, fake_worker: type[FakeWorker]) -> None:
+    from conveyor.cli.options import limit_flags
+
+    limits = Limits(
+        3, 2, {"slow": 1}, {"jobs.render": 2}, {"emails": "100/m"}, {"jobs.call_api": "10/s"}, per_user_rate="5/30s"
+    )
+    assert run("worker", *limit_flags(limits)).exit_code == 0
+    assert fake_worker.made[0]["limits"] == limits
+
+
 def test_settings_come_from_a_config_file_below_env_and_flags(
     run: Run, fake_worker: type[FakeWorker], tmp_path: Path
 ) -> None:
@@ -264,6 +282,8 @@ def test_no_limits_by_default(run: Run, fake_worker: type[FakeWorker]) -> None:
         (["--queue-rate", "emails=0/m"], "the count must be a whole number of jobs, 1 or more, got 0"),
         (["--job-type-rate", "x=1/2d"], "the period must be at most a day"),
         (["--job-type-rate", "1/s"], "got '1/s'"),
+        (["--user-rate", "10"], "Invalid value for '--user-rate': expected N/PERIOD (as 10/s"),
+        (["--user-rate", "alice=1/s"], "got 'alice=1/s'"),
     ],
 )
 def test_bad_setup_is_one_line_with_status_2(run: Run, args: list[str], fragment: str) -> None:

@@ -154,12 +154,13 @@ def test_the_workers_rates_are_shown_with_the_limits(page: Page, server: ApiServ
     rates = {
         "queue_rates": {"emails": {"count": 100, "period_seconds": 60.0}},
         "job_type_rates": {"myapp.jobs.call_api": {"count": 10, "period_seconds": 1.5}},
+        "user_rate": {"count": 5, "period_seconds": 1.0},
     }
     page.route("**/api/v1/jobs/queue/stats", lambda route: answer(route, {**route.fetch().json(), **rates}))
     page.goto(server.base)
     facts = page.get_by_role("region", name="System and limits")
     expect(facts.locator("dt", has_text="Start rates").locator("+ dd")).to_have_text(
-        "queue emails: 100 per 60 s · type myapp.jobs.call_api: 10 per 1.5 s"
+        "queue emails: 100 per 60 s · type myapp.jobs.call_api: 10 per 1.5 s · each user: 5 per 1 s"
     )
 
 

@@ -96,6 +96,9 @@ def test_keys_are_parsed_from_the_environment_and_from_a_hashed_file(tmp_path: P
     )  # fmt: skip
     with pytest.raises(ConfigurationError, match="CONVEYOR_QUEUE_RATES: the rate of 'emails' '100' is not a rate"):
         Settings.from_env({"CONVEYOR_QUEUE_RATES": "emails=100"})
+    assert Settings.from_env({"CONVEYOR_USER_RATE": "10/s"}).user_rate == Rate(10, 1.0)
+    with pytest.raises(ConfigurationError, match="CONVEYOR_USER_RATE '10' is not a rate"):
+        Settings.from_env({"CONVEYOR_USER_RATE": "10"})
 
 
 @pytest.mark.parametrize(

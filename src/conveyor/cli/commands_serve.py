@@ -45,13 +45,16 @@ def serve(
     per_user_max_concurrent_jobs: int | None,
     queue_rates: dict[str, Rate],
     job_type_rates: dict[str, Rate],
+    user_rate: Rate | None,
     server_env: dict[str, str],
 ) -> None:
     """Serve the REST API and dashboard; job types come from --import / CONVEYOR_IMPORTS.
 
     The limits are the ones /jobs/queue/stats reports: the workers enforce them.
     """
-    limits = limits_from(global_max_concurrent_jobs, per_user_max_concurrent_jobs, {}, {}, queue_rates, job_type_rates)
+    limits = limits_from(
+        global_max_concurrent_jobs, per_user_max_concurrent_jobs, {}, {}, queue_rates, job_type_rates, user_rate
+    )
     # with --processes too: a bad setting fails here, in one line
     api = once_the_store_answers(
         lambda: build_api(app, host, limits, server_env), lambda message: click.echo(f"Warning: {message}", err=True)

@@ -25,7 +25,7 @@ from conveyor.durations import parse_duration
 from conveyor.exceptions import ConfigurationError
 from conveyor.functions import import_modules
 from conveyor.maintenance import DEFAULT_WORKER_TTL
-from conveyor.rates import Rate, parse_named_rate
+from conveyor.rates import Rate, parse_named_rate, parse_rate
 from conveyor.types import Limits
 from conveyor.worker.worker import MIN_LEASE_TTL, POOLS, Worker
 
@@ -228,6 +228,19 @@ def _named_rates(ctx: click.Context, param: click.Parameter, value: tuple[str, .
     return rates
 
 
+def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> Rate | None:
+    """``N/PERIOD`` (the per-user rate)."""
+    if value is None:
+        return None
+    try:
+        return parse_rate(value.strip(), "the rate")
+    except ConfigurationError as exc:
+        raise InputError(
+            f"Invalid value for {_option_name(param)}: expected N/PERIOD (as 10/s or 100/m; N >= 1, the period at "
+            f"most a day), got {value!r} ({exc})"
+        ) from None
+
+
 class FiniteFloatRange(click.FloatRange):
     """click's FloatRange without NaN and infinity, which it lets through (a lease of
     NaN seconds would never run out)."""
@@ -385,6 +398,10 @@ _RATES: list[_Option] = [
         "--job-type-rate", _named_rates, "TYPE=N/PERIOD",
         "Most jobs of one job type (function) started per period, as myapp.jobs.call_api=10/s (repeatable).",
     ),
+    click.option(
+        "--user-rate", "user_rate", callback=_rate, envvar="CONVEYOR_USER_RATE", show_envvar=True,
+        metavar="N/PERIOD", help="Most jobs of each user_id started per period, as 10/s (every user apart).",
+    ),
 ]  # fmt: skip
 
 
@@ -421,10 +438,11 @@ def limits_from(
     job_type_limits: dict[str, int],
     queue_rates: dict[str, Rate] | None = None,
     job_type_rates: dict[str, Rate] | None = None,
+    user_rate: Rate | None = None,
 ) -> Limits:
     return Limits(
         global_max_concurrent_jobs, per_user_max_concurrent_jobs, queue_limits, job_type_limits,
-        queue_rates or {}, job_type_rates or {},
+        queue_rates or {}, job_type_rates or {}, user_rate,
     )  # fmt: skip
 
 
@@ -441,4 +459,6 @@ def limit_flags(limits: Limits) -> list[str]:
     for flag, rates in (("--queue-rate", limits.queue_rates), ("--job-type-rate", limits.job_type_rates)):
         for name, rate in rates.items():
             flags += [flag, f"{name}={rate}"]
+    if limits.user_rate is not None:
+        flags += ["--user-rate", str(limits.user_rate)]
     return flags

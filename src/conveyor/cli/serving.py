@@ -132,6 +132,8 @@ def build_api(app: App, host: str, limits: Limits | None = None, server_env: dic
         reported["queue_rates"] = limits.queue_rates
     if limits is not None and limits.job_type_rates:
         reported["job_type_rates"] = limits.job_type_rates
+    if limits is not None and limits.user_rate is not None:
+        reported["user_rate"] = limits.user_rate
     settings = Settings.from_env({**os.environ, **(server_env or {})}, imports=app.imports, **reported)
     if settings.open_access and not is_loopback(host):
         raise InputError(
@@ -272,5 +274,7 @@ def run_processes(
                             ("CONVEYOR_JOB_TYPE_RATES", limits.job_type_rates)):  # fmt: skip
         if rates:
             os.environ[variable] = ",".join(f"{name}={rate}" for name, rate in rates.items())
+    if limits.user_rate is not None:
+        os.environ["CONVEYOR_USER_RATE"] = str(limits.user_rate)
     config = _config("conveyor.cli.serving:process_app", log_level, factory=True, workers=processes)
     Multiprocess(config, sockets=[sock]).run()

@@ -321,9 +321,9 @@ class StartRate(BaseModel):
 
 class QueueStats(BaseModel):
     """System-wide counts and health. The limits are those the server is configured
-    with (the workers' environment variables), null when unset, and the rates by queue
-    and job type ({} when none); last_cleanup is the end of the last maintenance pass,
-    null if none has run."""
+    with (the workers' environment variables), null when unset, the rates by queue
+    and job type ({} when none) and the rate of each user (null when none);
+    last_cleanup is the end of the last maintenance pass, null if none has run."""
 
     pending_jobs: int
     running_jobs: int
@@ -340,6 +340,7 @@ class QueueStats(BaseModel):
     per_user_max_concurrent_jobs: int | None
     queue_rates: dict[str, StartRate] = Field(default_factory=dict)
     job_type_rates: dict[str, StartRate] = Field(default_factory=dict)
+    user_rate: StartRate | None = None
     worker_health_status: Literal["healthy", "degraded", "unhealthy"] = Field(
         description="healthy: every worker heartbeats; degraded: a silent worker beside healthy ones, or no "
         "worker while nothing waits; unhealthy: no healthy worker while jobs wait or run."

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from conveyor.batch import MAX_BATCH_JOBS
 from conveyor.exceptions import ConfigurationError
-from conveyor.rates import Rate, parse_named_rates
+from conveyor.rates import Rate, parse_named_rates, parse_rate
 from conveyor.server.auth import ApiKey, keys_from_env, keys_from_file
 from conveyor.server.rate_limit import RateLimit
 
@@ -37,7 +37,9 @@ class Settings:
     queue stats; workers enforce them, the server only shows them."""
     queue_rates: Mapping[str, Rate] = field(default_factory=dict)
     job_type_rates: Mapping[str, Rate] = field(default_factory=dict)
-    """The workers' rates (``CONVEYOR_QUEUE_RATES``, ``CONVEYOR_JOB_TYPE_RATES``), reported alike."""
+    user_rate: Rate | None = None
+    """The workers' rates (``CONVEYOR_QUEUE_RATES``, ``CONVEYOR_JOB_TYPE_RATES``,
+    ``CONVEYOR_USER_RATE``), reported alike."""
     rate_limit: RateLimit | None = None
     """Requests per caller and period (429 past it); None: no limit."""
 
@@ -50,7 +52,7 @@ class Settings:
         """Settings from ``CONVEYOR_API_KEYS``/``CONVEYOR_API_KEYS_FILE``, ``CONVEYOR_IMPORTS``,
         ``CONVEYOR_MAX_BODY_BYTES``, ``CONVEYOR_SSE_HEARTBEAT``, ``CONVEYOR_RATE_LIMIT`` and the workers' limits
         (``CONVEYOR_GLOBAL_MAX_CONCURRENT_JOBS``, ``CONVEYOR_PER_USER_MAX_CONCURRENT_JOBS``) and rates
-        (``CONVEYOR_QUEUE_RATES``, ``CONVEYOR_JOB_TYPE_RATES``); ``overrides`` win."""
+        (``CONVEYOR_QUEUE_RATES``, ``CONVEYOR_JOB_TYPE_RATES``, ``CONVEYOR_USER_RATE``); ``overrides`` win."""
         env = os.environ if environ is None else environ
         keys = keys_from_env(env.get("CONVEYOR_API_KEYS", ""))
         if env.get("CONVEYOR_API_KEYS_FILE"):
@@ -81,6 +83,8 @@ class Settings:
                     values[name] = parse_named_rates(env[variable])
                 except ConfigurationError as exc:
                     raise ConfigurationError(f"{variable}: {exc}") from None
+        if env.get("CONVEYOR_USER_RATE", "").strip():
+            values["user_rate"] = parse_rate(env["CONVEYOR_USER_RATE"].strip(), "CONVEYOR_USER_RATE")
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

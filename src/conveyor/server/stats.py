@@ -72,10 +72,15 @@ def queue_stats(
         per_user_max_concurrent_jobs=settings.per_user_max_concurrent_jobs,
         queue_rates=_start_rates(settings.queue_rates),
         job_type_rates=_start_rates(settings.job_type_rates),
+        user_rate=None if settings.user_rate is None else _start_rate(settings.user_rate),
         worker_health_status=store_health(workers, now, waiting),
         last_cleanup=to_datetime(backend.maintenance_last()),
     )
 
 
 def _start_rates(rates: Mapping[str, Rate]) -> dict[str, StartRate]:
-    return {name: StartRate(count=rate.count, period_seconds=rate.period) for name, rate in rates.items()}
+    return {name: _start_rate(rate) for name, rate in rates.items()}
+
+
+def _start_rate(rate: Rate) -> StartRate:
+    return StartRate(count=rate.count, period_seconds=rate.period)

@@ -74,7 +74,7 @@ export function overviewView(main) {
       fact("Workers", h("span", {}, `${number(stats.active_workers)} healthy · `, healthBadge(stats.worker_health_status))),
       fact("Global limit", limitText(stats.global_max_concurrent_jobs, "running jobs at once")),
       fact("Per-user limit", limitText(stats.per_user_max_concurrent_jobs, "running jobs per user")),
-      fact("Start rates", startRatesText(stats.queue_rates, stats.job_type_rates)),
+      fact("Start rates", startRatesText(stats.queue_rates, stats.job_type_rates, stats.user_rate)),
       fact("Total jobs", number(stats.total_jobs)),
       // The machine the API server runs on, every process of it: not the server's own use.
       fact("Host CPU", `${number(Math.round(stats.cpu_usage_percent))}% busy`),
@@ -308,13 +308,12 @@ function limitText(limit, what) {
   return limit === null || limit === undefined ? "none" : `${number(limit)} ${what}`;
 }
 
-// The workers' rate limits: at most count jobs of a queue or job type started per period.
-function startRatesText(byQueue, byType) {
-  const each = (rates, kind) =>
-    Object.entries(rates || {}).map(
-      ([name, rate]) => `${kind} ${name}: ${number(rate.count)} per ${number(rate.period_seconds)} s`,
-    );
-  const all = [...each(byQueue, "queue"), ...each(byType, "type")];
+// The workers' rate limits: at most count jobs of a queue, a job type or each user
+// started per period.
+function startRatesText(byQueue, byType, perUser) {
+  const per = (rate) => `${number(rate.count)} per ${number(rate.period_seconds)} s`;
+  const each = (rates, kind) => Object.entries(rates || {}).map(([name, rate]) => `${kind} ${name}: ${per(rate)}`);
+  const all = [...each(byQueue, "queue"), ...each(byType, "type"), ...(perUser ? [`each user: ${per(perUser)}`] : [])];
   return all.length ? all.join(" · ") : "none";
 }
 
