@@ -1,6 +1,6 @@
-"""Rate limits as workers apply them: at most N starts per period across the workers,
-and the jobs held by a rate start once its window frees, though the workers poll only
-every 30 s (Redis's idle waits come back every 5 s): the claim that held them announced
+"""Rate limits as workers apply them (a queue's, or each user's): at most N starts per
+period across the workers, and the jobs held by a rate start once its window frees,
+though the workers poll only every 30 s (Redis's idle waits come back every 5 s): the claim that held them announced
 when, and the due pass woke the idle workers then."""
 
 from __future__ import annotations
@@ -21,12 +21,15 @@ POLL = 30.0
 JOBS, RATE, PERIOD = 7, 2, 1.0
 
 
-@pytest.fixture
-def rated_workers(url: str) -> Iterator[None]:
-    """Two workers of 'default', at most RATE starts per PERIOD between them."""
-    limits = {"per_queue_rate": {"default": f"{RATE}/{PERIOD}s"}}
+@pytest.fixture(
+    params=[{"per_queue_rate": {"default": f"{RATE}/{PERIOD}s"}}, {"per_user_rate": f"{RATE}/{PERIOD}s"}],
+    ids=["queue-rate", "user-rate"],
+)
+def rated_workers(url: str, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Two workers of 'default', at most RATE starts per PERIOD between them (of the
+    queue's jobs, or of each user's)."""
     workers = [
-        start_worker(url, ("default",), concurrency=4, poll_interval=POLL, lease_ttl=10.0, limits=limits)
+        start_worker(url, ("default",), concurrency=4, poll_interval=POLL, lease_ttl=10.0, limits=request.param)
         for _ in range(2)
     ]
     yield
@@ -34,12 +37,12 @@ def rated_workers(url: str) -> Iterator[None]:
         stop_process(process)
 
 
-def test_a_queue_rate_holds_across_workers_and_the_held_jobs_start_when_the_window_frees(
+def test_a_rate_holds_across_workers_and_the_held_jobs_start_when_the_window_frees(
     backend: Backend, tmp_path: Path, rated_workers: None
 ) -> None:
     ledger = tmp_path / "starts"
     queue = Queue(connection=backend)
-    jobs = [queue.enqueue(jobfuncs.record_time, str(ledger)) for _ in range(JOBS)]
+    jobs = [queue.enqueue(jobfuncs.record_time, str(ledger), user_id="alice") for _ in range(JOBS)]
     wait_until(
         lambda: all(job.get_status(refresh=True) is JobStatus.FINISHED for job in jobs),
         timeout=30,
