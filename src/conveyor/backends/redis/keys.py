@@ -36,9 +36,11 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
                                         those jobs, newline-separated; a job giving up a slot of
                                         that limit wakes their workers, and drops the field
     {conveyor}:starts:<rate>            zset: the last starts counted against a rate (named as held.py
-                                        says: queuerate:<queue>, typerate:<type>), members
-                                        '<id>|<time>|<n>', scores the claim times; each
-                                        rated claim drops those older than its period
+                                        says: queuerate:<queue>, typerate:<type>,
+                                        userrate:<user>), members '<id>|<time>|<n>', scores
+                                        the claim times; each rated claim drops those older
+                                        than its period; expires a period (and
+                                        rates.START_LOG_MARGIN) after its last start
     {conveyor}:ratedue                  zset: queue -> when the window of a rate holding some of
                                         its queued jobs frees (the earliest noted); the due
                                         pass wakes the queue's idle workers then

@@ -97,7 +97,10 @@ class RedisUpkeep(RedisConnection):
                 "noeviction and persistence is on, or jobs can be lost",
             ]
         policy = config.get("maxmemory-policy", "noeviction")
-        if policy.startswith("allkeys-"):  # volatile-* evict only keys with a TTL: conveyor sets none
+        # volatile-* evict only keys with a TTL: conveyor's are rates' start logs and halt
+        # marks (a log evicted lets more jobs start in its period; a halt mark, a stopping
+        # worker wait out its poll)
+        if policy.startswith("allkeys-"):
             warnings.append(
                 f"Redis maxmemory-policy is {policy!r}, not 'noeviction': under memory pressure Redis "
                 "will evict keys, and evicted job keys are lost jobs. Set maxmemory-policy noeviction."
