@@ -141,10 +141,11 @@ class Backend(Protocol):
         the STARTED jobs (every worker's) globally, per user, per queue and per job
         type; jobs over a cap stay queued and the claim goes on with others.
 
-        ``limits`` rates (``per_queue_rate``, ``per_job_type_rate``) cap the jobs
-        STARTED in any window of their period, every worker's claims counted: the claim
-        keeps the times of its starts in the store, per rate (every claim of a job counts,
-        retries and requeues too). Jobs over a rate stay queued alike; the claim then
+        ``limits`` rates (``per_queue_rate``, ``per_job_type_rate``, and ``per_user_rate``
+        for each user apart, jobs without a user not held by it) cap the jobs STARTED in
+        any window of their period, every worker's claims counted: the claim keeps the
+        times of its starts in the store, per rate and per user (every claim of a job
+        counts, retries and requeues too). Jobs over a rate stay queued alike; the claim then
         notes when the rate's window frees, which schedule_next_due includes and which is
         announced as a due time (schedule_signals), and jobs_promote_due wakes the idle
         workers once it has come (see conveyor/backends/held.py). Starts are counted at
