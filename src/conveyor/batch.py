@@ -25,7 +25,7 @@ from conveyor.clock import SYSTEM_CLOCK, Clock, to_datetime, to_timestamp
 from conveyor.connection import resolve_connection
 from conveyor.durations import LONGEST
 from conveyor.exceptions import InvalidBatchOperation, InvalidJobError, NoSuchBatchError
-from conveyor.ids import new_job_id, validate_job_id
+from conveyor.ids import is_text, new_job_id, validate_job_id
 from conveyor.job import Job
 from conveyor.queue import EnqueueData, Queue, listed
 from conveyor.status import TERMINAL, BatchStatus, JobStatus
@@ -114,7 +114,7 @@ class Batch:
     def fetch(cls, batch_id: str, connection: Backend | None = None, clock: Clock = SYSTEM_CLOCK) -> Batch:
         """The stored batch with this id; NoSuchBatchError if there is none."""
         backend = resolve_connection(connection)
-        (record,) = backend.batches_get([batch_id])
+        (record,) = backend.batches_get([batch_id]) if is_text(batch_id) else [None]  # (as Job.fetch)
         if record is None:
             raise NoSuchBatchError(batch_id)
         return cls(record, backend, clock)

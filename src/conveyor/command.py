@@ -13,7 +13,8 @@ from conveyor.backends.base import Backend
 from conveyor.clock import SYSTEM_CLOCK, Clock
 from conveyor.connection import resolve_connection
 from conveyor.exceptions import STATUS_MARK, InvalidJobOperation, NoSuchJobError, NoSuchWorkerError
-from conveyor.job import Job
+from conveyor.ids import is_text
+from conveyor.job import Job, stored_records
 from conveyor.options import validate_at_front
 from conveyor.rq_absent import module_attribute
 from conveyor.status import REQUEUEABLE
@@ -34,7 +35,7 @@ def cancel_job(
     already ended.
     """
     backend = resolve_connection(connection)
-    (record,) = backend.jobs_get([job_id])
+    (record,) = stored_records(backend, [job_id])
     if record is None:
         raise NoSuchJobError(job_id)
     now = clock.now()
@@ -49,6 +50,8 @@ def send_stop_job_command(
     never retried. Raises InvalidJobOperation if the job is not running. RQ's
     ``serializer`` is taken and not needed, as in ``cancel_job``."""
     backend = resolve_connection(connection)
+    if isinstance(job_id, str) and not is_text(job_id):
+        raise NoSuchJobError(job_id)  # no job holds such an id (see Job.fetch)
     backend.job_request_stop(job_id, clock.now())
 
 
@@ -73,6 +76,8 @@ def requeue_job(
     """Put a failed, stopped or canceled job back in its queue, with its retries reset
     (RQ's ``serializer`` is taken and not needed); ``at_front`` as for ``Job.requeue``."""
     backend = resolve_connection(connection)
+    if isinstance(job_id, str) and not is_text(job_id):
+        raise NoSuchJobError(job_id)  # no job holds such an id (see Job.fetch)
     if not backend.jobs_requeue([job_id], clock.now(), _requeue_place(at_front)):
         (record,) = backend.jobs_get([job_id])
         if record is None:
@@ -97,7 +102,8 @@ def requeue_jobs(
 ) -> list[str]:
     """Requeue many jobs in one step; return the ids that were requeueable."""
     backend = resolve_connection(connection)
-    return backend.jobs_requeue(list(job_ids), clock.now(), _requeue_place(at_front))
+    ids = [job_id for job_id in job_ids if not isinstance(job_id, str) or is_text(job_id)]  # others name no job
+    return backend.jobs_requeue(ids, clock.now(), _requeue_place(at_front)) if ids else []
 
 
 def _requeue_place(at_front: object) -> bool | None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from conveyor.exceptions import InvalidJobError
+from conveyor.ids import is_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,7 +74,7 @@ def _cached_function_name(func: Callable[..., Any] | str) -> str:
 
 def _function_name(func: Callable[..., Any] | str) -> str:
     if isinstance(func, str):
-        if not func or func.strip() != func:
+        if not func or func.strip() != func or not is_text(func):
             raise InvalidJobError(f"Job function name {func!r} is not a valid name")
         return _JOB_TYPE_OF_PATH.get(func, func)  # a registered function's path: its type's name
     for name, registered in _JOB_TYPES.items():  # one name per job type, however it is enqueued

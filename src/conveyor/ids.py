@@ -4,8 +4,10 @@ An id given for a new job (``job_id=``, ``Job.create(id=)``, ``--job-id``, REST'
 ``job_id``) must keep to one rule, checked here for every way in: 1 to 200 characters,
 no control characters, no spaces at its ends, no '/', and neither '.', '..' nor 'stats'
 (an id must name its job in REST paths: /api/v1/jobs/{id} cannot hold a '/', clients
-resolve '.' and '..' away, and /api/v1/jobs/stats answers the statistics). Reads do not
-apply it: an id breaking it names no job, so looking one up finds nothing.
+resolve '.' and '..' away, and /api/v1/jobs/stats answers the statistics), and text
+(no lone UTF-16 surrogate: what Python makes of bytes that are not UTF-8, as in a
+command line, and what no store can hold). Reads do not apply it: an id breaking it
+names no job, so looking one up finds nothing.
 
 The ids conveyor makes are UUIDs whose leading bits are the creation time (the UUIDv7 layout).
 
@@ -32,6 +34,23 @@ JOB_ID_RULE = (
     "a job id is 1 to 200 characters, without control characters, spaces at its ends or '/', "
     "and not '.', '..' or 'stats'"
 )
+NOT_TEXT = "it holds a lone surrogate, which is not text (as Python reads a byte that is not UTF-8)"
+"""What text_problem says of a string no store can hold."""
+
+
+def is_text(value: str) -> bool:
+    """Whether ``value`` can be written as UTF-8: no lone UTF-16 surrogate (``"\\udcff"``,
+    what Python reads a command line's non-UTF-8 byte as). Stores hold only such text."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def text_problem(value: str) -> str | None:
+    """NOT_TEXT if ``value`` is not text (see is_text), else None."""
+    return None if is_text(value) else NOT_TEXT
 
 
 def job_id_problem(job_id: object) -> str | None:
@@ -50,7 +69,7 @@ def job_id_problem(job_id: object) -> str | None:
         return "it holds a '/'"
     if job_id in RESERVED_JOB_IDS:
         return "it is reserved"
-    return None
+    return text_problem(job_id)
 
 
 def validate_job_id(job_id: object) -> str:

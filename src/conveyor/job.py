@@ -27,7 +27,7 @@ from conveyor.dependency import Dependency
 from conveyor.durations import as_rq_reads, parse_duration
 from conveyor.exceptions import InvalidJobError, NoSuchJobError, SerializationError
 from conveyor.functions import function_name, resolve_function
-from conveyor.ids import new_job_id, validate_job_id
+from conveyor.ids import is_text, new_job_id, validate_job_id
 from conveyor.job_rq import RQJobMethods
 from conveyor.options import (
     DEFAULT_FAILURE_TTL,
@@ -35,6 +35,7 @@ from conveyor.options import (
     DEFAULT_RESULT_TTL,
     DEFAULT_TIMEOUT,
     validate_at_front,
+    validate_description,
     validate_priority,
     validate_queue_name,
     validate_timeout,
@@ -164,7 +165,7 @@ class Job(RQJobMethods):
             retry_on=retry.on if retry else (),
             depends_on=_dependency_ids(dependencies),
             allow_dependency_failures=bool(allow_dependency_failures),
-            description=description,
+            description=validate_description(description),
             meta=encode_value(chosen, serializer_name, dict(meta), "meta") if meta else None,
             created_at=now,
             callbacks=encode_callbacks({"on_success": on_success, "on_failure": on_failure, "on_stopped": on_stopped}),
@@ -208,7 +209,7 @@ class Job(RQJobMethods):
     def fetch(cls, id: str, connection: Backend | None = None, serializer: object = None) -> Job:
         """The stored job with this id; raises NoSuchJobError if there is none."""
         backend = resolve_connection(connection)
-        (record,) = backend.jobs_get(_ids([id]))
+        (record,) = stored_records(backend, [id])
         if record is None:
             raise NoSuchJobError(id)
         return cls(connection=backend, record=record)
@@ -221,12 +222,12 @@ class Job(RQJobMethods):
         backend = resolve_connection(connection)
         if isinstance(job_ids, str):
             raise InvalidJobError(f"fetch_many takes a list of job ids, got the string {job_ids!r}")
-        return [None if r is None else cls(connection=backend, record=r) for r in backend.jobs_get(_ids(job_ids))]
+        return [None if r is None else cls(connection=backend, record=r) for r in stored_records(backend, job_ids)]
 
     @classmethod
     def exists(cls, job_id: str, connection: Backend | None = None) -> bool:
         backend = resolve_connection(connection)
-        return backend.jobs_get(_ids([job_id]))[0] is not None
+        return stored_records(backend, [job_id])[0] is not None
 
     # -- the stored record, as attributes -------------------------------------------------
     @property
@@ -536,6 +537,18 @@ def _ids(job_ids: Iterable[object]) -> list[str]:
     return ids  # type: ignore[return-value]  # each checked above
 
 
+def stored_records(backend: Backend, job_ids: Iterable[object]) -> list[JobRecord | None]:
+    """The stored records of these ids, None where there is none. An id that is not text
+    (a lone surrogate: a command line's byte that is not UTF-8) names no job: no job can
+    hold one, and a store could not even be asked about it."""
+    ids = _ids(job_ids)
+    asked = [job_id for job_id in ids if is_text(job_id)]
+    if len(asked) == len(ids):
+        return backend.jobs_get(ids)
+    found = dict(zip(asked, backend.jobs_get(asked) if asked else [], strict=True))
+    return [found.get(job_id) for job_id in ids]
+
+
 def _initial_status(status: JobStatus | str | None) -> JobStatus:
     """RQ lets Job.create take a status; only 'queued' makes sense for a new job here
     (the queue makes it scheduled or deferred)."""
@@ -557,6 +570,8 @@ def _dependency_ids(depends_on: Job | str | Iterable[Job | str] | None) -> tuple
     for item in items:
         if isinstance(item, Job):
             ids.append(item.id)
+        elif isinstance(item, str) and item and not is_text(item):
+            raise NoSuchJobError(item)  # no job holds such an id (and a store could not be asked)
         elif isinstance(item, str) and item:
             ids.append(item)
         else:

@@ -13,6 +13,7 @@ from typing import Any
 
 from conveyor.durations import parse_duration
 from conveyor.exceptions import InvalidJobError
+from conveyor.ids import is_text
 
 DEFAULT_QUEUE = "default"
 DEFAULT_TIMEOUT = 180.0
@@ -200,13 +201,15 @@ def _validate_name(what: str, name: object) -> str:
 
 def name_problem(name: object) -> str | None:
     """What keeps ``name`` from being a name (of a queue, a job, a user) as the REST API
-    takes them too: 1 to 200 characters, no control characters, no spaces at its ends."""
+    takes them too: 1 to 200 characters of text, no control characters, no spaces at its ends."""
     if not isinstance(name, str) or not name:
         return f"must be a non-empty string, got {name!r}"
     if len(name) > 200:
         return f"must be at most 200 characters, got {len(name)}"
     if name.strip() != name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         return f"{name!r} must not contain spaces at its ends or control characters"
+    if not is_text(name):
+        return f"{name!r} must be text: it holds a lone surrogate (as Python reads a byte that is not UTF-8)"
     return None
 
 
@@ -214,9 +217,16 @@ def validate_unique_key(key: object) -> str | None:
     """None, or the key that keeps a second live job from being created (idempotency)."""
     if key is None:
         return None
-    if not isinstance(key, str) or not key or len(key) > 500:
+    if not isinstance(key, str) or not key or len(key) > 500 or not is_text(key):
         raise InvalidJobError(f"unique_key must be a non-empty string of at most 500 characters, got {key!r}")
     return key
+
+
+def validate_description(description: object) -> str | None:
+    """None (the call written out is shown) or text."""
+    if description is not None and (not isinstance(description, str) or not is_text(description)):
+        raise InvalidJobError(f"description must be a string of text, got {description!r:.80}")
+    return description
 
 
 def validate_user_id(user_id: object) -> str | None:

@@ -227,3 +227,34 @@ def test_an_empty_rate_limit_flag_means_none_as_an_empty_variable_does() -> None
     from conveyor.cli.serving import RateLimitText
 
     assert RateLimitText().convert("", None, None) == ""
+
+
+NOT_UTF8 = b"x\xff".decode("utf-8", "surrogateescape")
+"""An argument holding a byte that is not UTF-8 (`conveyor cancel $'x\\xff'`), as Python reads it."""
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "fragment"),
+    [
+        (("cancel", NOT_UTF8), 1, "Job x\\udcff not found"),
+        (("stop", NOT_UTF8), 1, "Job x\\udcff not found"),
+        (("requeue", NOT_UTF8), 1, "Job x\\udcff not found"),
+        (("empty", NOT_UTF8), 2, "queue name 'x\\udcff' must be text"),
+        (("worker", "--burst", NOT_UTF8), 2, "queue name 'x\\udcff' must be text"),
+        (("enqueue", "jobfuncs.noop", "--job-id", NOT_UTF8), 2, "invalid job id 'x\\udcff'"),
+        (("enqueue", "jobfuncs.noop", "--queue", NOT_UTF8), 2, "must be text"),
+        (("enqueue", "jobfuncs.noop", "--description", NOT_UTF8), 2, "description must be a string of text"),
+        (("enqueue", "jobfuncs.noop", "--depends-on", NOT_UTF8), 1, "Job x\\udcff not found"),
+        (("batch", "show", NOT_UTF8), 1, "Batch x\\udcff not found"),
+        (("batch", "list", "--before", NOT_UTF8), 2, "an argument is not text"),
+    ],
+    ids=["cancel", "stop", "requeue", "empty", "worker", "job-id", "queue", "description", "depends-on",
+         "batch-show", "batch-list"],
+)  # fmt: skip
+def test_an_argument_that_is_not_utf8_is_one_line_on_each_backend(
+    run: Run, url: str, backend: Backend, args: tuple[str, ...], status: int, fragment: str
+) -> None:
+    """Such arguments were tracebacks (UnicodeEncodeError from the store's driver), on Redis
+    even for reads; now the library refuses them by name, and the rest are one line."""
+    assert_user_error(run(*args, url=url), status, fragment)
+    assert backend.counts() == {}, "nothing stored"

@@ -17,11 +17,13 @@ import conveyor
 import jobfuncs
 from conveyor import Job, JobStatus, Queue, Retry, Worker
 from conveyor.backends.base import Backend
+from conveyor.batch import Batch
 from conveyor.exceptions import (
     ConfigurationError,
     InvalidJobError,
     InvalidJobOperation,
     JobIdInUseError,
+    NoSuchBatchError,
     NoSuchJobError,
     SerializationError,
 )
@@ -363,6 +365,37 @@ def test_wrong_kinds_of_argument_are_clear_errors_and_store_nothing(queue: Queue
         with pytest.raises(InvalidJobError, match=says):
             call()
     assert queue.connection.counts() == {}
+
+
+NOT_UTF8 = b"job-\xff".decode("utf-8", "surrogateescape")
+"""What Python makes of a command line's byte that is not UTF-8: a lone surrogate."""
+
+
+def test_text_no_store_can_hold_is_a_clear_error_and_names_no_job(queue: Queue) -> None:
+    """A lone surrogate in an id or a name was a UnicodeEncodeError from deep in a
+    backend (on Redis even for a read); now writes refuse it by name and reads find nothing."""
+    writes: list[tuple[Any, str]] = [
+        (lambda: queue.enqueue(jobfuncs.noop, job_id=NOT_UTF8), "invalid job id .*not text"),
+        (lambda: Queue(NOT_UTF8, connection=queue.connection), "queue name .* must be text"),
+        (lambda: queue.enqueue(jobfuncs.noop, user_id=NOT_UTF8), "user_id .* must be text"),
+        (lambda: queue.enqueue(jobfuncs.noop, description=NOT_UTF8), "description must be a string of text"),
+        (lambda: queue.enqueue(jobfuncs.noop, unique_key=NOT_UTF8), "unique_key must be"),
+        (lambda: queue.enqueue(f"jobfuncs.{NOT_UTF8}"), "is not a valid name"),
+    ]
+    for call, says in writes:
+        with pytest.raises(InvalidJobError, match=says):
+            call()
+    with pytest.raises(NoSuchJobError):
+        queue.enqueue(jobfuncs.noop, depends_on=NOT_UTF8)
+    assert queue.connection.counts() == {}, "nothing stored"
+    stored = queue.enqueue(jobfuncs.noop)
+    with pytest.raises(NoSuchJobError):
+        Job.fetch(NOT_UTF8, connection=queue.connection)
+    assert Job.fetch_many([NOT_UTF8, stored.id], connection=queue.connection) == [None, stored]
+    assert not Job.exists(NOT_UTF8, connection=queue.connection)
+    assert queue.fetch_job(NOT_UTF8) is None
+    with pytest.raises(NoSuchBatchError):
+        Batch.fetch(NOT_UTF8, connection=queue.connection)
 
 
 def test_a_job_reusing_an_ended_jobs_id_cannot_depend_on_itself(queue: Queue) -> None:

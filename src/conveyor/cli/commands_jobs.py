@@ -13,6 +13,7 @@ from conveyor.arguments import check_call
 from conveyor.command import cancel_job, requeue_jobs, send_stop_job_command
 from conveyor.exceptions import STATUS_MARK, InvalidJobOperation, NoSuchJobError
 from conveyor.functions import resolve_function
+from conveyor.job import stored_records
 from conveyor.options import DEFAULT_QUEUE
 from conveyor.queue import Queue
 from conveyor.registry import FailedJobRegistry
@@ -103,7 +104,7 @@ def enqueue(
 @common_options()
 def cancel(app: App, job_id: str, enqueue_dependents: bool) -> None:
     """Cancel a job that has not ended; a running job is stopped as well."""
-    (before,) = app.backend.jobs_get([job_id])
+    (before,) = stored_records(app.backend, [job_id])
     job = cancel_job(job_id, connection=app.backend, enqueue_dependents=enqueue_dependents)
     was = before.status.value if before is not None else "unknown"
     message = f"Canceled job {job.id}, which was {was}"
@@ -144,7 +145,7 @@ def requeue(app: App, job_ids: tuple[str, ...], queue: str, requeue_all: bool) -
 
 
 def _check_in_registry(app: App, job_ids: Sequence[str], registry: FailedJobRegistry) -> None:
-    for job_id, record in zip(job_ids, app.backend.jobs_get(job_ids), strict=True):
+    for job_id, record in zip(job_ids, stored_records(app.backend, job_ids), strict=True):
         if record is None:
             raise NoSuchJobError(job_id)
         status = record.status.value

@@ -83,3 +83,13 @@ class ConveyorGroup(click.Group):
             return super().invoke(ctx)
         except ConveyorError as error:
             raise user_error(error) from None
+        except UnicodeEncodeError as error:  # an argument (or variable) with bytes that are not UTF-8
+            raise InputError(not_text(error)) from None
+
+
+def not_text(error: UnicodeEncodeError) -> str:
+    """The one line for a command-line argument or variable a store cannot hold: Python
+    reads bytes that are not UTF-8 as lone surrogates, which no store takes. The library
+    refuses them by name where it checks names and ids; this catches the rest."""
+    bad = error.object[error.start : error.end] if isinstance(error.object, str) else ""
+    return f"an argument is not text: it holds bytes that are not UTF-8 (read as {bad!r:.40}); check its encoding"
