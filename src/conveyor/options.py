@@ -188,6 +188,25 @@ def validate_priority(value: object) -> int:
     return value
 
 
+POSITION_LIMIT = 2**53
+"""Positions and lengths past this are as good as infinite (no store holds that many jobs);
+larger ones are cut to it, so that neither SQLite's 64-bit integers nor Redis's overflow."""
+
+
+def validate_position(value: object, name: str) -> int:
+    """A position in a listing (``offset``, ``start``): an int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidJobError(f"{name} must be an integer >= 0, got {value!r:.40}")
+    return min(value, POSITION_LIMIT)
+
+
+def validate_length(value: object, name: str) -> int:
+    """How many of a listing (``length``, ``end``): an int, negative for all of it (-1, as RQ)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidJobError(f"{name} must be an integer (-1: all), got {value!r:.40}")
+    return -1 if value < 0 else min(value, POSITION_LIMIT)
+
+
 def validate_queue_name(name: object) -> str:
     return _validate_name("queue name", name)
 

@@ -27,6 +27,8 @@ from conveyor.options import (
     refuse_ambiguous_options,
     split_enqueue_kwargs,
     validate_at_front,
+    validate_length,
+    validate_position,
     validate_queue_name,
 )
 from conveyor.registry import (
@@ -322,6 +324,9 @@ class Queue:
         return self.get_job_ids()
 
     def get_job_ids(self, offset: int = 0, length: int = -1) -> list[str]:
+        """Ids of queued jobs in the order workers take them: ``length`` of them (-1: all)
+        from position ``offset``."""
+        offset, length = validate_position(offset, "offset"), validate_length(length, "length")
         return self.connection.job_ids(self.name, (JobStatus.QUEUED,), offset=offset, limit=length)
 
     @property

@@ -16,7 +16,7 @@ from conveyor.command import requeue_job
 from conveyor.connection import resolve_connection
 from conveyor.exceptions import InvalidJobOperation, NoSuchJobError
 from conveyor.job import Job
-from conveyor.options import DEFAULT_QUEUE
+from conveyor.options import DEFAULT_QUEUE, validate_length, validate_position
 from conveyor.status import JobStatus
 from conveyor.types import JobRecord
 
@@ -48,6 +48,7 @@ class BaseRegistry:
         """Ids from position ``start`` to ``end`` inclusive (-1: to the last), oldest first
         or with ``desc`` newest first, as in RQ. ``cleanup`` is RQ's and changes nothing:
         a view holds no expired entries to drop first."""
+        start, end = validate_position(start, "start"), validate_length(end, "end")
         if not desc:
             limit = -1 if end < 0 else max(0, end - start + 1)
             return self.connection.job_ids(self.name, self.statuses, offset=start, limit=limit)

@@ -17,6 +17,9 @@ from conveyor.functions import import_path
 
 log = logging.getLogger("conveyor.worker")
 
+MAX_RETRIES = 2**31 - 1
+"""The most retries a Retry takes (as priorities, 32 bits: beyond it no store could count them)."""
+
 
 class Retry:
     """Retry a failed job up to ``max`` times.
@@ -37,8 +40,8 @@ class Retry:
         jitter: float = 0.0,
         on: type[BaseException] | str | Iterable[type[BaseException] | str] | None = None,
     ) -> None:
-        if isinstance(max, bool) or not isinstance(max, int) or max < 1:
-            raise InvalidJobError(f"Retry max must be an integer >= 1, got {max!r}")
+        if isinstance(max, bool) or not isinstance(max, int) or not 1 <= max <= MAX_RETRIES:
+            raise InvalidJobError(f"Retry max must be an integer from 1 to {MAX_RETRIES}, got {max!r:.40}")
         if not isinstance(interval, int | float | Sequence) or isinstance(interval, str | bytes):
             raise InvalidJobError(f"Retry interval must be seconds or a list of seconds, got {interval!r}")
         intervals = [interval] if isinstance(interval, int | float) else list(interval)

@@ -355,7 +355,7 @@ def test_wrong_kinds_of_argument_are_clear_errors_and_store_nothing(queue: Queue
         (lambda: Retry(max=2, interval=None), "Retry interval must be seconds or a list of seconds, got None"),  # type: ignore[arg-type]
         (lambda: Retry(max=2, interval="5"), "Retry interval must be seconds or a list"),  # type: ignore[arg-type]
         (lambda: Retry(max=2, jitter="x"), "Retry jitter must be a number between 0 and 1"),  # type: ignore[arg-type]
-        (lambda: Retry(max=True), "Retry max must be an integer >= 1, got True"),
+        (lambda: Retry(max=True), "Retry max must be an integer from 1 to 2147483647, got True"),
         (lambda: Job.fetch(["a"], connection=queue.connection), "a job id is a string, got list"),  # type: ignore[arg-type]
         (lambda: Job.fetch_many("ab", connection=queue.connection), "takes a list of job ids"),
         (lambda: Queue("\x01", connection=queue.connection), "control characters"),
@@ -396,6 +396,25 @@ def test_text_no_store_can_hold_is_a_clear_error_and_names_no_job(queue: Queue) 
     assert queue.fetch_job(NOT_UTF8) is None
     with pytest.raises(NoSuchBatchError):
         Batch.fetch(NOT_UTF8, connection=queue.connection)
+
+
+def test_retry_counts_and_listing_positions_out_of_range_are_clear_errors(queue: Queue) -> None:
+    """A Retry(max=10**30) was stored by Redis and an OverflowError on SQLite; a negative
+    or NaN offset listed differently on each backend, or failed in it."""
+    queue.enqueue(jobfuncs.noop)
+    calls: list[tuple[Any, str]] = [
+        (lambda: Retry(max=2**31), "Retry max must be an integer from 1 to 2147483647"),
+        (lambda: queue.get_job_ids(offset=-1), "offset must be an integer >= 0, got -1"),
+        (lambda: queue.get_jobs(offset=float("nan")), "offset must be an integer >= 0, got nan"),
+        (lambda: queue.get_job_ids(length=1.5), r"length must be an integer \(-1: all\), got 1.5"),  # type: ignore[arg-type]
+        (lambda: queue.failed_job_registry.get_job_ids(start=-2), "start must be an integer >= 0"),
+    ]
+    for call, says in calls:
+        with pytest.raises(InvalidJobError, match=says):
+            call()
+    assert len(queue.get_job_ids(length=10**30)) == 1, "a length past any store's size is all of it"
+    assert queue.get_job_ids(offset=10**30) == []
+    assert queue.get_job_ids(length=-5) == queue.get_job_ids(), "negative lengths are all, as RQ's"
 
 
 def test_a_job_reusing_an_ended_jobs_id_cannot_depend_on_itself(queue: Queue) -> None:
