@@ -48,6 +48,13 @@ def is_text(value: str) -> bool:
     return True
 
 
+def as_text(value: str) -> str:
+    """``value`` made text: each lone surrogate written as its escape (``\\udcff``).
+    For text conveyor writes itself, such as a traceback whose message names a file
+    with a byte that is not UTF-8 (os.listdir's names): a store could not hold it."""
+    return value if is_text(value) else value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def text_problem(value: str) -> str | None:
     """NOT_TEXT if ``value`` is not text (see is_text), else None."""
     return None if is_text(value) else NOT_TEXT

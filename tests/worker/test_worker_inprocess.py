@@ -86,6 +86,20 @@ def test_failure_keeps_traceback_and_lands_in_failed_registry(queue: Queue) -> N
     assert job.id in queue.failed_job_registry.get_job_ids()
 
 
+def test_a_traceback_that_is_not_text_fails_the_job_and_the_worker_goes_on(queue: Queue) -> None:
+    """An error message naming a file with a byte that is not UTF-8 (os.listdir's names
+    hold it as a lone surrogate) made the settle raise UnicodeEncodeError: the worker
+    died, the job stayed started and, recovered, killed the next worker too."""
+    not_utf8 = b"report-\xff.csv".decode("utf-8", "surrogateescape")
+    job = queue.enqueue(jobfuncs.fail, not_utf8, retry=Retry(max=1))
+    after = queue.enqueue(jobfuncs.add, 1, 1)
+    run_burst(queue)
+    job.refresh()
+    assert job.get_status() is JobStatus.FAILED and job.retry_count == 1, "retried, then failed"
+    assert "ValueError: report-\\udcff.csv" in (job.exc_info or ""), "the byte shown as its escape"
+    assert after.get_status() is JobStatus.FINISHED, "the worker went on"
+
+
 def test_retries_run_again_then_fail(queue: Queue) -> None:
     job = queue.enqueue(jobfuncs.fail, retry=Retry(max=2))
     run_burst(queue)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import traceback
 
 from conveyor.exceptions import JobStopRequested, JobTimeoutException
+from conveyor.ids import as_text
 from conveyor.retry import FailJob, RetryJob, SnoozeJob, retried_on, retry_delay
 from conveyor.status import JobStatus
 from conveyor.types import RELEASED, SNOOZED, JobRecord, Settlement
@@ -42,8 +43,10 @@ def failed(
 ) -> Settlement:
     """The job raised (or timed out): retry while retries remain, after ``delay`` (None:
     the policy's interval), else fail it. A failure another run would only repeat is not
-    ``retriable``."""
+    ``retriable``. ``exc_info`` is made text (a message may name a file with a byte that
+    is not UTF-8): the store could not hold it, and the worker would die settling."""
     token = record.lease_token or ""
+    exc_info = as_text(exc_info)
     if retriable and record.retry_count < record.max_retries:
         if delay is None:
             delay = retry_delay(record.retry_intervals, record.retry_count, record.retry_jitter)
@@ -70,6 +73,7 @@ def failed(
 
 def stopped(record: JobRecord, started_at: float | None, exc_info: str, now: float) -> Settlement:
     """A stop command ended the job: never retried, kept like a failure."""
+    exc_info = as_text(exc_info)  # as in failed
     return Settlement(
         record.id,
         record.lease_token or "",
