@@ -107,6 +107,8 @@ async def test_listing_pages_newest_first(client: httpx.AsyncClient) -> None:
         ({"jobs": [{"job_type": "add", "delay_seconds": 5}]}, 400, "jobs.0.delay_seconds"),
         ({"jobs": [{"job_type": "add", "idempotency_key": "k"}]}, 400, "jobs.0.idempotency_key"),
         ({"jobs": [{"job_type": "add"}], "on_complete": "nope"}, 400, "on_complete"),
+        # add(x, y) cannot be called with the batch id alone: it would only fail once every job ended
+        ({"jobs": [{"job_type": "add", "args": [1, 2]}], "on_failure": "add"}, 400, "on_failure: it is called with"),
         ({"jobs": [{"job_type": "add"}], "colour": "red"}, 422, "colour"),
         ({"jobs": [{"job_type": "add"}], "scheduled_start_time": "9999-12-31T23:00:00-05:00"}, 422, "100 years"),
     ],
@@ -142,7 +144,7 @@ async def test_the_batch_size_limit_is_configurable(backend: Backend) -> None:
 async def test_cancelling_a_batch_whose_jobs_just_ended_completes_it(
     client: httpx.AsyncClient, backend: Backend
 ) -> None:
-    made = await create(client, count=2, on_complete="add")
+    made = await create(client, count=2, on_complete="fail")
     for job_id in made["job_ids"]:  # both end before any maintenance pass completes the batch
         settle(backend, start(backend, job_id), JobStatus.FINISHED, result=1)
     refused = await client.post(f"{API}/batches/{made['batch_id']}/cancel")
@@ -150,7 +152,7 @@ async def test_cancelling_a_batch_whose_jobs_just_ended_completes_it(
     assert (refused.json()["error"], refused.json()["current_status"]) == ("BatchAlreadyCompletedError", "completed")
     detail = (await client.get(f"{API}/batches/{made['batch_id']}")).json()
     assert (detail["status"], detail["counts"]["completed"]) == ("completed", 2)
-    assert [record.func_name for record in backend.jobs_get(backend.job_ids(None, [JobStatus.QUEUED]))] == ["add"]
+    assert [record.func_name for record in backend.jobs_get(backend.job_ids(None, [JobStatus.QUEUED]))] == ["fail"]
 
 
 async def test_a_batchs_jobs_listed_last_given_first_filtered_and_paged(

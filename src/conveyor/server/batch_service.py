@@ -55,8 +55,12 @@ def create(backend: Backend, principal: Principal, spec: CreateBatch, max_jobs: 
         if job.idempotency_key is not None:  # it would be ignored: a retried creation makes a new batch
             problems.append((f"jobs.{index}.idempotency_key", "jobs of a batch take no idempotency key"))
     for field in ("on_complete", "on_failure"):
-        if getattr(spec, field) is not None and getattr(spec, field) not in known:
+        callback = getattr(spec, field)
+        if callback is not None and callback not in known:
             problems.append((field, "not a registered job type"))
+        elif callback is not None and (mismatch := call_mismatch(known[callback], ["batch-id"], {})):
+            # it is called with the batch id alone: it would only fail in the worker, once every job ended
+            problems.append((field, f"it is called with the batch id alone: {mismatch[1]}"))
     if problems:
         raise validation_error(
             f"The batch was not created: {problems[0][0]}: {problems[0][1]}",
