@@ -61,6 +61,15 @@ def test_errors_are_one_line(run: Run, db: Backend) -> None:
                       "do not fit jobfuncs.add (item 1 of --each): missing a required argument: 'y'")  # fmt: skip
 
 
+def test_a_callback_that_cannot_take_the_batch_id_creates_nothing(run: Run, db: Backend) -> None:
+    """add(x, y) as --on-failure was accepted, to fail in the worker once every job ended."""
+    for flag in ("--on-complete", "--on-failure"):
+        assert_user_error(run("batch", "create", "jobfuncs.echo", "--each", "[[1]]", flag, "jobfuncs.add"), 2,
+                          f"do not fit {flag} jobfuncs.add (called with the batch id): missing a required "
+                          "argument: 'y'")  # fmt: skip
+    assert db.counts() == {} and db.batches_list(None, None, 10) == []
+
+
 def test_the_config_file_reaches_the_batch_commands(
     run: Run, db: Backend, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -62,9 +62,9 @@ def create(
 ) -> None:
     """Create a batch of calls of FUNC_OR_TYPE, one per item of --each; prints the batch id."""
     app.import_job_modules()
-    for function in (on_complete, on_failure):
-        if function is not None:
-            resolve_function(function)
+    for flag, function in (("--on-complete", on_complete), ("--on-failure", on_failure)):
+        if function is not None:  # called with the batch id alone, once every job ended: check it now
+            check_call(resolve_function(function), f"{flag} {function} (called with the batch id)", ["batch-id"], {})
     func = resolve_function(func_or_type)
     specs = [_spec(func_or_type, item) for item in each]
     for index, spec in enumerate(specs):
