@@ -32,8 +32,11 @@ def test_each_queued_job_leaves_a_token_and_no_more_than_sixteen_wait(backend: R
 
 def test_a_paused_queue_gets_no_token_until_resumed_and_then_one_per_job(backend: RedisBackend) -> None:
     """A token would wake a worker of the paused queue for nothing, once per job enqueued."""
+    put(backend)
+    assert backend._redis.llen(backend.keys.wake("default")) == 1
     backend.queues_pause(["default"], NOW)
-    for _ in range(3):
+    assert backend._redis.llen(backend.keys.wake("default")) == 0, "the tokens left would wake workers in vain"
+    for _ in range(2):
         put(backend)
     assert backend._redis.llen(backend.keys.wake("default")) == 0
     backend.queues_resume(["default"])

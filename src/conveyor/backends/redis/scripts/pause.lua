@@ -5,7 +5,8 @@ local key = P .. 'paused'
 for i = 3, #ARGV do
     local queue = ARGV[i]
     if ARGV[2] ~= '' then
-        redis.call('HSETNX', key, queue, ARGV[2])
+        -- its tokens go too: they would wake its idle workers to claim nothing
+        if redis.call('HSETNX', key, queue, ARGV[2]) == 1 then redis.call('DEL', keys_of(queue).wake) end
     elseif redis.call('HDEL', key, queue) == 1 then
         local waiting = redis.call('ZCARD', queued_key(queue))
         if waiting > 0 then note_ready(queue, waiting) end

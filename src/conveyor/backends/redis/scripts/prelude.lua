@@ -64,9 +64,10 @@ end
 local function wake_all()
     for queue, count in pairs(woken) do
         local key = keys_of(queue).wake
-        -- a paused queue's workers would claim nothing: its resume wakes them
-        local room = redis.call('HEXISTS', P .. 'paused', queue) == 0
-            and math.min(count, WAKE_TOKENS_KEPT - redis.call('LLEN', key)) or 0
+        local room = math.min(count, WAKE_TOKENS_KEPT - redis.call('LLEN', key))
+        -- a paused queue's workers would claim nothing: its resume wakes them (its pause
+        -- emptied the list, so a full list, every worker busy, needs no look)
+        if room > 0 and redis.call('HEXISTS', P .. 'paused', queue) == 1 then room = 0 end
         if room == 1 then
             redis.call('LPUSH', key, '1')
         elseif room > 1 then
