@@ -202,6 +202,29 @@ class JobEvent:
 
 
 @dataclass(slots=True, frozen=True)
+class AuditRecord:
+    """One operator action on the store (conveyor.audit): who did what to what, when.
+
+    ``id`` is the store's, in the order entries were added (empty before one is stored):
+    the cursor of Backend.audit_read."""
+
+    at: float
+    actor: str
+    """The REST key's user id, or ``user@host`` of a command line."""
+    role: str | None
+    """The REST key's role (``admin``, ``user``); None from a command line."""
+    via: str
+    """``rest`` or ``cli``."""
+    action: str
+    """What was done: ``job.cancel``, ``queue.pause``, ... (see conveyor.audit)."""
+    target: str
+    """The job id, batch id, queue or worker name it was done to; empty for the store."""
+    detail: str = ""
+    """What else tells the action apart, as text: the new start time, the count of jobs."""
+    id: str = ""
+
+
+@dataclass(slots=True, frozen=True)
 class Throughput:
     """Jobs that ended in a time window, from per-minute counters (never a scan)."""
 

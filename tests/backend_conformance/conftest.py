@@ -63,6 +63,7 @@ WRITES = frozenset(
         "queue_empty",
         "queues_pause",
         "queues_resume",
+        "audit_append",
         "batch_create",
         "batch_start",
         "batch_reschedule",

@@ -41,6 +41,12 @@ def test_a_scheduled_batch_is_started_rescheduled_or_canceled(run: Run, db: Back
     canceled = json.loads(run("batch", "cancel", held["batch_id"], "--json").stdout)
     assert (canceled["status"], canceled["cancelled_jobs"]) == ("canceled", 3)
     assert Batch.fetch(held["batch_id"], connection=db).status is BatchStatus.CANCELED
+    audited = [(e.action, e.target, e.detail) for e in reversed(db.audit_read(None, 10))]
+    assert audited == [
+        ("batch.reschedule", held["batch_id"], "starts at 2031-01-02T09:00:00.000Z"),
+        ("batch.start", held["batch_id"], ""),
+        ("batch.cancel", held["batch_id"], "3 jobs canceled"),
+    ]
 
 
 def test_errors_are_one_line(run: Run, db: Backend) -> None:

@@ -27,6 +27,8 @@ def test_findings_then_repair(run: Run, db: Backend) -> None:
     repaired = json.loads(run("doctor", "--repair", "--json").stdout)
     assert repaired["findings"][0]["kind"] == "lease_missing" and repaired["findings"][0]["repaired"] is True
     assert run("doctor").exit_code == 0
+    (audited,) = db.audit_read(None, 10)  # the read-only runs recorded nothing
+    assert (audited.action, audited.detail) == ("store.repair", "1 lease_missing")
     assert db.leases_recover(job.lease_expires_at or 4e9)[0].status in (JobStatus.FAILED, JobStatus.QUEUED)
 
 

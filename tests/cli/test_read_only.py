@@ -1,4 +1,4 @@
-"""The read-only commands (info, doctor, batch show, batch list) on a SQLite file the
+"""The read-only commands (info, doctor, batch show, batch list, audit) on a SQLite file the
 user may only read: run as an unprivileged user (root ignores file permissions), they
 answer, and the file is left as it was."""
 
@@ -105,7 +105,7 @@ def test_root_runs_the_read_only_commands_without_writing_either(run: Run, db_ur
     batch = Batch.create([Queue.prepare_data(jobfuncs.noop)], queue=Queue(connection=backend))
     backend.close()
     before = path.read_bytes(), path.stat().st_mtime_ns
-    for args in (("info",), ("doctor",), ("batch", "show", batch.id), ("batch", "list")):
+    for args in (("info",), ("doctor",), ("batch", "show", batch.id), ("batch", "list"), ("audit",)):
         assert run(*args).exit_code == 0, args
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
 
@@ -117,6 +117,6 @@ def test_on_redis_the_read_only_commands_write_nothing(run: Run, redis_server: R
     batch = Batch.create([Queue.prepare_data(jobfuncs.noop)], queue=Queue(connection=backend))
     backend.close()
     before = redis_contents(url)
-    for args in (("info",), ("doctor",), ("batch", "show", batch.id), ("batch", "list")):
+    for args in (("info",), ("doctor",), ("batch", "show", batch.id), ("batch", "list"), ("audit",)):
         assert run(*args, url=url).exit_code == 0, args
     assert redis_contents(url) == before

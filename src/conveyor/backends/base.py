@@ -26,6 +26,7 @@ from conveyor.clock import Clock
 from conveyor.halt import Halt
 from conveyor.status import JobStatus
 from conveyor.types import (
+    AuditRecord,
     BatchInspection,
     BatchRecord,
     ClockOffset,
@@ -44,6 +45,9 @@ from conveyor.types import (
 )
 
 EVENTS_KEPT = 100_000
+AUDIT_KEPT = 10_000
+"""Operator actions the audit log keeps (Backend.audit_append): the latest, as a trail to
+read in the store; the ``conveyor.audit`` logger has every one, for logs kept longer."""
 """Fewest recent job events a backend keeps for readers that resume (SSE, dashboard)."""
 
 CHUNK = 1_000
@@ -533,6 +537,17 @@ class Backend(Protocol):
 
     def maintenance_last(self) -> float | None:
         """When the last maintenance pass completed, None if none has."""
+        ...
+
+    # -- audit log --------------------------------------------------------------------
+    def audit_append(self, entry: AuditRecord) -> None:
+        """Add an operator action to the audit log, which keeps the latest AUDIT_KEPT
+        (at least) and drops older ones as new ones come."""
+        ...
+
+    def audit_read(self, before: str | None, limit: int) -> list[AuditRecord]:
+        """Up to ``limit`` entries of the audit log, newest first, each with its ``id``;
+        with ``before`` (an id), those added before it."""
         ...
 
     # -- the store itself ------------------------------------------------------------

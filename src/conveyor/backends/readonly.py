@@ -22,6 +22,7 @@ READS = frozenset(
         "batch_job_ids", "batch_inspect", "events_read", "job_snapshot", "throughput", "stop_requests",
         "workers_list", "maintenance_last", "store_warnings", "schedule_next_due", "schedule_signals",
         "store_clock_offset", "cron_entries", "queues_paused",
+        "audit_read",
     }
 )  # fmt: skip
 """The contract's operations that write nothing, on either backend."""

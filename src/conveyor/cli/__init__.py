@@ -21,7 +21,7 @@ from .commands_batches import batch
 from .commands_cron import cron
 from .commands_jobs import cancel, enqueue, requeue, stop
 from .commands_keys import keys
-from .commands_queues import cleanup, doctor, empty, info, pause, resume
+from .commands_queues import audit, cleanup, doctor, empty, info, pause, resume
 from .commands_serve import serve
 from .commands_shutdown import shutdown
 from .commands_up import up
@@ -49,7 +49,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
 
 for _command in (
     up, serve, worker, cron, shutdown, enqueue, info, pause, resume, requeue, cancel, stop, empty, cleanup, doctor,
-    batch, keys,
+    audit, batch, keys,
 ):  # fmt: skip
     cli.add_command(_command)
 

@@ -117,6 +117,7 @@ def start(app: App, batch_id: str) -> None:
     """Start a scheduled batch now."""
     found = Batch.fetch(batch_id, connection=app.backend)
     found.start()
+    app.audit("batch.start", batch_id)
     app.out.emit(batch_json(found), f"Started batch {batch_id}: its {plural(found.total, 'job')} are queued")
 
 
@@ -128,6 +129,7 @@ def reschedule(app: App, batch_id: str, at: datetime) -> None:
     """Move the start of a batch that has not started."""
     found = Batch.fetch(batch_id, connection=app.backend)
     found.reschedule(at)
+    app.audit("batch.reschedule", batch_id, f"starts at {iso(found.record.scheduled_start)}")
     app.out.emit(batch_json(found), f"Batch {batch_id} now starts at {iso(found.record.scheduled_start)}")
 
 
@@ -138,6 +140,7 @@ def cancel(app: App, batch_id: str) -> None:
     """Cancel every job of the batch not yet ended (running ones are stopped), and its start."""
     found = Batch.fetch(batch_id, connection=app.backend)
     canceled = found.cancel()
+    app.audit("batch.cancel", batch_id, f"{plural(canceled, 'job')} canceled")
     data = {**batch_json(found), "cancelled_jobs": canceled}
     app.out.emit(data, f"Canceled batch {batch_id}: {plural(canceled, 'job')} canceled")
 

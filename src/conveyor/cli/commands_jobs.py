@@ -107,6 +107,7 @@ def cancel(app: App, job_id: str, enqueue_dependents: bool) -> None:
     (before,) = stored_records(app.backend, [job_id])
     job = cancel_job(job_id, connection=app.backend, enqueue_dependents=enqueue_dependents)
     was = before.status.value if before is not None else "unknown"
+    app.audit("job.cancel", job.id, f"was {was}" + (", dependents enqueued" if enqueue_dependents else ""))
     message = f"Canceled job {job.id}, which was {was}"
     if was == "started":
         message += " (its worker is told to stop it)"
@@ -119,6 +120,7 @@ def cancel(app: App, job_id: str, enqueue_dependents: bool) -> None:
 def stop(app: App, job_id: str) -> None:
     """Stop a running job: it ends as stopped, in the failed registry, and is not retried."""
     send_stop_job_command(app.backend, job_id)
+    app.audit("job.stop", job_id)
     app.out.emit({"job_id": job_id, "stop_requested": True}, f"Stop requested for job {job_id}")
 
 
@@ -139,7 +141,7 @@ def requeue(app: App, job_ids: tuple[str, ...], queue: str, requeue_all: bool) -
     ids = registry.get_job_ids() if requeue_all else list(dict.fromkeys(job_ids))
     if not requeue_all:
         _check_in_registry(app, ids, registry)
-    moved = _requeue_in_chunks(app, ids)
+    moved = _requeue_in_chunks(app, queue, ids)
     message = f"Requeued {plural(len(moved), 'job')} from the failed registry of queue {queue!r}"
     app.out.emit({"queue": queue, "requeued": len(moved), "job_ids": moved}, message)
 
@@ -159,9 +161,10 @@ def _check_in_registry(app: App, job_ids: Sequence[str], registry: FailedJobRegi
             )
 
 
-def _requeue_in_chunks(app: App, job_ids: Sequence[str]) -> list[str]:
+def _requeue_in_chunks(app: App, queue: str, job_ids: Sequence[str]) -> list[str]:
     """Requeue in chunks (each one atomic step); Ctrl-C stops between them and says how
-    far it got, so the operator knows the rest are still failed (click alone said 'Aborted!')."""
+    far it got, so the operator knows the rest are still failed (click alone said 'Aborted!').
+    What was requeued is audited, all of it or as far as it got."""
     moved: list[str] = []
     console = app.out.console
     try:
@@ -172,8 +175,18 @@ def _requeue_in_chunks(app: App, job_ids: Sequence[str]) -> list[str]:
                 moved += requeue_jobs(chunk, connection=app.backend)
                 progress.advance(task, len(chunk))
     except KeyboardInterrupt:
+        _audit_requeued(app, queue, moved, interrupted=True)
         raise Interrupted(
             f"interrupted: {plural(len(moved), 'job')} of {len(job_ids)} requeued (and perhaps the chunk of "
             f"{REQUEUE_CHUNK} under way); the others are still in the failed registry: run the command again"
         ) from None
+    _audit_requeued(app, queue, moved)
     return moved
+
+
+def _audit_requeued(app: App, queue: str, moved: Sequence[str], interrupted: bool = False) -> None:
+    if moved:
+        ids = ", ".join(moved[:10]) + (f" and {len(moved) - 10} more" if len(moved) > 10 else "")
+        app.audit(
+            "job.requeue", queue, f"{plural(len(moved), 'job')}: {ids}" + (" (interrupted)" if interrupted else "")
+        )

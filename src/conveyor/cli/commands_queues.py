@@ -1,4 +1,4 @@
-"""Commands about queues and the store as a whole: info, pause, resume, empty, cleanup, doctor."""
+"""Commands about queues and the store as a whole: info, pause, resume, empty, cleanup, doctor, audit."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import dataclasses
 import shlex
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import click
 from rich.console import Group, RenderableType
@@ -21,7 +22,7 @@ from conveyor.status import JobStatus
 from conveyor.urls import masked_url
 
 from .options import App, common_options, lease_ttl_option, worker_ttl_option
-from .output import ago, cron_json, cron_table, iso, plural, queues_table, worker_json, workers_table
+from .output import ago, cron_json, cron_table, iso, plain_table, plural, queues_table, worker_json, workers_table
 
 BUSY = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.STARTED)
 """Statuses of jobs that need a worker, now or later (for the health of the store)."""
@@ -109,6 +110,8 @@ def pause(app: App, queues: tuple[str, ...]) -> None:
     enqueue into them; running jobs go on). Store-wide, and it lasts across restarts."""
     names = [validate_queue_name(name) for name in dict.fromkeys(queues)]
     app.backend.queues_pause(names, time.time())
+    for name in names:
+        app.audit("queue.pause", name)
     paused = app.backend.queues_paused()
     data = {"paused": {name: iso(paused.get(name)) for name in names}}
     lines = [f"Paused queue {name!r} ({ago(paused[name], time.time())})" for name in names if name in paused]
@@ -124,6 +127,9 @@ def resume(app: App, queues: tuple[str, ...]) -> None:
     names = [validate_queue_name(name) for name in dict.fromkeys(queues)]
     was_paused = app.backend.queues_paused().keys()
     app.backend.queues_resume(names)
+    for name in names:
+        if name in was_paused:
+            app.audit("queue.resume", name)
     data = {"resumed": [name for name in names if name in was_paused]}
     lines = [f"Resumed queue {name!r}" if name in was_paused else f"Queue {name!r} was not paused" for name in names]
     app.out.emit(data, "\n".join(lines))
@@ -135,6 +141,8 @@ def resume(app: App, queues: tuple[str, ...]) -> None:
 def empty(app: App, queues: tuple[str, ...]) -> None:
     """Delete every queued job of the given queues (running and ended jobs stay)."""
     deleted = {name: app.backend.queue_empty(validate_queue_name(name)) for name in dict.fromkeys(queues)}
+    for name, count in deleted.items():
+        app.audit("queue.empty", name, f"{plural(count, 'job')} deleted")
     lines = [f"Emptied queue {name!r}: {plural(count, 'job')} deleted" for name, count in deleted.items()]
     app.out.emit({"deleted": deleted, "total": sum(deleted.values())}, "\n".join(lines))
 
@@ -160,6 +168,11 @@ def cleanup(app: App, worker_ttl: float) -> None:
         "reaped_workers": removed.reaped_workers,
         "removed_cron_entries": removed.reaped_cron_entries,
     }
+    done = (
+        f"{schedule.promoted} promoted, {len(recovered)} recovered, {schedule.expired} expired, {removed.purged} "
+        f"purged, {len(removed.reaped_workers)} workers reaped"
+    )
+    app.audit("store.cleanup", detail=done)
     by_status = Counter(r.status.value for r in schedule.recovered)
     outcome = ", ".join(f"{count} {status}" for status, count in sorted(by_status.items()))
     reaped = ", ".join(removed.reaped_workers)
@@ -189,6 +202,10 @@ def doctor(app: App, repair: bool, lease_ttl: float) -> None:
     """
     app.read_only = not repair  # only a repair writes
     findings, measured = checkup(app.backend, time.time(), repair, SYSTEM_CLOCK, lease_ttl)
+    repaired = [finding for finding in findings if finding.repaired]
+    if repaired:
+        kinds = Counter(finding.kind for finding in repaired)
+        app.audit("store.repair", detail=", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())))
     data = {
         "findings": [dataclasses.asdict(f) for f in findings],
         "repaired": repair,
@@ -216,3 +233,24 @@ def doctor(app: App, repair: bool, lease_ttl: float) -> None:
     app.out.emit(data, Group(*clock, table, *([hint] if hint else [])))
     if left:
         raise click.exceptions.Exit(1)
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--before", metavar="ID", help="Only actions recorded before this one (its id, to page).")
+@common_options(read_only=True)
+def audit(app: App, limit: int, before: str | None) -> None:
+    """Show the audit log, newest first: the operator actions taken on the store (jobs
+    canceled, stopped, requeued, restarted or deleted; batches started, rescheduled or
+    canceled; queues paused, resumed or emptied; workers shut down; cleanups and repairs),
+    by whom, through the REST API or this command line. The store keeps the latest 10,000."""
+    entries = app.backend.audit_read(before, limit)
+    data = {"entries": [{**dataclasses.asdict(entry), "at": iso(entry.at)} for entry in entries]}
+    table = plain_table(f"Audit log ({plural(len(entries), 'action')}, newest first)")
+    for column in ("id", "at", "actor", "via", "action", "target", "detail"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("id", "at"))
+    for entry in entries:
+        at = datetime.fromtimestamp(entry.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        actor = entry.actor if entry.role is None else f"{entry.actor} ({entry.role})"
+        table.add_row(entry.id, at, actor, entry.via, entry.action, entry.target, entry.detail)
+    app.out.emit(data, table if entries else "No actions recorded")

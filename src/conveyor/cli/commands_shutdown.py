@@ -46,5 +46,6 @@ def shutdown(app: App, names: tuple[str, ...], every: bool, queues: tuple[str, .
         except NoSuchWorkerError:
             continue  # it stopped (or was reaped) since the listing: nothing left to ask
         asked.append(name)
+        app.audit("worker.shutdown", name)
     message = f"Asked {plural(len(asked), 'worker')} to shut down" + (f": {', '.join(asked)}" if asked else "")
     app.out.emit({"shutdown_requested": asked}, message)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
+from conveyor import audit
 from conveyor.backends.base import Backend
 from conveyor.connection import DEFAULT_URL, connect
 from conveyor.durations import parse_duration
@@ -53,6 +54,13 @@ class App:
         if self._backend is None:
             self._backend = connect(self.url, read_only=self.read_only)
         return self._backend
+
+    def audit(self, action: str, target: str = "", detail: str = "") -> None:
+        """Record an action this command took in the store's audit log (conveyor.audit)."""
+        audit.record(
+            self.backend, actor=audit.command_line_actor(), role=None, via="cli", action=action, target=target,
+            detail=detail,
+        )  # fmt: skip
 
     def import_job_modules(self) -> None:
         """Import the ``--import`` modules, with the working directory importable as rq does,

@@ -463,6 +463,26 @@ class QueueCounts(StatusCounts):
     paused_at: datetime | None = Field(None, description="Since when it is paused; null when it is not.")
 
 
+class AuditEntry(BaseModel):
+    """One operator action (conveyor.audit), as the audit log keeps it."""
+
+    id: str
+    at: datetime
+    actor: str = Field(description="The key's user id ('(no key)' on a server without keys), or user@host of a CLI.")
+    role: str | None = Field(description="The key's role; null from the command line.")
+    via: str = Field(description="rest, or cli.")
+    action: str = Field(description="job.cancel, job.restart, queue.pause, worker.shutdown, ...")
+    target: str = Field(description="The job or batch id, queue or worker name; empty for the whole store.")
+    detail: str
+
+
+class AuditList(BaseModel):
+    """The audit log, newest first (the latest 10,000 actions are kept)."""
+
+    data: list[AuditEntry]
+    next_cursor: str | None
+
+
 class QueuePause(BaseModel):
     """A queue's pause, as a pause or resume left it."""
 

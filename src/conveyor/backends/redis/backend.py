@@ -19,6 +19,7 @@ from conveyor.status import JobStatus
 from conveyor.types import JobRecord
 
 from . import codec
+from .audit import RedisAudit
 from .batches import RedisBatches
 from .claiming import RedisClaiming
 from .connection import SOCKET_TIMEOUT, optional_arg
@@ -37,7 +38,7 @@ _STATUS_OF_REPLY = {status.value.encode(): status for status in JobStatus}
 costs a microsecond a job in enqueue_many)."""
 
 
-class RedisBackend(RedisClaiming, RedisQueries, RedisUpkeep, RedisBatches, RedisDueSignals, RedisCron):
+class RedisBackend(RedisClaiming, RedisQueries, RedisUpkeep, RedisBatches, RedisDueSignals, RedisCron, RedisAudit):
     """Backend on one Redis; see conveyor.backends.base.Backend for the contract."""
 
     kind = "redis"

@@ -58,6 +58,9 @@ several indexes at once) never cross slots. Separate prefixes spread across a cl
     {conveyor}:events:total             counter: events published so far (the last entry's id)
     {conveyor}:unique                   hash: unique_key -> id of the job that took it last
                                         (it holds the key while it has not ended)
+    {conveyor}:audit                    stream: operator actions (Backend.audit_append), about the
+                                        latest AUDIT_KEPT, fields at, actor, role, via, action,
+                                        target, detail
     {conveyor}:maintenance              hash: lock owner and until, last (completed pass)
     {conveyor}:cron                     hash: periodic job (cron entry) name -> the last tick
                                         enqueued for it (epoch seconds)
@@ -113,6 +116,7 @@ class KeySpace:
         self.cron_ticks = self.base + "cron"
         self.cron_entries = self.base + "cronentries"
         self.paused = self.base + "paused"
+        self.audit = self.base + "audit"
 
     def batch(self, batch_id: str) -> str:
         return f"{self.base}batch:{batch_id}"

@@ -22,6 +22,7 @@ from conveyor.exceptions import STATUS_MARK, InvalidJobOperation
 from conveyor.status import REQUEUEABLE, TERMINAL, JobStatus
 from conveyor.types import JobRecord
 
+from .audit import SQLiteAudit
 from .batches import SQLiteBatches
 from .changes import Changes
 from .claiming import SQLiteClaiming
@@ -41,7 +42,9 @@ _BATCH_NOT_STARTED_SQL = (
 again (status scheduled, no time of its own), not run before the batch."""
 
 
-class SQLiteBackend(SQLiteClaiming, SQLiteTimed, SQLiteQueries, SQLiteUpkeep, SQLiteBatches, SQLiteEnqueue, SQLiteCron):
+class SQLiteBackend(
+    SQLiteClaiming, SQLiteTimed, SQLiteQueries, SQLiteUpkeep, SQLiteBatches, SQLiteEnqueue, SQLiteCron, SQLiteAudit
+):
     """Backend on one SQLite file; see conveyor.backends.base.Backend for the contract."""
 
     kind = "sqlite"

@@ -240,6 +240,19 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX rate_starts_age ON rate_starts (at);
     """,
+    # 21: the audit log of operator actions (Backend.audit_append), the latest AUDIT_KEPT
+    """
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT,
+        via TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

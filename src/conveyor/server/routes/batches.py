@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from conveyor.batch import Batch
 from conveyor.exceptions import NoSuchBatchError
-from conveyor.server import batch_service, cursors
+from conveyor.server import auditing, batch_service, cursors
 from conveyor.server.batch_schemas import (
     BatchBackendView,
     BatchCancelled,
@@ -71,6 +71,7 @@ def start_batch(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchDet
     """Start a scheduled batch now."""
     batch = batch_service.visible(state.backend, caller, batch_id)
     batch.start()
+    auditing.record(state, caller, "batch.start", batch_id)
     return batch_service.detail(batch)
 
 
@@ -84,6 +85,7 @@ def reschedule_batch(batch_id: BatchIdPath, change: Reschedule, state: State, ca
             [{"field": "scheduled_start_time", "location": "body", "message": "in the past", "type": "past"}],
         )
     batch.reschedule(change.scheduled_start_time)
+    auditing.record(state, caller, "batch.reschedule", batch_id, f"starts at {change.scheduled_start_time.isoformat()}")
     return batch_service.detail(batch)
 
 
@@ -93,6 +95,7 @@ def cancel_batch(batch_id: BatchIdPath, state: State, caller: Caller) -> BatchCa
     batch = batch_service.visible(state.backend, caller, batch_id)
     was_scheduled = batch.status is BatchStatus.SCHEDULED
     cancelled = batch.cancel()
+    auditing.record(state, caller, "batch.cancel", batch_id, f"{cancelled} jobs cancelled")
     return BatchCancelled(
         batch_id=batch.id, status="cancelled", scheduled_job_cancelled=was_scheduled, cancelled_jobs=cancelled
     )

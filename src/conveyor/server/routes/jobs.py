@@ -16,7 +16,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from conveyor.server import batch_service, listing, service, stats, watch
+from conveyor.server import auditing, batch_service, listing, service, stats, watch
 from conveyor.server.deps import Caller, State
 from conveyor.server.errors import validation_error
 from conveyor.server.responses import COMMON, batch_errors, errors
@@ -184,6 +184,7 @@ async def stream_job_status(
 def cancel_job(job_id: JobIdPath, state: State, caller: Caller) -> ActionResult:
     """Cancel a pending, scheduled or running job (a running one is stopped)."""
     service.cancel(state.backend, caller, job_id)
+    auditing.record(state, caller, "job.cancel", job_id)
     return ActionResult(job_id=job_id, status="cancelled", message="Job cancelled successfully")
 
 
@@ -192,7 +193,9 @@ def restart_job(job_id: JobIdPath, state: State, caller: Caller) -> ActionResult
     """Put a failed or cancelled job back in its queue, retries reset. The status is the
     one the restart gave it (a worker may have claimed it since): pending, or scheduled
     for a job of a batch that has not started, held again until the batch starts."""
-    if service.restart(state.backend, caller, job_id) is JobStatus.SCHEDULED:
+    restarted = service.restart(state.backend, caller, job_id)
+    auditing.record(state, caller, "job.restart", job_id)
+    if restarted is JobStatus.SCHEDULED:
         return ActionResult(job_id=job_id, status="scheduled", message="Job restarted; it starts with its batch")
     return ActionResult(job_id=job_id, status="pending", message="Job restarted and re-queued")
 
@@ -202,6 +205,7 @@ def delete_job(job_id: JobIdPath, state: State, caller: Caller) -> Response:
     """Delete an ended job (completed, failed or cancelled) and its result; a pending,
     scheduled or running job is a 409 until it is cancelled."""
     service.delete(state.backend, caller, job_id)
+    auditing.record(state, caller, "job.delete", job_id)
     return Response(status_code=204)
 
 

@@ -4,9 +4,10 @@ balancers, no key needed) and Prometheus metrics."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -15,10 +16,13 @@ from conveyor.clock import to_datetime
 from conveyor.command import send_shutdown_command
 from conveyor.exceptions import BackendError
 from conveyor.options import validate_queue_name
+from conveyor.server import auditing, cursors
 from conveyor.server.deps import Caller, Monitor, State
 from conveyor.server.errors import ApiError
 from conveyor.server.responses import COMMON, errors
 from conveyor.server.schemas import (
+    AuditEntry,
+    AuditList,
     CronList,
     Health,
     QueueCounts,
@@ -61,6 +65,7 @@ def shutdown_worker(name: str, state: State, caller: Caller) -> ShutdownRequeste
     if not caller.is_admin:
         raise ApiError(403, "Forbidden", "Shutting a worker down needs an admin key")
     send_shutdown_command(state.backend, name)
+    auditing.record(state, caller, "worker.shutdown", name)
     return ShutdownRequested(worker=name)
 
 
@@ -106,6 +111,7 @@ def pause_queue(name: str, state: State, caller: Caller) -> QueuePause:
     Needs an admin key (queues are shared by every user)."""
     queue = _operated_queue(name, caller, "Pausing")
     state.backend.queues_pause([queue], time.time())
+    auditing.record(state, caller, "queue.pause", queue)
     return QueuePause(queue=queue, paused=True, paused_at=to_datetime(state.backend.queues_paused().get(queue)))
 
 
@@ -114,7 +120,10 @@ def resume_queue(name: str, state: State, caller: Caller) -> QueuePause:
     """Let workers start the queue's jobs again (its idle workers wake at once); a queue
     not paused is left as it is. Needs an admin key."""
     queue = _operated_queue(name, caller, "Resuming")
+    was_paused = queue in state.backend.queues_paused()
     state.backend.queues_resume([queue])
+    if was_paused:
+        auditing.record(state, caller, "queue.resume", queue)
     return QueuePause(queue=queue, paused=False, paused_at=None)
 
 
@@ -122,6 +131,32 @@ def _operated_queue(name: str, caller: Caller, action: str) -> str:
     if not caller.is_admin:
         raise ApiError(403, "Forbidden", f"{action} a queue needs an admin key")
     return validate_queue_name(name)
+
+
+@router.get("/api/v1/audit", response_model=AuditList, responses=errors(*COMMON, 400, 403))
+def audit_log(
+    state: State,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page.")] = None,
+) -> AuditList:
+    """Operator actions, newest first: jobs cancelled, restarted, deleted; batches started,
+    rescheduled, cancelled; queues paused and resumed; workers shut down (here or with the
+    CLI), with who took them. Needs an admin key."""
+    if not caller.is_admin:
+        raise ApiError(403, "Forbidden", "The audit log needs an admin key")
+    before = None if cursor is None else cursors.decode("audit", cursor, "")
+    found = state.backend.audit_read(before, limit + 1)
+    page = found[:limit]
+    next_cursor = cursors.encode("audit", page[-1].id, "") if len(found) > limit else None
+    entries = [
+        AuditEntry(
+            id=entry.id, at=datetime.fromtimestamp(entry.at, UTC), actor=entry.actor, role=entry.role, via=entry.via,
+            action=entry.action, target=entry.target, detail=entry.detail,
+        )
+        for entry in page
+    ]  # fmt: skip
+    return AuditList(data=entries, next_cursor=next_cursor)
 
 
 _HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {503: {"model": Health, "description": "Store unreachable"}}
