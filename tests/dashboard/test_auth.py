@@ -58,6 +58,9 @@ def test_a_user_logs_in_with_a_key_and_sees_only_their_jobs(
 
     page.goto(f"{keyed_server.base}/#/jobs/{owned_jobs['bob'][0]}")
     expect(page.get_by_role("alert")).to_contain_text("not found")
+    page.goto(f"{keyed_server.base}/#/audit")
+    expect(page.get_by_role("alert")).to_contain_text("The audit log needs an admin key")
+    expect(page.locator("#nav-audit")).to_be_hidden()  # (its check, at log-in, was refused as this page is)
 
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
@@ -69,6 +72,7 @@ def test_an_admin_filters_the_jobs_by_user_and_sees_the_limits_in_force(
 ) -> None:
     page.goto(f"{keyed_server.base}/#/jobs?queue=owned")
     log_in(page, "root-key")
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit")).to_be_visible()
     rows = page.locator("tbody tr")
     expect(rows).to_have_count(5)
     page.get_by_label("User").fill("bob")

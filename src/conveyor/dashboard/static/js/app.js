@@ -4,6 +4,7 @@ import { ApiError, api, auth } from "./api.js";
 import { h, replace } from "./dom.js";
 import { onLiveState } from "./live.js";
 import { match, route } from "./router.js";
+import { auditView } from "./views/audit.js";
 import { batchesView, batchView } from "./views/batches.js";
 import { cronView } from "./views/cron.js";
 import { failedView } from "./views/failed.js";
@@ -19,6 +20,7 @@ route("/failed", "failed", failedView, "Failed jobs");
 route("/batches", "batches", batchesView, "Batches");
 route("/batches/:id", "batches", batchView, "Batch");
 route("/cron", "cron", cronView, "Periodic jobs");
+route("/audit", "audit", auditView, "Audit log");
 
 const main = document.getElementById("main");
 const logout = document.getElementById("logout");
@@ -56,6 +58,7 @@ function showLogin() {
     onLogin = false;
     show();
     checkBatches();
+    checkAudit();
   });
 }
 
@@ -70,6 +73,16 @@ async function checkBatches() {
     document.getElementById("nav-batches").hidden = false;
   } catch (error) {
     document.getElementById("nav-batches").hidden = error instanceof ApiError && error.status === 404;
+  }
+}
+
+/** The audit log is for admin keys: its entry shows once the server lets this key read it. */
+async function checkAudit() {
+  try {
+    await api("audit", { query: { limit: 1 } });
+    document.getElementById("nav-audit").hidden = false;
+  } catch {
+    document.getElementById("nav-audit").hidden = true;
   }
 }
 
@@ -96,3 +109,4 @@ onLiveState((state, problem) => {
 
 show();
 checkBatches();
+checkAudit();
