@@ -26,7 +26,8 @@ def test_an_action_taken_in_the_dashboard_shows_on_the_audit_page(
     row.get_by_role("button", name="Resume").click()
     expect(row.get_by_test_id("paused")).to_have_count(0)
 
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit").click()  # shown: the server (no keys) lets anyone read it
+    # shown: the server (no keys) lets anyone read it
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit log")
     table = page.get_by_role("table", name="Audit log")
     newest = table.locator("tbody tr").first
