@@ -6,16 +6,19 @@
 
 Starts ``--workers`` worker processes on a fresh store (a SQLite file, or a redis-server
 of its own on a free port, append-only so a restart keeps the jobs), with a per-user
-limit, a limit on the "heavy" job type and a start rate on the other type (``--work-rate``,
-8 a second, which holds some of them: the claims' rate path under faults), on jobs of ``--users`` users, a share of them
-heavy, a fifth enqueued at the front of their priority and a fifth snoozing once before
-they run (bench/chaosjobs.py: each run marks its start and end in a shared log). For
+limit, a limit on the "heavy" job type, a start rate on the other type (``--work-rate``,
+8 a second, which holds some of them: the claims' rate path under faults) and a start
+rate per user (``--user-rate``, 3 a second), on jobs of ``--users`` users in two queues,
+a share of them heavy, a fifth enqueued at the front of their priority and a fifth
+snoozing once before they run (bench/chaosjobs.py: each run marks its start and end in
+a shared log). For
 ``--seconds`` it then, at random, kills workers with SIGKILL (starting another in
 place), freezes them with SIGSTOP and thaws them with SIGCONT,
 stalls the store (every write held up: a SQLite writer stopped holding the write lock,
 Redis's CLIENT PAUSE WRITE or DEBUG SLEEP), restarts the redis-server, cancels and
-requeues jobs, and enqueues more. Then it thaws everything, lets the workers drain the
-queue, stops them, and checks:
+requeues jobs, pauses one queue or both for 0.5 to 5 s (Queue.pause, then resume), and
+enqueues more. Then it thaws everything, resumes both queues, lets the workers drain
+them, stops them, and checks:
 
 - every job is stored, and ended, or still queued (a job left started is stuck);
 - a finished job has a run that completed;
@@ -26,7 +29,12 @@ queue, stops them, and checks:
 - no user had more runs at once than the per-user limit, nor the heavy type more than
   its limit (runs of frozen workers not counted);
 - no job ran again after a run that completed, unless that run's worker was killed or
-  frozen before it could record the outcome, or the harness canceled or requeued it.
+  frozen before it could record the outcome, or the harness canceled or requeued it;
+- no run of a paused queue's job began from a claim made while it was paused: between
+  a lease period after the pause call returned and the resume call (the store's
+  started_at of finished jobs, and every run's start mark; see started_while_paused);
+- no user, nor the work type, had more than N starts (the store's started_at of
+  finished jobs) within half a period of its rate.
 
 Prints a short report; exits 1 when an invariant was broken. Not part of the test suite.
 """
@@ -57,13 +65,16 @@ import conveyor  # noqa: E402
 from conveyor import Queue, Retry  # noqa: E402
 from conveyor.backends.base import Backend  # noqa: E402
 from conveyor.command import cancel_job, requeue_job  # noqa: E402
-from conveyor.exceptions import BackendError, InvalidJobOperation, NoSuchJobError  # noqa: E402
+from conveyor.exceptions import BackendError, ConfigurationError, InvalidJobOperation, NoSuchJobError  # noqa: E402
+from conveyor.queue import EnqueueData  # noqa: E402
+from conveyor.rates import Rate, parse_rate  # noqa: E402
 from conveyor.status import TERMINAL, JobStatus  # noqa: E402
+from conveyor.types import JobRecord  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
 from stalls import FrozenWriter, pause_redis_writes  # noqa: E402
 
-QUEUE = "chaos"
-FAULTS = ("kill", "stop", "redis", "stall", "cancel", "requeue")
+QUEUES = ("chaos", "chaos-b")  # the workers take both; a pause stops one, or both
+FAULTS = ("kill", "stop", "redis", "stall", "cancel", "requeue", "pause")
 OPEN = float("inf")
 
 
@@ -79,6 +90,22 @@ class Worker:
     @property
     def is_frozen(self) -> bool:
         return bool(self.frozen) and self.frozen[-1][1] == OPEN
+
+
+@dataclasses.dataclass
+class Pause:
+    """One pause of a queue, from its call to its resume's, on both clocks: monotonic
+    (the marks') and the wall clock (the store's started_at). Only pauses whose call
+    returned are kept (one cut by a Redis restart may or may not have been written)."""
+
+    queue: str
+    called: float  # monotonic
+    returned: float
+    returned_wall: float
+    paused_at: float | None = None  # the store's own 'since' (queues_paused), on the wall clock
+    resume_called: float = OPEN  # monotonic, before the first try of the resume
+    resume_called_wall: float = OPEN
+    resumed: float = OPEN  # when a resume returned
 
 
 @dataclasses.dataclass
@@ -111,27 +138,31 @@ class Harness:
         else:
             self.url = f"sqlite:///{directory / 'chaos.db'}"
         self.backend: Backend = conveyor.connect(self.url)
-        self.queue = Queue(QUEUE, connection=self.backend)
+        self.queues = {name: Queue(name, connection=self.backend) for name in QUEUES}
+        self.pauses: list[Pause] = []
+        self.pausing: threading.Timer | None = None  # the resume to come
         self.workers: dict[int, Worker] = {}
         self.job_ids: list[str] = []
         self.changed: set[str] = set()  # jobs canceled or requeued (a cancel may find one ended)
-        self.done: dict[str, int] = defaultdict(int)
+        self.done: dict[str, float] = defaultdict(int)
 
     # -- the store and the workers --------------------------------------------------------
     def enqueue(self, count: int) -> None:
-        datas = []
+        datas: dict[str, list[EnqueueData]] = defaultdict(list)
         for _ in range(count):
             user = f"user-{self.dice.randrange(self.args.users)}"
             seconds = self.dice.uniform(0.05, self.args.job_seconds)
             function = chaosjobs.heavy if self.dice.random() < self.args.heavy else chaosjobs.work
             snooze = self.dice.choice((None,) * 8 + (0.0, 0.3))  # a fifth snooze once: at once, or for 0.3 s
-            datas.append(Queue.prepare_data(function, (self.log, user, seconds, snooze), user_id=user,
-                                            at_front=self.dice.random() < 0.2,
-                                            retry=Retry(max=1000), failure_ttl=-1, result_ttl=-1))  # fmt: skip
-        try:
-            self.job_ids += [job.id for job in self.queue.enqueue_many(datas)]
-        except BackendError:
-            self.done["enqueue refused (store down)"] += 1
+            datas[self.dice.choice(QUEUES)].append(Queue.prepare_data(
+                function, (self.log, user, seconds, snooze), user_id=user, at_front=self.dice.random() < 0.2,
+                retry=Retry(max=1000), failure_ttl=-1, result_ttl=-1,
+            ))  # fmt: skip
+        for queue, queue_datas in datas.items():
+            try:
+                self.job_ids += [job.id for job in self.queues[queue].enqueue_many(queue_datas)]
+            except BackendError:
+                self.done["enqueue refused (store down)"] += 1
 
     def note(self, event: str, detail: object = "") -> None:
         """A line in events.log, on the marks' clock: what was done when (kept with --keep)."""
@@ -141,13 +172,15 @@ class Harness:
     def start_worker(self, index: int) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH_DIR), os.environ.get("PYTHONPATH", "")])}
         command = [
-            sys.executable, "-m", "conveyor", "worker", QUEUE, "-u", self.url, "-c", str(self.args.concurrency),
+            sys.executable, "-m", "conveyor", "worker", *QUEUES, "-u", self.url, "-c", str(self.args.concurrency),
             "--lease-ttl", str(self.args.lease_ttl), "--poll-interval", "0.2", "--shutdown-timeout", "5",
             "--interrupt-grace", "2", "--per-user-max-concurrent-jobs", str(self.args.per_user),
             "--job-type-limit", f"chaosjobs.heavy={self.args.per_type}", "--log-level", "warning",
         ]  # fmt: skip
         if self.args.work_rate != "none":
             command += ["--job-type-rate", f"chaosjobs.work={self.args.work_rate}"]
+        if self.args.user_rate != "none":
+            command += ["--user-rate", self.args.user_rate]
         with (self.dir / f"worker-{index}.log").open("ab") as stderr:
             process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         self.workers[process.pid] = Worker(process)
@@ -194,6 +227,8 @@ class Harness:
             self.stall()
         elif name in ("cancel", "requeue"):
             self.change_a_job(name)
+        elif name == "pause" and (self.pausing is None or not self.pausing.is_alive()):
+            self.pause()
         else:
             return
         self.done[name] += 1
@@ -236,20 +271,67 @@ class Harness:
         held_up[1] = time.monotonic()
         self.note("stall over")
 
+    def job_ids_of(self, statuses: list[JobStatus]) -> list[str]:
+        return [job_id for queue in QUEUES for job_id in self.backend.job_ids(queue, statuses)]
+
     def change_a_job(self, name: str) -> None:
         try:
             if name == "cancel":
-                running = self.backend.job_ids(QUEUE, [JobStatus.STARTED])  # half the time a running one
+                running = self.job_ids_of([JobStatus.STARTED])  # half the time a running one
                 job_id = self.dice.choice(running if running and self.dice.random() < 0.5 else self.job_ids)
                 self.changed.add(job_id)
                 cancel_job(job_id, connection=self.backend)
             else:
-                ended = self.backend.job_ids(QUEUE, [JobStatus.CANCELED, JobStatus.FAILED, JobStatus.STOPPED])
+                ended = self.job_ids_of([JobStatus.CANCELED, JobStatus.FAILED, JobStatus.STOPPED])
                 if ended:
                     self.changed.add(job_id := self.dice.choice(ended))
                     requeue_job(job_id, connection=self.backend)
         except (InvalidJobOperation, NoSuchJobError, BackendError):
             self.done[f"{name} refused"] += 1
+
+    def pause(self) -> None:
+        """Pause one queue or both (Queue.pause), and resume them 0.5 to 5 s later, on a
+        timer (as thaws are: the main loop's own writes may wait on a frozen worker)."""
+        names = self.dice.choice([[QUEUES[0]], [QUEUES[1]], list(QUEUES)])
+        paused: list[Pause] = []
+        for name in names:
+            called = time.monotonic()
+            try:
+                self.queues[name].pause()
+            except BackendError:  # the store down: written or not, the resume below makes sure
+                self.done["pause refused (store down)"] += 1
+                continue
+            paused.append(Pause(name, called, time.monotonic(), time.time()))
+            self.note("pause", name)
+        try:
+            since = self.backend.queues_paused()
+            for pause in paused:
+                pause.paused_at = since.get(pause.queue)
+        except BackendError:
+            pass
+        self.pauses += paused
+        self.done["pause: " + "+".join(names)] += 1
+        self.pausing = threading.Timer(self.dice.uniform(0.5, 5.0), self.resume, (names, paused))
+        self.pausing.start()
+
+    def resume(self, names: list[str], paused: list[Pause]) -> None:
+        """Resume ``names``, trying again while the store is down (the interval ends at the
+        first try: a try that failed may have been written)."""
+        for pause in paused:
+            if pause.resume_called == OPEN:  # (the drain's resume may follow the timer's)
+                pause.resume_called, pause.resume_called_wall = time.monotonic(), time.time()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.backend.queues_resume(names)
+                break
+            except BackendError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        for pause in paused:
+            pause.resumed = time.monotonic()
+        self.note("resume", ",".join(names))
 
     def thaw(self, worker: Worker) -> None:
         with self.thawing:
@@ -269,6 +351,10 @@ class Harness:
             self.redis_down_until = None
         if everything and self.stalling is not None:
             self.stalling.join()
+        if everything and self.pausing is not None and self.pausing.is_alive():
+            self.pausing.cancel()  # resumed now, rather than at its time
+            self.pausing.join()
+            self.resume(*self.pausing.args)
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> None:
@@ -288,12 +374,14 @@ class Harness:
         self.drain()
 
     def drain(self) -> None:
-        """Let the workers end every job, then stop them (SIGTERM: running jobs finish first)."""
+        """Resume every queue (a pause whose call failed may have been written), let the
+        workers end every job, then stop them (SIGTERM: running jobs finish first)."""
+        self.resume(list(QUEUES), [])
         deadline = time.monotonic() + self.args.drain
         waiting = [JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED]
         while time.monotonic() < deadline:
             try:
-                if self.backend.jobs_count(QUEUE, waiting) == 0:
+                if sum(self.backend.jobs_count(queue, waiting) for queue in QUEUES) == 0:
                     break
             except BackendError:
                 pass
@@ -401,10 +489,12 @@ def check(harness: Harness) -> list[str]:
                     continue  # its worker was frozen past its lease: run elsewhere, as documented
                 broken.append(f"job {job_id} ran twice at once: pid {first.pid} from {first.start:.2f} to "
                               f"{first.end:.2f}, pid {later.pid} from {later.start:.2f}")  # fmt: skip
-    for user in sorted({run.user for run in runs}):
+    users = sorted({run.user for run in runs})
+    for user in users:
         broken += over_limit([r for r in runs if r.user == user], args.per_user, user, workers)
     broken += over_limit([r for r in runs if r.job_type == "heavy"], args.per_type, "the heavy type", workers)
     completed = {run.job_id for run in runs if run.outcome == "done"}
+    records: dict[str, JobRecord] = {}
     statuses: dict[str, int] = defaultdict(int)
     for start in range(0, len(harness.job_ids), 1000):
         ids = harness.job_ids[start : start + 1000]
@@ -413,13 +503,100 @@ def check(harness: Harness) -> list[str]:
                 broken.append(f"job {job_id} was lost (not stored)")
                 continue
             statuses[record.status.value] += 1
+            records[job_id] = record
             if record.status is JobStatus.FINISHED and job_id not in completed:
                 broken.append(f"job {job_id} finished without a run that completed")
             elif record.status not in TERMINAL and record.status is not JobStatus.QUEUED:
                 broken.append(f"job {job_id} left {record.status.value} with no worker to end it")
     harness.done.update({f"jobs {status}": count for status, count in statuses.items()})
+    broken += started_while_paused(harness, runs, records)
+    finished = [(r, r.started_at) for r in records.values() if r.status is JobStatus.FINISHED and r.started_at]
+    work = "chaosjobs.work"
+    for rate, whose, starts in (
+        (args.user_rate, "user", {user: [at for r, at in finished if r.user_id == user] for user in users}),
+        (args.work_rate, "job type", {work: [at for r, at in finished if r.func_name == work]}),
+    ):  # fmt: skip
+        if rate != "none":
+            for name, times in starts.items():
+                broken += over_rate(times, parse_rate(rate), f"{whose} {name}")
+            spans = [tightest(times, parse_rate(rate).count) for times in starts.values()]
+            harness.done[f"{whose} rate {rate}: tightest N+1 starts (s)"] = round(min(spans), 2)
     harness.done["runs"] = len(runs)
     return broken
+
+
+PAUSE_MARGIN_SLACK = 0.5
+"""Seconds a run's start mark may follow its started_at (the thread's hand-off to the job)."""
+
+
+def started_while_paused(harness: Harness, runs: list[Run], records: dict[str, JobRecord]) -> list[str]:
+    """Runs of a queue's jobs that began while it was paused, though their claims must
+    have come after the pause was written.
+
+    A claim is atomic in the store and reads the pause in the same step, so one that
+    took a job of the queue after the pause was written is the bug; one written just
+    before may start its job a little later. How much later has a hard bound: a worker
+    starts a job only if the claim's lease (the claim's time plus --lease-ttl) has not
+    run out by then (runner._start gives it back otherwise). So a start later than the
+    pause call's return plus a lease period comes from a claim made after the pause was
+    written, and one before the resume was called from a claim made before it: between
+    the two, a start is a claim that broke the pause. The evidence: the store's
+    started_at of each finished job (the worker's clock when the run began, recorded
+    with the outcome, after the claim), and every run's start mark (written by the job
+    itself, a moment after started_at: PAUSE_MARGIN_SLACK more margin for that).
+    """
+    lease = harness.args.lease_ttl
+    broken: list[str] = []
+    queue_of = {job_id: record.queue for job_id, record in records.items()}
+    in_margin = other = 0
+    paused = sum(min(pause.resume_called, time.monotonic()) - pause.returned for pause in harness.pauses)
+    harness.done["paused seconds"] = round(paused)
+    for pause in harness.pauses:
+        for job_id, record in records.items():
+            started = record.started_at
+            if record.queue != pause.queue or record.status is not JobStatus.FINISHED or started is None:
+                continue
+            if pause.returned_wall + lease < started < pause.resume_called_wall:
+                broken.append(f"job {job_id} of {pause.queue} started {started - pause.returned_wall:.2f} s after "
+                              f"its queue was paused (store's started_at; paused for "
+                              f"{pause.resume_called_wall - pause.returned_wall:.2f} s)")  # fmt: skip
+        for run in runs:
+            queue = queue_of.get(run.job_id)
+            if not pause.returned < run.start < pause.resume_called:
+                continue
+            if queue != pause.queue:
+                other += 1
+            elif run.start <= pause.returned + lease + PAUSE_MARGIN_SLACK:
+                in_margin += 1
+            else:
+                broken.append(f"job {run.job_id} of {queue} began a run (pid {run.pid}) "
+                              f"{run.start - pause.returned:.2f} s after its queue was paused (start mark; "
+                              f"paused for {pause.resume_called - pause.returned:.2f} s)")  # fmt: skip
+    harness.done["pause: runs begun within the margin"] = in_margin
+    harness.done["pause: runs of the other queue begun meanwhile"] = other
+    return broken
+
+
+RATE_SLACK = 0.5
+"""Of a rate's period: N + 1 starts must span at least (1 - RATE_SLACK) periods."""
+
+
+def over_rate(starts: list[float], rate: Rate, whose: str) -> list[str]:
+    """The first N + 1 starts (started_at) of a rate of N per period that came within
+    half a period, as the rates' worker test counts them: the rate counts claims, a run
+    begins a little after its claim (started_at is the run's), so with room for that."""
+    starts = sorted(starts)
+    for first, later in zip(starts, starts[rate.count :], strict=False):
+        if later - first < rate.period * (1 - RATE_SLACK):
+            return [f"{whose} started {rate.count + 1} jobs within {later - first:.3f} s (rate {rate}): "
+                    + ", ".join(f"{t:.3f}" for t in starts if first <= t <= later)]  # fmt: skip
+    return []
+
+
+def tightest(starts: list[float], count: int) -> float:
+    """The shortest time ``count`` + 1 of ``starts`` came in (how near the rate ran)."""
+    starts = sorted(starts)
+    return min((later - first for first, later in zip(starts, starts[count:], strict=False)), default=OPEN)
 
 
 def over_limit(runs: list[Run], limit: int, whose: str, workers: dict[int, Worker]) -> list[str]:
@@ -460,6 +637,9 @@ def main() -> int:
     parser.add_argument(
         "--work-rate", default="8/1s", help="the start rate of the other job type the workers enforce ('none': none)"
     )
+    parser.add_argument(
+        "--user-rate", default="3/1s", help="the start rate of each user's jobs the workers enforce ('none': none)"
+    )
     parser.add_argument("--jobs", type=int, default=300, help="jobs enqueued at the start (more come later)")
     parser.add_argument("--job-seconds", type=float, default=0.6, help="longest a job runs")
     parser.add_argument("--lease-ttl", type=float, default=2.0)
@@ -475,6 +655,12 @@ def main() -> int:
         parser.error(f"unknown faults: {', '.join(sorted(unknown))} (choose from {', '.join(FAULTS)})")
     if not 0.2 < args.stall < 15:
         parser.error(f"--stall must be over 0.2 and under 15 seconds (Redis clients' socket timeout): {args.stall:g}")
+    for flag, rate in (("--user-rate", args.user_rate), ("--work-rate", args.work_rate)):
+        try:
+            if rate != "none":
+                parse_rate(rate)
+        except ConfigurationError as exc:
+            parser.error(f"{flag}: {exc}")
     args.seed = random.randrange(10**6) if args.seed is None else args.seed
     directory = Path(tempfile.mkdtemp(prefix="conveyor-chaos-"))
     harness = Harness(args, directory)
@@ -485,7 +671,7 @@ def main() -> int:
         harness.close()
     print(f"chaos on {args.backend}, seed {args.seed}, {args.seconds:g} s, {args.workers} workers x "
           f"{args.concurrency}, per-user limit {args.per_user}, heavy limit {args.per_type}, "
-          f"work rate {args.work_rate}, "
+          f"work rate {args.work_rate}, user rate {args.user_rate}, "
           f"lease {args.lease_ttl:g} s")  # fmt: skip
     print("  " + ", ".join(f"{name} {count}" for name, count in sorted(harness.done.items())))
     notes = worker_log_lines(directory)
