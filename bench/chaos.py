@@ -549,6 +549,7 @@ def started_while_paused(harness: Harness, runs: list[Run], records: dict[str, J
     broken: list[str] = []
     queue_of = {job_id: record.queue for job_id, record in records.items()}
     in_margin = other = 0
+    latest = 0.0
     paused = sum(min(pause.resume_called, time.monotonic()) - pause.returned for pause in harness.pauses)
     harness.done["paused seconds"] = round(paused)
     for pause in harness.pauses:
@@ -568,11 +569,13 @@ def started_while_paused(harness: Harness, runs: list[Run], records: dict[str, J
                 other += 1
             elif run.start <= pause.returned + lease + PAUSE_MARGIN_SLACK:
                 in_margin += 1
+                latest = max(latest, run.start - pause.returned)
             else:
                 broken.append(f"job {run.job_id} of {queue} began a run (pid {run.pid}) "
                               f"{run.start - pause.returned:.2f} s after its queue was paused (start mark; "
                               f"paused for {pause.resume_called - pause.returned:.2f} s)")  # fmt: skip
     harness.done["pause: runs begun within the margin"] = in_margin
+    harness.done["pause: latest of those (s after the pause)"] = round(latest, 3)
     harness.done["pause: runs of the other queue begun meanwhile"] = other
     return broken
 
