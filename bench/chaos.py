@@ -130,6 +130,7 @@ class Harness:
         self.redis: RedisServer | None = None
         self.redis_down_until: float | None = None
         self.held_up: list[list[float]] = []  # [from, until (OPEN)]: the store stalled or down
+        self.down: list[list[float]] = []  # of those, Redis's outages (calls fail rather than wait)
         self.stalling: threading.Thread | None = None
         self.thawing = threading.Lock()
         if args.backend == "redis":
@@ -221,7 +222,8 @@ class Harness:
         elif name == "redis" and self.redis is not None and self.redis_down_until is None:
             self.redis.stop()
             self.note("redis down")
-            self.held_up.append([time.monotonic(), OPEN])
+            self.down.append(outage := [time.monotonic(), OPEN])
+            self.held_up.append(outage)  # the same list: ended once
             self.redis_down_until = now + self.dice.uniform(0.3, 2.0)
         elif name == "stall" and (self.stalling is None or not self.stalling.is_alive()):
             self.stall()
@@ -347,7 +349,7 @@ class Harness:
         if self.redis is not None and self.redis_down_until is not None and (everything or now > self.redis_down_until):
             self.redis.start()
             self.note("redis up")
-            self.held_up[-1][1] = time.monotonic()
+            self.down[-1][1] = time.monotonic()  # (held_up[-1] may be a stall's, begun meanwhile)
             self.redis_down_until = None
         if everything and self.stalling is not None:
             self.stalling.join()
@@ -435,17 +437,38 @@ def frozen_during(run: Run, until: float, workers: dict[int, Worker]) -> list[fl
 
 
 SETTLE_WITHIN = 3.0
-"""Seconds after a run ends, or after the store stalled or down then came back, by which
-its worker has recorded the outcome."""
+"""Seconds after a run ends, or after the store stalled or down then came back (and the
+worker's backoff), by which its worker has recorded the outcome."""
+
+BACKOFF_FIRST, BACKOFF_LAST = 0.5, 30.0
+"""A worker's backoff after its store failed (README: 0.5 s doubling to 30 s)."""
 
 
 def settled_by(run: Run, harness: Harness) -> float:
     """When the worker of a run has recorded its outcome: within SETTLE_WITHIN of its
-    end, or of the store's return from a stall or an outage under way then."""
+    end, or of the store's return from a stall or an outage under way then.
+
+    After an outage, outcomes wait for the worker's next try, after a backoff that
+    doubled at each failed one (README: 0.5 s doubling to 30 s): at most the time it has
+    been failing, plus the first 0.5 s. So the try after the store's return comes up to
+    that long after it; and a return the try may have missed (Redis up for less than the
+    backoff reached, then down again: the harness restarts and stops it back to back)
+    joins the outages into one, whose end counts."""
     settled = run.end
     for began, ended in sorted(harness.held_up):
         if began <= settled <= ended:
             settled = ended
+    outages = sorted(harness.down)
+    for index, (began, ended) in enumerate(outages):
+        if not began <= run.end <= ended:
+            continue
+        back = ended
+        for later_began, later_ended in outages[index + 1 :]:
+            if later_began - back >= min(BACKOFF_LAST, back - began + BACKOFF_FIRST):
+                break
+            back = max(back, later_ended)
+        settled = max(settled, back + min(BACKOFF_LAST, back - began + BACKOFF_FIRST))
+        break
     return settled + SETTLE_WITHIN
 
 
