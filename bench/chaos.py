@@ -20,7 +20,8 @@ requeues jobs, pauses one queue or both for 0.5 to 5 s (Queue.pause, then resume
 enqueues more. Then it thaws everything, resumes both queues, lets the workers drain
 them, stops them, and checks:
 
-- every job is stored, and ended, or still queued (a job left started is stuck);
+- every job is stored, and ended (one left queued or started is stuck), and no queue
+  is left paused;
 - a finished job has a run that completed;
 - no job ran twice at once (two runs' marks overlap), except a run whose worker was
   frozen meanwhile, that ended within a lease period of the thaw (the documented case:
@@ -529,9 +530,13 @@ def check(harness: Harness) -> list[str]:
             records[job_id] = record
             if record.status is JobStatus.FINISHED and job_id not in completed:
                 broken.append(f"job {job_id} finished without a run that completed")
-            elif record.status not in TERMINAL and record.status is not JobStatus.QUEUED:
+            elif record.status is JobStatus.QUEUED:  # its queue left paused, or workers that took nothing
+                broken.append(f"job {job_id} left queued: the drain ({args.drain:g} s) did not end it")
+            elif record.status not in TERMINAL:
                 broken.append(f"job {job_id} left {record.status.value} with no worker to end it")
     harness.done.update({f"jobs {status}": count for status, count in statuses.items()})
+    if still := backend.queues_paused():
+        broken.append(f"queues left paused after the drain resumed them: {', '.join(sorted(still))}")
     broken += started_while_paused(harness, runs, records)
     finished = [(r, r.started_at) for r in records.values() if r.status is JobStatus.FINISHED and r.started_at]
     work = "chaosjobs.work"
