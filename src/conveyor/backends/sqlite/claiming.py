@@ -49,6 +49,15 @@ def _ended_params(s: Settlement, now: float) -> tuple[Any, ...]:
     return (s.status.value, s.result, s.exc_info, s.reason, s.started_at, now, s.keep_until, s.job_id, s.lease_token)
 
 
+LATE_CLAIM = 0.05
+"""Seconds a claim may wait for the write lock and still count its rates' starts at the
+``now`` it was given. One that waited longer (another writer held the lock: a stall, a
+long write) counts them when it got the lock: at ``now``, from before the wait, the
+starts of claims that went first at their own time would lie out of its window, and the
+rate would start more than N jobs within a period. (Not at once: ``now`` is the caller's
+clock, which tests set.)"""
+
+
 class SQLiteClaiming(SQLiteDependencies):
     """Claim, settle and leases of SQLiteBackend (see conveyor.backends.base.Backend)."""
 
@@ -91,9 +100,10 @@ class SQLiteClaiming(SQLiteDependencies):
         def claim(conn: sqlite3.Connection, changes: Changes) -> list[JobRecord]:
             claimed: list[JobRecord] = []
             running = picking.Running.read(conn) if rules.caps else picking.Running() if rules else None
-            if rules.rates:  # counted at the claim's time: after a wait, its end, not now from before it
+            if rules.rates:  # counted at the claim's time: after a wait, for jobs or for the lock, its end
                 assert running is not None
-                running.read_rates(conn, rules, now + time.monotonic() - entered if wait > 0 else now)
+                late = time.monotonic() - entered
+                running.read_rates(conn, rules, now + late if wait > 0 or late > LATE_CLAIM else now)
             paused = {queue for (queue,) in conn.execute("SELECT queue FROM paused_queues")}
             for queue in queues:
                 wanted = limit - len(claimed)
