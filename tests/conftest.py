@@ -11,7 +11,7 @@ import pytest
 import conveyor
 from conveyor.backends.base import Backend
 from redis_sentinel import SentinelDeployment
-from redis_server import RedisServer
+from redis_server import RedisServer, delete_namespace
 
 BACKENDS = ["sqlite", "redis"]
 SENTINEL = "redis-sentinel"
@@ -43,16 +43,19 @@ def backend_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def url(backend_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    """A URL for a fresh, empty store of this kind."""
+def url(backend_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL for a fresh, empty store of this kind (a Redis one is deleted after the test)."""
     if backend_kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'conveyor.db'}"
-    prefix = f"prefix=test-{uuid.uuid4().hex[:12]}"
+        yield f"sqlite:///{tmp_path / 'conveyor.db'}"
+        return
+    name = f"test-{uuid.uuid4().hex[:12]}"
     if backend_kind == SENTINEL:
         deployment: SentinelDeployment = request.getfixturevalue("sentinel_deployment")
-        return f"{deployment.url}&{prefix}"
+        yield f"{deployment.url}&prefix={name}"
+        return
     server: RedisServer = request.getfixturevalue("redis_server")
-    return f"{server.url}?{prefix}"
+    yield f"{server.url}?prefix={name}"
+    delete_namespace(server.url, name)
 
 
 @pytest.fixture

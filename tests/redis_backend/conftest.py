@@ -9,7 +9,7 @@ import pytest
 
 import conveyor
 from conveyor.backends.redis.backend import RedisBackend
-from redis_server import RedisServer
+from redis_server import RedisServer, delete_namespace
 
 
 def connect(server: RedisServer) -> RedisBackend:
@@ -23,3 +23,4 @@ def backend(redis_server: RedisServer) -> Iterator[RedisBackend]:
     connection = connect(redis_server)
     yield connection
     connection.close()
+    delete_namespace(redis_server.url, connection.keys.prefix)
