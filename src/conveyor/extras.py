@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import shlex
-from importlib import metadata
 from urllib.parse import unquote, urlparse
 
 
 def install_command(extra: str) -> str:
     """``pip install ...`` that adds ``extra`` to the installed conveyor."""
+    from importlib import metadata  # here, for errors alone: it costs every process start a tenth
+
     try:
         direct_url = metadata.distribution("conveyor").read_text("direct_url.json")
     except metadata.PackageNotFoundError:  # run from a source tree on sys.path
