@@ -25,6 +25,7 @@ export function jobView(main, params) {
   let watching = false; // its event stream (or long polls) is followed
   let absent = false; // the last answer was a 404
   let busy = false;
+  let deleted = false; // deleted from this page: a read in flight then answers "not found", which is no news
 
   replace(main, h("p", {}, h("a", { href: "#/jobs" }, "← Jobs")), heading, errors.node, outcome, body, backendPanel(id));
 
@@ -70,6 +71,7 @@ export function jobView(main, params) {
     draw();
     try {
       await api(path, { method: "DELETE" });
+      deleted = true;
     } catch (error) {
       outcome.textContent = `Could not delete the job: ${describeError(error)}`;
       outcome.dataset.kind = "error";
@@ -158,10 +160,11 @@ export function jobView(main, params) {
   const refresh = async () => {
     try {
       if (job && TERMINAL.has(job.status) && !(await changedSinceEnded())) {
-        errors.clear();
+        if (!deleted) errors.clear();
         return;
       }
       const answer = await api(path);
+      if (deleted) return; // (read before the deletion: the page says it is gone)
       if (!answer || answer.id !== id) {
         // An id the library allows but the API's URLs cannot name ("stats": GET /jobs/stats is the statistics).
         throw new ApiError(404, "NotAddressable", `Job ${id} cannot be shown here: its id is the path of another API endpoint.`);
@@ -169,6 +172,7 @@ export function jobView(main, params) {
       job = answer;
       absent = false;
     } catch (error) {
+      if (deleted) return;
       if (error instanceof ApiError && error.status === 404 && error.error !== "NotAddressable") missing();
       throw error;
     }
