@@ -293,6 +293,31 @@ def test_a_worker_logs_a_store_outage_once_per_service_and_backs_off(
             thread.join(60)
 
 
+def test_a_worker_claims_again_once_the_store_is_back_not_at_the_end_of_its_backoff(
+    server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The claim loop backs off up to 30 s while the store is down; its housekeeping,
+    which retries every poll interval or so, wakes it when a call gets through again."""
+    queue = Queue(connection=conveyor.connect(server.url))
+    worker = Worker([queue], connection=queue.connection, poll_interval=0.2)
+    thread = threading.Thread(target=worker.work)
+    with caplog.at_level(logging.INFO, logger="conveyor.worker"):
+        thread.start()
+        try:
+            wait_until(lambda: worker.loop is not None, message="the worker to start")
+            server.stop()
+            wait_until(lambda: any("trying again in 8.0s" in r.getMessage() for r in caplog.records), timeout=60,
+                       message="the claim loop to back off 8 s")  # fmt: skip
+            server.start()
+            job = queue.enqueue(jobfuncs.add, 1, 2)
+            # well before the 8 s the claim loop had set itself to wait
+            wait_until(lambda: job.get_status() is JobStatus.FINISHED, timeout=4.0, message="the job, promptly")
+        finally:
+            worker.request_stop()
+            thread.join(30)
+    assert not thread.is_alive()
+
+
 def test_a_failing_service_backs_off_no_further_than_its_own_interval(server: RedisServer) -> None:
     from conveyor.worker.housekeeper import Housekeeper
 

@@ -147,6 +147,8 @@ class Housekeeper:
             if self._failures.pop(name, 0):
                 log.info("worker service %s works again", name)
                 self._next["heartbeat"] = 0.0  # renew leases next, before any recovery
+                # the store is back: the claim loop tries now, not at the end of its backoff (up to 30 s)
+                self.worker.wake_claims()
         if delay is None:
             delay = interval * random.uniform(*JITTER.get(name, (0.8, 1.2)))
         self._next[name] = time.monotonic() + delay

@@ -10,6 +10,7 @@ the methods one part calls on another, so that each part type-checks alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,7 @@ class WorkerPart(LiveState):
     loop: asyncio.AbstractEventLoop | None
     _stopping: bool
     _wake: asyncio.Event | None
-    """Set to wake the claim loop: a job ended, or the worker stops."""
+    """Set to wake the claim loop: a job ended, the worker stops, the store is back."""
     _active: int
     """Jobs started and not yet settled, inline ones aside: the slots in use."""
     _batch: int
@@ -47,6 +48,13 @@ class WorkerPart(LiveState):
     _inline: Running | None
     """The job (or its callback) running on the main thread, for a signal to interrupt."""
     _on_main_thread: bool
+
+    def wake_claims(self) -> None:
+        """End the claim loop's current wait (a backoff, a wait for a slot), from any
+        thread. The loop may have ended already: then there is nothing to wake."""
+        if self.loop is not None and self._wake is not None:
+            with contextlib.suppress(RuntimeError):  # ("Event loop is closed")
+                self.loop.call_soon_threadsafe(self._wake.set)
 
     if TYPE_CHECKING:  # what the other parts provide
 

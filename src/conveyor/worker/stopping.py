@@ -9,7 +9,6 @@ process ends at once (see ``Stopping.abandon``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -45,10 +44,7 @@ class Stopping(WorkerPart):
         self._stopping = True
         if self._halt is not None:  # an idle worker's wait for jobs ends at once
             self._halt.set()
-        if self.loop is not None and self._wake is not None:
-            # the halt may have ended the loop already: an idle worker sees the stop and exits
-            with contextlib.suppress(RuntimeError):  # ("Event loop is closed")
-                self.loop.call_soon_threadsafe(self._wake.set)
+        self.wake_claims()  # (the halt may have ended the loop already: an idle worker sees the stop and exits)
 
     def interrupt_all(self, message: str) -> None:
         """Interrupt every held job; each goes back to its queue, not counted as a retry."""
