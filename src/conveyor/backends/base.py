@@ -314,9 +314,9 @@ class Backend(Protocol):
         no wake-up is sent for them. A queue paused already keeps its first pause time."""
         ...
 
-    def queues_resume(self, queues: Sequence[str]) -> None:
+    def queues_resume(self, queues: Sequence[str]) -> list[str]:
         """Lift the pause of these queues (those not paused are left as they are) and wake
-        idle workers for the jobs they hold."""
+        idle workers for the jobs they hold; return those that were paused."""
         ...
 
     def queues_paused(self) -> dict[str, float]:

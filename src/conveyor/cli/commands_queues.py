@@ -125,12 +125,10 @@ def pause(app: App, queues: tuple[str, ...]) -> None:
 def resume(app: App, queues: tuple[str, ...]) -> None:
     """Resume paused queues: their idle workers wake and start their jobs at once."""
     names = [validate_queue_name(name) for name in dict.fromkeys(queues)]
-    was_paused = app.backend.queues_paused().keys()
-    app.backend.queues_resume(names)
-    for name in names:
-        if name in was_paused:
-            app.audit("queue.resume", name)
-    data = {"resumed": [name for name in names if name in was_paused]}
+    was_paused = app.backend.queues_resume(names)
+    for name in was_paused:
+        app.audit("queue.resume", name)
+    data = {"resumed": was_paused}
     lines = [f"Resumed queue {name!r}" if name in was_paused else f"Queue {name!r} was not paused" for name in names]
     app.out.emit(data, "\n".join(lines))
 

@@ -134,9 +134,8 @@ class RedisBackend(RedisClaiming, RedisQueries, RedisUpkeep, RedisBatches, Redis
         if queues:
             self._run("pause", repr(now), *queues)
 
-    def queues_resume(self, queues: Sequence[str]) -> None:
-        if queues:
-            self._run("pause", "", *queues)
+    def queues_resume(self, queues: Sequence[str]) -> list[str]:
+        return [queue.decode() for queue in self._run("pause", "", *queues)] if queues else []
 
     def queues_paused(self) -> dict[str, float]:
         paused = self._call(lambda: self._redis.hgetall(self.keys.paused))

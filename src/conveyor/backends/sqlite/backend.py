@@ -196,11 +196,15 @@ class SQLiteBackend(
             )
         )
 
-    def queues_resume(self, queues: Sequence[str]) -> None:
-        self._pool.write(
-            lambda conn: conn.executemany("DELETE FROM paused_queues WHERE queue = ?", [(queue,) for queue in queues])
-        )
-        self._wakeup.notify()
+    def queues_resume(self, queues: Sequence[str]) -> list[str]:
+        def resume(conn: sqlite3.Connection) -> list[str]:
+            deleted = (conn.execute("DELETE FROM paused_queues WHERE queue = ?", (queue,)).rowcount for queue in queues)
+            return [queue for queue, count in zip(queues, deleted, strict=True) if count]
+
+        resumed = self._pool.write(resume)
+        if resumed:
+            self._wakeup.notify()
+        return resumed
 
     def queues_paused(self) -> dict[str, float]:
         return dict(self._pool.read(lambda conn: conn.execute("SELECT queue, paused_at FROM paused_queues").fetchall()))

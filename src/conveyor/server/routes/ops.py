@@ -120,9 +120,7 @@ def resume_queue(name: str, state: State, caller: Caller) -> QueuePause:
     """Let workers start the queue's jobs again (its idle workers wake at once); a queue
     not paused is left as it is. Needs an admin key."""
     queue = _operated_queue(name, caller, "Resuming")
-    was_paused = queue in state.backend.queues_paused()
-    state.backend.queues_resume([queue])
-    if was_paused:
+    if state.backend.queues_resume([queue]):
         auditing.record(state, caller, "queue.resume", queue)
     return QueuePause(queue=queue, paused=False, paused_at=None)
 
